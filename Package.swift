@@ -1,0 +1,56 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "stockboom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "stockboom", targets: ["stockboom"]),
+        .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        // C libraries, one module map each; imported by exactly one Swift module.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // No pkgConfig on purpose: Debian's hiredis.pc carries a flag SwiftPM prohibits (SWIFT-NOTES P2).
+        .systemLibrary(name: "CHiredis"),
+
+        // The append-only segmented log. Knows bytes, offsets and time; nothing about trading.
+        .target(
+            name: "Ledger",
+            dependencies: ["CLZ4", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The trading domain: pure, deterministic, no I/O.
+        .target(name: "Engine", dependencies: ["Ledger"]),
+        // Read models: PostgreSQL (libpq) and Redis (hiredis).
+        .target(name: "Projections", dependencies: ["Engine", "Ledger", "CLibPQ", "CHiredis"]),
+        // The HTTP side: health, metrics, API.
+        .target(name: "Gateway", dependencies: ["Projections", "Engine", "Ledger"]),
+        .executableTarget(
+            name: "stockboom",
+            dependencies: [
+                "Ledger", "Engine", "Projections", "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Ledger"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

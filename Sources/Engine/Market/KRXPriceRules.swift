@@ -1,0 +1,35 @@
+/// KRX price rules for stocks: the tick-size table (호가가격단위) and the daily price limit band.
+///
+/// Unified KOSPI/KOSDAQ/KONEX table in force since 2023-01-25 (see `shared/domain/kis-and-krx.md` §6.4).
+/// Prices are integer KRW.
+public enum KRXPriceRules {
+    /// Upper bounds (exclusive) of each price band and the tick inside it.
+    private static let bands: [(below: Int64, tick: Int64)] = [
+        (2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500),
+    ]
+
+    /// The tick size for a price: the smallest step a limit order at that price may take.
+    public static func tickSize(at price: Int64) -> Int64 {
+        precondition(price > 0, "prices are positive")
+        for band in Self.bands where price < band.below { return band.tick }
+        return 1_000
+    }
+
+    /// True when `price` lies on the tick grid of its own band.
+    public static func isOnTick(_ price: Int64) -> Bool {
+        price > 0 && price % Self.tickSize(at: price) == 0
+    }
+
+    /// The daily limit band around a base price (normally the previous close): ±30%, with the upper limit
+    /// rounded down and the lower limit rounded up to the tick valid at that price (§6.3).
+    public static func priceLimits(basePrice: Int64) -> ClosedRange<Int64> {
+        precondition(basePrice > 0, "a base price is positive")
+        let upperRaw = basePrice * 13 / 10
+        let lowerRaw = (basePrice * 7 + 9) / 10
+        let upper = upperRaw - upperRaw % Self.tickSize(at: upperRaw)
+        let lowerTick = Self.tickSize(at: lowerRaw)
+        let lower = lowerRaw % lowerTick == 0 ? lowerRaw : lowerRaw + lowerTick - lowerRaw % lowerTick
+        precondition(lower <= upper)
+        return lower...upper
+    }
+}
