@@ -11,8 +11,23 @@ public struct VerifyProblem: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Figures for one segment, as found by a scan.
+public struct SegmentStatistics: Sendable {
+    public let path: String
+    public let baseOffset: UInt64
+    public let nextOffset: UInt64
+    public let bytes: UInt64
+    public let recordFrames: Int
+    public let dictionaryFrames: Int
+    public let uncompressedBytes: UInt64
+    public let firstTimestamp: Int64?
+    public let maxTimestamp: Int64?
+    public let sealed: Bool
+}
+
 /// What `verify` checked and found.
 public struct VerifyReport: Sendable {
+    public var segmentDetails: [SegmentStatistics] = []
     public var segments = 0
     public var recordFrames = 0
     public var dictionaryFrames = 0
@@ -40,7 +55,13 @@ public struct VerifyReport: Sendable {
 /// Verification stops at the first error in the segments (nothing after a broken chain can be trusted);
 /// derived files (indexes) produce warnings, since opening the log rebuilds them.
 public enum LogVerifier {
-    public static func verify(directory: String, indexIntervalBytes: UInt32 = LogConfiguration().indexIntervalBytes) throws(LedgerError) -> VerifyReport {
+    /// - Parameter decodeRecords: decompress and decode every record (false: check CRCs and the chain only,
+    ///   which is what `inspect` needs).
+    public static func verify(
+        directory: String,
+        indexIntervalBytes: UInt32 = LogConfiguration().indexIntervalBytes,
+        decodeRecords: Bool = true
+    ) throws(LedgerError) -> VerifyReport {
         var report = VerifyReport()
         let bases = try FileSystem.list(directory).compactMap(SegmentName.baseOffset(of:))
         guard !bases.isEmpty else {
@@ -71,7 +92,21 @@ public enum LogVerifier {
                 report.problems.append(.init(severity: .error, path: path, position: 24, message: "chain broken: segment anchor does not match the previous segment's last batch"))
                 return report
             }
-            let scan = try SegmentScan.run(handle: handle, header: header, limit: size, indexIntervalBytes: indexIntervalBytes, decode: true)
+            let scan = try SegmentScan.run(handle: handle, header: header, limit: size, indexIntervalBytes: indexIntervalBytes, decode: decodeRecords)
+            report.segmentDetails.append(
+                SegmentStatistics(
+                    path: path,
+                    baseOffset: base,
+                    nextOffset: scan.nextOffset,
+                    bytes: size,
+                    recordFrames: scan.recordFrames,
+                    dictionaryFrames: scan.dictionaryFrames,
+                    uncompressedBytes: scan.uncompressedBytes,
+                    firstTimestamp: scan.firstTimestamp,
+                    maxTimestamp: scan.maxTimestamp == .min ? nil : scan.maxTimestamp,
+                    sealed: !isLast
+                )
+            )
             report.recordFrames += scan.recordFrames
             report.dictionaryFrames += scan.dictionaryFrames
             report.records += scan.records

@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` runs the main job, `make test` runs every test.
+.PHONY: demo test bench-log services-start services-stop build
+
+demo:
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+bench-log:
+	scripts/bench-log.sh
+
+build:
+	swift build
+
+services-start:
+	scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct StockBoom: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stockboom",
+        abstract: "StockBoom: an event-sourced trading system for Korean stocks on an append-only log.",
+        subcommands: [LogCommand.self, DemoCommand.self]
+    )
+}
+
+/// Options shared by every command that touches the log.
+struct LogDirectoryOptions: ParsableArguments {
+    @Option(name: .long, help: "The log directory (default: $STOCKBOOM_LOG_DIR, else ./var/eventlog).")
+    var dir: String?
+
+    var path: String {
+        if let dir { return dir }
+        if let configured = ProcessInfo.processInfo.environment["STOCKBOOM_LOG_DIR"], !configured.isEmpty { return configured }
+        return FileManager.default.currentDirectoryPath + "/var/eventlog"
+    }
+}
+
+/// Writes to standard error without touching the non-Sendable C `stderr` global.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Fails the command with a message and a non-zero exit, without a stack trace.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes one line to standard output immediately (unbuffered), for followers and crash-test children.
+func writeLine(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL and Redis on loopback for the demo and the tests.
+#
+#   scripts/services.sh start    start both (idempotent); prints nothing else on success
+#   scripts/services.sh stop     stop both
+#   scripts/services.sh status   say what runs
+#   scripts/services.sh env      print `export DATABASE_URL=… REDIS_URL=…` for eval
+#
+# Ports: SB_PG_PORT (default 55432), SB_REDIS_PORT (default 56379). Data lives under var/services/
+# (PostgreSQL's unix socket too), unless the project path is not traversable by the `postgres` user,
+# in which case PostgreSQL's files go under /tmp. Nothing here touches a system-wide server.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+base="$root/var/services"
+pg_port="${SB_PG_PORT:-55432}"
+redis_port="${SB_REDIS_PORT:-56379}"
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+mkdir -p "$base"
+
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then
+        su postgres -s /bin/sh -c "$*"
+    else
+        sh -c "$*"
+    fi
+}
+
+pg_base() {
+    if [ "$(id -u)" -eq 0 ] && ! su postgres -s /bin/sh -c "test -x '$base'" 2>/dev/null; then
+        echo "/tmp/stockboom-services-$(echo "$root" | md5sum | cut -c1-8)"
+    else
+        echo "$base"
+    fi
+}
+
+pg_start() {
+    local dir data socket
+    dir="$(pg_base)/pg"
+    data="$dir/data"
+    socket="$dir/socket"
+    mkdir -p "$dir" "$socket"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres "$dir"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        as_postgres "'$pg_bin/initdb' -D '$data' -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >'$dir/initdb.log' 2>&1"
+    fi
+    if ! as_postgres "'$pg_bin/pg_ctl' -D '$data' status" >/dev/null 2>&1; then
+        as_postgres "'$pg_bin/pg_ctl' -D '$data' -l '$dir/server.log' -w -t 60 \
+            -o \"-p $pg_port -k '$socket' -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null
+    fi
+    if ! "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname='stockboom'" postgres | grep -q 1; then
+        "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres stockboom
+    fi
+}
+
+pg_stop() {
+    local data
+    data="$(pg_base)/pg/data"
+    if [ -f "$data/PG_VERSION" ]; then
+        as_postgres "'$pg_bin/pg_ctl' -D '$data' -m fast -w stop" >/dev/null 2>&1 || true
+    fi
+}
+
+redis_start() {
+    mkdir -p "$base/redis"
+    if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then return; fi
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$base/redis" --daemonize yes \
+        --pidfile "$base/redis/redis.pid" --logfile "$base/redis/redis.log" --save "" --appendonly no >/dev/null
+    for _ in $(seq 1 50); do
+        redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+    echo "services: redis-server did not answer on port $redis_port (see $base/redis/redis.log)" >&2
+    exit 1
+}
+
+redis_stop() {
+    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+case "${1:-}" in
+    start) pg_start; redis_start ;;
+    stop) redis_stop; pg_stop ;;
+    status)
+        as_postgres "'$pg_bin/pg_ctl' -D '$(pg_base)/pg/data' status" >/dev/null 2>&1 && echo "postgresql: running on 127.0.0.1:$pg_port" || echo "postgresql: stopped"
+        redis-cli -p "$redis_port" ping >/dev/null 2>&1 && echo "redis: running on 127.0.0.1:$redis_port" || echo "redis: stopped"
+        ;;
+    env)
+        echo "export DATABASE_URL=postgresql://postgres@127.0.0.1:$pg_port/stockboom"
+        echo "export REDIS_URL=redis://127.0.0.1:$redis_port"
+        ;;
+    *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac

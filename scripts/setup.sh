@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages StockBoom needs, only when some are missing (quiet otherwise).
+set -euo pipefail
+packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server lz4 python3 procps)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v swift >/dev/null 2>&1; then
+    echo "setup: swift is not on PATH (Swift 6.3 expected, e.g. /opt/swift/usr/bin)" >&2
+    exit 1
+fi
