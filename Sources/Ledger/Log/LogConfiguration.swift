@@ -43,6 +43,9 @@ public struct LogConfiguration: Sendable {
     public var dictionaryEnabled: Bool = true
     /// Appends wait when this many bytes are queued for the writer (back-pressure).
     public var queueBytesMax: Int = 64 << 20
+    /// Size of the per-segment dictionary: LZ4's full 64 KiB window for segments of 1 MiB and more, and
+    /// 1/16 of the segment below that, so that a dictionary frame never dominates a small segment.
+    var dictionaryBytes: Int { min(LZ4Codec.dictionaryBytesMax, Int(self.segmentBytesMax / 16)) }
     /// Maximum uncompressed bytes of one frame; larger group commits are split into several frames.
     public var batchBytesMax: Int = 4 << 20
     /// The clock that stamps records appended without a timestamp (microseconds, UTC).

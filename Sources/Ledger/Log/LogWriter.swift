@@ -270,12 +270,13 @@ final class LogWriter: @unchecked Sendable {
         self.commits.publish(nextOffset: active.nextOffset)
     }
 
-    /// Writes a dictionary frame (the last 64 KiB of records) when the open segment has none yet.
+    /// Writes a dictionary frame (the most recent records, `dictionaryBytes` of them) when the open segment has none.
     private func writeDictionaryIfDue(now: Int64) throws(LedgerError) {
+        let dictionaryBytes = self.configuration.dictionaryBytes
         guard self.configuration.dictionaryEnabled, self.active.dictionaryPosition == 0,
-            self.history.count >= LZ4Codec.dictionaryBytesMax
+            self.history.count >= dictionaryBytes
         else { return }
-        let dictionary = Array(self.history.suffix(LZ4Codec.dictionaryBytesMax))
+        let dictionary = Array(self.history.suffix(dictionaryBytes))
         let (frame, hash) = self.encoder.encodeDictionary(
             dictionary,
             baseOffset: self.active.nextOffset,
