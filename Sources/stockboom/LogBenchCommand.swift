@@ -35,6 +35,7 @@ struct LogBenchCommand: AsyncParsableCommand {
             let path = "\(self.dir)/append-\(appenders)x100"
             let log = try EventLog(directory: path)
             let seconds = try await Self.appendCorpus(corpus, to: log, appenders: appenders, batchSize: 100)
+            Self.noteGroupCommit(log, "\(appenders) x 100", results: &results)
             log.close()
             let onDisk = Self.segmentBytes(path)
             results.add("log append, \(appenders) appender(s) x batches of 100, every-batch fsync", events: corpus.count, seconds: seconds, bytes: corpus.totalBytes)
@@ -46,6 +47,7 @@ struct LogBenchCommand: AsyncParsableCommand {
             let log = try EventLog(directory: path)
             let count = min(self.singleEvents, corpus.count)
             let seconds = try await Self.appendCorpus(corpus.prefix(count), to: log, appenders: 16, batchSize: 1)
+            Self.noteGroupCommit(log, "16 x 1", results: &results)
             log.close()
             results.add("log append, 16 appenders x single events, every-batch fsync", events: count, seconds: seconds, bytes: corpus.prefix(count).totalBytes)
             results.note("bytes on disk per event (16 x 1)", String(format: "%.1f", Double(Self.segmentBytes(path)) / Double(count)))
@@ -92,6 +94,14 @@ struct LogBenchCommand: AsyncParsableCommand {
     }
 
     // MARK: Workloads
+
+    static func noteGroupCommit(_ log: EventLog, _ name: String, results: inout BenchResults) {
+        let values = log.statistics
+        results.note(
+            "group commit (\(name))",
+            String(format: "%llu commits, %.1f appends and %.1f records per commit, fdatasync mean %.0f µs, max %.0f µs", values.commits, values.appendsPerCommit, values.recordsPerCommit, values.syncMicrosMean, Double(values.syncNanosMax) / 1000)
+        )
+    }
 
     static func appendCorpus(_ corpus: Corpus, to log: EventLog, appenders: Int, batchSize: Int) async throws -> Double {
         let cursor = SharedCounter()
@@ -202,6 +212,7 @@ struct LogBenchCommand: AsyncParsableCommand {
 
     static func postgresPeer(url: String, corpus: Corpus, singleEvents: Int) throws -> (Double, Double) {
         let connection = try PostgresConnection(url: url)
+        try connection.execute("SET client_min_messages TO warning")
         try connection.execute("DROP TABLE IF EXISTS bench_events; CREATE TABLE bench_events (id bigserial PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT now(), payload jsonb NOT NULL)")
         let insertStarted = monotonicNanos()
         for index in 0..<singleEvents {

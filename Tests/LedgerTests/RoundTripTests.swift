@@ -191,3 +191,14 @@ import Testing
         #expect(try await count.value == 1)
     }
 }
+
+@Suite struct LockTests {
+    @Test func closeReleasesTheLockEvenWhileTheObjectLives() throws {
+        let directory = TemporaryDirectory()
+        let first = try EventLog(directory: directory.path)
+        first.close()
+        let second = try EventLog(directory: directory.path)
+        second.close()
+        _ = first.nextOffset  // keeps `first` alive past the second open
+    }
+}

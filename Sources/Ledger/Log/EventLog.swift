@@ -67,7 +67,8 @@ public final class EventLog: Sendable {
     let commits: CommitSignal
     let dictionaries = DictionaryCache()
     private let writer: LogWriter?
-    private let lock: FileHandle?
+    /// The writer lock; dropped (closing the descriptor releases the `flock`) by `close()`.
+    private let lock: Mutex<FileHandle?>
 
     /// Opens (creating if needed) the log in `directory`, recovering from a crash if the last writer died.
     ///
@@ -88,10 +89,10 @@ public final class EventLog: Sendable {
             guard FileSystem.isDirectory(directory) else {
                 throw LedgerError(code: .notFound, message: "no log directory", path: directory)
             }
-            self.lock = nil
+            self.lock = Mutex(nil)
         } else {
             try FileSystem.createDirectory(directory)
-            self.lock = try Self.acquireLock(directory: directory)
+            self.lock = Mutex(try Self.acquireLock(directory: directory))
         }
         var report = OpenReport()
         let recovered = try Recovery.open(
@@ -119,6 +120,9 @@ public final class EventLog: Sendable {
     deinit {
         self.writer?.stop(clean: true)
     }
+
+    /// Counters of the writer since this log was opened (zero for a read-only log).
+    public var statistics: LogStatistics.Values { self.writer?.statistics.values ?? LogStatistics.Values() }
 
     /// The offset the next appended record will get (equivalently: the number of committed records).
     public var nextOffset: UInt64 { self.catalog.withLock { $0.nextOffset } }
@@ -159,6 +163,7 @@ public final class EventLog: Sendable {
         self.writer?.stop(clean: true)
         self.catalog.withLock { $0.closed = true }
         self.commits.close()
+        self.lock.withLock { $0 = nil }
     }
 
     /// Simulates a crash for tests: stops the writer without syncing, indexing or marking a clean shutdown.
@@ -166,6 +171,7 @@ public final class EventLog: Sendable {
         self.writer?.stop(clean: false)
         self.catalog.withLock { $0.closed = true }
         self.commits.close()
+        self.lock.withLock { $0 = nil }
     }
 
     private static func acquireLock(directory: String) throws(LedgerError) -> FileHandle {

@@ -48,6 +48,9 @@ public struct LogConfiguration: Sendable {
     var dictionaryBytes: Int { min(LZ4Codec.dictionaryBytesMax, Int(self.segmentBytesMax / 16)) }
     /// Maximum uncompressed bytes of one frame; larger group commits are split into several frames.
     public var batchBytesMax: Int = 4 << 20
+    /// How long the writer may wait for the appenders of its last commit to append again before syncing
+    /// (0 disables). Bounded and adaptive: see `LogWriter.linger`.
+    public var groupCommitLingerMicros: Int = 100
     /// The clock that stamps records appended without a timestamp (microseconds, UTC).
     public var clock: @Sendable () -> Int64 = { wallClockMicros() }
 
@@ -60,6 +63,9 @@ public struct LogConfiguration: Sendable {
         guard self.indexIntervalBytes >= 256 else { throw .invalid("indexIntervalBytes must be at least 256") }
         guard self.batchBytesMax >= 4096, self.batchBytesMax <= Layout.batchUncompressedBytesMax else {
             throw .invalid("batchBytesMax must be between 4 KiB and 16 MiB")
+        }
+        guard (0...10_000).contains(self.groupCommitLingerMicros) else {
+            throw .invalid("groupCommitLingerMicros must be between 0 and 10,000")
         }
         guard self.queueBytesMax >= self.batchBytesMax else { throw .invalid("queueBytesMax must be >= batchBytesMax") }
         if case .interval(let milliseconds) = self.durability, milliseconds <= 0 {

@@ -27,6 +27,8 @@ final class LogWriter: @unchecked Sendable {
     private var stopping: StopMode?
     private var finished = false
     private var failure: LedgerError?
+    /// Appends acknowledged by the last commit: their tasks are about to append again.
+    private var lastCommitAppends = 0
 
     // Writer-thread state.
     private let directory: String
@@ -38,6 +40,7 @@ final class LogWriter: @unchecked Sendable {
     private var encoder = BatchEncoder()
     private var history: [UInt8] = []
     private var lastSyncNanos: UInt64 = monotonicNanos()
+    let statistics = LogStatistics()
     private var unsyncedBytes: UInt64 = 0
 
     init(
@@ -146,6 +149,7 @@ final class LogWriter: @unchecked Sendable {
                 self.condition.wait()
             }
         }
+        self.linger()
         var taken: [Request] = []
         var bytes = 0
         while self.queueHead < self.queue.count {
@@ -167,6 +171,20 @@ final class LogWriter: @unchecked Sendable {
         return (taken, self.stopping, false)
     }
 
+    /// Adaptive group-commit delay (PostgreSQL's `commit_delay`, Kafka's `linger.ms`): when the last commit
+    /// acknowledged k > 1 appends, their tasks usually append again within microseconds; waiting up to
+    /// `groupCommitLingerMicros` for k requests to queue merges them into one sync instead of two.
+    /// A lone appender (k = 1) never waits. Called with `condition` locked.
+    private func linger() {
+        let expected = self.lastCommitAppends
+        let lingerMicros = self.configuration.groupCommitLingerMicros
+        guard lingerMicros > 0, expected > 1, self.stopping == nil else { return }
+        let deadline = Date(timeIntervalSinceNow: Double(lingerMicros) / 1_000_000)
+        while self.queue.count - self.queueHead < expected && self.stopping == nil {
+            if !self.condition.wait(until: deadline) { break }
+        }
+    }
+
     private func commit(_ requests: [Request]) {
         let now = self.configuration.clock()
         do {
@@ -180,6 +198,9 @@ final class LogWriter: @unchecked Sendable {
         do {
             try self.writeDictionaryIfDue(now: now)
             var offset = try self.writeRecords(requests, now: now)
+            self.condition.lock()
+            self.lastCommitAppends = requests.count
+            self.condition.unlock()
             for request in requests {
                 request.continuation.resume(returning: .success(AppendResult(firstOffset: offset, count: request.batch.count)))
                 offset += UInt64(request.batch.count)
@@ -231,6 +252,7 @@ final class LogWriter: @unchecked Sendable {
         try self.active.handle.write(frame, at: position)
         self.unsyncedBytes += UInt64(frame.count)
         self.syncIfNeeded(force: false)
+        self.statistics.recordCommit(appends: requests.count, records: Int(self.encoder.recordCount), bytes: frame.count)
         if let failure = self.currentFailure() { throw failure }
 
         // Durable (per policy): make it visible.
@@ -357,9 +379,11 @@ final class LogWriter: @unchecked Sendable {
             guard force || due else { return }
         }
         do {
+            let started = monotonicNanos()
             try self.active.handle.syncData()
             self.unsyncedBytes = 0
             self.lastSyncNanos = monotonicNanos()
+            self.statistics.recordSync(nanos: self.lastSyncNanos - started)
         } catch {
             // After a failed fsync the page cache cannot be trusted (PostgreSQL's "fsyncgate"): stop writing.
             self.poison(LedgerError(code: .io, message: "fdatasync failed, the writer stopped: \(error.message)", path: self.active.path, errno: error.errno))
