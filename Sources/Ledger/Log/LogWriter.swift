@@ -321,15 +321,7 @@ final class LogWriter: @unchecked Sendable {
         let tooOld = now - self.active.createdAtMicros >= self.configuration.segmentAgeMaxMicros
         guard tooBig || tooOld else { return }
         if self.configuration.durability != .everyBatch { try self.active.handle.syncData() }
-        let summary = SegmentSummary(
-            baseOffset: self.active.baseOffset,
-            segmentBytes: self.active.size,
-            nextOffset: self.active.nextOffset,
-            maxTimestamp: self.active.maxTimestamp,
-            lastHash: self.active.lastHash,
-            dictionaryPosition: self.active.dictionaryPosition
-        )
-        try IndexFile.write(summary: summary, index: self.active.index, segmentPath: self.active.path, directory: self.directory)
+        try self.active.writeIndexFiles(directory: self.directory)
         let base = self.active.nextOffset
         try Recovery.createSegment(directory: self.directory, baseOffset: base, previousHash: self.active.lastHash, clock: self.configuration.clock)
         let path = SegmentName.path(directory: self.directory, baseOffset: base)
@@ -413,15 +405,7 @@ final class LogWriter: @unchecked Sendable {
         if mode == .clean && self.currentFailure() == nil {
             do {
                 try self.active.handle.syncData()
-                let summary = SegmentSummary(
-                    baseOffset: self.active.baseOffset,
-                    segmentBytes: self.active.size,
-                    nextOffset: self.active.nextOffset,
-                    maxTimestamp: self.active.maxTimestamp,
-                    lastHash: self.active.lastHash,
-                    dictionaryPosition: self.active.dictionaryPosition
-                )
-                try IndexFile.write(summary: summary, index: self.active.index, segmentPath: self.active.path, directory: self.directory)
+                try self.active.writeIndexFiles(directory: self.directory)
                 try FileSystem.writeAtomically([], to: self.directory + "/" + Recovery.cleanMarker, directory: self.directory)
             } catch {
                 // Not fatal: the next open scans the open segment instead of trusting its index.

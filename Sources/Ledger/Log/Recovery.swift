@@ -11,6 +11,19 @@ struct ActiveSegment {
     var lastIndexedPosition: UInt64?
     var dictionaryPosition: UInt32
     var createdAtMicros: Int64
+
+    /// Writes the segment's `.index` and `.timeindex` files for its current size (at seal and at clean shutdown).
+    func writeIndexFiles(directory: String) throws(LedgerError) {
+        let summary = SegmentSummary(
+            baseOffset: self.baseOffset,
+            segmentBytes: self.size,
+            nextOffset: self.nextOffset,
+            maxTimestamp: self.maxTimestamp,
+            lastHash: self.lastHash,
+            dictionaryPosition: self.dictionaryPosition
+        )
+        try IndexFile.write(summary: summary, index: self.index, segmentPath: self.path, directory: directory)
+    }
 }
 
 /// Segment file names: the base offset as 20 decimal digits, so names sort in offset order.
