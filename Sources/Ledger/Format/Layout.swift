@@ -216,3 +216,11 @@ enum ChainHash {
         return text
     }
 }
+
+/// SHA-256 for other modules (state digests), so that only the Ledger links swift-crypto.
+public enum Digest {
+    /// The lowercase hex SHA-256 of `bytes`.
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBytes { ChainHash.hex(ChainHash.of($0)) }
+    }
+}

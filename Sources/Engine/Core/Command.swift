@@ -1,0 +1,82 @@
+/// An order a person or a strategy asks for.
+public struct PlaceOrder: Sendable, Hashable {
+    public var account: AccountID
+    public var stock: StockCode
+    public var side: OrderSide
+    public var type: OrderType
+    public var quantity: Int64
+    /// Limit price in KRW (ignored for market orders).
+    public var price: Int64
+    public var source: OrderSource
+    /// Idempotency: the same id for the same account places the order once.
+    public var clientOrderID: String
+
+    public init(account: AccountID, stock: StockCode, side: OrderSide, type: OrderType = .limit, quantity: Int64, price: Int64, source: OrderSource = .user, clientOrderID: String = "") {
+        self.account = account
+        self.stock = stock
+        self.side = side
+        self.type = type
+        self.quantity = quantity
+        self.price = price
+        self.source = source
+        self.clientOrderID = clientOrderID
+    }
+}
+
+/// Everything the engine can be asked to do. Commands from outside (people, the gateway) and reports from
+/// the workers (broker answers, fills, deliveries) alike: each is validated against the current state.
+public enum Command: Sendable, Hashable {
+    case listStock(code: StockCode, name: String, market: String, previousClose: Int64)
+    case registerUser(email: String)
+    case registerAccount(user: UserID, broker: BrokerKind, accountNumber: String, dailyOrderLimit: Int64)
+    case depositCash(account: AccountID, amount: Int64)
+    case placeOrder(PlaceOrder)
+    case cancelOrder(OrderID)
+    case recordSubmitted(OrderID)
+    case recordAccepted(OrderID, brokerOrderNumber: String)
+    case recordBrokerRejected(OrderID, reason: RejectionReason, message: String)
+    case recordFill(OrderID, quantity: Int64, price: Int64, fillID: String)
+    case recordCancelled(OrderID)
+    case recordFailed(OrderID, reason: RejectionReason, message: String)
+    /// Expires every day order still working at the close of the KST day containing the command's time.
+    case expireDayOrders
+    case ingestCandle(Candle)
+    case issueToken(account: AccountID, expiresAt: Int64)
+    case expireToken(account: AccountID)
+    case enableStrategy(account: AccountID, stock: StockCode, strategy: String, parameters: String)
+    case disableStrategy(account: AccountID, stock: StockCode, strategy: String)
+    case recordSignal(SignalGenerated)
+    case notify(user: UserID, kind: String, title: String, message: String)
+    case recordNotificationSent(NotificationID, channel: String, detail: String)
+    case recordNotificationFailed(NotificationID, channel: String, detail: String)
+    case markNotificationRead(NotificationID, user: UserID)
+    case haltAccount(AccountID, reason: String)
+}
+
+/// When and why a command happens: time comes from here, never from a clock inside the engine.
+public struct CommandContext: Sendable, Hashable {
+    public var time: Int64
+    public var correlationID: String
+    public var causation: UInt64?
+
+    public init(time: Int64, correlationID: String = "", causation: UInt64? = nil) {
+        self.time = time
+        self.correlationID = correlationID
+        self.causation = causation
+    }
+}
+
+/// What a command decided: the events to append (possibly none, for an idempotent repeat) and the order
+/// the command concerns, if any.
+public struct Decision: Sendable, Hashable {
+    public var events: [DomainEvent]
+    public var order: OrderID?
+    /// The entity a registration created (account or user id value), if any.
+    public var created: UInt64?
+
+    public init(events: [DomainEvent], order: OrderID? = nil, created: UInt64? = nil) {
+        self.events = events
+        self.order = order
+        self.created = created
+    }
+}

@@ -1,0 +1,146 @@
+/// The deterministic core: `decide` turns a command into events (or refuses it), `EngineState.apply` folds
+/// events into state. No clock, randomness or I/O inside: replaying the log reproduces the state exactly.
+public struct Engine: Sendable {
+    public var calendar: TradingCalendar
+
+    public init(calendar: TradingCalendar = TradingCalendar()) {
+        self.calendar = calendar
+    }
+
+    /// Decides what a command does in `state`.
+    ///
+    /// - Returns: the events to append in order. A refusal the operator must see (a risk check) is an event
+    ///   (`OrderRejected`); a malformed command or a missing entity throws instead and appends nothing.
+    public func decide(_ state: EngineState, _ command: Command, context: CommandContext) throws(EngineError) -> Decision {
+        switch command {
+        case .listStock(let code, let name, let market, let previousClose):
+            guard previousClose > 0 else { throw .invalid("previous close must be positive") }
+            if let existing = state.stocks[code], existing.name == name, existing.market == market { return Decision(events: []) }
+            return Decision(events: [.stockListed(StockListed(stock: code, name: name, market: market, previousClose: previousClose))])
+        case .registerUser(let email):
+            guard email.contains("@"), email.utf8.count <= 254 else { throw .invalid("'\(email)' is not an e-mail address") }
+            let user = UserID(value: state.nextUser)
+            return Decision(events: [.userRegistered(UserRegistered(user: user, email: email))], created: user.value)
+        case .registerAccount(let user, let broker, let accountNumber, let dailyOrderLimit):
+            guard state.users[user] != nil else { throw .notFound("user \(user) does not exist") }
+            guard dailyOrderLimit > 0 else { throw .invalid("the daily order limit must be positive") }
+            let account = AccountID(value: state.nextAccount)
+            let event = BrokerAccountRegistered(account: account, user: user, broker: broker, maskedAccountNumber: Self.mask(accountNumber), dailyOrderLimit: dailyOrderLimit)
+            return Decision(events: [.brokerAccountRegistered(event)], created: account.value)
+        case .depositCash(let account, let amount):
+            guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
+            guard amount > 0 else { throw .invalid("a deposit must be positive") }
+            return Decision(events: [.cashDeposited(CashDeposited(account: account, amount: amount))])
+        case .placeOrder(let request):
+            return try self.decidePlace(state, request, context: context)
+        case .cancelOrder(let id):
+            let order = try Self.order(state, id)
+            switch order.status {
+            case .pending: return Decision(events: [.orderCancelled(OrderCancelled(order: id, cancelledQuantity: order.quantity))], order: id)
+            case .accepted, .partiallyFilled: return Decision(events: [.orderCancelRequested(OrderReference(order: id))], order: id)
+            case .cancelRequested: return Decision(events: [], order: id)
+            default: throw .conflict("order \(id) is \(order.status) and can no longer be cancelled")
+            }
+        case .recordSubmitted(let id):
+            return try self.transition(state, id, .submit, .orderSubmitted(OrderReference(order: id)))
+        case .recordAccepted(let id, let number):
+            guard !number.isEmpty else { throw .invalid("a broker order number is required") }
+            return try self.transition(state, id, .accept, .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number)))
+        case .recordBrokerRejected(let id, let reason, let message):
+            var decision = try self.transition(state, id, .brokerReject, .orderRejected(OrderRejected(order: id, rejectedBy: .broker, reason: reason, message: message)))
+            decision.events += self.notification(state, order: state.orders[id], kind: "ORDER_REJECTED", title: "주문 거부", message: "\(message) (\(reason.rawValue))", offset: 0)
+            return decision
+        case .recordFill(let id, let quantity, let price, let fillID):
+            return try self.decideFill(state, id, quantity: quantity, price: price, fillID: fillID)
+        case .recordCancelled(let id):
+            let order = try Self.order(state, id)
+            return try self.transition(state, id, .cancel, .orderCancelled(OrderCancelled(order: id, cancelledQuantity: order.remainingQuantity)))
+        case .recordFailed(let id, let reason, let message):
+            var decision = try self.transition(state, id, .fail, .orderFailed(OrderFailed(order: id, reason: reason, message: message)))
+            decision.events += self.notification(state, order: state.orders[id], kind: "ORDER_FAILED", title: "주문 실패", message: "\(message) (\(reason.rawValue))", offset: 0)
+            return decision
+        case .expireDayOrders:
+            let close = self.calendar.close(ofDayContaining: context.time)
+            let expiring = state.orders.values
+                .filter { ($0.status == .accepted || $0.status == .partiallyFilled) && $0.createdAt < close && !$0.cancelRequested }
+                .map(\.id).sorted()
+            return Decision(events: expiring.map { .orderExpired(OrderReference(order: $0)) })
+        case .ingestCandle(let candle):
+            guard let stock = state.stocks[candle.stock] else { throw .notFound("stock \(candle.stock) is not listed") }
+            return Decision(events: try stock.marketData.ingest(candle).map { .candleClosed($0) })
+        case .issueToken(let account, let expiresAt):
+            guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
+            guard expiresAt > context.time else { throw .invalid("a token must expire in the future") }
+            return Decision(events: [.brokerTokenIssued(BrokerTokenIssued(account: account, expiresAt: expiresAt))])
+        case .expireToken(let account):
+            guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
+            return Decision(events: [.brokerTokenExpired(AccountReference(account: account))])
+        case .enableStrategy(let account, let stock, let strategy, let parameters):
+            guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
+            guard state.stocks[stock] != nil else { throw .notFound("stock \(stock) is not listed") }
+            _ = try StrategyFactory.make(name: strategy, parameters: parameters)
+            return Decision(events: [.strategyEnabled(StrategyEnabled(account: account, stock: stock, strategy: strategy, parameters: parameters))])
+        case .disableStrategy(let account, let stock, let strategy):
+            guard state.accounts[account]?.strategies[strategy + "@" + stock.description] != nil else {
+                throw .notFound("\(strategy) is not enabled for \(stock) on \(account)")
+            }
+            return Decision(events: [.strategyDisabled(StrategyDisabled(account: account, stock: stock, strategy: strategy))])
+        case .recordSignal(let signal):
+            guard state.accounts[signal.account] != nil else { throw .notFound("account \(signal.account) does not exist") }
+            return Decision(events: [.signalGenerated(signal)])
+        case .notify(let user, let kind, let title, let message):
+            guard state.users[user] != nil else { throw .notFound("user \(user) does not exist") }
+            let id = NotificationID(value: state.nextNotification)
+            return Decision(events: [.notificationCreated(NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message))], created: id.value)
+        case .recordNotificationSent(let id, let channel, let detail):
+            guard let notification = state.notifications[id] else { throw .notFound("notification \(id) does not exist") }
+            if notification.delivered { return Decision(events: []) }  // a retried job reporting again
+            return Decision(events: [.notificationSent(NotificationDelivery(notification: id, channel: channel, detail: detail))])
+        case .recordNotificationFailed(let id, let channel, let detail):
+            guard state.notifications[id] != nil else { throw .notFound("notification \(id) does not exist") }
+            return Decision(events: [.notificationFailed(NotificationDelivery(notification: id, channel: channel, detail: detail))])
+        case .markNotificationRead(let id, let user):
+            guard let notification = state.notifications[id], notification.user == user else { throw .notFound("notification \(id) does not exist") }
+            if notification.read { return Decision(events: []) }
+            return Decision(events: [.notificationRead(NotificationReference(notification: id))])
+        case .haltAccount(let account, let reason):
+            guard let existing = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
+            var events: [DomainEvent] = [.accountHalted(AccountHalted(account: account, reason: reason))]
+            events += self.notification(state, user: existing.user, kind: "ACCOUNT_HALTED", title: "거래 중지", message: reason, offset: 0)
+            return Decision(events: events)
+        }
+    }
+
+    static func order(_ state: EngineState, _ id: OrderID) throws(EngineError) -> Order {
+        guard let order = state.orders[id] else { throw .notFound("order \(id) does not exist") }
+        return order
+    }
+
+    /// An order transition reported by a worker: legal → the event; a repeat of the state already reached →
+    /// nothing (idempotent retries); anything else → refused with the state named.
+    private func transition(_ state: EngineState, _ id: OrderID, _ transition: OrderTransition, _ event: DomainEvent) throws(EngineError) -> Decision {
+        let order = try Self.order(state, id)
+        if transition.isLegal(for: order) { return Decision(events: [event], order: id) }
+        if order.status == transition.to { return Decision(events: [], order: id) }
+        throw .conflict("order \(id) is \(order.status): \(transition) is not a legal transition from it")
+    }
+
+    /// Keeps the last four characters of an account number.
+    static func mask(_ number: String) -> String {
+        let characters = Array(number)
+        guard characters.count > 4 else { return String(repeating: "*", count: characters.count) }
+        return String(repeating: "*", count: characters.count - 4) + String(characters.suffix(4))
+    }
+
+    func notification(_ state: EngineState, order: Order?, kind: String, title: String, message: String, offset: UInt64) -> [DomainEvent] {
+        guard let order, let account = state.accounts[order.account] else { return [] }
+        return self.notification(state, user: account.user, kind: kind, title: title, message: "\(order.stock) \(order.side) \(order.quantity)주: \(message)", offset: offset)
+    }
+
+    /// A notification event; `offset` distinguishes several notifications in one decision.
+    func notification(_ state: EngineState, user: UserID, kind: String, title: String, message: String, offset: UInt64) -> [DomainEvent] {
+        guard state.users[user] != nil else { return [] }
+        let id = NotificationID(value: state.nextNotification + offset)
+        return [.notificationCreated(NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message))]
+    }
+}

@@ -1,0 +1,223 @@
+/// A listed stock.
+public struct StockInfo: Sendable, Hashable {
+    public var code: StockCode
+    public var name: String
+    public var market: String
+    public var marketData: StockMarketData
+}
+
+/// A notification's delivery state.
+public struct NotificationState: Sendable, Hashable {
+    public var user: UserID
+    public var kind: String
+    public var delivered = false
+    public var read = false
+}
+
+/// The whole state of the trading domain: a pure fold of the events (`apply`).
+///
+/// Memory sketch: ~200 B per order, ~150 B per position, ~400 B per stock; a day of 2,700 stocks and
+/// 100,000 orders is ~25 MB.
+public struct EngineState: Sendable, Hashable {
+    public var stocks: [StockCode: StockInfo] = [:]
+    public var users: [UserID: String] = [:]
+    public var accounts: [AccountID: Account] = [:]
+    public var orders: [OrderID: Order] = [:]
+    public var notifications: [NotificationID: NotificationState] = [:]
+    public var nextOrder: UInt64 = 1
+    public var nextAccount: UInt64 = 1
+    public var nextUser: UInt64 = 1
+    public var nextNotification: UInt64 = 1
+    public var anomalies: UInt64 = 0
+    /// The number of events applied.
+    public var eventCount: UInt64 = 0
+    /// Client order ids already used, per account (idempotent order placement).
+    public var clientOrderIDs: [AccountID: [String: OrderID]] = [:]
+    /// Trading costs. Part of the state (and of its digest): a replay must use the same schedule.
+    public var fees: FeeSchedule
+
+    public init(fees: FeeSchedule = FeeSchedule()) {
+        self.fees = fees
+    }
+
+    /// Applies one event. Total: every event of a valid log applies; a broker report that cannot apply to
+    /// its order was recorded as `AnomalyRecorded` instead, by `decide`.
+    public mutating func apply(_ envelope: EventEnvelope) {
+        self.eventCount += 1
+        let time = envelope.timestamp
+        switch envelope.event {
+        case .stockListed(let e):
+            self.stocks[e.stock] = StockInfo(code: e.stock, name: e.name, market: e.market, marketData: StockMarketData(code: e.stock, basePrice: e.previousClose))
+        case .userRegistered(let e):
+            self.users[e.user] = e.email
+            self.nextUser = max(self.nextUser, e.user.value + 1)
+        case .brokerAccountRegistered(let e):
+            self.accounts[e.account] = Account(id: e.account, user: e.user, broker: e.broker, maskedAccountNumber: e.maskedAccountNumber, dailyOrderLimit: e.dailyOrderLimit)
+            self.nextAccount = max(self.nextAccount, e.account.value + 1)
+        case .cashDeposited(let e):
+            self.accounts[e.account]?.cash += e.amount
+        case .orderRequested(let e):
+            self.applyRequested(e, time: time)
+        case .orderRejected(let e):
+            if let request = e.request {
+                // Refused by risk: recorded for the operator (trades.status REJECTED), reserving nothing.
+                var order = Order(
+                    id: e.order, account: request.account, stock: request.stock, side: request.side, type: request.type,
+                    quantity: request.quantity, price: request.price, source: request.source, clientOrderID: request.clientOrderID,
+                    createdAt: time, updatedAt: time
+                )
+                order.status = .rejected
+                order.rejectedBy = e.rejectedBy
+                order.failureReason = e.reason
+                order.failureMessage = e.message
+                self.orders[e.order] = order
+                self.nextOrder = max(self.nextOrder, e.order.value + 1)
+                if !request.clientOrderID.isEmpty { self.clientOrderIDs[request.account, default: [:]][request.clientOrderID] = e.order }
+                return
+            }
+            self.finish(e.order, time: time) { order in
+                order.status = .rejected
+                order.rejectedBy = e.rejectedBy
+                order.failureReason = e.reason
+                order.failureMessage = e.message
+            }
+        case .orderSubmitted(let e):
+            self.orders[e.order]?.status = .submitted
+            self.orders[e.order]?.updatedAt = time
+        case .orderAccepted(let e):
+            self.orders[e.order]?.status = .accepted
+            self.orders[e.order]?.brokerOrderNumber = e.brokerOrderNumber
+            self.orders[e.order]?.updatedAt = time
+        case .orderPartiallyFilled(let fill), .orderFilled(let fill):
+            self.applyFill(fill, time: time)
+        case .orderCancelRequested(let e):
+            self.orders[e.order]?.status = .cancelRequested
+            self.orders[e.order]?.cancelRequested = true
+            self.orders[e.order]?.updatedAt = time
+        case .orderCancelled(let e):
+            self.finish(e.order, time: time) { $0.status = .cancelled }
+        case .orderFailed(let e):
+            self.finish(e.order, time: time) { order in
+                order.status = .failed
+                order.failureReason = e.reason
+                order.failureMessage = e.message
+            }
+        case .orderExpired(let e):
+            self.finish(e.order, time: time) { $0.status = .expired }
+        case .candleClosed(let candle):
+            self.stocks[candle.stock]?.marketData.apply(candle)
+        case .indicatorComputed, .signalGenerated:
+            break
+        case .notificationCreated(let e):
+            self.notifications[e.notification] = NotificationState(user: e.user, kind: e.kind)
+            self.nextNotification = max(self.nextNotification, e.notification.value + 1)
+        case .notificationSent(let e):
+            self.notifications[e.notification]?.delivered = true
+        case .notificationFailed:
+            break
+        case .notificationRead(let e):
+            self.notifications[e.notification]?.read = true
+        case .brokerTokenIssued(let e):
+            self.accounts[e.account]?.tokenExpiresAt = e.expiresAt
+        case .brokerTokenExpired(let e):
+            let current = self.accounts[e.account]?.tokenExpiresAt ?? time
+            self.accounts[e.account]?.tokenExpiresAt = min(current, time)
+        case .strategyEnabled(let e):
+            self.accounts[e.account]?.strategies[e.strategy + "@" + e.stock.description] = e
+        case .strategyDisabled(let e):
+            self.accounts[e.account]?.strategies[e.strategy + "@" + e.stock.description] = nil
+        case .anomalyRecorded:
+            self.anomalies += 1
+        case .accountHalted(let e):
+            self.accounts[e.account]?.haltReason = e.reason
+        }
+    }
+
+    private mutating func applyRequested(_ e: OrderRequested, time: Int64) {
+        var order = Order(
+            id: e.order, account: e.account, stock: e.stock, side: e.side, type: e.type, quantity: e.quantity,
+            price: e.price, source: e.source, clientOrderID: e.clientOrderID, createdAt: time, updatedAt: time
+        )
+        self.nextOrder = max(self.nextOrder, e.order.value + 1)
+        guard var account = self.accounts[e.account] else {
+            self.orders[e.order] = order
+            return
+        }
+        let day = KST.day(time)
+        if account.orderDay != day {
+            account.orderDay = day
+            account.ordersThatDay = 0
+        }
+        account.ordersThatDay += 1
+        if e.side == .buy {
+            order.reservedCash = Self.buyReservation(quantity: e.quantity, price: e.price, fees: self.fees)
+            account.reservedCash += order.reservedCash
+        } else {
+            account.positions[e.stock, default: Position()].reservedForSale += e.quantity
+        }
+        if !e.clientOrderID.isEmpty { self.clientOrderIDs[e.account, default: [:]][e.clientOrderID] = e.order }
+        self.accounts[e.account] = account
+        self.orders[e.order] = order
+    }
+
+    /// Cash a buy order reserves: notional at the order's price plus the commission on it.
+    static func buyReservation(quantity: Int64, price: Int64, fees: FeeSchedule) -> Int64 {
+        let notional = quantity * price
+        return notional + fees.commission(notional)
+    }
+
+    private mutating func applyFill(_ fill: OrderFill, time: Int64) {
+        guard var order = self.orders[fill.order], var account = self.accounts[order.account] else { return }
+        let notional = fill.quantity * fill.price
+        order.filledQuantity += fill.quantity
+        order.filledNotional += notional
+        order.commission += fill.commission
+        order.tax += fill.tax
+        if !fill.fillID.isEmpty { order.fillIDs.insert(fill.fillID) }
+        order.status = order.filledQuantity >= order.quantity ? .filled : .partiallyFilled
+        order.updatedAt = time
+        account.commissionPaid += fill.commission
+        account.taxPaid += fill.tax
+        var position = account.positions[order.stock] ?? Position()
+        switch order.side {
+        case .buy:
+            // Release the reservation for this part of the order; spend what it actually cost.
+            let release = order.status == .filled
+                ? order.reservedCash
+                : min(order.reservedCash, Self.buyReservation(quantity: fill.quantity, price: order.price, fees: self.fees))
+            order.reservedCash -= release
+            account.reservedCash -= release
+            account.cash -= notional + fill.commission
+            position.quantity += fill.quantity
+            position.costBasis += notional + fill.commission
+        case .sell:
+            let costPortion = position.quantity == 0 ? 0 : position.costBasis * fill.quantity / position.quantity
+            position.quantity -= fill.quantity
+            position.reservedForSale -= fill.quantity
+            position.costBasis -= costPortion
+            account.cash += notional - fill.commission - fill.tax
+            account.realizedProfit += notional - fill.commission - fill.tax - costPortion
+        }
+        account.positions[order.stock] = position.quantity == 0 && position.reservedForSale == 0 ? nil : position
+        self.accounts[order.account] = account
+        self.orders[fill.order] = order
+    }
+
+    /// Moves an order to a terminal state and releases whatever it still reserved.
+    private mutating func finish(_ id: OrderID, time: Int64, _ change: (inout Order) -> Void) {
+        guard var order = self.orders[id] else { return }
+        change(&order)
+        order.updatedAt = time
+        if var account = self.accounts[order.account] {
+            if order.side == .buy {
+                account.reservedCash -= order.reservedCash
+                order.reservedCash = 0
+            } else if var position = account.positions[order.stock] {
+                position.reservedForSale -= order.remainingQuantity
+                account.positions[order.stock] = position.quantity == 0 && position.reservedForSale == 0 ? nil : position
+            }
+            self.accounts[order.account] = account
+        }
+        self.orders[id] = order
+    }
+}

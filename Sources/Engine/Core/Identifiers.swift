@@ -1,0 +1,80 @@
+/// A KRX stock code: six decimal digits (`005930` Samsung Electronics), kept as an integer so that state
+/// lookups during replay hash a `UInt32`, not a `String`.
+public struct StockCode: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let value: UInt32
+
+    /// Parses six ASCII digits; nil for anything else.
+    public init?(_ text: some StringProtocol) {
+        guard text.utf8.count == 6 else { return nil }
+        var value: UInt32 = 0
+        for byte in text.utf8 {
+            guard byte >= 48 && byte <= 57 else { return nil }
+            value = value * 10 + UInt32(byte - 48)
+        }
+        self.value = value
+    }
+
+    public init(value: UInt32) {
+        precondition(value < 1_000_000, "stock codes have six digits")
+        self.value = value
+    }
+
+    public var description: String {
+        let digits = String(self.value)
+        return String(repeating: "0", count: 6 - digits.count) + digits
+    }
+
+    public static func < (left: StockCode, right: StockCode) -> Bool { left.value < right.value }
+}
+
+/// Declares an identifier type: an integer assigned by the engine, printed with a prefix.
+public protocol EngineIdentifier: Sendable, Hashable, Comparable, CustomStringConvertible {
+    static var prefix: String { get }
+    var value: UInt64 { get }
+    init(value: UInt64)
+}
+
+extension EngineIdentifier {
+    public var description: String {
+        let digits = String(self.value)
+        return Self.prefix + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+    }
+
+    /// Parses the printed form (`ord-0000000042`) or the bare number.
+    public init?(_ text: some StringProtocol) {
+        let whole = Substring(text)
+        let body = whole.hasPrefix(Self.prefix) ? whole.dropFirst(Self.prefix.count) : whole
+        guard !body.isEmpty, body.utf8.count <= 19, let value = UInt64(body) else { return nil }
+        self.init(value: value)
+    }
+
+    public static func < (left: Self, right: Self) -> Bool { left.value < right.value }
+}
+
+/// An order, assigned in sequence by the engine.
+public struct OrderID: EngineIdentifier {
+    public static let prefix = "ord-"
+    public let value: UInt64
+    public init(value: UInt64) { self.value = value }
+}
+
+/// A broker account (a KIS real or paper account, or a simulated one).
+public struct AccountID: EngineIdentifier {
+    public static let prefix = "acc-"
+    public let value: UInt64
+    public init(value: UInt64) { self.value = value }
+}
+
+/// A person using the system.
+public struct UserID: EngineIdentifier {
+    public static let prefix = "user-"
+    public let value: UInt64
+    public init(value: UInt64) { self.value = value }
+}
+
+/// A notification to a user.
+public struct NotificationID: EngineIdentifier {
+    public static let prefix = "ntf-"
+    public let value: UInt64
+    public init(value: UInt64) { self.value = value }
+}

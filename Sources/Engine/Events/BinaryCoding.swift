@@ -1,0 +1,89 @@
+/// Appends compact binary values: LEB128 varints, zig-zag signed varints, length-prefixed UTF-8 strings.
+public struct BinaryWriter: Sendable {
+    public var bytes: [UInt8]
+
+    public init(capacity: Int = 64) {
+        self.bytes = []
+        self.bytes.reserveCapacity(capacity)
+    }
+
+    @inline(__always) public mutating func byte(_ value: UInt8) { self.bytes.append(value) }
+
+    @inline(__always) public mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            self.bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        self.bytes.append(UInt8(value))
+    }
+
+    @inline(__always) public mutating func signed(_ value: Int64) {
+        self.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            self.varint(UInt64(utf8.count))
+            self.bytes.append(contentsOf: utf8)
+        }
+    }
+
+    public mutating func fixed64(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { self.bytes.append(contentsOf: $0) }
+    }
+}
+
+/// Reads what `BinaryWriter` wrote; every read is bounds-checked and throws on malformed input.
+public struct BinaryReader {
+    let bytes: UnsafeRawBufferPointer
+    public private(set) var index: Int
+
+    public init(_ bytes: UnsafeRawBufferPointer, index: Int = 0) {
+        self.bytes = bytes
+        self.index = index
+    }
+
+    public var isAtEnd: Bool { self.index == self.bytes.count }
+
+    @inline(__always) public mutating func byte() throws(EngineError) -> UInt8 {
+        guard self.index < self.bytes.count else { throw .undecodable("event truncated") }
+        defer { self.index += 1 }
+        return self.bytes[self.index]
+    }
+
+    @inline(__always) public mutating func varint() throws(EngineError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard self.index < self.bytes.count else { throw .undecodable("varint truncated") }
+            let byte = self.bytes[self.index]
+            self.index += 1
+            guard shift < 63 || byte <= 1 else { throw .undecodable("varint too long") }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    @inline(__always) public mutating func signed() throws(EngineError) -> Int64 {
+        let raw = try self.varint()
+        return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+    }
+
+    public mutating func string() throws(EngineError) -> String {
+        let length = try self.varint()
+        guard length <= UInt64(self.bytes.count - self.index) else { throw .undecodable("string overruns the event") }
+        if length == 0 { return "" }
+        let start = self.index
+        self.index += Int(length)
+        return String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
+    }
+
+    public mutating func fixed64() throws(EngineError) -> UInt64 {
+        guard self.bytes.count - self.index >= 8 else { throw .undecodable("event truncated") }
+        defer { self.index += 8 }
+        return UInt64(littleEndian: self.bytes.loadUnaligned(fromByteOffset: self.index, as: UInt64.self))
+    }
+}

@@ -1,0 +1,459 @@
+// The domain's events. Each has a stable numeric type id (never reused), a type name and a schema version;
+// older versions decode by upcasting (see `EventCodec`). Money and prices are integer KRW.
+
+public struct StockListed: Sendable, Hashable {
+    public var stock: StockCode
+    public var name: String
+    public var market: String
+    /// Base price for the daily limit band until the first session close the engine sees.
+    public var previousClose: Int64
+    public init(stock: StockCode, name: String, market: String, previousClose: Int64) {
+        self.stock = stock
+        self.name = name
+        self.market = market
+        self.previousClose = previousClose
+    }
+}
+
+public struct UserRegistered: Sendable, Hashable {
+    public var user: UserID
+    /// Contact address for notifications (credentials never enter the log).
+    public var email: String
+    public init(user: UserID, email: String) {
+        self.user = user
+        self.email = email
+    }
+}
+
+public struct BrokerAccountRegistered: Sendable, Hashable {
+    public var account: AccountID
+    public var user: UserID
+    public var broker: BrokerKind
+    /// The broker account number with all but the last digits masked; app keys never enter the log.
+    public var maskedAccountNumber: String
+    public var dailyOrderLimit: Int64
+    public init(account: AccountID, user: UserID, broker: BrokerKind, maskedAccountNumber: String, dailyOrderLimit: Int64) {
+        self.account = account
+        self.user = user
+        self.broker = broker
+        self.maskedAccountNumber = maskedAccountNumber
+        self.dailyOrderLimit = dailyOrderLimit
+    }
+}
+
+public struct CashDeposited: Sendable, Hashable {
+    public var account: AccountID
+    public var amount: Int64
+    public init(account: AccountID, amount: Int64) {
+        self.account = account
+        self.amount = amount
+    }
+}
+
+/// Schema v2 (v1 had no `type` and `source`: it was limit-only and user-only).
+public struct OrderRequested: Sendable, Hashable {
+    public var order: OrderID
+    public var account: AccountID
+    public var stock: StockCode
+    public var side: OrderSide
+    public var type: OrderType
+    public var quantity: Int64
+    /// Limit price; for market orders the price reserved against (the upper limit for buys), 0 for sells.
+    public var price: Int64
+    public var source: OrderSource
+    public var clientOrderID: String
+    public init(order: OrderID, account: AccountID, stock: StockCode, side: OrderSide, type: OrderType, quantity: Int64, price: Int64, source: OrderSource, clientOrderID: String) {
+        self.order = order
+        self.account = account
+        self.stock = stock
+        self.side = side
+        self.type = type
+        self.quantity = quantity
+        self.price = price
+        self.source = source
+        self.clientOrderID = clientOrderID
+    }
+}
+
+/// An order refused by our risk checks (`request` set: it never became PENDING and reserved nothing) or by
+/// the broker (`request` nil: the order was requested and submitted before).
+public struct OrderRejected: Sendable, Hashable {
+    public var order: OrderID
+    public var rejectedBy: RejectedBy
+    public var reason: RejectionReason
+    public var message: String
+    public var request: OrderRequested?
+    public init(order: OrderID, rejectedBy: RejectedBy, reason: RejectionReason, message: String, request: OrderRequested? = nil) {
+        self.order = order
+        self.rejectedBy = rejectedBy
+        self.reason = reason
+        self.message = message
+        self.request = request
+    }
+}
+
+/// An event that names only an order (submitted, cancel requested, expired).
+public struct OrderReference: Sendable, Hashable {
+    public var order: OrderID
+    public init(order: OrderID) { self.order = order }
+}
+
+public struct OrderAccepted: Sendable, Hashable {
+    public var order: OrderID
+    public var brokerOrderNumber: String
+    public init(order: OrderID, brokerOrderNumber: String) {
+        self.order = order
+        self.brokerOrderNumber = brokerOrderNumber
+    }
+}
+
+/// A fill: `OrderPartiallyFilled` when quantity remains, `OrderFilled` when none does.
+public struct OrderFill: Sendable, Hashable {
+    public var order: OrderID
+    public var quantity: Int64
+    public var price: Int64
+    public var commission: Int64
+    public var tax: Int64
+    /// The broker's fill identifier (idempotency: the same fill reported twice is applied once).
+    public var fillID: String
+    public init(order: OrderID, quantity: Int64, price: Int64, commission: Int64, tax: Int64, fillID: String) {
+        self.order = order
+        self.quantity = quantity
+        self.price = price
+        self.commission = commission
+        self.tax = tax
+        self.fillID = fillID
+    }
+}
+
+public struct OrderCancelled: Sendable, Hashable {
+    public var order: OrderID
+    public var cancelledQuantity: Int64
+    public init(order: OrderID, cancelledQuantity: Int64) {
+        self.order = order
+        self.cancelledQuantity = cancelledQuantity
+    }
+}
+
+public struct OrderFailed: Sendable, Hashable {
+    public var order: OrderID
+    public var reason: RejectionReason
+    public var message: String
+    public init(order: OrderID, reason: RejectionReason, message: String) {
+        self.order = order
+        self.reason = reason
+        self.message = message
+    }
+}
+
+public struct IndicatorComputed: Sendable, Hashable {
+    public var stock: StockCode
+    public var timeframe: Timeframe
+    public var start: Int64
+    /// Column name such as `rsi_14` or `macd_12_26_9`.
+    public var name: String
+    /// Stored as the IEEE-754 bit pattern so the event stays `Hashable` and exact.
+    public var valueBits: UInt64
+    public var value: Double { Double(bitPattern: self.valueBits) }
+    public init(stock: StockCode, timeframe: Timeframe, start: Int64, name: String, value: Double) {
+        self.stock = stock
+        self.timeframe = timeframe
+        self.start = start
+        self.name = name
+        self.valueBits = value.bitPattern
+    }
+}
+
+public struct SignalGenerated: Sendable, Hashable {
+    public var account: AccountID
+    public var stock: StockCode
+    public var strategy: String
+    public var side: OrderSide
+    public var reason: String
+    public init(account: AccountID, stock: StockCode, strategy: String, side: OrderSide, reason: String) {
+        self.account = account
+        self.stock = stock
+        self.strategy = strategy
+        self.side = side
+        self.reason = reason
+    }
+}
+
+public struct NotificationCreated: Sendable, Hashable {
+    public var notification: NotificationID
+    public var user: UserID
+    /// `ORDER_FILLED`, `ORDER_FAILED`, `ORDER_REJECTED`, `PRICE_ALERT`, `ACCOUNT_HALTED`…
+    public var kind: String
+    public var title: String
+    public var message: String
+    public init(notification: NotificationID, user: UserID, kind: String, title: String, message: String) {
+        self.notification = notification
+        self.user = user
+        self.kind = kind
+        self.title = title
+        self.message = message
+    }
+}
+
+public struct NotificationDelivery: Sendable, Hashable {
+    public var notification: NotificationID
+    /// `email`, `webhook`.
+    public var channel: String
+    public var detail: String
+    public init(notification: NotificationID, channel: String, detail: String) {
+        self.notification = notification
+        self.channel = channel
+        self.detail = detail
+    }
+}
+
+public struct NotificationReference: Sendable, Hashable {
+    public var notification: NotificationID
+    public init(notification: NotificationID) { self.notification = notification }
+}
+
+public struct BrokerTokenIssued: Sendable, Hashable {
+    public var account: AccountID
+    /// When the token stops working (the token itself is a secret and never enters the log).
+    public var expiresAt: Int64
+    public init(account: AccountID, expiresAt: Int64) {
+        self.account = account
+        self.expiresAt = expiresAt
+    }
+}
+
+public struct AccountReference: Sendable, Hashable {
+    public var account: AccountID
+    public init(account: AccountID) { self.account = account }
+}
+
+public struct StrategyEnabled: Sendable, Hashable {
+    public var account: AccountID
+    public var stock: StockCode
+    /// `ma-cross` or `rsi-reversion`.
+    public var strategy: String
+    /// Parameters as `key=value` pairs separated by commas (`fast=5,slow=20,quantity=10`).
+    public var parameters: String
+    public init(account: AccountID, stock: StockCode, strategy: String, parameters: String) {
+        self.account = account
+        self.stock = stock
+        self.strategy = strategy
+        self.parameters = parameters
+    }
+}
+
+public struct StrategyDisabled: Sendable, Hashable {
+    public var account: AccountID
+    public var stock: StockCode
+    public var strategy: String
+    public init(account: AccountID, stock: StockCode, strategy: String) {
+        self.account = account
+        self.stock = stock
+        self.strategy = strategy
+    }
+}
+
+/// Something that happened but cannot be applied (a fill for a cancelled order…): kept for the operator.
+public struct AnomalyRecorded: Sendable, Hashable {
+    public var order: OrderID?
+    public var account: AccountID?
+    public var message: String
+    public init(order: OrderID?, account: AccountID?, message: String) {
+        self.order = order
+        self.account = account
+        self.message = message
+    }
+}
+
+public struct AccountHalted: Sendable, Hashable {
+    public var account: AccountID
+    public var reason: String
+    public init(account: AccountID, reason: String) {
+        self.account = account
+        self.reason = reason
+    }
+}
+
+/// Everything that can happen, as one closed set.
+public enum DomainEvent: Sendable, Hashable {
+    case stockListed(StockListed)
+    case userRegistered(UserRegistered)
+    case brokerAccountRegistered(BrokerAccountRegistered)
+    case cashDeposited(CashDeposited)
+    case orderRequested(OrderRequested)
+    case orderRejected(OrderRejected)
+    case orderSubmitted(OrderReference)
+    case orderAccepted(OrderAccepted)
+    case orderPartiallyFilled(OrderFill)
+    case orderFilled(OrderFill)
+    case orderCancelRequested(OrderReference)
+    case orderCancelled(OrderCancelled)
+    case orderFailed(OrderFailed)
+    case orderExpired(OrderReference)
+    case candleClosed(Candle)
+    case indicatorComputed(IndicatorComputed)
+    case signalGenerated(SignalGenerated)
+    case notificationCreated(NotificationCreated)
+    case notificationSent(NotificationDelivery)
+    case notificationFailed(NotificationDelivery)
+    case notificationRead(NotificationReference)
+    case brokerTokenIssued(BrokerTokenIssued)
+    case brokerTokenExpired(AccountReference)
+    case strategyEnabled(StrategyEnabled)
+    case strategyDisabled(StrategyDisabled)
+    case anomalyRecorded(AnomalyRecorded)
+    case accountHalted(AccountHalted)
+
+    /// The event's type name, as stored in audits and dumps.
+    public var typeName: String { EventType(self).name }
+
+    /// The stream the event belongs to: `order-<id>`, `account-<id>`, `stock-<code>`, `user-<id>`.
+    public var streamKey: String {
+        switch self {
+        case .stockListed(let event): "stock-\(event.stock)"
+        case .candleClosed(let candle): "stock-\(candle.stock)"
+        case .indicatorComputed(let event): "stock-\(event.stock)"
+        case .userRegistered(let event): "user-\(event.user)"
+        case .brokerAccountRegistered(let event): "account-\(event.account)"
+        case .cashDeposited(let event): "account-\(event.account)"
+        case .brokerTokenIssued(let event): "account-\(event.account)"
+        case .brokerTokenExpired(let event): "account-\(event.account)"
+        case .strategyEnabled(let event): "account-\(event.account)"
+        case .strategyDisabled(let event): "account-\(event.account)"
+        case .signalGenerated(let event): "account-\(event.account)"
+        case .accountHalted(let event): "account-\(event.account)"
+        case .orderRequested(let event): "order-\(event.order)"
+        case .orderRejected(let event): "order-\(event.order)"
+        case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): "order-\(event.order)"
+        case .orderAccepted(let event): "order-\(event.order)"
+        case .orderPartiallyFilled(let event), .orderFilled(let event): "order-\(event.order)"
+        case .orderCancelled(let event): "order-\(event.order)"
+        case .orderFailed(let event): "order-\(event.order)"
+        case .notificationCreated(let event): "user-\(event.user)"
+        case .notificationSent(let event), .notificationFailed(let event): "notification-\(event.notification)"
+        case .notificationRead(let event): "notification-\(event.notification)"
+        case .anomalyRecorded(let event): event.order.map { "order-\($0)" } ?? event.account.map { "account-\($0)" } ?? "system"
+        }
+    }
+
+    /// The order this event is about, if any.
+    public var orderID: OrderID? {
+        switch self {
+        case .orderRequested(let event): event.order
+        case .orderRejected(let event): event.order
+        case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): event.order
+        case .orderAccepted(let event): event.order
+        case .orderPartiallyFilled(let event), .orderFilled(let event): event.order
+        case .orderCancelled(let event): event.order
+        case .orderFailed(let event): event.order
+        case .anomalyRecorded(let event): event.order
+        default: nil
+        }
+    }
+}
+
+/// The stable identity of each event type: numeric id (on disk), name, current schema version.
+public struct EventType: Sendable, Hashable {
+    public let id: UInt8
+    public let name: String
+    public let version: UInt8
+
+    static let all: [EventType] = [
+        EventType(id: 1, name: "StockListed", version: 1),
+        EventType(id: 2, name: "UserRegistered", version: 1),
+        EventType(id: 3, name: "BrokerAccountRegistered", version: 1),
+        EventType(id: 4, name: "CashDeposited", version: 1),
+        EventType(id: 5, name: "OrderRequested", version: 2),
+        EventType(id: 6, name: "OrderRejected", version: 1),
+        EventType(id: 7, name: "OrderSubmitted", version: 1),
+        EventType(id: 8, name: "OrderAccepted", version: 1),
+        EventType(id: 9, name: "OrderPartiallyFilled", version: 1),
+        EventType(id: 10, name: "OrderFilled", version: 1),
+        EventType(id: 11, name: "OrderCancelRequested", version: 1),
+        EventType(id: 12, name: "OrderCancelled", version: 1),
+        EventType(id: 13, name: "OrderFailed", version: 1),
+        EventType(id: 14, name: "OrderExpired", version: 1),
+        EventType(id: 15, name: "CandleClosed", version: 1),
+        EventType(id: 16, name: "IndicatorComputed", version: 1),
+        EventType(id: 17, name: "SignalGenerated", version: 1),
+        EventType(id: 18, name: "NotificationCreated", version: 1),
+        EventType(id: 19, name: "NotificationSent", version: 1),
+        EventType(id: 20, name: "NotificationFailed", version: 1),
+        EventType(id: 21, name: "NotificationRead", version: 1),
+        EventType(id: 22, name: "BrokerTokenIssued", version: 1),
+        EventType(id: 23, name: "BrokerTokenExpired", version: 1),
+        EventType(id: 24, name: "StrategyEnabled", version: 1),
+        EventType(id: 25, name: "StrategyDisabled", version: 1),
+        EventType(id: 26, name: "AnomalyRecorded", version: 1),
+        EventType(id: 27, name: "AccountHalted", version: 1),
+    ]
+
+    private init(id: UInt8, name: String, version: UInt8) {
+        self.id = id
+        self.name = name
+        self.version = version
+    }
+
+    static func byID(_ id: UInt8) -> EventType? {
+        id >= 1 && Int(id) <= Self.all.count ? Self.all[Int(id) - 1] : nil
+    }
+
+    init(_ event: DomainEvent) {
+        let index: Int
+        switch event {
+        case .stockListed: index = 1
+        case .userRegistered: index = 2
+        case .brokerAccountRegistered: index = 3
+        case .cashDeposited: index = 4
+        case .orderRequested: index = 5
+        case .orderRejected: index = 6
+        case .orderSubmitted: index = 7
+        case .orderAccepted: index = 8
+        case .orderPartiallyFilled: index = 9
+        case .orderFilled: index = 10
+        case .orderCancelRequested: index = 11
+        case .orderCancelled: index = 12
+        case .orderFailed: index = 13
+        case .orderExpired: index = 14
+        case .candleClosed: index = 15
+        case .indicatorComputed: index = 16
+        case .signalGenerated: index = 17
+        case .notificationCreated: index = 18
+        case .notificationSent: index = 19
+        case .notificationFailed: index = 20
+        case .notificationRead: index = 21
+        case .brokerTokenIssued: index = 22
+        case .brokerTokenExpired: index = 23
+        case .strategyEnabled: index = 24
+        case .strategyDisabled: index = 25
+        case .anomalyRecorded: index = 26
+        case .accountHalted: index = 27
+        }
+        self = Self.all[index - 1]
+    }
+}
+
+/// An event with its envelope (DESIGN.md "Contracts shared by every part").
+public struct EventEnvelope: Sendable, Hashable {
+    /// The log offset; nil until the event is appended.
+    public var offset: UInt64?
+    /// When it happened (µs, UTC); also the log record's timestamp.
+    public var timestamp: Int64
+    /// The offset of the event or command that led to it (nil for outside input).
+    public var causation: UInt64?
+    /// One id per user request or job, shared by every event it produced.
+    public var correlationID: String
+    public var event: DomainEvent
+
+    public init(offset: UInt64? = nil, timestamp: Int64, causation: UInt64? = nil, correlationID: String = "", event: DomainEvent) {
+        self.offset = offset
+        self.timestamp = timestamp
+        self.causation = causation
+        self.correlationID = correlationID
+        self.event = event
+    }
+
+    public var typeName: String { self.event.typeName }
+    public var schemaVersion: Int { Int(EventType(self.event).version) }
+    public var streamKey: String { self.event.streamKey }
+}

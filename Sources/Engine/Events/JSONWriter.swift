@@ -1,0 +1,193 @@
+/// Writes one JSON object, fields in the order given (stable output for dumps, audits and tests).
+public struct JSONObjectWriter {
+    private var text = "{"
+    private var empty = true
+
+    public init() {}
+
+    private mutating func key(_ key: String) {
+        if !self.empty { self.text += "," }
+        self.empty = false
+        JSONObjectWriter.appendQuoted(key, to: &self.text)
+        self.text += ":"
+    }
+
+    public mutating func field(_ key: String, _ value: String) {
+        self.key(key)
+        JSONObjectWriter.appendQuoted(value, to: &self.text)
+    }
+
+    public mutating func field(_ key: String, _ value: Int64) {
+        self.key(key)
+        self.text += String(value)
+    }
+
+    public mutating func field(_ key: String, _ value: UInt64) {
+        self.key(key)
+        self.text += String(value)
+    }
+
+    public mutating func field(_ key: String, _ value: Int) {
+        self.key(key)
+        self.text += String(value)
+    }
+
+    public mutating func field(_ key: String, _ value: Double) {
+        self.key(key)
+        self.text += value.isFinite ? "\(value)" : "null"
+    }
+
+    public mutating func field(_ key: String, _ value: Bool) {
+        self.key(key)
+        self.text += value ? "true" : "false"
+    }
+
+    public mutating func null(_ key: String) {
+        self.key(key)
+        self.text += "null"
+    }
+
+    /// Inserts already-encoded JSON.
+    public mutating func raw(_ key: String, _ json: String) {
+        self.key(key)
+        self.text += json
+    }
+
+    public func finish() -> String { self.text + "}" }
+
+    /// Appends `value` as a JSON string literal with RFC 8259 escaping.
+    public static func appendQuoted(_ value: String, to text: inout String) {
+        text += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    text.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        text += "\""
+    }
+}
+
+/// ISO 8601 rendering of engine timestamps.
+public enum ISOTime {
+    /// `2025-01-02T00:00:00.000000Z` from microseconds since the epoch (UTC).
+    public static func utc(_ micros: Int64) -> String {
+        let day = Self.floorDivide(micros, KST.dayMicros)
+        let rest = micros - day * KST.dayMicros
+        let date = KST.date(day: day)
+        let seconds = rest / 1_000_000
+        let fraction = rest % 1_000_000
+        return Self.pad(date.year, 4) + "-" + Self.pad(date.month, 2) + "-" + Self.pad(date.day, 2) + "T"
+            + Self.pad(Int(seconds / 3600), 2) + ":" + Self.pad(Int(seconds / 60 % 60), 2) + ":" + Self.pad(Int(seconds % 60), 2)
+            + "." + Self.pad(Int(fraction), 6) + "Z"
+    }
+
+    /// `2025-01-02T09:00:00+09:00`: the same instant in KST.
+    public static func kst(_ micros: Int64) -> String {
+        let text = Self.utc(micros + KST.offsetMicros)
+        return String(text.prefix(19)) + "+09:00"
+    }
+
+    static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
+        value >= 0 ? value / divisor : (value - divisor + 1) / divisor
+    }
+
+    static func pad(_ value: Int, _ width: Int) -> String {
+        let digits = String(value)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+}
+
+extension EventEnvelope {
+    /// The event as one JSON object: envelope fields, then the payload.
+    public func json() -> String {
+        var object = JSONObjectWriter()
+        if let offset = self.offset { object.field("offset", offset) } else { object.null("offset") }
+        object.field("timestamp", ISOTime.utc(self.timestamp))
+        object.field("type", self.typeName)
+        object.field("schemaVersion", self.schemaVersion)
+        object.field("stream", self.streamKey)
+        if let causation = self.causation { object.field("causation", causation) } else { object.null("causation") }
+        object.field("correlationId", self.correlationID)
+        object.raw("payload", self.event.payloadJSON())
+        return object.finish()
+    }
+}
+
+extension DomainEvent {
+    /// The payload alone, as a JSON object with readable identifiers (`ord-0000000001`, `005930`).
+    public func payloadJSON() -> String {
+        var o = JSONObjectWriter()
+        switch self {
+        case .stockListed(let e):
+            o.field("stock", e.stock.description); o.field("name", e.name); o.field("market", e.market); o.field("previousClose", e.previousClose)
+        case .userRegistered(let e):
+            o.field("user", e.user.description); o.field("email", e.email)
+        case .brokerAccountRegistered(let e):
+            o.field("account", e.account.description); o.field("user", e.user.description); o.field("broker", e.broker.description)
+            o.field("accountNumber", e.maskedAccountNumber); o.field("dailyOrderLimit", e.dailyOrderLimit)
+        case .cashDeposited(let e):
+            o.field("account", e.account.description); o.field("amount", e.amount)
+        case .orderRequested(let e):
+            o.field("order", e.order.description); o.field("account", e.account.description); o.field("stock", e.stock.description)
+            o.field("side", e.side.description); o.field("orderType", e.type.description); o.field("quantity", e.quantity)
+            o.field("price", e.price); o.field("source", e.source.description); o.field("clientOrderId", e.clientOrderID)
+        case .orderRejected(let e):
+            o.field("order", e.order.description); o.field("rejectedBy", e.rejectedBy.description)
+            o.field("reason", e.reason.rawValue); o.field("message", e.message)
+            if let request = e.request { o.raw("request", DomainEvent.orderRequested(request).payloadJSON()) }
+        case .orderSubmitted(let e), .orderCancelRequested(let e), .orderExpired(let e):
+            o.field("order", e.order.description)
+        case .orderAccepted(let e):
+            o.field("order", e.order.description); o.field("brokerOrderNumber", e.brokerOrderNumber)
+        case .orderPartiallyFilled(let e), .orderFilled(let e):
+            o.field("order", e.order.description); o.field("quantity", e.quantity); o.field("price", e.price)
+            o.field("commission", e.commission); o.field("tax", e.tax); o.field("fillId", e.fillID)
+        case .orderCancelled(let e):
+            o.field("order", e.order.description); o.field("cancelledQuantity", e.cancelledQuantity)
+        case .orderFailed(let e):
+            o.field("order", e.order.description); o.field("reason", e.reason.rawValue); o.field("message", e.message)
+        case .candleClosed(let c):
+            o.field("stock", c.stock.description); o.field("timeframe", c.timeframe.description); o.field("start", ISOTime.utc(c.start))
+            o.field("open", c.open); o.field("high", c.high); o.field("low", c.low); o.field("close", c.close); o.field("volume", c.volume)
+        case .indicatorComputed(let e):
+            o.field("stock", e.stock.description); o.field("timeframe", e.timeframe.description); o.field("start", ISOTime.utc(e.start))
+            o.field("name", e.name); o.field("value", e.value)
+        case .signalGenerated(let e):
+            o.field("account", e.account.description); o.field("stock", e.stock.description); o.field("strategy", e.strategy)
+            o.field("side", e.side.description); o.field("reason", e.reason)
+        case .notificationCreated(let e):
+            o.field("notification", e.notification.description); o.field("user", e.user.description); o.field("kind", e.kind)
+            o.field("title", e.title); o.field("message", e.message)
+        case .notificationSent(let e), .notificationFailed(let e):
+            o.field("notification", e.notification.description); o.field("channel", e.channel); o.field("detail", e.detail)
+        case .notificationRead(let e):
+            o.field("notification", e.notification.description)
+        case .brokerTokenIssued(let e):
+            o.field("account", e.account.description); o.field("expiresAt", ISOTime.utc(e.expiresAt))
+        case .brokerTokenExpired(let e):
+            o.field("account", e.account.description)
+        case .strategyEnabled(let e):
+            o.field("account", e.account.description); o.field("stock", e.stock.description); o.field("strategy", e.strategy); o.field("parameters", e.parameters)
+        case .strategyDisabled(let e):
+            o.field("account", e.account.description); o.field("stock", e.stock.description); o.field("strategy", e.strategy)
+        case .anomalyRecorded(let e):
+            if let order = e.order { o.field("order", order.description) } else { o.null("order") }
+            if let account = e.account { o.field("account", account.description) } else { o.null("account") }
+            o.field("message", e.message)
+        case .accountHalted(let e):
+            o.field("account", e.account.description); o.field("reason", e.reason)
+        }
+        return o.finish()
+    }
+}

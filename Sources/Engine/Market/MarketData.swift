@@ -1,0 +1,198 @@
+/// An open roll-up bucket being built from one-minute candles.
+struct Aggregate: Sendable, Hashable {
+    var start: Int64
+    var open: Int64
+    var high: Int64
+    var low: Int64
+    var close: Int64
+    var volume: Int64
+    var firstMinute: Int64
+    var lastMinute: Int64
+
+    init(start: Int64, minute: Candle) {
+        self.start = start
+        self.open = minute.open
+        self.high = minute.high
+        self.low = minute.low
+        self.close = minute.close
+        self.volume = minute.volume
+        self.firstMinute = minute.start
+        self.lastMinute = minute.start
+    }
+
+    mutating func absorb(_ minute: Candle) {
+        self.high = max(self.high, minute.high)
+        self.low = min(self.low, minute.low)
+        self.volume += minute.volume
+        if minute.start < self.firstMinute {
+            self.open = minute.open
+            self.firstMinute = minute.start
+        }
+        if minute.start > self.lastMinute {
+            self.close = minute.close
+            self.lastMinute = minute.start
+        }
+    }
+
+    func candle(_ stock: StockCode, _ timeframe: Timeframe) -> Candle {
+        Candle(stock: stock, timeframe: timeframe, start: self.start, open: self.open, high: self.high, low: self.low, close: self.close, volume: self.volume)
+    }
+}
+
+/// Per-stock market data: prices for risk checks, duplicate detection and the roll-up state.
+///
+/// Policy (tested in `MarketDataTests`):
+/// * A candle failing `Candle.validate()` is refused (`.invalid`).
+/// * A one-minute candle whose minute was already ingested is a duplicate: ignored, no event (idempotent).
+/// * A one-minute candle that arrives late but within its KST session is accepted as is (the log keeps
+///   arrival order; nothing is reordered); if its roll-up bucket was already closed, that bucket is
+///   re-emitted with the late minute merged in (same key: read models upsert it).
+/// * A candle for a session before the stock's current one is refused (`.conflict`): roll-ups of closed
+///   sessions are final.
+/// * Roll-ups: 5m/15m/1h buckets align to 09:00 KST, 1d to the KST date. A bucket closes (its candle is
+///   emitted) when its last minute arrives, when the session's closing minute (15:30) arrives, or when a
+///   minute of a later bucket arrives.
+public struct StockMarketData: Sendable, Hashable {
+    public var code: StockCode
+    /// The daily limit band's base (previous session's close).
+    public var basePrice: Int64
+    public var lastClose: Int64
+    /// End of the interval of the candle `lastClose` came from.
+    var lastCloseAt: Int64 = .min
+    /// The KST day of the latest candle.
+    public var currentDay: Int64 = .min
+    /// Minutes of `currentDay` already ingested (bit i = minute i of the day).
+    var minutesSeen: [UInt64] = []
+    /// Latest start per directly ingested higher timeframe (duplicate/late detection).
+    var lastDirectStart: [UInt8: Int64] = [:]
+    var open: [UInt8: Aggregate] = [:]
+    var lastClosed: [UInt8: Aggregate] = [:]
+
+    static let rollups: [Timeframe] = [.minute5, .minute15, .hour1, .day1]
+    static let sessionCloseMinute: Int64 = 15 * 60 + 30
+
+    init(code: StockCode, basePrice: Int64) {
+        self.code = code
+        self.basePrice = basePrice
+        self.lastClose = basePrice
+    }
+
+    static func bucketStart(_ minuteStart: Int64, _ timeframe: Timeframe) -> Int64 {
+        let day = KST.day(minuteStart)
+        if timeframe == .day1 { return KST.instant(day: day, hour: 0) }
+        let minute = KST.timeOfDay(minuteStart) / KST.minuteMicros
+        let sinceOpen = minute - 9 * 60
+        let bucket = sinceOpen >= 0 ? sinceOpen / timeframe.minutes * timeframe.minutes : -((-sinceOpen + timeframe.minutes - 1) / timeframe.minutes * timeframe.minutes)
+        return KST.instant(day: day, hour: 9) + bucket * KST.minuteMicros
+    }
+
+    /// What ingesting `candle` produces: the candles to record, in order (closed roll-ups first), or nothing
+    /// for a duplicate. Does not change the state: `apply` does, from the recorded events.
+    func ingest(_ candle: Candle) throws(EngineError) -> [Candle] {
+        try candle.validate()
+        let day = KST.day(candle.start)
+        if self.currentDay != .min && day < self.currentDay {
+            throw .conflict("candle \(candle.stock) \(candle.timeframe) at \(ISOTime.kst(candle.start)) is for a closed session (current \(KST.yyyymmdd(day: self.currentDay)))")
+        }
+        guard candle.timeframe == .minute1 else {
+            if let last = self.lastDirectStart[candle.timeframe.rawValue] {
+                if candle.start == last { return [] }
+                if candle.start < last { throw .conflict("\(candle.timeframe) candle \(candle.stock) at \(ISOTime.kst(candle.start)) arrived after a later one") }
+            }
+            return [candle]
+        }
+        let minuteOfDay = Int(KST.timeOfDay(candle.start) / KST.minuteMicros)
+        if day == self.currentDay, self.minutesSeen.count == 24, self.minutesSeen[minuteOfDay / 64] & (1 << UInt64(minuteOfDay % 64)) != 0 {
+            return []
+        }
+        var output: [Candle] = []
+        for timeframe in Self.rollups {
+            let start = Self.bucketStart(candle.start, timeframe)
+            if let open = self.open[timeframe.rawValue], open.start < start {
+                output.append(open.candle(self.code, timeframe))  // a later bucket began: the open one is complete
+            } else if self.placement(start, timeframe) == .closedBucket, let closed = self.lastClosed[timeframe.rawValue] {
+                var revised = closed  // a late minute of a bucket already closed: re-emit it, merged
+                revised.absorb(candle)
+                output.append(revised.candle(self.code, timeframe))
+            }
+        }
+        output.append(candle)
+        for timeframe in Self.rollups {
+            let start = Self.bucketStart(candle.start, timeframe)
+            var aggregate: Aggregate
+            switch self.placement(start, timeframe) {
+            case .openBucket:
+                aggregate = self.open[timeframe.rawValue]!  // placement checked it exists
+                aggregate.absorb(candle)
+            case .closedBucket, .tooOld:
+                continue  // a revision (emitted above), or a bucket older than any kept: the minute alone is recorded
+            case .newBucket:
+                aggregate = Aggregate(start: start, minute: candle)
+            }
+            let minute = KST.timeOfDay(candle.start) / KST.minuteMicros
+            let lastMinuteOfBucket = timeframe == .day1
+                ? minute >= Self.sessionCloseMinute
+                : (KST.timeOfDay(start) / KST.minuteMicros + timeframe.minutes - 1 == minute) || minute >= Self.sessionCloseMinute
+            if lastMinuteOfBucket { output.append(aggregate.candle(self.code, timeframe)) }
+        }
+        return output
+    }
+
+    /// Applies a recorded candle (of any timeframe).
+    mutating func apply(_ candle: Candle) {
+        let day = KST.day(candle.start)
+        let end = candle.start + candle.timeframe.minutes * KST.minuteMicros
+        if day > self.currentDay {
+            if self.currentDay != .min { self.basePrice = self.lastClose }
+            self.currentDay = day
+            self.minutesSeen = [UInt64](repeating: 0, count: 24)
+        }
+        if end >= self.lastCloseAt {
+            self.lastClose = candle.close
+            self.lastCloseAt = end
+        }
+        guard candle.timeframe == .minute1 else {
+            let key = candle.timeframe.rawValue
+            if self.open[key]?.start == candle.start {
+                self.lastClosed[key] = self.open[key]  // a roll-up closing its bucket
+                self.open[key] = nil
+            } else if self.lastClosed[key]?.start == candle.start {
+                // A revised roll-up: the late minute recorded right after it merges into `lastClosed`.
+            } else {
+                self.lastDirectStart[key] = max(self.lastDirectStart[key] ?? .min, candle.start)
+            }
+            return
+        }
+        if day == self.currentDay {
+            let minuteOfDay = Int(KST.timeOfDay(candle.start) / KST.minuteMicros)
+            self.minutesSeen[minuteOfDay / 64] |= 1 << UInt64(minuteOfDay % 64)
+        }
+        for timeframe in Self.rollups {
+            let key = timeframe.rawValue
+            let start = Self.bucketStart(candle.start, timeframe)
+            switch self.placement(start, timeframe) {
+            case .openBucket: self.open[key]!.absorb(candle)  // placement checked it exists
+            case .closedBucket: self.lastClosed[key]!.absorb(candle)  // likewise
+            case .tooOld: continue
+            case .newBucket:
+                if let open = self.open[key] { self.lastClosed[key] = open }
+                self.open[key] = Aggregate(start: start, minute: candle)
+            }
+        }
+    }
+
+    enum Placement { case openBucket, closedBucket, newBucket, tooOld }
+
+    /// Where a minute of bucket `start` goes: the one rule shared by `ingest` (deciding) and `apply`.
+    func placement(_ start: Int64, _ timeframe: Timeframe) -> Placement {
+        let open = self.open[timeframe.rawValue]
+        let closed = self.lastClosed[timeframe.rawValue]
+        if open?.start == start { return .openBucket }
+        if closed?.start == start { return .closedBucket }
+        let latest = max(open?.start ?? .min, closed?.start ?? .min)
+        return start > latest ? .newBucket : .tooOld
+    }
+
+    /// The daily limit band for orders now (±30% of the base price, on ticks).
+    public var priceLimits: ClosedRange<Int64> { KRXPriceRules.priceLimits(basePrice: self.basePrice) }
+}

@@ -1,0 +1,215 @@
+public import Ledger
+import Synchronization
+
+/// The outcome of one command run by the runtime.
+public struct Execution: Sendable {
+    public var decision: Decision
+    /// The offsets the decision's events got, in order (empty when it decided nothing).
+    public var offsets: [UInt64]
+}
+
+/// The live engine: the deterministic core wired to the log.
+///
+/// Single writer: commands are queued to one task, which takes up to `batchCommandsMax` of them, decides
+/// each against a working copy of the state (so later commands in the batch see earlier ones), appends all
+/// their events in one durable group commit, and only then publishes the new state and answers the
+/// callers. If the append fails, the working copy is dropped and every command of the batch fails: no
+/// caller is told yes about events that are not durable.
+///
+/// Recovery is the newest valid snapshot plus the log's tail; a snapshot is written every
+/// `snapshotEveryEvents` events and on `close()`.
+public final class EngineRuntime: Sendable {
+    private struct Job: Sendable {
+        let command: Command
+        let context: CommandContext
+        let continuation: CheckedContinuation<Result<Execution, any Error>, Never>
+    }
+
+    private struct Shared: Sendable {
+        var state: EngineState
+        var nextOffset: UInt64
+        var lastSnapshotEvents: UInt64
+        var jobs: [Job] = []
+        var closing = false
+        var closed = false
+    }
+
+    public let log: EventLog
+    public let engine: Engine
+    public let snapshots: SnapshotStore
+    public let snapshotEveryEvents: UInt64
+    /// What recovery did: snapshot used, events replayed, records skipped.
+    public let recovery: RecoveryReport
+    private let shared: Mutex<Shared>
+    private let wake: AsyncStream<Void>.Continuation
+    private let consumer = Mutex<Task<Void, Never>?>(nil)
+    static let batchCommandsMax = 512
+
+    /// Opens the runtime on a log: loads the newest valid snapshot and replays the tail.
+    public init(log: EventLog, engine: Engine, fees: FeeSchedule = FeeSchedule(), snapshotEveryEvents: UInt64 = 100_000) throws {
+        precondition(!log.isReadOnly, "the runtime writes to its log")
+        precondition(snapshotEveryEvents > 0)
+        self.log = log
+        self.engine = engine
+        self.snapshots = SnapshotStore(logDirectory: log.directory)
+        self.snapshotEveryEvents = snapshotEveryEvents
+        let (state, report) = try Self.recover(log: log, snapshots: self.snapshots, fees: fees, toOffset: nil)
+        self.recovery = report
+        self.shared = Mutex(Shared(state: state, nextOffset: log.nextOffset, lastSnapshotEvents: state.eventCount))
+        let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.wake = wake
+        // The task holds the runtime until `close()` ends the wake-up stream.
+        let task = Task { await self.consume(signals) }
+        self.consumer.withLock { $0 = task }
+    }
+
+    /// The committed state (every event in it is durable).
+    public var state: EngineState { self.shared.withLock { $0.state } }
+
+    /// The offset the next event will get.
+    public var nextOffset: UInt64 { self.shared.withLock { $0.nextOffset } }
+
+    /// Runs a command: decided, made durable, applied. Throws `EngineError` for a refused command and
+    /// `LedgerError` if the log could not take the events (then nothing happened).
+    public func execute(_ command: Command, context: CommandContext) async throws -> Execution {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Execution, any Error>, Never>) in
+            let accepted = self.shared.withLock { shared -> Bool in
+                guard !shared.closing else { return false }
+                shared.jobs.append(Job(command: command, context: context, continuation: continuation))
+                return true
+            }
+            if accepted {
+                self.wake.yield()
+            } else {
+                continuation.resume(returning: .failure(LedgerError(code: .closed, message: "the engine runtime is closed")))
+            }
+        }
+        return try result.get()
+    }
+
+    private func consume(_ signals: AsyncStream<Void>) async {
+        for await _ in signals {
+            while true {
+                let jobs = self.shared.withLock { shared -> [Job] in
+                    let taken = Array(shared.jobs.prefix(Self.batchCommandsMax))
+                    shared.jobs.removeFirst(taken.count)
+                    return taken
+                }
+                if jobs.isEmpty { break }
+                await self.process(jobs)
+            }
+        }
+    }
+
+    /// Writes a snapshot of the committed state now.
+    public func writeSnapshot() throws {
+        let (state, offset) = self.shared.withLock { ($0.state, $0.nextOffset) }
+        try self.snapshots.write(offset: offset, state: state.snapshot(), stateVersion: EngineState.snapshotVersion)
+        self.shared.withLock { $0.lastSnapshotEvents = state.eventCount }
+        try self.snapshots.prune(keep: 3)
+    }
+
+    /// Finishes queued commands, writes a snapshot and stops. The log stays open (its owner closes it).
+    public func close() async {
+        let alreadyClosing = self.shared.withLock { shared -> Bool in
+            defer { shared.closing = true }
+            return shared.closing
+        }
+        if alreadyClosing { return }
+        self.wake.yield()
+        self.wake.finish()
+        await self.consumer.withLock { $0 }?.value
+        try? self.writeSnapshot()
+    }
+
+    private func process(_ jobs: [Job]) async {
+        var working = self.shared.withLock { $0.state }
+        var recorder = EventRecorder(nextOffset: self.shared.withLock { $0.nextOffset })
+        var outcomes: [(Job, Result<Execution, any Error>)] = []
+        for job in jobs {
+            do {
+                let decision = try self.engine.decide(working, job.command, context: job.context)
+                var offsets: [UInt64] = []
+                for event in decision.events {
+                    let envelope = EventEnvelope(timestamp: job.context.time, causation: job.context.causation, correlationID: job.context.correlationID, event: event)
+                    offsets.append(recorder.record(envelope))
+                    working.apply(envelope)
+                }
+                outcomes.append((job, .success(Execution(decision: decision, offsets: offsets))))
+            } catch {
+                outcomes.append((job, .failure(error)))
+            }
+        }
+        let batch = recorder.take()
+        if !batch.isEmpty {
+            do {
+                let appended = try await self.log.append(batch)
+                // Paired check: the log assigned exactly the offsets the recorder predicted (single writer).
+                precondition(appended.nextOffset == recorder.nextOffset, "another writer appended to the engine's log")
+            } catch {
+                for (job, _) in outcomes { job.continuation.resume(returning: .failure(error)) }
+                return
+            }
+        }
+        let snapshotDue = self.shared.withLock { shared -> Bool in
+            shared.state = working
+            shared.nextOffset = recorder.nextOffset
+            return working.eventCount - shared.lastSnapshotEvents >= self.snapshotEveryEvents
+        }
+        for (job, outcome) in outcomes { job.continuation.resume(returning: outcome) }
+        if snapshotDue { try? self.writeSnapshot() }
+    }
+
+    // MARK: Recovery and replay
+
+    /// What recovery found.
+    public struct RecoveryReport: Sendable, Equatable {
+        /// The snapshot's offset, if one was used.
+        public var snapshotOffset: UInt64?
+        /// Damaged snapshots passed over.
+        public var damagedSnapshots: [String] = []
+        /// Events applied from the log after the snapshot.
+        public var replayedEvents: UInt64 = 0
+        /// Records that are not engine events (e.g. raw lines appended with `stockboom log append`).
+        public var foreignRecords: UInt64 = 0
+    }
+
+    /// Rebuilds the state as of `toOffset` (exclusive; nil = the whole log) from the newest usable snapshot
+    /// and the records after it.
+    ///
+    /// - Throws: `LedgerError` for a damaged log, `EngineError.undecodable` naming the offset of a record
+    ///   that claims to be an engine event but does not decode. Nothing is skipped silently.
+    public static func recover(log: EventLog, snapshots: SnapshotStore?, fees: FeeSchedule = FeeSchedule(), toOffset: UInt64?) throws -> (EngineState, RecoveryReport) {
+        let end = min(toOffset ?? log.nextOffset, log.nextOffset)
+        var report = RecoveryReport()
+        var state = EngineState(fees: fees)
+        var start: UInt64 = 0
+        if let snapshots {
+            let (snapshot, damaged) = try snapshots.latest(atOrBefore: end)
+            report.damagedSnapshots = damaged.map { "\($0.path): \($0.reason)" }
+            if let snapshot, snapshot.stateVersion == EngineState.snapshotVersion, let restored = try? EngineState(snapshot: snapshot.state), restored.fees == fees {
+                state = restored
+                start = snapshot.offset
+                report.snapshotOffset = snapshot.offset
+            }
+        }
+        var failure: EngineError?
+        try log.scan(from: start, to: end) { view in
+            guard EventCodec.isEngineEvent(view.payload) else {
+                report.foreignRecords += 1
+                return .continue
+            }
+            do {
+                state.apply(try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp))
+                report.replayedEvents += 1
+                return .continue
+            } catch {
+                failure = EngineError.undecodable("record at offset \(view.offset): \(error)")
+                return .stop
+            }
+        }
+        if let failure { throw failure }
+        return (state, report)
+    }
+}
+

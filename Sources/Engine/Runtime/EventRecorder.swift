@@ -1,0 +1,28 @@
+public import Ledger
+
+/// Collects decided events as log records (binary-encoded, stamped with their time) and keeps the offsets
+/// they will get, for a single writer of a fresh or known log (backtests, the demo, the live runtime).
+public struct EventRecorder: Sendable {
+    public private(set) var batch = AppendBatch(capacityBytes: 1 << 20)
+    /// The offset the next recorded event will have.
+    public private(set) var nextOffset: UInt64
+    private var writer = BinaryWriter(capacity: 128)
+
+    public init(nextOffset: UInt64) { self.nextOffset = nextOffset }
+
+    /// Records an event; returns its offset.
+    @discardableResult
+    public mutating func record(_ envelope: EventEnvelope) -> UInt64 {
+        self.writer.bytes.removeAll(keepingCapacity: true)
+        EventCodec.encode(envelope, into: &self.writer)
+        self.batch.append(self.writer.bytes, timestamp: envelope.timestamp)
+        defer { self.nextOffset += 1 }
+        return self.nextOffset
+    }
+
+    /// Hands over the records collected so far and starts a new batch.
+    public mutating func take() -> AppendBatch {
+        defer { self.batch = AppendBatch(capacityBytes: 1 << 20) }
+        return self.batch
+    }
+}
