@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import Engine
+
+@Suite struct EventCodecTests {
+    @Test func everyEventTypeRoundTrips() throws {
+        let samples = sampleEvents()
+        #expect(Set(samples.map(\.typeName)).count == EventType.all.count, "a sample per event type")
+        for (index, event) in samples.enumerated() {
+            let envelope = EventEnvelope(offset: nil, timestamp: 1_735_776_000_000_000 + Int64(index), causation: index % 2 == 0 ? nil : UInt64(index), correlationID: "req-\(index)", event: event)
+            let bytes = EventCodec.encode(envelope)
+            let decoded = try EventCodec.decode(bytes, offset: UInt64(index), timestamp: envelope.timestamp)
+            var expected = envelope
+            expected.offset = UInt64(index)
+            #expect(decoded == expected, "\(event.typeName)")
+        }
+    }
+
+    @Test func jsonIsValidAndReadable() throws {
+        for event in sampleEvents() {
+            let text = EventEnvelope(offset: 5, timestamp: 1_735_776_000_000_000, correlationID: "c", event: event).json()
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
+            #expect(object["type"] as? String == event.typeName)
+            #expect(object["timestamp"] as? String == "2025-01-02T00:00:00.000000Z")
+            #expect(object["stream"] as? String == event.streamKey)
+            #expect(object["payload"] is [String: Any])
+        }
+        let order = EventEnvelope(timestamp: 0, event: sampleEvents()[4]).json()
+        #expect(order.contains("\"order\":\"ord-0000000042\""))
+        #expect(order.contains("\"stock\":\"005930\""))
+    }
+
+    /// An `OrderRequested` written by schema v1 (before order types and sources existed) still decodes.
+    @Test func orderRequestedV1IsUpcast() throws {
+        var writer = BinaryWriter()
+        writer.byte(EventCodec.marker); writer.byte(1)
+        writer.byte(5); writer.byte(1)  // type OrderRequested, schema version 1
+        writer.varint(0); writer.string("")
+        writer.varint(17); writer.varint(2); writer.varint(5930); writer.byte(OrderSide.sell.rawValue)
+        writer.signed(25); writer.signed(70_100); writer.string("legacy-1")
+        let decoded = try EventCodec.decode(writer.bytes, offset: 0, timestamp: 0)
+        guard case .orderRequested(let request) = decoded.event else {
+            Issue.record("decoded \(decoded.event)")
+            return
+        }
+        #expect(request.type == .limit)
+        #expect(request.source == .user)
+        #expect(request.quantity == 25)
+        #expect(request.price == 70_100)
+        #expect(request.clientOrderID == "legacy-1")
+        #expect(decoded.schemaVersion == 2, "applications see the current shape")
+    }
+
+    @Test func unknownVersionsAndTypesAreRefusedClearly() throws {
+        var future = EventCodec.encode(EventEnvelope(timestamp: 0, event: sampleEvents()[0]))
+        future[3] = 9
+        #expect(throws: EngineError.self) { _ = try EventCodec.decode(future, timestamp: 0) }
+        var unknown = future
+        unknown[2] = 200
+        do {
+            _ = try EventCodec.decode(unknown, timestamp: 0)
+            Issue.record("an unknown type decoded")
+        } catch {
+            #expect(error.message.contains("unknown event type id 200"))
+        }
+    }
+
+    @Test func randomAndTruncatedBytesNeverCrashTheDecoder() {
+        var generator = SystemRandomNumberGenerator()
+        let valid = sampleEvents().map { EventCodec.encode(EventEnvelope(timestamp: 0, event: $0)) }
+        var decoded = 0
+        for round in 0..<30_000 {
+            var bytes = valid[round % valid.count]
+            if round % 3 == 0 {
+                bytes.removeLast(Int.random(in: 1...bytes.count, using: &generator))
+            } else {
+                for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                    bytes[Int.random(in: 2..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            }
+            if (try? EventCodec.decode(bytes, timestamp: 0)) != nil { decoded += 1 }
+        }
+        #expect(decoded < 30_000, "mutations must be noticed at least sometimes")
+    }
+
+    @Test func candlesEncodeCompactly() {
+        let candle = sampleEvents()[15]
+        #expect(EventCodec.encode(EventEnvelope(timestamp: 0, event: candle)).count < 32)
+    }
+}

@@ -1,0 +1,162 @@
+import Testing
+@testable import Engine
+
+func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: Int64 = 71_200, l: Int64 = 70_900, c: Int64 = 71_100, v: Int64 = 1_000, stock: StockCode = World.samsung) -> Candle {
+    Candle(stock: stock, timeframe: .minute1, start: KST.instant(day: day, hour: hour, minute: minute), open: o, high: h, low: l, close: c, volume: v)
+}
+
+@Suite struct MarketDataTests {
+    let day = KST.day(year: 2025, month: 1, day: 3)
+
+    func candles(_ world: World, _ timeframe: Timeframe) -> [Candle] {
+        world.events.compactMap { if case .candleClosed(let c) = $0.event, c.timeframe == timeframe { c } else { nil } }
+    }
+
+    @Test(arguments: [
+        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 90, low: 80, close: 85, volume: 1),
+        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 110, low: 101, close: 105, volume: 1),
+        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 110, low: 90, close: 111, volume: 1),
+        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 110, low: 90, close: 105, volume: -1),
+        Candle(stock: World.samsung, timeframe: .minute1, start: 30_000_000, open: 100, high: 110, low: 90, close: 105, volume: 1),
+        Candle(stock: World.samsung, timeframe: .minute5, start: KST.instant(day: 20_000, hour: 9, minute: 3), open: 100, high: 110, low: 90, close: 105, volume: 1),
+        Candle(stock: World.samsung, timeframe: .day1, start: KST.instant(day: 20_000, hour: 9), open: 100, high: 110, low: 90, close: 105, volume: 1),
+        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 0, high: 110, low: 0, close: 105, volume: 1),
+    ])
+    func invalidCandlesAreRefused(candle: Candle) throws {
+        var (world, _) = try World.standard()
+        #expect(throws: EngineError.self) { try world.run(.ingestCandle(candle)) }
+    }
+
+    @Test func duplicatesAreIdempotent() throws {
+        var (world, _) = try World.standard()
+        let first = try world.run(.ingestCandle(minute(self.day, 9, 1)))
+        let again = try world.run(.ingestCandle(minute(self.day, 9, 1, l: 69_000, c: 70_000)))
+        #expect(first.events.count == 1)
+        #expect(again.events.isEmpty)
+    }
+
+    @Test func rollUpsAlignToTheKSTSession() throws {
+        var (world, _) = try World.standard()
+        for m in Int64(0)..<60 { try world.run(.ingestCandle(minute(self.day, 9, m, o: 71_000 + Int64(m) * 100, h: 71_500 + Int64(m) * 100, l: 70_500, c: 71_100 + Int64(m) * 100, v: 10))) }
+        let fives = self.candles(world, .minute5)
+        #expect(fives.count == 12)
+        #expect(fives.first?.start == KST.instant(day: self.day, hour: 9))
+        #expect(fives.first?.open == 71_000)
+        #expect(fives.first?.close == 71_500)
+        #expect(fives.first?.high == 71_900)
+        #expect(fives.first?.volume == 50)
+        #expect(self.candles(world, .minute15).count == 4)
+        let hours = self.candles(world, .hour1)
+        #expect(hours.count == 1)
+        #expect(hours.first?.open == 71_000)
+        let lastClose: Int64 = 71_100 + 59 * 100
+        #expect(hours.first?.close == lastClose)
+        #expect(hours.first?.volume == 600)
+        #expect(world.replayed() == world.state)
+    }
+
+    @Test func theClosingMinuteClosesTheDay() throws {
+        var (world, _) = try World.standard()
+        try world.run(.ingestCandle(minute(self.day, 9, 0, o: 70_000, h: 70_000, l: 70_000, c: 70_000)))
+        try world.run(.ingestCandle(minute(self.day, 15, 30, o: 72_000, h: 72_500, l: 71_900, c: 72_400)))
+        let daily = self.candles(world, .day1)
+        #expect(daily.count == 1)
+        #expect(daily.first?.open == 70_000)
+        #expect(daily.first?.close == 72_400)
+        #expect(daily.first?.start == KST.instant(day: self.day, hour: 0))
+        // The next session's band is based on this close.
+        try world.run(.ingestCandle(minute(self.day + 3, 9, 0, o: 72_400, h: 72_400, l: 72_400, c: 72_400)))
+        #expect(world.state.stocks[World.samsung]?.marketData.basePrice == 72_400)
+    }
+
+    @Test func aLateMinuteRevisesItsClosedBucket() throws {
+        var (world, _) = try World.standard()
+        for m: Int64 in [0, 1, 2, 4] { try world.run(.ingestCandle(minute(self.day, 9, m, v: 10))) }
+        try world.run(.ingestCandle(minute(self.day, 9, 5, v: 10)))  // closes 09:00-09:05 without 09:03
+        let late = try world.run(.ingestCandle(minute(self.day, 9, 3, h: 75_000, v: 7)))
+        let emitted = late.events.compactMap { if case .candleClosed(let c) = $0 { c } else { nil } }
+        #expect(emitted.map(\.timeframe) == [.minute5, .minute1])
+        #expect(emitted[0].high == 75_000)
+        #expect(emitted[0].volume == 47)
+        #expect(world.replayed() == world.state)
+    }
+
+    @Test func candlesOfClosedSessionsAreRefused() throws {
+        var (world, _) = try World.standard()
+        try world.run(.ingestCandle(minute(self.day, 9, 0)))
+        #expect(throws: EngineError.self) { try world.run(.ingestCandle(minute(self.day - 1, 15, 0))) }
+    }
+
+    @Test func unlistedStocksAreRefused() throws {
+        var (world, _) = try World.standard()
+        #expect(throws: EngineError.self) { try world.run(.ingestCandle(minute(self.day, 9, 0, stock: StockCode("999999")!))) }
+    }
+}
+
+@Suite struct SimulatedExchangeTests {
+    let day = KST.day(year: 2025, month: 1, day: 3)
+
+    func request(_ side: OrderSide, _ type: OrderType, _ quantity: Int64, _ price: Int64) -> BrokerOrderRequest {
+        BrokerOrderRequest(order: OrderID(value: 1), account: AccountID(value: 1), stock: World.samsung, side: side, type: type, quantity: quantity, price: price)
+    }
+
+    @Test(arguments: [
+        // (side, limit, open, high, low) -> expected fill price (nil: no fill)
+        (OrderSide.buy, 71_000 as Int64, 71_200 as Int64, 71_300 as Int64, 71_100 as Int64, nil as Int64?),  // low above the limit
+        (.buy, 71_000, 71_200, 71_300, 71_000, 71_000),  // touched: at the limit
+        (.buy, 71_000, 70_500, 70_800, 70_400, 70_500),  // gapped below: at the open
+        (.sell, 71_000, 70_800, 70_900, 70_700, nil),
+        (.sell, 71_000, 70_800, 71_100, 70_700, 71_000),
+        (.sell, 71_000, 71_500, 71_600, 71_400, 71_500),  // gapped above: at the open
+    ])
+    func limitOrders(side: OrderSide, limit: Int64, open: Int64, high: Int64, low: Int64, expected: Int64?) throws {
+        var exchange = SimulatedExchange()
+        _ = try exchange.submit(self.request(side, .limit, 10, limit), at: KST.instant(day: self.day, hour: 9, minute: 30))
+        let fills = exchange.onCandle(minute(self.day, 9, 31, o: open, h: high, l: low, c: open, v: 1_000))
+        #expect(fills.first?.price == expected)
+    }
+
+    @Test func marketOrdersFillAtTheNextOpenWithSlippage() throws {
+        var exchange = SimulatedExchange(configuration: .init(participationPercent: 100, slippageTicks: 2))
+        _ = try exchange.submit(self.request(.buy, .market, 10, 0), at: KST.instant(day: self.day, hour: 9, minute: 30))
+        #expect(exchange.onCandle(minute(self.day, 9, 29, o: 70_000, h: 71_000, l: 69_000, c: 70_000)).isEmpty, "a candle before the submission never fills")
+        let fills = exchange.onCandle(minute(self.day, 9, 30, o: 70_000, h: 71_000, l: 69_000, c: 70_500))
+        #expect(fills.first?.price == 70_200)  // open + 2 ticks of 100
+        var seller = SimulatedExchange(configuration: .init(participationPercent: 100, slippageTicks: 2))
+        _ = try seller.submit(self.request(.sell, .market, 10, 0), at: KST.instant(day: self.day, hour: 9, minute: 30))
+        #expect(seller.onCandle(minute(self.day, 9, 30, o: 70_000, h: 71_000, l: 69_950, c: 70_500)).first?.price == 69_950, "kept inside the candle")
+    }
+
+    @Test func partialFillsAreCappedByVolumeShare() throws {
+        var exchange = SimulatedExchange(configuration: .init(participationPercent: 10))
+        let number = try exchange.submit(self.request(.buy, .limit, 250, 71_000), at: KST.instant(day: self.day, hour: 9))
+        #expect(exchange.onCandle(minute(self.day, 9, 0, v: 1_000)).map(\.quantity) == [100])
+        #expect(exchange.onCandle(minute(self.day, 9, 1, v: 0)).isEmpty, "no volume, no fill")
+        #expect(exchange.onCandle(minute(self.day, 9, 2, v: 5_000)).map(\.quantity) == [150])
+        let status = try exchange.status(number)
+        #expect(status.state == .filled)
+        #expect(status.fills.map(\.fillID) == ["\(number)-1", "\(number)-2"])
+    }
+
+    @Test func dayOrdersExpireAtTheClose() throws {
+        var exchange = SimulatedExchange()
+        let number = try exchange.submit(self.request(.buy, .limit, 10, 60_000), at: KST.instant(day: self.day, hour: 10))
+        #expect(exchange.expire(at: KST.instant(day: self.day, hour: 15, minute: 30)) == [number])
+        #expect(try exchange.status(number).state == .expired)
+        #expect(exchange.onCandle(minute(self.day + 3, 9, 0, l: 50_000)).isEmpty)
+    }
+
+    @Test func offTickOrdersAreRefusedByTheBroker() {
+        var exchange = SimulatedExchange()
+        #expect(throws: BrokerError.self) { _ = try exchange.submit(self.request(.buy, .limit, 1, 71_050), at: 0) }
+    }
+
+    @Test func cancelReturnsTheUnfilledRest() throws {
+        var exchange = SimulatedExchange(configuration: .init(participationPercent: 10))
+        let number = try exchange.submit(self.request(.buy, .limit, 300, 71_000), at: KST.instant(day: self.day, hour: 9))
+        _ = exchange.onCandle(minute(self.day, 9, 0, v: 1_000))
+        #expect(try exchange.cancel(number) == 200)
+        #expect(throws: BrokerError.self) { _ = try exchange.cancel(number) }
+        #expect(exchange.balance(account: AccountID(value: 1)).positions[World.samsung] == 100)
+    }
+}

@@ -1,0 +1,141 @@
+import Testing
+@testable import Engine
+
+/// Brings an order of `world` into `status` through legal transitions.
+func bring(_ world: inout World, _ account: AccountID, to status: OrderStatus) throws -> OrderID {
+    let (order, _) = try world.place(account, .buy, 10, at: 71_000)
+    switch status {
+    case .pending: break
+    case .submitted: try world.run(.recordSubmitted(order))
+    case .accepted: try world.accept(order)
+    case .partiallyFilled:
+        try world.accept(order)
+        try world.run(.recordFill(order, quantity: 4, price: 71_000, fillID: "p1"))
+    case .cancelRequested:
+        try world.accept(order)
+        try world.run(.cancelOrder(order))
+    case .filled:
+        try world.accept(order)
+        try world.run(.recordFill(order, quantity: 10, price: 71_000, fillID: "all"))
+    case .cancelled: try world.run(.cancelOrder(order))
+    case .rejected:
+        try world.run(.recordSubmitted(order))
+        try world.run(.recordBrokerRejected(order, reason: .brokerRejected, message: "no"))
+    case .failed: try world.run(.recordFailed(order, reason: .brokerUnreachable, message: "down"))
+    case .expired:
+        try world.accept(order)
+        try world.run(.expireDayOrders)
+    }
+    #expect(world.order(order).status == status)
+    return order
+}
+
+func command(_ transition: OrderTransition, _ order: OrderID) -> Command {
+    switch transition {
+    case .submit: .recordSubmitted(order)
+    case .accept: .recordAccepted(order, brokerOrderNumber: "0000000099")
+    case .brokerReject: .recordBrokerRejected(order, reason: .brokerRejected, message: "refused")
+    case .partialFill: .recordFill(order, quantity: 1, price: 71_000, fillID: "t-partial")
+    case .fill: .recordFill(order, quantity: 10, price: 71_000, fillID: "t-full")
+    case .requestCancel: .cancelOrder(order)
+    case .cancel: .recordCancelled(order)
+    case .fail: .recordFailed(order, reason: .timeout, message: "timeout")
+    case .expire: .expireDayOrders
+    }
+}
+
+struct TransitionCase: CustomTestStringConvertible, Sendable {
+    let transition: OrderTransition
+    let from: OrderStatus
+    var testDescription: String { "\(self.transition) from \(self.from)" }
+}
+
+@Suite struct OrderLifecycleTests {
+    static let legal: [TransitionCase] = OrderTransition.allCases.flatMap { transition in
+        transition.from.sorted { $0.rawValue < $1.rawValue }.map { TransitionCase(transition: transition, from: $0) }
+    }
+    static let illegal: [TransitionCase] = OrderTransition.allCases.flatMap { transition in
+        // (A cancel request for a PENDING order is legal: it cancels at once, see the legal `cancel` case.)
+        OrderStatus.allCases.filter { !transition.from.contains($0) && $0 != transition.to && !(transition == .requestCancel && $0 == .pending) }
+            .map { TransitionCase(transition: transition, from: $0) }
+    }
+
+    @Test(arguments: Self.legal)
+    func everyLegalTransitionMovesTheOrder(_ testCase: TransitionCase) throws {
+        var (world, account) = try World.standard()
+        let order = try bring(&world, account, to: testCase.from)
+        var transitionCommand = command(testCase.transition, order)
+        if testCase.transition == .fill, world.order(order).filledQuantity > 0 {
+            transitionCommand = .recordFill(order, quantity: world.order(order).remainingQuantity, price: 71_000, fillID: "rest")
+        }
+        if testCase.transition == .cancel && testCase.from == .pending {
+            transitionCommand = .cancelOrder(order)  // a pending order is cancelled at once, never sent
+        }
+        try world.run(transitionCommand)
+        #expect(world.order(order).status == testCase.transition.to)
+        #expect(world.replayed() == world.state)
+    }
+
+    @Test(arguments: Self.illegal)
+    func everyIllegalTransitionIsRefusedOrRecordedAsAnAnomaly(_ testCase: TransitionCase) throws {
+        var (world, account) = try World.standard()
+        let order = try bring(&world, account, to: testCase.from)
+        let before = world.state
+        let anomaliesBefore = world.state.anomalies
+        switch testCase.transition {
+        case .partialFill, .fill:
+            // A fill already happened at the broker: it cannot be refused, so it is recorded, not applied.
+            let decision = try world.run(command(testCase.transition, order))
+            #expect(decision.events.map(\.typeName) == ["AnomalyRecorded"])
+            #expect(world.state.anomalies == anomaliesBefore + 1)
+            #expect(world.order(order) == before.orders[order])
+        case .expire:
+            // Expiry sweeps working orders only: others are untouched.
+            try world.run(.expireDayOrders)
+            #expect(world.order(order).status == testCase.from)
+        case .requestCancel:
+            #expect(throws: EngineError.self) { try world.run(.cancelOrder(order)) }
+            #expect(world.state == before)
+        default:
+            do {
+                try world.run(command(testCase.transition, order))
+                Issue.record("\(testCase.testDescription) was accepted")
+            } catch {
+                #expect(error.code == .conflict)
+                #expect(error.message.contains(testCase.from.description))
+            }
+            #expect(world.state == before)
+        }
+    }
+
+    @Test func repeatedWorkerReportsAreIdempotent() throws {
+        var (world, account) = try World.standard()
+        let (order, _) = try world.place(account, .buy, 10, at: 71_000)
+        try world.accept(order)
+        #expect(try world.run(.recordAccepted(order, brokerOrderNumber: "x")).events.isEmpty)
+        try world.run(.recordFill(order, quantity: 4, price: 71_000, fillID: "f-1"))
+        #expect(try world.run(.recordFill(order, quantity: 4, price: 71_000, fillID: "f-1")).events.isEmpty, "the same fill twice")
+        #expect(world.order(order).filledQuantity == 4)
+    }
+
+    @Test func cancelRequestedThenPartialFillThenCancelled() throws {
+        var (world, account) = try World.standard()
+        let (order, _) = try world.place(account, .buy, 10, at: 71_000)
+        try world.accept(order)
+        try world.run(.cancelOrder(order))
+        try world.run(.recordFill(order, quantity: 3, price: 71_000, fillID: "late"))
+        #expect(world.order(order).status == .partiallyFilled)
+        try world.run(.recordCancelled(order))
+        #expect(world.order(order).status == .cancelled)
+        #expect(world.account(account).reservedCash == 0, "the unfilled rest released its reservation")
+    }
+
+    @Test func overfillsAreAnomalies() throws {
+        var (world, account) = try World.standard()
+        let (order, _) = try world.place(account, .buy, 10, at: 71_000)
+        try world.accept(order)
+        let decision = try world.run(.recordFill(order, quantity: 11, price: 71_000, fillID: "big"))
+        #expect(decision.events.map(\.typeName) == ["AnomalyRecorded"])
+        #expect(world.order(order).filledQuantity == 0)
+    }
+}
