@@ -13,6 +13,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# TA-Lib (PyPI) is the independent reference the indicator tests compare against; its wheel ships the C library.
+if ! python3 -c "import talib" >/dev/null 2>&1; then
+    echo "setup: installing TA-Lib (PyPI) for the indicator reference tests"
+    python3 -m pip install --quiet --disable-pip-version-check "TA-Lib==0.6.8" "numpy<3" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import talib" || { echo "setup: TA-Lib could not be installed" >&2; exit 1; }
+fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH (Swift 6.3 expected, e.g. /opt/swift/usr/bin)" >&2
     exit 1
