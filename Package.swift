@@ -41,9 +41,12 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Ledger"]),
+        // Helpers shared by the test targets (temporary directories, seeded randomness, the built executable).
+        .target(name: "TestSupport", path: "Sources/TestSupport"),
+
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Ledger", "TestSupport"]),
     ]
 )
 

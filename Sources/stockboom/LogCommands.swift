@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Engine
 import Ledger
 
 struct LogCommand: AsyncParsableCommand {
@@ -240,8 +241,12 @@ struct RangeOptions: ParsableArguments {
     }
 }
 
-/// One record as a line of JSON: offset, ISO timestamp and the payload (embedded JSON or base64).
+/// One record as a line of JSON: an engine event with its envelope, or offset, ISO timestamp and the payload
+/// (embedded JSON, else base64) for other records.
 func recordLine(offset: UInt64, timestamp: Int64, payload: [UInt8]) -> String {
+    if payload.first == EventCodec.marker, let event = try? EventCodec.decode(payload, offset: offset, timestamp: timestamp) {
+        return event.json()
+    }
     let (key, value) = Format.payloadJSON(payload)
     return "{\"offset\":\(offset),\"timestamp\":\"\(Format.timestamp(timestamp))\",\"\(key)\":\(value)}"
 }

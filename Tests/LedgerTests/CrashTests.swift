@@ -2,18 +2,6 @@ import Foundation
 import Testing
 @testable import Ledger
 
-/// The `stockboom` executable built next to this test bundle.
-func stockboomExecutable() throws -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("stockboom").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/stockboom"
-    return try #require(FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil, "build the stockboom executable first (swift build)")
-}
-
 /// Must match `StressPayload.isWhole` in the executable: "SBX" + CRC-32C(body) + body.
 func isWholeStressPayload(_ payload: [UInt8]) -> Bool {
     guard payload.count >= 7, payload[0..<3].elementsEqual("SBX".utf8) else { return false }

@@ -1,38 +1,6 @@
 import Foundation
+@_exported import TestSupport
 @testable import Ledger
-
-/// A fresh directory under the system temp dir, removed when the value is released.
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-
-    init(_ name: String = "ledger") {
-        var template = Array((NSTemporaryDirectory() + "stockboom-\(name)-XXXXXX").utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(created != nil, "mkdtemp failed")
-        self.path = String(cString: template)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: self.path) }
-
-    func file(_ name: String) -> String { self.path + "/" + name }
-
-    func files(withSuffix suffix: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: self.path)) ?? []).filter { $0.hasSuffix(suffix) }.sorted().map { self.path + "/" + $0 }
-    }
-}
-
-/// A deterministic pseudo-random generator (SplitMix64), so failures reproduce from the printed seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476C_E5B9_E29B
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A payload that looks like the corpus (compressible JSON-ish text) with a random tail.
 func samplePayload(_ index: Int, random: inout SeededRandom, maxBytes: Int = 400) -> [UInt8] {

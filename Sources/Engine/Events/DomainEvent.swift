@@ -307,32 +307,32 @@ public enum DomainEvent: Sendable, Hashable {
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
 
-    /// The stream the event belongs to: `order-<id>`, `account-<id>`, `stock-<code>`, `user-<id>`.
+    /// The stream the event belongs to: `order-<n>`, `account-<n>`, `stock-<code>`, `user-<n>`, `notification-<n>`.
     public var streamKey: String {
         switch self {
         case .stockListed(let event): "stock-\(event.stock)"
         case .candleClosed(let candle): "stock-\(candle.stock)"
         case .indicatorComputed(let event): "stock-\(event.stock)"
-        case .userRegistered(let event): "user-\(event.user)"
-        case .brokerAccountRegistered(let event): "account-\(event.account)"
-        case .cashDeposited(let event): "account-\(event.account)"
-        case .brokerTokenIssued(let event): "account-\(event.account)"
-        case .brokerTokenExpired(let event): "account-\(event.account)"
-        case .strategyEnabled(let event): "account-\(event.account)"
-        case .strategyDisabled(let event): "account-\(event.account)"
-        case .signalGenerated(let event): "account-\(event.account)"
-        case .accountHalted(let event): "account-\(event.account)"
-        case .orderRequested(let event): "order-\(event.order)"
-        case .orderRejected(let event): "order-\(event.order)"
-        case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): "order-\(event.order)"
-        case .orderAccepted(let event): "order-\(event.order)"
-        case .orderPartiallyFilled(let event), .orderFilled(let event): "order-\(event.order)"
-        case .orderCancelled(let event): "order-\(event.order)"
-        case .orderFailed(let event): "order-\(event.order)"
-        case .notificationCreated(let event): "user-\(event.user)"
-        case .notificationSent(let event), .notificationFailed(let event): "notification-\(event.notification)"
-        case .notificationRead(let event): "notification-\(event.notification)"
-        case .anomalyRecorded(let event): event.order.map { "order-\($0)" } ?? event.account.map { "account-\($0)" } ?? "system"
+        case .userRegistered(let event): "user-\(event.user.value)"
+        case .brokerAccountRegistered(let event): "account-\(event.account.value)"
+        case .cashDeposited(let event): "account-\(event.account.value)"
+        case .brokerTokenIssued(let event): "account-\(event.account.value)"
+        case .brokerTokenExpired(let event): "account-\(event.account.value)"
+        case .strategyEnabled(let event): "account-\(event.account.value)"
+        case .strategyDisabled(let event): "account-\(event.account.value)"
+        case .signalGenerated(let event): "account-\(event.account.value)"
+        case .accountHalted(let event): "account-\(event.account.value)"
+        case .orderRequested(let event): "order-\(event.order.value)"
+        case .orderRejected(let event): "order-\(event.order.value)"
+        case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): "order-\(event.order.value)"
+        case .orderAccepted(let event): "order-\(event.order.value)"
+        case .orderPartiallyFilled(let event), .orderFilled(let event): "order-\(event.order.value)"
+        case .orderCancelled(let event): "order-\(event.order.value)"
+        case .orderFailed(let event): "order-\(event.order.value)"
+        case .notificationCreated(let event): "user-\(event.user.value)"
+        case .notificationSent(let event), .notificationFailed(let event): "notification-\(event.notification.value)"
+        case .notificationRead(let event): "notification-\(event.notification.value)"
+        case .anomalyRecorded(let event): event.order.map { "order-\($0.value)" } ?? event.account.map { "account-\($0.value)" } ?? "system"
         }
     }
 

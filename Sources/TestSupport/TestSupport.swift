@@ -1,0 +1,75 @@
+import Foundation
+
+/// Helpers shared by the test targets (postgres-nio's `_ConnectionPoolTestUtils` pattern). Not shipped.
+
+/// A fresh directory under the system temp dir, removed when the value is released.
+public final class TemporaryDirectory: @unchecked Sendable {
+    // @unchecked: the only stored property is an immutable String.
+    public let path: String
+
+    public init(_ name: String = "test") {
+        var template = Array((NSTemporaryDirectory() + "stockboom-\(name)-XXXXXX").utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(created != nil, "mkdtemp failed")
+        self.path = String(cString: template)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: self.path) }
+
+    public func file(_ name: String) -> String { self.path + "/" + name }
+
+    public func files(withSuffix suffix: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: self.path)) ?? []).filter { $0.hasSuffix(suffix) }.sorted().map { self.path + "/" + $0 }
+    }
+}
+
+/// A deterministic pseudo-random generator (SplitMix64), so failures reproduce from the printed seed.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { self.state = seed }
+    public mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476C_E5B9_E29B
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+public struct MissingExecutable: Error, CustomStringConvertible {
+    public var description: String { "the stockboom executable is not built: run `swift build` first" }
+}
+
+/// The `stockboom` executable built next to the test bundle.
+public func stockboomExecutable() throws -> String {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent("stockboom").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/stockboom"
+    guard FileManager.default.isExecutableFile(atPath: fallback) else { throw MissingExecutable() }
+    return fallback
+}
+
+/// Runs `stockboom` with arguments and standard input; returns (exit code, stdout, stderr).
+public func runStockboom(_ arguments: [String], input: String = "") throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+    process.arguments = arguments
+    process.environment = ["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]
+    let stdin = Pipe()
+    let stdout = Pipe()
+    let stderr = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+}

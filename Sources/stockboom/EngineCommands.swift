@@ -1,0 +1,194 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Ledger
+
+struct IndicatorsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "indicators",
+        abstract: "Print every indicator's value per bar as CSV (TA-Lib conventions; empty during warm-up)."
+    )
+
+    @Option(help: "Daily bars in the layout of shared/data/krx (date,open,high,low,close,volume,…).") var data: String
+
+    func run() throws {
+        let bars = try loadBars(self.data).bars
+        var set = IndicatorSet()
+        var output = "date,close," + IndicatorSet.columns.joined(separator: ",") + "\n"
+        for bar in bars {
+            let values = set.update(bar)
+            output += KST.yyyymmdd(day: KST.day(bar.start)) + "," + String(bar.close)
+            for value in values { output += "," + (value.map { "\($0)" } ?? "") }
+            output += "\n"
+            if output.utf8.count > 1 << 16 {
+                FileHandle.standardOutput.write(Data(output.utf8))
+                output = ""
+            }
+        }
+        FileHandle.standardOutput.write(Data(output.utf8))
+    }
+}
+
+func loadBars(_ path: String) throws -> DailyBarsCSV {
+    guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read \(path)") }
+    do {
+        return try DailyBarsCSV(parsing: String(decoding: data, as: UTF8.self))
+    } catch {
+        throw CommandFailure("\(path): \(error.message)")
+    }
+}
+
+struct BacktestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backtest",
+        abstract: "Replay historical bars through the engine and the simulated exchange; write the backtest's own log and report."
+    )
+
+    @Option(help: "Daily bars (shared/data/krx layout).") var data: String
+    @Option(help: "ma-cross or rsi-reversion.") var strategy: String
+    @Option(help: "Strategy parameters, e.g. fast=5,slow=20,quantity=10.") var params = ""
+    @Option(help: "Starting cash in KRW.") var cash: Int64 = 100_000_000
+    @Option(help: "First date to use (YYYYMMDD).") var from: String?
+    @Option(help: "Last date to use (YYYYMMDD).") var to: String?
+    @Option(help: "Directory for the backtest's log (must be empty or new; default: a fresh one under var/backtests).") var dir: String?
+    @Option(help: "Share of each bar's volume the simulated exchange may fill, in percent.") var participation: Int64 = 10
+    @Option(help: "Market-order slippage in ticks.") var slippage: Int64 = 1
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        var file = try loadBars(self.data)
+        if let from = self.from {
+            guard let day = KST.day(yyyymmdd: from) else { throw ValidationError("--from must be YYYYMMDD") }
+            file.bars.removeAll { KST.day($0.start) < day }
+        }
+        if let to = self.to {
+            guard let day = KST.day(yyyymmdd: to) else { throw ValidationError("--to must be YYYYMMDD") }
+            file.bars.removeAll { KST.day($0.start) > day }
+        }
+        guard let first = file.bars.first else { throw CommandFailure("no bars in the chosen range") }
+        let directory = self.dir ?? "var/backtests/\(self.strategy)-\(file.stock)-\(Int(Date().timeIntervalSince1970))"
+        if FileManager.default.fileExists(atPath: directory), !((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty {
+            throw CommandFailure("\(directory) is not empty: a backtest writes a fresh log")
+        }
+        var configuration = LogConfiguration()
+        configuration.durability = .none  // regenerable: synced once at close
+        let log = try EventLog(directory: directory, configuration: configuration)
+        var calendar = TradingCalendar()
+        calendar.tradingDays = file.tradingDays
+        let started = monotonicNanos()
+        var backtester: Backtester
+        do {
+            backtester = try Backtester(
+                stocks: [(file.stock, file.name, first.open)], strategy: self.strategy, parameters: self.params, initialCash: self.cash,
+                calendar: calendar, exchange: .init(participationPercent: self.participation, slippageTicks: self.slippage, fillTimeframe: .day1),
+                startTime: first.start - KST.dayMicros
+            )
+            for (index, bar) in file.bars.enumerated() {
+                try backtester.process(bar)
+                if index % 4096 == 4095 { _ = try await log.append(backtester.takeRecords()) }
+            }
+        } catch let error as EngineError {
+            throw CommandFailure(error.message)
+        }
+        let report = try backtester.finish()
+        let remaining = backtester.takeRecords()
+        if !remaining.isEmpty { _ = try await log.append(remaining) }
+        let seconds = Double(monotonicNanos() - started) / 1e9
+        try SnapshotStore(logDirectory: directory).write(offset: log.nextOffset, state: backtester.state.snapshot(), stateVersion: EngineState.snapshotVersion)
+        log.close()
+        var curve = "date,equity\n"
+        for point in report.equityCurve { curve += "\(KST.yyyymmdd(day: point.day)),\(point.equity)\n" }
+        try curve.write(toFile: directory + "/equity.csv", atomically: true, encoding: .utf8)
+        printReport(report, directory: directory, seconds: seconds, json: self.json, digest: backtester.state.digest)
+    }
+}
+
+func printReport(_ report: BacktestReport, directory: String, seconds: Double, json: Bool, digest: String) {
+    if json {
+        print(Format.json([
+            "strategy": report.strategy, "bars": report.bars, "events": Int(report.events), "fills": report.fills,
+            "ordersByStatus": report.ordersByStatus, "rejectionsByReason": report.rejectionsByReason,
+            "roundTrips": report.roundTrips, "winRatePercent": report.winRatePercent,
+            "initialEquity": Int(report.initialEquity), "finalEquity": Int(report.finalEquity), "profit": Int(report.profit),
+            "returnPercent": report.returnPercent, "realizedProfit": Int(report.realizedProfit),
+            "commission": Int(report.commission), "tax": Int(report.tax),
+            "maxDrawdownPercent": report.maxDrawdownPercent, "sharpeRatio": report.sharpeRatio,
+            "log": directory, "equityCurve": directory + "/equity.csv", "seconds": seconds, "stateDigest": digest,
+        ]))
+        return
+    }
+    print("backtest  \(report.strategy): \(report.bars) bars in \(String(format: "%.3f", seconds)) s (\(Format.number(Double(report.bars) / max(seconds, 1e-9))) bars/s), \(report.events) events")
+    print("orders    " + report.ordersByStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; \(report.fills) fills")
+    if !report.rejectionsByReason.isEmpty {
+        print("rejected  " + report.rejectionsByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    }
+    print("trades    \(report.roundTrips) round trips, win rate \(String(format: "%.1f", report.winRatePercent))%")
+    print("equity    \(report.initialEquity) → \(report.finalEquity) KRW (\(report.profit >= 0 ? "+" : "")\(report.profit), \(String(format: "%.2f", report.returnPercent))%); realized \(report.realizedProfit); commission \(report.commission), tax \(report.tax)")
+    print("risk      max drawdown \(String(format: "%.2f", report.maxDrawdownPercent))%, Sharpe \(String(format: "%.2f", report.sharpeRatio)) (daily, annualised √252)")
+    print("log       \(directory) (equity curve: \(directory)/equity.csv; state digest \(digest.prefix(16))…)")
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Rebuild the engine's state as of any offset or time (snapshot + replay) and print the portfolios then."
+    )
+
+    @OptionGroup var log: LogDirectoryOptions
+    @Option(help: "Replay events below this offset.") var toOffset: UInt64?
+    @Option(help: "Replay events before this time (ISO 8601 or epoch µs).") var toTime: String?
+    @Flag(help: "Ignore snapshots and replay from offset 0.") var noSnapshots = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let eventLog = try EventLog(directory: self.log.path, readOnly: true)
+        var end = self.toOffset ?? eventLog.nextOffset
+        if let text = self.toTime {
+            guard let micros = Format.parseTime(text) else { throw ValidationError("cannot read --to-time \(text)") }
+            end = min(end, try eventLog.offset(atOrAfterTimestamp: micros))
+        }
+        let started = monotonicNanos()
+        let (state, report) = try EngineRuntime.recover(log: eventLog, snapshots: self.noSnapshots ? nil : SnapshotStore(logDirectory: self.log.path), toOffset: end)
+        let seconds = Double(monotonicNanos() - started) / 1e9
+        var accounts: [[String: Any]] = []
+        for account in state.accounts.values.sorted(by: { $0.id < $1.id }) {
+            var positions: [[String: Any]] = []
+            var marketValue: Int64 = 0
+            for (code, position) in account.positions.sorted(by: { $0.key < $1.key }) {
+                let price = state.stocks[code]?.marketData.lastClose ?? 0
+                marketValue += position.quantity * price
+                positions.append([
+                    "stock": code.description, "quantity": Int(position.quantity), "averagePrice": Int(position.averagePrice),
+                    "lastPrice": Int(price), "marketValue": Int(position.quantity * price),
+                    "unrealizedProfit": Int(position.quantity * price - position.costBasis),
+                ])
+            }
+            accounts.append([
+                "account": account.id.description, "user": account.user.description, "broker": account.broker.description,
+                "cash": Int(account.cash), "reservedCash": Int(account.reservedCash), "positions": positions,
+                "equity": Int(account.cash + marketValue), "realizedProfit": Int(account.realizedProfit),
+                "commission": Int(account.commissionPaid), "tax": Int(account.taxPaid), "halted": account.haltReason as Any,
+            ])
+        }
+        var statuses: [String: Int] = [:]
+        for order in state.orders.values { statuses[order.status.description, default: 0] += 1 }
+        if self.json {
+            print(Format.json([
+                "toOffset": Int(end), "events": Int(state.eventCount), "snapshotOffset": report.snapshotOffset.map { Int($0) } as Any,
+                "replayedEvents": Int(report.replayedEvents), "foreignRecords": Int(report.foreignRecords), "seconds": seconds,
+                "accounts": accounts, "ordersByStatus": statuses, "anomalies": Int(state.anomalies), "stateDigest": state.digest,
+            ]))
+            return
+        }
+        print("state as of offset \(end) (\(state.eventCount) events; snapshot \(report.snapshotOffset.map(String.init) ?? "none") + \(report.replayedEvents) replayed in \(String(format: "%.3f", seconds)) s)")
+        for account in accounts {
+            print("\(account["account"]!) (\(account["broker"]!), \(account["user"]!)): cash \(account["cash"]!) KRW, reserved \(account["reservedCash"]!), equity \(account["equity"]!), realized \(account["realizedProfit"]!)")
+            for position in account["positions"] as? [[String: Any]] ?? [] {
+                print("    \(position["stock"]!) \(position["quantity"]!) shares @ avg \(position["averagePrice"]!), last \(position["lastPrice"]!), unrealized \(position["unrealizedProfit"]!)")
+            }
+        }
+        print("orders: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; anomalies \(state.anomalies)")
+        if report.foreignRecords > 0 { print("note: \(report.foreignRecords) records are not engine events and were not applied") }
+        print("state digest \(state.digest)")
+    }
+}
