@@ -83,9 +83,9 @@ struct BacktestCommand: AsyncParsableCommand {
                 calendar: calendar, exchange: .init(participationPercent: self.participation, slippageTicks: self.slippage, fillTimeframe: .day1),
                 startTime: first.start - KST.dayMicros
             )
-            for (index, bar) in file.bars.enumerated() {
+            for bar in file.bars {
                 try backtester.process(bar)
-                if index % 4096 == 4095 { _ = try await log.append(backtester.takeRecords()) }
+                if backtester.pendingRecordBytes >= 1 << 20 { _ = try await log.append(backtester.takeRecords()) }
             }
         } catch let error as EngineError {
             throw CommandFailure(error.message)

@@ -403,8 +403,8 @@ struct Corpus: Sendable {
 struct BenchResults {
     private var rows: [(String, [String: Any])] = []
 
-    mutating func add(_ name: String, events: Int, seconds: Double, bytes: Int?) {
-        var row: [String: Any] = ["events": events, "seconds": seconds, "eventsPerSecond": Double(events) / seconds]
+    mutating func add(_ name: String, events: Int, seconds: Double, bytes: Int?, unit: String = "events") {
+        var row: [String: Any] = ["events": events, "seconds": seconds, "eventsPerSecond": Double(events) / seconds, "unit": unit]
         if let bytes { row["megabytesPerSecond"] = Double(bytes) / 1e6 / seconds }
         self.rows.append((name, row))
     }
@@ -432,10 +432,11 @@ struct BenchResults {
                 lines.append("\(name): p50 \(String(format: "%.0f", p50)), p99 \(String(format: "%.0f", p99)), max \(String(format: "%.0f", row["max"] as? Double ?? 0)) (\(row["samples"] ?? 0) samples)")
             } else {
                 var parts: [String] = []
-                if let rate = row["eventsPerSecond"] as? Double { parts.append("\(Format.number(rate)) events/s") }
+                let unit = row["unit"] as? String ?? "events"
+                if let rate = row["eventsPerSecond"] as? Double { parts.append("\(Format.number(rate)) \(unit)/s") }
                 if let rate = row["megabytesPerSecond"] as? Double { parts.append(String(format: "%.1f MB/s", rate)) }
                 if let events = row["events"] as? Int, let seconds = row["seconds"] as? Double {
-                    parts.append("(\(events) events in \(String(format: "%.3f", seconds)) s)")
+                    parts.append("(\(events) \(unit) in \(String(format: "%.3f", seconds)) s)")
                 }
                 lines.append("\(name): \(parts.joined(separator: ", "))")
             }

@@ -39,13 +39,16 @@ public struct Backtester: Sendable {
     public private(set) var recorder: EventRecorder
     public private(set) var report: BacktestReport
     public let account: AccountID
-    private var strategies: [StockCode: any Strategy] = [:]
-    private let strategyName: String
-    private let parameters: String
-    private var pending: [StockCode: StrategySignal] = [:]
-    private var lastClose: [StockCode: Int64] = [:]
+    // Per-stock state in dense arrays (one dictionary lookup per bar, for the index).
+    private var index: [StockCode: Int] = [:]
+    private var codes: [StockCode] = []
+    private var strategies: [any Strategy] = []
+    private var pending: [StrategySignal?] = []
+    private var lastClose: [Int64] = []
+    /// Shares held and sellable, refreshed from the state only when order events touch the stock.
+    private var held: [(quantity: Int64, sellable: Int64)] = []
+    private var tripStartProfit: [Int64?] = []
     private var currentDay: Int64 = .min
-    private var tripStartProfit: [StockCode: Int64] = [:]
 
     /// Sets up a fresh world: the stocks, one user, one simulated account with `initialCash`.
     public init(
@@ -62,14 +65,18 @@ public struct Backtester: Sendable {
         self.state = EngineState(fees: fees)
         self.exchange = SimulatedExchange(configuration: exchange)
         self.recorder = EventRecorder(nextOffset: 0)
-        self.strategyName = strategy
-        self.parameters = parameters
         self.report = BacktestReport(strategy: strategy)
         self.account = AccountID(value: 1)
         let context = CommandContext(time: startTime, correlationID: "backtest")
         for stock in stocks {
             try self.execute(.listStock(code: stock.code, name: stock.name, market: "KRX", previousClose: stock.previousClose), context)
-            self.strategies[stock.code] = try StrategyFactory.make(name: strategy, parameters: parameters)
+            self.index[stock.code] = self.codes.count
+            self.codes.append(stock.code)
+            self.strategies.append(try StrategyFactory.make(name: strategy, parameters: parameters))
+            self.pending.append(nil)
+            self.lastClose.append(stock.previousClose)
+            self.held.append((0, 0))
+            self.tripStartProfit.append(nil)
         }
         try self.execute(.registerUser(email: "backtest@stockboom.local"), context)
         try self.execute(.registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "BACKTEST01", dailyOrderLimit: 1_000_000), context)
@@ -94,8 +101,12 @@ public struct Backtester: Sendable {
     /// Records that have not been handed to a log yet.
     public mutating func takeRecords() -> AppendBatch { self.recorder.take() }
 
+    /// Payload bytes recorded and not taken yet (hand them to the log before a frame's budget is reached).
+    public var pendingRecordBytes: Int { self.recorder.batch.byteCount + self.recorder.batch.count * 16 }
+
     /// Processes one bar (bars must come in time order).
     public mutating func process(_ bar: Candle) throws(EngineError) {
+        guard let slot = self.index[bar.stock] else { throw .notFound("stock \(bar.stock) is not part of this backtest") }
         let day = KST.day(bar.start)
         if bar.timeframe != .day1, self.currentDay != .min, day > self.currentDay {
             try self.closeSession(day: self.currentDay)
@@ -105,27 +116,42 @@ public struct Backtester: Sendable {
         let orderTime = bar.timeframe == .day1
             ? KST.instant(day: day, hour: 0) + self.engine.calendar.openMinute(day: day) * KST.minuteMicros
             : bar.start
-        if let signal = self.pending.removeValue(forKey: bar.stock) {
+        var ordersChanged = false
+        if let signal = self.pending[slot] {
+            self.pending[slot] = nil
             try self.placeOrder(signal, stock: bar.stock, time: orderTime)
+            ordersChanged = true
         }
         for fill in self.exchange.onCandle(bar) {
             try self.execute(.recordFill(fill.order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID), CommandContext(time: orderTime + 1, correlationID: fill.brokerOrderNumber))
             self.report.fills += 1
+            ordersChanged = true
         }
         let closeTime = bar.timeframe == .day1 ? self.engine.calendar.close(ofDayContaining: orderTime) : bar.start + bar.timeframe.minutes * KST.minuteMicros
         try self.execute(.ingestCandle(bar), CommandContext(time: closeTime, correlationID: "market-data"))
-        self.lastClose[bar.stock] = bar.close
-        self.trackRoundTrip(bar.stock)
-        let position = self.state.accounts[self.account]?.positions[bar.stock]?.sellable ?? 0
-        if var strategy = self.strategies[bar.stock] {
-            if let signal = strategy.onBar(bar, position: position) {
-                let event = SignalGenerated(account: self.account, stock: bar.stock, strategy: strategy.name, side: signal.side, reason: signal.reason)
-                try self.execute(.recordSignal(event), CommandContext(time: closeTime, correlationID: "strategy"))
-                self.pending[bar.stock] = signal
-            }
-            self.strategies[bar.stock] = strategy
+        self.lastClose[slot] = bar.close
+        if ordersChanged { self.refreshHolding(slot) }
+        if let signal = self.strategies[slot].onBar(bar, position: self.held[slot].sellable) {
+            let event = SignalGenerated(account: self.account, stock: bar.stock, strategy: self.strategies[slot].name, side: signal.side, reason: signal.reason)
+            try self.execute(.recordSignal(event), CommandContext(time: closeTime, correlationID: "strategy"))
+            self.pending[slot] = signal
         }
         if bar.timeframe == .day1 { try self.closeSession(day: day) }
+    }
+
+    /// Rereads one stock's position from the state and counts round trips (flat → holding → flat).
+    private mutating func refreshHolding(_ slot: Int) {
+        guard let account = self.state.accounts[self.account] else { return }
+        let position = account.positions[self.codes[slot]]
+        self.held[slot] = (position?.quantity ?? 0, position?.sellable ?? 0)
+        let holding = self.held[slot].quantity > 0
+        if holding, self.tripStartProfit[slot] == nil {
+            self.tripStartProfit[slot] = account.realizedProfit
+        } else if !holding, let start = self.tripStartProfit[slot] {
+            self.tripStartProfit[slot] = nil
+            self.report.roundTrips += 1
+            if account.realizedProfit > start { self.report.winningTrips += 1 }
+        }
     }
 
     private mutating func placeOrder(_ signal: StrategySignal, stock: StockCode, time: Int64) throws(EngineError) {
@@ -150,25 +176,15 @@ public struct Backtester: Sendable {
     private mutating func closeSession(day: Int64) throws(EngineError) {
         let close = KST.instant(day: day, hour: self.engine.calendar.closeMinute / 60, minute: self.engine.calendar.closeMinute % 60)
         _ = self.exchange.expire(at: close)
-        try self.execute(.expireDayOrders, CommandContext(time: close, correlationID: "session-close"))
+        let expired = try self.execute(.expireDayOrders, CommandContext(time: close, correlationID: "session-close"))
+        if !expired.events.isEmpty { for slot in self.codes.indices { self.refreshHolding(slot) } }
         self.report.equityCurve.append((day, self.equity()))
-    }
-
-    private mutating func trackRoundTrip(_ stock: StockCode) {
-        guard let account = self.state.accounts[self.account] else { return }
-        let holding = (account.positions[stock]?.quantity ?? 0) > 0
-        if holding, self.tripStartProfit[stock] == nil {
-            self.tripStartProfit[stock] = account.realizedProfit
-        } else if !holding, let start = self.tripStartProfit.removeValue(forKey: stock) {
-            self.report.roundTrips += 1
-            if account.realizedProfit > start { self.report.winningTrips += 1 }
-        }
     }
 
     /// Cash plus holdings at the last closes.
     public func equity() -> Int64 {
         guard let account = self.state.accounts[self.account] else { return 0 }
-        return account.positions.reduce(account.cash) { $0 + $1.value.quantity * (self.lastClose[$1.key] ?? 0) }
+        return account.positions.reduce(account.cash) { $0 + $1.value.quantity * (self.index[$1.key].map { self.lastClose[$0] } ?? 0) }
     }
 
     /// Closes the last session and computes the summary figures.

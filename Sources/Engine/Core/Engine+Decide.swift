@@ -66,8 +66,9 @@ public struct Engine: Sendable {
                 .map(\.id).sorted()
             return Decision(events: expiring.map { .orderExpired(OrderReference(order: $0)) })
         case .ingestCandle(let candle):
-            guard let stock = state.stocks[candle.stock] else { throw .notFound("stock \(candle.stock) is not listed") }
-            return Decision(events: try stock.marketData.ingest(candle).map { .candleClosed($0) })
+            // Through the index: borrows the stored StockInfo instead of copying it (retains) once per candle.
+            guard let index = state.stocks.index(forKey: candle.stock) else { throw .notFound("stock \(candle.stock) is not listed") }
+            return Decision(events: try state.stocks.values[index].marketData.ingest(candle).map { .candleClosed($0) })
         case .issueToken(let account, let expiresAt):
             guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
             guard expiresAt > context.time else { throw .invalid("a token must expire in the future") }

@@ -105,7 +105,7 @@ public struct EngineState: Sendable, Hashable {
         case .orderExpired(let e):
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
-            self.stocks[candle.stock]?.marketData.apply(candle)
+            Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
         case .indicatorComputed, .signalGenerated:
             break
         case .notificationCreated(let e):
@@ -133,31 +133,37 @@ public struct EngineState: Sendable, Hashable {
         }
     }
 
+    /// Mutates a stored value in place with one hash lookup (no copy: an `Account` copy would copy its
+    /// positions on write, the measured hot spot of replay).
+    @inline(__always)
+    private static func modify<Key: Hashable, Value>(_ table: inout [Key: Value], _ key: Key, _ body: (inout Value) -> Void) {
+        guard let index = table.index(forKey: key) else { return }
+        body(&table.values[index])
+    }
+
     private mutating func applyRequested(_ e: OrderRequested, time: Int64) {
         var order = Order(
             id: e.order, account: e.account, stock: e.stock, side: e.side, type: e.type, quantity: e.quantity,
             price: e.price, source: e.source, clientOrderID: e.clientOrderID, createdAt: time, updatedAt: time
         )
         self.nextOrder = max(self.nextOrder, e.order.value + 1)
-        guard var account = self.accounts[e.account] else {
-            self.orders[e.order] = order
-            return
-        }
+        if e.side == .buy { order.reservedCash = Self.buyReservation(quantity: e.quantity, price: e.price, fees: self.fees) }
+        let reserved = order.reservedCash
+        self.orders[e.order] = order
         let day = KST.day(time)
-        if account.orderDay != day {
-            account.orderDay = day
-            account.ordersThatDay = 0
-        }
-        account.ordersThatDay += 1
-        if e.side == .buy {
-            order.reservedCash = Self.buyReservation(quantity: e.quantity, price: e.price, fees: self.fees)
-            account.reservedCash += order.reservedCash
-        } else {
-            account.positions[e.stock, default: Position()].reservedForSale += e.quantity
+        Self.modify(&self.accounts, e.account) { account in
+            if account.orderDay != day {
+                account.orderDay = day
+                account.ordersThatDay = 0
+            }
+            account.ordersThatDay += 1
+            if e.side == .buy {
+                account.reservedCash += reserved
+            } else {
+                account.positions[e.stock, default: Position()].reservedForSale += e.quantity
+            }
         }
         if !e.clientOrderID.isEmpty { self.clientOrderIDs[e.account, default: [:]][e.clientOrderID] = e.order }
-        self.accounts[e.account] = account
-        self.orders[e.order] = order
     }
 
     /// Cash a buy order reserves: notional at the order's price plus the commission on it.
@@ -167,57 +173,69 @@ public struct EngineState: Sendable, Hashable {
     }
 
     private mutating func applyFill(_ fill: OrderFill, time: Int64) {
-        guard var order = self.orders[fill.order], var account = self.accounts[order.account] else { return }
-        let notional = fill.quantity * fill.price
-        order.filledQuantity += fill.quantity
-        order.filledNotional += notional
-        order.commission += fill.commission
-        order.tax += fill.tax
-        if !fill.fillID.isEmpty { order.fillIDs.insert(fill.fillID) }
-        order.status = order.filledQuantity >= order.quantity ? .filled : .partiallyFilled
-        order.updatedAt = time
-        account.commissionPaid += fill.commission
-        account.taxPaid += fill.tax
-        var position = account.positions[order.stock] ?? Position()
-        switch order.side {
-        case .buy:
-            // Release the reservation for this part of the order; spend what it actually cost.
-            let release = order.status == .filled
-                ? order.reservedCash
-                : min(order.reservedCash, Self.buyReservation(quantity: fill.quantity, price: order.price, fees: self.fees))
-            order.reservedCash -= release
-            account.reservedCash -= release
-            account.cash -= notional + fill.commission
-            position.quantity += fill.quantity
-            position.costBasis += notional + fill.commission
-        case .sell:
-            let costPortion = position.quantity == 0 ? 0 : position.costBasis * fill.quantity / position.quantity
-            position.quantity -= fill.quantity
-            position.reservedForSale -= fill.quantity
-            position.costBasis -= costPortion
-            account.cash += notional - fill.commission - fill.tax
-            account.realizedProfit += notional - fill.commission - fill.tax - costPortion
+        let fees = self.fees
+        var updated: Order?
+        var release: Int64 = 0
+        Self.modify(&self.orders, fill.order) { order in
+            order.filledQuantity += fill.quantity
+            order.filledNotional += fill.quantity * fill.price
+            order.commission += fill.commission
+            order.tax += fill.tax
+            if !fill.fillID.isEmpty { order.fillIDs.insert(fill.fillID) }
+            order.status = order.filledQuantity >= order.quantity ? .filled : .partiallyFilled
+            order.updatedAt = time
+            if order.side == .buy {
+                // Release the reservation for this part of the order; spend what it actually cost.
+                release = order.status == .filled ? order.reservedCash : min(order.reservedCash, Self.buyReservation(quantity: fill.quantity, price: order.price, fees: fees))
+                order.reservedCash -= release
+            }
+            updated = order
         }
-        account.positions[order.stock] = position.quantity == 0 && position.reservedForSale == 0 ? nil : position
-        self.accounts[order.account] = account
-        self.orders[fill.order] = order
+        guard let order = updated else { return }
+        let notional = fill.quantity * fill.price
+        Self.modify(&self.accounts, order.account) { account in
+            account.commissionPaid += fill.commission
+            account.taxPaid += fill.tax
+            var position = account.positions.removeValue(forKey: order.stock) ?? Position()
+            switch order.side {
+            case .buy:
+                account.reservedCash -= release
+                account.cash -= notional + fill.commission
+                position.quantity += fill.quantity
+                position.costBasis += notional + fill.commission
+            case .sell:
+                let costPortion = position.quantity == 0 ? 0 : position.costBasis * fill.quantity / position.quantity
+                position.quantity -= fill.quantity
+                position.reservedForSale -= fill.quantity
+                position.costBasis -= costPortion
+                account.cash += notional - fill.commission - fill.tax
+                account.realizedProfit += notional - fill.commission - fill.tax - costPortion
+            }
+            if position.quantity != 0 || position.reservedForSale != 0 { account.positions[order.stock] = position }
+        }
     }
 
     /// Moves an order to a terminal state and releases whatever it still reserved.
     private mutating func finish(_ id: OrderID, time: Int64, _ change: (inout Order) -> Void) {
-        guard var order = self.orders[id] else { return }
-        change(&order)
-        order.updatedAt = time
-        if var account = self.accounts[order.account] {
+        var finished: Order?
+        var released: Int64 = 0
+        Self.modify(&self.orders, id) { order in
+            change(&order)
+            order.updatedAt = time
             if order.side == .buy {
-                account.reservedCash -= order.reservedCash
+                released = order.reservedCash
                 order.reservedCash = 0
-            } else if var position = account.positions[order.stock] {
-                position.reservedForSale -= order.remainingQuantity
-                account.positions[order.stock] = position.quantity == 0 && position.reservedForSale == 0 ? nil : position
             }
-            self.accounts[order.account] = account
+            finished = order
         }
-        self.orders[id] = order
+        guard let order = finished else { return }
+        Self.modify(&self.accounts, order.account) { account in
+            if order.side == .buy {
+                account.reservedCash -= released
+            } else if var position = account.positions.removeValue(forKey: order.stock) {
+                position.reservedForSale -= order.remainingQuantity
+                if position.quantity != 0 || position.reservedForSale != 0 { account.positions[order.stock] = position }
+            }
+        }
     }
 }

@@ -36,6 +36,8 @@ public struct SimulatedExchange: Sendable {
     private var orders: [String: WorkingOrder] = [:]
     private var working: [StockCode: [String]] = [:]
     private var nextNumber: UInt64 = 1
+    /// Orders still working, across all stocks.
+    private var workingCount = 0
     private var holdings: [AccountID: [StockCode: Int64]] = [:]
     private var cash: [AccountID: Int64] = [:]
 
@@ -54,6 +56,7 @@ public struct SimulatedExchange: Sendable {
         self.nextNumber += 1
         self.orders[number] = WorkingOrder(request: request, number: number, submittedAt: time)
         self.working[request.stock, default: []].append(number)
+        self.workingCount += 1
         return number
     }
 
@@ -64,6 +67,7 @@ public struct SimulatedExchange: Sendable {
         order.state = .cancelled
         self.orders[number] = order
         self.working[order.request.stock]?.removeAll { $0 == number }
+        self.workingCount -= 1
         return order.request.quantity - order.filled
     }
 
@@ -71,6 +75,7 @@ public struct SimulatedExchange: Sendable {
 
     /// Matches a candle against the working orders of its stock; returns the fills in order.
     public mutating func onCandle(_ candle: Candle) -> [BrokerFill] {
+        guard self.workingCount > 0 else { return [] }  // the common case in a backtest: nothing to match
         guard candle.timeframe == self.configuration.fillTimeframe, let numbers = self.working[candle.stock], !numbers.isEmpty else { return [] }
         var capacity = candle.volume * self.configuration.participationPercent / 100
         var fills: [BrokerFill] = []
@@ -96,7 +101,12 @@ public struct SimulatedExchange: Sendable {
             let signed = order.request.side == .buy ? quantity : -quantity
             self.holdings[order.request.account, default: [:]][order.request.stock, default: 0] += signed
             self.cash[order.request.account, default: 0] -= signed * price
-            if order.filled == order.request.quantity { order.state = .filled } else { stillWorking.append(number) }
+            if order.filled == order.request.quantity {
+                order.state = .filled
+                self.workingCount -= 1
+            } else {
+                stillWorking.append(number)
+            }
         }
         self.working[candle.stock] = stillWorking
         return fills
@@ -130,6 +140,7 @@ public struct SimulatedExchange: Sendable {
                     order.state = .expired
                     self.orders[number] = order
                     expired.append(number)
+                    self.workingCount -= 1
                 } else if order.state == .working {
                     kept.append(number)
                 }

@@ -63,10 +63,13 @@ public struct StockMarketData: Sendable, Hashable {
     public var currentDay: Int64 = .min
     /// Minutes of `currentDay` already ingested (bit i = minute i of the day).
     var minutesSeen: [UInt64] = []
+    /// Per timeframe slot (`Timeframe.rawValue − 1`), fixed arrays rather than dictionaries: replay touches
+    /// them for every candle, and hashing was a measurable share of its cost.
     /// Latest start per directly ingested higher timeframe (duplicate/late detection).
-    var lastDirectStart: [UInt8: Int64] = [:]
-    var open: [UInt8: Aggregate] = [:]
-    var lastClosed: [UInt8: Aggregate] = [:]
+    var lastDirectStart: [Int64?] = Array(repeating: nil, count: StockMarketData.slots)
+    var open: [Aggregate?] = Array(repeating: nil, count: StockMarketData.slots)
+    var lastClosed: [Aggregate?] = Array(repeating: nil, count: StockMarketData.slots)
+    static let slots = Timeframe.allCases.count
 
     static let rollups: [Timeframe] = [.minute5, .minute15, .hour1, .day1]
     static let sessionCloseMinute: Int64 = 15 * 60 + 30
@@ -95,7 +98,7 @@ public struct StockMarketData: Sendable, Hashable {
             throw .conflict("candle \(candle.stock) \(candle.timeframe) at \(ISOTime.kst(candle.start)) is for a closed session (current \(KST.yyyymmdd(day: self.currentDay)))")
         }
         guard candle.timeframe == .minute1 else {
-            if let last = self.lastDirectStart[candle.timeframe.rawValue] {
+            if let last = self.lastDirectStart[Int(candle.timeframe.rawValue) - 1] {
                 if candle.start == last { return [] }
                 if candle.start < last { throw .conflict("\(candle.timeframe) candle \(candle.stock) at \(ISOTime.kst(candle.start)) arrived after a later one") }
             }
@@ -108,9 +111,9 @@ public struct StockMarketData: Sendable, Hashable {
         var output: [Candle] = []
         for timeframe in Self.rollups {
             let start = Self.bucketStart(candle.start, timeframe)
-            if let open = self.open[timeframe.rawValue], open.start < start {
+            if let open = self.open[Int(timeframe.rawValue) - 1], open.start < start {
                 output.append(open.candle(self.code, timeframe))  // a later bucket began: the open one is complete
-            } else if self.placement(start, timeframe) == .closedBucket, let closed = self.lastClosed[timeframe.rawValue] {
+            } else if self.placement(start, timeframe) == .closedBucket, let closed = self.lastClosed[Int(timeframe.rawValue) - 1] {
                 var revised = closed  // a late minute of a bucket already closed: re-emit it, merged
                 revised.absorb(candle)
                 output.append(revised.candle(self.code, timeframe))
@@ -122,7 +125,7 @@ public struct StockMarketData: Sendable, Hashable {
             var aggregate: Aggregate
             switch self.placement(start, timeframe) {
             case .openBucket:
-                aggregate = self.open[timeframe.rawValue]!  // placement checked it exists
+                aggregate = self.open[Int(timeframe.rawValue) - 1]!  // placement checked it exists
                 aggregate.absorb(candle)
             case .closedBucket, .tooOld:
                 continue  // a revision (emitted above), or a bucket older than any kept: the minute alone is recorded
@@ -152,7 +155,7 @@ public struct StockMarketData: Sendable, Hashable {
             self.lastCloseAt = end
         }
         guard candle.timeframe == .minute1 else {
-            let key = candle.timeframe.rawValue
+            let key = Int(candle.timeframe.rawValue) - 1
             if self.open[key]?.start == candle.start {
                 self.lastClosed[key] = self.open[key]  // a roll-up closing its bucket
                 self.open[key] = nil
@@ -168,7 +171,7 @@ public struct StockMarketData: Sendable, Hashable {
             self.minutesSeen[minuteOfDay / 64] |= 1 << UInt64(minuteOfDay % 64)
         }
         for timeframe in Self.rollups {
-            let key = timeframe.rawValue
+            let key = Int(timeframe.rawValue) - 1
             let start = Self.bucketStart(candle.start, timeframe)
             switch self.placement(start, timeframe) {
             case .openBucket: self.open[key]!.absorb(candle)  // placement checked it exists
@@ -185,8 +188,8 @@ public struct StockMarketData: Sendable, Hashable {
 
     /// Where a minute of bucket `start` goes: the one rule shared by `ingest` (deciding) and `apply`.
     func placement(_ start: Int64, _ timeframe: Timeframe) -> Placement {
-        let open = self.open[timeframe.rawValue]
-        let closed = self.lastClosed[timeframe.rawValue]
+        let open = self.open[Int(timeframe.rawValue) - 1]
+        let closed = self.lastClosed[Int(timeframe.rawValue) - 1]
         if open?.start == start { return .openBucket }
         if closed?.start == start { return .closedBucket }
         let latest = max(open?.start ?? .min, closed?.start ?? .min)

@@ -43,12 +43,13 @@ extension EngineState {
         let m = s.marketData
         w.signed(m.basePrice); w.signed(m.lastClose); w.signed(m.lastCloseAt); w.signed(m.currentDay)
         w.varint(UInt64(m.minutesSeen.count)); for word in m.minutesSeen { w.fixed64(word) }
-        w.varint(UInt64(m.lastDirectStart.count))
-        for key in m.lastDirectStart.keys.sorted() { w.byte(key); w.signed(m.lastDirectStart[key]!) }
+        let direct = m.lastDirectStart.enumerated().compactMap { slot, start in start.map { (UInt8(slot + 1), $0) } }
+        w.varint(UInt64(direct.count))
+        for (key, start) in direct { w.byte(key); w.signed(start) }
         for table in [m.open, m.lastClosed] {
-            w.varint(UInt64(table.count))
-            for key in table.keys.sorted() {
-                let a = table[key]!
+            let present = table.enumerated().compactMap { slot, aggregate in aggregate.map { (UInt8(slot + 1), $0) } }
+            w.varint(UInt64(present.count))
+            for (key, a) in present {
                 w.byte(key); w.signed(a.start); w.signed(a.open); w.signed(a.high); w.signed(a.low); w.signed(a.close)
                 w.signed(a.volume); w.signed(a.firstMinute); w.signed(a.lastMinute)
             }
@@ -139,10 +140,10 @@ extension EngineState {
         m.lastClose = try r.signed(); m.lastCloseAt = try r.signed(); m.currentDay = try r.signed()
         m.minutesSeen = []
         for _ in 0..<(try Self.count(&r)) { m.minutesSeen.append(try r.fixed64()) }
-        for _ in 0..<(try Self.count(&r)) { m.lastDirectStart[try r.byte()] = try r.signed() }
+        for _ in 0..<(try Self.count(&r)) { m.lastDirectStart[try Self.slot(&r)] = try r.signed() }
         for table in 0..<2 {
             for _ in 0..<(try Self.count(&r)) {
-                let key = try r.byte()
+                let key = try Self.slot(&r)
                 var a = Aggregate(start: try r.signed(), minute: Candle(stock: m.code, timeframe: .minute1, start: 0, open: 1, high: 1, low: 1, close: 1, volume: 0))
                 a.open = try r.signed(); a.high = try r.signed(); a.low = try r.signed(); a.close = try r.signed()
                 a.volume = try r.signed(); a.firstMinute = try r.signed(); a.lastMinute = try r.signed()
@@ -150,6 +151,12 @@ extension EngineState {
             }
         }
         return StockInfo(code: m.code, name: name, market: market, marketData: m)
+    }
+
+    private static func slot(_ r: inout BinaryReader) throws(EngineError) -> Int {
+        let key = Int(try r.byte())
+        guard key >= 1 && key <= StockMarketData.slots else { throw .undecodable("timeframe slot \(key) in snapshot") }
+        return key - 1
     }
 
     private static func decodeAccount(_ r: inout BinaryReader) throws(EngineError) -> Account {

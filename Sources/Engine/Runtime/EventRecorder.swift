@@ -15,7 +15,8 @@ public struct EventRecorder: Sendable {
     public mutating func record(_ envelope: EventEnvelope) -> UInt64 {
         self.writer.bytes.removeAll(keepingCapacity: true)
         EventCodec.encode(envelope, into: &self.writer)
-        self.batch.append(self.writer.bytes, timestamp: envelope.timestamp)
+        // The raw-bytes overload: the generic Collection one is not specialised across modules.
+        self.writer.bytes.withUnsafeBytes { self.batch.append(bytes: $0, timestamp: envelope.timestamp) }
         defer { self.nextOffset += 1 }
         return self.nextOffset
     }
