@@ -1,11 +1,14 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo test bench-log services-start services-stop build
+.PHONY: demo test bench-log bench-engine services-start services-stop build
 
 demo:
 	scripts/demo.sh
 
 test:
 	scripts/test.sh
+
+bench-engine:
+	scripts/bench-engine.sh
 
 bench-log:
 	scripts/bench-log.sh

@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"], exclude: ["Reference"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Ledger", "TestSupport"]),
     ]
 )

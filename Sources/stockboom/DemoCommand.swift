@@ -3,13 +3,15 @@ import Engine
 import Foundation
 import Ledger
 
-/// The main job: a simulated KRX trading day written to a fresh log, verified, replayed and snapshotted.
+/// The main job: one simulated KRX session through the live engine, on a fresh durable log.
 ///
-/// Later issues grow this into the full system demo (engine, projections, gateway, worker).
+/// Users and accounts are registered, strategies trade generated one-minute data through the same risk
+/// checks as people, the simulated exchange fills, one order is rejected for each risk reason, and at the
+/// end the log is verified, replayed (the digest must equal the live state's) and snapshotted.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Write a simulated trading day to a fresh log, verify it, replay it, and print what happened."
+        abstract: "Run a simulated trading day through the engine on a fresh log, verify it, replay it, and print what happened."
     )
 
     @Option(help: "Directory for the demo's log (replaced on each run).") var dir = "var/demo/eventlog"
@@ -19,142 +21,176 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         try? FileManager.default.removeItem(atPath: self.dir)
         let eventLog = try EventLog(directory: self.dir)
-        print("StockBoom demo: one simulated KRX session (09:00-15:20 KST, \(self.stocks) stocks, seed \(self.seed))")
+        let day = KST.day(year: 2025, month: 1, day: 3)
+        let engine = Engine(calendar: try loadCalendar())
+        let runtime = try EngineRuntime(log: eventLog, engine: engine, snapshotEveryEvents: 50_000)
+        print("StockBoom demo: one simulated KRX session (\(ISOTime.kst(KST.instant(day: day, hour: 9)).prefix(10)), \(self.stocks) stocks, seed \(self.seed))")
         print("log: \(self.dir)")
-        var day = SimulatedDay(stocks: self.stocks, seed: self.seed)
         let started = monotonicNanos()
-        var appended = 0
-        var appends: [Task<AppendResult, any Error>] = []
-        for minute in 0..<SimulatedDay.sessionMinutes {
-            let batch = day.minute(minute)
-            appended += batch.count
-            // Each minute is one append; several minutes are in flight so group commit can gather them.
-            appends.append(Task { try await eventLog.append(batch) })
-            if appends.count >= 8 {
-                _ = try await appends.removeFirst().value
-            }
-            if minute % 60 == 59 || minute == SimulatedDay.sessionMinutes - 1 {
+        var driver = try await DemoDriver(runtime: runtime, stocks: self.stocks, seed: self.seed, day: day)
+        try await driver.rejectOncePerReason()
+        for minute in 0..<Int64(381) {
+            try await driver.minute(minute)
+            if minute % 60 == 59 || minute == 380 {
                 let clock = 9 * 60 + minute
-                print(String(format: "  %02d:%02d KST  %8d events committed", clock / 60, clock % 60, appended))
+                print(String(format: "  %02lld:%02lld KST  %8llu events  %6d orders  %6d fills", clock / 60, clock % 60, runtime.nextOffset, runtime.state.orders.count, driver.fills))
             }
         }
-        for append in appends { _ = try await append.value }
-        let writeSeconds = Double(monotonicNanos() - started) / 1e9
-        let head = eventLog.nextOffset
-
-        // Replay: fold every event into per-type counts and the day's last prices.
-        let replayStarted = monotonicNanos()
-        var replayed = 0
-        var counts: [String: Int] = [:]
-        var payloadBytes = 0
-        try eventLog.scan(from: 0) { view in
-            replayed += 1
-            payloadBytes += view.payload.count
-            counts[SimulatedDay.eventType(of: view.payload), default: 0] += 1
-            return .continue
-        }
-        let replaySeconds = Double(monotonicNanos() - replayStarted) / 1e9
-        guard replayed == appended, head == UInt64(appended) else {
-            throw CommandFailure("replay saw \(replayed) events but \(appended) were appended")
-        }
-        let summary = counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        let snapshots = SnapshotStore(logDirectory: self.dir)
-        try snapshots.write(offset: head, state: Array(summary.utf8), stateVersion: 1)
+        try await driver.closeSession()
+        let seconds = Double(monotonicNanos() - started) / 1e9
+        let live = runtime.state
+        await runtime.close()
         eventLog.close()
+        try self.summarize(live, seconds: seconds, statistics: eventLog.statistics)
+    }
 
+    private func summarize(_ live: EngineState, seconds: Double, statistics: LogStatistics.Values) throws {
         let verified = try LogVerifier.verify(directory: self.dir)
-        guard verified.isValid else {
-            throw CommandFailure("verify failed: \(verified.firstError?.description ?? "?")")
+        guard verified.isValid else { throw CommandFailure("verify failed: \(verified.firstError?.description ?? "?")") }
+        let reader = try EventLog(directory: self.dir, readOnly: true)
+        let replayStarted = monotonicNanos()
+        let (replayed, _) = try EngineRuntime.recover(log: reader, snapshots: nil, toOffset: nil)
+        let replaySeconds = Double(monotonicNanos() - replayStarted) / 1e9
+        let (fromSnapshot, report) = try EngineRuntime.recover(log: reader, snapshots: SnapshotStore(logDirectory: self.dir), toOffset: nil)
+        guard replayed.digest == live.digest, fromSnapshot.digest == live.digest else {
+            throw CommandFailure("replayed state differs from the live state")
         }
-        let restored = try snapshots.latest()
-        guard let snapshot = restored.snapshot, snapshot.offset == head, snapshot.state == Array(summary.utf8) else {
-            throw CommandFailure("the snapshot did not read back")
+        var statuses: [String: Int] = [:]
+        var reasons: [String: Int] = [:]
+        for order in live.orders.values {
+            statuses[order.status.description, default: 0] += 1
+            if order.status == .rejected, let reason = order.failureReason { reasons[reason.rawValue, default: 0] += 1 }
         }
         print("")
-        print("wrote     \(appended) events in \(String(format: "%.2f", writeSeconds)) s (\(Format.number(Double(appended) / writeSeconds)) events/s, durable: fdatasync per group commit)")
-        print("on disk   \(Format.bytes(verified.segmentBytes)) in \(verified.segments) segment(s) for \(Format.bytes(UInt64(payloadBytes))) of JSON: \(String(format: "%.1f", Double(verified.segmentBytes) / Double(appended))) bytes/event, \(String(format: "%.2f", Double(payloadBytes) / Double(verified.segmentBytes)))x")
-        print("verified  \(verified.recordFrames) batches, \(verified.records) events, hash chain intact; head \(verified.headHash.prefix(16))…")
-        print("replayed  \(replayed) events in \(String(format: "%.3f", replaySeconds)) s (\(Format.number(Double(replayed) / replaySeconds)) events/s)")
-        for (type, count) in counts.sorted(by: { $0.value > $1.value }) {
-            print("          \(type.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(count).leftPadded(8))")
+        print("wrote     \(verified.records) events in \(String(format: "%.2f", seconds)) s (\(Format.number(Double(verified.records) / seconds)) events/s), \(statistics.commits) durable group commits (fdatasync each)")
+        print("on disk   \(Format.bytes(verified.segmentBytes)) in \(verified.segments) segment(s), \(String(format: "%.1f", Double(verified.segmentBytes) / Double(max(verified.records, 1)))) bytes/event; hash chain verified, head \(verified.headHash.prefix(16))…")
+        print("orders    " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        print("rejected  " + reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        for account in live.accounts.values.sorted(by: { $0.id < $1.id }) {
+            let value = account.positions.reduce(Int64(0)) { $0 + $1.value.quantity * (live.stocks[$1.key]?.marketData.lastClose ?? 0) }
+            let equity = account.cash + value
+            print("account   \(account.id) \(account.broker.description.padding(toLength: 9, withPad: " ", startingAt: 0)) equity \(equity) KRW (realized \(account.realizedProfit), fees \(account.commissionPaid), tax \(account.taxPaid), \(account.positions.count) positions)")
         }
-        print("snapshot  state at offset \(snapshot.offset) written and read back (\(snapshot.state.count) bytes)")
+        print("notified  \(live.notifications.count) notifications")
+        print("replayed  \(replayed.eventCount) events in \(String(format: "%.3f", replaySeconds)) s; digest equals the live state's (snapshot at \(report.snapshotOffset.map(String.init) ?? "-") + tail too)")
         print("")
         print("look:     .build/debug/stockboom log inspect --dir \(self.dir)")
-        print("          .build/debug/stockboom log dump --dir \(self.dir) --since 2025-01-02T10:00:00+09:00 --limit 3")
+        print("          .build/debug/stockboom log dump --dir \(self.dir) --since 2025-01-03T09:30:00+09:00 --limit 5")
+        print("          .build/debug/stockboom replay --dir \(self.dir) --to-time 2025-01-03T12:00:00+09:00")
     }
 }
 
-/// A deterministic KRX session: one-minute candles on the tick grid for every stock, plus order lifecycles
-/// and notifications, shaped like `shared/bench/gen_events.py`'s corpus.
-struct SimulatedDay {
-    static let sessionMinutes = 381
-    static let sessionOpenMicros: Int64 = 1_735_776_000_000_000  // 2025-01-02 09:00 KST
+/// Drives the demo's session: listings, accounts, strategies, the exchange, and the commands each minute.
+struct DemoDriver {
+    let runtime: EngineRuntime
+    let day: Int64
+    var exchange = SimulatedExchange(configuration: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1))
+    var listings: [(code: StockCode, name: String, previousClose: Int64)]
+    var bars: [Candle]
+    var strategies: [(account: AccountID, slot: Int, strategy: any Strategy)] = []
+    var signals: [(account: AccountID, stock: StockCode, signal: StrategySignal)] = []
+    var fills = 0
+    let traders: [AccountID]
 
-    private var state: UInt64
-    private var prices: [Int64]
-    private let codes: [String]
-    private var orderSequence = 0
+    init(runtime: EngineRuntime, stocks: Int, seed: UInt64, day: Int64) async throws {
+        self.runtime = runtime
+        self.day = day
+        (self.listings, self.bars) = GeneratedDay.make(stocks: stocks, day: day, seed: seed)
+        let setup = CommandContext(time: KST.instant(day: day, hour: 8, minute: 30), correlationID: "demo-setup")
+        try await Self.concurrently(runtime, self.listings.map { .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose) }, setup)
+        var traders: [AccountID] = []
+        for (index, email) in ["minji@example.com", "junho@example.com", "seoyeon@example.com"].enumerated() {
+            let user = UserID(value: try await runtime.execute(.registerUser(email: email), context: setup).decision.created!)  // registration returns its id
+            let account = AccountID(value: try await runtime.execute(.registerAccount(user: user, broker: .simulated, accountNumber: "5012345\(index)01", dailyOrderLimit: 5_000), context: setup).decision.created!)
+            _ = try await runtime.execute(.depositCash(account: account, amount: 1_000_000_000), context: setup)
+            traders.append(account)
+            let name = index == 1 ? "rsi-reversion" : "ma-cross"
+            let parameters = index == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
+            for slot in stride(from: index, to: self.listings.count, by: 3) {
+                _ = try await runtime.execute(.enableStrategy(account: account, stock: self.listings[slot].code, strategy: name, parameters: parameters), context: setup)
+                self.strategies.append((account, slot, try StrategyFactory.make(name: name, parameters: parameters)))
+            }
+        }
+        self.traders = traders
+    }
 
-    init(stocks: Int, seed: UInt64) {
-        precondition(stocks > 0)
-        self.state = seed
-        self.codes = (0..<stocks).map { String(format: "%06d", 5930 + $0 * 37) }
-        self.prices = []
-        for _ in 0..<stocks {
-            let raw = Int64(splitMix(&self.state) % 300_000 + 2_000)
-            self.prices.append(raw - raw % KRXPriceRules.tickSize(at: raw))
+    /// Runs commands concurrently so the runtime group-commits them.
+    static func concurrently(_ runtime: EngineRuntime, _ commands: [Command], _ context: CommandContext) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for command in commands { group.addTask { _ = try await runtime.execute(command, context: context) } }
+            try await group.waitForAll()
         }
     }
 
-    private mutating func uniform() -> Double { Double(splitMix(&self.state) >> 11) / Double(1 << 53) }
-
-    /// All events of one session minute.
-    mutating func minute(_ minute: Int) -> AppendBatch {
-        var batch = AppendBatch(capacityBytes: self.codes.count * 160)
-        let timestamp = Self.sessionOpenMicros + Int64(minute) * 60_000_000
-        for (index, code) in self.codes.enumerated() {
-            let open = self.prices[index]
-            let tick = KRXPriceRules.tickSize(at: open)
-            let steps = Int64((self.uniform() - 0.5) * 6)
-            let close = max(tick, open + steps * tick)
-            let high = max(open, close) + tick * Int64(self.uniform() * 3)
-            let low = max(1, min(open, close) - tick * Int64(self.uniform() * 3))
-            self.prices[index] = close - close % KRXPriceRules.tickSize(at: close)
-            let volume = Int(self.uniform() * 250_000)
-            let json = "{\"type\":\"CandleClosed\",\"v\":1,\"stock\":\"\(code)\",\"tf\":\"1m\",\"ts\":\(timestamp / 1_000_000),\"o\":\(open),\"h\":\(high),\"l\":\(low),\"c\":\(close),\"vol\":\(volume)}"
-            batch.append(Array(json.utf8), timestamp: timestamp + 59_999_999)
-            if self.uniform() < 0.2 { self.order(code: code, price: close, timestamp: timestamp, into: &batch) }
+    /// One order refused for each risk reason, so the operator's failure table can be seen at work.
+    mutating func rejectOncePerReason() async throws {
+        let setup = CommandContext(time: KST.instant(day: self.day, hour: 8, minute: 40), correlationID: "demo-risk")
+        let open = CommandContext(time: KST.instant(day: self.day, hour: 9, minute: 0), correlationID: "demo-risk")
+        let user = UserID(value: try await self.runtime.execute(.registerUser(email: "risk-demo@example.com"), context: setup).decision.created!)
+        let kis = AccountID(value: try await self.runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "50123456-01", dailyOrderLimit: 2), context: setup).decision.created!)
+        _ = try await self.runtime.execute(.depositCash(account: kis, amount: 1_000_000), context: setup)
+        let stock = self.listings[0]
+        let band = KRXPriceRules.priceLimits(basePrice: stock.previousClose)
+        let tick = KRXPriceRules.tickSize(at: stock.previousClose)
+        func order(_ side: OrderSide, _ quantity: Int64, _ price: Int64) -> Command {
+            .placeOrder(PlaceOrder(account: kis, stock: stock.code, side: side, quantity: quantity, price: price))
         }
-        return batch
+        _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose), context: open)  // TOKEN_EXPIRED: no token yet
+        _ = try await self.runtime.execute(.issueToken(account: kis, expiresAt: KST.instant(day: self.day + 1, hour: 9)), context: setup)
+        _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose), context: setup)  // MARKET_CLOSED: 08:40
+        _ = try await self.runtime.execute(order(.buy, 1, band.upperBound + tick * 10), context: open)  // PRICE_OUT_OF_RANGE
+        if tick > 1 { _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose + 1), context: open) }  // PRICE_NOT_ON_TICK
+        _ = try await self.runtime.execute(order(.buy, 1_000_000, stock.previousClose), context: open)  // INSUFFICIENT_BALANCE
+        _ = try await self.runtime.execute(order(.sell, 5, stock.previousClose), context: open)  // INSUFFICIENT_SHARES
+        _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // passes (1 of 2 today)
+        _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // passes (2 of 2)
+        _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // DAILY_LIMIT_EXCEEDED
+        _ = try await self.runtime.execute(.haltAccount(kis, reason: "demo: reconciliation mismatch"), context: open)
+        _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // ACCOUNT_HALTED
     }
 
-    private mutating func order(code: String, price: Int64, timestamp: Int64, into batch: inout AppendBatch) {
-        self.orderSequence += 1
-        let id = String(format: "ord-%010d", self.orderSequence)
-        let account = String(format: "acc-%04d", Int(self.uniform() * 200))
-        let side = self.uniform() < 0.5 ? "BUY" : "SELL"
-        let quantity = Int(self.uniform() * 500) + 1
-        let rejected = self.uniform() < 0.05
-        let lifecycle = rejected ? ["OrderRequested", "OrderRejected"] : ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"]
-        for (step, type) in lifecycle.enumerated() {
-            var json = "{\"type\":\"\(type)\",\"v\":1,\"orderId\":\"\(id)\",\"account\":\"\(account)\",\"stock\":\"\(code)\",\"side\":\"\(side)\",\"qty\":\(quantity),\"price\":\(price)"
-            if type == "OrderRejected" { json += ",\"reason\":\"INSUFFICIENT_BALANCE\"" }
-            json += "}"
-            batch.append(Array(json.utf8), timestamp: timestamp + Int64(step) * 1_000)
+    /// One session minute: signals become orders, the exchange fills, candles are ingested, strategies run.
+    mutating func minute(_ minute: Int64) async throws {
+        let start = KST.instant(day: self.day, hour: 9) + minute * KST.minuteMicros
+        let context = CommandContext(time: start, correlationID: "minute-\(minute)")
+        // 1. Last minute's signals become orders (through the risk checks), sent to the exchange.
+        for (account, stock, signal) in self.signals {
+            let place = PlaceOrder(account: account, stock: stock, side: signal.side, type: .market, quantity: signal.quantity, price: 0, source: .strategy)
+            guard let id = try? await self.runtime.execute(.placeOrder(place), context: context).decision.order,
+                let order = self.runtime.state.orders[id], order.status == .pending
+            else { continue }
+            _ = try await self.runtime.execute(.recordSubmitted(id), context: context)
+            let number = try self.exchange.submit(BrokerOrderRequest(order), at: start)
+            _ = try await self.runtime.execute(.recordAccepted(id, brokerOrderNumber: number), context: context)
         }
-        if !rejected {
-            let json = "{\"type\":\"NotificationCreated\",\"v\":1,\"user\":\"\(account)\",\"kind\":\"ORDER_FILLED\",\"title\":\"주문 체결\",\"message\":\"\(code) \(quantity)주 체결\"}"
-            batch.append(Array(json.utf8), timestamp: timestamp + 5_000)
+        self.signals.removeAll()
+        // 2. This minute's bars: fills first (orders were working during the minute), then the candles.
+        let bars = self.bars[(Int(minute) * self.listings.count)..<(Int(minute + 1) * self.listings.count)]
+        var fillCommands: [Command] = []
+        for bar in bars {
+            for fill in self.exchange.onCandle(bar) { fillCommands.append(.recordFill(fill.order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID)) }
+        }
+        self.fills += fillCommands.count
+        try await Self.concurrently(self.runtime, fillCommands, CommandContext(time: start + 30_000_000, correlationID: "fills-\(minute)"))
+        try await Self.concurrently(self.runtime, bars.map { .ingestCandle($0) }, CommandContext(time: start + KST.minuteMicros, correlationID: "candles-\(minute)"))
+        // 3. Strategies see the closed bars.
+        let state = self.runtime.state
+        for index in self.strategies.indices {
+            let bar = bars[bars.startIndex + self.strategies[index].slot]
+            let account = self.strategies[index].account
+            let held = state.accounts[account]?.positions[bar.stock]?.sellable ?? 0
+            if let signal = self.strategies[index].strategy.onBar(bar, position: held) {
+                self.signals.append((account, bar.stock, signal))
+                let event = SignalGenerated(account: account, stock: bar.stock, strategy: self.strategies[index].strategy.name, side: signal.side, reason: signal.reason)
+                _ = try await self.runtime.execute(.recordSignal(event), context: CommandContext(time: start + KST.minuteMicros, correlationID: "strategy"))
+            }
         }
     }
 
-    /// The `type` field of a corpus-shaped JSON payload, found without a full JSON parse.
-    static func eventType(of payload: UnsafeRawBufferPointer) -> String {
-        let prefix = Array("{\"type\":\"".utf8)
-        guard payload.count > prefix.count, payload.prefix(prefix.count).elementsEqual(prefix) else { return "other" }
-        let rest = payload[prefix.count...]
-        guard let end = rest.firstIndex(of: UInt8(ascii: "\"")) else { return "other" }
-        return String(decoding: payload[prefix.count..<end], as: UTF8.self)
+    /// The close: day orders still working expire.
+    mutating func closeSession() async throws {
+        let close = KST.instant(day: self.day, hour: 15, minute: 30)
+        _ = self.exchange.expire(at: close)
+        _ = try await self.runtime.execute(.expireDayOrders, context: CommandContext(time: close, correlationID: "session-close"))
     }
 }

@@ -44,7 +44,9 @@ struct BacktestCommand: AsyncParsableCommand {
         abstract: "Replay historical bars through the engine and the simulated exchange; write the backtest's own log and report."
     )
 
-    @Option(help: "Daily bars (shared/data/krx layout).") var data: String
+    @Option(help: "Daily bars (shared/data/krx layout).") var data: String?
+    @Option(help: "Or: an engine log whose CandleClosed events to replay (all stocks).") var fromLog: String?
+    @Option(help: "With --from-log: the candle timeframe to use (1m, 5m, 15m, 1h, 1d).") var timeframe = "1m"
     @Option(help: "ma-cross or rsi-reversion.") var strategy: String
     @Option(help: "Strategy parameters, e.g. fast=5,slow=20,quantity=10.") var params = ""
     @Option(help: "Starting cash in KRW.") var cash: Int64 = 100_000_000
@@ -55,8 +57,18 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "Market-order slippage in ticks.") var slippage: Int64 = 1
     @Flag(help: "Print the report as JSON.") var json = false
 
+    func validate() throws {
+        guard (self.data == nil) != (self.fromLog == nil) else { throw ValidationError("give exactly one of --data FILE.csv or --from-log DIR") }
+        guard Timeframe(text: self.timeframe) != nil else { throw ValidationError("--timeframe must be one of 1m, 5m, 15m, 1h, 1d") }
+    }
+
     func run() async throws {
-        var file = try loadBars(self.data)
+        var file: DailyBarsCSV
+        if let path = self.fromLog {
+            file = try self.barsFromLog(path)
+        } else {
+            file = try loadBars(self.data!)  // validate() guarantees one of the two
+        }
         if let from = self.from {
             guard let day = KST.day(yyyymmdd: from) else { throw ValidationError("--from must be YYYYMMDD") }
             file.bars.removeAll { KST.day($0.start) < day }
@@ -73,14 +85,18 @@ struct BacktestCommand: AsyncParsableCommand {
         var configuration = LogConfiguration()
         configuration.durability = .none  // regenerable: synced once at close
         let log = try EventLog(directory: directory, configuration: configuration)
-        var calendar = TradingCalendar()
-        calendar.tradingDays = file.tradingDays
+        // CSV history: its dates are the trading days (KRX traded on Saturdays until 1998). A log's candles:
+        // the holiday calendar, since a log may hold only part of a year.
+        var calendar = try loadCalendar()
+        if self.fromLog == nil { calendar.tradingDays = file.tradingDays }
         let started = monotonicNanos()
         var backtester: Backtester
+        var listings: [StockCode: (code: StockCode, name: String, previousClose: Int64)] = [:]
+        for bar in file.bars where listings[bar.stock] == nil { listings[bar.stock] = (bar.stock, file.name.isEmpty ? bar.stock.description : file.name, bar.open) }
         do {
             backtester = try Backtester(
-                stocks: [(file.stock, file.name, first.open)], strategy: self.strategy, parameters: self.params, initialCash: self.cash,
-                calendar: calendar, exchange: .init(participationPercent: self.participation, slippageTicks: self.slippage, fillTimeframe: .day1),
+                stocks: listings.values.sorted { $0.code < $1.code }, strategy: self.strategy, parameters: self.params, initialCash: self.cash,
+                calendar: calendar, exchange: .init(participationPercent: self.participation, slippageTicks: self.slippage, fillTimeframe: first.timeframe),
                 startTime: first.start - KST.dayMicros
             )
             for bar in file.bars {
@@ -100,6 +116,40 @@ struct BacktestCommand: AsyncParsableCommand {
         for point in report.equityCurve { curve += "\(KST.yyyymmdd(day: point.day)),\(point.equity)\n" }
         try curve.write(toFile: directory + "/equity.csv", atomically: true, encoding: .utf8)
         printReport(report, directory: directory, seconds: seconds, json: self.json, digest: backtester.state.digest)
+    }
+}
+
+extension BacktestCommand {
+    /// The candles of one timeframe recorded in an engine log, in time order (then by stock).
+    func barsFromLog(_ path: String) throws -> DailyBarsCSV {
+        let timeframe = Timeframe(text: self.timeframe)!  // checked in validate()
+        let log = try EventLog(directory: path, readOnly: true)
+        var bars: [Candle] = []
+        var failure: EngineError?
+        try log.scan(from: 0) { view in
+            guard EventCodec.isEngineEvent(view.payload) else { return .continue }
+            do {
+                if case .candleClosed(let candle) = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp).event, candle.timeframe == timeframe {
+                    bars.append(candle)
+                }
+            } catch let error as EngineError {
+                failure = error
+                return .stop
+            } catch {
+                preconditionFailure("EventCodec.decode throws EngineError only")
+            }
+            return .continue
+        }
+        if let failure { throw CommandFailure("\(path): \(failure.message)") }
+        // A revised roll-up repeats its key: keep the last version of each (stock, start).
+        var latest: [String: Candle] = [:]
+        for bar in bars { latest["\(bar.stock)@\(bar.start)"] = bar }
+        var file = try DailyBarsCSV(parsing: "date,open,high,low,close,volume\n20000103,1,1,1,1,0\n")
+        file.name = ""
+        file.bars = latest.values.sorted { ($0.start, $0.stock) < ($1.start, $1.stock) }
+        guard let first = file.bars.first else { throw CommandFailure("\(path) has no \(timeframe) candles") }
+        file.stock = first.stock
+        return file
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 
 @main
@@ -36,4 +37,18 @@ struct CommandFailure: Error, CustomStringConvertible {
 /// Writes one line to standard output immediately (unbuffered), for followers and crash-test children.
 func writeLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// The KRX holiday calendar: `$STOCKBOOM_HOLIDAYS`, else `config/krx-holidays.txt` in the working directory.
+func loadCalendar() throws -> TradingCalendar {
+    let path = ProcessInfo.processInfo.environment["STOCKBOOM_HOLIDAYS"] ?? FileManager.default.currentDirectoryPath + "/config/krx-holidays.txt"
+    guard let data = FileManager.default.contents(atPath: path) else {
+        printError("warning: no holiday calendar at \(path); only weekends are closed")
+        return TradingCalendar()
+    }
+    do {
+        return try TradingCalendar(parsing: String(decoding: data, as: UTF8.self))
+    } catch {
+        throw CommandFailure("\(path): \(error.message)")
+    }
 }
