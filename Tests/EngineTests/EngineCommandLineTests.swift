@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Engine
+
+func jsonLine(_ text: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not JSON: \(text)")
+}
+
+@Suite struct EngineCommandLineTests {
+    static let samsung = SharedData.root + "/data/krx/005930_daily.csv"
+
+    @Test func indicatorsPrintsTheLibrarysValues() throws {
+        let (status, output, errors) = try runStockboom(["indicators", "--data", Self.samsung])
+        #expect(status == 0, "\(errors)")
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "date,close," + IndicatorSet.columns.joined(separator: ","))
+        let bars = try DailyBarsCSV(parsing: try SharedData.text("data/krx/005930_daily.csv")).bars
+        #expect(lines.count - 2 == bars.count)
+        var set = IndicatorSet()
+        for (index, bar) in bars.enumerated() {
+            let values = set.update(bar)
+            guard index == 100 || index == bars.count - 1 else { continue }
+            let fields = lines[index + 1].split(separator: ",", omittingEmptySubsequences: false)
+            #expect(fields[0] == Substring(KST.yyyymmdd(day: KST.day(bar.start))))
+            for (column, value) in values.enumerated() {
+                #expect(Double(fields[column + 2]) == value, "\(IndicatorSet.columns[column]) at \(index)")
+            }
+        }
+    }
+
+    @Test func backtestIsDeterministicAndAuditable() throws {
+        let first = TemporaryDirectory("bt")
+        let second = TemporaryDirectory("bt")
+        var reports: [[String: Any]] = []
+        for directory in [first, second] {
+            try FileManager.default.removeItem(atPath: directory.path)
+            let (status, output, errors) = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--params", "fast=5,slow=20,quantity=10", "--from", "20180504", "--dir", directory.path, "--json"])
+            #expect(status == 0, "\(errors)")
+            reports.append(try jsonLine(output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        #expect(reports[0]["stateDigest"] as? String == reports[1]["stateDigest"] as? String)
+        #expect((reports[0]["roundTrips"] as? Int ?? 0) > 10)
+        #expect(reports[0]["bars"] as? Int == 1_390)
+        for key in ["profit", "winRatePercent", "maxDrawdownPercent", "sharpeRatio", "equityCurve"] { #expect(reports[0][key] != nil, "\(key)") }
+        let curve = try String(contentsOfFile: first.path + "/equity.csv", encoding: .utf8).split(separator: "\n")
+        #expect(curve.count == 1_391)
+        // The backtest's log replays to the same state, and verifies.
+        let (replayStatus, replay, _) = try runStockboom(["replay", "--dir", first.path, "--no-snapshots", "--json"])
+        #expect(replayStatus == 0)
+        #expect(try jsonLine(replay)["stateDigest"] as? String == reports[0]["stateDigest"] as? String)
+        let (verifyStatus, _, _) = try runStockboom(["log", "verify", "--dir", first.path])
+        #expect(verifyStatus == 0)
+    }
+
+    @Test func replayTravelsInTime() throws {
+        let directory = TemporaryDirectory("bt")
+        try FileManager.default.removeItem(atPath: directory.path)
+        _ = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "rsi-reversion", "--from", "20200101", "--to", "20201231", "--dir", directory.path])
+        let (_, early, _) = try runStockboom(["replay", "--dir", directory.path, "--to-time", "2020-03-01T00:00:00+09:00", "--json"])
+        let (_, late, _) = try runStockboom(["replay", "--dir", directory.path, "--json"])
+        let earlyState = try jsonLine(early)
+        let lateState = try jsonLine(late)
+        #expect((earlyState["events"] as? Int ?? 0) < (lateState["events"] as? Int ?? 0))
+        #expect(earlyState["stateDigest"] as? String != lateState["stateDigest"] as? String)
+        #expect((lateState["accounts"] as? [[String: Any]])?.first?["cash"] != nil)
+    }
+
+    @Test func dumpRendersEngineEvents() throws {
+        let directory = TemporaryDirectory("bt")
+        try FileManager.default.removeItem(atPath: directory.path)
+        _ = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--from", "20230101", "--dir", directory.path])
+        let (status, output, _) = try runStockboom(["log", "dump", "--dir", directory.path, "--limit", "3"])
+        #expect(status == 0)
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 3)
+        let first = try jsonLine(String(lines[0]))
+        #expect(first["type"] as? String == "StockListed")
+        #expect((first["payload"] as? [String: Any])?["stock"] as? String == "005930")
+    }
+
+    @Test func badInputGetsClearErrors() throws {
+        let (status, _, errors) = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "buy-the-dip", "--dir", TemporaryDirectory("bt").path + "/x"])
+        #expect(status != 0)
+        #expect(errors.contains("unknown strategy 'buy-the-dip'"))
+        let bad = TemporaryDirectory("bad")
+        try "date,open,high,low,close,volume\n20240102,100,90,95,105,1\n".write(toFile: bad.file("bars.csv"), atomically: true, encoding: .utf8)
+        let (csvStatus, _, csvErrors) = try runStockboom(["indicators", "--data", bad.file("bars.csv")])
+        #expect(csvStatus != 0)
+        #expect(csvErrors.contains("line 2"))
+    }
+}
