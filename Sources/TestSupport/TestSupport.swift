@@ -73,3 +73,27 @@ public func runStockboom(_ arguments: [String], input: String = "") throws -> (I
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
 }
+
+/// Starts `stockboom` with `arguments`, lets it work for `microseconds`, SIGKILLs it, and returns the complete
+/// lines it printed (a line cut by the kill is dropped: it was never fully acknowledged).
+public func runAndKill(_ arguments: [String], after microseconds: UInt32) throws -> [Substring] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+    process.arguments = arguments
+    process.environment = ["SWIFT_BACKTRACE": "enable=no"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    usleep(microseconds)
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    guard process.terminationReason == .uncaughtSignal else { throw ChildExitedEarly(status: process.terminationStatus) }
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return Array(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast())
+}
+
+public struct ChildExitedEarly: Error, CustomStringConvertible {
+    public let status: Int32
+    public var description: String { "the child exited by itself (status \(self.status)) before it was killed" }
+}

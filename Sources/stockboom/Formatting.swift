@@ -1,28 +1,10 @@
+import Engine
 import Foundation
 
 /// Small formatting helpers for command output.
 enum Format {
-    /// ISO 8601 UTC with microseconds, from microseconds since the epoch.
-    static func timestamp(_ micros: Int64) -> String {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        // Civil-from-days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
-        days += 719_468
-        let era = (days >= 0 ? days : days - 146_096) / 146_097
-        let dayOfEra = days - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return String(
-            format: "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06lldZ",
-            year, month, day, secondOfDay / 3600, secondOfDay % 3600 / 60, secondOfDay % 60, fraction
-        )
-    }
+    /// ISO 8601 UTC with microseconds, from microseconds since the epoch (the engine's formatter).
+    static func timestamp(_ micros: Int64) -> String { ISOTime.utc(micros) }
 
     /// Parses `2025-01-02T09:00:00Z`, `2025-01-02T09:00:00+09:00`, `2025-01-02` or a number of epoch microseconds.
     static func parseTime(_ text: String) -> Int64? {

@@ -12,8 +12,9 @@ func jsonLine(_ text: String) throws -> [String: Any] {
 
     @Test func indicatorsPrintsTheLibrarysValues() throws {
         let (status, output, errors) = try runStockboom(["indicators", "--data", Self.samsung])
-        #expect(status == 0, "\(errors)")
+        try #require(status == 0, "\(errors)")
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        try #require(lines.count > 2)
         #expect(lines[0] == "date,close," + IndicatorSet.columns.joined(separator: ","))
         let bars = try DailyBarsCSV(parsing: try SharedData.text("data/krx/005930_daily.csv")).bars
         #expect(lines.count - 2 == bars.count)
@@ -36,7 +37,7 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         for directory in [first, second] {
             try FileManager.default.removeItem(atPath: directory.path)
             let (status, output, errors) = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--params", "fast=5,slow=20,quantity=10", "--from", "20180504", "--dir", directory.path, "--json"])
-            #expect(status == 0, "\(errors)")
+            try #require(status == 0, "\(errors)")
             reports.append(try jsonLine(output.trimmingCharacters(in: .whitespacesAndNewlines)))
         }
         #expect(reports[0]["stateDigest"] as? String == reports[1]["stateDigest"] as? String)
@@ -70,10 +71,10 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         let directory = TemporaryDirectory("bt")
         try FileManager.default.removeItem(atPath: directory.path)
         _ = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--from", "20230101", "--dir", directory.path])
-        let (status, output, _) = try runStockboom(["log", "dump", "--dir", directory.path, "--limit", "3"])
-        #expect(status == 0)
+        let (status, output, errors) = try runStockboom(["log", "dump", "--dir", directory.path, "--limit", "3"])
+        try #require(status == 0, "\(errors)")
         let lines = output.split(separator: "\n")
-        #expect(lines.count == 3)
+        try #require(lines.count == 3)
         let first = try jsonLine(String(lines[0]))
         #expect(first["type"] as? String == "StockListed")
         #expect((first["payload"] as? [String: Any])?["stock"] as? String == "005930")

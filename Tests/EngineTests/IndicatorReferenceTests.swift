@@ -3,8 +3,9 @@ import Testing
 @testable import Engine
 
 enum SharedData {
-    /// `../shared` next to the checkout (present for every developer and in CI).
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared").path
+    /// `../shared` next to the checkout (present for every developer and in CI), or `$STOCKBOOM_SHARED_DIR`.
+    static let root = ProcessInfo.processInfo.environment["STOCKBOOM_SHARED_DIR"]
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared").path
     static func text(_ relative: String) throws -> String {
         try String(contentsOfFile: Self.root + "/" + relative, encoding: .utf8)
     }

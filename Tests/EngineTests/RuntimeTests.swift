@@ -93,19 +93,8 @@ import TestSupport
         var snapshotsUsed = 0
         let kills = Int(ProcessInfo.processInfo.environment["STOCKBOOM_ENGINE_KILLS"] ?? "") ?? 12
         for kill in 0..<kills {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-            process.arguments = ["engine-stress", "--dir", directory.path, "--seed", String(kill + 1)]
-            process.environment = ["SWIFT_BACKTRACE": "enable=no"]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(UInt32.random(in: 250_000...700_000, using: &random))
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            let lines = try runAndKill(["engine-stress", "--dir", directory.path, "--seed", String(kill + 1)], after: UInt32.random(in: 250_000...700_000, using: &random))
+            for line in lines {
                 let fields = line.split(separator: " ")
                 if fields.first == "ack", fields.count == 4, let offset = UInt64(fields[1]) { acknowledged[offset] = String(fields[3]) }
                 if fields.first == "open", !line.contains("snapshot=none") { snapshotsUsed += 1 }

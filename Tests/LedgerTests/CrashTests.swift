@@ -22,22 +22,12 @@ func isWholeStressPayload(_ payload: [UInt8]) -> Bool {
         var truncations = 0
         var totalAcks = 0
         for kill in 0..<kills {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["log", "stress", "--dir", directory.path, "--seed", String(kill + 1), "--segment-bytes", String(128 << 10)]
-            process.environment = ["SWIFT_BACKTRACE": "enable=no"]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // Let it get going, then kill it at a random moment of its work.
-            usleep(UInt32.random(in: 60_000...260_000, using: &random))
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal, "the child must have been killed, not have exited")
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let lines = try runAndKill(
+                ["log", "stress", "--dir", directory.path, "--seed", String(kill + 1), "--segment-bytes", String(128 << 10)],
+                after: UInt32.random(in: 60_000...260_000, using: &random)
+            )
             // Only complete lines count: an ack cut off by the kill is treated as not acknowledged.
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            for line in lines {
                 let fields = line.split(separator: " ")
                 if fields.first == "ack", fields.count == 4, let first = UInt64(fields[1]), let count = Int(fields[2]), let checksum = UInt32(fields[3]) {
                     #expect(acknowledged[first] == nil, "offset \(first) acknowledged twice")
