@@ -55,9 +55,12 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "Directory for the backtest's log (must be empty or new; default: a fresh one under var/backtests).") var dir: String?
     @Option(help: "Share of each bar's volume the simulated exchange may fill, in percent.") var participation: Int64 = 10
     @Option(help: "Market-order slippage in ticks.") var slippage: Int64 = 1
+    @Option(help: "Commission in parts per billion of notional (default: KIS 0.0140527% = 140527).") var commissionPpb: Int64 = FeeSchedule().commissionPartsPerBillion
+    @Option(help: "Sell-side transaction tax in parts per billion (default: 2026's 0.20% = 2000000).") var sellTaxPpb: Int64 = FeeSchedule().sellTaxPartsPerBillion
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
+        guard self.commissionPpb >= 0, self.sellTaxPpb >= 0 else { throw ValidationError("fee rates cannot be negative") }
         guard (self.data == nil) != (self.fromLog == nil) else { throw ValidationError("give exactly one of --data FILE.csv or --from-log DIR") }
         guard Timeframe(text: self.timeframe) != nil else { throw ValidationError("--timeframe must be one of 1m, 5m, 15m, 1h, 1d") }
     }
@@ -97,6 +100,7 @@ struct BacktestCommand: AsyncParsableCommand {
             backtester = try Backtester(
                 stocks: listings.values.sorted { $0.code < $1.code }, strategy: self.strategy, parameters: self.params, initialCash: self.cash,
                 calendar: calendar, exchange: .init(participationPercent: self.participation, slippageTicks: self.slippage, fillTimeframe: first.timeframe),
+                fees: FeeSchedule(commissionPartsPerBillion: self.commissionPpb, sellTaxPartsPerBillion: self.sellTaxPpb),
                 startTime: first.start - KST.dayMicros
             )
             for bar in file.bars {
@@ -202,22 +206,18 @@ struct ReplayCommand: ParsableCommand {
         let seconds = Double(monotonicNanos() - started) / 1e9
         var accounts: [[String: Any]] = []
         for account in state.accounts.values.sorted(by: { $0.id < $1.id }) {
-            var positions: [[String: Any]] = []
-            var marketValue: Int64 = 0
-            for (code, position) in account.positions.sorted(by: { $0.key < $1.key }) {
-                let price = state.stocks[code]?.marketData.lastClose ?? 0
-                marketValue += position.quantity * price
-                positions.append([
-                    "stock": code.description, "quantity": Int(position.quantity), "averagePrice": Int(position.averagePrice),
-                    "lastPrice": Int(price), "marketValue": Int(position.quantity * price),
-                    "unrealizedProfit": Int(position.quantity * price - position.costBasis),
-                ])
-            }
+            let portfolio = state.portfolio(account.id)!  // the account exists: we iterate the accounts
             accounts.append([
                 "account": account.id.description, "user": account.user.description, "broker": account.broker.description,
-                "cash": Int(account.cash), "reservedCash": Int(account.reservedCash), "positions": positions,
-                "equity": Int(account.cash + marketValue), "realizedProfit": Int(account.realizedProfit),
-                "commission": Int(account.commissionPaid), "tax": Int(account.taxPaid), "halted": account.haltReason as Any,
+                "cash": Int(portfolio.cash), "reservedCash": Int(portfolio.reservedCash),
+                "positions": portfolio.holdings.map { holding in
+                    [
+                        "stock": holding.stock.description, "quantity": Int(holding.quantity), "averagePrice": Int(holding.averagePrice),
+                        "lastPrice": Int(holding.lastPrice), "marketValue": Int(holding.marketValue), "unrealizedProfit": Int(holding.unrealizedProfit),
+                    ] as [String: Any]
+                },
+                "equity": Int(portfolio.equity), "realizedProfit": Int(portfolio.realizedProfit), "unrealizedProfit": Int(portfolio.unrealizedProfit),
+                "commission": Int(portfolio.commissionPaid), "tax": Int(portfolio.taxPaid), "halted": account.haltReason as Any,
             ])
         }
         var statuses: [String: Int] = [:]
@@ -232,7 +232,7 @@ struct ReplayCommand: ParsableCommand {
         }
         print("state as of offset \(end) (\(state.eventCount) events; snapshot \(report.snapshotOffset.map(String.init) ?? "none") + \(report.replayedEvents) replayed in \(String(format: "%.3f", seconds)) s)")
         for account in accounts {
-            print("\(account["account"]!) (\(account["broker"]!), \(account["user"]!)): cash \(account["cash"]!) KRW, reserved \(account["reservedCash"]!), equity \(account["equity"]!), realized \(account["realizedProfit"]!)")
+            print("\(account["account"]!) (\(account["broker"]!), \(account["user"]!)): cash \(account["cash"]!) KRW, reserved \(account["reservedCash"]!), equity \(account["equity"]!), realized \(account["realizedProfit"]!), unrealized \(account["unrealizedProfit"]!)")
             for position in account["positions"] as? [[String: Any]] ?? [] {
                 print("    \(position["stock"]!) \(position["quantity"]!) shares @ avg \(position["averagePrice"]!), last \(position["lastPrice"]!), unrealized \(position["unrealizedProfit"]!)")
             }

@@ -185,3 +185,20 @@ import Testing
         #expect(world.state.notifications.values.contains { $0.kind == "ORDER_FILLED" && $0.user == UserID(value: 1) })
     }
 }
+
+@Suite struct PortfolioViewTests {
+    @Test func unrealizedProfitUsesTheLastClose() throws {
+        var (world, account) = try World.standard()
+        let (order, _) = try world.place(account, .buy, 10, at: 71_000)
+        try world.accept(order)
+        try world.run(.recordFill(order, quantity: 10, price: 71_000, fillID: "v"))
+        try world.run(.ingestCandle(minute(KST.day(year: 2025, month: 1, day: 3), 10, 1, o: 71_000, h: 72_500, l: 71_000, c: 72_000)))
+        let portfolio = try #require(world.state.portfolio(account))
+        let cost = 710_000 + FeeSchedule().commission(710_000)
+        #expect(portfolio.holdings.map(\.stock) == [World.samsung])
+        #expect(portfolio.holdings[0].lastPrice == 72_000)
+        #expect(portfolio.unrealizedProfit == 720_000 - cost)
+        #expect(portfolio.equity == 10_000_000 - cost + 720_000)
+        #expect(world.state.portfolio(AccountID(value: 99)) == nil)
+    }
+}
