@@ -1,0 +1,51 @@
+/// Rows for `COPY … FROM STDIN` (text format), built without any per-value SQL.
+public struct CopyRows: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Appends one row; nil is SQL NULL. Backslash, tab, newline and carriage return are escaped.
+    public mutating func append(_ values: [String?]) {
+        for (index, value) in values.enumerated() {
+            if index > 0 { self.bytes.append(9) }
+            guard let value else {
+                self.bytes.append(contentsOf: [92, 78])  // \N
+                continue
+            }
+            for byte in value.utf8 {
+                switch byte {
+                case 92: self.bytes.append(contentsOf: [92, 92])
+                case 9: self.bytes.append(contentsOf: [92, 116])
+                case 10: self.bytes.append(contentsOf: [92, 110])
+                case 13: self.bytes.append(contentsOf: [92, 114])
+                default: self.bytes.append(byte)
+                }
+            }
+        }
+        self.bytes.append(10)
+        self.count += 1
+    }
+
+    public var isEmpty: Bool { self.count == 0 }
+}
+
+extension PostgresConnection {
+    /// Upserts rows into `table` through a staging table and COPY: one round trip for any number of rows.
+    ///
+    /// Must run inside a transaction (the staging table empties itself on commit).
+    /// - Parameters:
+    ///   - key: the primary-key columns (conflict target); every other column is updated from the new row.
+    public func upsert(_ table: String, columns: [String], key: [String], rows: CopyRows) throws(PostgresError) {
+        guard !rows.isEmpty else { return }
+        precondition(key.allSatisfy(columns.contains), "the key must be among the columns")
+        let staging = "stage_" + table
+        let quoted = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+        try self.execute("CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        try self.copyIn("COPY \(staging) (\(quoted)) FROM STDIN", data: rows.bytes)
+        let updates = columns.filter { !key.contains($0) }.map { "\"\($0)\" = EXCLUDED.\"\($0)\"" }.joined(separator: ", ")
+        let conflict = key.map { "\"\($0)\"" }.joined(separator: ", ")
+        try self.execute("INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM \(staging) ON CONFLICT (\(conflict)) DO \(updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates)")
+        try self.execute("TRUNCATE \(staging)")
+    }
+}

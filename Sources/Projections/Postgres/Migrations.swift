@@ -1,0 +1,187 @@
+/// One schema change. Released migrations are never edited: `Migrator` refuses to run when the SQL of an
+/// applied migration no longer matches its recorded checksum.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+}
+
+/// Applies the schema migrations in order, each in its own transaction, recorded in `schema_migrations`.
+///
+/// Concurrent migrators (two processes starting at once) serialise on a PostgreSQL advisory lock.
+public enum Migrator {
+    /// The schema of the read models. Tables and columns are named as the operator guide's SQL uses them.
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "read models", sql: """
+            CREATE TABLE stocks (
+                id text PRIMARY KEY,
+                name text NOT NULL,
+                market text NOT NULL,
+                previous_close bigint NOT NULL,
+                last_price bigint NOT NULL,
+                updated_at timestamptz NOT NULL,
+                last_offset bigint NOT NULL
+            );
+            CREATE TABLE users (
+                id text PRIMARY KEY,
+                email text NOT NULL,
+                created_at timestamptz NOT NULL,
+                last_offset bigint NOT NULL
+            );
+            CREATE TABLE broker_accounts (
+                id text PRIMARY KEY,
+                user_id text NOT NULL REFERENCES users (id),
+                broker text NOT NULL,
+                account_number text NOT NULL,
+                daily_order_limit bigint NOT NULL,
+                cash bigint NOT NULL,
+                reserved_cash bigint NOT NULL,
+                realized_profit bigint NOT NULL,
+                commission_paid bigint NOT NULL,
+                tax_paid bigint NOT NULL,
+                token_expires_at timestamptz,
+                halted_reason text,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                last_offset bigint NOT NULL
+            );
+            CREATE TABLE positions (
+                broker_account_id text NOT NULL REFERENCES broker_accounts (id) ON DELETE CASCADE,
+                stock_id text NOT NULL,
+                quantity bigint NOT NULL,
+                reserved_for_sale bigint NOT NULL,
+                cost_basis bigint NOT NULL,
+                average_price bigint NOT NULL,
+                last_offset bigint NOT NULL,
+                PRIMARY KEY (broker_account_id, stock_id)
+            );
+            CREATE TABLE trades (
+                id text PRIMARY KEY,
+                user_id text NOT NULL,
+                broker_account_id text NOT NULL REFERENCES broker_accounts (id),
+                stock_id text NOT NULL,
+                order_side text NOT NULL CHECK (order_side IN ('BUY', 'SELL')),
+                order_type text NOT NULL CHECK (order_type IN ('LIMIT', 'MARKET')),
+                quantity bigint NOT NULL CHECK (quantity > 0),
+                price bigint NOT NULL,
+                filled_quantity bigint NOT NULL,
+                average_price bigint NOT NULL,
+                status text NOT NULL CHECK (status IN ('PENDING', 'SUBMITTED', 'ACCEPTED', 'PARTIALLY_FILLED', 'CANCEL_REQUESTED',
+                                                       'FILLED', 'CANCELLED', 'REJECTED', 'FAILED', 'EXPIRED')),
+                rejected_by text,
+                failure_reason text,
+                failure_message text,
+                commission bigint NOT NULL,
+                tax bigint NOT NULL,
+                broker_order_number text,
+                source text NOT NULL,
+                client_order_id text,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                last_offset bigint NOT NULL
+            );
+            CREATE INDEX trades_status_created_at ON trades (status, created_at DESC);
+            CREATE INDEX trades_account_created_at ON trades (broker_account_id, created_at DESC);
+            CREATE INDEX trades_user_created_at ON trades (user_id, created_at DESC);
+            CREATE TABLE order_events (
+                "offset" bigint PRIMARY KEY,
+                trade_id text NOT NULL REFERENCES trades (id) ON DELETE CASCADE,
+                type text NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                payload jsonb NOT NULL
+            );
+            CREATE INDEX order_events_trade ON order_events (trade_id, "offset");
+            CREATE TABLE candles (
+                stock_id text NOT NULL,
+                timeframe text NOT NULL CHECK (timeframe IN ('1m', '5m', '15m', '1h', '1d')),
+                "timestamp" timestamptz NOT NULL,
+                open bigint NOT NULL,
+                high bigint NOT NULL,
+                low bigint NOT NULL,
+                close bigint NOT NULL,
+                volume bigint NOT NULL,
+                last_offset bigint NOT NULL,
+                PRIMARY KEY (stock_id, timeframe, "timestamp")
+            );
+            CREATE INDEX candles_timeframe_timestamp ON candles (timeframe, "timestamp");
+            CREATE TABLE indicators (
+                stock_id text NOT NULL,
+                timeframe text NOT NULL,
+                "timestamp" timestamptz NOT NULL,
+                name text NOT NULL,
+                value double precision NOT NULL,
+                last_offset bigint NOT NULL,
+                PRIMARY KEY (stock_id, timeframe, "timestamp", name)
+            );
+            CREATE TABLE notifications (
+                id text PRIMARY KEY,
+                user_id text NOT NULL,
+                type text NOT NULL,
+                title text NOT NULL,
+                message text NOT NULL,
+                is_read boolean NOT NULL DEFAULT false,
+                sent_at timestamptz,
+                delivery_error text,
+                created_at timestamptz NOT NULL,
+                last_offset bigint NOT NULL
+            );
+            CREATE INDEX notifications_user_created_at ON notifications (user_id, created_at DESC);
+            CREATE INDEX notifications_read_created_at ON notifications (is_read, created_at);
+            CREATE TABLE projection_checkpoints (
+                name text PRIMARY KEY,
+                last_offset bigint NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
+    ]
+
+    /// Applies what is missing; returns the versions applied now.
+    @discardableResult
+    public static func migrate(_ connection: PostgresConnection) throws(PostgresError) -> [Int] {
+        try connection.execute("SET client_min_messages TO warning; CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        var applied: [Int] = []
+        try connection.execute("BEGIN")
+        do {
+            try connection.execute("SELECT pg_advisory_xact_lock(727272)")
+            let existing = try connection.query("SELECT version, checksum FROM schema_migrations ORDER BY version").rows
+            var known: [Int: String] = [:]
+            for row in existing { if let version = row[0].flatMap({ Int($0) }), let checksum = row[1] { known[version] = checksum } }
+            for migration in Self.migrations {
+                let checksum = Self.checksum(migration.sql)
+                if let recorded = known[migration.version] {
+                    guard recorded == checksum else {
+                        throw PostgresError(sqlState: nil, message: "migration \(migration.version) (\(migration.name)) was edited after it was applied; add a new migration instead")
+                    }
+                    continue
+                }
+                try connection.execute(migration.sql)
+                try connection.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [String(migration.version), migration.name, checksum])
+                applied.append(migration.version)
+            }
+            // pg_stat_statements backs the guide's slow-query SQL; it needs the server's preload setting, so it is optional.
+            try connection.execute("SAVEPOINT statements")
+            do {
+                try connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            } catch {
+                try connection.execute("ROLLBACK TO SAVEPOINT statements")
+            }
+            try connection.execute("COMMIT")
+        } catch let error as PostgresError {
+            try? connection.execute("ROLLBACK")
+            throw error
+        } catch {
+            preconditionFailure("only PostgresError is thrown here, got \(error)")
+        }
+        return applied
+    }
+
+    /// FNV-1a 64 of the SQL text: detects edits to released migrations (not a security boundary).
+    static func checksum(_ text: String) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01B3
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,231 @@
+public import Engine
+public import Ledger
+
+/// A read model in PostgreSQL, fed by the log.
+///
+/// A model folds events into pending row changes (`absorb`) and writes them (`flush`) inside the runner's
+/// transaction, which also moves the model's checkpoint: a crash or a dropped connection at any instant
+/// neither loses nor doubles an effect. After a failed transaction the runner calls `prepare` again, so
+/// in-memory state never runs ahead of the committed checkpoint.
+public protocol ReadModel: Sendable {
+    /// The checkpoint name (`projection_checkpoints.name`).
+    var name: String { get }
+    /// The tables the model owns (emptied by a rebuild), children first.
+    var tables: [String] { get }
+    /// Rebuilds in-memory state as of `offset` (exclusive) and drops pending changes.
+    mutating func prepare(log: EventLog, upTo offset: UInt64) throws
+    /// Takes one event into the pending changes.
+    mutating func absorb(_ event: EventEnvelope)
+    /// Writes the pending changes with `connection` (inside a transaction) and clears them.
+    mutating func flush(into connection: PostgresConnection) throws
+}
+
+/// Timestamps as PostgreSQL reads them (ISO 8601 UTC).
+func sqlTime(_ micros: Int64) -> String { ISOTime.utc(micros) }
+
+/// The engine state as of `offset`, from the engine's own snapshots plus the log (fast restarts).
+func engineState(log: EventLog, upTo offset: UInt64) throws -> EngineState {
+    try EngineRuntime.recover(log: log, snapshots: SnapshotStore(logDirectory: log.directory), toOffset: offset).0
+}
+
+/// Stocks, candles and indicators.
+public struct MarketReadModel: ReadModel {
+    public let name = "market"
+    public let tables = ["indicators", "candles", "stocks"]
+    private var state = EngineState()
+    private var candles: [String: (Candle, UInt64)] = [:]
+    private var indicators: [String: (IndicatorComputed, UInt64)] = [:]
+    private var stocks: [StockCode: (UInt64, Int64)] = [:]
+
+    public init() {}
+
+    public mutating func prepare(log: EventLog, upTo offset: UInt64) throws {
+        self.state = try engineState(log: log, upTo: offset)
+        self.candles.removeAll()
+        self.indicators.removeAll()
+        self.stocks.removeAll()
+    }
+
+    public mutating func absorb(_ event: EventEnvelope) {
+        let offset = event.offset ?? 0
+        switch event.event {
+        case .stockListed(let listed):
+            self.state.apply(event)
+            self.stocks[listed.stock] = (offset, event.timestamp)
+        case .candleClosed(let candle):
+            self.state.apply(event)
+            // Keyed: a revised roll-up in the same batch replaces the earlier version (one row per key).
+            self.candles["\(candle.stock.value)|\(candle.timeframe.rawValue)|\(candle.start)"] = (candle, offset)
+            self.stocks[candle.stock] = (offset, event.timestamp)
+        case .indicatorComputed(let value):
+            self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (value, offset)
+        default:
+            break
+        }
+    }
+
+    public mutating func flush(into connection: PostgresConnection) throws {
+        var stockRows = CopyRows()
+        for (code, (offset, time)) in self.stocks.sorted(by: { $0.key < $1.key }) {
+            guard let stock = self.state.stocks[code] else { continue }
+            stockRows.append([code.description, stock.name, stock.market, String(stock.marketData.basePrice), String(stock.marketData.lastClose), sqlTime(time), String(offset)])
+        }
+        try connection.upsert("stocks", columns: ["id", "name", "market", "previous_close", "last_price", "updated_at", "last_offset"], key: ["id"], rows: stockRows)
+        var candleRows = CopyRows()
+        for (candle, offset) in self.candles.values {
+            candleRows.append([
+                candle.stock.description, candle.timeframe.description, sqlTime(candle.start), String(candle.open), String(candle.high),
+                String(candle.low), String(candle.close), String(candle.volume), String(offset),
+            ])
+        }
+        try connection.upsert("candles", columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"], key: ["stock_id", "timeframe", "timestamp"], rows: candleRows)
+        var indicatorRows = CopyRows()
+        for (value, offset) in self.indicators.values {
+            indicatorRows.append([value.stock.description, value.timeframe.description, sqlTime(value.start), value.name, "\(value.value)", String(offset)])
+        }
+        try connection.upsert("indicators", columns: ["stock_id", "timeframe", "timestamp", "name", "value", "last_offset"], key: ["stock_id", "timeframe", "timestamp", "name"], rows: indicatorRows)
+        self.candles.removeAll(keepingCapacity: true)
+        self.indicators.removeAll(keepingCapacity: true)
+        self.stocks.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Users, broker accounts, positions, trades (one row per order, its latest state) and each order's events.
+///
+/// The rows are what the engine's own `apply` says, so the read model cannot disagree with the engine.
+public struct TradingReadModel: ReadModel {
+    public let name = "trading"
+    public let tables = ["order_events", "trades", "positions", "broker_accounts", "users"]
+    private var state = EngineState()
+    private var users: [UserID: (UInt64, Int64)] = [:]
+    private var accounts: [AccountID: (UInt64, Int64)] = [:]
+    private var orders: [OrderID: UInt64] = [:]
+    private var accountCreated: [AccountID: Int64] = [:]
+    private var events = CopyRows()
+
+    public init() {}
+
+    public mutating func prepare(log: EventLog, upTo offset: UInt64) throws {
+        self.state = try engineState(log: log, upTo: offset)
+        self.users.removeAll()
+        self.accounts.removeAll()
+        self.orders.removeAll()
+        self.events = CopyRows()
+    }
+
+    public mutating func absorb(_ event: EventEnvelope) {
+        let offset = event.offset ?? 0
+        self.state.apply(event)
+        switch event.event {
+        case .userRegistered(let e): self.users[e.user] = (offset, event.timestamp)
+        case .brokerAccountRegistered(let e):
+            self.accounts[e.account] = (offset, event.timestamp)
+            self.accountCreated[e.account] = event.timestamp
+        case .cashDeposited(let e): self.accounts[e.account] = (offset, event.timestamp)
+        case .brokerTokenIssued(let e): self.accounts[e.account] = (offset, event.timestamp)
+        case .brokerTokenExpired(let e): self.accounts[e.account] = (offset, event.timestamp)
+        case .accountHalted(let e): self.accounts[e.account] = (offset, event.timestamp)
+        default: break
+        }
+        guard let id = event.event.orderID, let order = self.state.orders[id] else { return }
+        self.orders[id] = offset
+        self.accounts[order.account] = (offset, event.timestamp)
+        self.events.append([String(offset), id.description, event.typeName, sqlTime(event.timestamp), event.event.payloadJSON()])
+    }
+
+    public mutating func flush(into connection: PostgresConnection) throws {
+        var userRows = CopyRows()
+        for (user, (offset, time)) in self.users { userRows.append([user.description, self.state.users[user] ?? "", sqlTime(time), String(offset)]) }
+        try connection.upsert("users", columns: ["id", "email", "created_at", "last_offset"], key: ["id"], rows: userRows)
+        var accountRows = CopyRows()
+        var positionRows = CopyRows()
+        for (id, (offset, time)) in self.accounts {
+            guard let account = self.state.accounts[id] else { continue }
+            accountRows.append([
+                id.description, account.user.description, account.broker.description, account.maskedAccountNumber, String(account.dailyOrderLimit),
+                String(account.cash), String(account.reservedCash), String(account.realizedProfit), String(account.commissionPaid), String(account.taxPaid),
+                account.tokenExpiresAt.map(sqlTime), account.haltReason, sqlTime(self.accountCreated[id] ?? time), sqlTime(time), String(offset),
+            ])
+            for (stock, position) in account.positions {
+                positionRows.append([id.description, stock.description, String(position.quantity), String(position.reservedForSale), String(position.costBasis), String(position.averagePrice), String(offset)])
+            }
+        }
+        try connection.upsert(
+            "broker_accounts",
+            columns: ["id", "user_id", "broker", "account_number", "daily_order_limit", "cash", "reserved_cash", "realized_profit", "commission_paid", "tax_paid", "token_expires_at", "halted_reason", "created_at", "updated_at", "last_offset"],
+            key: ["id"], rows: accountRows
+        )
+        if !self.accounts.isEmpty {
+            // Positions of touched accounts are replaced as a whole (a closed position disappears).
+            try connection.query("DELETE FROM positions WHERE broker_account_id = ANY($1::text[])", ["{" + self.accounts.keys.map(\.description).joined(separator: ",") + "}"])
+            try connection.upsert("positions", columns: ["broker_account_id", "stock_id", "quantity", "reserved_for_sale", "cost_basis", "average_price", "last_offset"], key: ["broker_account_id", "stock_id"], rows: positionRows)
+        }
+        var tradeRows = CopyRows()
+        for (id, offset) in self.orders {
+            guard let order = self.state.orders[id], let account = self.state.accounts[order.account] else { continue }
+            tradeRows.append([
+                id.description, account.user.description, order.account.description, order.stock.description, order.side.description,
+                order.type.description, String(order.quantity), String(order.price), String(order.filledQuantity), String(order.averageFillPrice),
+                order.status.description, order.rejectedBy?.description, order.failureReason?.rawValue,
+                order.failureMessage.isEmpty ? nil : order.failureMessage, String(order.commission), String(order.tax),
+                order.brokerOrderNumber.isEmpty ? nil : order.brokerOrderNumber, order.source.description,
+                order.clientOrderID.isEmpty ? nil : order.clientOrderID, sqlTime(order.createdAt), sqlTime(order.updatedAt), String(offset),
+            ])
+        }
+        try connection.upsert(
+            "trades",
+            columns: ["id", "user_id", "broker_account_id", "stock_id", "order_side", "order_type", "quantity", "price", "filled_quantity", "average_price", "status", "rejected_by", "failure_reason", "failure_message", "commission", "tax", "broker_order_number", "source", "client_order_id", "created_at", "updated_at", "last_offset"],
+            key: ["id"], rows: tradeRows
+        )
+        if !self.events.isEmpty { try connection.copyIn("COPY order_events (\"offset\", trade_id, type, occurred_at, payload) FROM STDIN", data: self.events.bytes) }
+        self.users.removeAll(keepingCapacity: true)
+        self.accounts.removeAll(keepingCapacity: true)
+        self.orders.removeAll(keepingCapacity: true)
+        self.events = CopyRows()
+    }
+}
+
+/// Notifications: created, sent (or failed), read.
+public struct NotificationsReadModel: ReadModel {
+    public let name = "notifications"
+    public let tables = ["notifications"]
+    private var created = CopyRows()
+    private var updates: [(id: String, sentAt: String?, error: String?, read: Bool, offset: UInt64)] = []
+
+    public init() {}
+
+    public mutating func prepare(log: EventLog, upTo offset: UInt64) throws {
+        self.created = CopyRows()
+        self.updates.removeAll()
+    }
+
+    public mutating func absorb(_ event: EventEnvelope) {
+        let offset = event.offset ?? 0
+        switch event.event {
+        case .notificationCreated(let e):
+            self.created.append([e.notification.description, e.user.description, e.kind, e.title, e.message, "f", nil, nil, sqlTime(event.timestamp), String(offset)])
+        case .notificationSent(let e):
+            self.updates.append((e.notification.description, sqlTime(event.timestamp), nil, false, offset))
+        case .notificationFailed(let e):
+            self.updates.append((e.notification.description, nil, "\(e.channel): \(e.detail)", false, offset))
+        case .notificationRead(let e):
+            self.updates.append((e.notification.description, nil, nil, true, offset))
+        default:
+            break
+        }
+    }
+
+    public mutating func flush(into connection: PostgresConnection) throws {
+        if !self.created.isEmpty {
+            try connection.copyIn("COPY notifications (id, user_id, type, title, message, is_read, sent_at, delivery_error, created_at, last_offset) FROM STDIN", data: self.created.bytes)
+        }
+        for update in self.updates {
+            try connection.query(
+                "UPDATE notifications SET sent_at = COALESCE($2::timestamptz, sent_at), delivery_error = COALESCE($3, delivery_error), is_read = is_read OR $4::boolean, last_offset = $5 WHERE id = $1",
+                [update.id, update.sentAt, update.error, update.read ? "t" : "f", String(update.offset)]
+            )
+        }
+        self.created = CopyRows()
+        self.updates.removeAll(keepingCapacity: true)
+    }
+}

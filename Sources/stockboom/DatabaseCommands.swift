@@ -1,0 +1,125 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Ledger
+import Projections
+
+/// Where PostgreSQL is: `--database-url`, else `$DATABASE_URL`.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "libpq URL (default: $DATABASE_URL).") var databaseURL: String?
+
+    func url() throws -> String {
+        guard let url = self.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
+            throw ValidationError("no database: set DATABASE_URL or pass --database-url (scripts/services.sh env prints one)")
+        }
+        return url
+    }
+}
+
+struct DatabaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db",
+        abstract: "PostgreSQL schema and retention.",
+        subcommands: [MigrateCommand.self, CleanupCommand.self]
+    )
+}
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Apply the schema migrations that are missing.")
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        let connection = try PostgresConnection(url: try self.database.url())
+        let applied = try Migrator.migrate(connection)
+        print(applied.isEmpty ? "schema up to date (\(Migrator.migrations.count) migrations)" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+    }
+}
+
+struct CleanupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup",
+        abstract: "Delete old read-model rows as the guide describes (the log keeps everything)."
+    )
+    @OptionGroup var log: LogDirectoryOptions
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Keep 1m candles this many days.") var candleDays = 365
+    @Option(help: "Keep read notifications this many days.") var notificationDays = 90
+    @Option(help: "Keep cancelled trades this many days.") var cancelledTradeDays = 180
+
+    func run() throws {
+        guard self.candleDays > 0, self.notificationDays > 0, self.cancelledTradeDays > 0 else { throw ValidationError("retention periods must be positive") }
+        let url = try self.database.url()
+        let runner = try ProjectionRunner(log: try EventLog(directory: self.log.path, readOnly: true), connect: { try PostgresConnection(url: url) })
+        let deleted = try runner.cleanup(candleDays: self.candleDays, notificationDays: self.notificationDays, cancelledTradeDays: self.cancelledTradeDays)
+        print("deleted " + deleted.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    }
+}
+
+struct ProjectionsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projections",
+        abstract: "The PostgreSQL read models built from the log.",
+        subcommands: [ProjectionStatusCommand.self, ProjectionRebuildCommand.self, ProjectionRunCommand.self]
+    )
+}
+
+func openRunner(_ log: LogDirectoryOptions, _ database: DatabaseOptions) throws -> ProjectionRunner {
+    let url = try database.url()
+    return try ProjectionRunner(log: try EventLog(directory: log.path, readOnly: true), connect: { try PostgresConnection(url: url) })
+}
+
+struct ProjectionStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Each projection's offset, the log head and the lag.")
+    @OptionGroup var log: LogDirectoryOptions
+    @OptionGroup var database: DatabaseOptions
+    @Flag var json = false
+
+    func run() throws {
+        let statuses = try openRunner(self.log, self.database).status()
+        if self.json {
+            print(Format.json(statuses.map { ["name": $0.name, "offset": Int($0.offset), "head": Int($0.head), "lag": Int($0.lag)] as [String: Any] }))
+            return
+        }
+        print("projection       offset         head          lag")
+        for status in statuses {
+            print(status.name.padding(toLength: 14, withPad: " ", startingAt: 0), String(status.offset).leftPadded(10), String(status.head).leftPadded(12), String(status.lag).leftPadded(12))
+        }
+    }
+}
+
+struct ProjectionRebuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rebuild", abstract: "Rebuild one projection (or all) from offset 0; the others keep running.")
+    @OptionGroup var log: LogDirectoryOptions
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "market, trading or notifications (default: all).") var name: String?
+    @Option(help: "Events per transaction.") var batch = 50_000
+
+    func run() throws {
+        let runner = try openRunner(self.log, self.database)
+        for name in self.name.map({ [$0] }) ?? runner.names {
+            let started = monotonicNanos()
+            let applied = try runner.rebuild(name, batchEvents: self.batch)
+            let seconds = Double(monotonicNanos() - started) / 1e9
+            print("rebuilt \(name): \(applied) events in \(String(format: "%.2f", seconds)) s (\(Format.number(Double(applied) / max(seconds, 1e-9))) events/s)")
+        }
+    }
+}
+
+struct ProjectionRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Catch up, then follow the log and keep the read models current until interrupted.")
+    @OptionGroup var log: LogDirectoryOptions
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        let runner = try openRunner(self.log, self.database)
+        let caughtUp = try runner.catchUp()
+        writeLine("caught up \(caughtUp) events; following \(self.log.path)")
+        var lastReport = monotonicNanos()
+        runner.runLive(shouldStop: { false }, onError: { printError("projection error (retrying): \($0)") }, onLag: { statuses in
+            if monotonicNanos() - lastReport > 10_000_000_000 {
+                lastReport = monotonicNanos()
+                writeLine(statuses.map { "\($0.name) lag \($0.lag)" }.joined(separator: ", "))
+            }
+        })
+    }
+}
