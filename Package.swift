@@ -46,7 +46,7 @@ let package = Package(
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"], exclude: ["Reference"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Ledger", "TestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Engine", "Ledger", "TestSupport"]),
     ]
 )
 

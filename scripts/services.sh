@@ -45,7 +45,7 @@ pg_start() {
     fi
     if ! as_postgres "'$pg_bin/pg_ctl' -D '$data' status" >/dev/null 2>&1; then
         as_postgres "'$pg_bin/pg_ctl' -D '$data' -l '$dir/server.log' -w -t 60 \
-            -o \"-p $pg_port -k '$socket' -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null
+            -o \"-p $pg_port -k '$socket' -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_preload_libraries=pg_stat_statements\" start" >/dev/null
     fi
     if ! "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname='stockboom'" postgres | grep -q 1; then
         "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres stockboom

@@ -89,7 +89,7 @@ public final class ProjectionRunner: @unchecked Sendable {
         var applied: UInt64 = 0
         let head = self.currentHead()
         while offset < head && applied < limit {
-            let end = min(head, offset + UInt64(batchEvents), offset + (limit - applied))
+            let end = min(head, offset + min(UInt64(batchEvents), limit - applied))
             var failure: (any Error)?
             var model = self.models[index]
             let foreign = self.foreignRecords
