@@ -133,6 +133,17 @@ public enum Migrator {
                 updated_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+        // The operator guide's index-statistics SQL selects `tablename` and `indexname` from pg_stat_user_indexes,
+        // whose columns are `relname` and `indexrelname`: on a stock server it fails. The guide is the contract,
+        // so this database gets a view with both names, found first because `public` precedes pg_catalog in
+        // its search path (new sessions). Only the schema owner can create objects in `public` (PostgreSQL 15).
+        Migration(version: 2, name: "operator guide compatibility", sql: """
+            CREATE VIEW public.pg_stat_user_indexes AS
+                SELECT s.*, s.relname AS tablename, s.indexrelname AS indexname FROM pg_catalog.pg_stat_user_indexes s;
+            DO $$ BEGIN
+                EXECUTE format('ALTER DATABASE %I SET search_path TO "$user", public, pg_catalog', current_database());
+            END $$;
+            """),
     ]
 
     /// Applies what is missing; returns the versions applied now.
