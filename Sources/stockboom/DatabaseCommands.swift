@@ -109,10 +109,12 @@ struct ProjectionRunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Catch up, then follow the log and keep the read models current until interrupted.")
     @OptionGroup var log: LogDirectoryOptions
     @OptionGroup var database: DatabaseOptions
+    @Option(help: "Events per transaction while catching up.") var batch = 50_000
 
     func run() throws {
+        guard self.batch > 0 else { throw ValidationError("--batch must be positive") }
         let runner = try openRunner(self.log, self.database)
-        let caughtUp = try runner.catchUp()
+        let caughtUp = try runner.catchUp(batchEvents: self.batch)
         writeLine("caught up \(caughtUp) events; following \(self.log.path)")
         var lastReport = monotonicNanos()
         runner.runLive(shouldStop: { false }, onError: { printError("projection error (retrying): \($0)") }, onLag: { statuses in
