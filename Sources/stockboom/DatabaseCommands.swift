@@ -93,12 +93,17 @@ struct ProjectionRebuildCommand: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "market, trading or notifications (default: all).") var name: String?
     @Option(help: "Events per transaction.") var batch = 50_000
+    @Option(help: "Keep 1m candles this many days (as db cleanup).") var candleDays = 365
+    @Option(help: "Keep read notifications this many days.") var notificationDays = 90
+    @Option(help: "Keep cancelled trades this many days.") var cancelledTradeDays = 180
+    @Flag(help: "Keep every row the log has (no retention).") var keepEverything = false
 
     func run() throws {
         let runner = try openRunner(self.log, self.database)
+        let retention = self.keepEverything ? nil : ProjectionRunner.Retention(candleDays: self.candleDays, notificationDays: self.notificationDays, cancelledTradeDays: self.cancelledTradeDays)
         for name in self.name.map({ [$0] }) ?? runner.names {
             let started = monotonicNanos()
-            let applied = try runner.rebuild(name, batchEvents: self.batch)
+            let applied = try runner.rebuild(name, batchEvents: self.batch, retention: retention)
             let seconds = Double(monotonicNanos() - started) / 1e9
             print("rebuilt \(name): \(applied) events in \(String(format: "%.2f", seconds)) s (\(Format.number(Double(applied) / max(seconds, 1e-9))) events/s)")
         }

@@ -165,7 +165,7 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
         let runner = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: url) })
         try runner.catchUp()
         let tradesBefore = try runner.database.query("SELECT id, last_offset FROM trades ORDER BY id").rows
-        let replayed = try runner.rebuild("notifications")
+        let replayed = try runner.rebuild("notifications", retention: nil)
         #expect(replayed == log.nextOffset)
         #expect(try runner.database.query("SELECT id, last_offset FROM trades ORDER BY id").rows == tradesBefore)
         try expectTablesMatch(runner.database, state, log: log)
@@ -229,5 +229,10 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
         #expect(try runner.database.query("SELECT count(*) FROM trades WHERE status = 'CANCELLED'").rows == [["0"]])
         #expect(try runner.database.query("SELECT count(*) FROM notifications WHERE is_read").rows == [["0"]])
         #expect(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe <> '1m'").rows[0][0] != "0", "only 1m candles are pruned")
+        // A rebuild honours the same retention: the pruned rows do not come back.
+        _ = try runner.rebuild("market")
+        #expect(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows == [["0"]])
+        _ = try runner.rebuild("market", retention: nil)
+        #expect(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows == [[String(minuteCandles)]])
     }
 }

@@ -33,6 +33,8 @@ public final class ProjectionRunner: @unchecked Sendable {
     private var prepared: [String: UInt64] = [:]
     /// Records that were not engine events (skipped, counted).
     public private(set) var foreignRecords: UInt64 = 0
+    /// Called after each committed batch with the model's name and its new checkpoint (metrics, benchmarks).
+    public var onCommit: (@Sendable (String, UInt64) -> Void)?
 
     public static func standardModels() -> [any ReadModel] { [MarketReadModel(), TradingReadModel(), NotificationsReadModel()] }
 
@@ -121,6 +123,7 @@ public final class ProjectionRunner: @unchecked Sendable {
             }
             self.models[index] = model
             self.prepared[name] = end
+            self.onCommit?(name, end)
             self.foreignRecords = foreign + skipped
             applied += end - offset
             offset = end
@@ -128,8 +131,21 @@ public final class ProjectionRunner: @unchecked Sendable {
         return applied
     }
 
-    /// Empties one model's tables and replays it from offset 0; the other models are not touched.
-    public func rebuild(_ name: String, batchEvents: Int = 50_000) throws -> UInt64 {
+    /// How long read-model rows are kept (the operator guide's periods by default). The log keeps everything.
+    public struct Retention: Sendable, Equatable {
+        public var candleDays = 365
+        public var notificationDays = 90
+        public var cancelledTradeDays = 180
+        public init(candleDays: Int = 365, notificationDays: Int = 90, cancelledTradeDays: Int = 180) {
+            self.candleDays = candleDays
+            self.notificationDays = notificationDays
+            self.cancelledTradeDays = cancelledTradeDays
+        }
+    }
+
+    /// Empties one model's tables and replays it from offset 0; the other models are not touched. The
+    /// rebuilt tables then get the same retention as `cleanup` (nil: keep everything the log has).
+    public func rebuild(_ name: String, batchEvents: Int = 50_000, retention: Retention? = Retention()) throws -> UInt64 {
         guard let index = self.models.firstIndex(where: { $0.name == name }) else {
             throw PostgresError(sqlState: nil, message: "no projection named \(name) (known: \(self.names.joined(separator: ", ")))")
         }
@@ -143,7 +159,9 @@ public final class ProjectionRunner: @unchecked Sendable {
             throw error
         }
         self.prepared[name] = nil
-        return try self.catchUp(model: index, batchEvents: batchEvents, limit: .max)
+        let applied = try self.catchUp(model: index, batchEvents: batchEvents, limit: .max)
+        if let retention { _ = try self.cleanup(retention, tables: Set(self.models[index].tables)) }
+        return applied
     }
 
     /// Live mode: follows the log until `shouldStop` says so, committing small batches as events arrive.
@@ -173,11 +191,21 @@ public final class ProjectionRunner: @unchecked Sendable {
 
     /// Read-model retention, as the operator guide describes it. Returns the rows deleted per table.
     public func cleanup(candleDays: Int = 365, notificationDays: Int = 90, cancelledTradeDays: Int = 180) throws -> [String: Int] {
-        precondition(candleDays > 0 && notificationDays > 0 && cancelledTradeDays > 0)
+        try self.cleanup(Retention(candleDays: candleDays, notificationDays: notificationDays, cancelledTradeDays: cancelledTradeDays), tables: ["candles", "notifications", "trades"])
+    }
+
+    private func cleanup(_ retention: Retention, tables: Set<String>) throws -> [String: Int] {
+        precondition(retention.candleDays > 0 && retention.notificationDays > 0 && retention.cancelledTradeDays > 0)
         var deleted: [String: Int] = [:]
-        deleted["candles"] = try self.connection.query("DELETE FROM candles WHERE timeframe = '1m' AND \"timestamp\" < NOW() - make_interval(days => $1::int)", [String(candleDays)]).affected
-        deleted["notifications"] = try self.connection.query("DELETE FROM notifications WHERE is_read = true AND created_at < NOW() - make_interval(days => $1::int)", [String(notificationDays)]).affected
-        deleted["trades"] = try self.connection.query("DELETE FROM trades WHERE status = 'CANCELLED' AND created_at < NOW() - make_interval(days => $1::int)", [String(cancelledTradeDays)]).affected
+        if tables.contains("candles") {
+            deleted["candles"] = try self.connection.query("DELETE FROM candles WHERE timeframe = '1m' AND \"timestamp\" < NOW() - make_interval(days => $1::int)", [String(retention.candleDays)]).affected
+        }
+        if tables.contains("notifications") {
+            deleted["notifications"] = try self.connection.query("DELETE FROM notifications WHERE is_read = true AND created_at < NOW() - make_interval(days => $1::int)", [String(retention.notificationDays)]).affected
+        }
+        if tables.contains("trades") {
+            deleted["trades"] = try self.connection.query("DELETE FROM trades WHERE status = 'CANCELLED' AND created_at < NOW() - make_interval(days => $1::int)", [String(retention.cancelledTradeDays)]).affected
+        }
         return deleted
     }
 

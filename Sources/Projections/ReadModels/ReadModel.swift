@@ -1,5 +1,6 @@
 public import Engine
 public import Ledger
+import Synchronization
 
 /// A read model in PostgreSQL, fed by the log.
 ///
@@ -20,8 +21,45 @@ public protocol ReadModel: Sendable {
     mutating func flush(into connection: PostgresConnection) throws
 }
 
-/// Timestamps as PostgreSQL reads them (ISO 8601 UTC).
-func sqlTime(_ micros: Int64) -> String { ISOTime.utc(micros) }
+/// Timestamps as PostgreSQL reads them (ISO 8601 UTC). The date part is cached per day: a rebuild formats
+/// millions of timestamps that share a handful of days, and the general formatter was a measured cost.
+func sqlTime(_ micros: Int64) -> String {
+    let day = micros >= 0 ? micros / KST.dayMicros : (micros - KST.dayMicros + 1) / KST.dayMicros
+    let rest = micros - day * KST.dayMicros
+    let prefix = DayPrefix.cache.withLock { cache -> String in
+        if cache.day == day { return cache.prefix }
+        cache.day = day
+        cache.prefix = String(ISOTime.utc(day * KST.dayMicros).prefix(11))  // "2025-01-03T"
+        return cache.prefix
+    }
+    var digits = [UInt8](repeating: 48, count: 15)  // HH:MM:SS.ffffff
+    var seconds = rest / 1_000_000
+    var fraction = rest % 1_000_000
+    for position in stride(from: 14, through: 9, by: -1) {
+        digits[position] = UInt8(48 + fraction % 10)
+        fraction /= 10
+    }
+    digits[8] = UInt8(ascii: ".")
+    let hours = seconds / 3600
+    seconds -= hours * 3600
+    let minutes = seconds / 60
+    seconds -= minutes * 60
+    digits[0] = UInt8(48 + hours / 10); digits[1] = UInt8(48 + hours % 10); digits[2] = UInt8(ascii: ":")
+    digits[3] = UInt8(48 + minutes / 10); digits[4] = UInt8(48 + minutes % 10); digits[5] = UInt8(ascii: ":")
+    digits[6] = UInt8(48 + seconds / 10); digits[7] = UInt8(48 + seconds % 10)
+    return prefix + String(decoding: digits, as: UTF8.self) + "Z"
+}
+
+private enum DayPrefix {
+    static let cache = Mutex<(day: Int64, prefix: String)>((.min, ""))
+}
+
+/// The primary key of a candle row.
+struct CandleKey: Hashable {
+    let stock: UInt32
+    let timeframe: UInt8
+    let start: Int64
+}
 
 /// The engine state as of `offset`, from the engine's own snapshots plus the log (fast restarts).
 func engineState(log: EventLog, upTo offset: UInt64) throws -> EngineState {
@@ -33,7 +71,7 @@ public struct MarketReadModel: ReadModel {
     public let name = "market"
     public let tables = ["indicators", "candles", "stocks"]
     private var state = EngineState()
-    private var candles: [String: (Candle, UInt64)] = [:]
+    private var candles: [CandleKey: (Candle, UInt64)] = [:]
     private var indicators: [String: (IndicatorComputed, UInt64)] = [:]
     private var stocks: [StockCode: (UInt64, Int64)] = [:]
 
@@ -55,7 +93,7 @@ public struct MarketReadModel: ReadModel {
         case .candleClosed(let candle):
             self.state.apply(event)
             // Keyed: a revised roll-up in the same batch replaces the earlier version (one row per key).
-            self.candles["\(candle.stock.value)|\(candle.timeframe.rawValue)|\(candle.start)"] = (candle, offset)
+            self.candles[CandleKey(stock: candle.stock.value, timeframe: candle.timeframe.rawValue, start: candle.start)] = (candle, offset)
             self.stocks[candle.stock] = (offset, event.timestamp)
         case .indicatorComputed(let value):
             self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (value, offset)
@@ -78,7 +116,7 @@ public struct MarketReadModel: ReadModel {
                 String(candle.low), String(candle.close), String(candle.volume), String(offset),
             ])
         }
-        try connection.upsert("candles", columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"], key: ["stock_id", "timeframe", "timestamp"], rows: candleRows)
+        try connection.upsert("candles", columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"], key: ["stock_id", "timeframe", "timestamp"], rows: candleRows, insertFirst: true)
         var indicatorRows = CopyRows()
         for (value, offset) in self.indicators.values {
             indicatorRows.append([value.stock.description, value.timeframe.description, sqlTime(value.start), value.name, "\(value.value)", String(offset)])
@@ -115,7 +153,12 @@ public struct TradingReadModel: ReadModel {
 
     public mutating func absorb(_ event: EventEnvelope) {
         let offset = event.offset ?? 0
-        self.state.apply(event)
+        switch event.event {
+        case .candleClosed, .indicatorComputed:
+            return  // market data changes no trading row; folding it was 9% of a trading rebuild
+        default:
+            self.state.apply(event)
+        }
         switch event.event {
         case .userRegistered(let e): self.users[e.user] = (offset, event.timestamp)
         case .brokerAccountRegistered(let e):
