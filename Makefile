@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo test bench-log bench-engine services-start services-stop build
+.PHONY: demo test bench-log bench-engine bench-projections services-start services-stop build
 
 demo:
 	scripts/demo.sh
@@ -9,6 +9,9 @@ test:
 
 bench-engine:
 	scripts/bench-engine.sh
+
+bench-projections:
+	scripts/bench-projections.sh
 
 bench-log:
 	scripts/bench-log.sh
