@@ -41,8 +41,10 @@ extension PostgresConnection {
     /// Must run inside a transaction (the staging table empties itself on commit).
     /// - Parameters:
     ///   - key: the primary-key columns (conflict target); every other column is updated from the new row.
-    public func upsert(_ table: String, columns: [String], key: [String], rows: CopyRows, insertFirst: Bool = false) throws(PostgresError) {
-        guard !rows.isEmpty else { return }
+    /// - Returns: true when the rows went in through the insert-first fast path (no conflicting key).
+    @discardableResult
+    public func upsert(_ table: String, columns: [String], key: [String], rows: CopyRows, insertFirst: Bool = false) throws(PostgresError) -> Bool {
+        guard !rows.isEmpty else { return insertFirst }
         let quotedColumns = columns.map { "\"\($0)\"" }.joined(separator: ", ")
         if insertFirst {
             // Fast path for rows that are almost always new (a rebuild, a stream of fresh candles): COPY straight
@@ -51,7 +53,7 @@ extension PostgresConnection {
             do {
                 try self.copyIn("COPY \(table) (\(quotedColumns)) FROM STDIN", data: rows.bytes)
                 try self.execute("RELEASE SAVEPOINT upsert_fast")
-                return
+                return true
             } catch where error.sqlState == "23505" {
                 try self.execute("ROLLBACK TO SAVEPOINT upsert_fast")
             }
@@ -65,5 +67,6 @@ extension PostgresConnection {
         let conflict = key.map { "\"\($0)\"" }.joined(separator: ", ")
         try self.execute("INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM \(staging) ON CONFLICT (\(conflict)) DO \(updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates)")
         try self.execute("TRUNCATE \(staging)")
+        return false
     }
 }

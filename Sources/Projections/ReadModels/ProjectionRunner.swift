@@ -1,4 +1,4 @@
-public import Engine
+import Engine
 public import Ledger
 import Synchronization
 #if canImport(Glibc)
@@ -51,6 +51,9 @@ public final class ProjectionRunner: @unchecked Sendable {
     }
 
     public var names: [String] { self.models.map(\.name) }
+
+    /// Candle rows the market model has written (inserted or updated) since this runner started.
+    public var candleRowsWritten: Int { self.models.compactMap { ($0 as? MarketReadModel)?.candleRowsWritten }.reduce(0, +) }
 
     /// Each model's checkpoint, the log head and the lag.
     public func status() throws -> [ProjectionStatus] {

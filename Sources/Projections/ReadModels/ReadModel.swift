@@ -74,6 +74,10 @@ public struct MarketReadModel: ReadModel {
     private var candles: [CandleKey: (Candle, UInt64)] = [:]
     private var indicators: [String: (IndicatorComputed, UInt64)] = [:]
     private var stocks: [StockCode: (UInt64, Int64)] = [:]
+    /// Batches to wait before trying the insert-first path again after it met an existing key.
+    private var insertFirstBackoff = 0
+    /// Candle rows written (inserted or updated), for benchmarks.
+    public private(set) var candleRowsWritten = 0
 
     public init() {}
 
@@ -116,7 +120,12 @@ public struct MarketReadModel: ReadModel {
                 String(candle.low), String(candle.close), String(candle.volume), String(offset),
             ])
         }
-        try connection.upsert("candles", columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"], key: ["stock_id", "timeframe", "timestamp"], rows: candleRows, insertFirst: true)
+        // Fresh candles go straight in; after a batch that met existing keys (revisions, re-ingested data)
+        // the plain upsert is used for a while, so a conflict costs one failed COPY, not one per batch.
+        let tryFast = self.insertFirstBackoff == 0
+        let fast = try connection.upsert("candles", columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"], key: ["stock_id", "timeframe", "timestamp"], rows: candleRows, insertFirst: tryFast)
+        self.insertFirstBackoff = tryFast && !fast ? 16 : max(0, self.insertFirstBackoff - 1)
+        self.candleRowsWritten += candleRows.count
         var indicatorRows = CopyRows()
         for (value, offset) in self.indicators.values {
             indicatorRows.append([value.stock.description, value.timeframe.description, sqlTime(value.start), value.name, "\(value.value)", String(offset)])
@@ -138,6 +147,7 @@ public struct TradingReadModel: ReadModel {
     private var users: [UserID: (UInt64, Int64)] = [:]
     private var accounts: [AccountID: (UInt64, Int64)] = [:]
     private var orders: [OrderID: UInt64] = [:]
+    private var positions: [PositionKey: UInt64] = [:]
     private var accountCreated: [AccountID: Int64] = [:]
     private var events = CopyRows()
 
@@ -148,6 +158,7 @@ public struct TradingReadModel: ReadModel {
         self.users.removeAll()
         self.accounts.removeAll()
         self.orders.removeAll()
+        self.positions.removeAll()
         self.events = CopyRows()
     }
 
@@ -173,6 +184,7 @@ public struct TradingReadModel: ReadModel {
         guard let id = event.event.orderID, let order = self.state.orders[id] else { return }
         self.orders[id] = offset
         self.accounts[order.account] = (offset, event.timestamp)
+        self.positions[PositionKey(account: order.account, stock: order.stock)] = offset
         self.events.append([String(offset), id.description, event.typeName, sqlTime(event.timestamp), event.event.payloadJSON()])
     }
 
@@ -181,7 +193,6 @@ public struct TradingReadModel: ReadModel {
         for (user, (offset, time)) in self.users { userRows.append([user.description, self.state.users[user] ?? "", sqlTime(time), String(offset)]) }
         try connection.upsert("users", columns: ["id", "email", "created_at", "last_offset"], key: ["id"], rows: userRows)
         var accountRows = CopyRows()
-        var positionRows = CopyRows()
         for (id, (offset, time)) in self.accounts {
             guard let account = self.state.accounts[id] else { continue }
             accountRows.append([
@@ -189,20 +200,31 @@ public struct TradingReadModel: ReadModel {
                 String(account.cash), String(account.reservedCash), String(account.realizedProfit), String(account.commissionPaid), String(account.taxPaid),
                 account.tokenExpiresAt.map(sqlTime), account.haltReason, sqlTime(self.accountCreated[id] ?? time), sqlTime(time), String(offset),
             ])
-            for (stock, position) in account.positions {
-                positionRows.append([id.description, stock.description, String(position.quantity), String(position.reservedForSale), String(position.costBasis), String(position.averagePrice), String(offset)])
-            }
         }
         try connection.upsert(
             "broker_accounts",
             columns: ["id", "user_id", "broker", "account_number", "daily_order_limit", "cash", "reserved_cash", "realized_profit", "commission_paid", "tax_paid", "token_expires_at", "halted_reason", "created_at", "updated_at", "last_offset"],
             key: ["id"], rows: accountRows
         )
-        if !self.accounts.isEmpty {
-            // Positions of touched accounts are replaced as a whole (a closed position disappears).
-            try connection.query("DELETE FROM positions WHERE broker_account_id = ANY($1::text[])", ["{" + self.accounts.keys.map(\.description).joined(separator: ",") + "}"])
-            try connection.upsert("positions", columns: ["broker_account_id", "stock_id", "quantity", "reserved_for_sale", "cost_basis", "average_price", "last_offset"], key: ["broker_account_id", "stock_id"], rows: positionRows)
+        // Only the (account, stock) pairs that orders touched: a closed position is deleted, others upserted.
+        var positionRows = CopyRows()
+        var closedAccounts: [String] = []
+        var closedStocks: [String] = []
+        for (key, offset) in self.positions {
+            if let position = self.state.accounts[key.account]?.positions[key.stock] {
+                positionRows.append([key.account.description, key.stock.description, String(position.quantity), String(position.reservedForSale), String(position.costBasis), String(position.averagePrice), String(offset)])
+            } else {
+                closedAccounts.append(key.account.description)
+                closedStocks.append(key.stock.description)
+            }
         }
+        if !closedAccounts.isEmpty {
+            try connection.query(
+                "DELETE FROM positions p USING unnest($1::text[], $2::text[]) AS closed(account, stock) WHERE p.broker_account_id = closed.account AND p.stock_id = closed.stock",
+                ["{" + closedAccounts.joined(separator: ",") + "}", "{" + closedStocks.joined(separator: ",") + "}"]
+            )
+        }
+        try connection.upsert("positions", columns: ["broker_account_id", "stock_id", "quantity", "reserved_for_sale", "cost_basis", "average_price", "last_offset"], key: ["broker_account_id", "stock_id"], rows: positionRows)
         var tradeRows = CopyRows()
         for (id, offset) in self.orders {
             guard let order = self.state.orders[id], let account = self.state.accounts[order.account] else { continue }
@@ -224,8 +246,14 @@ public struct TradingReadModel: ReadModel {
         self.users.removeAll(keepingCapacity: true)
         self.accounts.removeAll(keepingCapacity: true)
         self.orders.removeAll(keepingCapacity: true)
+        self.positions.removeAll(keepingCapacity: true)
         self.events = CopyRows()
     }
+}
+
+struct PositionKey: Hashable {
+    let account: AccountID
+    let stock: StockCode
 }
 
 /// Notifications: created, sent (or failed), read.
