@@ -44,6 +44,10 @@ pg_start() {
         as_postgres "'$pg_bin/initdb' -D '$data' -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >'$dir/initdb.log' 2>&1"
     fi
     if ! as_postgres "'$pg_bin/pg_ctl' -D '$data' status" >/dev/null 2>&1; then
+        if "$pg_bin/pg_isready" -h 127.0.0.1 -p "$pg_port" -q 2>/dev/null; then
+            echo "services: port $pg_port is already used by another PostgreSQL (not this project's); set SB_PG_PORT to another port" >&2
+            exit 1
+        fi
         as_postgres "'$pg_bin/pg_ctl' -D '$data' -l '$dir/server.log' -w -t 60 \
             -o \"-p $pg_port -k '$socket' -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_preload_libraries=pg_stat_statements\" start" >/dev/null
     fi
@@ -62,7 +66,11 @@ pg_stop() {
 
 redis_start() {
     mkdir -p "$base/redis"
-    if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then return; fi
+    if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+        if [ -f "$base/redis/redis.pid" ] && kill -0 "$(cat "$base/redis/redis.pid")" 2>/dev/null; then return; fi
+        echo "services: port $redis_port is already used by another Redis (not this project's); set SB_REDIS_PORT to another port" >&2
+        exit 1
+    fi
     redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$base/redis" --daemonize yes \
         --pidfile "$base/redis/redis.pid" --logfile "$base/redis/redis.log" --save "" --appendonly no >/dev/null
     for _ in $(seq 1 50); do

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Ledger
+import Projections
 
 /// The main job: one simulated KRX session through the live engine, on a fresh durable log.
 ///
@@ -17,6 +18,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Directory for the demo's log (replaced on each run).") var dir = "var/demo/eventlog"
     @Option(help: "Number of simulated stocks.") var stocks = 300
     @Option(help: "Seed of the deterministic market simulation.") var seed: UInt64 = 7
+    @Option(help: "PostgreSQL for the read models (default $DATABASE_URL; skipped when neither is set).") var databaseURL: String?
 
     func run() async throws {
         try? FileManager.default.removeItem(atPath: self.dir)
@@ -73,6 +75,19 @@ struct DemoCommand: AsyncParsableCommand {
         }
         print("notified  \(live.notifications.count) notifications")
         print("replayed  \(replayed.eventCount) events in \(String(format: "%.3f", replaySeconds)) s; digest equals the live state's (snapshot at \(report.snapshotOffset.map(String.init) ?? "-") + tail too)")
+        if let url = self.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+            let runner = try ProjectionRunner(log: reader, connect: { try PostgresConnection(url: url) })
+            let started = monotonicNanos()
+            var applied: UInt64 = 0
+            // The demo's session is dated 2025-01-03: keep its rows although they are past the guide's retention.
+            for name in runner.names { applied += try runner.rebuild(name, retention: nil) }
+            let trades = try runner.database.query("SELECT count(*) FROM trades").rows[0][0] ?? "0"
+            let candles = try runner.database.query("SELECT count(*) FROM candles").rows[0][0] ?? "0"
+            print("read models: \(applied / UInt64(max(1, runner.names.count))) events projected into \(runner.names.count) PostgreSQL read models in \(String(format: "%.2f", Double(monotonicNanos() - started) / 1e9)) s (\(trades) trades, \(candles) candles), lag 0")
+            print("             psql \"\(url)\" -c \"SELECT id, stock_id, order_side, quantity, status, failure_reason, created_at FROM trades WHERE status IN ('REJECTED', 'FAILED') ORDER BY created_at DESC LIMIT 20;\"")
+        } else {
+            print("read models: skipped (no DATABASE_URL; make demo starts a throwaway PostgreSQL)")
+        }
         print("")
         print("look:     .build/debug/stockboom log inspect --dir \(self.dir)")
         print("          .build/debug/stockboom log dump --dir \(self.dir) --since 2025-01-03T09:30:00+09:00 --limit 5")
