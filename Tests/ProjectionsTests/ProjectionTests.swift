@@ -10,6 +10,7 @@ import TestSupport
 func freshDatabase(_ tag: String) throws -> String {
     let url = try LiveServers.databaseURL()
     let admin = try PostgresConnection(url: url)
+    try admin.execute("SET client_min_messages TO warning")
     let name = "sb_test_\(tag)"
     try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     try admin.execute("CREATE DATABASE \(name)")

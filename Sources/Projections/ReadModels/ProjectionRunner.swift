@@ -44,6 +44,7 @@ public final class ProjectionRunner: @unchecked Sendable {
         self.models = models
         self.connect = connect
         self.connection = try connect()
+        try self.connection.execute("SET client_min_messages TO warning")  // TRUNCATE … CASCADE notices are not news
         try Migrator.migrate(self.connection)
         for model in models {
             try self.connection.query("INSERT INTO projection_checkpoints (name, last_offset) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING", [model.name])
