@@ -58,13 +58,7 @@ struct ProjectionBenchCommand: AsyncParsableCommand {
     }
 
     private func freshDatabase(_ name: String) throws -> String {
-        let url = try self.database.url()
-        let admin = try PostgresConnection(url: url)
-        try admin.execute("SET client_min_messages TO warning")
-        try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-        try admin.execute("CREATE DATABASE \(name)")
-        guard let slash = url.lastIndex(of: "/") else { throw CommandFailure("DATABASE_URL has no database name") }
-        return String(url[..<slash]) + "/" + name
+        try PostgresConnection.recreateDatabase(name, serverURL: try self.database.url())
     }
 
     private func psql(_ url: String, _ command: String) throws {

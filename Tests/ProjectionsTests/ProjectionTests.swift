@@ -8,14 +8,7 @@ import TestSupport
 
 /// A database of its own for one test (dropped and created anew), on the server of `DATABASE_URL`.
 func freshDatabase(_ tag: String) throws -> String {
-    let url = try LiveServers.databaseURL()
-    let admin = try PostgresConnection(url: url)
-    try admin.execute("SET client_min_messages TO warning")
-    let name = "sb_test_\(tag)"
-    try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-    try admin.execute("CREATE DATABASE \(name)")
-    guard let slash = url.lastIndex(of: "/") else { throw PostgresError(sqlState: nil, message: "DATABASE_URL has no database name") }
-    return String(url[..<slash]) + "/" + name
+    try PostgresConnection.recreateDatabase("sb_test_\(tag)", serverURL: try LiveServers.databaseURL())
 }
 
 /// A log written by the live runtime from generated commands; returns the engine's final state.

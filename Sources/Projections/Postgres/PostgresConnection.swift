@@ -136,3 +136,19 @@ extension String {
         String(self.drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
     }
 }
+
+extension PostgresConnection {
+    /// Drops (if present) and creates database `name` on the server of `serverURL`; returns its URL.
+    /// For benchmarks and tests that need a database of their own.
+    public static func recreateDatabase(_ name: String, serverURL: String) throws(PostgresError) -> String {
+        precondition(name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }, "a plain identifier")
+        let admin = try PostgresConnection(url: serverURL)
+        try admin.execute("SET client_min_messages TO warning")
+        try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        try admin.execute("CREATE DATABASE \(name)")
+        guard let slash = serverURL.lastIndex(of: "/") else {
+            throw PostgresError(sqlState: nil, message: "the database URL names no database: \(serverURL)")
+        }
+        return String(serverURL[..<slash]) + "/" + name
+    }
+}
