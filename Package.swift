@@ -14,6 +14,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, one module map each; imported by exactly one Swift module.
@@ -32,12 +35,21 @@ let package = Package(
         // Read models: PostgreSQL (libpq) and Redis (hiredis).
         .target(name: "Projections", dependencies: ["Engine", "Ledger", "CLibPQ", "CHiredis"]),
         // The HTTP side: health, metrics, API.
-        .target(name: "Gateway", dependencies: ["Projections", "Engine", "Ledger"]),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "Projections", "Engine", "Ledger",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "stockboom",
             dependencies: [
                 "Ledger", "Engine", "Projections", "Gateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
 
@@ -47,6 +59,7 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"], exclude: ["Reference"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Engine", "Ledger", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Projections", "Ledger", "TestSupport"]),
     ]
 )
 

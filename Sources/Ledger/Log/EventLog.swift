@@ -121,6 +121,10 @@ public final class EventLog: Sendable {
         self.writer?.stop(clean: true)
     }
 
+    /// Why the writer stopped accepting appends (a failed fsync or write), or nil while it is healthy.
+    /// Disk full is not listed: it refuses single appends and the writer goes on.
+    public var writerFailure: LedgerError? { self.writer?.currentFailure() }
+
     /// Counters of the writer since this log was opened (zero for a read-only log).
     public var statistics: LogStatistics.Values { self.writer?.statistics.values ?? LogStatistics.Values() }
 

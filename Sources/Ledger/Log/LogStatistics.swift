@@ -17,6 +17,18 @@ public final class LogStatistics: Sendable {
         public var syncNanosTotal: UInt64 = 0
         public var syncNanosMax: UInt64 = 0
 
+        public init() {}
+
+        public init(appends: UInt64, records: UInt64, commits: UInt64, bytesWritten: UInt64, syncs: UInt64, syncNanosTotal: UInt64, syncNanosMax: UInt64) {
+            self.appends = appends
+            self.records = records
+            self.commits = commits
+            self.bytesWritten = bytesWritten
+            self.syncs = syncs
+            self.syncNanosTotal = syncNanosTotal
+            self.syncNanosMax = syncNanosMax
+        }
+
         /// Average records per group commit: how much group commit gathered.
         public var recordsPerCommit: Double { self.commits == 0 ? 0 : Double(self.records) / Double(self.commits) }
         /// Average append calls per group commit.

@@ -382,7 +382,7 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
-    private func currentFailure() -> LedgerError? {
+    func currentFailure() -> LedgerError? {
         self.condition.lock()
         defer { self.condition.unlock() }
         return self.failure

@@ -13,6 +13,12 @@ public struct ProjectionStatus: Sendable, Equatable {
     /// The log's next offset.
     public let head: UInt64
     public var lag: UInt64 { self.head > self.offset ? self.head - self.offset : 0 }
+
+    public init(name: String, offset: UInt64, head: UInt64) {
+        self.name = name
+        self.offset = offset
+        self.head = head
+    }
 }
 
 /// Feeds read models from the log into PostgreSQL.
@@ -88,6 +94,9 @@ public final class ProjectionRunner: @unchecked Sendable {
         precondition(batchEvents > 0)
         let name = self.models[index].name
         var offset = try self.checkpoint(name)
+        guard offset <= self.currentHead() else {
+            throw PostgresError(sqlState: nil, message: "projection \(name) is at offset \(offset) but the log \(self.log.directory) ends at \(self.currentHead()): this database was built from another log (rebuild it, or point DATABASE_URL at this log's database)")
+        }
         if self.prepared[name] != offset {
             try self.models[index].prepare(log: self.log, upTo: offset)
             self.prepared[name] = offset

@@ -1,0 +1,103 @@
+public import Hummingbird
+public import Ledger
+public import Prometheus
+import Projections
+import Synchronization
+
+/// The Prometheus metrics of `GET /metrics`: the operator guide's names plus the log's and the
+/// projections' own.
+///
+/// Request durations are recorded as they happen; the gauges that describe other systems (queue sizes,
+/// PostgreSQL and Redis connections, process CPU and memory, log counters, projection lag) are refreshed
+/// when Prometheus scrapes, on a dedicated thread.
+public final class GatewayMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let usage = ProcessUsage()
+    private let lastLog = Mutex(LogStatistics.Values())
+    /// Queue names of the operator guide (BullMQ key layout `bull:<queue>:<state>`).
+    public static let queues = ["data-collection", "data-analysis", "trade-execution", "notification"]
+    static let requestBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5)]
+
+    public init() {}
+
+    /// Records one HTTP request (`http_request_duration_seconds{method,route,status}`).
+    public func recordRequest(method: String, route: String, status: Int, duration: Duration) {
+        self.registry.makeDurationHistogram(
+            name: "http_request_duration_seconds",
+            labels: [("method", method), ("route", route), ("status", String(status))],
+            buckets: Self.requestBuckets
+        ).record(duration)
+    }
+
+    /// Refreshes every scrape-time gauge. Blocking: call through `blocking {}`.
+    public func refresh(_ dependencies: GatewayDependencies) {
+        self.registry.makeGauge(name: "process_cpu_usage_percent").set(self.usage.cpuPercent())
+        self.registry.makeGauge(name: "process_memory_usage_bytes").set(self.usage.residentBytes())
+        let log = dependencies.log
+        let values = log.statistics
+        let previous = self.lastLog.withLock { last -> LogStatistics.Values in
+            defer { last = values }
+            return last
+        }
+        self.registry.makeCounter(name: "stockboom_log_appends_total").increment(by: Int64(values.appends - min(values.appends, previous.appends)))
+        self.registry.makeCounter(name: "stockboom_log_records_total").increment(by: Int64(values.records - min(values.records, previous.records)))
+        self.registry.makeCounter(name: "stockboom_log_bytes_written_total").increment(by: Int64(values.bytesWritten - min(values.bytesWritten, previous.bytesWritten)))
+        self.registry.makeCounter(name: "stockboom_log_fsyncs_total").increment(by: Int64(values.syncs - min(values.syncs, previous.syncs)))
+        self.registry.makeGauge(name: "stockboom_log_batch_records").set(values.recordsPerCommit)
+        self.registry.makeGauge(name: "stockboom_log_fsync_seconds_mean").set(values.syncMicrosMean / 1e6)
+        self.registry.makeGauge(name: "stockboom_log_fsync_seconds_max").set(Double(values.syncNanosMax) / 1e9)
+        self.registry.makeGauge(name: "stockboom_log_head_offset").set(Double(log.nextOffset))
+        self.registry.makeGauge(name: "stockboom_log_disk_bytes").set(Double(log.segments.reduce(UInt64(0)) { $0 + $1.bytes }))
+        self.registry.makeGauge(name: "stockboom_log_writable").set(Double(log.writerFailure == nil ? 1 : 0))
+        if let url = dependencies.boundedDatabaseURL, let connection = try? PostgresConnection(url: url) {
+            if let rows = try? connection.query("SELECT count(*) FILTER (WHERE state = 'active'), current_setting('max_connections')::int - count(*) FROM pg_stat_activity").rows.first {
+                self.registry.makeGauge(name: "postgres_connections_active").set(Double(rows[0] ?? "0") ?? 0)
+                self.registry.makeGauge(name: "postgres_connections_available").set(Double(rows[1] ?? "0") ?? 0)
+            }
+            if let rows = try? connection.query("SELECT name, last_offset FROM projection_checkpoints").rows {
+                for row in rows {
+                    guard let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) else { continue }
+                    let lag = log.nextOffset > offset ? log.nextOffset - offset : 0
+                    self.registry.makeGauge(name: "stockboom_projection_lag_events", labels: [("projection", name)]).set(Double(lag))
+                }
+            }
+        }
+        if let endpoint = dependencies.redis, let redis = try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2) {
+            if case .string(let bytes) = (try? redis.command(["INFO", "clients"])) ?? .null {
+                let text = String(decoding: bytes, as: UTF8.self)
+                if let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("connected_clients:") }), let value = Double(line.dropFirst("connected_clients:".count)) {
+                    self.registry.makeGauge(name: "redis_connected_clients").set(value)
+                }
+            }
+            for queue in Self.queues {
+                var waiting = 0.0
+                for state in ["wait", "active", "failed"] {
+                    guard case .integer(let length) = (try? redis.command(["LLEN", "bull:\(queue):\(state)"])) ?? .null else { continue }
+                    self.registry.makeGauge(name: "bullmq_queue_size", labels: [("queue", queue), ("state", state)]).set(Double(length))
+                    if state == "wait" { waiting = Double(length) }
+                }
+                self.registry.makeGauge(name: "bullmq_queue_waiting_count", labels: [("queue", queue)]).set(waiting)
+            }
+        }
+    }
+}
+
+/// Records every request's duration by method, route and status.
+public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: GatewayMetrics
+
+    public init(metrics: GatewayMetrics) { self.metrics = metrics }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            self.metrics.recordRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code, duration: ContinuousClock.now - started)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            self.metrics.recordRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status, duration: ContinuousClock.now - started)
+            throw error
+        }
+    }
+}

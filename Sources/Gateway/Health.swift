@@ -1,0 +1,98 @@
+public import Ledger
+public import Projections
+import Foundation
+
+/// What the gateway reaches: the log, and (when configured) PostgreSQL and Redis.
+public struct GatewayDependencies: Sendable {
+    public var log: EventLog
+    public var databaseURL: String?
+    public var redis: RedisEndpoint?
+
+    public init(log: EventLog, databaseURL: String?, redis: RedisEndpoint?) {
+        self.log = log
+        self.databaseURL = databaseURL
+        self.redis = redis
+    }
+
+    /// The database URL with a 2-second connect timeout, so a dead server cannot hang a health check.
+    var boundedDatabaseURL: String? {
+        self.databaseURL.map { $0 + ($0.contains("?") ? "&" : "?") + "connect_timeout=2" }
+    }
+}
+
+/// Liveness and readiness in one answer: `ready` is false, with the failing part named, when the log
+/// cannot take writes or a configured PostgreSQL or Redis does not answer.
+public struct HealthReport: Sendable {
+    public var logWritable: Bool
+    public var logError: String?
+    public var logHead: UInt64
+    public var postgres: Part?
+    public var redis: Part?
+    public var projections: [ProjectionStatus]
+
+    public struct Part: Sendable {
+        public var ok: Bool
+        public var error: String?
+    }
+
+    /// Projections whose checkpoint is beyond the log's end: their database was built from another log.
+    public var foreignProjections: [String] { self.projections.filter { $0.offset > $0.head }.map(\.name) }
+
+    public var ready: Bool {
+        self.logWritable && (self.postgres?.ok ?? true) && (self.redis?.ok ?? true) && self.foreignProjections.isEmpty
+    }
+
+    /// The parts that fail, by name.
+    public var failing: [String] {
+        var names: [String] = []
+        if !self.logWritable { names.append("log") }
+        if self.postgres?.ok == false { names.append("postgres") }
+        if self.redis?.ok == false { names.append("redis") }
+        if !self.foreignProjections.isEmpty { names.append("projections") }
+        return names
+    }
+
+    /// Checks every part now. Blocking: call through `blocking {}`.
+    public static func check(_ dependencies: GatewayDependencies) -> HealthReport {
+        let failure = dependencies.log.writerFailure
+        var report = HealthReport(logWritable: failure == nil, logError: failure?.description, logHead: dependencies.log.nextOffset, postgres: nil, redis: nil, projections: [])
+        if let url = dependencies.boundedDatabaseURL {
+            do {
+                let connection = try PostgresConnection(url: url)
+                let rows = try connection.query("SELECT name, last_offset FROM projection_checkpoints ORDER BY name").rows
+                report.projections = rows.compactMap { row in
+                    guard let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) else { return nil }
+                    return ProjectionStatus(name: name, offset: offset, head: report.logHead)
+                }
+                report.postgres = Part(ok: true, error: nil)
+            } catch {
+                // No checkpoints table yet is still a reachable server.
+                if error.sqlState == "42P01" { report.postgres = Part(ok: true, error: nil) } else { report.postgres = Part(ok: false, error: error.description) }
+            }
+        }
+        if let endpoint = dependencies.redis {
+            do {
+                let redis = try RedisConnection(endpoint: endpoint, timeoutSeconds: 2)
+                let pong = try redis.command(["PING"])
+                report.redis = Part(ok: pong == .status("PONG"), error: pong == .status("PONG") ? nil : "unexpected reply \(pong)")
+            } catch {
+                report.redis = Part(ok: false, error: error.description)
+            }
+        }
+        return report
+    }
+
+    /// The JSON body of `GET /health`.
+    public func json() -> String {
+        var object: [String: Any] = [
+            "status": self.ready ? "ok" : "unavailable",
+            "log": ["writable": self.logWritable, "head": Int(self.logHead), "error": self.logError as Any],
+            "projections": self.projections.map { ["name": $0.name, "offset": Int($0.offset), "lag": Int($0.lag)] },
+        ]
+        if !self.failing.isEmpty { object["failing"] = self.failing }
+        if let postgres = self.postgres { object["postgres"] = ["ok": postgres.ok, "error": postgres.error as Any] }
+        if let redis = self.redis { object["redis"] = ["ok": redis.ok, "error": redis.error as Any] }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Gateway
+import Hummingbird
+import Ledger
+import Projections
+import Synchronization
+
+/// `stockboom serve`: the engine, the PostgreSQL projections and the HTTP gateway in one process.
+///
+/// SIGTERM or SIGINT: the server stops accepting and finishes in-flight requests (Hummingbird's graceful
+/// shutdown), then the projections stop at a checkpoint, the engine writes a snapshot, and the log syncs and
+/// marks a clean shutdown; the process exits 0.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the engine, the projections and the HTTP gateway (port 3001).")
+
+    @OptionGroup var log: LogDirectoryOptions
+    @Option(help: "Port (default $PORT, else 3001).") var port: Int?
+    @Option(help: "Address to listen on (0.0.0.0 in containers).") var host = "127.0.0.1"
+    @Option(help: "PostgreSQL for the read models and health (default $DATABASE_URL).") var databaseURL: String?
+    @Option(help: "Redis for health and queue metrics (default $REDIS_URL).") var redisURL: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let port = self.port ?? environment["PORT"].flatMap(Int.init) ?? 3001
+        guard (1...65_535).contains(port) else { throw ValidationError("--port must be 1...65535") }
+        let databaseURL = self.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let redisText = self.redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let redis = try redisText.map { text -> RedisEndpoint in
+            guard let endpoint = RedisEndpoint(url: text) else { throw ValidationError("REDIS_URL must look like redis://host:port[/db]") }
+            return endpoint
+        }
+        let eventLog = try EventLog(directory: self.log.path)
+        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
+        writeLine("{\"level\":\"INFO\",\"message\":\"engine recovered\",\"nextOffset\":\(eventLog.nextOffset),\"replayed\":\(runtime.recovery.replayedEvents)}")
+
+        // The projections follow the log on a thread of their own (libpq blocks).
+        let stopProjections = Mutex(false)
+        var projectionThread: Thread?
+        if let databaseURL {
+            let runner = try ProjectionRunner(log: eventLog, connect: { try PostgresConnection(url: databaseURL) })
+            let thread = Thread {
+                runner.runLive(shouldStop: { stopProjections.withLock { $0 } }, onError: { error in
+                    writeLine("{\"level\":\"ERROR\",\"message\":\"projection error, retrying\",\"error\":\"\(error)\"}")
+                })
+            }
+            thread.start()
+            projectionThread = thread
+        }
+
+        let dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis)
+        let app = Application(
+            router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics()),
+            configuration: .init(address: .hostname(self.host, port: port), serverName: "stockboom"),
+            onServerRunning: { _ in writeLine("{\"level\":\"INFO\",\"message\":\"listening\",\"address\":\"\(self.host):\(port)\"}") }
+        )
+        try await app.runService()
+
+        stopProjections.withLock { $0 = true }
+        while projectionThread?.isExecuting == true { try await Task.sleep(nanoseconds: 10_000_000) }
+        await runtime.close()
+        eventLog.close()
+        writeLine("{\"level\":\"INFO\",\"message\":\"stopped cleanly\",\"nextOffset\":\(eventLog.nextOffset)}")
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Gateway
+@testable import Ledger
+@testable import Projections
+
+/// `curl` against the running server: (status, body).
+func http(_ url: String) throws -> (Int, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}", url]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    let code = Int(text.split(separator: "\n").last ?? "0") ?? 0
+    return (code, String(text.split(separator: "\n").dropLast().joined(separator: "\n")))
+}
+
+func freePort() -> Int { Int.random(in: 20_000...29_999) }
+
+/// A `stockboom serve` process on a loopback port, stopped with SIGTERM.
+final class Server: @unchecked Sendable {
+    // @unchecked: the process and pipe are set once in init and only read afterwards.
+    let process = Process()
+    let output = Pipe()
+    let port: Int
+
+    init(directory: String, environment: [String: String]) throws {
+        self.port = freePort()
+        self.process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+        self.process.arguments = ["serve", "--dir", directory, "--port", String(self.port)]
+        self.process.environment = environment.merging(["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]) { $1 }
+        self.process.standardOutput = self.output
+        self.process.standardError = FileHandle.nullDevice
+        try self.process.run()
+        for _ in 0..<200 {
+            if (try? http("http://127.0.0.1:\(self.port)/metrics").0) == 200 { return }
+            usleep(50_000)
+        }
+        self.process.terminate()
+        throw ServerDidNotStart()
+    }
+
+    struct ServerDidNotStart: Error {}
+
+    var url: String { "http://127.0.0.1:\(self.port)" }
+
+    /// SIGTERM; returns the exit status and what the server printed.
+    func stop() -> (Int32, String) {
+        kill(self.process.processIdentifier, SIGTERM)
+        self.process.waitUntilExit()
+        return (self.process.terminationStatus, String(decoding: self.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+}
+
+@Suite(.serialized) struct ServeTests {
+    static func services() throws -> [String: String] {
+        let environment = ProcessInfo.processInfo.environment
+        let database = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
+        let redis = try #require(environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        return ["DATABASE_URL": database, "REDIS_URL": redis]
+    }
+
+    /// Each server test gets a database of its own (a database built from another log is refused).
+    static func servicesWithFreshDatabase(_ tag: String) throws -> [String: String] {
+        var environment = try Self.services()
+        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase("sb_test_serve_\(tag)", serverURL: environment["DATABASE_URL"]!)  // set above
+        return environment
+    }
+
+    @Test func healthMetricsAndGracefulShutdown() throws {
+        let directory = TemporaryDirectory("serve")
+        let server = try Server(directory: directory.path, environment: try Self.servicesWithFreshDatabase("ok"))
+        let (status, body) = try http(server.url + "/health")
+        #expect(status == 200, "\(body)")
+        let health = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        #expect(health["status"] as? String == "ok")
+        #expect((health["postgres"] as? [String: Any])?["ok"] as? Bool == true)
+        #expect((health["redis"] as? [String: Any])?["ok"] as? Bool == true)
+        #expect((health["log"] as? [String: Any])?["writable"] as? Bool == true)
+        let (metricsStatus, metrics) = try http(server.url + "/metrics")
+        #expect(metricsStatus == 200)
+        for name in [
+            "http_request_duration_seconds_bucket", "bullmq_queue_size", "bullmq_queue_waiting_count", "postgres_connections_active",
+            "redis_connected_clients", "process_cpu_usage_percent", "process_memory_usage_bytes", "stockboom_log_head_offset",
+            "stockboom_log_fsync_seconds_mean", "stockboom_projection_lag_events",
+        ] {
+            #expect(metrics.contains(name), "\(name) missing from /metrics")
+        }
+        #expect(metrics.contains("route=\"/health\""), "requests are labelled by route")
+        #expect(metrics.contains("queue=\"trade-execution\""))
+        let (notFound, _) = try http(server.url + "/no-such-route")
+        #expect(notFound == 404)
+        let (exit, output) = server.stop()
+        #expect(exit == 0, "SIGTERM must end in a clean exit: \(output)")
+        #expect(output.contains("stopped cleanly"))
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/CLEAN"), "the log was closed cleanly")
+        #expect(!(try SnapshotStore(logDirectory: directory.path).list()).isEmpty, "the engine wrote a snapshot on the way out")
+    }
+
+    @Test func healthNamesTheFailingPart() throws {
+        let directory = TemporaryDirectory("serve")
+        var environment = try Self.servicesWithFreshDatabase("redis")
+        environment["REDIS_URL"] = "redis://127.0.0.1:1"
+        let server = try Server(directory: directory.path, environment: environment)
+        let (status, body) = try http(server.url + "/health")
+        #expect(status == 503)
+        #expect(body.contains("\"failing\":[\"redis\"]"), "\(body)")
+        _ = server.stop()
+    }
+
+    @Test func aDatabaseOfAnotherLogIsNamed() throws {
+        // Projections at offset 500 of some log, and a fresh, empty log here.
+        var environment = try Self.servicesWithFreshDatabase("foreign")
+        let database = try PostgresConnection(url: environment["DATABASE_URL"]!)  // set by servicesWithFreshDatabase
+        try Migrator.migrate(database)
+        try database.execute("INSERT INTO projection_checkpoints (name, last_offset) VALUES ('market', 500)")
+        environment["REDIS_URL"] = try Self.services()["REDIS_URL"]
+        let directory = TemporaryDirectory("serve")
+        let server = try Server(directory: directory.path, environment: environment)
+        let (status, body) = try http(server.url + "/health")
+        #expect(status == 503)
+        #expect(body.contains("\"failing\":[\"projections\"]"), "\(body)")
+        _ = server.stop()
+    }
+}
