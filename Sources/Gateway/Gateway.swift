@@ -11,6 +11,7 @@ public enum Gateway {
     public static func router(dependencies: GatewayDependencies, metrics: GatewayMetrics) -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
+        router.middlewares.add(ProblemDetailsMiddleware())
         router.get("health") { _, _ -> Response in
             let report = try await blocking { HealthReport.check(dependencies) }
             return Self.json(report.json(), status: report.ready ? .ok : .serviceUnavailable)

@@ -2,7 +2,7 @@
 ///
 /// The HTTP server itself arrives with the gateway issue; the shape is fixed now so that every later route
 /// and its OpenAPI document share it.
-public struct ProblemDetails: Sendable, Equatable, Codable {
+public struct ProblemDetails: Error, Sendable, Equatable, Codable {
     /// A URI reference naming the problem type (`about:blank` when the status says it all).
     public var type: String
     /// A short, human-readable summary of the problem type.

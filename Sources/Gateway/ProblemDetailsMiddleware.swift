@@ -1,0 +1,32 @@
+public import Hummingbird
+import Foundation
+import Logging
+
+/// Turns every failure into one JSON shape, RFC 9457 problem details (`application/problem+json`): a
+/// route's `HTTPError` keeps its status and message; an unexpected error becomes a 500 whose detail names no
+/// internals. Installed first, so it also covers unknown routes (404) and wrong methods.
+public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ProblemDetails {
+            return Self.response(error)
+        } catch let error as any HTTPResponseError {
+            let status = error.status
+            let detail = (error as? HTTPError)?.body ?? (status == .notFound ? "no route \(request.method.rawValue) \(request.uri.path)" : nil)
+            return Self.response(ProblemDetails(title: status.reasonPhrase, status: status.code, detail: detail))
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return Self.response(ProblemDetails(title: "Internal Server Error", status: 500, detail: "the server could not complete the request; it has been logged"))
+        }
+    }
+
+    static func response(_ problem: ProblemDetails) -> Response {
+        let data = (try? JSONEncoder().encode(problem)) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        return Response(status: HTTPResponse.Status(code: problem.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
