@@ -148,12 +148,9 @@ extension BacktestCommand {
         // A revised roll-up repeats its key: keep the last version of each (stock, start).
         var latest: [String: Candle] = [:]
         for bar in bars { latest["\(bar.stock)@\(bar.start)"] = bar }
-        var file = try DailyBarsCSV(parsing: "date,open,high,low,close,volume\n20000103,1,1,1,1,0\n")
-        file.name = ""
-        file.bars = latest.values.sorted { ($0.start, $0.stock) < ($1.start, $1.stock) }
-        guard let first = file.bars.first else { throw CommandFailure("\(path) has no \(timeframe) candles") }
-        file.stock = first.stock
-        return file
+        let sorted = latest.values.sorted { ($0.start, $0.stock) < ($1.start, $1.stock) }
+        guard let first = sorted.first else { throw CommandFailure("\(path) has no \(timeframe) candles") }
+        return DailyBarsCSV(stock: first.stock, name: "", bars: sorted)
     }
 }
 

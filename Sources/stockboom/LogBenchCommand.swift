@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Gateway
 import Ledger
 import Projections
 import Synchronization
@@ -63,7 +64,7 @@ struct LogBenchCommand: AsyncParsableCommand {
             }
             log.close()
             results.latency("log single-event durable append latency (µs)", samples)
-            let disk = try await onThread { try Self.fdatasyncLatency(directory: self.dir, samples: self.latencySamples) }
+            let disk = try await blocking { try Self.fdatasyncLatency(directory: self.dir, samples: self.latencySamples) }
             results.latency("disk: 4 KiB pwrite + fdatasync latency (µs)", disk)
         }
         // 4. Replay: decompress + checksum + decode, one core.
@@ -189,13 +190,13 @@ struct LogBenchCommand: AsyncParsableCommand {
             results.note("lz4 -b1", "skipped: /usr/bin/lz4 not installed (apt-get install lz4)")
         }
         // Sequential write with fdatasync: the disk's streaming limit for durable appends.
-        let sequential = try await onThread { try Self.sequentialWrite(directory: self.dir, blockBytes: 256 << 10, blocks: 400) }
+        let sequential = try await blocking { try Self.sequentialWrite(directory: self.dir, blockBytes: 256 << 10, blocks: 400) }
         results.addRate("limit: sequential 256 KiB pwrite + fdatasync", eventsPerSecond: nil, megabytesPerSecond: sequential)
 
         let environment = ProcessInfo.processInfo.environment
         if let url = self.databaseURL ?? environment["DATABASE_URL"] {
             let single = min(self.postgresSingleEvents, corpus.count)
-            let (insertSeconds, copySeconds) = try await onThread { try Self.postgresPeer(url: url, corpus: corpus, singleEvents: single) }
+            let (insertSeconds, copySeconds) = try await blocking { try Self.postgresPeer(url: url, corpus: corpus, singleEvents: single) }
             results.add("peer: PostgreSQL INSERT + COMMIT per event (jsonb)", events: single, seconds: insertSeconds, bytes: corpus.prefix(single).totalBytes)
             results.add("peer: PostgreSQL COPY in bulk, one transaction (jsonb)", events: corpus.count, seconds: copySeconds, bytes: corpus.totalBytes)
         } else {
@@ -203,7 +204,7 @@ struct LogBenchCommand: AsyncParsableCommand {
         }
         if let url = self.redisURL ?? environment["REDIS_URL"], let endpoint = RedisEndpoint(url: url) {
             let count = min(self.redisEvents, corpus.count)
-            let seconds = try await onThread { try Self.redisPeer(endpoint: endpoint, corpus: corpus.prefix(count)) }
+            let seconds = try await blocking { try Self.redisPeer(endpoint: endpoint, corpus: corpus.prefix(count)) }
             results.add("peer: Redis Streams XADD, appendfsync always, pipelined x100", events: count, seconds: seconds, bytes: corpus.prefix(count).totalBytes)
         } else {
             results.note("Redis peer", "skipped: no --redis-url or REDIS_URL")
@@ -336,21 +337,7 @@ struct LogBenchCommand: AsyncParsableCommand {
         return usage.ru_maxrss
     }
 
-    static func currentRSSKiB() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let fields = text.split(separator: " ")
-        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024 : 0
-    }
-}
-
-/// Runs blocking work on its own thread and awaits the result, keeping the cooperative pool free.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
-        }
-        thread.start()
-    }
+    static func currentRSSKiB() -> Int { Int(ProcessUsage().residentBytes() / 1024) }
 }
 
 /// The benchmark corpus: every line of the file in one buffer, with line boundaries.

@@ -5,6 +5,13 @@ public struct DailyBarsCSV: Sendable {
     public var name: String
     public var bars: [Candle]
 
+    /// Bars from elsewhere (e.g. a log's candles); `stock` and `name` describe the first stock.
+    public init(stock: StockCode, name: String, bars: [Candle]) {
+        self.stock = stock
+        self.name = name
+        self.bars = bars
+    }
+
     /// Parses the file. Every row must be well formed and dates strictly increasing: a bad row is an error
     /// naming its line, never skipped.
     public init(parsing text: String, defaultStock: StockCode = StockCode(value: 0)) throws(EngineError) {

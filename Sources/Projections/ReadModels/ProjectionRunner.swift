@@ -94,15 +94,15 @@ public final class ProjectionRunner: @unchecked Sendable {
         precondition(batchEvents > 0)
         let name = self.models[index].name
         var offset = try self.checkpoint(name)
-        guard offset <= self.currentHead() else {
-            throw PostgresError(sqlState: nil, message: "projection \(name) is at offset \(offset) but the log \(self.log.directory) ends at \(self.currentHead()): this database was built from another log (rebuild it, or point DATABASE_URL at this log's database)")
+        let head = self.currentHead()
+        guard offset <= head else {
+            throw PostgresError(sqlState: nil, message: "projection \(name) is at offset \(offset) but the log \(self.log.directory) ends at \(head): this database was built from another log (rebuild it, or point DATABASE_URL at this log's database)")
         }
         if self.prepared[name] != offset {
             try self.models[index].prepare(log: self.log, upTo: offset)
             self.prepared[name] = offset
         }
         var applied: UInt64 = 0
-        let head = self.currentHead()
         while offset < head && applied < limit {
             let end = min(head, offset + min(UInt64(batchEvents), limit - applied))
             var failure: (any Error)?
