@@ -3,26 +3,36 @@ public import Ledger
 import Foundation
 import Prometheus
 
-/// The HTTP gateway on :3001. This first slice serves the operations endpoints: `GET /health` (200 when
-/// ready, 503 naming the failing part) and `GET /metrics` (Prometheus text). Errors use one shape,
-/// RFC 9457 problem details.
+/// The HTTP gateway on :3001: operations (`/health`, `/metrics`), the JSON API under `/api` (see
+/// `/openapi.json`), the live event stream and the dashboard at `/`. Errors use one shape, RFC 9457
+/// problem details.
 public enum Gateway {
-    /// Builds the router with the gateway's routes and middleware.
-    public static func router(dependencies: GatewayDependencies, metrics: GatewayMetrics) -> Router<BasicRequestContext> {
-        let router = Router()
+    /// Builds the router. Without `services` (no database configured) only the operations endpoints exist.
+    public static func router(dependencies: GatewayDependencies, metrics: GatewayMetrics, services: GatewayServices? = nil) -> Router<APIContext> {
+        Self.routes(dependencies: dependencies, metrics: metrics, services: services).router
+    }
+
+    /// The router and the table of (method, path) it serves.
+    static func routes(dependencies: GatewayDependencies, metrics: GatewayMetrics, services: GatewayServices?) -> RouteTable {
+        let router = Router(context: APIContext.self)
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
         router.middlewares.add(ProblemDetailsMiddleware())
-        router.get("health") { _, _ -> Response in
+        let routes = RouteTable(router: router)
+        routes.add(.get, "/health") { _, _ -> Response in
             let report = try await blocking { HealthReport.check(dependencies) }
             return Self.json(report.json(), status: report.ready ? .ok : .serviceUnavailable)
         }
-        router.get("metrics") { _, _ -> Response in
+        routes.add(.get, "/metrics") { _, _ -> Response in
             try await blocking { metrics.refresh(dependencies) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }
-        return router
+        if let services {
+            router.middlewares.add(AuthMiddleware(auth: services.auth))
+            GatewayAPI.register(routes, services)
+        }
+        return routes
     }
 
     static func json(_ text: String, status: HTTPResponse.Status) -> Response {
@@ -32,3 +42,23 @@ public enum Gateway {
     }
 }
 
+/// The `/api` routes, grouped by resource in the files of this folder.
+enum GatewayAPI {
+    static func register(_ routes: RouteTable, _ services: GatewayServices) {
+        Self.authRoutes(routes, services)
+        Self.accountRoutes(routes, services)
+        Self.orderRoutes(routes, services)
+        Self.portfolioRoutes(routes, services)
+        Self.marketRoutes(routes, services)
+        Self.tradeRoutes(routes, services)
+        Self.notificationRoutes(routes, services)
+        Self.backtestRoutes(routes, services)
+        Self.streamRoutes(routes, services)
+        Dashboard.register(routes, services)
+        routes.add(.get, "/openapi.json") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+}

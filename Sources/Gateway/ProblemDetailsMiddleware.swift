@@ -1,6 +1,9 @@
 public import Hummingbird
+import Engine
 import Foundation
+import Ledger
 import Logging
+import Projections
 
 /// Turns every failure into one JSON shape, RFC 9457 problem details (`application/problem+json`): a
 /// route's `HTTPError` keeps its status and message; an unexpected error becomes a 500 whose detail names no
@@ -13,6 +16,14 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
             return try await next(request, context)
         } catch let error as ProblemDetails {
             return Self.response(error)
+        } catch let error as EngineError {
+            return Self.response(error.problemDetails)
+        } catch let error as PostgresError {
+            context.logger.error("database error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return Self.response(problem(503, "the database is unavailable; try again shortly"))
+        } catch let error as LedgerError {
+            context.logger.error("log error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return Self.response(problem(503, "the event log cannot take writes right now; nothing was recorded"))
         } catch let error as any HTTPResponseError {
             let status = error.status
             let detail = (error as? HTTPError)?.body ?? (status == .notFound ? "no route \(request.method.rawValue) \(request.uri.path)" : nil)

@@ -54,11 +54,11 @@ public func stockboomExecutable() throws -> String {
 }
 
 /// Runs `stockboom` with arguments and standard input; returns (exit code, stdout, stderr).
-public func runStockboom(_ arguments: [String], input: String = "") throws -> (Int32, String, String) {
+public func runStockboom(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
     process.arguments = arguments
-    process.environment = ["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]
+    process.environment = environment.merging(["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]) { $1 }
     let stdin = Pipe()
     let stdout = Pipe()
     let stderr = Pipe()

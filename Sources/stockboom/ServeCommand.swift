@@ -20,6 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (0.0.0.0 in containers).") var host = "127.0.0.1"
     @Option(help: "PostgreSQL for the read models and health (default $DATABASE_URL).") var databaseURL: String?
     @Option(help: "Redis for health and queue metrics (default $REDIS_URL).") var redisURL: String?
+    @Option(help: "Run the engine's clock from this instant (ISO 8601, e.g. 2025-01-06T09:30:00+09:00) instead of now: a simulated session outside market hours.") var clockStart: String?
+    @Option(help: "PostgreSQL connections for API queries.") var databaseConnections = 4
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -50,13 +52,32 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis)
+        var services: GatewayServices?
+        var pool: DatabasePool?
+        if let databaseURL {
+            let (configuration, warnings) = try GatewayConfiguration.fromEnvironment(environment)
+            for warning in warnings { writeLine("{\"level\":\"WARN\",\"message\":\"\(warning)\"}") }
+            let database = DatabasePool(url: databaseURL, size: self.databaseConnections)
+            pool = database
+            var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+            if let text = self.clockStart {
+                let formatter = ISO8601DateFormatter()
+                guard let start = formatter.date(from: text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
+                let shift = start.timeIntervalSinceNow
+                clock = { Int64((Date().timeIntervalSince1970 + shift) * 1_000_000) }
+            }
+            services = GatewayServices(dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: clock)
+        } else {
+            writeLine("{\"level\":\"WARN\",\"message\":\"DATABASE_URL is not set: serving /health and /metrics only, no /api\"}")
+        }
         let app = Application(
-            router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics()),
+            router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
             configuration: .init(address: .hostname(self.host, port: port), serverName: "stockboom"),
             onServerRunning: { _ in writeLine("{\"level\":\"INFO\",\"message\":\"listening\",\"address\":\"\(self.host):\(port)\"}") }
         )
         try await app.runService()
 
+        pool?.stop()
         stopProjections.withLock { $0 = true }
         while projectionThread?.isExecuting == true { try await Task.sleep(nanoseconds: 10_000_000) }
         await runtime.close()

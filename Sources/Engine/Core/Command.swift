@@ -51,6 +51,8 @@ public enum Command: Sendable, Hashable {
     case recordNotificationFailed(NotificationID, channel: String, detail: String)
     case markNotificationRead(NotificationID, user: UserID)
     case haltAccount(AccountID, reason: String)
+    /// The owner closes an account: refused while it has working orders or holds shares.
+    case closeAccount(AccountID, user: UserID)
 }
 
 /// When and why a command happens: time comes from here, never from a clock inside the engine.

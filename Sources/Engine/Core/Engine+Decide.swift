@@ -28,7 +28,8 @@ public struct Engine: Sendable {
             let event = BrokerAccountRegistered(account: account, user: user, broker: broker, maskedAccountNumber: Self.mask(accountNumber), dailyOrderLimit: dailyOrderLimit)
             return Decision(events: [.brokerAccountRegistered(event)], created: account.value)
         case .depositCash(let account, let amount):
-            guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
+            guard let existing = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
+            guard existing.closedAt == nil else { throw .conflict("account \(account) is closed") }
             guard amount > 0 else { throw .invalid("a deposit must be positive") }
             return Decision(events: [.cashDeposited(CashDeposited(account: account, amount: amount))])
         case .placeOrder(let request):
@@ -109,6 +110,16 @@ public struct Engine: Sendable {
             var events: [DomainEvent] = [.accountHalted(AccountHalted(account: account, reason: reason))]
             events += self.notification(state, user: existing.user, kind: "ACCOUNT_HALTED", title: "거래 중지", message: reason, offset: 0)
             return Decision(events: events)
+        case .closeAccount(let account, let user):
+            guard let existing = state.accounts[account], existing.user == user else { throw .notFound("account \(account) does not exist") }
+            if existing.closedAt != nil { return Decision(events: []) }
+            if let working = state.orders.values.first(where: { $0.account == account && !$0.status.isTerminal }) {
+                throw .conflict("account \(account) has a working order (\(working.id), \(working.status)); cancel it first")
+            }
+            if let held = existing.positions.first(where: { $0.value.quantity > 0 }) {
+                throw .conflict("account \(account) holds \(held.value.quantity) shares of \(held.key); sell or transfer them first")
+            }
+            return Decision(events: [.brokerAccountClosed(AccountReference(account: account))])
         }
     }
 

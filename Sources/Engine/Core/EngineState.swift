@@ -130,6 +130,8 @@ public struct EngineState: Sendable, Hashable {
             self.anomalies += 1
         case .accountHalted(let e):
             self.accounts[e.account]?.haltReason = e.reason
+        case .brokerAccountClosed(let e):
+            self.accounts[e.account]?.closedAt = envelope.timestamp
         }
     }
 

@@ -303,6 +303,7 @@ public enum DomainEvent: Sendable, Hashable {
     case strategyDisabled(StrategyDisabled)
     case anomalyRecorded(AnomalyRecorded)
     case accountHalted(AccountHalted)
+    case brokerAccountClosed(AccountReference)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -322,6 +323,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .strategyDisabled(let event): "account-\(event.account.value)"
         case .signalGenerated(let event): "account-\(event.account.value)"
         case .accountHalted(let event): "account-\(event.account.value)"
+        case .brokerAccountClosed(let event): "account-\(event.account.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
         case .orderRejected(let event): "order-\(event.order.value)"
         case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): "order-\(event.order.value)"
@@ -386,6 +388,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 25, name: "StrategyDisabled", version: 1),
         EventType(id: 26, name: "AnomalyRecorded", version: 1),
         EventType(id: 27, name: "AccountHalted", version: 1),
+        EventType(id: 28, name: "BrokerAccountClosed", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -428,6 +431,7 @@ public struct EventType: Sendable, Hashable {
         case .strategyDisabled: index = 25
         case .anomalyRecorded: index = 26
         case .accountHalted: index = 27
+        case .brokerAccountClosed: index = 28
         }
         self = Self.all[index - 1]
     }

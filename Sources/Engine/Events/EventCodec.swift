@@ -98,6 +98,8 @@ public enum EventCodec {
             writer.varint(e.order.map { $0.value + 1 } ?? 0); writer.varint(e.account.map { $0.value + 1 } ?? 0); writer.string(e.message)
         case .accountHalted(let e):
             writer.varint(e.account.value); writer.string(e.reason)
+        case .brokerAccountClosed(let e):
+            writer.varint(e.account.value)
         }
     }
 
@@ -257,6 +259,8 @@ public enum EventCodec {
             )
         case 27:
             return .accountHalted(AccountHalted(account: AccountID(value: try r.varint()), reason: try r.string()))
+        case 28:
+            return .brokerAccountClosed(AccountReference(account: AccountID(value: try r.varint())))
         default:
             throw .undecodable("unknown event type id \(typeID)")
         }

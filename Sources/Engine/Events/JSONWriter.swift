@@ -187,6 +187,8 @@ extension DomainEvent {
             o.field("message", e.message)
         case .accountHalted(let e):
             o.field("account", e.account.description); o.field("reason", e.reason)
+        case .brokerAccountClosed(let e):
+            o.field("account", e.account.description)
         }
         return o.finish()
     }

@@ -5,6 +5,7 @@ extension Engine {
     /// reserved) or shares (sells: against shares not already promised to open sells).
     func decidePlace(_ state: EngineState, _ request: PlaceOrder, context: CommandContext) throws(EngineError) -> Decision {
         guard let account = state.accounts[request.account] else { throw .notFound("account \(request.account) does not exist") }
+        guard account.closedAt == nil else { throw .conflict("account \(request.account) is closed") }
         guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
         guard request.quantity > 0 else { throw .invalid("quantity must be a positive number of shares") }
         guard request.quantity <= 10_000_000 else { throw .invalid("quantity \(request.quantity) is above the 10,000,000-share limit") }

@@ -36,6 +36,8 @@ public struct Account: Sendable, Hashable {
     public var tokenExpiresAt: Int64?
     /// Why trading is halted for this account (nil: not halted).
     public var haltReason: String?
+    /// When the owner closed the account (no orders after it); nil while open.
+    public var closedAt: Int64?
     /// Enabled strategies by "strategy@stock".
     public var strategies: [String: StrategyEnabled] = [:]
 

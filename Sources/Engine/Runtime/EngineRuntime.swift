@@ -187,7 +187,7 @@ public final class EngineRuntime: Sendable {
         if let snapshots {
             let (snapshot, damaged) = try snapshots.latest(atOrBefore: end)
             report.damagedSnapshots = damaged.map { "\($0.path): \($0.reason)" }
-            if let snapshot, snapshot.stateVersion == EngineState.snapshotVersion, let restored = try? EngineState(snapshot: snapshot.state), restored.fees == fees {
+            if let snapshot, EngineState.readableSnapshotVersions.contains(snapshot.stateVersion), let restored = try? EngineState(snapshot: snapshot.state), restored.fees == fees {
                 state = restored
                 start = snapshot.offset
                 report.snapshotOffset = snapshot.offset

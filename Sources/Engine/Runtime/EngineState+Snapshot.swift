@@ -3,9 +3,12 @@ public import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 1; `stateVersion` in the snapshot header.
+/// encode to the same bytes, and so have the same digest. Version 2 (v1 had no account closing time, and
+/// still decodes); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 1
+    public static let snapshotVersion: UInt32 = 2
+    /// Versions `init(snapshot:)` reads.
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...2
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -61,6 +64,7 @@ extension EngineState {
         w.signed(a.dailyOrderLimit); w.signed(a.cash); w.signed(a.reservedCash); w.signed(a.realizedProfit)
         w.signed(a.commissionPaid); w.signed(a.taxPaid); w.signed(a.orderDay); w.signed(a.ordersThatDay)
         w.signed(a.tokenExpiresAt ?? .min); w.byte(a.haltReason == nil ? 0 : 1); w.string(a.haltReason ?? "")
+        w.signed(a.closedAt ?? .min)
         w.varint(UInt64(a.positions.count))
         for code in a.positions.keys.sorted() {
             let p = a.positions[code]!
@@ -91,7 +95,9 @@ extension EngineState {
     private static func decode(_ raw: UnsafeRawBufferPointer) throws(EngineError) -> EngineState {
         var r = BinaryReader(raw)
         let version = try r.varint()
-        guard version == UInt64(Self.snapshotVersion) else { throw .undecodable("engine snapshot version \(version) is not \(Self.snapshotVersion)") }
+        guard version <= UInt64(UInt32.max), Self.readableSnapshotVersions.contains(UInt32(version)) else {
+            throw .undecodable("engine snapshot version \(version) is not one of \(Self.readableSnapshotVersions)")
+        }
         var state = EngineState(fees: FeeSchedule(commissionPartsPerBillion: try r.signed(), sellTaxPartsPerBillion: try r.signed()))
         state.nextOrder = try r.varint(); state.nextAccount = try r.varint(); state.nextUser = try r.varint(); state.nextNotification = try r.varint()
         state.anomalies = try r.varint(); state.eventCount = try r.varint()
@@ -101,7 +107,7 @@ extension EngineState {
         }
         for _ in 0..<(try Self.count(&r)) { state.users[UserID(value: try r.varint())] = try r.string() }
         for _ in 0..<(try Self.count(&r)) {
-            let account = try Self.decodeAccount(&r)
+            let account = try Self.decodeAccount(&r, version: version)
             state.accounts[account.id] = account
         }
         for _ in 0..<(try Self.count(&r)) {
@@ -159,7 +165,7 @@ extension EngineState {
         return key - 1
     }
 
-    private static func decodeAccount(_ r: inout BinaryReader) throws(EngineError) -> Account {
+    private static func decodeAccount(_ r: inout BinaryReader, version: UInt64) throws(EngineError) -> Account {
         let id = AccountID(value: try r.varint())
         let user = UserID(value: try r.varint())
         guard let broker = BrokerKind(rawValue: try r.byte()) else { throw .undecodable("broker kind in snapshot") }
@@ -171,6 +177,10 @@ extension EngineState {
         let halted = try r.byte()
         let reason = try r.string()
         a.haltReason = halted == 1 ? reason : nil
+        if version >= 2 {
+            let closed = try r.signed()
+            a.closedAt = closed == .min ? nil : closed
+        }
         for _ in 0..<(try Self.count(&r)) {
             let code = try r.varint()
             guard code < 1_000_000 else { throw .undecodable("stock code out of range in snapshot") }

@@ -144,6 +144,26 @@ public enum Migrator {
                 EXECUTE format('ALTER DATABASE %I SET search_path TO "$user", public, pg_catalog', current_database());
             END $$;
             """),
+        // Secrets that must never enter the log live here, in tables that are not projections: rebuilds do not
+        // truncate them and nothing references them by foreign key (TRUNCATE … CASCADE must not reach them).
+        Migration(version: 3, name: "credentials and closed accounts", sql: """
+            ALTER TABLE broker_accounts ADD COLUMN closed_at timestamptz;
+            CREATE TABLE user_credentials (
+                user_id text PRIMARY KEY,
+                email text NOT NULL,
+                password_hash text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE UNIQUE INDEX user_credentials_email ON user_credentials (lower(email));
+            CREATE TABLE broker_credentials (
+                broker_account_id text PRIMARY KEY,
+                user_id text NOT NULL,
+                sealed_app_key text NOT NULL,
+                sealed_app_secret text NOT NULL,
+                sealed_account_number text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 
     /// Applies what is missing; returns the versions applied now.

@@ -103,6 +103,9 @@ public final class PostgresConnection: Sendable {
     /// The server's process id for this session (for `pg_terminate_backend` in fault tests).
     public var backendPID: Int32 { self.connection.withLock { PQbackendPID($0) } }
 
+    /// False once the connection to the server is lost (the owner should open a new one).
+    public var isHealthy: Bool { self.connection.withLock { PQstatus($0) == CONNECTION_OK } }
+
     private static func consume(_ result: OpaquePointer?, connection: OpaquePointer) throws(PostgresError) -> PostgresRows {
         guard let result else {
             throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingCharacters())

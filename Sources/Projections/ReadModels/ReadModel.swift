@@ -179,6 +179,7 @@ public struct TradingReadModel: ReadModel {
         case .brokerTokenIssued(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .brokerTokenExpired(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .accountHalted(let e): self.accounts[e.account] = (offset, event.timestamp)
+        case .brokerAccountClosed(let e): self.accounts[e.account] = (offset, event.timestamp)
         default: break
         }
         guard let id = event.event.orderID, let order = self.state.orders[id] else { return }
@@ -198,12 +199,12 @@ public struct TradingReadModel: ReadModel {
             accountRows.append([
                 id.description, account.user.description, account.broker.description, account.maskedAccountNumber, String(account.dailyOrderLimit),
                 String(account.cash), String(account.reservedCash), String(account.realizedProfit), String(account.commissionPaid), String(account.taxPaid),
-                account.tokenExpiresAt.map(sqlTime), account.haltReason, sqlTime(self.accountCreated[id] ?? time), sqlTime(time), String(offset),
+                account.tokenExpiresAt.map(sqlTime), account.haltReason, account.closedAt.map(sqlTime), sqlTime(self.accountCreated[id] ?? time), sqlTime(time), String(offset),
             ])
         }
         try connection.upsert(
             "broker_accounts",
-            columns: ["id", "user_id", "broker", "account_number", "daily_order_limit", "cash", "reserved_cash", "realized_profit", "commission_paid", "tax_paid", "token_expires_at", "halted_reason", "created_at", "updated_at", "last_offset"],
+            columns: ["id", "user_id", "broker", "account_number", "daily_order_limit", "cash", "reserved_cash", "realized_profit", "commission_paid", "tax_paid", "token_expires_at", "halted_reason", "closed_at", "created_at", "updated_at", "last_offset"],
             key: ["id"], rows: accountRows
         )
         // Only the (account, stock) pairs that orders touched: a closed position is deleted, others upserted.

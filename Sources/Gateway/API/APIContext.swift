@@ -1,0 +1,122 @@
+public import Engine
+public import Hummingbird
+import Foundation
+import NIOCore
+
+/// The request context of every route: Hummingbird's core storage plus the signed-in user, if any.
+public struct APIContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `AuthMiddleware` from a valid bearer token (or the dashboard's session cookie).
+    public var user: UserID?
+    /// The body limit; larger bodies get 413 before they are decoded.
+    public var maxUploadSize: Int { 64 << 10 }
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+
+    /// The signed-in user; 401 when the request carries no valid token.
+    public func requireUser() throws -> UserID {
+        guard let user = self.user else {
+            throw ProblemDetails(title: "Unauthorized", status: 401, detail: "sign in first: send Authorization: Bearer <token> (POST /api/auth/login gives one)")
+        }
+        return user
+    }
+}
+
+/// JSON in and out with errors a person can act on.
+enum APIJSON {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    /// A JSON response.
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
+        var headers = extra
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try Self.encoder.encode(value))))
+    }
+
+    /// Decodes the body as `T`: 413 above the limit, 415 for a non-JSON content type, 400 for malformed JSON
+    /// or a wrong field, naming the field and what was expected.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: APIContext) async throws -> T {
+        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw ProblemDetails(title: "Unsupported Media Type", status: 415, detail: "send the body as application/json (got \(contentType))")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw ProblemDetails(title: "Content Too Large", status: 413, detail: "the request body is larger than \(context.maxUploadSize) bytes")
+        }
+        guard buffer.readableBytes > 0 else {
+            throw ProblemDetails(title: "Bad Request", status: 400, detail: "the request needs a JSON body")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw ProblemDetails(title: "Bad Request", status: 400, detail: Self.describe(error))
+        } catch let problem as ProblemDetails {
+            throw problem
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let names = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return names.isEmpty ? "the body" : "field '\(names.joined(separator: "."))'"
+        }
+        switch error {
+        case .typeMismatch(let type, let context): return "\(path(context)): expected \(Self.typeName(type))"
+        case .valueNotFound(let type, let context): return "\(path(context)): expected \(Self.typeName(type)), got null"
+        case .keyNotFound(let key, let context):
+            let parent = context.codingPath.isEmpty ? "" : " in \(path(context))"
+            return "field '\(key.stringValue)' is required\(parent)"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "the body is not valid JSON" }
+            return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "the body could not be read"
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type: "an integer"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        default: "a JSON object"
+        }
+    }
+}
+
+/// A problem-details error with the standard title for `status`.
+func problem(_ status: Int, _ detail: String) -> ProblemDetails {
+    let title: String = switch status {
+    case 400: "Bad Request"
+    case 401: "Unauthorized"
+    case 403: "Forbidden"
+    case 404: "Not Found"
+    case 409: "Conflict"
+    case 413: "Content Too Large"
+    case 422: "Unprocessable Content"
+    case 429: "Too Many Requests"
+    case 503: "Service Unavailable"
+    default: "Error"
+    }
+    return ProblemDetails(title: title, status: status, detail: detail)
+}
+
+extension EngineError {
+    /// The HTTP problem for an engine refusal: invalid → 422, not found → 404, conflict → 409.
+    var problemDetails: ProblemDetails {
+        switch self.code {
+        case .invalid: problem(422, self.message)
+        case .notFound: problem(404, self.message)
+        case .conflict: problem(409, self.message)
+        case .undecodable: ProblemDetails(title: "Internal Server Error", status: 500, detail: "an event could not be decoded; it has been logged")
+        }
+    }
+}

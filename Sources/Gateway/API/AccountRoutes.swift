@@ -1,0 +1,151 @@
+import Engine
+import Foundation
+import Hummingbird
+import Projections
+
+extension GatewayAPI {
+    /// Register, log in, who am I.
+    static func authRoutes(_ routes: RouteTable, _ services: GatewayServices) {
+        routes.add(.post, "/api/auth/register") { request, context -> Response in
+            let body = try await APIJSON.decode(CredentialsRequest.self, from: request, context: context)
+            let email = try Self.validEmail(body.email)
+            try Self.validPassword(body.password)
+            let hash = try await services.auth.hash(body.password)
+            let taken = try await services.database.run { db in
+                try !db.query("SELECT 1 FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.isEmpty
+            }
+            if taken { throw problem(409, "an account with this e-mail address exists; sign in instead") }
+            let execution = try await services.runtime.execute(.registerUser(email: email), context: services.context("register"))
+            guard let created = execution.decision.created else { throw problem(500, "registration did not create a user") }
+            let user = UserID(value: created)
+            do {
+                _ = try await services.database.run { db in
+                    try db.query("INSERT INTO user_credentials (user_id, email, password_hash) VALUES ($1, $2, $3)", [user.description, email, hash])
+                }
+            } catch let error as PostgresError where error.sqlState == "23505" {
+                // Registered twice at the same instant: the other request won; this user id stays unused.
+                throw problem(409, "an account with this e-mail address exists; sign in instead")
+            }
+            let session = try await services.auth.issue(for: user)
+            return try APIJSON.response(SessionBody(token: session.token, expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000), user: UserBody(id: user.description, email: email)), status: .created)
+        }
+        routes.add(.post, "/api/auth/login") { request, context -> Response in
+            let body = try await APIJSON.decode(CredentialsRequest.self, from: request, context: context)
+            let user = try await Self.authenticate(email: body.email, password: body.password, services: services)
+            let session = try await services.auth.issue(for: user.0)
+            return try APIJSON.response(SessionBody(token: session.token, expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000), user: UserBody(id: user.0.description, email: user.1)))
+        }
+        routes.add(.get, "/api/auth/me") { _, context -> Response in
+            let user = try context.requireUser()
+            guard let email = services.runtime.state.users[user] else { throw problem(401, "this user no longer exists") }
+            return try APIJSON.response(UserBody(id: user.description, email: email))
+        }
+    }
+
+    /// The user and e-mail for a correct password; 401 otherwise (the same answer for an unknown address).
+    static func authenticate(email: String, password: String, services: GatewayServices) async throws -> (UserID, String) {
+        let row = try await services.database.run { db in
+            try db.query("SELECT user_id, email, password_hash FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.first
+        }
+        // An unknown address costs a bcrypt verification too, so timing does not tell which addresses exist.
+        let hash = row?[2] ?? services.auth.decoyHash
+        let matches = try await services.auth.verify(password, hash: hash)
+        guard matches, let row, let id = row[0].flatMap({ UserID($0) }), let stored = row[1] else {
+            throw problem(401, "the e-mail address or the password is wrong")
+        }
+        return (id, stored)
+    }
+
+    static func validEmail(_ text: String) throws -> String {
+        let email = text.trimmingCharacters(in: .whitespaces)
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !email.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+            throw problem(422, "email must be an address like trader@example.com")
+        }
+        return email
+    }
+
+    static func validPassword(_ password: String) throws {
+        guard password.count >= 8 else { throw problem(422, "password must have at least 8 characters") }
+        guard password.utf8.count <= 72 else { throw problem(422, "password must be at most 72 bytes (bcrypt's limit)") }
+    }
+
+    /// An account of the signed-in user, or 404 (also for another user's account: ids are not secrets,
+    /// but whether someone else's exists is).
+    static func ownAccount(_ text: String, user: UserID, state: EngineState) throws -> Account {
+        guard let id = AccountID(text), let account = state.accounts[id], account.user == user, account.closedAt == nil else {
+            throw problem(404, "no broker account \(text)")
+        }
+        return account
+    }
+
+    /// Broker accounts: list, create (KIS credentials sealed into PostgreSQL), close.
+    static func accountRoutes(_ routes: RouteTable, _ services: GatewayServices) {
+        routes.add(.get, "/api/broker-accounts") { _, context -> Response in
+            let user = try context.requireUser()
+            let accounts = services.runtime.state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }
+            let sealed = try await services.database.run { db in
+                Set(try db.query("SELECT broker_account_id FROM broker_credentials WHERE user_id = $1", [user.description]).rows.compactMap { $0[0] })
+            }
+            return try APIJSON.response(ListBody(accounts.map { AccountBody($0, hasCredentials: sealed.contains($0.id.description)) }))
+        }
+        routes.add(.post, "/api/broker-accounts") { request, context -> Response in
+            let user = try context.requireUser()
+            let body = try await APIJSON.decode(CreateAccountRequest.self, from: request, context: context)
+            guard let broker = BrokerKind(text: body.broker) else { throw problem(422, "broker must be SIMULATED, KIS_PAPER or KIS_REAL; got '\(body.broker)'") }
+            let number = body.accountNumber.trimmingCharacters(in: .whitespaces)
+            guard (4...32).contains(number.count), number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }) else {
+                throw problem(422, "accountNumber must be 4 to 32 digits (dashes allowed)")
+            }
+            let limit = body.dailyOrderLimit ?? 1_000
+            guard (1...100_000).contains(limit) else { throw problem(422, "dailyOrderLimit must be 1...100000") }
+            var credentials: (key: String, secret: String)?
+            if broker.needsToken {
+                guard let key = body.appKey, let secret = body.appSecret, !key.isEmpty, !secret.isEmpty, key.count <= 512, secret.count <= 512 else {
+                    throw problem(422, "a KIS account needs appKey and appSecret (from the KIS developers portal)")
+                }
+                credentials = (key, secret)
+            } else if body.appKey != nil || body.appSecret != nil {
+                throw problem(422, "a SIMULATED account takes no appKey or appSecret")
+            }
+            let cash = body.initialCash ?? 0
+            guard cash >= 0, cash <= 10_000_000_000_000 else { throw problem(422, "initialCash must be 0...10000000000000 KRW") }
+            if cash > 0, broker != .simulated { throw problem(422, "initialCash is for SIMULATED accounts; a KIS account's cash comes from the broker") }
+            // Seal first: if sealing fails nothing has been recorded.
+            let sealed = try credentials.map { (try services.secrets.seal($0.key), try services.secrets.seal($0.secret), try services.secrets.seal(number)) }
+            let execution = try await services.runtime.execute(.registerAccount(user: user, broker: broker, accountNumber: number, dailyOrderLimit: limit), context: services.context("account"))
+            guard let created = execution.decision.created else { throw problem(500, "the account was not created") }
+            let id = AccountID(value: created)
+            if let sealed {
+                _ = try await services.database.run { db in
+                    try db.query(
+                        "INSERT INTO broker_credentials (broker_account_id, user_id, sealed_app_key, sealed_app_secret, sealed_account_number) VALUES ($1, $2, $3, $4, $5)",
+                        [id.description, user.description, sealed.0, sealed.1, sealed.2]
+                    )
+                }
+            }
+            if cash > 0 { _ = try await services.runtime.execute(.depositCash(account: id, amount: cash), context: services.context("account")) }
+            guard let account = services.runtime.state.accounts[id] else { throw problem(500, "the account was not created") }
+            var headers = HTTPFields()
+            headers[.location] = "/api/broker-accounts/\(id)"
+            return try APIJSON.response(AccountBody(account, hasCredentials: sealed != nil), status: .created, headers: headers)
+        }
+        routes.add(.get, "/api/broker-accounts/{id}") { _, context -> Response in
+            let user = try context.requireUser()
+            let account = try Self.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
+            let sealed = try await services.database.run { db in
+                try !db.query("SELECT 1 FROM broker_credentials WHERE broker_account_id = $1", [account.id.description]).rows.isEmpty
+            }
+            return try APIJSON.response(AccountBody(account, hasCredentials: sealed))
+        }
+        routes.add(.delete, "/api/broker-accounts/{id}") { _, context -> Response in
+            let user = try context.requireUser()
+            let account = try Self.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
+            _ = try await services.runtime.execute(.closeAccount(account.id, user: user), context: services.context("account"))
+            _ = try await services.database.run { db in
+                try db.query("DELETE FROM broker_credentials WHERE broker_account_id = $1", [account.id.description])
+            }
+            return Response(status: .noContent)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+public import Engine
+import Crypto
+import Foundation
+public import Hummingbird
+import HummingbirdBcrypt
+import JWTKit
+import Projections
+
+/// The claims of a session token: the user and when it stops being valid.
+struct SessionClaims: JWTPayload {
+    var sub: SubjectClaim
+    var exp: ExpirationClaim
+    var iat: IssuedAtClaim
+
+    func verify(using _: some JWTAlgorithm) async throws {
+        try self.exp.verifyNotExpired()
+    }
+}
+
+/// Passwords (bcrypt) and session tokens (JWT, HS256).
+///
+/// Credentials never enter the log: the log records `UserRegistered` with the e-mail address only; the
+/// bcrypt hash lives in PostgreSQL's `user_credentials`, a table that is not a projection (rebuilds do
+/// not touch it; back it up with `pg_dump`).
+public final class AuthService: Sendable {
+    private let keys: JWTKeyCollection
+    let configuration: GatewayConfiguration
+    /// A hash of nothing in particular, verified against when an e-mail address is unknown (same timing).
+    let decoyHash: String
+
+    public init(configuration: GatewayConfiguration) async {
+        self.configuration = configuration
+        self.decoyHash = Bcrypt.hash(randomBytes(16).map { String($0) }.joined(), cost: configuration.bcryptCost)
+        self.keys = JWTKeyCollection()
+        await self.keys.add(hmac: HMACKey(from: configuration.jwtSecret), digestAlgorithm: .sha256)
+    }
+
+    /// A signed token for `user`, valid for the configured lifetime.
+    func issue(for user: UserID, now: Date = Date()) async throws -> (token: String, expiresAt: Date) {
+        let expires = now.addingTimeInterval(TimeInterval(self.configuration.tokenLifetimeSeconds))
+        let claims = SessionClaims(sub: SubjectClaim(value: user.description), exp: ExpirationClaim(value: expires), iat: IssuedAtClaim(value: now))
+        return (try await self.keys.sign(claims), expires)
+    }
+
+    /// The user of a valid, unexpired token; nil otherwise.
+    func user(fromToken token: String) async -> UserID? {
+        guard let claims = try? await self.keys.verify(token, as: SessionClaims.self) else { return nil }
+        return UserID(claims.sub.value)
+    }
+
+    /// bcrypt, on a thread of its own (a cost-12 hash is ~0.25 s of CPU).
+    func hash(_ password: String) async throws -> String {
+        let cost = self.configuration.bcryptCost
+        return try await blocking { Bcrypt.hash(password, cost: cost) }
+    }
+
+    func verify(_ password: String, hash: String) async throws -> Bool {
+        try await blocking { Bcrypt.verify(password, hash: hash) }
+    }
+}
+
+/// Reads the bearer token (or the dashboard's `sb_session` cookie) and sets `context.user` when it is
+/// valid. It never refuses: routes that need a user call `context.requireUser()`.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+    let auth: AuthService
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        var context = context
+        if let token = Self.token(request) {
+            context.user = await self.auth.user(fromToken: token)
+            if context.user == nil, request.uri.path.hasPrefix("/api/") {
+                throw problem(401, "the token is invalid or has expired; sign in again (POST /api/auth/login)")
+            }
+        }
+        return try await next(request, context)
+    }
+
+    static func token(_ request: Request) -> String? {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            return nil
+        }
+        if let cookies = request.headers[.cookie] {
+            for pair in cookies.split(separator: ";") {
+                let trimmed = pair.trimmingCharacters(in: .whitespaces)
+                if trimmed.hasPrefix("sb_session=") { return String(trimmed.dropFirst("sb_session=".count)) }
+            }
+        }
+        return nil
+    }
+}
+
+/// Seals broker app keys and secrets with AES-256-GCM under `STOCKBOOM_SECRETS_KEY`. The sealed form
+/// (`v1:` + base64 of nonce‖ciphertext‖tag) is what PostgreSQL stores; the clear text is never logged,
+/// never appended to the event log and never returned by the API.
+public struct SecretBox: Sendable {
+    private let key: SymmetricKey
+
+    public init(key: [UInt8]) {
+        precondition(key.count == 32)
+        self.key = SymmetricKey(data: key)
+    }
+
+    public func seal(_ text: String) throws -> String {
+        let box = try AES.GCM.seal(Data(text.utf8), using: self.key)
+        guard let combined = box.combined else { throw problem(500, "sealing failed") }
+        return "v1:" + combined.base64EncodedString()
+    }
+
+    public func open(_ sealed: String) throws -> String {
+        guard sealed.hasPrefix("v1:"), let data = Data(base64Encoded: String(sealed.dropFirst(3))) else {
+            throw problem(500, "a sealed secret has an unknown format")
+        }
+        let box = try AES.GCM.SealedBox(combined: data)
+        return String(decoding: try AES.GCM.open(box, using: self.key), as: UTF8.self)
+    }
+}

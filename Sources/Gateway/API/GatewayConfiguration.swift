@@ -1,0 +1,94 @@
+public import Foundation
+
+/// Settings of the API, read from the environment by `stockboom serve` (see README "Configuration").
+public struct GatewayConfiguration: Sendable {
+    /// HMAC-SHA256 key for the JWT bearer tokens (`JWT_SECRET`).
+    public var jwtSecret: String
+    /// How long a token issued at login stays valid.
+    public var tokenLifetimeSeconds: Int64 = 12 * 3600
+    /// bcrypt cost (work factor 2^cost); 12 in production, lower only in tests.
+    public var bcryptCost: UInt8 = 12
+    /// 32-byte key that seals broker app keys and secrets at rest (`STOCKBOOM_SECRETS_KEY`, base64 or hex).
+    public var secretsKey: [UInt8]
+    /// Largest accepted request body.
+    public var bodyLimitBytes = 64 << 10
+    /// Order placements per user: sustained rate and burst (token bucket); beyond them, 429.
+    public var ordersPerSecond = 50.0
+    public var orderBurst = 100.0
+    /// Whether KIS app credentials are configured for the system (`KIS_APP_KEY`).
+    public var kisConfigured = false
+
+    public init(jwtSecret: String, secretsKey: [UInt8]) {
+        precondition(secretsKey.count == 32, "the secrets key is 32 bytes")
+        self.jwtSecret = jwtSecret
+        self.secretsKey = secretsKey
+    }
+
+    /// Errors that stop the server from starting, with what to do about them.
+    public struct Refusal: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads `JWT_SECRET`, `STOCKBOOM_SECRETS_KEY`, `BCRYPT_COST`, `KIS_APP_KEY` and `NODE_ENV`/`STOCKBOOM_ENV`.
+    ///
+    /// In production (`NODE_ENV=production` as in the guide's compose file, or `STOCKBOOM_ENV=production`)
+    /// a missing or short `JWT_SECRET` or a missing secrets key refuses to start. Elsewhere a random key is
+    /// made per process (tokens and sealed secrets then do not survive a restart) and a warning is returned.
+    public static func fromEnvironment(_ environment: [String: String]) throws(Refusal) -> (GatewayConfiguration, warnings: [String]) {
+        let production = environment["NODE_ENV"] == "production" || environment["STOCKBOOM_ENV"] == "production"
+        var warnings: [String] = []
+        let secret: String
+        if let given = environment["JWT_SECRET"], !given.isEmpty {
+            guard given.utf8.count >= 32 || !production else {
+                throw Refusal(description: "JWT_SECRET must be at least 32 characters in production (generate one: openssl rand -base64 48)")
+            }
+            secret = given
+        } else if production {
+            throw Refusal(description: "JWT_SECRET is not set: the server refuses to start in production without it (generate one: openssl rand -base64 48)")
+        } else {
+            secret = randomBytes(32).map { String(format: "%02x", $0) }.joined()
+            warnings.append("JWT_SECRET is not set: using a random per-process secret (tokens end with the process)")
+        }
+        let key: [UInt8]
+        if let text = environment["STOCKBOOM_SECRETS_KEY"], !text.isEmpty {
+            guard let parsed = parseKey(text) else {
+                throw Refusal(description: "STOCKBOOM_SECRETS_KEY must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)")
+            }
+            key = parsed
+        } else if production {
+            throw Refusal(description: "STOCKBOOM_SECRETS_KEY is not set: broker credentials cannot be stored in production without it (openssl rand -base64 32)")
+        } else {
+            key = randomBytes(32)
+            warnings.append("STOCKBOOM_SECRETS_KEY is not set: broker credentials stored now cannot be read after a restart")
+        }
+        var configuration = GatewayConfiguration(jwtSecret: secret, secretsKey: key)
+        if let cost = environment["BCRYPT_COST"].flatMap(UInt8.init) {
+            guard (4...31).contains(cost), cost >= 10 || !production else {
+                throw Refusal(description: "BCRYPT_COST must be 10...31 in production (4...31 elsewhere)")
+            }
+            configuration.bcryptCost = cost
+        }
+        configuration.kisConfigured = !(environment["KIS_APP_KEY"] ?? "").isEmpty
+        return (configuration, warnings)
+    }
+
+    static func parseKey(_ text: String) -> [UInt8]? {
+        if text.utf8.count == 64, text.allSatisfy(\.isHexDigit) {
+            var bytes: [UInt8] = []
+            var index = text.startIndex
+            while index < text.endIndex {
+                let next = text.index(index, offsetBy: 2)
+                bytes.append(UInt8(text[index..<next], radix: 16)!)
+                index = next
+            }
+            return bytes
+        }
+        if let data = Data(base64Encoded: text), data.count == 32 { return Array(data) }
+        return nil
+    }
+}
+
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+}

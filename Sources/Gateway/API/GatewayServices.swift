@@ -1,0 +1,102 @@
+public import Engine
+public import Ledger
+public import Foundation
+import Synchronization
+
+/// Everything the API routes use: the engine (commands and the committed state), the log (audit, replay,
+/// live stream), PostgreSQL (read models and credentials) and the auth service.
+public struct GatewayServices: Sendable {
+    public var dependencies: GatewayDependencies
+    public var runtime: EngineRuntime
+    public var database: DatabasePool
+    public var auth: AuthService
+    public var secrets: SecretBox
+    /// The engine's time source for commands, µs since the epoch (the wall clock, or a shifted one for a
+    /// simulated session).
+    public var clock: @Sendable () -> Int64
+    let rateLimiter: RateLimiter
+    let backtests = BacktestStore()
+
+    public init(dependencies: GatewayDependencies, runtime: EngineRuntime, database: DatabasePool, auth: AuthService, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }) {
+        self.dependencies = dependencies
+        self.runtime = runtime
+        self.database = database
+        self.auth = auth
+        self.secrets = SecretBox(key: auth.configuration.secretsKey)
+        self.clock = clock
+        self.rateLimiter = RateLimiter(rate: auth.configuration.ordersPerSecond, burst: auth.configuration.orderBurst)
+    }
+
+    var log: EventLog { self.dependencies.log }
+
+    func context(_ correlation: String) -> CommandContext {
+        CommandContext(time: self.clock(), correlationID: correlation)
+    }
+}
+
+/// A token bucket per key (user): `rate` tokens a second, at most `burst` saved up.
+final class RateLimiter: Sendable {
+    private let buckets = Mutex([String: (tokens: Double, at: Double)]())
+    let rate: Double
+    let burst: Double
+
+    init(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = burst
+    }
+
+    /// Takes a token; when none is left, the seconds until one is.
+    func take(_ key: String, now: Double = ProcessInfo.processInfo.systemUptime) -> Double? {
+        self.buckets.withLock { buckets in
+            var bucket = buckets[key] ?? (self.burst, now)
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+            bucket.at = now
+            defer { buckets[key] = bucket }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return nil
+            }
+            return (1 - bucket.tokens) / self.rate
+        }
+    }
+}
+
+/// Backtests started through the API, kept in memory per user (they are reproducible from their inputs).
+final class BacktestStore: Sendable {
+    struct Entry: Sendable {
+        var id: String
+        var user: UserID
+        var request: BacktestRequest
+        var status: String
+        var report: BacktestReportBody?
+        var error: String?
+        var createdAt: Int64
+    }
+
+    private let entries = Mutex([String: Entry]())
+    private let next = Atomic<UInt64>(1)
+
+    func create(user: UserID, request: BacktestRequest, now: Int64) -> Entry {
+        let number = self.next.wrappingAdd(1, ordering: .relaxed).oldValue
+        let entry = Entry(id: "bt-\(number)", user: user, request: request, status: "RUNNING", createdAt: now)
+        self.entries.withLock { $0[entry.id] = entry }
+        return entry
+    }
+
+    func update(_ id: String, _ body: (inout Entry) -> Void) {
+        self.entries.withLock { entries in
+            if var entry = entries[id] {
+                body(&entry)
+                entries[id] = entry
+            }
+        }
+    }
+
+    func get(_ id: String, user: UserID) -> Entry? {
+        self.entries.withLock { $0[id] }.flatMap { $0.user == user ? $0 : nil }
+    }
+
+    func list(user: UserID) -> [Entry] {
+        self.entries.withLock { $0.values.filter { $0.user == user } }.sorted { $0.createdAt > $1.createdAt }
+    }
+}

@@ -1,0 +1,158 @@
+import Engine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Projections
+
+extension GatewayAPI {
+    /// An order of the signed-in user, or 404.
+    static func ownOrder(_ text: String, user: UserID, state: EngineState) throws -> Order {
+        guard let id = OrderID(text), let order = state.orders[id], state.accounts[order.account]?.user == user else {
+            throw problem(404, "no order \(text)")
+        }
+        return order
+    }
+
+    /// Orders: place (idempotent with `Idempotency-Key`), list, get, cancel, audit.
+    static func orderRoutes(_ routes: RouteTable, _ services: GatewayServices) {
+        routes.add(.post, "/api/orders") { request, context -> Response in
+            let user = try context.requireUser()
+            if let wait = services.rateLimiter.take(user.description) {
+                var headers = HTTPFields()
+                headers[.retryAfter] = String(Int(wait.rounded(.up)))
+                var response = ProblemDetailsMiddleware<APIContext>.response(problem(429, "too many orders: at most \(Int(services.rateLimiter.rate))/s per user (burst \(Int(services.rateLimiter.burst))); retry after \(String(format: "%.2f", wait)) s"))
+                response.headers[.retryAfter] = headers[.retryAfter]
+                return response
+            }
+            let body = try await APIJSON.decode(PlaceOrderRequest.self, from: request, context: context)
+            let state = services.runtime.state
+            let account = try Self.ownAccount(body.brokerAccountId, user: user, state: state)
+            let stock = try Parse.stock(body.stockId)
+            guard state.stocks[stock] != nil else { throw problem(404, "stock \(body.stockId) is not listed") }
+            guard let side = OrderSide(text: body.side) else { throw problem(422, "side must be BUY or SELL; got '\(body.side)'") }
+            let typeText = body.type ?? "LIMIT"
+            guard let type = OrderType(text: typeText) else { throw problem(422, "type must be LIMIT or MARKET; got '\(typeText)'") }
+            guard body.quantity > 0 else { throw problem(422, "quantity must be a positive number of shares; got \(body.quantity)") }
+            let price = body.price ?? 0
+            if type == .limit { guard price > 0 else { throw problem(422, "a LIMIT order needs a positive price (KRW, on the stock's tick)") } }
+            var clientOrderID = ""
+            if let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
+                guard (1...64).contains(key.utf8.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                    throw problem(400, "Idempotency-Key must be 1 to 64 visible ASCII characters")
+                }
+                clientOrderID = key
+            }
+            let command = PlaceOrder(account: account.id, stock: stock, side: side, type: type, quantity: body.quantity, price: type == .limit ? price : 0, source: .user, clientOrderID: clientOrderID)
+            let execution = try await services.runtime.execute(.placeOrder(command), context: services.context("api-order"))
+            guard let id = execution.decision.order, let order = services.runtime.state.orders[id] else { throw problem(500, "the order was not recorded") }
+            let replayed = execution.decision.events.isEmpty
+            if replayed {
+                guard order.stock == stock, order.side == side, order.type == type, order.quantity == body.quantity, type == .market || order.price == price else {
+                    throw problem(422, "Idempotency-Key '\(clientOrderID)' was already used for a different order (\(order.id)); use a new key for a new order")
+                }
+            }
+            var headers = HTTPFields()
+            headers[.location] = "/api/orders/\(id)"
+            if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
+            return try APIJSON.response(OrderBody(order), status: replayed ? .ok : .created, headers: headers)
+        }
+        routes.add(.get, "/api/orders") { request, context -> Response in
+            let user = try context.requireUser()
+            let query = request.uri.queryParameters
+            let state = services.runtime.state
+            var status: OrderStatus?
+            if let text = query.get("status") {
+                guard let parsed = OrderStatus.allCases.first(where: { $0.description == text.uppercased() }) else {
+                    throw problem(400, "status must be one of \(OrderStatus.allCases.map(\.description).joined(separator: ", "))")
+                }
+                status = parsed
+            }
+            let stock = try query.get("stockId").map(Parse.stock)
+            var accountFilter: AccountID?
+            if let text = query.get("brokerAccountId") { accountFilter = try Self.ownAccount(text, user: user, state: state).id }
+            let limit = try Parse.limit(request, default: 100, max: 1_000)
+            let mine = Set(state.accounts.values.filter { $0.user == user }.map(\.id))
+            let orders = state.orders.values
+                .filter { mine.contains($0.account) && (status == nil || $0.status == status) && (stock == nil || $0.stock == stock) && (accountFilter == nil || $0.account == accountFilter) }
+                .sorted { $0.id > $1.id }
+                .prefix(limit)
+            return try APIJSON.response(ListBody(orders.map(OrderBody.init)))
+        }
+        routes.add(.get, "/api/orders/{id}") { _, context -> Response in
+            let user = try context.requireUser()
+            return try APIJSON.response(OrderBody(try Self.ownOrder(context.parameter("id"), user: user, state: services.runtime.state)))
+        }
+        routes.add(.post, "/api/orders/{id}/cancel") { _, context -> Response in
+            let user = try context.requireUser()
+            let order = try Self.ownOrder(context.parameter("id"), user: user, state: services.runtime.state)
+            _ = try await services.runtime.execute(.cancelOrder(order.id), context: services.context("api-cancel"))
+            guard let updated = services.runtime.state.orders[order.id] else { throw problem(404, "no order \(order.id)") }
+            return try APIJSON.response(OrderBody(updated))
+        }
+        routes.add(.get, "/api/orders/{id}/audit") { _, context -> Response in
+            let user = try context.requireUser()
+            let order = try Self.ownOrder(context.parameter("id"), user: user, state: services.runtime.state)
+            return try APIJSON.response(try await Self.audit(order, services: services))
+        }
+    }
+
+    /// The order's events from the log with the frame checks. Offsets come from the `order_events` read
+    /// model up to its checkpoint, and from a scan of the log after it (events not projected yet).
+    static func audit(_ order: Order, services: GatewayServices) async throws -> AuditBody {
+        let (known, checkpoint) = try await services.database.run { db -> ([UInt64], UInt64) in
+            let offsets = try db.query("SELECT \"offset\" FROM order_events WHERE trade_id = $1 ORDER BY \"offset\"", [order.id.description]).rows.compactMap { $0[0].flatMap(UInt64.init) }
+            let checkpoint = try db.query("SELECT last_offset FROM projection_checkpoints WHERE name = 'trading'").rows.first?[0].flatMap(UInt64.init) ?? 0
+            return (offsets, checkpoint)
+        }
+        let log = services.log
+        return try await blocking {
+            var offsets = known
+            var envelopes: [UInt64: EventEnvelope] = [:]
+            var failure: (any Error)?
+            var problems: [String] = []
+            // Events after the checkpoint: scanned (bounded by the projection lag). Damage is reported, not thrown.
+            do {
+                try log.scan(from: checkpoint) { view in
+                guard EventCodec.isEngineEvent(view.payload) else { return .continue }
+                do {
+                    let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
+                    if envelope.event.orderID == order.id {
+                        offsets.append(view.offset)
+                        envelopes[view.offset] = envelope
+                    }
+                } catch {
+                    failure = error
+                    return .stop
+                }
+                return .continue
+                }
+            } catch {
+                problems.append("reading the log after offset \(checkpoint): \(error)")
+            }
+            if let failure { throw failure }
+            offsets = Array(Set(offsets)).sorted()
+            for offset in offsets where envelopes[offset] == nil {
+                do {
+                    guard let record = try log.read(from: offset, maxRecords: 1).first, record.offset == offset else { continue }
+                    envelopes[offset] = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
+                } catch let error as LedgerError {
+                    problems.append("event at offset \(offset) cannot be read: \(error)")
+                }
+            }
+            let attestation = try log.attest(offsets: offsets)
+            let byOffset = Dictionary(uniqueKeysWithValues: attestation.entries.map { ($0.offset, $0) })
+            let events = offsets.compactMap { offset -> AuditEventBody? in
+                guard let envelope = envelopes[offset] else { return nil }
+                let entry = byOffset[offset]
+                return AuditEventBody(offset: offset, timestamp: ISOTime.utc(envelope.timestamp), type: envelope.typeName, segment: entry?.segment, frameHash: entry?.frameHash, linkedByNext: entry?.linkedByNext, payload: JSONValue(parsing: envelope.event.payloadJSON()))
+            }
+            problems += attestation.problems
+            if events.count != offsets.count { problems.append("\(offsets.count - events.count) event(s) listed by the read model were not found in the log") }
+            return AuditBody(
+                order: OrderBody(order), events: events,
+                verification: VerificationBody(ok: problems.isEmpty, framesChecked: attestation.framesChecked, problems: problems, method: "CRC-32C of every frame and SHA-256 chain links of the segments holding these events (stockboom log verify checks the whole log)")
+            )
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Engine
+import Foundation
+import Hummingbird
+
+/// Query and path parameters, validated with messages that name the parameter.
+enum Parse {
+    /// ISO 8601 (`2025-01-02T09:00:00+09:00`, `…Z`, with or without fractional seconds), a KST day
+    /// (`2025-01-02`) or microseconds since the epoch. Returns µs since the epoch (UTC).
+    static func time(_ text: String, name: String) throws -> Int64 {
+        if let micros = Int64(text), text.count >= 13 { return micros }
+        if text.count == 10, text.dropFirst(4).first == "-", let day = KST.day(yyyymmdd: text.replacingOccurrences(of: "-", with: "")) {
+            return KST.instant(day: day, hour: 0)
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970) * 1_000_000 }
+        throw problem(400, "\(name) must be an ISO 8601 time (2025-01-02T09:00:00+09:00), a day (2025-01-02) or microseconds since the epoch; got '\(text)'")
+    }
+
+    static func optionalTime(_ request: Request, _ name: String) throws -> Int64? {
+        guard let text = request.uri.queryParameters.get(name), !text.isEmpty else { return nil }
+        return try Self.time(text, name: name)
+    }
+
+    static func stock(_ text: String) throws -> StockCode {
+        guard let code = StockCode(text) else { throw problem(400, "stockId must be six digits (005930), got '\(text)'") }
+        return code
+    }
+
+    static func timeframe(_ text: String?) throws -> Timeframe {
+        guard let text else { return .minute1 }
+        guard let timeframe = Timeframe(text: text) else { throw problem(400, "timeframe must be one of 1m, 5m, 15m, 1h, 1d; got '\(text)'") }
+        return timeframe
+    }
+
+    static func limit(_ request: Request, default value: Int, max: Int) throws -> Int {
+        guard let text = request.uri.queryParameters.get("limit") else { return value }
+        guard let limit = Int(text), (1...max).contains(limit) else { throw problem(400, "limit must be an integer from 1 to \(max); got '\(text)'") }
+        return limit
+    }
+
+    static func identifier<ID: EngineIdentifier>(_ text: String, as _: ID.Type, name: String) throws -> ID {
+        guard let id = ID(text) else { throw problem(400, "\(name) must look like \(ID.prefix)0000000001; got '\(text)'") }
+        return id
+    }
+}

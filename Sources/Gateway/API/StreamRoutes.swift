@@ -1,0 +1,149 @@
+import Engine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ledger
+import NIOCore
+
+extension GatewayAPI {
+    /// Backtests on the `candles` read model with the engine's own code (same risk checks, same exchange).
+    static func backtestRoutes(_ routes: RouteTable, _ services: GatewayServices) {
+        routes.add(.post, "/api/backtests") { request, context -> Response in
+            let user = try context.requireUser()
+            let body = try await APIJSON.decode(BacktestRequest.self, from: request, context: context)
+            let info = try Self.listedStock(body.stockId, state: services.runtime.state)
+            guard StrategyFactory.names.contains(body.strategy) else { throw problem(422, "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")); got '\(body.strategy)'") }
+            do { _ = try StrategyFactory.make(name: body.strategy, parameters: body.parameters ?? "") } catch { throw problem(422, "parameters: \((error as? EngineError)?.message ?? "\(error)")") }
+            let timeframe = try Parse.timeframe(body.timeframe ?? "1d")
+            let from = try body.from.map { try Parse.time($0, name: "from") }
+            let to = try body.to.map { try Parse.time($0, name: "to") }
+            let cash = body.initialCash ?? 100_000_000
+            guard cash > 0, cash <= 10_000_000_000_000 else { throw problem(422, "initialCash must be 1...10000000000000 KRW") }
+            let candles = try await Self.candles(services, stock: info.code, timeframe: timeframe, from: from, to: to, limit: 100_000)
+            guard candles.count >= 2 else { throw problem(422, "no \(timeframe) candles of \(info.code) in that range: nothing to test on") }
+            let entry = services.backtests.create(user: user, request: body, now: services.clock())
+            let calendar = services.runtime.engine.calendar
+            let fees = services.runtime.state.fees
+            let outcome: Result<BacktestReport, EngineError> = try await blocking {
+                Result { () throws(EngineError) -> BacktestReport in
+                    var backtester = try Backtester(
+                        stocks: [(info.code, info.name, candles[0].open)], strategy: body.strategy, parameters: body.parameters ?? "", initialCash: cash,
+                        calendar: calendar, exchange: .init(fillTimeframe: timeframe), fees: fees, startTime: candles[0].start - KST.dayMicros
+                    )
+                    for candle in candles {
+                        try backtester.process(candle)
+                        if backtester.pendingRecordBytes >= 1 << 20 { _ = backtester.takeRecords() }
+                    }
+                    return try backtester.finish()
+                }
+            }
+            switch outcome {
+            case .success(let report):
+                services.backtests.update(entry.id) {
+                    $0.status = "COMPLETED"
+                    $0.report = BacktestReportBody(
+                        bars: report.bars, events: report.events, fills: report.fills, roundTrips: report.roundTrips, winRatePercent: report.winRatePercent,
+                        initialEquity: report.initialEquity, finalEquity: report.finalEquity, profit: report.profit, returnPercent: report.returnPercent,
+                        realizedProfit: report.realizedProfit, commission: report.commission, tax: report.tax, maxDrawdownPercent: report.maxDrawdownPercent,
+                        sharpeRatio: report.sharpeRatio.isFinite ? report.sharpeRatio : 0, ordersByStatus: report.ordersByStatus
+                    )
+                }
+            case .failure(let error):
+                services.backtests.update(entry.id) {
+                    $0.status = "FAILED"
+                    $0.error = error.message
+                }
+            }
+            guard let done = services.backtests.get(entry.id, user: user) else { throw problem(500, "the backtest disappeared") }
+            var headers = HTTPFields()
+            headers[.location] = "/api/backtests/\(done.id)"
+            return try APIJSON.response(Self.backtestBody(done), status: .created, headers: headers)
+        }
+        routes.add(.get, "/api/backtests") { _, context -> Response in
+            let user = try context.requireUser()
+            return try APIJSON.response(ListBody(services.backtests.list(user: user).map(Self.backtestBody)))
+        }
+        routes.add(.get, "/api/backtests/{id}") { _, context -> Response in
+            let user = try context.requireUser()
+            let id = context.parameter("id")
+            guard let entry = services.backtests.get(id, user: user) else { throw problem(404, "no backtest \(id)") }
+            return try APIJSON.response(Self.backtestBody(entry))
+        }
+    }
+
+    static func backtestBody(_ entry: BacktestStore.Entry) -> BacktestBody {
+        BacktestBody(id: entry.id, status: entry.status, request: entry.request, report: entry.report, error: entry.error, createdAt: ISOTime.utc(entry.createdAt))
+    }
+
+    /// Server-Sent Events of the user's own events as they are committed. Each event's `id:` is its log
+    /// offset: a reconnecting client sends `Last-Event-ID` (or `?from=`) and continues after it.
+    static func streamRoutes(_ routes: RouteTable, _ services: GatewayServices) {
+        routes.add(.get, "/api/stream") { request, context -> Response in
+            let user = try context.requireUser()
+            var from = services.runtime.nextOffset
+            if let last = request.headers[HTTPField.Name("Last-Event-ID")!] {
+                guard let offset = UInt64(last) else { throw problem(400, "Last-Event-ID must be an event offset") }
+                from = offset + 1
+            } else if let text = request.uri.queryParameters.get("from") {
+                guard let offset = UInt64(text) else { throw problem(400, "from must be a log offset (a non-negative integer)") }
+                from = offset
+            }
+            guard from <= services.runtime.nextOffset else { throw problem(400, "from \(from) is beyond the log's end (\(services.runtime.nextOffset))") }
+            let runtime = services.runtime
+            let log = services.log
+            let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingNewest(10_000))
+            let producer = Task {
+                continuation.yield(ByteBuffer(string: "retry: 2000\n: stream of \(user) from offset \(from)\n\n"))
+                do {
+                    for try await record in log.tail(from: from) {
+                        if Task.isCancelled { break }
+                        guard let envelope = try? EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp),
+                            Self.belongs(envelope.event, to: user, state: runtime.state)
+                        else { continue }
+                        continuation.yield(ByteBuffer(string: "id: \(record.offset)\nevent: \(envelope.typeName)\ndata: \(envelope.json())\n\n"))
+                    }
+                } catch {
+                    continuation.yield(ByteBuffer(string: "event: error\ndata: {\"detail\":\"the log stream ended: \(error)\"}\n\n"))
+                }
+                continuation.finish()
+            }
+            let heartbeat = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(15))
+                    continuation.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                }
+            }
+            continuation.onTermination = { _ in
+                producer.cancel()
+                heartbeat.cancel()
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream))
+        }
+    }
+
+    /// Whether the user may see the event: their registration, their accounts' events, their orders',
+    /// their notifications'. Market data is public to signed-in users and not streamed here.
+    static func belongs(_ event: DomainEvent, to user: UserID, state: EngineState) -> Bool {
+        func owns(_ account: AccountID) -> Bool { state.accounts[account]?.user == user }
+        if let order = event.orderID { return state.orders[order].map { owns($0.account) } ?? false }
+        switch event {
+        case .userRegistered(let e): return e.user == user
+        case .brokerAccountRegistered(let e): return e.user == user
+        case .cashDeposited(let e): return owns(e.account)
+        case .brokerTokenIssued(let e): return owns(e.account)
+        case .brokerTokenExpired(let e): return owns(e.account)
+        case .strategyEnabled(let e): return owns(e.account)
+        case .strategyDisabled(let e): return owns(e.account)
+        case .signalGenerated(let e): return owns(e.account)
+        case .accountHalted(let e): return owns(e.account)
+        case .brokerAccountClosed(let e): return owns(e.account)
+        case .notificationCreated(let e): return e.user == user
+        case .notificationSent(let e), .notificationFailed(let e): return state.notifications[e.notification]?.user == user
+        case .notificationRead(let e): return state.notifications[e.notification]?.user == user
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,377 @@
+import Foundation
+import HTTPTypes
+import Synchronization
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import TestSupport
+@testable import Engine
+@testable import Gateway
+@testable import Ledger
+@testable import Projections
+
+@Suite(.serialized) struct APITests {
+    @Test func authAndPerUserIsolation() async throws {
+        let harness = try await APIHarness("auth")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let bob = try await client.register("bob@example.com")
+            #expect(alice.user != bob.user)
+            // Same address again (any case) → 409; weak password → 422; malformed → 400.
+            #expect(try await client.call(.post, "/api/auth/register", json: ["email": "ALICE@example.com", "password": "another password"]).status == 409)
+            #expect(try await client.call(.post, "/api/auth/register", json: ["email": "carol@example.com", "password": "short"]).status == 422)
+            #expect(try await client.call(.post, "/api/auth/register", raw: "{\"email\": ").status == 400)
+            // Login: right password → token that works; wrong → 401 with the same message as an unknown address.
+            let login = try await client.call(.post, "/api/auth/login", json: ["email": "alice@example.com", "password": "correct horse battery"])
+            #expect(login.status == 200)
+            let token = try #require(login.json["token"] as? String)
+            #expect(try await client.call(.get, "/api/auth/me", token: token).json["email"] as? String == "alice@example.com")
+            let wrong = try await client.call(.post, "/api/auth/login", json: ["email": "alice@example.com", "password": "wrong password"])
+            let unknown = try await client.call(.post, "/api/auth/login", json: ["email": "nobody@example.com", "password": "wrong password"])
+            #expect(wrong.status == 401 && unknown.status == 401 && wrong.detail == unknown.detail)
+            // No token, a bad token: 401 problem details.
+            let anonymous = try await client.call(.get, "/api/orders")
+            #expect(anonymous.status == 401)
+            #expect(anonymous.headers[.contentType] == "application/problem+json")
+            #expect(try await client.call(.get, "/api/orders", token: "not.a.token").status == 401)
+            // Alice's account, order and notification; Bob asks for each by id and gets 404.
+            let account = try await client.simulatedAccount(alice.token)
+            let order = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 10, "price": 55_000])
+            #expect(order.status == 201, "\(order.text)")
+            let orderID = try #require(order.json["id"] as? String)
+            let offTick = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_050])
+            #expect(offTick.json["status"] as? String == "REJECTED")  // a rejection is an order with a reason, and a notification
+            try harness.project()
+            let notifications = try await client.call(.get, "/api/notifications", token: alice.token)
+            let notification = try #require(notifications.items.first?["id"] as? String, "\(notifications.text)")
+            for (method, path) in [
+                (HTTPRequest.Method.get, "/api/broker-accounts/\(account)"), (.delete, "/api/broker-accounts/\(account)"),
+                (.get, "/api/orders/\(orderID)"), (.get, "/api/orders/\(orderID)/audit"), (.post, "/api/orders/\(orderID)/cancel"),
+                (.post, "/api/notifications/\(notification)/read"),
+            ] {
+                let reply = try await client.call(method, path, token: bob.token)
+                #expect(reply.status == 404, "Bob must not reach \(method) \(path): \(reply.status) \(reply.text)")
+            }
+            let bobOrder = try await client.call(.post, "/api/orders", token: bob.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000])
+            #expect(bobOrder.status == 404, "Bob cannot order on Alice's account")
+            #expect(try await client.call(.get, "/api/orders", token: bob.token).items.isEmpty)
+            #expect(try await client.call(.get, "/api/broker-accounts", token: bob.token).items.isEmpty)
+            #expect(try await client.call(.get, "/api/notifications", token: bob.token).items.isEmpty)
+            #expect(try await client.call(.get, "/api/trades", token: bob.token).items.isEmpty)
+            #expect(try await client.call(.get, "/api/trades", token: alice.token).items.count == 2)
+            // Alice marks her notification read.
+            #expect(try await client.call(.post, "/api/notifications/\(notification)/read", token: alice.token).status == 204)
+            #expect(try await client.call(.get, "/api/notifications?unread=true", token: alice.token).items.contains { $0["id"] as? String == notification } == false)
+        }
+        await harness.close()
+    }
+
+    @Test func orderPlacementIsIdempotentAndValidated() async throws {
+        let harness = try await APIHarness("orders")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let body: [String: Any] = ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "type": "LIMIT", "quantity": 10, "price": 55_000]
+            let first = try await client.call(.post, "/api/orders", token: alice.token, json: body, headers: ["Idempotency-Key": "retry-1"])
+            #expect(first.status == 201)
+            #expect(first.json["status"] as? String == "PENDING")
+            let again = try await client.call(.post, "/api/orders", token: alice.token, json: body, headers: ["Idempotency-Key": "retry-1"])
+            #expect(again.status == 200)
+            #expect(again.json["id"] as? String == first.json["id"] as? String)
+            #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            var changed = body
+            changed["quantity"] = 11
+            #expect(try await client.call(.post, "/api/orders", token: alice.token, json: changed, headers: ["Idempotency-Key": "retry-1"]).status == 422)
+            #expect(try await client.call(.get, "/api/orders", token: alice.token).items.count == 1, "a retried POST does not double the order")
+            let reserved = harness.runtime.state.accounts[AccountID(account)!]!.reservedCash
+            #expect(reserved > 550_000 && reserved < 560_000, "one order's cash reserved, not two: \(reserved)")
+
+            // Bad input: each a 4xx problem naming what is wrong, never a 500.
+            let cases: [(Any, Int, String)] = [
+                (["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": -5, "price": 55_000], 422, "quantity"),
+                (["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": "ten", "price": 55_000], 400, "quantity"),
+                (["brokerAccountId": account, "stockId": "999999", "side": "BUY", "quantity": 1, "price": 55_000], 404, "999999"),
+                (["brokerAccountId": account, "stockId": "5930", "side": "BUY", "quantity": 1, "price": 55_000], 400, "six digits"),
+                (["brokerAccountId": account, "stockId": "005930", "side": "HOLD", "quantity": 1, "price": 55_000], 422, "side"),
+                (["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1], 422, "price"),
+                (["stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000], 400, "brokerAccountId"),
+                ([1, 2, 3], 400, "body"),
+            ]
+            for (json, status, mention) in cases {
+                let reply = try await client.call(.post, "/api/orders", token: alice.token, json: json)
+                #expect(reply.status == status, "\(json) → \(reply.status) \(reply.text)")
+                #expect(reply.detail.contains(mention), "the message names \(mention): \(reply.detail)")
+                #expect(reply.headers[.contentType] == "application/problem+json")
+            }
+            #expect(try await client.call(.post, "/api/orders", token: alice.token, raw: "{not json").status == 400)
+            let tooLarge = try await client.call(.post, "/api/orders", token: alice.token, raw: "{\"pad\":\"" + String(repeating: "x", count: 100_000) + "\"}")
+            #expect(tooLarge.status == 413)
+            // Off tick and out of the daily band: recorded rejections with the engine's reason codes.
+            let offTick = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_050])
+            #expect(offTick.status == 201 && offTick.json["failureReason"] as? String == "PRICE_NOT_ON_TICK", "\(offTick.text)")
+            let tooHigh = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 80_000])
+            #expect(tooHigh.json["failureReason"] as? String == "PRICE_OUT_OF_RANGE")
+            // Cancel, then cancel again: 409 naming the state.
+            let id = try #require(first.json["id"] as? String)
+            let cancelled = try await client.call(.post, "/api/orders/\(id)/cancel", token: alice.token)
+            #expect(cancelled.json["status"] as? String == "CANCELLED")
+            let twice = try await client.call(.post, "/api/orders/\(id)/cancel", token: alice.token)
+            #expect(twice.status == 409 && twice.detail.contains("CANCELLED"))
+            // Filters.
+            #expect(try await client.call(.get, "/api/orders?status=REJECTED", token: alice.token).items.count == 2)
+            #expect(try await client.call(.get, "/api/orders?status=NOPE", token: alice.token).status == 400)
+        }
+        await harness.close()
+    }
+
+    @Test func orderRateLimitAnswers429() async throws {
+        let harness = try await APIHarness("ratelimit") { $0.ordersPerSecond = 0.5; $0.orderBurst = 3 }
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            var statuses: [Int] = []
+            for _ in 0..<5 {
+                statuses.append(try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]).status)
+            }
+            #expect(statuses == [201, 201, 201, 429, 429])
+            let limited = try await client.call(.post, "/api/orders", token: alice.token, json: [:] as [String: Any])
+            #expect(limited.headers[.retryAfter] != nil)
+            // Another user has a bucket of their own.
+            let bob = try await client.register("bob@example.com")
+            let bobAccount = try await client.simulatedAccount(bob.token)
+            #expect(try await client.call(.post, "/api/orders", token: bob.token, json: ["brokerAccountId": bobAccount, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]).status == 201)
+        }
+        await harness.close()
+    }
+
+    @Test func auditShowsTheLifecycleAndDetectsTampering() async throws {
+        let harness = try await APIHarness("audit")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let placed = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 10, "price": 55_000])
+            let id = try #require(placed.json["id"] as? String)
+            let order = OrderID(id)!
+            // The broker side (issue 6's worker) reported through the engine: submitted, accepted, partly filled.
+            let context = CommandContext(time: APIHarness.sessionTime + 1_000_000)
+            _ = try await harness.runtime.execute(.recordSubmitted(order), context: context)
+            _ = try await harness.runtime.execute(.recordAccepted(order, brokerOrderNumber: "0000117057"), context: context)
+            try harness.project()  // the first events via the read model, the fill via the log scan after the checkpoint
+            _ = try await harness.runtime.execute(.recordFill(order, quantity: 4, price: 55_000, fillID: "F1"), context: context)
+            let audit = try await client.call(.get, "/api/orders/\(id)/audit", token: alice.token)
+            #expect(audit.status == 200, "\(audit.text)")
+            let events = try #require(audit.json["events"] as? [[String: Any]])
+            #expect(events.map { $0["type"] as? String ?? "" } == ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderPartiallyFilled"])
+            let offsets = events.compactMap { ($0["offset"] as? NSNumber)?.uint64Value }
+            #expect(offsets == offsets.sorted() && offsets.count == 4)
+            #expect(events.allSatisfy { ($0["frameHash"] as? String)?.count == 64 })
+            #expect((events.last?["payload"] as? [String: Any])?["fillId"] as? String == "F1")
+            let verification = try #require(audit.json["verification"] as? [String: Any])
+            #expect(verification["ok"] as? Bool == true, "\(verification)")
+
+            // Tamper with the frame of the order's first event: the audit reports the file and byte, not ok.
+            let offset = offsets[0]
+            let attestation = try harness.log.attest(offsets: [offset])
+            let entry = try #require(attestation.entries.first)
+            let path = harness.directory.path + "/" + entry.segment
+            let handle = try #require(FileHandle(forUpdatingAtPath: path))
+            try handle.seek(toOffset: entry.framePosition + 100)
+            let byte = try #require(try handle.read(upToCount: 1)?.first)
+            try handle.seek(toOffset: entry.framePosition + 100)
+            try handle.write(contentsOf: Data([byte ^ 0xFF]))
+            try handle.close()
+            let tampered = try await client.call(.get, "/api/orders/\(id)/audit", token: alice.token)
+            let report = try #require(tampered.json["verification"] as? [String: Any], "\(tampered.text)")
+            #expect(report["ok"] as? Bool == false)
+            let problems = report["problems"] as? [String] ?? []
+            #expect(problems.contains { $0.contains(entry.segment) && $0.contains("byte \(entry.framePosition)") }, "\(problems)")
+        }
+        await harness.close()
+    }
+
+    @Test func portfolioNowAndAsOfAPastTime() async throws {
+        let harness = try await APIHarness("portfolio")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let account = try await client.simulatedAccount(alice.token, cash: 1_000_000)
+            let beforeDeposit = harness.clock.read()
+            harness.clock.now.withLock { $0 += 60_000_000 }
+            _ = try await harness.runtime.execute(.depositCash(account: AccountID(account)!, amount: 500_000), context: CommandContext(time: harness.clock.read()))
+            let now = try await client.call(.get, "/api/portfolio", token: alice.token)
+            #expect(now.items.first?["cash"] as? Int == 1_500_000, "\(now.text)")
+            let past = try await client.call(.get, "/api/portfolio?asOf=\(beforeDeposit)&brokerAccountId=\(account)", token: alice.token)
+            #expect(past.status == 200, "\(past.text)")
+            #expect(past.items.first?["cash"] as? Int == 1_000_000, "the portfolio as it was before the deposit: \(past.text)")
+            #expect(try await client.call(.get, "/api/portfolio?asOf=yesterday", token: alice.token).status == 400)
+        }
+        await harness.close()
+    }
+
+    @Test func marketDataCandlesIndicatorsQuoteAndBacktest() async throws {
+        let harness = try await APIHarness("market")
+        try await harness.ingestCandles(40)
+        try harness.project()
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let stocks = try await client.call(.get, "/api/market-data/stocks", token: alice.token)
+            #expect(stocks.items.map { $0["id"] as? String ?? "" } == ["000660", "005930"])
+            let candles = try await client.call(.get, "/api/market-data/stocks/005930/candles?timeframe=1m&from=2025-01-06T09:10:00%2B09:00&to=2025-01-06T09:20:00%2B09:00", token: alice.token)
+            let rows = try #require(candles.json["candles"] as? [[String: Any]], "\(candles.text)")
+            #expect(rows.count == 10)
+            #expect(rows.first?["timestamp"] as? String == "2025-01-06T00:10:00.000000Z")
+            let fiveMinute = try await client.call(.get, "/api/market-data/stocks/005930/candles?timeframe=5m", token: alice.token)
+            #expect((fiveMinute.json["candles"] as? [[String: Any]])?.count == 8, "40 minutes from 09:00 close 8 five-minute candles: \(fiveMinute.text)")
+            #expect(try await client.call(.get, "/api/market-data/stocks/005930/candles?timeframe=2m", token: alice.token).status == 400)
+            #expect(try await client.call(.get, "/api/market-data/stocks/123456/candles", token: alice.token).status == 404)
+            let indicators = try await client.call(.get, "/api/market-data/stocks/005930/indicators?timeframe=1m&names=sma_5,rsi_14", token: alice.token)
+            let last = try #require((indicators.json["rows"] as? [[String: Any]])?.last?["values"] as? [String: Double], "\(indicators.text)")
+            // SMA 5 of the last five closes, computed here independently.
+            var sum = 0.0
+            for minute in 35..<40 {
+                let close: Int = 55_000 + ((minute % 10) - 5) * 100 + (minute / 10) * 100
+                sum += Double(close)
+            }
+            let sma: Double = last["sma_5"] ?? 0
+            #expect(abs(sma - sum / 5) < 1e-9)
+            #expect(last["rsi_14"] != nil)
+            let quote = try await client.call(.get, "/api/market-data/stocks/005930/quote", token: alice.token)
+            #expect(quote.json["price"] as? Int == Int(harness.runtime.state.stocks[APIHarness.samsung]!.marketData.lastClose))
+            let backtest = try await client.call(.post, "/api/backtests", token: alice.token, json: ["stockId": "005930", "strategy": "ma-cross", "parameters": "fast=2,slow=5,quantity=10", "timeframe": "1m"])
+            #expect(backtest.status == 201, "\(backtest.text)")
+            #expect(backtest.json["status"] as? String == "COMPLETED")
+            #expect((backtest.json["report"] as? [String: Any])?["bars"] as? Int == 40)
+            let id = try #require(backtest.json["id"] as? String)
+            #expect(try await client.call(.get, "/api/backtests/\(id)", token: alice.token).status == 200)
+            let bob = try await client.register("bob@example.com")
+            #expect(try await client.call(.get, "/api/backtests/\(id)", token: bob.token).status == 404)
+            #expect(try await client.call(.post, "/api/backtests", token: alice.token, json: ["stockId": "005930", "strategy": "moon"]).status == 422)
+            // The guide's token-status answers without a token (counts only).
+            let status = try await client.call(.get, "/api/market-data/kis/token-status")
+            #expect(status.status == 200 && status.json["kisAccounts"] as? Int == 0)
+        }
+        await harness.close()
+    }
+
+    @Test func kisCredentialsAreSealedNeverLoggedNeverReturned() async throws {
+        let harness = try await APIHarness("secrets")
+        let appKey = "PSabcdefKEY-" + UUID().uuidString
+        let appSecret = "SECRET-" + UUID().uuidString
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com", password: "hunter2-hunter2")
+            let created = try await client.call(.post, "/api/broker-accounts", token: alice.token, json: ["broker": "KIS_PAPER", "accountNumber": "50123456-01", "appKey": appKey, "appSecret": appSecret])
+            #expect(created.status == 201, "\(created.text)")
+            #expect(created.json["hasCredentials"] as? Bool == true)
+            #expect(!created.text.contains(appKey) && !created.text.contains(appSecret) && !created.text.contains("50123456"))
+            let listed = try await client.call(.get, "/api/broker-accounts", token: alice.token)
+            #expect(!listed.text.contains(appKey) && !listed.text.contains(appSecret))
+            #expect(try await client.call(.post, "/api/broker-accounts", token: alice.token, json: ["broker": "KIS_REAL", "accountNumber": "50123456"]).status == 422, "KIS needs credentials")
+            let test = try await client.call(.post, "/api/trades/test", token: alice.token, json: ["brokerAccountId": created.json["id"] as? String ?? "", "stockId": "005930"])
+            #expect(test.status == 200 && test.json["ok"] as? Bool == false, "no token yet: \(test.text)")
+            #expect((test.json["checks"] as? [[String: Any]])?.contains { $0["name"] as? String == "token" && $0["ok"] as? Bool == false } == true)
+        }
+        // In PostgreSQL: sealed, and opening with the key gives the secret back.
+        let database = try PostgresConnection(url: harness.databaseURL)
+        let row = try #require(try database.query("SELECT sealed_app_key, sealed_app_secret FROM broker_credentials").rows.first)
+        #expect(row[0]?.hasPrefix("v1:") == true && row[0]?.contains(appKey) == false)
+        #expect(try harness.services.secrets.open(row[1] ?? "") == appSecret)
+        let hash = try database.query("SELECT password_hash FROM user_credentials").rows.first?[0] ?? ""
+        #expect(hash.hasPrefix("$2") && !hash.contains("hunter2"))
+        // In the log: neither in any decoded event nor anywhere in the raw bytes.
+        var rendered = ""
+        try harness.log.scan(from: 0) { view in
+            if let envelope = try? EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp) { rendered += envelope.json() }
+            return .continue
+        }
+        for secret in [appKey, appSecret, "hunter2", "50123456-01"] { #expect(!rendered.contains(secret), "\(secret) entered the log") }
+        await harness.close()
+        for file in FileManager.default.enumerator(atPath: harness.directory.path)?.compactMap({ $0 as? String }) ?? [] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: harness.directory.path + "/" + file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: harness.directory.path + "/" + file))
+            #expect(bytes.range(of: Data(appSecret.utf8)) == nil && bytes.range(of: Data("hunter2".utf8)) == nil, "a secret is in \(file)")
+        }
+    }
+
+    @Test func closingAnAccountRefusesWorkingOrdersThenHidesIt() async throws {
+        let harness = try await APIHarness("close")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let order = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000])
+            let refused = try await client.call(.delete, "/api/broker-accounts/\(account)", token: alice.token)
+            #expect(refused.status == 409 && refused.detail.contains("working order"), "\(refused.text)")
+            _ = try await client.call(.post, "/api/orders/\(order.json["id"] as? String ?? "")/cancel", token: alice.token)
+            #expect(try await client.call(.delete, "/api/broker-accounts/\(account)", token: alice.token).status == 204)
+            #expect(try await client.call(.get, "/api/broker-accounts", token: alice.token).items.isEmpty)
+            #expect(try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]).status == 404)
+        }
+        // The closing survives a restart (event + snapshot v2).
+        await harness.close()
+        let reopened = try EventLog(directory: harness.directory.path)
+        let runtime = try EngineRuntime(log: reopened, engine: Engine())
+        #expect(runtime.state.accounts.values.first?.closedAt != nil)
+        #expect(runtime.recovery.snapshotOffset != nil, "recovered from the v2 snapshot written at close")
+        await runtime.close()
+        reopened.close()
+    }
+
+    @Test func liveStreamCarriesOnlyTheUsersEventsAndResumes() async throws {
+        let harness = try await APIHarness("stream")
+        try await harness.app.test(.live) { client in
+            let alice = try await client.register("alice@example.com")
+            let bob = try await client.register("bob@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            _ = try await client.simulatedAccount(bob.token)
+            let placed = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000])
+            #expect(placed.status == 201)
+            let port = try #require(client.port)
+            let events = try Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: alice.token)
+            #expect(events.map(\.type) == ["UserRegistered", "BrokerAccountRegistered", "CashDeposited", "OrderRequested"], "\(events)")
+            #expect(events.allSatisfy { !$0.data.contains("bob@example.com") })
+            // Resume after the second event: Last-Event-ID.
+            let resumed = try Self.sse("http://127.0.0.1:\(port)/api/stream", token: alice.token, lastEventID: events[1].id)
+            #expect(resumed.map(\.id) == Array(events.dropFirst(2).map(\.id)))
+            #expect(try Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: nil).isEmpty, "no token, no stream")
+        }
+        await harness.close()
+    }
+
+    /// Reads an SSE stream for 1.5 s with curl and parses its events.
+    static func sse(_ url: String, token: String?, lastEventID: String? = nil) throws -> [(id: String, type: String, data: String)] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        var arguments = ["-s", "-N", "-m", "1.5", url]
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.components(separatedBy: "\n\n").compactMap { block in
+            var id = "", type = "", data = ""
+            for line in block.split(separator: "\n") {
+                if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
+                if line.hasPrefix("event: ") { type = String(line.dropFirst(7)) }
+                if line.hasPrefix("data: ") { data = String(line.dropFirst(6)) }
+            }
+            return id.isEmpty ? nil : (id, type, data)
+        }
+    }
+
+    @Test func productionRefusesToStartWithoutSecrets() throws {
+        #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production"]) }
+        #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": "short"]) }
+        let key = Data(repeating: 1, count: 32).base64EncodedString()
+        let (configuration, warnings) = try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": String(repeating: "s", count: 40), "STOCKBOOM_SECRETS_KEY": key])
+        #expect(warnings.isEmpty && configuration.bcryptCost == 12)
+        // And the server itself: exits non-zero naming the variable.
+        let directory = TemporaryDirectory("serve-production")
+        var environment = try ServeTests.services()
+        environment["NODE_ENV"] = "production"
+        let (status, output, errors) = try runStockboom(["serve", "--dir", directory.path, "--port", String(freePort())], environment: environment)
+        #expect(status != 0)
+        #expect((output + errors).contains("JWT_SECRET"), "\(output)\(errors)")
+    }
+}
