@@ -18,6 +18,7 @@ public enum Gateway {
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
         router.middlewares.add(ProblemDetailsMiddleware())
         let routes = RouteTable(router: router)
+        router.middlewares.add(MethodNotAllowedMiddleware(routes: routes))
         routes.add(.get, "/health") { _, _ -> Response in
             let report = try await blocking { HealthReport.check(dependencies) }
             return Self.json(report.json(), status: report.ready ? .ok : .serviceUnavailable)

@@ -375,3 +375,21 @@ import TestSupport
         #expect((output + errors).contains("JWT_SECRET"), "\(output)\(errors)")
     }
 }
+
+@Suite struct OpenAPITests {
+    @Test func theDocumentDescribesExactlyTheRoutes() async throws {
+        let harness = try await APIHarness("openapi")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        #expect(document["openapi"] as? String == "3.0.3")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        let documented = Set(paths.flatMap { path, operations in operations.keys.map { "\($0.uppercased()) \(path)" } })
+        let served = Set(harness.routes.operations.map { "\($0.method) \($0.path)" })
+        #expect(documented == served, "documented only: \(documented.subtracting(served).sorted()); served only: \(served.subtracting(documented).sorted())")
+        #expect(served.count >= 30)
+        try await harness.app.test(.router) { client in
+            let reply = try await client.call(.get, "/openapi.json")
+            #expect(reply.status == 200 && reply.text == OpenAPIDocument.json)
+        }
+        await harness.close()
+    }
+}

@@ -28,10 +28,10 @@ final class Server: @unchecked Sendable {
     let output = Pipe()
     let port: Int
 
-    init(directory: String, environment: [String: String]) throws {
+    init(directory: String, environment: [String: String], arguments: [String] = []) throws {
         self.port = freePort()
         self.process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-        self.process.arguments = ["serve", "--dir", directory, "--port", String(self.port)]
+        self.process.arguments = ["serve", "--dir", directory, "--port", String(self.port)] + arguments
         self.process.environment = environment.merging(["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]) { $1 }
         self.process.standardOutput = self.output
         self.process.standardError = FileHandle.nullDevice
@@ -131,4 +131,47 @@ final class Server: @unchecked Sendable {
         #expect(body.contains("\"failing\":[\"projections\"]"), "\(body)")
         _ = server.stop()
     }
+}
+
+@Suite(.serialized) struct SchemathesisTests {
+    /// schemathesis generates requests from /openapi.json (valid and invalid) against a real server and checks
+    /// every answer against the document: no 500s, no undocumented statuses, invalid input refused.
+    @Test func theServerHonoursItsOpenAPIDocument() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/env") else { return }
+        var environment = try ServeTests.servicesWithFreshDatabase("schemathesis")
+        environment["BCRYPT_COST"] = "4"
+        let directory = TemporaryDirectory("schemathesis")
+        let server = try Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
+        let (status, body) = try httpPost(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"password123\"}")
+        #expect(status == 201, "\(body)")
+        let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Schemathesis/run.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, server.url, token]
+        process.environment = ProcessInfo.processInfo.environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "schemathesis found failures:\n\(text.suffix(6000))")
+        let (exit, log) = server.stop()
+        #expect(exit == 0, "\(log.suffix(2000))")
+    }
+}
+
+/// `curl` POST with a JSON body: (status, body).
+func httpPost(_ url: String, json: String) throws -> (Int, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "-d", json, url]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    let code = Int(text.split(separator: "\n").last ?? "0") ?? 0
+    return (code, String(text.split(separator: "\n").dropLast().joined(separator: "\n")))
 }

@@ -41,7 +41,7 @@ enum APIJSON {
 
     /// Decodes the body as `T`: 413 above the limit, 415 for a non-JSON content type, 400 for malformed JSON
     /// or a wrong field, naming the field and what was expected.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: APIContext) async throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: APIContext, allowedKeys: Set<String>? = nil) async throws -> T {
         if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw ProblemDetails(title: "Unsupported Media Type", status: 415, detail: "send the body as application/json (got \(contentType))")
         }
@@ -53,6 +53,11 @@ enum APIJSON {
         }
         guard buffer.readableBytes > 0 else {
             throw ProblemDetails(title: "Bad Request", status: 400, detail: "the request needs a JSON body")
+        }
+        if let allowedKeys, let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any],
+            let unknown = object.keys.sorted().first(where: { !allowedKeys.contains($0) })
+        {
+            throw problem(400, "unknown field '\(unknown)'; known: \(allowedKeys.sorted().joined(separator: ", "))")
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
@@ -99,6 +104,7 @@ func problem(_ status: Int, _ detail: String) -> ProblemDetails {
     case 401: "Unauthorized"
     case 403: "Forbidden"
     case 404: "Not Found"
+    case 405: "Method Not Allowed"
     case 409: "Conflict"
     case 413: "Content Too Large"
     case 422: "Unprocessable Content"

@@ -67,7 +67,7 @@ extension GatewayAPI {
 
     static func validPassword(_ password: String) throws {
         guard password.count >= 8 else { throw problem(422, "password must have at least 8 characters") }
-        guard password.utf8.count <= 72 else { throw problem(422, "password must be at most 72 bytes (bcrypt's limit)") }
+        guard password.count <= 1_024 else { throw problem(422, "password must have at most 1024 characters") }
     }
 
     /// An account of the signed-in user, or 404 (also for another user's account: ids are not secrets,
@@ -91,7 +91,7 @@ extension GatewayAPI {
         }
         routes.add(.post, "/api/broker-accounts") { request, context -> Response in
             let user = try context.requireUser()
-            let body = try await APIJSON.decode(CreateAccountRequest.self, from: request, context: context)
+            let body = try await APIJSON.decode(CreateAccountRequest.self, from: request, context: context, allowedKeys: ["broker", "accountNumber", "appKey", "appSecret", "dailyOrderLimit", "initialCash"])
             guard let broker = BrokerKind(text: body.broker) else { throw problem(422, "broker must be SIMULATED, KIS_PAPER or KIS_REAL; got '\(body.broker)'") }
             let number = body.accountNumber.trimmingCharacters(in: .whitespaces)
             guard (4...32).contains(number.count), number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }) else {
@@ -110,7 +110,7 @@ extension GatewayAPI {
             }
             let cash = body.initialCash ?? 0
             guard cash >= 0, cash <= 10_000_000_000_000 else { throw problem(422, "initialCash must be 0...10000000000000 KRW") }
-            if cash > 0, broker != .simulated { throw problem(422, "initialCash is for SIMULATED accounts; a KIS account's cash comes from the broker") }
+            if body.initialCash != nil, broker != .simulated { throw problem(422, "initialCash is for SIMULATED accounts; a KIS account's cash comes from the broker") }
             // Seal first: if sealing fails nothing has been recorded.
             let sealed = try credentials.map { (try services.secrets.seal($0.key), try services.secrets.seal($0.secret), try services.secrets.seal(number)) }
             let execution = try await services.runtime.execute(.registerAccount(user: user, broker: broker, accountNumber: number, dailyOrderLimit: limit), context: services.context("account"))

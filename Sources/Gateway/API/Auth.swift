@@ -51,11 +51,16 @@ public final class AuthService: Sendable {
     /// bcrypt, on a thread of its own (a cost-12 hash is ~0.25 s of CPU).
     func hash(_ password: String) async throws -> String {
         let cost = self.configuration.bcryptCost
-        return try await blocking { Bcrypt.hash(password, cost: cost) }
+        return try await blocking { Bcrypt.hash(Self.prehash(password), cost: cost) }
     }
 
     func verify(_ password: String, hash: String) async throws -> Bool {
-        try await blocking { Bcrypt.verify(password, hash: hash) }
+        try await blocking { Bcrypt.verify(Self.prehash(password), hash: hash) }
+    }
+
+    /// bcrypt reads at most 72 bytes; SHA-256 first (base64, 44 bytes) lets every byte of a long password count.
+    static func prehash(_ password: String) -> String {
+        Data(SHA256.hash(data: Data(password.utf8))).base64EncodedString()
     }
 }
 

@@ -102,7 +102,8 @@ extension GatewayAPI {
             let limit = try Parse.limit(request, default: 200, max: 2_000)
             var names = IndicatorSet.columns
             if let text = request.uri.queryParameters.get("names") {
-                names = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                names = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                if names.isEmpty { names = IndicatorSet.columns }
                 if let unknown = names.first(where: { !IndicatorSet.columns.contains($0) }) {
                     throw problem(400, "unknown indicator '\(unknown)'; known: \(IndicatorSet.columns.joined(separator: ", "))")
                 }

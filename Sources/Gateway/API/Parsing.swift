@@ -20,7 +20,7 @@ enum Parse {
     }
 
     static func optionalTime(_ request: Request, _ name: String) throws -> Int64? {
-        guard let text = request.uri.queryParameters.get(name), !text.isEmpty else { return nil }
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
         return try Self.time(text, name: name)
     }
 

@@ -81,6 +81,8 @@ extension GatewayAPI {
         routes.add(.get, "/api/stream") { request, context -> Response in
             let user = try context.requireUser()
             var from = services.runtime.nextOffset
+            let fromText = request.uri.queryParameters.get("from")
+            if let fromText, (UInt64(fromText) ?? .max) > 9_007_199_254_740_991 { throw problem(400, "from must be a log offset (a non-negative integer)") }
             if let last = request.headers[HTTPField.Name("Last-Event-ID")!] {
                 guard let offset = UInt64(last) else { throw problem(400, "Last-Event-ID must be an event offset") }
                 from = offset + 1
@@ -88,7 +90,7 @@ extension GatewayAPI {
                 guard let offset = UInt64(text) else { throw problem(400, "from must be a log offset (a non-negative integer)") }
                 from = offset
             }
-            guard from <= services.runtime.nextOffset else { throw problem(400, "from \(from) is beyond the log's end (\(services.runtime.nextOffset))") }
+            from = min(from, services.runtime.nextOffset)  // nothing exists beyond the end: wait there
             let runtime = services.runtime
             let log = services.log
             let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingNewest(10_000))
