@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages StockBoom needs, only when some are missing (quiet otherwise).
 set -euo pipefail
-packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server lz4 python3 procps)
+packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server lz4 python3 procps curl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -18,6 +18,13 @@ if ! python3 -c "import talib" >/dev/null 2>&1; then
     echo "setup: installing TA-Lib (PyPI) for the indicator reference tests"
     python3 -m pip install --quiet --disable-pip-version-check "TA-Lib==0.6.8" "numpy<3" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
     python3 -c "import talib" || { echo "setup: TA-Lib could not be installed" >&2; exit 1; }
+fi
+# schemathesis (PyPI) tests the API against its OpenAPI document (GatewayTests).
+if ! command -v schemathesis >/dev/null 2>&1; then
+    echo "setup: installing schemathesis (PyPI) for the API contract test"
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    command -v schemathesis >/dev/null 2>&1 || hash -r
+    command -v schemathesis >/dev/null 2>&1 || { echo "setup: schemathesis could not be installed" >&2; exit 1; }
 fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH (Swift 6.3 expected, e.g. /opt/swift/usr/bin)" >&2

@@ -94,5 +94,6 @@ func sampleEvents() -> [DomainEvent] {
         .anomalyRecorded(AnomalyRecorded(order: order, account: nil, message: "fill for a cancelled order")),
         .anomalyRecorded(AnomalyRecorded(order: nil, account: account, message: "balance mismatch")),
         .accountHalted(AccountHalted(account: account, reason: "reconciliation mismatch")),
+        .brokerAccountClosed(AccountReference(account: account)),
     ]
 }

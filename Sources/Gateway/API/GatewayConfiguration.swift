@@ -29,7 +29,8 @@ public struct GatewayConfiguration: Sendable {
         public let description: String
     }
 
-    /// Reads `JWT_SECRET`, `STOCKBOOM_SECRETS_KEY`, `BCRYPT_COST`, `KIS_APP_KEY` and `NODE_ENV`/`STOCKBOOM_ENV`.
+    /// Reads `JWT_SECRET`, `STOCKBOOM_SECRETS_KEY`, `BCRYPT_COST`, `STOCKBOOM_ORDER_RATE`, `KIS_APP_KEY` and
+    /// `NODE_ENV`/`STOCKBOOM_ENV`.
     ///
     /// In production (`NODE_ENV=production` as in the guide's compose file, or `STOCKBOOM_ENV=production`)
     /// a missing or short `JWT_SECRET` or a missing secrets key refuses to start. Elsewhere a random key is
@@ -67,6 +68,11 @@ public struct GatewayConfiguration: Sendable {
                 throw Refusal(description: "BCRYPT_COST must be 10...31 in production (4...31 elsewhere)")
             }
             configuration.bcryptCost = cost
+        }
+        if let rate = environment["STOCKBOOM_ORDER_RATE"].flatMap(Double.init) {
+            guard rate > 0 else { throw Refusal(description: "STOCKBOOM_ORDER_RATE must be a positive number of orders per second per user") }
+            configuration.ordersPerSecond = rate
+            configuration.orderBurst = max(configuration.orderBurst, rate * 2)
         }
         configuration.kisConfigured = !(environment["KIS_APP_KEY"] ?? "").isEmpty
         return (configuration, warnings)
