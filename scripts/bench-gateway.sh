@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds="${1:-15}"; connections="${2:-32}"
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-swift build -c release --product stockboom --scratch-path .build-release >/dev/null
-bin=.build-release/release/stockboom
+swift build -c release --product stockboom >/dev/null
+bin=.build/release/stockboom
 scripts/services.sh start >/dev/null
 eval "$(scripts/services.sh env)"
 db="${DATABASE_URL%/*}/sb_bench_gateway"

@@ -6,16 +6,8 @@ enum Format {
     /// ISO 8601 UTC with microseconds, from microseconds since the epoch (the engine's formatter).
     static func timestamp(_ micros: Int64) -> String { ISOTime.utc(micros) }
 
-    /// Parses `2025-01-02T09:00:00Z`, `2025-01-02T09:00:00+09:00`, `2025-01-02` or a number of epoch microseconds.
-    static func parseTime(_ text: String) -> Int64? {
-        if let micros = Int64(text) { return micros }
-        let formatter = ISO8601DateFormatter()
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate]] {
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
-        }
-        return nil
-    }
+    /// Parses `2025-01-02T09:00:00Z`, `2025-01-02T09:00:00+09:00`, `2025-01-02` (KST midnight) or epoch µs.
+    static func parseTime(_ text: String) -> Int64? { ISOTime.parse(text) }
 
     static func bytes(_ count: UInt64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]

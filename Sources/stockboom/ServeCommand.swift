@@ -59,12 +59,11 @@ struct ServeCommand: AsyncParsableCommand {
             for warning in warnings { writeLine("{\"level\":\"WARN\",\"message\":\"\(warning)\"}") }
             let database = DatabasePool(url: databaseURL, size: self.databaseConnections)
             pool = database
-            var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+            var clock: @Sendable () -> Int64 = { wallClockMicros() }
             if let text = self.clockStart {
-                let formatter = ISO8601DateFormatter()
-                guard let start = formatter.date(from: text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
-                let shift = start.timeIntervalSinceNow
-                clock = { Int64((Date().timeIntervalSince1970 + shift) * 1_000_000) }
+                guard let start = Format.parseTime(text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
+                let shift = start - wallClockMicros()
+                clock = { wallClockMicros() + shift }
             }
             services = GatewayServices(dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: clock)
         } else {

@@ -336,11 +336,11 @@ import TestSupport
         await harness.close()
     }
 
-    /// Reads an SSE stream for 1.5 s with curl and parses its events.
+    /// Reads an SSE stream for 3 s with curl (a window, since a stream does not end) and parses its events.
     static func sse(_ url: String, token: String?, lastEventID: String? = nil) throws -> [(id: String, type: String, data: String)] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        var arguments = ["-s", "-N", "-m", "1.5", url]
+        var arguments = ["-s", "-N", "-m", "3", url]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
         if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
         process.arguments = arguments

@@ -5,11 +5,11 @@ import TestSupport
 @testable import Ledger
 @testable import Projections
 
-/// `curl` against the running server: (status, body).
-func http(_ url: String) throws -> (Int, String) {
+/// `curl` against the running server (a POST when `json` is given): (status, body).
+func http(_ url: String, json: String? = nil) throws -> (Int, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}", url]
+    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? []) + [url]
     let output = Pipe()
     process.standardOutput = output
     try process.run()
@@ -106,6 +106,29 @@ final class Server: @unchecked Sendable {
         #expect(!(try SnapshotStore(logDirectory: directory.path).list()).isEmpty, "the engine wrote a snapshot on the way out")
     }
 
+    @Test func shutdownEndsOpenEventStreams() throws {
+        let directory = TemporaryDirectory("serve")
+        var environment = try Self.servicesWithFreshDatabase("stream")
+        environment["BCRYPT_COST"] = "4"
+        let server = try Server(directory: directory.path, environment: environment)
+        let (_, body) = try http(server.url + "/api/auth/register", json: "{\"email\":\"a@example.com\",\"password\":\"password123\"}")
+        let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        client.arguments = ["-sN", "-m", "60", "-H", "Authorization: Bearer \(token)", server.url + "/api/stream?from=0"]
+        let output = Pipe()
+        client.standardOutput = output
+        try client.run()
+        usleep(500_000)
+        let started = Date()
+        let (exit, log) = server.stop()
+        #expect(exit == 0, "\(log.suffix(2000))")
+        #expect(Date().timeIntervalSince(started) < 10, "SIGTERM must not wait for an open stream")
+        client.waitUntilExit()
+        let received = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(received.contains("event: UserRegistered"), "\(received)")
+    }
+
     @Test func healthNamesTheFailingPart() throws {
         let directory = TemporaryDirectory("serve")
         var environment = try Self.servicesWithFreshDatabase("redis")
@@ -137,12 +160,11 @@ final class Server: @unchecked Sendable {
     /// schemathesis generates requests from /openapi.json (valid and invalid) against a real server and checks
     /// every answer against the document: no 500s, no undocumented statuses, invalid input refused.
     @Test func theServerHonoursItsOpenAPIDocument() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/env") else { return }
         var environment = try ServeTests.servicesWithFreshDatabase("schemathesis")
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("schemathesis")
         let server = try Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
-        let (status, body) = try httpPost(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"password123\"}")
+        let (status, body) = try http(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"password123\"}")
         #expect(status == 201, "\(body)")
         let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Schemathesis/run.sh").path
@@ -160,18 +182,4 @@ final class Server: @unchecked Sendable {
         let (exit, log) = server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
     }
-}
-
-/// `curl` POST with a JSON body: (status, body).
-func httpPost(_ url: String, json: String) throws -> (Int, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "-d", json, url]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    let code = Int(text.split(separator: "\n").last ?? "0") ?? 0
-    return (code, String(text.split(separator: "\n").dropLast().joined(separator: "\n")))
 }

@@ -98,6 +98,60 @@ public enum ISOTime {
         return String(text.prefix(19)) + "+09:00"
     }
 
+    /// Reads a time as people and the API write it, into µs since the epoch (UTC):
+    /// `2025-01-02T09:00:00+09:00`, `…Z`, with up to six fraction digits; a bare day `2025-01-02` (midnight
+    /// KST, the start of that trading day); or an integer, taken as µs since the epoch. Nil for anything else.
+    public static func parse(_ text: some StringProtocol) -> Int64? {
+        let bytes = Array(text.utf8)
+        if !bytes.isEmpty, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }) || (bytes[0] == 45 && bytes.count > 1 && bytes.dropFirst().allSatisfy({ $0 >= 48 && $0 <= 57 })) {
+            return Int64(String(decoding: bytes, as: UTF8.self))
+        }
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[range] {
+                guard byte >= 48 && byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard bytes.count >= 10, bytes[4] == 45, bytes[7] == 45, let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
+        let epochDay = KST.day(year: year, month: month, day: day)
+        guard KST.date(day: epochDay) == (year, month, day) else { return nil }  // 2025-02-30 is not a day
+        if bytes.count == 10 { return KST.instant(day: epochDay, hour: 0) }
+        guard bytes.count >= 20, bytes[10] == 84 || bytes[10] == 116 || bytes[10] == 32, bytes[13] == 58, bytes[16] == 58,
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var index = 19
+        var fraction: Int64 = 0
+        if bytes[index] == 46 {
+            index += 1
+            var digits = 0
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                guard digits < 6 else { return nil }
+                fraction = fraction * 10 + Int64(bytes[index] - 48)
+                digits += 1
+                index += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<6 { fraction *= 10 }
+        }
+        var offsetSeconds: Int64 = 0
+        if index == bytes.count - 1, bytes[index] == 90 || bytes[index] == 122 {
+            offsetSeconds = 0
+        } else if index + 6 == bytes.count, bytes[index] == 43 || bytes[index] == 45, bytes[index + 3] == 58,
+            let offsetHours = number((index + 1)..<(index + 3)), let offsetMinutes = number((index + 4)..<(index + 6)), offsetHours < 24, offsetMinutes < 60
+        {
+            offsetSeconds = Int64(offsetHours * 3600 + offsetMinutes * 60) * (bytes[index] == 45 ? -1 : 1)
+        } else {
+            return nil
+        }
+        let seconds = epochDay * 86_400 + Int64(hour * 3600 + minute * 60 + second) - offsetSeconds
+        return seconds * 1_000_000 + fraction
+    }
+
     static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
         value >= 0 ? value / divisor : (value - divisor + 1) / divisor
     }

@@ -18,7 +18,7 @@ public struct APIContext: RequestContext {
     /// The signed-in user; 401 when the request carries no valid token.
     public func requireUser() throws -> UserID {
         guard let user = self.user else {
-            throw ProblemDetails(title: "Unauthorized", status: 401, detail: "sign in first: send Authorization: Bearer <token> (POST /api/auth/login gives one)")
+            throw problem(401, "sign in first: send Authorization: Bearer <token> (POST /api/auth/login gives one)")
         }
         return user
     }
@@ -43,16 +43,16 @@ enum APIJSON {
     /// or a wrong field, naming the field and what was expected.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: APIContext, allowedKeys: Set<String>? = nil) async throws -> T {
         if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
-            throw ProblemDetails(title: "Unsupported Media Type", status: 415, detail: "send the body as application/json (got \(contentType))")
+            throw problem(415, "send the body as application/json (got \(contentType))")
         }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: context.maxUploadSize)
         } catch {
-            throw ProblemDetails(title: "Content Too Large", status: 413, detail: "the request body is larger than \(context.maxUploadSize) bytes")
+            throw problem(413, "the request body is larger than \(context.maxUploadSize) bytes")
         }
         guard buffer.readableBytes > 0 else {
-            throw ProblemDetails(title: "Bad Request", status: 400, detail: "the request needs a JSON body")
+            throw problem(400, "the request needs a JSON body")
         }
         if let allowedKeys, let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any],
             let unknown = object.keys.sorted().first(where: { !allowedKeys.contains($0) })
@@ -62,7 +62,7 @@ enum APIJSON {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
-            throw ProblemDetails(title: "Bad Request", status: 400, detail: Self.describe(error))
+            throw problem(400, Self.describe(error))
         } catch let problem as ProblemDetails {
             throw problem
         }
@@ -107,8 +107,10 @@ func problem(_ status: Int, _ detail: String) -> ProblemDetails {
     case 405: "Method Not Allowed"
     case 409: "Conflict"
     case 413: "Content Too Large"
+    case 415: "Unsupported Media Type"
     case 422: "Unprocessable Content"
     case 429: "Too Many Requests"
+    case 500: "Internal Server Error"
     case 503: "Service Unavailable"
     default: "Error"
     }
@@ -122,7 +124,7 @@ extension EngineError {
         case .invalid: problem(422, self.message)
         case .notFound: problem(404, self.message)
         case .conflict: problem(409, self.message)
-        case .undecodable: ProblemDetails(title: "Internal Server Error", status: 500, detail: "an event could not be decoded; it has been logged")
+        case .undecodable: problem(500, "an event could not be decoded; it has been logged")
         }
     }
 }

@@ -26,20 +26,24 @@ extension GatewayAPI {
                 // Registered twice at the same instant: the other request won; this user id stays unused.
                 throw problem(409, "an account with this e-mail address exists; sign in instead")
             }
-            let session = try await services.auth.issue(for: user)
-            return try APIJSON.response(SessionBody(token: session.token, expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000), user: UserBody(id: user.description, email: email)), status: .created)
+            return try APIJSON.response(try await Self.session(for: user, email: email, services: services), status: .created)
         }
         routes.add(.post, "/api/auth/login") { request, context -> Response in
             let body = try await APIJSON.decode(CredentialsRequest.self, from: request, context: context)
-            let user = try await Self.authenticate(email: body.email, password: body.password, services: services)
-            let session = try await services.auth.issue(for: user.0)
-            return try APIJSON.response(SessionBody(token: session.token, expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000), user: UserBody(id: user.0.description, email: user.1)))
+            let (user, email) = try await Self.authenticate(email: body.email, password: body.password, services: services)
+            return try APIJSON.response(try await Self.session(for: user, email: email, services: services))
         }
         routes.add(.get, "/api/auth/me") { _, context -> Response in
             let user = try context.requireUser()
             guard let email = services.runtime.state.users[user] else { throw problem(401, "this user no longer exists") }
             return try APIJSON.response(UserBody(id: user.description, email: email))
         }
+    }
+
+    /// A fresh token for `user`, as register and login answer it.
+    static func session(for user: UserID, email: String, services: GatewayServices) async throws -> SessionBody {
+        let session = try await services.auth.issue(for: user)
+        return SessionBody(token: session.token, expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000), user: UserBody(id: user.description, email: email))
     }
 
     /// The user and e-mail for a correct password; 401 otherwise (the same answer for an unknown address).

@@ -1,6 +1,6 @@
 public import Engine
 public import Ledger
-public import Foundation
+import Foundation
 import Synchronization
 
 /// Everything the API routes use: the engine (commands and the committed state), the log (audit, replay,
@@ -17,7 +17,7 @@ public struct GatewayServices: Sendable {
     let rateLimiter: RateLimiter
     let backtests = BacktestStore()
 
-    public init(dependencies: GatewayDependencies, runtime: EngineRuntime, database: DatabasePool, auth: AuthService, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }) {
+    public init(dependencies: GatewayDependencies, runtime: EngineRuntime, database: DatabasePool, auth: AuthService, clock: @escaping @Sendable () -> Int64 = { wallClockMicros() }) {
         self.dependencies = dependencies
         self.runtime = runtime
         self.database = database

@@ -9,8 +9,7 @@ extension GatewayAPI {
     static func portfolioRoutes(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.get, "/api/portfolio") { request, context -> Response in
             let user = try context.requireUser()
-            let accountText = request.uri.queryParameters.get("brokerAccountId")
-            if let accountText { _ = try Self.ownAccount(accountText, user: user, state: services.runtime.state) }
+            let only = try request.uri.queryParameters.get("brokerAccountId").map { try Self.ownAccount($0, user: user, state: services.runtime.state).id }
             let now = services.clock()
             var asOf = now
             var state = services.runtime.state
@@ -27,7 +26,7 @@ extension GatewayAPI {
                 asOf = time
             }
             let accounts = state.accounts.values
-                .filter { $0.user == user && (accountText == nil || $0.id.description == AccountID(accountText!)?.description) }
+                .filter { $0.user == user && (only == nil || $0.id == only) }
                 .sorted { $0.id < $1.id }
             let views = accounts.compactMap { state.portfolio($0.id) }.map { PortfolioBody($0, asOf: asOf, offset: offset) }
             return try APIJSON.response(ListBody(views))

@@ -19,10 +19,8 @@ extension GatewayAPI {
         routes.add(.post, "/api/orders") { request, context -> Response in
             let user = try context.requireUser()
             if let wait = services.rateLimiter.take(user.description) {
-                var headers = HTTPFields()
-                headers[.retryAfter] = String(Int(wait.rounded(.up)))
-                var response = ProblemDetailsMiddleware<APIContext>.response(problem(429, "too many orders: at most \(Int(services.rateLimiter.rate))/s per user (burst \(Int(services.rateLimiter.burst))); retry after \(String(format: "%.2f", wait)) s"))
-                response.headers[.retryAfter] = headers[.retryAfter]
+                var response = ProblemDetailsMiddleware<APIContext>.response(problem(429, "too many orders: at most \(services.rateLimiter.rate)/s per user (burst \(Int(services.rateLimiter.burst))); retry after \(String(format: "%.2f", wait)) s"))
+                response.headers[.retryAfter] = String(Int(wait.rounded(.up)))
                 return response
             }
             let body = try await APIJSON.decode(PlaceOrderRequest.self, from: request, context: context)

@@ -4,19 +4,12 @@ import Hummingbird
 
 /// Query and path parameters, validated with messages that name the parameter.
 enum Parse {
-    /// ISO 8601 (`2025-01-02T09:00:00+09:00`, `…Z`, with or without fractional seconds), a KST day
-    /// (`2025-01-02`) or microseconds since the epoch. Returns µs since the epoch (UTC).
+    /// A time as `ISOTime.parse` reads it (ISO 8601, a KST day, or µs since the epoch), or 400 naming `name`.
     static func time(_ text: String, name: String) throws -> Int64 {
-        if let micros = Int64(text), text.count >= 13 { return micros }
-        if text.count == 10, text.dropFirst(4).first == "-", let day = KST.day(yyyymmdd: text.replacingOccurrences(of: "-", with: "")) {
-            return KST.instant(day: day, hour: 0)
+        guard let micros = ISOTime.parse(text) else {
+            throw problem(400, "\(name) must be an ISO 8601 time (2025-01-02T09:00:00+09:00), a day (2025-01-02) or microseconds since the epoch; got '\(text)'")
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970) * 1_000_000 }
-        throw problem(400, "\(name) must be an ISO 8601 time (2025-01-02T09:00:00+09:00), a day (2025-01-02) or microseconds since the epoch; got '\(text)'")
+        return micros
     }
 
     static func optionalTime(_ request: Request, _ name: String) throws -> Int64? {
@@ -39,10 +32,5 @@ enum Parse {
         guard let text = request.uri.queryParameters.get("limit") else { return value }
         guard let limit = Int(text), (1...max).contains(limit) else { throw problem(400, "limit must be an integer from 1 to \(max); got '\(text)'") }
         return limit
-    }
-
-    static func identifier<ID: EngineIdentifier>(_ text: String, as _: ID.Type, name: String) throws -> ID {
-        guard let id = ID(text) else { throw problem(400, "\(name) must look like \(ID.prefix)0000000001; got '\(text)'") }
-        return id
     }
 }

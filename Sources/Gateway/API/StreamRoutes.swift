@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Ledger
 import NIOCore
+import ServiceLifecycle
 
 extension GatewayAPI {
     /// Backtests on the `candles` read model with the engine's own code (same risk checks, same exchange).
@@ -99,13 +100,16 @@ extension GatewayAPI {
                 do {
                     for try await record in log.tail(from: from) {
                         if Task.isCancelled { break }
-                        guard let envelope = try? EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp),
-                            Self.belongs(envelope.event, to: user, state: runtime.state)
-                        else { continue }
+                        // Records of other writers (not engine events) are not the user's; an engine event that
+                        // does not decode ends the stream with an error naming its offset.
+                        guard record.payload.withUnsafeBytes({ EventCodec.isEngineEvent($0) }) else { continue }
+                        let envelope = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
+                        guard Self.belongs(envelope.event, to: user, state: runtime.state) else { continue }
                         continuation.yield(ByteBuffer(string: "id: \(record.offset)\nevent: \(envelope.typeName)\ndata: \(envelope.json())\n\n"))
                     }
                 } catch {
-                    continuation.yield(ByteBuffer(string: "event: error\ndata: {\"detail\":\"the log stream ended: \(error)\"}\n\n"))
+                    let detail = String(decoding: (try? JSONEncoder().encode(["detail": "the log stream ended: \(error)"])) ?? Data(), as: UTF8.self)
+                    continuation.yield(ByteBuffer(string: "event: error\ndata: \(detail)\n\n"))
                 }
                 continuation.finish()
             }
@@ -122,7 +126,8 @@ extension GatewayAPI {
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
-            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream))
+            // A stream never ends by itself: on SIGTERM it ends, so graceful shutdown does not wait for it forever.
+            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream.cancelOnGracefulShutdown()))
         }
     }
 

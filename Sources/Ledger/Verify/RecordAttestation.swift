@@ -28,8 +28,9 @@ public struct RecordAttestation: Sendable, Equatable {
 }
 
 extension EventLog {
-    /// Checks the frames holding `offsets` and their chain links (see `RecordAttestation`). Offsets not yet
-    /// committed are reported as problems. Blocking file reads: call off the cooperative pool.
+    /// Checks the frames holding `offsets` and their chain links (see `RecordAttestation`). Damage and offsets
+    /// not yet committed are reported as problems (file and byte), not thrown; only an I/O failure throws.
+    /// Blocking file reads: call off the cooperative pool.
     public func attest(offsets: [UInt64]) throws(LedgerError) -> RecordAttestation {
         var attestation = RecordAttestation()
         let wanted = Set(offsets)
@@ -46,28 +47,29 @@ extension EventLog {
         for (number, segmentOffsets) in bySegment.sorted(by: { $0.key < $1.key }) {
             let segment = catalog.segments[number]
             let name = segment.path.split(separator: "/").last.map(String.init) ?? segment.path
-            let header = try SegmentHeader.decode(try segment.handle.read(count: Layout.segmentHeaderBytes, at: 0), path: segment.path)
+            let header: SegmentHeader
+            do {
+                header = try SegmentHeader.decode(try segment.handle.read(count: Layout.segmentHeaderBytes, at: 0), path: segment.path)
+            } catch {
+                attestation.problems.append("\(segment.path) at byte \(error.position ?? 0): \(error.message)")
+                continue
+            }
             var previousHash = header.previousHash
             var reader = FrameReader(handle: segment.handle, from: UInt64(Layout.segmentHeaderBytes), limit: segment.committedBytes)
             let last = segmentOffsets.max() ?? 0
             var pending = Set(segmentOffsets)
-            // Entry waiting for the next frame's link: (offset list, position, hash).
+            // Records whose frame was read, waiting for the next frame's link: (offset, frame position, frame hash).
             var awaitingLink: [(offset: UInt64, position: UInt64, hash: [UInt8])] = []
             scanning: while true {
                 var frameHash: [UInt8] = []
-                var frameHeader: BatchHeader?
-                let (step, _) = try reader.next { header, _, frame -> Void in
-                    frameHash = ChainHash.of(frame)
-                    frameHeader = header
-                }
+                let (step, _) = try reader.next { _, _, frame in frameHash = ChainHash.of(frame) }
                 switch step {
                 case .end:
                     break scanning
                 case .defect(let defect, let position):
                     attestation.problems.append("\(segment.path) at byte \(position): \(defect)")
                     break scanning
-                case .frame(_, let position):
-                    guard let header = frameHeader else { break scanning }
+                case .frame(let header, let position):
                     attestation.framesChecked += 1
                     let linked = header.previousHash == previousHash
                     if !linked {
@@ -89,9 +91,15 @@ extension EventLog {
             }
             // Frames at the very end of the log have no successor yet; at the end of a sealed segment the
             // successor is the next segment's anchor.
-            let successorAnchor: [UInt8]? = number + 1 < catalog.segments.count
-                ? try? SegmentHeader.decode(try catalog.segments[number + 1].handle.read(count: Layout.segmentHeaderBytes, at: 0), path: catalog.segments[number + 1].path).previousHash
-                : nil
+            var successorAnchor: [UInt8]?
+            if number + 1 < catalog.segments.count {
+                let next = catalog.segments[number + 1]
+                do {
+                    successorAnchor = try SegmentHeader.decode(try next.handle.read(count: Layout.segmentHeaderBytes, at: 0), path: next.path).previousHash
+                } catch {
+                    attestation.problems.append("\(next.path) at byte \(error.position ?? 0): \(error.message)")
+                }
+            }
             for entry in awaitingLink {
                 let linked = successorAnchor.map { $0 == entry.hash }
                 if linked == false { attestation.problems.append("\(catalog.segments[number + 1].path): anchor does not match the last frame of \(name)") }
