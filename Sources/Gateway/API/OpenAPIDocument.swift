@@ -63,7 +63,7 @@ enum OpenAPIDocument {
     private static var stockID: [String: Any] { string("Six-digit KRX code", pattern: "^[0-9]{6}$") }
     private static var timeframe: [String: Any] { string("Candle timeframe", values: ["1m", "5m", "15m", "1h", "1d"]) }
     private static var time: [String: Any] {
-        ["anyOf": [string("ISO 8601 time", format: "date-time"), string("A KST day", format: "date"), string("µs since the epoch", pattern: "^[0-9]{13,18}$")]]
+        ["anyOf": [string("ISO 8601 time", format: "date-time"), string("A KST day", format: "date"), string("µs since the epoch", pattern: "^-?[0-9]{1,18}$")]]
     }
     private static func limit(_ maximum: Int) -> [String: Any] { ["type": "integer", "minimum": 1, "maximum": maximum] }
 
