@@ -22,6 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Redis for health and queue metrics (default $REDIS_URL).") var redisURL: String?
     @Option(help: "Run the engine's clock from this instant (ISO 8601, e.g. 2025-01-06T09:30:00+09:00) instead of now: a simulated session outside market hours.") var clockStart: String?
     @Option(help: "PostgreSQL connections for API queries.") var databaseConnections = 4
+    @Option(help: "Newest candles kept in memory per stock and timeframe (48 bytes each); older ranges come from PostgreSQL.") var candleCache = 512
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -65,13 +66,18 @@ struct ServeCommand: AsyncParsableCommand {
                 let shift = start - wallClockMicros()
                 clock = { wallClockMicros() + shift }
             }
-            services = GatewayServices(dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: clock)
+            guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
+            services = GatewayServices(
+                dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: clock,
+                candleCacheCapacity: self.candleCache
+            )
         } else {
             writeLine("{\"level\":\"WARN\",\"message\":\"DATABASE_URL is not set: serving /health and /metrics only, no /api\"}")
         }
         let app = Application(
             router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
             configuration: .init(address: .hostname(self.host, port: port), serverName: "stockboom"),
+            services: services.map { [$0.candles] } ?? [],
             onServerRunning: { _ in writeLine("{\"level\":\"INFO\",\"message\":\"listening\",\"address\":\"\(self.host):\(port)\"}") }
         )
         try await app.runService()

@@ -325,31 +325,49 @@ import TestSupport
             let placed = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000])
             #expect(placed.status == 201)
             let port = try #require(client.port)
-            let events = try Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: alice.token)
-            #expect(events.map(\.type) == ["UserRegistered", "BrokerAccountRegistered", "CashDeposited", "OrderRequested"], "\(events)")
+            let events = try await Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: alice.token, expect: 4)
+            try #require(events.map(\.type) == ["UserRegistered", "BrokerAccountRegistered", "CashDeposited", "OrderRequested"], "\(events)")
             #expect(events.allSatisfy { !$0.data.contains("bob@example.com") })
             // Resume after the second event: Last-Event-ID.
-            let resumed = try Self.sse("http://127.0.0.1:\(port)/api/stream", token: alice.token, lastEventID: events[1].id)
+            let resumed = try await Self.sse("http://127.0.0.1:\(port)/api/stream", token: alice.token, lastEventID: events[1].id, expect: 2)
             #expect(resumed.map(\.id) == Array(events.dropFirst(2).map(\.id)))
-            #expect(try Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: nil).isEmpty, "no token, no stream")
+            #expect(try await Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: nil, expect: 0).isEmpty, "no token, no stream")
         }
         await harness.close()
     }
 
-    /// Reads an SSE stream for 3 s with curl (a window, since a stream does not end) and parses its events.
-    static func sse(_ url: String, token: String?, lastEventID: String? = nil) throws -> [(id: String, type: String, data: String)] {
+    /// Reads an SSE stream with curl until `expect` events arrived (then one more second, to catch extras) or
+    /// 20 s passed, and parses its events. A stream does not end by itself.
+    static func sse(_ url: String, token: String?, lastEventID: String? = nil, expect: Int) async throws -> [(id: String, type: String, data: String)] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        var arguments = ["-s", "-N", "-m", "3", url]
+        var arguments = ["-s", "-N", "-m", "20", url]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
         if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
+        let received = Mutex(Data())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            received.withLock { $0.append(chunk) }
+        }
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return text.components(separatedBy: "\n\n").compactMap { block in
+        let deadline = Date().addingTimeInterval(20)
+        var settled: Date?
+        while process.isRunning, Date() < deadline {
+            if settled == nil, Self.parse(received.withLock { $0 }).count >= expect { settled = Date().addingTimeInterval(1) }
+            if let settled, Date() > settled { break }
+            try await Task.sleep(for: .milliseconds(50))  // not Thread.sleep: the in-process server needs the pool
+        }
+        if process.isRunning { process.terminate() }
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        output.fileHandleForReading.readabilityHandler = nil
+        return Self.parse(received.withLock { $0 })
+    }
+
+    static func parse(_ bytes: Data) -> [(id: String, type: String, data: String)] {
+        String(decoding: bytes, as: UTF8.self).components(separatedBy: "\n\n").compactMap { block in
             var id = "", type = "", data = ""
             for line in block.split(separator: "\n") {
                 if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }

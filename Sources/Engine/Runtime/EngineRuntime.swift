@@ -41,6 +41,15 @@ public final class EngineRuntime: Sendable {
     /// What recovery did: snapshot used, events replayed, records skipped.
     public let recovery: RecoveryReport
     private let shared: Mutex<Shared>
+    /// The writer's second copy of the state (left-right): the previously published state plus the events of
+    /// the batch published since. The writer mutates it in place, so a batch costs the events it applies, not a
+    /// copy-on-write copy of every order and account (which grew with the day: O(orders) per batch). Nil after
+    /// a failed append; the next batch then starts from a copy of the published state.
+    private let spare = Mutex<Spare?>(nil)
+    private struct Spare: Sendable {
+        var state: EngineState
+        var behind: [EventEnvelope]
+    }
     private let wake: AsyncStream<Void>.Continuation
     private let consumer = Mutex<Task<Void, Never>?>(nil)
     static let batchCommandsMax = 512
@@ -63,8 +72,14 @@ public final class EngineRuntime: Sendable {
         self.consumer.withLock { $0 = task }
     }
 
-    /// The committed state (every event in it is durable).
+    /// The committed state (every event in it is durable). A copy: hold it briefly, or use `read`, since
+    /// a copy held while the writer mutates costs the writer a full copy of what it shares.
     public var state: EngineState { self.shared.withLock { $0.state } }
+
+    /// Runs `body` on the committed state under the runtime's lock, without copying it. Keep `body` short.
+    public func read<T: Sendable, E: Error>(_ body: (EngineState) throws(E) -> T) throws(E) -> T {
+        try self.shared.withLock { shared throws(E) -> T in try body(shared.state) }
+    }
 
     /// The offset the next event will get.
     public var nextOffset: UInt64 { self.shared.withLock { $0.nextOffset } }
@@ -122,10 +137,18 @@ public final class EngineRuntime: Sendable {
         try? self.writeSnapshot()
     }
 
+    /// The state the next batch is decided on: the spare brought up to date, or a copy of the published one.
+    private func takeWorkingState() -> EngineState {
+        guard var spare = self.spare.withLock({ $0.take() }) else { return self.shared.withLock { $0.state } }
+        for envelope in spare.behind { spare.state.apply(envelope) }
+        return spare.state
+    }
+
     private func process(_ jobs: [Job]) async {
-        var working = self.shared.withLock { $0.state }
+        var working = self.takeWorkingState()
         var recorder = EventRecorder(nextOffset: self.shared.withLock { $0.nextOffset })
         var outcomes: [(Job, Result<Execution, any Error>)] = []
+        var applied: [EventEnvelope] = []
         for job in jobs {
             do {
                 let decision = try self.engine.decide(working, job.command, context: job.context)
@@ -134,6 +157,7 @@ public final class EngineRuntime: Sendable {
                     let envelope = EventEnvelope(timestamp: job.context.time, causation: job.context.causation, correlationID: job.context.correlationID, event: event)
                     offsets.append(recorder.record(envelope))
                     working.apply(envelope)
+                    applied.append(envelope)
                 }
                 outcomes.append((job, .success(Execution(decision: decision, offsets: offsets))))
             } catch {
@@ -151,11 +175,14 @@ public final class EngineRuntime: Sendable {
                 return
             }
         }
-        let snapshotDue = self.shared.withLock { shared -> Bool in
+        let (previous, snapshotDue) = self.shared.withLock { shared -> (EngineState, Bool) in
+            let previous = shared.state
             shared.state = working
             shared.nextOffset = recorder.nextOffset
-            return working.eventCount - shared.lastSnapshotEvents >= self.snapshotEveryEvents
+            return (previous, working.eventCount - shared.lastSnapshotEvents >= self.snapshotEveryEvents)
         }
+        // The state just replaced becomes the spare; it lacks this batch's events until the next batch applies them.
+        self.spare.withLock { $0 = Spare(state: previous, behind: applied) }
         for (job, outcome) in outcomes { job.continuation.resume(returning: outcome) }
         if snapshotDue { try? self.writeSnapshot() }
     }

@@ -39,6 +39,13 @@ enum APIJSON {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try Self.encoder.encode(value))))
     }
 
+    /// A JSON response already encoded (see `JSONBytes`).
+    static func response(bytes: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: bytes))
+    }
+
     /// Decodes the body as `T`: 413 above the limit, 415 for a non-JSON content type, 400 for malformed JSON
     /// or a wrong field, naming the field and what was expected.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: APIContext, allowedKeys: Set<String>? = nil) async throws -> T {

@@ -14,11 +14,17 @@ public struct GatewayServices: Sendable {
     /// The engine's time source for commands, µs since the epoch (the wall clock, or a shifted one for a
     /// simulated session).
     public var clock: @Sendable () -> Int64
+    /// Recent candles in memory; run it as a service (`serve` does) or candle queries all go to PostgreSQL.
+    public let candles: CandleCache
     let rateLimiter: RateLimiter
     let backtests = BacktestStore()
 
-    public init(dependencies: GatewayDependencies, runtime: EngineRuntime, database: DatabasePool, auth: AuthService, clock: @escaping @Sendable () -> Int64 = { wallClockMicros() }) {
+    public init(
+        dependencies: GatewayDependencies, runtime: EngineRuntime, database: DatabasePool, auth: AuthService,
+        clock: @escaping @Sendable () -> Int64 = { wallClockMicros() }, candleCacheCapacity: Int = 512
+    ) {
         self.dependencies = dependencies
+        self.candles = CandleCache(log: dependencies.log, database: database, capacity: candleCacheCapacity)
         self.runtime = runtime
         self.database = database
         self.auth = auth

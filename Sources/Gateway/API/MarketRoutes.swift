@@ -44,8 +44,15 @@ extension GatewayAPI {
         return info
     }
 
-    /// Candles of one stock from the `candles` read model, oldest first.
+    /// Candles of one stock, oldest first: from the in-memory window when it can answer exactly, else from
+    /// the `candles` read model.
     static func candles(_ services: GatewayServices, stock: StockCode, timeframe: Timeframe, from: Int64?, to: Int64?, limit: Int) async throws -> [Candle] {
+        if let cached = services.candles.candles(stock: stock, timeframe: timeframe, from: from, to: to, limit: limit) { return cached }
+        return try await Self.storedCandles(services, stock: stock, timeframe: timeframe, from: from, to: to, limit: limit)
+    }
+
+    /// The same query answered by the `candles` table.
+    static func storedCandles(_ services: GatewayServices, stock: StockCode, timeframe: Timeframe, from: Int64?, to: Int64?, limit: Int) async throws -> [Candle] {
         let parameters: [String?] = [stock.description, timeframe.description, from.map { String(Double($0) / 1e6) }, to.map { String(Double($0) / 1e6) }, String(limit)]
         let rows = try await services.database.run { db in
             try db.query(
@@ -88,9 +95,7 @@ extension GatewayAPI {
             if let from, let to, from >= to { throw problem(400, "from must be before to") }
             let limit = try Parse.limit(request, default: 500, max: 5_000)
             let candles = try await Self.candles(services, stock: info.code, timeframe: timeframe, from: from, to: to, limit: limit)
-            return try APIJSON.response(CandlesBody(stockId: info.code.description, timeframe: timeframe.description, candles: candles.map {
-                CandleBody(timestamp: ISOTime.utc($0.start), open: $0.open, high: $0.high, low: $0.low, close: $0.close, volume: $0.volume)
-            }))
+            return APIJSON.response(bytes: CandlesBody.bytes(stock: info.code, timeframe: timeframe, candles: candles))
         }
         routes.add(.get, "/api/market-data/stocks/{stockId}/indicators") { request, context -> Response in
             _ = try context.requireUser()

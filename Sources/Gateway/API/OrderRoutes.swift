@@ -24,10 +24,13 @@ extension GatewayAPI {
                 return response
             }
             let body = try await APIJSON.decode(PlaceOrderRequest.self, from: request, context: context)
-            let state = services.runtime.state
-            let account = try Self.ownAccount(body.brokerAccountId, user: user, state: state)
             let stock = try Parse.stock(body.stockId)
-            guard state.stocks[stock] != nil else { throw problem(404, "stock \(body.stockId) is not listed") }
+            // Read under the runtime's lock: a state copy held across `execute` would cost the writer a copy of all orders.
+            let account = try services.runtime.read { state in
+                let account = try Self.ownAccount(body.brokerAccountId, user: user, state: state)
+                guard state.stocks[stock] != nil else { throw problem(404, "stock \(body.stockId) is not listed") }
+                return account
+            }
             guard let side = OrderSide(text: body.side) else { throw problem(422, "side must be BUY or SELL; got '\(body.side)'") }
             let typeText = body.type ?? "LIMIT"
             guard let type = OrderType(text: typeText) else { throw problem(422, "type must be LIMIT or MARKET; got '\(typeText)'") }
@@ -43,7 +46,7 @@ extension GatewayAPI {
             }
             let command = PlaceOrder(account: account.id, stock: stock, side: side, type: type, quantity: body.quantity, price: type == .limit ? price : 0, source: .user, clientOrderID: clientOrderID)
             let execution = try await services.runtime.execute(.placeOrder(command), context: services.context("api-order"))
-            guard let id = execution.decision.order, let order = services.runtime.state.orders[id] else { throw problem(500, "the order was not recorded") }
+            guard let id = execution.decision.order, let order = services.runtime.read({ $0.orders[id] }) else { throw problem(500, "the order was not recorded") }
             let replayed = execution.decision.events.isEmpty
             if replayed {
                 guard order.stock == stock, order.side == side, order.type == type, order.quantity == body.quantity, type == .market || order.price == price else {
@@ -83,9 +86,10 @@ extension GatewayAPI {
         }
         routes.add(.post, "/api/orders/{id}/cancel") { _, context -> Response in
             let user = try context.requireUser()
-            let order = try Self.ownOrder(context.parameter("id"), user: user, state: services.runtime.state)
+            let id = context.parameter("id")
+            let order = try services.runtime.read { state in try Self.ownOrder(id, user: user, state: state) }
             _ = try await services.runtime.execute(.cancelOrder(order.id), context: services.context("api-cancel"))
-            guard let updated = services.runtime.state.orders[order.id] else { throw problem(404, "no order \(order.id)") }
+            guard let updated = services.runtime.read({ $0.orders[order.id] }) else { throw problem(404, "no order \(order.id)") }
             return try APIJSON.response(OrderBody(updated))
         }
         routes.add(.get, "/api/orders/{id}/audit") { _, context -> Response in

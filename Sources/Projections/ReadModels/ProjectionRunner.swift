@@ -106,16 +106,19 @@ public final class ProjectionRunner: @unchecked Sendable {
         while offset < head && applied < limit {
             let end = min(head, offset + min(UInt64(batchEvents), limit - applied))
             var failure: (any Error)?
-            var model = self.models[index]
+            // The model is folded in place (a copy taken here would make every batch copy all its memory);
+            // on any failure its memory is rebuilt from the log up to the checkpoint (`prepared` cleared).
             let foreign = self.foreignRecords
             var skipped: UInt64 = 0
+            // A scan that throws part-way has folded part of the batch: the memory is rebuilt too.
+            self.prepared[name] = nil
             try self.log.scan(from: offset, to: end) { view in
                 guard EventCodec.isEngineEvent(view.payload) else {
                     skipped += 1
                     return .continue
                 }
                 do {
-                    model.absorb(try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp))
+                    self.models[index].absorb(try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp))
                 } catch {
                     failure = error
                     return .stop
@@ -125,16 +128,14 @@ public final class ProjectionRunner: @unchecked Sendable {
             if let failure { throw failure }
             do {
                 try self.connection.execute("BEGIN")
-                try model.flush(into: self.connection)
+                try self.models[index].flush(into: self.connection)
                 try self.connection.query("UPDATE projection_checkpoints SET last_offset = $2, updated_at = now() WHERE name = $1", [name, String(end)])
                 try self.connection.execute("COMMIT")
             } catch {
-                // The transaction did not commit: the model's memory must go back to the checkpoint too.
+                // The transaction did not commit: `prepared` is cleared, so the memory goes back to the checkpoint too.
                 try? self.connection.execute("ROLLBACK")
-                self.prepared[name] = nil
                 throw error
             }
-            self.models[index] = model
             self.prepared[name] = end
             self.onCommit?(name, end)
             self.foreignRecords = foreign + skipped
