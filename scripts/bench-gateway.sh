@@ -14,6 +14,7 @@ db="${DATABASE_URL%/*}/sb_bench_gateway"
 psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS sb_bench_gateway" -c "CREATE DATABASE sb_bench_gateway"
 work=var/bench-gateway; rm -rf "$work"; mkdir -p "$work"
 "$bin" demo --dir "$work/eventlog" --stocks 300 --database-url "$db" >/dev/null
+psql "$db" -qc "ANALYZE"  # fresh statistics, as autovacuum would give them soon: both the server and pgbench plan with them
 day=$(psql "$db" -Atc "SELECT to_char(min(\"timestamp\") AT TIME ZONE 'Asia/Seoul', 'YYYY-MM-DD') FROM candles")
 stock=$(psql "$db" -Atc "SELECT stock_id FROM candles WHERE timeframe = '1m' GROUP BY stock_id ORDER BY count(*) DESC, stock_id LIMIT 1")
 port=3197
@@ -39,10 +40,11 @@ SELECT (extract(epoch FROM "timestamp") * 1000000)::bigint, open, high, low, clo
 SQL
 {
   echo "# $(date -u +%FT%TZ) · $(nproc) cores · ${seconds}s · $connections connections · stock $stock, session $day"
+  wrk -t2 -c"$connections" -d3s -H "Authorization: Bearer $token" "http://127.0.0.1:$port$query" >/dev/null  # warm-up (not reported)
   echo "## candles: GET $query"
   wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port$query"
+  echo "## peer: the same candle query through pgbench (prepared, $connections clients; before the orders, while the server is idle)"
+  pgbench -n -M prepared -c"$connections" -j2 -T"$seconds" -f "$work/candles.sql" "$db" 2>&1 | grep -E "tps|latency|transactions"
   echo "## orders: POST /api/orders (durable: fdatasync per group commit)"
   wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/order.lua" "http://127.0.0.1:$port/api/orders"
-  echo "## peer: the same candle query through pgbench (prepared, $connections clients)"
-  pgbench -n -M prepared -c"$connections" -j2 -T"$seconds" -f "$work/candles.sql" "$db" 2>&1 | grep -E "tps|latency|transactions"
 } | tee benchmarks/results/gateway.txt

@@ -1,3 +1,4 @@
+import Foundation
 public import Ledger
 import Synchronization
 
@@ -52,6 +53,10 @@ public final class EngineRuntime: Sendable {
     }
     private let wake: AsyncStream<Void>.Continuation
     private let consumer = Mutex<Task<Void, Never>?>(nil)
+    /// True while a periodic snapshot is being written on its own thread.
+    private let snapshotting = Mutex(false)
+    /// Serializes snapshot writes (periodic, `close`, and callers of `writeSnapshot`).
+    private let snapshotWrite = Mutex(())
     static let batchCommandsMax = 512
 
     /// Opens the runtime on a log: loads the newest valid snapshot and replays the tail.
@@ -118,10 +123,28 @@ public final class EngineRuntime: Sendable {
 
     /// Writes a snapshot of the committed state now.
     public func writeSnapshot() throws {
-        let (state, offset) = self.shared.withLock { ($0.state, $0.nextOffset) }
-        try self.snapshots.write(offset: offset, state: state.snapshot(), stateVersion: EngineState.snapshotVersion)
-        self.shared.withLock { $0.lastSnapshotEvents = state.eventCount }
-        try self.snapshots.prune(keep: 3)
+        try self.snapshotWrite.withLock { _ in
+            let (state, offset) = self.shared.withLock { ($0.state, $0.nextOffset) }
+            try self.snapshots.write(offset: offset, state: state.snapshot(), stateVersion: EngineState.snapshotVersion)
+            self.shared.withLock { $0.lastSnapshotEvents = max($0.lastSnapshotEvents, state.eventCount) }
+            try self.snapshots.prune(keep: 3)
+        }
+    }
+
+    /// Starts a snapshot on a thread of its own unless one is being written: encoding and fsyncing a day's
+    /// state takes long enough to show in order latency if the writer waited for it.
+    private func snapshotInBackground() {
+        let start = self.snapshotting.withLock { busy -> Bool in
+            defer { busy = true }
+            return !busy
+        }
+        guard start else { return }
+        let thread = Thread { [self] in
+            try? self.writeSnapshot()
+            self.snapshotting.withLock { $0 = false }
+        }
+        thread.name = "stockboom-snapshot"
+        thread.start()
     }
 
     /// Finishes queued commands, writes a snapshot and stops. The log stays open (its owner closes it).
@@ -134,6 +157,7 @@ public final class EngineRuntime: Sendable {
         self.wake.yield()
         self.wake.finish()
         await self.consumer.withLock { $0 }?.value
+        while self.snapshotting.withLock({ $0 }) { try? await Task.sleep(nanoseconds: 5_000_000) }
         try? self.writeSnapshot()
     }
 
@@ -184,7 +208,7 @@ public final class EngineRuntime: Sendable {
         // The state just replaced becomes the spare; it lacks this batch's events until the next batch applies them.
         self.spare.withLock { $0 = Spare(state: previous, behind: applied) }
         for (job, outcome) in outcomes { job.continuation.resume(returning: outcome) }
-        if snapshotDue { try? self.writeSnapshot() }
+        if snapshotDue { self.snapshotInBackground() }
     }
 
     // MARK: Recovery and replay
