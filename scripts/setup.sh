@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages StockBoom needs, only when some are missing (quiet otherwise).
 set -euo pipefail
-packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server lz4 python3 procps curl)
+packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server lz4 python3 procps curl chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -25,6 +25,12 @@ if ! command -v schemathesis >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
     command -v schemathesis >/dev/null 2>&1 || hash -r
     command -v schemathesis >/dev/null 2>&1 || { echo "setup: schemathesis could not be installed" >&2; exit 1; }
+fi
+# websocket-client (PyPI) lets the dashboard test drive headless Chromium over the DevTools protocol.
+if ! python3 -c "import websocket" >/dev/null 2>&1; then
+    echo "setup: installing websocket-client (PyPI) for the browser test"
+    python3 -m pip install --quiet --disable-pip-version-check "websocket-client==1.8.0" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import websocket" || { echo "setup: websocket-client could not be installed" >&2; exit 1; }
 fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH (Swift 6.3 expected, e.g. /opt/swift/usr/bin)" >&2

@@ -6,10 +6,11 @@ import TestSupport
 @testable import Projections
 
 /// `curl` against the running server (a POST when `json` is given): (status, body).
-func http(_ url: String, json: String? = nil) throws -> (Int, String) {
+func http(_ url: String, json: String? = nil, token: String? = nil) throws -> (Int, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? []) + [url]
+    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
+        + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []) + [url]
     let output = Pipe()
     process.standardOutput = output
     try process.run()
@@ -179,6 +180,49 @@ final class Server: @unchecked Sendable {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "schemathesis found failures:\n\(text.suffix(6000))")
+        let (exit, log) = server.stop()
+        #expect(exit == 0, "\(log.suffix(2000))")
+    }
+}
+
+/// The dashboard in a real browser.
+@Suite struct BrowserTests {
+    /// Headless Chromium (Debian) signs in through the form at / and must then show the portfolio; a wrong
+    /// password must not. Driven over the DevTools protocol by `Browser/sign_in.py`.
+    @Test func aBrowserSignsInAndSeesThePortfolio() throws {
+        var environment = try ServeTests.servicesWithFreshDatabase("browser")
+        environment["BCRYPT_COST"] = "4"
+        let directory = TemporaryDirectory("browser")
+        let server = try Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
+        let (status, body) = try http(server.url + "/api/auth/register", json: #"{"email":"browser@example.com","password":"a long browser password"}"#)
+        #expect(status == 201, "\(body)")
+        let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
+        let (created, account) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":7654321}"#, token: token)
+        #expect(created == 201, "\(account)")
+
+        func browse(_ password: String) throws -> [String: Any] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/sign_in.py").path, server.url, "browser@example.com", password]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(text)")
+            return ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? ["output": text]
+        }
+
+        let page = try browse("a long browser password")
+        let portfolio = try #require(page["portfolio"] as? String, "\(page)")
+        #expect(portfolio.contains("7,654,321"), "the deposited cash is on the page: \(portfolio)")
+        #expect(portfolio.contains("******5678"), "the account, masked: \(portfolio)")
+        #expect(page["sections"] as? [String] == ["portfolio", "orders", "chart", "notifications", "system"], "\(page)")
+        #expect(page["cookieVisibleToScript"] as? Bool == false, "the session cookie is HttpOnly")
+        let refused = try browse("not the password")
+        #expect(refused["portfolio"] is NSNull, "a wrong password shows no portfolio: \(refused)")
+        #expect(refused["signinAgain"] as? Bool == true, "but the form again: \(refused)")
         let (exit, log) = server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
     }
