@@ -32,7 +32,7 @@ public final class RedisClient: Sendable {
             guard now >= state.nextAttempt else {
                 throw RedisError(message: "not connected to \(self.endpoint.host):\(self.endpoint.port) (retrying in \((state.nextAttempt - now) / 1_000_000) ms)")
             }
-            do {
+            do throws(RedisError) {
                 let connection = try RedisConnection(endpoint: self.endpoint, timeoutSeconds: self.timeoutSeconds)
                 state.connection = connection
                 state.failures = 0
@@ -53,7 +53,7 @@ public final class RedisClient: Sendable {
 
     public func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
         let connection = try self.connection()
-        do {
+        do throws(RedisError) {
             return try connection.pipeline(commands)
         } catch {
             self.drop(connection)
