@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.4.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries, one module map each; imported by exactly one Swift module.
@@ -54,10 +57,24 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // The side-effect half: queue consumers, the KIS REST client, SMTP. Talks to the engine through the
+        // gateway's internal command endpoint (the engine process is the log's only writer).
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Projections", "Engine", "Ledger",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "stockboom",
             dependencies: [
-                "Ledger", "Engine", "Projections", "Gateway",
+                "Ledger", "Engine", "Projections", "Gateway", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
@@ -69,6 +86,16 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"], exclude: ["Reference"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Engine", "Ledger", "TestSupport"]),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: [
+                "Worker", "Gateway", "Projections", "Engine", "Ledger", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

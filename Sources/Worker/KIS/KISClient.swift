@@ -1,0 +1,337 @@
+public import AsyncHTTPClient
+public import Engine
+import Foundation
+public import NIOCore
+import NIOHTTP1
+
+/// The KIS Open Trading REST client (kis-and-krx.md): token issue and caching, quotes, minute and daily bars,
+/// cash orders, cancel, the day's orders and fills, balance — for the real and the paper environment.
+///
+/// * **Token**: issued by `POST /oauth2/tokenP`, kept until 10 minutes before it expires (~24 h), never
+///   re-requested within a minute of the last request (KIS allows one a minute and answers `EGW00133`).
+///   `tokenStore` persists it so a restarted worker does not ask again; `onTokenIssued` reports each new one.
+/// * **Rate limit**: a token bucket at the environment's rate (19/s real, 2/s paper) in front of every call;
+///   `EGW00201` answers are retried after a pause, as are expired tokens (once, after re-issue).
+/// * **Errors** are `KISError` with a `Kind`: business refusals map to the operator guide's reasons.
+public actor KISClient {
+    public let environment: KISEnvironment
+    public let baseURL: String
+    private let credentials: KISCredentials
+    private let http: HTTPClient
+    private let clock: @Sendable () -> Int64
+    private var token: KISToken?
+    private var lastIssueRequest: Int64?
+    private var bucketTokens: Double
+    private var bucketAt: ContinuousClock.Instant
+    private let tokenStore: (any KISTokenStore)?
+    private let onTokenIssued: (@Sendable (KISToken) async -> Void)?
+    /// How long a request may take.
+    public var timeout: TimeAmount = .seconds(10)
+
+    public init(
+        environment: KISEnvironment, credentials: KISCredentials, baseURL: String? = nil, http: HTTPClient = .shared,
+        clock: @escaping @Sendable () -> Int64, tokenStore: (any KISTokenStore)? = nil,
+        onTokenIssued: (@Sendable (KISToken) async -> Void)? = nil
+    ) {
+        self.environment = environment
+        self.baseURL = baseURL ?? environment.defaultBaseURL
+        self.credentials = credentials
+        self.http = http
+        self.clock = clock
+        self.bucketTokens = 1
+        self.bucketAt = .now
+        self.tokenStore = tokenStore
+        self.onTokenIssued = onTokenIssued
+    }
+
+    /// The token in use now (nil before the first call).
+    public var currentToken: KISToken? { self.token }
+
+    // MARK: Token
+
+    /// A token valid for at least 10 more minutes: the cached or stored one, else a new one.
+    public func validToken() async throws -> KISToken {
+        let now = self.clock()
+        if self.token == nil, let stored = try await self.tokenStore?.load() { self.token = stored }
+        if let token = self.token, token.expiresAt - now > 600_000_000 { return token }
+        if let last = self.lastIssueRequest, now - last < 60_000_000 {
+            throw KISError(kind: .tokenIssueTooSoon, code: "EGW00133", message: "a token was requested \((now - last) / 1_000_000) s ago; KIS allows one a minute")
+        }
+        self.lastIssueRequest = now
+        let body = try JSONSerialization.data(withJSONObject: ["grant_type": "client_credentials", "appkey": self.credentials.appKey, "appsecret": self.credentials.appSecret])
+        var request = HTTPClientRequest(url: self.baseURL + "/oauth2/tokenP")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json; charset=utf-8")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let (status, json, _) = try await self.send(request)
+        guard status == 200, let access = json["access_token"] as? String, !access.isEmpty else {
+            let code = json["error_code"] as? String ?? json["msg_cd"] as? String ?? ""
+            let message = json["error_description"] as? String ?? json["msg1"] as? String ?? "token request answered HTTP \(status)"
+            throw KISError(kind: KISError.classify(code: code, message: message), code: code, message: message, httpStatus: status)
+        }
+        let seconds = Int64(json["expires_in"] as? String ?? "") ?? (json["expires_in"] as? NSNumber)?.int64Value ?? 86_400
+        let token = KISToken(accessToken: access, issuedAt: now, expiresAt: now + seconds * 1_000_000)
+        self.token = token
+        try await self.tokenStore?.save(token)
+        await self.onTokenIssued?(token)
+        return token
+    }
+
+    // MARK: Market data
+
+    /// `inquire-price` (FHKST01010100).
+    public func quote(_ code: String) async throws -> KISQuote {
+        let json = try await self.get("/uapi/domestic-stock/v1/quotations/inquire-price", trID: "FHKST01010100", query: [
+            ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code),
+        ]).json
+        guard let output = json["output"] as? [String: Any] else { throw Self.malformed("inquire-price has no output") }
+        let price = Self.int(output["stck_prpr"])
+        guard price > 0 else { throw KISError(kind: .rejected(.unknownStock), code: "", message: "KIS knows no stock \(code)") }
+        return KISQuote(
+            code: code, price: price, basePrice: Self.int(output["stck_sdpr"]), upperLimit: Self.int(output["stck_mxpr"]), lowerLimit: Self.int(output["stck_llam"]),
+            open: Self.int(output["stck_oprc"]), high: Self.int(output["stck_hgpr"]), low: Self.int(output["stck_lwpr"]), volume: Self.int(output["acml_vol"]),
+            halted: (output["temp_stop_yn"] as? String) == "Y")
+    }
+
+    /// Today's minute bars up to `until` (HHMMSS), oldest first: pages of 30 (newest first on the wire), walking
+    /// back one minute before the oldest row until 09:00 or `since` (HHMMSS, inclusive).
+    public func minuteBars(_ code: String, until: String, since: String = "090000") async throws -> [KISMinuteBar] {
+        var bars: [String: KISMinuteBar] = [:]
+        var cursor = until
+        while cursor >= since {
+            let json = try await self.get("/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice", trID: "FHKST03010200", query: [
+                ("FID_ETC_CLS_CODE", ""), ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code), ("FID_INPUT_HOUR_1", cursor), ("FID_PW_DATA_INCU_YN", "N"),
+            ]).json
+            let rows = json["output2"] as? [[String: Any]] ?? []
+            var oldest: String?
+            for row in rows {
+                let time = row["stck_cntg_hour"] as? String ?? ""
+                guard time.count == 6, time >= since, time <= until else { continue }
+                bars[time] = KISMinuteBar(
+                    date: row["stck_bsop_date"] as? String ?? "", time: time, open: Self.int(row["stck_oprc"]), high: Self.int(row["stck_hgpr"]),
+                    low: Self.int(row["stck_lwpr"]), close: Self.int(row["stck_prpr"]), volume: Self.int(row["cntg_vol"]))
+                oldest = min(oldest ?? time, time)
+            }
+            guard let oldest, rows.count >= 30 else { break }
+            guard let previous = Self.minuteBefore(oldest) else { break }
+            cursor = previous
+        }
+        return bars.values.sorted { $0.time < $1.time }
+    }
+
+    /// Daily bars between two days (YYYYMMDD), oldest first: pages of 100 (newest first), moving the end date back.
+    public func dailyBars(_ code: String, from: String, to: String, adjusted: Bool = true) async throws -> [KISDailyBar] {
+        var bars: [String: KISDailyBar] = [:]
+        var end = to
+        while end >= from {
+            let json = try await self.get("/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice", trID: "FHKST03010100", query: [
+                ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code), ("FID_INPUT_DATE_1", from), ("FID_INPUT_DATE_2", end),
+                ("FID_PERIOD_DIV_CODE", "D"), ("FID_ORG_ADJ_PRC", adjusted ? "0" : "1"),
+            ]).json
+            let rows = (json["output2"] as? [[String: Any]] ?? []).filter { !(($0["stck_bsop_date"] as? String) ?? "").isEmpty }
+            for row in rows {
+                let date = row["stck_bsop_date"] as? String ?? ""
+                bars[date] = KISDailyBar(date: date, open: Self.int(row["stck_oprc"]), high: Self.int(row["stck_hgpr"]), low: Self.int(row["stck_lwpr"]), close: Self.int(row["stck_clpr"]), volume: Self.int(row["acml_vol"]))
+            }
+            guard rows.count >= 100, let oldest = rows.compactMap({ $0["stck_bsop_date"] as? String }).min(), let day = KST.day(yyyymmdd: oldest) else { break }
+            end = KST.yyyymmdd(day: day - 1)
+        }
+        return bars.values.filter { $0.date >= from && $0.date <= to }.sorted { $0.date < $1.date }
+    }
+
+    // MARK: Trading
+
+    /// `order-cash`: a limit (`00`) or market (`01`) order. Market orders send price 0.
+    public func placeOrder(side: OrderSide, stock: String, type: OrderType, quantity: Int64, price: Int64) async throws -> KISOrderAck {
+        let body = [
+            "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode, "PDNO": stock,
+            "ORD_DVSN": type == .market ? "01" : "00", "ORD_QTY": String(quantity), "ORD_UNPR": type == .market ? "0" : String(price),
+            "EXCG_ID_DVSN_CD": "KRX",
+        ]
+        let trID = self.environment.trID(side == .buy ? "TTTC0012U" : "TTTC0011U")
+        return try Self.ack(try await self.post("/uapi/domestic-stock/v1/trading/order-cash", trID: trID, body: body))
+    }
+
+    /// `order-rvsecncl` with `RVSE_CNCL_DVSN_CD 02`: cancels all that remains of an order.
+    public func cancelOrder(organization: String, orderNumber: String) async throws -> KISOrderAck {
+        let body = [
+            "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode, "KRX_FWDG_ORD_ORGNO": organization,
+            "ORGN_ODNO": orderNumber, "ORD_DVSN": "00", "RVSE_CNCL_DVSN_CD": "02", "ORD_QTY": "0", "ORD_UNPR": "0", "QTY_ALL_ORD_YN": "Y",
+            "EXCG_ID_DVSN_CD": "KRX",
+        ]
+        return try Self.ack(try await self.post("/uapi/domestic-stock/v1/trading/order-rvsecncl", trID: self.environment.trID("TTTC0013U"), body: body))
+    }
+
+    /// `inquire-daily-ccld` for one day (YYYYMMDD): every order of the day with its fills, all pages.
+    public func dailyOrders(day: String) async throws -> [KISDailyOrder] {
+        var orders: [KISDailyOrder] = []
+        var context = (fk: "", nk: "")
+        var continuation: String?
+        for _ in 0..<200 {
+            let (json, headers) = try await self.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld", trID: self.environment.trID("TTTC0081R"), query: [
+                ("CANO", self.credentials.accountNumber), ("ACNT_PRDT_CD", self.credentials.productCode), ("INQR_STRT_DT", day), ("INQR_END_DT", day),
+                ("SLL_BUY_DVSN_CD", "00"), ("INQR_DVSN", "01"), ("PDNO", ""), ("CCLD_DVSN", "00"), ("ORD_GNO_BRNO", ""), ("ODNO", ""),
+                ("INQR_DVSN_3", "00"), ("INQR_DVSN_1", ""), ("EXCG_ID_DVSN_CD", "KRX"), ("CTX_AREA_FK100", context.fk), ("CTX_AREA_NK100", context.nk),
+            ], continuation: continuation)
+            for row in json["output1"] as? [[String: Any]] ?? [] {
+                guard let number = row["odno"] as? String, !number.isEmpty else { continue }
+                orders.append(KISDailyOrder(
+                    orderNumber: number, originalOrderNumber: row["orgn_odno"] as? String ?? "", organization: row["ord_gno_brno"] as? String ?? "",
+                    stock: row["pdno"] as? String ?? "", sideCode: row["sll_buy_dvsn_cd"] as? String ?? "", quantity: Self.int(row["ord_qty"]),
+                    price: Self.int(row["ord_unpr"]), filledQuantity: Self.int(row["tot_ccld_qty"]), averagePrice: Self.int(row["avg_prvs"]),
+                    remainingQuantity: Self.int(row["rmn_qty"]), cancelled: (row["cncl_yn"] as? String) == "Y", rejectedQuantity: Self.int(row["rjct_qty"]),
+                    time: row["ord_tmd"] as? String ?? ""))
+            }
+            let more = headers.first(name: "tr_cont").map { $0 == "F" || $0 == "M" } ?? false
+            let nk = (json["ctx_area_nk100"] as? String) ?? ""
+            guard more, !nk.trimmingCharacters(in: .whitespaces).isEmpty else { break }
+            context = ((json["ctx_area_fk100"] as? String) ?? "", nk)
+            continuation = "N"
+        }
+        return orders
+    }
+
+    /// `inquire-balance`: holdings and cash, all pages.
+    public func balance() async throws -> KISBalance {
+        var holdings: [KISBalance.Holding] = []
+        var cash: Int64 = 0
+        var context = (fk: "", nk: "")
+        var continuation: String?
+        for _ in 0..<100 {
+            let (json, headers) = try await self.get("/uapi/domestic-stock/v1/trading/inquire-balance", trID: self.environment.trID("TTTC8434R"), query: [
+                ("CANO", self.credentials.accountNumber), ("ACNT_PRDT_CD", self.credentials.productCode), ("AFHR_FLPR_YN", "N"), ("OFL_YN", ""),
+                ("INQR_DVSN", "02"), ("UNPR_DVSN", "01"), ("FUND_STTL_ICLD_YN", "N"), ("FNCG_AMT_AUTO_RDPT_YN", "N"), ("PRCS_DVSN", "00"),
+                ("CTX_AREA_FK100", context.fk), ("CTX_AREA_NK100", context.nk),
+            ], continuation: continuation)
+            for row in json["output1"] as? [[String: Any]] ?? [] {
+                holdings.append(KISBalance.Holding(
+                    stock: row["pdno"] as? String ?? "", quantity: Self.int(row["hldg_qty"]), sellable: Self.int(row["ord_psbl_qty"]),
+                    averagePrice: Double(row["pchs_avg_pric"] as? String ?? "") ?? 0))
+            }
+            if let summary = (json["output2"] as? [[String: Any]])?.first { cash = Self.int(summary["dnca_tot_amt"]) }
+            let more = headers.first(name: "tr_cont").map { $0 == "F" || $0 == "M" } ?? false
+            let nk = (json["ctx_area_nk100"] as? String) ?? ""
+            guard more, !nk.trimmingCharacters(in: .whitespaces).isEmpty else { break }
+            context = ((json["ctx_area_fk100"] as? String) ?? "", nk)
+            continuation = "N"
+        }
+        return KISBalance(holdings: holdings, cash: cash)
+    }
+
+    // MARK: Transport
+
+    private func get(_ path: String, trID: String, query: [(String, String)], continuation: String? = nil) async throws -> (json: [String: Any], headers: HTTPHeaders) {
+        var components = URLComponents()
+        components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
+        let encoded = components.percentEncodedQuery ?? ""
+        return try await self.authorized(path + (encoded.isEmpty ? "" : "?" + encoded), method: .GET, trID: trID, body: nil, continuation: continuation)
+    }
+
+    private func post(_ path: String, trID: String, body: [String: String]) async throws -> [String: Any] {
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        return try await self.authorized(path, method: .POST, trID: trID, body: data, continuation: nil).json
+    }
+
+    /// One authorized call: waits for the rate limit, retries `EGW00201` (up to 3 times, 0.2 s apart) and an
+    /// expired token (once, after re-issue). Any `rt_cd` other than "0" is a `KISError`.
+    private func authorized(_ pathAndQuery: String, method: HTTPMethod, trID: String, body: Data?, continuation: String?) async throws -> (json: [String: Any], headers: HTTPHeaders) {
+        var rateRetries = 0
+        var tokenRetried = false
+        while true {
+            await self.takeRateToken()
+            let token = try await self.validToken()
+            var request = HTTPClientRequest(url: self.baseURL + pathAndQuery)
+            request.method = method
+            request.headers.add(name: "content-type", value: "application/json; charset=utf-8")
+            request.headers.add(name: "authorization", value: "Bearer \(token.accessToken)")
+            request.headers.add(name: "appkey", value: self.credentials.appKey)
+            request.headers.add(name: "appsecret", value: self.credentials.appSecret)
+            request.headers.add(name: "tr_id", value: trID)
+            request.headers.add(name: "custtype", value: "P")
+            if let continuation { request.headers.add(name: "tr_cont", value: continuation) }
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let (status, json, headers) = try await self.send(request)
+            let resultCode = json["rt_cd"] as? String
+            if status == 200, resultCode == "0" { return (json, headers) }
+            let code = json["msg_cd"] as? String ?? json["error_code"] as? String ?? ""
+            let message = (json["msg1"] as? String ?? json["error_description"] as? String ?? "HTTP \(status) without a KIS answer").trimmingCharacters(in: .whitespaces)
+            let error = KISError(kind: resultCode == nil && code.isEmpty ? .transport : KISError.classify(code: code, message: message), code: code, message: message, httpStatus: status)
+            switch error.kind {
+            case .rateLimited where rateRetries < 3:
+                rateRetries += 1
+                try await Task.sleep(nanoseconds: 200_000_000)
+            case .tokenExpired where !tokenRetried, .invalidToken where !tokenRetried:
+                tokenRetried = true
+                self.token = nil
+                self.lastIssueRequest = nil  // the old token is dead: asking for a new one now is not "too soon"
+                try? await self.tokenStore?.clear()
+            default:
+                throw error
+            }
+        }
+    }
+
+    private func send(_ request: HTTPClientRequest) async throws -> (Int, [String: Any], HTTPHeaders) {
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await self.http.execute(request, timeout: self.timeout)
+            bytes = try await response.body.collect(upTo: 8 << 20)
+        } catch {
+            throw KISError(kind: .transport, code: "", message: "\(request.method) \(request.url.split(separator: "?").first ?? ""): \(error)")
+        }
+        let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any]
+        guard let json else {
+            throw KISError(kind: .transport, code: "", message: "HTTP \(response.status.code) with a body that is not JSON", httpStatus: Int(response.status.code))
+        }
+        return (Int(response.status.code), json, response.headers)
+    }
+
+    private func takeRateToken() async {
+        let rate = self.environment.requestsPerSecond
+        while true {
+            // Wall time, not `clock` (which may be a simulated session's): the limit is KIS's, in real seconds.
+            let now = ContinuousClock.now
+            let elapsed = self.bucketAt.duration(to: now)
+            // Capacity 1: requests are spaced 1/rate apart, so any window of a second holds at most `rate` of them.
+            self.bucketTokens = min(1, self.bucketTokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * rate)
+            self.bucketAt = now
+            if self.bucketTokens >= 1 {
+                self.bucketTokens -= 1
+                return
+            }
+            let waitMicros = (1 - self.bucketTokens) / rate * 1e6
+            try? await Task.sleep(nanoseconds: UInt64(max(waitMicros, 1_000) * 1_000))
+        }
+    }
+
+    static func ack(_ json: [String: Any]) throws -> KISOrderAck {
+        guard let output = json["output"] as? [String: Any], let number = output["ODNO"] as? String, !number.isEmpty else {
+            throw Self.malformed("the order answer has no ODNO")
+        }
+        return KISOrderAck(organization: output["KRX_FWDG_ORD_ORGNO"] as? String ?? "", orderNumber: number, time: output["ORD_TMD"] as? String ?? "")
+    }
+
+    static func int(_ value: Any?) -> Int64 {
+        guard let text = value as? String else { return (value as? NSNumber)?.int64Value ?? 0 }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        return Int64(trimmed) ?? Int64(Double(trimmed) ?? 0)
+    }
+
+    static func malformed(_ message: String) -> KISError { KISError(kind: .transport, code: "", message: message) }
+
+    /// `HHMMSS` one minute earlier, nil before 00:01.
+    static func minuteBefore(_ time: String) -> String? {
+        guard time.count == 6, let hours = Int(time.prefix(2)), let minutes = Int(time.dropFirst(2).prefix(2)) else { return nil }
+        let total = hours * 60 + minutes - 1
+        guard total >= 0 else { return nil }
+        return String(format: "%02d%02d00", total / 60, total % 60)
+    }
+}
+
+/// Where a token survives a restart (it is a secret: a store must seal it).
+public protocol KISTokenStore: Sendable {
+    func load() async throws -> KISToken?
+    func save(_ token: KISToken) async throws
+    func clear() async throws
+}

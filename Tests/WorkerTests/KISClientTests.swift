@@ -1,0 +1,126 @@
+import Engine
+import Foundation
+import Synchronization
+import Testing
+@testable import Worker
+
+/// The production KIS client against the mock in this folder.
+@Suite struct KISClientTests {
+    /// Monday 2025-01-06 10:00 KST.
+    static let session = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
+
+    final class Issued: Sendable {
+        let tokens = Mutex<[KISToken]>([])
+        var count: Int { self.tokens.withLock { $0.count } }
+    }
+
+    static func client(_ mock: MockKIS, port: Int, tokens: Issued? = nil) -> KISClient {
+        let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
+        return KISClient(
+            environment: .paper, credentials: KISCredentials(appKey: key, appSecret: secret, accountNumber: "50123456-01"),
+            baseURL: "http://127.0.0.1:\(port)", clock: { mock.now },
+            onTokenIssued: { token in tokens?.tokens.withLock { $0.append(token) } })
+    }
+
+    @Test func tokensAreCachedReissuedOnExpiryAndNeverAskedTwiceAMinute() async throws {
+        let mock = MockKIS(now: Self.session)
+        try await withServer(mock.router()) { port in
+            let issued = Issued()
+            let client = Self.client(mock, port: port, tokens: issued)
+            _ = try await client.quote("005930")
+            _ = try await client.quote("000660")
+            #expect(mock.state.withLock { $0.tokensIssued } == 1, "one token for many calls")
+            #expect(issued.count == 1)
+            // A second client (a restarted worker without a store) within the minute: KIS would refuse; the
+            // mock answers 403 EGW00133 and the client reports it typed.
+            let other = Self.client(mock, port: port)
+            await #expect(throws: KISError.self) { _ = try await other.quote("005930") }
+            do { _ = try await other.quote("005930") } catch let error as KISError { #expect(error.kind == .tokenIssueTooSoon) }
+            // A day later the token has expired on the server: EGW00123, re-issue once, and the call succeeds.
+            mock.advance(seconds: 86_400 - 300)
+            mock.state.withLock { $0.token?.expiresAt = $0.now - 1 }
+            let quote = try await client.quote("005930")
+            #expect(quote.price == 55_000 && quote.upperLimit == 71_500 && quote.lowerLimit == 38_500)
+            #expect(mock.state.withLock { $0.tokensIssued } == 2)
+            #expect(issued.count == 2)
+        }
+    }
+
+    @Test func ordersFillsCancelAndPagedDailyOrders() async throws {
+        let mock = MockKIS(now: Self.session)
+        try await withServer(mock.router()) { port in
+            let client = Self.client(mock, port: port)
+            let filled = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 10, price: 55_000)
+            #expect(filled.orderNumber.count == 10 && filled.organization == "00950")
+            mock.state.withLock { $0.fillImmediately = false }
+            let resting = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 5, price: 54_000)
+            let cancel = try await client.cancelOrder(organization: resting.organization, orderNumber: resting.orderNumber)
+            #expect(cancel.orderNumber != resting.orderNumber, "a cancel gets a new order number")
+            for _ in 0..<14 { _ = try await client.placeOrder(side: .buy, stock: "000660", type: .limit, quantity: 1, price: 170_000) }
+            let orders = try await client.dailyOrders(day: "20250106")
+            #expect(orders.count == 17, "16 orders and a cancel, over two pages of 15 in paper: \(orders.count)")
+            let first = try #require(orders.first { $0.orderNumber == filled.orderNumber })
+            #expect(first.filledQuantity == 10 && first.averagePrice == 55_000 && first.remainingQuantity == 0)
+            let cancelled = try #require(orders.first { $0.orderNumber == resting.orderNumber })
+            #expect(cancelled.cancelled && cancelled.filledQuantity == 0)
+            let trIDs = mock.state.withLock { $0.requests.map(\.trID) }
+            #expect(trIDs.contains("VTTC0012U") && trIDs.contains("VTTC0013U") && trIDs.contains("VTTC0081R"), "paper tr_ids: \(Set(trIDs))")
+            let balance = try await client.balance()
+            #expect(balance.holdings.first { $0.stock == "005930" }?.quantity == 10)
+        }
+    }
+
+    @Test func refusalsMapToTheGuidesReasons() async throws {
+        let mock = MockKIS(now: Self.session)
+        try await withServer(mock.router()) { port in
+            let client = Self.client(mock, port: port)
+            func reason(_ side: OrderSide = .buy, _ quantity: Int64 = 1, price: Int64) async -> KISError.Kind? {
+                do {
+                    _ = try await client.placeOrder(side: side, stock: "005930", type: .limit, quantity: quantity, price: price)
+                    return nil
+                } catch { return (error as? KISError)?.kind }
+            }
+            #expect(await reason(price: 55_050) == .rejected(.priceNotOnTick))
+            #expect(await reason(price: 80_000) == .rejected(.priceOutOfRange))
+            #expect(await reason(.buy, 10_000, price: 55_000) == .rejected(.insufficientBalance))
+            #expect(await reason(.sell, 5, price: 55_000) == .rejected(.insufficientShares))
+            mock.advance(seconds: 6 * 3_600)  // 16:00
+            #expect(await reason(price: 55_000) == .rejected(.marketClosed))
+            // The next morning KIS says the token expired: re-issued once, and the order goes through.
+            mock.state.withLock { $0.failNextOrder = (500, "EGW00123", "기간이 만료된 token 입니다.") }
+            mock.advance(seconds: 17 * 3_600 + 1_800)  // 09:30 the next day: the token still has 30 minutes
+            // An expired-token answer is retried after re-issue; the refusal after it is the real answer.
+            #expect(await reason(price: 55_000) == nil)
+            let wrongKey = KISClient(environment: .paper, credentials: KISCredentials(appKey: "wrong", appSecret: "x", accountNumber: "5012345601"),
+                                     baseURL: "http://127.0.0.1:\(port)", clock: { mock.now })
+            do { _ = try await wrongKey.quote("005930"); Issue.record("a wrong key was accepted") } catch let error as KISError {
+                #expect(error.kind == .badCredentials && error.httpStatus == 403)
+            }
+        }
+    }
+
+    @Test func theRateLimitIsKeptSoKISNeverRefuses() async throws {
+        let mock = MockKIS(now: Self.session)
+        try await withServer(mock.router()) { port in
+            let client = Self.client(mock, port: port)
+            for _ in 0..<7 { _ = try await client.quote("005930") }
+            #expect(mock.state.withLock { $0.rateLimited } == 0, "the paper limit (2/s) was kept")
+            // Something else used the key's allowance: KIS answers EGW00201; the client pauses and retries.
+            mock.state.withLock { $0.bucket = (0, Date().timeIntervalSince1970) }
+            #expect(try await client.quote("000660").price == 180_000)
+            #expect(mock.state.withLock { $0.rateLimited } >= 1)
+        }
+    }
+
+    @Test func minuteBarsWalkBackInPagesOf30() async throws {
+        let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
+        try await withServer(mock.router()) { port in
+            mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
+            let client = Self.client(mock, port: port)
+            let bars = try await client.minuteBars("005930", until: "101500")
+            #expect(bars.count == 76, "09:00…10:15 is 76 minutes")
+            #expect(bars.first?.time == "090000" && bars.last?.time == "101500")
+            #expect(Set(bars.map(\.time)).count == bars.count)
+        }
+    }
+}

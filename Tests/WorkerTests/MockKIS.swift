@@ -1,0 +1,309 @@
+import Engine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+import Testing
+
+/// A local KIS Open API for the tests, following kis-and-krx.md: token issue (same token within 6 h, one
+/// request a minute, 403 `EGW00133`), per-key rate limit (HTTP 500 `EGW00201`), expired/invalid tokens
+/// (`EGW00123`/`EGW00121`), quotes, minute bars (30 a page, newest first), cash orders with tick, limit
+/// band, session and cash checks, cancel, the day's orders (pages of 15 in paper, `tr_cont`, ctx keys)
+/// and balance. Every value is a string, as on the wire. Its clock is settable.
+final class MockKIS: Sendable {
+    struct Order: Sendable {
+        var number: String
+        var original: String
+        var stock: String
+        var side: String  // 01 sell, 02 buy
+        var quantity: Int64
+        var price: Int64
+        var filled: Int64 = 0
+        var fillValue: Int64 = 0
+        var cancelled = false
+        var time: String
+    }
+
+    struct State: Sendable {
+        var now: Int64
+        var appKey = "PSmockappkey00000000000000000000000"
+        var appSecret = String(repeating: "s", count: 180)
+        var paper = true
+        var tokenLifetimeSeconds: Int64 = 86_400
+        var token: (value: String, issuedAt: Int64, expiresAt: Int64)?
+        var lastTokenRequest: Int64?
+        var tokensIssued = 0
+        var rateLimit: Double = 2
+        /// Per-key limit in real seconds (the wall clock, not `now`).
+        var bucket: (tokens: Double, at: Double) = (2, Date().timeIntervalSince1970)
+        var prices: [String: Int64] = ["005930": 55_000, "000660": 180_000]
+        var basePrices: [String: Int64] = ["005930": 55_000, "000660": 180_000]
+        var cash: Int64 = 100_000_000
+        var holdings: [String: Int64] = [:]
+        var orders: [Order] = []
+        var nextOrder = 1_569_100
+        /// Orders fill at once when their limit crosses the price (buy ≥ price, sell ≤ price); else they rest.
+        var fillImmediately = true
+        /// Set to make the next order request fail with this (HTTP status, msg_cd, msg1).
+        var failNextOrder: (Int, String, String)?
+        var requests: [(method: String, path: String, trID: String)] = []
+        var rateLimited = 0
+    }
+
+    let state: Mutex<State>
+
+    init(now: Int64) {
+        self.state = Mutex(State(now: now))
+    }
+
+    var now: Int64 { self.state.withLock { $0.now } }
+    func advance(seconds: Int64) { self.state.withLock { $0.now += seconds * 1_000_000 } }
+
+    static func answer(_ status: HTTPResponse.Status, _ json: [String: Any], headers extra: [String: String] = [:]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
+        let data = (try? JSONSerialization.data(withJSONObject: json)) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func ok(_ code: String, _ message: String, _ fields: [String: Any]) -> Response {
+        var json = fields
+        json["rt_cd"] = "0"
+        json["msg_cd"] = code
+        json["msg1"] = message.padding(toLength: 40, withPad: " ", startingAt: 0)
+        return Self.answer(.ok, json)
+    }
+
+    static func refusal(_ code: String, _ message: String) -> Response {
+        Self.answer(.ok, ["rt_cd": "1", "msg_cd": code, "msg1": message])
+    }
+
+    static func gatewayError(_ code: String, _ message: String) -> Response {
+        Self.answer(.internalServerError, ["rt_cd": "1", "msg_cd": code, "msg1": message])
+    }
+
+    static func tick(_ price: Int64) -> Int64 {
+        switch price {
+        case ..<2_000: 1
+        case ..<5_000: 5
+        case ..<20_000: 10
+        case ..<50_000: 50
+        case ..<200_000: 100
+        case ..<500_000: 500
+        default: 1_000
+        }
+    }
+
+    /// Header, rate-limit and token checks shared by every /uapi call; nil when the call may proceed.
+    func gate(_ request: Request, trID expected: [String]) -> Response? {
+        let headers = request.headers
+        let trID = headers[HTTPField.Name("tr_id")!] ?? ""
+        return self.state.withLock { state -> Response? in
+            state.requests.append((request.method.rawValue, request.uri.path, trID))
+            let now = Date().timeIntervalSince1970
+            state.bucket.tokens = min(state.rateLimit, state.bucket.tokens + (now - state.bucket.at) * state.rateLimit)
+            state.bucket.at = now
+            guard state.bucket.tokens >= 1 else {
+                state.rateLimited += 1
+                return Self.gatewayError("EGW00201", "초당 거래건수를 초과하였습니다.")
+            }
+            state.bucket.tokens -= 1
+            guard headers[HTTPField.Name("appkey")!] == state.appKey, headers[HTTPField.Name("appsecret")!] == state.appSecret else {
+                return Self.answer(.forbidden, ["error_code": "EGW00103", "error_description": "유효하지 않은 AppKey입니다."])
+            }
+            guard let authorization = headers[.authorization], authorization.hasPrefix("Bearer "), let token = state.token,
+                String(authorization.dropFirst(7)) == token.value
+            else { return Self.gatewayError("EGW00121", "유효하지 않은 token 입니다.") }
+            guard state.now < token.expiresAt else { return Self.gatewayError("EGW00123", "기간이 만료된 token 입니다.") }
+            guard expected.contains(trID) else { return Self.gatewayError("EGW02006", "모의투자 TR 이 아닙니다. (\(trID))") }
+            return nil
+        }
+    }
+
+    static func query(_ request: Request, _ name: String) -> String {
+        // Query keys are matched case-insensitively, as KIS does.
+        for (key, value) in request.uri.queryParameters where key.lowercased() == name.lowercased() { return String(value) }
+        return ""
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/oauth2/tokenP") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+            return self.state.withLock { state -> Response in
+                guard json["appkey"] as? String == state.appKey else { return Self.answer(.forbidden, ["error_code": "EGW00103", "error_description": "유효하지 않은 AppKey입니다."]) }
+                guard json["appsecret"] as? String == state.appSecret else { return Self.answer(.forbidden, ["error_code": "EGW00105", "error_description": "유효하지 않은 AppSecret입니다."]) }
+                if let last = state.lastTokenRequest, state.now - last < 60_000_000 {
+                    return Self.answer(.forbidden, ["error_code": "EGW00133", "error_description": "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"])
+                }
+                state.lastTokenRequest = state.now
+                if let token = state.token, state.now - token.issuedAt < 6 * 3_600_000_000, state.now < token.expiresAt {
+                    return Self.answer(.ok, ["access_token": token.value, "token_type": "Bearer", "expires_in": Int((token.expiresAt - state.now) / 1_000_000), "access_token_token_expired": ISOTime.kst(token.expiresAt)])
+                }
+                state.tokensIssued += 1
+                let value = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.mock\(state.tokensIssued).\(UUID().uuidString)"
+                state.token = (value, state.now, state.now + state.tokenLifetimeSeconds * 1_000_000)
+                return Self.answer(.ok, ["access_token": value, "token_type": "Bearer", "expires_in": Int(state.tokenLifetimeSeconds), "access_token_token_expired": ISOTime.kst(state.now + state.tokenLifetimeSeconds * 1_000_000)])
+            }
+        }
+        router.get("/uapi/domestic-stock/v1/quotations/inquire-price") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["FHKST01010100"]) { return refused }
+            let code = Self.query(request, "FID_INPUT_ISCD")
+            return self.state.withLock { state -> Response in
+                guard let price = state.prices[code], let base = state.basePrices[code] else {
+                    return Self.ok("MCA00000", "정상처리 되었습니다.", ["output": ["stck_prpr": "0", "stck_shrn_iscd": code]])
+                }
+                let upper = (base * 13 / 10) / Self.tick(base * 13 / 10) * Self.tick(base * 13 / 10)
+                let lowerRaw = base * 7 / 10
+                let lower = (lowerRaw + Self.tick(lowerRaw) - 1) / Self.tick(lowerRaw) * Self.tick(lowerRaw)
+                return Self.ok("MCA00000", "정상처리 되었습니다.", ["output": [
+                    "stck_prpr": String(price), "stck_sdpr": String(base), "stck_mxpr": String(upper), "stck_llam": String(lower),
+                    "stck_oprc": String(base), "stck_hgpr": String(max(base, price)), "stck_lwpr": String(min(base, price)), "acml_vol": "123456",
+                    "temp_stop_yn": "N", "stck_shrn_iscd": code, "aspr_unit": String(Self.tick(price)),
+                ]])
+            }
+        }
+        router.get("/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["FHKST03010200"]) { return refused }
+            let code = Self.query(request, "FID_INPUT_ISCD")
+            let hour = Self.query(request, "FID_INPUT_HOUR_1")
+            return self.state.withLock { state -> Response in
+                let day = KST.day(state.now)
+                let nowMinute = KST.timeOfDay(state.now) / 60_000_000
+                let asked = (Int64(hour.prefix(2)) ?? 0) * 60 + (Int64(hour.dropFirst(2).prefix(2)) ?? 0)
+                let last = min(asked, nowMinute, 15 * 60 + 30)
+                let price = state.prices[code] ?? 0
+                var rows: [[String: String]] = []
+                var minute = last
+                while minute >= 9 * 60, rows.count < 30 {
+                    // A deterministic path around the price: every minute has a row, as on the live API.
+                    let close = price + (minute % 7 - 3) * Self.tick(price)
+                    rows.append([
+                        "stck_bsop_date": KST.yyyymmdd(day: day), "stck_cntg_hour": String(format: "%02lld%02lld00", minute / 60, minute % 60),
+                        "stck_prpr": String(close), "stck_oprc": String(close - Self.tick(price)), "stck_hgpr": String(close + Self.tick(price)),
+                        "stck_lwpr": String(close - 2 * Self.tick(price)), "cntg_vol": String(1_000 + minute), "acml_tr_pbmn": "0",
+                    ])
+                    minute -= 1
+                }
+                return Self.ok("MCA00000", "정상처리 되었습니다.", ["output1": ["stck_prpr": String(price)], "output2": rows])
+            }
+        }
+        router.post("/uapi/domestic-stock/v1/trading/order-cash") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["VTTC0012U", "VTTC0011U", "VTTC0802U", "VTTC0801U"]) { return refused }
+            let trID = request.headers[HTTPField.Name("tr_id")!] ?? ""
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            return self.state.withLock { state -> Response in
+                if let (status, code, message) = state.failNextOrder {
+                    state.failNextOrder = nil
+                    return Self.answer(HTTPResponse.Status(code: status), ["rt_cd": "1", "msg_cd": code, "msg1": message])
+                }
+                let buy = trID.hasSuffix("12U") || trID.hasSuffix("02U")
+                let code = json["PDNO"] ?? ""
+                guard let price = state.prices[code], let base = state.basePrices[code] else { return Self.refusal("APBK0656", "종목코드 오류입니다.") }
+                guard let quantity = Int64(json["ORD_QTY"] ?? ""), quantity > 0 else { return Self.refusal("40300000", "주문 수량을 확인해주세요.") }
+                let market = json["ORD_DVSN"] == "01"
+                let limit = market ? price : (Int64(json["ORD_UNPR"] ?? "") ?? 0)
+                let minute = KST.timeOfDay(state.now) / 60_000_000
+                guard minute >= 9 * 60 else { return Self.refusal("40570000", "모의투자 장시작전 입니다.") }
+                guard minute < 15 * 60 + 30 else { return Self.refusal("40580000", "모의투자 장종료 입니다.") }
+                guard limit % Self.tick(limit) == 0 else { return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)") }
+                guard limit <= base * 13 / 10, limit >= base * 7 / 10 else { return Self.refusal("40270000", "모의투자 상/하한가 오류") }
+                if buy, limit * quantity > state.cash { return Self.refusal("40250000", "모의투자 주문가능금액이 부족합니다.") }
+                if !buy, (state.holdings[code] ?? 0) < quantity { return Self.refusal("40240000", "모의투자 주문가능수량을 초과하였습니다.") }
+                state.nextOrder += 1
+                let time = String(format: "%02lld%02lld%02lld", minute / 60, minute % 60, KST.timeOfDay(state.now) / 1_000_000 % 60)
+                var order = Order(number: String(format: "%010d", state.nextOrder), original: "", stock: code, side: buy ? "02" : "01", quantity: quantity, price: limit, time: time)
+                if state.fillImmediately, buy ? limit >= price : limit <= price {
+                    order.filled = quantity
+                    order.fillValue = quantity * price
+                    state.cash += buy ? -quantity * price : quantity * price
+                    state.holdings[code, default: 0] += buy ? quantity : -quantity
+                } else if buy {
+                    state.cash -= limit * quantity  // reserved
+                }
+                state.orders.append(order)
+                return Self.ok(buy ? "40600000" : "40610000", buy ? "모의투자 매수주문이 완료 되었습니다." : "모의투자 매도주문이 완료 되었습니다.", [
+                    "output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": order.number, "ORD_TMD": time],
+                ])
+            }
+        }
+        router.post("/uapi/domestic-stock/v1/trading/order-rvsecncl") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["VTTC0013U", "VTTC0803U"]) { return refused }
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            return self.state.withLock { state -> Response in
+                guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }), !state.orders[index].cancelled,
+                    state.orders[index].filled < state.orders[index].quantity
+                else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
+                state.orders[index].cancelled = true
+                let remaining = state.orders[index].quantity - state.orders[index].filled
+                if state.orders[index].side == "02" { state.cash += remaining * state.orders[index].price }
+                state.nextOrder += 1
+                let cancel = Order(number: String(format: "%010d", state.nextOrder), original: state.orders[index].number, stock: state.orders[index].stock,
+                                   side: state.orders[index].side, quantity: remaining, price: 0, cancelled: true, time: state.orders[index].time)
+                state.orders.append(cancel)
+                return Self.ok("40630000", "모의투자 취소주문이 완료 되었습니다.", ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": cancel.number, "ORD_TMD": cancel.time]])
+            }
+        }
+        router.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["VTTC0081R", "VTTC8001R"]) { return refused }
+            let start = Int(Self.query(request, "CTX_AREA_NK100").trimmingCharacters(in: .whitespaces)) ?? 0
+            return self.state.withLock { state -> Response in
+                let page = Array(state.orders.dropFirst(start).prefix(15))
+                let more = start + page.count < state.orders.count
+                let rows = page.map { order -> [String: String] in
+                    [
+                        "odno": order.number, "orgn_odno": order.original, "ord_gno_brno": "00950", "pdno": order.stock, "sll_buy_dvsn_cd": order.side,
+                        "ord_qty": String(order.quantity), "ord_unpr": String(order.price), "tot_ccld_qty": String(order.filled),
+                        "avg_prvs": order.filled > 0 ? String(order.fillValue / order.filled) : "0", "rmn_qty": String(order.cancelled ? 0 : order.quantity - order.filled),
+                        "cncl_yn": order.cancelled ? "Y" : "N", "rjct_qty": "0", "ord_tmd": order.time,
+                    ]
+                }
+                let next = more ? String(start + page.count).padding(toLength: 100, withPad: " ", startingAt: 0) : String(repeating: " ", count: 100)
+                var response = Self.ok(more ? "70070001" : "20310000", "모의투자 조회가 완료되었습니다.", ["output1": rows, "output2": ["tot_ord_qty": "0"], "ctx_area_fk100": "fk", "ctx_area_nk100": next])
+                response.headers[HTTPField.Name("tr_cont")!] = more ? "M" : "D"
+                return response
+            }
+        }
+        router.get("/uapi/domestic-stock/v1/trading/inquire-balance") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["VTTC8434R"]) { return refused }
+            return self.state.withLock { state -> Response in
+                let rows = state.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { code, quantity -> [String: String] in
+                    ["pdno": code, "hldg_qty": String(quantity), "ord_psbl_qty": String(quantity), "pchs_avg_pric": String(state.prices[code] ?? 0)]
+                }
+                return Self.ok("20310000", "모의투자 조회가 완료되었습니다.", ["output1": rows, "output2": [["dnca_tot_amt": String(state.cash)]], "ctx_area_fk100": "", "ctx_area_nk100": ""])
+            }
+        }
+        return router
+    }
+
+    /// Fills a resting order (the market moved to it).
+    func fill(_ number: String, quantity: Int64, price: Int64) {
+        self.state.withLock { state in
+            guard let index = state.orders.firstIndex(where: { $0.number == number }) else { return }
+            state.orders[index].filled += quantity
+            state.orders[index].fillValue += quantity * price
+            let buy = state.orders[index].side == "02"
+            if buy { state.cash += quantity * (state.orders[index].price - price) }
+            else { state.cash += quantity * price }
+            state.holdings[state.orders[index].stock, default: 0] += buy ? quantity : -quantity
+        }
+    }
+}
+
+/// Runs a router on a loopback port until `body` returns.
+func withServer<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+    let port = Mutex<Int?>(nil)
+    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { channel in
+        port.withLock { $0 = channel.localAddress?.port }
+    })
+    let server = Task { try await app.run() }
+    defer { server.cancel() }
+    for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(nanoseconds: 10_000_000) }
+    let bound = try #require(port.withLock { $0 })
+    return try await body(bound)
+}
