@@ -40,7 +40,7 @@ let package = Package(
         // The trading domain: pure, deterministic, no I/O.
         .target(name: "Engine", dependencies: ["Ledger"]),
         // Read models: PostgreSQL (libpq) and Redis (hiredis).
-        .target(name: "Projections", dependencies: ["Engine", "Ledger", "CLibPQ", "CHiredis"]),
+        .target(name: "Projections", dependencies: ["Engine", "Ledger", "CLibPQ", "CHiredis", .product(name: "Crypto", package: "swift-crypto")]),
         // The HTTP side: health, metrics, API.
         .target(
             name: "Gateway",

@@ -32,6 +32,12 @@ if ! python3 -c "import websocket" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "websocket-client==1.8.0" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
     python3 -c "import websocket" || { echo "setup: websocket-client could not be installed" >&2; exit 1; }
 fi
+# aiosmtpd (PyPI) is the real SMTP server the worker tests deliver to.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    echo "setup: installing aiosmtpd (PyPI) for the worker's e-mail tests"
+    python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import aiosmtpd" || { echo "setup: aiosmtpd could not be installed" >&2; exit 1; }
+fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH (Swift 6.3 expected, e.g. /opt/swift/usr/bin)" >&2
     exit 1

@@ -55,6 +55,7 @@ enum GatewayAPI {
         Self.notificationRoutes(routes, services)
         Self.backtestRoutes(routes, services)
         Self.streamRoutes(routes, services)
+        Self.internalRoutes(routes, services)
         Dashboard.register(routes, services)
         routes.add(.get, "/openapi.json") { _, _ -> Response in
             var headers = HTTPFields()

@@ -52,6 +52,20 @@ struct ServeCommand: AsyncParsableCommand {
             projectionThread = thread
         }
 
+        // The job dispatcher follows the log into the Redis queues on a thread of its own (hiredis blocks).
+        let stopDispatcher = Mutex(false)
+        var dispatcherThread: Thread?
+        if let redis {
+            let dispatcher = JobDispatcher(log: eventLog, store: JobQueueStore(redis: RedisClient(endpoint: redis)), clock: { wallClockMicros() }, committed: { runtime.committed })
+            let thread = Thread {
+                dispatcher.runLive(shouldStop: { stopDispatcher.withLock { $0 } }, onError: { error in
+                    writeLine("{\"level\":\"ERROR\",\"message\":\"job dispatcher error, retrying\",\"error\":\"\(error)\"}")
+                })
+            }
+            thread.start()
+            dispatcherThread = thread
+        }
+
         let dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis)
         var services: GatewayServices?
         var pool: DatabasePool?
@@ -67,10 +81,12 @@ struct ServeCommand: AsyncParsableCommand {
                 clock = { wallClockMicros() + shift }
             }
             guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
-            services = GatewayServices(
+            var gateway = GatewayServices(
                 dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: clock,
                 candleCacheCapacity: self.candleCache
             )
+            gateway.workerToken = try WorkerToken.establish(environment: environment, logDirectory: self.log.path)
+            services = gateway
         } else {
             writeLine("{\"level\":\"WARN\",\"message\":\"DATABASE_URL is not set: serving /health and /metrics only, no /api\"}")
         }
@@ -84,7 +100,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         pool?.stop()
         stopProjections.withLock { $0 = true }
-        while projectionThread?.isExecuting == true { try await Task.sleep(nanoseconds: 10_000_000) }
+        stopDispatcher.withLock { $0 = true }
+        while projectionThread?.isExecuting == true || dispatcherThread?.isExecuting == true { try await Task.sleep(nanoseconds: 10_000_000) }
         await runtime.close()
         eventLog.close()
         writeLine("{\"level\":\"INFO\",\"message\":\"stopped cleanly\",\"nextOffset\":\(eventLog.nextOffset)}")

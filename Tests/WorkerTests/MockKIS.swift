@@ -222,8 +222,6 @@ final class MockKIS: Sendable {
                     order.fillValue = quantity * price
                     state.cash += buy ? -quantity * price : quantity * price
                     state.holdings[code, default: 0] += buy ? quantity : -quantity
-                } else if buy {
-                    state.cash -= limit * quantity  // reserved
                 }
                 state.orders.append(order)
                 return Self.ok(buy ? "40600000" : "40610000", buy ? "모의투자 매수주문이 완료 되었습니다." : "모의투자 매도주문이 완료 되었습니다.", [
@@ -241,7 +239,6 @@ final class MockKIS: Sendable {
                 else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
                 state.orders[index].cancelled = true
                 let remaining = state.orders[index].quantity - state.orders[index].filled
-                if state.orders[index].side == "02" { state.cash += remaining * state.orders[index].price }
                 state.nextOrder += 1
                 let cancel = Order(number: String(format: "%010d", state.nextOrder), original: state.orders[index].number, stock: state.orders[index].stock,
                                    side: state.orders[index].side, quantity: remaining, price: 0, cancelled: true, time: state.orders[index].time)
@@ -275,7 +272,7 @@ final class MockKIS: Sendable {
                 let rows = state.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { code, quantity -> [String: String] in
                     ["pdno": code, "hldg_qty": String(quantity), "ord_psbl_qty": String(quantity), "pchs_avg_pric": String(state.prices[code] ?? 0)]
                 }
-                return Self.ok("20310000", "모의투자 조회가 완료되었습니다.", ["output1": rows, "output2": [["dnca_tot_amt": String(state.cash)]], "ctx_area_fk100": "", "ctx_area_nk100": ""])
+                return Self.ok("20310000", "모의투자 조회가 완료되었습니다.", ["output1": rows, "output2": [["dnca_tot_amt": String(state.cash), "prvs_rcdl_excc_amt": String(state.cash)]], "ctx_area_fk100": "", "ctx_area_nk100": ""])
             }
         }
         return router
@@ -288,8 +285,7 @@ final class MockKIS: Sendable {
             state.orders[index].filled += quantity
             state.orders[index].fillValue += quantity * price
             let buy = state.orders[index].side == "02"
-            if buy { state.cash += quantity * (state.orders[index].price - price) }
-            else { state.cash += quantity * price }
+            state.cash += buy ? -quantity * price : quantity * price
             state.holdings[state.orders[index].stock, default: 0] += buy ? quantity : -quantity
         }
     }

@@ -81,6 +81,9 @@ public final class EngineRuntime: Sendable {
     /// a copy held while the writer mutates costs the writer a full copy of what it shares.
     public var state: EngineState { self.shared.withLock { $0.state } }
 
+    /// The committed state with the offset it covers (every event before `nextOffset` is in it).
+    public var committed: (state: EngineState, nextOffset: UInt64) { self.shared.withLock { ($0.state, $0.nextOffset) } }
+
     /// Runs `body` on the committed state under the runtime's lock, without copying it. Keep `body` short.
     public func read<T: Sendable, E: Error>(_ body: (EngineState) throws(E) -> T) throws(E) -> T {
         try self.shared.withLock { shared throws(E) -> T in try body(shared.state) }

@@ -99,28 +99,3 @@ struct AuthMiddleware: RouterMiddleware {
     }
 }
 
-/// Seals broker app keys and secrets with AES-256-GCM under `STOCKBOOM_SECRETS_KEY`. The sealed form
-/// (`v1:` + base64 of nonce‖ciphertext‖tag) is what PostgreSQL stores; the clear text is never logged,
-/// never appended to the event log and never returned by the API.
-public struct SecretBox: Sendable {
-    private let key: SymmetricKey
-
-    public init(key: [UInt8]) {
-        precondition(key.count == 32)
-        self.key = SymmetricKey(data: key)
-    }
-
-    public func seal(_ text: String) throws -> String {
-        let box = try AES.GCM.seal(Data(text.utf8), using: self.key)
-        guard let combined = box.combined else { throw problem(500, "sealing failed") }
-        return "v1:" + combined.base64EncodedString()
-    }
-
-    public func open(_ sealed: String) throws -> String {
-        guard sealed.hasPrefix("v1:"), let data = Data(base64Encoded: String(sealed.dropFirst(3))) else {
-            throw problem(500, "a sealed secret has an unknown format")
-        }
-        let box = try AES.GCM.SealedBox(combined: data)
-        return String(decoding: try AES.GCM.open(box, using: self.key), as: UTF8.self)
-    }
-}

@@ -1,3 +1,4 @@
+import Projections
 public import Foundation
 
 /// Settings of the API, read from the environment by `stockboom serve` (see README "Configuration").
@@ -78,20 +79,7 @@ public struct GatewayConfiguration: Sendable {
         return (configuration, warnings)
     }
 
-    static func parseKey(_ text: String) -> [UInt8]? {
-        if text.utf8.count == 64, text.allSatisfy(\.isHexDigit) {
-            var bytes: [UInt8] = []
-            var index = text.startIndex
-            while index < text.endIndex {
-                let next = text.index(index, offsetBy: 2)
-                bytes.append(UInt8(text[index..<next], radix: 16)!)
-                index = next
-            }
-            return bytes
-        }
-        if let data = Data(base64Encoded: text), data.count == 32 { return Array(data) }
-        return nil
-    }
+    static func parseKey(_ text: String) -> [UInt8]? { SecretBox.parseKey(text) }
 }
 
 func randomBytes(_ count: Int) -> [UInt8] {

@@ -1,5 +1,6 @@
 public import Engine
 public import Ledger
+public import Projections
 import Foundation
 import Synchronization
 
@@ -16,6 +17,8 @@ public struct GatewayServices: Sendable {
     public var clock: @Sendable () -> Int64
     /// Recent candles in memory; run it as a service (`serve` does) or candle queries all go to PostgreSQL.
     public let candles: CandleCache
+    /// The bearer token of `stockboom worker` for `/internal/*`; nil disables those routes (401).
+    public var workerToken: String?
     let rateLimiter: RateLimiter
     let backtests = BacktestStore()
 

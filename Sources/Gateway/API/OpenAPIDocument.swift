@@ -235,6 +235,16 @@ enum OpenAPIDocument {
             ], responses: ["200": ["description": "text/event-stream: `id:` offset, `event:` type, `data:` the event as JSON"]], errors: [400], headers: [
                 ["name": "Last-Event-ID", "in": "header", "required": false, "schema": string(pattern: "^[0-9]+$")],
             ])],
+            "/internal/commands": ["post": operation("Worker only (worker token): record job outcomes as engine commands", tag: "internal", body: object([
+                "commands": ["type": "array", "maxItems": 1000, "items": ["type": "object", "description": "One WorkerCommand, e.g. {\"accepted\":{\"order\":\"ord-0000000001\",\"brokerOrderNumber\":\"0001569157\"}}"]],
+                "correlation": string(pattern: "^[A-Za-z0-9-]{1,64}$"),
+            ], required: ["commands"]), responses: ["200": json(object(["results": ["type": "array", "items": object(["status": integer, "offsets": ["type": "array", "items": integer], "error": nullable(string())], required: ["status", "offsets"])]]))], errors: [])],
+            "/internal/accounts": ["get": operation("Worker only (worker token): KIS accounts with cash, shares and token state, for reconciliation", tag: "internal", responses: [
+                "200": json(object(["accounts": ["type": "array", "items": ["type": "object", "description": "WorkerAccountView"]]])),
+            ], errors: [])],
+            "/internal/orders/{id}": ["get": operation("Worker only (worker token): an order as the engine knows it", tag: "internal", parameters: [path("id", string())], responses: [
+                "200": json(["type": "object", "description": "WorkerOrderView"]),
+            ], errors: [404])],
         ] as [String: Any],
         ]
     }

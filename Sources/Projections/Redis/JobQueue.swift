@@ -133,6 +133,15 @@ public struct JobQueueStore: Sendable {
         return 'delayed'
         """
 
+    /// KEYS: active, delayed, lock; ARGV: id, token, due. Not an attempt: the job asked to be looked at later.
+    static let postponeScript = """
+        if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
+        redis.call('DEL', KEYS[3])
+        redis.call('LREM', KEYS[1], 1, ARGV[1])
+        redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+        return 1
+        """
+
     /// KEYS: delayed, wait; ARGV: now.
     static let promoteScript = """
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
@@ -252,6 +261,17 @@ public struct JobQueueStore: Sendable {
             arguments: [job.id, job.token, String(now), String(error.prefix(2_000)), String(self.backoffMs)]))
         if case .error(let message) = reply { throw RedisError(message: message) }
         return reply.text.flatMap(FailOutcome.init(rawValue:)) ?? .lost
+    }
+
+    /// Puts a reserved job back into `delayed` until `due` (ms) without counting an attempt: work that waits
+    /// on the outside world (an order resting at the broker). False when the lock was no longer ours.
+    @discardableResult
+    public func postpone(_ job: Job, until due: Int64) throws(RedisError) -> Bool {
+        let reply = try self.redis.command(bytes: Self.eval(
+            Self.postponeScript, keys: [Self.key(job.queue, "active"), Self.key(job.queue, "delayed"), Self.key(job.queue, "\(job.id):lock")],
+            arguments: [job.id, job.token, String(due)]))
+        if case .error(let message) = reply { throw RedisError(message: message) }
+        return reply == .integer(1)
     }
 
     /// Keeps a long job's lock alive; false when the lock was lost.

@@ -208,7 +208,10 @@ public actor KISClient {
                     stock: row["pdno"] as? String ?? "", quantity: Self.int(row["hldg_qty"]), sellable: Self.int(row["ord_psbl_qty"]),
                     averagePrice: Double(row["pchs_avg_pric"] as? String ?? "") ?? 0))
             }
-            if let summary = (json["output2"] as? [[String: Any]])?.first { cash = Self.int(summary["dnca_tot_amt"]) }
+            // Settled cash (D+2) is what the engine's cash becomes once today's trades settle; the deposit otherwise.
+            if let summary = (json["output2"] as? [[String: Any]])?.first {
+                cash = (summary["prvs_rcdl_excc_amt"] as? String).map { _ in Self.int(summary["prvs_rcdl_excc_amt"]) } ?? Self.int(summary["dnca_tot_amt"])
+            }
             let more = headers.first(name: "tr_cont").map { $0 == "F" || $0 == "M" } ?? false
             let nk = (json["ctx_area_nk100"] as? String) ?? ""
             guard more, !nk.trimmingCharacters(in: .whitespaces).isEmpty else { break }

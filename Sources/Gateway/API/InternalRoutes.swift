@@ -1,0 +1,71 @@
+import Crypto
+import Engine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Projections
+
+extension GatewayAPI {
+    /// The worker's door into the engine (the engine process is the log's only writer):
+    /// `POST /internal/commands` records job outcomes, `GET /internal/orders/{id}` shows an order as the
+    /// engine knows it. Authorized by `Authorization: Bearer <worker token>` (`STOCKBOOM_WORKER_TOKEN`, or the
+    /// token `serve` writes to `<log dir>/worker.token`); anything else is 401, user tokens included.
+    static func internalRoutes(_ routes: RouteTable, _ services: GatewayServices) {
+        routes.add(.post, "/internal/commands") { request, context -> Response in
+            try Self.requireWorker(request, services)
+            struct Body: Decodable {
+                var commands: [WorkerCommand]
+                /// Stored as the events' correlation id: `reconcile` marks what reconciliation adopted.
+                var correlation: String?
+            }
+            let body = try await APIJSON.decode(Body.self, from: request, context: context)
+            guard body.commands.count <= 1_000 else { throw problem(413, "at most 1,000 commands per request") }
+            let correlation = body.correlation ?? "worker"
+            guard (1...64).contains(correlation.utf8.count), correlation.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+                throw problem(422, "correlation must be 1 to 64 letters, digits or dashes")
+            }
+            var results: [WorkerCommandResult] = []
+            for command in body.commands {
+                do {
+                    let execution = try await services.runtime.execute(try command.command(), context: services.context(correlation))
+                    results.append(WorkerCommandResult(status: 200, offsets: execution.offsets))
+                } catch let error as EngineError {
+                    results.append(WorkerCommandResult(status: error.problemDetails.status, error: error.problemDetails.detail))
+                } catch let error as WorkerCommand.Invalid {
+                    results.append(WorkerCommandResult(status: 422, error: error.description))
+                }
+            }
+            return try APIJSON.response(["results": results])
+        }
+        routes.add(.get, "/internal/accounts") { request, _ -> Response in
+            try Self.requireWorker(request, services)
+            let accounts = services.runtime.read { state -> [WorkerAccountView] in
+                var working: [AccountID: Int] = [:]
+                for order in state.orders.values where !order.status.isTerminal { working[order.account, default: 0] += 1 }
+                return state.accounts.values
+                    .filter { ($0.broker == .kisPaper || $0.broker == .kisReal) && $0.closedAt == nil }
+                    .sorted { $0.id < $1.id }
+                    .map { WorkerAccountView($0, workingOrders: working[$0.id] ?? 0) }
+            }
+            return try APIJSON.response(["accounts": accounts])
+        }
+        routes.add(.get, "/internal/orders/{id}") { request, context -> Response in
+            try Self.requireWorker(request, services)
+            let text = context.parameter("id")
+            guard let id = OrderID(text), let view = services.runtime.read({ state in state.orders[id].map { WorkerOrderView($0, account: state.accounts[$0.account]) } }) else {
+                throw problem(404, "no order \(text)")
+            }
+            return try APIJSON.response(view)
+        }
+    }
+
+    static func requireWorker(_ request: Request, _ services: GatewayServices) throws {
+        guard let expected = services.workerToken, let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw problem(401, "internal endpoints take the worker token (STOCKBOOM_WORKER_TOKEN or <log dir>/worker.token)")
+        }
+        // Compare digests: constant time whatever the lengths.
+        guard SHA256.hash(data: Data(header.dropFirst(7).utf8)) == SHA256.hash(data: Data(expected.utf8)) else {
+            throw problem(401, "the worker token is not this server's")
+        }
+    }
+}

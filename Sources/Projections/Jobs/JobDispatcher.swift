@@ -1,0 +1,130 @@
+public import Engine
+public import Ledger
+import Foundation
+
+/// Which jobs an event asks for. Work already done asks for nothing: the check is against the engine's
+/// current state, so the same function serves the live dispatcher and a rebuild from offset 0.
+public enum JobDerivation {
+    public static let maxAttempts = 5
+
+    public static func jobs(for envelope: EventEnvelope, offset: UInt64, state: EngineState) -> [Job] {
+        switch envelope.event {
+        case .orderRequested(let requested):
+            return Self.orderJob(requested.order, offset: offset, state: state)
+        case .orderCancelRequested(let reference):
+            return Self.orderJob(reference.order, offset: offset, state: state)
+        case .notificationCreated(let created):
+            guard let notification = state.notifications[created.notification], !notification.delivered, let email = state.users[created.user] else { return [] }
+            var data = JSONObjectWriter()
+            data.field("notification", created.notification.description)
+            data.field("user", created.user.description)
+            data.field("email", email)
+            data.field("kind", created.kind)
+            data.field("title", created.title)
+            data.field("message", created.message)
+            return [Job(queue: .notification, id: String(offset), data: data.finish(), maxAttempts: Self.maxAttempts)]
+        default:
+            return []
+        }
+    }
+
+    /// A trade-execution job for an order at a KIS broker that still needs the broker (not final).
+    static func orderJob(_ id: OrderID, offset: UInt64, state: EngineState) -> [Job] {
+        guard let order = state.orders[id], !order.status.isTerminal, let account = state.accounts[order.account],
+            account.broker == .kisPaper || account.broker == .kisReal
+        else { return [] }
+        var data = JSONObjectWriter()
+        data.field("order", id.description)
+        data.field("account", order.account.description)
+        return [Job(queue: .tradeExecution, id: String(offset), data: data.finish(), maxAttempts: Self.maxAttempts)]
+    }
+}
+
+/// The projection from the log to the job queues. Its checkpoint (`stockboom:dispatcher:next-offset`) lives
+/// in Redis beside the jobs: after `FLUSHALL` it is gone, the dispatcher starts again from offset 0, and
+/// `JobDerivation` recreates only the work still pending in the engine's state — nothing is done twice
+/// (job ids are event offsets; handlers check the engine before acting).
+///
+/// Blocking (hiredis): run it on a thread of its own.
+public final class JobDispatcher: @unchecked Sendable {
+    // @unchecked: used by one thread at a time (the serve loop or the CLI).
+    public static let checkpointKey = "stockboom:dispatcher:next-offset"
+    public let log: EventLog
+    public let store: JobQueueStore
+    /// The engine's committed state and the offset it covers.
+    private let committed: @Sendable () -> (state: EngineState, nextOffset: UInt64)
+    private let clock: @Sendable () -> Int64
+
+    public init(log: EventLog, store: JobQueueStore, clock: @escaping @Sendable () -> Int64, committed: @escaping @Sendable () -> (state: EngineState, nextOffset: UInt64)) {
+        self.log = log
+        self.store = store
+        self.clock = clock
+        self.committed = committed
+    }
+
+    /// The stored checkpoint of the dispatcher writing to `store`, nil when Redis has none.
+    public static func checkpoint(_ store: JobQueueStore) throws(RedisError) -> UInt64? {
+        try store.redis.command(["GET", Self.checkpointKey]).text.flatMap { UInt64($0) }
+    }
+
+    /// The stored checkpoint; 0 when Redis has none (new, or flushed).
+    public func checkpoint() throws(RedisError) -> UInt64 {
+        let reply = try self.store.redis.command(["GET", Self.checkpointKey])
+        return reply.text.flatMap { UInt64($0) } ?? 0
+    }
+
+    /// Derives the jobs of every committed event after the checkpoint (up to `maxEvents`) and moves the
+    /// checkpoint; returns how many jobs were new.
+    @discardableResult
+    public func catchUp(maxEvents: UInt64 = 50_000) throws -> Int {
+        let start = try self.checkpoint()
+        let (state, head) = self.committed()
+        guard start < head else { return 0 }
+        let end = min(head, start + maxEvents)
+        var jobs: [Job] = []
+        var failure: (any Error)?
+        try self.log.scan(from: start, to: end) { view in
+            guard EventCodec.isEngineEvent(view.payload) else { return .continue }
+            do {
+                let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
+                jobs += JobDerivation.jobs(for: envelope, offset: view.offset, state: state)
+            } catch {
+                failure = error
+                return .stop
+            }
+            return .continue
+        }
+        if let failure { throw failure }
+        // Jobs first, then the checkpoint: a crash between the two re-derives jobs that then already exist.
+        let added = try self.store.add(jobs, now: self.clock() / 1_000)
+        _ = try self.store.redis.command(["SET", Self.checkpointKey, String(end)])
+        return added
+    }
+
+    /// Deletes the checkpoint and derives again from offset 0 (after a flush, or by `stockboom queues rebuild`).
+    @discardableResult
+    public func rebuild() throws -> Int {
+        _ = try self.store.redis.command(["DEL", Self.checkpointKey])
+        var added = 0
+        while true {
+            let before = try self.checkpoint()
+            added += try self.catchUp()
+            if try self.checkpoint() == before { return added }
+        }
+    }
+
+    /// Follows the log until `shouldStop`; Redis being away is retried with back-off and reported.
+    public func runLive(pollMicros: UInt32 = 20_000, shouldStop: () -> Bool, onError: (any Error) -> Void) {
+        var delay: UInt32 = 100_000
+        while !shouldStop() {
+            do {
+                if try self.catchUp() == 0 { usleep(pollMicros) }
+                delay = 100_000
+            } catch {
+                onError(error)
+                usleep(delay)
+                delay = min(delay * 2, 5_000_000)
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+public import Engine
+
+/// What a worker asks the engine to record: a job's outcome. The engine process owns the log (one writer),
+/// so the worker sends these to the gateway's internal endpoint (`POST /internal/commands`); each becomes an
+/// engine command, is decided against the current state and appended durably before the answer. All are
+/// idempotent where a retried job may send them twice (fills carry the broker's fill id, notifications
+/// their id, acceptances are refused once past).
+public enum WorkerCommand: Codable, Sendable, Equatable {
+    case submitted(order: String)
+    case accepted(order: String, brokerOrderNumber: String)
+    case brokerRejected(order: String, reason: String, message: String)
+    case fill(order: String, quantity: Int64, price: Int64, fillID: String)
+    case cancelled(order: String)
+    case failed(order: String, reason: String, message: String)
+    case tokenIssued(account: String, expiresAt: Int64)
+    case tokenExpired(account: String)
+    case candle(stock: String, timeframe: String, start: Int64, open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64)
+    case notificationSent(notification: String, channel: String, detail: String)
+    case notificationFailed(notification: String, channel: String, detail: String)
+    case halt(account: String, reason: String)
+    case deposit(account: String, amount: Int64)
+    case notify(user: String, kind: String, title: String, message: String)
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The engine command, or `Invalid` naming the field.
+    public func command() throws -> Command {
+        func order(_ text: String) throws -> OrderID {
+            guard let id = OrderID(text) else { throw Invalid(description: "order must be an order id like ord-0000000001; got '\(text)'") }
+            return id
+        }
+        func account(_ text: String) throws -> AccountID {
+            guard let id = AccountID(text) else { throw Invalid(description: "account must be an account id like acc-0000000001; got '\(text)'") }
+            return id
+        }
+        func reason(_ text: String) throws -> RejectionReason {
+            guard let reason = RejectionReason(rawValue: text) else {
+                throw Invalid(description: "reason must be one of \(RejectionReason.allCases.map(\.rawValue).joined(separator: ", ")); got '\(text)'")
+            }
+            return reason
+        }
+        func notification(_ text: String) throws -> NotificationID {
+            guard let id = NotificationID(text) else { throw Invalid(description: "notification must be an id like ntf-0000000001; got '\(text)'") }
+            return id
+        }
+        switch self {
+        case .submitted(let id): return .recordSubmitted(try order(id))
+        case .accepted(let id, let number): return .recordAccepted(try order(id), brokerOrderNumber: number)
+        case .brokerRejected(let id, let text, let message): return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
+        case .fill(let id, let quantity, let price, let fillID): return .recordFill(try order(id), quantity: quantity, price: price, fillID: fillID)
+        case .cancelled(let id): return .recordCancelled(try order(id))
+        case .failed(let id, let text, let message): return .recordFailed(try order(id), reason: try reason(text), message: message)
+        case .tokenIssued(let id, let expiresAt): return .issueToken(account: try account(id), expiresAt: expiresAt)
+        case .tokenExpired(let id): return .expireToken(account: try account(id))
+        case .candle(let stock, let timeframe, let start, let open, let high, let low, let close, let volume):
+            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
+            guard let frame = Timeframe(text: timeframe) else { throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(timeframe)'") }
+            return .ingestCandle(Candle(stock: code, timeframe: frame, start: start, open: open, high: high, low: low, close: close, volume: volume))
+        case .notificationSent(let id, let channel, let detail): return .recordNotificationSent(try notification(id), channel: channel, detail: detail)
+        case .notificationFailed(let id, let channel, let detail): return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
+        case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
+        case .deposit(let id, let amount): return .depositCash(account: try account(id), amount: amount)
+        case .notify(let user, let kind, let title, let message):
+            guard let id = UserID(user) else { throw Invalid(description: "user must be a user id like user-0000000001; got '\(user)'") }
+            return .notify(user: id, kind: kind, title: title, message: message)
+        }
+    }
+}
+
+/// The answer for one `WorkerCommand`.
+public struct WorkerCommandResult: Codable, Sendable, Equatable {
+    /// The HTTP-like status: 200 recorded (or nothing to record), 404 unknown id, 409 not legal now, 422 invalid.
+    public var status: Int
+    public var offsets: [UInt64]
+    public var error: String?
+
+    public init(status: Int, offsets: [UInt64] = [], error: String? = nil) {
+        self.status = status
+        self.offsets = offsets
+        self.error = error
+    }
+}
+
+/// A job's view of an order (`GET /internal/orders/{id}`).
+public struct WorkerOrderView: Codable, Sendable, Equatable {
+    public var id: String
+    public var account: String
+    public var broker: String
+    public var user: String
+    public var stock: String
+    public var side: String
+    public var type: String
+    public var quantity: Int64
+    public var price: Int64
+    public var status: String
+    public var filledQuantity: Int64
+    public var filledNotional: Int64
+    public var brokerOrderNumber: String
+    public var cancelRequested: Bool
+    public var createdAt: Int64
+    public var fillIDs: [String]
+
+    public init(_ order: Order, account: Account?) {
+        self.id = order.id.description
+        self.account = order.account.description
+        self.broker = account?.broker.description ?? ""
+        self.user = account?.user.description ?? ""
+        self.stock = order.stock.description
+        self.side = order.side.description
+        self.type = order.type.description
+        self.quantity = order.quantity
+        self.price = order.price
+        self.status = order.status.description
+        self.filledQuantity = order.filledQuantity
+        self.filledNotional = order.filledNotional
+        self.brokerOrderNumber = order.brokerOrderNumber
+        self.cancelRequested = order.cancelRequested
+        self.createdAt = order.createdAt
+        self.fillIDs = order.fillIDs.sorted()
+    }
+}
+
+/// A KIS account as reconciliation needs it (`GET /internal/accounts`).
+public struct WorkerAccountView: Codable, Sendable, Equatable {
+    public var id: String
+    public var broker: String
+    public var user: String
+    public var cash: Int64
+    public var reservedCash: Int64
+    /// Shares held per stock code.
+    public var positions: [String: Int64]
+    public var tokenExpiresAt: Int64?
+    public var halted: Bool
+    /// Orders not final yet (their fills may still move cash and shares).
+    public var workingOrders: Int
+
+    public init(_ account: Account, workingOrders: Int) {
+        self.id = account.id.description
+        self.broker = account.broker.description
+        self.user = account.user.description
+        self.cash = account.cash
+        self.reservedCash = account.reservedCash
+        self.positions = Dictionary(uniqueKeysWithValues: account.positions.filter { $0.value.quantity != 0 }.map { ($0.key.description, $0.value.quantity) })
+        self.tokenExpiresAt = account.tokenExpiresAt
+        self.halted = account.haltReason != nil
+        self.workingOrders = workingOrders
+    }
+}

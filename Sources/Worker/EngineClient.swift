@@ -1,0 +1,79 @@
+public import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+public import Projections
+
+/// The worker's way into the engine: the gateway's `/internal` routes, with the worker token.
+public struct EngineClient: Sendable {
+    public let baseURL: String
+    let token: String
+    let http: HTTPClient
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(baseURL: String, token: String, http: HTTPClient = .shared) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.http = http
+    }
+
+    /// Records outcomes; each result says whether its command was recorded (200) or why not.
+    public func send(_ commands: [WorkerCommand], correlation: String? = nil) async throws -> [WorkerCommandResult] {
+        struct Body: Encodable {
+            var commands: [WorkerCommand]
+            var correlation: String?
+        }
+        struct Answer: Decodable { var results: [WorkerCommandResult] }
+        var request = HTTPClientRequest(url: self.baseURL + "/internal/commands")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(Body(commands: commands, correlation: correlation))))
+        let answer: Answer = try await self.call(request)
+        return answer.results
+    }
+
+    /// Records one outcome; throws when the engine refused it for a reason other than "already so" (409).
+    @discardableResult
+    public func record(_ command: WorkerCommand, correlation: String? = nil) async throws -> WorkerCommandResult {
+        let result = try await self.send([command], correlation: correlation)[0]
+        guard result.status == 200 || result.status == 409 else {
+            throw Failure(description: "the engine refused \(command): \(result.status) \(result.error ?? "")")
+        }
+        return result
+    }
+
+    /// The KIS accounts with what the engine knows of their cash and shares.
+    public func accounts() async throws -> [WorkerAccountView] {
+        struct Answer: Decodable { var accounts: [WorkerAccountView] }
+        var request = HTTPClientRequest(url: self.baseURL + "/internal/accounts")
+        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
+        let answer: Answer = try await self.call(request)
+        return answer.accounts
+    }
+
+    /// An order as the engine knows it now.
+    public func order(_ id: String) async throws -> WorkerOrderView {
+        var request = HTTPClientRequest(url: self.baseURL + "/internal/orders/" + id)
+        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
+        return try await self.call(request)
+    }
+
+    private func call<T: Decodable>(_ request: HTTPClientRequest) async throws -> T {
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await self.http.execute(request, timeout: .seconds(30))
+            body = try await response.body.collect(upTo: 16 << 20)
+        } catch {
+            throw Failure(description: "the gateway at \(self.baseURL) did not answer: \(error)")
+        }
+        guard response.status == .ok else {
+            throw Failure(description: "\(request.method) \(request.url): HTTP \(response.status.code) \(String(buffer: body).prefix(300))")
+        }
+        return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+    }
+}

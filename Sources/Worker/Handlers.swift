@@ -1,0 +1,248 @@
+public import AsyncHTTPClient
+public import Engine
+import Foundation
+import NIOCore
+import NIOHTTP1
+public import Projections
+
+/// Opens broker accounts' credentials (PostgreSQL `broker_credentials`, sealed with `STOCKBOOM_SECRETS_KEY`)
+/// and keeps one `KISClient` per account, so tokens and rate limits are per app key, as KIS counts them.
+public actor BrokerDirectory {
+    private let databaseURL: String
+    private let box: SecretBox
+    private let baseURL: String?
+    private let engine: EngineClient
+    private let clock: @Sendable () -> Int64
+    private var clients: [String: KISClient] = [:]
+
+    /// - Parameter baseURL: overrides both KIS hosts (`KIS_BASE_URL`: a mock in tests, a proxy in production).
+    public init(databaseURL: String, box: SecretBox, baseURL: String?, engine: EngineClient, clock: @escaping @Sendable () -> Int64) {
+        self.databaseURL = databaseURL
+        self.box = box
+        self.baseURL = baseURL
+        self.engine = engine
+        self.clock = clock
+    }
+
+    public func client(account: String, broker: String) async throws -> KISClient {
+        if let client = self.clients[account] { return client }
+        let kind: KISEnvironment = broker == BrokerKind.kisReal.description ? .real : .paper
+        let url = self.databaseURL
+        let box = self.box
+        let credentials = try await onThread {
+            try PostgresConnection(url: url).brokerCredentials(account: account, box: box)
+        }
+        guard let credentials else { throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)") }
+        let engine = self.engine
+        let client = KISClient(
+            environment: kind, credentials: KISCredentials(appKey: credentials.appKey, appSecret: credentials.appSecret, accountNumber: credentials.accountNumber),
+            baseURL: self.baseURL, clock: self.clock,
+            onTokenIssued: { token in _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt)) })
+        self.clients[account] = client
+        return client
+    }
+}
+
+/// A failure that retrying cannot mend; the handler records it and the job ends.
+public enum JobFailure: Error, CustomStringConvertible {
+    case permanent(RejectionReason, String)
+    public var description: String {
+        switch self {
+        case .permanent(let reason, let message): "\(reason.rawValue): \(message)"
+        }
+    }
+}
+
+/// Runs a blocking call (libpq) on a thread of its own, off the cooperative pool.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
+}
+
+/// trade-execution: takes an order at a KIS account from PENDING to a final state.
+///
+/// * PENDING → records SUBMITTED first, then sends `order-cash`: an ODNO → ACCEPTED; a business refusal →
+///   REJECTED with the guide's reason; a dead token or wrong keys → FAILED (TOKEN_EXPIRED); no answer →
+///   the attempt fails and the next one reconciles.
+/// * SUBMITTED (an earlier attempt may or may not have reached KIS) → looks for it in the day's orders
+///   before sending again: a broker order that matches is adopted, never doubled.
+/// * ACCEPTED / PARTIALLY_FILLED / CANCEL_REQUESTED → polls the day's orders: new fills are recorded
+///   (fill id = ODNO:cumulative quantity, so a repeated poll adds nothing), a pending cancel is sent, and
+///   the job looks again in `pollSeconds` until the order is final.
+public struct TradeExecutionHandler: JobHandler {
+    let engine: EngineClient
+    let brokers: BrokerDirectory
+    let pollSeconds: Double
+
+    public init(engine: EngineClient, brokers: BrokerDirectory, pollSeconds: Double = 2) {
+        self.engine = engine
+        self.brokers = brokers
+        self.pollSeconds = pollSeconds
+    }
+
+    struct Data: Decodable {
+        var order: String
+    }
+
+    public func handle(_ job: Job) async throws -> JobResult {
+        let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        var view = try await self.engine.order(data.order)
+        let client: KISClient
+        do {
+            client = try await self.brokers.client(account: view.account, broker: view.broker)
+        } catch JobFailure.permanent(let reason, let message) {
+            if view.status == "PENDING" || view.status == "SUBMITTED" {
+                try await self.engine.record(.failed(order: view.id, reason: reason.rawValue, message: message))
+            }
+            return .done
+        }
+        switch view.status {
+        case "FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED":
+            return .done
+        case "PENDING":
+            try await self.engine.record(.submitted(order: view.id))
+            return try await self.submit(view, client)
+        case "SUBMITTED":
+            if let adopted = try await self.findAtBroker(view, client) {
+                try await self.engine.record(.accepted(order: view.id, brokerOrderNumber: adopted.orderNumber))
+                return .later(seconds: self.pollSeconds)
+            }
+            return try await self.submit(view, client)
+        default:
+            view = try await self.poll(view, client)
+            return ["FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"].contains(view.status) ? .done : .later(seconds: self.pollSeconds)
+        }
+    }
+
+    private func submit(_ view: WorkerOrderView, _ client: KISClient) async throws -> JobResult {
+        let ack: KISOrderAck
+        do {
+            ack = try await client.placeOrder(
+                side: view.side == "SELL" ? .sell : .buy, stock: view.stock, type: view.type == "MARKET" ? .market : .limit,
+                quantity: view.quantity, price: view.price)
+        } catch let error as KISError {
+            switch error.kind {
+            case .rejected(let reason):
+                try await self.engine.record(.brokerRejected(order: view.id, reason: reason.rawValue, message: error.message))
+                return .done
+            case .failed:
+                try await self.engine.record(.brokerRejected(order: view.id, reason: RejectionReason.brokerRejected.rawValue, message: "\(error.code) \(error.message)"))
+                return .done
+            case .tokenExpired, .invalidToken, .badCredentials:
+                try await self.engine.record(.tokenExpired(account: view.account))
+                try await self.engine.record(.failed(order: view.id, reason: RejectionReason.tokenExpired.rawValue, message: error.description))
+                return .done
+            case .tokenIssueTooSoon, .rateLimited, .transport:
+                throw error  // retried; the next attempt looks at the broker before sending again
+            }
+        }
+        try await self.engine.record(.accepted(order: view.id, brokerOrderNumber: ack.orderNumber))
+        return .later(seconds: self.pollSeconds)
+    }
+
+    static func day(_ view: WorkerOrderView) -> String { KST.yyyymmdd(day: KST.day(view.createdAt)) }
+
+    /// The broker's order for a SUBMITTED one: same stock, side, quantity and price, placed at or after it.
+    private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> KISDailyOrder? {
+        let side = view.side == "SELL" ? "01" : "02"
+        let placed = KST.timeOfDay(view.createdAt) / 1_000_000
+        let since = String(format: "%02lld%02lld%02lld", placed / 3600, placed / 60 % 60, placed % 60)
+        return try await client.dailyOrders(day: Self.day(view)).first {
+            $0.originalOrderNumber.isEmpty && $0.stock == view.stock && $0.sideCode == side && $0.quantity == view.quantity
+                && (view.type == "MARKET" || $0.price == view.price) && $0.time >= since
+        }
+    }
+
+    /// Records what the broker did since the last look (sending a requested cancel first); returns the order
+    /// as the engine then knows it.
+    private func poll(_ view: WorkerOrderView, _ client: KISClient) async throws -> WorkerOrderView {
+        func look() async throws -> (KISDailyOrder, cancelled: Bool)? {
+            let orders = try await client.dailyOrders(day: Self.day(view))
+            guard let row = orders.first(where: { $0.orderNumber == view.brokerOrderNumber }) else { return nil }
+            return (row, row.cancelled || orders.contains { $0.originalOrderNumber == row.orderNumber && $0.cancelled })
+        }
+        guard var (row, cancelled) = try await look() else { return view }
+        if view.status == "CANCEL_REQUESTED", !cancelled, row.remainingQuantity > 0 {
+            do {
+                _ = try await client.cancelOrder(organization: row.organization, orderNumber: row.orderNumber)
+            } catch let error as KISError where error.kind != .transport && error.kind != .rateLimited {
+                // "Nothing left to cancel": the fills read next say why.
+            }
+            guard let after = try await look() else { return view }
+            (row, cancelled) = after
+        }
+        return try await self.record(row, cancelled: cancelled, view)
+    }
+
+    private func record(_ row: KISDailyOrder, cancelled: Bool, _ view: WorkerOrderView) async throws -> WorkerOrderView {
+        if row.filledQuantity > view.filledQuantity {
+            let quantity = row.filledQuantity - view.filledQuantity
+            // The broker reports the average over all fills; this slice's price is what the new total adds.
+            let price = max(1, (row.averagePrice * row.filledQuantity - view.filledNotional) / quantity)
+            try await self.engine.record(.fill(order: view.id, quantity: quantity, price: price, fillID: "\(row.orderNumber):\(row.filledQuantity)"))
+        }
+        if cancelled, row.filledQuantity < view.quantity {
+            try await self.engine.record(.cancelled(order: view.id))
+        }
+        return try await self.engine.order(view.id)
+    }
+}
+
+/// notification: e-mail through SMTP (and an optional webhook), then `NotificationSent`. A permanent SMTP
+/// refusal (5xx) or the last attempt records `NotificationFailed`.
+public struct NotificationHandler: JobHandler {
+    let engine: EngineClient
+    let mailer: SMTPMailer?
+    let webhook: String?
+    let http: HTTPClient
+
+    public init(engine: EngineClient, mailer: SMTPMailer?, webhook: String?, http: HTTPClient = .shared) {
+        self.engine = engine
+        self.mailer = mailer
+        self.webhook = webhook
+        self.http = http
+    }
+
+    struct Data: Codable {
+        var notification: String
+        var user: String
+        var email: String
+        var kind: String
+        var title: String
+        var message: String
+    }
+
+    public func handle(_ job: Job) async throws -> JobResult {
+        let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        var channels: [String] = []
+        var details: [String] = []
+        do {
+            if let mailer = self.mailer {
+                details.append(try await mailer.send(to: data.email, subject: "[StockBoom] \(data.title)", body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"))
+                channels.append("email")
+            }
+            if let webhook = self.webhook {
+                var request = HTTPClientRequest(url: webhook)
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(data)))
+                let response = try await self.http.execute(request, timeout: .seconds(10))
+                guard (200..<300).contains(Int(response.status.code)) else { throw SMTPError(code: 0, message: "webhook answered HTTP \(response.status.code)") }
+                details.append("webhook \(response.status.code)")
+                channels.append("webhook")
+            }
+        } catch let error as SMTPError where error.permanent || job.attemptsMade + 1 >= job.maxAttempts {
+            try await self.engine.record(.notificationFailed(notification: data.notification, channel: channels.first ?? "email", detail: error.description))
+            if error.permanent { return .done }
+            throw error
+        }
+        guard !channels.isEmpty else {
+            try await self.engine.record(.notificationFailed(notification: data.notification, channel: "none", detail: "no channel configured (SMTP_HOST, NOTIFY_WEBHOOK_URL)"))
+            return .done
+        }
+        try await self.engine.record(.notificationSent(notification: data.notification, channel: channels.joined(separator: "+"), detail: details.joined(separator: "; ")))
+        return .done
+    }
+}

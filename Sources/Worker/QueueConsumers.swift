@@ -1,0 +1,170 @@
+import Foundation
+public import Projections
+import Synchronization
+
+/// What a handler says about a job it ran.
+public enum JobResult: Sendable, Equatable {
+    /// Finished: the job moves to `completed`.
+    case done
+    /// Not finished, waiting on the outside world (an order resting at the broker): look again after this
+    /// long. Not an attempt.
+    case later(seconds: Double)
+}
+
+/// Runs one kind of job. Throwing counts an attempt: the job is retried with back-off, and lands in
+/// `failed` with the error once its attempts are used up.
+public protocol JobHandler: Sendable {
+    func handle(_ job: Job) async throws -> JobResult
+}
+
+/// The consumers of one queue: `concurrency` threads, each with its own Redis connection (BLMOVE blocks
+/// it), taking `batch` jobs at a time, plus one thread promoting due retries and returning the jobs of
+/// dead workers (lock gone) to `wait`. Handlers run on the cooperative pool; the consumer thread waits.
+///
+/// `stop()` lets every thread finish the jobs it holds (they complete, fail or are postponed as usual),
+/// then returns. A SIGKILL instead leaves them locked in `active` until their locks expire; then they go
+/// back to `wait` and run again — handlers are written to be safe to run twice.
+public final class QueueConsumers: @unchecked Sendable {
+    // @unchecked: `threads` is only touched by start/stop on the owning thread.
+    public let queue: QueueName
+    public let concurrency: Int
+    public let batch: Int
+    let endpoint: RedisEndpoint
+    let handler: any JobHandler
+    let lockMs: Int
+    let backoffMs: Int
+    let report: @Sendable (String) -> Void
+    private let stopping = Atomic<Bool>(false)
+    private let running = Atomic<Int>(0)
+    /// Jobs finished (completed or failed for good) since start.
+    public var finishedCount: Int { self.finished.load(ordering: .relaxed) }
+    private let finished = Atomic<Int>(0)
+    private var threads: [Thread] = []
+
+    public init(
+        endpoint: RedisEndpoint, queue: QueueName, concurrency: Int, batch: Int = 1, handler: any JobHandler, lockMs: Int = 60_000, backoffMs: Int = 1_000,
+        report: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        precondition(concurrency > 0 && batch > 0)
+        self.endpoint = endpoint
+        self.queue = queue
+        self.concurrency = concurrency
+        self.batch = batch
+        self.handler = handler
+        self.lockMs = lockMs
+        self.backoffMs = backoffMs
+        self.report = report
+    }
+
+    public func start() {
+        for number in 0..<self.concurrency {
+            let thread = Thread { [self] in self.consume() }
+            thread.name = "\(self.queue.rawValue)-\(number)"
+            self.threads.append(thread)
+        }
+        let maintenance = Thread { [self] in self.maintain() }
+        maintenance.name = "\(self.queue.rawValue)-maintenance"
+        self.threads.append(maintenance)
+        self.running.store(self.threads.count, ordering: .sequentiallyConsistent)
+        for thread in self.threads { thread.start() }
+    }
+
+    /// Finishes the held jobs and stops the threads.
+    public func stop() {
+        self.stopping.store(true, ordering: .sequentiallyConsistent)
+        while self.running.load(ordering: .sequentiallyConsistent) > 0 { usleep(10_000) }
+    }
+
+    private func store() -> JobQueueStore {
+        var store = JobQueueStore(redis: RedisClient(endpoint: self.endpoint))
+        store.lockMs = self.lockMs
+        store.backoffMs = self.backoffMs
+        return store
+    }
+
+    static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
+
+    private func consume() {
+        defer { self.running.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        let store = self.store()
+        var pause: UInt32 = 100_000
+        while !self.stopping.load(ordering: .sequentiallyConsistent) {
+            let jobs: [Job]
+            do {
+                jobs = try store.reserve(self.queue, max: self.batch, waitSeconds: 1, now: Self.nowMillis(), token: UUID().uuidString)
+                pause = 100_000
+            } catch {
+                self.report("\(self.queue.rawValue): Redis unavailable (\(error)); retrying")
+                usleep(pause)
+                pause = min(pause * 2, 5_000_000)
+                continue
+            }
+            guard !jobs.isEmpty else { continue }
+            let outcomes = Self.run(jobs, self.handler)
+            var completed: [String] = []
+            for (job, outcome) in zip(jobs, outcomes) {
+                do {
+                    switch outcome {
+                    case .success(.done):
+                        completed.append(job.id)
+                    case .success(.later(let seconds)):
+                        try store.postpone(job, until: Self.nowMillis() + Int64(seconds * 1_000))
+                    case .failure(let error):
+                        let result = try store.fail(job, error: String(describing: error), now: Self.nowMillis())
+                        if result == .failed { self.finished.wrappingAdd(1, ordering: .relaxed) }
+                        self.report("\(self.queue.rawValue) job \(job.id) attempt \(job.attemptsMade + 1)/\(job.maxAttempts) failed (\(result.rawValue)): \(error)")
+                    }
+                } catch {
+                    // Redis went away after the work: the lock expires and the job runs again (handlers are idempotent).
+                    self.report("\(self.queue.rawValue) job \(job.id): could not record its outcome (\(error)); it will run again")
+                }
+            }
+            if !completed.isEmpty {
+                do {
+                    let done = try store.complete(self.queue, ids: completed, token: jobs[0].token, now: Self.nowMillis())
+                    self.finished.wrappingAdd(done, ordering: .relaxed)
+                } catch {
+                    self.report("\(self.queue.rawValue): could not mark \(completed.count) jobs done (\(error)); they will run again")
+                }
+            }
+        }
+    }
+
+    private func maintain() {
+        defer { self.running.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        let store = self.store()
+        while !self.stopping.load(ordering: .sequentiallyConsistent) {
+            do {
+                let (_, requeued) = try store.maintain(self.queue, now: Self.nowMillis())
+                if requeued > 0 { self.report("\(self.queue.rawValue): \(requeued) job(s) of a stopped worker returned to wait") }
+            } catch {
+                // Reported by the consumers; keep trying.
+            }
+            for _ in 0..<10 where !self.stopping.load(ordering: .sequentiallyConsistent) { usleep(100_000) }
+        }
+    }
+
+    /// Runs the handlers of a batch concurrently on the pool and waits for all of them.
+    static func run(_ jobs: [Job], _ handler: any JobHandler) -> [Result<JobResult, any Error>] {
+        final class Box: @unchecked Sendable {
+            var results: [Result<JobResult, any Error>] = []
+        }
+        let box = Box()
+        let semaphore = DispatchSemaphore(value: 0)
+        Task {
+            var results = [Result<JobResult, any Error>](repeating: .success(.done), count: jobs.count)
+            await withTaskGroup(of: (Int, Result<JobResult, any Error>).self) { group in
+                for (index, job) in jobs.enumerated() {
+                    group.addTask {
+                        do { return (index, .success(try await handler.handle(job))) } catch { return (index, .failure(error)) }
+                    }
+                }
+                for await (index, result) in group { results[index] = result }
+            }
+            box.results = results
+            semaphore.signal()
+        }
+        semaphore.wait()
+        return box.results
+    }
+}

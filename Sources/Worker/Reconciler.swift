@@ -1,0 +1,75 @@
+import Foundation
+import Projections
+
+/// Compares each KIS account's broker-side state with the engine's, at worker start-up and then every
+/// `interval`. Events it records carry the correlation id `reconcile`.
+///
+/// * No token, or one about to expire → issue (reported as `BrokerTokenIssued`, expiry only).
+/// * Cash: the broker's settled cash (D+2, `prvs_rcdl_excc_amt`, else the deposit) above the engine's is
+///   adopted as a deposit. Below it, or shares that differ, with no order still working to explain it, is a
+///   mismatch that cannot be resolved here: the account is halted (`AccountHalted`, so risk checks refuse
+///   its orders) and its owner is notified. With orders working, differences wait for their fills.
+/// * A missing report (KIS unreachable, an error) changes nothing: unknown is never "flat".
+/// * Fills of known orders the log lacks are adopted by the trade-execution jobs' polls.
+public struct Reconciler: Sendable {
+    let engine: EngineClient
+    let brokers: BrokerDirectory
+    let report: @Sendable (String) -> Void
+
+    public init(engine: EngineClient, brokers: BrokerDirectory, report: @escaping @Sendable (String) -> Void) {
+        self.engine = engine
+        self.brokers = brokers
+        self.report = report
+    }
+
+    /// One pass over every KIS account; returns what it did, a line per account.
+    @discardableResult
+    public func reconcileAll() async -> [String] {
+        let accounts: [WorkerAccountView]
+        do {
+            accounts = try await self.engine.accounts()
+        } catch {
+            self.report("reconciliation skipped: \(error)")
+            return []
+        }
+        var lines: [String] = []
+        for account in accounts where !account.halted {
+            do {
+                lines.append(try await self.reconcile(account))
+            } catch {
+                lines.append("\(account.id): broker state unknown (\(error)); nothing changed")
+                self.report(lines.last!)
+            }
+        }
+        return lines
+    }
+
+    func reconcile(_ account: WorkerAccountView) async throws -> String {
+        let client = try await self.brokers.client(account: account.id, broker: account.broker)
+        _ = try await client.validToken()  // a new one is reported by the directory's client
+        let balance = try await client.balance()
+        var problems: [String] = []
+        var actions: [String] = []
+        if balance.cash > account.cash {
+            try await self.engine.record(.deposit(account: account.id, amount: balance.cash - account.cash), correlation: "reconcile")
+            actions.append("adopted cash \(balance.cash - account.cash)")
+        } else if balance.cash < account.cash, account.workingOrders == 0 {
+            problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
+        }
+        if account.workingOrders == 0 {
+            var broker: [String: Int64] = [:]
+            for holding in balance.holdings where holding.quantity != 0 { broker[holding.stock] = holding.quantity }
+            for code in Set(broker.keys).union(account.positions.keys).sorted() where broker[code] ?? 0 != account.positions[code] ?? 0 {
+                problems.append("\(code): the broker holds \(broker[code] ?? 0) shares, the engine \(account.positions[code] ?? 0)")
+            }
+        }
+        if !problems.isEmpty {
+            let reason = "reconciliation mismatch: " + problems.joined(separator: "; ")
+            try await self.engine.record(.halt(account: account.id, reason: String(reason.prefix(500))), correlation: "reconcile")
+            try await self.engine.record(.notify(user: account.user, kind: "ACCOUNT_HALTED", title: "계좌 거래 중지", message: "\(account.id): \(reason). 확인 후 관리자에게 문의하세요."), correlation: "reconcile")
+            self.report("\(account.id) halted: \(reason)")
+            return "\(account.id): halted (\(problems.count) mismatch(es))"
+        }
+        return "\(account.id): in agreement" + (actions.isEmpty ? "" : " after " + actions.joined(separator: ", "))
+    }
+}

@@ -1,0 +1,193 @@
+import Engine
+import Foundation
+import Ledger
+import Projections
+import Synchronization
+import Testing
+import TestSupport
+
+/// A child process of the test (serve, worker, the SMTP sink), stopped with SIGTERM or killed.
+final class Child: @unchecked Sendable {
+    // @unchecked: set once in init.
+    let process = Process()
+    let output: String
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String], output: String) throws {
+        self.output = output
+        self.process.executableURL = URL(fileURLWithPath: executable)
+        self.process.arguments = arguments
+        self.process.environment = environment
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        self.process.standardOutput = handle
+        self.process.standardError = handle
+        try self.process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: self.output, encoding: .utf8)) ?? "" }
+
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        kill(self.process.processIdentifier, signal)
+        self.process.waitUntilExit()
+        return self.process.terminationStatus
+    }
+}
+
+/// The whole side-effect path with real parts: `stockboom serve` (engine, dispatcher into real Redis),
+/// `stockboom worker` (trade-execution against the mock KIS, notification through a real SMTP server,
+/// aiosmtpd from PyPI), PostgreSQL for the sealed credentials.
+@Suite(.serialized) struct WorkerEndToEndTests {
+    static let secretsKey = String(repeating: "ab", count: 32)
+    static let session = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
+
+    struct Rig {
+        let directory: TemporaryDirectory
+        let environment: [String: String]
+        let port: Int
+        let mail: String
+        var url: String { "http://127.0.0.1:\(self.port)" }
+    }
+
+    /// A log with two listed stocks, a fresh database, a flushed Redis database, an SMTP sink.
+    static func rig(_ tag: String, redisDatabase: Int) async throws -> (Rig, Child) {
+        let environment = ProcessInfo.processInfo.environment
+        let server = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
+        let redisText = try #require(environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        var endpoint = try #require(RedisEndpoint(url: redisText))
+        endpoint.database = redisDatabase
+        _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
+        let database = try PostgresConnection.recreateDatabase("sb_test_worker_\(tag)", serverURL: server)
+        let directory = TemporaryDirectory("worker-\(tag)")
+        let log = try EventLog(directory: directory.path)
+        let runtime = try EngineRuntime(log: log, engine: Engine(calendar: TradingCalendar()))
+        let context = CommandContext(time: Self.session - 3_600_000_000)
+        _ = try await runtime.execute(.listStock(code: StockCode("005930")!, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
+        _ = try await runtime.execute(.listStock(code: StockCode("000660")!, name: "SK하이닉스", market: "KOSPI", previousClose: 180_000), context: context)
+        await runtime.close()
+        log.close()
+        let mail = directory.path + "/mail"
+        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
+        let smtpPort = Int.random(in: 30_000...34_999)
+        let sink = try Child("/usr/bin/env", ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail],
+                             environment: environment, output: directory.path + "/smtp.log")
+        let port = Int.random(in: 35_000...39_999)
+        let redis = "redis://\(endpoint.host):\(endpoint.port)/\(redisDatabase)"
+        let rigEnvironment = [
+            "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no", "DATABASE_URL": database, "REDIS_URL": redis, "STOCKBOOM_SECRETS_KEY": Self.secretsKey,
+            "BCRYPT_COST": "4", "JWT_SECRET": String(repeating: "j", count: 40), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": String(smtpPort), "SMTP_FROM": "alerts@stockboom.test",
+        ]
+        return (Rig(directory: directory, environment: rigEnvironment, port: port, mail: mail), sink)
+    }
+
+    static func serve(_ rig: Rig) throws -> Child {
+        let child = try Child(try stockboomExecutable(), ["serve", "--dir", rig.directory.path, "--port", String(rig.port), "--clock-start", "2025-01-06T10:00:00+09:00"],
+                              environment: rig.environment, output: rig.directory.path + "/serve.log")
+        for _ in 0..<300 {
+            if (try? Self.call(rig, "GET", "/metrics"))?.0 == 200 { return child }
+            usleep(50_000)
+        }
+        Issue.record("serve did not start: \(child.log)")
+        return child
+    }
+
+    static func worker(_ rig: Rig, kis: Int, extra: [String] = []) throws -> Child {
+        var environment = rig.environment
+        environment["KIS_BASE_URL"] = "http://127.0.0.1:\(kis)"
+        return try Child(try stockboomExecutable(), ["worker", "--dir", rig.directory.path, "--server", rig.url, "--poll-seconds", "0.3"] + extra,
+                         environment: environment, output: rig.directory.path + "/worker-\(UUID().uuidString.prefix(4)).log")
+    }
+
+    /// curl: (status, JSON object).
+    static func call(_ rig: Rig, _ method: String, _ path: String, token: String? = nil, json: String? = nil) throws -> (Int, [String: Any]) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
+            + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []) + [rig.url + path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let body = lines.dropLast().joined(separator: "\n")
+        return (Int(lines.last ?? "") ?? 0, ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]) ?? [:])
+    }
+
+    /// Registers a user with a KIS paper account (the mock's keys); returns (token, account id).
+    static func trader(_ rig: Rig, _ mock: MockKIS) throws -> (String, String) {
+        let (status, session) = try Self.call(rig, "POST", "/api/auth/register", json: #"{"email":"trader@example.com","password":"a long trader password"}"#)
+        #expect(status == 201)
+        let token = session["token"] as? String ?? ""
+        let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
+        let (created, account) = try Self.call(rig, "POST", "/api/broker-accounts", token: token,
+                                               json: #"{"broker":"KIS_PAPER","accountNumber":"50123456-01","appKey":"\#(key)","appSecret":"\#(secret)"}"#)
+        #expect(created == 201, "\(account)")
+        return (token, account["id"] as? String ?? "")
+    }
+
+    static func waitFor(_ seconds: Double, _ what: String, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return }
+            usleep(100_000)
+        }
+        Issue.record("timed out after \(seconds) s waiting for \(what)")
+    }
+
+    static func mails(_ rig: Rig) -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: rig.mail + "/new")) ?? []
+        return files.compactMap { try? String(contentsOfFile: rig.mail + "/new/" + $0, encoding: .utf8) }
+    }
+
+    static func decodedSubject(_ mail: String) -> String {
+        guard let line = mail.split(separator: "\n").first(where: { $0.hasPrefix("Subject: =?UTF-8?B?") }) else { return "" }
+        let encoded = line.dropFirst("Subject: =?UTF-8?B?".count).prefix { $0 != "?" }
+        return Data(base64Encoded: String(encoded)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    @Test func anOrderTravelsToTheBrokerAndBackAndTheTraderGetsMail() async throws {
+        let (rig, sink) = try await Self.rig("e2e", redisDatabase: 9)
+        defer { sink.stop(signal: SIGKILL) }  // aiosmtpd ignores SIGTERM
+        let mock = MockKIS(now: Self.session)
+        mock.state.withLock { $0.rateLimit = 20; $0.bucket.tokens = 20 }
+        try await withServer(mock.router()) { kis in
+            let serve = try Self.serve(rig)
+            let (token, account) = try Self.trader(rig, mock)
+            let worker = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
+            // Reconciliation issues the token and adopts the broker's cash (100,000,000 KRW in the mock).
+            try Self.waitFor(20, "cash adopted from the broker") {
+                let (_, body) = try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
+                return ((body["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+            }
+            let (placed, order) = try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#)
+            #expect(placed == 201, "\(order)")
+            let id = order["id"] as? String ?? ""
+            try Self.waitFor(30, "the order filled through the broker") {
+                try Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String == "FILLED"
+            }
+            let (_, filled) = try Self.call(rig, "GET", "/api/orders/\(id)", token: token)
+            #expect(filled["filledQuantity"] as? Int == 10 && filled["averageFillPrice"] as? Int == 55_000)
+            #expect(mock.state.withLock { $0.orders.count } == 1, "sent once")
+            // The fill notification reaches the trader's mailbox through real SMTP.
+            try Self.waitFor(30, "the fill e-mail") { Self.mails(rig).contains { $0.contains("To: <trader@example.com>") && Self.decodedSubject($0).contains("주문 체결") } }
+            let (_, audit) = try Self.call(rig, "GET", "/api/orders/\(id)/audit", token: token)
+            let types = (audit["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
+            #expect(types.starts(with: ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"]), "\(types)")
+            let (_, status) = try Self.call(rig, "GET", "/api/market-data/kis/token-status", token: token)
+            #expect("\(status)".contains(account), "token state visible: \(status)")
+            // A broker refusal becomes REJECTED with the guide's reason.
+            mock.state.withLock { $0.failNextOrder = (200, "40270000", "모의투자 상/하한가 오류") }
+            let (_, refused) = try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
+            let refusedID = refused["id"] as? String ?? ""
+            try Self.waitFor(30, "the broker's refusal") {
+                try Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token).1["status"] as? String == "REJECTED"
+            }
+            let (_, trades) = try Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token)
+            #expect("\(trades)".contains("PRICE_OUT_OF_RANGE"), "\(trades)")
+            #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
+            #expect(worker.log.contains("worker stopped cleanly"))
+            #expect(serve.stop() == 0)
+        }
+    }
+}
