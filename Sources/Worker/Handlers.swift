@@ -36,10 +36,46 @@ public actor BrokerDirectory {
         let engine = self.engine
         let client = KISClient(
             environment: kind, credentials: KISCredentials(appKey: credentials.appKey, appSecret: credentials.appSecret, accountNumber: credentials.accountNumber),
-            baseURL: self.baseURL, clock: self.clock,
+            baseURL: self.baseURL, clock: self.clock, tokenStore: PostgresTokenStore(account: account, databaseURL: url, box: box),
             onTokenIssued: { token in _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt)) })
         self.clients[account] = client
         return client
+    }
+}
+
+/// KIS tokens in PostgreSQL `broker_tokens`, sealed with `STOCKBOOM_SECRETS_KEY` (a token is a secret).
+struct PostgresTokenStore: KISTokenStore {
+    let account: String
+    let databaseURL: String
+    let box: SecretBox
+
+    func load() async throws -> KISToken? {
+        let (account, url, box) = (self.account, self.databaseURL, self.box)
+        return try await onThread { () throws -> KISToken? in
+            let rows = try PostgresConnection(url: url).query(
+                "SELECT sealed_token, (extract(epoch FROM issued_at) * 1000000)::bigint, (extract(epoch FROM expires_at) * 1000000)::bigint FROM broker_tokens WHERE broker_account_id = $1",
+                [account]).rows
+            guard let row = rows.first, let sealed = row[0], let issued = row[1].flatMap({ Int64($0) }), let expires = row[2].flatMap({ Int64($0) }) else { return nil }
+            return KISToken(accessToken: try box.open(sealed), issuedAt: issued, expiresAt: expires)
+        }
+    }
+
+    func save(_ token: KISToken) async throws {
+        let (account, url, box) = (self.account, self.databaseURL, self.box)
+        let sealed = try box.seal(token.accessToken)
+        try await onThread {
+            _ = try PostgresConnection(url: url).query(
+                """
+                INSERT INTO broker_tokens (broker_account_id, sealed_token, issued_at, expires_at) VALUES ($1, $2, to_timestamp($3::float8 / 1e6), to_timestamp($4::float8 / 1e6))
+                ON CONFLICT (broker_account_id) DO UPDATE SET sealed_token = EXCLUDED.sealed_token, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at, updated_at = now()
+                """,
+                [account, sealed, String(token.issuedAt), String(token.expiresAt)])
+        }
+    }
+
+    func clear() async throws {
+        let (account, url) = (self.account, self.databaseURL)
+        try await onThread { _ = try PostgresConnection(url: url).query("DELETE FROM broker_tokens WHERE broker_account_id = $1", [account]) }
     }
 }
 
@@ -75,6 +111,7 @@ public struct TradeExecutionHandler: JobHandler {
     let engine: EngineClient
     let brokers: BrokerDirectory
     let pollSeconds: Double
+    let adoptions = AccountTurns()
 
     public init(engine: EngineClient, brokers: BrokerDirectory, pollSeconds: Double = 2) {
         self.engine = engine
@@ -87,6 +124,14 @@ public struct TradeExecutionHandler: JobHandler {
     }
 
     public func handle(_ job: Job) async throws -> JobResult {
+        do {
+            return try await self.run(job)
+        } catch let error as KISError where error.kind == .tokenIssueTooSoon {
+            return .later(seconds: 15)  // a token was just requested (by another worker?): waiting is not a failure
+        }
+    }
+
+    private func run(_ job: Job) async throws -> JobResult {
         let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
         var view = try await self.engine.order(data.order)
         let client: KISClient
@@ -105,10 +150,18 @@ public struct TradeExecutionHandler: JobHandler {
             try await self.engine.record(.submitted(order: view.id))
             return try await self.submit(view, client)
         case "SUBMITTED":
-            if let adopted = try await self.findAtBroker(view, client) {
-                try await self.engine.record(.accepted(order: view.id, brokerOrderNumber: adopted.orderNumber))
-                return .later(seconds: self.pollSeconds)
+            // One adoption at a time per account, with the other orders' numbers read inside the turn: two
+            // identical SUBMITTED orders never take the same broker order.
+            let id = view.id
+            let adopted = try await self.adoptions.turn(view.account) { () async throws -> Bool in
+                let fresh = try await self.engine.order(id)
+                guard fresh.status == "SUBMITTED", let match = try await self.findAtBroker(fresh, client) else { return false }
+                try await self.engine.record(.accepted(order: id, brokerOrderNumber: match.orderNumber))
+                return true
             }
+            if adopted { return .later(seconds: self.pollSeconds) }
+            view = try await self.engine.order(view.id)
+            guard view.status == "SUBMITTED" else { return .later(seconds: 0) }
             return try await self.submit(view, client)
         default:
             view = try await self.poll(view, client)
@@ -134,7 +187,9 @@ public struct TradeExecutionHandler: JobHandler {
                 try await self.engine.record(.tokenExpired(account: view.account))
                 try await self.engine.record(.failed(order: view.id, reason: RejectionReason.tokenExpired.rawValue, message: error.description))
                 return .done
-            case .tokenIssueTooSoon, .rateLimited, .transport:
+            case .tokenIssueTooSoon:
+                return .later(seconds: 15)  // KIS allows one token request a minute: wait, not an attempt
+            case .rateLimited, .transport:
                 throw error  // retried; the next attempt looks at the broker before sending again
             }
         }
@@ -147,10 +202,12 @@ public struct TradeExecutionHandler: JobHandler {
     /// The broker's order for a SUBMITTED one: same stock, side, quantity and price, placed at or after it.
     private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> KISDailyOrder? {
         let side = view.side == "SELL" ? "01" : "02"
-        let placed = KST.timeOfDay(view.createdAt) / 1_000_000
+        // A minute of slack: the broker's clock and ours need not agree to the second.
+        let placed = max(0, KST.timeOfDay(view.createdAt) / 1_000_000 - 60)
         let since = String(format: "%02lld%02lld%02lld", placed / 3600, placed / 60 % 60, placed % 60)
+        let taken = Set(view.otherBrokerOrderNumbers)
         return try await client.dailyOrders(day: Self.day(view)).first {
-            $0.originalOrderNumber.isEmpty && $0.stock == view.stock && $0.sideCode == side && $0.quantity == view.quantity
+            !taken.contains($0.orderNumber) && $0.originalOrderNumber.isEmpty && !$0.cancelled && $0.stock == view.stock && $0.sideCode == side && $0.quantity == view.quantity
                 && (view.type == "MARKET" || $0.price == view.price) && $0.time >= since
         }
     }
@@ -187,6 +244,27 @@ public struct TradeExecutionHandler: JobHandler {
             try await self.engine.record(.cancelled(order: view.id))
         }
         return try await self.engine.order(view.id)
+    }
+}
+
+/// Runs closures one at a time per account (in this process).
+actor AccountTurns {
+    private var busy: Set<String> = []
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    func turn<T: Sendable>(_ account: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        while self.busy.contains(account) {
+            await withCheckedContinuation { self.waiting[account, default: []].append($0) }
+        }
+        self.busy.insert(account)
+        defer {
+            self.busy.remove(account)
+            if var queue = self.waiting[account], !queue.isEmpty {
+                queue.removeFirst().resume()
+                self.waiting[account] = queue
+            }
+        }
+        return try await body()
     }
 }
 

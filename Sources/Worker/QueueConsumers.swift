@@ -100,7 +100,10 @@ public final class QueueConsumers: @unchecked Sendable {
                 continue
             }
             guard !jobs.isEmpty else { continue }
-            let outcomes = Self.run(jobs, self.handler)
+            // While the handlers run, this thread keeps their locks alive (a third of the lock time apart).
+            let outcomes = Self.run(jobs, self.handler, every: Double(self.lockMs) / 3_000) {
+                for job in jobs { _ = try? store.extendLock(job) }
+            }
             var completed: [String] = []
             for (job, outcome) in zip(jobs, outcomes) {
                 do {
@@ -145,7 +148,7 @@ public final class QueueConsumers: @unchecked Sendable {
     }
 
     /// Runs the handlers of a batch concurrently on the pool and waits for all of them.
-    static func run(_ jobs: [Job], _ handler: any JobHandler) -> [Result<JobResult, any Error>] {
+    static func run(_ jobs: [Job], _ handler: any JobHandler, every seconds: Double, _ heartbeat: () -> Void) -> [Result<JobResult, any Error>] {
         final class Box: @unchecked Sendable {
             var results: [Result<JobResult, any Error>] = []
         }
@@ -164,7 +167,7 @@ public final class QueueConsumers: @unchecked Sendable {
             box.results = results
             semaphore.signal()
         }
-        semaphore.wait()
+        while semaphore.wait(timeout: .now() + seconds) == .timedOut { heartbeat() }
         return box.results
     }
 }

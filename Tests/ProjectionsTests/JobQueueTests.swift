@@ -89,3 +89,18 @@ import Testing
         #expect(try store.redis.command(["PING"]) == .status("PONG"))
     }
 }
+
+extension JobQueueTests {
+    @Test func aLockKeptAliveIsNeverTakenForADeadWorker() throws {
+        var store = try Self.store(database: 15)
+        store.lockMs = 300
+        try store.add([Job(queue: .tradeExecution, id: "9", data: "{}")], now: 0)
+        let job = try #require(try store.reserve(.tradeExecution, max: 1, waitSeconds: 0.1, now: 0, token: "live").first)
+        for step in 0..<12 {
+            usleep(100_000)
+            #expect(try store.extendLock(job), "step \(step)")
+            #expect(try store.maintain(.tradeExecution, now: Int64(step)).requeued == 0, "step \(step)")
+        }
+        #expect(try store.complete(.tradeExecution, ids: ["9"], token: "live", now: 99) == 1)
+    }
+}

@@ -48,6 +48,8 @@ final class MockKIS: Sendable {
         /// Set to make the next order request fail with this (HTTP status, msg_cd, msg1).
         var failNextOrder: (Int, String, String)?
         var requests: [(method: String, path: String, trID: String)] = []
+        /// Seconds an order answer is held back after the order was taken (a slow broker: the caller may die first).
+        var orderDelay: Double = 0
         var rateLimited = 0
     }
 
@@ -196,7 +198,28 @@ final class MockKIS: Sendable {
             let trID = request.headers[HTTPField.Name("tr_id")!] ?? ""
             let body = try await request.body.collect(upTo: 1 << 16)
             let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
-            return self.state.withLock { state -> Response in
+            let (response, delay) = self.state.withLock { state in (self.order(&state, trID: trID, json: json), state.orderDelay) }
+            if delay > 0 { try await Task.sleep(for: .seconds(delay)) }
+            return response
+        }
+        router.post("/uapi/domestic-stock/v1/trading/order-rvsecncl") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["VTTC0013U", "VTTC0803U"]) { return refused }
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            return self.cancel(json)
+        }
+        router.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["VTTC0081R", "VTTC8001R"]) { return refused }
+            return self.dailyOrders(request)
+        }
+        router.get("/uapi/domestic-stock/v1/trading/inquire-balance") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["VTTC8434R"]) { return refused }
+            return self.balance()
+        }
+        return router
+    }
+
+    func order(_ state: inout State, trID: String, json: [String: String]) -> Response {
                 if let (status, code, message) = state.failNextOrder {
                     state.failNextOrder = nil
                     return Self.answer(HTTPResponse.Status(code: status), ["rt_cd": "1", "msg_cd": code, "msg1": message])
@@ -227,12 +250,9 @@ final class MockKIS: Sendable {
                 return Self.ok(buy ? "40600000" : "40610000", buy ? "모의투자 매수주문이 완료 되었습니다." : "모의투자 매도주문이 완료 되었습니다.", [
                     "output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": order.number, "ORD_TMD": time],
                 ])
-            }
-        }
-        router.post("/uapi/domestic-stock/v1/trading/order-rvsecncl") { request, _ -> Response in
-            if let refused = self.gate(request, trID: ["VTTC0013U", "VTTC0803U"]) { return refused }
-            let body = try await request.body.collect(upTo: 1 << 16)
-            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+    }
+
+    func cancel(_ json: [String: String]) -> Response {
             return self.state.withLock { state -> Response in
                 guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }), !state.orders[index].cancelled,
                     state.orders[index].filled < state.orders[index].quantity
@@ -245,9 +265,9 @@ final class MockKIS: Sendable {
                 state.orders.append(cancel)
                 return Self.ok("40630000", "모의투자 취소주문이 완료 되었습니다.", ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": cancel.number, "ORD_TMD": cancel.time]])
             }
-        }
-        router.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld") { request, _ -> Response in
-            if let refused = self.gate(request, trID: ["VTTC0081R", "VTTC8001R"]) { return refused }
+    }
+
+    func dailyOrders(_ request: Request) -> Response {
             let start = Int(Self.query(request, "CTX_AREA_NK100").trimmingCharacters(in: .whitespaces)) ?? 0
             return self.state.withLock { state -> Response in
                 let page = Array(state.orders.dropFirst(start).prefix(15))
@@ -265,17 +285,15 @@ final class MockKIS: Sendable {
                 response.headers[HTTPField.Name("tr_cont")!] = more ? "M" : "D"
                 return response
             }
-        }
-        router.get("/uapi/domestic-stock/v1/trading/inquire-balance") { request, _ -> Response in
-            if let refused = self.gate(request, trID: ["VTTC8434R"]) { return refused }
+    }
+
+    func balance() -> Response {
             return self.state.withLock { state -> Response in
                 let rows = state.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { code, quantity -> [String: String] in
                     ["pdno": code, "hldg_qty": String(quantity), "ord_psbl_qty": String(quantity), "pchs_avg_pric": String(state.prices[code] ?? 0)]
                 }
                 return Self.ok("20310000", "모의투자 조회가 완료되었습니다.", ["output1": rows, "output2": [["dnca_tot_amt": String(state.cash), "prvs_rcdl_excc_amt": String(state.cash)]], "ctx_area_fk100": "", "ctx_area_nk100": ""])
             }
-        }
-        return router
     }
 
     /// Fills a resting order (the market moved to it).

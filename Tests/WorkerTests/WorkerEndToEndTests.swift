@@ -190,4 +190,87 @@ final class Child: @unchecked Sendable {
             #expect(serve.stop() == 0)
         }
     }
+
+    static func orders(_ rig: Rig, _ token: String, _ ids: [String]) throws -> [[String: Any]] {
+        try ids.map { try Self.call(rig, "GET", "/api/orders/\($0)", token: token).1 }
+    }
+
+    /// A worker SIGKILLed while its jobs are inside the broker call (KIS took the orders, the answers never
+    /// came back) and while others rest at the broker: a new worker finishes every job, no order is sent
+    /// twice, no fill is counted twice.
+    @Test func aWorkerKilledMidJobLosesNothingAndDoesNothingTwice() async throws {
+        let (rig, sink) = try await Self.rig("kill", redisDatabase: 10)
+        defer { sink.stop(signal: SIGKILL) }
+        let mock = MockKIS(now: Self.session)
+        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
+        try await withServer(mock.router()) { kis in
+            let serve = try Self.serve(rig)
+            let (token, account) = try Self.trader(rig, mock)
+            let first = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500", "--concurrency", "trade-execution=8,notification=1"])
+            try Self.waitFor(20, "cash adopted") {
+                ((try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+            }
+            // Three orders rest at the broker (accepted, then polled)…
+            var ids: [String] = []
+            for _ in 0..<3 {
+                ids.append(try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
+            }
+            try Self.waitFor(20, "three orders accepted") { try Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            // …and three identical ones are taken by a slow broker whose answers the worker never sees.
+            mock.state.withLock { $0.orderDelay = 30 }
+            var slow: [String] = []
+            for _ in 0..<3 {
+                slow.append(try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
+            }
+            try Self.waitFor(20, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
+            #expect(first.stop(signal: SIGKILL) == SIGKILL || true)
+            #expect(try Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" }, "the engine knows they were sent, not what KIS said")
+            mock.state.withLock { $0.orderDelay = 0 }
+            // The market comes to all six while no worker runs.
+            for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 2, price: 55_000) }
+            let second = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500"])
+            try Self.waitFor(40, "all six filled") { try Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" } }
+            #expect(!second.log.contains("failed (failed)"), "no job used up its attempts: \(second.log.suffix(2000))")
+            #expect(mock.state.withLock { $0.orders.count } == 6, "no order was sent twice")
+            for order in try Self.orders(rig, token, ids + slow) { #expect(order["filledQuantity"] as? Int == 2, "\(order)") }
+            let (_, portfolio) = try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
+            let holding = ((portfolio["items"] as? [[String: Any]])?.first?["positions"] as? [[String: Any]])?.first
+            #expect(holding?["quantity"] as? Int == 12, "12 shares, not more: \(portfolio)")
+            #expect(second.stop() == 0)
+            #expect(serve.stop() == 0)
+        }
+    }
+
+    /// Redis flushed mid-run: the dispatcher finds its checkpoint gone, derives the pending work again from
+    /// the log, and the orders finish without being sent twice.
+    @Test func aFlushedRedisLosesNoWork() async throws {
+        let (rig, sink) = try await Self.rig("flush", redisDatabase: 11)
+        defer { sink.stop(signal: SIGKILL) }
+        let mock = MockKIS(now: Self.session)
+        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
+        try await withServer(mock.router()) { kis in
+            let serve = try Self.serve(rig)
+            let (token, account) = try Self.trader(rig, mock)
+            let worker = try Self.worker(rig, kis: kis)
+            try Self.waitFor(20, "cash adopted") {
+                ((try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+            }
+            var ids: [String] = []
+            for _ in 0..<4 {
+                ids.append(try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"000660","side":"BUY","quantity":1,"price":180000}"#).1["id"] as? String ?? "")
+            }
+            try Self.waitFor(20, "four orders accepted") { try Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
+            endpoint.database = 11
+            _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
+            for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 1, price: 180_000) }
+            try Self.waitFor(40, "all four filled after the flush") { try Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
+            #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
+            // The fill e-mails were derived again too (each order's one notification, no duplicates).
+            try Self.waitFor(30, "four fill e-mails") { Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4 }
+            #expect(Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count == 4)
+            #expect(worker.stop() == 0)
+            #expect(serve.stop() == 0)
+        }
+    }
 }

@@ -52,7 +52,14 @@ extension GatewayAPI {
         routes.add(.get, "/internal/orders/{id}") { request, context -> Response in
             try Self.requireWorker(request, services)
             let text = context.parameter("id")
-            guard let id = OrderID(text), let view = services.runtime.read({ state in state.orders[id].map { WorkerOrderView($0, account: state.accounts[$0.account]) } }) else {
+            guard let id = OrderID(text), let view = services.runtime.read({ state -> WorkerOrderView? in
+                guard let order = state.orders[id] else { return nil }
+                var others: [String] = []
+                if order.status == .submitted {
+                    others = state.orders.values.filter { $0.account == order.account && $0.id != id && !$0.brokerOrderNumber.isEmpty }.map(\.brokerOrderNumber)
+                }
+                return WorkerOrderView(order, account: state.accounts[order.account], otherBrokerOrderNumbers: others.sorted())
+            }) else {
                 throw problem(404, "no order \(text)")
             }
             return try APIJSON.response(view)

@@ -101,8 +101,11 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
     public var cancelRequested: Bool
     public var createdAt: Int64
     public var fillIDs: [String]
+    /// Broker order numbers of the account's other orders (a SUBMITTED order is matched only to one of none).
+    public var otherBrokerOrderNumbers: [String]
 
-    public init(_ order: Order, account: Account?) {
+    public init(_ order: Order, account: Account?, otherBrokerOrderNumbers: [String] = []) {
+        self.otherBrokerOrderNumbers = otherBrokerOrderNumbers
         self.id = order.id.description
         self.account = order.account.description
         self.broker = account?.broker.description ?? ""

@@ -164,6 +164,17 @@ public enum Migrator {
                 created_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+        // KIS access tokens (secrets, sealed like the keys): a restarted worker reuses the day's token instead
+        // of asking KIS again (one request a minute, ~24 h lifetime, a notice to the account holder each time).
+        Migration(version: 4, name: "broker tokens", sql: """
+            CREATE TABLE broker_tokens (
+                broker_account_id text PRIMARY KEY,
+                sealed_token text NOT NULL,
+                issued_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 
     /// Applies what is missing; returns the versions applied now.

@@ -38,6 +38,14 @@ public struct QueueCounts: Sendable, Equatable {
     public var delayed = 0
     public var completed = 0
     public var failed = 0
+
+    public init(wait: Int = 0, active: Int = 0, delayed: Int = 0, completed: Int = 0, failed: Int = 0) {
+        self.wait = wait
+        self.active = active
+        self.delayed = delayed
+        self.completed = completed
+        self.failed = failed
+    }
 }
 
 /// Operations on the queues. Every move between states is one Lua script (atomic in Redis):
