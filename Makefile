@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo test bench-log bench-engine bench-projections bench-gateway services-start services-stop build
+.PHONY: demo test bench-log bench-engine bench-projections bench-gateway bench-queue services-start services-stop build
 
 demo:
 	scripts/demo.sh
@@ -12,6 +12,9 @@ bench-engine:
 
 bench-projections:
 	scripts/bench-projections.sh
+
+bench-queue:
+	scripts/bench-queue.sh
 
 bench-gateway:
 	scripts/bench-gateway.sh

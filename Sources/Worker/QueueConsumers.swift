@@ -155,16 +155,18 @@ public final class QueueConsumers: @unchecked Sendable {
         let box = Box()
         let semaphore = DispatchSemaphore(value: 0)
         Task {
-            var results = [Result<JobResult, any Error>](repeating: .success(.done), count: jobs.count)
-            await withTaskGroup(of: (Int, Result<JobResult, any Error>).self) { group in
+            // Collected then ordered (writing into a pre-sized array inside the group crashed in release builds).
+            let collected = await withTaskGroup(of: (Int, Result<JobResult, any Error>).self, returning: [(Int, Result<JobResult, any Error>)].self) { group in
                 for (index, job) in jobs.enumerated() {
                     group.addTask {
                         do { return (index, .success(try await handler.handle(job))) } catch { return (index, .failure(error)) }
                     }
                 }
-                for await (index, result) in group { results[index] = result }
+                var collected: [(Int, Result<JobResult, any Error>)] = []
+                for await item in group { collected.append(item) }
+                return collected
             }
-            box.results = results
+            box.results = collected.sorted { $0.0 < $1.0 }.map(\.1)
             semaphore.signal()
         }
         while semaphore.wait(timeout: .now() + seconds) == .timedOut { heartbeat() }

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 /// The queues of the side-effect half, in Redis with BullMQ's key layout so the operator guide's
 /// `redis-cli` commands work (`LLEN "bull:trade-execution:wait"`, `LLEN …:failed`, `KEYS "bull:*"`).
 public enum QueueName: String, Sendable, CaseIterable {
@@ -73,15 +75,15 @@ public struct JobQueueStore: Sendable {
 
     // MARK: Scripts
 
-    static let addScript = """
+    static let addScript = LuaScript("""
         if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         redis.call('HSET', KEYS[1], 'data', ARGV[2], 'attemptsMade', '0', 'maxAttempts', ARGV[3], 'timestamp', ARGV[4])
         redis.call('LPUSH', KEYS[2], ARGV[1])
         return 1
-        """
+        """)
 
     /// KEYS: wait, active; ARGV: prefix, max, lockMs, token, now, firstID (already moved by BLMOVE, or '').
-    static let reserveScript = """
+    static let reserveScript = LuaScript("""
         local ids = {}
         if ARGV[6] ~= '' then table.insert(ids, ARGV[6]) end
         local max = tonumber(ARGV[2])
@@ -102,17 +104,17 @@ public struct JobQueueStore: Sendable {
             table.insert(out, fields[4] or '')
         end
         return out
-        """
+        """)
 
     /// KEYS: active, completed; ARGV: prefix, token, now, keep, id...
-    static let completeScript = """
+    static let completeScript = LuaScript("""
         local done = 0
         for i = 5, #ARGV do
             local id = ARGV[i]
             local lock = ARGV[1] .. id .. ':lock'
             if redis.call('GET', lock) == ARGV[2] then
                 redis.call('DEL', lock)
-                redis.call('LREM', KEYS[1], 1, id)
+                redis.call('LREM', KEYS[1], -1, id)
                 redis.call('LPUSH', KEYS[2], id)
                 redis.call('HSET', ARGV[1] .. id, 'finishedOn', ARGV[3])
                 redis.call('EXPIRE', ARGV[1] .. id, 604800)
@@ -121,14 +123,14 @@ public struct JobQueueStore: Sendable {
         end
         redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
         return done
-        """
+        """)
 
     /// KEYS: active, delayed, failed, job hash, lock; ARGV: id, token, now, error, backoffMs.
     /// Returns 'delayed', 'failed' or 'lost' (the lock was no longer ours).
-    static let failScript = """
+    static let failScript = LuaScript("""
         if redis.call('GET', KEYS[5]) ~= ARGV[2] then return 'lost' end
         redis.call('DEL', KEYS[5])
-        redis.call('LREM', KEYS[1], 1, ARGV[1])
+        redis.call('LREM', KEYS[1], -1, ARGV[1])
         local attempts = redis.call('HINCRBY', KEYS[4], 'attemptsMade', 1)
         redis.call('HSET', KEYS[4], 'lastError', ARGV[4])
         local max = tonumber(redis.call('HGET', KEYS[4], 'maxAttempts') or '1')
@@ -139,36 +141,36 @@ public struct JobQueueStore: Sendable {
         end
         redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[5]) * (2 ^ (attempts - 1)), ARGV[1])
         return 'delayed'
-        """
+        """)
 
     /// KEYS: active, delayed, lock; ARGV: id, token, due. Not an attempt: the job asked to be looked at later.
-    static let postponeScript = """
+    static let postponeScript = LuaScript("""
         if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
         redis.call('DEL', KEYS[3])
-        redis.call('LREM', KEYS[1], 1, ARGV[1])
+        redis.call('LREM', KEYS[1], -1, ARGV[1])
         redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
         return 1
-        """
+        """)
 
     /// KEYS: delayed, wait; ARGV: now.
-    static let promoteScript = """
+    static let promoteScript = LuaScript("""
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
         for _, id in ipairs(due) do
             redis.call('ZREM', KEYS[1], id)
             redis.call('LPUSH', KEYS[2], id)
         end
         return #due
-        """
+        """)
 
     /// KEYS: active, wait, stalled (set of suspects from the previous check); ARGV: prefix.
     /// A job is returned to `wait` only if it had no lock on this check and on the previous one (a job between
     /// BLMOVE and its lock is never mistaken for a dead one).
-    static let stalledScript = """
+    static let stalledScript = LuaScript("""
         local requeued = 0
         local suspects = redis.call('SMEMBERS', KEYS[3])
         redis.call('DEL', KEYS[3])
         for _, id in ipairs(suspects) do
-            if redis.call('EXISTS', ARGV[1] .. id .. ':lock') == 0 and redis.call('LREM', KEYS[1], 1, id) > 0 then
+            if redis.call('EXISTS', ARGV[1] .. id .. ':lock') == 0 and redis.call('LREM', KEYS[1], -1, id) > 0 then
                 redis.call('RPUSH', KEYS[2], id)
                 redis.call('HINCRBY', ARGV[1] .. id, 'stalledCounter', 1)
                 requeued = requeued + 1
@@ -178,10 +180,10 @@ public struct JobQueueStore: Sendable {
             if redis.call('EXISTS', ARGV[1] .. id .. ':lock') == 0 then redis.call('SADD', KEYS[3], id) end
         end
         return requeued
-        """
+        """)
 
     /// KEYS: failed, wait; ARGV: prefix.
-    static let retryFailedScript = """
+    static let retryFailedScript = LuaScript("""
         local ids = redis.call('LRANGE', KEYS[1], 0, -1)
         for i = #ids, 1, -1 do
             redis.call('HSET', ARGV[1] .. ids[i], 'attemptsMade', '0')
@@ -190,13 +192,13 @@ public struct JobQueueStore: Sendable {
         end
         redis.call('DEL', KEYS[1])
         return #ids
-        """
+        """)
 
     /// KEYS: lock; ARGV: token, lockMs.
-    static let extendScript = """
+    static let extendScript = LuaScript("""
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
         return 0
-        """
+        """)
 
     // MARK: Operations
 
@@ -209,7 +211,7 @@ public struct JobQueueStore: Sendable {
                       arguments: [job.id, job.data, String(job.maxAttempts), String(now)])
         }
         var added = 0
-        for reply in try self.redis.pipeline(commands) {
+        for reply in try self.scripts(commands) {
             if case .integer(let value) = reply { added += Int(value) }
             if case .error(let message) = reply { throw RedisError(message: message) }
         }
@@ -228,7 +230,7 @@ public struct JobQueueStore: Sendable {
             default: return []
             }
         }
-        let reply = try self.redis.command(bytes: Self.eval(
+        let reply = try self.script(Self.eval(
             Self.reserveScript, keys: [Self.key(queue, "wait"), Self.key(queue, "active")],
             arguments: ["bull:\(queue.rawValue):", String(max), String(self.lockMs), token, String(now), first]))
         guard case .array(let items) = reply else {
@@ -251,7 +253,7 @@ public struct JobQueueStore: Sendable {
     @discardableResult
     public func complete(_ queue: QueueName, ids: [String], token: String, now: Int64) throws(RedisError) -> Int {
         guard !ids.isEmpty else { return 0 }
-        let reply = try self.redis.command(bytes: Self.eval(
+        let reply = try self.script(Self.eval(
             Self.completeScript, keys: [Self.key(queue, "active"), Self.key(queue, "completed")],
             arguments: ["bull:\(queue.rawValue):", token, String(now), String(self.keepCompleted)] + ids))
         if case .error(let message) = reply { throw RedisError(message: message) }
@@ -263,7 +265,7 @@ public struct JobQueueStore: Sendable {
 
     /// Records a failed attempt: back to `delayed` with back-off, or `failed` when attempts are used up.
     public func fail(_ job: Job, error: String, now: Int64) throws(RedisError) -> FailOutcome {
-        let reply = try self.redis.command(bytes: Self.eval(
+        let reply = try self.script(Self.eval(
             Self.failScript,
             keys: [Self.key(job.queue, "active"), Self.key(job.queue, "delayed"), Self.key(job.queue, "failed"), Self.key(job.queue, job.id), Self.key(job.queue, "\(job.id):lock")],
             arguments: [job.id, job.token, String(now), String(error.prefix(2_000)), String(self.backoffMs)]))
@@ -275,7 +277,7 @@ public struct JobQueueStore: Sendable {
     /// on the outside world (an order resting at the broker). False when the lock was no longer ours.
     @discardableResult
     public func postpone(_ job: Job, until due: Int64) throws(RedisError) -> Bool {
-        let reply = try self.redis.command(bytes: Self.eval(
+        let reply = try self.script(Self.eval(
             Self.postponeScript, keys: [Self.key(job.queue, "active"), Self.key(job.queue, "delayed"), Self.key(job.queue, "\(job.id):lock")],
             arguments: [job.id, job.token, String(due)]))
         if case .error(let message) = reply { throw RedisError(message: message) }
@@ -284,7 +286,7 @@ public struct JobQueueStore: Sendable {
 
     /// Keeps a long job's lock alive; false when the lock was lost.
     public func extendLock(_ job: Job) throws(RedisError) -> Bool {
-        let reply = try self.redis.command(bytes: Self.eval(Self.extendScript, keys: [Self.key(job.queue, "\(job.id):lock")], arguments: [job.token, String(self.lockMs)]))
+        let reply = try self.script(Self.eval(Self.extendScript, keys: [Self.key(job.queue, "\(job.id):lock")], arguments: [job.token, String(self.lockMs)]))
         if case .integer(let value) = reply { return value == 1 }
         return false
     }
@@ -293,7 +295,7 @@ public struct JobQueueStore: Sendable {
     /// Call every few seconds (the worker does); returns (promoted, requeued).
     @discardableResult
     public func maintain(_ queue: QueueName, now: Int64) throws(RedisError) -> (promoted: Int, requeued: Int) {
-        let replies = try self.redis.pipeline([
+        let replies = try self.scripts([
             Self.eval(Self.promoteScript, keys: [Self.key(queue, "delayed"), Self.key(queue, "wait")], arguments: [String(now)]),
             Self.eval(Self.stalledScript, keys: [Self.key(queue, "active"), Self.key(queue, "wait"), Self.key(queue, "stalled-check")], arguments: ["bull:\(queue.rawValue):"]),
         ])
@@ -307,7 +309,7 @@ public struct JobQueueStore: Sendable {
 
     /// Puts every failed job of `queue` back in `wait` with its attempts reset; returns how many.
     public func retryFailed(_ queue: QueueName) throws(RedisError) -> Int {
-        let reply = try self.redis.command(bytes: Self.eval(Self.retryFailedScript, keys: [Self.key(queue, "failed"), Self.key(queue, "wait")], arguments: ["bull:\(queue.rawValue):"]))
+        let reply = try self.script(Self.eval(Self.retryFailedScript, keys: [Self.key(queue, "failed"), Self.key(queue, "wait")], arguments: ["bull:\(queue.rawValue):"]))
         if case .error(let message) = reply { throw RedisError(message: message) }
         if case .integer(let value) = reply { return Int(value) }
         return 0
@@ -335,7 +337,41 @@ public struct JobQueueStore: Sendable {
         return fields
     }
 
-    static func eval(_ script: String, keys: [[UInt8]], arguments: [String]) -> [[UInt8]] {
-        [Array("EVAL".utf8), Array(script.utf8), Array(String(keys.count).utf8)] + keys + arguments.map { Array($0.utf8) }
+    /// `EVALSHA` of a script (the text is sent only when Redis does not know it yet: see `scripts`).
+    static func eval(_ script: LuaScript, keys: [[UInt8]], arguments: [String]) -> [[UInt8]] {
+        [Array("EVALSHA".utf8), script.sha, Array(String(keys.count).utf8)] + keys + arguments.map { Array($0.utf8) }
+    }
+
+    static let allScripts = [addScript, reserveScript, completeScript, failScript, postponeScript, promoteScript, stalledScript, retryFailedScript, extendScript]
+    static let scriptsBySHA: [[UInt8]: [UInt8]] = Dictionary(uniqueKeysWithValues: allScripts.map { ($0.sha, Array($0.text.utf8)) })
+
+    /// Sends script calls in one round trip; those Redis answers `NOSCRIPT` (a new or flushed server) are sent
+    /// again with their text (a script that was not found did not run, so this is safe).
+    func scripts(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
+        var replies = try self.redis.pipeline(commands)
+        let missing = replies.indices.filter { if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false } }
+        guard !missing.isEmpty else { return replies }
+        let retried = try self.redis.pipeline(missing.map { index in
+            var command = commands[index]
+            command[0] = Array("EVAL".utf8)
+            command[1] = Self.scriptsBySHA[command[1]] ?? []
+            return command
+        })
+        for (index, reply) in zip(missing, retried) { replies[index] = reply }
+        return replies
+    }
+
+    func script(_ command: [[UInt8]]) throws(RedisError) -> RedisReply { try self.scripts([command])[0] }
+}
+
+/// A Lua script with its SHA-1 (computed once: `EVALSHA` sends 40 bytes instead of the text).
+struct LuaScript: Sendable {
+    let text: String
+    let sha: [UInt8]
+
+    init(_ text: String) {
+        self.text = text
+        let hex = Array("0123456789abcdef".utf8)
+        self.sha = Insecure.SHA1.hash(data: Array(text.utf8)).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }
     }
 }
