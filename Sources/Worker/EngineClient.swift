@@ -55,6 +55,15 @@ public struct EngineClient: Sendable {
         return answer.accounts
     }
 
+    /// The listed stocks with their latest minute and who trades them.
+    public func stocks() async throws -> [WorkerStockView] {
+        struct Answer: Decodable { var stocks: [WorkerStockView] }
+        var request = HTTPClientRequest(url: self.baseURL + "/internal/stocks")
+        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
+        let answer: Answer = try await self.call(request)
+        return answer.stocks
+    }
+
     /// An order as the engine knows it now.
     public func order(_ id: String) async throws -> WorkerOrderView {
         var request = HTTPClientRequest(url: self.baseURL + "/internal/orders/" + id)

@@ -15,10 +15,13 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogDirectoryOptions
     @Option(help: "The gateway that owns the engine (default $STOCKBOOM_SERVER_URL, else http://127.0.0.1:$PORT or 3001).") var server: String?
-    @Option(help: "Consumers per queue, e.g. trade-execution=4,notification=2.") var concurrency = "trade-execution=4,notification=2"
+    @Option(help: "Consumers per queue, e.g. trade-execution=4,notification=2,data-collection=2.") var concurrency = "trade-execution=4,notification=2,data-collection=2"
     @Option(help: "Seconds between looks at a resting order.") var pollSeconds = 2.0
     @Option(help: "Milliseconds a reserved job stays locked; a worker dead longer than this has its jobs run again.") var lockMs = 60_000
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).") var reconcileSeconds = 300.0
+    @Option(help: "Seconds between data-collection schedules (each adds the last minute's jobs; a minute is collected once).") var collectSeconds = 20.0
+    @Option(help: "Stocks to collect besides those a KIS account trades by strategy, comma-separated codes.") var watch = ""
+    @Option(help: "Run the worker's clock from this instant (ISO 8601), as `serve --clock-start` does, for a simulated session.") var clockStart: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -43,13 +46,36 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var consumers: [QueueConsumers] = []
         var reconciliation: Task<Void, Never>?
-        if let count = perQueue[.tradeExecution] {
+        var collection: Task<Void, Never>?
+        var clock: @Sendable () -> Int64 = { wallClockMicros() }
+        if let text = self.clockStart {
+            guard let start = Format.parseTime(text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
+            let shift = start - wallClockMicros()
+            clock = { wallClockMicros() + shift }
+        }
+        var brokers: BrokerDirectory?
+        if perQueue[.tradeExecution] != nil || perQueue[.dataCollection] != nil {
             guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else { throw ValidationError("DATABASE_URL must be set (broker credentials)") }
             guard let keyText = environment["STOCKBOOM_SECRETS_KEY"], let key = SecretBox.parseKey(keyText) else {
                 throw ValidationError("STOCKBOOM_SECRETS_KEY must be set to the gateway's key (it opens the sealed KIS credentials)")
             }
-            let brokers = BrokerDirectory(databaseURL: databaseURL, box: SecretBox(key: key), baseURL: environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
-                                          engine: engine, clock: { wallClockMicros() })
+            brokers = BrokerDirectory(databaseURL: databaseURL, box: SecretBox(key: key), baseURL: environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
+                                      engine: engine, clock: { wallClockMicros() })
+        }
+        if let count = perQueue[.dataCollection], let brokers {
+            consumers.append(QueueConsumers(endpoint: redis, queue: .dataCollection, concurrency: count, handler: DataCollectionHandler(engine: engine, brokers: brokers, redis: redis), lockMs: self.lockMs, report: report))
+            let schedule = CollectionSchedule(engine: engine, redis: redis, calendar: try loadCalendar(), watch: self.watch.split(separator: ",").map { String($0) })
+            let interval = self.collectSeconds
+            if interval > 0 {
+                collection = Task {
+                    while !Task.isCancelled {
+                        do { try await schedule.tick(now: clock()) } catch { report("data-collection schedule: \(error)") }
+                        try? await Task.sleep(for: .seconds(interval))
+                    }
+                }
+            }
+        }
+        if let count = perQueue[.tradeExecution], let brokers {
             consumers.append(QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: count, handler: TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: self.pollSeconds), lockMs: self.lockMs, report: report))
             let reconciler = Reconciler(engine: engine, brokers: brokers, report: report)
             let interval = self.reconcileSeconds
@@ -83,6 +109,7 @@ struct WorkerCommand: AsyncParsableCommand {
         for source in sources { source.cancel() }
         writeLine("{\"level\":\"INFO\",\"message\":\"stopping: finishing held jobs\"}")
         reconciliation?.cancel()
+        collection?.cancel()
         let running = consumers
         let finished = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
             Thread {

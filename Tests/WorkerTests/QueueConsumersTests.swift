@@ -23,7 +23,7 @@ import Testing
         }
     }
 
-    @Test func heldJobsKeepTheirLocksAndPostponedJobsComeBack() throws {
+    @Test func heldJobsKeepTheirLocksAndPostponedJobsComeBack() async throws {
         let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
         var endpoint = try #require(RedisEndpoint(url: url))
         endpoint.database = 8
@@ -35,8 +35,8 @@ import Testing
                                        report: { message in recorder.reports.withLock { $0.append(message) } })
         consumers.start()
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, try store.counts(.tradeExecution).completed < 6 { usleep(100_000) }
-        consumers.stop()
+        while Date() < deadline, try store.counts(.tradeExecution).completed < 6 { try await Task.sleep(for: .milliseconds(100)) }
+        try await blockingCall { consumers.stop() }
         #expect(try store.counts(.tradeExecution) == QueueCounts(wait: 0, active: 0, delayed: 0, completed: 6, failed: 0))
         #expect(recorder.runs.withLock { $0 } == Dictionary(uniqueKeysWithValues: (1...6).map { (String($0), 4) }), "each job ran exactly 4 times")
         #expect(recorder.reports.withLock { $0 }.isEmpty, "\(recorder.reports.withLock { $0 })")

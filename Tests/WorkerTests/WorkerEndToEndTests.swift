@@ -80,12 +80,12 @@ final class Child: @unchecked Sendable {
         return (Rig(directory: directory, environment: rigEnvironment, port: port, mail: mail), sink)
     }
 
-    static func serve(_ rig: Rig) throws -> Child {
+    static func serve(_ rig: Rig) async throws -> Child {
         let child = try Child(try stockboomExecutable(), ["serve", "--dir", rig.directory.path, "--port", String(rig.port), "--clock-start", "2025-01-06T10:00:00+09:00"],
                               environment: rig.environment, output: rig.directory.path + "/serve.log")
         for _ in 0..<300 {
-            if (try? Self.call(rig, "GET", "/metrics"))?.0 == 200 { return child }
-            usleep(50_000)
+            if (try? await Self.call(rig, "GET", "/metrics"))?.0 == 200 { return child }
+            try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("serve did not start: \(child.log)")
         return child
@@ -98,8 +98,14 @@ final class Child: @unchecked Sendable {
                          environment: environment, output: rig.directory.path + "/worker-\(UUID().uuidString.prefix(4)).log")
     }
 
-    /// curl: (status, JSON object).
-    static func call(_ rig: Rig, _ method: String, _ path: String, token: String? = nil, json: String? = nil) throws -> (Int, [String: Any]) {
+    /// curl: (status, JSON object). Run on a thread of its own: a blocking wait on the cooperative pool would
+    /// starve the in-process mock KIS server and every other test.
+    static func call(_ rig: Rig, _ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (Int, [String: Any]) {
+        let (status, text) = try await blockingCall { try Self.curl(rig, method, path, token: token, json: json) }
+        return (status, ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:])
+    }
+
+    static func curl(_ rig: Rig, _ method: String, _ path: String, token: String?, json: String?) throws -> (Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
@@ -110,27 +116,26 @@ final class Child: @unchecked Sendable {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let body = lines.dropLast().joined(separator: "\n")
-        return (Int(lines.last ?? "") ?? 0, ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]) ?? [:])
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
     /// Registers a user with a KIS paper account (the mock's keys); returns (token, account id).
-    static func trader(_ rig: Rig, _ mock: MockKIS) throws -> (String, String) {
-        let (status, session) = try Self.call(rig, "POST", "/api/auth/register", json: #"{"email":"trader@example.com","password":"a long trader password"}"#)
+    static func trader(_ rig: Rig, _ mock: MockKIS) async throws -> (String, String) {
+        let (status, session) = try await Self.call(rig, "POST", "/api/auth/register", json: #"{"email":"trader@example.com","password":"a long trader password"}"#)
         #expect(status == 201)
         let token = session["token"] as? String ?? ""
         let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
-        let (created, account) = try Self.call(rig, "POST", "/api/broker-accounts", token: token,
+        let (created, account) = try await Self.call(rig, "POST", "/api/broker-accounts", token: token,
                                                json: #"{"broker":"KIS_PAPER","accountNumber":"50123456-01","appKey":"\#(key)","appSecret":"\#(secret)"}"#)
         #expect(created == 201, "\(account)")
         return (token, account["id"] as? String ?? "")
     }
 
-    static func waitFor(_ seconds: Double, _ what: String, _ condition: () throws -> Bool) throws {
+    static func waitFor(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if try condition() { return }
-            usleep(100_000)
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("timed out after \(seconds) s waiting for \(what)")
     }
@@ -152,38 +157,38 @@ final class Child: @unchecked Sendable {
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 20; $0.bucket.tokens = 20 }
         try await withServer(mock.router()) { kis in
-            let serve = try Self.serve(rig)
-            let (token, account) = try Self.trader(rig, mock)
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
             // Reconciliation issues the token and adopts the broker's cash (100,000,000 KRW in the mock).
-            try Self.waitFor(20, "cash adopted from the broker") {
-                let (_, body) = try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
+            try await Self.waitFor(20, "cash adopted from the broker") {
+                let (_, body) = try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
                 return ((body["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
             }
-            let (placed, order) = try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#)
+            let (placed, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#)
             #expect(placed == 201, "\(order)")
             let id = order["id"] as? String ?? ""
-            try Self.waitFor(30, "the order filled through the broker") {
-                try Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String == "FILLED"
+            try await Self.waitFor(30, "the order filled through the broker") {
+                try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String == "FILLED"
             }
-            let (_, filled) = try Self.call(rig, "GET", "/api/orders/\(id)", token: token)
+            let (_, filled) = try await Self.call(rig, "GET", "/api/orders/\(id)", token: token)
             #expect(filled["filledQuantity"] as? Int == 10 && filled["averageFillPrice"] as? Int == 55_000)
             #expect(mock.state.withLock { $0.orders.count } == 1, "sent once")
             // The fill notification reaches the trader's mailbox through real SMTP.
-            try Self.waitFor(30, "the fill e-mail") { Self.mails(rig).contains { $0.contains("To: <trader@example.com>") && Self.decodedSubject($0).contains("주문 체결") } }
-            let (_, audit) = try Self.call(rig, "GET", "/api/orders/\(id)/audit", token: token)
+            try await Self.waitFor(30, "the fill e-mail") { Self.mails(rig).contains { $0.contains("To: <trader@example.com>") && Self.decodedSubject($0).contains("주문 체결") } }
+            let (_, audit) = try await Self.call(rig, "GET", "/api/orders/\(id)/audit", token: token)
             let types = (audit["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
             #expect(types.starts(with: ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"]), "\(types)")
-            let (_, status) = try Self.call(rig, "GET", "/api/market-data/kis/token-status", token: token)
+            let (_, status) = try await Self.call(rig, "GET", "/api/market-data/kis/token-status", token: token)
             #expect("\(status)".contains(account), "token state visible: \(status)")
             // A broker refusal becomes REJECTED with the guide's reason.
             mock.state.withLock { $0.failNextOrder = (200, "40270000", "모의투자 상/하한가 오류") }
-            let (_, refused) = try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
+            let (_, refused) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
             let refusedID = refused["id"] as? String ?? ""
-            try Self.waitFor(30, "the broker's refusal") {
-                try Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token).1["status"] as? String == "REJECTED"
+            try await Self.waitFor(30, "the broker's refusal") {
+                try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token).1["status"] as? String == "REJECTED"
             }
-            let (_, trades) = try Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token)
+            let (_, trades) = try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token)
             #expect("\(trades)".contains("PRICE_OUT_OF_RANGE"), "\(trades)")
             #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
             #expect(worker.log.contains("worker stopped cleanly"))
@@ -191,8 +196,10 @@ final class Child: @unchecked Sendable {
         }
     }
 
-    static func orders(_ rig: Rig, _ token: String, _ ids: [String]) throws -> [[String: Any]] {
-        try ids.map { try Self.call(rig, "GET", "/api/orders/\($0)", token: token).1 }
+    static func orders(_ rig: Rig, _ token: String, _ ids: [String]) async throws -> [[String: Any]] {
+        var orders: [[String: Any]] = []
+        for id in ids { orders.append(try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1) }
+        return orders
     }
 
     /// A worker SIGKILLed while its jobs are inside the broker call (KIS took the orders, the answers never
@@ -204,36 +211,36 @@ final class Child: @unchecked Sendable {
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
-            let serve = try Self.serve(rig)
-            let (token, account) = try Self.trader(rig, mock)
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
             let first = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500", "--concurrency", "trade-execution=8,notification=1"])
-            try Self.waitFor(20, "cash adopted") {
-                ((try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+            try await Self.waitFor(20, "cash adopted") {
+                ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
             }
             // Three orders rest at the broker (accepted, then polled)…
             var ids: [String] = []
             for _ in 0..<3 {
-                ids.append(try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
+                ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
             }
-            try Self.waitFor(20, "three orders accepted") { try Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            try await Self.waitFor(20, "three orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             // …and three identical ones are taken by a slow broker whose answers the worker never sees.
             mock.state.withLock { $0.orderDelay = 30 }
             var slow: [String] = []
             for _ in 0..<3 {
-                slow.append(try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
+                slow.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
             }
-            try Self.waitFor(20, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
+            try await Self.waitFor(20, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
             #expect(first.stop(signal: SIGKILL) == SIGKILL || true)
-            #expect(try Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" }, "the engine knows they were sent, not what KIS said")
+            #expect(try await Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" }, "the engine knows they were sent, not what KIS said")
             mock.state.withLock { $0.orderDelay = 0 }
             // The market comes to all six while no worker runs.
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 2, price: 55_000) }
             let second = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500"])
-            try Self.waitFor(40, "all six filled") { try Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" } }
+            try await Self.waitFor(40, "all six filled") { try await Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" } }
             #expect(!second.log.contains("failed (failed)"), "no job used up its attempts: \(second.log.suffix(2000))")
             #expect(mock.state.withLock { $0.orders.count } == 6, "no order was sent twice")
-            for order in try Self.orders(rig, token, ids + slow) { #expect(order["filledQuantity"] as? Int == 2, "\(order)") }
-            let (_, portfolio) = try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
+            for order in try await Self.orders(rig, token, ids + slow) { #expect(order["filledQuantity"] as? Int == 2, "\(order)") }
+            let (_, portfolio) = try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
             let holding = ((portfolio["items"] as? [[String: Any]])?.first?["positions"] as? [[String: Any]])?.first
             #expect(holding?["quantity"] as? Int == 12, "12 shares, not more: \(portfolio)")
             #expect(second.stop() == 0)
@@ -249,28 +256,71 @@ final class Child: @unchecked Sendable {
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
-            let serve = try Self.serve(rig)
-            let (token, account) = try Self.trader(rig, mock)
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
-            try Self.waitFor(20, "cash adopted") {
-                ((try Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+            try await Self.waitFor(20, "cash adopted") {
+                ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
             }
             var ids: [String] = []
             for _ in 0..<4 {
-                ids.append(try Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"000660","side":"BUY","quantity":1,"price":180000}"#).1["id"] as? String ?? "")
+                ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"000660","side":"BUY","quantity":1,"price":180000}"#).1["id"] as? String ?? "")
             }
-            try Self.waitFor(20, "four orders accepted") { try Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            try await Self.waitFor(20, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
             endpoint.database = 11
             _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 1, price: 180_000) }
-            try Self.waitFor(40, "all four filled after the flush") { try Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
+            try await Self.waitFor(40, "all four filled after the flush") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
             #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
             // The fill e-mails were derived again too (each order's one notification, no duplicates).
-            try Self.waitFor(30, "four fill e-mails") { Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4 }
+            try await Self.waitFor(30, "four fill e-mails") { Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4 }
             #expect(Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count == 4)
             #expect(worker.stop() == 0)
             #expect(serve.stop() == 0)
         }
+    }
+
+    /// data-collection: minute bars of a watched stock become candles, a restarted worker resumes after the
+    /// engine's last minute (no gap, no duplicate), and the quote is cached in Redis with a TTL.
+    @Test func minuteCandlesAreCollectedWithoutGapsOrDuplicatesAcrossRestarts() async throws {
+        let (rig, sink) = try await Self.rig("collect", redisDatabase: 12)
+        defer { sink.stop(signal: SIGKILL) }
+        let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
+        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
+        try await withServer(mock.router()) { kis in
+            let serve = try await Self.serve(rig)
+            let (token, _) = try await Self.trader(rig, mock)
+            let options = ["--watch", "005930", "--collect-seconds", "0.5", "--concurrency", "data-collection=2,trade-execution=1,notification=1"]
+            func candles() async throws -> [String] {
+                let (_, body) = try await Self.call(rig, "GET", "/api/market-data/stocks/005930/candles?timeframe=1m&limit=500", token: token)
+                return (body["candles"] as? [[String: Any]] ?? []).compactMap { $0["timestamp"] as? String }
+            }
+            let first = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:15:30+09:00"])
+            try await Self.waitFor(30, "09:00…10:14 collected") { try await candles().count == 75 }
+            #expect(first.stop() == 0)
+            // Five minutes later a new worker resumes after the engine's last minute.
+            mock.advance(seconds: 300)
+            let second = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:20:30+09:00"])
+            try await Self.waitFor(30, "09:00…10:19 collected") { try await candles().count == 80 }
+            let times = try await candles()
+            #expect(Set(times).count == times.count, "no duplicates")
+            #expect(times.first == "2025-01-06T00:00:00.000000Z" && times.last == "2025-01-06T01:19:00.000000Z", "\(times.first ?? "") … \(times.last ?? "")")
+            var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
+            endpoint.database = 12
+            let redis = RedisClient(endpoint: endpoint)
+            #expect(try redis.command(["GET", "cache:stock:005930"]).text?.contains("\"price\":55000") == true)
+            guard case .integer(let ttl) = try redis.command(["TTL", "cache:stock:005930"]) else { Issue.record("no TTL"); return }
+            #expect(ttl > 0 && ttl <= 120)
+            #expect(second.stop() == 0)
+            #expect(serve.stop() == 0)
+        }
+    }
+}
+
+/// Runs a blocking call on a thread of its own and awaits it.
+func blockingCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }

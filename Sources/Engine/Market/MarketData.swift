@@ -72,6 +72,16 @@ public struct StockMarketData: Sendable, Hashable {
     static let slots = Timeframe.allCases.count
 
     static let rollups: [Timeframe] = [.minute5, .minute15, .hour1, .day1]
+
+    /// Start of the latest one-minute candle ingested for the current day (µs), nil before any.
+    public var lastMinuteStart: Int64? {
+        guard self.currentDay != .min, self.minutesSeen.count == 24 else { return nil }
+        for word in stride(from: 23, through: 0, by: -1) where self.minutesSeen[word] != 0 {
+            let bit = 63 - self.minutesSeen[word].leadingZeroBitCount
+            return self.currentDay * KST.dayMicros - KST.offsetMicros + Int64(word * 64 + bit) * KST.minuteMicros
+        }
+        return nil
+    }
     static let sessionCloseMinute: Int64 = 15 * 60 + 30
 
     init(code: StockCode, basePrice: Int64) {

@@ -49,6 +49,19 @@ extension GatewayAPI {
             }
             return try APIJSON.response(["accounts": accounts])
         }
+        routes.add(.get, "/internal/stocks") { request, _ -> Response in
+            try Self.requireWorker(request, services)
+            let stocks = services.runtime.read { state -> [WorkerStockView] in
+                var watchers: [StockCode: [String]] = [:]
+                for account in state.accounts.values where (account.broker == .kisPaper || account.broker == .kisReal) && account.closedAt == nil {
+                    for strategy in account.strategies.values { watchers[strategy.stock, default: []].append(account.id.description) }
+                }
+                return state.stocks.values.sorted { $0.code < $1.code }.map {
+                    WorkerStockView(stock: $0.code.description, lastMinuteStart: $0.marketData.lastMinuteStart, strategyAccounts: (watchers[$0.code] ?? []).sorted())
+                }
+            }
+            return try APIJSON.response(["stocks": stocks])
+        }
         routes.add(.get, "/internal/orders/{id}") { request, context -> Response in
             try Self.requireWorker(request, services)
             let text = context.parameter("id")

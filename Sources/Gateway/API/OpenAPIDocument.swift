@@ -242,6 +242,9 @@ enum OpenAPIDocument {
             "/internal/accounts": ["get": operation("Worker only (worker token): KIS accounts with cash, shares and token state, for reconciliation", tag: "internal", responses: [
                 "200": json(object(["accounts": ["type": "array", "items": ["type": "object", "description": "WorkerAccountView"]]])),
             ], errors: [])],
+            "/internal/stocks": ["get": operation("Worker only (worker token): listed stocks with their latest minute and the KIS accounts trading them, for data collection", tag: "internal", responses: [
+                "200": json(object(["stocks": ["type": "array", "items": ["type": "object", "description": "WorkerStockView"]]])),
+            ], errors: [])],
             "/internal/orders/{id}": ["get": operation("Worker only (worker token): an order as the engine knows it", tag: "internal", parameters: [path("id", string())], responses: [
                 "200": json(["type": "object", "description": "WorkerOrderView"]),
             ], errors: [404])],

@@ -151,3 +151,18 @@ public struct WorkerAccountView: Codable, Sendable, Equatable {
         self.workingOrders = workingOrders
     }
 }
+
+/// A listed stock as data collection needs it (`GET /internal/stocks`).
+public struct WorkerStockView: Codable, Sendable, Equatable {
+    public var stock: String
+    /// Start of the latest one-minute candle of the current day (µs), nil before any: collection resumes after it.
+    public var lastMinuteStart: Int64?
+    /// KIS accounts with a strategy enabled on the stock (their broker can fetch its data).
+    public var strategyAccounts: [String]
+
+    public init(stock: String, lastMinuteStart: Int64?, strategyAccounts: [String]) {
+        self.stock = stock
+        self.lastMinuteStart = lastMinuteStart
+        self.strategyAccounts = strategyAccounts
+    }
+}
