@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Ledger
 import Foundation
+import Projections
 import Prometheus
 
 /// The HTTP gateway on :3001: operations (`/health`, `/metrics`), the JSON API under `/api` (see

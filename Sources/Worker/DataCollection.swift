@@ -59,7 +59,7 @@ public struct DataCollectionHandler: JobHandler {
         cached.field("halted", quote.halted)
         cached.field("at", ISOTime.utc(data.minute))
         let (endpoint, ttl, text) = (self.redis, self.ttl, cached.finish())
-        _ = try await onThread { try RedisClient(endpoint: endpoint).command(["SET", "cache:stock:\(data.stock)", text, "EX", String(ttl)]) }
+        _ = try await blocking { try RedisClient(endpoint: endpoint).command(["SET", "cache:stock:\(data.stock)", text, "EX", String(ttl)]) }
         return .done
     }
 
@@ -113,6 +113,6 @@ public struct CollectionSchedule: Sendable {
         let jobs = try await self.jobs(now: now)
         guard !jobs.isEmpty else { return 0 }
         let store = self.store
-        return try await onThread { try store().add(jobs, now: now / 1_000) }
+        return try await blocking { try store().add(jobs, now: now / 1_000) }
     }
 }

@@ -29,7 +29,7 @@ public actor BrokerDirectory {
         let kind: KISEnvironment = broker == BrokerKind.kisReal.description ? .real : .paper
         let url = self.databaseURL
         let box = self.box
-        let credentials = try await onThread {
+        let credentials = try await blocking {
             try PostgresConnection(url: url).brokerCredentials(account: account, box: box)
         }
         guard let credentials else { throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)") }
@@ -51,7 +51,7 @@ struct PostgresTokenStore: KISTokenStore {
 
     func load() async throws -> KISToken? {
         let (account, url, box) = (self.account, self.databaseURL, self.box)
-        return try await onThread { () throws -> KISToken? in
+        return try await blocking { () throws -> KISToken? in
             let rows = try PostgresConnection(url: url).query(
                 "SELECT sealed_token, (extract(epoch FROM issued_at) * 1000000)::bigint, (extract(epoch FROM expires_at) * 1000000)::bigint FROM broker_tokens WHERE broker_account_id = $1",
                 [account]).rows
@@ -63,7 +63,7 @@ struct PostgresTokenStore: KISTokenStore {
     func save(_ token: KISToken) async throws {
         let (account, url, box) = (self.account, self.databaseURL, self.box)
         let sealed = try box.seal(token.accessToken)
-        try await onThread {
+        try await blocking {
             _ = try PostgresConnection(url: url).query(
                 """
                 INSERT INTO broker_tokens (broker_account_id, sealed_token, issued_at, expires_at) VALUES ($1, $2, to_timestamp($3::float8 / 1e6), to_timestamp($4::float8 / 1e6))
@@ -75,7 +75,7 @@ struct PostgresTokenStore: KISTokenStore {
 
     func clear() async throws {
         let (account, url) = (self.account, self.databaseURL)
-        try await onThread { _ = try PostgresConnection(url: url).query("DELETE FROM broker_tokens WHERE broker_account_id = $1", [account]) }
+        try await blocking { _ = try PostgresConnection(url: url).query("DELETE FROM broker_tokens WHERE broker_account_id = $1", [account]) }
     }
 }
 
@@ -89,13 +89,6 @@ public enum JobFailure: Error, CustomStringConvertible {
     }
 }
 
-/// Runs a blocking call (libpq) on a thread of its own, off the cooperative pool.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.start()
-    }
-}
 
 /// trade-execution: takes an order at a KIS account from PENDING to a final state.
 ///

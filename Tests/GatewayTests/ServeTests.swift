@@ -220,6 +220,7 @@ final class Server: @unchecked Sendable {
         #expect(portfolio.contains("******5678"), "the account, masked: \(portfolio)")
         #expect(page["sections"] as? [String] == ["portfolio", "orders", "chart", "notifications", "system"], "\(page)")
         #expect(page["cookieVisibleToScript"] as? Bool == false, "the session cookie is HttpOnly")
+        #expect((page["system"] as? String)?.contains("trade-execution") == true, "queue sizes in the system panel: \(page)")
         let refused = try browse("not the password")
         #expect(refused["portfolio"] is NSNull, "a wrong password shows no portfolio: \(refused)")
         #expect(refused["signinAgain"] as? Bool == true, "but the form again: \(refused)")

@@ -34,9 +34,9 @@ import Testing
         let consumers = QueueConsumers(endpoint: endpoint, queue: .tradeExecution, concurrency: 3, handler: Polling(recorder: recorder), lockMs: 1_000,
                                        report: { message in recorder.reports.withLock { $0.append(message) } })
         consumers.start()
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)  // generous: the whole suite shares two cores
         while Date() < deadline, try store.counts(.tradeExecution).completed < 6 { try await Task.sleep(for: .milliseconds(100)) }
-        try await blockingCall { consumers.stop() }
+        try await blocking { consumers.stop() }
         #expect(try store.counts(.tradeExecution) == QueueCounts(wait: 0, active: 0, delayed: 0, completed: 6, failed: 0))
         #expect(recorder.runs.withLock { $0 } == Dictionary(uniqueKeysWithValues: (1...6).map { (String($0), 4) }), "each job ran exactly 4 times")
         #expect(recorder.reports.withLock { $0 }.isEmpty, "\(recorder.reports.withLock { $0 })")

@@ -101,7 +101,7 @@ final class Child: @unchecked Sendable {
     /// curl: (status, JSON object). Run on a thread of its own: a blocking wait on the cooperative pool would
     /// starve the in-process mock KIS server and every other test.
     static func call(_ rig: Rig, _ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (Int, [String: Any]) {
-        let (status, text) = try await blockingCall { try Self.curl(rig, method, path, token: token, json: json) }
+        let (status, text) = try await blocking { try Self.curl(rig, method, path, token: token, json: json) }
         return (status, ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:])
     }
 
@@ -315,12 +315,5 @@ final class Child: @unchecked Sendable {
             #expect(second.stop() == 0)
             #expect(serve.stop() == 0)
         }
-    }
-}
-
-/// Runs a blocking call on a thread of its own and awaits it.
-func blockingCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Projections
 import HTTPTypes
 import Hummingbird
 import Ledger

@@ -112,6 +112,14 @@ enum Dashboard {
             ?? recent.first?.stock ?? state.stocks.keys.sorted().first
         let ids = recent.map(\.id.description)
         let userID = user.description
+        // Queue sizes straight from Redis (hiredis blocks: on a thread of its own); nil when Redis is away.
+        var queues: [(QueueName, QueueCounts)]?
+        if let endpoint = services.dependencies.redis {
+            queues = try? await blocking {
+                let store = JobQueueStore(redis: RedisClient(endpoint: endpoint, timeoutSeconds: 1))
+                return try QueueName.allCases.map { ($0, try store.counts($0)) }
+            }
+        }
         let (timeline, notifications, checkpoints) = try await services.database.run { db -> ([String: [(String, String)]], [[String?]], [[String?]]) in
             var timeline: [String: [(String, String)]] = [:]
             if !ids.isEmpty {
@@ -172,7 +180,14 @@ enum Dashboard {
             let offset = row[1].flatMap(UInt64.init) ?? 0
             html += "<tr><th>Projection \(Self.escape(row[0] ?? ""))</th><td>lag \(head > offset ? head - offset : 0) events</td></tr>"
         }
-        html += "<tr><th>Queues</th><td><a href=\"/metrics\">bullmq_queue_size</a></td></tr></table></section></main></body></html>"
+        if let queues {
+            for (queue, counts) in queues {
+                html += "<tr><th>Queue \(queue.rawValue)</th><td>wait \(counts.wait) · active \(counts.active) · delayed \(counts.delayed) · failed \(counts.failed)</td></tr>"
+            }
+        } else {
+            html += "<tr><th>Queues</th><td>Redis not configured or unreachable</td></tr>"
+        }
+        html += "</table></section></main></body></html>"
         return html
     }
 

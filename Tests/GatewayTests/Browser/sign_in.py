@@ -72,6 +72,7 @@ try:
         "portfolio": evaluate("document.querySelector('#portfolio') && document.querySelector('#portfolio').innerText"),
         "sections": evaluate("[...document.querySelectorAll('section')].map(s => s.id)"),
         "chart": evaluate("document.querySelector('#chart svg') !== null"),
+        "system": evaluate("document.querySelector('#system') && document.querySelector('#system').innerText"),
         "cookieVisibleToScript": evaluate("document.cookie.includes('sb_session')"),
     }))
 finally:
