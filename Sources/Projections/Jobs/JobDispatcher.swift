@@ -49,11 +49,15 @@ public enum JobDerivation {
 public final class JobDispatcher: @unchecked Sendable {
     // @unchecked: used by one thread at a time (the serve loop or the CLI).
     public static let checkpointKey = "stockboom:dispatcher:next-offset"
+    /// The pub/sub channel of committed events: one message per event (its JSON, offset included), in log order.
+    public static let eventsChannel = "stockboom:events"
     public let log: EventLog
     public let store: JobQueueStore
     /// The engine's committed state and the offset it covers.
     private let committed: @Sendable () -> (state: EngineState, nextOffset: UInt64)
     private let clock: @Sendable () -> Int64
+    /// Whether catching up publishes to `eventsChannel` (not while rebuilding history).
+    private var publishes = true
 
     public init(log: EventLog, store: JobQueueStore, clock: @escaping @Sendable () -> Int64, committed: @escaping @Sendable () -> (state: EngineState, nextOffset: UInt64)) {
         self.log = log
@@ -77,17 +81,24 @@ public final class JobDispatcher: @unchecked Sendable {
     /// checkpoint; returns how many jobs were new.
     @discardableResult
     public func catchUp(maxEvents: UInt64 = 50_000) throws -> Int {
-        let start = try self.checkpoint()
+        let stored = try Self.checkpoint(self.store)
+        let start = stored ?? 0
+        // History derived again (no checkpoint: new or flushed Redis, or a rebuild) is not news: not published.
+        let publish = self.publishes && stored != nil
         let (state, head) = self.committed()
         guard start < head else { return 0 }
         let end = min(head, start + maxEvents)
         var jobs: [Job] = []
+        var messages: [[[UInt8]]] = []
         var failure: (any Error)?
         try self.log.scan(from: start, to: end) { view in
             guard EventCodec.isEngineEvent(view.payload) else { return .continue }
             do {
                 let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
                 jobs += JobDerivation.jobs(for: envelope, offset: view.offset, state: state)
+                if publish {
+                    messages.append([Array("PUBLISH".utf8), Array(Self.eventsChannel.utf8), Array(envelope.json().utf8)])
+                }
             } catch {
                 failure = error
                 return .stop
@@ -97,6 +108,9 @@ public final class JobDispatcher: @unchecked Sendable {
         if let failure { throw failure }
         // Jobs first, then the checkpoint: a crash between the two re-derives jobs that then already exist.
         let added = try self.store.add(jobs, now: self.clock() / 1_000)
+        // Live subscribers get each event once per pass (a pass repeated after a crash publishes again:
+        // subscribers deduplicate by offset). A rebuild replays history without publishing it.
+        if !messages.isEmpty { _ = try self.store.redis.pipeline(messages) }
         _ = try self.store.redis.command(["SET", Self.checkpointKey, String(end)])
         return added
     }
@@ -104,6 +118,8 @@ public final class JobDispatcher: @unchecked Sendable {
     /// Deletes the checkpoint and derives again from offset 0 (after a flush, or by `stockboom queues rebuild`).
     @discardableResult
     public func rebuild() throws -> Int {
+        self.publishes = false
+        defer { self.publishes = true }
         _ = try self.store.redis.command(["DEL", Self.checkpointKey])
         var added = 0
         while true {

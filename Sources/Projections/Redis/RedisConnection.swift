@@ -139,6 +139,24 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Subscribes this connection to `channel`; afterwards read messages with `nextPush` (a subscribed
+    /// connection takes no other commands).
+    public func subscribe(_ channel: String) throws(RedisError) {
+        let reply = try self.command(["SUBSCRIBE", channel])
+        guard case .array = reply else { throw RedisError(message: "SUBSCRIBE \(channel) answered \(reply)") }
+    }
+
+    /// The next message pushed to a subscribed connection (`["message", channel, payload]`); throws after the
+    /// connection's timeout without one.
+    public func nextPush() throws(RedisError) -> RedisReply {
+        try self.context.withLock { raw throws(RedisError) -> RedisReply in
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(raw, &reply) == REDIS_OK, let reply else { throw Self.contextError(raw) }
+            defer { freeReplyObject(reply) }
+            return Self.decode(reply.assumingMemoryBound(to: redisReply.self))
+        }
+    }
+
     private static func contextError(_ raw: UnsafeMutablePointer<redisContext>) -> RedisError {
         let message = withUnsafeBytes(of: raw.pointee.errstr) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         return RedisError(message: message.isEmpty ? "connection lost" : message)

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Engine
+@testable import Ledger
+@testable import Projections
+
+/// The log → queues projection against real Redis: jobs carry their event's offset, only pending work is
+/// derived (live and after a flush), and committed events are published on `stockboom:events`.
+@Suite(.serialized) struct JobDispatcherTests {
+    @Test func pendingWorkBecomesJobsOnceAndAFlushRecreatesOnlyWhatIsStillPending() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        var endpoint = try #require(RedisEndpoint(url: url))
+        endpoint.database = 7
+        let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
+        _ = try store.redis.command(["FLUSHDB"])
+        let directory = TemporaryDirectory("dispatcher")
+        let log = try EventLog(directory: directory.path)
+        let runtime = try EngineRuntime(log: log, engine: Engine(calendar: TradingCalendar()))
+        let time = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
+        let context = CommandContext(time: time)
+        let samsung = StockCode("005930")!
+        _ = try await runtime.execute(.listStock(code: samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
+        _ = try await runtime.execute(.registerUser(email: "d@example.com"), context: context)
+        let user = UserID(value: 1)
+        _ = try await runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "5012345601", dailyOrderLimit: 100), context: context)
+        let account = AccountID(value: 1)
+        _ = try await runtime.execute(.issueToken(account: account, expiresAt: time + 86_400_000_000), context: context)
+        _ = try await runtime.execute(.depositCash(account: account, amount: 10_000_000), context: context)
+        let placed = try await runtime.execute(.placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)), context: context)
+        let order = try #require(placed.decision.order)
+        let dispatcher = JobDispatcher(log: log, store: store, clock: { time }, committed: { runtime.committed })
+
+        #expect(try dispatcher.catchUp() == 1)
+        #expect(try store.counts(.tradeExecution).wait == 1)
+        #expect(try store.job(.tradeExecution, id: String(placed.offsets[0]))?["data"]?.contains(order.description) == true, "the job id is the OrderRequested offset")
+        #expect(try dispatcher.catchUp() == 0, "nothing new: nothing added")
+
+        // Live events are published; a subscriber sees them in log order.
+        let subscriber = try RedisConnection(endpoint: endpoint, timeoutSeconds: 5)
+        try subscriber.subscribe(JobDispatcher.eventsChannel)
+        let notified = try await runtime.execute(.notify(user: user, kind: "TEST", title: "hello", message: "world"), context: context)
+        #expect(try dispatcher.catchUp() == 1, "a notification job")
+        guard case .array(let message) = try subscriber.nextPush(), message.count == 3 else { Issue.record("no message"); return }
+        #expect(message[2].text?.contains("\"offset\":\(notified.offsets[0])") == true && message[2].text?.contains("NotificationCreated") == true, "\(message)")
+
+        // Redis flushed: from offset 0 again, pending work only — the order (still PENDING) and the notification.
+        _ = try store.redis.command(["FLUSHDB"])
+        #expect(try dispatcher.catchUp() == 2)
+        // The broker rejects the order and the notification is delivered: after another flush nothing of it is pending,
+        // only the rejection's own notification.
+        _ = try await runtime.execute(.recordSubmitted(order), context: context)
+        _ = try await runtime.execute(.recordBrokerRejected(order, reason: .marketClosed, message: "장종료"), context: context)
+        _ = try await runtime.execute(.recordNotificationSent(NotificationID(value: 1), channel: "email", detail: "250 OK"), context: context)
+        _ = try store.redis.command(["FLUSHDB"])
+        #expect(try dispatcher.rebuild() == 1)
+        #expect(try store.counts(.tradeExecution).wait == 0)
+        #expect(try store.counts(.notification).wait == 1)
+        await runtime.close()
+        log.close()
+    }
+}
