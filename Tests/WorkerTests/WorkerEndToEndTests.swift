@@ -50,10 +50,10 @@ final class Child: @unchecked Sendable {
     }
 
     /// A log with two listed stocks, a fresh database, a flushed Redis database, an SMTP sink.
-    static func rig(_ tag: String, redisDatabase: Int) async throws -> (Rig, Child) {
+    static func rig(_ tag: String, redisDatabase: Int, redisURL: String? = nil) async throws -> (Rig, Child) {
         let environment = ProcessInfo.processInfo.environment
         let server = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
-        let redisText = try #require(environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        let redisText = try #require(redisURL ?? environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
         var endpoint = try #require(RedisEndpoint(url: redisText))
         endpoint.database = redisDatabase
         _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
@@ -313,6 +313,55 @@ final class Child: @unchecked Sendable {
             guard case .integer(let ttl) = try redis.command(["TTL", "cache:stock:005930"]) else { Issue.record("no TTL"); return }
             #expect(ttl > 0 && ttl <= 120)
             #expect(second.stop() == 0)
+            #expect(serve.stop() == 0)
+        }
+    }
+
+    /// A Redis server of the test's own, so it can be killed and restarted without disturbing other tests.
+    static func privateRedis(port: Int, directory: String) throws -> Child {
+        let child = try Child("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
+                              environment: ["PATH": "/usr/bin:/bin"], output: directory + "/redis-\(UUID().uuidString.prefix(4)).log")
+        for _ in 0..<100 {
+            if (try? RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(port))).command(["PING"])) == .status("PONG") { return child }
+            usleep(50_000)
+        }
+        Issue.record("redis-server did not start on \(port)")
+        return child
+    }
+
+    /// Redis killed and restarted empty mid-run (no persistence): serve and worker reconnect with back-off, the
+    /// dispatcher rebuilds the pending jobs from the log, and the orders finish, none sent twice.
+    @Test func aRestartedRedisLosesNoWork() async throws {
+        let redisPort = Int.random(in: 40_000...44_999)
+        let scratch = TemporaryDirectory("redis")
+        let redis = Mutex(try Self.privateRedis(port: redisPort, directory: scratch.path))
+        let (rig, sink) = try await Self.rig("restart", redisDatabase: 0, redisURL: "redis://127.0.0.1:\(redisPort)/0")
+        defer {
+            sink.stop(signal: SIGKILL)
+            redis.withLock { $0.stop(signal: SIGKILL) }
+        }
+        let mock = MockKIS(now: Self.session)
+        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
+        try await withServer(mock.router()) { kis in
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
+            let worker = try Self.worker(rig, kis: kis)
+            try await Self.waitFor(20, "cash adopted") {
+                ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+            }
+            var ids: [String] = []
+            for _ in 0..<4 {
+                ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":3,"price":55000}"#).1["id"] as? String ?? "")
+            }
+            try await Self.waitFor(20, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            redis.withLock { $0.stop(signal: SIGKILL) }
+            for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 3, price: 55_000) }
+            try await Task.sleep(for: .seconds(2))  // both processes meet the dead server
+            let restarted = try Self.privateRedis(port: redisPort, directory: scratch.path)
+            redis.withLock { $0 = restarted }
+            try await Self.waitFor(60, "all four filled after the restart") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
+            #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
+            #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
             #expect(serve.stop() == 0)
         }
     }
