@@ -1,0 +1,69 @@
+import Foundation
+import NIOSSL
+import Projections
+import Testing
+import TestSupport
+@testable import Worker
+
+/// The SMTP client against aiosmtpd (PyPI), a real SMTP server: STARTTLS with certificate verification,
+/// and no credentials over a connection that stayed in clear.
+@Suite struct SMTPMailerTests {
+    static func sink(_ directory: String, tls: (cert: String, key: String)?) throws -> (Child, Int) {
+        let mail = directory + "/mail"
+        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
+        let port = Int.random(in: 45_000...49_999)
+        var arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)"]
+        if let tls { arguments += ["--tlscert", tls.cert, "--tlskey", tls.key] }  // STARTTLS offered and required
+        let child = try Child("/usr/bin/env", arguments + ["-c", "aiosmtpd.handlers.Mailbox", mail], environment: ProcessInfo.processInfo.environment, output: directory + "/smtp-\(port).log")
+        for _ in 0..<100 {
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            probe.arguments = ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port)), 1).close()"]
+            try probe.run()
+            probe.waitUntilExit()
+            if probe.terminationStatus == 0 { break }
+            usleep(100_000)
+        }
+        return (child, port)
+    }
+
+    @Test func startTLSIsUsedWhenOfferedAndTheCertificateIsChecked() async throws {
+        let directory = TemporaryDirectory("smtp-tls")
+        let cert = directory.path + "/cert.pem", key = directory.path + "/key.pem"
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        let (server, port) = try Self.sink(directory.path, tls: (cert, key))
+        defer { server.stop(signal: SIGKILL) }
+
+        var trusting = SMTPMailer(configuration: SMTPConfiguration(host: "localhost", port: port, from: "alerts@stockboom.test"))
+        trusting.tls.trustRoots = .file(cert)
+        let answer = try await trusting.send(to: "trader@example.com", subject: "체결 알림", body: "삼성전자 10주 55,000원")
+        #expect(answer.hasPrefix("250"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/mail/new")
+        #expect(files.count == 1, "delivered after STARTTLS (the server requires it)")
+
+        // The same server with the system's trust roots: the self-signed certificate is refused, nothing is sent.
+        let strict = SMTPMailer(configuration: SMTPConfiguration(host: "localhost", port: port, from: "alerts@stockboom.test"))
+        await #expect(throws: (any Error).self) { try await strict.send(to: "trader@example.com", subject: "x", body: "y") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/mail/new").count == 1)
+    }
+
+    @Test func credentialsAreNeverSentInClear() async throws {
+        let directory = TemporaryDirectory("smtp-plain")
+        let (server, port) = try Self.sink(directory.path, tls: nil)
+        defer { server.stop(signal: SIGKILL) }
+        let mailer = SMTPMailer(configuration: SMTPConfiguration(host: "127.0.0.1", port: port, user: "alerts", password: "secret", from: "alerts@stockboom.test"))
+        do {
+            try await mailer.send(to: "trader@example.com", subject: "x", body: "y")
+            Issue.record("credentials were accepted over a connection without TLS")
+        } catch let error as SMTPError {
+            #expect(error.description.contains("STARTTLS"))
+        }
+        #expect(!server.log.contains("secret"))
+    }
+}
