@@ -55,6 +55,7 @@ enum GatewayAPI {
         Self.tradeRoutes(routes, services)
         Self.notificationRoutes(routes, services)
         Self.backtestRoutes(routes, services)
+        Self.strategyRoutes(routes, services)
         Self.streamRoutes(routes, services)
         Self.internalRoutes(routes, services)
         Dashboard.register(routes, services)

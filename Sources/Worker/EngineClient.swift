@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+public import Engine
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -62,6 +63,28 @@ public struct EngineClient: Sendable {
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
         let answer: Answer = try await self.call(request)
         return answer.stocks
+    }
+
+    /// Strategies enabled on a stock.
+    public func strategies(stock: String) async throws -> [WorkerStrategyView] {
+        struct Answer: Decodable { var strategies: [WorkerStrategyView] }
+        var request = HTTPClientRequest(url: self.baseURL + "/internal/strategies?stockId=" + stock)
+        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
+        let answer: Answer = try await self.call(request)
+        return answer.strategies
+    }
+
+    /// One-minute candles of a stock before `to` (µs), oldest first.
+    public func candles(stock: String, to: Int64, limit: Int) async throws -> [Candle] {
+        struct Row: Decodable { var timestamp: String; var open: Int64; var high: Int64; var low: Int64; var close: Int64; var volume: Int64 }
+        struct Answer: Decodable { var candles: [Row] }
+        var request = HTTPClientRequest(url: self.baseURL + "/internal/candles?stockId=\(stock)&to=\(to)&limit=\(limit)")
+        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
+        let answer: Answer = try await self.call(request)
+        guard let code = StockCode(stock) else { return [] }
+        return answer.candles.compactMap { row in
+            ISOTime.parse(row.timestamp).map { Candle(stock: code, timeframe: .minute1, start: $0, open: row.open, high: row.high, low: row.low, close: row.close, volume: row.volume) }
+        }
     }
 
     /// An order as the engine knows it now.

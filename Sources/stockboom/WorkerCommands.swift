@@ -15,7 +15,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogDirectoryOptions
     @Option(help: "The gateway that owns the engine (default $STOCKBOOM_SERVER_URL, else http://127.0.0.1:$PORT or 3001).") var server: String?
-    @Option(help: "Consumers per queue, e.g. trade-execution=4,notification=2,data-collection=2.") var concurrency = "trade-execution=4,notification=2,data-collection=2"
+    @Option(help: "Consumers per queue, e.g. trade-execution=4,notification=2,data-collection=2.") var concurrency = "trade-execution=4,notification=2,data-collection=2,data-analysis=2"
     @Option(help: "Seconds between looks at a resting order.") var pollSeconds = 2.0
     @Option(help: "Milliseconds a reserved job stays locked; a worker dead longer than this has its jobs run again.") var lockMs = 60_000
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).") var reconcileSeconds = 300.0
@@ -87,6 +87,9 @@ struct WorkerCommand: AsyncParsableCommand {
                     try? await Task.sleep(for: .seconds(interval))
                 }
             }
+        }
+        if let count = perQueue[.dataAnalysis] {
+            consumers.append(QueueConsumers(endpoint: redis, queue: .dataAnalysis, concurrency: count, handler: DataAnalysisHandler(engine: engine), lockMs: self.lockMs, report: report))
         }
         if let count = perQueue[.notification] {
             let mailer = SMTPConfiguration.fromEnvironment(environment).map { SMTPMailer(configuration: $0) }

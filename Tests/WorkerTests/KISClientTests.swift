@@ -106,9 +106,9 @@ import Testing
             for _ in 0..<7 { _ = try await client.quote("005930") }
             #expect(mock.state.withLock { $0.rateLimited } == 0, "the paper limit (2/s) was kept")
             // Something else used the key's allowance: KIS answers EGW00201; the client pauses and retries.
-            mock.state.withLock { $0.bucket = (0, Date().timeIntervalSince1970) }
+            mock.state.withLock { $0.refuseNext = 2 }
             #expect(try await client.quote("000660").price == 180_000)
-            #expect(mock.state.withLock { $0.rateLimited } >= 1)
+            #expect(mock.state.withLock { $0.rateLimited } == 2, "two refusals waited out, then the answer")
         }
     }
 

@@ -51,6 +51,8 @@ final class MockKIS: Sendable {
         /// Seconds an order answer is held back after the order was taken (a slow broker: the caller may die first).
         var orderDelay: Double = 0
         var rateLimited = 0
+        /// Answer the next this many calls with EGW00201 whatever the bucket says (someone else used the key's allowance).
+        var refuseNext = 0
     }
 
     let state: Mutex<State>
@@ -107,7 +109,8 @@ final class MockKIS: Sendable {
             let now = Date().timeIntervalSince1970
             state.bucket.tokens = min(state.rateLimit, state.bucket.tokens + (now - state.bucket.at) * state.rateLimit)
             state.bucket.at = now
-            guard state.bucket.tokens >= 1 else {
+            guard state.bucket.tokens >= 1, state.refuseNext == 0 else {
+                state.refuseNext = max(0, state.refuseNext - 1)
                 state.rateLimited += 1
                 return Self.gatewayError("EGW00201", "초당 거래건수를 초과하였습니다.")
             }

@@ -365,4 +365,34 @@ final class Child: @unchecked Sendable {
             #expect(serve.stop() == 0)
         }
     }
+
+    /// data-analysis: a strategy enabled through the API runs on the collected bars (the engine's strategy
+    /// code), its orders go through the risk checks and the broker, and they fill.
+    @Test func aLiveStrategyTradesOnCollectedBars() async throws {
+        let (rig, sink) = try await Self.rig("strategy", redisDatabase: 6)
+        defer { sink.stop(signal: SIGKILL) }
+        let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
+        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
+        try await withServer(mock.router()) { kis in
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
+            let (enabled, strategy) = try await Self.call(rig, "POST", "/api/strategies", token: token,
+                                                       json: #"{"brokerAccountId":"\#(account)","stockId":"005930","strategy":"ma-cross","parameters":"fast=2,slow=3,quantity=1"}"#)
+            #expect(enabled == 201, "\(strategy)")
+            #expect(try await Self.call(rig, "GET", "/api/strategies", token: token).1["count"] as? Int == 1)
+            let worker = try Self.worker(rig, kis: kis, extra: ["--collect-seconds", "0.5", "--clock-start", "2025-01-06T10:15:30+09:00"])
+            func strategyOrders() async throws -> [[String: Any]] {
+                (try await Self.call(rig, "GET", "/api/orders?limit=1000", token: token).1["items"] as? [[String: Any]] ?? []).filter { $0["source"] as? String == "STRATEGY" }
+            }
+            try await Self.waitFor(60, "the strategy's orders filled") {
+                let orders = try await strategyOrders()
+                return !orders.isEmpty && orders.allSatisfy { $0["status"] as? String == "FILLED" }
+            }
+            let orders = try await strategyOrders()
+            #expect(orders.contains { $0["side"] as? String == "BUY" }, "\(orders)")
+            #expect(mock.state.withLock { $0.orders.count } == orders.count, "each strategy order sent once")
+            #expect(worker.stop() == 0)
+            #expect(serve.stop() == 0)
+        }
+    }
 }

@@ -62,6 +62,27 @@ extension GatewayAPI {
             }
             return try APIJSON.response(["stocks": stocks])
         }
+        routes.add(.get, "/internal/strategies") { request, _ -> Response in
+            try Self.requireWorker(request, services)
+            let stock = try Parse.stock(request.uri.queryParameters.get("stockId") ?? "")
+            let strategies = services.runtime.read { state -> [WorkerStrategyView] in
+                state.accounts.values.filter { $0.closedAt == nil }.sorted { $0.id < $1.id }.flatMap { account in
+                    account.strategies.values.filter { $0.stock == stock }.sorted { $0.strategy < $1.strategy }.map {
+                        WorkerStrategyView(account: account.id.description, stock: stock.description, strategy: $0.strategy, parameters: $0.parameters,
+                                           position: account.positions[stock].map { $0.quantity - $0.reservedForSale } ?? 0)
+                    }
+                }
+            }
+            return try APIJSON.response(["strategies": strategies])
+        }
+        routes.add(.get, "/internal/candles") { request, _ -> Response in
+            try Self.requireWorker(request, services)
+            let stock = try Parse.stock(request.uri.queryParameters.get("stockId") ?? "")
+            let to = try Parse.optionalTime(request, "to")
+            let limit = try Parse.limit(request, default: 300, max: 5_000)
+            let candles = try await Self.candles(services, stock: stock, timeframe: .minute1, from: nil, to: to, limit: limit)
+            return APIJSON.response(bytes: CandlesBody.bytes(stock: stock, timeframe: .minute1, candles: candles))
+        }
         routes.add(.get, "/internal/orders/{id}") { request, context -> Response in
             try Self.requireWorker(request, services)
             let text = context.parameter("id")

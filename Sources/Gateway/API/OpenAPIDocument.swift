@@ -158,6 +158,12 @@ enum OpenAPIDocument {
                     "createdAt": string(format: "date-time"),
                 ], required: ["id", "type", "title", "message", "isRead", "createdAt"]),
                 "NotificationList": list("Notification"),
+                "StrategyRequest": object([
+                    "brokerAccountId": string(), "stockId": stockID, "strategy": string(values: ["ma-cross", "rsi-reversion"]),
+                    "parameters": nullable(string("key=value pairs: fast=5,slow=20,quantity=10")),
+                ], required: ["brokerAccountId", "stockId", "strategy"]),
+                "Strategy": object(["brokerAccountId": string(), "stockId": stockID, "strategy": string(), "parameters": string()]),
+                "StrategyList": list("Strategy"),
                 "BacktestRequest": object([
                     "stockId": stockID, "strategy": string(values: ["ma-cross", "rsi-reversion"]), "parameters": nullable(string("key=value pairs: fast=5,slow=20,quantity=10")),
                     "timeframe": nullable(timeframe), "from": nullable(time), "to": nullable(time), "initialCash": nullable(integer),
@@ -235,6 +241,11 @@ enum OpenAPIDocument {
             ], responses: ["200": ["description": "text/event-stream: `id:` offset, `event:` type, `data:` the event as JSON"]], errors: [400], headers: [
                 ["name": "Last-Event-ID", "in": "header", "required": false, "schema": string(pattern: "^[0-9]+$")],
             ])],
+            "/api/strategies": [
+                "get": operation("Your live strategies", tag: "strategies", responses: ["200": json(ref("StrategyList"))], errors: []),
+                "post": operation("Enable a strategy on an account and stock (the worker runs it on each closed 1-minute bar)", tag: "strategies", body: ref("StrategyRequest"), responses: ["201": json(ref("Strategy"), "Enabled")], errors: [404, 422]),
+            ],
+            "/api/strategies/disable": ["post": operation("Disable a strategy", tag: "strategies", body: ref("StrategyRequest"), responses: ["204": ["description": "Disabled"]], errors: [404, 422])],
             "/internal/commands": ["post": operation("Worker only (worker token): record job outcomes as engine commands", tag: "internal", body: object([
                 "commands": ["type": "array", "maxItems": 1000, "items": ["type": "object", "description": "One WorkerCommand, e.g. {\"accepted\":{\"order\":\"ord-0000000001\",\"brokerOrderNumber\":\"0001569157\"}}"]],
                 "correlation": string(pattern: "^[A-Za-z0-9-]{1,64}$"),
@@ -245,6 +256,12 @@ enum OpenAPIDocument {
             "/internal/stocks": ["get": operation("Worker only (worker token): listed stocks with their latest minute and the KIS accounts trading them, for data collection", tag: "internal", responses: [
                 "200": json(object(["stocks": ["type": "array", "items": ["type": "object", "description": "WorkerStockView"]]])),
             ], errors: [])],
+            "/internal/strategies": ["get": operation("Worker only (worker token): strategies enabled on a stock with the positions they trade", tag: "internal", parameters: [
+                query("stockId", stockID, "The stock"),
+            ], responses: ["200": json(object(["strategies": ["type": "array", "items": ["type": "object", "description": "WorkerStrategyView"]]]))], errors: [400])],
+            "/internal/candles": ["get": operation("Worker only (worker token): one-minute candles of a stock, oldest first", tag: "internal", parameters: [
+                query("stockId", stockID, "The stock"), query("to", time, "Exclusive"), query("limit", limit(5000), "The most recent this many (1…5000)"),
+            ], responses: ["200": json(ref("Candles"))], errors: [400])],
             "/internal/orders/{id}": ["get": operation("Worker only (worker token): an order as the engine knows it", tag: "internal", parameters: [path("id", string())], responses: [
                 "200": json(["type": "object", "description": "WorkerOrderView"]),
             ], errors: [404])],

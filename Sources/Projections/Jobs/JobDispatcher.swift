@@ -23,6 +23,13 @@ public enum JobDerivation {
             data.field("title", created.title)
             data.field("message", created.message)
             return [Job(queue: .notification, id: String(offset), data: data.finish(), maxAttempts: Self.maxAttempts)]
+        case .candleClosed(let candle) where candle.timeframe == .minute1:
+            // Strategies run on closed one-minute bars of the stocks they are enabled on.
+            guard state.accounts.values.contains(where: { account in account.closedAt == nil && account.strategies.values.contains { $0.stock == candle.stock } }) else { return [] }
+            var data = JSONObjectWriter()
+            data.field("stock", candle.stock.description)
+            data.field("start", candle.start)
+            return [Job(queue: .dataAnalysis, id: String(offset), data: data.finish(), maxAttempts: 3)]
         default:
             return []
         }

@@ -19,6 +19,9 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
     case notificationFailed(notification: String, channel: String, detail: String)
     case halt(account: String, reason: String)
     case deposit(account: String, amount: Int64)
+    /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
+    case placeOrder(account: String, stock: String, side: String, quantity: Int64, clientOrderID: String)
+    case signal(account: String, stock: String, strategy: String, side: String, reason: String)
     case notify(user: String, kind: String, title: String, message: String)
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -62,6 +65,14 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
         case .notificationFailed(let id, let channel, let detail): return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
         case .deposit(let id, let amount): return .depositCash(account: try account(id), amount: amount)
+        case .placeOrder(let id, let stock, let sideText, let quantity, let clientOrderID):
+            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
+            guard let side = OrderSide(text: sideText) else { throw Invalid(description: "side must be BUY or SELL; got '\(sideText)'") }
+            return .placeOrder(PlaceOrder(account: try account(id), stock: code, side: side, type: .market, quantity: quantity, price: 0, source: .strategy, clientOrderID: clientOrderID))
+        case .signal(let id, let stock, let strategy, let sideText, let reason):
+            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
+            guard let side = OrderSide(text: sideText) else { throw Invalid(description: "side must be BUY or SELL; got '\(sideText)'") }
+            return .recordSignal(SignalGenerated(account: try account(id), stock: code, strategy: strategy, side: side, reason: reason))
         case .notify(let user, let kind, let title, let message):
             guard let id = UserID(user) else { throw Invalid(description: "user must be a user id like user-0000000001; got '\(user)'") }
             return .notify(user: id, kind: kind, title: title, message: message)
@@ -164,5 +175,23 @@ public struct WorkerStockView: Codable, Sendable, Equatable {
         self.stock = stock
         self.lastMinuteStart = lastMinuteStart
         self.strategyAccounts = strategyAccounts
+    }
+}
+
+/// A strategy enabled on a stock, with what the strategy needs to decide (`GET /internal/strategies`).
+public struct WorkerStrategyView: Codable, Sendable, Equatable {
+    public var account: String
+    public var stock: String
+    public var strategy: String
+    public var parameters: String
+    /// Shares held now (sellable).
+    public var position: Int64
+
+    public init(account: String, stock: String, strategy: String, parameters: String, position: Int64) {
+        self.account = account
+        self.stock = stock
+        self.strategy = strategy
+        self.parameters = parameters
+        self.position = position
     }
 }
