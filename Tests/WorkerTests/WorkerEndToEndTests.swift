@@ -395,4 +395,63 @@ final class Child: @unchecked Sendable {
             #expect(serve.stop() == 0)
         }
     }
+
+    /// Reconciliation: shares at the broker the engine never saw, with no order working to explain them, halt
+    /// the account (its orders are then refused by the risk check) and tell its owner.
+    @Test func aMismatchWithTheBrokerHaltsTheAccountAndNotifiesItsOwner() async throws {
+        let (rig, sink) = try await Self.rig("reconcile", redisDatabase: 5)
+        defer { sink.stop(signal: SIGKILL) }
+        let mock = MockKIS(now: Self.session)
+        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.holdings["000660"] = 7 }
+        try await withServer(mock.router()) { kis in
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
+            let worker = try Self.worker(rig, kis: kis)
+            try await Self.waitFor(30, "the account halted") {
+                try await Self.call(rig, "GET", "/api/broker-accounts/\(account)", token: token).1["haltedReason"] is String
+            }
+            let (_, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
+            #expect(order["status"] as? String == "REJECTED" && "\(order)".contains("ACCOUNT_HALTED"), "\(order)")
+            try await Self.waitFor(30, "the owner's e-mail") { Self.mails(rig).contains { Self.decodedSubject($0).contains("계좌 거래 중지") } }
+            #expect(worker.stop() == 0)
+            #expect(serve.stop() == 0)
+        }
+    }
+
+    /// `stockboom queues status | retry-failed | rebuild` against the same Redis and log.
+    @Test func theQueueCommandsShowRetryAndRebuild() async throws {
+        let (rig, sink) = try await Self.rig("cli", redisDatabase: 4)
+        defer { sink.stop(signal: SIGKILL) }
+        let mock = MockKIS(now: Self.session)
+        try await withServer(mock.router()) { _ in
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
+            // No worker runs: the order is refused by risk (no broker token yet), and its ORDER_REJECTED
+            // notification becomes a pending notification job.
+            _ = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
+            var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
+            endpoint.database = 4
+            let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
+            try await Self.waitFor(20, "the dispatcher") { try store.counts(.notification).wait == 1 }
+            #expect(serve.stop() == 0)
+            let environment = rig.environment
+            let (status, out, _) = try runStockboom(["queues", "status"], environment: environment)
+            #expect(status == 0 && out.contains("trade-execution") && out.contains("dispatcher checkpoint"), "\(out)")
+            let before = try QueueName.allCases.map { try store.counts($0).wait }.reduce(0, +)
+            #expect(before == 1, "the rejection's notification is pending")
+            _ = try store.redis.command(["FLUSHDB"])
+            let (rebuilt, text, errors) = try runStockboom(["queues", "rebuild", "--dir", rig.directory.path], environment: environment)
+            #expect(rebuilt == 0, "\(text)\(errors)")
+            #expect(try QueueName.allCases.map { try store.counts($0).wait }.reduce(0, +) == before, "the pending jobs are back: \(text)")
+            // A failed job goes back to wait with retry-failed.
+            try store.add([Job(queue: .dataAnalysis, id: "x", data: "{}", maxAttempts: 1)], now: 0)
+            let job = try #require(try store.reserve(.dataAnalysis, max: 1, waitSeconds: 0.1, now: 0, token: "t").first)
+            #expect(try store.fail(job, error: "boom", now: 0) == .failed)
+            let (retried, said, _) = try runStockboom(["queues", "retry-failed", "data-analysis"], environment: environment)
+            #expect(retried == 0 && said.contains("1 job(s)"), "\(said)")
+            #expect(try store.counts(.dataAnalysis) == QueueCounts(wait: 1))
+            let (unknown, _, complaint) = try runStockboom(["queues", "retry-failed", "nope"], environment: environment)
+            #expect(unknown != 0 && complaint.contains("unknown queue"), "\(complaint)")
+        }
+    }
 }

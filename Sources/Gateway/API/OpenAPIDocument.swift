@@ -161,7 +161,7 @@ enum OpenAPIDocument {
                 "StrategyRequest": object([
                     "brokerAccountId": string(), "stockId": stockID, "strategy": string(values: ["ma-cross", "rsi-reversion"]),
                     "parameters": nullable(string("key=value pairs: fast=5,slow=20,quantity=10")),
-                ], required: ["brokerAccountId", "stockId", "strategy"]),
+                ], required: ["brokerAccountId", "stockId", "strategy"]).merging(["additionalProperties": false]) { $1 },
                 "Strategy": object(["brokerAccountId": string(), "stockId": stockID, "strategy": string(), "parameters": string()]),
                 "StrategyList": list("Strategy"),
                 "BacktestRequest": object([
