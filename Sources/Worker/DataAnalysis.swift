@@ -2,7 +2,8 @@ import Engine
 import Foundation
 public import Projections
 
-/// data-analysis: for a closed one-minute bar of a stock with strategies enabled, runs each strategy (the
+/// data-analysis: for a closed one-minute bar of a stock with strategies enabled, records the bar's indicators
+/// (`IndicatorComputed`, the engine's `IndicatorSet`) and runs each strategy (the
 /// engine's own `Strategy` code, as the backtester and the demo do) over the recent bars and, when the newest
 /// bar gives a signal, places the strategy's market order — through the engine, so the same risk checks as a
 /// person's — and records the `SignalGenerated`. The order's idempotency key is the job (event offset,
@@ -28,6 +29,17 @@ public struct DataAnalysisHandler: JobHandler {
         guard !strategies.isEmpty else { return .done }
         let bars = try await self.engine.candles(stock: data.stock, to: data.start + KST.minuteMicros, limit: self.history)
         guard let newest = bars.last, newest.start == data.start else { return .done }  // the bar is not readable yet: nothing to decide on
+        // The bar's indicators, by the engine's IndicatorSet over the same bars (read model `indicators`).
+        var set = IndicatorSet()
+        var latest: [Double?] = []
+        for bar in bars { latest = set.update(bar) }
+        var values: [String: Double] = [:]
+        for (index, name) in IndicatorSet.columns.enumerated() where index < latest.count {
+            if let value = latest[index], value.isFinite { values[name] = value }
+        }
+        if !values.isEmpty {
+            try await self.engine.record(.indicators(stock: data.stock, timeframe: "1m", start: data.start, values: values), correlation: "analysis")
+        }
         for enabled in strategies {
             var strategy = try StrategyFactory.make(name: enabled.strategy, parameters: enabled.parameters)
             var signal: StrategySignal?

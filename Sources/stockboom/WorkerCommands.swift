@@ -79,12 +79,17 @@ struct WorkerCommand: AsyncParsableCommand {
             consumers.append(QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: count, handler: TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: self.pollSeconds), lockMs: self.lockMs, report: report))
             let reconciler = Reconciler(engine: engine, brokers: brokers, report: report)
             let interval = self.reconcileSeconds
+            // The start-up pass runs before any consumer or schedule: orders and strategies meet accounts whose
+            // token, cash and shares agree with the broker.
+            for line in await reconciler.reconcileAll() {
+                writeLine("{\"level\":\"INFO\",\"message\":\"reconciled\",\"result\":\(String(decoding: (try? JSONEncoder().encode(line)) ?? Data(), as: UTF8.self))}")
+            }
             reconciliation = Task {
                 while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(interval))
                     for line in await reconciler.reconcileAll() {
                         writeLine("{\"level\":\"INFO\",\"message\":\"reconciled\",\"result\":\(String(decoding: (try? JSONEncoder().encode(line)) ?? Data(), as: UTF8.self))}")
                     }
-                    try? await Task.sleep(for: .seconds(interval))
                 }
             }
         }

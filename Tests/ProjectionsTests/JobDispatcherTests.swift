@@ -29,7 +29,9 @@ import TestSupport
         _ = try await runtime.execute(.depositCash(account: account, amount: 10_000_000), context: context)
         let placed = try await runtime.execute(.placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)), context: context)
         let order = try #require(placed.decision.order)
-        let dispatcher = JobDispatcher(log: log, store: store, clock: { time }, committed: { runtime.committed })
+        // A channel of the test's own: other tests' servers publish on the default one at the same time.
+        let channel = "stockboom:events:test-\(UUID().uuidString)"
+        let dispatcher = JobDispatcher(log: log, store: store, channel: channel, clock: { time }, committed: { runtime.committed })
 
         #expect(try dispatcher.catchUp() == 1)
         #expect(try store.counts(.tradeExecution).wait == 1)
@@ -38,7 +40,7 @@ import TestSupport
 
         // Live events are published; a subscriber sees them in log order.
         let subscriber = try RedisConnection(endpoint: endpoint, timeoutSeconds: 5)
-        try subscriber.subscribe(JobDispatcher.eventsChannel)
+        try subscriber.subscribe(channel)
         let notified = try await runtime.execute(.notify(user: user, kind: "TEST", title: "hello", message: "world"), context: context)
         #expect(try dispatcher.catchUp() == 1, "a notification job")
         guard case .array(let message) = try subscriber.nextPush(), message.count == 3 else { Issue.record("no message"); return }

@@ -123,4 +123,23 @@ import Testing
             #expect(Set(bars.map(\.time)).count == bars.count)
         }
     }
+
+    @Test func revisionAndHashkey() async throws {
+        let mock = MockKIS(now: Self.session)
+        mock.state.withLock { $0.fillImmediately = false; $0.requireHashkey = true; $0.rateLimit = 50; $0.bucket.tokens = 50 }
+        try await withServer(mock.router()) { port in
+            let client = Self.client(mock, port: port)
+            // Without the hashkey the mock (set to require one) refuses the order; with it the order goes through.
+            await #expect(throws: KISError.self) { _ = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 3, price: 54_000) }
+            await client.setUseHashkey(true)
+            let order = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 3, price: 54_000)
+            #expect(mock.state.withLock { $0.hashkeysIssued } == 1)
+            let revised = try await client.reviseOrder(organization: order.organization, orderNumber: order.orderNumber, price: 54_500)
+            #expect(revised.orderNumber != order.orderNumber)
+            let rows = try await client.dailyOrders(day: "20250106")
+            let child = try #require(rows.first { $0.orderNumber == revised.orderNumber })
+            #expect(child.originalOrderNumber == order.orderNumber && child.price == 54_500 && child.quantity == 3)
+            #expect(rows.first { $0.orderNumber == order.orderNumber }?.cancelled == true)
+        }
+    }
 }

@@ -51,6 +51,9 @@ final class MockKIS: Sendable {
         /// Seconds an order answer is held back after the order was taken (a slow broker: the caller may die first).
         var orderDelay: Double = 0
         var rateLimited = 0
+        /// Require a `hashkey` header on order POSTs, matching `POST /uapi/hashkey` for the body.
+        var requireHashkey = false
+        var hashkeysIssued = 0
         /// Answer the next this many calls with EGW00201 whatever the bucket says (someone else used the key's allowance).
         var refuseNext = 0
     }
@@ -127,6 +130,13 @@ final class MockKIS: Sendable {
         }
     }
 
+    /// The mock's hash of a body (KIS's algorithm is not public; any stable digest serves the protocol).
+    static func hash(_ body: Data) -> String {
+        var value: UInt64 = 1_469_598_103_934_665_603
+        for byte in body { value = (value ^ UInt64(byte)) &* 1_099_511_628_211 }
+        return String(value, radix: 16)
+    }
+
     static func query(_ request: Request, _ name: String) -> String {
         // Query keys are matched case-insensitively, as KIS does.
         for (key, value) in request.uri.queryParameters where key.lowercased() == name.lowercased() { return String(value) }
@@ -196,10 +206,19 @@ final class MockKIS: Sendable {
                 return Self.ok("MCA00000", "정상처리 되었습니다.", ["output1": ["stck_prpr": String(price)], "output2": rows])
             }
         }
+        router.post("/uapi/hashkey") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let data = Data(body.readableBytesView)
+            self.state.withLock { $0.hashkeysIssued += 1 }
+            return Self.answer(.ok, ["HASH": Self.hash(data), "JsonBody": String(decoding: data, as: UTF8.self)])
+        }
         router.post("/uapi/domestic-stock/v1/trading/order-cash") { request, _ -> Response in
             if let refused = self.gate(request, trID: ["VTTC0012U", "VTTC0011U", "VTTC0802U", "VTTC0801U"]) { return refused }
             let trID = request.headers[HTTPField.Name("tr_id")!] ?? ""
             let body = try await request.body.collect(upTo: 1 << 16)
+            if self.state.withLock({ $0.requireHashkey }), request.headers[HTTPField.Name("hashkey")!] != Self.hash(Data(body.readableBytesView)) {
+                return Self.gatewayError("EGW00300", "hashkey가 올바르지 않습니다.")
+            }
             let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
             let (response, delay) = self.state.withLock { state in (self.order(&state, trID: trID, json: json), state.orderDelay) }
             if delay > 0 { try await Task.sleep(for: .seconds(delay)) }
@@ -256,6 +275,7 @@ final class MockKIS: Sendable {
     }
 
     func cancel(_ json: [String: String]) -> Response {
+            if json["RVSE_CNCL_DVSN_CD"] == "01" { return self.revise(json) }
             return self.state.withLock { state -> Response in
                 guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }), !state.orders[index].cancelled,
                     state.orders[index].filled < state.orders[index].quantity
@@ -268,6 +288,23 @@ final class MockKIS: Sendable {
                 state.orders.append(cancel)
                 return Self.ok("40630000", "모의투자 취소주문이 완료 되었습니다.", ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": cancel.number, "ORD_TMD": cancel.time]])
             }
+    }
+
+    /// A revision: the original is closed (its remainder moves), a child order carries the new price.
+    func revise(_ json: [String: String]) -> Response {
+        self.state.withLock { state -> Response in
+            guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }), !state.orders[index].cancelled,
+                state.orders[index].filled < state.orders[index].quantity
+            else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
+            guard let price = Int64(json["ORD_UNPR"] ?? ""), price > 0, price % Self.tick(price) == 0 else { return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)") }
+            let remaining = state.orders[index].quantity - state.orders[index].filled
+            state.orders[index].cancelled = true
+            state.nextOrder += 1
+            let child = Order(number: String(format: "%010d", state.nextOrder), original: state.orders[index].number, stock: state.orders[index].stock,
+                              side: state.orders[index].side, quantity: remaining, price: price, time: state.orders[index].time)
+            state.orders.append(child)
+            return Self.ok("40620000", "모의투자 정정주문이 완료 되었습니다.", ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": child.number, "ORD_TMD": child.time]])
+        }
     }
 
     func dailyOrders(_ request: Request) -> Response {

@@ -251,7 +251,7 @@ final class Child: @unchecked Sendable {
     /// Redis flushed mid-run: the dispatcher finds its checkpoint gone, derives the pending work again from
     /// the log, and the orders finish without being sent twice.
     @Test func aFlushedRedisLosesNoWork() async throws {
-        let (rig, sink) = try await Self.rig("flush", redisDatabase: 11)
+        let (rig, sink) = try await Self.rig("flush", redisDatabase: 3)
         defer { sink.stop(signal: SIGKILL) }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
@@ -268,7 +268,7 @@ final class Child: @unchecked Sendable {
             }
             try await Self.waitFor(20, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
-            endpoint.database = 11
+            endpoint.database = 3
             _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 1, price: 180_000) }
             try await Self.waitFor(40, "all four filled after the flush") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
@@ -284,7 +284,7 @@ final class Child: @unchecked Sendable {
     /// data-collection: minute bars of a watched stock become candles, a restarted worker resumes after the
     /// engine's last minute (no gap, no duplicate), and the quote is cached in Redis with a TTL.
     @Test func minuteCandlesAreCollectedWithoutGapsOrDuplicatesAcrossRestarts() async throws {
-        let (rig, sink) = try await Self.rig("collect", redisDatabase: 12)
+        let (rig, sink) = try await Self.rig("collect", redisDatabase: 1)
         defer { sink.stop(signal: SIGKILL) }
         let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
@@ -307,7 +307,7 @@ final class Child: @unchecked Sendable {
             #expect(Set(times).count == times.count, "no duplicates")
             #expect(times.first == "2025-01-06T00:00:00.000000Z" && times.last == "2025-01-06T01:19:00.000000Z", "\(times.first ?? "") … \(times.last ?? "")")
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
-            endpoint.database = 12
+            endpoint.database = 1
             let redis = RedisClient(endpoint: endpoint)
             #expect(try redis.command(["GET", "cache:stock:005930"]).text?.contains("\"price\":55000") == true)
             guard case .integer(let ttl) = try redis.command(["TTL", "cache:stock:005930"]) else { Issue.record("no TTL"); return }
@@ -390,6 +390,12 @@ final class Child: @unchecked Sendable {
             }
             let orders = try await strategyOrders()
             #expect(orders.contains { $0["side"] as? String == "BUY" }, "\(orders)")
+            // The bars' indicators were recorded by data-analysis and projected into PostgreSQL's `indicators`.
+            let database = try #require(rig.environment["DATABASE_URL"])
+            try await Self.waitFor(30, "indicators projected") {
+                let count = try await blocking { try PostgresConnection(url: database).query("SELECT count(*) FROM indicators WHERE stock_id = '005930' AND name = 'sma_5'").rows.first?[0] ?? "0" }
+                return Int(count ?? "0") ?? 0 > 0
+            }
             #expect(mock.state.withLock { $0.orders.count } == orders.count, "each strategy order sent once")
             #expect(worker.stop() == 0)
             #expect(serve.stop() == 0)

@@ -46,6 +46,8 @@ public enum Command: Sendable, Hashable {
     case enableStrategy(account: AccountID, stock: StockCode, strategy: String, parameters: String)
     case disableStrategy(account: AccountID, stock: StockCode, strategy: String)
     case recordSignal(SignalGenerated)
+    /// Indicator values of one bar, computed outside the engine by its own `IndicatorSet` (data-analysis).
+    case recordIndicators([IndicatorComputed])
     case notify(user: UserID, kind: String, title: String, message: String)
     case recordNotificationSent(NotificationID, channel: String, detail: String)
     case recordNotificationFailed(NotificationID, channel: String, detail: String)

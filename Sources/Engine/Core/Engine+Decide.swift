@@ -87,6 +87,13 @@ public struct Engine: Sendable {
                 throw .notFound("\(strategy) is not enabled for \(stock) on \(account)")
             }
             return Decision(events: [.strategyDisabled(StrategyDisabled(account: account, stock: stock, strategy: strategy))])
+        case .recordIndicators(let values):
+            guard values.count <= 64 else { throw .invalid("at most 64 indicator values at a time") }
+            for value in values {
+                guard state.stocks[value.stock] != nil else { throw .notFound("stock \(value.stock) is not listed") }
+                guard value.value.isFinite, !value.name.isEmpty, value.name.utf8.count <= 64 else { throw .invalid("indicator \(value.name) needs a name and a finite value") }
+            }
+            return Decision(events: values.map { .indicatorComputed($0) })
         case .recordSignal(let signal):
             guard state.accounts[signal.account] != nil else { throw .notFound("account \(signal.account) does not exist") }
             return Decision(events: [.signalGenerated(signal)])

@@ -66,7 +66,14 @@ public final class JobDispatcher: @unchecked Sendable {
     /// Whether catching up publishes to `eventsChannel` (not while rebuilding history).
     private var publishes = true
 
-    public init(log: EventLog, store: JobQueueStore, clock: @escaping @Sendable () -> Int64, committed: @escaping @Sendable () -> (state: EngineState, nextOffset: UInt64)) {
+    /// Where committed events are published (channels are server-wide in Redis, whatever the database).
+    public let channel: String
+
+    public init(
+        log: EventLog, store: JobQueueStore, channel: String = JobDispatcher.eventsChannel, clock: @escaping @Sendable () -> Int64,
+        committed: @escaping @Sendable () -> (state: EngineState, nextOffset: UInt64)
+    ) {
+        self.channel = channel
         self.log = log
         self.store = store
         self.clock = clock
@@ -104,7 +111,7 @@ public final class JobDispatcher: @unchecked Sendable {
                 let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
                 jobs += JobDerivation.jobs(for: envelope, offset: view.offset, state: state)
                 if publish {
-                    messages.append([Array("PUBLISH".utf8), Array(Self.eventsChannel.utf8), Array(envelope.json().utf8)])
+                    messages.append([Array("PUBLISH".utf8), Array(self.channel.utf8), Array(envelope.json().utf8)])
                 }
             } catch {
                 failure = error

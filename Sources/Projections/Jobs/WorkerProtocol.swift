@@ -22,6 +22,8 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
     /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
     case placeOrder(account: String, stock: String, side: String, quantity: Int64, clientOrderID: String)
     case signal(account: String, stock: String, strategy: String, side: String, reason: String)
+    /// One bar's indicator values by name (`IndicatorSet.columns`).
+    case indicators(stock: String, timeframe: String, start: Int64, values: [String: Double])
     case notify(user: String, kind: String, title: String, message: String)
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -69,6 +71,10 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
             guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
             guard let side = OrderSide(text: sideText) else { throw Invalid(description: "side must be BUY or SELL; got '\(sideText)'") }
             return .placeOrder(PlaceOrder(account: try account(id), stock: code, side: side, type: .market, quantity: quantity, price: 0, source: .strategy, clientOrderID: clientOrderID))
+        case .indicators(let stock, let timeframe, let start, let values):
+            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
+            guard let frame = Timeframe(text: timeframe) else { throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(timeframe)'") }
+            return .recordIndicators(values.sorted { $0.key < $1.key }.map { IndicatorComputed(stock: code, timeframe: frame, start: start, name: $0.key, value: $0.value) })
         case .signal(let id, let stock, let strategy, let sideText, let reason):
             guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
             guard let side = OrderSide(text: sideText) else { throw Invalid(description: "side must be BUY or SELL; got '\(sideText)'") }

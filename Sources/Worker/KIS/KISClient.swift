@@ -27,6 +27,11 @@ public actor KISClient {
     private let onTokenIssued: (@Sendable (KISToken) async -> Void)?
     /// How long a request may take.
     public var timeout: TimeAmount = .seconds(10)
+    /// Send a `hashkey` header (from `POST /uapi/hashkey`) with each order POST. KIS documents it as optional
+    /// today; a deployment that requires it turns this on.
+    public var useHashkey = false
+
+    public func setUseHashkey(_ value: Bool) { self.useHashkey = value }
 
     public init(
         environment: KISEnvironment, credentials: KISCredentials, baseURL: String? = nil, http: HTTPClient = .shared,
@@ -152,6 +157,17 @@ public actor KISClient {
         return try Self.ack(try await self.post("/uapi/domestic-stock/v1/trading/order-cash", trID: trID, body: body))
     }
 
+    /// `order-rvsecncl` with `RVSE_CNCL_DVSN_CD 01`: a new limit price for all that remains (KIS answers with a
+    /// new ODNO whose `orgn_odno` is this one).
+    public func reviseOrder(organization: String, orderNumber: String, price: Int64) async throws -> KISOrderAck {
+        let body = [
+            "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode, "KRX_FWDG_ORD_ORGNO": organization,
+            "ORGN_ODNO": orderNumber, "ORD_DVSN": "00", "RVSE_CNCL_DVSN_CD": "01", "ORD_QTY": "0", "ORD_UNPR": String(price), "QTY_ALL_ORD_YN": "Y",
+            "EXCG_ID_DVSN_CD": "KRX",
+        ]
+        return try Self.ack(try await self.post("/uapi/domestic-stock/v1/trading/order-rvsecncl", trID: self.environment.trID("TTTC0013U"), body: body))
+    }
+
     /// `order-rvsecncl` with `RVSE_CNCL_DVSN_CD 02`: cancels all that remains of an order.
     public func cancelOrder(organization: String, orderNumber: String) async throws -> KISOrderAck {
         let body = [
@@ -232,12 +248,29 @@ public actor KISClient {
 
     private func post(_ path: String, trID: String, body: [String: String]) async throws -> [String: Any] {
         let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
-        return try await self.authorized(path, method: .POST, trID: trID, body: data, continuation: nil).json
+        let hash = self.useHashkey ? try await self.hashkey(data) : nil
+        return try await self.authorized(path, method: .POST, trID: trID, body: data, continuation: nil, hashkey: hash).json
+    }
+
+    /// `POST /uapi/hashkey`: the `HASH` of exactly the body about to be sent.
+    func hashkey(_ body: Data) async throws -> String {
+        await self.takeRateToken()
+        var request = HTTPClientRequest(url: self.baseURL + "/uapi/hashkey")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json; charset=utf-8")
+        request.headers.add(name: "appkey", value: self.credentials.appKey)
+        request.headers.add(name: "appsecret", value: self.credentials.appSecret)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let (status, json, _) = try await self.send(request)
+        guard status == 200, let hash = json["HASH"] as? String, !hash.isEmpty else {
+            throw KISError(kind: .transport, code: json["msg_cd"] as? String ?? "", message: "hashkey answered HTTP \(status) without a HASH", httpStatus: status)
+        }
+        return hash
     }
 
     /// One authorized call: waits for the rate limit, retries `EGW00201` (up to 3 times, 0.2 s apart) and an
     /// expired token (once, after re-issue). Any `rt_cd` other than "0" is a `KISError`.
-    private func authorized(_ pathAndQuery: String, method: HTTPMethod, trID: String, body: Data?, continuation: String?) async throws -> (json: [String: Any], headers: HTTPHeaders) {
+    private func authorized(_ pathAndQuery: String, method: HTTPMethod, trID: String, body: Data?, continuation: String?, hashkey: String? = nil) async throws -> (json: [String: Any], headers: HTTPHeaders) {
         var rateRetries = 0
         var tokenRetried = false
         while true {
@@ -252,6 +285,7 @@ public actor KISClient {
             request.headers.add(name: "tr_id", value: trID)
             request.headers.add(name: "custtype", value: "P")
             if let continuation { request.headers.add(name: "tr_cont", value: continuation) }
+            if let hashkey { request.headers.add(name: "hashkey", value: hashkey) }
             if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
             let (status, json, headers) = try await self.send(request)
             let resultCode = json["rt_cd"] as? String
