@@ -161,21 +161,21 @@ final class Child: @unchecked Sendable {
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
             // Reconciliation issues the token and adopts the broker's cash (100,000,000 KRW in the mock).
-            try await Self.waitFor(20, "cash adopted from the broker") {
+            try await Self.waitFor(60, "cash adopted from the broker") {
                 let (_, body) = try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
                 return ((body["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
             }
             let (placed, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#)
             #expect(placed == 201, "\(order)")
             let id = order["id"] as? String ?? ""
-            try await Self.waitFor(30, "the order filled through the broker") {
+            try await Self.waitFor(60, "the order filled through the broker") {
                 try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String == "FILLED"
             }
             let (_, filled) = try await Self.call(rig, "GET", "/api/orders/\(id)", token: token)
             #expect(filled["filledQuantity"] as? Int == 10 && filled["averageFillPrice"] as? Int == 55_000)
             #expect(mock.state.withLock { $0.orders.count } == 1, "sent once")
             // The fill notification reaches the trader's mailbox through real SMTP.
-            try await Self.waitFor(30, "the fill e-mail") { Self.mails(rig).contains { $0.contains("To: <trader@example.com>") && Self.decodedSubject($0).contains("주문 체결") } }
+            try await Self.waitFor(60, "the fill e-mail") { Self.mails(rig).contains { $0.contains("To: <trader@example.com>") && Self.decodedSubject($0).contains("주문 체결") } }
             let (_, audit) = try await Self.call(rig, "GET", "/api/orders/\(id)/audit", token: token)
             let types = (audit["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
             #expect(types.starts(with: ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"]), "\(types)")
@@ -185,7 +185,7 @@ final class Child: @unchecked Sendable {
             mock.state.withLock { $0.failNextOrder = (200, "40270000", "모의투자 상/하한가 오류") }
             let (_, refused) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
             let refusedID = refused["id"] as? String ?? ""
-            try await Self.waitFor(30, "the broker's refusal") {
+            try await Self.waitFor(60, "the broker's refusal") {
                 try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token).1["status"] as? String == "REJECTED"
             }
             let (_, trades) = try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token)
@@ -214,7 +214,7 @@ final class Child: @unchecked Sendable {
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let first = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500", "--concurrency", "trade-execution=8,notification=1"])
-            try await Self.waitFor(20, "cash adopted") {
+            try await Self.waitFor(60, "cash adopted") {
                 ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
             }
             // Three orders rest at the broker (accepted, then polled)…
@@ -222,21 +222,21 @@ final class Child: @unchecked Sendable {
             for _ in 0..<3 {
                 ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
             }
-            try await Self.waitFor(20, "three orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            try await Self.waitFor(60, "three orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             // …and three identical ones are taken by a slow broker whose answers the worker never sees.
             mock.state.withLock { $0.orderDelay = 30 }
             var slow: [String] = []
             for _ in 0..<3 {
                 slow.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
             }
-            try await Self.waitFor(20, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
+            try await Self.waitFor(60, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
             #expect(first.stop(signal: SIGKILL) == SIGKILL || true)
             #expect(try await Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" }, "the engine knows they were sent, not what KIS said")
             mock.state.withLock { $0.orderDelay = 0 }
             // The market comes to all six while no worker runs.
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 2, price: 55_000) }
             let second = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500"])
-            try await Self.waitFor(40, "all six filled") { try await Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" } }
+            try await Self.waitFor(80, "all six filled") { try await Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" } }
             #expect(!second.log.contains("failed (failed)"), "no job used up its attempts: \(second.log.suffix(2000))")
             #expect(mock.state.withLock { $0.orders.count } == 6, "no order was sent twice")
             for order in try await Self.orders(rig, token, ids + slow) { #expect(order["filledQuantity"] as? Int == 2, "\(order)") }
@@ -259,22 +259,22 @@ final class Child: @unchecked Sendable {
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
-            try await Self.waitFor(20, "cash adopted") {
+            try await Self.waitFor(60, "cash adopted") {
                 ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
             }
             var ids: [String] = []
             for _ in 0..<4 {
                 ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"000660","side":"BUY","quantity":1,"price":180000}"#).1["id"] as? String ?? "")
             }
-            try await Self.waitFor(20, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
             endpoint.database = 3
             _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 1, price: 180_000) }
-            try await Self.waitFor(40, "all four filled after the flush") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
+            try await Self.waitFor(80, "all four filled after the flush") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
             #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
             // The fill e-mails were derived again too (each order's one notification, no duplicates).
-            try await Self.waitFor(30, "four fill e-mails") { Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4 }
+            try await Self.waitFor(60, "four fill e-mails") { Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4 }
             #expect(Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count == 4)
             #expect(worker.stop() == 0)
             #expect(serve.stop() == 0)
@@ -297,12 +297,12 @@ final class Child: @unchecked Sendable {
                 return (body["candles"] as? [[String: Any]] ?? []).compactMap { $0["timestamp"] as? String }
             }
             let first = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:15:30+09:00"])
-            try await Self.waitFor(30, "09:00…10:14 collected") { try await candles().count == 75 }
+            try await Self.waitFor(60, "09:00…10:14 collected") { try await candles().count == 75 }
             #expect(first.stop() == 0)
             // Five minutes later a new worker resumes after the engine's last minute.
             mock.advance(seconds: 300)
             let second = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:20:30+09:00"])
-            try await Self.waitFor(30, "09:00…10:19 collected") { try await candles().count == 80 }
+            try await Self.waitFor(60, "09:00…10:19 collected") { try await candles().count == 80 }
             let times = try await candles()
             #expect(Set(times).count == times.count, "no duplicates")
             #expect(times.first == "2025-01-06T00:00:00.000000Z" && times.last == "2025-01-06T01:19:00.000000Z", "\(times.first ?? "") … \(times.last ?? "")")
@@ -346,20 +346,20 @@ final class Child: @unchecked Sendable {
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
-            try await Self.waitFor(20, "cash adopted") {
+            try await Self.waitFor(60, "cash adopted") {
                 ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
             }
             var ids: [String] = []
             for _ in 0..<4 {
                 ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":3,"price":55000}"#).1["id"] as? String ?? "")
             }
-            try await Self.waitFor(20, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             redis.withLock { $0.stop(signal: SIGKILL) }
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 3, price: 55_000) }
             try await Task.sleep(for: .seconds(2))  // both processes meet the dead server
             let restarted = try Self.privateRedis(port: redisPort, directory: scratch.path)
             redis.withLock { $0 = restarted }
-            try await Self.waitFor(60, "all four filled after the restart") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
+            try await Self.waitFor(120, "all four filled after the restart") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
             #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
             #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
             #expect(serve.stop() == 0)
@@ -384,7 +384,7 @@ final class Child: @unchecked Sendable {
             func strategyOrders() async throws -> [[String: Any]] {
                 (try await Self.call(rig, "GET", "/api/orders?limit=1000", token: token).1["items"] as? [[String: Any]] ?? []).filter { $0["source"] as? String == "STRATEGY" }
             }
-            try await Self.waitFor(60, "the strategy's orders filled") {
+            try await Self.waitFor(120, "the strategy's orders filled") {
                 let orders = try await strategyOrders()
                 return !orders.isEmpty && orders.allSatisfy { $0["status"] as? String == "FILLED" }
             }
@@ -392,7 +392,7 @@ final class Child: @unchecked Sendable {
             #expect(orders.contains { $0["side"] as? String == "BUY" }, "\(orders)")
             // The bars' indicators were recorded by data-analysis and projected into PostgreSQL's `indicators`.
             let database = try #require(rig.environment["DATABASE_URL"])
-            try await Self.waitFor(30, "indicators projected") {
+            try await Self.waitFor(60, "indicators projected") {
                 let count = try await blocking { try PostgresConnection(url: database).query("SELECT count(*) FROM indicators WHERE stock_id = '005930' AND name = 'sma_5'").rows.first?[0] ?? "0" }
                 return Int(count ?? "0") ?? 0 > 0
             }
@@ -413,12 +413,12 @@ final class Child: @unchecked Sendable {
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
-            try await Self.waitFor(30, "the account halted") {
+            try await Self.waitFor(60, "the account halted") {
                 try await Self.call(rig, "GET", "/api/broker-accounts/\(account)", token: token).1["haltedReason"] is String
             }
             let (_, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
             #expect(order["status"] as? String == "REJECTED" && "\(order)".contains("ACCOUNT_HALTED"), "\(order)")
-            try await Self.waitFor(30, "the owner's e-mail") { Self.mails(rig).contains { Self.decodedSubject($0).contains("계좌 거래 중지") } }
+            try await Self.waitFor(60, "the owner's e-mail") { Self.mails(rig).contains { Self.decodedSubject($0).contains("계좌 거래 중지") } }
             #expect(worker.stop() == 0)
             #expect(serve.stop() == 0)
         }
@@ -438,7 +438,7 @@ final class Child: @unchecked Sendable {
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
             endpoint.database = 4
             let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
-            try await Self.waitFor(20, "the dispatcher") { try store.counts(.notification).wait == 1 }
+            try await Self.waitFor(60, "the dispatcher") { try store.counts(.notification).wait == 1 }
             #expect(serve.stop() == 0)
             let environment = rig.environment
             let (status, out, _) = try runStockboom(["queues", "status"], environment: environment)
