@@ -131,6 +131,23 @@ final class Child: @unchecked Sendable {
         return (token, account["id"] as? String ?? "")
     }
 
+    /// Waits until reconciliation adopted the mock broker's 100,000,000 KRW into the account.
+    static func waitForAdoptedCash(_ rig: Rig, _ token: String, _ account: String) async throws {
+        try await Self.waitFor(60, "cash adopted") {
+            ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+        }
+    }
+
+    /// Places `count` identical limit buys; returns their ids.
+    static func buy(_ rig: Rig, _ token: String, _ account: String, count: Int, stock: String, quantity: Int, price: Int) async throws -> [String] {
+        var ids: [String] = []
+        for _ in 0..<count {
+            let body = #"{"brokerAccountId":"\#(account)","stockId":"\#(stock)","side":"BUY","quantity":\#(quantity),"price":\#(price)}"#
+            ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: body).1["id"] as? String ?? "")
+        }
+        return ids
+    }
+
     static func waitFor(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -161,10 +178,7 @@ final class Child: @unchecked Sendable {
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
             // Reconciliation issues the token and adopts the broker's cash (100,000,000 KRW in the mock).
-            try await Self.waitFor(60, "cash adopted from the broker") {
-                let (_, body) = try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
-                return ((body["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
-            }
+            try await Self.waitForAdoptedCash(rig, token, account)
             let (placed, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#)
             #expect(placed == 201, "\(order)")
             let id = order["id"] as? String ?? ""
@@ -214,23 +228,16 @@ final class Child: @unchecked Sendable {
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let first = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500", "--concurrency", "trade-execution=8,notification=1"])
-            try await Self.waitFor(60, "cash adopted") {
-                ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
-            }
+            try await Self.waitForAdoptedCash(rig, token, account)
             // Three orders rest at the broker (accepted, then polled)…
-            var ids: [String] = []
-            for _ in 0..<3 {
-                ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
-            }
+            let ids = try await Self.buy(rig, token, account, count: 3, stock: "005930", quantity: 2, price: 55000)
             try await Self.waitFor(60, "three orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             // …and three identical ones are taken by a slow broker whose answers the worker never sees.
             mock.state.withLock { $0.orderDelay = 30 }
-            var slow: [String] = []
-            for _ in 0..<3 {
-                slow.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":2,"price":55000}"#).1["id"] as? String ?? "")
-            }
+            let slow = try await Self.buy(rig, token, account, count: 3, stock: "005930", quantity: 2, price: 55000)
             try await Self.waitFor(60, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
-            #expect(first.stop(signal: SIGKILL) == SIGKILL || true)
+            first.stop(signal: SIGKILL)
+            #expect(first.process.terminationReason == .uncaughtSignal, "killed, not stopped")
             #expect(try await Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" }, "the engine knows they were sent, not what KIS said")
             mock.state.withLock { $0.orderDelay = 0 }
             // The market comes to all six while no worker runs.
@@ -259,13 +266,8 @@ final class Child: @unchecked Sendable {
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
-            try await Self.waitFor(60, "cash adopted") {
-                ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
-            }
-            var ids: [String] = []
-            for _ in 0..<4 {
-                ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"000660","side":"BUY","quantity":1,"price":180000}"#).1["id"] as? String ?? "")
-            }
+            try await Self.waitForAdoptedCash(rig, token, account)
+            let ids = try await Self.buy(rig, token, account, count: 4, stock: "000660", quantity: 1, price: 180000)
             try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
             endpoint.database = 3
@@ -346,13 +348,8 @@ final class Child: @unchecked Sendable {
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
-            try await Self.waitFor(60, "cash adopted") {
-                ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
-            }
-            var ids: [String] = []
-            for _ in 0..<4 {
-                ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":3,"price":55000}"#).1["id"] as? String ?? "")
-            }
+            try await Self.waitForAdoptedCash(rig, token, account)
+            let ids = try await Self.buy(rig, token, account, count: 4, stock: "005930", quantity: 3, price: 55000)
             try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
             redis.withLock { $0.stop(signal: SIGKILL) }
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 3, price: 55_000) }
