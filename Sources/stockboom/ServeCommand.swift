@@ -86,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
                 candleCacheCapacity: self.candleCache
             )
             gateway.workerToken = try WorkerToken.establish(environment: environment, logDirectory: self.log.path)
+            gateway.liveFeed = redis.map { LiveEventFeed(endpoint: $0) }
             services = gateway
         } else {
             writeLine("{\"level\":\"WARN\",\"message\":\"DATABASE_URL is not set: serving /health and /metrics only, no /api\"}")

@@ -336,6 +336,32 @@ import TestSupport
         await harness.close()
     }
 
+    /// With Redis, live events come from the `stockboom:events` channel (a message published by hand, with a
+    /// body the log does not have, is what the client receives for that offset), and the log fills the rest.
+    @Test func liveStreamTakesEventsFromThePubSubChannelAndFillsGapsFromTheLog() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        let endpoint = try #require(RedisEndpoint(url: url))
+        let channel = "stockboom:events:test-\(UUID().uuidString)"
+        let feed = LiveEventFeed(endpoint: endpoint, channel: channel)
+        let harness = try await APIHarness("stream_pubsub", liveFeed: feed)
+        try await harness.app.test(.live) { client in
+            let alice = try await client.register("alice@example.com")
+            for _ in 0..<50 where !feed.isConnected { try await Task.sleep(for: .milliseconds(100)) }
+            let port = try #require(client.port)
+            let from = harness.runtime.nextOffset
+            async let events = Self.sse("http://127.0.0.1:\(port)/api/stream?from=\(from)", token: alice.token, expect: 2)
+            try await Task.sleep(for: .milliseconds(500))
+            // The message for the next offset arrives first (as the dispatcher would send it), then the events are
+            // committed: BrokerAccountRegistered at `from`, CashDeposited after it.
+            _ = try RedisClient(endpoint: endpoint).command(["PUBLISH", channel, "\(from) \(alice.user) BrokerAccountRegistered\n{\"via\":\"pubsub\"}"])
+            _ = try await client.simulatedAccount(alice.token)
+            let received = try await events
+            #expect(received.first?.id == String(from) && received.first?.data == #"{"via":"pubsub"}"#, "the channel's message for that offset: \(received)")
+            #expect(received.dropFirst().first?.type == "CashDeposited", "the next from the log (nothing was published for it): \(received)")
+        }
+        await harness.close()
+    }
+
     /// Reads an SSE stream with curl until `expect` events arrived (then one more second, to catch extras) or
     /// 20 s passed, and parses its events. A stream does not end by itself.
     static func sse(_ url: String, token: String?, lastEventID: String? = nil, expect: Int) async throws -> [(id: String, type: String, data: String)] {

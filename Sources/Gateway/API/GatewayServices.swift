@@ -17,6 +17,8 @@ public struct GatewayServices: Sendable {
     public var clock: @Sendable () -> Int64
     /// Recent candles in memory; run it as a service (`serve` does) or candle queries all go to PostgreSQL.
     public let candles: CandleCache
+    /// The `stockboom:events` subscription feeding `/api/stream` (nil without Redis: the stream tails the log).
+    public var liveFeed: LiveEventFeed?
     /// The bearer token of `stockboom worker` for `/internal/*`; nil disables those routes (401).
     public var workerToken: String?
     let rateLimiter: RateLimiter

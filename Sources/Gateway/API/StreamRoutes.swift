@@ -98,15 +98,60 @@ extension GatewayAPI {
             let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingNewest(10_000))
             let producer = Task {
                 continuation.yield(ByteBuffer(string: "retry: 2000\n: stream of \(user) from offset \(from)\n\n"))
+                // One record from the log: the user's own engine events only; an engine event that does not decode
+                // ends the stream with an error naming its offset.
+                func send(_ record: LogRecord) throws {
+                    guard record.payload.withUnsafeBytes({ EventCodec.isEngineEvent($0) }) else { return }
+                    let envelope = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
+                    guard Self.belongs(envelope.event, to: user, state: runtime.state) else { return }
+                    continuation.yield(ByteBuffer(string: "id: \(record.offset)\nevent: \(envelope.typeName)\ndata: \(envelope.json())\n\n"))
+                }
                 do {
-                    for try await record in log.tail(from: from) {
-                        if Task.isCancelled { break }
-                        // Records of other writers (not engine events) are not the user's; an engine event that
-                        // does not decode ends the stream with an error naming its offset.
-                        guard record.payload.withUnsafeBytes({ EventCodec.isEngineEvent($0) }) else { continue }
-                        let envelope = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
-                        guard Self.belongs(envelope.event, to: user, state: runtime.state) else { continue }
-                        continuation.yield(ByteBuffer(string: "id: \(record.offset)\nevent: \(envelope.typeName)\ndata: \(envelope.json())\n\n"))
+                    if let feed = services.liveFeed {
+                        // Live events arrive on the Redis channel; the log fills whatever the channel did not bring
+                        // (the history before `from`'s catch-up, a reconnect, a flush), checked at least every second.
+                        let (items, feedContinuation) = AsyncStream.makeStream(of: LiveEventFeed.Item?.self, bufferingPolicy: .bufferingNewest(10_000))
+                        let listener = feed.add(feedContinuation)
+                        defer { feed.remove(listener) }
+                        let ticker = Task {
+                            while !Task.isCancelled {
+                                try? await Task.sleep(for: .seconds(1))
+                                feedContinuation.yield(nil)
+                            }
+                        }
+                        defer { ticker.cancel() }
+                        var next = from
+                        func fromLog() throws {
+                            let end = runtime.nextOffset
+                            while next < end {
+                                let records = try log.read(from: next, maxRecords: 1_024)
+                                guard !records.isEmpty else { return }
+                                for record in records where record.offset < end {
+                                    try send(record)
+                                    next = record.offset + 1
+                                }
+                                if records.last.map({ $0.offset + 1 >= end }) ?? true { return }
+                            }
+                        }
+                        try fromLog()
+                        for await item in items {
+                            if Task.isCancelled { break }
+                            guard let item else {
+                                try fromLog()
+                                continue
+                            }
+                            if item.offset > next { try fromLog() }
+                            guard item.offset == next else { continue }  // already sent from the log
+                            if item.user == user.description {
+                                continuation.yield(ByteBuffer(string: "id: \(item.offset)\nevent: \(item.type)\ndata: \(item.json)\n\n"))
+                            }
+                            next = item.offset + 1
+                        }
+                    } else {
+                        for try await record in log.tail(from: from) {
+                            if Task.isCancelled { break }
+                            try send(record)
+                        }
                     }
                 } catch {
                     let detail = String(decoding: (try? JSONEncoder().encode(["detail": "the log stream ended: \(error)"])) ?? Data(), as: UTF8.self)
@@ -135,23 +180,6 @@ extension GatewayAPI {
     /// Whether the user may see the event: their registration, their accounts' events, their orders',
     /// their notifications'. Market data is public to signed-in users and not streamed here.
     static func belongs(_ event: DomainEvent, to user: UserID, state: EngineState) -> Bool {
-        func owns(_ account: AccountID) -> Bool { state.accounts[account]?.user == user }
-        if let order = event.orderID { return state.orders[order].map { owns($0.account) } ?? false }
-        switch event {
-        case .userRegistered(let e): return e.user == user
-        case .brokerAccountRegistered(let e): return e.user == user
-        case .cashDeposited(let e): return owns(e.account)
-        case .brokerTokenIssued(let e): return owns(e.account)
-        case .brokerTokenExpired(let e): return owns(e.account)
-        case .strategyEnabled(let e): return owns(e.account)
-        case .strategyDisabled(let e): return owns(e.account)
-        case .signalGenerated(let e): return owns(e.account)
-        case .accountHalted(let e): return owns(e.account)
-        case .brokerAccountClosed(let e): return owns(e.account)
-        case .notificationCreated(let e): return e.user == user
-        case .notificationSent(let e), .notificationFailed(let e): return state.notifications[e.notification]?.user == user
-        case .notificationRead(let e): return state.notifications[e.notification]?.user == user
-        default: return false
-        }
+        EventOwnership.owner(of: event, state: state) == user
     }
 }

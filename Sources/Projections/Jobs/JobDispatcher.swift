@@ -56,7 +56,8 @@ public enum JobDerivation {
 public final class JobDispatcher: @unchecked Sendable {
     // @unchecked: used by one thread at a time (the serve loop or the CLI).
     public static let checkpointKey = "stockboom:dispatcher:next-offset"
-    /// The pub/sub channel of committed events: one message per event (its JSON, offset included), in log order.
+    /// The pub/sub channel of committed events, in log order. A message is `<offset> <owner user id or -> <type>`,
+    /// a newline, then the event's JSON (`EventEnvelope.json()`, the same bytes the live stream sends).
     public static let eventsChannel = "stockboom:events"
     public let log: EventLog
     public let store: JobQueueStore
@@ -111,7 +112,9 @@ public final class JobDispatcher: @unchecked Sendable {
                 let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
                 jobs += JobDerivation.jobs(for: envelope, offset: view.offset, state: state)
                 if publish {
-                    messages.append([Array("PUBLISH".utf8), Array(self.channel.utf8), Array(envelope.json().utf8)])
+                    let owner = EventOwnership.owner(of: envelope.event, state: state)?.description ?? "-"
+                    let message = "\(view.offset) \(owner) \(envelope.typeName)\n" + envelope.json()
+                    messages.append([Array("PUBLISH".utf8), Array(self.channel.utf8), Array(message.utf8)])
                 }
             } catch {
                 failure = error

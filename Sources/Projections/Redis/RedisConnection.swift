@@ -139,6 +139,11 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Reads wait without a time limit from now on (a subscriber idles between messages).
+    public func waitIndefinitely() {
+        self.context.withLock { raw in _ = redisSetTimeout(raw, timeval(tv_sec: 0, tv_usec: 0)) }
+    }
+
     /// Subscribes this connection to `channel`; afterwards read messages with `nextPush` (a subscribed
     /// connection takes no other commands).
     public func subscribe(_ channel: String) throws(RedisError) {
