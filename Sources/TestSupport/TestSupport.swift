@@ -97,3 +97,22 @@ public struct ChildExitedEarly: Error, CustomStringConvertible {
     public let status: Int32
     public var description: String { "the child exited by itself (status \(self.status)) before it was killed" }
 }
+
+/// A TCP port on 127.0.0.1 that nothing listens on now: the kernel picks it (bind to port 0), the socket is
+/// closed, the port is returned. Better than a random pick inside the ephemeral range, where outgoing
+/// connections and other servers' port-0 binds live.
+public func freeLoopbackPort() -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return Int.random(in: 20_000...29_999) }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    guard bound else { return Int.random(in: 20_000...29_999) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -20,7 +20,7 @@ func http(_ url: String, json: String? = nil, token: String? = nil) throws -> (I
     return (code, String(text.split(separator: "\n").dropLast().joined(separator: "\n")))
 }
 
-func freePort() -> Int { Int.random(in: 20_000...29_999) }
+func freePort() -> Int { freeLoopbackPort() }
 
 /// A `stockboom serve` process on a loopback port, stopped with SIGTERM.
 final class Server: @unchecked Sendable {

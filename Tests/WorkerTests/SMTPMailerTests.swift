@@ -11,7 +11,7 @@ import TestSupport
     static func sink(_ directory: String, tls: (cert: String, key: String)?) throws -> (Child, Int) {
         let mail = directory + "/mail"
         for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
-        let port = Int.random(in: 45_000...49_999)
+        let port = freeLoopbackPort()
         var arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)"]
         if let tls { arguments += ["--tlscert", tls.cert, "--tlskey", tls.key] }  // STARTTLS offered and required
         let child = try Child("/usr/bin/env", arguments + ["-c", "aiosmtpd.handlers.Mailbox", mail], environment: ProcessInfo.processInfo.environment, output: directory + "/smtp-\(port).log")

@@ -68,10 +68,10 @@ final class Child: @unchecked Sendable {
         log.close()
         let mail = directory.path + "/mail"
         for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
-        let smtpPort = Int.random(in: 30_000...34_999)
+        let smtpPort = freeLoopbackPort()
         let sink = try Child("/usr/bin/env", ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail],
                              environment: environment, output: directory.path + "/smtp.log")
-        let port = Int.random(in: 35_000...39_999)
+        let port = freeLoopbackPort()
         let redis = "redis://\(endpoint.host):\(endpoint.port)/\(redisDatabase)"
         let rigEnvironment = [
             "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no", "DATABASE_URL": database, "REDIS_URL": redis, "STOCKBOOM_SECRETS_KEY": Self.secretsKey,
@@ -334,7 +334,7 @@ final class Child: @unchecked Sendable {
     /// Redis killed and restarted empty mid-run (no persistence): serve and worker reconnect with back-off, the
     /// dispatcher rebuilds the pending jobs from the log, and the orders finish, none sent twice.
     @Test func aRestartedRedisLosesNoWork() async throws {
-        let redisPort = Int.random(in: 40_000...44_999)
+        let redisPort = freeLoopbackPort()
         let scratch = TemporaryDirectory("redis")
         let redis = Mutex(try Self.privateRedis(port: redisPort, directory: scratch.path))
         let (rig, sink) = try await Self.rig("restart", redisDatabase: 0, redisURL: "redis://127.0.0.1:\(redisPort)/0")
