@@ -263,24 +263,32 @@ final class Child: @unchecked Sendable {
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
-            let serve = try await Self.serve(rig)
-            let (token, account) = try await Self.trader(rig, mock)
-            let worker = try Self.worker(rig, kis: kis)
-            try await Self.waitForAdoptedCash(rig, token, account)
-            let ids = try await Self.buy(rig, token, account, count: 4, stock: "000660", quantity: 1, price: 180000)
-            try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
-            var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
-            endpoint.database = 3
-            _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
-            for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 1, price: 180_000) }
-            try await Self.waitFor(80, "all four filled after the flush") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
-            #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
+            try await Self.fourRestingOrdersOutlive(rig, mock, kis: kis, stock: "000660", quantity: 1, price: 180_000) {
+                var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
+                endpoint.database = 3
+                _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
+            }
             // The fill e-mails were derived again too (each order's one notification, no duplicates).
             try await Self.waitFor(60, "four fill e-mails") { Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4 }
             #expect(Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count == 4)
-            #expect(worker.stop() == 0)
-            #expect(serve.stop() == 0)
         }
+    }
+
+    /// Serve, a worker and four identical buys resting at the broker; `outage` happens to Redis, the market fills
+    /// all four, and the orders must finish with nothing sent twice; both processes then stop cleanly.
+    static func fourRestingOrdersOutlive(_ rig: Rig, _ mock: MockKIS, kis: Int, stock: String, quantity: Int, price: Int64, outage: () async throws -> Void) async throws {
+        let serve = try await Self.serve(rig)
+        let (token, account) = try await Self.trader(rig, mock)
+        let worker = try Self.worker(rig, kis: kis)
+        try await Self.waitForAdoptedCash(rig, token, account)
+        let ids = try await Self.buy(rig, token, account, count: 4, stock: stock, quantity: quantity, price: Int(price))
+        try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+        try await outage()
+        for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: Int64(quantity), price: price) }
+        try await Self.waitFor(120, "all four filled after the outage") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
+        #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
+        #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
+        #expect(serve.stop() == 0)
     }
 
     /// data-collection: minute bars of a watched stock become candles, a restarted worker resumes after the
@@ -345,21 +353,12 @@ final class Child: @unchecked Sendable {
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
-            let serve = try await Self.serve(rig)
-            let (token, account) = try await Self.trader(rig, mock)
-            let worker = try Self.worker(rig, kis: kis)
-            try await Self.waitForAdoptedCash(rig, token, account)
-            let ids = try await Self.buy(rig, token, account, count: 4, stock: "005930", quantity: 3, price: 55000)
-            try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
-            redis.withLock { $0.stop(signal: SIGKILL) }
-            for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 3, price: 55_000) }
-            try await Task.sleep(for: .seconds(2))  // both processes meet the dead server
-            let restarted = try Self.privateRedis(port: redisPort, directory: scratch.path)
-            redis.withLock { $0 = restarted }
-            try await Self.waitFor(120, "all four filled after the restart") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
-            #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
-            #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
-            #expect(serve.stop() == 0)
+            try await Self.fourRestingOrdersOutlive(rig, mock, kis: kis, stock: "005930", quantity: 3, price: 55_000) {
+                redis.withLock { $0.stop(signal: SIGKILL) }
+                try await Task.sleep(for: .seconds(2))  // both processes meet the dead server
+                let restarted = try Self.privateRedis(port: redisPort, directory: scratch.path)
+                redis.withLock { $0 = restarted }
+            }
         }
     }
 
