@@ -31,7 +31,7 @@ public struct DataCollectionHandler: JobHandler {
     public func handle(_ job: Job) async throws -> JobResult {
         let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
         let client = try await self.brokers.client(account: data.account, broker: data.broker)
-        let last = try await self.engine.stocks().first { $0.stock == data.stock }?.lastMinuteStart
+        let last = try await self.engine.stocks(only: data.stock).first?.lastMinuteStart
         let day = KST.day(data.minute)
         let open = KST.instant(day: day, hour: 9)
         // Resume after the engine's last minute of this day; the bar of `minute` itself is complete.

@@ -50,27 +50,21 @@ public struct EngineClient: Sendable {
     /// The KIS accounts with what the engine knows of their cash and shares.
     public func accounts() async throws -> [WorkerAccountView] {
         struct Answer: Decodable { var accounts: [WorkerAccountView] }
-        var request = HTTPClientRequest(url: self.baseURL + "/internal/accounts")
-        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
-        let answer: Answer = try await self.call(request)
+        let answer: Answer = try await self.get("/internal/accounts")
         return answer.accounts
     }
 
-    /// The listed stocks with their latest minute and who trades them.
-    public func stocks() async throws -> [WorkerStockView] {
+    /// The listed stocks (or just `stock`) with their latest minute and who trades them.
+    public func stocks(only stock: String? = nil) async throws -> [WorkerStockView] {
         struct Answer: Decodable { var stocks: [WorkerStockView] }
-        var request = HTTPClientRequest(url: self.baseURL + "/internal/stocks")
-        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
-        let answer: Answer = try await self.call(request)
+        let answer: Answer = try await self.get("/internal/stocks" + (stock.map { "?stockId=" + $0 } ?? ""))
         return answer.stocks
     }
 
     /// Strategies enabled on a stock.
     public func strategies(stock: String) async throws -> [WorkerStrategyView] {
         struct Answer: Decodable { var strategies: [WorkerStrategyView] }
-        var request = HTTPClientRequest(url: self.baseURL + "/internal/strategies?stockId=" + stock)
-        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
-        let answer: Answer = try await self.call(request)
+        let answer: Answer = try await self.get("/internal/strategies?stockId=" + stock)
         return answer.strategies
     }
 
@@ -78,9 +72,7 @@ public struct EngineClient: Sendable {
     public func candles(stock: String, to: Int64, limit: Int) async throws -> [Candle] {
         struct Row: Decodable { var timestamp: String; var open: Int64; var high: Int64; var low: Int64; var close: Int64; var volume: Int64 }
         struct Answer: Decodable { var candles: [Row] }
-        var request = HTTPClientRequest(url: self.baseURL + "/internal/candles?stockId=\(stock)&to=\(to)&limit=\(limit)")
-        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
-        let answer: Answer = try await self.call(request)
+        let answer: Answer = try await self.get("/internal/candles?stockId=\(stock)&to=\(to)&limit=\(limit)")
         guard let code = StockCode(stock) else { return [] }
         return answer.candles.compactMap { row in
             ISOTime.parse(row.timestamp).map { Candle(stock: code, timeframe: .minute1, start: $0, open: row.open, high: row.high, low: row.low, close: row.close, volume: row.volume) }
@@ -89,7 +81,12 @@ public struct EngineClient: Sendable {
 
     /// An order as the engine knows it now.
     public func order(_ id: String) async throws -> WorkerOrderView {
-        var request = HTTPClientRequest(url: self.baseURL + "/internal/orders/" + id)
+        try await self.get("/internal/orders/" + id)
+    }
+
+    /// A GET of an `/internal` path with the worker token.
+    private func get<T: Decodable>(_ path: String) async throws -> T {
+        var request = HTTPClientRequest(url: self.baseURL + path)
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
         return try await self.call(request)
     }

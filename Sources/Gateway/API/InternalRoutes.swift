@@ -51,12 +51,13 @@ extension GatewayAPI {
         }
         routes.add(.get, "/internal/stocks") { request, _ -> Response in
             try Self.requireWorker(request, services)
+            let only = try request.uri.queryParameters.get("stockId").map(Parse.stock)
             let stocks = services.runtime.read { state -> [WorkerStockView] in
                 var watchers: [StockCode: [String]] = [:]
                 for account in state.accounts.values where (account.broker == .kisPaper || account.broker == .kisReal) && account.closedAt == nil {
                     for strategy in account.strategies.values { watchers[strategy.stock, default: []].append(account.id.description) }
                 }
-                return state.stocks.values.sorted { $0.code < $1.code }.map {
+                return state.stocks.values.filter { only == nil || $0.code == only }.sorted { $0.code < $1.code }.map {
                     WorkerStockView(stock: $0.code.description, lastMinuteStart: $0.marketData.lastMinuteStart, strategyAccounts: (watchers[$0.code] ?? []).sorted())
                 }
             }

@@ -253,9 +253,11 @@ enum OpenAPIDocument {
             "/internal/accounts": ["get": operation("Worker only (worker token): KIS accounts with cash, shares and token state, for reconciliation", tag: "internal", responses: [
                 "200": json(object(["accounts": ["type": "array", "items": ["type": "object", "description": "WorkerAccountView"]]])),
             ], errors: [])],
-            "/internal/stocks": ["get": operation("Worker only (worker token): listed stocks with their latest minute and the KIS accounts trading them, for data collection", tag: "internal", responses: [
+            "/internal/stocks": ["get": operation("Worker only (worker token): listed stocks with their latest minute and the KIS accounts trading them, for data collection", tag: "internal", parameters: [
+                query("stockId", stockID, "Only this stock"),
+            ], responses: [
                 "200": json(object(["stocks": ["type": "array", "items": ["type": "object", "description": "WorkerStockView"]]])),
-            ], errors: [])],
+            ], errors: [400])],
             "/internal/strategies": ["get": operation("Worker only (worker token): strategies enabled on a stock with the positions they trade", tag: "internal", parameters: [
                 query("stockId", stockID, "The stock"),
             ], responses: ["200": json(object(["strategies": ["type": "array", "items": ["type": "object", "description": "WorkerStrategyView"]]]))], errors: [400])],

@@ -86,11 +86,6 @@ public final class JobDispatcher: @unchecked Sendable {
         try store.redis.command(["GET", Self.checkpointKey]).text.flatMap { UInt64($0) }
     }
 
-    /// The stored checkpoint; 0 when Redis has none (new, or flushed).
-    public func checkpoint() throws(RedisError) -> UInt64 {
-        let reply = try self.store.redis.command(["GET", Self.checkpointKey])
-        return reply.text.flatMap { UInt64($0) } ?? 0
-    }
 
     /// Derives the jobs of every committed event after the checkpoint (up to `maxEvents`) and moves the
     /// checkpoint; returns how many jobs were new.
@@ -140,9 +135,9 @@ public final class JobDispatcher: @unchecked Sendable {
         _ = try self.store.redis.command(["DEL", Self.checkpointKey])
         var added = 0
         while true {
-            let before = try self.checkpoint()
+            let before = try Self.checkpoint(self.store)
             added += try self.catchUp()
-            if try self.checkpoint() == before { return added }
+            if try Self.checkpoint(self.store) == before { return added }
         }
     }
 

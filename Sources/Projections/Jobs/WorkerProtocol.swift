@@ -46,6 +46,18 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
             }
             return reason
         }
+        func stockCode(_ text: String) throws -> StockCode {
+            guard let code = StockCode(text) else { throw Invalid(description: "stock must be a 6-digit code; got '\(text)'") }
+            return code
+        }
+        func orderSide(_ text: String) throws -> OrderSide {
+            guard let side = OrderSide(text: text) else { throw Invalid(description: "side must be BUY or SELL; got '\(text)'") }
+            return side
+        }
+        func timeframeOf(_ text: String) throws -> Timeframe {
+            guard let frame = Timeframe(text: text) else { throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(text)'") }
+            return frame
+        }
         func notification(_ text: String) throws -> NotificationID {
             guard let id = NotificationID(text) else { throw Invalid(description: "notification must be an id like ntf-0000000001; got '\(text)'") }
             return id
@@ -60,24 +72,24 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
         case .tokenIssued(let id, let expiresAt): return .issueToken(account: try account(id), expiresAt: expiresAt)
         case .tokenExpired(let id): return .expireToken(account: try account(id))
         case .candle(let stock, let timeframe, let start, let open, let high, let low, let close, let volume):
-            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
-            guard let frame = Timeframe(text: timeframe) else { throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(timeframe)'") }
+            let code = try stockCode(stock)
+            let frame = try timeframeOf(timeframe)
             return .ingestCandle(Candle(stock: code, timeframe: frame, start: start, open: open, high: high, low: low, close: close, volume: volume))
         case .notificationSent(let id, let channel, let detail): return .recordNotificationSent(try notification(id), channel: channel, detail: detail)
         case .notificationFailed(let id, let channel, let detail): return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
         case .deposit(let id, let amount): return .depositCash(account: try account(id), amount: amount)
         case .placeOrder(let id, let stock, let sideText, let quantity, let clientOrderID):
-            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
-            guard let side = OrderSide(text: sideText) else { throw Invalid(description: "side must be BUY or SELL; got '\(sideText)'") }
+            let code = try stockCode(stock)
+            let side = try orderSide(sideText)
             return .placeOrder(PlaceOrder(account: try account(id), stock: code, side: side, type: .market, quantity: quantity, price: 0, source: .strategy, clientOrderID: clientOrderID))
         case .indicators(let stock, let timeframe, let start, let values):
-            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
-            guard let frame = Timeframe(text: timeframe) else { throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(timeframe)'") }
+            let code = try stockCode(stock)
+            let frame = try timeframeOf(timeframe)
             return .recordIndicators(values.sorted { $0.key < $1.key }.map { IndicatorComputed(stock: code, timeframe: frame, start: start, name: $0.key, value: $0.value) })
         case .signal(let id, let stock, let strategy, let sideText, let reason):
-            guard let code = StockCode(stock) else { throw Invalid(description: "stock must be a 6-digit code; got '\(stock)'") }
-            guard let side = OrderSide(text: sideText) else { throw Invalid(description: "side must be BUY or SELL; got '\(sideText)'") }
+            let code = try stockCode(stock)
+            let side = try orderSide(sideText)
             return .recordSignal(SignalGenerated(account: try account(id), stock: code, strategy: strategy, side: side, reason: reason))
         case .notify(let user, let kind, let title, let message):
             guard let id = UserID(user) else { throw Invalid(description: "user must be a user id like user-0000000001; got '\(user)'") }
