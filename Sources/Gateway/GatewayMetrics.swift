@@ -49,6 +49,13 @@ public final class GatewayMetrics: Sendable {
         self.registry.makeGauge(name: "stockboom_log_head_offset").set(Double(log.nextOffset))
         self.registry.makeGauge(name: "stockboom_log_disk_bytes").set(Double(log.segments.reduce(UInt64(0)) { $0 + $1.bytes }))
         self.registry.makeGauge(name: "stockboom_log_writable").set(Double(log.writerFailure == nil ? 1 : 0))
+        if let disk = try? DiskUsage.of(log.directory) {
+            self.registry.makeGauge(name: "stockboom_log_filesystem_size_bytes").set(Double(disk.totalBytes))
+            self.registry.makeGauge(name: "stockboom_log_filesystem_available_bytes").set(Double(disk.availableBytes))
+        }
+        if let orders = dependencies.ordersByStatus?() {
+            for (status, count) in orders { self.registry.makeGauge(name: "stockboom_orders", labels: [("status", status)]).set(Double(count)) }
+        }
         if let url = dependencies.boundedDatabaseURL, let connection = try? PostgresConnection(url: url) {
             if let rows = try? connection.query("SELECT count(*) FILTER (WHERE state = 'active'), current_setting('max_connections')::int - count(*) FROM pg_stat_activity").rows.first {
                 self.registry.makeGauge(name: "postgres_connections_active").set(Double(rows[0] ?? "0") ?? 0)

@@ -7,11 +7,14 @@ public struct GatewayDependencies: Sendable {
     public var log: EventLog
     public var databaseURL: String?
     public var redis: RedisEndpoint?
+    /// Orders by status in the engine's committed state (`stockboom_orders{status}`); nil without an engine.
+    public var ordersByStatus: (@Sendable () -> [String: Int])?
 
-    public init(log: EventLog, databaseURL: String?, redis: RedisEndpoint?) {
+    public init(log: EventLog, databaseURL: String?, redis: RedisEndpoint?, ordersByStatus: (@Sendable () -> [String: Int])? = nil) {
         self.log = log
         self.databaseURL = databaseURL
         self.redis = redis
+        self.ordersByStatus = ordersByStatus
     }
 
     /// The database URL with a 2-second connect timeout, so a dead server cannot hang a health check.

@@ -130,7 +130,7 @@ struct InspectCommand: ParsableCommand {
         let total = report.segmentBytes + indexBytes + snapshotBytes
         let ratio = report.segmentBytes > 0 ? Double(report.uncompressedBytes) / Double(report.segmentBytes) : 0
         let perRecord = report.records > 0 ? Double(report.segmentBytes) / Double(report.records) : 0
-        let free = (try? FileManager.default.attributesOfFileSystem(forPath: self.log.path)[.systemFreeSize] as? NSNumber)?.uint64Value
+        let disk = try? DiskUsage.of(self.log.path)
         if self.json {
             print(Format.json([
                 "directory": self.log.path,
@@ -150,7 +150,8 @@ struct InspectCommand: ParsableCommand {
                 "segmentBytes": Int(report.segmentBytes), "indexBytes": Int(indexBytes), "snapshotBytes": Int(snapshotBytes),
                 "totalBytes": Int(total), "uncompressedBytes": Int(report.uncompressedBytes), "compressionRatio": ratio,
                 "bytesPerRecord": perRecord, "snapshots": report.snapshots, "headHash": report.headHash,
-                "filesystemFreeBytes": free.map { Int($0) } as Any,
+                "filesystemAvailableBytes": disk.map { Int($0.availableBytes) } as Any,
+                "filesystemSizeBytes": disk.map { Int($0.totalBytes) } as Any,
                 "problems": report.problems.map(\.description),
             ]))
             return
@@ -162,7 +163,9 @@ struct InspectCommand: ParsableCommand {
         }
         print("on disk    \(Format.bytes(total)) = segments \(Format.bytes(report.segmentBytes)) + indexes \(Format.bytes(indexBytes)) + snapshots \(Format.bytes(snapshotBytes)) (\(report.snapshots))")
         print("payloads   \(Format.bytes(report.uncompressedBytes)) uncompressed; ratio \(String(format: "%.2f", ratio))x; \(String(format: "%.1f", perRecord)) bytes per record on disk")
-        if let free { print("free space \(Format.bytes(free)) on the log's file system") }
+        if let disk {
+            print("file system \(Format.bytes(disk.availableBytes)) available of \(Format.bytes(disk.totalBytes)) (\(String(format: "%.0f", disk.usedFraction * 100))% used)")
+        }
         print("chain head \(report.headHash)")
         print("")
         print("segment                      base offset     records      frames       bytes  sealed  last record")

@@ -66,7 +66,11 @@ struct ServeCommand: AsyncParsableCommand {
             dispatcherThread = thread
         }
 
-        let dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis)
+        let dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis, ordersByStatus: {
+            var counts = Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) })
+            for order in runtime.committed.state.orders.values { counts[order.status.description, default: 0] += 1 }
+            return counts
+        })
         var services: GatewayServices?
         var pool: DatabasePool?
         if let databaseURL {

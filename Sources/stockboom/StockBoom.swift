@@ -7,7 +7,7 @@ struct StockBoom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stockboom",
         abstract: "StockBoom: an event-sourced trading system for Korean stocks on an append-only log.",
-        subcommands: [LogCommand.self, DemoCommand.self, BacktestCommand.self, IndicatorsCommand.self, ReplayCommand.self, ServeCommand.self, WorkerCommand.self, QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BenchCommand.self, EngineStressCommand.self]
+        subcommands: [LogCommand.self, DemoCommand.self, BacktestCommand.self, IndicatorsCommand.self, ReplayCommand.self, ServeCommand.self, WorkerCommand.self, QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BackupCommand.self, BenchCommand.self, EngineStressCommand.self]
     )
 }
 

@@ -308,6 +308,24 @@ public struct JobQueueStore: Sendable {
     }
 
     /// Puts every failed job of `queue` back in `wait` with its attempts reset; returns how many.
+    /// Deletes every key of a queue (`bull:<queue>:*`), as BullMQ's `obliterate` does; returns how many. For a
+    /// restore: the restored log may lack the events some jobs came from.
+    @discardableResult
+    public func obliterate(_ queue: QueueName) throws(RedisError) -> Int {
+        var cursor = "0"
+        var deleted = 0
+        repeat {
+            let reply = try self.redis.command(["SCAN", cursor, "MATCH", "bull:\(queue.rawValue):*", "COUNT", "1000"])
+            guard case .array(let parts) = reply, parts.count == 2, let next = parts[0].text, case .array(let keys) = parts[1] else {
+                throw RedisError(message: "unexpected SCAN reply \(reply)")
+            }
+            cursor = next
+            let names = keys.compactMap(\.text)
+            if !names.isEmpty, case .integer(let count) = try self.redis.command(["DEL"] + names) { deleted += Int(count) }
+        } while cursor != "0"
+        return deleted
+    }
+
     public func retryFailed(_ queue: QueueName) throws(RedisError) -> Int {
         let reply = try self.script(Self.eval(Self.retryFailedScript, keys: [Self.key(queue, "failed"), Self.key(queue, "wait")], arguments: ["bull:\(queue.rawValue):"]))
         if case .error(let message) = reply { throw RedisError(message: message) }
