@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Logging
 import Ledger
 import Projections
 
@@ -122,7 +123,7 @@ struct ProjectionRunCommand: ParsableCommand {
         let caughtUp = try runner.catchUp(batchEvents: self.batch)
         writeLine("caught up \(caughtUp) events; following \(self.log.path)")
         var lastReport = monotonicNanos()
-        runner.runLive(shouldStop: { false }, onError: { printError("projection error (retrying): \($0)") }, onLag: { statuses in
+        runner.runLive(shouldStop: { false }, onError: { Log.command.error("projection error, retrying", metadata: ["error": "\($0)"]) }, onLag: { statuses in
             if monotonicNanos() - lastReport > 10_000_000_000 {
                 lastReport = monotonicNanos()
                 writeLine(statuses.map { "\($0.name) lag \($0.lag)" }.joined(separator: ", "))

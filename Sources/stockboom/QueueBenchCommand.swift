@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Logging
 import Ledger
 import Projections
 import Worker
@@ -42,7 +43,7 @@ struct QueueBenchCommand: AsyncParsableCommand {
             try? FileManager.default.removeItem(atPath: directory)
             let log = try EventLog(directory: directory)
             let workers = QueueConsumers(endpoint: endpoint, queue: .notification, concurrency: count, batch: self.batch, handler: AppendOutcome(log: log), lockMs: 60_000,
-                                         report: { printError($0) })
+                                         report: { Log.command.error("\($0)") })
             let total = self.jobs
             let start = Date()
             workers.start()

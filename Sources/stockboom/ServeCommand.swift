@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Logging
 import Gateway
 import Hummingbird
 import Ledger
@@ -36,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let eventLog = try EventLog(directory: self.log.path)
         let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
-        writeLine("{\"level\":\"INFO\",\"message\":\"engine recovered\",\"nextOffset\":\(eventLog.nextOffset),\"replayed\":\(runtime.recovery.replayedEvents)}")
+        Log.serve.info("engine recovered", metadata: ["nextOffset": "\(eventLog.nextOffset)", "replayed": "\(runtime.recovery.replayedEvents)", "log": .string(self.log.path)])
 
         // The projections follow the log on a thread of their own (libpq blocks).
         let stopProjections = Mutex(false)
@@ -45,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
             let runner = try ProjectionRunner(log: eventLog, connect: { try PostgresConnection(url: databaseURL) })
             let thread = Thread {
                 runner.runLive(shouldStop: { stopProjections.withLock { $0 } }, onError: { error in
-                    writeLine("{\"level\":\"ERROR\",\"message\":\"projection error, retrying\",\"error\":\"\(error)\"}")
+                    Log.serve.error("projection error, retrying", metadata: ["error": "\(error)"])
                 })
             }
             thread.start()
@@ -59,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
             let dispatcher = JobDispatcher(log: eventLog, store: JobQueueStore(redis: RedisClient(endpoint: redis)), clock: { wallClockMicros() }, committed: { runtime.committed })
             let thread = Thread {
                 dispatcher.runLive(shouldStop: { stopDispatcher.withLock { $0 } }, onError: { error in
-                    writeLine("{\"level\":\"ERROR\",\"message\":\"job dispatcher error, retrying\",\"error\":\"\(error)\"}")
+                    Log.serve.error("job dispatcher error, retrying", metadata: ["error": "\(error)"])
                 })
             }
             thread.start()
@@ -75,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         var pool: DatabasePool?
         if let databaseURL {
             let (configuration, warnings) = try GatewayConfiguration.fromEnvironment(environment)
-            for warning in warnings { writeLine("{\"level\":\"WARN\",\"message\":\"\(warning)\"}") }
+            for warning in warnings { Log.serve.warning("\(warning)") }
             let database = DatabasePool(url: databaseURL, size: self.databaseConnections)
             pool = database
             var clock: @Sendable () -> Int64 = { wallClockMicros() }
@@ -93,13 +94,13 @@ struct ServeCommand: AsyncParsableCommand {
             gateway.liveFeed = redis.map { LiveEventFeed(endpoint: $0) }
             services = gateway
         } else {
-            writeLine("{\"level\":\"WARN\",\"message\":\"DATABASE_URL is not set: serving /health and /metrics only, no /api\"}")
+            Log.serve.warning("DATABASE_URL is not set: serving /health and /metrics only, no /api")
         }
         let app = Application(
             router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
             configuration: .init(address: .hostname(self.host, port: port), serverName: "stockboom"),
             services: services.map { [$0.candles] } ?? [],
-            onServerRunning: { _ in writeLine("{\"level\":\"INFO\",\"message\":\"listening\",\"address\":\"\(self.host):\(port)\"}") }
+            onServerRunning: { _ in Log.serve.info("listening", metadata: ["address": "\(self.host):\(port)"]) }
         )
         try await app.runService()
 
@@ -109,6 +110,6 @@ struct ServeCommand: AsyncParsableCommand {
         while projectionThread?.isExecuting == true || dispatcherThread?.isExecuting == true { try await Task.sleep(nanoseconds: 10_000_000) }
         await runtime.close()
         eventLog.close()
-        writeLine("{\"level\":\"INFO\",\"message\":\"stopped cleanly\",\"nextOffset\":\(eventLog.nextOffset)}")
+        Log.serve.info("stopped cleanly", metadata: ["nextOffset": "\(eventLog.nextOffset)"])
     }
 }

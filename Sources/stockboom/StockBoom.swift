@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Logging
 
 @main
 struct StockBoom: AsyncParsableCommand {
@@ -9,6 +10,31 @@ struct StockBoom: AsyncParsableCommand {
         abstract: "StockBoom: an event-sourced trading system for Korean stocks on an append-only log.",
         subcommands: [LogCommand.self, DemoCommand.self, BacktestCommand.self, IndicatorsCommand.self, ReplayCommand.self, ServeCommand.self, WorkerCommand.self, QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BackupCommand.self, BenchCommand.self, EngineStressCommand.self]
     )
+
+    /// Parses and runs the command with JSON-line logging; a failure of the command itself (not of its
+    /// arguments) is logged as one `ERROR` line on standard error and exits 1.
+    static func main() async {
+        LoggingSystem.bootstrap { JSONLineLogHandler(label: $0) }
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            var command = command
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch let error where error is ValidationError || error is CleanExit || error is ExitCode {
+            exit(withError: error)
+        } catch {
+            Log.command.error("\(error)", metadata: ["command": .string(type(of: command).configuration.commandName ?? "stockboom")])
+            Foundation.exit(1)
+        }
+    }
 }
 
 /// Options shared by every command that touches the log.
@@ -43,7 +69,7 @@ func writeLine(_ text: String) {
 func loadCalendar() throws -> TradingCalendar {
     let path = ProcessInfo.processInfo.environment["STOCKBOOM_HOLIDAYS"] ?? FileManager.default.currentDirectoryPath + "/config/krx-holidays.txt"
     guard let data = FileManager.default.contents(atPath: path) else {
-        printError("warning: no holiday calendar at \(path); only weekends are closed")
+        Log.command.warning("no holiday calendar: only weekends are closed", metadata: ["path": .string(path)])
         return TradingCalendar()
     }
     do {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Logging
 import Ledger
 import Projections
 import Synchronization
@@ -42,7 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let engine = EngineClient(baseURL: serverURL, token: token)
         let report: @Sendable (String) -> Void = { message in
-            writeLine("{\"level\":\"WARN\",\"message\":\(String(decoding: (try? JSONEncoder().encode(message)) ?? Data(), as: UTF8.self))}")
+            Log.worker.error("\(message)")
         }
         var consumers: [QueueConsumers] = []
         var reconciliation: Task<Void, Never>?
@@ -82,13 +83,13 @@ struct WorkerCommand: AsyncParsableCommand {
             // The start-up pass runs before any consumer or schedule: orders and strategies meet accounts whose
             // token, cash and shares agree with the broker.
             for line in await reconciler.reconcileAll() {
-                writeLine("{\"level\":\"INFO\",\"message\":\"reconciled\",\"result\":\(String(decoding: (try? JSONEncoder().encode(line)) ?? Data(), as: UTF8.self))}")
+                Log.worker.info("reconciled", metadata: ["result": "\(line)"])
             }
             reconciliation = Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(interval))
                     for line in await reconciler.reconcileAll() {
-                        writeLine("{\"level\":\"INFO\",\"message\":\"reconciled\",\"result\":\(String(decoding: (try? JSONEncoder().encode(line)) ?? Data(), as: UTF8.self))}")
+                        Log.worker.info("reconciled", metadata: ["result": "\(line)"])
                     }
                 }
             }
@@ -98,12 +99,12 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         if let count = perQueue[.notification] {
             let mailer = SMTPConfiguration.fromEnvironment(environment).map { SMTPMailer(configuration: $0) }
-            if mailer == nil { report("SMTP_HOST is not set: notifications are recorded as failed (no channel)") }
+            if mailer == nil { Log.worker.warning("SMTP_HOST is not set: notifications are recorded as failed (no channel)") }
             let webhook = environment["NOTIFY_WEBHOOK_URL"].flatMap { $0.isEmpty ? nil : $0 }
             consumers.append(QueueConsumers(endpoint: redis, queue: .notification, concurrency: count, handler: NotificationHandler(engine: engine, mailer: mailer, webhook: webhook), lockMs: self.lockMs, report: report))
         }
         for consumer in consumers { consumer.start() }
-        writeLine("{\"level\":\"INFO\",\"message\":\"worker running\",\"server\":\"\(serverURL)\",\"queues\":\"\(self.concurrency)\"}")
+        Log.worker.info("worker running", metadata: ["server": .string(serverURL), "queues": .string(self.concurrency)])
         let stop = AsyncStream<Int32>.makeStream()
         var sources: [any DispatchSourceSignal] = []
         for signal in [SIGTERM, SIGINT] {
@@ -115,7 +116,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         for await _ in stop.stream { break }
         for source in sources { source.cancel() }
-        writeLine("{\"level\":\"INFO\",\"message\":\"stopping: finishing held jobs\"}")
+        Log.worker.info("stopping: finishing held jobs")
         reconciliation?.cancel()
         collection?.cancel()
         let running = consumers
@@ -125,7 +126,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 continuation.resume(returning: running.reduce(0) { $0 + $1.finishedCount })
             }.start()
         }
-        writeLine("{\"level\":\"INFO\",\"message\":\"worker stopped cleanly\",\"jobsFinished\":\(finished)}")
+        Log.worker.info("worker stopped cleanly", metadata: ["jobsFinished": "\(finished)"])
     }
 }
 

@@ -35,7 +35,7 @@ final class Server: @unchecked Sendable {
         self.process.arguments = ["serve", "--dir", directory, "--port", String(self.port)] + arguments
         self.process.environment = environment.merging(["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]) { $1 }
         self.process.standardOutput = self.output
-        self.process.standardError = FileHandle.nullDevice
+        self.process.standardError = self.output  // the log lines (JSON) are on standard error
         try self.process.run()
         for _ in 0..<200 {
             if (try? http("http://127.0.0.1:\(self.port)/metrics").0) == 200 { return }
