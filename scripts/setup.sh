@@ -38,6 +38,13 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
     python3 -c "import aiosmtpd" || { echo "setup: aiosmtpd could not be installed" >&2; exit 1; }
 fi
+# check-jsonschema (PyPI) validates docker/docker-compose.yml against the compose specification (OperationsTests).
+if ! command -v check-jsonschema >/dev/null 2>&1; then
+    echo "setup: installing check-jsonschema (PyPI) for the compose file test"
+    python3 -m pip install --quiet --disable-pip-version-check "check-jsonschema==0.39.0" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    hash -r
+    command -v check-jsonschema >/dev/null 2>&1 || { echo "setup: check-jsonschema could not be installed" >&2; exit 1; }
+fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH (Swift 6.3 expected, e.g. /opt/swift/usr/bin)" >&2
     exit 1

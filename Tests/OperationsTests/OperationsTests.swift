@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The operations files (docker/, .env.example) checked by real validators against a running server, and the
+/// commands' structured log lines.
+@Suite(.serialized) struct OperationsTests {
+    static func environment() throws -> [String: String] {
+        let environment = ProcessInfo.processInfo.environment
+        let database = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
+        let redis = try #require(environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        return ["DATABASE_URL": database, "REDIS_URL": redis, "SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]
+    }
+
+    static var repositoryRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    /// Runs a program to its end: (status, standard output and error together).
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func dockerPrometheusGrafanaAndEnvironmentFilesAreValidAgainstTheServedMetrics() throws {
+        let directory = TemporaryDirectory("operations")
+        let port = freeLoopbackPort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+        server.arguments = ["serve", "--dir", directory.path + "/log", "--port", String(port)]
+        server.environment = try Self.environment()
+        let logLines = Pipe()
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = logLines
+        try server.run()
+        defer {
+            if server.isRunning {
+                kill(server.processIdentifier, SIGKILL)
+                server.waitUntilExit()
+            }
+        }
+        var scrape = ""
+        for _ in 0..<200 {
+            _ = try? Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/health"])
+            let (status, body) = try Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/metrics"])
+            if status == 0, body.contains("http_request_duration_seconds_bucket") {
+                scrape = body
+                break
+            }
+            usleep(100_000)
+        }
+        #expect(!scrape.isEmpty, "the server never answered /metrics")
+        let metrics = directory.path + "/metrics.txt"
+        try scrape.write(toFile: metrics, atomically: true, encoding: .utf8)
+        let (status, report) = try Self.run("/usr/bin/env", ["python3", Self.repositoryRoot + "/Tests/OperationsTests/validate_operations.py", Self.repositoryRoot, metrics],
+                                            environment: ProcessInfo.processInfo.environment)
+        #expect(status == 0, "\(report.split(separator: "\n").filter { $0.hasPrefix("FAIL") || !$0.hasPrefix("ok") }.joined(separator: "\n"))")
+        #expect(report.contains("promtool test rules"), "promtool ran: \(report.suffix(400))")
+
+        // The server's own log lines: JSON objects with a level, so `grep ERROR` finds errors.
+        kill(server.processIdentifier, SIGTERM)
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0)
+        let lines = String(decoding: logLines.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        #expect(lines.count >= 3, "recovered, listening, stopped")
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] is String && object?["message"] is String && object?["time"] is String, "not a structured log line: \(line)")
+        }
+        #expect(lines.contains { $0.contains("\"message\":\"listening\"") })
+    }
+
+    @Test func aFailingCommandEndsWithOneErrorLineThatIsJSON() throws {
+        let strange = "/nonexistent/with \"quotes\" and\nnewline"
+        let (status, output, errors) = try runStockboom(["log", "inspect", "--dir", strange])
+        #expect(status == 1)
+        #expect(output.isEmpty, "data goes to standard output, logs to standard error")
+        let lines = errors.split(separator: "\n")
+        #expect(lines.count == 1, "\(errors)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(object["level"] as? String == "ERROR")
+        #expect((object["message"] as? String)?.contains(strange) == true, "the message names the file, escaped: \(errors)")
+        #expect(object["command"] as? String == "inspect")
+        #expect(lines[0].contains("ERROR"), "grep ERROR finds it")
+    }
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Validates the operations files of the repository (docker/, .env.example) against real validators.
+
+    validate_operations.py REPO_ROOT METRICS_FILE
+
+METRICS_FILE is a /metrics scrape of a running `stockboom serve`: every metric the alert rules and the Grafana
+dashboard use must be served (or come from an exporter of docker-compose.yml). Prints one line per check and
+exits 1 if any failed.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+root, metrics_file = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what)
+    if not condition:
+        failures.append(what)
+
+
+def run(arguments, cwd=None):
+    result = subprocess.run(arguments, cwd=cwd, capture_output=True, text=True)
+    return result.returncode, result.stdout + result.stderr
+
+
+docker = os.path.join(root, "docker")
+
+# --- docker-compose.yml: the compose specification's JSON schema, then what the guide needs ---------------
+compose_path = os.path.join(docker, "docker-compose.yml")
+code, output = run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_path])
+check(code == 0, "docker-compose.yml follows the compose specification schema" + ("" if code == 0 else ": " + output))
+compose = yaml.safe_load(open(compose_path))
+services = compose.get("services", {})
+for name in ["postgres", "redis", "api", "worker", "prometheus", "grafana"]:
+    check(name in services, f"compose has the guide's service {name}")
+    check("healthcheck" in services.get(name, {}), f"service {name} has a healthcheck")
+check(services["api"].get("ports") == ["3001:3001"], "api publishes 3001 as the guide says")
+check(services["grafana"].get("ports") == ["3004:3000"], "grafana publishes 3004 as the guide says")
+api_volumes = services["api"].get("volumes", [])
+check(any(v.startswith("stockboom_data:/var/lib/stockboom") for v in api_volumes), "the api keeps the event log in a named volume")
+check("stockboom_data" in compose.get("volumes", {}), "the log volume is declared")
+for name, service in services.items():
+    for volume in service.get("volumes", []):
+        source = volume.split(":")[0]
+        if source.startswith("./"):
+            check(os.path.exists(os.path.join(docker, source)), f"{name} mounts {source}, which exists")
+    build = service.get("build")
+    if build:
+        dockerfile = os.path.join(docker, build["context"], build["dockerfile"])
+        check(os.path.exists(dockerfile), f"{name} builds from {build['dockerfile']}, which exists")
+compose_variables = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", open(compose_path).read()))
+
+# --- Dockerfile: multi-stage, release build, runtime without the toolchain -----------------------------------
+dockerfile = open(os.path.join(docker, "Dockerfile")).read()
+stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile, re.M)
+check(len(stages) >= 2, f"Dockerfile is multi-stage ({len(stages)} stages)")
+check("swift build -c release" in dockerfile, "Dockerfile builds the release binary")
+check(re.search(r"^COPY --from=build .*stockboom", dockerfile, re.M) is not None, "the runtime stage copies only the binary from the build stage")
+check(not stages[-1][0].startswith("swift"), "the runtime stage is not the Swift toolchain image")
+for library in ["liblz4", "libhiredis", "libpq5"]:
+    check(library in dockerfile.split("AS runtime")[-1], f"the runtime stage installs {library}")
+
+# --- Prometheus: promtool on the configuration, the rules and the rules' unit tests --------------------------
+staging = tempfile.mkdtemp()
+try:
+    for name in ["prometheus.yml", "alerts.yml", "alerts_test.yml"]:
+        shutil.copy(os.path.join(docker, "prometheus", name), staging)
+    config = open(os.path.join(staging, "prometheus.yml")).read().replace("/etc/prometheus/alerts.yml", "alerts.yml")
+    open(os.path.join(staging, "prometheus.yml"), "w").write(config)
+    code, output = run(["promtool", "check", "config", "prometheus.yml"], cwd=staging)
+    check(code == 0, "promtool check config prometheus.yml" + ("" if code == 0 else ": " + output))
+    code, output = run(["promtool", "check", "rules", "alerts.yml"], cwd=staging)
+    check(code == 0, "promtool check rules alerts.yml" + ("" if code == 0 else ": " + output))
+    code, output = run(["promtool", "test", "rules", "alerts_test.yml"], cwd=staging)
+    check(code == 0, "promtool test rules alerts_test.yml (the alerts fire when they should)" + ("" if code == 0 else ": " + output))
+finally:
+    shutil.rmtree(staging)
+prometheus = yaml.safe_load(open(os.path.join(docker, "prometheus", "prometheus.yml")))
+jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+check(jobs.get("api", {}).get("static_configs", [{}])[0].get("targets") == ["api:3001"], "Prometheus scrapes api:3001/metrics")
+for job, target in [("postgres", "postgres-exporter"), ("redis", "redis-exporter"), ("node", "node-exporter")]:
+    host = jobs[job]["static_configs"][0]["targets"][0].split(":")[0]
+    check(host in services, f"scrape job {job} targets {host}, a service of the compose file")
+rules = yaml.safe_load(open(os.path.join(docker, "prometheus", "alerts.yml")))
+alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["rules"]}
+for name in ["HighAPILatency", "HighQueueSize", "LowDatabaseConnections", "ProjectionLagHigh", "LogFsyncSlow", "LogDiskAlmostFull"]:
+    check(name in alerts, f"alert rule {name}")
+
+# --- Grafana: provisioning and the dashboard -------------------------------------------------------------
+datasources = yaml.safe_load(open(os.path.join(docker, "grafana", "provisioning", "datasources", "prometheus.yml")))
+uids = {source["uid"] for source in datasources["datasources"]}
+check(any(source["url"] == "http://prometheus:9090" for source in datasources["datasources"]), "the Grafana data source is the compose Prometheus")
+providers = yaml.safe_load(open(os.path.join(docker, "grafana", "provisioning", "dashboards", "stockboom.yml")))
+dashboard_path = providers["providers"][0]["options"]["path"]
+mounted = [v for v in services["grafana"]["volumes"] if v.split(":")[1] == dashboard_path]
+check(len(mounted) == 1, f"the dashboard provider's path {dashboard_path} is mounted into grafana")
+dashboard = json.load(open(os.path.join(docker, "grafana", "dashboards", "stockboom.json")))
+check(bool(dashboard.get("uid")) and bool(dashboard.get("title")), "the dashboard has a uid and a title")
+panels = dashboard.get("panels", [])
+ids = [panel.get("id") for panel in panels]
+check(len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids), "panel ids are unique integers")
+expressions = []
+for panel in panels:
+    check(panel.get("datasource", {}).get("uid") in uids, f"panel '{panel.get('title')}' uses the provisioned data source")
+    grid = panel.get("gridPos", {})
+    check(all(k in grid for k in "hwxy") and grid["x"] + grid["w"] <= 24, f"panel '{panel.get('title')}' has a valid grid position")
+    targets = panel.get("targets", [])
+    check(len(targets) > 0 and all(t.get("expr") and t.get("refId") for t in targets), f"panel '{panel.get('title')}' has queries")
+    expressions += [t["expr"] for t in targets]
+for topic, metric in [("request latency", "http_request_duration_seconds_bucket"), ("queue sizes", "bullmq_queue_waiting_count"),
+                      ("projection lag", "stockboom_projection_lag_events"), ("append rate", "stockboom_log_records_total"),
+                      ("fsync latency", "stockboom_log_fsync_seconds_max"), ("orders by status", "stockboom_orders")]:
+    check(any(metric in e for e in expressions), f"the dashboard shows {topic} ({metric})")
+
+# --- every metric used is served ---------------------------------------------------------------------------
+served = set()
+for line in open(metrics_file):
+    if line and not line.startswith("#"):
+        served.add(re.split(r"[{\s]", line, 1)[0])
+check(len(served) > 10, f"the /metrics scrape has {len(served)} series names")
+functions = {"histogram_quantile", "sum", "by", "rate", "max", "min", "avg", "le", "irate", "increase", "count", "without", "on", "and", "or", "unless", "humanize"}
+used = set()
+for expression in expressions + [rule["expr"] for rule in alerts.values()]:
+    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", "", expression)
+    for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped):
+        if name not in functions and not re.fullmatch(r"\d+", name):
+            used.add(name)
+for name in sorted(used):
+    if name == "up":
+        continue  # Prometheus's own series for every scrape job
+    by_labels = name in {"projection", "queue", "route", "status", "state", "le"}
+    check(by_labels or name in served, f"metric {name} is served by /metrics")
+
+# --- .env.example lists every variable -------------------------------------------------------------------
+example = open(os.path.join(root, ".env.example")).read()
+listed = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
+read = set()
+for directory, _, files in os.walk(os.path.join(root, "Sources")):
+    for name in files:
+        if name.endswith(".swift"):
+            read |= set(re.findall(r'environment\??\["([A-Z_][A-Z0-9_]*)"\]', open(os.path.join(directory, name)).read()))
+for script in os.listdir(os.path.join(root, "scripts")):
+    read |= set(re.findall(r"\$\{(SB_[A-Z_]+)", open(os.path.join(root, "scripts", script)).read()))
+read.discard("SWIFT_BACKTRACE")
+for variable in sorted(read | compose_variables):
+    check(variable in listed, f".env.example lists {variable}")
+previous = ""
+for line in example.splitlines():
+    match = re.match(r"^([A-Z_][A-Z0-9_]*)=", line)
+    if match:
+        check(previous.startswith("#"), f".env.example explains {match.group(1)} in a comment")
+    else:
+        previous = line
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
