@@ -29,6 +29,8 @@ public struct HealthReport: Sendable {
     public var logWritable: Bool
     public var logError: String?
     public var logHead: UInt64
+    /// The log's file system; below `diskFullBytes` available, appends are refused (or about to be).
+    public var logDisk: DiskUsage?
     public var postgres: Part?
     public var redis: Part?
     public var projections: [ProjectionStatus]
@@ -38,17 +40,22 @@ public struct HealthReport: Sendable {
         public var error: String?
     }
 
+    /// Less than this left on the log's file system counts as full (a group commit of orders needs a few KiB).
+    public static let diskFullBytes: UInt64 = 256 << 10
+
+    public var logDiskFull: Bool { (self.logDisk?.availableBytes).map { $0 < Self.diskFullBytes } ?? false }
+
     /// Projections whose checkpoint is beyond the log's end: their database was built from another log.
     public var foreignProjections: [String] { self.projections.filter { $0.offset > $0.head }.map(\.name) }
 
     public var ready: Bool {
-        self.logWritable && (self.postgres?.ok ?? true) && (self.redis?.ok ?? true) && self.foreignProjections.isEmpty
+        self.logWritable && !self.logDiskFull && (self.postgres?.ok ?? true) && (self.redis?.ok ?? true) && self.foreignProjections.isEmpty
     }
 
     /// The parts that fail, by name.
     public var failing: [String] {
         var names: [String] = []
-        if !self.logWritable { names.append("log") }
+        if !self.logWritable || self.logDiskFull { names.append("log") }
         if self.postgres?.ok == false { names.append("postgres") }
         if self.redis?.ok == false { names.append("redis") }
         if !self.foreignProjections.isEmpty { names.append("projections") }
@@ -58,7 +65,11 @@ public struct HealthReport: Sendable {
     /// Checks every part now. Blocking: call through `blocking {}`.
     public static func check(_ dependencies: GatewayDependencies) -> HealthReport {
         let failure = dependencies.log.writerFailure
-        var report = HealthReport(logWritable: failure == nil, logError: failure?.description, logHead: dependencies.log.nextOffset, postgres: nil, redis: nil, projections: [])
+        var report = HealthReport(logWritable: failure == nil, logError: failure?.description, logHead: dependencies.log.nextOffset,
+                                  logDisk: try? DiskUsage.of(dependencies.log.directory), postgres: nil, redis: nil, projections: [])
+        if report.logDiskFull, report.logError == nil {
+            report.logError = "the log's file system is full (\(report.logDisk?.availableBytes ?? 0) bytes available): appends are refused until space is freed"
+        }
         if let url = dependencies.boundedDatabaseURL {
             do {
                 let connection = try PostgresConnection(url: url)
@@ -89,7 +100,8 @@ public struct HealthReport: Sendable {
     public func json() -> String {
         var object: [String: Any] = [
             "status": self.ready ? "ok" : "unavailable",
-            "log": ["writable": self.logWritable, "head": Int(self.logHead), "error": self.logError as Any],
+            "log": ["writable": self.logWritable, "head": Int(self.logHead), "error": self.logError as Any,
+                    "diskAvailableBytes": self.logDisk.map { Int($0.availableBytes) } as Any, "diskSizeBytes": self.logDisk.map { Int($0.totalBytes) } as Any],
             "projections": self.projections.map { ["name": $0.name, "offset": Int($0.offset), "lag": Int($0.lag)] },
         ]
         if !self.failing.isEmpty { object["failing"] = self.failing }

@@ -21,6 +21,11 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
         } catch let error as PostgresError {
             context.logger.error("database error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return Self.response(problem(503, "the database is unavailable; try again shortly"))
+        } catch let error as LedgerError where error.code == .diskFull {
+            context.logger.error("log disk full", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            var response = Self.response(problem(503, "the event log's file system is full: nothing was recorded; retry once space is freed"))
+            response.headers[.retryAfter] = "30"
+            return response
         } catch let error as LedgerError {
             context.logger.error("log error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return Self.response(problem(503, "the event log cannot take writes right now; nothing was recorded"))

@@ -23,6 +23,52 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 }
 
+/// A tmpfs of a few MiB of the test's own, mounted at a temporary directory and unmounted on `deinit`: a disk
+/// that really fills up (ENOSPC) without touching the machine's disks. Needs root (mount); `available` says
+/// whether this process may mount.
+public final class SmallFileSystem: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    public let path: String
+    private let directory: TemporaryDirectory
+
+    public static var available: Bool { getuid() == 0 }
+
+    public init(megabytes: Int, _ name: String = "smallfs") throws {
+        self.directory = TemporaryDirectory(name)
+        self.path = self.directory.path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/mount")
+        process.arguments = ["-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", self.path]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: self.path]) }
+    }
+
+    /// Fills the file system with a file of `bytes` (or until it is full); returns its path.
+    public func fill(_ name: String, bytes: Int) -> String {
+        let path = self.path + "/" + name
+        FileManager.default.createFile(atPath: path, contents: nil)
+        if let handle = FileHandle(forWritingAtPath: path) {
+            let chunk = Data(count: 64 << 10)
+            var written = 0
+            while written < bytes {
+                do { try handle.write(contentsOf: chunk) } catch { break }
+                written += chunk.count
+            }
+            try? handle.close()
+        }
+        return path
+    }
+
+    deinit {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/umount")
+        process.arguments = ["-l", self.path]
+        try? process.run()
+        process.waitUntilExit()
+    }
+}
+
 /// A deterministic pseudo-random generator (SplitMix64), so failures reproduce from the printed seed.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     public var state: UInt64

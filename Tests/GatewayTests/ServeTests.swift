@@ -130,6 +130,55 @@ final class Server: @unchecked Sendable {
         #expect(received.contains("event: UserRegistered"), "\(received)")
     }
 
+    /// The log on a 4 MiB tmpfs of the test's own: when it fills, writes answer 503 naming the cause, /health
+    /// names the log, nothing acknowledged is lost (a restart finds it), and writes work again once space returns.
+    @Test(.enabled(if: SmallFileSystem.available, "mounting a tmpfs needs root"))
+    func aFullLogDiskIsAClearRefusalNotCorruption() throws {
+        let disk = try SmallFileSystem(megabytes: 4, "serve-diskfull")
+        var environment = try Self.servicesWithFreshDatabase("diskfull")
+        environment["JWT_SECRET"] = "a fixed secret of more than thirty-two characters"  // the session outlives the restart
+        var server = try Server(directory: disk.path + "/log", environment: environment)
+        let (_, session) = try http(server.url + "/api/auth/register", json: #"{"email":"full@example.com","password":"password123"}"#)
+        let token = try #require((try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any])?["token"] as? String, "\(session)")
+        let (first, _) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345601","initialCash":1000000}"#, token: token)
+        #expect(first == 201)
+
+        let ballast = disk.fill("ballast", bytes: 64 << 20)  // until the file system refuses
+        // The segment's last page may still take a frame or two; then the disk is really full.
+        var acknowledged = 1
+        var refusal: (Int, String)?
+        for number in 2..<200 {
+            let (status, body) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number % 100))","initialCash":1000000}"#, token: token)
+            if status == 201 { acknowledged += 1; continue }
+            refusal = (status, body)
+            break
+        }
+        let (refused, problem) = try #require(refusal, "the disk never filled")
+        #expect(refused == 503, "\(problem)")
+        #expect(problem.contains("file system is full"), "\(problem)")
+        let (health, report) = try http(server.url + "/health")
+        #expect(health == 503)
+        #expect(report.contains("\"failing\":[\"log\"]") && report.contains("is full"), "\(report)")
+
+        try FileManager.default.removeItem(atPath: ballast)
+        let (third, _) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345603","initialCash":1000000}"#, token: token)
+        #expect(third == 201, "writes resume once space returns")
+        acknowledged += 1
+        #expect(try http(server.url + "/health").0 == 200)
+        func accountNumbers() throws -> [String] {
+            let (_, body) = try http(server.url + "/api/broker-accounts", token: token)
+            let list = (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
+            return list.compactMap { $0["id"] as? String }.sorted()
+        }
+        let before = try accountNumbers()
+        #expect(before.count == acknowledged, "every acknowledged account and nothing else: \(before)")
+        #expect(server.stop().0 == 0)
+        server = try Server(directory: disk.path + "/log", environment: environment)
+        let after = try accountNumbers()
+        #expect(after == before, "what was acknowledged survives the restart: \(after) vs \(before)")
+        #expect(server.stop().0 == 0)
+    }
+
     @Test func healthNamesTheFailingPart() throws {
         let directory = TemporaryDirectory("serve")
         var environment = try Self.servicesWithFreshDatabase("redis")

@@ -28,7 +28,9 @@ public struct PlaceOrder: Sendable, Hashable {
 public enum Command: Sendable, Hashable {
     case listStock(code: StockCode, name: String, market: String, previousClose: Int64)
     case registerUser(email: String)
-    case registerAccount(user: UserID, broker: BrokerKind, accountNumber: String, dailyOrderLimit: Int64)
+    /// Opens an account; `initialCash` > 0 deposits it in the same decision (one atomic append: an account
+    /// never exists without the cash it was opened with).
+    case registerAccount(user: UserID, broker: BrokerKind, accountNumber: String, dailyOrderLimit: Int64, initialCash: Int64 = 0)
     case depositCash(account: AccountID, amount: Int64)
     case placeOrder(PlaceOrder)
     case cancelOrder(OrderID)

@@ -21,12 +21,15 @@ public struct Engine: Sendable {
             guard email.contains("@"), email.utf8.count <= 254 else { throw .invalid("'\(email)' is not an e-mail address") }
             let user = UserID(value: state.nextUser)
             return Decision(events: [.userRegistered(UserRegistered(user: user, email: email))], created: user.value)
-        case .registerAccount(let user, let broker, let accountNumber, let dailyOrderLimit):
+        case .registerAccount(let user, let broker, let accountNumber, let dailyOrderLimit, let initialCash):
             guard state.users[user] != nil else { throw .notFound("user \(user) does not exist") }
             guard dailyOrderLimit > 0 else { throw .invalid("the daily order limit must be positive") }
+            guard initialCash >= 0 else { throw .invalid("the initial cash cannot be negative") }
             let account = AccountID(value: state.nextAccount)
             let event = BrokerAccountRegistered(account: account, user: user, broker: broker, maskedAccountNumber: Self.mask(accountNumber), dailyOrderLimit: dailyOrderLimit)
-            return Decision(events: [.brokerAccountRegistered(event)], created: account.value)
+            var events: [DomainEvent] = [.brokerAccountRegistered(event)]
+            if initialCash > 0 { events.append(.cashDeposited(CashDeposited(account: account, amount: initialCash))) }
+            return Decision(events: events, created: account.value)
         case .depositCash(let account, let amount):
             guard let existing = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
             guard existing.closedAt == nil else { throw .conflict("account \(account) is closed") }

@@ -117,7 +117,8 @@ extension GatewayAPI {
             if body.initialCash != nil, broker != .simulated { throw problem(422, "initialCash is for SIMULATED accounts; a KIS account's cash comes from the broker") }
             // Seal first: if sealing fails nothing has been recorded.
             let sealed = try credentials.map { (try services.secrets.seal($0.key), try services.secrets.seal($0.secret), try services.secrets.seal(number)) }
-            let execution = try await services.runtime.execute(.registerAccount(user: user, broker: broker, accountNumber: number, dailyOrderLimit: limit), context: services.context("account"))
+            // One command, one append: the account and its opening cash are recorded together or not at all.
+            let execution = try await services.runtime.execute(.registerAccount(user: user, broker: broker, accountNumber: number, dailyOrderLimit: limit, initialCash: cash), context: services.context("account"))
             guard let created = execution.decision.created else { throw problem(500, "the account was not created") }
             let id = AccountID(value: created)
             if let sealed {
@@ -128,7 +129,6 @@ extension GatewayAPI {
                     )
                 }
             }
-            if cash > 0 { _ = try await services.runtime.execute(.depositCash(account: id, amount: cash), context: services.context("account")) }
             guard let account = services.runtime.state.accounts[id] else { throw problem(500, "the account was not created") }
             var headers = HTTPFields()
             headers[.location] = "/api/broker-accounts/\(id)"
