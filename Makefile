@@ -1,8 +1,12 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo test bench-log bench-engine bench-projections bench-gateway bench-queue services-start services-stop build
+.PHONY: demo demo-serve test bench-log bench-engine bench-projections bench-gateway bench-queue services-start services-stop build
 
 demo:
 	scripts/demo.sh
+
+# The demo's day in the dashboard afterwards (http://127.0.0.1:3001/, minji@example.com / stockboom-demo).
+demo-serve:
+	scripts/demo.sh --serve
 
 test:
 	scripts/test.sh

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Throwaway PostgreSQL and Redis on loopback for the demo and the tests.
+# Throwaway PostgreSQL, Redis and an SMTP sink on loopback for the demo and the tests.
 #
-#   scripts/services.sh start    start both (idempotent); prints nothing else on success
-#   scripts/services.sh stop     stop both
+#   scripts/services.sh start    start all three (idempotent); prints nothing else on success
+#   scripts/services.sh stop     stop all three
 #   scripts/services.sh status   say what runs
-#   scripts/services.sh env      print `export DATABASE_URL=… REDIS_URL=…` for eval
+#   scripts/services.sh env      print `export DATABASE_URL=… REDIS_URL=… SMTP_HOST=… SMTP_PORT=…` for eval
 #
-# Ports: SB_PG_PORT (default 55432), SB_REDIS_PORT (default 56379). Data lives under var/services/
+# Ports: SB_PG_PORT (default 55432), SB_REDIS_PORT (default 56379), SB_SMTP_PORT (default 52525). The SMTP
+# sink (aiosmtpd from PyPI) keeps every message it receives as a file in var/services/mail/new/. Data lives under var/services/
 # (PostgreSQL's unix socket too), unless the project path is not traversable by the `postgres` user,
 # in which case PostgreSQL's files go under /tmp. Nothing here touches a system-wide server.
 set -euo pipefail
@@ -14,6 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 base="$root/var/services"
 pg_port="${SB_PG_PORT:-55432}"
 redis_port="${SB_REDIS_PORT:-56379}"
+smtp_port="${SB_SMTP_PORT:-52525}"
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 mkdir -p "$base"
 
@@ -71,7 +73,7 @@ redis_start() {
         echo "services: port $redis_port is already used by another Redis (not this project's); set SB_REDIS_PORT to another port" >&2
         exit 1
     fi
-    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$base/redis" --daemonize yes \
+    redis-server --port "$redis_port" --bind 127.0.0.1 --databases 32 --dir "$base/redis" --daemonize yes \
         --pidfile "$base/redis/redis.pid" --logfile "$base/redis/redis.log" --save "" --appendonly no >/dev/null
     for _ in $(seq 1 50); do
         redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return
@@ -85,16 +87,40 @@ redis_stop() {
     redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
 }
 
+smtp_start() {
+    mkdir -p "$base/mail/tmp" "$base/mail/new" "$base/mail/cur"  # a Maildir
+    if [ -f "$base/smtp.pid" ] && kill -0 "$(cat "$base/smtp.pid")" 2>/dev/null; then return; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null; then
+        echo "services: port $smtp_port is already used (not this project's SMTP sink); set SB_SMTP_PORT to another port" >&2
+        exit 1
+    fi
+    nohup python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$base/mail" >"$base/smtp.log" 2>&1 &
+    echo $! >"$base/smtp.pid"
+    for _ in $(seq 1 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null && return
+        sleep 0.1
+    done
+    echo "services: the SMTP sink did not listen on port $smtp_port (see $base/smtp.log)" >&2
+    exit 1
+}
+
+smtp_stop() {
+    # aiosmtpd ignores SIGTERM while serving: SIGKILL (it holds nothing that needs a clean stop).
+    if [ -f "$base/smtp.pid" ]; then kill -9 "$(cat "$base/smtp.pid")" 2>/dev/null || true; rm -f "$base/smtp.pid"; fi
+}
+
 case "${1:-}" in
-    start) pg_start; redis_start ;;
-    stop) redis_stop; pg_stop ;;
+    start) pg_start; redis_start; smtp_start ;;
+    stop) smtp_stop; redis_stop; pg_stop ;;
     status)
         as_postgres "'$pg_bin/pg_ctl' -D '$(pg_base)/pg/data' status" >/dev/null 2>&1 && echo "postgresql: running on 127.0.0.1:$pg_port" || echo "postgresql: stopped"
         redis-cli -p "$redis_port" ping >/dev/null 2>&1 && echo "redis: running on 127.0.0.1:$redis_port" || echo "redis: stopped"
+        { [ -f "$base/smtp.pid" ] && kill -0 "$(cat "$base/smtp.pid")" 2>/dev/null; } && echo "smtp sink: running on 127.0.0.1:$smtp_port, mail in $base/mail/new" || echo "smtp sink: stopped"
         ;;
     env)
         echo "export DATABASE_URL=postgresql://postgres@127.0.0.1:$pg_port/stockboom"
         echo "export REDIS_URL=redis://127.0.0.1:$redis_port"
+        echo "export SMTP_HOST=127.0.0.1 SMTP_PORT=$smtp_port"
         ;;
     *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
 esac

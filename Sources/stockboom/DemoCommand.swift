@@ -1,132 +1,352 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Engine
 import Foundation
+import Gateway
+import Hummingbird
 import Ledger
+import Logging
+import NIOCore
+import NIOHTTP1
 import Projections
+import ServiceLifecycle
+import Synchronization
+import Worker
 
-/// The main job: one simulated KRX session through the live engine, on a fresh durable log.
+/// The main job: one simulated KRX session through the whole system, time compressed.
 ///
-/// Users and accounts are registered, strategies trade generated one-minute data through the same risk
-/// checks as people, the simulated exchange fills, one order is rejected for each risk reason, and at the
-/// end the log is verified, replayed (the digest must equal the live state's) and snapshotted.
+/// In one process, as `serve` and `worker` run them in production: the engine on a fresh durable log, the
+/// PostgreSQL read models following it, the job dispatcher filling the Redis queues, the HTTP gateway on
+/// :3001 (dashboard and API), and the worker's consumers — data analysis runs the strategies on each closed
+/// bar and places their orders through the API's worker routes, notifications go out by e-mail to the local
+/// SMTP sink. The demo itself plays the market: the data feed (generated one-minute bars) and the simulated
+/// exchange that fills the SIMULATED accounts' orders. Users, accounts and strategies are created through
+/// the public API; one order is refused for each risk reason. At the end the log is verified and replayed
+/// (the digest must equal the live state's) and a summary says where to look.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a simulated trading day through the engine on a fresh log, verify it, replay it, and print what happened."
+        abstract: "Run a simulated trading day through the whole system (engine, read models, queues, worker, gateway on :3001) and summarize it."
     )
 
     @Option(help: "Directory for the demo's log (replaced on each run).") var dir = "var/demo/eventlog"
     @Option(help: "Number of simulated stocks.") var stocks = 300
+    @Option(help: "Stocks each of the three traders runs a strategy on.") var strategyStocks = 10
     @Option(help: "Seed of the deterministic market simulation.") var seed: UInt64 = 7
-    @Option(help: "PostgreSQL for the read models (default $DATABASE_URL; skipped when neither is set).") var databaseURL: String?
+    @Option(help: "Port of the gateway while the demo runs.") var port = 3001
+    @Option(help: "PostgreSQL server (default $DATABASE_URL); the demo uses its own database on it, recreated each run.") var databaseURL: String?
+    @Option(help: "The demo's database name.") var database = "stockboom_demo"
+    @Option(help: "Redis (default $REDIS_URL); the demo clears its queues there first.") var redisURL: String?
+    @Flag(help: "Keep the gateway serving after the summary, until Ctrl-C.") var hold = false
 
-    func run() async throws {
-        try? FileManager.default.removeItem(atPath: self.dir)
-        let eventLog = try EventLog(directory: self.dir)
-        let day = KST.day(year: 2025, month: 1, day: 3)
-        let engine = Engine(calendar: try loadCalendar())
-        let runtime = try EngineRuntime(log: eventLog, engine: engine, snapshotEveryEvents: 50_000)
-        print("StockBoom demo: one simulated KRX session (\(ISOTime.kst(KST.instant(day: day, hour: 9)).prefix(10)), \(self.stocks) stocks, seed \(self.seed))")
-        print("log: \(self.dir)")
-        let started = monotonicNanos()
-        var driver = try await DemoDriver(runtime: runtime, stocks: self.stocks, seed: self.seed, day: day)
-        try await driver.rejectOncePerReason()
-        for minute in 0..<Int64(381) {
-            try await driver.minute(minute)
-            if minute % 60 == 59 || minute == 380 {
-                let clock = 9 * 60 + minute
-                print(String(format: "  %02lld:%02lld KST  %8llu events  %6d orders  %6d fills", clock / 60, clock % 60, runtime.nextOffset, runtime.state.orders.count, driver.fills))
-            }
-        }
-        try await driver.closeSession()
-        let seconds = Double(monotonicNanos() - started) / 1e9
-        let live = runtime.state
-        await runtime.close()
-        eventLog.close()
-        try self.summarize(live, seconds: seconds, statistics: eventLog.statistics)
+    func validate() throws {
+        guard (1...2_700).contains(self.stocks) else { throw ValidationError("--stocks must be 1...2700") }
+        guard (1...100).contains(self.strategyStocks) else { throw ValidationError("--strategy-stocks must be 1...100") }
+        guard (1...65_535).contains(self.port) else { throw ValidationError("--port must be 1...65535") }
     }
 
-    private func summarize(_ live: EngineState, seconds: Double, statistics: LogStatistics.Values) throws {
-        let verified = try LogVerifier.verify(directory: self.dir)
-        guard verified.isValid else { throw CommandFailure("verify failed: \(verified.firstError?.description ?? "?")") }
-        let reader = try EventLog(directory: self.dir, readOnly: true)
-        let replayStarted = monotonicNanos()
-        let (replayed, _) = try EngineRuntime.recover(log: reader, snapshots: nil, toOffset: nil)
-        let replaySeconds = Double(monotonicNanos() - replayStarted) / 1e9
-        let (fromSnapshot, report) = try EngineRuntime.recover(log: reader, snapshots: SnapshotStore(logDirectory: self.dir), toOffset: nil)
-        guard replayed.digest == live.digest, fromSnapshot.digest == live.digest else {
-            throw CommandFailure("replayed state differs from the live state")
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let server = self.databaseURL ?? environment["DATABASE_URL"], !server.isEmpty,
+            let redisText = self.redisURL ?? environment["REDIS_URL"], !redisText.isEmpty
+        else {
+            throw ValidationError("the demo runs the whole system: it needs PostgreSQL and Redis. `make demo` starts throwaway ones; or `scripts/services.sh start; eval \"$(scripts/services.sh env)\"`")
         }
-        var statuses: [String: Int] = [:]
-        var reasons: [String: Int] = [:]
-        for order in live.orders.values {
-            statuses[order.status.description, default: 0] += 1
-            if order.status == .rejected, let reason = order.failureReason { reasons[reason.rawValue, default: 0] += 1 }
+        guard let redis = RedisEndpoint(url: redisText) else { throw ValidationError("REDIS_URL must look like redis://host:port[/db]") }
+        let smtp = SMTPConfiguration.fromEnvironment(environment)
+        let day = KST.day(year: 2025, month: 1, day: 3)
+        writeLine("StockBoom demo: one KRX session (2025-01-03), \(self.stocks) stocks, 3 traders with strategies on \(self.strategyStocks) stocks each, seed \(self.seed)")
+
+        // A fresh world: log, database, queues.
+        try? FileManager.default.removeItem(atPath: self.dir)
+        let databaseURL = try PostgresConnection.recreateDatabase(self.database, serverURL: server)
+        let store = JobQueueStore(redis: RedisClient(endpoint: redis))
+        try await blocking {
+            for queue in QueueName.allCases { try store.obliterate(queue) }
+            _ = try store.redis.command(["DEL", JobDispatcher.checkpointKey])
         }
-        print("")
-        print("wrote     \(verified.records) events in \(String(format: "%.2f", seconds)) s (\(Format.number(Double(verified.records) / seconds)) events/s), \(statistics.commits) durable group commits (fdatasync each)")
-        print("on disk   \(Format.bytes(verified.segmentBytes)) in \(verified.segments) segment(s), \(String(format: "%.1f", Double(verified.segmentBytes) / Double(max(verified.records, 1)))) bytes/event; hash chain verified, head \(verified.headHash.prefix(16))…")
-        print("orders    " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        print("rejected  " + reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        for account in live.accounts.values.sorted(by: { $0.id < $1.id }) {
-            let value = account.positions.reduce(Int64(0)) { $0 + $1.value.quantity * (live.stocks[$1.key]?.marketData.lastClose ?? 0) }
-            let equity = account.cash + value
-            print("account   \(account.id) \(account.broker.description.padding(toLength: 9, withPad: " ", startingAt: 0)) equity \(equity) KRW (realized \(account.realizedProfit), fees \(account.commissionPaid), tax \(account.taxPaid), \(account.positions.count) positions)")
+        let eventLog = try EventLog(directory: self.dir)
+        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()), snapshotEveryEvents: 50_000)
+        let clock = DemoClock(KST.instant(day: day, hour: 8, minute: 30))
+        let stack = try await DemoStack.start(
+            log: eventLog, runtime: runtime, databaseURL: databaseURL, redis: redis, smtp: smtp, port: self.port, clock: clock)
+        writeLine("gateway:  http://127.0.0.1:\(self.port)/ (dashboard and API, while the demo runs)")
+        writeLine("log:      \(self.dir)   database: \(databaseURL)   redis: \(redisText)   mail: \(smtp.map { "\($0.host):\($0.port)" } ?? "no SMTP_HOST: notifications fail (no channel)")")
+
+        let started = monotonicNanos()
+        var driver = try await DemoDriver(
+            runtime: runtime, stack: stack, clock: clock, stocks: self.stocks, strategyStocks: self.strategyStocks, seed: self.seed, day: day)
+        try await driver.rejectOncePerReason()
+        let progress = Progress(total: 381)
+        for minute in 0..<Int64(381) {
+            try await driver.minute(minute)
+            let lag = stack.maxLag.withLock { $0 }
+            progress.update(Int(minute) + 1, "\(String(format: "%02lld:%02lld", (9 * 60 + minute) / 60, (9 * 60 + minute) % 60)) KST  \(runtime.nextOffset) events  \(runtime.state.orders.count) orders  \(driver.fills) fills  lag ≤\(lag)")
         }
-        print("notified  \(live.notifications.count) notifications")
-        print("replayed  \(replayed.eventCount) events in \(String(format: "%.3f", replaySeconds)) s; digest equals the live state's (snapshot at \(report.snapshotOffset.map(String.init) ?? "-") + tail too)")
-        if let url = self.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
-            let runner = try ProjectionRunner(log: reader, connect: { try PostgresConnection(url: url) })
-            let started = monotonicNanos()
-            var applied: UInt64 = 0
-            // The demo's session is dated 2025-01-03: keep its rows although they are past the guide's retention.
-            for name in runner.names { applied += try runner.rebuild(name, retention: nil) }
-            let trades = try runner.database.query("SELECT count(*) FROM trades").rows[0][0] ?? "0"
-            let candles = try runner.database.query("SELECT count(*) FROM candles").rows[0][0] ?? "0"
-            print("read models: \(applied / UInt64(max(1, runner.names.count))) events projected into \(runner.names.count) PostgreSQL read models in \(String(format: "%.2f", Double(monotonicNanos() - started) / 1e9)) s (\(trades) trades, \(candles) candles), lag 0")
-            print("             psql \"\(url)\" -c \"SELECT id, stock_id, order_side, quantity, status, failure_reason, created_at FROM trades WHERE status IN ('REJECTED', 'FAILED') ORDER BY created_at DESC LIMIT 20;\"")
-        } else {
-            print("read models: skipped (no DATABASE_URL; make demo starts a throwaway PostgreSQL)")
+        try await driver.closeSession()
+        progress.finish()
+        let seconds = Double(monotonicNanos() - started) / 1e9
+        let delivered = try await stack.settle(runtime: runtime)
+        let live = runtime.state
+        let summary = try await DemoSummary.make(stack: stack, runtime: runtime, log: eventLog, seconds: seconds, delivered: delivered)
+        if self.hold {
+            writeLine(summary.render(directory: self.dir, databaseURL: databaseURL, redis: redis, port: self.port, serving: true))
+            writeLine("holding the gateway on http://127.0.0.1:\(self.port)/ — Ctrl-C to stop")
+            await stack.waitForInterrupt()
         }
-        print("")
-        print("look:     .build/debug/stockboom log inspect --dir \(self.dir)")
-        print("          .build/debug/stockboom log dump --dir \(self.dir) --since 2025-01-03T09:30:00+09:00 --limit 5")
-        print("          .build/debug/stockboom replay --dir \(self.dir) --to-time 2025-01-03T12:00:00+09:00")
+        await stack.stop()
+        await runtime.close()
+        eventLog.close()
+        try DemoSummary.verify(directory: self.dir, live: live)
+        if !self.hold { writeLine(summary.render(directory: self.dir, databaseURL: databaseURL, redis: redis, port: self.port, serving: false)) }
     }
 }
 
-/// Drives the demo's session: listings, accounts, strategies, the exchange, and the commands each minute.
+/// The session's time, moved by the driver minute by minute; the gateway and the engine read it.
+final class DemoClock: Sendable {
+    private let micros: Mutex<Int64>
+    init(_ start: Int64) { self.micros = Mutex(start) }
+    func read() -> Int64 { self.micros.withLock { $0 } }
+    func set(_ value: Int64) { self.micros.withLock { $0 = value } }
+}
+
+/// A progress bar on a terminal, a plain line every hour of the session otherwise.
+final class Progress: @unchecked Sendable {
+    // @unchecked: used from the demo's one task.
+    let total: Int
+    let terminal = isatty(STDOUT_FILENO) == 1
+    private var lastLine = 0
+
+    init(total: Int) { self.total = total }
+
+    func update(_ done: Int, _ text: String) {
+        if self.terminal {
+            let width = 30
+            let filled = width * done / self.total
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            FileHandle.standardOutput.write(Data("\r\(bar) \(done * 100 / self.total)%  \(text)\u{1B}[K".utf8))
+        } else if done - self.lastLine >= 60 || done == self.total {
+            self.lastLine = done
+            writeLine("  \(text)")
+        }
+    }
+
+    func finish() { if self.terminal { writeLine("") } }
+}
+
+/// What runs beside the engine, as in `serve` + `worker`: read models, dispatcher, gateway, consumers.
+final class DemoStack: @unchecked Sendable {
+    // @unchecked: the stored references are set once in `start`; the mutable parts are Mutex-guarded.
+    let services: GatewayServices
+    let runner: ProjectionRunner
+    let dispatcher: JobDispatcher
+    let store: JobQueueStore
+    let consumers: [QueueConsumers]
+    let server: Task<Void, any Error>
+    let group: ServiceGroup
+    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let baseURL: String
+    let stopProjections = Mutex(false)
+    let maxLag = Mutex<UInt64>(0)
+    let latestStatus = Mutex<[ProjectionStatus]>([])
+    var projectionThread: Thread?
+    let runtime: EngineRuntime
+
+    private init(services: GatewayServices, runner: ProjectionRunner, dispatcher: JobDispatcher, store: JobQueueStore, consumers: [QueueConsumers],
+                 server: Task<Void, any Error>, group: ServiceGroup, baseURL: String, runtime: EngineRuntime) {
+        self.group = group
+        self.services = services
+        self.runner = runner
+        self.dispatcher = dispatcher
+        self.store = store
+        self.consumers = consumers
+        self.server = server
+        self.baseURL = baseURL
+        self.runtime = runtime
+    }
+
+    static func start(log: EventLog, runtime: EngineRuntime, databaseURL: String, redis: RedisEndpoint, smtp: SMTPConfiguration?, port: Int, clock: DemoClock) async throws -> DemoStack {
+        let runner = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: databaseURL) })
+        var random = SystemRandomNumberGenerator()
+        let secretsKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        var configuration = GatewayConfiguration(jwtSecret: (0..<48).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined(), secretsKey: secretsKey)
+        configuration.bcryptCost = 10
+        configuration.ordersPerSecond = 10_000
+        configuration.orderBurst = 10_000
+        let dependencies = GatewayDependencies(log: log, databaseURL: databaseURL, redis: redis, ordersByStatus: {
+            var counts = Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) })
+            for order in runtime.committed.state.orders.values { counts[order.status.description, default: 0] += 1 }
+            return counts
+        })
+        let database = DatabasePool(url: databaseURL, size: 4)
+        var services = GatewayServices(dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: { clock.read() })
+        let workerToken = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
+        services.workerToken = workerToken
+        services.liveFeed = LiveEventFeed(endpoint: redis)
+        let listening = Mutex<Bool?>(nil)
+        let app = Application(
+            router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "stockboom-demo"),
+            services: [services.candles],
+            onServerRunning: { _ in listening.withLock { $0 = true } }
+        )
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: Logger(label: "stockboom-demo")))
+        let server = Task { try await group.run() }
+        for _ in 0..<500 where listening.withLock({ $0 }) == nil && !server.isCancelled {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard listening.withLock({ $0 }) == true else {
+            server.cancel()
+            throw CommandFailure("the gateway could not listen on 127.0.0.1:\(port) (in use? pass --port)")
+        }
+        let baseURL = "http://127.0.0.1:\(port)"
+        let engine = EngineClient(baseURL: baseURL, token: workerToken)
+        let report: @Sendable (String) -> Void = { Log.worker.error("\($0)") }
+        let brokers = BrokerDirectory(databaseURL: databaseURL, box: SecretBox(key: secretsKey), baseURL: nil, engine: engine, clock: { clock.read() })
+        let consumers = [
+            QueueConsumers(endpoint: redis, queue: .dataAnalysis, concurrency: 4, handler: DataAnalysisHandler(engine: engine), report: report),
+            QueueConsumers(endpoint: redis, queue: .notification, concurrency: 4, handler: NotificationHandler(engine: engine, mailer: smtp.map { SMTPMailer(configuration: $0) }, webhook: nil), report: report),
+            QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: 1, handler: TradeExecutionHandler(engine: engine, brokers: brokers), report: report),
+        ]
+        for consumer in consumers { consumer.start() }
+        let store = JobQueueStore(redis: RedisClient(endpoint: redis))
+        // The dispatcher is stepped by the driver (after the candle cache has the minute's bars), not a thread.
+        let dispatcher = JobDispatcher(log: log, store: JobQueueStore(redis: RedisClient(endpoint: redis)), clock: { clock.read() }, committed: { runtime.committed })
+        let stack = DemoStack(services: services, runner: runner, dispatcher: dispatcher, store: store, consumers: consumers, server: server, group: group, baseURL: baseURL, runtime: runtime)
+        let thread = Thread { [stack] in
+            runner.runLive(shouldStop: { stack.stopProjections.withLock { $0 } }, onError: { Log.command.error("projection error, retrying", metadata: ["error": "\($0)"]) }, onLag: { statuses in
+                let lag = statuses.map(\.lag).max() ?? 0
+                stack.maxLag.withLock { $0 = max($0, lag) }
+                stack.latestStatus.withLock { $0 = statuses }
+            })
+        }
+        thread.start()
+        stack.projectionThread = thread
+        return stack
+    }
+
+    /// Derives the jobs of everything committed so far (blocking Redis calls, off the cooperative pool).
+    func dispatch() async throws {
+        let dispatcher = self.dispatcher
+        let head = self.runtime.nextOffset
+        try await blocking {
+            while (try JobDispatcher.checkpoint(dispatcher.store) ?? 0) < head { try dispatcher.catchUp() }
+        }
+    }
+
+    /// Waits until a queue has nothing waiting, delayed or running.
+    func drain(_ queue: QueueName, timeout: Double = 60) async throws {
+        let store = self.store
+        let deadline = monotonicNanos() + UInt64(timeout * 1e9)
+        while monotonicNanos() < deadline {
+            let counts = try await blocking { try store.counts(queue) }
+            if counts.wait + counts.active + counts.delayed == 0 { return }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        throw CommandFailure("\(queue.rawValue) did not drain in \(Int(timeout)) s")
+    }
+
+    /// After the close: every job dispatched and done, the read models at the head; returns the e-mails sent.
+    func settle(runtime: EngineRuntime) async throws -> Int {
+        try await self.dispatch()
+        try await self.drain(.dataAnalysis)
+        try await self.dispatch()
+        try await self.drain(.tradeExecution)
+        try await self.drain(.notification, timeout: 120)
+        let head = runtime.nextOffset
+        for _ in 0..<3_000 {
+            if let statuses = Optional(self.latestStatus.withLock { $0 }), !statuses.isEmpty, statuses.allSatisfy({ $0.offset >= head }) { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return runtime.state.notifications.values.filter(\.delivered).count
+    }
+
+    /// A JSON POST to the gateway's public API: (status, decoded body).
+    func post(_ path: String, token: String? = nil, json: [String: Any]) async throws -> (Int, [String: Any]) {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
+        let response = try await self.http.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+        return (Int(response.status.code), object)
+    }
+
+    func waitForInterrupt() async {
+        let stop = AsyncStream<Int32>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for signal in [SIGTERM, SIGINT] {
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal)
+            source.setEventHandler { stop.continuation.yield(signal) }
+            source.resume()
+            sources.append(source)
+        }
+        for await _ in stop.stream { break }
+        for source in sources { source.cancel() }
+    }
+
+    func stop() async {
+        let consumers = self.consumers
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                for consumer in consumers { consumer.stop() }
+                continuation.resume()
+            }.start()
+        }
+        await self.group.triggerGracefulShutdown()
+        _ = try? await self.server.value
+        self.services.database.stop()
+        self.stopProjections.withLock { $0 = true }
+        while self.projectionThread?.isExecuting == true { try? await Task.sleep(for: .milliseconds(10)) }
+        try? await self.http.shutdown()
+    }
+}
+
+/// The demo's market: listings and generated bars, the simulated exchange for SIMULATED accounts, and the
+/// users, accounts and strategies (created through the API).
 struct DemoDriver {
     let runtime: EngineRuntime
+    let stack: DemoStack
+    let clock: DemoClock
     let day: Int64
     var exchange = SimulatedExchange(configuration: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1))
     var listings: [(code: StockCode, name: String, previousClose: Int64)]
     var bars: [Candle]
-    var strategies: [(account: AccountID, slot: Int, strategy: any Strategy)] = []
-    var signals: [(account: AccountID, stock: StockCode, signal: StrategySignal)] = []
     var fills = 0
-    let traders: [AccountID]
+    /// Users of the demo (e-mail, password, account id), for the summary.
+    var traders: [(email: String, account: String)] = []
+    static let password = "stockboom-demo"
 
-    init(runtime: EngineRuntime, stocks: Int, seed: UInt64, day: Int64) async throws {
+    init(runtime: EngineRuntime, stack: DemoStack, clock: DemoClock, stocks: Int, strategyStocks: Int, seed: UInt64, day: Int64) async throws {
         self.runtime = runtime
+        self.stack = stack
+        self.clock = clock
         self.day = day
         (self.listings, self.bars) = GeneratedDay.make(stocks: stocks, day: day, seed: seed)
-        let setup = CommandContext(time: KST.instant(day: day, hour: 8, minute: 30), correlationID: "demo-setup")
+        // The KRX listing comes from market data (data collection in production), straight into the engine.
+        let setup = CommandContext(time: clock.read(), correlationID: "demo-listing")
         try await Self.concurrently(runtime, self.listings.map { .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose) }, setup)
-        var traders: [AccountID] = []
+        // People sign up, open simulated accounts and enable strategies through the public API.
         for (index, email) in ["minji@example.com", "junho@example.com", "seoyeon@example.com"].enumerated() {
-            let user = UserID(value: try await runtime.execute(.registerUser(email: email), context: setup).decision.created!)  // registration returns its id
-            let account = AccountID(value: try await runtime.execute(.registerAccount(user: user, broker: .simulated, accountNumber: "5012345\(index)01", dailyOrderLimit: 5_000), context: setup).decision.created!)
-            _ = try await runtime.execute(.depositCash(account: account, amount: 1_000_000_000), context: setup)
-            traders.append(account)
+            let (registered, session) = try await stack.post("/api/auth/register", json: ["email": email, "password": Self.password])
+            guard registered == 201, let token = session["token"] as? String else { throw CommandFailure("registering \(email) answered \(registered): \(session)") }
+            let (opened, account) = try await stack.post("/api/broker-accounts", token: token, json: [
+                "broker": "SIMULATED", "accountNumber": "5012345\(index)01", "initialCash": 1_000_000_000, "dailyOrderLimit": 5_000,
+            ])
+            guard opened == 201, let id = account["id"] as? String else { throw CommandFailure("opening an account answered \(opened): \(account)") }
+            self.traders.append((email, id))
             let name = index == 1 ? "rsi-reversion" : "ma-cross"
             let parameters = index == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
-            for slot in stride(from: index, to: self.listings.count, by: 3) {
-                _ = try await runtime.execute(.enableStrategy(account: account, stock: self.listings[slot].code, strategy: name, parameters: parameters), context: setup)
-                self.strategies.append((account, slot, try StrategyFactory.make(name: name, parameters: parameters)))
+            for slot in stride(from: index, to: min(self.listings.count, strategyStocks * 3), by: 3) {
+                let (enabled, body) = try await stack.post("/api/strategies", token: token, json: [
+                    "brokerAccountId": id, "stockId": self.listings[slot].code.description, "strategy": name, "parameters": parameters,
+                ])
+                guard (200...201).contains(enabled) else { throw CommandFailure("enabling \(name) answered \(enabled): \(body)") }
             }
         }
-        self.traders = traders
     }
 
     /// Runs commands concurrently so the runtime group-commits them.
@@ -141,8 +361,13 @@ struct DemoDriver {
     mutating func rejectOncePerReason() async throws {
         let setup = CommandContext(time: KST.instant(day: self.day, hour: 8, minute: 40), correlationID: "demo-risk")
         let open = CommandContext(time: KST.instant(day: self.day, hour: 9, minute: 0), correlationID: "demo-risk")
-        let user = UserID(value: try await self.runtime.execute(.registerUser(email: "risk-demo@example.com"), context: setup).decision.created!)
-        let kis = AccountID(value: try await self.runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "50123456-01", dailyOrderLimit: 2), context: setup).decision.created!)
+        let (_, session) = try await self.stack.post("/api/auth/register", json: ["email": "risk-demo@example.com", "password": Self.password])
+        guard let user = (session["user"] as? [String: Any])?["id"] as? String, let userID = UserID(user) else {
+            throw CommandFailure("registering the risk demo user answered \(session)")
+        }
+        // A KIS paper account without stored keys: orders that pass the risk checks fail at the broker
+        // (TOKEN_EXPIRED: no credentials), as the guide's table describes; nothing leaves this machine.
+        let kis = AccountID(value: try await self.runtime.execute(.registerAccount(user: userID, broker: .kisPaper, accountNumber: "50123456-01", dailyOrderLimit: 2), context: setup).decision.created!)
         _ = try await self.runtime.execute(.depositCash(account: kis, amount: 1_000_000), context: setup)
         let stock = self.listings[0]
         let band = KRXPriceRules.priceLimits(basePrice: stock.previousClose)
@@ -162,50 +387,146 @@ struct DemoDriver {
         _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // DAILY_LIMIT_EXCEEDED
         _ = try await self.runtime.execute(.haltAccount(kis, reason: "demo: reconciliation mismatch"), context: open)
         _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // ACCOUNT_HALTED
+        self.traders.append(("risk-demo@example.com", kis.description))
     }
 
-    /// One session minute: signals become orders, the exchange fills, candles are ingested, strategies run.
+    /// One session minute: the strategies' orders reach the exchange, the exchange fills during the minute, the
+    /// bars close, and the pipeline (candle cache, dispatcher, data-analysis queue) catches up before the next.
     mutating func minute(_ minute: Int64) async throws {
         let start = KST.instant(day: self.day, hour: 9) + minute * KST.minuteMicros
-        let context = CommandContext(time: start, correlationID: "minute-\(minute)")
-        // 1. Last minute's signals become orders (through the risk checks), sent to the exchange.
-        for (account, stock, signal) in self.signals {
-            let place = PlaceOrder(account: account, stock: stock, side: signal.side, type: .market, quantity: signal.quantity, price: 0, source: .strategy)
-            guard let id = try? await self.runtime.execute(.placeOrder(place), context: context).decision.order,
-                let order = self.runtime.state.orders[id], order.status == .pending
-            else { continue }
-            _ = try await self.runtime.execute(.recordSubmitted(id), context: context)
-            let number = try self.exchange.submit(BrokerOrderRequest(order), at: start)
-            _ = try await self.runtime.execute(.recordAccepted(id, brokerOrderNumber: number), context: context)
+        self.clock.set(start)
+        let context = CommandContext(time: start, correlationID: "exchange-\(minute)")
+        // 1. Orders of SIMULATED accounts placed by the strategies since the last minute go to the exchange.
+        let state = self.runtime.state
+        let pending = state.orders.values.filter { $0.status == .pending && state.accounts[$0.account]?.broker == .simulated }.sorted { $0.id < $1.id }
+        for order in pending {
+            _ = try await self.runtime.execute(.recordSubmitted(order.id), context: context)
+            guard let submitted = self.runtime.state.orders[order.id] else { continue }
+            let number = try self.exchange.submit(BrokerOrderRequest(submitted), at: start)
+            _ = try await self.runtime.execute(.recordAccepted(order.id, brokerOrderNumber: number), context: context)
         }
-        self.signals.removeAll()
-        // 2. This minute's bars: fills first (orders were working during the minute), then the candles.
+        // 2. This minute's bars: fills first (orders were working during the minute), then the closed candles.
         let bars = self.bars[(Int(minute) * self.listings.count)..<(Int(minute + 1) * self.listings.count)]
         var fillCommands: [Command] = []
         for bar in bars {
             for fill in self.exchange.onCandle(bar) { fillCommands.append(.recordFill(fill.order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID)) }
         }
         self.fills += fillCommands.count
+        self.clock.set(start + 30_000_000)
         try await Self.concurrently(self.runtime, fillCommands, CommandContext(time: start + 30_000_000, correlationID: "fills-\(minute)"))
+        self.clock.set(start + KST.minuteMicros)
         try await Self.concurrently(self.runtime, bars.map { .ingestCandle($0) }, CommandContext(time: start + KST.minuteMicros, correlationID: "candles-\(minute)"))
-        // 3. Strategies see the closed bars.
-        let state = self.runtime.state
-        for index in self.strategies.indices {
-            let bar = bars[bars.startIndex + self.strategies[index].slot]
-            let account = self.strategies[index].account
-            let held = state.accounts[account]?.positions[bar.stock]?.sellable ?? 0
-            if let signal = self.strategies[index].strategy.onBar(bar, position: held) {
-                self.signals.append((account, bar.stock, signal))
-                let event = SignalGenerated(account: account, stock: bar.stock, strategy: self.strategies[index].strategy.name, side: signal.side, reason: signal.reason)
-                _ = try await self.runtime.execute(.recordSignal(event), context: CommandContext(time: start + KST.minuteMicros, correlationID: "strategy"))
-            }
-        }
+        // 3. The strategies see the closed bars: the gateway's candle cache has them, the dispatcher makes the
+        //    data-analysis jobs, the worker runs them (placing orders through /internal) before the next minute.
+        let head = self.runtime.nextOffset
+        while self.stack.services.candles.nextOffset < head { try await Task.sleep(for: .milliseconds(1)) }
+        try await self.stack.dispatch()
+        try await self.stack.drain(.dataAnalysis)
     }
 
-    /// The close: day orders still working expire.
+    /// The close: orders the strategies placed after the last bar never reach the exchange (cancelled), and day
+    /// orders still working expire.
     mutating func closeSession() async throws {
         let close = KST.instant(day: self.day, hour: 15, minute: 30)
+        try await self.stack.dispatch()
+        try await self.stack.drain(.dataAnalysis)
+        self.clock.set(close)
+        let state = self.runtime.state
+        for order in state.orders.values where order.status == .pending && state.accounts[order.account]?.broker == .simulated {
+            _ = try await self.runtime.execute(.cancelOrder(order.id), context: CommandContext(time: close, correlationID: "session-close"))
+        }
         _ = self.exchange.expire(at: close)
         _ = try await self.runtime.execute(.expireDayOrders, context: CommandContext(time: close, correlationID: "session-close"))
+    }
+}
+
+/// The figures of the end-of-day summary.
+struct DemoSummary {
+    var events: UInt64
+    var seconds: Double
+    var commits: UInt64
+    var statuses: [String: Int]
+    var reasons: [String: Int]
+    var accounts: [String]
+    var notifications: Int
+    var delivered: Int
+    var queues: [(String, QueueCounts)]
+    /// Jobs the demo's consumers finished, per queue (Redis keeps only the newest completed ones).
+    var finished: [String: Int]
+    var projections: [ProjectionStatus]
+    var maxLag: UInt64
+    var trades: String
+    var segmentBytes: UInt64
+
+    static func make(stack: DemoStack, runtime: EngineRuntime, log: EventLog, seconds: Double, delivered: Int) async throws -> DemoSummary {
+        let live = runtime.state
+        var statuses: [String: Int] = [:]
+        var reasons: [String: Int] = [:]
+        for order in live.orders.values {
+            statuses[order.status.description, default: 0] += 1
+            if order.status == .rejected || order.status == .failed, let reason = order.failureReason { reasons[reason.rawValue, default: 0] += 1 }
+        }
+        var accounts: [String] = []
+        for account in live.accounts.values.sorted(by: { $0.id < $1.id }) {
+            guard let portfolio = live.portfolio(account.id), let email = live.users[account.user] else { continue }
+            accounts.append("\(email.padding(toLength: 22, withPad: " ", startingAt: 0)) \(account.id) \(account.broker.description.padding(toLength: 9, withPad: " ", startingAt: 0)) equity \(Self.won(portfolio.equity)) = cash \(Self.won(portfolio.cash)) + \(portfolio.holdings.count) positions; P&L realized \(Self.won(portfolio.realizedProfit)), unrealized \(Self.won(portfolio.unrealizedProfit)); fees \(Self.won(portfolio.commissionPaid)), tax \(Self.won(portfolio.taxPaid))\(account.haltReason.map { " — halted: \($0)" } ?? "")")
+        }
+        let store = stack.store
+        let queues = try await blocking { try QueueName.allCases.map { ($0.rawValue, try store.counts($0)) } }
+        let finished = Dictionary(stack.consumers.map { ($0.queue.rawValue, $0.finishedCount) }, uniquingKeysWith: +)
+        let runner = stack.runner
+        let projections = try await blocking { try runner.status() }
+        let trades = try await stack.services.database.run { try $0.query("SELECT count(*) FROM trades").rows.first?[0] ?? "0" } ?? "0"
+        return DemoSummary(
+            events: runtime.nextOffset, seconds: seconds, commits: log.statistics.commits, statuses: statuses, reasons: reasons, accounts: accounts,
+            notifications: live.notifications.count, delivered: delivered, queues: queues, finished: finished, projections: projections, maxLag: stack.maxLag.withLock { $0 },
+            trades: trades, segmentBytes: log.segments.reduce(0) { $0 + $1.bytes })
+    }
+
+    static func won(_ value: Int64) -> String {
+        let formatter = NumberFormatter()
+        formatter.numberStyle = .decimal
+        return (formatter.string(from: NSNumber(value: value)) ?? String(value)) + "원"
+    }
+
+    /// The log verifies end to end, and replaying it (from 0 and from the snapshot) gives the live state.
+    static func verify(directory: String, live: EngineState) throws {
+        let verified = try LogVerifier.verify(directory: directory)
+        guard verified.isValid else { throw CommandFailure("verify failed: \(verified.firstError?.description ?? "?")") }
+        let reader = try EventLog(directory: directory, readOnly: true)
+        defer { reader.close() }
+        let started = monotonicNanos()
+        let (replayed, _) = try EngineRuntime.recover(log: reader, snapshots: nil, toOffset: nil)
+        let (fromSnapshot, report) = try EngineRuntime.recover(log: reader, snapshots: SnapshotStore(logDirectory: directory), toOffset: nil)
+        guard replayed.digest == live.digest, fromSnapshot.digest == live.digest else { throw CommandFailure("the replayed state differs from the live state") }
+        writeLine("verified: \(verified.records) events, hash chain intact (head \(verified.headHash.prefix(16))…); replay from 0 in \(String(format: "%.2f", Double(monotonicNanos() - started) / 1e9)) s and from the snapshot at \(report.snapshotOffset.map(String.init) ?? "-") both give the live state's digest")
+    }
+
+    func render(directory: String, databaseURL: String, redis: RedisEndpoint, port: Int, serving: Bool) -> String {
+        let bin = ".build/debug/stockboom"
+        let redisCLI = "redis-cli -h \(redis.host) -p \(redis.port)\(redis.database == 0 ? "" : " -n \(redis.database)")"
+        var lines: [String] = [""]
+        lines.append("wrote      \(self.events) events in \(String(format: "%.1f", self.seconds)) s (\(Format.number(Double(self.events) / max(self.seconds, 0.001))) events/s, a 6.5 h session in \(String(format: "%.0f", 23_400 / max(self.seconds, 0.001)))× real time), \(self.commits) durable group commits, \(Format.bytes(self.segmentBytes)) on disk")
+        lines.append("orders     " + self.statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        lines.append("refused    " + self.reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        for account in self.accounts { lines.append("account    " + account) }
+        lines.append("mail       \(self.notifications) notifications, \(self.delivered) delivered by e-mail to the SMTP sink\(self.delivered < self.notifications ? " (the others failed: see the ERROR lines above)" : "")")
+        lines.append("queues     " + self.queues.filter { self.finished[$0.0] != nil }.map { "\($0.0): \(self.finished[$0.0] ?? 0) jobs done, \($0.1.failed) failed, \($0.1.wait + $0.1.active + $0.1.delayed) pending" }.joined(separator: "; "))
+        lines.append("read model " + self.projections.map { "\($0.name) at \($0.offset) (lag \($0.lag))" }.joined(separator: ", ") + "; largest lag seen during the day \(self.maxLag) events; \(self.trades) rows in trades")
+        lines.append("")
+        lines.append("look around (the servers keep running; stop them with `make services-stop`):")
+        if serving {
+            lines.append("  dashboard  http://127.0.0.1:\(port)/  sign in as minji@example.com / \(DemoDriver.password)")
+        } else {
+            lines.append("  dashboard  make demo-serve   then http://127.0.0.1:\(port)/  sign in as minji@example.com / \(DemoDriver.password)")
+        }
+        lines.append("  psql       psql \"\(databaseURL)\" -c \"SELECT id, stock_id, order_side, quantity, status, failure_reason, created_at FROM trades WHERE status IN ('REJECTED', 'FAILED') ORDER BY created_at DESC LIMIT 20;\"")
+        lines.append("             psql \"\(databaseURL)\" -c \"SELECT status, count(*) FROM trades GROUP BY status;\"")
+        lines.append("  redis      \(redisCLI) KEYS \"bull:*:completed\"     \(redisCLI) LLEN \"bull:notification:wait\"")
+        lines.append("  log        \(bin) log inspect --dir \(directory)")
+        lines.append("             \(bin) replay --dir \(directory) --to-time 2025-01-03T12:00:00+09:00")
+        lines.append("  backup     \(bin) backup create --dir \(directory) --to var/backups && \(bin) backup list --from var/backups")
+        lines.append("  mail       ls var/services/mail/new | wc -l")
+        return lines.joined(separator: "\n")
     }
 }

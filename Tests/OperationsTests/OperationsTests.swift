@@ -79,6 +79,57 @@ import TestSupport
         #expect(lines.contains { $0.contains("\"message\":\"listening\"") })
     }
 
+    /// `stockboom demo` (the main job) on a small market: the whole system runs the day, every risk reason is
+    /// refused once, every notification reaches the SMTP sink, the read models end at the head, and the
+    /// summary says so.
+    @Test func theDemoRunsADayThroughTheWholeSystem() throws {
+        var environment = try Self.environment()
+        let directory = TemporaryDirectory("demo")
+        let mail = directory.path + "/mail"
+        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
+        let smtpPort = freeLoopbackPort()
+        let sink = Process()
+        sink.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sink.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail]
+        sink.environment = ProcessInfo.processInfo.environment
+        sink.standardOutput = FileHandle.nullDevice
+        sink.standardError = FileHandle.nullDevice
+        try sink.run()
+        defer {
+            kill(sink.processIdentifier, SIGKILL)  // aiosmtpd ignores SIGTERM while serving
+            sink.waitUntilExit()
+        }
+        for _ in 0..<100 where (try? Self.run("/usr/bin/env", ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(smtpPort)), 1).close()"]).0) != 0 {
+            usleep(100_000)
+        }
+        let redis = try #require(environment["REDIS_URL"])
+        environment["REDIS_URL"] = (redis.split(separator: "/").count > 2 ? redis.split(separator: "/").dropLast().joined(separator: "/") : redis) + "/16"
+        environment["SMTP_HOST"] = "127.0.0.1"
+        environment["SMTP_PORT"] = String(smtpPort)
+        let (status, output, errors) = try runStockboom(
+            ["demo", "--dir", directory.path + "/log", "--stocks", "20", "--strategy-stocks", "2", "--port", String(freeLoopbackPort()), "--database", "sb_test_demo"],
+            environment: environment)
+        #expect(status == 0, "\(output)\(errors.suffix(2_000))")
+        for reason in ["ACCOUNT_HALTED", "DAILY_LIMIT_EXCEEDED", "INSUFFICIENT_BALANCE", "INSUFFICIENT_SHARES", "MARKET_CLOSED", "PRICE_NOT_ON_TICK", "PRICE_OUT_OF_RANGE", "TOKEN_EXPIRED"] {
+            #expect(output.contains(reason), "no order refused for \(reason)")
+        }
+        #expect(output.contains("FILLED"), "the strategies traded and the exchange filled")
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("mail ") }, "\(output)")
+        let counts = line.split(separator: " ").compactMap { Int($0) }
+        #expect(counts.count >= 2 && counts[0] > 0 && counts[0] == counts[1], "every notification delivered: \(line)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: mail + "/new")
+        #expect(files.count == counts.first, "the sink holds one message per notification (\(files.count))")
+        #expect(output.contains("(lag 0)"), "read models at the head: \(output)")
+        let queues = try #require(output.split(separator: "\n").first { $0.hasPrefix("queues ") })
+        let failed = queues.split(separator: ";").map { part in part.split(separator: " ").split(separator: "failed,").first?.last.flatMap { Int($0) } }
+        #expect(!failed.isEmpty && failed.allSatisfy { $0 == 0 }, "no job failed: \(queues)")
+        #expect(output.contains("hash chain intact") && output.contains("give the live state's digest"))
+        for line in errors.split(separator: "\n") {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "log lines are JSON: \(line)")
+            #expect(!line.contains("\"level\":\"ERROR\""), "no errors during the demo: \(line)")
+        }
+    }
+
     @Test func aFailingCommandEndsWithOneErrorLineThatIsJSON() throws {
         let strange = "/nonexistent/with \"quotes\" and\nnewline"
         let (status, output, errors) = try runStockboom(["log", "inspect", "--dir", strange])
