@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"], exclude: ["Reference"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Engine", "Ledger", "TestSupport"]),
         // The operations files (docker/, .env.example) against real validators, and the commands' log lines.
-        .testTarget(name: "OperationsTests", dependencies: ["TestSupport"], exclude: ["validate_operations.py"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Projections", "TestSupport"], exclude: ["validate_operations.py"]),
         .testTarget(
             name: "WorkerTests",
             dependencies: [

@@ -28,8 +28,8 @@ struct StockBoom: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error where error is ValidationError || error is CleanExit || error is ExitCode {
-            exit(withError: error)
+        } catch let error where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            exit(withError: error)  // help, validation and usage errors: ArgumentParser's own text and exit code
         } catch {
             Log.command.error("\(error)", metadata: ["command": .string(type(of: command).configuration.commandName ?? "stockboom")])
             Foundation.exit(1)

@@ -12,7 +12,7 @@ import Worker
 /// SIGTERM or SIGINT: every consumer finishes the job it holds (recording its outcome), then the process
 /// exits 0. A SIGKILL leaves held jobs locked until the lock expires; they then run again (idempotent).
 struct WorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run the job queue consumers (trade-execution, notification).")
+    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run the job queue consumers (data-collection, data-analysis, trade-execution, notification).")
 
     @OptionGroup var log: LogDirectoryOptions
     @Option(help: "The gateway that owns the engine (default $STOCKBOOM_SERVER_URL, else http://127.0.0.1:$PORT or 3001).") var server: String?

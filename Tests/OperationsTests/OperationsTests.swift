@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Projections
 import TestSupport
 
 /// The operations files (docker/, .env.example) checked by real validators against a running server, and the
@@ -130,6 +131,39 @@ import TestSupport
         }
     }
 
+    /// The cron scripts of the guide's schedule run against a real log and database: daily backups with
+    /// retention (each one verified), the read-model cleanup.
+    @Test func theCronScriptsBackUpWithRetentionAndCleanUp() throws {
+        let directory = TemporaryDirectory("cron")
+        let log = directory.path + "/log"
+        let repository = directory.path + "/backups"
+        var environment = try Self.environment()
+        environment["STOCKBOOM"] = try stockboomExecutable()
+        environment["STOCKBOOM_LOG_DIR"] = log
+        environment["STOCKBOOM_BACKUP_DIR"] = repository
+        environment["KEEP"] = "2"
+        var ids: [String] = []
+        for round in 0..<3 {
+            let lines = (0..<500).map { "{\"round\":\(round),\"n\":\($0)}" }.joined(separator: "\n") + "\n"
+            let appended = try runStockboom(["log", "append", "--dir", log], input: lines)
+            #expect(appended.0 == 0, "\(appended.2)")
+            let (status, output) = try Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup.sh"], environment: environment)
+            #expect(status == 0, "\(output)")
+            #expect(output.contains(": ok"), "the new backup is verified: \(output)")
+            if let id = output.split(separator: "\n").first(where: { $0.hasPrefix("backup ") })?.split(separator: " ")[1].dropLast() { ids.append(String(id)) }
+        }
+        let listed = try runStockboom(["backup", "list", "--from", repository, "--json"])
+        let backups = try #require(try JSONSerialization.jsonObject(with: Data(listed.1.utf8)) as? [[String: Any]], "\(listed)")
+        #expect(backups.compactMap { $0["id"] as? String } == Array(ids.suffix(2)), "KEEP=2 keeps the newest two: \(listed.1) of \(ids)")
+        #expect(backups.last?["nextOffset"] as? Int == 1_500)
+
+        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase("sb_test_cron", serverURL: try #require(environment["DATABASE_URL"]))
+        let migrated = try runStockboom(["db", "migrate"], environment: ["DATABASE_URL": environment["DATABASE_URL"]!])
+        #expect(migrated.0 == 0, "\(migrated)")
+        let (status, output) = try Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/cleanup.sh"], environment: environment)
+        #expect(status == 0 && output.contains("deleted"), "\(output)")
+    }
+
     @Test func aFailingCommandEndsWithOneErrorLineThatIsJSON() throws {
         let strange = "/nonexistent/with \"quotes\" and\nnewline"
         let (status, output, errors) = try runStockboom(["log", "inspect", "--dir", strange])
@@ -142,5 +176,10 @@ import TestSupport
         #expect((object["message"] as? String)?.contains(strange) == true, "the message names the file, escaped: \(errors)")
         #expect(object["command"] as? String == "inspect")
         #expect(lines[0].contains("ERROR"), "grep ERROR finds it")
+        // Help and usage errors stay ArgumentParser's plain text.
+        let help = try runStockboom(["backup", "--help"])
+        #expect(help.0 == 0 && help.1.contains("USAGE: stockboom backup"), "\(help)")
+        let usage = try runStockboom(["backup", "create", "--keep", "0"])
+        #expect(usage.0 == 64 && usage.2.contains("--keep must be at least 1"), "\(usage)")
     }
 }

@@ -98,7 +98,7 @@ public enum LogBackup {
         var suffix = 1
         while FileSystem.exists(repository + "/" + id) {
             suffix += 1
-            id = Self.backupID(now) + "-\(suffix)"
+            id = Self.backupID(now) + String(format: "-%03d", suffix)  // zero-padded: names keep sorting in time order
         }
         let backupDirectory = repository + "/" + id
         try FileSystem.createDirectory(backupDirectory)
