@@ -95,6 +95,13 @@ alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["ru
 for name in ["HighAPILatency", "HighQueueSize", "LowDatabaseConnections", "ProjectionLagHigh", "LogFsyncSlow", "LogDiskAlmostFull"]:
     check(name in alerts, f"alert rule {name}")
 
+runbook = open(os.path.join(root, "docs", "runbook.md")).read()
+anchors = {re.sub(r"[^a-z0-9 -]", "", heading.lower()).strip().replace(" ", "-") for heading in re.findall(r"^## (.+)$", runbook, re.M)}
+for name, rule in alerts.items():
+    link = rule.get("annotations", {}).get("runbook", "")
+    if link:
+        check(link.split("#")[-1] in anchors, f"alert {name} links a section of docs/runbook.md ({link})")
+
 # --- Grafana: provisioning and the dashboard -------------------------------------------------------------
 datasources = yaml.safe_load(open(os.path.join(docker, "grafana", "provisioning", "datasources", "prometheus.yml")))
 uids = {source["uid"] for source in datasources["datasources"]}
