@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages StockBoom needs, only when some are missing (quiet otherwise).
 set -euo pipefail
-packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server lz4 python3 procps curl chromium openssl prometheus)
+packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server lz4 python3 procps curl chromium openssl prometheus bc)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
