@@ -92,7 +92,7 @@ struct DemoCommand: AsyncParsableCommand {
         if self.hold {
             writeLine(summary.render(directory: self.dir, databaseURL: databaseURL, redis: redis, port: self.port, serving: true))
             writeLine("holding the gateway on http://127.0.0.1:\(self.port)/ — Ctrl-C to stop")
-            await stack.waitForInterrupt()
+            await waitForTerminationSignal()
         }
         await stack.stop()
         await runtime.close()
@@ -272,20 +272,6 @@ final class DemoStack: @unchecked Sendable {
         let body = try await response.body.collect(upTo: 1 << 20)
         let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
         return (Int(response.status.code), object)
-    }
-
-    func waitForInterrupt() async {
-        let stop = AsyncStream<Int32>.makeStream()
-        var sources: [any DispatchSourceSignal] = []
-        for signal in [SIGTERM, SIGINT] {
-            Foundation.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal)
-            source.setEventHandler { stop.continuation.yield(signal) }
-            source.resume()
-            sources.append(source)
-        }
-        for await _ in stop.stream { break }
-        for source in sources { source.cancel() }
     }
 
     func stop() async {

@@ -78,3 +78,18 @@ func loadCalendar() throws -> TradingCalendar {
         throw CommandFailure("\(path): \(error.message)")
     }
 }
+
+/// Returns at the first SIGTERM or SIGINT (both are taken from their default action while waiting).
+func waitForTerminationSignal() async {
+    let stop = AsyncStream<Int32>.makeStream()
+    var sources: [any DispatchSourceSignal] = []
+    for signal in [SIGTERM, SIGINT] {
+        Foundation.signal(signal, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signal)
+        source.setEventHandler { stop.continuation.yield(signal) }
+        source.resume()
+        sources.append(source)
+    }
+    for await _ in stop.stream { break }
+    for source in sources { source.cancel() }
+}

@@ -65,21 +65,11 @@ struct JSONLineLogHandler: LogHandler {
         }
     }
 
-    /// A JSON string literal.
+    /// A JSON string literal (the engine's RFC 8259 escaping).
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSONObjectWriter.appendQuoted(text, to: &out)
+        return out
     }
 }
 

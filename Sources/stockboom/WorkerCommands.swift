@@ -105,17 +105,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         for consumer in consumers { consumer.start() }
         Log.worker.info("worker running", metadata: ["server": .string(serverURL), "queues": .string(self.concurrency)])
-        let stop = AsyncStream<Int32>.makeStream()
-        var sources: [any DispatchSourceSignal] = []
-        for signal in [SIGTERM, SIGINT] {
-            Foundation.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal)
-            source.setEventHandler { stop.continuation.yield(signal) }
-            source.resume()
-            sources.append(source)
-        }
-        for await _ in stop.stream { break }
-        for source in sources { source.cancel() }
+        await waitForTerminationSignal()
         Log.worker.info("stopping: finishing held jobs")
         reconciliation?.cancel()
         collection?.cancel()

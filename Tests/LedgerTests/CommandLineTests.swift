@@ -100,13 +100,14 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         process.standardOutput = output
         try process.run()
         defer { process.terminate() }
-        // A watchdog: if the follower hangs, terminating it ends the blocking reads below with EOF.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 30) { if process.isRunning { process.terminate() } }
         for index in 1..<600 {
             var batch = AppendBatch()
             batch.append(Array("{\"n\":\(index),\"pad\":\"\(String(repeating: "x", count: index % 97))\"}".utf8))
             _ = try await log.append(batch)
         }
+        // A watchdog, from the last append on (600 fsyncs can take longer than 30 s on a loaded machine): if the
+        // follower hangs, terminating it ends the blocking reads below with EOF.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30) { if process.isRunning { process.terminate() } }
         var seen: [Int] = []
         var buffer = Data()
         while seen.count < 600 {
