@@ -162,6 +162,14 @@ import TestSupport
         #expect(migrated.0 == 0, "\(migrated)")
         let (status, output) = try Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/cleanup.sh"], environment: environment)
         #expect(status == 0 && output.contains("deleted"), "\(output)")
+        // The guide's pg_dump backup still works (for the credentials, which live only in PostgreSQL).
+        environment["BACKUP_DIR"] = directory.path + "/postgres"
+        let dumped = try Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup-postgres.sh"], environment: environment)
+        #expect(dumped.0 == 0 && dumped.1.contains("Backup completed"), "\(dumped.1)")
+        let dumps = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/postgres").filter { $0.hasSuffix(".sql.gz") }
+        #expect(dumps.count == 1)
+        let listing = try Self.run("/bin/bash", ["-c", "gunzip -c '\(directory.path)/postgres/\(dumps.first ?? "")' | grep -c 'CREATE TABLE public.user_credentials'"])
+        #expect(listing.1.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the dump holds the credentials table: \(listing.1)")
     }
 
     @Test func aFailingCommandEndsWithOneErrorLineThatIsJSON() throws {
