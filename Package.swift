@@ -85,6 +85,9 @@ let package = Package(
             ]
         ),
 
+        // libFuzzer target for the log's batch decoder: `scripts/fuzz.sh` builds it with --sanitize=fuzzer.
+        .executableTarget(name: "FuzzBatchDecoder", dependencies: ["Ledger"]),
+
         // Helpers shared by the test targets (temporary directories, seeded randomness, the built executable).
         .target(name: "TestSupport", path: "Sources/TestSupport"),
 

@@ -14,5 +14,7 @@ trap cleanup EXIT
 export DATABASE_URL REDIS_URL
 swift build --build-tests
 SWIFT_BACKTRACE=enable=no swift test --skip-build --disable-xctest
+# The log's batch decoder under libFuzzer + ASan for a bounded time (longer on demand: scripts/fuzz.sh 3600).
+scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 # Release builds hit compiler bugs debug builds do not (SWIFT-NOTES P5); the benchmarks use them.
 swift build -c release --product stockboom
