@@ -172,7 +172,9 @@ final class Child: @unchecked Sendable {
         let (rig, sink) = try await Self.rig("e2e", redisDatabase: 9)
         defer { sink.stop(signal: SIGKILL) }  // aiosmtpd ignores SIGTERM
         let mock = MockKIS(now: Self.session)
-        mock.state.withLock { $0.rateLimit = 20; $0.bucket.tokens = 20 }
+        // A secret nobody could find by chance, to look for afterwards.
+        let secret = "SBAPPSECRET" + UUID().uuidString.replacingOccurrences(of: "-", with: "") + String(repeating: "q", count: 137)
+        mock.state.withLock { $0.rateLimit = 20; $0.bucket.tokens = 20; $0.appSecret = secret }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
@@ -208,6 +210,79 @@ final class Child: @unchecked Sendable {
             #expect(worker.log.contains("worker stopped cleanly"))
             #expect(serve.stop() == 0)
         }
+        // The app secret was used all along (token issue, every KIS call); it is nowhere in clear.
+        try Self.expectAbsent(secret, rig: rig, redisDatabase: 9)
+    }
+
+    /// Looks for `secret` (as is, base64, hex) in every record and snapshot of the log directory (decoded:
+    /// segments and snapshots are LZ4-compressed) and its other files, in a `pg_dump` of the database, and
+    /// in every key and value of the Redis database.
+    static func expectAbsent(_ secret: String, rig: Rig, redisDatabase: Int) throws {
+        let forms = [Array(secret.utf8), Array(Data(secret.utf8).base64EncodedString().utf8), Array(secret.utf8.map { String(format: "%02x", $0) }.joined().utf8)]
+        func contains(_ haystack: [UInt8]) -> Bool {
+            forms.contains { needle in haystack.count >= needle.count && (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) } }
+        }
+        let log = try EventLog(directory: rig.directory.path, readOnly: true)
+        let records = try log.read(from: 0, maxRecords: .max)
+        log.close()
+        #expect(records.count > 10)
+        let inRecords = records.contains { contains($0.payload) }
+        #expect(!inRecords, "the secret is in a log record")
+        for path in try SnapshotStore(logDirectory: rig.directory.path).list() {
+            let inSnapshot = contains(try SnapshotStore(logDirectory: rig.directory.path).read(path: path).state)
+            #expect(!inSnapshot, "the secret is in \(path)")
+        }
+        for name in try FileManager.default.subpathsOfDirectory(atPath: rig.directory.path) where !name.hasSuffix(".log") && !name.hasPrefix("mail") {
+            guard let data = FileManager.default.contents(atPath: rig.directory.path + "/" + name) else { continue }
+            let inFile = contains(Array(data))
+            #expect(!inFile, "the secret is in \(name)")
+        }
+        let dump = Process()
+        dump.executableURL = URL(fileURLWithPath: "/usr/bin/pg_dump")
+        dump.arguments = [try #require(rig.environment["DATABASE_URL"])]
+        let output = Pipe()
+        dump.standardOutput = output
+        try dump.run()
+        let text = output.fileHandleForReading.readDataToEndOfFile()
+        dump.waitUntilExit()
+        #expect(dump.terminationStatus == 0 && text.count > 1_000)
+        let inDatabase = contains(Array(text))
+        #expect(!inDatabase, "the secret is in the database")
+        let redisURL = try #require(rig.environment["REDIS_URL"])
+        var endpoint = try #require(RedisEndpoint(url: redisURL))
+        endpoint.database = redisDatabase
+        let redis = RedisClient(endpoint: endpoint)
+        var cursor = "0"
+        var keys = 0
+        repeat {
+            guard case .array(let parts) = try redis.command(["SCAN", cursor, "COUNT", "1000"]), parts.count == 2, case .array(let names) = parts[1] else { break }
+            cursor = parts[0].text ?? "0"
+            for name in names.compactMap(\.text) {
+                keys += 1
+                let inName = contains(Array(name.utf8))
+                #expect(!inName, "the secret is in a Redis key name")
+                let type = try redis.command(["TYPE", name]).text ?? ""
+                let value: RedisReply = switch type {
+                case "string": try redis.command(["GET", name])
+                case "list": try redis.command(["LRANGE", name, "0", "-1"])
+                case "hash": try redis.command(["HGETALL", name])
+                case "set": try redis.command(["SMEMBERS", name])
+                case "zset": try redis.command(["ZRANGE", name, "0", "-1"])
+                default: .null
+                }
+                func flatten(_ reply: RedisReply) -> [UInt8] {
+                    switch reply {
+                    case .string(let bytes): bytes
+                    case .status(let text), .error(let text): Array(text.utf8)
+                    case .array(let items): items.flatMap(flatten)
+                    default: []
+                    }
+                }
+                let inValue = contains(flatten(value))
+                #expect(!inValue, "the secret is in Redis key \(name)")
+            }
+        } while cursor != "0"
+        #expect(keys > 5, "the queues were used")
     }
 
     static func orders(_ rig: Rig, _ token: String, _ ids: [String]) async throws -> [[String: Any]] {
