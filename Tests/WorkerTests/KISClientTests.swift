@@ -70,6 +70,32 @@ import Testing
         }
     }
 
+    /// A body cut short or an error page instead of JSON is a transport failure the caller retries (the trade
+    /// handler then looks at the broker before sending again), never a crash or a wrong answer.
+    @Test func malformedAnswersAndServerErrorsAreRetryableFailures() async throws {
+        let mock = MockKIS(now: Self.session)
+        try await withServer(mock.router()) { port in
+            let client = Self.client(mock, port: port)
+            #expect(try await client.quote("005930").price > 0)
+            mock.state.withLock { $0.garbleNext = 1 }
+            do {
+                _ = try await client.quote("005930")
+                Issue.record("a cut JSON body was taken for a quote")
+            } catch let error as KISError {
+                #expect(error.kind == .transport && error.message.contains("not JSON"), "\(error)")
+            }
+            mock.state.withLock { $0.crashNext = 1 }
+            do {
+                _ = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 1, price: 55_000)
+                Issue.record("an error page was taken for an order acknowledgement")
+            } catch let error as KISError {
+                #expect(error.kind == .transport && error.httpStatus == 500, "\(error)")
+            }
+            #expect(mock.state.withLock { $0.orders.count } == 0, "the refused call placed nothing")
+            #expect(try await client.quote("005930").price > 0, "the next call works")
+        }
+    }
+
     @Test func refusalsMapToTheGuidesReasons() async throws {
         let mock = MockKIS(now: Self.session)
         try await withServer(mock.router()) { port in

@@ -56,6 +56,10 @@ final class MockKIS: Sendable {
         var hashkeysIssued = 0
         /// Answer the next this many calls with EGW00201 whatever the bucket says (someone else used the key's allowance).
         var refuseNext = 0
+        /// The next N /uapi answers are HTTP 200 with a body that is not JSON (a proxy's error page, a cut body).
+        var garbleNext = 0
+        /// The next N /uapi answers are HTTP 500 with a body that is not JSON.
+        var crashNext = 0
     }
 
     let state: Mutex<State>
@@ -118,6 +122,14 @@ final class MockKIS: Sendable {
                 return Self.gatewayError("EGW00201", "초당 거래건수를 초과하였습니다.")
             }
             state.bucket.tokens -= 1
+            if state.garbleNext > 0 {
+                state.garbleNext -= 1
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"rt_cd\":\"0\",\"output\":{\"stck_prpr\":")))
+            }
+            if state.crashNext > 0 {
+                state.crashNext -= 1
+                return Response(status: .internalServerError, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
+            }
             guard headers[HTTPField.Name("appkey")!] == state.appKey, headers[HTTPField.Name("appsecret")!] == state.appSecret else {
                 return Self.answer(.forbidden, ["error_code": "EGW00103", "error_description": "유효하지 않은 AppKey입니다."])
             }
