@@ -149,6 +149,8 @@ final class DemoStack: @unchecked Sendable {
     let stopProjections = Mutex(false)
     let maxLag = Mutex<UInt64>(0)
     let latestStatus = Mutex<[ProjectionStatus]>([])
+    /// The projections' lag in time, measured on each of their passes.
+    let lagClock = LagClock()
     var projectionThread: Thread?
     let runtime: EngineRuntime
 
@@ -165,12 +167,13 @@ final class DemoStack: @unchecked Sendable {
         self.runtime = runtime
     }
 
-    static func start(log: EventLog, runtime: EngineRuntime, databaseURL: String, redis: RedisEndpoint, smtp: SMTPConfiguration?, port: Int, clock: DemoClock) async throws -> DemoStack {
+    /// - Parameter bcryptCost: 10 for the demo; the benchmark signs up hundreds of people and uses 4.
+    static func start(log: EventLog, runtime: EngineRuntime, databaseURL: String, redis: RedisEndpoint, smtp: SMTPConfiguration?, port: Int, clock: DemoClock, bcryptCost: UInt8 = 10) async throws -> DemoStack {
         let runner = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: databaseURL) })
         var random = SystemRandomNumberGenerator()
         let secretsKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
         var configuration = GatewayConfiguration(jwtSecret: (0..<48).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined(), secretsKey: secretsKey)
-        configuration.bcryptCost = 10
+        configuration.bcryptCost = bcryptCost
         configuration.ordersPerSecond = 10_000
         configuration.orderBurst = 10_000
         let dependencies = GatewayDependencies(log: log, databaseURL: databaseURL, redis: redis, ordersByStatus: {
@@ -218,6 +221,7 @@ final class DemoStack: @unchecked Sendable {
                 let lag = statuses.map(\.lag).max() ?? 0
                 stack.maxLag.withLock { $0 = max($0, lag) }
                 stack.latestStatus.withLock { $0 = statuses }
+                stack.lagClock.record(behind: statuses.map(\.offset).min() ?? 0, head: runtime.nextOffset)
             })
         }
         thread.start()
@@ -306,7 +310,14 @@ struct DemoDriver {
     var traders: [(email: String, account: String)] = []
     static let password = "stockboom-demo"
 
-    init(runtime: EngineRuntime, stack: DemoStack, clock: DemoClock, stocks: Int, strategyStocks: Int, seed: UInt64, day: Int64) async throws {
+    /// The demo's three traders: ma-cross, rsi-reversion, ma-cross.
+    static let demoPeople = ["minji@example.com", "junho@example.com", "seoyeon@example.com"]
+
+    /// - Parameters:
+    ///   - people: who signs up; person `i` runs `rsi-reversion` when `i` is odd, else `ma-cross`, on
+    ///     `strategyStocks` stocks (`i`, `i + n`, `i + 2n`, … for `n` people, wrapping around the market).
+    init(runtime: EngineRuntime, stack: DemoStack, clock: DemoClock, stocks: Int, strategyStocks: Int, seed: UInt64, day: Int64,
+         people: [String] = DemoDriver.demoPeople) async throws {
         self.runtime = runtime
         self.stack = stack
         self.clock = clock
@@ -316,17 +327,17 @@ struct DemoDriver {
         let setup = CommandContext(time: clock.read(), correlationID: "demo-listing")
         try await Self.concurrently(runtime, self.listings.map { .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose) }, setup)
         // People sign up, open simulated accounts and enable strategies through the public API.
-        for (index, email) in ["minji@example.com", "junho@example.com", "seoyeon@example.com"].enumerated() {
+        for (index, email) in people.enumerated() {
             let (registered, session) = try await stack.post("/api/auth/register", json: ["email": email, "password": Self.password])
             guard registered == 201, let token = session["token"] as? String else { throw CommandFailure("registering \(email) answered \(registered): \(session)") }
             let (opened, account) = try await stack.post("/api/broker-accounts", token: token, json: [
-                "broker": "SIMULATED", "accountNumber": "5012345\(index)01", "initialCash": 1_000_000_000, "dailyOrderLimit": 5_000,
+                "broker": "SIMULATED", "accountNumber": String(format: "50%06d01", index), "initialCash": 1_000_000_000, "dailyOrderLimit": 5_000,
             ])
             guard opened == 201, let id = account["id"] as? String else { throw CommandFailure("opening an account answered \(opened): \(account)") }
             self.traders.append((email, id))
-            let name = index == 1 ? "rsi-reversion" : "ma-cross"
-            let parameters = index == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
-            for slot in stride(from: index, to: min(self.listings.count, strategyStocks * 3), by: 3) {
+            let name = index % 2 == 1 ? "rsi-reversion" : "ma-cross"
+            let parameters = index % 2 == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
+            for slot in Set((0..<strategyStocks).map { (index + $0 * people.count) % self.listings.count }).sorted() {
                 let (enabled, body) = try await stack.post("/api/strategies", token: token, json: [
                     "brokerAccountId": id, "stockId": self.listings[slot].code.description, "strategy": name, "parameters": parameters,
                 ])
@@ -400,8 +411,10 @@ struct DemoDriver {
         self.fills += fillCommands.count
         self.clock.set(start + 30_000_000)
         try await Self.concurrently(self.runtime, fillCommands, CommandContext(time: start + 30_000_000, correlationID: "fills-\(minute)"))
+        self.stack.lagClock.note(head: self.runtime.nextOffset)
         self.clock.set(start + KST.minuteMicros)
         try await Self.concurrently(self.runtime, bars.map { .ingestCandle($0) }, CommandContext(time: start + KST.minuteMicros, correlationID: "candles-\(minute)"))
+        self.stack.lagClock.note(head: self.runtime.nextOffset)
         // 3. The strategies see the closed bars: the gateway's candle cache has them, the dispatcher makes the
         //    data-analysis jobs, the worker runs them (placing orders through /internal) before the next minute.
         let head = self.runtime.nextOffset
@@ -515,4 +528,40 @@ struct DemoSummary {
         lines.append("  mail       ls var/services/mail/new | wc -l")
         return lines.joined(separator: "\n")
     }
+}
+
+/// The read models' lag in time: for each projection pass, how long the oldest event it applied had been
+/// committed, from (time, head) samples of the log (taken on each pass and by the driver after its commits).
+final class LagClock: Sendable {
+    private let state = Mutex<(heads: [(nanos: UInt64, head: UInt64)], applied: UInt64, lags: [Double])>(([], 0, []))
+
+    /// The log's head now (call after commits, for a finer time resolution).
+    func note(head: UInt64) {
+        let now = monotonicNanos()
+        self.state.withLock { state in
+            if state.heads.last.map({ $0.head < head }) ?? true { state.heads.append((now, head)) }
+        }
+    }
+
+    /// A projection pass ended with every read model at or beyond `offset`.
+    func record(behind offset: UInt64, head: UInt64) {
+        self.note(head: head)
+        let now = monotonicNanos()
+        self.state.withLock { state in
+            defer { state.applied = max(state.applied, offset) }
+            guard offset > state.applied else { return }
+            // The oldest event of the pass is at `applied`: it was committed when the head first went beyond it.
+            var low = 0
+            var high = state.heads.count
+            while low < high {
+                let middle = (low + high) / 2
+                if state.heads[middle].head > state.applied { high = middle } else { low = middle + 1 }
+            }
+            let since = low < state.heads.count ? min(state.heads[low].nanos, now) : now
+            state.lags.append(Double(now - since) / 1e9)
+        }
+    }
+
+    /// Lag samples in seconds (one per projection pass that applied something).
+    var samples: [Double] { self.state.withLock { $0.lags } }
 }

@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks beyond the log (the log's own: `stockboom log bench`).",
-        subcommands: [EngineBenchCommand.self, ProjectionBenchCommand.self, QueueBenchCommand.self]
+        subcommands: [EngineBenchCommand.self, ProjectionBenchCommand.self, QueueBenchCommand.self, BenchDayCommand.self]
     )
 }
 
