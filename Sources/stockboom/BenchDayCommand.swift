@@ -54,7 +54,10 @@ struct BenchDayCommand: AsyncParsableCommand {
         var driver = try await DemoDriver(runtime: runtime, stack: stack, clock: clock, stocks: self.stocks, strategyStocks: self.strategyStocks, seed: self.seed, day: day, people: people)
         try await stack.dispatch()
 
-        struct Sample { var minute: Int; var seconds: Double; var events: UInt64; var orders: Int; var fills: Int; var lag: Double; var analysis: Int; var notification: Int; var rss: UInt64 }
+        struct Sample {
+            var minute: Int, seconds: Double, events: UInt64, orders: Int, fills: Int, lag: Double, analysis: Int, notification: Int, rss: UInt64
+            var engine = 0.0, handoff = 0.0, analysisWait = 0.0
+        }
         var samples: [Sample] = []
         let startEvents = runtime.nextOffset
         let startOrders = runtime.state.orders.count
@@ -68,7 +71,7 @@ struct BenchDayCommand: AsyncParsableCommand {
                 minute: Int(minute), seconds: Double(monotonicNanos() - started) / 1e9, events: runtime.nextOffset - startEvents,
                 orders: runtime.state.orders.count - startOrders, fills: driver.fills, lag: lag,
                 analysis: analysis.wait + analysis.active + analysis.delayed, notification: notification.wait + notification.active + notification.delayed,
-                rss: ProcessMemory.residentBytes())
+                rss: ProcessMemory.residentBytes(), engine: driver.phases.engine, handoff: driver.phases.handoff, analysisWait: driver.phases.analysis)
             samples.append(sample)
             progress.update(Int(minute) + 1, "\(sample.events) events  \(sample.orders) orders  lag \(String(format: "%.3f", lag)) s")
         }
@@ -92,6 +95,7 @@ struct BenchDayCommand: AsyncParsableCommand {
         eventLog.close()
 
         let analysisMax = samples.map { $0.analysis }.max() ?? 0
+        let split = (samples.reduce(0) { $0 + $1.engine }, samples.reduce(0) { $0 + $1.handoff }, samples.reduce(0) { $0 + $1.analysisWait })
         let notificationMax = samples.map { $0.notification }.max() ?? 0
         let report = """
             bench day — \(self.stocks) stocks × 381 one-minute bars, \(self.accounts) accounts × \(self.strategyStocks) strategy stock(s), seed \(self.seed)
@@ -99,6 +103,7 @@ struct BenchDayCommand: AsyncParsableCommand {
             events       \(events) (\(Format.number(Double(events) / daySeconds))/s)
             orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(driver.fills) fills
             lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) projection passes)
+            where        engine commands \(String(format: "%.1f", split.0)) s, hand-off (candle cache, dispatcher) \(String(format: "%.1f", split.1)) s, waiting for the strategies' data-analysis jobs \(String(format: "%.1f", split.2)) s
             queues       data-analysis depth max \(analysisMax) at a minute's end; notification max \(notificationMax)
             memory       peak resident \(Format.bytes(ProcessMemory.peakResidentBytes())) (one process: engine, gateway, projections, dispatcher, consumers)
             disk         log \(Format.bytes(segmentBytes)), PostgreSQL database \(Format.bytes(databaseBytes)), Redis memory \(Format.bytes(redisBytes))
@@ -106,9 +111,9 @@ struct BenchDayCommand: AsyncParsableCommand {
             """
         writeLine(report)
         try (report + "\n").write(toFile: output + "/report.txt", atomically: true, encoding: .utf8)
-        var csv = "minute,seconds,events,orders,fills,lag_seconds,data_analysis_depth,notification_depth,rss_bytes\n"
+        var csv = "minute,seconds,events,orders,fills,lag_seconds,data_analysis_depth,notification_depth,rss_bytes,engine_seconds,handoff_seconds,analysis_seconds\n"
         for sample in samples {
-            csv += "\(sample.minute),\(String(format: "%.3f", sample.seconds)),\(sample.events),\(sample.orders),\(sample.fills),\(String(format: "%.4f", sample.lag)),\(sample.analysis),\(sample.notification),\(sample.rss)\n"
+            csv += "\(sample.minute),\(String(format: "%.3f", sample.seconds)),\(sample.events),\(sample.orders),\(sample.fills),\(String(format: "%.4f", sample.lag)),\(sample.analysis),\(sample.notification),\(sample.rss),\(String(format: "%.4f", sample.engine)),\(String(format: "%.4f", sample.handoff)),\(String(format: "%.4f", sample.analysisWait))\n"
         }
         try csv.write(toFile: output + "/series.csv", atomically: true, encoding: .utf8)
         let rates = zip(samples, [Sample(minute: -1, seconds: 0, events: 0, orders: 0, fills: 0, lag: 0, analysis: 0, notification: 0, rss: 0)] + samples).map { now, before in
@@ -117,7 +122,8 @@ struct BenchDayCommand: AsyncParsableCommand {
         let svg = SeriesPlot.svg(title: "bench day: \(self.stocks) stocks, \(self.accounts) accounts — per session minute (x: wall seconds)", x: samples.map(\.seconds), series: [
             ("events/s", rates, "#1f77b4"),
             ("projection lag (s)", samples.map(\.lag), "#d62728"),
-            ("data-analysis depth", samples.map { Double($0.analysis) }, "#2ca02c"),
+            ("engine commands per minute (s)", samples.map(\.engine), "#ff7f0e"),
+            ("waiting for data-analysis per minute (s)", samples.map(\.analysisWait), "#2ca02c"),
             ("resident MiB", samples.map { Double($0.rss) / 1_048_576 }, "#9467bd"),
         ])
         try svg.write(toFile: output + "/series.svg", atomically: true, encoding: .utf8)

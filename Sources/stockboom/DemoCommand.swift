@@ -306,6 +306,9 @@ struct DemoDriver {
     var listings: [(code: StockCode, name: String, previousClose: Int64)]
     var bars: [Candle]
     var fills = 0
+    /// Wall seconds of the last minute: the engine's commands (exchange, fills, candles), the hand-off (candle
+    /// cache and dispatcher), and the worker's data-analysis jobs until the queue was empty.
+    var phases: (engine: Double, handoff: Double, analysis: Double) = (0, 0, 0)
     /// Users of the demo (e-mail, password, account id), for the summary.
     var traders: [(email: String, account: String)] = []
     static let password = "stockboom-demo"
@@ -390,6 +393,7 @@ struct DemoDriver {
     /// One session minute: the strategies' orders reach the exchange, the exchange fills during the minute, the
     /// bars close, and the pipeline (candle cache, dispatcher, data-analysis queue) catches up before the next.
     mutating func minute(_ minute: Int64) async throws {
+        let began = monotonicNanos()
         let start = KST.instant(day: self.day, hour: 9) + minute * KST.minuteMicros
         self.clock.set(start)
         let context = CommandContext(time: start, correlationID: "exchange-\(minute)")
@@ -417,10 +421,13 @@ struct DemoDriver {
         self.stack.lagClock.note(head: self.runtime.nextOffset)
         // 3. The strategies see the closed bars: the gateway's candle cache has them, the dispatcher makes the
         //    data-analysis jobs, the worker runs them (placing orders through /internal) before the next minute.
+        let engineDone = monotonicNanos()
         let head = self.runtime.nextOffset
         while self.stack.services.candles.nextOffset < head { try await Task.sleep(for: .milliseconds(1)) }
         try await self.stack.dispatch()
+        let handedOff = monotonicNanos()
         try await self.stack.drain(.dataAnalysis)
+        self.phases = (Double(engineDone - began) / 1e9, Double(handedOff - engineDone) / 1e9, Double(monotonicNanos() - handedOff) / 1e9)
     }
 
     /// The close: orders the strategies placed after the last bar never reach the exchange (cancelled), and day
