@@ -186,23 +186,23 @@ final class DemoStack: @unchecked Sendable {
         let workerToken = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
         services.workerToken = workerToken
         services.liveFeed = LiveEventFeed(endpoint: redis)
-        let listening = Mutex<Bool?>(nil)
+        let listening = Mutex<Int?>(nil)  // the bound port (port 0: the kernel's choice)
         let app = Application(
             router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "stockboom-demo"),
             services: [services.candles],
-            onServerRunning: { _ in listening.withLock { $0 = true } }
+            onServerRunning: { channel in listening.withLock { $0 = channel.localAddress?.port ?? port } }
         )
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: Logger(label: "stockboom-demo")))
         let server = Task { try await group.run() }
         for _ in 0..<500 where listening.withLock({ $0 }) == nil && !server.isCancelled {
             try await Task.sleep(for: .milliseconds(10))
         }
-        guard listening.withLock({ $0 }) == true else {
+        guard let bound = listening.withLock({ $0 }) else {
             server.cancel()
             throw CommandFailure("the gateway could not listen on 127.0.0.1:\(port) (in use? pass --port)")
         }
-        let baseURL = "http://127.0.0.1:\(port)"
+        let baseURL = "http://127.0.0.1:\(bound)"
         let engine = EngineClient(baseURL: baseURL, token: workerToken)
         let report: @Sendable (String) -> Void = { Log.worker.error("\($0)") }
         let brokers = BrokerDirectory(databaseURL: databaseURL, box: SecretBox(key: secretsKey), baseURL: nil, engine: engine, clock: { clock.read() })
