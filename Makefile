@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo demo-serve test bench-log bench-engine bench-projections bench-gateway bench-queue services-start services-stop build
+.PHONY: demo demo-serve test bench-day bench-backup bench-log bench-engine bench-projections bench-gateway bench-queue services-start services-stop build
 
 demo:
 	scripts/demo.sh
@@ -10,6 +10,12 @@ demo-serve:
 
 test:
 	scripts/test.sh
+
+bench-day:
+	scripts/bench-day.sh
+
+bench-backup:
+	scripts/bench-backup.sh
 
 bench-engine:
 	scripts/bench-engine.sh
