@@ -1,0 +1,65 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Gateway
+
+/// Injection attempts in every string field of every body the API takes, and in path and query parameters:
+/// each is refused or stored as the text it is (4xx or 2xx), never a 5xx; afterwards the database is whole.
+@Suite struct InjectionTests {
+    static let payloads = [
+        "'; DROP TABLE trades; --", "\" OR \"1\"=\"1", "1 OR 1=1", "<script>alert(1)</script>", "${jndi:ldap://example.com/a}",
+        "../../../../etc/passwd", "a\u{0000}b", "%00%27", "\\\\'\\\"", "😀" + String(repeating: "é", count: 300), String(repeating: "A", count: 20_000),
+        "{\"$gt\":\"\"}", "\r\nSet-Cookie: x=1", "005930' --",
+    ]
+
+    @Test func everyStringFieldTakesHostileTextWithoutA5xx() async throws {
+        let harness = try await APIHarness("injection")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("injection@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let bodies: [(String, [String: Any], Bool)] = [
+                ("/api/auth/register", ["email": "x@example.com", "password": "a long password"], false),
+                ("/api/auth/login", ["email": "injection@example.com", "password": "correct horse battery"], false),
+                ("/api/broker-accounts", ["broker": "KIS_PAPER", "accountNumber": "50123456-01", "appKey": "key", "appSecret": "secret"], true),
+                ("/api/orders", ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "type": "LIMIT", "quantity": 1, "price": 55_000], true),
+                ("/api/strategies", ["brokerAccountId": account, "stockId": "005930", "strategy": "ma-cross", "parameters": "fast=5,slow=20"], true),
+                ("/api/strategies/disable", ["brokerAccountId": account, "stockId": "005930", "strategy": "ma-cross"], true),
+                ("/api/trades/test", ["brokerAccountId": account, "stockId": "005930"], true),
+                ("/api/backtests", ["stockId": "005930", "strategy": "ma-cross", "parameters": "fast=5,slow=20", "timeframe": "1m", "from": "2025-01-06", "to": "2025-01-07"], true),
+            ]
+            var tried = 0
+            var failures: [String] = []
+            for (path, template, needsToken) in bodies {
+                for key in template.keys where template[key] is String {
+                    for payload in Self.payloads {
+                        var body = template
+                        body[key] = payload
+                        let reply = try await client.call(.post, path, token: needsToken ? alice.token : nil, json: body)
+                        tried += 1
+                        if reply.status >= 500 { failures.append("POST \(path) \(key)=\(payload.prefix(40).debugDescription): \(reply.status) \(reply.text.prefix(200))") }
+                    }
+                }
+            }
+            for payload in Self.payloads {
+                let encoded = payload.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "x"
+                for path in ["/api/market-data/stocks/\(encoded)", "/api/market-data/stocks/\(encoded)/candles?timeframe=\(encoded)&limit=\(encoded)",
+                             "/api/market-data/stocks/005930/candles?timeframe=\(encoded)&from=\(encoded)", "/api/orders/\(encoded)", "/api/orders?status=\(encoded)",
+                             "/api/portfolio?asOf=\(encoded)", "/api/notifications/\(encoded)/read"] {
+                    let method: HTTPRequest.Method = path.hasSuffix("/read") ? .post : .get
+                    let reply = try await client.call(method, path, token: alice.token)
+                    tried += 1
+                    if reply.status >= 500 { failures.append("\(method) \(path.prefix(80)): \(reply.status) \(reply.text.prefix(200))") }
+                }
+            }
+            #expect(failures.isEmpty, "\(failures.count) of \(tried) hostile requests answered 5xx:\n\(failures.prefix(10).joined(separator: "\n"))")
+            #expect(tried > 300)
+            // The database is whole, and Alice's session and account still work.
+            #expect(try await client.call(.get, "/api/broker-accounts", token: alice.token).items.count >= 1)
+            try harness.project()
+            #expect(try await client.call(.get, "/api/trades", token: alice.token).status == 200)
+        }
+        await harness.close()
+    }
+}
