@@ -157,9 +157,7 @@ struct BackupRestoreCommand: AsyncParsableCommand {
             let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
             let head = eventLog.nextOffset
             let added = try await blocking { () throws -> Int in
-                var removed = 0
-                for queue in QueueName.allCases { removed += try store.obliterate(queue) }
-                _ = removed
+                try JobDispatcher.reset(store)
                 let dispatcher = JobDispatcher(log: eventLog, store: store, clock: { wallClockMicros() }, committed: { (state, head) })
                 return try dispatcher.rebuild()
             }

@@ -61,10 +61,7 @@ struct DemoCommand: AsyncParsableCommand {
         try? FileManager.default.removeItem(atPath: self.dir)
         let databaseURL = try PostgresConnection.recreateDatabase(self.database, serverURL: server)
         let store = JobQueueStore(redis: RedisClient(endpoint: redis))
-        try await blocking {
-            for queue in QueueName.allCases { try store.obliterate(queue) }
-            _ = try store.redis.command(["DEL", JobDispatcher.checkpointKey])
-        }
+        try await blocking { try JobDispatcher.reset(store) }
         let eventLog = try EventLog(directory: self.dir)
         let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()), snapshotEveryEvents: 50_000)
         let clock = DemoClock(KST.instant(day: day, hour: 8, minute: 30))
@@ -177,9 +174,7 @@ final class DemoStack: @unchecked Sendable {
         configuration.ordersPerSecond = 10_000
         configuration.orderBurst = 10_000
         let dependencies = GatewayDependencies(log: log, databaseURL: databaseURL, redis: redis, ordersByStatus: {
-            var counts = Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) })
-            for order in runtime.committed.state.orders.values { counts[order.status.description, default: 0] += 1 }
-            return counts
+            runtime.committed.state.ordersByStatus(everyStatus: true)
         })
         let database = DatabasePool(url: databaseURL, size: 4)
         var services = GatewayServices(dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: { clock.read() })
@@ -259,7 +254,8 @@ final class DemoStack: @unchecked Sendable {
         try await self.drain(.notification, timeout: 120)
         let head = runtime.nextOffset
         for _ in 0..<3_000 {
-            if let statuses = Optional(self.latestStatus.withLock { $0 }), !statuses.isEmpty, statuses.allSatisfy({ $0.offset >= head }) { break }
+            let statuses = self.latestStatus.withLock { $0 }
+            if !statuses.isEmpty, statuses.allSatisfy({ $0.offset >= head }) { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         return runtime.state.notifications.values.filter(\.delivered).count
@@ -466,11 +462,10 @@ struct DemoSummary {
 
     static func make(stack: DemoStack, runtime: EngineRuntime, log: EventLog, seconds: Double, delivered: Int) async throws -> DemoSummary {
         let live = runtime.state
-        var statuses: [String: Int] = [:]
+        let statuses = live.ordersByStatus()
         var reasons: [String: Int] = [:]
-        for order in live.orders.values {
-            statuses[order.status.description, default: 0] += 1
-            if order.status == .rejected || order.status == .failed, let reason = order.failureReason { reasons[reason.rawValue, default: 0] += 1 }
+        for order in live.orders.values where order.status == .rejected || order.status == .failed {
+            if let reason = order.failureReason { reasons[reason.rawValue, default: 0] += 1 }
         }
         var accounts: [String] = []
         for account in live.accounts.values.sorted(by: { $0.id < $1.id }) {

@@ -217,8 +217,7 @@ struct ReplayCommand: ParsableCommand {
                 "commission": Int(portfolio.commissionPaid), "tax": Int(portfolio.taxPaid), "halted": account.haltReason as Any,
             ])
         }
-        var statuses: [String: Int] = [:]
-        for order in state.orders.values { statuses[order.status.description, default: 0] += 1 }
+        let statuses = state.ordersByStatus()
         if self.json {
             print(Format.json([
                 "toOffset": Int(end), "events": Int(state.eventCount), "snapshotOffset": report.snapshotOffset.map { Int($0) } as Any,

@@ -68,9 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis, ordersByStatus: {
-            var counts = Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) })
-            for order in runtime.committed.state.orders.values { counts[order.status.description, default: 0] += 1 }
-            return counts
+            runtime.committed.state.ordersByStatus(everyStatus: true)
         })
         var services: GatewayServices?
         var pool: DatabasePool?

@@ -195,9 +195,9 @@ public struct Backtester: Sendable {
         self.report.realizedProfit = account?.realizedProfit ?? 0
         self.report.commission = account?.commissionPaid ?? 0
         self.report.tax = account?.taxPaid ?? 0
-        for order in self.state.orders.values {
-            self.report.ordersByStatus[order.status.description, default: 0] += 1
-            if let reason = order.failureReason, order.status == .rejected { self.report.rejectionsByReason[reason.rawValue, default: 0] += 1 }
+        self.report.ordersByStatus = self.state.ordersByStatus()
+        for order in self.state.orders.values where order.status == .rejected {
+            if let reason = order.failureReason { self.report.rejectionsByReason[reason.rawValue, default: 0] += 1 }
         }
         let equities = self.report.equityCurve.map { Double($0.equity) }
         var peak = equities.first ?? 0

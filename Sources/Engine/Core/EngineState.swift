@@ -241,3 +241,13 @@ public struct EngineState: Sendable, Hashable {
         }
     }
 }
+
+extension EngineState {
+    /// Orders per status name (`FILLED` …); with `everyStatus`, statuses without orders are listed with 0 (a
+    /// gauge must fall back to 0, not keep its last value).
+    public func ordersByStatus(everyStatus: Bool = false) -> [String: Int] {
+        var counts = everyStatus ? Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) }) : [:]
+        for order in self.orders.values { counts[order.status.description, default: 0] += 1 }
+        return counts
+    }
+}

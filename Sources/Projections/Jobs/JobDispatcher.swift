@@ -81,6 +81,16 @@ public final class JobDispatcher: @unchecked Sendable {
         self.committed = committed
     }
 
+    /// Empties every queue (`obliterate`) and deletes the checkpoint: for a new log (the demo, a benchmark) or a
+    /// restored one, whose jobs must all come from its own events. Returns the keys deleted.
+    @discardableResult
+    public static func reset(_ store: JobQueueStore) throws(RedisError) -> Int {
+        var deleted = 0
+        for queue in QueueName.allCases { deleted += try store.obliterate(queue) }
+        _ = try store.redis.command(["DEL", Self.checkpointKey])
+        return deleted
+    }
+
     /// The stored checkpoint of the dispatcher writing to `store`, nil when Redis has none.
     public static func checkpoint(_ store: JobQueueStore) throws(RedisError) -> UInt64? {
         try store.redis.command(["GET", Self.checkpointKey]).text.flatMap { UInt64($0) }
