@@ -162,3 +162,69 @@ public func freeLoopbackPort() -> Int {
     guard bound else { return Int.random(in: 20_000...29_999) }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// A PostgreSQL server of the test's own (initdb on a free port), so that it can be SIGKILLed.
+public final class PrivatePostgres: @unchecked Sendable {
+    // @unchecked: set once in init.
+    public let directory = TemporaryDirectory("private-pg")
+    public let port = freeLoopbackPort()
+    public let bin: String
+
+    public var url: String { "postgresql://postgres@127.0.0.1:\(self.port)/stockboom" }
+    public var data: String { self.directory.path + "/data" }
+
+    public init() throws {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "PostgreSQL is not installed (/usr/lib/postgresql/*/bin)"])
+        }
+        self.bin = "/usr/lib/postgresql/\(version)/bin"
+        if getuid() == 0 { try Self.shell("chown -R postgres '\(self.directory.path)'") }
+        try self.asPostgres("'\(self.bin)/initdb' -D '\(self.data)' -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 > '\(self.directory.path)/initdb.log' 2>&1")
+        try self.start()
+        try self.asPostgres("'\(self.bin)/createdb' -h 127.0.0.1 -p \(self.port) -U postgres stockboom")
+    }
+
+    /// Starts the server; after a SIGKILL, retries while the killed postmaster's backends are still exiting
+    /// (they hold its shared memory for a moment).
+    public func start() throws {
+        for _ in 0..<40 {
+            if (try? self.startOnce()) != nil { return }
+            usleep(250_000)
+        }
+        try self.startOnce()
+    }
+
+    private func startOnce() throws {
+        try self.asPostgres("'\(self.bin)/pg_ctl' -D '\(self.data)' -l '\(self.directory.path)/server.log' -w -t 60 -o \"-p \(self.port) -k '\(self.directory.path)' -c listen_addresses=127.0.0.1\" start > /dev/null 2>&1")
+    }
+
+    /// SIGKILL of the postmaster (its children follow); returns once the port no longer answers.
+    public func kill9() throws {
+        let pidText = try String(contentsOfFile: self.data + "/postmaster.pid", encoding: .utf8)
+        guard let pid = pidText.split(separator: "\n").first.flatMap({ Int32($0) }), kill(pid, SIGKILL) == 0 else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "no postmaster to kill in \(self.data)/postmaster.pid"])
+        }
+        for _ in 0..<200 {
+            if (try? Self.shell("'\(self.bin)/pg_isready' -h 127.0.0.1 -p \(self.port) -q")) == nil { return }
+            usleep(50_000)
+        }
+    }
+
+    deinit {
+        try? self.asPostgres("'\(self.bin)/pg_ctl' -D '\(self.data)' -m immediate -w stop > /dev/null 2>&1")
+    }
+
+    public func asPostgres(_ command: String) throws {
+        try Self.shell(getuid() == 0 ? "su postgres -s /bin/sh -c \(Self.quote(command))" : command)
+    }
+
+    public static func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// `system(3)`: fork, exec `sh -c`, waitpid. (Foundation's `Process.waitUntilExit` never returned here once
+    /// `pg_ctl start` had left the postmaster running in the background.)
+    public static func shell(_ command: String) throws {
+        let status = system(command)
+        guard status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "failed (\(status)): \(command)"]) }
+    }
+}

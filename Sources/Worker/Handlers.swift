@@ -13,10 +13,14 @@ public actor BrokerDirectory {
     private let baseURL: String?
     private let engine: EngineClient
     private let clock: @Sendable () -> Int64
+    private let requestsPerSecond: Double?
     private var clients: [String: KISClient] = [:]
 
-    /// - Parameter baseURL: overrides both KIS hosts (`KIS_BASE_URL`: a mock in tests, a proxy in production).
-    public init(databaseURL: String, box: SecretBox, baseURL: String?, engine: EngineClient, clock: @escaping @Sendable () -> Int64) {
+    /// - Parameters:
+    ///   - baseURL: overrides both KIS hosts (`KIS_BASE_URL`: a mock in tests, a proxy in production).
+    ///   - requestsPerSecond: overrides KIS's per-key limit (`KIS_REQUESTS_PER_SECOND`: a new app's 3/s, a mock's more).
+    public init(databaseURL: String, box: SecretBox, baseURL: String?, engine: EngineClient, clock: @escaping @Sendable () -> Int64, requestsPerSecond: Double? = nil) {
+        self.requestsPerSecond = requestsPerSecond
         self.databaseURL = databaseURL
         self.box = box
         self.baseURL = baseURL
@@ -37,7 +41,7 @@ public actor BrokerDirectory {
         let client = KISClient(
             environment: kind, credentials: KISCredentials(appKey: credentials.appKey, appSecret: credentials.appSecret, accountNumber: credentials.accountNumber),
             baseURL: self.baseURL, clock: self.clock, tokenStore: PostgresTokenStore(account: account, databaseURL: url, box: box),
-            onTokenIssued: { token in _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt)) })
+            onTokenIssued: { token in _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt)) }, requestsPerSecond: self.requestsPerSecond)
         self.clients[account] = client
         return client
     }
@@ -96,7 +100,9 @@ public enum JobFailure: Error, CustomStringConvertible {
 ///   REJECTED with the guide's reason; a dead token or wrong keys → FAILED (TOKEN_EXPIRED); no answer →
 ///   the attempt fails and the next one reconciles.
 /// * SUBMITTED (an earlier attempt may or may not have reached KIS) → looks for it in the day's orders
-///   before sending again: a broker order that matches is adopted, never doubled.
+///   before sending again: a broker order that matches is adopted, never doubled. Not found is *unknown*
+///   (the list may lag) until the list shows an order placed after our last send; only then is the order
+///   sent again (recording the new send first). An unknown order stays SUBMITTED, never assumed cancelled.
 /// * ACCEPTED / PARTIALLY_FILLED / CANCEL_REQUESTED → polls the day's orders: new fills are recorded
 ///   (fill id = ODNO:cumulative quantity, so a repeated poll adds nothing), a pending cancel is sent, and
 ///   the job looks again in `pollSeconds` until the order is final.
@@ -104,6 +110,7 @@ public struct TradeExecutionHandler: JobHandler {
     let engine: EngineClient
     let brokers: BrokerDirectory
     let pollSeconds: Double
+    /// Sends and adoptions, one at a time per account (in this process).
     let adoptions = AccountTurns()
 
     public init(engine: EngineClient, brokers: BrokerDirectory, pollSeconds: Double = 2) {
@@ -139,23 +146,34 @@ public struct TradeExecutionHandler: JobHandler {
         switch view.status {
         case "FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED":
             return .done
-        case "PENDING":
-            try await self.engine.record(.submitted(order: view.id))
-            return try await self.submit(view, client)
-        case "SUBMITTED":
-            // One adoption at a time per account, with the other orders' numbers read inside the turn: two
-            // identical SUBMITTED orders never take the same broker order.
+        case "PENDING", "SUBMITTED":
+            // Sending and adopting take turns per account: an order sent meanwhile is recorded with its
+            // number before an identical twin looks for itself in the broker's list, so no broker order is
+            // ever taken by two of ours.
             let id = view.id
-            let adopted = try await self.adoptions.turn(view.account) { () async throws -> Bool in
+            return try await self.adoptions.turn(view.account) { () async throws -> JobResult in
                 let fresh = try await self.engine.order(id)
-                guard fresh.status == "SUBMITTED", let match = try await self.findAtBroker(fresh, client) else { return false }
-                try await self.engine.record(.accepted(order: id, brokerOrderNumber: match.orderNumber))
-                return true
+                switch fresh.status {
+                case "PENDING":
+                    try await self.engine.record(.submitted(order: id))
+                    return try await self.submit(fresh, client)
+                case "SUBMITTED":
+                    let (match, newer) = try await self.findAtBroker(fresh, client)
+                    if let match {
+                        try await self.engine.record(.accepted(order: id, brokerOrderNumber: match.orderNumber))
+                        return .later(seconds: self.pollSeconds)
+                    }
+                    // Not in the broker's list, and nothing there was sent after our last send: the order may
+                    // be taken and not yet reported. Unknown, not absent: look again, never send again.
+                    guard newer else { return .later(seconds: self.pollSeconds) }
+                    // The list holds orders sent after ours, and not ours: it was not taken. Mark the new
+                    // send first (its time is what the next look must be newer than), then send.
+                    try await self.engine.record(.resending(order: id))
+                    return try await self.submit(fresh, client)
+                default:
+                    return .later(seconds: 0)  // moved on meanwhile
+                }
             }
-            if adopted { return .later(seconds: self.pollSeconds) }
-            view = try await self.engine.order(view.id)
-            guard view.status == "SUBMITTED" else { return .later(seconds: 0) }
-            return try await self.submit(view, client)
         default:
             view = try await self.poll(view, client)
             return ["FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"].contains(view.status) ? .done : .later(seconds: self.pollSeconds)
@@ -165,9 +183,21 @@ public struct TradeExecutionHandler: JobHandler {
     private func submit(_ view: WorkerOrderView, _ client: KISClient) async throws -> JobResult {
         let ack: KISOrderAck
         do {
-            ack = try await client.placeOrder(
-                side: view.side == "SELL" ? .sell : .buy, stock: view.stock, type: view.type == "MARKET" ? .market : .limit,
-                quantity: view.quantity, price: view.price)
+            var waited = 0.0
+            while true {
+                do {
+                    ack = try await client.placeOrder(
+                        side: view.side == "SELL" ? .sell : .buy, stock: view.stock, type: view.type == "MARKET" ? .market : .limit,
+                        quantity: view.quantity, price: view.price)
+                    break
+                } catch let error as KISError where (error.kind == .rateLimited || error.kind == .tokenIssueTooSoon) && waited < Self.refusedSendPatience {
+                    // Refused at KIS's gateway before the order was looked at, so certainly not taken: send again
+                    // shortly, in this turn. (Once the attempt ends, an order not in the broker's list is unknown.)
+                    let pause = error.kind == .rateLimited ? 0.5 : 5
+                    try await Task.sleep(for: .seconds(pause))
+                    waited += pause
+                }
+            }
         } catch let error as KISError {
             switch error.kind {
             case .rejected(let reason):
@@ -192,17 +222,29 @@ public struct TradeExecutionHandler: JobHandler {
 
     static func day(_ view: WorkerOrderView) -> String { KST.yyyymmdd(day: KST.day(view.createdAt)) }
 
-    /// The broker's order for a SUBMITTED one: same stock, side, quantity and price, placed at or after it.
-    private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> KISDailyOrder? {
+    /// Seconds by which a broker order must follow our last send to prove the broker's list newer than it
+    /// (the broker's clock and ours need not agree to the second).
+    static let clockSlackSeconds: Int64 = 2
+    /// Seconds an order refused at KIS's gateway (rate limit, token requested too recently) is sent again
+    /// within one attempt before the attempt gives up.
+    static let refusedSendPatience = 65.0
+
+    /// The broker's order for a SUBMITTED one (same stock, side, quantity and price, placed at or after it),
+    /// and whether the list holds an order placed after the order's last send (`updatedAt`), which makes an
+    /// absence proof that the send was not taken.
+    private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> (KISDailyOrder?, newer: Bool) {
+        func hhmmss(_ seconds: Int64) -> String { String(format: "%02lld%02lld%02lld", seconds / 3600, seconds / 60 % 60, seconds % 60) }
         let side = view.side == "SELL" ? "01" : "02"
         // A minute of slack: the broker's clock and ours need not agree to the second.
-        let placed = max(0, KST.timeOfDay(view.createdAt) / 1_000_000 - 60)
-        let since = String(format: "%02lld%02lld%02lld", placed / 3600, placed / 60 % 60, placed % 60)
+        let since = hhmmss(max(0, KST.timeOfDay(view.createdAt) / 1_000_000 - 60))
+        let lastSend = hhmmss(min(86_399, KST.timeOfDay(view.updatedAt) / 1_000_000 + Self.clockSlackSeconds))
         let taken = Set(view.otherBrokerOrderNumbers)
-        return try await client.dailyOrders(day: Self.day(view)).first {
+        let orders = try await client.dailyOrders(day: Self.day(view))
+        let match = orders.first {
             !taken.contains($0.orderNumber) && $0.originalOrderNumber.isEmpty && !$0.cancelled && $0.stock == view.stock && $0.sideCode == side && $0.quantity == view.quantity
                 && (view.type == "MARKET" || $0.price == view.price) && $0.time >= since
         }
+        return (match, orders.contains { $0.time > lastSend })
     }
 
     /// Records what the broker did since the last look (sending a requested cancel first); returns the order

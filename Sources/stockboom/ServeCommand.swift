@@ -21,7 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (0.0.0.0 in containers).") var host = "127.0.0.1"
     @Option(help: "PostgreSQL for the read models and health (default $DATABASE_URL).") var databaseURL: String?
     @Option(help: "Redis for health and queue metrics (default $REDIS_URL).") var redisURL: String?
-    @Option(help: "Run the engine's clock from this instant (ISO 8601, e.g. 2025-01-06T09:30:00+09:00) instead of now: a simulated session outside market hours.") var clockStart: String?
+    @OptionGroup var session: SessionClockOptions
     @Option(help: "PostgreSQL connections for API queries.") var databaseConnections = 4
     @Option(help: "Newest candles kept in memory per stock and timeframe (48 bytes each); older ranges come from PostgreSQL.") var candleCache = 512
 
@@ -77,12 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
             for warning in warnings { Log.serve.warning("\(warning)") }
             let database = DatabasePool(url: databaseURL, size: self.databaseConnections)
             pool = database
-            var clock: @Sendable () -> Int64 = { wallClockMicros() }
-            if let text = self.clockStart {
-                guard let start = Format.parseTime(text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
-                let shift = start - wallClockMicros()
-                clock = { wallClockMicros() + shift }
-            }
+            let clock = try self.session.clock()
             guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
             var gateway = GatewayServices(
                 dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: clock,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Ledger
 import Logging
 
 @main
@@ -46,6 +47,32 @@ struct LogDirectoryOptions: ParsableArguments {
         if let dir { return dir }
         if let configured = ProcessInfo.processInfo.environment["STOCKBOOM_LOG_DIR"], !configured.isEmpty { return configured }
         return FileManager.default.currentDirectoryPath + "/var/eventlog"
+    }
+}
+
+/// The clock of a simulated session, shared by `serve` and `worker` so both read the same instant:
+/// `--clock-start` is the session time at the wall-clock moment `--clock-origin` (Unix seconds; default: when
+/// the process started), and it runs `--clock-speed` times as fast as the wall clock. A process restarted
+/// with the same three values continues the session where it was, not from its start.
+struct SessionClockOptions: ParsableArguments {
+    @Option(help: "Run the clock from this instant (ISO 8601, e.g. 2025-01-06T09:30:00+09:00) instead of now: a simulated session outside market hours.")
+    var clockStart: String?
+    @Option(help: "Session seconds per wall-clock second (with --clock-start): 60 plays a minute each second.")
+    var clockSpeed = 1.0
+    @Option(help: "Wall-clock time (Unix seconds) at which the session clock read --clock-start (default: start-up), so restarted processes agree.")
+    var clockOrigin: Double?
+
+    /// µs since the epoch: the wall clock, or the simulated session's clock.
+    func clock() throws -> @Sendable () -> Int64 {
+        guard let text = self.clockStart else {
+            guard self.clockSpeed == 1, self.clockOrigin == nil else { throw ValidationError("--clock-speed and --clock-origin need --clock-start") }
+            return { wallClockMicros() }
+        }
+        guard let start = Format.parseTime(text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
+        guard self.clockSpeed > 0, self.clockSpeed <= 100_000 else { throw ValidationError("--clock-speed must be in (0, 100000]") }
+        let origin = self.clockOrigin.map { Int64($0 * 1e6) } ?? wallClockMicros()
+        let speed = self.clockSpeed
+        return { start + Int64((Double(wallClockMicros() - origin) * speed).rounded()) }
     }
 }
 

@@ -22,7 +22,14 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).") var reconcileSeconds = 300.0
     @Option(help: "Seconds between data-collection schedules (each adds the last minute's jobs; a minute is collected once).") var collectSeconds = 20.0
     @Option(help: "Stocks to collect besides those a KIS account trades by strategy, comma-separated codes.") var watch = ""
-    @Option(help: "Run the worker's clock from this instant (ISO 8601), as `serve --clock-start` does, for a simulated session.") var clockStart: String?
+    @OptionGroup var session: SessionClockOptions
+
+    /// `KIS_REQUESTS_PER_SECOND`: the per-app-key request rate, when KIS grants other than its default.
+    static func requestsPerSecond(_ environment: [String: String]) throws -> Double? {
+        guard let text = environment["KIS_REQUESTS_PER_SECOND"], !text.isEmpty else { return nil }
+        guard let rate = Double(text), rate > 0, rate <= 1_000 else { throw ValidationError("KIS_REQUESTS_PER_SECOND must be a number in (0, 1000]; got '\(text)'") }
+        return rate
+    }
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -48,20 +55,17 @@ struct WorkerCommand: AsyncParsableCommand {
         var consumers: [QueueConsumers] = []
         var reconciliation: Task<Void, Never>?
         var collection: Task<Void, Never>?
-        var clock: @Sendable () -> Int64 = { wallClockMicros() }
-        if let text = self.clockStart {
-            guard let start = Format.parseTime(text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
-            let shift = start - wallClockMicros()
-            clock = { wallClockMicros() + shift }
-        }
+        let clock = try self.session.clock()
         var brokers: BrokerDirectory?
         if perQueue[.tradeExecution] != nil || perQueue[.dataCollection] != nil {
             guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else { throw ValidationError("DATABASE_URL must be set (broker credentials)") }
             guard let keyText = environment["STOCKBOOM_SECRETS_KEY"], let key = SecretBox.parseKey(keyText) else {
                 throw ValidationError("STOCKBOOM_SECRETS_KEY must be set to the gateway's key (it opens the sealed KIS credentials)")
             }
+            // Token times (issue, expiry, one request a minute) on the session clock, as the broker keeps them: in
+            // a simulated session the broker's minute is the session's. (Request rates stay on the wall clock.)
             brokers = BrokerDirectory(databaseURL: databaseURL, box: SecretBox(key: key), baseURL: environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
-                                      engine: engine, clock: { wallClockMicros() })
+                                      engine: engine, clock: clock, requestsPerSecond: try Self.requestsPerSecond(environment))
         }
         if let count = perQueue[.dataCollection], let brokers {
             consumers.append(QueueConsumers(endpoint: redis, queue: .dataCollection, concurrency: count, handler: DataCollectionHandler(engine: engine, brokers: brokers, redis: redis), lockMs: self.lockMs, report: report))

@@ -118,6 +118,25 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
         #expect(world.order(order).filledQuantity == 4)
     }
 
+    /// A send again of a SUBMITTED order (the broker's list proved the last one was not taken) records
+    /// `OrderSubmitted` once more, moving `updatedAt` to the new send; any other status refuses it.
+    @Test func resendingMarksTheNewSendOfASubmittedOrderOnly() throws {
+        var (world, account) = try World.standard()
+        let order = try bring(&world, account, to: .submitted)
+        let sentAt = world.order(order).updatedAt
+        let decision = try world.run(.recordResending(order), at: sentAt + 5_000_000)
+        #expect(decision.events.map(\.typeName) == ["OrderSubmitted"])
+        #expect(world.order(order).status == .submitted && world.order(order).updatedAt == sentAt + 5_000_000)
+        #expect(world.replayed() == world.state)
+        for status in OrderStatus.allCases where status != .submitted {
+            var (other, otherAccount) = try World.standard()
+            let id = try bring(&other, otherAccount, to: status)
+            let before = other.state
+            #expect(throws: EngineError.self, "resending from \(status)") { try other.run(.recordResending(id)) }
+            #expect(other.state == before)
+        }
+    }
+
     @Test func cancelRequestedThenPartialFillThenCancelled() throws {
         var (world, account) = try World.standard()
         let (order, _) = try world.place(account, .buy, 10, at: 71_000)

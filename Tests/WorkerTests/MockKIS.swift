@@ -60,6 +60,16 @@ final class MockKIS: Sendable {
         var garbleNext = 0
         /// The next N /uapi answers are HTTP 500 with a body that is not JSON.
         var crashNext = 0
+        /// The next N orders are taken (and may fill) but their answers are held back `lostAnswerSeconds`,
+        /// longer than the client waits: the caller never learns the order number.
+        var loseAnswers = 0
+        /// The next N order POSTs are answered 502 (not JSON) before the order is looked at: not taken.
+        var dropOrders = 0
+        var lostAnswerSeconds = 15.0
+        /// The day's order list answers without rows (a report that lags behind the orders).
+        var hideReports = false
+        /// Minute bars are served only up to `now` minus this many minutes (a feed running late).
+        var feedLagMinutes: Int64 = 0
     }
 
     let state: Mutex<State>
@@ -93,6 +103,13 @@ final class MockKIS: Sendable {
 
     static func gatewayError(_ code: String, _ message: String) -> Response {
         Self.answer(.internalServerError, ["rt_cd": "1", "msg_cd": code, "msg1": message])
+    }
+
+    /// The minute bar served for a stock at `price`, `minute` minutes after midnight (KST): a deterministic
+    /// path around the price, so every minute has a row, as on the live API.
+    static func bar(price: Int64, minute: Int64) -> (open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64) {
+        let close = price + (minute % 7 - 3) * Self.tick(price)
+        return (close - Self.tick(price), close + Self.tick(price), close - 2 * Self.tick(price), close, 1_000 + minute)
     }
 
     static func tick(_ price: Int64) -> Int64 {
@@ -201,17 +218,16 @@ final class MockKIS: Sendable {
                 let day = KST.day(state.now)
                 let nowMinute = KST.timeOfDay(state.now) / 60_000_000
                 let asked = (Int64(hour.prefix(2)) ?? 0) * 60 + (Int64(hour.dropFirst(2).prefix(2)) ?? 0)
-                let last = min(asked, nowMinute, 15 * 60 + 30)
+                let last = min(asked, nowMinute - state.feedLagMinutes, 15 * 60 + 30)
                 let price = state.prices[code] ?? 0
                 var rows: [[String: String]] = []
                 var minute = last
                 while minute >= 9 * 60, rows.count < 30 {
-                    // A deterministic path around the price: every minute has a row, as on the live API.
-                    let close = price + (minute % 7 - 3) * Self.tick(price)
+                    let bar = Self.bar(price: price, minute: minute)
                     rows.append([
                         "stck_bsop_date": KST.yyyymmdd(day: day), "stck_cntg_hour": String(format: "%02lld%02lld00", minute / 60, minute % 60),
-                        "stck_prpr": String(close), "stck_oprc": String(close - Self.tick(price)), "stck_hgpr": String(close + Self.tick(price)),
-                        "stck_lwpr": String(close - 2 * Self.tick(price)), "cntg_vol": String(1_000 + minute), "acml_tr_pbmn": "0",
+                        "stck_prpr": String(bar.close), "stck_oprc": String(bar.open), "stck_hgpr": String(bar.high),
+                        "stck_lwpr": String(bar.low), "cntg_vol": String(bar.volume), "acml_tr_pbmn": "0",
                     ])
                     minute -= 1
                 }
@@ -232,7 +248,18 @@ final class MockKIS: Sendable {
                 return Self.gatewayError("EGW00300", "hashkey가 올바르지 않습니다.")
             }
             let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
-            let (response, delay) = self.state.withLock { state in (self.order(&state, trID: trID, json: json), state.orderDelay) }
+            let dropped = self.state.withLock { state -> Bool in
+                guard state.dropOrders > 0 else { return false }
+                state.dropOrders -= 1
+                return true
+            }
+            if dropped { return Response(status: .badGateway, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>"))) }
+            let (response, delay) = self.state.withLock { state in
+                let response = self.order(&state, trID: trID, json: json)
+                guard state.loseAnswers > 0 else { return (response, state.orderDelay) }
+                state.loseAnswers -= 1
+                return (response, state.lostAnswerSeconds)
+            }
             if delay > 0 { try await Task.sleep(for: .seconds(delay)) }
             return response
         }
@@ -322,8 +349,8 @@ final class MockKIS: Sendable {
     func dailyOrders(_ request: Request) -> Response {
             let start = Int(Self.query(request, "CTX_AREA_NK100").trimmingCharacters(in: .whitespaces)) ?? 0
             return self.state.withLock { state -> Response in
-                let page = Array(state.orders.dropFirst(start).prefix(15))
-                let more = start + page.count < state.orders.count
+                let page = state.hideReports ? [] : Array(state.orders.dropFirst(start).prefix(15))
+                let more = !state.hideReports && start + page.count < state.orders.count
                 let rows = page.map { order -> [String: String] in
                     [
                         "odno": order.number, "orgn_odno": order.original, "ord_gno_brno": "00950", "pdno": order.stock, "sll_buy_dvsn_cd": order.side,

@@ -100,16 +100,19 @@ final class Child: @unchecked Sendable {
 
     /// curl: (status, JSON object). Run on a thread of its own: a blocking wait on the cooperative pool would
     /// starve the in-process mock KIS server and every other test.
-    static func call(_ rig: Rig, _ method: String, _ path: String, token: String? = nil, json: String? = nil) async throws -> (Int, [String: Any]) {
-        let (status, text) = try await blocking { try Self.curl(rig, method, path, token: token, json: json) }
+    static func call(_ rig: Rig, _ method: String, _ path: String, token: String? = nil, json: String? = nil, headers: [String] = []) async throws -> (Int, [String: Any]) {
+        let (status, text) = try await blocking { try Self.curl(rig, method, path, token: token, json: json, headers: headers) }
         return (status, ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:])
     }
 
-    static func curl(_ rig: Rig, _ method: String, _ path: String, token: String?, json: String?) throws -> (Int, String) {
+    static func curl(_ rig: Rig, _ method: String, _ path: String, token: String?, json: String?, headers: [String] = []) throws -> (Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
-            + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []) + [rig.url + path]
+        var arguments = ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"]
+        if let json { arguments += ["-H", "Content-Type: application/json", "-d", json] }
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        for header in headers { arguments += ["-H", header] }
+        process.arguments = arguments + [rig.url + path]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -326,6 +329,51 @@ final class Child: @unchecked Sendable {
             let holding = ((portfolio["items"] as? [[String: Any]])?.first?["positions"] as? [[String: Any]])?.first
             #expect(holding?["quantity"] as? Int == 12, "12 shares, not more: \(portfolio)")
             #expect(second.stop() == 0)
+            #expect(serve.stop() == 0)
+        }
+    }
+
+    /// The broker took an order but its answer was lost and its order list lags: the order is unknown — it
+    /// stays SUBMITTED and is not sent again — until the list shows it, when it is adopted. An order whose send
+    /// KIS's gateway dropped (502 before the order was looked at) is unknown too, and is sent again only once
+    /// the list holds an order sent after it.
+    @Test func anUnknownOrderIsNeverSentTwiceAndADroppedOneIsSentAgain() async throws {
+        let (rig, sink) = try await Self.rig("unknown", redisDatabase: 11)
+        defer { sink.stop(signal: SIGKILL) }
+        let mock = MockKIS(now: Self.session)
+        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false; $0.lostAnswerSeconds = 11 }
+        try await withServer(mock.router()) { kis in
+            let serve = try await Self.serve(rig)
+            let (token, account) = try await Self.trader(rig, mock)
+            let worker = try Self.worker(rig, kis: kis)
+            try await Self.waitForAdoptedCash(rig, token, account)
+            func status(_ id: String) async throws -> String { try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String ?? "" }
+            // Taken, answer lost, list empty for now.
+            mock.state.withLock { $0.loseAnswers = 1; $0.hideReports = true }
+            let lost = try await Self.buy(rig, token, account, count: 1, stock: "005930", quantity: 1, price: 55_000)[0]
+            try await Self.waitFor(30, "the order at the broker") { mock.state.withLock { $0.orders.count } == 1 }
+            try await Task.sleep(for: .seconds(14))  // the client gave up after 10 s; the retry found an empty list
+            #expect(try await status(lost) == "SUBMITTED", "unknown, not assumed absent")
+            #expect(mock.state.withLock { $0.orders.count } == 1, "not sent again")
+            mock.state.withLock { $0.hideReports = false }
+            try await Self.waitFor(30, "the lost order adopted") { try await status(lost) == "ACCEPTED" }
+            // Dropped at the gateway: not taken, but nothing in the list says so yet.
+            mock.state.withLock { $0.dropOrders = 1 }
+            let dropped = try await Self.buy(rig, token, account, count: 1, stock: "005930", quantity: 2, price: 55_000)[0]
+            try await Self.waitFor(30, "the dropped send") { mock.state.withLock { $0.dropOrders } == 0 }
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await status(dropped) == "SUBMITTED")
+            #expect(mock.state.withLock { $0.orders.count } == 1, "the dropped order is not at the broker and was not sent again yet")
+            // A later order reaches the broker: the list is now newer than the dropped send, which goes again.
+            mock.advance(seconds: 600)  // the broker's clock (held still in this test) moves past the dropped send
+            let later = try await Self.buy(rig, token, account, count: 1, stock: "005930", quantity: 3, price: 55_000)[0]
+            try await Self.waitFor(60, "both accepted") {
+                let (first, second) = (try await status(dropped), try await status(later))
+                return first == "ACCEPTED" && second == "ACCEPTED"
+            }
+            let orders = mock.state.withLock { $0.orders }
+            #expect(orders.map(\.quantity).sorted() == [1, 2, 3], "each order at the broker once: \(orders.map(\.quantity))")
+            #expect(worker.stop() == 0)
             #expect(serve.stop() == 0)
         }
     }

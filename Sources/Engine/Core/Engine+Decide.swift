@@ -47,6 +47,10 @@ public struct Engine: Sendable {
             }
         case .recordSubmitted(let id):
             return try self.transition(state, id, .submit, .orderSubmitted(OrderReference(order: id)))
+        case .recordResending(let id):
+            let order = try Self.order(state, id)
+            guard order.status == .submitted else { throw .conflict("order \(id) is \(order.status): only a SUBMITTED order is sent again") }
+            return Decision(events: [.orderSubmitted(OrderReference(order: id))], order: id)
         case .recordAccepted(let id, let number):
             guard !number.isEmpty else { throw .invalid("a broker order number is required") }
             return try self.transition(state, id, .accept, .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number)))

@@ -7,6 +7,8 @@ public import Engine
 /// their id, acceptances are refused once past).
 public enum WorkerCommand: Codable, Sendable, Equatable {
     case submitted(order: String)
+    /// The order (SUBMITTED) is sent to the broker again: its last send was not taken.
+    case resending(order: String)
     case accepted(order: String, brokerOrderNumber: String)
     case brokerRejected(order: String, reason: String, message: String)
     case fill(order: String, quantity: Int64, price: Int64, fillID: String)
@@ -64,6 +66,7 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
         }
         switch self {
         case .submitted(let id): return .recordSubmitted(try order(id))
+        case .resending(let id): return .recordResending(try order(id))
         case .accepted(let id, let number): return .recordAccepted(try order(id), brokerOrderNumber: number)
         case .brokerRejected(let id, let text, let message): return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
         case .fill(let id, let quantity, let price, let fillID): return .recordFill(try order(id), quantity: quantity, price: price, fillID: fillID)
@@ -129,6 +132,8 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
     public var brokerOrderNumber: String
     public var cancelRequested: Bool
     public var createdAt: Int64
+    /// The last change; for a SUBMITTED order, its latest send to the broker.
+    public var updatedAt: Int64
     public var fillIDs: [String]
     /// Broker order numbers of the account's other orders (a SUBMITTED order is matched only to one of none).
     public var otherBrokerOrderNumbers: [String]
@@ -150,6 +155,7 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
         self.brokerOrderNumber = order.brokerOrderNumber
         self.cancelRequested = order.cancelRequested
         self.createdAt = order.createdAt
+        self.updatedAt = order.updatedAt
         self.fillIDs = order.fillIDs.sorted()
     }
 }

@@ -40,10 +40,11 @@ extension PostgresConnection {
     ///
     /// Must run inside a transaction (the staging table empties itself on commit).
     /// - Parameters:
-    ///   - key: the primary-key columns (conflict target); every other column is updated from the new row.
+    ///   - key: the primary-key columns (conflict target); every other column is updated from the new row…
+    ///   - keep: …except these, written when the row is inserted and never changed (a row's creation time).
     /// - Returns: true when the rows went in through the insert-first fast path (no conflicting key).
     @discardableResult
-    public func upsert(_ table: String, columns: [String], key: [String], rows: CopyRows, insertFirst: Bool = false) throws(PostgresError) -> Bool {
+    public func upsert(_ table: String, columns: [String], key: [String], keep: [String] = [], rows: CopyRows, insertFirst: Bool = false) throws(PostgresError) -> Bool {
         guard !rows.isEmpty else { return insertFirst }
         let quotedColumns = columns.map { "\"\($0)\"" }.joined(separator: ", ")
         if insertFirst {
@@ -63,7 +64,7 @@ extension PostgresConnection {
         let quoted = columns.map { "\"\($0)\"" }.joined(separator: ", ")
         try self.execute("CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
         try self.copyIn("COPY \(staging) (\(quoted)) FROM STDIN", data: rows.bytes)
-        let updates = columns.filter { !key.contains($0) }.map { "\"\($0)\" = EXCLUDED.\"\($0)\"" }.joined(separator: ", ")
+        let updates = columns.filter { !key.contains($0) && !keep.contains($0) }.map { "\"\($0)\" = EXCLUDED.\"\($0)\"" }.joined(separator: ", ")
         let conflict = key.map { "\"\($0)\"" }.joined(separator: ", ")
         try self.execute("INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM \(staging) ON CONFLICT (\(conflict)) DO \(updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates)")
         try self.execute("TRUNCATE \(staging)")

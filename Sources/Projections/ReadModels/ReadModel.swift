@@ -205,7 +205,9 @@ public struct TradingReadModel: ReadModel {
         try connection.upsert(
             "broker_accounts",
             columns: ["id", "user_id", "broker", "account_number", "daily_order_limit", "cash", "reserved_cash", "realized_profit", "commission_paid", "tax_paid", "token_expires_at", "halted_reason", "closed_at", "created_at", "updated_at", "last_offset"],
-            key: ["id"], rows: accountRows
+            // created_at: known only while this process saw the account's registration; a row written after a
+            // restart must keep the one it has (the fallback below would be a later event's time).
+            key: ["id"], keep: ["created_at"], rows: accountRows
         )
         // Only the (account, stock) pairs that orders touched: a closed position is deleted, others upserted.
         var positionRows = CopyRows()

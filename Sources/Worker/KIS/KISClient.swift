@@ -30,14 +30,17 @@ public actor KISClient {
     /// Send a `hashkey` header (from `POST /uapi/hashkey`) with each order POST. KIS documents it as optional
     /// today; a deployment that requires it turns this on.
     public var useHashkey = false
+    /// Requests a second this client allows itself (KIS's per-key limit: 19 real, 2 paper by default).
+    public let requestsPerSecond: Double
 
     public func setUseHashkey(_ value: Bool) { self.useHashkey = value }
 
     public init(
         environment: KISEnvironment, credentials: KISCredentials, baseURL: String? = nil, http: HTTPClient = .shared,
         clock: @escaping @Sendable () -> Int64, tokenStore: (any KISTokenStore)? = nil,
-        onTokenIssued: (@Sendable (KISToken) async -> Void)? = nil
+        onTokenIssued: (@Sendable (KISToken) async -> Void)? = nil, requestsPerSecond: Double? = nil
     ) {
+        self.requestsPerSecond = requestsPerSecond ?? environment.requestsPerSecond
         self.environment = environment
         self.baseURL = baseURL ?? environment.defaultBaseURL
         self.credentials = credentials
@@ -325,7 +328,7 @@ public actor KISClient {
     }
 
     private func takeRateToken() async {
-        let rate = self.environment.requestsPerSecond
+        let rate = self.requestsPerSecond
         while true {
             // Wall time, not `clock` (which may be a simulated session's): the limit is KIS's, in real seconds.
             let now = ContinuousClock.now

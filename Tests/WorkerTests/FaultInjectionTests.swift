@@ -1,0 +1,395 @@
+import Engine
+import Foundation
+import Ledger
+import Projections
+import Synchronization
+import Testing
+import TestSupport
+import Worker
+
+/// A trading session through real `serve` and `worker` processes, PostgreSQL and Redis servers of the test's
+/// own and the mock KIS, time compressed (30×), while faults strike at seeded random moments: SIGKILL of
+/// serve, the worker, PostgreSQL and Redis (each restarted), FLUSHALL, `pg_terminate_backend` on every
+/// connection, the broker timing out with the order taken, answering 5xx, malformed JSON and rate-limit
+/// refusals, expiring the token, reporting late; the log's file system full; candles late and out of order.
+///
+/// Afterwards, against a model computed from the log and the broker's own books: every acknowledged order is
+/// in the log once; every broker order belongs to exactly one engine order and none was sent twice; fills
+/// equal the broker's; every minute of every collected stock is there once, with the broker's values; every
+/// notification was sent; the read models, caught up, equal their rebuild from the log; the log verifies.
+///
+/// `STOCKBOOM_FAULT_SECONDS` (default 75) and `STOCKBOOM_FAULT_SEED` (default 1) make longer or other runs.
+@Suite(.serialized) struct FaultInjectionTests {
+    enum Fault: String, CaseIterable, Sendable {
+        case killServe, killWorker, killPostgres, killRedis, flushRedis, terminateBackends
+        case brokerTimeout, brokerServerError, brokerGarbled, brokerRateLimit, tokenExpiry, reportLag
+        case diskFull, lateCandles
+    }
+
+    static let speed = 30.0
+    static let stocks: [(code: String, name: String, price: Int64)] = [("005930", "삼성전자", 55_000), ("000660", "SK하이닉스", 180_000), ("035720", "카카오", 40_000), ("005380", "현대차", 210_000)]
+    static let finalStatuses: Set<String> = ["FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"]
+
+    /// The processes of the run; restarted by the faults.
+    final class Cluster: @unchecked Sendable {
+        // @unchecked: used from the test's own task only, one step at a time.
+        let logDirectory: String
+        let rig: WorkerEndToEndTests.Rig
+        let clockArguments: [String]
+        let kis: Int
+        var serve: Child?
+        var worker: Child?
+        var serveStarts = 0
+        var workerStarts = 0
+
+        init(logDirectory: String, rig: WorkerEndToEndTests.Rig, clockArguments: [String], kis: Int) {
+            self.logDirectory = logDirectory
+            self.rig = rig
+            self.clockArguments = clockArguments
+            self.kis = kis
+        }
+
+        func startServe() async throws {
+            self.serveStarts += 1
+            let child = try Child(try stockboomExecutable(), ["serve", "--dir", self.logDirectory, "--port", String(self.rig.port)] + self.clockArguments,
+                                  environment: self.rig.environment, output: self.rig.directory.path + "/serve-\(self.serveStarts).log")
+            self.serve = child
+            for _ in 0..<400 {
+                if (try? await WorkerEndToEndTests.call(self.rig, "GET", "/metrics"))?.0 == 200 { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            Issue.record("serve did not start: \(child.log.suffix(2_000))")
+        }
+
+        func startWorker() throws {
+            self.workerStarts += 1
+            var environment = self.rig.environment
+            environment["KIS_BASE_URL"] = "http://127.0.0.1:\(self.kis)"
+            environment["KIS_REQUESTS_PER_SECOND"] = "100"  // the mock's allowance (paper KIS: 2)
+            self.worker = try Child(try stockboomExecutable(), [
+                "worker", "--dir", self.logDirectory, "--server", self.rig.url, "--poll-seconds", "0.3", "--lock-ms", "3000", "--reconcile-seconds", "3",
+                "--collect-seconds", "0.5", "--concurrency", "trade-execution=4,notification=2,data-collection=2,data-analysis=2",
+            ] + self.clockArguments, environment: environment, output: self.rig.directory.path + "/worker-\(self.workerStarts).log")
+        }
+    }
+
+    @Test func aTradingSessionSurvivesSeededFaults() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let seconds = Double(environment["STOCKBOOM_FAULT_SECONDS"] ?? "") ?? 75
+        let seed = UInt64(environment["STOCKBOOM_FAULT_SEED"] ?? "") ?? 1
+        let postgres = try PrivatePostgres()
+        let scratch = TemporaryDirectory("faults")
+        let redisPort = freeLoopbackPort()
+        let redis = Mutex(try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path))
+        let disk = SmallFileSystem.available ? try SmallFileSystem(megabytes: 64, "faults-log") : nil
+        let logDirectory = disk.map { $0.path + "/eventlog" } ?? scratch.path + "/eventlog"
+        let mail = scratch.path + "/mail"
+        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
+        let smtpPort = freeLoopbackPort()
+        let sink = try Child("/usr/bin/env", ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail],
+                             environment: environment, output: scratch.path + "/smtp.log")
+        defer {
+            sink.stop(signal: SIGKILL)
+            redis.withLock { $0.stop(signal: SIGKILL) }
+        }
+        // The session clock: 08:59 KST at `origin`, 30 session seconds per second, the same for serve, the
+        // worker (across restarts) and the mock broker.
+        let start = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 8, minute: 59)
+        let origin = Double(wallClockMicros()) / 1e6 + 3
+        @Sendable func sessionNow() -> Int64 { start + Int64((Double(wallClockMicros()) - origin * 1e6) * Self.speed) }
+        let clockArguments = ["--clock-start", "2025-01-06T08:59:00+09:00", "--clock-speed", String(Self.speed), "--clock-origin", String(format: "%.6f", origin)]
+        // The stocks, listed before serve starts.
+        let log = try EventLog(directory: logDirectory)
+        let runtime = try EngineRuntime(log: log, engine: Engine(calendar: TradingCalendar()))
+        for stock in Self.stocks {
+            _ = try await runtime.execute(.listStock(code: StockCode(stock.code)!, name: stock.name, market: "KOSPI", previousClose: stock.price), context: CommandContext(time: start - 3_600_000_000))
+        }
+        await runtime.close()
+        log.close()
+
+        let mock = MockKIS(now: sessionNow())
+        mock.state.withLock { state in
+            state.rateLimit = 200
+            state.bucket.tokens = 200
+            for stock in Self.stocks {
+                state.prices[stock.code] = stock.price
+                state.basePrices[stock.code] = stock.price
+            }
+            state.lostAnswerSeconds = 12  // the client gives up after 10 s
+        }
+        let ticking = Mutex(true)
+        let ticker = Thread {
+            while ticking.withLock({ $0 }) {
+                let now = sessionNow()
+                mock.state.withLock { $0.now = now }
+                usleep(10_000)
+            }
+        }
+        ticker.start()
+        defer { ticking.withLock { $0 = false } }
+
+        let rig = WorkerEndToEndTests.Rig(directory: scratch, environment: [
+            "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no", "DATABASE_URL": postgres.url, "REDIS_URL": "redis://127.0.0.1:\(redisPort)/0",
+            "STOCKBOOM_SECRETS_KEY": WorkerEndToEndTests.secretsKey, "BCRYPT_COST": "4", "JWT_SECRET": String(repeating: "j", count: 40),
+            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": String(smtpPort), "SMTP_FROM": "alerts@stockboom.test",
+        ], port: freeLoopbackPort(), mail: mail)
+
+        try await withServer(mock.router()) { kis in
+            let cluster = Cluster(logDirectory: logDirectory, rig: rig, clockArguments: clockArguments, kis: kis)
+            try await cluster.startServe()
+            let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
+            for stock in Self.stocks {
+                let (status, body) = try await WorkerEndToEndTests.call(rig, "POST", "/api/strategies", token: token,
+                                                                        json: #"{"brokerAccountId":"\#(account)","stockId":"\#(stock.code)","strategy":"ma-cross","parameters":"fast=2,slow=3,quantity=1"}"#)
+                #expect(status == 201, "\(body)")
+            }
+            try cluster.startWorker()
+            try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
+
+            // A trader placing orders all along, each with an idempotency key, retried until answered.
+            let acknowledged = Mutex<[String: String]>([:])
+            let placing = Mutex(true)
+            let placer = Task {
+                var random = SeededRandom(seed: seed &+ 1_000)
+                var number = 0
+                while placing.withLock({ $0 }) {
+                    number += 1
+                    let key = "fault-\(seed)-\(number)"
+                    let stock = Self.stocks[Int.random(in: 0..<Self.stocks.count, using: &random)]
+                    let tick = MockKIS.tick(stock.price)
+                    let body: String = switch Int.random(in: 0..<10, using: &random) {
+                    case 0..<5: #"{"brokerAccountId":"\#(account)","stockId":"\#(stock.code)","side":"BUY","quantity":1,"price":\#(stock.price)}"#
+                    case 5..<8: #"{"brokerAccountId":"\#(account)","stockId":"\#(stock.code)","side":"BUY","quantity":1,"price":\#(stock.price - 2 * tick)}"#
+                    default: #"{"brokerAccountId":"\#(account)","stockId":"\#(stock.code)","side":"SELL","quantity":1,"price":\#(stock.price)}"#
+                    }
+                    for _ in 0..<100 {
+                        guard let (status, answer) = try? await WorkerEndToEndTests.call(rig, "POST", "/api/orders", token: token, json: body, headers: ["Idempotency-Key: \(key)"]) else { continue }
+                        if (status == 200 || status == 201), let id = answer["id"] as? String {
+                            acknowledged.withLock { $0[key] = id }
+                            break
+                        }
+                        try? await Task.sleep(for: .milliseconds(200))  // 503 (log disk full, engine restarting), 429, no answer
+                    }
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+
+            // The faults, in seeded order: every kind once per round, at seeded moments.
+            var random = SeededRandom(seed: seed)
+            var injected: [Fault: Int] = [:]
+            var outOfOrder: [(stock: String, start: Int64)] = []
+            let deadline = Date().addingTimeInterval(seconds)
+            var round: [Fault] = []
+            while Date() < deadline {
+                if round.isEmpty { round = Fault.allCases.shuffled(using: &random) }
+                let fault = round.removeLast()
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1_500...3_500, using: &random)))
+                injected[fault, default: 0] += 1
+                switch fault {
+                case .killServe:
+                    cluster.serve?.stop(signal: SIGKILL)
+                    try await cluster.startServe()
+                case .killWorker:
+                    cluster.worker?.stop(signal: SIGKILL)
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 100...1_500, using: &random)))
+                    try cluster.startWorker()
+                case .killPostgres:
+                    try postgres.kill9()
+                    try await Task.sleep(for: .seconds(1))
+                    try postgres.start()
+                case .killRedis:
+                    redis.withLock { $0.stop(signal: SIGKILL) }
+                    try await Task.sleep(for: .seconds(1))
+                    let restarted = try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path)
+                    redis.withLock { $0 = restarted }
+                case .flushRedis:
+                    _ = try? RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(redisPort))).command(["FLUSHALL"])
+                case .terminateBackends:
+                    let killer = try PostgresConnection(url: postgres.url)
+                    _ = try killer.query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                case .brokerTimeout: mock.state.withLock { $0.loseAnswers = 1 }
+                case .brokerServerError: mock.state.withLock { $0.crashNext = 3 }
+                case .brokerGarbled: mock.state.withLock { $0.garbleNext = 3 }
+                case .brokerRateLimit: mock.state.withLock { $0.refuseNext = 6 }
+                case .tokenExpiry: mock.state.withLock { $0.token?.expiresAt = $0.now }
+                case .reportLag:
+                    mock.state.withLock { $0.hideReports = true }
+                    try await Task.sleep(for: .seconds(2))
+                    mock.state.withLock { $0.hideReports = false }
+                case .diskFull:
+                    guard let disk else { injected[fault, default: 1] -= 1; continue }
+                    let ballast = disk.fill("ballast", bytes: Int.max)
+                    try await Task.sleep(for: .seconds(2))
+                    try FileManager.default.removeItem(atPath: ballast)
+                case .lateCandles:
+                    // The feed runs three minutes late for a while; then a minute the engine already has arrives
+                    // again, out of order and with other prices: the first report of a minute stands.
+                    mock.state.withLock { $0.feedLagMinutes = 3 }
+                    try await Task.sleep(for: .seconds(3))
+                    mock.state.withLock { $0.feedLagMinutes = 0 }
+                    let stock = Self.stocks[Int.random(in: 0..<Self.stocks.count, using: &random)].code
+                    let (_, body) = try await WorkerEndToEndTests.call(rig, "GET", "/api/market-data/stocks/\(stock)/candles?timeframe=1m&limit=500", token: token)
+                    if let first = (body["candles"] as? [[String: Any]])?.first?["timestamp"] as? String, let startTime = ISOTime.parse(first) {
+                        let engine = EngineClient(baseURL: rig.url, token: try String(contentsOfFile: logDirectory + "/worker.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+                        if (try? await engine.send([.candle(stock: stock, timeframe: "1m", start: startTime, open: 7, high: 9, low: 5, close: 8, volume: 1)], correlation: "late")) != nil {
+                            outOfOrder.append((stock, startTime))
+                        }
+                    }
+                }
+            }
+
+            // Calm: no more faults. The strategies stop, the trader places two last orders, the market fills
+            // whatever still rests at the broker, and everything must come to a final state.
+            mock.state.withLock { state in
+                state.loseAnswers = 0; state.crashNext = 0; state.garbleNext = 0; state.refuseNext = 0; state.hideReports = false; state.feedLagMinutes = 0
+            }
+            for stock in Self.stocks {
+                for _ in 0..<50 {
+                    let (status, _) = try await WorkerEndToEndTests.call(rig, "POST", "/api/strategies/disable", token: token,
+                                                                         json: #"{"brokerAccountId":"\#(account)","stockId":"\#(stock.code)","strategy":"ma-cross"}"#)
+                    if status == 204 { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            try await Task.sleep(for: .seconds(2))
+            placing.withLock { $0 = false }
+            await placer.value
+            let database = try PostgresConnection(url: postgres.url)
+            func orders() async throws -> [[String: Any]] {
+                try await WorkerEndToEndTests.call(rig, "GET", "/api/orders?limit=1000", token: token).1["items"] as? [[String: Any]] ?? []
+            }
+            let store = JobQueueStore(redis: RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(redisPort))))
+            try await WorkerEndToEndTests.waitFor(180, "every order final and the queues empty") {
+                for order in mock.state.withLock({ $0.orders }) where order.original.isEmpty && !order.cancelled && order.filled < order.quantity {
+                    mock.fill(order.number, quantity: order.quantity - order.filled, price: order.price)
+                }
+                let all = try await orders()
+                let open = all.filter { !Self.finalStatuses.contains($0["status"] as? String ?? "") }
+                let queues = try [QueueName.tradeExecution, .notification].map { try store.counts($0) }
+                if ProcessInfo.processInfo.environment["STOCKBOOM_FAULT_DEBUG"] != nil {
+                    print("settling \(Date()): \(all.count) orders, open \(open.map { "\($0["id"] ?? "") \($0["status"] ?? "")" }), queues \(queues)")
+                }
+                return !all.isEmpty && open.isEmpty && queues.allSatisfy { $0.wait + $0.active + $0.delayed == 0 }
+            }
+            let unfinished = try await orders().filter { !Self.finalStatuses.contains($0["status"] as? String ?? "") }
+            #expect(unfinished.isEmpty, "orders not final: \(unfinished.prefix(5))")
+            if let worker = cluster.worker { #expect(worker.stop() == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
+            if let serve = cluster.serve { #expect(serve.stop() == 0, "serve stops cleanly: \(serve.log.suffix(1_500))") }
+            let failedJobs = try [QueueName.tradeExecution, .notification].map { try store.counts($0).failed }.reduce(0, +)
+            #expect(failedJobs == 0, "no trade or notification job used up its attempts")
+
+            // For a look afterwards: the processes' output and the log, in $TMPDIR/stockboom-faults-last.
+            let keep = NSTemporaryDirectory() + "stockboom-faults-last"
+            try? FileManager.default.removeItem(atPath: keep)
+            try? FileManager.default.copyItem(atPath: scratch.path, toPath: keep)
+            if disk != nil { try? FileManager.default.copyItem(atPath: logDirectory, toPath: keep + "/eventlog") }
+
+            // The model: what the log says happened.
+            let reader = try EventLog(directory: logDirectory, readOnly: true)
+            defer { reader.close() }
+            var requested: [String: [String]] = [:]  // client order id → order ids
+            var numbers: [String: [String]] = [:]  // broker order number → order ids
+            var filled: [String: Int64] = [:]
+            var fillIDs: [String] = []
+            var brokerNumber: [String: String] = [:]
+            var candles: [String: [Int64: Candle]] = [:]
+            var duplicateMinutes = 0
+            var created: Set<String> = []
+            var sent: [String: Int] = [:]
+            var offset: UInt64 = 0
+            while offset < reader.nextOffset {
+                let records = try reader.read(from: offset, maxRecords: 50_000)
+                guard !records.isEmpty else { break }
+                for record in records {
+                    let envelope = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
+                    switch envelope.event {
+                    case .orderRequested(let event): requested[event.clientOrderID, default: []].append(event.order.description)
+                    case .orderRejected(let event):
+                        // Refused by the risk checks: the request is inside the rejection.
+                        if let request = event.request { requested[request.clientOrderID, default: []].append(request.order.description) }
+                    case .orderAccepted(let event):
+                        numbers[event.brokerOrderNumber, default: []].append(event.order.description)
+                        brokerNumber[event.order.description] = event.brokerOrderNumber
+                    case .orderPartiallyFilled(let fill), .orderFilled(let fill):
+                        filled[fill.order.description, default: 0] += fill.quantity
+                        fillIDs.append(fill.fillID)
+                    case .candleClosed(let candle) where candle.timeframe == .minute1:
+                        if candles[candle.stock.description, default: [:]][candle.start] != nil { duplicateMinutes += 1 }
+                        candles[candle.stock.description, default: [:]][candle.start] = candle
+                    case .notificationCreated(let event): created.insert(event.notification.description)
+                    case .notificationSent(let event): sent[event.notification.description, default: 0] += 1
+                    default: break
+                    }
+                }
+                offset = (records.last?.offset ?? offset) + 1
+            }
+
+            // Every acknowledged order is in the log, once, under the id the trader was given.
+            let acks = acknowledged.withLock { $0 }
+            #expect(acks.count >= Int(seconds / 2), "the trader kept trading: \(acks.count) orders acknowledged")
+            for (key, id) in acks { #expect(requested[key] == [id], "acknowledged \(key) → \(id); the log has \(requested[key] ?? [])") }
+            // Every broker order is one engine order's, and no engine order was sent twice.
+            let brokerOrders = mock.state.withLock { $0.orders }.filter { $0.original.isEmpty }
+            for order in brokerOrders { #expect(numbers[order.number]?.count == 1, "broker order \(order.number) belongs to \(numbers[order.number] ?? []) (none: sent twice or adopted by none)") }
+            #expect(numbers.count == brokerOrders.count, "\(numbers.count) engine orders with a broker number, \(brokerOrders.count) orders at the broker")
+            // Fills equal the broker's, each recorded once.
+            #expect(Set(fillIDs).count == fillIDs.count, "a fill recorded twice")
+            for order in brokerOrders {
+                let id = numbers[order.number]?.first ?? ""
+                #expect(filled[id, default: 0] == order.filled, "order \(id) (\(order.number)): \(filled[id, default: 0]) filled in the log, \(order.filled) at the broker")
+            }
+            // Every minute of every collected stock once, from 09:00 on without a gap, with the broker's values
+            // (the late, out-of-order copies changed nothing).
+            #expect(duplicateMinutes == 0)
+            let open = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 9)
+            var minutes = 0
+            for stock in Self.stocks {
+                let bars = candles[stock.code] ?? [:]
+                let last = bars.keys.max() ?? open
+                #expect(bars.count >= 10, "\(stock.code): \(bars.count) minutes collected")
+                for start in stride(from: open, through: last, by: Int(KST.minuteMicros)) {
+                    guard let candle = bars[start] else { Issue.record("\(stock.code): minute \(ISOTime.kst(start)) missing"); continue }
+                    let expected = MockKIS.bar(price: stock.price, minute: KST.timeOfDay(start) / 60_000_000)
+                    #expect(candle.open == expected.open && candle.high == expected.high && candle.low == expected.low && candle.close == expected.close && candle.volume == expected.volume,
+                            "\(stock.code) \(ISOTime.kst(start)): \(candle) is not the broker's bar")
+                    minutes += 1
+                }
+            }
+            #expect(!outOfOrder.isEmpty || injected[.lateCandles, default: 0] == 0, "out-of-order candles were sent")
+            // Every notification was sent (at least once by SMTP; recorded once).
+            #expect(!created.isEmpty)
+            for notification in created { #expect(sent[notification] == 1, "\(notification) recorded sent \(sent[notification] ?? 0) times") }
+            let mails = ((try? FileManager.default.contentsOfDirectory(atPath: mail + "/new")) ?? []).count
+            #expect(mails >= created.count, "\(mails) e-mails for \(created.count) notifications")
+
+            // The read models: the live database, caught up, equals a rebuild from the log.
+            let live = try ProjectionRunner(log: reader, connect: { try PostgresConnection(url: postgres.url) })
+            try live.catchUp()
+            let rebuiltURL = try PostgresConnection.recreateDatabase("rebuilt", serverURL: postgres.url)
+            let rebuilt = try ProjectionRunner(log: reader, connect: { try PostgresConnection(url: rebuiltURL) })
+            try rebuilt.catchUp()
+            let rebuiltDatabase = try PostgresConnection(url: rebuiltURL)
+            for table in ["stocks", "users", "broker_accounts", "positions", "trades", "order_events", "candles", "indicators", "notifications"] {
+                let sql = "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM \(table) t"
+                let (a, b) = (try database.query(sql).rows, try rebuiltDatabase.query(sql).rows)
+                if a != b {
+                    let rows = "SELECT t::text FROM \(table) t ORDER BY 1"
+                    let (liveRows, rebuiltRows) = (try database.query(rows).rows.map { $0[0] ?? "" }, try rebuiltDatabase.query(rows).rows.map { $0[0] ?? "" })
+                    let onlyLive = liveRows.filter { !rebuiltRows.contains($0) }.prefix(3)
+                    let onlyRebuilt = rebuiltRows.filter { !liveRows.contains($0) }.prefix(3)
+                    Issue.record("\(table) differs from its rebuild (\(liveRows.count) live rows, \(rebuiltRows.count) rebuilt): live only \(Array(onlyLive)), rebuilt only \(Array(onlyRebuilt))")
+                }
+            }
+            let (verified, verifyText, verifyErrors) = try runStockboom(["log", "verify", "--dir", logDirectory])
+            #expect(verified == 0, "\(verifyText)\(verifyErrors)")
+
+            let summary = Fault.allCases.map { "\($0.rawValue)×\(injected[$0, default: 0])" }.joined(separator: " ")
+            print("""
+                fault injection (seed \(seed), \(Int(seconds)) s): \(injected.values.reduce(0, +)) faults — \(summary)
+                  serve started \(cluster.serveStarts)×, worker \(cluster.workerStarts)×; \(acks.count) acknowledged orders, \(requested.count) orders in the log, \
+                \(brokerOrders.count) at the broker, \(fillIDs.count) fills, \(minutes) candle minutes checked, \(outOfOrder.count) out-of-order candles ignored, \
+                \(created.count) notifications (\(mails) e-mails), \(reader.nextOffset) events
+                """)
+        }
+    }
+}
