@@ -29,6 +29,12 @@ public enum JobDerivation {
             var data = JSONObjectWriter()
             data.field("stock", candle.stock.description)
             data.field("start", candle.start)
+            // The bar itself: a worker that kept the stock's earlier bars needs no history from the engine.
+            data.field("open", candle.open)
+            data.field("high", candle.high)
+            data.field("low", candle.low)
+            data.field("close", candle.close)
+            data.field("volume", candle.volume)
             return [Job(queue: .dataAnalysis, id: String(offset), data: data.finish(), maxAttempts: 3)]
         default:
             return []
