@@ -70,7 +70,7 @@ public struct DataCollectionHandler: JobHandler {
 }
 
 /// Adds the data-collection jobs of each minute of the session: for every stock a KIS account trades by
-/// strategy, plus `watch` (fetched through the first KIS account).
+/// strategy, plus `watch` (fetched through the first KIS account; `["all"]`: every listed stock).
 public struct CollectionSchedule: Sendable {
     let engine: EngineClient
     let store: @Sendable () -> JobQueueStore
@@ -95,7 +95,8 @@ public struct CollectionSchedule: Sendable {
         var jobs: [Job] = []
         let stamp = KST.yyyymmdd(day: day) + DataCollectionHandler.hhmmss(minute).prefix(4)
         for stock in try await self.engine.stocks() {
-            let account = stock.strategyAccounts.first { brokers[$0] != nil } ?? (self.watch.contains(stock.stock) ? first.id : nil)
+            let watched = self.watch == ["all"] || self.watch.contains(stock.stock)
+            let account = stock.strategyAccounts.first { brokers[$0] != nil } ?? (watched ? first.id : nil)
             guard let account else { continue }
             var data = JSONObjectWriter()
             data.field("stock", stock.stock)

@@ -11,8 +11,9 @@ import Worker
 /// and the multiple of real time, events/s, orders/s, projection lag p50/p99/max (in time), queue depths over
 /// time, peak memory, bytes on disk; a CSV of the per-minute series and an SVG of it.
 ///
-/// This first version runs every part in one process (as `demo` does) and feeds candles straight into the
-/// engine; the separate-process, data-collection-fed run is still to come (see RELIABILITY.md).
+/// By default every part is a process of its own and candles arrive through data collection from a simulated
+/// KIS (`DayProcesses`). `--in-process` runs the parts in one process, as `demo` does, with candles fed
+/// straight into the engine: the pipeline after the broker, without collection.
 struct BenchDayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "day",
@@ -26,6 +27,10 @@ struct BenchDayCommand: AsyncParsableCommand {
     @Option(help: "Gateway port while it runs (0: any free one).") var port = 0
     @Option(help: "PostgreSQL server (default $DATABASE_URL); a database of its own is recreated.") var databaseURL: String?
     @Option(help: "Redis (default $REDIS_URL); its queues are cleared first.") var redisURL: String?
+    @Flag(help: "Everything in this process, candles fed straight to the engine (no data collection).") var inProcess = false
+    @Option(help: "Session seconds per wall-clock second (processes): 390 plays the day in 60 s.") var speed = 390.0
+    @Option(help: "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last.") var collectEvery = 10
+    @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=8,data-analysis=4,trade-execution=4,notification=2"
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -33,9 +38,14 @@ struct BenchDayCommand: AsyncParsableCommand {
             let redis = RedisEndpoint(url: redisText)
         else { throw ValidationError("bench day needs DATABASE_URL and REDIS_URL (scripts/services.sh start; eval \"$(scripts/services.sh env)\")") }
         guard self.stocks > 0, self.accounts > 0, self.strategyStocks > 0 else { throw ValidationError("--stocks, --accounts and --strategy-stocks must be positive") }
-        let output = self.out + "-\(self.stocks)"
+        guard self.speed > 0, self.collectEvery > 0 else { throw ValidationError("--speed and --collect-every must be positive") }
+        let output = self.out + (self.inProcess ? "-inprocess" : "") + "-\(self.stocks)"
         try? FileManager.default.removeItem(atPath: output)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        if !self.inProcess {
+            try await DayProcesses(command: self, output: output, databaseServer: server, redis: redis).run()
+            return
+        }
         let directory = output + "/eventlog"
         let databaseURL = try PostgresConnection.recreateDatabase("stockboom_bench_day", serverURL: server)
         let store = JobQueueStore(redis: RedisClient(endpoint: redis))
@@ -129,8 +139,8 @@ struct BenchDayCommand: AsyncParsableCommand {
 
 /// Resident and peak resident memory of this process (`/proc/self/status`).
 enum ProcessMemory {
-    static func field(_ name: String) -> UInt64 {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    static func field(_ name: String, pid: Int32? = nil) -> UInt64 {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid.map(String.init) ?? "self")/status", encoding: .utf8),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
         else { return 0 }
         return (UInt64(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "") ?? 0) * 1024

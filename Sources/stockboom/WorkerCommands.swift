@@ -21,13 +21,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a reserved job stays locked; a worker dead longer than this has its jobs run again.") var lockMs = 60_000
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).") var reconcileSeconds = 300.0
     @Option(help: "Seconds between data-collection schedules (each adds the last minute's jobs; a minute is collected once).") var collectSeconds = 20.0
-    @Option(help: "Stocks to collect besides those a KIS account trades by strategy, comma-separated codes.") var watch = ""
+    @Option(help: "Stocks to collect besides those a KIS account trades by strategy: comma-separated codes, or `all` (every listed stock).") var watch = ""
     @OptionGroup var session: SessionClockOptions
 
     /// `KIS_REQUESTS_PER_SECOND`: the per-app-key request rate, when KIS grants other than its default.
     static func requestsPerSecond(_ environment: [String: String]) throws -> Double? {
         guard let text = environment["KIS_REQUESTS_PER_SECOND"], !text.isEmpty else { return nil }
-        guard let rate = Double(text), rate > 0, rate <= 1_000 else { throw ValidationError("KIS_REQUESTS_PER_SECOND must be a number in (0, 1000]; got '\(text)'") }
+        guard let rate = Double(text), rate > 0, rate <= 1_000_000 else { throw ValidationError("KIS_REQUESTS_PER_SECOND must be a number in (0, 1000000]; got '\(text)'") }
         return rate
     }
 

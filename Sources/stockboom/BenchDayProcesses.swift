@@ -1,0 +1,301 @@
+import AsyncHTTPClient
+import Engine
+import Foundation
+import Hummingbird
+import Ledger
+import NIOCore
+import NIOHTTP1
+import Projections
+import Synchronization
+
+/// JSON over HTTP to a StockBoom gateway (the demo's in-process one, or a `serve` child of the bench).
+struct LocalAPI: Sendable {
+    let baseURL: String
+    var http: HTTPClient = .shared
+
+    func call(_ method: HTTPMethod, _ path: String, token: String? = nil, json: [String: Any]? = nil) async throws -> (Int, [String: Any]) {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
+        }
+        let response = try await self.http.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+        return (Int(response.status.code), object)
+    }
+
+    func post(_ path: String, token: String? = nil, json: [String: Any]) async throws -> (Int, [String: Any]) {
+        try await self.call(.POST, path, token: token, json: json)
+    }
+
+    /// The text of `/metrics`, as Prometheus reads it.
+    func metrics() async throws -> String {
+        let response = try await self.http.execute(HTTPClientRequest(url: self.baseURL + "/metrics"), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 8 << 20)
+        return String(buffer: body)
+    }
+}
+
+/// A child process of the bench (`stockboom serve`, `stockboom worker`), its output in a file.
+final class BenchChild: @unchecked Sendable {
+    // @unchecked: set once in init.
+    let process = Process()
+    let name: String
+
+    init(_ name: String, arguments: [String], environment: [String: String], output: String) throws {
+        self.name = name
+        guard let executable = Bundle.main.executablePath else { throw CommandFailure("cannot find this executable to start \(name)") }
+        self.process.executableURL = URL(fileURLWithPath: executable)
+        self.process.arguments = arguments
+        self.process.environment = environment
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        self.process.standardOutput = handle
+        self.process.standardError = handle
+        try self.process.run()
+    }
+
+    var pid: Int32 { self.process.processIdentifier }
+
+    /// (resident, peak resident) bytes from `/proc/<pid>/status`.
+    var memory: (UInt64, UInt64) { (ProcessMemory.field("VmRSS", pid: self.pid), ProcessMemory.field("VmHWM", pid: self.pid)) }
+
+    /// SIGTERM and wait: the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        guard self.process.isRunning else { return self.process.terminationStatus }
+        kill(self.pid, SIGTERM)
+        self.process.waitUntilExit()
+        return self.process.terminationStatus
+    }
+}
+
+/// `stockboom bench day` with every part a process of its own, as in production: `serve` (engine, read
+/// models, dispatcher, gateway) and `worker` (data-collection, data-analysis, trade-execution, notification),
+/// PostgreSQL and Redis, and a simulated KIS (`SimulatedKIS`, in this process) serving the generated market.
+/// Candles arrive through data collection; the people's KIS paper accounts trade by strategy through the
+/// risk checks, the trade-execution queue and the simulated broker.
+struct DayProcesses {
+    let command: BenchDayCommand
+    let output: String
+    let databaseServer: String
+    let redis: RedisEndpoint
+
+    struct Sample {
+        var seconds: Double
+        var session: Int64
+        var head: UInt64
+        var lagEvents: UInt64
+        var lagSeconds: Double
+        var queues: [String: Int]
+        var orders: Int
+        var serveRSS: UInt64
+        var workerRSS: UInt64
+        var candleMinutes: Int
+    }
+
+    func run() async throws {
+        let command = self.command
+        let day = KST.day(year: 2025, month: 1, day: 3)
+        let directory = self.output + "/eventlog"
+        let databaseURL = try PostgresConnection.recreateDatabase("stockboom_bench_day", serverURL: self.databaseServer)
+        let store = JobQueueStore(redis: RedisClient(endpoint: self.redis))
+        try await blocking { try JobDispatcher.reset(store) }
+        let (listings, bars) = GeneratedDay.make(stocks: command.stocks, day: day, seed: command.seed)
+        // The KRX listing, as the market-data import writes it, before serve opens the log.
+        do {
+            let log = try EventLog(directory: directory)
+            let runtime = try EngineRuntime(log: log, engine: Engine(calendar: try loadCalendar()))
+            try await DemoDriver.concurrently(runtime, listings.map { .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose) },
+                                              CommandContext(time: KST.instant(day: day, hour: 7), correlationID: "bench-listing"))
+            await runtime.close()
+            log.close()
+        }
+        // One session clock for serve, the worker and the broker: 08:40 at `origin`, `speed` times real time.
+        let speed = command.speed
+        let sessionStart = KST.instant(day: day, hour: 8, minute: 40)
+        let originMicros = wallClockMicros() + 1_000_000
+        let sessionClock: @Sendable () -> Int64 = { sessionStart + Int64(Double(wallClockMicros() - originMicros) * speed) }
+        let clockArguments = ["--clock-start", ISOTime.kst(sessionStart), "--clock-speed", String(speed), "--clock-origin", String(format: "%.6f", Double(originMicros) / 1e6)]
+        let broker = SimulatedKIS(listings: listings, bars: bars, day: day, openingCash: 1_000_000_000, clock: sessionClock)
+        let brokerPort = Mutex<Int?>(nil)
+        let brokerApp = Application(router: broker.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { channel in
+            brokerPort.withLock { $0 = channel.localAddress?.port }
+        })
+        let brokerTask = Task { try await brokerApp.run() }
+        defer { brokerTask.cancel() }
+        while brokerPort.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+
+        let port = command.port == 0 ? Self.freePort() : command.port
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
+        environment["REDIS_URL"] = "redis://\(self.redis.host):\(self.redis.port)/\(self.redis.database)"
+        environment["JWT_SECRET"] = (0..<48).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement()!) }.joined()
+        environment["STOCKBOOM_SECRETS_KEY"] = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        environment["BCRYPT_COST"] = "4"
+        environment["STOCKBOOM_WORKER_TOKEN"] = UUID().uuidString
+        environment["KIS_BASE_URL"] = "http://127.0.0.1:\(brokerPort.withLock { $0 }!)"
+        environment["KIS_REQUESTS_PER_SECOND"] = "100000"  // the simulated broker has no limit: StockBoom is measured
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        let serve = try BenchChild("serve", arguments: ["serve", "--dir", directory, "--port", String(port)] + clockArguments, environment: environment, output: self.output + "/serve.log")
+        defer { serve.stop() }
+        let api = LocalAPI(baseURL: "http://127.0.0.1:\(port)")
+        while (try? await api.metrics()) == nil {
+            guard serve.process.isRunning else { throw CommandFailure("serve exited: see \(self.output)/serve.log") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        writeLine("bench day (processes): \(command.stocks) stocks, \(command.accounts) KIS paper accounts with strategies, session at \(Int(speed))× real time; signing people up…")
+        // People sign up and open KIS paper accounts (each its own app key) at the simulated broker, and enable
+        // their strategies, through the public API.
+        for index in 0..<command.accounts {
+            let email = "trader\(index)@bench.example.com"
+            let (registered, session) = try await api.post("/api/auth/register", json: ["email": email, "password": "bench-day-password"])
+            guard registered == 201, let token = session["token"] as? String else { throw CommandFailure("registering \(email) answered \(registered): \(session)") }
+            let (opened, account) = try await api.post("/api/broker-accounts", token: token, json: [
+                "broker": "KIS_PAPER", "accountNumber": String(format: "5%07d-01", index), "appKey": "PSbench\(index)" + String(repeating: "k", count: 24),
+                "appSecret": String(repeating: "s", count: 180), "dailyOrderLimit": 5_000,
+            ])
+            guard opened == 201, let id = account["id"] as? String else { throw CommandFailure("opening an account answered \(opened): \(account)") }
+            let name = index % 2 == 1 ? "rsi-reversion" : "ma-cross"
+            let parameters = index % 2 == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
+            for slot in Set((0..<command.strategyStocks).map { (index + $0 * command.accounts) % listings.count }).sorted() {
+                let (enabled, body) = try await api.post("/api/strategies", token: token, json: ["brokerAccountId": id, "stockId": listings[slot].code.description, "strategy": name, "parameters": parameters])
+                guard (200...201).contains(enabled) else { throw CommandFailure("enabling \(name) answered \(enabled): \(body)") }
+            }
+        }
+        let collectSeconds = Double(command.collectEvery) * 60 / speed
+        let worker = try BenchChild("worker", arguments: [
+            "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds", String(format: "%.4f", collectSeconds),
+            "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency,
+        ] + clockArguments, environment: environment, output: self.output + "/worker.log")
+        defer { worker.stop() }
+
+        // The session: sample every 0.2 s until the day's last bar of every stock is in and the work is done.
+        let open = KST.instant(day: day, hour: 9)
+        let lastBar = open + Int64(bars.count / listings.count - 1) * KST.minuteMicros
+        while sessionClock() < open { try await Task.sleep(for: .milliseconds(5)) }
+        let started = monotonicNanos()
+        let workerToken = environment["STOCKBOOM_WORKER_TOKEN"]!
+        var samples: [Sample] = []
+        var heads: [(seconds: Double, head: UInt64)] = []
+        let progress = Progress(total: 381)
+        var done = false
+        while !done {
+            try await Task.sleep(for: .milliseconds(200))
+            guard serve.process.isRunning, worker.process.isRunning else { throw CommandFailure("\(serve.process.isRunning ? "worker" : "serve") exited: see \(self.output)") }
+            let seconds = Double(monotonicNanos() - started) / 1e9
+            let text = (try? await api.metrics()) ?? ""
+            let head = UInt64(Self.metric(text, "stockboom_log_head_offset").first ?? 0)
+            let lagEvents = UInt64(Self.metric(text, "stockboom_projection_lag_events").max() ?? 0)
+            heads.append((seconds, head))
+            let projected = head - min(head, lagEvents)
+            let reached = heads.first { $0.head >= projected }?.seconds ?? seconds
+            let counts = try await blocking { try QueueName.allCases.map { ($0.rawValue, try store.counts($0)) } }
+            let (_, stocksBody) = try await api.call(.GET, "/internal/stocks", token: workerToken)
+            let stocks = stocksBody["stocks"] as? [[String: Any]] ?? []
+            let minutes = stocks.map { stock -> Int in
+                guard let last = (stock["lastMinuteStart"] as? NSNumber)?.int64Value, last >= open else { return 0 }
+                return Int((last - open) / KST.minuteMicros) + 1
+            }
+            let sample = Sample(
+                seconds: seconds, session: sessionClock(), head: head, lagEvents: lagEvents, lagSeconds: lagEvents == 0 ? 0 : seconds - reached,
+                queues: Dictionary(uniqueKeysWithValues: counts.map { ($0.0, $0.1.wait + $0.1.active + $0.1.delayed) }),
+                orders: Int(Self.metric(text, "stockboom_orders").reduce(0, +)), serveRSS: serve.memory.0, workerRSS: worker.memory.0,
+                candleMinutes: minutes.min() ?? 0)
+            samples.append(sample)
+            progress.update(min(381, sample.candleMinutes), "\(sample.head) events  \(sample.orders) orders  lag \(String(format: "%.2f", sample.lagSeconds)) s  queues \(sample.queues.values.reduce(0, +))")
+            let allBars = stocks.count == listings.count && stocks.allSatisfy { ($0["lastMinuteStart"] as? NSNumber)?.int64Value == lastBar }
+            done = allBars && sample.lagEvents == 0 && counts.allSatisfy { $0.0 == QueueName.dataCollection.rawValue || $0.1.wait + $0.1.active + $0.1.delayed == 0 }
+        }
+        progress.finish()
+        let daySeconds = Double(monotonicNanos() - started) / 1e9
+        let peaks = (serve.memory.1, worker.memory.1)
+        let databaseBytes = try await blocking { try PostgresConnection(url: databaseURL).query("SELECT pg_database_size(current_database())").rows.first?[0].flatMap { UInt64($0) } ?? 0 }
+        let workerStatus = worker.stop()
+        let serveStatus = serve.stop()
+        let log = try EventLog(directory: directory, readOnly: true)
+        let events = log.nextOffset
+        let logBytes = log.segments.reduce(UInt64(0)) { $0 + $1.bytes }
+        var orders = 0
+        var fills = 0
+        var candles = 0
+        var notifications = 0
+        var offset: UInt64 = 0
+        while offset < log.nextOffset {
+            let records = try log.read(from: offset, maxRecords: 100_000)
+            guard let last = records.last else { break }
+            for record in records {
+                switch try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event {
+                case .orderRequested, .orderRejected: orders += 1
+                case .orderFilled, .orderPartiallyFilled: fills += 1
+                case .candleClosed(let candle) where candle.timeframe == .minute1: candles += 1
+                case .notificationSent: notifications += 1
+                default: break
+                }
+            }
+            offset = last.offset + 1
+        }
+        log.close()
+        let lags = samples.map(\.lagSeconds).sorted()
+        func percentile(_ p: Double) -> Double { lags.isEmpty ? 0 : lags[min(lags.count - 1, Int(Double(lags.count - 1) * p))] }
+        let maxQueues = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { queue in (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0) })
+        let report = """
+            bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
+            session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s); worker \(command.concurrency)
+            day          \(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)
+            events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)
+            orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(fills) fills, \(notifications) notifications sent, \(broker.state.withLock { $0.ordersTaken }) orders at the broker
+            lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) samples)
+            queues       deepest: \(QueueName.allCases.map { "\($0.rawValue) \(maxQueues[$0.rawValue] ?? 0)" }.joined(separator: ", "))
+            memory       peak resident: serve \(Format.bytes(peaks.0)), worker \(Format.bytes(peaks.1)), bench (simulated KIS) \(Format.bytes(ProcessMemory.peakResidentBytes()))
+            disk         log \(Format.bytes(logBytes)), PostgreSQL database \(Format.bytes(databaseBytes))
+            exits        serve \(serveStatus), worker \(workerStatus); their logs: \(self.output)/serve.log, \(self.output)/worker.log
+            series       \(self.output)/series.csv, \(self.output)/series.svg
+            """
+        writeLine(report)
+        try (report + "\n").write(toFile: self.output + "/report.txt", atomically: true, encoding: .utf8)
+        var csv = "seconds,session,events,lag_events,lag_seconds,orders,candle_minutes,serve_rss,worker_rss," + QueueName.allCases.map { $0.rawValue }.joined(separator: ",") + "\n"
+        for sample in samples {
+            csv += "\(String(format: "%.2f", sample.seconds)),\(ISOTime.kst(sample.session)),\(sample.head),\(sample.lagEvents),\(String(format: "%.3f", sample.lagSeconds)),\(sample.orders),\(sample.candleMinutes),\(sample.serveRSS),\(sample.workerRSS),"
+                + QueueName.allCases.map { String(sample.queues[$0.rawValue] ?? 0) }.joined(separator: ",") + "\n"
+        }
+        try csv.write(toFile: self.output + "/series.csv", atomically: true, encoding: .utf8)
+        let rates = zip(samples, [samples.first].compactMap { $0 } + samples).map { now, before in Double(now.head - min(now.head, before.head)) / max(now.seconds - before.seconds, 1e-6) }
+        let svg = SeriesPlot.svg(title: "bench day (processes): \(command.stocks) stocks, \(command.accounts) accounts — x: wall seconds from 09:00", x: samples.map(\.seconds), series: [
+            ("events/s", rates, "#1f77b4"),
+            ("session minutes with every stock's bar in", samples.map { Double($0.candleMinutes) }, "#8c564b"),
+            ("projection lag (s)", samples.map(\.lagSeconds), "#d62728"),
+            ("data-collection queue", samples.map { Double($0.queues[QueueName.dataCollection.rawValue] ?? 0) }, "#ff7f0e"),
+            ("data-analysis queue", samples.map { Double($0.queues[QueueName.dataAnalysis.rawValue] ?? 0) }, "#2ca02c"),
+            ("resident MiB: serve", samples.map { Double($0.serveRSS) / 1_048_576 }, "#9467bd"),
+            ("resident MiB: worker", samples.map { Double($0.workerRSS) / 1_048_576 }, "#e377c2"),
+        ])
+        try svg.write(toFile: self.output + "/series.svg", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The values of a metric in Prometheus text (every label set).
+    static func metric(_ text: String, _ name: String) -> [Double] {
+        text.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix(name), !line.hasPrefix("#") else { return nil }
+            let rest = line.dropFirst(name.count)
+            guard rest.first == " " || rest.first == "{" else { return nil }
+            return line.split(separator: " ").last.flatMap { Double($0) }
+        }
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
