@@ -2,53 +2,103 @@ public import Engine
 import Foundation
 public import Projections
 
-/// data-collection: one job per (stock, minute) during the session — `collect:<code>:<YYYYMMDDHHMM>`, so a
-/// schedule that runs twice (two workers, a restart) adds each job once. The handler fetches the minute bars
-/// after the last minute the engine has (nothing missed across restarts), sends them as `CandleClosed`
-/// commands (the engine ignores a minute it already has: no duplicates), and stores the quote in
-/// `cache:stock:<code>` for `ttl` seconds. Requests go through the account's `KISClient`, inside its rate limit.
+/// data-collection: one job per minute of the session and group of stocks —
+/// `collect:<first code>+<more>:<YYYYMMDDHHMM>`, so a schedule that runs twice (two workers, a restart) adds
+/// each job once. For each stock of the group (a few at a time) the handler fetches the minute bars after
+/// the last minute the engine had when the job was made (nothing missed across restarts), then sends them all
+/// as `CandleClosed` commands (the engine ignores a minute it already has: no duplicates) and stores each
+/// quote in `cache:stock:<code>` for `ttl` seconds (one Redis round trip). Requests go through each stock's
+/// account's `KISClient`, inside its rate limit. A stock that fails fails the job after the others' candles
+/// are in; the retry fetches again (what arrived twice is ignored).
 public struct DataCollectionHandler: JobHandler {
     let engine: EngineClient
     let brokers: BrokerDirectory
     let redis: RedisEndpoint
     let ttl: Int
+    /// Stocks of a group fetched at the same time.
+    let parallel: Int
 
-    public init(engine: EngineClient, brokers: BrokerDirectory, redis: RedisEndpoint, ttl: Int = 120) {
+    public init(engine: EngineClient, brokers: BrokerDirectory, redis: RedisEndpoint, ttl: Int = 120, parallel: Int = 8) {
         self.engine = engine
         self.brokers = brokers
         self.redis = redis
         self.ttl = ttl
+        self.parallel = max(1, parallel)
     }
 
-    struct Data: Codable {
+    struct Stock: Codable, Sendable {
         var stock: String
         var account: String
         var broker: String
+        /// µs: the start of the engine's last one-minute bar of the day when the job was made (nil: none).
+        var last: Int64?
+    }
+
+    struct Data: Codable {
+        var stocks: [Stock]
         /// µs: the minute this job is for (its bar is closed once this minute has passed).
         var minute: Int64
     }
 
+    struct Fetched: Sendable {
+        var commands: [WorkerCommand]
+        var quote: String
+        var stock: String
+    }
+
     public func handle(_ job: Job) async throws -> JobResult {
         let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
-        let client = try await self.brokers.client(account: data.account, broker: data.broker)
-        let last = try await self.engine.stocks(only: data.stock).first?.lastMinuteStart
-        let day = KST.day(data.minute)
+        var fetched: [Fetched] = []
+        var failures: [String] = []
+        try await withThrowingTaskGroup(of: (String, Result<Fetched?, any Error>).self) { group in
+            var next = data.stocks.makeIterator()
+            func add() -> Bool {
+                guard let stock = next.next() else { return false }
+                group.addTask {
+                    do { return (stock.stock, .success(try await self.fetch(stock, minute: data.minute))) } catch { return (stock.stock, .failure(error)) }
+                }
+                return true
+            }
+            for _ in 0..<self.parallel where !add() { break }
+            while let (stock, result) = try await group.next() {
+                switch result {
+                case .success(let value): if let value { fetched.append(value) }
+                case .failure(let error): failures.append("\(stock): \(error)")
+                }
+                _ = add()
+            }
+        }
+        let commands = fetched.flatMap(\.commands)
+        for chunk in stride(from: 0, to: commands.count, by: 500) {
+            for result in try await self.engine.send(Array(commands[chunk..<min(commands.count, chunk + 500)]), correlation: "collect") where result.status != 200 {
+                throw EngineClient.Failure(description: "the engine refused a candle: \(result.status) \(result.error ?? "")")
+            }
+        }
+        if !fetched.isEmpty {
+            let (endpoint, ttl) = (self.redis, String(self.ttl))
+            let sets = fetched.map { ["SET", "cache:stock:\($0.stock)", $0.quote, "EX", ttl].map { Array($0.utf8) } }
+            _ = try await blocking { try RedisClient(endpoint: endpoint).pipeline(sets) }
+        }
+        guard failures.isEmpty else { throw EngineClient.Failure(description: "data-collection of \(failures.count) stock(s) failed: \(failures.prefix(3).joined(separator: "; "))") }
+        return .done
+    }
+
+    /// One stock's bars since the engine's last minute (as `CandleClosed` commands) and its quote; nil when the
+    /// engine already has the job's minute.
+    func fetch(_ stock: Stock, minute: Int64) async throws -> Fetched? {
+        let client = try await self.brokers.client(account: stock.account, broker: stock.broker)
+        let day = KST.day(minute)
         let open = KST.instant(day: day, hour: 9)
         // Resume after the engine's last minute of this day; the bar of `minute` itself is complete.
-        let since = max(open, (last.map { KST.day($0) == day ? $0 + KST.minuteMicros : open } ?? open))
-        guard since <= data.minute else { return .done }
-        let bars = try await client.minuteBars(data.stock, until: Self.hhmmss(data.minute), since: Self.hhmmss(since))
+        let since = max(open, (stock.last.map { KST.day($0) == day ? $0 + KST.minuteMicros : open } ?? open))
+        guard since <= minute else { return nil }
+        let bars = try await client.minuteBars(stock.stock, until: Self.hhmmss(minute), since: Self.hhmmss(since))
         let commands: [WorkerCommand] = bars.compactMap { bar in
             guard bar.date == KST.yyyymmdd(day: day), let hour = Int64(bar.time.prefix(2)), let minute = Int64(bar.time.dropFirst(2).prefix(2)) else { return nil }
             let start = KST.instant(day: day, hour: hour, minute: minute)
-            return .candle(stock: data.stock, timeframe: "1m", start: start, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume)
+            return .candle(stock: stock.stock, timeframe: "1m", start: start, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume)
         }
-        for chunk in stride(from: 0, to: commands.count, by: 500) {
-            for result in try await self.engine.send(Array(commands[chunk..<min(commands.count, chunk + 500)]), correlation: "collect") where result.status != 200 {
-                throw EngineClient.Failure(description: "the engine refused a candle of \(data.stock): \(result.status) \(result.error ?? "")")
-            }
-        }
-        let quote = try await client.quote(data.stock)
+        let quote = try await client.quote(stock.stock)
         var cached = JSONObjectWriter()
         cached.field("stock", quote.code)
         cached.field("price", quote.price)
@@ -57,10 +107,8 @@ public struct DataCollectionHandler: JobHandler {
         cached.field("lowerLimit", quote.lowerLimit)
         cached.field("volume", quote.volume)
         cached.field("halted", quote.halted)
-        cached.field("at", ISOTime.utc(data.minute))
-        let (endpoint, ttl, text) = (self.redis, self.ttl, cached.finish())
-        _ = try await blocking { try RedisClient(endpoint: endpoint).command(["SET", "cache:stock:\(data.stock)", text, "EX", String(ttl)]) }
-        return .done
+        cached.field("at", ISOTime.utc(minute))
+        return Fetched(commands: commands, quote: cached.finish(), stock: stock.stock)
     }
 
     static func hhmmss(_ micros: Int64) -> String {
@@ -70,18 +118,21 @@ public struct DataCollectionHandler: JobHandler {
 }
 
 /// Adds the data-collection jobs of each minute of the session: for every stock a KIS account trades by
-/// strategy, plus `watch` (fetched through the first KIS account; `["all"]`: every listed stock).
+/// strategy, plus `watch` (fetched through the first KIS account; `["all"]`: every listed stock), in groups
+/// of `group` stocks a job.
 public struct CollectionSchedule: Sendable {
     let engine: EngineClient
     let store: @Sendable () -> JobQueueStore
     let calendar: TradingCalendar
     let watch: [String]
+    let group: Int
 
-    public init(engine: EngineClient, redis: RedisEndpoint, calendar: TradingCalendar, watch: [String]) {
+    public init(engine: EngineClient, redis: RedisEndpoint, calendar: TradingCalendar, watch: [String], group: Int = 25) {
         self.engine = engine
         self.store = { JobQueueStore(redis: RedisClient(endpoint: redis)) }
         self.calendar = calendar
         self.watch = watch
+        self.group = max(1, group)
     }
 
     /// The jobs for the minute that ended at `now` (µs); none outside the regular session.
@@ -92,20 +143,18 @@ public struct CollectionSchedule: Sendable {
         let accounts = try await self.engine.accounts().filter { !$0.halted }
         guard let first = accounts.first else { return [] }
         let brokers = Dictionary(uniqueKeysWithValues: accounts.map { ($0.id, $0.broker) })
-        var jobs: [Job] = []
         let stamp = KST.yyyymmdd(day: day) + DataCollectionHandler.hhmmss(minute).prefix(4)
-        for stock in try await self.engine.stocks() {
+        let stocks: [DataCollectionHandler.Stock] = try await self.engine.stocks().compactMap { stock in
             let watched = self.watch == ["all"] || self.watch.contains(stock.stock)
-            let account = stock.strategyAccounts.first { brokers[$0] != nil } ?? (watched ? first.id : nil)
-            guard let account else { continue }
-            var data = JSONObjectWriter()
-            data.field("stock", stock.stock)
-            data.field("account", account)
-            data.field("broker", brokers[account] ?? first.broker)
-            data.field("minute", minute)
-            jobs.append(Job(queue: .dataCollection, id: "collect:\(stock.stock):\(stamp)", data: data.finish(), maxAttempts: 3))
+            guard let account = stock.strategyAccounts.first(where: { brokers[$0] != nil }) ?? (watched ? first.id : nil) else { return nil }
+            return DataCollectionHandler.Stock(stock: stock.stock, account: account, broker: brokers[account] ?? first.broker, last: stock.lastMinuteStart)
         }
-        return jobs
+        return try stride(from: 0, to: stocks.count, by: self.group).map { index in
+            let members = Array(stocks[index..<min(stocks.count, index + self.group)])
+            let data = String(decoding: try JSONEncoder().encode(DataCollectionHandler.Data(stocks: members, minute: minute)), as: UTF8.self)
+            let name = members.count == 1 ? members[0].stock : "\(members[0].stock)+\(members.count - 1)"
+            return Job(queue: .dataCollection, id: "collect:\(name):\(stamp)", data: data, maxAttempts: 3)
+        }
     }
 
     /// Adds this minute's jobs; returns how many were new.

@@ -191,8 +191,17 @@ struct DayProcesses {
             let head = UInt64(Self.metric(text, "stockboom_log_head_offset").first ?? 0)
             let lagEvents = UInt64(Self.metric(text, "stockboom_projection_lag_events").max() ?? 0)
             heads.append((seconds, head))
+            // Lag in time: how long ago the log's head was where the read models are now (between samples,
+            // the head is taken to have moved evenly).
             let projected = head - min(head, lagEvents)
-            let reached = heads.first { $0.head >= projected }?.seconds ?? seconds
+            var reached = seconds
+            if let index = heads.firstIndex(where: { $0.head >= projected }) {
+                reached = heads[index].seconds
+                if index > 0, heads[index].head > heads[index - 1].head {
+                    let (before, after) = (heads[index - 1], heads[index])
+                    reached = before.seconds + (after.seconds - before.seconds) * Double(projected - before.head) / Double(after.head - before.head)
+                }
+            }
             let counts = try await blocking { try QueueName.allCases.map { ($0.rawValue, try store.counts($0)) } }
             let (_, stocksBody) = try await api.call(.GET, "/internal/stocks", token: workerToken)
             let stocks = stocksBody["stocks"] as? [[String: Any]] ?? []

@@ -22,6 +22,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).") var reconcileSeconds = 300.0
     @Option(help: "Seconds between data-collection schedules (each adds the last minute's jobs; a minute is collected once).") var collectSeconds = 20.0
     @Option(help: "Stocks to collect besides those a KIS account trades by strategy: comma-separated codes, or `all` (every listed stock).") var watch = ""
+    @Option(help: "Stocks per data-collection job (fetched a few at a time; their candles sent in one batch).") var collectGroup = 25
     @OptionGroup var session: SessionClockOptions
 
     /// `KIS_REQUESTS_PER_SECOND`: the per-app-key request rate, when KIS grants other than its default.
@@ -69,7 +70,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         if let count = perQueue[.dataCollection], let brokers {
             consumers.append(QueueConsumers(endpoint: redis, queue: .dataCollection, concurrency: count, handler: DataCollectionHandler(engine: engine, brokers: brokers, redis: redis), lockMs: self.lockMs, report: report))
-            let schedule = CollectionSchedule(engine: engine, redis: redis, calendar: try loadCalendar(), watch: self.watch.split(separator: ",").map { String($0) })
+            let schedule = CollectionSchedule(engine: engine, redis: redis, calendar: try loadCalendar(), watch: self.watch.split(separator: ",").map { String($0) }, group: self.collectGroup)
             let interval = self.collectSeconds
             if interval > 0 {
                 collection = Task {

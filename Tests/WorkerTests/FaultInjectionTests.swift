@@ -73,6 +73,14 @@ import Worker
         }
     }
 
+    /// `AccountHalted` events in the log.
+    static func halted(_ log: EventLog) -> Int {
+        ((try? log.read(from: 0, maxRecords: .max)) ?? []).filter { record in
+            if case .accountHalted = try? EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event { return true }
+            return false
+        }.count
+    }
+
     @Test func aTradingSessionSurvivesSeededFaults() async throws {
         let environment = ProcessInfo.processInfo.environment
         let seconds = Double(environment["STOCKBOOM_FAULT_SECONDS"] ?? "") ?? 75
@@ -273,6 +281,14 @@ import Worker
             }
             let unfinished = try await orders().filter { !Self.finalStatuses.contains($0["status"] as? String ?? "") }
             #expect(unfinished.isEmpty, "orders not final: \(unfinished.prefix(5))")
+            // Last, a mismatch nothing explains (shares at the broker nobody ordered): reconciliation halts the
+            // account, and its owner is told.
+            mock.state.withLock { $0.holdings["005930", default: 0] += 7 }
+            try await WorkerEndToEndTests.waitFor(60, "the account halted and its owner told") {
+                let halted = try await WorkerEndToEndTests.call(rig, "GET", "/api/broker-accounts/\(account)", token: token).1["haltedReason"] is String
+                let counts = try store.counts(.notification)
+                return halted && counts.wait + counts.active + counts.delayed == 0
+            }
             if let worker = cluster.worker { #expect(worker.stop() == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
             if let serve = cluster.serve { #expect(serve.stop() == 0, "serve stops cleanly: \(serve.log.suffix(1_500))") }
             let failedJobs = try [QueueName.tradeExecution, .notification].map { try store.counts($0).failed }.reduce(0, +)
@@ -361,6 +377,7 @@ import Worker
             for notification in created { #expect(sent[notification] == 1, "\(notification) recorded sent \(sent[notification] ?? 0) times") }
             let mails = ((try? FileManager.default.contentsOfDirectory(atPath: mail + "/new")) ?? []).count
             #expect(mails >= created.count, "\(mails) e-mails for \(created.count) notifications")
+            #expect(Self.halted(reader) == 1, "the mismatch halted the account")
 
             // The read models: the live database, caught up, equals a rebuild from the log.
             let live = try ProjectionRunner(log: reader, connect: { try PostgresConnection(url: postgres.url) })
