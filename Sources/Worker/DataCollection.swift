@@ -48,29 +48,34 @@ public struct DataCollectionHandler: JobHandler {
 
     public func handle(_ job: Job) async throws -> JobResult {
         let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        // One outcome value per stock (a task group of `(String, Result<…, any Error>)` tuples crashed in
+        // release builds of Swift 6.3 when copied out of the group).
+        struct Outcome: Sendable {
+            var fetched: Fetched?
+            var failure: String?
+        }
         var fetched: [Fetched] = []
         var failures: [String] = []
-        try await withThrowingTaskGroup(of: (String, Result<Fetched?, any Error>).self) { group in
+        await withTaskGroup(of: Outcome.self) { group in
             var next = data.stocks.makeIterator()
             func add() -> Bool {
                 guard let stock = next.next() else { return false }
                 group.addTask {
-                    do { return (stock.stock, .success(try await self.fetch(stock, minute: data.minute))) } catch { return (stock.stock, .failure(error)) }
+                    do { return Outcome(fetched: try await self.fetch(stock, minute: data.minute)) } catch { return Outcome(failure: "\(stock.stock): \(error)") }
                 }
                 return true
             }
             for _ in 0..<self.parallel where !add() { break }
-            while let (stock, result) = try await group.next() {
-                switch result {
-                case .success(let value): if let value { fetched.append(value) }
-                case .failure(let error): failures.append("\(stock): \(error)")
-                }
+            while let outcome = await group.next() {
+                if let value = outcome.fetched { fetched.append(value) }
+                if let failure = outcome.failure { failures.append(failure) }
                 _ = add()
             }
         }
         let commands = fetched.flatMap(\.commands)
-        for chunk in stride(from: 0, to: commands.count, by: 500) {
-            for result in try await self.engine.send(Array(commands[chunk..<min(commands.count, chunk + 500)]), correlation: "collect") where result.status != 200 {
+        // 200 candles (~30 kB of JSON) a request: the gateway takes bodies of up to 64 KiB.
+        for chunk in stride(from: 0, to: commands.count, by: 200) {
+            for result in try await self.engine.send(Array(commands[chunk..<min(commands.count, chunk + 200)]), correlation: "collect") where result.status != 200 {
                 throw EngineClient.Failure(description: "the engine refused a candle: \(result.status) \(result.error ?? "")")
             }
         }

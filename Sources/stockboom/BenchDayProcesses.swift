@@ -139,7 +139,7 @@ struct DayProcesses {
         environment["STOCKBOOM_WORKER_TOKEN"] = UUID().uuidString
         environment["KIS_BASE_URL"] = "http://127.0.0.1:\(brokerPort.withLock { $0 }!)"
         environment["KIS_REQUESTS_PER_SECOND"] = "100000"  // the simulated broker has no limit: StockBoom is measured
-        environment["SWIFT_BACKTRACE"] = "enable=no"
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
         let serve = try BenchChild("serve", arguments: ["serve", "--dir", directory, "--port", String(port)] + clockArguments, environment: environment, output: self.output + "/serve.log")
         defer { serve.stop() }
         let api = LocalAPI(baseURL: "http://127.0.0.1:\(port)")

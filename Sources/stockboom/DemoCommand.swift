@@ -263,15 +263,7 @@ final class DemoStack: @unchecked Sendable {
 
     /// A JSON POST to the gateway's public API: (status, decoded body).
     func post(_ path: String, token: String? = nil, json: [String: Any]) async throws -> (Int, [String: Any]) {
-        var request = HTTPClientRequest(url: self.baseURL + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
-        let response = try await self.http.execute(request, timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
-        return (Int(response.status.code), object)
+        try await LocalAPI(baseURL: self.baseURL, http: self.http).post(path, token: token, json: json)
     }
 
     func stop() async {
