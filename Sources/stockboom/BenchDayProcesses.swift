@@ -184,7 +184,8 @@ struct DayProcesses {
         var stocks: [[String: Any]] = []
         let progress = Progress(total: 381)
         var done = false
-        while !done {
+        var gaveUp = false
+        while !done && !gaveUp {
             try await Task.sleep(for: .milliseconds(200))
             guard serve.process.isRunning, worker.process.isRunning else { throw CommandFailure("\(serve.process.isRunning ? "worker" : "serve") exited: see \(self.output)") }
             let seconds = Double(monotonicNanos() - started) / 1e9
@@ -218,6 +219,7 @@ struct DayProcesses {
             samples.append(sample)
             progress.update(min(381, sample.candleMinutes), "\(sample.head) events  \(sample.orders) orders  lag \(String(format: "%.2f", sample.lagSeconds)) s  queues \(sample.queues.values.reduce(0, +))")
             let allBars = stocks.count == listings.count && stocks.allSatisfy { ($0["lastMinuteStart"] as? NSNumber)?.int64Value == lastBar }
+            gaveUp = seconds >= command.maxSeconds
             done = allBars && sample.lagEvents == 0 && counts.allSatisfy { $0.0 == QueueName.dataCollection.rawValue || $0.1.wait + $0.1.active + $0.1.delayed == 0 }
         }
         progress.finish()
@@ -255,7 +257,7 @@ struct DayProcesses {
         let report = """
             bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
             session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s); worker \(command.concurrency)
-            day          \(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)
+            day          \(done ? "\(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)" : "NOT FINISHED: stopped after \(String(format: "%.0f", daySeconds)) s (--max-seconds) with every stock's bars in up to minute \(samples.last?.candleMinutes ?? 0) of 381; figures below are up to then")
             events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)
             orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(fills) fills, \(notifications) notifications sent, \(broker.state.withLock { $0.ordersTaken }) orders at the broker
             lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) samples)
