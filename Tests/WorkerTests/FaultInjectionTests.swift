@@ -73,14 +73,39 @@ import Worker
         }
     }
 
+    /// The live database's read models, caught up with the log, against a rebuild of them from the log in a
+    /// fresh database: each table's row count and the MD5 of its ordered rows; a difference names the table
+    /// and a few rows that only one side has.
+    static func differencesFromRebuild(logDirectory: String, databaseURL: String) throws -> [String] {
+        let log = try EventLog(directory: logDirectory, readOnly: true)
+        defer { log.close() }
+        try ProjectionRunner(log: log, connect: { try PostgresConnection(url: databaseURL) }).catchUp()
+        let rebuiltURL = try PostgresConnection.recreateDatabase("rebuilt", serverURL: databaseURL)
+        try ProjectionRunner(log: log, connect: { try PostgresConnection(url: rebuiltURL) }).catchUp()
+        let (live, rebuilt) = (try PostgresConnection(url: databaseURL), try PostgresConnection(url: rebuiltURL))
+        var differences: [String] = []
+        for table in ["stocks", "users", "broker_accounts", "positions", "trades", "order_events", "candles", "indicators", "notifications"] {
+            let sql = "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM \(table) t"
+            guard try live.query(sql).rows != rebuilt.query(sql).rows else { continue }
+            let rows = "SELECT t::text FROM \(table) t ORDER BY 1"
+            let (liveRows, rebuiltRows) = (try live.query(rows).rows.map { $0[0] ?? "" }, try rebuilt.query(rows).rows.map { $0[0] ?? "" })
+            let onlyLive = Array(liveRows.filter { !rebuiltRows.contains($0) }.prefix(3))
+            let onlyRebuilt = Array(rebuiltRows.filter { !liveRows.contains($0) }.prefix(3))
+            differences.append("\(table) differs from its rebuild (\(liveRows.count) live rows, \(rebuiltRows.count) rebuilt): live only \(onlyLive), rebuilt only \(onlyRebuilt)")
+        }
+        return differences
+    }
+
     @Test func aTradingSessionSurvivesSeededFaults() async throws {
         let environment = ProcessInfo.processInfo.environment
         let seconds = Double(environment["STOCKBOOM_FAULT_SECONDS"] ?? "") ?? 75
         let seed = UInt64(environment["STOCKBOOM_FAULT_SEED"] ?? "") ?? 1
-        let postgres = try PrivatePostgres()
+        // Everything that blocks (initdb, pg_ctl, waiting for a process, libpq, hiredis) runs on a thread of its
+        // own: a blocked cooperative thread would starve the in-process servers of the tests running beside.
+        let postgres = try await blocking { try PrivatePostgres() }
         let scratch = TemporaryDirectory("faults")
         let redisPort = freeLoopbackPort()
-        let redis = Mutex(try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path))
+        let redis = Mutex(try await blocking { try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path) })
         let disk = SmallFileSystem.available ? try SmallFileSystem(megabytes: 64, "faults-log") : nil
         let logDirectory = disk.map { $0.path + "/eventlog" } ?? scratch.path + "/eventlog"
         let mail = scratch.path + "/mail"
@@ -187,26 +212,27 @@ import Worker
                 injected[fault, default: 0] += 1
                 switch fault {
                 case .killServe:
-                    cluster.serve?.stop(signal: SIGKILL)
+                    _ = try await blocking { cluster.serve?.stop(signal: SIGKILL) }
                     try await cluster.startServe()
                 case .killWorker:
-                    cluster.worker?.stop(signal: SIGKILL)
+                    _ = try await blocking { cluster.worker?.stop(signal: SIGKILL) }
                     try await Task.sleep(for: .milliseconds(Int.random(in: 100...1_500, using: &random)))
                     try cluster.startWorker()
                 case .killPostgres:
-                    try postgres.kill9()
+                    try await blocking { try postgres.kill9() }
                     try await Task.sleep(for: .seconds(1))
-                    try postgres.start()
+                    try await blocking { try postgres.start() }
                 case .killRedis:
-                    _ = redis.withLock { $0.stop(signal: SIGKILL) }
+                    _ = try await blocking { redis.withLock { $0.stop(signal: SIGKILL) } }
                     try await Task.sleep(for: .seconds(1))
-                    let restarted = try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path)
+                    let restarted = try await blocking { try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path) }
                     redis.withLock { $0 = restarted }
                 case .flushRedis:
-                    _ = try? RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(redisPort))).command(["FLUSHALL"])
+                    _ = try? await blocking { try RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(redisPort))).command(["FLUSHALL"]) }
                 case .terminateBackends:
-                    let killer = try PostgresConnection(url: postgres.url)
-                    _ = try killer.query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                    _ = try await blocking {
+                        try PostgresConnection(url: postgres.url).query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                    }
                 case .brokerTimeout: mock.state.withLock { $0.loseAnswers = 1 }
                 case .brokerServerError: mock.state.withLock { $0.crashNext = 3 }
                 case .brokerGarbled: mock.state.withLock { $0.garbleNext = 3 }
@@ -218,7 +244,7 @@ import Worker
                     mock.state.withLock { $0.hideReports = false }
                 case .diskFull:
                     guard let disk else { injected[fault, default: 1] -= 1; continue }
-                    let ballast = disk.fill("ballast", bytes: Int.max)
+                    let ballast = try await blocking { disk.fill("ballast", bytes: Int.max) }
                     try await Task.sleep(for: .seconds(2))
                     try FileManager.default.removeItem(atPath: ballast)
                 case .lateCandles:
@@ -254,7 +280,6 @@ import Worker
             try await Task.sleep(for: .seconds(2))
             placing.withLock { $0 = false }
             await placer.value
-            let database = try PostgresConnection(url: postgres.url)
             func orders() async throws -> [[String: Any]] {
                 try await WorkerEndToEndTests.call(rig, "GET", "/api/orders?limit=1000", token: token).1["items"] as? [[String: Any]] ?? []
             }
@@ -265,7 +290,7 @@ import Worker
                 }
                 let all = try await orders()
                 let open = all.filter { !Self.finalStatuses.contains($0["status"] as? String ?? "") }
-                let queues = try [QueueName.tradeExecution, .notification].map { try store.counts($0) }
+                let queues = try await blocking { try [QueueName.tradeExecution, .notification].map { try store.counts($0) } }
                 if ProcessInfo.processInfo.environment["STOCKBOOM_FAULT_DEBUG"] != nil {
                     print("settling \(Date()): \(all.count) orders, open \(open.map { "\($0["id"] ?? "") \($0["status"] ?? "")" }), queues \(queues)")
                 }
@@ -278,12 +303,12 @@ import Worker
             mock.state.withLock { $0.holdings["005930", default: 0] += 7 }
             try await WorkerEndToEndTests.waitFor(60, "the account halted and its owner told") {
                 let halted = try await WorkerEndToEndTests.call(rig, "GET", "/api/broker-accounts/\(account)", token: token).1["haltedReason"] is String
-                let counts = try store.counts(.notification)
+                let counts = try await blocking { try store.counts(.notification) }
                 return halted && counts.wait + counts.active + counts.delayed == 0
             }
-            if let worker = cluster.worker { #expect(worker.stop() == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
-            if let serve = cluster.serve { #expect(serve.stop() == 0, "serve stops cleanly: \(serve.log.suffix(1_500))") }
-            let failedJobs = try [QueueName.tradeExecution, .notification].map { try store.counts($0).failed }.reduce(0, +)
+            if let worker = cluster.worker { #expect(try await blocking { worker.stop() } == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
+            if let serve = cluster.serve { #expect(try await blocking { serve.stop() } == 0, "serve stops cleanly: \(serve.log.suffix(1_500))") }
+            let failedJobs = try await blocking { try [QueueName.tradeExecution, .notification].map { try store.counts($0).failed }.reduce(0, +) }
             #expect(failedJobs == 0, "no trade or notification job used up its attempts")
 
             // For a look afterwards: the processes' output and the log, in $TMPDIR/stockboom-faults-last.
@@ -356,7 +381,7 @@ import Worker
             for stock in Self.stocks {
                 let bars = candles[stock.code] ?? [:]
                 let last = bars.keys.max() ?? open
-                #expect(bars.count >= 10, "\(stock.code): \(bars.count) minutes collected")
+                #expect(bars.count >= Int(seconds * Self.speed / 120), "\(stock.code): \(bars.count) minutes collected")
                 for start in stride(from: open, through: last, by: Int(KST.minuteMicros)) {
                     guard let candle = bars[start] else { Issue.record("\(stock.code): minute \(ISOTime.kst(start)) missing"); continue }
                     let expected = MockKIS.bar(price: stock.price, minute: KST.timeOfDay(start) / 60_000_000)
@@ -374,24 +399,9 @@ import Worker
             #expect(halts == 1, "the mismatch halted the account")
 
             // The read models: the live database, caught up, equals a rebuild from the log.
-            let live = try ProjectionRunner(log: reader, connect: { try PostgresConnection(url: postgres.url) })
-            try live.catchUp()
-            let rebuiltURL = try PostgresConnection.recreateDatabase("rebuilt", serverURL: postgres.url)
-            let rebuilt = try ProjectionRunner(log: reader, connect: { try PostgresConnection(url: rebuiltURL) })
-            try rebuilt.catchUp()
-            let rebuiltDatabase = try PostgresConnection(url: rebuiltURL)
-            for table in ["stocks", "users", "broker_accounts", "positions", "trades", "order_events", "candles", "indicators", "notifications"] {
-                let sql = "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM \(table) t"
-                let (a, b) = (try database.query(sql).rows, try rebuiltDatabase.query(sql).rows)
-                if a != b {
-                    let rows = "SELECT t::text FROM \(table) t ORDER BY 1"
-                    let (liveRows, rebuiltRows) = (try database.query(rows).rows.map { $0[0] ?? "" }, try rebuiltDatabase.query(rows).rows.map { $0[0] ?? "" })
-                    let onlyLive = liveRows.filter { !rebuiltRows.contains($0) }.prefix(3)
-                    let onlyRebuilt = rebuiltRows.filter { !liveRows.contains($0) }.prefix(3)
-                    Issue.record("\(table) differs from its rebuild (\(liveRows.count) live rows, \(rebuiltRows.count) rebuilt): live only \(Array(onlyLive)), rebuilt only \(Array(onlyRebuilt))")
-                }
-            }
-            let (verified, verifyText, verifyErrors) = try runStockboom(["log", "verify", "--dir", logDirectory])
+            let url = postgres.url
+            for difference in try await blocking({ try Self.differencesFromRebuild(logDirectory: logDirectory, databaseURL: url) }) { Issue.record("\(difference)") }
+            let (verified, verifyText, verifyErrors) = try await blocking { try runStockboom(["log", "verify", "--dir", logDirectory]) }
             #expect(verified == 0, "\(verifyText)\(verifyErrors)")
 
             let summary = Fault.allCases.map { "\($0.rawValue)×\(injected[$0, default: 0])" }.joined(separator: " ")
