@@ -97,7 +97,7 @@ public struct DataCollectionHandler: JobHandler {
         // Resume after the engine's last minute of this day; the bar of `minute` itself is complete.
         let since = max(open, (stock.last.map { KST.day($0) == day ? $0 + KST.minuteMicros : open } ?? open))
         guard since <= minute else { return nil }
-        let bars = try await client.minuteBars(stock.stock, until: Self.hhmmss(minute), since: Self.hhmmss(since))
+        let bars = try await client.minuteBars(stock.stock, until: KST.hhmmss(minute), since: KST.hhmmss(since))
         let commands: [WorkerCommand] = bars.compactMap { bar in
             guard bar.date == KST.yyyymmdd(day: day), let hour = Int64(bar.time.prefix(2)), let minute = Int64(bar.time.dropFirst(2).prefix(2)) else { return nil }
             let start = KST.instant(day: day, hour: hour, minute: minute)
@@ -116,10 +116,6 @@ public struct DataCollectionHandler: JobHandler {
         return Fetched(commands: commands, quote: cached.finish(), stock: stock.stock)
     }
 
-    static func hhmmss(_ micros: Int64) -> String {
-        let seconds = KST.timeOfDay(micros) / 1_000_000
-        return String(format: "%02lld%02lld%02lld", seconds / 3600, seconds / 60 % 60, seconds % 60)
-    }
 }
 
 /// Adds the data-collection jobs of each minute of the session: for every stock a KIS account trades by
@@ -148,7 +144,7 @@ public struct CollectionSchedule: Sendable {
         let accounts = try await self.engine.accounts().filter { !$0.halted }
         guard let first = accounts.first else { return [] }
         let brokers = Dictionary(uniqueKeysWithValues: accounts.map { ($0.id, $0.broker) })
-        let stamp = KST.yyyymmdd(day: day) + DataCollectionHandler.hhmmss(minute).prefix(4)
+        let stamp = KST.yyyymmdd(day: day) + KST.hhmmss(minute).prefix(4)
         let stocks: [DataCollectionHandler.Stock] = try await self.engine.stocks().compactMap { stock in
             let watched = self.watch == ["all"] || self.watch.contains(stock.stock)
             guard let account = stock.strategyAccounts.first(where: { brokers[$0] != nil }) ?? (watched ? first.id : nil) else { return nil }

@@ -111,7 +111,7 @@ public struct TradeExecutionHandler: JobHandler {
     let brokers: BrokerDirectory
     let pollSeconds: Double
     /// Sends and adoptions, one at a time per account (in this process).
-    let adoptions = AccountTurns()
+    let turns = AccountTurns()
 
     public init(engine: EngineClient, brokers: BrokerDirectory, pollSeconds: Double = 2) {
         self.engine = engine
@@ -151,7 +151,7 @@ public struct TradeExecutionHandler: JobHandler {
             // number before an identical twin looks for itself in the broker's list, so no broker order is
             // ever taken by two of ours.
             let id = view.id
-            return try await self.adoptions.turn(view.account) { () async throws -> JobResult in
+            return try await self.turns.turn(view.account) { () async throws -> JobResult in
                 let fresh = try await self.engine.order(id)
                 switch fresh.status {
                 case "PENDING":
@@ -233,11 +233,10 @@ public struct TradeExecutionHandler: JobHandler {
     /// and whether the list holds an order placed after the order's last send (`updatedAt`), which makes an
     /// absence proof that the send was not taken.
     private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> (KISDailyOrder?, newer: Bool) {
-        func hhmmss(_ seconds: Int64) -> String { String(format: "%02lld%02lld%02lld", seconds / 3600, seconds / 60 % 60, seconds % 60) }
         let side = view.side == "SELL" ? "01" : "02"
         // A minute of slack: the broker's clock and ours need not agree to the second.
-        let since = hhmmss(max(0, KST.timeOfDay(view.createdAt) / 1_000_000 - 60))
-        let lastSend = hhmmss(min(86_399, KST.timeOfDay(view.updatedAt) / 1_000_000 + Self.clockSlackSeconds))
+        let since = KST.hhmmss(view.createdAt - 60_000_000)  // orders are placed in session hours: no midnight to cross
+        let lastSend = KST.hhmmss(view.updatedAt + Self.clockSlackSeconds * 1_000_000)
         let taken = Set(view.otherBrokerOrderNumbers)
         let orders = try await client.dailyOrders(day: Self.day(view))
         let match = orders.first {

@@ -257,8 +257,7 @@ final class SimulatedKIS: Sendable {
             guard limit % KRXPriceRules.tickSize(at: limit) == 0 else { return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)") }
             guard KRXPriceRules.priceLimits(basePrice: self.previousClose[stock]).contains(limit) else { return Self.refusal("40270000", "모의투자 상/하한가 오류") }
         }
-        let seconds = KST.timeOfDay(now) / 1_000_000
-        let time = String(format: "%02lld%02lld%02lld", seconds / 3600, seconds / 60 % 60, seconds % 60)
+        let time = KST.hhmmss(now)
         return self.state.withLock { state -> Response in
             var book = state.books[account] ?? Book(cash: self.openingCash)
             let cost = quantity * (market ? price : limit)

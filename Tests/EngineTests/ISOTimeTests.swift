@@ -24,4 +24,12 @@ import Testing
             #expect(ISOTime.parse(bad) == nil, "\(bad)")
         }
     }
+
+    @Test func kisTimesAreKSTHoursMinutesSeconds() {
+        let day = KST.day(yyyymmdd: "20250106")!
+        #expect(KST.hhmmss(KST.instant(day: day, hour: 9, minute: 5) + 7_000_000) == "090507")
+        #expect(KST.hhmmss(KST.instant(day: day, hour: 15, minute: 30)) == "153000")
+        #expect(KST.hhmmss(KST.instant(day: day, hour: 0)) == "000000")
+        #expect(KST.hhmmss(KST.instant(day: day, hour: 23, minute: 59) + 59_999_999) == "235959")
+    }
 }

@@ -16,6 +16,13 @@ public enum KST {
         micros + Self.offsetMicros - Self.day(micros) * Self.dayMicros
     }
 
+    /// The KST time of day as `HHMMSS`, as KIS writes times.
+    public static func hhmmss(_ micros: Int64) -> String {
+        let seconds = Self.timeOfDay(micros) / 1_000_000
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return two(seconds / 3600) + two(seconds / 60 % 60) + two(seconds % 60)
+    }
+
     /// The UTC instant of `hour:minute` KST on KST day `day`.
     public static func instant(day: Int64, hour: Int64, minute: Int64 = 0) -> Int64 {
         day * Self.dayMicros + (hour * 60 + minute) * Self.minuteMicros - Self.offsetMicros
