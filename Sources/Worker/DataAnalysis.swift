@@ -2,107 +2,186 @@ public import Engine
 import Foundation
 public import Projections
 
-/// data-analysis: for a closed one-minute bar of a stock with strategies enabled, records the bar's indicators
-/// (`IndicatorComputed`, the engine's `IndicatorSet`) and runs each strategy (the
-/// engine's own `Strategy` code, as the backtester and the demo do) over the recent bars and, when the newest
-/// bar gives a signal, places the strategy's market order — through the engine, so the same risk checks as a
-/// person's — and records the `SignalGenerated`. The order's idempotency key is the job (event offset,
-/// account, strategy): a job run twice places one order and records one signal.
+/// data-analysis: for closed one-minute bars of stocks with strategies enabled, records each bar's indicators
+/// (`IndicatorComputed`, the engine's `IndicatorSet`) and runs each strategy (the engine's own `Strategy` code,
+/// as the backtester and the demo do) and, when a bar gives a signal, places the strategy's market order —
+/// through the engine, so the same risk checks as a person's — and records the `SignalGenerated`.
+///
+/// A job carries the bars of one dispatcher pass (`JobDerivation.analysisBatches`), each with its event
+/// offset. The order's idempotency key is the bar's (offset, account, strategy): a bar analysed twice (a job
+/// run again, or derived again after a flush) places one order and records one signal. Indicators and
+/// strategies advance a bar at a time in an `AnalysisBook` kept between jobs; a bar that does not follow the
+/// kept ones (a gap, jobs taken out of order, a restarted worker) reads the stock's history from the engine.
 public struct DataAnalysisHandler: JobHandler {
     let engine: EngineClient
-    /// Bars fed to a strategy before the newest (warm-up for its indicators).
+    /// Bars a stock's analysis is rebuilt from when it cannot go on from the kept ones.
     let history: Int
-    /// Each stock's recent bars, kept between jobs.
-    let kept: BarHistory
+    let book: AnalysisBook
 
     public init(engine: EngineClient, history: Int = 300) {
         self.engine = engine
         self.history = history
-        self.kept = BarHistory(capacity: history)
+        self.book = AnalysisBook(capacity: history)
     }
 
-    struct Data: Decodable {
+    /// A bar as the dispatcher put it in the job.
+    struct Bar: Decodable {
+        /// The `CandleClosed` event's offset (jobs of one bar have it as their id instead).
+        var offset: UInt64?
         var stock: String
         var start: Int64
-        // The bar (jobs from before it was carried have none).
+        // The bar (jobs from before it was carried have none: it is read from the engine).
         var open: Int64?
         var high: Int64?
         var low: Int64?
         var close: Int64?
         var volume: Int64?
 
-        var bar: Candle? {
+        var candle: Candle? {
             guard let code = StockCode(self.stock), let open, let high, let low, let close, let volume else { return nil }
             return Candle(stock: code, timeframe: .minute1, start: self.start, open: open, high: high, low: low, close: close, volume: volume)
         }
     }
 
-    /// The bars up to and including the job's: the kept ones plus the job's bar when they end with the minute
-    /// before it, else read from the engine (and kept).
-    func bars(_ data: Data) async throws -> [Candle]? {
-        if let bar = data.bar, let bars = await self.kept.extend(data.stock, with: bar) { return bars }
-        let bars = try await self.engine.candles(stock: data.stock, to: data.start + KST.minuteMicros, limit: self.history)
-        guard let newest = bars.last, newest.start == data.start else { return nil }  // the bar is not readable yet
-        await self.kept.store(data.stock, bars)
-        return bars
+    /// `{"bars": [...]}`, or the single bar's fields at the top (jobs of one bar).
+    static func bars(of job: Job) throws -> [Bar] {
+        struct Batch: Decodable { var bars: [Bar] }
+        let data = Foundation.Data(job.data.utf8)
+        if let batch = try? JSONDecoder().decode(Batch.self, from: data) { return batch.bars }
+        var bar = try JSONDecoder().decode(Bar.self, from: data)
+        bar.offset = bar.offset ?? UInt64(job.id)
+        return [bar]
     }
 
     public func handle(_ job: Job) async throws -> JobResult {
-        let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
-        let strategies = try await self.engine.strategies(stock: data.stock)
-        guard !strategies.isEmpty else { return .done }
-        guard let bars = try await self.bars(data) else { return .done }  // the bar is not readable yet: nothing to decide on
-        // The bar's indicators, by the engine's IndicatorSet over the same bars (read model `indicators`).
-        var set = IndicatorSet()
-        var latest: [Double?] = []
-        for bar in bars { latest = set.update(bar) }
-        var values: [String: Double] = [:]
-        for (index, name) in IndicatorSet.columns.enumerated() where index < latest.count {
-            if let value = latest[index], value.isFinite { values[name] = value }
+        let bars = try Self.bars(of: job)
+        guard !bars.isEmpty else { return .done }
+        let enabled = Dictionary(grouping: try await self.engine.strategies(), by: \.stock)
+        var indicators: [WorkerCommand] = []
+        var signals: [(key: String, view: WorkerStrategyView, signal: StrategySignal)] = []
+        for bar in bars {
+            guard let strategies = enabled[bar.stock], !strategies.isEmpty, let offset = bar.offset else { continue }
+            let step: AnalysisBook.Step
+            if let candle = bar.candle, let next = try await self.book.advance(candle, strategies: strategies) {
+                step = next
+            } else {
+                let history = try await self.engine.candles(stock: bar.stock, to: bar.start + KST.minuteMicros, limit: self.history)
+                guard let newest = history.last, newest.start == bar.start else { continue }  // the bar is not readable yet: nothing to decide on
+                step = try await self.book.reset(history, strategies: strategies)
+            }
+            if !step.indicators.isEmpty {
+                indicators.append(.indicators(stock: bar.stock, timeframe: "1m", start: bar.start, values: step.indicators))
+            }
+            for (view, signal) in step.signals {
+                signals.append(("signal-\(offset)-\(view.account)-\(view.strategy)", view, signal))
+            }
         }
-        if !values.isEmpty {
-            try await self.engine.record(.indicators(stock: data.stock, timeframe: "1m", start: data.start, values: values), correlation: "analysis")
+        // Indicators in requests of 100 (~40 kB of JSON; the gateway takes up to 64 KiB).
+        for chunk in stride(from: 0, to: indicators.count, by: 100) {
+            for result in try await self.engine.send(Array(indicators[chunk..<min(indicators.count, chunk + 100)]), correlation: "analysis")
+            where result.status != 200 && result.status != 409 {
+                throw EngineClient.Failure(description: "the engine refused indicators: \(result.status) \(result.error ?? "")")
+            }
         }
-        for enabled in strategies {
-            var strategy = try StrategyFactory.make(name: enabled.strategy, parameters: enabled.parameters)
-            var signal: StrategySignal?
-            for bar in bars { signal = strategy.onBar(bar, position: enabled.position) }
-            guard let signal else { continue }
-            let key = "signal-\(job.id)-\(enabled.account)-\(enabled.strategy)"
-            let placed = try await self.engine.send([.placeOrder(account: enabled.account, stock: data.stock, side: signal.side.description, quantity: signal.quantity, clientOrderID: String(key.prefix(64)))], correlation: "strategy")[0]
-            guard placed.status == 200 else { throw EngineClient.Failure(description: "the strategy's order was refused: \(placed.status) \(placed.error ?? "")") }
-            if !placed.offsets.isEmpty {
-                try await self.engine.record(.signal(account: enabled.account, stock: data.stock, strategy: enabled.strategy, side: signal.side.description, reason: signal.reason), correlation: "strategy")
+        guard !signals.isEmpty else { return .done }
+        let orders: [WorkerCommand] = signals.map {
+            .placeOrder(account: $0.view.account, stock: $0.view.stock, side: $0.signal.side.description, quantity: $0.signal.quantity, clientOrderID: String($0.key.prefix(64)))
+        }
+        let placed = try await self.engine.send(orders, correlation: "strategy")
+        // A signal is recorded with the order it placed (an order placed before — the same key — records none).
+        var recorded: [WorkerCommand] = []
+        for (signal, result) in zip(signals, placed) {
+            guard result.status == 200 else { throw EngineClient.Failure(description: "the strategy's order was refused: \(result.status) \(result.error ?? "")") }
+            if !result.offsets.isEmpty {
+                recorded.append(.signal(account: signal.view.account, stock: signal.view.stock, strategy: signal.view.strategy, side: signal.signal.side.description, reason: signal.signal.reason))
+            }
+        }
+        if !recorded.isEmpty {
+            for result in try await self.engine.send(recorded, correlation: "strategy") where result.status != 200 && result.status != 409 {
+                throw EngineClient.Failure(description: "the engine refused a signal: \(result.status) \(result.error ?? "")")
             }
         }
         return .done
     }
 }
 
-/// The newest one-minute bars of each stock, as data-analysis saw them: a job for the minute after the last
-/// kept one appends its bar instead of reading the history from the engine again. One-minute bars never
-/// change once recorded (the engine ignores a minute it has), so kept bars stay true; a gap (a minute the
-/// worker did not see, jobs taken out of order, a new day) makes the next job read the history again.
-public actor BarHistory {
-    private var bars: [String: [Candle]] = [:]
-    let capacity: Int
+/// Each analysed stock's newest one-minute bars, its `IndicatorSet` and its strategies' state, advanced a bar
+/// at a time — what the backtester does over a day, kept between data-analysis jobs so a bar costs its own
+/// update, not a pass over the history. One-minute bars never change once recorded (the engine ignores a
+/// minute it has), so the kept state stays true; a bar that does not follow the kept ones is refused
+/// (`advance` answers nil) and the caller rebuilds the stock from its history (`reset`).
+public actor AnalysisBook {
+    /// What one bar gave: the indicators' values (finite ones, by `IndicatorSet.columns` name) and the
+    /// signals of the strategies it was run for.
+    public struct Step: Sendable {
+        public var indicators: [String: Double]
+        public var signals: [(WorkerStrategyView, StrategySignal)]
+    }
+
+    private struct Series {
+        var bars: [Candle]
+        var indicators = IndicatorSet()
+        /// Keyed by account, strategy and parameters: a strategy enabled again with other parameters starts anew.
+        var strategies: [String: any Strategy] = [:]
+    }
+
+    private var series: [String: Series] = [:]
+    /// Bars kept per stock (warm-up for a strategy enabled later).
+    public let capacity: Int
 
     public init(capacity: Int) {
-        self.capacity = capacity
+        self.capacity = max(1, capacity)
     }
 
-    /// The kept bars with `bar` appended, if the kept ones end with the minute before it.
-    public func extend(_ stock: String, with bar: Candle) -> [Candle]? {
-        guard var kept = self.bars[stock], let last = kept.last, last.start + KST.minuteMicros == bar.start else { return nil }
-        kept.append(bar)
-        if kept.count > self.capacity { kept.removeFirst(kept.count - self.capacity) }
-        self.bars[stock] = kept
-        return kept
+    /// Feeds `bar` if the stock's kept bars end with the minute before it; nil otherwise (nothing changed).
+    /// `strategies` are the ones enabled on the stock now; one not seen before is warmed up on the kept bars.
+    public func advance(_ bar: Candle, strategies: [WorkerStrategyView]) throws(EngineError) -> Step? {
+        let stock = bar.stock.description
+        guard var series = self.series[stock], let last = series.bars.last, last.start + KST.minuteMicros == bar.start else { return nil }
+        self.series[stock] = nil  // not left half-advanced if a strategy cannot be made
+        let step = try Self.feed(bar, to: &series, strategies: strategies, capacity: self.capacity)
+        self.series[stock] = series
+        return step
     }
 
-    /// Keeps `history` (oldest first) unless what is kept already reaches further.
-    public func store(_ stock: String, _ history: [Candle]) {
-        if let kept = self.bars[stock]?.last, let newest = history.last, newest.start <= kept.start { return }
-        self.bars[stock] = Array(history.suffix(self.capacity))
+    /// Rebuilds the stock's analysis from `history` (oldest first; the newest is the bar analysed now) and
+    /// returns that bar's step.
+    public func reset(_ history: [Candle], strategies: [WorkerStrategyView]) throws(EngineError) -> Step {
+        guard let newest = history.last else { throw .invalid("no bars to analyse") }
+        var series = Series(bars: [])
+        for bar in history.dropLast() {
+            _ = series.indicators.update(bar)
+            series.bars.append(bar)
+        }
+        series.bars = Array(series.bars.suffix(self.capacity))
+        self.series[newest.stock.description] = nil
+        let step = try Self.feed(newest, to: &series, strategies: strategies, capacity: self.capacity)
+        self.series[newest.stock.description] = series
+        return step
+    }
+
+    private static func feed(_ bar: Candle, to series: inout Series, strategies: [WorkerStrategyView], capacity: Int) throws(EngineError) -> Step {
+        var indicators: [String: Double] = [:]
+        for (name, value) in zip(IndicatorSet.columns, series.indicators.update(bar)) {
+            if let value, value.isFinite { indicators[name] = value }
+        }
+        var running: [String: any Strategy] = [:]
+        var signals: [(WorkerStrategyView, StrategySignal)] = []
+        for view in strategies {
+            let key = "\(view.account)|\(view.strategy)|\(view.parameters)"
+            var strategy: any Strategy
+            if let kept = series.strategies[key] {
+                strategy = kept
+            } else {
+                strategy = try StrategyFactory.make(name: view.strategy, parameters: view.parameters)
+                for old in series.bars { _ = strategy.onBar(old, position: view.position) }
+            }
+            if let signal = strategy.onBar(bar, position: view.position) { signals.append((view, signal)) }
+            running[key] = strategy
+        }
+        series.strategies = running  // strategies no longer enabled are dropped
+        series.bars.append(bar)
+        if series.bars.count > capacity { series.bars.removeFirst(series.bars.count - capacity) }
+        return Step(indicators: indicators, signals: signals)
     }
 }

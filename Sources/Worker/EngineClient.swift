@@ -61,10 +61,10 @@ public struct EngineClient: Sendable {
         return answer.stocks
     }
 
-    /// Strategies enabled on a stock.
-    public func strategies(stock: String) async throws -> [WorkerStrategyView] {
+    /// Strategies enabled on a stock (nil: on every stock).
+    public func strategies(stock: String? = nil) async throws -> [WorkerStrategyView] {
         struct Answer: Decodable { var strategies: [WorkerStrategyView] }
-        let answer: Answer = try await self.get("/internal/strategies?stockId=" + stock)
+        let answer: Answer = try await self.get("/internal/strategies" + (stock.map { "?stockId=" + $0 } ?? ""))
         return answer.strategies
     }
 

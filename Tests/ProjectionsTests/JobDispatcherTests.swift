@@ -61,4 +61,25 @@ import TestSupport
         await runtime.close()
         log.close()
     }
+
+    /// The bars of a pass go to data-analysis in jobs of up to `barsPerAnalysisJob`, in log order, each bar
+    /// with its offset; other queues' jobs are untouched, and a lone bar keeps its job of one.
+    @Test func aPassesBarsShareDataAnalysisJobs() throws {
+        let per = JobDerivation.barsPerAnalysisJob
+        func bar(_ offset: Int) -> Job {
+            Job(queue: .dataAnalysis, id: String(offset), data: "{\"offset\":\(offset),\"stock\":\"005930\",\"start\":\(offset)}", maxAttempts: 3)
+        }
+        let order = Job(queue: .tradeExecution, id: "7", data: "{}", maxAttempts: 5)
+        let bars = (100..<(100 + per + 1)).map(bar)
+        let merged = JobDerivation.analysisBatches([order] + bars)
+        #expect(merged.filter { $0.queue == .tradeExecution } == [order])
+        let analysis = merged.filter { $0.queue == .dataAnalysis }
+        #expect(analysis.map(\.id) == ["100-\(99 + per)", String(100 + per)])
+        #expect(analysis.last == bars.last, "the one bar left over keeps its job of one")
+        struct Batch: Decodable { struct Bar: Decodable { var offset: Int; var start: Int }; var bars: [Bar] }
+        let batch = try JSONDecoder().decode(Batch.self, from: Data(analysis[0].data.utf8))
+        #expect(batch.bars.map(\.offset) == Array(100..<(100 + per)))
+        #expect(analysis[0].maxAttempts == 3)
+        #expect(JobDerivation.analysisBatches([bars[0], order]) == [bars[0], order], "one bar: nothing merged")
+    }
 }

@@ -23,7 +23,8 @@ public final class EngineRuntime: Sendable {
     private struct Job: Sendable {
         let command: Command
         let context: CommandContext
-        let continuation: CheckedContinuation<Result<Execution, any Error>, Never>
+        /// Hands the outcome to the caller (resumes its continuation).
+        let finish: @Sendable (Result<Execution, any Error>) -> Void
     }
 
     private struct Shared: Sendable {
@@ -95,19 +96,49 @@ public final class EngineRuntime: Sendable {
     /// Runs a command: decided, made durable, applied. Throws `EngineError` for a refused command and
     /// `LedgerError` if the log could not take the events (then nothing happened).
     public func execute(_ command: Command, context: CommandContext) async throws -> Execution {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Execution, any Error>, Never>) in
+        try await self.execute(all: [command], context: context)[0].get()
+    }
+
+    /// Runs commands in order as one submission: queued together, so they are decided one after another
+    /// (each sees the ones before) and share group commits instead of waiting for one each. Each gets its own
+    /// outcome: a refused command does not stop the ones after it.
+    public func execute(all commands: [Command], context: CommandContext) async -> [Result<Execution, any Error>] {
+        guard !commands.isEmpty else { return [] }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<[Result<Execution, any Error>], Never>) in
+            let outcomes = Outcomes(count: commands.count, continuation: continuation)
             let accepted = self.shared.withLock { shared -> Bool in
                 guard !shared.closing else { return false }
-                shared.jobs.append(Job(command: command, context: context, continuation: continuation))
+                for (index, command) in commands.enumerated() {
+                    shared.jobs.append(Job(command: command, context: context, finish: { outcomes.set(index, $0) }))
+                }
                 return true
             }
             if accepted {
                 self.wake.yield()
             } else {
-                continuation.resume(returning: .failure(LedgerError(code: .closed, message: "the engine runtime is closed")))
+                for index in commands.indices { outcomes.set(index, .failure(LedgerError(code: .closed, message: "the engine runtime is closed"))) }
             }
         }
-        return try result.get()
+    }
+
+    /// The outcomes of one submission, collected until the last arrives.
+    private final class Outcomes: Sendable {
+        private let results: Mutex<(values: [Result<Execution, any Error>?], missing: Int)>
+        private let continuation: CheckedContinuation<[Result<Execution, any Error>], Never>
+
+        init(count: Int, continuation: CheckedContinuation<[Result<Execution, any Error>], Never>) {
+            self.results = Mutex((Array(repeating: nil, count: count), count))
+            self.continuation = continuation
+        }
+
+        func set(_ index: Int, _ outcome: Result<Execution, any Error>) {
+            let done = self.results.withLock { results -> [Result<Execution, any Error>]? in
+                results.values[index] = outcome
+                results.missing -= 1
+                return results.missing == 0 ? results.values.map { $0! } : nil
+            }
+            if let done { self.continuation.resume(returning: done) }
+        }
     }
 
     private func consume(_ signals: AsyncStream<Void>) async {
@@ -198,7 +229,7 @@ public final class EngineRuntime: Sendable {
                 // Paired check: the log assigned exactly the offsets the recorder predicted (single writer).
                 precondition(appended.nextOffset == recorder.nextOffset, "another writer appended to the engine's log")
             } catch {
-                for (job, _) in outcomes { job.continuation.resume(returning: .failure(error)) }
+                for (job, _) in outcomes { job.finish(.failure(error)) }
                 return
             }
         }
@@ -210,7 +241,7 @@ public final class EngineRuntime: Sendable {
         }
         // The state just replaced becomes the spare; it lacks this batch's events until the next batch applies them.
         self.spare.withLock { $0 = Spare(state: previous, behind: applied) }
-        for (job, outcome) in outcomes { job.continuation.resume(returning: outcome) }
+        for (job, outcome) in outcomes { job.finish(outcome) }
         if snapshotDue { self.snapshotInBackground() }
     }
 

@@ -24,18 +24,26 @@ extension GatewayAPI {
             guard (1...64).contains(correlation.utf8.count), correlation.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
                 throw problem(422, "correlation must be 1 to 64 letters, digits or dashes")
             }
-            var results: [WorkerCommandResult] = []
+            // The valid commands go to the engine as one submission (decided in order, sharing group commits).
+            var results: [WorkerCommandResult?] = []
+            var valid: [(index: Int, command: Command)] = []
             for command in body.commands {
                 do {
-                    let execution = try await services.runtime.execute(try command.command(), context: services.context(correlation))
-                    results.append(WorkerCommandResult(status: 200, offsets: execution.offsets))
-                } catch let error as EngineError {
-                    results.append(WorkerCommandResult(status: error.problemDetails.status, error: error.problemDetails.detail))
+                    valid.append((results.count, try command.command()))
+                    results.append(nil)
                 } catch let error as WorkerCommand.Invalid {
                     results.append(WorkerCommandResult(status: 422, error: error.description))
                 }
             }
-            return try APIJSON.response(["results": results])
+            let outcomes = await services.runtime.execute(all: valid.map(\.command), context: services.context(correlation))
+            for ((index, _), outcome) in zip(valid, outcomes) {
+                switch outcome {
+                case .success(let execution): results[index] = WorkerCommandResult(status: 200, offsets: execution.offsets)
+                case .failure(let error as EngineError): results[index] = WorkerCommandResult(status: error.problemDetails.status, error: error.problemDetails.detail)
+                case .failure(let error): throw error  // the log did not take them: the request fails as a whole
+                }
+            }
+            return try APIJSON.response(["results": results.map { $0! }])
         }
         routes.add(.get, "/internal/accounts") { request, _ -> Response in
             try Self.requireWorker(request, services)
@@ -65,12 +73,12 @@ extension GatewayAPI {
         }
         routes.add(.get, "/internal/strategies") { request, _ -> Response in
             try Self.requireWorker(request, services)
-            let stock = try Parse.stock(request.uri.queryParameters.get("stockId") ?? "")
+            let only = try request.uri.queryParameters.get("stockId").map(Parse.stock)
             let strategies = services.runtime.read { state -> [WorkerStrategyView] in
                 state.accounts.values.filter { $0.closedAt == nil }.sorted { $0.id < $1.id }.flatMap { account in
-                    account.strategies.values.filter { $0.stock == stock }.sorted { $0.strategy < $1.strategy }.map {
-                        WorkerStrategyView(account: account.id.description, stock: stock.description, strategy: $0.strategy, parameters: $0.parameters,
-                                           position: account.positions[stock].map { $0.quantity - $0.reservedForSale } ?? 0)
+                    account.strategies.values.filter { only == nil || $0.stock == only }.sorted { ($0.stock, $0.strategy) < ($1.stock, $1.strategy) }.map {
+                        WorkerStrategyView(account: account.id.description, stock: $0.stock.description, strategy: $0.strategy, parameters: $0.parameters,
+                                           position: account.positions[$0.stock].map { $0.quantity - $0.reservedForSale } ?? 0)
                     }
                 }
             }

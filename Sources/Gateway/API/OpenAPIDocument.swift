@@ -258,8 +258,8 @@ enum OpenAPIDocument {
             ], responses: [
                 "200": json(object(["stocks": ["type": "array", "items": ["type": "object", "description": "WorkerStockView"]]])),
             ], errors: [400])],
-            "/internal/strategies": ["get": operation("Worker only (worker token): strategies enabled on a stock with the positions they trade", tag: "internal", parameters: [
-                query("stockId", stockID, "The stock"),
+            "/internal/strategies": ["get": operation("Worker only (worker token): strategies enabled (on a stock, or on any) with the positions they trade", tag: "internal", parameters: [
+                query("stockId", stockID, "Only this stock (absent: every stock)"),
             ], responses: ["200": json(object(["strategies": ["type": "array", "items": ["type": "object", "description": "WorkerStrategyView"]]]))], errors: [400])],
             "/internal/candles": ["get": operation("Worker only (worker token): one-minute candles of a stock, oldest first", tag: "internal", parameters: [
                 query("stockId", stockID, "The stock"), query("to", time, "Exclusive"), query("limit", limit(5000), "The most recent this many (1…5000)"),

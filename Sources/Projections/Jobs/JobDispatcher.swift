@@ -27,6 +27,7 @@ public enum JobDerivation {
             // Strategies run on closed one-minute bars of the stocks they are enabled on.
             guard state.accounts.values.contains(where: { account in account.closedAt == nil && account.strategies.values.contains { $0.stock == candle.stock } }) else { return [] }
             var data = JSONObjectWriter()
+            data.field("offset", offset)
             data.field("stock", candle.stock.description)
             data.field("start", candle.start)
             // The bar itself: a worker that kept the stock's earlier bars needs no history from the engine.
@@ -39,6 +40,31 @@ public enum JobDerivation {
         default:
             return []
         }
+    }
+
+    /// Bars per data-analysis job (`analysisBatches`).
+    public static let barsPerAnalysisJob = 256
+
+    /// The data-analysis jobs of one pass merged into jobs of up to `barsPerAnalysisJob` bars each, in log
+    /// order (`{"bars": [...]}`, id `<first offset>-<last offset>`; a job of one bar keeps its own id and
+    /// form), the other jobs as they were. A worker then reads the strategies and records the indicators once
+    /// per job instead of once per bar. Which bars share a job depends on where a pass starts and ends, so a
+    /// bar may be analysed by two jobs (a pass repeated after a crash): the signal's idempotency key is the
+    /// bar's offset, never the job's.
+    public static func analysisBatches(_ jobs: [Job]) -> [Job] {
+        let bars = jobs.filter { $0.queue == .dataAnalysis }
+        guard bars.count > 1 else { return jobs }
+        var merged = jobs.filter { $0.queue != .dataAnalysis }
+        for start in stride(from: 0, to: bars.count, by: Self.barsPerAnalysisJob) {
+            let chunk = bars[start..<min(bars.count, start + Self.barsPerAnalysisJob)]
+            guard chunk.count > 1, let first = chunk.first, let last = chunk.last else {
+                merged += chunk
+                continue
+            }
+            let data = "{\"bars\":[" + chunk.map(\.data).joined(separator: ",") + "]}"
+            merged.append(Job(queue: .dataAnalysis, id: "\(first.id)-\(last.id)", data: data, maxAttempts: first.maxAttempts))
+        }
+        return merged
     }
 
     /// A trade-execution job for an order at a KIS broker that still needs the broker (not final).
@@ -134,6 +160,7 @@ public final class JobDispatcher: @unchecked Sendable {
             return .continue
         }
         if let failure { throw failure }
+        jobs = JobDerivation.analysisBatches(jobs)
         // Jobs first, then the checkpoint: a crash between the two re-derives jobs that then already exist.
         let added = try self.store.add(jobs, now: self.clock() / 1_000)
         // Live subscribers get each event once per pass (a pass repeated after a crash publishes again:

@@ -1,0 +1,86 @@
+import Engine
+import Foundation
+import Projections
+import TestSupport
+import Testing
+import Worker
+
+/// data-analysis advances each stock's indicators and strategies a bar at a time between jobs; a bar that does
+/// not follow the kept ones is refused, and the stock is rebuilt from its history.
+@Suite struct AnalysisBookTests {
+    static let open = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 9)
+
+    /// A made-up day of one stock (a seeded random walk whose closes cross their averages).
+    static func day(_ count: Int) -> [Candle] {
+        var price: Int64 = 70_000
+        var generator = SeededRandom(seed: 7)
+        return (0..<count).map { minute in
+            price = max(1_000, price + Int64(generator.next() % 801) - 400)
+            return Candle(stock: StockCode("005930")!, timeframe: .minute1, start: Self.open + Int64(minute) * KST.minuteMicros,
+                          open: price, high: price + 100, low: price - 100, close: price, volume: 10)
+        }
+    }
+
+    static let maCross = WorkerStrategyView(account: "acc-0000000001", stock: "005930", strategy: "ma-cross", parameters: "fast=3,slow=8", position: 0)
+
+    /// What the backtester does: one `IndicatorSet` and one strategy fed every bar in order.
+    static func reference(_ bars: [Candle], position: Int64 = 0) -> [(indicators: [Double?], signal: StrategySignal?)] {
+        var set = IndicatorSet()
+        var strategy = try! StrategyFactory.make(name: "ma-cross", parameters: "fast=3,slow=8")
+        return bars.map { (set.update($0), strategy.onBar($0, position: position)) }
+    }
+
+    @Test func barByBarEqualsTheWholeHistoryRecomputed() async throws {
+        let bars = Self.day(120)
+        let reference = Self.reference(bars)
+        let book = AnalysisBook(capacity: 300)
+        var signals = 0
+        // The first job rebuilds from a history of 30 bars, the rest go on bar by bar.
+        var step = try await book.reset(Array(bars[0..<30]), strategies: [Self.maCross])
+        for index in 29..<bars.count {
+            if index > 29 { step = try #require(try await book.advance(bars[index], strategies: [Self.maCross])) }
+            for (name, value) in zip(IndicatorSet.columns, reference[index].indicators) {
+                #expect(step.indicators[name] == value.flatMap { $0.isFinite ? $0 : nil }, "\(name) at minute \(index)")
+            }
+            #expect(step.signals.map(\.1) == (reference[index].signal.map { [$0] } ?? []), "signal at minute \(index)")
+            signals += step.signals.count
+        }
+        #expect(signals >= 2, "the day's prices cross their averages (else this test shows nothing)")
+    }
+
+    @Test func aBarThatDoesNotFollowIsRefusedAndNothingChanges() async throws {
+        let bars = Self.day(40)
+        let book = AnalysisBook(capacity: 300)
+        #expect(try await book.advance(bars[0], strategies: [Self.maCross]) == nil, "nothing kept yet")
+        _ = try await book.reset(Array(bars[0...9]), strategies: [Self.maCross])
+        #expect(try await book.advance(bars[11], strategies: [Self.maCross]) == nil, "a minute missing")
+        #expect(try await book.advance(bars[9], strategies: [Self.maCross]) == nil, "a minute already analysed (a job run twice)")
+        let other = Candle(stock: StockCode("000660")!, timeframe: .minute1, start: bars[10].start, open: 1, high: 1, low: 1, close: 1, volume: 1)
+        #expect(try await book.advance(other, strategies: []) == nil, "another stock")
+        // The refusals left the kept state alone: minute 10 goes on as if they never came.
+        let step = try #require(try await book.advance(bars[10], strategies: [Self.maCross]))
+        #expect(step.indicators["sma_5"] == Self.reference(Array(bars[0...10]))[10].indicators[0])
+        // A rebuild from a later history replaces what was kept.
+        _ = try await book.reset(Array(bars[0...20]), strategies: [Self.maCross])
+        #expect(try await book.advance(bars[21], strategies: [Self.maCross]) != nil)
+    }
+
+    @Test func aStrategyEnabledLaterIsWarmedUpOnTheKeptBars() async throws {
+        let bars = Self.day(100)
+        let reference = Self.reference(bars)
+        let book = AnalysisBook(capacity: 300)
+        _ = try await book.reset(Array(bars[0...49]), strategies: [])
+        for index in 50..<70 { _ = try #require(try await book.advance(bars[index], strategies: [])) }
+        // Enabled at minute 70: it decides as if it had seen the whole day.
+        for index in 70..<bars.count {
+            let step = try #require(try await book.advance(bars[index], strategies: [Self.maCross]))
+            #expect(step.signals.map(\.1) == (reference[index].signal.map { [$0] } ?? []), "signal at minute \(index)")
+        }
+        // Other parameters are another strategy: it starts from the kept bars, not from the old one's state.
+        let slower = WorkerStrategyView(account: Self.maCross.account, stock: "005930", strategy: "ma-cross", parameters: "fast=3,slow=9", position: 0)
+        let bad = WorkerStrategyView(account: Self.maCross.account, stock: "005930", strategy: "no-such", parameters: "", position: 0)
+        let more = Self.day(101)
+        await #expect(throws: EngineError.self) { try await book.advance(more[100], strategies: [bad]) }
+        #expect(try await book.advance(more[100], strategies: [slower]) == nil, "a refused bar left nothing kept for the stock")
+    }
+}
