@@ -5,9 +5,11 @@ public import Projections
 /// data-collection: one job per minute of the session and group of stocks —
 /// `collect:<first code>+<more>:<YYYYMMDDHHMM>`, so a schedule that runs twice (two workers, a restart) adds
 /// each job once. For each stock of the group (a few at a time) the handler fetches the minute bars after
-/// the last minute the engine had when the job was made (nothing missed across restarts), then sends them all
-/// as `CandleClosed` commands (the engine ignores a minute it already has: no duplicates) and stores each
-/// quote in `cache:stock:<code>` for `ttl` seconds (one Redis round trip). Requests go through each stock's
+/// the last minute the engine had when the job was made (nothing missed across restarts), then records them all
+/// as `CandleClosed` (`POST /internal/candles`; the engine ignores a minute it already has: no duplicates) and stores the
+/// stock's quote in `cache:stock:<code>` for `ttl` seconds (one Redis round trip). A quote is fetched only when
+/// the cached one has less than half its time to live left (one Redis round trip asks): the cache holds a quote
+/// at most `ttl / 2` seconds old without a second broker request per stock and minute. Requests go through each stock's
 /// account's `KISClient`, inside its rate limit. A stock that fails fails the job after the others' candles
 /// are in; the retry fetches again (what arrived twice is ignored).
 public struct DataCollectionHandler: JobHandler {
@@ -41,13 +43,22 @@ public struct DataCollectionHandler: JobHandler {
     }
 
     struct Fetched: Sendable {
-        var commands: [WorkerCommand]
-        var quote: String
+        var candles: [Candle]
+        /// The quote for the cache, when it was due.
+        var quote: String?
         var stock: String
     }
 
     public func handle(_ job: Job) async throws -> JobResult {
         let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        let (endpoint, ttl) = (self.redis, self.ttl)
+        let remaining = try await blocking {
+            try RedisClient(endpoint: endpoint).pipeline(data.stocks.map { ["TTL", "cache:stock:\($0.stock)"].map { Array($0.utf8) } })
+        }
+        let quoteDue = Set(zip(data.stocks, remaining).compactMap { stock, reply -> String? in
+            if case .integer(let seconds) = reply, seconds * 2 > ttl { return nil }
+            return stock.stock
+        })
         // One outcome value per stock (a task group of `(String, Result<…, any Error>)` tuples crashed in
         // release builds of Swift 6.3 when copied out of the group).
         struct Outcome: Sendable {
@@ -61,7 +72,7 @@ public struct DataCollectionHandler: JobHandler {
             func add() -> Bool {
                 guard let stock = next.next() else { return false }
                 group.addTask {
-                    do { return Outcome(fetched: try await self.fetch(stock, minute: data.minute)) } catch { return Outcome(failure: "\(stock.stock): \(error)") }
+                    do { return Outcome(fetched: try await self.fetch(stock, minute: data.minute, quote: quoteDue.contains(stock.stock))) } catch { return Outcome(failure: "\(stock.stock): \(error)") }
                 }
                 return true
             }
@@ -72,25 +83,24 @@ public struct DataCollectionHandler: JobHandler {
                 _ = add()
             }
         }
-        let commands = fetched.flatMap(\.commands)
-        // 200 candles (~30 kB of JSON) a request: the gateway takes bodies of up to 64 KiB.
-        for chunk in stride(from: 0, to: commands.count, by: 200) {
-            for result in try await self.engine.send(Array(commands[chunk..<min(commands.count, chunk + 200)]), correlation: "collect") where result.status != 200 {
-                throw EngineClient.Failure(description: "the engine refused a candle: \(result.status) \(result.error ?? "")")
+        let candles = fetched.flatMap(\.candles)
+        // 800 candles (at most ~55 kB of CSV) a request: the gateway takes bodies of up to 64 KiB.
+        for chunk in stride(from: 0, to: candles.count, by: 800) {
+            if let refused = try await self.engine.record(candles: Array(candles[chunk..<min(candles.count, chunk + 800)])).first {
+                throw EngineClient.Failure(description: "the engine refused a candle: \(refused.status) \(refused.error)")
             }
         }
-        if !fetched.isEmpty {
-            let (endpoint, ttl) = (self.redis, String(self.ttl))
-            let sets = fetched.map { ["SET", "cache:stock:\($0.stock)", $0.quote, "EX", ttl].map { Array($0.utf8) } }
+        let sets = fetched.compactMap { fetched in fetched.quote.map { ["SET", "cache:stock:\(fetched.stock)", $0, "EX", String(ttl)].map { Array($0.utf8) } } }
+        if !sets.isEmpty {
             _ = try await blocking { try RedisClient(endpoint: endpoint).pipeline(sets) }
         }
         guard failures.isEmpty else { throw EngineClient.Failure(description: "data-collection of \(failures.count) stock(s) failed: \(failures.prefix(3).joined(separator: "; "))") }
         return .done
     }
 
-    /// One stock's bars since the engine's last minute (as `CandleClosed` commands) and its quote; nil when the
-    /// engine already has the job's minute.
-    func fetch(_ stock: Stock, minute: Int64) async throws -> Fetched? {
+    /// One stock's bars since the engine's last minute (as `CandleClosed` commands) and, if `quote`, its quote;
+    /// nil when the engine already has the job's minute.
+    func fetch(_ stock: Stock, minute: Int64, quote fetchQuote: Bool) async throws -> Fetched? {
         let client = try await self.brokers.client(account: stock.account, broker: stock.broker)
         let day = KST.day(minute)
         let open = KST.instant(day: day, hour: 9)
@@ -98,11 +108,13 @@ public struct DataCollectionHandler: JobHandler {
         let since = max(open, (stock.last.map { KST.day($0) == day ? $0 + KST.minuteMicros : open } ?? open))
         guard since <= minute else { return nil }
         let bars = try await client.minuteBars(stock.stock, until: KST.hhmmss(minute), since: KST.hhmmss(since))
-        let commands: [WorkerCommand] = bars.compactMap { bar in
+        guard let code = StockCode(stock.stock) else { throw EngineClient.Failure(description: "'\(stock.stock)' is not a stock code") }
+        let candles: [Candle] = bars.compactMap { bar in
             guard bar.date == KST.yyyymmdd(day: day), let hour = Int64(bar.time.prefix(2)), let minute = Int64(bar.time.dropFirst(2).prefix(2)) else { return nil }
             let start = KST.instant(day: day, hour: hour, minute: minute)
-            return .candle(stock: stock.stock, timeframe: "1m", start: start, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume)
+            return Candle(stock: code, timeframe: .minute1, start: start, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume)
         }
+        guard fetchQuote else { return Fetched(candles: candles, quote: nil, stock: stock.stock) }
         let quote = try await client.quote(stock.stock)
         var cached = JSONObjectWriter()
         cached.field("stock", quote.code)
@@ -113,7 +125,7 @@ public struct DataCollectionHandler: JobHandler {
         cached.field("volume", quote.volume)
         cached.field("halted", quote.halted)
         cached.field("at", ISOTime.utc(minute))
-        return Fetched(commands: commands, quote: cached.finish(), stock: stock.stock)
+        return Fetched(candles: candles, quote: cached.finish(), stock: stock.stock)
     }
 
 }

@@ -37,6 +37,35 @@ public struct EngineClient: Sendable {
         return answer.results
     }
 
+    /// A candle the engine did not record, by its place in the request (1-based) and why.
+    public struct CandleRefusal: Decodable, Sendable {
+        public var line: Int
+        public var status: Int
+        public var error: String
+    }
+
+    /// Records candles through `POST /internal/candles` (one CSV line each: no JSON object per candle on either
+    /// side); returns those the engine refused. A minute the engine already has counts as recorded.
+    public func record(candles: [Candle], correlation: String = "collect") async throws -> [CandleRefusal] {
+        struct Answer: Decodable {
+            var recorded: Int
+            var refused: [CandleRefusal]
+        }
+        guard !candles.isEmpty else { return [] }
+        var text = ""
+        text.reserveCapacity(candles.count * 56)
+        for candle in candles {
+            text += "\(candle.stock),\(candle.timeframe),\(candle.start),\(candle.open),\(candle.high),\(candle.low),\(candle.close),\(candle.volume)\n"
+        }
+        var request = HTTPClientRequest(url: self.baseURL + "/internal/candles?correlation=" + correlation)
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(self.token)")
+        request.headers.add(name: "content-type", value: "text/csv")
+        request.body = .bytes(ByteBuffer(string: text))
+        let answer: Answer = try await self.call(request)
+        return answer.refused
+    }
+
     /// Records one outcome; throws when the engine refused it for a reason other than "already so" (409).
     @discardableResult
     public func record(_ command: WorkerCommand, correlation: String? = nil) async throws -> WorkerCommandResult {

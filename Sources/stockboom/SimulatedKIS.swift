@@ -91,6 +91,26 @@ final class SimulatedKIS: Sendable {
         return Self.answer(.ok, json, more: more)
     }
 
+    /// A success answer written field by field, without `JSONSerialization` (the quotation routes answer every
+    /// stock every collection; Foundation's dictionaries cost the simulated broker more than StockBoom's work).
+    static func ok(writing write: (inout JSONObjectWriter) -> Void) -> Response {
+        var json = JSONObjectWriter()
+        write(&json)
+        json.field("rt_cd", "0")
+        json.field("msg_cd", "MCA00000")
+        json.field("msg1", "정상처리 되었습니다.")
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json.finish())))
+    }
+
+    /// `HHMM00` of a session minute (0 = 09:00).
+    static func hhmm00(_ minute: Int) -> String {
+        let clock = 9 * 60 + minute
+        let (hour, rest) = (clock / 60, clock % 60)
+        return (hour < 10 ? "0" : "") + String(hour) + (rest < 10 ? "0" : "") + String(rest) + "00"
+    }
+
     static func refusal(_ code: String, _ message: String) -> Response { Self.answer(.ok, ["rt_cd": "1", "msg_cd": code, "msg1": message]) }
 
     static func query(_ request: Request, _ name: String) -> String {
@@ -149,12 +169,21 @@ final class SimulatedKIS: Sendable {
             let base = self.previousClose[stock]
             let limits = KRXPriceRules.priceLimits(basePrice: base)
             let price = self.price(stock, now: now)
-            return Self.ok(["output": [
-                "stck_prpr": String(price), "stck_sdpr": String(base), "stck_mxpr": String(limits.upperBound), "stck_llam": String(limits.lowerBound),
-                "stck_oprc": String(self.bars[stock].open), "stck_hgpr": String(max(base, price)), "stck_lwpr": String(min(base, price)),
-                "acml_vol": String(self.lastBar(stock, now: now)?.volume ?? 0), "temp_stop_yn": "N", "stck_shrn_iscd": code,
-                "aspr_unit": String(KRXPriceRules.tickSize(at: price)),
-            ]])
+            return Self.ok { json in
+                var output = JSONObjectWriter()
+                output.field("stck_prpr", String(price))
+                output.field("stck_sdpr", String(base))
+                output.field("stck_mxpr", String(limits.upperBound))
+                output.field("stck_llam", String(limits.lowerBound))
+                output.field("stck_oprc", String(self.bars[stock].open))
+                output.field("stck_hgpr", String(max(base, price)))
+                output.field("stck_lwpr", String(min(base, price)))
+                output.field("acml_vol", String(self.lastBar(stock, now: now)?.volume ?? 0))
+                output.field("temp_stop_yn", "N")
+                output.field("stck_shrn_iscd", code)
+                output.field("aspr_unit", String(KRXPriceRules.tickSize(at: price)))
+                json.raw("output", output.finish())
+            }
         }
         router.get("/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice") { request, _ -> Response in
             if let refused = self.gate(request) { return refused }
@@ -164,18 +193,29 @@ final class SimulatedKIS: Sendable {
             let now = self.clock()
             let asked = ((Int(hour.prefix(2)) ?? 0) * 60 + (Int(hour.dropFirst(2).prefix(2)) ?? 0)) - 9 * 60
             var minute = min(asked, self.minute(now) - 1, self.minutesInDay - 1)
-            var rows: [[String: String]] = []
+            var rows: [String] = []
             let day = KST.yyyymmdd(day: KST.day(self.open))
             while minute >= 0, rows.count < 30 {
                 let bar = self.bars[minute * self.stocks + stock]
-                let clock = 9 * 60 + minute
-                rows.append([
-                    "stck_bsop_date": day, "stck_cntg_hour": String(format: "%02d%02d00", clock / 60, clock % 60), "stck_prpr": String(bar.close),
-                    "stck_oprc": String(bar.open), "stck_hgpr": String(bar.high), "stck_lwpr": String(bar.low), "cntg_vol": String(bar.volume), "acml_tr_pbmn": "0",
-                ])
+                var row = JSONObjectWriter()
+                row.field("stck_bsop_date", day)
+                row.field("stck_cntg_hour", Self.hhmm00(minute))
+                row.field("stck_prpr", String(bar.close))
+                row.field("stck_oprc", String(bar.open))
+                row.field("stck_hgpr", String(bar.high))
+                row.field("stck_lwpr", String(bar.low))
+                row.field("cntg_vol", String(bar.volume))
+                row.field("acml_tr_pbmn", "0")
+                rows.append(row.finish())
                 minute -= 1
             }
-            return Self.ok(["output1": ["stck_prpr": String(self.price(stock, now: now))], "output2": rows])
+            let price = self.price(stock, now: now)
+            return Self.ok { json in
+                var output = JSONObjectWriter()
+                output.field("stck_prpr", String(price))
+                json.raw("output1", output.finish())
+                json.raw("output2", "[" + rows.joined(separator: ",") + "]")
+            }
         }
         router.post("/uapi/domestic-stock/v1/trading/order-cash") { request, _ -> Response in
             if let refused = self.gate(request) { return refused }

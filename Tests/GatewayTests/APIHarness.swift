@@ -36,7 +36,7 @@ final class APIHarness: @unchecked Sendable {
     static let sessionTime = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
     static let samsung = StockCode("005930")!
 
-    init(_ tag: String, candleCacheCapacity: Int = 512, liveFeed: LiveEventFeed? = nil, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws {
+    init(_ tag: String, candleCacheCapacity: Int = 512, liveFeed: LiveEventFeed? = nil, workerToken: String? = nil, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws {
         let environment = ProcessInfo.processInfo.environment
         let server = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
         self.databaseURL = try PostgresConnection.recreateDatabase("sb_test_api_\(tag)", serverURL: server)
@@ -54,6 +54,7 @@ final class APIHarness: @unchecked Sendable {
         let dependencies = GatewayDependencies(log: self.log, databaseURL: url, redis: nil)
         var services = GatewayServices(dependencies: dependencies, runtime: self.runtime, database: self.pool, auth: await AuthService(configuration: configuration), clock: { clock.read() }, candleCacheCapacity: candleCacheCapacity)
         services.liveFeed = liveFeed
+        services.workerToken = workerToken
         self.services = services
         self.routes = Gateway.routes(dependencies: dependencies, metrics: GatewayMetrics(), services: self.services)
         let context = CommandContext(time: Self.sessionTime - 3_600_000_000)

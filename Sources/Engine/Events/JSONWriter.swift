@@ -58,6 +58,12 @@ public struct JSONObjectWriter {
     /// Appends `value` as a JSON string literal with RFC 8259 escaping.
     public static func appendQuoted(_ value: String, to text: inout String) {
         text += "\""
+        // Most values (codes, ids, names) need no escaping: appended whole, not scalar by scalar.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            text += value
+            text += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": text += "\\\""

@@ -60,6 +60,13 @@ enum OpenAPIDocument {
         return operation
     }
 
+    /// The operation with a `text/csv` request body instead of JSON.
+    private static func csv(_ operation: [String: Any]) -> [String: Any] {
+        var operation = operation
+        operation["requestBody"] = ["required": true, "content": ["text/csv": ["schema": ["type": "string"]]]]
+        return operation
+    }
+
     private static var stockID: [String: Any] { string("Six-digit KRX code", pattern: "^[0-9]{6}$") }
     private static var timeframe: [String: Any] { string("Candle timeframe", values: ["1m", "5m", "15m", "1h", "1d"]) }
     private static var time: [String: Any] {
@@ -250,6 +257,12 @@ enum OpenAPIDocument {
                 "commands": ["type": "array", "maxItems": 1000, "items": ["type": "object", "description": "One WorkerCommand, e.g. {\"accepted\":{\"order\":\"ord-0000000001\",\"brokerOrderNumber\":\"0001569157\"}}"]],
                 "correlation": string(pattern: "^[A-Za-z0-9-]{1,64}$"),
             ], required: ["commands"]), responses: ["200": json(object(["results": ["type": "array", "items": object(["status": integer, "offsets": ["type": "array", "items": integer], "error": nullable(string())], required: ["status", "offsets"])]]))], errors: [])],
+            "/internal/candles": ["post": Self.csv(operation("Worker only (worker token): record collected candles, one CSV line each: stock,timeframe,start (µs since the epoch),open,high,low,close,volume", tag: "internal", parameters: [
+                query("correlation", string(pattern: "^[A-Za-z0-9-]{1,64}$"), "The events' correlation id (default collect)"),
+            ], body: string(), responses: ["200": json(object([
+                "recorded": integer,
+                "refused": ["type": "array", "items": object(["line": integer, "status": integer, "error": string()], required: ["line", "status", "error"])],
+            ], required: ["recorded", "refused"]))], errors: [422]))],
             "/internal/accounts": ["get": operation("Worker only (worker token): KIS accounts with cash, shares and token state, for reconciliation", tag: "internal", responses: [
                 "200": json(object(["accounts": ["type": "array", "items": ["type": "object", "description": "WorkerAccountView"]]])),
             ], errors: [])],
