@@ -5,7 +5,7 @@ public import Projections
 /// data-collection: one job per minute of the session and group of stocks —
 /// `collect:<first code>+<more>:<YYYYMMDDHHMM>`, so a schedule that runs twice (two workers, a restart) adds
 /// each job once. For each stock of the group (a few at a time) the handler fetches the minute bars after
-/// the last minute the engine had when the job was made (nothing missed across restarts), then records them all
+/// the engine's last minute of the stock (asked when the job runs; nothing missed across restarts), then records them all
 /// as `CandleClosed` (`POST /internal/candles`; the engine ignores a minute it already has: no duplicates) and stores the
 /// stock's quote in `cache:stock:<code>` for `ttl` seconds (one Redis round trip). A quote is fetched only when
 /// the cached one has less than half its time to live left (one Redis round trip asks): the cache holds a quote
@@ -50,7 +50,17 @@ public struct DataCollectionHandler: JobHandler {
     }
 
     public func handle(_ job: Job) async throws -> JobResult {
-        let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        let asked = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        // Resume after the engine's last minute of each stock as it is now, not as it was when the job was made:
+        // a job that waited behind others of its group fetches only what they did not (a backlog costs its bars
+        // once, not once per job that waited).
+        let current = try await self.engine.stocks(only: asked.stocks.map(\.stock))
+        let newest = Dictionary(current.compactMap { view in view.lastMinuteStart.map { (view.stock, $0) } }, uniquingKeysWith: max)
+        var stocks = asked.stocks
+        for index in stocks.indices {
+            if let now = newest[stocks[index].stock] { stocks[index].last = max(stocks[index].last ?? now, now) }
+        }
+        let data = Data(stocks: stocks, minute: asked.minute)
         let (endpoint, ttl) = (self.redis, self.ttl)
         let remaining = try await blocking {
             try RedisClient(endpoint: endpoint).pipeline(data.stocks.map { ["TTL", "cache:stock:\($0.stock)"].map { Array($0.utf8) } })

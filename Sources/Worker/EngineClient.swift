@@ -83,10 +83,10 @@ public struct EngineClient: Sendable {
         return answer.accounts
     }
 
-    /// The listed stocks (or just `stock`) with their latest minute and who trades them.
-    public func stocks(only stock: String? = nil) async throws -> [WorkerStockView] {
+    /// The listed stocks (or just those of `only`, at most 100) with their latest minute and who trades them.
+    public func stocks(only: [String]? = nil) async throws -> [WorkerStockView] {
         struct Answer: Decodable { var stocks: [WorkerStockView] }
-        let answer: Answer = try await self.get("/internal/stocks" + (stock.map { "?stockId=" + $0 } ?? ""))
+        let answer: Answer = try await self.get("/internal/stocks" + (only.map { "?stockId=" + $0.joined(separator: ",") } ?? ""))
         return answer.stocks
     }
 

@@ -260,6 +260,7 @@ struct DayProcesses {
             day          \(done ? "\(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)" : "NOT FINISHED: stopped after \(String(format: "%.0f", daySeconds)) s (--max-seconds) with every stock's bars in up to minute \(samples.last?.candleMinutes ?? 0) of 381; figures below are up to then")
             events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)
             orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(fills) fills, \(notifications) notifications sent, \(broker.state.withLock { $0.ordersTaken }) orders at the broker
+            broker       \(broker.state.withLock { "\($0.requests) requests: \($0.chartRequests) minute-chart pages, \($0.quoteRequests) quotes, \($0.requests - $0.chartRequests - $0.quoteRequests) trading" })
             lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) samples)
             queues       deepest: \(QueueName.allCases.map { "\($0.rawValue) \(maxQueues[$0.rawValue] ?? 0)" }.joined(separator: ", "))
             memory       peak resident: serve \(Format.bytes(peaks.0)), worker \(Format.bytes(peaks.1)), bench (simulated KIS) \(Format.bytes(ProcessMemory.peakResidentBytes()))

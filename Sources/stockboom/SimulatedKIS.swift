@@ -36,6 +36,8 @@ final class SimulatedKIS: Sendable {
         var books: [String: Book] = [:]
         var nextOrder = 1_000_000
         var requests = 0
+        var chartRequests = 0
+        var quoteRequests = 0
         var ordersTaken = 0
     }
 
@@ -163,6 +165,7 @@ final class SimulatedKIS: Sendable {
         }
         router.get("/uapi/domestic-stock/v1/quotations/inquire-price") { request, _ -> Response in
             if let refused = self.gate(request) { return refused }
+            self.state.withLock { $0.quoteRequests += 1 }
             let code = Self.query(request, "FID_INPUT_ISCD")
             guard let stock = self.codes[code] else { return Self.ok(["output": ["stck_prpr": "0", "stck_shrn_iscd": code]]) }
             let now = self.clock()
@@ -187,6 +190,7 @@ final class SimulatedKIS: Sendable {
         }
         router.get("/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice") { request, _ -> Response in
             if let refused = self.gate(request) { return refused }
+            self.state.withLock { $0.chartRequests += 1 }
             let code = Self.query(request, "FID_INPUT_ISCD")
             let hour = Self.query(request, "FID_INPUT_HOUR_1")
             guard let stock = self.codes[code] else { return Self.ok(["output1": [:], "output2": []]) }

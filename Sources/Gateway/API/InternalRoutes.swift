@@ -90,13 +90,18 @@ extension GatewayAPI {
         }
         routes.add(.get, "/internal/stocks") { request, _ -> Response in
             try Self.requireWorker(request, services)
-            let only = try request.uri.queryParameters.get("stockId").map(Parse.stock)
+            // One code, or several separated by commas (a data-collection group).
+            let only = try request.uri.queryParameters.get("stockId").map { text -> Set<StockCode> in
+                let codes = text.split(separator: ",", omittingEmptySubsequences: false)
+                guard codes.count <= 100 else { throw problem(400, "stockId takes at most 100 codes") }
+                return Set(try codes.map { try Parse.stock(String($0)) })
+            }
             let stocks = services.runtime.read { state -> [WorkerStockView] in
                 var watchers: [StockCode: [String]] = [:]
                 for account in state.accounts.values where (account.broker == .kisPaper || account.broker == .kisReal) && account.closedAt == nil {
                     for strategy in account.strategies.values { watchers[strategy.stock, default: []].append(account.id.description) }
                 }
-                return state.stocks.values.filter { only == nil || $0.code == only }.sorted { $0.code < $1.code }.map {
+                return state.stocks.values.filter { only?.contains($0.code) ?? true }.sorted { $0.code < $1.code }.map {
                     WorkerStockView(stock: $0.code.description, lastMinuteStart: $0.marketData.lastMinuteStart, strategyAccounts: (watchers[$0.code] ?? []).sorted())
                 }
             }

@@ -257,17 +257,11 @@ enum OpenAPIDocument {
                 "commands": ["type": "array", "maxItems": 1000, "items": ["type": "object", "description": "One WorkerCommand, e.g. {\"accepted\":{\"order\":\"ord-0000000001\",\"brokerOrderNumber\":\"0001569157\"}}"]],
                 "correlation": string(pattern: "^[A-Za-z0-9-]{1,64}$"),
             ], required: ["commands"]), responses: ["200": json(object(["results": ["type": "array", "items": object(["status": integer, "offsets": ["type": "array", "items": integer], "error": nullable(string())], required: ["status", "offsets"])]]))], errors: [])],
-            "/internal/candles": ["post": Self.csv(operation("Worker only (worker token): record collected candles, one CSV line each: stock,timeframe,start (µs since the epoch),open,high,low,close,volume", tag: "internal", parameters: [
-                query("correlation", string(pattern: "^[A-Za-z0-9-]{1,64}$"), "The events' correlation id (default collect)"),
-            ], body: string(), responses: ["200": json(object([
-                "recorded": integer,
-                "refused": ["type": "array", "items": object(["line": integer, "status": integer, "error": string()], required: ["line", "status", "error"])],
-            ], required: ["recorded", "refused"]))], errors: [422]))],
             "/internal/accounts": ["get": operation("Worker only (worker token): KIS accounts with cash, shares and token state, for reconciliation", tag: "internal", responses: [
                 "200": json(object(["accounts": ["type": "array", "items": ["type": "object", "description": "WorkerAccountView"]]])),
             ], errors: [])],
             "/internal/stocks": ["get": operation("Worker only (worker token): listed stocks with their latest minute and the KIS accounts trading them, for data collection", tag: "internal", parameters: [
-                query("stockId", stockID, "Only this stock"),
+                query("stockId", string("Six-digit KRX codes, comma-separated (at most 100)", pattern: "^[0-9]{6}(,[0-9]{6}){0,99}$"), "Only these stocks"),
             ], responses: [
                 "200": json(object(["stocks": ["type": "array", "items": ["type": "object", "description": "WorkerStockView"]]])),
             ], errors: [400])],
@@ -276,7 +270,13 @@ enum OpenAPIDocument {
             ], responses: ["200": json(object(["strategies": ["type": "array", "items": ["type": "object", "description": "WorkerStrategyView"]]]))], errors: [400])],
             "/internal/candles": ["get": operation("Worker only (worker token): one-minute candles of a stock, oldest first", tag: "internal", parameters: [
                 query("stockId", stockID, "The stock"), query("to", time, "Exclusive"), query("limit", limit(5000), "The most recent this many (1…5000)"),
-            ], responses: ["200": json(ref("Candles"))], errors: [400])],
+            ], responses: ["200": json(ref("Candles"))], errors: [400]),
+                "post": Self.csv(operation("Worker only (worker token): record collected candles, one CSV line each: stock,timeframe,start (µs since the epoch),open,high,low,close,volume", tag: "internal", parameters: [
+                query("correlation", string(pattern: "^[A-Za-z0-9-]{1,64}$"), "The events' correlation id (default collect)"),
+            ], body: string(), responses: ["200": json(object([
+                "recorded": integer,
+                "refused": ["type": "array", "items": object(["line": integer, "status": integer, "error": string()], required: ["line", "status", "error"])],
+            ], required: ["recorded", "refused"]))], errors: [422]))],
             "/internal/orders/{id}": ["get": operation("Worker only (worker token): an order as the engine knows it", tag: "internal", parameters: [path("id", string())], responses: [
                 "200": json(["type": "object", "description": "WorkerOrderView"]),
             ], errors: [404])],

@@ -354,6 +354,7 @@ public actor KISClient {
 
     static func int(_ value: Any?) -> Int64 {
         guard let text = value as? String else { return (value as? NSNumber)?.int64Value ?? 0 }
+        if let plain = Int64(text) { return plain }  // the usual case, without Foundation's trimming (a hot path)
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         return Int64(trimmed) ?? Int64(Double(trimmed) ?? 0)
     }
