@@ -31,7 +31,7 @@ struct BenchDayCommand: AsyncParsableCommand {
     @Option(help: "Session seconds per wall-clock second (processes): 390 plays the day in 60 s.") var speed = 390.0
     @Option(help: "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last.") var collectEvery = 10
     @Option(help: "Wall seconds after which an unfinished day is stopped and reported as such (processes).") var maxSeconds = 1_200.0
-    @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=8,data-analysis=4,trade-execution=4,notification=2"
+    @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=8,data-analysis=4,trade-execution=16,notification=8"
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment

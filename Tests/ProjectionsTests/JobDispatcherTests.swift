@@ -41,6 +41,10 @@ import TestSupport
         // Live events are published; a subscriber sees them in log order.
         let subscriber = try RedisConnection(endpoint: endpoint, timeoutSeconds: 5)
         try subscriber.subscribe(channel)
+        // Market data has no owner and is not published: the first message is the notification after it.
+        let minute = KST.instant(day: KST.day(time), hour: 9)
+        let candle = try await runtime.execute(.ingestCandle(Candle(stock: samsung, timeframe: .minute1, start: minute, open: 55_000, high: 55_100, low: 54_900, close: 55_000, volume: 10)), context: context)
+        #expect(!candle.offsets.isEmpty)
         let notified = try await runtime.execute(.notify(user: user, kind: "TEST", title: "hello", message: "world"), context: context)
         #expect(try dispatcher.catchUp() == 1, "a notification job")
         guard case .array(let message) = try subscriber.nextPush(), message.count == 3 else { Issue.record("no message"); return }

@@ -7,7 +7,8 @@ import Foundation
 public enum JobDerivation {
     public static let maxAttempts = 5
 
-    public static func jobs(for envelope: EventEnvelope, offset: UInt64, state: EngineState) -> [Job] {
+    /// - Parameter strategyStocks: `strategyStocks(state)`, when the caller derives many events against one state.
+    public static func jobs(for envelope: EventEnvelope, offset: UInt64, state: EngineState, strategyStocks: Set<StockCode>? = nil) -> [Job] {
         switch envelope.event {
         case .orderRequested(let requested):
             return Self.orderJob(requested.order, offset: offset, state: state)
@@ -25,7 +26,7 @@ public enum JobDerivation {
             return [Job(queue: .notification, id: String(offset), data: data.finish(), maxAttempts: Self.maxAttempts)]
         case .candleClosed(let candle) where candle.timeframe == .minute1:
             // Strategies run on closed one-minute bars of the stocks they are enabled on.
-            guard state.accounts.values.contains(where: { account in account.closedAt == nil && account.strategies.values.contains { $0.stock == candle.stock } }) else { return [] }
+            guard (strategyStocks ?? Self.strategyStocks(state)).contains(candle.stock) else { return [] }
             var data = JSONObjectWriter()
             data.field("offset", offset)
             data.field("stock", candle.stock.description)
@@ -40,6 +41,15 @@ public enum JobDerivation {
         default:
             return []
         }
+    }
+
+    /// The stocks a strategy of an open account is enabled on.
+    public static func strategyStocks(_ state: EngineState) -> Set<StockCode> {
+        var stocks: Set<StockCode> = []
+        for account in state.accounts.values where account.closedAt == nil {
+            for strategy in account.strategies.values { stocks.insert(strategy.stock) }
+        }
+        return stocks
     }
 
     /// Bars per data-analysis job (`analysisBatches`).
@@ -88,8 +98,10 @@ public enum JobDerivation {
 public final class JobDispatcher: @unchecked Sendable {
     // @unchecked: used by one thread at a time (the serve loop or the CLI).
     public static let checkpointKey = "stockboom:dispatcher:next-offset"
-    /// The pub/sub channel of committed events, in log order. A message is `<offset> <owner user id or -> <type>`,
-    /// a newline, then the event's JSON (`EventEnvelope.json()`, the same bytes the live stream sends).
+    /// The pub/sub channel of committed events that have an owner (a user's registration, accounts, orders,
+    /// notifications), in log order; market data (candles, indicators, listings) is not published. A message is
+    /// `<offset> <owner user id> <type>`, a newline, then the event's JSON (`EventEnvelope.json()`, the same
+    /// bytes the live stream sends).
     public static let eventsChannel = "stockboom:events"
     public let log: EventLog
     public let store: JobQueueStore
@@ -143,13 +155,15 @@ public final class JobDispatcher: @unchecked Sendable {
         var jobs: [Job] = []
         var messages: [[[UInt8]]] = []
         var failure: (any Error)?
+        let strategyStocks = JobDerivation.strategyStocks(state)
         try self.log.scan(from: start, to: end) { view in
             guard EventCodec.isEngineEvent(view.payload) else { return .continue }
             do {
                 let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
-                jobs += JobDerivation.jobs(for: envelope, offset: view.offset, state: state)
-                if publish {
-                    let owner = EventOwnership.owner(of: envelope.event, state: state)?.description ?? "-"
+                jobs += JobDerivation.jobs(for: envelope, offset: view.offset, state: state, strategyStocks: strategyStocks)
+                // Events someone owns (what live streams deliver); market data — most of a day's events — is in
+                // the read models and the log, not on the channel.
+                if publish, let owner = EventOwnership.owner(of: envelope.event, state: state) {
                     let message = "\(view.offset) \(owner) \(envelope.typeName)\n" + envelope.json()
                     messages.append([Array("PUBLISH".utf8), Array(self.channel.utf8), Array(message.utf8)])
                 }
