@@ -151,6 +151,31 @@ enum ProcessMemory {
     static func peakResidentBytes() -> UInt64 { Self.field("VmHWM") }
 }
 
+/// CPU time from `/proc`: a process's (user + system) and the whole machine's busy time, in seconds.
+enum ProcessCPU {
+    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// User + system CPU seconds of `pid` (nil: this process) so far.
+    static func seconds(pid: Int32? = nil) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid.map(String.init) ?? "self")/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
+        // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Self.ticksPerSecond
+    }
+
+    /// Busy CPU seconds of the whole machine since boot (every core: all but idle and I/O wait), from `/proc/stat`.
+    static func machineBusySeconds() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = text.split(separator: "\n").first else { return 0 }
+        // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
+        let values = Array(line.split(separator: " ").dropFirst().compactMap { Double($0) }.prefix(8))
+        guard values.count >= 5 else { return 0 }
+        return (values.reduce(0, +) - values[3] - values[4]) / Self.ticksPerSecond
+    }
+}
+
 /// A small SVG line chart: one panel per series, sharing the x axis.
 enum SeriesPlot {
     static func svg(title: String, x: [Double], series: [(name: String, values: [Double], color: String)]) -> String {

@@ -178,6 +178,7 @@ struct DayProcesses {
         let lastBar = open + Int64(bars.count / listings.count - 1) * KST.minuteMicros
         while sessionClock() < open { try await Task.sleep(for: .milliseconds(5)) }
         let started = monotonicNanos()
+        let machineBusyBefore = ProcessCPU.machineBusySeconds()
         let workerToken = environment["STOCKBOOM_WORKER_TOKEN"]!
         var samples: [Sample] = []
         var heads: [(seconds: Double, head: UInt64)] = []
@@ -225,6 +226,9 @@ struct DayProcesses {
         progress.finish()
         let daySeconds = Double(monotonicNanos() - started) / 1e9
         let peaks = (serve.memory.1, worker.memory.1)
+        let cpu = (serve: ProcessCPU.seconds(pid: serve.pid), worker: ProcessCPU.seconds(pid: worker.pid), bench: ProcessCPU.seconds(),
+                   machine: ProcessCPU.machineBusySeconds() - machineBusyBefore)
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
         let databaseBytes = try await blocking { try PostgresConnection(url: databaseURL).query("SELECT pg_database_size(current_database())").rows.first?[0].flatMap { UInt64($0) } ?? 0 }
         let workerStatus = worker.stop()
         let serveStatus = serve.stop()
@@ -263,6 +267,7 @@ struct DayProcesses {
             broker       \(broker.state.withLock { "\($0.requests) requests: \($0.chartRequests) minute-chart pages, \($0.quoteRequests) quotes, \($0.requests - $0.chartRequests - $0.quoteRequests) trading" })
             lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) samples)
             queues       deepest: \(QueueName.allCases.map { "\($0.rawValue) \(maxQueues[$0.rawValue] ?? 0)" }.joined(separator: ", "))
+            cpu          serve \(String(format: "%.1f", cpu.serve)) s, worker \(String(format: "%.1f", cpu.worker)) s, bench (simulated KIS) \(String(format: "%.1f", cpu.bench)) s; the whole machine (PostgreSQL, Redis, the SMTP sink too) \(String(format: "%.1f", cpu.machine)) s busy of \(Int(cores)) cores × \(String(format: "%.1f", daySeconds)) s (\(String(format: "%.0f", 100 * cpu.machine / (cores * daySeconds)))%)
             memory       peak resident: serve \(Format.bytes(peaks.0)), worker \(Format.bytes(peaks.1)), bench (simulated KIS) \(Format.bytes(ProcessMemory.peakResidentBytes()))
             disk         log \(Format.bytes(logBytes)), PostgreSQL database \(Format.bytes(databaseBytes))
             exits        serve \(serveStatus), worker \(workerStatus); their logs: \(self.output)/serve.log, \(self.output)/worker.log

@@ -83,6 +83,9 @@ func sampleEvents() -> [DomainEvent] {
         .candleClosed(Candle(stock: stock, timeframe: .minute5, start: KST.instant(day: 20_000, hour: 9, minute: 5), open: 71_000, high: 71_500, low: 70_900, close: 71_200, volume: 123_456)),
         .indicatorComputed(IndicatorComputed(stock: stock, timeframe: .day1, start: KST.instant(day: 20_000, hour: 0), name: "rsi_14", value: 57.123456789)),
         .signalGenerated(SignalGenerated(account: account, stock: stock, strategy: "ma-cross", side: .sell, reason: "cross")),
+        .indicatorsComputed(IndicatorsComputed(stock: stock, timeframe: .minute1, start: KST.instant(day: 20_000, hour: 9), values: [
+            IndicatorValue(name: "sma_5", value: 71_020.4), IndicatorValue(name: "rsi_14", value: 57.123456789), IndicatorValue(name: "macd_12_26_9", value: -3.25e-7),
+        ])),
         .notificationCreated(NotificationCreated(notification: NotificationID(value: 9), user: UserID(value: 3), kind: "ORDER_FILLED", title: "주문 체결", message: "005930 10주")),
         .notificationSent(NotificationDelivery(notification: NotificationID(value: 9), channel: "email", detail: "250 OK")),
         .notificationFailed(NotificationDelivery(notification: NotificationID(value: 9), channel: "webhook", detail: "timeout")),

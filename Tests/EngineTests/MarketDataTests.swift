@@ -35,6 +35,24 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
         #expect(again.events.isEmpty)
     }
 
+    /// A bar's indicator values are one event (`IndicatorsComputed`), not one each; values of different bars
+    /// are different events; a value given twice for a bar, a stock not listed or a value not finite is refused.
+    @Test func aBarsIndicatorsAreOneEvent() throws {
+        var (world, _) = try World.standard()
+        let (first, second) = (KST.instant(day: self.day, hour: 9, minute: 1), KST.instant(day: self.day, hour: 9, minute: 2))
+        func value(_ name: String, _ number: Double, at start: Int64, stock: StockCode = World.samsung) -> IndicatorComputed {
+            IndicatorComputed(stock: stock, timeframe: .minute1, start: start, name: name, value: number)
+        }
+        let decision = try world.run(.recordIndicators([value("sma_5", 71_000, at: first), value("rsi_14", 55.5, at: first), value("sma_5", 71_100, at: second)]))
+        #expect(decision.events == [
+            .indicatorsComputed(IndicatorsComputed(stock: World.samsung, timeframe: .minute1, start: first, values: [IndicatorValue(name: "sma_5", value: 71_000), IndicatorValue(name: "rsi_14", value: 55.5)])),
+            .indicatorsComputed(IndicatorsComputed(stock: World.samsung, timeframe: .minute1, start: second, values: [IndicatorValue(name: "sma_5", value: 71_100)])),
+        ])
+        #expect(throws: EngineError.self) { try world.run(.recordIndicators([value("sma_5", 1, at: first), value("sma_5", 2, at: first)])) }
+        #expect(throws: EngineError.self) { try world.run(.recordIndicators([value("sma_5", .nan, at: first)])) }
+        #expect(throws: EngineError.self) { try world.run(.recordIndicators([value("sma_5", 1, at: first, stock: StockCode("123456")!)])) }
+    }
+
     @Test func rollUpsAlignToTheKSTSession() throws {
         var (world, _) = try World.standard()
         for m in Int64(0)..<60 { try world.run(.ingestCandle(minute(self.day, 9, m, o: 71_000 + Int64(m) * 100, h: 71_500 + Int64(m) * 100, l: 70_500, c: 71_100 + Int64(m) * 100, v: 10))) }

@@ -100,7 +100,17 @@ public struct Engine: Sendable {
                 guard state.stocks[value.stock] != nil else { throw .notFound("stock \(value.stock) is not listed") }
                 guard value.value.isFinite, !value.name.isEmpty, value.name.utf8.count <= 64 else { throw .invalid("indicator \(value.name) needs a name and a finite value") }
             }
-            return Decision(events: values.map { .indicatorComputed($0) })
+            // One event per bar: the values of one (stock, timeframe, start) together, in the order given.
+            var bars: [IndicatorsComputed] = []
+            for value in values {
+                if let last = bars.indices.last, bars[last].stock == value.stock, bars[last].timeframe == value.timeframe, bars[last].start == value.start {
+                    guard !bars[last].values.contains(where: { $0.name == value.name }) else { throw .invalid("indicator \(value.name) given twice for one bar") }
+                    bars[last].values.append(IndicatorValue(name: value.name, value: value.value))
+                } else {
+                    bars.append(IndicatorsComputed(stock: value.stock, timeframe: value.timeframe, start: value.start, values: [IndicatorValue(name: value.name, value: value.value)]))
+                }
+            }
+            return Decision(events: bars.map { .indicatorsComputed($0) })
         case .recordSignal(let signal):
             guard state.accounts[signal.account] != nil else { throw .notFound("account \(signal.account) does not exist") }
             return Decision(events: [.signalGenerated(signal)])

@@ -106,7 +106,7 @@ public struct EngineState: Sendable, Hashable {
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
             Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
-        case .indicatorComputed, .signalGenerated:
+        case .indicatorComputed, .indicatorsComputed, .signalGenerated:
             break
         case .notificationCreated(let e):
             self.notifications[e.notification] = NotificationState(user: e.user, kind: e.kind)

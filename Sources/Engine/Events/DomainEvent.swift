@@ -164,6 +164,40 @@ public struct IndicatorComputed: Sendable, Hashable {
     }
 }
 
+/// The indicator values of one bar, recorded together: data-analysis records a bar's `IndicatorSet` as one
+/// event (an `IndicatorComputed` per value — the older form, still read — made a dozen events of every bar).
+public struct IndicatorsComputed: Sendable, Hashable {
+    public var stock: StockCode
+    public var timeframe: Timeframe
+    public var start: Int64
+    /// The values, in the order recorded (names unique).
+    public var values: [IndicatorValue]
+    public init(stock: StockCode, timeframe: Timeframe, start: Int64, values: [IndicatorValue]) {
+        self.stock = stock
+        self.timeframe = timeframe
+        self.start = start
+        self.values = values
+    }
+
+    /// Each value as the one-value event (what the `indicators` read model keeps a row of).
+    public var each: [IndicatorComputed] {
+        self.values.map { IndicatorComputed(stock: self.stock, timeframe: self.timeframe, start: self.start, name: $0.name, value: $0.value) }
+    }
+}
+
+/// One named indicator value.
+public struct IndicatorValue: Sendable, Hashable {
+    /// Column name such as `rsi_14` or `macd_12_26_9`.
+    public var name: String
+    /// Stored as the IEEE-754 bit pattern so the event stays `Hashable` and exact.
+    public var valueBits: UInt64
+    public var value: Double { Double(bitPattern: self.valueBits) }
+    public init(name: String, value: Double) {
+        self.name = name
+        self.valueBits = value.bitPattern
+    }
+}
+
 public struct SignalGenerated: Sendable, Hashable {
     public var account: AccountID
     public var stock: StockCode
@@ -292,6 +326,7 @@ public enum DomainEvent: Sendable, Hashable {
     case orderExpired(OrderReference)
     case candleClosed(Candle)
     case indicatorComputed(IndicatorComputed)
+    case indicatorsComputed(IndicatorsComputed)
     case signalGenerated(SignalGenerated)
     case notificationCreated(NotificationCreated)
     case notificationSent(NotificationDelivery)
@@ -314,6 +349,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .stockListed(let event): "stock-\(event.stock)"
         case .candleClosed(let candle): "stock-\(candle.stock)"
         case .indicatorComputed(let event): "stock-\(event.stock)"
+        case .indicatorsComputed(let event): "stock-\(event.stock)"
         case .userRegistered(let event): "user-\(event.user.value)"
         case .brokerAccountRegistered(let event): "account-\(event.account.value)"
         case .cashDeposited(let event): "account-\(event.account.value)"
@@ -389,6 +425,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 26, name: "AnomalyRecorded", version: 1),
         EventType(id: 27, name: "AccountHalted", version: 1),
         EventType(id: 28, name: "BrokerAccountClosed", version: 1),
+        EventType(id: 29, name: "IndicatorsComputed", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -432,6 +469,7 @@ public struct EventType: Sendable, Hashable {
         case .anomalyRecorded: index = 26
         case .accountHalted: index = 27
         case .brokerAccountClosed: index = 28
+        case .indicatorsComputed: index = 29
         }
         self = Self.all[index - 1]
     }

@@ -76,6 +76,10 @@ public enum EventCodec {
         case .indicatorComputed(let e):
             writer.varint(UInt64(e.stock.value)); writer.byte(e.timeframe.rawValue); writer.signed(e.start)
             writer.string(e.name); writer.fixed64(e.valueBits)
+        case .indicatorsComputed(let e):
+            writer.varint(UInt64(e.stock.value)); writer.byte(e.timeframe.rawValue); writer.signed(e.start)
+            writer.varint(UInt64(e.values.count))
+            for value in e.values { writer.string(value.name); writer.fixed64(value.valueBits) }
         case .signalGenerated(let e):
             writer.varint(e.account.value); writer.varint(UInt64(e.stock.value)); writer.string(e.strategy)
             writer.byte(e.side.rawValue); writer.string(e.reason)
@@ -233,6 +237,15 @@ public enum EventCodec {
             let start = try r.signed()
             let name = try r.string()
             return .indicatorComputed(IndicatorComputed(stock: stock, timeframe: timeframe, start: start, name: name, value: Double(bitPattern: try r.fixed64())))
+        case 29:
+            let stock = try Self.stock(&r)
+            let timeframe = try Self.enumeration(&r, Timeframe.self)
+            let start = try r.signed()
+            let count = try r.varint()
+            guard count <= 64 else { throw .undecodable("IndicatorsComputed claims \(count) values (at most 64)") }
+            var values: [IndicatorValue] = []
+            for _ in 0..<count { values.append(IndicatorValue(name: try r.string(), value: Double(bitPattern: try r.fixed64()))) }
+            return .indicatorsComputed(IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values))
         case 17:
             return .signalGenerated(
                 SignalGenerated(account: AccountID(value: try r.varint()), stock: try Self.stock(&r), strategy: try r.string(), side: try Self.enumeration(&r, OrderSide.self), reason: try r.string())

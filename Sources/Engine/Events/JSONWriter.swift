@@ -223,6 +223,11 @@ extension DomainEvent {
         case .indicatorComputed(let e):
             o.field("stock", e.stock.description); o.field("timeframe", e.timeframe.description); o.field("start", ISOTime.utc(e.start))
             o.field("name", e.name); o.field("value", e.value)
+        case .indicatorsComputed(let e):
+            o.field("stock", e.stock.description); o.field("timeframe", e.timeframe.description); o.field("start", ISOTime.utc(e.start))
+            var values = JSONObjectWriter()
+            for value in e.values { values.field(value.name, value.value) }
+            o.raw("values", values.finish())
         case .signalGenerated(let e):
             o.field("account", e.account.description); o.field("stock", e.stock.description); o.field("strategy", e.strategy)
             o.field("side", e.side.description); o.field("reason", e.reason)

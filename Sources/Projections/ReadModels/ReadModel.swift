@@ -101,6 +101,8 @@ public struct MarketReadModel: ReadModel {
             self.stocks[candle.stock] = (offset, event.timestamp)
         case .indicatorComputed(let value):
             self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (value, offset)
+        case .indicatorsComputed(let bar):
+            for value in bar.each { self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (value, offset) }
         default:
             break
         }
@@ -165,7 +167,7 @@ public struct TradingReadModel: ReadModel {
     public mutating func absorb(_ event: EventEnvelope) {
         let offset = event.offset ?? 0
         switch event.event {
-        case .candleClosed, .indicatorComputed:
+        case .candleClosed, .indicatorComputed, .indicatorsComputed:
             return  // market data changes no trading row; folding it was 9% of a trading rebuild
         default:
             self.state.apply(event)
