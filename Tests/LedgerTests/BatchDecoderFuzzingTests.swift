@@ -59,4 +59,15 @@ import Testing
         }
         #expect(survived < 20_000, "mutations are refused, not decoded as something else")
     }
+
+    /// What libFuzzer found (`var/fuzz/artifacts/crash-63a15d2c…`, 2026-11-30): a golden frame whose header says
+    /// base offset 2^64 − 2 with four records. Numbering them overflowed (a trap); the header is now refused.
+    @Test func aBaseOffsetNearTheTopIsADefectNotATrap() throws {
+        let input = try #require(Data(base64Encoded: "U0JCVAEAAQD+/////////wQAAADuAQAAKQEAAAAAAAAAYi7crSoGAACzU96tKgYAmbsgcn3sLNREpfD+7btTD6pEDnm7p/RpbW/vExKg4iYAAAAAAAAAAAAAAADMHYnq8CkAensidHlwZSI6IkNhbmRsZUNsb3NlZCIsInYiOjEsInN0b2NrIjoiMDAwNjYwIiwidGYiOiIxbQoA8AtzIjoxNzM1Nzc2MDYwLCJvIio1NzUwMCwiaAoAEDYKABBsCgAQNAoAEGMKAAEeAN92b2wiOjE4Nn0nPbgLfwAVTzM1NDJ/AA4hNjVrABBoCgABawAQbAoAEzN/AAMeAAF/AI8yMTd9gNjxFn8AFU81MTkxfwAOITUzawAA/gARM4kAAP4AIzMyfwADHgACfwCFNDh9gMSqIm99AcdPcmRlclJlcXVlc3R/ARBvFwCkSWQiOiJvcmQtMAEAJzkimgFANjgyN5wAMHNpZMcB8A1CVVkiJiJxdHkiOjEwLCJwcmljZSI6NjEyMDB9"))
+        #expect(input.withUnsafeBytes { BatchDecoderFuzzing.decode($0, fixChecksum: true) } == nil)
+        // Refused at the header, naming why.
+        let header = input.withUnsafeBytes { BatchHeader.decode($0) }
+        guard case .failure(.structure(let reason)) = header else { Issue.record("the header was taken: \(header)"); return }
+        #expect(reason.contains("offsets overflow"), "\(reason)")
+    }
 }

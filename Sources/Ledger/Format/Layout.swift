@@ -172,6 +172,9 @@ struct BatchHeader: Equatable {
         } else {
             guard header.recordCount > 0 else { return .failure(.structure("record batch without records")) }
         }
+        guard header.baseOffset <= UInt64.max - UInt64(header.recordCount) else {
+            return .failure(.structure("offsets overflow: base offset \(header.baseOffset) + \(header.recordCount) records"))
+        }
         guard header.maxTimestamp >= header.firstTimestamp || header.recordCount == 0 else {
             return .failure(.structure("max timestamp before first timestamp"))
         }
