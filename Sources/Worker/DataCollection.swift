@@ -108,7 +108,7 @@ public struct DataCollectionHandler: JobHandler {
         return .done
     }
 
-    /// One stock's bars since the engine's last minute (as `CandleClosed` commands) and, if `quote`, its quote;
+    /// One stock's bars since the engine's last minute (as candles) and, if `quote`, its quote;
     /// nil when the engine already has the job's minute.
     func fetch(_ stock: Stock, minute: Int64, quote fetchQuote: Bool) async throws -> Fetched? {
         let client = try await self.brokers.client(account: stock.account, broker: stock.broker)

@@ -33,8 +33,8 @@ import Testing
             let head = harness.runtime.nextOffset
             let minute2 = KST.instant(day: KST.day(APIHarness.sessionTime), hour: 9) + 2 * KST.minuteMicros
             #expect(harness.runtime.read { $0.stocks[APIHarness.samsung]?.marketData.lastMinuteStart } == minute2)
-            // The same bars again: answered, nothing appended.
-            let again = try await self.post(client, (0..<3).map { Self.line("005930", minute: $0) })
+            // The same bars again (with CRLF line ends): answered, nothing appended.
+            let again = try await self.post(client, (0..<3).map { Self.line("005930", minute: $0) + "\r" })
             #expect(again.status == 200 && again.json["recorded"] as? Int == 3, "\(again.text)")
             #expect(harness.runtime.nextOffset == head, "a minute the engine has is not recorded twice")
             // A line that does not parse, or a timeframe that does not exist: the whole body is refused, by line.

@@ -41,17 +41,16 @@ extension GatewayAPI {
                 case .failure(let error): throw error  // the log did not take them: the request fails as a whole
                 }
             }
-            // Written by hand: Foundation's encoder was a tenth of serve's time under data collection.
-            var json = "{\"results\":["
-            for (index, result) in results.enumerated() {
-                guard let result else { continue }
+            // Written by hand: Foundation's encoder cost a tenth of serve's time when collected bars came this way.
+            let items = results.compactMap { result -> String? in
+                guard let result else { return nil }  // every command has its result by now
                 var item = JSONObjectWriter()
                 item.field("status", result.status)
                 item.raw("offsets", "[" + result.offsets.map { String($0) }.joined(separator: ",") + "]")
                 if let error = result.error { item.field("error", error) }
-                json += (index == 0 ? "" : ",") + item.finish()
+                return item.finish()
             }
-            return APIJSON.response(bytes: ByteBuffer(string: json + "]}"))
+            return APIJSON.response(bytes: ByteBuffer(string: "{\"results\":[" + items.joined(separator: ",") + "]}"))
         }
         routes.add(.post, "/internal/candles") { request, context -> Response in
             try Self.requireWorker(request, services)
@@ -158,7 +157,7 @@ extension GatewayAPI {
     /// 422 naming the line): nothing of it is recorded.
     static func candleCommands(_ text: String) throws -> [Command] {
         var commands: [Command] = []
-        for (index, line) in text.split(separator: "\n").enumerated() {
+        for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() {  // "\r\n" is one Character: CRLF lines too
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
             guard fields.count == 8, let start = Int64(fields[2]), let open = Int64(fields[3]), let high = Int64(fields[4]), let low = Int64(fields[5]),
                 let close = Int64(fields[6]), let volume = Int64(fields[7])
