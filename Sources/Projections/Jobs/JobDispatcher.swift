@@ -110,6 +110,8 @@ public final class JobDispatcher: @unchecked Sendable {
     private let clock: @Sendable () -> Int64
     /// Whether catching up publishes to `eventsChannel` (not while rebuilding history).
     private var publishes = true
+    /// Events the last `catchUp` went through (it stops at `maxEvents`).
+    private var lastPassEvents: UInt64 = 0
 
     /// Where committed events are published (channels are server-wide in Redis, whatever the database).
     public let channel: String
@@ -150,8 +152,10 @@ public final class JobDispatcher: @unchecked Sendable {
         // History derived again (no checkpoint: new or flushed Redis, or a rebuild) is not news: not published.
         let publish = self.publishes && stored != nil
         let (state, head) = self.committed()
+        self.lastPassEvents = 0
         guard start < head else { return 0 }
         let end = min(head, start + maxEvents)
+        self.lastPassEvents = end - start
         var jobs: [Job] = []
         var messages: [[[UInt8]]] = []
         var failure: (any Error)?
@@ -203,7 +207,11 @@ public final class JobDispatcher: @unchecked Sendable {
         var delay: UInt32 = 100_000
         while !shouldStop() {
             do {
-                if try self.catchUp() == 0 { usleep(pollMicros) }
+                // A pass that reached the head waits `pollMicros` for more (every pass costs a log scan, Redis
+                // round trips and a checkpoint, however few its events); a pass cut at `maxEvents` goes on.
+                let maxEvents: UInt64 = 50_000
+                _ = try self.catchUp(maxEvents: maxEvents)
+                if self.lastPassEvents < maxEvents { usleep(pollMicros) }
                 delay = 100_000
             } catch {
                 onError(error)
