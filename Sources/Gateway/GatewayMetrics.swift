@@ -46,7 +46,10 @@ public final class GatewayMetrics: Sendable {
         self.registry.makeGauge(name: "stockboom_log_batch_records").set(values.recordsPerCommit)
         self.registry.makeGauge(name: "stockboom_log_fsync_seconds_mean").set(values.syncMicrosMean / 1e6)
         self.registry.makeGauge(name: "stockboom_log_fsync_seconds_max").set(Double(values.syncNanosMax) / 1e9)
-        self.registry.makeGauge(name: "stockboom_log_head_offset").set(Double(log.nextOffset))
+        // One head for the scrape: the projections' lag below is against this same offset (read again after the
+        // PostgreSQL round trips, a burst appended meanwhile counted as lag that the head gauge did not show).
+        let head = log.nextOffset
+        self.registry.makeGauge(name: "stockboom_log_head_offset").set(Double(head))
         self.registry.makeGauge(name: "stockboom_log_disk_bytes").set(Double(log.segments.reduce(UInt64(0)) { $0 + $1.bytes }))
         self.registry.makeGauge(name: "stockboom_log_writable").set(Double(log.writerFailure == nil ? 1 : 0))
         if let disk = try? DiskUsage.of(log.directory) {
@@ -64,7 +67,7 @@ public final class GatewayMetrics: Sendable {
             if let rows = try? connection.query("SELECT name, last_offset FROM projection_checkpoints").rows {
                 for row in rows {
                     guard let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) else { continue }
-                    let lag = log.nextOffset > offset ? log.nextOffset - offset : 0
+                    let lag = head > offset ? head - offset : 0
                     self.registry.makeGauge(name: "stockboom_projection_lag_events", labels: [("projection", name)]).set(Double(lag))
                 }
             }
