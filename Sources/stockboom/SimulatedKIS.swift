@@ -78,11 +78,15 @@ final class SimulatedKIS: Sendable {
     func price(_ stock: Int, now: Int64) -> Int64 { self.lastBar(stock, now: now)?.close ?? self.previousClose[stock] }
 
     static func answer(_ status: HTTPResponse.Status, _ json: [String: Any], more: Bool? = nil) -> Response {
+        Self.answer(status, body: ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: json)) ?? Data()), more: more)
+    }
+
+    /// A JSON answer with KIS's headers (`tr_cont` when paging is in question).
+    static func answer(_ status: HTTPResponse.Status, body: ByteBuffer, more: Bool? = nil) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if let more { headers[HTTPField.Name("tr_cont")!] = more ? "M" : "D" }
-        let data = (try? JSONSerialization.data(withJSONObject: json)) ?? Data()
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 
     static func ok(_ fields: [String: Any], more: Bool? = nil) -> Response {
@@ -101,16 +105,7 @@ final class SimulatedKIS: Sendable {
         json.field("rt_cd", "0")
         json.field("msg_cd", "MCA00000")
         json.field("msg1", "정상처리 되었습니다.")
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json.finish())))
-    }
-
-    /// `HHMM00` of a session minute (0 = 09:00).
-    static func hhmm00(_ minute: Int) -> String {
-        let clock = 9 * 60 + minute
-        let (hour, rest) = (clock / 60, clock % 60)
-        return (hour < 10 ? "0" : "") + String(hour) + (rest < 10 ? "0" : "") + String(rest) + "00"
+        return Self.answer(.ok, body: ByteBuffer(string: json.finish()))
     }
 
     static func refusal(_ code: String, _ message: String) -> Response { Self.answer(.ok, ["rt_cd": "1", "msg_cd": code, "msg1": message]) }
@@ -203,7 +198,7 @@ final class SimulatedKIS: Sendable {
                 let bar = self.bars[minute * self.stocks + stock]
                 var row = JSONObjectWriter()
                 row.field("stck_bsop_date", day)
-                row.field("stck_cntg_hour", Self.hhmm00(minute))
+                row.field("stck_cntg_hour", KST.hhmmss(self.open + Int64(minute) * KST.minuteMicros))
                 row.field("stck_prpr", String(bar.close))
                 row.field("stck_oprc", String(bar.open))
                 row.field("stck_hgpr", String(bar.high))
