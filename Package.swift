@@ -90,10 +90,10 @@ let package = Package(
         .executableTarget(name: "FuzzBatchDecoder", dependencies: ["Ledger"]),
 
         // Helpers shared by the test targets (temporary directories, seeded randomness, the built executable).
-        .target(name: "TestSupport", path: "Sources/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Projections"], path: "Sources/TestSupport"),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "TestSupport"], exclude: ["Reference"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "Projections", "TestSupport"], exclude: ["Reference"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Engine", "Ledger", "TestSupport"]),
         // The operations files (docker/, .env.example) against real validators, and the commands' log lines.
         .testTarget(name: "OperationsTests", dependencies: ["Projections", "TestSupport"], exclude: ["validate_operations.py"]),

@@ -1,4 +1,5 @@
 import Foundation
+import Projections
 
 /// Helpers shared by the test targets (postgres-nio's `_ConnectionPoolTestUtils` pattern). Not shipped.
 
@@ -100,7 +101,13 @@ public func stockboomExecutable() throws -> String {
 }
 
 /// Runs `stockboom` with arguments and standard input; returns (exit code, stdout, stderr).
-public func runStockboom(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (Int32, String, String) {
+/// The child runs off the cooperative pool (`blocking`): a test waiting for it leaves both of the pool's threads
+/// to the in-process servers of the tests running beside it.
+public func runStockboom(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+    try await blocking { try runStockboomWaiting(arguments, input: input, environment: environment) }
+}
+
+private func runStockboomWaiting(_ arguments: [String], input: String, environment: [String: String]) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
     process.arguments = arguments
@@ -122,7 +129,11 @@ public func runStockboom(_ arguments: [String], input: String = "", environment:
 
 /// Starts `stockboom` with `arguments`, lets it work for `microseconds`, SIGKILLs it, and returns the complete
 /// lines it printed (a line cut by the kill is dropped: it was never fully acknowledged).
-public func runAndKill(_ arguments: [String], after microseconds: UInt32) throws -> [Substring] {
+public func runAndKill(_ arguments: [String], after microseconds: UInt32) async throws -> [Substring] {
+    try await blocking { try runAndKillWaiting(arguments, after: microseconds) }
+}
+
+private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32) throws -> [Substring] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
     process.arguments = arguments

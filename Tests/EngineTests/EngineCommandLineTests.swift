@@ -10,8 +10,8 @@ func jsonLine(_ text: String) throws -> [String: Any] {
 @Suite struct EngineCommandLineTests {
     static let samsung = SharedData.root + "/data/krx/005930_daily.csv"
 
-    @Test func indicatorsPrintsTheLibrarysValues() throws {
-        let (status, output, errors) = try runStockboom(["indicators", "--data", Self.samsung])
+    @Test func indicatorsPrintsTheLibrarysValues() async throws {
+        let (status, output, errors) = try await runStockboom(["indicators", "--data", Self.samsung])
         try #require(status == 0, "\(errors)")
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         try #require(lines.count > 2)
@@ -30,13 +30,13 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         }
     }
 
-    @Test func backtestIsDeterministicAndAuditable() throws {
+    @Test func backtestIsDeterministicAndAuditable() async throws {
         let first = TemporaryDirectory("bt")
         let second = TemporaryDirectory("bt")
         var reports: [[String: Any]] = []
         for directory in [first, second] {
             try FileManager.default.removeItem(atPath: directory.path)
-            let (status, output, errors) = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--params", "fast=5,slow=20,quantity=10", "--from", "20180504", "--dir", directory.path, "--json"])
+            let (status, output, errors) = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--params", "fast=5,slow=20,quantity=10", "--from", "20180504", "--dir", directory.path, "--json"])
             try #require(status == 0, "\(errors)")
             reports.append(try jsonLine(output.trimmingCharacters(in: .whitespacesAndNewlines)))
         }
@@ -47,19 +47,19 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         let curve = try String(contentsOfFile: first.path + "/equity.csv", encoding: .utf8).split(separator: "\n")
         #expect(curve.count == 1_391)
         // The backtest's log replays to the same state, and verifies.
-        let (replayStatus, replay, _) = try runStockboom(["replay", "--dir", first.path, "--no-snapshots", "--json"])
+        let (replayStatus, replay, _) = try await runStockboom(["replay", "--dir", first.path, "--no-snapshots", "--json"])
         #expect(replayStatus == 0)
         #expect(try jsonLine(replay)["stateDigest"] as? String == reports[0]["stateDigest"] as? String)
-        let (verifyStatus, _, _) = try runStockboom(["log", "verify", "--dir", first.path])
+        let (verifyStatus, _, _) = try await runStockboom(["log", "verify", "--dir", first.path])
         #expect(verifyStatus == 0)
     }
 
-    @Test func replayTravelsInTime() throws {
+    @Test func replayTravelsInTime() async throws {
         let directory = TemporaryDirectory("bt")
         try FileManager.default.removeItem(atPath: directory.path)
-        _ = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "rsi-reversion", "--from", "20200101", "--to", "20201231", "--dir", directory.path])
-        let (_, early, _) = try runStockboom(["replay", "--dir", directory.path, "--to-time", "2020-03-01T00:00:00+09:00", "--json"])
-        let (_, late, _) = try runStockboom(["replay", "--dir", directory.path, "--json"])
+        _ = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "rsi-reversion", "--from", "20200101", "--to", "20201231", "--dir", directory.path])
+        let (_, early, _) = try await runStockboom(["replay", "--dir", directory.path, "--to-time", "2020-03-01T00:00:00+09:00", "--json"])
+        let (_, late, _) = try await runStockboom(["replay", "--dir", directory.path, "--json"])
         let earlyState = try jsonLine(early)
         let lateState = try jsonLine(late)
         #expect((earlyState["events"] as? Int ?? 0) < (lateState["events"] as? Int ?? 0))
@@ -67,11 +67,11 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         #expect((lateState["accounts"] as? [[String: Any]])?.first?["cash"] != nil)
     }
 
-    @Test func dumpRendersEngineEvents() throws {
+    @Test func dumpRendersEngineEvents() async throws {
         let directory = TemporaryDirectory("bt")
         try FileManager.default.removeItem(atPath: directory.path)
-        _ = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--from", "20230101", "--dir", directory.path])
-        let (status, output, errors) = try runStockboom(["log", "dump", "--dir", directory.path, "--limit", "3"])
+        _ = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--from", "20230101", "--dir", directory.path])
+        let (status, output, errors) = try await runStockboom(["log", "dump", "--dir", directory.path, "--limit", "3"])
         try #require(status == 0, "\(errors)")
         let lines = output.split(separator: "\n")
         try #require(lines.count == 3)
@@ -80,13 +80,13 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         #expect((first["payload"] as? [String: Any])?["stock"] as? String == "005930")
     }
 
-    @Test func badInputGetsClearErrors() throws {
-        let (status, _, errors) = try runStockboom(["backtest", "--data", Self.samsung, "--strategy", "buy-the-dip", "--dir", TemporaryDirectory("bt").path + "/x"])
+    @Test func badInputGetsClearErrors() async throws {
+        let (status, _, errors) = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "buy-the-dip", "--dir", TemporaryDirectory("bt").path + "/x"])
         #expect(status != 0)
         #expect(errors.contains("unknown strategy 'buy-the-dip'"))
         let bad = TemporaryDirectory("bad")
         try "date,open,high,low,close,volume\n20240102,100,90,95,105,1\n".write(toFile: bad.file("bars.csv"), atomically: true, encoding: .utf8)
-        let (csvStatus, _, csvErrors) = try runStockboom(["indicators", "--data", bad.file("bars.csv")])
+        let (csvStatus, _, csvErrors) = try await runStockboom(["indicators", "--data", bad.file("bars.csv")])
         #expect(csvStatus != 0)
         #expect(csvErrors.contains("line 2"))
     }

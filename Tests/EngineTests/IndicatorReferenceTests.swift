@@ -1,4 +1,5 @@
 import Foundation
+import Projections
 import Testing
 @testable import Engine
 
@@ -12,7 +13,7 @@ enum SharedData {
 }
 
 /// Runs TA-Lib (PyPI `TA-Lib`, installed by scripts/setup.sh) on a CSV file and parses its columns.
-func taLibReference(csvPath: String) throws -> [[Double]] {
+func taLibReference(csvPath: String) async throws -> [[Double]] {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Reference/talib_reference.py").path
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -22,9 +23,12 @@ func taLibReference(csvPath: String) throws -> [[Double]] {
     process.standardOutput = output
     process.standardError = errors
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let (data, problem) = try await blocking {  // python's run, waited for off the cooperative pool
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (data, problem)
+    }
     try #require(process.terminationStatus == 0, "TA-Lib reference failed (run scripts/setup.sh to install TA-Lib): \(problem)")
     return String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst().map { line in
         line.split(separator: ",").dropFirst().map { Double($0) ?? .nan }
@@ -33,9 +37,9 @@ func taLibReference(csvPath: String) throws -> [[Double]] {
 
 @Suite struct IndicatorReferenceTests {
     @Test(arguments: ["data/krx/005930_daily.csv", "data/krx/000660_daily.csv"])
-    func everyColumnMatchesTALibAfterWarmUp(file: String) throws {
+    func everyColumnMatchesTALibAfterWarmUp(file: String) async throws {
         let bars = try DailyBarsCSV(parsing: try SharedData.text(file)).bars
-        let reference = try taLibReference(csvPath: SharedData.root + "/" + file)
+        let reference = try await taLibReference(csvPath: SharedData.root + "/" + file)
         try #require(reference.count == bars.count)
         var set = IndicatorSet()
         var compared = 0

@@ -86,14 +86,14 @@ import TestSupport
 
     /// A child runs the runtime under load and is SIGKILLed at random moments. After each kill: every
     /// acknowledged command's events are in the log, and the snapshot + tail state equals the replay from 0.
-    @Test func acknowledgedCommandsSurviveSIGKILL() throws {
+    @Test func acknowledgedCommandsSurviveSIGKILL() async throws {
         let directory = TemporaryDirectory("engine-crash")
         var random = SeededRandom(seed: 99)
         var acknowledged: [UInt64: String] = [:]
         var snapshotsUsed = 0
         let kills = Int(ProcessInfo.processInfo.environment["STOCKBOOM_ENGINE_KILLS"] ?? "") ?? 12
         for kill in 0..<kills {
-            let lines = try runAndKill(["engine-stress", "--dir", directory.path, "--seed", String(kill + 1)], after: UInt32.random(in: 250_000...700_000, using: &random))
+            let lines = try await runAndKill(["engine-stress", "--dir", directory.path, "--seed", String(kill + 1)], after: UInt32.random(in: 250_000...700_000, using: &random))
             for line in lines {
                 let fields = line.split(separator: " ")
                 if fields.first == "ack", fields.count == 4, let offset = UInt64(fields[1]) { acknowledged[offset] = String(fields[3]) }

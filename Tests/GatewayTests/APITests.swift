@@ -404,7 +404,7 @@ import TestSupport
         }
     }
 
-    @Test func productionRefusesToStartWithoutSecrets() throws {
+    @Test func productionRefusesToStartWithoutSecrets() async throws {
         #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production"]) }
         #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": "short"]) }
         let key = Data(repeating: 1, count: 32).base64EncodedString()
@@ -414,7 +414,7 @@ import TestSupport
         let directory = TemporaryDirectory("serve-production")
         var environment = try ServeTests.services()
         environment["NODE_ENV"] = "production"
-        let (status, output, errors) = try runStockboom(["serve", "--dir", directory.path, "--port", String(freePort())], environment: environment)
+        let (status, output, errors) = try await runStockboom(["serve", "--dir", directory.path, "--port", String(freePort())], environment: environment)
         #expect(status != 0)
         #expect((output + errors).contains("JWT_SECRET"), "\(output)\(errors)")
     }

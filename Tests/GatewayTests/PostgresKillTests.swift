@@ -7,28 +7,28 @@ import TestSupport
     /// PostgreSQL SIGKILLed under a running `serve`: commands keep being acknowledged (the log is the truth),
     /// reads from PostgreSQL answer 503 and /health names postgres; after PostgreSQL's crash recovery the read
     /// models catch up from their checkpoints with every acknowledged write exactly once.
-    @Test func aKilledPostgreSQLLosesNothingAndTheReadModelsCatchUp() throws {
-        let postgres = try PrivatePostgres()
+    @Test func aKilledPostgreSQLLosesNothingAndTheReadModelsCatchUp() async throws {
+        let postgres = try await blocking { try PrivatePostgres() }  // initdb, waited for off the cooperative pool
         var environment = try ServeTests.services()
         environment["DATABASE_URL"] = postgres.url
         environment["JWT_SECRET"] = "a fixed secret of more than thirty-two characters"
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("serve-pgkill")
-        let server = try Server(directory: directory.path, environment: environment)
-        let (_, session) = try http(server.url + "/api/auth/register", json: #"{"email":"pgkill@example.com","password":"password123"}"#)
+        let server = try await Server(directory: directory.path, environment: environment)
+        let (_, session) = try await http(server.url + "/api/auth/register", json: #"{"email":"pgkill@example.com","password":"password123"}"#)
         let token = try #require((try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any])?["token"] as? String, "\(session)")
-        func open(_ number: Int) throws -> Int {
-            try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number))","initialCash":1000000}"#, token: token).0
+        func open(_ number: Int) async throws -> Int {
+            try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number))","initialCash":1000000}"#, token: token).0
         }
-        for number in 0..<5 { #expect(try open(number) == 201) }
+        for number in 0..<5 { #expect(try await open(number) == 201) }
 
-        try postgres.kill9()
-        for number in 5..<10 { #expect(try open(number) == 201, "writes go on without PostgreSQL: they are in the log") }
-        let (health, report) = try http(server.url + "/health")
+        try await blocking { try postgres.kill9() }
+        for number in 5..<10 { #expect(try await open(number) == 201, "writes go on without PostgreSQL: they are in the log") }
+        let (health, report) = try await http(server.url + "/health")
         #expect(health == 503 && report.contains("postgres"), "\(report)")
-        #expect(try http(server.url + "/api/broker-accounts", token: token).0 == 503, "a read from PostgreSQL answers 503 while it is down")
+        #expect(try await http(server.url + "/api/broker-accounts", token: token).0 == 503, "a read from PostgreSQL answers 503 while it is down")
 
-        try postgres.start()  // crash recovery
+        try await blocking { try postgres.start() }  // crash recovery
         var rows = -1
         for _ in 0..<300 {
             if let connection = try? PostgresConnection(url: postgres.url),
@@ -36,7 +36,7 @@ import TestSupport
                 rows = count
                 if rows == 10 { break }
             }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         #expect(rows == 10, "every acknowledged account once in the read model after the restart (\(rows))")
         // Each pooled API connection to the killed server fails one request (503, "try again shortly") and is
@@ -44,14 +44,14 @@ import TestSupport
         var list = ""
         var statuses: [Int] = []
         for _ in 0..<5 {
-            let (status, body) = try http(server.url + "/api/broker-accounts", token: token)
+            let (status, body) = try await http(server.url + "/api/broker-accounts", token: token)
             statuses.append(status)
             list = body
             if status == 200 { break }
         }
         #expect(statuses.last == 200 && statuses.dropLast().allSatisfy { $0 == 503 }, "\(statuses)")
         #expect(((try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: Any])?["count"] as? Int) == 10, "\(list)")
-        #expect(try http(server.url + "/health").0 == 200)
-        #expect(server.stop().0 == 0)
+        #expect(try await http(server.url + "/health").0 == 200)
+        #expect(await server.stop().0 == 0)
     }
 }

@@ -5,8 +5,13 @@ import TestSupport
 @testable import Ledger
 @testable import Projections
 
-/// `curl` against the running server (a POST when `json` is given): (status, body).
-func http(_ url: String, json: String? = nil, token: String? = nil) throws -> (Int, String) {
+/// `curl` against the running server (a POST when `json` is given): (status, body). curl runs off the
+/// cooperative pool, so waiting for it never holds a thread the in-process servers of other tests need.
+func http(_ url: String, json: String? = nil, token: String? = nil) async throws -> (Int, String) {
+    try await blocking { try curl(url, json: json, token: token) }
+}
+
+private func curl(_ url: String, json: String?, token: String?) throws -> (Int, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
     process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
@@ -29,7 +34,7 @@ final class Server: @unchecked Sendable {
     let output = Pipe()
     let port: Int
 
-    init(directory: String, environment: [String: String], arguments: [String] = []) throws {
+    init(directory: String, environment: [String: String], arguments: [String] = []) async throws {
         self.port = freePort()
         self.process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
         self.process.arguments = ["serve", "--dir", directory, "--port", String(self.port)] + arguments
@@ -38,8 +43,8 @@ final class Server: @unchecked Sendable {
         self.process.standardError = self.output  // the log lines (JSON) are on standard error
         try self.process.run()
         for _ in 0..<200 {
-            if (try? http("http://127.0.0.1:\(self.port)/metrics").0) == 200 { return }
-            usleep(50_000)
+            if (try? await http("http://127.0.0.1:\(self.port)/metrics").0) == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
         }
         self.process.terminate()
         throw ServerDidNotStart()
@@ -50,10 +55,12 @@ final class Server: @unchecked Sendable {
     var url: String { "http://127.0.0.1:\(self.port)" }
 
     /// SIGTERM; returns the exit status and what the server printed.
-    func stop() -> (Int32, String) {
+    func stop() async -> (Int32, String) {
         kill(self.process.processIdentifier, SIGTERM)
-        self.process.waitUntilExit()
-        return (self.process.terminationStatus, String(decoding: self.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        return (try? await blocking {
+            self.process.waitUntilExit()
+            return (self.process.terminationStatus, String(decoding: self.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }) ?? (-1, "")
     }
 }
 
@@ -72,17 +79,17 @@ final class Server: @unchecked Sendable {
         return environment
     }
 
-    @Test func healthMetricsAndGracefulShutdown() throws {
+    @Test func healthMetricsAndGracefulShutdown() async throws {
         let directory = TemporaryDirectory("serve")
-        let server = try Server(directory: directory.path, environment: try Self.servicesWithFreshDatabase("ok"))
-        let (status, body) = try http(server.url + "/health")
+        let server = try await Server(directory: directory.path, environment: try Self.servicesWithFreshDatabase("ok"))
+        let (status, body) = try await http(server.url + "/health")
         #expect(status == 200, "\(body)")
         let health = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
         #expect(health["status"] as? String == "ok")
         #expect((health["postgres"] as? [String: Any])?["ok"] as? Bool == true)
         #expect((health["redis"] as? [String: Any])?["ok"] as? Bool == true)
         #expect((health["log"] as? [String: Any])?["writable"] as? Bool == true)
-        let (metricsStatus, metrics) = try http(server.url + "/metrics")
+        let (metricsStatus, metrics) = try await http(server.url + "/metrics")
         #expect(metricsStatus == 200)
         for name in [
             "http_request_duration_seconds_bucket", "bullmq_queue_size", "bullmq_queue_waiting_count", "postgres_connections_active",
@@ -93,26 +100,26 @@ final class Server: @unchecked Sendable {
         }
         #expect(metrics.contains("route=\"/health\""), "requests are labelled by route")
         #expect(metrics.contains("queue=\"trade-execution\""))
-        let (notFound, problem) = try http(server.url + "/no-such-route")
+        let (notFound, problem) = try await http(server.url + "/no-such-route")
         #expect(notFound == 404)
         let details = try #require(try JSONSerialization.jsonObject(with: Data(problem.utf8)) as? [String: Any], "errors are problem details: \(problem)")
         #expect(details["status"] as? Int == 404)
         #expect(details["title"] as? String == "Not Found")
         #expect((details["detail"] as? String)?.contains("/no-such-route") == true)
         #expect(details["type"] as? String == "about:blank")
-        let (exit, output) = server.stop()
+        let (exit, output) = await server.stop()
         #expect(exit == 0, "SIGTERM must end in a clean exit: \(output)")
         #expect(output.contains("stopped cleanly"))
         #expect(FileManager.default.fileExists(atPath: directory.path + "/CLEAN"), "the log was closed cleanly")
         #expect(!(try SnapshotStore(logDirectory: directory.path).list()).isEmpty, "the engine wrote a snapshot on the way out")
     }
 
-    @Test func shutdownEndsOpenEventStreams() throws {
+    @Test func shutdownEndsOpenEventStreams() async throws {
         let directory = TemporaryDirectory("serve")
         var environment = try Self.servicesWithFreshDatabase("stream")
         environment["BCRYPT_COST"] = "4"
-        let server = try Server(directory: directory.path, environment: environment)
-        let (_, body) = try http(server.url + "/api/auth/register", json: "{\"email\":\"a@example.com\",\"password\":\"password123\"}")
+        let server = try await Server(directory: directory.path, environment: environment)
+        let (_, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"a@example.com\",\"password\":\"password123\"}")
         let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
@@ -120,12 +127,12 @@ final class Server: @unchecked Sendable {
         let output = Pipe()
         client.standardOutput = output
         try client.run()
-        usleep(500_000)
+        try await Task.sleep(for: .milliseconds(500))
         let started = Date()
-        let (exit, log) = server.stop()
+        let (exit, log) = await server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
         #expect(Date().timeIntervalSince(started) < 10, "SIGTERM must not wait for an open stream")
-        client.waitUntilExit()
+        try await blocking { client.waitUntilExit() }
         let received = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(received.contains("event: UserRegistered"), "\(received)")
     }
@@ -133,14 +140,14 @@ final class Server: @unchecked Sendable {
     /// The log on a 4 MiB tmpfs of the test's own: when it fills, writes answer 503 naming the cause, /health
     /// names the log, nothing acknowledged is lost (a restart finds it), and writes work again once space returns.
     @Test(.enabled(if: SmallFileSystem.available, "mounting a tmpfs needs root"))
-    func aFullLogDiskIsAClearRefusalNotCorruption() throws {
+    func aFullLogDiskIsAClearRefusalNotCorruption() async throws {
         let disk = try SmallFileSystem(megabytes: 4, "serve-diskfull")
         var environment = try Self.servicesWithFreshDatabase("diskfull")
         environment["JWT_SECRET"] = "a fixed secret of more than thirty-two characters"  // the session outlives the restart
-        var server = try Server(directory: disk.path + "/log", environment: environment)
-        let (_, session) = try http(server.url + "/api/auth/register", json: #"{"email":"full@example.com","password":"password123"}"#)
+        var server = try await Server(directory: disk.path + "/log", environment: environment)
+        let (_, session) = try await http(server.url + "/api/auth/register", json: #"{"email":"full@example.com","password":"password123"}"#)
         let token = try #require((try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any])?["token"] as? String, "\(session)")
-        let (first, _) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345601","initialCash":1000000}"#, token: token)
+        let (first, _) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345601","initialCash":1000000}"#, token: token)
         #expect(first == 201)
 
         let ballast = disk.fill("ballast", bytes: 64 << 20)  // until the file system refuses
@@ -148,7 +155,7 @@ final class Server: @unchecked Sendable {
         var acknowledged = 1
         var refusal: (Int, String)?
         for number in 2..<200 {
-            let (status, body) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number % 100))","initialCash":1000000}"#, token: token)
+            let (status, body) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number % 100))","initialCash":1000000}"#, token: token)
             if status == 201 { acknowledged += 1; continue }
             refusal = (status, body)
             break
@@ -156,41 +163,41 @@ final class Server: @unchecked Sendable {
         let (refused, problem) = try #require(refusal, "the disk never filled")
         #expect(refused == 503, "\(problem)")
         #expect(problem.contains("file system is full"), "\(problem)")
-        let (health, report) = try http(server.url + "/health")
+        let (health, report) = try await http(server.url + "/health")
         #expect(health == 503)
         #expect(report.contains("\"failing\":[\"log\"]") && report.contains("is full"), "\(report)")
 
         try FileManager.default.removeItem(atPath: ballast)
-        let (third, _) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345603","initialCash":1000000}"#, token: token)
+        let (third, _) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345603","initialCash":1000000}"#, token: token)
         #expect(third == 201, "writes resume once space returns")
         acknowledged += 1
-        #expect(try http(server.url + "/health").0 == 200)
-        func accountNumbers() throws -> [String] {
-            let (_, body) = try http(server.url + "/api/broker-accounts", token: token)
+        #expect(try await http(server.url + "/health").0 == 200)
+        func accountNumbers() async throws -> [String] {
+            let (_, body) = try await http(server.url + "/api/broker-accounts", token: token)
             let list = (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
             return list.compactMap { $0["id"] as? String }.sorted()
         }
-        let before = try accountNumbers()
+        let before = try await accountNumbers()
         #expect(before.count == acknowledged, "every acknowledged account and nothing else: \(before)")
-        #expect(server.stop().0 == 0)
-        server = try Server(directory: disk.path + "/log", environment: environment)
-        let after = try accountNumbers()
+        #expect(await server.stop().0 == 0)
+        server = try await Server(directory: disk.path + "/log", environment: environment)
+        let after = try await accountNumbers()
         #expect(after == before, "what was acknowledged survives the restart: \(after) vs \(before)")
-        #expect(server.stop().0 == 0)
+        #expect(await server.stop().0 == 0)
     }
 
-    @Test func healthNamesTheFailingPart() throws {
+    @Test func healthNamesTheFailingPart() async throws {
         let directory = TemporaryDirectory("serve")
         var environment = try Self.servicesWithFreshDatabase("redis")
         environment["REDIS_URL"] = "redis://127.0.0.1:1"
-        let server = try Server(directory: directory.path, environment: environment)
-        let (status, body) = try http(server.url + "/health")
+        let server = try await Server(directory: directory.path, environment: environment)
+        let (status, body) = try await http(server.url + "/health")
         #expect(status == 503)
         #expect(body.contains("\"failing\":[\"redis\"]"), "\(body)")
-        _ = server.stop()
+        _ = await server.stop()
     }
 
-    @Test func aDatabaseOfAnotherLogIsNamed() throws {
+    @Test func aDatabaseOfAnotherLogIsNamed() async throws {
         // Projections at offset 500 of some log, and a fresh, empty log here.
         var environment = try Self.servicesWithFreshDatabase("foreign")
         let database = try PostgresConnection(url: environment["DATABASE_URL"]!)  // set by servicesWithFreshDatabase
@@ -198,23 +205,23 @@ final class Server: @unchecked Sendable {
         try database.execute("INSERT INTO projection_checkpoints (name, last_offset) VALUES ('market', 500)")
         environment["REDIS_URL"] = try Self.services()["REDIS_URL"]
         let directory = TemporaryDirectory("serve")
-        let server = try Server(directory: directory.path, environment: environment)
-        let (status, body) = try http(server.url + "/health")
+        let server = try await Server(directory: directory.path, environment: environment)
+        let (status, body) = try await http(server.url + "/health")
         #expect(status == 503)
         #expect(body.contains("\"failing\":[\"projections\"]"), "\(body)")
-        _ = server.stop()
+        _ = await server.stop()
     }
 }
 
 @Suite(.serialized) struct SchemathesisTests {
     /// schemathesis generates requests from /openapi.json (valid and invalid) against a real server and checks
     /// every answer against the document: no 500s, no undocumented statuses, invalid input refused.
-    @Test func theServerHonoursItsOpenAPIDocument() throws {
+    @Test func theServerHonoursItsOpenAPIDocument() async throws {
         var environment = try ServeTests.servicesWithFreshDatabase("schemathesis")
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("schemathesis")
-        let server = try Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
-        let (status, body) = try http(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"password123\"}")
+        let server = try await Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
+        let (status, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"password123\"}")
         #expect(status == 201, "\(body)")
         let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Schemathesis/run.sh").path
@@ -226,10 +233,13 @@ final class Server: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try await blocking {  // minutes of schemathesis, waited for off the cooperative pool
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return text
+        }
         #expect(process.terminationStatus == 0, "schemathesis found failures:\n\(text.suffix(6000))")
-        let (exit, log) = server.stop()
+        let (exit, log) = await server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
     }
 }
@@ -238,18 +248,18 @@ final class Server: @unchecked Sendable {
 @Suite struct BrowserTests {
     /// Headless Chromium (Debian) signs in through the form at / and must then show the portfolio; a wrong
     /// password must not. Driven over the DevTools protocol by `Browser/sign_in.py`.
-    @Test func aBrowserSignsInAndSeesThePortfolio() throws {
+    @Test func aBrowserSignsInAndSeesThePortfolio() async throws {
         var environment = try ServeTests.servicesWithFreshDatabase("browser")
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("browser")
-        let server = try Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
-        let (status, body) = try http(server.url + "/api/auth/register", json: #"{"email":"browser@example.com","password":"a long browser password"}"#)
+        let server = try await Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
+        let (status, body) = try await http(server.url + "/api/auth/register", json: #"{"email":"browser@example.com","password":"a long browser password"}"#)
         #expect(status == 201, "\(body)")
         let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
-        let (created, account) = try http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":7654321}"#, token: token)
+        let (created, account) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":7654321}"#, token: token)
         #expect(created == 201, "\(account)")
 
-        func browse(_ password: String) throws -> [String: Any] {
+        func browse(_ password: String) async throws -> [String: Any] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/sign_in.py").path, server.url, "browser@example.com", password]
@@ -257,23 +267,26 @@ final class Server: @unchecked Sendable {
             process.standardOutput = output
             process.standardError = output
             try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            let text = try await blocking {
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                return text
+            }
             #expect(process.terminationStatus == 0, "\(text)")
             return ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? ["output": text]
         }
 
-        let page = try browse("a long browser password")
+        let page = try await browse("a long browser password")
         let portfolio = try #require(page["portfolio"] as? String, "\(page)")
         #expect(portfolio.contains("7,654,321"), "the deposited cash is on the page: \(portfolio)")
         #expect(portfolio.contains("******5678"), "the account, masked: \(portfolio)")
         #expect(page["sections"] as? [String] == ["portfolio", "orders", "chart", "notifications", "system"], "\(page)")
         #expect(page["cookieVisibleToScript"] as? Bool == false, "the session cookie is HttpOnly")
         #expect((page["system"] as? String)?.contains("trade-execution") == true, "queue sizes in the system panel: \(page)")
-        let refused = try browse("not the password")
+        let refused = try await browse("not the password")
         #expect(refused["portfolio"] is NSNull, "a wrong password shows no portfolio: \(refused)")
         #expect(refused["signinAgain"] as? Bool == true, "but the form again: \(refused)")
-        let (exit, log) = server.stop()
+        let (exit, log) = await server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
     }
 }

@@ -13,7 +13,7 @@ func isWholeStressPayload(_ payload: [UInt8]) -> Bool {
     /// Kills a child that appends from 8 tasks with SIGKILL at random moments, then checks after each kill that
     /// every acknowledged append is present with identical bytes, that no record is half visible, and that
     /// appending goes on. `STOCKBOOM_CRASH_KILLS` raises the count for a long run (thousands).
-    @Test func acknowledgedAppendsSurviveSIGKILL() throws {
+    @Test func acknowledgedAppendsSurviveSIGKILL() async throws {
         let kills = Int(ProcessInfo.processInfo.environment["STOCKBOOM_CRASH_KILLS"] ?? "") ?? 50
         let executable = try stockboomExecutable()
         let directory = TemporaryDirectory("crash")
@@ -22,7 +22,7 @@ func isWholeStressPayload(_ payload: [UInt8]) -> Bool {
         var truncations = 0
         var totalAcks = 0
         for kill in 0..<kills {
-            let lines = try runAndKill(
+            let lines = try await runAndKill(
                 ["log", "stress", "--dir", directory.path, "--seed", String(kill + 1), "--segment-bytes", String(128 << 10)],
                 after: UInt32.random(in: 60_000...260_000, using: &random)
             )

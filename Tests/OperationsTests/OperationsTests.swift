@@ -18,7 +18,11 @@ import TestSupport
     }
 
     /// Runs a program to its end: (status, standard output and error together).
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (Int32, String) {
+        try await blocking { try Self.runWaiting(executable, arguments, environment: environment) }
+    }
+
+    private static func runWaiting(_ executable: String, _ arguments: [String], environment: [String: String]?) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -32,7 +36,7 @@ import TestSupport
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test func dockerPrometheusGrafanaAndEnvironmentFilesAreValidAgainstTheServedMetrics() throws {
+    @Test func dockerPrometheusGrafanaAndEnvironmentFilesAreValidAgainstTheServedMetrics() async throws {
         let directory = TemporaryDirectory("operations")
         let port = freeLoopbackPort()
         let server = Process()
@@ -51,25 +55,25 @@ import TestSupport
         }
         var scrape = ""
         for _ in 0..<200 {
-            _ = try? Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/health"])
-            let (status, body) = try Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/metrics"])
+            _ = try? await Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/health"])
+            let (status, body) = try await Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/metrics"])
             if status == 0, body.contains("http_request_duration_seconds_bucket") {
                 scrape = body
                 break
             }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         #expect(!scrape.isEmpty, "the server never answered /metrics")
         let metrics = directory.path + "/metrics.txt"
         try scrape.write(toFile: metrics, atomically: true, encoding: .utf8)
-        let (status, report) = try Self.run("/usr/bin/env", ["python3", Self.repositoryRoot + "/Tests/OperationsTests/validate_operations.py", Self.repositoryRoot, metrics],
+        let (status, report) = try await Self.run("/usr/bin/env", ["python3", Self.repositoryRoot + "/Tests/OperationsTests/validate_operations.py", Self.repositoryRoot, metrics],
                                             environment: ProcessInfo.processInfo.environment)
         #expect(status == 0, "\(report.split(separator: "\n").filter { $0.hasPrefix("FAIL") || !$0.hasPrefix("ok") }.joined(separator: "\n"))")
         #expect(report.contains("promtool test rules"), "promtool ran: \(report.suffix(400))")
 
         // The server's own log lines: JSON objects with a level, so `grep ERROR` finds errors.
         kill(server.processIdentifier, SIGTERM)
-        server.waitUntilExit()
+        try await blocking { server.waitUntilExit() }
         #expect(server.terminationStatus == 0)
         let lines = String(decoding: logLines.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
         #expect(lines.count >= 3, "recovered, listening, stopped")
@@ -83,7 +87,7 @@ import TestSupport
     /// `stockboom demo` (the main job) on a small market: the whole system runs the day, every risk reason is
     /// refused once, every notification reaches the SMTP sink, the read models end at the head, and the
     /// summary says so.
-    @Test func theDemoRunsADayThroughTheWholeSystem() throws {
+    @Test func theDemoRunsADayThroughTheWholeSystem() async throws {
         var environment = try Self.environment()
         let directory = TemporaryDirectory("demo")
         let mail = directory.path + "/mail"
@@ -100,14 +104,14 @@ import TestSupport
             kill(sink.processIdentifier, SIGKILL)  // aiosmtpd ignores SIGTERM while serving
             sink.waitUntilExit()
         }
-        for _ in 0..<100 where (try? Self.run("/usr/bin/env", ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(smtpPort)), 1).close()"]).0) != 0 {
-            usleep(100_000)
+        for _ in 0..<100 where (try? await Self.run("/usr/bin/env", ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(smtpPort)), 1).close()"]).0) != 0 {
+            try await Task.sleep(for: .milliseconds(100))
         }
         let redis = try #require(environment["REDIS_URL"])
         environment["REDIS_URL"] = (redis.split(separator: "/").count > 2 ? redis.split(separator: "/").dropLast().joined(separator: "/") : redis) + "/16"
         environment["SMTP_HOST"] = "127.0.0.1"
         environment["SMTP_PORT"] = String(smtpPort)
-        let (status, output, errors) = try runStockboom(
+        let (status, output, errors) = try await runStockboom(
             ["demo", "--dir", directory.path + "/log", "--stocks", "20", "--strategy-stocks", "2", "--port", String(freeLoopbackPort()), "--database", "sb_test_demo"],
             environment: environment)
         #expect(status == 0, "\(output)\(errors.suffix(2_000))")
@@ -133,7 +137,7 @@ import TestSupport
 
     /// The cron scripts of the guide's schedule run against a real log and database: daily backups with
     /// retention (each one verified), the read-model cleanup.
-    @Test func theCronScriptsBackUpWithRetentionAndCleanUp() throws {
+    @Test func theCronScriptsBackUpWithRetentionAndCleanUp() async throws {
         let directory = TemporaryDirectory("cron")
         let log = directory.path + "/log"
         let repository = directory.path + "/backups"
@@ -145,36 +149,36 @@ import TestSupport
         var ids: [String] = []
         for round in 0..<3 {
             let lines = (0..<500).map { "{\"round\":\(round),\"n\":\($0)}" }.joined(separator: "\n") + "\n"
-            let appended = try runStockboom(["log", "append", "--dir", log], input: lines)
+            let appended = try await runStockboom(["log", "append", "--dir", log], input: lines)
             #expect(appended.0 == 0, "\(appended.2)")
-            let (status, output) = try Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup.sh"], environment: environment)
+            let (status, output) = try await Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup.sh"], environment: environment)
             #expect(status == 0, "\(output)")
             #expect(output.contains(": ok"), "the new backup is verified: \(output)")
             if let id = output.split(separator: "\n").first(where: { $0.hasPrefix("backup ") })?.split(separator: " ")[1].dropLast() { ids.append(String(id)) }
         }
-        let listed = try runStockboom(["backup", "list", "--from", repository, "--json"])
+        let listed = try await runStockboom(["backup", "list", "--from", repository, "--json"])
         let backups = try #require(try JSONSerialization.jsonObject(with: Data(listed.1.utf8)) as? [[String: Any]], "\(listed)")
         #expect(backups.compactMap { $0["id"] as? String } == Array(ids.suffix(2)), "KEEP=2 keeps the newest two: \(listed.1) of \(ids)")
         #expect(backups.last?["nextOffset"] as? Int == 1_500)
 
         environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase("sb_test_cron", serverURL: try #require(environment["DATABASE_URL"]))
-        let migrated = try runStockboom(["db", "migrate"], environment: ["DATABASE_URL": environment["DATABASE_URL"]!])
+        let migrated = try await runStockboom(["db", "migrate"], environment: ["DATABASE_URL": environment["DATABASE_URL"]!])
         #expect(migrated.0 == 0, "\(migrated)")
-        let (status, output) = try Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/cleanup.sh"], environment: environment)
+        let (status, output) = try await Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/cleanup.sh"], environment: environment)
         #expect(status == 0 && output.contains("deleted"), "\(output)")
         // The guide's pg_dump backup still works (for the credentials, which live only in PostgreSQL).
         environment["BACKUP_DIR"] = directory.path + "/postgres"
-        let dumped = try Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup-postgres.sh"], environment: environment)
+        let dumped = try await Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup-postgres.sh"], environment: environment)
         #expect(dumped.0 == 0 && dumped.1.contains("Backup completed"), "\(dumped.1)")
         let dumps = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/postgres").filter { $0.hasSuffix(".sql.gz") }
         #expect(dumps.count == 1)
-        let listing = try Self.run("/bin/bash", ["-c", "gunzip -c '\(directory.path)/postgres/\(dumps.first ?? "")' | grep -c 'CREATE TABLE public.user_credentials'"])
+        let listing = try await Self.run("/bin/bash", ["-c", "gunzip -c '\(directory.path)/postgres/\(dumps.first ?? "")' | grep -c 'CREATE TABLE public.user_credentials'"])
         #expect(listing.1.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the dump holds the credentials table: \(listing.1)")
     }
 
-    @Test func aFailingCommandEndsWithOneErrorLineThatIsJSON() throws {
+    @Test func aFailingCommandEndsWithOneErrorLineThatIsJSON() async throws {
         let strange = "/nonexistent/with \"quotes\" and\nnewline"
-        let (status, output, errors) = try runStockboom(["log", "inspect", "--dir", strange])
+        let (status, output, errors) = try await runStockboom(["log", "inspect", "--dir", strange])
         #expect(status == 1)
         #expect(output.isEmpty, "data goes to standard output, logs to standard error")
         let lines = errors.split(separator: "\n")
@@ -185,9 +189,9 @@ import TestSupport
         #expect(object["command"] as? String == "inspect")
         #expect(lines[0].contains("ERROR"), "grep ERROR finds it")
         // Help and usage errors stay ArgumentParser's plain text.
-        let help = try runStockboom(["backup", "--help"])
+        let help = try await runStockboom(["backup", "--help"])
         #expect(help.0 == 0 && help.1.contains("USAGE: stockboom backup"), "\(help)")
-        let usage = try runStockboom(["backup", "create", "--keep", "0"])
+        let usage = try await runStockboom(["backup", "create", "--keep", "0"])
         #expect(usage.0 == 64 && usage.2.contains("--keep must be at least 1"), "\(usage)")
     }
 }

@@ -35,7 +35,7 @@ import TestSupport
             if step == 1_100 {
                 // Online: the engine holds the log's writer lock while the backup process reads it.
                 atBackup = (runtime.nextOffset, runtime.state.digest)
-                let (status, output, errors) = try runStockboom(["backup", "create", "--dir", directory.path, "--to", repository.path])
+                let (status, output, errors) = try await runStockboom(["backup", "create", "--dir", directory.path, "--to", repository.path])
                 #expect(status == 0, "\(output)\(errors)")
             }
         }
@@ -46,17 +46,17 @@ import TestSupport
         let backup = try #require(atBackup)
         #expect(cut < backup.offset && backup.offset < end, "the cut lies inside the backup, which ends before the live log does")
 
-        let verified = try runStockboom(["backup", "verify", "--from", repository.path])
+        let verified = try await runStockboom(["backup", "verify", "--from", repository.path])
         #expect(verified.0 == 0 && verified.1.contains(": ok"), "\(verified.1)\(verified.2)")
 
         // Point in time, with the read models and queues rebuilt.
         let target = TemporaryDirectory("restore-target")
-        let restored = try runStockboom(
+        let restored = try await runStockboom(
             ["backup", "restore", "--from", repository.path, "--to", target.path + "/log", "--to-offset", String(cut), "--keep-everything"],
             environment: ["DATABASE_URL": databaseURL, "REDIS_URL": redisURL])
         #expect(restored.0 == 0, "\(restored.1)\(restored.2)")
         #expect(restored.1.contains("records [0, \(cut))"))
-        let replay = try runStockboom(["replay", "--dir", target.path + "/log", "--json", "--no-snapshots"])
+        let replay = try await runStockboom(["replay", "--dir", target.path + "/log", "--json", "--no-snapshots"])
         let replayed = try #require(try JSONSerialization.jsonObject(with: Data(replay.1.utf8)) as? [String: Any], "\(replay.2)")
         #expect(replayed["stateDigest"] as? String == live.digest, "the restored log's state is the live state at offset \(cut)")
         #expect(replayed["toOffset"] as? Int == Int(cut))
@@ -89,7 +89,7 @@ import TestSupport
 
         // The whole backup: the chain head and state the live engine had when the backup ran.
         let whole = TemporaryDirectory("restore-whole")
-        let full = try runStockboom(["backup", "restore", "--from", repository.path, "--to", whole.path, "--log-only"])
+        let full = try await runStockboom(["backup", "restore", "--from", repository.path, "--to", whole.path, "--log-only"])
         #expect(full.0 == 0, "\(full.1)\(full.2)")
         #expect(full.1.contains("digest \(backup.digest)"), "\(full.1)")
     }

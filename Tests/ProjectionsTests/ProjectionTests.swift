@@ -120,7 +120,7 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
                 done.withLock { $0 = true }
                 terminations += 1
             }
-            usleep(50_000)  // let the killer thread finish before the next round
+            try await Task.sleep(for: .milliseconds(50))  // let the killer thread finish before the next round
         }
         #expect(terminations > 0, "some runs must have been cut by pg_terminate_backend")
         // Finish without interference; whatever the kills interrupted must now be there exactly once.
@@ -140,7 +140,7 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
         var random = SeededRandom(seed: 8)
         var progress: [UInt64] = []
         for _ in 0..<6 {
-            _ = try runAndKill(["projections", "run", "--dir", directory.path, "--database-url", url, "--batch", "150"], after: UInt32.random(in: 150_000...600_000, using: &random))
+            _ = try await runAndKill(["projections", "run", "--dir", directory.path, "--database-url", url, "--batch", "150"], after: UInt32.random(in: 150_000...600_000, using: &random))
             let checkpoints = try PostgresConnection(url: url).query("SELECT coalesce(sum(last_offset), 0) FROM projection_checkpoints").rows
             progress.append(UInt64(checkpoints.first?.first.flatMap { $0 } ?? "0") ?? 0)
         }

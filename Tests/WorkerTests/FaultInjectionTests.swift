@@ -105,7 +105,7 @@ import Worker
         let postgres = try await blocking { try PrivatePostgres() }
         let scratch = TemporaryDirectory("faults")
         let redisPort = freeLoopbackPort()
-        let redis = Mutex(try await blocking { try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path) })
+        let redis = Mutex(try await WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path))
         let disk = SmallFileSystem.available ? try SmallFileSystem(megabytes: 64, "faults-log") : nil
         let logDirectory = disk.map { $0.path + "/eventlog" } ?? scratch.path + "/eventlog"
         let mail = scratch.path + "/mail"
@@ -114,8 +114,8 @@ import Worker
         let sink = try Child("/usr/bin/env", ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail],
                              environment: environment, output: scratch.path + "/smtp.log")
         defer {
-            sink.stop(signal: SIGKILL)
-            _ = redis.withLock { $0.stop(signal: SIGKILL) }
+            sink.killed()
+            _ = redis.withLock { $0.killed() }
         }
         // The session clock: 08:59 KST at `origin`, 30 session seconds per second, the same for serve, the
         // worker (across restarts) and the mock broker.
@@ -212,10 +212,10 @@ import Worker
                 injected[fault, default: 0] += 1
                 switch fault {
                 case .killServe:
-                    _ = try await blocking { cluster.serve?.stop(signal: SIGKILL) }
+                    _ = try await blocking { cluster.serve?.killed() }
                     try await cluster.startServe()
                 case .killWorker:
-                    _ = try await blocking { cluster.worker?.stop(signal: SIGKILL) }
+                    _ = try await blocking { cluster.worker?.killed() }
                     try await Task.sleep(for: .milliseconds(Int.random(in: 100...1_500, using: &random)))
                     try cluster.startWorker()
                 case .killPostgres:
@@ -223,9 +223,9 @@ import Worker
                     try await Task.sleep(for: .seconds(1))
                     try await blocking { try postgres.start() }
                 case .killRedis:
-                    _ = try await blocking { redis.withLock { $0.stop(signal: SIGKILL) } }
+                    _ = try await blocking { redis.withLock { $0.killed() } }
                     try await Task.sleep(for: .seconds(1))
-                    let restarted = try await blocking { try WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path) }
+                    let restarted = try await WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path)
                     redis.withLock { $0 = restarted }
                 case .flushRedis:
                     _ = try? await blocking { try RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(redisPort))).command(["FLUSHALL"]) }
@@ -306,8 +306,8 @@ import Worker
                 let counts = try await blocking { try store.counts(.notification) }
                 return halted && counts.wait + counts.active + counts.delayed == 0
             }
-            if let worker = cluster.worker { #expect(try await blocking { worker.stop() } == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
-            if let serve = cluster.serve { #expect(try await blocking { serve.stop() } == 0, "serve stops cleanly: \(serve.log.suffix(1_500))") }
+            if let worker = cluster.worker { #expect(await worker.stop() == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
+            if let serve = cluster.serve { #expect(await serve.stop() == 0, "serve stops cleanly: \(serve.log.suffix(1_500))") }
             let failedJobs = try await blocking { try [QueueName.tradeExecution, .notification].map { try store.counts($0).failed }.reduce(0, +) }
             #expect(failedJobs == 0, "no trade or notification job used up its attempts")
 
@@ -401,7 +401,7 @@ import Worker
             // The read models: the live database, caught up, equals a rebuild from the log.
             let url = postgres.url
             for difference in try await blocking({ try Self.differencesFromRebuild(logDirectory: logDirectory, databaseURL: url) }) { Issue.record("\(difference)") }
-            let (verified, verifyText, verifyErrors) = try await blocking { try runStockboom(["log", "verify", "--dir", logDirectory]) }
+            let (verified, verifyText, verifyErrors) = try await runStockboom(["log", "verify", "--dir", logDirectory])
             #expect(verified == 0, "\(verifyText)\(verifyErrors)")
 
             let summary = Fault.allCases.map { "\($0.rawValue)×\(injected[$0, default: 0])" }.joined(separator: " ")

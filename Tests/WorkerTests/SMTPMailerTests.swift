@@ -8,21 +8,23 @@ import TestSupport
 /// The SMTP client against aiosmtpd (PyPI), a real SMTP server: STARTTLS with certificate verification,
 /// and no credentials over a connection that stayed in clear.
 @Suite struct SMTPMailerTests {
-    static func sink(_ directory: String, tls: (cert: String, key: String)?) throws -> (Child, Int) {
+    static func sink(_ directory: String, tls: (cert: String, key: String)?) async throws -> (Child, Int) {
         let mail = directory + "/mail"
         for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
         let port = freeLoopbackPort()
         var arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)"]
         if let tls { arguments += ["--tlscert", tls.cert, "--tlskey", tls.key] }  // STARTTLS offered and required
         let child = try Child("/usr/bin/env", arguments + ["-c", "aiosmtpd.handlers.Mailbox", mail], environment: ProcessInfo.processInfo.environment, output: directory + "/smtp-\(port).log")
-        for _ in 0..<100 {
-            let probe = Process()
-            probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            probe.arguments = ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port)), 1).close()"]
-            try probe.run()
-            probe.waitUntilExit()
-            if probe.terminationStatus == 0 { break }
-            usleep(100_000)
+        try await blocking {  // python's start-up is waited for off the cooperative pool
+            for _ in 0..<100 {
+                let probe = Process()
+                probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                probe.arguments = ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port)), 1).close()"]
+                try probe.run()
+                probe.waitUntilExit()
+                if probe.terminationStatus == 0 { break }
+                usleep(100_000)
+            }
         }
         return (child, port)
     }
@@ -35,10 +37,10 @@ import TestSupport
         openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
-        openssl.waitUntilExit()
+        try await blocking { openssl.waitUntilExit() }
         try #require(openssl.terminationStatus == 0)
-        let (server, port) = try Self.sink(directory.path, tls: (cert, key))
-        defer { server.stop(signal: SIGKILL) }
+        let (server, port) = try await Self.sink(directory.path, tls: (cert, key))
+        defer { server.killed() }
 
         var trusting = SMTPMailer(configuration: SMTPConfiguration(host: "localhost", port: port, from: "alerts@stockboom.test"))
         trusting.tls.trustRoots = .file(cert)
@@ -55,8 +57,8 @@ import TestSupport
 
     @Test func credentialsAreNeverSentInClear() async throws {
         let directory = TemporaryDirectory("smtp-plain")
-        let (server, port) = try Self.sink(directory.path, tls: nil)
-        defer { server.stop(signal: SIGKILL) }
+        let (server, port) = try await Self.sink(directory.path, tls: nil)
+        defer { server.killed() }
         let mailer = SMTPMailer(configuration: SMTPConfiguration(host: "127.0.0.1", port: port, user: "alerts", password: "secret", from: "alerts@stockboom.test"))
         do {
             try await mailer.send(to: "trader@example.com", subject: "x", body: "y")

@@ -26,9 +26,22 @@ final class Child: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: self.output, encoding: .utf8)) ?? "" }
 
+    /// Signals the child and waits for its exit off the cooperative pool.
     @discardableResult
-    func stop(signal: Int32 = SIGTERM) -> Int32 {
+    func stop(signal: Int32 = SIGTERM) async -> Int32 {
         kill(self.process.processIdentifier, signal)
+        return (try? await blocking { self.waitForExit() }) ?? -1
+    }
+
+    /// SIGKILL and the (immediate) reaping, for `defer` blocks, which cannot await.
+    @discardableResult
+    func killed() -> Int32 {
+        kill(self.process.processIdentifier, SIGKILL)
+        return self.waitForExit()
+    }
+
+    /// Blocks the calling thread until the child has exited (for code already off the pool).
+    func waitForExit() -> Int32 {
         self.process.waitUntilExit()
         return self.process.terminationStatus
     }
@@ -173,7 +186,7 @@ final class Child: @unchecked Sendable {
 
     @Test func anOrderTravelsToTheBrokerAndBackAndTheTraderGetsMail() async throws {
         let (rig, sink) = try await Self.rig("e2e", redisDatabase: 9)
-        defer { sink.stop(signal: SIGKILL) }  // aiosmtpd ignores SIGTERM
+        defer { sink.killed() }  // aiosmtpd ignores SIGTERM
         let mock = MockKIS(now: Self.session)
         // A secret nobody could find by chance, to look for afterwards.
         let secret = "SBAPPSECRET" + UUID().uuidString.replacingOccurrences(of: "-", with: "") + String(repeating: "q", count: 137)
@@ -209,18 +222,18 @@ final class Child: @unchecked Sendable {
             }
             let (_, trades) = try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token)
             #expect("\(trades)".contains("PRICE_OUT_OF_RANGE"), "\(trades)")
-            #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
+            #expect(await worker.stop() == 0, "\(worker.log.suffix(1500))")
             #expect(worker.log.contains("worker stopped cleanly"))
-            #expect(serve.stop() == 0)
+            #expect(await serve.stop() == 0)
         }
         // The app secret was used all along (token issue, every KIS call); it is nowhere in clear.
-        try Self.expectAbsent(secret, rig: rig, redisDatabase: 9)
+        try await Self.expectAbsent(secret, rig: rig, redisDatabase: 9)
     }
 
     /// Looks for `secret` (as is, base64, hex) in every record and snapshot of the log directory (decoded:
     /// segments and snapshots are LZ4-compressed) and its other files, in a `pg_dump` of the database, and
     /// in every key and value of the Redis database.
-    static func expectAbsent(_ secret: String, rig: Rig, redisDatabase: Int) throws {
+    static func expectAbsent(_ secret: String, rig: Rig, redisDatabase: Int) async throws {
         let forms = [Array(secret.utf8), Array(Data(secret.utf8).base64EncodedString().utf8), Array(secret.utf8.map { String(format: "%02x", $0) }.joined().utf8)]
         func contains(_ haystack: [UInt8]) -> Bool {
             forms.contains { needle in haystack.count >= needle.count && (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) } }
@@ -246,8 +259,11 @@ final class Child: @unchecked Sendable {
         let output = Pipe()
         dump.standardOutput = output
         try dump.run()
-        let text = output.fileHandleForReading.readDataToEndOfFile()
-        dump.waitUntilExit()
+        let text = try await blocking {
+            let text = output.fileHandleForReading.readDataToEndOfFile()
+            dump.waitUntilExit()
+            return text
+        }
         #expect(dump.terminationStatus == 0 && text.count > 1_000)
         let inDatabase = contains(Array(text))
         #expect(!inDatabase, "the secret is in the database")
@@ -299,7 +315,7 @@ final class Child: @unchecked Sendable {
     /// twice, no fill is counted twice.
     @Test func aWorkerKilledMidJobLosesNothingAndDoesNothingTwice() async throws {
         let (rig, sink) = try await Self.rig("kill", redisDatabase: 10)
-        defer { sink.stop(signal: SIGKILL) }
+        defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
@@ -314,7 +330,7 @@ final class Child: @unchecked Sendable {
             mock.state.withLock { $0.orderDelay = 30 }
             let slow = try await Self.buy(rig, token, account, count: 3, stock: "005930", quantity: 2, price: 55000)
             try await Self.waitFor(60, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
-            first.stop(signal: SIGKILL)
+            first.killed()
             #expect(first.process.terminationReason == .uncaughtSignal, "killed, not stopped")
             #expect(try await Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" }, "the engine knows they were sent, not what KIS said")
             mock.state.withLock { $0.orderDelay = 0 }
@@ -328,8 +344,8 @@ final class Child: @unchecked Sendable {
             let (_, portfolio) = try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
             let holding = ((portfolio["items"] as? [[String: Any]])?.first?["positions"] as? [[String: Any]])?.first
             #expect(holding?["quantity"] as? Int == 12, "12 shares, not more: \(portfolio)")
-            #expect(second.stop() == 0)
-            #expect(serve.stop() == 0)
+            #expect(await second.stop() == 0)
+            #expect(await serve.stop() == 0)
         }
     }
 
@@ -339,7 +355,7 @@ final class Child: @unchecked Sendable {
     /// the list holds an order sent after it.
     @Test func anUnknownOrderIsNeverSentTwiceAndADroppedOneIsSentAgain() async throws {
         let (rig, sink) = try await Self.rig("unknown", redisDatabase: 11)
-        defer { sink.stop(signal: SIGKILL) }
+        defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false; $0.lostAnswerSeconds = 11 }
         try await withServer(mock.router()) { kis in
@@ -373,8 +389,8 @@ final class Child: @unchecked Sendable {
             }
             let orders = mock.state.withLock { $0.orders }
             #expect(orders.map(\.quantity).sorted() == [1, 2, 3], "each order at the broker once: \(orders.map(\.quantity))")
-            #expect(worker.stop() == 0)
-            #expect(serve.stop() == 0)
+            #expect(await worker.stop() == 0)
+            #expect(await serve.stop() == 0)
         }
     }
 
@@ -382,7 +398,7 @@ final class Child: @unchecked Sendable {
     /// the log, and the orders finish without being sent twice.
     @Test func aFlushedRedisLosesNoWork() async throws {
         let (rig, sink) = try await Self.rig("flush", redisDatabase: 3)
-        defer { sink.stop(signal: SIGKILL) }
+        defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
@@ -410,15 +426,15 @@ final class Child: @unchecked Sendable {
         for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: Int64(quantity), price: price) }
         try await Self.waitFor(120, "all four filled after the outage") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
         #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
-        #expect(worker.stop() == 0, "\(worker.log.suffix(1500))")
-        #expect(serve.stop() == 0)
+        #expect(await worker.stop() == 0, "\(worker.log.suffix(1500))")
+        #expect(await serve.stop() == 0)
     }
 
     /// data-collection: minute bars of a watched stock become candles, a restarted worker resumes after the
     /// engine's last minute (no gap, no duplicate), and the quote is cached in Redis with a TTL.
     @Test func minuteCandlesAreCollectedWithoutGapsOrDuplicatesAcrossRestarts() async throws {
         let (rig, sink) = try await Self.rig("collect", redisDatabase: 1)
-        defer { sink.stop(signal: SIGKILL) }
+        defer { sink.killed() }
         let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
         try await withServer(mock.router()) { kis in
@@ -431,7 +447,7 @@ final class Child: @unchecked Sendable {
             }
             let first = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:15:30+09:00"])
             try await Self.waitFor(60, "09:00…10:14 collected") { try await candles().count == 75 }
-            #expect(first.stop() == 0)
+            #expect(await first.stop() == 0)
             // Five minutes later a new worker resumes after the engine's last minute.
             mock.advance(seconds: 300)
             let second = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:20:30+09:00"])
@@ -445,18 +461,18 @@ final class Child: @unchecked Sendable {
             #expect(try redis.command(["GET", "cache:stock:005930"]).text?.contains("\"price\":55000") == true)
             guard case .integer(let ttl) = try redis.command(["TTL", "cache:stock:005930"]) else { Issue.record("no TTL"); return }
             #expect(ttl > 0 && ttl <= 120)
-            #expect(second.stop() == 0)
-            #expect(serve.stop() == 0)
+            #expect(await second.stop() == 0)
+            #expect(await serve.stop() == 0)
         }
     }
 
     /// A Redis server of the test's own, so it can be killed and restarted without disturbing other tests.
-    static func privateRedis(port: Int, directory: String) throws -> Child {
+    static func privateRedis(port: Int, directory: String) async throws -> Child {
         let child = try Child("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
                               environment: ["PATH": "/usr/bin:/bin"], output: directory + "/redis-\(UUID().uuidString.prefix(4)).log")
         for _ in 0..<100 {
             if (try? RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(port))).command(["PING"])) == .status("PONG") { return child }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("redis-server did not start on \(port)")
         return child
@@ -467,19 +483,19 @@ final class Child: @unchecked Sendable {
     @Test func aRestartedRedisLosesNoWork() async throws {
         let redisPort = freeLoopbackPort()
         let scratch = TemporaryDirectory("redis")
-        let redis = Mutex(try Self.privateRedis(port: redisPort, directory: scratch.path))
+        let redis = Mutex(try await Self.privateRedis(port: redisPort, directory: scratch.path))
         let (rig, sink) = try await Self.rig("restart", redisDatabase: 0, redisURL: "redis://127.0.0.1:\(redisPort)/0")
         defer {
-            sink.stop(signal: SIGKILL)
-            redis.withLock { $0.stop(signal: SIGKILL) }
+            sink.killed()
+            redis.withLock { $0.killed() }
         }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
             try await Self.fourRestingOrdersOutlive(rig, mock, kis: kis, stock: "005930", quantity: 3, price: 55_000) {
-                redis.withLock { $0.stop(signal: SIGKILL) }
+                redis.withLock { $0.killed() }
                 try await Task.sleep(for: .seconds(2))  // both processes meet the dead server
-                let restarted = try Self.privateRedis(port: redisPort, directory: scratch.path)
+                let restarted = try await Self.privateRedis(port: redisPort, directory: scratch.path)
                 redis.withLock { $0 = restarted }
             }
         }
@@ -489,7 +505,7 @@ final class Child: @unchecked Sendable {
     /// code), its orders go through the risk checks and the broker, and they fill.
     @Test func aLiveStrategyTradesOnCollectedBars() async throws {
         let (rig, sink) = try await Self.rig("strategy", redisDatabase: 6)
-        defer { sink.stop(signal: SIGKILL) }
+        defer { sink.killed() }
         let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
         try await withServer(mock.router()) { kis in
@@ -516,8 +532,8 @@ final class Child: @unchecked Sendable {
                 return Int(count ?? "0") ?? 0 > 0
             }
             #expect(mock.state.withLock { $0.orders.count } == orders.count, "each strategy order sent once")
-            #expect(worker.stop() == 0)
-            #expect(serve.stop() == 0)
+            #expect(await worker.stop() == 0)
+            #expect(await serve.stop() == 0)
         }
     }
 
@@ -525,7 +541,7 @@ final class Child: @unchecked Sendable {
     /// the account (its orders are then refused by the risk check) and tell its owner.
     @Test func aMismatchWithTheBrokerHaltsTheAccountAndNotifiesItsOwner() async throws {
         let (rig, sink) = try await Self.rig("reconcile", redisDatabase: 5)
-        defer { sink.stop(signal: SIGKILL) }
+        defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.holdings["000660"] = 7 }
         try await withServer(mock.router()) { kis in
@@ -538,15 +554,15 @@ final class Child: @unchecked Sendable {
             let (_, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
             #expect(order["status"] as? String == "REJECTED" && "\(order)".contains("ACCOUNT_HALTED"), "\(order)")
             try await Self.waitFor(60, "the owner's e-mail") { Self.mails(rig).contains { Self.decodedSubject($0).contains("계좌 거래 중지") } }
-            #expect(worker.stop() == 0)
-            #expect(serve.stop() == 0)
+            #expect(await worker.stop() == 0)
+            #expect(await serve.stop() == 0)
         }
     }
 
     /// `stockboom queues status | retry-failed | rebuild` against the same Redis and log.
     @Test func theQueueCommandsShowRetryAndRebuild() async throws {
         let (rig, sink) = try await Self.rig("cli", redisDatabase: 4)
-        defer { sink.stop(signal: SIGKILL) }
+        defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
         try await withServer(mock.router()) { _ in
             let serve = try await Self.serve(rig)
@@ -558,24 +574,24 @@ final class Child: @unchecked Sendable {
             endpoint.database = 4
             let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
             try await Self.waitFor(60, "the dispatcher") { try store.counts(.notification).wait == 1 }
-            #expect(serve.stop() == 0)
+            #expect(await serve.stop() == 0)
             let environment = rig.environment
-            let (status, out, _) = try runStockboom(["queues", "status"], environment: environment)
+            let (status, out, _) = try await runStockboom(["queues", "status"], environment: environment)
             #expect(status == 0 && out.contains("trade-execution") && out.contains("dispatcher checkpoint"), "\(out)")
             let before = try QueueName.allCases.map { try store.counts($0).wait }.reduce(0, +)
             #expect(before == 1, "the rejection's notification is pending")
             _ = try store.redis.command(["FLUSHDB"])
-            let (rebuilt, text, errors) = try runStockboom(["queues", "rebuild", "--dir", rig.directory.path], environment: environment)
+            let (rebuilt, text, errors) = try await runStockboom(["queues", "rebuild", "--dir", rig.directory.path], environment: environment)
             #expect(rebuilt == 0, "\(text)\(errors)")
             #expect(try QueueName.allCases.map { try store.counts($0).wait }.reduce(0, +) == before, "the pending jobs are back: \(text)")
             // A failed job goes back to wait with retry-failed.
             try store.add([Job(queue: .dataAnalysis, id: "x", data: "{}", maxAttempts: 1)], now: 0)
             let job = try #require(try store.reserve(.dataAnalysis, max: 1, waitSeconds: 0.1, now: 0, token: "t").first)
             #expect(try store.fail(job, error: "boom", now: 0) == .failed)
-            let (retried, said, _) = try runStockboom(["queues", "retry-failed", "data-analysis"], environment: environment)
+            let (retried, said, _) = try await runStockboom(["queues", "retry-failed", "data-analysis"], environment: environment)
             #expect(retried == 0 && said.contains("1 job(s)"), "\(said)")
             #expect(try store.counts(.dataAnalysis) == QueueCounts(wait: 1))
-            let (unknown, _, complaint) = try runStockboom(["queues", "retry-failed", "nope"], environment: environment)
+            let (unknown, _, complaint) = try await runStockboom(["queues", "retry-failed", "nope"], environment: environment)
             #expect(unknown != 0 && complaint.contains("unknown queue"), "\(complaint)")
         }
     }
