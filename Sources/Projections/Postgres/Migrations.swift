@@ -175,6 +175,14 @@ public enum Migrator {
                 updated_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+        // The market tables' key columns hold codes (stock codes, '1m', indicator names), never words: byte order
+        // ("C") compares them with memcmp, where the database's default collation (C.UTF-8, en_US…) called
+        // strcoll for every B-tree comparison — a fifth of PostgreSQL's time in the 2,700-stock day went there.
+        Migration(version: 5, name: "byte-order keys for market data", sql: """
+            ALTER TABLE candles ALTER COLUMN stock_id TYPE text COLLATE "C", ALTER COLUMN timeframe TYPE text COLLATE "C";
+            ALTER TABLE indicators ALTER COLUMN stock_id TYPE text COLLATE "C", ALTER COLUMN timeframe TYPE text COLLATE "C",
+                ALTER COLUMN name TYPE text COLLATE "C";
+            """),
     ]
 
     /// Applies what is missing; returns the versions applied now.
