@@ -1,3 +1,4 @@
+import ArgumentParser
 import AsyncHTTPClient
 import Engine
 import Foundation
@@ -238,6 +239,9 @@ struct DayProcesses {
         var orders = 0
         var fills = 0
         var candles = 0
+        var wrongCandles = 0
+        let dayOpen = bars.first?.start ?? 0
+        let stockIndex = Dictionary(bars.prefix(command.stocks).enumerated().map { ($1.stock, $0) }, uniquingKeysWith: min)
         var notifications = 0
         var offset: UInt64 = 0
         while offset < log.nextOffset {
@@ -247,7 +251,12 @@ struct DayProcesses {
                 switch try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event {
                 case .orderRequested, .orderRejected: orders += 1
                 case .orderFilled, .orderPartiallyFilled: fills += 1
-                case .candleClosed(let candle) where candle.timeframe == .minute1: candles += 1
+                case .candleClosed(let candle) where candle.timeframe == .minute1:
+                    candles += 1
+                    // Each recorded bar must be the simulated broker's, value for value (what the KIS client parsed).
+                    let minute = Int((candle.start - dayOpen) / KST.minuteMicros)
+                    let index = stockIndex[candle.stock].map { minute * command.stocks + $0 } ?? -1
+                    if !bars.indices.contains(index) || minute < 0 || !Self.sameBar(bars[index], candle) { wrongCandles += 1 }
                 case .notificationSent: notifications += 1
                 default: break
                 }
@@ -262,7 +271,7 @@ struct DayProcesses {
             bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
             session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s); worker \(command.concurrency)
             day          \(done ? "\(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)" : "NOT FINISHED: stopped after \(String(format: "%.0f", daySeconds)) s (--max-seconds) with every stock's bars in up to minute \(samples.last?.candleMinutes ?? 0) of 381; figures below are up to then")
-            events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)
+            events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)\(wrongCandles == 0 ? ", each the broker's" : ", \(wrongCandles) NOT the broker's")
             orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(fills) fills, \(notifications) notifications sent, \(broker.state.withLock { $0.ordersTaken }) orders at the broker
             broker       \(broker.state.withLock { "\($0.requests) requests: \($0.chartRequests) minute-chart pages, \($0.quoteRequests) quotes, \($0.requests - $0.chartRequests - $0.quoteRequests) trading" })
             lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) samples)
@@ -293,6 +302,12 @@ struct DayProcesses {
         ])
         try svg.write(toFile: self.output + "/series.svg", atomically: true, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: directory)
+        if wrongCandles > 0 { throw ValidationError("\(wrongCandles) recorded one-minute bars differ from the simulated broker's") }
+    }
+
+    /// The same bar (stock, minute, prices, volume), whatever the timeframe field's spelling.
+    static func sameBar(_ a: Candle, _ b: Candle) -> Bool {
+        a.stock == b.stock && a.start == b.start && a.open == b.open && a.high == b.high && a.low == b.low && a.close == b.close && a.volume == b.volume
     }
 
     /// The values of a metric in Prometheus text (every label set).
