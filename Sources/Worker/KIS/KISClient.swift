@@ -320,7 +320,7 @@ public actor KISClient {
         } catch {
             throw KISError(kind: .transport, code: "", message: "\(request.method) \(request.url.split(separator: "?").first ?? ""): \(error)")
         }
-        let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any]
+        let json = bytes.withUnsafeReadableBytes { try? KISJSON.parse($0) } as? [String: Any]
         guard let json else {
             throw KISError(kind: .transport, code: "", message: "HTTP \(response.status.code) with a body that is not JSON", httpStatus: Int(response.status.code))
         }
