@@ -23,16 +23,17 @@ public struct EngineClient: Sendable {
 
     /// Records outcomes; each result says whether its command was recorded (200) or why not.
     public func send(_ commands: [WorkerCommand], correlation: String? = nil) async throws -> [WorkerCommandResult] {
-        struct Body: Encodable {
-            var commands: [WorkerCommand]
-            var correlation: String?
-        }
         struct Answer: Decodable { var results: [WorkerCommandResult] }
         var request = HTTPClientRequest(url: self.baseURL + "/internal/commands")
         request.method = .POST
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
         request.headers.add(name: "content-type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(Body(commands: commands, correlation: correlation))))
+        var body = "{\"commands\":[" + commands.map(\.json).joined(separator: ",") + "]"
+        if let correlation {
+            body += ",\"correlation\":"
+            JSONObjectWriter.appendQuoted(correlation, to: &body)
+        }
+        request.body = .bytes(ByteBuffer(string: body + "}"))
         let answer: Answer = try await self.call(request)
         return answer.results
     }

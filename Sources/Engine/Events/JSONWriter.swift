@@ -42,6 +42,23 @@ public struct JSONObjectWriter {
         self.text += value ? "true" : "false"
     }
 
+    public mutating func field(_ key: String, _ values: [String]) {
+        self.key(key)
+        self.text += "["
+        for (index, value) in values.enumerated() {
+            if index > 0 { self.text += "," }
+            JSONObjectWriter.appendQuoted(value, to: &self.text)
+        }
+        self.text += "]"
+    }
+
+    /// `{"<key>":[<objects>]}`: objects already written (each `finish()`ed), as one document.
+    public static func document(_ key: String, objects: [String]) -> String {
+        var text = "{"
+        JSONObjectWriter.appendQuoted(key, to: &text)
+        return text + ":[" + objects.joined(separator: ",") + "]}"
+    }
+
     public mutating func null(_ key: String) {
         self.key(key)
         self.text += "null"

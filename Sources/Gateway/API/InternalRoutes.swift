@@ -57,7 +57,7 @@ extension GatewayAPI {
             let correlation = try Self.correlation(request.uri.queryParameters.get("correlation") ?? "collect")
             let body: ByteBuffer
             do { body = try await request.body.collect(upTo: context.maxUploadSize) } catch { throw problem(413, "the request body is larger than \(context.maxUploadSize) bytes") }
-            let commands = try Self.candleCommands(String(buffer: body))
+            let commands = try Self.candleCommands(body)
             let outcomes = await services.runtime.execute(all: commands, context: services.context(correlation))
             var recorded = 0
             var refused: [String] = []
@@ -104,7 +104,7 @@ extension GatewayAPI {
                     WorkerStockView(stock: $0.code.description, lastMinuteStart: $0.marketData.lastMinuteStart, strategyAccounts: (watchers[$0.code] ?? []).sorted())
                 }
             }
-            return try APIJSON.response(["stocks": stocks])
+            return APIJSON.response(bytes: ByteBuffer(string: JSONObjectWriter.document("stocks", objects: stocks.map(\.json))))
         }
         routes.add(.get, "/internal/strategies") { request, _ -> Response in
             try Self.requireWorker(request, services)
@@ -117,7 +117,7 @@ extension GatewayAPI {
                     }
                 }
             }
-            return try APIJSON.response(["strategies": strategies])
+            return APIJSON.response(bytes: ByteBuffer(string: JSONObjectWriter.document("strategies", objects: strategies.map(\.json))))
         }
         routes.add(.get, "/internal/candles") { request, _ -> Response in
             try Self.requireWorker(request, services)
@@ -155,23 +155,64 @@ extension GatewayAPI {
     /// The lines of a `POST /internal/candles` body — `stock,timeframe,start,open,high,low,close,volume`, start
     /// in µs since the epoch — as engine commands. A line that does not parse refuses the whole body (400 or
     /// 422 naming the line): nothing of it is recorded.
-    static func candleCommands(_ text: String) throws -> [Command] {
+    /// The CSV body's candles as engine commands, read byte by byte (Character-wise splitting was a tenth of
+    /// serve's time in the 2,700-stock day). Lines end in LF or CRLF; a bad line refuses the whole body.
+    static func candleCommands(_ body: ByteBuffer) throws -> [Command] {
         var commands: [Command] = []
-        for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() {  // "\r\n" is one Character: CRLF lines too
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard fields.count == 8, let start = Int64(fields[2]), let open = Int64(fields[3]), let high = Int64(fields[4]), let low = Int64(fields[5]),
-                let close = Int64(fields[6]), let volume = Int64(fields[7])
-            else {
-                throw problem(400, "line \(index + 1): expected stock,timeframe,start,open,high,low,close,volume (integers after the timeframe); got '\(line.prefix(80))'")
-            }
-            do {
-                commands.append(try WorkerCommand.candle(stock: String(fields[0]), timeframe: String(fields[1]), start: start, open: open, high: high, low: low, close: close, volume: volume).command())
-            } catch let error as WorkerCommand.Invalid {
-                throw problem(422, "line \(index + 1): \(error.description)")
+        try body.withUnsafeReadableBytes { bytes in
+            var lineNumber = 0
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count, bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                let next = lineEnd + 1
+                if lineEnd > lineStart, bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+                defer { lineStart = next }
+                guard lineEnd > lineStart else { continue }  // blank lines (and a final newline) are skipped
+                lineNumber += 1
+                let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
+                var fields: [UnsafeRawBufferPointer] = []
+                fields.reserveCapacity(8)
+                var fieldStart = 0
+                for index in 0...line.count where index == line.count || line[index] == UInt8(ascii: ",") {
+                    fields.append(UnsafeRawBufferPointer(rebasing: line[fieldStart..<index]))
+                    fieldStart = index + 1
+                }
+                guard fields.count == 8, let start = Self.integer(fields[2]), let open = Self.integer(fields[3]), let high = Self.integer(fields[4]),
+                    let low = Self.integer(fields[5]), let close = Self.integer(fields[6]), let volume = Self.integer(fields[7])
+                else {
+                    throw problem(400, "line \(lineNumber): expected stock,timeframe,start,open,high,low,close,volume (integers after the timeframe); got '\(String(decoding: line.prefix(80), as: UTF8.self))'")
+                }
+                do {
+                    let candle = WorkerCommand.candle(stock: String(decoding: fields[0], as: UTF8.self), timeframe: String(decoding: fields[1], as: UTF8.self),
+                                                      start: start, open: open, high: high, low: low, close: close, volume: volume)
+                    commands.append(try candle.command())
+                } catch let error as WorkerCommand.Invalid {
+                    throw problem(422, "line \(lineNumber): \(error.description)")
+                }
+                guard commands.count <= 5_000 else { throw problem(413, "at most 5,000 candles per request") }
             }
         }
-        guard commands.count <= 5_000 else { throw problem(413, "at most 5,000 candles per request") }
         return commands
+    }
+
+    /// An optionally negative decimal integer that fits Int64 (nil: anything else, empty included).
+    static func integer(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        var index = 0
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative { index = 1 }
+        guard index < bytes.count else { return nil }
+        var value: Int64 = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowSum) = negative ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
+            guard !overflowTimes, !overflowSum else { return nil }
+            value = sum
+            index += 1
+        }
+        return value
     }
 
     static func requireWorker(_ request: Request, _ services: GatewayServices) throws {

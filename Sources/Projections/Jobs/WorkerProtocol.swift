@@ -1,4 +1,5 @@
 public import Engine
+import Foundation
 
 /// What a worker asks the engine to record: a job's outcome. The engine process owns the log (one writer),
 /// so the worker sends these to the gateway's internal endpoint (`POST /internal/commands`); each becomes an
@@ -30,6 +31,24 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
+    }
+
+    /// The command as its `Codable` form reads (`{"<case>":{<fields>}}`). Indicator batches — most of a trading
+    /// day's commands, one per analysed bar — are written by hand; the rest by `JSONEncoder`.
+    public var json: String {
+        guard case .indicators(let stock, let timeframe, let start, let values) = self else {
+            return String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+        }
+        var named = JSONObjectWriter()
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) { named.field(name, value) }
+        var fields = JSONObjectWriter()
+        fields.field("stock", stock)
+        fields.field("timeframe", timeframe)
+        fields.field("start", start)
+        fields.raw("values", named.finish())
+        var command = JSONObjectWriter()
+        command.raw("indicators", fields.finish())
+        return command.finish()
     }
 
     /// The engine command, or `Invalid` naming the field.
@@ -200,6 +219,16 @@ public struct WorkerStockView: Codable, Sendable, Equatable {
         self.lastMinuteStart = lastMinuteStart
         self.strategyAccounts = strategyAccounts
     }
+
+    /// The view as `JSONEncoder` with sorted keys writes it, written by hand: the gateway answers a
+    /// data-collection group (and the schedule, every stock) each collection.
+    public var json: String {
+        var object = JSONObjectWriter()
+        if let lastMinuteStart = self.lastMinuteStart { object.field("lastMinuteStart", lastMinuteStart) }
+        object.field("stock", self.stock)
+        object.field("strategyAccounts", self.strategyAccounts)
+        return object.finish()
+    }
 }
 
 /// A strategy enabled on a stock, with what the strategy needs to decide (`GET /internal/strategies`).
@@ -217,5 +246,16 @@ public struct WorkerStrategyView: Codable, Sendable, Equatable {
         self.strategy = strategy
         self.parameters = parameters
         self.position = position
+    }
+
+    /// The view as `JSONEncoder` with sorted keys writes it, written by hand (every data-analysis job asks).
+    public var json: String {
+        var object = JSONObjectWriter()
+        object.field("account", self.account)
+        object.field("parameters", self.parameters)
+        object.field("position", self.position)
+        object.field("stock", self.stock)
+        object.field("strategy", self.strategy)
+        return object.finish()
     }
 }

@@ -67,7 +67,9 @@ extension PostgresConnection {
         let updates = columns.filter { !key.contains($0) && !keep.contains($0) }.map { "\"\($0)\" = EXCLUDED.\"\($0)\"" }.joined(separator: ", ")
         let conflict = key.map { "\"\($0)\"" }.joined(separator: ", ")
         try self.execute("INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM \(staging) ON CONFLICT (\(conflict)) DO \(updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates)")
-        try self.execute("TRUNCATE \(staging)")
+        // Emptied for a second upsert in this transaction; DELETE, not TRUNCATE (a new file each time), as the
+        // commit truncates the table anyway (ON COMMIT DELETE ROWS), dead rows included.
+        try self.execute("DELETE FROM \(staging)")
         return false
     }
 }
