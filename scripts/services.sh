@@ -7,7 +7,8 @@
 #   scripts/services.sh env      print `export DATABASE_URL=… REDIS_URL=… SMTP_HOST=… SMTP_PORT=…` for eval
 #
 # Ports: SB_PG_PORT (default 55432), SB_REDIS_PORT (default 56379), SB_SMTP_PORT (default 52525). The SMTP
-# sink (aiosmtpd from PyPI) keeps every message it receives as a file in var/services/mail/new/. Data lives under var/services/
+# sink (aiosmtpd from PyPI) keeps every message it receives since it started as a file in var/services/mail/new/
+# (a start empties it: a benchmark day adds ~3,000 files, and a Maildir of 170,000 made every delivery slower). Data lives under var/services/
 # (PostgreSQL's unix socket too), unless the project path is not traversable by the `postgres` user,
 # in which case PostgreSQL's files go under /tmp. Nothing here touches a system-wide server.
 set -euo pipefail
@@ -94,6 +95,7 @@ smtp_start() {
         echo "services: port $smtp_port is already used (not this project's SMTP sink); set SB_SMTP_PORT to another port" >&2
         exit 1
     fi
+    find "$base/mail/new" "$base/mail/cur" "$base/mail/tmp" -type f -delete
     nohup python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$base/mail" >"$base/smtp.log" 2>&1 &
     echo $! >"$base/smtp.pid"
     for _ in $(seq 1 50); do
