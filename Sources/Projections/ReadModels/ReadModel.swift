@@ -115,24 +115,20 @@ public struct MarketReadModel: ReadModel {
             stockRows.append([code.description, stock.name, stock.market, String(stock.marketData.basePrice), String(stock.marketData.lastClose), sqlTime(time), String(offset)])
         }
         try connection.upsert("stocks", columns: ["id", "name", "market", "previous_close", "last_price", "updated_at", "last_offset"], key: ["id"], rows: stockRows)
-        // One-minute bars and indicator values are new rows (a bar closes once); the roll-ups (5m … 1d) are
-        // revised as their minutes arrive, so most of their rows meet an existing key.
-        var minuteRows = CopyRows()
-        var rollUpRows = CopyRows()
+        // Candles and indicator values are new rows (a bar, and a roll-up, is recorded once it is complete).
+        var candleRows = CopyRows()
         for (candle, offset) in self.candles.values {
-            let row = [
+            candleRows.append([
                 candle.stock.description, candle.timeframe.description, sqlTime(candle.start), String(candle.open), String(candle.high),
                 String(candle.low), String(candle.close), String(candle.volume), String(offset),
-            ]
-            if candle.timeframe == .minute1 { minuteRows.append(row) } else { rollUpRows.append(row) }
+            ])
         }
-        let candleColumns = ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"]
-        let candleKey = ["stock_id", "timeframe", "timestamp"]
         // Fresh rows go straight in (COPY, no conflict checks); after a batch that met existing keys (a replay,
         // re-ingested data) the plain upsert is used for a while, so a conflict costs one failed COPY, not one per batch.
         let tryFast = self.insertFirstBackoff == 0
-        let fast = try connection.upsert("candles", columns: candleColumns, key: candleKey, rows: minuteRows, insertFirst: tryFast)
-        try connection.upsert("candles", columns: candleColumns, key: candleKey, rows: rollUpRows)
+        let fast = try connection.upsert(
+            "candles", columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"], key: ["stock_id", "timeframe", "timestamp"],
+            rows: candleRows, insertFirst: tryFast)
         var indicatorRows = CopyRows()
         for (value, offset) in self.indicators.values {
             indicatorRows.append([value.stock.description, value.timeframe.description, sqlTime(value.start), value.name, "\(value.value)", String(offset)])
@@ -141,7 +137,7 @@ public struct MarketReadModel: ReadModel {
             "indicators", columns: ["stock_id", "timeframe", "timestamp", "name", "value", "last_offset"], key: ["stock_id", "timeframe", "timestamp", "name"],
             rows: indicatorRows, insertFirst: tryFast)
         self.insertFirstBackoff = tryFast && !(fast && indicatorsFast) ? 16 : max(0, self.insertFirstBackoff - 1)
-        self.candleRowsWritten += minuteRows.count + rollUpRows.count
+        self.candleRowsWritten += candleRows.count
         self.candles.removeAll(keepingCapacity: true)
         self.indicators.removeAll(keepingCapacity: true)
         self.stocks.removeAll(keepingCapacity: true)
