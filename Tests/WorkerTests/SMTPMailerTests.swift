@@ -8,10 +8,10 @@ import TestSupport
 /// The SMTP client against aiosmtpd (PyPI), a real SMTP server: STARTTLS with certificate verification,
 /// and no credentials over a connection that stayed in clear.
 @Suite struct SMTPMailerTests {
-    static func sink(_ directory: String, tls: (cert: String, key: String)?) async throws -> (Child, Int) {
+    static func sink(_ directory: String, tls: (cert: String, key: String)?, port chosen: Int? = nil) async throws -> (Child, Int) {
         let mail = directory + "/mail"
         for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
-        let port = freeLoopbackPort()
+        let port = chosen ?? freeLoopbackPort()
         var arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)"]
         if let tls { arguments += ["--tlscert", tls.cert, "--tlskey", tls.key] }  // STARTTLS offered and required
         let child = try Child("/usr/bin/env", arguments + ["-c", "aiosmtpd.handlers.Mailbox", mail], environment: ProcessInfo.processInfo.environment, output: directory + "/smtp-\(port).log")
@@ -67,5 +67,33 @@ import TestSupport
             #expect(error.description.contains("STARTTLS"))
         }
         #expect(!server.log.contains("secret"))
+    }
+
+    /// Messages share a connection; one the server dropped while idle is replaced without losing the message;
+    /// concurrent sends each get a connection and all arrive.
+    @Test func aConnectionCarriesManyMessagesAndADroppedOneIsReplaced() async throws {
+        let directory = TemporaryDirectory("smtp-reuse")
+        var (server, port) = try await Self.sink(directory.path + "/first", tls: nil)
+        let mailer = SMTPMailer(configuration: SMTPConfiguration(host: "127.0.0.1", port: port, from: "alerts@stockboom.test"))
+        for index in 0..<5 {
+            let answer = try await mailer.send(to: "trader@example.com", subject: "체결 \(index)", body: "message \(index)")
+            #expect(answer.hasPrefix("250"))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/first/mail/new").count == 5)
+        #expect(mailer.connectionsOpened == 1, "five messages over one connection (\(mailer.connectionsOpened) opened)")
+
+        // The server goes away with the kept connection; a new one listens on the same port.
+        server.killed()
+        (server, _) = try await Self.sink(directory.path + "/second", tls: nil, port: port)
+        defer { server.killed() }
+        #expect(try await mailer.send(to: "trader@example.com", subject: "after", body: "the restart").hasPrefix("250"))
+        #expect(mailer.connectionsOpened == 2, "the dead connection was replaced once (\(mailer.connectionsOpened) opened)")
+
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<6 { group.addTask { try await mailer.send(to: "trader@example.com", subject: "burst \(index)", body: "b") } }
+            for try await answer in group { #expect(answer.hasPrefix("250")) }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/second/mail/new").count == 7, "every message arrived once")
+        #expect(mailer.connectionsOpened <= 8)
     }
 }

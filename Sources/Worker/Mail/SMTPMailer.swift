@@ -41,16 +41,24 @@ public struct SMTPError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A small SMTP client (RFC 5321) over SwiftNIO: EHLO, STARTTLS when the server offers it (NIOSSL,
-/// certificate verified against the system roots), AUTH PLAIN when configured, one message per connection,
-/// UTF-8 subject (RFC 2047) and base64 body.
+/// certificate verified against the system roots), AUTH PLAIN when configured, UTF-8 subject (RFC 2047) and
+/// base64 body. A connection that delivered a message is kept (idle for at most 20 s, a few at a time) and the
+/// next message goes through it with MAIL FROM at once: greeting, EHLO, TLS and AUTH are paid once per
+/// connection, not per message. A kept connection the server has closed meanwhile costs a retry on a new one,
+/// never a lost message (nothing was sent before DATA).
 public struct SMTPMailer: Sendable {
     public let configuration: SMTPConfiguration
     /// TLS settings for STARTTLS (tests may trust their own CA).
     public var tls: TLSConfiguration = .makeClientConfiguration()
+    /// Connections ready for the next message; shared by copies of this mailer.
+    let idle = SMTPSessionPool()
 
     public init(configuration: SMTPConfiguration) {
         self.configuration = configuration
     }
+
+    /// Connections this mailer has opened so far (tests: reuse is visible).
+    public var connectionsOpened: Int { self.idle.opened }
 
     /// Sends one message; returns the server's answer to the end of DATA (e.g. `250 OK queued as …`).
     @discardableResult
@@ -58,7 +66,29 @@ public struct SMTPMailer: Sendable {
         guard !recipient.contains("\r"), !recipient.contains("\n"), recipient.contains("@") else {
             throw SMTPError(code: 0, message: "'\(recipient)' is not an e-mail address")
         }
+        let message = Self.message(from: self.configuration.from, to: recipient, subject: subject, body: body)
+        if let kept = self.idle.take() {
+            do {
+                return try await self.deliver(message, to: recipient, on: kept)
+            } catch {
+                await kept.close()
+                guard !error.dataSent else { throw error.error }
+                // Nothing was handed over (closed by the server while idle, most likely): a new connection below.
+            }
+        }
+        let session = try await self.open()
+        do {
+            return try await self.deliver(message, to: recipient, on: session)
+        } catch {
+            await session.close()
+            throw error.error
+        }
+    }
+
+    /// A new connection, greeted, secured when offered and authenticated when configured.
+    func open() async throws -> SMTPSession {
         let session = try await SMTPSession.connect(host: self.configuration.host, port: self.configuration.port)
+        self.idle.countOpened()
         do {
             try await session.expect(220, try await session.reply())
             var features = try await session.command("EHLO stockboom")
@@ -78,17 +108,36 @@ public struct SMTPMailer: Sendable {
                 let plain = Data(("\0" + user + "\0" + (self.configuration.password ?? "")).utf8).base64EncodedString()
                 try await session.expect(235, try await session.command("AUTH PLAIN " + plain))
             }
-            try await session.expect(250, try await session.command("MAIL FROM:<\(self.configuration.from)>"))
-            try await session.expect(250, try await session.command("RCPT TO:<\(recipient)>"))
-            try await session.expect(354, try await session.command("DATA"))
-            let done = try await session.command(Self.message(from: self.configuration.from, to: recipient, subject: subject, body: body) + "\r\n.")
-            try await session.expect(250, done)
-            _ = try? await session.command("QUIT")
-            await session.close()
-            return "\(done.code) \(done.lines.last ?? "")"
+            return session
         } catch {
             await session.close()
             throw error
+        }
+    }
+
+    /// What went wrong on a connection, and whether the message had been handed over (DATA accepted).
+    struct DeliveryFailure: Error {
+        var error: any Error
+        var dataSent: Bool
+    }
+
+    /// One message on a ready connection; the connection is kept for the next one after a 250.
+    func deliver(_ message: String, to recipient: String, on session: SMTPSession) async throws(DeliveryFailure) -> String {
+        var dataSent = false
+        do {
+            try await session.expect(250, try await session.command("MAIL FROM:<\(self.configuration.from)>"))
+            try await session.expect(250, try await session.command("RCPT TO:<\(recipient)>"))
+            try await session.expect(354, try await session.command("DATA"))
+            dataSent = true
+            let done = try await session.command(message + "\r\n.")
+            try await session.expect(250, done)
+            if !self.idle.give(session) {
+                _ = try? await session.command("QUIT")
+                await session.close()
+            }
+            return "\(done.code) \(done.lines.last ?? "")"
+        } catch {
+            throw DeliveryFailure(error: error, dataSent: dataSent)
         }
     }
 
@@ -103,6 +152,44 @@ public struct SMTPMailer: Sendable {
             "Message-ID: <\(UUID().uuidString)@stockboom>", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
             "Content-Transfer-Encoding: base64", "", encodedBody,
         ].joined(separator: "\r\n")
+    }
+}
+
+/// Connections that delivered a message and wait for the next: at most `capacity`, each for at most
+/// `maximumIdle` (servers drop idle clients after a few minutes; RFC 5321 asks them to wait at least 5).
+final class SMTPSessionPool: Sendable {
+    private struct State {
+        var idle: [(session: SMTPSession, since: ContinuousClock.Instant)] = []
+        var opened = 0
+    }
+    private let state = Mutex(State())
+    let capacity = 8
+    let maximumIdle: Duration = .seconds(20)
+
+    var opened: Int { self.state.withLock { $0.opened } }
+
+    func countOpened() { self.state.withLock { $0.opened += 1 } }
+
+    /// The most recently used connection that has not idled too long (older ones are closed).
+    func take() -> SMTPSession? {
+        let now = ContinuousClock.now
+        let (fresh, stale) = self.state.withLock { state -> (SMTPSession?, [SMTPSession]) in
+            let stale = state.idle.filter { $0.since.duration(to: now) > self.maximumIdle }.map(\.session)
+            state.idle.removeAll { $0.since.duration(to: now) > self.maximumIdle }
+            return (state.idle.popLast()?.session, stale)
+        }
+        for session in stale { session.channel.close(promise: nil) }
+        return fresh
+    }
+
+    /// Keeps `session` for the next message; false when the pool is full (the caller closes it).
+    func give(_ session: SMTPSession) -> Bool {
+        guard session.channel.isActive else { return false }
+        return self.state.withLock { state in
+            guard state.idle.count < self.capacity else { return false }
+            state.idle.append((session, ContinuousClock.now))
+            return true
+        }
     }
 }
 
@@ -176,6 +263,8 @@ final class SMTPReplyHandler: ChannelInboundHandler, Sendable {
         var lines: [String] = []
         var ready: [Result<SMTPReply, SMTPError>] = []
         var waiters: [CheckedContinuation<SMTPReply, any Error>] = []
+        /// The connection is gone: a reply asked for now would never come.
+        var closed = false
     }
     private let state = Mutex(State())
 
@@ -183,6 +272,7 @@ final class SMTPReplyHandler: ChannelInboundHandler, Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let ready = self.state.withLock { state -> Result<SMTPReply, SMTPError>? in
                 if !state.ready.isEmpty { return state.ready.removeFirst() }
+                if state.closed { return .failure(SMTPError(code: 0, message: "the server closed the connection")) }
                 state.waiters.append(continuation)
                 return nil
             }
@@ -221,6 +311,7 @@ final class SMTPReplyHandler: ChannelInboundHandler, Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         let waiters = self.state.withLock { state -> [CheckedContinuation<SMTPReply, any Error>] in
+            state.closed = true
             defer { state.waiters = [] }
             return state.waiters
         }
@@ -230,6 +321,7 @@ final class SMTPReplyHandler: ChannelInboundHandler, Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let waiters = self.state.withLock { state -> [CheckedContinuation<SMTPReply, any Error>] in
+            state.closed = true
             defer { state.waiters = [] }
             return state.waiters
         }
