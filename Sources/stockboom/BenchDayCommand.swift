@@ -34,6 +34,7 @@ struct BenchDayCommand: AsyncParsableCommand {
     @Option(help: "Session seconds per wall-clock second (processes): 390 plays the session in 60 s; 410 leaves room to finish the day under 60 s.") var speed = 410.0
     @Option(help: "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last.") var collectEvery = 10
     @Option(help: "Wall seconds after which an unfinished day is stopped and reported as such (processes).") var maxSeconds = 1_200.0
+    @Option(help: "Stocks per data-collection job (processes).") var collectGroup = 25
     @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=8,data-analysis=4,trade-execution=16,notification=8"
 
     func run() async throws {

@@ -170,7 +170,7 @@ struct DayProcesses {
         let collectSeconds = Double(command.collectEvery) * 60 / speed
         let worker = try BenchChild("worker", arguments: [
             "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds", String(format: "%.4f", collectSeconds),
-            "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency,
+            "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency, "--collect-group", String(command.collectGroup),
         ] + clockArguments, environment: environment, output: self.output + "/worker.log")
         defer { worker.stop() }
 
@@ -269,7 +269,7 @@ struct DayProcesses {
         let maxQueues = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { queue in (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0) })
         let report = """
             bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
-            session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s); worker \(command.concurrency)
+            session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s) in jobs of \(command.collectGroup) stocks; worker \(command.concurrency)
             day          \(done ? "\(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)" : "NOT FINISHED: stopped after \(String(format: "%.0f", daySeconds)) s (--max-seconds) with every stock's bars in up to minute \(samples.last?.candleMinutes ?? 0) of 381; figures below are up to then")
             events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)\(wrongCandles == 0 ? ", each the broker's" : ", \(wrongCandles) NOT the broker's")
             orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(fills) fills, \(notifications) notifications sent, \(broker.state.withLock { $0.ordersTaken }) orders at the broker
