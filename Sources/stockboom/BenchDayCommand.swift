@@ -35,7 +35,7 @@ struct BenchDayCommand: AsyncParsableCommand {
     @Option(help: "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last.") var collectEvery = 10
     @Option(help: "Wall seconds after which an unfinished day is stopped and reported as such (processes).") var maxSeconds = 1_200.0
     @Option(help: "Stocks per data-collection job (processes).") var collectGroup = 25
-    @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=8,data-analysis=4,trade-execution=16,notification=8"
+    @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=4,data-analysis=4,trade-execution=16,notification=8"
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
