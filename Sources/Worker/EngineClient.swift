@@ -28,7 +28,7 @@ public struct EngineClient: Sendable {
         request.method = .POST
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
         request.headers.add(name: "content-type", value: "application/json")
-        var body = "{\"commands\":[" + commands.map(\.json).joined(separator: ",") + "]"
+        var body = try "{\"commands\":[" + commands.map { try $0.json() }.joined(separator: ",") + "]"
         if let correlation {
             body += ",\"correlation\":"
             JSONObjectWriter.appendQuoted(correlation, to: &body)

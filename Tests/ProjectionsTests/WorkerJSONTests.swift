@@ -15,14 +15,17 @@ import Testing
     @Test func indicatorCommandsDecodeAsWritten() throws {
         let values: [String: Double] = ["rsi14": 63.25, "sma20": 55_123.5, "macd": -12.000001, "tiny": 1e-7, "big": 1.5e300, "zero": 0]
         let command = WorkerCommand.indicators(stock: "005930", timeframe: "1m", start: 1_736_121_600_000_000, values: values)
-        let decoded = try JSONDecoder().decode(WorkerCommand.self, from: Data(command.json.utf8))
-        #expect(decoded == command, "\(command.json)")
+        let text = try command.json()
+        let decoded = try JSONDecoder().decode(WorkerCommand.self, from: Data(text.utf8))
+        #expect(decoded == command, "\(text)")
         // The other cases keep JSONEncoder's form, so a request may mix them.
         let fill = WorkerCommand.fill(order: "ord-0000000007", quantity: 3, price: 55_100, fillID: "f\"1/2")
-        #expect(try JSONDecoder().decode(WorkerCommand.self, from: Data(fill.json.utf8)) == fill)
-        let body = "{\"commands\":[" + [command, fill].map(\.json).joined(separator: ",") + "]}"
+        #expect(try JSONDecoder().decode(WorkerCommand.self, from: Data(try fill.json().utf8)) == fill)
+        let body = try "{\"commands\":[" + [command, fill].map { try $0.json() }.joined(separator: ",") + "]}"
         struct Body: Decodable { var commands: [WorkerCommand] }
         #expect(try JSONDecoder().decode(Body.self, from: Data(body.utf8)).commands == [command, fill])
+        // What JSON cannot carry is refused before sending, as JSONEncoder refuses it.
+        #expect(throws: EncodingError.self) { try WorkerCommand.indicators(stock: "005930", timeframe: "1m", start: 0, values: ["rsi14": .nan]).json() }
     }
 
     @Test func viewsAreWhatTheEncoderWrites() throws {

@@ -34,13 +34,19 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
     }
 
     /// The command as its `Codable` form reads (`{"<case>":{<fields>}}`). Indicator batches — most of a trading
-    /// day's commands, one per analysed bar — are written by hand; the rest by `JSONEncoder`.
-    public var json: String {
+    /// day's commands, one per analysed bar — are written by hand; the rest by `JSONEncoder`. A value JSON
+    /// cannot carry (NaN, ±∞) is an `EncodingError`, as it is for the encoder.
+    public func json() throws -> String {
         guard case .indicators(let stock, let timeframe, let start, let values) = self else {
-            return String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+            return String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
         }
         var named = JSONObjectWriter()
-        for (name, value) in values.sorted(by: { $0.key < $1.key }) { named.field(name, value) }
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+            guard value.isFinite else {
+                throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: [], debugDescription: "indicator \(name) of \(stock) is \(value)"))
+            }
+            named.field(name, value)
+        }
         var fields = JSONObjectWriter()
         fields.field("stock", stock)
         fields.field("timeframe", timeframe)
