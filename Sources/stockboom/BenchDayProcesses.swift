@@ -47,7 +47,7 @@ final class BenchChild: @unchecked Sendable {
     let name: String
 
     init(_ name: String, arguments: [String], environment: [String: String], output: String) throws {
-        Self.stopOnSignals.resume()
+        _ = Self.stopOnSignals
         self.name = name
         guard let executable = Bundle.main.executablePath else { throw CommandFailure("cannot find this executable to start \(name)") }
         self.process.executableURL = URL(fileURLWithPath: executable)
@@ -68,11 +68,14 @@ final class BenchChild: @unchecked Sendable {
     /// (they would otherwise run on, orphaned, and take the next run's jobs).
     private static let running = Mutex<Set<Int32>>([])
 
-    /// Installed with the first child: SIGINT and SIGTERM send SIGTERM to the running children, then exit.
-    private static let stopOnSignals = SignalWatch(signals: [SIGINT, SIGTERM]) { signal in
-        for pid in BenchChild.running.withLock({ $0 }) { kill(pid, SIGTERM) }
-        exit(128 + signal)
-    }
+    /// Started with the first child: SIGINT or SIGTERM sends SIGTERM to the running children, then exits.
+    private static let stopOnSignals: Void = {
+        Task.detached {
+            let signal = await waitForTerminationSignal()
+            for pid in BenchChild.running.withLock({ $0 }) { kill(pid, SIGTERM) }
+            exit(128 + signal)
+        }
+    }()
 
     /// (resident, peak resident) bytes from `/proc/<pid>/status`.
     var memory: (UInt64, UInt64) { (ProcessMemory.field("VmRSS", pid: self.pid), ProcessMemory.field("VmHWM", pid: self.pid)) }
@@ -88,34 +91,6 @@ final class BenchChild: @unchecked Sendable {
     }
 }
 
-/// Dispatch sources for `signals` (their default action turned off), calling `handler` with the signal's
-/// number; created once, started by `resume()`.
-final class SignalWatch: @unchecked Sendable {
-    // @unchecked: `sources` is written once, under `lock`, by the first `resume()`.
-    private let lock = NSLock()
-    private var sources: [any DispatchSourceSignal] = []
-    private let signals: [Int32]
-    private let handler: @Sendable (Int32) -> Void
-
-    init(signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
-        self.signals = signals
-        self.handler = handler
-    }
-
-    func resume() {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        guard self.sources.isEmpty else { return }
-        for number in self.signals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            let handler = self.handler
-            source.setEventHandler { handler(number) }
-            source.resume()
-            self.sources.append(source)
-        }
-    }
-}
 
 /// `stockboom bench day` with every part a process of its own, as in production: `serve` (engine, read
 /// models, dispatcher, gateway) and `worker` (data-collection, data-analysis, trade-execution, notification),

@@ -106,8 +106,9 @@ func loadCalendar() throws -> TradingCalendar {
     }
 }
 
-/// Returns at the first SIGTERM or SIGINT (both are taken from their default action while waiting).
-func waitForTerminationSignal() async {
+/// Returns the first SIGTERM or SIGINT (both are taken from their default action while waiting).
+@discardableResult
+func waitForTerminationSignal() async -> Int32 {
     let stop = AsyncStream<Int32>.makeStream()
     var sources: [any DispatchSourceSignal] = []
     for signal in [SIGTERM, SIGINT] {
@@ -117,6 +118,11 @@ func waitForTerminationSignal() async {
         source.resume()
         sources.append(source)
     }
-    for await _ in stop.stream { break }
+    var received = SIGTERM
+    for await signal in stop.stream {
+        received = signal
+        break
+    }
     for source in sources { source.cancel() }
+    return received
 }
