@@ -3,7 +3,7 @@ import Foundation
 /// A strict JSON reader (RFC 8259) for KIS answers, giving the shapes `JSONSerialization` gives — objects as
 /// `[String: Any]`, arrays as `[Any]`, strings as `String`, numbers and booleans as `NSNumber`, null as `NSNull`.
 ///
-/// It exists for speed: a 30-row minute-chart page (2.8 kB) took Foundation ~90 µs to read on this machine
+/// It exists for speed: a 30-row minute-chart page (5.3 kB) took Foundation ~86 µs to read on this machine
 /// (its Linux reader builds bridged objects), and a 2,700-stock day reads ~100,000 of them. Everything
 /// `JSONSerialization` refuses is refused here too (the differential test in `KISJSONTests` holds the two to
 /// the same answers); nesting deeper than 64 is refused rather than recursed into.
