@@ -92,7 +92,7 @@ public final class EventLog: Sendable {
             self.lock = Mutex(nil)
         } else {
             try FileSystem.createDirectory(directory)
-            self.lock = Mutex(try Self.acquireLock(directory: directory))
+            self.lock = Mutex(try Self.acquireLock(directory: directory, waitMillis: configuration.lockWaitMillis))
         }
         var report = OpenReport()
         let recovered = try Recovery.open(
@@ -178,12 +178,19 @@ public final class EventLog: Sendable {
         self.lock.withLock { $0 = nil }
     }
 
-    private static func acquireLock(directory: String) throws(LedgerError) -> FileHandle {
+    /// Takes the writer lock, waiting up to `waitMillis` for a holder to let go (see `LogConfiguration.lockWaitMillis`).
+    private static func acquireLock(directory: String, waitMillis: Int) throws(LedgerError) -> FileHandle {
         let path = directory + "/LOCK"
         let descriptor = try syscall("open lock file", path: path) { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
         _ = Glibc.close(descriptor)
         let handle = try FileHandle.open(path, writable: true)
-        guard try handle.tryLock() else {
+        let deadline = monotonicNanos() + UInt64(max(waitMillis, 0)) * 1_000_000
+        var locked = try handle.tryLock()
+        while !locked, monotonicNanos() < deadline {
+            usleep(2_000)
+            locked = try handle.tryLock()
+        }
+        guard locked else {
             let holder = (try? handle.read(count: 32, at: 0)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
             throw LedgerError(
                 code: .locked,

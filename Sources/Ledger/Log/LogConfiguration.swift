@@ -51,6 +51,12 @@ public struct LogConfiguration: Sendable {
     /// How long the writer may wait for the appenders of its last commit to append again before syncing
     /// (0 disables). Bounded and adaptive: see `LogWriter.linger`.
     public var groupCommitLingerMicros: Int = 100
+    /// How long opening for writing waits for the `LOCK` file's `flock` before reporting `.locked`.
+    /// A `flock` belongs to the open file description, so a child process spawned between `fork` and
+    /// `exec` (by this process or any other that had the file open) briefly holds a copy of a lock that
+    /// its owner has already dropped; measured at up to 1.3 ms on an idle machine, longer under load. A real
+    /// second writer is still refused, this much later.
+    public var lockWaitMillis: Int = 2_000
     /// The clock that stamps records appended without a timestamp (microseconds, UTC).
     public var clock: @Sendable () -> Int64 = { wallClockMicros() }
 
