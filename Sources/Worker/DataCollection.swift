@@ -143,35 +143,104 @@ public struct DataCollectionHandler: JobHandler {
 /// Adds the data-collection jobs of each minute of the session: for every stock a KIS account trades by
 /// strategy, plus `watch` (fetched through the first KIS account; `["all"]`: every listed stock), in groups
 /// of `group` stocks a job.
+///
+/// A stock someone trades by strategy is collected at every tick (its strategies decide on fresh bars). A stock
+/// that is only watched is collected once `watchEvery` of its minutes are due (the day's first time after a
+/// stock-dependent 1…`watchEvery`, so that watched stocks spread over the ticks; KIS answers 30 minutes a page, so
+/// 25–30 fill one request; at 1, every tick), and from the closing auction (15:20) on at every tick. After the close a tick still
+/// collects up to the closing minute, so a worker started (or a schedule tick landing) after 15:30 misses none
+/// of the day's last bars.
 public struct CollectionSchedule: Sendable {
     let engine: EngineClient
     let store: @Sendable () -> JobQueueStore
     let calendar: TradingCalendar
     let watch: [String]
     let group: Int
+    let watchEvery: Int
 
-    public init(engine: EngineClient, redis: RedisEndpoint, calendar: TradingCalendar, watch: [String], group: Int = 25) {
+    public init(engine: EngineClient, redis: RedisEndpoint, calendar: TradingCalendar, watch: [String], group: Int = 25, watchEvery: Int = 1) {
         self.engine = engine
         self.store = { JobQueueStore(redis: RedisClient(endpoint: redis)) }
         self.calendar = calendar
         self.watch = watch
         self.group = max(1, group)
+        self.watchEvery = max(1, watchEvery)
+    }
+
+    /// The minute a tick at `now` (µs) collects up to: the last complete minute of a trading day; during the
+    /// closing call auction (15:20–15:30, no trades) its opening minute, so the continuous session's last bar
+    /// comes at once and the auction's flat minutes wait for the close; once the session is over, the closing
+    /// minute (15:30, the closing auction's bar). Nil before the open and on other days.
+    public static func minute(endingAt now: Int64, calendar: TradingCalendar) -> Int64? {
+        let day = KST.day(now)
+        guard calendar.isTradingDay(day) else { return nil }
+        let minute = (now / KST.minuteMicros) * KST.minuteMicros - KST.minuteMicros  // the last complete minute
+        let open = KST.instant(day: day, hour: 0, minute: calendar.openMinute(day: day))
+        let auction = KST.instant(day: day, hour: 0, minute: calendar.closeMinute - 10)
+        let close = KST.instant(day: day, hour: 0, minute: calendar.closeMinute)
+        guard minute >= open else { return nil }
+        if minute >= close { return close }
+        return minute > auction ? auction : minute
+    }
+
+    /// When the tick after `now` (µs, session time) is due: every `interval` µs, 1 min 5 s past a multiple of
+    /// it counted from midnight KST — with 5 minutes, at 09:01:05, 09:06:05 … 15:21:05: each tick comes just
+    /// after a bar closes, and one just after the continuous session's last (15:20).
+    public static func nextTick(after now: Int64, interval: Int64) -> Int64 {
+        let interval = max(interval, 1_000)
+        let offset = 65 * Int64(1_000_000)
+        let local = now + KST.offsetMicros - offset
+        let next = (local / interval + 1) * interval
+        return next - KST.offsetMicros + offset
+    }
+
+    /// The stocks a tick for `minute` collects, given the engine's stocks and the accounts that may fetch.
+    static func due(
+        _ stocks: [WorkerStockView], accounts: [WorkerAccountView], minute: Int64, calendar: TradingCalendar, watch: [String], watchEvery: Int
+    ) -> [DataCollectionHandler.Stock] {
+        let live = accounts.filter { !$0.halted }
+        guard let first = live.first else { return [] }
+        let brokers = Dictionary(uniqueKeysWithValues: live.map { ($0.id, $0.broker) })
+        let day = KST.day(minute)
+        let open = KST.instant(day: day, hour: 0, minute: calendar.openMinute(day: day))
+        // From the closing auction on, every stock's remaining bars are due at once.
+        let closing = minute >= KST.instant(day: day, hour: 0, minute: calendar.closeMinute - 10)
+        var traded: [DataCollectionHandler.Stock] = []
+        var watched: [DataCollectionHandler.Stock] = []
+        for stock in stocks {
+            let started = stock.lastMinuteStart.map { KST.day($0) == day } ?? false
+            let since = started ? stock.lastMinuteStart! + KST.minuteMicros : open
+            let minutesDue = since > minute ? 0 : Int((minute - since) / KST.minuteMicros) + 1
+            guard minutesDue > 0 else { continue }
+            if let account = stock.strategyAccounts.first(where: { brokers[$0] != nil }) {
+                traded.append(DataCollectionHandler.Stock(stock: stock.stock, account: account, broker: brokers[account]!, last: stock.lastMinuteStart))
+                continue
+            }
+            guard watch == ["all"] || watch.contains(stock.stock) else { continue }
+            // The day's first collection of a stock comes after 1…watchEvery minutes, by its code: watched stocks
+            // spread over the ticks instead of all falling due at the same one (and again every watchEvery).
+            let threshold = started ? watchEvery : Self.phase(stock.stock, watchEvery) + 1
+            guard minutesDue >= threshold || closing else { continue }
+            watched.append(DataCollectionHandler.Stock(stock: stock.stock, account: first.id, broker: first.broker, last: stock.lastMinuteStart))
+        }
+        // Traded stocks first: their jobs are queued ahead of the watched ones.
+        return traded + watched
+    }
+
+    /// A stable number in `0..<period` for a stock code (FNV-1a; `hashValue` differs between processes).
+    static func phase(_ code: String, _ period: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in code.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(max(1, period)))
     }
 
     /// The jobs for the minute that ended at `now` (µs); none outside the regular session.
     public func jobs(now: Int64) async throws -> [Job] {
-        let day = KST.day(now)
-        let minute = (now / KST.minuteMicros) * KST.minuteMicros - KST.minuteMicros  // the last complete minute
-        guard self.calendar.isTradingDay(day), minute >= KST.instant(day: day, hour: 9), minute <= KST.instant(day: day, hour: 15, minute: 30) else { return [] }
-        let accounts = try await self.engine.accounts().filter { !$0.halted }
-        guard let first = accounts.first else { return [] }
-        let brokers = Dictionary(uniqueKeysWithValues: accounts.map { ($0.id, $0.broker) })
-        let stamp = KST.yyyymmdd(day: day) + KST.hhmmss(minute).prefix(4)
-        let stocks: [DataCollectionHandler.Stock] = try await self.engine.stocks().compactMap { stock in
-            let watched = self.watch == ["all"] || self.watch.contains(stock.stock)
-            guard let account = stock.strategyAccounts.first(where: { brokers[$0] != nil }) ?? (watched ? first.id : nil) else { return nil }
-            return DataCollectionHandler.Stock(stock: stock.stock, account: account, broker: brokers[account] ?? first.broker, last: stock.lastMinuteStart)
-        }
+        guard let minute = Self.minute(endingAt: now, calendar: self.calendar) else { return [] }
+        let accounts = try await self.engine.accounts()
+        guard accounts.contains(where: { !$0.halted }) else { return [] }
+        let stocks = Self.due(try await self.engine.stocks(), accounts: accounts, minute: minute, calendar: self.calendar, watch: self.watch, watchEvery: self.watchEvery)
+        let stamp = KST.yyyymmdd(day: KST.day(minute)) + KST.hhmmss(minute).prefix(4)
         return try stride(from: 0, to: stocks.count, by: self.group).map { index in
             let members = Array(stocks[index..<min(stocks.count, index + self.group)])
             let data = String(decoding: try JSONEncoder().encode(DataCollectionHandler.Data(stocks: members, minute: minute)), as: UTF8.self)

@@ -32,7 +32,10 @@ struct BenchDayCommand: AsyncParsableCommand {
     /// so a day paced at 390× ends after 60 s however fast the system is; at 410× the session takes 57 s and
     /// the day ends under 60 s (≥ 390× real time) only if the system keeps up.
     @Option(help: "Session seconds per wall-clock second (processes): 390 plays the session in 60 s; 410 leaves room to finish the day under 60 s.") var speed = 410.0
-    @Option(help: "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last.") var collectEvery = 10
+    @Option(help: "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last.") var collectEvery = 5
+    /// 25 with a schedule every 5 minutes: a watched stock is fetched when 25–29 of its minutes are due, one KIS page
+    /// (30 rows) a request, while the strategies' stocks are fetched every 5 minutes.
+    @Option(help: "Minutes a watched stock no strategy trades waits between collections (processes); 1: every schedule.") var watchEvery = 25
     @Option(help: "Wall seconds after which an unfinished day is stopped and reported as such (processes).") var maxSeconds = 1_200.0
     @Option(help: "Stocks per data-collection job (processes).") var collectGroup = 25
     @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=4,data-analysis=4,trade-execution=16,notification=8"
@@ -43,7 +46,7 @@ struct BenchDayCommand: AsyncParsableCommand {
             let redis = RedisEndpoint(url: redisText)
         else { throw ValidationError("bench day needs DATABASE_URL and REDIS_URL (scripts/services.sh start; eval \"$(scripts/services.sh env)\")") }
         guard self.stocks > 0, self.accounts > 0, self.strategyStocks > 0 else { throw ValidationError("--stocks, --accounts and --strategy-stocks must be positive") }
-        guard self.speed > 0, self.collectEvery > 0 else { throw ValidationError("--speed and --collect-every must be positive") }
+        guard self.speed > 0, self.collectEvery > 0, self.watchEvery > 0 else { throw ValidationError("--speed, --collect-every and --watch-every must be positive") }
         let output = self.out + (self.inProcess ? "-inprocess" : "") + "-\(self.stocks)"
         try? FileManager.default.removeItem(atPath: output)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)

@@ -169,6 +169,7 @@ struct DayProcesses {
         writeLine("bench day (processes): \(command.stocks) stocks, \(command.accounts) KIS paper accounts with strategies, session at \(Int(speed))× real time; signing people up…")
         // People sign up and open KIS paper accounts (each its own app key) at the simulated broker, and enable
         // their strategies, through the public API.
+        var traded: Set<StockCode> = []
         for index in 0..<command.accounts {
             let email = "trader\(index)@bench.example.com"
             let (registered, session) = try await api.post("/api/auth/register", json: ["email": email, "password": "bench-day-password"])
@@ -183,12 +184,14 @@ struct DayProcesses {
             for slot in Set((0..<command.strategyStocks).map { (index + $0 * command.accounts) % listings.count }).sorted() {
                 let (enabled, body) = try await api.post("/api/strategies", token: token, json: ["brokerAccountId": id, "stockId": listings[slot].code.description, "strategy": name, "parameters": parameters])
                 guard (200...201).contains(enabled) else { throw CommandFailure("enabling \(name) answered \(enabled): \(body)") }
+                traded.insert(listings[slot].code)
             }
         }
         let collectSeconds = Double(command.collectEvery) * 60 / speed
         let worker = try BenchChild("worker", arguments: [
-            "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds", String(format: "%.4f", collectSeconds),
+            "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds", String(format: "%.6f", collectSeconds),
             "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency, "--collect-group", String(command.collectGroup),
+            "--watch-every", String(command.watchEvery),
         ] + clockArguments, environment: environment, output: self.output + "/worker.log")
         defer { worker.stop() }
 
@@ -261,6 +264,8 @@ struct DayProcesses {
         let dayOpen = bars.first?.start ?? 0
         let stockIndex = Dictionary(bars.prefix(command.stocks).enumerated().map { ($1.stock, $0) }, uniquingKeysWith: min)
         var notifications = 0
+        var tradedLateness: [Double] = []
+        var watchedLateness: [Double] = []
         var offset: UInt64 = 0
         while offset < log.nextOffset {
             let records = try log.read(from: offset, maxRecords: 100_000)
@@ -275,6 +280,9 @@ struct DayProcesses {
                     let minute = Int((candle.start - dayOpen) / KST.minuteMicros)
                     let index = stockIndex[candle.stock].map { minute * command.stocks + $0 } ?? -1
                     if !bars.indices.contains(index) || minute < 0 || !Self.sameBar(bars[index], candle) { wrongCandles += 1 }
+                    // How long after its minute closed the bar was in the log (serve stamps records on the session clock).
+                    let late = Double(record.timestamp - candle.start - KST.minuteMicros) / 60e6
+                    if traded.contains(candle.stock) { tradedLateness.append(late) } else { watchedLateness.append(late) }
                 case .notificationSent: notifications += 1
                 default: break
                 }
@@ -287,11 +295,12 @@ struct DayProcesses {
         let maxQueues = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { queue in (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0) })
         let report = """
             bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
-            session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s) in jobs of \(command.collectGroup) stocks; worker \(command.concurrency)
+            session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s) (a stock no strategy trades when \(command.watchEvery) of its minutes are due) in jobs of \(command.collectGroup) stocks; worker \(command.concurrency)
             day          \(done ? "\(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)" : "NOT FINISHED: stopped after \(String(format: "%.0f", daySeconds)) s (--max-seconds) with every stock's bars in up to minute \(samples.last?.candleMinutes ?? 0) of 381; figures below are up to then")
             events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)\(wrongCandles == 0 ? ", each the broker's" : ", \(wrongCandles) NOT the broker's")
             orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(fills) fills, \(notifications) notifications sent, \(broker.state.withLock { $0.ordersTaken }) orders at the broker
             broker       \(broker.state.withLock { "\($0.requests) requests: \($0.chartRequests) minute-chart pages, \($0.quoteRequests) quotes, \($0.requests - $0.chartRequests - $0.quoteRequests) trading" })
+            freshness    a bar in the log this long after its minute closed (session minutes): \(Self.lateness(tradedLateness, "the strategies' \(traded.count) stocks")); \(Self.lateness(watchedLateness, "the other \(max(0, command.stocks - traded.count))"))
             lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) samples)
             queues       deepest: \(QueueName.allCases.map { "\($0.rawValue) \(maxQueues[$0.rawValue] ?? 0)" }.joined(separator: ", "))
             cpu          serve \(String(format: "%.1f", cpu.serve)) s, worker \(String(format: "%.1f", cpu.worker)) s, bench (simulated KIS) \(String(format: "%.1f", cpu.bench)) s; the whole machine (PostgreSQL, Redis, the SMTP sink too) \(String(format: "%.1f", cpu.machine)) s busy of \(Int(cores)) cores × \(String(format: "%.1f", daySeconds)) s (\(String(format: "%.0f", 100 * cpu.machine / (cores * daySeconds)))%)
@@ -324,6 +333,14 @@ struct DayProcesses {
     }
 
     /// The same bar (stock, minute, prices, volume), whatever the timeframe field's spelling.
+    /// "p50 …, p99 …, max … for <who>" of lateness figures in minutes.
+    static func lateness(_ values: [Double], _ who: String) -> String {
+        guard !values.isEmpty else { return "none for \(who)" }
+        let sorted = values.sorted()
+        func at(_ p: Double) -> String { String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]) }
+        return "\(who) p50 \(at(0.5)), p99 \(at(0.99)), max \(at(1))"
+    }
+
     static func sameBar(_ a: Candle, _ b: Candle) -> Bool {
         a.stock == b.stock && a.start == b.start && a.open == b.open && a.high == b.high && a.low == b.low && a.close == b.close && a.volume == b.volume
     }

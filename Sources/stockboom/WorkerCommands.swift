@@ -20,9 +20,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between looks at a resting order.") var pollSeconds = 2.0
     @Option(help: "Milliseconds a reserved job stays locked; a worker dead longer than this has its jobs run again.") var lockMs = 60_000
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).") var reconcileSeconds = 300.0
-    @Option(help: "Seconds between data-collection schedules (each adds the last minute's jobs; a minute is collected once).") var collectSeconds = 20.0
+    @Option(help: "Seconds between data-collection schedules (each adds the last minute's jobs; a minute is collected once), on the session clock just after a minute's bar closes.") var collectSeconds = 20.0
     @Option(help: "Stocks to collect besides those a KIS account trades by strategy: comma-separated codes, or `all` (every listed stock).") var watch = ""
     @Option(help: "Stocks per data-collection job (fetched a few at a time; their candles sent in one batch).") var collectGroup = 25
+    @Option(help: "Minutes a watched stock nobody trades by strategy waits between collections (KIS pages hold 30 minutes; 1: every schedule). Strategy stocks are collected every schedule.") var watchEvery = 1
     @OptionGroup var session: SessionClockOptions
 
     /// `KIS_REQUESTS_PER_SECOND`: the per-app-key request rate, when KIS grants other than its default.
@@ -70,13 +71,19 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         if let count = perQueue[.dataCollection], let brokers {
             consumers.append(QueueConsumers(endpoint: redis, queue: .dataCollection, concurrency: count, handler: DataCollectionHandler(engine: engine, brokers: brokers, redis: redis), lockMs: self.lockMs, report: report))
-            let schedule = CollectionSchedule(engine: engine, redis: redis, calendar: try loadCalendar(), watch: self.watch.split(separator: ",").map { String($0) }, group: self.collectGroup)
+            let schedule = CollectionSchedule(engine: engine, redis: redis, calendar: try loadCalendar(), watch: self.watch.split(separator: ",").map { String($0) }, group: self.collectGroup, watchEvery: self.watchEvery)
             let interval = self.collectSeconds
             if interval > 0 {
+                // Ticks on the session clock, just after bars close (CollectionSchedule.nextTick), every
+                // `interval` wall seconds of it.
+                let speed = self.session.clockStart == nil ? 1 : self.session.clockSpeed
+                let sessionInterval = Int64((interval * speed * 1e3).rounded()) * 1_000  // whole ms: the grid is counted from midnight
                 collection = Task {
                     while !Task.isCancelled {
                         do { try await schedule.tick(now: clock()) } catch { report("data-collection schedule: \(error)") }
-                        try? await Task.sleep(for: .seconds(interval))
+                        let now = clock()
+                        let wait = Double(CollectionSchedule.nextTick(after: now, interval: sessionInterval) - now) / 1e6 / speed
+                        try? await Task.sleep(for: .seconds(wait))
                     }
                 }
             }
