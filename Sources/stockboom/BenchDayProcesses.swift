@@ -133,9 +133,12 @@ struct DayProcesses {
             await runtime.close()
             log.close()
         }
-        // One session clock for serve, the worker and the broker: 08:40 at `origin`, `speed` times real time.
+        // One session clock for serve, the worker and the broker: 07:30 at `origin`, `speed` times real time. The
+        // 90 session minutes before the open (13 s at 410×) are for the set-up — 200 sign-ups through the API, the
+        // worker's start-up reconciliation of 200 accounts — which took 5–7 s; with 08:40 (3 s) the worker's
+        // consumers started 10–27 session minutes into the day, and a day that starts behind can stay behind.
         let speed = command.speed
-        let sessionStart = KST.instant(day: day, hour: 8, minute: 40)
+        let sessionStart = KST.instant(day: day, hour: 7, minute: 30)
         let originMicros = wallClockMicros() + 1_000_000
         let sessionClock: @Sendable () -> Int64 = { sessionStart + Int64(Double(wallClockMicros() - originMicros) * speed) }
         let clockArguments = ["--clock-start", ISOTime.kst(sessionStart), "--clock-speed", String(speed), "--clock-origin", String(format: "%.6f", Double(originMicros) / 1e6)]
@@ -194,6 +197,12 @@ struct DayProcesses {
             "--watch-every", String(command.watchEvery),
         ] + clockArguments, environment: environment, output: self.output + "/worker.log")
         defer { worker.stop() }
+        // The worker says "worker running" once its start-up reconciliation is done and its consumers run.
+        var ready: Int64?
+        for _ in 0..<1_200 where ready == nil {
+            if let text = try? String(contentsOfFile: self.output + "/worker.log", encoding: .utf8), text.contains("\"worker running\"") { ready = sessionClock() }
+            else { try await Task.sleep(for: .milliseconds(50)) }
+        }
 
         // The session: sample every 0.2 s until the day's last bar of every stock is in and the work is done.
         let open = KST.instant(day: day, hour: 9)
@@ -295,6 +304,7 @@ struct DayProcesses {
         let maxQueues = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { queue in (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0) })
         let report = """
             bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
+            set-up       sign-ups and the worker's start-up done at \(ready.map { ISOTime.kst($0).dropFirst(11).prefix(8) } ?? "(the worker never said it was running)")\(ready.map { $0 > open ? ": AFTER THE OPEN, the first minutes were collected late" : " (the session opens at 09:00:00)" } ?? "")
             session      clock at \(Int(speed))× real time; collection every \(command.collectEvery) session minute(s) (a stock no strategy trades when \(command.watchEvery) of its minutes are due) in jobs of \(command.collectGroup) stocks; worker \(command.concurrency)
             day          \(done ? "\(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)" : "NOT FINISHED: stopped after \(String(format: "%.0f", daySeconds)) s (--max-seconds) with every stock's bars in up to minute \(samples.last?.candleMinutes ?? 0) of 381; figures below are up to then")
             events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)\(wrongCandles == 0 ? ", each the broker's" : ", \(wrongCandles) NOT the broker's")
