@@ -1,6 +1,7 @@
 public import Engine
 import Foundation
 public import Projections
+import Synchronization
 
 /// data-collection: one job per minute of the session and group of stocks —
 /// `collect:<first code>+<more>:<YYYYMMDDHHMM>`, so a schedule that runs twice (two workers, a restart) adds
@@ -195,8 +196,12 @@ public struct CollectionSchedule: Sendable {
     }
 
     /// The stocks a tick for `minute` collects, given the engine's stocks and the accounts that may fetch.
+    /// `backlogged`: the jobs of the schedule before have not all started; watched stocks then wait (they are
+    /// fetched in full once the queue drains) until the closing auction, so a backlog does not grow by every
+    /// watched stock at every schedule.
     static func due(
-        _ stocks: [WorkerStockView], accounts: [WorkerAccountView], minute: Int64, calendar: TradingCalendar, watch: [String], watchEvery: Int
+        _ stocks: [WorkerStockView], accounts: [WorkerAccountView], minute: Int64, calendar: TradingCalendar, watch: [String], watchEvery: Int,
+        backlogged: Bool = false
     ) -> [DataCollectionHandler.Stock] {
         let live = accounts.filter { !$0.halted }
         guard let first = live.first else { return [] }
@@ -216,7 +221,7 @@ public struct CollectionSchedule: Sendable {
                 traded.append(DataCollectionHandler.Stock(stock: stock.stock, account: account, broker: brokers[account]!, last: stock.lastMinuteStart))
                 continue
             }
-            guard watch == ["all"] || watch.contains(stock.stock) else { continue }
+            guard watch == ["all"] || watch.contains(stock.stock), closing || !backlogged else { continue }
             // The day's first collection of a stock comes after 1…watchEvery minutes, by its code: watched stocks
             // spread over the ticks instead of all falling due at the same one (and again every watchEvery).
             let threshold = started ? watchEvery : Self.phase(stock.stock, watchEvery) + 1
@@ -235,11 +240,12 @@ public struct CollectionSchedule: Sendable {
     }
 
     /// The jobs for the minute that ended at `now` (µs); none outside the regular session.
-    public func jobs(now: Int64) async throws -> [Job] {
+    public func jobs(now: Int64, backlogged: Bool = false) async throws -> [Job] {
         guard let minute = Self.minute(endingAt: now, calendar: self.calendar) else { return [] }
         let accounts = try await self.engine.accounts()
         guard accounts.contains(where: { !$0.halted }) else { return [] }
-        let stocks = Self.due(try await self.engine.stocks(), accounts: accounts, minute: minute, calendar: self.calendar, watch: self.watch, watchEvery: self.watchEvery)
+        let stocks = Self.due(try await self.engine.stocks(), accounts: accounts, minute: minute, calendar: self.calendar, watch: self.watch,
+                              watchEvery: self.watchEvery, backlogged: backlogged)
         let stamp = KST.yyyymmdd(day: KST.day(minute)) + KST.hhmmss(minute).prefix(4)
         return try stride(from: 0, to: stocks.count, by: self.group).map { index in
             let members = Array(stocks[index..<min(stocks.count, index + self.group)])
@@ -249,12 +255,21 @@ public struct CollectionSchedule: Sendable {
         }
     }
 
-    /// Adds this minute's jobs; returns how many were new.
+    /// Adds this minute's jobs; returns how many were new. When more data-collection jobs wait than the schedule
+    /// before added, some of those have not started: this one adds strategy stocks only (see `due`).
     @discardableResult
     public func tick(now: Int64) async throws -> Int {
-        let jobs = try await self.jobs(now: now)
-        guard !jobs.isEmpty else { return 0 }
         let store = self.store
-        return try await blocking { try store().add(jobs, now: now / 1_000) }
+        let waiting = try await blocking { try store().counts(.dataCollection).wait }
+        let jobs = try await self.jobs(now: now, backlogged: waiting > self.lastAdded.value.withLock { $0 })
+        let added = jobs.isEmpty ? 0 : try await blocking { try store().add(jobs, now: now / 1_000) }
+        self.lastAdded.value.withLock { $0 = added }
+        return added
     }
+
+    /// How many jobs the last schedule added (a box: the schedule is a value shared by its loop).
+    private final class Count: Sendable {
+        let value = Mutex(0)
+    }
+    private let lastAdded = Count()
 }

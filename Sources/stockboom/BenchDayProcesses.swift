@@ -208,7 +208,8 @@ struct DayProcesses {
         let open = KST.instant(day: day, hour: 9)
         let lastBar = open + Int64(bars.count / listings.count - 1) * KST.minuteMicros
         while sessionClock() < open { try await Task.sleep(for: .milliseconds(5)) }
-        let started = monotonicNanos()
+        // The day counts from the moment the session clock read 09:00, even when the set-up ended after it.
+        let started = monotonicNanos() - UInt64(max(0, Double(sessionClock() - open) * 1_000 / speed))
         let machineBusyBefore = ProcessCPU.machineBusySeconds()
         let workerToken = environment["STOCKBOOM_WORKER_TOKEN"]!
         var samples: [Sample] = []

@@ -79,6 +79,11 @@ import Testing
         #expect(closing.map(\.stock) == ["000002", "000003", "000001", "000004", "000005", "000006", "000007"], "from the closing auction every stock with a minute due")
         #expect(CollectionSchedule.due(stocks, accounts: [accounts[1]], minute: minute, calendar: Self.calendar, watch: ["all"], watchEvery: 25).isEmpty,
                 "no account that may fetch")
+        // Behind (the last schedule's jobs not all started): strategy stocks only, until the closing auction.
+        let behind = CollectionSchedule.due(stocks, accounts: accounts, minute: minute, calendar: Self.calendar, watch: ["all"], watchEvery: 1, backlogged: true)
+        #expect(behind.map(\.stock) == ["000002"])
+        let behindAtTheClose = CollectionSchedule.due(stocks, accounts: accounts, minute: Self.at(15, 20), calendar: Self.calendar, watch: ["all"], watchEvery: 25, backlogged: true)
+        #expect(behindAtTheClose.count == 7)
     }
 
     /// A whole day of ticks every 5 minutes over a simulated engine: every stock ends with every minute through the
