@@ -148,9 +148,10 @@ public struct DataCollectionHandler: JobHandler {
 /// A stock someone trades by strategy is collected at every tick (its strategies decide on fresh bars). A stock
 /// that is only watched is collected once `watchEvery` of its minutes are due (the day's first time after a
 /// stock-dependent 1…`watchEvery`, so that watched stocks spread over the ticks; KIS answers 30 minutes a page, so
-/// 25–30 fill one request; at 1, every tick), and from the closing auction (15:20) on at every tick. After the close a tick still
-/// collects up to the closing minute, so a worker started (or a schedule tick landing) after 15:30 misses none
-/// of the day's last bars.
+/// 25–30 fill one request; at 1, every tick), and from the closing auction (15:20) on at every tick. After the
+/// close a tick still collects up to the closing minute, so a worker started (or a schedule tick landing) after
+/// 15:30 misses none of the day's last bars. A tick that finds more jobs waiting than the one before added (a
+/// backlog) adds strategy stocks only, until the closing auction.
 public struct CollectionSchedule: Sendable {
     let engine: EngineClient
     let store: @Sendable () -> JobQueueStore
@@ -239,7 +240,7 @@ public struct CollectionSchedule: Sendable {
         return Int(hash % UInt64(max(1, period)))
     }
 
-    /// The jobs for the minute that ended at `now` (µs); none outside the regular session.
+    /// The jobs for the minute that ended at `now` (µs); none before the open or on a day without a session.
     public func jobs(now: Int64, backlogged: Bool = false) async throws -> [Job] {
         guard let minute = Self.minute(endingAt: now, calendar: self.calendar) else { return [] }
         let accounts = try await self.engine.accounts()

@@ -343,8 +343,7 @@ struct DayProcesses {
         if wrongCandles > 0 { throw ValidationError("\(wrongCandles) recorded one-minute bars differ from the simulated broker's") }
     }
 
-    /// The same bar (stock, minute, prices, volume), whatever the timeframe field's spelling.
-    /// "p50 …, p99 …, max … for <who>" of lateness figures in minutes.
+    /// "<who> p50 …, p99 …, max …" of lateness figures in minutes.
     static func lateness(_ values: [Double], _ who: String) -> String {
         guard !values.isEmpty else { return "none for \(who)" }
         let sorted = values.sorted()
@@ -352,6 +351,7 @@ struct DayProcesses {
         return "\(who) p50 \(at(0.5)), p99 \(at(0.99)), max \(at(1))"
     }
 
+    /// The same bar (stock, minute, prices, volume), whatever the timeframe field's spelling.
     static func sameBar(_ a: Candle, _ b: Candle) -> Bool {
         a.stock == b.stock && a.start == b.start && a.open == b.open && a.high == b.high && a.low == b.low && a.close == b.close && a.volume == b.volume
     }
