@@ -233,12 +233,8 @@ public struct CollectionSchedule: Sendable {
         return traded + watched
     }
 
-    /// A stable number in `0..<period` for a stock code (FNV-1a; `hashValue` differs between processes).
-    static func phase(_ code: String, _ period: Int) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in code.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Int(hash % UInt64(max(1, period)))
-    }
+    /// A stable number in `0..<period` for a stock code (`hashValue` differs between processes).
+    static func phase(_ code: String, _ period: Int) -> Int { Int(fnv1a64(code) % UInt64(max(1, period))) }
 
     /// The jobs for the minute that ended at `now` (µs); none before the open or on a day without a session.
     public func jobs(now: Int64, backlogged: Bool = false) async throws -> [Job] {

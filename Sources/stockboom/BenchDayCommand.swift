@@ -97,7 +97,7 @@ struct BenchDayCommand: AsyncParsableCommand {
         let events = runtime.nextOffset - startEvents
         let orders = runtime.state.orders.count - startOrders
         let lags = stack.lagClock.samples.sorted()
-        func percentile(_ p: Double) -> Double { lags.isEmpty ? 0 : lags[min(lags.count - 1, Int(Double(lags.count - 1) * p))] }
+        func percentile(_ p: Double) -> Double { Format.percentile(lags, p) }
         let segmentBytes = eventLog.segments.reduce(UInt64(0)) { $0 + $1.bytes }
         let databaseBytes = try await stack.services.database.run { try $0.query("SELECT pg_database_size(current_database())").rows.first?[0].flatMap { UInt64($0) } ?? 0 }
         let redisBytes = try await blocking { () throws -> UInt64 in

@@ -301,7 +301,7 @@ struct DayProcesses {
         }
         log.close()
         let lags = samples.map(\.lagSeconds).sorted()
-        func percentile(_ p: Double) -> Double { lags.isEmpty ? 0 : lags[min(lags.count - 1, Int(Double(lags.count - 1) * p))] }
+        func percentile(_ p: Double) -> Double { Format.percentile(lags, p) }
         let maxQueues = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { queue in (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0) })
         let report = """
             bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
@@ -347,7 +347,7 @@ struct DayProcesses {
     static func lateness(_ values: [Double], _ who: String) -> String {
         guard !values.isEmpty else { return "none for \(who)" }
         let sorted = values.sorted()
-        func at(_ p: Double) -> String { String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]) }
+        func at(_ p: Double) -> String { String(format: "%.1f", Format.percentile(sorted, p)) }
         return "\(who) p50 \(at(0.5)), p99 \(at(0.99)), max \(at(1))"
     }
 

@@ -20,6 +20,11 @@ enum Format {
         return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
     }
 
+    /// The value at fraction `p` of `sorted` (index (count − 1) · p, rounded down); 0 when empty.
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+    }
+
     static func number(_ value: Double) -> String {
         let formatter = NumberFormatter()
         formatter.numberStyle = .decimal

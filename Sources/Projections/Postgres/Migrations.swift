@@ -226,12 +226,5 @@ public enum Migrator {
     }
 
     /// FNV-1a 64 of the SQL text: detects edits to released migrations (not a security boundary).
-    static func checksum(_ text: String) -> String {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01B3
-        }
-        return String(hash, radix: 16)
-    }
+    static func checksum(_ text: String) -> String { String(fnv1a64(text), radix: 16) }
 }
