@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Projections
 
 /// Helpers shared by the test targets (postgres-nio's `_ConnectionPoolTestUtils` pattern). Not shipped.
@@ -100,6 +100,32 @@ public func stockboomExecutable() throws -> String {
     return fallback
 }
 
+/// A child's standard output (or error, or input) in a temporary file instead of a pipe. A pipe's write end
+/// is inherited by any process spawned elsewhere in this process while it is open (a `Pipe` is not
+/// close-on-exec), so a long-lived child started at that moment — a restarted PostgreSQL, a `serve` — keeps
+/// it, and a reader waiting for the end of the pipe waits for that child to exit: the fault suite hung so.
+/// A file has no end to wait for: wait for the child, then read the file.
+public final class OutputFile: @unchecked Sendable {
+    // @unchecked: set once in init.
+    public let path: String
+    public let handle: FileHandle
+
+    /// An empty file for a child to write; with `contents`, a file for it to read (its standard input).
+    public init(contents: String? = nil) {
+        self.path = NSTemporaryDirectory() + "stockboom-output-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: self.path, contents: contents.map { Data($0.utf8) } ?? Data())
+        self.handle = contents == nil ? FileHandle(forWritingAtPath: self.path)! : FileHandle(forReadingAtPath: self.path)!
+    }
+
+    /// What the child wrote so far.
+    public var text: String { String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: self.path))) ?? Data(), as: UTF8.self) }
+
+    deinit {
+        try? self.handle.close()
+        try? FileManager.default.removeItem(atPath: self.path)
+    }
+}
+
 /// Runs `stockboom` with arguments and standard input; returns (exit code, stdout, stderr).
 /// The child runs off the cooperative pool (`blocking`): a test waiting for it leaves both of the pool's threads
 /// to the in-process servers of the tests running beside it.
@@ -112,19 +138,15 @@ private func runStockboomWaiting(_ arguments: [String], input: String, environme
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
     process.arguments = arguments
     process.environment = environment.merging(["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]) { $1 }
-    let stdin = Pipe()
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
+    let stdin = OutputFile(contents: input)
+    let stdout = OutputFile()
+    let stderr = OutputFile()
+    process.standardInput = stdin.handle
+    process.standardOutput = stdout.handle
+    process.standardError = stderr.handle
     try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    let errors = stderr.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+    return (process.terminationStatus, stdout.text, stderr.text)
 }
 
 /// Starts `stockboom` with `arguments`, lets it work for `microseconds`, SIGKILLs it, and returns the complete
@@ -138,15 +160,15 @@ private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
     process.arguments = arguments
     process.environment = ["SWIFT_BACKTRACE": "enable=no"]
-    let output = Pipe()
-    process.standardOutput = output
+    let output = OutputFile()
+    process.standardOutput = output.handle
     process.standardError = FileHandle.nullDevice
     try process.run()
     usleep(microseconds)
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()
     guard process.terminationReason == .uncaughtSignal else { throw ChildExitedEarly(status: process.terminationStatus) }
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let text = output.text
     return Array(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast())
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Projections
 import Testing
+import TestSupport
 @testable import Engine
 
 enum SharedData {
@@ -18,16 +19,14 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", script, csvPath]
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
+    let output = OutputFile()
+    let errors = OutputFile()
+    process.standardOutput = output.handle
+    process.standardError = errors.handle
     try process.run()
     let (data, problem) = try await blocking {  // python's run, waited for off the cooperative pool
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return (data, problem)
+        return (Data(output.text.utf8), errors.text)
     }
     try #require(process.terminationStatus == 0, "TA-Lib reference failed (run scripts/setup.sh to install TA-Lib): \(problem)")
     return String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst().map { line in

@@ -16,11 +16,11 @@ private func curl(_ url: String, json: String?, token: String?) throws -> (Int, 
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
     process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
         + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []) + [url]
-    let output = Pipe()
-    process.standardOutput = output
+    let output = OutputFile()
+    process.standardOutput = output.handle
     try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
+    let text = output.text
     let code = Int(text.split(separator: "\n").last ?? "0") ?? 0
     return (code, String(text.split(separator: "\n").dropLast().joined(separator: "\n")))
 }
@@ -29,9 +29,9 @@ func freePort() -> Int { freeLoopbackPort() }
 
 /// A `stockboom serve` process on a loopback port, stopped with SIGTERM.
 final class Server: @unchecked Sendable {
-    // @unchecked: the process and pipe are set once in init and only read afterwards.
+    // @unchecked: the process and output file are set once in init and only read afterwards.
     let process = Process()
-    let output = Pipe()
+    let output = OutputFile()
     let port: Int
 
     init(directory: String, environment: [String: String], arguments: [String] = []) async throws {
@@ -39,8 +39,8 @@ final class Server: @unchecked Sendable {
         self.process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
         self.process.arguments = ["serve", "--dir", directory, "--port", String(self.port)] + arguments
         self.process.environment = environment.merging(["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]) { $1 }
-        self.process.standardOutput = self.output
-        self.process.standardError = self.output  // the log lines (JSON) are on standard error
+        self.process.standardOutput = self.output.handle
+        self.process.standardError = self.output.handle  // the log lines (JSON) are on standard error
         try self.process.run()
         for _ in 0..<200 {
             if (try? await http("http://127.0.0.1:\(self.port)/metrics").0) == 200 { return }
@@ -59,7 +59,7 @@ final class Server: @unchecked Sendable {
         kill(self.process.processIdentifier, SIGTERM)
         return (try? await blocking {
             self.process.waitUntilExit()
-            return (self.process.terminationStatus, String(decoding: self.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            return (self.process.terminationStatus, self.output.text)
         }) ?? (-1, "")
     }
 }
@@ -124,8 +124,8 @@ final class Server: @unchecked Sendable {
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         client.arguments = ["-sN", "-m", "60", "-H", "Authorization: Bearer \(token)", server.url + "/api/stream?from=0"]
-        let output = Pipe()
-        client.standardOutput = output
+        let output = OutputFile()
+        client.standardOutput = output.handle
         try client.run()
         try await Task.sleep(for: .milliseconds(500))
         let started = Date()
@@ -133,7 +133,7 @@ final class Server: @unchecked Sendable {
         #expect(exit == 0, "\(log.suffix(2000))")
         #expect(Date().timeIntervalSince(started) < 10, "SIGTERM must not wait for an open stream")
         try await blocking { client.waitUntilExit() }
-        let received = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let received = output.text
         #expect(received.contains("event: UserRegistered"), "\(received)")
     }
 
@@ -229,14 +229,13 @@ final class Server: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script, server.url, token]
         process.environment = ProcessInfo.processInfo.environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        let output = OutputFile()
+        process.standardOutput = output.handle
+        process.standardError = output.handle
         try process.run()
         let text = try await blocking {  // minutes of schemathesis, waited for off the cooperative pool
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
-            return text
+            return output.text
         }
         #expect(process.terminationStatus == 0, "schemathesis found failures:\n\(text.suffix(6000))")
         let (exit, log) = await server.stop()
@@ -263,14 +262,13 @@ final class Server: @unchecked Sendable {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/sign_in.py").path, server.url, "browser@example.com", password]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
+            let output = OutputFile()
+            process.standardOutput = output.handle
+            process.standardError = output.handle
             try process.run()
             let text = try await blocking {
-                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 process.waitUntilExit()
-                return text
+                return output.text
             }
             #expect(process.terminationStatus == 0, "\(text)")
             return ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? ["output": text]

@@ -27,13 +27,12 @@ import TestSupport
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        let output = OutputFile()
+        process.standardOutput = output.handle
+        process.standardError = output.handle
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (process.terminationStatus, output.text)
     }
 
     @Test func dockerPrometheusGrafanaAndEnvironmentFilesAreValidAgainstTheServedMetrics() async throws {
@@ -43,9 +42,9 @@ import TestSupport
         server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
         server.arguments = ["serve", "--dir", directory.path + "/log", "--port", String(port)]
         server.environment = try Self.environment()
-        let logLines = Pipe()
+        let logLines = OutputFile()
         server.standardOutput = FileHandle.nullDevice
-        server.standardError = logLines
+        server.standardError = logLines.handle
         try server.run()
         defer {
             if server.isRunning {
@@ -75,7 +74,7 @@ import TestSupport
         kill(server.processIdentifier, SIGTERM)
         try await blocking { server.waitUntilExit() }
         #expect(server.terminationStatus == 0)
-        let lines = String(decoding: logLines.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        let lines = logLines.text.split(separator: "\n")
         #expect(lines.count >= 3, "recovered, listening, stopped")
         for line in lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]

@@ -126,11 +126,11 @@ final class Child: @unchecked Sendable {
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
         for header in headers { arguments += ["-H", header] }
         process.arguments = arguments + [rig.url + path]
-        let output = Pipe()
-        process.standardOutput = output
+        let output = OutputFile()
+        process.standardOutput = output.handle
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let text = output.text
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
@@ -256,13 +256,12 @@ final class Child: @unchecked Sendable {
         let dump = Process()
         dump.executableURL = URL(fileURLWithPath: "/usr/bin/pg_dump")
         dump.arguments = [try #require(rig.environment["DATABASE_URL"])]
-        let output = Pipe()
-        dump.standardOutput = output
+        let output = OutputFile()
+        dump.standardOutput = output.handle
         try dump.run()
         let text = try await blocking {
-            let text = output.fileHandleForReading.readDataToEndOfFile()
             dump.waitUntilExit()
-            return text
+            return Data(output.text.utf8)
         }
         #expect(dump.terminationStatus == 0 && text.count > 1_000)
         let inDatabase = contains(Array(text))
