@@ -100,9 +100,17 @@ public final class QueueConsumers: @unchecked Sendable {
                 continue
             }
             guard !jobs.isEmpty else { continue }
-            // While the handlers run, this thread keeps their locks alive (a third of the lock time apart).
+            // While the handlers run, this thread keeps their locks alive (a third of the lock time apart), and
+            // says so once a minute when they take that long (a handler waiting on something that never comes).
+            let started = Date()
+            var minutesReported = 0
             let outcomes = Self.run(jobs, self.handler, every: Double(self.lockMs) / 3_000) {
                 for job in jobs { _ = try? store.extendLock(job) }
+                let minutes = Int(Date().timeIntervalSince(started) / 60)
+                if minutes > minutesReported {
+                    minutesReported = minutes
+                    self.report("\(self.queue.rawValue): job(s) \(jobs.map(\.id).joined(separator: ", ")) still running after \(minutes) min")
+                }
             }
             var completed: [String] = []
             for (job, outcome) in zip(jobs, outcomes) {
