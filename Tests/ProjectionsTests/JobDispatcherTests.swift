@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import Engine
@@ -62,6 +63,57 @@ import TestSupport
         #expect(try dispatcher.rebuild() == 1)
         #expect(try store.counts(.tradeExecution).wait == 0)
         #expect(try store.counts(.notification).wait == 1)
+        await runtime.close()
+        log.close()
+    }
+
+    /// A flush that lands during a pass (after it read the checkpoint, before it writes the next one) must not
+    /// leave a checkpoint past jobs the flush took: the pass writes none, and the next derives again from 0.
+    /// (The fault suite once ended with orders never sent and resting orders never polled again.)
+    @Test func aFlushDuringAPassIsNotHiddenByItsCheckpoint() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        var endpoint = try #require(RedisEndpoint(url: url))
+        endpoint.database = 7
+        let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
+        _ = try store.redis.command(["FLUSHDB"])
+        let directory = TemporaryDirectory("dispatcher-flush")
+        let log = try EventLog(directory: directory.path)
+        let runtime = try EngineRuntime(log: log, engine: Engine(calendar: TradingCalendar()))
+        let time = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
+        let context = CommandContext(time: time)
+        let samsung = StockCode("005930")!
+        _ = try await runtime.execute(.listStock(code: samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
+        _ = try await runtime.execute(.registerUser(email: "f@example.com"), context: context)
+        let user = UserID(value: 1)
+        _ = try await runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "5012345602", dailyOrderLimit: 100), context: context)
+        let account = AccountID(value: 1)
+        _ = try await runtime.execute(.issueToken(account: account, expiresAt: time + 86_400_000_000), context: context)
+        _ = try await runtime.execute(.depositCash(account: account, amount: 10_000_000), context: context)
+        let placed = try await runtime.execute(.placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)), context: context)
+        // The dispatcher reads the engine's state after the checkpoint: a flush is put exactly there.
+        let flushDuringPass = Mutex(false)
+        let flusher = RedisClient(endpoint: endpoint)
+        let dispatcher = JobDispatcher(log: log, store: store, channel: "stockboom:events:test-\(UUID().uuidString)", clock: { time }, committed: {
+            if flushDuringPass.withLock({ $0 }) {
+                flushDuringPass.withLock { $0 = false }
+                _ = try? flusher.command(["FLUSHDB"])
+            }
+            return runtime.committed
+        })
+        #expect(try dispatcher.catchUp() == 1)
+        #expect(try store.job(.tradeExecution, id: String(placed.offsets[0])) != nil)
+
+        // A new event, and a flush in the middle of the pass that takes it.
+        _ = try await runtime.execute(.notify(user: user, kind: "TEST", title: "hello", message: "world"), context: context)
+        flushDuringPass.withLock { $0 = true }
+        _ = try dispatcher.catchUp()
+        #expect(try JobDispatcher.checkpoint(store) == nil, "a pass that a flush cut writes no checkpoint")
+        // The next pass derives from offset 0: the order's job is back, beside the notification's.
+        _ = try dispatcher.catchUp()
+        #expect(try store.job(.tradeExecution, id: String(placed.offsets[0])) != nil, "the pending order has its job again")
+        #expect(try store.counts(.tradeExecution).wait == 1)
+        #expect(try store.counts(.notification).wait == 1)
+        #expect(try JobDispatcher.checkpoint(store) == log.nextOffset)
         await runtime.close()
         log.close()
     }

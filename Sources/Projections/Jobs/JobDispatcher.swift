@@ -148,6 +148,11 @@ public final class JobDispatcher: @unchecked Sendable {
     @discardableResult
     public func catchUp(maxEvents: UInt64 = 50_000) throws -> Int {
         let stored = try Self.checkpoint(self.store)
+        // No checkpoint: a placeholder that the pass's last write requires (`SET … XX`). A flush during the pass
+        // removes it with every job added before, so the checkpoint is not written and the next pass derives
+        // again from offset 0; otherwise a flush between this read and that write left a checkpoint past jobs
+        // that were gone (orders never sent, resting orders never polled again).
+        if stored == nil { _ = try self.store.redis.command(["SET", Self.checkpointKey, "0"]) }
         let start = stored ?? 0
         // History derived again (no checkpoint: new or flushed Redis, or a rebuild) is not news: not published.
         let publish = self.publishes && stored != nil
@@ -184,7 +189,7 @@ public final class JobDispatcher: @unchecked Sendable {
         // Live subscribers get each event once per pass (a pass repeated after a crash publishes again:
         // subscribers deduplicate by offset). A rebuild replays history without publishing it.
         if !messages.isEmpty { _ = try self.store.redis.pipeline(messages) }
-        _ = try self.store.redis.command(["SET", Self.checkpointKey, String(end)])
+        _ = try self.store.redis.command(["SET", Self.checkpointKey, String(end), "XX"])
         return added
     }
 
