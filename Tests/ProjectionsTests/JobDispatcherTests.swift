@@ -9,26 +9,48 @@ import TestSupport
 /// The log → queues projection against real Redis: jobs carry their event's offset, only pending work is
 /// derived (live and after a flush), and committed events are published on `stockboom:events`.
 @Suite(.serialized) struct JobDispatcherTests {
-    @Test func pendingWorkBecomesJobsOnceAndAFlushRecreatesOnlyWhatIsStillPending() async throws {
-        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
-        var endpoint = try #require(RedisEndpoint(url: url))
-        endpoint.database = 7
-        let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
-        _ = try store.redis.command(["FLUSHDB"])
-        let directory = TemporaryDirectory("dispatcher")
-        let log = try EventLog(directory: directory.path)
-        let runtime = try EngineRuntime(log: log, engine: Engine(calendar: TradingCalendar()))
-        let time = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
-        let context = CommandContext(time: time)
+    /// A fresh Redis database (7) and a log with one listed stock, one user with a funded KIS paper account and
+    /// one PENDING buy order: work a dispatcher must turn into a trade-execution job.
+    struct PendingOrder {
+        let endpoint: RedisEndpoint
+        let store: JobQueueStore
+        let directory: TemporaryDirectory
+        let log: EventLog
+        let runtime: EngineRuntime
+        let time: Int64
+        let context: CommandContext
         let samsung = StockCode("005930")!
-        _ = try await runtime.execute(.listStock(code: samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
-        _ = try await runtime.execute(.registerUser(email: "d@example.com"), context: context)
         let user = UserID(value: 1)
-        _ = try await runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "5012345601", dailyOrderLimit: 100), context: context)
-        let account = AccountID(value: 1)
-        _ = try await runtime.execute(.issueToken(account: account, expiresAt: time + 86_400_000_000), context: context)
-        _ = try await runtime.execute(.depositCash(account: account, amount: 10_000_000), context: context)
-        let placed = try await runtime.execute(.placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)), context: context)
+        let placed: Execution
+
+        init(_ name: String) async throws {
+            let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+            var endpoint = try #require(RedisEndpoint(url: url))
+            endpoint.database = 7
+            self.endpoint = endpoint
+            self.store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
+            _ = try self.store.redis.command(["FLUSHDB"])
+            self.directory = TemporaryDirectory(name)
+            self.log = try EventLog(directory: self.directory.path)
+            self.runtime = try EngineRuntime(log: self.log, engine: Engine(calendar: TradingCalendar()))
+            self.time = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
+            let context = CommandContext(time: self.time)
+            self.context = context
+            let (runtime, samsung, user) = (self.runtime, StockCode("005930")!, UserID(value: 1))
+            _ = try await runtime.execute(.listStock(code: samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
+            _ = try await runtime.execute(.registerUser(email: "\(name)@example.com"), context: context)
+            _ = try await runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "5012345601", dailyOrderLimit: 100), context: context)
+            let account = AccountID(value: 1)
+            _ = try await runtime.execute(.issueToken(account: account, expiresAt: self.time + 86_400_000_000), context: context)
+            _ = try await runtime.execute(.depositCash(account: account, amount: 10_000_000), context: context)
+            self.placed = try await runtime.execute(.placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)), context: context)
+        }
+    }
+
+    @Test func pendingWorkBecomesJobsOnceAndAFlushRecreatesOnlyWhatIsStillPending() async throws {
+        let fixture = try await PendingOrder("dispatcher")
+        let (endpoint, store, log, runtime, time, context, samsung, user, placed) =
+            (fixture.endpoint, fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context, fixture.samsung, fixture.user, fixture.placed)
         let order = try #require(placed.decision.order)
         // A channel of the test's own: other tests' servers publish on the default one at the same time.
         let channel = "stockboom:events:test-\(UUID().uuidString)"
@@ -71,25 +93,9 @@ import TestSupport
     /// leave a checkpoint past jobs the flush took: the pass writes none, and the next derives again from 0.
     /// (The fault suite once ended with orders never sent and resting orders never polled again.)
     @Test func aFlushDuringAPassIsNotHiddenByItsCheckpoint() async throws {
-        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
-        var endpoint = try #require(RedisEndpoint(url: url))
-        endpoint.database = 7
-        let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
-        _ = try store.redis.command(["FLUSHDB"])
-        let directory = TemporaryDirectory("dispatcher-flush")
-        let log = try EventLog(directory: directory.path)
-        let runtime = try EngineRuntime(log: log, engine: Engine(calendar: TradingCalendar()))
-        let time = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
-        let context = CommandContext(time: time)
-        let samsung = StockCode("005930")!
-        _ = try await runtime.execute(.listStock(code: samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
-        _ = try await runtime.execute(.registerUser(email: "f@example.com"), context: context)
-        let user = UserID(value: 1)
-        _ = try await runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "5012345602", dailyOrderLimit: 100), context: context)
-        let account = AccountID(value: 1)
-        _ = try await runtime.execute(.issueToken(account: account, expiresAt: time + 86_400_000_000), context: context)
-        _ = try await runtime.execute(.depositCash(account: account, amount: 10_000_000), context: context)
-        let placed = try await runtime.execute(.placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)), context: context)
+        let fixture = try await PendingOrder("dispatcher-flush")
+        let (endpoint, store, log, runtime, time, context, user, placed) =
+            (fixture.endpoint, fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context, fixture.user, fixture.placed)
         // The dispatcher reads the engine's state after the checkpoint: a flush is put exactly there.
         let flushDuringPass = Mutex(false)
         let flusher = RedisClient(endpoint: endpoint)
