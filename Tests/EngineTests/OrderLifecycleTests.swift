@@ -118,6 +118,44 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
         #expect(world.order(order).filledQuantity == 4)
     }
 
+    /// Two workers looking for twin orders at the broker at once must not both take one broker order: a
+    /// number another order of the account holds on that day is refused (and changes nothing), while another
+    /// account, or an order of another day (KIS numbers orders per day), may hold the same number. The index
+    /// behind it is rebuilt from a snapshot.
+    @Test func aBrokerOrderBelongsToOneOrderOfItsDay() throws {
+        var (world, account) = try World.standard(cash: 50_000_000)
+        let other = AccountID(value: try world.run(.registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "5012345602", dailyOrderLimit: 100)).created!)
+        try world.run(.depositCash(account: other, amount: 10_000_000))
+        let (first, _) = try world.place(account, .buy, 10, at: 71_000)
+        let (twin, _) = try world.place(account, .buy, 10, at: 71_000)
+        let (elsewhere, _) = try world.place(other, .buy, 10, at: 71_000)
+        for order in [first, twin, elsewhere] { try world.run(.recordSubmitted(order)) }
+        try world.run(.recordAccepted(first, brokerOrderNumber: "0000000501"))
+        let before = world.state
+        do {
+            try world.run(.recordAccepted(twin, brokerOrderNumber: "0000000501"))
+            Issue.record("a second order took broker order 0000000501")
+        } catch {
+            #expect(error.code == .conflict && error.message.contains("0000000501") && error.message.contains(first.description), "\(error.message)")
+        }
+        #expect(world.state == before)
+        #expect(world.state.brokerOrderNumbers(besides: world.order(twin)) == ["0000000501"])
+        #expect(try world.run(.recordAccepted(first, brokerOrderNumber: "0000000501")).events.isEmpty, "the holder's own report again is a no-op")
+        try world.run(.recordAccepted(twin, brokerOrderNumber: "0000000502"))
+        try world.run(.recordAccepted(elsewhere, brokerOrderNumber: "0000000501"))
+        #expect(world.state.brokerOrderNumbers(besides: world.order(elsewhere)).isEmpty, "numbers of another account are not this one's")
+        // The next trading day (Monday), the same number is a different broker order.
+        world.now = KST.instant(day: KST.day(year: 2025, month: 1, day: 6), hour: 10)
+        let (tomorrow, _) = try world.place(account, .buy, 10, at: 71_000)
+        try world.run(.recordSubmitted(tomorrow))
+        #expect(world.state.brokerOrderNumbers(besides: world.order(tomorrow)).isEmpty, "yesterday's numbers are not today's")
+        try world.run(.recordAccepted(tomorrow, brokerOrderNumber: "0000000501"))
+        #expect(world.order(tomorrow).status == .accepted)
+        #expect(world.replayed() == world.state)
+        #expect(try EngineState(snapshot: world.state.snapshot()) == world.state, "a snapshot rebuilds the index")
+        #expect(world.state.brokerOrders[account]?.count == 3)
+    }
+
     /// A send again of a SUBMITTED order (the broker's list proved the last one was not taken) records
     /// `OrderSubmitted` once more, moving `updatedAt` to the new send; any other status refuses it.
     @Test func resendingMarksTheNewSendOfASubmittedOrderOnly() throws {

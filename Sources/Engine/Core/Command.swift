@@ -37,8 +37,10 @@ public enum Command: Sendable, Hashable {
     case recordSubmitted(OrderID)
     /// A SUBMITTED order is about to be sent to the broker again, because the broker's order list shows that
     /// the last send was not taken. Records `OrderSubmitted` once more: the order's `updatedAt` is then the
-    /// latest send, the instant a later look at the broker's list must be newer than.
-    case recordResending(OrderID)
+    /// latest send, the instant a later look at the broker's list must be newer than. With `lastSend` (the
+    /// `updatedAt` the sender saw), refused when the order was sent again since: two workers that both judged
+    /// the same send lost do not both send again.
+    case recordResending(OrderID, lastSend: Int64? = nil)
     case recordAccepted(OrderID, brokerOrderNumber: String)
     case recordBrokerRejected(OrderID, reason: RejectionReason, message: String)
     case recordFill(OrderID, quantity: Int64, price: Int64, fillID: String)

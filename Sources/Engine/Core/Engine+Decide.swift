@@ -47,12 +47,21 @@ public struct Engine: Sendable {
             }
         case .recordSubmitted(let id):
             return try self.transition(state, id, .submit, .orderSubmitted(OrderReference(order: id)))
-        case .recordResending(let id):
+        case .recordResending(let id, let lastSend):
             let order = try Self.order(state, id)
             guard order.status == .submitted else { throw .conflict("order \(id) is \(order.status): only a SUBMITTED order is sent again") }
+            if let lastSend, lastSend != order.updatedAt {
+                throw .conflict("order \(id) was sent again at \(ISOTime.utc(order.updatedAt)) since the send at \(ISOTime.utc(lastSend))")
+            }
             return Decision(events: [.orderSubmitted(OrderReference(order: id))], order: id)
         case .recordAccepted(let id, let number):
             guard !number.isEmpty else { throw .invalid("a broker order number is required") }
+            // One broker order is one of ours: two workers looking for twins (same stock, side, quantity and
+            // price) at once must not both take the same one. The one refused looks again.
+            let order = try Self.order(state, id)
+            if let holder = state.brokerOrders[order.account]?[BrokerOrderKey(order, number: number)], holder != id {
+                throw .conflict("broker order \(number) is already order \(holder)'s")
+            }
             return try self.transition(state, id, .accept, .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number)))
         case .recordBrokerRejected(let id, let reason, let message):
             var decision = try self.transition(state, id, .brokerReject, .orderRejected(OrderRejected(order: id, rejectedBy: .broker, reason: reason, message: message)))

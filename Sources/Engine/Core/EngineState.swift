@@ -33,6 +33,10 @@ public struct EngineState: Sendable, Hashable {
     public var eventCount: UInt64 = 0
     /// Client order ids already used, per account (idempotent order placement).
     public var clientOrderIDs: [AccountID: [String: OrderID]] = [:]
+    /// Which of our orders holds each broker order number, per account and KST day of the order: a broker
+    /// order belongs to at most one of ours (`recordAccepted` refuses a second), and numbers of other days
+    /// are not confused with today's. Derived from `orders`; a snapshot rebuilds it instead of storing it.
+    public var brokerOrders: [AccountID: [BrokerOrderKey: OrderID]] = [:]
     /// Trading costs. Part of the state (and of its digest): a replay must use the same schedule.
     public var fees: FeeSchedule
 
@@ -88,6 +92,7 @@ public struct EngineState: Sendable, Hashable {
             self.orders[e.order]?.status = .accepted
             self.orders[e.order]?.brokerOrderNumber = e.brokerOrderNumber
             self.orders[e.order]?.updatedAt = time
+            if let order = self.orders[e.order] { self.indexBrokerOrder(order) }
         case .orderPartiallyFilled(let fill), .orderFilled(let fill):
             self.applyFill(fill, time: time)
         case .orderCancelRequested(let e):
@@ -249,5 +254,34 @@ extension EngineState {
         var counts = everyStatus ? Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) }) : [:]
         for order in self.orders.values { counts[order.status.description, default: 0] += 1 }
         return counts
+    }
+}
+
+/// A broker order number on the KST day its order was placed (KIS numbers orders per day).
+public struct BrokerOrderKey: Sendable, Hashable {
+    public var day: Int64
+    public var number: String
+
+    public init(day: Int64, number: String) {
+        self.day = day
+        self.number = number
+    }
+
+    /// The key of the broker order `order` holds (or would hold as `number`).
+    public init(_ order: Order, number: String? = nil) {
+        self.init(day: KST.day(order.createdAt), number: number ?? order.brokerOrderNumber)
+    }
+}
+
+extension EngineState {
+    mutating func indexBrokerOrder(_ order: Order) {
+        guard !order.brokerOrderNumber.isEmpty else { return }
+        self.brokerOrders[order.account, default: [:]][BrokerOrderKey(order)] = order.id
+    }
+
+    /// The broker order numbers that orders of `order`'s account other than it hold on its day.
+    public func brokerOrderNumbers(besides order: Order) -> [String] {
+        let day = KST.day(order.createdAt)
+        return (self.brokerOrders[order.account] ?? [:]).compactMap { key, holder in key.day == day && holder != order.id ? key.number : nil }.sorted()
     }
 }

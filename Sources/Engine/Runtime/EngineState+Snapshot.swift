@@ -113,6 +113,7 @@ extension EngineState {
         for _ in 0..<(try Self.count(&r)) {
             let order = try Self.decodeOrder(&r)
             state.orders[order.id] = order
+            state.indexBrokerOrder(order)
         }
         for _ in 0..<(try Self.count(&r)) {
             let id = NotificationID(value: try r.varint())

@@ -132,11 +132,8 @@ extension GatewayAPI {
             let text = context.parameter("id")
             guard let id = OrderID(text), let view = services.runtime.read({ state -> WorkerOrderView? in
                 guard let order = state.orders[id] else { return nil }
-                var others: [String] = []
-                if order.status == .submitted {
-                    others = state.orders.values.filter { $0.account == order.account && $0.id != id && !$0.brokerOrderNumber.isEmpty }.map(\.brokerOrderNumber)
-                }
-                return WorkerOrderView(order, account: state.accounts[order.account], otherBrokerOrderNumbers: others.sorted())
+                let others = order.status == .submitted ? state.brokerOrderNumbers(besides: order) : []
+                return WorkerOrderView(order, account: state.accounts[order.account], otherBrokerOrderNumbers: others)
             }) else {
                 throw problem(404, "no order \(text)")
             }
