@@ -101,8 +101,13 @@ public enum JobFailure: Error, CustomStringConvertible {
 ///   the attempt fails and the next one reconciles.
 /// * SUBMITTED (an earlier attempt may or may not have reached KIS) → looks for it in the day's orders
 ///   before sending again: a broker order that matches is adopted, never doubled. Not found is *unknown*
-///   (the list may lag) until the list shows an order placed after our last send; only then is the order
-///   sent again (recording the new send first). An unknown order stays SUBMITTED, never assumed cancelled.
+///   (the list may lag) until the list shows an order placed well after our last send; only then is the
+///   order sent again (recording the new send first). An unknown order stays SUBMITTED, never assumed
+///   cancelled.
+/// * Workers in several processes (or a job taken over from a worker that stalled past its lock) are fenced
+///   by the engine, not by the per-process turns: a send follows only a SUBMITTED (or send again, against the
+///   last send seen) that this attempt appended, so an order cancelled or taken meanwhile is not sent; and a
+///   broker order is adopted by one order of the account only (`recordAccepted` refuses a second).
 /// * ACCEPTED / PARTIALLY_FILLED / CANCEL_REQUESTED → polls the day's orders: new fills are recorded
 ///   (fill id = ODNO:cumulative quantity, so a repeated poll adds nothing), a pending cancel is sent, and
 ///   the job looks again in `pollSeconds` until the order is final.
@@ -155,7 +160,9 @@ public struct TradeExecutionHandler: JobHandler {
                 let fresh = try await self.engine.order(id)
                 switch fresh.status {
                 case "PENDING":
-                    try await self.engine.record(.submitted(order: id))
+                    // Only the attempt whose SUBMITTED is in the log sends: if the order moved on meanwhile (the
+                    // user cancelled it, or another worker process took it), recording adds nothing; look again.
+                    guard try await self.engine.record(.submitted(order: id)).appended else { return .later(seconds: 0) }
                     return try await self.submit(fresh, client)
                 case "SUBMITTED":
                     let (match, newer) = try await self.findAtBroker(fresh, client)
@@ -168,7 +175,7 @@ public struct TradeExecutionHandler: JobHandler {
                     guard newer else { return .later(seconds: self.pollSeconds) }
                     // The list holds orders sent after ours, and not ours: it was not taken. Mark the new
                     // send first (its time is what the next look must be newer than), then send.
-                    try await self.engine.record(.resending(order: id))
+                    guard try await self.engine.record(.resending(order: id, lastSend: fresh.updatedAt)).appended else { return .later(seconds: 0) }
                     return try await self.submit(fresh, client)
                 default:
                     return .later(seconds: 0)  // moved on meanwhile
@@ -216,27 +223,32 @@ public struct TradeExecutionHandler: JobHandler {
                 throw error  // retried; the next attempt looks at the broker before sending again
             }
         }
+        // Refused (409) if a twin in another worker process adopted this broker order from the list before this
+        // answer was recorded: the order stays SUBMITTED, and the next look finds the twin's own send or proves
+        // it lost and sends again.
         try await self.engine.record(.accepted(order: view.id, brokerOrderNumber: ack.orderNumber))
         return .later(seconds: self.pollSeconds)
     }
 
     static func day(_ view: WorkerOrderView) -> String { KST.yyyymmdd(day: KST.day(view.createdAt)) }
 
-    /// Seconds by which a broker order must follow our last send to prove the broker's list newer than it
-    /// (the broker's clock and ours need not agree to the second).
-    static let clockSlackSeconds: Int64 = 2
+    /// Seconds by which a broker order must follow our last send to prove that send was not taken: the
+    /// broker's clock and ours need not agree to the second (2 s), and a send still on its way — from a
+    /// worker in another process, whose turns this one does not see — can be overtaken by an order placed
+    /// sooner, for as long as the client waits for an answer (`KISClient.timeout`, 10 s).
+    static let absenceProofSeconds: Int64 = 12
     /// Seconds an order refused at KIS's gateway (rate limit, token requested too recently) is sent again
     /// within one attempt before the attempt gives up.
     static let refusedSendPatience = 65.0
 
     /// The broker's order for a SUBMITTED one (same stock, side, quantity and price, placed at or after it),
-    /// and whether the list holds an order placed after the order's last send (`updatedAt`), which makes an
-    /// absence proof that the send was not taken.
+    /// and whether the list holds an order placed well after the order's last send (`updatedAt` plus
+    /// `absenceProofSeconds`), which makes an absence proof that the send was not taken.
     private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> (KISDailyOrder?, newer: Bool) {
         let side = view.side == "SELL" ? "01" : "02"
         // A minute of slack: the broker's clock and ours need not agree to the second.
         let since = KST.hhmmss(view.createdAt - 60_000_000)  // orders are placed in session hours: no midnight to cross
-        let lastSend = KST.hhmmss(view.updatedAt + Self.clockSlackSeconds * 1_000_000)
+        let lastSend = KST.hhmmss(view.updatedAt + Self.absenceProofSeconds * 1_000_000)
         let taken = Set(view.otherBrokerOrderNumbers)
         let orders = try await client.dailyOrders(day: Self.day(view))
         let match = orders.first {

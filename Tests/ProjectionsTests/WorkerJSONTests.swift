@@ -28,6 +28,17 @@ import Testing
         #expect(throws: EncodingError.self) { try WorkerCommand.indicators(stock: "005930", timeframe: "1m", start: 0, values: ["rsi14": .nan]).json() }
     }
 
+    /// A send again carries the last send the worker saw; a worker of an earlier version sends it without
+    /// one, and that still reads (as a send again without the check).
+    @Test func aSendAgainReadsWithAndWithoutItsLastSend() throws {
+        let checked = WorkerCommand.resending(order: "ord-0000000007", lastSend: 1_736_121_600_123_456)
+        #expect(try JSONDecoder().decode(WorkerCommand.self, from: Data(try checked.json().utf8)) == checked)
+        #expect(try checked.command() == .recordResending(OrderID(value: 7), lastSend: 1_736_121_600_123_456))
+        let old = try JSONDecoder().decode(WorkerCommand.self, from: Data(#"{"resending":{"order":"ord-0000000007"}}"#.utf8))
+        #expect(old == .resending(order: "ord-0000000007", lastSend: nil))
+        #expect(try old.command() == .recordResending(OrderID(value: 7), lastSend: nil))
+    }
+
     @Test func viewsAreWhatTheEncoderWrites() throws {
         let stocks = [
             WorkerStockView(stock: "005930", lastMinuteStart: 1_736_121_600_000_000, strategyAccounts: ["acc-0000000001", "acc-0000000002"]),

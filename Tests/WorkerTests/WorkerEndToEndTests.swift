@@ -93,8 +93,8 @@ final class Child: @unchecked Sendable {
         return (Rig(directory: directory, environment: rigEnvironment, port: port, mail: mail), sink)
     }
 
-    static func serve(_ rig: Rig) async throws -> Child {
-        let child = try Child(try stockboomExecutable(), ["serve", "--dir", rig.directory.path, "--port", String(rig.port), "--clock-start", "2025-01-06T10:00:00+09:00"],
+    static func serve(_ rig: Rig, extra: [String] = []) async throws -> Child {
+        let child = try Child(try stockboomExecutable(), ["serve", "--dir", rig.directory.path, "--port", String(rig.port), "--clock-start", "2025-01-06T10:00:00+09:00"] + extra,
                               environment: rig.environment, output: rig.directory.path + "/serve.log")
         for _ in 0..<300 {
             if (try? await Self.call(rig, "GET", "/metrics"))?.0 == 200 { return child }
@@ -353,7 +353,7 @@ final class Child: @unchecked Sendable {
     /// KIS's gateway dropped (502 before the order was looked at) is unknown too, and is sent again only once
     /// the list holds an order sent after it.
     @Test func anUnknownOrderIsNeverSentTwiceAndADroppedOneIsSentAgain() async throws {
-        let (rig, sink) = try await Self.rig("unknown", redisDatabase: 11)
+        let (rig, sink) = try await Self.rig("unknown", redisDatabase: 17)  // not 11: JobQueueTests (11 to 15) may run at the same time
         defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false; $0.lostAnswerSeconds = 11 }

@@ -8,8 +8,9 @@ import Foundation
 /// their id, acceptances are refused once past).
 public enum WorkerCommand: Codable, Sendable, Equatable {
     case submitted(order: String)
-    /// The order (SUBMITTED) is sent to the broker again: its last send was not taken.
-    case resending(order: String)
+    /// The order (SUBMITTED) is sent to the broker again: its last send (`lastSend`, the order's `updatedAt`
+    /// as the worker saw it) was not taken. Refused (409) if another worker sent it again meanwhile.
+    case resending(order: String, lastSend: Int64? = nil)
     case accepted(order: String, brokerOrderNumber: String)
     case brokerRejected(order: String, reason: String, message: String)
     case fill(order: String, quantity: Int64, price: Int64, fillID: String)
@@ -91,7 +92,7 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
         }
         switch self {
         case .submitted(let id): return .recordSubmitted(try order(id))
-        case .resending(let id): return .recordResending(try order(id))
+        case .resending(let id, let lastSend): return .recordResending(try order(id), lastSend: lastSend)
         case .accepted(let id, let number): return .recordAccepted(try order(id), brokerOrderNumber: number)
         case .brokerRejected(let id, let text, let message): return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
         case .fill(let id, let quantity, let price, let fillID): return .recordFill(try order(id), quantity: quantity, price: price, fillID: fillID)
@@ -138,6 +139,10 @@ public struct WorkerCommandResult: Codable, Sendable, Equatable {
         self.offsets = offsets
         self.error = error
     }
+
+    /// Whether this command appended events: false when it was refused, or when what it records was already
+    /// so (a retried report). A side effect that must happen once follows only an `appended` transition.
+    public var appended: Bool { self.status == 200 && !self.offsets.isEmpty }
 }
 
 /// A job's view of an order (`GET /internal/orders/{id}`).
@@ -160,7 +165,8 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
     /// The last change; for a SUBMITTED order, its latest send to the broker.
     public var updatedAt: Int64
     public var fillIDs: [String]
-    /// Broker order numbers of the account's other orders (a SUBMITTED order is matched only to one of none).
+    /// Broker order numbers the account's other orders hold on this order's KST day (a SUBMITTED order is matched
+    /// only to a broker order none of them holds; KIS numbers orders per day).
     public var otherBrokerOrderNumbers: [String]
 
     public init(_ order: Order, account: Account?, otherBrokerOrderNumbers: [String] = []) {
