@@ -6,9 +6,11 @@ import Projections
 ///
 /// * No token, or one about to expire → issue (reported as `BrokerTokenIssued`, expiry only).
 /// * Cash: the broker's settled cash (D+2, `prvs_rcdl_excc_amt`, else the deposit) above the engine's is
-///   adopted as a deposit. Below it, or shares that differ, with no order still working to explain it, is a
-///   mismatch that cannot be resolved here: the account is halted (`AccountHalted`, so risk checks refuse
-///   its orders) and its owner is notified. With orders working, differences wait for their fills.
+///   adopted as a deposit — against the engine's cash it was compared with, so a reconciler in another
+///   worker process that compared the same balance does not deposit it again. Below it, or shares that
+///   differ, with no order still working to explain it, is a mismatch that cannot be resolved here: the
+///   account is halted (`AccountHalted`, so risk checks refuse its orders) and its owner is notified, once
+///   however many reconcilers see it. With orders working, differences wait for their fills.
 /// * A missing report (KIS unreachable, an error) changes nothing: unknown is never "flat".
 /// * Fills of known orders the log lacks are adopted by the trade-execution jobs' polls.
 public struct Reconciler: Sendable {
@@ -51,8 +53,9 @@ public struct Reconciler: Sendable {
         var problems: [String] = []
         var actions: [String] = []
         if balance.cash > account.cash {
-            try await self.engine.record(.deposit(account: account.id, amount: balance.cash - account.cash), correlation: "reconcile")
-            actions.append("adopted cash \(balance.cash - account.cash)")
+            // Against the cash compared: another worker's reconciler may have adopted the difference meanwhile.
+            let deposit = try await self.engine.record(.deposit(account: account.id, amount: balance.cash - account.cash, expectedCash: account.cash), correlation: "reconcile")
+            actions.append(deposit.appended ? "adopted cash \(balance.cash - account.cash)" : "cash moved meanwhile (\(deposit.error ?? "")); the next pass compares again")
         } else if balance.cash < account.cash, account.workingOrders == 0 {
             problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
         }
@@ -65,8 +68,8 @@ public struct Reconciler: Sendable {
         }
         if !problems.isEmpty {
             let reason = "reconciliation mismatch: " + problems.joined(separator: "; ")
+            // The halt notifies the owner (once, however many reconcilers see it).
             try await self.engine.record(.halt(account: account.id, reason: String(reason.prefix(500))), correlation: "reconcile")
-            try await self.engine.record(.notify(user: account.user, kind: "ACCOUNT_HALTED", title: "계좌 거래 중지", message: "\(account.id): \(reason). 확인 후 관리자에게 문의하세요."), correlation: "reconcile")
             self.report("\(account.id) halted: \(reason)")
             return "\(account.id): halted (\(problems.count) mismatch(es))"
         }

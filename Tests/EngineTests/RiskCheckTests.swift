@@ -105,6 +105,37 @@ import Testing
         #expect(world.order(order).failureReason == .accountHalted)
     }
 
+    /// Two reconcilers (two worker processes) seeing the same mismatch halt the account once and notify its
+    /// owner once; the first reason stands.
+    @Test func anAccountIsHaltedOnceAndItsOwnerToldOnce() throws {
+        var (world, account) = try World.standard()
+        let first = try world.run(.haltAccount(account, reason: "reconciliation mismatch: cash"))
+        #expect(first.events.map(\.typeName) == ["AccountHalted", "NotificationCreated"])
+        guard case .notificationCreated(let notice) = first.events.last else { Issue.record("no notification"); return }
+        #expect(notice.title == "계좌 거래 중지" && notice.message.contains("reconciliation mismatch: cash") && notice.message.contains(world.account(account).maskedAccountNumber))
+        #expect(try world.run(.haltAccount(account, reason: "reconciliation mismatch: shares")).events.isEmpty)
+        #expect(world.account(account).haltReason == "reconciliation mismatch: cash")
+        #expect(world.state.notifications.count == 1)
+    }
+
+    /// Reconciliation adopts the broker's cash against the cash it compared: a second reconciler that compared
+    /// the same balance is refused, so the difference is deposited once.
+    @Test func aDepositAgainstAnOutdatedBalanceIsRefused() throws {
+        var (world, account) = try World.standard(cash: 10_000_000)
+        try world.run(.depositCash(account: account, amount: 5_000_000, expectedCash: 10_000_000))
+        #expect(world.account(account).cash == 15_000_000)
+        let before = world.state
+        do {
+            try world.run(.depositCash(account: account, amount: 5_000_000, expectedCash: 10_000_000))
+            Issue.record("a deposit computed from an outdated balance was taken")
+        } catch {
+            #expect(error.code == .conflict && error.message.contains("15000000"), "\(error.message)")
+        }
+        #expect(world.state == before)
+        try world.run(.depositCash(account: account, amount: 1))  // a deposit without a balance to check
+        #expect(world.account(account).cash == 15_000_001)
+    }
+
     @Test func malformedOrdersAreErrorsNotEvents() throws {
         var (world, account) = try World.standard()
         let before = world.events.count

@@ -10,7 +10,8 @@ import Worker
 /// while the stalled one goes on, or twin orders (same stock, side, quantity, price) handled in two processes.
 /// Turns are per process, so here the engine's log is the fence: an order is sent only by the attempt whose
 /// SUBMITTED (or send again, against the last send it saw) the log took, and a broker order is adopted by one
-/// order only. Each handler below has its own turns and broker directory, as a process has; they share the
+/// order only; reconciliation adopts the broker's cash against the cash it compared. Each handler and
+/// reconciler pair below has its own turns and broker directory, as a process has; they share the
 /// real `serve`, PostgreSQL (credentials, tokens) and the mock KIS.
 @Suite struct TwoWorkersTests {
     @Test func twoWorkerProcessesNeverSendOrAdoptAnOrderTwice() async throws {
@@ -29,14 +30,15 @@ import Worker
             #expect(await reconciler.stop() == 0)
             let workerToken = try String(contentsOfFile: rig.directory.path + "/worker.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             let engine = EngineClient(baseURL: rig.url, token: workerToken)
-            func process() throws -> TradeExecutionHandler {
+            func process() throws -> (TradeExecutionHandler, Reconciler) {
                 let brokers = BrokerDirectory(
                     databaseURL: try #require(rig.environment["DATABASE_URL"]), box: SecretBox(key: try #require(SecretBox.parseKey(WorkerEndToEndTests.secretsKey))),
                     baseURL: "http://127.0.0.1:\(kis)", engine: EngineClient(baseURL: rig.url, token: workerToken),
                     clock: { Int64(Date().timeIntervalSince1970 * 1_000_000) }, requestsPerSecond: 200)
-                return TradeExecutionHandler(engine: EngineClient(baseURL: rig.url, token: workerToken), brokers: brokers, pollSeconds: 0.1)
+                let engine = EngineClient(baseURL: rig.url, token: workerToken)
+                return (TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: 0.1), Reconciler(engine: engine, brokers: brokers, report: { _ in }))
             }
-            let (first, second) = (try process(), try process())
+            let ((first, firstReconciler), (second, secondReconciler)) = (try process(), try process())
             func job(_ order: String) -> Job { Job(queue: .tradeExecution, id: "two-\(order)", data: #"{"order":"\#(order)"}"#) }
             func both(_ a: String, _ b: String) async throws -> (JobResult, JobResult) {
                 async let one = first.handle(job(a))
@@ -49,6 +51,14 @@ import Worker
                 let view = try await engine.order(order)
                 mock.state.withLock { $0.now = max($0.now, view.updatedAt + plusSeconds * 1_000_000) }
             }
+
+            // 0. Money paid in at the broker, seen by both reconcilers at once: adopted once.
+            mock.state.withLock { $0.cash += 5_000_000 }
+            async let one = firstReconciler.reconcileAll()
+            async let other = secondReconciler.reconcileAll()
+            let lines = await [one, other].flatMap { $0 }
+            let cash = try await engine.accounts().first { $0.id == account }?.cash
+            #expect(cash == 105_000_000, "5,000,000 KRW adopted once, not twice: \(lines)")
 
             // 1. Each PENDING order handled by both at once (a job taken over from a stalled worker): sent once.
             let pending = try await WorkerEndToEndTests.buy(rig, token, account, count: 8, stock: "005930", quantity: 1, price: 55_000)

@@ -31,7 +31,9 @@ public enum Command: Sendable, Hashable {
     /// Opens an account; `initialCash` > 0 deposits it in the same decision (one atomic append: an account
     /// never exists without the cash it was opened with).
     case registerAccount(user: UserID, broker: BrokerKind, accountNumber: String, dailyOrderLimit: Int64, initialCash: Int64 = 0)
-    case depositCash(account: AccountID, amount: Int64)
+    /// With `expectedCash`, refused unless the account's cash is still that (reconciliation adopting the
+    /// broker's cash: two reconcilers comparing the same balance must not both deposit the difference).
+    case depositCash(account: AccountID, amount: Int64, expectedCash: Int64? = nil)
     case placeOrder(PlaceOrder)
     case cancelOrder(OrderID)
     case recordSubmitted(OrderID)

@@ -30,10 +30,13 @@ public struct Engine: Sendable {
             var events: [DomainEvent] = [.brokerAccountRegistered(event)]
             if initialCash > 0 { events.append(.cashDeposited(CashDeposited(account: account, amount: initialCash))) }
             return Decision(events: events, created: account.value)
-        case .depositCash(let account, let amount):
+        case .depositCash(let account, let amount, let expectedCash):
             guard let existing = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
             guard existing.closedAt == nil else { throw .conflict("account \(account) is closed") }
             guard amount > 0 else { throw .invalid("a deposit must be positive") }
+            if let expectedCash, expectedCash != existing.cash {
+                throw .conflict("account \(account) holds \(existing.cash) KRW, not the \(expectedCash) the deposit was computed from")
+            }
             return Decision(events: [.cashDeposited(CashDeposited(account: account, amount: amount))])
         case .placeOrder(let request):
             return try self.decidePlace(state, request, context: context)
@@ -140,8 +143,13 @@ public struct Engine: Sendable {
             return Decision(events: [.notificationRead(NotificationReference(notification: id))])
         case .haltAccount(let account, let reason):
             guard let existing = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
+            // Halted once: a second halt (another reconciler, a retried report) adds nothing, and the owner
+            // hears of it once. The first reason stands.
+            if existing.haltReason != nil { return Decision(events: []) }
             var events: [DomainEvent] = [.accountHalted(AccountHalted(account: account, reason: reason))]
-            events += self.notification(state, user: existing.user, kind: "ACCOUNT_HALTED", title: "거래 중지", message: reason, offset: 0)
+            events += self.notification(
+                state, user: existing.user, kind: "ACCOUNT_HALTED", title: "계좌 거래 중지",
+                message: "계좌 \(existing.maskedAccountNumber): \(reason). 확인 후 관리자에게 문의하세요.", offset: 0)
             return Decision(events: events)
         case .closeAccount(let account, let user):
             guard let existing = state.accounts[account], existing.user == user else { throw .notFound("account \(account) does not exist") }

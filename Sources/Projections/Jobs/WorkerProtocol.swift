@@ -22,7 +22,8 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
     case notificationSent(notification: String, channel: String, detail: String)
     case notificationFailed(notification: String, channel: String, detail: String)
     case halt(account: String, reason: String)
-    case deposit(account: String, amount: Int64)
+    /// With `expectedCash` (the engine's cash the amount was computed from), refused (409) if it moved since.
+    case deposit(account: String, amount: Int64, expectedCash: Int64? = nil)
     /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
     case placeOrder(account: String, stock: String, side: String, quantity: Int64, clientOrderID: String)
     case signal(account: String, stock: String, strategy: String, side: String, reason: String)
@@ -107,7 +108,7 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
         case .notificationSent(let id, let channel, let detail): return .recordNotificationSent(try notification(id), channel: channel, detail: detail)
         case .notificationFailed(let id, let channel, let detail): return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
-        case .deposit(let id, let amount): return .depositCash(account: try account(id), amount: amount)
+        case .deposit(let id, let amount, let expectedCash): return .depositCash(account: try account(id), amount: amount, expectedCash: expectedCash)
         case .placeOrder(let id, let stock, let sideText, let quantity, let clientOrderID):
             let code = try stockCode(stock)
             let side = try orderSide(sideText)
