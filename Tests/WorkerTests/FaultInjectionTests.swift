@@ -7,9 +7,10 @@ import Testing
 import TestSupport
 import Worker
 
-/// A trading session through real `serve` and `worker` processes, PostgreSQL and Redis servers of the test's
-/// own and the mock KIS, time compressed (30×), while faults strike at seeded random moments: SIGKILL of
-/// serve, the worker, PostgreSQL and Redis (each restarted), FLUSHALL, `pg_terminate_backend` on every
+/// A trading session through real `serve` and two `worker` processes, PostgreSQL and Redis servers of the
+/// test's own and the mock KIS, time compressed (30×), while faults strike at seeded random moments: SIGKILL of
+/// serve, a worker, PostgreSQL and Redis (each restarted), a worker frozen (SIGSTOP) past its jobs' locks so
+/// the other takes them over and then thawed mid-job, FLUSHALL, `pg_terminate_backend` on every
 /// connection, the broker timing out with the order taken, answering 5xx, malformed JSON and rate-limit
 /// refusals, expiring the token, reporting late; the log's file system full; candles late and out of order.
 ///
@@ -18,10 +19,11 @@ import Worker
 /// equal the broker's; every minute of every collected stock is there once, with the broker's values; every
 /// notification was sent; the read models, caught up, equal their rebuild from the log; the log verifies.
 ///
-/// `STOCKBOOM_FAULT_SECONDS` (default 75) and `STOCKBOOM_FAULT_SEED` (default 1) make longer or other runs.
+/// `STOCKBOOM_FAULT_SECONDS` (default 75), `STOCKBOOM_FAULT_SEED` (default 1) and `STOCKBOOM_FAULT_WORKERS`
+/// (default 2) make longer or other runs.
 @Suite(.serialized) struct FaultInjectionTests {
     enum Fault: String, CaseIterable, Sendable {
-        case killServe, killWorker, killPostgres, killRedis, flushRedis, terminateBackends
+        case killServe, killWorker, stallWorker, killPostgres, killRedis, flushRedis, terminateBackends
         case brokerTimeout, brokerServerError, brokerGarbled, brokerRateLimit, tokenExpiry, reportLag
         case diskFull, lateCandles
     }
@@ -38,15 +40,17 @@ import Worker
         let clockArguments: [String]
         let kis: Int
         var serve: Child?
-        var worker: Child?
+        /// The worker processes, each restarted in its place.
+        var workers: [Child?]
         var serveStarts = 0
         var workerStarts = 0
 
-        init(logDirectory: String, rig: WorkerEndToEndTests.Rig, clockArguments: [String], kis: Int) {
+        init(logDirectory: String, rig: WorkerEndToEndTests.Rig, clockArguments: [String], kis: Int, workers: Int) {
             self.logDirectory = logDirectory
             self.rig = rig
             self.clockArguments = clockArguments
             self.kis = kis
+            self.workers = Array(repeating: nil, count: workers)
         }
 
         func startServe() async throws {
@@ -61,12 +65,12 @@ import Worker
             Issue.record("serve did not start: \(child.log.suffix(2_000))")
         }
 
-        func startWorker() throws {
+        func startWorker(_ index: Int) throws {
             self.workerStarts += 1
             var environment = self.rig.environment
             environment["KIS_BASE_URL"] = "http://127.0.0.1:\(self.kis)"
             environment["KIS_REQUESTS_PER_SECOND"] = "100"  // the mock's allowance (paper KIS: 2)
-            self.worker = try Child(try stockboomExecutable(), [
+            self.workers[index] = try Child(try stockboomExecutable(), [
                 "worker", "--dir", self.logDirectory, "--server", self.rig.url, "--poll-seconds", "0.3", "--lock-ms", "3000", "--reconcile-seconds", "3",
                 "--collect-seconds", "0.5", "--concurrency", "trade-execution=4,notification=2,data-collection=2,data-analysis=2",
             ] + self.clockArguments, environment: environment, output: self.rig.directory.path + "/worker-\(self.workerStarts).log")
@@ -100,6 +104,7 @@ import Worker
         let environment = ProcessInfo.processInfo.environment
         let seconds = Double(environment["STOCKBOOM_FAULT_SECONDS"] ?? "") ?? 75
         let seed = UInt64(environment["STOCKBOOM_FAULT_SEED"] ?? "") ?? 1
+        let workerCount = max(1, Int(environment["STOCKBOOM_FAULT_WORKERS"] ?? "") ?? 2)
         // Everything that blocks (initdb, pg_ctl, waiting for a process, libpq, hiredis) runs on a thread of its
         // own: a blocked cooperative thread would starve the in-process servers of the tests running beside.
         let postgres = try await blocking { try PrivatePostgres() }
@@ -160,7 +165,7 @@ import Worker
         ], port: freeLoopbackPort(), mail: mail)
 
         try await withServer(mock.router()) { kis in
-            let cluster = Cluster(logDirectory: logDirectory, rig: rig, clockArguments: clockArguments, kis: kis)
+            let cluster = Cluster(logDirectory: logDirectory, rig: rig, clockArguments: clockArguments, kis: kis, workers: workerCount)
             try await cluster.startServe()
             let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
             for stock in Self.stocks {
@@ -168,7 +173,7 @@ import Worker
                                                                         json: #"{"brokerAccountId":"\#(account)","stockId":"\#(stock.code)","strategy":"ma-cross","parameters":"fast=2,slow=3,quantity=1"}"#)
                 #expect(status == 201, "\(body)")
             }
-            try cluster.startWorker()
+            for index in cluster.workers.indices { try cluster.startWorker(index) }
             try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
 
             // A trader placing orders all along, each with an idempotency key, retried until answered.
@@ -215,9 +220,17 @@ import Worker
                     _ = try await blocking { cluster.serve?.killed() }
                     try await cluster.startServe()
                 case .killWorker:
-                    _ = try await blocking { cluster.worker?.killed() }
+                    let index = Int.random(in: cluster.workers.indices, using: &random)
+                    _ = try await blocking { cluster.workers[index]?.killed() }
                     try await Task.sleep(for: .milliseconds(Int.random(in: 100...1_500, using: &random)))
-                    try cluster.startWorker()
+                    try cluster.startWorker(index)
+                case .stallWorker:
+                    // Frozen longer than its jobs' locks (3 s) and two maintenance checks: another worker takes
+                    // its jobs, then it thaws in the middle of them.
+                    guard let frozen = cluster.workers[Int.random(in: cluster.workers.indices, using: &random)] else { continue }
+                    kill(frozen.process.processIdentifier, SIGSTOP)
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 5_500...7_500, using: &random)))
+                    kill(frozen.process.processIdentifier, SIGCONT)
                 case .killPostgres:
                     try await blocking { try postgres.kill9() }
                     try await Task.sleep(for: .seconds(1))
@@ -314,7 +327,7 @@ import Worker
                 let counts = try await blocking { try store.counts(.notification) }
                 return halted && counts.wait + counts.active + counts.delayed == 0
             }
-            if let worker = cluster.worker { #expect(await worker.stop() == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
+            for case let worker? in cluster.workers { #expect(await worker.stop() == 0, "the worker stops cleanly: \(worker.log.suffix(1_500))") }
             if let serve = cluster.serve { #expect(await serve.stop() == 0, "serve stops cleanly: \(serve.log.suffix(1_500))") }
             let failedJobs = try await blocking { try [QueueName.tradeExecution, .notification].map { try store.counts($0).failed }.reduce(0, +) }
             #expect(failedJobs == 0, "no trade or notification job used up its attempts")
@@ -415,7 +428,7 @@ import Worker
             let summary = Fault.allCases.map { "\($0.rawValue)×\(injected[$0, default: 0])" }.joined(separator: " ")
             print("""
                 fault injection (seed \(seed), \(Int(seconds)) s): \(injected.values.reduce(0, +)) faults — \(summary)
-                  serve started \(cluster.serveStarts)×, worker \(cluster.workerStarts)×; \(acks.count) acknowledged orders, \(requested.count) orders in the log, \
+                  serve started \(cluster.serveStarts)×, \(workerCount) workers started \(cluster.workerStarts)×; \(acks.count) acknowledged orders, \(requested.count) orders in the log, \
                 \(brokerOrders.count) at the broker, \(fillIDs.count) fills, \(minutes) candle minutes checked, \(outOfOrder.count) out-of-order candles ignored, \
                 \(created.count) notifications (\(mails) e-mails), \(reader.nextOffset) events
                 """)
