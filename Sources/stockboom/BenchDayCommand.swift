@@ -39,6 +39,10 @@ struct BenchDayCommand: AsyncParsableCommand {
     @Option(help: "Wall seconds after which an unfinished day is stopped and reported as such (processes).") var maxSeconds = 1_200.0
     @Option(help: "Stocks per data-collection job (processes).") var collectGroup = 25
     @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=4,data-analysis=4,trade-execution=16,notification=8"
+    /// A correctness run under faults, not a speed run: the day must still end with every bar the broker's and
+    /// the broker's books equal to the log's orders.
+    @Option(help: "Inject a fault (SIGKILL of serve or the worker, Redis FLUSHDB, pg_terminate_backend) every this many wall seconds until 15:30 (processes; 0: none).") var faultEvery = 0.0
+    @Option(help: "Seed of the faults' order and moments.") var faultSeed: UInt64 = 1
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -47,6 +51,7 @@ struct BenchDayCommand: AsyncParsableCommand {
         else { throw ValidationError("bench day needs DATABASE_URL and REDIS_URL (scripts/services.sh start; eval \"$(scripts/services.sh env)\")") }
         guard self.stocks > 0, self.accounts > 0, self.strategyStocks > 0 else { throw ValidationError("--stocks, --accounts and --strategy-stocks must be positive") }
         guard self.speed > 0, self.collectEvery > 0, self.watchEvery > 0 else { throw ValidationError("--speed, --collect-every and --watch-every must be positive") }
+        guard self.faultEvery >= 0, self.faultEvery == 0 || !self.inProcess else { throw ValidationError("--fault-every takes seconds ≥ 0, and needs the processes (not --in-process)") }
         let output = self.out + (self.inProcess ? "-inprocess" : "") + "-\(self.stocks)"
         try? FileManager.default.removeItem(atPath: output)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)

@@ -80,6 +80,14 @@ final class BenchChild: @unchecked Sendable {
     /// (resident, peak resident) bytes from `/proc/<pid>/status`.
     var memory: (UInt64, UInt64) { (ProcessMemory.field("VmRSS", pid: self.pid), ProcessMemory.field("VmHWM", pid: self.pid)) }
 
+    /// SIGKILL and wait.
+    func killed() {
+        defer { Self.running.withLock { _ = $0.remove(self.pid) } }
+        guard self.process.isRunning else { return }
+        kill(self.pid, SIGKILL)
+        self.process.waitUntilExit()
+    }
+
     /// SIGTERM and wait: the exit status.
     @discardableResult
     func stop() -> Int32 {
@@ -91,6 +99,76 @@ final class BenchChild: @unchecked Sendable {
     }
 }
 
+/// The faults of `bench day --fault-every`: SIGKILL of serve or of the worker (each started again at once, on
+/// the same log and session clock), FLUSHDB of the bench's Redis database, `pg_terminate_backend` on every
+/// connection to its PostgreSQL database. Seeded: rounds bring each kind once, at `every` × 0.5–1.5 s.
+struct Faults {
+    enum Kind: String, CaseIterable { case killServe, killWorker, flushRedis, terminateBackends }
+    let every: Double
+    private var random: SplitMixRandom
+    private var round: [Kind] = []
+    private var next: Double
+    private(set) var injected: [Kind: Int] = [:]
+
+    init(seed: UInt64, every: Double) {
+        self.every = every
+        self.random = SplitMixRandom(state: seed)
+        self.next = every
+    }
+
+    /// The fault due `seconds` into the day, if any (never when `every` is 0).
+    mutating func due(at seconds: Double) -> Kind? {
+        guard self.every > 0, seconds >= self.next else { return nil }
+        if self.round.isEmpty { self.round = Kind.allCases.shuffled(using: &self.random) }
+        let kind = self.round.removeLast()
+        self.injected[kind, default: 0] += 1
+        self.next = seconds + self.every * Double.random(in: 0.5...1.5, using: &self.random)
+        return kind
+    }
+
+    var summary: String {
+        "\(self.injected.values.reduce(0, +)) injected — " + Kind.allCases.map { "\($0.rawValue)×\(self.injected[$0, default: 0])" }.joined(separator: " ")
+    }
+}
+
+/// A part of the bench that faults kill and start again (`serve`, `worker`): the same arguments each time,
+/// output in `<name>.log`, then `<name>-2.log`, …; CPU and peak memory add up over its lives.
+final class RestartableChild: @unchecked Sendable {
+    // @unchecked: used from the bench's sampling loop only, one step at a time.
+    let name: String
+    let arguments: [String]
+    let environment: [String: String]
+    let directory: String
+    private(set) var child: BenchChild
+    private(set) var starts = 1
+    private var endedCPU = 0.0
+    private var endedPeak: UInt64 = 0
+
+    init(_ name: String, arguments: [String], environment: [String: String], directory: String) throws {
+        self.name = name
+        self.arguments = arguments
+        self.environment = environment
+        self.directory = directory
+        self.child = try BenchChild(name, arguments: arguments, environment: environment, output: directory + "/\(name).log")
+    }
+
+    var isRunning: Bool { self.child.process.isRunning }
+    var memory: (UInt64, UInt64) { (self.child.memory.0, max(self.endedPeak, self.child.memory.1)) }
+    /// User + system CPU seconds of every life so far.
+    var cpuSeconds: Double { self.endedCPU + ProcessCPU.seconds(pid: self.child.pid) }
+
+    /// SIGKILL (nothing saved, nothing flushed), then the same command again.
+    func killAndRestart() throws {
+        self.endedCPU += ProcessCPU.seconds(pid: self.child.pid)
+        self.endedPeak = max(self.endedPeak, self.child.memory.1)
+        self.child.killed()
+        self.starts += 1
+        self.child = try BenchChild(self.name, arguments: self.arguments, environment: self.environment, output: self.directory + "/\(self.name)-\(self.starts).log")
+    }
+
+    @discardableResult
+    func stop() -> Int32 { self.child.stop() }
+}
 
 /// `stockboom bench day` with every part a process of its own, as in production: `serve` (engine, read
 /// models, dispatcher, gateway) and `worker` (data-collection, data-analysis, trade-execution, notification),
@@ -162,17 +240,18 @@ struct DayProcesses {
         environment["KIS_BASE_URL"] = "http://127.0.0.1:\(brokerPort.withLock { $0 }!)"
         environment["KIS_REQUESTS_PER_SECOND"] = "100000"  // the simulated broker has no limit: StockBoom is measured
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
-        let serve = try BenchChild("serve", arguments: ["serve", "--dir", directory, "--port", String(port)] + clockArguments, environment: environment, output: self.output + "/serve.log")
+        let serve = try RestartableChild("serve", arguments: ["serve", "--dir", directory, "--port", String(port)] + clockArguments, environment: environment, directory: self.output)
         defer { serve.stop() }
         let api = LocalAPI(baseURL: "http://127.0.0.1:\(port)")
         while (try? await api.metrics()) == nil {
-            guard serve.process.isRunning else { throw CommandFailure("serve exited: see \(self.output)/serve.log") }
+            guard serve.isRunning else { throw CommandFailure("serve exited: see \(self.output)/serve.log") }
             try await Task.sleep(for: .milliseconds(50))
         }
         writeLine("bench day (processes): \(command.stocks) stocks, \(command.accounts) KIS paper accounts with strategies, session at \(Int(speed))× real time; signing people up…")
         // People sign up and open KIS paper accounts (each its own app key) at the simulated broker, and enable
         // their strategies, through the public API.
         var traded: Set<StockCode> = []
+        var brokerAccounts: [String: String] = [:]  // KIS account number (CANO) → engine account id
         for index in 0..<command.accounts {
             let email = "trader\(index)@bench.example.com"
             let (registered, session) = try await api.post("/api/auth/register", json: ["email": email, "password": "bench-day-password"])
@@ -182,6 +261,7 @@ struct DayProcesses {
                 "appSecret": String(repeating: "s", count: 180), "dailyOrderLimit": 5_000,
             ])
             guard opened == 201, let id = account["id"] as? String else { throw CommandFailure("opening an account answered \(opened): \(account)") }
+            brokerAccounts[String(format: "5%07d", index)] = id
             let name = index % 2 == 1 ? "rsi-reversion" : "ma-cross"
             let parameters = index % 2 == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
             for slot in Set((0..<command.strategyStocks).map { (index + $0 * command.accounts) % listings.count }).sorted() {
@@ -191,11 +271,11 @@ struct DayProcesses {
             }
         }
         let collectSeconds = Double(command.collectEvery) * 60 / speed
-        let worker = try BenchChild("worker", arguments: [
+        let worker = try RestartableChild("worker", arguments: [
             "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds", String(format: "%.6f", collectSeconds),
             "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency, "--collect-group", String(command.collectGroup),
             "--watch-every", String(command.watchEvery),
-        ] + clockArguments, environment: environment, output: self.output + "/worker.log")
+        ] + (command.faultEvery > 0 ? ["--lock-ms", "5000"] : []) + clockArguments, environment: environment, directory: self.output)
         defer { worker.stop() }
         // The worker says "worker running" once its start-up reconciliation is done and its consumers run.
         var ready: Int64?
@@ -218,11 +298,30 @@ struct DayProcesses {
         let progress = Progress(total: 381)
         var done = false
         var gaveUp = false
+        // Faults (--fault-every): in seeded rounds that bring each kind once, at seeded moments, until the last
+        // bar's minute; then the day must still finish with nothing lost or done twice (checked below).
+        var faults = Faults(seed: command.faultSeed, every: command.faultEvery)
+        let faultsEnd = KST.instant(day: day, hour: 15, minute: 30)
         while !done && !gaveUp {
             try await Task.sleep(for: .milliseconds(200))
-            guard serve.process.isRunning, worker.process.isRunning else { throw CommandFailure("\(serve.process.isRunning ? "worker" : "serve") exited: see \(self.output)") }
+            guard serve.isRunning, worker.isRunning else { throw CommandFailure("\(serve.isRunning ? "worker" : "serve") exited: see \(self.output)") }
             let seconds = Double(monotonicNanos() - started) / 1e9
+            if sessionClock() < faultsEnd, let fault = faults.due(at: seconds) {
+                switch fault {
+                case .killServe: try serve.killAndRestart()
+                case .killWorker: try worker.killAndRestart()
+                case .flushRedis: _ = try? await blocking { try store.redis.command(["FLUSHDB"]) }
+                case .terminateBackends:
+                    _ = try? await blocking {
+                        try PostgresConnection(url: databaseURL).query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                    }
+                }
+            }
             let text = (try? await api.metrics()) ?? ""
+            guard !text.isEmpty else {  // serve is starting again
+                gaveUp = seconds >= command.maxSeconds
+                continue
+            }
             let head = UInt64(Self.metric(text, "stockboom_log_head_offset").first ?? 0)
             let lagEvents = UInt64(Self.metric(text, "stockboom_projection_lag_events").max() ?? 0)
             heads.append((seconds, head))
@@ -258,7 +357,7 @@ struct DayProcesses {
         progress.finish()
         let daySeconds = Double(monotonicNanos() - started) / 1e9
         let peaks = (serve.memory.1, worker.memory.1)
-        let cpu = (serve: ProcessCPU.seconds(pid: serve.pid), worker: ProcessCPU.seconds(pid: worker.pid), bench: ProcessCPU.seconds(),
+        let cpu = (serve: serve.cpuSeconds, worker: worker.cpuSeconds, bench: ProcessCPU.seconds(),
                    machine: ProcessCPU.machineBusySeconds() - machineBusyBefore)
         let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
         let databaseBytes = try await blocking { try PostgresConnection(url: databaseURL).query("SELECT pg_database_size(current_database())").rows.first?[0].flatMap { UInt64($0) } ?? 0 }
@@ -269,6 +368,7 @@ struct DayProcesses {
         let logBytes = log.segments.reduce(UInt64(0)) { $0 + $1.bytes }
         var orders = 0
         var fills = 0
+        var engineOrders: [OrderID: (account: String, number: String, filled: Int64)] = [:]
         var candles = 0
         var wrongCandles = 0
         let dayOpen = bars.first?.start ?? 0
@@ -282,8 +382,14 @@ struct DayProcesses {
             guard let last = records.last else { break }
             for record in records {
                 switch try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event {
-                case .orderRequested, .orderRejected: orders += 1
-                case .orderFilled, .orderPartiallyFilled: fills += 1
+                case .orderRequested(let e):
+                    orders += 1
+                    engineOrders[e.order] = (e.account.description, "", 0)
+                case .orderRejected: orders += 1
+                case .orderAccepted(let e): engineOrders[e.order]?.number = e.brokerOrderNumber
+                case .orderFilled(let fill), .orderPartiallyFilled(let fill):
+                    fills += 1
+                    engineOrders[fill.order]?.filled += fill.quantity
                 case .candleClosed(let candle) where candle.timeframe == .minute1:
                     candles += 1
                     // Each recorded bar must be the simulated broker's, value for value (what the KIS client parsed).
@@ -300,6 +406,7 @@ struct DayProcesses {
             offset = last.offset + 1
         }
         log.close()
+        let books = Self.compareBooks(broker, engineOrders, accounts: brokerAccounts)
         let lags = samples.map(\.lagSeconds).sorted()
         func percentile(_ p: Double) -> Double { Format.percentile(lags, p) }
         let maxQueues = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { queue in (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0) })
@@ -310,6 +417,7 @@ struct DayProcesses {
             day          \(done ? "\(String(format: "%.2f", daySeconds)) s from 09:00 until every stock's last bar was in, the read models current and the queues empty (\(String(format: "%.0f", 23_400 / daySeconds))× real time)" : "NOT FINISHED: stopped after \(String(format: "%.0f", daySeconds)) s (--max-seconds) with every stock's bars in up to minute \(samples.last?.candleMinutes ?? 0) of 381; figures below are up to then")
             events       \(events) (\(Format.number(Double(events) / daySeconds))/s); candles \(candles) of \(bars.count)\(wrongCandles == 0 ? ", each the broker's" : ", \(wrongCandles) NOT the broker's")
             orders       \(orders) (\(Format.number(Double(orders) / daySeconds))/s), \(fills) fills, \(notifications) notifications sent, \(broker.state.withLock { $0.ordersTaken }) orders at the broker
+            books        \(books.problems.isEmpty ? "each of the broker's \(books.brokerOrders) orders is one engine order's (none sent or adopted twice), its fills the engine's" : "\(books.problems.count) DISAGREEMENTS with the broker's books, e.g. \(books.problems.prefix(3).joined(separator: "; "))")\(faults.every > 0 ? "\n" + "faults       \(faults.summary) (seed \(command.faultSeed), every ~\(Format.number(faults.every)) s until 15:30); serve started \(serve.starts)×, worker \(worker.starts)×" : "")
             broker       \(broker.state.withLock { "\($0.requests) requests: \($0.chartRequests) minute-chart pages, \($0.quoteRequests) quotes, \($0.requests - $0.chartRequests - $0.quoteRequests) trading" })
             freshness    a bar in the log this long after its minute closed (session minutes): \(Self.lateness(tradedLateness, "the strategies' \(traded.count) stocks")); \(Self.lateness(watchedLateness, "the other \(max(0, command.stocks - traded.count))"))
             lag          read models behind the log: p50 \(String(format: "%.3f", percentile(0.5))) s, p99 \(String(format: "%.3f", percentile(0.99))) s, max \(String(format: "%.3f", lags.last ?? 0)) s (\(lags.count) samples)
@@ -341,6 +449,38 @@ struct DayProcesses {
         try svg.write(toFile: self.output + "/series.svg", atomically: true, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: directory)
         if wrongCandles > 0 { throw ValidationError("\(wrongCandles) recorded one-minute bars differ from the simulated broker's") }
+        if !books.problems.isEmpty { throw ValidationError("the log disagrees with the simulated broker's books: \(books.problems.prefix(10).joined(separator: "; "))") }
+    }
+
+    /// The simulated broker's books against the orders of the log: every broker order is held by exactly one
+    /// engine order of its account (none sent twice, none adopted twice), every engine order holding a number
+    /// is at the broker, and each filled what the broker filled.
+    static func compareBooks(_ broker: SimulatedKIS, _ engine: [OrderID: (account: String, number: String, filled: Int64)], accounts: [String: String]) -> (brokerOrders: Int, problems: [String]) {
+        let books = broker.state.withLock { state in
+            for key in state.books.keys { broker.settle(&state.books[key]!, now: broker.clock()) }
+            return state.books
+        }
+        var holders: [String: [(OrderID, Int64)]] = [:]
+        for (id, order) in engine where !order.number.isEmpty { holders[order.account + "|" + order.number, default: []].append((id, order.filled)) }
+        var problems: [String] = []
+        var count = 0
+        for (number, book) in books.sorted(by: { $0.key < $1.key }) {
+            guard let account = accounts[number] else {
+                problems.append("broker account \(number) belongs to no engine account")
+                continue
+            }
+            for order in book.orders {
+                count += 1
+                let held = holders.removeValue(forKey: account + "|" + order.number) ?? []
+                if held.count != 1 {
+                    problems.append("broker order \(order.number) of \(account) is held by \(held.count) engine orders")
+                } else if held[0].1 != order.filled {
+                    problems.append("\(held[0].0) filled \(held[0].1), the broker \(order.filled)")
+                }
+            }
+        }
+        for (key, held) in holders { problems.append("\(held.map(\.0.description).joined(separator: ", ")) hold broker order \(key) the broker does not have") }
+        return (count, problems)
     }
 
     /// "<who> p50 …, p99 …, max …" of lateness figures in minutes.

@@ -367,6 +367,12 @@ func splitMix(_ state: inout UInt64) -> UInt64 {
     return z ^ (z >> 31)
 }
 
+/// `splitMix` as a `RandomNumberGenerator`, for `shuffled(using:)` and `random(in:using:)`.
+struct SplitMixRandom: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 { splitMix(&self.state) }
+}
+
 /// Payloads that carry their own checksum, so a half-written record could never pass as whole.
 enum StressPayload {
     static func make(state: inout UInt64) -> [UInt8] {
