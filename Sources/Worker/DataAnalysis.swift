@@ -76,6 +76,10 @@ public struct DataAnalysisHandler: JobHandler {
                 signals.append(("signal-\(offset)-\(view.account)-\(view.strategy)", view, signal))
             }
         }
+        // What the strategies decided first (orders, then their signals), the indicators last: a bar's indicators
+        // mark it analysed (`StockInfo.lastAnalysedMinute`, never handed to data-analysis again), so they are
+        // written only once its decisions are in the log.
+        if !signals.isEmpty { try await self.place(signals) }
         // Indicators in requests of 100 (~40 kB of JSON; the gateway takes up to 64 KiB).
         for chunk in stride(from: 0, to: indicators.count, by: 100) {
             for result in try await self.engine.send(Array(indicators[chunk..<min(indicators.count, chunk + 100)]), correlation: "analysis")
@@ -83,7 +87,12 @@ public struct DataAnalysisHandler: JobHandler {
                 throw EngineClient.Failure(description: "the engine refused indicators: \(result.status) \(result.error ?? "")")
             }
         }
-        guard !signals.isEmpty else { return .done }
+        return .done
+    }
+
+    /// Places the signals' orders (each keyed by its bar, so placed once) and records a signal with each order
+    /// it placed.
+    private func place(_ signals: [(key: String, view: WorkerStrategyView, signal: StrategySignal)]) async throws {
         let orders: [WorkerCommand] = signals.map {
             .placeOrder(account: $0.view.account, stock: $0.view.stock, side: $0.signal.side.description, quantity: $0.signal.quantity, clientOrderID: String($0.key.prefix(64)))
         }
@@ -101,7 +110,6 @@ public struct DataAnalysisHandler: JobHandler {
                 throw EngineClient.Failure(description: "the engine refused a signal: \(result.status) \(result.error ?? "")")
             }
         }
-        return .done
     }
 }
 

@@ -126,6 +126,48 @@ import TestSupport
 
     /// The bars of a pass go to data-analysis in jobs of up to `barsPerAnalysisJob`, in log order, each bar
     /// with its offset; other queues' jobs are untouched, and a lone bar keeps its job of one.
+    /// A bar whose indicators are recorded was analysed (its strategies decided on it): no pass hands it to
+    /// data-analysis again — not after a flush or a rebuild, which derive from offset 0 (the bench's day under
+    /// faults once placed 4,444 orders instead of ~2,900: every flush re-analysed the whole day's bars with the
+    /// positions of the moment, and strategies traded on hours-old bars).
+    @Test func analysedBarsAreNotHandedToDataAnalysisAgain() async throws {
+        let fixture = try await PendingOrder("analysed")
+        let (store, log, runtime, time, context, samsung) = (fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context, fixture.samsung)
+        _ = try await runtime.execute(.enableStrategy(account: AccountID(value: 1), stock: samsung, strategy: "ma-cross", parameters: "fast=2,slow=3,quantity=1"), context: context)
+        let open = KST.instant(day: KST.day(time), hour: 9)
+        let minutes = (0..<5).map { open + Int64($0) * KST.minuteMicros }
+        for start in minutes {
+            _ = try await runtime.execute(.ingestCandle(Candle(stock: samsung, timeframe: .minute1, start: start, open: 55_000, high: 55_100, low: 54_900, close: 55_000, volume: 10)), context: context)
+        }
+        func analyse(_ start: Int64) async throws {
+            _ = try await runtime.execute(.recordIndicators([IndicatorComputed(stock: samsung, timeframe: .minute1, start: start, name: "sma_5", value: 55_000)]), context: context)
+        }
+        for start in minutes.prefix(3) { try await analyse(start) }
+        #expect(runtime.state.stocks[samsung]?.lastAnalysedMinute == minutes[2])
+        let dispatcher = JobDispatcher(log: log, store: store, clock: { time }, committed: { runtime.committed })
+        struct Batch: Decodable { struct Bar: Decodable { var start: Int64 }; var bars: [Bar] }
+        func analysisStarts() throws -> [Int64] {
+            guard case .array(let ids) = try store.redis.command(["LRANGE", "bull:data-analysis:wait", "0", "-1"]) else { return [] }
+            return try ids.compactMap(\.text).flatMap { id -> [Int64] in
+                let data = try #require(try store.job(.dataAnalysis, id: id)?["data"])
+                if let batch = try? JSONDecoder().decode(Batch.self, from: Data(data.utf8)) { return batch.bars.map(\.start) }
+                return [try JSONDecoder().decode(Batch.Bar.self, from: Data(data.utf8)).start]
+            }.sorted()
+        }
+        try dispatcher.catchUp()
+        #expect(try analysisStarts() == Array(minutes.suffix(2)), "the two bars not analysed yet")
+        _ = try store.redis.command(["FLUSHDB"])
+        try dispatcher.catchUp()
+        #expect(try analysisStarts() == Array(minutes.suffix(2)), "after a flush: the same two, not the day again")
+        try await analyse(minutes[4])
+        _ = try store.redis.command(["FLUSHDB"])
+        #expect(try dispatcher.rebuild() == 1, "the PENDING order's job alone")
+        #expect(try analysisStarts().isEmpty, "a bar older than the last analysed one is not analysed late")
+        #expect(try EngineState(snapshot: runtime.state.snapshot()) == runtime.state, "the marker survives a snapshot")
+        await runtime.close()
+        log.close()
+    }
+
     @Test func aPassesBarsShareDataAnalysisJobs() throws {
         let per = JobDerivation.barsPerAnalysisJob
         func bar(_ offset: Int) -> Job {

@@ -4,6 +4,10 @@ public struct StockInfo: Sendable, Hashable {
     public var name: String
     public var market: String
     public var marketData: StockMarketData
+    /// Start of the newest one-minute bar whose indicators are recorded — the bar the strategies last decided
+    /// on. The dispatcher hands no older bar to data-analysis again (after a Redis flush or a queue rebuild,
+    /// which derive jobs from offset 0): strategies never trade on a bar that was already analysed.
+    public var lastAnalysedMinute: Int64?
 }
 
 /// A notification's delivery state.
@@ -111,6 +115,10 @@ public struct EngineState: Sendable, Hashable {
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
             Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
+        case .indicatorsComputed(let e) where e.timeframe == .minute1:
+            self.analysed(e.stock, e.start)
+        case .indicatorComputed(let e) where e.timeframe == .minute1:
+            self.analysed(e.stock, e.start)
         case .indicatorComputed, .indicatorsComputed, .signalGenerated:
             break
         case .notificationCreated(let e):
@@ -274,6 +282,11 @@ public struct BrokerOrderKey: Sendable, Hashable {
 }
 
 extension EngineState {
+    mutating func analysed(_ stock: StockCode, _ start: Int64) {
+        guard let index = self.stocks.index(forKey: stock) else { return }
+        if self.stocks.values[index].lastAnalysedMinute.map({ $0 < start }) ?? true { self.stocks.values[index].lastAnalysedMinute = start }
+    }
+
     mutating func indexBrokerOrder(_ order: Order) {
         guard !order.brokerOrderNumber.isEmpty else { return }
         self.brokerOrders[order.account, default: [:]][BrokerOrderKey(order)] = order.id

@@ -3,12 +3,12 @@ public import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 2 (v1 had no account closing time, and
-/// still decodes); `stateVersion` in the snapshot header.
+/// encode to the same bytes, and so have the same digest. Version 3 (v2 had no analysed-bar marker per
+/// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 2
+    public static let snapshotVersion: UInt32 = 3
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...2
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...3
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -57,6 +57,7 @@ extension EngineState {
                 w.signed(a.volume); w.signed(a.firstMinute); w.signed(a.lastMinute)
             }
         }
+        w.signed(s.lastAnalysedMinute ?? .min)
     }
 
     private static func encode(_ a: Account, _ w: inout BinaryWriter) {
@@ -102,7 +103,7 @@ extension EngineState {
         state.nextOrder = try r.varint(); state.nextAccount = try r.varint(); state.nextUser = try r.varint(); state.nextNotification = try r.varint()
         state.anomalies = try r.varint(); state.eventCount = try r.varint()
         for _ in 0..<(try Self.count(&r)) {
-            let stock = try Self.decodeStock(&r)
+            let stock = try Self.decodeStock(&r, version: version)
             state.stocks[stock.code] = stock
         }
         for _ in 0..<(try Self.count(&r)) { state.users[UserID(value: try r.varint())] = try r.string() }
@@ -138,7 +139,7 @@ extension EngineState {
         return Int(count)
     }
 
-    private static func decodeStock(_ r: inout BinaryReader) throws(EngineError) -> StockInfo {
+    private static func decodeStock(_ r: inout BinaryReader, version: UInt64) throws(EngineError) -> StockInfo {
         let code = try r.varint()
         guard code < 1_000_000 else { throw .undecodable("stock code out of range in snapshot") }
         let name = try r.string()
@@ -157,7 +158,8 @@ extension EngineState {
                 if table == 0 { m.open[key] = a } else { m.lastClosed[key] = a }
             }
         }
-        return StockInfo(code: m.code, name: name, market: market, marketData: m)
+        let analysed = version >= 3 ? try r.signed() : .min
+        return StockInfo(code: m.code, name: name, market: market, marketData: m, lastAnalysedMinute: analysed == .min ? nil : analysed)
     }
 
     private static func slot(_ r: inout BinaryReader) throws(EngineError) -> Int {

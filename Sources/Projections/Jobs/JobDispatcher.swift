@@ -25,8 +25,10 @@ public enum JobDerivation {
             data.field("message", created.message)
             return [Job(queue: .notification, id: String(offset), data: data.finish(), maxAttempts: Self.maxAttempts)]
         case .candleClosed(let candle) where candle.timeframe == .minute1:
-            // Strategies run on closed one-minute bars of the stocks they are enabled on.
+            // Strategies run on closed one-minute bars of the stocks they are enabled on, each bar once: a bar at
+            // or before the last one analysed (its indicators recorded) is done, or too old to act on.
             guard (strategyStocks ?? Self.strategyStocks(state)).contains(candle.stock) else { return [] }
+            if let analysed = state.stocks[candle.stock]?.lastAnalysedMinute, candle.start <= analysed { return [] }
             var data = JSONObjectWriter()
             data.field("offset", offset)
             data.field("stock", candle.stock.description)
