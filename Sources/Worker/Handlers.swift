@@ -111,17 +111,37 @@ public enum JobFailure: Error, CustomStringConvertible {
 /// * ACCEPTED / PARTIALLY_FILLED / CANCEL_REQUESTED → polls the day's orders: new fills are recorded
 ///   (fill id = ODNO:cumulative quantity, so a repeated poll adds nothing), a pending cancel is sent, and
 ///   the job looks again in `pollSeconds` until the order is final.
+/// * Once the order's day is over (`dayFinalMinutes` after the close, when KIS's list of that day is final):
+///   a SUBMITTED order the list does not hold never reached KIS → FAILED (BROKER_UNREACHABLE); what still
+///   rests unfilled → EXPIRED (a requested cancel → CANCELLED), after a last poll for its fills. No job
+///   polls a finished day forever.
 public struct TradeExecutionHandler: JobHandler {
     let engine: EngineClient
     let brokers: BrokerDirectory
     let pollSeconds: Double
+    let clock: @Sendable () -> Int64
+    let calendar: TradingCalendar
     /// Sends and adoptions, one at a time per account (in this process).
     let turns = AccountTurns()
 
-    public init(engine: EngineClient, brokers: BrokerDirectory, pollSeconds: Double = 2) {
+    /// - Parameters:
+    ///   - clock: now, in µs (the session clock of a simulated session): when an order's day is over.
+    ///   - calendar: the KRX calendar (each day's close).
+    public init(
+        engine: EngineClient, brokers: BrokerDirectory, pollSeconds: Double = 2, clock: @escaping @Sendable () -> Int64, calendar: TradingCalendar = TradingCalendar()
+    ) {
         self.engine = engine
         self.brokers = brokers
         self.pollSeconds = pollSeconds
+        self.clock = clock
+        self.calendar = calendar
+    }
+
+    /// Minutes after the close from which the broker's order list of that day is taken as final.
+    static let dayFinalMinutes: Int64 = 10
+
+    func dayIsOver(_ view: WorkerOrderView) -> Bool {
+        self.clock() >= self.calendar.close(ofDayContaining: view.createdAt) + Self.dayFinalMinutes * KST.minuteMicros
     }
 
     struct Data: Decodable {
@@ -170,6 +190,13 @@ public struct TradeExecutionHandler: JobHandler {
                         try await self.engine.record(.accepted(order: id, brokerOrderNumber: match.orderNumber))
                         return .later(seconds: self.pollSeconds)
                     }
+                    if self.dayIsOver(fresh) {
+                        // The day's list is final and does not hold it: the send never reached KIS.
+                        try await self.engine.record(.failed(
+                            order: id, reason: RejectionReason.brokerUnreachable.rawValue,
+                            message: "not in KIS's final order list of \(Self.day(fresh)): the order never reached the broker"))
+                        return .done
+                    }
                     // Not in the broker's list, and nothing there was sent after our last send: the order may
                     // be taken and not yet reported. Unknown, not absent: look again, never send again.
                     guard newer else { return .later(seconds: self.pollSeconds) }
@@ -183,7 +210,11 @@ public struct TradeExecutionHandler: JobHandler {
             }
         default:
             view = try await self.poll(view, client)
-            return ["FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"].contains(view.status) ? .done : .later(seconds: self.pollSeconds)
+            if ["FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"].contains(view.status) { return .done }
+            guard self.dayIsOver(view) else { return .later(seconds: self.pollSeconds) }
+            // Day orders end with the session: what still rests unfilled after the last poll has expired.
+            try await self.engine.record(view.status == "CANCEL_REQUESTED" ? .cancelled(order: view.id) : .expired(order: view.id))
+            return .done
         }
     }
 

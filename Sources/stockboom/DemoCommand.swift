@@ -204,7 +204,7 @@ final class DemoStack: @unchecked Sendable {
         let consumers = [
             QueueConsumers(endpoint: redis, queue: .dataAnalysis, concurrency: 4, handler: DataAnalysisHandler(engine: engine), report: report),
             QueueConsumers(endpoint: redis, queue: .notification, concurrency: 4, handler: NotificationHandler(engine: engine, mailer: smtp.map { SMTPMailer(configuration: $0) }, webhook: nil), report: report),
-            QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: 1, handler: TradeExecutionHandler(engine: engine, brokers: brokers), report: report),
+            QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: 1, handler: TradeExecutionHandler(engine: engine, brokers: brokers, clock: { clock.read() }, calendar: try loadCalendar()), report: report),
         ]
         for consumer in consumers { consumer.start() }
         let store = JobQueueStore(redis: RedisClient(endpoint: redis))

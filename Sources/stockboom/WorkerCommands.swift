@@ -89,7 +89,7 @@ struct WorkerCommand: AsyncParsableCommand {
             }
         }
         if let count = perQueue[.tradeExecution], let brokers {
-            consumers.append(QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: count, handler: TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: self.pollSeconds), lockMs: self.lockMs, report: report))
+            consumers.append(QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: count, handler: TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: self.pollSeconds, clock: clock, calendar: try loadCalendar()), lockMs: self.lockMs, report: report))
             let reconciler = Reconciler(engine: engine, brokers: brokers, report: report)
             let interval = self.reconcileSeconds
             // The start-up pass runs before any consumer or schedule: orders and strategies meet accounts whose

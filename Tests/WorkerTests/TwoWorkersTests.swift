@@ -34,9 +34,9 @@ import Worker
                 let brokers = BrokerDirectory(
                     databaseURL: try #require(rig.environment["DATABASE_URL"]), box: SecretBox(key: try #require(SecretBox.parseKey(WorkerEndToEndTests.secretsKey))),
                     baseURL: "http://127.0.0.1:\(kis)", engine: EngineClient(baseURL: rig.url, token: workerToken),
-                    clock: { Int64(Date().timeIntervalSince1970 * 1_000_000) }, requestsPerSecond: 200)
+                    clock: { WorkerEndToEndTests.session }, requestsPerSecond: 200)
                 let engine = EngineClient(baseURL: rig.url, token: workerToken)
-                return (TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: 0.1), Reconciler(engine: engine, brokers: brokers, report: { _ in }))
+                return (TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: 0.1, clock: { WorkerEndToEndTests.session }), Reconciler(engine: engine, brokers: brokers, report: { _ in }))
             }
             let ((first, firstReconciler), (second, secondReconciler)) = (try process(), try process())
             func job(_ order: String) -> Job { Job(queue: .tradeExecution, id: "two-\(order)", data: #"{"order":"\#(order)"}"#) }

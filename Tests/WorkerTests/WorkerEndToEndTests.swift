@@ -107,7 +107,9 @@ final class Child: @unchecked Sendable {
     static func worker(_ rig: Rig, kis: Int, extra: [String] = []) throws -> Child {
         var environment = rig.environment
         environment["KIS_BASE_URL"] = "http://127.0.0.1:\(kis)"
-        return try Child(try stockboomExecutable(), ["worker", "--dir", rig.directory.path, "--server", rig.url, "--poll-seconds", "0.3"] + extra,
+        // The session's clock, as serve's (the broker's day of the orders is not over), unless the test sets its own.
+        let clock = extra.contains("--clock-start") ? [] : ["--clock-start", "2025-01-06T10:00:00+09:00"]
+        return try Child(try stockboomExecutable(), ["worker", "--dir", rig.directory.path, "--server", rig.url, "--poll-seconds", "0.3"] + clock + extra,
                          environment: environment, output: rig.directory.path + "/worker-\(UUID().uuidString.prefix(4)).log")
     }
 

@@ -44,6 +44,8 @@ public enum Command: Sendable, Hashable {
     /// the same send lost do not both send again.
     case recordResending(OrderID, lastSend: Int64? = nil)
     case recordAccepted(OrderID, brokerOrderNumber: String)
+    /// The broker's day is over and the order still rests there unfilled (day orders end with the session).
+    case recordExpired(OrderID)
     case recordBrokerRejected(OrderID, reason: RejectionReason, message: String)
     case recordFill(OrderID, quantity: Int64, price: Int64, fillID: String)
     case recordCancelled(OrderID)

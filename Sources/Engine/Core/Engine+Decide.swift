@@ -66,6 +66,8 @@ public struct Engine: Sendable {
                 throw .conflict("broker order \(number) is already order \(holder)'s")
             }
             return try self.transition(state, id, .accept, .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number)))
+        case .recordExpired(let id):
+            return try self.transition(state, id, .expire, .orderExpired(OrderReference(order: id)))
         case .recordBrokerRejected(let id, let reason, let message):
             var decision = try self.transition(state, id, .brokerReject, .orderRejected(OrderRejected(order: id, rejectedBy: .broker, reason: reason, message: message)))
             decision.events += self.notification(state, order: state.orders[id], kind: "ORDER_REJECTED", title: "주문 거부", message: "\(message) (\(reason.rawValue))", offset: 0)

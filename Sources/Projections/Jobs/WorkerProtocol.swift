@@ -12,6 +12,8 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
     /// as the worker saw it) was not taken. Refused (409) if another worker sent it again meanwhile.
     case resending(order: String, lastSend: Int64? = nil)
     case accepted(order: String, brokerOrderNumber: String)
+    /// Still resting at the broker when its day ended: expired (unfilled quantity released).
+    case expired(order: String)
     case brokerRejected(order: String, reason: String, message: String)
     case fill(order: String, quantity: Int64, price: Int64, fillID: String)
     case cancelled(order: String)
@@ -95,6 +97,7 @@ public enum WorkerCommand: Codable, Sendable, Equatable {
         case .submitted(let id): return .recordSubmitted(try order(id))
         case .resending(let id, let lastSend): return .recordResending(try order(id), lastSend: lastSend)
         case .accepted(let id, let number): return .recordAccepted(try order(id), brokerOrderNumber: number)
+        case .expired(let id): return .recordExpired(try order(id))
         case .brokerRejected(let id, let text, let message): return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
         case .fill(let id, let quantity, let price, let fillID): return .recordFill(try order(id), quantity: quantity, price: price, fillID: fillID)
         case .cancelled(let id): return .recordCancelled(try order(id))
