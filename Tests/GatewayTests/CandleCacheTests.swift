@@ -47,6 +47,15 @@ import Ledger
         #expect(cache.candles(stock: APIHarness.samsung, timeframe: .minute1, from: nil, to: nil, limit: 5) == nil, "not warmed: the table answers")
         try await cache.warm()
         #expect(cache.nextOffset == harness.log.nextOffset, "warmed at the projection's checkpoint")
+        // Warmed through the cursor a few rows at a time (many FETCHes, one cut inside a series): the same memory.
+        let stepwise = CandleCache(log: harness.log, database: harness.services.database, capacity: 10, warmBatch: 3)
+        try await stepwise.warm()
+        #expect(stepwise.nextOffset == cache.nextOffset)
+        for timeframe in Timeframe.allCases {
+            let whole = cache.candles(stock: APIHarness.samsung, timeframe: timeframe, from: nil, to: nil, limit: 10)
+            #expect(stepwise.candles(stock: APIHarness.samsung, timeframe: timeframe, from: nil, to: nil, limit: 10) == whole, "\(timeframe)")
+        }
+        #expect(cache.candles(stock: APIHarness.samsung, timeframe: .minute1, from: nil, to: nil, limit: 10)?.count == 10, "the comparison covers a full window")
         let open = KST.instant(day: KST.day(APIHarness.sessionTime), hour: 9)
         let minute = KST.minuteMicros
         // (from, to, limit) over a 40-minute 1m series of which memory holds the newest 10 (09:30…09:39).
