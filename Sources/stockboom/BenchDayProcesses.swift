@@ -153,7 +153,11 @@ final class RestartableChild: @unchecked Sendable {
     }
 
     var isRunning: Bool { self.child.process.isRunning }
-    var memory: (UInt64, UInt64) { (self.child.memory.0, max(self.endedPeak, self.child.memory.1)) }
+    /// (resident, peak resident over every life) bytes.
+    var memory: (UInt64, UInt64) {
+        let current = self.child.memory
+        return (current.0, max(self.endedPeak, current.1))
+    }
     /// User + system CPU seconds of every life so far.
     var cpuSeconds: Double { self.endedCPU + ProcessCPU.seconds(pid: self.child.pid) }
 

@@ -19,17 +19,11 @@ import Worker
         mock.state.withLock { $0.rateLimit = 200; $0.bucket.tokens = 200; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
             let serve = try await WorkerEndToEndTests.serve(rig)
-            let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
-            let reconciler = try WorkerEndToEndTests.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
-            try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
-            #expect(await reconciler.stop() == 0)
-            let workerToken = try String(contentsOfFile: rig.directory.path + "/worker.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
             let engine = EngineClient(baseURL: rig.url, token: workerToken)
             let now = Mutex(KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 15, minute: 0))
-            let brokers = BrokerDirectory(
-                databaseURL: try #require(rig.environment["DATABASE_URL"]), box: SecretBox(key: try #require(SecretBox.parseKey(WorkerEndToEndTests.secretsKey))),
-                baseURL: "http://127.0.0.1:\(kis)", engine: engine, clock: { WorkerEndToEndTests.session }, requestsPerSecond: 200)
-            let handler = TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: 0.1, clock: { now.withLock { $0 } })
+            let handler = TradeExecutionHandler(
+                engine: engine, brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken), pollSeconds: 0.1, clock: { now.withLock { $0 } })
             func job(_ order: String) -> Job { Job(queue: .tradeExecution, id: "dayend-\(order)", data: #"{"order":"\#(order)"}"#) }
 
             // A limit buy under the market rests at the broker; a third of it fills.

@@ -23,18 +23,11 @@ import Worker
             // The session clock at 20x: the broker's list can then hold orders placed well after a send (see
             // `absenceProofSeconds`) without waiting for them in real time.
             let serve = try await WorkerEndToEndTests.serve(rig, extra: ["--clock-speed", "20"])
-            let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
-            // A worker issues the KIS token (kept sealed in PostgreSQL, shared by every process) and adopts the cash.
-            let reconciler = try WorkerEndToEndTests.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
-            try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
-            #expect(await reconciler.stop() == 0)
-            let workerToken = try String(contentsOfFile: rig.directory.path + "/worker.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            // A worker process issues the KIS token (kept sealed in PostgreSQL, shared by every process) and adopts the cash.
+            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
             let engine = EngineClient(baseURL: rig.url, token: workerToken)
             func process() throws -> (TradeExecutionHandler, Reconciler) {
-                let brokers = BrokerDirectory(
-                    databaseURL: try #require(rig.environment["DATABASE_URL"]), box: SecretBox(key: try #require(SecretBox.parseKey(WorkerEndToEndTests.secretsKey))),
-                    baseURL: "http://127.0.0.1:\(kis)", engine: EngineClient(baseURL: rig.url, token: workerToken),
-                    clock: { WorkerEndToEndTests.session }, requestsPerSecond: 200)
+                let brokers = try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken)
                 let engine = EngineClient(baseURL: rig.url, token: workerToken)
                 return (TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: 0.1, clock: { WorkerEndToEndTests.session }), Reconciler(engine: engine, brokers: brokers, report: { _ in }))
             }

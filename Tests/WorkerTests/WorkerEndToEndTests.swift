@@ -5,6 +5,7 @@ import Projections
 import Synchronization
 import Testing
 import TestSupport
+import Worker
 
 /// A child process of the test (serve, worker, the SMTP sink), stopped with SIGTERM or killed.
 final class Child: @unchecked Sendable {
@@ -147,6 +148,25 @@ final class Child: @unchecked Sendable {
                                                json: #"{"broker":"KIS_PAPER","accountNumber":"50123456-01","appKey":"\#(key)","appSecret":"\#(secret)"}"#)
         #expect(created == 201, "\(account)")
         return (token, account["id"] as? String ?? "")
+    }
+
+    /// A trader (token, account id) whose KIS account a worker process reconciled — the KIS token issued and
+    /// kept sealed in PostgreSQL, the cash adopted — and then stopped, and the worker token: for tests that run
+    /// the worker's handlers in their own process (`brokers`).
+    static func reconciledTrader(_ rig: Rig, _ mock: MockKIS, kis: Int) async throws -> (token: String, account: String, workerToken: String) {
+        let (token, account) = try await Self.trader(rig, mock)
+        let reconciler = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
+        try await Self.waitForAdoptedCash(rig, token, account)
+        #expect(await reconciler.stop() == 0)
+        let workerToken = try String(contentsOfFile: rig.directory.path + "/worker.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (token, account, workerToken)
+    }
+
+    /// A broker directory of its own, as a worker process has (on the session's clock, as the worker ran).
+    static func brokers(_ rig: Rig, kis: Int, workerToken: String) throws -> BrokerDirectory {
+        BrokerDirectory(
+            databaseURL: try #require(rig.environment["DATABASE_URL"]), box: SecretBox(key: try #require(SecretBox.parseKey(Self.secretsKey))),
+            baseURL: "http://127.0.0.1:\(kis)", engine: EngineClient(baseURL: rig.url, token: workerToken), clock: { Self.session }, requestsPerSecond: 200)
     }
 
     /// Waits until reconciliation adopted the mock broker's 100,000,000 KRW into the account.
