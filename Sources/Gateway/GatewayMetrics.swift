@@ -64,11 +64,11 @@ public final class GatewayMetrics: Sendable {
                 self.registry.makeGauge(name: "postgres_connections_active").set(Double(rows[0] ?? "0") ?? 0)
                 self.registry.makeGauge(name: "postgres_connections_available").set(Double(rows[1] ?? "0") ?? 0)
             }
-            if let rows = try? connection.query("SELECT name, last_offset FROM projection_checkpoints").rows {
-                for row in rows {
-                    guard let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) else { continue }
-                    let lag = head > offset ? head - offset : 0
-                    self.registry.makeGauge(name: "stockboom_projection_lag_events", labels: [("projection", name)]).set(Double(lag))
+            if let statuses = try? ProjectionStatus.read(connection, head: head) {
+                for status in statuses {
+                    self.registry.makeGauge(name: "stockboom_projection_lag_events", labels: [("projection", status.name)]).set(Double(status.lag))
+                    // 1 while the projection cannot apply the event at its checkpoint (alert: ProjectionFailing).
+                    self.registry.makeGauge(name: "stockboom_projection_failing", labels: [("projection", status.name)]).set(status.failure == nil ? 0.0 : 1.0)
                 }
             }
         }

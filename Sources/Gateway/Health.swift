@@ -1,5 +1,6 @@
 public import Ledger
 public import Projections
+import Engine
 import Foundation
 
 /// What the gateway reaches: the log, and (when configured) PostgreSQL and Redis.
@@ -47,9 +48,12 @@ public struct HealthReport: Sendable {
 
     /// Projections whose checkpoint is beyond the log's end: their database was built from another log.
     public var foreignProjections: [String] { self.projections.filter { $0.offset > $0.head }.map(\.name) }
+    /// Projections that cannot apply the event at their checkpoint (they retry; an operator must look).
+    public var stuckProjections: [String] { self.projections.filter { $0.failure != nil }.map(\.name) }
 
     public var ready: Bool {
         self.logWritable && !self.logDiskFull && (self.postgres?.ok ?? true) && (self.redis?.ok ?? true) && self.foreignProjections.isEmpty
+            && self.stuckProjections.isEmpty
     }
 
     /// The parts that fail, by name.
@@ -58,7 +62,7 @@ public struct HealthReport: Sendable {
         if !self.logWritable || self.logDiskFull { names.append("log") }
         if self.postgres?.ok == false { names.append("postgres") }
         if self.redis?.ok == false { names.append("redis") }
-        if !self.foreignProjections.isEmpty { names.append("projections") }
+        if !self.foreignProjections.isEmpty || !self.stuckProjections.isEmpty { names.append("projections") }
         return names
     }
 
@@ -73,11 +77,7 @@ public struct HealthReport: Sendable {
         if let url = dependencies.boundedDatabaseURL {
             do {
                 let connection = try PostgresConnection(url: url)
-                let rows = try connection.query("SELECT name, last_offset FROM projection_checkpoints ORDER BY name").rows
-                report.projections = rows.compactMap { row in
-                    guard let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) else { return nil }
-                    return ProjectionStatus(name: name, offset: offset, head: report.logHead)
-                }
+                report.projections = try ProjectionStatus.read(connection, head: report.logHead)
                 report.postgres = Part(ok: true, error: nil)
             } catch {
                 // No checkpoints table yet is still a reachable server.
@@ -102,7 +102,13 @@ public struct HealthReport: Sendable {
             "status": self.ready ? "ok" : "unavailable",
             "log": ["writable": self.logWritable, "head": Int(self.logHead), "error": self.logError as Any,
                     "diskAvailableBytes": self.logDisk.map { Int($0.availableBytes) } as Any, "diskSizeBytes": self.logDisk.map { Int($0.totalBytes) } as Any],
-            "projections": self.projections.map { ["name": $0.name, "offset": Int($0.offset), "lag": Int($0.lag)] },
+            "projections": self.projections.map { status -> [String: Any] in
+                var entry: [String: Any] = ["name": status.name, "offset": Int(status.offset), "lag": Int(status.lag)]
+                if let failure = status.failure {
+                    entry["failing"] = ["offset": Int(failure.offset), "error": failure.error, "since": ISOTime.utc(failure.since), "attempts": failure.attempts]
+                }
+                return entry
+            },
         ]
         if !self.failing.isEmpty { object["failing"] = self.failing }
         if let postgres = self.postgres { object["postgres"] = ["ok": postgres.ok, "error": postgres.error as Any] }

@@ -78,12 +78,21 @@ struct ProjectionStatusCommand: ParsableCommand {
     func run() throws {
         let statuses = try openRunner(self.log, self.database).status()
         if self.json {
-            print(Format.json(statuses.map { ["name": $0.name, "offset": Int($0.offset), "head": Int($0.head), "lag": Int($0.lag)] as [String: Any] }))
+            print(Format.json(statuses.map { status -> [String: Any] in
+                var entry: [String: Any] = ["name": status.name, "offset": Int(status.offset), "head": Int(status.head), "lag": Int(status.lag)]
+                if let failure = status.failure {
+                    entry["failing"] = ["offset": Int(failure.offset), "error": failure.error, "since": ISOTime.utc(failure.since), "attempts": failure.attempts]
+                }
+                return entry
+            }))
             return
         }
         print("projection       offset         head          lag")
         for status in statuses {
             print(status.name.padding(toLength: 14, withPad: " ", startingAt: 0), String(status.offset).leftPadded(10), String(status.head).leftPadded(12), String(status.lag).leftPadded(12))
+            if let failure = status.failure {
+                print("  FAILING at offset \(failure.offset) since \(ISOTime.utc(failure.since)), \(failure.attempts) attempt(s): \(failure.error)")
+            }
         }
     }
 }

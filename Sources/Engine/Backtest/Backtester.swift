@@ -184,7 +184,7 @@ public struct Backtester: Sendable {
     /// Cash plus holdings at the last closes.
     public func equity() -> Int64 {
         guard let account = self.state.accounts[self.account] else { return 0 }
-        return account.positions.reduce(account.cash) { $0 + $1.value.quantity * (self.index[$1.key].map { self.lastClose[$0] } ?? 0) }
+        return account.positions.reduce(account.cash) { $0.saturatingAdd($1.value.quantity.saturatingMultiply(self.index[$1.key].map { self.lastClose[$0] } ?? 0)) }
     }
 
     /// Closes the last session and computes the summary figures.

@@ -12,6 +12,8 @@ public struct Engine: Sendable {
     /// - Returns: the events to append in order. A refusal the operator must see (a risk check) is an event
     ///   (`OrderRejected`); a malformed command or a missing entity throws instead and appends nothing.
     public func decide(_ state: EngineState, _ command: Command, context: CommandContext) throws(EngineError) -> Decision {
+        // Every value inside its bounds, free text made safe: what is decided below can always be applied.
+        let command = try Bounds.admit(command)
         switch command {
         case .listStock(let code, let name, let market, let previousClose):
             guard previousClose > 0 else { throw .invalid("previous close must be positive") }
@@ -34,6 +36,9 @@ public struct Engine: Sendable {
             guard let existing = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
             guard existing.closedAt == nil else { throw .conflict("account \(account) is closed") }
             guard amount > 0 else { throw .invalid("a deposit must be positive") }
+            guard existing.cash <= Bounds.maxAmount - amount else {
+                throw .invalid("account \(account) would hold more than \(Bounds.maxAmount) KRW after this deposit")
+            }
             if let expectedCash, expectedCash != existing.cash {
                 throw .conflict("account \(account) holds \(existing.cash) KRW, not the \(expectedCash) the deposit was computed from")
             }

@@ -63,7 +63,7 @@ public struct EngineState: Sendable, Hashable {
             self.accounts[e.account] = Account(id: e.account, user: e.user, broker: e.broker, maskedAccountNumber: e.maskedAccountNumber, dailyOrderLimit: e.dailyOrderLimit)
             self.nextAccount = max(self.nextAccount, e.account.value + 1)
         case .cashDeposited(let e):
-            self.accounts[e.account]?.cash += e.amount
+            Self.modify(&self.accounts, e.account) { $0.cash = $0.cash.saturatingAdd(e.amount) }
         case .orderRequested(let e):
             self.applyRequested(e, time: time)
         case .orderRejected(let e):
@@ -173,18 +173,26 @@ public struct EngineState: Sendable, Hashable {
             }
             account.ordersThatDay += 1
             if e.side == .buy {
-                account.reservedCash += reserved
+                account.reservedCash = account.reservedCash.saturatingAdd(reserved)
             } else {
-                account.positions[e.stock, default: Position()].reservedForSale += e.quantity
+                account.positions[e.stock, default: Position()].reservedForSale.saturatingIncrease(by: e.quantity)
             }
         }
         if !e.clientOrderID.isEmpty { self.clientOrderIDs[e.account, default: [:]][e.clientOrderID] = e.order }
     }
 
+    /// `value × part / whole` with a 128-bit intermediate (a cost basis times shares can exceed Int64).
+    static func proportion(_ value: Int64, _ part: Int64, _ whole: Int64) -> Int64 {
+        let (product, overflow) = value.multipliedReportingOverflow(by: part)
+        if !overflow { return product / whole }
+        let exact = Int128(value) * Int128(part) / Int128(whole)
+        return Int64(clamping: exact)
+    }
+
     /// Cash a buy order reserves: notional at the order's price plus the commission on it.
     static func buyReservation(quantity: Int64, price: Int64, fees: FeeSchedule) -> Int64 {
-        let notional = quantity * price
-        return notional + fees.commission(notional)
+        let notional = quantity.saturatingMultiply(price)
+        return notional.saturatingAdd(fees.commission(notional))
     }
 
     private mutating func applyFill(_ fill: OrderFill, time: Int64) {
@@ -192,39 +200,39 @@ public struct EngineState: Sendable, Hashable {
         var updated: Order?
         var release: Int64 = 0
         Self.modify(&self.orders, fill.order) { order in
-            order.filledQuantity += fill.quantity
-            order.filledNotional += fill.quantity * fill.price
-            order.commission += fill.commission
-            order.tax += fill.tax
+            order.filledQuantity = order.filledQuantity.saturatingAdd(fill.quantity)
+            order.filledNotional = order.filledNotional.saturatingAdd(fill.quantity.saturatingMultiply(fill.price))
+            order.commission = order.commission.saturatingAdd(fill.commission)
+            order.tax = order.tax.saturatingAdd(fill.tax)
             if !fill.fillID.isEmpty { order.fillIDs.insert(fill.fillID) }
             order.status = order.filledQuantity >= order.quantity ? .filled : .partiallyFilled
             order.updatedAt = time
             if order.side == .buy {
                 // Release the reservation for this part of the order; spend what it actually cost.
                 release = order.status == .filled ? order.reservedCash : min(order.reservedCash, Self.buyReservation(quantity: fill.quantity, price: order.price, fees: fees))
-                order.reservedCash -= release
+                order.reservedCash = order.reservedCash.saturatingSubtract(release)
             }
             updated = order
         }
         guard let order = updated else { return }
-        let notional = fill.quantity * fill.price
+        let notional = fill.quantity.saturatingMultiply(fill.price)
         Self.modify(&self.accounts, order.account) { account in
-            account.commissionPaid += fill.commission
-            account.taxPaid += fill.tax
+            account.commissionPaid = account.commissionPaid.saturatingAdd(fill.commission)
+            account.taxPaid = account.taxPaid.saturatingAdd(fill.tax)
             var position = account.positions.removeValue(forKey: order.stock) ?? Position()
             switch order.side {
             case .buy:
-                account.reservedCash -= release
-                account.cash -= notional + fill.commission
-                position.quantity += fill.quantity
-                position.costBasis += notional + fill.commission
+                account.reservedCash = account.reservedCash.saturatingSubtract(release)
+                account.cash = account.cash.saturatingSubtract(notional.saturatingAdd(fill.commission))
+                position.quantity = position.quantity.saturatingAdd(fill.quantity)
+                position.costBasis = position.costBasis.saturatingAdd(notional.saturatingAdd(fill.commission))
             case .sell:
-                let costPortion = position.quantity == 0 ? 0 : position.costBasis * fill.quantity / position.quantity
-                position.quantity -= fill.quantity
-                position.reservedForSale -= fill.quantity
-                position.costBasis -= costPortion
-                account.cash += notional - fill.commission - fill.tax
-                account.realizedProfit += notional - fill.commission - fill.tax - costPortion
+                let costPortion = position.quantity == 0 ? 0 : Self.proportion(position.costBasis, fill.quantity, position.quantity)
+                position.quantity = position.quantity.saturatingSubtract(fill.quantity)
+                position.reservedForSale = position.reservedForSale.saturatingSubtract(fill.quantity)
+                position.costBasis = position.costBasis.saturatingSubtract(costPortion)
+                account.cash = account.cash.saturatingAdd(notional.saturatingSubtract(fill.commission).saturatingSubtract(fill.tax))
+                account.realizedProfit = account.realizedProfit.saturatingAdd(notional.saturatingSubtract(fill.commission).saturatingSubtract(fill.tax).saturatingSubtract(costPortion))
             }
             if position.quantity != 0 || position.reservedForSale != 0 { account.positions[order.stock] = position }
         }
@@ -246,9 +254,9 @@ public struct EngineState: Sendable, Hashable {
         guard let order = finished else { return }
         Self.modify(&self.accounts, order.account) { account in
             if order.side == .buy {
-                account.reservedCash -= released
+                account.reservedCash = account.reservedCash.saturatingSubtract(released)
             } else if var position = account.positions.removeValue(forKey: order.stock) {
-                position.reservedForSale -= order.remainingQuantity
+                position.reservedForSale = position.reservedForSale.saturatingSubtract(order.remainingQuantity)
                 if position.quantity != 0 || position.reservedForSale != 0 { account.positions[order.stock] = position }
             }
         }

@@ -88,6 +88,10 @@ public struct JSONObjectWriter {
             case "\n": text += "\\n"
             case "\r": text += "\\r"
             case "\t": text += "\\t"
+            case "\u{0}":
+                // U+FFFD, not \u0000: PostgreSQL's jsonb (the order_events payload) cannot hold NUL and refuses the
+                // whole row (22P05). The engine refuses NUL now (`Bounds`); logs written before may still hold it.
+                text += "\u{FFFD}"
             default:
                 if scalar.value < 0x20 {
                     let hex = String(scalar.value, radix: 16)

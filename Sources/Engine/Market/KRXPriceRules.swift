@@ -24,8 +24,10 @@ public enum KRXPriceRules {
     /// rounded down and the lower limit rounded up to the tick valid at that price (§6.3).
     public static func priceLimits(basePrice: Int64) -> ClosedRange<Int64> {
         precondition(basePrice > 0, "a base price is positive")
-        let upperRaw = basePrice * 13 / 10
-        let lowerRaw = (basePrice * 7 + 9) / 10
+        // Held within the engine's bounds: a log older than `Bounds` may hold any positive close.
+        let base = min(basePrice, Bounds.maxPrice)
+        let upperRaw = base * 13 / 10
+        let lowerRaw = (base * 7 + 9) / 10
         let upper = upperRaw - upperRaw % Self.tickSize(at: upperRaw)
         let lowerTick = Self.tickSize(at: lowerRaw)
         let lower = lowerRaw % lowerTick == 0 ? lowerRaw : lowerRaw + lowerTick - lowerRaw % lowerTick

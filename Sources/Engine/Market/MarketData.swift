@@ -23,7 +23,7 @@ struct Aggregate: Sendable, Hashable {
     mutating func absorb(_ minute: Candle) {
         self.high = max(self.high, minute.high)
         self.low = min(self.low, minute.low)
-        self.volume += minute.volume
+        self.volume = self.volume.saturatingAdd(minute.volume)
         if minute.start < self.firstMinute {
             self.open = minute.open
             self.firstMinute = minute.start

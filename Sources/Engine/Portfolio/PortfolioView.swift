@@ -6,9 +6,10 @@ public struct HoldingView: Sendable, Hashable {
     public var averagePrice: Int64
     public var costBasis: Int64
     public var lastPrice: Int64
-    public var marketValue: Int64 { self.quantity * self.lastPrice }
+    /// Saturating, as every sum of this view: a price from a log older than `Bounds` cannot trap a page view.
+    public var marketValue: Int64 { self.quantity.saturatingMultiply(self.lastPrice) }
     /// Market value minus cost basis (buy commissions included in the cost).
-    public var unrealizedProfit: Int64 { self.marketValue - self.costBasis }
+    public var unrealizedProfit: Int64 { self.marketValue.saturatingSubtract(self.costBasis) }
 }
 
 /// A broker account's portfolio as people read it: cash, holdings at market, realized and unrealized P&L.
@@ -21,10 +22,10 @@ public struct PortfolioView: Sendable, Hashable {
     public var commissionPaid: Int64
     public var taxPaid: Int64
 
-    public var marketValue: Int64 { self.holdings.reduce(0) { $0 + $1.marketValue } }
-    public var unrealizedProfit: Int64 { self.holdings.reduce(0) { $0 + $1.unrealizedProfit } }
+    public var marketValue: Int64 { self.holdings.reduce(0) { $0.saturatingAdd($1.marketValue) } }
+    public var unrealizedProfit: Int64 { self.holdings.reduce(0) { $0.saturatingAdd($1.unrealizedProfit) } }
     /// Cash plus holdings at market.
-    public var equity: Int64 { self.cash + self.marketValue }
+    public var equity: Int64 { self.cash.saturatingAdd(self.marketValue) }
 }
 
 extension EngineState {

@@ -1,3 +1,14 @@
+/// Text as PostgreSQL can hold it. A `text` value cannot contain NUL (22021 `invalid byte sequence`), and libpq
+/// passes parameters as C strings, so a NUL would cut the value short. The engine refuses NUL in what it
+/// records now (`Bounds`), but a log written before that may hold it: such an event must still project and
+/// rebuild, so every value written to PostgreSQL passes through here (NUL → U+FFFD, visibly replaced).
+public enum PostgresText {
+    public static func safe(_ value: String) -> String {
+        guard value.utf8.contains(0) else { return value }
+        return String(decoding: value.utf8.flatMap { $0 == 0 ? [0xEF, 0xBF, 0xBD] : [$0] }, as: UTF8.self)
+    }
+}
+
 /// Rows for `COPY … FROM STDIN` (text format), built without any per-value SQL.
 public struct CopyRows: Sendable {
     public private(set) var bytes: [UInt8] = []
@@ -14,7 +25,7 @@ public struct CopyRows: Sendable {
                 continue
             }
             // Most values need no escaping: append them in one piece (per-byte appends were a measured cost).
-            if !value.utf8.contains(where: { $0 == 92 || $0 == 9 || $0 == 10 || $0 == 13 }) {
+            if !value.utf8.contains(where: { $0 == 92 || $0 == 9 || $0 == 10 || $0 == 13 || $0 == 0 }) {
                 self.bytes.append(contentsOf: value.utf8)
                 continue
             }
@@ -24,6 +35,7 @@ public struct CopyRows: Sendable {
                 case 9: self.bytes.append(contentsOf: [92, 116])
                 case 10: self.bytes.append(contentsOf: [92, 110])
                 case 13: self.bytes.append(contentsOf: [92, 114])
+                case 0: self.bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])  // see PostgresText
                 default: self.bytes.append(byte)
                 }
             }

@@ -183,6 +183,16 @@ public enum Migrator {
             ALTER TABLE indicators ALTER COLUMN stock_id TYPE text COLLATE "C", ALTER COLUMN timeframe TYPE text COLLATE "C",
                 ALTER COLUMN name TYPE text COLLATE "C";
             """),
+        // A projection that cannot apply an event says so where every process reads it (`/health`, `/metrics`,
+        // `projections status`): the first offset it cannot get past, the error, since when and how often.
+        Migration(version: 6, name: "projection failures", sql: """
+            ALTER TABLE projection_checkpoints ADD COLUMN failing_offset bigint, ADD COLUMN last_error text,
+                ADD COLUMN failing_since timestamptz, ADD COLUMN failures integer NOT NULL DEFAULT 0;
+            """),
+        // Sessions end: a token is valid at the epoch it was issued in; logout and a password change move it.
+        Migration(version: 7, name: "session epochs", sql: """
+            ALTER TABLE user_credentials ADD COLUMN session_epoch bigint NOT NULL DEFAULT 0;
+            """),
     ]
 
     /// Applies what is missing; returns the versions applied now.

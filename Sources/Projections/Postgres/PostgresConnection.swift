@@ -49,7 +49,7 @@ public final class PostgresConnection: Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresRows {
         try self.connection.withLock { raw throws(PostgresError) -> PostgresRows in
-            var owned: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.flatMap { strdup($0) } }
+            var owned: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.flatMap { strdup(PostgresText.safe($0)) } }
             defer { for pointer in owned { free(pointer) } }
             let result = owned.withUnsafeMutableBufferPointer { buffer in
                 buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) { values in

@@ -13,11 +13,45 @@ public struct ProjectionStatus: Sendable, Equatable {
     /// The log's next offset.
     public let head: UInt64
     public var lag: UInt64 { self.head > self.offset ? self.head - self.offset : 0 }
+    /// Set while the projection cannot get past `offset`: what went wrong, since when (µs), how many tries.
+    public var failure: Failure?
 
-    public init(name: String, offset: UInt64, head: UInt64) {
+    public struct Failure: Sendable, Equatable {
+        public var offset: UInt64
+        public var error: String
+        public var since: Int64
+        public var attempts: Int
+    }
+
+    public init(name: String, offset: UInt64, head: UInt64, failure: Failure? = nil) {
         self.name = name
         self.offset = offset
         self.head = head
+        self.failure = failure
+    }
+
+    /// Every projection's checkpoint and failure as recorded in PostgreSQL, against `head` — the one query
+    /// `/health`, `/metrics`, the dashboard and `projections status` share.
+    public static func read(_ connection: PostgresConnection, head: UInt64) throws(PostgresError) -> [ProjectionStatus] {
+        let rows = try connection.query(
+            "SELECT name, last_offset, failing_offset, last_error, (extract(epoch FROM failing_since) * 1000000)::bigint, failures FROM projection_checkpoints ORDER BY name"
+        ).rows
+        return rows.compactMap { row in
+            guard let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) else { return nil }
+            var status = ProjectionStatus(name: name, offset: offset, head: head)
+            if let failing = row[2].flatMap({ UInt64($0) }) {
+                status.failure = Failure(offset: failing, error: row[3] ?? "", since: row[4].flatMap { Int64($0) } ?? 0, attempts: row[5].flatMap { Int($0) } ?? 0)
+            }
+            return status
+        }
+    }
+}
+
+/// Projections that could not apply the events at their checkpoints; the others went on.
+public struct ProjectionFailures: Error, CustomStringConvertible {
+    public var failures: [(name: String, offset: UInt64, error: any Error)]
+    public var description: String {
+        self.failures.map { "projection \($0.name) cannot apply the event at offset \($0.offset): \($0.error)" }.joined(separator: "; ")
     }
 }
 
@@ -64,11 +98,8 @@ public final class ProjectionRunner: @unchecked Sendable {
 
     /// Each model's checkpoint, the log head and the lag.
     public func status() throws -> [ProjectionStatus] {
-        let rows = try self.connection.query("SELECT name, last_offset FROM projection_checkpoints").rows
-        var offsets: [String: UInt64] = [:]
-        for row in rows { if let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) { offsets[name] = offset } }
-        let head = self.currentHead()
-        return self.models.map { ProjectionStatus(name: $0.name, offset: offsets[$0.name] ?? 0, head: head) }
+        let recorded = try ProjectionStatus.read(self.connection, head: self.currentHead())
+        return self.models.map { model in recorded.first { $0.name == model.name } ?? ProjectionStatus(name: model.name, offset: 0, head: self.currentHead()) }
     }
 
     private func currentHead() -> UInt64 {
@@ -83,11 +114,49 @@ public final class ProjectionRunner: @unchecked Sendable {
     }
 
     /// Brings every model up to the log's head (or `limit` events per model). Returns the events applied.
+    ///
+    /// Each model on its own: one that cannot apply an event (or write its rows) does not hold the others
+    /// back. Its failure is recorded in `projection_checkpoints` (offset, error, since, attempts) where every
+    /// process reads it; it then goes on one event at a time, so the offset it names is the event's own.
+    /// Throws `ProjectionFailures` naming every model that failed, after the others have caught up.
     @discardableResult
     public func catchUp(batchEvents: Int = 50_000, limit: UInt64 = .max) throws -> UInt64 {
         var total: UInt64 = 0
-        for index in self.models.indices { total += try self.catchUp(model: index, batchEvents: batchEvents, limit: limit) }
+        var failures = ProjectionFailures(failures: [])
+        for index in self.models.indices {
+            let name = self.models[index].name
+            do {
+                if self.failing.contains(name) {
+                    // One event first: if it fails again, the checkpoint is that event's offset. The commit that
+                    // gets past it clears the recorded failure; then full batches again.
+                    total += try self.catchUp(model: index, batchEvents: 1, limit: 1)
+                    self.failing.remove(name)
+                }
+                total += try self.catchUp(model: index, batchEvents: batchEvents, limit: limit)
+            } catch {
+                try? self.connection.execute("ROLLBACK")
+                let offset = try? self.checkpoint(name)
+                self.failing.insert(name)
+                if let offset { self.recordFailure(name, offset: offset, error: error) }
+                failures.failures.append((name, offset ?? 0, error))
+            }
+        }
+        if !failures.failures.isEmpty { throw failures }
         return total
+    }
+
+    /// Models that failed their last batch (they retry one event at a time).
+    private var failing: Set<String> = []
+
+    /// Best effort: when PostgreSQL itself is gone, there is nowhere to write it (and `/health` says postgres).
+    private func recordFailure(_ name: String, offset: UInt64, error: any Error) {
+        let text = Bounds.safeText(String(describing: error), maxBytes: 2_000)
+        _ = try? self.connection.query(
+            """
+            UPDATE projection_checkpoints SET failures = CASE WHEN failing_offset = $2::bigint THEN failures + 1 ELSE 1 END,
+                failing_since = CASE WHEN failing_offset = $2::bigint THEN failing_since ELSE now() END,
+                failing_offset = $2::bigint, last_error = $3 WHERE name = $1
+            """, [name, String(offset), text])
     }
 
     private func catchUp(model index: Int, batchEvents: Int, limit: UInt64) throws -> UInt64 {
@@ -129,7 +198,9 @@ public final class ProjectionRunner: @unchecked Sendable {
             do {
                 try self.connection.execute("BEGIN")
                 try self.models[index].flush(into: self.connection)
-                try self.connection.query("UPDATE projection_checkpoints SET last_offset = $2, updated_at = now() WHERE name = $1", [name, String(end)])
+                try self.connection.query(
+                    "UPDATE projection_checkpoints SET last_offset = $2, updated_at = now(), failing_offset = NULL, last_error = NULL, failing_since = NULL, failures = 0 WHERE name = $1",
+                    [name, String(end)])
                 try self.connection.execute("COMMIT")
             } catch {
                 // The transaction did not commit: `prepared` is cleared, so the memory goes back to the checkpoint too.
