@@ -31,7 +31,8 @@ public enum Gateway {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }
         if let services {
-            router.middlewares.add(AuthMiddleware(auth: services.auth))
+            router.middlewares.add(AuthMiddleware(auth: services.auth, epochs: services.sessions))
+            router.middlewares.add(CSRFMiddleware())
             GatewayAPI.register(routes, services)
         }
         return routes

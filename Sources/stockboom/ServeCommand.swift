@@ -73,7 +73,8 @@ struct ServeCommand: AsyncParsableCommand {
         var services: GatewayServices?
         var pool: DatabasePool?
         if let databaseURL {
-            let (configuration, warnings) = try GatewayConfiguration.fromEnvironment(environment)
+            var (configuration, warnings) = try GatewayConfiguration.fromEnvironment(environment)
+            configuration.installationID = try Installation.id(logDirectory: self.log.path)
             for warning in warnings { Log.serve.warning("\(warning)") }
             let database = DatabasePool(url: databaseURL, size: self.databaseConnections)
             pool = database

@@ -408,7 +408,18 @@ import TestSupport
         #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production"]) }
         #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": "short"]) }
         let key = Data(repeating: 1, count: 32).base64EncodedString()
-        let (configuration, warnings) = try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": String(repeating: "s", count: 40), "STOCKBOOM_SECRETS_KEY": key])
+        let strong = "q8Vd2LmZx7RtN4pKw9YsB3hJc6FgT1eA5uXo0iQn"
+        // Long but weak: a repeated character, a placeholder.
+        for weak in [String(repeating: "s", count: 40), "change-me-change-me-change-me-change-me", "my-super-jwt-secret-for-stockboom-2025"] {
+            #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": weak, "STOCKBOOM_SECRETS_KEY": key]) }
+        }
+        // The flag in any case is production (it used to run in development mode, with a random secret);
+        // a value that is no known environment refuses to start.
+        for flag in ["Production", "PRODUCTION", " production "] {
+            #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["STOCKBOOM_ENV": flag]) }
+        }
+        #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["STOCKBOOM_ENV": "prod", "JWT_SECRET": strong, "STOCKBOOM_SECRETS_KEY": key]) }
+        let (configuration, warnings) = try GatewayConfiguration.fromEnvironment(["STOCKBOOM_ENV": "Production", "JWT_SECRET": strong, "STOCKBOOM_SECRETS_KEY": key])
         #expect(warnings.isEmpty && configuration.bcryptCost == 12)
         // And the server itself: exits non-zero naming the variable.
         let directory = TemporaryDirectory("serve-production")

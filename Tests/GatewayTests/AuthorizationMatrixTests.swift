@@ -19,9 +19,12 @@ import Testing
     }
 
     /// A JWT with the given header algorithm and claims, HMAC-SHA256-signed with `key` (nil: no signature).
-    static func token(alg: String, sub: String, exp: Date, key: String?) -> String {
-        let header = base64URL(Data(#"{"alg":"\#(alg)","typ":"JWT"}"#.utf8))
-        let payload = base64URL(Data(#"{"sub":"\#(sub)","exp":\#(Int(exp.timeIntervalSince1970)),"iat":\#(Int(Date().timeIntervalSince1970) - 60)}"#.utf8))
+    static func token(
+        alg: String, sub: String, exp: Date, key: String?, installation: String, epoch: Int = 0, iat: Date = Date().addingTimeInterval(-60),
+        extraHeader: String = ""
+    ) -> String {
+        let header = base64URL(Data(#"{"alg":"\#(alg)","typ":"JWT"\#(extraHeader)}"#.utf8))
+        let payload = base64URL(Data(#"{"sub":"\#(sub)","exp":\#(Int(exp.timeIntervalSince1970)),"iat":\#(Int(iat.timeIntervalSince1970)),"ins":"\#(installation)","ver":\#(epoch)}"#.utf8))
         guard let key else { return "\(header).\(payload)." }
         let signature = HMAC<SHA256>.authenticationCode(for: Data("\(header).\(payload)".utf8), using: SymmetricKey(data: Data(key.utf8)))
         return "\(header).\(payload).\(base64URL(Data(signature)))"
@@ -30,22 +33,31 @@ import Testing
     @Test func everyRouteRefusesMissingAndForgedTokens() async throws {
         let harness = try await APIHarness("authmatrix")
         let secret = "test-secret-test-secret-test-secret!"  // the harness's JWT secret
+        let installation = harness.services.auth.configuration.installationID
         try await harness.app.test(.router) { client in
             let alice = try await client.register("matrix@example.com")
             // The genuine token works, and a token made here with the same key and claims is accepted too:
             // the forgeries below differ from a valid token only in what they forge.
             #expect(try await client.call(.get, "/api/auth/me", token: alice.token).status == 200)
-            let honest = Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: secret)
+            let honest = Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: secret, installation: installation)
             #expect(try await client.call(.get, "/api/auth/me", token: honest).status == 200, "the test's own signing matches the server's")
             let parts = honest.split(separator: ".")
             let tamperedPayload = Self.base64URL(Data(#"{"sub":"user-0000000999","exp":\#(Int(Date().addingTimeInterval(3_600).timeIntervalSince1970))}"#.utf8))
             let forged: [(String, String)] = [
-                ("alg none", Self.token(alg: "none", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: nil)),
-                ("another key", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: "a different secret of the same length!!")),
-                ("expired", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(-60), key: secret)),
+                ("alg none", Self.token(alg: "none", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: nil, installation: installation)),
+                ("another key", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: "a different secret of the same length!!", installation: installation)),
+                ("expired", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(-60), key: secret, installation: installation)),
                 ("tampered payload", "\(parts[0]).\(tamperedPayload).\(parts[2])"),
                 ("HS256 header, no signature", "\(parts[0]).\(parts[1])."),
                 ("garbage", "not.a.token"),
+                // Right key, right user, but: issued by another installation (or this one before a restore)…
+                ("another installation", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: secret, installation: "0123456789abcdef0123456789abcdef")),
+                // …living ten years (beyond the configured lifetime), issued an hour in the future, from an old
+                // session epoch (signed out since), naming a key to choose, or another HMAC algorithm.
+                ("ten-year lifetime", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(10 * 365 * 86_400), key: secret, installation: installation)),
+                ("issued in the future", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(7_200), key: secret, installation: installation, iat: Date().addingTimeInterval(3_600))),
+                ("a later epoch than the user's", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: secret, installation: installation, epoch: 5)),
+                ("kid in the header", Self.token(alg: "HS256", sub: alice.user, exp: Date().addingTimeInterval(3_600), key: secret, installation: installation, extraHeader: #","kid":"other""#)),
             ]
             var tried = 0
             for operation in harness.routes.operations where operation.path.hasPrefix("/api/") {

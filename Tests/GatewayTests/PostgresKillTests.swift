@@ -15,7 +15,7 @@ import TestSupport
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("serve-pgkill")
         let server = try await Server(directory: directory.path, environment: environment)
-        let (_, session) = try await http(server.url + "/api/auth/register", json: #"{"email":"pgkill@example.com","password":"password123"}"#)
+        let (_, session) = try await http(server.url + "/api/auth/register", json: #"{"email":"pgkill@example.com","password":"sturdy-pass-123"}"#)
         let token = try #require((try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any])?["token"] as? String, "\(session)")
         func open(_ number: Int) async throws -> Int {
             try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number))","initialCash":1000000}"#, token: token).0

@@ -119,7 +119,7 @@ final class Server: @unchecked Sendable {
         var environment = try Self.servicesWithFreshDatabase("stream")
         environment["BCRYPT_COST"] = "4"
         let server = try await Server(directory: directory.path, environment: environment)
-        let (_, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"a@example.com\",\"password\":\"password123\"}")
+        let (_, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"a@example.com\",\"password\":\"sturdy-pass-123\"}")
         let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
@@ -145,7 +145,7 @@ final class Server: @unchecked Sendable {
         var environment = try Self.servicesWithFreshDatabase("diskfull")
         environment["JWT_SECRET"] = "a fixed secret of more than thirty-two characters"  // the session outlives the restart
         var server = try await Server(directory: disk.path + "/log", environment: environment)
-        let (_, session) = try await http(server.url + "/api/auth/register", json: #"{"email":"full@example.com","password":"password123"}"#)
+        let (_, session) = try await http(server.url + "/api/auth/register", json: #"{"email":"full@example.com","password":"sturdy-pass-123"}"#)
         let token = try #require((try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any])?["token"] as? String, "\(session)")
         let (first, _) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345601","initialCash":1000000}"#, token: token)
         #expect(first == 201)
@@ -221,7 +221,7 @@ final class Server: @unchecked Sendable {
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("schemathesis")
         let server = try await Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
-        let (status, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"password123\"}")
+        let (status, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"sturdy-pass-123\"}")
         #expect(status == 201, "\(body)")
         let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Schemathesis/run.sh").path

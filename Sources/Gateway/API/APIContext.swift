@@ -8,6 +8,9 @@ public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `AuthMiddleware` from a valid bearer token (or the dashboard's session cookie).
     public var user: UserID?
+    /// The user came from the dashboard's session cookie, not a bearer token: state changes then need a
+    /// same-origin request with the CSRF token (`CSRFMiddleware`).
+    public var viaCookie = false
     /// The body limit; larger bodies get 413 before they are decoded.
     public var maxUploadSize: Int { 64 << 10 }
 
@@ -49,7 +52,12 @@ enum APIJSON {
     /// Decodes the body as `T`: 413 above the limit, 415 for a non-JSON content type, 400 for malformed JSON
     /// or a wrong field, naming the field and what was expected.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: APIContext, allowedKeys: Set<String>? = nil) async throws -> T {
-        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+        // Required, not assumed: a body without a content type is what a cross-site form or `fetch(…, {mode:
+        // "no-cors"})` can send without a preflight; `application/json` cannot be sent cross-site without CORS.
+        guard let contentType = request.headers[.contentType] else {
+            throw problem(415, "send the body as application/json (Content-Type: application/json)")
+        }
+        guard contentType.lowercased().hasPrefix("application/json") else {
             throw problem(415, "send the body as application/json (got \(contentType))")
         }
         let buffer: ByteBuffer

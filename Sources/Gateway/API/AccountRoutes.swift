@@ -26,12 +26,31 @@ extension GatewayAPI {
                 // Registered twice at the same instant: the other request won; this user id stays unused.
                 throw problem(409, "an account with this e-mail address exists; sign in instead")
             }
-            return try APIJSON.response(try await Self.session(for: user, email: email, services: services), status: .created)
+            return try APIJSON.response(try await Self.session(for: user, email: email, epoch: 0, services: services), status: .created)
         }
         routes.add(.post, "/api/auth/login") { request, context -> Response in
             let body = try await APIJSON.decode(CredentialsRequest.self, from: request, context: context)
-            let (user, email) = try await Self.authenticate(email: body.email, password: body.password, services: services)
-            return try APIJSON.response(try await Self.session(for: user, email: email, services: services))
+            let (user, email, epoch) = try await Self.authenticate(email: body.email, password: body.password, services: services)
+            return try APIJSON.response(try await Self.session(for: user, email: email, epoch: epoch, services: services))
+        }
+        // Ends every session of the user (this token and all others issued before).
+        routes.add(.post, "/api/auth/logout") { _, context -> Response in
+            try await services.sessions.revoke(try context.requireUser())
+            return Response(status: .noContent)
+        }
+        // A new password ends every other session too; the answer is a fresh token.
+        routes.add(.post, "/api/auth/password") { request, context -> Response in
+            let user = try context.requireUser()
+            let body = try await APIJSON.decode(PasswordChangeRequest.self, from: request, context: context, allowedKeys: ["currentPassword", "newPassword"])
+            let row = try await services.database.run { db in
+                try db.query("SELECT email, password_hash FROM user_credentials WHERE user_id = $1", [user.description]).rows.first
+            }
+            guard let row, let email = row[0], let hash = row[1], try await services.auth.verify(body.currentPassword, hash: hash) else {
+                throw problem(403, "the current password is wrong")
+            }
+            try Self.validPassword(body.newPassword)
+            let epoch = try await services.sessions.revoke(user, newPasswordHash: try await services.auth.hash(body.newPassword))
+            return try APIJSON.response(try await Self.session(for: user, email: email, epoch: epoch, services: services))
         }
         routes.add(.get, "/api/auth/me") { _, context -> Response in
             let user = try context.requireUser()
@@ -41,15 +60,17 @@ extension GatewayAPI {
     }
 
     /// A fresh token for `user`, as register and login answer it.
-    static func session(for user: UserID, email: String, services: GatewayServices) async throws -> SessionBody {
-        let session = try await services.auth.issue(for: user)
+    static func session(for user: UserID, email: String, epoch: Int64, services: GatewayServices) async throws -> SessionBody {
+        services.sessions.remember(user, epoch: epoch)
+        let session = try await services.auth.issue(for: user, epoch: epoch)
         return SessionBody(token: session.token, expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000), user: UserBody(id: user.description, email: email))
     }
 
-    /// The user and e-mail for a correct password; 401 otherwise (the same answer for an unknown address).
-    static func authenticate(email: String, password: String, services: GatewayServices) async throws -> (UserID, String) {
+    /// The user, e-mail and session epoch for a correct password; 401 otherwise (the same answer for an
+    /// unknown address).
+    static func authenticate(email: String, password: String, services: GatewayServices) async throws -> (UserID, String, Int64) {
         let row = try await services.database.run { db in
-            try db.query("SELECT user_id, email, password_hash FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.first
+            try db.query("SELECT user_id, email, password_hash, session_epoch FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.first
         }
         // An unknown address costs a bcrypt verification too, so timing does not tell which addresses exist.
         let hash = row?[2] ?? services.auth.decoyHash
@@ -57,21 +78,39 @@ extension GatewayAPI {
         guard matches, let row, let id = row[0].flatMap({ UserID($0) }), let stored = row[1] else {
             throw problem(401, "the e-mail address or the password is wrong")
         }
-        return (id, stored)
+        return (id, stored, row[3].flatMap { Int64($0) } ?? 0)
     }
 
+    /// An e-mail address as it is stored and compared: printable ASCII only (an address in other scripts can
+    /// imitate another one letter for letter — `раypal.com` with a Cyrillic а — and control or right-to-left
+    /// override characters make it read differently from what it is), lower-cased, surrounding spaces removed.
+    /// Internationalised domains are accepted in their ASCII (punycode, `xn--…`) form.
     static func validEmail(_ text: String) throws -> String {
-        let email = text.trimmingCharacters(in: .whitespaces)
+        let email = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if let bad = email.unicodeScalars.first(where: { !(0x21...0x7E).contains($0.value) }) {
+            let what = Bounds.isUnsafe(bad) || bad.value == 0x20 ? "a space or control character" : "a character outside ASCII"
+            throw problem(422, "email must be printable ASCII (U+\(String(bad.value, radix: 16, uppercase: true)) is \(what); write an international domain as xn--…)")
+        }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !email.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, parts[1].contains("."),
+            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."), !parts[1].contains("..")
+        else {
             throw problem(422, "email must be an address like trader@example.com")
         }
         return email
     }
 
+    /// A minimum strength: 10 characters or more, at least 5 different ones, not only spaces, no control
+    /// characters, not one of the passwords every list of leaked ones starts with.
     static func validPassword(_ password: String) throws {
-        guard password.count >= 8 else { throw problem(422, "password must have at least 8 characters") }
+        guard password.count >= 10 else { throw problem(422, "password must have at least 10 characters") }
         guard password.count <= 1_024 else { throw problem(422, "password must have at most 1024 characters") }
+        guard !Bounds.containsUnsafe(password) else { throw problem(422, "password must not contain control characters") }
+        guard !password.allSatisfy(\.isWhitespace), Set(password).count >= 5 else {
+            throw problem(422, "password is too simple: use at least 5 different characters (a passphrase of a few words is good)")
+        }
+        let common = ["password12", "1234567890", "0123456789", "qwertyuiop", "password123", "iloveyou12", "1q2w3e4r5t", "qwerty1234", "abcdefghij", "stockboom1"]
+        guard !common.contains(password.lowercased()) else { throw problem(422, "password is one of the most common passwords; choose another") }
     }
 
     /// An account of the signed-in user, or 404 (also for another user's account: ids are not secrets,

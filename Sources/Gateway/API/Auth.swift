@@ -5,16 +5,28 @@ public import Hummingbird
 import HummingbirdBcrypt
 import JWTKit
 import Projections
+import Synchronization
 
-/// The claims of a session token: the user and when it stops being valid.
+/// The claims of a session token: the user, when it was issued and stops being valid, the installation that
+/// issued it (`ins`: another installation, or this one restored from a backup, refuses it — user ids are
+/// sequential, so id 7 there may be someone else) and the user's session epoch at issue (`ver`: logging out
+/// or changing the password moves the epoch, and every token issued before stops working).
 struct SessionClaims: JWTPayload {
     var sub: SubjectClaim
     var exp: ExpirationClaim
     var iat: IssuedAtClaim
+    var ins: String
+    var ver: Int64
 
     func verify(using _: some JWTAlgorithm) async throws {
         try self.exp.verifyNotExpired()
     }
+}
+
+/// What a valid token says.
+struct SessionToken: Sendable {
+    var user: UserID
+    var epoch: Int64
 }
 
 /// Passwords (bcrypt) and session tokens (JWT, HS256).
@@ -35,17 +47,42 @@ public final class AuthService: Sendable {
         await self.keys.add(hmac: HMACKey(from: configuration.jwtSecret), digestAlgorithm: .sha256)
     }
 
-    /// A signed token for `user`, valid for the configured lifetime.
-    func issue(for user: UserID, now: Date = Date()) async throws -> (token: String, expiresAt: Date) {
+    /// A signed token for `user` at session epoch `epoch`, valid for the configured lifetime.
+    func issue(for user: UserID, epoch: Int64, now: Date = Date()) async throws -> (token: String, expiresAt: Date) {
         let expires = now.addingTimeInterval(TimeInterval(self.configuration.tokenLifetimeSeconds))
-        let claims = SessionClaims(sub: SubjectClaim(value: user.description), exp: ExpirationClaim(value: expires), iat: IssuedAtClaim(value: now))
+        let claims = SessionClaims(
+            sub: SubjectClaim(value: user.description), exp: ExpirationClaim(value: expires), iat: IssuedAtClaim(value: now),
+            ins: self.configuration.installationID, ver: epoch)
         return (try await self.keys.sign(claims), expires)
     }
 
-    /// The user of a valid, unexpired token; nil otherwise.
-    func user(fromToken token: String) async -> UserID? {
-        guard let claims = try? await self.keys.verify(token, as: SessionClaims.self) else { return nil }
-        return UserID(claims.sub.value)
+    /// The user and epoch of a valid token; nil otherwise. Valid: header `{"alg":"HS256"}` exactly (no `none`,
+    /// no other algorithm, no key id to choose another key), signed with this installation's secret, issued by
+    /// this installation, not issued in the future, unexpired, and living no longer than the configured
+    /// lifetime (a token claiming ten years is refused even with a good signature). The epoch is checked
+    /// against the user's current one by the caller (`SessionEpochs`).
+    func session(fromToken token: String, now: Date = Date()) async -> SessionToken? {
+        guard Self.headerIsPinned(token), let claims = try? await self.keys.verify(token, as: SessionClaims.self) else { return nil }
+        let lifetime = claims.exp.value.timeIntervalSince(claims.iat.value)
+        guard claims.ins == self.configuration.installationID, claims.iat.value <= now.addingTimeInterval(60),
+            lifetime <= TimeInterval(self.configuration.tokenLifetimeSeconds) + 1, let user = UserID(claims.sub.value)
+        else { return nil }
+        return SessionToken(user: user, epoch: claims.ver)
+    }
+
+    /// The token's header names HS256 and nothing that could choose another key or algorithm.
+    static func headerIsPinned(_ token: String) -> Bool {
+        guard let dot = token.firstIndex(of: "."), let data = base64URLDecode(token[..<dot]),
+            let header = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return false }
+        guard header["alg"] as? String == "HS256" else { return false }
+        return Set(header.keys).isSubset(of: ["alg", "typ"]) && (header["typ"].map { $0 as? String == "JWT" } ?? true)
+    }
+
+    static func base64URLDecode(_ text: Substring) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64)
     }
 
     /// bcrypt, on a thread of its own (a cost-12 hash is ~0.25 s of CPU).
@@ -64,21 +101,74 @@ public final class AuthService: Sendable {
     }
 }
 
+/// Each user's session epoch (`user_credentials.session_epoch`): a token is valid only at the epoch it was
+/// issued in. Logging out and changing the password move it. Read from PostgreSQL at most every few seconds
+/// per user (a request does not pay a query), moved at once in this process.
+public final class SessionEpochs: Sendable {
+    private let database: DatabasePool
+    private let cache = Mutex([UserID: (epoch: Int64, at: ContinuousClock.Instant)]())
+    /// How long a read epoch is trusted (what another gateway process's logout may take to reach this one).
+    static let freshness: Duration = .seconds(5)
+
+    init(database: DatabasePool) { self.database = database }
+
+    /// The user's epoch now; nil for a user without credentials (erased, or from another installation).
+    func current(_ user: UserID) async throws -> Int64? {
+        let now = ContinuousClock.now
+        if let cached = self.cache.withLock({ $0[user] }), now - cached.at < Self.freshness { return cached.epoch }
+        let epoch = try await self.database.run { db in
+            try db.query("SELECT session_epoch FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0].flatMap { Int64($0) }
+        }
+        if let epoch { self.cache.withLock { $0[user] = (epoch, now) } }
+        return epoch
+    }
+
+    /// Ends every session of `user` (tokens issued before stop working); returns the new epoch.
+    @discardableResult
+    func revoke(_ user: UserID, newPasswordHash: String? = nil) async throws -> Int64 {
+        let epoch = try await self.database.run { db in
+            try db.query(
+                "UPDATE user_credentials SET session_epoch = session_epoch + 1, password_hash = COALESCE($2, password_hash) WHERE user_id = $1 RETURNING session_epoch",
+                [user.description, newPasswordHash]
+            ).rows.first?[0].flatMap { Int64($0) }
+        }
+        guard let epoch else { throw problem(401, "this user no longer exists") }
+        self.cache.withLock { $0[user] = (epoch, ContinuousClock.now) }
+        return epoch
+    }
+
+    func remember(_ user: UserID, epoch: Int64) { self.cache.withLock { $0[user] = (epoch, ContinuousClock.now) } }
+}
+
 /// Reads the bearer token (or the dashboard's `sb_session` cookie) and sets `context.user` when it is
 /// valid. It never refuses: routes that need a user call `context.requireUser()`.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = APIContext
     let auth: AuthService
+    let epochs: SessionEpochs
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         var context = context
         if let token = Self.token(request) {
-            context.user = await self.auth.user(fromToken: token)
+            if let session = await self.auth.session(fromToken: token), try await self.epochs.current(session.user) == session.epoch {
+                context.user = session.user
+                context.viaCookie = request.headers[.authorization] == nil
+            }
             if context.user == nil, request.uri.path.hasPrefix("/api/") {
-                throw problem(401, "the token is invalid or has expired; sign in again (POST /api/auth/login)")
+                throw problem(401, "the token is invalid, has expired or was signed out; sign in again (POST /api/auth/login)")
             }
         }
         return try await next(request, context)
+    }
+
+    /// The value of cookie `name`, if the request has it.
+    static func cookie(_ request: Request, _ name: String) -> String? {
+        guard let cookies = request.headers[.cookie] else { return nil }
+        for pair in cookies.split(separator: ";") {
+            let trimmed = pair.drop(while: { $0 == " " || $0 == "\t" })
+            if trimmed.hasPrefix(name + "=") { return String(trimmed.dropFirst(name.count + 1).filter { $0 != " " && $0 != "\t" }) }
+        }
+        return nil
     }
 
     static func token(_ request: Request) -> String? {
@@ -89,13 +179,7 @@ struct AuthMiddleware: RouterMiddleware {
             guard parts.count == 2, String(Substring(parts[0])).lowercased() == "bearer" else { return nil }
             return String(Substring(parts[1]))
         }
-        if let cookies = request.headers[.cookie] {
-            for pair in cookies.split(separator: ";") {
-                let trimmed = pair.drop(while: { $0 == " " || $0 == "\t" })
-                if trimmed.hasPrefix("sb_session=") { return String(trimmed.dropFirst("sb_session=".count).filter { $0 != " " && $0 != "\t" }) }
-            }
-        }
-        return nil
+        return Self.cookie(request, "sb_session")
     }
 }
 

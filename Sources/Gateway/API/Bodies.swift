@@ -9,6 +9,11 @@ struct CredentialsRequest: Decodable {
     var password: String
 }
 
+struct PasswordChangeRequest: Decodable {
+    var currentPassword: String
+    var newPassword: String
+}
+
 struct UserBody: Codable {
     var id: String
     var email: String

@@ -18,6 +18,9 @@ public struct GatewayConfiguration: Sendable {
     public var orderBurst = 100.0
     /// Whether KIS app credentials are configured for the system (`KIS_APP_KEY`).
     public var kisConfigured = false
+    /// This installation's id, in every token it issues (`serve` keeps it beside the log: see
+    /// `Installation`). Random per process unless set.
+    public var installationID = randomBytes(16).map { String(format: "%02x", $0) }.joined()
 
     public init(jwtSecret: String, secretsKey: [UInt8]) {
         precondition(secretsKey.count == 32, "the secrets key is 32 bytes")
@@ -37,12 +40,15 @@ public struct GatewayConfiguration: Sendable {
     /// a missing or short `JWT_SECRET` or a missing secrets key refuses to start. Elsewhere a random key is
     /// made per process (tokens and sealed secrets then do not survive a restart) and a warning is returned.
     public static func fromEnvironment(_ environment: [String: String]) throws(Refusal) -> (GatewayConfiguration, warnings: [String]) {
-        let production = environment["NODE_ENV"] == "production" || environment["STOCKBOOM_ENV"] == "production"
+        let production = try Self.isProduction(environment)
         var warnings: [String] = []
         let secret: String
         if let given = environment["JWT_SECRET"], !given.isEmpty {
             guard given.utf8.count >= 32 || !production else {
                 throw Refusal(description: "JWT_SECRET must be at least 32 characters in production (generate one: openssl rand -base64 48)")
+            }
+            guard !production || !Self.isWeakSecret(given) else {
+                throw Refusal(description: "JWT_SECRET looks like a placeholder or a repeated pattern (fewer than 12 different characters, or words like 'secret'/'change'): generate one with openssl rand -base64 48")
             }
             secret = given
         } else if production {
@@ -80,6 +86,27 @@ public struct GatewayConfiguration: Sendable {
     }
 
     static func parseKey(_ text: String) -> [UInt8]? { SecretBox.parseKey(text) }
+
+    /// `NODE_ENV` / `STOCKBOOM_ENV`, compared without regard to case (`Production` is production). A value
+    /// that is none of the known ones refuses to start, rather than silently running in development mode.
+    static func isProduction(_ environment: [String: String]) throws(Refusal) -> Bool {
+        var production = false
+        for name in ["NODE_ENV", "STOCKBOOM_ENV"] {
+            guard let raw = environment[name], !raw.isEmpty else { continue }
+            switch raw.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "production": production = true
+            case "development", "test": break
+            default: throw Refusal(description: "\(name)=\(raw) is not one of production, development, test")
+            }
+        }
+        return production
+    }
+
+    /// A secret that is long but guessable: few different characters, or a placeholder's words.
+    static func isWeakSecret(_ secret: String) -> Bool {
+        let lowered = secret.lowercased()
+        return Set(secret.utf8).count < 12 || ["secret", "change", "example", "password", "jwt"].contains(where: lowered.contains)
+    }
 }
 
 func randomBytes(_ count: Int) -> [UInt8] {

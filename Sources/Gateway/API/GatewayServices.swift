@@ -11,6 +11,8 @@ public struct GatewayServices: Sendable {
     public var runtime: EngineRuntime
     public var database: DatabasePool
     public var auth: AuthService
+    /// Each user's session epoch (logout and password changes end every earlier token).
+    public let sessions: SessionEpochs
     public var secrets: SecretBox
     /// The engine's time source for commands, µs since the epoch (the wall clock, or a shifted one for a
     /// simulated session).
@@ -33,6 +35,7 @@ public struct GatewayServices: Sendable {
         self.runtime = runtime
         self.database = database
         self.auth = auth
+        self.sessions = SessionEpochs(database: database)
         self.secrets = SecretBox(key: auth.configuration.secretsKey)
         self.clock = clock
         self.rateLimiter = RateLimiter(rate: auth.configuration.ordersPerSecond, burst: auth.configuration.orderBurst)

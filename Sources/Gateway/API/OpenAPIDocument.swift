@@ -83,7 +83,9 @@ enum OpenAPIDocument {
             "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
             "schemas": [
                 "Problem": object(["type": string(), "title": string(), "status": integer, "detail": string()], required: ["type", "title", "status"]),
-                "Credentials": object(["email": string(format: "email"), "password": string(format: "password").merging(["minLength": 8, "maxLength": 1024]) { $1 }]),
+                "Credentials": object(["email": string(format: "email"), "password": string(format: "password").merging(["minLength": 10, "maxLength": 1024]) { $1 }]),
+                "PasswordChange": object(["currentPassword": string(format: "password"), "newPassword": string(format: "password").merging(["minLength": 10, "maxLength": 1024]) { $1 }])
+                    .merging(["additionalProperties": false]) { $1 },
                 "User": object(["id": string(), "email": string()]),
                 "Session": object(["token": string(), "tokenType": string(), "expiresAt": string(format: "date-time"), "user": ref("User")]),
                 "CreateAccount": ["oneOf": [
@@ -189,12 +191,17 @@ enum OpenAPIDocument {
             "/": ["get": operation("Dashboard (HTML)", tag: "dashboard", responses: ["200": ["description": "HTML page", "content": ["text/html": ["schema": string()]]]], errors: [], secured: false)],
             "/login": ["post": [
                 "summary": "Dashboard sign-in (form)", "tags": ["dashboard"], "security": [[String: Any]](),
-                "requestBody": ["required": true, "content": ["application/x-www-form-urlencoded": ["schema": object(["email": string().merging(["minLength": 1]) { $1 }, "password": string().merging(["minLength": 1]) { $1 }])]]],
-                "responses": ["303": ["description": "Signed in (cookie set) or back to the form"], "400": problemResponse],
+                "requestBody": ["required": true, "content": ["application/x-www-form-urlencoded": ["schema": object(["email": string().merging(["minLength": 1]) { $1 }, "password": string().merging(["minLength": 1]) { $1 }, "csrf": string()])]]],
+                "responses": ["303": ["description": "Signed in (cookie set) or back to the form"], "400": problemResponse, "403": problemResponse],
             ] as [String: Any]],
-            "/logout": ["post": ["summary": "Dashboard sign-out", "tags": ["dashboard"], "security": [[String: Any]](), "responses": ["303": ["description": "Signed out"]]] as [String: Any]],
+            "/logout": ["post": [
+                "summary": "Dashboard sign-out: ends every session of the user", "tags": ["dashboard"], "security": [[String: Any]](),
+                "responses": ["303": ["description": "Signed out"], "403": problemResponse],
+            ] as [String: Any]],
             "/api/auth/register": ["post": operation("Register; answers with a session token", tag: "auth", body: ref("Credentials"), responses: ["201": json(ref("Session"), "Registered")], errors: [409, 422], secured: false)],
             "/api/auth/login": ["post": operation("Sign in", tag: "auth", body: ref("Credentials"), responses: ["200": json(ref("Session"))], errors: [401], secured: false)],
+            "/api/auth/logout": ["post": operation("Sign out: every token of the user stops working", tag: "auth", responses: ["204": ["description": "Signed out"]], errors: [403])],
+            "/api/auth/password": ["post": operation("Change the password; every other session ends, the answer is a new token", tag: "auth", body: ref("PasswordChange"), responses: ["200": json(ref("Session"))], errors: [403, 422])],
             "/api/auth/me": ["get": operation("The signed-in user", tag: "auth", responses: ["200": json(ref("User"))], errors: [])],
             "/api/broker-accounts": [
                 "get": operation("Your broker accounts", tag: "accounts", responses: ["200": json(ref("AccountList"))], errors: []),

@@ -10,20 +10,31 @@ import Projections
 enum Dashboard {
     static func register(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.get, "/") { request, context -> Response in
-            guard let user = context.user, let email = services.runtime.state.users[user] else {
-                return Self.html(Self.signInPage(error: request.uri.queryParameters.get("error") != nil))
+            // The CSRF token the page's forms repeat (a new browser gets one with its first page).
+            let existing = AuthMiddleware.cookie(request, CSRFMiddleware.cookie).flatMap { $0.utf8.count >= 32 && $0.allSatisfy(\.isHexDigit) ? $0 : nil }
+            let csrf = existing ?? CSRFMiddleware.newToken()
+            var response: Response
+            if let user = context.user, let email = services.runtime.state.users[user] {
+                response = Self.html(try await Self.page(user: user, email: email, stock: request.uri.queryParameters.get("stock"), csrf: csrf, services: services))
+            } else {
+                response = Self.html(Self.signInPage(error: request.uri.queryParameters.get("error") != nil, csrf: csrf))
             }
-            return Self.html(try await Self.page(user: user, email: email, stock: request.uri.queryParameters.get("stock"), services: services))
+            if existing == nil { response.headers[.setCookie] = CSRFMiddleware.setCookie(csrf) }
+            return response
         }
         routes.add(.post, "/login") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)
             let form = Self.parseForm(String(buffer: buffer))
+            // A cross-site form must not sign the browser into another account (login CSRF).
+            try CSRFMiddleware.checkOrigin(request)
+            try CSRFMiddleware.checkToken(request, given: form["csrf"])
             guard let email = form["email"], let password = form["password"], !email.isEmpty, !password.isEmpty else {
                 throw problem(400, "the sign-in form needs email and password")
             }
             do {
-                let (user, _) = try await GatewayAPI.authenticate(email: email, password: password, services: services)
-                let session = try await services.auth.issue(for: user)
+                let (user, _, epoch) = try await GatewayAPI.authenticate(email: email, password: password, services: services)
+                services.sessions.remember(user, epoch: epoch)
+                let session = try await services.auth.issue(for: user, epoch: epoch)
                 var response = Response(status: .seeOther)
                 response.headers[.location] = "/"
                 response.headers[.setCookie] = "sb_session=\(session.token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(services.auth.configuration.tokenLifetimeSeconds)"
@@ -34,7 +45,12 @@ enum Dashboard {
                 return response
             }
         }
-        routes.add(.post, "/logout") { _, _ -> Response in
+        routes.add(.post, "/logout") { request, context -> Response in
+            let buffer = try await request.body.collect(upTo: 8 << 10)
+            try CSRFMiddleware.checkOrigin(request)
+            try CSRFMiddleware.checkToken(request, given: Self.parseForm(String(buffer: buffer))["csrf"])
+            // The token ends here, not only the cookie: a copy of it (another tab, a stolen cookie) stops working.
+            if let user = context.user { try await services.sessions.revoke(user) }
             var response = Response(status: .seeOther)
             response.headers[.location] = "/"
             response.headers[.setCookie] = "sb_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
@@ -91,18 +107,18 @@ enum Dashboard {
         .up{color:#c62828}.down{color:#1565c0}.tl{font-size:12px;color:#555}form.inline{display:inline}button{cursor:pointer}
         """
 
-    static func signInPage(error: Bool) -> String {
+    static func signInPage(error: Bool, csrf: String) -> String {
         """
         <!doctype html><html lang="ko"><head><meta charset="utf-8"><title>StockBoom — sign in</title><style>\(Self.style)</style></head>
         <body><header><strong>StockBoom</strong></header><main><section id="signin"><h1>Sign in</h1>
         \(error ? "<p role=\"alert\" class=\"up\">The e-mail address or the password is wrong.</p>" : "")
-        <form method="post" action="/login"><p><label>E-mail <input name="email" type="email" required autocomplete="username"></label></p>
+        <form method="post" action="/login"><input type="hidden" name="csrf" value="\(csrf)"><p><label>E-mail <input name="email" type="email" required autocomplete="username"></label></p>
         <p><label>Password <input name="password" type="password" required autocomplete="current-password"></label></p><p><button type="submit" id="signin-button">Sign in</button></p></form>
         <p class="tl">No account yet? <code>POST /api/auth/register</code> (see <a href="/openapi.json">/openapi.json</a>).</p></section></main></body></html>
         """
     }
 
-    static func page(user: UserID, email: String, stock requested: String?, services: GatewayServices) async throws -> String {
+    static func page(user: UserID, email: String, stock requested: String?, csrf: String, services: GatewayServices) async throws -> String {
         let state = services.runtime.state
         let accounts = state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }
         let accountIDs = Set(accounts.map(\.id))
@@ -136,7 +152,7 @@ enum Dashboard {
 
         var html = """
             <!doctype html><html lang="ko"><head><meta charset="utf-8"><title>StockBoom — \(Self.escape(email))</title><style>\(Self.style)</style></head><body>
-            <header><strong>StockBoom</strong><span>\(Self.escape(email)) <form class="inline" method="post" action="/logout"><button>Sign out</button></form></span></header><main>
+            <header><strong>StockBoom</strong><span>\(Self.escape(email)) <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="\(csrf)"><button>Sign out</button></form></span></header><main>
             <section id="portfolio"><h2>Portfolio</h2>
             """
         if accounts.isEmpty { html += "<p>No broker accounts yet (<code>POST /api/broker-accounts</code>).</p>" }
