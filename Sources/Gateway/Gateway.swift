@@ -17,6 +17,7 @@ public enum Gateway {
     static func routes(dependencies: GatewayDependencies, metrics: GatewayMetrics, services: GatewayServices?) -> RouteTable {
         let router = Router(context: APIContext.self)
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
+        router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(ProblemDetailsMiddleware())
         let routes = RouteTable(router: router)
         router.middlewares.add(MethodNotAllowedMiddleware(routes: routes))

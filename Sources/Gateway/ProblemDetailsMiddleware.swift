@@ -1,6 +1,7 @@
 public import Hummingbird
 import Engine
 import Foundation
+import HTTPTypes
 import Ledger
 import Logging
 import Projections
@@ -16,6 +17,10 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
             return try await next(request, context)
         } catch let error as ProblemDetails {
             return Self.response(error)
+        } catch let error as TooManyRequests {
+            var response = Self.response(problem(429, error.detail))
+            response.headers[.retryAfter] = String(Int(error.retryAfter.rounded(.up)))
+            return response
         } catch let error as EngineError {
             return Self.response(error.problemDetails)
         } catch let error as PostgresError {
@@ -44,5 +49,17 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         return Response(status: HTTPResponse.Status(code: problem.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Headers every answer carries: no content-type sniffing, no referrer sent to other sites (same-origin), no framing of any
+/// page by another (clickjacking).
+struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"  // not "no-referrer": under it browsers send Origin: null, and the CSRF check needs the origin
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        return response
     }
 }

@@ -114,6 +114,11 @@ public struct EngineClient: Sendable {
         try await self.get("/internal/orders/" + id)
     }
 
+    /// A notification as the log recorded it, with its owner's address now (nil: the person was erased).
+    public func notification(_ id: String, offset: String) async throws -> WorkerNotificationView {
+        try await self.get("/internal/notifications/" + id + "?offset=" + offset)
+    }
+
     /// A GET of an `/internal` path with the worker token.
     private func get<T: Decodable>(_ path: String) async throws -> T {
         var request = HTTPClientRequest(url: self.baseURL + path)

@@ -360,22 +360,25 @@ public struct NotificationHandler: JobHandler {
         self.http = http
     }
 
+    /// What the job says: which notification (the job's id is its log offset). Older jobs carried the address
+    /// and the text too; they are ignored — both come from the engine.
     struct Data: Codable {
         var notification: String
-        var user: String
-        var email: String
-        var kind: String
-        var title: String
-        var message: String
     }
 
     public func handle(_ job: Job) async throws -> JobResult {
-        let data = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        let reference = try JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8))
+        let data = try await self.engine.notification(reference.notification, offset: job.id)
+        if data.delivered { return .done }  // a retried or repeated job: sent already
+        guard let email = data.email else {
+            try await self.engine.record(.notificationFailed(notification: data.notification, channel: "none", detail: "the recipient's account no longer exists"))
+            return .done
+        }
         var channels: [String] = []
         var details: [String] = []
         do {
             if let mailer = self.mailer {
-                details.append(try await mailer.send(to: data.email, subject: "[StockBoom] \(data.title)", body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"))
+                details.append(try await mailer.send(to: email, subject: "[StockBoom] \(data.title)", body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"))
                 channels.append("email")
             }
             if let webhook = self.webhook {

@@ -92,6 +92,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let app = Application(
             router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
+            // A connection that sends no complete request head, or sits idle between requests, for 60 s is closed
+            // (slow or abandoned sockets are not held for ever); a response in progress — a live stream — is not.
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
             configuration: .init(address: .hostname(self.host, port: port), serverName: "stockboom"),
             services: services.map { [$0.candles] } ?? [],
             onServerRunning: { _ in Log.serve.info("listening", metadata: ["address": "\(self.host):\(port)"]) }

@@ -336,9 +336,10 @@ import TestSupport
         await harness.close()
     }
 
-    /// With Redis, live events come from the `stockboom:events` channel (a message published by hand, with a
-    /// body the log does not have, is what the client receives for that offset), and the log fills the rest.
-    @Test func liveStreamTakesEventsFromThePubSubChannelAndFillsGapsFromTheLog() async throws {
+    /// With Redis, a message on the `stockboom:events` channel wakes the stream, but what it sends is read from
+    /// the log: a forged message (anyone who reaches Redis can PUBLISH) with another body and SSE lines in it is
+    /// never sent, and the real event at that offset is not skipped (both happened before: finding 3).
+    @Test func liveStreamSendsTheLogNotTheChannelsMessages() async throws {
         let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
         let endpoint = try #require(RedisEndpoint(url: url))
         let channel = "stockboom:events:test-\(UUID().uuidString)"
@@ -351,13 +352,16 @@ import TestSupport
             let from = harness.runtime.nextOffset
             async let events = Self.sse("http://127.0.0.1:\(port)/api/stream?from=\(from)", token: alice.token, expect: 2)
             try await Task.sleep(for: .milliseconds(500))
-            // The message for the next offset arrives first (as the dispatcher would send it), then the events are
-            // committed: BrokerAccountRegistered at `from`, CashDeposited after it.
-            _ = try RedisClient(endpoint: endpoint).command(["PUBLISH", channel, "\(from) \(alice.user) BrokerAccountRegistered\n{\"via\":\"pubsub\"}"])
+            // Forged for the next offset, addressed to alice, with an extra SSE event inside, published before the
+            // real events are committed: BrokerAccountRegistered at `from`, CashDeposited after it.
+            let forged = "\(from) \(alice.user) BrokerAccountRegistered\n{\"via\":\"pubsub\"}\n\nevent: OrderFilled\ndata: {\"injected\":true}"
+            _ = try RedisClient(endpoint: endpoint).command(["PUBLISH", channel, forged])
             _ = try await client.simulatedAccount(alice.token)
+            _ = try RedisClient(endpoint: endpoint).command(["PUBLISH", channel, "\(from + 1) \(alice.user) CashDeposited\n{}"])  // a wake-up
             let received = try await events
-            #expect(received.first?.id == String(from) && received.first?.data == #"{"via":"pubsub"}"#, "the channel's message for that offset: \(received)")
-            #expect(received.dropFirst().first?.type == "CashDeposited", "the next from the log (nothing was published for it): \(received)")
+            #expect(received.map(\.type) == ["BrokerAccountRegistered", "CashDeposited"], "the log's two events, nothing else: \(received)")
+            #expect(received.first?.id == String(from) && received.first?.data.contains("\"via\"") == false, "the log's body: \(received)")
+            #expect(!received.contains { $0.data.contains("injected") })
         }
         await harness.close()
     }

@@ -14,8 +14,12 @@ public struct APIContext: RequestContext {
     /// The body limit; larger bodies get 413 before they are decoded.
     public var maxUploadSize: Int { 64 << 10 }
 
+    /// The client's IP address (the connection's peer; no proxy header is trusted), for abuse limits.
+    public var clientAddress: String
+
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// The signed-in user; 401 when the request carries no valid token.

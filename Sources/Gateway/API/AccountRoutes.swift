@@ -10,6 +10,9 @@ extension GatewayAPI {
             let body = try await APIJSON.decode(CredentialsRequest.self, from: request, context: context)
             let email = try Self.validEmail(body.email)
             try Self.validPassword(body.password)
+            if let wait = services.abuse.signUps.take(context.clientAddress) {
+                throw TooManyRequests(retryAfter: wait, detail: "too many sign-ups from this address; try again in \(Int(wait.rounded(.up))) s")
+            }
             let hash = try await services.auth.hash(body.password)
             let taken = try await services.database.run { db in
                 try !db.query("SELECT 1 FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.isEmpty
@@ -30,7 +33,7 @@ extension GatewayAPI {
         }
         routes.add(.post, "/api/auth/login") { request, context -> Response in
             let body = try await APIJSON.decode(CredentialsRequest.self, from: request, context: context)
-            let (user, email, epoch) = try await Self.authenticate(email: body.email, password: body.password, services: services)
+            let (user, email, epoch) = try await Self.authenticate(email: body.email, password: body.password, client: context.clientAddress, services: services)
             return try APIJSON.response(try await Self.session(for: user, email: email, epoch: epoch, services: services))
         }
         // Ends every session of the user (this token and all others issued before).
@@ -45,7 +48,10 @@ extension GatewayAPI {
             let row = try await services.database.run { db in
                 try db.query("SELECT email, password_hash FROM user_credentials WHERE user_id = $1", [user.description]).rows.first
             }
+            let key = "user:" + user.description
+            try services.abuse.checkSignIn(email: key, client: context.clientAddress)
             guard let row, let email = row[0], let hash = row[1], try await services.auth.verify(body.currentPassword, hash: hash) else {
+                services.abuse.signInFailed(email: key, client: context.clientAddress)
                 throw problem(403, "the current password is wrong")
             }
             try Self.validPassword(body.newPassword)
@@ -68,7 +74,8 @@ extension GatewayAPI {
 
     /// The user, e-mail and session epoch for a correct password; 401 otherwise (the same answer for an
     /// unknown address).
-    static func authenticate(email: String, password: String, services: GatewayServices) async throws -> (UserID, String, Int64) {
+    static func authenticate(email: String, password: String, client: String, services: GatewayServices) async throws -> (UserID, String, Int64) {
+        try services.abuse.checkSignIn(email: email, client: client)
         let row = try await services.database.run { db in
             try db.query("SELECT user_id, email, password_hash, session_epoch FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.first
         }
@@ -76,8 +83,10 @@ extension GatewayAPI {
         let hash = row?[2] ?? services.auth.decoyHash
         let matches = try await services.auth.verify(password, hash: hash)
         guard matches, let row, let id = row[0].flatMap({ UserID($0) }), let stored = row[1] else {
+            services.abuse.signInFailed(email: email, client: client)
             throw problem(401, "the e-mail address or the password is wrong")
         }
+        services.abuse.signInSucceeded(email: email)
         return (id, stored, row[3].flatMap { Int64($0) } ?? 0)
     }
 

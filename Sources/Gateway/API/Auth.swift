@@ -113,11 +113,21 @@ public final class SessionEpochs: Sendable {
     init(database: DatabasePool) { self.database = database }
 
     /// The user's epoch now; nil for a user without credentials (erased, or from another installation).
+    ///
+    /// While PostgreSQL does not answer, the last epoch read stands (orders go on without PostgreSQL: the log is
+    /// the truth); a user whose epoch was never read here cannot be checked and gets the database's 503.
     func current(_ user: UserID) async throws -> Int64? {
         let now = ContinuousClock.now
-        if let cached = self.cache.withLock({ $0[user] }), now - cached.at < Self.freshness { return cached.epoch }
-        let epoch = try await self.database.run { db in
-            try db.query("SELECT session_epoch FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0].flatMap { Int64($0) }
+        let cached = self.cache.withLock({ $0[user] })
+        if let cached, now - cached.at < Self.freshness { return cached.epoch }
+        let epoch: Int64?
+        do {
+            epoch = try await self.database.run { db in
+                try db.query("SELECT session_epoch FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0].flatMap { Int64($0) }
+            }
+        } catch {
+            guard let cached else { throw error }
+            return cached.epoch
         }
         if let epoch { self.cache.withLock { $0[user] = (epoch, now) } }
         return epoch

@@ -18,6 +18,11 @@ public struct GatewayConfiguration: Sendable {
     public var orderBurst = 100.0
     /// Whether KIS app credentials are configured for the system (`KIS_APP_KEY`).
     public var kisConfigured = false
+    /// Sign-ups per client IP and hour (`STOCKBOOM_SIGNUPS_PER_HOUR`); a burst of up to 20 at once.
+    public var signUpsPerHour = 20.0
+    /// Strategies enabled per user, backtests kept per user (older ones are dropped).
+    public var strategiesPerUser = 100
+    public var backtestsPerUser = 20
     /// This installation's id, in every token it issues (`serve` keeps it beside the log: see
     /// `Installation`). Random per process unless set.
     public var installationID = randomBytes(16).map { String(format: "%02x", $0) }.joined()
@@ -80,6 +85,10 @@ public struct GatewayConfiguration: Sendable {
             guard rate > 0 else { throw Refusal(description: "STOCKBOOM_ORDER_RATE must be a positive number of orders per second per user") }
             configuration.ordersPerSecond = rate
             configuration.orderBurst = max(configuration.orderBurst, rate * 2)
+        }
+        if let text = environment["STOCKBOOM_SIGNUPS_PER_HOUR"], !text.isEmpty {
+            guard let rate = Double(text), rate > 0 else { throw Refusal(description: "STOCKBOOM_SIGNUPS_PER_HOUR must be a positive number of sign-ups per client IP and hour") }
+            configuration.signUpsPerHour = rate
         }
         configuration.kisConfigured = !(environment["KIS_APP_KEY"] ?? "").isEmpty
         return (configuration, warnings)

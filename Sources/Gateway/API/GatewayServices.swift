@@ -24,6 +24,7 @@ public struct GatewayServices: Sendable {
     /// The bearer token of `stockboom worker` for `/internal/*`; nil disables those routes (401).
     public var workerToken: String?
     let rateLimiter: RateLimiter
+    let abuse: AbuseLimits
     let backtests = BacktestStore()
 
     public init(
@@ -39,6 +40,7 @@ public struct GatewayServices: Sendable {
         self.secrets = SecretBox(key: auth.configuration.secretsKey)
         self.clock = clock
         self.rateLimiter = RateLimiter(rate: auth.configuration.ordersPerSecond, burst: auth.configuration.orderBurst)
+        self.abuse = AbuseLimits(signUpsPerHour: auth.configuration.signUpsPerHour)
     }
 
     var log: EventLog { self.dependencies.log }
@@ -90,10 +92,15 @@ final class BacktestStore: Sendable {
     private let entries = Mutex([String: Entry]())
     private let next = Atomic<UInt64>(1)
 
-    func create(user: UserID, request: BacktestRequest, now: Int64) -> Entry {
+    /// Keeps the user's `keep` newest backtests (memory is bounded by users × keep, not by requests).
+    func create(user: UserID, request: BacktestRequest, now: Int64, keep: Int) -> Entry {
         let number = self.next.wrappingAdd(1, ordering: .relaxed).oldValue
         let entry = Entry(id: "bt-\(number)", user: user, request: request, status: "RUNNING", createdAt: now)
-        self.entries.withLock { $0[entry.id] = entry }
+        self.entries.withLock { entries in
+            entries[entry.id] = entry
+            let own = entries.values.filter { $0.user == user }.sorted { ($0.createdAt, $0.id.count, $0.id) < ($1.createdAt, $1.id.count, $1.id) }
+            for old in own.dropLast(keep) { entries.removeValue(forKey: old.id) }
+        }
         return entry
     }
 

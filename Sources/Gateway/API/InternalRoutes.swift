@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Ledger
 import Projections
 
 extension GatewayAPI {
@@ -138,6 +139,27 @@ extension GatewayAPI {
                 throw problem(404, "no order \(text)")
             }
             return try APIJSON.response(view)
+        }
+        // A notification as the log recorded it, for the worker that delivers it: the recipient is the owner's
+        // address now (engine state), the text the event's. The job in Redis names only the notification and
+        // its offset, so a forged or altered job cannot choose a recipient or a text.
+        routes.add(.get, "/internal/notifications/{id}") { request, context -> Response in
+            try Self.requireWorker(request, services)
+            let text = context.parameter("id")
+            guard let id = NotificationID(text), let offset = request.uri.queryParameters.get("offset").flatMap({ UInt64($0) }) else {
+                throw problem(400, "needs a notification id like ntf-0000000001 and ?offset= its log offset")
+            }
+            let record = offset < services.runtime.nextOffset ? try services.log.read(from: offset, maxRecords: 1).first : nil
+            guard let record, record.offset == offset, record.payload.withUnsafeBytes({ EventCodec.isEngineEvent($0) }),
+                case .notificationCreated(let created) = try EventCodec.decode(record.payload, offset: offset, timestamp: record.timestamp).event,
+                created.notification == id
+            else {
+                throw problem(404, "no notification \(text) at offset \(offset)")
+            }
+            let (email, delivered) = services.runtime.read { state in (state.users[created.user], state.notifications[id]?.delivered ?? false) }
+            return try APIJSON.response(WorkerNotificationView(
+                notification: id.description, user: created.user.description, email: email, kind: created.kind, title: created.title,
+                message: created.message, delivered: delivered))
         }
     }
 

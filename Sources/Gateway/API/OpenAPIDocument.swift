@@ -192,16 +192,16 @@ enum OpenAPIDocument {
             "/login": ["post": [
                 "summary": "Dashboard sign-in (form)", "tags": ["dashboard"], "security": [[String: Any]](),
                 "requestBody": ["required": true, "content": ["application/x-www-form-urlencoded": ["schema": object(["email": string().merging(["minLength": 1]) { $1 }, "password": string().merging(["minLength": 1]) { $1 }, "csrf": string()])]]],
-                "responses": ["303": ["description": "Signed in (cookie set) or back to the form"], "400": problemResponse, "403": problemResponse],
+                "responses": ["303": ["description": "Signed in (cookie set) or back to the form"], "400": problemResponse, "403": problemResponse, "429": problemResponse],
             ] as [String: Any]],
             "/logout": ["post": [
                 "summary": "Dashboard sign-out: ends every session of the user", "tags": ["dashboard"], "security": [[String: Any]](),
                 "responses": ["303": ["description": "Signed out"], "403": problemResponse],
             ] as [String: Any]],
-            "/api/auth/register": ["post": operation("Register; answers with a session token", tag: "auth", body: ref("Credentials"), responses: ["201": json(ref("Session"), "Registered")], errors: [409, 422], secured: false)],
-            "/api/auth/login": ["post": operation("Sign in", tag: "auth", body: ref("Credentials"), responses: ["200": json(ref("Session"))], errors: [401], secured: false)],
+            "/api/auth/register": ["post": operation("Register; answers with a session token", tag: "auth", body: ref("Credentials"), responses: ["201": json(ref("Session"), "Registered")], errors: [409, 422, 429], secured: false)],
+            "/api/auth/login": ["post": operation("Sign in", tag: "auth", body: ref("Credentials"), responses: ["200": json(ref("Session"))], errors: [401, 429], secured: false)],
             "/api/auth/logout": ["post": operation("Sign out: every token of the user stops working", tag: "auth", responses: ["204": ["description": "Signed out"]], errors: [403])],
-            "/api/auth/password": ["post": operation("Change the password; every other session ends, the answer is a new token", tag: "auth", body: ref("PasswordChange"), responses: ["200": json(ref("Session"))], errors: [403, 422])],
+            "/api/auth/password": ["post": operation("Change the password; every other session ends, the answer is a new token", tag: "auth", body: ref("PasswordChange"), responses: ["200": json(ref("Session"))], errors: [403, 422, 429])],
             "/api/auth/me": ["get": operation("The signed-in user", tag: "auth", responses: ["200": json(ref("User"))], errors: [])],
             "/api/broker-accounts": [
                 "get": operation("Your broker accounts", tag: "accounts", responses: ["200": json(ref("AccountList"))], errors: []),
@@ -257,7 +257,7 @@ enum OpenAPIDocument {
             ])],
             "/api/strategies": [
                 "get": operation("Your live strategies", tag: "strategies", responses: ["200": json(ref("StrategyList"))], errors: []),
-                "post": operation("Enable a strategy on an account and stock (the worker runs it on each closed 1-minute bar)", tag: "strategies", body: ref("StrategyRequest"), responses: ["201": json(ref("Strategy"), "Enabled")], errors: [404, 422]),
+                "post": operation("Enable a strategy on an account and stock (the worker runs it on each closed 1-minute bar)", tag: "strategies", body: ref("StrategyRequest"), responses: ["201": json(ref("Strategy"), "Enabled")], errors: [404, 409, 422]),
             ],
             "/api/strategies/disable": ["post": operation("Disable a strategy", tag: "strategies", body: ref("StrategyRequest"), responses: ["204": ["description": "Disabled"]], errors: [404, 422])],
             "/internal/commands": ["post": operation("Worker only (worker token): record job outcomes as engine commands", tag: "internal", body: object([
@@ -284,6 +284,10 @@ enum OpenAPIDocument {
                 "recorded": integer,
                 "refused": ["type": "array", "items": object(["line": integer, "status": integer, "error": string()], required: ["line", "status", "error"])],
             ], required: ["recorded", "refused"]))], errors: [422]))],
+            "/internal/notifications/{id}": ["get": operation(
+                "Worker only (worker token): a notification to deliver, its recipient and text from the engine", tag: "internal",
+                parameters: [path("id", string()), ["name": "offset", "in": "query", "required": true, "schema": ["type": "integer", "minimum": 0]]],
+                responses: ["200": json(["type": "object"])], errors: [400, 404])],
             "/internal/orders/{id}": ["get": operation("Worker only (worker token): an order as the engine knows it", tag: "internal", parameters: [path("id", string())], responses: [
                 "200": json(["type": "object", "description": "WorkerOrderView"]),
             ], errors: [404])],

@@ -40,6 +40,13 @@ extension GatewayAPI {
             guard StrategyFactory.names.contains(body.strategy) else { throw problem(422, "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")); got '\(body.strategy)'") }
             let parameters = body.parameters ?? ""
             do { _ = try StrategyFactory.make(name: body.strategy, parameters: parameters) } catch { throw problem(422, "parameters: \((error as? EngineError)?.message ?? "\(error)")") }
+            // A cap per user: each strategy is work on every bar of its stock for the worker.
+            let cap = services.auth.configuration.strategiesPerUser
+            let (enabled, already) = services.runtime.read { state in
+                (state.accounts.values.filter { $0.user == user }.reduce(0) { $0 + $1.strategies.count },
+                 state.accounts[account]?.strategies[body.strategy + "@" + stock.description] != nil)
+            }
+            guard already || enabled < cap else { throw problem(409, "at most \(cap) strategies per user are enabled at once; disable one first") }
             _ = try await services.runtime.execute(.enableStrategy(account: account, stock: stock, strategy: body.strategy, parameters: parameters), context: services.context("api-strategy"))
             return try APIJSON.response(StrategyBody(brokerAccountId: account.description, stockId: stock.description, strategy: body.strategy, parameters: parameters), status: .created)
         }

@@ -23,7 +23,7 @@ extension GatewayAPI {
             guard cash > 0, cash <= 10_000_000_000_000 else { throw problem(422, "initialCash must be 1...10000000000000 KRW") }
             let candles = try await Self.candles(services, stock: info.code, timeframe: timeframe, from: from, to: to, limit: 100_000)
             guard candles.count >= 2 else { throw problem(422, "no \(timeframe) candles of \(info.code) in that range: nothing to test on") }
-            let entry = services.backtests.create(user: user, request: body, now: services.clock())
+            let entry = services.backtests.create(user: user, request: body, now: services.clock(), keep: services.auth.configuration.backtestsPerUser)
             let calendar = services.runtime.engine.calendar
             let fees = services.runtime.state.fees
             let outcome: Result<BacktestReport, EngineError> = try await blocking {
@@ -134,18 +134,12 @@ extension GatewayAPI {
                             }
                         }
                         try fromLog()
-                        for await item in items {
+                        // A message on the channel only says "look now": what is sent is read from the log, never
+                        // taken from the message. Anyone who can reach Redis can PUBLISH; a forged message (any
+                        // offset, user or text, newlines included) makes the stream look at the log and nothing else.
+                        for await _ in items {
                             if Task.isCancelled { break }
-                            guard let item else {
-                                try fromLog()
-                                continue
-                            }
-                            if item.offset > next { try fromLog() }
-                            guard item.offset == next else { continue }  // already sent from the log
-                            if item.user == user.description {
-                                continuation.yield(ByteBuffer(string: "id: \(item.offset)\nevent: \(item.type)\ndata: \(item.json)\n\n"))
-                            }
-                            next = item.offset + 1
+                            try fromLog()
                         }
                     } else {
                         for try await record in log.tail(from: from) {

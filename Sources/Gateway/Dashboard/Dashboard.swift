@@ -32,7 +32,7 @@ enum Dashboard {
                 throw problem(400, "the sign-in form needs email and password")
             }
             do {
-                let (user, _, epoch) = try await GatewayAPI.authenticate(email: email, password: password, services: services)
+                let (user, _, epoch) = try await GatewayAPI.authenticate(email: email, password: password, client: context.clientAddress, services: services)
                 services.sessions.remember(user, epoch: epoch)
                 let session = try await services.auth.issue(for: user, epoch: epoch)
                 var response = Response(status: .seeOther)
@@ -61,7 +61,7 @@ enum Dashboard {
     static func html(_ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
-        headers[.contentSecurityPolicy] = "default-src 'self'; style-src 'unsafe-inline'"
+        headers[.contentSecurityPolicy] = "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 

@@ -149,6 +149,28 @@ public struct WorkerCommandResult: Codable, Sendable, Equatable {
     public var appended: Bool { self.status == 200 && !self.offsets.isEmpty }
 }
 
+/// A notification to deliver (`GET /internal/notifications/{id}?offset=`): recipient and text from the
+/// engine, never from the job. `email` is nil when the person is gone (erased).
+public struct WorkerNotificationView: Codable, Sendable, Equatable {
+    public var notification: String
+    public var user: String
+    public var email: String?
+    public var kind: String
+    public var title: String
+    public var message: String
+    public var delivered: Bool
+
+    public init(notification: String, user: String, email: String?, kind: String, title: String, message: String, delivered: Bool) {
+        self.notification = notification
+        self.user = user
+        self.email = email
+        self.kind = kind
+        self.title = title
+        self.message = message
+        self.delivered = delivered
+    }
+}
+
 /// A job's view of an order (`GET /internal/orders/{id}`).
 public struct WorkerOrderView: Codable, Sendable, Equatable {
     public var id: String
