@@ -151,11 +151,13 @@ private func runStockboomWaiting(_ arguments: [String], input: String, environme
 
 /// Starts `stockboom` with `arguments`, lets it work for `microseconds`, SIGKILLs it, and returns the complete
 /// lines it printed (a line cut by the kill is dropped: it was never fully acknowledged).
-public func runAndKill(_ arguments: [String], after microseconds: UInt32) async throws -> [Substring] {
-    try await blocking { try runAndKillWaiting(arguments, after: microseconds) }
+/// - Parameter started: when given, the delay counts from the child's first output line starting with it (at
+///   most 30 s later): on a loaded machine a cold start alone can take longer than the delay.
+public func runAndKill(_ arguments: [String], after microseconds: UInt32, startedWhen started: String? = nil) async throws -> [Substring] {
+    try await blocking { try runAndKillWaiting(arguments, after: microseconds, startedWhen: started) }
 }
 
-private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32) throws -> [Substring] {
+private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32, startedWhen started: String?) throws -> [Substring] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
     process.arguments = arguments
@@ -164,6 +166,10 @@ private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32
     process.standardOutput = output.handle
     process.standardError = FileHandle.nullDevice
     try process.run()
+    if let started {
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning, Date() < deadline, !output.text.split(separator: "\n").contains(where: { $0.hasPrefix(started) }) { usleep(5_000) }
+    }
     usleep(microseconds)
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()

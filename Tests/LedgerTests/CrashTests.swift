@@ -24,7 +24,7 @@ func isWholeStressPayload(_ payload: [UInt8]) -> Bool {
         for kill in 0..<kills {
             let lines = try await runAndKill(
                 ["log", "stress", "--dir", directory.path, "--seed", String(kill + 1), "--segment-bytes", String(128 << 10)],
-                after: UInt32.random(in: 60_000...260_000, using: &random)
+                after: UInt32.random(in: 60_000...260_000, using: &random), startedWhen: "open"
             )
             // Only complete lines count: an ack cut off by the kill is treated as not acknowledged.
             for line in lines {
