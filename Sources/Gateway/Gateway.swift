@@ -19,13 +19,17 @@ public enum Gateway {
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(ProblemDetailsMiddleware())
+        router.middlewares.add(InternalClientMiddleware(networks: dependencies.internalNetworks))
         let routes = RouteTable(router: router)
         router.middlewares.add(MethodNotAllowedMiddleware(routes: routes))
-        routes.add(.get, "/health") { _, _ -> Response in
+        routes.add(.get, "/health") { _, context -> Response in
             let report = try await blocking { HealthReport.check(dependencies) }
-            return Self.json(report.json(), status: report.ready ? .ok : .serviceUnavailable)
+            // Parts, offsets and errors for internal clients (operators, Prometheus, the compose health check);
+            // up or not for everyone else.
+            return Self.json(context.isInternalClient ? report.json() : report.livenessJSON(), status: report.ready ? .ok : .serviceUnavailable)
         }
-        routes.add(.get, "/metrics") { _, _ -> Response in
+        routes.add(.get, "/metrics") { _, context -> Response in
+            guard context.isInternalClient else { throw problem(404, "no route GET /metrics") }
             try await blocking { metrics.refresh(dependencies) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

@@ -10,6 +10,8 @@ public struct GatewayDependencies: Sendable {
     public var redis: RedisEndpoint?
     /// Orders by status in the engine's committed state (`stockboom_orders{status}`); nil without an engine.
     public var ordersByStatus: (@Sendable () -> [String: Int])?
+    /// Who reaches `/internal/*`, `/metrics` and the detailed `/health` (`STOCKBOOM_INTERNAL_NETWORKS`).
+    public var internalNetworks = InternalNetworks.default
 
     public init(log: EventLog, databaseURL: String?, redis: RedisEndpoint?, ordersByStatus: (@Sendable () -> [String: Int])? = nil) {
         self.log = log
@@ -95,6 +97,9 @@ public struct HealthReport: Sendable {
         }
         return report
     }
+
+    /// What a client outside the internal networks is told: up and ready, or not — no parts, offsets or errors.
+    public func livenessJSON() -> String { self.ready ? #"{"status":"ok"}"# : #"{"status":"unavailable"}"# }
 
     /// The JSON body of `GET /health`.
     public func json() -> String {

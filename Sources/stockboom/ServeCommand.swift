@@ -67,9 +67,15 @@ struct ServeCommand: AsyncParsableCommand {
             dispatcherThread = thread
         }
 
-        let dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis, ordersByStatus: {
+        var dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis, ordersByStatus: {
             runtime.committed.state.ordersByStatus(everyStatus: true)
         })
+        if let text = environment["STOCKBOOM_INTERNAL_NETWORKS"], !text.isEmpty {
+            guard let networks = InternalNetworks(text) else {
+                throw ValidationError("STOCKBOOM_INTERNAL_NETWORKS must be comma-separated CIDRs such as 127.0.0.0/8,10.0.0.0/8; got '\(text)'")
+            }
+            dependencies.internalNetworks = networks
+        }
         var services: GatewayServices?
         var pool: DatabasePool?
         if let databaseURL {

@@ -36,7 +36,7 @@ final class APIHarness: @unchecked Sendable {
     static let sessionTime = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
     static let samsung = StockCode("005930")!
 
-    init(_ tag: String, candleCacheCapacity: Int = 512, liveFeed: LiveEventFeed? = nil, workerToken: String? = nil, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws {
+    init(_ tag: String, candleCacheCapacity: Int = 512, liveFeed: LiveEventFeed? = nil, workerToken: String? = nil, internalNetworks: InternalNetworks = .default, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws {
         let environment = ProcessInfo.processInfo.environment
         let server = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
         self.databaseURL = try PostgresConnection.recreateDatabase("sb_test_api_\(tag)", serverURL: server)
@@ -51,7 +51,8 @@ final class APIHarness: @unchecked Sendable {
         configure(&configuration)
         self.clock = TestClock(Self.sessionTime)
         let clock = self.clock
-        let dependencies = GatewayDependencies(log: self.log, databaseURL: url, redis: nil)
+        var dependencies = GatewayDependencies(log: self.log, databaseURL: url, redis: nil)
+        dependencies.internalNetworks = internalNetworks
         var services = GatewayServices(dependencies: dependencies, runtime: self.runtime, database: self.pool, auth: await AuthService(configuration: configuration), clock: { clock.read() }, candleCacheCapacity: candleCacheCapacity)
         services.liveFeed = liveFeed
         services.workerToken = workerToken

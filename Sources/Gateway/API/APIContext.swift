@@ -14,12 +14,17 @@ public struct APIContext: RequestContext {
     /// The body limit; larger bodies get 413 before they are decoded.
     public var maxUploadSize: Int { 64 << 10 }
 
+    /// The connection's peer address (nil in process, or over a Unix socket).
+    public var peerAddress: String?
     /// The client's IP address (the connection's peer; no proxy header is trusted), for abuse limits.
-    public var clientAddress: String
+    public var clientAddress: String { self.peerAddress ?? "unknown" }
+    /// Set by `InternalClientMiddleware`: the client may reach `/internal/*`, `/metrics` and the detailed
+    /// `/health`.
+    public var isInternalClient = false
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.peerAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The signed-in user; 401 when the request carries no valid token.

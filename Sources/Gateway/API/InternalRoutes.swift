@@ -14,7 +14,7 @@ extension GatewayAPI {
     /// token `serve` writes to `<log dir>/worker.token`); anything else is 401, user tokens included.
     static func internalRoutes(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.post, "/internal/commands") { request, context -> Response in
-            try Self.requireWorker(request, services)
+            try Self.requireWorker(request, context, services)
             struct Body: Decodable {
                 var commands: [WorkerCommand]
                 /// Stored as the events' correlation id: `reconcile` marks what reconciliation adopted.
@@ -54,7 +54,7 @@ extension GatewayAPI {
             return APIJSON.response(bytes: ByteBuffer(string: "{\"results\":[" + items.joined(separator: ",") + "]}"))
         }
         routes.add(.post, "/internal/candles") { request, context -> Response in
-            try Self.requireWorker(request, services)
+            try Self.requireWorker(request, context, services)
             let correlation = try Self.correlation(request.uri.queryParameters.get("correlation") ?? "collect")
             let body: ByteBuffer
             do { body = try await request.body.collect(upTo: context.maxUploadSize) } catch { throw problem(413, "the request body is larger than \(context.maxUploadSize) bytes") }
@@ -76,8 +76,8 @@ extension GatewayAPI {
             }
             return APIJSON.response(bytes: ByteBuffer(string: "{\"recorded\":\(recorded),\"refused\":[" + refused.joined(separator: ",") + "]}"))
         }
-        routes.add(.get, "/internal/accounts") { request, _ -> Response in
-            try Self.requireWorker(request, services)
+        routes.add(.get, "/internal/accounts") { request, context -> Response in
+            try Self.requireWorker(request, context, services)
             let accounts = services.runtime.read { state -> [WorkerAccountView] in
                 var working: [AccountID: Int] = [:]
                 for order in state.orders.values where !order.status.isTerminal { working[order.account, default: 0] += 1 }
@@ -88,8 +88,8 @@ extension GatewayAPI {
             }
             return try APIJSON.response(["accounts": accounts])
         }
-        routes.add(.get, "/internal/stocks") { request, _ -> Response in
-            try Self.requireWorker(request, services)
+        routes.add(.get, "/internal/stocks") { request, context -> Response in
+            try Self.requireWorker(request, context, services)
             // One code, or several separated by commas (a data-collection group).
             let only = try request.uri.queryParameters.get("stockId").map { text -> Set<StockCode> in
                 let codes = text.split(separator: ",", omittingEmptySubsequences: false)
@@ -107,8 +107,8 @@ extension GatewayAPI {
             }
             return APIJSON.response(bytes: ByteBuffer(string: JSONObjectWriter.document("stocks", objects: stocks.map(\.json))))
         }
-        routes.add(.get, "/internal/strategies") { request, _ -> Response in
-            try Self.requireWorker(request, services)
+        routes.add(.get, "/internal/strategies") { request, context -> Response in
+            try Self.requireWorker(request, context, services)
             let only = try request.uri.queryParameters.get("stockId").map(Parse.stock)
             let strategies = services.runtime.read { state -> [WorkerStrategyView] in
                 state.accounts.values.filter { $0.closedAt == nil }.sorted { $0.id < $1.id }.flatMap { account in
@@ -120,8 +120,8 @@ extension GatewayAPI {
             }
             return APIJSON.response(bytes: ByteBuffer(string: JSONObjectWriter.document("strategies", objects: strategies.map(\.json))))
         }
-        routes.add(.get, "/internal/candles") { request, _ -> Response in
-            try Self.requireWorker(request, services)
+        routes.add(.get, "/internal/candles") { request, context -> Response in
+            try Self.requireWorker(request, context, services)
             let stock = try Parse.stock(request.uri.queryParameters.get("stockId") ?? "")
             let to = try Parse.optionalTime(request, "to")
             let limit = try Parse.limit(request, default: 300, max: 5_000)
@@ -129,7 +129,7 @@ extension GatewayAPI {
             return APIJSON.response(bytes: CandlesBody.bytes(stock: stock, timeframe: .minute1, candles: candles))
         }
         routes.add(.get, "/internal/orders/{id}") { request, context -> Response in
-            try Self.requireWorker(request, services)
+            try Self.requireWorker(request, context, services)
             let text = context.parameter("id")
             guard let id = OrderID(text), let view = services.runtime.read({ state -> WorkerOrderView? in
                 guard let order = state.orders[id] else { return nil }
@@ -144,7 +144,7 @@ extension GatewayAPI {
         // address now (engine state), the text the event's. The job in Redis names only the notification and
         // its offset, so a forged or altered job cannot choose a recipient or a text.
         routes.add(.get, "/internal/notifications/{id}") { request, context -> Response in
-            try Self.requireWorker(request, services)
+            try Self.requireWorker(request, context, services)
             let text = context.parameter("id")
             guard let id = NotificationID(text), let offset = request.uri.queryParameters.get("offset").flatMap({ UInt64($0) }) else {
                 throw problem(400, "needs a notification id like ntf-0000000001 and ?offset= its log offset")
@@ -234,7 +234,9 @@ extension GatewayAPI {
         return value
     }
 
-    static func requireWorker(_ request: Request, _ services: GatewayServices) throws {
+    static func requireWorker(_ request: Request, _ context: APIContext, _ services: GatewayServices) throws {
+        // Not on the public side at all: a client outside the internal networks does not learn the routes exist.
+        guard context.isInternalClient else { throw problem(404, "no route \(request.method.rawValue) \(request.uri.path)") }
         guard let expected = services.workerToken, let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw problem(401, "internal endpoints take the worker token (STOCKBOOM_WORKER_TOKEN or <log dir>/worker.token)")
         }

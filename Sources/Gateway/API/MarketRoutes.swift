@@ -143,7 +143,11 @@ extension GatewayAPI {
         routes.add(.get, "/api/market-data/kis/token-status") { _, context -> Response in
             let state = services.runtime.state
             let now = services.clock()
-            let kis = state.accounts.values.filter { $0.broker.needsToken && $0.closedAt == nil }
+            // The system's counts for internal clients (the guide's curl on the host); elsewhere only the signed-in
+            // user's own accounts count (anonymous: none) — nobody outside learns how many people trade here.
+            let kis = state.accounts.values.filter { account in
+                account.broker.needsToken && account.closedAt == nil && (context.isInternalClient || account.user == context.user)
+            }
             let valid = kis.filter { ($0.tokenExpiresAt ?? .min) > now }
             let mine = context.user.map { user in
                 kis.filter { $0.user == user }.sorted { $0.id < $1.id }.map {
