@@ -12,13 +12,13 @@ port="${REDIS_URL##*:}"; port="${port%%/*}"
 {
   echo "# $(date -u +%FT%TZ) · $(nproc) cores · $jobs jobs · Redis $(redis-server --version | awk '{print $3}') on loopback"
   echo "## StockBoom queue: stockboom bench queue --jobs $jobs --consumers 1,8 --batch 64"
-  REDIS_URL="redis://127.0.0.1:$port/14" .build/release/stockboom bench queue --jobs "$jobs" --consumers 1,8 --batch 64
+  REDIS_URL="redis://:$REDISCLI_AUTH@127.0.0.1:$port/14" .build/release/stockboom bench queue --jobs "$jobs" --consumers 1,8 --batch 64
   echo "## peer: plain redis-benchmark of the bare commands a job needs (defaults: 50 clients, no pipelining)"
   peer() {  # $1 = extra options; prints "LPUSH/s BLMOVE/s"
     redis-cli -p "$port" -n 13 FLUSHDB >/dev/null
     local l b
-    l=$(redis-benchmark -p "$port" --dbnum 13 -n "$jobs" $1 -q LPUSH "bench:wait" "job" | tr '\r' '\n' | grep -Eo '[0-9.]+ requests per second' | tail -1 | awk '{print $1}')
-    b=$(redis-benchmark -p "$port" --dbnum 13 -n "$jobs" $1 -q BLMOVE "bench:wait" "bench:active" RIGHT LEFT 1 | tr '\r' '\n' | grep -Eo '[0-9.]+ requests per second' | tail -1 | awk '{print $1}')
+    l=$(redis-benchmark -a "$REDISCLI_AUTH" -p "$port" --dbnum 13 -n "$jobs" $1 -q LPUSH "bench:wait" "job" | tr '\r' '\n' | grep -Eo '[0-9.]+ requests per second' | tail -1 | awk '{print $1}')
+    b=$(redis-benchmark -a "$REDISCLI_AUTH" -p "$port" --dbnum 13 -n "$jobs" $1 -q BLMOVE "bench:wait" "bench:active" RIGHT LEFT 1 | tr '\r' '\n' | grep -Eo '[0-9.]+ requests per second' | tail -1 | awk '{print $1}')
     echo "$l $b"
   }
   read -r lpush blmove <<<"$(peer "")"

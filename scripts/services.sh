@@ -67,6 +67,17 @@ pg_stop() {
     fi
 }
 
+# Redis requires a password, also here: a random one per checkout, kept in var/services/redis/password (0600).
+# `scripts/services.sh env` exports it in REDIS_URL and as REDISCLI_AUTH (which redis-cli reads).
+redis_password() {
+    mkdir -p "$base/redis"
+    if [ ! -s "$base/redis/password" ]; then
+        (umask 077; od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$base/redis/password")
+    fi
+    cat "$base/redis/password"
+}
+export REDISCLI_AUTH="$(redis_password)"
+
 redis_start() {
     mkdir -p "$base/redis"
     if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
@@ -74,7 +85,7 @@ redis_start() {
         echo "services: port $redis_port is already used by another Redis (not this project's); set SB_REDIS_PORT to another port" >&2
         exit 1
     fi
-    redis-server --port "$redis_port" --bind 127.0.0.1 --databases 32 --dir "$base/redis" --daemonize yes \
+    redis-server --port "$redis_port" --bind 127.0.0.1 --requirepass "$REDISCLI_AUTH" --databases 32 --dir "$base/redis" --daemonize yes \
         --pidfile "$base/redis/redis.pid" --logfile "$base/redis/redis.log" --save "" --appendonly no >/dev/null
     for _ in $(seq 1 50); do
         redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return
@@ -121,7 +132,7 @@ case "${1:-}" in
         ;;
     env)
         echo "export DATABASE_URL=postgresql://postgres@127.0.0.1:$pg_port/stockboom"
-        echo "export REDIS_URL=redis://127.0.0.1:$redis_port"
+        echo "export REDIS_URL=redis://:$REDISCLI_AUTH@127.0.0.1:$redis_port REDISCLI_AUTH=$REDISCLI_AUTH"
         echo "export SMTP_HOST=127.0.0.1 SMTP_PORT=$smtp_port"
         ;;
     *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;

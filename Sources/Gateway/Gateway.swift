@@ -64,6 +64,7 @@ enum GatewayAPI {
         Self.strategyRoutes(routes, services)
         Self.streamRoutes(routes, services)
         Self.internalRoutes(routes, services)
+        Self.erasureRoute(routes, services)
         Dashboard.register(routes, services)
         routes.add(.get, "/openapi.json") { _, _ -> Response in
             var headers = HTTPFields()

@@ -236,7 +236,7 @@ struct DayProcesses {
         let port = command.port == 0 ? Self.freePort() : command.port
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = databaseURL
-        environment["REDIS_URL"] = "redis://\(self.redis.host):\(self.redis.port)/\(self.redis.database)"
+        environment["REDIS_URL"] = self.redis.url
         environment["STOCKBOOM_SIGNUPS_PER_HOUR"] = "1000000"  // 200 people sign up from this one address
         environment["JWT_SECRET"] = (0..<48).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement()!) }.joined()
         environment["STOCKBOOM_SECRETS_KEY"] = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()

@@ -497,7 +497,9 @@ struct DemoSummary {
 
     func render(directory: String, databaseURL: String, redis: RedisEndpoint, port: Int, serving: Bool) -> String {
         let bin = ".build/debug/stockboom"
-        let redisCLI = "redis-cli -h \(redis.host) -p \(redis.port)\(redis.database == 0 ? "" : " -n \(redis.database)")"
+        // The throwaway Redis has a password (scripts/services.sh): printed as REDISCLI_AUTH so the line works as printed.
+        let auth = redis.password.map { "REDISCLI_AUTH=\($0) " } ?? ""
+        let redisCLI = "\(auth)redis-cli -h \(redis.host) -p \(redis.port)\(redis.database == 0 ? "" : " -n \(redis.database)")"
         var lines: [String] = [""]
         lines.append("wrote      \(self.events) events in \(String(format: "%.1f", self.seconds)) s (\(Format.number(Double(self.events) / max(self.seconds, 0.001))) events/s, a 6.5 h session in \(String(format: "%.0f", 23_400 / max(self.seconds, 0.001)))× real time), \(self.commits) durable group commits, \(Format.bytes(self.segmentBytes)) on disk")
         lines.append("orders     " + self.statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

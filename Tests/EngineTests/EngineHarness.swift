@@ -98,5 +98,6 @@ func sampleEvents() -> [DomainEvent] {
         .anomalyRecorded(AnomalyRecorded(order: nil, account: account, message: "balance mismatch")),
         .accountHalted(AccountHalted(account: account, reason: "reconciliation mismatch")),
         .brokerAccountClosed(AccountReference(account: account)),
+        .userErased(UserReference(user: UserID(value: 1))),
     ]
 }

@@ -60,3 +60,29 @@ final class ManualClock: Sendable {
         #expect(throws: LedgerError.self) { _ = try EventLog(directory: TemporaryDirectory().path, configuration: configuration) }
     }
 }
+
+@Suite struct FileModeTests {
+    /// The log holds what people did: its files are created 0640 and its directories 0750, never readable by
+    /// every account on the host (they were 0644/0755; issue 17, finding 7).
+    @Test func logFilesAreNotWorldReadable() async throws {
+        let directory = TemporaryDirectory()
+        var configuration = LogConfiguration()
+        configuration.segmentBytesMax = 4_096
+        let path = directory.path + "/nested/eventlog"
+        let log = try EventLog(directory: path, configuration: configuration)
+        for index in 0..<200 { _ = try await log.append(Array("record \(index) ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 64)) }
+        log.close()
+        var checked = 0
+        for name in [""] + (try FileManager.default.subpathsOfDirectory(atPath: path)) {
+            let full = name.isEmpty ? path : path + "/" + name
+            var info = stat()
+            #expect(stat(full, &info) == 0)
+            let mode = info.st_mode & 0o777
+            let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+            #expect(mode & 0o007 == 0, "\(name.isEmpty ? "the log directory" : name) is \(String(mode, radix: 8)): readable by others")
+            #expect(isDirectory ? mode == 0o750 : mode == 0o640, "\(name): \(String(mode, radix: 8))")
+            checked += 1
+        }
+        #expect(checked > 6, "segments, indexes, the lock file and the directory were checked (\(checked))")
+    }
+}

@@ -17,7 +17,7 @@ import TestSupport
         _ = try store.redis.command(["FLUSHDB"])
         // Jobs of the future: a restore must remove what its log no longer explains.
         _ = try store.add([Job(queue: .tradeExecution, id: "999999999", data: "{\"order\":\"999\"}", maxAttempts: 5)], now: 0)
-        let redisURL = "redis://\(endpoint.host):\(endpoint.port)/2"
+        let redisURL = RedisEndpoint(host: endpoint.host, port: endpoint.port, password: endpoint.password, database: 2).url
 
         let directory = TemporaryDirectory("restore-live")
         let repository = TemporaryDirectory("restore-repo")

@@ -55,7 +55,11 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         }
         return .placeOrder(order)
     case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken, .closeAccount, .markNotificationRead:
-        return command
+        // Now and then an erasure instead, of any id (Int64's edges as bit patterns): refused, or the person
+        // is erased and nothing more is recorded for them.
+        return r.chance(8) ? .eraseUser(UserID(value: r.chance(2) ? UInt64(bitPattern: i()) : UInt64(r.below(4) + 1))) : command
+    case .eraseUser:
+        return .eraseUser(UserID(value: UInt64(bitPattern: i())))
     case .recordResending(let id, _):
         return .recordResending(id, lastSend: i())
     case .recordAccepted(let id, _):

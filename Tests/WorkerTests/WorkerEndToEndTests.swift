@@ -86,7 +86,7 @@ final class Child: @unchecked Sendable {
         let sink = try Child("/usr/bin/env", ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail],
                              environment: environment, output: directory.path + "/smtp.log")
         let port = freeLoopbackPort()
-        let redis = "redis://\(endpoint.host):\(endpoint.port)/\(redisDatabase)"
+        let redis = endpoint.url
         let rigEnvironment = [
             "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no", "DATABASE_URL": database, "REDIS_URL": redis, "STOCKBOOM_SECRETS_KEY": Self.secretsKey,
             "BCRYPT_COST": "4", "JWT_SECRET": String(repeating: "j", count: 40), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": String(smtpPort), "SMTP_FROM": "alerts@stockboom.test",
@@ -255,7 +255,8 @@ final class Child: @unchecked Sendable {
     /// Looks for `secret` (as is, base64, hex) in every record and snapshot of the log directory (decoded:
     /// segments and snapshots are LZ4-compressed) and its other files, in a `pg_dump` of the database, and
     /// in every key and value of the Redis database.
-    static func expectAbsent(_ secret: String, rig: Rig, redisDatabase: Int) async throws {
+    /// `minimumRecords`/`minimumKeys`: how much the search must have looked at to mean anything.
+    static func expectAbsent(_ secret: String, rig: Rig, redisDatabase: Int, minimumRecords: Int = 11, minimumKeys: Int = 6) async throws {
         let forms = [Array(secret.utf8), Array(Data(secret.utf8).base64EncodedString().utf8), Array(secret.utf8.map { String(format: "%02x", $0) }.joined().utf8)]
         func contains(_ haystack: [UInt8]) -> Bool {
             forms.contains { needle in haystack.count >= needle.count && (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) } }
@@ -263,7 +264,7 @@ final class Child: @unchecked Sendable {
         let log = try EventLog(directory: rig.directory.path, readOnly: true)
         let records = try log.read(from: 0, maxRecords: .max)
         log.close()
-        #expect(records.count > 10)
+        #expect(records.count >= minimumRecords)
         let inRecords = records.contains { contains($0.payload) }
         #expect(!inRecords, "the secret is in a log record")
         for path in try SnapshotStore(logDirectory: rig.directory.path).list() {
@@ -322,7 +323,7 @@ final class Child: @unchecked Sendable {
                 #expect(!inValue, "the secret is in Redis key \(name)")
             }
         } while cursor != "0"
-        #expect(keys > 5, "the queues were used")
+        #expect(keys >= minimumKeys, "the queues were used")
     }
 
     static func orders(_ rig: Rig, _ token: String, _ ids: [String]) async throws -> [[String: Any]] {

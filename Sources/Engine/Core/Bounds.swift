@@ -29,7 +29,8 @@ public enum Bounds {
             try Self.identifier(market, "market", maxBytes: 16)
             try Self.range(previousClose, 1...Self.maxPrice, "previous close")
         case .registerUser(let email):
-            try Self.identifier(email, "e-mail address", maxBytes: 254)
+            // A sealed reference (`sealed:<key id>:<base64>`, ~420 bytes for the longest address) or an address.
+            try Self.identifier(email, "e-mail reference", maxBytes: 1_024)
         case .registerAccount(_, _, let number, let limit, let cash):
             try Self.identifier(number, "account number", maxBytes: 32)
             try Self.range(limit, 1...Self.maxDailyOrders, "daily order limit")
@@ -42,7 +43,7 @@ public enum Bounds {
             try Self.range(request.price, 0...Self.maxPrice, "price")
             if !request.clientOrderID.isEmpty { try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64) }
         case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken, .closeAccount,
-            .markNotificationRead:
+            .markNotificationRead, .eraseUser:
             break
         case .recordResending(_, let lastSend):
             if let lastSend { try Self.range(lastSend, Self.instants, "last send") }

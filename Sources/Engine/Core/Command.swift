@@ -67,6 +67,9 @@ public enum Command: Sendable, Hashable {
     case haltAccount(AccountID, reason: String)
     /// The owner closes an account: refused while it has working orders or holds shares.
     case closeAccount(AccountID, user: UserID)
+    /// Erases a person (their key outside the log is destroyed by the caller): refused while they have an open
+    /// account; once erased, nothing more is recorded for them.
+    case eraseUser(UserID)
 }
 
 /// When and why a command happens: time comes from here, never from a clock inside the engine.

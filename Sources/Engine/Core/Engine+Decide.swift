@@ -20,11 +20,15 @@ public struct Engine: Sendable {
             if let existing = state.stocks[code], existing.name == name, existing.market == market { return Decision(events: []) }
             return Decision(events: [.stockListed(StockListed(stock: code, name: name, market: market, previousClose: previousClose))])
         case .registerUser(let email):
-            guard email.contains("@"), email.utf8.count <= 254 else { throw .invalid("'\(email)' is not an e-mail address") }
+            // A sealed reference (the gateway's: `sealed:<key id>:<data>`, see PersonalData) or, from tools and older
+            // callers, an address in clear.
+            guard email.hasPrefix("sealed:") || (email.contains("@") && email.utf8.count <= 254) else {
+                throw .invalid("the e-mail reference is neither sealed nor an address")
+            }
             let user = UserID(value: state.nextUser)
             return Decision(events: [.userRegistered(UserRegistered(user: user, email: email))], created: user.value)
         case .registerAccount(let user, let broker, let accountNumber, let dailyOrderLimit, let initialCash):
-            guard state.users[user] != nil else { throw .notFound("user \(user) does not exist") }
+            guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }
             guard dailyOrderLimit > 0 else { throw .invalid("the daily order limit must be positive") }
             guard initialCash >= 0 else { throw .invalid("the initial cash cannot be negative") }
             let account = AccountID(value: state.nextAccount)
@@ -134,7 +138,7 @@ public struct Engine: Sendable {
             guard state.accounts[signal.account] != nil else { throw .notFound("account \(signal.account) does not exist") }
             return Decision(events: [.signalGenerated(signal)])
         case .notify(let user, let kind, let title, let message):
-            guard state.users[user] != nil else { throw .notFound("user \(user) does not exist") }
+            guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }
             let id = NotificationID(value: state.nextNotification)
             return Decision(events: [.notificationCreated(NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message))], created: id.value)
         case .recordNotificationSent(let id, let channel, let detail):
@@ -158,6 +162,13 @@ public struct Engine: Sendable {
                 state, user: existing.user, kind: "ACCOUNT_HALTED", title: "계좌 거래 중지",
                 message: "계좌 \(existing.maskedAccountNumber): \(reason). 확인 후 관리자에게 문의하세요.", offset: 0)
             return Decision(events: events)
+        case .eraseUser(let user):
+            guard let contact = state.users[user] else { throw .notFound("user \(user) does not exist") }
+            if contact.isEmpty { return Decision(events: []) }  // erased already
+            if let open = state.accounts.values.filter({ $0.user == user && $0.closedAt == nil }).min(by: { $0.id < $1.id }) {
+                throw .conflict("user \(user) still has the open account \(open.id); close every account first (sell or transfer holdings)")
+            }
+            return Decision(events: [.userErased(UserReference(user: user))])
         case .closeAccount(let account, let user):
             guard let existing = state.accounts[account], existing.user == user else { throw .notFound("account \(account) does not exist") }
             if existing.closedAt != nil { return Decision(events: []) }
@@ -199,7 +210,7 @@ public struct Engine: Sendable {
 
     /// A notification event; `offset` distinguishes several notifications in one decision.
     func notification(_ state: EngineState, user: UserID, kind: String, title: String, message: String, offset: UInt64) -> [DomainEvent] {
-        guard state.users[user] != nil else { return [] }
+        guard state.isActiveUser(user) else { return [] }  // an erased person is told nothing more
         let id = NotificationID(value: state.nextNotification + offset)
         return [.notificationCreated(NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message))]
     }

@@ -24,6 +24,9 @@ public struct NotificationState: Sendable, Hashable {
 /// 100,000 orders is ~25 MB.
 public struct EngineState: Sendable, Hashable {
     public var stocks: [StockCode: StockInfo] = [:]
+    /// Each user's contact reference as `UserRegistered` recorded it: a sealed address (`sealed:<key>:<data>`,
+    /// readable only while the person's key exists outside the log) or, in logs older than erasure, the address
+    /// itself. Empty once the person is erased.
     public var users: [UserID: String] = [:]
     public var accounts: [AccountID: Account] = [:]
     public var orders: [OrderID: Order] = [:]
@@ -145,8 +148,13 @@ public struct EngineState: Sendable, Hashable {
             self.accounts[e.account]?.haltReason = e.reason
         case .brokerAccountClosed(let e):
             self.accounts[e.account]?.closedAt = envelope.timestamp
+        case .userErased(let e):
+            if self.users[e.user] != nil { self.users[e.user] = "" }
         }
     }
+
+    /// Whether `user` exists and has not been erased.
+    public func isActiveUser(_ user: UserID) -> Bool { !(self.users[user] ?? "").isEmpty }
 
     /// Mutates a stored value in place with one hash lookup (no copy: an `Account` copy would copy its
     /// positions on write, the measured hot spot of replay).

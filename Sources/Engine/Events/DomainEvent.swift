@@ -261,6 +261,11 @@ public struct AccountReference: Sendable, Hashable {
     public init(account: AccountID) { self.account = account }
 }
 
+public struct UserReference: Sendable, Hashable {
+    public var user: UserID
+    public init(user: UserID) { self.user = user }
+}
+
 public struct StrategyEnabled: Sendable, Hashable {
     public var account: AccountID
     public var stock: StockCode
@@ -339,6 +344,9 @@ public enum DomainEvent: Sendable, Hashable {
     case anomalyRecorded(AnomalyRecorded)
     case accountHalted(AccountHalted)
     case brokerAccountClosed(AccountReference)
+    /// A person was erased (PIPA art. 36, GDPR art. 17): their key is destroyed outside the log, so the sealed
+    /// address their `UserRegistered` carries can no longer be read; the state forgets it too.
+    case userErased(UserReference)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -360,6 +368,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .signalGenerated(let event): "account-\(event.account.value)"
         case .accountHalted(let event): "account-\(event.account.value)"
         case .brokerAccountClosed(let event): "account-\(event.account.value)"
+        case .userErased(let event): "user-\(event.user.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
         case .orderRejected(let event): "order-\(event.order.value)"
         case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): "order-\(event.order.value)"
@@ -426,6 +435,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 27, name: "AccountHalted", version: 1),
         EventType(id: 28, name: "BrokerAccountClosed", version: 1),
         EventType(id: 29, name: "IndicatorsComputed", version: 1),
+        EventType(id: 30, name: "UserErased", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -470,6 +480,7 @@ public struct EventType: Sendable, Hashable {
         case .accountHalted: index = 27
         case .brokerAccountClosed: index = 28
         case .indicatorsComputed: index = 29
+        case .userErased: index = 30
         }
         self = Self.all[index - 1]
     }

@@ -104,6 +104,8 @@ public enum EventCodec {
             writer.varint(e.account.value); writer.string(e.reason)
         case .brokerAccountClosed(let e):
             writer.varint(e.account.value)
+        case .userErased(let e):
+            writer.varint(e.user.value)
         }
     }
 
@@ -274,6 +276,8 @@ public enum EventCodec {
             return .accountHalted(AccountHalted(account: AccountID(value: try r.varint()), reason: try r.string()))
         case 28:
             return .brokerAccountClosed(AccountReference(account: AccountID(value: try r.varint())))
+        case 30:
+            return .userErased(UserReference(user: UserID(value: try r.varint())))
         default:
             throw .undecodable("unknown event type id \(typeID)")
         }

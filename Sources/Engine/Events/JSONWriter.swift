@@ -275,6 +275,8 @@ extension DomainEvent {
             o.field("account", e.account.description); o.field("reason", e.reason)
         case .brokerAccountClosed(let e):
             o.field("account", e.account.description)
+        case .userErased(let e):
+            o.field("user", e.user.description)
         }
         return o.finish()
     }

@@ -18,15 +18,35 @@ extension GatewayAPI {
                 try !db.query("SELECT 1 FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.isEmpty
             }
             if taken { throw problem(409, "an account with this e-mail address exists; sign in instead") }
-            let execution = try await services.runtime.execute(.registerUser(email: email), context: services.context("register"))
+            // The address enters the log sealed under a key of this person's own, stored first: erasing them
+            // later destroys the key, and the log's copy becomes unreadable (PersonalData).
+            let sealed = try PersonalData.seal(email)
+            _ = try await services.database.run { db in try PersonalData.store(sealed, user: nil, db) }
+            let execution: Execution
+            do {
+                execution = try await services.runtime.execute(.registerUser(email: sealed.reference), context: services.context("register"))
+            } catch {
+                _ = try? await services.database.run { db in try db.query("DELETE FROM person_keys WHERE key_id = $1", [sealed.keyID]) }
+                throw error
+            }
             guard let created = execution.decision.created else { throw problem(500, "registration did not create a user") }
             let user = UserID(value: created)
             do {
                 _ = try await services.database.run { db in
-                    try db.query("INSERT INTO user_credentials (user_id, email, password_hash) VALUES ($1, $2, $3)", [user.description, email, hash])
+                    try db.execute("BEGIN")
+                    do {
+                        try db.query("INSERT INTO user_credentials (user_id, email, password_hash) VALUES ($1, $2, $3)", [user.description, email, hash])
+                        try db.query("UPDATE person_keys SET user_id = $1 WHERE key_id = $2", [user.description, sealed.keyID])
+                        try db.execute("COMMIT")
+                    } catch {
+                        try? db.execute("ROLLBACK")
+                        throw error
+                    }
                 }
             } catch let error as PostgresError where error.sqlState == "23505" {
-                // Registered twice at the same instant: the other request won; this user id stays unused.
+                // Registered twice at the same instant: the other request won; this user id stays unused, and its
+                // sealed address unreadable.
+                _ = try? await services.database.run { db in try db.query("DELETE FROM person_keys WHERE key_id = $1", [sealed.keyID]) }
                 throw problem(409, "an account with this e-mail address exists; sign in instead")
             }
             return try APIJSON.response(try await Self.session(for: user, email: email, epoch: 0, services: services), status: .created)
@@ -60,9 +80,44 @@ extension GatewayAPI {
         }
         routes.add(.get, "/api/auth/me") { _, context -> Response in
             let user = try context.requireUser()
-            guard let email = services.runtime.state.users[user] else { throw problem(401, "this user no longer exists") }
+            guard let email = try await Self.email(of: user, services: services) else { throw problem(401, "this user no longer exists") }
             return try APIJSON.response(UserBody(id: user.description, email: email))
         }
+        // Erases the signed-in person (PIPA art. 36, GDPR art. 17), confirmed with the password: every account
+        // must be closed first (409 otherwise). See `erase`.
+        routes.add(.post, "/api/auth/erase") { request, context -> Response in
+            let user = try context.requireUser()
+            let body = try await APIJSON.decode(ErasureRequest.self, from: request, context: context, allowedKeys: ["password"])
+            let key = "user:" + user.description
+            try services.abuse.checkSignIn(email: key, client: context.clientAddress)
+            let hash = try await services.database.run { db in
+                try db.query("SELECT password_hash FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0] ?? nil
+            }
+            guard let hash, try await services.auth.verify(body.password, hash: hash) else {
+                services.abuse.signInFailed(email: key, client: context.clientAddress)
+                throw problem(403, "the password is wrong")
+            }
+            try await Self.erase(user, services: services)
+            return Response(status: .noContent)
+        }
+    }
+
+    /// The person's address (from `user_credentials`; the log holds it sealed); nil once erased.
+    static func email(of user: UserID, services: GatewayServices) async throws -> String? {
+        try await services.database.run { db in
+            try db.query("SELECT email FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0] ?? nil
+        }
+    }
+
+    /// Erases a person: records `UserErased` (refused while they have an open account), then deletes their
+    /// key — the sealed address in the log, and in every backup of it, can no longer be read — their login and
+    /// their sealed broker credentials; their sessions end with the login. Idempotent: an erasure interrupted
+    /// after the event is completed by asking again. Orders and trades stay, under the pseudonymous user id
+    /// (records a broker must keep).
+    static func erase(_ user: UserID, services: GatewayServices) async throws {
+        _ = try await services.runtime.execute(.eraseUser(user), context: services.context("erase"))
+        try await services.database.run { db in try PersonalData.erase(user: user.description, db) }
+        services.sessions.forget(user)
     }
 
     /// A fresh token for `user`, as register and login answer it.

@@ -148,6 +148,9 @@ public final class SessionEpochs: Sendable {
     }
 
     func remember(_ user: UserID, epoch: Int64) { self.cache.withLock { $0[user] = (epoch, ContinuousClock.now) } }
+
+    /// Drops what is known of `user` (erased: their next request finds no credentials and is refused).
+    func forget(_ user: UserID) { _ = self.cache.withLock { $0.removeValue(forKey: user) } }
 }
 
 /// Reads the bearer token (or the dashboard's `sb_session` cookie) and sets `context.user` when it is

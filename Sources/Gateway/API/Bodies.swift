@@ -9,6 +9,10 @@ struct CredentialsRequest: Decodable {
     var password: String
 }
 
+struct ErasureRequest: Decodable {
+    var password: String
+}
+
 struct PasswordChangeRequest: Decodable {
     var currentPassword: String
     var newPassword: String

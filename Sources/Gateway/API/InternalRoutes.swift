@@ -156,10 +156,23 @@ extension GatewayAPI {
             else {
                 throw problem(404, "no notification \(text) at offset \(offset)")
             }
-            let (email, delivered) = services.runtime.read { state in (state.users[created.user], state.notifications[id]?.delivered ?? false) }
+            let delivered = services.runtime.read { state in state.notifications[id]?.delivered ?? false }
+            let email = try await Self.email(of: created.user, services: services)  // nil once the person is erased
             return try APIJSON.response(WorkerNotificationView(
                 notification: id.description, user: created.user.description, email: email, kind: created.kind, title: created.title,
                 message: created.message, delivered: delivered))
+        }
+    }
+
+    /// An operator erases a person on request (PIPA art. 36 / GDPR art. 17) from the host:
+    /// `curl -X POST -H "Authorization: Bearer $STOCKBOOM_WORKER_TOKEN" localhost:3001/internal/users/usr-…/erase`.
+    static func erasureRoute(_ routes: RouteTable, _ services: GatewayServices) {
+        routes.add(.post, "/internal/users/{id}/erase") { request, context -> Response in
+            try Self.requireWorker(request, context, services)
+            let text = context.parameter("id")
+            guard let user = UserID(text) else { throw problem(400, "needs a user id like usr-0000000001; got '\(text)'") }
+            try await Self.erase(user, services: services)
+            return Response(status: .noContent)
         }
     }
 

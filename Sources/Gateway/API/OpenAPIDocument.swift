@@ -84,6 +84,7 @@ enum OpenAPIDocument {
             "schemas": [
                 "Problem": object(["type": string(), "title": string(), "status": integer, "detail": string()], required: ["type", "title", "status"]),
                 "Credentials": object(["email": string(format: "email"), "password": string(format: "password").merging(["minLength": 10, "maxLength": 1024]) { $1 }]),
+                "Erasure": object(["password": string(format: "password")]).merging(["additionalProperties": false]) { $1 },
                 "PasswordChange": object(["currentPassword": string(format: "password"), "newPassword": string(format: "password").merging(["minLength": 10, "maxLength": 1024]) { $1 }])
                     .merging(["additionalProperties": false]) { $1 },
                 "User": object(["id": string(), "email": string()]),
@@ -202,6 +203,7 @@ enum OpenAPIDocument {
             "/api/auth/login": ["post": operation("Sign in", tag: "auth", body: ref("Credentials"), responses: ["200": json(ref("Session"))], errors: [401, 429], secured: false)],
             "/api/auth/logout": ["post": operation("Sign out: every token of the user stops working", tag: "auth", responses: ["204": ["description": "Signed out"]], errors: [403])],
             "/api/auth/password": ["post": operation("Change the password; every other session ends, the answer is a new token", tag: "auth", body: ref("PasswordChange"), responses: ["200": json(ref("Session"))], errors: [403, 422, 429])],
+            "/api/auth/erase": ["post": operation("Erase yourself (close every account first): your address becomes unreadable everywhere, your login ends", tag: "auth", body: ref("Erasure"), responses: ["204": ["description": "Erased"]], errors: [403, 409, 429])],
             "/api/auth/me": ["get": operation("The signed-in user", tag: "auth", responses: ["200": json(ref("User"))], errors: [])],
             "/api/broker-accounts": [
                 "get": operation("Your broker accounts", tag: "accounts", responses: ["200": json(ref("AccountList"))], errors: []),
@@ -288,6 +290,9 @@ enum OpenAPIDocument {
                 "Worker only (worker token): a notification to deliver, its recipient and text from the engine", tag: "internal",
                 parameters: [path("id", string()), ["name": "offset", "in": "query", "required": true, "schema": ["type": "integer", "minimum": 0]]],
                 responses: ["200": json(["type": "object"])], errors: [400, 404])],
+            "/internal/users/{id}/erase": ["post": operation(
+                "Worker token, internal clients only: an operator erases a person on request", tag: "internal", parameters: [path("id", string())],
+                responses: ["204": ["description": "Erased"]], errors: [400, 404, 409])],
             "/internal/orders/{id}": ["get": operation("Worker only (worker token): an order as the engine knows it", tag: "internal", parameters: [path("id", string())], responses: [
                 "200": json(["type": "object", "description": "WorkerOrderView"]),
             ], errors: [404])],

@@ -14,7 +14,7 @@ enum Dashboard {
             let existing = AuthMiddleware.cookie(request, CSRFMiddleware.cookie).flatMap { $0.utf8.count >= 32 && $0.allSatisfy(\.isHexDigit) ? $0 : nil }
             let csrf = existing ?? CSRFMiddleware.newToken()
             var response: Response
-            if let user = context.user, let email = services.runtime.state.users[user] {
+            if let user = context.user, let email = try await GatewayAPI.email(of: user, services: services) {
                 response = Self.html(try await Self.page(user: user, email: email, stock: request.uri.queryParameters.get("stock"), csrf: csrf, services: services))
             } else {
                 response = Self.html(Self.signInPage(error: request.uri.queryParameters.get("error") != nil, csrf: csrf))

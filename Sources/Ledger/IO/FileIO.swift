@@ -58,7 +58,7 @@ final class FileHandle: Sendable {
     /// Creates a new file; fails if it exists, so two writers can never both create a segment.
     static func create(_ path: String) throws(LedgerError) -> FileHandle {
         let descriptor = try syscall("create", path: path) {
-            Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)  // the log holds what people did: not world-readable
         }
         return FileHandle(descriptor: descriptor, path: path)
     }
@@ -151,7 +151,7 @@ enum FileSystem {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component + "/"
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            if mkdir(prefix, 0o750) != 0 && errno != EEXIST {
                 throw LedgerError(code: .io, message: "mkdir failed", path: prefix, errno: errno)
             }
         }

@@ -181,7 +181,7 @@ public final class EventLog: Sendable {
     /// Takes the writer lock, waiting up to `waitMillis` for a holder to let go (see `LogConfiguration.lockWaitMillis`).
     private static func acquireLock(directory: String, waitMillis: Int) throws(LedgerError) -> FileHandle {
         let path = directory + "/LOCK"
-        let descriptor = try syscall("open lock file", path: path) { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+        let descriptor = try syscall("open lock file", path: path) { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640) }
         _ = Glibc.close(descriptor)
         let handle = try FileHandle.open(path, writable: true)
         let deadline = monotonicNanos() + UInt64(max(waitMillis, 0)) * 1_000_000

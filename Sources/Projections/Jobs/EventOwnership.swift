@@ -16,6 +16,7 @@ public enum EventOwnership {
         case .signalGenerated(let e): return account(e.account)
         case .accountHalted(let e): return account(e.account)
         case .brokerAccountClosed(let e): return account(e.account)
+        case .userErased(let e): return e.user
         case .notificationCreated(let e): return e.user
         case .notificationSent(let e), .notificationFailed(let e): return state.notifications[e.notification]?.user
         case .notificationRead(let e): return state.notifications[e.notification]?.user

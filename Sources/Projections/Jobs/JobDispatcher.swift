@@ -15,7 +15,7 @@ public enum JobDerivation {
         case .orderCancelRequested(let reference):
             return Self.orderJob(reference.order, offset: offset, state: state)
         case .notificationCreated(let created):
-            guard let notification = state.notifications[created.notification], !notification.delivered, state.users[created.user] != nil else { return [] }
+            guard let notification = state.notifications[created.notification], !notification.delivered, state.isActiveUser(created.user) else { return [] }
             // The notification's id only (its offset is the job id): the worker asks the engine for recipient and
             // text, so Redis holds no address and a job written by someone else cannot choose either.
             var data = JSONObjectWriter()

@@ -193,6 +193,18 @@ public enum Migrator {
         Migration(version: 7, name: "session epochs", sql: """
             ALTER TABLE user_credentials ADD COLUMN session_epoch bigint NOT NULL DEFAULT 0;
             """),
+        // Per-person keys of the addresses sealed into the log (PersonalData). Not a projection: a rebuild leaves
+        // it alone; erasing a person deletes their rows (crypto-shredding). Back it up with pg_dump, like
+        // user_credentials.
+        Migration(version: 8, name: "person keys", sql: """
+            CREATE TABLE person_keys (
+                key_id text PRIMARY KEY,
+                user_id text,
+                key text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX person_keys_user ON person_keys (user_id);
+            """),
     ]
 
     /// Applies what is missing; returns the versions applied now.

@@ -179,6 +179,7 @@ public struct TradingReadModel: ReadModel {
         }
         switch event.event {
         case .userRegistered(let e): self.users[e.user] = (offset, event.timestamp)
+        case .userErased(let e): self.users[e.user] = (offset, event.timestamp)
         case .brokerAccountRegistered(let e):
             self.accounts[e.account] = (offset, event.timestamp)
             self.accountCreated[e.account] = event.timestamp
@@ -198,7 +199,11 @@ public struct TradingReadModel: ReadModel {
 
     public mutating func flush(into connection: PostgresConnection) throws {
         var userRows = CopyRows()
-        for (user, (offset, time)) in self.users { userRows.append([user.description, self.state.users[user] ?? "", sqlTime(time), String(offset)]) }
+        // Addresses are sealed in the log; shown while the person's key exists, "(erased)" after.
+        let contacts = try PersonalData.resolve(self.users.keys.map { self.state.users[$0] ?? "" }, connection)
+        for (user, (offset, time)) in self.users {
+            userRows.append([user.description, contacts[self.state.users[user] ?? ""] ?? PersonalData.erased, sqlTime(time), String(offset)])
+        }
         try connection.upsert("users", columns: ["id", "email", "created_at", "last_offset"], key: ["id"], rows: userRows)
         var accountRows = CopyRows()
         for (id, (offset, time)) in self.accounts {

@@ -43,6 +43,9 @@ public struct RedisEndpoint: Sendable, Equatable {
         self.database = database
     }
 
+    /// As a `REDIS_URL` again, the password included (for a child process's environment; never logged).
+    public var url: String { "redis://\(self.password.map { ":\($0)@" } ?? "")\(self.host):\(self.port)/\(self.database)" }
+
     public init?(url: String) {
         guard url.hasPrefix("redis://") else { return nil }
         var rest = Substring(url.dropFirst("redis://".count))
