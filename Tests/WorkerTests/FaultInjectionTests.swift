@@ -85,8 +85,14 @@ import Worker
         defer { log.close() }
         try ProjectionRunner(log: log, connect: { try PostgresConnection(url: databaseURL) }).catchUp()
         let rebuiltURL = try PostgresConnection.recreateDatabase("rebuilt", serverURL: databaseURL)
-        try ProjectionRunner(log: log, connect: { try PostgresConnection(url: rebuiltURL) }).catchUp()
         let (live, rebuilt) = (try PostgresConnection(url: databaseURL), try PostgresConnection(url: rebuiltURL))
+        // The person keys are not a projection (like the logins, they come back from a pg_dump): the rebuilt
+        // database gets them as a restore would, or every sealed address would read as erased.
+        try Migrator.migrate(rebuilt)
+        for row in try live.query("SELECT key_id, user_id, key FROM person_keys").rows {
+            try rebuilt.query("INSERT INTO person_keys (key_id, user_id, key) VALUES ($1, $2, $3)", [row[0], row[1], row[2]])
+        }
+        try ProjectionRunner(log: log, connect: { try PostgresConnection(url: rebuiltURL) }).catchUp()
         var differences: [String] = []
         for table in ["stocks", "users", "broker_accounts", "positions", "trades", "order_events", "candles", "indicators", "notifications"] {
             let sql = "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM \(table) t"

@@ -31,7 +31,7 @@ struct SessionToken: Sendable {
 
 /// Passwords (bcrypt) and session tokens (JWT, HS256).
 ///
-/// Credentials never enter the log: the log records `UserRegistered` with the e-mail address only; the
+/// Credentials never enter the log: the log records `UserRegistered` with the e-mail address only, sealed; the
 /// bcrypt hash lives in PostgreSQL's `user_credentials`, a table that is not a projection (rebuilds do
 /// not touch it; back it up with `pg_dump`).
 public final class AuthService: Sendable {
