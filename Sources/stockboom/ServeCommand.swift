@@ -23,6 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Redis for health and queue metrics (default $REDIS_URL).") var redisURL: String?
     @OptionGroup var session: SessionClockOptions
     @Option(help: "PostgreSQL connections for API queries.") var databaseConnections = 4
+    @Option(help: "Open HTTP connections at most (live streams included); more are closed as they open.") var maxConnections = 1_024
     @Option(help: "Newest candles kept in memory per stock and timeframe (48 bytes each); older ranges come from PostgreSQL.") var candleCache = 512
 
     func run() async throws {
@@ -96,11 +97,13 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             Log.serve.warning("DATABASE_URL is not set: serving /health and /metrics only, no /api")
         }
+        guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        let limiter = ConnectionLimiter(maximum: self.maxConnections)
         let app = Application(
             router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
             // A connection that sends no complete request head, or sits idle between requests, for 60 s is closed
             // (slow or abandoned sockets are not held for ever); a response in progress — a live stream — is not.
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [limiter.handler()], idleTimeout: .seconds(60))),
             configuration: .init(address: .hostname(self.host, port: port), serverName: "stockboom"),
             services: services.map { [$0.candles] } ?? [],
             onServerRunning: { _ in Log.serve.info("listening", metadata: ["address": "\(self.host):\(port)"]) }

@@ -37,33 +37,27 @@ import Projections
             ]
             var tried = 0
             var failures: [String] = []
-            for (path, template, needsToken) in bodies {
-                for key in template.keys where template[key] is String {
-                    for payload in Self.payloads {
-                        var body = template
-                        body[key] = payload
-                        let reply = try await client.call(.post, path, token: needsToken ? alice.token : nil, json: body)
-                        tried += 1
-                        if reply.status >= 500 { failures.append("POST \(path) \(key)=\(payload.prefix(40).debugDescription): \(reply.status) \(reply.text.prefix(200))") }
+            /// Each value in each field of each body that it fits (text into string fields, numbers into integer ones).
+            func fuzz(_ templates: [(String, [String: Any], Bool)], _ values: [Any], fits: (Any) -> Bool) async throws {
+                for (path, template, needsToken) in templates {
+                    for key in template.keys where template[key].map(fits) == true {
+                        for value in values {
+                            var body = template
+                            body[key] = value
+                            let reply = try await client.call(.post, path, token: needsToken ? alice.token : nil, json: body)
+                            tried += 1
+                            if reply.status >= 500 { failures.append("POST \(path) \(key)=\(String(describing: value).prefix(40).debugDescription): \(reply.status) \(reply.text.prefix(200))") }
+                        }
                     }
                 }
             }
+            try await fuzz(bodies, Self.payloads, fits: { $0 is String })
             // Every integer field, including the ones that used to crash the engine (a price of 10^18).
             let numeric = bodies + [
                 ("/api/broker-accounts", ["broker": "SIMULATED", "accountNumber": "5012345679", "initialCash": 1_000, "dailyOrderLimit": 10], true),
                 ("/api/backtests", ["stockId": "005930", "strategy": "ma-cross", "timeframe": "1m", "initialCash": 1_000_000], true),
             ]
-            for (path, template, needsToken) in numeric {
-                for key in template.keys where template[key] is Int {
-                    for number in Self.numbers {
-                        var body = template
-                        body[key] = number
-                        let reply = try await client.call(.post, path, token: needsToken ? alice.token : nil, json: body)
-                        tried += 1
-                        if reply.status >= 500 { failures.append("POST \(path) \(key)=\(number): \(reply.status) \(reply.text.prefix(200))") }
-                    }
-                }
-            }
+            try await fuzz(numeric, Self.numbers, fits: { $0 is Int })
             for payload in Self.payloads {
                 let encoded = payload.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "x"
                 for path in ["/api/market-data/stocks/\(encoded)", "/api/market-data/stocks/\(encoded)/candles?timeframe=\(encoded)&limit=\(encoded)",

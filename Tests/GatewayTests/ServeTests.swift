@@ -288,3 +288,48 @@ final class Server: @unchecked Sendable {
         #expect(exit == 0, "\(log.suffix(2000))")
     }
 }
+
+/// Finding 8 of the hostile-input review: slow sockets were held for ever and nothing capped connections.
+@Suite(.serialized) struct ConnectionLimitTests {
+    /// A TCP connection to 127.0.0.1:`port` with a 2-s receive timeout; -1 when it cannot connect.
+    static func connect(_ port: Int) -> Int32 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return connected == 0 ? descriptor : -1
+    }
+
+    /// Whether the server closed the connection (a read sees the end, or a reset) within 2 s.
+    static func closedByServer(_ descriptor: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let count = recv(descriptor, &byte, 1, 0)
+        return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
+    @Test func connectionsBeyondTheCapAreClosedAndTheCapFreesUp() async throws {
+        let directory = TemporaryDirectory("serve-cap")
+        let server = try await Server(directory: directory.path, environment: try ServeTests.services(), arguments: ["--max-connections", "3"])
+        try await Task.sleep(for: .milliseconds(300))  // the start-up probe's connection closes
+        // Three slow clients: a request head begun and never finished.
+        let held = (0..<3).map { _ in Self.connect(server.port) }
+        #expect(held.allSatisfy { $0 >= 0 })
+        for descriptor in held { _ = "GET /health HTTP/1.1\r\n".withCString { send(descriptor, $0, 22, 0) } }
+        try await Task.sleep(for: .milliseconds(300))
+        // The fourth is closed as it opens; the slow ones are still held (no answer, no close).
+        let fourth = Self.connect(server.port)
+        #expect(fourth >= 0 && Self.closedByServer(fourth), "a connection beyond the cap is closed")
+        close(fourth)
+        #expect(!Self.closedByServer(held[0]), "the held connections stay open (until the idle timeout)")
+        // One slow client leaves: a request gets through again.
+        close(held[0])
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await http(server.url + "/health").0 == 200)
+        for descriptor in held.dropFirst() { close(descriptor) }
+        _ = await server.stop()
+    }
+}

@@ -45,6 +45,16 @@ for name in ["postgres", "redis", "api", "worker", "prometheus", "grafana"]:
     check("healthcheck" in services.get(name, {}), f"service {name} has a healthcheck")
 check(services["api"].get("ports") == ["3001:3001"], "api publishes 3001 as the guide says")
 check(services["grafana"].get("ports") == ["3004:3000"], "grafana publishes 3004 as the guide says")
+# Issue 17, finding 3: Redis had no password and both data stores were published on every interface.
+for name in ["postgres", "redis"]:
+    ports = services[name].get("ports", [])
+    check(bool(ports) and all(str(p).startswith("127.0.0.1:") for p in ports), f"{name} is published on the host's loopback only ({ports})")
+check("--requirepass" in services["redis"].get("command", []), "redis requires a password (--requirepass)")
+check(services["redis"].get("environment", {}).get("REDISCLI_AUTH") == "${REDIS_PASSWORD}", "redis-cli inside the container authenticates (REDISCLI_AUTH)")
+for name, service in services.items():
+    url = (service.get("environment") or {}).get("REDIS_URL") if isinstance(service.get("environment"), dict) else None
+    if url is not None:
+        check(url.startswith("redis://:${REDIS_PASSWORD}@"), f"{name}'s REDIS_URL carries the password")
 api_volumes = services["api"].get("volumes", [])
 check(any(v.startswith("stockboom_data:/var/lib/stockboom") for v in api_volumes), "the api keeps the event log in a named volume")
 check("stockboom_data" in compose.get("volumes", {}), "the log volume is declared")

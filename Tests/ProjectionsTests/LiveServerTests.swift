@@ -65,6 +65,20 @@ enum LiveServers {
 }
 
 @Suite(.serialized) struct RedisConnectionTests {
+    /// The throwaway Redis of `make test` requires a password, as the compose file's does (issue 17, finding 3:
+    /// anyone who reached Redis could rewrite the queues): a client without it is refused every command.
+    @Test func theThrowawayRedisRequiresAPassword() throws {
+        var endpoint = try LiveServers.redisEndpoint()
+        #expect(endpoint.password?.isEmpty == false, "REDIS_URL carries a password")
+        endpoint.password = nil
+        let reply = try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2).command(["GET", "anything"])
+        guard case .error(let message)? = reply else {
+            Issue.record("a client without the password was answered: \(String(describing: reply))")
+            return
+        }
+        #expect(message.contains("NOAUTH"), "\(message)")
+    }
+
     @Test func binarySafeCommandsAndPipelines() throws {
         let redis = try RedisConnection(endpoint: try LiveServers.redisEndpoint())
         let key = "test:binary:\(getpid())"
