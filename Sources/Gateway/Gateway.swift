@@ -23,7 +23,7 @@ public enum Gateway {
         let routes = RouteTable(router: router)
         router.middlewares.add(MethodNotAllowedMiddleware(routes: routes))
         routes.add(.get, "/health") { _, context -> Response in
-            let report = try await blocking { HealthReport.check(dependencies) }
+            let report = try await blocking { HealthReport.recentCheck(dependencies) }
             // Parts, offsets and errors for internal clients (operators, Prometheus, the compose health check);
             // up or not for everyone else.
             return Self.json(context.isInternalClient ? report.json() : report.livenessJSON(), status: report.ready ? .ok : .serviceUnavailable)

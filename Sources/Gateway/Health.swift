@@ -2,6 +2,7 @@ public import Ledger
 public import Projections
 import Engine
 import Foundation
+import Synchronization
 
 /// What the gateway reaches: the log, and (when configured) PostgreSQL and Redis.
 public struct GatewayDependencies: Sendable {
@@ -68,8 +69,24 @@ public struct HealthReport: Sendable {
         return names
     }
 
+    /// Checks made (each opens a PostgreSQL and a Redis connection), for tests.
+    static let checksMade = Atomic<Int>(0)
+    private static let recent = Mutex<[String: (report: HealthReport, at: ContinuousClock.Instant)]>([:])
+
+    /// The report of a check at most a second old: however many callers ask — `/health` is public — the
+    /// databases see at most one health check's connections a second.
+    public static func recentCheck(_ dependencies: GatewayDependencies) -> HealthReport {
+        let now = ContinuousClock.now
+        let key = dependencies.log.directory  // one per installation (tests run several in one process)
+        if let cached = Self.recent.withLock({ $0[key] }), now - cached.at < .seconds(1) { return cached.report }
+        let report = Self.check(dependencies)
+        Self.recent.withLock { $0[key] = (report, now) }
+        return report
+    }
+
     /// Checks every part now. Blocking: call through `blocking {}`.
     public static func check(_ dependencies: GatewayDependencies) -> HealthReport {
+        Self.checksMade.wrappingAdd(1, ordering: .relaxed)
         let failure = dependencies.log.writerFailure
         var report = HealthReport(logWritable: failure == nil, logError: failure?.description, logHead: dependencies.log.nextOffset,
                                   logDisk: try? DiskUsage.of(dependencies.log.directory), postgres: nil, redis: nil, projections: [])

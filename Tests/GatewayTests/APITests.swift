@@ -125,7 +125,7 @@ import TestSupport
     }
 
     @Test func orderRateLimitAnswers429() async throws {
-        let harness = try await APIHarness("ratelimit") { $0.ordersPerSecond = 0.5; $0.orderBurst = 3 }
+        let harness = try await APIHarness("ratelimit") { $0.ordersPerSecond = 0.01; $0.orderBurst = 3 }  // no refill within the test, however loaded the machine
         try await harness.app.test(.router) { client in
             let alice = try await client.register("alice@example.com")
             let account = try await client.simulatedAccount(alice.token)

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 @testable import Gateway
+import Synchronization
 
 /// Finding 8 of the hostile-input review: the worker token could do anything on the public port, and
 /// `/health`, `/metrics` and the token-status route told anyone per-user counts. Now `/internal/*`, `/metrics`
@@ -61,6 +62,25 @@ import Testing
             #expect(own.json["kisAccounts"] as? Int == 1, "\(own.text)")
             // The public API itself is untouched.
             #expect(try await client.call(.get, "/api/auth/me", token: alice.token).status == 200)
+        }
+        await harness.close()
+    }
+
+    /// Finding 8: `/health` opened a PostgreSQL and a Redis connection per call, and it is public. Now every
+    /// caller within a second shares one check.
+    @Test func healthChecksAreSharedNotOnePerCaller() async throws {
+        let harness = try await APIHarness("internal_health")
+        try await harness.app.test(.router) { client in
+            let before = HealthReport.checksMade.load(ordering: .relaxed)
+            let started = ContinuousClock.now
+            var statuses: Set<Int> = []
+            for _ in 0..<40 { statuses.insert(try await client.call(.get, "/health").status) }
+            #expect(statuses == [200])
+            let seconds = (ContinuousClock.now - started).components.seconds
+            let checks = HealthReport.checksMade.load(ordering: .relaxed) - before
+            // Other suites in this process check their own health meanwhile (the counter is shared); one check per
+            // call, as before, would be 40.
+            #expect(checks <= 20, "\(checks) checks for 40 calls in \(seconds) s")
         }
         await harness.close()
     }

@@ -171,6 +171,7 @@ final class Server: @unchecked Sendable {
         let (third, _) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345603","initialCash":1000000}"#, token: token)
         #expect(third == 201, "writes resume once space returns")
         acknowledged += 1
+        try await Task.sleep(for: .milliseconds(1_100))  // /health answers from a check at most a second old
         #expect(try await http(server.url + "/health").0 == 200)
         func accountNumbers() async throws -> [String] {
             let (_, body) = try await http(server.url + "/api/broker-accounts", token: token)
