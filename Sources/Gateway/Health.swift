@@ -69,8 +69,8 @@ public struct HealthReport: Sendable {
         return names
     }
 
-    /// Checks made (each opens a PostgreSQL and a Redis connection), for tests.
-    static let checksMade = Atomic<Int>(0)
+    /// Checks made per installation (log directory; each opens a PostgreSQL and a Redis connection), for tests.
+    static let checksMade = Mutex<[String: Int]>([:])
     private static let recent = Mutex<[String: (report: HealthReport, at: ContinuousClock.Instant)]>([:])
 
     /// The report of a check at most a second old: however many callers ask — `/health` is public — the
@@ -86,7 +86,7 @@ public struct HealthReport: Sendable {
 
     /// Checks every part now. Blocking: call through `blocking {}`.
     public static func check(_ dependencies: GatewayDependencies) -> HealthReport {
-        Self.checksMade.wrappingAdd(1, ordering: .relaxed)
+        Self.checksMade.withLock { $0[dependencies.log.directory, default: 0] += 1 }
         let failure = dependencies.log.writerFailure
         var report = HealthReport(logWritable: failure == nil, logError: failure?.description, logHead: dependencies.log.nextOffset,
                                   logDisk: try? DiskUsage.of(dependencies.log.directory), postgres: nil, redis: nil, projections: [])
