@@ -57,9 +57,17 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"  // not "no-referrer": under it browsers send Origin: null, and the CSRF check needs the origin
-        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        response.headers[SecurityHeaderNames.contentTypeOptions] = "nosniff"
+        response.headers[SecurityHeaderNames.referrerPolicy] = "same-origin"  // not "no-referrer": under it browsers send Origin: null, and the CSRF check needs the origin
+        response.headers[SecurityHeaderNames.frameOptions] = "DENY"
         return response
     }
+
+}
+
+/// Parsed once (a generic middleware cannot hold stored statics).
+enum SecurityHeaderNames {
+    static let contentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let frameOptions = HTTPField.Name("X-Frame-Options")!
 }

@@ -54,10 +54,12 @@ public struct InternalNetworks: Sendable {
 
     /// Whether `request`, from `address`, is from an internal client.
     public func isInternal(_ request: Request, address: String?) -> Bool {
-        for name in ["Forwarded", "X-Forwarded-For", "X-Real-IP"] where request.headers[HTTPField.Name(name)!] != nil { return false }
+        for name in Self.proxyHeaders where request.headers[name] != nil { return false }
         guard let address else { return true }
         return self.contains(address)
     }
+
+    static let proxyHeaders = ["Forwarded", "X-Forwarded-For", "X-Real-IP"].map { HTTPField.Name($0)! }
 
     static func parse(_ text: String) -> [UInt8]? {
         var v4 = in_addr()

@@ -53,9 +53,7 @@ public enum PersonalData {
         let rows = try connection.query("SELECT key_id, key FROM person_keys WHERE key_id = ANY($1::text[])", ["{" + sealed.keys.joined(separator: ",") + "}"]).rows
         var keys: [String: [UInt8]] = [:]
         for row in rows {
-            guard let id = row[0], let hex = row[1], hex.utf8.count == 64 else { continue }
-            let bytes = stride(from: 0, to: 64, by: 2).compactMap { UInt8(hex.dropFirst($0).prefix(2), radix: 16) }
-            if bytes.count == 32 { keys[id] = bytes }
+            if let id = row[0], let key = row[1].flatMap(SecretBox.parseKey) { keys[id] = key }
         }
         for (id, references) in sealed {
             for reference in references {
