@@ -6,9 +6,13 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "stockboom", targets: ["stockboom"]),
+        .executable(name: "stockboom-sim", targets: ["stockboom-sim"]),
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Storage", targets: ["Storage"]),
         .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "Jobs", targets: ["Jobs"]),
         .library(name: "Gateway", targets: ["Gateway"]),
     ],
     dependencies: [
@@ -37,15 +41,29 @@ let package = Package(
             name: "Ledger",
             dependencies: ["CLZ4", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        // The trading domain: pure, deterministic, no I/O.
+        // The trading domain: pure, deterministic, no I/O (no threads, no files: the compiler checks it).
         .target(name: "Engine", dependencies: ["Ledger"]),
-        // Read models: PostgreSQL (libpq) and Redis (hiredis).
-        .target(name: "Projections", dependencies: ["Engine", "Ledger", "CLibPQ", "CHiredis", .product(name: "Crypto", package: "swift-crypto")]),
+        // The engine at run time: the single writer's thread, the log it appends to, snapshots.
+        .target(name: "Runtime", dependencies: ["Engine", "Ledger"]),
+        // Storage clients: libpq and hiredis wrappers, the connection pool, the blocking pool, sealed secrets.
+        .target(
+            name: "Storage",
+            dependencies: [
+                "CLibPQ", "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Read models: PostgreSQL schema (migrations), the projection runner, one file per read model, read queries.
+        .target(name: "Projections", dependencies: ["Storage", "Runtime", "Engine", "Ledger"]),
+        // Jobs: queue names, the BullMQ-layout store in Redis, job derivation and the dispatcher, and the
+        // wire contract between the worker and the engine's internal routes.
+        .target(name: "Jobs", dependencies: ["Storage", "Runtime", "Engine", "Ledger", .product(name: "Crypto", package: "swift-crypto")]),
         // The HTTP side: health, metrics, API.
         .target(
             name: "Gateway",
             dependencies: [
-                "Projections", "Engine", "Ledger",
+                "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -62,7 +80,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Projections", "Engine", "Ledger",
+                "Jobs", "Storage", "Engine", "Ledger",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -71,10 +89,34 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The only wiring of the system: the serve side and the worker side (one table of queues), and what the
+        // command-line programs share (options, log lines). `serve`, `worker`, the demo, the benchmarks and the
+        // end-to-end tests all start the system through it.
+        .target(
+            name: "Assembly",
+            dependencies: [
+                "Gateway", "Worker", "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The operator's command-line program: argument parsing and calls into Assembly and the libraries.
         .executableTarget(
             name: "stockboom",
             dependencies: [
-                "Ledger", "Engine", "Projections", "Gateway", "Worker",
+                "Assembly", "Ledger", "Engine", "Runtime", "Storage", "Projections", "Jobs", "Gateway", "Worker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The simulated market's program: the demo, the benchmarks, the engine stress run (not shipped to operators).
+        .executableTarget(
+            name: "stockboom-sim",
+            dependencies: [
+                "Assembly", "Simulation", "Ledger", "Engine", "Runtime", "Storage", "Projections", "Jobs", "Gateway", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -86,21 +128,32 @@ let package = Package(
             ]
         ),
 
+        // Simulated counterparts for tests, the demo and the benchmarks: command generators, the KIS fake.
+        .target(
+            name: "Simulation",
+            dependencies: [
+                "Engine", "Ledger",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
         // libFuzzer target for the log's batch decoder: `scripts/fuzz.sh` builds it with --sanitize=fuzzer.
         .executableTarget(name: "FuzzBatchDecoder", dependencies: ["Ledger"]),
 
         // Helpers shared by the test targets (temporary directories, seeded randomness, the built executable).
-        .target(name: "TestSupport", dependencies: ["Projections"], path: "Sources/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Storage"], path: "Sources/TestSupport"),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Ledger", "Projections", "TestSupport"], exclude: ["Reference"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Engine", "Ledger", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Runtime", "Ledger", "Storage", "Projections", "Simulation", "TestSupport"], exclude: ["Reference"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Simulation", "TestSupport"]),
         // The operations files (docker/, .env.example) against real validators, and the commands' log lines.
-        .testTarget(name: "OperationsTests", dependencies: ["Projections", "TestSupport"], exclude: ["validate_operations.py"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Projections", "Storage", "TestSupport"], exclude: ["validate_operations.py"]),
         .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Worker", "Gateway", "Projections", "Engine", "Ledger", "TestSupport",
+                "Worker", "Gateway", "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Simulation", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -110,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Projections", "Engine", "Ledger", "TestSupport",
+                "Gateway", "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Simulation", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

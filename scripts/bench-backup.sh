@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The backup benchmark of BENCHMARKS.md: a log of the shared corpus (EVENTS, default 2,000,000, in 64 MiB
+# The backup benchmark of BENCHMARKS.md: a log of the generated corpus (EVENTS, default 2,000,000, in 64 MiB
 # segments), a full backup, an incremental one after another 10 % of events, verify, a full restore and a
 # point-in-time restore into the middle of a frame. Times from `date +%s.%N` around each release command.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 events="${EVENTS:-2000000}"
-scripts/setup.sh
-swift build -c release --product stockboom
-bin=.build/release/stockboom
-corpus="var/bench-corpus-$events.jsonl"
-[ -f "$corpus" ] || python3 ../shared/bench/gen_events.py --events "$events" --seed 7 > "$corpus"
+source scripts/bench-common.sh
+scripts/setup.sh --bench
+bench_build
+bin="$sb"
+bench_corpus "$events"
 work="var/bench-backup"
 rm -rf "$work" && mkdir -p "$work"
 more=$((events / 10))

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The trading-day benchmark of BENCHMARKS.md: release build, throwaway servers, `stockboom bench day`.
-#   scripts/bench-day.sh [--stocks 2700] [--accounts 200] …   (results in benchmarks/results/day-<stocks>/)
+# The trading-day benchmark of BENCHMARKS.md: release build, throwaway servers, `stockboom-sim bench day`
+# (which starts the release `stockboom serve` and `stockboom worker` as processes).
+#   scripts/bench-day.sh [--stocks 2700] [--accounts 200] …   (results in benchmarks/results/day/)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh
-swift build -c release --product stockboom
-scripts/services.sh start
-eval "$(scripts/services.sh env)"
-export DATABASE_URL REDIS_URL
-.build/release/stockboom bench day "$@"
+source scripts/bench-common.sh
+scripts/setup.sh --bench
+bench_build
+bench_services
+"$sim" bench day "$@"

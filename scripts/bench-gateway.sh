@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The gateway under wrk (Debian): candle queries and durable order placements against a release server on a
 # database populated by the demo day, and the same candle query through pgbench as the database's own limit.
-# Usage: scripts/bench-gateway.sh [SECONDS] [CONNECTIONS]   (output also in benchmarks/results/gateway.txt)
+# Usage: scripts/bench-gateway.sh [SECONDS] [CONNECTIONS]   (output also in $RESULTS/gateway.txt, default
+# benchmarks/results; STOCKS=300 the demo day's market)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds="${1:-15}"; connections="${2:-32}"
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-swift build -c release --product stockboom >/dev/null
-bin=.build/release/stockboom
-scripts/services.sh start >/dev/null
-eval "$(scripts/services.sh env)"
+source scripts/bench-common.sh
+scripts/setup.sh --bench
+bench_build
+bin="$sb"
+bench_services
+# The demo recreates its database (--database) on the server of DATABASE_URL and fills it with the day.
 db="${DATABASE_URL%/*}/sb_bench_gateway"
-psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS sb_bench_gateway" -c "CREATE DATABASE sb_bench_gateway"
 work=var/bench-gateway; rm -rf "$work"; mkdir -p "$work"
-"$bin" demo --dir "$work/eventlog" --stocks 300 --database-url "$db" >/dev/null
+"$sim" demo --dir "$work/eventlog" --stocks "${STOCKS:-300}" --database sb_bench_gateway --port "${DEMO_PORT:-3196}" >/dev/null
 psql "$db" -qc "ANALYZE"  # fresh statistics, as autovacuum would give them soon: both the server and pgbench plan with them
 day=$(psql "$db" -Atc "SELECT to_char(min(\"timestamp\") AT TIME ZONE 'Asia/Seoul', 'YYYY-MM-DD') FROM candles")
 stock=$(psql "$db" -Atc "SELECT stock_id FROM candles WHERE timeframe = '1m' GROUP BY stock_id ORDER BY count(*) DESC, stock_id LIMIT 1")
@@ -40,11 +41,11 @@ SELECT (extract(epoch FROM "timestamp") * 1000000)::bigint, open, high, low, clo
 SQL
 {
   echo "# $(date -u +%FT%TZ) · $(nproc) cores · ${seconds}s · $connections connections · stock $stock, session $day"
-  wrk -t2 -c"$connections" -d3s -H "Authorization: Bearer $token" "http://127.0.0.1:$port$query" >/dev/null  # warm-up (not reported)
+  wrk -t2 -c"$connections" -d"$(( seconds < 3 ? 1 : 3 ))s" -H "Authorization: Bearer $token" "http://127.0.0.1:$port$query" >/dev/null  # warm-up (not reported)
   echo "## candles: GET $query"
   wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port$query"
   echo "## peer: the same candle query through pgbench (prepared, $connections clients; before the orders, while the server is idle)"
   pgbench -n -M prepared -c"$connections" -j2 -T"$seconds" -f "$work/candles.sql" "$db" 2>&1 | grep -E "tps|latency|transactions"
   echo "## orders: POST /api/orders (durable: fdatasync per group commit)"
   wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/order.lua" "http://127.0.0.1:$port/api/orders"
-} | tee benchmarks/results/gateway.txt
+} | tee "$results/gateway.txt"

@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# The log benchmark of BENCHMARKS.md: release build, the shared corpus, throwaway PostgreSQL/Redis peers.
+# The log benchmark of BENCHMARKS.md: release build, the generated corpus, throwaway PostgreSQL/Redis peers.
+#   EVENTS=1000000 scripts/bench-log.sh [stockboom-sim bench log options]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-events="${EVENTS:-1000000}"
-scripts/setup.sh
-swift build -c release --product stockboom
-corpus="var/bench-corpus-$events.jsonl"
-[ -f "$corpus" ] || python3 ../shared/bench/gen_events.py --events "$events" --seed 7 > "$corpus"
-scripts/services.sh start
-eval "$(scripts/services.sh env)"
-trap 'scripts/services.sh stop' EXIT
-.build/release/stockboom log bench --corpus "$corpus" "$@"
+source scripts/bench-common.sh
+scripts/setup.sh --bench
+bench_build
+bench_corpus "${EVENTS:-1000000}"
+bench_services stop
+"$sim" bench log --corpus "$corpus" "$@"

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
-swift build --product stockboom
+swift build --product stockboom && swift build --product stockboom-sim
 scripts/services.sh start
 eval "$(scripts/services.sh env)"
 export DATABASE_URL REDIS_URL SMTP_HOST SMTP_PORT
@@ -18,4 +18,4 @@ if [ "${1:-}" = "--serve" ]; then
     echo "serving the demo's day on http://127.0.0.1:${PORT:-3001}/ (minji@example.com / stockboom-demo); Ctrl-C stops"
     exec env DATABASE_URL="${DATABASE_URL%/*}/stockboom_demo" .build/debug/stockboom serve --dir var/demo/eventlog --clock-start 2025-01-03T15:30:00+09:00
 fi
-.build/debug/stockboom demo "$@"
+.build/debug/stockboom-sim demo "$@"

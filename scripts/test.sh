@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: packages, throwaway servers, build, tests, release build.
+# The whole test suite on a fresh machine: packages, throwaway servers, build, format lint, tests, a smoke run
+# of every benchmark, the fuzzer, release build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 started_services=0
 if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
     scripts/services.sh start
@@ -14,7 +15,10 @@ trap cleanup EXIT
 export DATABASE_URL REDIS_URL
 swift build --build-tests
 SWIFT_BACKTRACE=enable=no swift test --skip-build --disable-xctest
+# Every `make bench-*` at a tiny size on the debug build, so that no benchmark rots unseen (figures: none).
+scripts/bench-smoke.sh
 # The log's batch decoder under libFuzzer + ASan for a bounded time (longer on demand: scripts/fuzz.sh 3600).
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 # Release builds hit compiler bugs debug builds do not (SWIFT-NOTES P5); the benchmarks use them.
 swift build -c release --product stockboom
+

@@ -1,3 +1,4 @@
+import Storage
 public import Hummingbird
 public import Ledger
 public import Prometheus

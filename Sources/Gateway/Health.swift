@@ -1,3 +1,4 @@
+public import Storage
 public import Ledger
 public import Projections
 import Engine

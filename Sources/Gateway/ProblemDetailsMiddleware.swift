@@ -1,3 +1,4 @@
+import Storage
 public import Hummingbird
 import Engine
 import Foundation

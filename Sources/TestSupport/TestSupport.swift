@@ -1,5 +1,5 @@
 public import Foundation
-import Projections
+import Storage
 
 /// Helpers shared by the test targets (postgres-nio's `_ConnectionPoolTestUtils` pattern). Not shipped.
 
@@ -88,14 +88,14 @@ public struct MissingExecutable: Error, CustomStringConvertible {
 }
 
 /// The `stockboom` executable built next to the test bundle.
-public func stockboomExecutable() throws -> String {
+public func stockboomExecutable(_ name: String = "stockboom") throws -> String {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("stockboom").path
+        let candidate = directory.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         directory = directory.deletingLastPathComponent()
     }
-    let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/stockboom"
+    let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/" + name
     guard FileManager.default.isExecutableFile(atPath: fallback) else { throw MissingExecutable() }
     return fallback
 }
@@ -129,13 +129,13 @@ public final class OutputFile: @unchecked Sendable {
 /// Runs `stockboom` with arguments and standard input; returns (exit code, stdout, stderr).
 /// The child runs off the cooperative pool (`blocking`): a test waiting for it leaves both of the pool's threads
 /// to the in-process servers of the tests running beside it.
-public func runStockboom(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws -> (Int32, String, String) {
-    try await blocking { try runStockboomWaiting(arguments, input: input, environment: environment) }
+public func runStockboom(_ arguments: [String], input: String = "", environment: [String: String] = [:], program: String = "stockboom") async throws -> (Int32, String, String) {
+    try await onOwnThread { try runStockboomWaiting(arguments, input: input, environment: environment, program: program) }
 }
 
-private func runStockboomWaiting(_ arguments: [String], input: String, environment: [String: String]) throws -> (Int32, String, String) {
+private func runStockboomWaiting(_ arguments: [String], input: String, environment: [String: String], program: String) throws -> (Int32, String, String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+    process.executableURL = URL(fileURLWithPath: try stockboomExecutable(program))
     process.arguments = arguments
     process.environment = environment.merging(["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]) { $1 }
     let stdin = OutputFile(contents: input)
@@ -153,13 +153,13 @@ private func runStockboomWaiting(_ arguments: [String], input: String, environme
 /// lines it printed (a line cut by the kill is dropped: it was never fully acknowledged).
 /// - Parameter started: when given, the delay counts from the child's first output line starting with it (at
 ///   most 30 s later): on a loaded machine a cold start alone can take longer than the delay.
-public func runAndKill(_ arguments: [String], after microseconds: UInt32, startedWhen started: String? = nil) async throws -> [Substring] {
-    try await blocking { try runAndKillWaiting(arguments, after: microseconds, startedWhen: started) }
+public func runAndKill(_ arguments: [String], after microseconds: UInt32, startedWhen started: String? = nil, program: String = "stockboom") async throws -> [Substring] {
+    try await onOwnThread { try runAndKillWaiting(arguments, after: microseconds, startedWhen: started, program: program) }
 }
 
-private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32, startedWhen started: String?) throws -> [Substring] {
+private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32, startedWhen started: String?, program: String) throws -> [Substring] {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+    process.executableURL = URL(fileURLWithPath: try stockboomExecutable(program))
     process.arguments = arguments
     process.environment = ["SWIFT_BACKTRACE": "enable=no"]
     let output = OutputFile()
@@ -265,5 +265,15 @@ public final class PrivatePostgres: @unchecked Sendable {
     public static func shell(_ command: String) throws {
         let status = system(command)
         guard status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "failed (\(status)): \(command)"]) }
+    }
+}
+
+/// Waits for a child process on a thread of its own: such waits have no bound, so they stay off the
+/// bounded `BlockingPool` the code under test uses.
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        }.start()
     }
 }

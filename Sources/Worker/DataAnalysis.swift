@@ -1,3 +1,4 @@
+public import Jobs
 public import Engine
 import Foundation
 public import Projections
@@ -57,7 +58,7 @@ public struct DataAnalysisHandler: JobHandler {
         let bars = try Self.bars(of: job)
         guard !bars.isEmpty else { return .done }
         let enabled = Dictionary(grouping: try await self.engine.strategies(), by: \.stock)
-        var indicators: [WorkerCommand] = []
+        var indicators: [WireCommand] = []
         var signals: [(key: String, view: WorkerStrategyView, signal: StrategySignal)] = []
         for bar in bars {
             guard let strategies = enabled[bar.stock], !strategies.isEmpty, let offset = bar.offset else { continue }
@@ -93,12 +94,12 @@ public struct DataAnalysisHandler: JobHandler {
     /// Places the signals' orders (each keyed by its bar, so placed once) and records a signal with each order
     /// it placed.
     private func place(_ signals: [(key: String, view: WorkerStrategyView, signal: StrategySignal)]) async throws {
-        let orders: [WorkerCommand] = signals.map {
+        let orders: [WireCommand] = signals.map {
             .placeOrder(account: $0.view.account, stock: $0.view.stock, side: $0.signal.side.description, quantity: $0.signal.quantity, clientOrderID: String($0.key.prefix(64)))
         }
         let placed = try await self.engine.send(orders, correlation: "strategy")
         // A signal is recorded with the order it placed (an order placed before — the same key — records none).
-        var recorded: [WorkerCommand] = []
+        var recorded: [WireCommand] = []
         for (signal, result) in zip(signals, placed) {
             guard result.status == 200 else { throw EngineClient.Failure(description: "the strategy's order was refused: \(result.status) \(result.error ?? "")") }
             if !result.offsets.isEmpty {

@@ -1,3 +1,5 @@
+public import Jobs
+public import Storage
 public import Engine
 import Foundation
 public import Projections

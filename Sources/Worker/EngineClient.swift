@@ -1,3 +1,4 @@
+public import Jobs
 public import AsyncHTTPClient
 public import Engine
 import Foundation
@@ -22,8 +23,8 @@ public struct EngineClient: Sendable {
     }
 
     /// Records outcomes; each result says whether its command was recorded (200) or why not.
-    public func send(_ commands: [WorkerCommand], correlation: String? = nil) async throws -> [WorkerCommandResult] {
-        struct Answer: Decodable { var results: [WorkerCommandResult] }
+    public func send(_ commands: [WireCommand], correlation: String? = nil) async throws -> [WireCommandResult] {
+        struct Answer: Decodable { var results: [WireCommandResult] }
         var request = HTTPClientRequest(url: self.baseURL + "/internal/commands")
         request.method = .POST
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
@@ -69,7 +70,7 @@ public struct EngineClient: Sendable {
 
     /// Records one outcome; throws when the engine refused it for a reason other than "already so" (409).
     @discardableResult
-    public func record(_ command: WorkerCommand, correlation: String? = nil) async throws -> WorkerCommandResult {
+    public func record(_ command: WireCommand, correlation: String? = nil) async throws -> WireCommandResult {
         let result = try await self.send([command], correlation: correlation)[0]
         guard result.status == 200 || result.status == 409 else {
             throw Failure(description: "the engine refused \(command): \(result.status) \(result.error ?? "")")

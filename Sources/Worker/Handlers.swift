@@ -1,3 +1,5 @@
+public import Jobs
+public import Storage
 public import AsyncHTTPClient
 public import Engine
 import Foundation

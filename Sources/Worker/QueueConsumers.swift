@@ -1,3 +1,5 @@
+public import Jobs
+public import Storage
 import Foundation
 public import Projections
 import Synchronization

@@ -1,3 +1,7 @@
+import Runtime
+import Jobs
+import Storage
+import Assembly
 import ArgumentParser
 import Engine
 import Foundation

@@ -1,3 +1,7 @@
+import Runtime
+import Jobs
+import Storage
+import Assembly
 import ArgumentParser
 import Engine
 import Foundation
@@ -6,17 +10,6 @@ import Ledger
 import Projections
 
 /// Where PostgreSQL is: `--database-url`, else `$DATABASE_URL`.
-struct DatabaseOptions: ParsableArguments {
-    @Option(help: "libpq URL (default: $DATABASE_URL).") var databaseURL: String?
-
-    func url() throws -> String {
-        guard let url = self.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
-            throw ValidationError("no database: set DATABASE_URL or pass --database-url (scripts/services.sh env prints one)")
-        }
-        return url
-    }
-}
-
 struct DatabaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",

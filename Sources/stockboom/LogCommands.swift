@@ -1,3 +1,7 @@
+import Runtime
+import Jobs
+import Storage
+import Assembly
 import ArgumentParser
 import Foundation
 import Engine
@@ -6,10 +10,9 @@ import Ledger
 struct LogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
-        abstract: "Append to, inspect, verify, dump, follow and benchmark the event log.",
+        abstract: "Append to, inspect, verify, dump and follow the event log.",
         subcommands: [
             AppendCommand.self, InspectCommand.self, VerifyCommand.self, DumpCommand.self, TailCommand.self,
-            LogBenchCommand.self, StressCommand.self,
         ]
     )
 }
@@ -308,87 +311,5 @@ struct TailCommand: AsyncParsableCommand {
         for try await record in eventLog.tail(from: start) {
             writeLine(recordLine(offset: record.offset, timestamp: record.timestamp, payload: record.payload))
         }
-    }
-}
-
-struct StressCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "stress",
-        abstract: "Append self-checking records from many tasks until killed, printing one 'ack' line per committed append (crash tests).",
-        shouldDisplay: false
-    )
-
-    @OptionGroup var log: LogDirectoryOptions
-    @Option var appenders = 8
-    @Option var seed: UInt64 = 1
-    @Option var segmentBytes: UInt64 = 256 << 10
-    @Option var maxAppends = Int.max
-
-    func run() async throws {
-        var configuration = LogConfiguration()
-        configuration.segmentBytesMax = self.segmentBytes
-        configuration.indexIntervalBytes = 2048
-        let eventLog = try EventLog(directory: self.log.path, configuration: configuration)
-        let report = eventLog.openReport
-        writeLine("open next=\(eventLog.nextOffset) truncated=\(report.truncatedBytes) clean=\(report.cleanShutdown)")
-        let appendsEach = self.maxAppends == Int.max ? Int.max : max(1, self.maxAppends / self.appenders)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for appender in 0..<self.appenders {
-                let seed = self.seed &* 1_000_003 &+ UInt64(appender)
-                group.addTask {
-                    var state = seed
-                    for _ in 0..<appendsEach {
-                        var batch = AppendBatch()
-                        var checksum: UInt32 = 0
-                        let records = Int(splitMix(&state) % 30) + 1
-                        for _ in 0..<records {
-                            let payload = StressPayload.make(state: &state)
-                            checksum = CRC32C.checksum(payload, continuing: checksum)
-                            batch.append(payload)
-                        }
-                        let result = try await eventLog.append(batch)
-                        // One write per line so that a kill can cut only the final, incomplete line.
-                        let line = "ack \(result.firstOffset) \(result.count) \(checksum)\n"
-                        _ = line.withCString { write(1, $0, strlen($0)) }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        eventLog.close()
-    }
-}
-
-func splitMix(_ state: inout UInt64) -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476C_E5B9_E29B
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-}
-
-/// `splitMix` as a `RandomNumberGenerator`, for `shuffled(using:)` and `random(in:using:)`.
-struct SplitMixRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 { splitMix(&self.state) }
-}
-
-/// Payloads that carry their own checksum, so a half-written record could never pass as whole.
-enum StressPayload {
-    static func make(state: inout UInt64) -> [UInt8] {
-        let length = Int(splitMix(&state) % 600) + 8
-        var body = [UInt8](repeating: 0, count: length)
-        for index in 0..<length { body[index] = UInt8(truncatingIfNeeded: splitMix(&state) % 26 + 97) }
-        var payload = Array("SBX".utf8)
-        let crc = CRC32C.checksum(body)
-        withUnsafeBytes(of: crc.littleEndian) { payload.append(contentsOf: $0) }
-        payload.append(contentsOf: body)
-        return payload
-    }
-
-    static func isWhole(_ payload: [UInt8]) -> Bool {
-        guard payload.count >= 7, payload[0..<3].elementsEqual("SBX".utf8) else { return false }
-        let stored = payload[3..<7].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-        return CRC32C.checksum(Array(payload[7...])) == stored
     }
 }

@@ -1,12 +1,13 @@
+import Jobs
 import ArgumentParser
+import Assembly
+import Runtime
+import Storage
 import Engine
 import Foundation
 import Logging
 import Gateway
-import Hummingbird
 import Ledger
-import Projections
-import Synchronization
 
 /// `stockboom serve`: the engine, the PostgreSQL projections and the HTTP gateway in one process.
 ///
@@ -28,92 +29,42 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let port = self.port ?? environment["PORT"].flatMap(Int.init) ?? 3001
-        guard (1...65_535).contains(port) else { throw ValidationError("--port must be 1...65535") }
-        let databaseURL = self.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        let redisText = self.redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        let redis = try redisText.map { text -> RedisEndpoint in
+        var options = ServeOptions()
+        options.host = self.host
+        options.port = self.port ?? environment["PORT"].flatMap(Int.init) ?? 3001
+        guard (1...65_535).contains(options.port) else { throw ValidationError("--port must be 1...65535") }
+        guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
+        options.maxConnections = self.maxConnections
+        options.candleCache = self.candleCache
+        options.databaseConnections = self.databaseConnections
+        options.databaseURL = self.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        options.redis = try (self.redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }).map { text in
             guard let endpoint = RedisEndpoint(url: text) else { throw ValidationError("REDIS_URL must look like redis://host:port[/db]") }
             return endpoint
         }
-        let eventLog = try EventLog(directory: self.log.path)
-        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
-        Log.serve.info("engine recovered", metadata: ["nextOffset": "\(eventLog.nextOffset)", "replayed": "\(runtime.recovery.replayedEvents)", "log": .string(self.log.path)])
-
-        // The projections follow the log on a thread of their own (libpq blocks).
-        let stopProjections = Mutex(false)
-        var projectionThread: Thread?
-        if let databaseURL {
-            let runner = try ProjectionRunner(log: eventLog, connect: { try PostgresConnection(url: databaseURL) })
-            let thread = Thread {
-                runner.runLive(shouldStop: { stopProjections.withLock { $0 } }, onError: { error in
-                    Log.serve.error("projection error, retrying", metadata: ["error": "\(error)"])
-                })
-            }
-            thread.start()
-            projectionThread = thread
-        }
-
-        // The job dispatcher follows the log into the Redis queues on a thread of its own (hiredis blocks).
-        let stopDispatcher = Mutex(false)
-        var dispatcherThread: Thread?
-        if let redis {
-            let dispatcher = JobDispatcher(log: eventLog, store: JobQueueStore(redis: RedisClient(endpoint: redis)), clock: { wallClockMicros() }, committed: { runtime.committed })
-            let thread = Thread {
-                dispatcher.runLive(shouldStop: { stopDispatcher.withLock { $0 } }, onError: { error in
-                    Log.serve.error("job dispatcher error, retrying", metadata: ["error": "\(error)"])
-                })
-            }
-            thread.start()
-            dispatcherThread = thread
-        }
-
-        var dependencies = GatewayDependencies(log: eventLog, databaseURL: databaseURL, redis: redis, ordersByStatus: {
-            runtime.committed.state.ordersByStatus(everyStatus: true)
-        })
         if let text = environment["STOCKBOOM_INTERNAL_NETWORKS"], !text.isEmpty {
             guard let networks = InternalNetworks(text) else {
                 throw ValidationError("STOCKBOOM_INTERNAL_NETWORKS must be comma-separated CIDRs such as 127.0.0.0/8,10.0.0.0/8; got '\(text)'")
             }
-            dependencies.internalNetworks = networks
+            options.internalNetworks = networks
         }
-        var services: GatewayServices?
-        var pool: DatabasePool?
-        if let databaseURL {
+        options.clock = try self.session.clock()
+        options.logger = Log.serve
+        let eventLog = try EventLog(directory: self.log.path)
+        if options.databaseURL != nil {
             var (configuration, warnings) = try GatewayConfiguration.fromEnvironment(environment)
             configuration.installationID = try Installation.id(logDirectory: self.log.path)
             for warning in warnings { Log.serve.warning("\(warning)") }
-            let database = DatabasePool(url: databaseURL, size: self.databaseConnections)
-            pool = database
-            let clock = try self.session.clock()
-            guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
-            var gateway = GatewayServices(
-                dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration), clock: clock,
-                candleCacheCapacity: self.candleCache
-            )
-            gateway.workerToken = try WorkerToken.establish(environment: environment, logDirectory: self.log.path)
-            gateway.liveFeed = redis.map { LiveEventFeed(endpoint: $0) }
-            services = gateway
-        } else {
-            Log.serve.warning("DATABASE_URL is not set: serving /health and /metrics only, no /api")
+            options.gateway = configuration
+            options.workerToken = try WorkerToken.establish(environment: environment, logDirectory: self.log.path)
         }
-        guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
-        let limiter = ConnectionLimiter(maximum: self.maxConnections)
-        let app = Application(
-            router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
-            // A connection that sends no complete request head, or sits idle between requests, for 60 s is closed
-            // (slow or abandoned sockets are not held for ever); a response in progress — a live stream — is not.
-            server: .http1(configuration: .init(additionalChannelHandlers: [limiter.handler()], idleTimeout: .seconds(60))),
-            configuration: .init(address: .hostname(self.host, port: port), serverName: "stockboom"),
-            services: services.map { [$0.candles] } ?? [],
-            onServerRunning: { _ in Log.serve.info("listening", metadata: ["address": "\(self.host):\(port)"]) }
-        )
-        try await app.runService()
-
-        pool?.stop()
-        stopProjections.withLock { $0 = true }
-        stopDispatcher.withLock { $0 = true }
-        while projectionThread?.isExecuting == true || dispatcherThread?.isExecuting == true { try await Task.sleep(nanoseconds: 10_000_000) }
+        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
+        Log.serve.info(
+            "engine recovered",
+            metadata: ["nextOffset": "\(eventLog.nextOffset)", "replayed": "\(runtime.recovery.replayedEvents)", "log": .string(self.log.path), "version": .string(BuildInfo.version)])
+        let system = try await ServeSide.start(log: eventLog, runtime: runtime, options: options)
+        try await system.wait()
         await runtime.close()
         eventLog.close()
         Log.serve.info("stopped cleanly", metadata: ["nextOffset": "\(eventLog.nextOffset)"])

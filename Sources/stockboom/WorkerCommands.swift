@@ -1,10 +1,12 @@
 import ArgumentParser
+import Assembly
+import Jobs
+import Runtime
+import Storage
 import Engine
 import Foundation
 import Logging
 import Ledger
-import Projections
-import Synchronization
 import Worker
 
 /// `stockboom worker`: the queue consumers. Outcomes go to the engine through the gateway (`--server`).
@@ -16,7 +18,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogDirectoryOptions
     @Option(help: "The gateway that owns the engine (default $STOCKBOOM_SERVER_URL, else http://127.0.0.1:$PORT or 3001).") var server: String?
-    @Option(help: "Consumers per queue, e.g. trade-execution=4,notification=2,data-collection=2.") var concurrency = "trade-execution=4,notification=2,data-collection=2,data-analysis=2"
+    @Option(help: "Consumers per queue, e.g. trade-execution=4,notification=2,data-collection=2.") var concurrency = QueueName.allCases.map { "\($0.rawValue)=\(WorkerQueues.defaultConcurrency($0))" }.joined(separator: ",")
     @Option(help: "Seconds between looks at a resting order.") var pollSeconds = 2.0
     @Option(help: "Milliseconds a reserved job stays locked; a worker dead longer than this has its jobs run again.") var lockMs = 60_000
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).") var reconcileSeconds = 300.0
@@ -42,93 +44,37 @@ struct WorkerCommand: AsyncParsableCommand {
         guard let token = WorkerToken.read(environment: environment, logDirectory: self.log.path), !token.isEmpty else {
             throw ValidationError("no worker token: set STOCKBOOM_WORKER_TOKEN, or run beside `stockboom serve --dir \(self.log.path)` (it writes worker.token)")
         }
-        var perQueue: [QueueName: Int] = [:]
-        for part in self.concurrency.split(separator: ",") {
-            let pair = part.split(separator: "=")
-            guard pair.count == 2, let queue = QueueName(rawValue: String(pair[0])), let count = Int(pair[1]), (1...256).contains(count) else {
-                throw ValidationError("--concurrency takes queue=count pairs (1…256) of \(QueueName.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            perQueue[queue] = count
+        guard let perQueue = WorkerQueues.parseConcurrency(self.concurrency) else {
+            throw ValidationError("--concurrency takes queue=count pairs (1…256) of \(QueueName.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let engine = EngineClient(baseURL: serverURL, token: token)
-        let report: @Sendable (String) -> Void = { message in
-            Log.worker.error("\(message)")
-        }
-        var consumers: [QueueConsumers] = []
-        var reconciliation: Task<Void, Never>?
-        var collection: Task<Void, Never>?
-        let clock = try self.session.clock()
-        var brokers: BrokerDirectory?
-        if perQueue[.tradeExecution] != nil || perQueue[.dataCollection] != nil {
+        var options = WorkerOptions(serverURL: serverURL, token: token, redis: redis)
+        options.concurrency = perQueue
+        if perQueue.keys.contains(where: WorkerQueues.needsBroker) {
             guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else { throw ValidationError("DATABASE_URL must be set (broker credentials)") }
             guard let keyText = environment["STOCKBOOM_SECRETS_KEY"], let key = SecretBox.parseKey(keyText) else {
                 throw ValidationError("STOCKBOOM_SECRETS_KEY must be set to the gateway's key (it opens the sealed KIS credentials)")
             }
-            // Token times (issue, expiry, one request a minute) on the session clock, as the broker keeps them: in
-            // a simulated session the broker's minute is the session's. (Request rates stay on the wall clock.)
-            brokers = BrokerDirectory(databaseURL: databaseURL, box: SecretBox(key: key), baseURL: environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
-                                      engine: engine, clock: clock, requestsPerSecond: try Self.requestsPerSecond(environment))
+            options.databaseURL = databaseURL
+            options.secretsKey = key
         }
-        if let count = perQueue[.dataCollection], let brokers {
-            consumers.append(QueueConsumers(endpoint: redis, queue: .dataCollection, concurrency: count, handler: DataCollectionHandler(engine: engine, brokers: brokers, redis: redis), lockMs: self.lockMs, report: report))
-            let schedule = CollectionSchedule(engine: engine, redis: redis, calendar: try loadCalendar(), watch: self.watch.split(separator: ",").map { String($0) }, group: self.collectGroup, watchEvery: self.watchEvery)
-            let interval = self.collectSeconds
-            if interval > 0 {
-                // Ticks on the session clock, just after bars close (CollectionSchedule.nextTick), every
-                // `interval` wall seconds of it.
-                let speed = self.session.clockStart == nil ? 1 : self.session.clockSpeed
-                let sessionInterval = Int64((interval * speed * 1e3).rounded()) * 1_000  // whole ms: the grid is counted from midnight
-                collection = Task {
-                    while !Task.isCancelled {
-                        do { try await schedule.tick(now: clock()) } catch { report("data-collection schedule: \(error)") }
-                        let now = clock()
-                        let wait = Double(CollectionSchedule.nextTick(after: now, interval: sessionInterval) - now) / 1e6 / speed
-                        try? await Task.sleep(for: .seconds(wait))
-                    }
-                }
-            }
-        }
-        if let count = perQueue[.tradeExecution], let brokers {
-            consumers.append(QueueConsumers(endpoint: redis, queue: .tradeExecution, concurrency: count, handler: TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: self.pollSeconds, clock: clock, calendar: try loadCalendar()), lockMs: self.lockMs, report: report))
-            let reconciler = Reconciler(engine: engine, brokers: brokers, report: report)
-            let interval = self.reconcileSeconds
-            // The start-up pass runs before any consumer or schedule: orders and strategies meet accounts whose
-            // token, cash and shares agree with the broker.
-            for line in await reconciler.reconcileAll() {
-                Log.worker.info("reconciled", metadata: ["result": "\(line)"])
-            }
-            reconciliation = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(interval))
-                    for line in await reconciler.reconcileAll() {
-                        Log.worker.info("reconciled", metadata: ["result": "\(line)"])
-                    }
-                }
-            }
-        }
-        if let count = perQueue[.dataAnalysis] {
-            consumers.append(QueueConsumers(endpoint: redis, queue: .dataAnalysis, concurrency: count, handler: DataAnalysisHandler(engine: engine), lockMs: self.lockMs, report: report))
-        }
-        if let count = perQueue[.notification] {
-            let mailer = SMTPConfiguration.fromEnvironment(environment).map { SMTPMailer(configuration: $0) }
-            if mailer == nil { Log.worker.warning("SMTP_HOST is not set: notifications are recorded as failed (no channel)") }
-            let webhook = environment["NOTIFY_WEBHOOK_URL"].flatMap { $0.isEmpty ? nil : $0 }
-            consumers.append(QueueConsumers(endpoint: redis, queue: .notification, concurrency: count, handler: NotificationHandler(engine: engine, mailer: mailer, webhook: webhook), lockMs: self.lockMs, report: report))
-        }
-        for consumer in consumers { consumer.start() }
-        Log.worker.info("worker running", metadata: ["server": .string(serverURL), "queues": .string(self.concurrency)])
-        await waitForTerminationSignal()
-        Log.worker.info("stopping: finishing held jobs")
-        reconciliation?.cancel()
-        collection?.cancel()
-        let running = consumers
-        let finished = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
-            Thread {
-                for consumer in running { consumer.stop() }
-                continuation.resume(returning: running.reduce(0) { $0 + $1.finishedCount })
-            }.start()
-        }
-        Log.worker.info("worker stopped cleanly", metadata: ["jobsFinished": "\(finished)"])
+        options.kisBaseURL = environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        options.kisRequestsPerSecond = try Self.requestsPerSecond(environment)
+        options.smtp = SMTPConfiguration.fromEnvironment(environment)
+        options.webhook = environment["NOTIFY_WEBHOOK_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        options.calendar = try loadCalendar()
+        options.clock = try self.session.clock()
+        options.clockSpeed = self.session.clockStart == nil ? 1 : self.session.clockSpeed
+        options.pollSeconds = self.pollSeconds
+        options.lockMs = self.lockMs
+        options.reconcileSeconds = self.reconcileSeconds
+        options.collectSeconds = self.collectSeconds
+        options.watch = self.watch.split(separator: ",").map { String($0) }
+        options.collectGroup = self.collectGroup
+        options.watchEvery = self.watchEvery
+        options.logger = Log.worker
+        let worker = try await WorkerSide.start(options: options, stopOnSignals: true)
+        try await worker.wait()
+        Log.worker.info("worker stopped cleanly", metadata: ["jobsFinished": "\(worker.finishedCount)"])
     }
 }
 

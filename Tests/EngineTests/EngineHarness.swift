@@ -1,3 +1,6 @@
+import Simulation
+import Runtime
+import Storage
 import Testing
 @testable import Engine
 

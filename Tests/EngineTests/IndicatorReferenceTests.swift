@@ -1,3 +1,6 @@
+import Simulation
+import Runtime
+import Storage
 import Foundation
 import Projections
 import Testing

@@ -1,3 +1,6 @@
+import Simulation
+import Runtime
+import Storage
 import Foundation
 import Testing
 import TestSupport
@@ -93,7 +96,7 @@ import TestSupport
         var snapshotsUsed = 0
         let kills = Int(ProcessInfo.processInfo.environment["STOCKBOOM_ENGINE_KILLS"] ?? "") ?? 12
         for kill in 0..<kills {
-            let lines = try await runAndKill(["engine-stress", "--dir", directory.path, "--seed", String(kill + 1)], after: UInt32.random(in: 250_000...700_000, using: &random))
+            let lines = try await runAndKill(["stress", "engine", "--dir", directory.path, "--seed", String(kill + 1)], after: UInt32.random(in: 250_000...700_000, using: &random), program: "stockboom-sim")
             for line in lines {
                 let fields = line.split(separator: " ")
                 if fields.first == "ack", fields.count == 4, let offset = UInt64(fields[1]) { acknowledged[offset] = String(fields[3]) }

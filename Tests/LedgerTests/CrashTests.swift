@@ -23,8 +23,8 @@ func isWholeStressPayload(_ payload: [UInt8]) -> Bool {
         var totalAcks = 0
         for kill in 0..<kills {
             let lines = try await runAndKill(
-                ["log", "stress", "--dir", directory.path, "--seed", String(kill + 1), "--segment-bytes", String(128 << 10)],
-                after: UInt32.random(in: 60_000...260_000, using: &random), startedWhen: "open"
+                ["stress", "log", "--dir", directory.path, "--seed", String(kill + 1), "--segment-bytes", String(128 << 10)],
+                after: UInt32.random(in: 60_000...260_000, using: &random), startedWhen: "open", program: "stockboom-sim"
             )
             // Only complete lines count: an ack cut off by the kill is treated as not acknowledged.
             for line in lines {

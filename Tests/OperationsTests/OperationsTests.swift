@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 import Testing
 import Projections
@@ -112,7 +113,7 @@ import TestSupport
         environment["SMTP_PORT"] = String(smtpPort)
         let (status, output, errors) = try await runStockboom(
             ["demo", "--dir", directory.path + "/log", "--stocks", "20", "--strategy-stocks", "2", "--port", String(freeLoopbackPort()), "--database", "sb_test_demo"],
-            environment: environment)
+            environment: environment, program: "stockboom-sim")
         #expect(status == 0, "\(output)\(errors.suffix(2_000))")
         for reason in ["ACCOUNT_HALTED", "DAILY_LIMIT_EXCEEDED", "INSUFFICIENT_BALANCE", "INSUFFICIENT_SHARES", "MARKET_CLOSED", "PRICE_NOT_ON_TICK", "PRICE_OUT_OF_RANGE", "TOKEN_EXPIRED"] {
             #expect(output.contains(reason), "no order refused for \(reason)")

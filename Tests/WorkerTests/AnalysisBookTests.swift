@@ -1,3 +1,7 @@
+import Simulation
+import Runtime
+import Jobs
+import Storage
 import Engine
 import Foundation
 import Projections

@@ -1,3 +1,7 @@
+import Simulation
+import Runtime
+import Jobs
+import Storage
 import Foundation
 import NIOSSL
 import Projections

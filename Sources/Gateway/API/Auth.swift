@@ -1,3 +1,4 @@
+import Storage
 public import Engine
 import Crypto
 import Foundation

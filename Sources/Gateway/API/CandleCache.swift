@@ -1,3 +1,4 @@
+public import Storage
 public import Engine
 public import Ledger
 public import ServiceLifecycle

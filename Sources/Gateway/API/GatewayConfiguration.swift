@@ -1,3 +1,4 @@
+import Storage
 import Projections
 public import Foundation
 

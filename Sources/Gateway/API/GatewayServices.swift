@@ -1,3 +1,5 @@
+public import Runtime
+public import Storage
 public import Engine
 public import Ledger
 public import Projections

@@ -1,3 +1,5 @@
+import Runtime
+import Jobs
 import Crypto
 import Engine
 import Foundation
@@ -16,7 +18,7 @@ extension GatewayAPI {
         routes.add(.post, "/internal/commands") { request, context -> Response in
             try Self.requireWorker(request, context, services)
             struct Body: Decodable {
-                var commands: [WorkerCommand]
+                var commands: [WireCommand]
                 /// Stored as the events' correlation id: `reconcile` marks what reconciliation adopted.
                 var correlation: String?
             }
@@ -24,21 +26,21 @@ extension GatewayAPI {
             guard body.commands.count <= 1_000 else { throw problem(413, "at most 1,000 commands per request") }
             let correlation = try Self.correlation(body.correlation ?? "worker")
             // The valid commands go to the engine as one submission (decided in order, sharing group commits).
-            var results: [WorkerCommandResult?] = []
+            var results: [WireCommandResult?] = []
             var valid: [(index: Int, command: Command)] = []
             for command in body.commands {
                 do {
                     valid.append((results.count, try command.command()))
                     results.append(nil)
-                } catch let error as WorkerCommand.Invalid {
-                    results.append(WorkerCommandResult(status: 422, error: error.description))
+                } catch let error as WireCommand.Invalid {
+                    results.append(WireCommandResult(status: 422, error: error.description))
                 }
             }
             let outcomes = await services.runtime.execute(all: valid.map(\.command), context: services.context(correlation))
             for ((index, _), outcome) in zip(valid, outcomes) {
                 switch outcome {
-                case .success(let execution): results[index] = WorkerCommandResult(status: 200, offsets: execution.offsets)
-                case .failure(let error as EngineError): results[index] = WorkerCommandResult(status: error.problemDetails.status, error: error.problemDetails.detail)
+                case .success(let execution): results[index] = WireCommandResult(status: 200, offsets: execution.offsets)
+                case .failure(let error as EngineError): results[index] = WireCommandResult(status: error.problemDetails.status, error: error.problemDetails.detail)
                 case .failure(let error): throw error  // the log did not take them: the request fails as a whole
                 }
             }
@@ -216,10 +218,10 @@ extension GatewayAPI {
                     throw problem(400, "line \(lineNumber): expected stock,timeframe,start,open,high,low,close,volume (integers after the timeframe); got '\(String(decoding: line.prefix(80), as: UTF8.self))'")
                 }
                 do {
-                    let candle = WorkerCommand.candle(stock: String(decoding: fields[0], as: UTF8.self), timeframe: String(decoding: fields[1], as: UTF8.self),
+                    let candle = WireCommand.candle(stock: String(decoding: fields[0], as: UTF8.self), timeframe: String(decoding: fields[1], as: UTF8.self),
                                                       start: start, open: open, high: high, low: low, close: close, volume: volume)
                     commands.append(try candle.command())
-                } catch let error as WorkerCommand.Invalid {
+                } catch let error as WireCommand.Invalid {
                     throw problem(422, "line \(lineNumber): \(error.description)")
                 }
                 guard commands.count <= 5_000 else { throw problem(413, "at most 5,000 candles per request") }

@@ -1,3 +1,5 @@
+import Runtime
+import Storage
 import Engine
 import Foundation
 import Hummingbird

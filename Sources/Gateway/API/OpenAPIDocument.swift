@@ -1,3 +1,4 @@
+import Jobs
 import Foundation
 
 /// The OpenAPI 3.0 description of every route, served at `/openapi.json`. A test holds it to the router's
@@ -263,7 +264,7 @@ enum OpenAPIDocument {
             ],
             "/api/strategies/disable": ["post": operation("Disable a strategy", tag: "strategies", body: ref("StrategyRequest"), responses: ["204": ["description": "Disabled"]], errors: [404, 422])],
             "/internal/commands": ["post": operation("Worker only (worker token): record job outcomes as engine commands", tag: "internal", body: object([
-                "commands": ["type": "array", "maxItems": 1000, "items": ["type": "object", "description": "One WorkerCommand, e.g. {\"accepted\":{\"order\":\"ord-0000000001\",\"brokerOrderNumber\":\"0001569157\"}}"]],
+                "commands": ["type": "array", "maxItems": 1000, "items": ["type": "object", "description": "One WireCommand, e.g. {\"accepted\":{\"order\":\"ord-0000000001\",\"brokerOrderNumber\":\"0001569157\"}}"]],
                 "correlation": string(pattern: "^[A-Za-z0-9-]{1,64}$"),
             ], required: ["commands"]), responses: ["200": json(object(["results": ["type": "array", "items": object(["status": integer, "offsets": ["type": "array", "items": integer], "error": nullable(string())], required: ["status", "offsets"])]]))], errors: [])],
             "/internal/accounts": ["get": operation("Worker only (worker token): KIS accounts with cash, shares and token state, for reconciliation", tag: "internal", responses: [

@@ -1,3 +1,4 @@
+import Runtime
 import Engine
 import Foundation
 import HTTPTypes

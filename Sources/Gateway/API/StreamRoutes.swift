@@ -1,3 +1,6 @@
+import Runtime
+import Jobs
+import Storage
 import Engine
 import Foundation
 import Projections

@@ -1,8 +1,8 @@
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of iSCSI, ext4 and Kafka.
 ///
 /// Slicing-by-8 in pure Swift: liblz4 exports no checksum and no listed package provides CRC-32C.
-/// Not measured in isolation: it sits inside the replay path (14.6 M events/s in `stockboom log bench`), and
-/// took 1.5% of the samples of `perf record` over `stockboom bench engine` (BENCHMARKS.md, engine section).
+/// Not measured in isolation: it sits inside the replay path (14.6 M events/s in `stockboom-sim bench log`), and
+/// took 1.5% of the samples of `perf record` over `stockboom-sim bench engine` (BENCHMARKS.md, engine section).
 public enum CRC32C {
     private static let table: [UInt32] = {
         var table = [UInt32](repeating: 0, count: 8 * 256)

@@ -1,3 +1,4 @@
+public import Storage
 import Engine
 public import Ledger
 import Synchronization
@@ -258,9 +259,8 @@ public final class ProjectionRunner: @unchecked Sendable {
         var backoffMicros: UInt32 = 100_000
         while !shouldStop() {
             do {
-                _ = try self.catchUp(batchEvents: 5_000)  // to the head, in batches
+                onLag(try self.pass())
                 backoffMicros = 100_000
-                onLag(try self.status())
                 // Every pass, not only an empty one: a pass a few events long costs each model its checkpoint
                 // read and transaction all the same, so under a steady stream the next pass waits for
                 // `pollMicros` of events (lag grows by at most that; PostgreSQL does fewer, bigger writes).
@@ -269,11 +269,22 @@ public final class ProjectionRunner: @unchecked Sendable {
                 onError(error)
                 usleep(backoffMicros)
                 backoffMicros = min(backoffMicros * 2, 5_000_000)
-                if let fresh = try? self.connect() {
-                    self.connection = fresh
-                    self.prepared.removeAll()
-                }
+                self.reconnect()
             }
+        }
+    }
+
+    /// One pass of the live loop: every model to the log's head (in batches); their status after it.
+    public func pass() throws -> [ProjectionStatus] {
+        _ = try self.catchUp(batchEvents: 5_000)
+        return try self.status()
+    }
+
+    /// After a failed pass: a fresh connection when the server takes one (prepared memory rebuilt from it).
+    public func reconnect() {
+        if let fresh = try? self.connect() {
+            self.connection = fresh
+            self.prepared.removeAll()
         }
     }
 

@@ -1,3 +1,5 @@
+import Runtime
+public import Storage
 public import Engine
 public import Ledger
 import Synchronization

@@ -1,0 +1,201 @@
+import UnixSignals
+public import Engine
+public import Gateway
+import Hummingbird
+public import Jobs
+public import Ledger
+public import Logging
+public import Projections
+public import Runtime
+import ServiceLifecycle
+public import Storage
+import Synchronization
+
+/// What the serve side is built from. `stockboom serve` fills it from its flags and the environment; the demo
+/// and the benchmarks from their own worlds.
+public struct ServeOptions: Sendable {
+    public var host = "127.0.0.1"
+    /// 0: a port the kernel chooses (`ServeSide.baseURL` says which).
+    public var port = 3001
+    /// PostgreSQL for the read models and the API; nil serves `/health` and `/metrics` only.
+    public var databaseURL: String?
+    /// Redis for the job queues, the live feed and health; nil runs no dispatcher.
+    public var redis: RedisEndpoint?
+    /// The gateway's secrets and limits (required with a database).
+    public var gateway: GatewayConfiguration?
+    /// The bearer token of the worker for `/internal/*`.
+    public var workerToken: String?
+    public var internalNetworks: InternalNetworks?
+    public var databaseConnections = 4
+    public var maxConnections = 1_024
+    public var candleCache = 512
+    /// The engine's time source for commands, µs since the epoch.
+    public var clock: @Sendable () -> Int64 = { wallClockMicros() }
+    /// `live`: the dispatcher follows the log on its own; `stepped`: the owner calls `dispatch()` (the demo,
+    /// whose driver hands a minute's bars over before their jobs exist).
+    public var dispatcher = DispatcherMode.live
+    /// Called with the read models' status after each pass of the projections.
+    public var onProjectionPass: (@Sendable ([ProjectionStatus]) -> Void)?
+    /// SIGTERM and SIGINT start the graceful shutdown (`serve`); off for an embedded system (the demo).
+    public var stopOnSignals = true
+    public var serverName = "stockboom"
+    public var logger = Logger(label: "serve")
+
+    public enum DispatcherMode: Sendable { case live, stepped }
+
+    public init() {}
+}
+
+/// The serve side of the system, assembled once: the engine runtime (given), the projections following the
+/// log into PostgreSQL, the job dispatcher following it into Redis, and the HTTP gateway — long-running
+/// parts as services of one `ServiceGroup`, so graceful shutdown happens in one place and in order: the
+/// gateway stops taking requests and finishes those in flight, then the dispatcher and the projections stop
+/// at a checkpoint. The runtime and the log stay open: their owner closes them (a snapshot, a clean mark).
+public final class ServeSide: Sendable {
+    public let log: EventLog
+    public let runtime: EngineRuntime
+    public let services: GatewayServices?
+    public let runner: ProjectionRunner?
+    public let dispatcher: JobDispatcher?
+    /// `http://host:port` as bound.
+    public let baseURL: String
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
+    private let pool: DatabasePool?
+
+    private init(
+        log: EventLog, runtime: EngineRuntime, services: GatewayServices?, runner: ProjectionRunner?, dispatcher: JobDispatcher?, baseURL: String,
+        group: ServiceGroup, running: Task<Void, any Error>, pool: DatabasePool?
+    ) {
+        self.log = log
+        self.runtime = runtime
+        self.services = services
+        self.runner = runner
+        self.dispatcher = dispatcher
+        self.baseURL = baseURL
+        self.group = group
+        self.running = running
+        self.pool = pool
+    }
+
+    /// Starts every part and returns once the gateway listens.
+    public static func start(log: EventLog, runtime: EngineRuntime, options: ServeOptions) async throws -> ServeSide {
+        let logger = options.logger
+        var parts: [any Service] = []
+        var runner: ProjectionRunner?
+        if let databaseURL = options.databaseURL {
+            let projections = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: databaseURL) })
+            runner = projections
+            let onPass = options.onProjectionPass
+            parts.append(
+                LogFollower(name: "projections", logger: logger) { () throws -> Bool in
+                    let status = try projections.pass()
+                    onPass?(status)
+                    return false  // wait after every pass (see ProjectionRunner.runLive)
+                } recover: {
+                    projections.reconnect()
+                })
+        }
+        var dispatcher: JobDispatcher?
+        if let redis = options.redis {
+            // Job times: the wall clock when live (retries and locks are real time), the owner's clock when stepped.
+            var clock: @Sendable () -> Int64 = { wallClockMicros() }
+            if options.dispatcher == .stepped { clock = options.clock }
+            let jobs = JobDispatcher(log: log, store: JobQueueStore(redis: RedisClient(endpoint: redis)), clock: clock, committed: { runtime.committed })
+            dispatcher = jobs
+            if options.dispatcher == .live {
+                parts.append(LogFollower(name: "job dispatcher", logger: logger) { try jobs.step() })
+            }
+        }
+
+        var dependencies = GatewayDependencies(
+            log: log, databaseURL: options.databaseURL, redis: options.redis,
+            ordersByStatus: { runtime.committed.state.ordersByStatus(everyStatus: true) })
+        if let networks = options.internalNetworks { dependencies.internalNetworks = networks }
+        var services: GatewayServices?
+        var pool: DatabasePool?
+        if let databaseURL = options.databaseURL {
+            guard let configuration = options.gateway else { throw AssemblyError("a database needs a gateway configuration (secrets)") }
+            let database = DatabasePool(url: databaseURL, size: options.databaseConnections)
+            pool = database
+            var gateway = GatewayServices(
+                dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration),
+                clock: options.clock, candleCacheCapacity: options.candleCache)
+            gateway.workerToken = options.workerToken
+            gateway.liveFeed = options.redis.map { LiveEventFeed(endpoint: $0) }
+            services = gateway
+        } else {
+            logger.warning("DATABASE_URL is not set: serving /health and /metrics only, no /api")
+        }
+        let limiter = ConnectionLimiter(maximum: options.maxConnections)
+        let listening = Mutex<Int?>(nil)
+        let app = Application(
+            router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
+            // A connection that sends no complete request head, or sits idle between requests, for 60 s is closed
+            // (slow or abandoned sockets are not held for ever); a response in progress — a live stream — is not.
+            server: .http1(configuration: .init(additionalChannelHandlers: [limiter.handler()], idleTimeout: .seconds(60))),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: options.serverName),
+            services: services.map { [$0.candles] } ?? [],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? options.port
+                listening.withLock { $0 = port }
+                logger.info("listening", metadata: ["address": "\(options.host):\(port)"])
+            },
+            logger: logger
+        )
+        // Shut down in reverse order: the gateway first, then the dispatcher and the projections.
+        parts.append(app)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: parts, gracefulShutdownSignals: options.stopOnSignals ? [.sigterm, .sigint] : [], logger: logger))
+        let ended = Mutex<String?>(nil)
+        let running = Task {
+            do {
+                try await group.run()
+                ended.withLock { $0 = $0 ?? "stopped" }
+            } catch {
+                ended.withLock { $0 = "\(error)" }
+                throw error
+            }
+        }
+        while listening.withLock({ $0 }) == nil {
+            if let failure = ended.withLock({ $0 }) {
+                throw AssemblyError("the gateway could not listen on \(options.host):\(options.port) (in use?): \(failure)")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host
+        let baseURL = "http://\(host):\(listening.withLock { $0 } ?? options.port)"
+        return ServeSide(
+            log: log, runtime: runtime, services: services, runner: runner, dispatcher: dispatcher, baseURL: baseURL, group: group, running: running,
+            pool: pool)
+    }
+
+    /// Waits until the system stops (a signal, or `stop()`), then releases the database pool.
+    public func wait() async throws {
+        defer { self.pool?.stop() }
+        try await self.running.value
+    }
+
+    /// Starts the graceful shutdown and waits for it.
+    public func stop() async {
+        await self.group.triggerGracefulShutdown()
+        _ = try? await self.running.value
+        self.pool?.stop()
+    }
+
+    /// Derives the jobs of everything committed so far (a `stepped` dispatcher).
+    public func dispatch() async throws {
+        guard let dispatcher = self.dispatcher else { return }
+        let head = self.runtime.nextOffset
+        try await blocking {
+            while (try JobDispatcher.checkpoint(dispatcher.store) ?? 0) < head { try dispatcher.catchUp() }
+        }
+    }
+}
+
+/// Why the system could not be assembled.
+public struct AssemblyError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,300 @@
+public import Storage
+public import Engine
+import Foundation
+
+/// What a worker asks the engine to record: a job's outcome. The engine process owns the log (one writer),
+/// so the worker sends these to the gateway's internal endpoint (`POST /internal/commands`); each becomes an
+/// engine command, is decided against the current state and appended durably before the answer. All are
+/// idempotent where a retried job may send them twice (fills carry the broker's fill id, notifications
+/// their id, acceptances are refused once past).
+public enum WireCommand: Codable, Sendable, Equatable {
+    case submitted(order: String)
+    /// The order (SUBMITTED) is sent to the broker again: its last send (`lastSend`, the order's `updatedAt`
+    /// as the worker saw it) was not taken. Refused (409) if another worker sent it again meanwhile.
+    case resending(order: String, lastSend: Int64? = nil)
+    case accepted(order: String, brokerOrderNumber: String)
+    /// Still resting at the broker when its day ended: expired (unfilled quantity released).
+    case expired(order: String)
+    case brokerRejected(order: String, reason: String, message: String)
+    case fill(order: String, quantity: Int64, price: Int64, fillID: String)
+    case cancelled(order: String)
+    case failed(order: String, reason: String, message: String)
+    case tokenIssued(account: String, expiresAt: Int64)
+    case tokenExpired(account: String)
+    case candle(stock: String, timeframe: String, start: Int64, open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64)
+    case notificationSent(notification: String, channel: String, detail: String)
+    case notificationFailed(notification: String, channel: String, detail: String)
+    case halt(account: String, reason: String)
+    /// With `expectedCash` (the engine's cash the amount was computed from), refused (409) if it moved since.
+    case deposit(account: String, amount: Int64, expectedCash: Int64? = nil)
+    /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
+    case placeOrder(account: String, stock: String, side: String, quantity: Int64, clientOrderID: String)
+    case signal(account: String, stock: String, strategy: String, side: String, reason: String)
+    /// One bar's indicator values by name (`IndicatorSet.columns`).
+    case indicators(stock: String, timeframe: String, start: Int64, values: [String: Double])
+    case notify(user: String, kind: String, title: String, message: String)
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The command as its `Codable` form reads (`{"<case>":{<fields>}}`). Indicator batches — most of a trading
+    /// day's commands, one per analysed bar — are written by hand; the rest by `JSONEncoder`. A value JSON
+    /// cannot carry (NaN, ±∞) is an `EncodingError`, as it is for the encoder.
+    public func json() throws -> String {
+        guard case .indicators(let stock, let timeframe, let start, let values) = self else {
+            return String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+        }
+        var named = JSONObjectWriter()
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+            guard value.isFinite else {
+                throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: [], debugDescription: "indicator \(name) of \(stock) is \(value)"))
+            }
+            named.field(name, value)
+        }
+        var fields = JSONObjectWriter()
+        fields.field("stock", stock)
+        fields.field("timeframe", timeframe)
+        fields.field("start", start)
+        fields.raw("values", named.finish())
+        var command = JSONObjectWriter()
+        command.raw("indicators", fields.finish())
+        return command.finish()
+    }
+
+    /// The engine command, or `Invalid` naming the field.
+    public func command() throws -> Command {
+        func order(_ text: String) throws -> OrderID {
+            guard let id = OrderID(text) else { throw Invalid(description: "order must be an order id like ord-0000000001; got '\(text)'") }
+            return id
+        }
+        func account(_ text: String) throws -> AccountID {
+            guard let id = AccountID(text) else { throw Invalid(description: "account must be an account id like acc-0000000001; got '\(text)'") }
+            return id
+        }
+        func reason(_ text: String) throws -> RejectionReason {
+            guard let reason = RejectionReason(rawValue: text) else {
+                throw Invalid(description: "reason must be one of \(RejectionReason.allCases.map(\.rawValue).joined(separator: ", ")); got '\(text)'")
+            }
+            return reason
+        }
+        func stockCode(_ text: String) throws -> StockCode {
+            guard let code = StockCode(text) else { throw Invalid(description: "stock must be a 6-digit code; got '\(text)'") }
+            return code
+        }
+        func orderSide(_ text: String) throws -> OrderSide {
+            guard let side = OrderSide(text: text) else { throw Invalid(description: "side must be BUY or SELL; got '\(text)'") }
+            return side
+        }
+        func timeframeOf(_ text: String) throws -> Timeframe {
+            guard let frame = Timeframe(text: text) else { throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(text)'") }
+            return frame
+        }
+        func notification(_ text: String) throws -> NotificationID {
+            guard let id = NotificationID(text) else { throw Invalid(description: "notification must be an id like ntf-0000000001; got '\(text)'") }
+            return id
+        }
+        switch self {
+        case .submitted(let id): return .recordSubmitted(try order(id))
+        case .resending(let id, let lastSend): return .recordResending(try order(id), lastSend: lastSend)
+        case .accepted(let id, let number): return .recordAccepted(try order(id), brokerOrderNumber: number)
+        case .expired(let id): return .recordExpired(try order(id))
+        case .brokerRejected(let id, let text, let message): return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
+        case .fill(let id, let quantity, let price, let fillID): return .recordFill(try order(id), quantity: quantity, price: price, fillID: fillID)
+        case .cancelled(let id): return .recordCancelled(try order(id))
+        case .failed(let id, let text, let message): return .recordFailed(try order(id), reason: try reason(text), message: message)
+        case .tokenIssued(let id, let expiresAt): return .issueToken(account: try account(id), expiresAt: expiresAt)
+        case .tokenExpired(let id): return .expireToken(account: try account(id))
+        case .candle(let stock, let timeframe, let start, let open, let high, let low, let close, let volume):
+            let code = try stockCode(stock)
+            let frame = try timeframeOf(timeframe)
+            return .ingestCandle(Candle(stock: code, timeframe: frame, start: start, open: open, high: high, low: low, close: close, volume: volume))
+        case .notificationSent(let id, let channel, let detail): return .recordNotificationSent(try notification(id), channel: channel, detail: detail)
+        case .notificationFailed(let id, let channel, let detail): return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
+        case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
+        case .deposit(let id, let amount, let expectedCash): return .depositCash(account: try account(id), amount: amount, expectedCash: expectedCash)
+        case .placeOrder(let id, let stock, let sideText, let quantity, let clientOrderID):
+            let code = try stockCode(stock)
+            let side = try orderSide(sideText)
+            return .placeOrder(PlaceOrder(account: try account(id), stock: code, side: side, type: .market, quantity: quantity, price: 0, source: .strategy, clientOrderID: clientOrderID))
+        case .indicators(let stock, let timeframe, let start, let values):
+            let code = try stockCode(stock)
+            let frame = try timeframeOf(timeframe)
+            return .recordIndicators(values.sorted { $0.key < $1.key }.map { IndicatorComputed(stock: code, timeframe: frame, start: start, name: $0.key, value: $0.value) })
+        case .signal(let id, let stock, let strategy, let sideText, let reason):
+            let code = try stockCode(stock)
+            let side = try orderSide(sideText)
+            return .recordSignal(SignalGenerated(account: try account(id), stock: code, strategy: strategy, side: side, reason: reason))
+        case .notify(let user, let kind, let title, let message):
+            guard let id = UserID(user) else { throw Invalid(description: "user must be a user id like user-0000000001; got '\(user)'") }
+            return .notify(user: id, kind: kind, title: title, message: message)
+        }
+    }
+}
+
+/// The answer for one `WireCommand`.
+public struct WireCommandResult: Codable, Sendable, Equatable {
+    /// The HTTP-like status: 200 recorded (or nothing to record), 404 unknown id, 409 not legal now, 422 invalid.
+    public var status: Int
+    public var offsets: [UInt64]
+    public var error: String?
+
+    public init(status: Int, offsets: [UInt64] = [], error: String? = nil) {
+        self.status = status
+        self.offsets = offsets
+        self.error = error
+    }
+
+    /// Whether this command appended events: false when it was refused, or when what it records was already
+    /// so (a retried report). A side effect that must happen once follows only an `appended` transition.
+    public var appended: Bool { self.status == 200 && !self.offsets.isEmpty }
+}
+
+/// A notification to deliver (`GET /internal/notifications/{id}?offset=`): recipient and text from the
+/// engine, never from the job. `email` is nil when the person is gone (erased).
+public struct WorkerNotificationView: Codable, Sendable, Equatable {
+    public var notification: String
+    public var user: String
+    public var email: String?
+    public var kind: String
+    public var title: String
+    public var message: String
+    public var delivered: Bool
+
+    public init(notification: String, user: String, email: String?, kind: String, title: String, message: String, delivered: Bool) {
+        self.notification = notification
+        self.user = user
+        self.email = email
+        self.kind = kind
+        self.title = title
+        self.message = message
+        self.delivered = delivered
+    }
+}
+
+/// A job's view of an order (`GET /internal/orders/{id}`).
+public struct WorkerOrderView: Codable, Sendable, Equatable {
+    public var id: String
+    public var account: String
+    public var broker: String
+    public var user: String
+    public var stock: String
+    public var side: String
+    public var type: String
+    public var quantity: Int64
+    public var price: Int64
+    public var status: String
+    public var filledQuantity: Int64
+    public var filledNotional: Int64
+    public var brokerOrderNumber: String
+    public var cancelRequested: Bool
+    public var createdAt: Int64
+    /// The last change; for a SUBMITTED order, its latest send to the broker.
+    public var updatedAt: Int64
+    public var fillIDs: [String]
+    /// Broker order numbers the account's other orders hold on this order's KST day (a SUBMITTED order is matched
+    /// only to a broker order none of them holds; KIS numbers orders per day).
+    public var otherBrokerOrderNumbers: [String]
+
+    public init(_ order: Order, account: Account?, otherBrokerOrderNumbers: [String] = []) {
+        self.otherBrokerOrderNumbers = otherBrokerOrderNumbers
+        self.id = order.id.description
+        self.account = order.account.description
+        self.broker = account?.broker.description ?? ""
+        self.user = account?.user.description ?? ""
+        self.stock = order.stock.description
+        self.side = order.side.description
+        self.type = order.type.description
+        self.quantity = order.quantity
+        self.price = order.price
+        self.status = order.status.description
+        self.filledQuantity = order.filledQuantity
+        self.filledNotional = order.filledNotional
+        self.brokerOrderNumber = order.brokerOrderNumber
+        self.cancelRequested = order.cancelRequested
+        self.createdAt = order.createdAt
+        self.updatedAt = order.updatedAt
+        self.fillIDs = order.fillIDs.sorted()
+    }
+}
+
+/// A KIS account as reconciliation needs it (`GET /internal/accounts`).
+public struct WorkerAccountView: Codable, Sendable, Equatable {
+    public var id: String
+    public var broker: String
+    public var user: String
+    public var cash: Int64
+    public var reservedCash: Int64
+    /// Shares held per stock code.
+    public var positions: [String: Int64]
+    public var tokenExpiresAt: Int64?
+    public var halted: Bool
+    /// Orders not final yet (their fills may still move cash and shares).
+    public var workingOrders: Int
+
+    public init(_ account: Account, workingOrders: Int) {
+        self.id = account.id.description
+        self.broker = account.broker.description
+        self.user = account.user.description
+        self.cash = account.cash
+        self.reservedCash = account.reservedCash
+        self.positions = Dictionary(uniqueKeysWithValues: account.positions.filter { $0.value.quantity != 0 }.map { ($0.key.description, $0.value.quantity) })
+        self.tokenExpiresAt = account.tokenExpiresAt
+        self.halted = account.haltReason != nil
+        self.workingOrders = workingOrders
+    }
+}
+
+/// A listed stock as data collection needs it (`GET /internal/stocks`).
+public struct WorkerStockView: Codable, Sendable, Equatable {
+    public var stock: String
+    /// Start of the latest one-minute candle of the current day (µs), nil before any: collection resumes after it.
+    public var lastMinuteStart: Int64?
+    /// KIS accounts with a strategy enabled on the stock (their broker can fetch its data).
+    public var strategyAccounts: [String]
+
+    public init(stock: String, lastMinuteStart: Int64?, strategyAccounts: [String]) {
+        self.stock = stock
+        self.lastMinuteStart = lastMinuteStart
+        self.strategyAccounts = strategyAccounts
+    }
+
+    /// The view as `JSONEncoder` with sorted keys writes it, written by hand: the gateway answers a
+    /// data-collection group (and the schedule, every stock) each collection.
+    public var json: String {
+        var object = JSONObjectWriter()
+        if let lastMinuteStart = self.lastMinuteStart { object.field("lastMinuteStart", lastMinuteStart) }
+        object.field("stock", self.stock)
+        object.field("strategyAccounts", self.strategyAccounts)
+        return object.finish()
+    }
+}
+
+/// A strategy enabled on a stock, with what the strategy needs to decide (`GET /internal/strategies`).
+public struct WorkerStrategyView: Codable, Sendable, Equatable {
+    public var account: String
+    public var stock: String
+    public var strategy: String
+    public var parameters: String
+    /// Shares held now (sellable).
+    public var position: Int64
+
+    public init(account: String, stock: String, strategy: String, parameters: String, position: Int64) {
+        self.account = account
+        self.stock = stock
+        self.strategy = strategy
+        self.parameters = parameters
+        self.position = position
+    }
+
+    /// The view as `JSONEncoder` with sorted keys writes it, written by hand (every data-analysis job asks).
+    public var json: String {
+        var object = JSONObjectWriter()
+        object.field("account", self.account)
+        object.field("parameters", self.parameters)
+        object.field("position", self.position)
+        object.field("stock", self.stock)
+        object.field("strategy", self.strategy)
+        return object.finish()
+    }
+}
