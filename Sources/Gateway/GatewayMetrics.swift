@@ -1,4 +1,5 @@
 import Storage
+import Jobs
 public import Hummingbird
 public import Ledger
 public import Prometheus
@@ -15,11 +16,14 @@ public final class GatewayMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let usage = ProcessUsage()
     private let lastLog = Mutex(LogStatistics.Values())
-    /// Queue names of the operator guide (BullMQ key layout `bull:<queue>:<state>`).
-    public static let queues = ["data-collection", "data-analysis", "trade-execution", "notification"]
+    /// Queue names of the operator guide (BullMQ key layout `bull:<queue>:<state>`): every `QueueName`.
+    public static let queues = QueueName.allCases.map(\.rawValue)
     static let requestBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5)]
 
-    public init() {}
+    public init() {
+        // `stockboom_build_info{version="…"} 1`: which build answers, for dashboards and upgrades.
+        self.registry.makeGauge(name: "stockboom_build_info", labels: [("version", BuildInfo.version), ("swift", BuildInfo.compiler)]).set(Int64(1))
+    }
 
     /// Records one HTTP request (`http_request_duration_seconds{method,route,status}`).
     public func recordRequest(method: String, route: String, status: Int, duration: Duration) {

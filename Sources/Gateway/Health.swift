@@ -123,6 +123,7 @@ public struct HealthReport: Sendable {
     public func json() -> String {
         var object: [String: Any] = [
             "status": self.ready ? "ok" : "unavailable",
+            "version": BuildInfo.version,
             "log": ["writable": self.logWritable, "head": Int(self.logHead), "error": self.logError as Any,
                     "diskAvailableBytes": self.logDisk.map { Int($0.availableBytes) } as Any, "diskSizeBytes": self.logDisk.map { Int($0.totalBytes) } as Any],
             "projections": self.projections.map { status -> [String: Any] in

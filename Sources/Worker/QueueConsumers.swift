@@ -1,5 +1,6 @@
 public import Jobs
 public import Storage
+public import Engine
 import Foundation
 public import Projections
 import Synchronization
@@ -11,6 +12,16 @@ public enum JobResult: Sendable, Equatable {
     /// Not finished, waiting on the outside world (an order resting at the broker): look again after this
     /// long. Not an attempt.
     case later(seconds: Double)
+}
+
+/// A failure that retrying cannot mend; the handler records it and the job ends.
+public enum JobFailure: Error, CustomStringConvertible {
+    case permanent(RejectionReason, String)
+    public var description: String {
+        switch self {
+        case .permanent(let reason, let message): "\(reason.rawValue): \(message)"
+        }
+    }
 }
 
 /// Runs one kind of job. Throwing counts an attempt: the job is retried with back-off, and lands in

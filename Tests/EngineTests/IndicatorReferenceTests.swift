@@ -7,13 +7,28 @@ import Testing
 import TestSupport
 @testable import Engine
 
+/// The project's shared folder (`../shared` beside the checkout, or `$STOCKBOOM_SHARED_DIR`) with two KRX
+/// daily files and StockCharts' Bollinger example, which may not be redistributed: the tests that read them
+/// run only where it exists. Every one of them has a twin on generated data that runs everywhere.
 enum SharedData {
-    /// `../shared` next to the checkout (present for every developer and in CI), or `$STOCKBOOM_SHARED_DIR`.
     static let root = ProcessInfo.processInfo.environment["STOCKBOOM_SHARED_DIR"]
         ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared").path
     static func text(_ relative: String) throws -> String {
         try String(contentsOfFile: Self.root + "/" + relative, encoding: .utf8)
     }
+    static func has(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: Self.root + "/" + relative) }
+}
+
+/// Generated daily files (`GeneratedDailyBars`), written once per test process.
+enum GeneratedFiles {
+    static let directory = TemporaryDirectory("generated-bars")
+    static let paths: [UInt64: String] = Dictionary(uniqueKeysWithValues: ([1, 2, 3] as [UInt64]).map { seed in
+        let path = Self.directory.file("stock-\(seed).csv")
+        try? GeneratedDailyBars.csv(code: "005930", name: "생성된주식", seed: seed).write(toFile: path, atomically: true, encoding: .utf8)
+        return (seed, path)
+    })
+    static func path(_ seed: UInt64) -> String { Self.paths[seed]! }  // seeds 1...3 are written above
+    static func text(_ seed: UInt64) throws -> String { try String(contentsOfFile: Self.path(seed), encoding: .utf8) }
 }
 
 /// Runs TA-Lib (PyPI `TA-Lib`, installed by scripts/setup.sh) on a CSV file and parses its columns.
@@ -38,10 +53,20 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
 }
 
 @Suite struct IndicatorReferenceTests {
-    @Test(arguments: ["data/krx/005930_daily.csv", "data/krx/000660_daily.csv"])
-    func everyColumnMatchesTALibAfterWarmUp(file: String) async throws {
-        let bars = try DailyBarsCSV(parsing: try SharedData.text(file)).bars
-        let reference = try await taLibReference(csvPath: SharedData.root + "/" + file)
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func everyColumnMatchesTALibOnGeneratedBars(seed: UInt64) async throws {
+        try await Self.compareWithTALib(path: GeneratedFiles.path(seed), label: "generated bars, seed \(seed)")
+    }
+
+    @Test(.enabled(if: SharedData.has("data/krx/005930_daily.csv"), "the KRX files are not redistributable: only beside ../shared"),
+          arguments: ["data/krx/005930_daily.csv", "data/krx/000660_daily.csv"])
+    func everyColumnMatchesTALibOnKRXFiles(file: String) async throws {
+        try await Self.compareWithTALib(path: SharedData.root + "/" + file, label: file)
+    }
+
+    static func compareWithTALib(path: String, label file: String) async throws {
+        let bars = try DailyBarsCSV(parsing: try String(contentsOfFile: path, encoding: .utf8)).bars
+        let reference = try await taLibReference(csvPath: path)
         try #require(reference.count == bars.count)
         var set = IndicatorSet()
         var compared = 0
@@ -69,7 +94,8 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
     }
 
     /// StockCharts ChartSchool's Bollinger example (via the `ta` library's test data): TA-Lib's convention.
-    @Test func bollingerBandsMatchTheStockChartsExample() throws {
+    @Test(.enabled(if: SharedData.has("data/ta-reference/cs-bbands.csv"), "StockCharts' example is only beside ../shared"))
+    func bollingerBandsMatchTheStockChartsExample() throws {
         let rows = try SharedData.text("data/ta-reference/cs-bbands.csv").split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         var bands = BollingerBands(period: 20, deviations: 2)
         var compared = 0

@@ -1,0 +1,81 @@
+import Jobs
+public import Storage
+public import Engine
+import Foundation
+
+/// Opens broker accounts' credentials (PostgreSQL `broker_credentials`, sealed with `STOCKBOOM_SECRETS_KEY`)
+/// and keeps one `KISClient` per account, so tokens and rate limits are per app key, as KIS counts them.
+public actor BrokerDirectory {
+    /// Two pooled connections for credentials and tokens (not a new connection per token load).
+    private let database: DatabasePool
+    private let box: SecretBox
+    private let baseURL: String?
+    private let engine: EngineClient
+    private let clock: @Sendable () -> Int64
+    private let requestsPerSecond: Double?
+    private var clients: [String: KISClient] = [:]
+
+    /// - Parameters:
+    ///   - baseURL: overrides both KIS hosts (`KIS_BASE_URL`: a mock in tests, a proxy in production).
+    ///   - requestsPerSecond: overrides KIS's per-key limit (`KIS_REQUESTS_PER_SECOND`: a new app's 3/s, a mock's more).
+    public init(databaseURL: String, box: SecretBox, baseURL: String?, engine: EngineClient, clock: @escaping @Sendable () -> Int64, requestsPerSecond: Double? = nil) {
+        self.requestsPerSecond = requestsPerSecond
+        self.database = DatabasePool(url: databaseURL, size: 2)
+        self.box = box
+        self.baseURL = baseURL
+        self.engine = engine
+        self.clock = clock
+    }
+
+    public func client(account: String, broker: String) async throws -> KISClient {
+        if let client = self.clients[account] { return client }
+        let kind: KISEnvironment = broker == BrokerKind.kisReal.description ? .real : .paper
+        let box = self.box
+        let database = self.database
+        let credentials = try await database.run { try $0.brokerCredentials(account: account, box: box) }
+        guard let credentials else { throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)") }
+        let engine = self.engine
+        let client = KISClient(
+            environment: kind, credentials: KISCredentials(appKey: credentials.appKey, appSecret: credentials.appSecret, accountNumber: credentials.accountNumber),
+            baseURL: self.baseURL, clock: self.clock, tokenStore: PostgresTokenStore(account: account, database: database, box: box),
+            onTokenIssued: { token in _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt)) }, requestsPerSecond: self.requestsPerSecond)
+        self.clients[account] = client
+        return client
+    }
+}
+
+/// KIS tokens in PostgreSQL `broker_tokens`, sealed with `STOCKBOOM_SECRETS_KEY` (a token is a secret).
+struct PostgresTokenStore: KISTokenStore {
+    let account: String
+    let database: DatabasePool
+    let box: SecretBox
+
+    func load() async throws -> KISToken? {
+        let (account, box) = (self.account, self.box)
+        return try await self.database.run { db throws -> KISToken? in
+            let rows = try db.query(
+                "SELECT sealed_token, (extract(epoch FROM issued_at) * 1000000)::bigint, (extract(epoch FROM expires_at) * 1000000)::bigint FROM broker_tokens WHERE broker_account_id = $1",
+                [account]).rows
+            guard let row = rows.first, let sealed = row[0], let issued = row[1].flatMap({ Int64($0) }), let expires = row[2].flatMap({ Int64($0) }) else { return nil }
+            return KISToken(accessToken: try box.open(sealed), issuedAt: issued, expiresAt: expires)
+        }
+    }
+
+    func save(_ token: KISToken) async throws {
+        let account = self.account
+        let sealed = try self.box.seal(token.accessToken)
+        try await self.database.run { db in
+            _ = try db.query(
+                """
+                INSERT INTO broker_tokens (broker_account_id, sealed_token, issued_at, expires_at) VALUES ($1, $2, to_timestamp($3::float8 / 1e6), to_timestamp($4::float8 / 1e6))
+                ON CONFLICT (broker_account_id) DO UPDATE SET sealed_token = EXCLUDED.sealed_token, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at, updated_at = now()
+                """,
+                [account, sealed, String(token.issuedAt), String(token.expiresAt)])
+        }
+    }
+
+    func clear() async throws {
+        let account = self.account
+        try await self.database.run { db in _ = try db.query("DELETE FROM broker_tokens WHERE broker_account_id = $1", [account]) }
+    }
+}
