@@ -178,5 +178,7 @@ for target in package.targets where target.type != .system {
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
     settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    // Our code builds without warnings, and stays so.
+    settings.append(.treatAllWarnings(as: .error))
     target.swiftSettings = settings
 }

@@ -1,5 +1,5 @@
 import UnixSignals
-public import Engine
+import Engine
 public import Gateway
 import Hummingbird
 public import Jobs

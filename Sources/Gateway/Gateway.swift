@@ -1,6 +1,6 @@
 import Storage
 public import Hummingbird
-public import Ledger
+import Ledger
 import Foundation
 import Projections
 import Prometheus

@@ -1,4 +1,4 @@
-public import Engine
+import Engine
 import Foundation
 
 /// Daily bars of a made-up stock in the layout of KRX daily files (`date,open,high,low,close,volume,ticker,

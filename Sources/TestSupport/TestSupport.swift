@@ -12,7 +12,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
         var template = Array((NSTemporaryDirectory() + "stockboom-\(name)-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(created != nil, "mkdtemp failed")
-        self.path = String(cString: template)
+        self.path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: self.path) }
@@ -48,7 +48,7 @@ public final class SmallFileSystem: @unchecked Sendable {
     /// Fills the file system with a file of `bytes` (or until it is full); returns its path.
     public func fill(_ name: String, bytes: Int) -> String {
         let path = self.path + "/" + name
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         if let handle = FileHandle(forWritingAtPath: path) {
             let chunk = Data(count: 64 << 10)
             var written = 0
@@ -113,7 +113,7 @@ public final class OutputFile: @unchecked Sendable {
     /// An empty file for a child to write; with `contents`, a file for it to read (its standard input).
     public init(contents: String? = nil) {
         self.path = NSTemporaryDirectory() + "stockboom-output-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: self.path, contents: contents.map { Data($0.utf8) } ?? Data())
+        _ = FileManager.default.createFile(atPath: self.path, contents: contents.map { Data($0.utf8) } ?? Data())
         self.handle = contents == nil ? FileHandle(forWritingAtPath: self.path)! : FileHandle(forReadingAtPath: self.path)!
     }
 

@@ -4,7 +4,6 @@ public import Engine
 import Foundation
 import NIOCore
 import NIOHTTP1
-public import Projections
 
 /// The worker's way into the engine: the gateway's `/internal` routes, with the worker token.
 public struct EngineClient: Sendable {

@@ -2,7 +2,6 @@ public import Jobs
 public import Storage
 public import Engine
 import Foundation
-public import Projections
 import Synchronization
 
 /// What a handler says about a job it ran.

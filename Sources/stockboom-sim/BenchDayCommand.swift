@@ -67,7 +67,7 @@ struct BenchDayCommand: AsyncParsableCommand {
         let directory = output + "/eventlog"
         let databaseURL = try PostgresConnection.recreateDatabase("stockboom_bench_day", serverURL: server)
         let store = JobQueueStore(redis: RedisClient(endpoint: redis))
-        try await blocking { try JobDispatcher.reset(store) }
+        _ = try await blocking { try JobDispatcher.reset(store) }
         let day = KST.day(year: 2025, month: 1, day: 3)
         let eventLog = try EventLog(directory: directory)
         let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()), snapshotEveryEvents: 1_000_000)

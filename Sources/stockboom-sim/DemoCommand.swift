@@ -66,7 +66,7 @@ struct DemoCommand: AsyncParsableCommand {
         try? FileManager.default.removeItem(atPath: self.dir)
         let databaseURL = try PostgresConnection.recreateDatabase(self.database, serverURL: server)
         let store = JobQueueStore(redis: RedisClient(endpoint: redis))
-        try await blocking { try JobDispatcher.reset(store) }
+        _ = try await blocking { try JobDispatcher.reset(store) }
         let eventLog = try EventLog(directory: self.dir)
         let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()), snapshotEveryEvents: 50_000)
         let clock = DemoClock(KST.instant(day: day, hour: 8, minute: 30))
@@ -444,7 +444,7 @@ struct DemoSummary {
         let finished = Dictionary(stack.worker.consumers.map { ($0.queue.rawValue, $0.finishedCount) }, uniquingKeysWith: +)
         let runner = stack.runner
         let projections = try await blocking { try runner.status() }
-        let trades = try await stack.services.database.run { try $0.query("SELECT count(*) FROM trades").rows.first?[0] ?? "0" } ?? "0"
+        let trades = try await stack.services.database.run { try $0.query("SELECT count(*) FROM trades").rows.first?[0] ?? "0" }
         return DemoSummary(
             events: runtime.nextOffset, seconds: seconds, commits: log.statistics.commits, statuses: statuses, reasons: reasons, accounts: accounts,
             notifications: live.notifications.count, delivered: delivered, queues: queues, finished: finished, projections: projections, maxLag: stack.maxLag.withLock { $0 },

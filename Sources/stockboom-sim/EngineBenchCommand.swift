@@ -98,7 +98,7 @@ struct EngineBenchCommand: AsyncParsableCommand {
     }
 }
 
-/// A deterministic KRX day of one-minute bars, shaped like `shared/bench/gen_events.py`'s candles.
+/// A deterministic KRX day of one-minute bars, shaped like the benchmark corpus's candles (`BenchmarkCorpus`).
 enum GeneratedDay {
     static func make(stocks: Int, day: Int64, seed: UInt64) -> ([(code: StockCode, name: String, previousClose: Int64)], [Candle]) {
         var state = seed

@@ -17,7 +17,7 @@ struct LogBenchCommand: AsyncParsableCommand {
         abstract: "Benchmark the log against PostgreSQL, Redis Streams, lz4 and raw fdatasync on the shared corpus."
     )
 
-    @Option(help: "Corpus file: one JSON event per line (shared/bench/gen_events.py).") var corpus: String
+    @Option(help: "Corpus file: one JSON event per line (`stockboom-sim bench corpus`).") var corpus: String
     @Option(help: "Scratch directory for the benchmark logs (emptied first).") var dir = "var/bench"
     @Option(help: "Use at most this many corpus events.") var events: Int?
     @Option(help: "Events in the log whose open time is measured.") var openEvents = 10_000_000
@@ -353,7 +353,7 @@ struct Corpus: Sendable {
 
     init(path: String, limit: Int?) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure("cannot read corpus \(path); generate it with: python3 ../shared/bench/gen_events.py --events 1000000 --seed 7 > \(path)")
+            throw CommandFailure("cannot read corpus \(path); generate it with: stockboom-sim bench corpus --events 1000000 --seed 7 > \(path)")
         }
         var starts: [Int] = []
         var ends: [Int] = []

@@ -17,7 +17,7 @@ struct ProjectionBenchCommand: AsyncParsableCommand {
         abstract: "Rebuild the candles and trades projections from the corpus (vs psql \\copy), and live lag at 10,000 events/s."
     )
 
-    @Option(help: "Corpus file (shared/bench/gen_events.py).") var corpus: String
+    @Option(help: "Corpus file (`stockboom-sim bench corpus`).") var corpus: String
     @Option(help: "Scratch directory.") var dir = "var/bench-projections"
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Events per second for the live-lag run.") var liveRate = 10_000

@@ -13,7 +13,7 @@ struct IndicatorsCommand: ParsableCommand {
         abstract: "Print every indicator's value per bar as CSV (TA-Lib conventions; empty during warm-up)."
     )
 
-    @Option(help: "Daily bars in the layout of shared/data/krx (date,open,high,low,close,volume,…).") var data: String
+    @Option(help: "Daily bars in the KRX daily layout (date,open,high,low,close,volume[,ticker,code,name,interval]).") var data: String
 
     func run() throws {
         let bars = try loadBars(self.data).bars
@@ -48,7 +48,7 @@ struct BacktestCommand: AsyncParsableCommand {
         abstract: "Replay historical bars through the engine and the simulated exchange; write the backtest's own log and report."
     )
 
-    @Option(help: "Daily bars (shared/data/krx layout).") var data: String?
+    @Option(help: "Daily bars (KRX daily layout: date,open,high,low,close,volume,…).") var data: String?
     @Option(help: "Or: an engine log whose CandleClosed events to replay (all stocks).") var fromLog: String?
     @Option(help: "With --from-log: the candle timeframe to use (1m, 5m, 15m, 1h, 1d).") var timeframe = "1m"
     @Option(help: "ma-cross or rsi-reversion.") var strategy: String

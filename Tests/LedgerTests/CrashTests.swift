@@ -15,7 +15,7 @@ func isWholeStressPayload(_ payload: [UInt8]) -> Bool {
     /// appending goes on. `STOCKBOOM_CRASH_KILLS` raises the count for a long run (thousands).
     @Test func acknowledgedAppendsSurviveSIGKILL() async throws {
         let kills = Int(ProcessInfo.processInfo.environment["STOCKBOOM_CRASH_KILLS"] ?? "") ?? 50
-        let executable = try stockboomExecutable()
+        _ = try stockboomExecutable("stockboom-sim")  // fails early, with a clear message, when it is not built
         let directory = TemporaryDirectory("crash")
         var random = SeededRandom(seed: UInt64(ProcessInfo.processInfo.environment["STOCKBOOM_CRASH_SEED"] ?? "") ?? 2026)
         var acknowledged: [UInt64: (count: Int, checksum: UInt32)] = [:]

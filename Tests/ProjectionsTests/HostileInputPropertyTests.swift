@@ -98,7 +98,7 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         return .recordIndicators(values)
     case .notify(let user, let kind, let title, let message):
         return .notify(user: user, kind: which == 0 ? t() : kind, title: which == 1 ? t() : title, message: which >= 2 ? t() : message)
-    case .recordNotificationSent(let id, let channel, let detail):
+    case .recordNotificationSent(let id, let channel, _):
         return .recordNotificationSent(id, channel: which == 0 ? t() : channel, detail: t())
     case .recordNotificationFailed(let id, let channel, let detail):
         return .recordNotificationFailed(id, channel: which == 0 ? t() : channel, detail: which == 0 ? detail : t())
@@ -152,7 +152,7 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         #expect(fromZero.digest == live && fromSnapshots.digest == live)
         // A rebuild of each model reaches the head again, with the same rows.
         let before = try tableDigests(runner.database)
-        for name in runner.names { try runner.rebuild(name, retention: nil) }
+        for name in runner.names { _ = try runner.rebuild(name, retention: nil) }
         #expect(try tableDigests(runner.database) == before, "rebuilt tables equal the live ones")
         #expect(try runner.status().allSatisfy { $0.lag == 0 && $0.failure == nil })
         print("hostile property: \(commands) commands, \(mutated) with a hostile value, \(refused) refused, \(recorded) recorded, \(log.nextOffset) events; traps 0, stuck projections 0")
@@ -208,7 +208,7 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         #expect(try runner.status().allSatisfy { $0.lag == 0 && $0.failure == nil })
         let email = try runner.database.query("SELECT email FROM users WHERE id = $1", [user.description]).rows.first?[0]
         #expect(email == "nul\u{FFFD}@example.com")
-        for name in runner.names { try runner.rebuild(name, retention: nil) }
+        for name in runner.names { _ = try runner.rebuild(name, retention: nil) }
         #expect(try runner.status().allSatisfy { $0.lag == 0 && $0.failure == nil })
         log.close()
     }

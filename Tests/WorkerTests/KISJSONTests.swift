@@ -110,7 +110,7 @@ import TestSupport
             switch byte {
             case UInt8(ascii: ","): afterComma = true
             case 0x20, 0x09, 0x0A, 0x0D: continue
-            case UInt8(ascii: "]"), UInt8(ascii: "}") where afterComma: return true
+            case UInt8(ascii: "]") where afterComma, UInt8(ascii: "}") where afterComma: return true
             default: afterComma = false
             }
         }

@@ -22,7 +22,7 @@ final class Child: @unchecked Sendable {
         self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
         self.process.environment = environment
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         self.process.standardOutput = handle
         self.process.standardError = handle
@@ -513,13 +513,13 @@ final class Child: @unchecked Sendable {
         let (rig, sink) = try await Self.rig("restart", redisDatabase: 0, redisURL: "redis://127.0.0.1:\(redisPort)/0")
         defer {
             sink.killed()
-            redis.withLock { $0.killed() }
+            _ = redis.withLock { $0.killed() }
         }
         let mock = MockKIS(now: Self.session)
         mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
         try await withServer(mock.router()) { kis in
             try await Self.fourRestingOrdersOutlive(rig, mock, kis: kis, stock: "005930", quantity: 3, price: 55_000) {
-                redis.withLock { $0.killed() }
+                _ = redis.withLock { $0.killed() }
                 try await Task.sleep(for: .seconds(2))  // both processes meet the dead server
                 let restarted = try await Self.privateRedis(port: redisPort, directory: scratch.path)
                 redis.withLock { $0 = restarted }
@@ -555,7 +555,7 @@ final class Child: @unchecked Sendable {
             let database = try #require(rig.environment["DATABASE_URL"])
             try await Self.waitFor(60, "indicators projected") {
                 let count = try await blocking { try PostgresConnection(url: database).query("SELECT count(*) FROM indicators WHERE stock_id = '005930' AND name = 'sma_5'").rows.first?[0] ?? "0" }
-                return Int(count ?? "0") ?? 0 > 0
+                return Int(count) ?? 0 > 0
             }
             #expect(mock.state.withLock { $0.orders.count } == orders.count, "each strategy order sent once")
             #expect(await worker.stop() == 0)

@@ -1,4 +1,3 @@
-public import Engine
 
 /// Whose an event is: the user the live stream shows it to (nil: nobody's, e.g. market data).
 public enum EventOwnership {

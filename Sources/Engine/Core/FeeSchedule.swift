@@ -1,6 +1,6 @@
 /// Trading costs, as integer rates in parts per billion so that no floating point touches money.
 ///
-/// Defaults from `shared/domain/kis-and-krx.md` §6.6: KIS non-face-to-face commission 0.0140527% on both
+/// Defaults from the KIS/KRX fee schedule (§6.6 of the project's notes): KIS non-face-to-face commission 0.0140527% on both
 /// sides, and the 2026 sell-side securities transaction tax of 0.20% (0.05% + 0.15% rural tax on KOSPI;
 /// 0.20% on KOSDAQ). Both are truncated to whole won.
 public struct FeeSchedule: Sendable, Hashable {

@@ -1,4 +1,4 @@
-public import Ledger
+import Ledger
 
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///

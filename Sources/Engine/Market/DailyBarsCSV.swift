@@ -1,4 +1,4 @@
-/// Daily bars in the layout of `shared/data/krx/*.csv`:
+/// Daily bars in the layout of KRX daily files (as data vendors export them):
 /// `date,open,high,low,close,volume[,ticker,code,name,interval]`, dates `YYYYMMDD`, prices integer KRW.
 public struct DailyBarsCSV: Sendable {
     public var stock: StockCode

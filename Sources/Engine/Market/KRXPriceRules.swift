@@ -1,6 +1,6 @@
 /// KRX price rules for stocks: the tick-size table (호가가격단위) and the daily price limit band.
 ///
-/// Unified KOSPI/KOSDAQ/KONEX table in force since 2023-01-25 (see `shared/domain/kis-and-krx.md` §6.4).
+/// Unified KOSPI/KOSDAQ/KONEX table in force since 2023-01-25 (KRX market rules, §6.4 of the project's KIS/KRX notes).
 /// Prices are integer KRW.
 public enum KRXPriceRules {
     /// Upper bounds (exclusive) of each price band and the tick inside it.

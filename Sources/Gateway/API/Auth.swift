@@ -1,8 +1,8 @@
 import Storage
-public import Engine
+import Engine
 import Crypto
 import Foundation
-public import Hummingbird
+import Hummingbird
 import HummingbirdBcrypt
 import JWTKit
 import Projections

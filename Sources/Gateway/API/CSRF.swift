@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 
 /// Cross-site request forgery: a browser sends the dashboard's `sb_session` cookie with any request to this
 /// host, whoever's page made it (other ports of the same host count as the same site, so `SameSite` alone

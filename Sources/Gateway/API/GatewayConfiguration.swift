@@ -1,6 +1,6 @@
 import Storage
 import Projections
-public import Foundation
+import Foundation
 
 /// Settings of the API, read from the environment by `stockboom serve` (see README "Configuration").
 public struct GatewayConfiguration: Sendable {

@@ -1,8 +1,8 @@
 public import Runtime
 public import Storage
-public import Engine
+import Engine
 public import Ledger
-public import Projections
+import Projections
 import Foundation
 import Synchronization
 

@@ -1,6 +1,6 @@
 public import Jobs
 public import Storage
-public import Projections
+import Projections
 import Foundation
 import Synchronization
 

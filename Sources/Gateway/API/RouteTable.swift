@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 
 /// Registers routes and remembers each (method, path), so that a test can hold `/openapi.json` to exactly
 /// the routes the server has.

@@ -1,6 +1,6 @@
 import Jobs
 public import Storage
-public import Engine
+import Engine
 import Foundation
 
 /// Opens broker accounts' credentials (PostgreSQL `broker_credentials`, sealed with `STOCKBOOM_SECRETS_KEY`)

@@ -1,7 +1,6 @@
 public import Jobs
 public import Engine
 import Foundation
-public import Projections
 
 /// data-analysis: for closed one-minute bars of stocks with strategies enabled, records each bar's indicators
 /// (`IndicatorComputed`, the engine's `IndicatorSet`) and runs each strategy (the engine's own `Strategy` code,

@@ -2,7 +2,6 @@ public import Jobs
 public import Storage
 public import Engine
 import Foundation
-public import Projections
 import Synchronization
 
 /// data-collection: one job per minute of the session and group of stocks —

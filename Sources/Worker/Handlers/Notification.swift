@@ -1,11 +1,10 @@
 public import Jobs
-public import Storage
+import Storage
 public import AsyncHTTPClient
-public import Engine
+import Engine
 import Foundation
 import NIOCore
 import NIOHTTP1
-public import Projections
 
 /// notification: e-mail through SMTP (and an optional webhook), then `NotificationSent`. A permanent SMTP
 /// refusal (5xx) or the last attempt records `NotificationFailed`.

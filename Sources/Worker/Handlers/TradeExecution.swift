@@ -1,11 +1,10 @@
 public import Jobs
-public import Storage
-public import AsyncHTTPClient
+import Storage
+import AsyncHTTPClient
 public import Engine
 import Foundation
 import NIOCore
 import NIOHTTP1
-public import Projections
 
 /// trade-execution: takes an order at a KIS account from PENDING to a final state.
 ///
