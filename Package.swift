@@ -58,7 +58,10 @@ let package = Package(
         .target(name: "Projections", dependencies: ["Storage", "Runtime", "Engine", "Ledger"]),
         // Jobs: queue names, the BullMQ-layout store in Redis, job derivation and the dispatcher, and the
         // wire contract between the worker and the engine's internal routes.
-        .target(name: "Jobs", dependencies: ["Storage", "Runtime", "Engine", "Ledger", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "Jobs",
+            dependencies: ["Storage", "Runtime", "Engine", "Ledger", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The HTTP side: health, metrics, API.
         .target(
             name: "Gateway",
@@ -116,7 +119,8 @@ let package = Package(
         .executableTarget(
             name: "stockboom-sim",
             dependencies: [
-                "Assembly", "Simulation", "Ledger", "Engine", "Runtime", "Storage", "Projections", "Jobs", "Gateway", "Worker",
+                "Assembly", "Simulation", "Ledger", "Engine", "Runtime", "Storage", "Projections", "Jobs", "Gateway",
+                "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -146,14 +150,28 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Storage"], path: "Sources/TestSupport"),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Runtime", "Ledger", "Storage", "Projections", "Simulation", "TestSupport"], exclude: ["Reference"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Simulation", "TestSupport"]),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: ["Engine", "Runtime", "Ledger", "Storage", "Projections", "Simulation", "TestSupport"],
+            exclude: ["Reference"]
+        ),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: [
+                "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Simulation", "TestSupport",
+            ]
+        ),
         // The operations files (docker/, .env.example) against real validators, and the commands' log lines.
-        .testTarget(name: "OperationsTests", dependencies: ["Projections", "Storage", "TestSupport"], exclude: ["validate_operations.py"]),
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: ["Projections", "Storage", "TestSupport"],
+            exclude: ["validate_operations.py"]
+        ),
         .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Worker", "Gateway", "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Simulation", "TestSupport",
+                "Worker", "Gateway", "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Simulation",
+                "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

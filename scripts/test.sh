@@ -13,6 +13,8 @@ fi
 cleanup() { [ "$started_services" -eq 1 ] && scripts/services.sh stop; }
 trap cleanup EXIT
 export DATABASE_URL REDIS_URL
+# The format is checked, not argued about: `swift format -i -r -p Sources Tests Package.swift` fixes it.
+swift format lint --strict -r -p Sources Tests Package.swift
 swift build --build-tests
 SWIFT_BACKTRACE=enable=no swift test --skip-build --disable-xctest
 # Every `make bench-*` at a tiny size on the debug build, so that no benchmark rots unseen (figures: none).

@@ -16,7 +16,10 @@ struct LogFollower: Service {
 
     /// - Parameter pass: one pass; true when it stopped short of the head (go on at once).
     init(
-        name: String, logger: Logger, pollMilliseconds: Int = 20, pass: @escaping @Sendable () throws -> Bool,
+        name: String,
+        logger: Logger,
+        pollMilliseconds: Int = 20,
+        pass: @escaping @Sendable () throws -> Bool,
         recover: @escaping @Sendable () -> Void = {}
     ) {
         self.name = name

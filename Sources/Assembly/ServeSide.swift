@@ -1,4 +1,3 @@
-import UnixSignals
 import Engine
 public import Gateway
 import Hummingbird
@@ -10,6 +9,7 @@ public import Runtime
 import ServiceLifecycle
 public import Storage
 import Synchronization
+import UnixSignals
 
 /// What the serve side is built from. `stockboom serve` fills it from its flags and the environment; the demo
 /// and the benchmarks from their own worlds.
@@ -64,8 +64,15 @@ public final class ServeSide: Sendable {
     private let pool: DatabasePool?
 
     private init(
-        log: EventLog, runtime: EngineRuntime, services: GatewayServices?, runner: ProjectionRunner?, dispatcher: JobDispatcher?, baseURL: String,
-        group: ServiceGroup, running: Task<Void, any Error>, pool: DatabasePool?
+        log: EventLog,
+        runtime: EngineRuntime,
+        services: GatewayServices?,
+        runner: ProjectionRunner?,
+        dispatcher: JobDispatcher?,
+        baseURL: String,
+        group: ServiceGroup,
+        running: Task<Void, any Error>,
+        pool: DatabasePool?
     ) {
         self.log = log
         self.runtime = runtime
@@ -94,14 +101,20 @@ public final class ServeSide: Sendable {
                     return false  // wait after every pass (see ProjectionRunner.runLive)
                 } recover: {
                     projections.reconnect()
-                })
+                }
+            )
         }
         var dispatcher: JobDispatcher?
         if let redis = options.redis {
             // Job times: the wall clock when live (retries and locks are real time), the owner's clock when stepped.
             var clock: @Sendable () -> Int64 = { wallClockMicros() }
             if options.dispatcher == .stepped { clock = options.clock }
-            let jobs = JobDispatcher(log: log, store: JobQueueStore(redis: RedisClient(endpoint: redis)), clock: clock, committed: { runtime.committed })
+            let jobs = JobDispatcher(
+                log: log,
+                store: JobQueueStore(redis: RedisClient(endpoint: redis)),
+                clock: clock,
+                committed: { runtime.committed }
+            )
             dispatcher = jobs
             if options.dispatcher == .live {
                 parts.append(LogFollower(name: "job dispatcher", logger: logger) { try jobs.step() })
@@ -109,18 +122,28 @@ public final class ServeSide: Sendable {
         }
 
         var dependencies = GatewayDependencies(
-            log: log, databaseURL: options.databaseURL, redis: options.redis,
-            ordersByStatus: { runtime.committed.state.ordersByStatus(everyStatus: true) })
+            log: log,
+            databaseURL: options.databaseURL,
+            redis: options.redis,
+            ordersByStatus: { runtime.committed.state.ordersByStatus(everyStatus: true) }
+        )
         if let networks = options.internalNetworks { dependencies.internalNetworks = networks }
         var services: GatewayServices?
         var pool: DatabasePool?
         if let databaseURL = options.databaseURL {
-            guard let configuration = options.gateway else { throw AssemblyError("a database needs a gateway configuration (secrets)") }
+            guard let configuration = options.gateway else {
+                throw AssemblyError("a database needs a gateway configuration (secrets)")
+            }
             let database = DatabasePool(url: databaseURL, size: options.databaseConnections)
             pool = database
             var gateway = GatewayServices(
-                dependencies: dependencies, runtime: runtime, database: database, auth: await AuthService(configuration: configuration),
-                clock: options.clock, candleCacheCapacity: options.candleCache)
+                dependencies: dependencies,
+                runtime: runtime,
+                database: database,
+                auth: await AuthService(configuration: configuration),
+                clock: options.clock,
+                candleCacheCapacity: options.candleCache
+            )
             gateway.workerToken = options.workerToken
             gateway.liveFeed = options.redis.map { LiveEventFeed(endpoint: $0) }
             services = gateway
@@ -133,7 +156,9 @@ public final class ServeSide: Sendable {
             router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
             // A connection that sends no complete request head, or sits idle between requests, for 60 s is closed
             // (slow or abandoned sockets are not held for ever); a response in progress — a live stream — is not.
-            server: .http1(configuration: .init(additionalChannelHandlers: [limiter.handler()], idleTimeout: .seconds(60))),
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [limiter.handler()], idleTimeout: .seconds(60))
+            ),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: options.serverName),
             services: services.map { [$0.candles] } ?? [],
             onServerRunning: { channel in
@@ -147,7 +172,11 @@ public final class ServeSide: Sendable {
         parts.append(app)
         let group = ServiceGroup(
             configuration: .init(
-                services: parts, gracefulShutdownSignals: options.stopOnSignals ? [.sigterm, .sigint] : [], logger: logger))
+                services: parts,
+                gracefulShutdownSignals: options.stopOnSignals ? [.sigterm, .sigint] : [],
+                logger: logger
+            )
+        )
         let ended = Mutex<String?>(nil)
         let running = Task {
             do {
@@ -160,15 +189,25 @@ public final class ServeSide: Sendable {
         }
         while listening.withLock({ $0 }) == nil {
             if let failure = ended.withLock({ $0 }) {
-                throw AssemblyError("the gateway could not listen on \(options.host):\(options.port) (in use?): \(failure)")
+                throw AssemblyError(
+                    "the gateway could not listen on \(options.host):\(options.port) (in use?): \(failure)"
+                )
             }
             try await Task.sleep(for: .milliseconds(5))
         }
         let host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host
         let baseURL = "http://\(host):\(listening.withLock { $0 } ?? options.port)"
         return ServeSide(
-            log: log, runtime: runtime, services: services, runner: runner, dispatcher: dispatcher, baseURL: baseURL, group: group, running: running,
-            pool: pool)
+            log: log,
+            runtime: runtime,
+            services: services,
+            runner: runner,
+            dispatcher: dispatcher,
+            baseURL: baseURL,
+            group: group,
+            running: running,
+            pool: pool
+        )
     }
 
     /// Waits until the system stops (a signal, or `stop()`), then releases the database pool.

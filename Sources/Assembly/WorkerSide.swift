@@ -1,11 +1,11 @@
-import UnixSignals
-import Foundation
-import Ledger
 public import Engine
+import Foundation
 public import Jobs
+import Ledger
 public import Logging
 import ServiceLifecycle
 public import Storage
+import UnixSignals
 public import Worker
 
 /// Everything a worker's parts are built from.
@@ -15,7 +15,9 @@ public struct WorkerOptions: Sendable {
     public var token: String
     public var redis: RedisEndpoint
     /// Consumers per queue; a queue not named has none. Default: `WorkerQueues.defaultConcurrency`.
-    public var concurrency: [QueueName: Int] = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { ($0, WorkerQueues.defaultConcurrency($0)) })
+    public var concurrency: [QueueName: Int] = Dictionary(
+        uniqueKeysWithValues: QueueName.allCases.map { ($0, WorkerQueues.defaultConcurrency($0)) }
+    )
     /// PostgreSQL with the sealed broker credentials, and the key that opens them (for the queues that talk to
     /// the broker).
     public var databaseURL: String?
@@ -72,14 +74,18 @@ public enum WorkerQueues {
         var perQueue: [QueueName: Int] = [:]
         for part in text.split(separator: ",") {
             let pair = part.split(separator: "=")
-            guard pair.count == 2, let queue = QueueName(rawValue: String(pair[0])), let count = Int(pair[1]), (1...256).contains(count) else { return nil }
+            guard pair.count == 2, let queue = QueueName(rawValue: String(pair[0])), let count = Int(pair[1]),
+                (1...256).contains(count)
+            else { return nil }
             perQueue[queue] = count
         }
         return perQueue
     }
 
     /// The handler of a queue's jobs, and the services that feed or look after it.
-    static func parts(_ queue: QueueName, _ context: WorkerContext) throws -> (handler: any JobHandler, services: [any Service]) {
+    static func parts(_ queue: QueueName, _ context: WorkerContext) throws -> (
+        handler: any JobHandler, services: [any Service]
+    ) {
         switch queue {
         case .dataCollection:
             let brokers = try context.brokers()
@@ -87,8 +93,13 @@ public enum WorkerQueues {
             var services: [any Service] = []
             if options.collectSeconds > 0 {
                 let schedule = CollectionSchedule(
-                    engine: context.engine, redis: options.redis, calendar: options.calendar, watch: options.watch, group: options.collectGroup,
-                    watchEvery: options.watchEvery)
+                    engine: context.engine,
+                    redis: options.redis,
+                    calendar: options.calendar,
+                    watch: options.watch,
+                    group: options.collectGroup,
+                    watchEvery: options.watchEvery
+                )
                 services.append(CollectionScheduleService(schedule: schedule, options: options))
             }
             return (DataCollectionHandler(engine: context.engine, brokers: brokers, redis: options.redis), services)
@@ -96,16 +107,32 @@ public enum WorkerQueues {
             let brokers = try context.brokers()
             let options = context.options
             let handler = TradeExecutionHandler(
-                engine: context.engine, brokers: brokers, pollSeconds: options.pollSeconds, clock: options.clock, calendar: options.calendar)
-            let services: [any Service] = options.reconcileSeconds.map {
-                [ReconciliationService(reconciler: Reconciler(engine: context.engine, brokers: brokers, report: context.report), seconds: $0, logger: options.logger)]
-            } ?? []
+                engine: context.engine,
+                brokers: brokers,
+                pollSeconds: options.pollSeconds,
+                clock: options.clock,
+                calendar: options.calendar
+            )
+            let services: [any Service] =
+                options.reconcileSeconds.map {
+                    [
+                        ReconciliationService(
+                            reconciler: Reconciler(engine: context.engine, brokers: brokers, report: context.report),
+                            seconds: $0,
+                            logger: options.logger
+                        )
+                    ]
+                } ?? []
             return (handler, services)
         case .dataAnalysis:
             return (DataAnalysisHandler(engine: context.engine), [])
         case .notification:
             let mailer = context.options.smtp.map { SMTPMailer(configuration: $0) }
-            if mailer == nil { context.options.logger.warning("SMTP_HOST is not set: notifications are recorded as failed (no channel)") }
+            if mailer == nil {
+                context.options.logger.warning(
+                    "SMTP_HOST is not set: notifications are recorded as failed (no channel)"
+                )
+            }
             return (NotificationHandler(engine: context.engine, mailer: mailer, webhook: context.options.webhook), [])
         }
     }
@@ -120,7 +147,9 @@ struct WorkerContext: Sendable {
 
     func brokers() throws -> BrokerDirectory {
         guard let directory else {
-            throw AssemblyError("DATABASE_URL and STOCKBOOM_SECRETS_KEY must be set for the queues that talk to the broker (the sealed KIS credentials)")
+            throw AssemblyError(
+                "DATABASE_URL and STOCKBOOM_SECRETS_KEY must be set for the queues that talk to the broker (the sealed KIS credentials)"
+            )
         }
         return directory
     }
@@ -149,12 +178,19 @@ public final class WorkerSide: Sendable {
         let report: @Sendable (String) -> Void = { logger.error("\($0)") }
         let queues = QueueName.allCases.filter { (options.concurrency[$0] ?? 0) > 0 }
         var directory: BrokerDirectory?
-        if queues.contains(where: WorkerQueues.needsBroker), let databaseURL = options.databaseURL, let key = options.secretsKey {
+        if queues.contains(where: WorkerQueues.needsBroker), let databaseURL = options.databaseURL,
+            let key = options.secretsKey
+        {
             // Token times (issue, expiry, one request a minute) on the session clock, as the broker keeps them: in
             // a simulated session the broker's minute is the session's. (Request rates stay on the wall clock.)
             directory = BrokerDirectory(
-                databaseURL: databaseURL, box: SecretBox(key: key), baseURL: options.kisBaseURL, engine: engine, clock: options.clock,
-                requestsPerSecond: options.kisRequestsPerSecond)
+                databaseURL: databaseURL,
+                box: SecretBox(key: key),
+                baseURL: options.kisBaseURL,
+                engine: engine,
+                clock: options.clock,
+                requestsPerSecond: options.kisRequestsPerSecond
+            )
         }
         let context = WorkerContext(options: options, engine: engine, report: report, directory: directory)
         var consumers: [QueueConsumers] = []
@@ -163,8 +199,14 @@ public final class WorkerSide: Sendable {
             let (handler, services) = try WorkerQueues.parts(queue, context)
             consumers.append(
                 QueueConsumers(
-                    endpoint: options.redis, queue: queue, concurrency: options.concurrency[queue] ?? 1, handler: handler, lockMs: options.lockMs,
-                    report: report))
+                    endpoint: options.redis,
+                    queue: queue,
+                    concurrency: options.concurrency[queue] ?? 1,
+                    handler: handler,
+                    lockMs: options.lockMs,
+                    report: report
+                )
+            )
             feeders += services
         }
         // Reconciliation's start-up pass runs before any consumer or schedule: orders and strategies meet accounts
@@ -175,15 +217,21 @@ public final class WorkerSide: Sendable {
         // Reverse order on shutdown: the schedules stop first, then the consumers finish what they hold.
         let group = ServiceGroup(
             configuration: .init(
-                services: [ConsumersService(consumers: consumers, logger: logger)] + feeders, gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [],
-                logger: logger))
+                services: [ConsumersService(consumers: consumers, logger: logger)] + feeders,
+                gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [],
+                logger: logger
+            )
+        )
         let running = Task { try await group.run() }
         logger.info(
             "worker running",
             metadata: [
                 "server": .string(options.serverURL),
-                "queues": .string(queues.map { "\($0.rawValue)=\(options.concurrency[$0] ?? 0)" }.joined(separator: ",")),
-            ])
+                "queues": .string(
+                    queues.map { "\($0.rawValue)=\(options.concurrency[$0] ?? 0)" }.joined(separator: ",")
+                ),
+            ]
+        )
         return WorkerSide(consumers: consumers, group: group, running: running, logger: logger)
     }
 
@@ -233,9 +281,12 @@ struct CollectionScheduleService: Service {
     func run() async throws {
         let clock = self.options.clock
         let speed = self.options.clockSpeed
-        let sessionInterval = Int64((self.options.collectSeconds * speed * 1e3).rounded()) * 1_000  // whole ms: the grid is counted from midnight
+        // whole ms: the grid is counted from midnight
+        let sessionInterval = Int64((self.options.collectSeconds * speed * 1e3).rounded()) * 1_000
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await self.schedule.tick(now: clock()) } catch { self.options.logger.error("data-collection schedule: \(error)") }
+            do { try await self.schedule.tick(now: clock()) } catch {
+                self.options.logger.error("data-collection schedule: \(error)")
+            }
             let now = clock()
             let wait = Double(CollectionSchedule.nextTick(after: now, interval: sessionInterval) - now) / 1e6 / speed
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(wait)) }

@@ -1,21 +1,27 @@
-import Storage
+import Foundation
 public import Hummingbird
 import Ledger
-import Foundation
 import Projections
 import Prometheus
+import Storage
 
 /// The HTTP gateway on :3001: operations (`/health`, `/metrics`), the JSON API under `/api` (see
 /// `/openapi.json`), the live event stream and the dashboard at `/`. Errors use one shape, RFC 9457
 /// problem details.
 public enum Gateway {
     /// Builds the router. Without `services` (no database configured) only the operations endpoints exist.
-    public static func router(dependencies: GatewayDependencies, metrics: GatewayMetrics, services: GatewayServices? = nil) -> Router<APIContext> {
+    public static func router(
+        dependencies: GatewayDependencies,
+        metrics: GatewayMetrics,
+        services: GatewayServices? = nil
+    ) -> Router<APIContext> {
         Self.routes(dependencies: dependencies, metrics: metrics, services: services).router
     }
 
     /// The router and the table of (method, path) it serves.
-    static func routes(dependencies: GatewayDependencies, metrics: GatewayMetrics, services: GatewayServices?) -> RouteTable {
+    static func routes(dependencies: GatewayDependencies, metrics: GatewayMetrics, services: GatewayServices?)
+        -> RouteTable
+    {
         let router = Router(context: APIContext.self)
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
         router.middlewares.add(SecurityHeadersMiddleware())
@@ -27,14 +33,21 @@ public enum Gateway {
             let report = try await blocking { HealthReport.recentCheck(dependencies) }
             // Parts, offsets and errors for internal clients (operators, Prometheus, the compose health check);
             // up or not for everyone else.
-            return Self.json(context.isInternalClient ? report.json() : report.livenessJSON(), status: report.ready ? .ok : .serviceUnavailable)
+            return Self.json(
+                context.isInternalClient ? report.json() : report.livenessJSON(),
+                status: report.ready ? .ok : .serviceUnavailable
+            )
         }
         routes.add(.get, "/metrics") { _, context -> Response in
             guard context.isInternalClient else { throw problem(404, "no route GET /metrics") }
             try await blocking { metrics.refresh(dependencies) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
+            )
         }
         if let services {
             router.middlewares.add(AuthMiddleware(auth: services.auth, epochs: services.sessions))
@@ -70,7 +83,11 @@ enum GatewayAPI {
         routes.add(.get, "/openapi.json") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
+            )
         }
     }
 }

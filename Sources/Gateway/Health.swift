@@ -1,8 +1,8 @@
-public import Storage
-public import Ledger
-public import Projections
 import Engine
 import Foundation
+public import Ledger
+public import Projections
+public import Storage
 import Synchronization
 
 /// What the gateway reaches: the log, and (when configured) PostgreSQL and Redis.
@@ -15,7 +15,12 @@ public struct GatewayDependencies: Sendable {
     /// Who reaches `/internal/*`, `/metrics` and the detailed `/health` (`STOCKBOOM_INTERNAL_NETWORKS`).
     public var internalNetworks = InternalNetworks.default
 
-    public init(log: EventLog, databaseURL: String?, redis: RedisEndpoint?, ordersByStatus: (@Sendable () -> [String: Int])? = nil) {
+    public init(
+        log: EventLog,
+        databaseURL: String?,
+        redis: RedisEndpoint?,
+        ordersByStatus: (@Sendable () -> [String: Int])? = nil
+    ) {
         self.log = log
         self.databaseURL = databaseURL
         self.redis = redis
@@ -56,7 +61,8 @@ public struct HealthReport: Sendable {
     public var stuckProjections: [String] { self.projections.filter { $0.failure != nil }.map(\.name) }
 
     public var ready: Bool {
-        self.logWritable && !self.logDiskFull && (self.postgres?.ok ?? true) && (self.redis?.ok ?? true) && self.foreignProjections.isEmpty
+        self.logWritable && !self.logDiskFull && (self.postgres?.ok ?? true) && (self.redis?.ok ?? true)
+            && self.foreignProjections.isEmpty
             && self.stuckProjections.isEmpty
     }
 
@@ -89,10 +95,18 @@ public struct HealthReport: Sendable {
     public static func check(_ dependencies: GatewayDependencies) -> HealthReport {
         Self.checksMade.withLock { $0[dependencies.log.directory, default: 0] += 1 }
         let failure = dependencies.log.writerFailure
-        var report = HealthReport(logWritable: failure == nil, logError: failure?.description, logHead: dependencies.log.nextOffset,
-                                  logDisk: try? DiskUsage.of(dependencies.log.directory), postgres: nil, redis: nil, projections: [])
+        var report = HealthReport(
+            logWritable: failure == nil,
+            logError: failure?.description,
+            logHead: dependencies.log.nextOffset,
+            logDisk: try? DiskUsage.of(dependencies.log.directory),
+            postgres: nil,
+            redis: nil,
+            projections: []
+        )
         if report.logDiskFull, report.logError == nil {
-            report.logError = "the log's file system is full (\(report.logDisk?.availableBytes ?? 0) bytes available): appends are refused until space is freed"
+            report.logError =
+                "the log's file system is full (\(report.logDisk?.availableBytes ?? 0) bytes available): appends are refused until space is freed"
         }
         if let url = dependencies.boundedDatabaseURL {
             do {
@@ -101,14 +115,21 @@ public struct HealthReport: Sendable {
                 report.postgres = Part(ok: true, error: nil)
             } catch {
                 // No checkpoints table yet is still a reachable server.
-                if error.sqlState == "42P01" { report.postgres = Part(ok: true, error: nil) } else { report.postgres = Part(ok: false, error: error.description) }
+                if error.sqlState == "42P01" {
+                    report.postgres = Part(ok: true, error: nil)
+                } else {
+                    report.postgres = Part(ok: false, error: error.description)
+                }
             }
         }
         if let endpoint = dependencies.redis {
             do {
                 let redis = try RedisConnection(endpoint: endpoint, timeoutSeconds: 2)
                 let pong = try redis.command(["PING"])
-                report.redis = Part(ok: pong == .status("PONG"), error: pong == .status("PONG") ? nil : "unexpected reply \(pong)")
+                report.redis = Part(
+                    ok: pong == .status("PONG"),
+                    error: pong == .status("PONG") ? nil : "unexpected reply \(pong)"
+                )
             } catch {
                 report.redis = Part(ok: false, error: error.description)
             }
@@ -124,12 +145,18 @@ public struct HealthReport: Sendable {
         var object: [String: Any] = [
             "status": self.ready ? "ok" : "unavailable",
             "version": BuildInfo.version,
-            "log": ["writable": self.logWritable, "head": Int(self.logHead), "error": self.logError as Any,
-                    "diskAvailableBytes": self.logDisk.map { Int($0.availableBytes) } as Any, "diskSizeBytes": self.logDisk.map { Int($0.totalBytes) } as Any],
+            "log": [
+                "writable": self.logWritable, "head": Int(self.logHead), "error": self.logError as Any,
+                "diskAvailableBytes": self.logDisk.map { Int($0.availableBytes) } as Any,
+                "diskSizeBytes": self.logDisk.map { Int($0.totalBytes) } as Any,
+            ],
             "projections": self.projections.map { status -> [String: Any] in
                 var entry: [String: Any] = ["name": status.name, "offset": Int(status.offset), "lag": Int(status.lag)]
                 if let failure = status.failure {
-                    entry["failing"] = ["offset": Int(failure.offset), "error": failure.error, "since": ISOTime.utc(failure.since), "attempts": failure.attempts]
+                    entry["failing"] = [
+                        "offset": Int(failure.offset), "error": failure.error, "since": ISOTime.utc(failure.since),
+                        "attempts": failure.attempts,
+                    ]
                 }
                 return entry
             },

@@ -1,11 +1,11 @@
-import Storage
-public import Hummingbird
 import Engine
 import Foundation
 import HTTPTypes
+public import Hummingbird
 import Ledger
 import Logging
 import Projections
+import Storage
 
 /// Turns every failure into one JSON shape, RFC 9457 problem details (`application/problem+json`): a
 /// route's `HTTPError` keeps its status and message; an unexpected error becomes a 500 whose detail names no
@@ -13,7 +13,9 @@ import Projections
 public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as ProblemDetails {
@@ -29,7 +31,9 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
             return Self.response(problem(503, "the database is unavailable; try again shortly"))
         } catch let error as LedgerError where error.code == .diskFull {
             context.logger.error("log disk full", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            var response = Self.response(problem(503, "the event log's file system is full: nothing was recorded; retry once space is freed"))
+            var response = Self.response(
+                problem(503, "the event log's file system is full: nothing was recorded; retry once space is freed")
+            )
             response.headers[.retryAfter] = "30"
             return response
         } catch let error as LedgerError {
@@ -37,11 +41,19 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
             return Self.response(problem(503, "the event log cannot take writes right now; nothing was recorded"))
         } catch let error as any HTTPResponseError {
             let status = error.status
-            let detail = (error as? HTTPError)?.body ?? (status == .notFound ? "no route \(request.method.rawValue) \(request.uri.path)" : nil)
+            let detail =
+                (error as? HTTPError)?.body
+                ?? (status == .notFound ? "no route \(request.method.rawValue) \(request.uri.path)" : nil)
             return Self.response(ProblemDetails(title: status.reasonPhrase, status: status.code, detail: detail))
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            return Self.response(ProblemDetails(title: "Internal Server Error", status: 500, detail: "the server could not complete the request; it has been logged"))
+            return Self.response(
+                ProblemDetails(
+                    title: "Internal Server Error",
+                    status: 500,
+                    detail: "the server could not complete the request; it has been logged"
+                )
+            )
         }
     }
 
@@ -49,17 +61,24 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
         let data = (try? JSONEncoder().encode(problem)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
-        return Response(status: HTTPResponse.Status(code: problem.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: HTTPResponse.Status(code: problem.status),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 }
 
 /// Headers every answer carries: no content-type sniffing, no referrer sent to other sites (same-origin), no framing of any
 /// page by another (clickjacking).
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         var response = try await next(request, context)
         response.headers[SecurityHeaderNames.contentTypeOptions] = "nosniff"
-        response.headers[SecurityHeaderNames.referrerPolicy] = "same-origin"  // not "no-referrer": under it browsers send Origin: null, and the CSRF check needs the origin
+        // not "no-referrer": under it browsers send Origin: null, and the CSRF check needs the origin
+        response.headers[SecurityHeaderNames.referrerPolicy] = "same-origin"
         response.headers[SecurityHeaderNames.frameOptions] = "DENY"
         return response
     }

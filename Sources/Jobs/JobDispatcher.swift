@@ -1,7 +1,7 @@
-public import Storage
 public import Engine
-public import Ledger
 import Foundation
+public import Ledger
+public import Storage
 
 /// Which jobs an event asks for. Work already done asks for nothing: the check is against the engine's
 /// current state, so the same function serves the live dispatcher and a rebuild from offset 0.
@@ -9,14 +9,21 @@ public enum JobDerivation {
     public static let maxAttempts = 5
 
     /// - Parameter strategyStocks: `strategyStocks(state)`, when the caller derives many events against one state.
-    public static func jobs(for envelope: EventEnvelope, offset: UInt64, state: EngineState, strategyStocks: Set<StockCode>? = nil) -> [Job] {
+    public static func jobs(
+        for envelope: EventEnvelope,
+        offset: UInt64,
+        state: EngineState,
+        strategyStocks: Set<StockCode>? = nil
+    ) -> [Job] {
         switch envelope.event {
         case .orderRequested(let requested):
             return Self.orderJob(requested.order, offset: offset, state: state)
         case .orderCancelRequested(let reference):
             return Self.orderJob(reference.order, offset: offset, state: state)
         case .notificationCreated(let created):
-            guard let notification = state.notifications[created.notification], !notification.delivered, state.isActiveUser(created.user) else { return [] }
+            guard let notification = state.notifications[created.notification], !notification.delivered,
+                state.isActiveUser(created.user)
+            else { return [] }
             // The notification's id only (its offset is the job id): the worker asks the engine for recipient and
             // text, so Redis holds no address and a job written by someone else cannot choose either.
             var data = JSONObjectWriter()
@@ -73,7 +80,9 @@ public enum JobDerivation {
                 continue
             }
             let data = "{\"bars\":[" + chunk.map(\.data).joined(separator: ",") + "]}"
-            merged.append(Job(queue: .dataAnalysis, id: "\(first.id)-\(last.id)", data: data, maxAttempts: first.maxAttempts))
+            merged.append(
+                Job(queue: .dataAnalysis, id: "\(first.id)-\(last.id)", data: data, maxAttempts: first.maxAttempts)
+            )
         }
         return merged
     }
@@ -118,7 +127,10 @@ public final class JobDispatcher: @unchecked Sendable {
     public let channel: String
 
     public init(
-        log: EventLog, store: JobQueueStore, channel: String = JobDispatcher.eventsChannel, clock: @escaping @Sendable () -> Int64,
+        log: EventLog,
+        store: JobQueueStore,
+        channel: String = JobDispatcher.eventsChannel,
+        clock: @escaping @Sendable () -> Int64,
         committed: @escaping @Sendable () -> (state: EngineState, nextOffset: UInt64)
     ) {
         self.channel = channel
@@ -142,7 +154,6 @@ public final class JobDispatcher: @unchecked Sendable {
     public static func checkpoint(_ store: JobQueueStore) throws(RedisError) -> UInt64? {
         try store.redis.command(["GET", Self.checkpointKey]).text.flatMap { UInt64($0) }
     }
-
 
     /// Derives the jobs of every committed event after the checkpoint (up to `maxEvents`) and moves the
     /// checkpoint; returns how many jobs were new.
@@ -170,7 +181,12 @@ public final class JobDispatcher: @unchecked Sendable {
             guard EventCodec.isEngineEvent(view.payload) else { return .continue }
             do {
                 let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
-                jobs += JobDerivation.jobs(for: envelope, offset: view.offset, state: state, strategyStocks: strategyStocks)
+                jobs += JobDerivation.jobs(
+                    for: envelope,
+                    offset: view.offset,
+                    state: state,
+                    strategyStocks: strategyStocks
+                )
                 // Events someone owns (what live streams deliver); market data — most of a day's events — is in
                 // the read models and the log, not on the channel.
                 if publish, let owner = EventOwnership.owner(of: envelope.event, state: state) {

@@ -1,6 +1,7 @@
-public import Storage
 import Crypto
 import Foundation
+public import Storage
+
 /// The queues of the side-effect half, in Redis with BullMQ's key layout so the operator guide's
 /// `redis-cli` commands work (`LLEN "bull:trade-execution:wait"`, `LLEN …:failed`, `KEYS "bull:*"`).
 public enum QueueName: String, Sendable, CaseIterable {
@@ -24,7 +25,14 @@ public struct Job: Sendable, Equatable {
     /// The lock token of this reservation (set by `reserve`).
     public var token: String = ""
 
-    public init(queue: QueueName, id: String, data: String, attemptsMade: Int = 0, maxAttempts: Int = 5, lastError: String? = nil) {
+    public init(
+        queue: QueueName,
+        id: String,
+        data: String,
+        attemptsMade: Int = 0,
+        maxAttempts: Int = 5,
+        lastError: String? = nil
+    ) {
         self.queue = queue
         self.id = id
         self.data = data
@@ -76,15 +84,18 @@ public struct JobQueueStore: Sendable {
 
     // MARK: Scripts
 
-    static let addScript = LuaScript("""
+    static let addScript = LuaScript(
+        """
         if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         redis.call('HSET', KEYS[1], 'data', ARGV[2], 'attemptsMade', '0', 'maxAttempts', ARGV[3], 'timestamp', ARGV[4])
         redis.call('LPUSH', KEYS[2], ARGV[1])
         return 1
-        """)
+        """
+    )
 
     /// KEYS: wait, active; ARGV: prefix, max, lockMs, token, now, firstID (already moved by BLMOVE, or '').
-    static let reserveScript = LuaScript("""
+    static let reserveScript = LuaScript(
+        """
         local ids = {}
         if ARGV[6] ~= '' then table.insert(ids, ARGV[6]) end
         local max = tonumber(ARGV[2])
@@ -105,10 +116,12 @@ public struct JobQueueStore: Sendable {
             table.insert(out, fields[4] or '')
         end
         return out
-        """)
+        """
+    )
 
     /// KEYS: active, completed; ARGV: prefix, token, now, keep, id...
-    static let completeScript = LuaScript("""
+    static let completeScript = LuaScript(
+        """
         local done = 0
         for i = 5, #ARGV do
             local id = ARGV[i]
@@ -124,11 +137,13 @@ public struct JobQueueStore: Sendable {
         end
         redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
         return done
-        """)
+        """
+    )
 
     /// KEYS: active, delayed, failed, job hash, lock; ARGV: id, token, now, error, backoffMs.
     /// Returns 'delayed', 'failed' or 'lost' (the lock was no longer ours).
-    static let failScript = LuaScript("""
+    static let failScript = LuaScript(
+        """
         if redis.call('GET', KEYS[5]) ~= ARGV[2] then return 'lost' end
         redis.call('DEL', KEYS[5])
         redis.call('LREM', KEYS[1], -1, ARGV[1])
@@ -142,31 +157,37 @@ public struct JobQueueStore: Sendable {
         end
         redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[5]) * (2 ^ (attempts - 1)), ARGV[1])
         return 'delayed'
-        """)
+        """
+    )
 
     /// KEYS: active, delayed, lock; ARGV: id, token, due. Not an attempt: the job asked to be looked at later.
-    static let postponeScript = LuaScript("""
+    static let postponeScript = LuaScript(
+        """
         if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
         redis.call('DEL', KEYS[3])
         redis.call('LREM', KEYS[1], -1, ARGV[1])
         redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
         return 1
-        """)
+        """
+    )
 
     /// KEYS: delayed, wait; ARGV: now.
-    static let promoteScript = LuaScript("""
+    static let promoteScript = LuaScript(
+        """
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
         for _, id in ipairs(due) do
             redis.call('ZREM', KEYS[1], id)
             redis.call('LPUSH', KEYS[2], id)
         end
         return #due
-        """)
+        """
+    )
 
     /// KEYS: active, wait, stalled (set of suspects from the previous check); ARGV: prefix.
     /// A job is returned to `wait` only if it had no lock on this check and on the previous one (a job between
     /// BLMOVE and its lock is never mistaken for a dead one).
-    static let stalledScript = LuaScript("""
+    static let stalledScript = LuaScript(
+        """
         local requeued = 0
         local suspects = redis.call('SMEMBERS', KEYS[3])
         redis.call('DEL', KEYS[3])
@@ -181,10 +202,12 @@ public struct JobQueueStore: Sendable {
             if redis.call('EXISTS', ARGV[1] .. id .. ':lock') == 0 then redis.call('SADD', KEYS[3], id) end
         end
         return requeued
-        """)
+        """
+    )
 
     /// KEYS: failed, wait; ARGV: prefix.
-    static let retryFailedScript = LuaScript("""
+    static let retryFailedScript = LuaScript(
+        """
         local ids = redis.call('LRANGE', KEYS[1], 0, -1)
         for i = #ids, 1, -1 do
             redis.call('HSET', ARGV[1] .. ids[i], 'attemptsMade', '0')
@@ -193,13 +216,16 @@ public struct JobQueueStore: Sendable {
         end
         redis.call('DEL', KEYS[1])
         return #ids
-        """)
+        """
+    )
 
     /// KEYS: lock; ARGV: token, lockMs.
-    static let extendScript = LuaScript("""
+    static let extendScript = LuaScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
         return 0
-        """)
+        """
+    )
 
     // MARK: Operations
 
@@ -208,8 +234,11 @@ public struct JobQueueStore: Sendable {
     public func add(_ jobs: [Job], now: Int64) throws(RedisError) -> Int {
         guard !jobs.isEmpty else { return 0 }
         let commands: [[[UInt8]]] = jobs.map { job in
-            Self.eval(Self.addScript, keys: [Self.key(job.queue, job.id), Self.key(job.queue, "wait")],
-                      arguments: [job.id, job.data, String(job.maxAttempts), String(now)])
+            Self.eval(
+                Self.addScript,
+                keys: [Self.key(job.queue, job.id), Self.key(job.queue, "wait")],
+                arguments: [job.id, job.data, String(job.maxAttempts), String(now)]
+            )
         }
         var added = 0
         for reply in try self.scripts(commands) {
@@ -221,19 +250,28 @@ public struct JobQueueStore: Sendable {
 
     /// Takes up to `max` jobs from `wait` into `active`, each locked for `lockMs`. Waits up to `waitSeconds`
     /// for the first one (BLMOVE); returns [] when none came.
-    public func reserve(_ queue: QueueName, max: Int, waitSeconds: Double, now: Int64, token: String) throws(RedisError) -> [Job] {
+    public func reserve(_ queue: QueueName, max: Int, waitSeconds: Double, now: Int64, token: String) throws(RedisError)
+        -> [Job]
+    {
         var first = ""
         if waitSeconds > 0 {
-            let reply = try self.redis.command(bytes: [Array("BLMOVE".utf8), Self.key(queue, "wait"), Self.key(queue, "active"), Array("RIGHT".utf8), Array("LEFT".utf8), Array(String(waitSeconds).utf8)])
+            let reply = try self.redis.command(bytes: [
+                Array("BLMOVE".utf8), Self.key(queue, "wait"), Self.key(queue, "active"), Array("RIGHT".utf8),
+                Array("LEFT".utf8), Array(String(waitSeconds).utf8),
+            ])
             switch reply {
             case .string(let bytes): first = String(decoding: bytes, as: UTF8.self)
             case .error(let message): throw RedisError(message: message)
             default: return []
             }
         }
-        let reply = try self.script(Self.eval(
-            Self.reserveScript, keys: [Self.key(queue, "wait"), Self.key(queue, "active")],
-            arguments: ["bull:\(queue.rawValue):", String(max), String(self.lockMs), token, String(now), first]))
+        let reply = try self.script(
+            Self.eval(
+                Self.reserveScript,
+                keys: [Self.key(queue, "wait"), Self.key(queue, "active")],
+                arguments: ["bull:\(queue.rawValue):", String(max), String(self.lockMs), token, String(now), first]
+            )
+        )
         guard case .array(let items) = reply else {
             if case .error(let message) = reply { throw RedisError(message: message) }
             return []
@@ -242,7 +280,14 @@ public struct JobQueueStore: Sendable {
         var index = 0
         while index + 4 < items.count {
             let text = items[index...index + 4].map { $0.text ?? "" }
-            var job = Job(queue: queue, id: text[0], data: text[1], attemptsMade: Int(text[2]) ?? 0, maxAttempts: Int(text[3]) ?? 1, lastError: text[4].isEmpty ? nil : text[4])
+            var job = Job(
+                queue: queue,
+                id: text[0],
+                data: text[1],
+                attemptsMade: Int(text[2]) ?? 0,
+                maxAttempts: Int(text[3]) ?? 1,
+                lastError: text[4].isEmpty ? nil : text[4]
+            )
             job.token = token
             jobs.append(job)
             index += 5
@@ -254,9 +299,13 @@ public struct JobQueueStore: Sendable {
     @discardableResult
     public func complete(_ queue: QueueName, ids: [String], token: String, now: Int64) throws(RedisError) -> Int {
         guard !ids.isEmpty else { return 0 }
-        let reply = try self.script(Self.eval(
-            Self.completeScript, keys: [Self.key(queue, "active"), Self.key(queue, "completed")],
-            arguments: ["bull:\(queue.rawValue):", token, String(now), String(self.keepCompleted)] + ids))
+        let reply = try self.script(
+            Self.eval(
+                Self.completeScript,
+                keys: [Self.key(queue, "active"), Self.key(queue, "completed")],
+                arguments: ["bull:\(queue.rawValue):", token, String(now), String(self.keepCompleted)] + ids
+            )
+        )
         if case .error(let message) = reply { throw RedisError(message: message) }
         if case .integer(let done) = reply { return Int(done) }
         return 0
@@ -266,10 +315,16 @@ public struct JobQueueStore: Sendable {
 
     /// Records a failed attempt: back to `delayed` with back-off, or `failed` when attempts are used up.
     public func fail(_ job: Job, error: String, now: Int64) throws(RedisError) -> FailOutcome {
-        let reply = try self.script(Self.eval(
-            Self.failScript,
-            keys: [Self.key(job.queue, "active"), Self.key(job.queue, "delayed"), Self.key(job.queue, "failed"), Self.key(job.queue, job.id), Self.key(job.queue, "\(job.id):lock")],
-            arguments: [job.id, job.token, String(now), String(error.prefix(2_000)), String(self.backoffMs)]))
+        let reply = try self.script(
+            Self.eval(
+                Self.failScript,
+                keys: [
+                    Self.key(job.queue, "active"), Self.key(job.queue, "delayed"), Self.key(job.queue, "failed"),
+                    Self.key(job.queue, job.id), Self.key(job.queue, "\(job.id):lock"),
+                ],
+                arguments: [job.id, job.token, String(now), String(error.prefix(2_000)), String(self.backoffMs)]
+            )
+        )
         if case .error(let message) = reply { throw RedisError(message: message) }
         return reply.text.flatMap(FailOutcome.init(rawValue:)) ?? .lost
     }
@@ -278,16 +333,29 @@ public struct JobQueueStore: Sendable {
     /// on the outside world (an order resting at the broker). False when the lock was no longer ours.
     @discardableResult
     public func postpone(_ job: Job, until due: Int64) throws(RedisError) -> Bool {
-        let reply = try self.script(Self.eval(
-            Self.postponeScript, keys: [Self.key(job.queue, "active"), Self.key(job.queue, "delayed"), Self.key(job.queue, "\(job.id):lock")],
-            arguments: [job.id, job.token, String(due)]))
+        let reply = try self.script(
+            Self.eval(
+                Self.postponeScript,
+                keys: [
+                    Self.key(job.queue, "active"), Self.key(job.queue, "delayed"),
+                    Self.key(job.queue, "\(job.id):lock"),
+                ],
+                arguments: [job.id, job.token, String(due)]
+            )
+        )
         if case .error(let message) = reply { throw RedisError(message: message) }
         return reply == .integer(1)
     }
 
     /// Keeps a long job's lock alive; false when the lock was lost.
     public func extendLock(_ job: Job) throws(RedisError) -> Bool {
-        let reply = try self.script(Self.eval(Self.extendScript, keys: [Self.key(job.queue, "\(job.id):lock")], arguments: [job.token, String(self.lockMs)]))
+        let reply = try self.script(
+            Self.eval(
+                Self.extendScript,
+                keys: [Self.key(job.queue, "\(job.id):lock")],
+                arguments: [job.token, String(self.lockMs)]
+            )
+        )
         if case .integer(let value) = reply { return value == 1 }
         return false
     }
@@ -297,8 +365,16 @@ public struct JobQueueStore: Sendable {
     @discardableResult
     public func maintain(_ queue: QueueName, now: Int64) throws(RedisError) -> (promoted: Int, requeued: Int) {
         let replies = try self.scripts([
-            Self.eval(Self.promoteScript, keys: [Self.key(queue, "delayed"), Self.key(queue, "wait")], arguments: [String(now)]),
-            Self.eval(Self.stalledScript, keys: [Self.key(queue, "active"), Self.key(queue, "wait"), Self.key(queue, "stalled-check")], arguments: ["bull:\(queue.rawValue):"]),
+            Self.eval(
+                Self.promoteScript,
+                keys: [Self.key(queue, "delayed"), Self.key(queue, "wait")],
+                arguments: [String(now)]
+            ),
+            Self.eval(
+                Self.stalledScript,
+                keys: [Self.key(queue, "active"), Self.key(queue, "wait"), Self.key(queue, "stalled-check")],
+                arguments: ["bull:\(queue.rawValue):"]
+            ),
         ])
         var counts: [Int] = []
         for reply in replies {
@@ -317,18 +393,28 @@ public struct JobQueueStore: Sendable {
         var deleted = 0
         repeat {
             let reply = try self.redis.command(["SCAN", cursor, "MATCH", "bull:\(queue.rawValue):*", "COUNT", "1000"])
-            guard case .array(let parts) = reply, parts.count == 2, let next = parts[0].text, case .array(let keys) = parts[1] else {
+            guard case .array(let parts) = reply, parts.count == 2, let next = parts[0].text,
+                case .array(let keys) = parts[1]
+            else {
                 throw RedisError(message: "unexpected SCAN reply \(reply)")
             }
             cursor = next
             let names = keys.compactMap(\.text)
-            if !names.isEmpty, case .integer(let count) = try self.redis.command(["DEL"] + names) { deleted += Int(count) }
+            if !names.isEmpty, case .integer(let count) = try self.redis.command(["DEL"] + names) {
+                deleted += Int(count)
+            }
         } while cursor != "0"
         return deleted
     }
 
     public func retryFailed(_ queue: QueueName) throws(RedisError) -> Int {
-        let reply = try self.script(Self.eval(Self.retryFailedScript, keys: [Self.key(queue, "failed"), Self.key(queue, "wait")], arguments: ["bull:\(queue.rawValue):"]))
+        let reply = try self.script(
+            Self.eval(
+                Self.retryFailedScript,
+                keys: [Self.key(queue, "failed"), Self.key(queue, "wait")],
+                arguments: ["bull:\(queue.rawValue):"]
+            )
+        )
         if case .error(let message) = reply { throw RedisError(message: message) }
         if case .integer(let value) = reply { return Int(value) }
         return 0
@@ -341,12 +427,20 @@ public struct JobQueueStore: Sendable {
             [Array("LLEN".utf8), Self.key(queue, "failed")],
         ])
         let values = replies.map { reply -> Int in if case .integer(let value) = reply { Int(value) } else { 0 } }
-        return QueueCounts(wait: values[0], active: values[1], delayed: values[2], completed: values[3], failed: values[4])
+        return QueueCounts(
+            wait: values[0],
+            active: values[1],
+            delayed: values[2],
+            completed: values[3],
+            failed: values[4]
+        )
     }
 
     /// The stored job (any state), or nil.
     public func job(_ queue: QueueName, id: String) throws(RedisError) -> [String: String]? {
-        guard case .array(let items) = try self.redis.command(bytes: [Array("HGETALL".utf8), Self.key(queue, id)]), !items.isEmpty else { return nil }
+        guard case .array(let items) = try self.redis.command(bytes: [Array("HGETALL".utf8), Self.key(queue, id)]),
+            !items.isEmpty
+        else { return nil }
         var fields: [String: String] = [:]
         var index = 0
         while index + 1 < items.count {
@@ -361,21 +455,30 @@ public struct JobQueueStore: Sendable {
         [Array("EVALSHA".utf8), script.sha, Array(String(keys.count).utf8)] + keys + arguments.map { Array($0.utf8) }
     }
 
-    static let allScripts = [addScript, reserveScript, completeScript, failScript, postponeScript, promoteScript, stalledScript, retryFailedScript, extendScript]
-    static let scriptsBySHA: [[UInt8]: [UInt8]] = Dictionary(uniqueKeysWithValues: allScripts.map { ($0.sha, Array($0.text.utf8)) })
+    static let allScripts = [
+        addScript, reserveScript, completeScript, failScript, postponeScript, promoteScript, stalledScript,
+        retryFailedScript, extendScript,
+    ]
+    static let scriptsBySHA: [[UInt8]: [UInt8]] = Dictionary(
+        uniqueKeysWithValues: allScripts.map { ($0.sha, Array($0.text.utf8)) }
+    )
 
     /// Sends script calls in one round trip; those Redis answers `NOSCRIPT` (a new or flushed server) are sent
     /// again with their text (a script that was not found did not run, so this is safe).
     func scripts(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
         var replies = try self.redis.pipeline(commands)
-        let missing = replies.indices.filter { if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false } }
+        let missing = replies.indices.filter {
+            if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false }
+        }
         guard !missing.isEmpty else { return replies }
-        let retried = try self.redis.pipeline(missing.map { index in
-            var command = commands[index]
-            command[0] = Array("EVAL".utf8)
-            command[1] = Self.scriptsBySHA[command[1]] ?? []
-            return command
-        })
+        let retried = try self.redis.pipeline(
+            missing.map { index in
+                var command = commands[index]
+                command[0] = Array("EVAL".utf8)
+                command[1] = Self.scriptsBySHA[command[1]] ?? []
+                return command
+            }
+        )
         for (index, reply) in zip(missing, retried) { replies[index] = reply }
         return replies
     }

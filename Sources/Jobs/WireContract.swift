@@ -1,6 +1,6 @@
-import Storage
 public import Engine
 import Foundation
+import Storage
 
 /// What a worker asks the engine to record: a job's outcome. The engine process owns the log (one writer),
 /// so the worker sends these to the gateway's internal endpoint (`POST /internal/commands`); each becomes an
@@ -21,7 +21,16 @@ public enum WireCommand: Codable, Sendable, Equatable {
     case failed(order: String, reason: String, message: String)
     case tokenIssued(account: String, expiresAt: Int64)
     case tokenExpired(account: String)
-    case candle(stock: String, timeframe: String, start: Int64, open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64)
+    case candle(
+        stock: String,
+        timeframe: String,
+        start: Int64,
+        open: Int64,
+        high: Int64,
+        low: Int64,
+        close: Int64,
+        volume: Int64
+    )
     case notificationSent(notification: String, channel: String, detail: String)
     case notificationFailed(notification: String, channel: String, detail: String)
     case halt(account: String, reason: String)
@@ -48,7 +57,10 @@ public enum WireCommand: Codable, Sendable, Equatable {
         var named = JSONObjectWriter()
         for (name, value) in values.sorted(by: { $0.key < $1.key }) {
             guard value.isFinite else {
-                throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: [], debugDescription: "indicator \(name) of \(stock) is \(value)"))
+                throw EncodingError.invalidValue(
+                    value,
+                    EncodingError.Context(codingPath: [], debugDescription: "indicator \(name) of \(stock) is \(value)")
+                )
             }
             named.field(name, value)
         }
@@ -65,33 +77,48 @@ public enum WireCommand: Codable, Sendable, Equatable {
     /// The engine command, or `Invalid` naming the field.
     public func command() throws -> Command {
         func order(_ text: String) throws -> OrderID {
-            guard let id = OrderID(text) else { throw Invalid(description: "order must be an order id like ord-0000000001; got '\(text)'") }
+            guard let id = OrderID(text) else {
+                throw Invalid(description: "order must be an order id like ord-0000000001; got '\(text)'")
+            }
             return id
         }
         func account(_ text: String) throws -> AccountID {
-            guard let id = AccountID(text) else { throw Invalid(description: "account must be an account id like acc-0000000001; got '\(text)'") }
+            guard let id = AccountID(text) else {
+                throw Invalid(description: "account must be an account id like acc-0000000001; got '\(text)'")
+            }
             return id
         }
         func reason(_ text: String) throws -> RejectionReason {
             guard let reason = RejectionReason(rawValue: text) else {
-                throw Invalid(description: "reason must be one of \(RejectionReason.allCases.map(\.rawValue).joined(separator: ", ")); got '\(text)'")
+                throw Invalid(
+                    description:
+                        "reason must be one of \(RejectionReason.allCases.map(\.rawValue).joined(separator: ", ")); got '\(text)'"
+                )
             }
             return reason
         }
         func stockCode(_ text: String) throws -> StockCode {
-            guard let code = StockCode(text) else { throw Invalid(description: "stock must be a 6-digit code; got '\(text)'") }
+            guard let code = StockCode(text) else {
+                throw Invalid(description: "stock must be a 6-digit code; got '\(text)'")
+            }
             return code
         }
         func orderSide(_ text: String) throws -> OrderSide {
-            guard let side = OrderSide(text: text) else { throw Invalid(description: "side must be BUY or SELL; got '\(text)'") }
+            guard let side = OrderSide(text: text) else {
+                throw Invalid(description: "side must be BUY or SELL; got '\(text)'")
+            }
             return side
         }
         func timeframeOf(_ text: String) throws -> Timeframe {
-            guard let frame = Timeframe(text: text) else { throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(text)'") }
+            guard let frame = Timeframe(text: text) else {
+                throw Invalid(description: "timeframe must be 1m, 5m, 15m, 1h or 1d; got '\(text)'")
+            }
             return frame
         }
         func notification(_ text: String) throws -> NotificationID {
-            guard let id = NotificationID(text) else { throw Invalid(description: "notification must be an id like ntf-0000000001; got '\(text)'") }
+            guard let id = NotificationID(text) else {
+                throw Invalid(description: "notification must be an id like ntf-0000000001; got '\(text)'")
+            }
             return id
         }
         switch self {
@@ -99,34 +126,70 @@ public enum WireCommand: Codable, Sendable, Equatable {
         case .resending(let id, let lastSend): return .recordResending(try order(id), lastSend: lastSend)
         case .accepted(let id, let number): return .recordAccepted(try order(id), brokerOrderNumber: number)
         case .expired(let id): return .recordExpired(try order(id))
-        case .brokerRejected(let id, let text, let message): return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
-        case .fill(let id, let quantity, let price, let fillID): return .recordFill(try order(id), quantity: quantity, price: price, fillID: fillID)
+        case .brokerRejected(let id, let text, let message):
+            return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
+        case .fill(let id, let quantity, let price, let fillID):
+            return .recordFill(try order(id), quantity: quantity, price: price, fillID: fillID)
         case .cancelled(let id): return .recordCancelled(try order(id))
-        case .failed(let id, let text, let message): return .recordFailed(try order(id), reason: try reason(text), message: message)
+        case .failed(let id, let text, let message):
+            return .recordFailed(try order(id), reason: try reason(text), message: message)
         case .tokenIssued(let id, let expiresAt): return .issueToken(account: try account(id), expiresAt: expiresAt)
         case .tokenExpired(let id): return .expireToken(account: try account(id))
         case .candle(let stock, let timeframe, let start, let open, let high, let low, let close, let volume):
             let code = try stockCode(stock)
             let frame = try timeframeOf(timeframe)
-            return .ingestCandle(Candle(stock: code, timeframe: frame, start: start, open: open, high: high, low: low, close: close, volume: volume))
-        case .notificationSent(let id, let channel, let detail): return .recordNotificationSent(try notification(id), channel: channel, detail: detail)
-        case .notificationFailed(let id, let channel, let detail): return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
+            return .ingestCandle(
+                Candle(
+                    stock: code,
+                    timeframe: frame,
+                    start: start,
+                    open: open,
+                    high: high,
+                    low: low,
+                    close: close,
+                    volume: volume
+                )
+            )
+        case .notificationSent(let id, let channel, let detail):
+            return .recordNotificationSent(try notification(id), channel: channel, detail: detail)
+        case .notificationFailed(let id, let channel, let detail):
+            return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
-        case .deposit(let id, let amount, let expectedCash): return .depositCash(account: try account(id), amount: amount, expectedCash: expectedCash)
+        case .deposit(let id, let amount, let expectedCash):
+            return .depositCash(account: try account(id), amount: amount, expectedCash: expectedCash)
         case .placeOrder(let id, let stock, let sideText, let quantity, let clientOrderID):
             let code = try stockCode(stock)
             let side = try orderSide(sideText)
-            return .placeOrder(PlaceOrder(account: try account(id), stock: code, side: side, type: .market, quantity: quantity, price: 0, source: .strategy, clientOrderID: clientOrderID))
+            return .placeOrder(
+                PlaceOrder(
+                    account: try account(id),
+                    stock: code,
+                    side: side,
+                    type: .market,
+                    quantity: quantity,
+                    price: 0,
+                    source: .strategy,
+                    clientOrderID: clientOrderID
+                )
+            )
         case .indicators(let stock, let timeframe, let start, let values):
             let code = try stockCode(stock)
             let frame = try timeframeOf(timeframe)
-            return .recordIndicators(values.sorted { $0.key < $1.key }.map { IndicatorComputed(stock: code, timeframe: frame, start: start, name: $0.key, value: $0.value) })
+            return .recordIndicators(
+                values.sorted { $0.key < $1.key }.map {
+                    IndicatorComputed(stock: code, timeframe: frame, start: start, name: $0.key, value: $0.value)
+                }
+            )
         case .signal(let id, let stock, let strategy, let sideText, let reason):
             let code = try stockCode(stock)
             let side = try orderSide(sideText)
-            return .recordSignal(SignalGenerated(account: try account(id), stock: code, strategy: strategy, side: side, reason: reason))
+            return .recordSignal(
+                SignalGenerated(account: try account(id), stock: code, strategy: strategy, side: side, reason: reason)
+            )
         case .notify(let user, let kind, let title, let message):
-            guard let id = UserID(user) else { throw Invalid(description: "user must be a user id like user-0000000001; got '\(user)'") }
+            guard let id = UserID(user) else {
+                throw Invalid(description: "user must be a user id like user-0000000001; got '\(user)'")
+            }
             return .notify(user: id, kind: kind, title: title, message: message)
         }
     }
@@ -161,7 +224,15 @@ public struct WorkerNotificationView: Codable, Sendable, Equatable {
     public var message: String
     public var delivered: Bool
 
-    public init(notification: String, user: String, email: String?, kind: String, title: String, message: String, delivered: Bool) {
+    public init(
+        notification: String,
+        user: String,
+        email: String?,
+        kind: String,
+        title: String,
+        message: String,
+        delivered: Bool
+    ) {
         self.notification = notification
         self.user = user
         self.email = email
@@ -238,7 +309,11 @@ public struct WorkerAccountView: Codable, Sendable, Equatable {
         self.user = account.user.description
         self.cash = account.cash
         self.reservedCash = account.reservedCash
-        self.positions = Dictionary(uniqueKeysWithValues: account.positions.filter { $0.value.quantity != 0 }.map { ($0.key.description, $0.value.quantity) })
+        self.positions = Dictionary(
+            uniqueKeysWithValues: account.positions.filter { $0.value.quantity != 0 }.map {
+                ($0.key.description, $0.value.quantity)
+            }
+        )
         self.tokenExpiresAt = account.tokenExpiresAt
         self.halted = account.haltReason != nil
         self.workingOrders = workingOrders

@@ -62,7 +62,9 @@ public final class EngineRuntime: Sendable {
     static let batchCommandsMax = 512
 
     /// Opens the runtime on a log: loads the newest valid snapshot and replays the tail.
-    public init(log: EventLog, engine: Engine, fees: FeeSchedule = FeeSchedule(), snapshotEveryEvents: UInt64 = 100_000) throws {
+    public init(log: EventLog, engine: Engine, fees: FeeSchedule = FeeSchedule(), snapshotEveryEvents: UInt64 = 100_000)
+        throws
+    {
         precondition(!log.isReadOnly, "the runtime writes to its log")
         precondition(snapshotEveryEvents > 0)
         self.log = log
@@ -84,7 +86,9 @@ public final class EngineRuntime: Sendable {
     public var state: EngineState { self.shared.withLock { $0.state } }
 
     /// The committed state with the offset it covers (every event before `nextOffset` is in it).
-    public var committed: (state: EngineState, nextOffset: UInt64) { self.shared.withLock { ($0.state, $0.nextOffset) } }
+    public var committed: (state: EngineState, nextOffset: UInt64) {
+        self.shared.withLock { ($0.state, $0.nextOffset) }
+    }
 
     /// Runs `body` on the committed state under the runtime's lock, without copying it. Keep `body` short.
     public func read<T: Sendable, E: Error>(_ body: (EngineState) throws(E) -> T) throws(E) -> T {
@@ -105,7 +109,8 @@ public final class EngineRuntime: Sendable {
     /// outcome: a refused command does not stop the ones after it.
     public func execute(all commands: [Command], context: CommandContext) async -> [Result<Execution, any Error>] {
         guard !commands.isEmpty else { return [] }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<[Result<Execution, any Error>], Never>) in
+        return await withCheckedContinuation {
+            (continuation: CheckedContinuation<[Result<Execution, any Error>], Never>) in
             let outcomes = Outcomes(count: commands.count, continuation: continuation)
             let accepted = self.shared.withLock { shared -> Bool in
                 guard !shared.closing else { return false }
@@ -117,7 +122,9 @@ public final class EngineRuntime: Sendable {
             if accepted {
                 self.wake.yield()
             } else {
-                for index in commands.indices { outcomes.set(index, .failure(LedgerError(code: .closed, message: "the engine runtime is closed"))) }
+                for index in commands.indices {
+                    outcomes.set(index, .failure(LedgerError(code: .closed, message: "the engine runtime is closed")))
+                }
             }
         }
     }
@@ -213,7 +220,12 @@ public final class EngineRuntime: Sendable {
                 let decision = try self.engine.decide(working, job.command, context: job.context)
                 var offsets: [UInt64] = []
                 for event in decision.events {
-                    let envelope = EventEnvelope(timestamp: job.context.time, causation: job.context.causation, correlationID: job.context.correlationID, event: event)
+                    let envelope = EventEnvelope(
+                        timestamp: job.context.time,
+                        causation: job.context.causation,
+                        correlationID: job.context.correlationID,
+                        event: event
+                    )
                     offsets.append(recorder.record(envelope))
                     working.apply(envelope)
                     applied.append(envelope)
@@ -265,7 +277,12 @@ public final class EngineRuntime: Sendable {
     ///
     /// - Throws: `LedgerError` for a damaged log, `EngineError.undecodable` naming the offset of a record
     ///   that claims to be an engine event but does not decode. Nothing is skipped silently.
-    public static func recover(log: EventLog, snapshots: SnapshotStore?, fees: FeeSchedule = FeeSchedule(), toOffset: UInt64?) throws -> (EngineState, RecoveryReport) {
+    public static func recover(
+        log: EventLog,
+        snapshots: SnapshotStore?,
+        fees: FeeSchedule = FeeSchedule(),
+        toOffset: UInt64?
+    ) throws -> (EngineState, RecoveryReport) {
         let end = min(toOffset ?? log.nextOffset, log.nextOffset)
         var report = RecoveryReport()
         var state = EngineState(fees: fees)
@@ -273,7 +290,9 @@ public final class EngineRuntime: Sendable {
         if let snapshots {
             let (snapshot, damaged) = try snapshots.latest(atOrBefore: end)
             report.damagedSnapshots = damaged.map { "\($0.path): \($0.reason)" }
-            if let snapshot, EngineState.readableSnapshotVersions.contains(snapshot.stateVersion), let restored = try? EngineState(snapshot: snapshot.state), restored.fees == fees {
+            if let snapshot, EngineState.readableSnapshotVersions.contains(snapshot.stateVersion),
+                let restored = try? EngineState(snapshot: snapshot.state), restored.fees == fees
+            {
                 state = restored
                 start = snapshot.offset
                 report.snapshotOffset = snapshot.offset
@@ -298,4 +317,3 @@ public final class EngineRuntime: Sendable {
         return (state, report)
     }
 }
-

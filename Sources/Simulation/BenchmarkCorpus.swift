@@ -10,8 +10,13 @@ public struct BenchmarkCorpus {
     /// 2025-01-02 09:00 KST, Unix seconds.
     static let sessionOpen: Int64 = 1_735_776_000
     static let sessionMinutes: Int64 = 381
-    static let orderKinds = ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled", "OrderPartiallyFilled", "OrderRejected", "OrderCancelled"]
-    static let reasons = ["INSUFFICIENT_BALANCE", "MARKET_CLOSED", "PRICE_OUT_OF_RANGE", "DAILY_LIMIT_EXCEEDED", "TOKEN_EXPIRED"]
+    static let orderKinds = [
+        "OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled", "OrderPartiallyFilled", "OrderRejected",
+        "OrderCancelled",
+    ]
+    static let reasons = [
+        "INSUFFICIENT_BALANCE", "MARKET_CLOSED", "PRICE_OUT_OF_RANGE", "DAILY_LIMIT_EXCEEDED", "TOKEN_EXPIRED",
+    ]
     static let notificationKinds = ["ORDER_FILLED", "ORDER_FAILED", "PRICE_ALERT"]
 
     private var random: SplitMixRandom
@@ -48,7 +53,8 @@ public struct BenchmarkCorpus {
             let low = Self.onTick(max(1, min(open, close) - tick * Int64.random(in: 0...3, using: &self.random)))
             self.last[index] = close
             let volume = Int.random(in: 0...250_000, using: &self.random)
-            return #"{"type":"CandleClosed","v":1,"stock":"\#(self.stocks[index])","tf":"1m","ts":\#(time),"o":\#(open),"h":\#(high),"l":\#(low),"c":\#(close),"vol":\#(volume)}"#
+            return
+                #"{"type":"CandleClosed","v":1,"stock":"\#(self.stocks[index])","tf":"1m","ts":\#(time),"o":\#(open),"h":\#(high),"l":\#(low),"c":\#(close),"vol":\#(volume)}"#
         }
         if roll < 0.97 {
             self.orders += 1
@@ -58,10 +64,12 @@ public struct BenchmarkCorpus {
             let side = Bool.random(using: &self.random) ? "BUY" : "SELL"
             let quantity = Int.random(in: 1...500, using: &self.random)
             let millis = time * 1_000 + Int64.random(in: 0...59_999, using: &self.random)
-            var line = #"{"type":"\#(kind)","v":1,"orderId":"ord-\#(Self.padded(self.orders, 10))","account":"acc-\#(Self.padded(account, 4))","stock":"\#(self.stocks[index])","side":"\#(side)","qty":\#(quantity),"price":\#(self.last[index]),"ts":\#(millis)"#
+            var line =
+                #"{"type":"\#(kind)","v":1,"orderId":"ord-\#(Self.padded(self.orders, 10))","account":"acc-\#(Self.padded(account, 4))","stock":"\#(self.stocks[index])","side":"\#(side)","qty":\#(quantity),"price":\#(self.last[index]),"ts":\#(millis)"#
             if kind == "OrderRejected" { line += #","reason":"\#(Self.reasons.randomElement(using: &self.random)!)""# }
             if ["OrderSubmitted", "OrderAccepted", "OrderFilled", "OrderPartiallyFilled"].contains(kind) {
-                line += #","brokerOrderNo":"\#(Self.padded(Int.random(in: 1...9_999_999_999, using: &self.random), 10))""#
+                line +=
+                    #","brokerOrderNo":"\#(Self.padded(Int.random(in: 1...9_999_999_999, using: &self.random), 10))""#
             }
             return line + "}"
         }
@@ -69,7 +77,8 @@ public struct BenchmarkCorpus {
         let kind = Self.notificationKinds.randomElement(using: &self.random)!  // non-empty
         let stock = self.stocks.randomElement(using: &self.random)!  // non-empty
         let quantity = Int.random(in: 1...500, using: &self.random)
-        return #"{"type":"NotificationCreated","v":1,"user":"user-\#(Self.padded(user, 4))","kind":"\#(kind)","title":"주문 체결","message":"\#(stock) \#(quantity)주 체결","ts":\#(time)}"#
+        return
+            #"{"type":"NotificationCreated","v":1,"user":"user-\#(Self.padded(user, 4))","kind":"\#(kind)","title":"주문 체결","message":"\#(stock) \#(quantity)주 체결","ts":\#(time)}"#
     }
 
     /// A standard normal value (Box–Muller).

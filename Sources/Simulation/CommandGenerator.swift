@@ -15,7 +15,12 @@ public struct CommandGenerator: Sendable {
     private var setup: [Command] = []
     private var fillSequence: UInt64 = 0
 
-    public init(seed: UInt64, stocks: Int = 20, accounts: Int = 10, start: Int64 = KST.instant(day: KST.day(year: 2025, month: 3, day: 3), hour: 9, minute: 1)) {
+    public init(
+        seed: UInt64,
+        stocks: Int = 20,
+        accounts: Int = 10,
+        start: Int64 = KST.instant(day: KST.day(year: 2025, month: 3, day: 3), hour: 9, minute: 1)
+    ) {
         precondition(stocks > 0 && accounts > 0)
         self.random = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         self.time = start
@@ -23,16 +28,34 @@ public struct CommandGenerator: Sendable {
         self.accountCount = accounts
         for index in 0..<stocks {
             let price = Int64(5_000 + (index * 7_919) % 300_000)
-            self.setup.append(.listStock(code: Self.stock(index), name: "종목\(index)", market: index % 2 == 0 ? "KOSPI" : "KOSDAQ", previousClose: price - price % KRXPriceRules.tickSize(at: price)))
+            self.setup.append(
+                .listStock(
+                    code: Self.stock(index),
+                    name: "종목\(index)",
+                    market: index % 2 == 0 ? "KOSPI" : "KOSDAQ",
+                    previousClose: price - price % KRXPriceRules.tickSize(at: price)
+                )
+            )
         }
         for user in 0..<max(1, accounts / 2) { self.setup.append(.registerUser(email: "user\(user)@example.com")) }
         for account in 0..<accounts {
             let user = UserID(value: UInt64(account % max(1, accounts / 2)) + 1)
-            self.setup.append(.registerAccount(user: user, broker: account % 3 == 2 ? .kisPaper : .simulated, accountNumber: "5000\(account)001", dailyOrderLimit: 500))
+            self.setup.append(
+                .registerAccount(
+                    user: user,
+                    broker: account % 3 == 2 ? .kisPaper : .simulated,
+                    accountNumber: "5000\(account)001",
+                    dailyOrderLimit: 500
+                )
+            )
         }
         for account in 0..<accounts {
             self.setup.append(.depositCash(account: AccountID(value: UInt64(account) + 1), amount: 50_000_000))
-            if account % 3 == 2 { self.setup.append(.issueToken(account: AccountID(value: UInt64(account) + 1), expiresAt: start + 3 * KST.dayMicros)) }
+            if account % 3 == 2 {
+                self.setup.append(
+                    .issueToken(account: AccountID(value: UInt64(account) + 1), expiresAt: start + 3 * KST.dayMicros)
+                )
+            }
         }
         self.setup.reverse()
     }
@@ -48,7 +71,9 @@ public struct CommandGenerator: Sendable {
 
     /// The next command and its context for the given state.
     public mutating func next(state: EngineState) -> (Command, CommandContext) {
-        if let command = self.setup.popLast() { return (command, CommandContext(time: self.time, correlationID: "setup")) }
+        if let command = self.setup.popLast() {
+            return (command, CommandContext(time: self.time, correlationID: "setup"))
+        }
         self.advanceTime()
         let context = CommandContext(time: self.time, correlationID: "gen-\(self.next(1_000_000))")
         let roll = self.next(100)
@@ -65,21 +90,42 @@ public struct CommandGenerator: Sendable {
         case 56..<84:
             return (.ingestCandle(self.candle(state)), context)
         case 84..<88:
-            return (.depositCash(account: AccountID(value: UInt64(self.next(self.accountCount)) + 1), amount: Int64(self.next(5_000_000) + 1)), context)
+            return (
+                .depositCash(
+                    account: AccountID(value: UInt64(self.next(self.accountCount)) + 1),
+                    amount: Int64(self.next(5_000_000) + 1)
+                ), context
+            )
         case 88..<91:
             let account = AccountID(value: UInt64(self.next(self.accountCount)) + 1)
-            return self.next(4) == 0 ? (.expireToken(account: account), context) : (.issueToken(account: account, expiresAt: self.time + KST.dayMicros), context)
+            return self.next(4) == 0
+                ? (.expireToken(account: account), context)
+                : (.issueToken(account: account, expiresAt: self.time + KST.dayMicros), context)
         case 91..<95:
             let user = UserID(value: UInt64(self.next(max(1, self.accountCount / 2))) + 1)
-            return (.notify(user: user, kind: "PRICE_ALERT", title: "가격 알림", message: "alert \(self.next(1000))"), context)
+            return (
+                .notify(user: user, kind: "PRICE_ALERT", title: "가격 알림", message: "alert \(self.next(1000))"), context
+            )
         case 95..<98:
             let id = NotificationID(value: UInt64(self.next(Int(max(1, state.nextNotification)))) + 1)
             if let notification = state.notifications[id] {
-                return self.next(2) == 0 ? (.recordNotificationSent(id, channel: "email", detail: "250 OK"), context) : (.markNotificationRead(id, user: notification.user), context)
+                return self.next(2) == 0
+                    ? (.recordNotificationSent(id, channel: "email", detail: "250 OK"), context)
+                    : (.markNotificationRead(id, user: notification.user), context)
             }
             return (.expireDayOrders, context)
         default:
-            return (.recordSignal(SignalGenerated(account: AccountID(value: 1), stock: Self.stock(self.next(self.stockCount)), strategy: "ma-cross", side: .buy, reason: "generated")), context)
+            return (
+                .recordSignal(
+                    SignalGenerated(
+                        account: AccountID(value: 1),
+                        stock: Self.stock(self.next(self.stockCount)),
+                        strategy: "ma-cross",
+                        side: .buy,
+                        reason: "generated"
+                    )
+                ), context
+            )
         }
     }
 
@@ -106,13 +152,22 @@ public struct CommandGenerator: Sendable {
         let quantity = Int64(self.next(40) + 1) * (self.next(50) == 0 ? 10_000 : 1)
         let type: OrderType = self.next(5) == 0 ? .market : .limit
         let client = self.next(10) == 0 ? "client-\(self.next(50))" : ""
-        return PlaceOrder(account: AccountID(value: UInt64(self.next(self.accountCount)) + 1), stock: stock, side: side, type: type, quantity: quantity, price: max(price, 1), clientOrderID: client)
+        return PlaceOrder(
+            account: AccountID(value: UInt64(self.next(self.accountCount)) + 1),
+            stock: stock,
+            side: side,
+            type: type,
+            quantity: quantity,
+            price: max(price, 1),
+            clientOrderID: client
+        )
     }
 
     private mutating func report(for order: Order) -> Command {
         switch order.status {
         case .pending:
-            return self.next(15) == 0 ? .recordFailed(order.id, reason: .brokerUnreachable, message: "timeout") : .recordSubmitted(order.id)
+            return self.next(15) == 0
+                ? .recordFailed(order.id, reason: .brokerUnreachable, message: "timeout") : .recordSubmitted(order.id)
         case .submitted:
             switch self.next(10) {
             case 0: return .recordBrokerRejected(order.id, reason: .brokerRejected, message: "모의투자 주문가능금액이 부족합니다.")
@@ -135,6 +190,15 @@ public struct CommandGenerator: Sendable {
         let open = max(tick, base + Int64(self.next(5) - 2) * tick)
         let close = max(tick, open + Int64(self.next(5) - 2) * tick)
         let start = self.time - self.time % KST.minuteMicros - Int64(self.next(3)) * KST.minuteMicros
-        return Candle(stock: stock, timeframe: .minute1, start: start, open: open, high: max(open, close) + tick, low: max(1, min(open, close) - tick), close: close, volume: Int64(self.next(100_000)))
+        return Candle(
+            stock: stock,
+            timeframe: .minute1,
+            start: start,
+            open: open,
+            high: max(open, close) + tick,
+            low: max(1, min(open, close) - tick),
+            close: close,
+            volume: Int64(self.next(100_000))
+        )
     }
 }

@@ -7,7 +7,13 @@ import Foundation
 /// Deterministic for a seed; what the indicator and backtest tests use where no redistributable market
 /// data exists.
 public enum GeneratedDailyBars {
-    public static func csv(code: String, name: String, seed: UInt64, start: (year: Int, month: Int, day: Int) = (1990, 9, 11), days: Int = 8_800) -> String {
+    public static func csv(
+        code: String,
+        name: String,
+        seed: UInt64,
+        start: (year: Int, month: Int, day: Int) = (1990, 9, 11),
+        days: Int = 8_800
+    ) -> String {
         var random = SplitMixRandom(state: seed)
         var lines = ["date,open,high,low,close,volume,ticker,code,name,interval"]
         lines.reserveCapacity(days + 1)
@@ -18,7 +24,9 @@ public enum GeneratedDailyBars {
         while lines.count <= days {
             defer { day += 1 }
             guard KST.weekday(day: day) < 5 else { continue }
-            if Int.random(in: 0..<250, using: &random) == 0 { volatility = Double.random(in: 0.005...0.04, using: &random) }
+            if Int.random(in: 0..<250, using: &random) == 0 {
+                volatility = Double.random(in: 0.005...0.04, using: &random)
+            }
             if flat == 0, Int.random(in: 0..<400, using: &random) == 0 { flat = Int.random(in: 3...30, using: &random) }
             let previous = Self.onTick(close)
             var open = previous
@@ -36,7 +44,9 @@ public enum GeneratedDailyBars {
             let high = Self.onTick(Double(max(open, last)) + spread)
             let low = max(1, Self.onTick(Double(min(open, last)) - spread))
             let volume = flat > 0 ? 0 : Int.random(in: 10_000...5_000_000, using: &random)
-            lines.append("\(KST.yyyymmdd(day: day)),\(open),\(max(high, open, last)),\(min(low, open, last)),\(last),\(volume),\(code),\(code),\(name),D")
+            lines.append(
+                "\(KST.yyyymmdd(day: day)),\(open),\(max(high, open, last)),\(min(low, open, last)),\(last),\(volume),\(code),\(code),\(name),D"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -51,7 +51,13 @@ public final class SimulatedKIS: Sendable {
     public let stocks: Int
     public let openingCash: Int64
 
-    public init(listings: [(code: StockCode, name: String, previousClose: Int64)], bars: [Candle], day: Int64, openingCash: Int64, clock: @escaping @Sendable () -> Int64) {
+    public init(
+        listings: [(code: StockCode, name: String, previousClose: Int64)],
+        bars: [Candle],
+        day: Int64,
+        openingCash: Int64,
+        clock: @escaping @Sendable () -> Int64
+    ) {
         self.clock = clock
         self.open = KST.instant(day: day, hour: 9)
         self.codes = Dictionary(uniqueKeysWithValues: listings.enumerated().map { ($1.code.description, $0) })
@@ -75,10 +81,16 @@ public final class SimulatedKIS: Sendable {
         return closed >= 0 ? self.bars[closed * self.stocks + stock] : nil
     }
 
-    public func price(_ stock: Int, now: Int64) -> Int64 { self.lastBar(stock, now: now)?.close ?? self.previousClose[stock] }
+    public func price(_ stock: Int, now: Int64) -> Int64 {
+        self.lastBar(stock, now: now)?.close ?? self.previousClose[stock]
+    }
 
     public static func answer(_ status: HTTPResponse.Status, _ json: [String: Any], more: Bool? = nil) -> Response {
-        Self.answer(status, body: ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: json)) ?? Data()), more: more)
+        Self.answer(
+            status,
+            body: ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: json)) ?? Data()),
+            more: more
+        )
     }
 
     /// A JSON answer with KIS's headers (`tr_cont` when paging is in question).
@@ -108,10 +120,14 @@ public final class SimulatedKIS: Sendable {
         return Self.answer(.ok, body: ByteBuffer(string: json.finish()))
     }
 
-    public static func refusal(_ code: String, _ message: String) -> Response { Self.answer(.ok, ["rt_cd": "1", "msg_cd": code, "msg1": message]) }
+    public static func refusal(_ code: String, _ message: String) -> Response {
+        Self.answer(.ok, ["rt_cd": "1", "msg_cd": code, "msg1": message])
+    }
 
     public static func query(_ request: Request, _ name: String) -> String {
-        for (key, value) in request.uri.queryParameters where key.lowercased() == name.lowercased() { return String(value) }
+        for (key, value) in request.uri.queryParameters where key.lowercased() == name.lowercased() {
+            return String(value)
+        }
         return ""
     }
 
@@ -122,7 +138,10 @@ public final class SimulatedKIS: Sendable {
         self.state.withLock { $0.requests += 1 }
         let appKey = request.headers[HTTPField.Name("appkey")!] ?? ""
         guard !appKey.isEmpty, request.headers[.authorization] == "Bearer " + Self.token(appKey) else {
-            return Self.answer(.internalServerError, ["rt_cd": "1", "msg_cd": "EGW00121", "msg1": "유효하지 않은 token 입니다."])
+            return Self.answer(
+                .internalServerError,
+                ["rt_cd": "1", "msg_cd": "EGW00121", "msg1": "유효하지 않은 token 입니다."]
+            )
         }
         return nil
     }
@@ -130,14 +149,19 @@ public final class SimulatedKIS: Sendable {
     /// Fills the account's resting limits that a bar closed since they were placed has reached.
     public func settle(_ book: inout Book, now: Int64) {
         let closed = min(self.minute(now) - 1, self.minutesInDay - 1)
-        for index in book.orders.indices where !book.orders[index].cancelled && book.orders[index].filled < book.orders[index].quantity && book.orders[index].limit > 0 {
+        for index in book.orders.indices
+        where !book.orders[index].cancelled && book.orders[index].filled < book.orders[index].quantity
+            && book.orders[index].limit > 0
+        {
             let order = book.orders[index]
             guard let stock = self.codes[order.stock], order.minute + 1 <= closed else { continue }
             for minute in (max(order.minute + 1, 0))...closed {
                 let bar = self.bars[minute * self.stocks + stock]
                 guard order.buy ? bar.low <= order.limit : bar.high >= order.limit else { continue }
                 let quantity = order.quantity - order.filled
-                if order.buy ? book.cash < quantity * order.limit : (book.holdings[order.stock] ?? 0) < quantity { break }
+                if order.buy ? book.cash < quantity * order.limit : (book.holdings[order.stock] ?? 0) < quantity {
+                    break
+                }
                 book.orders[index].filled += quantity
                 book.orders[index].fillValue += quantity * order.limit
                 book.cash += order.buy ? -quantity * order.limit : quantity * order.limit
@@ -156,13 +180,21 @@ public final class SimulatedKIS: Sendable {
                 return Self.answer(.forbidden, ["error_code": "EGW00103", "error_description": "유효하지 않은 AppKey입니다."])
             }
             let expires = self.clock() + 86_400_000_000
-            return Self.answer(.ok, ["access_token": Self.token(appKey), "token_type": "Bearer", "expires_in": 86_400, "access_token_token_expired": ISOTime.kst(expires)])
+            return Self.answer(
+                .ok,
+                [
+                    "access_token": Self.token(appKey), "token_type": "Bearer", "expires_in": 86_400,
+                    "access_token_token_expired": ISOTime.kst(expires),
+                ]
+            )
         }
         router.get("/uapi/domestic-stock/v1/quotations/inquire-price") { request, _ -> Response in
             if let refused = self.gate(request) { return refused }
             self.state.withLock { $0.quoteRequests += 1 }
             let code = Self.query(request, "FID_INPUT_ISCD")
-            guard let stock = self.codes[code] else { return Self.ok(["output": ["stck_prpr": "0", "stck_shrn_iscd": code]]) }
+            guard let stock = self.codes[code] else {
+                return Self.ok(["output": ["stck_prpr": "0", "stck_shrn_iscd": code]])
+            }
             let now = self.clock()
             let base = self.previousClose[stock]
             let limits = KRXPriceRules.priceLimits(basePrice: base)
@@ -230,23 +262,37 @@ public final class SimulatedKIS: Sendable {
             if let refused = self.gate(request) { return refused }
             let trID = request.headers[HTTPField.Name("tr_id")!] ?? ""
             let body = try await request.body.collect(upTo: 1 << 16)
-            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
-            return self.order(account: json["CANO"] ?? "", buy: trID.hasSuffix("12U") || trID.hasSuffix("02U"), json: json)
+            let json =
+                (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            return self.order(
+                account: json["CANO"] ?? "",
+                buy: trID.hasSuffix("12U") || trID.hasSuffix("02U"),
+                json: json
+            )
         }
         router.post("/uapi/domestic-stock/v1/trading/order-rvsecncl") { request, _ -> Response in
             if let refused = self.gate(request) { return refused }
             let body = try await request.body.collect(upTo: 1 << 16)
-            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            let json =
+                (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
             let now = self.clock()
             return self.state.withLock { state -> Response in
-                guard var book = state.books[json["CANO"] ?? ""] else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
+                guard var book = state.books[json["CANO"] ?? ""] else {
+                    return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.")
+                }
                 self.settle(&book, now: now)
                 defer { state.books[json["CANO"] ?? ""] = book }
-                guard let index = book.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }), !book.orders[index].cancelled,
+                guard let index = book.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }),
+                    !book.orders[index].cancelled,
                     book.orders[index].filled < book.orders[index].quantity
                 else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
                 book.orders[index].cancelled = true
-                return Self.ok(["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": book.orders[index].number, "ORD_TMD": book.orders[index].time]])
+                return Self.ok([
+                    "output": [
+                        "KRX_FWDG_ORD_ORGNO": "00950", "ODNO": book.orders[index].number,
+                        "ORD_TMD": book.orders[index].time,
+                    ]
+                ])
             }
         }
         router.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld") { request, _ -> Response in
@@ -262,14 +308,23 @@ public final class SimulatedKIS: Sendable {
                 let more = start + page.count < book.orders.count
                 let rows = page.map { order -> [String: String] in
                     [
-                        "odno": order.number, "orgn_odno": "", "ord_gno_brno": "00950", "pdno": order.stock, "sll_buy_dvsn_cd": order.buy ? "02" : "01",
-                        "ord_qty": String(order.quantity), "ord_unpr": String(order.limit), "tot_ccld_qty": String(order.filled),
-                        "avg_prvs": order.filled > 0 ? String(order.fillValue / order.filled) : "0", "rmn_qty": String(order.cancelled ? 0 : order.quantity - order.filled),
+                        "odno": order.number, "orgn_odno": "", "ord_gno_brno": "00950", "pdno": order.stock,
+                        "sll_buy_dvsn_cd": order.buy ? "02" : "01",
+                        "ord_qty": String(order.quantity), "ord_unpr": String(order.limit),
+                        "tot_ccld_qty": String(order.filled),
+                        "avg_prvs": order.filled > 0 ? String(order.fillValue / order.filled) : "0",
+                        "rmn_qty": String(order.cancelled ? 0 : order.quantity - order.filled),
                         "cncl_yn": order.cancelled ? "Y" : "N", "rjct_qty": "0", "ord_tmd": order.time,
                     ]
                 }
-                let next = more ? String(start + page.count).padding(toLength: 100, withPad: " ", startingAt: 0) : String(repeating: " ", count: 100)
-                return Self.ok(["output1": rows, "output2": ["tot_ord_qty": "0"], "ctx_area_fk100": "fk", "ctx_area_nk100": next], more: more)
+                let next =
+                    more
+                    ? String(start + page.count).padding(toLength: 100, withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: 100)
+                return Self.ok(
+                    ["output1": rows, "output2": ["tot_ord_qty": "0"], "ctx_area_fk100": "fk", "ctx_area_nk100": next],
+                    more: more
+                )
             }
         }
         router.get("/uapi/domestic-stock/v1/trading/inquire-balance") { request, _ -> Response in
@@ -280,10 +335,22 @@ public final class SimulatedKIS: Sendable {
                 var book = state.books[account] ?? Book(cash: self.openingCash)
                 self.settle(&book, now: now)
                 state.books[account] = book
-                let rows = book.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { code, quantity -> [String: String] in
-                    ["pdno": code, "hldg_qty": String(quantity), "ord_psbl_qty": String(quantity), "pchs_avg_pric": "0"]
+                let rows = book.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map {
+                    code,
+                    quantity -> [String: String] in
+                    [
+                        "pdno": code, "hldg_qty": String(quantity), "ord_psbl_qty": String(quantity),
+                        "pchs_avg_pric": "0",
+                    ]
                 }
-                return Self.ok(["output1": rows, "output2": [["dnca_tot_amt": String(book.cash), "prvs_rcdl_excc_amt": String(book.cash)]], "ctx_area_fk100": "", "ctx_area_nk100": ""], more: false)
+                return Self.ok(
+                    [
+                        "output1": rows,
+                        "output2": [["dnca_tot_amt": String(book.cash), "prvs_rcdl_excc_amt": String(book.cash)]],
+                        "ctx_area_fk100": "", "ctx_area_nk100": "",
+                    ],
+                    more: false
+                )
             }
         }
         return router
@@ -295,7 +362,9 @@ public final class SimulatedKIS: Sendable {
         let now = self.clock()
         let code = json["PDNO"] ?? ""
         guard let stock = self.codes[code] else { return Self.refusal("APBK0656", "종목코드 오류입니다.") }
-        guard let quantity = Int64(json["ORD_QTY"] ?? ""), quantity > 0 else { return Self.refusal("40300000", "주문 수량을 확인해주세요.") }
+        guard let quantity = Int64(json["ORD_QTY"] ?? ""), quantity > 0 else {
+            return Self.refusal("40300000", "주문 수량을 확인해주세요.")
+        }
         let minute = self.minute(now)
         guard minute >= 0 else { return Self.refusal("40570000", "모의투자 장시작전 입니다.") }
         guard minute < self.minutesInDay else { return Self.refusal("40580000", "모의투자 장종료 입니다.") }
@@ -303,8 +372,12 @@ public final class SimulatedKIS: Sendable {
         let price = self.price(stock, now: now)
         let limit = market ? 0 : (Int64(json["ORD_UNPR"] ?? "") ?? 0)
         if !market {
-            guard limit % KRXPriceRules.tickSize(at: limit) == 0 else { return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)") }
-            guard KRXPriceRules.priceLimits(basePrice: self.previousClose[stock]).contains(limit) else { return Self.refusal("40270000", "모의투자 상/하한가 오류") }
+            guard limit % KRXPriceRules.tickSize(at: limit) == 0 else {
+                return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)")
+            }
+            guard KRXPriceRules.priceLimits(basePrice: self.previousClose[stock]).contains(limit) else {
+                return Self.refusal("40270000", "모의투자 상/하한가 오류")
+            }
         }
         let time = KST.hhmmss(now)
         return self.state.withLock { state -> Response in
@@ -314,7 +387,15 @@ public final class SimulatedKIS: Sendable {
             if !buy, (book.holdings[code] ?? 0) < quantity { return Self.refusal("40240000", "모의투자 주문가능수량을 초과하였습니다.") }
             state.nextOrder += 1
             state.ordersTaken += 1
-            var order = Order(number: String(format: "%010d", state.nextOrder), stock: code, buy: buy, quantity: quantity, limit: limit, minute: minute, time: time)
+            var order = Order(
+                number: String(format: "%010d", state.nextOrder),
+                stock: code,
+                buy: buy,
+                quantity: quantity,
+                limit: limit,
+                minute: minute,
+                time: time
+            )
             if market || (buy ? limit >= price : limit <= price) {
                 order.filled = quantity
                 order.fillValue = quantity * price

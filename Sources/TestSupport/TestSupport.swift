@@ -20,7 +20,8 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public func file(_ name: String) -> String { self.path + "/" + name }
 
     public func files(withSuffix suffix: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: self.path)) ?? []).filter { $0.hasSuffix(suffix) }.sorted().map { self.path + "/" + $0 }
+        ((try? FileManager.default.contentsOfDirectory(atPath: self.path)) ?? []).filter { $0.hasSuffix(suffix) }
+            .sorted().map { self.path + "/" + $0 }
     }
 }
 
@@ -42,7 +43,9 @@ public final class SmallFileSystem: @unchecked Sendable {
         process.arguments = ["-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", self.path]
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: self.path]) }
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: self.path])
+        }
     }
 
     /// Fills the file system with a file of `bytes` (or until it is full); returns its path.
@@ -114,11 +117,14 @@ public final class OutputFile: @unchecked Sendable {
     public init(contents: String? = nil) {
         self.path = NSTemporaryDirectory() + "stockboom-output-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: self.path, contents: contents.map { Data($0.utf8) } ?? Data())
-        self.handle = contents == nil ? FileHandle(forWritingAtPath: self.path)! : FileHandle(forReadingAtPath: self.path)!
+        self.handle =
+            contents == nil ? FileHandle(forWritingAtPath: self.path)! : FileHandle(forReadingAtPath: self.path)!
     }
 
     /// What the child wrote so far.
-    public var text: String { String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: self.path))) ?? Data(), as: UTF8.self) }
+    public var text: String {
+        String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: self.path))) ?? Data(), as: UTF8.self)
+    }
 
     deinit {
         try? self.handle.close()
@@ -129,11 +135,20 @@ public final class OutputFile: @unchecked Sendable {
 /// Runs `stockboom` with arguments and standard input; returns (exit code, stdout, stderr).
 /// The child runs off the cooperative pool (`blocking`): a test waiting for it leaves both of the pool's threads
 /// to the in-process servers of the tests running beside it.
-public func runStockboom(_ arguments: [String], input: String = "", environment: [String: String] = [:], program: String = "stockboom") async throws -> (Int32, String, String) {
-    try await onOwnThread { try runStockboomWaiting(arguments, input: input, environment: environment, program: program) }
+public func runStockboom(
+    _ arguments: [String],
+    input: String = "",
+    environment: [String: String] = [:],
+    program: String = "stockboom"
+) async throws -> (Int32, String, String) {
+    try await onOwnThread {
+        try runStockboomWaiting(arguments, input: input, environment: environment, program: program)
+    }
 }
 
-private func runStockboomWaiting(_ arguments: [String], input: String, environment: [String: String], program: String) throws -> (Int32, String, String) {
+private func runStockboomWaiting(_ arguments: [String], input: String, environment: [String: String], program: String)
+    throws -> (Int32, String, String)
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable(program))
     process.arguments = arguments
@@ -153,11 +168,23 @@ private func runStockboomWaiting(_ arguments: [String], input: String, environme
 /// lines it printed (a line cut by the kill is dropped: it was never fully acknowledged).
 /// - Parameter started: when given, the delay counts from the child's first output line starting with it (at
 ///   most 30 s later): on a loaded machine a cold start alone can take longer than the delay.
-public func runAndKill(_ arguments: [String], after microseconds: UInt32, startedWhen started: String? = nil, program: String = "stockboom") async throws -> [Substring] {
-    try await onOwnThread { try runAndKillWaiting(arguments, after: microseconds, startedWhen: started, program: program) }
+public func runAndKill(
+    _ arguments: [String],
+    after microseconds: UInt32,
+    startedWhen started: String? = nil,
+    program: String = "stockboom"
+) async throws -> [Substring] {
+    try await onOwnThread {
+        try runAndKillWaiting(arguments, after: microseconds, startedWhen: started, program: program)
+    }
 }
 
-private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32, startedWhen started: String?, program: String) throws -> [Substring] {
+private func runAndKillWaiting(
+    _ arguments: [String],
+    after microseconds: UInt32,
+    startedWhen started: String?,
+    program: String
+) throws -> [Substring] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try stockboomExecutable(program))
     process.arguments = arguments
@@ -168,12 +195,16 @@ private func runAndKillWaiting(_ arguments: [String], after microseconds: UInt32
     try process.run()
     if let started {
         let deadline = Date().addingTimeInterval(30)
-        while process.isRunning, Date() < deadline, !output.text.split(separator: "\n").contains(where: { $0.hasPrefix(started) }) { usleep(5_000) }
+        while process.isRunning, Date() < deadline,
+            !output.text.split(separator: "\n").contains(where: { $0.hasPrefix(started) })
+        { usleep(5_000) }
     }
     usleep(microseconds)
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()
-    guard process.terminationReason == .uncaughtSignal else { throw ChildExitedEarly(status: process.terminationStatus) }
+    guard process.terminationReason == .uncaughtSignal else {
+        throw ChildExitedEarly(status: process.terminationStatus)
+    }
     let text = output.text
     return Array(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast())
 }
@@ -196,7 +227,9 @@ public func freeLoopbackPort() -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+        }
     }
     guard bound else { return Int.random(in: 20_000...29_999) }
     return Int(UInt16(bigEndian: address.sin_port))
@@ -215,11 +248,16 @@ public final class PrivatePostgres: @unchecked Sendable {
     public init() throws {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let version = versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "PostgreSQL is not installed (/usr/lib/postgresql/*/bin)"])
+            throw CocoaError(
+                .fileNoSuchFile,
+                userInfo: [NSLocalizedDescriptionKey: "PostgreSQL is not installed (/usr/lib/postgresql/*/bin)"]
+            )
         }
         self.bin = "/usr/lib/postgresql/\(version)/bin"
         if getuid() == 0 { try Self.shell("chown -R postgres '\(self.directory.path)'") }
-        try self.asPostgres("'\(self.bin)/initdb' -D '\(self.data)' -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 > '\(self.directory.path)/initdb.log' 2>&1")
+        try self.asPostgres(
+            "'\(self.bin)/initdb' -D '\(self.data)' -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 > '\(self.directory.path)/initdb.log' 2>&1"
+        )
         try self.start()
         try self.asPostgres("'\(self.bin)/createdb' -h 127.0.0.1 -p \(self.port) -U postgres stockboom")
     }
@@ -235,14 +273,19 @@ public final class PrivatePostgres: @unchecked Sendable {
     }
 
     private func startOnce() throws {
-        try self.asPostgres("'\(self.bin)/pg_ctl' -D '\(self.data)' -l '\(self.directory.path)/server.log' -w -t 60 -o \"-p \(self.port) -k '\(self.directory.path)' -c listen_addresses=127.0.0.1\" start > /dev/null 2>&1")
+        try self.asPostgres(
+            "'\(self.bin)/pg_ctl' -D '\(self.data)' -l '\(self.directory.path)/server.log' -w -t 60 -o \"-p \(self.port) -k '\(self.directory.path)' -c listen_addresses=127.0.0.1\" start > /dev/null 2>&1"
+        )
     }
 
     /// SIGKILL of the postmaster (its children follow); returns once the port no longer answers.
     public func kill9() throws {
         let pidText = try String(contentsOfFile: self.data + "/postmaster.pid", encoding: .utf8)
         guard let pid = pidText.split(separator: "\n").first.flatMap({ Int32($0) }), kill(pid, SIGKILL) == 0 else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "no postmaster to kill in \(self.data)/postmaster.pid"])
+            throw CocoaError(
+                .fileReadCorruptFile,
+                userInfo: [NSLocalizedDescriptionKey: "no postmaster to kill in \(self.data)/postmaster.pid"]
+            )
         }
         for _ in 0..<200 {
             if (try? Self.shell("'\(self.bin)/pg_isready' -h 127.0.0.1 -p \(self.port) -q")) == nil { return }
@@ -264,7 +307,9 @@ public final class PrivatePostgres: @unchecked Sendable {
     /// `pg_ctl start` had left the postmaster running in the background.)
     public static func shell(_ command: String) throws {
         let status = system(command)
-        guard status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "failed (\(status)): \(command)"]) }
+        guard status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "failed (\(status)): \(command)"])
+        }
     }
 }
 

@@ -1,7 +1,7 @@
-public import Jobs
 public import AsyncHTTPClient
 public import Engine
 import Foundation
+public import Jobs
 import NIOCore
 import NIOHTTP1
 
@@ -56,7 +56,8 @@ public struct EngineClient: Sendable {
         var text = ""
         text.reserveCapacity(candles.count * 56)
         for candle in candles {
-            text += "\(candle.stock),\(candle.timeframe),\(candle.start),\(candle.open),\(candle.high),\(candle.low),\(candle.close),\(candle.volume)\n"
+            text +=
+                "\(candle.stock),\(candle.timeframe),\(candle.start),\(candle.open),\(candle.high),\(candle.low),\(candle.close),\(candle.volume)\n"
         }
         var request = HTTPClientRequest(url: self.baseURL + "/internal/candles?correlation=" + correlation)
         request.method = .POST
@@ -87,7 +88,9 @@ public struct EngineClient: Sendable {
     /// The listed stocks (or just those of `only`, at most 100) with their latest minute and who trades them.
     public func stocks(only: [String]? = nil) async throws -> [WorkerStockView] {
         struct Answer: Decodable { var stocks: [WorkerStockView] }
-        let answer: Answer = try await self.get("/internal/stocks" + (only.map { "?stockId=" + $0.joined(separator: ",") } ?? ""))
+        let answer: Answer = try await self.get(
+            "/internal/stocks" + (only.map { "?stockId=" + $0.joined(separator: ",") } ?? "")
+        )
         return answer.stocks
     }
 
@@ -100,12 +103,30 @@ public struct EngineClient: Sendable {
 
     /// One-minute candles of a stock before `to` (µs), oldest first.
     public func candles(stock: String, to: Int64, limit: Int) async throws -> [Candle] {
-        struct Row: Decodable { var timestamp: String; var open: Int64; var high: Int64; var low: Int64; var close: Int64; var volume: Int64 }
+        struct Row: Decodable {
+            var timestamp: String
+            var open: Int64
+            var high: Int64
+            var low: Int64
+            var close: Int64
+            var volume: Int64
+        }
         struct Answer: Decodable { var candles: [Row] }
         let answer: Answer = try await self.get("/internal/candles?stockId=\(stock)&to=\(to)&limit=\(limit)")
         guard let code = StockCode(stock) else { return [] }
         return answer.candles.compactMap { row in
-            ISOTime.parse(row.timestamp).map { Candle(stock: code, timeframe: .minute1, start: $0, open: row.open, high: row.high, low: row.low, close: row.close, volume: row.volume) }
+            ISOTime.parse(row.timestamp).map {
+                Candle(
+                    stock: code,
+                    timeframe: .minute1,
+                    start: $0,
+                    open: row.open,
+                    high: row.high,
+                    low: row.low,
+                    close: row.close,
+                    volume: row.volume
+                )
+            }
         }
     }
 
@@ -136,7 +157,10 @@ public struct EngineClient: Sendable {
             throw Failure(description: "the gateway at \(self.baseURL) did not answer: \(error)")
         }
         guard response.status == .ok else {
-            throw Failure(description: "\(request.method) \(request.url): HTTP \(response.status.code) \(String(buffer: body).prefix(300))")
+            throw Failure(
+                description:
+                    "\(request.method) \(request.url): HTTP \(response.status.code) \(String(buffer: body).prefix(300))"
+            )
         }
         return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
     }

@@ -1,7 +1,7 @@
-public import Jobs
-public import Storage
 public import Engine
 import Foundation
+public import Jobs
+public import Storage
 import Synchronization
 
 /// What a handler says about a job it ran.
@@ -54,7 +54,13 @@ public final class QueueConsumers: @unchecked Sendable {
     private var threads: [Thread] = []
 
     public init(
-        endpoint: RedisEndpoint, queue: QueueName, concurrency: Int, batch: Int = 1, handler: any JobHandler, lockMs: Int = 60_000, backoffMs: Int = 1_000,
+        endpoint: RedisEndpoint,
+        queue: QueueName,
+        concurrency: Int,
+        batch: Int = 1,
+        handler: any JobHandler,
+        lockMs: Int = 60_000,
+        backoffMs: Int = 1_000,
         report: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         precondition(concurrency > 0 && batch > 0)
@@ -103,7 +109,13 @@ public final class QueueConsumers: @unchecked Sendable {
         while !self.stopping.load(ordering: .sequentiallyConsistent) {
             let jobs: [Job]
             do {
-                jobs = try store.reserve(self.queue, max: self.batch, waitSeconds: 1, now: Self.nowMillis(), token: UUID().uuidString)
+                jobs = try store.reserve(
+                    self.queue,
+                    max: self.batch,
+                    waitSeconds: 1,
+                    now: Self.nowMillis(),
+                    token: UUID().uuidString
+                )
                 pause = 100_000
             } catch {
                 self.report("\(self.queue.rawValue): Redis unavailable (\(error)); retrying")
@@ -121,7 +133,9 @@ public final class QueueConsumers: @unchecked Sendable {
                 let minutes = Int(Date().timeIntervalSince(started) / 60)
                 if minutes > minutesReported {
                     minutesReported = minutes
-                    self.report("\(self.queue.rawValue): job(s) \(jobs.map(\.id).joined(separator: ", ")) still running after \(minutes) min")
+                    self.report(
+                        "\(self.queue.rawValue): job(s) \(jobs.map(\.id).joined(separator: ", ")) still running after \(minutes) min"
+                    )
                 }
             }
             var completed: [String] = []
@@ -135,19 +149,30 @@ public final class QueueConsumers: @unchecked Sendable {
                     case .failure(let error):
                         let result = try store.fail(job, error: String(describing: error), now: Self.nowMillis())
                         if result == .failed { self.finished.wrappingAdd(1, ordering: .relaxed) }
-                        self.report("\(self.queue.rawValue) job \(job.id) attempt \(job.attemptsMade + 1)/\(job.maxAttempts) failed (\(result.rawValue)): \(error)")
+                        self.report(
+                            "\(self.queue.rawValue) job \(job.id) attempt \(job.attemptsMade + 1)/\(job.maxAttempts) failed (\(result.rawValue)): \(error)"
+                        )
                     }
                 } catch {
                     // Redis went away after the work: the lock expires and the job runs again (handlers are idempotent).
-                    self.report("\(self.queue.rawValue) job \(job.id): could not record its outcome (\(error)); it will run again")
+                    self.report(
+                        "\(self.queue.rawValue) job \(job.id): could not record its outcome (\(error)); it will run again"
+                    )
                 }
             }
             if !completed.isEmpty {
                 do {
-                    let done = try store.complete(self.queue, ids: completed, token: jobs[0].token, now: Self.nowMillis())
+                    let done = try store.complete(
+                        self.queue,
+                        ids: completed,
+                        token: jobs[0].token,
+                        now: Self.nowMillis()
+                    )
                     self.finished.wrappingAdd(done, ordering: .relaxed)
                 } catch {
-                    self.report("\(self.queue.rawValue): could not mark \(completed.count) jobs done (\(error)); they will run again")
+                    self.report(
+                        "\(self.queue.rawValue): could not mark \(completed.count) jobs done (\(error)); they will run again"
+                    )
                 }
             }
         }
@@ -159,7 +184,9 @@ public final class QueueConsumers: @unchecked Sendable {
         while !self.stopping.load(ordering: .sequentiallyConsistent) {
             do {
                 let (_, requeued) = try store.maintain(self.queue, now: Self.nowMillis())
-                if requeued > 0 { self.report("\(self.queue.rawValue): \(requeued) job(s) of a stopped worker returned to wait") }
+                if requeued > 0 {
+                    self.report("\(self.queue.rawValue): \(requeued) job(s) of a stopped worker returned to wait")
+                }
             } catch {
                 // Reported by the consumers; keep trying.
             }
@@ -168,7 +195,9 @@ public final class QueueConsumers: @unchecked Sendable {
     }
 
     /// Runs the handlers of a batch concurrently on the pool and waits for all of them.
-    static func run(_ jobs: [Job], _ handler: any JobHandler, every seconds: Double, _ heartbeat: () -> Void) -> [Result<JobResult, any Error>] {
+    static func run(_ jobs: [Job], _ handler: any JobHandler, every seconds: Double, _ heartbeat: () -> Void)
+        -> [Result<JobResult, any Error>]
+    {
         final class Box: @unchecked Sendable {
             var results: [Result<JobResult, any Error>] = []
         }
@@ -176,10 +205,15 @@ public final class QueueConsumers: @unchecked Sendable {
         let semaphore = DispatchSemaphore(value: 0)
         Task {
             // Collected then ordered (writing into a pre-sized array inside the group crashed in release builds).
-            let collected = await withTaskGroup(of: (Int, Result<JobResult, any Error>).self, returning: [(Int, Result<JobResult, any Error>)].self) { group in
+            let collected = await withTaskGroup(
+                of: (Int, Result<JobResult, any Error>).self,
+                returning: [(Int, Result<JobResult, any Error>)].self
+            ) { group in
                 for (index, job) in jobs.enumerated() {
                     group.addTask {
-                        do { return (index, .success(try await handler.handle(job))) } catch { return (index, .failure(error)) }
+                        do { return (index, .success(try await handler.handle(job))) } catch {
+                            return (index, .failure(error))
+                        }
                     }
                 }
                 var collected: [(Int, Result<JobResult, any Error>)] = []

@@ -1,14 +1,14 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import Engine
 import Foundation
 import Gateway
+import Jobs
 import Ledger
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Worker
 
 /// `stockboom-sim bench day`: a KRX session through the system the demo runs (engine, gateway, read models,
@@ -22,7 +22,9 @@ import Worker
 struct BenchDayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "day",
-        abstract: "A whole trading session through the system, time compressed: throughput, lag, queues, memory, disk; series as CSV and SVG.")
+        abstract:
+            "A whole trading session through the system, time compressed: throughput, lag, queues, memory, disk; series as CSV and SVG."
+    )
 
     @Option(help: "Stocks in the market.") var stocks = 2_700
     @Option(help: "People with a simulated account and a live strategy.") var accounts = 200
@@ -30,33 +32,59 @@ struct BenchDayCommand: AsyncParsableCommand {
     @Option(help: "Seed of the generated market.") var seed: UInt64 = 7
     @Option(help: "Where the log and the results go.") var out = "benchmarks/results/day"
     @Option(help: "Gateway port while it runs (0: any free one).") var port = 0
-    @Option(help: "PostgreSQL server (default $DATABASE_URL); a database of its own is recreated.") var databaseURL: String?
+    @Option(help: "PostgreSQL server (default $DATABASE_URL); a database of its own is recreated.") var databaseURL:
+        String?
     @Option(help: "Redis (default $REDIS_URL); its queues are cleared first.") var redisURL: String?
-    @Flag(help: "Everything in this process, candles fed straight to the engine (no data collection).") var inProcess = false
+    @Flag(help: "Everything in this process, candles fed straight to the engine (no data collection).") var inProcess =
+        false
     /// 410 by default: at exactly 390× the session alone fills the 60 s (09:00 to the 15:30 bar's close),
     /// so a day paced at 390× ends after 60 s however fast the system is; at 410× the session takes 57 s and
     /// the day ends under 60 s (≥ 390× real time) only if the system keeps up.
-    @Option(help: "Session seconds per wall-clock second (processes): 390 plays the session in 60 s; 410 leaves room to finish the day under 60 s.") var speed = 410.0
-    @Option(help: "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last.") var collectEvery = 5
+    @Option(
+        help:
+            "Session seconds per wall-clock second (processes): 390 plays the session in 60 s; 410 leaves room to finish the day under 60 s."
+    ) var speed = 410.0
+    @Option(
+        help:
+            "Session minutes between data-collection schedules (processes); each job fetches every bar since the engine's last."
+    ) var collectEvery = 5
     /// 25 with a schedule every 5 minutes: a watched stock is fetched when 25–29 of its minutes are due, one KIS page
     /// (30 rows) a request, while the strategies' stocks are fetched every 5 minutes.
-    @Option(help: "Minutes a watched stock no strategy trades waits between collections (processes); 1: every schedule.") var watchEvery = 25
-    @Option(help: "Wall seconds after which an unfinished day is stopped and reported as such (processes).") var maxSeconds = 1_200.0
+    @Option(
+        help: "Minutes a watched stock no strategy trades waits between collections (processes); 1: every schedule."
+    ) var watchEvery = 25
+    @Option(help: "Wall seconds after which an unfinished day is stopped and reported as such (processes).")
+    var maxSeconds = 1_200.0
     @Option(help: "Stocks per data-collection job (processes).") var collectGroup = 25
-    @Option(help: "The worker's consumers per queue (processes).") var concurrency = "data-collection=4,data-analysis=4,trade-execution=16,notification=8"
+    @Option(help: "The worker's consumers per queue (processes).") var concurrency =
+        "data-collection=4,data-analysis=4,trade-execution=16,notification=8"
     /// A correctness run under faults, not a speed run: the day must still end with every bar the broker's and
     /// the broker's books equal to the log's orders.
-    @Option(help: "Inject a fault (SIGKILL of serve or the worker, Redis FLUSHDB, pg_terminate_backend) every this many wall seconds until 15:30 (processes; 0: none).") var faultEvery = 0.0
+    @Option(
+        help:
+            "Inject a fault (SIGKILL of serve or the worker, Redis FLUSHDB, pg_terminate_backend) every this many wall seconds until 15:30 (processes; 0: none)."
+    ) var faultEvery = 0.0
     @Option(help: "Seed of the faults' order and moments.") var faultSeed: UInt64 = 1
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard let server = self.databaseURL ?? environment["DATABASE_URL"], let redisText = self.redisURL ?? environment["REDIS_URL"],
+        guard let server = self.databaseURL ?? environment["DATABASE_URL"],
+            let redisText = self.redisURL ?? environment["REDIS_URL"],
             let redis = RedisEndpoint(url: redisText)
-        else { throw ValidationError("bench day needs DATABASE_URL and REDIS_URL (scripts/services.sh start; eval \"$(scripts/services.sh env)\")") }
-        guard self.stocks > 0, self.accounts > 0, self.strategyStocks > 0 else { throw ValidationError("--stocks, --accounts and --strategy-stocks must be positive") }
-        guard self.speed > 0, self.collectEvery > 0, self.watchEvery > 0 else { throw ValidationError("--speed, --collect-every and --watch-every must be positive") }
-        guard self.faultEvery >= 0, self.faultEvery == 0 || !self.inProcess else { throw ValidationError("--fault-every takes seconds ≥ 0, and needs the processes (not --in-process)") }
+        else {
+            throw ValidationError(
+                "bench day needs DATABASE_URL and REDIS_URL (scripts/services.sh start; eval \"$(scripts/services.sh env)\")"
+            )
+        }
+        guard self.stocks > 0, self.accounts > 0, self.strategyStocks > 0 else {
+            throw ValidationError("--stocks, --accounts and --strategy-stocks must be positive")
+        }
+        guard self.speed > 0, self.collectEvery > 0, self.watchEvery > 0 else {
+            throw ValidationError("--speed, --collect-every and --watch-every must be positive")
+        }
+        guard self.faultEvery >= 0, self.faultEvery == 0 || !self.inProcess else {
+            throw ValidationError("--fault-every takes seconds ≥ 0, and needs the processes (not --in-process)")
+        }
         let output = self.out + (self.inProcess ? "-inprocess" : "") + "-\(self.stocks)"
         try? FileManager.default.removeItem(atPath: output)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -70,16 +98,41 @@ struct BenchDayCommand: AsyncParsableCommand {
         _ = try await blocking { try JobDispatcher.reset(store) }
         let day = KST.day(year: 2025, month: 1, day: 3)
         let eventLog = try EventLog(directory: directory)
-        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()), snapshotEveryEvents: 1_000_000)
+        let runtime = try EngineRuntime(
+            log: eventLog,
+            engine: Engine(calendar: try loadCalendar()),
+            snapshotEveryEvents: 1_000_000
+        )
         let clock = DemoClock(KST.instant(day: day, hour: 8, minute: 30))
-        let stack = try await DemoStack.start(log: eventLog, runtime: runtime, databaseURL: databaseURL, redis: redis, smtp: nil, port: self.port, clock: clock, bcryptCost: 4)
-        writeLine("bench day: \(self.stocks) stocks × 381 minutes, \(self.accounts) accounts with strategies on \(self.strategyStocks) stock(s) each; setting up…")
+        let stack = try await DemoStack.start(
+            log: eventLog,
+            runtime: runtime,
+            databaseURL: databaseURL,
+            redis: redis,
+            smtp: nil,
+            port: self.port,
+            clock: clock,
+            bcryptCost: 4
+        )
+        writeLine(
+            "bench day: \(self.stocks) stocks × 381 minutes, \(self.accounts) accounts with strategies on \(self.strategyStocks) stock(s) each; setting up…"
+        )
         let people = (0..<self.accounts).map { "trader\($0)@bench.example.com" }
-        var driver = try await DemoDriver(runtime: runtime, stack: stack, clock: clock, stocks: self.stocks, strategyStocks: self.strategyStocks, seed: self.seed, day: day, people: people)
+        var driver = try await DemoDriver(
+            runtime: runtime,
+            stack: stack,
+            clock: clock,
+            stocks: self.stocks,
+            strategyStocks: self.strategyStocks,
+            seed: self.seed,
+            day: day,
+            people: people
+        )
         try await stack.dispatch()
 
         struct Sample {
-            var minute: Int, seconds: Double, events: UInt64, orders: Int, fills: Int, lag: Double, analysis: Int, notification: Int, rss: UInt64
+            var minute: Int, seconds: Double, events: UInt64, orders: Int, fills: Int, lag: Double, analysis: Int,
+                notification: Int, rss: UInt64
             var engine = 0.0, handoff = 0.0, analysisWait = 0.0
         }
         var samples: [Sample] = []
@@ -89,15 +142,29 @@ struct BenchDayCommand: AsyncParsableCommand {
         let progress = Progress(total: 381)
         for minute in 0..<Int64(381) {
             try await driver.minute(minute)
-            let (analysis, notification) = try await blocking { (try store.counts(.dataAnalysis), try store.counts(.notification)) }
+            let (analysis, notification) = try await blocking {
+                (try store.counts(.dataAnalysis), try store.counts(.notification))
+            }
             let lag = stack.lagClock.samples.last ?? 0
             let sample = Sample(
-                minute: Int(minute), seconds: Double(monotonicNanos() - started) / 1e9, events: runtime.nextOffset - startEvents,
-                orders: runtime.state.orders.count - startOrders, fills: driver.fills, lag: lag,
-                analysis: analysis.wait + analysis.active + analysis.delayed, notification: notification.wait + notification.active + notification.delayed,
-                rss: ProcessMemory.residentBytes(), engine: driver.phases.engine, handoff: driver.phases.handoff, analysisWait: driver.phases.analysis)
+                minute: Int(minute),
+                seconds: Double(monotonicNanos() - started) / 1e9,
+                events: runtime.nextOffset - startEvents,
+                orders: runtime.state.orders.count - startOrders,
+                fills: driver.fills,
+                lag: lag,
+                analysis: analysis.wait + analysis.active + analysis.delayed,
+                notification: notification.wait + notification.active + notification.delayed,
+                rss: ProcessMemory.residentBytes(),
+                engine: driver.phases.engine,
+                handoff: driver.phases.handoff,
+                analysisWait: driver.phases.analysis
+            )
             samples.append(sample)
-            progress.update(Int(minute) + 1, "\(sample.events) events  \(sample.orders) orders  lag \(String(format: "%.3f", lag)) s")
+            progress.update(
+                Int(minute) + 1,
+                "\(sample.events) events  \(sample.orders) orders  lag \(String(format: "%.3f", lag)) s"
+            )
         }
         try await driver.closeSession()
         progress.finish()
@@ -109,17 +176,24 @@ struct BenchDayCommand: AsyncParsableCommand {
         let lags = stack.lagClock.samples.sorted()
         func percentile(_ p: Double) -> Double { Format.percentile(lags, p) }
         let segmentBytes = eventLog.segments.reduce(UInt64(0)) { $0 + $1.bytes }
-        let databaseBytes = try await stack.services.database.run { try $0.query("SELECT pg_database_size(current_database())").rows.first?[0].flatMap { UInt64($0) } ?? 0 }
+        let databaseBytes = try await stack.services.database.run {
+            try $0.query("SELECT pg_database_size(current_database())").rows.first?[0].flatMap { UInt64($0) } ?? 0
+        }
         let redisBytes = try await blocking { () throws -> UInt64 in
             let info = try store.redis.command(["INFO", "memory"]).text ?? ""
-            return info.split(separator: "\r\n").first { $0.hasPrefix("used_memory:") }.flatMap { UInt64($0.dropFirst("used_memory:".count)) } ?? 0
+            return info.split(separator: "\r\n").first { $0.hasPrefix("used_memory:") }.flatMap {
+                UInt64($0.dropFirst("used_memory:".count))
+            } ?? 0
         }
         await stack.stop()
         await runtime.close()
         eventLog.close()
 
         let analysisMax = samples.map { $0.analysis }.max() ?? 0
-        let split = (samples.reduce(0) { $0 + $1.engine }, samples.reduce(0) { $0 + $1.handoff }, samples.reduce(0) { $0 + $1.analysisWait })
+        let split = (
+            samples.reduce(0) { $0 + $1.engine }, samples.reduce(0) { $0 + $1.handoff },
+            samples.reduce(0) { $0 + $1.analysisWait }
+        )
         let notificationMax = samples.map { $0.notification }.max() ?? 0
         let report = """
             bench day — \(self.stocks) stocks × 381 one-minute bars, \(self.accounts) accounts × \(self.strategyStocks) strategy stock(s), seed \(self.seed)
@@ -135,21 +209,42 @@ struct BenchDayCommand: AsyncParsableCommand {
             """
         writeLine(report)
         try (report + "\n").write(toFile: output + "/report.txt", atomically: true, encoding: .utf8)
-        var csv = "minute,seconds,events,orders,fills,lag_seconds,data_analysis_depth,notification_depth,rss_bytes,engine_seconds,handoff_seconds,analysis_seconds\n"
+        var csv =
+            "minute,seconds,events,orders,fills,lag_seconds,data_analysis_depth,notification_depth,rss_bytes,engine_seconds,handoff_seconds,analysis_seconds\n"
         for sample in samples {
-            csv += "\(sample.minute),\(String(format: "%.3f", sample.seconds)),\(sample.events),\(sample.orders),\(sample.fills),\(String(format: "%.4f", sample.lag)),\(sample.analysis),\(sample.notification),\(sample.rss),\(String(format: "%.4f", sample.engine)),\(String(format: "%.4f", sample.handoff)),\(String(format: "%.4f", sample.analysisWait))\n"
+            csv +=
+                "\(sample.minute),\(String(format: "%.3f", sample.seconds)),\(sample.events),\(sample.orders),\(sample.fills),\(String(format: "%.4f", sample.lag)),\(sample.analysis),\(sample.notification),\(sample.rss),\(String(format: "%.4f", sample.engine)),\(String(format: "%.4f", sample.handoff)),\(String(format: "%.4f", sample.analysisWait))\n"
         }
         try csv.write(toFile: output + "/series.csv", atomically: true, encoding: .utf8)
-        let rates = zip(samples, [Sample(minute: -1, seconds: 0, events: 0, orders: 0, fills: 0, lag: 0, analysis: 0, notification: 0, rss: 0)] + samples).map { now, before in
+        let rates = zip(
+            samples,
+            [
+                Sample(
+                    minute: -1,
+                    seconds: 0,
+                    events: 0,
+                    orders: 0,
+                    fills: 0,
+                    lag: 0,
+                    analysis: 0,
+                    notification: 0,
+                    rss: 0
+                )
+            ] + samples
+        ).map { now, before in
             Double(now.events - before.events) / max(now.seconds - before.seconds, 1e-6)
         }
-        let svg = SeriesPlot.svg(title: "bench day: \(self.stocks) stocks, \(self.accounts) accounts — per session minute (x: wall seconds)", x: samples.map(\.seconds), series: [
-            ("events/s", rates, "#1f77b4"),
-            ("projection lag (s)", samples.map(\.lag), "#d62728"),
-            ("engine commands per minute (s)", samples.map(\.engine), "#ff7f0e"),
-            ("waiting for data-analysis per minute (s)", samples.map(\.analysisWait), "#2ca02c"),
-            ("resident MiB", samples.map { Double($0.rss) / 1_048_576 }, "#9467bd"),
-        ])
+        let svg = SeriesPlot.svg(
+            title: "bench day: \(self.stocks) stocks, \(self.accounts) accounts — per session minute (x: wall seconds)",
+            x: samples.map(\.seconds),
+            series: [
+                ("events/s", rates, "#1f77b4"),
+                ("projection lag (s)", samples.map(\.lag), "#d62728"),
+                ("engine commands per minute (s)", samples.map(\.engine), "#ff7f0e"),
+                ("waiting for data-analysis per minute (s)", samples.map(\.analysisWait), "#2ca02c"),
+                ("resident MiB", samples.map { Double($0.rss) / 1_048_576 }, "#9467bd"),
+            ]
+        )
         try svg.write(toFile: output + "/series.svg", atomically: true, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: directory)  // the log is large and regenerated by the run
     }
@@ -185,7 +280,9 @@ enum ProcessCPU {
 
     /// Busy CPU seconds of the whole machine since boot (every core: all but idle and I/O wait), from `/proc/stat`.
     static func machineBusySeconds() -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = text.split(separator: "\n").first else { return 0 }
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first
+        else { return 0 }
         // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
         let values = Array(line.split(separator: " ").dropFirst().compactMap { Double($0) }.prefix(8))
         guard values.count >= 5 else { return 0 }
@@ -203,20 +300,29 @@ enum SeriesPlot {
         let top = 40.0
         let height = top + panel * Double(series.count) + 30
         let xMax = max(x.max() ?? 1, 1e-9)
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
-        out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"\(left)\" y=\"22\" font-size=\"14\">\(title)</text>\n"
+        var out =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        out +=
+            "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"\(left)\" y=\"22\" font-size=\"14\">\(title)</text>\n"
         for (index, item) in series.enumerated() {
             let y0 = top + panel * Double(index)
             let yMax = max(item.values.max() ?? 1, 1e-9)
             let plotHeight = panel - 30
-            out += "<text x=\"\(left)\" y=\"\(y0 + 14)\" fill=\"\(item.color)\">\(item.name) (max \(String(format: "%.3g", yMax)))</text>\n"
-            out += "<line x1=\"\(left)\" y1=\"\(y0 + panel - 10)\" x2=\"\(width - right)\" y2=\"\(y0 + panel - 10)\" stroke=\"#999\"/>\n"
+            out +=
+                "<text x=\"\(left)\" y=\"\(y0 + 14)\" fill=\"\(item.color)\">\(item.name) (max \(String(format: "%.3g", yMax)))</text>\n"
+            out +=
+                "<line x1=\"\(left)\" y1=\"\(y0 + panel - 10)\" x2=\"\(width - right)\" y2=\"\(y0 + panel - 10)\" stroke=\"#999\"/>\n"
             let points = zip(x, item.values).map { xv, yv in
-                String(format: "%.1f,%.1f", left + (width - left - right) * xv / xMax, y0 + panel - 10 - plotHeight * yv / yMax)
+                String(
+                    format: "%.1f,%.1f",
+                    left + (width - left - right) * xv / xMax,
+                    y0 + panel - 10 - plotHeight * yv / yMax
+                )
             }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(item.color)\" stroke-width=\"1.5\" points=\"\(points)\"/>\n"
         }
-        out += "<text x=\"\(left)\" y=\"\(height - 8)\">0 s</text><text x=\"\(width - right - 60)\" y=\"\(height - 8)\">\(String(format: "%.1f", xMax)) s</text>\n</svg>\n"
+        out +=
+            "<text x=\"\(left)\" y=\"\(height - 8)\">0 s</text><text x=\"\(width - right - 60)\" y=\"\(height - 8)\">\(String(format: "%.1f", xMax)) s</text>\n</svg>\n"
         return out
     }
 }

@@ -1,17 +1,17 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import AsyncHTTPClient
 import Engine
 import Foundation
 import Hummingbird
+import Jobs
 import Ledger
 import NIOCore
 import NIOHTTP1
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Synchronization
 
 /// JSON over HTTP to a StockBoom gateway (the demo's in-process one, or a `serve` child of the bench).
@@ -19,7 +19,9 @@ struct LocalAPI: Sendable {
     let baseURL: String
     var http: HTTPClient = .shared
 
-    func call(_ method: HTTPMethod, _ path: String, token: String? = nil, json: [String: Any]? = nil) async throws -> (Int, [String: Any]) {
+    func call(_ method: HTTPMethod, _ path: String, token: String? = nil, json: [String: Any]? = nil) async throws -> (
+        Int, [String: Any]
+    ) {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -39,7 +41,10 @@ struct LocalAPI: Sendable {
 
     /// The text of `/metrics`, as Prometheus reads it.
     func metrics() async throws -> String {
-        let response = try await self.http.execute(HTTPClientRequest(url: self.baseURL + "/metrics"), timeout: .seconds(10))
+        let response = try await self.http.execute(
+            HTTPClientRequest(url: self.baseURL + "/metrics"),
+            timeout: .seconds(10)
+        )
         let body = try await response.body.collect(upTo: 8 << 20)
         return String(buffer: body)
     }
@@ -55,9 +60,14 @@ final class BenchChild: @unchecked Sendable {
         _ = Self.stopOnSignals
         self.name = name
         // The operator's `stockboom`, built beside this program: the bench measures the production binary.
-        guard let simulator = Bundle.main.executablePath else { throw CommandFailure("cannot find this executable to start \(name)") }
-        let executable = URL(fileURLWithPath: simulator).deletingLastPathComponent().appendingPathComponent("stockboom").path
-        guard FileManager.default.isExecutableFile(atPath: executable) else { throw CommandFailure("\(executable) is not built: swift build --product stockboom") }
+        guard let simulator = Bundle.main.executablePath else {
+            throw CommandFailure("cannot find this executable to start \(name)")
+        }
+        let executable = URL(fileURLWithPath: simulator).deletingLastPathComponent().appendingPathComponent("stockboom")
+            .path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw CommandFailure("\(executable) is not built: swift build --product stockboom")
+        }
         self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
         self.process.environment = environment
@@ -86,7 +96,9 @@ final class BenchChild: @unchecked Sendable {
     }()
 
     /// (resident, peak resident) bytes from `/proc/<pid>/status`.
-    var memory: (UInt64, UInt64) { (ProcessMemory.field("VmRSS", pid: self.pid), ProcessMemory.field("VmHWM", pid: self.pid)) }
+    var memory: (UInt64, UInt64) {
+        (ProcessMemory.field("VmRSS", pid: self.pid), ProcessMemory.field("VmHWM", pid: self.pid))
+    }
 
     /// SIGKILL and wait.
     func killed() {
@@ -135,7 +147,8 @@ struct Faults {
     }
 
     var summary: String {
-        "\(self.injected.values.reduce(0, +)) injected — " + Kind.allCases.map { "\($0.rawValue)×\(self.injected[$0, default: 0])" }.joined(separator: " ")
+        "\(self.injected.values.reduce(0, +)) injected — "
+            + Kind.allCases.map { "\($0.rawValue)×\(self.injected[$0, default: 0])" }.joined(separator: " ")
     }
 }
 
@@ -157,7 +170,12 @@ final class RestartableChild: @unchecked Sendable {
         self.arguments = arguments
         self.environment = environment
         self.directory = directory
-        self.child = try BenchChild(name, arguments: arguments, environment: environment, output: directory + "/\(name).log")
+        self.child = try BenchChild(
+            name,
+            arguments: arguments,
+            environment: environment,
+            output: directory + "/\(name).log"
+        )
     }
 
     var isRunning: Bool { self.child.process.isRunning }
@@ -175,7 +193,12 @@ final class RestartableChild: @unchecked Sendable {
         self.endedPeak = max(self.endedPeak, self.child.memory.1)
         self.child.killed()
         self.starts += 1
-        self.child = try BenchChild(self.name, arguments: self.arguments, environment: self.environment, output: self.directory + "/\(self.name)-\(self.starts).log")
+        self.child = try BenchChild(
+            self.name,
+            arguments: self.arguments,
+            environment: self.environment,
+            output: self.directory + "/\(self.name)-\(self.starts).log"
+        )
     }
 
     @discardableResult
@@ -218,8 +241,13 @@ struct DayProcesses {
         do {
             let log = try EventLog(directory: directory)
             let runtime = try EngineRuntime(log: log, engine: Engine(calendar: try loadCalendar()))
-            try await DemoDriver.concurrently(runtime, listings.map { .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose) },
-                                              CommandContext(time: KST.instant(day: day, hour: 7), correlationID: "bench-listing"))
+            try await DemoDriver.concurrently(
+                runtime,
+                listings.map {
+                    .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose)
+                },
+                CommandContext(time: KST.instant(day: day, hour: 7), correlationID: "bench-listing")
+            )
             await runtime.close()
             log.close()
         }
@@ -230,13 +258,28 @@ struct DayProcesses {
         let speed = command.speed
         let sessionStart = KST.instant(day: day, hour: 7, minute: 30)
         let originMicros = wallClockMicros() + 1_000_000
-        let sessionClock: @Sendable () -> Int64 = { sessionStart + Int64(Double(wallClockMicros() - originMicros) * speed) }
-        let clockArguments = ["--clock-start", ISOTime.kst(sessionStart), "--clock-speed", String(speed), "--clock-origin", String(format: "%.6f", Double(originMicros) / 1e6)]
-        let broker = SimulatedKIS(listings: listings, bars: bars, day: day, openingCash: 1_000_000_000, clock: sessionClock)
+        let sessionClock: @Sendable () -> Int64 = {
+            sessionStart + Int64(Double(wallClockMicros() - originMicros) * speed)
+        }
+        let clockArguments = [
+            "--clock-start", ISOTime.kst(sessionStart), "--clock-speed", String(speed), "--clock-origin",
+            String(format: "%.6f", Double(originMicros) / 1e6),
+        ]
+        let broker = SimulatedKIS(
+            listings: listings,
+            bars: bars,
+            day: day,
+            openingCash: 1_000_000_000,
+            clock: sessionClock
+        )
         let brokerPort = Mutex<Int?>(nil)
-        let brokerApp = Application(router: broker.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { channel in
-            brokerPort.withLock { $0 = channel.localAddress?.port }
-        })
+        let brokerApp = Application(
+            router: broker.router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                brokerPort.withLock { $0 = channel.localAddress?.port }
+            }
+        )
         let brokerTask = Task { try await brokerApp.run() }
         defer { brokerTask.cancel() }
         while brokerPort.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
@@ -246,55 +289,100 @@ struct DayProcesses {
         environment["DATABASE_URL"] = databaseURL
         environment["REDIS_URL"] = self.redis.url
         environment["STOCKBOOM_SIGNUPS_PER_HOUR"] = "1000000"  // 200 people sign up from this one address
-        environment["JWT_SECRET"] = (0..<48).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement()!) }.joined()
-        environment["STOCKBOOM_SECRETS_KEY"] = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        environment["JWT_SECRET"] = (0..<48).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement()!)
+        }.joined()
+        environment["STOCKBOOM_SECRETS_KEY"] = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }
+            .joined()
         environment["BCRYPT_COST"] = "4"
         environment["STOCKBOOM_WORKER_TOKEN"] = UUID().uuidString
         environment["KIS_BASE_URL"] = "http://127.0.0.1:\(brokerPort.withLock { $0 }!)"
         environment["KIS_REQUESTS_PER_SECOND"] = "100000"  // the simulated broker has no limit: StockBoom is measured
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
-        let serve = try RestartableChild("serve", arguments: ["serve", "--dir", directory, "--port", String(port)] + clockArguments, environment: environment, directory: self.output)
+        let serve = try RestartableChild(
+            "serve",
+            arguments: ["serve", "--dir", directory, "--port", String(port)] + clockArguments,
+            environment: environment,
+            directory: self.output
+        )
         defer { serve.stop() }
         let api = LocalAPI(baseURL: "http://127.0.0.1:\(port)")
         while (try? await api.metrics()) == nil {
             guard serve.isRunning else { throw CommandFailure("serve exited: see \(self.output)/serve.log") }
             try await Task.sleep(for: .milliseconds(50))
         }
-        writeLine("bench day (processes): \(command.stocks) stocks, \(command.accounts) KIS paper accounts with strategies, session at \(Int(speed))× real time; signing people up…")
+        writeLine(
+            "bench day (processes): \(command.stocks) stocks, \(command.accounts) KIS paper accounts with strategies, session at \(Int(speed))× real time; signing people up…"
+        )
         // People sign up and open KIS paper accounts (each its own app key) at the simulated broker, and enable
         // their strategies, through the public API.
         var traded: Set<StockCode> = []
         var brokerAccounts: [String: String] = [:]  // KIS account number (CANO) → engine account id
         for index in 0..<command.accounts {
             let email = "trader\(index)@bench.example.com"
-            let (registered, session) = try await api.post("/api/auth/register", json: ["email": email, "password": "bench-day-password"])
-            guard registered == 201, let token = session["token"] as? String else { throw CommandFailure("registering \(email) answered \(registered): \(session)") }
-            let (opened, account) = try await api.post("/api/broker-accounts", token: token, json: [
-                "broker": "KIS_PAPER", "accountNumber": String(format: "5%07d-01", index), "appKey": "PSbench\(index)" + String(repeating: "k", count: 24),
-                "appSecret": String(repeating: "s", count: 180), "dailyOrderLimit": 5_000,
-            ])
-            guard opened == 201, let id = account["id"] as? String else { throw CommandFailure("opening an account answered \(opened): \(account)") }
+            let (registered, session) = try await api.post(
+                "/api/auth/register",
+                json: ["email": email, "password": "bench-day-password"]
+            )
+            guard registered == 201, let token = session["token"] as? String else {
+                throw CommandFailure("registering \(email) answered \(registered): \(session)")
+            }
+            let (opened, account) = try await api.post(
+                "/api/broker-accounts",
+                token: token,
+                json: [
+                    "broker": "KIS_PAPER", "accountNumber": String(format: "5%07d-01", index),
+                    "appKey": "PSbench\(index)" + String(repeating: "k", count: 24),
+                    "appSecret": String(repeating: "s", count: 180), "dailyOrderLimit": 5_000,
+                ]
+            )
+            guard opened == 201, let id = account["id"] as? String else {
+                throw CommandFailure("opening an account answered \(opened): \(account)")
+            }
             brokerAccounts[String(format: "5%07d", index)] = id
             let name = index % 2 == 1 ? "rsi-reversion" : "ma-cross"
-            let parameters = index % 2 == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
-            for slot in Set((0..<command.strategyStocks).map { (index + $0 * command.accounts) % listings.count }).sorted() {
-                let (enabled, body) = try await api.post("/api/strategies", token: token, json: ["brokerAccountId": id, "stockId": listings[slot].code.description, "strategy": name, "parameters": parameters])
-                guard (200...201).contains(enabled) else { throw CommandFailure("enabling \(name) answered \(enabled): \(body)") }
+            let parameters =
+                index % 2 == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
+            for slot in Set((0..<command.strategyStocks).map { (index + $0 * command.accounts) % listings.count })
+                .sorted()
+            {
+                let (enabled, body) = try await api.post(
+                    "/api/strategies",
+                    token: token,
+                    json: [
+                        "brokerAccountId": id, "stockId": listings[slot].code.description, "strategy": name,
+                        "parameters": parameters,
+                    ]
+                )
+                guard (200...201).contains(enabled) else {
+                    throw CommandFailure("enabling \(name) answered \(enabled): \(body)")
+                }
                 traded.insert(listings[slot].code)
             }
         }
         let collectSeconds = Double(command.collectEvery) * 60 / speed
-        let worker = try RestartableChild("worker", arguments: [
-            "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds", String(format: "%.6f", collectSeconds),
-            "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency, "--collect-group", String(command.collectGroup),
-            "--watch-every", String(command.watchEvery),
-        ] + (command.faultEvery > 0 ? ["--lock-ms", "5000"] : []) + clockArguments, environment: environment, directory: self.output)
+        let worker = try RestartableChild(
+            "worker",
+            arguments: [
+                "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds",
+                String(format: "%.6f", collectSeconds),
+                "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency,
+                "--collect-group", String(command.collectGroup),
+                "--watch-every", String(command.watchEvery),
+            ] + (command.faultEvery > 0 ? ["--lock-ms", "5000"] : []) + clockArguments,
+            environment: environment,
+            directory: self.output
+        )
         defer { worker.stop() }
         // The worker says "worker running" once its start-up reconciliation is done and its consumers run.
         var ready: Int64?
         for _ in 0..<1_200 where ready == nil {
-            if let text = try? String(contentsOfFile: self.output + "/worker.log", encoding: .utf8), text.contains("\"worker running\"") { ready = sessionClock() }
-            else { try await Task.sleep(for: .milliseconds(50)) }
+            if let text = try? String(contentsOfFile: self.output + "/worker.log", encoding: .utf8),
+                text.contains("\"worker running\"")
+            {
+                ready = sessionClock()
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
 
         // The session: sample every 0.2 s until the day's last bar of every stock is in and the work is done.
@@ -317,7 +405,9 @@ struct DayProcesses {
         let faultsEnd = KST.instant(day: day, hour: 15, minute: 30)
         while !done && !gaveUp {
             try await Task.sleep(for: .milliseconds(200))
-            guard serve.isRunning, worker.isRunning else { throw CommandFailure("\(serve.isRunning ? "worker" : "serve") exited: see \(self.output)") }
+            guard serve.isRunning, worker.isRunning else {
+                throw CommandFailure("\(serve.isRunning ? "worker" : "serve") exited: see \(self.output)")
+            }
             let seconds = Double(monotonicNanos() - started) / 1e9
             if sessionClock() < faultsEnd, let fault = faults.due(at: seconds) {
                 switch fault {
@@ -326,7 +416,9 @@ struct DayProcesses {
                 case .flushRedis: _ = try? await blocking { try store.redis.command(["FLUSHDB"]) }
                 case .terminateBackends:
                     _ = try? await blocking {
-                        try PostgresConnection(url: databaseURL).query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                        try PostgresConnection(url: databaseURL).query(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
                     }
                 }
             }
@@ -346,34 +438,61 @@ struct DayProcesses {
                 reached = heads[index].seconds
                 if index > 0, heads[index].head > heads[index - 1].head {
                     let (before, after) = (heads[index - 1], heads[index])
-                    reached = before.seconds + (after.seconds - before.seconds) * Double(projected - before.head) / Double(after.head - before.head)
+                    reached =
+                        before.seconds + (after.seconds - before.seconds) * Double(projected - before.head)
+                        / Double(after.head - before.head)
                 }
             }
             let counts = try await blocking { try QueueName.allCases.map { ($0.rawValue, try store.counts($0)) } }
             // Every stock's last minute (2,700 of them) once a second: the sampling should not load serve.
-            if samples.count % 5 == 0 { stocks = (try await api.call(.GET, "/internal/stocks", token: workerToken).1["stocks"] as? [[String: Any]]) ?? stocks }
+            if samples.count % 5 == 0 {
+                stocks =
+                    (try await api.call(.GET, "/internal/stocks", token: workerToken).1["stocks"] as? [[String: Any]])
+                    ?? stocks
+            }
             let minutes = stocks.map { stock -> Int in
                 guard let last = (stock["lastMinuteStart"] as? NSNumber)?.int64Value, last >= open else { return 0 }
                 return Int((last - open) / KST.minuteMicros) + 1
             }
             let sample = Sample(
-                seconds: seconds, session: sessionClock(), head: head, lagEvents: lagEvents, lagSeconds: lagEvents == 0 ? 0 : seconds - reached,
+                seconds: seconds,
+                session: sessionClock(),
+                head: head,
+                lagEvents: lagEvents,
+                lagSeconds: lagEvents == 0 ? 0 : seconds - reached,
                 queues: Dictionary(uniqueKeysWithValues: counts.map { ($0.0, $0.1.wait + $0.1.active + $0.1.delayed) }),
-                orders: Int(Self.metric(text, "stockboom_orders").reduce(0, +)), serveRSS: serve.memory.0, workerRSS: worker.memory.0,
-                candleMinutes: minutes.min() ?? 0)
+                orders: Int(Self.metric(text, "stockboom_orders").reduce(0, +)),
+                serveRSS: serve.memory.0,
+                workerRSS: worker.memory.0,
+                candleMinutes: minutes.min() ?? 0
+            )
             samples.append(sample)
-            progress.update(min(381, sample.candleMinutes), "\(sample.head) events  \(sample.orders) orders  lag \(String(format: "%.2f", sample.lagSeconds)) s  queues \(sample.queues.values.reduce(0, +))")
-            let allBars = stocks.count == listings.count && stocks.allSatisfy { ($0["lastMinuteStart"] as? NSNumber)?.int64Value == lastBar }
+            progress.update(
+                min(381, sample.candleMinutes),
+                "\(sample.head) events  \(sample.orders) orders  lag \(String(format: "%.2f", sample.lagSeconds)) s  queues \(sample.queues.values.reduce(0, +))"
+            )
+            let allBars =
+                stocks.count == listings.count
+                && stocks.allSatisfy { ($0["lastMinuteStart"] as? NSNumber)?.int64Value == lastBar }
             gaveUp = seconds >= command.maxSeconds
-            done = allBars && sample.lagEvents == 0 && counts.allSatisfy { $0.0 == QueueName.dataCollection.rawValue || $0.1.wait + $0.1.active + $0.1.delayed == 0 }
+            done =
+                allBars && sample.lagEvents == 0
+                && counts.allSatisfy {
+                    $0.0 == QueueName.dataCollection.rawValue || $0.1.wait + $0.1.active + $0.1.delayed == 0
+                }
         }
         progress.finish()
         let daySeconds = Double(monotonicNanos() - started) / 1e9
         let peaks = (serve.memory.1, worker.memory.1)
-        let cpu = (serve: serve.cpuSeconds, worker: worker.cpuSeconds, bench: ProcessCPU.seconds(),
-                   machine: ProcessCPU.machineBusySeconds() - machineBusyBefore)
+        let cpu = (
+            serve: serve.cpuSeconds, worker: worker.cpuSeconds, bench: ProcessCPU.seconds(),
+            machine: ProcessCPU.machineBusySeconds() - machineBusyBefore
+        )
         let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
-        let databaseBytes = try await blocking { try PostgresConnection(url: databaseURL).query("SELECT pg_database_size(current_database())").rows.first?[0].flatMap { UInt64($0) } ?? 0 }
+        let databaseBytes = try await blocking {
+            try PostgresConnection(url: databaseURL).query("SELECT pg_database_size(current_database())").rows.first?[0]
+                .flatMap { UInt64($0) } ?? 0
+        }
         let workerStatus = worker.stop()
         let serveStatus = serve.stop()
         let log = try EventLog(directory: directory, readOnly: true)
@@ -385,7 +504,10 @@ struct DayProcesses {
         var candles = 0
         var wrongCandles = 0
         let dayOpen = bars.first?.start ?? 0
-        let stockIndex = Dictionary(bars.prefix(command.stocks).enumerated().map { ($1.stock, $0) }, uniquingKeysWith: min)
+        let stockIndex = Dictionary(
+            bars.prefix(command.stocks).enumerated().map { ($1.stock, $0) },
+            uniquingKeysWith: min
+        )
         var notifications = 0
         var tradedLateness: [Double] = []
         var watchedLateness: [Double] = []
@@ -408,10 +530,16 @@ struct DayProcesses {
                     // Each recorded bar must be the simulated broker's, value for value (what the KIS client parsed).
                     let minute = Int((candle.start - dayOpen) / KST.minuteMicros)
                     let index = stockIndex[candle.stock].map { minute * command.stocks + $0 } ?? -1
-                    if !bars.indices.contains(index) || minute < 0 || !Self.sameBar(bars[index], candle) { wrongCandles += 1 }
+                    if !bars.indices.contains(index) || minute < 0 || !Self.sameBar(bars[index], candle) {
+                        wrongCandles += 1
+                    }
                     // How long after its minute closed the bar was in the log (serve stamps records on the session clock).
                     let late = Double(record.timestamp - candle.start - KST.minuteMicros) / 60e6
-                    if traded.contains(candle.stock) { tradedLateness.append(late) } else { watchedLateness.append(late) }
+                    if traded.contains(candle.stock) {
+                        tradedLateness.append(late)
+                    } else {
+                        watchedLateness.append(late)
+                    }
                 case .notificationSent: notifications += 1
                 default: break
                 }
@@ -422,7 +550,11 @@ struct DayProcesses {
         let books = Self.compareBooks(broker, engineOrders, accounts: brokerAccounts)
         let lags = samples.map(\.lagSeconds).sorted()
         func percentile(_ p: Double) -> Double { Format.percentile(lags, p) }
-        let maxQueues = Dictionary(uniqueKeysWithValues: QueueName.allCases.map { queue in (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0) })
+        let maxQueues = Dictionary(
+            uniqueKeysWithValues: QueueName.allCases.map { queue in
+                (queue.rawValue, samples.map { $0.queues[queue.rawValue] ?? 0 }.max() ?? 0)
+            }
+        )
         let report = """
             bench day (processes) — \(command.stocks) stocks × 381 one-minute bars through data collection, \(command.accounts) KIS paper accounts × \(command.strategyStocks) strategy stock(s), seed \(command.seed)
             set-up       sign-ups and the worker's start-up done at \(ready.map { ISOTime.kst($0).dropFirst(11).prefix(8) } ?? "(the worker never said it was running)")\(ready.map { $0 > open ? ": AFTER THE OPEN, the first minutes were collected late" : " (the session opens at 09:00:00)" } ?? "")
@@ -443,38 +575,66 @@ struct DayProcesses {
             """
         writeLine(report)
         try (report + "\n").write(toFile: self.output + "/report.txt", atomically: true, encoding: .utf8)
-        var csv = "seconds,session,events,lag_events,lag_seconds,orders,candle_minutes,serve_rss,worker_rss," + QueueName.allCases.map { $0.rawValue }.joined(separator: ",") + "\n"
+        var csv =
+            "seconds,session,events,lag_events,lag_seconds,orders,candle_minutes,serve_rss,worker_rss,"
+            + QueueName.allCases.map { $0.rawValue }.joined(separator: ",") + "\n"
         for sample in samples {
-            csv += "\(String(format: "%.2f", sample.seconds)),\(ISOTime.kst(sample.session)),\(sample.head),\(sample.lagEvents),\(String(format: "%.3f", sample.lagSeconds)),\(sample.orders),\(sample.candleMinutes),\(sample.serveRSS),\(sample.workerRSS),"
+            csv +=
+                "\(String(format: "%.2f", sample.seconds)),\(ISOTime.kst(sample.session)),\(sample.head),\(sample.lagEvents),\(String(format: "%.3f", sample.lagSeconds)),\(sample.orders),\(sample.candleMinutes),\(sample.serveRSS),\(sample.workerRSS),"
                 + QueueName.allCases.map { String(sample.queues[$0.rawValue] ?? 0) }.joined(separator: ",") + "\n"
         }
         try csv.write(toFile: self.output + "/series.csv", atomically: true, encoding: .utf8)
-        let rates = zip(samples, [samples.first].compactMap { $0 } + samples).map { now, before in Double(now.head - min(now.head, before.head)) / max(now.seconds - before.seconds, 1e-6) }
-        let svg = SeriesPlot.svg(title: "bench day (processes): \(command.stocks) stocks, \(command.accounts) accounts — x: wall seconds from 09:00", x: samples.map(\.seconds), series: [
-            ("events/s", rates, "#1f77b4"),
-            ("session minutes with every stock's bar in", samples.map { Double($0.candleMinutes) }, "#8c564b"),
-            ("projection lag (s)", samples.map(\.lagSeconds), "#d62728"),
-            ("data-collection queue", samples.map { Double($0.queues[QueueName.dataCollection.rawValue] ?? 0) }, "#ff7f0e"),
-            ("data-analysis queue", samples.map { Double($0.queues[QueueName.dataAnalysis.rawValue] ?? 0) }, "#2ca02c"),
-            ("resident MiB: serve", samples.map { Double($0.serveRSS) / 1_048_576 }, "#9467bd"),
-            ("resident MiB: worker", samples.map { Double($0.workerRSS) / 1_048_576 }, "#e377c2"),
-        ])
+        let rates = zip(samples, [samples.first].compactMap { $0 } + samples).map { now, before in
+            Double(now.head - min(now.head, before.head)) / max(now.seconds - before.seconds, 1e-6)
+        }
+        let svg = SeriesPlot.svg(
+            title:
+                "bench day (processes): \(command.stocks) stocks, \(command.accounts) accounts — x: wall seconds from 09:00",
+            x: samples.map(\.seconds),
+            series: [
+                ("events/s", rates, "#1f77b4"),
+                ("session minutes with every stock's bar in", samples.map { Double($0.candleMinutes) }, "#8c564b"),
+                ("projection lag (s)", samples.map(\.lagSeconds), "#d62728"),
+                (
+                    "data-collection queue", samples.map { Double($0.queues[QueueName.dataCollection.rawValue] ?? 0) },
+                    "#ff7f0e"
+                ),
+                (
+                    "data-analysis queue", samples.map { Double($0.queues[QueueName.dataAnalysis.rawValue] ?? 0) },
+                    "#2ca02c"
+                ),
+                ("resident MiB: serve", samples.map { Double($0.serveRSS) / 1_048_576 }, "#9467bd"),
+                ("resident MiB: worker", samples.map { Double($0.workerRSS) / 1_048_576 }, "#e377c2"),
+            ]
+        )
         try svg.write(toFile: self.output + "/series.svg", atomically: true, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: directory)
-        if wrongCandles > 0 { throw ValidationError("\(wrongCandles) recorded one-minute bars differ from the simulated broker's") }
-        if !books.problems.isEmpty { throw ValidationError("the log disagrees with the simulated broker's books: \(books.problems.prefix(10).joined(separator: "; "))") }
+        if wrongCandles > 0 {
+            throw ValidationError("\(wrongCandles) recorded one-minute bars differ from the simulated broker's")
+        }
+        if !books.problems.isEmpty {
+            throw ValidationError(
+                "the log disagrees with the simulated broker's books: \(books.problems.prefix(10).joined(separator: "; "))"
+            )
+        }
     }
 
     /// The simulated broker's books against the orders of the log: every broker order is held by exactly one
     /// engine order of its account (none sent twice, none adopted twice), every engine order holding a number
     /// is at the broker, and each filled what the broker filled.
-    static func compareBooks(_ broker: SimulatedKIS, _ engine: [OrderID: (account: String, number: String, filled: Int64)], accounts: [String: String]) -> (brokerOrders: Int, problems: [String]) {
+    static func compareBooks(
+        _ broker: SimulatedKIS,
+        _ engine: [OrderID: (account: String, number: String, filled: Int64)],
+        accounts: [String: String]
+    ) -> (brokerOrders: Int, problems: [String]) {
         let books = broker.state.withLock { state in
             for key in state.books.keys { broker.settle(&state.books[key]!, now: broker.clock()) }
             return state.books
         }
         var holders: [String: [(OrderID, Int64)]] = [:]
-        for (id, order) in engine where !order.number.isEmpty { holders[order.account + "|" + order.number, default: []].append((id, order.filled)) }
+        for (id, order) in engine where !order.number.isEmpty {
+            holders[order.account + "|" + order.number, default: []].append((id, order.filled))
+        }
         var problems: [String] = []
         var count = 0
         for (number, book) in books.sorted(by: { $0.key < $1.key }) {
@@ -492,7 +652,11 @@ struct DayProcesses {
                 }
             }
         }
-        for (key, held) in holders { problems.append("\(held.map(\.0.description).joined(separator: ", ")) hold broker order \(key) the broker does not have") }
+        for (key, held) in holders {
+            problems.append(
+                "\(held.map(\.0.description).joined(separator: ", ")) hold broker order \(key) the broker does not have"
+            )
+        }
         return (count, problems)
     }
 
@@ -506,7 +670,8 @@ struct DayProcesses {
 
     /// The same bar (stock, minute, prices, volume), whatever the timeframe field's spelling.
     static func sameBar(_ a: Candle, _ b: Candle) -> Bool {
-        a.stock == b.stock && a.start == b.start && a.open == b.open && a.high == b.high && a.low == b.low && a.close == b.close && a.volume == b.volume
+        a.stock == b.stock && a.start == b.start && a.open == b.open && a.high == b.high && a.low == b.low
+            && a.close == b.close && a.volume == b.volume
     }
 
     /// The values of a metric in Prometheus text (every label set).
@@ -526,8 +691,12 @@ struct DayProcesses {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -1,20 +1,20 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import AsyncHTTPClient
 import Engine
 import Foundation
 import Gateway
 import Hummingbird
+import Jobs
 import Ledger
 import Logging
 import NIOCore
 import NIOHTTP1
 import Projections
+import Runtime
 import ServiceLifecycle
+import Simulation
+import Storage
 import Synchronization
 import Worker
 
@@ -31,7 +31,8 @@ import Worker
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a simulated trading day through the whole system (engine, read models, queues, worker, gateway on :3001) and summarize it."
+        abstract:
+            "Run a simulated trading day through the whole system (engine, read models, queues, worker, gateway on :3001) and summarize it."
     )
 
     @Option(help: "Directory for the demo's log (replaced on each run).") var dir = "var/demo/eventlog"
@@ -39,14 +40,18 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Stocks each of the three traders runs a strategy on.") var strategyStocks = 10
     @Option(help: "Seed of the deterministic market simulation.") var seed: UInt64 = 7
     @Option(help: "Port of the gateway while the demo runs.") var port = 3001
-    @Option(help: "PostgreSQL server (default $DATABASE_URL); the demo uses its own database on it, recreated each run.") var databaseURL: String?
+    @Option(
+        help: "PostgreSQL server (default $DATABASE_URL); the demo uses its own database on it, recreated each run."
+    ) var databaseURL: String?
     @Option(help: "The demo's database name.") var database = "stockboom_demo"
     @Option(help: "Redis (default $REDIS_URL); the demo clears its queues there first.") var redisURL: String?
     @Flag(help: "Keep the gateway serving after the summary, until Ctrl-C.") var hold = false
 
     func validate() throws {
         guard (1...2_700).contains(self.stocks) else { throw ValidationError("--stocks must be 1...2700") }
-        guard (1...100).contains(self.strategyStocks) else { throw ValidationError("--strategy-stocks must be 1...100") }
+        guard (1...100).contains(self.strategyStocks) else {
+            throw ValidationError("--strategy-stocks must be 1...100")
+        }
         guard (1...65_535).contains(self.port) else { throw ValidationError("--port must be 1...65535") }
     }
 
@@ -55,12 +60,18 @@ struct DemoCommand: AsyncParsableCommand {
         guard let server = self.databaseURL ?? environment["DATABASE_URL"], !server.isEmpty,
             let redisText = self.redisURL ?? environment["REDIS_URL"], !redisText.isEmpty
         else {
-            throw ValidationError("the demo runs the whole system: it needs PostgreSQL and Redis. `make demo` starts throwaway ones; or `scripts/services.sh start; eval \"$(scripts/services.sh env)\"`")
+            throw ValidationError(
+                "the demo runs the whole system: it needs PostgreSQL and Redis. `make demo` starts throwaway ones; or `scripts/services.sh start; eval \"$(scripts/services.sh env)\"`"
+            )
         }
-        guard let redis = RedisEndpoint(url: redisText) else { throw ValidationError("REDIS_URL must look like redis://host:port[/db]") }
+        guard let redis = RedisEndpoint(url: redisText) else {
+            throw ValidationError("REDIS_URL must look like redis://host:port[/db]")
+        }
         let smtp = SMTPConfiguration.fromEnvironment(environment)
         let day = KST.day(year: 2025, month: 1, day: 3)
-        writeLine("StockBoom demo: one KRX session (2025-01-03), \(self.stocks) stocks, 3 traders with strategies on \(self.strategyStocks) stocks each, seed \(self.seed)")
+        writeLine(
+            "StockBoom demo: one KRX session (2025-01-03), \(self.stocks) stocks, 3 traders with strategies on \(self.strategyStocks) stocks each, seed \(self.seed)"
+        )
 
         // A fresh world: log, database, queues.
         try? FileManager.default.removeItem(atPath: self.dir)
@@ -68,31 +79,68 @@ struct DemoCommand: AsyncParsableCommand {
         let store = JobQueueStore(redis: RedisClient(endpoint: redis))
         _ = try await blocking { try JobDispatcher.reset(store) }
         let eventLog = try EventLog(directory: self.dir)
-        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()), snapshotEveryEvents: 50_000)
+        let runtime = try EngineRuntime(
+            log: eventLog,
+            engine: Engine(calendar: try loadCalendar()),
+            snapshotEveryEvents: 50_000
+        )
         let clock = DemoClock(KST.instant(day: day, hour: 8, minute: 30))
         let stack = try await DemoStack.start(
-            log: eventLog, runtime: runtime, databaseURL: databaseURL, redis: redis, smtp: smtp, port: self.port, clock: clock)
+            log: eventLog,
+            runtime: runtime,
+            databaseURL: databaseURL,
+            redis: redis,
+            smtp: smtp,
+            port: self.port,
+            clock: clock
+        )
         writeLine("gateway:  http://127.0.0.1:\(self.port)/ (dashboard and API, while the demo runs)")
-        writeLine("log:      \(self.dir)   database: \(databaseURL)   redis: \(redisText)   mail: \(smtp.map { "\($0.host):\($0.port)" } ?? "no SMTP_HOST: notifications fail (no channel)")")
+        writeLine(
+            "log:      \(self.dir)   database: \(databaseURL)   redis: \(redisText)   mail: \(smtp.map { "\($0.host):\($0.port)" } ?? "no SMTP_HOST: notifications fail (no channel)")"
+        )
 
         let started = monotonicNanos()
         var driver = try await DemoDriver(
-            runtime: runtime, stack: stack, clock: clock, stocks: self.stocks, strategyStocks: self.strategyStocks, seed: self.seed, day: day)
+            runtime: runtime,
+            stack: stack,
+            clock: clock,
+            stocks: self.stocks,
+            strategyStocks: self.strategyStocks,
+            seed: self.seed,
+            day: day
+        )
         try await driver.rejectOncePerReason()
         let progress = Progress(total: 381)
         for minute in 0..<Int64(381) {
             try await driver.minute(minute)
             let lag = stack.maxLag.withLock { $0 }
-            progress.update(Int(minute) + 1, "\(String(format: "%02lld:%02lld", (9 * 60 + minute) / 60, (9 * 60 + minute) % 60)) KST  \(runtime.nextOffset) events  \(runtime.state.orders.count) orders  \(driver.fills) fills  lag ≤\(lag)")
+            progress.update(
+                Int(minute) + 1,
+                "\(String(format: "%02lld:%02lld", (9 * 60 + minute) / 60, (9 * 60 + minute) % 60)) KST  \(runtime.nextOffset) events  \(runtime.state.orders.count) orders  \(driver.fills) fills  lag ≤\(lag)"
+            )
         }
         try await driver.closeSession()
         progress.finish()
         let seconds = Double(monotonicNanos() - started) / 1e9
         let delivered = try await stack.settle(runtime: runtime)
         let live = runtime.state
-        let summary = try await DemoSummary.make(stack: stack, runtime: runtime, log: eventLog, seconds: seconds, delivered: delivered)
+        let summary = try await DemoSummary.make(
+            stack: stack,
+            runtime: runtime,
+            log: eventLog,
+            seconds: seconds,
+            delivered: delivered
+        )
         if self.hold {
-            writeLine(summary.render(directory: self.dir, databaseURL: databaseURL, redis: redis, port: self.port, serving: true))
+            writeLine(
+                summary.render(
+                    directory: self.dir,
+                    databaseURL: databaseURL,
+                    redis: redis,
+                    port: self.port,
+                    serving: true
+                )
+            )
             writeLine("holding the gateway on http://127.0.0.1:\(self.port)/ — Ctrl-C to stop")
             await waitForTerminationSignal()
         }
@@ -100,7 +148,17 @@ struct DemoCommand: AsyncParsableCommand {
         await runtime.close()
         eventLog.close()
         try DemoSummary.verify(directory: self.dir, live: live)
-        if !self.hold { writeLine(summary.render(directory: self.dir, databaseURL: databaseURL, redis: redis, port: self.port, serving: false)) }
+        if !self.hold {
+            writeLine(
+                summary.render(
+                    directory: self.dir,
+                    databaseURL: databaseURL,
+                    redis: redis,
+                    port: self.port,
+                    serving: false
+                )
+            )
+        }
     }
 }
 
@@ -161,14 +219,27 @@ final class DemoStack: Sendable {
     }
 
     /// - Parameter bcryptCost: 10 for the demo; the benchmark signs up hundreds of people and uses 4.
-    static func start(log: EventLog, runtime: EngineRuntime, databaseURL: String, redis: RedisEndpoint, smtp: SMTPConfiguration?, port: Int, clock: DemoClock, bcryptCost: UInt8 = 10) async throws -> DemoStack {
+    static func start(
+        log: EventLog,
+        runtime: EngineRuntime,
+        databaseURL: String,
+        redis: RedisEndpoint,
+        smtp: SMTPConfiguration?,
+        port: Int,
+        clock: DemoClock,
+        bcryptCost: UInt8 = 10
+    ) async throws -> DemoStack {
         var random = SystemRandomNumberGenerator()
         let secretsKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-        var configuration = GatewayConfiguration(jwtSecret: (0..<48).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined(), secretsKey: secretsKey)
+        var configuration = GatewayConfiguration(
+            jwtSecret: (0..<48).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined(),
+            secretsKey: secretsKey
+        )
         configuration.bcryptCost = bcryptCost
         configuration.ordersPerSecond = 10_000
         configuration.orderBurst = 10_000
-        let workerToken = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
+        let workerToken = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }
+            .joined()
 
         let monitor = Mutex<DemoStack?>(nil)
         var options = ServeOptions()
@@ -265,7 +336,9 @@ struct DemoDriver {
     let stack: DemoStack
     let clock: DemoClock
     let day: Int64
-    var exchange = SimulatedExchange(configuration: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1))
+    var exchange = SimulatedExchange(
+        configuration: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1)
+    )
     var listings: [(code: StockCode, name: String, previousClose: Int64)]
     var bars: [Candle]
     var fills = 0
@@ -282,8 +355,16 @@ struct DemoDriver {
     /// - Parameters:
     ///   - people: who signs up; person `i` runs `rsi-reversion` when `i` is odd, else `ma-cross`, on
     ///     `strategyStocks` stocks (`i`, `i + n`, `i + 2n`, … for `n` people, wrapping around the market).
-    init(runtime: EngineRuntime, stack: DemoStack, clock: DemoClock, stocks: Int, strategyStocks: Int, seed: UInt64, day: Int64,
-         people: [String] = DemoDriver.demoPeople) async throws {
+    init(
+        runtime: EngineRuntime,
+        stack: DemoStack,
+        clock: DemoClock,
+        stocks: Int,
+        strategyStocks: Int,
+        seed: UInt64,
+        day: Int64,
+        people: [String] = DemoDriver.demoPeople
+    ) async throws {
         self.runtime = runtime
         self.stack = stack
         self.clock = clock
@@ -291,23 +372,49 @@ struct DemoDriver {
         (self.listings, self.bars) = GeneratedDay.make(stocks: stocks, day: day, seed: seed)
         // The KRX listing comes from market data (data collection in production), straight into the engine.
         let setup = CommandContext(time: clock.read(), correlationID: "demo-listing")
-        try await Self.concurrently(runtime, self.listings.map { .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose) }, setup)
+        try await Self.concurrently(
+            runtime,
+            self.listings.map {
+                .listStock(code: $0.code, name: $0.name, market: "KOSPI", previousClose: $0.previousClose)
+            },
+            setup
+        )
         // People sign up, open simulated accounts and enable strategies through the public API.
         for (index, email) in people.enumerated() {
-            let (registered, session) = try await stack.post("/api/auth/register", json: ["email": email, "password": Self.password])
-            guard registered == 201, let token = session["token"] as? String else { throw CommandFailure("registering \(email) answered \(registered): \(session)") }
-            let (opened, account) = try await stack.post("/api/broker-accounts", token: token, json: [
-                "broker": "SIMULATED", "accountNumber": String(format: "50%06d01", index), "initialCash": 1_000_000_000, "dailyOrderLimit": 5_000,
-            ])
-            guard opened == 201, let id = account["id"] as? String else { throw CommandFailure("opening an account answered \(opened): \(account)") }
+            let (registered, session) = try await stack.post(
+                "/api/auth/register",
+                json: ["email": email, "password": Self.password]
+            )
+            guard registered == 201, let token = session["token"] as? String else {
+                throw CommandFailure("registering \(email) answered \(registered): \(session)")
+            }
+            let (opened, account) = try await stack.post(
+                "/api/broker-accounts",
+                token: token,
+                json: [
+                    "broker": "SIMULATED", "accountNumber": String(format: "50%06d01", index),
+                    "initialCash": 1_000_000_000, "dailyOrderLimit": 5_000,
+                ]
+            )
+            guard opened == 201, let id = account["id"] as? String else {
+                throw CommandFailure("opening an account answered \(opened): \(account)")
+            }
             self.traders.append((email, id))
             let name = index % 2 == 1 ? "rsi-reversion" : "ma-cross"
-            let parameters = index % 2 == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
+            let parameters =
+                index % 2 == 1 ? "period=14,oversold=35,overbought=65,quantity=5" : "fast=5,slow=20,quantity=10"
             for slot in Set((0..<strategyStocks).map { (index + $0 * people.count) % self.listings.count }).sorted() {
-                let (enabled, body) = try await stack.post("/api/strategies", token: token, json: [
-                    "brokerAccountId": id, "stockId": self.listings[slot].code.description, "strategy": name, "parameters": parameters,
-                ])
-                guard (200...201).contains(enabled) else { throw CommandFailure("enabling \(name) answered \(enabled): \(body)") }
+                let (enabled, body) = try await stack.post(
+                    "/api/strategies",
+                    token: token,
+                    json: [
+                        "brokerAccountId": id, "stockId": self.listings[slot].code.description, "strategy": name,
+                        "parameters": parameters,
+                    ]
+                )
+                guard (200...201).contains(enabled) else {
+                    throw CommandFailure("enabling \(name) answered \(enabled): \(body)")
+                }
             }
         }
     }
@@ -324,13 +431,21 @@ struct DemoDriver {
     mutating func rejectOncePerReason() async throws {
         let setup = CommandContext(time: KST.instant(day: self.day, hour: 8, minute: 40), correlationID: "demo-risk")
         let open = CommandContext(time: KST.instant(day: self.day, hour: 9, minute: 0), correlationID: "demo-risk")
-        let (_, session) = try await self.stack.post("/api/auth/register", json: ["email": "risk-demo@example.com", "password": Self.password])
+        let (_, session) = try await self.stack.post(
+            "/api/auth/register",
+            json: ["email": "risk-demo@example.com", "password": Self.password]
+        )
         guard let user = (session["user"] as? [String: Any])?["id"] as? String, let userID = UserID(user) else {
             throw CommandFailure("registering the risk demo user answered \(session)")
         }
         // A KIS paper account without stored keys: orders that pass the risk checks fail at the broker
         // (TOKEN_EXPIRED: no credentials), as the guide's table describes; nothing leaves this machine.
-        let kis = AccountID(value: try await self.runtime.execute(.registerAccount(user: userID, broker: .kisPaper, accountNumber: "50123456-01", dailyOrderLimit: 2), context: setup).decision.created!)
+        let kis = AccountID(
+            value: try await self.runtime.execute(
+                .registerAccount(user: userID, broker: .kisPaper, accountNumber: "50123456-01", dailyOrderLimit: 2),
+                context: setup
+            ).decision.created!
+        )
         _ = try await self.runtime.execute(.depositCash(account: kis, amount: 1_000_000), context: setup)
         let stock = self.listings[0]
         let band = KRXPriceRules.priceLimits(basePrice: stock.previousClose)
@@ -338,12 +453,19 @@ struct DemoDriver {
         func order(_ side: OrderSide, _ quantity: Int64, _ price: Int64) -> Command {
             .placeOrder(PlaceOrder(account: kis, stock: stock.code, side: side, quantity: quantity, price: price))
         }
-        _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose), context: open)  // TOKEN_EXPIRED: no token yet
-        _ = try await self.runtime.execute(.issueToken(account: kis, expiresAt: KST.instant(day: self.day + 1, hour: 9)), context: setup)
+        // TOKEN_EXPIRED: no token yet
+        _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose), context: open)
+        _ = try await self.runtime.execute(
+            .issueToken(account: kis, expiresAt: KST.instant(day: self.day + 1, hour: 9)),
+            context: setup
+        )
         _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose), context: setup)  // MARKET_CLOSED: 08:40
-        _ = try await self.runtime.execute(order(.buy, 1, band.upperBound + tick * 10), context: open)  // PRICE_OUT_OF_RANGE
-        if tick > 1 { _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose + 1), context: open) }  // PRICE_NOT_ON_TICK
-        _ = try await self.runtime.execute(order(.buy, 1_000_000, stock.previousClose), context: open)  // INSUFFICIENT_BALANCE
+        // PRICE_OUT_OF_RANGE
+        _ = try await self.runtime.execute(order(.buy, 1, band.upperBound + tick * 10), context: open)
+        // PRICE_NOT_ON_TICK
+        if tick > 1 { _ = try await self.runtime.execute(order(.buy, 1, stock.previousClose + 1), context: open) }
+        // INSUFFICIENT_BALANCE
+        _ = try await self.runtime.execute(order(.buy, 1_000_000, stock.previousClose), context: open)
         _ = try await self.runtime.execute(order(.sell, 5, stock.previousClose), context: open)  // INSUFFICIENT_SHARES
         _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // passes (1 of 2 today)
         _ = try await self.runtime.execute(order(.buy, 1, band.lowerBound), context: open)  // passes (2 of 2)
@@ -362,7 +484,9 @@ struct DemoDriver {
         let context = CommandContext(time: start, correlationID: "exchange-\(minute)")
         // 1. Orders of SIMULATED accounts placed by the strategies since the last minute go to the exchange.
         let state = self.runtime.state
-        let pending = state.orders.values.filter { $0.status == .pending && state.accounts[$0.account]?.broker == .simulated }.sorted { $0.id < $1.id }
+        let pending = state.orders.values.filter {
+            $0.status == .pending && state.accounts[$0.account]?.broker == .simulated
+        }.sorted { $0.id < $1.id }
         for order in pending {
             _ = try await self.runtime.execute(.recordSubmitted(order.id), context: context)
             guard let submitted = self.runtime.state.orders[order.id] else { continue }
@@ -373,14 +497,26 @@ struct DemoDriver {
         let bars = self.bars[(Int(minute) * self.listings.count)..<(Int(minute + 1) * self.listings.count)]
         var fillCommands: [Command] = []
         for bar in bars {
-            for fill in self.exchange.onCandle(bar) { fillCommands.append(.recordFill(fill.order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID)) }
+            for fill in self.exchange.onCandle(bar) {
+                fillCommands.append(
+                    .recordFill(fill.order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID)
+                )
+            }
         }
         self.fills += fillCommands.count
         self.clock.set(start + 30_000_000)
-        try await Self.concurrently(self.runtime, fillCommands, CommandContext(time: start + 30_000_000, correlationID: "fills-\(minute)"))
+        try await Self.concurrently(
+            self.runtime,
+            fillCommands,
+            CommandContext(time: start + 30_000_000, correlationID: "fills-\(minute)")
+        )
         self.stack.lagClock.note(head: self.runtime.nextOffset)
         self.clock.set(start + KST.minuteMicros)
-        try await Self.concurrently(self.runtime, bars.map { .ingestCandle($0) }, CommandContext(time: start + KST.minuteMicros, correlationID: "candles-\(minute)"))
+        try await Self.concurrently(
+            self.runtime,
+            bars.map { .ingestCandle($0) },
+            CommandContext(time: start + KST.minuteMicros, correlationID: "candles-\(minute)")
+        )
         self.stack.lagClock.note(head: self.runtime.nextOffset)
         // 3. The strategies see the closed bars: the gateway's candle cache has them, the dispatcher makes the
         //    data-analysis jobs, the worker runs them (placing orders through /internal) before the next minute.
@@ -390,7 +526,10 @@ struct DemoDriver {
         try await self.stack.dispatch()
         let handedOff = monotonicNanos()
         try await self.stack.drain(.dataAnalysis)
-        self.phases = (Double(engineDone - began) / 1e9, Double(handedOff - engineDone) / 1e9, Double(monotonicNanos() - handedOff) / 1e9)
+        self.phases = (
+            Double(engineDone - began) / 1e9, Double(handedOff - engineDone) / 1e9,
+            Double(monotonicNanos() - handedOff) / 1e9
+        )
     }
 
     /// The close: orders the strategies placed after the last bar never reach the exchange (cancelled), and day
@@ -401,11 +540,18 @@ struct DemoDriver {
         try await self.stack.drain(.dataAnalysis)
         self.clock.set(close)
         let state = self.runtime.state
-        for order in state.orders.values where order.status == .pending && state.accounts[order.account]?.broker == .simulated {
-            _ = try await self.runtime.execute(.cancelOrder(order.id), context: CommandContext(time: close, correlationID: "session-close"))
+        for order in state.orders.values
+        where order.status == .pending && state.accounts[order.account]?.broker == .simulated {
+            _ = try await self.runtime.execute(
+                .cancelOrder(order.id),
+                context: CommandContext(time: close, correlationID: "session-close")
+            )
         }
         _ = self.exchange.expire(at: close)
-        _ = try await self.runtime.execute(.expireDayOrders, context: CommandContext(time: close, correlationID: "session-close"))
+        _ = try await self.runtime.execute(
+            .expireDayOrders,
+            context: CommandContext(time: close, correlationID: "session-close")
+        )
     }
 }
 
@@ -427,7 +573,9 @@ struct DemoSummary {
     var trades: String
     var segmentBytes: UInt64
 
-    static func make(stack: DemoStack, runtime: EngineRuntime, log: EventLog, seconds: Double, delivered: Int) async throws -> DemoSummary {
+    static func make(stack: DemoStack, runtime: EngineRuntime, log: EventLog, seconds: Double, delivered: Int)
+        async throws -> DemoSummary
+    {
         let live = runtime.state
         let statuses = live.ordersByStatus()
         var reasons: [String: Int] = [:]
@@ -437,18 +585,37 @@ struct DemoSummary {
         var accounts: [String] = []
         for account in live.accounts.values.sorted(by: { $0.id < $1.id }) {
             guard let portfolio = live.portfolio(account.id), let email = live.users[account.user] else { continue }
-            accounts.append("\(email.padding(toLength: 22, withPad: " ", startingAt: 0)) \(account.id) \(account.broker.description.padding(toLength: 9, withPad: " ", startingAt: 0)) equity \(Self.won(portfolio.equity)) = cash \(Self.won(portfolio.cash)) + \(portfolio.holdings.count) positions; P&L realized \(Self.won(portfolio.realizedProfit)), unrealized \(Self.won(portfolio.unrealizedProfit)); fees \(Self.won(portfolio.commissionPaid)), tax \(Self.won(portfolio.taxPaid))\(account.haltReason.map { " — halted: \($0)" } ?? "")")
+            accounts.append(
+                "\(email.padding(toLength: 22, withPad: " ", startingAt: 0)) \(account.id) \(account.broker.description.padding(toLength: 9, withPad: " ", startingAt: 0)) equity \(Self.won(portfolio.equity)) = cash \(Self.won(portfolio.cash)) + \(portfolio.holdings.count) positions; P&L realized \(Self.won(portfolio.realizedProfit)), unrealized \(Self.won(portfolio.unrealizedProfit)); fees \(Self.won(portfolio.commissionPaid)), tax \(Self.won(portfolio.taxPaid))\(account.haltReason.map { " — halted: \($0)" } ?? "")"
+            )
         }
         let store = stack.store
         let queues = try await blocking { try QueueName.allCases.map { ($0.rawValue, try store.counts($0)) } }
-        let finished = Dictionary(stack.worker.consumers.map { ($0.queue.rawValue, $0.finishedCount) }, uniquingKeysWith: +)
+        let finished = Dictionary(
+            stack.worker.consumers.map { ($0.queue.rawValue, $0.finishedCount) },
+            uniquingKeysWith: +
+        )
         let runner = stack.runner
         let projections = try await blocking { try runner.status() }
-        let trades = try await stack.services.database.run { try $0.query("SELECT count(*) FROM trades").rows.first?[0] ?? "0" }
+        let trades = try await stack.services.database.run {
+            try $0.query("SELECT count(*) FROM trades").rows.first?[0] ?? "0"
+        }
         return DemoSummary(
-            events: runtime.nextOffset, seconds: seconds, commits: log.statistics.commits, statuses: statuses, reasons: reasons, accounts: accounts,
-            notifications: live.notifications.count, delivered: delivered, queues: queues, finished: finished, projections: projections, maxLag: stack.maxLag.withLock { $0 },
-            trades: trades, segmentBytes: log.segments.reduce(0) { $0 + $1.bytes })
+            events: runtime.nextOffset,
+            seconds: seconds,
+            commits: log.statistics.commits,
+            statuses: statuses,
+            reasons: reasons,
+            accounts: accounts,
+            notifications: live.notifications.count,
+            delivered: delivered,
+            queues: queues,
+            finished: finished,
+            projections: projections,
+            maxLag: stack.maxLag.withLock { $0 },
+            trades: trades,
+            segmentBytes: log.segments.reduce(0) { $0 + $1.bytes }
+        )
     }
 
     static func won(_ value: Int64) -> String {
@@ -460,42 +627,82 @@ struct DemoSummary {
     /// The log verifies end to end, and replaying it (from 0 and from the snapshot) gives the live state.
     static func verify(directory: String, live: EngineState) throws {
         let verified = try LogVerifier.verify(directory: directory)
-        guard verified.isValid else { throw CommandFailure("verify failed: \(verified.firstError?.description ?? "?")") }
+        guard verified.isValid else {
+            throw CommandFailure("verify failed: \(verified.firstError?.description ?? "?")")
+        }
         let reader = try EventLog(directory: directory, readOnly: true)
         defer { reader.close() }
         let started = monotonicNanos()
         let (replayed, _) = try EngineRuntime.recover(log: reader, snapshots: nil, toOffset: nil)
-        let (fromSnapshot, report) = try EngineRuntime.recover(log: reader, snapshots: SnapshotStore(logDirectory: directory), toOffset: nil)
-        guard replayed.digest == live.digest, fromSnapshot.digest == live.digest else { throw CommandFailure("the replayed state differs from the live state") }
-        writeLine("verified: \(verified.records) events, hash chain intact (head \(verified.headHash.prefix(16))…); replay from 0 in \(String(format: "%.2f", Double(monotonicNanos() - started) / 1e9)) s and from the snapshot at \(report.snapshotOffset.map(String.init) ?? "-") both give the live state's digest")
+        let (fromSnapshot, report) = try EngineRuntime.recover(
+            log: reader,
+            snapshots: SnapshotStore(logDirectory: directory),
+            toOffset: nil
+        )
+        guard replayed.digest == live.digest, fromSnapshot.digest == live.digest else {
+            throw CommandFailure("the replayed state differs from the live state")
+        }
+        writeLine(
+            "verified: \(verified.records) events, hash chain intact (head \(verified.headHash.prefix(16))…); replay from 0 in \(String(format: "%.2f", Double(monotonicNanos() - started) / 1e9)) s and from the snapshot at \(report.snapshotOffset.map(String.init) ?? "-") both give the live state's digest"
+        )
     }
 
     func render(directory: String, databaseURL: String, redis: RedisEndpoint, port: Int, serving: Bool) -> String {
         let bin = ".build/debug/stockboom"
         // The throwaway Redis has a password (scripts/services.sh): printed as REDISCLI_AUTH so the line works as printed.
         let auth = redis.password.map { "REDISCLI_AUTH=\($0) " } ?? ""
-        let redisCLI = "\(auth)redis-cli -h \(redis.host) -p \(redis.port)\(redis.database == 0 ? "" : " -n \(redis.database)")"
+        let redisCLI =
+            "\(auth)redis-cli -h \(redis.host) -p \(redis.port)\(redis.database == 0 ? "" : " -n \(redis.database)")"
         var lines: [String] = [""]
-        lines.append("wrote      \(self.events) events in \(String(format: "%.1f", self.seconds)) s (\(Format.number(Double(self.events) / max(self.seconds, 0.001))) events/s, a 6.5 h session in \(String(format: "%.0f", 23_400 / max(self.seconds, 0.001)))× real time), \(self.commits) durable group commits, \(Format.bytes(self.segmentBytes)) on disk")
-        lines.append("orders     " + self.statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        lines.append("refused    " + self.reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        lines.append(
+            "wrote      \(self.events) events in \(String(format: "%.1f", self.seconds)) s (\(Format.number(Double(self.events) / max(self.seconds, 0.001))) events/s, a 6.5 h session in \(String(format: "%.0f", 23_400 / max(self.seconds, 0.001)))× real time), \(self.commits) durable group commits, \(Format.bytes(self.segmentBytes)) on disk"
+        )
+        lines.append(
+            "orders     "
+                + self.statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        )
+        lines.append(
+            "refused    "
+                + self.reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        )
         for account in self.accounts { lines.append("account    " + account) }
-        lines.append("mail       \(self.notifications) notifications, \(self.delivered) delivered by e-mail to the SMTP sink\(self.delivered < self.notifications ? " (the others failed: see the ERROR lines above)" : "")")
-        lines.append("queues     " + self.queues.filter { self.finished[$0.0] != nil }.map { "\($0.0): \(self.finished[$0.0] ?? 0) jobs done, \($0.1.failed) failed, \($0.1.wait + $0.1.active + $0.1.delayed) pending" }.joined(separator: "; "))
-        lines.append("read model " + self.projections.map { "\($0.name) at \($0.offset) (lag \($0.lag))" }.joined(separator: ", ") + "; largest lag seen during the day \(self.maxLag) events; \(self.trades) rows in trades")
+        lines.append(
+            "mail       \(self.notifications) notifications, \(self.delivered) delivered by e-mail to the SMTP sink\(self.delivered < self.notifications ? " (the others failed: see the ERROR lines above)" : "")"
+        )
+        lines.append(
+            "queues     "
+                + self.queues.filter { self.finished[$0.0] != nil }.map {
+                    "\($0.0): \(self.finished[$0.0] ?? 0) jobs done, \($0.1.failed) failed, \($0.1.wait + $0.1.active + $0.1.delayed) pending"
+                }.joined(separator: "; ")
+        )
+        lines.append(
+            "read model "
+                + self.projections.map { "\($0.name) at \($0.offset) (lag \($0.lag))" }.joined(separator: ", ")
+                + "; largest lag seen during the day \(self.maxLag) events; \(self.trades) rows in trades"
+        )
         lines.append("")
         lines.append("look around (the servers keep running; stop them with `make services-stop`):")
         if serving {
-            lines.append("  dashboard  http://127.0.0.1:\(port)/  sign in as minji@example.com / \(DemoDriver.password)")
+            lines.append(
+                "  dashboard  http://127.0.0.1:\(port)/  sign in as minji@example.com / \(DemoDriver.password)"
+            )
         } else {
-            lines.append("  dashboard  make demo-serve   then http://127.0.0.1:\(port)/  sign in as minji@example.com / \(DemoDriver.password)")
+            lines.append(
+                "  dashboard  make demo-serve   then http://127.0.0.1:\(port)/  sign in as minji@example.com / \(DemoDriver.password)"
+            )
         }
-        lines.append("  psql       psql \"\(databaseURL)\" -c \"SELECT id, stock_id, order_side, quantity, status, failure_reason, created_at FROM trades WHERE status IN ('REJECTED', 'FAILED') ORDER BY created_at DESC LIMIT 20;\"")
+        lines.append(
+            "  psql       psql \"\(databaseURL)\" -c \"SELECT id, stock_id, order_side, quantity, status, failure_reason, created_at FROM trades WHERE status IN ('REJECTED', 'FAILED') ORDER BY created_at DESC LIMIT 20;\""
+        )
         lines.append("             psql \"\(databaseURL)\" -c \"SELECT status, count(*) FROM trades GROUP BY status;\"")
-        lines.append("  redis      \(redisCLI) KEYS \"bull:*:completed\"     \(redisCLI) LLEN \"bull:notification:wait\"")
+        lines.append(
+            "  redis      \(redisCLI) KEYS \"bull:*:completed\"     \(redisCLI) LLEN \"bull:notification:wait\""
+        )
         lines.append("  log        \(bin) log inspect --dir \(directory)")
         lines.append("             \(bin) replay --dir \(directory) --to-time 2025-01-03T12:00:00+09:00")
-        lines.append("  backup     \(bin) backup create --dir \(directory) --to var/backups && \(bin) backup list --from var/backups")
+        lines.append(
+            "  backup     \(bin) backup create --dir \(directory) --to var/backups && \(bin) backup list --from var/backups"
+        )
         lines.append("  mail       ls var/services/mail/new | wc -l")
         return lines.joined(separator: "\n")
     }

@@ -1,18 +1,22 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import Engine
 import Foundation
+import Jobs
 import Ledger
+import Runtime
+import Simulation
+import Storage
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "The benchmarks of BENCHMARKS.md (scripts/bench-*.sh run them on release builds and throwaway servers).",
-        subcommands: [CorpusCommand.self, LogBenchCommand.self, EngineBenchCommand.self, ProjectionBenchCommand.self, QueueBenchCommand.self, BenchDayCommand.self]
+        abstract:
+            "The benchmarks of BENCHMARKS.md (scripts/bench-*.sh run them on release builds and throwaway servers).",
+        subcommands: [
+            CorpusCommand.self, LogBenchCommand.self, EngineBenchCommand.self, ProjectionBenchCommand.self,
+            QueueBenchCommand.self, BenchDayCommand.self,
+        ]
     )
 }
 
@@ -20,7 +24,8 @@ struct BenchCommand: AsyncParsableCommand {
 struct EngineBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
-        abstract: "Backtest a generated day (stocks x 381 one-minute bars) with ma-cross, then replay its log (decode + apply)."
+        abstract:
+            "Backtest a generated day (stocks x 381 one-minute bars) with ma-cross, then replay its log (decode + apply)."
     )
 
     @Option(help: "Stocks in the generated day.") var stocks = 2_700
@@ -36,16 +41,47 @@ struct EngineBenchCommand: AsyncParsableCommand {
         let day = KST.day(year: 2025, month: 1, day: 3)
         let generateStarted = monotonicNanos()
         let (listings, bars) = GeneratedDay.make(stocks: self.stocks, day: day, seed: self.seed)
-        results.note("generated day", "\(self.stocks) stocks x 381 one-minute bars = \(bars.count) bars in \(String(format: "%.2f", Double(monotonicNanos() - generateStarted) / 1e9)) s")
-        if let path = self.exportBars { try GeneratedDay.export(bars, stocks: Set(listings.prefix(self.exportStocks).map(\.code)), to: path) }
+        results.note(
+            "generated day",
+            "\(self.stocks) stocks x 381 one-minute bars = \(bars.count) bars in \(String(format: "%.2f", Double(monotonicNanos() - generateStarted) / 1e9)) s"
+        )
+        if let path = self.exportBars {
+            try GeneratedDay.export(bars, stocks: Set(listings.prefix(self.exportStocks).map(\.code)), to: path)
+        }
 
         // Backtest of the whole day, recording every event into a log (durability none: regenerable).
-        let (report, seconds, logPath, liveDigest) = try await self.backtest(listings: listings, bars: bars, day: day, name: "full")
-        results.add("backtest ma-cross(5,20) over \(self.stocks) stocks, engine + exchange + log", events: report.bars, seconds: seconds, bytes: nil, unit: "bars")
-        results.note("backtest output", "\(report.events) events, \(report.fills) fills, orders \(report.ordersByStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); rejections \(report.rejectionsByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
-        let peerBars = bars.filter { listing in listings.prefix(self.exportStocks).contains { $0.code == listing.stock } }
-        let (_, peerSeconds, _, _) = try await self.backtest(listings: Array(listings.prefix(self.exportStocks)), bars: peerBars, day: day, name: "peer")
-        results.add("backtest ma-cross(5,20) over the \(self.exportStocks) stocks given to the peer", events: peerBars.count, seconds: peerSeconds, bytes: nil, unit: "bars")
+        let (report, seconds, logPath, liveDigest) = try await self.backtest(
+            listings: listings,
+            bars: bars,
+            day: day,
+            name: "full"
+        )
+        results.add(
+            "backtest ma-cross(5,20) over \(self.stocks) stocks, engine + exchange + log",
+            events: report.bars,
+            seconds: seconds,
+            bytes: nil,
+            unit: "bars"
+        )
+        results.note(
+            "backtest output",
+            "\(report.events) events, \(report.fills) fills, orders \(report.ordersByStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); rejections \(report.rejectionsByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+        )
+        let peerBars = bars.filter { listing in listings.prefix(self.exportStocks).contains { $0.code == listing.stock }
+        }
+        let (_, peerSeconds, _, _) = try await self.backtest(
+            listings: Array(listings.prefix(self.exportStocks)),
+            bars: peerBars,
+            day: day,
+            name: "peer"
+        )
+        results.add(
+            "backtest ma-cross(5,20) over the \(self.exportStocks) stocks given to the peer",
+            events: peerBars.count,
+            seconds: peerSeconds,
+            bytes: nil,
+            unit: "bars"
+        )
 
         // Replay: decode + apply every event of the backtest's log, on this thread.
         let log = try EventLog(directory: logPath, readOnly: true)
@@ -60,13 +96,29 @@ struct EngineBenchCommand: AsyncParsableCommand {
             replayed = recovery.replayedEvents
             digest = state.digest
         }
-        results.add("engine replay (read + decompress + decode + apply), 1 thread, best of 3", events: Int(replayed), seconds: best, bytes: nil)
-        results.note("replayed state", "digest \(digest.prefix(16))…; equal to the backtest's live state: \(digest == liveDigest)")
-        results.note("resident memory", "\(Format.bytes(UInt64(rssBefore) * 1024)) before replay, peak \(Format.bytes(UInt64(LogBenchCommand.peakRSSKiB()) * 1024)) for the whole run")
+        results.add(
+            "engine replay (read + decompress + decode + apply), 1 thread, best of 3",
+            events: Int(replayed),
+            seconds: best,
+            bytes: nil
+        )
+        results.note(
+            "replayed state",
+            "digest \(digest.prefix(16))…; equal to the backtest's live state: \(digest == liveDigest)"
+        )
+        results.note(
+            "resident memory",
+            "\(Format.bytes(UInt64(rssBefore) * 1024)) before replay, peak \(Format.bytes(UInt64(LogBenchCommand.peakRSSKiB()) * 1024)) for the whole run"
+        )
         print(self.json ? results.json() : results.table())
     }
 
-    private func backtest(listings: [(code: StockCode, name: String, previousClose: Int64)], bars: [Candle], day: Int64, name: String) async throws -> (BacktestReport, Double, String, String) {
+    private func backtest(
+        listings: [(code: StockCode, name: String, previousClose: Int64)],
+        bars: [Candle],
+        day: Int64,
+        name: String
+    ) async throws -> (BacktestReport, Double, String, String) {
         var configuration = LogConfiguration()
         configuration.durability = .none
         let path = "\(self.dir)/\(name)"
@@ -75,8 +127,12 @@ struct EngineBenchCommand: AsyncParsableCommand {
         let calendar = TradingCalendar(holidays: [KST.day(year: 2025, month: 1, day: 1)])
         let started = monotonicNanos()
         var backtester = try Backtester(
-            stocks: listings, strategy: "ma-cross", parameters: "fast=5,slow=20,quantity=10", initialCash: 50_000_000_000,
-            calendar: calendar, exchange: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1),
+            stocks: listings,
+            strategy: "ma-cross",
+            parameters: "fast=5,slow=20,quantity=10",
+            initialCash: 50_000_000_000,
+            calendar: calendar,
+            exchange: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1),
             startTime: KST.instant(day: day, hour: 8, minute: 50)
         )
         var pending: Task<AppendResult, any Error>?
@@ -100,7 +156,9 @@ struct EngineBenchCommand: AsyncParsableCommand {
 
 /// A deterministic KRX day of one-minute bars, shaped like the benchmark corpus's candles (`BenchmarkCorpus`).
 enum GeneratedDay {
-    static func make(stocks: Int, day: Int64, seed: UInt64) -> ([(code: StockCode, name: String, previousClose: Int64)], [Candle]) {
+    static func make(stocks: Int, day: Int64, seed: UInt64) -> (
+        [(code: StockCode, name: String, previousClose: Int64)], [Candle]
+    ) {
         var state = seed
         var listings: [(code: StockCode, name: String, previousClose: Int64)] = []
         var last: [Int64] = []
@@ -126,7 +184,18 @@ enum GeneratedDay {
                 let high = max(open, close) + tick * Int64(splitMix(&state) % 3)
                 let low = max(1, min(open, close) - tick * Int64(splitMix(&state) % 3))
                 last[index] = close
-                bars.append(Candle(stock: listings[index].code, timeframe: .minute1, start: start, open: open, high: high, low: low, close: close, volume: Int64(splitMix(&state) % 250_000)))
+                bars.append(
+                    Candle(
+                        stock: listings[index].code,
+                        timeframe: .minute1,
+                        start: start,
+                        open: open,
+                        high: high,
+                        low: low,
+                        close: close,
+                        volume: Int64(splitMix(&state) % 250_000)
+                    )
+                )
             }
         }
         return (listings, bars)

@@ -1,13 +1,13 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import Foundation
 import Gateway
+import Jobs
 import Ledger
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Synchronization
 
 /// `stockboom-sim bench log`: the log's figures and its peers', measured in one run on one corpus.
@@ -32,7 +32,10 @@ struct LogBenchCommand: AsyncParsableCommand {
     func run() async throws {
         let corpus = try Corpus(path: self.corpus, limit: self.events)
         var results = BenchResults()
-        results.note("corpus", "\(corpus.count) events, \(Format.bytes(UInt64(corpus.totalBytes))), \(String(format: "%.1f", corpus.averageBytes)) bytes/event")
+        results.note(
+            "corpus",
+            "\(corpus.count) events, \(Format.bytes(UInt64(corpus.totalBytes))), \(String(format: "%.1f", corpus.averageBytes)) bytes/event"
+        )
         try? FileManager.default.removeItem(atPath: self.dir)
         try FileManager.default.createDirectory(atPath: self.dir, withIntermediateDirectories: true)
 
@@ -44,8 +47,21 @@ struct LogBenchCommand: AsyncParsableCommand {
             Self.noteGroupCommit(log, "\(appenders) x 100", results: &results)
             log.close()
             let onDisk = Self.segmentBytes(path)
-            results.add("log append, \(appenders) appender(s) x batches of 100, every-batch fsync", events: corpus.count, seconds: seconds, bytes: corpus.totalBytes)
-            results.note("bytes on disk per event (\(appenders) x 100)", String(format: "%.1f (%@ for %@ of JSON)", Double(onDisk) / Double(corpus.count), Format.bytes(onDisk), Format.bytes(UInt64(corpus.totalBytes))))
+            results.add(
+                "log append, \(appenders) appender(s) x batches of 100, every-batch fsync",
+                events: corpus.count,
+                seconds: seconds,
+                bytes: corpus.totalBytes
+            )
+            results.note(
+                "bytes on disk per event (\(appenders) x 100)",
+                String(
+                    format: "%.1f (%@ for %@ of JSON)",
+                    Double(onDisk) / Double(corpus.count),
+                    Format.bytes(onDisk),
+                    Format.bytes(UInt64(corpus.totalBytes))
+                )
+            )
         }
         // 2. Sixteen appenders, each awaiting single events.
         do {
@@ -55,8 +71,16 @@ struct LogBenchCommand: AsyncParsableCommand {
             let seconds = try await Self.appendCorpus(corpus.prefix(count), to: log, appenders: 16, batchSize: 1)
             Self.noteGroupCommit(log, "16 x 1", results: &results)
             log.close()
-            results.add("log append, 16 appenders x single events, every-batch fsync", events: count, seconds: seconds, bytes: corpus.prefix(count).totalBytes)
-            results.note("bytes on disk per event (16 x 1)", String(format: "%.1f", Double(Self.segmentBytes(path)) / Double(count)))
+            results.add(
+                "log append, 16 appenders x single events, every-batch fsync",
+                events: count,
+                seconds: seconds,
+                bytes: corpus.prefix(count).totalBytes
+            )
+            results.note(
+                "bytes on disk per event (16 x 1)",
+                String(format: "%.1f", Double(Self.segmentBytes(path)) / Double(count))
+            )
         }
         // 3. Single-event latency against the disk's own fdatasync latency.
         do {
@@ -69,7 +93,9 @@ struct LogBenchCommand: AsyncParsableCommand {
             }
             log.close()
             results.latency("log single-event durable append latency (µs)", samples)
-            let disk = try await blocking { try Self.fdatasyncLatency(directory: self.dir, samples: self.latencySamples) }
+            let disk = try await blocking {
+                try Self.fdatasyncLatency(directory: self.dir, samples: self.latencySamples)
+            }
             results.latency("disk: 4 KiB pwrite + fdatasync latency (µs)", disk)
         }
         // 4. Replay: decompress + checksum + decode, one core.
@@ -89,13 +115,21 @@ struct LogBenchCommand: AsyncParsableCommand {
                 precondition(count == corpus.count, "replay returned \(count) of \(corpus.count) events")
                 best = min(best, Double(monotonicNanos() - started) / 1e9)
             }
-            results.add("log replay (decompress + CRC-32C + decode), 1 thread, best of 3", events: corpus.count, seconds: best, bytes: bytes)
+            results.add(
+                "log replay (decompress + CRC-32C + decode), 1 thread, best of 3",
+                events: corpus.count,
+                seconds: best,
+                bytes: bytes
+            )
         }
         // 5. Opening a large log: clean and after a crash; replay memory.
         try await self.measureOpen(corpus: corpus, results: &results)
         // 6. Peers.
         try await self.measurePeers(corpus: corpus, results: &results)
-        results.note("peak RSS of this process", Format.bytes(UInt64(Self.peakRSSKiB()) * 1024) + " (includes the corpus held in memory)")
+        results.note(
+            "peak RSS of this process",
+            Format.bytes(UInt64(Self.peakRSSKiB()) * 1024) + " (includes the corpus held in memory)"
+        )
         print(self.json ? results.json() : results.table())
     }
 
@@ -105,11 +139,19 @@ struct LogBenchCommand: AsyncParsableCommand {
         let values = log.statistics
         results.note(
             "group commit (\(name))",
-            String(format: "%llu commits, %.1f appends and %.1f records per commit, fdatasync mean %.0f µs, max %.0f µs", values.commits, values.appendsPerCommit, values.recordsPerCommit, values.syncMicrosMean, Double(values.syncNanosMax) / 1000)
+            String(
+                format: "%llu commits, %.1f appends and %.1f records per commit, fdatasync mean %.0f µs, max %.0f µs",
+                values.commits,
+                values.appendsPerCommit,
+                values.recordsPerCommit,
+                values.syncMicrosMean,
+                Double(values.syncNanosMax) / 1000
+            )
         )
     }
 
-    static func appendCorpus(_ corpus: Corpus, to log: EventLog, appenders: Int, batchSize: Int) async throws -> Double {
+    static func appendCorpus(_ corpus: Corpus, to log: EventLog, appenders: Int, batchSize: Int) async throws -> Double
+    {
         let cursor = SharedCounter()
         let started = monotonicNanos()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -120,7 +162,9 @@ struct LogBenchCommand: AsyncParsableCommand {
                         let start = cursor.value.add(batchSize, ordering: .relaxed).oldValue
                         if start >= corpus.count { return }
                         batch.removeAll()
-                        for index in start..<min(start + batchSize, corpus.count) { corpus.withPayload(index) { batch.append(bytes: $0) } }
+                        for index in start..<min(start + batchSize, corpus.count) {
+                            corpus.withPayload(index) { batch.append(bytes: $0) }
+                        }
                         _ = try await log.append(batch)
                     }
                 }
@@ -144,9 +188,17 @@ struct LogBenchCommand: AsyncParsableCommand {
         }
         let buildSeconds = Double(monotonicNanos() - buildStarted) / 1e9
         log.close()
-        results.add("log append, 4 appenders x batches of 1000, durability none (building the open-test log)", events: written, seconds: buildSeconds, bytes: nil)
+        results.add(
+            "log append, 4 appenders x batches of 1000, durability none (building the open-test log)",
+            events: written,
+            seconds: buildSeconds,
+            bytes: nil
+        )
         let segments = Self.segmentBytes(path)
-        results.note("open-test log", "\(written) events, \(Format.bytes(segments)), \(Self.segmentCount(path)) segments")
+        results.note(
+            "open-test log",
+            "\(written) events, \(Format.bytes(segments)), \(Self.segmentCount(path)) segments"
+        )
         var best = Double.infinity
         for _ in 0..<5 {
             let started = monotonicNanos()
@@ -161,7 +213,10 @@ struct LogBenchCommand: AsyncParsableCommand {
         let started = monotonicNanos()
         let recovered = try EventLog(directory: path, configuration: configuration)
         let recoverMs = Double(monotonicNanos() - started) / 1e6
-        results.note("open the same log after a crash (scans and re-hashes the open segment)", String(format: "%.1f ms, %@ scanned", recoverMs, Format.bytes(recovered.openReport.scannedBytes)))
+        results.note(
+            "open the same log after a crash (scans and re-hashes the open segment)",
+            String(format: "%.1f ms, %@ scanned", recoverMs, Format.bytes(recovered.openReport.scannedBytes))
+        )
         // Memory is flat in the log's size: replaying 10x the events must not raise the resident set.
         let rssBefore = Self.currentRSSKiB()
         var replayed = 0
@@ -173,8 +228,16 @@ struct LogBenchCommand: AsyncParsableCommand {
         let replaySeconds = Double(monotonicNanos() - replayStarted) / 1e9
         let rssAfter = Self.currentRSSKiB()
         recovered.close()
-        results.add("log replay of the \(written)-event log, 1 thread", events: replayed, seconds: replaySeconds, bytes: nil)
-        results.note("resident memory during that replay", "\(Format.bytes(UInt64(rssBefore) * 1024)) before, \(Format.bytes(UInt64(rssAfter) * 1024)) after (+\(Format.bytes(UInt64(max(0, rssAfter - rssBefore)) * 1024)))")
+        results.add(
+            "log replay of the \(written)-event log, 1 thread",
+            events: replayed,
+            seconds: replaySeconds,
+            bytes: nil
+        )
+        results.note(
+            "resident memory during that replay",
+            "\(Format.bytes(UInt64(rssBefore) * 1024)) before, \(Format.bytes(UInt64(rssAfter) * 1024)) after (+\(Format.bytes(UInt64(max(0, rssAfter - rssBefore)) * 1024)))"
+        )
         try? FileManager.default.removeItem(atPath: path)
     }
 
@@ -188,29 +251,60 @@ struct LogBenchCommand: AsyncParsableCommand {
             }
             if speeds.count >= 2 {
                 let eventsPerMB = 1e6 / corpus.averageBytes
-                results.addRate("limit: lz4 -b1 compression (this corpus)", eventsPerSecond: speeds[0] * eventsPerMB, megabytesPerSecond: speeds[0])
-                results.addRate("limit: lz4 -b1 decompression (this corpus)", eventsPerSecond: speeds[1] * eventsPerMB, megabytesPerSecond: speeds[1])
+                results.addRate(
+                    "limit: lz4 -b1 compression (this corpus)",
+                    eventsPerSecond: speeds[0] * eventsPerMB,
+                    megabytesPerSecond: speeds[0]
+                )
+                results.addRate(
+                    "limit: lz4 -b1 decompression (this corpus)",
+                    eventsPerSecond: speeds[1] * eventsPerMB,
+                    megabytesPerSecond: speeds[1]
+                )
             }
         } else {
             results.note("lz4 -b1", "skipped: /usr/bin/lz4 not installed (apt-get install lz4)")
         }
         // Sequential write with fdatasync: the disk's streaming limit for durable appends.
-        let sequential = try await blocking { try Self.sequentialWrite(directory: self.dir, blockBytes: 256 << 10, blocks: 400) }
-        results.addRate("limit: sequential 256 KiB pwrite + fdatasync", eventsPerSecond: nil, megabytesPerSecond: sequential)
+        let sequential = try await blocking {
+            try Self.sequentialWrite(directory: self.dir, blockBytes: 256 << 10, blocks: 400)
+        }
+        results.addRate(
+            "limit: sequential 256 KiB pwrite + fdatasync",
+            eventsPerSecond: nil,
+            megabytesPerSecond: sequential
+        )
 
         let environment = ProcessInfo.processInfo.environment
         if let url = self.databaseURL ?? environment["DATABASE_URL"] {
             let single = min(self.postgresSingleEvents, corpus.count)
-            let (insertSeconds, copySeconds) = try await blocking { try Self.postgresPeer(url: url, corpus: corpus, singleEvents: single) }
-            results.add("peer: PostgreSQL INSERT + COMMIT per event (jsonb)", events: single, seconds: insertSeconds, bytes: corpus.prefix(single).totalBytes)
-            results.add("peer: PostgreSQL COPY in bulk, one transaction (jsonb)", events: corpus.count, seconds: copySeconds, bytes: corpus.totalBytes)
+            let (insertSeconds, copySeconds) = try await blocking {
+                try Self.postgresPeer(url: url, corpus: corpus, singleEvents: single)
+            }
+            results.add(
+                "peer: PostgreSQL INSERT + COMMIT per event (jsonb)",
+                events: single,
+                seconds: insertSeconds,
+                bytes: corpus.prefix(single).totalBytes
+            )
+            results.add(
+                "peer: PostgreSQL COPY in bulk, one transaction (jsonb)",
+                events: corpus.count,
+                seconds: copySeconds,
+                bytes: corpus.totalBytes
+            )
         } else {
             results.note("PostgreSQL peer", "skipped: no --database-url or DATABASE_URL")
         }
         if let url = self.redisURL ?? environment["REDIS_URL"], let endpoint = RedisEndpoint(url: url) {
             let count = min(self.redisEvents, corpus.count)
             let seconds = try await blocking { try Self.redisPeer(endpoint: endpoint, corpus: corpus.prefix(count)) }
-            results.add("peer: Redis Streams XADD, appendfsync always, pipelined x100", events: count, seconds: seconds, bytes: corpus.prefix(count).totalBytes)
+            results.add(
+                "peer: Redis Streams XADD, appendfsync always, pipelined x100",
+                events: count,
+                seconds: seconds,
+                bytes: corpus.prefix(count).totalBytes
+            )
         } else {
             results.note("Redis peer", "skipped: no --redis-url or REDIS_URL")
         }
@@ -219,11 +313,16 @@ struct LogBenchCommand: AsyncParsableCommand {
     static func postgresPeer(url: String, corpus: Corpus, singleEvents: Int) throws -> (Double, Double) {
         let connection = try PostgresConnection(url: url)
         try connection.execute("SET client_min_messages TO warning")
-        try connection.execute("DROP TABLE IF EXISTS bench_events; CREATE TABLE bench_events (id bigserial PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT now(), payload jsonb NOT NULL)")
+        try connection.execute(
+            "DROP TABLE IF EXISTS bench_events; CREATE TABLE bench_events (id bigserial PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT now(), payload jsonb NOT NULL)"
+        )
         let insertStarted = monotonicNanos()
         for index in 0..<singleEvents {
             // Autocommit: each INSERT is its own transaction, committed (and fsynced) before the next.
-            try connection.query("INSERT INTO bench_events (payload) VALUES ($1::jsonb)", [String(decoding: corpus.payload(index), as: UTF8.self)])
+            try connection.query(
+                "INSERT INTO bench_events (payload) VALUES ($1::jsonb)",
+                [String(decoding: corpus.payload(index), as: UTF8.self)]
+            )
         }
         let insertSeconds = Double(monotonicNanos() - insertStarted) / 1e9
         try connection.execute("TRUNCATE bench_events")
@@ -260,7 +359,9 @@ struct LogBenchCommand: AsyncParsableCommand {
         var index = 0
         while index < corpus.count {
             let end = min(index + 100, corpus.count)
-            let commands = (index..<end).map { [Array("XADD".utf8), Array("bench:events".utf8), Array("*".utf8), Array("e".utf8), corpus.payload($0)] }
+            let commands = (index..<end).map {
+                [Array("XADD".utf8), Array("bench:events".utf8), Array("*".utf8), Array("e".utf8), corpus.payload($0)]
+            }
             for reply in try connection.pipeline(commands) {
                 if case .error(let message) = reply { throw CommandFailure("XADD failed: \(message)") }
             }
@@ -322,13 +423,17 @@ struct LogBenchCommand: AsyncParsableCommand {
         process.waitUntilExit()
         // lz4 -b redraws its progress line with carriage returns; keep the final state.
         let text = String(decoding: data, as: UTF8.self)
-        return text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last(where: { $0.contains("MB/s") }).map(String.init) ?? text
+        return text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last(where: { $0.contains("MB/s") }).map(
+            String.init
+        ) ?? text
     }
 
     static func segmentBytes(_ path: String) -> UInt64 {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         return names.filter { $0.hasSuffix(".log") }.reduce(0) { total, name in
-            total + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name)[.size]) as? NSNumber)?.uint64Value ?? 0)
+            total
+                + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name)[.size]) as? NSNumber)?
+                    .uint64Value ?? 0)
         }
     }
 
@@ -353,7 +458,9 @@ struct Corpus: Sendable {
 
     init(path: String, limit: Int?) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure("cannot read corpus \(path); generate it with: stockboom-sim bench corpus --events 1000000 --seed 7 > \(path)")
+            throw CommandFailure(
+                "cannot read corpus \(path); generate it with: stockboom-sim bench corpus --events 1000000 --seed 7 > \(path)"
+            )
         }
         var starts: [Int] = []
         var ends: [Int] = []
@@ -396,7 +503,9 @@ struct BenchResults {
     private var rows: [(String, [String: Any])] = []
 
     mutating func add(_ name: String, events: Int, seconds: Double, bytes: Int?, unit: String = "events") {
-        var row: [String: Any] = ["events": events, "seconds": seconds, "eventsPerSecond": Double(events) / seconds, "unit": unit]
+        var row: [String: Any] = [
+            "events": events, "seconds": seconds, "eventsPerSecond": Double(events) / seconds, "unit": unit,
+        ]
         if let bytes { row["megabytesPerSecond"] = Double(bytes) / 1e6 / seconds }
         self.rows.append((name, row))
     }
@@ -410,7 +519,12 @@ struct BenchResults {
     mutating func latency(_ name: String, _ samples: [Double]) {
         let sorted = samples.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-        self.rows.append((name, ["p50": percentile(0.5), "p99": percentile(0.99), "max": sorted.last ?? 0, "samples": samples.count]))
+        self.rows.append(
+            (
+                name,
+                ["p50": percentile(0.5), "p99": percentile(0.99), "max": sorted.last ?? 0, "samples": samples.count]
+            )
+        )
     }
 
     mutating func note(_ name: String, _ text: String) { self.rows.append((name, ["note": text])) }
@@ -421,7 +535,9 @@ struct BenchResults {
             if let note = row["note"] as? String {
                 lines.append("\(name): \(note)")
             } else if let p50 = row["p50"] as? Double, let p99 = row["p99"] as? Double {
-                lines.append("\(name): p50 \(String(format: "%.0f", p50)), p99 \(String(format: "%.0f", p99)), max \(String(format: "%.0f", row["max"] as? Double ?? 0)) (\(row["samples"] ?? 0) samples)")
+                lines.append(
+                    "\(name): p50 \(String(format: "%.0f", p50)), p99 \(String(format: "%.0f", p99)), max \(String(format: "%.0f", row["max"] as? Double ?? 0)) (\(row["samples"] ?? 0) samples)"
+                )
             } else {
                 var parts: [String] = []
                 let unit = row["unit"] as? String ?? "events"

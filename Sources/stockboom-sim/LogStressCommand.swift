@@ -1,16 +1,17 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import ArgumentParser
 import Assembly
 import Foundation
+import Jobs
 import Ledger
+import Runtime
+import Simulation
+import Storage
 
 struct LogStressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
-        abstract: "Append self-checking records from many tasks until killed, printing one 'ack' line per committed append (crash tests)."
+        abstract:
+            "Append self-checking records from many tasks until killed, printing one 'ack' line per committed append (crash tests)."
     )
 
     @OptionGroup var log: LogDirectoryOptions

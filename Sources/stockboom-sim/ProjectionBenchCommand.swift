@@ -1,20 +1,21 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import Engine
 import Foundation
+import Jobs
 import Ledger
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Synchronization
 
 /// `stockboom-sim bench projections`: rebuild and live-lag figures of the PostgreSQL read models.
 struct ProjectionBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "projections",
-        abstract: "Rebuild the candles and trades projections from the corpus (vs psql \\copy), and live lag at 10,000 events/s."
+        abstract:
+            "Rebuild the candles and trades projections from the corpus (vs psql \\copy), and live lag at 10,000 events/s."
     )
 
     @Option(help: "Corpus file (`stockboom-sim bench corpus`).") var corpus: String
@@ -31,20 +32,45 @@ struct ProjectionBenchCommand: AsyncParsableCommand {
         let logPath = self.dir + "/log"
         let convertStarted = monotonicNanos()
         let events = try await CorpusImport.write(corpus, to: logPath)
-        results.add("corpus converted to engine events and appended", events: events, seconds: Double(monotonicNanos() - convertStarted) / 1e9, bytes: nil)
+        results.add(
+            "corpus converted to engine events and appended",
+            events: events,
+            seconds: Double(monotonicNanos() - convertStarted) / 1e9,
+            bytes: nil
+        )
         let url = try self.freshDatabase("sb_bench_projections")
         let log = try EventLog(directory: logPath, readOnly: true)
-        let runner = try ProjectionRunner(log: log, models: [MarketReadModel(), TradingReadModel()], connect: { try PostgresConnection(url: url) })
+        let runner = try ProjectionRunner(
+            log: log,
+            models: [MarketReadModel(), TradingReadModel()],
+            connect: { try PostgresConnection(url: url) }
+        )
         for name in ["market", "trading"] {
             let started = monotonicNanos()
             _ = try runner.rebuild(name, retention: nil)  // measure the rows, not the pruning
             let seconds = Double(monotonicNanos() - started) / 1e9
-            let tables = name == "market" ? ["candles", "stocks"] : ["trades", "order_events", "broker_accounts", "users", "positions"]
+            let tables =
+                name == "market"
+                ? ["candles", "stocks"] : ["trades", "order_events", "broker_accounts", "users", "positions"]
             var rows = 0
-            for table in tables { rows += Int(try runner.database.query("SELECT count(*) FROM \(table)").rows[0][0] ?? "0") ?? 0 }
-            results.add("rebuild \(name) (\(tables.joined(separator: ", "))): rows in the tables at the end, \(log.nextOffset) events read", events: rows, seconds: seconds, bytes: nil, unit: "rows")
+            for table in tables {
+                rows += Int(try runner.database.query("SELECT count(*) FROM \(table)").rows[0][0] ?? "0") ?? 0
+            }
+            results.add(
+                "rebuild \(name) (\(tables.joined(separator: ", "))): rows in the tables at the end, \(log.nextOffset) events read",
+                events: rows,
+                seconds: seconds,
+                bytes: nil,
+                unit: "rows"
+            )
             if name == "market" {
-                results.add("rebuild market: candle rows written (the corpus repeats its 1,028,700 candle keys, so most are updates)", events: runner.candleRowsWritten, seconds: seconds, bytes: nil, unit: "rows")
+                results.add(
+                    "rebuild market: candle rows written (the corpus repeats its 1,028,700 candle keys, so most are updates)",
+                    events: runner.candleRowsWritten,
+                    seconds: seconds,
+                    bytes: nil,
+                    unit: "rows"
+                )
             }
         }
         // The limit: psql \copy of the very same rows from CSV files.
@@ -56,7 +82,13 @@ struct ProjectionBenchCommand: AsyncParsableCommand {
             try self.psql(url, "\\copy \(table) FROM '\(file)' CSV")
             let seconds = Double(monotonicNanos() - started) / 1e9
             let rows = Int(try runner.database.query("SELECT count(*) FROM \(table)").rows[0][0] ?? "0") ?? 0
-            results.add("limit: psql \\copy \(table) FROM CSV (same rows)", events: rows, seconds: seconds, bytes: nil, unit: "rows")
+            results.add(
+                "limit: psql \\copy \(table) FROM CSV (same rows)",
+                events: rows,
+                seconds: seconds,
+                bytes: nil,
+                unit: "rows"
+            )
         }
         try await self.liveLag(corpus: corpus, results: &results)
         print(self.json ? results.json() : results.table())
@@ -83,7 +115,11 @@ struct ProjectionBenchCommand: AsyncParsableCommand {
         let log = try EventLog(directory: self.dir + "/live", configuration: configuration)
         let total = self.liveRate * self.liveSeconds
         let appendedAt = AppendTimes(count: total + 100_000)
-        var runner = try ProjectionRunner(log: log, models: [MarketReadModel(), TradingReadModel()], connect: { try PostgresConnection(url: url) })
+        var runner = try ProjectionRunner(
+            log: log,
+            models: [MarketReadModel(), TradingReadModel()],
+            connect: { try PostgresConnection(url: url) }
+        )
         let lags = Mutex<[Double]>([])
         let last = Mutex<[String: UInt64]>([:])
         runner.onCommit = { name, offset in
@@ -137,7 +173,16 @@ struct ProjectionBenchCommand: AsyncParsableCommand {
         samples.sort()
         guard !samples.isEmpty else { throw CommandFailure("no lag samples") }
         func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
-        results.note("live lag at \(self.liveRate) events/s for \(self.liveSeconds) s (append acknowledged → candle row committed)", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d events)", percentile(0.5), percentile(0.99), samples.last!, samples.count))
+        results.note(
+            "live lag at \(self.liveRate) events/s for \(self.liveSeconds) s (append acknowledged → candle row committed)",
+            String(
+                format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d events)",
+                percentile(0.5),
+                percentile(0.99),
+                samples.last!,
+                samples.count
+            )
+        )
     }
 }
 
@@ -183,48 +228,143 @@ enum CorpusImport {
             if let stock, !self.stocks.contains(stock) {
                 self.stocks.insert(stock)
                 let price = Int64(fields["o"] ?? fields["price"] ?? "1000") ?? 1000
-                events.append((0, .stockListed(StockListed(stock: stock, name: "종목\(stock)", market: "KOSPI", previousClose: max(1, price)))))
+                events.append(
+                    (
+                        0,
+                        .stockListed(
+                            StockListed(stock: stock, name: "종목\(stock)", market: "KOSPI", previousClose: max(1, price))
+                        )
+                    )
+                )
             }
             switch type {
             case "CandleClosed":
-                guard let stock, let ts = Int64(fields["ts"] ?? ""), let o = Int64(fields["o"] ?? ""), let h = Int64(fields["h"] ?? ""),
-                    let l = Int64(fields["l"] ?? ""), let c = Int64(fields["c"] ?? ""), let v = Int64(fields["vol"] ?? "")
+                guard let stock, let ts = Int64(fields["ts"] ?? ""), let o = Int64(fields["o"] ?? ""),
+                    let h = Int64(fields["h"] ?? ""),
+                    let l = Int64(fields["l"] ?? ""), let c = Int64(fields["c"] ?? ""),
+                    let v = Int64(fields["vol"] ?? "")
                 else { return 0 }
-                events.append((ts * 1_000_000, .candleClosed(Candle(stock: stock, timeframe: .minute1, start: ts * 1_000_000, open: o, high: h, low: l, close: c, volume: v))))
+                events.append(
+                    (
+                        ts * 1_000_000,
+                        .candleClosed(
+                            Candle(
+                                stock: stock,
+                                timeframe: .minute1,
+                                start: ts * 1_000_000,
+                                open: o,
+                                high: h,
+                                low: l,
+                                close: c,
+                                volume: v
+                            )
+                        )
+                    )
+                )
             case "NotificationCreated":
                 let user = UserID(value: (UInt64(fields["user"]?.dropFirst(5) ?? "0") ?? 0) + 1)
-                events.append((Int64(fields["ts"] ?? "0").map { $0 * 1_000_000 } ?? 0, .notificationCreated(NotificationCreated(notification: NotificationID(value: self.nextNotification), user: user, kind: fields["kind"] ?? "", title: fields["title"] ?? "", message: fields["message"] ?? ""))))
+                events.append(
+                    (
+                        Int64(fields["ts"] ?? "0").map { $0 * 1_000_000 } ?? 0,
+                        .notificationCreated(
+                            NotificationCreated(
+                                notification: NotificationID(value: self.nextNotification),
+                                user: user,
+                                kind: fields["kind"] ?? "",
+                                title: fields["title"] ?? "",
+                                message: fields["message"] ?? ""
+                            )
+                        )
+                    )
+                )
                 self.nextNotification += 1
             default:
-                guard let stock, let order = fields["orderId"].flatMap({ OrderID($0) }), let accountText = fields["account"],
-                    let number = UInt64(accountText.dropFirst(4)), let side = fields["side"].flatMap({ OrderSide(text: $0) }),
-                    let quantity = Int64(fields["qty"] ?? ""), let price = Int64(fields["price"] ?? ""), let ts = Int64(fields["ts"] ?? "")
+                guard let stock, let order = fields["orderId"].flatMap({ OrderID($0) }),
+                    let accountText = fields["account"],
+                    let number = UInt64(accountText.dropFirst(4)),
+                    let side = fields["side"].flatMap({ OrderSide(text: $0) }),
+                    let quantity = Int64(fields["qty"] ?? ""), let price = Int64(fields["price"] ?? ""),
+                    let ts = Int64(fields["ts"] ?? "")
                 else { return 0 }
                 let account = AccountID(value: number + 1)
                 if !self.accounts.contains(account) {
                     self.accounts.insert(account)
-                    events.append((0, .userRegistered(UserRegistered(user: UserID(value: number + 1), email: "user\(number)@example.com"))))
-                    events.append((0, .brokerAccountRegistered(BrokerAccountRegistered(account: account, user: UserID(value: number + 1), broker: .simulated, maskedAccountNumber: "****\(number)", dailyOrderLimit: 1_000_000))))
+                    events.append(
+                        (
+                            0,
+                            .userRegistered(
+                                UserRegistered(user: UserID(value: number + 1), email: "user\(number)@example.com")
+                            )
+                        )
+                    )
+                    events.append(
+                        (
+                            0,
+                            .brokerAccountRegistered(
+                                BrokerAccountRegistered(
+                                    account: account,
+                                    user: UserID(value: number + 1),
+                                    broker: .simulated,
+                                    maskedAccountNumber: "****\(number)",
+                                    dailyOrderLimit: 1_000_000
+                                )
+                            )
+                        )
+                    )
                 }
                 let time = ts * 1_000
-                let request = OrderRequested(order: order, account: account, stock: stock, side: side, type: .limit, quantity: quantity, price: price, source: .user, clientOrderID: "")
+                let request = OrderRequested(
+                    order: order,
+                    account: account,
+                    stock: stock,
+                    side: side,
+                    type: .limit,
+                    quantity: quantity,
+                    price: price,
+                    source: .user,
+                    clientOrderID: ""
+                )
                 let broker = fields["brokerOrderNo"] ?? ""
-                let fill = OrderFill(order: order, quantity: quantity, price: price, commission: 0, tax: 0, fillID: broker)
+                let fill = OrderFill(
+                    order: order,
+                    quantity: quantity,
+                    price: price,
+                    commission: 0,
+                    tax: 0,
+                    fillID: broker
+                )
                 switch type {
                 case "OrderRequested": events.append((time, .orderRequested(request)))
                 case "OrderRejected":
                     let reason = RejectionReason(rawValue: fields["reason"] ?? "") ?? .brokerRejected
-                    events.append((time, .orderRejected(OrderRejected(order: order, rejectedBy: .risk, reason: reason, message: reason.rawValue, request: request))))
+                    events.append(
+                        (
+                            time,
+                            .orderRejected(
+                                OrderRejected(
+                                    order: order,
+                                    rejectedBy: .risk,
+                                    reason: reason,
+                                    message: reason.rawValue,
+                                    request: request
+                                )
+                            )
+                        )
+                    )
                 case "OrderSubmitted": events.append((time, .orderSubmitted(OrderReference(order: order))))
-                case "OrderAccepted": events.append((time, .orderAccepted(OrderAccepted(order: order, brokerOrderNumber: broker))))
+                case "OrderAccepted":
+                    events.append((time, .orderAccepted(OrderAccepted(order: order, brokerOrderNumber: broker))))
                 case "OrderFilled": events.append((time, .orderFilled(fill)))
                 case "OrderPartiallyFilled": events.append((time, .orderPartiallyFilled(fill)))
-                case "OrderCancelled": events.append((time, .orderCancelled(OrderCancelled(order: order, cancelledQuantity: quantity))))
+                case "OrderCancelled":
+                    events.append((time, .orderCancelled(OrderCancelled(order: order, cancelledQuantity: quantity))))
                 default: return 0
                 }
             }
             let stamp = events.last?.0 ?? 0
-            for (_, event) in events { recorder.record(EventEnvelope(timestamp: stamp, correlationID: "corpus", event: event)) }
+            for (_, event) in events {
+                recorder.record(EventEnvelope(timestamp: stamp, correlationID: "corpus", event: event))
+            }
             return events.count
         }
     }
@@ -240,19 +380,25 @@ enum FlatJSON {
             guard index < count, bytes[index] == UInt8(ascii: "\"") else { return nil }
             index += 1
             let start = index
-            while index < count && bytes[index] != UInt8(ascii: "\"") { index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1 }
+            while index < count && bytes[index] != UInt8(ascii: "\"") {
+                index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+            }
             defer { index += 1 }
             return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(index, count)]), as: UTF8.self)
         }
         while index < count {
             while index < count && bytes[index] != UInt8(ascii: "\"") { index += 1 }
             guard let key = string() else { break }
-            while index < count && (bytes[index] == UInt8(ascii: ":") || bytes[index] == UInt8(ascii: " ")) { index += 1 }
+            while index < count && (bytes[index] == UInt8(ascii: ":") || bytes[index] == UInt8(ascii: " ")) {
+                index += 1
+            }
             if index < count && bytes[index] == UInt8(ascii: "\"") {
                 result[key] = string()
             } else {
                 let start = index
-                while index < count && bytes[index] != UInt8(ascii: ",") && bytes[index] != UInt8(ascii: "}") { index += 1 }
+                while index < count && bytes[index] != UInt8(ascii: ",") && bytes[index] != UInt8(ascii: "}") {
+                    index += 1
+                }
                 result[key] = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             }
         }

@@ -1,10 +1,10 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import ArgumentParser
 import Assembly
 import Gateway
+import Jobs
+import Runtime
+import Simulation
+import Storage
 
 /// The simulated market's program: the demo, the benchmarks and the stress runs of the crash tests. It holds
 /// the KIS fake and the market generators, which the operator's `stockboom` does not ship.

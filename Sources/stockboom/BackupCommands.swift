@@ -1,33 +1,40 @@
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import Engine
 import Foundation
+import Jobs
 import Ledger
 import Projections
+import Runtime
+import Storage
 
 /// `stockboom backup create|list|verify|restore`: backups built on the log (see `LogBackup`).
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "Online, incremental backups of the log and point-in-time restore (projections and queues rebuilt from it).",
-        subcommands: [BackupCreateCommand.self, BackupListCommand.self, BackupVerifyCommand.self, BackupRestoreCommand.self]
+        abstract:
+            "Online, incremental backups of the log and point-in-time restore (projections and queues rebuilt from it).",
+        subcommands: [
+            BackupCreateCommand.self, BackupListCommand.self, BackupVerifyCommand.self, BackupRestoreCommand.self,
+        ]
     )
 }
 
 /// The repository (`--to`/`--from`) default: `$STOCKBOOM_BACKUP_DIR`, else ./var/backups.
 func backupRepository(_ given: String?) -> String {
     if let given { return given }
-    if let configured = ProcessInfo.processInfo.environment["STOCKBOOM_BACKUP_DIR"], !configured.isEmpty { return configured }
+    if let configured = ProcessInfo.processInfo.environment["STOCKBOOM_BACKUP_DIR"], !configured.isEmpty {
+        return configured
+    }
     return FileManager.default.currentDirectoryPath + "/var/backups"
 }
 
 struct BackupCreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
-        abstract: "Back up the log while it runs: new sealed segments, the open segment up to the committed offset, the newest snapshot, a manifest with SHA-256.")
+        abstract:
+            "Back up the log while it runs: new sealed segments, the open segment up to the committed offset, the newest snapshot, a manifest with SHA-256."
+    )
     @OptionGroup var log: LogDirectoryOptions
     @Option(help: "The backup repository (default $STOCKBOOM_BACKUP_DIR, else ./var/backups).") var to: String?
     @Option(help: "Afterwards keep only the newest N backups (and the segments they use).") var keep: Int?
@@ -36,40 +43,61 @@ struct BackupCreateCommand: ParsableCommand {
     func run() throws {
         if let keep = self.keep, keep < 1 { throw ValidationError("--keep must be at least 1") }
         let started = monotonicNanos()
-        let manifest = try LogBackup.create(logDirectory: self.log.path, repository: backupRepository(self.to), keep: self.keep)
+        let manifest = try LogBackup.create(
+            logDirectory: self.log.path,
+            repository: backupRepository(self.to),
+            keep: self.keep
+        )
         let seconds = Double(monotonicNanos() - started) / 1e9
         if self.json {
-            print(Format.json([
-                "id": manifest.id, "nextOffset": Int(manifest.nextOffset), "headHash": manifest.headHash, "files": manifest.files.count,
-                "bytes": Int(manifest.totalBytes), "copiedBytes": Int(manifest.copiedBytes), "seconds": seconds,
-            ]))
+            print(
+                Format.json([
+                    "id": manifest.id, "nextOffset": Int(manifest.nextOffset), "headHash": manifest.headHash,
+                    "files": manifest.files.count,
+                    "bytes": Int(manifest.totalBytes), "copiedBytes": Int(manifest.copiedBytes), "seconds": seconds,
+                ])
+            )
             return
         }
         let copied = manifest.files.filter(\.copied).count
         print("backup \(manifest.id): records [0, \(manifest.nextOffset)), head \(manifest.headHash.prefix(16))…")
-        print("  \(manifest.files.count) files, \(Format.bytes(manifest.totalBytes)); copied \(copied) (\(Format.bytes(manifest.copiedBytes))), \(manifest.files.count - copied) already in the repository; \(String(format: "%.2f", seconds)) s")
+        print(
+            "  \(manifest.files.count) files, \(Format.bytes(manifest.totalBytes)); copied \(copied) (\(Format.bytes(manifest.copiedBytes))), \(manifest.files.count - copied) already in the repository; \(String(format: "%.2f", seconds)) s"
+        )
         print("  \(backupRepository(self.to))/\(manifest.id)/manifest.json")
     }
 }
 
 struct BackupListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "The complete backups of a repository, oldest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "The complete backups of a repository, oldest first."
+    )
     @Option(help: "The backup repository (default $STOCKBOOM_BACKUP_DIR, else ./var/backups).") var from: String?
     @Flag var json = false
 
     func run() throws {
         let manifests = try LogBackup.list(repository: backupRepository(self.from))
         if self.json {
-            print(Format.json(manifests.map {
-                ["id": $0.id, "createdAt": Format.timestamp($0.createdAtMicros), "nextOffset": Int($0.nextOffset), "headHash": $0.headHash,
-                 "bytes": Int($0.totalBytes), "copiedBytes": Int($0.copiedBytes), "files": $0.files.count] as [String: Any]
-            }))
+            print(
+                Format.json(
+                    manifests.map {
+                        [
+                            "id": $0.id, "createdAt": Format.timestamp($0.createdAtMicros),
+                            "nextOffset": Int($0.nextOffset), "headHash": $0.headHash,
+                            "bytes": Int($0.totalBytes), "copiedBytes": Int($0.copiedBytes), "files": $0.files.count,
+                        ] as [String: Any]
+                    }
+                )
+            )
             return
         }
         if manifests.isEmpty { print("no backups in \(backupRepository(self.from))") }
         for manifest in manifests {
             let newest = manifest.maxTimestamp.map { Format.timestamp($0) } ?? "-"
-            print("\(manifest.id)  records \(String(manifest.nextOffset).leftPadded(10))  newest event \(newest)  \(Format.bytes(manifest.totalBytes).leftPadded(10)) (\(Format.bytes(manifest.copiedBytes)) new)")
+            print(
+                "\(manifest.id)  records \(String(manifest.nextOffset).leftPadded(10))  newest event \(newest)  \(Format.bytes(manifest.totalBytes).leftPadded(10)) (\(Format.bytes(manifest.copiedBytes)) new)"
+            )
         }
     }
 }
@@ -77,8 +105,12 @@ struct BackupListCommand: ParsableCommand {
 struct BackupVerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check backups without restoring: every file's size and SHA-256, then frames, CRCs and the hash chain up to the recorded head.")
-    @Option(help: "The backup repository, or one backup's directory (default $STOCKBOOM_BACKUP_DIR, else ./var/backups).") var from: String?
+        abstract:
+            "Check backups without restoring: every file's size and SHA-256, then frames, CRCs and the hash chain up to the recorded head."
+    )
+    @Option(
+        help: "The backup repository, or one backup's directory (default $STOCKBOOM_BACKUP_DIR, else ./var/backups)."
+    ) var from: String?
     @Option(help: "Only this backup (default: every backup of the repository).") var backup: String?
 
     func run() throws {
@@ -94,10 +126,14 @@ struct BackupVerifyCommand: ParsableCommand {
         for (repository, manifest) in targets {
             let problems = try LogBackup.verify(repository: repository, manifest: manifest)
             if problems.isEmpty {
-                print("\(manifest.id): ok (\(manifest.files.count) files, records [0, \(manifest.nextOffset)), head \(manifest.headHash.prefix(16))…)")
+                print(
+                    "\(manifest.id): ok (\(manifest.files.count) files, records [0, \(manifest.nextOffset)), head \(manifest.headHash.prefix(16))…)"
+                )
             } else {
                 damaged += 1
-                for problem in problems { print("\(manifest.id): DAMAGED \(repository)/\(problem.path): \(problem.reason)") }
+                for problem in problems {
+                    print("\(manifest.id): DAMAGED \(repository)/\(problem.path): \(problem.reason)")
+                }
             }
         }
         if damaged > 0 { throw CommandFailure("\(damaged) of \(targets.count) backup(s) damaged") }
@@ -107,8 +143,13 @@ struct BackupVerifyCommand: ParsableCommand {
 struct BackupRestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore a backup into an empty log directory, optionally up to an offset or a time, then rebuild the PostgreSQL read models and the Redis queues from it.")
-    @Option(help: "The backup repository (its newest backup) or one backup's directory (default $STOCKBOOM_BACKUP_DIR, else ./var/backups).") var from: String?
+        abstract:
+            "Restore a backup into an empty log directory, optionally up to an offset or a time, then rebuild the PostgreSQL read models and the Redis queues from it."
+    )
+    @Option(
+        help:
+            "The backup repository (its newest backup) or one backup's directory (default $STOCKBOOM_BACKUP_DIR, else ./var/backups)."
+    ) var from: String?
     @Option(help: "The backup to restore (default: the newest).") var backup: String?
     @Option(help: "The log directory to create (must not exist or be empty).") var to: String
     @Option(help: "Keep records below this offset.") var toOffset: UInt64?
@@ -116,7 +157,8 @@ struct BackupRestoreCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Redis for the job queues (default $REDIS_URL).") var redisURL: String?
     @Flag(help: "Restore the log only: leave PostgreSQL and Redis alone.") var logOnly = false
-    @Flag(help: "Keep every read-model row the log has (no retention, as projections rebuild --keep-everything).") var keepEverything = false
+    @Flag(help: "Keep every read-model row the log has (no retention, as projections rebuild --keep-everything).")
+    var keepEverything = false
 
     func run() async throws {
         var toOffset = self.toOffset
@@ -132,17 +174,34 @@ struct BackupRestoreCommand: AsyncParsableCommand {
             toOffset = min(toOffset ?? byTime, byTime)
         }
         let started = monotonicNanos()
-        let report = try await LogBackup.restore(repository: repository, manifest: manifest, to: self.to, toOffset: toOffset)
-        print("restored backup \(report.backup) into \(self.to): records [0, \(report.nextOffset)), \(report.segments) segment(s), \(report.snapshots) snapshot(s); head \(report.headHash.prefix(16))…")
+        let report = try await LogBackup.restore(
+            repository: repository,
+            manifest: manifest,
+            to: self.to,
+            toOffset: toOffset
+        )
+        print(
+            "restored backup \(report.backup) into \(self.to): records [0, \(report.nextOffset)), \(report.segments) segment(s), \(report.snapshots) snapshot(s); head \(report.headHash.prefix(16))…"
+        )
         if report.droppedRecords > 0 {
-            print("  point in time: left out the backup's \(report.droppedRecords) later record(s)\(report.reappendedRecords > 0 ? "; \(report.reappendedRecords) record(s) of the cut frame appended again" : "")")
+            print(
+                "  point in time: left out the backup's \(report.droppedRecords) later record(s)\(report.reappendedRecords > 0 ? "; \(report.reappendedRecords) record(s) of the cut frame appended again" : "")"
+            )
         }
         let eventLog = try EventLog(directory: self.to, readOnly: true)
         defer { eventLog.close() }
-        let (state, recovery) = try EngineRuntime.recover(log: eventLog, snapshots: SnapshotStore(logDirectory: self.to), toOffset: nil)
-        print("  engine state: \(state.eventCount) events (snapshot \(recovery.snapshotOffset.map(String.init) ?? "none") + \(recovery.replayedEvents) replayed), \(state.orders.count) orders, digest \(state.digest)")
+        let (state, recovery) = try EngineRuntime.recover(
+            log: eventLog,
+            snapshots: SnapshotStore(logDirectory: self.to),
+            toOffset: nil
+        )
+        print(
+            "  engine state: \(state.eventCount) events (snapshot \(recovery.snapshotOffset.map(String.init) ?? "none") + \(recovery.replayedEvents) replayed), \(state.orders.count) orders, digest \(state.digest)"
+        )
         guard !self.logOnly else {
-            print("  --log-only: PostgreSQL and Redis left alone; rebuild later with `stockboom projections rebuild` and `stockboom queues rebuild`")
+            print(
+                "  --log-only: PostgreSQL and Redis left alone; rebuild later with `stockboom projections rebuild` and `stockboom queues rebuild`"
+            )
             return
         }
         let environment = ProcessInfo.processInfo.environment
@@ -157,18 +216,27 @@ struct BackupRestoreCommand: AsyncParsableCommand {
             print("  PostgreSQL: skipped (no DATABASE_URL)")
         }
         if let text = self.redisURL ?? environment["REDIS_URL"], !text.isEmpty {
-            guard let endpoint = RedisEndpoint(url: text) else { throw ValidationError("REDIS_URL must look like redis://host:port[/db]") }
+            guard let endpoint = RedisEndpoint(url: text) else {
+                throw ValidationError("REDIS_URL must look like redis://host:port[/db]")
+            }
             let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
             let head = eventLog.nextOffset
             let added = try await blocking { () throws -> Int in
                 try JobDispatcher.reset(store)
-                let dispatcher = JobDispatcher(log: eventLog, store: store, clock: { wallClockMicros() }, committed: { (state, head) })
+                let dispatcher = JobDispatcher(
+                    log: eventLog,
+                    store: store,
+                    clock: { wallClockMicros() },
+                    committed: { (state, head) }
+                )
                 return try dispatcher.rebuild()
             }
             print("  Redis queues rebuilt: \(added) pending job(s) derived from the restored log")
         } else {
             print("  Redis: skipped (no REDIS_URL)")
         }
-        print("  \(String(format: "%.2f", Double(monotonicNanos() - started) / 1e9)) s; start the server on it: stockboom serve --dir \(self.to)")
+        print(
+            "  \(String(format: "%.2f", Double(monotonicNanos() - started) / 1e9)) s; start the server on it: stockboom serve --dir \(self.to)"
+        )
     }
 }

@@ -1,11 +1,11 @@
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
+import Assembly
 import Engine
 import Foundation
+import Jobs
 import Ledger
+import Runtime
+import Storage
 
 struct IndicatorsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +13,8 @@ struct IndicatorsCommand: ParsableCommand {
         abstract: "Print every indicator's value per bar as CSV (TA-Lib conventions; empty during warm-up)."
     )
 
-    @Option(help: "Daily bars in the KRX daily layout (date,open,high,low,close,volume[,ticker,code,name,interval]).") var data: String
+    @Option(help: "Daily bars in the KRX daily layout (date,open,high,low,close,volume[,ticker,code,name,interval]).")
+    var data: String
 
     func run() throws {
         let bars = try loadBars(self.data).bars
@@ -45,7 +46,8 @@ func loadBars(_ path: String) throws -> DailyBarsCSV {
 struct BacktestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backtest",
-        abstract: "Replay historical bars through the engine and the simulated exchange; write the backtest's own log and report."
+        abstract:
+            "Replay historical bars through the engine and the simulated exchange; write the backtest's own log and report."
     )
 
     @Option(help: "Daily bars (KRX daily layout: date,open,high,low,close,volume,…).") var data: String?
@@ -56,17 +58,27 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "Starting cash in KRW.") var cash: Int64 = 100_000_000
     @Option(help: "First date to use (YYYYMMDD).") var from: String?
     @Option(help: "Last date to use (YYYYMMDD).") var to: String?
-    @Option(help: "Directory for the backtest's log (must be empty or new; default: a fresh one under var/backtests).") var dir: String?
-    @Option(help: "Share of each bar's volume the simulated exchange may fill, in percent.") var participation: Int64 = 10
+    @Option(help: "Directory for the backtest's log (must be empty or new; default: a fresh one under var/backtests).")
+    var dir: String?
+    @Option(help: "Share of each bar's volume the simulated exchange may fill, in percent.") var participation: Int64 =
+        10
     @Option(help: "Market-order slippage in ticks.") var slippage: Int64 = 1
-    @Option(help: "Commission in parts per billion of notional (default: KIS 0.0140527% = 140527).") var commissionPpb: Int64 = FeeSchedule().commissionPartsPerBillion
-    @Option(help: "Sell-side transaction tax in parts per billion (default: 2026's 0.20% = 2000000).") var sellTaxPpb: Int64 = FeeSchedule().sellTaxPartsPerBillion
+    @Option(help: "Commission in parts per billion of notional (default: KIS 0.0140527% = 140527).") var commissionPpb:
+        Int64 = FeeSchedule().commissionPartsPerBillion
+    @Option(help: "Sell-side transaction tax in parts per billion (default: 2026's 0.20% = 2000000).") var sellTaxPpb:
+        Int64 = FeeSchedule().sellTaxPartsPerBillion
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
-        guard self.commissionPpb >= 0, self.sellTaxPpb >= 0 else { throw ValidationError("fee rates cannot be negative") }
-        guard (self.data == nil) != (self.fromLog == nil) else { throw ValidationError("give exactly one of --data FILE.csv or --from-log DIR") }
-        guard Timeframe(text: self.timeframe) != nil else { throw ValidationError("--timeframe must be one of 1m, 5m, 15m, 1h, 1d") }
+        guard self.commissionPpb >= 0, self.sellTaxPpb >= 0 else {
+            throw ValidationError("fee rates cannot be negative")
+        }
+        guard (self.data == nil) != (self.fromLog == nil) else {
+            throw ValidationError("give exactly one of --data FILE.csv or --from-log DIR")
+        }
+        guard Timeframe(text: self.timeframe) != nil else {
+            throw ValidationError("--timeframe must be one of 1m, 5m, 15m, 1h, 1d")
+        }
     }
 
     func run() async throws {
@@ -86,7 +98,9 @@ struct BacktestCommand: AsyncParsableCommand {
         }
         guard let first = file.bars.first else { throw CommandFailure("no bars in the chosen range") }
         let directory = self.dir ?? "var/backtests/\(self.strategy)-\(file.stock)-\(Int(Date().timeIntervalSince1970))"
-        if FileManager.default.fileExists(atPath: directory), !((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty {
+        if FileManager.default.fileExists(atPath: directory),
+            !((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty
+        {
             throw CommandFailure("\(directory) is not empty: a backtest writes a fresh log")
         }
         var configuration = LogConfiguration()
@@ -99,12 +113,25 @@ struct BacktestCommand: AsyncParsableCommand {
         let started = monotonicNanos()
         var backtester: Backtester
         var listings: [StockCode: (code: StockCode, name: String, previousClose: Int64)] = [:]
-        for bar in file.bars where listings[bar.stock] == nil { listings[bar.stock] = (bar.stock, file.name.isEmpty ? bar.stock.description : file.name, bar.open) }
+        for bar in file.bars where listings[bar.stock] == nil {
+            listings[bar.stock] = (bar.stock, file.name.isEmpty ? bar.stock.description : file.name, bar.open)
+        }
         do {
             backtester = try Backtester(
-                stocks: listings.values.sorted { $0.code < $1.code }, strategy: self.strategy, parameters: self.params, initialCash: self.cash,
-                calendar: calendar, exchange: .init(participationPercent: self.participation, slippageTicks: self.slippage, fillTimeframe: first.timeframe),
-                fees: FeeSchedule(commissionPartsPerBillion: self.commissionPpb, sellTaxPartsPerBillion: self.sellTaxPpb),
+                stocks: listings.values.sorted { $0.code < $1.code },
+                strategy: self.strategy,
+                parameters: self.params,
+                initialCash: self.cash,
+                calendar: calendar,
+                exchange: .init(
+                    participationPercent: self.participation,
+                    slippageTicks: self.slippage,
+                    fillTimeframe: first.timeframe
+                ),
+                fees: FeeSchedule(
+                    commissionPartsPerBillion: self.commissionPpb,
+                    sellTaxPartsPerBillion: self.sellTaxPpb
+                ),
                 startTime: first.start - KST.dayMicros
             )
             for bar in file.bars {
@@ -118,7 +145,11 @@ struct BacktestCommand: AsyncParsableCommand {
         let remaining = backtester.takeRecords()
         if !remaining.isEmpty { _ = try await log.append(remaining) }
         let seconds = Double(monotonicNanos() - started) / 1e9
-        try SnapshotStore(logDirectory: directory).write(offset: log.nextOffset, state: backtester.state.snapshot(), stateVersion: EngineState.snapshotVersion)
+        try SnapshotStore(logDirectory: directory).write(
+            offset: log.nextOffset,
+            state: backtester.state.snapshot(),
+            stateVersion: EngineState.snapshotVersion
+        )
         log.close()
         var curve = "date,equity\n"
         for point in report.equityCurve { curve += "\(KST.yyyymmdd(day: point.day)),\(point.equity)\n" }
@@ -137,7 +168,11 @@ extension BacktestCommand {
         try log.scan(from: 0) { view in
             guard EventCodec.isEngineEvent(view.payload) else { return .continue }
             do {
-                if case .candleClosed(let candle) = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp).event, candle.timeframe == timeframe {
+                if case .candleClosed(let candle) = try EventCodec.decode(
+                    view.payload,
+                    offset: view.offset,
+                    timestamp: view.timestamp
+                ).event, candle.timeframe == timeframe {
                     bars.append(candle)
                 }
             } catch let error as EngineError {
@@ -160,33 +195,52 @@ extension BacktestCommand {
 
 func printReport(_ report: BacktestReport, directory: String, seconds: Double, json: Bool, digest: String) {
     if json {
-        print(Format.json([
-            "strategy": report.strategy, "bars": report.bars, "events": Int(report.events), "fills": report.fills,
-            "ordersByStatus": report.ordersByStatus, "rejectionsByReason": report.rejectionsByReason,
-            "roundTrips": report.roundTrips, "winRatePercent": report.winRatePercent,
-            "initialEquity": Int(report.initialEquity), "finalEquity": Int(report.finalEquity), "profit": Int(report.profit),
-            "returnPercent": report.returnPercent, "realizedProfit": Int(report.realizedProfit),
-            "commission": Int(report.commission), "tax": Int(report.tax),
-            "maxDrawdownPercent": report.maxDrawdownPercent, "sharpeRatio": report.sharpeRatio,
-            "log": directory, "equityCurve": directory + "/equity.csv", "seconds": seconds, "stateDigest": digest,
-        ]))
+        print(
+            Format.json([
+                "strategy": report.strategy, "bars": report.bars, "events": Int(report.events), "fills": report.fills,
+                "ordersByStatus": report.ordersByStatus, "rejectionsByReason": report.rejectionsByReason,
+                "roundTrips": report.roundTrips, "winRatePercent": report.winRatePercent,
+                "initialEquity": Int(report.initialEquity), "finalEquity": Int(report.finalEquity),
+                "profit": Int(report.profit),
+                "returnPercent": report.returnPercent, "realizedProfit": Int(report.realizedProfit),
+                "commission": Int(report.commission), "tax": Int(report.tax),
+                "maxDrawdownPercent": report.maxDrawdownPercent, "sharpeRatio": report.sharpeRatio,
+                "log": directory, "equityCurve": directory + "/equity.csv", "seconds": seconds, "stateDigest": digest,
+            ])
+        )
         return
     }
-    print("backtest  \(report.strategy): \(report.bars) bars in \(String(format: "%.3f", seconds)) s (\(Format.number(Double(report.bars) / max(seconds, 1e-9))) bars/s), \(report.events) events")
-    print("orders    " + report.ordersByStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; \(report.fills) fills")
+    print(
+        "backtest  \(report.strategy): \(report.bars) bars in \(String(format: "%.3f", seconds)) s (\(Format.number(Double(report.bars) / max(seconds, 1e-9))) bars/s), \(report.events) events"
+    )
+    print(
+        "orders    "
+            + report.ordersByStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            + "; \(report.fills) fills"
+    )
     if !report.rejectionsByReason.isEmpty {
-        print("rejected  " + report.rejectionsByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        print(
+            "rejected  "
+                + report.rejectionsByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+                    separator: ", "
+                )
+        )
     }
     print("trades    \(report.roundTrips) round trips, win rate \(String(format: "%.1f", report.winRatePercent))%")
-    print("equity    \(report.initialEquity) → \(report.finalEquity) KRW (\(report.profit >= 0 ? "+" : "")\(report.profit), \(String(format: "%.2f", report.returnPercent))%); realized \(report.realizedProfit); commission \(report.commission), tax \(report.tax)")
-    print("risk      max drawdown \(String(format: "%.2f", report.maxDrawdownPercent))%, Sharpe \(String(format: "%.2f", report.sharpeRatio)) (daily, annualised √252)")
+    print(
+        "equity    \(report.initialEquity) → \(report.finalEquity) KRW (\(report.profit >= 0 ? "+" : "")\(report.profit), \(String(format: "%.2f", report.returnPercent))%); realized \(report.realizedProfit); commission \(report.commission), tax \(report.tax)"
+    )
+    print(
+        "risk      max drawdown \(String(format: "%.2f", report.maxDrawdownPercent))%, Sharpe \(String(format: "%.2f", report.sharpeRatio)) (daily, annualised √252)"
+    )
     print("log       \(directory) (equity curve: \(directory)/equity.csv; state digest \(digest.prefix(16))…)")
 }
 
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
-        abstract: "Rebuild the engine's state as of any offset or time (snapshot + replay) and print the portfolios then."
+        abstract:
+            "Rebuild the engine's state as of any offset or time (snapshot + replay) and print the portfolios then."
     )
 
     @OptionGroup var log: LogDirectoryOptions
@@ -203,42 +257,67 @@ struct ReplayCommand: ParsableCommand {
             end = min(end, try eventLog.offset(atOrAfterTimestamp: micros))
         }
         let started = monotonicNanos()
-        let (state, report) = try EngineRuntime.recover(log: eventLog, snapshots: self.noSnapshots ? nil : SnapshotStore(logDirectory: self.log.path), toOffset: end)
+        let (state, report) = try EngineRuntime.recover(
+            log: eventLog,
+            snapshots: self.noSnapshots ? nil : SnapshotStore(logDirectory: self.log.path),
+            toOffset: end
+        )
         let seconds = Double(monotonicNanos() - started) / 1e9
         var accounts: [[String: Any]] = []
         for account in state.accounts.values.sorted(by: { $0.id < $1.id }) {
             let portfolio = state.portfolio(account.id)!  // the account exists: we iterate the accounts
             accounts.append([
-                "account": account.id.description, "user": account.user.description, "broker": account.broker.description,
+                "account": account.id.description, "user": account.user.description,
+                "broker": account.broker.description,
                 "cash": Int(portfolio.cash), "reservedCash": Int(portfolio.reservedCash),
                 "positions": portfolio.holdings.map { holding in
                     [
-                        "stock": holding.stock.description, "quantity": Int(holding.quantity), "averagePrice": Int(holding.averagePrice),
-                        "lastPrice": Int(holding.lastPrice), "marketValue": Int(holding.marketValue), "unrealizedProfit": Int(holding.unrealizedProfit),
+                        "stock": holding.stock.description, "quantity": Int(holding.quantity),
+                        "averagePrice": Int(holding.averagePrice),
+                        "lastPrice": Int(holding.lastPrice), "marketValue": Int(holding.marketValue),
+                        "unrealizedProfit": Int(holding.unrealizedProfit),
                     ] as [String: Any]
                 },
-                "equity": Int(portfolio.equity), "realizedProfit": Int(portfolio.realizedProfit), "unrealizedProfit": Int(portfolio.unrealizedProfit),
-                "commission": Int(portfolio.commissionPaid), "tax": Int(portfolio.taxPaid), "halted": account.haltReason as Any,
+                "equity": Int(portfolio.equity), "realizedProfit": Int(portfolio.realizedProfit),
+                "unrealizedProfit": Int(portfolio.unrealizedProfit),
+                "commission": Int(portfolio.commissionPaid), "tax": Int(portfolio.taxPaid),
+                "halted": account.haltReason as Any,
             ])
         }
         let statuses = state.ordersByStatus()
         if self.json {
-            print(Format.json([
-                "toOffset": Int(end), "events": Int(state.eventCount), "snapshotOffset": report.snapshotOffset.map { Int($0) } as Any,
-                "replayedEvents": Int(report.replayedEvents), "foreignRecords": Int(report.foreignRecords), "seconds": seconds,
-                "accounts": accounts, "ordersByStatus": statuses, "anomalies": Int(state.anomalies), "stateDigest": state.digest,
-            ]))
+            print(
+                Format.json([
+                    "toOffset": Int(end), "events": Int(state.eventCount),
+                    "snapshotOffset": report.snapshotOffset.map { Int($0) } as Any,
+                    "replayedEvents": Int(report.replayedEvents), "foreignRecords": Int(report.foreignRecords),
+                    "seconds": seconds,
+                    "accounts": accounts, "ordersByStatus": statuses, "anomalies": Int(state.anomalies),
+                    "stateDigest": state.digest,
+                ])
+            )
             return
         }
-        print("state as of offset \(end) (\(state.eventCount) events; snapshot \(report.snapshotOffset.map(String.init) ?? "none") + \(report.replayedEvents) replayed in \(String(format: "%.3f", seconds)) s)")
+        print(
+            "state as of offset \(end) (\(state.eventCount) events; snapshot \(report.snapshotOffset.map(String.init) ?? "none") + \(report.replayedEvents) replayed in \(String(format: "%.3f", seconds)) s)"
+        )
         for account in accounts {
-            print("\(account["account"]!) (\(account["broker"]!), \(account["user"]!)): cash \(account["cash"]!) KRW, reserved \(account["reservedCash"]!), equity \(account["equity"]!), realized \(account["realizedProfit"]!), unrealized \(account["unrealizedProfit"]!)")
+            print(
+                "\(account["account"]!) (\(account["broker"]!), \(account["user"]!)): cash \(account["cash"]!) KRW, reserved \(account["reservedCash"]!), equity \(account["equity"]!), realized \(account["realizedProfit"]!), unrealized \(account["unrealizedProfit"]!)"
+            )
             for position in account["positions"] as? [[String: Any]] ?? [] {
-                print("    \(position["stock"]!) \(position["quantity"]!) shares @ avg \(position["averagePrice"]!), last \(position["lastPrice"]!), unrealized \(position["unrealizedProfit"]!)")
+                print(
+                    "    \(position["stock"]!) \(position["quantity"]!) shares @ avg \(position["averagePrice"]!), last \(position["lastPrice"]!), unrealized \(position["unrealizedProfit"]!)"
+                )
             }
         }
-        print("orders: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; anomalies \(state.anomalies)")
-        if report.foreignRecords > 0 { print("note: \(report.foreignRecords) records are not engine events and were not applied") }
+        print(
+            "orders: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                + "; anomalies \(state.anomalies)"
+        )
+        if report.foreignRecords > 0 {
+            print("note: \(report.foreignRecords) records are not engine events and were not applied")
+        }
         print("state digest \(state.digest)")
     }
 }

@@ -1,11 +1,11 @@
-import Runtime
-import Jobs
-import Storage
-import Assembly
 import ArgumentParser
-import Foundation
+import Assembly
 import Engine
+import Foundation
+import Jobs
 import Ledger
+import Runtime
+import Storage
 
 struct LogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +20,8 @@ struct LogCommand: AsyncParsableCommand {
 struct AppendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "append",
-        abstract: "Append newline-delimited payloads from standard input, durably, in batches; print the committed offsets."
+        abstract:
+            "Append newline-delimited payloads from standard input, durably, in batches; print the committed offsets."
     )
 
     @OptionGroup var log: LogDirectoryOptions
@@ -67,9 +68,17 @@ struct AppendCommand: AsyncParsableCommand {
         }
         let seconds = Double(monotonicNanos() - started) / 1e9
         if self.json {
-            print(Format.json(["appended": count, "firstOffset": first.map { Int($0) } as Any, "lastOffset": last.map { Int($0) } as Any, "nextOffset": Int(eventLog.nextOffset), "seconds": seconds, "durability": policy.description]))
+            print(
+                Format.json([
+                    "appended": count, "firstOffset": first.map { Int($0) } as Any,
+                    "lastOffset": last.map { Int($0) } as Any, "nextOffset": Int(eventLog.nextOffset),
+                    "seconds": seconds, "durability": policy.description,
+                ])
+            )
         } else if let first, let last {
-            print("appended \(count) records at offsets \(first)...\(last) (\(policy), \(String(format: "%.2f", seconds)) s, \(Format.number(Double(count) / max(seconds, 1e-9))) records/s); next offset \(eventLog.nextOffset)")
+            print(
+                "appended \(count) records at offsets \(first)...\(last) (\(policy), \(String(format: "%.2f", seconds)) s, \(Format.number(Double(count) / max(seconds, 1e-9))) records/s); next offset \(eventLog.nextOffset)"
+            )
         } else {
             print("nothing to append (standard input had no non-empty lines); next offset \(eventLog.nextOffset)")
         }
@@ -125,9 +134,12 @@ struct InspectCommand: ParsableCommand {
         let report = try LogVerifier.verify(directory: self.log.path, decodeRecords: false)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: self.log.path)) ?? []
         func size(_ name: String) -> UInt64 {
-            ((try? FileManager.default.attributesOfItem(atPath: self.log.path + "/" + name)[.size]) as? NSNumber)?.uint64Value ?? 0
+            ((try? FileManager.default.attributesOfItem(atPath: self.log.path + "/" + name)[.size]) as? NSNumber)?
+                .uint64Value ?? 0
         }
-        let indexBytes = files.filter { $0.hasSuffix(".index") || $0.hasSuffix(".timeindex") }.reduce(0) { $0 + size($1) }
+        let indexBytes = files.filter { $0.hasSuffix(".index") || $0.hasSuffix(".timeindex") }.reduce(0) {
+            $0 + size($1)
+        }
         let snapshotNames = (try? FileManager.default.contentsOfDirectory(atPath: self.log.path + "/snapshots")) ?? []
         let snapshotBytes = snapshotNames.reduce(UInt64(0)) { $0 + size("snapshots/" + $1) }
         let total = report.segmentBytes + indexBytes + snapshotBytes
@@ -135,39 +147,52 @@ struct InspectCommand: ParsableCommand {
         let perRecord = report.records > 0 ? Double(report.segmentBytes) / Double(report.records) : 0
         let disk = try? DiskUsage.of(self.log.path)
         if self.json {
-            print(Format.json([
-                "directory": self.log.path,
-                "segments": report.segmentDetails.map { segment in
-                    [
-                        "file": segment.path, "baseOffset": Int(segment.baseOffset), "nextOffset": Int(segment.nextOffset),
-                        "records": Int(segment.nextOffset - segment.baseOffset), "bytes": Int(segment.bytes),
-                        "frames": segment.recordFrames, "dictionaryFrames": segment.dictionaryFrames,
-                        "uncompressedBytes": Int(segment.uncompressedBytes), "sealed": segment.sealed,
-                        "firstTimestamp": segment.firstTimestamp.map(Format.timestamp) as Any,
-                        "lastTimestamp": segment.maxTimestamp.map(Format.timestamp) as Any,
-                    ] as [String: Any]
-                },
-                "records": Int(report.records), "nextOffset": Int(report.nextOffset),
-                "firstTimestamp": report.firstTimestamp.map(Format.timestamp) as Any,
-                "lastTimestamp": report.maxTimestamp.map(Format.timestamp) as Any,
-                "segmentBytes": Int(report.segmentBytes), "indexBytes": Int(indexBytes), "snapshotBytes": Int(snapshotBytes),
-                "totalBytes": Int(total), "uncompressedBytes": Int(report.uncompressedBytes), "compressionRatio": ratio,
-                "bytesPerRecord": perRecord, "snapshots": report.snapshots, "headHash": report.headHash,
-                "filesystemAvailableBytes": disk.map { Int($0.availableBytes) } as Any,
-                "filesystemSizeBytes": disk.map { Int($0.totalBytes) } as Any,
-                "problems": report.problems.map(\.description),
-            ]))
+            print(
+                Format.json([
+                    "directory": self.log.path,
+                    "segments": report.segmentDetails.map { segment in
+                        [
+                            "file": segment.path, "baseOffset": Int(segment.baseOffset),
+                            "nextOffset": Int(segment.nextOffset),
+                            "records": Int(segment.nextOffset - segment.baseOffset), "bytes": Int(segment.bytes),
+                            "frames": segment.recordFrames, "dictionaryFrames": segment.dictionaryFrames,
+                            "uncompressedBytes": Int(segment.uncompressedBytes), "sealed": segment.sealed,
+                            "firstTimestamp": segment.firstTimestamp.map(Format.timestamp) as Any,
+                            "lastTimestamp": segment.maxTimestamp.map(Format.timestamp) as Any,
+                        ] as [String: Any]
+                    },
+                    "records": Int(report.records), "nextOffset": Int(report.nextOffset),
+                    "firstTimestamp": report.firstTimestamp.map(Format.timestamp) as Any,
+                    "lastTimestamp": report.maxTimestamp.map(Format.timestamp) as Any,
+                    "segmentBytes": Int(report.segmentBytes), "indexBytes": Int(indexBytes),
+                    "snapshotBytes": Int(snapshotBytes),
+                    "totalBytes": Int(total), "uncompressedBytes": Int(report.uncompressedBytes),
+                    "compressionRatio": ratio,
+                    "bytesPerRecord": perRecord, "snapshots": report.snapshots, "headHash": report.headHash,
+                    "filesystemAvailableBytes": disk.map { Int($0.availableBytes) } as Any,
+                    "filesystemSizeBytes": disk.map { Int($0.totalBytes) } as Any,
+                    "problems": report.problems.map(\.description),
+                ])
+            )
             return
         }
         print("log        \(self.log.path)")
-        print("records    \(report.records) (offsets 0...\(report.nextOffset == 0 ? "-" : String(report.nextOffset - 1)), next \(report.nextOffset))")
+        print(
+            "records    \(report.records) (offsets 0...\(report.nextOffset == 0 ? "-" : String(report.nextOffset - 1)), next \(report.nextOffset))"
+        )
         if let first = report.firstTimestamp, let last = report.maxTimestamp {
             print("time       \(Format.timestamp(first)) .. \(Format.timestamp(last))")
         }
-        print("on disk    \(Format.bytes(total)) = segments \(Format.bytes(report.segmentBytes)) + indexes \(Format.bytes(indexBytes)) + snapshots \(Format.bytes(snapshotBytes)) (\(report.snapshots))")
-        print("payloads   \(Format.bytes(report.uncompressedBytes)) uncompressed; ratio \(String(format: "%.2f", ratio))x; \(String(format: "%.1f", perRecord)) bytes per record on disk")
+        print(
+            "on disk    \(Format.bytes(total)) = segments \(Format.bytes(report.segmentBytes)) + indexes \(Format.bytes(indexBytes)) + snapshots \(Format.bytes(snapshotBytes)) (\(report.snapshots))"
+        )
+        print(
+            "payloads   \(Format.bytes(report.uncompressedBytes)) uncompressed; ratio \(String(format: "%.2f", ratio))x; \(String(format: "%.1f", perRecord)) bytes per record on disk"
+        )
         if let disk {
-            print("file system \(Format.bytes(disk.availableBytes)) available of \(Format.bytes(disk.totalBytes)) (\(String(format: "%.0f", disk.usedFraction * 100))% used)")
+            print(
+                "file system \(Format.bytes(disk.availableBytes)) available of \(Format.bytes(disk.totalBytes)) (\(String(format: "%.0f", disk.usedFraction * 100))% used)"
+            )
         }
         print("chain head \(report.headHash)")
         print("")
@@ -197,7 +222,8 @@ extension String {
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check every checksum, every record and the whole hash chain; exit 1 naming the first bad file and byte."
+        abstract:
+            "Check every checksum, every record and the whole hash chain; exit 1 naming the first bad file and byte."
     )
 
     @OptionGroup var log: LogDirectoryOptions
@@ -208,18 +234,32 @@ struct VerifyCommand: ParsableCommand {
         let report = try LogVerifier.verify(directory: self.log.path)
         let seconds = Double(monotonicNanos() - started) / 1e9
         if self.json {
-            print(Format.json([
-                "valid": report.isValid, "segments": report.segments, "frames": report.recordFrames,
-                "dictionaryFrames": report.dictionaryFrames, "records": Int(report.records), "nextOffset": Int(report.nextOffset),
-                "segmentBytes": Int(report.segmentBytes), "snapshots": report.snapshots, "headHash": report.headHash,
-                "seconds": seconds,
-                "firstError": report.firstError.map { ["file": $0.path, "position": $0.position.map { Int($0) } as Any, "message": $0.message] as [String: Any] } as Any,
-                "problems": report.problems.map { ["severity": $0.severity.rawValue, "file": $0.path, "position": $0.position.map { Int($0) } as Any, "message": $0.message] as [String: Any] },
-            ]))
+            print(
+                Format.json([
+                    "valid": report.isValid, "segments": report.segments, "frames": report.recordFrames,
+                    "dictionaryFrames": report.dictionaryFrames, "records": Int(report.records),
+                    "nextOffset": Int(report.nextOffset),
+                    "segmentBytes": Int(report.segmentBytes), "snapshots": report.snapshots,
+                    "headHash": report.headHash,
+                    "seconds": seconds,
+                    "firstError": report.firstError.map {
+                        ["file": $0.path, "position": $0.position.map { Int($0) } as Any, "message": $0.message]
+                            as [String: Any]
+                    } as Any,
+                    "problems": report.problems.map {
+                        [
+                            "severity": $0.severity.rawValue, "file": $0.path,
+                            "position": $0.position.map { Int($0) } as Any, "message": $0.message,
+                        ] as [String: Any]
+                    },
+                ])
+            )
         } else {
             for problem in report.problems { print(problem.description) }
             let verdict = report.isValid ? "OK" : "FAILED"
-            print("\(verdict): \(report.segments) segments, \(report.recordFrames) batches, \(report.records) records, \(report.snapshots) snapshots checked in \(String(format: "%.2f", seconds)) s; chain head \(report.headHash)")
+            print(
+                "\(verdict): \(report.segments) segments, \(report.recordFrames) batches, \(report.records) records, \(report.snapshots) snapshots checked in \(String(format: "%.2f", seconds)) s; chain head \(report.headHash)"
+            )
         }
         if !report.isValid { throw ExitCode(1) }
     }
@@ -250,7 +290,9 @@ struct RangeOptions: ParsableArguments {
 /// One record as a line of JSON: an engine event with its envelope, or offset, ISO timestamp and the payload
 /// (embedded JSON, else base64) for other records.
 func recordLine(offset: UInt64, timestamp: Int64, payload: [UInt8]) -> String {
-    if payload.first == EventCodec.marker, let event = try? EventCodec.decode(payload, offset: offset, timestamp: timestamp) {
+    if payload.first == EventCodec.marker,
+        let event = try? EventCodec.decode(payload, offset: offset, timestamp: timestamp)
+    {
         return event.json()
     }
     let (key, value) = Format.payloadJSON(payload)

@@ -1,13 +1,13 @@
-import Jobs
 import ArgumentParser
 import Assembly
-import Runtime
-import Storage
 import Engine
 import Foundation
-import Logging
 import Gateway
+import Jobs
 import Ledger
+import Logging
+import Runtime
+import Storage
 
 /// `stockboom serve`: the engine, the PostgreSQL projections and the HTTP gateway in one process.
 ///
@@ -15,7 +15,10 @@ import Ledger
 /// shutdown), then the projections stop at a checkpoint, the engine writes a snapshot, and the log syncs and
 /// marks a clean shutdown; the process exits 0.
 struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the engine, the projections and the HTTP gateway (port 3001).")
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the engine, the projections and the HTTP gateway (port 3001)."
+    )
 
     @OptionGroup var log: LogDirectoryOptions
     @Option(help: "Port (default $PORT, else 3001).") var port: Int?
@@ -24,8 +27,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Redis for health and queue metrics (default $REDIS_URL).") var redisURL: String?
     @OptionGroup var session: SessionClockOptions
     @Option(help: "PostgreSQL connections for API queries.") var databaseConnections = 4
-    @Option(help: "Open HTTP connections at most (live streams included); more are closed as they open.") var maxConnections = 1_024
-    @Option(help: "Newest candles kept in memory per stock and timeframe (48 bytes each); older ranges come from PostgreSQL.") var candleCache = 512
+    @Option(help: "Open HTTP connections at most (live streams included); more are closed as they open.")
+    var maxConnections = 1_024
+    @Option(
+        help:
+            "Newest candles kept in memory per stock and timeframe (48 bytes each); older ranges come from PostgreSQL."
+    ) var candleCache = 512
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -40,12 +47,16 @@ struct ServeCommand: AsyncParsableCommand {
         options.databaseConnections = self.databaseConnections
         options.databaseURL = self.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         options.redis = try (self.redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }).map { text in
-            guard let endpoint = RedisEndpoint(url: text) else { throw ValidationError("REDIS_URL must look like redis://host:port[/db]") }
+            guard let endpoint = RedisEndpoint(url: text) else {
+                throw ValidationError("REDIS_URL must look like redis://host:port[/db]")
+            }
             return endpoint
         }
         if let text = environment["STOCKBOOM_INTERNAL_NETWORKS"], !text.isEmpty {
             guard let networks = InternalNetworks(text) else {
-                throw ValidationError("STOCKBOOM_INTERNAL_NETWORKS must be comma-separated CIDRs such as 127.0.0.0/8,10.0.0.0/8; got '\(text)'")
+                throw ValidationError(
+                    "STOCKBOOM_INTERNAL_NETWORKS must be comma-separated CIDRs such as 127.0.0.0/8,10.0.0.0/8; got '\(text)'"
+                )
             }
             options.internalNetworks = networks
         }
@@ -62,7 +73,11 @@ struct ServeCommand: AsyncParsableCommand {
         let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
         Log.serve.info(
             "engine recovered",
-            metadata: ["nextOffset": "\(eventLog.nextOffset)", "replayed": "\(runtime.recovery.replayedEvents)", "log": .string(self.log.path), "version": .string(BuildInfo.version)])
+            metadata: [
+                "nextOffset": "\(eventLog.nextOffset)", "replayed": "\(runtime.recovery.replayedEvents)",
+                "log": .string(self.log.path), "version": .string(BuildInfo.version),
+            ]
+        )
         let system = try await ServeSide.start(log: eventLog, runtime: runtime, options: options)
         try await system.wait()
         await runtime.close()

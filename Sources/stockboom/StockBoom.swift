@@ -1,9 +1,9 @@
-import Runtime
-import Jobs
-import Storage
 import ArgumentParser
 import Assembly
 import Gateway
+import Jobs
+import Runtime
+import Storage
 
 @main
 struct StockBoom: AsyncParsableCommand {
@@ -13,7 +13,10 @@ struct StockBoom: AsyncParsableCommand {
         version: BuildInfo.version,
         groupedSubcommands: [
             CommandGroup(name: "Run the system", subcommands: [ServeCommand.self, WorkerCommand.self]),
-            CommandGroup(name: "Operate it", subcommands: [QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BackupCommand.self]),
+            CommandGroup(
+                name: "Operate it",
+                subcommands: [QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BackupCommand.self]
+            ),
             CommandGroup(name: "The event log", subcommands: [LogCommand.self, ReplayCommand.self]),
             CommandGroup(name: "Research", subcommands: [BacktestCommand.self, IndicatorsCommand.self]),
         ]

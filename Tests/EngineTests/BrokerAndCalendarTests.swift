@@ -1,9 +1,10 @@
-import Simulation
-import Runtime
-import Storage
 import Foundation
+import Runtime
+import Simulation
+import Storage
 import Synchronization
 import Testing
+
 @testable import Engine
 
 final class TestClock: Sendable {
@@ -16,7 +17,10 @@ final class TestClock: Sendable {
     @Test func anOrderTravelsThroughTheBrokerProtocol() async throws {
         var (world, account) = try World.standard()
         let clock = TestClock()
-        let broker: any Broker = SimulatedBroker(configuration: .init(participationPercent: 50), clock: { clock.micros })
+        let broker: any Broker = SimulatedBroker(
+            configuration: .init(participationPercent: 50),
+            clock: { clock.micros }
+        )
         let (order, _) = try world.place(account, .buy, 30, at: 71_000)
         try world.run(.recordSubmitted(order))
         let number = try await broker.submit(BrokerOrderRequest(world.order(order)))
@@ -26,7 +30,9 @@ final class TestClock: Sendable {
         await simulator.onCandle(minute(KST.day(year: 2025, month: 1, day: 3), 9, 31, l: 70_900, v: 1_000))
         let status = try await broker.orderStatus(brokerOrderNumber: number)
         #expect(status.state == .filled)
-        for fill in status.fills { try world.run(.recordFill(order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID)) }
+        for fill in status.fills {
+            try world.run(.recordFill(order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID))
+        }
         #expect(world.order(order).status == .filled)
         #expect(world.order(order).filledQuantity == 30)
         #expect(try await broker.balance(account: account).positions[World.samsung] == 30)
@@ -34,14 +40,18 @@ final class TestClock: Sendable {
     }
 
     @Test func theShippedHolidayFileParsesAndClosesTheMarket() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("config/krx-holidays.txt").path
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/krx-holidays.txt").path
         let calendar = try TradingCalendar(parsing: try String(contentsOfFile: path, encoding: .utf8))
         #expect(calendar.holidays.count > 40)
         let seollal = KST.day(year: 2025, month: 1, day: 29)
         #expect(!calendar.isTradingDay(seollal))
         #expect(!calendar.isOpen(at: KST.instant(day: seollal, hour: 10)))
         #expect(calendar.isOpen(at: KST.instant(day: KST.day(year: 2025, month: 1, day: 31), hour: 10)))
-        #expect(calendar.nextTradingDay(after: KST.day(year: 2025, month: 1, day: 24)) == KST.day(year: 2025, month: 1, day: 31))
+        #expect(
+            calendar.nextTradingDay(after: KST.day(year: 2025, month: 1, day: 24))
+                == KST.day(year: 2025, month: 1, day: 31)
+        )
     }
 
     @Test func badCalendarLinesAreReported() {

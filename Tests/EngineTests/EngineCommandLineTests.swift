@@ -1,9 +1,10 @@
-import Simulation
-import Runtime
-import Storage
 import Foundation
-import Testing
+import Runtime
+import Simulation
+import Storage
 import TestSupport
+import Testing
+
 @testable import Engine
 
 func jsonLine(_ text: String) throws -> [String: Any] {
@@ -16,7 +17,9 @@ func jsonLine(_ text: String) throws -> [String: Any] {
 
     /// Bars of the file from `yyyymmdd` on.
     static func bars(from yyyymmdd: String) throws -> Int {
-        try DailyBarsCSV(parsing: try GeneratedFiles.text(1)).bars.filter { KST.yyyymmdd(day: KST.day($0.start)) >= yyyymmdd }.count
+        try DailyBarsCSV(parsing: try GeneratedFiles.text(1)).bars.filter {
+            KST.yyyymmdd(day: KST.day($0.start)) >= yyyymmdd
+        }.count
     }
 
     @Test func indicatorsPrintsTheLibrarysValues() async throws {
@@ -45,7 +48,10 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         var reports: [[String: Any]] = []
         for directory in [first, second] {
             try FileManager.default.removeItem(atPath: directory.path)
-            let (status, output, errors) = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--params", "fast=5,slow=20,quantity=10", "--from", "20180504", "--dir", directory.path, "--json"])
+            let (status, output, errors) = try await runStockboom([
+                "backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--params", "fast=5,slow=20,quantity=10",
+                "--from", "20180504", "--dir", directory.path, "--json",
+            ])
             try #require(status == 0, "\(errors)")
             reports.append(try jsonLine(output.trimmingCharacters(in: .whitespacesAndNewlines)))
         }
@@ -54,11 +60,15 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         let expectedBars = try Self.bars(from: "20180504")
         #expect(expectedBars > 1_000)
         #expect(reports[0]["bars"] as? Int == expectedBars)
-        for key in ["profit", "winRatePercent", "maxDrawdownPercent", "sharpeRatio", "equityCurve"] { #expect(reports[0][key] != nil, "\(key)") }
+        for key in ["profit", "winRatePercent", "maxDrawdownPercent", "sharpeRatio", "equityCurve"] {
+            #expect(reports[0][key] != nil, "\(key)")
+        }
         let curve = try String(contentsOfFile: first.path + "/equity.csv", encoding: .utf8).split(separator: "\n")
         #expect(curve.count == expectedBars + 1)
         // The backtest's log replays to the same state, and verifies.
-        let (replayStatus, replay, _) = try await runStockboom(["replay", "--dir", first.path, "--no-snapshots", "--json"])
+        let (replayStatus, replay, _) = try await runStockboom([
+            "replay", "--dir", first.path, "--no-snapshots", "--json",
+        ])
         #expect(replayStatus == 0)
         #expect(try jsonLine(replay)["stateDigest"] as? String == reports[0]["stateDigest"] as? String)
         let (verifyStatus, _, _) = try await runStockboom(["log", "verify", "--dir", first.path])
@@ -68,8 +78,13 @@ func jsonLine(_ text: String) throws -> [String: Any] {
     @Test func replayTravelsInTime() async throws {
         let directory = TemporaryDirectory("bt")
         try FileManager.default.removeItem(atPath: directory.path)
-        _ = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "rsi-reversion", "--from", "20200101", "--to", "20201231", "--dir", directory.path])
-        let (_, early, _) = try await runStockboom(["replay", "--dir", directory.path, "--to-time", "2020-03-01T00:00:00+09:00", "--json"])
+        _ = try await runStockboom([
+            "backtest", "--data", Self.samsung, "--strategy", "rsi-reversion", "--from", "20200101", "--to", "20201231",
+            "--dir", directory.path,
+        ])
+        let (_, early, _) = try await runStockboom([
+            "replay", "--dir", directory.path, "--to-time", "2020-03-01T00:00:00+09:00", "--json",
+        ])
         let (_, late, _) = try await runStockboom(["replay", "--dir", directory.path, "--json"])
         let earlyState = try jsonLine(early)
         let lateState = try jsonLine(late)
@@ -81,7 +96,9 @@ func jsonLine(_ text: String) throws -> [String: Any] {
     @Test func dumpRendersEngineEvents() async throws {
         let directory = TemporaryDirectory("bt")
         try FileManager.default.removeItem(atPath: directory.path)
-        _ = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--from", "20230101", "--dir", directory.path])
+        _ = try await runStockboom([
+            "backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--from", "20230101", "--dir", directory.path,
+        ])
         let (status, output, errors) = try await runStockboom(["log", "dump", "--dir", directory.path, "--limit", "3"])
         try #require(status == 0, "\(errors)")
         let lines = output.split(separator: "\n")
@@ -92,11 +109,18 @@ func jsonLine(_ text: String) throws -> [String: Any] {
     }
 
     @Test func badInputGetsClearErrors() async throws {
-        let (status, _, errors) = try await runStockboom(["backtest", "--data", Self.samsung, "--strategy", "buy-the-dip", "--dir", TemporaryDirectory("bt").path + "/x"])
+        let (status, _, errors) = try await runStockboom([
+            "backtest", "--data", Self.samsung, "--strategy", "buy-the-dip", "--dir",
+            TemporaryDirectory("bt").path + "/x",
+        ])
         #expect(status != 0)
         #expect(errors.contains("unknown strategy 'buy-the-dip'"))
         let bad = TemporaryDirectory("bad")
-        try "date,open,high,low,close,volume\n20240102,100,90,95,105,1\n".write(toFile: bad.file("bars.csv"), atomically: true, encoding: .utf8)
+        try "date,open,high,low,close,volume\n20240102,100,90,95,105,1\n".write(
+            toFile: bad.file("bars.csv"),
+            atomically: true,
+            encoding: .utf8
+        )
         let (csvStatus, _, csvErrors) = try await runStockboom(["indicators", "--data", bad.file("bars.csv")])
         #expect(csvStatus != 0)
         #expect(csvErrors.contains("line 2"))

@@ -1,7 +1,8 @@
-import Simulation
 import Runtime
+import Simulation
 import Storage
 import Testing
+
 @testable import Engine
 
 /// Runs commands through `decide` + `apply`, as the runtime does, keeping every event.
@@ -21,7 +22,16 @@ struct World {
         try world.run(.listStock(code: Self.samsung, name: "삼성전자", market: "KOSPI", previousClose: 71_000))
         try world.run(.listStock(code: Self.hynix, name: "SK하이닉스", market: "KOSPI", previousClose: 128_500))
         try world.run(.registerUser(email: "trader@example.com"))
-        let account = AccountID(value: try world.run(.registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "5012345601", dailyOrderLimit: 100)).created!)
+        let account = AccountID(
+            value: try world.run(
+                .registerAccount(
+                    user: UserID(value: 1),
+                    broker: .simulated,
+                    accountNumber: "5012345601",
+                    dailyOrderLimit: 100
+                )
+            ).created!
+        )
         try world.run(.depositCash(account: account, amount: cash))
         return (world, account)
     }
@@ -31,7 +41,12 @@ struct World {
         let context = CommandContext(time: time ?? self.now, correlationID: "test")
         let decision = try self.engine.decide(self.state, command, context: context)
         for event in decision.events {
-            let envelope = EventEnvelope(offset: UInt64(self.events.count), timestamp: context.time, correlationID: "test", event: event)
+            let envelope = EventEnvelope(
+                offset: UInt64(self.events.count),
+                timestamp: context.time,
+                correlationID: "test",
+                event: event
+            )
             self.events.append(envelope)
             self.state.apply(envelope)
         }
@@ -39,8 +54,28 @@ struct World {
     }
 
     /// Places an order and returns its id and the event types it produced.
-    mutating func place(_ account: AccountID, _ side: OrderSide, _ quantity: Int64, at price: Int64, type: OrderType = .limit, stock: StockCode = World.samsung, client: String = "") throws -> (OrderID, [String]) {
-        let decision = try self.run(.placeOrder(PlaceOrder(account: account, stock: stock, side: side, type: type, quantity: quantity, price: price, clientOrderID: client)))
+    mutating func place(
+        _ account: AccountID,
+        _ side: OrderSide,
+        _ quantity: Int64,
+        at price: Int64,
+        type: OrderType = .limit,
+        stock: StockCode = World.samsung,
+        client: String = ""
+    ) throws -> (OrderID, [String]) {
+        let decision = try self.run(
+            .placeOrder(
+                PlaceOrder(
+                    account: account,
+                    stock: stock,
+                    side: side,
+                    type: type,
+                    quantity: quantity,
+                    price: price,
+                    clientOrderID: client
+                )
+            )
+        )
         return (decision.order!, decision.events.map(\.typeName))
     }
 
@@ -66,36 +101,109 @@ func sampleEvents() -> [DomainEvent] {
     let stock = StockCode("005930")!
     let order = OrderID(value: 42)
     let account = AccountID(value: 7)
-    let request = OrderRequested(order: order, account: account, stock: stock, side: .buy, type: .market, quantity: 10, price: 92_300, source: .strategy, clientOrderID: "c-1")
+    let request = OrderRequested(
+        order: order,
+        account: account,
+        stock: stock,
+        side: .buy,
+        type: .market,
+        quantity: 10,
+        price: 92_300,
+        source: .strategy,
+        clientOrderID: "c-1"
+    )
     return [
         .stockListed(StockListed(stock: stock, name: "삼성전자", market: "KOSPI", previousClose: 71_000)),
         .userRegistered(UserRegistered(user: UserID(value: 3), email: "a@b.kr")),
-        .brokerAccountRegistered(BrokerAccountRegistered(account: account, user: UserID(value: 3), broker: .kisPaper, maskedAccountNumber: "******5601", dailyOrderLimit: 50)),
+        .brokerAccountRegistered(
+            BrokerAccountRegistered(
+                account: account,
+                user: UserID(value: 3),
+                broker: .kisPaper,
+                maskedAccountNumber: "******5601",
+                dailyOrderLimit: 50
+            )
+        ),
         .cashDeposited(CashDeposited(account: account, amount: 5_000_000)),
         .orderRequested(request),
-        .orderRejected(OrderRejected(order: order, rejectedBy: .risk, reason: .marketClosed, message: "closed \"now\"\n", request: request)),
-        .orderRejected(OrderRejected(order: order, rejectedBy: .broker, reason: .brokerRejected, message: "모의투자 상/하한가 오류")),
+        .orderRejected(
+            OrderRejected(
+                order: order,
+                rejectedBy: .risk,
+                reason: .marketClosed,
+                message: "closed \"now\"\n",
+                request: request
+            )
+        ),
+        .orderRejected(
+            OrderRejected(order: order, rejectedBy: .broker, reason: .brokerRejected, message: "모의투자 상/하한가 오류")
+        ),
         .orderSubmitted(OrderReference(order: order)),
         .orderAccepted(OrderAccepted(order: order, brokerOrderNumber: "0001569157")),
-        .orderPartiallyFilled(OrderFill(order: order, quantity: 3, price: 71_000, commission: 29, tax: 0, fillID: "f1")),
+        .orderPartiallyFilled(
+            OrderFill(order: order, quantity: 3, price: 71_000, commission: 29, tax: 0, fillID: "f1")
+        ),
         .orderFilled(OrderFill(order: order, quantity: 7, price: 71_100, commission: 69, tax: 995, fillID: "f2")),
         .orderCancelRequested(OrderReference(order: order)),
         .orderCancelled(OrderCancelled(order: order, cancelledQuantity: 4)),
         .orderFailed(OrderFailed(order: order, reason: .timeout, message: "no answer in 10 s")),
         .orderExpired(OrderReference(order: order)),
-        .candleClosed(Candle(stock: stock, timeframe: .minute5, start: KST.instant(day: 20_000, hour: 9, minute: 5), open: 71_000, high: 71_500, low: 70_900, close: 71_200, volume: 123_456)),
-        .indicatorComputed(IndicatorComputed(stock: stock, timeframe: .day1, start: KST.instant(day: 20_000, hour: 0), name: "rsi_14", value: 57.123456789)),
-        .signalGenerated(SignalGenerated(account: account, stock: stock, strategy: "ma-cross", side: .sell, reason: "cross")),
-        .indicatorsComputed(IndicatorsComputed(stock: stock, timeframe: .minute1, start: KST.instant(day: 20_000, hour: 9), values: [
-            IndicatorValue(name: "sma_5", value: 71_020.4), IndicatorValue(name: "rsi_14", value: 57.123456789), IndicatorValue(name: "macd_12_26_9", value: -3.25e-7),
-        ])),
-        .notificationCreated(NotificationCreated(notification: NotificationID(value: 9), user: UserID(value: 3), kind: "ORDER_FILLED", title: "주문 체결", message: "005930 10주")),
-        .notificationSent(NotificationDelivery(notification: NotificationID(value: 9), channel: "email", detail: "250 OK")),
-        .notificationFailed(NotificationDelivery(notification: NotificationID(value: 9), channel: "webhook", detail: "timeout")),
+        .candleClosed(
+            Candle(
+                stock: stock,
+                timeframe: .minute5,
+                start: KST.instant(day: 20_000, hour: 9, minute: 5),
+                open: 71_000,
+                high: 71_500,
+                low: 70_900,
+                close: 71_200,
+                volume: 123_456
+            )
+        ),
+        .indicatorComputed(
+            IndicatorComputed(
+                stock: stock,
+                timeframe: .day1,
+                start: KST.instant(day: 20_000, hour: 0),
+                name: "rsi_14",
+                value: 57.123456789
+            )
+        ),
+        .signalGenerated(
+            SignalGenerated(account: account, stock: stock, strategy: "ma-cross", side: .sell, reason: "cross")
+        ),
+        .indicatorsComputed(
+            IndicatorsComputed(
+                stock: stock,
+                timeframe: .minute1,
+                start: KST.instant(day: 20_000, hour: 9),
+                values: [
+                    IndicatorValue(name: "sma_5", value: 71_020.4), IndicatorValue(name: "rsi_14", value: 57.123456789),
+                    IndicatorValue(name: "macd_12_26_9", value: -3.25e-7),
+                ]
+            )
+        ),
+        .notificationCreated(
+            NotificationCreated(
+                notification: NotificationID(value: 9),
+                user: UserID(value: 3),
+                kind: "ORDER_FILLED",
+                title: "주문 체결",
+                message: "005930 10주"
+            )
+        ),
+        .notificationSent(
+            NotificationDelivery(notification: NotificationID(value: 9), channel: "email", detail: "250 OK")
+        ),
+        .notificationFailed(
+            NotificationDelivery(notification: NotificationID(value: 9), channel: "webhook", detail: "timeout")
+        ),
         .notificationRead(NotificationReference(notification: NotificationID(value: 9))),
         .brokerTokenIssued(BrokerTokenIssued(account: account, expiresAt: 1_800_000_000_000_000)),
         .brokerTokenExpired(AccountReference(account: account)),
-        .strategyEnabled(StrategyEnabled(account: account, stock: stock, strategy: "rsi-reversion", parameters: "period=14")),
+        .strategyEnabled(
+            StrategyEnabled(account: account, stock: stock, strategy: "rsi-reversion", parameters: "period=14")
+        ),
         .strategyDisabled(StrategyDisabled(account: account, stock: stock, strategy: "rsi-reversion")),
         .anomalyRecorded(AnomalyRecorded(order: order, account: nil, message: "fill for a cancelled order")),
         .anomalyRecorded(AnomalyRecorded(order: nil, account: account, message: "balance mismatch")),

@@ -1,8 +1,9 @@
-import Simulation
-import Runtime
-import Storage
 import Foundation
+import Runtime
+import Simulation
+import Storage
 import Testing
+
 @testable import Engine
 
 @Suite struct EventCodecTests {
@@ -10,7 +11,13 @@ import Testing
         let samples = sampleEvents()
         #expect(Set(samples.map(\.typeName)).count == EventType.all.count, "a sample per event type")
         for (index, event) in samples.enumerated() {
-            let envelope = EventEnvelope(offset: nil, timestamp: 1_735_776_000_000_000 + Int64(index), causation: index % 2 == 0 ? nil : UInt64(index), correlationID: "req-\(index)", event: event)
+            let envelope = EventEnvelope(
+                offset: nil,
+                timestamp: 1_735_776_000_000_000 + Int64(index),
+                causation: index % 2 == 0 ? nil : UInt64(index),
+                correlationID: "req-\(index)",
+                event: event
+            )
             let bytes = EventCodec.encode(envelope)
             let decoded = try EventCodec.decode(bytes, offset: UInt64(index), timestamp: envelope.timestamp)
             var expected = envelope
@@ -21,8 +28,12 @@ import Testing
 
     @Test func jsonIsValidAndReadable() throws {
         for event in sampleEvents() {
-            let text = EventEnvelope(offset: 5, timestamp: 1_735_776_000_000_000, correlationID: "c", event: event).json()
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
+            let text = EventEnvelope(offset: 5, timestamp: 1_735_776_000_000_000, correlationID: "c", event: event)
+                .json()
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                "\(text)"
+            )
             #expect(object["type"] as? String == event.typeName)
             #expect(object["timestamp"] as? String == "2025-01-02T00:00:00.000000Z")
             #expect(object["stream"] as? String == event.streamKey)
@@ -36,11 +47,19 @@ import Testing
     /// An `OrderRequested` written by schema v1 (before order types and sources existed) still decodes.
     @Test func orderRequestedV1IsUpcast() throws {
         var writer = BinaryWriter()
-        writer.byte(EventCodec.marker); writer.byte(1)
-        writer.byte(5); writer.byte(1)  // type OrderRequested, schema version 1
-        writer.varint(0); writer.string("")
-        writer.varint(17); writer.varint(2); writer.varint(5930); writer.byte(OrderSide.sell.rawValue)
-        writer.signed(25); writer.signed(70_100); writer.string("legacy-1")
+        writer.byte(EventCodec.marker)
+        writer.byte(1)
+        writer.byte(5)
+        writer.byte(1)  // type OrderRequested, schema version 1
+        writer.varint(0)
+        writer.string("")
+        writer.varint(17)
+        writer.varint(2)
+        writer.varint(5930)
+        writer.byte(OrderSide.sell.rawValue)
+        writer.signed(25)
+        writer.signed(70_100)
+        writer.string("legacy-1")
         let decoded = try EventCodec.decode(writer.bytes, offset: 0, timestamp: 0)
         guard case .orderRequested(let request) = decoded.event else {
             Issue.record("decoded \(decoded.event)")
@@ -78,7 +97,10 @@ import Testing
                 bytes.removeLast(Int.random(in: 1...bytes.count, using: &generator))
             } else {
                 for _ in 0..<Int.random(in: 1...3, using: &generator) {
-                    bytes[Int.random(in: 2..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                    bytes[Int.random(in: 2..<bytes.count, using: &generator)] = UInt8.random(
+                        in: 0...255,
+                        using: &generator
+                    )
                 }
             }
             if (try? EventCodec.decode(bytes, timestamp: 0)) != nil { decoded += 1 }

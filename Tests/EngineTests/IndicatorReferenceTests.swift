@@ -1,18 +1,21 @@
-import Simulation
-import Runtime
-import Storage
 import Foundation
 import Projections
-import Testing
+import Runtime
+import Simulation
+import Storage
 import TestSupport
+import Testing
+
 @testable import Engine
 
 /// The project's shared folder (`../shared` beside the checkout, or `$STOCKBOOM_SHARED_DIR`) with two KRX
 /// daily files and StockCharts' Bollinger example, which may not be redistributed: the tests that read them
 /// run only where it exists. Every one of them has a twin on generated data that runs everywhere.
 enum SharedData {
-    static let root = ProcessInfo.processInfo.environment["STOCKBOOM_SHARED_DIR"]
-        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared").path
+    static let root =
+        ProcessInfo.processInfo.environment["STOCKBOOM_SHARED_DIR"]
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared").path
     static func text(_ relative: String) throws -> String {
         try String(contentsOfFile: Self.root + "/" + relative, encoding: .utf8)
     }
@@ -22,18 +25,26 @@ enum SharedData {
 /// Generated daily files (`GeneratedDailyBars`), written once per test process.
 enum GeneratedFiles {
     static let directory = TemporaryDirectory("generated-bars")
-    static let paths: [UInt64: String] = Dictionary(uniqueKeysWithValues: ([1, 2, 3] as [UInt64]).map { seed in
-        let path = Self.directory.file("stock-\(seed).csv")
-        try? GeneratedDailyBars.csv(code: "005930", name: "생성된주식", seed: seed).write(toFile: path, atomically: true, encoding: .utf8)
-        return (seed, path)
-    })
+    static let paths: [UInt64: String] = Dictionary(
+        uniqueKeysWithValues: ([1, 2, 3] as [UInt64]).map { seed in
+            let path = Self.directory.file("stock-\(seed).csv")
+            try? GeneratedDailyBars.csv(code: "005930", name: "생성된주식", seed: seed).write(
+                toFile: path,
+                atomically: true,
+                encoding: .utf8
+            )
+            return (seed, path)
+        }
+    )
     static func path(_ seed: UInt64) -> String { Self.paths[seed]! }  // seeds 1...3 are written above
     static func text(_ seed: UInt64) throws -> String { try String(contentsOfFile: Self.path(seed), encoding: .utf8) }
 }
 
 /// Runs TA-Lib (PyPI `TA-Lib`, installed by scripts/setup.sh) on a CSV file and parses its columns.
 func taLibReference(csvPath: String) async throws -> [[Double]] {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Reference/talib_reference.py").path
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Reference/talib_reference.py"
+    ).path
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", script, csvPath]
@@ -46,7 +57,10 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
         process.waitUntilExit()
         return (Data(output.text.utf8), errors.text)
     }
-    try #require(process.terminationStatus == 0, "TA-Lib reference failed (run scripts/setup.sh to install TA-Lib): \(problem)")
+    try #require(
+        process.terminationStatus == 0,
+        "TA-Lib reference failed (run scripts/setup.sh to install TA-Lib): \(problem)"
+    )
     return String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst().map { line in
         line.split(separator: ",").dropFirst().map { Double($0) ?? .nan }
     }
@@ -58,8 +72,13 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
         try await Self.compareWithTALib(path: GeneratedFiles.path(seed), label: "generated bars, seed \(seed)")
     }
 
-    @Test(.enabled(if: SharedData.has("data/krx/005930_daily.csv"), "the KRX files are not redistributable: only beside ../shared"),
-          arguments: ["data/krx/005930_daily.csv", "data/krx/000660_daily.csv"])
+    @Test(
+        .enabled(
+            if: SharedData.has("data/krx/005930_daily.csv"),
+            "the KRX files are not redistributable: only beside ../shared"
+        ),
+        arguments: ["data/krx/005930_daily.csv", "data/krx/000660_daily.csv"]
+    )
     func everyColumnMatchesTALibOnKRXFiles(file: String) async throws {
         try await Self.compareWithTALib(path: SharedData.root + "/" + file, label: file)
     }
@@ -94,9 +113,13 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
     }
 
     /// StockCharts ChartSchool's Bollinger example (via the `ta` library's test data): TA-Lib's convention.
-    @Test(.enabled(if: SharedData.has("data/ta-reference/cs-bbands.csv"), "StockCharts' example is only beside ../shared"))
+    @Test(
+        .enabled(if: SharedData.has("data/ta-reference/cs-bbands.csv"), "StockCharts' example is only beside ../shared")
+    )
     func bollingerBandsMatchTheStockChartsExample() throws {
-        let rows = try SharedData.text("data/ta-reference/cs-bbands.csv").split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let rows = try SharedData.text("data/ta-reference/cs-bbands.csv").split(separator: "\n").dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false)
+        }
         var bands = BollingerBands(period: 20, deviations: 2)
         var compared = 0
         for row in rows {
@@ -131,8 +154,12 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
         } catch {
             #expect(error.message.hasPrefix("line 3:"))
         }
-        #expect(throws: EngineError.self) { _ = try DailyBarsCSV(parsing: "date,open,high,low,close,volume\n20240103,1,1,1,1,1\n20240102,1,1,1,1,1\n") }
+        #expect(throws: EngineError.self) {
+            _ = try DailyBarsCSV(parsing: "date,open,high,low,close,volume\n20240103,1,1,1,1,1\n20240102,1,1,1,1,1\n")
+        }
         #expect(throws: EngineError.self) { _ = try DailyBarsCSV(parsing: "date,open,high,low\n") }
-        #expect(throws: EngineError.self) { _ = try DailyBarsCSV(parsing: "date,open,high,low,close,volume\n2024-01-02,1,1,1,1,1\n") }
+        #expect(throws: EngineError.self) {
+            _ = try DailyBarsCSV(parsing: "date,open,high,low,close,volume\n2024-01-02,1,1,1,1,1\n")
+        }
     }
 }

@@ -1,11 +1,31 @@
-import Simulation
 import Runtime
+import Simulation
 import Storage
 import Testing
+
 @testable import Engine
 
-func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: Int64 = 71_200, l: Int64 = 70_900, c: Int64 = 71_100, v: Int64 = 1_000, stock: StockCode = World.samsung) -> Candle {
-    Candle(stock: stock, timeframe: .minute1, start: KST.instant(day: day, hour: hour, minute: minute), open: o, high: h, low: l, close: c, volume: v)
+func minute(
+    _ day: Int64,
+    _ hour: Int64,
+    _ minute: Int64,
+    o: Int64 = 71_000,
+    h: Int64 = 71_200,
+    l: Int64 = 70_900,
+    c: Int64 = 71_100,
+    v: Int64 = 1_000,
+    stock: StockCode = World.samsung
+) -> Candle {
+    Candle(
+        stock: stock,
+        timeframe: .minute1,
+        start: KST.instant(day: day, hour: hour, minute: minute),
+        open: o,
+        high: h,
+        low: l,
+        close: c,
+        volume: v
+    )
 }
 
 @Suite struct MarketDataTests {
@@ -17,12 +37,66 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
 
     @Test(arguments: [
         Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 90, low: 80, close: 85, volume: 1),
-        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 110, low: 101, close: 105, volume: 1),
-        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 110, low: 90, close: 111, volume: 1),
-        Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 100, high: 110, low: 90, close: 105, volume: -1),
-        Candle(stock: World.samsung, timeframe: .minute1, start: 30_000_000, open: 100, high: 110, low: 90, close: 105, volume: 1),
-        Candle(stock: World.samsung, timeframe: .minute5, start: KST.instant(day: 20_000, hour: 9, minute: 3), open: 100, high: 110, low: 90, close: 105, volume: 1),
-        Candle(stock: World.samsung, timeframe: .day1, start: KST.instant(day: 20_000, hour: 9), open: 100, high: 110, low: 90, close: 105, volume: 1),
+        Candle(
+            stock: World.samsung,
+            timeframe: .minute1,
+            start: 0,
+            open: 100,
+            high: 110,
+            low: 101,
+            close: 105,
+            volume: 1
+        ),
+        Candle(
+            stock: World.samsung,
+            timeframe: .minute1,
+            start: 0,
+            open: 100,
+            high: 110,
+            low: 90,
+            close: 111,
+            volume: 1
+        ),
+        Candle(
+            stock: World.samsung,
+            timeframe: .minute1,
+            start: 0,
+            open: 100,
+            high: 110,
+            low: 90,
+            close: 105,
+            volume: -1
+        ),
+        Candle(
+            stock: World.samsung,
+            timeframe: .minute1,
+            start: 30_000_000,
+            open: 100,
+            high: 110,
+            low: 90,
+            close: 105,
+            volume: 1
+        ),
+        Candle(
+            stock: World.samsung,
+            timeframe: .minute5,
+            start: KST.instant(day: 20_000, hour: 9, minute: 3),
+            open: 100,
+            high: 110,
+            low: 90,
+            close: 105,
+            volume: 1
+        ),
+        Candle(
+            stock: World.samsung,
+            timeframe: .day1,
+            start: KST.instant(day: 20_000, hour: 9),
+            open: 100,
+            high: 110,
+            low: 90,
+            close: 105,
+            volume: 1
+        ),
         Candle(stock: World.samsung, timeframe: .minute1, start: 0, open: 0, high: 110, low: 0, close: 105, volume: 1),
     ])
     func invalidCandlesAreRefused(candle: Candle) throws {
@@ -42,23 +116,68 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
     /// are different events; a value given twice for a bar, a stock not listed or a value not finite is refused.
     @Test func aBarsIndicatorsAreOneEvent() throws {
         var (world, _) = try World.standard()
-        let (first, second) = (KST.instant(day: self.day, hour: 9, minute: 1), KST.instant(day: self.day, hour: 9, minute: 2))
-        func value(_ name: String, _ number: Double, at start: Int64, stock: StockCode = World.samsung) -> IndicatorComputed {
+        let (first, second) = (
+            KST.instant(day: self.day, hour: 9, minute: 1), KST.instant(day: self.day, hour: 9, minute: 2)
+        )
+        func value(_ name: String, _ number: Double, at start: Int64, stock: StockCode = World.samsung)
+            -> IndicatorComputed
+        {
             IndicatorComputed(stock: stock, timeframe: .minute1, start: start, name: name, value: number)
         }
-        let decision = try world.run(.recordIndicators([value("sma_5", 71_000, at: first), value("rsi_14", 55.5, at: first), value("sma_5", 71_100, at: second)]))
-        #expect(decision.events == [
-            .indicatorsComputed(IndicatorsComputed(stock: World.samsung, timeframe: .minute1, start: first, values: [IndicatorValue(name: "sma_5", value: 71_000), IndicatorValue(name: "rsi_14", value: 55.5)])),
-            .indicatorsComputed(IndicatorsComputed(stock: World.samsung, timeframe: .minute1, start: second, values: [IndicatorValue(name: "sma_5", value: 71_100)])),
-        ])
-        #expect(throws: EngineError.self) { try world.run(.recordIndicators([value("sma_5", 1, at: first), value("sma_5", 2, at: first)])) }
+        let decision = try world.run(
+            .recordIndicators([
+                value("sma_5", 71_000, at: first), value("rsi_14", 55.5, at: first), value("sma_5", 71_100, at: second),
+            ])
+        )
+        #expect(
+            decision.events == [
+                .indicatorsComputed(
+                    IndicatorsComputed(
+                        stock: World.samsung,
+                        timeframe: .minute1,
+                        start: first,
+                        values: [
+                            IndicatorValue(name: "sma_5", value: 71_000), IndicatorValue(name: "rsi_14", value: 55.5),
+                        ]
+                    )
+                ),
+                .indicatorsComputed(
+                    IndicatorsComputed(
+                        stock: World.samsung,
+                        timeframe: .minute1,
+                        start: second,
+                        values: [IndicatorValue(name: "sma_5", value: 71_100)]
+                    )
+                ),
+            ]
+        )
+        #expect(throws: EngineError.self) {
+            try world.run(.recordIndicators([value("sma_5", 1, at: first), value("sma_5", 2, at: first)]))
+        }
         #expect(throws: EngineError.self) { try world.run(.recordIndicators([value("sma_5", .nan, at: first)])) }
-        #expect(throws: EngineError.self) { try world.run(.recordIndicators([value("sma_5", 1, at: first, stock: StockCode("123456")!)])) }
+        #expect(throws: EngineError.self) {
+            try world.run(.recordIndicators([value("sma_5", 1, at: first, stock: StockCode("123456")!)]))
+        }
     }
 
     @Test func rollUpsAlignToTheKSTSession() throws {
         var (world, _) = try World.standard()
-        for m in Int64(0)..<60 { try world.run(.ingestCandle(minute(self.day, 9, m, o: 71_000 + Int64(m) * 100, h: 71_500 + Int64(m) * 100, l: 70_500, c: 71_100 + Int64(m) * 100, v: 10))) }
+        for m in Int64(0)..<60 {
+            try world.run(
+                .ingestCandle(
+                    minute(
+                        self.day,
+                        9,
+                        m,
+                        o: 71_000 + Int64(m) * 100,
+                        h: 71_500 + Int64(m) * 100,
+                        l: 70_500,
+                        c: 71_100 + Int64(m) * 100,
+                        v: 10
+                    )
+                )
+            )
+        }
         let fives = self.candles(world, .minute5)
         #expect(fives.count == 12)
         #expect(fives.first?.start == KST.instant(day: self.day, hour: 9))
@@ -110,7 +229,9 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
 
     @Test func unlistedStocksAreRefused() throws {
         var (world, _) = try World.standard()
-        #expect(throws: EngineError.self) { try world.run(.ingestCandle(minute(self.day, 9, 0, stock: StockCode("999999")!))) }
+        #expect(throws: EngineError.self) {
+            try world.run(.ingestCandle(minute(self.day, 9, 0, stock: StockCode("999999")!)))
+        }
     }
 }
 
@@ -118,12 +239,21 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
     let day = KST.day(year: 2025, month: 1, day: 3)
 
     func request(_ side: OrderSide, _ type: OrderType, _ quantity: Int64, _ price: Int64) -> BrokerOrderRequest {
-        BrokerOrderRequest(order: OrderID(value: 1), account: AccountID(value: 1), stock: World.samsung, side: side, type: type, quantity: quantity, price: price)
+        BrokerOrderRequest(
+            order: OrderID(value: 1),
+            account: AccountID(value: 1),
+            stock: World.samsung,
+            side: side,
+            type: type,
+            quantity: quantity,
+            price: price
+        )
     }
 
     @Test(arguments: [
         // (side, limit, open, high, low) -> expected fill price (nil: no fill)
-        (OrderSide.buy, 71_000 as Int64, 71_200 as Int64, 71_300 as Int64, 71_100 as Int64, nil as Int64?),  // low above the limit
+        // low above the limit
+        (OrderSide.buy, 71_000 as Int64, 71_200 as Int64, 71_300 as Int64, 71_100 as Int64, nil as Int64?),
         (.buy, 71_000, 71_200, 71_300, 71_000, 71_000),  // touched: at the limit
         (.buy, 71_000, 70_500, 70_800, 70_400, 70_500),  // gapped below: at the open
         (.sell, 71_000, 70_800, 70_900, 70_700, nil),
@@ -132,7 +262,10 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
     ])
     func limitOrders(side: OrderSide, limit: Int64, open: Int64, high: Int64, low: Int64, expected: Int64?) throws {
         var exchange = SimulatedExchange()
-        _ = try exchange.submit(self.request(side, .limit, 10, limit), at: KST.instant(day: self.day, hour: 9, minute: 30))
+        _ = try exchange.submit(
+            self.request(side, .limit, 10, limit),
+            at: KST.instant(day: self.day, hour: 9, minute: 30)
+        )
         let fills = exchange.onCandle(minute(self.day, 9, 31, o: open, h: high, l: low, c: open, v: 1_000))
         #expect(fills.first?.price == expected)
     }
@@ -140,17 +273,26 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
     @Test func marketOrdersFillAtTheNextOpenWithSlippage() throws {
         var exchange = SimulatedExchange(configuration: .init(participationPercent: 100, slippageTicks: 2))
         _ = try exchange.submit(self.request(.buy, .market, 10, 0), at: KST.instant(day: self.day, hour: 9, minute: 30))
-        #expect(exchange.onCandle(minute(self.day, 9, 29, o: 70_000, h: 71_000, l: 69_000, c: 70_000)).isEmpty, "a candle before the submission never fills")
+        #expect(
+            exchange.onCandle(minute(self.day, 9, 29, o: 70_000, h: 71_000, l: 69_000, c: 70_000)).isEmpty,
+            "a candle before the submission never fills"
+        )
         let fills = exchange.onCandle(minute(self.day, 9, 30, o: 70_000, h: 71_000, l: 69_000, c: 70_500))
         #expect(fills.first?.price == 70_200)  // open + 2 ticks of 100
         var seller = SimulatedExchange(configuration: .init(participationPercent: 100, slippageTicks: 2))
         _ = try seller.submit(self.request(.sell, .market, 10, 0), at: KST.instant(day: self.day, hour: 9, minute: 30))
-        #expect(seller.onCandle(minute(self.day, 9, 30, o: 70_000, h: 71_000, l: 69_950, c: 70_500)).first?.price == 69_950, "kept inside the candle")
+        #expect(
+            seller.onCandle(minute(self.day, 9, 30, o: 70_000, h: 71_000, l: 69_950, c: 70_500)).first?.price == 69_950,
+            "kept inside the candle"
+        )
     }
 
     @Test func partialFillsAreCappedByVolumeShare() throws {
         var exchange = SimulatedExchange(configuration: .init(participationPercent: 10))
-        let number = try exchange.submit(self.request(.buy, .limit, 250, 71_000), at: KST.instant(day: self.day, hour: 9))
+        let number = try exchange.submit(
+            self.request(.buy, .limit, 250, 71_000),
+            at: KST.instant(day: self.day, hour: 9)
+        )
         #expect(exchange.onCandle(minute(self.day, 9, 0, v: 1_000)).map(\.quantity) == [100])
         #expect(exchange.onCandle(minute(self.day, 9, 1, v: 0)).isEmpty, "no volume, no fill")
         #expect(exchange.onCandle(minute(self.day, 9, 2, v: 5_000)).map(\.quantity) == [150])
@@ -161,7 +303,10 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
 
     @Test func dayOrdersExpireAtTheClose() throws {
         var exchange = SimulatedExchange()
-        let number = try exchange.submit(self.request(.buy, .limit, 10, 60_000), at: KST.instant(day: self.day, hour: 10))
+        let number = try exchange.submit(
+            self.request(.buy, .limit, 10, 60_000),
+            at: KST.instant(day: self.day, hour: 10)
+        )
         #expect(exchange.expire(at: KST.instant(day: self.day, hour: 15, minute: 30)) == [number])
         #expect(try exchange.status(number).state == .expired)
         #expect(exchange.onCandle(minute(self.day + 3, 9, 0, l: 50_000)).isEmpty)
@@ -174,7 +319,10 @@ func minute(_ day: Int64, _ hour: Int64, _ minute: Int64, o: Int64 = 71_000, h: 
 
     @Test func cancelReturnsTheUnfilledRest() throws {
         var exchange = SimulatedExchange(configuration: .init(participationPercent: 10))
-        let number = try exchange.submit(self.request(.buy, .limit, 300, 71_000), at: KST.instant(day: self.day, hour: 9))
+        let number = try exchange.submit(
+            self.request(.buy, .limit, 300, 71_000),
+            at: KST.instant(day: self.day, hour: 9)
+        )
         _ = exchange.onCandle(minute(self.day, 9, 0, v: 1_000))
         #expect(try exchange.cancel(number) == 200)
         #expect(throws: BrokerError.self) { _ = try exchange.cancel(number) }

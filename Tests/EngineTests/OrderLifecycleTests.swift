@@ -1,7 +1,8 @@
-import Simulation
 import Runtime
+import Simulation
 import Storage
 import Testing
+
 @testable import Engine
 
 /// Brings an order of `world` into `status` through legal transitions.
@@ -59,8 +60,10 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
     }
     static let illegal: [TransitionCase] = OrderTransition.allCases.flatMap { transition in
         // (A cancel request for a PENDING order is legal: it cancels at once, see the legal `cancel` case.)
-        OrderStatus.allCases.filter { !transition.from.contains($0) && $0 != transition.to && !(transition == .requestCancel && $0 == .pending) }
-            .map { TransitionCase(transition: transition, from: $0) }
+        OrderStatus.allCases.filter {
+            !transition.from.contains($0) && $0 != transition.to && !(transition == .requestCancel && $0 == .pending)
+        }
+        .map { TransitionCase(transition: transition, from: $0) }
     }
 
     @Test(arguments: Self.legal)
@@ -69,7 +72,12 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
         let order = try bring(&world, account, to: testCase.from)
         var transitionCommand = command(testCase.transition, order)
         if testCase.transition == .fill, world.order(order).filledQuantity > 0 {
-            transitionCommand = .recordFill(order, quantity: world.order(order).remainingQuantity, price: 71_000, fillID: "rest")
+            transitionCommand = .recordFill(
+                order,
+                quantity: world.order(order).remainingQuantity,
+                price: 71_000,
+                fillID: "rest"
+            )
         }
         if testCase.transition == .cancel && testCase.from == .pending {
             transitionCommand = .cancelOrder(order)  // a pending order is cancelled at once, never sent
@@ -117,7 +125,10 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
         try world.accept(order)
         #expect(try world.run(.recordAccepted(order, brokerOrderNumber: "x")).events.isEmpty)
         try world.run(.recordFill(order, quantity: 4, price: 71_000, fillID: "f-1"))
-        #expect(try world.run(.recordFill(order, quantity: 4, price: 71_000, fillID: "f-1")).events.isEmpty, "the same fill twice")
+        #expect(
+            try world.run(.recordFill(order, quantity: 4, price: 71_000, fillID: "f-1")).events.isEmpty,
+            "the same fill twice"
+        )
         #expect(world.order(order).filledQuantity == 4)
     }
 
@@ -127,7 +138,16 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
     /// behind it is rebuilt from a snapshot.
     @Test func aBrokerOrderBelongsToOneOrderOfItsDay() throws {
         var (world, account) = try World.standard(cash: 50_000_000)
-        let other = AccountID(value: try world.run(.registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "5012345602", dailyOrderLimit: 100)).created!)
+        let other = AccountID(
+            value: try world.run(
+                .registerAccount(
+                    user: UserID(value: 1),
+                    broker: .simulated,
+                    accountNumber: "5012345602",
+                    dailyOrderLimit: 100
+                )
+            ).created!
+        )
         try world.run(.depositCash(account: other, amount: 10_000_000))
         let (first, _) = try world.place(account, .buy, 10, at: 71_000)
         let (twin, _) = try world.place(account, .buy, 10, at: 71_000)
@@ -139,19 +159,32 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
             try world.run(.recordAccepted(twin, brokerOrderNumber: "0000000501"))
             Issue.record("a second order took broker order 0000000501")
         } catch {
-            #expect(error.code == .conflict && error.message.contains("0000000501") && error.message.contains(first.description), "\(error.message)")
+            #expect(
+                error.code == .conflict && error.message.contains("0000000501")
+                    && error.message.contains(first.description),
+                "\(error.message)"
+            )
         }
         #expect(world.state == before)
         #expect(world.state.brokerOrderNumbers(besides: world.order(twin)) == ["0000000501"])
-        #expect(try world.run(.recordAccepted(first, brokerOrderNumber: "0000000501")).events.isEmpty, "the holder's own report again is a no-op")
+        #expect(
+            try world.run(.recordAccepted(first, brokerOrderNumber: "0000000501")).events.isEmpty,
+            "the holder's own report again is a no-op"
+        )
         try world.run(.recordAccepted(twin, brokerOrderNumber: "0000000502"))
         try world.run(.recordAccepted(elsewhere, brokerOrderNumber: "0000000501"))
-        #expect(world.state.brokerOrderNumbers(besides: world.order(elsewhere)).isEmpty, "numbers of another account are not this one's")
+        #expect(
+            world.state.brokerOrderNumbers(besides: world.order(elsewhere)).isEmpty,
+            "numbers of another account are not this one's"
+        )
         // The next trading day (Monday), the same number is a different broker order.
         world.now = KST.instant(day: KST.day(year: 2025, month: 1, day: 6), hour: 10)
         let (tomorrow, _) = try world.place(account, .buy, 10, at: 71_000)
         try world.run(.recordSubmitted(tomorrow))
-        #expect(world.state.brokerOrderNumbers(besides: world.order(tomorrow)).isEmpty, "yesterday's numbers are not today's")
+        #expect(
+            world.state.brokerOrderNumbers(besides: world.order(tomorrow)).isEmpty,
+            "yesterday's numbers are not today's"
+        )
         try world.run(.recordAccepted(tomorrow, brokerOrderNumber: "0000000501"))
         #expect(world.order(tomorrow).status == .accepted)
         #expect(world.replayed() == world.state)

@@ -1,7 +1,8 @@
-import Simulation
 import Runtime
+import Simulation
 import Storage
 import Testing
+
 @testable import Engine
 
 @Suite struct RiskCheckTests {
@@ -51,7 +52,8 @@ import Testing
         (KST.instant(day: KST.day(year: 2025, month: 1, day: 3), hour: 15, minute: 30), true),
         (KST.instant(day: KST.day(year: 2025, month: 1, day: 4), hour: 10), true),  // Saturday
         (KST.instant(day: KST.day(year: 2025, month: 1, day: 1), hour: 10), true),  // New Year holiday
-        (KST.instant(day: KST.day(year: 2025, month: 1, day: 2), hour: 9, minute: 30), true),  // first session of 2025 opens at 10:00
+        // first session of 2025 opens at 10:00
+        (KST.instant(day: KST.day(year: 2025, month: 1, day: 2), hour: 9, minute: 30), true),
         (KST.instant(day: KST.day(year: 2025, month: 1, day: 2), hour: 10), false),
     ])
     func marketHours(time: Int64, closed: Bool) throws {
@@ -61,7 +63,10 @@ import Testing
         #expect((self.rejection(world, order).0 == .marketClosed) == closed, "\(ISOTime.kst(time))")
     }
 
-    @Test(arguments: [(71_050 as Int64, RejectionReason.priceNotOnTick), (92_400, .priceOutOfRange), (49_600, .priceOutOfRange), (92_300, nil), (49_700, nil)])
+    @Test(arguments: [
+        (71_050 as Int64, RejectionReason.priceNotOnTick), (92_400, .priceOutOfRange), (49_600, .priceOutOfRange),
+        (92_300, nil), (49_700, nil),
+    ])
     func priceTicksAndTheDailyBand(price: Int64, expected: RejectionReason?) throws {
         // Base 71,000: band 49,700...92,300 (49,700 = 71,000 x 0.7 rounded up; 92,300 = x 1.3 rounded down).
         var (world, account) = try World.standard()
@@ -73,7 +78,11 @@ import Testing
         var world = World()
         try world.run(.listStock(code: World.samsung, name: "삼성전자", market: "KOSPI", previousClose: 71_000))
         try world.run(.registerUser(email: "t@example.com"))
-        let account = AccountID(value: try world.run(.registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "1", dailyOrderLimit: 2)).created!)
+        let account = AccountID(
+            value: try world.run(
+                .registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "1", dailyOrderLimit: 2)
+            ).created!
+        )
         try world.run(.depositCash(account: account, amount: 10_000_000))
         _ = try world.place(account, .buy, 1, at: 71_000)
         _ = try world.place(account, .buy, 1, at: 71_000)
@@ -88,7 +97,16 @@ import Testing
         var world = World()
         try world.run(.listStock(code: World.samsung, name: "삼성전자", market: "KOSPI", previousClose: 71_000))
         try world.run(.registerUser(email: "t@example.com"))
-        let account = AccountID(value: try world.run(.registerAccount(user: UserID(value: 1), broker: .kisPaper, accountNumber: "50123456-01", dailyOrderLimit: 10)).created!)
+        let account = AccountID(
+            value: try world.run(
+                .registerAccount(
+                    user: UserID(value: 1),
+                    broker: .kisPaper,
+                    accountNumber: "50123456-01",
+                    dailyOrderLimit: 10
+                )
+            ).created!
+        )
         try world.run(.depositCash(account: account, amount: 10_000_000))
         let (withoutToken, _) = try world.place(account, .buy, 1, at: 71_000)
         #expect(world.order(withoutToken).failureReason == .tokenExpired)
@@ -98,7 +116,10 @@ import Testing
         try world.run(.expireToken(account: account))
         let (afterExpiry, _) = try world.place(account, .buy, 1, at: 71_000)
         #expect(world.order(afterExpiry).failureReason == .tokenExpired)
-        #expect(world.account(account).maskedAccountNumber == "*******6-01", "account numbers are masked before they reach the log")
+        #expect(
+            world.account(account).maskedAccountNumber == "*******6-01",
+            "account numbers are masked before they reach the log"
+        )
     }
 
     @Test func haltedAccountsCannotTrade() throws {
@@ -114,8 +135,14 @@ import Testing
         var (world, account) = try World.standard()
         let first = try world.run(.haltAccount(account, reason: "reconciliation mismatch: cash"))
         #expect(first.events.map(\.typeName) == ["AccountHalted", "NotificationCreated"])
-        guard case .notificationCreated(let notice) = first.events.last else { Issue.record("no notification"); return }
-        #expect(notice.title == "계좌 거래 중지" && notice.message.contains("reconciliation mismatch: cash") && notice.message.contains(world.account(account).maskedAccountNumber))
+        guard case .notificationCreated(let notice) = first.events.last else {
+            Issue.record("no notification")
+            return
+        }
+        #expect(
+            notice.title == "계좌 거래 중지" && notice.message.contains("reconciliation mismatch: cash")
+                && notice.message.contains(world.account(account).maskedAccountNumber)
+        )
         #expect(try world.run(.haltAccount(account, reason: "reconciliation mismatch: shares")).events.isEmpty)
         #expect(world.account(account).haltReason == "reconciliation mismatch: cash")
         #expect(world.state.notifications.count == 1)
@@ -226,7 +253,11 @@ import Testing
         let (order, _) = try world.place(account, .buy, 10, at: 71_000)
         try world.accept(order)
         try world.run(.recordFill(order, quantity: 10, price: 71_000, fillID: "v"))
-        try world.run(.ingestCandle(minute(KST.day(year: 2025, month: 1, day: 3), 10, 1, o: 71_000, h: 72_500, l: 71_000, c: 72_000)))
+        try world.run(
+            .ingestCandle(
+                minute(KST.day(year: 2025, month: 1, day: 3), 10, 1, o: 71_000, h: 72_500, l: 71_000, c: 72_000)
+            )
+        )
         let portfolio = try #require(world.state.portfolio(account))
         let cost = 710_000 + FeeSchedule().commission(710_000)
         #expect(portfolio.holdings.map(\.stock) == [World.samsung])

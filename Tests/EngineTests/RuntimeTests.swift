@@ -1,16 +1,23 @@
-import Simulation
-import Runtime
-import Storage
 import Foundation
-import Testing
+import Runtime
+import Simulation
+import Storage
 import TestSupport
+import Testing
+
 @testable import Engine
 @testable import Ledger
 
 @Suite struct RuntimeTests {
-    func digest(_ directory: String, snapshots: Bool, toOffset: UInt64? = nil) throws -> (String, EngineRuntime.RecoveryReport) {
+    func digest(_ directory: String, snapshots: Bool, toOffset: UInt64? = nil) throws -> (
+        String, EngineRuntime.RecoveryReport
+    ) {
         let log = try EventLog(directory: directory, readOnly: true)
-        let (state, report) = try EngineRuntime.recover(log: log, snapshots: snapshots ? SnapshotStore(logDirectory: directory) : nil, toOffset: toOffset)
+        let (state, report) = try EngineRuntime.recover(
+            log: log,
+            snapshots: snapshots ? SnapshotStore(logDirectory: directory) : nil,
+            toOffset: toOffset
+        )
         return (state.digest, report)
     }
 
@@ -29,7 +36,9 @@ import TestSupport
         var accepted = 0
         for step in 0..<2_500 {
             let (command, context) = generator.next(state: runtime.state)
-            if let execution = try? await runtime.execute(command, context: context), !execution.offsets.isEmpty { accepted += 1 }
+            if let execution = try? await runtime.execute(command, context: context), !execution.offsets.isEmpty {
+                accepted += 1
+            }
             if step % 500 == 250 { digests[runtime.nextOffset] = runtime.state.digest }
         }
         let live = runtime.state
@@ -65,14 +74,30 @@ import TestSupport
         let runtime = try EngineRuntime(log: log, engine: Engine())
         let time = KST.instant(day: KST.day(year: 2025, month: 3, day: 4), hour: 10)
         let context = CommandContext(time: time)
-        _ = try await runtime.execute(.listStock(code: StockCode("005930")!, name: "삼성전자", market: "KOSPI", previousClose: 71_000), context: context)
+        _ = try await runtime.execute(
+            .listStock(code: StockCode("005930")!, name: "삼성전자", market: "KOSPI", previousClose: 71_000),
+            context: context
+        )
         _ = try await runtime.execute(.registerUser(email: "t@example.com"), context: context)
-        _ = try await runtime.execute(.registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "1", dailyOrderLimit: 10_000), context: context)
-        _ = try await runtime.execute(.depositCash(account: AccountID(value: 1), amount: 1_000_000_000), context: context)
+        _ = try await runtime.execute(
+            .registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "1", dailyOrderLimit: 10_000),
+            context: context
+        )
+        _ = try await runtime.execute(
+            .depositCash(account: AccountID(value: 1), amount: 1_000_000_000),
+            context: context
+        )
         let ids = try await withThrowingTaskGroup(of: OrderID.self) { group in
             for index in 0..<400 {
                 group.addTask {
-                    let request = PlaceOrder(account: AccountID(value: 1), stock: StockCode("005930")!, side: .buy, quantity: 1, price: 71_000, clientOrderID: "c\(index)")
+                    let request = PlaceOrder(
+                        account: AccountID(value: 1),
+                        stock: StockCode("005930")!,
+                        side: .buy,
+                        quantity: 1,
+                        price: 71_000,
+                        clientOrderID: "c\(index)"
+                    )
                     return try await runtime.execute(.placeOrder(request), context: context).decision.order!
                 }
             }
@@ -96,10 +121,16 @@ import TestSupport
         var snapshotsUsed = 0
         let kills = Int(ProcessInfo.processInfo.environment["STOCKBOOM_ENGINE_KILLS"] ?? "") ?? 12
         for kill in 0..<kills {
-            let lines = try await runAndKill(["stress", "engine", "--dir", directory.path, "--seed", String(kill + 1)], after: UInt32.random(in: 250_000...700_000, using: &random), program: "stockboom-sim")
+            let lines = try await runAndKill(
+                ["stress", "engine", "--dir", directory.path, "--seed", String(kill + 1)],
+                after: UInt32.random(in: 250_000...700_000, using: &random),
+                program: "stockboom-sim"
+            )
             for line in lines {
                 let fields = line.split(separator: " ")
-                if fields.first == "ack", fields.count == 4, let offset = UInt64(fields[1]) { acknowledged[offset] = String(fields[3]) }
+                if fields.first == "ack", fields.count == 4, let offset = UInt64(fields[1]) {
+                    acknowledged[offset] = String(fields[3])
+                }
                 if fields.first == "open", !line.contains("snapshot=none") { snapshotsUsed += 1 }
             }
             // Recovery (writable open cuts a torn tail), then the checks.
@@ -107,13 +138,24 @@ import TestSupport
             log.close()
             let reader = try EventLog(directory: directory.path, readOnly: true)
             for (offset, type) in acknowledged {
-                let record = try #require(try reader.read(from: offset, maxRecords: 1).first, "kill \(kill): acknowledged offset \(offset) is missing")
-                #expect(try EventCodec.decode(record.payload, offset: offset, timestamp: record.timestamp).typeName == type)
+                let record = try #require(
+                    try reader.read(from: offset, maxRecords: 1).first,
+                    "kill \(kill): acknowledged offset \(offset) is missing"
+                )
+                #expect(
+                    try EventCodec.decode(record.payload, offset: offset, timestamp: record.timestamp).typeName == type
+                )
             }
-            #expect(try self.digest(directory.path, snapshots: true).0 == (try self.digest(directory.path, snapshots: false)).0, "kill \(kill)")
+            #expect(
+                try self.digest(directory.path, snapshots: true).0
+                    == (try self.digest(directory.path, snapshots: false)).0,
+                "kill \(kill)"
+            )
         }
         #expect(acknowledged.count > kills * 10)
         #expect(snapshotsUsed > 0, "restarts must have used snapshots")
-        print("engine crash test: \(kills) kills, \(acknowledged.count) acknowledged commands checked, \(snapshotsUsed) restarts from a snapshot")
+        print(
+            "engine crash test: \(kills) kills, \(acknowledged.count) acknowledged commands checked, \(snapshotsUsed) restarts from a snapshot"
+        )
     }
 }

@@ -1,15 +1,16 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Jobs
 import NIOCore
+import Runtime
+import Simulation
+import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Engine
 @testable import Gateway
 @testable import Ledger
@@ -40,7 +41,14 @@ final class APIHarness: @unchecked Sendable {
     static let sessionTime = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
     static let samsung = StockCode("005930")!
 
-    init(_ tag: String, candleCacheCapacity: Int = 512, liveFeed: LiveEventFeed? = nil, workerToken: String? = nil, internalNetworks: InternalNetworks = .default, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws {
+    init(
+        _ tag: String,
+        candleCacheCapacity: Int = 512,
+        liveFeed: LiveEventFeed? = nil,
+        workerToken: String? = nil,
+        internalNetworks: InternalNetworks = .default,
+        configure: (inout GatewayConfiguration) -> Void = { _ in }
+    ) async throws {
         let environment = ProcessInfo.processInfo.environment
         let server = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
         self.databaseURL = try PostgresConnection.recreateDatabase("sb_test_api_\(tag)", serverURL: server)
@@ -50,21 +58,37 @@ final class APIHarness: @unchecked Sendable {
         let url = self.databaseURL
         self.projections = try ProjectionRunner(log: self.log, connect: { try PostgresConnection(url: url) })
         self.pool = DatabasePool(url: url, size: 2)
-        var configuration = GatewayConfiguration(jwtSecret: "test-secret-test-secret-test-secret!", secretsKey: Array(repeating: 7, count: 32))
+        var configuration = GatewayConfiguration(
+            jwtSecret: "test-secret-test-secret-test-secret!",
+            secretsKey: Array(repeating: 7, count: 32)
+        )
         configuration.bcryptCost = 4
         configure(&configuration)
         self.clock = TestClock(Self.sessionTime)
         let clock = self.clock
         var dependencies = GatewayDependencies(log: self.log, databaseURL: url, redis: nil)
         dependencies.internalNetworks = internalNetworks
-        var services = GatewayServices(dependencies: dependencies, runtime: self.runtime, database: self.pool, auth: await AuthService(configuration: configuration), clock: { clock.read() }, candleCacheCapacity: candleCacheCapacity)
+        var services = GatewayServices(
+            dependencies: dependencies,
+            runtime: self.runtime,
+            database: self.pool,
+            auth: await AuthService(configuration: configuration),
+            clock: { clock.read() },
+            candleCacheCapacity: candleCacheCapacity
+        )
         services.liveFeed = liveFeed
         services.workerToken = workerToken
         self.services = services
         self.routes = Gateway.routes(dependencies: dependencies, metrics: GatewayMetrics(), services: self.services)
         let context = CommandContext(time: Self.sessionTime - 3_600_000_000)
-        _ = try await self.runtime.execute(.listStock(code: Self.samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
-        _ = try await self.runtime.execute(.listStock(code: StockCode("000660")!, name: "SK하이닉스", market: "KOSPI", previousClose: 180_000), context: context)
+        _ = try await self.runtime.execute(
+            .listStock(code: Self.samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000),
+            context: context
+        )
+        _ = try await self.runtime.execute(
+            .listStock(code: StockCode("000660")!, name: "SK하이닉스", market: "KOSPI", previousClose: 180_000),
+            context: context
+        )
     }
 
     /// Minute candles of Samsung from 09:00, a gentle zig-zag around 55,000 (on the 100-won tick).
@@ -72,8 +96,20 @@ final class APIHarness: @unchecked Sendable {
         let open = KST.instant(day: KST.day(Self.sessionTime), hour: 9)
         for minute in 0..<count {
             let close = 55_000 + Int64((minute % 10) - 5) * 100 + Int64(minute / 10) * 100
-            let candle = Candle(stock: Self.samsung, timeframe: .minute1, start: open + Int64(minute) * KST.minuteMicros, open: close - 100, high: close + 100, low: close - 200, close: close, volume: 1_000 + Int64(minute))
-            _ = try await self.runtime.execute(.ingestCandle(candle), context: CommandContext(time: candle.start + KST.minuteMicros))
+            let candle = Candle(
+                stock: Self.samsung,
+                timeframe: .minute1,
+                start: open + Int64(minute) * KST.minuteMicros,
+                open: close - 100,
+                high: close + 100,
+                low: close - 200,
+                close: close,
+                volume: 1_000 + Int64(minute)
+            )
+            _ = try await self.runtime.execute(
+                .ingestCandle(candle),
+                context: CommandContext(time: candle.start + KST.minuteMicros)
+            )
         }
     }
 
@@ -93,13 +129,22 @@ struct Reply {
     let status: Int
     let headers: HTTPFields
     let text: String
-    var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(self.text.utf8))) as? [String: Any]) ?? [:] }
+    var json: [String: Any] {
+        ((try? JSONSerialization.jsonObject(with: Data(self.text.utf8))) as? [String: Any]) ?? [:]
+    }
     var items: [[String: Any]] { self.json["items"] as? [[String: Any]] ?? [] }
     var detail: String { self.json["detail"] as? String ?? "" }
 }
 
 extension TestClientProtocol {
-    func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: Any? = nil, raw: String? = nil, headers extra: [String: String] = [:]) async throws -> Reply {
+    func call(
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        token: String? = nil,
+        json: Any? = nil,
+        raw: String? = nil,
+        headers extra: [String: String] = [:]
+    ) async throws -> Reply {
         var headers = HTTPFields()
         if let token { headers[.authorization] = "Bearer \(token)" }
         var body: ByteBuffer?
@@ -117,7 +162,9 @@ extension TestClientProtocol {
     }
 
     /// Registers a user and returns its token and id.
-    func register(_ email: String, password: String = "correct horse battery") async throws -> (token: String, user: String) {
+    func register(_ email: String, password: String = "correct horse battery") async throws -> (
+        token: String, user: String
+    ) {
         let reply = try await self.call(.post, "/api/auth/register", json: ["email": email, "password": password])
         #expect(reply.status == 201, "\(reply.text)")
         return (reply.json["token"] as? String ?? "", (reply.json["user"] as? [String: Any])?["id"] as? String ?? "")
@@ -125,7 +172,12 @@ extension TestClientProtocol {
 
     /// A simulated account with cash; returns its id.
     func simulatedAccount(_ token: String, cash: Int = 10_000_000) async throws -> String {
-        let reply = try await self.call(.post, "/api/broker-accounts", token: token, json: ["broker": "SIMULATED", "accountNumber": "5012345678", "initialCash": cash])
+        let reply = try await self.call(
+            .post,
+            "/api/broker-accounts",
+            token: token,
+            json: ["broker": "SIMULATED", "accountNumber": "5012345678", "initialCash": cash]
+        )
         #expect(reply.status == 201, "\(reply.text)")
         return reply.json["id"] as? String ?? ""
     }

@@ -1,14 +1,15 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
 import HTTPTypes
-import Synchronization
 import Hummingbird
 import HummingbirdTesting
-import Testing
+import Jobs
+import Runtime
+import Simulation
+import Storage
+import Synchronization
 import TestSupport
+import Testing
+
 @testable import Engine
 @testable import Gateway
 @testable import Ledger
@@ -22,16 +23,43 @@ import TestSupport
             let bob = try await client.register("bob@example.com")
             #expect(alice.user != bob.user)
             // Same address again (any case) → 409; weak password → 422; malformed → 400.
-            #expect(try await client.call(.post, "/api/auth/register", json: ["email": "ALICE@example.com", "password": "another password"]).status == 409)
-            #expect(try await client.call(.post, "/api/auth/register", json: ["email": "carol@example.com", "password": "short"]).status == 422)
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/auth/register",
+                    json: ["email": "ALICE@example.com", "password": "another password"]
+                ).status == 409
+            )
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/auth/register",
+                    json: ["email": "carol@example.com", "password": "short"]
+                ).status == 422
+            )
             #expect(try await client.call(.post, "/api/auth/register", raw: "{\"email\": ").status == 400)
             // Login: right password → token that works; wrong → 401 with the same message as an unknown address.
-            let login = try await client.call(.post, "/api/auth/login", json: ["email": "alice@example.com", "password": "correct horse battery"])
+            let login = try await client.call(
+                .post,
+                "/api/auth/login",
+                json: ["email": "alice@example.com", "password": "correct horse battery"]
+            )
             #expect(login.status == 200)
             let token = try #require(login.json["token"] as? String)
-            #expect(try await client.call(.get, "/api/auth/me", token: token).json["email"] as? String == "alice@example.com")
-            let wrong = try await client.call(.post, "/api/auth/login", json: ["email": "alice@example.com", "password": "wrong password"])
-            let unknown = try await client.call(.post, "/api/auth/login", json: ["email": "nobody@example.com", "password": "wrong password"])
+            #expect(
+                try await client.call(.get, "/api/auth/me", token: token).json["email"] as? String
+                    == "alice@example.com"
+            )
+            let wrong = try await client.call(
+                .post,
+                "/api/auth/login",
+                json: ["email": "alice@example.com", "password": "wrong password"]
+            )
+            let unknown = try await client.call(
+                .post,
+                "/api/auth/login",
+                json: ["email": "nobody@example.com", "password": "wrong password"]
+            )
             #expect(wrong.status == 401 && unknown.status == 401 && wrong.detail == unknown.detail)
             // No token, a bad token: 401 problem details.
             let anonymous = try await client.call(.get, "/api/orders")
@@ -40,23 +68,41 @@ import TestSupport
             #expect(try await client.call(.get, "/api/orders", token: "not.a.token").status == 401)
             // Alice's account, order and notification; Bob asks for each by id and gets 404.
             let account = try await client.simulatedAccount(alice.token)
-            let order = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 10, "price": 55_000])
+            let order = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 10, "price": 55_000]
+            )
             #expect(order.status == 201, "\(order.text)")
             let orderID = try #require(order.json["id"] as? String)
-            let offTick = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_050])
-            #expect(offTick.json["status"] as? String == "REJECTED")  // a rejection is an order with a reason, and a notification
+            let offTick = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_050]
+            )
+            // a rejection is an order with a reason, and a notification
+            #expect(offTick.json["status"] as? String == "REJECTED")
             try harness.project()
             let notifications = try await client.call(.get, "/api/notifications", token: alice.token)
             let notification = try #require(notifications.items.first?["id"] as? String, "\(notifications.text)")
             for (method, path) in [
-                (HTTPRequest.Method.get, "/api/broker-accounts/\(account)"), (.delete, "/api/broker-accounts/\(account)"),
-                (.get, "/api/orders/\(orderID)"), (.get, "/api/orders/\(orderID)/audit"), (.post, "/api/orders/\(orderID)/cancel"),
+                (HTTPRequest.Method.get, "/api/broker-accounts/\(account)"),
+                (.delete, "/api/broker-accounts/\(account)"),
+                (.get, "/api/orders/\(orderID)"), (.get, "/api/orders/\(orderID)/audit"),
+                (.post, "/api/orders/\(orderID)/cancel"),
                 (.post, "/api/notifications/\(notification)/read"),
             ] {
                 let reply = try await client.call(method, path, token: bob.token)
                 #expect(reply.status == 404, "Bob must not reach \(method) \(path): \(reply.status) \(reply.text)")
             }
-            let bobOrder = try await client.call(.post, "/api/orders", token: bob.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000])
+            let bobOrder = try await client.call(
+                .post,
+                "/api/orders",
+                token: bob.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
             #expect(bobOrder.status == 404, "Bob cannot order on Alice's account")
             #expect(try await client.call(.get, "/api/orders", token: bob.token).items.isEmpty)
             #expect(try await client.call(.get, "/api/broker-accounts", token: bob.token).items.isEmpty)
@@ -64,8 +110,15 @@ import TestSupport
             #expect(try await client.call(.get, "/api/trades", token: bob.token).items.isEmpty)
             #expect(try await client.call(.get, "/api/trades", token: alice.token).items.count == 2)
             // Alice marks her notification read.
-            #expect(try await client.call(.post, "/api/notifications/\(notification)/read", token: alice.token).status == 204)
-            #expect(try await client.call(.get, "/api/notifications?unread=true", token: alice.token).items.contains { $0["id"] as? String == notification } == false)
+            #expect(
+                try await client.call(.post, "/api/notifications/\(notification)/read", token: alice.token).status
+                    == 204
+            )
+            #expect(
+                try await client.call(.get, "/api/notifications?unread=true", token: alice.token).items.contains {
+                    $0["id"] as? String == notification
+                } == false
+            )
         }
         await harness.close()
     }
@@ -75,28 +128,71 @@ import TestSupport
         try await harness.app.test(.router) { client in
             let alice = try await client.register("alice@example.com")
             let account = try await client.simulatedAccount(alice.token)
-            let body: [String: Any] = ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "type": "LIMIT", "quantity": 10, "price": 55_000]
-            let first = try await client.call(.post, "/api/orders", token: alice.token, json: body, headers: ["Idempotency-Key": "retry-1"])
+            let body: [String: Any] = [
+                "brokerAccountId": account, "stockId": "005930", "side": "BUY", "type": "LIMIT", "quantity": 10,
+                "price": 55_000,
+            ]
+            let first = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: body,
+                headers: ["Idempotency-Key": "retry-1"]
+            )
             #expect(first.status == 201)
             #expect(first.json["status"] as? String == "PENDING")
-            let again = try await client.call(.post, "/api/orders", token: alice.token, json: body, headers: ["Idempotency-Key": "retry-1"])
+            let again = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: body,
+                headers: ["Idempotency-Key": "retry-1"]
+            )
             #expect(again.status == 200)
             #expect(again.json["id"] as? String == first.json["id"] as? String)
             #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
             var changed = body
             changed["quantity"] = 11
-            #expect(try await client.call(.post, "/api/orders", token: alice.token, json: changed, headers: ["Idempotency-Key": "retry-1"]).status == 422)
-            #expect(try await client.call(.get, "/api/orders", token: alice.token).items.count == 1, "a retried POST does not double the order")
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/orders",
+                    token: alice.token,
+                    json: changed,
+                    headers: ["Idempotency-Key": "retry-1"]
+                ).status == 422
+            )
+            #expect(
+                try await client.call(.get, "/api/orders", token: alice.token).items.count == 1,
+                "a retried POST does not double the order"
+            )
             let reserved = harness.runtime.state.accounts[AccountID(account)!]!.reservedCash
             #expect(reserved > 550_000 && reserved < 560_000, "one order's cash reserved, not two: \(reserved)")
 
             // Bad input: each a 4xx problem naming what is wrong, never a 500.
             let cases: [(Any, Int, String)] = [
-                (["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": -5, "price": 55_000], 422, "quantity"),
-                (["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": "ten", "price": 55_000], 400, "quantity"),
-                (["brokerAccountId": account, "stockId": "999999", "side": "BUY", "quantity": 1, "price": 55_000], 404, "999999"),
-                (["brokerAccountId": account, "stockId": "5930", "side": "BUY", "quantity": 1, "price": 55_000], 400, "six digits"),
-                (["brokerAccountId": account, "stockId": "005930", "side": "HOLD", "quantity": 1, "price": 55_000], 422, "side"),
+                (
+                    ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": -5, "price": 55_000],
+                    422, "quantity"
+                ),
+                (
+                    [
+                        "brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": "ten",
+                        "price": 55_000,
+                    ], 400, "quantity"
+                ),
+                (
+                    ["brokerAccountId": account, "stockId": "999999", "side": "BUY", "quantity": 1, "price": 55_000],
+                    404, "999999"
+                ),
+                (
+                    ["brokerAccountId": account, "stockId": "5930", "side": "BUY", "quantity": 1, "price": 55_000], 400,
+                    "six digits"
+                ),
+                (
+                    ["brokerAccountId": account, "stockId": "005930", "side": "HOLD", "quantity": 1, "price": 55_000],
+                    422, "side"
+                ),
                 (["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1], 422, "price"),
                 (["stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000], 400, "brokerAccountId"),
                 ([1, 2, 3], 400, "body"),
@@ -108,12 +204,30 @@ import TestSupport
                 #expect(reply.headers[.contentType] == "application/problem+json")
             }
             #expect(try await client.call(.post, "/api/orders", token: alice.token, raw: "{not json").status == 400)
-            let tooLarge = try await client.call(.post, "/api/orders", token: alice.token, raw: "{\"pad\":\"" + String(repeating: "x", count: 100_000) + "\"}")
+            let tooLarge = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                raw: "{\"pad\":\"" + String(repeating: "x", count: 100_000) + "\"}"
+            )
             #expect(tooLarge.status == 413)
             // Off tick and out of the daily band: recorded rejections with the engine's reason codes.
-            let offTick = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_050])
-            #expect(offTick.status == 201 && offTick.json["failureReason"] as? String == "PRICE_NOT_ON_TICK", "\(offTick.text)")
-            let tooHigh = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 80_000])
+            let offTick = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_050]
+            )
+            #expect(
+                offTick.status == 201 && offTick.json["failureReason"] as? String == "PRICE_NOT_ON_TICK",
+                "\(offTick.text)"
+            )
+            let tooHigh = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 80_000]
+            )
             #expect(tooHigh.json["failureReason"] as? String == "PRICE_OUT_OF_RANGE")
             // Cancel, then cancel again: 409 naming the state.
             let id = try #require(first.json["id"] as? String)
@@ -129,13 +243,26 @@ import TestSupport
     }
 
     @Test func orderRateLimitAnswers429() async throws {
-        let harness = try await APIHarness("ratelimit") { $0.ordersPerSecond = 0.01; $0.orderBurst = 3 }  // no refill within the test, however loaded the machine
+        let harness = try await APIHarness("ratelimit") {
+            $0.ordersPerSecond = 0.01
+            $0.orderBurst = 3
+        }  // no refill within the test, however loaded the machine
         try await harness.app.test(.router) { client in
             let alice = try await client.register("alice@example.com")
             let account = try await client.simulatedAccount(alice.token)
             var statuses: [Int] = []
             for _ in 0..<5 {
-                statuses.append(try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]).status)
+                statuses.append(
+                    try await client.call(
+                        .post,
+                        "/api/orders",
+                        token: alice.token,
+                        json: [
+                            "brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1,
+                            "price": 55_000,
+                        ]
+                    ).status
+                )
             }
             #expect(statuses == [201, 201, 201, 429, 429])
             let limited = try await client.call(.post, "/api/orders", token: alice.token, json: [:] as [String: Any])
@@ -143,7 +270,17 @@ import TestSupport
             // Another user has a bucket of their own.
             let bob = try await client.register("bob@example.com")
             let bobAccount = try await client.simulatedAccount(bob.token)
-            #expect(try await client.call(.post, "/api/orders", token: bob.token, json: ["brokerAccountId": bobAccount, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]).status == 201)
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/orders",
+                    token: bob.token,
+                    json: [
+                        "brokerAccountId": bobAccount, "stockId": "005930", "side": "BUY", "quantity": 1,
+                        "price": 55_000,
+                    ]
+                ).status == 201
+            )
         }
         await harness.close()
     }
@@ -153,19 +290,35 @@ import TestSupport
         try await harness.app.test(.router) { client in
             let alice = try await client.register("alice@example.com")
             let account = try await client.simulatedAccount(alice.token)
-            let placed = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 10, "price": 55_000])
+            let placed = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 10, "price": 55_000]
+            )
             let id = try #require(placed.json["id"] as? String)
             let order = OrderID(id)!
             // The broker side (issue 6's worker) reported through the engine: submitted, accepted, partly filled.
             let context = CommandContext(time: APIHarness.sessionTime + 1_000_000)
             _ = try await harness.runtime.execute(.recordSubmitted(order), context: context)
-            _ = try await harness.runtime.execute(.recordAccepted(order, brokerOrderNumber: "0000117057"), context: context)
-            try harness.project()  // the first events via the read model, the fill via the log scan after the checkpoint
-            _ = try await harness.runtime.execute(.recordFill(order, quantity: 4, price: 55_000, fillID: "F1"), context: context)
+            _ = try await harness.runtime.execute(
+                .recordAccepted(order, brokerOrderNumber: "0000117057"),
+                context: context
+            )
+            // the first events via the read model, the fill via the log scan after the checkpoint
+            try harness.project()
+            _ = try await harness.runtime.execute(
+                .recordFill(order, quantity: 4, price: 55_000, fillID: "F1"),
+                context: context
+            )
             let audit = try await client.call(.get, "/api/orders/\(id)/audit", token: alice.token)
             #expect(audit.status == 200, "\(audit.text)")
             let events = try #require(audit.json["events"] as? [[String: Any]])
-            #expect(events.map { $0["type"] as? String ?? "" } == ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderPartiallyFilled"])
+            #expect(
+                events.map { $0["type"] as? String ?? "" } == [
+                    "OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderPartiallyFilled",
+                ]
+            )
             let offsets = events.compactMap { ($0["offset"] as? NSNumber)?.uint64Value }
             #expect(offsets == offsets.sorted() && offsets.count == 4)
             #expect(events.allSatisfy { ($0["frameHash"] as? String)?.count == 64 })
@@ -188,7 +341,10 @@ import TestSupport
             let report = try #require(tampered.json["verification"] as? [String: Any], "\(tampered.text)")
             #expect(report["ok"] as? Bool == false)
             let problems = report["problems"] as? [String] ?? []
-            #expect(problems.contains { $0.contains(entry.segment) && $0.contains("byte \(entry.framePosition)") }, "\(problems)")
+            #expect(
+                problems.contains { $0.contains(entry.segment) && $0.contains("byte \(entry.framePosition)") },
+                "\(problems)"
+            )
         }
         await harness.close()
     }
@@ -200,12 +356,22 @@ import TestSupport
             let account = try await client.simulatedAccount(alice.token, cash: 1_000_000)
             let beforeDeposit = harness.clock.read()
             harness.clock.now.withLock { $0 += 60_000_000 }
-            _ = try await harness.runtime.execute(.depositCash(account: AccountID(account)!, amount: 500_000), context: CommandContext(time: harness.clock.read()))
+            _ = try await harness.runtime.execute(
+                .depositCash(account: AccountID(account)!, amount: 500_000),
+                context: CommandContext(time: harness.clock.read())
+            )
             let now = try await client.call(.get, "/api/portfolio", token: alice.token)
             #expect(now.items.first?["cash"] as? Int == 1_500_000, "\(now.text)")
-            let past = try await client.call(.get, "/api/portfolio?asOf=\(beforeDeposit)&brokerAccountId=\(account)", token: alice.token)
+            let past = try await client.call(
+                .get,
+                "/api/portfolio?asOf=\(beforeDeposit)&brokerAccountId=\(account)",
+                token: alice.token
+            )
             #expect(past.status == 200, "\(past.text)")
-            #expect(past.items.first?["cash"] as? Int == 1_000_000, "the portfolio as it was before the deposit: \(past.text)")
+            #expect(
+                past.items.first?["cash"] as? Int == 1_000_000,
+                "the portfolio as it was before the deposit: \(past.text)"
+            )
             #expect(try await client.call(.get, "/api/portfolio?asOf=yesterday", token: alice.token).status == 400)
         }
         await harness.close()
@@ -219,16 +385,39 @@ import TestSupport
             let alice = try await client.register("alice@example.com")
             let stocks = try await client.call(.get, "/api/market-data/stocks", token: alice.token)
             #expect(stocks.items.map { $0["id"] as? String ?? "" } == ["000660", "005930"])
-            let candles = try await client.call(.get, "/api/market-data/stocks/005930/candles?timeframe=1m&from=2025-01-06T09:10:00%2B09:00&to=2025-01-06T09:20:00%2B09:00", token: alice.token)
+            let candles = try await client.call(
+                .get,
+                "/api/market-data/stocks/005930/candles?timeframe=1m&from=2025-01-06T09:10:00%2B09:00&to=2025-01-06T09:20:00%2B09:00",
+                token: alice.token
+            )
             let rows = try #require(candles.json["candles"] as? [[String: Any]], "\(candles.text)")
             #expect(rows.count == 10)
             #expect(rows.first?["timestamp"] as? String == "2025-01-06T00:10:00.000000Z")
-            let fiveMinute = try await client.call(.get, "/api/market-data/stocks/005930/candles?timeframe=5m", token: alice.token)
-            #expect((fiveMinute.json["candles"] as? [[String: Any]])?.count == 8, "40 minutes from 09:00 close 8 five-minute candles: \(fiveMinute.text)")
-            #expect(try await client.call(.get, "/api/market-data/stocks/005930/candles?timeframe=2m", token: alice.token).status == 400)
-            #expect(try await client.call(.get, "/api/market-data/stocks/123456/candles", token: alice.token).status == 404)
-            let indicators = try await client.call(.get, "/api/market-data/stocks/005930/indicators?timeframe=1m&names=sma_5,rsi_14", token: alice.token)
-            let last = try #require((indicators.json["rows"] as? [[String: Any]])?.last?["values"] as? [String: Double], "\(indicators.text)")
+            let fiveMinute = try await client.call(
+                .get,
+                "/api/market-data/stocks/005930/candles?timeframe=5m",
+                token: alice.token
+            )
+            #expect(
+                (fiveMinute.json["candles"] as? [[String: Any]])?.count == 8,
+                "40 minutes from 09:00 close 8 five-minute candles: \(fiveMinute.text)"
+            )
+            #expect(
+                try await client.call(.get, "/api/market-data/stocks/005930/candles?timeframe=2m", token: alice.token)
+                    .status == 400
+            )
+            #expect(
+                try await client.call(.get, "/api/market-data/stocks/123456/candles", token: alice.token).status == 404
+            )
+            let indicators = try await client.call(
+                .get,
+                "/api/market-data/stocks/005930/indicators?timeframe=1m&names=sma_5,rsi_14",
+                token: alice.token
+            )
+            let last = try #require(
+                (indicators.json["rows"] as? [[String: Any]])?.last?["values"] as? [String: Double],
+                "\(indicators.text)"
+            )
             // SMA 5 of the last five closes, computed here independently.
             var sum = 0.0
             for minute in 35..<40 {
@@ -239,8 +428,19 @@ import TestSupport
             #expect(abs(sma - sum / 5) < 1e-9)
             #expect(last["rsi_14"] != nil)
             let quote = try await client.call(.get, "/api/market-data/stocks/005930/quote", token: alice.token)
-            #expect(quote.json["price"] as? Int == Int(harness.runtime.state.stocks[APIHarness.samsung]!.marketData.lastClose))
-            let backtest = try await client.call(.post, "/api/backtests", token: alice.token, json: ["stockId": "005930", "strategy": "ma-cross", "parameters": "fast=2,slow=5,quantity=10", "timeframe": "1m"])
+            #expect(
+                quote.json["price"] as? Int
+                    == Int(harness.runtime.state.stocks[APIHarness.samsung]!.marketData.lastClose)
+            )
+            let backtest = try await client.call(
+                .post,
+                "/api/backtests",
+                token: alice.token,
+                json: [
+                    "stockId": "005930", "strategy": "ma-cross", "parameters": "fast=2,slow=5,quantity=10",
+                    "timeframe": "1m",
+                ]
+            )
             #expect(backtest.status == 201, "\(backtest.text)")
             #expect(backtest.json["status"] as? String == "COMPLETED")
             #expect((backtest.json["report"] as? [String: Any])?["bars"] as? Int == 40)
@@ -248,7 +448,14 @@ import TestSupport
             #expect(try await client.call(.get, "/api/backtests/\(id)", token: alice.token).status == 200)
             let bob = try await client.register("bob@example.com")
             #expect(try await client.call(.get, "/api/backtests/\(id)", token: bob.token).status == 404)
-            #expect(try await client.call(.post, "/api/backtests", token: alice.token, json: ["stockId": "005930", "strategy": "moon"]).status == 422)
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/backtests",
+                    token: alice.token,
+                    json: ["stockId": "005930", "strategy": "moon"]
+                ).status == 422
+            )
             // The guide's token-status answers without a token (counts only).
             let status = try await client.call(.get, "/api/market-data/kis/token-status")
             #expect(status.status == 200 && status.json["kisAccounts"] as? Int == 0)
@@ -262,20 +469,47 @@ import TestSupport
         let appSecret = "SECRET-" + UUID().uuidString
         try await harness.app.test(.router) { client in
             let alice = try await client.register("alice@example.com", password: "hunter2-hunter2")
-            let created = try await client.call(.post, "/api/broker-accounts", token: alice.token, json: ["broker": "KIS_PAPER", "accountNumber": "50123456-01", "appKey": appKey, "appSecret": appSecret])
+            let created = try await client.call(
+                .post,
+                "/api/broker-accounts",
+                token: alice.token,
+                json: ["broker": "KIS_PAPER", "accountNumber": "50123456-01", "appKey": appKey, "appSecret": appSecret]
+            )
             #expect(created.status == 201, "\(created.text)")
             #expect(created.json["hasCredentials"] as? Bool == true)
-            #expect(!created.text.contains(appKey) && !created.text.contains(appSecret) && !created.text.contains("50123456"))
+            #expect(
+                !created.text.contains(appKey) && !created.text.contains(appSecret)
+                    && !created.text.contains("50123456")
+            )
             let listed = try await client.call(.get, "/api/broker-accounts", token: alice.token)
             #expect(!listed.text.contains(appKey) && !listed.text.contains(appSecret))
-            #expect(try await client.call(.post, "/api/broker-accounts", token: alice.token, json: ["broker": "KIS_REAL", "accountNumber": "50123456"]).status == 422, "KIS needs credentials")
-            let test = try await client.call(.post, "/api/trades/test", token: alice.token, json: ["brokerAccountId": created.json["id"] as? String ?? "", "stockId": "005930"])
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/broker-accounts",
+                    token: alice.token,
+                    json: ["broker": "KIS_REAL", "accountNumber": "50123456"]
+                ).status == 422,
+                "KIS needs credentials"
+            )
+            let test = try await client.call(
+                .post,
+                "/api/trades/test",
+                token: alice.token,
+                json: ["brokerAccountId": created.json["id"] as? String ?? "", "stockId": "005930"]
+            )
             #expect(test.status == 200 && test.json["ok"] as? Bool == false, "no token yet: \(test.text)")
-            #expect((test.json["checks"] as? [[String: Any]])?.contains { $0["name"] as? String == "token" && $0["ok"] as? Bool == false } == true)
+            #expect(
+                (test.json["checks"] as? [[String: Any]])?.contains {
+                    $0["name"] as? String == "token" && $0["ok"] as? Bool == false
+                } == true
+            )
         }
         // In PostgreSQL: sealed, and opening with the key gives the secret back.
         let database = try PostgresConnection(url: harness.databaseURL)
-        let row = try #require(try database.query("SELECT sealed_app_key, sealed_app_secret FROM broker_credentials").rows.first)
+        let row = try #require(
+            try database.query("SELECT sealed_app_key, sealed_app_secret FROM broker_credentials").rows.first
+        )
         #expect(row[0]?.hasPrefix("v1:") == true && row[0]?.contains(appKey) == false)
         #expect(try harness.services.secrets.open(row[1] ?? "") == appSecret)
         let hash = try database.query("SELECT password_hash FROM user_credentials").rows.first?[0] ?? ""
@@ -283,16 +517,27 @@ import TestSupport
         // In the log: neither in any decoded event nor anywhere in the raw bytes.
         var rendered = ""
         try harness.log.scan(from: 0) { view in
-            if let envelope = try? EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp) { rendered += envelope.json() }
+            if let envelope = try? EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp) {
+                rendered += envelope.json()
+            }
             return .continue
         }
-        for secret in [appKey, appSecret, "hunter2", "50123456-01"] { #expect(!rendered.contains(secret), "\(secret) entered the log") }
+        for secret in [appKey, appSecret, "hunter2", "50123456-01"] {
+            #expect(!rendered.contains(secret), "\(secret) entered the log")
+        }
         await harness.close()
-        for file in FileManager.default.enumerator(atPath: harness.directory.path)?.compactMap({ $0 as? String }) ?? [] {
+        for file in FileManager.default.enumerator(atPath: harness.directory.path)?.compactMap({ $0 as? String }) ?? []
+        {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: harness.directory.path + "/" + file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard
+                FileManager.default.fileExists(atPath: harness.directory.path + "/" + file, isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            else { continue }
             let bytes = try Data(contentsOf: URL(fileURLWithPath: harness.directory.path + "/" + file))
-            #expect(bytes.range(of: Data(appSecret.utf8)) == nil && bytes.range(of: Data("hunter2".utf8)) == nil, "a secret is in \(file)")
+            #expect(
+                bytes.range(of: Data(appSecret.utf8)) == nil && bytes.range(of: Data("hunter2".utf8)) == nil,
+                "a secret is in \(file)"
+            )
         }
     }
 
@@ -301,13 +546,31 @@ import TestSupport
         try await harness.app.test(.router) { client in
             let alice = try await client.register("alice@example.com")
             let account = try await client.simulatedAccount(alice.token)
-            let order = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000])
+            let order = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
             let refused = try await client.call(.delete, "/api/broker-accounts/\(account)", token: alice.token)
             #expect(refused.status == 409 && refused.detail.contains("working order"), "\(refused.text)")
-            _ = try await client.call(.post, "/api/orders/\(order.json["id"] as? String ?? "")/cancel", token: alice.token)
+            _ = try await client.call(
+                .post,
+                "/api/orders/\(order.json["id"] as? String ?? "")/cancel",
+                token: alice.token
+            )
             #expect(try await client.call(.delete, "/api/broker-accounts/\(account)", token: alice.token).status == 204)
             #expect(try await client.call(.get, "/api/broker-accounts", token: alice.token).items.isEmpty)
-            #expect(try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]).status == 404)
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/orders",
+                    token: alice.token,
+                    json: [
+                        "brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000,
+                    ]
+                ).status == 404
+            )
         }
         // The closing survives a restart (event + snapshot v2).
         await harness.close()
@@ -326,16 +589,32 @@ import TestSupport
             let bob = try await client.register("bob@example.com")
             let account = try await client.simulatedAccount(alice.token)
             _ = try await client.simulatedAccount(bob.token)
-            let placed = try await client.call(.post, "/api/orders", token: alice.token, json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000])
+            let placed = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
             #expect(placed.status == 201)
             let port = try #require(client.port)
             let events = try await Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: alice.token, expect: 4)
-            try #require(events.map(\.type) == ["UserRegistered", "BrokerAccountRegistered", "CashDeposited", "OrderRequested"], "\(events)")
+            try #require(
+                events.map(\.type) == ["UserRegistered", "BrokerAccountRegistered", "CashDeposited", "OrderRequested"],
+                "\(events)"
+            )
             #expect(events.allSatisfy { !$0.data.contains("bob@example.com") })
             // Resume after the second event: Last-Event-ID.
-            let resumed = try await Self.sse("http://127.0.0.1:\(port)/api/stream", token: alice.token, lastEventID: events[1].id, expect: 2)
+            let resumed = try await Self.sse(
+                "http://127.0.0.1:\(port)/api/stream",
+                token: alice.token,
+                lastEventID: events[1].id,
+                expect: 2
+            )
             #expect(resumed.map(\.id) == Array(events.dropFirst(2).map(\.id)))
-            #expect(try await Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: nil, expect: 0).isEmpty, "no token, no stream")
+            #expect(
+                try await Self.sse("http://127.0.0.1:\(port)/api/stream?from=0", token: nil, expect: 0).isEmpty,
+                "no token, no stream"
+            )
         }
         await harness.close()
     }
@@ -344,7 +623,10 @@ import TestSupport
     /// the log: a forged message (anyone who reaches Redis can PUBLISH) with another body and SSE lines in it is
     /// never sent, and the real event at that offset is not skipped (both happened before: finding 3).
     @Test func liveStreamSendsTheLogNotTheChannelsMessages() async throws {
-        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        let url = try #require(
+            ProcessInfo.processInfo.environment["REDIS_URL"],
+            "REDIS_URL is unset: run the tests with `make test`"
+        )
         let endpoint = try #require(RedisEndpoint(url: url))
         let channel = "stockboom:events:test-\(UUID().uuidString)"
         let feed = LiveEventFeed(endpoint: endpoint, channel: channel)
@@ -354,17 +636,30 @@ import TestSupport
             for _ in 0..<50 where !feed.isConnected { try await Task.sleep(for: .milliseconds(100)) }
             let port = try #require(client.port)
             let from = harness.runtime.nextOffset
-            async let events = Self.sse("http://127.0.0.1:\(port)/api/stream?from=\(from)", token: alice.token, expect: 2)
+            async let events = Self.sse(
+                "http://127.0.0.1:\(port)/api/stream?from=\(from)",
+                token: alice.token,
+                expect: 2
+            )
             try await Task.sleep(for: .milliseconds(500))
             // Forged for the next offset, addressed to alice, with an extra SSE event inside, published before the
             // real events are committed: BrokerAccountRegistered at `from`, CashDeposited after it.
-            let forged = "\(from) \(alice.user) BrokerAccountRegistered\n{\"via\":\"pubsub\"}\n\nevent: OrderFilled\ndata: {\"injected\":true}"
+            let forged =
+                "\(from) \(alice.user) BrokerAccountRegistered\n{\"via\":\"pubsub\"}\n\nevent: OrderFilled\ndata: {\"injected\":true}"
             _ = try RedisClient(endpoint: endpoint).command(["PUBLISH", channel, forged])
             _ = try await client.simulatedAccount(alice.token)
-            _ = try RedisClient(endpoint: endpoint).command(["PUBLISH", channel, "\(from + 1) \(alice.user) CashDeposited\n{}"])  // a wake-up
+            _ = try RedisClient(endpoint: endpoint).command([
+                "PUBLISH", channel, "\(from + 1) \(alice.user) CashDeposited\n{}",
+            ])  // a wake-up
             let received = try await events
-            #expect(received.map(\.type) == ["BrokerAccountRegistered", "CashDeposited"], "the log's two events, nothing else: \(received)")
-            #expect(received.first?.id == String(from) && received.first?.data.contains("\"via\"") == false, "the log's body: \(received)")
+            #expect(
+                received.map(\.type) == ["BrokerAccountRegistered", "CashDeposited"],
+                "the log's two events, nothing else: \(received)"
+            )
+            #expect(
+                received.first?.id == String(from) && received.first?.data.contains("\"via\"") == false,
+                "the log's body: \(received)"
+            )
             #expect(!received.contains { $0.data.contains("injected") })
         }
         await harness.close()
@@ -372,7 +667,9 @@ import TestSupport
 
     /// Reads an SSE stream with curl until `expect` events arrived (then one more second, to catch extras) or
     /// 20 s passed, and parses its events. A stream does not end by itself.
-    static func sse(_ url: String, token: String?, lastEventID: String? = nil, expect: Int) async throws -> [(id: String, type: String, data: String)] {
+    static func sse(_ url: String, token: String?, lastEventID: String? = nil, expect: Int) async throws -> [(
+        id: String, type: String, data: String
+    )] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         var arguments = ["-s", "-N", "-m", "20", url]
@@ -390,7 +687,9 @@ import TestSupport
         let deadline = Date().addingTimeInterval(20)
         var settled: Date?
         while process.isRunning, Date() < deadline {
-            if settled == nil, Self.parse(received.withLock { $0 }).count >= expect { settled = Date().addingTimeInterval(1) }
+            if settled == nil, Self.parse(received.withLock { $0 }).count >= expect {
+                settled = Date().addingTimeInterval(1)
+            }
             if let settled, Date() > settled { break }
             try await Task.sleep(for: .milliseconds(50))  // not Thread.sleep: the in-process server needs the pool
         }
@@ -402,7 +701,9 @@ import TestSupport
 
     static func parse(_ bytes: Data) -> [(id: String, type: String, data: String)] {
         String(decoding: bytes, as: UTF8.self).components(separatedBy: "\n\n").compactMap { block in
-            var id = "", type = "", data = ""
+            var id = ""
+            var type = ""
+            var data = ""
             for line in block.split(separator: "\n") {
                 if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
                 if line.hasPrefix("event: ") { type = String(line.dropFirst(7)) }
@@ -413,27 +714,49 @@ import TestSupport
     }
 
     @Test func productionRefusesToStartWithoutSecrets() async throws {
-        #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production"]) }
-        #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": "short"]) }
+        #expect(throws: GatewayConfiguration.Refusal.self) {
+            try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production"])
+        }
+        #expect(throws: GatewayConfiguration.Refusal.self) {
+            try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": "short"])
+        }
         let key = Data(repeating: 1, count: 32).base64EncodedString()
         let strong = "q8Vd2LmZx7RtN4pKw9YsB3hJc6FgT1eA5uXo0iQn"
         // Long but weak: a repeated character, a placeholder.
-        for weak in [String(repeating: "s", count: 40), "change-me-change-me-change-me-change-me", "my-super-jwt-secret-for-stockboom-2025"] {
-            #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["NODE_ENV": "production", "JWT_SECRET": weak, "STOCKBOOM_SECRETS_KEY": key]) }
+        for weak in [
+            String(repeating: "s", count: 40), "change-me-change-me-change-me-change-me",
+            "my-super-jwt-secret-for-stockboom-2025",
+        ] {
+            #expect(throws: GatewayConfiguration.Refusal.self) {
+                try GatewayConfiguration.fromEnvironment([
+                    "NODE_ENV": "production", "JWT_SECRET": weak, "STOCKBOOM_SECRETS_KEY": key,
+                ])
+            }
         }
         // The flag in any case is production (it used to run in development mode, with a random secret);
         // a value that is no known environment refuses to start.
         for flag in ["Production", "PRODUCTION", " production "] {
-            #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["STOCKBOOM_ENV": flag]) }
+            #expect(throws: GatewayConfiguration.Refusal.self) {
+                try GatewayConfiguration.fromEnvironment(["STOCKBOOM_ENV": flag])
+            }
         }
-        #expect(throws: GatewayConfiguration.Refusal.self) { try GatewayConfiguration.fromEnvironment(["STOCKBOOM_ENV": "prod", "JWT_SECRET": strong, "STOCKBOOM_SECRETS_KEY": key]) }
-        let (configuration, warnings) = try GatewayConfiguration.fromEnvironment(["STOCKBOOM_ENV": "Production", "JWT_SECRET": strong, "STOCKBOOM_SECRETS_KEY": key])
+        #expect(throws: GatewayConfiguration.Refusal.self) {
+            try GatewayConfiguration.fromEnvironment([
+                "STOCKBOOM_ENV": "prod", "JWT_SECRET": strong, "STOCKBOOM_SECRETS_KEY": key,
+            ])
+        }
+        let (configuration, warnings) = try GatewayConfiguration.fromEnvironment([
+            "STOCKBOOM_ENV": "Production", "JWT_SECRET": strong, "STOCKBOOM_SECRETS_KEY": key,
+        ])
         #expect(warnings.isEmpty && configuration.bcryptCost == 12)
         // And the server itself: exits non-zero naming the variable.
         let directory = TemporaryDirectory("serve-production")
         var environment = try ServeTests.services()
         environment["NODE_ENV"] = "production"
-        let (status, output, errors) = try await runStockboom(["serve", "--dir", directory.path, "--port", String(freePort())], environment: environment)
+        let (status, output, errors) = try await runStockboom(
+            ["serve", "--dir", directory.path, "--port", String(freePort())],
+            environment: environment
+        )
         #expect(status != 0)
         #expect((output + errors).contains("JWT_SECRET"), "\(output)\(errors)")
     }
@@ -442,12 +765,17 @@ import TestSupport
 @Suite struct OpenAPITests {
     @Test func theDocumentDescribesExactlyTheRoutes() async throws {
         let harness = try await APIHarness("openapi")
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any]
+        )
         #expect(document["openapi"] as? String == "3.0.3")
         let paths = try #require(document["paths"] as? [String: [String: Any]])
         let documented = Set(paths.flatMap { path, operations in operations.keys.map { "\($0.uppercased()) \(path)" } })
         let served = Set(harness.routes.operations.map { "\($0.method) \($0.path)" })
-        #expect(documented == served, "documented only: \(documented.subtracting(served).sorted()); served only: \(served.subtracting(documented).sorted())")
+        #expect(
+            documented == served,
+            "documented only: \(documented.subtracting(served).sorted()); served only: \(served.subtracting(documented).sorted())"
+        )
         #expect(served.count >= 30)
         try await harness.app.test(.router) { client in
             let reply = try await client.call(.get, "/openapi.json")

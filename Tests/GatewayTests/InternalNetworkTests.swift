@@ -1,16 +1,17 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Testing
-@testable import Gateway
+import Jobs
 import Ledger
+import Runtime
+import Simulation
+import Storage
 import Synchronization
+import Testing
+
+@testable import Gateway
 
 /// Finding 8 of the hostile-input review: the worker token could do anything on the public port, and
 /// `/health`, `/metrics` and the token-status route told anyone per-user counts. Now `/internal/*`, `/metrics`
@@ -21,11 +22,22 @@ import Synchronization
 
     @Test func cidrsParseAndMatch() throws {
         let networks = try #require(InternalNetworks("10.0.0.0/8, 192.168.1.0/24,::1/128,fd00::/8"))
-        #expect(networks.contains("10.200.3.4") && networks.contains("192.168.1.77") && networks.contains("::1") && networks.contains("fd12::1"))
+        #expect(
+            networks.contains("10.200.3.4") && networks.contains("192.168.1.77") && networks.contains("::1")
+                && networks.contains("fd12::1")
+        )
         #expect(networks.contains("::ffff:10.1.2.3"), "an IPv4 client on a dual-stack socket")
-        #expect(!networks.contains("192.168.2.1") && !networks.contains("11.0.0.1") && !networks.contains("2001:db8::1") && !networks.contains("not an address"))
-        #expect(InternalNetworks.default.contains("127.0.0.1") && InternalNetworks.default.contains("172.18.0.5") && !InternalNetworks.default.contains("8.8.8.8"))
-        for bad in ["10.0.0.0/33", "10.0.0/8", "example.com", "::1/129"] { #expect(InternalNetworks(bad) == nil, "\(bad)") }
+        #expect(
+            !networks.contains("192.168.2.1") && !networks.contains("11.0.0.1") && !networks.contains("2001:db8::1")
+                && !networks.contains("not an address")
+        )
+        #expect(
+            InternalNetworks.default.contains("127.0.0.1") && InternalNetworks.default.contains("172.18.0.5")
+                && !InternalNetworks.default.contains("8.8.8.8")
+        )
+        for bad in ["10.0.0.0/33", "10.0.0/8", "example.com", "::1/129"] {
+            #expect(InternalNetworks(bad) == nil, "\(bad)")
+        }
     }
 
     @Test func loopbackIsInternalButNotThroughAProxy() async throws {
@@ -33,34 +45,62 @@ import Synchronization
         try await harness.app.test(.live) { client in
             #expect(try await client.call(.get, "/metrics").status == 200)
             let health = try await client.call(.get, "/health")
-            #expect(health.status == 200 && health.json["log"] != nil, "the detailed health for the host: \(health.text)")
+            #expect(
+                health.status == 200 && health.json["log"] != nil,
+                "the detailed health for the host: \(health.text)"
+            )
             #expect(try await client.call(.get, "/internal/stocks", token: Self.token).status == 200)
             // The same client through a reverse proxy is public.
             for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
                 let proxied = ["\(header)": header == "Forwarded" ? "for=203.0.113.7" : "203.0.113.7"]
                 #expect(try await client.call(.get, "/metrics", headers: proxied).status == 404, "\(header)")
-                #expect(try await client.call(.get, "/internal/stocks", token: Self.token, headers: proxied).status == 404, "\(header)")
+                #expect(
+                    try await client.call(.get, "/internal/stocks", token: Self.token, headers: proxied).status == 404,
+                    "\(header)"
+                )
                 let publicHealth = try await client.call(.get, "/health", headers: proxied)
-                #expect(publicHealth.status == 200 && publicHealth.text == #"{"status":"ok"}"#, "\(header): \(publicHealth.text)")
+                #expect(
+                    publicHealth.status == 200 && publicHealth.text == #"{"status":"ok"}"#,
+                    "\(header): \(publicHealth.text)"
+                )
             }
         }
         await harness.close()
     }
 
     @Test func outsideTheNetworksOnlyLivenessAndPublicRoutesAnswer() async throws {
-        let harness = try await APIHarness("internal_public", workerToken: Self.token, internalNetworks: InternalNetworks("10.0.0.0/8")!)
+        let harness = try await APIHarness(
+            "internal_public",
+            workerToken: Self.token,
+            internalNetworks: InternalNetworks("10.0.0.0/8")!
+        )
         try await harness.app.test(.live) { client in
             let alice = try await client.register("public@example.com")
             #expect(try await client.call(.get, "/metrics").status == 404)
             let health = try await client.call(.get, "/health")
-            #expect(health.status == 200 && health.text == #"{"status":"ok"}"#, "no parts, offsets or errors: \(health.text)")
+            #expect(
+                health.status == 200 && health.text == #"{"status":"ok"}"#,
+                "no parts, offsets or errors: \(health.text)"
+            )
             // The worker's routes, even with the worker's token: as if they did not exist.
             for path in ["/internal/stocks", "/internal/accounts", "/internal/orders/ord-0000000001"] {
                 #expect(try await client.call(.get, path, token: Self.token).status == 404, "\(path)")
             }
-            #expect(try await client.call(.post, "/internal/commands", token: Self.token, json: ["commands": [[String: Any]]()]).status == 404)
+            #expect(
+                try await client.call(
+                    .post,
+                    "/internal/commands",
+                    token: Self.token,
+                    json: ["commands": [[String: Any]]()]
+                ).status == 404
+            )
             // KIS token status: a stranger learns only whether KIS is configured; a user sees their own accounts.
-            _ = try await client.call(.post, "/api/broker-accounts", token: alice.token, json: ["broker": "KIS_PAPER", "accountNumber": "5012345601", "appKey": "k", "appSecret": "s"])
+            _ = try await client.call(
+                .post,
+                "/api/broker-accounts",
+                token: alice.token,
+                json: ["broker": "KIS_PAPER", "accountNumber": "5012345601", "appKey": "k", "appSecret": "s"]
+            )
             let anonymous = try await client.call(.get, "/api/market-data/kis/token-status")
             #expect(anonymous.status == 200 && anonymous.json["kisAccounts"] as? Int == 0, "\(anonymous.text)")
             let own = try await client.call(.get, "/api/market-data/kis/token-status", token: alice.token)
@@ -85,7 +125,10 @@ import Synchronization
             let seconds = Int((ContinuousClock.now - started).components.seconds)
             let checks = HealthReport.checksMade.withLock { $0[directory] ?? 0 } - before
             // At most one check per started second (one per call, as before, would be 40).
-            #expect(checks <= seconds + 1 && (seconds >= 39 || checks < 40), "\(checks) checks for 40 calls in \(seconds) s")
+            #expect(
+                checks <= seconds + 1 && (seconds >= 39 || checks < 40),
+                "\(checks) checks for 40 calls in \(seconds) s"
+            )
         }
         await harness.close()
     }

@@ -1,10 +1,11 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
-import Testing
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import TestSupport
+import Testing
+
 @testable import Gateway
 @testable import Ledger
 @testable import Projections
@@ -18,7 +19,9 @@ func http(_ url: String, json: String? = nil, token: String? = nil) async throws
 private func curl(_ url: String, json: String?, token: String?) throws -> (Int, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["-s", "-m", "10", "-w", "\n%{http_code}"] + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
+    process.arguments =
+        ["-s", "-m", "10", "-w", "\n%{http_code}"]
+        + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
         + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []) + [url]
     let output = OutputFile()
     process.standardOutput = output.handle
@@ -61,17 +64,21 @@ final class Server: @unchecked Sendable {
     /// SIGTERM; returns the exit status and what the server printed.
     func stop() async -> (Int32, String) {
         kill(self.process.processIdentifier, SIGTERM)
-        return (try? await blocking {
-            self.process.waitUntilExit()
-            return (self.process.terminationStatus, self.output.text)
-        }) ?? (-1, "")
+        return
+            (try? await blocking {
+                self.process.waitUntilExit()
+                return (self.process.terminationStatus, self.output.text)
+            }) ?? (-1, "")
     }
 }
 
 @Suite(.serialized) struct ServeTests {
     static func services() throws -> [String: String] {
         let environment = ProcessInfo.processInfo.environment
-        let database = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
+        let database = try #require(
+            environment["DATABASE_URL"],
+            "DATABASE_URL is unset: run the tests with `make test`"
+        )
         let redis = try #require(environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
         return ["DATABASE_URL": database, "REDIS_URL": redis]
     }
@@ -79,7 +86,10 @@ final class Server: @unchecked Sendable {
     /// Each server test gets a database of its own (a database built from another log is refused).
     static func servicesWithFreshDatabase(_ tag: String) throws -> [String: String] {
         var environment = try Self.services()
-        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase("sb_test_serve_\(tag)", serverURL: environment["DATABASE_URL"]!)  // set above
+        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase(
+            "sb_test_serve_\(tag)",
+            serverURL: environment["DATABASE_URL"]!
+        )  // set above
         return environment
     }
 
@@ -96,8 +106,10 @@ final class Server: @unchecked Sendable {
         let (metricsStatus, metrics) = try await http(server.url + "/metrics")
         #expect(metricsStatus == 200)
         for name in [
-            "http_request_duration_seconds_bucket", "bullmq_queue_size", "bullmq_queue_waiting_count", "postgres_connections_active",
-            "redis_connected_clients", "process_cpu_usage_percent", "process_memory_usage_bytes", "stockboom_log_head_offset",
+            "http_request_duration_seconds_bucket", "bullmq_queue_size", "bullmq_queue_waiting_count",
+            "postgres_connections_active",
+            "redis_connected_clients", "process_cpu_usage_percent", "process_memory_usage_bytes",
+            "stockboom_log_head_offset",
             "stockboom_log_fsync_seconds_mean", "stockboom_projection_lag_events",
         ] {
             #expect(metrics.contains(name), "\(name) missing from /metrics")
@@ -106,7 +118,10 @@ final class Server: @unchecked Sendable {
         #expect(metrics.contains("queue=\"trade-execution\""))
         let (notFound, problem) = try await http(server.url + "/no-such-route")
         #expect(notFound == 404)
-        let details = try #require(try JSONSerialization.jsonObject(with: Data(problem.utf8)) as? [String: Any], "errors are problem details: \(problem)")
+        let details = try #require(
+            try JSONSerialization.jsonObject(with: Data(problem.utf8)) as? [String: Any],
+            "errors are problem details: \(problem)"
+        )
         #expect(details["status"] as? Int == 404)
         #expect(details["title"] as? String == "Not Found")
         #expect((details["detail"] as? String)?.contains("/no-such-route") == true)
@@ -115,7 +130,10 @@ final class Server: @unchecked Sendable {
         #expect(exit == 0, "SIGTERM must end in a clean exit: \(output)")
         #expect(output.contains("stopped cleanly"))
         #expect(FileManager.default.fileExists(atPath: directory.path + "/CLEAN"), "the log was closed cleanly")
-        #expect(!(try SnapshotStore(logDirectory: directory.path).list()).isEmpty, "the engine wrote a snapshot on the way out")
+        #expect(
+            !(try SnapshotStore(logDirectory: directory.path).list()).isEmpty,
+            "the engine wrote a snapshot on the way out"
+        )
     }
 
     @Test func shutdownEndsOpenEventStreams() async throws {
@@ -123,11 +141,17 @@ final class Server: @unchecked Sendable {
         var environment = try Self.servicesWithFreshDatabase("stream")
         environment["BCRYPT_COST"] = "4"
         let server = try await Server(directory: directory.path, environment: environment)
-        let (_, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"a@example.com\",\"password\":\"sturdy-pass-123\"}")
-        let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
+        let (_, body) = try await http(
+            server.url + "/api/auth/register",
+            json: "{\"email\":\"a@example.com\",\"password\":\"sturdy-pass-123\"}"
+        )
+        let token =
+            ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        client.arguments = ["-sN", "-m", "60", "-H", "Authorization: Bearer \(token)", server.url + "/api/stream?from=0"]
+        client.arguments = [
+            "-sN", "-m", "60", "-H", "Authorization: Bearer \(token)", server.url + "/api/stream?from=0",
+        ]
         let output = OutputFile()
         client.standardOutput = output.handle
         try client.run()
@@ -147,11 +171,22 @@ final class Server: @unchecked Sendable {
     func aFullLogDiskIsAClearRefusalNotCorruption() async throws {
         let disk = try SmallFileSystem(megabytes: 4, "serve-diskfull")
         var environment = try Self.servicesWithFreshDatabase("diskfull")
-        environment["JWT_SECRET"] = "a fixed secret of more than thirty-two characters"  // the session outlives the restart
+        // the session outlives the restart
+        environment["JWT_SECRET"] = "a fixed secret of more than thirty-two characters"
         var server = try await Server(directory: disk.path + "/log", environment: environment)
-        let (_, session) = try await http(server.url + "/api/auth/register", json: #"{"email":"full@example.com","password":"sturdy-pass-123"}"#)
-        let token = try #require((try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any])?["token"] as? String, "\(session)")
-        let (first, _) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345601","initialCash":1000000}"#, token: token)
+        let (_, session) = try await http(
+            server.url + "/api/auth/register",
+            json: #"{"email":"full@example.com","password":"sturdy-pass-123"}"#
+        )
+        let token = try #require(
+            (try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any])?["token"] as? String,
+            "\(session)"
+        )
+        let (first, _) = try await http(
+            server.url + "/api/broker-accounts",
+            json: #"{"broker":"SIMULATED","accountNumber":"5012345601","initialCash":1000000}"#,
+            token: token
+        )
         #expect(first == 201)
 
         let ballast = disk.fill("ballast", bytes: 64 << 20)  // until the file system refuses
@@ -159,8 +194,16 @@ final class Server: @unchecked Sendable {
         var acknowledged = 1
         var refusal: (Int, String)?
         for number in 2..<200 {
-            let (status, body) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number % 100))","initialCash":1000000}"#, token: token)
-            if status == 201 { acknowledged += 1; continue }
+            let (status, body) = try await http(
+                server.url + "/api/broker-accounts",
+                json:
+                    #"{"broker":"SIMULATED","accountNumber":"50123456\#(String(format: "%02d", number % 100))","initialCash":1000000}"#,
+                token: token
+            )
+            if status == 201 {
+                acknowledged += 1
+                continue
+            }
             refusal = (status, body)
             break
         }
@@ -172,14 +215,20 @@ final class Server: @unchecked Sendable {
         #expect(report.contains("\"failing\":[\"log\"]") && report.contains("is full"), "\(report)")
 
         try FileManager.default.removeItem(atPath: ballast)
-        let (third, _) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345603","initialCash":1000000}"#, token: token)
+        let (third, _) = try await http(
+            server.url + "/api/broker-accounts",
+            json: #"{"broker":"SIMULATED","accountNumber":"5012345603","initialCash":1000000}"#,
+            token: token
+        )
         #expect(third == 201, "writes resume once space returns")
         acknowledged += 1
         try await Task.sleep(for: .milliseconds(1_100))  // /health answers from a check at most a second old
         #expect(try await http(server.url + "/health").0 == 200)
         func accountNumbers() async throws -> [String] {
             let (_, body) = try await http(server.url + "/api/broker-accounts", token: token)
-            let list = (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
+            let list =
+                (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["items"]
+                as? [[String: Any]] ?? []
             return list.compactMap { $0["id"] as? String }.sorted()
         }
         let before = try await accountNumbers()
@@ -225,11 +274,21 @@ final class Server: @unchecked Sendable {
         var environment = try ServeTests.servicesWithFreshDatabase("schemathesis")
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("schemathesis")
-        let server = try await Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
-        let (status, body) = try await http(server.url + "/api/auth/register", json: "{\"email\":\"st@example.com\",\"password\":\"sturdy-pass-123\"}")
+        let server = try await Server(
+            directory: directory.path,
+            environment: environment,
+            arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"]
+        )
+        let (status, body) = try await http(
+            server.url + "/api/auth/register",
+            json: "{\"email\":\"st@example.com\",\"password\":\"sturdy-pass-123\"}"
+        )
         #expect(status == 201, "\(body)")
-        let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Schemathesis/run.sh").path
+        let token =
+            ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Schemathesis/run.sh"
+        ).path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script, server.url, token]
@@ -256,17 +315,33 @@ final class Server: @unchecked Sendable {
         var environment = try ServeTests.servicesWithFreshDatabase("browser")
         environment["BCRYPT_COST"] = "4"
         let directory = TemporaryDirectory("browser")
-        let server = try await Server(directory: directory.path, environment: environment, arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"])
-        let (status, body) = try await http(server.url + "/api/auth/register", json: #"{"email":"browser@example.com","password":"a long browser password"}"#)
+        let server = try await Server(
+            directory: directory.path,
+            environment: environment,
+            arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"]
+        )
+        let (status, body) = try await http(
+            server.url + "/api/auth/register",
+            json: #"{"email":"browser@example.com","password":"a long browser password"}"#
+        )
         #expect(status == 201, "\(body)")
-        let token = ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
-        let (created, account) = try await http(server.url + "/api/broker-accounts", json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":7654321}"#, token: token)
+        let token =
+            ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["token"] as? String ?? ""
+        let (created, account) = try await http(
+            server.url + "/api/broker-accounts",
+            json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":7654321}"#,
+            token: token
+        )
         #expect(created == 201, "\(account)")
 
         func browse(_ password: String) async throws -> [String: Any] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/sign_in.py").path, server.url, "browser@example.com", password]
+            process.arguments = [
+                "python3",
+                URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/sign_in.py")
+                    .path, server.url, "browser@example.com", password,
+            ]
             let output = OutputFile()
             process.standardOutput = output.handle
             process.standardError = output.handle
@@ -283,9 +358,15 @@ final class Server: @unchecked Sendable {
         let portfolio = try #require(page["portfolio"] as? String, "\(page)")
         #expect(portfolio.contains("7,654,321"), "the deposited cash is on the page: \(portfolio)")
         #expect(portfolio.contains("******5678"), "the account, masked: \(portfolio)")
-        #expect(page["sections"] as? [String] == ["portfolio", "orders", "chart", "notifications", "system"], "\(page)")
+        #expect(
+            page["sections"] as? [String] == ["portfolio", "orders", "chart", "notifications", "system"],
+            "\(page)"
+        )
         #expect(page["cookieVisibleToScript"] as? Bool == false, "the session cookie is HttpOnly")
-        #expect((page["system"] as? String)?.contains("trade-execution") == true, "queue sizes in the system panel: \(page)")
+        #expect(
+            (page["system"] as? String)?.contains("trade-execution") == true,
+            "queue sizes in the system panel: \(page)"
+        )
         let refused = try await browse("not the password")
         #expect(refused["portfolio"] is NSNull, "a wrong password shows no portfolio: \(refused)")
         #expect(refused["signinAgain"] as? Bool == true, "but the form again: \(refused)")
@@ -303,7 +384,11 @@ final class Server: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return connected == 0 ? descriptor : -1
@@ -318,7 +403,11 @@ final class Server: @unchecked Sendable {
 
     @Test func connectionsBeyondTheCapAreClosedAndTheCapFreesUp() async throws {
         let directory = TemporaryDirectory("serve-cap")
-        let server = try await Server(directory: directory.path, environment: try ServeTests.services(), arguments: ["--max-connections", "3"])
+        let server = try await Server(
+            directory: directory.path,
+            environment: try ServeTests.services(),
+            arguments: ["--max-connections", "3"]
+        )
         try await Task.sleep(for: .milliseconds(300))  // the start-up probe's connection closes
         // Three slow clients: a request head begun and never finished.
         let held = (0..<3).map { _ in Self.connect(server.port) }

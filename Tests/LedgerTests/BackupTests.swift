@@ -1,12 +1,15 @@
 import Foundation
 import Testing
+
 @testable import Ledger
 
 /// Backups taken beside a live writer, incremental copies, verification that names the damaged file, and
 /// restores to any offset that hold exactly the records below it.
 @Suite struct BackupTests {
     /// Appends `batches` random batches and returns every record written so far.
-    static func write(_ log: EventLog, batches: Int, into expected: inout [LogRecord], random: inout SeededRandom) async throws {
+    static func write(_ log: EventLog, batches: Int, into expected: inout [LogRecord], random: inout SeededRandom)
+        async throws
+    {
         for _ in 0..<batches {
             var batch = AppendBatch()
             var pending: [(Int64, [UInt8])] = []
@@ -18,7 +21,9 @@ import Testing
             }
             let result = try await log.append(batch)
             for (index, item) in pending.enumerated() {
-                expected.append(LogRecord(offset: result.firstOffset + UInt64(index), timestamp: item.0, payload: item.1))
+                expected.append(
+                    LogRecord(offset: result.firstOffset + UInt64(index), timestamp: item.0, payload: item.1)
+                )
             }
         }
     }
@@ -30,10 +35,18 @@ import Testing
         var expected: [LogRecord] = []
         let live = try EventLog(directory: directory.path, configuration: smallSegments())
         try await Self.write(live, batches: 60, into: &expected, random: &random)
-        try SnapshotStore(logDirectory: directory.path).write(offset: UInt64(expected.count / 2), state: Array(repeating: 7, count: 1_000), stateVersion: 1)
+        try SnapshotStore(logDirectory: directory.path).write(
+            offset: UInt64(expected.count / 2),
+            state: Array(repeating: 7, count: 1_000),
+            stateVersion: 1
+        )
 
         // The first backup runs while the writer holds the log open (a read-only open takes no lock).
-        let first = try LogBackup.create(logDirectory: directory.path, repository: repository.path, now: 1_764_460_800_000_000)
+        let first = try LogBackup.create(
+            logDirectory: directory.path,
+            repository: repository.path,
+            now: 1_764_460_800_000_000
+        )
         #expect(first.nextOffset == UInt64(expected.count))
         #expect(first.files.filter { $0.role == .sealedSegment }.count == live.segments.count - 1)
         #expect(first.files.contains { $0.role == .snapshot && $0.baseOffset == UInt64(expected.count / 2) })
@@ -43,9 +56,16 @@ import Testing
 
         // More records, more sealed segments: the second backup copies only what the first lacks.
         try await Self.write(live, batches: 60, into: &expected, random: &random)
-        let second = try LogBackup.create(logDirectory: directory.path, repository: repository.path, now: 1_764_460_900_000_000)
+        let second = try LogBackup.create(
+            logDirectory: directory.path,
+            repository: repository.path,
+            now: 1_764_460_900_000_000
+        )
         let reused = second.files.filter { !$0.copied }
-        #expect(reused.count == first.files.filter { $0.role == .sealedSegment }.count, "sealed segments already stored are not copied again")
+        #expect(
+            reused.count == first.files.filter { $0.role == .sealedSegment }.count,
+            "sealed segments already stored are not copied again"
+        )
         #expect(second.copiedBytes < second.totalBytes)
         #expect(try LogBackup.list(repository: repository.path).map(\.id) == [first.id, second.id])
         #expect(try LogBackup.verify(repository: repository.path, manifest: second).isEmpty)
@@ -53,7 +73,11 @@ import Testing
 
         // The chain head recorded by the first backup is the one a full restore of it arrives at.
         let full = TemporaryDirectory()
-        let restoredFirst = try await LogBackup.restore(repository: repository.path, manifest: first, to: full.path + "/log")
+        let restoredFirst = try await LogBackup.restore(
+            repository: repository.path,
+            manifest: first,
+            to: full.path + "/log"
+        )
         #expect(restoredFirst.headHash == firstHead)
         let check = try EventLog(directory: full.path + "/log", readOnly: true)
         #expect(try check.read(from: 0, maxRecords: .max) == Array(expected.prefix(Int(first.nextOffset))))
@@ -61,17 +85,28 @@ import Testing
 
         // Point in time: offsets inside frames, on frame and segment boundaries, and the first record.
         let segments = second.files.filter { $0.role != .snapshot }
-        var cuts: [UInt64] = [1, UInt64(expected.count) - 1, segments[1].baseOffset, segments[1].baseOffset + 1, segments[2].baseOffset - 1]
+        var cuts: [UInt64] = [
+            1, UInt64(expected.count) - 1, segments[1].baseOffset, segments[1].baseOffset + 1,
+            segments[2].baseOffset - 1,
+        ]
         for _ in 0..<4 { cuts.append(UInt64.random(in: 1..<UInt64(expected.count), using: &random)) }
         var reappended = 0
         for cut in cuts {
             let target = TemporaryDirectory()
-            let report = try await LogBackup.restore(repository: repository.path, manifest: second, to: target.path, toOffset: cut)
+            let report = try await LogBackup.restore(
+                repository: repository.path,
+                manifest: second,
+                to: target.path,
+                toOffset: cut
+            )
             #expect(report.nextOffset == cut)
             #expect(report.droppedRecords == UInt64(expected.count) - cut)
             reappended += report.reappendedRecords
             let restored = try EventLog(directory: target.path, configuration: smallSegments())
-            #expect(try restored.read(from: 0, maxRecords: .max) == Array(expected.prefix(Int(cut))), "restore to \(cut)")
+            #expect(
+                try restored.read(from: 0, maxRecords: .max) == Array(expected.prefix(Int(cut))),
+                "restore to \(cut)"
+            )
             // The restored log is a working log: it takes appends and verifies end to end.
             _ = try await restored.append([1, 2, 3])
             restored.close()
@@ -79,7 +114,10 @@ import Testing
             #expect(verified.isValid, "restore to \(cut): \(verified.firstError?.description ?? "")")
             #expect(verified.nextOffset == cut + 1)
             let snapshots = try SnapshotStore(logDirectory: target.path).list()
-            #expect(snapshots.allSatisfy { UInt64($0.split(separator: "/").last!.prefix(20))! <= cut }, "no snapshot from after the cut")
+            #expect(
+                snapshots.allSatisfy { UInt64($0.split(separator: "/").last!.prefix(20))! <= cut },
+                "no snapshot from after the cut"
+            )
         }
 
         #expect(reappended > 0, "some cuts fall inside a frame: its records below the cut are appended again")
@@ -87,7 +125,9 @@ import Testing
         // A non-empty target is refused.
         let occupied = TemporaryDirectory()
         _ = FileManager.default.createFile(atPath: occupied.path + "/something", contents: Data([1]))
-        await #expect(throws: LedgerError.self) { try await LogBackup.restore(repository: repository.path, manifest: second, to: occupied.path) }
+        await #expect(throws: LedgerError.self) {
+            try await LogBackup.restore(repository: repository.path, manifest: second, to: occupied.path)
+        }
 
         // Retention keeps the newest backup and the segments it uses; it still verifies.
         try LogBackup.prune(repository: repository.path, keep: 1)
@@ -110,11 +150,15 @@ import Testing
         #expect(damage.map(\.path) == [victim.path])
         #expect(damage.first?.reason.contains("SHA-256") == true)
         let target = TemporaryDirectory()
-        await #expect(throws: LedgerError.self) { try await LogBackup.restore(repository: repository.path, manifest: manifest, to: target.path + "/log") }
+        await #expect(throws: LedgerError.self) {
+            try await LogBackup.restore(repository: repository.path, manifest: manifest, to: target.path + "/log")
+        }
         #expect(!FileManager.default.fileExists(atPath: target.path + "/log"), "a damaged backup restores nothing")
 
         // A missing file is named too.
-        try FileManager.default.removeItem(atPath: repository.path + "/" + manifest.files.last { $0.role == .openSegment }!.path)
+        try FileManager.default.removeItem(
+            atPath: repository.path + "/" + manifest.files.last { $0.role == .openSegment }!.path
+        )
         let missing = try LogBackup.verify(repository: repository.path, manifest: manifest)
         #expect(missing.contains { $0.reason == "missing" && $0.path.hasSuffix(".log") })
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Ledger
 
 @Suite struct ChecksumTests {

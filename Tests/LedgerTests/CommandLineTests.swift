@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Ledger
 
 func jsonObject(_ text: String) throws -> [String: Any] {
@@ -15,25 +16,34 @@ func jsonObject(_ text: String) throws -> [String: Any] {
 
     @Test func appendInspectVerifyDump() async throws {
         let directory = TemporaryDirectory("cli")
-        let (status, output, errors) = try await runStockboom(["log", "append", "--dir", directory.path, "--batch", "100", "--json"], input: Self.corpusLines(5_000))
+        let (status, output, errors) = try await runStockboom(
+            ["log", "append", "--dir", directory.path, "--batch", "100", "--json"],
+            input: Self.corpusLines(5_000)
+        )
         #expect(status == 0, "\(errors)")
         let appended = try jsonObject(output)
         #expect(appended["appended"] as? Int == 5_000)
         #expect(appended["firstOffset"] as? Int == 0)
         #expect(appended["lastOffset"] as? Int == 4_999)
 
-        let (inspectStatus, inspectOutput, _) = try await runStockboom(["log", "inspect", "--dir", directory.path, "--json"])
+        let (inspectStatus, inspectOutput, _) = try await runStockboom([
+            "log", "inspect", "--dir", directory.path, "--json",
+        ])
         #expect(inspectStatus == 0)
         let inspected = try jsonObject(inspectOutput)
         #expect(inspected["records"] as? Int == 5_000)
         #expect((inspected["compressionRatio"] as? Double ?? 0) > 3)
         #expect((inspected["segments"] as? [[String: Any]])?.count == 1)
 
-        let (verifyStatus, verifyOutput, _) = try await runStockboom(["log", "verify", "--dir", directory.path, "--json"])
+        let (verifyStatus, verifyOutput, _) = try await runStockboom([
+            "log", "verify", "--dir", directory.path, "--json",
+        ])
         #expect(verifyStatus == 0)
         #expect(try jsonObject(verifyOutput)["valid"] as? Bool == true)
 
-        let (_, dumped, _) = try await runStockboom(["log", "dump", "--dir", directory.path, "--from", "10", "--to", "13"])
+        let (_, dumped, _) = try await runStockboom([
+            "log", "dump", "--dir", directory.path, "--from", "10", "--to", "13",
+        ])
         let lines = dumped.split(separator: "\n")
         #expect(lines.count == 3)
         let first = try jsonObject(String(lines[0]))
@@ -41,22 +51,35 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         #expect((first["payload"] as? [String: Any])?["vol"] as? Int == 10)
 
         // Appending again continues the offsets.
-        let (_, again, _) = try await runStockboom(["log", "append", "--dir", directory.path, "--json"], input: Self.corpusLines(10, from: 5_000))
+        let (_, again, _) = try await runStockboom(
+            ["log", "append", "--dir", directory.path, "--json"],
+            input: Self.corpusLines(10, from: 5_000)
+        )
         #expect(try jsonObject(again)["firstOffset"] as? Int == 5_000)
         let (_, tail, _) = try await runStockboom(["log", "tail", "--dir", directory.path, "-n", "2"])
-        #expect(tail.split(separator: "\n").compactMap { try? jsonObject(String($0))["offset"] as? Int } == [5_008, 5_009])
+        #expect(
+            tail.split(separator: "\n").compactMap { try? jsonObject(String($0))["offset"] as? Int } == [5_008, 5_009]
+        )
     }
 
     @Test func dumpSelectsByTime() async throws {
         let directory = TemporaryDirectory("cli")
         let log = try EventLog(directory: directory.path)
         for minute in 0..<10 {
-            _ = try await log.append(Array("{\"minute\":\(minute)}".utf8), timestamp: 1_735_776_000_000_000 + Int64(minute) * 60_000_000)
+            _ = try await log.append(
+                Array("{\"minute\":\(minute)}".utf8),
+                timestamp: 1_735_776_000_000_000 + Int64(minute) * 60_000_000
+            )
         }
         log.close()
-        let (status, output, errors) = try await runStockboom(["log", "dump", "--dir", directory.path, "--since", "2025-01-02T09:03:00+09:00", "--until", "2025-01-02T09:05:00+09:00"])
+        let (status, output, errors) = try await runStockboom([
+            "log", "dump", "--dir", directory.path, "--since", "2025-01-02T09:03:00+09:00", "--until",
+            "2025-01-02T09:05:00+09:00",
+        ])
         #expect(status == 0, "\(errors)")
-        let minutes = output.split(separator: "\n").compactMap { try? (jsonObject(String($0))["payload"] as? [String: Any])?["minute"] as? Int }
+        let minutes = output.split(separator: "\n").compactMap {
+            try? (jsonObject(String($0))["payload"] as? [String: Any])?["minute"] as? Int
+        }
         #expect(minutes == [3, 4])
         #expect(output.contains("\"timestamp\":\"2025-01-02T00:03:00.000000Z\""))
     }
@@ -78,7 +101,9 @@ func jsonObject(_ text: String) throws -> [String: Any] {
     }
 
     @Test func malformedInputGetsAClearError() async throws {
-        let (status, _, errors) = try await runStockboom(["log", "append", "--dir", TemporaryDirectory("cli").path, "--durability", "sometimes"])
+        let (status, _, errors) = try await runStockboom([
+            "log", "append", "--dir", TemporaryDirectory("cli").path, "--durability", "sometimes",
+        ])
         #expect(status != 0)
         #expect(errors.contains("--durability"))
         let (missing, _, missingErrors) = try await runStockboom(["log", "inspect", "--dir", "/nonexistent/stockboom"])

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Ledger
 
 /// Builds a log with several sealed segments, a dictionary and a snapshot; returns the records written.
@@ -19,12 +20,26 @@ func buildDamageFixture(_ directory: TemporaryDirectory, records: Int = 3_000) a
         }
         let result = try await log.append(batch)
         for (offset, payload) in payloads.enumerated() {
-            written.append(LogRecord(offset: result.firstOffset + UInt64(offset), timestamp: Int64(Int(result.firstOffset) + offset) * 1_000, payload: payload))
+            written.append(
+                LogRecord(
+                    offset: result.firstOffset + UInt64(offset),
+                    timestamp: Int64(Int(result.firstOffset) + offset) * 1_000,
+                    payload: payload
+                )
+            )
         }
     }
     log.close()
-    try SnapshotStore(logDirectory: directory.path).write(offset: 100, state: Array(repeating: 1, count: 5_000), stateVersion: 1)
-    try SnapshotStore(logDirectory: directory.path).write(offset: 2_000, state: Array(repeating: 2, count: 5_000), stateVersion: 1)
+    try SnapshotStore(logDirectory: directory.path).write(
+        offset: 100,
+        state: Array(repeating: 1, count: 5_000),
+        stateVersion: 1
+    )
+    try SnapshotStore(logDirectory: directory.path).write(
+        offset: 2_000,
+        state: Array(repeating: 2, count: 5_000),
+        stateVersion: 1
+    )
     return written
 }
 
@@ -33,7 +48,9 @@ func framePositions(_ path: String) throws -> [(position: UInt64, header: BatchH
     let handle = try Ledger.FileHandle.open(path, writable: false)
     var reader = FrameReader(handle: handle, from: UInt64(Layout.segmentHeaderBytes), limit: try handle.size())
     var positions: [(UInt64, BatchHeader)] = []
-    while case (.frame(let header, let position), _) = try reader.next({ _, _, _ in () }) { positions.append((position, header)) }
+    while case (.frame(let header, let position), _) = try reader.next({ _, _, _ in () }) {
+        positions.append((position, header))
+    }
     return positions
 }
 
@@ -134,7 +151,7 @@ enum Damage: String, CaseIterable, Sendable { case flip, truncate, zero }
         #expect(try log.read(from: 0, maxRecords: Int.max) == Array(written.prefix(Int(last.header.baseOffset))))
         let next = try await log.append(Array("after the tear".utf8))
         #expect(next == last.header.baseOffset)
-        #expect(LogVerifierValid(directory))
+        #expect(logVerifierValid(directory))
     }
 
     @Test func zeroFilledTailIsTreatedAsTorn() async throws {
@@ -213,7 +230,9 @@ enum Damage: String, CaseIterable, Sendable { case flip, truncate, zero }
         _ = try await buildDamageFixture(directory)
         let store = SnapshotStore(logDirectory: directory.path)
         // A crash between write and rename leaves a temporary file, which is never taken for a snapshot.
-        try Data(repeating: 9, count: 100).write(to: URL(fileURLWithPath: store.directory + "/" + SegmentName.stem(2_500) + ".snap.tmp"))
+        try Data(repeating: 9, count: 100).write(
+            to: URL(fileURLWithPath: store.directory + "/" + SegmentName.stem(2_500) + ".snap.tmp")
+        )
         let (snapshot, damaged) = try store.latest()
         #expect(snapshot?.offset == 2_000)
         #expect(damaged.isEmpty)
@@ -223,7 +242,7 @@ enum Damage: String, CaseIterable, Sendable { case flip, truncate, zero }
     }
 }
 
-func LogVerifierValid(_ directory: TemporaryDirectory) -> Bool {
+func logVerifierValid(_ directory: TemporaryDirectory) -> Bool {
     (try? LogVerifier.verify(directory: directory.path, indexIntervalBytes: 1024).isValid) ?? false
 }
 
@@ -239,7 +258,9 @@ func LogVerifierValid(_ directory: TemporaryDirectory) -> Bool {
         for round in 0..<20_000 {
             var bytes: [UInt8]
             if round % 4 == 0 {
-                bytes = (0..<Int.random(in: 0...400, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                bytes = (0..<Int.random(in: 0...400, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
             } else {
                 encoder.reset()
                 for index in 0..<Int.random(in: 1...12, using: &random) {
@@ -247,7 +268,13 @@ func LogVerifierValid(_ directory: TemporaryDirectory) -> Bool {
                         encoder.add(timestamp: Int64.random(in: 0...1_000_000, using: &random), payload: $0)
                     }
                 }
-                bytes = encoder.encodeRecords(baseOffset: UInt64(round), previousHash: Layout.zeroHash, compressor: compressor, dictionaryPosition: 0).frame
+                bytes =
+                    encoder.encodeRecords(
+                        baseOffset: UInt64(round),
+                        previousHash: Layout.zeroHash,
+                        compressor: compressor,
+                        dictionaryPosition: 0
+                    ).frame
                 for _ in 0..<Int.random(in: 1...4, using: &random) {
                     let at = Int.random(in: 0..<bytes.count, using: &random)
                     bytes[at] = UInt8.random(in: 0...255, using: &random)
@@ -269,7 +296,13 @@ func LogVerifierValid(_ directory: TemporaryDirectory) -> Bool {
                 case .failure(let defect): return "invalid: \(defect)".prefix(24).description
                 case .success(let header):
                     if header.isDictionary { return "dictionary" }
-                    let decoded = BatchFrame.decodeRecords(header: header, frame: raw, dictionary: nil, scratch: &scratch, from: 0) { view in
+                    let decoded = BatchFrame.decodeRecords(
+                        header: header,
+                        frame: raw,
+                        dictionary: nil,
+                        scratch: &scratch,
+                        from: 0
+                    ) { view in
                         precondition(view.payload.count <= raw.count * 255)
                         return .continue
                     }

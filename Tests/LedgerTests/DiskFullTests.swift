@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Ledger
 
 /// A log on a file system that fills up (a 2 MiB tmpfs of the test's own): appends are refused with
@@ -43,7 +44,10 @@ import Testing
         #expect(log.nextOffset == UInt64(acknowledged.count))
         log.abandonForTesting()  // as if the process died now
         let reopened = try EventLog(directory: disk.path + "/log", configuration: configuration)
-        #expect(try reopened.read(from: 0, maxRecords: .max) == acknowledged, "a crash after the episode loses nothing acknowledged")
+        #expect(
+            try reopened.read(from: 0, maxRecords: .max) == acknowledged,
+            "a crash after the episode loses nothing acknowledged"
+        )
         reopened.close()
         let verified = try LogVerifier.verify(directory: disk.path + "/log")
         #expect(verified.isValid, "\(verified.firstError?.description ?? "")")

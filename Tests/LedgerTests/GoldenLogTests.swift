@@ -1,12 +1,14 @@
 import Foundation
 import Testing
+
 @testable import Ledger
 
 /// `eventlog/golden/v1`: a small log written once by format version 1 and committed. Every later version of
 /// StockBoom must read it exactly. Regenerate only for a new format version, into a new folder:
 /// `STOCKBOOM_WRITE_GOLDEN=1 swift test --filter GoldenLogTests`.
 enum GoldenLog {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let path = root.appendingPathComponent("eventlog/golden/v1").path
     static let records = 3_000
     static let baseMicros: Int64 = 1_735_776_000_000_000  // 2025-01-02 09:00 KST
@@ -14,7 +16,8 @@ enum GoldenLog {
     static func payload(_ index: Int) -> [UInt8] {
         let codes = ["005930", "000660", "035420", "051910", "068270"]
         let price = 50_000 + (index * 7_919) % 20_000 / 100 * 100
-        let json = index % 5 == 4
+        let json =
+            index % 5 == 4
             ? "{\"type\":\"OrderRequested\",\"v\":1,\"orderId\":\"ord-\(String(format: "%010d", index))\",\"stock\":\"\(codes[index % 5])\",\"side\":\"BUY\",\"qty\":\(index % 97 + 1),\"price\":\(price)}"
             : "{\"type\":\"CandleClosed\",\"v\":1,\"stock\":\"\(codes[index % 5])\",\"tf\":\"1m\",\"ts\":\(baseMicros / 1_000_000 + Int64(index / 5) * 60),\"o\":\(price),\"h\":\(price + 100),\"l\":\(price - 100),\"c\":\(price),\"vol\":\(index * 31 % 250_000)}"
         return Array(json.utf8)
@@ -44,7 +47,10 @@ enum GoldenLog {
 @Suite struct GoldenLogTests {
     @Test func writeGoldenLogWhenAsked() async throws {
         guard ProcessInfo.processInfo.environment["STOCKBOOM_WRITE_GOLDEN"] == "1" else { return }
-        precondition(!FileManager.default.fileExists(atPath: GoldenLog.path), "golden logs are never rewritten; add a new version folder")
+        precondition(
+            !FileManager.default.fileExists(atPath: GoldenLog.path),
+            "golden logs are never rewritten; add a new version folder"
+        )
         let log = try EventLog(directory: GoldenLog.path, configuration: GoldenLog.configuration())
         var index = 0
         var size = 1
@@ -58,10 +64,16 @@ enum GoldenLog {
             size = size % 37 + 1
         }
         log.close()
-        try SnapshotStore(logDirectory: GoldenLog.path).write(offset: 1_000, state: Array("golden state at 1000".utf8), stateVersion: 7, createdAtMicros: GoldenLog.baseMicros)
+        try SnapshotStore(logDirectory: GoldenLog.path).write(
+            offset: 1_000,
+            state: Array("golden state at 1000".utf8),
+            stateVersion: 7,
+            createdAtMicros: GoldenLog.baseMicros
+        )
         try FileManager.default.removeItem(atPath: GoldenLog.path + "/LOCK")
         let report = try LogVerifier.verify(directory: GoldenLog.path, indexIntervalBytes: 1024)
-        try "format 1\nrecords \(report.records)\nsegments \(report.segments)\ndictionaries \(report.dictionaryFrames)\nhead \(report.headHash)\n"
+        try
+            "format 1\nrecords \(report.records)\nsegments \(report.segments)\ndictionaries \(report.dictionaryFrames)\nhead \(report.headHash)\n"
             .write(toFile: GoldenLog.path + "/EXPECTED", atomically: true, encoding: .utf8)
     }
 
@@ -102,6 +114,9 @@ enum GoldenLog {
         let offset = try await log.append(Array("{\"type\":\"Next\"}".utf8))
         #expect(offset == UInt64(GoldenLog.records))
         log.close()
-        #expect(try LogVerifier.verify(directory: directory.path, indexIntervalBytes: 1024).records == UInt64(GoldenLog.records + 1))
+        #expect(
+            try LogVerifier.verify(directory: directory.path, indexIntervalBytes: 1024).records
+                == UInt64(GoldenLog.records + 1)
+        )
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Ledger
 
 /// A clock the test moves by hand.
@@ -28,7 +29,11 @@ final class ManualClock: Sendable {
         #expect(log.segments.count == 2)
         #expect(log.segments.map(\.baseOffset) == [0, 2])
         #expect(log.segments[0].sealed)
-        #expect(try log.read(from: 0).map { String(decoding: $0.payload, as: UTF8.self) } == ["first", "still young", "rolled"])
+        #expect(
+            try log.read(from: 0).map { String(decoding: $0.payload, as: UTF8.self) } == [
+                "first", "still young", "rolled",
+            ]
+        )
     }
 
     @Test(arguments: [LogConfiguration.Durability.interval(milliseconds: 5), .none])
@@ -41,7 +46,11 @@ final class ManualClock: Sendable {
         if case .interval = durability { #expect(log.statistics.syncs > 0, "the interval timer must sync") }
         if durability == .none { #expect(log.statistics.syncs == 0) }
         log.close()
-        let reopened = try EventLog(directory: directory.path, configuration: smallSegments(durability: durability), readOnly: true)
+        let reopened = try EventLog(
+            directory: directory.path,
+            configuration: smallSegments(durability: durability),
+            readOnly: true
+        )
         #expect(try reopened.read(from: 0, maxRecords: 1_000).count == 500)
     }
 
@@ -57,7 +66,9 @@ final class ManualClock: Sendable {
     @Test func invalidConfigurationsAreRefused() {
         var configuration = LogConfiguration()
         configuration.segmentBytesMax = 10
-        #expect(throws: LedgerError.self) { _ = try EventLog(directory: TemporaryDirectory().path, configuration: configuration) }
+        #expect(throws: LedgerError.self) {
+            _ = try EventLog(directory: TemporaryDirectory().path, configuration: configuration)
+        }
     }
 }
 
@@ -70,7 +81,9 @@ final class ManualClock: Sendable {
         configuration.segmentBytesMax = 4_096
         let path = directory.path + "/nested/eventlog"
         let log = try EventLog(directory: path, configuration: configuration)
-        for index in 0..<200 { _ = try await log.append(Array("record \(index) ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 64)) }
+        for index in 0..<200 {
+            _ = try await log.append(Array("record \(index) ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 64))
+        }
         log.close()
         var checked = 0
         for name in [""] + (try FileManager.default.subpathsOfDirectory(atPath: path)) {
@@ -79,7 +92,10 @@ final class ManualClock: Sendable {
             #expect(stat(full, &info) == 0)
             let mode = info.st_mode & 0o777
             let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
-            #expect(mode & 0o007 == 0, "\(name.isEmpty ? "the log directory" : name) is \(String(mode, radix: 8)): readable by others")
+            #expect(
+                mode & 0o007 == 0,
+                "\(name.isEmpty ? "the log directory" : name) is \(String(mode, radix: 8)): readable by others"
+            )
             #expect(isDirectory ? mode == 0o750 : mode == 0o640, "\(name): \(String(mode, radix: 8))")
             checked += 1
         }

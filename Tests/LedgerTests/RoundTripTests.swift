@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Ledger
 
 @Suite struct RoundTripTests {
@@ -26,7 +27,9 @@ import Testing
                 #expect(result.firstOffset == UInt64(expected.count))
                 #expect(result.count == pending.count)
                 for (index, item) in pending.enumerated() {
-                    expected.append(LogRecord(offset: result.firstOffset + UInt64(index), timestamp: item.0, payload: item.1))
+                    expected.append(
+                        LogRecord(offset: result.firstOffset + UInt64(index), timestamp: item.0, payload: item.1)
+                    )
                 }
             }
             #expect(log.segments.count > reopen + 1, "small segments must roll")

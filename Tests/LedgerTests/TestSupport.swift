@@ -1,10 +1,12 @@
 import Foundation
 @_exported import TestSupport
+
 @testable import Ledger
 
 /// A payload that looks like the corpus (compressible JSON-ish text) with a random tail.
 func samplePayload(_ index: Int, random: inout SeededRandom, maxBytes: Int = 400) -> [UInt8] {
-    var text = "{\"type\":\"CandleClosed\",\"v\":1,\"stock\":\"\(String(format: "%06d", index % 2700))\",\"n\":\(index),\"x\":\""
+    var text =
+        "{\"type\":\"CandleClosed\",\"v\":1,\"stock\":\"\(String(format: "%06d", index % 2700))\",\"n\":\(index),\"x\":\""
     let extra = Int.random(in: 0...maxBytes, using: &random)
     for _ in 0..<extra { text.append(Character(UnicodeScalar(UInt8.random(in: 97...122, using: &random)))) }
     text += "\"}"

@@ -1,29 +1,37 @@
-import Storage
 import Foundation
-import Testing
 import Projections
+import Storage
 import TestSupport
+import Testing
 
 /// The operations files (docker/, .env.example) checked by real validators against a running server, and the
 /// commands' structured log lines.
 @Suite(.serialized) struct OperationsTests {
     static func environment() throws -> [String: String] {
         let environment = ProcessInfo.processInfo.environment
-        let database = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
+        let database = try #require(
+            environment["DATABASE_URL"],
+            "DATABASE_URL is unset: run the tests with `make test`"
+        )
         let redis = try #require(environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
         return ["DATABASE_URL": database, "REDIS_URL": redis, "SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"]
     }
 
     static var repositoryRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
     }
 
     /// Runs a program to its end: (status, standard output and error together).
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (Int32, String) {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (
+        Int32, String
+    ) {
         try await blocking { try Self.runWaiting(executable, arguments, environment: environment) }
     }
 
-    private static func runWaiting(_ executable: String, _ arguments: [String], environment: [String: String]?) throws -> (Int32, String) {
+    private static func runWaiting(_ executable: String, _ arguments: [String], environment: [String: String]?) throws
+        -> (Int32, String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -56,7 +64,10 @@ import TestSupport
         var scrape = ""
         for _ in 0..<200 {
             _ = try? await Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/health"])
-            let (status, body) = try await Self.run("/usr/bin/curl", ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/metrics"])
+            let (status, body) = try await Self.run(
+                "/usr/bin/curl",
+                ["-fsS", "-m", "5", "http://127.0.0.1:\(port)/metrics"]
+            )
             if status == 0, body.contains("http_request_duration_seconds_bucket") {
                 scrape = body
                 break
@@ -66,9 +77,18 @@ import TestSupport
         #expect(!scrape.isEmpty, "the server never answered /metrics")
         let metrics = directory.path + "/metrics.txt"
         try scrape.write(toFile: metrics, atomically: true, encoding: .utf8)
-        let (status, report) = try await Self.run("/usr/bin/env", ["python3", Self.repositoryRoot + "/Tests/OperationsTests/validate_operations.py", Self.repositoryRoot, metrics],
-                                            environment: ProcessInfo.processInfo.environment)
-        #expect(status == 0, "\(report.split(separator: "\n").filter { $0.hasPrefix("FAIL") || !$0.hasPrefix("ok") }.joined(separator: "\n"))")
+        let (status, report) = try await Self.run(
+            "/usr/bin/env",
+            [
+                "python3", Self.repositoryRoot + "/Tests/OperationsTests/validate_operations.py", Self.repositoryRoot,
+                metrics,
+            ],
+            environment: ProcessInfo.processInfo.environment
+        )
+        #expect(
+            status == 0,
+            "\(report.split(separator: "\n").filter { $0.hasPrefix("FAIL") || !$0.hasPrefix("ok") }.joined(separator: "\n"))"
+        )
         #expect(report.contains("promtool test rules"), "promtool ran: \(report.suffix(400))")
 
         // The server's own log lines: JSON objects with a level, so `grep ERROR` finds errors.
@@ -79,7 +99,10 @@ import TestSupport
         #expect(lines.count >= 3, "recovered, listening, stopped")
         for line in lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            #expect(object?["level"] is String && object?["message"] is String && object?["time"] is String, "not a structured log line: \(line)")
+            #expect(
+                object?["level"] is String && object?["message"] is String && object?["time"] is String,
+                "not a structured log line: \(line)"
+            )
         }
         #expect(lines.contains { $0.contains("\"message\":\"listening\"") })
     }
@@ -91,11 +114,15 @@ import TestSupport
         var environment = try Self.environment()
         let directory = TemporaryDirectory("demo")
         let mail = directory.path + "/mail"
-        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
+        for sub in ["new", "cur", "tmp"] {
+            try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true)
+        }
         let smtpPort = freeLoopbackPort()
         let sink = Process()
         sink.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        sink.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail]
+        sink.arguments = [
+            "python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail,
+        ]
         sink.environment = ProcessInfo.processInfo.environment
         sink.standardOutput = FileHandle.nullDevice
         sink.standardError = FileHandle.nullDevice
@@ -104,18 +131,34 @@ import TestSupport
             kill(sink.processIdentifier, SIGKILL)  // aiosmtpd ignores SIGTERM while serving
             sink.waitUntilExit()
         }
-        for _ in 0..<100 where (try? await Self.run("/usr/bin/env", ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(smtpPort)), 1).close()"]).0) != 0 {
+        for _ in 0..<100
+        where
+            (try? await Self.run(
+                "/usr/bin/env",
+                ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(smtpPort)), 1).close()"]
+            ).0) != 0
+        {
             try await Task.sleep(for: .milliseconds(100))
         }
         let redis = try #require(environment["REDIS_URL"])
-        environment["REDIS_URL"] = (redis.split(separator: "/").count > 2 ? redis.split(separator: "/").dropLast().joined(separator: "/") : redis) + "/16"
+        environment["REDIS_URL"] =
+            (redis.split(separator: "/").count > 2
+                ? redis.split(separator: "/").dropLast().joined(separator: "/") : redis) + "/16"
         environment["SMTP_HOST"] = "127.0.0.1"
         environment["SMTP_PORT"] = String(smtpPort)
         let (status, output, errors) = try await runStockboom(
-            ["demo", "--dir", directory.path + "/log", "--stocks", "20", "--strategy-stocks", "2", "--port", String(freeLoopbackPort()), "--database", "sb_test_demo"],
-            environment: environment, program: "stockboom-sim")
+            [
+                "demo", "--dir", directory.path + "/log", "--stocks", "20", "--strategy-stocks", "2", "--port",
+                String(freeLoopbackPort()), "--database", "sb_test_demo",
+            ],
+            environment: environment,
+            program: "stockboom-sim"
+        )
         #expect(status == 0, "\(output)\(errors.suffix(2_000))")
-        for reason in ["ACCOUNT_HALTED", "DAILY_LIMIT_EXCEEDED", "INSUFFICIENT_BALANCE", "INSUFFICIENT_SHARES", "MARKET_CLOSED", "PRICE_NOT_ON_TICK", "PRICE_OUT_OF_RANGE", "TOKEN_EXPIRED"] {
+        for reason in [
+            "ACCOUNT_HALTED", "DAILY_LIMIT_EXCEEDED", "INSUFFICIENT_BALANCE", "INSUFFICIENT_SHARES", "MARKET_CLOSED",
+            "PRICE_NOT_ON_TICK", "PRICE_OUT_OF_RANGE", "TOKEN_EXPIRED",
+        ] {
             #expect(output.contains(reason), "no order refused for \(reason)")
         }
         #expect(output.contains("FILLED"), "the strategies traded and the exchange filled")
@@ -126,7 +169,9 @@ import TestSupport
         #expect(files.count == counts.first, "the sink holds one message per notification (\(files.count))")
         #expect(output.contains("(lag 0)"), "read models at the head: \(output)")
         let queues = try #require(output.split(separator: "\n").first { $0.hasPrefix("queues ") })
-        let failed = queues.split(separator: ";").map { part in part.split(separator: " ").split(separator: "failed,").first?.last.flatMap { Int($0) } }
+        let failed = queues.split(separator: ";").map { part in
+            part.split(separator: " ").split(separator: "failed,").first?.last.flatMap { Int($0) }
+        }
         #expect(!failed.isEmpty && failed.allSatisfy { $0 == 0 }, "no job failed: \(queues)")
         #expect(output.contains("hash chain intact") && output.contains("give the live state's digest"))
         for line in errors.split(separator: "\n") {
@@ -151,29 +196,68 @@ import TestSupport
             let lines = (0..<500).map { "{\"round\":\(round),\"n\":\($0)}" }.joined(separator: "\n") + "\n"
             let appended = try await runStockboom(["log", "append", "--dir", log], input: lines)
             #expect(appended.0 == 0, "\(appended.2)")
-            let (status, output) = try await Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup.sh"], environment: environment)
+            let (status, output) = try await Self.run(
+                "/bin/bash",
+                [Self.repositoryRoot + "/scripts/backup.sh"],
+                environment: environment
+            )
             #expect(status == 0, "\(output)")
             #expect(output.contains(": ok"), "the new backup is verified: \(output)")
-            if let id = output.split(separator: "\n").first(where: { $0.hasPrefix("backup ") })?.split(separator: " ")[1].dropLast() { ids.append(String(id)) }
+            if let id = output.split(separator: "\n").first(where: { $0.hasPrefix("backup ") })?.split(separator: " ")[
+                1
+            ].dropLast() {
+                ids.append(String(id))
+            }
         }
         let listed = try await runStockboom(["backup", "list", "--from", repository, "--json"])
-        let backups = try #require(try JSONSerialization.jsonObject(with: Data(listed.1.utf8)) as? [[String: Any]], "\(listed)")
-        #expect(backups.compactMap { $0["id"] as? String } == Array(ids.suffix(2)), "KEEP=2 keeps the newest two: \(listed.1) of \(ids)")
+        let backups = try #require(
+            try JSONSerialization.jsonObject(with: Data(listed.1.utf8)) as? [[String: Any]],
+            "\(listed)"
+        )
+        #expect(
+            backups.compactMap { $0["id"] as? String } == Array(ids.suffix(2)),
+            "KEEP=2 keeps the newest two: \(listed.1) of \(ids)"
+        )
         #expect(backups.last?["nextOffset"] as? Int == 1_500)
 
-        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase("sb_test_cron", serverURL: try #require(environment["DATABASE_URL"]))
-        let migrated = try await runStockboom(["db", "migrate"], environment: ["DATABASE_URL": environment["DATABASE_URL"]!])
+        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase(
+            "sb_test_cron",
+            serverURL: try #require(environment["DATABASE_URL"])
+        )
+        let migrated = try await runStockboom(
+            ["db", "migrate"],
+            environment: ["DATABASE_URL": environment["DATABASE_URL"]!]
+        )
         #expect(migrated.0 == 0, "\(migrated)")
-        let (status, output) = try await Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/cleanup.sh"], environment: environment)
+        let (status, output) = try await Self.run(
+            "/bin/bash",
+            [Self.repositoryRoot + "/scripts/cleanup.sh"],
+            environment: environment
+        )
         #expect(status == 0 && output.contains("deleted"), "\(output)")
         // The guide's pg_dump backup still works (for the credentials, which live only in PostgreSQL).
         environment["BACKUP_DIR"] = directory.path + "/postgres"
-        let dumped = try await Self.run("/bin/bash", [Self.repositoryRoot + "/scripts/backup-postgres.sh"], environment: environment)
+        let dumped = try await Self.run(
+            "/bin/bash",
+            [Self.repositoryRoot + "/scripts/backup-postgres.sh"],
+            environment: environment
+        )
         #expect(dumped.0 == 0 && dumped.1.contains("Backup completed"), "\(dumped.1)")
-        let dumps = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/postgres").filter { $0.hasSuffix(".sql.gz") }
+        let dumps = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/postgres").filter {
+            $0.hasSuffix(".sql.gz")
+        }
         #expect(dumps.count == 1)
-        let listing = try await Self.run("/bin/bash", ["-c", "gunzip -c '\(directory.path)/postgres/\(dumps.first ?? "")' | grep -c 'CREATE TABLE public.user_credentials'"])
-        #expect(listing.1.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the dump holds the credentials table: \(listing.1)")
+        let listing = try await Self.run(
+            "/bin/bash",
+            [
+                "-c",
+                "gunzip -c '\(directory.path)/postgres/\(dumps.first ?? "")' | grep -c 'CREATE TABLE public.user_credentials'",
+            ]
+        )
+        #expect(
+            listing.1.trimmingCharacters(in: .whitespacesAndNewlines) == "1",
+            "the dump holds the credentials table: \(listing.1)"
+        )
     }
 
     @Test func aFailingCommandEndsWithOneErrorLineThatIsJSON() async throws {
@@ -185,7 +269,10 @@ import TestSupport
         #expect(lines.count == 1, "\(errors)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
         #expect(object["level"] as? String == "ERROR")
-        #expect((object["message"] as? String)?.contains(strange) == true, "the message names the file, escaped: \(errors)")
+        #expect(
+            (object["message"] as? String)?.contains(strange) == true,
+            "the message names the file, escaped: \(errors)"
+        )
         #expect(object["command"] as? String == "inspect")
         #expect(lines[0].contains("ERROR"), "grep ERROR finds it")
         // Help and usage errors stay ArgumentParser's plain text.

@@ -1,10 +1,11 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
-import Testing
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import TestSupport
+import Testing
+
 @testable import Engine
 @testable import Ledger
 @testable import Projections
@@ -13,14 +14,19 @@ import TestSupport
 /// and text PostgreSQL, a page or a terminal may take badly.
 enum Hostile {
     static let integers: [Int64] = [
-        .min, .min + 1, -1_000_000_000_000_000_000, -1, 0, 1, 2, 99, Bounds.maxPrice, Bounds.maxPrice + 1, Bounds.maxQuantity,
-        Bounds.maxQuantity + 1, Bounds.maxVolume + 1, Bounds.maxAmount, Bounds.maxAmount + 1, 1 << 31, 1 << 62, (1 << 62) + 1,
+        .min, .min + 1, -1_000_000_000_000_000_000, -1, 0, 1, 2, 99, Bounds.maxPrice, Bounds.maxPrice + 1,
+        Bounds.maxQuantity,
+        Bounds.maxQuantity + 1, Bounds.maxVolume + 1, Bounds.maxAmount, Bounds.maxAmount + 1, 1 << 31, 1 << 62,
+        (1 << 62) + 1,
         1_000_000_000_000_000_000, .max - 1, .max,
     ]
     static let texts: [String] = [
-        "", "\0", "a\0b", "trader\0@example.com", "\u{202E}moc.elgoog@evil", "x\ny", "x\r\ny", "\t", "\u{7F}", "\u{85}", "\u{2028}", "\u{FEFF}bom",
-        "'; DROP TABLE users; --", "\\", "\\N", "<script>alert(1)</script>", "\u{1F600}", "가나다", String(repeating: "가", count: 5_000),
-        "a\u{0301}", "\u{FFFD}", "event: fake\ndata: {}\n\n", "fast=9223372036854775807,slow=-9223372036854775808", "period=0,oversold=-1e308",
+        "", "\0", "a\0b", "trader\0@example.com", "\u{202E}moc.elgoog@evil", "x\ny", "x\r\ny", "\t", "\u{7F}", "\u{85}",
+        "\u{2028}", "\u{FEFF}bom",
+        "'; DROP TABLE users; --", "\\", "\\N", "<script>alert(1)</script>", "\u{1F600}", "가나다",
+        String(repeating: "가", count: 5_000),
+        "a\u{0301}", "\u{FFFD}", "event: fake\ndata: {}\n\n", "fast=9223372036854775807,slow=-9223372036854775808",
+        "period=0,oversold=-1e308",
         "fast=1,slow=1", "rsi-reversion", "ma-cross",
     ]
 
@@ -41,13 +47,28 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
     let which = r.below(4)
     switch command {
     case .listStock(let code, let name, let market, let close):
-        return .listStock(code: code, name: which == 0 ? t() : name, market: which == 1 ? t() : market, previousClose: which >= 2 ? i() : close)
+        return .listStock(
+            code: code,
+            name: which == 0 ? t() : name,
+            market: which == 1 ? t() : market,
+            previousClose: which >= 2 ? i() : close
+        )
     case .registerUser:
         return .registerUser(email: t())
     case .registerAccount(let user, let broker, let number, let limit, let cash):
-        return .registerAccount(user: user, broker: broker, accountNumber: which == 0 ? t() : number, dailyOrderLimit: which == 1 ? i() : limit, initialCash: which >= 2 ? i() : cash)
+        return .registerAccount(
+            user: user,
+            broker: broker,
+            accountNumber: which == 0 ? t() : number,
+            dailyOrderLimit: which == 1 ? i() : limit,
+            initialCash: which >= 2 ? i() : cash
+        )
     case .depositCash(let account, let amount, let expected):
-        return .depositCash(account: account, amount: which < 3 ? i() : amount, expectedCash: which == 3 ? i() : expected)
+        return .depositCash(
+            account: account,
+            amount: which < 3 ? i() : amount,
+            expectedCash: which == 3 ? i() : expected
+        )
     case .placeOrder(var order):
         switch which {
         case 0: order.quantity = i()
@@ -58,10 +79,12 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
             order.price = i()
         }
         return .placeOrder(order)
-    case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken, .closeAccount, .markNotificationRead:
+    case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken,
+        .closeAccount, .markNotificationRead:
         // Now and then an erasure instead, of any id (Int64's edges as bit patterns): refused, or the person
         // is erased and nothing more is recorded for them.
-        return r.chance(8) ? .eraseUser(UserID(value: r.chance(2) ? UInt64(bitPattern: i()) : UInt64(r.below(4) + 1))) : command
+        return r.chance(8)
+            ? .eraseUser(UserID(value: r.chance(2) ? UInt64(bitPattern: i()) : UInt64(r.below(4) + 1))) : command
     case .eraseUser:
         return .eraseUser(UserID(value: UInt64(bitPattern: i())))
     case .recordResending(let id, _):
@@ -71,13 +94,21 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
     case .recordBrokerRejected(let id, let reason, _):
         return .recordBrokerRejected(id, reason: reason, message: t())
     case .recordFill(let id, let quantity, let price, let fillID):
-        return .recordFill(id, quantity: which == 0 ? i() : quantity, price: which == 1 ? i() : price, fillID: which == 2 ? t() : fillID)
+        return .recordFill(
+            id,
+            quantity: which == 0 ? i() : quantity,
+            price: which == 1 ? i() : price,
+            fillID: which == 2 ? t() : fillID
+        )
     case .recordFailed(let id, let reason, _):
         return .recordFailed(id, reason: reason, message: t())
     case .ingestCandle(var candle):
         switch which {
         case 0: candle.volume = r.chance(2) ? 1 << 62 : i()
-        case 1: candle.close = i(); candle.high = max(candle.high, candle.close); candle.open = candle.close
+        case 1:
+            candle.close = i()
+            candle.high = max(candle.high, candle.close)
+            candle.open = candle.close
         case 2: candle.start = i()
         default:
             let price = i()
@@ -87,7 +118,12 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
     case .issueToken(let account, _):
         return .issueToken(account: account, expiresAt: i())
     case .enableStrategy(let account, let stock, let strategy, let parameters):
-        return .enableStrategy(account: account, stock: stock, strategy: which == 0 ? t() : strategy, parameters: which == 0 ? parameters : t())
+        return .enableStrategy(
+            account: account,
+            stock: stock,
+            strategy: which == 0 ? t() : strategy,
+            parameters: which == 0 ? parameters : t()
+        )
     case .disableStrategy(let account, let stock, _):
         return .disableStrategy(account: account, stock: stock, strategy: t())
     case .recordSignal(var signal):
@@ -97,7 +133,12 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         if !values.isEmpty { values[0].name = t() }
         return .recordIndicators(values)
     case .notify(let user, let kind, let title, let message):
-        return .notify(user: user, kind: which == 0 ? t() : kind, title: which == 1 ? t() : title, message: which >= 2 ? t() : message)
+        return .notify(
+            user: user,
+            kind: which == 0 ? t() : kind,
+            title: which == 1 ? t() : title,
+            message: which >= 2 ? t() : message
+        )
     case .recordNotificationSent(let id, let channel, _):
         return .recordNotificationSent(id, channel: which == 0 ? t() : channel, detail: t())
     case .recordNotificationFailed(let id, let channel, let detail):
@@ -140,7 +181,9 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
             }
             if index % 500 == 499 { try blockingCatchUp(runner) }
             // What people read, for every account: valued at the last prices, never a trap.
-            if index % 250 == 0 { for account in runtime.state.accounts.keys { _ = runtime.state.portfolio(account)?.equity } }
+            if index % 250 == 0 {
+                for account in runtime.state.accounts.keys { _ = runtime.state.portfolio(account)?.equity }
+            }
         }
         try blockingCatchUp(runner)
         let statuses = try runner.status()
@@ -148,15 +191,24 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         // Replay from offset 0 (no snapshots) and from the snapshots: the live state exactly.
         let live = runtime.state.digest
         let (fromZero, _) = try EngineRuntime.recover(log: log, snapshots: nil, toOffset: nil)
-        let (fromSnapshots, _) = try EngineRuntime.recover(log: log, snapshots: SnapshotStore(logDirectory: log.directory), toOffset: nil)
+        let (fromSnapshots, _) = try EngineRuntime.recover(
+            log: log,
+            snapshots: SnapshotStore(logDirectory: log.directory),
+            toOffset: nil
+        )
         #expect(fromZero.digest == live && fromSnapshots.digest == live)
         // A rebuild of each model reaches the head again, with the same rows.
         let before = try tableDigests(runner.database)
         for name in runner.names { _ = try runner.rebuild(name, retention: nil) }
         #expect(try tableDigests(runner.database) == before, "rebuilt tables equal the live ones")
         #expect(try runner.status().allSatisfy { $0.lag == 0 && $0.failure == nil })
-        print("hostile property: \(commands) commands, \(mutated) with a hostile value, \(refused) refused, \(recorded) recorded, \(log.nextOffset) events; traps 0, stuck projections 0")
-        #expect(mutated > commands / 3 && refused > mutated / 4 && recorded > commands / 4, "the run exercised both refusals and records")
+        print(
+            "hostile property: \(commands) commands, \(mutated) with a hostile value, \(refused) refused, \(recorded) recorded, \(log.nextOffset) events; traps 0, stuck projections 0"
+        )
+        #expect(
+            mutated > commands / 3 && refused > mutated / 4 && recorded > commands / 4,
+            "the run exercised both refusals and records"
+        )
         await runtime.close()
         log.close()
     }
@@ -177,20 +229,85 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         let events: [DomainEvent] = [
             .stockListed(StockListed(stock: stock, name: "삼성\0전자", market: "KOSPI", previousClose: 55_000)),
             .userRegistered(UserRegistered(user: user, email: "nul\0@example.com")),
-            .brokerAccountRegistered(BrokerAccountRegistered(account: account, user: user, broker: .simulated, maskedAccountNumber: "****\01234", dailyOrderLimit: 10)),
+            .brokerAccountRegistered(
+                BrokerAccountRegistered(
+                    account: account,
+                    user: user,
+                    broker: .simulated,
+                    maskedAccountNumber: "****\01234",
+                    dailyOrderLimit: 10
+                )
+            ),
             .cashDeposited(CashDeposited(account: account, amount: .max - 10)),
             .cashDeposited(CashDeposited(account: account, amount: .max - 10)),
-            .orderRequested(OrderRequested(order: order, account: account, stock: stock, side: .buy, type: .limit, quantity: 1 << 40, price: 1 << 40, source: .user, clientOrderID: "c\0")),
+            .orderRequested(
+                OrderRequested(
+                    order: order,
+                    account: account,
+                    stock: stock,
+                    side: .buy,
+                    type: .limit,
+                    quantity: 1 << 40,
+                    price: 1 << 40,
+                    source: .user,
+                    clientOrderID: "c\0"
+                )
+            ),
             .orderAccepted(OrderAccepted(order: order, brokerOrderNumber: "7\07")),
-            .orderPartiallyFilled(OrderFill(order: order, quantity: 1 << 40, price: 1 << 40, commission: 0, tax: 0, fillID: "f\0")),
-            .candleClosed(Candle(stock: stock, timeframe: .minute1, start: nine, open: 1_000_000_000_000_000_000, high: 1_000_000_000_000_000_000, low: 1_000_000_000_000_000_000, close: 1_000_000_000_000_000_000, volume: 1 << 62)),
-            .candleClosed(Candle(stock: stock, timeframe: .minute1, start: nine + KST.minuteMicros, open: 1, high: 1, low: 1, close: 1, volume: 1 << 62)),
-            .candleClosed(Candle(stock: stock, timeframe: .minute1, start: nine + 2 * KST.minuteMicros, open: 1, high: 1, low: 1, close: .max, volume: .max)),
-            .notificationCreated(NotificationCreated(notification: NotificationID(value: 1), user: user, kind: "K\0", title: "t\0", message: "line\nbreak\0")),
+            .orderPartiallyFilled(
+                OrderFill(order: order, quantity: 1 << 40, price: 1 << 40, commission: 0, tax: 0, fillID: "f\0")
+            ),
+            .candleClosed(
+                Candle(
+                    stock: stock,
+                    timeframe: .minute1,
+                    start: nine,
+                    open: 1_000_000_000_000_000_000,
+                    high: 1_000_000_000_000_000_000,
+                    low: 1_000_000_000_000_000_000,
+                    close: 1_000_000_000_000_000_000,
+                    volume: 1 << 62
+                )
+            ),
+            .candleClosed(
+                Candle(
+                    stock: stock,
+                    timeframe: .minute1,
+                    start: nine + KST.minuteMicros,
+                    open: 1,
+                    high: 1,
+                    low: 1,
+                    close: 1,
+                    volume: 1 << 62
+                )
+            ),
+            .candleClosed(
+                Candle(
+                    stock: stock,
+                    timeframe: .minute1,
+                    start: nine + 2 * KST.minuteMicros,
+                    open: 1,
+                    high: 1,
+                    low: 1,
+                    close: .max,
+                    volume: .max
+                )
+            ),
+            .notificationCreated(
+                NotificationCreated(
+                    notification: NotificationID(value: 1),
+                    user: user,
+                    kind: "K\0",
+                    title: "t\0",
+                    message: "line\nbreak\0"
+                )
+            ),
             .accountHalted(AccountHalted(account: account, reason: "why\0")),
         ]
         for (index, event) in events.enumerated() {
-            _ = try await log.append(EventCodec.encode(EventEnvelope(timestamp: nine + Int64(index) * 1_000_000, event: event)))
+            _ = try await log.append(
+                EventCodec.encode(EventEnvelope(timestamp: nine + Int64(index) * 1_000_000, event: event))
+            )
         }
         // Apply (replay), read, decide on top of it.
         let (state, _) = try EngineRuntime.recover(log: log, snapshots: nil, toOffset: nil)
@@ -200,13 +317,29 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         let runtime = try EngineRuntime(log: log, engine: Engine())
         let buy = PlaceOrder(account: account, stock: stock, side: .buy, type: .market, quantity: 10, price: 0)
         _ = try? await runtime.execute(.placeOrder(buy), context: CommandContext(time: nine + 3 * KST.minuteMicros))
-        _ = try? await runtime.execute(.ingestCandle(Candle(stock: stock, timeframe: .minute1, start: nine + 3 * KST.minuteMicros, open: 1, high: 1, low: 1, close: 1, volume: 1 << 62)), context: CommandContext(time: nine + 4 * KST.minuteMicros))
+        _ = try? await runtime.execute(
+            .ingestCandle(
+                Candle(
+                    stock: stock,
+                    timeframe: .minute1,
+                    start: nine + 3 * KST.minuteMicros,
+                    open: 1,
+                    high: 1,
+                    low: 1,
+                    close: 1,
+                    volume: 1 << 62
+                )
+            ),
+            context: CommandContext(time: nine + 4 * KST.minuteMicros)
+        )
         await runtime.close()
         // Project: every model reaches the head; text with NUL is stored with U+FFFD instead.
         let runner = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: url) })
         try runner.catchUp()
         #expect(try runner.status().allSatisfy { $0.lag == 0 && $0.failure == nil })
-        let email = try runner.database.query("SELECT email FROM users WHERE id = $1", [user.description]).rows.first?[0]
+        let email = try runner.database.query("SELECT email FROM users WHERE id = $1", [user.description]).rows.first?[
+            0
+        ]
         #expect(email == "nul\u{FFFD}@example.com")
         for name in runner.names { _ = try runner.rebuild(name, retention: nil) }
         #expect(try runner.status().allSatisfy { $0.lag == 0 && $0.failure == nil })
@@ -219,9 +352,15 @@ private func blockingCatchUp(_ runner: ProjectionRunner) throws { try runner.cat
 /// Every read-model table's row count and MD5 of its rows in key order.
 func tableDigests(_ database: PostgresConnection) throws -> [String: String] {
     var digests: [String: String] = [:]
-    for (table, order) in [("users", "id"), ("broker_accounts", "id"), ("positions", "broker_account_id, stock_id"), ("trades", "id"), ("order_events", "\"offset\""),
-                           ("notifications", "id"), ("stocks", "id"), ("candles", "stock_id, timeframe, \"timestamp\""), ("indicators", "stock_id, timeframe, \"timestamp\", name")] {
-        let row = try database.query("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY \(order)), '')) FROM \(table) t").rows.first
+    for (table, order) in [
+        ("users", "id"), ("broker_accounts", "id"), ("positions", "broker_account_id, stock_id"), ("trades", "id"),
+        ("order_events", "\"offset\""),
+        ("notifications", "id"), ("stocks", "id"), ("candles", "stock_id, timeframe, \"timestamp\""),
+        ("indicators", "stock_id, timeframe, \"timestamp\", name"),
+    ] {
+        let row = try database.query(
+            "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY \(order)), '')) FROM \(table) t"
+        ).rows.first
         digests[table] = "\(row?[0] ?? "") \(row?[1] ?? "")"
     }
     return digests

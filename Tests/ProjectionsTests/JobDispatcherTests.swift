@@ -1,11 +1,12 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Engine
 @testable import Ledger
 @testable import Projections
@@ -28,7 +29,10 @@ import TestSupport
         let placed: Execution
 
         init(_ name: String) async throws {
-            let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+            let url = try #require(
+                ProcessInfo.processInfo.environment["REDIS_URL"],
+                "REDIS_URL is unset: run the tests with `make test`"
+            )
             var endpoint = try #require(RedisEndpoint(url: url))
             endpoint.database = 7
             self.endpoint = endpoint
@@ -41,28 +45,52 @@ import TestSupport
             let context = CommandContext(time: self.time)
             self.context = context
             let (runtime, samsung, user) = (self.runtime, StockCode("005930")!, UserID(value: 1))
-            _ = try await runtime.execute(.listStock(code: samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
+            _ = try await runtime.execute(
+                .listStock(code: samsung, name: "삼성전자", market: "KOSPI", previousClose: 55_000),
+                context: context
+            )
             _ = try await runtime.execute(.registerUser(email: "\(name)@example.com"), context: context)
-            _ = try await runtime.execute(.registerAccount(user: user, broker: .kisPaper, accountNumber: "5012345601", dailyOrderLimit: 100), context: context)
+            _ = try await runtime.execute(
+                .registerAccount(user: user, broker: .kisPaper, accountNumber: "5012345601", dailyOrderLimit: 100),
+                context: context
+            )
             let account = AccountID(value: 1)
-            _ = try await runtime.execute(.issueToken(account: account, expiresAt: self.time + 86_400_000_000), context: context)
+            _ = try await runtime.execute(
+                .issueToken(account: account, expiresAt: self.time + 86_400_000_000),
+                context: context
+            )
             _ = try await runtime.execute(.depositCash(account: account, amount: 10_000_000), context: context)
-            self.placed = try await runtime.execute(.placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)), context: context)
+            self.placed = try await runtime.execute(
+                .placeOrder(PlaceOrder(account: account, stock: samsung, side: .buy, quantity: 1, price: 55_000)),
+                context: context
+            )
         }
     }
 
     @Test func pendingWorkBecomesJobsOnceAndAFlushRecreatesOnlyWhatIsStillPending() async throws {
         let fixture = try await PendingOrder("dispatcher")
         let (endpoint, store, log, runtime, time, context, samsung, user, placed) =
-            (fixture.endpoint, fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context, fixture.samsung, fixture.user, fixture.placed)
+            (
+                fixture.endpoint, fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context,
+                fixture.samsung, fixture.user, fixture.placed
+            )
         let order = try #require(placed.decision.order)
         // A channel of the test's own: other tests' servers publish on the default one at the same time.
         let channel = "stockboom:events:test-\(UUID().uuidString)"
-        let dispatcher = JobDispatcher(log: log, store: store, channel: channel, clock: { time }, committed: { runtime.committed })
+        let dispatcher = JobDispatcher(
+            log: log,
+            store: store,
+            channel: channel,
+            clock: { time },
+            committed: { runtime.committed }
+        )
 
         #expect(try dispatcher.catchUp() == 1)
         #expect(try store.counts(.tradeExecution).wait == 1)
-        #expect(try store.job(.tradeExecution, id: String(placed.offsets[0]))?["data"]?.contains(order.description) == true, "the job id is the OrderRequested offset")
+        #expect(
+            try store.job(.tradeExecution, id: String(placed.offsets[0]))?["data"]?.contains(order.description) == true,
+            "the job id is the OrderRequested offset"
+        )
         #expect(try dispatcher.catchUp() == 0, "nothing new: nothing added")
 
         // Live events are published; a subscriber sees them in log order.
@@ -70,12 +98,36 @@ import TestSupport
         try subscriber.subscribe(channel)
         // Market data has no owner and is not published: the first message is the notification after it.
         let minute = KST.instant(day: KST.day(time), hour: 9)
-        let candle = try await runtime.execute(.ingestCandle(Candle(stock: samsung, timeframe: .minute1, start: minute, open: 55_000, high: 55_100, low: 54_900, close: 55_000, volume: 10)), context: context)
+        let candle = try await runtime.execute(
+            .ingestCandle(
+                Candle(
+                    stock: samsung,
+                    timeframe: .minute1,
+                    start: minute,
+                    open: 55_000,
+                    high: 55_100,
+                    low: 54_900,
+                    close: 55_000,
+                    volume: 10
+                )
+            ),
+            context: context
+        )
         #expect(!candle.offsets.isEmpty)
-        let notified = try await runtime.execute(.notify(user: user, kind: "TEST", title: "hello", message: "world"), context: context)
+        let notified = try await runtime.execute(
+            .notify(user: user, kind: "TEST", title: "hello", message: "world"),
+            context: context
+        )
         #expect(try dispatcher.catchUp() == 1, "a notification job")
-        guard case .array(let message) = try subscriber.nextPush(), message.count == 3 else { Issue.record("no message"); return }
-        #expect(message[2].text?.contains("\"offset\":\(notified.offsets[0])") == true && message[2].text?.contains("NotificationCreated") == true, "\(message)")
+        guard case .array(let message) = try subscriber.nextPush(), message.count == 3 else {
+            Issue.record("no message")
+            return
+        }
+        #expect(
+            message[2].text?.contains("\"offset\":\(notified.offsets[0])") == true
+                && message[2].text?.contains("NotificationCreated") == true,
+            "\(message)"
+        )
 
         // Redis flushed: from offset 0 again, pending work only — the order (still PENDING) and the notification.
         _ = try store.redis.command(["FLUSHDB"])
@@ -83,8 +135,14 @@ import TestSupport
         // The broker rejects the order and the notification is delivered: after another flush nothing of it is pending,
         // only the rejection's own notification.
         _ = try await runtime.execute(.recordSubmitted(order), context: context)
-        _ = try await runtime.execute(.recordBrokerRejected(order, reason: .marketClosed, message: "장종료"), context: context)
-        _ = try await runtime.execute(.recordNotificationSent(NotificationID(value: 1), channel: "email", detail: "250 OK"), context: context)
+        _ = try await runtime.execute(
+            .recordBrokerRejected(order, reason: .marketClosed, message: "장종료"),
+            context: context
+        )
+        _ = try await runtime.execute(
+            .recordNotificationSent(NotificationID(value: 1), channel: "email", detail: "250 OK"),
+            context: context
+        )
         _ = try store.redis.command(["FLUSHDB"])
         #expect(try dispatcher.rebuild() == 1)
         #expect(try store.counts(.tradeExecution).wait == 0)
@@ -99,28 +157,43 @@ import TestSupport
     @Test func aFlushDuringAPassIsNotHiddenByItsCheckpoint() async throws {
         let fixture = try await PendingOrder("dispatcher-flush")
         let (endpoint, store, log, runtime, time, context, user, placed) =
-            (fixture.endpoint, fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context, fixture.user, fixture.placed)
+            (
+                fixture.endpoint, fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context,
+                fixture.user, fixture.placed
+            )
         // The dispatcher reads the engine's state after the checkpoint: a flush is put exactly there.
         let flushDuringPass = Mutex(false)
         let flusher = RedisClient(endpoint: endpoint)
-        let dispatcher = JobDispatcher(log: log, store: store, channel: "stockboom:events:test-\(UUID().uuidString)", clock: { time }, committed: {
-            if flushDuringPass.withLock({ $0 }) {
-                flushDuringPass.withLock { $0 = false }
-                _ = try? flusher.command(["FLUSHDB"])
+        let dispatcher = JobDispatcher(
+            log: log,
+            store: store,
+            channel: "stockboom:events:test-\(UUID().uuidString)",
+            clock: { time },
+            committed: {
+                if flushDuringPass.withLock({ $0 }) {
+                    flushDuringPass.withLock { $0 = false }
+                    _ = try? flusher.command(["FLUSHDB"])
+                }
+                return runtime.committed
             }
-            return runtime.committed
-        })
+        )
         #expect(try dispatcher.catchUp() == 1)
         #expect(try store.job(.tradeExecution, id: String(placed.offsets[0])) != nil)
 
         // A new event, and a flush in the middle of the pass that takes it.
-        _ = try await runtime.execute(.notify(user: user, kind: "TEST", title: "hello", message: "world"), context: context)
+        _ = try await runtime.execute(
+            .notify(user: user, kind: "TEST", title: "hello", message: "world"),
+            context: context
+        )
         flushDuringPass.withLock { $0 = true }
         _ = try dispatcher.catchUp()
         #expect(try JobDispatcher.checkpoint(store) == nil, "a pass that a flush cut writes no checkpoint")
         // The next pass derives from offset 0: the order's job is back, beside the notification's.
         _ = try dispatcher.catchUp()
-        #expect(try store.job(.tradeExecution, id: String(placed.offsets[0])) != nil, "the pending order has its job again")
+        #expect(
+            try store.job(.tradeExecution, id: String(placed.offsets[0])) != nil,
+            "the pending order has its job again"
+        )
         #expect(try store.counts(.tradeExecution).wait == 1)
         #expect(try store.counts(.notification).wait == 1)
         #expect(try JobDispatcher.checkpoint(store) == log.nextOffset)
@@ -136,25 +209,60 @@ import TestSupport
     /// positions of the moment, and strategies traded on hours-old bars).
     @Test func analysedBarsAreNotHandedToDataAnalysisAgain() async throws {
         let fixture = try await PendingOrder("analysed")
-        let (store, log, runtime, time, context, samsung) = (fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context, fixture.samsung)
-        _ = try await runtime.execute(.enableStrategy(account: AccountID(value: 1), stock: samsung, strategy: "ma-cross", parameters: "fast=2,slow=3,quantity=1"), context: context)
+        let (store, log, runtime, time, context, samsung) = (
+            fixture.store, fixture.log, fixture.runtime, fixture.time, fixture.context, fixture.samsung
+        )
+        _ = try await runtime.execute(
+            .enableStrategy(
+                account: AccountID(value: 1),
+                stock: samsung,
+                strategy: "ma-cross",
+                parameters: "fast=2,slow=3,quantity=1"
+            ),
+            context: context
+        )
         let open = KST.instant(day: KST.day(time), hour: 9)
         let minutes = (0..<5).map { open + Int64($0) * KST.minuteMicros }
         for start in minutes {
-            _ = try await runtime.execute(.ingestCandle(Candle(stock: samsung, timeframe: .minute1, start: start, open: 55_000, high: 55_100, low: 54_900, close: 55_000, volume: 10)), context: context)
+            _ = try await runtime.execute(
+                .ingestCandle(
+                    Candle(
+                        stock: samsung,
+                        timeframe: .minute1,
+                        start: start,
+                        open: 55_000,
+                        high: 55_100,
+                        low: 54_900,
+                        close: 55_000,
+                        volume: 10
+                    )
+                ),
+                context: context
+            )
         }
         func analyse(_ start: Int64) async throws {
-            _ = try await runtime.execute(.recordIndicators([IndicatorComputed(stock: samsung, timeframe: .minute1, start: start, name: "sma_5", value: 55_000)]), context: context)
+            _ = try await runtime.execute(
+                .recordIndicators([
+                    IndicatorComputed(stock: samsung, timeframe: .minute1, start: start, name: "sma_5", value: 55_000)
+                ]),
+                context: context
+            )
         }
         for start in minutes.prefix(3) { try await analyse(start) }
         #expect(runtime.state.stocks[samsung]?.lastAnalysedMinute == minutes[2])
         let dispatcher = JobDispatcher(log: log, store: store, clock: { time }, committed: { runtime.committed })
-        struct Batch: Decodable { struct Bar: Decodable { var start: Int64 }; var bars: [Bar] }
+        struct Batch: Decodable {
+            struct Bar: Decodable { var start: Int64 }
+            var bars: [Bar]
+        }
         func analysisStarts() throws -> [Int64] {
-            guard case .array(let ids) = try store.redis.command(["LRANGE", "bull:data-analysis:wait", "0", "-1"]) else { return [] }
+            guard case .array(let ids) = try store.redis.command(["LRANGE", "bull:data-analysis:wait", "0", "-1"])
+            else { return [] }
             return try ids.compactMap(\.text).flatMap { id -> [Int64] in
                 let data = try #require(try store.job(.dataAnalysis, id: id)?["data"])
-                if let batch = try? JSONDecoder().decode(Batch.self, from: Data(data.utf8)) { return batch.bars.map(\.start) }
+                if let batch = try? JSONDecoder().decode(Batch.self, from: Data(data.utf8)) {
+                    return batch.bars.map(\.start)
+                }
                 return [try JSONDecoder().decode(Batch.Bar.self, from: Data(data.utf8)).start]
             }.sorted()
         }
@@ -175,7 +283,12 @@ import TestSupport
     @Test func aPassesBarsShareDataAnalysisJobs() throws {
         let per = JobDerivation.barsPerAnalysisJob
         func bar(_ offset: Int) -> Job {
-            Job(queue: .dataAnalysis, id: String(offset), data: "{\"offset\":\(offset),\"stock\":\"005930\",\"start\":\(offset)}", maxAttempts: 3)
+            Job(
+                queue: .dataAnalysis,
+                id: String(offset),
+                data: "{\"offset\":\(offset),\"stock\":\"005930\",\"start\":\(offset)}",
+                maxAttempts: 3
+            )
         }
         let order = Job(queue: .tradeExecution, id: "7", data: "{}", maxAttempts: 5)
         let bars = (100..<(100 + per + 1)).map(bar)
@@ -184,7 +297,13 @@ import TestSupport
         let analysis = merged.filter { $0.queue == .dataAnalysis }
         #expect(analysis.map(\.id) == ["100-\(99 + per)", String(100 + per)])
         #expect(analysis.last == bars.last, "the one bar left over keeps its job of one")
-        struct Batch: Decodable { struct Bar: Decodable { var offset: Int; var start: Int }; var bars: [Bar] }
+        struct Batch: Decodable {
+            struct Bar: Decodable {
+                var offset: Int
+                var start: Int
+            }
+            var bars: [Bar]
+        }
         let batch = try JSONDecoder().decode(Batch.self, from: Data(analysis[0].data.utf8))
         #expect(batch.bars.map(\.offset) == Array(100..<(100 + per)))
         #expect(analysis[0].maxAttempts == 3)

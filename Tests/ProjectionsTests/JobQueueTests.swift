@@ -1,15 +1,19 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import Testing
+
 @testable import Projections
 
 /// The queues against a real Redis (a database of their own, flushed first).
 @Suite(.serialized) struct JobQueueTests {
     static func store(database: Int) throws -> JobQueueStore {
-        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        let url = try #require(
+            ProcessInfo.processInfo.environment["REDIS_URL"],
+            "REDIS_URL is unset: run the tests with `make test`"
+        )
         var endpoint = try #require(RedisEndpoint(url: url))
         endpoint.database = database
         let client = RedisClient(endpoint: endpoint)
@@ -34,13 +38,23 @@ import Testing
         let first = try store.reserve(.tradeExecution, max: 2, waitSeconds: 0.1, now: 3, token: "t1")
         #expect(first.map(\.id) == ["10", "20"])
         #expect(first.first?.data == "{\"n\":1}")
-        #expect(try store.counts(.tradeExecution) == QueueCounts(wait: 3, active: 2, delayed: 0, completed: 0, failed: 0))
+        #expect(
+            try store.counts(.tradeExecution) == QueueCounts(wait: 3, active: 2, delayed: 0, completed: 0, failed: 0)
+        )
         #expect(try store.complete(.tradeExecution, ids: ["10", "20"], token: "t1", now: 4) == 2)
-        #expect(try store.complete(.tradeExecution, ids: ["10"], token: "t1", now: 4) == 0, "completing twice does nothing")
-        #expect(try store.counts(.tradeExecution) == QueueCounts(wait: 3, active: 0, delayed: 0, completed: 2, failed: 0))
+        #expect(
+            try store.complete(.tradeExecution, ids: ["10"], token: "t1", now: 4) == 0,
+            "completing twice does nothing"
+        )
+        #expect(
+            try store.counts(.tradeExecution) == QueueCounts(wait: 3, active: 0, delayed: 0, completed: 2, failed: 0)
+        )
         let rest = try store.reserve(.tradeExecution, max: 10, waitSeconds: 0.1, now: 5, token: "t2")
         #expect(rest.map(\.id) == ["30", "40", "50"])
-        #expect(try store.reserve(.tradeExecution, max: 10, waitSeconds: 0.1, now: 6, token: "t3").isEmpty, "an empty queue waits, then answers nothing")
+        #expect(
+            try store.reserve(.tradeExecution, max: 10, waitSeconds: 0.1, now: 6, token: "t3").isEmpty,
+            "an empty queue waits, then answers nothing"
+        )
     }
 
     @Test func failuresBackOffThenLandInFailedWithTheirError() throws {
@@ -51,7 +65,9 @@ import Testing
         #expect(try store.counts(.notification).delayed == 1)
         #expect(try store.maintain(.notification, now: 1_500).promoted == 0, "not due before the back-off")
         #expect(try store.maintain(.notification, now: 2_000).promoted == 1)
-        let again = try #require(try store.reserve(.notification, max: 1, waitSeconds: 0.1, now: 2_000, token: "b").first)
+        let again = try #require(
+            try store.reserve(.notification, max: 1, waitSeconds: 0.1, now: 2_000, token: "b").first
+        )
         #expect(again.attemptsMade == 1 && again.lastError == "SMTP 451 try later")
         #expect(try store.fail(again, error: "SMTP 550 no such user", now: 2_100) == .failed)
         #expect(try Self.llen(store, "bull:notification:failed") == 1)
@@ -65,28 +81,43 @@ import Testing
     @Test func aJobWhoseWorkerDiedReturnsToWaitAfterTwoChecks() throws {
         let store = try Self.store(database: 13)
         try store.add([Job(queue: .dataCollection, id: "c1", data: "{}")], now: 0)
-        let job = try #require(try store.reserve(.dataCollection, max: 1, waitSeconds: 0.1, now: 0, token: "dead").first)
+        let job = try #require(
+            try store.reserve(.dataCollection, max: 1, waitSeconds: 0.1, now: 0, token: "dead").first
+        )
         #expect(try store.maintain(.dataCollection, now: 1).requeued == 0, "locked: not stalled")
         // The worker dies: its lock expires.
         _ = try store.redis.command(["DEL", "bull:data-collection:c1:lock"])
         #expect(try store.maintain(.dataCollection, now: 2).requeued == 0, "first check only marks it")
         #expect(try store.maintain(.dataCollection, now: 3).requeued == 1, "second check without a lock: back to wait")
-        #expect(try store.counts(.dataCollection) == QueueCounts(wait: 1, active: 0, delayed: 0, completed: 0, failed: 0))
-        #expect(try store.complete(.dataCollection, ids: [job.id], token: "dead", now: 4) == 0, "the dead worker's token no longer completes it")
+        #expect(
+            try store.counts(.dataCollection) == QueueCounts(wait: 1, active: 0, delayed: 0, completed: 0, failed: 0)
+        )
+        #expect(
+            try store.complete(.dataCollection, ids: [job.id], token: "dead", now: 4) == 0,
+            "the dead worker's token no longer completes it"
+        )
         #expect(try store.fail(job, error: "late", now: 4) == .lost)
-        let retaken = try #require(try store.reserve(.dataCollection, max: 1, waitSeconds: 0.1, now: 5, token: "alive").first)
+        let retaken = try #require(
+            try store.reserve(.dataCollection, max: 1, waitSeconds: 0.1, now: 5, token: "alive").first
+        )
         #expect(retaken.id == "c1")
         #expect(try store.extendLock(retaken))
         #expect(try store.complete(.dataCollection, ids: ["c1"], token: "alive", now: 6) == 1)
     }
 
     @Test func aLostServerIsAnErrorThenReconnects() throws {
-        let client = RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: 1, password: nil, database: 0), timeoutSeconds: 1)
+        let client = RedisClient(
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: 1, password: nil, database: 0),
+            timeoutSeconds: 1
+        )
         #expect(throws: RedisError.self) { try client.command(["PING"]) }
         #expect(!client.isConnected)
         let store = try Self.store(database: 14)
         // Kill our own connection from the server side: the next call fails, the one after reconnects.
-        guard case .integer(let id) = try store.redis.command(["CLIENT", "ID"]) else { Issue.record("no client id"); return }
+        guard case .integer(let id) = try store.redis.command(["CLIENT", "ID"]) else {
+            Issue.record("no client id")
+            return
+        }
         let other = RedisClient(endpoint: store.redis.endpoint)
         _ = try other.command(["CLIENT", "KILL", "ID", String(id)])
         #expect(throws: RedisError.self) { try store.redis.command(["PING"]) }
@@ -99,7 +130,9 @@ extension JobQueueTests {
         var store = try Self.store(database: 15)
         store.lockMs = 300
         try store.add([Job(queue: .tradeExecution, id: "9", data: "{}")], now: 0)
-        let job = try #require(try store.reserve(.tradeExecution, max: 1, waitSeconds: 0.1, now: 0, token: "live").first)
+        let job = try #require(
+            try store.reserve(.tradeExecution, max: 1, waitSeconds: 0.1, now: 0, token: "live").first
+        )
         // The keep-alive runs on a thread of its own, and the job is completed there right after the last
         // extension: its 100-ms rhythm against the 300-ms lock must not wait for a cooperative thread that other
         // tests keep busy (once, in a loaded `make test`, the completion awaited after the loop came too late).
@@ -107,7 +140,10 @@ extension JobQueueTests {
         let (steps, completed) = try await blocking {
             let steps = try (0..<12).map { step in
                 usleep(100_000)
-                return (extended: try keeper.extendLock(job), requeued: try keeper.maintain(.tradeExecution, now: Int64(step)).requeued)
+                return (
+                    extended: try keeper.extendLock(job),
+                    requeued: try keeper.maintain(.tradeExecution, now: Int64(step)).requeued
+                )
             }
             return (steps, try keeper.complete(.tradeExecution, ids: ["9"], token: "live", now: 99))
         }

@@ -1,20 +1,27 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import Testing
+
 @testable import Projections
 
 /// Connection settings for the throwaway servers that `make test` starts. A missing variable is a failure,
 /// never a skip: these tests must always run.
 enum LiveServers {
     static func databaseURL() throws -> String {
-        try #require(ProcessInfo.processInfo.environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
+        try #require(
+            ProcessInfo.processInfo.environment["DATABASE_URL"],
+            "DATABASE_URL is unset: run the tests with `make test`"
+        )
     }
 
     static func redisEndpoint() throws -> RedisEndpoint {
-        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        let url = try #require(
+            ProcessInfo.processInfo.environment["REDIS_URL"],
+            "REDIS_URL is unset: run the tests with `make test`"
+        )
         return try #require(RedisEndpoint(url: url))
     }
 }
@@ -22,7 +29,9 @@ enum LiveServers {
 @Suite(.serialized) struct PostgresConnectionTests {
     @Test func parametersAreBoundNeverSpliced() throws {
         let connection = try PostgresConnection(url: try LiveServers.databaseURL())
-        try connection.execute("DROP TABLE IF EXISTS pc_test; CREATE TABLE pc_test (id int PRIMARY KEY, name text, price bigint)")
+        try connection.execute(
+            "DROP TABLE IF EXISTS pc_test; CREATE TABLE pc_test (id int PRIMARY KEY, name text, price bigint)"
+        )
         let hostile = "x'); DROP TABLE pc_test; --"
         try connection.query("INSERT INTO pc_test VALUES ($1, $2, $3)", ["1", hostile, "71000"])
         try connection.query("INSERT INTO pc_test VALUES ($1, $2, $3)", ["2", nil, "9223372036854775807"])
@@ -64,7 +73,9 @@ enum LiveServers {
     }
 
     @Test func badConnectionStringsFailClearly() {
-        #expect(throws: PostgresError.self) { _ = try PostgresConnection(url: "postgresql://postgres@127.0.0.1:1/none") }
+        #expect(throws: PostgresError.self) {
+            _ = try PostgresConnection(url: "postgresql://postgres@127.0.0.1:1/none")
+        }
     }
 }
 
@@ -89,7 +100,9 @@ enum LiveServers {
         let value: [UInt8] = [0, 13, 10, 255, 32, 0]
         #expect(try redis.command(bytes: [Array("SET".utf8), Array(key.utf8), value]) == .status("OK"))
         #expect(try redis.command(["GET", key]) == .string(value))
-        let replies = try redis.pipeline((0..<100).map { [Array("RPUSH".utf8), Array("\(key):list".utf8), Array("\($0)".utf8)] })
+        let replies = try redis.pipeline(
+            (0..<100).map { [Array("RPUSH".utf8), Array("\(key):list".utf8), Array("\($0)".utf8)] }
+        )
         #expect(replies.last == .integer(100))
         #expect(try redis.command(["LLEN", "\(key):list"]) == .integer(100))
         #expect(try redis.command(["GET", "\(key):missing"]) == .null)
@@ -102,6 +115,8 @@ enum LiveServers {
     }
 
     @Test func unreachableServerFailsClearly() {
-        #expect(throws: RedisError.self) { _ = try RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: 1)) }
+        #expect(throws: RedisError.self) {
+            _ = try RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: 1))
+        }
     }
 }

@@ -1,11 +1,12 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Engine
 @testable import Ledger
 @testable import Projections
@@ -35,26 +36,55 @@ func workloadLog(_ directory: String, commands: Int, seed: UInt64) async throws 
 /// Expects equal row lists, reporting only the first difference (tables are long).
 func expectRows(_ actual: [[String?]], _ expected: [[String?]], _ name: String, sourceLocation: SourceLocation) {
     if actual == expected { return }
-    let index = (0..<min(actual.count, expected.count)).first { actual[$0] != expected[$0] } ?? min(actual.count, expected.count)
+    let index =
+        (0..<min(actual.count, expected.count)).first { actual[$0] != expected[$0] }
+        ?? min(actual.count, expected.count)
     let got = index < actual.count ? "\(actual[index])" : "nothing"
     let want = index < expected.count ? "\(expected[index])" : "nothing"
-    Issue.record("\(name): \(actual.count) rows, expected \(expected.count); first difference at row \(index): got \(got), expected \(want)", sourceLocation: sourceLocation)
+    Issue.record(
+        "\(name): \(actual.count) rows, expected \(expected.count); first difference at row \(index): got \(got), expected \(want)",
+        sourceLocation: sourceLocation
+    )
 }
 
 /// Compares every read-model table with the engine state folded independently from the log.
-func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log: EventLog, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let trades = try database.query("SELECT id, status, filled_quantity, average_price, commission, tax, failure_reason, broker_account_id FROM trades ORDER BY id").rows
+func expectTablesMatch(
+    _ database: PostgresConnection,
+    _ state: EngineState,
+    log: EventLog,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let trades = try database.query(
+        "SELECT id, status, filled_quantity, average_price, commission, tax, failure_reason, broker_account_id FROM trades ORDER BY id"
+    ).rows
     let expectedTrades = state.orders.values.sorted { $0.id < $1.id }.map { order -> [String?] in
-        [order.id.description, order.status.description, String(order.filledQuantity), String(order.averageFillPrice), String(order.commission), String(order.tax), order.failureReason?.rawValue, order.account.description]
+        [
+            order.id.description, order.status.description, String(order.filledQuantity),
+            String(order.averageFillPrice), String(order.commission), String(order.tax), order.failureReason?.rawValue,
+            order.account.description,
+        ]
     }
     expectRows(trades, expectedTrades, "trades", sourceLocation: sourceLocation)
-    let accounts = try database.query("SELECT id, cash, reserved_cash, realized_profit FROM broker_accounts ORDER BY id").rows
-    expectRows(accounts, state.accounts.values.sorted { $0.id < $1.id }.map { [$0.id.description, String($0.cash), String($0.reservedCash), String($0.realizedProfit)] }, "broker_accounts", sourceLocation: sourceLocation)
-    let positions = try database.query("SELECT broker_account_id, stock_id, quantity, cost_basis FROM positions ORDER BY broker_account_id, stock_id").rows
+    let accounts = try database.query(
+        "SELECT id, cash, reserved_cash, realized_profit FROM broker_accounts ORDER BY id"
+    ).rows
+    expectRows(
+        accounts,
+        state.accounts.values.sorted { $0.id < $1.id }.map {
+            [$0.id.description, String($0.cash), String($0.reservedCash), String($0.realizedProfit)]
+        },
+        "broker_accounts",
+        sourceLocation: sourceLocation
+    )
+    let positions = try database.query(
+        "SELECT broker_account_id, stock_id, quantity, cost_basis FROM positions ORDER BY broker_account_id, stock_id"
+    ).rows
     var expectedPositions: [[String?]] = []
     for account in state.accounts.values.sorted(by: { $0.id < $1.id }) {
         for (stock, position) in account.positions.sorted(by: { $0.key < $1.key }) {
-            expectedPositions.append([account.id.description, stock.description, String(position.quantity), String(position.costBasis)])
+            expectedPositions.append([
+                account.id.description, stock.description, String(position.quantity), String(position.costBasis),
+            ])
         }
     }
     expectRows(positions, expectedPositions, "positions", sourceLocation: sourceLocation)
@@ -63,19 +93,41 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
     var orderEvents = 0
     var notifications: [String: Bool] = [:]
     try log.scan(from: 0) { view in
-        guard let event = try? EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp) else { return .continue }
+        guard let event = try? EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp) else {
+            return .continue
+        }
         if case .candleClosed(let c) = event.event { candleKeys.insert("\(c.stock)|\(c.timeframe)|\(c.start)") }
         if event.event.orderID != nil { orderEvents += 1 }
         if case .notificationCreated(let n) = event.event { notifications[n.notification.description] = false }
         if case .notificationRead(let n) = event.event { notifications[n.notification.description] = true }
         return .continue
     }
-    #expect(try database.query("SELECT count(*) FROM candles").rows == [[String(candleKeys.count)]], "candles", sourceLocation: sourceLocation)
-    #expect(try database.query("SELECT count(*) FROM order_events").rows == [[String(orderEvents)]], "order_events: none lost, none doubled", sourceLocation: sourceLocation)
+    #expect(
+        try database.query("SELECT count(*) FROM candles").rows == [[String(candleKeys.count)]],
+        "candles",
+        sourceLocation: sourceLocation
+    )
+    #expect(
+        try database.query("SELECT count(*) FROM order_events").rows == [[String(orderEvents)]],
+        "order_events: none lost, none doubled",
+        sourceLocation: sourceLocation
+    )
     let storedNotifications = try database.query("SELECT id, is_read FROM notifications ORDER BY id").rows
-    expectRows(storedNotifications, notifications.sorted { $0.key < $1.key }.map { [$0.key, $0.value ? "t" : "f"] }, "notifications", sourceLocation: sourceLocation)
+    expectRows(
+        storedNotifications,
+        notifications.sorted { $0.key < $1.key }.map { [$0.key, $0.value ? "t" : "f"] },
+        "notifications",
+        sourceLocation: sourceLocation
+    )
     let stocks = try database.query("SELECT id, last_price FROM stocks ORDER BY id").rows
-    expectRows(stocks, state.stocks.values.sorted { $0.code < $1.code }.map { [$0.code.description, String($0.marketData.lastClose)] }, "stocks", sourceLocation: sourceLocation)
+    expectRows(
+        stocks,
+        state.stocks.values.sorted { $0.code < $1.code }.map {
+            [$0.code.description, String($0.marketData.lastClose)]
+        },
+        "stocks",
+        sourceLocation: sourceLocation
+    )
 }
 
 @Suite(.serialized) struct ProjectionTests {
@@ -93,7 +145,10 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
         #expect(try runner.catchUp() == 0)
         try expectTablesMatch(runner.database, state, log: log)
         // Every row knows the offset that last changed it.
-        #expect(try runner.database.query("SELECT count(*) FROM trades WHERE last_offset >= $1", [String(log.nextOffset)]).rows == [["0"]])
+        #expect(
+            try runner.database.query("SELECT count(*) FROM trades WHERE last_offset >= $1", [String(log.nextOffset)])
+                .rows == [["0"]]
+        )
     }
 
     @Test func exactlyOnceAcrossTerminatedBackends() async throws {
@@ -144,11 +199,17 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
         var random = SeededRandom(seed: 8)
         var progress: [UInt64] = []
         for _ in 0..<6 {
-            _ = try await runAndKill(["projections", "run", "--dir", directory.path, "--database-url", url, "--batch", "150"], after: UInt32.random(in: 150_000...600_000, using: &random))
+            _ = try await runAndKill(
+                ["projections", "run", "--dir", directory.path, "--database-url", url, "--batch", "150"],
+                after: UInt32.random(in: 150_000...600_000, using: &random)
+            )
             progress.append(try checkpointSum(url))
         }
         let log = try EventLog(directory: directory.path, readOnly: true)
-        #expect(progress.contains { $0 > 0 && $0 < 3 * log.nextOffset }, "some kill must have landed mid-catch-up: \(progress)")
+        #expect(
+            progress.contains { $0 > 0 && $0 < 3 * log.nextOffset },
+            "some kill must have landed mid-catch-up: \(progress)"
+        )
         print("projection kill test: checkpoints after each kill \(progress) of \(3 * log.nextOffset)")
         let runner = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: url) })
         try runner.catchUp()
@@ -160,7 +221,9 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
     /// progress 0, not a failure (migrations are transactions: there is no half-made table).
     private func checkpointSum(_ url: String) throws -> UInt64 {
         let connection = try PostgresConnection(url: url)
-        guard try connection.query("SELECT to_regclass('projection_checkpoints') IS NOT NULL").rows == [["t"]] else { return 0 }
+        guard try connection.query("SELECT to_regclass('projection_checkpoints') IS NOT NULL").rows == [["t"]] else {
+            return 0
+        }
         let rows = try connection.query("SELECT coalesce(sum(last_offset), 0) FROM projection_checkpoints").rows
         return UInt64(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
     }
@@ -200,7 +263,11 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
         for step in 0..<600 {
             let (command, context) = generator.next(state: runtime.state)
             _ = try? await runtime.execute(command, context: context)
-            if step == 300 { _ = try killer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()") }
+            if step == 300 {
+                _ = try killer.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            }
         }
         let head = writer.nextOffset
         var waited = 0
@@ -227,20 +294,31 @@ func expectTablesMatch(_ database: PostgresConnection, _ state: EngineState, log
         let log = try EventLog(directory: directory.path, readOnly: true)
         let runner = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: url) })
         try runner.catchUp()
-        let minuteCandles = Int(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows[0][0] ?? "0") ?? 0
+        let minuteCandles =
+            Int(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows[0][0] ?? "0") ?? 0
         #expect(minuteCandles > 0)
-        #expect(try runner.cleanup(candleDays: 100_000, notificationDays: 100_000, cancelledTradeDays: 100_000).values.allSatisfy { $0 == 0 })
+        #expect(
+            try runner.cleanup(candleDays: 100_000, notificationDays: 100_000, cancelledTradeDays: 100_000).values
+                .allSatisfy { $0 == 0 }
+        )
         // The workload's data is from March 2025: older than a year now.
         let deleted = try runner.cleanup(candleDays: 365, notificationDays: 90, cancelledTradeDays: 180)
         #expect(deleted["candles"] == minuteCandles)
         #expect(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows == [["0"]])
         #expect(try runner.database.query("SELECT count(*) FROM trades WHERE status = 'CANCELLED'").rows == [["0"]])
         #expect(try runner.database.query("SELECT count(*) FROM notifications WHERE is_read").rows == [["0"]])
-        #expect(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe <> '1m'").rows[0][0] != "0", "only 1m candles are pruned")
+        #expect(
+            try runner.database.query("SELECT count(*) FROM candles WHERE timeframe <> '1m'").rows[0][0] != "0",
+            "only 1m candles are pruned"
+        )
         // A rebuild honours the same retention: the pruned rows do not come back.
         _ = try runner.rebuild("market")
         #expect(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows == [["0"]])
         _ = try runner.rebuild("market", retention: nil)
-        #expect(try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows == [[String(minuteCandles)]])
+        #expect(
+            try runner.database.query("SELECT count(*) FROM candles WHERE timeframe = '1m'").rows == [
+                [String(minuteCandles)]
+            ]
+        )
     }
 }

@@ -1,10 +1,10 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
+import Jobs
 import Projections
+import Runtime
+import Simulation
+import Storage
 import TestSupport
 import Testing
 import Worker
@@ -20,12 +20,26 @@ import Worker
         var generator = SeededRandom(seed: 7)
         return (0..<count).map { minute in
             price = max(1_000, price + Int64(generator.next() % 801) - 400)
-            return Candle(stock: StockCode("005930")!, timeframe: .minute1, start: Self.open + Int64(minute) * KST.minuteMicros,
-                          open: price, high: price + 100, low: price - 100, close: price, volume: 10)
+            return Candle(
+                stock: StockCode("005930")!,
+                timeframe: .minute1,
+                start: Self.open + Int64(minute) * KST.minuteMicros,
+                open: price,
+                high: price + 100,
+                low: price - 100,
+                close: price,
+                volume: 10
+            )
         }
     }
 
-    static let maCross = WorkerStrategyView(account: "acc-0000000001", stock: "005930", strategy: "ma-cross", parameters: "fast=3,slow=8", position: 0)
+    static let maCross = WorkerStrategyView(
+        account: "acc-0000000001",
+        stock: "005930",
+        strategy: "ma-cross",
+        parameters: "fast=3,slow=8",
+        position: 0
+    )
 
     /// What the backtester does: one `IndicatorSet` and one strategy fed every bar in order.
     static func reference(_ bars: [Candle], position: Int64 = 0) -> [(indicators: [Double?], signal: StrategySignal?)] {
@@ -58,8 +72,20 @@ import Worker
         #expect(try await book.advance(bars[0], strategies: [Self.maCross]) == nil, "nothing kept yet")
         _ = try await book.reset(Array(bars[0...9]), strategies: [Self.maCross])
         #expect(try await book.advance(bars[11], strategies: [Self.maCross]) == nil, "a minute missing")
-        #expect(try await book.advance(bars[9], strategies: [Self.maCross]) == nil, "a minute already analysed (a job run twice)")
-        let other = Candle(stock: StockCode("000660")!, timeframe: .minute1, start: bars[10].start, open: 1, high: 1, low: 1, close: 1, volume: 1)
+        #expect(
+            try await book.advance(bars[9], strategies: [Self.maCross]) == nil,
+            "a minute already analysed (a job run twice)"
+        )
+        let other = Candle(
+            stock: StockCode("000660")!,
+            timeframe: .minute1,
+            start: bars[10].start,
+            open: 1,
+            high: 1,
+            low: 1,
+            close: 1,
+            volume: 1
+        )
         #expect(try await book.advance(other, strategies: []) == nil, "another stock")
         // The refusals left the kept state alone: minute 10 goes on as if they never came.
         let step = try #require(try await book.advance(bars[10], strategies: [Self.maCross]))
@@ -81,10 +107,25 @@ import Worker
             #expect(step.signals.map(\.1) == (reference[index].signal.map { [$0] } ?? []), "signal at minute \(index)")
         }
         // Other parameters are another strategy: it starts from the kept bars, not from the old one's state.
-        let slower = WorkerStrategyView(account: Self.maCross.account, stock: "005930", strategy: "ma-cross", parameters: "fast=3,slow=9", position: 0)
-        let bad = WorkerStrategyView(account: Self.maCross.account, stock: "005930", strategy: "no-such", parameters: "", position: 0)
+        let slower = WorkerStrategyView(
+            account: Self.maCross.account,
+            stock: "005930",
+            strategy: "ma-cross",
+            parameters: "fast=3,slow=9",
+            position: 0
+        )
+        let bad = WorkerStrategyView(
+            account: Self.maCross.account,
+            stock: "005930",
+            strategy: "no-such",
+            parameters: "",
+            position: 0
+        )
         let more = Self.day(101)
         await #expect(throws: EngineError.self) { try await book.advance(more[100], strategies: [bad]) }
-        #expect(try await book.advance(more[100], strategies: [slower]) == nil, "a refused bar left nothing kept for the stock")
+        #expect(
+            try await book.advance(more[100], strategies: [slower]) == nil,
+            "a refused bar left nothing kept for the stock"
+        )
     }
 }

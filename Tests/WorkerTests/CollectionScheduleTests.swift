@@ -1,11 +1,12 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
+import Jobs
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Testing
+
 @testable import Worker
 
 /// Which stocks a data-collection tick fetches, up to which minute, and when the ticks come: strategy stocks at
@@ -19,7 +20,8 @@ import Testing
     }
 
     static func account(_ id: String, halted: Bool = false) throws -> WorkerAccountView {
-        let json = #"{"id":"\#(id)","broker":"KIS_PAPER","user":"u","cash":0,"reservedCash":0,"positions":{},"halted":\#(halted),"workingOrders":0}"#
+        let json =
+            #"{"id":"\#(id)","broker":"KIS_PAPER","user":"u","cash":0,"reservedCash":0,"positions":{},"halted":\#(halted),"workingOrders":0}"#
         return try JSONDecoder().decode(WorkerAccountView.self, from: Data(json.utf8))
     }
 
@@ -32,13 +34,21 @@ import Testing
         #expect(minute(Self.at(15, 21, 5)) == Self.at(15, 20), "the continuous session's last bar")
         #expect(minute(Self.at(15, 26, 5)) == Self.at(15, 20), "the closing auction's flat minutes wait for the close")
         #expect(minute(Self.at(15, 31, 5)) == Self.at(15, 30), "the closing auction's bar")
-        #expect(minute(Self.at(18, 0)) == Self.at(15, 30), "a worker started after the close still gets the day's last bars")
+        #expect(
+            minute(Self.at(18, 0)) == Self.at(15, 30),
+            "a worker started after the close still gets the day's last bars"
+        )
         #expect(minute(Self.at(18, 0) + 5 * KST.dayMicros) == nil, "a Saturday")
         // The year's first trading day opens at 10:00.
         let first = KST.day(yyyymmdd: "20250102")!
         let holidays = TradingCalendar(holidays: [KST.day(yyyymmdd: "20250101")!])
-        #expect(CollectionSchedule.minute(endingAt: KST.instant(day: first, hour: 9, minute: 30), calendar: holidays) == nil)
-        #expect(CollectionSchedule.minute(endingAt: KST.instant(day: first, hour: 10, minute: 1), calendar: holidays) == KST.instant(day: first, hour: 10))
+        #expect(
+            CollectionSchedule.minute(endingAt: KST.instant(day: first, hour: 9, minute: 30), calendar: holidays) == nil
+        )
+        #expect(
+            CollectionSchedule.minute(endingAt: KST.instant(day: first, hour: 10, minute: 1), calendar: holidays)
+                == KST.instant(day: first, hour: 10)
+        )
     }
 
     @Test func ticksComeJustAfterABarClosesOnTheIntervalsGrid() {
@@ -63,30 +73,93 @@ import Testing
         let stocks = [
             WorkerStockView(stock: "000001", lastMinuteStart: Self.at(10, 59), strategyAccounts: []),  // 1 minute due
             WorkerStockView(stock: "000002", lastMinuteStart: Self.at(10, 59), strategyAccounts: ["acc-1"]),
-            WorkerStockView(stock: "000003", lastMinuteStart: Self.at(11, 0), strategyAccounts: ["acc-1"]),  // nothing new
+            // nothing new
+            WorkerStockView(stock: "000003", lastMinuteStart: Self.at(11, 0), strategyAccounts: ["acc-1"]),
             WorkerStockView(stock: "000004", lastMinuteStart: Self.at(10, 36), strategyAccounts: []),  // 24 due
             WorkerStockView(stock: "000005", lastMinuteStart: Self.at(10, 35), strategyAccounts: []),  // 25 due
-            WorkerStockView(stock: "000006", lastMinuteStart: Self.at(10, 0), strategyAccounts: ["acc-2"]),  // halted: watched
+            // halted: watched
+            WorkerStockView(stock: "000006", lastMinuteStart: Self.at(10, 0), strategyAccounts: ["acc-2"]),
             WorkerStockView(stock: "000007", lastMinuteStart: Self.at(10, 0), strategyAccounts: []),
         ]
-        let due = CollectionSchedule.due(stocks, accounts: accounts, minute: minute, calendar: Self.calendar, watch: ["all"], watchEvery: 25)
-        #expect(due.map(\.stock) == ["000002", "000005", "000006", "000007"], "traded first, then watched with ≥ 25 minutes due")
+        let due = CollectionSchedule.due(
+            stocks,
+            accounts: accounts,
+            minute: minute,
+            calendar: Self.calendar,
+            watch: ["all"],
+            watchEvery: 25
+        )
+        #expect(
+            due.map(\.stock) == ["000002", "000005", "000006", "000007"],
+            "traded first, then watched with ≥ 25 minutes due"
+        )
         #expect(due.map(\.account) == ["acc-1", "acc-1", "acc-1", "acc-1"])
         #expect(due.first?.last == Self.at(10, 59))
 
-        let listed = CollectionSchedule.due(stocks, accounts: accounts, minute: minute, calendar: Self.calendar, watch: ["000007"], watchEvery: 25)
+        let listed = CollectionSchedule.due(
+            stocks,
+            accounts: accounts,
+            minute: minute,
+            calendar: Self.calendar,
+            watch: ["000007"],
+            watchEvery: 25
+        )
         #expect(listed.map(\.stock) == ["000002", "000007"], "only the watch list besides strategy stocks")
-        let everyTick = CollectionSchedule.due(stocks, accounts: accounts, minute: minute, calendar: Self.calendar, watch: ["all"], watchEvery: 1)
-        #expect(everyTick.map(\.stock) == ["000002", "000001", "000004", "000005", "000006", "000007"], "watch-every 1: whatever has a minute due")
-        let closing = CollectionSchedule.due(stocks + [WorkerStockView(stock: "000008", lastMinuteStart: Self.at(15, 20), strategyAccounts: [])],
-                                             accounts: accounts, minute: Self.at(15, 20), calendar: Self.calendar, watch: ["all"], watchEvery: 25)
-        #expect(closing.map(\.stock) == ["000002", "000003", "000001", "000004", "000005", "000006", "000007"], "from the closing auction every stock with a minute due")
-        #expect(CollectionSchedule.due(stocks, accounts: [accounts[1]], minute: minute, calendar: Self.calendar, watch: ["all"], watchEvery: 25).isEmpty,
-                "no account that may fetch")
+        let everyTick = CollectionSchedule.due(
+            stocks,
+            accounts: accounts,
+            minute: minute,
+            calendar: Self.calendar,
+            watch: ["all"],
+            watchEvery: 1
+        )
+        #expect(
+            everyTick.map(\.stock) == ["000002", "000001", "000004", "000005", "000006", "000007"],
+            "watch-every 1: whatever has a minute due"
+        )
+        let closing = CollectionSchedule.due(
+            stocks + [WorkerStockView(stock: "000008", lastMinuteStart: Self.at(15, 20), strategyAccounts: [])],
+            accounts: accounts,
+            minute: Self.at(15, 20),
+            calendar: Self.calendar,
+            watch: ["all"],
+            watchEvery: 25
+        )
+        #expect(
+            closing.map(\.stock) == ["000002", "000003", "000001", "000004", "000005", "000006", "000007"],
+            "from the closing auction every stock with a minute due"
+        )
+        #expect(
+            CollectionSchedule.due(
+                stocks,
+                accounts: [accounts[1]],
+                minute: minute,
+                calendar: Self.calendar,
+                watch: ["all"],
+                watchEvery: 25
+            ).isEmpty,
+            "no account that may fetch"
+        )
         // Behind (the last schedule's jobs not all started): strategy stocks only, until the closing auction.
-        let behind = CollectionSchedule.due(stocks, accounts: accounts, minute: minute, calendar: Self.calendar, watch: ["all"], watchEvery: 1, backlogged: true)
+        let behind = CollectionSchedule.due(
+            stocks,
+            accounts: accounts,
+            minute: minute,
+            calendar: Self.calendar,
+            watch: ["all"],
+            watchEvery: 1,
+            backlogged: true
+        )
         #expect(behind.map(\.stock) == ["000002"])
-        let behindAtTheClose = CollectionSchedule.due(stocks, accounts: accounts, minute: Self.at(15, 20), calendar: Self.calendar, watch: ["all"], watchEvery: 25, backlogged: true)
+        let behindAtTheClose = CollectionSchedule.due(
+            stocks,
+            accounts: accounts,
+            minute: Self.at(15, 20),
+            calendar: Self.calendar,
+            watch: ["all"],
+            watchEvery: 25,
+            backlogged: true
+        )
         #expect(behindAtTheClose.count == 7)
     }
 
@@ -96,13 +169,24 @@ import Testing
     @Test func aDayOfTicksCoversEveryMinuteInPagesAndSpreadsTheWatchedStocks() throws {
         let accounts = [try Self.account("acc-1")]
         var stocks = (0..<500).map { index in
-            WorkerStockView(stock: String(format: "%06d", 5_930 + index * 7), lastMinuteStart: nil, strategyAccounts: index % 10 == 0 ? ["acc-1"] : [])
+            WorkerStockView(
+                stock: String(format: "%06d", 5_930 + index * 7),
+                lastMinuteStart: nil,
+                strategyAccounts: index % 10 == 0 ? ["acc-1"] : []
+            )
         }
         var watchedPerTick: [(minute: Int64, count: Int)] = []
         var now = CollectionSchedule.nextTick(after: Self.at(8, 50), interval: 300_000_000)
         while now < Self.at(16, 0) {
             if let minute = CollectionSchedule.minute(endingAt: now, calendar: Self.calendar) {
-                let due = CollectionSchedule.due(stocks, accounts: accounts, minute: minute, calendar: Self.calendar, watch: ["all"], watchEvery: 25)
+                let due = CollectionSchedule.due(
+                    stocks,
+                    accounts: accounts,
+                    minute: minute,
+                    calendar: Self.calendar,
+                    watch: ["all"],
+                    watchEvery: 25
+                )
                 var watched = 0
                 for stock in due {
                     let index = try #require(stocks.firstIndex { $0.stock == stock.stock })
@@ -111,7 +195,10 @@ import Testing
                     #expect(minutes >= 1, "\(stock.stock) fetched with nothing due")
                     if stocks[index].strategyAccounts.isEmpty {
                         watched += 1
-                        #expect(minutes <= 30, "\(stock.stock): \(minutes) minutes in one fetch at \(ISOTime.kst(minute))")
+                        #expect(
+                            minutes <= 30,
+                            "\(stock.stock): \(minutes) minutes in one fetch at \(ISOTime.kst(minute))"
+                        )
                     } else if minute > Self.at(9, 0) && minute <= Self.at(15, 20) {
                         #expect(minutes <= 5, "a strategy stock \(minutes) minutes behind at \(ISOTime.kst(minute))")
                     }
@@ -121,11 +208,20 @@ import Testing
             }
             now = CollectionSchedule.nextTick(after: now, interval: 300_000_000)
         }
-        #expect(stocks.allSatisfy { $0.lastMinuteStart == Self.at(15, 30) }, "every stock through the closing auction's bar")
+        #expect(
+            stocks.allSatisfy { $0.lastMinuteStart == Self.at(15, 30) },
+            "every stock through the closing auction's bar"
+        )
         // 450 watched stocks over 25-minute cycles of 5-minute ticks: about 90 a tick, never all at once before
         // the closing auction (when every stock's last bars are due together).
         let session = watchedPerTick.filter { $0.minute < Self.at(15, 20) }.map(\.count)
-        #expect(session.count == 76 && session.max()! < 200 && session.min()! > 0, "watched fetches per tick: \(session)")
-        #expect(watchedPerTick.map(\.count).reduce(0, +) < 450 * 20, "≈ 381 / 25 fetches per watched stock, not one a tick")
+        #expect(
+            session.count == 76 && session.max()! < 200 && session.min()! > 0,
+            "watched fetches per tick: \(session)"
+        )
+        #expect(
+            watchedPerTick.map(\.count).reduce(0, +) < 450 * 20,
+            "≈ 381 / 25 fetches per watched stock, not one a tick"
+        )
     }
 }

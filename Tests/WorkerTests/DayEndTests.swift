@@ -1,13 +1,13 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
+import Jobs
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Worker
 
 /// The end of a broker's day for trade-execution: once KIS's order list of that day is final (10 minutes
@@ -20,24 +20,50 @@ import Worker
         let (rig, sink) = try await WorkerEndToEndTests.rig("dayend", redisDatabase: 19)  // a Redis database of its own
         defer { sink.killed() }
         let mock = MockKIS(now: WorkerEndToEndTests.session)
-        mock.state.withLock { $0.rateLimit = 200; $0.bucket.tokens = 200; $0.fillImmediately = false }
+        mock.state.withLock {
+            $0.rateLimit = 200
+            $0.bucket.tokens = 200
+            $0.fillImmediately = false
+        }
         try await withServer(mock.router()) { kis in
             let serve = try await WorkerEndToEndTests.serve(rig)
             let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
             let engine = EngineClient(baseURL: rig.url, token: workerToken)
             let now = Mutex(KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 15, minute: 0))
             let handler = TradeExecutionHandler(
-                engine: engine, brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken), pollSeconds: 0.1, clock: { now.withLock { $0 } })
-            func job(_ order: String) -> Job { Job(queue: .tradeExecution, id: "dayend-\(order)", data: #"{"order":"\#(order)"}"#) }
+                engine: engine,
+                brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
+                pollSeconds: 0.1,
+                clock: { now.withLock { $0 } }
+            )
+            func job(_ order: String) -> Job {
+                Job(queue: .tradeExecution, id: "dayend-\(order)", data: #"{"order":"\#(order)"}"#)
+            }
 
             // A limit buy under the market rests at the broker; a third of it fills.
-            let resting = try await WorkerEndToEndTests.buy(rig, token, account, count: 1, stock: "005930", quantity: 3, price: 54_000)[0]
+            let resting = try await WorkerEndToEndTests.buy(
+                rig,
+                token,
+                account,
+                count: 1,
+                stock: "005930",
+                quantity: 3,
+                price: 54_000
+            )[0]
             #expect(try await handler.handle(job(resting)) == .later(seconds: 0.1))
             let number = try await engine.order(resting).brokerOrderNumber
             #expect(!number.isEmpty)
             mock.fill(number, quantity: 1, price: 54_000)
             // A send that never reached KIS (recorded SUBMITTED, then the worker died): unknown while the day runs.
-            let lost = try await WorkerEndToEndTests.buy(rig, token, account, count: 1, stock: "000660", quantity: 2, price: 180_000)[0]
+            let lost = try await WorkerEndToEndTests.buy(
+                rig,
+                token,
+                account,
+                count: 1,
+                stock: "000660",
+                quantity: 2,
+                price: 180_000
+            )[0]
             try await engine.record(.submitted(order: lost))
             #expect(try await handler.handle(job(lost)) == .later(seconds: 0.1), "15:00: unknown, looked at again")
             #expect(try await engine.order(lost).status == "SUBMITTED")
@@ -49,13 +75,24 @@ import Worker
             mock.fill(number, quantity: 1, price: 54_000)  // a last fill the engine has not seen yet
             #expect(try await handler.handle(job(resting)) == .done)
             let expired = try await engine.order(resting)
-            #expect(expired.status == "EXPIRED" && expired.filledQuantity == 2, "the last fill recorded, the rest expired: \(expired.status) \(expired.filledQuantity)")
+            #expect(
+                expired.status == "EXPIRED" && expired.filledQuantity == 2,
+                "the last fill recorded, the rest expired: \(expired.status) \(expired.filledQuantity)"
+            )
             #expect(try await handler.handle(job(lost)) == .done)
             let failed = try await WorkerEndToEndTests.call(rig, "GET", "/api/orders/\(lost)", token: token).1
             #expect(failed["status"] as? String == "FAILED" && "\(failed)".contains("BROKER_UNREACHABLE"), "\(failed)")
-            #expect(mock.state.withLock { $0.orders.filter { $0.original.isEmpty }.count } == 1, "the lost order was not sent at the end of the day")
+            #expect(
+                mock.state.withLock { $0.orders.filter { $0.original.isEmpty }.count } == 1,
+                "the lost order was not sent at the end of the day"
+            )
             // Nothing is reserved any more: both orders are final.
-            let brokerAccount = try await WorkerEndToEndTests.call(rig, "GET", "/api/broker-accounts/\(account)", token: token).1
+            let brokerAccount = try await WorkerEndToEndTests.call(
+                rig,
+                "GET",
+                "/api/broker-accounts/\(account)",
+                token: token
+            ).1
             #expect(brokerAccount["reservedCash"] as? Int == 0, "\(brokerAccount)")
             #expect(await serve.stop() == 0)
         }

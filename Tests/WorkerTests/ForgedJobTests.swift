@@ -1,13 +1,13 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
+import Jobs
 import Ledger
 import Projections
-import Testing
+import Runtime
+import Simulation
+import Storage
 import TestSupport
+import Testing
 
 /// Finding 3 of the hostile-input review: the worker e-mailed whatever recipient and text a notification job
 /// held, and anyone who reaches Redis can write a job. Now the job names only the notification; recipient and
@@ -17,13 +17,30 @@ import TestSupport
         let (rig, sink) = try await WorkerEndToEndTests.rig("forged", redisDatabase: 22)
         defer { _ = sink.killed() }
         let serve = try await WorkerEndToEndTests.serve(rig)
-        let (status, session) = try await WorkerEndToEndTests.call(rig, "POST", "/api/auth/register", json: #"{"email":"owner@example.com","password":"a long owner password"}"#)
+        let (status, session) = try await WorkerEndToEndTests.call(
+            rig,
+            "POST",
+            "/api/auth/register",
+            json: #"{"email":"owner@example.com","password":"a long owner password"}"#
+        )
         #expect(status == 201, "\(session)")
         let token = try #require(session["token"] as? String)
-        let (_, account) = try await WorkerEndToEndTests.call(rig, "POST", "/api/broker-accounts", token: token, json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":10000000}"#)
+        let (_, account) = try await WorkerEndToEndTests.call(
+            rig,
+            "POST",
+            "/api/broker-accounts",
+            token: token,
+            json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":10000000}"#
+        )
         let accountID = try #require(account["id"] as? String)
         // Outside the day's band: refused by the risk check, and the owner is to be told (ORDER_REJECTED).
-        let (placed, order) = try await WorkerEndToEndTests.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(accountID)","stockId":"005930","side":"BUY","quantity":1,"price":100000}"#)
+        let (placed, order) = try await WorkerEndToEndTests.call(
+            rig,
+            "POST",
+            "/api/orders",
+            token: token,
+            json: #"{"brokerAccountId":"\#(accountID)","stockId":"005930","side":"BUY","quantity":1,"price":100000}"#
+        )
         #expect(placed == 201 && order["status"] as? String == "REJECTED", "\(order)")
 
         // The dispatcher has queued the real job (its id is the notification's offset). Someone with Redis access
@@ -33,25 +50,44 @@ import TestSupport
         endpoint.database = 22
         let redis = RedisClient(endpoint: endpoint)
         let log = try EventLog(directory: rig.directory.path, readOnly: true)
-        let offset = try #require(try log.read(from: 0, maxRecords: .max).first { record in
-            guard let envelope = try? EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp) else { return false }
-            if case .notificationCreated = envelope.event { return true }
-            return false
-        }?.offset)
+        let offset = try #require(
+            try log.read(from: 0, maxRecords: .max).first { record in
+                guard
+                    let envelope = try? EventCodec.decode(
+                        record.payload,
+                        offset: record.offset,
+                        timestamp: record.timestamp
+                    )
+                else { return false }
+                if case .notificationCreated = envelope.event { return true }
+                return false
+            }?.offset
+        )
         log.close()
-        try await WorkerEndToEndTests.waitFor(30, "the real notification job") { (try? redis.command(["EXISTS", "bull:notification:\(offset)"])) == .integer(1) }
-        let forged = #"{"notification":"ntf-0000000001","user":"usr-0000000001","email":"attacker@evil.example","kind":"X","title":"phish","message":"click here"}"#
+        try await WorkerEndToEndTests.waitFor(30, "the real notification job") {
+            (try? redis.command(["EXISTS", "bull:notification:\(offset)"])) == .integer(1)
+        }
+        let forged =
+            #"{"notification":"ntf-0000000001","user":"usr-0000000001","email":"attacker@evil.example","kind":"X","title":"phish","message":"click here"}"#
         _ = try redis.command(["HSET", "bull:notification:\(offset)", "data", forged])
         let store = JobQueueStore(redis: redis)
         _ = try store.add([Job(queue: .notification, id: "1", data: forged, maxAttempts: 1)], now: 0)
 
         let worker = try WorkerEndToEndTests.worker(rig, kis: freeLoopbackPort())
-        try await WorkerEndToEndTests.waitFor(60, "the owner's e-mail") { WorkerEndToEndTests.mails(rig).contains { $0.contains("To: <owner@example.com>") } }
+        try await WorkerEndToEndTests.waitFor(60, "the owner's e-mail") {
+            WorkerEndToEndTests.mails(rig).contains { $0.contains("To: <owner@example.com>") }
+        }
         try await Task.sleep(for: .seconds(2))  // the forged job's turn has come too
         let mails = WorkerEndToEndTests.mails(rig)
         #expect(!mails.contains { $0.contains("attacker@evil.example") }, "no e-mail to the forged recipient")
-        #expect(!mails.contains { $0.contains("phish") || WorkerEndToEndTests.decodedSubject($0).contains("phish") }, "no forged text")
-        #expect(mails.filter { $0.contains("To: <owner@example.com>") }.count == 1, "the owner told once, with the engine's text")
+        #expect(
+            !mails.contains { $0.contains("phish") || WorkerEndToEndTests.decodedSubject($0).contains("phish") },
+            "no forged text"
+        )
+        #expect(
+            mails.filter { $0.contains("To: <owner@example.com>") }.count == 1,
+            "the owner told once, with the engine's text"
+        )
         #expect(mails.contains { WorkerEndToEndTests.decodedSubject($0).contains("주문 거부") })
         #expect(await worker.stop() == 0)
         #expect(await serve.stop() == 0)

@@ -1,11 +1,12 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import Synchronization
 import Testing
+
 @testable import Worker
 
 /// The production KIS client against the mock in this folder.
@@ -21,9 +22,12 @@ import Testing
     static func client(_ mock: MockKIS, port: Int, tokens: Issued? = nil) -> KISClient {
         let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
         return KISClient(
-            environment: .paper, credentials: KISCredentials(appKey: key, appSecret: secret, accountNumber: "50123456-01"),
-            baseURL: "http://127.0.0.1:\(port)", clock: { mock.now },
-            onTokenIssued: { token in tokens?.tokens.withLock { $0.append(token) } })
+            environment: .paper,
+            credentials: KISCredentials(appKey: key, appSecret: secret, accountNumber: "50123456-01"),
+            baseURL: "http://127.0.0.1:\(port)",
+            clock: { mock.now },
+            onTokenIssued: { token in tokens?.tokens.withLock { $0.append(token) } }
+        )
     }
 
     @Test func tokensAreCachedReissuedOnExpiryAndNeverAskedTwiceAMinute() async throws {
@@ -39,7 +43,9 @@ import Testing
             // mock answers 403 EGW00133 and the client reports it typed.
             let other = Self.client(mock, port: port)
             await #expect(throws: KISError.self) { _ = try await other.quote("005930") }
-            do { _ = try await other.quote("005930") } catch let error as KISError { #expect(error.kind == .tokenIssueTooSoon) }
+            do { _ = try await other.quote("005930") } catch let error as KISError {
+                #expect(error.kind == .tokenIssueTooSoon)
+            }
             // A day later the token has expired on the server: EGW00123, re-issue once, and the call succeeds.
             mock.advance(seconds: 86_400 - 300)
             mock.state.withLock { $0.token?.expiresAt = $0.now - 1 }
@@ -54,13 +60,30 @@ import Testing
         let mock = MockKIS(now: Self.session)
         try await withServer(mock.router()) { port in
             let client = Self.client(mock, port: port)
-            let filled = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 10, price: 55_000)
+            let filled = try await client.placeOrder(
+                side: .buy,
+                stock: "005930",
+                type: .limit,
+                quantity: 10,
+                price: 55_000
+            )
             #expect(filled.orderNumber.count == 10 && filled.organization == "00950")
             mock.state.withLock { $0.fillImmediately = false }
-            let resting = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 5, price: 54_000)
-            let cancel = try await client.cancelOrder(organization: resting.organization, orderNumber: resting.orderNumber)
+            let resting = try await client.placeOrder(
+                side: .buy,
+                stock: "005930",
+                type: .limit,
+                quantity: 5,
+                price: 54_000
+            )
+            let cancel = try await client.cancelOrder(
+                organization: resting.organization,
+                orderNumber: resting.orderNumber
+            )
             #expect(cancel.orderNumber != resting.orderNumber, "a cancel gets a new order number")
-            for _ in 0..<14 { _ = try await client.placeOrder(side: .buy, stock: "000660", type: .limit, quantity: 1, price: 170_000) }
+            for _ in 0..<14 {
+                _ = try await client.placeOrder(side: .buy, stock: "000660", type: .limit, quantity: 1, price: 170_000)
+            }
             let orders = try await client.dailyOrders(day: "20250106")
             #expect(orders.count == 17, "16 orders and a cancel, over two pages of 15 in paper: \(orders.count)")
             let first = try #require(orders.first { $0.orderNumber == filled.orderNumber })
@@ -68,7 +91,10 @@ import Testing
             let cancelled = try #require(orders.first { $0.orderNumber == resting.orderNumber })
             #expect(cancelled.cancelled && cancelled.filledQuantity == 0)
             let trIDs = mock.state.withLock { $0.requests.map(\.trID) }
-            #expect(trIDs.contains("VTTC0012U") && trIDs.contains("VTTC0013U") && trIDs.contains("VTTC0081R"), "paper tr_ids: \(Set(trIDs))")
+            #expect(
+                trIDs.contains("VTTC0012U") && trIDs.contains("VTTC0013U") && trIDs.contains("VTTC0081R"),
+                "paper tr_ids: \(Set(trIDs))"
+            )
             let balance = try await client.balance()
             #expect(balance.holdings.first { $0.stock == "005930" }?.quantity == 10)
         }
@@ -106,7 +132,13 @@ import Testing
             let client = Self.client(mock, port: port)
             func reason(_ side: OrderSide = .buy, _ quantity: Int64 = 1, price: Int64) async -> KISError.Kind? {
                 do {
-                    _ = try await client.placeOrder(side: side, stock: "005930", type: .limit, quantity: quantity, price: price)
+                    _ = try await client.placeOrder(
+                        side: side,
+                        stock: "005930",
+                        type: .limit,
+                        quantity: quantity,
+                        price: price
+                    )
                     return nil
                 } catch { return (error as? KISError)?.kind }
             }
@@ -121,9 +153,16 @@ import Testing
             mock.advance(seconds: 17 * 3_600 + 1_800)  // 09:30 the next day: the token still has 30 minutes
             // An expired-token answer is retried after re-issue; the refusal after it is the real answer.
             #expect(await reason(price: 55_000) == nil)
-            let wrongKey = KISClient(environment: .paper, credentials: KISCredentials(appKey: "wrong", appSecret: "x", accountNumber: "5012345601"),
-                                     baseURL: "http://127.0.0.1:\(port)", clock: { mock.now })
-            do { _ = try await wrongKey.quote("005930"); Issue.record("a wrong key was accepted") } catch let error as KISError {
+            let wrongKey = KISClient(
+                environment: .paper,
+                credentials: KISCredentials(appKey: "wrong", appSecret: "x", accountNumber: "5012345601"),
+                baseURL: "http://127.0.0.1:\(port)",
+                clock: { mock.now }
+            )
+            do {
+                _ = try await wrongKey.quote("005930")
+                Issue.record("a wrong key was accepted")
+            } catch let error as KISError {
                 #expect(error.kind == .badCredentials && error.httpStatus == 403)
             }
         }
@@ -145,7 +184,10 @@ import Testing
     @Test func minuteBarsWalkBackInPagesOf30() async throws {
         let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
         try await withServer(mock.router()) { port in
-            mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
+            mock.state.withLock {
+                $0.rateLimit = 50
+                $0.bucket.tokens = 50
+            }
             let client = Self.client(mock, port: port)
             let bars = try await client.minuteBars("005930", until: "101500")
             #expect(bars.count == 76, "09:00…10:15 is 76 minutes")
@@ -156,15 +198,32 @@ import Testing
 
     @Test func revisionAndHashkey() async throws {
         let mock = MockKIS(now: Self.session)
-        mock.state.withLock { $0.fillImmediately = false; $0.requireHashkey = true; $0.rateLimit = 50; $0.bucket.tokens = 50 }
+        mock.state.withLock {
+            $0.fillImmediately = false
+            $0.requireHashkey = true
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+        }
         try await withServer(mock.router()) { port in
             let client = Self.client(mock, port: port)
             // Without the hashkey the mock (set to require one) refuses the order; with it the order goes through.
-            await #expect(throws: KISError.self) { _ = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 3, price: 54_000) }
+            await #expect(throws: KISError.self) {
+                _ = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 3, price: 54_000)
+            }
             await client.setUseHashkey(true)
-            let order = try await client.placeOrder(side: .buy, stock: "005930", type: .limit, quantity: 3, price: 54_000)
+            let order = try await client.placeOrder(
+                side: .buy,
+                stock: "005930",
+                type: .limit,
+                quantity: 3,
+                price: 54_000
+            )
             #expect(mock.state.withLock { $0.hashkeysIssued } == 1)
-            let revised = try await client.reviseOrder(organization: order.organization, orderNumber: order.orderNumber, price: 54_500)
+            let revised = try await client.reviseOrder(
+                organization: order.organization,
+                orderNumber: order.orderNumber,
+                price: 54_500
+            )
             #expect(revised.orderNumber != order.orderNumber)
             let rows = try await client.dailyOrders(day: "20250106")
             let child = try #require(rows.first { $0.orderNumber == revised.orderNumber })

@@ -1,10 +1,11 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Foundation
-import Testing
+import Jobs
+import Runtime
+import Simulation
+import Storage
 import TestSupport
+import Testing
+
 @testable import Worker
 
 /// `KISJSON` against Foundation's `JSONSerialization`, which it replaces for KIS answers: the same values for
@@ -15,7 +16,9 @@ import TestSupport
     static func both(_ bytes: [UInt8]) -> (mine: String?, foundation: String?) {
         func canonical(_ value: Any?) -> String? {
             guard let value, JSONSerialization.isValidJSONObject([value]) else { return nil }
-            return (try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+            return (try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys])).map {
+                String(decoding: $0, as: UTF8.self)
+            }
         }
         let mine = try? KISJSON.parse(bytes)
         let foundation = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
@@ -23,17 +26,24 @@ import TestSupport
     }
 
     static func randomValue(_ random: inout SeededRandom, depth: Int) -> Any {
-        let strings = ["", "정상처리 되었습니다.", "a\"b", "back\\slash", "tab\there", "new\nline", "\u{01}\u{1F}", "😀 emoji", "/slash", "MCA00000", "  spaced  "]
+        let strings = [
+            "", "정상처리 되었습니다.", "a\"b", "back\\slash", "tab\there", "new\nline", "\u{01}\u{1F}", "😀 emoji", "/slash",
+            "MCA00000", "  spaced  ",
+        ]
         switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &random) {
         case 0: return strings.randomElement(using: &random)!
         case 1: return NSNumber(value: Int64.random(in: -9_000_000_000...9_000_000_000, using: &random))
         case 2: return NSNumber(value: Double(Int.random(in: -100_000...100_000, using: &random)) / 64)
         case 3: return Bool.random(using: &random) ? NSNumber(value: true) : NSNull()
         case 4: return String(Int.random(in: 0...99_999_999, using: &random))
-        case 5: return (0..<Int.random(in: 0...5, using: &random)).map { _ in Self.randomValue(&random, depth: depth + 1) }
+        case 5:
+            return (0..<Int.random(in: 0...5, using: &random)).map { _ in Self.randomValue(&random, depth: depth + 1) }
         default:
             var object: [String: Any] = [:]
-            for _ in 0..<Int.random(in: 0...6, using: &random) { object[strings.randomElement(using: &random)! + String(Int.random(in: 0...9, using: &random))] = Self.randomValue(&random, depth: depth + 1) }
+            for _ in 0..<Int.random(in: 0...6, using: &random) {
+                object[strings.randomElement(using: &random)! + String(Int.random(in: 0...9, using: &random))] =
+                    Self.randomValue(&random, depth: depth + 1)
+            }
             return object
         }
     }
@@ -42,8 +52,16 @@ import TestSupport
         var random = SeededRandom(seed: 11)
         var compared = 0
         for _ in 0..<2_000 {
-            let document: Any = Bool.random(using: &random) ? Self.randomValue(&random, depth: 0) as? [String: Any] ?? ["x": 1] : [Self.randomValue(&random, depth: 1)]
-            let bytes = Array(try JSONSerialization.data(withJSONObject: document, options: Bool.random(using: &random) ? [.prettyPrinted] : []))
+            let document: Any =
+                Bool.random(using: &random)
+                ? Self.randomValue(&random, depth: 0) as? [String: Any] ?? ["x": 1]
+                : [Self.randomValue(&random, depth: 1)]
+            let bytes = Array(
+                try JSONSerialization.data(
+                    withJSONObject: document,
+                    options: Bool.random(using: &random) ? [.prettyPrinted] : []
+                )
+            )
             let (mine, foundation) = Self.both(bytes)
             #expect(mine != nil && mine == foundation, "\(String(decoding: bytes, as: UTF8.self))")
             compared += 1
@@ -54,35 +72,53 @@ import TestSupport
     @Test func handWrittenCasesAgree() {
         let accepted = [
             #"{"rt_cd":"0","msg1":"\uc815\uc0c1","output":{"a":[1,-0,2.5e3,1E-2,true,false,null]}}"#,
-            #"["\ud83d\ude00","\u00e9\/\b\f\n\r\t\"\\"]"#, " \r\n\t{ } ", "[[],{},\"\"]", "0", "-12.5", "\"\"", "[9223372036854775807,-9223372036854775808]",
+            #"["\ud83d\ude00","\u00e9\/\b\f\n\r\t\"\\"]"#, " \r\n\t{ } ", "[[],{},\"\"]", "0", "-12.5", "\"\"",
+            "[9223372036854775807,-9223372036854775808]",
         ]
         for text in accepted {
             let (mine, foundation) = Self.both(Array(text.utf8))
             #expect(mine != nil && mine == foundation, "\(text): \(mine ?? "refused") vs \(foundation ?? "refused")")
         }
         let refused = [
-            "", "{", "}", "{\"a\":}", "tru", "nul", "[1 2]", "{\"a\" 1}", "{a:1}", "\"\\x\"", "\"a\u{01}b\"", "01", "1.", ".5", "-", "+1",
-            "[]x", "[1]]", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\u12\"", "'a'", "[\"unterminated]", "{\"a\":1}{}", "NaN", "[Infinity]",
+            "", "{", "}", "{\"a\":}", "tru", "nul", "[1 2]", "{\"a\" 1}", "{a:1}", "\"\\x\"", "\"a\u{01}b\"", "01",
+            "1.", ".5", "-", "+1",
+            "[]x", "[1]]", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\u12\"", "'a'", "[\"unterminated]",
+            "{\"a\":1}{}", "NaN", "[Infinity]",
         ]
         for text in refused {
             #expect((try? KISJSON.parse(Array(text.utf8))) == nil, "\(text) must be refused")
-            #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) == nil, "Foundation refuses \(text) too")
+            #expect(
+                (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) == nil,
+                "Foundation refuses \(text) too"
+            )
         }
         for text in ["[1,]", "{\"a\":1,}", "[1, ]"] {
             #expect((try? KISJSON.parse(Array(text.utf8))) == nil, "\(text): a trailing comma is refused")
         }
         #expect((try? KISJSON.parse([0x22, 0xC3, 0x28, 0x22])) == nil, "a string that is not UTF-8")
-        #expect((try? KISJSON.parse(Array((String(repeating: "[", count: 70) + String(repeating: "]", count: 70)).utf8))) == nil, "nesting beyond 64")
-        #expect((try? KISJSON.parse(Array((String(repeating: "[", count: 60) + String(repeating: "]", count: 60)).utf8))) != nil)
+        #expect(
+            (try? KISJSON.parse(Array((String(repeating: "[", count: 70) + String(repeating: "]", count: 70)).utf8)))
+                == nil,
+            "nesting beyond 64"
+        )
+        #expect(
+            (try? KISJSON.parse(Array((String(repeating: "[", count: 60) + String(repeating: "]", count: 60)).utf8)))
+                != nil
+        )
     }
 
     /// Cut and flipped copies of real KIS answers: whatever Foundation makes of them, KISJSON makes the same.
     @Test func damagedAnswersAgreeWithFoundation() {
         var rows: [String] = []
         for minute in 0..<30 {
-            rows.append(#"{"stck_bsop_date":"20250106","stck_cntg_hour":"09\#(String(format: "%02d", minute))00","stck_prpr":"55100","stck_oprc":"55000","stck_hgpr":"55200","stck_lwpr":"54900","cntg_vol":"12345","acml_tr_pbmn":"0"}"#)
+            rows.append(
+                #"{"stck_bsop_date":"20250106","stck_cntg_hour":"09\#(String(format: "%02d", minute))00","stck_prpr":"55100","stck_oprc":"55000","stck_hgpr":"55200","stck_lwpr":"54900","cntg_vol":"12345","acml_tr_pbmn":"0"}"#
+            )
         }
-        let answer = Array((#"{"output1":{"stck_prpr":"55100"},"output2":["# + rows.joined(separator: ",") + #"],"rt_cd":"0","msg_cd":"MCA00000","msg1":"정상처리 되었습니다.","expires_in":86400}"#).utf8)
+        let answer = Array(
+            (#"{"output1":{"stck_prpr":"55100"},"output2":["# + rows.joined(separator: ",")
+                + #"],"rt_cd":"0","msg_cd":"MCA00000","msg1":"정상처리 되었습니다.","expires_in":86400}"#).utf8
+        )
         #expect(Self.both(answer).mine != nil && Self.both(answer).mine == Self.both(answer).foundation)
         var random = SeededRandom(seed: 5)
         var refusedBoth = 0
@@ -92,12 +128,18 @@ import TestSupport
                 bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &random)))
             } else {
                 for _ in 0..<Int.random(in: 1...3, using: &random) {
-                    bytes[Int.random(in: 0..<bytes.count, using: &random)] = [UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x01, 0xFF, UInt8(ascii: "u"), UInt8(ascii: "9"), UInt8(ascii: " ")].randomElement(using: &random)!
+                    bytes[Int.random(in: 0..<bytes.count, using: &random)] = [
+                        UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"),
+                        0x01, 0xFF, UInt8(ascii: "u"), UInt8(ascii: "9"), UInt8(ascii: " "),
+                    ].randomElement(using: &random)!
                 }
             }
             let (mine, foundation) = Self.both(bytes)
             if mine == nil, foundation != nil, Self.hasTrailingComma(bytes) { continue }  // Foundation's leniency
-            #expect(mine == foundation, "round \(round): \(String(decoding: bytes, as: UTF8.self))\nmine: \(mine ?? "refused")\nfoundation: \(foundation ?? "refused")")
+            #expect(
+                mine == foundation,
+                "round \(round): \(String(decoding: bytes, as: UTF8.self))\nmine: \(mine ?? "refused")\nfoundation: \(foundation ?? "refused")"
+            )
             if mine == nil, foundation == nil { refusedBoth += 1 }
         }
         #expect(refusedBoth > 1_000, "most damage must make the answer unreadable (\(refusedBoth))")

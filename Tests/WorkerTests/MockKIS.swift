@@ -1,12 +1,12 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Jobs
 import NIOCore
+import Runtime
+import Simulation
+import Storage
 import Synchronization
 import Testing
 
@@ -85,7 +85,9 @@ final class MockKIS: Sendable {
     var now: Int64 { self.state.withLock { $0.now } }
     func advance(seconds: Int64) { self.state.withLock { $0.now += seconds * 1_000_000 } }
 
-    static func answer(_ status: HTTPResponse.Status, _ json: [String: Any], headers extra: [String: String] = [:]) -> Response {
+    static func answer(_ status: HTTPResponse.Status, _ json: [String: Any], headers extra: [String: String] = [:])
+        -> Response
+    {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
@@ -111,7 +113,8 @@ final class MockKIS: Sendable {
 
     /// The minute bar served for a stock at `price`, `minute` minutes after midnight (KST): a deterministic
     /// path around the price, so every minute has a row, as on the live API.
-    static func bar(price: Int64, minute: Int64) -> (open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64) {
+    static func bar(price: Int64, minute: Int64) -> (open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64)
+    {
         let close = price + (minute % 7 - 3) * Self.tick(price)
         return (close - Self.tick(price), close + Self.tick(price), close - 2 * Self.tick(price), close, 1_000 + minute)
     }
@@ -145,16 +148,27 @@ final class MockKIS: Sendable {
             state.bucket.tokens -= 1
             if state.garbleNext > 0 {
                 state.garbleNext -= 1
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"rt_cd\":\"0\",\"output\":{\"stck_prpr\":")))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: "{\"rt_cd\":\"0\",\"output\":{\"stck_prpr\":"))
+                )
             }
             if state.crashNext > 0 {
                 state.crashNext -= 1
-                return Response(status: .internalServerError, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
+                return Response(
+                    status: .internalServerError,
+                    headers: [.contentType: "text/html"],
+                    body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>"))
+                )
             }
-            guard headers[HTTPField.Name("appkey")!] == state.appKey, headers[HTTPField.Name("appsecret")!] == state.appSecret else {
+            guard headers[HTTPField.Name("appkey")!] == state.appKey,
+                headers[HTTPField.Name("appsecret")!] == state.appSecret
+            else {
                 return Self.answer(.forbidden, ["error_code": "EGW00103", "error_description": "유효하지 않은 AppKey입니다."])
             }
-            guard let authorization = headers[.authorization], authorization.hasPrefix("Bearer "), let token = state.token,
+            guard let authorization = headers[.authorization], authorization.hasPrefix("Bearer "),
+                let token = state.token,
                 String(authorization.dropFirst(7)) == token.value
             else { return Self.gatewayError("EGW00121", "유효하지 않은 token 입니다.") }
             guard state.now < token.expiresAt else { return Self.gatewayError("EGW00123", "기간이 만료된 token 입니다.") }
@@ -172,7 +186,9 @@ final class MockKIS: Sendable {
 
     static func query(_ request: Request, _ name: String) -> String {
         // Query keys are matched case-insensitively, as KIS does.
-        for (key, value) in request.uri.queryParameters where key.lowercased() == name.lowercased() { return String(value) }
+        for (key, value) in request.uri.queryParameters where key.lowercased() == name.lowercased() {
+            return String(value)
+        }
         return ""
     }
 
@@ -182,19 +198,46 @@ final class MockKIS: Sendable {
             let body = try await request.body.collect(upTo: 1 << 16)
             let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
             return self.state.withLock { state -> Response in
-                guard json["appkey"] as? String == state.appKey else { return Self.answer(.forbidden, ["error_code": "EGW00103", "error_description": "유효하지 않은 AppKey입니다."]) }
-                guard json["appsecret"] as? String == state.appSecret else { return Self.answer(.forbidden, ["error_code": "EGW00105", "error_description": "유효하지 않은 AppSecret입니다."]) }
+                guard json["appkey"] as? String == state.appKey else {
+                    return Self.answer(
+                        .forbidden,
+                        ["error_code": "EGW00103", "error_description": "유효하지 않은 AppKey입니다."]
+                    )
+                }
+                guard json["appsecret"] as? String == state.appSecret else {
+                    return Self.answer(
+                        .forbidden,
+                        ["error_code": "EGW00105", "error_description": "유효하지 않은 AppSecret입니다."]
+                    )
+                }
                 if let last = state.lastTokenRequest, state.now - last < 60_000_000 {
-                    return Self.answer(.forbidden, ["error_code": "EGW00133", "error_description": "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"])
+                    return Self.answer(
+                        .forbidden,
+                        ["error_code": "EGW00133", "error_description": "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"]
+                    )
                 }
                 state.lastTokenRequest = state.now
-                if let token = state.token, state.now - token.issuedAt < 6 * 3_600_000_000, state.now < token.expiresAt {
-                    return Self.answer(.ok, ["access_token": token.value, "token_type": "Bearer", "expires_in": Int((token.expiresAt - state.now) / 1_000_000), "access_token_token_expired": ISOTime.kst(token.expiresAt)])
+                if let token = state.token, state.now - token.issuedAt < 6 * 3_600_000_000, state.now < token.expiresAt
+                {
+                    return Self.answer(
+                        .ok,
+                        [
+                            "access_token": token.value, "token_type": "Bearer",
+                            "expires_in": Int((token.expiresAt - state.now) / 1_000_000),
+                            "access_token_token_expired": ISOTime.kst(token.expiresAt),
+                        ]
+                    )
                 }
                 state.tokensIssued += 1
                 let value = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.mock\(state.tokensIssued).\(UUID().uuidString)"
                 state.token = (value, state.now, state.now + state.tokenLifetimeSeconds * 1_000_000)
-                return Self.answer(.ok, ["access_token": value, "token_type": "Bearer", "expires_in": Int(state.tokenLifetimeSeconds), "access_token_token_expired": ISOTime.kst(state.now + state.tokenLifetimeSeconds * 1_000_000)])
+                return Self.answer(
+                    .ok,
+                    [
+                        "access_token": value, "token_type": "Bearer", "expires_in": Int(state.tokenLifetimeSeconds),
+                        "access_token_token_expired": ISOTime.kst(state.now + state.tokenLifetimeSeconds * 1_000_000),
+                    ]
+                )
             }
         }
         router.get("/uapi/domestic-stock/v1/quotations/inquire-price") { request, _ -> Response in
@@ -207,11 +250,19 @@ final class MockKIS: Sendable {
                 let upper = (base * 13 / 10) / Self.tick(base * 13 / 10) * Self.tick(base * 13 / 10)
                 let lowerRaw = base * 7 / 10
                 let lower = (lowerRaw + Self.tick(lowerRaw) - 1) / Self.tick(lowerRaw) * Self.tick(lowerRaw)
-                return Self.ok("MCA00000", "정상처리 되었습니다.", ["output": [
-                    "stck_prpr": String(price), "stck_sdpr": String(base), "stck_mxpr": String(upper), "stck_llam": String(lower),
-                    "stck_oprc": String(base), "stck_hgpr": String(max(base, price)), "stck_lwpr": String(min(base, price)), "acml_vol": "123456",
-                    "temp_stop_yn": "N", "stck_shrn_iscd": code, "aspr_unit": String(Self.tick(price)),
-                ]])
+                return Self.ok(
+                    "MCA00000",
+                    "정상처리 되었습니다.",
+                    [
+                        "output": [
+                            "stck_prpr": String(price), "stck_sdpr": String(base), "stck_mxpr": String(upper),
+                            "stck_llam": String(lower),
+                            "stck_oprc": String(base), "stck_hgpr": String(max(base, price)),
+                            "stck_lwpr": String(min(base, price)), "acml_vol": "123456",
+                            "temp_stop_yn": "N", "stck_shrn_iscd": code, "aspr_unit": String(Self.tick(price)),
+                        ]
+                    ]
+                )
             }
         }
         router.get("/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice") { request, _ -> Response in
@@ -229,7 +280,8 @@ final class MockKIS: Sendable {
                 while minute >= 9 * 60, rows.count < 30 {
                     let bar = Self.bar(price: price, minute: minute)
                     rows.append([
-                        "stck_bsop_date": KST.yyyymmdd(day: day), "stck_cntg_hour": String(format: "%02lld%02lld00", minute / 60, minute % 60),
+                        "stck_bsop_date": KST.yyyymmdd(day: day),
+                        "stck_cntg_hour": String(format: "%02lld%02lld00", minute / 60, minute % 60),
                         "stck_prpr": String(bar.close), "stck_oprc": String(bar.open), "stck_hgpr": String(bar.high),
                         "stck_lwpr": String(bar.low), "cntg_vol": String(bar.volume), "acml_tr_pbmn": "0",
                     ])
@@ -245,19 +297,30 @@ final class MockKIS: Sendable {
             return Self.answer(.ok, ["HASH": Self.hash(data), "JsonBody": String(decoding: data, as: UTF8.self)])
         }
         router.post("/uapi/domestic-stock/v1/trading/order-cash") { request, _ -> Response in
-            if let refused = self.gate(request, trID: ["VTTC0012U", "VTTC0011U", "VTTC0802U", "VTTC0801U"]) { return refused }
+            if let refused = self.gate(request, trID: ["VTTC0012U", "VTTC0011U", "VTTC0802U", "VTTC0801U"]) {
+                return refused
+            }
             let trID = request.headers[HTTPField.Name("tr_id")!] ?? ""
             let body = try await request.body.collect(upTo: 1 << 16)
-            if self.state.withLock({ $0.requireHashkey }), request.headers[HTTPField.Name("hashkey")!] != Self.hash(Data(body.readableBytesView)) {
+            if self.state.withLock({ $0.requireHashkey }),
+                request.headers[HTTPField.Name("hashkey")!] != Self.hash(Data(body.readableBytesView))
+            {
                 return Self.gatewayError("EGW00300", "hashkey가 올바르지 않습니다.")
             }
-            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            let json =
+                (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
             let dropped = self.state.withLock { state -> Bool in
                 guard state.dropOrders > 0 else { return false }
                 state.dropOrders -= 1
                 return true
             }
-            if dropped { return Response(status: .badGateway, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>"))) }
+            if dropped {
+                return Response(
+                    status: .badGateway,
+                    headers: [.contentType: "text/html"],
+                    body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>"))
+                )
+            }
             let (response, delay) = self.state.withLock { state in
                 let response = self.order(&state, trID: trID, json: json)
                 guard state.loseAnswers > 0 else { return (response, state.orderDelay) }
@@ -270,7 +333,8 @@ final class MockKIS: Sendable {
         router.post("/uapi/domestic-stock/v1/trading/order-rvsecncl") { request, _ -> Response in
             if let refused = self.gate(request, trID: ["VTTC0013U", "VTTC0803U"]) { return refused }
             let body = try await request.body.collect(upTo: 1 << 16)
-            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            let json =
+                (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
             return self.cancel(json)
         }
         router.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld") { request, _ -> Response in
@@ -285,98 +349,169 @@ final class MockKIS: Sendable {
     }
 
     func order(_ state: inout State, trID: String, json: [String: String]) -> Response {
-                if let (status, code, message) = state.failNextOrder {
-                    state.failNextOrder = nil
-                    return Self.answer(HTTPResponse.Status(code: status), ["rt_cd": "1", "msg_cd": code, "msg1": message])
-                }
-                let buy = trID.hasSuffix("12U") || trID.hasSuffix("02U")
-                let code = json["PDNO"] ?? ""
-                guard let price = state.prices[code], let base = state.basePrices[code] else { return Self.refusal("APBK0656", "종목코드 오류입니다.") }
-                guard let quantity = Int64(json["ORD_QTY"] ?? ""), quantity > 0 else { return Self.refusal("40300000", "주문 수량을 확인해주세요.") }
-                let market = json["ORD_DVSN"] == "01"
-                let limit = market ? price : (Int64(json["ORD_UNPR"] ?? "") ?? 0)
-                let minute = KST.timeOfDay(state.now) / 60_000_000
-                guard minute >= 9 * 60 else { return Self.refusal("40570000", "모의투자 장시작전 입니다.") }
-                guard minute < 15 * 60 + 30 else { return Self.refusal("40580000", "모의투자 장종료 입니다.") }
-                guard limit % Self.tick(limit) == 0 else { return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)") }
-                guard limit <= base * 13 / 10, limit >= base * 7 / 10 else { return Self.refusal("40270000", "모의투자 상/하한가 오류") }
-                if buy, limit * quantity > state.cash { return Self.refusal("40250000", "모의투자 주문가능금액이 부족합니다.") }
-                if !buy, (state.holdings[code] ?? 0) < quantity { return Self.refusal("40240000", "모의투자 주문가능수량을 초과하였습니다.") }
-                state.nextOrder += 1
-                let time = String(format: "%02lld%02lld%02lld", minute / 60, minute % 60, KST.timeOfDay(state.now) / 1_000_000 % 60)
-                var order = Order(number: String(format: "%010d", state.nextOrder), original: "", stock: code, side: buy ? "02" : "01", quantity: quantity, price: limit, time: time)
-                if state.fillImmediately, buy ? limit >= price : limit <= price {
-                    order.filled = quantity
-                    order.fillValue = quantity * price
-                    state.cash += buy ? -quantity * price : quantity * price
-                    state.holdings[code, default: 0] += buy ? quantity : -quantity
-                }
-                state.orders.append(order)
-                return Self.ok(buy ? "40600000" : "40610000", buy ? "모의투자 매수주문이 완료 되었습니다." : "모의투자 매도주문이 완료 되었습니다.", [
-                    "output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": order.number, "ORD_TMD": time],
-                ])
+        if let (status, code, message) = state.failNextOrder {
+            state.failNextOrder = nil
+            return Self.answer(HTTPResponse.Status(code: status), ["rt_cd": "1", "msg_cd": code, "msg1": message])
+        }
+        let buy = trID.hasSuffix("12U") || trID.hasSuffix("02U")
+        let code = json["PDNO"] ?? ""
+        guard let price = state.prices[code], let base = state.basePrices[code] else {
+            return Self.refusal("APBK0656", "종목코드 오류입니다.")
+        }
+        guard let quantity = Int64(json["ORD_QTY"] ?? ""), quantity > 0 else {
+            return Self.refusal("40300000", "주문 수량을 확인해주세요.")
+        }
+        let market = json["ORD_DVSN"] == "01"
+        let limit = market ? price : (Int64(json["ORD_UNPR"] ?? "") ?? 0)
+        let minute = KST.timeOfDay(state.now) / 60_000_000
+        guard minute >= 9 * 60 else { return Self.refusal("40570000", "모의투자 장시작전 입니다.") }
+        guard minute < 15 * 60 + 30 else { return Self.refusal("40580000", "모의투자 장종료 입니다.") }
+        guard limit % Self.tick(limit) == 0 else { return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)") }
+        guard limit <= base * 13 / 10, limit >= base * 7 / 10 else { return Self.refusal("40270000", "모의투자 상/하한가 오류") }
+        if buy, limit * quantity > state.cash { return Self.refusal("40250000", "모의투자 주문가능금액이 부족합니다.") }
+        if !buy, (state.holdings[code] ?? 0) < quantity { return Self.refusal("40240000", "모의투자 주문가능수량을 초과하였습니다.") }
+        state.nextOrder += 1
+        let time = String(
+            format: "%02lld%02lld%02lld",
+            minute / 60,
+            minute % 60,
+            KST.timeOfDay(state.now) / 1_000_000 % 60
+        )
+        var order = Order(
+            number: String(format: "%010d", state.nextOrder),
+            original: "",
+            stock: code,
+            side: buy ? "02" : "01",
+            quantity: quantity,
+            price: limit,
+            time: time
+        )
+        if state.fillImmediately, buy ? limit >= price : limit <= price {
+            order.filled = quantity
+            order.fillValue = quantity * price
+            state.cash += buy ? -quantity * price : quantity * price
+            state.holdings[code, default: 0] += buy ? quantity : -quantity
+        }
+        state.orders.append(order)
+        return Self.ok(
+            buy ? "40600000" : "40610000",
+            buy ? "모의투자 매수주문이 완료 되었습니다." : "모의투자 매도주문이 완료 되었습니다.",
+            [
+                "output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": order.number, "ORD_TMD": time]
+            ]
+        )
     }
 
     func cancel(_ json: [String: String]) -> Response {
-            if json["RVSE_CNCL_DVSN_CD"] == "01" { return self.revise(json) }
-            return self.state.withLock { state -> Response in
-                guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }), !state.orders[index].cancelled,
-                    state.orders[index].filled < state.orders[index].quantity
-                else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
-                state.orders[index].cancelled = true
-                let remaining = state.orders[index].quantity - state.orders[index].filled
-                state.nextOrder += 1
-                let cancel = Order(number: String(format: "%010d", state.nextOrder), original: state.orders[index].number, stock: state.orders[index].stock,
-                                   side: state.orders[index].side, quantity: remaining, price: 0, cancelled: true, time: state.orders[index].time)
-                state.orders.append(cancel)
-                return Self.ok("40630000", "모의투자 취소주문이 완료 되었습니다.", ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": cancel.number, "ORD_TMD": cancel.time]])
-            }
+        if json["RVSE_CNCL_DVSN_CD"] == "01" { return self.revise(json) }
+        return self.state.withLock { state -> Response in
+            guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }),
+                !state.orders[index].cancelled,
+                state.orders[index].filled < state.orders[index].quantity
+            else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
+            state.orders[index].cancelled = true
+            let remaining = state.orders[index].quantity - state.orders[index].filled
+            state.nextOrder += 1
+            let cancel = Order(
+                number: String(format: "%010d", state.nextOrder),
+                original: state.orders[index].number,
+                stock: state.orders[index].stock,
+                side: state.orders[index].side,
+                quantity: remaining,
+                price: 0,
+                cancelled: true,
+                time: state.orders[index].time
+            )
+            state.orders.append(cancel)
+            return Self.ok(
+                "40630000",
+                "모의투자 취소주문이 완료 되었습니다.",
+                ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": cancel.number, "ORD_TMD": cancel.time]]
+            )
+        }
     }
 
     /// A revision: the original is closed (its remainder moves), a child order carries the new price.
     func revise(_ json: [String: String]) -> Response {
         self.state.withLock { state -> Response in
-            guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }), !state.orders[index].cancelled,
+            guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }),
+                !state.orders[index].cancelled,
                 state.orders[index].filled < state.orders[index].quantity
             else { return Self.refusal("40330000", "모의투자 정정/취소할 수량이 없습니다.") }
-            guard let price = Int64(json["ORD_UNPR"] ?? ""), price > 0, price % Self.tick(price) == 0 else { return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)") }
+            guard let price = Int64(json["ORD_UNPR"] ?? ""), price > 0, price % Self.tick(price) == 0 else {
+                return Self.refusal("40310000", "모의투자 주문처리가 안되었습니다(호가단위 오류)")
+            }
             let remaining = state.orders[index].quantity - state.orders[index].filled
             state.orders[index].cancelled = true
             state.nextOrder += 1
-            let child = Order(number: String(format: "%010d", state.nextOrder), original: state.orders[index].number, stock: state.orders[index].stock,
-                              side: state.orders[index].side, quantity: remaining, price: price, time: state.orders[index].time)
+            let child = Order(
+                number: String(format: "%010d", state.nextOrder),
+                original: state.orders[index].number,
+                stock: state.orders[index].stock,
+                side: state.orders[index].side,
+                quantity: remaining,
+                price: price,
+                time: state.orders[index].time
+            )
             state.orders.append(child)
-            return Self.ok("40620000", "모의투자 정정주문이 완료 되었습니다.", ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": child.number, "ORD_TMD": child.time]])
+            return Self.ok(
+                "40620000",
+                "모의투자 정정주문이 완료 되었습니다.",
+                ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": child.number, "ORD_TMD": child.time]]
+            )
         }
     }
 
     func dailyOrders(_ request: Request) -> Response {
-            let start = Int(Self.query(request, "CTX_AREA_NK100").trimmingCharacters(in: .whitespaces)) ?? 0
-            return self.state.withLock { state -> Response in
-                let page = state.hideReports ? [] : Array(state.orders.dropFirst(start).prefix(15))
-                let more = !state.hideReports && start + page.count < state.orders.count
-                let rows = page.map { order -> [String: String] in
-                    [
-                        "odno": order.number, "orgn_odno": order.original, "ord_gno_brno": "00950", "pdno": order.stock, "sll_buy_dvsn_cd": order.side,
-                        "ord_qty": String(order.quantity), "ord_unpr": String(order.price), "tot_ccld_qty": String(order.filled),
-                        "avg_prvs": order.filled > 0 ? String(order.fillValue / order.filled) : "0", "rmn_qty": String(order.cancelled ? 0 : order.quantity - order.filled),
-                        "cncl_yn": order.cancelled ? "Y" : "N", "rjct_qty": "0", "ord_tmd": order.time,
-                    ]
-                }
-                let next = more ? String(start + page.count).padding(toLength: 100, withPad: " ", startingAt: 0) : String(repeating: " ", count: 100)
-                var response = Self.ok(more ? "70070001" : "20310000", "모의투자 조회가 완료되었습니다.", ["output1": rows, "output2": ["tot_ord_qty": "0"], "ctx_area_fk100": "fk", "ctx_area_nk100": next])
-                response.headers[HTTPField.Name("tr_cont")!] = more ? "M" : "D"
-                return response
+        let start = Int(Self.query(request, "CTX_AREA_NK100").trimmingCharacters(in: .whitespaces)) ?? 0
+        return self.state.withLock { state -> Response in
+            let page = state.hideReports ? [] : Array(state.orders.dropFirst(start).prefix(15))
+            let more = !state.hideReports && start + page.count < state.orders.count
+            let rows = page.map { order -> [String: String] in
+                [
+                    "odno": order.number, "orgn_odno": order.original, "ord_gno_brno": "00950", "pdno": order.stock,
+                    "sll_buy_dvsn_cd": order.side,
+                    "ord_qty": String(order.quantity), "ord_unpr": String(order.price),
+                    "tot_ccld_qty": String(order.filled),
+                    "avg_prvs": order.filled > 0 ? String(order.fillValue / order.filled) : "0",
+                    "rmn_qty": String(order.cancelled ? 0 : order.quantity - order.filled),
+                    "cncl_yn": order.cancelled ? "Y" : "N", "rjct_qty": "0", "ord_tmd": order.time,
+                ]
             }
+            let next =
+                more
+                ? String(start + page.count).padding(toLength: 100, withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: 100)
+            var response = Self.ok(
+                more ? "70070001" : "20310000",
+                "모의투자 조회가 완료되었습니다.",
+                ["output1": rows, "output2": ["tot_ord_qty": "0"], "ctx_area_fk100": "fk", "ctx_area_nk100": next]
+            )
+            response.headers[HTTPField.Name("tr_cont")!] = more ? "M" : "D"
+            return response
+        }
     }
 
     func balance() -> Response {
-            return self.state.withLock { state -> Response in
-                let rows = state.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { code, quantity -> [String: String] in
-                    ["pdno": code, "hldg_qty": String(quantity), "ord_psbl_qty": String(quantity), "pchs_avg_pric": String(state.prices[code] ?? 0)]
-                }
-                return Self.ok("20310000", "모의투자 조회가 완료되었습니다.", ["output1": rows, "output2": [["dnca_tot_amt": String(state.cash), "prvs_rcdl_excc_amt": String(state.cash)]], "ctx_area_fk100": "", "ctx_area_nk100": ""])
+        return self.state.withLock { state -> Response in
+            let rows = state.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map {
+                code,
+                quantity -> [String: String] in
+                [
+                    "pdno": code, "hldg_qty": String(quantity), "ord_psbl_qty": String(quantity),
+                    "pchs_avg_pric": String(state.prices[code] ?? 0),
+                ]
             }
+            return Self.ok(
+                "20310000",
+                "모의투자 조회가 완료되었습니다.",
+                [
+                    "output1": rows,
+                    "output2": [["dnca_tot_amt": String(state.cash), "prvs_rcdl_excc_amt": String(state.cash)]],
+                    "ctx_area_fk100": "", "ctx_area_nk100": "",
+                ]
+            )
+        }
     }
 
     /// Fills a resting order (the market moved to it).
@@ -393,11 +528,17 @@ final class MockKIS: Sendable {
 }
 
 /// Runs a router on a loopback port until `body` returns.
-func withServer<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+func withServer<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> T)
+    async throws -> T
+{
     let port = Mutex<Int?>(nil)
-    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { channel in
-        port.withLock { $0 = channel.localAddress?.port }
-    })
+    let app = Application(
+        router: router,
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            port.withLock { $0 = channel.localAddress?.port }
+        }
+    )
     let server = Task { try await app.run() }
     defer { server.cancel() }
     for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(nanoseconds: 10_000_000) }

@@ -1,13 +1,13 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
+import Jobs
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Worker
 
 /// Two worker processes at once on one account: a job taken over from a worker that stalled past its lock
@@ -22,7 +22,12 @@ import Worker
         let (rig, sink) = try await WorkerEndToEndTests.rig("two", redisDatabase: 18)  // a Redis database of its own
         defer { sink.killed() }
         let mock = MockKIS(now: WorkerEndToEndTests.session)
-        mock.state.withLock { $0.rateLimit = 200; $0.bucket.tokens = 200; $0.fillImmediately = false; $0.orderDelay = 0.2 }
+        mock.state.withLock {
+            $0.rateLimit = 200
+            $0.bucket.tokens = 200
+            $0.fillImmediately = false
+            $0.orderDelay = 0.2
+        }
         try await withServer(mock.router()) { kis in
             // The session clock at 20x: the broker's list can then hold orders placed well after a send (see
             // `absenceProofSeconds`) without waiting for them in real time.
@@ -33,16 +38,27 @@ import Worker
             func process() throws -> (TradeExecutionHandler, Reconciler) {
                 let brokers = try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken)
                 let engine = EngineClient(baseURL: rig.url, token: workerToken)
-                return (TradeExecutionHandler(engine: engine, brokers: brokers, pollSeconds: 0.1, clock: { WorkerEndToEndTests.session }), Reconciler(engine: engine, brokers: brokers, report: { _ in }))
+                return (
+                    TradeExecutionHandler(
+                        engine: engine,
+                        brokers: brokers,
+                        pollSeconds: 0.1,
+                        clock: { WorkerEndToEndTests.session }
+                    ), Reconciler(engine: engine, brokers: brokers, report: { _ in })
+                )
             }
             let ((first, firstReconciler), (second, secondReconciler)) = (try process(), try process())
-            func job(_ order: String) -> Job { Job(queue: .tradeExecution, id: "two-\(order)", data: #"{"order":"\#(order)"}"#) }
+            func job(_ order: String) -> Job {
+                Job(queue: .tradeExecution, id: "two-\(order)", data: #"{"order":"\#(order)"}"#)
+            }
             func both(_ a: String, _ b: String) async throws -> (JobResult, JobResult) {
                 async let one = first.handle(job(a))
                 async let other = second.handle(job(b))
                 return try await (one, other)
             }
-            func brokerOrders(_ stock: String) -> [MockKIS.Order] { mock.state.withLock { $0.orders.filter { $0.stock == stock && $0.original.isEmpty } } }
+            func brokerOrders(_ stock: String) -> [MockKIS.Order] {
+                mock.state.withLock { $0.orders.filter { $0.stock == stock && $0.original.isEmpty } }
+            }
             /// Puts the mock's clock on the engine's (the serve runs a session clock from 10:00).
             func catchUp(_ order: String, plusSeconds: Int64 = 1) async throws {
                 let view = try await engine.order(order)
@@ -58,9 +74,20 @@ import Worker
             #expect(cash == 105_000_000, "5,000,000 KRW adopted once, not twice: \(lines)")
 
             // 1. Each PENDING order handled by both at once (a job taken over from a stalled worker): sent once.
-            let pending = try await WorkerEndToEndTests.buy(rig, token, account, count: 8, stock: "005930", quantity: 1, price: 55_000)
+            let pending = try await WorkerEndToEndTests.buy(
+                rig,
+                token,
+                account,
+                count: 8,
+                stock: "005930",
+                quantity: 1,
+                price: 55_000
+            )
             for id in pending { _ = try await both(id, id) }
-            #expect(brokerOrders("005930").count == 8, "eight orders, each sent once: \(brokerOrders("005930").map(\.number))")
+            #expect(
+                brokerOrders("005930").count == 8,
+                "eight orders, each sent once: \(brokerOrders("005930").map(\.number))"
+            )
             for id in pending {
                 let view = try await engine.order(id)
                 #expect(view.status == "ACCEPTED" || view.status == "SUBMITTED", "\(id) \(view.status)")
@@ -68,11 +95,25 @@ import Worker
 
             // 2. Twins whose sends KIS took but whose answers were lost, looked up in two processes at once: each
             //    adopts a broker order of its own (the one refused looks again and finds its twin's).
-            let twins = try await WorkerEndToEndTests.buy(rig, token, account, count: 2, stock: "000660", quantity: 3, price: 180_000)
+            let twins = try await WorkerEndToEndTests.buy(
+                rig,
+                token,
+                account,
+                count: 2,
+                stock: "000660",
+                quantity: 3,
+                price: 180_000
+            )
             for id in twins { try await engine.record(.submitted(order: id)) }
             try await catchUp(twins[1])
             mock.state.withLock { state in
-                for _ in twins { _ = mock.order(&state, trID: "VTTC0802U", json: ["PDNO": "000660", "ORD_QTY": "3", "ORD_UNPR": "180000", "ORD_DVSN": "00"]) }
+                for _ in twins {
+                    _ = mock.order(
+                        &state,
+                        trID: "VTTC0802U",
+                        json: ["PDNO": "000660", "ORD_QTY": "3", "ORD_UNPR": "180000", "ORD_DVSN": "00"]
+                    )
+                }
             }
             _ = try await both(twins[0], twins[1])
             for _ in 0..<20 {
@@ -82,20 +123,36 @@ import Worker
                     _ = try await (index == 0 ? first : second).handle(job(twins[index]))
                 }
             }
-            let adopted = [try await engine.order(twins[0]).brokerOrderNumber, try await engine.order(twins[1]).brokerOrderNumber]
-            #expect(Set(adopted) == Set(brokerOrders("000660").map(\.number)), "each twin holds one of the two broker orders: \(adopted)")
+            let adopted = [
+                try await engine.order(twins[0]).brokerOrderNumber, try await engine.order(twins[1]).brokerOrderNumber,
+            ]
+            #expect(
+                Set(adopted) == Set(brokerOrders("000660").map(\.number)),
+                "each twin holds one of the two broker orders: \(adopted)"
+            )
             #expect(brokerOrders("000660").count == 2, "nothing sent again")
 
             // 3. An order whose send KIS never took (the list shows a newer order, not it), judged lost by both at
             //    once: sent again once.
-            let (_, lost) = try await WorkerEndToEndTests.call(rig, "POST", "/api/orders", token: token,
-                                                               json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":7,"price":54900}"#)
+            let (_, lost) = try await WorkerEndToEndTests.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":7,"price":54900}"#
+            )
             let lostID = try #require(lost["id"] as? String)
             try await engine.record(.submitted(order: lostID))
             // Another order reaches the broker 15 session seconds after that send (the engine's clock is past it).
             try await Task.sleep(for: .seconds(1))
             try await catchUp(lostID, plusSeconds: 15)
-            mock.state.withLock { state in _ = mock.order(&state, trID: "VTTC0802U", json: ["PDNO": "000660", "ORD_QTY": "1", "ORD_UNPR": "180000", "ORD_DVSN": "00"]) }
+            mock.state.withLock { state in
+                _ = mock.order(
+                    &state,
+                    trID: "VTTC0802U",
+                    json: ["PDNO": "000660", "ORD_QTY": "1", "ORD_UNPR": "180000", "ORD_DVSN": "00"]
+                )
+            }
             _ = try await both(lostID, lostID)
             let resent = brokerOrders("005930").filter { $0.quantity == 7 }
             #expect(resent.count == 1, "sent again once, not by both: \(resent.map(\.number))")

@@ -1,14 +1,14 @@
-import Simulation
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
+import Jobs
 import Ledger
 import Projections
+import Runtime
+import Simulation
+import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Worker
 
 /// A child process of the test (serve, worker, the SMTP sink), stopped with SIGTERM or killed.
@@ -71,7 +71,10 @@ final class Child: @unchecked Sendable {
     static func rig(_ tag: String, redisDatabase: Int, redisURL: String? = nil) async throws -> (Rig, Child) {
         let environment = ProcessInfo.processInfo.environment
         let server = try #require(environment["DATABASE_URL"], "DATABASE_URL is unset: run the tests with `make test`")
-        let redisText = try #require(redisURL ?? environment["REDIS_URL"], "REDIS_URL is unset: run the tests with `make test`")
+        let redisText = try #require(
+            redisURL ?? environment["REDIS_URL"],
+            "REDIS_URL is unset: run the tests with `make test`"
+        )
         var endpoint = try #require(RedisEndpoint(url: redisText))
         endpoint.database = redisDatabase
         _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
@@ -80,27 +83,51 @@ final class Child: @unchecked Sendable {
         let log = try EventLog(directory: directory.path)
         let runtime = try EngineRuntime(log: log, engine: Engine(calendar: TradingCalendar()))
         let context = CommandContext(time: Self.session - 3_600_000_000)
-        _ = try await runtime.execute(.listStock(code: StockCode("005930")!, name: "삼성전자", market: "KOSPI", previousClose: 55_000), context: context)
-        _ = try await runtime.execute(.listStock(code: StockCode("000660")!, name: "SK하이닉스", market: "KOSPI", previousClose: 180_000), context: context)
+        _ = try await runtime.execute(
+            .listStock(code: StockCode("005930")!, name: "삼성전자", market: "KOSPI", previousClose: 55_000),
+            context: context
+        )
+        _ = try await runtime.execute(
+            .listStock(code: StockCode("000660")!, name: "SK하이닉스", market: "KOSPI", previousClose: 180_000),
+            context: context
+        )
         await runtime.close()
         log.close()
         let mail = directory.path + "/mail"
-        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true) }
+        for sub in ["new", "cur", "tmp"] {
+            try FileManager.default.createDirectory(atPath: mail + "/" + sub, withIntermediateDirectories: true)
+        }
         let smtpPort = freeLoopbackPort()
-        let sink = try Child("/usr/bin/env", ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox", mail],
-                             environment: environment, output: directory.path + "/smtp.log")
+        let sink = try Child(
+            "/usr/bin/env",
+            [
+                "python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(smtpPort)", "-c", "aiosmtpd.handlers.Mailbox",
+                mail,
+            ],
+            environment: environment,
+            output: directory.path + "/smtp.log"
+        )
         let port = freeLoopbackPort()
         let redis = endpoint.url
         let rigEnvironment = [
-            "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no", "DATABASE_URL": database, "REDIS_URL": redis, "STOCKBOOM_SECRETS_KEY": Self.secretsKey,
-            "BCRYPT_COST": "4", "JWT_SECRET": String(repeating: "j", count: 40), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": String(smtpPort), "SMTP_FROM": "alerts@stockboom.test",
+            "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no", "DATABASE_URL": database, "REDIS_URL": redis,
+            "STOCKBOOM_SECRETS_KEY": Self.secretsKey,
+            "BCRYPT_COST": "4", "JWT_SECRET": String(repeating: "j", count: 40), "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": String(smtpPort), "SMTP_FROM": "alerts@stockboom.test",
         ]
         return (Rig(directory: directory, environment: rigEnvironment, port: port, mail: mail), sink)
     }
 
     static func serve(_ rig: Rig, extra: [String] = []) async throws -> Child {
-        let child = try Child(try stockboomExecutable(), ["serve", "--dir", rig.directory.path, "--port", String(rig.port), "--clock-start", "2025-01-06T10:00:00+09:00"] + extra,
-                              environment: rig.environment, output: rig.directory.path + "/serve.log")
+        let child = try Child(
+            try stockboomExecutable(),
+            [
+                "serve", "--dir", rig.directory.path, "--port", String(rig.port), "--clock-start",
+                "2025-01-06T10:00:00+09:00",
+            ] + extra,
+            environment: rig.environment,
+            output: rig.directory.path + "/serve.log"
+        )
         for _ in 0..<300 {
             if (try? await Self.call(rig, "GET", "/metrics"))?.0 == 200 { return child }
             try await Task.sleep(for: .milliseconds(50))
@@ -114,18 +141,38 @@ final class Child: @unchecked Sendable {
         environment["KIS_BASE_URL"] = "http://127.0.0.1:\(kis)"
         // The session's clock, as serve's (the broker's day of the orders is not over), unless the test sets its own.
         let clock = extra.contains("--clock-start") ? [] : ["--clock-start", "2025-01-06T10:00:00+09:00"]
-        return try Child(try stockboomExecutable(), ["worker", "--dir", rig.directory.path, "--server", rig.url, "--poll-seconds", "0.3"] + clock + extra,
-                         environment: environment, output: rig.directory.path + "/worker-\(UUID().uuidString.prefix(4)).log")
+        return try Child(
+            try stockboomExecutable(),
+            ["worker", "--dir", rig.directory.path, "--server", rig.url, "--poll-seconds", "0.3"] + clock + extra,
+            environment: environment,
+            output: rig.directory.path + "/worker-\(UUID().uuidString.prefix(4)).log"
+        )
     }
 
     /// curl: (status, JSON object). Run on a thread of its own: a blocking wait on the cooperative pool would
     /// starve the in-process mock KIS server and every other test.
-    static func call(_ rig: Rig, _ method: String, _ path: String, token: String? = nil, json: String? = nil, headers: [String] = []) async throws -> (Int, [String: Any]) {
-        let (status, text) = try await blocking { try Self.curl(rig, method, path, token: token, json: json, headers: headers) }
+    static func call(
+        _ rig: Rig,
+        _ method: String,
+        _ path: String,
+        token: String? = nil,
+        json: String? = nil,
+        headers: [String] = []
+    ) async throws -> (Int, [String: Any]) {
+        let (status, text) = try await blocking {
+            try Self.curl(rig, method, path, token: token, json: json, headers: headers)
+        }
         return (status, ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:])
     }
 
-    static func curl(_ rig: Rig, _ method: String, _ path: String, token: String?, json: String?, headers: [String] = []) throws -> (Int, String) {
+    static func curl(
+        _ rig: Rig,
+        _ method: String,
+        _ path: String,
+        token: String?,
+        json: String?,
+        headers: [String] = []
+    ) throws -> (Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         var arguments = ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"]
@@ -144,12 +191,22 @@ final class Child: @unchecked Sendable {
 
     /// Registers a user with a KIS paper account (the mock's keys); returns (token, account id).
     static func trader(_ rig: Rig, _ mock: MockKIS) async throws -> (String, String) {
-        let (status, session) = try await Self.call(rig, "POST", "/api/auth/register", json: #"{"email":"trader@example.com","password":"a long trader password"}"#)
+        let (status, session) = try await Self.call(
+            rig,
+            "POST",
+            "/api/auth/register",
+            json: #"{"email":"trader@example.com","password":"a long trader password"}"#
+        )
         #expect(status == 201)
         let token = session["token"] as? String ?? ""
         let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
-        let (created, account) = try await Self.call(rig, "POST", "/api/broker-accounts", token: token,
-                                               json: #"{"broker":"KIS_PAPER","accountNumber":"50123456-01","appKey":"\#(key)","appSecret":"\#(secret)"}"#)
+        let (created, account) = try await Self.call(
+            rig,
+            "POST",
+            "/api/broker-accounts",
+            token: token,
+            json: #"{"broker":"KIS_PAPER","accountNumber":"50123456-01","appKey":"\#(key)","appSecret":"\#(secret)"}"#
+        )
         #expect(created == 201, "\(account)")
         return (token, account["id"] as? String ?? "")
     }
@@ -157,35 +214,55 @@ final class Child: @unchecked Sendable {
     /// A trader (token, account id) whose KIS account a worker process reconciled — the KIS token issued and
     /// kept sealed in PostgreSQL, the cash adopted — and then stopped, and the worker token: for tests that run
     /// the worker's handlers in their own process (`brokers`).
-    static func reconciledTrader(_ rig: Rig, _ mock: MockKIS, kis: Int) async throws -> (token: String, account: String, workerToken: String) {
+    static func reconciledTrader(_ rig: Rig, _ mock: MockKIS, kis: Int) async throws -> (
+        token: String, account: String, workerToken: String
+    ) {
         let (token, account) = try await Self.trader(rig, mock)
         let reconciler = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
         try await Self.waitForAdoptedCash(rig, token, account)
         #expect(await reconciler.stop() == 0)
-        let workerToken = try String(contentsOfFile: rig.directory.path + "/worker.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let workerToken = try String(contentsOfFile: rig.directory.path + "/worker.token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         return (token, account, workerToken)
     }
 
     /// A broker directory of its own, as a worker process has (on the session's clock, as the worker ran).
     static func brokers(_ rig: Rig, kis: Int, workerToken: String) throws -> BrokerDirectory {
         BrokerDirectory(
-            databaseURL: try #require(rig.environment["DATABASE_URL"]), box: SecretBox(key: try #require(SecretBox.parseKey(Self.secretsKey))),
-            baseURL: "http://127.0.0.1:\(kis)", engine: EngineClient(baseURL: rig.url, token: workerToken), clock: { Self.session }, requestsPerSecond: 200)
+            databaseURL: try #require(rig.environment["DATABASE_URL"]),
+            box: SecretBox(key: try #require(SecretBox.parseKey(Self.secretsKey))),
+            baseURL: "http://127.0.0.1:\(kis)",
+            engine: EngineClient(baseURL: rig.url, token: workerToken),
+            clock: { Self.session },
+            requestsPerSecond: 200
+        )
     }
 
     /// Waits until reconciliation adopted the mock broker's 100,000,000 KRW into the account.
     static func waitForAdoptedCash(_ rig: Rig, _ token: String, _ account: String) async throws {
         try await Self.waitFor(60, "cash adopted") {
-            ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+            ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"]
+                as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
         }
     }
 
     /// Places `count` identical limit buys; returns their ids.
-    static func buy(_ rig: Rig, _ token: String, _ account: String, count: Int, stock: String, quantity: Int, price: Int) async throws -> [String] {
+    static func buy(
+        _ rig: Rig,
+        _ token: String,
+        _ account: String,
+        count: Int,
+        stock: String,
+        quantity: Int,
+        price: Int
+    ) async throws -> [String] {
         var ids: [String] = []
         for _ in 0..<count {
-            let body = #"{"brokerAccountId":"\#(account)","stockId":"\#(stock)","side":"BUY","quantity":\#(quantity),"price":\#(price)}"#
-            ids.append(try await Self.call(rig, "POST", "/api/orders", token: token, json: body).1["id"] as? String ?? "")
+            let body =
+                #"{"brokerAccountId":"\#(account)","stockId":"\#(stock)","side":"BUY","quantity":\#(quantity),"price":\#(price)}"#
+            ids.append(
+                try await Self.call(rig, "POST", "/api/orders", token: token, json: body).1["id"] as? String ?? ""
+            )
         }
         return ids
     }
@@ -205,7 +282,9 @@ final class Child: @unchecked Sendable {
     }
 
     static func decodedSubject(_ mail: String) -> String {
-        guard let line = mail.split(separator: "\n").first(where: { $0.hasPrefix("Subject: =?UTF-8?B?") }) else { return "" }
+        guard let line = mail.split(separator: "\n").first(where: { $0.hasPrefix("Subject: =?UTF-8?B?") }) else {
+            return ""
+        }
         let encoded = line.dropFirst("Subject: =?UTF-8?B?".count).prefix { $0 != "?" }
         return Data(base64Encoded: String(encoded)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
@@ -215,15 +294,27 @@ final class Child: @unchecked Sendable {
         defer { sink.killed() }  // aiosmtpd ignores SIGTERM
         let mock = MockKIS(now: Self.session)
         // A secret nobody could find by chance, to look for afterwards.
-        let secret = "SBAPPSECRET" + UUID().uuidString.replacingOccurrences(of: "-", with: "") + String(repeating: "q", count: 137)
-        mock.state.withLock { $0.rateLimit = 20; $0.bucket.tokens = 20; $0.appSecret = secret }
+        let secret =
+            "SBAPPSECRET" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+            + String(repeating: "q", count: 137)
+        mock.state.withLock {
+            $0.rateLimit = 20
+            $0.bucket.tokens = 20
+            $0.appSecret = secret
+        }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
             // Reconciliation issues the token and adopts the broker's cash (100,000,000 KRW in the mock).
             try await Self.waitForAdoptedCash(rig, token, account)
-            let (placed, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#)
+            let (placed, order) = try await Self.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#
+            )
             #expect(placed == 201, "\(order)")
             let id = order["id"] as? String ?? ""
             try await Self.waitFor(60, "the order filled through the broker") {
@@ -233,18 +324,32 @@ final class Child: @unchecked Sendable {
             #expect(filled["filledQuantity"] as? Int == 10 && filled["averageFillPrice"] as? Int == 55_000)
             #expect(mock.state.withLock { $0.orders.count } == 1, "sent once")
             // The fill notification reaches the trader's mailbox through real SMTP.
-            try await Self.waitFor(60, "the fill e-mail") { Self.mails(rig).contains { $0.contains("To: <trader@example.com>") && Self.decodedSubject($0).contains("주문 체결") } }
+            try await Self.waitFor(60, "the fill e-mail") {
+                Self.mails(rig).contains {
+                    $0.contains("To: <trader@example.com>") && Self.decodedSubject($0).contains("주문 체결")
+                }
+            }
             let (_, audit) = try await Self.call(rig, "GET", "/api/orders/\(id)/audit", token: token)
             let types = (audit["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
-            #expect(types.starts(with: ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"]), "\(types)")
+            #expect(
+                types.starts(with: ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"]),
+                "\(types)"
+            )
             let (_, status) = try await Self.call(rig, "GET", "/api/market-data/kis/token-status", token: token)
             #expect("\(status)".contains(account), "token state visible: \(status)")
             // A broker refusal becomes REJECTED with the guide's reason.
             mock.state.withLock { $0.failNextOrder = (200, "40270000", "모의투자 상/하한가 오류") }
-            let (_, refused) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
+            let (_, refused) = try await Self.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#
+            )
             let refusedID = refused["id"] as? String ?? ""
             try await Self.waitFor(60, "the broker's refusal") {
-                try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token).1["status"] as? String == "REJECTED"
+                try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token).1["status"] as? String
+                    == "REJECTED"
             }
             let (_, trades) = try await Self.call(rig, "GET", "/api/orders/\(refusedID)", token: token)
             #expect("\(trades)".contains("PRICE_OUT_OF_RANGE"), "\(trades)")
@@ -260,10 +365,24 @@ final class Child: @unchecked Sendable {
     /// segments and snapshots are LZ4-compressed) and its other files, in a `pg_dump` of the database, and
     /// in every key and value of the Redis database.
     /// `minimumRecords`/`minimumKeys`: how much the search must have looked at to mean anything.
-    static func expectAbsent(_ secret: String, rig: Rig, redisDatabase: Int, minimumRecords: Int = 11, minimumKeys: Int = 6) async throws {
-        let forms = [Array(secret.utf8), Array(Data(secret.utf8).base64EncodedString().utf8), Array(secret.utf8.map { String(format: "%02x", $0) }.joined().utf8)]
+    static func expectAbsent(
+        _ secret: String,
+        rig: Rig,
+        redisDatabase: Int,
+        minimumRecords: Int = 11,
+        minimumKeys: Int = 6
+    ) async throws {
+        let forms = [
+            Array(secret.utf8), Array(Data(secret.utf8).base64EncodedString().utf8),
+            Array(secret.utf8.map { String(format: "%02x", $0) }.joined().utf8),
+        ]
         func contains(_ haystack: [UInt8]) -> Bool {
-            forms.contains { needle in haystack.count >= needle.count && (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) } }
+            forms.contains { needle in
+                haystack.count >= needle.count
+                    && (0...(haystack.count - needle.count)).contains {
+                        haystack[$0..<($0 + needle.count)].elementsEqual(needle)
+                    }
+            }
         }
         let log = try EventLog(directory: rig.directory.path, readOnly: true)
         let records = try log.read(from: 0, maxRecords: .max)
@@ -275,7 +394,8 @@ final class Child: @unchecked Sendable {
             let inSnapshot = contains(try SnapshotStore(logDirectory: rig.directory.path).read(path: path).state)
             #expect(!inSnapshot, "the secret is in \(path)")
         }
-        for name in try FileManager.default.subpathsOfDirectory(atPath: rig.directory.path) where !name.hasSuffix(".log") && !name.hasPrefix("mail") {
+        for name in try FileManager.default.subpathsOfDirectory(atPath: rig.directory.path)
+        where !name.hasSuffix(".log") && !name.hasPrefix("mail") {
             guard let data = FileManager.default.contents(atPath: rig.directory.path + "/" + name) else { continue }
             let inFile = contains(Array(data))
             #expect(!inFile, "the secret is in \(name)")
@@ -300,21 +420,24 @@ final class Child: @unchecked Sendable {
         var cursor = "0"
         var keys = 0
         repeat {
-            guard case .array(let parts) = try redis.command(["SCAN", cursor, "COUNT", "1000"]), parts.count == 2, case .array(let names) = parts[1] else { break }
+            guard case .array(let parts) = try redis.command(["SCAN", cursor, "COUNT", "1000"]), parts.count == 2,
+                case .array(let names) = parts[1]
+            else { break }
             cursor = parts[0].text ?? "0"
             for name in names.compactMap(\.text) {
                 keys += 1
                 let inName = contains(Array(name.utf8))
                 #expect(!inName, "the secret is in a Redis key name")
                 let type = try redis.command(["TYPE", name]).text ?? ""
-                let value: RedisReply = switch type {
-                case "string": try redis.command(["GET", name])
-                case "list": try redis.command(["LRANGE", name, "0", "-1"])
-                case "hash": try redis.command(["HGETALL", name])
-                case "set": try redis.command(["SMEMBERS", name])
-                case "zset": try redis.command(["ZRANGE", name, "0", "-1"])
-                default: .null
-                }
+                let value: RedisReply =
+                    switch type {
+                    case "string": try redis.command(["GET", name])
+                    case "list": try redis.command(["LRANGE", name, "0", "-1"])
+                    case "hash": try redis.command(["HGETALL", name])
+                    case "set": try redis.command(["SMEMBERS", name])
+                    case "zset": try redis.command(["ZRANGE", name, "0", "-1"])
+                    default: .null
+                    }
                 func flatten(_ reply: RedisReply) -> [UInt8] {
                     switch reply {
                     case .string(let bytes): bytes
@@ -343,31 +466,53 @@ final class Child: @unchecked Sendable {
         let (rig, sink) = try await Self.rig("kill", redisDatabase: 10)
         defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
-        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
+        mock.state.withLock {
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+            $0.fillImmediately = false
+        }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
-            let first = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500", "--concurrency", "trade-execution=8,notification=1"])
+            let first = try Self.worker(
+                rig,
+                kis: kis,
+                extra: ["--lock-ms", "1500", "--concurrency", "trade-execution=8,notification=1"]
+            )
             try await Self.waitForAdoptedCash(rig, token, account)
             // Three orders rest at the broker (accepted, then polled)…
             let ids = try await Self.buy(rig, token, account, count: 3, stock: "005930", quantity: 2, price: 55000)
-            try await Self.waitFor(60, "three orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+            try await Self.waitFor(60, "three orders accepted") {
+                try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" }
+            }
             // …and three identical ones are taken by a slow broker whose answers the worker never sees.
             mock.state.withLock { $0.orderDelay = 30 }
             let slow = try await Self.buy(rig, token, account, count: 3, stock: "005930", quantity: 2, price: 55000)
             try await Self.waitFor(60, "the slow orders at the broker") { mock.state.withLock { $0.orders.count } == 6 }
             first.killed()
             #expect(first.process.terminationReason == .uncaughtSignal, "killed, not stopped")
-            #expect(try await Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" }, "the engine knows they were sent, not what KIS said")
+            #expect(
+                try await Self.orders(rig, token, slow).allSatisfy { $0["status"] as? String == "SUBMITTED" },
+                "the engine knows they were sent, not what KIS said"
+            )
             mock.state.withLock { $0.orderDelay = 0 }
             // The market comes to all six while no worker runs.
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 2, price: 55_000) }
             let second = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500"])
-            try await Self.waitFor(80, "all six filled") { try await Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" } }
+            try await Self.waitFor(80, "all six filled") {
+                try await Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" }
+            }
             #expect(!second.log.contains("failed (failed)"), "no job used up its attempts: \(second.log.suffix(2000))")
             #expect(mock.state.withLock { $0.orders.count } == 6, "no order was sent twice")
-            for order in try await Self.orders(rig, token, ids + slow) { #expect(order["filledQuantity"] as? Int == 2, "\(order)") }
-            let (_, portfolio) = try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token)
+            for order in try await Self.orders(rig, token, ids + slow) {
+                #expect(order["filledQuantity"] as? Int == 2, "\(order)")
+            }
+            let (_, portfolio) = try await Self.call(
+                rig,
+                "GET",
+                "/api/portfolio?brokerAccountId=\(account)",
+                token: token
+            )
             let holding = ((portfolio["items"] as? [[String: Any]])?.first?["positions"] as? [[String: Any]])?.first
             #expect(holding?["quantity"] as? Int == 12, "12 shares, not more: \(portfolio)")
             #expect(await second.stop() == 0)
@@ -380,18 +525,29 @@ final class Child: @unchecked Sendable {
     /// KIS's gateway dropped (502 before the order was looked at) is unknown too, and is sent again only once
     /// the list holds an order sent after it.
     @Test func anUnknownOrderIsNeverSentTwiceAndADroppedOneIsSentAgain() async throws {
-        let (rig, sink) = try await Self.rig("unknown", redisDatabase: 17)  // not 11: JobQueueTests (11 to 15) may run at the same time
+        // not 11: JobQueueTests (11 to 15) may run at the same time
+        let (rig, sink) = try await Self.rig("unknown", redisDatabase: 17)
         defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
-        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false; $0.lostAnswerSeconds = 11 }
+        mock.state.withLock {
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+            $0.fillImmediately = false
+            $0.lostAnswerSeconds = 11
+        }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
             try await Self.waitForAdoptedCash(rig, token, account)
-            func status(_ id: String) async throws -> String { try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String ?? "" }
+            func status(_ id: String) async throws -> String {
+                try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String ?? ""
+            }
             // Taken, answer lost, list empty for now.
-            mock.state.withLock { $0.loseAnswers = 1; $0.hideReports = true }
+            mock.state.withLock {
+                $0.loseAnswers = 1
+                $0.hideReports = true
+            }
             let lost = try await Self.buy(rig, token, account, count: 1, stock: "005930", quantity: 1, price: 55_000)[0]
             try await Self.waitFor(30, "the order at the broker") { mock.state.withLock { $0.orders.count } == 1 }
             try await Task.sleep(for: .seconds(14))  // the client gave up after 10 s; the retry found an empty list
@@ -401,20 +557,36 @@ final class Child: @unchecked Sendable {
             try await Self.waitFor(30, "the lost order adopted") { try await status(lost) == "ACCEPTED" }
             // Dropped at the gateway: not taken, but nothing in the list says so yet.
             mock.state.withLock { $0.dropOrders = 1 }
-            let dropped = try await Self.buy(rig, token, account, count: 1, stock: "005930", quantity: 2, price: 55_000)[0]
+            let dropped = try await Self.buy(
+                rig,
+                token,
+                account,
+                count: 1,
+                stock: "005930",
+                quantity: 2,
+                price: 55_000
+            )[0]
             try await Self.waitFor(30, "the dropped send") { mock.state.withLock { $0.dropOrders } == 0 }
             try await Task.sleep(for: .seconds(3))
             #expect(try await status(dropped) == "SUBMITTED")
-            #expect(mock.state.withLock { $0.orders.count } == 1, "the dropped order is not at the broker and was not sent again yet")
+            #expect(
+                mock.state.withLock { $0.orders.count } == 1,
+                "the dropped order is not at the broker and was not sent again yet"
+            )
             // A later order reaches the broker: the list is now newer than the dropped send, which goes again.
             mock.advance(seconds: 600)  // the broker's clock (held still in this test) moves past the dropped send
-            let later = try await Self.buy(rig, token, account, count: 1, stock: "005930", quantity: 3, price: 55_000)[0]
+            let later = try await Self.buy(rig, token, account, count: 1, stock: "005930", quantity: 3, price: 55_000)[
+                0
+            ]
             try await Self.waitFor(60, "both accepted") {
                 let (first, second) = (try await status(dropped), try await status(later))
                 return first == "ACCEPTED" && second == "ACCEPTED"
             }
             let orders = mock.state.withLock { $0.orders }
-            #expect(orders.map(\.quantity).sorted() == [1, 2, 3], "each order at the broker once: \(orders.map(\.quantity))")
+            #expect(
+                orders.map(\.quantity).sorted() == [1, 2, 3],
+                "each order at the broker once: \(orders.map(\.quantity))"
+            )
             #expect(await worker.stop() == 0)
             #expect(await serve.stop() == 0)
         }
@@ -426,7 +598,11 @@ final class Child: @unchecked Sendable {
         let (rig, sink) = try await Self.rig("flush", redisDatabase: 3)
         defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
-        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
+        mock.state.withLock {
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+            $0.fillImmediately = false
+        }
         try await withServer(mock.router()) { kis in
             try await Self.fourRestingOrdersOutlive(rig, mock, kis: kis, stock: "000660", quantity: 1, price: 180_000) {
                 var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
@@ -434,23 +610,39 @@ final class Child: @unchecked Sendable {
                 _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
             }
             // The fill e-mails were derived again too (each order's one notification, no duplicates).
-            try await Self.waitFor(60, "four fill e-mails") { Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4 }
+            try await Self.waitFor(60, "four fill e-mails") {
+                Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count >= 4
+            }
             #expect(Self.mails(rig).filter { Self.decodedSubject($0).contains("주문 체결") }.count == 4)
         }
     }
 
     /// Serve, a worker and four identical buys resting at the broker; `outage` happens to Redis, the market fills
     /// all four, and the orders must finish with nothing sent twice; both processes then stop cleanly.
-    static func fourRestingOrdersOutlive(_ rig: Rig, _ mock: MockKIS, kis: Int, stock: String, quantity: Int, price: Int64, outage: () async throws -> Void) async throws {
+    static func fourRestingOrdersOutlive(
+        _ rig: Rig,
+        _ mock: MockKIS,
+        kis: Int,
+        stock: String,
+        quantity: Int,
+        price: Int64,
+        outage: () async throws -> Void
+    ) async throws {
         let serve = try await Self.serve(rig)
         let (token, account) = try await Self.trader(rig, mock)
         let worker = try Self.worker(rig, kis: kis)
         try await Self.waitForAdoptedCash(rig, token, account)
         let ids = try await Self.buy(rig, token, account, count: 4, stock: stock, quantity: quantity, price: Int(price))
-        try await Self.waitFor(60, "four orders accepted") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" } }
+        try await Self.waitFor(60, "four orders accepted") {
+            try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "ACCEPTED" }
+        }
         try await outage()
-        for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: Int64(quantity), price: price) }
-        try await Self.waitFor(120, "all four filled after the outage") { try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" } }
+        for order in mock.state.withLock({ $0.orders }) {
+            mock.fill(order.number, quantity: Int64(quantity), price: price)
+        }
+        try await Self.waitFor(120, "all four filled after the outage") {
+            try await Self.orders(rig, token, ids).allSatisfy { $0["status"] as? String == "FILLED" }
+        }
         #expect(mock.state.withLock { $0.orders.count } == 4, "nothing sent twice")
         #expect(await worker.stop() == 0, "\(worker.log.suffix(1500))")
         #expect(await serve.stop() == 0)
@@ -462,13 +654,24 @@ final class Child: @unchecked Sendable {
         let (rig, sink) = try await Self.rig("collect", redisDatabase: 1)
         defer { sink.killed() }
         let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
-        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
+        mock.state.withLock {
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+        }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
             let (token, _) = try await Self.trader(rig, mock)
-            let options = ["--watch", "005930", "--collect-seconds", "0.5", "--concurrency", "data-collection=2,trade-execution=1,notification=1"]
+            let options = [
+                "--watch", "005930", "--collect-seconds", "0.5", "--concurrency",
+                "data-collection=2,trade-execution=1,notification=1",
+            ]
             func candles() async throws -> [String] {
-                let (_, body) = try await Self.call(rig, "GET", "/api/market-data/stocks/005930/candles?timeframe=1m&limit=500", token: token)
+                let (_, body) = try await Self.call(
+                    rig,
+                    "GET",
+                    "/api/market-data/stocks/005930/candles?timeframe=1m&limit=500",
+                    token: token
+                )
                 return (body["candles"] as? [[String: Any]] ?? []).compactMap { $0["timestamp"] as? String }
             }
             let first = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:15:30+09:00"])
@@ -476,16 +679,26 @@ final class Child: @unchecked Sendable {
             #expect(await first.stop() == 0)
             // Five minutes later a new worker resumes after the engine's last minute.
             mock.advance(seconds: 300)
-            let second = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:20:30+09:00"])
+            let second = try Self.worker(
+                rig,
+                kis: kis,
+                extra: options + ["--clock-start", "2025-01-06T10:20:30+09:00"]
+            )
             try await Self.waitFor(60, "09:00…10:19 collected") { try await candles().count == 80 }
             let times = try await candles()
             #expect(Set(times).count == times.count, "no duplicates")
-            #expect(times.first == "2025-01-06T00:00:00.000000Z" && times.last == "2025-01-06T01:19:00.000000Z", "\(times.first ?? "") … \(times.last ?? "")")
+            #expect(
+                times.first == "2025-01-06T00:00:00.000000Z" && times.last == "2025-01-06T01:19:00.000000Z",
+                "\(times.first ?? "") … \(times.last ?? "")"
+            )
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
             endpoint.database = 1
             let redis = RedisClient(endpoint: endpoint)
             #expect(try redis.command(["GET", "cache:stock:005930"]).text?.contains("\"price\":55000") == true)
-            guard case .integer(let ttl) = try redis.command(["TTL", "cache:stock:005930"]) else { Issue.record("no TTL"); return }
+            guard case .integer(let ttl) = try redis.command(["TTL", "cache:stock:005930"]) else {
+                Issue.record("no TTL")
+                return
+            }
             #expect(ttl > 0 && ttl <= 120)
             #expect(await second.stop() == 0)
             #expect(await serve.stop() == 0)
@@ -494,10 +707,18 @@ final class Child: @unchecked Sendable {
 
     /// A Redis server of the test's own, so it can be killed and restarted without disturbing other tests.
     static func privateRedis(port: Int, directory: String) async throws -> Child {
-        let child = try Child("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
-                              environment: ["PATH": "/usr/bin:/bin"], output: directory + "/redis-\(UUID().uuidString.prefix(4)).log")
+        let child = try Child(
+            "/usr/bin/redis-server",
+            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
+            environment: ["PATH": "/usr/bin:/bin"],
+            output: directory + "/redis-\(UUID().uuidString.prefix(4)).log"
+        )
         for _ in 0..<100 {
-            if (try? RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(port))).command(["PING"])) == .status("PONG") { return child }
+            if (try? RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(port))).command(["PING"]))
+                == .status("PONG")
+            {
+                return child
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("redis-server did not start on \(port)")
@@ -516,7 +737,11 @@ final class Child: @unchecked Sendable {
             _ = redis.withLock { $0.killed() }
         }
         let mock = MockKIS(now: Self.session)
-        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.fillImmediately = false }
+        mock.state.withLock {
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+            $0.fillImmediately = false
+        }
         try await withServer(mock.router()) { kis in
             try await Self.fourRestingOrdersOutlive(rig, mock, kis: kis, stock: "005930", quantity: 3, price: 55_000) {
                 _ = redis.withLock { $0.killed() }
@@ -533,17 +758,31 @@ final class Child: @unchecked Sendable {
         let (rig, sink) = try await Self.rig("strategy", redisDatabase: 6)
         defer { sink.killed() }
         let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
-        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50 }
+        mock.state.withLock {
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+        }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
-            let (enabled, strategy) = try await Self.call(rig, "POST", "/api/strategies", token: token,
-                                                       json: #"{"brokerAccountId":"\#(account)","stockId":"005930","strategy":"ma-cross","parameters":"fast=2,slow=3,quantity=1"}"#)
+            let (enabled, strategy) = try await Self.call(
+                rig,
+                "POST",
+                "/api/strategies",
+                token: token,
+                json:
+                    #"{"brokerAccountId":"\#(account)","stockId":"005930","strategy":"ma-cross","parameters":"fast=2,slow=3,quantity=1"}"#
+            )
             #expect(enabled == 201, "\(strategy)")
             #expect(try await Self.call(rig, "GET", "/api/strategies", token: token).1["count"] as? Int == 1)
-            let worker = try Self.worker(rig, kis: kis, extra: ["--collect-seconds", "0.5", "--clock-start", "2025-01-06T10:15:30+09:00"])
+            let worker = try Self.worker(
+                rig,
+                kis: kis,
+                extra: ["--collect-seconds", "0.5", "--clock-start", "2025-01-06T10:15:30+09:00"]
+            )
             func strategyOrders() async throws -> [[String: Any]] {
-                (try await Self.call(rig, "GET", "/api/orders?limit=1000", token: token).1["items"] as? [[String: Any]] ?? []).filter { $0["source"] as? String == "STRATEGY" }
+                (try await Self.call(rig, "GET", "/api/orders?limit=1000", token: token).1["items"] as? [[String: Any]]
+                    ?? []).filter { $0["source"] as? String == "STRATEGY" }
             }
             try await Self.waitFor(120, "the strategy's orders filled") {
                 let orders = try await strategyOrders()
@@ -554,7 +793,11 @@ final class Child: @unchecked Sendable {
             // The bars' indicators were recorded by data-analysis and projected into PostgreSQL's `indicators`.
             let database = try #require(rig.environment["DATABASE_URL"])
             try await Self.waitFor(60, "indicators projected") {
-                let count = try await blocking { try PostgresConnection(url: database).query("SELECT count(*) FROM indicators WHERE stock_id = '005930' AND name = 'sma_5'").rows.first?[0] ?? "0" }
+                let count = try await blocking {
+                    try PostgresConnection(url: database).query(
+                        "SELECT count(*) FROM indicators WHERE stock_id = '005930' AND name = 'sma_5'"
+                    ).rows.first?[0] ?? "0"
+                }
                 return Int(count) ?? 0 > 0
             }
             #expect(mock.state.withLock { $0.orders.count } == orders.count, "each strategy order sent once")
@@ -569,17 +812,30 @@ final class Child: @unchecked Sendable {
         let (rig, sink) = try await Self.rig("reconcile", redisDatabase: 5)
         defer { sink.killed() }
         let mock = MockKIS(now: Self.session)
-        mock.state.withLock { $0.rateLimit = 50; $0.bucket.tokens = 50; $0.holdings["000660"] = 7 }
+        mock.state.withLock {
+            $0.rateLimit = 50
+            $0.bucket.tokens = 50
+            $0.holdings["000660"] = 7
+        }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
             try await Self.waitFor(60, "the account halted") {
-                try await Self.call(rig, "GET", "/api/broker-accounts/\(account)", token: token).1["haltedReason"] is String
+                try await Self.call(rig, "GET", "/api/broker-accounts/\(account)", token: token).1["haltedReason"]
+                    is String
             }
-            let (_, order) = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
+            let (_, order) = try await Self.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#
+            )
             #expect(order["status"] as? String == "REJECTED" && "\(order)".contains("ACCOUNT_HALTED"), "\(order)")
-            try await Self.waitFor(60, "the owner's e-mail") { Self.mails(rig).contains { Self.decodedSubject($0).contains("계좌 거래 중지") } }
+            try await Self.waitFor(60, "the owner's e-mail") {
+                Self.mails(rig).contains { Self.decodedSubject($0).contains("계좌 거래 중지") }
+            }
             #expect(await worker.stop() == 0)
             #expect(await serve.stop() == 0)
         }
@@ -595,7 +851,13 @@ final class Child: @unchecked Sendable {
             let (token, account) = try await Self.trader(rig, mock)
             // No worker runs: the order is refused by risk (no broker token yet), and its ORDER_REJECTED
             // notification becomes a pending notification job.
-            _ = try await Self.call(rig, "POST", "/api/orders", token: token, json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#)
+            _ = try await Self.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#
+            )
             var endpoint = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
             endpoint.database = 4
             let store = JobQueueStore(redis: RedisClient(endpoint: endpoint))
@@ -607,17 +869,29 @@ final class Child: @unchecked Sendable {
             let before = try QueueName.allCases.map { try store.counts($0).wait }.reduce(0, +)
             #expect(before == 1, "the rejection's notification is pending")
             _ = try store.redis.command(["FLUSHDB"])
-            let (rebuilt, text, errors) = try await runStockboom(["queues", "rebuild", "--dir", rig.directory.path], environment: environment)
+            let (rebuilt, text, errors) = try await runStockboom(
+                ["queues", "rebuild", "--dir", rig.directory.path],
+                environment: environment
+            )
             #expect(rebuilt == 0, "\(text)\(errors)")
-            #expect(try QueueName.allCases.map { try store.counts($0).wait }.reduce(0, +) == before, "the pending jobs are back: \(text)")
+            #expect(
+                try QueueName.allCases.map { try store.counts($0).wait }.reduce(0, +) == before,
+                "the pending jobs are back: \(text)"
+            )
             // A failed job goes back to wait with retry-failed.
             try store.add([Job(queue: .dataAnalysis, id: "x", data: "{}", maxAttempts: 1)], now: 0)
             let job = try #require(try store.reserve(.dataAnalysis, max: 1, waitSeconds: 0.1, now: 0, token: "t").first)
             #expect(try store.fail(job, error: "boom", now: 0) == .failed)
-            let (retried, said, _) = try await runStockboom(["queues", "retry-failed", "data-analysis"], environment: environment)
+            let (retried, said, _) = try await runStockboom(
+                ["queues", "retry-failed", "data-analysis"],
+                environment: environment
+            )
             #expect(retried == 0 && said.contains("1 job(s)"), "\(said)")
             #expect(try store.counts(.dataAnalysis) == QueueCounts(wait: 1))
-            let (unknown, _, complaint) = try await runStockboom(["queues", "retry-failed", "nope"], environment: environment)
+            let (unknown, _, complaint) = try await runStockboom(
+                ["queues", "retry-failed", "nope"],
+                environment: environment
+            )
             #expect(unknown != 0 && complaint.contains("unknown queue"), "\(complaint)")
         }
     }

@@ -23,7 +23,14 @@ public enum CommandMain {
         } catch let error where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             root.exit(withError: error)  // help, validation and usage errors: ArgumentParser's own text and exit code
         } catch {
-            Log.command.error("\(error)", metadata: ["command": .string(type(of: command).configuration.commandName ?? root.configuration.commandName ?? "stockboom")])
+            Log.command.error(
+                "\(error)",
+                metadata: [
+                    "command": .string(
+                        type(of: command).configuration.commandName ?? root.configuration.commandName ?? "stockboom"
+                    )
+                ]
+            )
             Foundation.exit(1)
         }
     }

@@ -1,8 +1,8 @@
-import Logging
 public import ArgumentParser
 public import Engine
 import Foundation
 import Ledger
+import Logging
 
 /// Options shared by every command that touches the log.
 public struct LogDirectoryOptions: ParsableArguments {
@@ -13,7 +13,9 @@ public struct LogDirectoryOptions: ParsableArguments {
 
     public var path: String {
         if let dir { return dir }
-        if let configured = ProcessInfo.processInfo.environment["STOCKBOOM_LOG_DIR"], !configured.isEmpty { return configured }
+        if let configured = ProcessInfo.processInfo.environment["STOCKBOOM_LOG_DIR"], !configured.isEmpty {
+            return configured
+        }
         return FileManager.default.currentDirectoryPath + "/var/eventlog"
     }
 }
@@ -25,21 +27,33 @@ public struct LogDirectoryOptions: ParsableArguments {
 public struct SessionClockOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "Run the clock from this instant (ISO 8601, e.g. 2025-01-06T09:30:00+09:00) instead of now: a simulated session outside market hours.")
+    @Option(
+        help:
+            "Run the clock from this instant (ISO 8601, e.g. 2025-01-06T09:30:00+09:00) instead of now: a simulated session outside market hours."
+    )
     public var clockStart: String?
     @Option(help: "Session seconds per wall-clock second (with --clock-start): 60 plays a minute each second.")
     public var clockSpeed = 1.0
-    @Option(help: "Wall-clock time (Unix seconds) at which the session clock read --clock-start (default: start-up), so restarted processes agree.")
+    @Option(
+        help:
+            "Wall-clock time (Unix seconds) at which the session clock read --clock-start (default: start-up), so restarted processes agree."
+    )
     public var clockOrigin: Double?
 
     /// µs since the epoch: the wall clock, or the simulated session's clock.
     public func clock() throws -> @Sendable () -> Int64 {
         guard let text = self.clockStart else {
-            guard self.clockSpeed == 1, self.clockOrigin == nil else { throw ValidationError("--clock-speed and --clock-origin need --clock-start") }
+            guard self.clockSpeed == 1, self.clockOrigin == nil else {
+                throw ValidationError("--clock-speed and --clock-origin need --clock-start")
+            }
             return { wallClockMicros() }
         }
-        guard let start = Format.parseTime(text) else { throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00") }
-        guard self.clockSpeed > 0, self.clockSpeed <= 100_000 else { throw ValidationError("--clock-speed must be in (0, 100000]") }
+        guard let start = Format.parseTime(text) else {
+            throw ValidationError("--clock-start must be ISO 8601 like 2025-01-06T09:30:00+09:00")
+        }
+        guard self.clockSpeed > 0, self.clockSpeed <= 100_000 else {
+            throw ValidationError("--clock-speed must be in (0, 100000]")
+        }
         let origin = self.clockOrigin.map { Int64($0 * 1e6) } ?? wallClockMicros()
         let speed = self.clockSpeed
         return { start + Int64((Double(wallClockMicros() - origin) * speed).rounded()) }
@@ -64,7 +78,9 @@ public func writeLine(_ text: String) {
 
 /// The KRX holiday calendar: `$STOCKBOOM_HOLIDAYS`, else `config/krx-holidays.txt` in the working directory.
 public func loadCalendar() throws -> TradingCalendar {
-    let path = ProcessInfo.processInfo.environment["STOCKBOOM_HOLIDAYS"] ?? FileManager.default.currentDirectoryPath + "/config/krx-holidays.txt"
+    let path =
+        ProcessInfo.processInfo.environment["STOCKBOOM_HOLIDAYS"] ?? FileManager.default.currentDirectoryPath
+        + "/config/krx-holidays.txt"
     guard let data = FileManager.default.contents(atPath: path) else {
         Log.command.warning("no holiday calendar: only weekends are closed", metadata: ["path": .string(path)])
         return TradingCalendar()
@@ -105,7 +121,9 @@ public struct DatabaseOptions: ParsableArguments {
 
     public func url() throws -> String {
         guard let url = self.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
-            throw ValidationError("no database: set DATABASE_URL or pass --database-url (scripts/services.sh env prints one)")
+            throw ValidationError(
+                "no database: set DATABASE_URL or pass --database-url (scripts/services.sh env prints one)"
+            )
         }
         return url
     }

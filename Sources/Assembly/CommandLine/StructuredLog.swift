@@ -17,7 +17,9 @@ public struct JSONLineLogHandler: LogHandler {
 
     public init(label: String) {
         self.label = label
-        if let text = ProcessInfo.processInfo.environment["LOG_LEVEL"]?.lowercased(), let level = Logger.Level(rawValue: text == "warn" ? "warning" : text) {
+        if let text = ProcessInfo.processInfo.environment["LOG_LEVEL"]?.lowercased(),
+            let level = Logger.Level(rawValue: text == "warn" ? "warning" : text)
+        {
             self.logLevel = level
         }
     }
@@ -28,7 +30,8 @@ public struct JSONLineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "{\"time\":\"\(ISOTime.utc(wallClockMicros()))\",\"level\":\"\(Self.name(event.level))\",\"label\":\(Self.quoted(self.label)),\"message\":\(Self.quoted(event.message.description))"
+        var line =
+            "{\"time\":\"\(ISOTime.utc(wallClockMicros()))\",\"level\":\"\(Self.name(event.level))\",\"label\":\(Self.quoted(self.label)),\"message\":\(Self.quoted(event.message.description))"
         let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
         for key in merged.keys.sorted() {
             line += ",\(Self.quoted(key)):\(Self.value(merged[key]!))"  // the key comes from the dictionary
@@ -61,7 +64,10 @@ public struct JSONLineLogHandler: LogHandler {
             default: return Self.quoted(convertible.description)
             }
         case .array(let items): return "[" + items.map(Self.value).joined(separator: ",") + "]"
-        case .dictionary(let fields): return "{" + fields.keys.sorted().map { "\(Self.quoted($0)):\(Self.value(fields[$0]!))" }.joined(separator: ",") + "}"
+        case .dictionary(let fields):
+            return "{"
+                + fields.keys.sorted().map { "\(Self.quoted($0)):\(Self.value(fields[$0]!))" }.joined(separator: ",")
+                + "}"
         }
     }
 

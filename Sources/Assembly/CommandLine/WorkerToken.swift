@@ -13,12 +13,21 @@ public enum WorkerToken {
 
     /// The value kept in `path`, or a new random one (hex, mode 0600) when the file is missing or empty.
     public static func randomValue(in path: String, bytes: Int) throws -> String {
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        ), !existing.isEmpty {
             return existing
         }
         var generator = SystemRandomNumberGenerator()
-        let value = (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        guard FileManager.default.createFile(atPath: path, contents: Data((value + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        let value = (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
+            .joined()
+        guard
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data((value + "\n").utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
         return value
@@ -27,7 +36,8 @@ public enum WorkerToken {
     /// What a worker uses: the environment's token or the file's; nil when neither exists.
     public static func read(environment: [String: String], logDirectory: String) -> String? {
         if let token = environment["STOCKBOOM_WORKER_TOKEN"], !token.isEmpty { return token }
-        return (try? String(contentsOfFile: Self.file(logDirectory: logDirectory), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (try? String(contentsOfFile: Self.file(logDirectory: logDirectory), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -21,8 +21,12 @@ public struct BacktestReport: Sendable {
     public var equityCurve: [(day: Int64, equity: Int64)] = []
 
     public var profit: Int64 { self.finalEquity - self.initialEquity }
-    public var returnPercent: Double { self.initialEquity == 0 ? 0 : Double(self.profit) / Double(self.initialEquity) * 100 }
-    public var winRatePercent: Double { self.roundTrips == 0 ? 0 : Double(self.winningTrips) / Double(self.roundTrips) * 100 }
+    public var returnPercent: Double {
+        self.initialEquity == 0 ? 0 : Double(self.profit) / Double(self.initialEquity) * 100
+    }
+    public var winRatePercent: Double {
+        self.roundTrips == 0 ? 0 : Double(self.winningTrips) / Double(self.roundTrips) * 100
+    }
 }
 
 /// Replays historical candles through the live engine, its risk checks and the simulated exchange.
@@ -69,7 +73,10 @@ public struct Backtester: Sendable {
         self.account = AccountID(value: 1)
         let context = CommandContext(time: startTime, correlationID: "backtest")
         for stock in stocks {
-            try self.execute(.listStock(code: stock.code, name: stock.name, market: "KRX", previousClose: stock.previousClose), context)
+            try self.execute(
+                .listStock(code: stock.code, name: stock.name, market: "KRX", previousClose: stock.previousClose),
+                context
+            )
             self.index[stock.code] = self.codes.count
             self.codes.append(stock.code)
             self.strategies.append(try StrategyFactory.make(name: strategy, parameters: parameters))
@@ -79,9 +86,22 @@ public struct Backtester: Sendable {
             self.tripStartProfit.append(nil)
         }
         try self.execute(.registerUser(email: "backtest@stockboom.local"), context)
-        try self.execute(.registerAccount(user: UserID(value: 1), broker: .simulated, accountNumber: "BACKTEST01", dailyOrderLimit: 1_000_000), context)
+        try self.execute(
+            .registerAccount(
+                user: UserID(value: 1),
+                broker: .simulated,
+                accountNumber: "BACKTEST01",
+                dailyOrderLimit: 1_000_000
+            ),
+            context
+        )
         try self.execute(.depositCash(account: self.account, amount: initialCash), context)
-        for stock in stocks { try self.execute(.enableStrategy(account: self.account, stock: stock.code, strategy: strategy, parameters: parameters), context) }
+        for stock in stocks {
+            try self.execute(
+                .enableStrategy(account: self.account, stock: stock.code, strategy: strategy, parameters: parameters),
+                context
+            )
+        }
         self.report.initialEquity = initialCash
     }
 
@@ -90,7 +110,12 @@ public struct Backtester: Sendable {
     mutating func execute(_ command: Command, _ context: CommandContext) throws(EngineError) -> Decision {
         let decision = try self.engine.decide(self.state, command, context: context)
         for event in decision.events {
-            let envelope = EventEnvelope(timestamp: context.time, causation: context.causation, correlationID: context.correlationID, event: event)
+            let envelope = EventEnvelope(
+                timestamp: context.time,
+                causation: context.causation,
+                correlationID: context.correlationID,
+                event: event
+            )
             self.recorder.record(envelope)
             self.state.apply(envelope)
         }
@@ -106,14 +131,17 @@ public struct Backtester: Sendable {
 
     /// Processes one bar (bars must come in time order).
     public mutating func process(_ bar: Candle) throws(EngineError) {
-        guard let slot = self.index[bar.stock] else { throw .notFound("stock \(bar.stock) is not part of this backtest") }
+        guard let slot = self.index[bar.stock] else {
+            throw .notFound("stock \(bar.stock) is not part of this backtest")
+        }
         let day = KST.day(bar.start)
         if bar.timeframe != .day1, self.currentDay != .min, day > self.currentDay {
             try self.closeSession(day: self.currentDay)
         }
         self.currentDay = day
         self.report.bars += 1
-        let orderTime = bar.timeframe == .day1
+        let orderTime =
+            bar.timeframe == .day1
             ? KST.instant(day: day, hour: 0) + self.engine.calendar.openMinute(day: day) * KST.minuteMicros
             : bar.start
         var ordersChanged = false
@@ -123,16 +151,28 @@ public struct Backtester: Sendable {
             ordersChanged = true
         }
         for fill in self.exchange.onCandle(bar) {
-            try self.execute(.recordFill(fill.order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID), CommandContext(time: orderTime + 1, correlationID: fill.brokerOrderNumber))
+            try self.execute(
+                .recordFill(fill.order, quantity: fill.quantity, price: fill.price, fillID: fill.fillID),
+                CommandContext(time: orderTime + 1, correlationID: fill.brokerOrderNumber)
+            )
             self.report.fills += 1
             ordersChanged = true
         }
-        let closeTime = bar.timeframe == .day1 ? self.engine.calendar.close(ofDayContaining: orderTime) : bar.start + bar.timeframe.minutes * KST.minuteMicros
+        let closeTime =
+            bar.timeframe == .day1
+            ? self.engine.calendar.close(ofDayContaining: orderTime)
+            : bar.start + bar.timeframe.minutes * KST.minuteMicros
         try self.execute(.ingestCandle(bar), CommandContext(time: closeTime, correlationID: "market-data"))
         self.lastClose[slot] = bar.close
         if ordersChanged { self.refreshHolding(slot) }
         if let signal = self.strategies[slot].onBar(bar, position: self.held[slot].sellable) {
-            let event = SignalGenerated(account: self.account, stock: bar.stock, strategy: self.strategies[slot].name, side: signal.side, reason: signal.reason)
+            let event = SignalGenerated(
+                account: self.account,
+                stock: bar.stock,
+                strategy: self.strategies[slot].name,
+                side: signal.side,
+                reason: signal.reason
+            )
             try self.execute(.recordSignal(event), CommandContext(time: closeTime, correlationID: "strategy"))
             self.pending[slot] = signal
         }
@@ -156,7 +196,15 @@ public struct Backtester: Sendable {
 
     private mutating func placeOrder(_ signal: StrategySignal, stock: StockCode, time: Int64) throws(EngineError) {
         let context = CommandContext(time: time, correlationID: "strategy")
-        let request = PlaceOrder(account: self.account, stock: stock, side: signal.side, type: .market, quantity: signal.quantity, price: 0, source: .strategy)
+        let request = PlaceOrder(
+            account: self.account,
+            stock: stock,
+            side: signal.side,
+            type: .market,
+            quantity: signal.quantity,
+            price: 0,
+            source: .strategy
+        )
         let decision = try self.execute(.placeOrder(request), context)
         guard let id = decision.order, let order = self.state.orders[id], order.status == .pending else { return }
         do {
@@ -174,7 +222,11 @@ public struct Backtester: Sendable {
     }
 
     private mutating func closeSession(day: Int64) throws(EngineError) {
-        let close = KST.instant(day: day, hour: self.engine.calendar.closeMinute / 60, minute: self.engine.calendar.closeMinute % 60)
+        let close = KST.instant(
+            day: day,
+            hour: self.engine.calendar.closeMinute / 60,
+            minute: self.engine.calendar.closeMinute % 60
+        )
         _ = self.exchange.expire(at: close)
         let expired = try self.execute(.expireDayOrders, CommandContext(time: close, correlationID: "session-close"))
         if !expired.events.isEmpty { for slot in self.codes.indices { self.refreshHolding(slot) } }
@@ -184,12 +236,16 @@ public struct Backtester: Sendable {
     /// Cash plus holdings at the last closes.
     public func equity() -> Int64 {
         guard let account = self.state.accounts[self.account] else { return 0 }
-        return account.positions.reduce(account.cash) { $0.saturatingAdd($1.value.quantity.saturatingMultiply(self.index[$1.key].map { self.lastClose[$0] } ?? 0)) }
+        return account.positions.reduce(account.cash) {
+            $0.saturatingAdd($1.value.quantity.saturatingMultiply(self.index[$1.key].map { self.lastClose[$0] } ?? 0))
+        }
     }
 
     /// Closes the last session and computes the summary figures.
     public mutating func finish() throws(EngineError) -> BacktestReport {
-        if self.currentDay != .min, self.report.equityCurve.last?.day != self.currentDay { try self.closeSession(day: self.currentDay) }
+        if self.currentDay != .min, self.report.equityCurve.last?.day != self.currentDay {
+            try self.closeSession(day: self.currentDay)
+        }
         let account = self.state.accounts[self.account]
         self.report.finalEquity = self.equity()
         self.report.realizedProfit = account?.realizedProfit ?? 0

@@ -41,8 +41,11 @@ public enum Bounds {
         case .placeOrder(let request):
             try Self.range(request.quantity, 1...Self.maxQuantity, "quantity")
             try Self.range(request.price, 0...Self.maxPrice, "price")
-            if !request.clientOrderID.isEmpty { try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64) }
-        case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken, .closeAccount,
+            if !request.clientOrderID.isEmpty {
+                try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64)
+            }
+        case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken,
+            .closeAccount,
             .markNotificationRead, .eraseUser:
             break
         case .recordResending(_, let lastSend):
@@ -82,7 +85,12 @@ public enum Bounds {
             }
         case .notify(let user, let kind, let title, let message):
             try Self.identifier(kind, "notification kind", maxBytes: 64)
-            return .notify(user: user, kind: kind, title: Self.safeText(title, maxBytes: 256), message: Self.safeText(message, maxBytes: 2_048))
+            return .notify(
+                user: user,
+                kind: kind,
+                title: Self.safeText(title, maxBytes: 256),
+                message: Self.safeText(message, maxBytes: 2_048)
+            )
         case .recordNotificationSent(let id, let channel, let detail):
             try Self.identifier(channel, "channel", maxBytes: 32)
             return .recordNotificationSent(id, channel: channel, detail: Self.safeText(detail, maxBytes: 1_024))
@@ -108,7 +116,9 @@ public enum Bounds {
         guard !text.isEmpty else { throw .invalid("\(field) must not be empty") }
         guard text.utf8.count <= maxBytes else { throw .invalid("\(field) must be at most \(maxBytes) bytes of UTF-8") }
         if let (position, scalar) = text.unicodeScalars.enumerated().first(where: { Self.isUnsafe($0.element) }) {
-            throw .invalid("\(field) must not contain control or direction-override characters (U+\(Self.hex(scalar)) at position \(position))")
+            throw .invalid(
+                "\(field) must not contain control or direction-override characters (U+\(Self.hex(scalar)) at position \(position))"
+            )
         }
     }
 

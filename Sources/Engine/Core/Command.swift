@@ -11,7 +11,16 @@ public struct PlaceOrder: Sendable, Hashable {
     /// Idempotency: the same id for the same account places the order once.
     public var clientOrderID: String
 
-    public init(account: AccountID, stock: StockCode, side: OrderSide, type: OrderType = .limit, quantity: Int64, price: Int64, source: OrderSource = .user, clientOrderID: String = "") {
+    public init(
+        account: AccountID,
+        stock: StockCode,
+        side: OrderSide,
+        type: OrderType = .limit,
+        quantity: Int64,
+        price: Int64,
+        source: OrderSource = .user,
+        clientOrderID: String = ""
+    ) {
         self.account = account
         self.stock = stock
         self.side = side
@@ -30,7 +39,13 @@ public enum Command: Sendable, Hashable {
     case registerUser(email: String)
     /// Opens an account; `initialCash` > 0 deposits it in the same decision (one atomic append: an account
     /// never exists without the cash it was opened with).
-    case registerAccount(user: UserID, broker: BrokerKind, accountNumber: String, dailyOrderLimit: Int64, initialCash: Int64 = 0)
+    case registerAccount(
+        user: UserID,
+        broker: BrokerKind,
+        accountNumber: String,
+        dailyOrderLimit: Int64,
+        initialCash: Int64 = 0
+    )
     /// With `expectedCash`, refused unless the account's cash is still that (reconciliation adopting the
     /// broker's cash: two reconcilers comparing the same balance must not both deposit the difference).
     case depositCash(account: AccountID, amount: Int64, expectedCash: Int64? = nil)

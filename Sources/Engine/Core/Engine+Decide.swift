@@ -11,14 +11,20 @@ public struct Engine: Sendable {
     ///
     /// - Returns: the events to append in order. A refusal the operator must see (a risk check) is an event
     ///   (`OrderRejected`); a malformed command or a missing entity throws instead and appends nothing.
-    public func decide(_ state: EngineState, _ command: Command, context: CommandContext) throws(EngineError) -> Decision {
+    public func decide(_ state: EngineState, _ command: Command, context: CommandContext) throws(EngineError)
+        -> Decision
+    {
         // Every value inside its bounds, free text made safe: what is decided below can always be applied.
         let command = try Bounds.admit(command)
         switch command {
         case .listStock(let code, let name, let market, let previousClose):
             guard previousClose > 0 else { throw .invalid("previous close must be positive") }
-            if let existing = state.stocks[code], existing.name == name, existing.market == market { return Decision(events: []) }
-            return Decision(events: [.stockListed(StockListed(stock: code, name: name, market: market, previousClose: previousClose))])
+            if let existing = state.stocks[code], existing.name == name, existing.market == market {
+                return Decision(events: [])
+            }
+            return Decision(events: [
+                .stockListed(StockListed(stock: code, name: name, market: market, previousClose: previousClose))
+            ])
         case .registerUser(let email):
             // A sealed reference (the gateway's: `sealed:<key id>:<data>`, see PersonalData) or, from tools and older
             // callers, an address in clear.
@@ -32,7 +38,13 @@ public struct Engine: Sendable {
             guard dailyOrderLimit > 0 else { throw .invalid("the daily order limit must be positive") }
             guard initialCash >= 0 else { throw .invalid("the initial cash cannot be negative") }
             let account = AccountID(value: state.nextAccount)
-            let event = BrokerAccountRegistered(account: account, user: user, broker: broker, maskedAccountNumber: Self.mask(accountNumber), dailyOrderLimit: dailyOrderLimit)
+            let event = BrokerAccountRegistered(
+                account: account,
+                user: user,
+                broker: broker,
+                maskedAccountNumber: Self.mask(accountNumber),
+                dailyOrderLimit: dailyOrderLimit
+            )
             var events: [DomainEvent] = [.brokerAccountRegistered(event)]
             if initialCash > 0 { events.append(.cashDeposited(CashDeposited(account: account, amount: initialCash))) }
             return Decision(events: events, created: account.value)
@@ -44,7 +56,9 @@ public struct Engine: Sendable {
                 throw .invalid("account \(account) would hold more than \(Bounds.maxAmount) KRW after this deposit")
             }
             if let expectedCash, expectedCash != existing.cash {
-                throw .conflict("account \(account) holds \(existing.cash) KRW, not the \(expectedCash) the deposit was computed from")
+                throw .conflict(
+                    "account \(account) holds \(existing.cash) KRW, not the \(expectedCash) the deposit was computed from"
+                )
             }
             return Decision(events: [.cashDeposited(CashDeposited(account: account, amount: amount))])
         case .placeOrder(let request):
@@ -52,8 +66,13 @@ public struct Engine: Sendable {
         case .cancelOrder(let id):
             let order = try Self.order(state, id)
             switch order.status {
-            case .pending: return Decision(events: [.orderCancelled(OrderCancelled(order: id, cancelledQuantity: order.quantity))], order: id)
-            case .accepted, .partiallyFilled: return Decision(events: [.orderCancelRequested(OrderReference(order: id))], order: id)
+            case .pending:
+                return Decision(
+                    events: [.orderCancelled(OrderCancelled(order: id, cancelledQuantity: order.quantity))],
+                    order: id
+                )
+            case .accepted, .partiallyFilled:
+                return Decision(events: [.orderCancelRequested(OrderReference(order: id))], order: id)
             case .cancelRequested: return Decision(events: [], order: id)
             default: throw .conflict("order \(id) is \(order.status) and can no longer be cancelled")
             }
@@ -61,9 +80,13 @@ public struct Engine: Sendable {
             return try self.transition(state, id, .submit, .orderSubmitted(OrderReference(order: id)))
         case .recordResending(let id, let lastSend):
             let order = try Self.order(state, id)
-            guard order.status == .submitted else { throw .conflict("order \(id) is \(order.status): only a SUBMITTED order is sent again") }
+            guard order.status == .submitted else {
+                throw .conflict("order \(id) is \(order.status): only a SUBMITTED order is sent again")
+            }
             if let lastSend, lastSend != order.updatedAt {
-                throw .conflict("order \(id) was sent again at \(ISOTime.utc(order.updatedAt)) since the send at \(ISOTime.utc(lastSend))")
+                throw .conflict(
+                    "order \(id) was sent again at \(ISOTime.utc(order.updatedAt)) since the send at \(ISOTime.utc(lastSend))"
+                )
             }
             return Decision(events: [.orderSubmitted(OrderReference(order: id))], order: id)
         case .recordAccepted(let id, let number):
@@ -74,31 +97,70 @@ public struct Engine: Sendable {
             if let holder = state.brokerOrders[order.account]?[BrokerOrderKey(order, number: number)], holder != id {
                 throw .conflict("broker order \(number) is already order \(holder)'s")
             }
-            return try self.transition(state, id, .accept, .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number)))
+            return try self.transition(
+                state,
+                id,
+                .accept,
+                .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number))
+            )
         case .recordExpired(let id):
             return try self.transition(state, id, .expire, .orderExpired(OrderReference(order: id)))
         case .recordBrokerRejected(let id, let reason, let message):
-            var decision = try self.transition(state, id, .brokerReject, .orderRejected(OrderRejected(order: id, rejectedBy: .broker, reason: reason, message: message)))
-            decision.events += self.notification(state, order: state.orders[id], kind: "ORDER_REJECTED", title: "주문 거부", message: "\(message) (\(reason.rawValue))", offset: 0)
+            var decision = try self.transition(
+                state,
+                id,
+                .brokerReject,
+                .orderRejected(OrderRejected(order: id, rejectedBy: .broker, reason: reason, message: message))
+            )
+            decision.events += self.notification(
+                state,
+                order: state.orders[id],
+                kind: "ORDER_REJECTED",
+                title: "주문 거부",
+                message: "\(message) (\(reason.rawValue))",
+                offset: 0
+            )
             return decision
         case .recordFill(let id, let quantity, let price, let fillID):
             return try self.decideFill(state, id, quantity: quantity, price: price, fillID: fillID)
         case .recordCancelled(let id):
             let order = try Self.order(state, id)
-            return try self.transition(state, id, .cancel, .orderCancelled(OrderCancelled(order: id, cancelledQuantity: order.remainingQuantity)))
+            return try self.transition(
+                state,
+                id,
+                .cancel,
+                .orderCancelled(OrderCancelled(order: id, cancelledQuantity: order.remainingQuantity))
+            )
         case .recordFailed(let id, let reason, let message):
-            var decision = try self.transition(state, id, .fail, .orderFailed(OrderFailed(order: id, reason: reason, message: message)))
-            decision.events += self.notification(state, order: state.orders[id], kind: "ORDER_FAILED", title: "주문 실패", message: "\(message) (\(reason.rawValue))", offset: 0)
+            var decision = try self.transition(
+                state,
+                id,
+                .fail,
+                .orderFailed(OrderFailed(order: id, reason: reason, message: message))
+            )
+            decision.events += self.notification(
+                state,
+                order: state.orders[id],
+                kind: "ORDER_FAILED",
+                title: "주문 실패",
+                message: "\(message) (\(reason.rawValue))",
+                offset: 0
+            )
             return decision
         case .expireDayOrders:
             let close = self.calendar.close(ofDayContaining: context.time)
             let expiring = state.orders.values
-                .filter { ($0.status == .accepted || $0.status == .partiallyFilled) && $0.createdAt < close && !$0.cancelRequested }
+                .filter {
+                    ($0.status == .accepted || $0.status == .partiallyFilled) && $0.createdAt < close
+                        && !$0.cancelRequested
+                }
                 .map(\.id).sorted()
             return Decision(events: expiring.map { .orderExpired(OrderReference(order: $0)) })
         case .ingestCandle(let candle):
             // Through the index: borrows the stored StockInfo instead of copying it (retains) once per candle.
-            guard let index = state.stocks.index(forKey: candle.stock) else { throw .notFound("stock \(candle.stock) is not listed") }
+            guard let index = state.stocks.index(forKey: candle.stock) else {
+                throw .notFound("stock \(candle.stock) is not listed")
+            }
             return Decision(events: try state.stocks.values[index].marketData.ingest(candle).map { .candleClosed($0) })
         case .issueToken(let account, let expiresAt):
             guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
@@ -111,45 +173,81 @@ public struct Engine: Sendable {
             guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
             guard state.stocks[stock] != nil else { throw .notFound("stock \(stock) is not listed") }
             _ = try StrategyFactory.make(name: strategy, parameters: parameters)
-            return Decision(events: [.strategyEnabled(StrategyEnabled(account: account, stock: stock, strategy: strategy, parameters: parameters))])
+            return Decision(events: [
+                .strategyEnabled(
+                    StrategyEnabled(account: account, stock: stock, strategy: strategy, parameters: parameters)
+                )
+            ])
         case .disableStrategy(let account, let stock, let strategy):
             guard state.accounts[account]?.strategies[strategy + "@" + stock.description] != nil else {
                 throw .notFound("\(strategy) is not enabled for \(stock) on \(account)")
             }
-            return Decision(events: [.strategyDisabled(StrategyDisabled(account: account, stock: stock, strategy: strategy))])
+            return Decision(events: [
+                .strategyDisabled(StrategyDisabled(account: account, stock: stock, strategy: strategy))
+            ])
         case .recordIndicators(let values):
             guard values.count <= 64 else { throw .invalid("at most 64 indicator values at a time") }
             for value in values {
                 guard state.stocks[value.stock] != nil else { throw .notFound("stock \(value.stock) is not listed") }
-                guard value.value.isFinite, !value.name.isEmpty, value.name.utf8.count <= 64 else { throw .invalid("indicator \(value.name) needs a name and a finite value") }
+                guard value.value.isFinite, !value.name.isEmpty, value.name.utf8.count <= 64 else {
+                    throw .invalid("indicator \(value.name) needs a name and a finite value")
+                }
             }
             // One event per bar: the values of one (stock, timeframe, start) together, in the order given.
             var bars: [IndicatorsComputed] = []
             for value in values {
-                if let last = bars.indices.last, bars[last].stock == value.stock, bars[last].timeframe == value.timeframe, bars[last].start == value.start {
-                    guard !bars[last].values.contains(where: { $0.name == value.name }) else { throw .invalid("indicator \(value.name) given twice for one bar") }
+                if let last = bars.indices.last, bars[last].stock == value.stock,
+                    bars[last].timeframe == value.timeframe, bars[last].start == value.start
+                {
+                    guard !bars[last].values.contains(where: { $0.name == value.name }) else {
+                        throw .invalid("indicator \(value.name) given twice for one bar")
+                    }
                     bars[last].values.append(IndicatorValue(name: value.name, value: value.value))
                 } else {
-                    bars.append(IndicatorsComputed(stock: value.stock, timeframe: value.timeframe, start: value.start, values: [IndicatorValue(name: value.name, value: value.value)]))
+                    bars.append(
+                        IndicatorsComputed(
+                            stock: value.stock,
+                            timeframe: value.timeframe,
+                            start: value.start,
+                            values: [IndicatorValue(name: value.name, value: value.value)]
+                        )
+                    )
                 }
             }
             return Decision(events: bars.map { .indicatorsComputed($0) })
         case .recordSignal(let signal):
-            guard state.accounts[signal.account] != nil else { throw .notFound("account \(signal.account) does not exist") }
+            guard state.accounts[signal.account] != nil else {
+                throw .notFound("account \(signal.account) does not exist")
+            }
             return Decision(events: [.signalGenerated(signal)])
         case .notify(let user, let kind, let title, let message):
             guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }
             let id = NotificationID(value: state.nextNotification)
-            return Decision(events: [.notificationCreated(NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message))], created: id.value)
+            return Decision(
+                events: [
+                    .notificationCreated(
+                        NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message)
+                    )
+                ],
+                created: id.value
+            )
         case .recordNotificationSent(let id, let channel, let detail):
-            guard let notification = state.notifications[id] else { throw .notFound("notification \(id) does not exist") }
+            guard let notification = state.notifications[id] else {
+                throw .notFound("notification \(id) does not exist")
+            }
             if notification.delivered { return Decision(events: []) }  // a retried job reporting again
-            return Decision(events: [.notificationSent(NotificationDelivery(notification: id, channel: channel, detail: detail))])
+            return Decision(events: [
+                .notificationSent(NotificationDelivery(notification: id, channel: channel, detail: detail))
+            ])
         case .recordNotificationFailed(let id, let channel, let detail):
             guard state.notifications[id] != nil else { throw .notFound("notification \(id) does not exist") }
-            return Decision(events: [.notificationFailed(NotificationDelivery(notification: id, channel: channel, detail: detail))])
+            return Decision(events: [
+                .notificationFailed(NotificationDelivery(notification: id, channel: channel, detail: detail))
+            ])
         case .markNotificationRead(let id, let user):
-            guard let notification = state.notifications[id], notification.user == user else { throw .notFound("notification \(id) does not exist") }
+            guard let notification = state.notifications[id], notification.user == user else {
+                throw .notFound("notification \(id) does not exist")
+            }
             if notification.read { return Decision(events: []) }
             return Decision(events: [.notificationRead(NotificationReference(notification: id))])
         case .haltAccount(let account, let reason):
@@ -159,24 +257,39 @@ public struct Engine: Sendable {
             if existing.haltReason != nil { return Decision(events: []) }
             var events: [DomainEvent] = [.accountHalted(AccountHalted(account: account, reason: reason))]
             events += self.notification(
-                state, user: existing.user, kind: "ACCOUNT_HALTED", title: "계좌 거래 중지",
-                message: "계좌 \(existing.maskedAccountNumber): \(reason). 확인 후 관리자에게 문의하세요.", offset: 0)
+                state,
+                user: existing.user,
+                kind: "ACCOUNT_HALTED",
+                title: "계좌 거래 중지",
+                message: "계좌 \(existing.maskedAccountNumber): \(reason). 확인 후 관리자에게 문의하세요.",
+                offset: 0
+            )
             return Decision(events: events)
         case .eraseUser(let user):
             guard let contact = state.users[user] else { throw .notFound("user \(user) does not exist") }
             if contact.isEmpty { return Decision(events: []) }  // erased already
-            if let open = state.accounts.values.filter({ $0.user == user && $0.closedAt == nil }).min(by: { $0.id < $1.id }) {
-                throw .conflict("user \(user) still has the open account \(open.id); close every account first (sell or transfer holdings)")
+            if let open = state.accounts.values.filter({ $0.user == user && $0.closedAt == nil }).min(by: {
+                $0.id < $1.id
+            }) {
+                throw .conflict(
+                    "user \(user) still has the open account \(open.id); close every account first (sell or transfer holdings)"
+                )
             }
             return Decision(events: [.userErased(UserReference(user: user))])
         case .closeAccount(let account, let user):
-            guard let existing = state.accounts[account], existing.user == user else { throw .notFound("account \(account) does not exist") }
+            guard let existing = state.accounts[account], existing.user == user else {
+                throw .notFound("account \(account) does not exist")
+            }
             if existing.closedAt != nil { return Decision(events: []) }
             if let working = state.orders.values.first(where: { $0.account == account && !$0.status.isTerminal }) {
-                throw .conflict("account \(account) has a working order (\(working.id), \(working.status)); cancel it first")
+                throw .conflict(
+                    "account \(account) has a working order (\(working.id), \(working.status)); cancel it first"
+                )
             }
             if let held = existing.positions.first(where: { $0.value.quantity > 0 }) {
-                throw .conflict("account \(account) holds \(held.value.quantity) shares of \(held.key); sell or transfer them first")
+                throw .conflict(
+                    "account \(account) holds \(held.value.quantity) shares of \(held.key); sell or transfer them first"
+                )
             }
             return Decision(events: [.brokerAccountClosed(AccountReference(account: account))])
         }
@@ -189,7 +302,9 @@ public struct Engine: Sendable {
 
     /// An order transition reported by a worker: legal → the event; a repeat of the state already reached →
     /// nothing (idempotent retries); anything else → refused with the state named.
-    private func transition(_ state: EngineState, _ id: OrderID, _ transition: OrderTransition, _ event: DomainEvent) throws(EngineError) -> Decision {
+    private func transition(_ state: EngineState, _ id: OrderID, _ transition: OrderTransition, _ event: DomainEvent)
+        throws(EngineError) -> Decision
+    {
         let order = try Self.order(state, id)
         if transition.isLegal(for: order) { return Decision(events: [event], order: id) }
         if order.status == transition.to { return Decision(events: [], order: id) }
@@ -203,15 +318,30 @@ public struct Engine: Sendable {
         return String(repeating: "*", count: characters.count - 4) + String(characters.suffix(4))
     }
 
-    func notification(_ state: EngineState, order: Order?, kind: String, title: String, message: String, offset: UInt64) -> [DomainEvent] {
+    func notification(_ state: EngineState, order: Order?, kind: String, title: String, message: String, offset: UInt64)
+        -> [DomainEvent]
+    {
         guard let order, let account = state.accounts[order.account] else { return [] }
-        return self.notification(state, user: account.user, kind: kind, title: title, message: "\(order.stock) \(order.side) \(order.quantity)주: \(message)", offset: offset)
+        return self.notification(
+            state,
+            user: account.user,
+            kind: kind,
+            title: title,
+            message: "\(order.stock) \(order.side) \(order.quantity)주: \(message)",
+            offset: offset
+        )
     }
 
     /// A notification event; `offset` distinguishes several notifications in one decision.
-    func notification(_ state: EngineState, user: UserID, kind: String, title: String, message: String, offset: UInt64) -> [DomainEvent] {
+    func notification(_ state: EngineState, user: UserID, kind: String, title: String, message: String, offset: UInt64)
+        -> [DomainEvent]
+    {
         guard state.isActiveUser(user) else { return [] }  // an erased person is told nothing more
         let id = NotificationID(value: state.nextNotification + offset)
-        return [.notificationCreated(NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message))]
+        return [
+            .notificationCreated(
+                NotificationCreated(notification: id, user: user, kind: kind, title: title, message: message)
+            )
+        ]
     }
 }

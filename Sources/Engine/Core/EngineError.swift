@@ -25,5 +25,7 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func invalid(_ message: String) -> EngineError { EngineError(code: .invalid, message: message) }
     public static func notFound(_ message: String) -> EngineError { EngineError(code: .notFound, message: message) }
     public static func conflict(_ message: String) -> EngineError { EngineError(code: .conflict, message: message) }
-    public static func undecodable(_ message: String) -> EngineError { EngineError(code: .undecodable, message: message) }
+    public static func undecodable(_ message: String) -> EngineError {
+        EngineError(code: .undecodable, message: message)
+    }
 }

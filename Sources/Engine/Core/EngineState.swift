@@ -58,12 +58,23 @@ public struct EngineState: Sendable, Hashable {
         let time = envelope.timestamp
         switch envelope.event {
         case .stockListed(let e):
-            self.stocks[e.stock] = StockInfo(code: e.stock, name: e.name, market: e.market, marketData: StockMarketData(code: e.stock, basePrice: e.previousClose))
+            self.stocks[e.stock] = StockInfo(
+                code: e.stock,
+                name: e.name,
+                market: e.market,
+                marketData: StockMarketData(code: e.stock, basePrice: e.previousClose)
+            )
         case .userRegistered(let e):
             self.users[e.user] = e.email
             self.nextUser = max(self.nextUser, e.user.value + 1)
         case .brokerAccountRegistered(let e):
-            self.accounts[e.account] = Account(id: e.account, user: e.user, broker: e.broker, maskedAccountNumber: e.maskedAccountNumber, dailyOrderLimit: e.dailyOrderLimit)
+            self.accounts[e.account] = Account(
+                id: e.account,
+                user: e.user,
+                broker: e.broker,
+                maskedAccountNumber: e.maskedAccountNumber,
+                dailyOrderLimit: e.dailyOrderLimit
+            )
             self.nextAccount = max(self.nextAccount, e.account.value + 1)
         case .cashDeposited(let e):
             Self.modify(&self.accounts, e.account) { $0.cash = $0.cash.saturatingAdd(e.amount) }
@@ -73,9 +84,17 @@ public struct EngineState: Sendable, Hashable {
             if let request = e.request {
                 // Refused by risk: recorded for the operator (trades.status REJECTED), reserving nothing.
                 var order = Order(
-                    id: e.order, account: request.account, stock: request.stock, side: request.side, type: request.type,
-                    quantity: request.quantity, price: request.price, source: request.source, clientOrderID: request.clientOrderID,
-                    createdAt: time, updatedAt: time
+                    id: e.order,
+                    account: request.account,
+                    stock: request.stock,
+                    side: request.side,
+                    type: request.type,
+                    quantity: request.quantity,
+                    price: request.price,
+                    source: request.source,
+                    clientOrderID: request.clientOrderID,
+                    createdAt: time,
+                    updatedAt: time
                 )
                 order.status = .rejected
                 order.rejectedBy = e.rejectedBy
@@ -83,7 +102,9 @@ public struct EngineState: Sendable, Hashable {
                 order.failureMessage = e.message
                 self.orders[e.order] = order
                 self.nextOrder = max(self.nextOrder, e.order.value + 1)
-                if !request.clientOrderID.isEmpty { self.clientOrderIDs[request.account, default: [:]][request.clientOrderID] = e.order }
+                if !request.clientOrderID.isEmpty {
+                    self.clientOrderIDs[request.account, default: [:]][request.clientOrderID] = e.order
+                }
                 return
             }
             self.finish(e.order, time: time) { order in
@@ -159,18 +180,33 @@ public struct EngineState: Sendable, Hashable {
     /// Mutates a stored value in place with one hash lookup (no copy: an `Account` copy would copy its
     /// positions on write, the measured hot spot of replay).
     @inline(__always)
-    private static func modify<Key: Hashable, Value>(_ table: inout [Key: Value], _ key: Key, _ body: (inout Value) -> Void) {
+    private static func modify<Key: Hashable, Value>(
+        _ table: inout [Key: Value],
+        _ key: Key,
+        _ body: (inout Value) -> Void
+    ) {
         guard let index = table.index(forKey: key) else { return }
         body(&table.values[index])
     }
 
     private mutating func applyRequested(_ e: OrderRequested, time: Int64) {
         var order = Order(
-            id: e.order, account: e.account, stock: e.stock, side: e.side, type: e.type, quantity: e.quantity,
-            price: e.price, source: e.source, clientOrderID: e.clientOrderID, createdAt: time, updatedAt: time
+            id: e.order,
+            account: e.account,
+            stock: e.stock,
+            side: e.side,
+            type: e.type,
+            quantity: e.quantity,
+            price: e.price,
+            source: e.source,
+            clientOrderID: e.clientOrderID,
+            createdAt: time,
+            updatedAt: time
         )
         self.nextOrder = max(self.nextOrder, e.order.value + 1)
-        if e.side == .buy { order.reservedCash = Self.buyReservation(quantity: e.quantity, price: e.price, fees: self.fees) }
+        if e.side == .buy {
+            order.reservedCash = Self.buyReservation(quantity: e.quantity, price: e.price, fees: self.fees)
+        }
         let reserved = order.reservedCash
         self.orders[e.order] = order
         let day = KST.day(time)
@@ -217,7 +253,13 @@ public struct EngineState: Sendable, Hashable {
             order.updatedAt = time
             if order.side == .buy {
                 // Release the reservation for this part of the order; spend what it actually cost.
-                release = order.status == .filled ? order.reservedCash : min(order.reservedCash, Self.buyReservation(quantity: fill.quantity, price: order.price, fees: fees))
+                release =
+                    order.status == .filled
+                    ? order.reservedCash
+                    : min(
+                        order.reservedCash,
+                        Self.buyReservation(quantity: fill.quantity, price: order.price, fees: fees)
+                    )
                 order.reservedCash = order.reservedCash.saturatingSubtract(release)
             }
             updated = order
@@ -235,12 +277,19 @@ public struct EngineState: Sendable, Hashable {
                 position.quantity = position.quantity.saturatingAdd(fill.quantity)
                 position.costBasis = position.costBasis.saturatingAdd(notional.saturatingAdd(fill.commission))
             case .sell:
-                let costPortion = position.quantity == 0 ? 0 : Self.proportion(position.costBasis, fill.quantity, position.quantity)
+                let costPortion =
+                    position.quantity == 0 ? 0 : Self.proportion(position.costBasis, fill.quantity, position.quantity)
                 position.quantity = position.quantity.saturatingSubtract(fill.quantity)
                 position.reservedForSale = position.reservedForSale.saturatingSubtract(fill.quantity)
                 position.costBasis = position.costBasis.saturatingSubtract(costPortion)
-                account.cash = account.cash.saturatingAdd(notional.saturatingSubtract(fill.commission).saturatingSubtract(fill.tax))
-                account.realizedProfit = account.realizedProfit.saturatingAdd(notional.saturatingSubtract(fill.commission).saturatingSubtract(fill.tax).saturatingSubtract(costPortion))
+                account.cash = account.cash.saturatingAdd(
+                    notional.saturatingSubtract(fill.commission).saturatingSubtract(fill.tax)
+                )
+                account.realizedProfit = account.realizedProfit.saturatingAdd(
+                    notional.saturatingSubtract(fill.commission).saturatingSubtract(fill.tax).saturatingSubtract(
+                        costPortion
+                    )
+                )
             }
             if position.quantity != 0 || position.reservedForSale != 0 { account.positions[order.stock] = position }
         }
@@ -275,7 +324,8 @@ extension EngineState {
     /// Orders per status name (`FILLED` …); with `everyStatus`, statuses without orders are listed with 0 (a
     /// gauge must fall back to 0, not keep its last value).
     public func ordersByStatus(everyStatus: Bool = false) -> [String: Int] {
-        var counts = everyStatus ? Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) }) : [:]
+        var counts =
+            everyStatus ? Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0.description, 0) }) : [:]
         for order in self.orders.values { counts[order.status.description, default: 0] += 1 }
         return counts
     }
@@ -300,7 +350,9 @@ public struct BrokerOrderKey: Sendable, Hashable {
 extension EngineState {
     mutating func analysed(_ stock: StockCode, _ start: Int64) {
         guard let index = self.stocks.index(forKey: stock) else { return }
-        if self.stocks.values[index].lastAnalysedMinute.map({ $0 < start }) ?? true { self.stocks.values[index].lastAnalysedMinute = start }
+        if self.stocks.values[index].lastAnalysedMinute.map({ $0 < start }) ?? true {
+            self.stocks.values[index].lastAnalysedMinute = start
+        }
     }
 
     mutating func indexBrokerOrder(_ order: Order) {
@@ -311,6 +363,8 @@ extension EngineState {
     /// The broker order numbers that orders of `order`'s account other than it hold on its day.
     public func brokerOrderNumbers(besides order: Order) -> [String] {
         let day = KST.day(order.createdAt)
-        return (self.brokerOrders[order.account] ?? [:]).compactMap { key, holder in key.day == day && holder != order.id ? key.number : nil }.sorted()
+        return (self.brokerOrders[order.account] ?? [:]).compactMap { key, holder in
+            key.day == day && holder != order.id ? key.number : nil
+        }.sorted()
     }
 }

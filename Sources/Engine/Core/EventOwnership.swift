@@ -1,4 +1,3 @@
-
 /// Whose an event is: the user the live stream shows it to (nil: nobody's, e.g. market data).
 public enum EventOwnership {
     public static func owner(of event: DomainEvent, state: EngineState) -> UserID? {

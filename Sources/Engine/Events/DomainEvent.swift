@@ -32,7 +32,13 @@ public struct BrokerAccountRegistered: Sendable, Hashable {
     /// The broker account number with all but the last digits masked; app keys never enter the log.
     public var maskedAccountNumber: String
     public var dailyOrderLimit: Int64
-    public init(account: AccountID, user: UserID, broker: BrokerKind, maskedAccountNumber: String, dailyOrderLimit: Int64) {
+    public init(
+        account: AccountID,
+        user: UserID,
+        broker: BrokerKind,
+        maskedAccountNumber: String,
+        dailyOrderLimit: Int64
+    ) {
         self.account = account
         self.user = user
         self.broker = broker
@@ -62,7 +68,17 @@ public struct OrderRequested: Sendable, Hashable {
     public var price: Int64
     public var source: OrderSource
     public var clientOrderID: String
-    public init(order: OrderID, account: AccountID, stock: StockCode, side: OrderSide, type: OrderType, quantity: Int64, price: Int64, source: OrderSource, clientOrderID: String) {
+    public init(
+        order: OrderID,
+        account: AccountID,
+        stock: StockCode,
+        side: OrderSide,
+        type: OrderType,
+        quantity: Int64,
+        price: Int64,
+        source: OrderSource,
+        clientOrderID: String
+    ) {
         self.order = order
         self.account = account
         self.stock = stock
@@ -83,7 +99,13 @@ public struct OrderRejected: Sendable, Hashable {
     public var reason: RejectionReason
     public var message: String
     public var request: OrderRequested?
-    public init(order: OrderID, rejectedBy: RejectedBy, reason: RejectionReason, message: String, request: OrderRequested? = nil) {
+    public init(
+        order: OrderID,
+        rejectedBy: RejectedBy,
+        reason: RejectionReason,
+        message: String,
+        request: OrderRequested? = nil
+    ) {
         self.order = order
         self.rejectedBy = rejectedBy
         self.reason = reason
@@ -181,7 +203,15 @@ public struct IndicatorsComputed: Sendable, Hashable {
 
     /// Each value as the one-value event (what the `indicators` read model keeps a row of).
     public var each: [IndicatorComputed] {
-        self.values.map { IndicatorComputed(stock: self.stock, timeframe: self.timeframe, start: self.start, name: $0.name, value: $0.value) }
+        self.values.map {
+            IndicatorComputed(
+                stock: self.stock,
+                timeframe: self.timeframe,
+                start: self.start,
+                name: $0.name,
+                value: $0.value
+            )
+        }
     }
 }
 
@@ -371,7 +401,8 @@ public enum DomainEvent: Sendable, Hashable {
         case .userErased(let event): "user-\(event.user.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
         case .orderRejected(let event): "order-\(event.order.value)"
-        case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): "order-\(event.order.value)"
+        case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event):
+            "order-\(event.order.value)"
         case .orderAccepted(let event): "order-\(event.order.value)"
         case .orderPartiallyFilled(let event), .orderFilled(let event): "order-\(event.order.value)"
         case .orderCancelled(let event): "order-\(event.order.value)"
@@ -379,7 +410,8 @@ public enum DomainEvent: Sendable, Hashable {
         case .notificationCreated(let event): "user-\(event.user.value)"
         case .notificationSent(let event), .notificationFailed(let event): "notification-\(event.notification.value)"
         case .notificationRead(let event): "notification-\(event.notification.value)"
-        case .anomalyRecorded(let event): event.order.map { "order-\($0.value)" } ?? event.account.map { "account-\($0.value)" } ?? "system"
+        case .anomalyRecorded(let event):
+            event.order.map { "order-\($0.value)" } ?? event.account.map { "account-\($0.value)" } ?? "system"
         }
     }
 
@@ -498,7 +530,13 @@ public struct EventEnvelope: Sendable, Hashable {
     public var correlationID: String
     public var event: DomainEvent
 
-    public init(offset: UInt64? = nil, timestamp: Int64, causation: UInt64? = nil, correlationID: String = "", event: DomainEvent) {
+    public init(
+        offset: UInt64? = nil,
+        timestamp: Int64,
+        causation: UInt64? = nil,
+        correlationID: String = "",
+        event: DomainEvent
+    ) {
         self.offset = offset
         self.timestamp = timestamp
         self.causation = causation

@@ -16,13 +16,21 @@ extension EngineState {
     public func snapshot() -> [UInt8] {
         var w = BinaryWriter(capacity: 1 << 16)
         w.varint(UInt64(Self.snapshotVersion))
-        w.signed(self.fees.commissionPartsPerBillion); w.signed(self.fees.sellTaxPartsPerBillion)
-        w.varint(self.nextOrder); w.varint(self.nextAccount); w.varint(self.nextUser); w.varint(self.nextNotification)
-        w.varint(self.anomalies); w.varint(self.eventCount)
+        w.signed(self.fees.commissionPartsPerBillion)
+        w.signed(self.fees.sellTaxPartsPerBillion)
+        w.varint(self.nextOrder)
+        w.varint(self.nextAccount)
+        w.varint(self.nextUser)
+        w.varint(self.nextNotification)
+        w.varint(self.anomalies)
+        w.varint(self.eventCount)
         w.varint(UInt64(self.stocks.count))
         for code in self.stocks.keys.sorted() { Self.encode(self.stocks[code]!, &w) }  // key from the dictionary
         w.varint(UInt64(self.users.count))
-        for user in self.users.keys.sorted() { w.varint(user.value); w.string(self.users[user]!) }
+        for user in self.users.keys.sorted() {
+            w.varint(user.value)
+            w.string(self.users[user]!)
+        }
         w.varint(UInt64(self.accounts.count))
         for id in self.accounts.keys.sorted() { Self.encode(self.accounts[id]!, &w) }
         w.varint(UInt64(self.orders.count))
@@ -30,61 +38,119 @@ extension EngineState {
         w.varint(UInt64(self.notifications.count))
         for id in self.notifications.keys.sorted() {
             let n = self.notifications[id]!
-            w.varint(id.value); w.varint(n.user.value); w.string(n.kind); w.byte(n.delivered ? 1 : 0); w.byte(n.read ? 1 : 0)
+            w.varint(id.value)
+            w.varint(n.user.value)
+            w.string(n.kind)
+            w.byte(n.delivered ? 1 : 0)
+            w.byte(n.read ? 1 : 0)
         }
         w.varint(UInt64(self.clientOrderIDs.count))
         for account in self.clientOrderIDs.keys.sorted() {
             let ids = self.clientOrderIDs[account]!
-            w.varint(account.value); w.varint(UInt64(ids.count))
-            for key in ids.keys.sorted() { w.string(key); w.varint(ids[key]!.value) }
+            w.varint(account.value)
+            w.varint(UInt64(ids.count))
+            for key in ids.keys.sorted() {
+                w.string(key)
+                w.varint(ids[key]!.value)
+            }
         }
         return w.bytes
     }
 
     private static func encode(_ s: StockInfo, _ w: inout BinaryWriter) {
-        w.varint(UInt64(s.code.value)); w.string(s.name); w.string(s.market)
+        w.varint(UInt64(s.code.value))
+        w.string(s.name)
+        w.string(s.market)
         let m = s.marketData
-        w.signed(m.basePrice); w.signed(m.lastClose); w.signed(m.lastCloseAt); w.signed(m.currentDay)
-        w.varint(UInt64(m.minutesSeen.count)); for word in m.minutesSeen { w.fixed64(word) }
+        w.signed(m.basePrice)
+        w.signed(m.lastClose)
+        w.signed(m.lastCloseAt)
+        w.signed(m.currentDay)
+        w.varint(UInt64(m.minutesSeen.count))
+        for word in m.minutesSeen { w.fixed64(word) }
         let direct = m.lastDirectStart.enumerated().compactMap { slot, start in start.map { (UInt8(slot + 1), $0) } }
         w.varint(UInt64(direct.count))
-        for (key, start) in direct { w.byte(key); w.signed(start) }
+        for (key, start) in direct {
+            w.byte(key)
+            w.signed(start)
+        }
         for table in [m.open, m.lastClosed] {
             let present = table.enumerated().compactMap { slot, aggregate in aggregate.map { (UInt8(slot + 1), $0) } }
             w.varint(UInt64(present.count))
             for (key, a) in present {
-                w.byte(key); w.signed(a.start); w.signed(a.open); w.signed(a.high); w.signed(a.low); w.signed(a.close)
-                w.signed(a.volume); w.signed(a.firstMinute); w.signed(a.lastMinute)
+                w.byte(key)
+                w.signed(a.start)
+                w.signed(a.open)
+                w.signed(a.high)
+                w.signed(a.low)
+                w.signed(a.close)
+                w.signed(a.volume)
+                w.signed(a.firstMinute)
+                w.signed(a.lastMinute)
             }
         }
         w.signed(s.lastAnalysedMinute ?? .min)
     }
 
     private static func encode(_ a: Account, _ w: inout BinaryWriter) {
-        w.varint(a.id.value); w.varint(a.user.value); w.byte(a.broker.rawValue); w.string(a.maskedAccountNumber)
-        w.signed(a.dailyOrderLimit); w.signed(a.cash); w.signed(a.reservedCash); w.signed(a.realizedProfit)
-        w.signed(a.commissionPaid); w.signed(a.taxPaid); w.signed(a.orderDay); w.signed(a.ordersThatDay)
-        w.signed(a.tokenExpiresAt ?? .min); w.byte(a.haltReason == nil ? 0 : 1); w.string(a.haltReason ?? "")
+        w.varint(a.id.value)
+        w.varint(a.user.value)
+        w.byte(a.broker.rawValue)
+        w.string(a.maskedAccountNumber)
+        w.signed(a.dailyOrderLimit)
+        w.signed(a.cash)
+        w.signed(a.reservedCash)
+        w.signed(a.realizedProfit)
+        w.signed(a.commissionPaid)
+        w.signed(a.taxPaid)
+        w.signed(a.orderDay)
+        w.signed(a.ordersThatDay)
+        w.signed(a.tokenExpiresAt ?? .min)
+        w.byte(a.haltReason == nil ? 0 : 1)
+        w.string(a.haltReason ?? "")
         w.signed(a.closedAt ?? .min)
         w.varint(UInt64(a.positions.count))
         for code in a.positions.keys.sorted() {
             let p = a.positions[code]!
-            w.varint(UInt64(code.value)); w.signed(p.quantity); w.signed(p.reservedForSale); w.signed(p.costBasis)
+            w.varint(UInt64(code.value))
+            w.signed(p.quantity)
+            w.signed(p.reservedForSale)
+            w.signed(p.costBasis)
         }
         w.varint(UInt64(a.strategies.count))
         for key in a.strategies.keys.sorted() {
             let s = a.strategies[key]!
-            w.varint(UInt64(s.stock.value)); w.string(s.strategy); w.string(s.parameters)
+            w.varint(UInt64(s.stock.value))
+            w.string(s.strategy)
+            w.string(s.parameters)
         }
     }
 
     private static func encode(_ o: Order, _ w: inout BinaryWriter) {
-        w.varint(o.id.value); w.varint(o.account.value); w.varint(UInt64(o.stock.value)); w.byte(o.side.rawValue); w.byte(o.type.rawValue)
-        w.signed(o.quantity); w.signed(o.price); w.byte(o.source.rawValue); w.string(o.clientOrderID); w.byte(o.status.rawValue)
-        w.signed(o.filledQuantity); w.signed(o.filledNotional); w.signed(o.commission); w.signed(o.tax); w.signed(o.reservedCash)
-        w.string(o.brokerOrderNumber); w.byte(o.rejectedBy?.rawValue ?? 0); w.string(o.failureReason?.rawValue ?? ""); w.string(o.failureMessage)
-        w.signed(o.createdAt); w.signed(o.updatedAt); w.byte(o.cancelRequested ? 1 : 0)
-        w.varint(UInt64(o.fillIDs.count)); for id in o.fillIDs.sorted() { w.string(id) }
+        w.varint(o.id.value)
+        w.varint(o.account.value)
+        w.varint(UInt64(o.stock.value))
+        w.byte(o.side.rawValue)
+        w.byte(o.type.rawValue)
+        w.signed(o.quantity)
+        w.signed(o.price)
+        w.byte(o.source.rawValue)
+        w.string(o.clientOrderID)
+        w.byte(o.status.rawValue)
+        w.signed(o.filledQuantity)
+        w.signed(o.filledNotional)
+        w.signed(o.commission)
+        w.signed(o.tax)
+        w.signed(o.reservedCash)
+        w.string(o.brokerOrderNumber)
+        w.byte(o.rejectedBy?.rawValue ?? 0)
+        w.string(o.failureReason?.rawValue ?? "")
+        w.string(o.failureMessage)
+        w.signed(o.createdAt)
+        w.signed(o.updatedAt)
+        w.byte(o.cancelRequested ? 1 : 0)
+        w.varint(UInt64(o.fillIDs.count))
+        for id in o.fillIDs.sorted() { w.string(id) }
     }
 
     /// Rebuilds a state from `snapshot()` bytes.
@@ -99,9 +165,15 @@ extension EngineState {
         guard version <= UInt64(UInt32.max), Self.readableSnapshotVersions.contains(UInt32(version)) else {
             throw .undecodable("engine snapshot version \(version) is not one of \(Self.readableSnapshotVersions)")
         }
-        var state = EngineState(fees: FeeSchedule(commissionPartsPerBillion: try r.signed(), sellTaxPartsPerBillion: try r.signed()))
-        state.nextOrder = try r.varint(); state.nextAccount = try r.varint(); state.nextUser = try r.varint(); state.nextNotification = try r.varint()
-        state.anomalies = try r.varint(); state.eventCount = try r.varint()
+        var state = EngineState(
+            fees: FeeSchedule(commissionPartsPerBillion: try r.signed(), sellTaxPartsPerBillion: try r.signed())
+        )
+        state.nextOrder = try r.varint()
+        state.nextAccount = try r.varint()
+        state.nextUser = try r.varint()
+        state.nextNotification = try r.varint()
+        state.anomalies = try r.varint()
+        state.eventCount = try r.varint()
         for _ in 0..<(try Self.count(&r)) {
             let stock = try Self.decodeStock(&r, version: version)
             state.stocks[stock.code] = stock
@@ -145,21 +217,46 @@ extension EngineState {
         let name = try r.string()
         let market = try r.string()
         var m = StockMarketData(code: StockCode(value: UInt32(code)), basePrice: try r.signed())
-        m.lastClose = try r.signed(); m.lastCloseAt = try r.signed(); m.currentDay = try r.signed()
+        m.lastClose = try r.signed()
+        m.lastCloseAt = try r.signed()
+        m.currentDay = try r.signed()
         m.minutesSeen = []
         for _ in 0..<(try Self.count(&r)) { m.minutesSeen.append(try r.fixed64()) }
         for _ in 0..<(try Self.count(&r)) { m.lastDirectStart[try Self.slot(&r)] = try r.signed() }
         for table in 0..<2 {
             for _ in 0..<(try Self.count(&r)) {
                 let key = try Self.slot(&r)
-                var a = Aggregate(start: try r.signed(), minute: Candle(stock: m.code, timeframe: .minute1, start: 0, open: 1, high: 1, low: 1, close: 1, volume: 0))
-                a.open = try r.signed(); a.high = try r.signed(); a.low = try r.signed(); a.close = try r.signed()
-                a.volume = try r.signed(); a.firstMinute = try r.signed(); a.lastMinute = try r.signed()
+                var a = Aggregate(
+                    start: try r.signed(),
+                    minute: Candle(
+                        stock: m.code,
+                        timeframe: .minute1,
+                        start: 0,
+                        open: 1,
+                        high: 1,
+                        low: 1,
+                        close: 1,
+                        volume: 0
+                    )
+                )
+                a.open = try r.signed()
+                a.high = try r.signed()
+                a.low = try r.signed()
+                a.close = try r.signed()
+                a.volume = try r.signed()
+                a.firstMinute = try r.signed()
+                a.lastMinute = try r.signed()
                 if table == 0 { m.open[key] = a } else { m.lastClosed[key] = a }
             }
         }
         let analysed = version >= 3 ? try r.signed() : .min
-        return StockInfo(code: m.code, name: name, market: market, marketData: m, lastAnalysedMinute: analysed == .min ? nil : analysed)
+        return StockInfo(
+            code: m.code,
+            name: name,
+            market: market,
+            marketData: m,
+            lastAnalysedMinute: analysed == .min ? nil : analysed
+        )
     }
 
     private static func slot(_ r: inout BinaryReader) throws(EngineError) -> Int {
@@ -172,9 +269,20 @@ extension EngineState {
         let id = AccountID(value: try r.varint())
         let user = UserID(value: try r.varint())
         guard let broker = BrokerKind(rawValue: try r.byte()) else { throw .undecodable("broker kind in snapshot") }
-        var a = Account(id: id, user: user, broker: broker, maskedAccountNumber: try r.string(), dailyOrderLimit: try r.signed())
-        a.cash = try r.signed(); a.reservedCash = try r.signed(); a.realizedProfit = try r.signed()
-        a.commissionPaid = try r.signed(); a.taxPaid = try r.signed(); a.orderDay = try r.signed(); a.ordersThatDay = try r.signed()
+        var a = Account(
+            id: id,
+            user: user,
+            broker: broker,
+            maskedAccountNumber: try r.string(),
+            dailyOrderLimit: try r.signed()
+        )
+        a.cash = try r.signed()
+        a.reservedCash = try r.signed()
+        a.realizedProfit = try r.signed()
+        a.commissionPaid = try r.signed()
+        a.taxPaid = try r.signed()
+        a.orderDay = try r.signed()
+        a.ordersThatDay = try r.signed()
         let token = try r.signed()
         a.tokenExpiresAt = token == .min ? nil : token
         let halted = try r.byte()
@@ -188,7 +296,9 @@ extension EngineState {
             let code = try r.varint()
             guard code < 1_000_000 else { throw .undecodable("stock code out of range in snapshot") }
             var p = Position()
-            p.quantity = try r.signed(); p.reservedForSale = try r.signed(); p.costBasis = try r.signed()
+            p.quantity = try r.signed()
+            p.reservedForSale = try r.signed()
+            p.costBasis = try r.signed()
             a.positions[StockCode(value: UInt32(code))] = p
         }
         for _ in 0..<(try Self.count(&r)) {
@@ -196,7 +306,12 @@ extension EngineState {
             guard code < 1_000_000 else { throw .undecodable("stock code out of range in snapshot") }
             let stock = StockCode(value: UInt32(code))
             let strategy = try r.string()
-            a.strategies[strategy + "@" + stock.description] = StrategyEnabled(account: id, stock: stock, strategy: strategy, parameters: try r.string())
+            a.strategies[strategy + "@" + stock.description] = StrategyEnabled(
+                account: id,
+                stock: stock,
+                strategy: strategy,
+                parameters: try r.string()
+            )
         }
         return a
     }
@@ -205,7 +320,9 @@ extension EngineState {
         let id = OrderID(value: try r.varint())
         let account = AccountID(value: try r.varint())
         let code = try r.varint()
-        guard code < 1_000_000, let side = OrderSide(rawValue: try r.byte()), let type = OrderType(rawValue: try r.byte()) else {
+        guard code < 1_000_000, let side = OrderSide(rawValue: try r.byte()),
+            let type = OrderType(rawValue: try r.byte())
+        else {
             throw .undecodable("order fields in snapshot")
         }
         let quantity = try r.signed()
@@ -213,15 +330,33 @@ extension EngineState {
         guard let source = OrderSource(rawValue: try r.byte()) else { throw .undecodable("order source in snapshot") }
         let client = try r.string()
         guard let status = OrderStatus(rawValue: try r.byte()) else { throw .undecodable("order status in snapshot") }
-        var o = Order(id: id, account: account, stock: StockCode(value: UInt32(code)), side: side, type: type, quantity: quantity, price: price, source: source, clientOrderID: client, createdAt: 0, updatedAt: 0)
+        var o = Order(
+            id: id,
+            account: account,
+            stock: StockCode(value: UInt32(code)),
+            side: side,
+            type: type,
+            quantity: quantity,
+            price: price,
+            source: source,
+            clientOrderID: client,
+            createdAt: 0,
+            updatedAt: 0
+        )
         o.status = status
-        o.filledQuantity = try r.signed(); o.filledNotional = try r.signed(); o.commission = try r.signed(); o.tax = try r.signed(); o.reservedCash = try r.signed()
+        o.filledQuantity = try r.signed()
+        o.filledNotional = try r.signed()
+        o.commission = try r.signed()
+        o.tax = try r.signed()
+        o.reservedCash = try r.signed()
         o.brokerOrderNumber = try r.string()
         o.rejectedBy = RejectedBy(rawValue: try r.byte())
         let reason = try r.string()
         o.failureReason = reason.isEmpty ? nil : RejectionReason(rawValue: reason)
         o.failureMessage = try r.string()
-        o.createdAt = try r.signed(); o.updatedAt = try r.signed(); o.cancelRequested = try r.byte() == 1
+        o.createdAt = try r.signed()
+        o.updatedAt = try r.signed()
+        o.cancelRequested = try r.byte() == 1
         for _ in 0..<(try Self.count(&r)) { o.fillIDs.insert(try r.string()) }
         return o
     }

@@ -40,18 +40,29 @@ public enum EventCodec {
         writer.string(envelope.correlationID)
         switch envelope.event {
         case .stockListed(let e):
-            writer.varint(UInt64(e.stock.value)); writer.string(e.name); writer.string(e.market); writer.signed(e.previousClose)
+            writer.varint(UInt64(e.stock.value))
+            writer.string(e.name)
+            writer.string(e.market)
+            writer.signed(e.previousClose)
         case .userRegistered(let e):
-            writer.varint(e.user.value); writer.string(e.email)
+            writer.varint(e.user.value)
+            writer.string(e.email)
         case .brokerAccountRegistered(let e):
-            writer.varint(e.account.value); writer.varint(e.user.value); writer.byte(e.broker.rawValue)
-            writer.string(e.maskedAccountNumber); writer.signed(e.dailyOrderLimit)
+            writer.varint(e.account.value)
+            writer.varint(e.user.value)
+            writer.byte(e.broker.rawValue)
+            writer.string(e.maskedAccountNumber)
+            writer.signed(e.dailyOrderLimit)
         case .cashDeposited(let e):
-            writer.varint(e.account.value); writer.signed(e.amount)
+            writer.varint(e.account.value)
+            writer.signed(e.amount)
         case .orderRequested(let e):
             Self.encodeRequest(e, into: &writer)
         case .orderRejected(let e):
-            writer.varint(e.order.value); writer.byte(e.rejectedBy.rawValue); writer.string(e.reason.rawValue); writer.string(e.message)
+            writer.varint(e.order.value)
+            writer.byte(e.rejectedBy.rawValue)
+            writer.string(e.reason.rawValue)
+            writer.string(e.message)
             if let request = e.request {
                 writer.byte(1)
                 Self.encodeRequest(request, into: &writer)
@@ -61,47 +72,85 @@ public enum EventCodec {
         case .orderSubmitted(let e), .orderCancelRequested(let e), .orderExpired(let e):
             writer.varint(e.order.value)
         case .orderAccepted(let e):
-            writer.varint(e.order.value); writer.string(e.brokerOrderNumber)
+            writer.varint(e.order.value)
+            writer.string(e.brokerOrderNumber)
         case .orderPartiallyFilled(let e), .orderFilled(let e):
-            writer.varint(e.order.value); writer.signed(e.quantity); writer.signed(e.price)
-            writer.signed(e.commission); writer.signed(e.tax); writer.string(e.fillID)
+            writer.varint(e.order.value)
+            writer.signed(e.quantity)
+            writer.signed(e.price)
+            writer.signed(e.commission)
+            writer.signed(e.tax)
+            writer.string(e.fillID)
         case .orderCancelled(let e):
-            writer.varint(e.order.value); writer.signed(e.cancelledQuantity)
+            writer.varint(e.order.value)
+            writer.signed(e.cancelledQuantity)
         case .orderFailed(let e):
-            writer.varint(e.order.value); writer.string(e.reason.rawValue); writer.string(e.message)
+            writer.varint(e.order.value)
+            writer.string(e.reason.rawValue)
+            writer.string(e.message)
         case .candleClosed(let c):
-            writer.varint(UInt64(c.stock.value)); writer.byte(c.timeframe.rawValue); writer.signed(c.start)
-            writer.signed(c.open); writer.signed(c.high - c.open); writer.signed(c.low - c.open); writer.signed(c.close - c.open)
+            writer.varint(UInt64(c.stock.value))
+            writer.byte(c.timeframe.rawValue)
+            writer.signed(c.start)
+            writer.signed(c.open)
+            writer.signed(c.high - c.open)
+            writer.signed(c.low - c.open)
+            writer.signed(c.close - c.open)
             writer.signed(c.volume)
         case .indicatorComputed(let e):
-            writer.varint(UInt64(e.stock.value)); writer.byte(e.timeframe.rawValue); writer.signed(e.start)
-            writer.string(e.name); writer.fixed64(e.valueBits)
+            writer.varint(UInt64(e.stock.value))
+            writer.byte(e.timeframe.rawValue)
+            writer.signed(e.start)
+            writer.string(e.name)
+            writer.fixed64(e.valueBits)
         case .indicatorsComputed(let e):
-            writer.varint(UInt64(e.stock.value)); writer.byte(e.timeframe.rawValue); writer.signed(e.start)
+            writer.varint(UInt64(e.stock.value))
+            writer.byte(e.timeframe.rawValue)
+            writer.signed(e.start)
             writer.varint(UInt64(e.values.count))
-            for value in e.values { writer.string(value.name); writer.fixed64(value.valueBits) }
+            for value in e.values {
+                writer.string(value.name)
+                writer.fixed64(value.valueBits)
+            }
         case .signalGenerated(let e):
-            writer.varint(e.account.value); writer.varint(UInt64(e.stock.value)); writer.string(e.strategy)
-            writer.byte(e.side.rawValue); writer.string(e.reason)
+            writer.varint(e.account.value)
+            writer.varint(UInt64(e.stock.value))
+            writer.string(e.strategy)
+            writer.byte(e.side.rawValue)
+            writer.string(e.reason)
         case .notificationCreated(let e):
-            writer.varint(e.notification.value); writer.varint(e.user.value); writer.string(e.kind)
-            writer.string(e.title); writer.string(e.message)
+            writer.varint(e.notification.value)
+            writer.varint(e.user.value)
+            writer.string(e.kind)
+            writer.string(e.title)
+            writer.string(e.message)
         case .notificationSent(let e), .notificationFailed(let e):
-            writer.varint(e.notification.value); writer.string(e.channel); writer.string(e.detail)
+            writer.varint(e.notification.value)
+            writer.string(e.channel)
+            writer.string(e.detail)
         case .notificationRead(let e):
             writer.varint(e.notification.value)
         case .brokerTokenIssued(let e):
-            writer.varint(e.account.value); writer.signed(e.expiresAt)
+            writer.varint(e.account.value)
+            writer.signed(e.expiresAt)
         case .brokerTokenExpired(let e):
             writer.varint(e.account.value)
         case .strategyEnabled(let e):
-            writer.varint(e.account.value); writer.varint(UInt64(e.stock.value)); writer.string(e.strategy); writer.string(e.parameters)
+            writer.varint(e.account.value)
+            writer.varint(UInt64(e.stock.value))
+            writer.string(e.strategy)
+            writer.string(e.parameters)
         case .strategyDisabled(let e):
-            writer.varint(e.account.value); writer.varint(UInt64(e.stock.value)); writer.string(e.strategy)
+            writer.varint(e.account.value)
+            writer.varint(UInt64(e.stock.value))
+            writer.string(e.strategy)
         case .anomalyRecorded(let e):
-            writer.varint(e.order.map { $0.value + 1 } ?? 0); writer.varint(e.account.map { $0.value + 1 } ?? 0); writer.string(e.message)
+            writer.varint(e.order.map { $0.value + 1 } ?? 0)
+            writer.varint(e.account.map { $0.value + 1 } ?? 0)
+            writer.string(e.message)
         case .accountHalted(let e):
-            writer.varint(e.account.value); writer.string(e.reason)
+            writer.varint(e.account.value)
+            writer.string(e.reason)
         case .brokerAccountClosed(let e):
             writer.varint(e.account.value)
         case .userErased(let e):
@@ -110,9 +159,15 @@ public enum EventCodec {
     }
 
     private static func encodeRequest(_ e: OrderRequested, into writer: inout BinaryWriter) {
-        writer.varint(e.order.value); writer.varint(e.account.value); writer.varint(UInt64(e.stock.value))
-        writer.byte(e.side.rawValue); writer.signed(e.quantity); writer.signed(e.price); writer.string(e.clientOrderID)
-        writer.byte(e.type.rawValue); writer.byte(e.source.rawValue)
+        writer.varint(e.order.value)
+        writer.varint(e.account.value)
+        writer.varint(UInt64(e.stock.value))
+        writer.byte(e.side.rawValue)
+        writer.signed(e.quantity)
+        writer.signed(e.price)
+        writer.string(e.clientOrderID)
+        writer.byte(e.type.rawValue)
+        writer.byte(e.source.rawValue)
     }
 
     private static func decodeRequest(version: UInt8, _ r: inout BinaryReader) throws(EngineError) -> OrderRequested {
@@ -126,7 +181,17 @@ public enum EventCodec {
         // Upcast: v1 had only user-placed limit orders; v2 added the type and the source.
         let type = version >= 2 ? try Self.enumeration(&r, OrderType.self) : .limit
         let source = version >= 2 ? try Self.enumeration(&r, OrderSource.self) : .user
-        return OrderRequested(order: order, account: account, stock: stock, side: side, type: type, quantity: quantity, price: price, source: source, clientOrderID: client)
+        return OrderRequested(
+            order: order,
+            account: account,
+            stock: stock,
+            side: side,
+            type: type,
+            quantity: quantity,
+            price: price,
+            source: source,
+            clientOrderID: client
+        )
     }
 
     // MARK: Decoding
@@ -134,7 +199,9 @@ public enum EventCodec {
     /// Decodes one event from a log record.
     ///
     /// - Throws: `.undecodable` naming what is wrong; never traps on malformed bytes.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, offset: UInt64?, timestamp: Int64) throws(EngineError) -> EventEnvelope {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, offset: UInt64?, timestamp: Int64) throws(EngineError)
+        -> EventEnvelope
+    {
         var reader = BinaryReader(bytes)
         guard try reader.byte() == Self.marker else { throw .undecodable("not an engine event (marker)") }
         let envelopeVersion = try reader.byte()
@@ -145,7 +212,9 @@ public enum EventCodec {
         guard let type = EventType.byID(typeID) else { throw .undecodable("unknown event type id \(typeID)") }
         let version = try reader.byte()
         guard version >= 1, version <= type.version else {
-            throw .undecodable("\(type.name) schema version \(version) is not known to this build (current \(type.version))")
+            throw .undecodable(
+                "\(type.name) schema version \(version) is not known to this build (current \(type.version))"
+            )
         }
         let causationPlusOne = try reader.varint()
         let correlation = try reader.string()
@@ -160,7 +229,9 @@ public enum EventCodec {
         )
     }
 
-    public static func decode(_ bytes: [UInt8], offset: UInt64? = nil, timestamp: Int64) throws(EngineError) -> EventEnvelope {
+    public static func decode(_ bytes: [UInt8], offset: UInt64? = nil, timestamp: Int64) throws(EngineError)
+        -> EventEnvelope
+    {
         let result = bytes.withUnsafeBytes { raw in
             Result { () throws(EngineError) in try Self.decode(raw, offset: offset, timestamp: timestamp) }
         }
@@ -173,7 +244,9 @@ public enum EventCodec {
         return StockCode(value: UInt32(value))
     }
 
-    private static func enumeration<T: RawRepresentable>(_ reader: inout BinaryReader, _ type: T.Type) throws(EngineError) -> T where T.RawValue == UInt8 {
+    private static func enumeration<T: RawRepresentable>(_ reader: inout BinaryReader, _ type: T.Type)
+        throws(EngineError) -> T where T.RawValue == UInt8
+    {
         let raw = try reader.byte()
         guard let value = T(rawValue: raw) else { throw .undecodable("\(T.self) value \(raw) is unknown") }
         return value
@@ -181,21 +254,34 @@ public enum EventCodec {
 
     private static func reason(_ reader: inout BinaryReader) throws(EngineError) -> RejectionReason {
         let text = try reader.string()
-        guard let reason = RejectionReason(rawValue: text) else { throw .undecodable("rejection reason \(text) is unknown") }
+        guard let reason = RejectionReason(rawValue: text) else {
+            throw .undecodable("rejection reason \(text) is unknown")
+        }
         return reason
     }
 
-    private static func decodePayload(typeID: UInt8, version: UInt8, _ r: inout BinaryReader) throws(EngineError) -> DomainEvent {
+    private static func decodePayload(typeID: UInt8, version: UInt8, _ r: inout BinaryReader) throws(EngineError)
+        -> DomainEvent
+    {
         switch typeID {
         case 1:
-            return .stockListed(StockListed(stock: try Self.stock(&r), name: try r.string(), market: try r.string(), previousClose: try r.signed()))
+            return .stockListed(
+                StockListed(
+                    stock: try Self.stock(&r),
+                    name: try r.string(),
+                    market: try r.string(),
+                    previousClose: try r.signed()
+                )
+            )
         case 2:
             return .userRegistered(UserRegistered(user: UserID(value: try r.varint()), email: try r.string()))
         case 3:
             return .brokerAccountRegistered(
                 BrokerAccountRegistered(
-                    account: AccountID(value: try r.varint()), user: UserID(value: try r.varint()),
-                    broker: try Self.enumeration(&r, BrokerKind.self), maskedAccountNumber: try r.string(),
+                    account: AccountID(value: try r.varint()),
+                    user: UserID(value: try r.varint()),
+                    broker: try Self.enumeration(&r, BrokerKind.self),
+                    maskedAccountNumber: try r.string(),
                     dailyOrderLimit: try r.signed()
                 )
             )
@@ -210,19 +296,35 @@ public enum EventCodec {
             let message = try r.string()
             let hasRequest = try r.byte()
             guard hasRequest <= 1 else { throw .undecodable("OrderRejected: bad request flag") }
-            let request = hasRequest == 1 ? try Self.decodeRequest(version: EventType.byID(5)!.version, &r) : nil  // id 5 exists
-            return .orderRejected(OrderRejected(order: order, rejectedBy: rejectedBy, reason: reason, message: message, request: request))
+            // id 5 exists
+            let request = hasRequest == 1 ? try Self.decodeRequest(version: EventType.byID(5)!.version, &r) : nil
+            return .orderRejected(
+                OrderRejected(order: order, rejectedBy: rejectedBy, reason: reason, message: message, request: request)
+            )
         case 7: return .orderSubmitted(OrderReference(order: OrderID(value: try r.varint())))
-        case 8: return .orderAccepted(OrderAccepted(order: OrderID(value: try r.varint()), brokerOrderNumber: try r.string()))
+        case 8:
+            return .orderAccepted(
+                OrderAccepted(order: OrderID(value: try r.varint()), brokerOrderNumber: try r.string())
+            )
         case 9, 10:
             let fill = OrderFill(
-                order: OrderID(value: try r.varint()), quantity: try r.signed(), price: try r.signed(),
-                commission: try r.signed(), tax: try r.signed(), fillID: try r.string()
+                order: OrderID(value: try r.varint()),
+                quantity: try r.signed(),
+                price: try r.signed(),
+                commission: try r.signed(),
+                tax: try r.signed(),
+                fillID: try r.string()
             )
             return typeID == 9 ? .orderPartiallyFilled(fill) : .orderFilled(fill)
         case 11: return .orderCancelRequested(OrderReference(order: OrderID(value: try r.varint())))
-        case 12: return .orderCancelled(OrderCancelled(order: OrderID(value: try r.varint()), cancelledQuantity: try r.signed()))
-        case 13: return .orderFailed(OrderFailed(order: OrderID(value: try r.varint()), reason: try Self.reason(&r), message: try r.string()))
+        case 12:
+            return .orderCancelled(
+                OrderCancelled(order: OrderID(value: try r.varint()), cancelledQuantity: try r.signed())
+            )
+        case 13:
+            return .orderFailed(
+                OrderFailed(order: OrderID(value: try r.varint()), reason: try Self.reason(&r), message: try r.string())
+            )
         case 14: return .orderExpired(OrderReference(order: OrderID(value: try r.varint())))
         case 15:
             let stock = try Self.stock(&r)
@@ -232,13 +334,32 @@ public enum EventCodec {
             let high = open &+ (try r.signed())
             let low = open &+ (try r.signed())
             let close = open &+ (try r.signed())
-            return .candleClosed(Candle(stock: stock, timeframe: timeframe, start: start, open: open, high: high, low: low, close: close, volume: try r.signed()))
+            return .candleClosed(
+                Candle(
+                    stock: stock,
+                    timeframe: timeframe,
+                    start: start,
+                    open: open,
+                    high: high,
+                    low: low,
+                    close: close,
+                    volume: try r.signed()
+                )
+            )
         case 16:
             let stock = try Self.stock(&r)
             let timeframe = try Self.enumeration(&r, Timeframe.self)
             let start = try r.signed()
             let name = try r.string()
-            return .indicatorComputed(IndicatorComputed(stock: stock, timeframe: timeframe, start: start, name: name, value: Double(bitPattern: try r.fixed64())))
+            return .indicatorComputed(
+                IndicatorComputed(
+                    stock: stock,
+                    timeframe: timeframe,
+                    start: start,
+                    name: name,
+                    value: Double(bitPattern: try r.fixed64())
+                )
+            )
         case 29:
             let stock = try Self.stock(&r)
             let timeframe = try Self.enumeration(&r, Timeframe.self)
@@ -246,31 +367,71 @@ public enum EventCodec {
             let count = try r.varint()
             guard count <= 64 else { throw .undecodable("IndicatorsComputed claims \(count) values (at most 64)") }
             var values: [IndicatorValue] = []
-            for _ in 0..<count { values.append(IndicatorValue(name: try r.string(), value: Double(bitPattern: try r.fixed64()))) }
-            return .indicatorsComputed(IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values))
+            for _ in 0..<count {
+                values.append(IndicatorValue(name: try r.string(), value: Double(bitPattern: try r.fixed64())))
+            }
+            return .indicatorsComputed(
+                IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values)
+            )
         case 17:
             return .signalGenerated(
-                SignalGenerated(account: AccountID(value: try r.varint()), stock: try Self.stock(&r), strategy: try r.string(), side: try Self.enumeration(&r, OrderSide.self), reason: try r.string())
+                SignalGenerated(
+                    account: AccountID(value: try r.varint()),
+                    stock: try Self.stock(&r),
+                    strategy: try r.string(),
+                    side: try Self.enumeration(&r, OrderSide.self),
+                    reason: try r.string()
+                )
             )
         case 18:
             return .notificationCreated(
-                NotificationCreated(notification: NotificationID(value: try r.varint()), user: UserID(value: try r.varint()), kind: try r.string(), title: try r.string(), message: try r.string())
+                NotificationCreated(
+                    notification: NotificationID(value: try r.varint()),
+                    user: UserID(value: try r.varint()),
+                    kind: try r.string(),
+                    title: try r.string(),
+                    message: try r.string()
+                )
             )
         case 19, 20:
-            let delivery = NotificationDelivery(notification: NotificationID(value: try r.varint()), channel: try r.string(), detail: try r.string())
+            let delivery = NotificationDelivery(
+                notification: NotificationID(value: try r.varint()),
+                channel: try r.string(),
+                detail: try r.string()
+            )
             return typeID == 19 ? .notificationSent(delivery) : .notificationFailed(delivery)
         case 21: return .notificationRead(NotificationReference(notification: NotificationID(value: try r.varint())))
-        case 22: return .brokerTokenIssued(BrokerTokenIssued(account: AccountID(value: try r.varint()), expiresAt: try r.signed()))
+        case 22:
+            return .brokerTokenIssued(
+                BrokerTokenIssued(account: AccountID(value: try r.varint()), expiresAt: try r.signed())
+            )
         case 23: return .brokerTokenExpired(AccountReference(account: AccountID(value: try r.varint())))
         case 24:
-            return .strategyEnabled(StrategyEnabled(account: AccountID(value: try r.varint()), stock: try Self.stock(&r), strategy: try r.string(), parameters: try r.string()))
+            return .strategyEnabled(
+                StrategyEnabled(
+                    account: AccountID(value: try r.varint()),
+                    stock: try Self.stock(&r),
+                    strategy: try r.string(),
+                    parameters: try r.string()
+                )
+            )
         case 25:
-            return .strategyDisabled(StrategyDisabled(account: AccountID(value: try r.varint()), stock: try Self.stock(&r), strategy: try r.string()))
+            return .strategyDisabled(
+                StrategyDisabled(
+                    account: AccountID(value: try r.varint()),
+                    stock: try Self.stock(&r),
+                    strategy: try r.string()
+                )
+            )
         case 26:
             let order = try r.varint()
             let account = try r.varint()
             return .anomalyRecorded(
-                AnomalyRecorded(order: order == 0 ? nil : OrderID(value: order - 1), account: account == 0 ? nil : AccountID(value: account - 1), message: try r.string())
+                AnomalyRecorded(
+                    order: order == 0 ? nil : OrderID(value: order - 1),
+                    account: account == 0 ? nil : AccountID(value: account - 1),
+                    message: try r.string()
+                )
             )
         case 27:
             return .accountHalted(AccountHalted(account: AccountID(value: try r.varint()), reason: try r.string()))

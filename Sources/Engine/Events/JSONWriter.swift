@@ -115,7 +115,8 @@ public enum ISOTime {
         let seconds = rest / 1_000_000
         let fraction = rest % 1_000_000
         return Self.pad(date.year, 4) + "-" + Self.pad(date.month, 2) + "-" + Self.pad(date.day, 2) + "T"
-            + Self.pad(Int(seconds / 3600), 2) + ":" + Self.pad(Int(seconds / 60 % 60), 2) + ":" + Self.pad(Int(seconds % 60), 2)
+            + Self.pad(Int(seconds / 3600), 2) + ":" + Self.pad(Int(seconds / 60 % 60), 2) + ":"
+            + Self.pad(Int(seconds % 60), 2)
             + "." + Self.pad(Int(fraction), 6) + "Z"
     }
 
@@ -130,7 +131,10 @@ public enum ISOTime {
     /// KST, the start of that trading day); or an integer, taken as µs since the epoch. Nil for anything else.
     public static func parse(_ text: some StringProtocol) -> Int64? {
         let bytes = Array(text.utf8)
-        if !bytes.isEmpty, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }) || (bytes[0] == 45 && bytes.count > 1 && bytes.dropFirst().allSatisfy({ $0 >= 48 && $0 <= 57 })) {
+        if !bytes.isEmpty,
+            bytes.allSatisfy({ $0 >= 48 && $0 <= 57 })
+                || (bytes[0] == 45 && bytes.count > 1 && bytes.dropFirst().allSatisfy({ $0 >= 48 && $0 <= 57 }))
+        {
             return Int64(String(decoding: bytes, as: UTF8.self))
         }
         func number(_ range: Range<Int>) -> Int? {
@@ -142,14 +146,17 @@ public enum ISOTime {
             }
             return value
         }
-        guard bytes.count >= 10, bytes[4] == 45, bytes[7] == 45, let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+        guard bytes.count >= 10, bytes[4] == 45, bytes[7] == 45, let year = number(0..<4), let month = number(5..<7),
+            let day = number(8..<10),
             (1...12).contains(month), (1...31).contains(day)
         else { return nil }
         let epochDay = KST.day(year: year, month: month, day: day)
         guard KST.date(day: epochDay) == (year, month, day) else { return nil }  // 2025-02-30 is not a day
         if bytes.count == 10 { return KST.instant(day: epochDay, hour: 0) }
-        guard bytes.count >= 20, bytes[10] == 84 || bytes[10] == 116 || bytes[10] == 32, bytes[13] == 58, bytes[16] == 58,
-            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19), hour < 24, minute < 60, second < 61
+        guard bytes.count >= 20, bytes[10] == 84 || bytes[10] == 116 || bytes[10] == 32, bytes[13] == 58,
+            bytes[16] == 58,
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19), hour < 24,
+            minute < 60, second < 61
         else { return nil }
         var index = 19
         var fraction: Int64 = 0
@@ -169,7 +176,8 @@ public enum ISOTime {
         if index == bytes.count - 1, bytes[index] == 90 || bytes[index] == 122 {
             offsetSeconds = 0
         } else if index + 6 == bytes.count, bytes[index] == 43 || bytes[index] == 45, bytes[index + 3] == 58,
-            let offsetHours = number((index + 1)..<(index + 3)), let offsetMinutes = number((index + 4)..<(index + 6)), offsetHours < 24, offsetMinutes < 60
+            let offsetHours = number((index + 1)..<(index + 3)), let offsetMinutes = number((index + 4)..<(index + 6)),
+            offsetHours < 24, offsetMinutes < 60
         {
             offsetSeconds = Int64(offsetHours * 3600 + offsetMinutes * 60) * (bytes[index] == 45 ? -1 : 1)
         } else {
@@ -211,68 +219,118 @@ extension DomainEvent {
         var o = JSONObjectWriter()
         switch self {
         case .stockListed(let e):
-            o.field("stock", e.stock.description); o.field("name", e.name); o.field("market", e.market); o.field("previousClose", e.previousClose)
+            o.field("stock", e.stock.description)
+            o.field("name", e.name)
+            o.field("market", e.market)
+            o.field("previousClose", e.previousClose)
         case .userRegistered(let e):
-            o.field("user", e.user.description); o.field("email", e.email)
+            o.field("user", e.user.description)
+            o.field("email", e.email)
         case .brokerAccountRegistered(let e):
-            o.field("account", e.account.description); o.field("user", e.user.description); o.field("broker", e.broker.description)
-            o.field("accountNumber", e.maskedAccountNumber); o.field("dailyOrderLimit", e.dailyOrderLimit)
+            o.field("account", e.account.description)
+            o.field("user", e.user.description)
+            o.field("broker", e.broker.description)
+            o.field("accountNumber", e.maskedAccountNumber)
+            o.field("dailyOrderLimit", e.dailyOrderLimit)
         case .cashDeposited(let e):
-            o.field("account", e.account.description); o.field("amount", e.amount)
+            o.field("account", e.account.description)
+            o.field("amount", e.amount)
         case .orderRequested(let e):
-            o.field("order", e.order.description); o.field("account", e.account.description); o.field("stock", e.stock.description)
-            o.field("side", e.side.description); o.field("orderType", e.type.description); o.field("quantity", e.quantity)
-            o.field("price", e.price); o.field("source", e.source.description); o.field("clientOrderId", e.clientOrderID)
+            o.field("order", e.order.description)
+            o.field("account", e.account.description)
+            o.field("stock", e.stock.description)
+            o.field("side", e.side.description)
+            o.field("orderType", e.type.description)
+            o.field("quantity", e.quantity)
+            o.field("price", e.price)
+            o.field("source", e.source.description)
+            o.field("clientOrderId", e.clientOrderID)
         case .orderRejected(let e):
-            o.field("order", e.order.description); o.field("rejectedBy", e.rejectedBy.description)
-            o.field("reason", e.reason.rawValue); o.field("message", e.message)
+            o.field("order", e.order.description)
+            o.field("rejectedBy", e.rejectedBy.description)
+            o.field("reason", e.reason.rawValue)
+            o.field("message", e.message)
             if let request = e.request { o.raw("request", DomainEvent.orderRequested(request).payloadJSON()) }
         case .orderSubmitted(let e), .orderCancelRequested(let e), .orderExpired(let e):
             o.field("order", e.order.description)
         case .orderAccepted(let e):
-            o.field("order", e.order.description); o.field("brokerOrderNumber", e.brokerOrderNumber)
+            o.field("order", e.order.description)
+            o.field("brokerOrderNumber", e.brokerOrderNumber)
         case .orderPartiallyFilled(let e), .orderFilled(let e):
-            o.field("order", e.order.description); o.field("quantity", e.quantity); o.field("price", e.price)
-            o.field("commission", e.commission); o.field("tax", e.tax); o.field("fillId", e.fillID)
+            o.field("order", e.order.description)
+            o.field("quantity", e.quantity)
+            o.field("price", e.price)
+            o.field("commission", e.commission)
+            o.field("tax", e.tax)
+            o.field("fillId", e.fillID)
         case .orderCancelled(let e):
-            o.field("order", e.order.description); o.field("cancelledQuantity", e.cancelledQuantity)
+            o.field("order", e.order.description)
+            o.field("cancelledQuantity", e.cancelledQuantity)
         case .orderFailed(let e):
-            o.field("order", e.order.description); o.field("reason", e.reason.rawValue); o.field("message", e.message)
+            o.field("order", e.order.description)
+            o.field("reason", e.reason.rawValue)
+            o.field("message", e.message)
         case .candleClosed(let c):
-            o.field("stock", c.stock.description); o.field("timeframe", c.timeframe.description); o.field("start", ISOTime.utc(c.start))
-            o.field("open", c.open); o.field("high", c.high); o.field("low", c.low); o.field("close", c.close); o.field("volume", c.volume)
+            o.field("stock", c.stock.description)
+            o.field("timeframe", c.timeframe.description)
+            o.field("start", ISOTime.utc(c.start))
+            o.field("open", c.open)
+            o.field("high", c.high)
+            o.field("low", c.low)
+            o.field("close", c.close)
+            o.field("volume", c.volume)
         case .indicatorComputed(let e):
-            o.field("stock", e.stock.description); o.field("timeframe", e.timeframe.description); o.field("start", ISOTime.utc(e.start))
-            o.field("name", e.name); o.field("value", e.value)
+            o.field("stock", e.stock.description)
+            o.field("timeframe", e.timeframe.description)
+            o.field("start", ISOTime.utc(e.start))
+            o.field("name", e.name)
+            o.field("value", e.value)
         case .indicatorsComputed(let e):
-            o.field("stock", e.stock.description); o.field("timeframe", e.timeframe.description); o.field("start", ISOTime.utc(e.start))
+            o.field("stock", e.stock.description)
+            o.field("timeframe", e.timeframe.description)
+            o.field("start", ISOTime.utc(e.start))
             var values = JSONObjectWriter()
             for value in e.values { values.field(value.name, value.value) }
             o.raw("values", values.finish())
         case .signalGenerated(let e):
-            o.field("account", e.account.description); o.field("stock", e.stock.description); o.field("strategy", e.strategy)
-            o.field("side", e.side.description); o.field("reason", e.reason)
+            o.field("account", e.account.description)
+            o.field("stock", e.stock.description)
+            o.field("strategy", e.strategy)
+            o.field("side", e.side.description)
+            o.field("reason", e.reason)
         case .notificationCreated(let e):
-            o.field("notification", e.notification.description); o.field("user", e.user.description); o.field("kind", e.kind)
-            o.field("title", e.title); o.field("message", e.message)
+            o.field("notification", e.notification.description)
+            o.field("user", e.user.description)
+            o.field("kind", e.kind)
+            o.field("title", e.title)
+            o.field("message", e.message)
         case .notificationSent(let e), .notificationFailed(let e):
-            o.field("notification", e.notification.description); o.field("channel", e.channel); o.field("detail", e.detail)
+            o.field("notification", e.notification.description)
+            o.field("channel", e.channel)
+            o.field("detail", e.detail)
         case .notificationRead(let e):
             o.field("notification", e.notification.description)
         case .brokerTokenIssued(let e):
-            o.field("account", e.account.description); o.field("expiresAt", ISOTime.utc(e.expiresAt))
+            o.field("account", e.account.description)
+            o.field("expiresAt", ISOTime.utc(e.expiresAt))
         case .brokerTokenExpired(let e):
             o.field("account", e.account.description)
         case .strategyEnabled(let e):
-            o.field("account", e.account.description); o.field("stock", e.stock.description); o.field("strategy", e.strategy); o.field("parameters", e.parameters)
+            o.field("account", e.account.description)
+            o.field("stock", e.stock.description)
+            o.field("strategy", e.strategy)
+            o.field("parameters", e.parameters)
         case .strategyDisabled(let e):
-            o.field("account", e.account.description); o.field("stock", e.stock.description); o.field("strategy", e.strategy)
+            o.field("account", e.account.description)
+            o.field("stock", e.stock.description)
+            o.field("strategy", e.strategy)
         case .anomalyRecorded(let e):
             if let order = e.order { o.field("order", order.description) } else { o.null("order") }
             if let account = e.account { o.field("account", account.description) } else { o.null("account") }
             o.field("message", e.message)
         case .accountHalted(let e):
-            o.field("account", e.account.description); o.field("reason", e.reason)
+            o.field("account", e.account.description)
+            o.field("reason", e.reason)
         case .brokerAccountClosed(let e):
             o.field("account", e.account.description)
         case .userErased(let e):

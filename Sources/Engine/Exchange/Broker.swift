@@ -8,7 +8,15 @@ public struct BrokerOrderRequest: Sendable, Hashable {
     public var quantity: Int64
     public var price: Int64
 
-    public init(order: OrderID, account: AccountID, stock: StockCode, side: OrderSide, type: OrderType, quantity: Int64, price: Int64) {
+    public init(
+        order: OrderID,
+        account: AccountID,
+        stock: StockCode,
+        side: OrderSide,
+        type: OrderType,
+        quantity: Int64,
+        price: Int64
+    ) {
         self.order = order
         self.account = account
         self.stock = stock
@@ -19,7 +27,15 @@ public struct BrokerOrderRequest: Sendable, Hashable {
     }
 
     public init(_ order: Order) {
-        self.init(order: order.id, account: order.account, stock: order.stock, side: order.side, type: order.type, quantity: order.quantity, price: order.price)
+        self.init(
+            order: order.id,
+            account: order.account,
+            stock: order.stock,
+            side: order.side,
+            type: order.type,
+            quantity: order.quantity,
+            price: order.price
+        )
     }
 }
 
@@ -75,7 +91,9 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         self.brokerCode = brokerCode
     }
 
-    public var description: String { "\(self.reason.rawValue)\(self.brokerCode.isEmpty ? "" : " [\(self.brokerCode)]"): \(self.message)" }
+    public var description: String {
+        "\(self.reason.rawValue)\(self.brokerCode.isEmpty ? "" : " [\(self.brokerCode)]"): \(self.message)"
+    }
 }
 
 /// The protocol every broker implements: the simulated exchange here and the KIS REST client in the worker.

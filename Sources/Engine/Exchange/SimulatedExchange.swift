@@ -47,7 +47,9 @@ public struct SimulatedExchange: Sendable {
 
     /// Accepts an order and returns its broker order number (10 digits, as KIS's ODNO).
     public mutating func submit(_ request: BrokerOrderRequest, at time: Int64) throws(BrokerError) -> String {
-        guard request.quantity > 0 else { throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문 수량을 확인해주세요.") }
+        guard request.quantity > 0 else {
+            throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문 수량을 확인해주세요.")
+        }
         if request.type == .limit, !KRXPriceRules.isOnTick(request.price) {
             throw BrokerError(kind: .rejected, reason: .priceNotOnTick, message: "주식주문호가단위 오류입니다.")
         }
@@ -62,8 +64,12 @@ public struct SimulatedExchange: Sendable {
 
     /// Cancels the unfilled rest of an order; returns the cancelled quantity.
     public mutating func cancel(_ number: String) throws(BrokerError) -> Int64 {
-        guard var order = self.orders[number] else { throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문번호가 없습니다: \(number)") }
-        guard order.state == .working else { throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "정정/취소할 수량이 없습니다.") }
+        guard var order = self.orders[number] else {
+            throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문번호가 없습니다: \(number)")
+        }
+        guard order.state == .working else {
+            throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "정정/취소할 수량이 없습니다.")
+        }
         order.state = .cancelled
         self.orders[number] = order
         self.working[order.request.stock]?.removeAll { $0 == number }
@@ -76,14 +82,17 @@ public struct SimulatedExchange: Sendable {
     /// Matches a candle against the working orders of its stock; returns the fills in order.
     public mutating func onCandle(_ candle: Candle) -> [BrokerFill] {
         guard self.workingCount > 0 else { return [] }  // the common case in a backtest: nothing to match
-        guard candle.timeframe == self.configuration.fillTimeframe, let numbers = self.working[candle.stock], !numbers.isEmpty else { return [] }
+        guard candle.timeframe == self.configuration.fillTimeframe, let numbers = self.working[candle.stock],
+            !numbers.isEmpty
+        else { return [] }
         var capacity = candle.volume * self.configuration.participationPercent / 100
         var fills: [BrokerFill] = []
         var stillWorking: [String] = []
         for number in numbers {
             guard var order = self.orders[number], order.state == .working else { continue }
             defer { self.orders[number] = order }
-            let eligible = candle.start >= order.submittedAt
+            let eligible =
+                candle.start >= order.submittedAt
                 || (candle.timeframe == .day1 && KST.day(candle.start) == KST.day(order.submittedAt))
             guard eligible, capacity > 0, let price = self.fillPrice(order.request, candle) else {
                 stillWorking.append(number)
@@ -93,8 +102,12 @@ public struct SimulatedExchange: Sendable {
             capacity -= quantity
             order.filled += quantity
             let fill = BrokerFill(
-                brokerOrderNumber: number, order: order.request.order, quantity: quantity, price: price,
-                fillID: "\(number)-\(order.fills.count + 1)", time: candle.start
+                brokerOrderNumber: number,
+                order: order.request.order,
+                quantity: quantity,
+                price: price,
+                fillID: "\(number)-\(order.fills.count + 1)",
+                time: candle.start
             )
             order.fills.append(fill)
             fills.append(fill)
@@ -116,7 +129,10 @@ public struct SimulatedExchange: Sendable {
     func fillPrice(_ request: BrokerOrderRequest, _ candle: Candle) -> Int64? {
         switch (request.type, request.side) {
         case (.market, .buy):
-            return min(candle.high, candle.open + self.configuration.slippageTicks * KRXPriceRules.tickSize(at: candle.open))
+            return min(
+                candle.high,
+                candle.open + self.configuration.slippageTicks * KRXPriceRules.tickSize(at: candle.open)
+            )
         case (.market, .sell):
             let down = candle.open - self.configuration.slippageTicks * KRXPriceRules.tickSize(at: candle.open)
             return max(candle.low, max(1, down))
@@ -151,14 +167,23 @@ public struct SimulatedExchange: Sendable {
     }
 
     public func status(_ number: String) throws(BrokerError) -> BrokerOrderStatus {
-        guard let order = self.orders[number] else { throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문번호가 없습니다: \(number)") }
+        guard let order = self.orders[number] else {
+            throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문번호가 없습니다: \(number)")
+        }
         return BrokerOrderStatus(
-            brokerOrderNumber: number, order: order.request.order, state: order.state, filledQuantity: order.filled,
-            remainingQuantity: order.state == .working ? order.request.quantity - order.filled : 0, fills: order.fills
+            brokerOrderNumber: number,
+            order: order.request.order,
+            state: order.state,
+            filledQuantity: order.filled,
+            remainingQuantity: order.state == .working ? order.request.quantity - order.filled : 0,
+            fills: order.fills
         )
     }
 
     public func balance(account: AccountID) -> BrokerBalance {
-        BrokerBalance(cash: self.cash[account] ?? 0, positions: (self.holdings[account] ?? [:]).filter { $0.value != 0 })
+        BrokerBalance(
+            cash: self.cash[account] ?? 0,
+            positions: (self.holdings[account] ?? [:]).filter { $0.value != 0 }
+        )
     }
 }

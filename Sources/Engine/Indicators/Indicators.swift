@@ -270,7 +270,8 @@ public struct Stochastic: Sendable, Hashable {
 /// The standard set, one column per indicator and parameter set, as `stockboom indicators` prints it.
 public struct IndicatorSet: Sendable {
     public static let columns = [
-        "sma_5", "sma_20", "sma_60", "ema_12", "ema_26", "rsi_14", "macd_12_26_9", "macd_signal_12_26_9", "macd_hist_12_26_9",
+        "sma_5", "sma_20", "sma_60", "ema_12", "ema_26", "rsi_14", "macd_12_26_9", "macd_signal_12_26_9",
+        "macd_hist_12_26_9",
         "bb_upper_20_2", "bb_middle_20_2", "bb_lower_20_2", "atr_14", "stoch_k_14_3", "stoch_d_14_3",
     ]
     private var sma5 = SimpleMovingAverage(period: 5)

@@ -1,6 +1,7 @@
 /// Candle timeframes. A candle's timestamp is the start of its interval.
 public enum Timeframe: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    case minute1 = 1, minute5, minute15, hour1, day1
+    case minute1 = 1
+    case minute5, minute15, hour1, day1
 
     public var description: String {
         switch self {
@@ -41,7 +42,16 @@ public struct Candle: Sendable, Hashable {
     public var close: Int64
     public var volume: Int64
 
-    public init(stock: StockCode, timeframe: Timeframe, start: Int64, open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64) {
+    public init(
+        stock: StockCode,
+        timeframe: Timeframe,
+        start: Int64,
+        open: Int64,
+        high: Int64,
+        low: Int64,
+        close: Int64,
+        volume: Int64
+    ) {
         self.stock = stock
         self.timeframe = timeframe
         self.start = start
@@ -59,7 +69,9 @@ public struct Candle: Sendable, Hashable {
             throw .invalid("candle \(self.stock) \(self.timeframe): prices must be positive")
         }
         guard self.low <= self.open, self.low <= self.close, self.open <= self.high, self.close <= self.high else {
-            throw .invalid("candle \(self.stock) \(self.timeframe): high/low inconsistent with open/close (o \(self.open) h \(self.high) l \(self.low) c \(self.close))")
+            throw .invalid(
+                "candle \(self.stock) \(self.timeframe): high/low inconsistent with open/close (o \(self.open) h \(self.high) l \(self.low) c \(self.close))"
+            )
         }
         guard self.volume >= 0 else { throw .invalid("candle \(self.stock) \(self.timeframe): negative volume") }
         let minuteOfDay = KST.timeOfDay(self.start)

@@ -15,16 +15,24 @@ public struct DailyBarsCSV: Sendable {
     /// Parses the file. Every row must be well formed and dates strictly increasing: a bad row is an error
     /// naming its line, never skipped.
     public init(parsing text: String, defaultStock: StockCode = StockCode(value: 0)) throws(EngineError) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.hasSuffix("\r") ? $0.dropLast() : $0
+        }
         while lines.last?.isEmpty == true { lines.removeLast() }
         guard let header = lines.first else { throw .invalid("the CSV file is empty") }
         let columns = header.split(separator: ",", omittingEmptySubsequences: false).map { $0.lowercased() }
         func column(_ name: String) throws(EngineError) -> Int {
-            guard let index = columns.firstIndex(of: name) else { throw .invalid("the CSV header has no '\(name)' column (line 1: \(header))") }
+            guard let index = columns.firstIndex(of: name) else {
+                throw .invalid("the CSV header has no '\(name)' column (line 1: \(header))")
+            }
             return index
         }
-        let date = try column("date"), open = try column("open"), high = try column("high")
-        let low = try column("low"), close = try column("close"), volume = try column("volume")
+        let date = try column("date")
+        let open = try column("open")
+        let high = try column("high")
+        let low = try column("low")
+        let close = try column("close")
+        let volume = try column("volume")
         let codeColumn = columns.firstIndex(of: "code")
         let nameColumn = columns.firstIndex(of: "name")
         self.stock = defaultStock
@@ -35,12 +43,20 @@ public struct DailyBarsCSV: Sendable {
         for (index, line) in lines.enumerated().dropFirst() {
             let number = index + 1
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard fields.count >= columns.count else { throw .invalid("line \(number): \(fields.count) fields, the header has \(columns.count)") }
-            guard let day = KST.day(yyyymmdd: fields[date]) else { throw .invalid("line \(number): '\(fields[date])' is not a YYYYMMDD date") }
-            guard day > previousDay else { throw .invalid("line \(number): \(fields[date]) is not after the previous row's date") }
+            guard fields.count >= columns.count else {
+                throw .invalid("line \(number): \(fields.count) fields, the header has \(columns.count)")
+            }
+            guard let day = KST.day(yyyymmdd: fields[date]) else {
+                throw .invalid("line \(number): '\(fields[date])' is not a YYYYMMDD date")
+            }
+            guard day > previousDay else {
+                throw .invalid("line \(number): \(fields[date]) is not after the previous row's date")
+            }
             previousDay = day
             func integer(_ column: Int, _ what: String) throws(EngineError) -> Int64 {
-                guard let value = Int64(fields[column]) else { throw .invalid("line \(number): \(what) '\(fields[column])' is not an integer") }
+                guard let value = Int64(fields[column]) else {
+                    throw .invalid("line \(number): \(what) '\(fields[column])' is not an integer")
+                }
                 return value
             }
             if index == 1 {
@@ -48,9 +64,14 @@ public struct DailyBarsCSV: Sendable {
                 if let nameColumn { self.name = String(fields[nameColumn]) }
             }
             let bar = Candle(
-                stock: self.stock, timeframe: .day1, start: KST.instant(day: day, hour: 0),
-                open: try integer(open, "open"), high: try integer(high, "high"), low: try integer(low, "low"),
-                close: try integer(close, "close"), volume: try integer(volume, "volume")
+                stock: self.stock,
+                timeframe: .day1,
+                start: KST.instant(day: day, hour: 0),
+                open: try integer(open, "open"),
+                high: try integer(high, "high"),
+                low: try integer(low, "low"),
+                close: try integer(close, "close"),
+                volume: try integer(volume, "volume")
             )
             do {
                 try bar.validate()

@@ -35,7 +35,16 @@ struct Aggregate: Sendable, Hashable {
     }
 
     func candle(_ stock: StockCode, _ timeframe: Timeframe) -> Candle {
-        Candle(stock: stock, timeframe: timeframe, start: self.start, open: self.open, high: self.high, low: self.low, close: self.close, volume: self.volume)
+        Candle(
+            stock: stock,
+            timeframe: timeframe,
+            start: self.start,
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume
+        )
     }
 }
 
@@ -95,7 +104,10 @@ public struct StockMarketData: Sendable, Hashable {
         if timeframe == .day1 { return KST.instant(day: day, hour: 0) }
         let minute = KST.timeOfDay(minuteStart) / KST.minuteMicros
         let sinceOpen = minute - 9 * 60
-        let bucket = sinceOpen >= 0 ? sinceOpen / timeframe.minutes * timeframe.minutes : -((-sinceOpen + timeframe.minutes - 1) / timeframe.minutes * timeframe.minutes)
+        let bucket =
+            sinceOpen >= 0
+            ? sinceOpen / timeframe.minutes * timeframe.minutes
+            : -((-sinceOpen + timeframe.minutes - 1) / timeframe.minutes * timeframe.minutes)
         return KST.instant(day: day, hour: 9) + bucket * KST.minuteMicros
     }
 
@@ -105,17 +117,25 @@ public struct StockMarketData: Sendable, Hashable {
         try candle.validate()
         let day = KST.day(candle.start)
         if self.currentDay != .min && day < self.currentDay {
-            throw .conflict("candle \(candle.stock) \(candle.timeframe) at \(ISOTime.kst(candle.start)) is for a closed session (current \(KST.yyyymmdd(day: self.currentDay)))")
+            throw .conflict(
+                "candle \(candle.stock) \(candle.timeframe) at \(ISOTime.kst(candle.start)) is for a closed session (current \(KST.yyyymmdd(day: self.currentDay)))"
+            )
         }
         guard candle.timeframe == .minute1 else {
             if let last = self.lastDirectStart[Int(candle.timeframe.rawValue) - 1] {
                 if candle.start == last { return [] }
-                if candle.start < last { throw .conflict("\(candle.timeframe) candle \(candle.stock) at \(ISOTime.kst(candle.start)) arrived after a later one") }
+                if candle.start < last {
+                    throw .conflict(
+                        "\(candle.timeframe) candle \(candle.stock) at \(ISOTime.kst(candle.start)) arrived after a later one"
+                    )
+                }
             }
             return [candle]
         }
         let minuteOfDay = Int(KST.timeOfDay(candle.start) / KST.minuteMicros)
-        if day == self.currentDay, self.minutesSeen.count == 24, self.minutesSeen[minuteOfDay / 64] & (1 << UInt64(minuteOfDay % 64)) != 0 {
+        if day == self.currentDay, self.minutesSeen.count == 24,
+            self.minutesSeen[minuteOfDay / 64] & (1 << UInt64(minuteOfDay % 64)) != 0
+        {
             return []
         }
         var output: [Candle] = []
@@ -123,7 +143,9 @@ public struct StockMarketData: Sendable, Hashable {
             let start = Self.bucketStart(candle.start, timeframe)
             if let open = self.open[Int(timeframe.rawValue) - 1], open.start < start {
                 output.append(open.candle(self.code, timeframe))  // a later bucket began: the open one is complete
-            } else if self.placement(start, timeframe) == .closedBucket, let closed = self.lastClosed[Int(timeframe.rawValue) - 1] {
+            } else if self.placement(start, timeframe) == .closedBucket,
+                let closed = self.lastClosed[Int(timeframe.rawValue) - 1]
+            {
                 var revised = closed  // a late minute of a bucket already closed: re-emit it, merged
                 revised.absorb(candle)
                 output.append(revised.candle(self.code, timeframe))
@@ -143,9 +165,11 @@ public struct StockMarketData: Sendable, Hashable {
                 aggregate = Aggregate(start: start, minute: candle)
             }
             let minute = KST.timeOfDay(candle.start) / KST.minuteMicros
-            let lastMinuteOfBucket = timeframe == .day1
+            let lastMinuteOfBucket =
+                timeframe == .day1
                 ? minute >= Self.sessionCloseMinute
-                : (KST.timeOfDay(start) / KST.minuteMicros + timeframe.minutes - 1 == minute) || minute >= Self.sessionCloseMinute
+                : (KST.timeOfDay(start) / KST.minuteMicros + timeframe.minutes - 1 == minute)
+                    || minute >= Self.sessionCloseMinute
             if lastMinuteOfBucket { output.append(aggregate.candle(self.code, timeframe)) }
         }
         return output

@@ -3,14 +3,23 @@ extension Engine {
     /// halted account, broker token expired, market closed, price off tick, price outside the daily band,
     /// daily order limit, insufficient cash (buys: price × quantity + commission against cash not already
     /// reserved) or shares (sells: against shares not already promised to open sells).
-    func decidePlace(_ state: EngineState, _ request: PlaceOrder, context: CommandContext) throws(EngineError) -> Decision {
-        guard let account = state.accounts[request.account] else { throw .notFound("account \(request.account) does not exist") }
+    func decidePlace(_ state: EngineState, _ request: PlaceOrder, context: CommandContext) throws(EngineError)
+        -> Decision
+    {
+        guard let account = state.accounts[request.account] else {
+            throw .notFound("account \(request.account) does not exist")
+        }
         guard account.closedAt == nil else { throw .conflict("account \(request.account) is closed") }
         guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
         guard request.quantity > 0 else { throw .invalid("quantity must be a positive number of shares") }
-        guard request.quantity <= 10_000_000 else { throw .invalid("quantity \(request.quantity) is above the 10,000,000-share limit") }
-        if request.type == .limit { guard request.price > 0 else { throw .invalid("a limit order needs a positive price") } }
-        if !request.clientOrderID.isEmpty, let existing = state.clientOrderIDs[request.account]?[request.clientOrderID] {
+        guard request.quantity <= 10_000_000 else {
+            throw .invalid("quantity \(request.quantity) is above the 10,000,000-share limit")
+        }
+        if request.type == .limit {
+            guard request.price > 0 else { throw .invalid("a limit order needs a positive price") }
+        }
+        if !request.clientOrderID.isEmpty, let existing = state.clientOrderIDs[request.account]?[request.clientOrderID]
+        {
             return Decision(events: [], order: existing)  // the same request again: already placed
         }
         let id = OrderID(value: state.nextOrder)
@@ -18,18 +27,44 @@ extension Engine {
         // Market buys reserve cash at the upper limit (what KIS does); market sells need no price.
         let price = request.type == .limit ? request.price : (request.side == .buy ? band.upperBound : 0)
         let requested = OrderRequested(
-            order: id, account: request.account, stock: request.stock, side: request.side, type: request.type,
-            quantity: request.quantity, price: price, source: request.source, clientOrderID: request.clientOrderID
+            order: id,
+            account: request.account,
+            stock: request.stock,
+            side: request.side,
+            type: request.type,
+            quantity: request.quantity,
+            price: price,
+            source: request.source,
+            clientOrderID: request.clientOrderID
         )
-        if let (reason, message) = self.riskCheck(state, account: account, stock: stock, order: requested, time: context.time) {
-            var events: [DomainEvent] = [.orderRejected(OrderRejected(order: id, rejectedBy: .risk, reason: reason, message: message, request: requested))]
-            events += self.notification(state, user: account.user, kind: "ORDER_REJECTED", title: "주문 거부", message: "\(request.stock) \(request.side) \(request.quantity)주: \(message) (\(reason.rawValue))", offset: 0)
+        if let (reason, message) = self.riskCheck(
+            state,
+            account: account,
+            stock: stock,
+            order: requested,
+            time: context.time
+        ) {
+            var events: [DomainEvent] = [
+                .orderRejected(
+                    OrderRejected(order: id, rejectedBy: .risk, reason: reason, message: message, request: requested)
+                )
+            ]
+            events += self.notification(
+                state,
+                user: account.user,
+                kind: "ORDER_REJECTED",
+                title: "주문 거부",
+                message: "\(request.stock) \(request.side) \(request.quantity)주: \(message) (\(reason.rawValue))",
+                offset: 0
+            )
             return Decision(events: events, order: id)
         }
         return Decision(events: [.orderRequested(requested)], order: id)
     }
 
-    func riskCheck(_ state: EngineState, account: Account, stock: StockInfo, order: OrderRequested, time: Int64) -> (RejectionReason, String)? {
+    func riskCheck(_ state: EngineState, account: Account, stock: StockInfo, order: OrderRequested, time: Int64) -> (
+        RejectionReason, String
+    )? {
         if let halt = account.haltReason { return (.accountHalted, "trading is halted for this account: \(halt)") }
         if account.broker.needsToken {
             guard let expiry = account.tokenExpiresAt, expiry > time else {
@@ -37,15 +72,24 @@ extension Engine {
             }
         }
         guard self.calendar.isOpen(at: time) else {
-            return (.marketClosed, "the KRX regular session (09:00-15:30 KST, trading days) is closed at \(ISOTime.kst(time))")
+            return (
+                .marketClosed,
+                "the KRX regular session (09:00-15:30 KST, trading days) is closed at \(ISOTime.kst(time))"
+            )
         }
         if order.type == .limit {
             guard KRXPriceRules.isOnTick(order.price) else {
-                return (.priceNotOnTick, "\(order.price) KRW is not on the \(KRXPriceRules.tickSize(at: order.price)) KRW tick")
+                return (
+                    .priceNotOnTick,
+                    "\(order.price) KRW is not on the \(KRXPriceRules.tickSize(at: order.price)) KRW tick"
+                )
             }
             let band = stock.marketData.priceLimits
             guard band.contains(order.price) else {
-                return (.priceOutOfRange, "\(order.price) KRW is outside today's limits \(band.lowerBound)...\(band.upperBound) KRW")
+                return (
+                    .priceOutOfRange,
+                    "\(order.price) KRW is outside today's limits \(band.lowerBound)...\(band.upperBound) KRW"
+                )
             }
         }
         let today = KST.day(time)
@@ -69,27 +113,47 @@ extension Engine {
 
     /// A fill reported by the broker. It already happened, so it is never refused: a fill the order cannot
     /// take (unknown state, overfill) becomes an `AnomalyRecorded` event for the operator.
-    func decideFill(_ state: EngineState, _ id: OrderID, quantity: Int64, price: Int64, fillID: String) throws(EngineError) -> Decision {
+    func decideFill(_ state: EngineState, _ id: OrderID, quantity: Int64, price: Int64, fillID: String)
+        throws(EngineError) -> Decision
+    {
         let order = try Self.order(state, id)
         guard quantity > 0, price > 0 else { throw .invalid("a fill needs a positive quantity and price") }
         if !fillID.isEmpty, order.fillIDs.contains(fillID) { return Decision(events: [], order: id) }
         guard OrderTransition.fill.isLegal(for: order) else {
             let message = "fill of \(quantity) @ \(price) (\(fillID)) for an order that is \(order.status): not applied"
-            return Decision(events: [.anomalyRecorded(AnomalyRecorded(order: id, account: order.account, message: message))], order: id)
+            return Decision(
+                events: [.anomalyRecorded(AnomalyRecorded(order: id, account: order.account, message: message))],
+                order: id
+            )
         }
         guard quantity <= order.remainingQuantity else {
-            let message = "fill of \(quantity) @ \(price) (\(fillID)) exceeds the remaining \(order.remainingQuantity): not applied"
-            return Decision(events: [.anomalyRecorded(AnomalyRecorded(order: id, account: order.account, message: message))], order: id)
+            let message =
+                "fill of \(quantity) @ \(price) (\(fillID)) exceeds the remaining \(order.remainingQuantity): not applied"
+            return Decision(
+                events: [.anomalyRecorded(AnomalyRecorded(order: id, account: order.account, message: message))],
+                order: id
+            )
         }
         let notional = quantity * price
         let fill = OrderFill(
-            order: id, quantity: quantity, price: price, commission: state.fees.commission(notional),
-            tax: order.side == .sell ? state.fees.sellTax(notional) : 0, fillID: fillID
+            order: id,
+            quantity: quantity,
+            price: price,
+            commission: state.fees.commission(notional),
+            tax: order.side == .sell ? state.fees.sellTax(notional) : 0,
+            fillID: fillID
         )
         if quantity == order.remainingQuantity {
             var events: [DomainEvent] = [.orderFilled(fill)]
             let average = (order.filledNotional + notional) / order.quantity
-            events += self.notification(state, order: order, kind: "ORDER_FILLED", title: "주문 체결", message: "평균 \(average)원 체결", offset: 0)
+            events += self.notification(
+                state,
+                order: order,
+                kind: "ORDER_FILLED",
+                title: "주문 체결",
+                message: "평균 \(average)원 체결",
+                offset: 0
+            )
             return Decision(events: events, order: id)
         }
         return Decision(events: [.orderPartiallyFilled(fill)], order: id)

@@ -35,7 +35,8 @@ public enum OrderSource: UInt8, Sendable, Hashable, CustomStringConvertible {
 
 /// The states of DESIGN.md's order table. `trades.status` shows the latest.
 public enum OrderStatus: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    case pending = 1, submitted, accepted, partiallyFilled, cancelRequested, filled, cancelled, rejected, failed, expired
+    case pending = 1
+    case submitted, accepted, partiallyFilled, cancelRequested, filled, cancelled, rejected, failed, expired
 
     public var description: String {
         switch self {

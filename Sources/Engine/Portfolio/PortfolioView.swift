@@ -34,13 +34,22 @@ extension EngineState {
         guard let state = self.accounts[account] else { return nil }
         let holdings = state.positions.sorted { $0.key < $1.key }.map { code, position in
             HoldingView(
-                stock: code, quantity: position.quantity, sellable: position.sellable, averagePrice: position.averagePrice,
-                costBasis: position.costBasis, lastPrice: self.stocks[code]?.marketData.lastClose ?? 0
+                stock: code,
+                quantity: position.quantity,
+                sellable: position.sellable,
+                averagePrice: position.averagePrice,
+                costBasis: position.costBasis,
+                lastPrice: self.stocks[code]?.marketData.lastClose ?? 0
             )
         }
         return PortfolioView(
-            account: account, cash: state.cash, reservedCash: state.reservedCash, holdings: holdings,
-            realizedProfit: state.realizedProfit, commissionPaid: state.commissionPaid, taxPaid: state.taxPaid
+            account: account,
+            cash: state.cash,
+            reservedCash: state.reservedCash,
+            holdings: holdings,
+            realizedProfit: state.realizedProfit,
+            commissionPaid: state.commissionPaid,
+            taxPaid: state.taxPaid
         )
     }
 }

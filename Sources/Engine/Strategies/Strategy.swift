@@ -89,10 +89,18 @@ public struct RSIReversion: Strategy {
         self.rsi.update(Double(candle.close))
         guard let value = self.rsi.value else { return nil }
         if value < self.oversold && position == 0 {
-            return StrategySignal(side: .buy, quantity: self.quantity, reason: "RSI \(Int(value)) below \(Int(self.oversold))")
+            return StrategySignal(
+                side: .buy,
+                quantity: self.quantity,
+                reason: "RSI \(Int(value)) below \(Int(self.oversold))"
+            )
         }
         if value > self.overbought && position > 0 {
-            return StrategySignal(side: .sell, quantity: position, reason: "RSI \(Int(value)) above \(Int(self.overbought))")
+            return StrategySignal(
+                side: .sell,
+                quantity: position,
+                reason: "RSI \(Int(value)) above \(Int(self.overbought))"
+            )
         }
         return nil
     }

@@ -1,6 +1,6 @@
 public import Engine
-public import Hummingbird
 import Foundation
+public import Hummingbird
 import NIOCore
 
 /// The request context of every route: Hummingbird's core storage plus the signed-in user, if any.
@@ -45,10 +45,16 @@ enum APIJSON {
     }()
 
     /// A JSON response.
-    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:])
+        throws -> Response
+    {
         var headers = extra
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try Self.encoder.encode(value))))
+        return Response(
+            status: status,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: try Self.encoder.encode(value)))
+        )
     }
 
     /// A JSON response already encoded (see `JSONBytes`).
@@ -60,7 +66,12 @@ enum APIJSON {
 
     /// Decodes the body as `T`: 413 above the limit, 415 for a non-JSON content type, 400 for malformed JSON
     /// or a wrong field, naming the field and what was expected.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: APIContext, allowedKeys: Set<String>? = nil) async throws -> T {
+    static func decode<T: Decodable>(
+        _ type: T.Type,
+        from request: Request,
+        context: APIContext,
+        allowedKeys: Set<String>? = nil
+    ) async throws -> T {
         // Required, not assumed: a body without a content type is what a cross-site form or `fetch(…, {mode:
         // "no-cors"})` can send without a preflight; `application/json` cannot be sent cross-site without CORS.
         guard let contentType = request.headers[.contentType] else {
@@ -78,7 +89,8 @@ enum APIJSON {
         guard buffer.readableBytes > 0 else {
             throw problem(400, "the request needs a JSON body")
         }
-        if let allowedKeys, let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any],
+        if let allowedKeys,
+            let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any],
             let unknown = object.keys.sorted().first(where: { !allowedKeys.contains($0) })
         {
             throw problem(400, "unknown field '\(unknown)'; known: \(allowedKeys.sorted().joined(separator: ", "))")
@@ -123,21 +135,22 @@ enum APIJSON {
 
 /// A problem-details error with the standard title for `status`.
 func problem(_ status: Int, _ detail: String) -> ProblemDetails {
-    let title: String = switch status {
-    case 400: "Bad Request"
-    case 401: "Unauthorized"
-    case 403: "Forbidden"
-    case 404: "Not Found"
-    case 405: "Method Not Allowed"
-    case 409: "Conflict"
-    case 413: "Content Too Large"
-    case 415: "Unsupported Media Type"
-    case 422: "Unprocessable Content"
-    case 429: "Too Many Requests"
-    case 500: "Internal Server Error"
-    case 503: "Service Unavailable"
-    default: "Error"
-    }
+    let title: String =
+        switch status {
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 409: "Conflict"
+        case 413: "Content Too Large"
+        case 415: "Unsupported Media Type"
+        case 422: "Unprocessable Content"
+        case 429: "Too Many Requests"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Error"
+        }
     return ProblemDetails(title: title, status: status, detail: detail)
 }
 

@@ -57,9 +57,13 @@ struct AbuseLimits: Sendable {
 
     /// 429 with `Retry-After` while the account or the client must wait.
     func checkSignIn(email: String, client: String) throws {
-        let wait = [self.accounts.wait("account:" + email.lowercased()), self.addresses.wait("ip:" + client)].compactMap { $0 }.max()
+        let wait = [self.accounts.wait("account:" + email.lowercased()), self.addresses.wait("ip:" + client)].compactMap
+        { $0 }.max()
         if let wait {
-            throw TooManyRequests(retryAfter: wait, detail: "too many wrong passwords: try again in \(Int(wait.rounded(.up))) s")
+            throw TooManyRequests(
+                retryAfter: wait,
+                detail: "too many wrong passwords: try again in \(Int(wait.rounded(.up))) s"
+            )
         }
     }
 

@@ -1,9 +1,9 @@
-import Runtime
-import Storage
 import Engine
 import Foundation
 import Hummingbird
 import Projections
+import Runtime
+import Storage
 
 extension GatewayAPI {
     /// Register, log in, who am I.
@@ -13,7 +13,10 @@ extension GatewayAPI {
             let email = try Self.validEmail(body.email)
             try Self.validPassword(body.password)
             if let wait = services.abuse.signUps.take(context.clientAddress) {
-                throw TooManyRequests(retryAfter: wait, detail: "too many sign-ups from this address; try again in \(Int(wait.rounded(.up))) s")
+                throw TooManyRequests(
+                    retryAfter: wait,
+                    detail: "too many sign-ups from this address; try again in \(Int(wait.rounded(.up))) s"
+                )
             }
             let hash = try await services.auth.hash(body.password)
             let taken = try await services.database.run { db in
@@ -26,19 +29,32 @@ extension GatewayAPI {
             _ = try await services.database.run { db in try PersonalData.store(sealed, user: nil, db) }
             let execution: Execution
             do {
-                execution = try await services.runtime.execute(.registerUser(email: sealed.reference), context: services.context("register"))
+                execution = try await services.runtime.execute(
+                    .registerUser(email: sealed.reference),
+                    context: services.context("register")
+                )
             } catch {
-                _ = try? await services.database.run { db in try db.query("DELETE FROM person_keys WHERE key_id = $1", [sealed.keyID]) }
+                _ = try? await services.database.run { db in
+                    try db.query("DELETE FROM person_keys WHERE key_id = $1", [sealed.keyID])
+                }
                 throw error
             }
-            guard let created = execution.decision.created else { throw problem(500, "registration did not create a user") }
+            guard let created = execution.decision.created else {
+                throw problem(500, "registration did not create a user")
+            }
             let user = UserID(value: created)
             do {
                 _ = try await services.database.run { db in
                     try db.execute("BEGIN")
                     do {
-                        try db.query("INSERT INTO user_credentials (user_id, email, password_hash) VALUES ($1, $2, $3)", [user.description, email, hash])
-                        try db.query("UPDATE person_keys SET user_id = $1 WHERE key_id = $2", [user.description, sealed.keyID])
+                        try db.query(
+                            "INSERT INTO user_credentials (user_id, email, password_hash) VALUES ($1, $2, $3)",
+                            [user.description, email, hash]
+                        )
+                        try db.query(
+                            "UPDATE person_keys SET user_id = $1 WHERE key_id = $2",
+                            [user.description, sealed.keyID]
+                        )
                         try db.execute("COMMIT")
                     } catch {
                         try? db.execute("ROLLBACK")
@@ -48,15 +64,27 @@ extension GatewayAPI {
             } catch let error as PostgresError where error.sqlState == "23505" {
                 // Registered twice at the same instant: the other request won; this user id stays unused, and its
                 // sealed address unreadable.
-                _ = try? await services.database.run { db in try db.query("DELETE FROM person_keys WHERE key_id = $1", [sealed.keyID]) }
+                _ = try? await services.database.run { db in
+                    try db.query("DELETE FROM person_keys WHERE key_id = $1", [sealed.keyID])
+                }
                 throw problem(409, "an account with this e-mail address exists; sign in instead")
             }
-            return try APIJSON.response(try await Self.session(for: user, email: email, epoch: 0, services: services), status: .created)
+            return try APIJSON.response(
+                try await Self.session(for: user, email: email, epoch: 0, services: services),
+                status: .created
+            )
         }
         routes.add(.post, "/api/auth/login") { request, context -> Response in
             let body = try await APIJSON.decode(CredentialsRequest.self, from: request, context: context)
-            let (user, email, epoch) = try await Self.authenticate(email: body.email, password: body.password, client: context.clientAddress, services: services)
-            return try APIJSON.response(try await Self.session(for: user, email: email, epoch: epoch, services: services))
+            let (user, email, epoch) = try await Self.authenticate(
+                email: body.email,
+                password: body.password,
+                client: context.clientAddress,
+                services: services
+            )
+            return try APIJSON.response(
+                try await Self.session(for: user, email: email, epoch: epoch, services: services)
+            )
         }
         // Ends every session of the user (this token and all others issued before).
         routes.add(.post, "/api/auth/logout") { _, context -> Response in
@@ -66,34 +94,55 @@ extension GatewayAPI {
         // A new password ends every other session too; the answer is a fresh token.
         routes.add(.post, "/api/auth/password") { request, context -> Response in
             let user = try context.requireUser()
-            let body = try await APIJSON.decode(PasswordChangeRequest.self, from: request, context: context, allowedKeys: ["currentPassword", "newPassword"])
+            let body = try await APIJSON.decode(
+                PasswordChangeRequest.self,
+                from: request,
+                context: context,
+                allowedKeys: ["currentPassword", "newPassword"]
+            )
             let row = try await services.database.run { db in
-                try db.query("SELECT email, password_hash FROM user_credentials WHERE user_id = $1", [user.description]).rows.first
+                try db.query("SELECT email, password_hash FROM user_credentials WHERE user_id = $1", [user.description])
+                    .rows.first
             }
             let key = "user:" + user.description
             try services.abuse.checkSignIn(email: key, client: context.clientAddress)
-            guard let row, let email = row[0], let hash = row[1], try await services.auth.verify(body.currentPassword, hash: hash) else {
+            guard let row, let email = row[0], let hash = row[1],
+                try await services.auth.verify(body.currentPassword, hash: hash)
+            else {
                 services.abuse.signInFailed(email: key, client: context.clientAddress)
                 throw problem(403, "the current password is wrong")
             }
             try Self.validPassword(body.newPassword)
-            let epoch = try await services.sessions.revoke(user, newPasswordHash: try await services.auth.hash(body.newPassword))
-            return try APIJSON.response(try await Self.session(for: user, email: email, epoch: epoch, services: services))
+            let epoch = try await services.sessions.revoke(
+                user,
+                newPasswordHash: try await services.auth.hash(body.newPassword)
+            )
+            return try APIJSON.response(
+                try await Self.session(for: user, email: email, epoch: epoch, services: services)
+            )
         }
         routes.add(.get, "/api/auth/me") { _, context -> Response in
             let user = try context.requireUser()
-            guard let email = try await Self.email(of: user, services: services) else { throw problem(401, "this user no longer exists") }
+            guard let email = try await Self.email(of: user, services: services) else {
+                throw problem(401, "this user no longer exists")
+            }
             return try APIJSON.response(UserBody(id: user.description, email: email))
         }
         // Erases the signed-in person (PIPA art. 36, GDPR art. 17), confirmed with the password: every account
         // must be closed first (409 otherwise). See `erase`.
         routes.add(.post, "/api/auth/erase") { request, context -> Response in
             let user = try context.requireUser()
-            let body = try await APIJSON.decode(ErasureRequest.self, from: request, context: context, allowedKeys: ["password"])
+            let body = try await APIJSON.decode(
+                ErasureRequest.self,
+                from: request,
+                context: context,
+                allowedKeys: ["password"]
+            )
             let key = "user:" + user.description
             try services.abuse.checkSignIn(email: key, client: context.clientAddress)
             let hash = try await services.database.run { db in
-                try db.query("SELECT password_hash FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0] ?? nil
+                try db.query("SELECT password_hash FROM user_credentials WHERE user_id = $1", [user.description]).rows
+                    .first?[0] ?? nil
             }
             guard let hash, try await services.auth.verify(body.password, hash: hash) else {
                 services.abuse.signInFailed(email: key, client: context.clientAddress)
@@ -107,7 +156,8 @@ extension GatewayAPI {
     /// The person's address (from `user_credentials`; the log holds it sealed); nil once erased.
     static func email(of user: UserID, services: GatewayServices) async throws -> String? {
         try await services.database.run { db in
-            try db.query("SELECT email FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0] ?? nil
+            try db.query("SELECT email FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0]
+                ?? nil
         }
     }
 
@@ -123,18 +173,29 @@ extension GatewayAPI {
     }
 
     /// A fresh token for `user`, as register and login answer it.
-    static func session(for user: UserID, email: String, epoch: Int64, services: GatewayServices) async throws -> SessionBody {
+    static func session(for user: UserID, email: String, epoch: Int64, services: GatewayServices) async throws
+        -> SessionBody
+    {
         services.sessions.remember(user, epoch: epoch)
         let session = try await services.auth.issue(for: user, epoch: epoch)
-        return SessionBody(token: session.token, expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000), user: UserBody(id: user.description, email: email))
+        return SessionBody(
+            token: session.token,
+            expiresAt: ISOTime.utc(Int64(session.expiresAt.timeIntervalSince1970) * 1_000_000),
+            user: UserBody(id: user.description, email: email)
+        )
     }
 
     /// The user, e-mail and session epoch for a correct password; 401 otherwise (the same answer for an
     /// unknown address).
-    static func authenticate(email: String, password: String, client: String, services: GatewayServices) async throws -> (UserID, String, Int64) {
+    static func authenticate(email: String, password: String, client: String, services: GatewayServices) async throws
+        -> (UserID, String, Int64)
+    {
         try services.abuse.checkSignIn(email: email, client: client)
         let row = try await services.database.run { db in
-            try db.query("SELECT user_id, email, password_hash, session_epoch FROM user_credentials WHERE lower(email) = lower($1)", [email]).rows.first
+            try db.query(
+                "SELECT user_id, email, password_hash, session_epoch FROM user_credentials WHERE lower(email) = lower($1)",
+                [email]
+            ).rows.first
         }
         // An unknown address costs a bcrypt verification too, so timing does not tell which addresses exist.
         let hash = row?[2] ?? services.auth.decoyHash
@@ -154,11 +215,16 @@ extension GatewayAPI {
     static func validEmail(_ text: String) throws -> String {
         let email = text.trimmingCharacters(in: .whitespaces).lowercased()
         if let bad = email.unicodeScalars.first(where: { !(0x21...0x7E).contains($0.value) }) {
-            let what = Bounds.isUnsafe(bad) || bad.value == 0x20 ? "a space or control character" : "a character outside ASCII"
-            throw problem(422, "email must be printable ASCII (U+\(String(bad.value, radix: 16, uppercase: true)) is \(what); write an international domain as xn--…)")
+            let what =
+                Bounds.isUnsafe(bad) || bad.value == 0x20 ? "a space or control character" : "a character outside ASCII"
+            throw problem(
+                422,
+                "email must be printable ASCII (U+\(String(bad.value, radix: 16, uppercase: true)) is \(what); write an international domain as xn--…)"
+            )
         }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, parts[1].contains("."),
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64,
+            parts[1].contains("."),
             !parts[1].hasPrefix("."), !parts[1].hasSuffix("."), !parts[1].contains("..")
         else {
             throw problem(422, "email must be an address like trader@example.com")
@@ -171,18 +237,29 @@ extension GatewayAPI {
     static func validPassword(_ password: String) throws {
         guard password.count >= 10 else { throw problem(422, "password must have at least 10 characters") }
         guard password.count <= 1_024 else { throw problem(422, "password must have at most 1024 characters") }
-        guard !Bounds.containsUnsafe(password) else { throw problem(422, "password must not contain control characters") }
-        guard !password.allSatisfy(\.isWhitespace), Set(password).count >= 5 else {
-            throw problem(422, "password is too simple: use at least 5 different characters (a passphrase of a few words is good)")
+        guard !Bounds.containsUnsafe(password) else {
+            throw problem(422, "password must not contain control characters")
         }
-        let common = ["password12", "1234567890", "0123456789", "qwertyuiop", "password123", "iloveyou12", "1q2w3e4r5t", "qwerty1234", "abcdefghij", "stockboom1"]
-        guard !common.contains(password.lowercased()) else { throw problem(422, "password is one of the most common passwords; choose another") }
+        guard !password.allSatisfy(\.isWhitespace), Set(password).count >= 5 else {
+            throw problem(
+                422,
+                "password is too simple: use at least 5 different characters (a passphrase of a few words is good)"
+            )
+        }
+        let common = [
+            "password12", "1234567890", "0123456789", "qwertyuiop", "password123", "iloveyou12", "1q2w3e4r5t",
+            "qwerty1234", "abcdefghij", "stockboom1",
+        ]
+        guard !common.contains(password.lowercased()) else {
+            throw problem(422, "password is one of the most common passwords; choose another")
+        }
     }
 
     /// An account of the signed-in user, or 404 (also for another user's account: ids are not secrets,
     /// but whether someone else's exists is).
     static func ownAccount(_ text: String, user: UserID, state: EngineState) throws -> Account {
-        guard let id = AccountID(text), let account = state.accounts[id], account.user == user, account.closedAt == nil else {
+        guard let id = AccountID(text), let account = state.accounts[id], account.user == user, account.closedAt == nil
+        else {
             throw problem(404, "no broker account \(text)")
         }
         return account
@@ -192,25 +269,43 @@ extension GatewayAPI {
     static func accountRoutes(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.get, "/api/broker-accounts") { _, context -> Response in
             let user = try context.requireUser()
-            let accounts = services.runtime.state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }
+            let accounts = services.runtime.state.accounts.values.filter { $0.user == user && $0.closedAt == nil }
+                .sorted { $0.id < $1.id }
             let sealed = try await services.database.run { db in
-                Set(try db.query("SELECT broker_account_id FROM broker_credentials WHERE user_id = $1", [user.description]).rows.compactMap { $0[0] })
+                Set(
+                    try db.query(
+                        "SELECT broker_account_id FROM broker_credentials WHERE user_id = $1",
+                        [user.description]
+                    ).rows.compactMap { $0[0] }
+                )
             }
-            return try APIJSON.response(ListBody(accounts.map { AccountBody($0, hasCredentials: sealed.contains($0.id.description)) }))
+            return try APIJSON.response(
+                ListBody(accounts.map { AccountBody($0, hasCredentials: sealed.contains($0.id.description)) })
+            )
         }
         routes.add(.post, "/api/broker-accounts") { request, context -> Response in
             let user = try context.requireUser()
-            let body = try await APIJSON.decode(CreateAccountRequest.self, from: request, context: context, allowedKeys: ["broker", "accountNumber", "appKey", "appSecret", "dailyOrderLimit", "initialCash"])
-            guard let broker = BrokerKind(text: body.broker) else { throw problem(422, "broker must be SIMULATED, KIS_PAPER or KIS_REAL; got '\(body.broker)'") }
+            let body = try await APIJSON.decode(
+                CreateAccountRequest.self,
+                from: request,
+                context: context,
+                allowedKeys: ["broker", "accountNumber", "appKey", "appSecret", "dailyOrderLimit", "initialCash"]
+            )
+            guard let broker = BrokerKind(text: body.broker) else {
+                throw problem(422, "broker must be SIMULATED, KIS_PAPER or KIS_REAL; got '\(body.broker)'")
+            }
             let number = body.accountNumber.trimmingCharacters(in: .whitespaces)
-            guard (4...32).contains(number.count), number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }) else {
+            guard (4...32).contains(number.count), number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") })
+            else {
                 throw problem(422, "accountNumber must be 4 to 32 digits (dashes allowed)")
             }
             let limit = body.dailyOrderLimit ?? 1_000
             guard (1...100_000).contains(limit) else { throw problem(422, "dailyOrderLimit must be 1...100000") }
             var credentials: (key: String, secret: String)?
             if broker.needsToken {
-                guard let key = body.appKey, let secret = body.appSecret, !key.isEmpty, !secret.isEmpty, key.count <= 512, secret.count <= 512 else {
+                guard let key = body.appKey, let secret = body.appSecret, !key.isEmpty, !secret.isEmpty,
+                    key.count <= 512, secret.count <= 512
+                else {
                     throw problem(422, "a KIS account needs appKey and appSecret (from the KIS developers portal)")
                 }
                 credentials = (key, secret)
@@ -218,12 +313,30 @@ extension GatewayAPI {
                 throw problem(422, "a SIMULATED account takes no appKey or appSecret")
             }
             let cash = body.initialCash ?? 0
-            guard cash >= 0, cash <= 10_000_000_000_000 else { throw problem(422, "initialCash must be 0...10000000000000 KRW") }
-            if body.initialCash != nil, broker != .simulated { throw problem(422, "initialCash is for SIMULATED accounts; a KIS account's cash comes from the broker") }
+            guard cash >= 0, cash <= 10_000_000_000_000 else {
+                throw problem(422, "initialCash must be 0...10000000000000 KRW")
+            }
+            if body.initialCash != nil, broker != .simulated {
+                throw problem(422, "initialCash is for SIMULATED accounts; a KIS account's cash comes from the broker")
+            }
             // Seal first: if sealing fails nothing has been recorded.
-            let sealed = try credentials.map { (try services.secrets.seal($0.key), try services.secrets.seal($0.secret), try services.secrets.seal(number)) }
+            let sealed = try credentials.map {
+                (
+                    try services.secrets.seal($0.key), try services.secrets.seal($0.secret),
+                    try services.secrets.seal(number)
+                )
+            }
             // One command, one append: the account and its opening cash are recorded together or not at all.
-            let execution = try await services.runtime.execute(.registerAccount(user: user, broker: broker, accountNumber: number, dailyOrderLimit: limit, initialCash: cash), context: services.context("account"))
+            let execution = try await services.runtime.execute(
+                .registerAccount(
+                    user: user,
+                    broker: broker,
+                    accountNumber: number,
+                    dailyOrderLimit: limit,
+                    initialCash: cash
+                ),
+                context: services.context("account")
+            )
             guard let created = execution.decision.created else { throw problem(500, "the account was not created") }
             let id = AccountID(value: created)
             if let sealed {
@@ -234,23 +347,33 @@ extension GatewayAPI {
                     )
                 }
             }
-            guard let account = services.runtime.state.accounts[id] else { throw problem(500, "the account was not created") }
+            guard let account = services.runtime.state.accounts[id] else {
+                throw problem(500, "the account was not created")
+            }
             var headers = HTTPFields()
             headers[.location] = "/api/broker-accounts/\(id)"
-            return try APIJSON.response(AccountBody(account, hasCredentials: sealed != nil), status: .created, headers: headers)
+            return try APIJSON.response(
+                AccountBody(account, hasCredentials: sealed != nil),
+                status: .created,
+                headers: headers
+            )
         }
         routes.add(.get, "/api/broker-accounts/{id}") { _, context -> Response in
             let user = try context.requireUser()
             let account = try Self.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
             let sealed = try await services.database.run { db in
-                try !db.query("SELECT 1 FROM broker_credentials WHERE broker_account_id = $1", [account.id.description]).rows.isEmpty
+                try !db.query("SELECT 1 FROM broker_credentials WHERE broker_account_id = $1", [account.id.description])
+                    .rows.isEmpty
             }
             return try APIJSON.response(AccountBody(account, hasCredentials: sealed))
         }
         routes.add(.delete, "/api/broker-accounts/{id}") { _, context -> Response in
             let user = try context.requireUser()
             let account = try Self.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
-            _ = try await services.runtime.execute(.closeAccount(account.id, user: user), context: services.context("account"))
+            _ = try await services.runtime.execute(
+                .closeAccount(account.id, user: user),
+                context: services.context("account")
+            )
             _ = try await services.database.run { db in
                 try db.query("DELETE FROM broker_credentials WHERE broker_account_id = $1", [account.id.description])
             }

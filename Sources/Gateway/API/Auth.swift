@@ -1,11 +1,11 @@
-import Storage
-import Engine
 import Crypto
+import Engine
 import Foundation
 import Hummingbird
 import HummingbirdBcrypt
 import JWTKit
 import Projections
+import Storage
 import Synchronization
 
 /// The claims of a session token: the user, when it was issued and stops being valid, the installation that
@@ -52,8 +52,12 @@ public final class AuthService: Sendable {
     func issue(for user: UserID, epoch: Int64, now: Date = Date()) async throws -> (token: String, expiresAt: Date) {
         let expires = now.addingTimeInterval(TimeInterval(self.configuration.tokenLifetimeSeconds))
         let claims = SessionClaims(
-            sub: SubjectClaim(value: user.description), exp: ExpirationClaim(value: expires), iat: IssuedAtClaim(value: now),
-            ins: self.configuration.installationID, ver: epoch)
+            sub: SubjectClaim(value: user.description),
+            exp: ExpirationClaim(value: expires),
+            iat: IssuedAtClaim(value: now),
+            ins: self.configuration.installationID,
+            ver: epoch
+        )
         return (try await self.keys.sign(claims), expires)
     }
 
@@ -63,7 +67,9 @@ public final class AuthService: Sendable {
     /// lifetime (a token claiming ten years is refused even with a good signature). The epoch is checked
     /// against the user's current one by the caller (`SessionEpochs`).
     func session(fromToken token: String, now: Date = Date()) async -> SessionToken? {
-        guard Self.headerIsPinned(token), let claims = try? await self.keys.verify(token, as: SessionClaims.self) else { return nil }
+        guard Self.headerIsPinned(token), let claims = try? await self.keys.verify(token, as: SessionClaims.self) else {
+            return nil
+        }
         let lifetime = claims.exp.value.timeIntervalSince(claims.iat.value)
         guard claims.ins == self.configuration.installationID, claims.iat.value <= now.addingTimeInterval(60),
             lifetime <= TimeInterval(self.configuration.tokenLifetimeSeconds) + 1, let user = UserID(claims.sub.value)
@@ -124,7 +130,8 @@ public final class SessionEpochs: Sendable {
         let epoch: Int64?
         do {
             epoch = try await self.database.run { db in
-                try db.query("SELECT session_epoch FROM user_credentials WHERE user_id = $1", [user.description]).rows.first?[0].flatMap { Int64($0) }
+                try db.query("SELECT session_epoch FROM user_credentials WHERE user_id = $1", [user.description]).rows
+                    .first?[0].flatMap { Int64($0) }
             }
         } catch {
             guard let cached else { throw error }
@@ -161,15 +168,22 @@ struct AuthMiddleware: RouterMiddleware {
     let auth: AuthService
     let epochs: SessionEpochs
 
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws -> Response
+    {
         var context = context
         if let token = Self.token(request) {
-            if let session = await self.auth.session(fromToken: token), try await self.epochs.current(session.user) == session.epoch {
+            if let session = await self.auth.session(fromToken: token),
+                try await self.epochs.current(session.user) == session.epoch
+            {
                 context.user = session.user
                 context.viaCookie = request.headers[.authorization] == nil
             }
             if context.user == nil, request.uri.path.hasPrefix("/api/") {
-                throw problem(401, "the token is invalid, has expired or was signed out; sign in again (POST /api/auth/login)")
+                throw problem(
+                    401,
+                    "the token is invalid, has expired or was signed out; sign in again (POST /api/auth/login)"
+                )
             }
         }
         return try await next(request, context)
@@ -180,7 +194,9 @@ struct AuthMiddleware: RouterMiddleware {
         guard let cookies = request.headers[.cookie] else { return nil }
         for pair in cookies.split(separator: ";") {
             let trimmed = pair.drop(while: { $0 == " " || $0 == "\t" })
-            if trimmed.hasPrefix(name + "=") { return String(trimmed.dropFirst(name.count + 1).filter { $0 != " " && $0 != "\t" }) }
+            if trimmed.hasPrefix(name + "=") {
+                return String(trimmed.dropFirst(name.count + 1).filter { $0 != " " && $0 != "\t" })
+            }
         }
         return nil
     }
@@ -196,4 +212,3 @@ struct AuthMiddleware: RouterMiddleware {
         return Self.cookie(request, "sb_session")
     }
 }
-

@@ -197,7 +197,16 @@ struct PortfolioBody: Codable {
         self.commissionPaid = view.commissionPaid
         self.taxPaid = view.taxPaid
         self.positions = view.holdings.map {
-            HoldingBody(stockId: $0.stock.description, quantity: $0.quantity, sellable: $0.sellable, averagePrice: $0.averagePrice, costBasis: $0.costBasis, lastPrice: $0.lastPrice, marketValue: $0.marketValue, unrealizedProfit: $0.unrealizedProfit)
+            HoldingBody(
+                stockId: $0.stock.description,
+                quantity: $0.quantity,
+                sellable: $0.sellable,
+                averagePrice: $0.averagePrice,
+                costBasis: $0.costBasis,
+                lastPrice: $0.lastPrice,
+                marketValue: $0.marketValue,
+                unrealizedProfit: $0.unrealizedProfit
+            )
         }
     }
 }
@@ -352,7 +361,12 @@ struct BacktestBody: Codable {
 
 /// Any JSON value: carries the log's own JSON rendering of an event inside a typed body.
 enum JSONValue: Codable, Equatable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
 
     init(parsing text: String) {
         self = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
@@ -360,12 +374,19 @@ enum JSONValue: Codable, Equatable {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -374,7 +395,11 @@ enum JSONValue: Codable, Equatable {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
         case .number(let value):
-            if value.rounded() == value, abs(value) < 1e15 { try container.encode(Int64(value)) } else { try container.encode(value) }
+            if value.rounded() == value, abs(value) < 1e15 {
+                try container.encode(Int64(value))
+            } else {
+                try container.encode(value)
+            }
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)

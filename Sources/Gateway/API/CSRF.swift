@@ -21,7 +21,9 @@ struct CSRFMiddleware: RouterMiddleware {
     static let cookie = "sb_csrf"
     static let header = HTTPField.Name("X-CSRF-Token")!
 
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws -> Response
+    {
         let safe = request.method == .get || request.method == .head || request.method == .options
         if !safe, context.viaCookie, request.uri.path.hasPrefix("/api/") {
             try Self.checkOrigin(request)
@@ -32,10 +34,15 @@ struct CSRFMiddleware: RouterMiddleware {
 
     /// 403 unless the request says it comes from a page of this origin.
     static func checkOrigin(_ request: Request) throws {
-        guard let host = request.head.authority?.lowercased() else { throw problem(403, "cross-site request refused: no Host header") }
+        guard let host = request.head.authority?.lowercased() else {
+            throw problem(403, "cross-site request refused: no Host header")
+        }
         let origin = request.headers[HTTPField.Name("Origin")!] ?? request.headers[HTTPField.Name("Referer")!]
         guard let origin, let authority = Self.authority(of: origin) else {
-            throw problem(403, "cross-site request refused: a request signed in by cookie must carry Origin (browsers send it)")
+            throw problem(
+                403,
+                "cross-site request refused: a request signed in by cookie must carry Origin (browsers send it)"
+            )
         }
         guard authority == host else {
             throw problem(403, "cross-site request refused: Origin \(origin) is not this site (\(host))")
@@ -45,10 +52,15 @@ struct CSRFMiddleware: RouterMiddleware {
     /// 403 unless `given` equals the `sb_csrf` cookie (compared in constant time).
     static func checkToken(_ request: Request, given: String?) throws {
         guard let expected = AuthMiddleware.cookie(request, Self.cookie), expected.utf8.count >= 32, let given else {
-            throw problem(403, "the CSRF token is missing: repeat the sb_csrf cookie in the X-CSRF-Token header (forms: the csrf field)")
+            throw problem(
+                403,
+                "the CSRF token is missing: repeat the sb_csrf cookie in the X-CSRF-Token header (forms: the csrf field)"
+            )
         }
         // Digests compared, as the worker token is: constant time whatever the lengths.
-        guard SHA256.hash(data: Data(expected.utf8)) == SHA256.hash(data: Data(given.utf8)) else { throw problem(403, "the CSRF token does not match the sb_csrf cookie") }
+        guard SHA256.hash(data: Data(expected.utf8)) == SHA256.hash(data: Data(given.utf8)) else {
+            throw problem(403, "the CSRF token does not match the sb_csrf cookie")
+        }
     }
 
     /// `host[:port]` of an origin or URL (`https://example.com:8443/path` → `example.com:8443`), lower-cased.

@@ -1,8 +1,8 @@
-public import Storage
 public import Engine
 public import Ledger
-public import ServiceLifecycle
 import Projections
+public import ServiceLifecycle
+public import Storage
 import Synchronization
 
 /// The newest candles of every (stock, timeframe) series in memory, so chart and indicator queries do not
@@ -94,23 +94,31 @@ public final class CandleCache: Service, Sendable {
         let (checkpoint, loaded) = try await self.database.run { db -> (UInt64, [Key: Series]) in
             try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             do {
-                let checkpoint = try db.query("SELECT last_offset FROM projection_checkpoints WHERE name = 'market'").rows.first?[0].flatMap { UInt64($0) } ?? 0
+                let checkpoint =
+                    try db.query("SELECT last_offset FROM projection_checkpoints WHERE name = 'market'").rows.first?[0]
+                    .flatMap { UInt64($0) } ?? 0
                 try db.execute(
                     """
                     DECLARE warm NO SCROLL CURSOR FOR
                     SELECT stock_id, timeframe, (extract(epoch FROM "timestamp") * 1000000)::bigint, open, high, low, close, volume FROM (
                         SELECT *, row_number() OVER (PARTITION BY stock_id, timeframe ORDER BY "timestamp" DESC) AS newest FROM candles
                     ) ranked WHERE newest <= \(capacity + 1) ORDER BY stock_id, timeframe, "timestamp"
-                    """)
+                    """
+                )
                 var series: [Key: Series] = [:]
                 while true {
                     let rows = try db.query("FETCH \(batch) FROM warm").rows
                     for row in rows {
-                        guard let code = row[0].flatMap({ StockCode($0) }), let timeframe = row[1].flatMap({ Timeframe(text: $0) }),
-                            let start = row[2].flatMap({ Int64($0) }), let open = row[3].flatMap({ Int64($0) }), let high = row[4].flatMap({ Int64($0) }),
-                            let low = row[5].flatMap({ Int64($0) }), let close = row[6].flatMap({ Int64($0) }), let volume = row[7].flatMap({ Int64($0) })
+                        guard let code = row[0].flatMap({ StockCode($0) }),
+                            let timeframe = row[1].flatMap({ Timeframe(text: $0) }),
+                            let start = row[2].flatMap({ Int64($0) }), let open = row[3].flatMap({ Int64($0) }),
+                            let high = row[4].flatMap({ Int64($0) }),
+                            let low = row[5].flatMap({ Int64($0) }), let close = row[6].flatMap({ Int64($0) }),
+                            let volume = row[7].flatMap({ Int64($0) })
                         else { continue }
-                        series[Key(stock: code, timeframe: timeframe), default: Series()].bars.append(Bar(start: start, open: open, high: high, low: low, close: close, volume: volume))
+                        series[Key(stock: code, timeframe: timeframe), default: Series()].bars.append(
+                            Bar(start: start, open: open, high: high, low: low, close: close, volume: volume)
+                        )
                     }
                     if rows.count < batch { break }
                 }
@@ -153,19 +161,38 @@ public final class CandleCache: Service, Sendable {
     private func apply(_ record: LogRecord) throws {
         let candle: Candle? = try record.payload.withUnsafeBytes { bytes in
             guard EventCodec.isEngineEvent(bytes) else { return nil }
-            guard case .candleClosed(let candle) = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event else { return nil }
+            guard
+                case .candleClosed(let candle) = try EventCodec.decode(
+                    record.payload,
+                    offset: record.offset,
+                    timestamp: record.timestamp
+                ).event
+            else { return nil }
             return candle
         }
         self.state.withLock { state in
             guard record.offset == state.nextOffset else { return }
-            if let candle { Self.insert(candle, into: &state.series[Key(stock: candle.stock, timeframe: candle.timeframe), default: Series()], capacity: self.capacity) }
+            if let candle {
+                Self.insert(
+                    candle,
+                    into: &state.series[Key(stock: candle.stock, timeframe: candle.timeframe), default: Series()],
+                    capacity: self.capacity
+                )
+            }
             state.nextOffset = record.offset + 1
         }
     }
 
     /// Upserts one candle by its start, keeping the newest `capacity`.
     static func insert(_ candle: Candle, into series: inout Series, capacity: Int) {
-        let bar = Bar(start: candle.start, open: candle.open, high: candle.high, low: candle.low, close: candle.close, volume: candle.volume)
+        let bar = Bar(
+            start: candle.start,
+            open: candle.open,
+            high: candle.high,
+            low: candle.low,
+            close: candle.close,
+            volume: candle.volume
+        )
         if let last = series.bars.last, last.start < bar.start {
             series.bars.append(bar)
         } else {
@@ -211,7 +238,16 @@ public final class CandleCache: Service, Sendable {
             if upper - lower < limit, !rangeInWindow { return nil }
             guard lower < upper else { return [] }
             return bars[max(lower, upper - limit)..<upper].map {
-                Candle(stock: stock, timeframe: timeframe, start: $0.start, open: $0.open, high: $0.high, low: $0.low, close: $0.close, volume: $0.volume)
+                Candle(
+                    stock: stock,
+                    timeframe: timeframe,
+                    start: $0.start,
+                    open: $0.open,
+                    high: $0.high,
+                    low: $0.low,
+                    close: $0.close,
+                    volume: $0.volume
+                )
             }
         }
     }

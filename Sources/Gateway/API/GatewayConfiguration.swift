@@ -1,6 +1,6 @@
-import Storage
-import Projections
 import Foundation
+import Projections
+import Storage
 
 /// Settings of the API, read from the environment by `stockboom serve` (see README "Configuration").
 public struct GatewayConfiguration: Sendable {
@@ -45,20 +45,31 @@ public struct GatewayConfiguration: Sendable {
     /// In production (`NODE_ENV=production` as in the guide's compose file, or `STOCKBOOM_ENV=production`)
     /// a missing or short `JWT_SECRET` or a missing secrets key refuses to start. Elsewhere a random key is
     /// made per process (tokens and sealed secrets then do not survive a restart) and a warning is returned.
-    public static func fromEnvironment(_ environment: [String: String]) throws(Refusal) -> (GatewayConfiguration, warnings: [String]) {
+    public static func fromEnvironment(_ environment: [String: String]) throws(Refusal) -> (
+        GatewayConfiguration, warnings: [String]
+    ) {
         let production = try Self.isProduction(environment)
         var warnings: [String] = []
         let secret: String
         if let given = environment["JWT_SECRET"], !given.isEmpty {
             guard given.utf8.count >= 32 || !production else {
-                throw Refusal(description: "JWT_SECRET must be at least 32 characters in production (generate one: openssl rand -base64 48)")
+                throw Refusal(
+                    description:
+                        "JWT_SECRET must be at least 32 characters in production (generate one: openssl rand -base64 48)"
+                )
             }
             guard !production || !Self.isWeakSecret(given) else {
-                throw Refusal(description: "JWT_SECRET looks like a placeholder or a repeated pattern (fewer than 12 different characters, or words like 'secret'/'change'): generate one with openssl rand -base64 48")
+                throw Refusal(
+                    description:
+                        "JWT_SECRET looks like a placeholder or a repeated pattern (fewer than 12 different characters, or words like 'secret'/'change'): generate one with openssl rand -base64 48"
+                )
             }
             secret = given
         } else if production {
-            throw Refusal(description: "JWT_SECRET is not set: the server refuses to start in production without it (generate one: openssl rand -base64 48)")
+            throw Refusal(
+                description:
+                    "JWT_SECRET is not set: the server refuses to start in production without it (generate one: openssl rand -base64 48)"
+            )
         } else {
             secret = randomBytes(32).map { String(format: "%02x", $0) }.joined()
             warnings.append("JWT_SECRET is not set: using a random per-process secret (tokens end with the process)")
@@ -66,14 +77,22 @@ public struct GatewayConfiguration: Sendable {
         let key: [UInt8]
         if let text = environment["STOCKBOOM_SECRETS_KEY"], !text.isEmpty {
             guard let parsed = parseKey(text) else {
-                throw Refusal(description: "STOCKBOOM_SECRETS_KEY must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)")
+                throw Refusal(
+                    description:
+                        "STOCKBOOM_SECRETS_KEY must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)"
+                )
             }
             key = parsed
         } else if production {
-            throw Refusal(description: "STOCKBOOM_SECRETS_KEY is not set: broker credentials cannot be stored in production without it (openssl rand -base64 32)")
+            throw Refusal(
+                description:
+                    "STOCKBOOM_SECRETS_KEY is not set: broker credentials cannot be stored in production without it (openssl rand -base64 32)"
+            )
         } else {
             key = randomBytes(32)
-            warnings.append("STOCKBOOM_SECRETS_KEY is not set: broker credentials stored now cannot be read after a restart")
+            warnings.append(
+                "STOCKBOOM_SECRETS_KEY is not set: broker credentials stored now cannot be read after a restart"
+            )
         }
         var configuration = GatewayConfiguration(jwtSecret: secret, secretsKey: key)
         if let cost = environment["BCRYPT_COST"].flatMap(UInt8.init) {
@@ -83,12 +102,21 @@ public struct GatewayConfiguration: Sendable {
             configuration.bcryptCost = cost
         }
         if let rate = environment["STOCKBOOM_ORDER_RATE"].flatMap(Double.init) {
-            guard rate > 0 else { throw Refusal(description: "STOCKBOOM_ORDER_RATE must be a positive number of orders per second per user") }
+            guard rate > 0 else {
+                throw Refusal(
+                    description: "STOCKBOOM_ORDER_RATE must be a positive number of orders per second per user"
+                )
+            }
             configuration.ordersPerSecond = rate
             configuration.orderBurst = max(configuration.orderBurst, rate * 2)
         }
         if let text = environment["STOCKBOOM_SIGNUPS_PER_HOUR"], !text.isEmpty {
-            guard let rate = Double(text), rate > 0 else { throw Refusal(description: "STOCKBOOM_SIGNUPS_PER_HOUR must be a positive number of sign-ups per client IP and hour") }
+            guard let rate = Double(text), rate > 0 else {
+                throw Refusal(
+                    description:
+                        "STOCKBOOM_SIGNUPS_PER_HOUR must be a positive number of sign-ups per client IP and hour"
+                )
+            }
             configuration.signUpsPerHour = rate
         }
         configuration.kisConfigured = !(environment["KIS_APP_KEY"] ?? "").isEmpty
@@ -115,7 +143,8 @@ public struct GatewayConfiguration: Sendable {
     /// A secret that is long but guessable: few different characters, or a placeholder's words.
     static func isWeakSecret(_ secret: String) -> Bool {
         let lowered = secret.lowercased()
-        return Set(secret.utf8).count < 12 || ["secret", "change", "example", "password", "jwt"].contains(where: lowered.contains)
+        return Set(secret.utf8).count < 12
+            || ["secret", "change", "example", "password", "jwt"].contains(where: lowered.contains)
     }
 }
 

@@ -1,9 +1,9 @@
-public import Runtime
-public import Storage
 import Engine
+import Foundation
 public import Ledger
 import Projections
-import Foundation
+public import Runtime
+public import Storage
 import Synchronization
 
 /// Everything the API routes use: the engine (commands and the committed state), the log (audit, replay,
@@ -30,8 +30,12 @@ public struct GatewayServices: Sendable {
     let backtests = BacktestStore()
 
     public init(
-        dependencies: GatewayDependencies, runtime: EngineRuntime, database: DatabasePool, auth: AuthService,
-        clock: @escaping @Sendable () -> Int64 = { wallClockMicros() }, candleCacheCapacity: Int = 512
+        dependencies: GatewayDependencies,
+        runtime: EngineRuntime,
+        database: DatabasePool,
+        auth: AuthService,
+        clock: @escaping @Sendable () -> Int64 = { wallClockMicros() },
+        candleCacheCapacity: Int = 512
     ) {
         self.dependencies = dependencies
         self.candles = CandleCache(log: dependencies.log, database: database, capacity: candleCacheCapacity)
@@ -100,7 +104,9 @@ final class BacktestStore: Sendable {
         let entry = Entry(id: "bt-\(number)", user: user, request: request, status: "RUNNING", createdAt: now)
         self.entries.withLock { entries in
             entries[entry.id] = entry
-            let own = entries.values.filter { $0.user == user }.sorted { ($0.createdAt, $0.id.count, $0.id) < ($1.createdAt, $1.id.count, $1.id) }
+            let own = entries.values.filter { $0.user == user }.sorted {
+                ($0.createdAt, $0.id.count, $0.id) < ($1.createdAt, $1.id.count, $1.id)
+            }
             for old in own.dropLast(keep) { entries.removeValue(forKey: old.id) }
         }
         return entry

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-public import Hummingbird
 import Foundation
 import HTTPTypes
+public import Hummingbird
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Which clients count as internal: the worker, Prometheus, an operator's `curl` on the host. Only they reach
 /// `/internal/*` (the worker's routes, which can do anything the engine can), `/metrics` and the detailed
@@ -40,7 +41,9 @@ public struct InternalNetworks: Sendable {
     public func contains(_ address: String) -> Bool {
         guard var bytes = Self.parse(address) else { return false }
         // An IPv4 client on a dual-stack socket: ::ffff:a.b.c.d.
-        if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { bytes = Array(bytes[12...]) }
+        if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            bytes = Array(bytes[12...])
+        }
         return self.ranges.contains { range in
             guard range.bytes.count == bytes.count else { return false }
             let whole = range.prefix / 8
@@ -75,7 +78,9 @@ struct InternalClientMiddleware: RouterMiddleware {
     typealias Context = APIContext
     let networks: InternalNetworks
 
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws -> Response
+    {
         var context = context
         context.isInternalClient = self.networks.isInternal(request, address: context.peerAddress)
         return try await next(request, context)

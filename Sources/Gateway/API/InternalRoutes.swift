@@ -1,12 +1,12 @@
-import Runtime
-import Jobs
 import Crypto
 import Engine
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Jobs
 import Ledger
 import Projections
+import Runtime
 
 extension GatewayAPI {
     /// The worker's door into the engine (the engine process is the log's only writer):
@@ -36,11 +36,19 @@ extension GatewayAPI {
                     results.append(WireCommandResult(status: 422, error: error.description))
                 }
             }
-            let outcomes = await services.runtime.execute(all: valid.map(\.command), context: services.context(correlation))
+            let outcomes = await services.runtime.execute(
+                all: valid.map(\.command),
+                context: services.context(correlation)
+            )
             for ((index, _), outcome) in zip(valid, outcomes) {
                 switch outcome {
-                case .success(let execution): results[index] = WireCommandResult(status: 200, offsets: execution.offsets)
-                case .failure(let error as EngineError): results[index] = WireCommandResult(status: error.problemDetails.status, error: error.problemDetails.detail)
+                case .success(let execution):
+                    results[index] = WireCommandResult(status: 200, offsets: execution.offsets)
+                case .failure(let error as EngineError):
+                    results[index] = WireCommandResult(
+                        status: error.problemDetails.status,
+                        error: error.problemDetails.detail
+                    )
                 case .failure(let error): throw error  // the log did not take them: the request fails as a whole
                 }
             }
@@ -59,7 +67,9 @@ extension GatewayAPI {
             try Self.requireWorker(request, context, services)
             let correlation = try Self.correlation(request.uri.queryParameters.get("correlation") ?? "collect")
             let body: ByteBuffer
-            do { body = try await request.body.collect(upTo: context.maxUploadSize) } catch { throw problem(413, "the request body is larger than \(context.maxUploadSize) bytes") }
+            do { body = try await request.body.collect(upTo: context.maxUploadSize) } catch {
+                throw problem(413, "the request body is larger than \(context.maxUploadSize) bytes")
+            }
             let commands = try Self.candleCommands(body)
             let outcomes = await services.runtime.execute(all: commands, context: services.context(correlation))
             var recorded = 0
@@ -76,13 +86,19 @@ extension GatewayAPI {
                 case .failure(let error): throw error  // the log did not take them: the request fails as a whole
                 }
             }
-            return APIJSON.response(bytes: ByteBuffer(string: "{\"recorded\":\(recorded),\"refused\":[" + refused.joined(separator: ",") + "]}"))
+            return APIJSON.response(
+                bytes: ByteBuffer(
+                    string: "{\"recorded\":\(recorded),\"refused\":[" + refused.joined(separator: ",") + "]}"
+                )
+            )
         }
         routes.add(.get, "/internal/accounts") { request, context -> Response in
             try Self.requireWorker(request, context, services)
             let accounts = services.runtime.read { state -> [WorkerAccountView] in
                 var working: [AccountID: Int] = [:]
-                for order in state.orders.values where !order.status.isTerminal { working[order.account, default: 0] += 1 }
+                for order in state.orders.values where !order.status.isTerminal {
+                    working[order.account, default: 0] += 1
+                }
                 return state.accounts.values
                     .filter { ($0.broker == .kisPaper || $0.broker == .kisReal) && $0.closedAt == nil }
                     .sorted { $0.id < $1.id }
@@ -100,44 +116,75 @@ extension GatewayAPI {
             }
             let stocks = services.runtime.read { state -> [WorkerStockView] in
                 var watchers: [StockCode: [String]] = [:]
-                for account in state.accounts.values where (account.broker == .kisPaper || account.broker == .kisReal) && account.closedAt == nil {
-                    for strategy in account.strategies.values { watchers[strategy.stock, default: []].append(account.id.description) }
+                for account in state.accounts.values
+                where (account.broker == .kisPaper || account.broker == .kisReal) && account.closedAt == nil {
+                    for strategy in account.strategies.values {
+                        watchers[strategy.stock, default: []].append(account.id.description)
+                    }
                 }
                 return state.stocks.values.filter { only?.contains($0.code) ?? true }.sorted { $0.code < $1.code }.map {
-                    WorkerStockView(stock: $0.code.description, lastMinuteStart: $0.marketData.lastMinuteStart, strategyAccounts: (watchers[$0.code] ?? []).sorted())
+                    WorkerStockView(
+                        stock: $0.code.description,
+                        lastMinuteStart: $0.marketData.lastMinuteStart,
+                        strategyAccounts: (watchers[$0.code] ?? []).sorted()
+                    )
                 }
             }
-            return APIJSON.response(bytes: ByteBuffer(string: JSONObjectWriter.document("stocks", objects: stocks.map(\.json))))
+            return APIJSON.response(
+                bytes: ByteBuffer(string: JSONObjectWriter.document("stocks", objects: stocks.map(\.json)))
+            )
         }
         routes.add(.get, "/internal/strategies") { request, context -> Response in
             try Self.requireWorker(request, context, services)
             let only = try request.uri.queryParameters.get("stockId").map(Parse.stock)
             let strategies = services.runtime.read { state -> [WorkerStrategyView] in
                 state.accounts.values.filter { $0.closedAt == nil }.sorted { $0.id < $1.id }.flatMap { account in
-                    account.strategies.values.filter { only == nil || $0.stock == only }.sorted { ($0.stock, $0.strategy) < ($1.stock, $1.strategy) }.map {
-                        WorkerStrategyView(account: account.id.description, stock: $0.stock.description, strategy: $0.strategy, parameters: $0.parameters,
-                                           position: account.positions[$0.stock].map { $0.quantity - $0.reservedForSale } ?? 0)
+                    account.strategies.values.filter { only == nil || $0.stock == only }.sorted {
+                        ($0.stock, $0.strategy) < ($1.stock, $1.strategy)
+                    }.map {
+                        WorkerStrategyView(
+                            account: account.id.description,
+                            stock: $0.stock.description,
+                            strategy: $0.strategy,
+                            parameters: $0.parameters,
+                            position: account.positions[$0.stock].map { $0.quantity - $0.reservedForSale } ?? 0
+                        )
                     }
                 }
             }
-            return APIJSON.response(bytes: ByteBuffer(string: JSONObjectWriter.document("strategies", objects: strategies.map(\.json))))
+            return APIJSON.response(
+                bytes: ByteBuffer(string: JSONObjectWriter.document("strategies", objects: strategies.map(\.json)))
+            )
         }
         routes.add(.get, "/internal/candles") { request, context -> Response in
             try Self.requireWorker(request, context, services)
             let stock = try Parse.stock(request.uri.queryParameters.get("stockId") ?? "")
             let to = try Parse.optionalTime(request, "to")
             let limit = try Parse.limit(request, default: 300, max: 5_000)
-            let candles = try await Self.candles(services, stock: stock, timeframe: .minute1, from: nil, to: to, limit: limit)
+            let candles = try await Self.candles(
+                services,
+                stock: stock,
+                timeframe: .minute1,
+                from: nil,
+                to: to,
+                limit: limit
+            )
             return APIJSON.response(bytes: CandlesBody.bytes(stock: stock, timeframe: .minute1, candles: candles))
         }
         routes.add(.get, "/internal/orders/{id}") { request, context -> Response in
             try Self.requireWorker(request, context, services)
             let text = context.parameter("id")
-            guard let id = OrderID(text), let view = services.runtime.read({ state -> WorkerOrderView? in
-                guard let order = state.orders[id] else { return nil }
-                let others = order.status == .submitted ? state.brokerOrderNumbers(besides: order) : []
-                return WorkerOrderView(order, account: state.accounts[order.account], otherBrokerOrderNumbers: others)
-            }) else {
+            guard let id = OrderID(text),
+                let view = services.runtime.read({ state -> WorkerOrderView? in
+                    guard let order = state.orders[id] else { return nil }
+                    let others = order.status == .submitted ? state.brokerOrderNumbers(besides: order) : []
+                    return WorkerOrderView(
+                        order,
+                        account: state.accounts[order.account],
+                        otherBrokerOrderNumbers: others
+                    )
+                })
+            else {
                 throw problem(404, "no order \(text)")
             }
             return try APIJSON.response(view)
@@ -148,21 +195,36 @@ extension GatewayAPI {
         routes.add(.get, "/internal/notifications/{id}") { request, context -> Response in
             try Self.requireWorker(request, context, services)
             let text = context.parameter("id")
-            guard let id = NotificationID(text), let offset = request.uri.queryParameters.get("offset").flatMap({ UInt64($0) }) else {
+            guard let id = NotificationID(text),
+                let offset = request.uri.queryParameters.get("offset").flatMap({ UInt64($0) })
+            else {
                 throw problem(400, "needs a notification id like ntf-0000000001 and ?offset= its log offset")
             }
-            let record = offset < services.runtime.nextOffset ? try services.log.read(from: offset, maxRecords: 1).first : nil
+            let record =
+                offset < services.runtime.nextOffset ? try services.log.read(from: offset, maxRecords: 1).first : nil
             guard let record, record.offset == offset, record.payload.withUnsafeBytes({ EventCodec.isEngineEvent($0) }),
-                case .notificationCreated(let created) = try EventCodec.decode(record.payload, offset: offset, timestamp: record.timestamp).event,
+                case .notificationCreated(let created) = try EventCodec.decode(
+                    record.payload,
+                    offset: offset,
+                    timestamp: record.timestamp
+                ).event,
                 created.notification == id
             else {
                 throw problem(404, "no notification \(text) at offset \(offset)")
             }
             let delivered = services.runtime.read { state in state.notifications[id]?.delivered ?? false }
             let email = try await Self.email(of: created.user, services: services)  // nil once the person is erased
-            return try APIJSON.response(WorkerNotificationView(
-                notification: id.description, user: created.user.description, email: email, kind: created.kind, title: created.title,
-                message: created.message, delivered: delivered))
+            return try APIJSON.response(
+                WorkerNotificationView(
+                    notification: id.description,
+                    user: created.user.description,
+                    email: email,
+                    kind: created.kind,
+                    title: created.title,
+                    message: created.message,
+                    delivered: delivered
+                )
+            )
         }
     }
 
@@ -172,7 +234,9 @@ extension GatewayAPI {
         routes.add(.post, "/internal/users/{id}/erase") { request, context -> Response in
             try Self.requireWorker(request, context, services)
             let text = context.parameter("id")
-            guard let user = UserID(text) else { throw problem(400, "needs a user id like usr-0000000001; got '\(text)'") }
+            guard let user = UserID(text) else {
+                throw problem(400, "needs a user id like usr-0000000001; got '\(text)'")
+            }
             try await Self.erase(user, services: services)
             return Response(status: .noContent)
         }
@@ -180,7 +244,9 @@ extension GatewayAPI {
 
     /// A correlation id for the events a worker request records: 1 to 64 ASCII letters, digits or dashes.
     static func correlation(_ text: String) throws -> String {
-        guard (1...64).contains(text.utf8.count), text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+        guard (1...64).contains(text.utf8.count),
+            text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+        else {
             throw problem(422, "correlation must be 1 to 64 letters, digits or dashes")
         }
         return text
@@ -212,14 +278,27 @@ extension GatewayAPI {
                     fields.append(UnsafeRawBufferPointer(rebasing: line[fieldStart..<index]))
                     fieldStart = index + 1
                 }
-                guard fields.count == 8, let start = Self.integer(fields[2]), let open = Self.integer(fields[3]), let high = Self.integer(fields[4]),
-                    let low = Self.integer(fields[5]), let close = Self.integer(fields[6]), let volume = Self.integer(fields[7])
+                guard fields.count == 8, let start = Self.integer(fields[2]), let open = Self.integer(fields[3]),
+                    let high = Self.integer(fields[4]),
+                    let low = Self.integer(fields[5]), let close = Self.integer(fields[6]),
+                    let volume = Self.integer(fields[7])
                 else {
-                    throw problem(400, "line \(lineNumber): expected stock,timeframe,start,open,high,low,close,volume (integers after the timeframe); got '\(String(decoding: line.prefix(80), as: UTF8.self))'")
+                    throw problem(
+                        400,
+                        "line \(lineNumber): expected stock,timeframe,start,open,high,low,close,volume (integers after the timeframe); got '\(String(decoding: line.prefix(80), as: UTF8.self))'"
+                    )
                 }
                 do {
-                    let candle = WireCommand.candle(stock: String(decoding: fields[0], as: UTF8.self), timeframe: String(decoding: fields[1], as: UTF8.self),
-                                                      start: start, open: open, high: high, low: low, close: close, volume: volume)
+                    let candle = WireCommand.candle(
+                        stock: String(decoding: fields[0], as: UTF8.self),
+                        timeframe: String(decoding: fields[1], as: UTF8.self),
+                        start: start,
+                        open: open,
+                        high: high,
+                        low: low,
+                        close: close,
+                        volume: volume
+                    )
                     commands.append(try candle.command())
                 } catch let error as WireCommand.Invalid {
                     throw problem(422, "line \(lineNumber): \(error.description)")
@@ -241,7 +320,9 @@ extension GatewayAPI {
             let digit = bytes[index] &- UInt8(ascii: "0")
             guard digit < 10 else { return nil }
             let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflowSum) = negative ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
+            let (sum, overflowSum) =
+                negative
+                ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
             guard !overflowTimes, !overflowSum else { return nil }
             value = sum
             index += 1
@@ -251,9 +332,16 @@ extension GatewayAPI {
 
     static func requireWorker(_ request: Request, _ context: APIContext, _ services: GatewayServices) throws {
         // Not on the public side at all: a client outside the internal networks does not learn the routes exist.
-        guard context.isInternalClient else { throw problem(404, "no route \(request.method.rawValue) \(request.uri.path)") }
-        guard let expected = services.workerToken, let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw problem(401, "internal endpoints take the worker token (STOCKBOOM_WORKER_TOKEN or <log dir>/worker.token)")
+        guard context.isInternalClient else {
+            throw problem(404, "no route \(request.method.rawValue) \(request.uri.path)")
+        }
+        guard let expected = services.workerToken, let header = request.headers[.authorization],
+            header.hasPrefix("Bearer ")
+        else {
+            throw problem(
+                401,
+                "internal endpoints take the worker token (STOCKBOOM_WORKER_TOKEN or <log dir>/worker.token)"
+            )
         }
         // Compare digests: constant time whatever the lengths.
         guard SHA256.hash(data: Data(header.dropFirst(7).utf8)) == SHA256.hash(data: Data(expected.utf8)) else {

@@ -1,7 +1,7 @@
-public import Jobs
-public import Storage
-import Projections
 import Foundation
+public import Jobs
+import Projections
+public import Storage
 import Synchronization
 
 /// The gateway's side of the `stockboom:events` pub/sub channel: one Redis subscription per process, on a
@@ -47,7 +47,12 @@ public final class LiveEventFeed: Sendable {
         guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
         let head = String(decoding: bytes[..<newline], as: UTF8.self).split(separator: " ")
         guard head.count == 3, let offset = UInt64(head[0]) else { return nil }
-        return Item(offset: offset, user: String(head[1]), type: String(head[2]), json: String(decoding: bytes[(newline + 1)...], as: UTF8.self))
+        return Item(
+            offset: offset,
+            user: String(head[1]),
+            type: String(head[2]),
+            json: String(decoding: bytes[(newline + 1)...], as: UTF8.self)
+        )
     }
 
     private func run(endpoint: RedisEndpoint, channel: String) {
@@ -61,7 +66,9 @@ public final class LiveEventFeed: Sendable {
                 self.broadcast(nil)  // anything published before this subscription is in the log
                 delay = 100_000
                 while true {
-                    guard case .array(let parts) = try connection.nextPush(), parts.count == 3, case .string(let payload) = parts[2] else { continue }
+                    guard case .array(let parts) = try connection.nextPush(), parts.count == 3,
+                        case .string(let payload) = parts[2]
+                    else { continue }
                     if let item = Self.parse(payload) { self.broadcast(item) }
                 }
             } catch {

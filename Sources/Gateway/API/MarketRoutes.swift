@@ -1,17 +1,19 @@
-import Runtime
-import Storage
 import Engine
 import Foundation
 import Hummingbird
 import Ledger
 import Projections
+import Runtime
+import Storage
 
 extension GatewayAPI {
     /// Portfolio now or at any past time.
     static func portfolioRoutes(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.get, "/api/portfolio") { request, context -> Response in
             let user = try context.requireUser()
-            let only = try request.uri.queryParameters.get("brokerAccountId").map { try Self.ownAccount($0, user: user, state: services.runtime.state).id }
+            let only = try request.uri.queryParameters.get("brokerAccountId").map {
+                try Self.ownAccount($0, user: user, state: services.runtime.state).id
+            }
             let now = services.clock()
             var asOf = now
             var state = services.runtime.state
@@ -22,7 +24,12 @@ extension GatewayAPI {
                 let fees = state.fees
                 (state, offset) = try await blocking {
                     let end = try log.offset(atOrAfterTimestamp: time + 1)
-                    let (past, _) = try EngineRuntime.recover(log: log, snapshots: SnapshotStore(logDirectory: log.directory), fees: fees, toOffset: end)
+                    let (past, _) = try EngineRuntime.recover(
+                        log: log,
+                        snapshots: SnapshotStore(logDirectory: log.directory),
+                        fees: fees,
+                        toOffset: end
+                    )
                     return (past, end)
                 }
                 asOf = time
@@ -30,14 +37,24 @@ extension GatewayAPI {
             let accounts = state.accounts.values
                 .filter { $0.user == user && (only == nil || $0.id == only) }
                 .sorted { $0.id < $1.id }
-            let views = accounts.compactMap { state.portfolio($0.id) }.map { PortfolioBody($0, asOf: asOf, offset: offset) }
+            let views = accounts.compactMap { state.portfolio($0.id) }.map {
+                PortfolioBody($0, asOf: asOf, offset: offset)
+            }
             return try APIJSON.response(ListBody(views))
         }
     }
 
     static func stockBody(_ info: StockInfo) -> StockBody {
         let band = info.marketData.priceLimits
-        return StockBody(id: info.code.description, name: info.name, market: info.market, lastPrice: info.marketData.lastClose, basePrice: info.marketData.basePrice, lowerLimit: band.lowerBound, upperLimit: band.upperBound)
+        return StockBody(
+            id: info.code.description,
+            name: info.name,
+            market: info.market,
+            lastPrice: info.marketData.lastClose,
+            basePrice: info.marketData.basePrice,
+            lowerLimit: band.lowerBound,
+            upperLimit: band.upperBound
+        )
     }
 
     static func listedStock(_ text: String, state: EngineState) throws -> StockInfo {
@@ -48,14 +65,40 @@ extension GatewayAPI {
 
     /// Candles of one stock, oldest first: from the in-memory window when it can answer exactly, else from
     /// the `candles` read model.
-    static func candles(_ services: GatewayServices, stock: StockCode, timeframe: Timeframe, from: Int64?, to: Int64?, limit: Int) async throws -> [Candle] {
-        if let cached = services.candles.candles(stock: stock, timeframe: timeframe, from: from, to: to, limit: limit) { return cached }
-        return try await Self.storedCandles(services, stock: stock, timeframe: timeframe, from: from, to: to, limit: limit)
+    static func candles(
+        _ services: GatewayServices,
+        stock: StockCode,
+        timeframe: Timeframe,
+        from: Int64?,
+        to: Int64?,
+        limit: Int
+    ) async throws -> [Candle] {
+        if let cached = services.candles.candles(stock: stock, timeframe: timeframe, from: from, to: to, limit: limit) {
+            return cached
+        }
+        return try await Self.storedCandles(
+            services,
+            stock: stock,
+            timeframe: timeframe,
+            from: from,
+            to: to,
+            limit: limit
+        )
     }
 
     /// The same query answered by the `candles` table.
-    static func storedCandles(_ services: GatewayServices, stock: StockCode, timeframe: Timeframe, from: Int64?, to: Int64?, limit: Int) async throws -> [Candle] {
-        let parameters: [String?] = [stock.description, timeframe.description, from.map { String(Double($0) / 1e6) }, to.map { String(Double($0) / 1e6) }, String(limit)]
+    static func storedCandles(
+        _ services: GatewayServices,
+        stock: StockCode,
+        timeframe: Timeframe,
+        from: Int64?,
+        to: Int64?,
+        limit: Int
+    ) async throws -> [Candle] {
+        let parameters: [String?] = [
+            stock.description, timeframe.description, from.map { String(Double($0) / 1e6) },
+            to.map { String(Double($0) / 1e6) }, String(limit),
+        ]
         let rows = try await services.database.run { db in
             try db.query(
                 """
@@ -70,10 +113,21 @@ extension GatewayAPI {
             ).rows
         }
         return rows.compactMap { row in
-            guard let start = row[0].flatMap(Int64.init), let open = row[1].flatMap(Int64.init), let high = row[2].flatMap(Int64.init),
-                let low = row[3].flatMap(Int64.init), let close = row[4].flatMap(Int64.init), let volume = row[5].flatMap(Int64.init)
+            guard let start = row[0].flatMap(Int64.init), let open = row[1].flatMap(Int64.init),
+                let high = row[2].flatMap(Int64.init),
+                let low = row[3].flatMap(Int64.init), let close = row[4].flatMap(Int64.init),
+                let volume = row[5].flatMap(Int64.init)
             else { return nil }
-            return Candle(stock: stock, timeframe: timeframe, start: start, open: open, high: high, low: low, close: close, volume: volume)
+            return Candle(
+                stock: stock,
+                timeframe: timeframe,
+                start: start,
+                open: open,
+                high: high,
+                low: low,
+                close: close,
+                volume: volume
+            )
         }
     }
 
@@ -86,7 +140,9 @@ extension GatewayAPI {
         }
         routes.add(.get, "/api/market-data/stocks/{stockId}") { _, context -> Response in
             _ = try context.requireUser()
-            return try APIJSON.response(Self.stockBody(try Self.listedStock(context.parameter("stockId"), state: services.runtime.state)))
+            return try APIJSON.response(
+                Self.stockBody(try Self.listedStock(context.parameter("stockId"), state: services.runtime.state))
+            )
         }
         routes.add(.get, "/api/market-data/stocks/{stockId}/candles") { request, context -> Response in
             _ = try context.requireUser()
@@ -96,7 +152,14 @@ extension GatewayAPI {
             let to = try Parse.optionalTime(request, "to")
             if let from, let to, from >= to { throw problem(400, "from must be before to") }
             let limit = try Parse.limit(request, default: 500, max: 5_000)
-            let candles = try await Self.candles(services, stock: info.code, timeframe: timeframe, from: from, to: to, limit: limit)
+            let candles = try await Self.candles(
+                services,
+                stock: info.code,
+                timeframe: timeframe,
+                from: from,
+                to: to,
+                limit: limit
+            )
             return APIJSON.response(bytes: CandlesBody.bytes(stock: info.code, timeframe: timeframe, candles: candles))
         }
         routes.add(.get, "/api/market-data/stocks/{stockId}/indicators") { request, context -> Response in
@@ -108,14 +171,26 @@ extension GatewayAPI {
             let limit = try Parse.limit(request, default: 200, max: 2_000)
             var names = IndicatorSet.columns
             if let text = request.uri.queryParameters.get("names") {
-                names = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                names = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter {
+                    !$0.isEmpty
+                }
                 if names.isEmpty { names = IndicatorSet.columns }
                 if let unknown = names.first(where: { !IndicatorSet.columns.contains($0) }) {
-                    throw problem(400, "unknown indicator '\(unknown)'; known: \(IndicatorSet.columns.joined(separator: ", "))")
+                    throw problem(
+                        400,
+                        "unknown indicator '\(unknown)'; known: \(IndicatorSet.columns.joined(separator: ", "))"
+                    )
                 }
             }
             // Warm-up: the 120 bars before the range feed the indicators but are not returned.
-            let candles = try await Self.candles(services, stock: info.code, timeframe: timeframe, from: nil, to: to, limit: limit + 120)
+            let candles = try await Self.candles(
+                services,
+                stock: info.code,
+                timeframe: timeframe,
+                from: nil,
+                to: to,
+                limit: limit + 120
+            )
             var set = IndicatorSet()
             var rows: [IndicatorRowBody] = []
             for candle in candles {
@@ -127,7 +202,14 @@ extension GatewayAPI {
                 }
                 rows.append(IndicatorRowBody(timestamp: ISOTime.utc(candle.start), values: row))
             }
-            return try APIJSON.response(IndicatorsBody(stockId: info.code.description, timeframe: timeframe.description, names: names, rows: Array(rows.suffix(limit))))
+            return try APIJSON.response(
+                IndicatorsBody(
+                    stockId: info.code.description,
+                    timeframe: timeframe.description,
+                    names: names,
+                    rows: Array(rows.suffix(limit))
+                )
+            )
         }
         routes.add(.get, "/api/market-data/stocks/{stockId}/quote") { _, context -> Response in
             _ = try context.requireUser()
@@ -135,11 +217,19 @@ extension GatewayAPI {
             let data = info.marketData
             let change = data.lastClose - data.basePrice
             let band = data.priceLimits
-            return try APIJSON.response(QuoteBody(
-                stockId: info.code.description, price: data.lastClose, basePrice: data.basePrice, change: change,
-                changePercent: data.basePrice == 0 ? 0 : (Double(change) / Double(data.basePrice) * 10_000).rounded() / 100,
-                lowerLimit: band.lowerBound, upperLimit: band.upperBound, asOf: data.currentDay == .min ? nil : KST.yyyymmdd(day: data.currentDay)
-            ))
+            return try APIJSON.response(
+                QuoteBody(
+                    stockId: info.code.description,
+                    price: data.lastClose,
+                    basePrice: data.basePrice,
+                    change: change,
+                    changePercent: data.basePrice == 0
+                        ? 0 : (Double(change) / Double(data.basePrice) * 10_000).rounded() / 100,
+                    lowerLimit: band.lowerBound,
+                    upperLimit: band.upperBound,
+                    asOf: data.currentDay == .min ? nil : KST.yyyymmdd(day: data.currentDay)
+                )
+            )
         }
         // The guide calls this without a token (incident 2): the answer then carries counts only.
         routes.add(.get, "/api/market-data/kis/token-status") { _, context -> Response in
@@ -148,18 +238,30 @@ extension GatewayAPI {
             // The system's counts for internal clients (the guide's curl on the host); elsewhere only the signed-in
             // user's own accounts count (anonymous: none) — nobody outside learns how many people trade here.
             let kis = state.accounts.values.filter { account in
-                account.broker.needsToken && account.closedAt == nil && (context.isInternalClient || account.user == context.user)
+                account.broker.needsToken && account.closedAt == nil
+                    && (context.isInternalClient || account.user == context.user)
             }
             let valid = kis.filter { ($0.tokenExpiresAt ?? .min) > now }
             let mine = context.user.map { user in
                 kis.filter { $0.user == user }.sorted { $0.id < $1.id }.map {
-                    TokenStatusBody.AccountToken(brokerAccountId: $0.id.description, broker: $0.broker.description, valid: ($0.tokenExpiresAt ?? .min) > now, expiresAt: $0.tokenExpiresAt.map(ISOTime.utc))
+                    TokenStatusBody.AccountToken(
+                        brokerAccountId: $0.id.description,
+                        broker: $0.broker.description,
+                        valid: ($0.tokenExpiresAt ?? .min) > now,
+                        expiresAt: $0.tokenExpiresAt.map(ISOTime.utc)
+                    )
                 }
             }
-            return try APIJSON.response(TokenStatusBody(
-                configured: services.auth.configuration.kisConfigured, kisAccounts: kis.count, validTokens: valid.count, expiredTokens: kis.count - valid.count,
-                nextExpiry: valid.compactMap(\.tokenExpiresAt).min().map(ISOTime.utc), accounts: mine
-            ))
+            return try APIJSON.response(
+                TokenStatusBody(
+                    configured: services.auth.configuration.kisConfigured,
+                    kisAccounts: kis.count,
+                    validTokens: valid.count,
+                    expiredTokens: kis.count - valid.count,
+                    nextExpiry: valid.compactMap(\.tokenExpiresAt).min().map(ISOTime.utc),
+                    accounts: mine
+                )
+            )
         }
     }
 
@@ -171,7 +273,10 @@ extension GatewayAPI {
             var status: String?
             if let text = request.uri.queryParameters.get("status") {
                 guard OrderStatus.allCases.contains(where: { $0.description == text.uppercased() }) else {
-                    throw problem(400, "status must be one of \(OrderStatus.allCases.map(\.description).joined(separator: ", "))")
+                    throw problem(
+                        400,
+                        "status must be one of \(OrderStatus.allCases.map(\.description).joined(separator: ", "))"
+                    )
                 }
                 status = text.uppercased()
             }
@@ -188,10 +293,19 @@ extension GatewayAPI {
             }
             let trades = rows.map { row in
                 TradeBody(
-                    id: row[0] ?? "", brokerAccountId: row[1] ?? "", stockId: row[2] ?? "", orderSide: row[3] ?? "", orderType: row[4] ?? "",
-                    quantity: row[5].flatMap(Int64.init) ?? 0, price: row[6].flatMap(Int64.init) ?? 0, filledQuantity: row[7].flatMap(Int64.init) ?? 0,
-                    averagePrice: row[8].flatMap(Int64.init) ?? 0, status: row[9] ?? "", failureReason: row[10],
-                    createdAt: ISOTime.utc(row[11].flatMap(Int64.init) ?? 0), updatedAt: ISOTime.utc(row[12].flatMap(Int64.init) ?? 0)
+                    id: row[0] ?? "",
+                    brokerAccountId: row[1] ?? "",
+                    stockId: row[2] ?? "",
+                    orderSide: row[3] ?? "",
+                    orderType: row[4] ?? "",
+                    quantity: row[5].flatMap(Int64.init) ?? 0,
+                    price: row[6].flatMap(Int64.init) ?? 0,
+                    filledQuantity: row[7].flatMap(Int64.init) ?? 0,
+                    averagePrice: row[8].flatMap(Int64.init) ?? 0,
+                    status: row[9] ?? "",
+                    failureReason: row[10],
+                    createdAt: ISOTime.utc(row[11].flatMap(Int64.init) ?? 0),
+                    updatedAt: ISOTime.utc(row[12].flatMap(Int64.init) ?? 0)
                 )
             }
             return try APIJSON.response(ListBody(trades))
@@ -204,23 +318,74 @@ extension GatewayAPI {
             let info = try Self.listedStock(body.stockId, state: state)
             let now = services.clock()
             var checks: [CheckBody] = []
-            checks.append(CheckBody(name: "account", ok: account.haltReason == nil, detail: account.haltReason.map { "trading is halted: \($0)" } ?? "\(account.id) (\(account.broker)) is active"))
+            checks.append(
+                CheckBody(
+                    name: "account",
+                    ok: account.haltReason == nil,
+                    detail: account.haltReason.map { "trading is halted: \($0)" }
+                        ?? "\(account.id) (\(account.broker)) is active"
+                )
+            )
             if account.broker.needsToken {
                 let expiry = account.tokenExpiresAt ?? .min
-                checks.append(CheckBody(name: "token", ok: expiry > now, detail: expiry > now ? "KIS access token valid until \(ISOTime.utc(expiry))" : "no valid KIS access token: the worker issues one (GET /api/market-data/kis/token-status)"))
+                checks.append(
+                    CheckBody(
+                        name: "token",
+                        ok: expiry > now,
+                        detail: expiry > now
+                            ? "KIS access token valid until \(ISOTime.utc(expiry))"
+                            : "no valid KIS access token: the worker issues one (GET /api/market-data/kis/token-status)"
+                    )
+                )
                 let sealed = try await services.database.run { db in
-                    try !db.query("SELECT 1 FROM broker_credentials WHERE broker_account_id = $1", [account.id.description]).rows.isEmpty
+                    try !db.query(
+                        "SELECT 1 FROM broker_credentials WHERE broker_account_id = $1",
+                        [account.id.description]
+                    ).rows.isEmpty
                 }
-                checks.append(CheckBody(name: "credentials", ok: sealed, detail: sealed ? "app key and secret are stored (sealed)" : "no app key and secret stored for this account"))
+                checks.append(
+                    CheckBody(
+                        name: "credentials",
+                        ok: sealed,
+                        detail: sealed
+                            ? "app key and secret are stored (sealed)" : "no app key and secret stored for this account"
+                    )
+                )
             } else {
                 checks.append(CheckBody(name: "broker", ok: true, detail: "the simulated exchange needs no token"))
             }
             let open = services.runtime.engine.calendar.isOpen(at: now)
-            checks.append(CheckBody(name: "market", ok: open, detail: open ? "KRX is open" : "KRX is closed now (regular session 09:00–15:30 KST on trading days)"))
-            checks.append(CheckBody(name: "stock", ok: true, detail: "\(info.code) \(info.name), last \(info.marketData.lastClose) KRW, band \(info.marketData.priceLimits.lowerBound)…\(info.marketData.priceLimits.upperBound)"))
+            checks.append(
+                CheckBody(
+                    name: "market",
+                    ok: open,
+                    detail: open ? "KRX is open" : "KRX is closed now (regular session 09:00–15:30 KST on trading days)"
+                )
+            )
+            checks.append(
+                CheckBody(
+                    name: "stock",
+                    ok: true,
+                    detail:
+                        "\(info.code) \(info.name), last \(info.marketData.lastClose) KRW, band \(info.marketData.priceLimits.lowerBound)…\(info.marketData.priceLimits.upperBound)"
+                )
+            )
             let dailyLeft = account.dailyOrderLimit - account.ordersOn(day: KST.day(now))
-            checks.append(CheckBody(name: "dailyOrderLimit", ok: dailyLeft > 0, detail: "\(max(0, dailyLeft)) of \(account.dailyOrderLimit) orders left today"))
-            return try APIJSON.response(TradeTestBody(ok: checks.allSatisfy(\.ok), brokerAccountId: account.id.description, stockId: info.code.description, checks: checks))
+            checks.append(
+                CheckBody(
+                    name: "dailyOrderLimit",
+                    ok: dailyLeft > 0,
+                    detail: "\(max(0, dailyLeft)) of \(account.dailyOrderLimit) orders left today"
+                )
+            )
+            return try APIJSON.response(
+                TradeTestBody(
+                    ok: checks.allSatisfy(\.ok),
+                    brokerAccountId: account.id.description,
+                    stockId: info.code.description,
+                    checks: checks
+                )
+            )
         }
     }
 
@@ -249,7 +414,15 @@ extension GatewayAPI {
             let items = rows.map { row -> NotificationBody in
                 let id = row[0] ?? ""
                 let read = NotificationID(id).flatMap { state.notifications[$0]?.read } ?? (row[4] == "t")
-                return NotificationBody(id: id, type: row[1] ?? "", title: row[2] ?? "", message: row[3] ?? "", isRead: read, sentAt: row[5].flatMap(Int64.init).map(ISOTime.utc), createdAt: ISOTime.utc(row[6].flatMap(Int64.init) ?? 0))
+                return NotificationBody(
+                    id: id,
+                    type: row[1] ?? "",
+                    title: row[2] ?? "",
+                    message: row[3] ?? "",
+                    isRead: read,
+                    sentAt: row[5].flatMap(Int64.init).map(ISOTime.utc),
+                    createdAt: ISOTime.utc(row[6].flatMap(Int64.init) ?? 0)
+                )
             }
             let filtered = unreadFilter.map { wanted in items.filter { $0.isRead != (wanted == "true") } } ?? items
             return try APIJSON.response(ListBody(Array(filtered.prefix(limit))))
@@ -257,8 +430,13 @@ extension GatewayAPI {
         routes.add(.post, "/api/notifications/{id}/read") { _, context -> Response in
             let user = try context.requireUser()
             let text = context.parameter("id")
-            guard let id = NotificationID(text), services.runtime.state.notifications[id]?.user == user else { throw problem(404, "no notification \(text)") }
-            _ = try await services.runtime.execute(.markNotificationRead(id, user: user), context: services.context("api-read"))
+            guard let id = NotificationID(text), services.runtime.state.notifications[id]?.user == user else {
+                throw problem(404, "no notification \(text)")
+            }
+            _ = try await services.runtime.execute(
+                .markNotificationRead(id, user: user),
+                context: services.context("api-read")
+            )
             return Response(status: .noContent)
         }
     }

@@ -1,11 +1,11 @@
-import Runtime
-import Storage
 import Engine
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Ledger
 import Projections
+import Runtime
+import Storage
 
 extension GatewayAPI {
     /// An order of the signed-in user, or 404.
@@ -21,7 +21,12 @@ extension GatewayAPI {
         routes.add(.post, "/api/orders") { request, context -> Response in
             let user = try context.requireUser()
             if let wait = services.rateLimiter.take(user.description) {
-                var response = ProblemDetailsMiddleware<APIContext>.response(problem(429, "too many orders: at most \(services.rateLimiter.rate)/s per user (burst \(Int(services.rateLimiter.burst))); retry after \(String(format: "%.2f", wait)) s"))
+                var response = ProblemDetailsMiddleware<APIContext>.response(
+                    problem(
+                        429,
+                        "too many orders: at most \(services.rateLimiter.rate)/s per user (burst \(Int(services.rateLimiter.burst))); retry after \(String(format: "%.2f", wait)) s"
+                    )
+                )
                 response.headers[.retryAfter] = String(Int(wait.rounded(.up)))
                 return response
             }
@@ -33,12 +38,22 @@ extension GatewayAPI {
                 guard state.stocks[stock] != nil else { throw problem(404, "stock \(body.stockId) is not listed") }
                 return account
             }
-            guard let side = OrderSide(text: body.side) else { throw problem(422, "side must be BUY or SELL; got '\(body.side)'") }
+            guard let side = OrderSide(text: body.side) else {
+                throw problem(422, "side must be BUY or SELL; got '\(body.side)'")
+            }
             let typeText = body.type ?? "LIMIT"
-            guard let type = OrderType(text: typeText) else { throw problem(422, "type must be LIMIT or MARKET; got '\(typeText)'") }
-            guard body.quantity > 0 else { throw problem(422, "quantity must be a positive number of shares; got \(body.quantity)") }
+            guard let type = OrderType(text: typeText) else {
+                throw problem(422, "type must be LIMIT or MARKET; got '\(typeText)'")
+            }
+            guard body.quantity > 0 else {
+                throw problem(422, "quantity must be a positive number of shares; got \(body.quantity)")
+            }
             let price = body.price ?? 0
-            if type == .limit { guard price > 0 else { throw problem(422, "a LIMIT order needs a positive price (KRW, on the stock's tick)") } }
+            if type == .limit {
+                guard price > 0 else {
+                    throw problem(422, "a LIMIT order needs a positive price (KRW, on the stock's tick)")
+                }
+            }
             var clientOrderID = ""
             if let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
                 guard (1...64).contains(key.utf8.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
@@ -46,13 +61,32 @@ extension GatewayAPI {
                 }
                 clientOrderID = key
             }
-            let command = PlaceOrder(account: account.id, stock: stock, side: side, type: type, quantity: body.quantity, price: type == .limit ? price : 0, source: .user, clientOrderID: clientOrderID)
-            let execution = try await services.runtime.execute(.placeOrder(command), context: services.context("api-order"))
-            guard let id = execution.decision.order, let order = services.runtime.read({ $0.orders[id] }) else { throw problem(500, "the order was not recorded") }
+            let command = PlaceOrder(
+                account: account.id,
+                stock: stock,
+                side: side,
+                type: type,
+                quantity: body.quantity,
+                price: type == .limit ? price : 0,
+                source: .user,
+                clientOrderID: clientOrderID
+            )
+            let execution = try await services.runtime.execute(
+                .placeOrder(command),
+                context: services.context("api-order")
+            )
+            guard let id = execution.decision.order, let order = services.runtime.read({ $0.orders[id] }) else {
+                throw problem(500, "the order was not recorded")
+            }
             let replayed = execution.decision.events.isEmpty
             if replayed {
-                guard order.stock == stock, order.side == side, order.type == type, order.quantity == body.quantity, type == .market || order.price == price else {
-                    throw problem(422, "Idempotency-Key '\(clientOrderID)' was already used for a different order (\(order.id)); use a new key for a new order")
+                guard order.stock == stock, order.side == side, order.type == type, order.quantity == body.quantity,
+                    type == .market || order.price == price
+                else {
+                    throw problem(
+                        422,
+                        "Idempotency-Key '\(clientOrderID)' was already used for a different order (\(order.id)); use a new key for a new order"
+                    )
                 }
             }
             var headers = HTTPFields()
@@ -67,31 +101,43 @@ extension GatewayAPI {
             var status: OrderStatus?
             if let text = query.get("status") {
                 guard let parsed = OrderStatus.allCases.first(where: { $0.description == text.uppercased() }) else {
-                    throw problem(400, "status must be one of \(OrderStatus.allCases.map(\.description).joined(separator: ", "))")
+                    throw problem(
+                        400,
+                        "status must be one of \(OrderStatus.allCases.map(\.description).joined(separator: ", "))"
+                    )
                 }
                 status = parsed
             }
             let stock = try query.get("stockId").map(Parse.stock)
             var accountFilter: AccountID?
-            if let text = query.get("brokerAccountId") { accountFilter = try Self.ownAccount(text, user: user, state: state).id }
+            if let text = query.get("brokerAccountId") {
+                accountFilter = try Self.ownAccount(text, user: user, state: state).id
+            }
             let limit = try Parse.limit(request, default: 100, max: 1_000)
             let mine = Set(state.accounts.values.filter { $0.user == user }.map(\.id))
             let orders = state.orders.values
-                .filter { mine.contains($0.account) && (status == nil || $0.status == status) && (stock == nil || $0.stock == stock) && (accountFilter == nil || $0.account == accountFilter) }
+                .filter {
+                    mine.contains($0.account) && (status == nil || $0.status == status)
+                        && (stock == nil || $0.stock == stock) && (accountFilter == nil || $0.account == accountFilter)
+                }
                 .sorted { $0.id > $1.id }
                 .prefix(limit)
             return try APIJSON.response(ListBody(orders.map(OrderBody.init)))
         }
         routes.add(.get, "/api/orders/{id}") { _, context -> Response in
             let user = try context.requireUser()
-            return try APIJSON.response(OrderBody(try Self.ownOrder(context.parameter("id"), user: user, state: services.runtime.state)))
+            return try APIJSON.response(
+                OrderBody(try Self.ownOrder(context.parameter("id"), user: user, state: services.runtime.state))
+            )
         }
         routes.add(.post, "/api/orders/{id}/cancel") { _, context -> Response in
             let user = try context.requireUser()
             let id = context.parameter("id")
             let order = try services.runtime.read { state in try Self.ownOrder(id, user: user, state: state) }
             _ = try await services.runtime.execute(.cancelOrder(order.id), context: services.context("api-cancel"))
-            guard let updated = services.runtime.read({ $0.orders[order.id] }) else { throw problem(404, "no order \(order.id)") }
+            guard let updated = services.runtime.read({ $0.orders[order.id] }) else {
+                throw problem(404, "no order \(order.id)")
+            }
             return try APIJSON.response(OrderBody(updated))
         }
         routes.add(.get, "/api/orders/{id}/audit") { _, context -> Response in
@@ -105,8 +151,13 @@ extension GatewayAPI {
     /// model up to its checkpoint, and from a scan of the log after it (events not projected yet).
     static func audit(_ order: Order, services: GatewayServices) async throws -> AuditBody {
         let (known, checkpoint) = try await services.database.run { db -> ([UInt64], UInt64) in
-            let offsets = try db.query("SELECT \"offset\" FROM order_events WHERE trade_id = $1 ORDER BY \"offset\"", [order.id.description]).rows.compactMap { $0[0].flatMap(UInt64.init) }
-            let checkpoint = try db.query("SELECT last_offset FROM projection_checkpoints WHERE name = 'trading'").rows.first?[0].flatMap(UInt64.init) ?? 0
+            let offsets = try db.query(
+                "SELECT \"offset\" FROM order_events WHERE trade_id = $1 ORDER BY \"offset\"",
+                [order.id.description]
+            ).rows.compactMap { $0[0].flatMap(UInt64.init) }
+            let checkpoint =
+                try db.query("SELECT last_offset FROM projection_checkpoints WHERE name = 'trading'").rows.first?[0]
+                .flatMap(UInt64.init) ?? 0
             return (offsets, checkpoint)
         }
         let log = services.log
@@ -118,18 +169,22 @@ extension GatewayAPI {
             // Events after the checkpoint: scanned (bounded by the projection lag). Damage is reported, not thrown.
             do {
                 try log.scan(from: checkpoint) { view in
-                guard EventCodec.isEngineEvent(view.payload) else { return .continue }
-                do {
-                    let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
-                    if envelope.event.orderID == order.id {
-                        offsets.append(view.offset)
-                        envelopes[view.offset] = envelope
+                    guard EventCodec.isEngineEvent(view.payload) else { return .continue }
+                    do {
+                        let envelope = try EventCodec.decode(
+                            view.payload,
+                            offset: view.offset,
+                            timestamp: view.timestamp
+                        )
+                        if envelope.event.orderID == order.id {
+                            offsets.append(view.offset)
+                            envelopes[view.offset] = envelope
+                        }
+                    } catch {
+                        failure = error
+                        return .stop
                     }
-                } catch {
-                    failure = error
-                    return .stop
-                }
-                return .continue
+                    return .continue
                 }
             } catch {
                 problems.append("reading the log after offset \(checkpoint): \(error)")
@@ -138,8 +193,14 @@ extension GatewayAPI {
             offsets = Array(Set(offsets)).sorted()
             for offset in offsets where envelopes[offset] == nil {
                 do {
-                    guard let record = try log.read(from: offset, maxRecords: 1).first, record.offset == offset else { continue }
-                    envelopes[offset] = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
+                    guard let record = try log.read(from: offset, maxRecords: 1).first, record.offset == offset else {
+                        continue
+                    }
+                    envelopes[offset] = try EventCodec.decode(
+                        record.payload,
+                        offset: record.offset,
+                        timestamp: record.timestamp
+                    )
                 } catch let error as LedgerError {
                     problems.append("event at offset \(offset) cannot be read: \(error)")
                 }
@@ -149,13 +210,32 @@ extension GatewayAPI {
             let events = offsets.compactMap { offset -> AuditEventBody? in
                 guard let envelope = envelopes[offset] else { return nil }
                 let entry = byOffset[offset]
-                return AuditEventBody(offset: offset, timestamp: ISOTime.utc(envelope.timestamp), type: envelope.typeName, segment: entry?.segment, frameHash: entry?.frameHash, linkedByNext: entry?.linkedByNext, payload: JSONValue(parsing: envelope.event.payloadJSON()))
+                return AuditEventBody(
+                    offset: offset,
+                    timestamp: ISOTime.utc(envelope.timestamp),
+                    type: envelope.typeName,
+                    segment: entry?.segment,
+                    frameHash: entry?.frameHash,
+                    linkedByNext: entry?.linkedByNext,
+                    payload: JSONValue(parsing: envelope.event.payloadJSON())
+                )
             }
             problems += attestation.problems
-            if events.count != offsets.count { problems.append("\(offsets.count - events.count) event(s) listed by the read model were not found in the log") }
+            if events.count != offsets.count {
+                problems.append(
+                    "\(offsets.count - events.count) event(s) listed by the read model were not found in the log"
+                )
+            }
             return AuditBody(
-                order: OrderBody(order), events: events,
-                verification: VerificationBody(ok: problems.isEmpty, framesChecked: attestation.framesChecked, problems: problems, method: "CRC-32C of every frame and SHA-256 chain links of the segments holding these events (stockboom log verify checks the whole log)")
+                order: OrderBody(order),
+                events: events,
+                verification: VerificationBody(
+                    ok: problems.isEmpty,
+                    framesChecked: attestation.framesChecked,
+                    problems: problems,
+                    method:
+                        "CRC-32C of every frame and SHA-256 chain links of the segments holding these events (stockboom log verify checks the whole log)"
+                )
             )
         }
     }

@@ -10,7 +10,11 @@ final class RouteTable: @unchecked Sendable {
     init(router: Router<APIContext>) { self.router = router }
 
     /// `path` in OpenAPI form (`/api/orders/{id}`); Hummingbird's form (`:id`) is derived from it.
-    func add<Output: ResponseGenerator>(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (Request, APIContext) async throws -> Output) {
+    func add<Output: ResponseGenerator>(
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        _ handler: @escaping @Sendable (Request, APIContext) async throws -> Output
+    ) {
         self.operations.append((method.rawValue, path))
         let hummingbirdPath = path.split(separator: "/", omittingEmptySubsequences: false).map { part -> String in
             part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : String(part)
@@ -35,13 +39,20 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
     typealias Context = APIContext
     let routes: RouteTable
 
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response)
+        async throws -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as any HTTPResponseError where error.status == .notFound {
             let allowed = self.routes.methods(for: request.uri.path)
             guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else { throw error }
-            var response = ProblemDetailsMiddleware<APIContext>.response(problem(405, "\(request.method.rawValue) is not served at \(request.uri.path); use \(allowed.joined(separator: ", "))"))
+            var response = ProblemDetailsMiddleware<APIContext>.response(
+                problem(
+                    405,
+                    "\(request.method.rawValue) is not served at \(request.uri.path); use \(allowed.joined(separator: ", "))"
+                )
+            )
             response.headers[.allow] = allowed.joined(separator: ", ")
             return response
         }

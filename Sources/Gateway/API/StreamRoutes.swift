@@ -1,14 +1,14 @@
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
-import Projections
 import HTTPTypes
 import Hummingbird
+import Jobs
 import Ledger
 import NIOCore
+import Projections
+import Runtime
 import ServiceLifecycle
+import Storage
 
 extension GatewayAPI {
     /// Backtests on the `candles` read model with the engine's own code (same risk checks, same exchange).
@@ -17,23 +17,52 @@ extension GatewayAPI {
             let user = try context.requireUser()
             let body = try await APIJSON.decode(BacktestRequest.self, from: request, context: context)
             let info = try Self.listedStock(body.stockId, state: services.runtime.state)
-            guard StrategyFactory.names.contains(body.strategy) else { throw problem(422, "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")); got '\(body.strategy)'") }
-            do { _ = try StrategyFactory.make(name: body.strategy, parameters: body.parameters ?? "") } catch { throw problem(422, "parameters: \((error as? EngineError)?.message ?? "\(error)")") }
+            guard StrategyFactory.names.contains(body.strategy) else {
+                throw problem(
+                    422,
+                    "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")); got '\(body.strategy)'"
+                )
+            }
+            do { _ = try StrategyFactory.make(name: body.strategy, parameters: body.parameters ?? "") } catch {
+                throw problem(422, "parameters: \((error as? EngineError)?.message ?? "\(error)")")
+            }
             let timeframe = try Parse.timeframe(body.timeframe ?? "1d")
             let from = try body.from.map { try Parse.time($0, name: "from") }
             let to = try body.to.map { try Parse.time($0, name: "to") }
             let cash = body.initialCash ?? 100_000_000
-            guard cash > 0, cash <= 10_000_000_000_000 else { throw problem(422, "initialCash must be 1...10000000000000 KRW") }
-            let candles = try await Self.candles(services, stock: info.code, timeframe: timeframe, from: from, to: to, limit: 100_000)
-            guard candles.count >= 2 else { throw problem(422, "no \(timeframe) candles of \(info.code) in that range: nothing to test on") }
-            let entry = services.backtests.create(user: user, request: body, now: services.clock(), keep: services.auth.configuration.backtestsPerUser)
+            guard cash > 0, cash <= 10_000_000_000_000 else {
+                throw problem(422, "initialCash must be 1...10000000000000 KRW")
+            }
+            let candles = try await Self.candles(
+                services,
+                stock: info.code,
+                timeframe: timeframe,
+                from: from,
+                to: to,
+                limit: 100_000
+            )
+            guard candles.count >= 2 else {
+                throw problem(422, "no \(timeframe) candles of \(info.code) in that range: nothing to test on")
+            }
+            let entry = services.backtests.create(
+                user: user,
+                request: body,
+                now: services.clock(),
+                keep: services.auth.configuration.backtestsPerUser
+            )
             let calendar = services.runtime.engine.calendar
             let fees = services.runtime.state.fees
             let outcome: Result<BacktestReport, EngineError> = try await blocking {
                 Result { () throws(EngineError) -> BacktestReport in
                     var backtester = try Backtester(
-                        stocks: [(info.code, info.name, candles[0].open)], strategy: body.strategy, parameters: body.parameters ?? "", initialCash: cash,
-                        calendar: calendar, exchange: .init(fillTimeframe: timeframe), fees: fees, startTime: candles[0].start - KST.dayMicros
+                        stocks: [(info.code, info.name, candles[0].open)],
+                        strategy: body.strategy,
+                        parameters: body.parameters ?? "",
+                        initialCash: cash,
+                        calendar: calendar,
+                        exchange: .init(fillTimeframe: timeframe),
+                        fees: fees,
+                        startTime: candles[0].start - KST.dayMicros
                     )
                     for candle in candles {
                         try backtester.process(candle)
@@ -47,10 +76,21 @@ extension GatewayAPI {
                 services.backtests.update(entry.id) {
                     $0.status = "COMPLETED"
                     $0.report = BacktestReportBody(
-                        bars: report.bars, events: report.events, fills: report.fills, roundTrips: report.roundTrips, winRatePercent: report.winRatePercent,
-                        initialEquity: report.initialEquity, finalEquity: report.finalEquity, profit: report.profit, returnPercent: report.returnPercent,
-                        realizedProfit: report.realizedProfit, commission: report.commission, tax: report.tax, maxDrawdownPercent: report.maxDrawdownPercent,
-                        sharpeRatio: report.sharpeRatio.isFinite ? report.sharpeRatio : 0, ordersByStatus: report.ordersByStatus
+                        bars: report.bars,
+                        events: report.events,
+                        fills: report.fills,
+                        roundTrips: report.roundTrips,
+                        winRatePercent: report.winRatePercent,
+                        initialEquity: report.initialEquity,
+                        finalEquity: report.finalEquity,
+                        profit: report.profit,
+                        returnPercent: report.returnPercent,
+                        realizedProfit: report.realizedProfit,
+                        commission: report.commission,
+                        tax: report.tax,
+                        maxDrawdownPercent: report.maxDrawdownPercent,
+                        sharpeRatio: report.sharpeRatio.isFinite ? report.sharpeRatio : 0,
+                        ordersByStatus: report.ordersByStatus
                     )
                 }
             case .failure(let error):
@@ -59,7 +99,9 @@ extension GatewayAPI {
                     $0.error = error.message
                 }
             }
-            guard let done = services.backtests.get(entry.id, user: user) else { throw problem(500, "the backtest disappeared") }
+            guard let done = services.backtests.get(entry.id, user: user) else {
+                throw problem(500, "the backtest disappeared")
+            }
             var headers = HTTPFields()
             headers[.location] = "/api/backtests/\(done.id)"
             return try APIJSON.response(Self.backtestBody(done), status: .created, headers: headers)
@@ -77,7 +119,14 @@ extension GatewayAPI {
     }
 
     static func backtestBody(_ entry: BacktestStore.Entry) -> BacktestBody {
-        BacktestBody(id: entry.id, status: entry.status, request: entry.request, report: entry.report, error: entry.error, createdAt: ISOTime.utc(entry.createdAt))
+        BacktestBody(
+            id: entry.id,
+            status: entry.status,
+            request: entry.request,
+            report: entry.report,
+            error: entry.error,
+            createdAt: ISOTime.utc(entry.createdAt)
+        )
     }
 
     /// Server-Sent Events of the user's own events as they are committed. Each event's `id:` is its log
@@ -87,33 +136,51 @@ extension GatewayAPI {
             let user = try context.requireUser()
             var from = services.runtime.nextOffset
             let fromText = request.uri.queryParameters.get("from")
-            if let fromText, (UInt64(fromText) ?? .max) > 9_007_199_254_740_991 { throw problem(400, "from must be a log offset (a non-negative integer)") }
+            if let fromText, (UInt64(fromText) ?? .max) > 9_007_199_254_740_991 {
+                throw problem(400, "from must be a log offset (a non-negative integer)")
+            }
             if let last = request.headers[HTTPField.Name("Last-Event-ID")!] {
                 guard let offset = UInt64(last) else { throw problem(400, "Last-Event-ID must be an event offset") }
                 from = offset + 1
             } else if let text = request.uri.queryParameters.get("from") {
-                guard let offset = UInt64(text) else { throw problem(400, "from must be a log offset (a non-negative integer)") }
+                guard let offset = UInt64(text) else {
+                    throw problem(400, "from must be a log offset (a non-negative integer)")
+                }
                 from = offset
             }
             from = min(from, services.runtime.nextOffset)  // nothing exists beyond the end: wait there
             let runtime = services.runtime
             let log = services.log
-            let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingNewest(10_000))
+            let (stream, continuation) = AsyncStream.makeStream(
+                of: ByteBuffer.self,
+                bufferingPolicy: .bufferingNewest(10_000)
+            )
             let producer = Task {
                 continuation.yield(ByteBuffer(string: "retry: 2000\n: stream of \(user) from offset \(from)\n\n"))
                 // One record from the log: the user's own engine events only; an engine event that does not decode
                 // ends the stream with an error naming its offset.
                 func send(_ record: LogRecord) throws {
                     guard record.payload.withUnsafeBytes({ EventCodec.isEngineEvent($0) }) else { return }
-                    let envelope = try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
+                    let envelope = try EventCodec.decode(
+                        record.payload,
+                        offset: record.offset,
+                        timestamp: record.timestamp
+                    )
                     guard Self.belongs(envelope.event, to: user, state: runtime.state) else { return }
-                    continuation.yield(ByteBuffer(string: "id: \(record.offset)\nevent: \(envelope.typeName)\ndata: \(envelope.json())\n\n"))
+                    continuation.yield(
+                        ByteBuffer(
+                            string: "id: \(record.offset)\nevent: \(envelope.typeName)\ndata: \(envelope.json())\n\n"
+                        )
+                    )
                 }
                 do {
                     if let feed = services.liveFeed {
                         // Live events arrive on the Redis channel; the log fills whatever the channel did not bring
                         // (the history before `from`'s catch-up, a reconnect, a flush), checked at least every second.
-                        let (items, feedContinuation) = AsyncStream.makeStream(of: LiveEventFeed.Item?.self, bufferingPolicy: .bufferingNewest(10_000))
+                        let (items, feedContinuation) = AsyncStream.makeStream(
+                            of: LiveEventFeed.Item?.self,
+                            bufferingPolicy: .bufferingNewest(10_000)
+                        )
                         let listener = feed.add(feedContinuation)
                         defer { feed.remove(listener) }
                         let ticker = Task {
@@ -151,7 +218,10 @@ extension GatewayAPI {
                         }
                     }
                 } catch {
-                    let detail = String(decoding: (try? JSONEncoder().encode(["detail": "the log stream ended: \(error)"])) ?? Data(), as: UTF8.self)
+                    let detail = String(
+                        decoding: (try? JSONEncoder().encode(["detail": "the log stream ended: \(error)"])) ?? Data(),
+                        as: UTF8.self
+                    )
                     continuation.yield(ByteBuffer(string: "event: error\ndata: \(detail)\n\n"))
                 }
                 continuation.finish()
@@ -170,7 +240,11 @@ extension GatewayAPI {
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
             // A stream never ends by itself: on SIGTERM it ends, so graceful shutdown does not wait for it forever.
-            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream.cancelOnGracefulShutdown()))
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: ResponseBody(asyncSequence: stream.cancelOnGracefulShutdown())
+            )
         }
     }
 

@@ -1,11 +1,11 @@
-import Runtime
-import Jobs
-import Storage
 import Engine
 import Foundation
 import Hummingbird
+import Jobs
 import Ledger
 import Projections
+import Runtime
+import Storage
 
 /// The dashboard at `/`: one server-rendered page (no JavaScript needed) with the portfolio, open and
 /// past orders with their lifecycle timeline, a candle chart with a moving average (SVG drawn here),
@@ -14,13 +14,25 @@ enum Dashboard {
     static func register(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.get, "/") { request, context -> Response in
             // The CSRF token the page's forms repeat (a new browser gets one with its first page).
-            let existing = AuthMiddleware.cookie(request, CSRFMiddleware.cookie).flatMap { $0.utf8.count >= 32 && $0.allSatisfy(\.isHexDigit) ? $0 : nil }
+            let existing = AuthMiddleware.cookie(request, CSRFMiddleware.cookie).flatMap {
+                $0.utf8.count >= 32 && $0.allSatisfy(\.isHexDigit) ? $0 : nil
+            }
             let csrf = existing ?? CSRFMiddleware.newToken()
             var response: Response
             if let user = context.user, let email = try await GatewayAPI.email(of: user, services: services) {
-                response = Self.html(try await Self.page(user: user, email: email, stock: request.uri.queryParameters.get("stock"), csrf: csrf, services: services))
+                response = Self.html(
+                    try await Self.page(
+                        user: user,
+                        email: email,
+                        stock: request.uri.queryParameters.get("stock"),
+                        csrf: csrf,
+                        services: services
+                    )
+                )
             } else {
-                response = Self.html(Self.signInPage(error: request.uri.queryParameters.get("error") != nil, csrf: csrf))
+                response = Self.html(
+                    Self.signInPage(error: request.uri.queryParameters.get("error") != nil, csrf: csrf)
+                )
             }
             if existing == nil { response.headers[.setCookie] = CSRFMiddleware.setCookie(csrf) }
             return response
@@ -35,12 +47,18 @@ enum Dashboard {
                 throw problem(400, "the sign-in form needs email and password")
             }
             do {
-                let (user, _, epoch) = try await GatewayAPI.authenticate(email: email, password: password, client: context.clientAddress, services: services)
+                let (user, _, epoch) = try await GatewayAPI.authenticate(
+                    email: email,
+                    password: password,
+                    client: context.clientAddress,
+                    services: services
+                )
                 services.sessions.remember(user, epoch: epoch)
                 let session = try await services.auth.issue(for: user, epoch: epoch)
                 var response = Response(status: .seeOther)
                 response.headers[.location] = "/"
-                response.headers[.setCookie] = "sb_session=\(session.token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(services.auth.configuration.tokenLifetimeSeconds)"
+                response.headers[.setCookie] =
+                    "sb_session=\(session.token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(services.auth.configuration.tokenLifetimeSeconds)"
                 return response
             } catch let problem as ProblemDetails where problem.status == 401 {
                 var response = Response(status: .seeOther)
@@ -64,7 +82,8 @@ enum Dashboard {
     static func html(_ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
-        headers[.contentSecurityPolicy] = "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"
+        headers[.contentSecurityPolicy] =
+            "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
@@ -87,7 +106,9 @@ enum Dashboard {
     static func parseForm(_ text: String) -> [String: String] {
         var fields: [String: String] = [:]
         for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
             if parts.count == 2 { fields[parts[0]] = parts[1] }
         }
         return fields
@@ -121,13 +142,16 @@ enum Dashboard {
         """
     }
 
-    static func page(user: UserID, email: String, stock requested: String?, csrf: String, services: GatewayServices) async throws -> String {
+    static func page(user: UserID, email: String, stock requested: String?, csrf: String, services: GatewayServices)
+        async throws -> String
+    {
         let state = services.runtime.state
         let accounts = state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }
         let accountIDs = Set(accounts.map(\.id))
         let orders = state.orders.values.filter { accountIDs.contains($0.account) }.sorted { $0.id > $1.id }
         let recent = Array(orders.prefix(20))
-        let stock = requested.flatMap { StockCode($0) }.flatMap { state.stocks[$0] != nil ? $0 : nil }
+        let stock =
+            requested.flatMap { StockCode($0) }.flatMap { state.stocks[$0] != nil ? $0 : nil }
             ?? recent.first?.stock ?? state.stocks.keys.sorted().first
         let ids = recent.map(\.id.description)
         let userID = user.description
@@ -139,18 +163,34 @@ enum Dashboard {
                 return try QueueName.allCases.map { ($0, try store.counts($0)) }
             }
         }
-        let (timeline, notifications, checkpoints) = try await services.database.run { db -> ([String: [(String, String)]], [[String?]], [[String?]]) in
+        let (timeline, notifications, checkpoints) = try await services.database.run {
+            db -> ([String: [(String, String)]], [[String?]], [[String?]]) in
             var timeline: [String: [(String, String)]] = [:]
             if !ids.isEmpty {
-                let rows = try db.query("SELECT trade_id, type, to_char(occurred_at AT TIME ZONE 'Asia/Seoul', 'HH24:MI:SS') FROM order_events WHERE trade_id = ANY($1::text[]) ORDER BY \"offset\"", ["{" + ids.joined(separator: ",") + "}"]).rows
+                let rows = try db.query(
+                    "SELECT trade_id, type, to_char(occurred_at AT TIME ZONE 'Asia/Seoul', 'HH24:MI:SS') FROM order_events WHERE trade_id = ANY($1::text[]) ORDER BY \"offset\"",
+                    ["{" + ids.joined(separator: ",") + "}"]
+                ).rows
                 for row in rows { timeline[row[0] ?? "", default: []].append((row[1] ?? "", row[2] ?? "")) }
             }
-            let notifications = try db.query("SELECT title, message, is_read, to_char(created_at AT TIME ZONE 'Asia/Seoul', 'MM-DD HH24:MI') FROM notifications WHERE user_id = $1 ORDER BY created_at DESC LIMIT 10", [userID]).rows
+            let notifications = try db.query(
+                "SELECT title, message, is_read, to_char(created_at AT TIME ZONE 'Asia/Seoul', 'MM-DD HH24:MI') FROM notifications WHERE user_id = $1 ORDER BY created_at DESC LIMIT 10",
+                [userID]
+            ).rows
             let checkpoints = try db.query("SELECT name, last_offset FROM projection_checkpoints ORDER BY name").rows
             return (timeline, notifications, checkpoints)
         }
         var candles: [Candle] = []
-        if let stock { candles = try await GatewayAPI.candles(services, stock: stock, timeframe: .minute1, from: nil, to: nil, limit: 120) }
+        if let stock {
+            candles = try await GatewayAPI.candles(
+                services,
+                stock: stock,
+                timeframe: .minute1,
+                from: nil,
+                to: nil,
+                limit: 120
+            )
+        }
         let head = services.log.nextOffset
 
         var html = """
@@ -162,12 +202,15 @@ enum Dashboard {
         for account in accounts {
             guard let view = state.portfolio(account.id) else { continue }
             let profit = view.realizedProfit + view.unrealizedProfit
-            html += "<h3>\(account.id) · \(account.broker) \(Self.escape(account.maskedAccountNumber))</h3><table><tr><th>Cash</th><th>Reserved</th><th>Market value</th><th>Equity</th><th>P&amp;L</th></tr>"
-            html += "<tr><td>\(Self.won(view.cash))</td><td>\(Self.won(view.reservedCash))</td><td>\(Self.won(view.marketValue))</td><td>\(Self.won(view.equity))</td><td class=\"\(profit >= 0 ? "up" : "down")\">\(Self.won(profit))</td></tr></table>"
+            html +=
+                "<h3>\(account.id) · \(account.broker) \(Self.escape(account.maskedAccountNumber))</h3><table><tr><th>Cash</th><th>Reserved</th><th>Market value</th><th>Equity</th><th>P&amp;L</th></tr>"
+            html +=
+                "<tr><td>\(Self.won(view.cash))</td><td>\(Self.won(view.reservedCash))</td><td>\(Self.won(view.marketValue))</td><td>\(Self.won(view.equity))</td><td class=\"\(profit >= 0 ? "up" : "down")\">\(Self.won(profit))</td></tr></table>"
             if !view.holdings.isEmpty {
                 html += "<table><tr><th>Stock</th><th>Qty</th><th>Avg</th><th>Last</th><th>Unrealized</th></tr>"
                 for holding in view.holdings {
-                    html += "<tr><td>\(holding.stock) \(Self.escape(state.stocks[holding.stock]?.name ?? ""))</td><td>\(holding.quantity)</td><td>\(Self.won(holding.averagePrice))</td><td>\(Self.won(holding.lastPrice))</td><td class=\"\(holding.unrealizedProfit >= 0 ? "up" : "down")\">\(Self.won(holding.unrealizedProfit))</td></tr>"
+                    html +=
+                        "<tr><td>\(holding.stock) \(Self.escape(state.stocks[holding.stock]?.name ?? ""))</td><td>\(holding.quantity)</td><td>\(Self.won(holding.averagePrice))</td><td>\(Self.won(holding.lastPrice))</td><td class=\"\(holding.unrealizedProfit >= 0 ? "up" : "down")\">\(Self.won(holding.unrealizedProfit))</td></tr>"
                 }
                 html += "</table>"
             }
@@ -177,31 +220,42 @@ enum Dashboard {
         let past = recent.filter { $0.status.isTerminal }
         for (title, list) in [("Open", open), ("Past", past)] {
             html += "<h3>\(title)</h3>"
-            if list.isEmpty { html += "<p class=\"tl\">none</p>"; continue }
+            if list.isEmpty {
+                html += "<p class=\"tl\">none</p>"
+                continue
+            }
             html += "<table><tr><th>Order</th><th>Stock</th><th>Side</th><th>Qty</th><th>Price</th><th>Status</th></tr>"
             for order in list {
-                html += "<tr><td>\(order.id)</td><td>\(order.stock)</td><td>\(order.side)</td><td>\(order.filledQuantity)/\(order.quantity)</td><td>\(Self.won(order.price))</td><td>\(order.status)\(order.failureReason.map { " (\($0.rawValue))" } ?? "")</td></tr>"
+                html +=
+                    "<tr><td>\(order.id)</td><td>\(order.stock)</td><td>\(order.side)</td><td>\(order.filledQuantity)/\(order.quantity)</td><td>\(Self.won(order.price))</td><td>\(order.status)\(order.failureReason.map { " (\($0.rawValue))" } ?? "")</td></tr>"
                 let steps = timeline[order.id.description] ?? []
                 if !steps.isEmpty {
-                    html += "<tr><td colspan=\"6\" class=\"tl\">" + steps.map { "\($0.1) \(Self.escape($0.0))" }.joined(separator: " → ") + "</td></tr>"
+                    html +=
+                        "<tr><td colspan=\"6\" class=\"tl\">"
+                        + steps.map { "\($0.1) \(Self.escape($0.0))" }.joined(separator: " → ") + "</td></tr>"
                 }
             }
             html += "</table>"
         }
-        html += "</section><section id=\"chart\"><h2>\(stock.map { "\($0) \(Self.escape(state.stocks[$0]?.name ?? ""))" } ?? "Chart") · 1m</h2>\(Self.chart(candles))</section>"
+        html +=
+            "</section><section id=\"chart\"><h2>\(stock.map { "\($0) \(Self.escape(state.stocks[$0]?.name ?? ""))" } ?? "Chart") · 1m</h2>\(Self.chart(candles))</section>"
         html += "<section id=\"notifications\"><h2>Notifications</h2>"
         if notifications.isEmpty { html += "<p class=\"tl\">none</p>" }
-        html += "<ul>" + notifications.map { row in
-            "<li\(row[2] == "t" ? "" : " style=\"font-weight:600\"")>\(Self.escape(row[3] ?? "")) \(Self.escape(row[0] ?? "")): \(Self.escape(row[1] ?? ""))</li>"
-        }.joined() + "</ul></section>"
+        html +=
+            "<ul>"
+            + notifications.map { row in
+                "<li\(row[2] == "t" ? "" : " style=\"font-weight:600\"")>\(Self.escape(row[3] ?? "")) \(Self.escape(row[0] ?? "")): \(Self.escape(row[1] ?? ""))</li>"
+            }.joined() + "</ul></section>"
         html += "<section id=\"system\"><h2>System</h2><table><tr><th>Log head</th><td>\(head)</td></tr>"
         for row in checkpoints {
             let offset = row[1].flatMap(UInt64.init) ?? 0
-            html += "<tr><th>Projection \(Self.escape(row[0] ?? ""))</th><td>lag \(head > offset ? head - offset : 0) events</td></tr>"
+            html +=
+                "<tr><th>Projection \(Self.escape(row[0] ?? ""))</th><td>lag \(head > offset ? head - offset : 0) events</td></tr>"
         }
         if let queues {
             for (queue, counts) in queues {
-                html += "<tr><th>Queue \(queue.rawValue)</th><td>wait \(counts.wait) · active \(counts.active) · delayed \(counts.delayed) · failed \(counts.failed)</td></tr>"
+                html +=
+                    "<tr><th>Queue \(queue.rawValue)</th><td>wait \(counts.wait) · active \(counts.active) · delayed \(counts.delayed) · failed \(counts.failed)</td></tr>"
             }
         } else {
             html += "<tr><th>Queues</th><td>Redis not configured or unreachable</td></tr>"
@@ -212,25 +266,37 @@ enum Dashboard {
 
     /// Candlesticks with a 20-period simple moving average, as inline SVG.
     static func chart(_ candles: [Candle]) -> String {
-        guard candles.count >= 2, let low = candles.map(\.low).min(), let high = candles.map(\.high).max(), high > low else {
+        guard candles.count >= 2, let low = candles.map(\.low).min(), let high = candles.map(\.high).max(), high > low
+        else {
             return "<p class=\"tl\">No candles yet.</p>"
         }
-        let width = 600.0, height = 240.0, pad = 8.0
+        let width = 600.0
+        let height = 240.0
+        let pad = 8.0
         let step = (width - 2 * pad) / Double(candles.count)
         func y(_ price: Int64) -> Double { pad + (Double(high - price) / Double(high - low)) * (height - 2 * pad) }
-        var svg = "<svg role=\"img\" aria-label=\"candle chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
+        var svg =
+            "<svg role=\"img\" aria-label=\"candle chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
         var sma = SimpleMovingAverage(period: 20)
         var points: [String] = []
         for (index, candle) in candles.enumerated() {
             let x = pad + step * (Double(index) + 0.5)
             let color = candle.close >= candle.open ? "#c62828" : "#1565c0"
-            svg += "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"\(y(candle.high))\" y2=\"\(y(candle.low))\" stroke=\"\(color)\"/>"
-            let top = y(max(candle.open, candle.close)), bottom = y(min(candle.open, candle.close))
-            svg += "<rect x=\"\(x - step * 0.35)\" y=\"\(top)\" width=\"\(step * 0.7)\" height=\"\(max(1, bottom - top))\" fill=\"\(color)\"/>"
+            svg +=
+                "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"\(y(candle.high))\" y2=\"\(y(candle.low))\" stroke=\"\(color)\"/>"
+            let top = y(max(candle.open, candle.close))
+            let bottom = y(min(candle.open, candle.close))
+            svg +=
+                "<rect x=\"\(x - step * 0.35)\" y=\"\(top)\" width=\"\(step * 0.7)\" height=\"\(max(1, bottom - top))\" fill=\"\(color)\"/>"
             sma.update(Double(candle.close))
-            if let value = sma.value { points.append("\(x),\(pad + (Double(high) - value) / Double(high - low) * (height - 2 * pad))") }
+            if let value = sma.value {
+                points.append("\(x),\(pad + (Double(high) - value) / Double(high - low) * (height - 2 * pad))")
+            }
         }
-        if points.count > 1 { svg += "<polyline fill=\"none\" stroke=\"#f9a825\" stroke-width=\"1.5\" points=\"\(points.joined(separator: " "))\"><title>SMA 20</title></polyline>" }
+        if points.count > 1 {
+            svg +=
+                "<polyline fill=\"none\" stroke=\"#f9a825\" stroke-width=\"1.5\" points=\"\(points.joined(separator: " "))\"><title>SMA 20</title></polyline>"
+        }
         return svg + "</svg><p class=\"tl\">low \(Self.won(low)) · high \(Self.won(high)) · SMA 20 in yellow</p>"
     }
 }

@@ -85,13 +85,22 @@ public enum LogBackup {
     /// Takes a backup of the log in `logDirectory` into the repository `repository`.
     ///
     /// - Parameter keep: afterwards, keep only the newest `keep` backups (and the segments they use).
-    public static func create(logDirectory: String, repository: String, keep: Int? = nil, now: Int64 = wallClockMicros()) throws(LedgerError) -> BackupManifest {
+    public static func create(
+        logDirectory: String,
+        repository: String,
+        keep: Int? = nil,
+        now: Int64 = wallClockMicros()
+    ) throws(LedgerError) -> BackupManifest {
         if let keep, keep < 1 { throw LedgerError(code: .invalidArgument, message: "--keep must be at least 1") }
         let log = try EventLog(directory: logDirectory, readOnly: true)
         defer { log.close() }
         let segments = log.segments
         guard let head = segments.last, head.nextOffset > 0 else {
-            throw LedgerError(code: .notFound, message: "the log holds no records: nothing to back up", path: logDirectory)
+            throw LedgerError(
+                code: .notFound,
+                message: "the log holds no records: nothing to back up",
+                path: logDirectory
+            )
         }
         try FileSystem.createDirectory(repository + "/" + Self.segmentsDirectory)
         var id = Self.backupID(now)
@@ -112,19 +121,48 @@ public enum LogBackup {
             let name = SegmentName.stem(segment.baseOffset) + ".log"
             if segment.sealed {
                 let relative = Self.segmentsDirectory + "/" + name
-                if let stored = known[relative], stored.bytes == segment.bytes, FileSystem.size(repository + "/" + relative) == segment.bytes {
-                    files.append(BackupFile(path: relative, role: .sealedSegment, bytes: segment.bytes, sha256: stored.sha256,
-                                            baseOffset: segment.baseOffset, nextOffset: segment.nextOffset, copied: false))
+                if let stored = known[relative], stored.bytes == segment.bytes,
+                    FileSystem.size(repository + "/" + relative) == segment.bytes
+                {
+                    files.append(
+                        BackupFile(
+                            path: relative,
+                            role: .sealedSegment,
+                            bytes: segment.bytes,
+                            sha256: stored.sha256,
+                            baseOffset: segment.baseOffset,
+                            nextOffset: segment.nextOffset,
+                            copied: false
+                        )
+                    )
                     continue
                 }
                 let digest = try Self.copy(segment.path, bytes: segment.bytes, to: repository + "/" + relative)
-                files.append(BackupFile(path: relative, role: .sealedSegment, bytes: segment.bytes, sha256: digest,
-                                        baseOffset: segment.baseOffset, nextOffset: segment.nextOffset, copied: true))
+                files.append(
+                    BackupFile(
+                        path: relative,
+                        role: .sealedSegment,
+                        bytes: segment.bytes,
+                        sha256: digest,
+                        baseOffset: segment.baseOffset,
+                        nextOffset: segment.nextOffset,
+                        copied: true
+                    )
+                )
             } else {
                 let relative = id + "/" + name
                 let digest = try Self.copy(segment.path, bytes: segment.bytes, to: repository + "/" + relative)
-                files.append(BackupFile(path: relative, role: .openSegment, bytes: segment.bytes, sha256: digest,
-                                        baseOffset: segment.baseOffset, nextOffset: segment.nextOffset, copied: true))
+                files.append(
+                    BackupFile(
+                        path: relative,
+                        role: .openSegment,
+                        bytes: segment.bytes,
+                        sha256: digest,
+                        baseOffset: segment.baseOffset,
+                        nextOffset: segment.nextOffset,
+                        copied: true
+                    )
+                )
             }
         }
         let snapshots = SnapshotStore(logDirectory: logDirectory)
@@ -135,13 +173,28 @@ public enum LogBackup {
                 try FileSystem.createDirectory(backupDirectory + "/snapshots")
                 let relative = id + "/snapshots/" + name
                 let digest = try Self.copy(source, bytes: bytes, to: repository + "/" + relative)
-                files.append(BackupFile(path: relative, role: .snapshot, bytes: bytes, sha256: digest,
-                                        baseOffset: snapshot.offset, nextOffset: snapshot.offset, copied: true))
+                files.append(
+                    BackupFile(
+                        path: relative,
+                        role: .snapshot,
+                        bytes: bytes,
+                        sha256: digest,
+                        baseOffset: snapshot.offset,
+                        nextOffset: snapshot.offset,
+                        copied: true
+                    )
+                )
             }
         }
         let manifest = BackupManifest(
-            id: id, createdAtMicros: now, source: logDirectory, nextOffset: head.nextOffset, headHash: try log.headHash(),
-            maxTimestamp: segments.compactMap(\.maxTimestamp).max(), files: files)
+            id: id,
+            createdAtMicros: now,
+            source: logDirectory,
+            nextOffset: head.nextOffset,
+            headHash: try log.headHash(),
+            maxTimestamp: segments.compactMap(\.maxTimestamp).max(),
+            files: files
+        )
         try Self.writeManifest(manifest, directory: backupDirectory)
         if let keep { try Self.prune(repository: repository, keep: keep) }
         return manifest
@@ -162,7 +215,9 @@ public enum LogBackup {
     }
 
     /// Resolves `--from`: a repository (its newest backup, or `id`) or one backup's own directory.
-    public static func locate(_ path: String, id: String? = nil) throws(LedgerError) -> (repository: String, manifest: BackupManifest) {
+    public static func locate(_ path: String, id: String? = nil) throws(LedgerError) -> (
+        repository: String, manifest: BackupManifest
+    ) {
         let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
         if id == nil, FileSystem.exists(trimmed + "/" + Self.manifestName) {
             let manifest = try Self.readManifest(trimmed + "/" + Self.manifestName)
@@ -172,11 +227,17 @@ public enum LogBackup {
         let all = try Self.list(repository: trimmed)
         if let id {
             guard let manifest = all.first(where: { $0.id == id }) else {
-                throw LedgerError(code: .notFound, message: "no backup \(id) (have: \(all.map(\.id).joined(separator: ", ")))", path: trimmed)
+                throw LedgerError(
+                    code: .notFound,
+                    message: "no backup \(id) (have: \(all.map(\.id).joined(separator: ", ")))",
+                    path: trimmed
+                )
             }
             return (trimmed, manifest)
         }
-        guard let newest = all.last else { throw LedgerError(code: .notFound, message: "the repository holds no complete backup", path: trimmed) }
+        guard let newest = all.last else {
+            throw LedgerError(code: .notFound, message: "the repository holds no complete backup", path: trimmed)
+        }
         return (trimmed, newest)
     }
 
@@ -184,7 +245,9 @@ public enum LogBackup {
     /// log itself (frames, CRCs, records, hash chain) up to the manifest's head hash.
     public static func verify(repository: String, manifest: BackupManifest) throws(LedgerError) -> [BackupDamage] {
         var damage: [BackupDamage] = []
-        func damaged(_ path: String, _ reason: String) { damage.append(BackupDamage(backup: manifest.id, path: path, reason: reason)) }
+        func damaged(_ path: String, _ reason: String) {
+            damage.append(BackupDamage(backup: manifest.id, path: path, reason: reason))
+        }
         for file in manifest.files {
             let path = repository + "/" + file.path
             guard let size = FileSystem.size(path) else {
@@ -196,15 +259,27 @@ public enum LogBackup {
                 continue
             }
             let digest = try Self.sha256(path)
-            if digest != file.sha256 { damaged(file.path, "SHA-256 \(digest.prefix(16))… differs from the manifest's \(file.sha256.prefix(16))… (damaged)") }
+            if digest != file.sha256 {
+                damaged(
+                    file.path,
+                    "SHA-256 \(digest.prefix(16))… differs from the manifest's \(file.sha256.prefix(16))… (damaged)"
+                )
+            }
         }
         let segments = manifest.files.filter { $0.role != .snapshot }.sorted { $0.baseOffset < $1.baseOffset }
         var expected: UInt64 = 0
         for segment in segments {
-            if segment.baseOffset != expected { damaged(segment.path, "starts at offset \(segment.baseOffset), expected \(expected): a segment is missing") }
+            if segment.baseOffset != expected {
+                damaged(
+                    segment.path,
+                    "starts at offset \(segment.baseOffset), expected \(expected): a segment is missing"
+                )
+            }
             expected = segment.nextOffset
         }
-        if expected != manifest.nextOffset { damaged(Self.manifestName, "segments end at offset \(expected), the manifest says \(manifest.nextOffset)") }
+        if expected != manifest.nextOffset {
+            damaged(Self.manifestName, "segments end at offset \(expected), the manifest says \(manifest.nextOffset)")
+        }
         guard damage.isEmpty else { return damage }
         // The bytes are the ones backed up; now check they are a valid log ending at the recorded head.
         let staging = try Self.stage(repository: repository, manifest: manifest)
@@ -212,11 +287,24 @@ public enum LogBackup {
         let report = try LogVerifier.verify(directory: staging.directory)
         for problem in report.problems where problem.severity == .error {
             let name = problem.path.split(separator: "/").last.map(String.init) ?? problem.path
-            damaged(staging.origin[name] ?? problem.path, "\(problem.message)\(problem.position.map { " at byte \($0)" } ?? "")")
+            damaged(
+                staging.origin[name] ?? problem.path,
+                "\(problem.message)\(problem.position.map { " at byte \($0)" } ?? "")"
+            )
         }
         if damage.isEmpty {
-            if report.nextOffset != manifest.nextOffset { damaged(Self.manifestName, "the log ends at offset \(report.nextOffset), the manifest says \(manifest.nextOffset)") }
-            if report.headHash != manifest.headHash { damaged(Self.manifestName, "the chain head is \(report.headHash.prefix(16))…, the manifest says \(manifest.headHash.prefix(16))…") }
+            if report.nextOffset != manifest.nextOffset {
+                damaged(
+                    Self.manifestName,
+                    "the log ends at offset \(report.nextOffset), the manifest says \(manifest.nextOffset)"
+                )
+            }
+            if report.headHash != manifest.headHash {
+                damaged(
+                    Self.manifestName,
+                    "the chain head is \(report.headHash.prefix(16))…, the manifest says \(manifest.headHash.prefix(16))…"
+                )
+            }
         }
         return damage
     }
@@ -226,25 +314,47 @@ public enum LogBackup {
     /// The backup is verified first (a damaged backup restores nothing). When `toOffset` falls inside a frame,
     /// the frame's records below it are appended again with their original payloads and timestamps: the
     /// restored log holds exactly records `[0, toOffset)`, with a valid hash chain.
-    public static func restore(repository: String, manifest: BackupManifest, to logDirectory: String, toOffset: UInt64? = nil) async throws(LedgerError) -> RestoreReport {
+    public static func restore(
+        repository: String,
+        manifest: BackupManifest,
+        to logDirectory: String,
+        toOffset: UInt64? = nil
+    ) async throws(LedgerError) -> RestoreReport {
         if FileSystem.isDirectory(logDirectory), !(try FileSystem.list(logDirectory)).isEmpty {
-            throw LedgerError(code: .invalidArgument, message: "the target directory is not empty; restore refuses to mix logs", path: logDirectory)
+            throw LedgerError(
+                code: .invalidArgument,
+                message: "the target directory is not empty; restore refuses to mix logs",
+                path: logDirectory
+            )
         }
         let damage = try Self.verify(repository: repository, manifest: manifest)
         if let first = damage.first {
-            throw LedgerError(code: .corrupt, message: "the backup is damaged: \(first.reason)\(damage.count > 1 ? " (and \(damage.count - 1) more)" : "")", path: repository + "/" + first.path)
+            throw LedgerError(
+                code: .corrupt,
+                message:
+                    "the backup is damaged: \(first.reason)\(damage.count > 1 ? " (and \(damage.count - 1) more)" : "")",
+                path: repository + "/" + first.path
+            )
         }
         let end = min(toOffset ?? manifest.nextOffset, manifest.nextOffset)
         try FileSystem.createDirectory(logDirectory)
         var segments = 0
         for file in manifest.files where file.role != .snapshot && file.baseOffset < max(end, 1) {
-            _ = try Self.copy(repository + "/" + file.path, bytes: file.bytes, to: logDirectory + "/" + SegmentName.stem(file.baseOffset) + ".log")
+            _ = try Self.copy(
+                repository + "/" + file.path,
+                bytes: file.bytes,
+                to: logDirectory + "/" + SegmentName.stem(file.baseOffset) + ".log"
+            )
             segments += 1
         }
         var snapshots = 0
         for file in manifest.files where file.role == .snapshot && file.baseOffset <= end {
             try FileSystem.createDirectory(logDirectory + "/snapshots")
-            _ = try Self.copy(repository + "/" + file.path, bytes: file.bytes, to: logDirectory + "/snapshots/" + SegmentName.stem(file.baseOffset) + ".snap")
+            _ = try Self.copy(
+                repository + "/" + file.path,
+                bytes: file.bytes,
+                to: logDirectory + "/snapshots/" + SegmentName.stem(file.baseOffset) + ".snap"
+            )
             snapshots += 1
         }
         var reappended = 0
@@ -254,17 +364,35 @@ public enum LogBackup {
         log.close()
         let report = try LogVerifier.verify(directory: logDirectory)
         guard report.isValid, report.nextOffset == end else {
-            throw LedgerError(code: .corrupt, message: "the restored log does not verify: \(report.firstError?.description ?? "ends at \(report.nextOffset), expected \(end)")", path: logDirectory)
+            throw LedgerError(
+                code: .corrupt,
+                message:
+                    "the restored log does not verify: \(report.firstError?.description ?? "ends at \(report.nextOffset), expected \(end)")",
+                path: logDirectory
+            )
         }
         if end == manifest.nextOffset, report.headHash != manifest.headHash {
-            throw LedgerError(code: .corrupt, message: "the restored chain head differs from the backup's", path: logDirectory)
+            throw LedgerError(
+                code: .corrupt,
+                message: "the restored chain head differs from the backup's",
+                path: logDirectory
+            )
         }
-        return RestoreReport(backup: manifest.id, nextOffset: end, droppedRecords: manifest.nextOffset - end, reappendedRecords: reappended,
-                             segments: segments, snapshots: snapshots, headHash: report.headHash)
+        return RestoreReport(
+            backup: manifest.id,
+            nextOffset: end,
+            droppedRecords: manifest.nextOffset - end,
+            reappendedRecords: reappended,
+            segments: segments,
+            snapshots: snapshots,
+            headHash: report.headHash
+        )
     }
 
     /// The first offset of the backup whose record timestamp is at or after `timestamp` (for `--to-time`).
-    public static func offset(repository: String, manifest: BackupManifest, atOrAfterTimestamp timestamp: Int64) throws(LedgerError) -> UInt64 {
+    public static func offset(repository: String, manifest: BackupManifest, atOrAfterTimestamp timestamp: Int64)
+        throws(LedgerError) -> UInt64
+    {
         let staging = try Self.stage(repository: repository, manifest: manifest)
         defer { try? FileManager.default.removeItem(atPath: staging.directory) }
         let log = try EventLog(directory: staging.directory, readOnly: true)
@@ -278,11 +406,16 @@ public enum LogBackup {
         guard all.count > keep else { return }
         for manifest in all.dropLast(keep) {
             do { try FileManager.default.removeItem(atPath: repository + "/" + manifest.id) } catch {
-                throw LedgerError(code: .io, message: "cannot delete old backup: \(error)", path: repository + "/" + manifest.id)
+                throw LedgerError(
+                    code: .io,
+                    message: "cannot delete old backup: \(error)",
+                    path: repository + "/" + manifest.id
+                )
             }
         }
         let used = Set(all.suffix(keep).flatMap { $0.files.map(\.path) })
-        for name in try FileSystem.list(repository + "/" + Self.segmentsDirectory) where !used.contains(Self.segmentsDirectory + "/" + name) {
+        for name in try FileSystem.list(repository + "/" + Self.segmentsDirectory)
+        where !used.contains(Self.segmentsDirectory + "/" + name) {
             try FileSystem.remove(repository + "/" + Self.segmentsDirectory + "/" + name)
         }
         try FileSystem.syncDirectory(repository)
@@ -320,7 +453,11 @@ public enum LogBackup {
                 }
             case .defect(let defect, let at):
                 log.close()
-                throw LedgerError.corrupt("frame defect while cutting the log: \(defect)", path: holder.path, position: at)
+                throw LedgerError.corrupt(
+                    "frame defect while cutting the log: \(defect)",
+                    path: holder.path,
+                    position: at
+                )
             case .end:
                 break scanning
             }
@@ -345,7 +482,9 @@ public enum LogBackup {
         try writable.truncate(to: position)
         try writable.sync()
         for snapshot in (try? FileSystem.list(logDirectory + "/snapshots")) ?? [] {
-            if let named = UInt64(snapshot.prefix(20)), named > offset { try FileSystem.remove(logDirectory + "/snapshots/" + snapshot) }
+            if let named = UInt64(snapshot.prefix(20)), named > offset {
+                try FileSystem.remove(logDirectory + "/snapshots/" + snapshot)
+            }
         }
         try FileSystem.syncDirectory(logDirectory)
         guard !kept.isEmpty else { return 0 }
@@ -358,7 +497,9 @@ public enum LogBackup {
     }
 
     /// The backup's log assembled in a temporary directory of symbolic links, and each link's repository path.
-    static func stage(repository: String, manifest: BackupManifest) throws(LedgerError) -> (directory: String, origin: [String: String]) {
+    static func stage(repository: String, manifest: BackupManifest) throws(LedgerError) -> (
+        directory: String, origin: [String: String]
+    ) {
         let directory = NSTemporaryDirectory() + "stockboom-backup-verify-\(UUID().uuidString)"
         try FileSystem.createDirectory(directory)
         var origin: [String: String] = [:]
@@ -366,7 +507,12 @@ public enum LogBackup {
         for file in manifest.files where file.role != .snapshot {
             let name = SegmentName.stem(file.baseOffset) + ".log"
             guard symlink(root + "/" + file.path, directory + "/" + name) == 0 else {
-                throw LedgerError(code: .io, message: "cannot link \(file.path) for verification", path: directory, errno: errno)
+                throw LedgerError(
+                    code: .io,
+                    message: "cannot link \(file.path) for verification",
+                    path: directory,
+                    errno: errno
+                )
             }
             origin[name] = file.path
         }
@@ -384,7 +530,13 @@ public enum LogBackup {
         var position: UInt64 = 0
         while position < bytes {
             let chunk = try input.read(count: Int(min(UInt64(4 << 20), bytes - position)), at: position)
-            guard !chunk.isEmpty else { throw LedgerError(code: .io, message: "file ended at byte \(position) while copying \(bytes)", path: source) }
+            guard !chunk.isEmpty else {
+                throw LedgerError(
+                    code: .io,
+                    message: "file ended at byte \(position) while copying \(bytes)",
+                    path: source
+                )
+            }
             hasher.update(data: chunk)
             try output.write(chunk, at: position)
             position += UInt64(chunk.count)
@@ -426,12 +578,16 @@ public enum LogBackup {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data: Data
-        do { data = try encoder.encode(manifest) } catch { throw LedgerError(code: .io, message: "cannot encode the manifest: \(error)") }
+        do { data = try encoder.encode(manifest) } catch {
+            throw LedgerError(code: .io, message: "cannot encode the manifest: \(error)")
+        }
         try FileSystem.writeAtomically(Array(data), to: directory + "/" + Self.manifestName, directory: directory)
     }
 
     static func readManifest(_ path: String) throws(LedgerError) -> BackupManifest {
-        guard let data = FileManager.default.contents(atPath: path) else { throw LedgerError(code: .notFound, message: "cannot read the manifest", path: path) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LedgerError(code: .notFound, message: "cannot read the manifest", path: path)
+        }
         do { return try JSONDecoder().decode(BackupManifest.self, from: data) } catch {
             throw LedgerError.corrupt("the manifest is not valid: \(error)", path: path, position: 0)
         }
@@ -451,7 +607,8 @@ extension EventLog {
             let (step, frameHash) = try reader.next { _, _, frame in ChainHash.of(frame) }
             switch step {
             case .frame: hash = frameHash
-            case .defect(let defect, let position): throw LedgerError.corrupt("frame defect: \(defect)", path: last.path, position: position)
+            case .defect(let defect, let position):
+                throw LedgerError.corrupt("frame defect: \(defect)", path: last.path, position: position)
             case .end:
                 if let hash { return ChainHash.hex(hash) }
                 // No frame in the open segment: its header's anchor is the previous segment's last frame.

@@ -85,7 +85,9 @@ struct BatchEncoder {
             previousHash: previousHash
         )
         let records = self.records
-        return records.withUnsafeBytes { self.seal(header: header, body: $0, compressor: compressor, dictionary: useDictionary) }
+        return records.withUnsafeBytes {
+            self.seal(header: header, body: $0, compressor: compressor, dictionary: useDictionary)
+        }
     }
 
     /// Encodes a dictionary control frame carrying `dictionary` (recordCount 0, consumes no offset).
@@ -109,7 +111,9 @@ struct BatchEncoder {
             maxTimestamp: timestamp,
             previousHash: previousHash
         )
-        return dictionary.withUnsafeBytes { self.seal(header: header, body: $0, compressor: compressor, dictionary: false) }
+        return dictionary.withUnsafeBytes {
+            self.seal(header: header, body: $0, compressor: compressor, dictionary: false)
+        }
     }
 
     private mutating func seal(

@@ -65,29 +65,31 @@ struct SegmentHeader: Equatable {
         guard bytes.count >= Layout.segmentHeaderBytes else {
             throw .corrupt("segment header truncated (\(bytes.count) of 64 bytes)", path: path, position: 0)
         }
-        return try typed { try bytes.withUnsafeBytes { raw throws(LedgerError) in
-            guard raw.loadLittleEndian(at: 0, as: UInt32.self) == Layout.segmentMagic else {
-                throw .corrupt("not a segment file (bad magic)", path: path, position: 0)
-            }
-            let stored = raw.loadLittleEndian(at: 60, as: UInt32.self)
-            guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<60])) == stored else {
-                throw .corrupt("segment header checksum mismatch", path: path, position: 0)
-            }
-            let version = raw.loadLittleEndian(at: 4, as: UInt16.self)
-            guard version == Layout.formatVersion else {
-                throw LedgerError(
-                    code: .unsupportedVersion,
-                    message: "segment format version \(version) is not supported (this build reads 1)",
-                    path: path,
-                    position: 4
+        return try typed {
+            try bytes.withUnsafeBytes { raw throws(LedgerError) in
+                guard raw.loadLittleEndian(at: 0, as: UInt32.self) == Layout.segmentMagic else {
+                    throw .corrupt("not a segment file (bad magic)", path: path, position: 0)
+                }
+                let stored = raw.loadLittleEndian(at: 60, as: UInt32.self)
+                guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<60])) == stored else {
+                    throw .corrupt("segment header checksum mismatch", path: path, position: 0)
+                }
+                let version = raw.loadLittleEndian(at: 4, as: UInt16.self)
+                guard version == Layout.formatVersion else {
+                    throw LedgerError(
+                        code: .unsupportedVersion,
+                        message: "segment format version \(version) is not supported (this build reads 1)",
+                        path: path,
+                        position: 4
+                    )
+                }
+                return SegmentHeader(
+                    baseOffset: raw.loadLittleEndian(at: 8, as: UInt64.self),
+                    createdAtMicros: raw.loadLittleEndian(at: 16, as: Int64.self),
+                    previousHash: Array(raw[24..<56])
                 )
             }
-            return SegmentHeader(
-                baseOffset: raw.loadLittleEndian(at: 8, as: UInt64.self),
-                createdAtMicros: raw.loadLittleEndian(at: 16, as: Int64.self),
-                previousHash: Array(raw[24..<56])
-            )
-        } }
+        }
     }
 }
 
@@ -173,7 +175,9 @@ struct BatchHeader: Equatable {
             guard header.recordCount > 0 else { return .failure(.structure("record batch without records")) }
         }
         guard header.baseOffset <= UInt64.max - UInt64(header.recordCount) else {
-            return .failure(.structure("offsets overflow: base offset \(header.baseOffset) + \(header.recordCount) records"))
+            return .failure(
+                .structure("offsets overflow: base offset \(header.baseOffset) + \(header.recordCount) records")
+            )
         }
         guard header.maxTimestamp >= header.firstTimestamp || header.recordCount == 0 else {
             return .failure(.structure("max timestamp before first timestamp"))

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The size and free space of the file system holding a path (`statvfs`), for disk-use reports and alerts.
@@ -12,7 +12,9 @@ public struct DiskUsage: Sendable, Equatable {
     public let availableBytes: UInt64
 
     /// The fraction in use, 0...1, from the available bytes.
-    public var usedFraction: Double { self.totalBytes == 0 ? 0 : 1 - Double(self.availableBytes) / Double(self.totalBytes) }
+    public var usedFraction: Double {
+        self.totalBytes == 0 ? 0 : 1 - Double(self.availableBytes) / Double(self.totalBytes)
+    }
 
     /// - Throws: `.io` naming the path when `statvfs` fails.
     public static func of(_ path: String) throws(LedgerError) -> DiskUsage {

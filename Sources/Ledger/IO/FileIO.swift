@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs a system call, retrying on EINTR, and converts failures into `LedgerError`.
@@ -58,7 +58,8 @@ final class FileHandle: Sendable {
     /// Creates a new file; fails if it exists, so two writers can never both create a segment.
     static func create(_ path: String) throws(LedgerError) -> FileHandle {
         let descriptor = try syscall("create", path: path) {
-            Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)  // the log holds what people did: not world-readable
+            // the log holds what people did: not world-readable
+            Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         }
         return FileHandle(descriptor: descriptor, path: path)
     }
@@ -87,7 +88,9 @@ final class FileHandle: Sendable {
     func read(count: Int, at position: UInt64) throws(LedgerError) -> [UInt8] {
         precondition(count >= 0)
         var bytes = [UInt8](repeating: 0, count: count)
-        let done = try typed { try bytes.withUnsafeMutableBytes { buffer in try self.read(into: buffer, at: position) } }
+        let done = try typed {
+            try bytes.withUnsafeMutableBytes { buffer in try self.read(into: buffer, at: position) }
+        }
         bytes.removeLast(count - done)
         return bytes
     }

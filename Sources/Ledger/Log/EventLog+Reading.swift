@@ -52,7 +52,8 @@ extension EventLog {
             let segment = segments[segmentNumber]
             segmentNumber += 1
             guard segment.nextOffset > offset else { continue }
-            let start = segment.index.position(forRelativeOffset: UInt32(offset - segment.baseOffset))
+            let start =
+                segment.index.position(forRelativeOffset: UInt32(offset - segment.baseOffset))
                 .map(UInt64.init) ?? UInt64(Layout.segmentHeaderBytes)
             var reader = FrameReader(handle: segment.handle, from: start, limit: segment.committedBytes)
             var dictionary: (position: UInt32, bytes: [UInt8])?
@@ -70,8 +71,15 @@ extension EventLog {
                             return .stop
                         }
                     }
-                    let decoded = (header.dictionaryPosition == 0 ? nil : dictionary?.bytes).withBufferIfPresent { dictionaryBytes in
-                        BatchFrame.decodeRecords(header: header, frame: frame, dictionary: dictionaryBytes, scratch: &scratch, from: offset) { view in
+                    let decoded = (header.dictionaryPosition == 0 ? nil : dictionary?.bytes).withBufferIfPresent {
+                        dictionaryBytes in
+                        BatchFrame.decodeRecords(
+                            header: header,
+                            frame: frame,
+                            dictionary: dictionaryBytes,
+                            scratch: &scratch,
+                            from: offset
+                        ) { view in
                             if view.offset >= end { return .stop }
                             offset = view.offset + 1
                             return body(view)
@@ -119,7 +127,8 @@ extension EventLog {
         guard let segment = segments.first(where: { $0.maxTimestamp >= timestamp }) else {
             return segments.last?.nextOffset ?? 0
         }
-        let start = segment.index.position(forTimestamp: timestamp).map(UInt64.init) ?? UInt64(Layout.segmentHeaderBytes)
+        let start =
+            segment.index.position(forTimestamp: timestamp).map(UInt64.init) ?? UInt64(Layout.segmentHeaderBytes)
         let startOffset = try self.firstOffset(in: segment, atPosition: start)
         var found: UInt64?
         try self.scan(from: startOffset, to: segment.nextOffset) { view in
@@ -133,7 +142,12 @@ extension EventLog {
     }
 
     private func firstOffset(in segment: SegmentEntry, atPosition position: UInt64) throws(LedgerError) -> UInt64 {
-        var reader = FrameReader(handle: segment.handle, from: position, limit: segment.committedBytes, chunkBytes: 64 << 10)
+        var reader = FrameReader(
+            handle: segment.handle,
+            from: position,
+            limit: segment.committedBytes,
+            chunkBytes: 64 << 10
+        )
         while true {
             let (step, base) = try reader.next { header, _, _ in header.isDictionary ? nil : header.baseOffset }
             switch step {

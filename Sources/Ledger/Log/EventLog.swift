@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One segment as readers see it.
 struct SegmentEntry: Sendable {
@@ -145,7 +146,8 @@ public final class EventLog: Sendable {
         guard batch.encodedBytesMax <= self.configuration.batchBytesMax else {
             throw LedgerError(
                 code: .tooLarge,
-                message: "an append of \(batch.byteCount) bytes exceeds batchBytesMax \(self.configuration.batchBytesMax)"
+                message:
+                    "an append of \(batch.byteCount) bytes exceeds batchBytesMax \(self.configuration.batchBytesMax)"
             )
         }
         for length in batch.lengths where Int(length) > Layout.recordBytesMax {
@@ -155,7 +157,9 @@ public final class EventLog: Sendable {
     }
 
     /// Appends a single record.
-    public func append(_ payload: [UInt8], timestamp: Int64 = AppendBatch.stampAtCommit) async throws(LedgerError) -> UInt64 {
+    public func append(_ payload: [UInt8], timestamp: Int64 = AppendBatch.stampAtCommit) async throws(LedgerError)
+        -> UInt64
+    {
         var batch = AppendBatch()
         batch.append(payload, timestamp: timestamp)
         return try await self.append(batch).firstOffset
@@ -181,7 +185,9 @@ public final class EventLog: Sendable {
     /// Takes the writer lock, waiting up to `waitMillis` for a holder to let go (see `LogConfiguration.lockWaitMillis`).
     private static func acquireLock(directory: String, waitMillis: Int) throws(LedgerError) -> FileHandle {
         let path = directory + "/LOCK"
-        let descriptor = try syscall("open lock file", path: path) { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640) }
+        let descriptor = try syscall("open lock file", path: path) {
+            Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        }
         _ = Glibc.close(descriptor)
         let handle = try FileHandle.open(path, writable: true)
         let deadline = monotonicNanos() + UInt64(max(waitMillis, 0)) * 1_000_000
@@ -194,7 +200,8 @@ public final class EventLog: Sendable {
             let holder = (try? handle.read(count: 32, at: 0)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
             throw LedgerError(
                 code: .locked,
-                message: "another process (pid \(holder.trimmingWhitespace)) is writing this log; stop it or use a read-only command",
+                message:
+                    "another process (pid \(holder.trimmingWhitespace)) is writing this log; stop it or use a read-only command",
                 path: path
             )
         }
@@ -271,7 +278,10 @@ final class CommitSignal: Sendable {
 
 /// Decompressed dictionaries by (segment base, position), shared by readers; bounded.
 final class DictionaryCache: Sendable {
-    private struct Key: Hashable { let base: UInt64; let position: UInt32 }
+    private struct Key: Hashable {
+        let base: UInt64
+        let position: UInt32
+    }
     private let entries = Mutex<[Key: [UInt8]]>([:])
     private static let entriesMax = 64
 
@@ -285,7 +295,8 @@ final class DictionaryCache: Sendable {
             chunkBytes: 128 << 10
         )
         let (step, body) = try reader.next { header, _, frame -> [UInt8]? in
-            guard header.isDictionary, case .success(let body) = BatchFrame.body(header: header, frame: frame, dictionary: nil)
+            guard header.isDictionary,
+                case .success(let body) = BatchFrame.body(header: header, frame: frame, dictionary: nil)
             else { return nil }
             return body
         }

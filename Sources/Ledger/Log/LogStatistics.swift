@@ -19,7 +19,15 @@ public final class LogStatistics: Sendable {
 
         public init() {}
 
-        public init(appends: UInt64, records: UInt64, commits: UInt64, bytesWritten: UInt64, syncs: UInt64, syncNanosTotal: UInt64, syncNanosMax: UInt64) {
+        public init(
+            appends: UInt64,
+            records: UInt64,
+            commits: UInt64,
+            bytesWritten: UInt64,
+            syncs: UInt64,
+            syncNanosTotal: UInt64,
+            syncNanosMax: UInt64
+        ) {
             self.appends = appends
             self.records = records
             self.commits = commits
@@ -34,7 +42,9 @@ public final class LogStatistics: Sendable {
         /// Average append calls per group commit.
         public var appendsPerCommit: Double { self.commits == 0 ? 0 : Double(self.appends) / Double(self.commits) }
         /// Mean `fdatasync` time in microseconds.
-        public var syncMicrosMean: Double { self.syncs == 0 ? 0 : Double(self.syncNanosTotal) / Double(self.syncs) / 1000 }
+        public var syncMicrosMean: Double {
+            self.syncs == 0 ? 0 : Double(self.syncNanosTotal) / Double(self.syncs) / 1000
+        }
     }
 
     private let appends = Atomic<UInt64>(0)

@@ -72,14 +72,16 @@ final class LogWriter: @unchecked Sendable {
         while !self.hasSpace(for: bytes) {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 self.condition.lock()
-                let ready = self.queuedBytes + bytes <= self.configuration.queueBytesMax || self.queuedBytes == 0
+                let ready =
+                    self.queuedBytes + bytes <= self.configuration.queueBytesMax || self.queuedBytes == 0
                     || self.stopping != nil
                 if !ready { self.spaceWaiters.append(continuation) }
                 self.condition.unlock()
                 if ready { continuation.resume() }
             }
         }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>) in
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>) in
             self.condition.lock()
             if let failure = self.failure {
                 self.condition.unlock()
@@ -88,7 +90,9 @@ final class LogWriter: @unchecked Sendable {
             }
             guard self.stopping == nil else {
                 self.condition.unlock()
-                continuation.resume(returning: .failure(LedgerError(code: .closed, message: "the log is closed", path: self.directory)))
+                continuation.resume(
+                    returning: .failure(LedgerError(code: .closed, message: "the log is closed", path: self.directory))
+                )
                 return
             }
             self.queue.append(Request(batch: batch, continuation: continuation))
@@ -102,7 +106,8 @@ final class LogWriter: @unchecked Sendable {
     private func hasSpace(for bytes: Int) -> Bool {
         self.condition.lock()
         defer { self.condition.unlock() }
-        return self.queuedBytes + bytes <= self.configuration.queueBytesMax || self.queuedBytes == 0 || self.stopping != nil
+        return self.queuedBytes + bytes <= self.configuration.queueBytesMax || self.queuedBytes == 0
+            || self.stopping != nil
     }
 
     /// Stops the thread. `clean`: drain the queue, sync, index the open segment and leave a clean marker.
@@ -202,7 +207,9 @@ final class LogWriter: @unchecked Sendable {
             self.lastCommitAppends = requests.count
             self.condition.unlock()
             for request in requests {
-                request.continuation.resume(returning: .success(AppendResult(firstOffset: offset, count: request.batch.count)))
+                request.continuation.resume(
+                    returning: .success(AppendResult(firstOffset: offset, count: request.batch.count))
+                )
                 offset += UInt64(request.batch.count)
             }
         } catch {
@@ -210,7 +217,13 @@ final class LogWriter: @unchecked Sendable {
             do {
                 try self.active.handle.truncate(to: saved.size)
             } catch {
-                self.poison(LedgerError(code: .io, message: "could not cut back a failed write: \(error.message)", path: self.active.path))
+                self.poison(
+                    LedgerError(
+                        code: .io,
+                        message: "could not cut back a failed write: \(error.message)",
+                        path: self.active.path
+                    )
+                )
             }
             self.active.size = saved.size
             self.active.lastHash = saved.hash
@@ -252,7 +265,11 @@ final class LogWriter: @unchecked Sendable {
         try self.active.handle.write(frame, at: position)
         self.unsyncedBytes += UInt64(frame.count)
         self.syncIfNeeded(force: false)
-        self.statistics.recordCommit(appends: requests.count, records: Int(self.encoder.recordCount), bytes: frame.count)
+        self.statistics.recordCommit(
+            appends: requests.count,
+            records: Int(self.encoder.recordCount),
+            bytes: frame.count
+        )
         if let failure = self.currentFailure() { throw failure }
 
         // Durable (per policy): make it visible.
@@ -261,7 +278,9 @@ final class LogWriter: @unchecked Sendable {
         self.active.nextOffset += UInt64(self.encoder.recordCount)
         self.active.lastHash = hash
         self.active.maxTimestamp = max(self.active.maxTimestamp, self.encoder.maxTimestamp)
-        if self.active.lastIndexedPosition.map({ position - $0 >= UInt64(self.configuration.indexIntervalBytes) }) ?? true {
+        if self.active.lastIndexedPosition.map({ position - $0 >= UInt64(self.configuration.indexIntervalBytes) })
+            ?? true
+        {
             self.active.index.add(
                 relativeOffset: UInt32(baseOffset - self.active.baseOffset),
                 position: UInt32(position),
@@ -317,13 +336,19 @@ final class LogWriter: @unchecked Sendable {
 
     private func rollIfNeeded(now: Int64, incomingBytes: Int) throws(LedgerError) {
         guard self.active.nextOffset > self.active.baseOffset else { return }
-        let tooBig = self.active.size + UInt64(incomingBytes + Layout.batchHeaderBytes) > self.configuration.segmentBytesMax
+        let tooBig =
+            self.active.size + UInt64(incomingBytes + Layout.batchHeaderBytes) > self.configuration.segmentBytesMax
         let tooOld = now - self.active.createdAtMicros >= self.configuration.segmentAgeMaxMicros
         guard tooBig || tooOld else { return }
         if self.configuration.durability != .everyBatch { try self.active.handle.syncData() }
         try self.active.writeIndexFiles(directory: self.directory)
         let base = self.active.nextOffset
-        try Recovery.createSegment(directory: self.directory, baseOffset: base, previousHash: self.active.lastHash, clock: self.configuration.clock)
+        try Recovery.createSegment(
+            directory: self.directory,
+            baseOffset: base,
+            previousHash: self.active.lastHash,
+            clock: self.configuration.clock
+        )
         let path = SegmentName.path(directory: self.directory, baseOffset: base)
         let handle = try FileHandle.open(path, writable: true)
         let newActive = ActiveSegment(
@@ -378,7 +403,14 @@ final class LogWriter: @unchecked Sendable {
             self.statistics.recordSync(nanos: self.lastSyncNanos - started)
         } catch {
             // After a failed fsync the page cache cannot be trusted (PostgreSQL's "fsyncgate"): stop writing.
-            self.poison(LedgerError(code: .io, message: "fdatasync failed, the writer stopped: \(error.message)", path: self.active.path, errno: error.errno))
+            self.poison(
+                LedgerError(
+                    code: .io,
+                    message: "fdatasync failed, the writer stopped: \(error.message)",
+                    path: self.active.path,
+                    errno: error.errno
+                )
+            )
         }
     }
 
@@ -406,7 +438,11 @@ final class LogWriter: @unchecked Sendable {
             do {
                 try self.active.handle.syncData()
                 try self.active.writeIndexFiles(directory: self.directory)
-                try FileSystem.writeAtomically([], to: self.directory + "/" + Recovery.cleanMarker, directory: self.directory)
+                try FileSystem.writeAtomically(
+                    [],
+                    to: self.directory + "/" + Recovery.cleanMarker,
+                    directory: self.directory
+                )
             } catch {
                 // Not fatal: the next open scans the open segment instead of trusting its index.
             }

@@ -62,8 +62,15 @@ enum Recovery {
         }
         var bases = names.compactMap(SegmentName.baseOffset(of:))
         if bases.isEmpty {
-            guard !readOnly else { throw LedgerError(code: .notFound, message: "no segments in the log", path: directory) }
-            try Self.createSegment(directory: directory, baseOffset: 0, previousHash: Layout.zeroHash, clock: configuration.clock)
+            guard !readOnly else {
+                throw LedgerError(code: .notFound, message: "no segments in the log", path: directory)
+            }
+            try Self.createSegment(
+                directory: directory,
+                baseOffset: 0,
+                previousHash: Layout.zeroHash,
+                clock: configuration.clock
+            )
             bases = [0]
         }
         let cleanPath = directory + "/" + Self.cleanMarker
@@ -130,10 +137,16 @@ enum Recovery {
         }
     }
 
-    private static func readHeader(_ handle: FileHandle, path: String, base: UInt64) throws(LedgerError) -> SegmentHeader {
+    private static func readHeader(_ handle: FileHandle, path: String, base: UInt64) throws(LedgerError)
+        -> SegmentHeader
+    {
         let header = try SegmentHeader.decode(try handle.read(count: Layout.segmentHeaderBytes, at: 0), path: path)
         guard header.baseOffset == base else {
-            throw .corrupt("segment header says base offset \(header.baseOffset) but the file is named \(base)", path: path, position: 8)
+            throw .corrupt(
+                "segment header says base offset \(header.baseOffset) but the file is named \(base)",
+                path: path,
+                position: 8
+            )
         }
         return header
     }
@@ -152,12 +165,17 @@ enum Recovery {
         let header = try Self.readHeader(handle, path: path, base: base)
         if let previous {
             guard previous.nextOffset == base else {
-                throw .corrupt("segment starts at offset \(base) but the previous one ends at \(previous.nextOffset)", path: path, position: 8)
+                throw .corrupt(
+                    "segment starts at offset \(base) but the previous one ends at \(previous.nextOffset)",
+                    path: path,
+                    position: 8
+                )
             }
         }
         let summary: SegmentSummary
         let index: SegmentIndex
-        if let (loadedSummary, loadedIndex) = IndexFile.load(segmentPath: path, expectedBase: base, segmentBytes: size) {
+        if let (loadedSummary, loadedIndex) = IndexFile.load(segmentPath: path, expectedBase: base, segmentBytes: size)
+        {
             summary = loadedSummary
             index = loadedIndex
         } else {
@@ -214,7 +232,11 @@ enum Recovery {
         var size = try handle.size()
         let anchor = previous?.lastHash ?? Layout.zeroHash
         if let previous, previous.nextOffset != base {
-            throw .corrupt("segment starts at offset \(base) but the previous one ends at \(previous.nextOffset)", path: path, position: 8)
+            throw .corrupt(
+                "segment starts at offset \(base) but the previous one ends at \(previous.nextOffset)",
+                path: path,
+                position: 8
+            )
         }
         let header: SegmentHeader
         do {
@@ -223,16 +245,26 @@ enum Recovery {
             // A segment whose header never became durable holds no frames: recreate it (the creation crashed).
             guard size <= UInt64(Layout.segmentHeaderBytes), !readOnly else { throw error }
             try FileSystem.remove(path)
-            try Self.createSegment(directory: directory, baseOffset: base, previousHash: anchor, clock: configuration.clock)
+            try Self.createSegment(
+                directory: directory,
+                baseOffset: base,
+                previousHash: anchor,
+                clock: configuration.clock
+            )
             handle = try FileHandle.open(path, writable: true)
             size = try handle.size()
             header = try Self.readHeader(handle, path: path, base: base)
             report.truncatedAt = "\(path) at byte 0 (segment header recreated)"
         }
         guard header.previousHash == anchor else {
-            throw .corrupt("chain broken: the segment's anchor hash does not match the previous segment's last batch", path: path, position: 24)
+            throw .corrupt(
+                "chain broken: the segment's anchor hash does not match the previous segment's last batch",
+                path: path,
+                position: 24
+            )
         }
-        if trustIndex, let (summary, index) = IndexFile.load(segmentPath: path, expectedBase: base, segmentBytes: size) {
+        if trustIndex, let (summary, index) = IndexFile.load(segmentPath: path, expectedBase: base, segmentBytes: size)
+        {
             report.cleanShutdown = true
             return ActiveSegment(
                 baseOffset: base,

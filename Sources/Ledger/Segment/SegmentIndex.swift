@@ -95,8 +95,12 @@ enum IndexFile {
                 bytes.appendLittleEndian(index.relativeOffsets[entry])
             }
         }
-        var crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(Self.headerBytes - 4)])) }
-        crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[Self.headerBytes...]), continuing: crc) }
+        var crc = bytes.withUnsafeBytes {
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(Self.headerBytes - 4)]))
+        }
+        crc = bytes.withUnsafeBytes {
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[Self.headerBytes...]), continuing: crc)
+        }
         bytes.storeLittleEndian(crc, at: Self.headerBytes - 4)
         return bytes
     }
@@ -129,11 +133,17 @@ enum IndexFile {
                 let at = Self.headerBytes + entry * entryBytes
                 if kind == Self.kindOffset {
                     entries.append(
-                        (raw.loadLittleEndian(at: at, as: UInt32.self), raw.loadLittleEndian(at: at + 4, as: UInt32.self), 0)
+                        (
+                            raw.loadLittleEndian(at: at, as: UInt32.self),
+                            raw.loadLittleEndian(at: at + 4, as: UInt32.self), 0
+                        )
                     )
                 } else {
                     entries.append(
-                        (raw.loadLittleEndian(at: at + 8, as: UInt32.self), 0, raw.loadLittleEndian(at: at, as: Int64.self))
+                        (
+                            raw.loadLittleEndian(at: at + 8, as: UInt32.self), 0,
+                            raw.loadLittleEndian(at: at, as: Int64.self)
+                        )
                     )
                 }
             }
@@ -142,7 +152,9 @@ enum IndexFile {
     }
 
     /// Writes both index files of a segment atomically.
-    static func write(summary: SegmentSummary, index: SegmentIndex, segmentPath: String, directory: String) throws(LedgerError) {
+    static func write(summary: SegmentSummary, index: SegmentIndex, segmentPath: String, directory: String)
+        throws(LedgerError)
+    {
         let stem = String(segmentPath.dropLast(4))
         try FileSystem.writeAtomically(
             Self.encode(kind: Self.kindOffset, summary: summary, index: index),
@@ -157,7 +169,8 @@ enum IndexFile {
     }
 
     /// Loads both index files; nil if either is missing, damaged, or disagrees with the other or the segment size.
-    static func load(segmentPath: String, expectedBase: UInt64, segmentBytes: UInt64) -> (SegmentSummary, SegmentIndex)? {
+    static func load(segmentPath: String, expectedBase: UInt64, segmentBytes: UInt64) -> (SegmentSummary, SegmentIndex)?
+    {
         let stem = String(segmentPath.dropLast(4))
         guard let offsetFile = try? Self.readWhole(stem + ".index"),
             let timeFile = try? Self.readWhole(stem + ".timeindex"),

@@ -99,7 +99,9 @@ struct SegmentScan {
                     scan.dictionaryPosition = UInt32(position)
                 } else {
                     guard frame.dictionaryPosition == 0 || frame.dictionaryPosition == scan.dictionaryPosition else {
-                        scan.defect = (.structure("batch names a dictionary that is not the segment's current one"), position)
+                        scan.defect = (
+                            .structure("batch names a dictionary that is not the segment's current one"), position
+                        )
                         return scan
                     }
                     if lastIndexedPosition.map({ position - $0 >= UInt64(indexIntervalBytes) }) ?? true {
@@ -124,7 +126,9 @@ struct SegmentScan {
     }
 
     /// Looks for any valid frame at or after `position`: if one exists, damage before it is not a torn tail.
-    static func validFrameExists(handle: FileHandle, after position: UInt64, limit: UInt64) throws(LedgerError) -> UInt64? {
+    static func validFrameExists(handle: FileHandle, after position: UInt64, limit: UInt64) throws(LedgerError)
+        -> UInt64?
+    {
         guard limit > position + 1 else { return nil }
         let bytes = try handle.read(count: Int(limit - position), at: position)
         return bytes.withUnsafeBytes { raw -> UInt64? in

@@ -76,7 +76,10 @@ public struct SnapshotStore: Sendable {
         let path = self.directory + "/" + SegmentName.stem(offset) + ".snap"
         try FileSystem.writeAtomically(bytes, to: path, directory: self.directory)
         // Paired assertion: the snapshot we just wrote must read back.
-        assert((try? self.read(path: path)) == Snapshot(offset: offset, stateVersion: stateVersion, createdAtMicros: createdAtMicros, state: state))
+        assert(
+            (try? self.read(path: path))
+                == Snapshot(offset: offset, stateVersion: stateVersion, createdAtMicros: createdAtMicros, state: state)
+        )
         return path
     }
 
@@ -89,45 +92,72 @@ public struct SnapshotStore: Sendable {
     /// Reads and checks one snapshot file.
     public func read(path: String) throws(LedgerError) -> Snapshot {
         let bytes = try IndexFile.readWhole(path)
-        return try typed { try bytes.withUnsafeBytes { raw throws(LedgerError) -> Snapshot in
-            guard raw.count >= Self.headerBytes, raw.loadLittleEndian(at: 0, as: UInt32.self) == Self.magic else {
-                throw .corrupt("not a snapshot file (bad magic or truncated header)", path: path, position: 0)
+        return try typed {
+            try bytes.withUnsafeBytes { raw throws(LedgerError) -> Snapshot in
+                guard raw.count >= Self.headerBytes, raw.loadLittleEndian(at: 0, as: UInt32.self) == Self.magic else {
+                    throw .corrupt("not a snapshot file (bad magic or truncated header)", path: path, position: 0)
+                }
+                let version = raw.loadLittleEndian(at: 4, as: UInt16.self)
+                guard version == Layout.formatVersion else {
+                    throw LedgerError(
+                        code: .unsupportedVersion,
+                        message: "snapshot format version \(version)",
+                        path: path,
+                        position: 4
+                    )
+                }
+                let stateBytes = raw.loadLittleEndian(at: 32, as: UInt64.self)
+                let compressedBytes = raw.loadLittleEndian(at: 40, as: UInt64.self)
+                guard compressedBytes == UInt64(raw.count - Self.headerBytes) else {
+                    throw .corrupt(
+                        "snapshot size field says \(compressedBytes) bytes, file holds \(raw.count - Self.headerBytes)",
+                        path: path,
+                        position: 40
+                    )
+                }
+                guard stateBytes <= UInt64(Self.stateBytesMax) else {
+                    throw .corrupt(
+                        "snapshot declares \(stateBytes) bytes of state, over the limit",
+                        path: path,
+                        position: 32
+                    )
+                }
+                let crc = CRC32C.checksum(
+                    UnsafeRawBufferPointer(rebasing: raw[Self.headerBytes...]),
+                    continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<(Self.headerBytes - 4)]))
+                )
+                guard crc == raw.loadLittleEndian(at: Self.headerBytes - 4, as: UInt32.self) else {
+                    throw .corrupt("snapshot checksum mismatch", path: path, position: 0)
+                }
+                var state = [UInt8](repeating: 0, count: Int(stateBytes))
+                let ok = state.withUnsafeMutableBytes { target in
+                    LZ4Codec.decompress(
+                        UnsafeRawBufferPointer(rebasing: raw[Self.headerBytes...]),
+                        into: target,
+                        dictionary: nil
+                    )
+                }
+                guard ok else {
+                    throw .corrupt(
+                        "snapshot body does not decompress to its declared size",
+                        path: path,
+                        position: UInt64(Self.headerBytes)
+                    )
+                }
+                return Snapshot(
+                    offset: raw.loadLittleEndian(at: 8, as: UInt64.self),
+                    stateVersion: raw.loadLittleEndian(at: 24, as: UInt32.self),
+                    createdAtMicros: raw.loadLittleEndian(at: 16, as: Int64.self),
+                    state: state
+                )
             }
-            let version = raw.loadLittleEndian(at: 4, as: UInt16.self)
-            guard version == Layout.formatVersion else {
-                throw LedgerError(code: .unsupportedVersion, message: "snapshot format version \(version)", path: path, position: 4)
-            }
-            let stateBytes = raw.loadLittleEndian(at: 32, as: UInt64.self)
-            let compressedBytes = raw.loadLittleEndian(at: 40, as: UInt64.self)
-            guard compressedBytes == UInt64(raw.count - Self.headerBytes) else {
-                throw .corrupt("snapshot size field says \(compressedBytes) bytes, file holds \(raw.count - Self.headerBytes)", path: path, position: 40)
-            }
-            guard stateBytes <= UInt64(Self.stateBytesMax) else {
-                throw .corrupt("snapshot declares \(stateBytes) bytes of state, over the limit", path: path, position: 32)
-            }
-            let crc = CRC32C.checksum(
-                UnsafeRawBufferPointer(rebasing: raw[Self.headerBytes...]),
-                continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<(Self.headerBytes - 4)]))
-            )
-            guard crc == raw.loadLittleEndian(at: Self.headerBytes - 4, as: UInt32.self) else {
-                throw .corrupt("snapshot checksum mismatch", path: path, position: 0)
-            }
-            var state = [UInt8](repeating: 0, count: Int(stateBytes))
-            let ok = state.withUnsafeMutableBytes { target in
-                LZ4Codec.decompress(UnsafeRawBufferPointer(rebasing: raw[Self.headerBytes...]), into: target, dictionary: nil)
-            }
-            guard ok else { throw .corrupt("snapshot body does not decompress to its declared size", path: path, position: UInt64(Self.headerBytes)) }
-            return Snapshot(
-                offset: raw.loadLittleEndian(at: 8, as: UInt64.self),
-                stateVersion: raw.loadLittleEndian(at: 24, as: UInt32.self),
-                createdAtMicros: raw.loadLittleEndian(at: 16, as: Int64.self),
-                state: state
-            )
-        } }
+        }
     }
 
     /// The newest snapshot that passes every check (optionally at or below `offset`), and the damaged ones skipped.
-    public func latest(atOrBefore offset: UInt64 = .max) throws(LedgerError) -> (snapshot: Snapshot?, damaged: [SnapshotDamage]) {
+    public func latest(atOrBefore offset: UInt64 = .max) throws(LedgerError) -> (
+        snapshot: Snapshot?, damaged: [SnapshotDamage]
+    ) {
         var damaged: [SnapshotDamage] = []
         for path in try self.list().reversed() {
             let name = path.split(separator: "/").last.map(String.init) ?? path

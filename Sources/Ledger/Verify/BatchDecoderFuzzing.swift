@@ -10,10 +10,17 @@ public enum BatchDecoderFuzzing {
     public static func decode(_ input: UnsafeRawBufferPointer, fixChecksum: Bool) -> Int? {
         var bytes = Array(input)
         return bytes.withUnsafeMutableBytes { raw -> Int? in
-            if fixChecksum, case .success(let header) = BatchHeader.decode(UnsafeRawBufferPointer(raw)), raw.count >= header.frameBytes {
+            if fixChecksum, case .success(let header) = BatchHeader.decode(UnsafeRawBufferPointer(raw)),
+                raw.count >= header.frameBytes
+            {
                 let head = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<Layout.batchCRCIndex]))
-                let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[Layout.batchHeaderBytes..<header.frameBytes]), continuing: head)
-                withUnsafeBytes(of: crc.littleEndian) { raw.baseAddress!.advanced(by: Layout.batchCRCIndex).copyMemory(from: $0.baseAddress!, byteCount: 4) }
+                let crc = CRC32C.checksum(
+                    UnsafeRawBufferPointer(rebasing: raw[Layout.batchHeaderBytes..<header.frameBytes]),
+                    continuing: head
+                )
+                withUnsafeBytes(of: crc.littleEndian) {
+                    raw.baseAddress!.advanced(by: Layout.batchCRCIndex).copyMemory(from: $0.baseAddress!, byteCount: 4)
+                }
             }
             let frame = UnsafeRawBufferPointer(raw)
             guard case .success(let header) = BatchFrame.validate(frame) else { return nil }
@@ -21,13 +28,21 @@ public enum BatchDecoderFuzzing {
             let rest = UnsafeRawBufferPointer(rebasing: frame[header.frameBytes...])
             let dictionary = rest.isEmpty ? nil : rest
             if header.isDictionary {
-                guard case .success = BatchFrame.body(header: header, frame: frame, dictionary: dictionary) else { return nil }
+                guard case .success = BatchFrame.body(header: header, frame: frame, dictionary: dictionary) else {
+                    return nil
+                }
                 return 0
             }
             var scratch: [UInt8] = []
             var records = 0
             var sum: UInt8 = 0
-            let result = BatchFrame.decodeRecords(header: header, frame: frame, dictionary: dictionary, scratch: &scratch, from: 0) { view in
+            let result = BatchFrame.decodeRecords(
+                header: header,
+                frame: frame,
+                dictionary: dictionary,
+                scratch: &scratch,
+                from: 0
+            ) { view in
                 records += 1
                 for byte in view.payload { sum &+= byte }  // every payload byte is read: a view past its buffer shows
                 return .continue

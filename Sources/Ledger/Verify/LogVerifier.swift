@@ -75,7 +75,14 @@ public enum LogVerifier {
             let isLast = number == bases.count - 1
             report.segments += 1
             guard base == expectedBase else {
-                report.problems.append(.init(severity: .error, path: path, position: 0, message: "segment starts at offset \(base), expected \(expectedBase)"))
+                report.problems.append(
+                    .init(
+                        severity: .error,
+                        path: path,
+                        position: 0,
+                        message: "segment starts at offset \(base), expected \(expectedBase)"
+                    )
+                )
                 return report
             }
             let handle = try FileHandle.open(path, writable: false)
@@ -85,14 +92,29 @@ public enum LogVerifier {
             do {
                 header = try SegmentHeader.decode(try handle.read(count: Layout.segmentHeaderBytes, at: 0), path: path)
             } catch {
-                report.problems.append(.init(severity: .error, path: path, position: error.position, message: error.message))
+                report.problems.append(
+                    .init(severity: .error, path: path, position: error.position, message: error.message)
+                )
                 return report
             }
             guard header.previousHash == previousHash, header.baseOffset == base else {
-                report.problems.append(.init(severity: .error, path: path, position: 24, message: "chain broken: segment anchor does not match the previous segment's last batch"))
+                report.problems.append(
+                    .init(
+                        severity: .error,
+                        path: path,
+                        position: 24,
+                        message: "chain broken: segment anchor does not match the previous segment's last batch"
+                    )
+                )
                 return report
             }
-            let scan = try SegmentScan.run(handle: handle, header: header, limit: size, indexIntervalBytes: indexIntervalBytes, decode: decodeRecords)
+            let scan = try SegmentScan.run(
+                handle: handle,
+                header: header,
+                limit: size,
+                indexIntervalBytes: indexIntervalBytes,
+                decode: decodeRecords
+            )
             report.segmentDetails.append(
                 SegmentStatistics(
                     path: path,
@@ -118,14 +140,30 @@ public enum LogVerifier {
             if let (defect, position) = scan.defect {
                 let later = try SegmentScan.validFrameExists(handle: handle, after: position, limit: size)
                 if isLast && later == nil {
-                    report.problems.append(.init(severity: .warning, path: path, position: position, message: "torn tail of \(size - position) bytes (\(defect)); the next writable open truncates it"))
+                    report.problems.append(
+                        .init(
+                            severity: .warning,
+                            path: path,
+                            position: position,
+                            message:
+                                "torn tail of \(size - position) bytes (\(defect)); the next writable open truncates it"
+                        )
+                    )
                 } else {
-                    report.problems.append(.init(severity: .error, path: path, position: position, message: "\(defect)"))
+                    report.problems.append(
+                        .init(severity: .error, path: path, position: position, message: "\(defect)")
+                    )
                     return report
                 }
             }
             if !isLast || cleanMarker {
-                Self.checkIndex(path: path, base: base, size: scan.defect == nil ? size : scan.validBytes, scan: scan, report: &report)
+                Self.checkIndex(
+                    path: path,
+                    base: base,
+                    size: scan.defect == nil ? size : scan.validBytes,
+                    scan: scan,
+                    report: &report
+                )
             }
             previousHash = scan.lastHash
             expectedBase = scan.nextOffset
@@ -134,19 +172,53 @@ public enum LogVerifier {
         return report
     }
 
-    private static func checkIndex(path: String, base: UInt64, size: UInt64, scan: SegmentScan, report: inout VerifyReport) {
+    private static func checkIndex(
+        path: String,
+        base: UInt64,
+        size: UInt64,
+        scan: SegmentScan,
+        report: inout VerifyReport
+    ) {
         let stem = String(path.dropLast(4))
         guard FileSystem.exists(stem + ".index"), FileSystem.exists(stem + ".timeindex") else {
-            report.problems.append(.init(severity: .warning, path: stem + ".index", position: nil, message: "index missing; the next open rebuilds it"))
+            report.problems.append(
+                .init(
+                    severity: .warning,
+                    path: stem + ".index",
+                    position: nil,
+                    message: "index missing; the next open rebuilds it"
+                )
+            )
             return
         }
         guard let (summary, index) = IndexFile.load(segmentPath: path, expectedBase: base, segmentBytes: size) else {
-            report.problems.append(.init(severity: .warning, path: stem + ".index", position: nil, message: "index damaged or stale; the next open rebuilds it"))
+            report.problems.append(
+                .init(
+                    severity: .warning,
+                    path: stem + ".index",
+                    position: nil,
+                    message: "index damaged or stale; the next open rebuilds it"
+                )
+            )
             return
         }
-        let expected = SegmentSummary(baseOffset: base, segmentBytes: size, nextOffset: scan.nextOffset, maxTimestamp: scan.maxTimestamp, lastHash: scan.lastHash, dictionaryPosition: scan.dictionaryPosition)
+        let expected = SegmentSummary(
+            baseOffset: base,
+            segmentBytes: size,
+            nextOffset: scan.nextOffset,
+            maxTimestamp: scan.maxTimestamp,
+            lastHash: scan.lastHash,
+            dictionaryPosition: scan.dictionaryPosition
+        )
         if summary != expected || index != scan.index {
-            report.problems.append(.init(severity: .warning, path: stem + ".index", position: nil, message: "index disagrees with its segment; the next open rebuilds it"))
+            report.problems.append(
+                .init(
+                    severity: .warning,
+                    path: stem + ".index",
+                    position: nil,
+                    message: "index disagrees with its segment; the next open rebuilds it"
+                )
+            )
         }
     }
 
@@ -158,10 +230,19 @@ public enum LogVerifier {
             do {
                 let snapshot = try store.read(path: path)
                 if snapshot.offset > nextOffset {
-                    report.problems.append(.init(severity: .error, path: path, position: 8, message: "snapshot at offset \(snapshot.offset) is beyond the log's end \(nextOffset)"))
+                    report.problems.append(
+                        .init(
+                            severity: .error,
+                            path: path,
+                            position: 8,
+                            message: "snapshot at offset \(snapshot.offset) is beyond the log's end \(nextOffset)"
+                        )
+                    )
                 }
             } catch {
-                report.problems.append(.init(severity: .error, path: path, position: error.position, message: error.message))
+                report.problems.append(
+                    .init(severity: .error, path: path, position: error.position, message: error.message)
+                )
             }
         }
     }

@@ -49,13 +49,20 @@ extension EventLog {
             let name = segment.path.split(separator: "/").last.map(String.init) ?? segment.path
             let header: SegmentHeader
             do {
-                header = try SegmentHeader.decode(try segment.handle.read(count: Layout.segmentHeaderBytes, at: 0), path: segment.path)
+                header = try SegmentHeader.decode(
+                    try segment.handle.read(count: Layout.segmentHeaderBytes, at: 0),
+                    path: segment.path
+                )
             } catch {
                 attestation.problems.append("\(segment.path) at byte \(error.position ?? 0): \(error.message)")
                 continue
             }
             var previousHash = header.previousHash
-            var reader = FrameReader(handle: segment.handle, from: UInt64(Layout.segmentHeaderBytes), limit: segment.committedBytes)
+            var reader = FrameReader(
+                handle: segment.handle,
+                from: UInt64(Layout.segmentHeaderBytes),
+                limit: segment.committedBytes
+            )
             let last = segmentOffsets.max() ?? 0
             var pending = Set(segmentOffsets)
             // Records whose frame was read, waiting for the next frame's link: (offset, frame position, frame hash).
@@ -73,10 +80,20 @@ extension EventLog {
                     attestation.framesChecked += 1
                     let linked = header.previousHash == previousHash
                     if !linked {
-                        attestation.problems.append("\(segment.path) at byte \(position): chain broken (stored previous hash does not match the frame before)")
+                        attestation.problems.append(
+                            "\(segment.path) at byte \(position): chain broken (stored previous hash does not match the frame before)"
+                        )
                     }
                     for entry in awaitingLink {
-                        attestation.entries.append(RecordAttestation.Entry(offset: entry.offset, segment: name, framePosition: entry.position, frameHash: ChainHash.hex(entry.hash), linkedByNext: linked))
+                        attestation.entries.append(
+                            RecordAttestation.Entry(
+                                offset: entry.offset,
+                                segment: name,
+                                framePosition: entry.position,
+                                frameHash: ChainHash.hex(entry.hash),
+                                linkedByNext: linked
+                            )
+                        )
                     }
                     awaitingLink.removeAll()
                     previousHash = frameHash
@@ -95,17 +112,34 @@ extension EventLog {
             if number + 1 < catalog.segments.count {
                 let next = catalog.segments[number + 1]
                 do {
-                    successorAnchor = try SegmentHeader.decode(try next.handle.read(count: Layout.segmentHeaderBytes, at: 0), path: next.path).previousHash
+                    successorAnchor = try SegmentHeader.decode(
+                        try next.handle.read(count: Layout.segmentHeaderBytes, at: 0),
+                        path: next.path
+                    ).previousHash
                 } catch {
                     attestation.problems.append("\(next.path) at byte \(error.position ?? 0): \(error.message)")
                 }
             }
             for entry in awaitingLink {
                 let linked = successorAnchor.map { $0 == entry.hash }
-                if linked == false { attestation.problems.append("\(catalog.segments[number + 1].path): anchor does not match the last frame of \(name)") }
-                attestation.entries.append(RecordAttestation.Entry(offset: entry.offset, segment: name, framePosition: entry.position, frameHash: ChainHash.hex(entry.hash), linkedByNext: linked))
+                if linked == false {
+                    attestation.problems.append(
+                        "\(catalog.segments[number + 1].path): anchor does not match the last frame of \(name)"
+                    )
+                }
+                attestation.entries.append(
+                    RecordAttestation.Entry(
+                        offset: entry.offset,
+                        segment: name,
+                        framePosition: entry.position,
+                        frameHash: ChainHash.hex(entry.hash),
+                        linkedByNext: linked
+                    )
+                )
             }
-            for offset in pending.sorted() { attestation.problems.append("offset \(offset) was not found in \(segment.path)") }
+            for offset in pending.sorted() {
+                attestation.problems.append("offset \(offset) was not found in \(segment.path)")
+            }
         }
         attestation.entries.sort { $0.offset < $1.offset }
         return attestation

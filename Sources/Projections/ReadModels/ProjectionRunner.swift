@@ -1,9 +1,10 @@
-public import Storage
 import Engine
 public import Ledger
+public import Storage
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One projection's progress.
@@ -33,7 +34,8 @@ public struct ProjectionStatus: Sendable, Equatable {
 
     /// Every projection's checkpoint and failure as recorded in PostgreSQL, against `head` — the one query
     /// `/health`, `/metrics`, the dashboard and `projections status` share.
-    public static func read(_ connection: PostgresConnection, head: UInt64) throws(PostgresError) -> [ProjectionStatus] {
+    public static func read(_ connection: PostgresConnection, head: UInt64) throws(PostgresError) -> [ProjectionStatus]
+    {
         let rows = try connection.query(
             "SELECT name, last_offset, failing_offset, last_error, (extract(epoch FROM failing_since) * 1000000)::bigint, failures FROM projection_checkpoints ORDER BY name"
         ).rows
@@ -41,7 +43,12 @@ public struct ProjectionStatus: Sendable, Equatable {
             guard let name = row[0], let offset = row[1].flatMap({ UInt64($0) }) else { return nil }
             var status = ProjectionStatus(name: name, offset: offset, head: head)
             if let failing = row[2].flatMap({ UInt64($0) }) {
-                status.failure = Failure(offset: failing, error: row[3] ?? "", since: row[4].flatMap { Int64($0) } ?? 0, attempts: row[5].flatMap { Int($0) } ?? 0)
+                status.failure = Failure(
+                    offset: failing,
+                    error: row[3] ?? "",
+                    since: row[4].flatMap { Int64($0) } ?? 0,
+                    attempts: row[5].flatMap { Int($0) } ?? 0
+                )
             }
             return status
         }
@@ -52,7 +59,9 @@ public struct ProjectionStatus: Sendable, Equatable {
 public struct ProjectionFailures: Error, CustomStringConvertible {
     public var failures: [(name: String, offset: UInt64, error: any Error)]
     public var description: String {
-        self.failures.map { "projection \($0.name) cannot apply the event at offset \($0.offset): \($0.error)" }.joined(separator: "; ")
+        self.failures.map { "projection \($0.name) cannot apply the event at offset \($0.offset): \($0.error)" }.joined(
+            separator: "; "
+        )
     }
 }
 
@@ -77,10 +86,16 @@ public final class ProjectionRunner: @unchecked Sendable {
     /// Called after each committed batch with the model's name and its new checkpoint (metrics, benchmarks).
     public var onCommit: (@Sendable (String, UInt64) -> Void)?
 
-    public static func standardModels() -> [any ReadModel] { [MarketReadModel(), TradingReadModel(), NotificationsReadModel()] }
+    public static func standardModels() -> [any ReadModel] {
+        [MarketReadModel(), TradingReadModel(), NotificationsReadModel()]
+    }
 
     /// - Parameter connect: opens a connection (called again after a connection is lost).
-    public init(log: EventLog, models: [any ReadModel] = ProjectionRunner.standardModels(), connect: @escaping @Sendable () throws -> PostgresConnection) throws {
+    public init(
+        log: EventLog,
+        models: [any ReadModel] = ProjectionRunner.standardModels(),
+        connect: @escaping @Sendable () throws -> PostgresConnection
+    ) throws {
         self.log = log
         self.models = models
         self.connect = connect
@@ -88,19 +103,27 @@ public final class ProjectionRunner: @unchecked Sendable {
         try self.connection.execute("SET client_min_messages TO warning")  // TRUNCATE … CASCADE notices are not news
         try Migrator.migrate(self.connection)
         for model in models {
-            try self.connection.query("INSERT INTO projection_checkpoints (name, last_offset) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING", [model.name])
+            try self.connection.query(
+                "INSERT INTO projection_checkpoints (name, last_offset) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+                [model.name]
+            )
         }
     }
 
     public var names: [String] { self.models.map(\.name) }
 
     /// Candle rows the market model has written (inserted or updated) since this runner started.
-    public var candleRowsWritten: Int { self.models.compactMap { ($0 as? MarketReadModel)?.candleRowsWritten }.reduce(0, +) }
+    public var candleRowsWritten: Int {
+        self.models.compactMap { ($0 as? MarketReadModel)?.candleRowsWritten }.reduce(0, +)
+    }
 
     /// Each model's checkpoint, the log head and the lag.
     public func status() throws -> [ProjectionStatus] {
         let recorded = try ProjectionStatus.read(self.connection, head: self.currentHead())
-        return self.models.map { model in recorded.first { $0.name == model.name } ?? ProjectionStatus(name: model.name, offset: 0, head: self.currentHead()) }
+        return self.models.map { model in
+            recorded.first { $0.name == model.name }
+                ?? ProjectionStatus(name: model.name, offset: 0, head: self.currentHead())
+        }
     }
 
     private func currentHead() -> UInt64 {
@@ -109,7 +132,8 @@ public final class ProjectionRunner: @unchecked Sendable {
     }
 
     private func checkpoint(_ name: String) throws -> UInt64 {
-        let rows = try self.connection.query("SELECT last_offset FROM projection_checkpoints WHERE name = $1", [name]).rows
+        let rows = try self.connection.query("SELECT last_offset FROM projection_checkpoints WHERE name = $1", [name])
+            .rows
         guard let row = rows.first, let text = row.first ?? nil, let offset = UInt64(text) else { return 0 }
         return offset
     }
@@ -157,7 +181,9 @@ public final class ProjectionRunner: @unchecked Sendable {
             UPDATE projection_checkpoints SET failures = CASE WHEN failing_offset = $2::bigint THEN failures + 1 ELSE 1 END,
                 failing_since = CASE WHEN failing_offset = $2::bigint THEN failing_since ELSE now() END,
                 failing_offset = $2::bigint, last_error = $3 WHERE name = $1
-            """, [name, String(offset), text])
+            """,
+            [name, String(offset), text]
+        )
     }
 
     private func catchUp(model index: Int, batchEvents: Int, limit: UInt64) throws -> UInt64 {
@@ -166,7 +192,11 @@ public final class ProjectionRunner: @unchecked Sendable {
         var offset = try self.checkpoint(name)
         let head = self.currentHead()
         guard offset <= head else {
-            throw PostgresError(sqlState: nil, message: "projection \(name) is at offset \(offset) but the log \(self.log.directory) ends at \(head): this database was built from another log (rebuild it, or point DATABASE_URL at this log's database)")
+            throw PostgresError(
+                sqlState: nil,
+                message:
+                    "projection \(name) is at offset \(offset) but the log \(self.log.directory) ends at \(head): this database was built from another log (rebuild it, or point DATABASE_URL at this log's database)"
+            )
         }
         if self.prepared[name] != offset {
             try self.models[index].prepare(log: self.log, upTo: offset)
@@ -188,7 +218,9 @@ public final class ProjectionRunner: @unchecked Sendable {
                     return .continue
                 }
                 do {
-                    self.models[index].absorb(try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp))
+                    self.models[index].absorb(
+                        try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
+                    )
                 } catch {
                     failure = error
                     return .stop
@@ -201,7 +233,8 @@ public final class ProjectionRunner: @unchecked Sendable {
                 try self.models[index].flush(into: self.connection)
                 try self.connection.query(
                     "UPDATE projection_checkpoints SET last_offset = $2, updated_at = now(), failing_offset = NULL, last_error = NULL, failing_since = NULL, failures = 0 WHERE name = $1",
-                    [name, String(end)])
+                    [name, String(end)]
+                )
                 try self.connection.execute("COMMIT")
             } catch {
                 // The transaction did not commit: `prepared` is cleared, so the memory goes back to the checkpoint too.
@@ -231,14 +264,21 @@ public final class ProjectionRunner: @unchecked Sendable {
 
     /// Empties one model's tables and replays it from offset 0; the other models are not touched. The
     /// rebuilt tables then get the same retention as `cleanup` (nil: keep everything the log has).
-    public func rebuild(_ name: String, batchEvents: Int = 50_000, retention: Retention? = Retention()) throws -> UInt64 {
+    public func rebuild(_ name: String, batchEvents: Int = 50_000, retention: Retention? = Retention()) throws -> UInt64
+    {
         guard let index = self.models.firstIndex(where: { $0.name == name }) else {
-            throw PostgresError(sqlState: nil, message: "no projection named \(name) (known: \(self.names.joined(separator: ", ")))")
+            throw PostgresError(
+                sqlState: nil,
+                message: "no projection named \(name) (known: \(self.names.joined(separator: ", ")))"
+            )
         }
         try self.connection.execute("BEGIN")
         do {
             try self.connection.execute("TRUNCATE " + self.models[index].tables.joined(separator: ", ") + " CASCADE")
-            try self.connection.query("UPDATE projection_checkpoints SET last_offset = 0, updated_at = now() WHERE name = $1", [name])
+            try self.connection.query(
+                "UPDATE projection_checkpoints SET last_offset = 0, updated_at = now() WHERE name = $1",
+                [name]
+            )
             try self.connection.execute("COMMIT")
         } catch {
             try? self.connection.execute("ROLLBACK")
@@ -255,7 +295,12 @@ public final class ProjectionRunner: @unchecked Sendable {
     /// (0.1 s doubling to 5 s) and resumes from the checkpoint.
     ///
     /// - Parameter onLag: called after each pass with the current statuses (for metrics and logs).
-    public func runLive(pollMicros: UInt32 = 20_000, shouldStop: () -> Bool, onError: (any Error) -> Void = { _ in }, onLag: ([ProjectionStatus]) -> Void = { _ in }) {
+    public func runLive(
+        pollMicros: UInt32 = 20_000,
+        shouldStop: () -> Bool,
+        onError: (any Error) -> Void = { _ in },
+        onLag: ([ProjectionStatus]) -> Void = { _ in }
+    ) {
         var backoffMicros: UInt32 = 100_000
         while !shouldStop() {
             do {
@@ -289,21 +334,39 @@ public final class ProjectionRunner: @unchecked Sendable {
     }
 
     /// Read-model retention, as the operator guide describes it. Returns the rows deleted per table.
-    public func cleanup(candleDays: Int = 365, notificationDays: Int = 90, cancelledTradeDays: Int = 180) throws -> [String: Int] {
-        try self.cleanup(Retention(candleDays: candleDays, notificationDays: notificationDays, cancelledTradeDays: cancelledTradeDays), tables: ["candles", "notifications", "trades"])
+    public func cleanup(candleDays: Int = 365, notificationDays: Int = 90, cancelledTradeDays: Int = 180) throws
+        -> [String: Int]
+    {
+        try self.cleanup(
+            Retention(
+                candleDays: candleDays,
+                notificationDays: notificationDays,
+                cancelledTradeDays: cancelledTradeDays
+            ),
+            tables: ["candles", "notifications", "trades"]
+        )
     }
 
     private func cleanup(_ retention: Retention, tables: Set<String>) throws -> [String: Int] {
         precondition(retention.candleDays > 0 && retention.notificationDays > 0 && retention.cancelledTradeDays > 0)
         var deleted: [String: Int] = [:]
         if tables.contains("candles") {
-            deleted["candles"] = try self.connection.query("DELETE FROM candles WHERE timeframe = '1m' AND \"timestamp\" < NOW() - make_interval(days => $1::int)", [String(retention.candleDays)]).affected
+            deleted["candles"] = try self.connection.query(
+                "DELETE FROM candles WHERE timeframe = '1m' AND \"timestamp\" < NOW() - make_interval(days => $1::int)",
+                [String(retention.candleDays)]
+            ).affected
         }
         if tables.contains("notifications") {
-            deleted["notifications"] = try self.connection.query("DELETE FROM notifications WHERE is_read = true AND created_at < NOW() - make_interval(days => $1::int)", [String(retention.notificationDays)]).affected
+            deleted["notifications"] = try self.connection.query(
+                "DELETE FROM notifications WHERE is_read = true AND created_at < NOW() - make_interval(days => $1::int)",
+                [String(retention.notificationDays)]
+            ).affected
         }
         if tables.contains("trades") {
-            deleted["trades"] = try self.connection.query("DELETE FROM trades WHERE status = 'CANCELLED' AND created_at < NOW() - make_interval(days => $1::int)", [String(retention.cancelledTradeDays)]).affected
+            deleted["trades"] = try self.connection.query(
+                "DELETE FROM trades WHERE status = 'CANCELLED' AND created_at < NOW() - make_interval(days => $1::int)",
+                [String(retention.cancelledTradeDays)]
+            ).affected
         }
         return deleted
     }

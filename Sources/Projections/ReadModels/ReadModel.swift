@@ -1,7 +1,7 @@
-import Runtime
-public import Storage
 public import Engine
 public import Ledger
+import Runtime
+public import Storage
 import Synchronization
 
 /// A read model in PostgreSQL, fed by the log.
@@ -46,9 +46,14 @@ func sqlTime(_ micros: Int64) -> String {
     seconds -= hours * 3600
     let minutes = seconds / 60
     seconds -= minutes * 60
-    digits[0] = UInt8(48 + hours / 10); digits[1] = UInt8(48 + hours % 10); digits[2] = UInt8(ascii: ":")
-    digits[3] = UInt8(48 + minutes / 10); digits[4] = UInt8(48 + minutes % 10); digits[5] = UInt8(ascii: ":")
-    digits[6] = UInt8(48 + seconds / 10); digits[7] = UInt8(48 + seconds % 10)
+    digits[0] = UInt8(48 + hours / 10)
+    digits[1] = UInt8(48 + hours % 10)
+    digits[2] = UInt8(ascii: ":")
+    digits[3] = UInt8(48 + minutes / 10)
+    digits[4] = UInt8(48 + minutes % 10)
+    digits[5] = UInt8(ascii: ":")
+    digits[6] = UInt8(48 + seconds / 10)
+    digits[7] = UInt8(48 + seconds % 10)
     return prefix + String(decoding: digits, as: UTF8.self) + "Z"
 }
 
@@ -99,12 +104,20 @@ public struct MarketReadModel: ReadModel {
         case .candleClosed(let candle):
             self.state.apply(event)
             // Keyed: a revised roll-up in the same batch replaces the earlier version (one row per key).
-            self.candles[CandleKey(stock: candle.stock.value, timeframe: candle.timeframe.rawValue, start: candle.start)] = (candle, offset)
+            self.candles[
+                CandleKey(stock: candle.stock.value, timeframe: candle.timeframe.rawValue, start: candle.start)
+            ] = (candle, offset)
             self.stocks[candle.stock] = (offset, event.timestamp)
         case .indicatorComputed(let value):
-            self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (value, offset)
+            self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (
+                value, offset
+            )
         case .indicatorsComputed(let bar):
-            for value in bar.each { self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (value, offset) }
+            for value in bar.each {
+                self.indicators["\(value.stock.value)|\(value.timeframe.rawValue)|\(value.start)|\(value.name)"] = (
+                    value, offset
+                )
+            }
         default:
             break
         }
@@ -114,14 +127,23 @@ public struct MarketReadModel: ReadModel {
         var stockRows = CopyRows()
         for (code, (offset, time)) in self.stocks.sorted(by: { $0.key < $1.key }) {
             guard let stock = self.state.stocks[code] else { continue }
-            stockRows.append([code.description, stock.name, stock.market, String(stock.marketData.basePrice), String(stock.marketData.lastClose), sqlTime(time), String(offset)])
+            stockRows.append([
+                code.description, stock.name, stock.market, String(stock.marketData.basePrice),
+                String(stock.marketData.lastClose), sqlTime(time), String(offset),
+            ])
         }
-        try connection.upsert("stocks", columns: ["id", "name", "market", "previous_close", "last_price", "updated_at", "last_offset"], key: ["id"], rows: stockRows)
+        try connection.upsert(
+            "stocks",
+            columns: ["id", "name", "market", "previous_close", "last_price", "updated_at", "last_offset"],
+            key: ["id"],
+            rows: stockRows
+        )
         // Candles and indicator values are new rows (a bar, and a roll-up, is recorded once it is complete).
         var candleRows = CopyRows()
         for (candle, offset) in self.candles.values {
             candleRows.append([
-                candle.stock.description, candle.timeframe.description, sqlTime(candle.start), String(candle.open), String(candle.high),
+                candle.stock.description, candle.timeframe.description, sqlTime(candle.start), String(candle.open),
+                String(candle.high),
                 String(candle.low), String(candle.close), String(candle.volume), String(offset),
             ])
         }
@@ -129,15 +151,26 @@ public struct MarketReadModel: ReadModel {
         // re-ingested data) the plain upsert is used for a while, so a conflict costs one failed COPY, not one per batch.
         let tryFast = self.insertFirstBackoff == 0
         let fast = try connection.upsert(
-            "candles", columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"], key: ["stock_id", "timeframe", "timestamp"],
-            rows: candleRows, insertFirst: tryFast)
+            "candles",
+            columns: ["stock_id", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "last_offset"],
+            key: ["stock_id", "timeframe", "timestamp"],
+            rows: candleRows,
+            insertFirst: tryFast
+        )
         var indicatorRows = CopyRows()
         for (value, offset) in self.indicators.values {
-            indicatorRows.append([value.stock.description, value.timeframe.description, sqlTime(value.start), value.name, "\(value.value)", String(offset)])
+            indicatorRows.append([
+                value.stock.description, value.timeframe.description, sqlTime(value.start), value.name,
+                "\(value.value)", String(offset),
+            ])
         }
         let indicatorsFast = try connection.upsert(
-            "indicators", columns: ["stock_id", "timeframe", "timestamp", "name", "value", "last_offset"], key: ["stock_id", "timeframe", "timestamp", "name"],
-            rows: indicatorRows, insertFirst: tryFast)
+            "indicators",
+            columns: ["stock_id", "timeframe", "timestamp", "name", "value", "last_offset"],
+            key: ["stock_id", "timeframe", "timestamp", "name"],
+            rows: indicatorRows,
+            insertFirst: tryFast
+        )
         self.insertFirstBackoff = tryFast && !(fast && indicatorsFast) ? 16 : max(0, self.insertFirstBackoff - 1)
         self.candleRowsWritten += candleRows.count
         self.candles.removeAll(keepingCapacity: true)
@@ -196,7 +229,9 @@ public struct TradingReadModel: ReadModel {
         self.orders[id] = offset
         self.accounts[order.account] = (offset, event.timestamp)
         self.positions[PositionKey(account: order.account, stock: order.stock)] = offset
-        self.events.append([String(offset), id.description, event.typeName, sqlTime(event.timestamp), event.event.payloadJSON()])
+        self.events.append([
+            String(offset), id.description, event.typeName, sqlTime(event.timestamp), event.event.payloadJSON(),
+        ])
     }
 
     public mutating func flush(into connection: PostgresConnection) throws {
@@ -204,24 +239,41 @@ public struct TradingReadModel: ReadModel {
         // Addresses are sealed in the log; shown while the person's key exists, "(erased)" after.
         let contacts = try PersonalData.resolve(self.users.keys.map { self.state.users[$0] ?? "" }, connection)
         for (user, (offset, time)) in self.users {
-            userRows.append([user.description, contacts[self.state.users[user] ?? ""] ?? PersonalData.erased, sqlTime(time), String(offset)])
+            userRows.append([
+                user.description, contacts[self.state.users[user] ?? ""] ?? PersonalData.erased, sqlTime(time),
+                String(offset),
+            ])
         }
-        try connection.upsert("users", columns: ["id", "email", "created_at", "last_offset"], key: ["id"], rows: userRows)
+        try connection.upsert(
+            "users",
+            columns: ["id", "email", "created_at", "last_offset"],
+            key: ["id"],
+            rows: userRows
+        )
         var accountRows = CopyRows()
         for (id, (offset, time)) in self.accounts {
             guard let account = self.state.accounts[id] else { continue }
             accountRows.append([
-                id.description, account.user.description, account.broker.description, account.maskedAccountNumber, String(account.dailyOrderLimit),
-                String(account.cash), String(account.reservedCash), String(account.realizedProfit), String(account.commissionPaid), String(account.taxPaid),
-                account.tokenExpiresAt.map(sqlTime), account.haltReason, account.closedAt.map(sqlTime), sqlTime(self.accountCreated[id] ?? time), sqlTime(time), String(offset),
+                id.description, account.user.description, account.broker.description, account.maskedAccountNumber,
+                String(account.dailyOrderLimit),
+                String(account.cash), String(account.reservedCash), String(account.realizedProfit),
+                String(account.commissionPaid), String(account.taxPaid),
+                account.tokenExpiresAt.map(sqlTime), account.haltReason, account.closedAt.map(sqlTime),
+                sqlTime(self.accountCreated[id] ?? time), sqlTime(time), String(offset),
             ])
         }
         try connection.upsert(
             "broker_accounts",
-            columns: ["id", "user_id", "broker", "account_number", "daily_order_limit", "cash", "reserved_cash", "realized_profit", "commission_paid", "tax_paid", "token_expires_at", "halted_reason", "closed_at", "created_at", "updated_at", "last_offset"],
+            columns: [
+                "id", "user_id", "broker", "account_number", "daily_order_limit", "cash", "reserved_cash",
+                "realized_profit", "commission_paid", "tax_paid", "token_expires_at", "halted_reason", "closed_at",
+                "created_at", "updated_at", "last_offset",
+            ],
             // created_at: known only while this process saw the account's registration; a row written after a
             // restart must keep the one it has (the fallback below would be a later event's time).
-            key: ["id"], keep: ["created_at"], rows: accountRows
+            key: ["id"],
+            keep: ["created_at"],
+            rows: accountRows
         )
         // Only the (account, stock) pairs that orders touched: a closed position is deleted, others upserted.
         var positionRows = CopyRows()
@@ -229,7 +281,11 @@ public struct TradingReadModel: ReadModel {
         var closedStocks: [String] = []
         for (key, offset) in self.positions {
             if let position = self.state.accounts[key.account]?.positions[key.stock] {
-                positionRows.append([key.account.description, key.stock.description, String(position.quantity), String(position.reservedForSale), String(position.costBasis), String(position.averagePrice), String(offset)])
+                positionRows.append([
+                    key.account.description, key.stock.description, String(position.quantity),
+                    String(position.reservedForSale), String(position.costBasis), String(position.averagePrice),
+                    String(offset),
+                ])
             } else {
                 closedAccounts.append(key.account.description)
                 closedStocks.append(key.stock.description)
@@ -241,25 +297,47 @@ public struct TradingReadModel: ReadModel {
                 ["{" + closedAccounts.joined(separator: ",") + "}", "{" + closedStocks.joined(separator: ",") + "}"]
             )
         }
-        try connection.upsert("positions", columns: ["broker_account_id", "stock_id", "quantity", "reserved_for_sale", "cost_basis", "average_price", "last_offset"], key: ["broker_account_id", "stock_id"], rows: positionRows)
+        try connection.upsert(
+            "positions",
+            columns: [
+                "broker_account_id", "stock_id", "quantity", "reserved_for_sale", "cost_basis", "average_price",
+                "last_offset",
+            ],
+            key: ["broker_account_id", "stock_id"],
+            rows: positionRows
+        )
         var tradeRows = CopyRows()
         for (id, offset) in self.orders {
             guard let order = self.state.orders[id], let account = self.state.accounts[order.account] else { continue }
             tradeRows.append([
-                id.description, account.user.description, order.account.description, order.stock.description, order.side.description,
-                order.type.description, String(order.quantity), String(order.price), String(order.filledQuantity), String(order.averageFillPrice),
+                id.description, account.user.description, order.account.description, order.stock.description,
+                order.side.description,
+                order.type.description, String(order.quantity), String(order.price), String(order.filledQuantity),
+                String(order.averageFillPrice),
                 order.status.description, order.rejectedBy?.description, order.failureReason?.rawValue,
                 order.failureMessage.isEmpty ? nil : order.failureMessage, String(order.commission), String(order.tax),
                 order.brokerOrderNumber.isEmpty ? nil : order.brokerOrderNumber, order.source.description,
-                order.clientOrderID.isEmpty ? nil : order.clientOrderID, sqlTime(order.createdAt), sqlTime(order.updatedAt), String(offset),
+                order.clientOrderID.isEmpty ? nil : order.clientOrderID, sqlTime(order.createdAt),
+                sqlTime(order.updatedAt), String(offset),
             ])
         }
         try connection.upsert(
             "trades",
-            columns: ["id", "user_id", "broker_account_id", "stock_id", "order_side", "order_type", "quantity", "price", "filled_quantity", "average_price", "status", "rejected_by", "failure_reason", "failure_message", "commission", "tax", "broker_order_number", "source", "client_order_id", "created_at", "updated_at", "last_offset"],
-            key: ["id"], rows: tradeRows
+            columns: [
+                "id", "user_id", "broker_account_id", "stock_id", "order_side", "order_type", "quantity", "price",
+                "filled_quantity", "average_price", "status", "rejected_by", "failure_reason", "failure_message",
+                "commission", "tax", "broker_order_number", "source", "client_order_id", "created_at", "updated_at",
+                "last_offset",
+            ],
+            key: ["id"],
+            rows: tradeRows
         )
-        if !self.events.isEmpty { try connection.copyIn("COPY order_events (\"offset\", trade_id, type, occurred_at, payload) FROM STDIN", data: self.events.bytes) }
+        if !self.events.isEmpty {
+            try connection.copyIn(
+                "COPY order_events (\"offset\", trade_id, type, occurred_at, payload) FROM STDIN",
+                data: self.events.bytes
+            )
+        }
         self.users.removeAll(keepingCapacity: true)
         self.accounts.removeAll(keepingCapacity: true)
         self.orders.removeAll(keepingCapacity: true)
@@ -291,7 +369,10 @@ public struct NotificationsReadModel: ReadModel {
         let offset = event.offset ?? 0
         switch event.event {
         case .notificationCreated(let e):
-            self.created.append([e.notification.description, e.user.description, e.kind, e.title, e.message, "f", nil, nil, sqlTime(event.timestamp), String(offset)])
+            self.created.append([
+                e.notification.description, e.user.description, e.kind, e.title, e.message, "f", nil, nil,
+                sqlTime(event.timestamp), String(offset),
+            ])
         case .notificationSent(let e):
             self.updates.append((e.notification.description, sqlTime(event.timestamp), nil, false, offset))
         case .notificationFailed(let e):
@@ -305,7 +386,10 @@ public struct NotificationsReadModel: ReadModel {
 
     public mutating func flush(into connection: PostgresConnection) throws {
         if !self.created.isEmpty {
-            try connection.copyIn("COPY notifications (id, user_id, type, title, message, is_read, sent_at, delivery_error, created_at, last_offset) FROM STDIN", data: self.created.bytes)
+            try connection.copyIn(
+                "COPY notifications (id, user_id, type, title, message, is_read, sent_at, delivery_error, created_at, last_offset) FROM STDIN",
+                data: self.created.bytes
+            )
         }
         for update in self.updates {
             try connection.query(

@@ -56,7 +56,14 @@ extension PostgresConnection {
     ///   - keep: …except these, written when the row is inserted and never changed (a row's creation time).
     /// - Returns: true when the rows went in through the insert-first fast path (no conflicting key).
     @discardableResult
-    public func upsert(_ table: String, columns: [String], key: [String], keep: [String] = [], rows: CopyRows, insertFirst: Bool = false) throws(PostgresError) -> Bool {
+    public func upsert(
+        _ table: String,
+        columns: [String],
+        key: [String],
+        keep: [String] = [],
+        rows: CopyRows,
+        insertFirst: Bool = false
+    ) throws(PostgresError) -> Bool {
         guard !rows.isEmpty else { return insertFirst }
         let quotedColumns = columns.map { "\"\($0)\"" }.joined(separator: ", ")
         if insertFirst {
@@ -67,18 +74,24 @@ extension PostgresConnection {
                 try self.copyIn("COPY \(table) (\(quotedColumns)) FROM STDIN", data: rows.bytes)
                 try self.execute("RELEASE SAVEPOINT upsert_fast")
                 return true
-            } catch where error.sqlState == "23505" {
+            } catch  where error.sqlState == "23505" {
                 try self.execute("ROLLBACK TO SAVEPOINT upsert_fast")
             }
         }
         precondition(key.allSatisfy(columns.contains), "the key must be among the columns")
         let staging = "stage_" + table
         let quoted = columns.map { "\"\($0)\"" }.joined(separator: ", ")
-        try self.execute("CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        try self.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
         try self.copyIn("COPY \(staging) (\(quoted)) FROM STDIN", data: rows.bytes)
-        let updates = columns.filter { !key.contains($0) && !keep.contains($0) }.map { "\"\($0)\" = EXCLUDED.\"\($0)\"" }.joined(separator: ", ")
+        let updates = columns.filter { !key.contains($0) && !keep.contains($0) }.map {
+            "\"\($0)\" = EXCLUDED.\"\($0)\""
+        }.joined(separator: ", ")
         let conflict = key.map { "\"\($0)\"" }.joined(separator: ", ")
-        try self.execute("INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM \(staging) ON CONFLICT (\(conflict)) DO \(updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates)")
+        try self.execute(
+            "INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM \(staging) ON CONFLICT (\(conflict)) DO \(updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates)"
+        )
         // Emptied for a second upsert in this transaction; DELETE, not TRUNCATE (a new file each time), as the
         // commit truncates the table anyway (ON COMMIT DELETE ROWS), dead rows included.
         try self.execute("DELETE FROM \(staging)")

@@ -1,8 +1,9 @@
 internal import CLibPQ
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A PostgreSQL error with the server's SQLSTATE when there is one.
 public struct PostgresError: Error, Sendable, CustomStringConvertible {
@@ -57,7 +58,8 @@ public final class PostgresConnection: Sendable {
             var owned: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.flatMap { strdup(PostgresText.safe($0)) } }
             defer { for pointer in owned { free(pointer) } }
             let result = owned.withUnsafeMutableBufferPointer { buffer in
-                buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) { values in
+                buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
+                    values in
                     PQexecParams(raw, sql, Int32(parameters.count), nil, parameters.isEmpty ? nil : values, nil, nil, 0)
                 }
             }
@@ -91,7 +93,9 @@ public final class PostgresConnection: Sendable {
                 let sent = data[index..<end].withUnsafeBytes { bytes in
                     PQputCopyData(raw, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
                 }
-                guard sent == 1 else { throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(raw))) }
+                guard sent == 1 else {
+                    throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(raw)))
+                }
                 index = end
             }
             guard PQputCopyEnd(raw, nil) == 1 else {
@@ -111,9 +115,14 @@ public final class PostgresConnection: Sendable {
     /// False once the connection to the server is lost (the owner should open a new one).
     public var isHealthy: Bool { self.connection.withLock { PQstatus($0) == CONNECTION_OK } }
 
-    private static func consume(_ result: OpaquePointer?, connection: OpaquePointer) throws(PostgresError) -> PostgresRows {
+    private static func consume(_ result: OpaquePointer?, connection: OpaquePointer) throws(PostgresError)
+        -> PostgresRows
+    {
         guard let result else {
-            throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingCharacters())
+            throw PostgresError(
+                sqlState: nil,
+                message: String(cString: PQerrorMessage(connection)).trimmingCharacters()
+            )
         }
         defer { PQclear(result) }
         let status = PQresultStatus(result)

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A Redis connection that reconnects: a call on a lost connection throws (the caller cannot know whether
 /// the command ran) and drops it; the next call connects again, no sooner than the back-off allows
@@ -30,7 +31,10 @@ public final class RedisClient: Sendable {
             if let connection = state.connection { return connection }
             let now = Self.monotonicNanos()
             guard now >= state.nextAttempt else {
-                throw RedisError(message: "not connected to \(self.endpoint.host):\(self.endpoint.port) (retrying in \((state.nextAttempt - now) / 1_000_000) ms)")
+                throw RedisError(
+                    message:
+                        "not connected to \(self.endpoint.host):\(self.endpoint.port) (retrying in \((state.nextAttempt - now) / 1_000_000) ms)"
+                )
             }
             do throws(RedisError) {
                 let connection = try RedisConnection(endpoint: self.endpoint, timeoutSeconds: self.timeoutSeconds)

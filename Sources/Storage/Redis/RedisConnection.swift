@@ -1,8 +1,9 @@
 internal import CHiredis
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A Redis reply, decoded from hiredis' tree into values.
 public enum RedisReply: Sendable, Equatable {
@@ -45,19 +46,25 @@ public struct RedisEndpoint: Sendable, Equatable {
     }
 
     /// As a `REDIS_URL` again, the password included (for a child process's environment; never logged).
-    public var url: String { "redis://\(self.password.map { ":\($0)@" } ?? "")\(self.host):\(self.port)/\(self.database)" }
+    public var url: String {
+        "redis://\(self.password.map { ":\($0)@" } ?? "")\(self.host):\(self.port)/\(self.database)"
+    }
 
     public init?(url: String) {
         guard url.hasPrefix("redis://") else { return nil }
         var rest = Substring(url.dropFirst("redis://".count))
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
-            let password = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).last.map(String.init)
+            let password = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).last.map(
+                String.init
+            )
             self.password = password?.isEmpty == true ? nil : password
             rest = rest[rest.index(after: at)...]
         }
         if let slash = rest.firstIndex(of: "/") {
-            guard let database = Int(rest[rest.index(after: slash)...].isEmpty ? "0" : rest[rest.index(after: slash)...]) else { return nil }
+            guard
+                let database = Int(rest[rest.index(after: slash)...].isEmpty ? "0" : rest[rest.index(after: slash)...])
+            else { return nil }
             self.database = database
             rest = rest[..<slash]
         }
@@ -83,7 +90,9 @@ public final class RedisConnection: Sendable {
             throw RedisError(message: "hiredis could not allocate a context")
         }
         if raw.pointee.err != 0 {
-            let message = withUnsafeBytes(of: raw.pointee.errstr) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let message = withUnsafeBytes(of: raw.pointee.errstr) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
             redisFree(raw)
             throw RedisError(message: "connect to \(endpoint.host):\(endpoint.port): \(message)")
         }
@@ -121,7 +130,9 @@ public final class RedisConnection: Sendable {
                 let copies: [UnsafeMutablePointer<CChar>] = arguments.map { argument in
                     let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(argument.count, 1))
                     argument.withUnsafeBytes { bytes in
-                        if let base = bytes.baseAddress { copy.initialize(from: base.assumingMemoryBound(to: CChar.self), count: bytes.count) }
+                        if let base = bytes.baseAddress {
+                            copy.initialize(from: base.assumingMemoryBound(to: CChar.self), count: bytes.count)
+                        }
                     }
                     return copy
                 }
@@ -167,7 +178,9 @@ public final class RedisConnection: Sendable {
     }
 
     private static func contextError(_ raw: UnsafeMutablePointer<redisContext>) -> RedisError {
-        let message = withUnsafeBytes(of: raw.pointee.errstr) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let message = withUnsafeBytes(of: raw.pointee.errstr) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         return RedisError(message: message.isEmpty ? "connection lost" : message)
     }
 
@@ -177,9 +190,13 @@ public final class RedisConnection: Sendable {
         case REDIS_REPLY_STRING:
             return .string(Array(UnsafeRawBufferPointer(start: value.str, count: Int(value.len))))
         case REDIS_REPLY_STATUS:
-            return .status(String(decoding: UnsafeRawBufferPointer(start: value.str, count: Int(value.len)), as: UTF8.self))
+            return .status(
+                String(decoding: UnsafeRawBufferPointer(start: value.str, count: Int(value.len)), as: UTF8.self)
+            )
         case REDIS_REPLY_ERROR:
-            return .error(String(decoding: UnsafeRawBufferPointer(start: value.str, count: Int(value.len)), as: UTF8.self))
+            return .error(
+                String(decoding: UnsafeRawBufferPointer(start: value.str, count: Int(value.len)), as: UTF8.self)
+            )
         case REDIS_REPLY_INTEGER:
             return .integer(Int64(value.integer))
         case REDIS_REPLY_ARRAY:

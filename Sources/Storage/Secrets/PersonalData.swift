@@ -24,7 +24,11 @@ public enum PersonalData {
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let keyID = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        return Sealed(keyID: keyID, key: key, reference: Self.prefix + keyID + ":" + (try SecretBox(key: key).seal(text)))
+        return Sealed(
+            keyID: keyID,
+            key: key,
+            reference: Self.prefix + keyID + ":" + (try SecretBox(key: key).seal(text))
+        )
     }
 
     /// The key id of a sealed reference; nil for anything else (a clear address, an erased one).
@@ -38,19 +42,31 @@ public enum PersonalData {
     public static func store(_ sealed: Sealed, user: String?, _ connection: PostgresConnection) throws(PostgresError) {
         try connection.query(
             "INSERT INTO person_keys (key_id, user_id, key) VALUES ($1, $2, $3)",
-            [sealed.keyID, user, sealed.key.map { String(format: "%02x", $0) }.joined()])
+            [sealed.keyID, user, sealed.key.map { String(format: "%02x", $0) }.joined()]
+        )
     }
 
     /// What each reference reads as now: the clear text while its key exists, `erased` once it does not; a
     /// reference that is not sealed (an older log's clear address) as it is, an empty one as `erased`.
-    public static func resolve(_ references: [String], _ connection: PostgresConnection) throws(PostgresError) -> [String: String] {
+    public static func resolve(_ references: [String], _ connection: PostgresConnection) throws(PostgresError)
+        -> [String: String]
+    {
         var result: [String: String] = [:]
         var sealed: [String: [String]] = [:]
         for reference in references {
-            if reference.isEmpty { result[reference] = Self.erased } else if let id = Self.keyID(of: reference) { sealed[id, default: []].append(reference) } else { result[reference] = reference }
+            if reference.isEmpty {
+                result[reference] = Self.erased
+            } else if let id = Self.keyID(of: reference) {
+                sealed[id, default: []].append(reference)
+            } else {
+                result[reference] = reference
+            }
         }
         guard !sealed.isEmpty else { return result }
-        let rows = try connection.query("SELECT key_id, key FROM person_keys WHERE key_id = ANY($1::text[])", ["{" + sealed.keys.joined(separator: ",") + "}"]).rows
+        let rows = try connection.query(
+            "SELECT key_id, key FROM person_keys WHERE key_id = ANY($1::text[])",
+            ["{" + sealed.keys.joined(separator: ",") + "}"]
+        ).rows
         var keys: [String: [UInt8]] = [:]
         for row in rows {
             if let id = row[0], let key = row[1].flatMap(SecretBox.parseKey) { keys[id] = key }

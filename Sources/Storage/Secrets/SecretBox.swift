@@ -30,7 +30,10 @@ public struct SecretBox: Sendable {
         do {
             return String(decoding: try AES.GCM.open(box, using: self.key), as: UTF8.self)
         } catch {
-            throw Failure(description: "a sealed secret does not open with this STOCKBOOM_SECRETS_KEY (was it sealed under another key?)")
+            throw Failure(
+                description:
+                    "a sealed secret does not open with this STOCKBOOM_SECRETS_KEY (was it sealed under another key?)"
+            )
         }
     }
 
@@ -61,9 +64,17 @@ public struct BrokerCredentials: Sendable {
 extension PostgresConnection {
     /// Opens the sealed credentials of one broker account; nil when none are stored.
     public func brokerCredentials(account: String, box: SecretBox) throws -> BrokerCredentials? {
-        guard let row = try self.query("SELECT sealed_app_key, sealed_app_secret, sealed_account_number FROM broker_credentials WHERE broker_account_id = $1", [account]).rows.first,
+        guard
+            let row = try self.query(
+                "SELECT sealed_app_key, sealed_app_secret, sealed_account_number FROM broker_credentials WHERE broker_account_id = $1",
+                [account]
+            ).rows.first,
             let key = row[0], let secret = row[1], let number = row[2]
         else { return nil }
-        return BrokerCredentials(appKey: try box.open(key), appSecret: try box.open(secret), accountNumber: try box.open(number))
+        return BrokerCredentials(
+            appKey: try box.open(key),
+            appSecret: try box.open(secret),
+            accountNumber: try box.open(number)
+        )
     }
 }

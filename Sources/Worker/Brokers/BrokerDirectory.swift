@@ -1,7 +1,7 @@
-import Jobs
-public import Storage
 import Engine
 import Foundation
+import Jobs
+public import Storage
 
 /// Opens broker accounts' credentials (PostgreSQL `broker_credentials`, sealed with `STOCKBOOM_SECRETS_KEY`)
 /// and keeps one `KISClient` per account, so tokens and rate limits are per app key, as KIS counts them.
@@ -18,7 +18,14 @@ public actor BrokerDirectory {
     /// - Parameters:
     ///   - baseURL: overrides both KIS hosts (`KIS_BASE_URL`: a mock in tests, a proxy in production).
     ///   - requestsPerSecond: overrides KIS's per-key limit (`KIS_REQUESTS_PER_SECOND`: a new app's 3/s, a mock's more).
-    public init(databaseURL: String, box: SecretBox, baseURL: String?, engine: EngineClient, clock: @escaping @Sendable () -> Int64, requestsPerSecond: Double? = nil) {
+    public init(
+        databaseURL: String,
+        box: SecretBox,
+        baseURL: String?,
+        engine: EngineClient,
+        clock: @escaping @Sendable () -> Int64,
+        requestsPerSecond: Double? = nil
+    ) {
         self.requestsPerSecond = requestsPerSecond
         self.database = DatabasePool(url: databaseURL, size: 2)
         self.box = box
@@ -33,12 +40,25 @@ public actor BrokerDirectory {
         let box = self.box
         let database = self.database
         let credentials = try await database.run { try $0.brokerCredentials(account: account, box: box) }
-        guard let credentials else { throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)") }
+        guard let credentials else {
+            throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)")
+        }
         let engine = self.engine
         let client = KISClient(
-            environment: kind, credentials: KISCredentials(appKey: credentials.appKey, appSecret: credentials.appSecret, accountNumber: credentials.accountNumber),
-            baseURL: self.baseURL, clock: self.clock, tokenStore: PostgresTokenStore(account: account, database: database, box: box),
-            onTokenIssued: { token in _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt)) }, requestsPerSecond: self.requestsPerSecond)
+            environment: kind,
+            credentials: KISCredentials(
+                appKey: credentials.appKey,
+                appSecret: credentials.appSecret,
+                accountNumber: credentials.accountNumber
+            ),
+            baseURL: self.baseURL,
+            clock: self.clock,
+            tokenStore: PostgresTokenStore(account: account, database: database, box: box),
+            onTokenIssued: { token in
+                _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt))
+            },
+            requestsPerSecond: self.requestsPerSecond
+        )
         self.clients[account] = client
         return client
     }
@@ -55,8 +75,11 @@ struct PostgresTokenStore: KISTokenStore {
         return try await self.database.run { db throws -> KISToken? in
             let rows = try db.query(
                 "SELECT sealed_token, (extract(epoch FROM issued_at) * 1000000)::bigint, (extract(epoch FROM expires_at) * 1000000)::bigint FROM broker_tokens WHERE broker_account_id = $1",
-                [account]).rows
-            guard let row = rows.first, let sealed = row[0], let issued = row[1].flatMap({ Int64($0) }), let expires = row[2].flatMap({ Int64($0) }) else { return nil }
+                [account]
+            ).rows
+            guard let row = rows.first, let sealed = row[0], let issued = row[1].flatMap({ Int64($0) }),
+                let expires = row[2].flatMap({ Int64($0) })
+            else { return nil }
             return KISToken(accessToken: try box.open(sealed), issuedAt: issued, expiresAt: expires)
         }
     }
@@ -70,12 +93,15 @@ struct PostgresTokenStore: KISTokenStore {
                 INSERT INTO broker_tokens (broker_account_id, sealed_token, issued_at, expires_at) VALUES ($1, $2, to_timestamp($3::float8 / 1e6), to_timestamp($4::float8 / 1e6))
                 ON CONFLICT (broker_account_id) DO UPDATE SET sealed_token = EXCLUDED.sealed_token, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at, updated_at = now()
                 """,
-                [account, sealed, String(token.issuedAt), String(token.expiresAt)])
+                [account, sealed, String(token.issuedAt), String(token.expiresAt)]
+            )
         }
     }
 
     func clear() async throws {
         let account = self.account
-        try await self.database.run { db in _ = try db.query("DELETE FROM broker_tokens WHERE broker_account_id = $1", [account]) }
+        try await self.database.run { db in
+            _ = try db.query("DELETE FROM broker_tokens WHERE broker_account_id = $1", [account])
+        }
     }
 }

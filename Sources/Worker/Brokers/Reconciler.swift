@@ -1,5 +1,5 @@
-import Jobs
 import Foundation
+import Jobs
 import Projections
 
 /// Compares each KIS account's broker-side state with the engine's, at worker start-up and then every
@@ -55,22 +55,35 @@ public struct Reconciler: Sendable {
         var actions: [String] = []
         if balance.cash > account.cash {
             // Against the cash compared: another worker's reconciler may have adopted the difference meanwhile.
-            let deposit = try await self.engine.record(.deposit(account: account.id, amount: balance.cash - account.cash, expectedCash: account.cash), correlation: "reconcile")
-            actions.append(deposit.appended ? "adopted cash \(balance.cash - account.cash)" : "cash moved meanwhile (\(deposit.error ?? "")); the next pass compares again")
+            let deposit = try await self.engine.record(
+                .deposit(account: account.id, amount: balance.cash - account.cash, expectedCash: account.cash),
+                correlation: "reconcile"
+            )
+            actions.append(
+                deposit.appended
+                    ? "adopted cash \(balance.cash - account.cash)"
+                    : "cash moved meanwhile (\(deposit.error ?? "")); the next pass compares again"
+            )
         } else if balance.cash < account.cash, account.workingOrders == 0 {
             problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
         }
         if account.workingOrders == 0 {
             var broker: [String: Int64] = [:]
             for holding in balance.holdings where holding.quantity != 0 { broker[holding.stock] = holding.quantity }
-            for code in Set(broker.keys).union(account.positions.keys).sorted() where broker[code] ?? 0 != account.positions[code] ?? 0 {
-                problems.append("\(code): the broker holds \(broker[code] ?? 0) shares, the engine \(account.positions[code] ?? 0)")
+            for code in Set(broker.keys).union(account.positions.keys).sorted()
+            where broker[code] ?? 0 != account.positions[code] ?? 0 {
+                problems.append(
+                    "\(code): the broker holds \(broker[code] ?? 0) shares, the engine \(account.positions[code] ?? 0)"
+                )
             }
         }
         if !problems.isEmpty {
             let reason = "reconciliation mismatch: " + problems.joined(separator: "; ")
             // The halt notifies the owner (once, however many reconcilers see it).
-            try await self.engine.record(.halt(account: account.id, reason: String(reason.prefix(500))), correlation: "reconcile")
+            try await self.engine.record(
+                .halt(account: account.id, reason: String(reason.prefix(500))),
+                correlation: "reconcile"
+            )
             self.report("\(account.id) halted: \(reason)")
             return "\(account.id): halted (\(problems.count) mismatch(es))"
         }

@@ -1,6 +1,6 @@
-public import Jobs
 public import Engine
 import Foundation
+public import Jobs
 
 /// data-analysis: for closed one-minute bars of stocks with strategies enabled, records each bar's indicators
 /// (`IndicatorComputed`, the engine's `IndicatorSet`) and runs each strategy (the engine's own `Strategy` code,
@@ -38,8 +38,19 @@ public struct DataAnalysisHandler: JobHandler {
         var volume: Int64?
 
         var candle: Candle? {
-            guard let code = StockCode(self.stock), let open, let high, let low, let close, let volume else { return nil }
-            return Candle(stock: code, timeframe: .minute1, start: self.start, open: open, high: high, low: low, close: close, volume: volume)
+            guard let code = StockCode(self.stock), let open, let high, let low, let close, let volume else {
+                return nil
+            }
+            return Candle(
+                stock: code,
+                timeframe: .minute1,
+                start: self.start,
+                open: open,
+                high: high,
+                low: low,
+                close: close,
+                volume: volume
+            )
         }
     }
 
@@ -65,12 +76,19 @@ public struct DataAnalysisHandler: JobHandler {
             if let candle = bar.candle, let next = try await self.book.advance(candle, strategies: strategies) {
                 step = next
             } else {
-                let history = try await self.engine.candles(stock: bar.stock, to: bar.start + KST.minuteMicros, limit: self.history)
-                guard let newest = history.last, newest.start == bar.start else { continue }  // the bar is not readable yet: nothing to decide on
+                let history = try await self.engine.candles(
+                    stock: bar.stock,
+                    to: bar.start + KST.minuteMicros,
+                    limit: self.history
+                )
+                // the bar is not readable yet: nothing to decide on
+                guard let newest = history.last, newest.start == bar.start else { continue }
                 step = try await self.book.reset(history, strategies: strategies)
             }
             if !step.indicators.isEmpty {
-                indicators.append(.indicators(stock: bar.stock, timeframe: "1m", start: bar.start, values: step.indicators))
+                indicators.append(
+                    .indicators(stock: bar.stock, timeframe: "1m", start: bar.start, values: step.indicators)
+                )
             }
             for (view, signal) in step.signals {
                 signals.append(("signal-\(offset)-\(view.account)-\(view.strategy)", view, signal))
@@ -82,9 +100,14 @@ public struct DataAnalysisHandler: JobHandler {
         if !signals.isEmpty { try await self.place(signals) }
         // Indicators in requests of 100 (~40 kB of JSON; the gateway takes up to 64 KiB).
         for chunk in stride(from: 0, to: indicators.count, by: 100) {
-            for result in try await self.engine.send(Array(indicators[chunk..<min(indicators.count, chunk + 100)]), correlation: "analysis")
+            for result in try await self.engine.send(
+                Array(indicators[chunk..<min(indicators.count, chunk + 100)]),
+                correlation: "analysis"
+            )
             where result.status != 200 && result.status != 409 {
-                throw EngineClient.Failure(description: "the engine refused indicators: \(result.status) \(result.error ?? "")")
+                throw EngineClient.Failure(
+                    description: "the engine refused indicators: \(result.status) \(result.error ?? "")"
+                )
             }
         }
         return .done
@@ -94,20 +117,41 @@ public struct DataAnalysisHandler: JobHandler {
     /// it placed.
     private func place(_ signals: [(key: String, view: WorkerStrategyView, signal: StrategySignal)]) async throws {
         let orders: [WireCommand] = signals.map {
-            .placeOrder(account: $0.view.account, stock: $0.view.stock, side: $0.signal.side.description, quantity: $0.signal.quantity, clientOrderID: String($0.key.prefix(64)))
+            .placeOrder(
+                account: $0.view.account,
+                stock: $0.view.stock,
+                side: $0.signal.side.description,
+                quantity: $0.signal.quantity,
+                clientOrderID: String($0.key.prefix(64))
+            )
         }
         let placed = try await self.engine.send(orders, correlation: "strategy")
         // A signal is recorded with the order it placed (an order placed before — the same key — records none).
         var recorded: [WireCommand] = []
         for (signal, result) in zip(signals, placed) {
-            guard result.status == 200 else { throw EngineClient.Failure(description: "the strategy's order was refused: \(result.status) \(result.error ?? "")") }
+            guard result.status == 200 else {
+                throw EngineClient.Failure(
+                    description: "the strategy's order was refused: \(result.status) \(result.error ?? "")"
+                )
+            }
             if !result.offsets.isEmpty {
-                recorded.append(.signal(account: signal.view.account, stock: signal.view.stock, strategy: signal.view.strategy, side: signal.signal.side.description, reason: signal.signal.reason))
+                recorded.append(
+                    .signal(
+                        account: signal.view.account,
+                        stock: signal.view.stock,
+                        strategy: signal.view.strategy,
+                        side: signal.signal.side.description,
+                        reason: signal.signal.reason
+                    )
+                )
             }
         }
         if !recorded.isEmpty {
-            for result in try await self.engine.send(recorded, correlation: "strategy") where result.status != 200 && result.status != 409 {
-                throw EngineClient.Failure(description: "the engine refused a signal: \(result.status) \(result.error ?? "")")
+            for result in try await self.engine.send(recorded, correlation: "strategy")
+            where result.status != 200 && result.status != 409 {
+                throw EngineClient.Failure(
+                    description: "the engine refused a signal: \(result.status) \(result.error ?? "")"
+                )
             }
         }
     }
@@ -145,7 +189,8 @@ public actor AnalysisBook {
     /// `strategies` are the ones enabled on the stock now; one not seen before is warmed up on the kept bars.
     public func advance(_ bar: Candle, strategies: [WorkerStrategyView]) throws(EngineError) -> Step? {
         let stock = bar.stock.description
-        guard var series = self.series[stock], let last = series.bars.last, last.start + KST.minuteMicros == bar.start else { return nil }
+        guard var series = self.series[stock], let last = series.bars.last, last.start + KST.minuteMicros == bar.start
+        else { return nil }
         self.series[stock] = nil  // not left half-advanced if a strategy cannot be made
         let step = try Self.feed(bar, to: &series, strategies: strategies, capacity: self.capacity)
         self.series[stock] = series
@@ -168,7 +213,9 @@ public actor AnalysisBook {
         return step
     }
 
-    private static func feed(_ bar: Candle, to series: inout Series, strategies: [WorkerStrategyView], capacity: Int) throws(EngineError) -> Step {
+    private static func feed(_ bar: Candle, to series: inout Series, strategies: [WorkerStrategyView], capacity: Int)
+        throws(EngineError) -> Step
+    {
         var indicators: [String: Double] = [:]
         for (name, value) in zip(IndicatorSet.columns, series.indicators.update(bar)) {
             if let value, value.isFinite { indicators[name] = value }

@@ -1,7 +1,7 @@
-public import Jobs
-public import Storage
 public import Engine
 import Foundation
+public import Jobs
+public import Storage
 import Synchronization
 
 /// data-collection: one job per minute of the session and group of stocks —
@@ -22,7 +22,8 @@ public struct DataCollectionHandler: JobHandler {
     /// Stocks of a group fetched at the same time.
     let parallel: Int
 
-    public init(engine: EngineClient, brokers: BrokerDirectory, redis: RedisEndpoint, ttl: Int = 120, parallel: Int = 8) {
+    public init(engine: EngineClient, brokers: BrokerDirectory, redis: RedisEndpoint, ttl: Int = 120, parallel: Int = 8)
+    {
         self.engine = engine
         self.brokers = brokers
         self.redis = redis
@@ -57,7 +58,10 @@ public struct DataCollectionHandler: JobHandler {
         // a job that waited behind others of its group fetches only what they did not (a backlog costs its bars
         // once, not once per job that waited).
         let current = try await self.engine.stocks(only: asked.stocks.map(\.stock))
-        let newest = Dictionary(current.compactMap { view in view.lastMinuteStart.map { (view.stock, $0) } }, uniquingKeysWith: max)
+        let newest = Dictionary(
+            current.compactMap { view in view.lastMinuteStart.map { (view.stock, $0) } },
+            uniquingKeysWith: max
+        )
         var stocks = asked.stocks
         for index in stocks.indices {
             if let now = newest[stocks[index].stock] { stocks[index].last = max(stocks[index].last ?? now, now) }
@@ -65,12 +69,16 @@ public struct DataCollectionHandler: JobHandler {
         let data = Data(stocks: stocks, minute: asked.minute)
         let (endpoint, ttl) = (self.redis, self.ttl)
         let remaining = try await blocking {
-            try RedisClient(endpoint: endpoint).pipeline(data.stocks.map { ["TTL", "cache:stock:\($0.stock)"].map { Array($0.utf8) } })
+            try RedisClient(endpoint: endpoint).pipeline(
+                data.stocks.map { ["TTL", "cache:stock:\($0.stock)"].map { Array($0.utf8) } }
+            )
         }
-        let quoteDue = Set(zip(data.stocks, remaining).compactMap { stock, reply -> String? in
-            if case .integer(let seconds) = reply, seconds * 2 > ttl { return nil }
-            return stock.stock
-        })
+        let quoteDue = Set(
+            zip(data.stocks, remaining).compactMap { stock, reply -> String? in
+                if case .integer(let seconds) = reply, seconds * 2 > ttl { return nil }
+                return stock.stock
+            }
+        )
         // One outcome value per stock (a task group of `(String, Result<…, any Error>)` tuples crashed in
         // release builds of Swift 6.3 when copied out of the group).
         struct Outcome: Sendable {
@@ -84,7 +92,15 @@ public struct DataCollectionHandler: JobHandler {
             func add() -> Bool {
                 guard let stock = next.next() else { return false }
                 group.addTask {
-                    do { return Outcome(fetched: try await self.fetch(stock, minute: data.minute, quote: quoteDue.contains(stock.stock))) } catch { return Outcome(failure: "\(stock.stock): \(error)") }
+                    do {
+                        return Outcome(
+                            fetched: try await self.fetch(
+                                stock,
+                                minute: data.minute,
+                                quote: quoteDue.contains(stock.stock)
+                            )
+                        )
+                    } catch { return Outcome(failure: "\(stock.stock): \(error)") }
                 }
                 return true
             }
@@ -98,15 +114,26 @@ public struct DataCollectionHandler: JobHandler {
         let candles = fetched.flatMap(\.candles)
         // 800 candles (at most ~55 kB of CSV) a request: the gateway takes bodies of up to 64 KiB.
         for chunk in stride(from: 0, to: candles.count, by: 800) {
-            if let refused = try await self.engine.record(candles: Array(candles[chunk..<min(candles.count, chunk + 800)])).first {
-                throw EngineClient.Failure(description: "the engine refused a candle: \(refused.status) \(refused.error)")
+            if let refused = try await self.engine.record(
+                candles: Array(candles[chunk..<min(candles.count, chunk + 800)])
+            ).first {
+                throw EngineClient.Failure(
+                    description: "the engine refused a candle: \(refused.status) \(refused.error)"
+                )
             }
         }
-        let sets = fetched.compactMap { fetched in fetched.quote.map { ["SET", "cache:stock:\(fetched.stock)", $0, "EX", String(ttl)].map { Array($0.utf8) } } }
+        let sets = fetched.compactMap { fetched in
+            fetched.quote.map { ["SET", "cache:stock:\(fetched.stock)", $0, "EX", String(ttl)].map { Array($0.utf8) } }
+        }
         if !sets.isEmpty {
             _ = try await blocking { try RedisClient(endpoint: endpoint).pipeline(sets) }
         }
-        guard failures.isEmpty else { throw EngineClient.Failure(description: "data-collection of \(failures.count) stock(s) failed: \(failures.prefix(3).joined(separator: "; "))") }
+        guard failures.isEmpty else {
+            throw EngineClient.Failure(
+                description:
+                    "data-collection of \(failures.count) stock(s) failed: \(failures.prefix(3).joined(separator: "; "))"
+            )
+        }
         return .done
     }
 
@@ -120,11 +147,24 @@ public struct DataCollectionHandler: JobHandler {
         let since = max(open, (stock.last.map { KST.day($0) == day ? $0 + KST.minuteMicros : open } ?? open))
         guard since <= minute else { return nil }
         let bars = try await client.minuteBars(stock.stock, until: KST.hhmmss(minute), since: KST.hhmmss(since))
-        guard let code = StockCode(stock.stock) else { throw EngineClient.Failure(description: "'\(stock.stock)' is not a stock code") }
+        guard let code = StockCode(stock.stock) else {
+            throw EngineClient.Failure(description: "'\(stock.stock)' is not a stock code")
+        }
         let candles: [Candle] = bars.compactMap { bar in
-            guard bar.date == KST.yyyymmdd(day: day), let hour = Int64(bar.time.prefix(2)), let minute = Int64(bar.time.dropFirst(2).prefix(2)) else { return nil }
+            guard bar.date == KST.yyyymmdd(day: day), let hour = Int64(bar.time.prefix(2)),
+                let minute = Int64(bar.time.dropFirst(2).prefix(2))
+            else { return nil }
             let start = KST.instant(day: day, hour: hour, minute: minute)
-            return Candle(stock: code, timeframe: .minute1, start: start, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume)
+            return Candle(
+                stock: code,
+                timeframe: .minute1,
+                start: start,
+                open: bar.open,
+                high: bar.high,
+                low: bar.low,
+                close: bar.close,
+                volume: bar.volume
+            )
         }
         guard fetchQuote else { return Fetched(candles: candles, quote: nil, stock: stock.stock) }
         let quote = try await client.quote(stock.stock)
@@ -161,7 +201,14 @@ public struct CollectionSchedule: Sendable {
     let group: Int
     let watchEvery: Int
 
-    public init(engine: EngineClient, redis: RedisEndpoint, calendar: TradingCalendar, watch: [String], group: Int = 25, watchEvery: Int = 1) {
+    public init(
+        engine: EngineClient,
+        redis: RedisEndpoint,
+        calendar: TradingCalendar,
+        watch: [String],
+        group: Int = 25,
+        watchEvery: Int = 1
+    ) {
         self.engine = engine
         self.store = { JobQueueStore(redis: RedisClient(endpoint: redis)) }
         self.calendar = calendar
@@ -202,7 +249,12 @@ public struct CollectionSchedule: Sendable {
     /// fetched in full once the queue drains) until the closing auction, so a backlog does not grow by every
     /// watched stock at every schedule.
     static func due(
-        _ stocks: [WorkerStockView], accounts: [WorkerAccountView], minute: Int64, calendar: TradingCalendar, watch: [String], watchEvery: Int,
+        _ stocks: [WorkerStockView],
+        accounts: [WorkerAccountView],
+        minute: Int64,
+        calendar: TradingCalendar,
+        watch: [String],
+        watchEvery: Int,
         backlogged: Bool = false
     ) -> [DataCollectionHandler.Stock] {
         let live = accounts.filter { !$0.halted }
@@ -220,7 +272,14 @@ public struct CollectionSchedule: Sendable {
             let minutesDue = since > minute ? 0 : Int((minute - since) / KST.minuteMicros) + 1
             guard minutesDue > 0 else { continue }
             if let account = stock.strategyAccounts.first(where: { brokers[$0] != nil }) {
-                traded.append(DataCollectionHandler.Stock(stock: stock.stock, account: account, broker: brokers[account]!, last: stock.lastMinuteStart))
+                traded.append(
+                    DataCollectionHandler.Stock(
+                        stock: stock.stock,
+                        account: account,
+                        broker: brokers[account]!,
+                        last: stock.lastMinuteStart
+                    )
+                )
                 continue
             }
             guard watch == ["all"] || watch.contains(stock.stock), closing || !backlogged else { continue }
@@ -228,7 +287,14 @@ public struct CollectionSchedule: Sendable {
             // spread over the ticks instead of all falling due at the same one (and again every watchEvery).
             let threshold = started ? watchEvery : Self.phase(stock.stock, watchEvery) + 1
             guard minutesDue >= threshold || closing else { continue }
-            watched.append(DataCollectionHandler.Stock(stock: stock.stock, account: first.id, broker: first.broker, last: stock.lastMinuteStart))
+            watched.append(
+                DataCollectionHandler.Stock(
+                    stock: stock.stock,
+                    account: first.id,
+                    broker: first.broker,
+                    last: stock.lastMinuteStart
+                )
+            )
         }
         // Traded stocks first: their jobs are queued ahead of the watched ones.
         return traded + watched
@@ -242,12 +308,22 @@ public struct CollectionSchedule: Sendable {
         guard let minute = Self.minute(endingAt: now, calendar: self.calendar) else { return [] }
         let accounts = try await self.engine.accounts()
         guard accounts.contains(where: { !$0.halted }) else { return [] }
-        let stocks = Self.due(try await self.engine.stocks(), accounts: accounts, minute: minute, calendar: self.calendar, watch: self.watch,
-                              watchEvery: self.watchEvery, backlogged: backlogged)
+        let stocks = Self.due(
+            try await self.engine.stocks(),
+            accounts: accounts,
+            minute: minute,
+            calendar: self.calendar,
+            watch: self.watch,
+            watchEvery: self.watchEvery,
+            backlogged: backlogged
+        )
         let stamp = KST.yyyymmdd(day: KST.day(minute)) + KST.hhmmss(minute).prefix(4)
         return try stride(from: 0, to: stocks.count, by: self.group).map { index in
             let members = Array(stocks[index..<min(stocks.count, index + self.group)])
-            let data = String(decoding: try JSONEncoder().encode(DataCollectionHandler.Data(stocks: members, minute: minute)), as: UTF8.self)
+            let data = String(
+                decoding: try JSONEncoder().encode(DataCollectionHandler.Data(stocks: members, minute: minute)),
+                as: UTF8.self
+            )
             let name = members.count == 1 ? members[0].stock : "\(members[0].stock)+\(members.count - 1)"
             return Job(queue: .dataCollection, id: "collect:\(name):\(stamp)", data: data, maxAttempts: 3)
         }

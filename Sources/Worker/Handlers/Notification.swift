@@ -1,10 +1,10 @@
-public import Jobs
-import Storage
 public import AsyncHTTPClient
 import Engine
 import Foundation
+public import Jobs
 import NIOCore
 import NIOHTTP1
+import Storage
 
 /// notification: e-mail through SMTP (and an optional webhook), then `NotificationSent`. A permanent SMTP
 /// refusal (5xx) or the last attempt records `NotificationFailed`.
@@ -32,14 +32,26 @@ public struct NotificationHandler: JobHandler {
         let data = try await self.engine.notification(reference.notification, offset: job.id)
         if data.delivered { return .done }  // a retried or repeated job: sent already
         guard let email = data.email else {
-            try await self.engine.record(.notificationFailed(notification: data.notification, channel: "none", detail: "the recipient's account no longer exists"))
+            try await self.engine.record(
+                .notificationFailed(
+                    notification: data.notification,
+                    channel: "none",
+                    detail: "the recipient's account no longer exists"
+                )
+            )
             return .done
         }
         var channels: [String] = []
         var details: [String] = []
         do {
             if let mailer = self.mailer {
-                details.append(try await mailer.send(to: email, subject: "[StockBoom] \(data.title)", body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"))
+                details.append(
+                    try await mailer.send(
+                        to: email,
+                        subject: "[StockBoom] \(data.title)",
+                        body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"
+                    )
+                )
                 channels.append("email")
             }
             if let webhook = self.webhook {
@@ -48,20 +60,40 @@ public struct NotificationHandler: JobHandler {
                 request.headers.add(name: "content-type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(data)))
                 let response = try await self.http.execute(request, timeout: .seconds(10))
-                guard (200..<300).contains(Int(response.status.code)) else { throw SMTPError(code: 0, message: "webhook answered HTTP \(response.status.code)") }
+                guard (200..<300).contains(Int(response.status.code)) else {
+                    throw SMTPError(code: 0, message: "webhook answered HTTP \(response.status.code)")
+                }
                 details.append("webhook \(response.status.code)")
                 channels.append("webhook")
             }
         } catch let error as SMTPError where error.permanent || job.attemptsMade + 1 >= job.maxAttempts {
-            try await self.engine.record(.notificationFailed(notification: data.notification, channel: channels.first ?? "email", detail: error.description))
+            try await self.engine.record(
+                .notificationFailed(
+                    notification: data.notification,
+                    channel: channels.first ?? "email",
+                    detail: error.description
+                )
+            )
             if error.permanent { return .done }
             throw error
         }
         guard !channels.isEmpty else {
-            try await self.engine.record(.notificationFailed(notification: data.notification, channel: "none", detail: "no channel configured (SMTP_HOST, NOTIFY_WEBHOOK_URL)"))
+            try await self.engine.record(
+                .notificationFailed(
+                    notification: data.notification,
+                    channel: "none",
+                    detail: "no channel configured (SMTP_HOST, NOTIFY_WEBHOOK_URL)"
+                )
+            )
             return .done
         }
-        try await self.engine.record(.notificationSent(notification: data.notification, channel: channels.joined(separator: "+"), detail: details.joined(separator: "; ")))
+        try await self.engine.record(
+            .notificationSent(
+                notification: data.notification,
+                channel: channels.joined(separator: "+"),
+                detail: details.joined(separator: "; ")
+            )
+        )
         return .done
     }
 }

@@ -1,10 +1,10 @@
-public import Jobs
-import Storage
 import AsyncHTTPClient
 public import Engine
 import Foundation
+public import Jobs
 import NIOCore
 import NIOHTTP1
+import Storage
 
 /// trade-execution: takes an order at a KIS account from PENDING to a final state.
 ///
@@ -40,7 +40,11 @@ public struct TradeExecutionHandler: JobHandler {
     ///   - clock: now, in µs (the session clock of a simulated session): when an order's day is over.
     ///   - calendar: the KRX calendar (each day's close).
     public init(
-        engine: EngineClient, brokers: BrokerDirectory, pollSeconds: Double = 2, clock: @escaping @Sendable () -> Int64, calendar: TradingCalendar = TradingCalendar()
+        engine: EngineClient,
+        brokers: BrokerDirectory,
+        pollSeconds: Double = 2,
+        clock: @escaping @Sendable () -> Int64,
+        calendar: TradingCalendar = TradingCalendar()
     ) {
         self.engine = engine
         self.brokers = brokers
@@ -94,7 +98,9 @@ public struct TradeExecutionHandler: JobHandler {
                 case "PENDING":
                     // Only the attempt whose SUBMITTED is in the log sends: if the order moved on meanwhile (the
                     // user cancelled it, or another worker process took it), recording adds nothing; look again.
-                    guard try await self.engine.record(.submitted(order: id)).appended else { return .later(seconds: 0) }
+                    guard try await self.engine.record(.submitted(order: id)).appended else {
+                        return .later(seconds: 0)
+                    }
                     return try await self.submit(fresh, client)
                 case "SUBMITTED":
                     let (match, newer) = try await self.findAtBroker(fresh, client)
@@ -104,9 +110,14 @@ public struct TradeExecutionHandler: JobHandler {
                     }
                     if self.dayIsOver(fresh) {
                         // The day's list is final and does not hold it: the send never reached KIS.
-                        try await self.engine.record(.failed(
-                            order: id, reason: RejectionReason.brokerUnreachable.rawValue,
-                            message: "not in KIS's final order list of \(Self.day(fresh)): the order never reached the broker"))
+                        try await self.engine.record(
+                            .failed(
+                                order: id,
+                                reason: RejectionReason.brokerUnreachable.rawValue,
+                                message:
+                                    "not in KIS's final order list of \(Self.day(fresh)): the order never reached the broker"
+                            )
+                        )
                         return .done
                     }
                     // Not in the broker's list, and nothing there was sent after our last send: the order may
@@ -114,7 +125,9 @@ public struct TradeExecutionHandler: JobHandler {
                     guard newer else { return .later(seconds: self.pollSeconds) }
                     // The list holds orders sent after ours, and not ours: it was not taken. Mark the new
                     // send first (its time is what the next look must be newer than), then send.
-                    guard try await self.engine.record(.resending(order: id, lastSend: fresh.updatedAt)).appended else { return .later(seconds: 0) }
+                    guard try await self.engine.record(.resending(order: id, lastSend: fresh.updatedAt)).appended else {
+                        return .later(seconds: 0)
+                    }
                     return try await self.submit(fresh, client)
                 default:
                     return .later(seconds: 0)  // moved on meanwhile
@@ -125,7 +138,9 @@ public struct TradeExecutionHandler: JobHandler {
             if ["FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"].contains(view.status) { return .done }
             guard self.dayIsOver(view) else { return .later(seconds: self.pollSeconds) }
             // Day orders end with the session: what still rests unfilled after the last poll has expired.
-            try await self.engine.record(view.status == "CANCEL_REQUESTED" ? .cancelled(order: view.id) : .expired(order: view.id))
+            try await self.engine.record(
+                view.status == "CANCEL_REQUESTED" ? .cancelled(order: view.id) : .expired(order: view.id)
+            )
             return .done
         }
     }
@@ -137,10 +152,17 @@ public struct TradeExecutionHandler: JobHandler {
             while true {
                 do {
                     ack = try await client.placeOrder(
-                        side: view.side == "SELL" ? .sell : .buy, stock: view.stock, type: view.type == "MARKET" ? .market : .limit,
-                        quantity: view.quantity, price: view.price)
+                        side: view.side == "SELL" ? .sell : .buy,
+                        stock: view.stock,
+                        type: view.type == "MARKET" ? .market : .limit,
+                        quantity: view.quantity,
+                        price: view.price
+                    )
                     break
-                } catch let error as KISError where (error.kind == .rateLimited || error.kind == .tokenIssueTooSoon) && waited < Self.refusedSendPatience {
+                } catch let error as KISError
+                    where (error.kind == .rateLimited || error.kind == .tokenIssueTooSoon)
+                    && waited < Self.refusedSendPatience
+                {
                     // Refused at KIS's gateway before the order was looked at, so certainly not taken: send again
                     // shortly, in this turn. (Once the attempt ends, an order not in the broker's list is unknown.)
                     let pause = error.kind == .rateLimited ? 0.5 : 5
@@ -151,14 +173,24 @@ public struct TradeExecutionHandler: JobHandler {
         } catch let error as KISError {
             switch error.kind {
             case .rejected(let reason):
-                try await self.engine.record(.brokerRejected(order: view.id, reason: reason.rawValue, message: error.message))
+                try await self.engine.record(
+                    .brokerRejected(order: view.id, reason: reason.rawValue, message: error.message)
+                )
                 return .done
             case .failed:
-                try await self.engine.record(.brokerRejected(order: view.id, reason: RejectionReason.brokerRejected.rawValue, message: "\(error.code) \(error.message)"))
+                try await self.engine.record(
+                    .brokerRejected(
+                        order: view.id,
+                        reason: RejectionReason.brokerRejected.rawValue,
+                        message: "\(error.code) \(error.message)"
+                    )
+                )
                 return .done
             case .tokenExpired, .invalidToken, .badCredentials:
                 try await self.engine.record(.tokenExpired(account: view.account))
-                try await self.engine.record(.failed(order: view.id, reason: RejectionReason.tokenExpired.rawValue, message: error.description))
+                try await self.engine.record(
+                    .failed(order: view.id, reason: RejectionReason.tokenExpired.rawValue, message: error.description)
+                )
                 return .done
             case .tokenIssueTooSoon:
                 return .later(seconds: 15)  // KIS allows one token request a minute: wait, not an attempt
@@ -187,7 +219,9 @@ public struct TradeExecutionHandler: JobHandler {
     /// The broker's order for a SUBMITTED one (same stock, side, quantity and price, placed at or after it),
     /// and whether the list holds an order placed well after the order's last send (`updatedAt` plus
     /// `absenceProofSeconds`), which makes an absence proof that the send was not taken.
-    private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> (KISDailyOrder?, newer: Bool) {
+    private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> (
+        KISDailyOrder?, newer: Bool
+    ) {
         let side = view.side == "SELL" ? "01" : "02"
         // A minute of slack: the broker's clock and ours need not agree to the second.
         let since = KST.hhmmss(view.createdAt - 60_000_000)  // orders are placed in session hours: no midnight to cross
@@ -195,7 +229,8 @@ public struct TradeExecutionHandler: JobHandler {
         let taken = Set(view.otherBrokerOrderNumbers)
         let orders = try await client.dailyOrders(day: Self.day(view))
         let match = orders.first {
-            !taken.contains($0.orderNumber) && $0.originalOrderNumber.isEmpty && !$0.cancelled && $0.stock == view.stock && $0.sideCode == side && $0.quantity == view.quantity
+            !taken.contains($0.orderNumber) && $0.originalOrderNumber.isEmpty && !$0.cancelled && $0.stock == view.stock
+                && $0.sideCode == side && $0.quantity == view.quantity
                 && (view.type == "MARKET" || $0.price == view.price) && $0.time >= since
         }
         return (match, orders.contains { $0.time > lastSend })
@@ -222,12 +257,20 @@ public struct TradeExecutionHandler: JobHandler {
         return try await self.record(row, cancelled: cancelled, view)
     }
 
-    private func record(_ row: KISDailyOrder, cancelled: Bool, _ view: WorkerOrderView) async throws -> WorkerOrderView {
+    private func record(_ row: KISDailyOrder, cancelled: Bool, _ view: WorkerOrderView) async throws -> WorkerOrderView
+    {
         if row.filledQuantity > view.filledQuantity {
             let quantity = row.filledQuantity - view.filledQuantity
             // The broker reports the average over all fills; this slice's price is what the new total adds.
             let price = max(1, (row.averagePrice * row.filledQuantity - view.filledNotional) / quantity)
-            try await self.engine.record(.fill(order: view.id, quantity: quantity, price: price, fillID: "\(row.orderNumber):\(row.filledQuantity)"))
+            try await self.engine.record(
+                .fill(
+                    order: view.id,
+                    quantity: quantity,
+                    price: price,
+                    fillID: "\(row.orderNumber):\(row.filledQuantity)"
+                )
+            )
         }
         if cancelled, row.filledQuantity < view.quantity {
             try await self.engine.record(.cancelled(order: view.id))

@@ -36,9 +36,14 @@ public actor KISClient {
     public func setUseHashkey(_ value: Bool) { self.useHashkey = value }
 
     public init(
-        environment: KISEnvironment, credentials: KISCredentials, baseURL: String? = nil, http: HTTPClient = .shared,
-        clock: @escaping @Sendable () -> Int64, tokenStore: (any KISTokenStore)? = nil,
-        onTokenIssued: (@Sendable (KISToken) async -> Void)? = nil, requestsPerSecond: Double? = nil
+        environment: KISEnvironment,
+        credentials: KISCredentials,
+        baseURL: String? = nil,
+        http: HTTPClient = .shared,
+        clock: @escaping @Sendable () -> Int64,
+        tokenStore: (any KISTokenStore)? = nil,
+        onTokenIssued: (@Sendable (KISToken) async -> Void)? = nil,
+        requestsPerSecond: Double? = nil
     ) {
         self.requestsPerSecond = requestsPerSecond ?? environment.requestsPerSecond
         self.environment = environment
@@ -63,10 +68,17 @@ public actor KISClient {
         if self.token == nil, let stored = try await self.tokenStore?.load() { self.token = stored }
         if let token = self.token, token.expiresAt - now > 600_000_000 { return token }
         if let last = self.lastIssueRequest, now - last < 60_000_000 {
-            throw KISError(kind: .tokenIssueTooSoon, code: "EGW00133", message: "a token was requested \((now - last) / 1_000_000) s ago; KIS allows one a minute")
+            throw KISError(
+                kind: .tokenIssueTooSoon,
+                code: "EGW00133",
+                message: "a token was requested \((now - last) / 1_000_000) s ago; KIS allows one a minute"
+            )
         }
         self.lastIssueRequest = now
-        let body = try JSONSerialization.data(withJSONObject: ["grant_type": "client_credentials", "appkey": self.credentials.appKey, "appsecret": self.credentials.appSecret])
+        let body = try JSONSerialization.data(withJSONObject: [
+            "grant_type": "client_credentials", "appkey": self.credentials.appKey,
+            "appsecret": self.credentials.appSecret,
+        ])
         var request = HTTPClientRequest(url: self.baseURL + "/oauth2/tokenP")
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json; charset=utf-8")
@@ -74,10 +86,18 @@ public actor KISClient {
         let (status, json, _) = try await self.send(request)
         guard status == 200, let access = json["access_token"] as? String, !access.isEmpty else {
             let code = json["error_code"] as? String ?? json["msg_cd"] as? String ?? ""
-            let message = json["error_description"] as? String ?? json["msg1"] as? String ?? "token request answered HTTP \(status)"
-            throw KISError(kind: KISError.classify(code: code, message: message), code: code, message: message, httpStatus: status)
+            let message =
+                json["error_description"] as? String ?? json["msg1"] as? String
+                ?? "token request answered HTTP \(status)"
+            throw KISError(
+                kind: KISError.classify(code: code, message: message),
+                code: code,
+                message: message,
+                httpStatus: status
+            )
         }
-        let seconds = Int64(json["expires_in"] as? String ?? "") ?? (json["expires_in"] as? NSNumber)?.int64Value ?? 86_400
+        let seconds =
+            Int64(json["expires_in"] as? String ?? "") ?? (json["expires_in"] as? NSNumber)?.int64Value ?? 86_400
         let token = KISToken(accessToken: access, issuedAt: now, expiresAt: now + seconds * 1_000_000)
         self.token = token
         try await self.tokenStore?.save(token)
@@ -89,16 +109,30 @@ public actor KISClient {
 
     /// `inquire-price` (FHKST01010100).
     public func quote(_ code: String) async throws -> KISQuote {
-        let json = try await self.get("/uapi/domestic-stock/v1/quotations/inquire-price", trID: "FHKST01010100", query: [
-            ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code),
-        ]).json
+        let json = try await self.get(
+            "/uapi/domestic-stock/v1/quotations/inquire-price",
+            trID: "FHKST01010100",
+            query: [
+                ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code),
+            ]
+        ).json
         guard let output = json["output"] as? [String: Any] else { throw Self.malformed("inquire-price has no output") }
         let price = Self.int(output["stck_prpr"])
-        guard price > 0 else { throw KISError(kind: .rejected(.unknownStock), code: "", message: "KIS knows no stock \(code)") }
+        guard price > 0 else {
+            throw KISError(kind: .rejected(.unknownStock), code: "", message: "KIS knows no stock \(code)")
+        }
         return KISQuote(
-            code: code, price: price, basePrice: Self.int(output["stck_sdpr"]), upperLimit: Self.int(output["stck_mxpr"]), lowerLimit: Self.int(output["stck_llam"]),
-            open: Self.int(output["stck_oprc"]), high: Self.int(output["stck_hgpr"]), low: Self.int(output["stck_lwpr"]), volume: Self.int(output["acml_vol"]),
-            halted: (output["temp_stop_yn"] as? String) == "Y")
+            code: code,
+            price: price,
+            basePrice: Self.int(output["stck_sdpr"]),
+            upperLimit: Self.int(output["stck_mxpr"]),
+            lowerLimit: Self.int(output["stck_llam"]),
+            open: Self.int(output["stck_oprc"]),
+            high: Self.int(output["stck_hgpr"]),
+            low: Self.int(output["stck_lwpr"]),
+            volume: Self.int(output["acml_vol"]),
+            halted: (output["temp_stop_yn"] as? String) == "Y"
+        )
     }
 
     /// Today's minute bars up to `until` (HHMMSS), oldest first: pages of 30 (newest first on the wire), walking
@@ -107,17 +141,28 @@ public actor KISClient {
         var bars: [String: KISMinuteBar] = [:]
         var cursor = until
         while cursor >= since {
-            let json = try await self.get("/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice", trID: "FHKST03010200", query: [
-                ("FID_ETC_CLS_CODE", ""), ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code), ("FID_INPUT_HOUR_1", cursor), ("FID_PW_DATA_INCU_YN", "N"),
-            ]).json
+            let json = try await self.get(
+                "/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice",
+                trID: "FHKST03010200",
+                query: [
+                    ("FID_ETC_CLS_CODE", ""), ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code),
+                    ("FID_INPUT_HOUR_1", cursor), ("FID_PW_DATA_INCU_YN", "N"),
+                ]
+            ).json
             let rows = json["output2"] as? [[String: Any]] ?? []
             var oldest: String?
             for row in rows {
                 let time = row["stck_cntg_hour"] as? String ?? ""
                 guard time.count == 6, time >= since, time <= until else { continue }
                 bars[time] = KISMinuteBar(
-                    date: row["stck_bsop_date"] as? String ?? "", time: time, open: Self.int(row["stck_oprc"]), high: Self.int(row["stck_hgpr"]),
-                    low: Self.int(row["stck_lwpr"]), close: Self.int(row["stck_prpr"]), volume: Self.int(row["cntg_vol"]))
+                    date: row["stck_bsop_date"] as? String ?? "",
+                    time: time,
+                    open: Self.int(row["stck_oprc"]),
+                    high: Self.int(row["stck_hgpr"]),
+                    low: Self.int(row["stck_lwpr"]),
+                    close: Self.int(row["stck_prpr"]),
+                    volume: Self.int(row["cntg_vol"])
+                )
                 oldest = min(oldest ?? time, time)
             }
             guard let oldest, rows.count >= 30 else { break }
@@ -128,20 +173,37 @@ public actor KISClient {
     }
 
     /// Daily bars between two days (YYYYMMDD), oldest first: pages of 100 (newest first), moving the end date back.
-    public func dailyBars(_ code: String, from: String, to: String, adjusted: Bool = true) async throws -> [KISDailyBar] {
+    public func dailyBars(_ code: String, from: String, to: String, adjusted: Bool = true) async throws -> [KISDailyBar]
+    {
         var bars: [String: KISDailyBar] = [:]
         var end = to
         while end >= from {
-            let json = try await self.get("/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice", trID: "FHKST03010100", query: [
-                ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code), ("FID_INPUT_DATE_1", from), ("FID_INPUT_DATE_2", end),
-                ("FID_PERIOD_DIV_CODE", "D"), ("FID_ORG_ADJ_PRC", adjusted ? "0" : "1"),
-            ]).json
-            let rows = (json["output2"] as? [[String: Any]] ?? []).filter { !(($0["stck_bsop_date"] as? String) ?? "").isEmpty }
+            let json = try await self.get(
+                "/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice",
+                trID: "FHKST03010100",
+                query: [
+                    ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code), ("FID_INPUT_DATE_1", from),
+                    ("FID_INPUT_DATE_2", end),
+                    ("FID_PERIOD_DIV_CODE", "D"), ("FID_ORG_ADJ_PRC", adjusted ? "0" : "1"),
+                ]
+            ).json
+            let rows = (json["output2"] as? [[String: Any]] ?? []).filter {
+                !(($0["stck_bsop_date"] as? String) ?? "").isEmpty
+            }
             for row in rows {
                 let date = row["stck_bsop_date"] as? String ?? ""
-                bars[date] = KISDailyBar(date: date, open: Self.int(row["stck_oprc"]), high: Self.int(row["stck_hgpr"]), low: Self.int(row["stck_lwpr"]), close: Self.int(row["stck_clpr"]), volume: Self.int(row["acml_vol"]))
+                bars[date] = KISDailyBar(
+                    date: date,
+                    open: Self.int(row["stck_oprc"]),
+                    high: Self.int(row["stck_hgpr"]),
+                    low: Self.int(row["stck_lwpr"]),
+                    close: Self.int(row["stck_clpr"]),
+                    volume: Self.int(row["acml_vol"])
+                )
             }
-            guard rows.count >= 100, let oldest = rows.compactMap({ $0["stck_bsop_date"] as? String }).min(), let day = KST.day(yyyymmdd: oldest) else { break }
+            guard rows.count >= 100, let oldest = rows.compactMap({ $0["stck_bsop_date"] as? String }).min(),
+                let day = KST.day(yyyymmdd: oldest)
+            else { break }
             end = KST.yyyymmdd(day: day - 1)
         }
         return bars.values.filter { $0.date >= from && $0.date <= to }.sorted { $0.date < $1.date }
@@ -150,10 +212,13 @@ public actor KISClient {
     // MARK: Trading
 
     /// `order-cash`: a limit (`00`) or market (`01`) order. Market orders send price 0.
-    public func placeOrder(side: OrderSide, stock: String, type: OrderType, quantity: Int64, price: Int64) async throws -> KISOrderAck {
+    public func placeOrder(side: OrderSide, stock: String, type: OrderType, quantity: Int64, price: Int64) async throws
+        -> KISOrderAck
+    {
         let body = [
             "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode, "PDNO": stock,
-            "ORD_DVSN": type == .market ? "01" : "00", "ORD_QTY": String(quantity), "ORD_UNPR": type == .market ? "0" : String(price),
+            "ORD_DVSN": type == .market ? "01" : "00", "ORD_QTY": String(quantity),
+            "ORD_UNPR": type == .market ? "0" : String(price),
             "EXCG_ID_DVSN_CD": "KRX",
         ]
         let trID = self.environment.trID(side == .buy ? "TTTC0012U" : "TTTC0011U")
@@ -164,21 +229,37 @@ public actor KISClient {
     /// new ODNO whose `orgn_odno` is this one).
     public func reviseOrder(organization: String, orderNumber: String, price: Int64) async throws -> KISOrderAck {
         let body = [
-            "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode, "KRX_FWDG_ORD_ORGNO": organization,
-            "ORGN_ODNO": orderNumber, "ORD_DVSN": "00", "RVSE_CNCL_DVSN_CD": "01", "ORD_QTY": "0", "ORD_UNPR": String(price), "QTY_ALL_ORD_YN": "Y",
+            "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode,
+            "KRX_FWDG_ORD_ORGNO": organization,
+            "ORGN_ODNO": orderNumber, "ORD_DVSN": "00", "RVSE_CNCL_DVSN_CD": "01", "ORD_QTY": "0",
+            "ORD_UNPR": String(price), "QTY_ALL_ORD_YN": "Y",
             "EXCG_ID_DVSN_CD": "KRX",
         ]
-        return try Self.ack(try await self.post("/uapi/domestic-stock/v1/trading/order-rvsecncl", trID: self.environment.trID("TTTC0013U"), body: body))
+        return try Self.ack(
+            try await self.post(
+                "/uapi/domestic-stock/v1/trading/order-rvsecncl",
+                trID: self.environment.trID("TTTC0013U"),
+                body: body
+            )
+        )
     }
 
     /// `order-rvsecncl` with `RVSE_CNCL_DVSN_CD 02`: cancels all that remains of an order.
     public func cancelOrder(organization: String, orderNumber: String) async throws -> KISOrderAck {
         let body = [
-            "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode, "KRX_FWDG_ORD_ORGNO": organization,
-            "ORGN_ODNO": orderNumber, "ORD_DVSN": "00", "RVSE_CNCL_DVSN_CD": "02", "ORD_QTY": "0", "ORD_UNPR": "0", "QTY_ALL_ORD_YN": "Y",
+            "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode,
+            "KRX_FWDG_ORD_ORGNO": organization,
+            "ORGN_ODNO": orderNumber, "ORD_DVSN": "00", "RVSE_CNCL_DVSN_CD": "02", "ORD_QTY": "0", "ORD_UNPR": "0",
+            "QTY_ALL_ORD_YN": "Y",
             "EXCG_ID_DVSN_CD": "KRX",
         ]
-        return try Self.ack(try await self.post("/uapi/domestic-stock/v1/trading/order-rvsecncl", trID: self.environment.trID("TTTC0013U"), body: body))
+        return try Self.ack(
+            try await self.post(
+                "/uapi/domestic-stock/v1/trading/order-rvsecncl",
+                trID: self.environment.trID("TTTC0013U"),
+                body: body
+            )
+        )
     }
 
     /// `inquire-daily-ccld` for one day (YYYYMMDD): every order of the day with its fills, all pages.
@@ -187,19 +268,38 @@ public actor KISClient {
         var context = (fk: "", nk: "")
         var continuation: String?
         for _ in 0..<200 {
-            let (json, headers) = try await self.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld", trID: self.environment.trID("TTTC0081R"), query: [
-                ("CANO", self.credentials.accountNumber), ("ACNT_PRDT_CD", self.credentials.productCode), ("INQR_STRT_DT", day), ("INQR_END_DT", day),
-                ("SLL_BUY_DVSN_CD", "00"), ("INQR_DVSN", "01"), ("PDNO", ""), ("CCLD_DVSN", "00"), ("ORD_GNO_BRNO", ""), ("ODNO", ""),
-                ("INQR_DVSN_3", "00"), ("INQR_DVSN_1", ""), ("EXCG_ID_DVSN_CD", "KRX"), ("CTX_AREA_FK100", context.fk), ("CTX_AREA_NK100", context.nk),
-            ], continuation: continuation)
+            let (json, headers) = try await self.get(
+                "/uapi/domestic-stock/v1/trading/inquire-daily-ccld",
+                trID: self.environment.trID("TTTC0081R"),
+                query: [
+                    ("CANO", self.credentials.accountNumber), ("ACNT_PRDT_CD", self.credentials.productCode),
+                    ("INQR_STRT_DT", day), ("INQR_END_DT", day),
+                    ("SLL_BUY_DVSN_CD", "00"), ("INQR_DVSN", "01"), ("PDNO", ""), ("CCLD_DVSN", "00"),
+                    ("ORD_GNO_BRNO", ""), ("ODNO", ""),
+                    ("INQR_DVSN_3", "00"), ("INQR_DVSN_1", ""), ("EXCG_ID_DVSN_CD", "KRX"),
+                    ("CTX_AREA_FK100", context.fk), ("CTX_AREA_NK100", context.nk),
+                ],
+                continuation: continuation
+            )
             for row in json["output1"] as? [[String: Any]] ?? [] {
                 guard let number = row["odno"] as? String, !number.isEmpty else { continue }
-                orders.append(KISDailyOrder(
-                    orderNumber: number, originalOrderNumber: row["orgn_odno"] as? String ?? "", organization: row["ord_gno_brno"] as? String ?? "",
-                    stock: row["pdno"] as? String ?? "", sideCode: row["sll_buy_dvsn_cd"] as? String ?? "", quantity: Self.int(row["ord_qty"]),
-                    price: Self.int(row["ord_unpr"]), filledQuantity: Self.int(row["tot_ccld_qty"]), averagePrice: Self.int(row["avg_prvs"]),
-                    remainingQuantity: Self.int(row["rmn_qty"]), cancelled: (row["cncl_yn"] as? String) == "Y", rejectedQuantity: Self.int(row["rjct_qty"]),
-                    time: row["ord_tmd"] as? String ?? ""))
+                orders.append(
+                    KISDailyOrder(
+                        orderNumber: number,
+                        originalOrderNumber: row["orgn_odno"] as? String ?? "",
+                        organization: row["ord_gno_brno"] as? String ?? "",
+                        stock: row["pdno"] as? String ?? "",
+                        sideCode: row["sll_buy_dvsn_cd"] as? String ?? "",
+                        quantity: Self.int(row["ord_qty"]),
+                        price: Self.int(row["ord_unpr"]),
+                        filledQuantity: Self.int(row["tot_ccld_qty"]),
+                        averagePrice: Self.int(row["avg_prvs"]),
+                        remainingQuantity: Self.int(row["rmn_qty"]),
+                        cancelled: (row["cncl_yn"] as? String) == "Y",
+                        rejectedQuantity: Self.int(row["rjct_qty"]),
+                        time: row["ord_tmd"] as? String ?? ""
+                    )
+                )
             }
             let more = headers.first(name: "tr_cont").map { $0 == "F" || $0 == "M" } ?? false
             let nk = (json["ctx_area_nk100"] as? String) ?? ""
@@ -217,19 +317,33 @@ public actor KISClient {
         var context = (fk: "", nk: "")
         var continuation: String?
         for _ in 0..<100 {
-            let (json, headers) = try await self.get("/uapi/domestic-stock/v1/trading/inquire-balance", trID: self.environment.trID("TTTC8434R"), query: [
-                ("CANO", self.credentials.accountNumber), ("ACNT_PRDT_CD", self.credentials.productCode), ("AFHR_FLPR_YN", "N"), ("OFL_YN", ""),
-                ("INQR_DVSN", "02"), ("UNPR_DVSN", "01"), ("FUND_STTL_ICLD_YN", "N"), ("FNCG_AMT_AUTO_RDPT_YN", "N"), ("PRCS_DVSN", "00"),
-                ("CTX_AREA_FK100", context.fk), ("CTX_AREA_NK100", context.nk),
-            ], continuation: continuation)
+            let (json, headers) = try await self.get(
+                "/uapi/domestic-stock/v1/trading/inquire-balance",
+                trID: self.environment.trID("TTTC8434R"),
+                query: [
+                    ("CANO", self.credentials.accountNumber), ("ACNT_PRDT_CD", self.credentials.productCode),
+                    ("AFHR_FLPR_YN", "N"), ("OFL_YN", ""),
+                    ("INQR_DVSN", "02"), ("UNPR_DVSN", "01"), ("FUND_STTL_ICLD_YN", "N"),
+                    ("FNCG_AMT_AUTO_RDPT_YN", "N"), ("PRCS_DVSN", "00"),
+                    ("CTX_AREA_FK100", context.fk), ("CTX_AREA_NK100", context.nk),
+                ],
+                continuation: continuation
+            )
             for row in json["output1"] as? [[String: Any]] ?? [] {
-                holdings.append(KISBalance.Holding(
-                    stock: row["pdno"] as? String ?? "", quantity: Self.int(row["hldg_qty"]), sellable: Self.int(row["ord_psbl_qty"]),
-                    averagePrice: Double(row["pchs_avg_pric"] as? String ?? "") ?? 0))
+                holdings.append(
+                    KISBalance.Holding(
+                        stock: row["pdno"] as? String ?? "",
+                        quantity: Self.int(row["hldg_qty"]),
+                        sellable: Self.int(row["ord_psbl_qty"]),
+                        averagePrice: Double(row["pchs_avg_pric"] as? String ?? "") ?? 0
+                    )
+                )
             }
             // Settled cash (D+2) is what the engine's cash becomes once today's trades settle; the deposit otherwise.
             if let summary = (json["output2"] as? [[String: Any]])?.first {
-                cash = (summary["prvs_rcdl_excc_amt"] as? String).map { _ in Self.int(summary["prvs_rcdl_excc_amt"]) } ?? Self.int(summary["dnca_tot_amt"])
+                cash =
+                    (summary["prvs_rcdl_excc_amt"] as? String).map { _ in Self.int(summary["prvs_rcdl_excc_amt"]) }
+                    ?? Self.int(summary["dnca_tot_amt"])
             }
             let more = headers.first(name: "tr_cont").map { $0 == "F" || $0 == "M" } ?? false
             let nk = (json["ctx_area_nk100"] as? String) ?? ""
@@ -242,17 +356,26 @@ public actor KISClient {
 
     // MARK: Transport
 
-    private func get(_ path: String, trID: String, query: [(String, String)], continuation: String? = nil) async throws -> (json: [String: Any], headers: HTTPHeaders) {
+    private func get(_ path: String, trID: String, query: [(String, String)], continuation: String? = nil) async throws
+        -> (json: [String: Any], headers: HTTPHeaders)
+    {
         var components = URLComponents()
         components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
         let encoded = components.percentEncodedQuery ?? ""
-        return try await self.authorized(path + (encoded.isEmpty ? "" : "?" + encoded), method: .GET, trID: trID, body: nil, continuation: continuation)
+        return try await self.authorized(
+            path + (encoded.isEmpty ? "" : "?" + encoded),
+            method: .GET,
+            trID: trID,
+            body: nil,
+            continuation: continuation
+        )
     }
 
     private func post(_ path: String, trID: String, body: [String: String]) async throws -> [String: Any] {
         let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
         let hash = self.useHashkey ? try await self.hashkey(data) : nil
-        return try await self.authorized(path, method: .POST, trID: trID, body: data, continuation: nil, hashkey: hash).json
+        return try await self.authorized(path, method: .POST, trID: trID, body: data, continuation: nil, hashkey: hash)
+            .json
     }
 
     /// `POST /uapi/hashkey`: the `HASH` of exactly the body about to be sent.
@@ -266,14 +389,26 @@ public actor KISClient {
         request.body = .bytes(ByteBuffer(bytes: body))
         let (status, json, _) = try await self.send(request)
         guard status == 200, let hash = json["HASH"] as? String, !hash.isEmpty else {
-            throw KISError(kind: .transport, code: json["msg_cd"] as? String ?? "", message: "hashkey answered HTTP \(status) without a HASH", httpStatus: status)
+            throw KISError(
+                kind: .transport,
+                code: json["msg_cd"] as? String ?? "",
+                message: "hashkey answered HTTP \(status) without a HASH",
+                httpStatus: status
+            )
         }
         return hash
     }
 
     /// One authorized call: waits for the rate limit, retries `EGW00201` (up to 3 times, 0.2 s apart) and an
     /// expired token (once, after re-issue). Any `rt_cd` other than "0" is a `KISError`.
-    private func authorized(_ pathAndQuery: String, method: HTTPMethod, trID: String, body: Data?, continuation: String?, hashkey: String? = nil) async throws -> (json: [String: Any], headers: HTTPHeaders) {
+    private func authorized(
+        _ pathAndQuery: String,
+        method: HTTPMethod,
+        trID: String,
+        body: Data?,
+        continuation: String?,
+        hashkey: String? = nil
+    ) async throws -> (json: [String: Any], headers: HTTPHeaders) {
         var rateRetries = 0
         var tokenRetried = false
         while true {
@@ -294,8 +429,15 @@ public actor KISClient {
             let resultCode = json["rt_cd"] as? String
             if status == 200, resultCode == "0" { return (json, headers) }
             let code = json["msg_cd"] as? String ?? json["error_code"] as? String ?? ""
-            let message = (json["msg1"] as? String ?? json["error_description"] as? String ?? "HTTP \(status) without a KIS answer").trimmingCharacters(in: .whitespaces)
-            let error = KISError(kind: resultCode == nil && code.isEmpty ? .transport : KISError.classify(code: code, message: message), code: code, message: message, httpStatus: status)
+            let message =
+                (json["msg1"] as? String ?? json["error_description"] as? String
+                ?? "HTTP \(status) without a KIS answer").trimmingCharacters(in: .whitespaces)
+            let error = KISError(
+                kind: resultCode == nil && code.isEmpty ? .transport : KISError.classify(code: code, message: message),
+                code: code,
+                message: message,
+                httpStatus: status
+            )
             switch error.kind {
             case .rateLimited where rateRetries < 3:
                 rateRetries += 1
@@ -318,11 +460,20 @@ public actor KISClient {
             response = try await self.http.execute(request, timeout: self.timeout)
             bytes = try await response.body.collect(upTo: 8 << 20)
         } catch {
-            throw KISError(kind: .transport, code: "", message: "\(request.method) \(request.url.split(separator: "?").first ?? ""): \(error)")
+            throw KISError(
+                kind: .transport,
+                code: "",
+                message: "\(request.method) \(request.url.split(separator: "?").first ?? ""): \(error)"
+            )
         }
         let json = bytes.withUnsafeReadableBytes { try? KISJSON.parse($0) } as? [String: Any]
         guard let json else {
-            throw KISError(kind: .transport, code: "", message: "HTTP \(response.status.code) with a body that is not JSON", httpStatus: Int(response.status.code))
+            throw KISError(
+                kind: .transport,
+                code: "",
+                message: "HTTP \(response.status.code) with a body that is not JSON",
+                httpStatus: Int(response.status.code)
+            )
         }
         return (Int(response.status.code), json, response.headers)
     }
@@ -334,7 +485,11 @@ public actor KISClient {
             let now = ContinuousClock.now
             let elapsed = self.bucketAt.duration(to: now)
             // Capacity 1: requests are spaced 1/rate apart, so any window of a second holds at most `rate` of them.
-            self.bucketTokens = min(1, self.bucketTokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * rate)
+            self.bucketTokens = min(
+                1,
+                self.bucketTokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                    * rate
+            )
             self.bucketAt = now
             if self.bucketTokens >= 1 {
                 self.bucketTokens -= 1
@@ -346,10 +501,15 @@ public actor KISClient {
     }
 
     static func ack(_ json: [String: Any]) throws -> KISOrderAck {
-        guard let output = json["output"] as? [String: Any], let number = output["ODNO"] as? String, !number.isEmpty else {
+        guard let output = json["output"] as? [String: Any], let number = output["ODNO"] as? String, !number.isEmpty
+        else {
             throw Self.malformed("the order answer has no ODNO")
         }
-        return KISOrderAck(organization: output["KRX_FWDG_ORD_ORGNO"] as? String ?? "", orderNumber: number, time: output["ORD_TMD"] as? String ?? "")
+        return KISOrderAck(
+            organization: output["KRX_FWDG_ORD_ORGNO"] as? String ?? "",
+            orderNumber: number,
+            time: output["ORD_TMD"] as? String ?? ""
+        )
     }
 
     static func int(_ value: Any?) -> Int64 {
@@ -363,7 +523,9 @@ public actor KISClient {
 
     /// `HHMMSS` one minute earlier, nil before 00:01.
     static func minuteBefore(_ time: String) -> String? {
-        guard time.count == 6, let hours = Int(time.prefix(2)), let minutes = Int(time.dropFirst(2).prefix(2)) else { return nil }
+        guard time.count == 6, let hours = Int(time.prefix(2)), let minutes = Int(time.dropFirst(2).prefix(2)) else {
+            return nil
+        }
         let total = hours * 60 + minutes - 1
         guard total >= 0 else { return nil }
         return String(format: "%02d%02d00", total / 60, total % 60)

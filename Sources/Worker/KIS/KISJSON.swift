@@ -53,9 +53,15 @@ enum KISJSON {
             case UInt8(ascii: "{"): return try self.object(depth: depth + 1)
             case UInt8(ascii: "["): return try self.array(depth: depth + 1)
             case UInt8(ascii: "\""): return try self.string()
-            case UInt8(ascii: "t"): try self.literal("true"); return NSNumber(value: true)
-            case UInt8(ascii: "f"): try self.literal("false"); return NSNumber(value: false)
-            case UInt8(ascii: "n"): try self.literal("null"); return NSNull()
+            case UInt8(ascii: "t"):
+                try self.literal("true")
+                return NSNumber(value: true)
+            case UInt8(ascii: "f"):
+                try self.literal("false")
+                return NSNumber(value: false)
+            case UInt8(ascii: "n"):
+                try self.literal("null")
+                return NSNull()
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try self.number()
             default: throw self.fail("unexpected byte 0x\(String(byte, radix: 16))")
             }
@@ -64,7 +70,9 @@ enum KISJSON {
         mutating func literal(_ word: StaticString) throws(Malformed) {
             let count = word.utf8CodeUnitCount
             guard self.index + count <= self.bytes.count else { throw self.fail("truncated literal") }
-            for offset in 0..<count where self.bytes[self.index + offset] != word.utf8Start[offset] { throw self.fail("unknown literal") }
+            for offset in 0..<count where self.bytes[self.index + offset] != word.utf8Start[offset] {
+                throw self.fail("unknown literal")
+            }
             self.index += count
         }
 
@@ -130,10 +138,15 @@ enum KISJSON {
             while self.index < self.bytes.count {
                 let byte = self.bytes[self.index]
                 if byte == UInt8(ascii: "\"") {
-                    let slice = UnsafeBufferPointer(start: self.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + start, count: self.index - start)
+                    let slice = UnsafeBufferPointer(
+                        start: self.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + start,
+                        count: self.index - start
+                    )
                     self.index += 1
                     if ascii { return String(decoding: slice, as: UTF8.self) }
-                    guard let text = String(validating: slice, as: UTF8.self) else { throw Malformed(offset: start, reason: "a string is not UTF-8") }
+                    guard let text = String(validating: slice, as: UTF8.self) else {
+                        throw Malformed(offset: start, reason: "a string is not UTF-8")
+                    }
                     return text
                 }
                 if byte >= 0x80 { ascii = false }
@@ -147,7 +160,9 @@ enum KISJSON {
                 switch byte {
                 case UInt8(ascii: "\""):
                     self.index += 1
-                    guard let text = String(validating: scalars, as: UTF8.self) else { throw Malformed(offset: start, reason: "a string is not UTF-8") }
+                    guard let text = String(validating: scalars, as: UTF8.self) else {
+                        throw Malformed(offset: start, reason: "a string is not UTF-8")
+                    }
                     return text
                 case UInt8(ascii: "\\"):
                     self.index += 1
@@ -164,12 +179,16 @@ enum KISJSON {
                         var code = try self.hex4()
                         if (0xD800...0xDBFF).contains(code) {
                             // A high surrogate must be followed by an escaped low one.
-                            guard self.index + 1 < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\\"), self.bytes[self.index + 1] == UInt8(ascii: "u") else {
+                            guard self.index + 1 < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\\"),
+                                self.bytes[self.index + 1] == UInt8(ascii: "u")
+                            else {
                                 throw self.fail("a lone high surrogate")
                             }
                             self.index += 2
                             let low = try self.hex4()
-                            guard (0xDC00...0xDFFF).contains(low) else { throw self.fail("a high surrogate without its low one") }
+                            guard (0xDC00...0xDFFF).contains(low) else {
+                                throw self.fail("a high surrogate without its low one")
+                            }
                             code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                         } else if (0xDC00...0xDFFF).contains(code) {
                             throw self.fail("a lone low surrogate")
@@ -208,7 +227,9 @@ enum KISJSON {
         mutating func number() throws(Malformed) -> NSNumber {
             let start = self.index
             if self.current == UInt8(ascii: "-") { self.index += 1 }
-            guard let first = self.current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { throw self.fail("a digit was expected") }
+            guard let first = self.current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
+                throw self.fail("a digit was expected")
+            }
             if first == UInt8(ascii: "0") {
                 self.index += 1
             } else {
@@ -235,7 +256,9 @@ enum KISJSON {
         @discardableResult
         mutating func skipDigits() -> Int {
             let start = self.index
-            while self.index < self.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self.bytes[self.index]) { self.index += 1 }
+            while self.index < self.bytes.count,
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self.bytes[self.index])
+            { self.index += 1 }
             return self.index - start
         }
     }

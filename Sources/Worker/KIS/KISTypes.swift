@@ -51,7 +51,9 @@ public struct KISCredentials: Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "KISCredentials(appKey: …\(self.appKey.suffix(4)), account: ******\(self.accountNumber.suffix(2))-\(self.productCode))" }
+    public var description: String {
+        "KISCredentials(appKey: …\(self.appKey.suffix(4)), account: ******\(self.accountNumber.suffix(2))-\(self.productCode))"
+    }
 }
 
 /// An access token and when it stops working. The token is a secret: keep it out of logs and the event log.
@@ -103,7 +105,9 @@ public struct KISError: Error, Sendable, CustomStringConvertible, Equatable {
         self.httpStatus = httpStatus
     }
 
-    public var description: String { "KIS \(self.code.isEmpty ? "error" : self.code) (HTTP \(self.httpStatus)): \(self.message)" }
+    public var description: String {
+        "KIS \(self.code.isEmpty ? "error" : self.code) (HTTP \(self.httpStatus)): \(self.message)"
+    }
 
     /// Maps a KIS `msg_cd`/`msg1` (or the token endpoint's `error_code`) to a kind (kis-and-krx.md §5.3).
     public static func classify(code: String, message: String) -> Kind {
@@ -123,7 +127,9 @@ public struct KISError: Error, Sendable, CustomStringConvertible, Equatable {
         if text.contains("장종료") || text.contains("장시작전") || text.contains("장운영") { return .rejected(.marketClosed) }
         if text.contains("상/하한가") || text.contains("상하한가") { return .rejected(.priceOutOfRange) }
         if text.contains("호가단위") { return .rejected(.priceNotOnTick) }
-        if text.contains("주문가능금액") || text.contains("잔고") || text.contains("증거금") { return .rejected(.insufficientBalance) }
+        if text.contains("주문가능금액") || text.contains("잔고") || text.contains("증거금") {
+            return .rejected(.insufficientBalance)
+        }
         if text.contains("매도가능수량") || text.contains("주문가능수량") { return .rejected(.insufficientShares) }
         if text.contains("한도") { return .rejected(.dailyLimitExceeded) }
         if text.contains("종목코드") || text.contains("매매불가") { return .rejected(.unknownStock) }

@@ -14,7 +14,13 @@ public struct SMTPConfiguration: Sendable {
     /// Refuse to send credentials over a connection that did not switch to TLS (true unless told otherwise).
     public var requireTLSForAuth = true
 
-    public init(host: String, port: Int = 587, user: String? = nil, password: String? = nil, from: String = "stockboom@localhost") {
+    public init(
+        host: String,
+        port: Int = 587,
+        user: String? = nil,
+        password: String? = nil,
+        from: String = "stockboom@localhost"
+    ) {
         self.host = host
         self.port = port
         self.user = user
@@ -27,7 +33,8 @@ public struct SMTPConfiguration: Sendable {
         var configuration = SMTPConfiguration(host: host, port: environment["SMTP_PORT"].flatMap(Int.init) ?? 587)
         configuration.user = environment["SMTP_USER"].flatMap { $0.isEmpty ? nil : $0 }
         configuration.password = environment["SMTP_PASS"]
-        configuration.from = environment["SMTP_FROM"].flatMap { $0.isEmpty ? nil : $0 } ?? (configuration.user ?? "stockboom@localhost")
+        configuration.from =
+            environment["SMTP_FROM"].flatMap { $0.isEmpty ? nil : $0 } ?? (configuration.user ?? "stockboom@localhost")
         return configuration
     }
 }
@@ -103,7 +110,11 @@ public struct SMTPMailer: Sendable {
             }
             if let user = self.configuration.user {
                 guard secure || !self.configuration.requireTLSForAuth else {
-                    throw SMTPError(code: 0, message: "\(self.configuration.host) does not offer STARTTLS; not sending SMTP_USER/SMTP_PASS in clear")
+                    throw SMTPError(
+                        code: 0,
+                        message:
+                            "\(self.configuration.host) does not offer STARTTLS; not sending SMTP_USER/SMTP_PASS in clear"
+                    )
                 }
                 let plain = Data(("\0" + user + "\0" + (self.configuration.password ?? "")).utf8).base64EncodedString()
                 try await session.expect(235, try await session.command("AUTH PLAIN " + plain))
@@ -122,7 +133,9 @@ public struct SMTPMailer: Sendable {
     }
 
     /// One message on a ready connection; the connection is kept for the next one after a 250.
-    func deliver(_ message: String, to recipient: String, on session: SMTPSession) async throws(DeliveryFailure) -> String {
+    func deliver(_ message: String, to recipient: String, on session: SMTPSession) async throws(DeliveryFailure)
+        -> String
+    {
         var dataSent = false
         do {
             try await session.expect(250, try await session.command("MAIL FROM:<\(self.configuration.from)>"))
@@ -146,10 +159,14 @@ public struct SMTPMailer: Sendable {
         let date = DateFormatter()
         date.locale = Locale(identifier: "en_US_POSIX")
         date.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        let encodedBody = Data(body.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        let encodedBody = Data(body.utf8).base64EncodedString(options: [
+            .lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed,
+        ])
         return [
-            "From: StockBoom <\(from)>", "To: <\(to)>", "Subject: \(encodedSubject)", "Date: \(date.string(from: Date()))",
-            "Message-ID: <\(UUID().uuidString)@stockboom>", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+            "From: StockBoom <\(from)>", "To: <\(to)>", "Subject: \(encodedSubject)",
+            "Date: \(date.string(from: Date()))",
+            "Message-ID: <\(UUID().uuidString)@stockboom>", "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8",
             "Content-Transfer-Encoding: base64", "", encodedBody,
         ].joined(separator: "\r\n")
     }
@@ -214,7 +231,9 @@ final class SMTPSession: Sendable {
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(10))
-                .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) } }
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                }
                 .connect(host: host, port: port).get()
             return SMTPSession(channel: channel, replies: handler)
         } catch {
@@ -244,7 +263,10 @@ final class SMTPSession: Sendable {
     func startTLS(configuration: TLSConfiguration, hostname: String) async throws {
         let context = try NIOSSLContext(configuration: configuration)
         try await self.channel.eventLoop.submit {
-            let tls = try NIOSSLClientHandler(context: context, serverHostname: hostname.first?.isNumber == true ? nil : hostname)
+            let tls = try NIOSSLClientHandler(
+                context: context,
+                serverHostname: hostname.first?.isNumber == true ? nil : hostname
+            )
             try self.channel.pipeline.syncOperations.addHandler(tls, position: .first)
         }.get()
     }
@@ -315,7 +337,9 @@ final class SMTPReplyHandler: ChannelInboundHandler, Sendable {
             defer { state.waiters = [] }
             return state.waiters
         }
-        for waiter in waiters { waiter.resume(throwing: SMTPError(code: 0, message: "the server closed the connection")) }
+        for waiter in waiters {
+            waiter.resume(throwing: SMTPError(code: 0, message: "the server closed the connection"))
+        }
         context.fireChannelInactive()
     }
 
