@@ -39,7 +39,9 @@ public enum Bounds {
             try Self.range(amount, 1...Self.maxAmount, "deposit")
             if let expected { try Self.range(expected, -Self.maxAmount...Self.maxAmount, "expected cash") }
         case .placeOrder(let request):
-            try Self.range(request.quantity, 1...Self.maxQuantity, "quantity")
+            guard (1...Self.maxQuantity).contains(request.quantity) else {
+                throw .invalid("quantity must be 1 to \(Self.maxQuantity) shares; got \(request.quantity)")
+            }
             try Self.range(request.price, 0...Self.maxPrice, "price")
             if !request.clientOrderID.isEmpty {
                 try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64)

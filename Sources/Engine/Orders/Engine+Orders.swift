@@ -11,10 +11,7 @@ extension Engine {
         }
         guard account.closedAt == nil else { throw .conflict("account \(request.account) is closed") }
         guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
-        guard request.quantity > 0 else { throw .invalid("quantity must be a positive number of shares") }
-        guard request.quantity <= 10_000_000 else {
-            throw .invalid("quantity \(request.quantity) is above the 10,000,000-share limit")
-        }
+        // The quantity's range (1…10,000,000 shares) and the price's are checked once, by `Bounds.admit`.
         if request.type == .limit {
             guard request.price > 0 else { throw .invalid("a limit order needs a positive price") }
         }
