@@ -67,18 +67,18 @@ public enum Gateway {
 /// The `/api` routes, grouped by resource in the files of this folder.
 enum GatewayAPI {
     static func register(_ routes: RouteTable, _ services: GatewayServices) {
-        Self.authRoutes(routes, services)
-        Self.accountRoutes(routes, services)
-        Self.orderRoutes(routes, services)
-        Self.portfolioRoutes(routes, services)
-        Self.marketRoutes(routes, services)
-        Self.tradeRoutes(routes, services)
-        Self.notificationRoutes(routes, services)
-        Self.backtestRoutes(routes, services)
-        Self.strategyRoutes(routes, services)
-        Self.streamRoutes(routes, services)
-        Self.internalRoutes(routes, services)
-        Self.erasureRoute(routes, services)
+        // One controller per resource (Sources/Gateway/Controllers), each registering its named endpoints.
+        AuthController(services: services).register(routes)
+        AccountsController(services: services).register(routes)
+        OrdersController(services: services).register(routes)
+        PortfolioController(services: services).register(routes)
+        MarketDataController(services: services).register(routes)
+        TradesController(services: services).register(routes)
+        NotificationsController(services: services).register(routes)
+        BacktestsController(services: services).register(routes)
+        StrategiesController(services: services).register(routes)
+        StreamController(services: services).register(routes)
+        InternalController(services: services).register(routes)
         Dashboard.register(routes, services)
         routes.add(.get, "/openapi.json") { _, _ -> Response in
             var headers = HTTPFields()

@@ -164,7 +164,7 @@ enum Dashboard {
             }
         }
         let (timeline, notifications, checkpoints) = try await services.database.run {
-            db -> ([String: [(String, String)]], [[String?]], [[String?]]) in
+            db -> ([String: [(String, String)]], [[String?]], [(name: String, offset: UInt64)]) in
             var timeline: [String: [(String, String)]] = [:]
             if !ids.isEmpty {
                 let rows = try db.query(
@@ -177,7 +177,7 @@ enum Dashboard {
                 "SELECT title, message, is_read, to_char(created_at AT TIME ZONE 'Asia/Seoul', 'MM-DD HH24:MI') FROM notifications WHERE user_id = $1 ORDER BY created_at DESC LIMIT 10",
                 [userID]
             ).rows
-            let checkpoints = try db.query("SELECT name, last_offset FROM projection_checkpoints ORDER BY name").rows
+            let checkpoints = try ReadQueries.checkpoints(db)
             return (timeline, notifications, checkpoints)
         }
         var candles: [Candle] = []
@@ -247,10 +247,9 @@ enum Dashboard {
                 "<li\(row[2] == "t" ? "" : " style=\"font-weight:600\"")>\(Self.escape(row[3] ?? "")) \(Self.escape(row[0] ?? "")): \(Self.escape(row[1] ?? ""))</li>"
             }.joined() + "</ul></section>"
         html += "<section id=\"system\"><h2>System</h2><table><tr><th>Log head</th><td>\(head)</td></tr>"
-        for row in checkpoints {
-            let offset = row[1].flatMap(UInt64.init) ?? 0
+        for (name, offset) in checkpoints {
             html +=
-                "<tr><th>Projection \(Self.escape(row[0] ?? ""))</th><td>lag \(head > offset ? head - offset : 0) events</td></tr>"
+                "<tr><th>Projection \(Self.escape(name))</th><td>lag \(head > offset ? head - offset : 0) events</td></tr>"
         }
         if let queues {
             for (queue, counts) in queues {

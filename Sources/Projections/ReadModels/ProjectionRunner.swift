@@ -132,10 +132,7 @@ public final class ProjectionRunner: @unchecked Sendable {
     }
 
     private func checkpoint(_ name: String) throws -> UInt64 {
-        let rows = try self.connection.query("SELECT last_offset FROM projection_checkpoints WHERE name = $1", [name])
-            .rows
-        guard let row = rows.first, let text = row.first ?? nil, let offset = UInt64(text) else { return 0 }
-        return offset
+        try ReadQueries.checkpoint(name, self.connection)
     }
 
     /// Brings every model up to the log's head (or `limit` events per model). Returns the events applied.

@@ -94,9 +94,7 @@ public final class CandleCache: Service, Sendable {
         let (checkpoint, loaded) = try await self.database.run { db -> (UInt64, [Key: Series]) in
             try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             do {
-                let checkpoint =
-                    try db.query("SELECT last_offset FROM projection_checkpoints WHERE name = 'market'").rows.first?[0]
-                    .flatMap { UInt64($0) } ?? 0
+                let checkpoint = try ReadQueries.checkpoint("market", db)
                 try db.execute(
                     """
                     DECLARE warm NO SCROLL CURSOR FOR

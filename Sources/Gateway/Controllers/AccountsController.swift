@@ -1,0 +1,191 @@
+import Engine
+import Foundation
+import Hummingbird
+import Projections
+import Runtime
+import Storage
+
+/// Broker accounts: list, create (KIS credentials sealed into PostgreSQL), close.
+struct AccountsController {
+    let services: GatewayServices
+
+    func register(_ routes: RouteTable) {
+        routes.add(.get, "/api/broker-accounts", self.list)
+        routes.add(.post, "/api/broker-accounts", self.open)
+        routes.add(.get, "/api/broker-accounts/{id}", self.show)
+        routes.add(.delete, "/api/broker-accounts/{id}", self.close)
+    }
+
+    /// `GET /api/broker-accounts`
+    @Sendable func list(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let accounts = services.runtime.state.accounts.values.filter { $0.user == user && $0.closedAt == nil }
+            .sorted { $0.id < $1.id }
+        let sealed = try await services.database.run { db in
+            Set(
+                try db.query(
+                    "SELECT broker_account_id FROM broker_credentials WHERE user_id = $1",
+                    [user.description]
+                ).rows.compactMap { $0[0] }
+            )
+        }
+        return try APIJSON.response(
+            ListBody(accounts.map { AccountBody($0, hasCredentials: sealed.contains($0.id.description)) })
+        )
+    }
+
+    /// `POST /api/broker-accounts`
+    @Sendable func open(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let body = try await APIJSON.decode(
+            CreateAccountRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["broker", "accountNumber", "appKey", "appSecret", "dailyOrderLimit", "initialCash"]
+        )
+        guard let broker = BrokerKind(text: body.broker) else {
+            throw problem(422, "broker must be SIMULATED, KIS_PAPER or KIS_REAL; got '\(body.broker)'")
+        }
+        let number = body.accountNumber.trimmingCharacters(in: .whitespaces)
+        guard (4...32).contains(number.count), number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") })
+        else {
+            throw problem(422, "accountNumber must be 4 to 32 digits (dashes allowed)")
+        }
+        let limit = body.dailyOrderLimit ?? 1_000
+        guard (1...100_000).contains(limit) else { throw problem(422, "dailyOrderLimit must be 1...100000") }
+        var credentials: (key: String, secret: String)?
+        if broker.needsToken {
+            guard let key = body.appKey, let secret = body.appSecret, !key.isEmpty, !secret.isEmpty,
+                key.count <= 512, secret.count <= 512
+            else {
+                throw problem(422, "a KIS account needs appKey and appSecret (from the KIS developers portal)")
+            }
+            credentials = (key, secret)
+        } else if body.appKey != nil || body.appSecret != nil {
+            throw problem(422, "a SIMULATED account takes no appKey or appSecret")
+        }
+        let cash = body.initialCash ?? 0
+        guard cash >= 0, cash <= 10_000_000_000_000 else {
+            throw problem(422, "initialCash must be 0...10000000000000 KRW")
+        }
+        if body.initialCash != nil, broker != .simulated {
+            throw problem(422, "initialCash is for SIMULATED accounts; a KIS account's cash comes from the broker")
+        }
+        // Seal first: if sealing fails nothing has been recorded.
+        let sealed = try credentials.map {
+            (
+                try services.secrets.seal($0.key), try services.secrets.seal($0.secret),
+                try services.secrets.seal(number)
+            )
+        }
+        // One command, one append: the account and its opening cash are recorded together or not at all.
+        let execution = try await services.runtime.execute(
+            .registerAccount(
+                user: user,
+                broker: broker,
+                accountNumber: number,
+                dailyOrderLimit: limit,
+                initialCash: cash
+            ),
+            context: services.context("account")
+        )
+        guard let created = execution.decision.created else { throw problem(500, "the account was not created") }
+        let id = AccountID(value: created)
+        if let sealed {
+            _ = try await services.database.run { db in
+                try db.query(
+                    "INSERT INTO broker_credentials (broker_account_id, user_id, sealed_app_key, sealed_app_secret, sealed_account_number) VALUES ($1, $2, $3, $4, $5)",
+                    [id.description, user.description, sealed.0, sealed.1, sealed.2]
+                )
+            }
+        }
+        guard let account = services.runtime.state.accounts[id] else {
+            throw problem(500, "the account was not created")
+        }
+        var headers = HTTPFields()
+        headers[.location] = "/api/broker-accounts/\(id)"
+        return try APIJSON.response(
+            AccountBody(account, hasCredentials: sealed != nil),
+            status: .created,
+            headers: headers
+        )
+    }
+
+    /// `GET /api/broker-accounts/{id}`
+    @Sendable func show(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
+        let sealed = try await services.database.run { db in
+            try !db.query("SELECT 1 FROM broker_credentials WHERE broker_account_id = $1", [account.id.description])
+                .rows.isEmpty
+        }
+        return try APIJSON.response(AccountBody(account, hasCredentials: sealed))
+    }
+
+    /// `DELETE /api/broker-accounts/{id}`
+    @Sendable func close(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
+        _ = try await services.runtime.execute(
+            .closeAccount(account.id, user: user),
+            context: services.context("account")
+        )
+        _ = try await services.database.run { db in
+            try db.query("DELETE FROM broker_credentials WHERE broker_account_id = $1", [account.id.description])
+        }
+        return Response(status: .noContent)
+    }
+}
+
+extension GatewayAPI {
+    /// An account of the signed-in user, or 404 (also for another user's account: ids are not secrets,
+    /// but whether someone else's exists is).
+    static func ownAccount(_ text: String, user: UserID, state: EngineState) throws -> Account {
+        guard let id = AccountID(text), let account = state.accounts[id], account.user == user, account.closedAt == nil
+        else {
+            throw problem(404, "no broker account \(text)")
+        }
+        return account
+    }
+
+}
+
+// MARK: - Bodies
+
+struct CreateAccountRequest: Decodable {
+    /// `SIMULATED`, `KIS_PAPER` or `KIS_REAL`.
+    var broker: String
+    var accountNumber: String
+    var appKey: String?
+    var appSecret: String?
+    var dailyOrderLimit: Int64?
+    /// Opening cash of a simulated account.
+    var initialCash: Int64?
+}
+
+struct AccountBody: Codable {
+    var id: String
+    var broker: String
+    /// The account number with all but the last four characters masked.
+    var accountNumber: String
+    var dailyOrderLimit: Int64
+    var cash: Int64
+    var reservedCash: Int64
+    var availableCash: Int64
+    var tokenExpiresAt: String?
+    var haltedReason: String?
+    var hasCredentials: Bool
+
+    init(_ account: Account, hasCredentials: Bool) {
+        self.id = account.id.description
+        self.broker = account.broker.description
+        self.accountNumber = account.maskedAccountNumber
+        self.dailyOrderLimit = account.dailyOrderLimit
+        self.cash = account.cash
+        self.reservedCash = account.reservedCash
+        self.availableCash = account.availableCash
+        self.tokenExpiresAt = account.tokenExpiresAt.map(ISOTime.utc)
+        self.haltedReason = account.haltReason
+        self.hasCredentials = hasCredentials
+    }
+}

@@ -1,0 +1,177 @@
+import Engine
+import Foundation
+import Hummingbird
+import Ledger
+import Projections
+import Runtime
+import Storage
+
+/// Trades (the guide's `trades` table) and the connectivity test.
+struct TradesController {
+    let services: GatewayServices
+
+    func register(_ routes: RouteTable) {
+        routes.add(.get, "/api/trades", self.list)
+        routes.add(.post, "/api/trades/test", self.test)
+    }
+
+    /// `GET /api/trades`
+    @Sendable func list(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let limit = try Parse.limit(request, default: 100, max: 1_000)
+        var status: String?
+        if let text = request.uri.queryParameters.get("status") {
+            guard OrderStatus.allCases.contains(where: { $0.description == text.uppercased() }) else {
+                throw problem(
+                    400,
+                    "status must be one of \(OrderStatus.allCases.map(\.description).joined(separator: ", "))"
+                )
+            }
+            status = text.uppercased()
+        }
+        let filter = status
+        let rows = try await services.database.run { db in
+            try db.query(
+                """
+                SELECT id, broker_account_id, stock_id, order_side, order_type, quantity, price, filled_quantity, average_price, status, failure_reason,
+                       (extract(epoch FROM created_at) * 1000000)::bigint, (extract(epoch FROM updated_at) * 1000000)::bigint
+                FROM trades WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3
+                """,
+                [user.description, filter, String(limit)]
+            ).rows
+        }
+        let trades = rows.map { row in
+            TradeBody(
+                id: row[0] ?? "",
+                brokerAccountId: row[1] ?? "",
+                stockId: row[2] ?? "",
+                orderSide: row[3] ?? "",
+                orderType: row[4] ?? "",
+                quantity: row[5].flatMap(Int64.init) ?? 0,
+                price: row[6].flatMap(Int64.init) ?? 0,
+                filledQuantity: row[7].flatMap(Int64.init) ?? 0,
+                averagePrice: row[8].flatMap(Int64.init) ?? 0,
+                status: row[9] ?? "",
+                failureReason: row[10],
+                createdAt: ISOTime.utc(row[11].flatMap(Int64.init) ?? 0),
+                updatedAt: ISOTime.utc(row[12].flatMap(Int64.init) ?? 0)
+            )
+        }
+        return try APIJSON.response(ListBody(trades))
+    }
+
+    /// `POST /api/trades/test`
+    @Sendable func test(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let body = try await APIJSON.decode(TradeTestRequest.self, from: request, context: context)
+        let state = services.runtime.state
+        let account = try GatewayAPI.ownAccount(body.brokerAccountId, user: user, state: state)
+        let info = try GatewayAPI.listedStock(body.stockId, state: state)
+        let now = services.clock()
+        var checks: [CheckBody] = []
+        checks.append(
+            CheckBody(
+                name: "account",
+                ok: account.haltReason == nil,
+                detail: account.haltReason.map { "trading is halted: \($0)" }
+                    ?? "\(account.id) (\(account.broker)) is active"
+            )
+        )
+        if account.broker.needsToken {
+            let expiry = account.tokenExpiresAt ?? .min
+            checks.append(
+                CheckBody(
+                    name: "token",
+                    ok: expiry > now,
+                    detail: expiry > now
+                        ? "KIS access token valid until \(ISOTime.utc(expiry))"
+                        : "no valid KIS access token: the worker issues one (GET /api/market-data/kis/token-status)"
+                )
+            )
+            let sealed = try await services.database.run { db in
+                try !db.query(
+                    "SELECT 1 FROM broker_credentials WHERE broker_account_id = $1",
+                    [account.id.description]
+                ).rows.isEmpty
+            }
+            checks.append(
+                CheckBody(
+                    name: "credentials",
+                    ok: sealed,
+                    detail: sealed
+                        ? "app key and secret are stored (sealed)" : "no app key and secret stored for this account"
+                )
+            )
+        } else {
+            checks.append(CheckBody(name: "broker", ok: true, detail: "the simulated exchange needs no token"))
+        }
+        let open = services.runtime.engine.calendar.isOpen(at: now)
+        checks.append(
+            CheckBody(
+                name: "market",
+                ok: open,
+                detail: open ? "KRX is open" : "KRX is closed now (regular session 09:00–15:30 KST on trading days)"
+            )
+        )
+        checks.append(
+            CheckBody(
+                name: "stock",
+                ok: true,
+                detail:
+                    "\(info.code) \(info.name), last \(info.marketData.lastClose) KRW, band \(info.marketData.priceLimits.lowerBound)…\(info.marketData.priceLimits.upperBound)"
+            )
+        )
+        let dailyLeft = account.dailyOrderLimit - account.ordersOn(day: KST.day(now))
+        checks.append(
+            CheckBody(
+                name: "dailyOrderLimit",
+                ok: dailyLeft > 0,
+                detail: "\(max(0, dailyLeft)) of \(account.dailyOrderLimit) orders left today"
+            )
+        )
+        return try APIJSON.response(
+            TradeTestBody(
+                ok: checks.allSatisfy(\.ok),
+                brokerAccountId: account.id.description,
+                stockId: info.code.description,
+                checks: checks
+            )
+        )
+    }
+}
+
+// MARK: - Bodies
+
+struct TradeBody: Codable {
+    var id: String
+    var brokerAccountId: String
+    var stockId: String
+    var orderSide: String
+    var orderType: String
+    var quantity: Int64
+    var price: Int64
+    var filledQuantity: Int64
+    var averagePrice: Int64
+    var status: String
+    var failureReason: String?
+    var createdAt: String
+    var updatedAt: String
+}
+
+struct TradeTestRequest: Decodable {
+    var brokerAccountId: String
+    var stockId: String
+}
+
+struct CheckBody: Codable {
+    var name: String
+    var ok: Bool
+    var detail: String
+}
+
+struct TradeTestBody: Codable {
+    var ok: Bool
+    var brokerAccountId: String
+    var stockId: String
+    var checks: [CheckBody]
+}
