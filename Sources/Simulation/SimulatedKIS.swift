@@ -50,14 +50,18 @@ public final class SimulatedKIS: Sendable {
     public let bars: [Candle]
     public let stocks: Int
     public let openingCash: Int64
+    /// `.lenient` for the benchmarks (no protocol checks on the hot path); `.strict` checks `KISProtocol`.
+    public let strictness: KISProtocol.Strictness
 
     public init(
         listings: [(code: StockCode, name: String, previousClose: Int64)],
         bars: [Candle],
         day: Int64,
         openingCash: Int64,
+        strictness: KISProtocol.Strictness = .lenient,
         clock: @escaping @Sendable () -> Int64
     ) {
+        self.strictness = strictness
         self.clock = clock
         self.open = KST.instant(day: day, hour: 9)
         self.codes = Dictionary(uniqueKeysWithValues: listings.enumerated().map { ($1.code.description, $0) })
@@ -133,8 +137,9 @@ public final class SimulatedKIS: Sendable {
 
     public static func token(_ appKey: String) -> String { "SIM." + appKey }
 
-    /// The caller's token matches its app key; nil when the call may proceed.
-    public func gate(_ request: Request) -> Response? {
+    /// The caller's token matches its app key (and, when strict, the request follows `KISProtocol`); nil when
+    /// the call may proceed. `body`: a POST's JSON fields (a GET's query is read from the request).
+    public func gate(_ request: Request, body: [String: String]? = nil) -> Response? {
         self.state.withLock { $0.requests += 1 }
         let appKey = request.headers[HTTPField.Name("appkey")!] ?? ""
         guard !appKey.isEmpty, request.headers[.authorization] == "Bearer " + Self.token(appKey) else {
@@ -142,6 +147,16 @@ public final class SimulatedKIS: Sendable {
                 .internalServerError,
                 ["rt_cd": "1", "msg_cd": "EGW00121", "msg1": "유효하지 않은 token 입니다."]
             )
+        }
+        if self.strictness == .strict {
+            var fields = body ?? [:]
+            if body == nil { for (key, value) in request.uri.queryParameters { fields[String(key)] = String(value) } }
+            if let violation = KISProtocol.violation(path: request.uri.path, headers: request.headers, fields: fields) {
+                return Self.answer(
+                    .internalServerError,
+                    ["rt_cd": "1", "msg_cd": "OPSQ2002", "msg1": "필수항목 오류: \(violation)"]
+                )
+            }
         }
         return nil
     }
@@ -259,11 +274,11 @@ public final class SimulatedKIS: Sendable {
             return Self.answer(.ok, body: body)
         }
         router.post("/uapi/domestic-stock/v1/trading/order-cash") { request, _ -> Response in
-            if let refused = self.gate(request) { return refused }
             let trID = request.headers[HTTPField.Name("tr_id")!] ?? ""
             let body = try await request.body.collect(upTo: 1 << 16)
             let json =
                 (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            if let refused = self.gate(request, body: json) { return refused }
             return self.order(
                 account: json["CANO"] ?? "",
                 buy: trID.hasSuffix("12U") || trID.hasSuffix("02U"),
@@ -271,10 +286,10 @@ public final class SimulatedKIS: Sendable {
             )
         }
         router.post("/uapi/domestic-stock/v1/trading/order-rvsecncl") { request, _ -> Response in
-            if let refused = self.gate(request) { return refused }
             let body = try await request.body.collect(upTo: 1 << 16)
             let json =
                 (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            if let refused = self.gate(request, body: json) { return refused }
             let now = self.clock()
             return self.state.withLock { state -> Response in
                 guard var book = state.books[json["CANO"] ?? ""] else {

@@ -19,7 +19,7 @@ import Worker
     @Test func aFinishedDayEndsItsOrdersInsteadOfPollingForever() async throws {
         let (rig, sink) = try await WorkerEndToEndTests.rig("dayend", redisDatabase: 19)  // a Redis database of its own
         defer { sink.killed() }
-        let mock = MockKIS(now: WorkerEndToEndTests.session)
+        let mock = KISFake(now: WorkerEndToEndTests.session)
         mock.state.withLock {
             $0.rateLimit = 200
             $0.bucket.tokens = 200

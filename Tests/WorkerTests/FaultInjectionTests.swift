@@ -186,7 +186,7 @@ import Worker
         await runtime.close()
         log.close()
 
-        let mock = MockKIS(now: sessionNow())
+        let mock = KISFake(now: sessionNow())
         mock.state.withLock { state in
             state.rateLimit = 200
             state.bucket.tokens = 200
@@ -254,7 +254,7 @@ import Worker
                     number += 1
                     let key = "fault-\(seed)-\(number)"
                     let stock = Self.stocks[Int.random(in: 0..<Self.stocks.count, using: &random)]
-                    let tick = MockKIS.tick(stock.price)
+                    let tick = KISFake.tick(stock.price)
                     let body: String =
                         switch Int.random(in: 0..<10, using: &random) {
                         case 0..<5:
@@ -581,7 +581,7 @@ import Worker
                         Issue.record("\(stock.code): minute \(ISOTime.kst(start)) missing")
                         continue
                     }
-                    let expected = MockKIS.bar(price: stock.price, minute: KST.timeOfDay(start) / 60_000_000)
+                    let expected = KISFake.bar(price: stock.price, minute: KST.timeOfDay(start) / 60_000_000)
                     #expect(
                         candle.open == expected.open && candle.high == expected.high && candle.low == expected.low
                             && candle.close == expected.close && candle.volume == expected.volume,

@@ -9,7 +9,11 @@ import Testing
 
 @testable import Worker
 
-/// The production KIS client against the mock in this folder.
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The production KIS client against the strict KIS fake (`Simulation.KISFake`).
 @Suite struct KISClientTests {
     /// Monday 2025-01-06 10:00 KST.
     static let session = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
@@ -19,7 +23,7 @@ import Testing
         var count: Int { self.tokens.withLock { $0.count } }
     }
 
-    static func client(_ mock: MockKIS, port: Int, tokens: Issued? = nil) -> KISClient {
+    static func client(_ mock: KISFake, port: Int, tokens: Issued? = nil) -> KISClient {
         let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
         return KISClient(
             environment: .paper,
@@ -30,8 +34,50 @@ import Testing
         )
     }
 
+    /// The strict fake is wired to its protocol check: a request without `custtype` is refused and recorded,
+    /// the same request with it is answered (so the client's passing tests mean it follows the protocol).
+    @Test func theStrictFakeRefusesARequestOffTheProtocol() async throws {
+        let mock = KISFake(now: Self.session)
+        try await withServer(mock.router()) { port in
+            let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
+            let base = "http://127.0.0.1:\(port)"
+            var tokenRequest = URLRequest(url: URL(string: base + "/oauth2/tokenP")!)
+            tokenRequest.httpMethod = "POST"
+            tokenRequest.httpBody = try JSONSerialization.data(withJSONObject: [
+                "grant_type": "client_credentials", "appkey": key, "appsecret": secret,
+            ])
+            let (tokenData, _) = try await URLSession.shared.data(for: tokenRequest)
+            let token = try #require(
+                (try JSONSerialization.jsonObject(with: tokenData) as? [String: Any])?["access_token"] as? String
+            )
+            func quote(custtype: String?) async throws -> Int {
+                var request = URLRequest(
+                    url: URL(
+                        string: base
+                            + "/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930"
+                    )!
+                )
+                for (name, value) in [
+                    ("content-type", "application/json; charset=utf-8"), ("authorization", "Bearer \(token)"),
+                    ("appkey", key), ("appsecret", secret), ("tr_id", "FHKST01010100"),
+                ] { request.setValue(value, forHTTPHeaderField: name) }
+                if let custtype { request.setValue(custtype, forHTTPHeaderField: "custtype") }
+                let (_, response) = try await URLSession.shared.data(for: request)
+                return (response as? HTTPURLResponse)?.statusCode ?? 0
+            }
+            #expect(try await quote(custtype: nil) == 500)
+            #expect(
+                mock.state.withLock { $0.violations } == [
+                    "/uapi/domestic-stock/v1/quotations/inquire-price: header custtype is missing"
+                ]
+            )
+            #expect(try await quote(custtype: "P") == 200)
+            #expect(mock.state.withLock { $0.violations.count } == 1)
+        }
+    }
+
     @Test func tokensAreCachedReissuedOnExpiryAndNeverAskedTwiceAMinute() async throws {
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { port in
             let issued = Issued()
             let client = Self.client(mock, port: port, tokens: issued)
@@ -57,7 +103,7 @@ import Testing
     }
 
     @Test func ordersFillsCancelAndPagedDailyOrders() async throws {
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { port in
             let client = Self.client(mock, port: port)
             let filled = try await client.placeOrder(
@@ -97,13 +143,15 @@ import Testing
             )
             let balance = try await client.balance()
             #expect(balance.holdings.first { $0.stock == "005930" }?.quantity == 10)
+            // Every call, the second page included (tr_cont: N), followed the documented protocol.
+            #expect(mock.state.withLock { $0.violations }.isEmpty)
         }
     }
 
     /// A body cut short or an error page instead of JSON is a transport failure the caller retries (the trade
     /// handler then looks at the broker before sending again), never a crash or a wrong answer.
     @Test func malformedAnswersAndServerErrorsAreRetryableFailures() async throws {
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { port in
             let client = Self.client(mock, port: port)
             #expect(try await client.quote("005930").price > 0)
@@ -127,7 +175,7 @@ import Testing
     }
 
     @Test func refusalsMapToTheGuidesReasons() async throws {
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { port in
             let client = Self.client(mock, port: port)
             func reason(_ side: OrderSide = .buy, _ quantity: Int64 = 1, price: Int64) async -> KISError.Kind? {
@@ -169,7 +217,7 @@ import Testing
     }
 
     @Test func theRateLimitIsKeptSoKISNeverRefuses() async throws {
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { port in
             let client = Self.client(mock, port: port)
             for _ in 0..<7 { _ = try await client.quote("005930") }
@@ -182,7 +230,7 @@ import Testing
     }
 
     @Test func minuteBarsWalkBackInPagesOf30() async throws {
-        let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
+        let mock = KISFake(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
         try await withServer(mock.router()) { port in
             mock.state.withLock {
                 $0.rateLimit = 50
@@ -197,7 +245,7 @@ import Testing
     }
 
     @Test func revisionAndHashkey() async throws {
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         mock.state.withLock {
             $0.fillImmediately = false
             $0.requireHashkey = true

@@ -21,7 +21,7 @@ import Worker
     @Test func twoWorkerProcessesNeverSendOrAdoptAnOrderTwice() async throws {
         let (rig, sink) = try await WorkerEndToEndTests.rig("two", redisDatabase: 18)  // a Redis database of its own
         defer { sink.killed() }
-        let mock = MockKIS(now: WorkerEndToEndTests.session)
+        let mock = KISFake(now: WorkerEndToEndTests.session)
         mock.state.withLock {
             $0.rateLimit = 200
             $0.bucket.tokens = 200
@@ -56,7 +56,7 @@ import Worker
                 async let other = second.handle(job(b))
                 return try await (one, other)
             }
-            func brokerOrders(_ stock: String) -> [MockKIS.Order] {
+            func brokerOrders(_ stock: String) -> [KISFake.Order] {
                 mock.state.withLock { $0.orders.filter { $0.stock == stock && $0.original.isEmpty } }
             }
             /// Puts the mock's clock on the engine's (the serve runs a session clock from 10:00).

@@ -190,7 +190,7 @@ final class Child: @unchecked Sendable {
     }
 
     /// Registers a user with a KIS paper account (the mock's keys); returns (token, account id).
-    static func trader(_ rig: Rig, _ mock: MockKIS) async throws -> (String, String) {
+    static func trader(_ rig: Rig, _ mock: KISFake) async throws -> (String, String) {
         let (status, session) = try await Self.call(
             rig,
             "POST",
@@ -214,7 +214,7 @@ final class Child: @unchecked Sendable {
     /// A trader (token, account id) whose KIS account a worker process reconciled — the KIS token issued and
     /// kept sealed in PostgreSQL, the cash adopted — and then stopped, and the worker token: for tests that run
     /// the worker's handlers in their own process (`brokers`).
-    static func reconciledTrader(_ rig: Rig, _ mock: MockKIS, kis: Int) async throws -> (
+    static func reconciledTrader(_ rig: Rig, _ mock: KISFake, kis: Int) async throws -> (
         token: String, account: String, workerToken: String
     ) {
         let (token, account) = try await Self.trader(rig, mock)
@@ -292,7 +292,7 @@ final class Child: @unchecked Sendable {
     @Test func anOrderTravelsToTheBrokerAndBackAndTheTraderGetsMail() async throws {
         let (rig, sink) = try await Self.rig("e2e", redisDatabase: 9)
         defer { sink.killed() }  // aiosmtpd ignores SIGTERM
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         // A secret nobody could find by chance, to look for afterwards.
         let secret =
             "SBAPPSECRET" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
@@ -465,7 +465,7 @@ final class Child: @unchecked Sendable {
     @Test func aWorkerKilledMidJobLosesNothingAndDoesNothingTwice() async throws {
         let (rig, sink) = try await Self.rig("kill", redisDatabase: 10)
         defer { sink.killed() }
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         mock.state.withLock {
             $0.rateLimit = 50
             $0.bucket.tokens = 50
@@ -528,7 +528,7 @@ final class Child: @unchecked Sendable {
         // not 11: JobQueueTests (11 to 15) may run at the same time
         let (rig, sink) = try await Self.rig("unknown", redisDatabase: 17)
         defer { sink.killed() }
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         mock.state.withLock {
             $0.rateLimit = 50
             $0.bucket.tokens = 50
@@ -597,7 +597,7 @@ final class Child: @unchecked Sendable {
     @Test func aFlushedRedisLosesNoWork() async throws {
         let (rig, sink) = try await Self.rig("flush", redisDatabase: 3)
         defer { sink.killed() }
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         mock.state.withLock {
             $0.rateLimit = 50
             $0.bucket.tokens = 50
@@ -621,7 +621,7 @@ final class Child: @unchecked Sendable {
     /// all four, and the orders must finish with nothing sent twice; both processes then stop cleanly.
     static func fourRestingOrdersOutlive(
         _ rig: Rig,
-        _ mock: MockKIS,
+        _ mock: KISFake,
         kis: Int,
         stock: String,
         quantity: Int,
@@ -653,7 +653,7 @@ final class Child: @unchecked Sendable {
     @Test func minuteCandlesAreCollectedWithoutGapsOrDuplicatesAcrossRestarts() async throws {
         let (rig, sink) = try await Self.rig("collect", redisDatabase: 1)
         defer { sink.killed() }
-        let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
+        let mock = KISFake(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
         mock.state.withLock {
             $0.rateLimit = 50
             $0.bucket.tokens = 50
@@ -736,7 +736,7 @@ final class Child: @unchecked Sendable {
             sink.killed()
             _ = redis.withLock { $0.killed() }
         }
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         mock.state.withLock {
             $0.rateLimit = 50
             $0.bucket.tokens = 50
@@ -757,7 +757,7 @@ final class Child: @unchecked Sendable {
     @Test func aLiveStrategyTradesOnCollectedBars() async throws {
         let (rig, sink) = try await Self.rig("strategy", redisDatabase: 6)
         defer { sink.killed() }
-        let mock = MockKIS(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
+        let mock = KISFake(now: KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10, minute: 15))
         mock.state.withLock {
             $0.rateLimit = 50
             $0.bucket.tokens = 50
@@ -811,7 +811,7 @@ final class Child: @unchecked Sendable {
     @Test func aMismatchWithTheBrokerHaltsTheAccountAndNotifiesItsOwner() async throws {
         let (rig, sink) = try await Self.rig("reconcile", redisDatabase: 5)
         defer { sink.killed() }
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         mock.state.withLock {
             $0.rateLimit = 50
             $0.bucket.tokens = 50
@@ -845,7 +845,7 @@ final class Child: @unchecked Sendable {
     @Test func theQueueCommandsShowRetryAndRebuild() async throws {
         let (rig, sink) = try await Self.rig("cli", redisDatabase: 4)
         defer { sink.killed() }
-        let mock = MockKIS(now: Self.session)
+        let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { _ in
             let serve = try await Self.serve(rig)
             let (token, account) = try await Self.trader(rig, mock)

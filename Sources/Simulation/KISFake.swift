@@ -1,91 +1,95 @@
 import Engine
-import Foundation
-import HTTPTypes
-import Hummingbird
-import Jobs
+public import Foundation
+public import HTTPTypes
+public import Hummingbird
 import NIOCore
-import Runtime
-import Simulation
-import Storage
-import Synchronization
-import Testing
+public import Synchronization
 
-/// A local KIS Open API for the tests, following kis-and-krx.md: token issue (same token within 6 h, one
+/// The strict KIS fake: a local KIS Open API for the tests, following kis-and-krx.md: token issue (same token within 6 h, one
 /// request a minute, 403 `EGW00133`), per-key rate limit (HTTP 500 `EGW00201`), expired/invalid tokens
 /// (`EGW00123`/`EGW00121`), quotes, minute bars (30 a page, newest first), cash orders with tick, limit
 /// band, session and cash checks, cancel, the day's orders (pages of 15 in paper, `tr_cont`, ctx keys)
 /// and balance. Every value is a string, as on the wire. Its clock is settable.
-final class MockKIS: Sendable {
-    struct Order: Sendable {
-        var number: String
-        var original: String
-        var stock: String
-        var side: String  // 01 sell, 02 buy
-        var quantity: Int64
-        var price: Int64
-        var filled: Int64 = 0
-        var fillValue: Int64 = 0
-        var cancelled = false
-        var time: String
+public final class KISFake: Sendable {
+    public struct Order: Sendable {
+        public var number: String
+        public var original: String
+        public var stock: String
+        public var side: String  // 01 sell, 02 buy
+        public var quantity: Int64
+        public var price: Int64
+        public var filled: Int64 = 0
+        public var fillValue: Int64 = 0
+        public var cancelled = false
+        public var time: String
     }
 
-    struct State: Sendable {
-        var now: Int64
-        var appKey = "PSmockappkey00000000000000000000000"
-        var appSecret = String(repeating: "s", count: 180)
-        var paper = true
-        var tokenLifetimeSeconds: Int64 = 86_400
-        var token: (value: String, issuedAt: Int64, expiresAt: Int64)?
-        var lastTokenRequest: Int64?
-        var tokensIssued = 0
-        var rateLimit: Double = 2
+    public struct State: Sendable {
+        public var now: Int64
+        public var appKey = "PSmockappkey00000000000000000000000"
+        public var appSecret = String(repeating: "s", count: 180)
+        public var paper = true
+        public var tokenLifetimeSeconds: Int64 = 86_400
+        public var token: (value: String, issuedAt: Int64, expiresAt: Int64)?
+        public var lastTokenRequest: Int64?
+        public var tokensIssued = 0
+        public var rateLimit: Double = 2
         /// Per-key limit in real seconds (the wall clock, not `now`).
-        var bucket: (tokens: Double, at: Double) = (2, Date().timeIntervalSince1970)
-        var prices: [String: Int64] = ["005930": 55_000, "000660": 180_000]
-        var basePrices: [String: Int64] = ["005930": 55_000, "000660": 180_000]
-        var cash: Int64 = 100_000_000
-        var holdings: [String: Int64] = [:]
-        var orders: [Order] = []
-        var nextOrder = 1_569_100
+        public var bucket: (tokens: Double, at: Double) = (2, Date().timeIntervalSince1970)
+        public var prices: [String: Int64] = ["005930": 55_000, "000660": 180_000]
+        public var basePrices: [String: Int64] = ["005930": 55_000, "000660": 180_000]
+        public var cash: Int64 = 100_000_000
+        public var holdings: [String: Int64] = [:]
+        public var orders: [Order] = []
+        public var nextOrder = 1_569_100
         /// Orders fill at once when their limit crosses the price (buy ≥ price, sell ≤ price); else they rest.
-        var fillImmediately = true
+        public var fillImmediately = true
         /// Set to make the next order request fail with this (HTTP status, msg_cd, msg1).
-        var failNextOrder: (Int, String, String)?
-        var requests: [(method: String, path: String, trID: String)] = []
+        public var failNextOrder: (Int, String, String)?
+        public var requests: [(method: String, path: String, trID: String)] = []
         /// Seconds an order answer is held back after the order was taken (a slow broker: the caller may die first).
-        var orderDelay: Double = 0
-        var rateLimited = 0
+        public var orderDelay: Double = 0
+        public var rateLimited = 0
         /// Require a `hashkey` header on order POSTs, matching `POST /uapi/hashkey` for the body.
-        var requireHashkey = false
-        var hashkeysIssued = 0
+        public var requireHashkey = false
+        public var hashkeysIssued = 0
         /// Answer the next this many calls with EGW00201 whatever the bucket says (someone else used the key's allowance).
-        var refuseNext = 0
+        public var refuseNext = 0
         /// The next N /uapi answers are HTTP 200 with a body that is not JSON (a proxy's error page, a cut body).
-        var garbleNext = 0
+        public var garbleNext = 0
         /// The next N /uapi answers are HTTP 500 with a body that is not JSON.
-        var crashNext = 0
+        public var crashNext = 0
         /// The next N orders are taken (and may fill) but their answers are held back `lostAnswerSeconds`,
         /// longer than the client waits: the caller never learns the order number.
-        var loseAnswers = 0
+        public var loseAnswers = 0
         /// The next N order POSTs are answered 502 (not JSON) before the order is looked at: not taken.
-        var dropOrders = 0
-        var lostAnswerSeconds = 15.0
+        public var dropOrders = 0
+        public var lostAnswerSeconds = 15.0
         /// The day's order list answers without rows (a report that lags behind the orders).
-        var hideReports = false
+        public var hideReports = false
         /// Minute bars are served only up to `now` minus this many minutes (a feed running late).
-        var feedLagMinutes: Int64 = 0
+        public var feedLagMinutes: Int64 = 0
+        /// Requests refused for being off the documented protocol (`KISProtocol`), path and reason.
+        public var violations: [String] = []
     }
 
-    let state: Mutex<State>
+    public let state: Mutex<State>
+    /// `.strict` (the default, what the tests use): every request is checked against `KISProtocol`.
+    public let strictness: KISProtocol.Strictness
 
-    init(now: Int64) {
+    public init(now: Int64, strictness: KISProtocol.Strictness = .strict) {
         self.state = Mutex(State(now: now))
+        self.strictness = strictness
     }
 
-    var now: Int64 { self.state.withLock { $0.now } }
-    func advance(seconds: Int64) { self.state.withLock { $0.now += seconds * 1_000_000 } }
+    public var now: Int64 { self.state.withLock { $0.now } }
+    public func advance(seconds: Int64) { self.state.withLock { $0.now += seconds * 1_000_000 } }
 
-    static func answer(_ status: HTTPResponse.Status, _ json: [String: Any], headers extra: [String: String] = [:])
+    public static func answer(
+        _ status: HTTPResponse.Status,
+        _ json: [String: Any],
+        headers extra: [String: String] = [:]
+    )
         -> Response
     {
         var headers = HTTPFields()
@@ -95,7 +99,7 @@ final class MockKIS: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func ok(_ code: String, _ message: String, _ fields: [String: Any]) -> Response {
+    public static func ok(_ code: String, _ message: String, _ fields: [String: Any]) -> Response {
         var json = fields
         json["rt_cd"] = "0"
         json["msg_cd"] = code
@@ -103,23 +107,24 @@ final class MockKIS: Sendable {
         return Self.answer(.ok, json)
     }
 
-    static func refusal(_ code: String, _ message: String) -> Response {
+    public static func refusal(_ code: String, _ message: String) -> Response {
         Self.answer(.ok, ["rt_cd": "1", "msg_cd": code, "msg1": message])
     }
 
-    static func gatewayError(_ code: String, _ message: String) -> Response {
+    public static func gatewayError(_ code: String, _ message: String) -> Response {
         Self.answer(.internalServerError, ["rt_cd": "1", "msg_cd": code, "msg1": message])
     }
 
     /// The minute bar served for a stock at `price`, `minute` minutes after midnight (KST): a deterministic
     /// path around the price, so every minute has a row, as on the live API.
-    static func bar(price: Int64, minute: Int64) -> (open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64)
-    {
+    public static func bar(price: Int64, minute: Int64) -> (
+        open: Int64, high: Int64, low: Int64, close: Int64, volume: Int64
+    ) {
         let close = price + (minute % 7 - 3) * Self.tick(price)
         return (close - Self.tick(price), close + Self.tick(price), close - 2 * Self.tick(price), close, 1_000 + minute)
     }
 
-    static func tick(_ price: Int64) -> Int64 {
+    public static func tick(_ price: Int64) -> Int64 {
         switch price {
         case ..<2_000: 1
         case ..<5_000: 5
@@ -132,8 +137,10 @@ final class MockKIS: Sendable {
     }
 
     /// Header, rate-limit and token checks shared by every /uapi call; nil when the call may proceed.
-    func gate(_ request: Request, trID expected: [String]) -> Response? {
+    public func gate(_ request: Request, trID expected: [String], body: [String: String]? = nil) -> Response? {
         let headers = request.headers
+        var fields = body ?? [:]
+        if body == nil { for (key, value) in request.uri.queryParameters { fields[String(key)] = String(value) } }
         let trID = headers[HTTPField.Name("tr_id")!] ?? ""
         return self.state.withLock { state -> Response? in
             state.requests.append((request.method.rawValue, request.uri.path, trID))
@@ -173,18 +180,29 @@ final class MockKIS: Sendable {
             else { return Self.gatewayError("EGW00121", "유효하지 않은 token 입니다.") }
             guard state.now < token.expiresAt else { return Self.gatewayError("EGW00123", "기간이 만료된 token 입니다.") }
             guard expected.contains(trID) else { return Self.gatewayError("EGW02006", "모의투자 TR 이 아닙니다. (\(trID))") }
+            if self.strictness == .strict,
+                let violation = KISProtocol.violation(
+                    path: request.uri.path,
+                    headers: headers,
+                    fields: fields,
+                    paper: state.paper
+                )
+            {
+                state.violations.append("\(request.uri.path): \(violation)")
+                return Self.gatewayError("OPSQ2002", "필수항목 오류: \(violation)")
+            }
             return nil
         }
     }
 
     /// The mock's hash of a body (KIS's algorithm is not public; any stable digest serves the protocol).
-    static func hash(_ body: Data) -> String {
+    public static func hash(_ body: Data) -> String {
         var value: UInt64 = 1_469_598_103_934_665_603
         for byte in body { value = (value ^ UInt64(byte)) &* 1_099_511_628_211 }
         return String(value, radix: 16)
     }
 
-    static func query(_ request: Request, _ name: String) -> String {
+    public static func query(_ request: Request, _ name: String) -> String {
         // Query keys are matched case-insensitively, as KIS does.
         for (key, value) in request.uri.queryParameters where key.lowercased() == name.lowercased() {
             return String(value)
@@ -192,7 +210,7 @@ final class MockKIS: Sendable {
         return ""
     }
 
-    func router() -> Router<BasicRequestContext> {
+    public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/oauth2/tokenP") { request, context -> Response in
             let body = try await request.body.collect(upTo: 1 << 16)
@@ -297,11 +315,17 @@ final class MockKIS: Sendable {
             return Self.answer(.ok, ["HASH": Self.hash(data), "JsonBody": String(decoding: data, as: UTF8.self)])
         }
         router.post("/uapi/domestic-stock/v1/trading/order-cash") { request, _ -> Response in
-            if let refused = self.gate(request, trID: ["VTTC0012U", "VTTC0011U", "VTTC0802U", "VTTC0801U"]) {
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let fields =
+                (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            if let refused = self.gate(
+                request,
+                trID: ["VTTC0012U", "VTTC0011U", "VTTC0802U", "VTTC0801U"],
+                body: fields
+            ) {
                 return refused
             }
             let trID = request.headers[HTTPField.Name("tr_id")!] ?? ""
-            let body = try await request.body.collect(upTo: 1 << 16)
             if self.state.withLock({ $0.requireHashkey }),
                 request.headers[HTTPField.Name("hashkey")!] != Self.hash(Data(body.readableBytesView))
             {
@@ -331,10 +355,10 @@ final class MockKIS: Sendable {
             return response
         }
         router.post("/uapi/domestic-stock/v1/trading/order-rvsecncl") { request, _ -> Response in
-            if let refused = self.gate(request, trID: ["VTTC0013U", "VTTC0803U"]) { return refused }
             let body = try await request.body.collect(upTo: 1 << 16)
             let json =
                 (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: String] ?? [:]
+            if let refused = self.gate(request, trID: ["VTTC0013U", "VTTC0803U"], body: json) { return refused }
             return self.cancel(json)
         }
         router.get("/uapi/domestic-stock/v1/trading/inquire-daily-ccld") { request, _ -> Response in
@@ -348,7 +372,7 @@ final class MockKIS: Sendable {
         return router
     }
 
-    func order(_ state: inout State, trID: String, json: [String: String]) -> Response {
+    public func order(_ state: inout State, trID: String, json: [String: String]) -> Response {
         if let (status, code, message) = state.failNextOrder {
             state.failNextOrder = nil
             return Self.answer(HTTPResponse.Status(code: status), ["rt_cd": "1", "msg_cd": code, "msg1": message])
@@ -402,7 +426,7 @@ final class MockKIS: Sendable {
         )
     }
 
-    func cancel(_ json: [String: String]) -> Response {
+    public func cancel(_ json: [String: String]) -> Response {
         if json["RVSE_CNCL_DVSN_CD"] == "01" { return self.revise(json) }
         return self.state.withLock { state -> Response in
             guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }),
@@ -432,7 +456,7 @@ final class MockKIS: Sendable {
     }
 
     /// A revision: the original is closed (its remainder moves), a child order carries the new price.
-    func revise(_ json: [String: String]) -> Response {
+    public func revise(_ json: [String: String]) -> Response {
         self.state.withLock { state -> Response in
             guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }),
                 !state.orders[index].cancelled,
@@ -462,7 +486,7 @@ final class MockKIS: Sendable {
         }
     }
 
-    func dailyOrders(_ request: Request) -> Response {
+    public func dailyOrders(_ request: Request) -> Response {
         let start = Int(Self.query(request, "CTX_AREA_NK100").trimmingCharacters(in: .whitespaces)) ?? 0
         return self.state.withLock { state -> Response in
             let page = state.hideReports ? [] : Array(state.orders.dropFirst(start).prefix(15))
@@ -492,7 +516,7 @@ final class MockKIS: Sendable {
         }
     }
 
-    func balance() -> Response {
+    public func balance() -> Response {
         return self.state.withLock { state -> Response in
             let rows = state.holdings.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map {
                 code,
@@ -515,7 +539,7 @@ final class MockKIS: Sendable {
     }
 
     /// Fills a resting order (the market moved to it).
-    func fill(_ number: String, quantity: Int64, price: Int64) {
+    public func fill(_ number: String, quantity: Int64, price: Int64) {
         self.state.withLock { state in
             guard let index = state.orders.firstIndex(where: { $0.number == number }) else { return }
             state.orders[index].filled += quantity
@@ -525,23 +549,4 @@ final class MockKIS: Sendable {
             state.holdings[state.orders[index].stock, default: 0] += buy ? quantity : -quantity
         }
     }
-}
-
-/// Runs a router on a loopback port until `body` returns.
-func withServer<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> T)
-    async throws -> T
-{
-    let port = Mutex<Int?>(nil)
-    let app = Application(
-        router: router,
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in
-            port.withLock { $0 = channel.localAddress?.port }
-        }
-    )
-    let server = Task { try await app.run() }
-    defer { server.cancel() }
-    for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(nanoseconds: 10_000_000) }
-    let bound = try #require(port.withLock { $0 })
-    return try await body(bound)
 }
