@@ -582,9 +582,13 @@ struct DemoSummary {
         for order in live.orders.values where order.status == .rejected || order.status == .failed {
             if let reason = order.failureReason { reasons[reason.rawValue, default: 0] += 1 }
         }
+        // The engine holds sealed addresses (erasable personal data): the summary shows them opened.
+        let references = Array(Set(live.users.values))
+        let opened = try await stack.services.database.run { try PersonalData.resolve(references, $0) }
         var accounts: [String] = []
         for account in live.accounts.values.sorted(by: { $0.id < $1.id }) {
-            guard let portfolio = live.portfolio(account.id), let email = live.users[account.user] else { continue }
+            guard let portfolio = live.portfolio(account.id), let sealed = live.users[account.user] else { continue }
+            let email = opened[sealed] ?? sealed
             accounts.append(
                 "\(email.padding(toLength: 22, withPad: " ", startingAt: 0)) \(account.id) \(account.broker.description.padding(toLength: 9, withPad: " ", startingAt: 0)) equity \(Self.won(portfolio.equity)) = cash \(Self.won(portfolio.cash)) + \(portfolio.holdings.count) positions; P&L realized \(Self.won(portfolio.realizedProfit)), unrealized \(Self.won(portfolio.unrealizedProfit)); fees \(Self.won(portfolio.commissionPaid)), tax \(Self.won(portfolio.taxPaid))\(account.haltReason.map { " — halted: \($0)" } ?? "")"
             )
