@@ -217,39 +217,8 @@ extension GatewayAPI {
         to: Int64?,
         limit: Int
     ) async throws -> [Candle] {
-        let parameters: [String?] = [
-            stock.description, timeframe.description, from.map { String(Double($0) / 1e6) },
-            to.map { String(Double($0) / 1e6) }, String(limit),
-        ]
-        let rows = try await services.database.run { db in
-            try db.query(
-                """
-                SELECT (extract(epoch FROM "timestamp") * 1000000)::bigint, open, high, low, close, volume FROM (
-                    SELECT * FROM candles WHERE stock_id = $1 AND timeframe = $2
-                      AND ($3::float8 IS NULL OR "timestamp" >= to_timestamp($3::float8))
-                      AND ($4::float8 IS NULL OR "timestamp" < to_timestamp($4::float8))
-                    ORDER BY "timestamp" DESC LIMIT $5
-                ) recent ORDER BY "timestamp"
-                """,
-                parameters
-            ).rows
-        }
-        return rows.compactMap { row in
-            guard let start = row[0].flatMap(Int64.init), let open = row[1].flatMap(Int64.init),
-                let high = row[2].flatMap(Int64.init),
-                let low = row[3].flatMap(Int64.init), let close = row[4].flatMap(Int64.init),
-                let volume = row[5].flatMap(Int64.init)
-            else { return nil }
-            return Candle(
-                stock: stock,
-                timeframe: timeframe,
-                start: start,
-                open: open,
-                high: high,
-                low: low,
-                close: close,
-                volume: volume
-            )
+        try await services.database.run { db in
+            try ReadQueries.candles(stock: stock, timeframe: timeframe, from: from, to: to, limit: limit, db)
         }
     }
 

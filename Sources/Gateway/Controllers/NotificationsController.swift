@@ -26,27 +26,20 @@ struct NotificationsController {
         }
         let unreadFilter = unread
         let rows = try await services.database.run { db in
-            try db.query(
-                """
-                SELECT id, type, title, message, is_read, (extract(epoch FROM sent_at) * 1000000)::bigint, (extract(epoch FROM created_at) * 1000000)::bigint
-                FROM notifications WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2
-                """,
-                [user.description, String(unreadFilter == nil ? limit : 10_000)]
-            ).rows
+            try ReadQueries.notifications(user: user.description, limit: unreadFilter == nil ? limit : 10_000, db)
         }
         // The engine's state is authoritative for "read" (the read model may lag a moment behind).
         let state = services.runtime.state
         let items = rows.map { row -> NotificationBody in
-            let id = row[0] ?? ""
-            let read = NotificationID(id).flatMap { state.notifications[$0]?.read } ?? (row[4] == "t")
+            let read = NotificationID(row.id).flatMap { state.notifications[$0]?.read } ?? row.isRead
             return NotificationBody(
-                id: id,
-                type: row[1] ?? "",
-                title: row[2] ?? "",
-                message: row[3] ?? "",
+                id: row.id,
+                type: row.type,
+                title: row.title,
+                message: row.message,
                 isRead: read,
-                sentAt: row[5].flatMap(Int64.init).map(ISOTime.utc),
-                createdAt: ISOTime.utc(row[6].flatMap(Int64.init) ?? 0)
+                sentAt: row.sentAt.map(ISOTime.utc),
+                createdAt: ISOTime.utc(row.createdAt)
             )
         }
         let filtered = unreadFilter.map { wanted in items.filter { $0.isRead != (wanted == "true") } } ?? items

@@ -31,30 +31,23 @@ struct TradesController {
         }
         let filter = status
         let rows = try await services.database.run { db in
-            try db.query(
-                """
-                SELECT id, broker_account_id, stock_id, order_side, order_type, quantity, price, filled_quantity, average_price, status, failure_reason,
-                       (extract(epoch FROM created_at) * 1000000)::bigint, (extract(epoch FROM updated_at) * 1000000)::bigint
-                FROM trades WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3
-                """,
-                [user.description, filter, String(limit)]
-            ).rows
+            try ReadQueries.trades(user: user.description, status: filter, limit: limit, db)
         }
         let trades = rows.map { row in
             TradeBody(
-                id: row[0] ?? "",
-                brokerAccountId: row[1] ?? "",
-                stockId: row[2] ?? "",
-                orderSide: row[3] ?? "",
-                orderType: row[4] ?? "",
-                quantity: row[5].flatMap(Int64.init) ?? 0,
-                price: row[6].flatMap(Int64.init) ?? 0,
-                filledQuantity: row[7].flatMap(Int64.init) ?? 0,
-                averagePrice: row[8].flatMap(Int64.init) ?? 0,
-                status: row[9] ?? "",
-                failureReason: row[10],
-                createdAt: ISOTime.utc(row[11].flatMap(Int64.init) ?? 0),
-                updatedAt: ISOTime.utc(row[12].flatMap(Int64.init) ?? 0)
+                id: row.id,
+                brokerAccountId: row.account,
+                stockId: row.stock,
+                orderSide: row.side,
+                orderType: row.type,
+                quantity: row.quantity,
+                price: row.price,
+                filledQuantity: row.filledQuantity,
+                averagePrice: row.averagePrice,
+                status: row.status,
+                failureReason: row.failureReason,
+                createdAt: ISOTime.utc(row.createdAt),
+                updatedAt: ISOTime.utc(row.updatedAt)
             )
         }
         return try APIJSON.response(ListBody(trades))

@@ -79,6 +79,19 @@ enum Dashboard {
         }
     }
 
+    /// `HH:MM:SS` in KST.
+    static func kstTime(_ micros: Int64) -> String {
+        let text = KST.hhmmss(micros)
+        return "\(text.prefix(2)):\(text.dropFirst(2).prefix(2)):\(text.suffix(2))"
+    }
+
+    /// `MM-DD HH:MM` in KST.
+    static func kstDayTime(_ micros: Int64) -> String {
+        let date = KST.date(day: KST.day(micros))
+        let time = KST.hhmmss(micros)
+        return String(format: "%02d-%02d ", date.month, date.day) + "\(time.prefix(2)):\(time.dropFirst(2).prefix(2))"
+    }
+
     static func html(_ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
@@ -164,19 +177,12 @@ enum Dashboard {
             }
         }
         let (timeline, notifications, checkpoints) = try await services.database.run {
-            db -> ([String: [(String, String)]], [[String?]], [(name: String, offset: UInt64)]) in
+            db -> ([String: [(String, String)]], [ReadQueries.NotificationRow], [(name: String, offset: UInt64)]) in
             var timeline: [String: [(String, String)]] = [:]
-            if !ids.isEmpty {
-                let rows = try db.query(
-                    "SELECT trade_id, type, to_char(occurred_at AT TIME ZONE 'Asia/Seoul', 'HH24:MI:SS') FROM order_events WHERE trade_id = ANY($1::text[]) ORDER BY \"offset\"",
-                    ["{" + ids.joined(separator: ",") + "}"]
-                ).rows
-                for row in rows { timeline[row[0] ?? "", default: []].append((row[1] ?? "", row[2] ?? "")) }
+            for event in try ReadQueries.orderEvents(orders: ids, db) {
+                timeline[event.order, default: []].append((event.type, Self.kstTime(event.at)))
             }
-            let notifications = try db.query(
-                "SELECT title, message, is_read, to_char(created_at AT TIME ZONE 'Asia/Seoul', 'MM-DD HH24:MI') FROM notifications WHERE user_id = $1 ORDER BY created_at DESC LIMIT 10",
-                [userID]
-            ).rows
+            let notifications = try ReadQueries.notifications(user: userID, limit: 10, db)
             let checkpoints = try ReadQueries.checkpoints(db)
             return (timeline, notifications, checkpoints)
         }
@@ -244,7 +250,7 @@ enum Dashboard {
         html +=
             "<ul>"
             + notifications.map { row in
-                "<li\(row[2] == "t" ? "" : " style=\"font-weight:600\"")>\(Self.escape(row[3] ?? "")) \(Self.escape(row[0] ?? "")): \(Self.escape(row[1] ?? ""))</li>"
+                "<li\(row.isRead ? "" : " style=\"font-weight:600\"")>\(Self.escape(Self.kstDayTime(row.createdAt))) \(Self.escape(row.title)): \(Self.escape(row.message))</li>"
             }.joined() + "</ul></section>"
         html += "<section id=\"system\"><h2>System</h2><table><tr><th>Log head</th><td>\(head)</td></tr>"
         for (name, offset) in checkpoints {

@@ -86,46 +86,25 @@ public final class CandleCache: Service, Sendable {
         }
     }
 
-    /// Loads the newest `capacity` + 1 candles of every series and the `market` checkpoint they belong to.
-    /// Through a cursor, `warmBatch` rows at a time: a day of 2,700 stocks is ~1.3 M rows, and the whole
-    /// result at once (libpq's copy and its rows as strings) took a restarted serve to 475–700 MiB.
+    /// Loads the newest `capacity` + 1 candles of every series and the `market` checkpoint they belong to,
+    /// streamed `warmBatch` rows at a time (`ReadQueries.newestCandles`).
     func warm() async throws {
         let (capacity, batch) = (self.capacity, self.warmBatch)
         let (checkpoint, loaded) = try await self.database.run { db -> (UInt64, [Key: Series]) in
-            try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            do {
-                let checkpoint = try ReadQueries.checkpoint("market", db)
-                try db.execute(
-                    """
-                    DECLARE warm NO SCROLL CURSOR FOR
-                    SELECT stock_id, timeframe, (extract(epoch FROM "timestamp") * 1000000)::bigint, open, high, low, close, volume FROM (
-                        SELECT *, row_number() OVER (PARTITION BY stock_id, timeframe ORDER BY "timestamp" DESC) AS newest FROM candles
-                    ) ranked WHERE newest <= \(capacity + 1) ORDER BY stock_id, timeframe, "timestamp"
-                    """
+            var series: [Key: Series] = [:]
+            let checkpoint = try ReadQueries.newestCandles(perSeries: capacity + 1, batch: batch, db) { candle in
+                series[Key(stock: candle.stock, timeframe: candle.timeframe), default: Series()].bars.append(
+                    Bar(
+                        start: candle.start,
+                        open: candle.open,
+                        high: candle.high,
+                        low: candle.low,
+                        close: candle.close,
+                        volume: candle.volume
+                    )
                 )
-                var series: [Key: Series] = [:]
-                while true {
-                    let rows = try db.query("FETCH \(batch) FROM warm").rows
-                    for row in rows {
-                        guard let code = row[0].flatMap({ StockCode($0) }),
-                            let timeframe = row[1].flatMap({ Timeframe(text: $0) }),
-                            let start = row[2].flatMap({ Int64($0) }), let open = row[3].flatMap({ Int64($0) }),
-                            let high = row[4].flatMap({ Int64($0) }),
-                            let low = row[5].flatMap({ Int64($0) }), let close = row[6].flatMap({ Int64($0) }),
-                            let volume = row[7].flatMap({ Int64($0) })
-                        else { continue }
-                        series[Key(stock: code, timeframe: timeframe), default: Series()].bars.append(
-                            Bar(start: start, open: open, high: high, low: low, close: close, volume: volume)
-                        )
-                    }
-                    if rows.count < batch { break }
-                }
-                try db.execute("COMMIT")
-                return (checkpoint, series)
-            } catch {
-                try? db.execute("ROLLBACK")
-                throw error
             }
+            return (checkpoint, series)
         }
         var series = loaded
         for key in series.keys where series[key]!.bars.count > capacity {
