@@ -262,9 +262,14 @@ final class DemoStack: Sendable {
         }
         let serve = try await ServeSide.start(log: log, runtime: runtime, options: options)
 
-        // The worker's queues from its one table, less data collection: the demo feeds candles to the engine itself.
+        // The worker's queues from its one table, less data collection: the demo feeds candles to the engine
+        // itself. Analysis and mail get 4 consumers (a minute's bars arrive at once); the two KIS orders, 1.
         var workerOptions = WorkerOptions(serverURL: serve.baseURL, token: workerToken, redis: redis)
-        workerOptions.concurrency = [.dataAnalysis: 4, .notification: 4, .tradeExecution: 1]
+        workerOptions.concurrency = Dictionary(
+            uniqueKeysWithValues: QueueName.allCases.filter { $0 != .dataCollection }.map { queue in
+                (queue, WorkerQueues.needsBroker(queue) ? 1 : max(4, WorkerQueues.defaultConcurrency(queue)))
+            }
+        )
         workerOptions.databaseURL = databaseURL
         workerOptions.secretsKey = secretsKey
         workerOptions.smtp = smtp
