@@ -73,26 +73,19 @@ struct DemoCommand: AsyncParsableCommand {
             "StockBoom demo: one KRX session (2025-01-03), \(self.stocks) stocks, 3 traders with strategies on \(self.strategyStocks) stocks each, seed \(self.seed)"
         )
 
-        // A fresh world: log, database, queues.
         try? FileManager.default.removeItem(atPath: self.dir)
-        let databaseURL = try PostgresConnection.recreateDatabase(self.database, serverURL: server)
-        let store = JobQueueStore(redis: RedisClient(endpoint: redis))
-        _ = try await blocking { try JobDispatcher.reset(store) }
-        let eventLog = try EventLog(directory: self.dir)
-        let runtime = try EngineRuntime(
-            log: eventLog,
-            engine: Engine(calendar: try loadCalendar()),
-            snapshotEveryEvents: 50_000
-        )
-        let clock = DemoClock(KST.instant(day: day, hour: 8, minute: 30))
-        let stack = try await DemoStack.start(
-            log: eventLog,
-            runtime: runtime,
-            databaseURL: databaseURL,
+        let world = try await DemoWorld.fresh(
+            directory: self.dir,
+            database: self.database,
+            server: server,
             redis: redis,
             smtp: smtp,
             port: self.port,
-            clock: clock
+            day: day,
+            snapshotEveryEvents: 50_000
+        )
+        let (eventLog, runtime, clock, stack, databaseURL) = (
+            world.log, world.runtime, world.clock, world.stack, world.databaseURL
         )
         writeLine("gateway:  http://127.0.0.1:\(self.port)/ (dashboard and API, while the demo runs)")
         writeLine(
@@ -159,6 +152,50 @@ struct DemoCommand: AsyncParsableCommand {
                 )
             )
         }
+    }
+}
+
+/// A fresh world for the demo and the in-process bench: a new log, the database recreated, the queues
+/// emptied, the engine recovered on it, and the whole system started (`DemoStack`) at 08:30 of `day`.
+struct DemoWorld {
+    let log: EventLog
+    let runtime: EngineRuntime
+    let clock: DemoClock
+    let stack: DemoStack
+    let databaseURL: String
+
+    static func fresh(
+        directory: String,
+        database: String,
+        server: String,
+        redis: RedisEndpoint,
+        smtp: SMTPConfiguration?,
+        port: Int,
+        day: Int64,
+        snapshotEveryEvents: UInt64,
+        bcryptCost: UInt8 = 10
+    ) async throws -> DemoWorld {
+        let databaseURL = try PostgresConnection.recreateDatabase(database, serverURL: server)
+        let store = JobQueueStore(redis: RedisClient(endpoint: redis))
+        _ = try await blocking { try JobDispatcher.reset(store) }
+        let log = try EventLog(directory: directory)
+        let runtime = try EngineRuntime(
+            log: log,
+            engine: Engine(calendar: try loadCalendar()),
+            snapshotEveryEvents: snapshotEveryEvents
+        )
+        let clock = DemoClock(KST.instant(day: day, hour: 8, minute: 30))
+        let stack = try await DemoStack.start(
+            log: log,
+            runtime: runtime,
+            databaseURL: databaseURL,
+            redis: redis,
+            smtp: smtp,
+            port: port,
+            clock: clock,
+            bcryptCost: bcryptCost
+        )
+        return DemoWorld(log: log, runtime: runtime, clock: clock, stack: stack, databaseURL: databaseURL)
     }
 }
 
