@@ -1,3 +1,4 @@
+import Foundation
 import NIOPosix
 
 /// The one pool for blocking calls (libpq, hiredis, bcrypt, files): a fixed set of threads started on first
@@ -9,7 +10,7 @@ import NIOPosix
 /// by another process) does not belong here: it would hold a thread others queue for.
 public enum BlockingPool {
     public static let threads: Int = {
-        let configured = ProcessInfoLite.environment("STOCKBOOM_BLOCKING_THREADS").flatMap(Int.init) ?? 16
+        let configured = ProcessInfo.processInfo.environment["STOCKBOOM_BLOCKING_THREADS"].flatMap { Int($0) } ?? 16
         return min(max(configured, 2), 256)
     }()
 
@@ -23,12 +24,4 @@ public enum BlockingPool {
 /// Runs blocking work on `BlockingPool` and awaits it.
 public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await BlockingPool.shared.runIfActive(body)
-}
-
-/// Reads the environment without Foundation's `ProcessInfo` (this file needs nothing else of it).
-enum ProcessInfoLite {
-    static func environment(_ name: String) -> String? {
-        guard let value = getenv(name) else { return nil }
-        return String(cString: value)
-    }
 }

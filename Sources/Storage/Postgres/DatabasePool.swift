@@ -28,8 +28,8 @@ public final class DatabasePool: Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let lent = try await self.borrow()
         let url = self.url
-        let outcome: Result<(T, PostgresConnection?), any Error> = await Result(catching: {
-            try await blocking {
+        do {
+            let (value, connection) = try await blocking {
                 let connection = try lent.flatMap { $0.isHealthy ? $0 : nil } ?? PostgresConnection(url: url)
                 do {
                     return (try body(connection), connection)
@@ -37,15 +37,12 @@ public final class DatabasePool: Sendable {
                     throw Failed(error: error, connection: connection)
                 }
             }
-        })
-        switch outcome {
-        case .success(let (value, connection)):
             self.giveBack(connection)
             return value
-        case .failure(let failure as Failed):
+        } catch let failure as Failed {
             self.giveBack(failure.connection)
             throw failure.error
-        case .failure(let error):  // the connection could not be opened
+        } catch {  // the connection could not be opened
             self.giveBack(nil)
             throw error
         }
@@ -95,12 +92,5 @@ public final class DatabasePool: Sendable {
             return nil
         }
         waiter?.resume(returning: usable)
-    }
-}
-
-extension Result where Failure == any Error {
-    /// The outcome of an async throwing body.
-    init(catching body: () async throws -> Success) async {
-        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
