@@ -8,6 +8,7 @@ public struct LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: Sendable, Hashable {
             case io, corrupt, locked, closed, invalidArgument, notFound, tooLarge, diskFull, unsupportedVersion
+            case unavailable
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -30,6 +31,10 @@ public struct LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let diskFull = Code(.diskFull)
         /// The data was written by a format version this build cannot read.
         public static let unsupportedVersion = Code(.unsupportedVersion)
+        /// The log's replication could not take the write (stream quorum lost, or this node is no longer the
+        /// primary); nothing of it was acknowledged or made visible. An operating condition: appends succeed again
+        /// once the cause is gone.
+        public static let unavailable = Code(.unavailable)
 
         public var description: String {
             switch self.base {
@@ -42,6 +47,7 @@ public struct LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
             case .tooLarge: "too-large"
             case .diskFull: "disk-full"
             case .unsupportedVersion: "unsupported-version"
+            case .unavailable: "unavailable"
             }
         }
     }

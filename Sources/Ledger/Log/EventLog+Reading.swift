@@ -46,7 +46,7 @@ extension EventLog {
         guard let last = segments.last, from < last.nextOffset else { return from }
         let end = min(to ?? last.nextOffset, last.nextOffset)
         var offset = from
-        var segmentNumber = Catalog(segments: segments).segmentIndex(containing: from) ?? 0
+        var segmentNumber = Catalog(segments: segments, lastHash: []).segmentIndex(containing: from) ?? 0
         var scratch: [UInt8] = []
         while segmentNumber < segments.count, offset < end {
             let segment = segments[segmentNumber]

@@ -21,6 +21,8 @@ struct SegmentEntry: Sendable {
 /// The readers' view of the log, guarded by a mutex; the writer thread is the only mutator.
 struct Catalog: Sendable {
     var segments: [SegmentEntry]
+    /// The chain hash of the last committed frame (the log's head).
+    var lastHash: [UInt8]
     var closed = false
 
     var nextOffset: UInt64 { self.segments.last?.nextOffset ?? 0 }
@@ -103,7 +105,7 @@ public final class EventLog: Sendable {
             report: &report
         )
         self.openReport = report
-        self.catalog = SharedCatalog(Catalog(segments: recovered.segments))
+        self.catalog = SharedCatalog(Catalog(segments: recovered.segments, lastHash: recovered.active.lastHash))
         self.commits = CommitSignal(nextOffset: recovered.segments.last?.nextOffset ?? 0)
         if readOnly {
             self.writer = nil
@@ -156,6 +158,25 @@ public final class EventLog: Sendable {
         return try await writer.submit(batch)
     }
 
+    /// The log's head: the next offset and the chain hash of the last committed frame. Two logs with the same head
+    /// hold the same records (the hash chains every frame before it).
+    public var head: (nextOffset: UInt64, hash: String) {
+        self.catalog.withLock { ($0.nextOffset, ChainHash.hex($0.lastHash)) }
+    }
+
+    /// Makes the log a primary's: every group commit is handed to `sink` after its local sync and before it is
+    /// visible or acknowledged (nil: a log of its own again).
+    public func replicate(to sink: (any ReplicationSink)?) { self.writer?.setSink(sink) }
+
+    /// Copies a primary's write into this log (a follower's): refused unless it continues this log exactly (same
+    /// segment, byte position, offsets and chain); on success the records are durable and visible.
+    public func applyReplicated(_ write: ReplicatedWrite) async throws(LedgerError) {
+        guard let writer = self.writer else {
+            throw LedgerError(code: .closed, message: "the log was opened read-only", path: self.directory)
+        }
+        _ = try await writer.submit(replicated: write)
+    }
+
     /// Appends a single record.
     public func append(_ payload: [UInt8], timestamp: Int64 = AppendBatch.stampAtCommit) async throws(LedgerError)
         -> UInt64
@@ -183,7 +204,7 @@ public final class EventLog: Sendable {
     }
 
     /// Takes the writer lock, waiting up to `waitMillis` for a holder to let go (see `LogConfiguration.lockWaitMillis`).
-    private static func acquireLock(directory: String, waitMillis: Int) throws(LedgerError) -> FileHandle {
+    static func acquireLock(directory: String, waitMillis: Int) throws(LedgerError) -> FileHandle {
         let path = directory + "/LOCK"
         let descriptor = try syscall("open lock file", path: path) {
             Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)

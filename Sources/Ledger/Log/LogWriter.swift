@@ -13,7 +13,14 @@ import Synchronization
 final class LogWriter: @unchecked Sendable {
     private struct Request {
         let batch: AppendBatch
-        let continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>
+        /// A primary's write to copy as it is (a follower's log); then `batch` is empty.
+        var replicated: ReplicatedWrite? = nil
+        let continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>?
+
+        func resume(returning result: Result<AppendResult, LedgerError>) { self.continuation?.resume(returning: result) }
+        func with(_ continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>) -> Request {
+            Request(batch: self.batch, replicated: self.replicated, continuation: continuation)
+        }
     }
 
     private enum StopMode { case clean, crash }
@@ -42,6 +49,10 @@ final class LogWriter: @unchecked Sendable {
     private var lastSyncNanos: UInt64 = monotonicNanos()
     let statistics = LogStatistics()
     private var unsyncedBytes: UInt64 = 0
+    /// The dictionary frame written by the current group, if any (it is replicated with the record frame).
+    private var groupDictionaryFrame: [UInt8] = []
+    /// Where each commit goes before it is visible (a primary's replicator); nil for a log of its own.
+    private let sink = Mutex<(any ReplicationSink)?>(nil)
 
     init(
         directory: String,
@@ -67,8 +78,18 @@ final class LogWriter: @unchecked Sendable {
 
     // MARK: Appender side
 
+    func setSink(_ sink: (any ReplicationSink)?) { self.sink.withLock { $0 = sink } }
+
+    /// Queues a primary's write to be copied into this log (a follower's); returns once it is durable and visible.
+    func submit(replicated write: ReplicatedWrite) async throws(LedgerError) -> AppendResult {
+        try await self.enqueue(Request(batch: AppendBatch(), replicated: write, continuation: nil), bytes: write.frames.count)
+    }
+
     func submit(_ batch: AppendBatch) async throws(LedgerError) -> AppendResult {
-        let bytes = batch.encodedBytesMax
+        try await self.enqueue(Request(batch: batch, continuation: nil), bytes: batch.encodedBytesMax)
+    }
+
+    private func enqueue(_ pending: Request, bytes: Int) async throws(LedgerError) -> AppendResult {
         while !self.hasSpace(for: bytes) {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 self.condition.lock()
@@ -95,7 +116,7 @@ final class LogWriter: @unchecked Sendable {
                 )
                 return
             }
-            self.queue.append(Request(batch: batch, continuation: continuation))
+            self.queue.append(pending.with(continuation))
             self.queuedBytes += bytes
             self.condition.signal()
             self.condition.unlock()
@@ -127,7 +148,9 @@ final class LogWriter: @unchecked Sendable {
             if !requests.isEmpty {
                 if mode == .crash {
                     let closed = LedgerError(code: .closed, message: "the log was abandoned", path: self.directory)
-                    for request in requests { request.continuation.resume(returning: .failure(closed)) }
+                    for request in requests { request.resume(returning: .failure(closed)) }
+                } else if let write = requests[0].replicated {
+                    self.copy(write, for: requests[0])
                 } else {
                     self.commit(requests)
                 }
@@ -159,7 +182,9 @@ final class LogWriter: @unchecked Sendable {
         var bytes = 0
         while self.queueHead < self.queue.count {
             let next = self.queue[self.queueHead]
-            let size = next.batch.encodedBytesMax
+            let size = next.replicated?.frames.count ?? next.batch.encodedBytesMax
+            // A replicated write is copied alone, never merged into a group.
+            if !taken.isEmpty && (next.replicated != nil || taken[0].replicated != nil) { break }
             if !taken.isEmpty && bytes + size > self.configuration.batchBytesMax { break }
             taken.append(next)
             bytes += size
@@ -207,7 +232,7 @@ final class LogWriter: @unchecked Sendable {
             self.lastCommitAppends = requests.count
             self.condition.unlock()
             for request in requests {
-                request.continuation.resume(
+                request.resume(
                     returning: .success(AppendResult(firstOffset: offset, count: request.batch.count))
                 )
                 offset += UInt64(request.batch.count)
@@ -271,6 +296,21 @@ final class LogWriter: @unchecked Sendable {
             bytes: frame.count
         )
         if let failure = self.currentFailure() { throw failure }
+        if let sink = self.sink.withLock({ $0 }) {
+            let dictionary = self.groupDictionaryFrame
+            let start = position - UInt64(dictionary.count)
+            let write = ReplicatedWrite(
+                segmentBase: self.active.baseOffset,
+                position: start,
+                segmentHeader: start == UInt64(Layout.segmentHeaderBytes)
+                    ? try self.active.handle.read(count: Layout.segmentHeaderBytes, at: 0) : [],
+                frames: dictionary + frame,
+                firstOffset: baseOffset,
+                nextOffset: baseOffset + UInt64(self.encoder.recordCount),
+                lastHash: hash
+            )
+            if let refused = sink.replicate(write) { throw refused }
+        }
 
         // Durable (per policy): make it visible.
         let maxBefore = self.active.maxTimestamp
@@ -307,12 +347,14 @@ final class LogWriter: @unchecked Sendable {
             catalog.segments[last].nextOffset = active.nextOffset
             catalog.segments[last].maxTimestamp = active.maxTimestamp
             catalog.segments[last].index = active.index
+            catalog.lastHash = active.lastHash
         }
         self.commits.publish(nextOffset: active.nextOffset)
     }
 
     /// Writes a dictionary frame (the most recent records, `dictionaryBytes` of them) when the open segment has none.
     private func writeDictionaryIfDue(now: Int64) throws(LedgerError) {
+        self.groupDictionaryFrame = []
         let dictionaryBytes = self.configuration.dictionaryBytes
         guard self.configuration.dictionaryEnabled, self.active.dictionaryPosition == 0,
             self.history.count >= dictionaryBytes
@@ -327,6 +369,7 @@ final class LogWriter: @unchecked Sendable {
         )
         let position = self.active.size
         try self.active.handle.write(frame, at: position)
+        self.groupDictionaryFrame = frame
         // The dictionary frame becomes durable with the record frame that follows it (same sync).
         self.active.size += UInt64(frame.count)
         self.active.lastHash = hash
@@ -340,15 +383,16 @@ final class LogWriter: @unchecked Sendable {
             self.active.size + UInt64(incomingBytes + Layout.batchHeaderBytes) > self.configuration.segmentBytesMax
         let tooOld = now - self.active.createdAtMicros >= self.configuration.segmentAgeMaxMicros
         guard tooBig || tooOld else { return }
+        try self.roll(to: SegmentHeader(baseOffset: self.active.nextOffset, createdAtMicros: now, previousHash: self.active.lastHash))
+    }
+
+    /// Seals the open segment and opens a new one starting with `header`.
+    private func roll(to header: SegmentHeader) throws(LedgerError) {
         if self.configuration.durability != .everyBatch { try self.active.handle.syncData() }
         try self.active.writeIndexFiles(directory: self.directory)
-        let base = self.active.nextOffset
-        try Recovery.createSegment(
-            directory: self.directory,
-            baseOffset: base,
-            previousHash: self.active.lastHash,
-            clock: self.configuration.clock
-        )
+        let base = header.baseOffset
+        let now = header.createdAtMicros
+        try Recovery.createSegment(directory: self.directory, header: header)
         let path = SegmentName.path(directory: self.directory, baseOffset: base)
         let handle = try FileHandle.open(path, writable: true)
         let newActive = ActiveSegment(
@@ -382,6 +426,140 @@ final class LogWriter: @unchecked Sendable {
         }
         self.active = newActive
         self.compressor.setDictionary([])
+    }
+
+    /// Copies a primary's write (a follower's log): checks that it continues this log exactly (segment, byte
+    /// position, offsets, every frame's CRC and chain link), writes the same bytes, syncs, and makes them visible.
+    /// A write that does not fit is refused whole and changes nothing.
+    private func copy(_ write: ReplicatedWrite, for request: Request) {
+        do {
+            try self.copy(write)
+            request.resume(returning: .success(AppendResult(firstOffset: write.firstOffset, count: Int(write.nextOffset - write.firstOffset))))
+        } catch {
+            request.resume(returning: .failure(error))
+        }
+    }
+
+    private func copy(_ write: ReplicatedWrite) throws(LedgerError) {
+        guard write.firstOffset == self.active.nextOffset else {
+            throw .invalid(
+                "a replicated write starts at offset \(write.firstOffset) but this log's next offset is \(self.active.nextOffset)"
+            )
+        }
+        if !write.segmentHeader.isEmpty {
+            let header = try SegmentHeader.decode(write.segmentHeader, path: "replicated segment header")
+            guard header.baseOffset == write.segmentBase, header.previousHash == self.active.lastHash else {
+                throw .invalid("a replicated segment header does not continue this log's chain at offset \(write.firstOffset)")
+            }
+            if header.baseOffset == self.active.baseOffset {
+                // The open segment is still empty (the primary's came with the same base): take its header bytes.
+                guard self.active.size == UInt64(Layout.segmentHeaderBytes) else {
+                    throw .invalid("a replicated segment header for segment \(header.baseOffset), which already holds records")
+                }
+                try self.active.handle.write(write.segmentHeader, at: 0)
+                self.active.createdAtMicros = header.createdAtMicros
+            } else {
+                try self.roll(to: header)
+            }
+        }
+        guard write.segmentBase == self.active.baseOffset, write.position == self.active.size else {
+            throw .invalid(
+                "a replicated write for segment \(write.segmentBase) at byte \(write.position); this log's open segment is \(self.active.baseOffset) at byte \(self.active.size)"
+            )
+        }
+        // Check every frame before writing any byte.
+        let checked = write.frames.withUnsafeBytes { raw in
+            Self.check(
+                frames: raw,
+                at: write.position,
+                offset: self.active.nextOffset,
+                hash: self.active.lastHash,
+                dictionaryPosition: self.active.dictionaryPosition
+            )
+        }
+        let (offset, hash, dictionaryPosition, dictionary, recordFrames) = try checked.get()
+        guard offset == write.nextOffset, hash == write.lastHash, !recordFrames.isEmpty else {
+            throw .invalid("a replicated write's frames end at offset \(offset), not the \(write.nextOffset) it declares")
+        }
+        do {
+            try self.active.handle.write(write.frames, at: write.position)
+        } catch {
+            _ = try? self.active.handle.truncate(to: write.position)
+            throw error
+        }
+        self.unsyncedBytes += UInt64(write.frames.count)
+        self.syncIfNeeded(force: false)
+        if let failure = self.currentFailure() { throw failure }
+        for (header, position) in recordFrames {
+            if self.active.lastIndexedPosition.map({ position - $0 >= UInt64(self.configuration.indexIntervalBytes) })
+                ?? true
+            {
+                self.active.index.add(
+                    relativeOffset: UInt32(header.baseOffset - self.active.baseOffset),
+                    position: UInt32(position),
+                    maxTimestampBefore: self.active.maxTimestamp
+                )
+                self.active.lastIndexedPosition = position
+            }
+            self.active.maxTimestamp = max(self.active.maxTimestamp, header.maxTimestamp)
+        }
+        self.active.size = write.position + UInt64(write.frames.count)
+        self.active.nextOffset = write.nextOffset
+        self.active.lastHash = write.lastHash
+        if let dictionary {
+            self.active.dictionaryPosition = dictionaryPosition
+            self.compressor.setDictionary(dictionary)
+        }
+        self.statistics.recordCommit(appends: 1, records: Int(write.nextOffset - write.firstOffset), bytes: write.frames.count)
+        self.publishActive()
+    }
+
+    private typealias CheckedFrames = (
+        offset: UInt64, hash: [UInt8], dictionaryPosition: UInt32, dictionary: [UInt8]?,
+        recordFrames: [(header: BatchHeader, position: UInt64)]
+    )
+
+    /// Checks replicated frames against the log they must continue: structure, CRC, offsets, chain, dictionary.
+    private static func check(
+        frames raw: UnsafeRawBufferPointer,
+        at base: UInt64,
+        offset first: UInt64,
+        hash previous: [UInt8],
+        dictionaryPosition current: UInt32
+    ) -> Result<CheckedFrames, LedgerError> {
+        var result: CheckedFrames = (first, previous, current, nil, [])
+        var start = 0
+        while start < raw.count {
+            let position = base + UInt64(start)
+            let frame = UnsafeRawBufferPointer(rebasing: raw[start...])
+            guard case .success(let header) = BatchFrame.validate(frame) else {
+                return .failure(.invalid("a replicated frame at byte \(position) fails its checks"))
+            }
+            let bytes = UnsafeRawBufferPointer(rebasing: frame[0..<header.frameBytes])
+            guard header.baseOffset == result.offset, header.previousHash == result.hash else {
+                return .failure(
+                    .invalid("a replicated frame at byte \(position) does not continue the chain at offset \(result.offset)")
+                )
+            }
+            if header.isDictionary {
+                guard case .success(let body) = BatchFrame.body(header: header, frame: bytes, dictionary: nil) else {
+                    return .failure(.invalid("a replicated dictionary frame at byte \(position) does not decompress"))
+                }
+                result.dictionary = body
+                result.dictionaryPosition = UInt32(position)
+            } else {
+                guard header.dictionaryPosition == 0 || header.dictionaryPosition == result.dictionaryPosition else {
+                    return .failure(
+                        .invalid("a replicated frame at byte \(position) names a dictionary the segment does not hold")
+                    )
+                }
+                result.recordFrames.append((header, position))
+            }
+            result.hash = ChainHash.of(bytes)
+            result.offset = header.nextOffset
+            start += header.frameBytes
+        }
+        return .success(result)
     }
 
     private func syncIfNeeded(force: Bool) {
@@ -429,8 +607,8 @@ final class LogWriter: @unchecked Sendable {
     /// Fails a group. Disk full is an operating condition: the writer keeps going and appends succeed again
     /// when space returns. Any other failure stops the writer: later appends fail until the log is reopened.
     private func fail(_ requests: [Request], error: LedgerError) {
-        if error.code != .diskFull { self.poison(error) }
-        for request in requests { request.continuation.resume(returning: .failure(error)) }
+        if error.code != .diskFull && error.code != .unavailable { self.poison(error) }
+        for request in requests { request.resume(returning: .failure(error)) }
     }
 
     private func finish(_ mode: StopMode) {
@@ -457,7 +635,7 @@ final class LogWriter: @unchecked Sendable {
         self.condition.broadcast()
         self.condition.unlock()
         let closed = LedgerError(code: .closed, message: "the log is closed", path: self.directory)
-        for request in pending { request.continuation.resume(returning: .failure(closed)) }
+        for request in pending { request.resume(returning: .failure(closed)) }
         for waiter in waiters { waiter.resume() }
     }
 }

@@ -124,10 +124,16 @@ enum Recovery {
         previousHash: [UInt8],
         clock: @Sendable () -> Int64
     ) throws(LedgerError) {
-        let path = SegmentName.path(directory: directory, baseOffset: baseOffset)
+        try Self.createSegment(
+            directory: directory,
+            header: SegmentHeader(baseOffset: baseOffset, createdAtMicros: clock(), previousHash: previousHash)
+        )
+    }
+
+    static func createSegment(directory: String, header: SegmentHeader) throws(LedgerError) {
+        let path = SegmentName.path(directory: directory, baseOffset: header.baseOffset)
         let handle = try FileHandle.create(path)
         do {
-            let header = SegmentHeader(baseOffset: baseOffset, createdAtMicros: clock(), previousHash: previousHash)
             try handle.write(header.encoded(), at: 0)
             try handle.sync()
             try FileSystem.syncDirectory(directory)

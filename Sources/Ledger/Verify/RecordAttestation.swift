@@ -35,7 +35,7 @@ extension EventLog {
         var attestation = RecordAttestation()
         let wanted = Set(offsets)
         guard !wanted.isEmpty else { return attestation }
-        let catalog = Catalog(segments: self.catalog.withLock { $0.segments })
+        let catalog = Catalog(segments: self.catalog.withLock { $0.segments }, lastHash: [])
         var bySegment: [Int: [UInt64]] = [:]
         for offset in wanted.sorted() {
             guard offset < catalog.nextOffset, let number = catalog.segmentIndex(containing: offset) else {
