@@ -35,12 +35,16 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // No pkgConfig on purpose: Debian's hiredis.pc carries a flag SwiftPM prohibits (SWIFT-NOTES P2).
         .systemLibrary(name: "CHiredis"),
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
         // The append-only segmented log. Knows bytes, offsets and time; nothing about trading.
         .target(
             name: "Ledger",
             dependencies: ["CLZ4", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Replication of the log's commits over NATS JetStream: the C client's wrapper, the replicator (a primary's
+        // sink), the follower's copier, the leadership lease. Knows bytes and offsets, nothing about trading.
+        .target(name: "Replication", dependencies: ["CNATS", "Ledger"]),
         // The trading domain: pure, deterministic, no I/O (no threads, no files: the compiler checks it).
         .target(name: "Engine", dependencies: ["Ledger"]),
         // The engine at run time: the single writer's thread, the log it appends to, snapshots.
@@ -98,7 +102,7 @@ let package = Package(
         .target(
             name: "Assembly",
             dependencies: [
-                "Gateway", "Worker", "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger",
+                "Gateway", "Worker", "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Replication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,6 +154,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Storage"], path: "Sources/TestSupport"),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
+        // Replication against three real nats-servers clustered on loopback (scripts/nats-cluster.sh).
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Ledger", "TestSupport"]),
         .testTarget(
             name: "EngineTests",
             dependencies: ["Engine", "Runtime", "Ledger", "Storage", "Projections", "Simulation", "TestSupport"],

@@ -6,11 +6,11 @@
 #                              TA-Lib, schemathesis, websocket-client, check-jsonschema)
 set -euo pipefail
 mode="${1:-demo}"
-packages=(liblz4-dev libhiredis-dev libpq-dev pkg-config postgresql redis-server python3 python3-pip procps curl openssl)
+packages=(liblz4-dev libhiredis-dev libpq-dev libnats-dev pkg-config postgresql redis-server python3 python3-pip procps curl openssl)
 case "$mode" in
     demo) ;;
-    --bench) packages+=(lz4 bc wrk) ;;
-    --test) packages+=(lz4 bc wrk chromium prometheus) ;;
+    --bench) packages+=(lz4 bc wrk nats-server) ;;
+    --test) packages+=(lz4 bc wrk chromium prometheus nats-server) ;;
     *) echo "usage: scripts/setup.sh [--bench|--test]" >&2; exit 2 ;;
 esac
 missing=()

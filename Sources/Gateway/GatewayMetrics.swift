@@ -108,6 +108,35 @@ public final class GatewayMetrics: Sendable {
                 )
             ).set(Double(disk.availableBytes))
         }
+        if let replication = dependencies.replication?() {
+            for role in ["primary", "follower", "starting"] {
+                self.registry.makeGauge(
+                    descriptor: Self.descriptor("stockboom_replication_role", "1 for this node's replication role."),
+                    labels: [("role", role), ("mode", replication.mode)]
+                ).set(Double(replication.role == role ? 1 : 0))
+            }
+            self.registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "stockboom_replication_lag_events",
+                    "Events between this node's log and the stream (follower: behind; async primary: unpublished)."
+                )
+            ).set(Double(replication.lagEvents))
+            self.registry.makeGauge(
+                descriptor: Self.descriptor("stockboom_replication_lag_seconds", "Age of the oldest unreplicated commit.")
+            ).set(replication.lagSeconds)
+            self.registry.makeGauge(
+                descriptor: Self.descriptor("stockboom_replication_stream_last_sequence", "The stream's last sequence.")
+            ).set(Double(replication.streamLastSequence))
+            self.registry.makeGauge(
+                descriptor: Self.descriptor("stockboom_replication_stream_peers", "Stream replicas that answer.")
+            ).set(Double(replication.streamPeers))
+            self.registry.makeGauge(
+                descriptor: Self.descriptor("stockboom_replication_quorum", "1 while the stream has a quorum.")
+            ).set(Double(replication.quorum ? 1 : 0))
+            self.registry.makeGauge(
+                descriptor: Self.descriptor("stockboom_replication_lease_held", "1 while this node holds the lease.")
+            ).set(Double(replication.leaseHeld ? 1 : 0))
+        }
         if let orders = dependencies.ordersByStatus?() {
             for (status, count) in orders {
                 self.registry.makeGauge(

@@ -14,6 +14,9 @@ public struct GatewayDependencies: Sendable {
     public var ordersByStatus: (@Sendable () -> [String: Int])?
     /// Who reaches `/internal/*`, `/metrics` and the detailed `/health` (`STOCKBOOM_INTERNAL_NETWORKS`).
     public var internalNetworks = InternalNetworks.default
+    /// This node's part in replication (`/health` "replication", `stockboom_replication_*`); nil when the log is
+    /// not replicated.
+    public var replication: (@Sendable () -> ReplicationReport)?
 
     public init(
         log: EventLog,
@@ -33,6 +36,56 @@ public struct GatewayDependencies: Sendable {
     }
 }
 
+/// A node's replication as `/health` and the metrics show it.
+public struct ReplicationReport: Sendable, Equatable {
+    /// `sync` or `async`.
+    public var mode: String
+    /// `primary` (takes writes), `follower` (copies the stream, serves reads) or `starting`.
+    public var role: String
+    public var node: String
+    /// The primary's API URL as the lease names it, when known.
+    public var primary: String?
+    /// Events the stream holds that this node's log does not yet (a follower), or commits not yet in the stream
+    /// (an `async` primary).
+    public var lagEvents: UInt64
+    public var lagSeconds: Double
+    public var streamLastSequence: UInt64
+    /// Stream replicas that answer (the leader included), and whether they are a majority.
+    public var streamPeers: Int
+    public var quorum: Bool
+    public var leaseHeld: Bool
+    /// Why this node refuses writes now (a follower, a lost quorum, fenced), if it does.
+    public var refusal: String?
+    public var headOffset: UInt64
+    public var headHash: String
+
+    public init(mode: String, role: String, node: String, headOffset: UInt64, headHash: String) {
+        self.mode = mode
+        self.role = role
+        self.node = node
+        self.primary = nil
+        self.lagEvents = 0
+        self.lagSeconds = 0
+        self.streamLastSequence = 0
+        self.streamPeers = 0
+        self.quorum = false
+        self.leaseHeld = false
+        self.refusal = nil
+        self.headOffset = headOffset
+        self.headHash = headHash
+    }
+
+    var json: [String: Any] {
+        [
+            "mode": self.mode, "role": self.role, "node": self.node, "primary": self.primary as Any,
+            "lagEvents": Int(self.lagEvents), "lagSeconds": self.lagSeconds,
+            "stream": ["lastSequence": Int(self.streamLastSequence), "peers": self.streamPeers, "quorum": self.quorum],
+            "leaseHeld": self.leaseHeld, "refusal": self.refusal as Any,
+            "head": ["offset": Int(self.headOffset), "hash": self.headHash],
+        ]
+    }
+}
+
 /// Liveness and readiness in one answer: `ready` is false, with the failing part named, when the log
 /// cannot take writes or a configured PostgreSQL or Redis does not answer.
 public struct HealthReport: Sendable {
@@ -44,6 +97,7 @@ public struct HealthReport: Sendable {
     public var postgres: Part?
     public var redis: Part?
     public var projections: [ProjectionStatus]
+    public var replication: ReplicationReport?
 
     public struct Part: Sendable {
         public var ok: Bool
@@ -104,6 +158,7 @@ public struct HealthReport: Sendable {
             redis: nil,
             projections: []
         )
+        report.replication = dependencies.replication?()
         if report.logDiskFull, report.logError == nil {
             report.logError =
                 "the log's file system is full (\(report.logDisk?.availableBytes ?? 0) bytes available): appends are refused until space is freed"
@@ -164,6 +219,7 @@ public struct HealthReport: Sendable {
         if !self.failing.isEmpty { object["failing"] = self.failing }
         if let postgres = self.postgres { object["postgres"] = ["ok": postgres.ok, "error": postgres.error as Any] }
         if let redis = self.redis { object["redis"] = ["ok": redis.ok, "error": redis.error as Any] }
+        if let replication = self.replication { object["replication"] = replication.json }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }

@@ -36,6 +36,11 @@ public struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddlewar
             )
             response.headers[.retryAfter] = "30"
             return response
+        } catch let error as LedgerError where error.code == .unavailable {
+            // A follower, or a primary without its stream's quorum: the reason names the primary or the cause.
+            var response = Self.response(problem(503, error.message))
+            response.headers[.retryAfter] = "1"
+            return response
         } catch let error as LedgerError {
             context.logger.error("log error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return Self.response(problem(503, "the event log cannot take writes right now; nothing was recorded"))

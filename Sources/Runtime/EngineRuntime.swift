@@ -59,6 +59,10 @@ public final class EngineRuntime: Sendable {
     private let snapshotting = Mutex(false)
     /// Serializes snapshot writes (periodic, `close`, and callers of `writeSnapshot`).
     private let snapshotWrite = Mutex(())
+    /// Why commands are refused right now (a follower, a primary stepping down), or nil when they are taken.
+    private let refusal = Mutex<LedgerError?>(nil)
+    /// Serializes `catchUp` calls.
+    private let following = Mutex(())
     static let batchCommandsMax = 512
 
     /// Opens the runtime on a log: loads the newest valid snapshot and replays the tail.
@@ -109,6 +113,7 @@ public final class EngineRuntime: Sendable {
     /// outcome: a refused command does not stop the ones after it.
     public func execute(all commands: [Command], context: CommandContext) async -> [Result<Execution, any Error>] {
         guard !commands.isEmpty else { return [] }
+        if let refusal = self.refusal.withLock({ $0 }) { return commands.map { _ in .failure(refusal) } }
         return await withCheckedContinuation {
             (continuation: CheckedContinuation<[Result<Execution, any Error>], Never>) in
             let outcomes = Outcomes(count: commands.count, continuation: continuation)
@@ -160,6 +165,55 @@ public final class EngineRuntime: Sendable {
                 if jobs.isEmpty { break }
                 await self.process(jobs)
             }
+        }
+    }
+
+    /// Refuses every command from now on with `reason` (code `.unavailable`: a follower, or a primary that lost its
+    /// lease or the stream), or takes them again (nil). Commands already queued still go to the log, whose
+    /// replication refuses them if this node is no longer the primary.
+    public func refuseCommands(_ reason: LedgerError?) { self.refusal.withLock { $0 = reason } }
+
+    /// Why commands are refused, or nil.
+    public var commandRefusal: LedgerError? { self.refusal.withLock { $0 } }
+
+    /// Applies records that reached the log without going through this runtime — a follower's log copied from the
+    /// primary — so that the state follows the log. Call it while commands are refused.
+    ///
+    /// - Returns: the number of engine events applied.
+    @discardableResult
+    public func catchUp() throws -> Int {
+        try self.following.withLock { _ in
+            let from = self.shared.withLock { $0.nextOffset }
+            let end = self.log.nextOffset
+            guard end > from else { return 0 }
+            var working = self.takeWorkingState()
+            var applied: [EventEnvelope] = []
+            var failure: EngineError?
+            try self.log.scan(from: from, to: end) { view in
+                guard EventCodec.isEngineEvent(view.payload) else { return .continue }
+                do {
+                    let envelope = try EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp)
+                    working.apply(envelope)
+                    applied.append(envelope)
+                    return .continue
+                } catch {
+                    failure = EngineError.undecodable("record at offset \(view.offset): \(error)")
+                    return .stop
+                }
+            }
+            if let failure {
+                // The working copy is half-applied: drop it (the next batch starts from the published state).
+                throw failure
+            }
+            let (previous, snapshotDue) = self.shared.withLock { shared -> (EngineState, Bool) in
+                let previous = shared.state
+                shared.state = working
+                shared.nextOffset = end
+                return (previous, working.eventCount - shared.lastSnapshotEvents >= self.snapshotEveryEvents)
+            }
+            self.spare.withLock { $0 = Spare(state: previous, behind: applied) }
+            if snapshotDue { self.snapshotInBackground() }
+            return applied.count
         }
     }
 
