@@ -34,6 +34,11 @@ public struct ServeOptions: Sendable {
     /// `live`: the dispatcher follows the log on its own; `stepped`: the owner calls `dispatch()` (the demo,
     /// whose driver hands a minute's bars over before their jobs exist).
     public var dispatcher = DispatcherMode.live
+    /// Whether this process projects the log into PostgreSQL (a replicated installation's followers do not: the
+    /// primary projects into the database all nodes share, and the next primary resumes from its checkpoints).
+    public var projections = true
+    /// The node's replication for `/health` and the metrics (a replicated node); nil otherwise.
+    public var replication: (@Sendable () -> ReplicationReport)?
     /// Called with the read models' status after each pass of the projections.
     public var onProjectionPass: (@Sendable ([ProjectionStatus]) -> Void)?
     /// SIGTERM and SIGINT start the graceful shutdown (`serve`); off for an embedded system (the demo).
@@ -41,7 +46,8 @@ public struct ServeOptions: Sendable {
     public var serverName = "stockboom"
     public var logger = Logger(label: "serve")
 
-    public enum DispatcherMode: Sendable { case live, stepped }
+    /// `off`: no jobs from this process (a follower: only the primary dispatches).
+    public enum DispatcherMode: Sendable { case live, stepped, off }
 
     public init() {}
 }
@@ -90,7 +96,7 @@ public final class ServeSide: Sendable {
         let logger = options.logger
         var parts: [any Service] = []
         var runner: ProjectionRunner?
-        if let databaseURL = options.databaseURL {
+        if let databaseURL = options.databaseURL, options.projections {
             let projections = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: databaseURL) })
             runner = projections
             let onPass = options.onProjectionPass
@@ -105,7 +111,7 @@ public final class ServeSide: Sendable {
             )
         }
         var dispatcher: JobDispatcher?
-        if let redis = options.redis {
+        if let redis = options.redis, options.dispatcher != .off {
             // Job times: the wall clock when live (retries and locks are real time), the owner's clock when stepped.
             var clock: @Sendable () -> Int64 = { wallClockMicros() }
             if options.dispatcher == .stepped { clock = options.clock }
@@ -128,6 +134,7 @@ public final class ServeSide: Sendable {
             ordersByStatus: { runtime.committed.state.ordersByStatus(everyStatus: true) }
         )
         if let networks = options.internalNetworks { dependencies.internalNetworks = networks }
+        dependencies.replication = options.replication
         var services: GatewayServices?
         var pool: DatabasePool?
         if let databaseURL = options.databaseURL {

@@ -23,7 +23,7 @@ public struct ReplicationSettings: Sendable {
     public var subject = "stockboom.log"
     public var replicas = 3
     /// Stream retention: the logs and backups keep the full history; the stream only what followers may need.
-    public var maxBytes: Int64 = 8 << 30
+    public var maxBytes: Int64 = 1 << 30
     public var maxAgeSeconds: Int64 = 7 * 86_400
     public var bucket = "STOCKBOOM_LEADER"
     public var leaseKey = "primary"

@@ -4,19 +4,35 @@ import Foundation
 public import Jobs
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// The worker's way into the engine: the gateway's `/internal` routes, with the worker token.
+///
+/// A replicated installation has several nodes: `baseURL` may list them comma-separated. Calls go to the node that
+/// answered last; one that does not answer, or answers 503 (a follower, or a primary stepping down), is passed
+/// over for the next, so the worker finds the current primary. Every call is idempotent (outcomes are keyed by
+/// order, fill and notification ids), so trying it on another node is safe.
 public struct EngineClient: Sendable {
-    public let baseURL: String
+    /// Every node's URL, in the order given.
+    public let baseURLs: [String]
     let token: String
     let http: HTTPClient
+    private let preferred = Preferred()
+
+    private final class Preferred: Sendable {
+        let index = Mutex(0)
+    }
+
+    /// The node calls go to now.
+    public var baseURL: String { self.baseURLs[self.preferred.index.withLock { $0 } % self.baseURLs.count] }
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }
 
     public init(baseURL: String, token: String, http: HTTPClient = .shared) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        let urls = baseURL.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        self.baseURLs = (urls.isEmpty ? [baseURL] : urls).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.token = token
         self.http = http
     }
@@ -24,7 +40,7 @@ public struct EngineClient: Sendable {
     /// Records outcomes; each result says whether its command was recorded (200) or why not.
     public func send(_ commands: [WireCommand], correlation: String? = nil) async throws -> [WireCommandResult] {
         struct Answer: Decodable { var results: [WireCommandResult] }
-        var request = HTTPClientRequest(url: self.baseURL + "/internal/commands")
+        var request = HTTPClientRequest(url: "/internal/commands")
         request.method = .POST
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
         request.headers.add(name: "content-type", value: "application/json")
@@ -59,7 +75,7 @@ public struct EngineClient: Sendable {
             text +=
                 "\(candle.stock),\(candle.timeframe),\(candle.start),\(candle.open),\(candle.high),\(candle.low),\(candle.close),\(candle.volume)\n"
         }
-        var request = HTTPClientRequest(url: self.baseURL + "/internal/candles?correlation=" + correlation)
+        var request = HTTPClientRequest(url: "/internal/candles?correlation=" + correlation)
         request.method = .POST
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
         request.headers.add(name: "content-type", value: "text/csv")
@@ -142,26 +158,42 @@ public struct EngineClient: Sendable {
 
     /// A GET of an `/internal` path with the worker token.
     private func get<T: Decodable>(_ path: String) async throws -> T {
-        var request = HTTPClientRequest(url: self.baseURL + path)
+        var request = HTTPClientRequest(url: path)
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")
         return try await self.call(request)
     }
 
+    /// Sends `request` (its URL is a path) to the preferred node, then to the others in turn.
     private func call<T: Decodable>(_ request: HTTPClientRequest) async throws -> T {
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await self.http.execute(request, timeout: .seconds(30))
-            body = try await response.body.collect(upTo: 16 << 20)
-        } catch {
-            throw Failure(description: "the gateway at \(self.baseURL) did not answer: \(error)")
+        let path = request.url
+        let first = self.preferred.index.withLock { $0 }
+        var failures: [String] = []
+        for attempt in 0..<self.baseURLs.count {
+            let index = (first + attempt) % self.baseURLs.count
+            var request = request
+            request.url = self.baseURLs[index] + path
+            let response: HTTPClientResponse
+            let body: ByteBuffer
+            do {
+                response = try await self.http.execute(request, timeout: .seconds(30))
+                body = try await response.body.collect(upTo: 16 << 20)
+            } catch {
+                failures.append("the gateway at \(self.baseURLs[index]) did not answer: \(error)")
+                continue
+            }
+            if response.status == .serviceUnavailable && self.baseURLs.count > 1 {
+                failures.append("\(self.baseURLs[index]): HTTP 503 \(String(buffer: body).prefix(200))")
+                continue
+            }
+            guard response.status == .ok else {
+                throw Failure(
+                    description:
+                        "\(request.method) \(request.url): HTTP \(response.status.code) \(String(buffer: body).prefix(300))"
+                )
+            }
+            if index != first { self.preferred.index.withLock { $0 = index } }
+            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
         }
-        guard response.status == .ok else {
-            throw Failure(
-                description:
-                    "\(request.method) \(request.url): HTTP \(response.status.code) \(String(buffer: body).prefix(300))"
-            )
-        }
-        return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+        throw Failure(description: failures.joined(separator: "; "))
     }
 }

@@ -6,6 +6,7 @@ import Gateway
 import Jobs
 import Ledger
 import Logging
+import Replication
 import Runtime
 import Storage
 
@@ -33,6 +34,17 @@ struct ServeCommand: AsyncParsableCommand {
         help:
             "Newest candles kept in memory per stock and timeframe (48 bytes each); older ranges come from PostgreSQL."
     ) var candleCache = 512
+    @Option(
+        help: ArgumentHelp(
+            "Replicate the log over NATS JetStream: sync (acknowledge after the stream's quorum) or async (default $STOCKBOOM_REPLICATION; unset: a single node).",
+            valueName: "sync|async"
+        )
+    ) var replication: String?
+    @Option(help: "NATS servers, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222).") var nats: String?
+    @Option(help: "This node's name in the cluster (default $STOCKBOOM_NODE, else the host name).") var node: String?
+    @Option(help: "The URL clients reach this node's API at (default $STOCKBOOM_ADVERTISE_URL, else http://host:port).")
+    var advertiseURL: String?
+    @Option(help: "The leadership lease's time in ms (default $STOCKBOOM_LEASE_MS, else 2000).") var leaseMs: Int64?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -62,14 +74,40 @@ struct ServeCommand: AsyncParsableCommand {
         }
         options.clock = try self.session.clock()
         options.logger = Log.serve
-        let eventLog = try EventLog(directory: self.log.path)
+        try FileManager.default.createDirectory(atPath: self.log.path, withIntermediateDirectories: true)
+        let replication = try self.replicationSettings(environment, port: options.port)
         if options.databaseURL != nil {
             var (configuration, warnings) = try GatewayConfiguration.fromEnvironment(environment)
-            configuration.installationID = try Installation.id(logDirectory: self.log.path)
+            // Sessions name their installation; the nodes of a replicated one share it, so a session survives a
+            // failover (STOCKBOOM_INSTALLATION_ID, else the stream's name).
+            configuration.installationID =
+                try environment["STOCKBOOM_INSTALLATION_ID"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? replication.map { "replicated:" + $0.stream }
+                ?? Installation.id(logDirectory: self.log.path)
             for warning in warnings { Log.serve.warning("\(warning)") }
             options.gateway = configuration
             options.workerToken = try WorkerToken.establish(environment: environment, logDirectory: self.log.path)
         }
+        if let settings = replication {
+            let node = ReplicatedNode(
+                settings: settings,
+                directory: self.log.path,
+                serve: options,
+                engine: Engine(calendar: try loadCalendar()),
+                logger: Log.serve
+            )
+            Log.serve.info(
+                "replicated node starting",
+                metadata: [
+                    "node": .string(settings.node), "mode": .string(settings.mode.rawValue),
+                    "nats": .string(settings.servers.joined(separator: ",")), "version": .string(BuildInfo.version),
+                ]
+            )
+            try await node.run()
+            Log.serve.info("stopped cleanly")
+            return
+        }
+        let eventLog = try EventLog(directory: self.log.path)
         let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
         Log.serve.info(
             "engine recovered",
@@ -83,5 +121,36 @@ struct ServeCommand: AsyncParsableCommand {
         await runtime.close()
         eventLog.close()
         Log.serve.info("stopped cleanly", metadata: ["nextOffset": "\(eventLog.nextOffset)"])
+    }
+
+    /// Replication from the flags and the environment, or nil for a single node.
+    private func replicationSettings(_ environment: [String: String], port: Int) throws -> ReplicationSettings? {
+        let text = self.replication ?? environment["STOCKBOOM_REPLICATION"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let text, text != "off" else { return nil }
+        guard let mode = ReplicationMode(rawValue: text) else {
+            throw ValidationError("--replication must be sync, async or off; got '\(text)'")
+        }
+        let servers = (self.nats ?? environment["NATS_URL"] ?? "nats://127.0.0.1:4222")
+            .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !servers.isEmpty, servers.allSatisfy({ $0.hasPrefix("nats://") }) else {
+            throw ValidationError("NATS servers must look like nats://host:port[,nats://host:port...]")
+        }
+        let node = self.node ?? environment["STOCKBOOM_NODE"] ?? ProcessInfo.processInfo.hostName
+        guard !node.isEmpty, node.count <= 64, node.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw ValidationError("the node name must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+        let host = self.host == "0.0.0.0" ? "127.0.0.1" : self.host
+        let advertise = self.advertiseURL ?? environment["STOCKBOOM_ADVERTISE_URL"] ?? "http://\(host):\(port)"
+        var settings = ReplicationSettings(servers: servers, mode: mode, node: node, advertiseURL: advertise)
+        if let lease = self.leaseMs ?? environment["STOCKBOOM_LEASE_MS"].flatMap(Int64.init) {
+            guard (300...60_000).contains(lease) else { throw ValidationError("the lease must be 300...60000 ms") }
+            settings.leaseMillis = lease
+        }
+        if let replicas = environment["STOCKBOOM_STREAM_REPLICAS"].flatMap(Int.init) {
+            guard [1, 3, 5].contains(replicas) else { throw ValidationError("STOCKBOOM_STREAM_REPLICAS must be 1, 3 or 5") }
+            settings.replicas = replicas
+        }
+        if let bytes = environment["STOCKBOOM_STREAM_MAX_BYTES"].flatMap(Int64.init) { settings.maxBytes = bytes }
+        return settings
     }
 }

@@ -21,7 +21,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogDirectoryOptions
     @Option(
-        help: "The gateway that owns the engine (default $STOCKBOOM_SERVER_URL, else http://127.0.0.1:$PORT or 3001)."
+        help:
+            "The gateway that owns the engine; a replicated installation lists every node, comma-separated (default $STOCKBOOM_SERVER_URL, else http://127.0.0.1:$PORT or 3001)."
     ) var server: String?
     @Option(help: "Consumers per queue, e.g. trade-execution=4,notification=2,data-collection=2.") var concurrency =
         QueueName.allCases.map { "\($0.rawValue)=\(WorkerQueues.defaultConcurrency($0))" }.joined(separator: ",")
