@@ -155,7 +155,14 @@ let package = Package(
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "TestSupport"]),
         // Replication against three real nats-servers clustered on loopback (scripts/nats-cluster.sh).
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Ledger", "TestSupport"]),
+        .testTarget(
+            name: "ReplicationTests",
+            dependencies: [
+                "Replication", "Ledger", "Engine", "Runtime", "Storage", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "EngineTests",
             dependencies: ["Engine", "Runtime", "Ledger", "Storage", "Projections", "Simulation", "TestSupport"],

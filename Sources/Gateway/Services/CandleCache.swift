@@ -71,17 +71,19 @@ public final class CandleCache: Service, Sendable {
     /// Warms (retrying with back-off while the database is unreachable), then follows the log until
     /// graceful shutdown or cancellation.
     public func run() async throws {
-        var delay: UInt64 = 100_000_000
-        while !Task.isCancelled {
-            do {
-                try await self.warm()
-                break
-            } catch {
-                try? await Task.sleep(nanoseconds: delay)
-                delay = min(delay * 2, 5_000_000_000)
-            }
-        }
+        // Both phases end with a graceful shutdown: warming retries while the database is not there yet (a
+        // follower started before any primary migrated the shared database), and must not hold the shutdown.
         try await cancelWhenGracefulShutdown {
+            var delay: UInt64 = 100_000_000
+            while !Task.isCancelled {
+                do {
+                    try await self.warm()
+                    break
+                } catch {
+                    try? await Task.sleep(nanoseconds: delay)
+                    delay = min(delay * 2, 5_000_000_000)
+                }
+            }
             try await self.follow()
         }
     }
