@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo demo-serve test bench-day bench-backup bench-log bench-engine bench-projections bench-gateway bench-queue services-start services-stop build
+.PHONY: demo demo-serve test bench-day bench-backup bench-log bench-engine bench-projections bench-gateway bench-queue bench-replication bench-failover services-start services-stop build
 
 demo:
 	scripts/demo.sh
@@ -16,6 +16,14 @@ bench-day:
 
 bench-backup:
 	scripts/bench-backup.sh
+
+# Durable appends local vs sync vs async replication (three nats-servers), and follower lag.
+bench-replication:
+	scripts/bench-replication.sh
+
+# The failover time over 20 SIGKILLs of the primary (long mode of the FailoverTests suite).
+bench-failover:
+	scripts/bench-failover.sh
 
 bench-engine:
 	scripts/bench-engine.sh

@@ -124,7 +124,7 @@ let package = Package(
             name: "stockboom-sim",
             dependencies: [
                 "Assembly", "Simulation", "Ledger", "Engine", "Runtime", "Storage", "Projections", "Jobs", "Gateway",
-                "Worker",
+                "Worker", "Replication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
