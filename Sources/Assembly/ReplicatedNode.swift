@@ -170,7 +170,9 @@ public final class ReplicatedNode: Sendable {
                     serve = try await self.startServe(log: log, runtime: runtime, primary: true)
                     self.logger.notice(
                         "promoted to primary",
-                        metadata: ["offset": "\(log.nextOffset)", "sequence": "\(lastSequence)", "lease": "\(revision)"]
+                        metadata: [
+                            "offset": "\(log.nextOffset)", "sequence": "\(lastSequence)", "lease": "\(revision)",
+                        ]
                     )
                     reason = await self.lead(lease: lease, revision: revision, client: client)
                     // Writes stop first; then what is in flight finishes (refused by the replicator if fenced).
@@ -255,7 +257,8 @@ public final class ReplicatedNode: Sendable {
         let removed = try EventLog.truncate(directory: self.directory, toOffset: offset)
         for record in removed {
             let kind: String
-            if let envelope = try? EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp) {
+            if let envelope = try? EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp)
+            {
                 kind = envelope.event.typeName
             } else {
                 kind = "non-engine record"
@@ -326,7 +329,12 @@ public final class ReplicatedNode: Sendable {
                         }
                         if let revision {
                             // Drain what was published meanwhile, then take over from the stream's end.
-                            sequence = try await self.copy(from: sequence, follower: follower, log: log, runtime: runtime)
+                            sequence = try await self.copy(
+                                from: sequence,
+                                follower: follower,
+                                log: log,
+                                runtime: runtime
+                            )
                             return .promote(lastSequence: sequence - 1, revision: revision)
                         }
                     }
@@ -353,7 +361,8 @@ public final class ReplicatedNode: Sendable {
     }
 
     /// Copies every stored commit from `sequence` on; returns the next sequence to copy.
-    private func copy(from sequence: UInt64, follower: StreamFollower, log: EventLog, runtime: EngineRuntime) async throws
+    private func copy(from sequence: UInt64, follower: StreamFollower, log: EventLog, runtime: EngineRuntime)
+        async throws
         -> UInt64
     {
         var next = sequence

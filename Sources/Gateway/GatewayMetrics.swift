@@ -122,7 +122,10 @@ public final class GatewayMetrics: Sendable {
                 )
             ).set(Double(replication.lagEvents))
             self.registry.makeGauge(
-                descriptor: Self.descriptor("stockboom_replication_lag_seconds", "Age of the oldest unreplicated commit.")
+                descriptor: Self.descriptor(
+                    "stockboom_replication_lag_seconds",
+                    "Age of the oldest unreplicated commit."
+                )
             ).set(replication.lagSeconds)
             self.registry.makeGauge(
                 descriptor: Self.descriptor("stockboom_replication_stream_last_sequence", "The stream's last sequence.")

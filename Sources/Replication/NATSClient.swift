@@ -12,7 +12,8 @@ public struct NATSError: Error, Sendable, CustomStringConvertible {
     public let message: String
 
     public var description: String {
-        self.code == 0 ? "\(self.message) (nats status \(self.status))" : "\(self.message) (JetStream error \(self.code))"
+        self.code == 0
+            ? "\(self.message) (nats status \(self.status))" : "\(self.message) (JetStream error \(self.code))"
     }
 
     /// The stream refused a publish whose expected last sequence is stale: another writer extended it (fencing).
@@ -225,7 +226,13 @@ public final class NATSClient: @unchecked Sendable {
     ) throws(NATSError) -> (sequence: UInt64, duplicate: Bool) {
         var message: OpaquePointer?
         var status = body.withUnsafeBytes { raw in
-            natsMsg_Create(&message, subject, nil, raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count))
+            natsMsg_Create(
+                &message,
+                subject,
+                nil,
+                raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                Int32(raw.count)
+            )
         }
         guard status == NATS_OK, let message else { throw .from(status, "natsMsg_Create") }
         defer { natsMsg_Destroy(message) }
@@ -340,7 +347,9 @@ public final class NATSClient: @unchecked Sendable {
         /// Writes the key only if it has no value; the new revision, or nil when someone holds it.
         public func create(_ key: String, value: [UInt8]) throws(NATSError) -> UInt64? {
             var revision: UInt64 = 0
-            let status = value.withUnsafeBytes { kvStore_Create(&revision, self.store, key, $0.baseAddress, Int32($0.count)) }
+            let status = value.withUnsafeBytes {
+                kvStore_Create(&revision, self.store, key, $0.baseAddress, Int32($0.count))
+            }
             if status == NATS_OK { return revision }
             let error = NATSError.from(status, "creating key \(key)")
             if error.isWrongLastSequence || error.message.contains("key exists") { return nil }

@@ -134,10 +134,12 @@ public final class StreamReplicator: ReplicationSink, Sendable {
     }
 
     /// Recent publish round trips (ns), for the benchmarks; drained by the call.
-    public func takePublishTimes() -> [UInt64] { self.publishNanos.withLock { times in
+    public func takePublishTimes() -> [UInt64] {
+        self.publishNanos.withLock { times in
             defer { times.removeAll() }
             return times
-        } }
+        }
+    }
 
     private static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
@@ -257,7 +259,9 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         var lastError = ""
         while true {
             if self.state.withLock({ $0.stopping }) {
-                return .failure(LedgerError(code: .unavailable, message: "replication stopped: this node is stepping down"))
+                return .failure(
+                    LedgerError(code: .unavailable, message: "replication stopped: this node is stepping down")
+                )
             }
             let attempt = ContinuousClock.now
             do {
@@ -273,7 +277,9 @@ public final class StreamReplicator: ReplicationSink, Sendable {
                     // offset: only identical bytes count as ours.
                     let stored = try self.client.message(stream: self.settings.stream, sequence: sequence)
                     guard stored == body else {
-                        return .failure(self.fenced("the stream holds another primary's commit at offset \(write.firstOffset)"))
+                        return .failure(
+                            self.fenced("the stream holds another primary's commit at offset \(write.firstOffset)")
+                        )
                     }
                 }
                 let nanos = UInt64(Self.seconds(ContinuousClock.now - attempt) * 1e9)
@@ -282,7 +288,9 @@ public final class StreamReplicator: ReplicationSink, Sendable {
             } catch {
                 if error.isWrongLastSequence {
                     return .failure(
-                        self.fenced("the stream refused commit \(write.firstOffset): another primary extended it past sequence \(expected)")
+                        self.fenced(
+                            "the stream refused commit \(write.firstOffset): another primary extended it past sequence \(expected)"
+                        )
                     )
                 }
                 lastError = error.description

@@ -74,7 +74,9 @@ public final class NATSCluster: @unchecked Sendable {
 
     private func logHandle(_ node: Int) throws -> FileHandle {
         let path = self.directory.file("n\(node + 1).log")
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         handle.seekToEndOfFile()
         return handle

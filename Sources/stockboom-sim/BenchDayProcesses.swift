@@ -516,6 +516,8 @@ struct DayProcesses {
             let records = try log.read(from: offset, maxRecords: 100_000)
             guard let last = records.last else { break }
             for record in records {
+                // Non-engine records (a replicated primary's promotion record) carry no trading.
+                guard record.payload.withUnsafeBytes({ EventCodec.isEngineEvent($0) }) else { continue }
                 switch try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event {
                 case .orderRequested(let e):
                     orders += 1

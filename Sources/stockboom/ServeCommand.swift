@@ -136,7 +136,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("NATS servers must look like nats://host:port[,nats://host:port...]")
         }
         let node = self.node ?? environment["STOCKBOOM_NODE"] ?? ProcessInfo.processInfo.hostName
-        guard !node.isEmpty, node.count <= 64, node.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+        guard !node.isEmpty, node.count <= 64, node.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
+        else {
             throw ValidationError("the node name must be 1-64 letters, digits, '-', '_' or '.'")
         }
         let host = self.host == "0.0.0.0" ? "127.0.0.1" : self.host
@@ -147,7 +148,9 @@ struct ServeCommand: AsyncParsableCommand {
             settings.leaseMillis = lease
         }
         if let replicas = environment["STOCKBOOM_STREAM_REPLICAS"].flatMap(Int.init) {
-            guard [1, 3, 5].contains(replicas) else { throw ValidationError("STOCKBOOM_STREAM_REPLICAS must be 1, 3 or 5") }
+            guard [1, 3, 5].contains(replicas) else {
+                throw ValidationError("STOCKBOOM_STREAM_REPLICAS must be 1, 3 or 5")
+            }
             settings.replicas = replicas
         }
         if let bytes = environment["STOCKBOOM_STREAM_MAX_BYTES"].flatMap(Int64.init) { settings.maxBytes = bytes }

@@ -24,7 +24,10 @@ final class CapturingSink: ReplicationSink {
         for commit in 0..<commits {
             var batch = AppendBatch()
             for index in 0..<Int.random(in: 1...40, using: &random) {
-                batch.append(samplePayload(commit * 100 + index, random: &random), timestamp: Int64(commit * 1_000 + index))
+                batch.append(
+                    samplePayload(commit * 100 + index, random: &random),
+                    timestamp: Int64(commit * 1_000 + index)
+                )
             }
             _ = try await log.append(batch)
         }
@@ -138,7 +141,9 @@ final class CapturingSink: ReplicationSink {
         let end = log.nextOffset
         let expected = try log.read(from: cut.firstOffset, maxRecords: .max)
         log.close()
-        #expect(throws: LedgerError.self) { _ = try EventLog.truncate(directory: directory.path, toOffset: cut.firstOffset + 1) }
+        #expect(throws: LedgerError.self) {
+            _ = try EventLog.truncate(directory: directory.path, toOffset: cut.firstOffset + 1)
+        }
         let removed = try EventLog.truncate(directory: directory.path, toOffset: cut.firstOffset)
         #expect(removed == expected)
         #expect(UInt64(removed.count) == end - cut.firstOffset)

@@ -7,8 +7,8 @@ import NIOHTTP1
 import Runtime
 import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// A `stockboom serve --replication` process of the test's own.
 final class ServeNode: @unchecked Sendable {
@@ -145,10 +145,12 @@ struct FailoverTests {
             "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no",
             "DATABASE_URL": try PostgresConnection.recreateDatabase(database, serverURL: server),
             "REDIS_URL": "\(redisBase)/\(redisDatabase)",
-            "JWT_SECRET": String(repeating: "a1", count: 32), "STOCKBOOM_SECRETS_KEY": String(repeating: "b2", count: 32),
+            "JWT_SECRET": String(repeating: "a1", count: 32),
+            "STOCKBOOM_SECRETS_KEY": String(repeating: "b2", count: 32),
             "STOCKBOOM_WORKER_TOKEN": String(repeating: "c3", count: 24), "BCRYPT_COST": "4",
             "NATS_URL": cluster.urls.joined(separator: ","), "STOCKBOOM_REPLICATION": "sync",
-            "STOCKBOOM_LEASE_MS": "1500", "STOCKBOOM_ORDER_RATE": "100000", "STOCKBOOM_STREAM_MAX_BYTES": String(256 << 20),
+            "STOCKBOOM_LEASE_MS": "1500", "STOCKBOOM_ORDER_RATE": "100000",
+            "STOCKBOOM_STREAM_MAX_BYTES": String(256 << 20),
         ]
     }
 
@@ -173,23 +175,47 @@ struct FailoverTests {
         #"{"brokerAccountId":"\#(account)","stockId":"\#(Self.stocks[index % 2])","side":"BUY","quantity":1,"price":\#(40_000 + index % 100 * 10)}"#
     }
 
-    @Test func killingThePrimaryUnderLoadLosesNoAcknowledgedOrder() async throws {
+    /// Two nodes on a fresh cluster: `a` primary, `b` its follower (naming it), a customer with an account on `a`.
+    private struct Pair {
+        let cluster: NATSCluster
+        let root: TemporaryDirectory
+        let a: ServeNode
+        let b: ServeNode
+        let token: String
+        let account: String
+    }
+
+    private func pair(_ name: String, redisDatabase: Int) async throws -> Pair {
         let cluster = try NATSCluster()
-        let root = TemporaryDirectory("failover")
+        let root = TemporaryDirectory(name)
         try await self.seed([root.file("a"), root.file("b")])
-        let environment = try self.environment(cluster, database: "stockboom_failover", redisDatabase: 23)
+        let environment = try self.environment(cluster, database: "stockboom_\(name)", redisDatabase: redisDatabase)
         let a = ServeNode(name: "a", directory: root.file("a"), environment: environment)
         let b = ServeNode(name: "b", directory: root.file("b"), environment: environment)
         try a.start()
-        try await self.caller.waitFor(60, "a primary (\(a.output.text.suffix(600)))") { await self.caller.role(a) == "primary" }
+        try await self.caller.waitFor(60, "a primary (\(a.output.text.suffix(600)))") {
+            await self.caller.role(a) == "primary"
+        }
         try b.start()
         try await self.caller.waitFor(30, "b following") {
             await self.caller.replication(b)?["primary"] as? String == a.url
         }
         let (token, account) = try await self.customer(on: a)
+        return Pair(cluster: cluster, root: root, a: a, b: b, token: token, account: account)
+    }
+
+    @Test func killingThePrimaryUnderLoadLosesNoAcknowledgedOrder() async throws {
+        let pair = try await self.pair("failover", redisDatabase: 23)
+        let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
 
         // A follower answers writes with 503 naming the primary.
-        let refused = await self.caller.call(.POST, b.url + "/api/orders", token: token, json: Self.order(account, 0), key: "probe")
+        let refused = await self.caller.call(
+            .POST,
+            b.url + "/api/orders",
+            token: token,
+            json: Self.order(account, 0),
+            key: "probe"
+        )
         #expect(refused.status == 503 && (refused.body["detail"] as? String ?? "").contains(a.url), "\(refused)")
 
         // Eight clients place orders, each with its own idempotency key, retrying a failed call on either node.
@@ -209,7 +235,12 @@ struct FailoverTests {
                             // Like any client of a replicated installation: the node that answered last first.
                             let node = (attempt + preferred.withLock { $0 }) % 2 == 0 ? a : b
                             let answer = await caller.call(
-                                .POST, node.url + "/api/orders", token: token, json: Self.order(account, index), key: key)
+                                .POST,
+                                node.url + "/api/orders",
+                                token: token,
+                                json: Self.order(account, index),
+                                key: key
+                            )
                             attempts.withLock { $0.append("\(node.name) \(answer.status)") }
                             if answer.status == 201 || answer.status == 200, let id = answer.body["id"] as? String {
                                 acknowledged.withLock { $0[key] = id }
@@ -234,7 +265,9 @@ struct FailoverTests {
             }
             try await group.waitForAll()
         }
-        print("failover: attempts by node and status \(Dictionary(grouping: attempts.withLock { $0 }, by: { $0 }).mapValues(\.count))")
+        print(
+            "failover: attempts by node and status \(Dictionary(grouping: attempts.withLock { $0 }, by: { $0 }).mapValues(\.count))"
+        )
         let keys = acknowledged.withLock { $0 }
         #expect(keys.count == 320)
         let failover = try #require(firstOnB.withLock { $0 }) - (try #require(killedAt.withLock { $0 }))
@@ -251,7 +284,9 @@ struct FailoverTests {
             let shown = await self.caller.call(.GET, b.url + "/api/orders/\(id)", token: token)
             #expect(shown.status == 200, "order \(id) (key \(key)) acknowledged but not on the new primary")
         }
-        let listed = ((await self.caller.call(.GET, b.url + "/api/orders?limit=1000", token: token)).body["items"] as? [Any])?.count
+        let listed =
+            ((await self.caller.call(.GET, b.url + "/api/orders?limit=1000", token: token)).body["items"] as? [Any])?
+            .count
         #expect(listed == keys.count, "one order per idempotency key, none twice")
 
         // The old primary rejoins as a follower: the same chain head everywhere.
@@ -264,42 +299,62 @@ struct FailoverTests {
         a.signal(SIGTERM)
         b.signal(SIGTERM)
         for name in try FileManager.default.contentsOfDirectory(atPath: root.file("b")) where name.hasSuffix(".log") {
-            #expect(FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)), "\(name)")
+            #expect(
+                FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)),
+                "\(name)"
+            )
         }
         #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
     }
 
     @Test func aPausedPrimaryIsFencedWhenItWakesAndAFollowerResumesAfterAKill() async throws {
-        let cluster = try NATSCluster()
-        let root = TemporaryDirectory("fence")
-        try await self.seed([root.file("a"), root.file("b")])
-        let environment = try self.environment(cluster, database: "stockboom_fence", redisDatabase: 24)
-        let a = ServeNode(name: "a", directory: root.file("a"), environment: environment)
-        let b = ServeNode(name: "b", directory: root.file("b"), environment: environment)
-        try a.start()
-        try await self.caller.waitFor(60, "a primary (\(a.output.text.suffix(600)))") { await self.caller.role(a) == "primary" }
-        try b.start()
-        try await self.caller.waitFor(30, "b following") { await self.caller.role(b) == "follower" }
-        let (token, account) = try await self.customer(on: a)
-        #expect(await self.caller.call(.POST, a.url + "/api/orders", token: token, json: Self.order(account, 1), key: "one").status == 201)
+        let pair = try await self.pair("fence", redisDatabase: 24)
+        let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
+        #expect(
+            await self.caller.call(.POST, a.url + "/api/orders", token: token, json: Self.order(account, 1), key: "one")
+                .status == 201
+        )
 
         // Paused past its lease: b is promoted and takes writes.
         a.signal(SIGSTOP)
         try await self.caller.waitFor(20, "b promoted") { await self.caller.role(b) == "primary" }
-        #expect(await self.caller.call(.POST, b.url + "/api/orders", token: token, json: Self.order(account, 2), key: "two").status == 201)
+        #expect(
+            await self.caller.call(.POST, b.url + "/api/orders", token: token, json: Self.order(account, 2), key: "two")
+                .status == 201
+        )
         // Woken, a takes no write: its next publish is refused (the promotion record moved the stream on) or it
         // has already seen that the lease is gone.
         a.signal(SIGCONT)
-        let late = await self.caller.call(.POST, a.url + "/api/orders", token: token, json: Self.order(account, 3), key: "three")
+        let late = await self.caller.call(
+            .POST,
+            a.url + "/api/orders",
+            token: token,
+            json: Self.order(account, 3),
+            key: "three"
+        )
         #expect(late.status != 201, "a deposed primary accepted a write: \(late)")
         try await self.caller.waitFor(30, "a rejoined as follower") { await self.caller.role(a) == "follower" }
-        let afterRejoin = await self.caller.call(.POST, a.url + "/api/orders", token: token, json: Self.order(account, 4), key: "four")
+        let afterRejoin = await self.caller.call(
+            .POST,
+            a.url + "/api/orders",
+            token: token,
+            json: Self.order(account, 4),
+            key: "four"
+        )
         #expect(afterRejoin.status == 503)
 
         // The follower is SIGKILLed while the primary writes, and resumes where it was.
         a.signal(SIGKILL)
         for index in 5..<25 {
-            #expect(await self.caller.call(.POST, b.url + "/api/orders", token: token, json: Self.order(account, index), key: "k\(index)").status == 201)
+            #expect(
+                await self.caller.call(
+                    .POST,
+                    b.url + "/api/orders",
+                    token: token,
+                    json: Self.order(account, index),
+                    key: "k\(index)"
+                ).status == 201
+            )
         }
         try a.start()
         try await self.caller.waitFor(60, "a caught up") {
@@ -309,7 +364,10 @@ struct FailoverTests {
         a.signal(SIGTERM)
         b.signal(SIGTERM)
         for name in try FileManager.default.contentsOfDirectory(atPath: root.file("b")) where name.hasSuffix(".log") {
-            #expect(FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)), "the logs never fork: \(name)")
+            #expect(
+                FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)),
+                "the logs never fork: \(name)"
+            )
         }
         #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
         #expect(try LogVerifier.verify(directory: root.file("b")).isValid)
@@ -321,21 +379,9 @@ struct FailoverTests {
     /// acknowledged is lost and the heads agree at the end.
     @Test func failoverTimeOverRepeatedKills() async throws {
         let kills = ProcessInfo.processInfo.environment["STOCKBOOM_FAILOVER_KILLS"].flatMap(Int.init) ?? 3
-        let cluster = try NATSCluster()
-        let root = TemporaryDirectory("kills")
-        try await self.seed([root.file("a"), root.file("b")])
-        let environment = try self.environment(cluster, database: "stockboom_kills", redisDatabase: 25)
-        let nodes = [
-            ServeNode(name: "a", directory: root.file("a"), environment: environment),
-            ServeNode(name: "b", directory: root.file("b"), environment: environment),
-        ]
-        try nodes[0].start()
-        try await self.caller.waitFor(60, "a primary") { await self.caller.role(nodes[0]) == "primary" }
-        try nodes[1].start()
-        try await self.caller.waitFor(30, "b following") {
-            await self.caller.replication(nodes[1])?["primary"] as? String == nodes[0].url
-        }
-        let (token, account) = try await self.customer(on: nodes[0])
+        let pair = try await self.pair("kills", redisDatabase: 25)
+        let (root, token, account) = (pair.root, pair.token, pair.account)
+        let nodes = [pair.a, pair.b]
         var primary = 0
         var acknowledged: [String: String] = [:]
         var times: [Double] = []
@@ -344,7 +390,12 @@ struct FailoverTests {
         func place(_ node: ServeNode, timeout: Bool = false) async -> String? {
             let key = "kill-\(placed)"
             let answer = await self.caller.call(
-                .POST, node.url + "/api/orders", token: token, json: Self.order(account, placed), key: key)
+                .POST,
+                node.url + "/api/orders",
+                token: token,
+                json: Self.order(account, placed),
+                key: key
+            )
             guard answer.status == 201, let id = answer.body["id"] as? String else { return nil }
             acknowledged[key] = id
             placed += 1

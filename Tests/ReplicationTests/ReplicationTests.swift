@@ -2,16 +2,24 @@ import Foundation
 import Ledger
 import Replication
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Replication against three real nats-servers clustered on loopback: a primary's log copied byte for byte,
 /// the fence against a deposed primary, appends through the loss of one node and refused without quorum, and
 /// the leadership lease.
-@Suite(.serialized, .enabled(if: NATSCluster.serverPath != nil, "nats-server is not installed (scripts/setup.sh --test)"))
+@Suite(
+    .serialized,
+    .enabled(if: NATSCluster.serverPath != nil, "nats-server is not installed (scripts/setup.sh --test)")
+)
 struct ReplicationTests {
     private func settings(_ cluster: NATSCluster, node: String, mode: ReplicationMode = .sync) -> ReplicationSettings {
-        var settings = ReplicationSettings(servers: cluster.urls, mode: mode, node: node, advertiseURL: "http://\(node)")
+        var settings = ReplicationSettings(
+            servers: cluster.urls,
+            mode: mode,
+            node: node,
+            advertiseURL: "http://\(node)"
+        )
         settings.leaseMillis = 1_500
         settings.quorumWaitMillis = 3_000
         settings.maxBytes = 256 << 20  // within the test servers' file store
@@ -46,7 +54,9 @@ struct ReplicationTests {
         }
     }
 
-    private func payload(_ index: Int) -> [UInt8] { Array("{\"order\":\(index),\"text\":\"replicated order \(index)\"}".utf8) }
+    private func payload(_ index: Int) -> [UInt8] {
+        Array("{\"order\":\(index),\"text\":\"replicated order \(index)\"}".utf8)
+    }
 
     /// Copies every stored commit from `sequence` on into `log`; returns the next sequence.
     private func copy(_ follower: StreamFollower, into log: EventLog, from sequence: UInt64) async throws -> UInt64 {
@@ -98,8 +108,14 @@ struct ReplicationTests {
         let primaryReport = try LogVerifier.verify(directory: primaryDirectory.path)
         let followerReport = try LogVerifier.verify(directory: followerDirectory.path)
         #expect(followerReport.isValid && followerReport.headHash == primaryReport.headHash)
-        for name in try FileManager.default.contentsOfDirectory(atPath: primaryDirectory.path) where name.hasSuffix(".log") {
-            #expect(FileManager.default.contentsEqual(atPath: primaryDirectory.file(name), andPath: followerDirectory.file(name)))
+        for name in try FileManager.default.contentsOfDirectory(atPath: primaryDirectory.path)
+        where name.hasSuffix(".log") {
+            #expect(
+                FileManager.default.contentsEqual(
+                    atPath: primaryDirectory.file(name),
+                    andPath: followerDirectory.file(name)
+                )
+            )
         }
     }
 
@@ -111,7 +127,8 @@ struct ReplicationTests {
         let newDirectory = TemporaryDirectory("new")
         let old = try EventLog(directory: oldDirectory.path)
         let lost = Mutex<[String]>([])
-        let oldReplicator = StreamReplicator(client: client, settings: oldSettings, lastSequence: 0, offset: 0) { reason in
+        let oldReplicator = StreamReplicator(client: client, settings: oldSettings, lastSequence: 0, offset: 0) {
+            reason in
             lost.withLock { $0.append(reason) }
         }
         old.replicate(to: oldReplicator)
@@ -126,12 +143,22 @@ struct ReplicationTests {
         oldReplicator.stop()
         for index in 20..<25 { _ = try await old.append(self.payload(index)) }
         let newSettings = self.settings(cluster, node: "new")
-        let newReplicator = StreamReplicator(client: client, settings: newSettings, lastSequence: next - 1, offset: new.nextOffset) { _ in }
+        let newReplicator = StreamReplicator(
+            client: client,
+            settings: newSettings,
+            lastSequence: next - 1,
+            offset: new.nextOffset
+        ) { _ in }
         new.replicate(to: newReplicator)
         for index in 100..<110 { _ = try await new.append(self.payload(index)) }
 
         // The old primary's next publish carries a stale expected sequence: refused, and every later commit too.
-        let stale = StreamReplicator(client: client, settings: self.settings(cluster, node: "old"), lastSequence: next - 1, offset: 20) { reason in
+        let stale = StreamReplicator(
+            client: client,
+            settings: self.settings(cluster, node: "old"),
+            lastSequence: next - 1,
+            offset: 20
+        ) { reason in
             lost.withLock { $0.append(reason) }
         }
         let oldNext = old.nextOffset
@@ -139,7 +166,15 @@ struct ReplicationTests {
         old.close()
         // The old node's next publish (as its writer would hand it over): the stream refuses it.
         let refused = stale.replicate(
-            ReplicatedWrite(segmentBase: 0, position: 64, segmentHeader: [], frames: [1], firstOffset: 20, nextOffset: 21, lastHash: [])
+            ReplicatedWrite(
+                segmentBase: 0,
+                position: 64,
+                segmentHeader: [],
+                frames: [1],
+                firstOffset: 20,
+                nextOffset: 21,
+                lastHash: []
+            )
         )
         #expect(refused != nil)
         #expect(lost.withLock { $0 }.contains { $0.contains("fenced") })
@@ -184,7 +219,9 @@ struct ReplicationTests {
             _ = try await log.append(self.payload(index))
             longest = max(longest, ContinuousClock.now - started)
         }
-        print("replication: longest sync append across the loss of node \(cluster.name(victim)) (leader \(leader ?? "?")): \(longest)")
+        print(
+            "replication: longest sync append across the loss of node \(cluster.name(victim)) (leader \(leader ?? "?")): \(longest)"
+        )
         #expect(log.nextOffset == 100 && lost.withLock { $0 }.isEmpty)
 
         // A second node dies: no quorum. The append is refused (nothing acknowledged), naming the reason.
@@ -212,14 +249,21 @@ struct ReplicationTests {
             Issue.record("the log should be a prefix of the stream")
             return
         }
-        let resumed = StreamReplicator(client: client, settings: settings, lastSequence: next - 1, offset: log.nextOffset) { _ in }
+        let resumed = StreamReplicator(
+            client: client,
+            settings: settings,
+            lastSequence: next - 1,
+            offset: log.nextOffset
+        ) { _ in }
         log.replicate(to: resumed)
         _ = try await log.append(self.payload(100))
         #expect(log.nextOffset == 101)
         let copyDirectory = TemporaryDirectory("copy")
         let copy = try EventLog(directory: copyDirectory.path)
         _ = try await self.retrying {
-            guard case .follow(let from) = try follower.locate(copy) else { throw LedgerError(code: .corrupt, message: "diverged") }
+            guard case .follow(let from) = try follower.locate(copy) else {
+                throw LedgerError(code: .corrupt, message: "diverged")
+            }
             return try await self.copy(follower, into: copy, from: from)
         }
         #expect(copy.head == log.head, "every acknowledged append is in the stream")

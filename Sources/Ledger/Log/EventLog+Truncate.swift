@@ -51,7 +51,9 @@ extension EventLog {
                 }
             }
             guard var found else {
-                throw .invalid("offset \(offset) is not where a commit starts in \(segment.path); a log is cut at whole commits")
+                throw .invalid(
+                    "offset \(offset) is not where a commit starts in \(segment.path); a log is cut at whole commits"
+                )
             }
             // A dictionary frame written by the cut commit goes with it: it directly precedes the record frame.
             found = try Self.dictionaryStart(before: found, in: segment)
@@ -83,7 +85,8 @@ extension EventLog {
     }
 
     /// The start of the dictionary frame that ends right at `position`, if there is one, else `position`.
-    private static func dictionaryStart(before position: UInt64, in segment: SegmentEntry) throws(LedgerError) -> UInt64 {
+    private static func dictionaryStart(before position: UInt64, in segment: SegmentEntry) throws(LedgerError) -> UInt64
+    {
         var reader = FrameReader(handle: segment.handle, from: UInt64(Layout.segmentHeaderBytes), limit: position)
         var last: (start: UInt64, dictionary: Bool)?
         while true {

@@ -17,7 +17,9 @@ final class LogWriter: @unchecked Sendable {
         var replicated: ReplicatedWrite? = nil
         let continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>?
 
-        func resume(returning result: Result<AppendResult, LedgerError>) { self.continuation?.resume(returning: result) }
+        func resume(returning result: Result<AppendResult, LedgerError>) {
+            self.continuation?.resume(returning: result)
+        }
         func with(_ continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>) -> Request {
             Request(batch: self.batch, replicated: self.replicated, continuation: continuation)
         }
@@ -82,7 +84,10 @@ final class LogWriter: @unchecked Sendable {
 
     /// Queues a primary's write to be copied into this log (a follower's); returns once it is durable and visible.
     func submit(replicated write: ReplicatedWrite) async throws(LedgerError) -> AppendResult {
-        try await self.enqueue(Request(batch: AppendBatch(), replicated: write, continuation: nil), bytes: write.frames.count)
+        try await self.enqueue(
+            Request(batch: AppendBatch(), replicated: write, continuation: nil),
+            bytes: write.frames.count
+        )
     }
 
     func submit(_ batch: AppendBatch) async throws(LedgerError) -> AppendResult {
@@ -383,7 +388,13 @@ final class LogWriter: @unchecked Sendable {
             self.active.size + UInt64(incomingBytes + Layout.batchHeaderBytes) > self.configuration.segmentBytesMax
         let tooOld = now - self.active.createdAtMicros >= self.configuration.segmentAgeMaxMicros
         guard tooBig || tooOld else { return }
-        try self.roll(to: SegmentHeader(baseOffset: self.active.nextOffset, createdAtMicros: now, previousHash: self.active.lastHash))
+        try self.roll(
+            to: SegmentHeader(
+                baseOffset: self.active.nextOffset,
+                createdAtMicros: now,
+                previousHash: self.active.lastHash
+            )
+        )
     }
 
     /// Seals the open segment and opens a new one starting with `header`.
@@ -434,7 +445,11 @@ final class LogWriter: @unchecked Sendable {
     private func copy(_ write: ReplicatedWrite, for request: Request) {
         do {
             try self.copy(write)
-            request.resume(returning: .success(AppendResult(firstOffset: write.firstOffset, count: Int(write.nextOffset - write.firstOffset))))
+            request.resume(
+                returning: .success(
+                    AppendResult(firstOffset: write.firstOffset, count: Int(write.nextOffset - write.firstOffset))
+                )
+            )
         } catch {
             request.resume(returning: .failure(error))
         }
@@ -449,12 +464,16 @@ final class LogWriter: @unchecked Sendable {
         if !write.segmentHeader.isEmpty {
             let header = try SegmentHeader.decode(write.segmentHeader, path: "replicated segment header")
             guard header.baseOffset == write.segmentBase, header.previousHash == self.active.lastHash else {
-                throw .invalid("a replicated segment header does not continue this log's chain at offset \(write.firstOffset)")
+                throw .invalid(
+                    "a replicated segment header does not continue this log's chain at offset \(write.firstOffset)"
+                )
             }
             if header.baseOffset == self.active.baseOffset {
                 // The open segment is still empty (the primary's came with the same base): take its header bytes.
                 guard self.active.size == UInt64(Layout.segmentHeaderBytes) else {
-                    throw .invalid("a replicated segment header for segment \(header.baseOffset), which already holds records")
+                    throw .invalid(
+                        "a replicated segment header for segment \(header.baseOffset), which already holds records"
+                    )
                 }
                 try self.active.handle.write(write.segmentHeader, at: 0)
                 self.active.createdAtMicros = header.createdAtMicros
@@ -479,7 +498,9 @@ final class LogWriter: @unchecked Sendable {
         }
         let (offset, hash, dictionaryPosition, dictionary, recordFrames) = try checked.get()
         guard offset == write.nextOffset, hash == write.lastHash, !recordFrames.isEmpty else {
-            throw .invalid("a replicated write's frames end at offset \(offset), not the \(write.nextOffset) it declares")
+            throw .invalid(
+                "a replicated write's frames end at offset \(offset), not the \(write.nextOffset) it declares"
+            )
         }
         do {
             try self.active.handle.write(write.frames, at: write.position)
@@ -510,7 +531,11 @@ final class LogWriter: @unchecked Sendable {
             self.active.dictionaryPosition = dictionaryPosition
             self.compressor.setDictionary(dictionary)
         }
-        self.statistics.recordCommit(appends: 1, records: Int(write.nextOffset - write.firstOffset), bytes: write.frames.count)
+        self.statistics.recordCommit(
+            appends: 1,
+            records: Int(write.nextOffset - write.firstOffset),
+            bytes: write.frames.count
+        )
         self.publishActive()
     }
 
@@ -538,7 +563,9 @@ final class LogWriter: @unchecked Sendable {
             let bytes = UnsafeRawBufferPointer(rebasing: frame[0..<header.frameBytes])
             guard header.baseOffset == result.offset, header.previousHash == result.hash else {
                 return .failure(
-                    .invalid("a replicated frame at byte \(position) does not continue the chain at offset \(result.offset)")
+                    .invalid(
+                        "a replicated frame at byte \(position) does not continue the chain at offset \(result.offset)"
+                    )
                 )
             }
             if header.isDictionary {

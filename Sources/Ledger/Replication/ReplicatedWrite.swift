@@ -68,7 +68,9 @@ public struct ReplicatedWrite: Sendable, Equatable {
     /// against the follower's log when it applies the write (`EventLog.applyReplicated`). Never traps.
     public static func decode(_ bytes: [UInt8]) throws(LedgerError) -> ReplicatedWrite {
         guard bytes.count >= Self.preambleBytes else {
-            throw .invalid("a replicated write of \(bytes.count) bytes is shorter than its \(Self.preambleBytes)-byte preamble")
+            throw .invalid(
+                "a replicated write of \(bytes.count) bytes is shorter than its \(Self.preambleBytes)-byte preamble"
+            )
         }
         return try typed {
             try bytes.withUnsafeBytes { raw throws(LedgerError) -> ReplicatedWrite in
@@ -102,7 +104,9 @@ public struct ReplicatedWrite: Sendable, Equatable {
                     lastHash: Array(raw[40..<72])
                 )
                 guard write.nextOffset > write.firstOffset, !write.frames.isEmpty else {
-                    throw .invalid("a replicated write without records (offsets \(write.firstOffset)..<\(write.nextOffset))")
+                    throw .invalid(
+                        "a replicated write without records (offsets \(write.firstOffset)..<\(write.nextOffset))"
+                    )
                 }
                 guard (headerLength == 0) == (write.position != UInt64(Layout.segmentHeaderBytes)) else {
                     throw .invalid("a replicated write carries a segment header only at its segment's first position")
