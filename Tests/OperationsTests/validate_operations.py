@@ -151,11 +151,16 @@ for expression in expressions + [rule["expr"] for rule in alerts.values()]:
     for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped):
         if name not in functions and not re.fullmatch(r"\d+", name):
             used.add(name)
+# The replication gauges exist only on a replicated node (STOCKBOOM_REPLICATION; the scraped serve is a single
+# node): they must at least be the names GatewayMetrics.swift registers.
+gateway_metrics = open(os.path.join(root, "Sources", "Gateway", "GatewayMetrics.swift")).read()
+replicated_only = set(re.findall(r'"(stockboom_replication_[a-z_]+)"', gateway_metrics))
+check(len(replicated_only) >= 5, f"GatewayMetrics.swift registers the replication gauges ({sorted(replicated_only)})")
 for name in sorted(used):
     if name == "up":
         continue  # Prometheus's own series for every scrape job
-    by_labels = name in {"projection", "queue", "route", "status", "state", "le"}
-    check(by_labels or name in served, f"metric {name} is served by /metrics")
+    by_labels = name in {"projection", "queue", "route", "status", "state", "le", "instance"}
+    check(by_labels or name in served or name in replicated_only, f"metric {name} is served by /metrics")
 
 # --- .env.example lists every variable -------------------------------------------------------------------
 example = open(os.path.join(root, ".env.example")).read()

@@ -197,7 +197,7 @@ struct FailoverTests {
             await self.caller.role(a) == "primary"
         }
         try b.start()
-        try await self.caller.waitFor(30, "b following") {
+        try await self.caller.waitFor(60, "b following") {
             await self.caller.replication(b)?["primary"] as? String == a.url
         }
         let (token, account) = try await self.customer(on: a)
@@ -259,7 +259,7 @@ struct FailoverTests {
                 }
             }
             group.addTask {
-                try await caller.waitFor(30, "orders flowing") { acknowledged.withLock { $0.count } >= 60 }
+                try await caller.waitFor(60, "orders flowing") { acknowledged.withLock { $0.count } >= 60 }
                 killedAt.withLock { $0 = .now }
                 a.signal(SIGKILL)
             }
@@ -275,7 +275,7 @@ struct FailoverTests {
         #expect(await self.caller.role(b) == "primary")
 
         // Every acknowledged order is in the new primary's log (its engine answers), once per key.
-        try await self.caller.waitFor(30, "projections caught up on b") {
+        try await self.caller.waitFor(60, "projections caught up on b") {
             let health = await self.caller.call(.GET, b.url + "/health").body
             let projections = health["projections"] as? [[String: Any]] ?? []
             return !projections.isEmpty && projections.allSatisfy { ($0["lag"] as? Int) == 0 }
@@ -292,7 +292,7 @@ struct FailoverTests {
         // The old primary rejoins as a follower: the same chain head everywhere.
         try a.start()
         try await self.caller.waitFor(60, "a rejoined") { await self.caller.role(a) == "follower" }
-        try await self.caller.waitFor(30, "same head") {
+        try await self.caller.waitFor(60, "same head") {
             let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
             return ha != nil && ha == hb
         }
@@ -317,7 +317,9 @@ struct FailoverTests {
 
         // Paused past its lease: b is promoted and takes writes.
         a.signal(SIGSTOP)
-        try await self.caller.waitFor(20, "b promoted") { await self.caller.role(b) == "primary" }
+        try await self.caller.waitFor(60, "b promoted (\(b.output.text.suffix(1500)))") {
+            await self.caller.role(b) == "primary"
+        }
         #expect(
             await self.caller.call(.POST, b.url + "/api/orders", token: token, json: Self.order(account, 2), key: "two")
                 .status == 201
@@ -333,7 +335,7 @@ struct FailoverTests {
             key: "three"
         )
         #expect(late.status != 201, "a deposed primary accepted a write: \(late)")
-        try await self.caller.waitFor(30, "a rejoined as follower") { await self.caller.role(a) == "follower" }
+        try await self.caller.waitFor(60, "a rejoined as follower") { await self.caller.role(a) == "follower" }
         let afterRejoin = await self.caller.call(
             .POST,
             a.url + "/api/orders",
@@ -430,7 +432,7 @@ struct FailoverTests {
             let shown = await self.caller.call(.GET, nodes[primary].url + "/api/orders/\(id)", token: token)
             #expect(shown.status == 200, "order \(id) (key \(key)) acknowledged but lost")
         }
-        try await self.caller.waitFor(30, "same head") {
+        try await self.caller.waitFor(60, "same head") {
             let (first, second) = (await self.caller.head(nodes[0]), await self.caller.head(nodes[1]))
             return first != nil && first == second
         }
