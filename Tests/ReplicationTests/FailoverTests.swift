@@ -111,332 +111,350 @@ struct Caller {
     }
 }
 
-/// Failover through real processes: two `stockboom serve --replication sync` nodes on three clustered
-/// nats-servers, with the shared PostgreSQL and Redis of `make test`.
-@Suite(.serialized, .enabled(if: failoverRunnable, "needs nats-server and DATABASE_URL (run `make test`)"))
-struct FailoverTests {
-    let caller = Caller()
-    static let stocks = ["005930", "000660"]
+extension ReplicationSuites {
+    /// Failover through real processes: two `stockboom serve --replication sync` nodes on three clustered
+    /// nats-servers, with the shared PostgreSQL and Redis of `make test`.
+    @Suite(.serialized, .enabled(if: failoverRunnable, "needs nats-server and DATABASE_URL (run `make test`)"))
+    struct FailoverTests {
+        let caller = Caller()
+        static let stocks = ["005930", "000660"]
 
-    /// A log that lists the test's stocks (the market-data import, before any node opens it), copied to every
-    /// node's directory — what `backup restore` gives a joining follower.
-    private func seed(_ directories: [String]) async throws {
-        let log = try EventLog(directory: directories[0])
-        let runtime = try EngineRuntime(log: log, engine: Engine())
-        for code in Self.stocks {
-            _ = try await runtime.execute(
-                .listStock(code: StockCode(code)!, name: "종목 \(code)", market: "KOSPI", previousClose: 50_000),
-                context: CommandContext(time: wallClockMicros(), correlationID: "seed")
+        /// A log that lists the test's stocks (the market-data import, before any node opens it), copied to every
+        /// node's directory — what `backup restore` gives a joining follower.
+        private func seed(_ directories: [String]) async throws {
+            let log = try EventLog(directory: directories[0])
+            let runtime = try EngineRuntime(log: log, engine: Engine())
+            for code in Self.stocks {
+                _ = try await runtime.execute(
+                    .listStock(code: StockCode(code)!, name: "종목 \(code)", market: "KOSPI", previousClose: 50_000),
+                    context: CommandContext(time: wallClockMicros(), correlationID: "seed")
+                )
+            }
+            await runtime.close()
+            log.close()
+            for directory in directories.dropFirst() {
+                try FileManager.default.copyItem(atPath: directories[0], toPath: directory)
+            }
+        }
+
+        private func environment(_ cluster: NATSCluster, database: String, redisDatabase: Int) throws -> [String:
+            String]
+        {
+            let environment = ProcessInfo.processInfo.environment
+            let server = try #require(environment["DATABASE_URL"])
+            let redis = try #require(environment["REDIS_URL"])
+            let redisBase = redis.split(separator: "/").count > 3 ? String(redis[..<redis.lastIndex(of: "/")!]) : redis
+            return [
+                "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no",
+                "DATABASE_URL": try PostgresConnection.recreateDatabase(database, serverURL: server),
+                "REDIS_URL": "\(redisBase)/\(redisDatabase)",
+                "JWT_SECRET": String(repeating: "a1", count: 32),
+                "STOCKBOOM_SECRETS_KEY": String(repeating: "b2", count: 32),
+                "STOCKBOOM_WORKER_TOKEN": String(repeating: "c3", count: 24), "BCRYPT_COST": "4",
+                "NATS_URL": cluster.urls.joined(separator: ","), "STOCKBOOM_REPLICATION": "sync",
+                "STOCKBOOM_LEASE_MS": "1500", "STOCKBOOM_ORDER_RATE": "100000",
+                "STOCKBOOM_STREAM_MAX_BYTES": String(256 << 20),
+            ]
+        }
+
+        /// Registers a user with a simulated account on `node`; returns token and account.
+        private func customer(on node: ServeNode) async throws -> (token: String, account: String) {
+            let registered = await self.caller.call(
+                .POST,
+                node.url + "/api/auth/register",
+                json: #"{"email":"failover@example.com","password":"correct horse battery"}"#
             )
+            let token = try #require(registered.body["token"] as? String, "\(registered)")
+            let opened = await self.caller.call(
+                .POST,
+                node.url + "/api/broker-accounts",
+                token: token,
+                json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":1000000000}"#
+            )
+            return (token, try #require(opened.body["id"] as? String, "\(opened)"))
         }
-        await runtime.close()
-        log.close()
-        for directory in directories.dropFirst() {
-            try FileManager.default.copyItem(atPath: directories[0], toPath: directory)
+
+        static func order(_ account: String, _ index: Int) -> String {
+            #"{"brokerAccountId":"\#(account)","stockId":"\#(Self.stocks[index % 2])","side":"BUY","quantity":1,"price":\#(40_000 + index % 100 * 10)}"#
         }
-    }
 
-    private func environment(_ cluster: NATSCluster, database: String, redisDatabase: Int) throws -> [String: String] {
-        let environment = ProcessInfo.processInfo.environment
-        let server = try #require(environment["DATABASE_URL"])
-        let redis = try #require(environment["REDIS_URL"])
-        let redisBase = redis.split(separator: "/").count > 3 ? String(redis[..<redis.lastIndex(of: "/")!]) : redis
-        return [
-            "PATH": "/usr/bin:/bin", "SWIFT_BACKTRACE": "enable=no",
-            "DATABASE_URL": try PostgresConnection.recreateDatabase(database, serverURL: server),
-            "REDIS_URL": "\(redisBase)/\(redisDatabase)",
-            "JWT_SECRET": String(repeating: "a1", count: 32),
-            "STOCKBOOM_SECRETS_KEY": String(repeating: "b2", count: 32),
-            "STOCKBOOM_WORKER_TOKEN": String(repeating: "c3", count: 24), "BCRYPT_COST": "4",
-            "NATS_URL": cluster.urls.joined(separator: ","), "STOCKBOOM_REPLICATION": "sync",
-            "STOCKBOOM_LEASE_MS": "1500", "STOCKBOOM_ORDER_RATE": "100000",
-            "STOCKBOOM_STREAM_MAX_BYTES": String(256 << 20),
-        ]
-    }
-
-    /// Registers a user with a simulated account on `node`; returns token and account.
-    private func customer(on node: ServeNode) async throws -> (token: String, account: String) {
-        let registered = await self.caller.call(
-            .POST,
-            node.url + "/api/auth/register",
-            json: #"{"email":"failover@example.com","password":"correct horse battery"}"#
-        )
-        let token = try #require(registered.body["token"] as? String, "\(registered)")
-        let opened = await self.caller.call(
-            .POST,
-            node.url + "/api/broker-accounts",
-            token: token,
-            json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":1000000000}"#
-        )
-        return (token, try #require(opened.body["id"] as? String, "\(opened)"))
-    }
-
-    static func order(_ account: String, _ index: Int) -> String {
-        #"{"brokerAccountId":"\#(account)","stockId":"\#(Self.stocks[index % 2])","side":"BUY","quantity":1,"price":\#(40_000 + index % 100 * 10)}"#
-    }
-
-    /// Two nodes on a fresh cluster: `a` primary, `b` its follower (naming it), a customer with an account on `a`.
-    private struct Pair {
-        let cluster: NATSCluster
-        let root: TemporaryDirectory
-        let a: ServeNode
-        let b: ServeNode
-        let token: String
-        let account: String
-    }
-
-    private func pair(_ name: String, redisDatabase: Int) async throws -> Pair {
-        let cluster = try NATSCluster()
-        let root = TemporaryDirectory(name)
-        try await self.seed([root.file("a"), root.file("b")])
-        let environment = try self.environment(cluster, database: "stockboom_\(name)", redisDatabase: redisDatabase)
-        let a = ServeNode(name: "a", directory: root.file("a"), environment: environment)
-        let b = ServeNode(name: "b", directory: root.file("b"), environment: environment)
-        try a.start()
-        try await self.caller.waitFor(60, "a primary (\(a.output.text.suffix(600)))") {
-            await self.caller.role(a) == "primary"
+        /// Two nodes on a fresh cluster: `a` primary, `b` its follower (naming it), a customer with an account on `a`.
+        private struct Pair {
+            let cluster: NATSCluster
+            let root: TemporaryDirectory
+            let a: ServeNode
+            let b: ServeNode
+            let token: String
+            let account: String
         }
-        try b.start()
-        try await self.caller.waitFor(60, "b following") {
-            await self.caller.replication(b)?["primary"] as? String == a.url
+
+        private func pair(_ name: String, redisDatabase: Int) async throws -> Pair {
+            let cluster = try NATSCluster()
+            let root = TemporaryDirectory(name)
+            try await self.seed([root.file("a"), root.file("b")])
+            let environment = try self.environment(cluster, database: "stockboom_\(name)", redisDatabase: redisDatabase)
+            let a = ServeNode(name: "a", directory: root.file("a"), environment: environment)
+            let b = ServeNode(name: "b", directory: root.file("b"), environment: environment)
+            try a.start()
+            try await self.caller.waitFor(60, "a primary (\(a.output.text.suffix(600)))") {
+                await self.caller.role(a) == "primary"
+            }
+            try b.start()
+            try await self.caller.waitFor(60, "b following") {
+                await self.caller.replication(b)?["primary"] as? String == a.url
+            }
+            let (token, account) = try await self.customer(on: a)
+            return Pair(cluster: cluster, root: root, a: a, b: b, token: token, account: account)
         }
-        let (token, account) = try await self.customer(on: a)
-        return Pair(cluster: cluster, root: root, a: a, b: b, token: token, account: account)
-    }
 
-    @Test func killingThePrimaryUnderLoadLosesNoAcknowledgedOrder() async throws {
-        let pair = try await self.pair("failover", redisDatabase: 23)
-        let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
+        @Test func killingThePrimaryUnderLoadLosesNoAcknowledgedOrder() async throws {
+            let pair = try await self.pair("failover", redisDatabase: 23)
+            let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
 
-        // A follower answers writes with 503 naming the primary.
-        let refused = await self.caller.call(
-            .POST,
-            b.url + "/api/orders",
-            token: token,
-            json: Self.order(account, 0),
-            key: "probe"
-        )
-        #expect(refused.status == 503 && (refused.body["detail"] as? String ?? "").contains(a.url), "\(refused)")
+            // A follower answers writes with 503 naming the primary.
+            let refused = await self.caller.call(
+                .POST,
+                b.url + "/api/orders",
+                token: token,
+                json: Self.order(account, 0),
+                key: "probe"
+            )
+            #expect(refused.status == 503 && (refused.body["detail"] as? String ?? "").contains(a.url), "\(refused)")
 
-        // Eight clients place orders, each with its own idempotency key, retrying a failed call on either node.
-        let acknowledged = Shared<[String: String]>([:])  // idempotency key -> order id
-        let firstOnB = Shared<ContinuousClock.Instant?>(nil)
-        let killedAt = Shared<ContinuousClock.Instant?>(nil)
-        let caller = self.caller
-        let attempts = Shared<[String]>([])
-        let preferred = Shared(0)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for client in 0..<8 {
-                group.addTask {
-                    for index in 0..<40 {
-                        let key = "c\(client)-\(index)"
-                        var attempt = 0
-                        while true {
-                            // Like any client of a replicated installation: the node that answered last first.
-                            let node = (attempt + preferred.withLock { $0 }) % 2 == 0 ? a : b
-                            let answer = await caller.call(
-                                .POST,
-                                node.url + "/api/orders",
-                                token: token,
-                                json: Self.order(account, index),
-                                key: key
-                            )
-                            attempts.withLock { $0.append("\(node.name) \(answer.status)") }
-                            if answer.status == 201 || answer.status == 200, let id = answer.body["id"] as? String {
-                                acknowledged.withLock { $0[key] = id }
-                                preferred.withLock { $0 = node === a ? 0 : 1 }
-                                if node === b, killedAt.withLock({ $0 }) != nil {
-                                    firstOnB.withLock { $0 = $0 ?? .now }
+            // Eight clients place orders, each with its own idempotency key, retrying a failed call on either node.
+            let acknowledged = Shared<[String: String]>([:])  // idempotency key -> order id
+            let firstOnB = Shared<ContinuousClock.Instant?>(nil)
+            let killedAt = Shared<ContinuousClock.Instant?>(nil)
+            let caller = self.caller
+            let attempts = Shared<[String]>([])
+            let preferred = Shared(0)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        for index in 0..<40 {
+                            let key = "c\(client)-\(index)"
+                            var attempt = 0
+                            while true {
+                                // Like any client of a replicated installation: the node that answered last first.
+                                let node = (attempt + preferred.withLock { $0 }) % 2 == 0 ? a : b
+                                let answer = await caller.call(
+                                    .POST,
+                                    node.url + "/api/orders",
+                                    token: token,
+                                    json: Self.order(account, index),
+                                    key: key
+                                )
+                                attempts.withLock { $0.append("\(node.name) \(answer.status)") }
+                                if answer.status == 201 || answer.status == 200, let id = answer.body["id"] as? String {
+                                    acknowledged.withLock { $0[key] = id }
+                                    preferred.withLock { $0 = node === a ? 0 : 1 }
+                                    if node === b, killedAt.withLock({ $0 }) != nil {
+                                        firstOnB.withLock { $0 = $0 ?? .now }
+                                    }
+                                    break
                                 }
-                                break
+                                attempt += 1
+                                #expect(attempt < 400, "an order could not be placed for 40 s: \(answer)")
+                                if attempt >= 400 { return }
+                                try await Task.sleep(for: .milliseconds(attempt % 2 == 0 ? 50 : 0))
                             }
-                            attempt += 1
-                            #expect(attempt < 400, "an order could not be placed for 40 s: \(answer)")
-                            if attempt >= 400 { return }
-                            try await Task.sleep(for: .milliseconds(attempt % 2 == 0 ? 50 : 0))
                         }
                     }
                 }
+                group.addTask {
+                    try await caller.waitFor(60, "orders flowing") { acknowledged.withLock { $0.count } >= 60 }
+                    killedAt.withLock { $0 = .now }
+                    a.signal(SIGKILL)
+                }
+                try await group.waitForAll()
             }
-            group.addTask {
-                try await caller.waitFor(60, "orders flowing") { acknowledged.withLock { $0.count } >= 60 }
-                killedAt.withLock { $0 = .now }
-                a.signal(SIGKILL)
-            }
-            try await group.waitForAll()
-        }
-        print(
-            "failover: attempts by node and status \(Dictionary(grouping: attempts.withLock { $0 }, by: { $0 }).mapValues(\.count))"
-        )
-        let keys = acknowledged.withLock { $0 }
-        #expect(keys.count == 320)
-        let failover = try #require(firstOnB.withLock { $0 }) - (try #require(killedAt.withLock { $0 }))
-        print("failover: SIGKILL of the primary to the first order accepted by the new primary: \(failover)")
-        #expect(await self.caller.role(b) == "primary")
-
-        // Every acknowledged order is in the new primary's log (its engine answers), once per key.
-        try await self.caller.waitFor(60, "projections caught up on b") {
-            let health = await self.caller.call(.GET, b.url + "/health").body
-            let projections = health["projections"] as? [[String: Any]] ?? []
-            return !projections.isEmpty && projections.allSatisfy { ($0["lag"] as? Int) == 0 }
-        }
-        for (key, id) in keys {
-            let shown = await self.caller.call(.GET, b.url + "/api/orders/\(id)", token: token)
-            #expect(shown.status == 200, "order \(id) (key \(key)) acknowledged but not on the new primary")
-        }
-        let listed =
-            ((await self.caller.call(.GET, b.url + "/api/orders?limit=1000", token: token)).body["items"] as? [Any])?
-            .count
-        #expect(listed == keys.count, "one order per idempotency key, none twice")
-
-        // The old primary rejoins as a follower: the same chain head everywhere.
-        try a.start()
-        try await self.caller.waitFor(60, "a rejoined") { await self.caller.role(a) == "follower" }
-        try await self.caller.waitFor(60, "same head") {
-            let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
-            return ha != nil && ha == hb
-        }
-        a.signal(SIGTERM)
-        b.signal(SIGTERM)
-        for name in try FileManager.default.contentsOfDirectory(atPath: root.file("b")) where name.hasSuffix(".log") {
-            #expect(
-                FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)),
-                "\(name)"
+            print(
+                "failover: attempts by node and status \(Dictionary(grouping: attempts.withLock { $0 }, by: { $0 }).mapValues(\.count))"
             )
+            let keys = acknowledged.withLock { $0 }
+            #expect(keys.count == 320)
+            let failover = try #require(firstOnB.withLock { $0 }) - (try #require(killedAt.withLock { $0 }))
+            print("failover: SIGKILL of the primary to the first order accepted by the new primary: \(failover)")
+            #expect(await self.caller.role(b) == "primary")
+
+            // Every acknowledged order is in the new primary's log (its engine answers), once per key.
+            try await self.caller.waitFor(60, "projections caught up on b") {
+                let health = await self.caller.call(.GET, b.url + "/health").body
+                let projections = health["projections"] as? [[String: Any]] ?? []
+                return !projections.isEmpty && projections.allSatisfy { ($0["lag"] as? Int) == 0 }
+            }
+            for (key, id) in keys {
+                let shown = await self.caller.call(.GET, b.url + "/api/orders/\(id)", token: token)
+                #expect(shown.status == 200, "order \(id) (key \(key)) acknowledged but not on the new primary")
+            }
+            let listed =
+                ((await self.caller.call(.GET, b.url + "/api/orders?limit=1000", token: token)).body["items"] as? [Any])?
+                .count
+            #expect(listed == keys.count, "one order per idempotency key, none twice")
+
+            // The old primary rejoins as a follower: the same chain head everywhere.
+            try a.start()
+            try await self.caller.waitFor(60, "a rejoined") { await self.caller.role(a) == "follower" }
+            try await self.caller.waitFor(60, "same head") {
+                let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
+                return ha != nil && ha == hb
+            }
+            a.signal(SIGTERM)
+            b.signal(SIGTERM)
+            for name in try FileManager.default.contentsOfDirectory(atPath: root.file("b")) where name.hasSuffix(".log")
+            {
+                #expect(
+                    FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)),
+                    "\(name)"
+                )
+            }
+            #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
         }
-        #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
-    }
 
-    @Test func aPausedPrimaryIsFencedWhenItWakesAndAFollowerResumesAfterAKill() async throws {
-        let pair = try await self.pair("fence", redisDatabase: 24)
-        let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
-        #expect(
-            await self.caller.call(.POST, a.url + "/api/orders", token: token, json: Self.order(account, 1), key: "one")
+        @Test func aPausedPrimaryIsFencedWhenItWakesAndAFollowerResumesAfterAKill() async throws {
+            let pair = try await self.pair("fence", redisDatabase: 24)
+            let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
+            #expect(
+                await self.caller.call(
+                    .POST,
+                    a.url + "/api/orders",
+                    token: token,
+                    json: Self.order(account, 1),
+                    key: "one"
+                )
                 .status == 201
-        )
+            )
 
-        // Paused past its lease: b is promoted and takes writes.
-        a.signal(SIGSTOP)
-        try await self.caller.waitFor(60, "b promoted (\(b.output.text.suffix(1500)))") {
-            await self.caller.role(b) == "primary"
-        }
-        #expect(
-            await self.caller.call(.POST, b.url + "/api/orders", token: token, json: Self.order(account, 2), key: "two")
-                .status == 201
-        )
-        // Woken, a takes no write: its next publish is refused (the promotion record moved the stream on) or it
-        // has already seen that the lease is gone.
-        a.signal(SIGCONT)
-        let late = await self.caller.call(
-            .POST,
-            a.url + "/api/orders",
-            token: token,
-            json: Self.order(account, 3),
-            key: "three"
-        )
-        #expect(late.status != 201, "a deposed primary accepted a write: \(late)")
-        try await self.caller.waitFor(60, "a rejoined as follower") { await self.caller.role(a) == "follower" }
-        let afterRejoin = await self.caller.call(
-            .POST,
-            a.url + "/api/orders",
-            token: token,
-            json: Self.order(account, 4),
-            key: "four"
-        )
-        #expect(afterRejoin.status == 503)
-
-        // The follower is SIGKILLed while the primary writes, and resumes where it was.
-        a.signal(SIGKILL)
-        for index in 5..<25 {
+            // Paused past its lease: b is promoted and takes writes.
+            a.signal(SIGSTOP)
+            try await self.caller.waitFor(60, "b promoted (\(b.output.text.suffix(1500)))") {
+                await self.caller.role(b) == "primary"
+            }
             #expect(
                 await self.caller.call(
                     .POST,
                     b.url + "/api/orders",
                     token: token,
-                    json: Self.order(account, index),
-                    key: "k\(index)"
-                ).status == 201
+                    json: Self.order(account, 2),
+                    key: "two"
+                )
+                .status == 201
             )
-        }
-        try a.start()
-        try await self.caller.waitFor(60, "a caught up") {
-            let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
-            return await self.caller.role(a) == "follower" && ha != nil && ha == hb
-        }
-        a.signal(SIGTERM)
-        b.signal(SIGTERM)
-        for name in try FileManager.default.contentsOfDirectory(atPath: root.file("b")) where name.hasSuffix(".log") {
-            #expect(
-                FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)),
-                "the logs never fork: \(name)"
-            )
-        }
-        #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
-        #expect(try LogVerifier.verify(directory: root.file("b")).isValid)
-    }
-
-    /// The failover time, kill after kill: SIGKILL the primary, measure until the other node accepts an order (a
-    /// client polling both nodes every 20 ms), restart the killed node as a follower, and go on. 3 kills in the
-    /// suite; `STOCKBOOM_FAILOVER_KILLS=20` (make bench-failover) for the figure in BENCHMARKS.md. Nothing
-    /// acknowledged is lost and the heads agree at the end.
-    @Test func failoverTimeOverRepeatedKills() async throws {
-        let kills = ProcessInfo.processInfo.environment["STOCKBOOM_FAILOVER_KILLS"].flatMap(Int.init) ?? 3
-        let pair = try await self.pair("kills", redisDatabase: 25)
-        let (root, token, account) = (pair.root, pair.token, pair.account)
-        let nodes = [pair.a, pair.b]
-        var primary = 0
-        var acknowledged: [String: String] = [:]
-        var times: [Double] = []
-        var placed = 0
-        /// Places one order on `node` with a fresh key; its id when accepted.
-        func place(_ node: ServeNode, timeout: Bool = false) async -> String? {
-            let key = "kill-\(placed)"
-            let answer = await self.caller.call(
+            // Woken, a takes no write: its next publish is refused (the promotion record moved the stream on) or it
+            // has already seen that the lease is gone.
+            a.signal(SIGCONT)
+            let late = await self.caller.call(
                 .POST,
-                node.url + "/api/orders",
+                a.url + "/api/orders",
                 token: token,
-                json: Self.order(account, placed),
-                key: key
+                json: Self.order(account, 3),
+                key: "three"
             )
-            guard answer.status == 201, let id = answer.body["id"] as? String else { return nil }
-            acknowledged[key] = id
-            placed += 1
-            return id
-        }
-        for kill in 0..<kills {
-            for _ in 0..<5 { #expect(await place(nodes[primary]) != nil, "kill \(kill): the primary takes orders") }
-            let other = 1 - primary
-            nodes[primary].signal(SIGKILL)
-            let killed = ContinuousClock.now
-            while await place(nodes[other]) == nil {
-                #expect(ContinuousClock.now - killed < .seconds(30), "kill \(kill): no failover within 30 s")
-                if ContinuousClock.now - killed >= .seconds(30) { return }
-                try await Task.sleep(for: .milliseconds(20))
+            #expect(late.status != 201, "a deposed primary accepted a write: \(late)")
+            try await self.caller.waitFor(60, "a rejoined as follower") { await self.caller.role(a) == "follower" }
+            let afterRejoin = await self.caller.call(
+                .POST,
+                a.url + "/api/orders",
+                token: token,
+                json: Self.order(account, 4),
+                key: "four"
+            )
+            #expect(afterRejoin.status == 503)
+
+            // The follower is SIGKILLed while the primary writes, and resumes where it was.
+            a.signal(SIGKILL)
+            for index in 5..<25 {
+                #expect(
+                    await self.caller.call(
+                        .POST,
+                        b.url + "/api/orders",
+                        token: token,
+                        json: Self.order(account, index),
+                        key: "k\(index)"
+                    ).status == 201
+                )
             }
-            let elapsed = ContinuousClock.now - killed
-            times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-            try nodes[primary].start()
-            let rejoining = nodes[primary]
-            try await self.caller.waitFor(60, "kill \(kill): the killed node rejoined") {
-                await self.caller.replication(rejoining)?["primary"] as? String == nodes[other].url
+            try a.start()
+            try await self.caller.waitFor(60, "a caught up") {
+                let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
+                return await self.caller.role(a) == "follower" && ha != nil && ha == hb
             }
-            primary = other
+            a.signal(SIGTERM)
+            b.signal(SIGTERM)
+            for name in try FileManager.default.contentsOfDirectory(atPath: root.file("b")) where name.hasSuffix(".log")
+            {
+                #expect(
+                    FileManager.default.contentsEqual(atPath: root.file("a/" + name), andPath: root.file("b/" + name)),
+                    "the logs never fork: \(name)"
+                )
+            }
+            #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
+            #expect(try LogVerifier.verify(directory: root.file("b")).isValid)
         }
-        times.sort()
-        let p50 = times[times.count / 2]
-        let p99 = times[min(times.count - 1, Int((Double(times.count) * 0.99).rounded(.up)) - 1)]
-        print(
-            "failover: \(kills) kills, SIGKILL to the first accepted order p50 \(String(format: "%.2f", p50)) s, p99 \(String(format: "%.2f", p99)) s, max \(String(format: "%.2f", times.last ?? 0)) s (lease 1.5 s)"
-        )
-        for (key, id) in acknowledged {
-            let shown = await self.caller.call(.GET, nodes[primary].url + "/api/orders/\(id)", token: token)
-            #expect(shown.status == 200, "order \(id) (key \(key)) acknowledged but lost")
+
+        /// The failover time, kill after kill: SIGKILL the primary, measure until the other node accepts an order (a
+        /// client polling both nodes every 20 ms), restart the killed node as a follower, and go on. 3 kills in the
+        /// suite; `STOCKBOOM_FAILOVER_KILLS=20` (make bench-failover) for the figure in BENCHMARKS.md. Nothing
+        /// acknowledged is lost and the heads agree at the end.
+        @Test func failoverTimeOverRepeatedKills() async throws {
+            let kills = ProcessInfo.processInfo.environment["STOCKBOOM_FAILOVER_KILLS"].flatMap(Int.init) ?? 3
+            let pair = try await self.pair("kills", redisDatabase: 25)
+            let (root, token, account) = (pair.root, pair.token, pair.account)
+            let nodes = [pair.a, pair.b]
+            var primary = 0
+            var acknowledged: [String: String] = [:]
+            var times: [Double] = []
+            var placed = 0
+            /// Places one order on `node` with a fresh key; its id when accepted.
+            func place(_ node: ServeNode, timeout: Bool = false) async -> String? {
+                let key = "kill-\(placed)"
+                let answer = await self.caller.call(
+                    .POST,
+                    node.url + "/api/orders",
+                    token: token,
+                    json: Self.order(account, placed),
+                    key: key
+                )
+                guard answer.status == 201, let id = answer.body["id"] as? String else { return nil }
+                acknowledged[key] = id
+                placed += 1
+                return id
+            }
+            for kill in 0..<kills {
+                for _ in 0..<5 { #expect(await place(nodes[primary]) != nil, "kill \(kill): the primary takes orders") }
+                let other = 1 - primary
+                nodes[primary].signal(SIGKILL)
+                let killed = ContinuousClock.now
+                while await place(nodes[other]) == nil {
+                    #expect(ContinuousClock.now - killed < .seconds(30), "kill \(kill): no failover within 30 s")
+                    if ContinuousClock.now - killed >= .seconds(30) { return }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let elapsed = ContinuousClock.now - killed
+                times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                try nodes[primary].start()
+                let rejoining = nodes[primary]
+                try await self.caller.waitFor(60, "kill \(kill): the killed node rejoined") {
+                    await self.caller.replication(rejoining)?["primary"] as? String == nodes[other].url
+                }
+                primary = other
+            }
+            times.sort()
+            let p50 = times[times.count / 2]
+            let p99 = times[min(times.count - 1, Int((Double(times.count) * 0.99).rounded(.up)) - 1)]
+            print(
+                "failover: \(kills) kills, SIGKILL to the first accepted order p50 \(String(format: "%.2f", p50)) s, p99 \(String(format: "%.2f", p99)) s, max \(String(format: "%.2f", times.last ?? 0)) s (lease 1.5 s)"
+            )
+            for (key, id) in acknowledged {
+                let shown = await self.caller.call(.GET, nodes[primary].url + "/api/orders/\(id)", token: token)
+                #expect(shown.status == 200, "order \(id) (key \(key)) acknowledged but lost")
+            }
+            try await self.caller.waitFor(60, "same head") {
+                let (first, second) = (await self.caller.head(nodes[0]), await self.caller.head(nodes[1]))
+                return first != nil && first == second
+            }
+            for node in nodes { node.signal(SIGTERM) }
+            #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
         }
-        try await self.caller.waitFor(60, "same head") {
-            let (first, second) = (await self.caller.head(nodes[0]), await self.caller.head(nodes[1]))
-            return first != nil && first == second
-        }
-        for node in nodes { node.signal(SIGTERM) }
-        #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
     }
 }
