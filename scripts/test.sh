@@ -16,7 +16,10 @@ export DATABASE_URL REDIS_URL
 # The format is checked, not argued about: `swift format -i -r -p Sources Tests Package.swift` fixes it.
 swift format lint --strict -r -p Sources Tests Package.swift
 swift build --build-tests
-SWIFT_BACKTRACE=enable=no swift test --skip-build --disable-xctest
+# The replication suites run on their own after the rest: each starts three nats-servers and `serve`
+# processes, which on two cores slows the timing-bound tests beside them (login back-off, fault sessions).
+SWIFT_BACKTRACE=enable=no swift test --skip-build --disable-xctest --skip ReplicationSuites
+SWIFT_BACKTRACE=enable=no swift test --skip-build --disable-xctest --filter ReplicationSuites
 # Every `make bench-*` at a tiny size on the debug build, so that no benchmark rots unseen (figures: none).
 scripts/bench-smoke.sh
 # The log's batch decoder under libFuzzer + ASan for a bounded time (longer on demand: scripts/fuzz.sh 3600).
