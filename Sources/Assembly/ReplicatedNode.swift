@@ -311,10 +311,23 @@ public final class ReplicatedNode: Sendable {
                 // The lease, the stream's state, and promotion.
                 if ContinuousClock.now - lastLook >= .milliseconds(self.settings.leaseMillis / 4) {
                     lastLook = .now
-                    let (holder, stream) = try await blocking {
-                        (try lease.current(), try client.streamState(self.settings.stream))
+                    let (holder, stream, end) = try await blocking {
+                        let stream = try client.streamState(self.settings.stream)
+                        // The stream's end offset, for the follower's lag (its last commit's next offset).
+                        let last = stream.lastSequence > 0 ? try follower.write(at: stream.lastSequence) : nil
+                        return (try lease.current(), stream, last?.nextOffset)
                     }
                     self.observe(stream, log: log)
+                    if let end {
+                        self.state.withLock { state in
+                            state.streamOffset = end
+                            if end > log.nextOffset {
+                                state.behindSince = state.behindSince ?? .now
+                            } else {
+                                state.behindSince = nil
+                            }
+                        }
+                    }
                     if let holder, holder.holder?.node != self.settings.node {
                         let url = holder.holder?.url
                         self.update { $0.primary = url }
