@@ -3,6 +3,7 @@ public import Hummingbird
 import Ledger
 import Projections
 import Prometheus
+import Runtime
 import Storage
 
 /// The HTTP gateway on :3001: operations (`/health`, `/metrics`), the JSON API under `/api` (see
@@ -52,6 +53,7 @@ public enum Gateway {
         if let services {
             router.middlewares.add(AuthMiddleware(auth: services.auth, epochs: services.sessions))
             router.middlewares.add(CSRFMiddleware())
+            router.middlewares.add(ReadOnlyNodeMiddleware { [runtime = services.runtime] in runtime.commandRefusal })
             GatewayAPI.register(routes, services)
         }
         return routes

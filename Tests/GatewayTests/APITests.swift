@@ -285,6 +285,65 @@ import Testing
         await harness.close()
     }
 
+    /// A follower (or a primary without quorum) answers every write 503 with the reason before its handler looks
+    /// anything up: an account the primary opened a moment ago is not "not found" here. Reads, sign-in and the
+    /// writes that stay out of the log are served; nothing reaches the log while refused.
+    @Test func aNodeThatRefusesCommandsAnswersEveryWrite503First() async throws {
+        let harness = try await APIHarness("readonly")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let reason = "this node is a follower; send writes to the primary at http://primary.example:3001"
+            harness.runtime.refuseCommands(LedgerError(code: .unavailable, message: reason))
+            let before = harness.log.nextOffset
+            let writes: [(HTTPRequest.Method, String, [String: Any])] = [
+                // An account this node has never seen, and a malformed body: 503 all the same.
+                (
+                    .post, "/api/orders",
+                    [
+                        "brokerAccountId": "acc-0000009999", "stockId": "005930", "side": "BUY", "quantity": 1,
+                        "price": 55_000,
+                    ]
+                ),
+                (.post, "/api/orders", ["quantity": "\u{0}9223372036854775807"]),
+                (.post, "/api/orders/ord-0000000001/cancel", [:]),
+                (.delete, "/api/broker-accounts/\(account)", [:]),
+                (.post, "/api/broker-accounts", ["broker": "SIMULATED", "accountNumber": "5012345678"]),
+                (.post, "/api/strategies", ["brokerAccountId": account]),
+                (.post, "/api/auth/register", ["email": "bob@example.com", "password": "correct horse battery"]),
+            ]
+            for (method, path, body) in writes {
+                let answer = try await client.call(method, path, token: alice.token, json: body)
+                #expect(answer.status == 503, "\(method) \(path): \(answer.status) \(answer.json)")
+                #expect(answer.json["detail"] as? String == reason, "\(method) \(path)")
+                #expect(answer.headers[.retryAfter] == "1")
+            }
+            #expect(harness.log.nextOffset == before)
+            // Reads and sign-in are served while refused.
+            #expect(try await client.call(.get, "/api/broker-accounts", token: alice.token).status == 200)
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/auth/login",
+                    json: ["email": "alice@example.com", "password": "correct horse battery"]
+                ).status == 200
+            )
+            // Taken again, the same write goes through.
+            harness.runtime.refuseCommands(nil)
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/orders",
+                    token: alice.token,
+                    json: [
+                        "brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000,
+                    ]
+                ).status == 201
+            )
+        }
+        await harness.close()
+    }
+
     @Test func auditShowsTheLifecycleAndDetectsTampering() async throws {
         let harness = try await APIHarness("audit")
         try await harness.app.test(.router) { client in
