@@ -109,6 +109,9 @@ public final class NATSClient: @unchecked Sendable {
         _ = natsOptions_SetMaxReconnect(options, -1)
         _ = natsOptions_SetReconnectWait(options, 100)
         _ = natsOptions_SetRetryOnFailedConnect(options, true, nil, nil)
+        // Publishes go out at once instead of waiting for the flusher thread (which sleeps a millisecond to gather
+        // writes): an asynchronous publish is a commit someone waits for, and each is one large frame anyway.
+        _ = natsOptions_SetSendAsap(options, true)
         var connection: OpaquePointer?
         status = natsConnection_Connect(&connection, options)
         // Retrying on a failed connect answers NATS_NOT_YET_CONNECTED: the client goes on trying in the background.
@@ -272,6 +275,131 @@ public final class NATSClient: @unchecked Sendable {
         let count = Int(natsMsg_GetDataLength(message))
         guard count > 0, let data = natsMsg_GetData(message) else { return [] }
         return Array(UnsafeRawBufferPointer(start: data, count: count))
+    }
+
+    /// A publisher that does not wait: `onAnswer` gets each publish's acknowledgement or error (a timeout after
+    /// `waitMillis` included), with the message id it was published under, on the client's own thread, in the
+    /// order the server answers.
+    public func asyncPublisher(
+        maxPending: Int,
+        onAnswer:
+            @escaping @Sendable (_ messageID: String, _ result: Result<(sequence: UInt64, duplicate: Bool), NATSError>)
+            ->
+            Void
+    ) throws(NATSError) -> AsyncPublisher {
+        try AsyncPublisher(
+            connection: self.connection,
+            maxPending: maxPending,
+            waitMillis: self.waitMillis,
+            onAnswer: onAnswer
+        )
+    }
+
+    /// Publishes to JetStream without waiting for each acknowledgement (`js_PublishMsgAsync`), several in flight.
+    public final class AsyncPublisher: @unchecked Sendable {
+        public typealias Answer = @Sendable (String, Result<(sequence: UInt64, duplicate: Bool), NATSError>) -> Void
+        private final class Handler {
+            let onAnswer: Answer
+            init(_ onAnswer: @escaping Answer) { self.onAnswer = onAnswer }
+        }
+        private let jetStream: OpaquePointer
+        private let handler: Unmanaged<Handler>
+        private let closed = Mutex(false)
+        private let waitMillis: Int64
+
+        init(connection: OpaquePointer, maxPending: Int, waitMillis: Int64, onAnswer: @escaping Answer)
+            throws(NATSError)
+        {
+            self.waitMillis = waitMillis
+            let handler = Unmanaged.passRetained(Handler(onAnswer))
+            var options = jsOptions()
+            jsOptions_Init(&options)
+            options.Wait = waitMillis
+            options.PublishAsync.MaxPending = Int64(maxPending)
+            options.PublishAsync.AckHandlerClosure = handler.toOpaque()
+            options.PublishAsync.AckHandler = { _, message, ack, failure, closure in
+                defer { natsMsg_Destroy(message) }
+                guard let closure else { return }
+                let handler = Unmanaged<Handler>.fromOpaque(closure).takeUnretainedValue()
+                var value: UnsafePointer<CChar>?
+                let id =
+                    message != nil && natsMsgHeader_Get(message, "Nats-Msg-Id", &value) == NATS_OK
+                    ? value.map { String(cString: $0) } ?? "" : ""
+                if let ack {
+                    handler.onAnswer(id, .success((ack.pointee.Sequence, ack.pointee.Duplicate)))
+                } else if let failure {
+                    let status = failure.pointee.Err
+                    let text =
+                        failure.pointee.ErrText.map { String(cString: $0) }
+                        ?? String(cString: natsStatus_GetText(status))
+                    handler.onAnswer(
+                        id,
+                        .failure(
+                            NATSError(
+                                status: status.rawValue,
+                                code: Int(failure.pointee.ErrCode.rawValue),
+                                message: "publishing: \(text)"
+                            )
+                        )
+                    )
+                }
+            }
+            var jetStream: OpaquePointer?
+            let status = natsConnection_JetStream(&jetStream, connection, &options)
+            guard status == NATS_OK, let jetStream else {
+                handler.release()
+                throw .from(status, "natsConnection_JetStream (async publishing)")
+            }
+            self.jetStream = jetStream
+            self.handler = handler
+        }
+
+        deinit {
+            self.close()
+            self.handler.release()
+        }
+
+        /// Waits a little for the publishes in flight to be answered, then stops answering.
+        public func close() {
+            let first = self.closed.withLock { closed -> Bool in
+                defer { closed = true }
+                return !closed
+            }
+            guard first else { return }
+            var options = jsPubOptions()
+            jsPubOptions_Init(&options)
+            options.MaxWait = min(self.waitMillis, 500)
+            _ = js_PublishAsyncComplete(self.jetStream, &options)
+            jsCtx_Destroy(self.jetStream)
+        }
+
+        /// Sends one message (the same options as `NATSClient.publish`); its answer comes to `onAnswer`.
+        public func publish(subject: String, body: [UInt8], messageID: String, expectedLastSequence: UInt64)
+            throws(NATSError)
+        {
+            var message: OpaquePointer?
+            var status = body.withUnsafeBytes { raw in
+                natsMsg_Create(
+                    &message,
+                    subject,
+                    nil,
+                    raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                    Int32(raw.count)
+                )
+            }
+            guard status == NATS_OK, message != nil else { throw .from(status, "natsMsg_Create") }
+            defer { natsMsg_Destroy(message) }  // a no-op once the library took it
+            var options = jsPubOptions()
+            jsPubOptions_Init(&options)
+            options.MaxWait = self.waitMillis
+            if expectedLastSequence == 0 { options.ExpectNoMessage = true }
+            options.ExpectLastSeq = expectedLastSequence
+            status = messageID.withCString { id in
+                options.MsgId = id
+                return js_PublishMsgAsync(self.jetStream, &message, &options)
+            }
+            guard status == NATS_OK else { throw .from(status, "publishing to \(subject)") }
+        }
     }
 
     // MARK: Core subscriptions (wake-ups)

@@ -33,6 +33,9 @@ public struct ReplicationSettings: Sendable {
     /// refused. nats-server 2.9 elects a new stream leader 4–8 s after losing one (measured 4.0 to 8.0 s here), so
     /// 15 s rides out an election on a loaded machine; a quorum that is really gone is reported after it.
     public var quorumWaitMillis: Int64 = 15_000
+    /// `sync`: how many commits may travel to the stream at once. The writer goes on with the next group while
+    /// earlier ones wait for the stream's acknowledgement; appenders are answered in order.
+    public var commitsInFlight = 4
 
     public init(servers: [String], mode: ReplicationMode, node: String, advertiseURL: String) {
         self.servers = servers
@@ -56,9 +59,13 @@ public struct ReplicationSettings: Sendable {
 /// (message id = its first offset; expected last sequence = the previous commit's), so that only the current
 /// primary can extend the stream.
 ///
-/// `sync`: the writer thread waits for the stream's acknowledgement before the commit is visible or answered,
-/// retrying through a leader election for up to `quorumWaitMillis`. `async`: the commit is queued and a thread of
-/// its own publishes it (bounded queue: a writer far ahead waits).
+/// `sync`: up to `commitsInFlight` commits travel at once (`js_PublishMsgAsync`, each expecting the sequence
+/// the one before it will get); a commit is visible and answered once the stream acknowledged it. When an answer
+/// is not the one expected (a timeout, a leader election, a duplicate), the replicator stops sending, lets the
+/// publishes already sent answer, and re-publishes the unacknowledged commits one at a time under the same
+/// message ids — the stream deduplicates the ones it had stored — retrying for up to `quorumWaitMillis`; then
+/// it goes back to several in flight. `async`: the commit is queued and a thread of its own publishes it
+/// (bounded queue: a writer far ahead waits).
 ///
 /// When the stream refuses a commit for good — another primary extended it (fenced) or, in `sync`, its quorum
 /// is gone — the replicator refuses every later commit and calls `onLost` once: the node stops being primary.
@@ -76,6 +83,23 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         var published: UInt64 = 0
         /// When the oldest queued commit was handed over (async lag in time).
         var oldestQueuedAt: ContinuousClock.Instant?
+        // sync
+        /// Commits sent and not yet acknowledged, in order; `backlog`: handed over while recovering.
+        var inFlight: [Pending] = []
+        var backlog: [Pending] = []
+        /// The last sequence the next publish expects (the stream's, plus one per commit in flight).
+        var expectedNext: UInt64 = 0
+        /// Publishes sent whose answer has not come.
+        var unanswered = 0
+        var recovering = false
+        var recoveries: UInt64 = 0
+    }
+
+    private struct Pending {
+        let write: ReplicatedWrite
+        let body: [UInt8]
+        let done: @Sendable (LedgerError?) -> Void
+        var sentAt = ContinuousClock.now
     }
 
     public let settings: ReplicationSettings
@@ -84,6 +108,7 @@ public final class StreamReplicator: ReplicationSink, Sendable {
     private let condition = NSCondition()
     private let onLost: @Sendable (String) -> Void
     private let publishNanos = Mutex<[UInt64]>([])
+    private let publisher = Mutex<NATSClient.AsyncPublisher?>(nil)
     static let queueBytesMax = 64 << 20
 
     /// - Parameters:
@@ -99,13 +124,24 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         self.client = client
         self.settings = settings
         self.onLost = onLost
-        self.state = Mutex(State(lastSequence: lastSequence, replicatedOffset: offset, committedOffset: offset))
-        if settings.mode == .async {
+        var state = State(lastSequence: lastSequence, replicatedOffset: offset, committedOffset: offset)
+        state.expectedNext = lastSequence
+        self.state = Mutex(state)
+        switch settings.mode {
+        case .async:
             let thread = Thread { [self] in self.publishQueued() }
             thread.name = "stockboom-replicator"
             thread.start()
+        case .sync:
+            // Without an async publisher (it could not be created) every commit takes the one-at-a-time path.
+            let publisher = try? client.asyncPublisher(maxPending: max(64, settings.commitsInFlight * 2)) {
+                [weak self] id, result in self?.answered(id, result)
+            }
+            self.publisher.withLock { $0 = publisher }
         }
     }
+
+    public var writesInFlightMax: Int { self.settings.mode == .sync ? max(1, self.settings.commitsInFlight) : 1 }
 
     /// What the replicator has done, for `/health` and the metrics.
     public struct Status: Sendable {
@@ -117,6 +153,9 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         public var lagSeconds: Double
         public var refusal: String?
         public var published: UInt64
+        /// `sync`: commits sent and not yet acknowledged; times the pipeline fell back to one at a time.
+        public var inFlight: Int
+        public var recoveries: UInt64
     }
 
     public var status: Status {
@@ -129,7 +168,9 @@ public final class StreamReplicator: ReplicationSink, Sendable {
                 queuedCommits: state.queue.count,
                 lagSeconds: state.oldestQueuedAt.map { Self.seconds(ContinuousClock.now - $0) } ?? 0,
                 refusal: state.refusal?.message,
-                published: state.published
+                published: state.published,
+                inFlight: state.inFlight.count + state.backlog.count,
+                recoveries: state.recoveries
             )
         }
     }
@@ -146,23 +187,10 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    public func replicate(_ write: ReplicatedWrite) -> LedgerError? {
-        if let refusal = self.state.withLock({ $0.refusal }) { return refusal }
+    public func replicate(_ write: ReplicatedWrite, done: @escaping @Sendable (LedgerError?) -> Void) {
         switch self.settings.mode {
         case .sync:
-            let expected = self.state.withLock { $0.lastSequence }
-            switch self.publish(write, expecting: expected, deadlineMillis: self.settings.quorumWaitMillis) {
-            case .success(let sequence):
-                self.state.withLock {
-                    $0.lastSequence = sequence
-                    $0.replicatedOffset = write.nextOffset
-                    $0.committedOffset = write.nextOffset
-                    $0.published += 1
-                }
-                return nil
-            case .failure(let refusal):
-                return self.refuse(refusal)
-            }
+            self.send(Pending(write: write, body: write.encoded(), done: done))
         case .async:
             self.condition.lock()
             while self.state.withLock({ $0.queuedBytes > Self.queueBytesMax && $0.refusal == nil && !$0.stopping }) {
@@ -178,7 +206,141 @@ public final class StreamReplicator: ReplicationSink, Sendable {
             }
             self.condition.broadcast()
             self.condition.unlock()
-            return refusal
+            done(refusal)
+        }
+    }
+
+    // MARK: sync
+
+    /// Sends a commit expecting the sequence the commit before it will get; while recovering, queues it.
+    private func send(_ pending: Pending) {
+        enum Next {
+            case refused(LedgerError)
+            case queued
+            case publish(expected: UInt64)
+        }
+        let publisher = self.publisher.withLock { $0 }
+        let next = self.state.withLock { state -> Next in
+            if let refusal = state.refusal { return .refused(refusal) }
+            state.committedOffset = pending.write.nextOffset
+            if state.recovering || publisher == nil {
+                state.backlog.append(pending)
+                if !state.recovering {
+                    state.recovering = true
+                    state.recoveries += 1
+                    return .publish(expected: .max)  // start the one-at-a-time path
+                }
+                return .queued
+            }
+            let expected = state.expectedNext
+            state.expectedNext += 1
+            state.inFlight.append(pending)
+            state.unanswered += 1
+            return .publish(expected: expected)
+        }
+        switch next {
+        case .refused(let refusal):
+            pending.done(refusal)
+        case .queued:
+            return
+        case .publish(let expected):
+            guard let publisher, expected != .max else { return self.startRecovery() }
+            do {
+                try publisher.publish(
+                    subject: self.settings.subject,
+                    body: pending.body,
+                    messageID: String(pending.write.firstOffset),
+                    expectedLastSequence: expected
+                )
+            } catch {
+                // Not sent (disconnected, too many pending): no answer will come for it.
+                let recover = self.state.withLock { state -> Bool in
+                    state.unanswered -= 1
+                    return self.beginRecovery(&state)
+                }
+                if recover { self.startRecovery() }
+            }
+        }
+    }
+
+    /// An answer to a publish sent by `send` (the client's thread).
+    private func answered(_ messageID: String, _ result: Result<(sequence: UInt64, duplicate: Bool), NATSError>) {
+        var recover = false
+        let acknowledged = self.state.withLock { state -> Pending? in
+            state.unanswered -= 1
+            guard !state.recovering, state.refusal == nil else { return nil }
+            // Only the acknowledgement of the oldest commit in flight, stored now right after the last one, counts
+            // as such; anything else (a timeout, a refusal, a duplicate) goes the careful way.
+            guard let head = state.inFlight.first, messageID == String(head.write.firstOffset),
+                case .success(let answer) = result, !answer.duplicate, answer.sequence == state.lastSequence + 1
+            else {
+                recover = self.beginRecovery(&state)
+                return nil
+            }
+            state.inFlight.removeFirst()
+            state.lastSequence = answer.sequence
+            state.replicatedOffset = head.write.nextOffset
+            state.published += 1
+            return head
+        }
+        if let acknowledged {
+            let nanos = UInt64(Self.seconds(ContinuousClock.now - acknowledged.sentAt) * 1e9)
+            self.publishNanos.withLock { times in if times.count < 1 << 20 { times.append(nanos) } }
+            acknowledged.done(nil)
+        }
+        if recover { self.startRecovery() }
+    }
+
+    private func beginRecovery(_ state: inout State) -> Bool {
+        guard !state.recovering, state.refusal == nil else { return false }
+        state.recovering = true
+        state.recoveries += 1
+        return true
+    }
+
+    private func startRecovery() {
+        let thread = Thread { [self] in self.recover() }
+        thread.name = "stockboom-replicator-recovery"
+        thread.start()
+    }
+
+    /// Lets the publishes already sent answer (each within the client's wait), then re-publishes every commit not
+    /// acknowledged, in order, one at a time (`publish`: same message id, deduplicated if the stream stored it),
+    /// and goes back to several in flight once none is left — or refuses them all.
+    private func recover() {
+        let settled = ContinuousClock.now + .milliseconds(self.client.waitMillis + 1_000)
+        while self.state.withLock({ $0.unanswered > 0 && !$0.stopping }) && ContinuousClock.now < settled {
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        while true {
+            let next = self.state.withLock { state -> (Pending, UInt64)? in
+                if state.inFlight.isEmpty, !state.backlog.isEmpty { state.inFlight.append(state.backlog.removeFirst()) }
+                guard let head = state.inFlight.first else {
+                    state.recovering = false
+                    state.expectedNext = state.lastSequence
+                    return nil
+                }
+                return (head, state.lastSequence)
+            }
+            guard let (pending, expected) = next else { return }
+            switch self.publish(
+                pending.write,
+                body: pending.body,
+                expecting: expected,
+                deadlineMillis: self.settings.quorumWaitMillis
+            ) {
+            case .success(let sequence):
+                self.state.withLock { state in
+                    state.inFlight.removeFirst()
+                    state.lastSequence = sequence
+                    state.replicatedOffset = pending.write.nextOffset
+                    state.published += 1
+                }
+                pending.done(nil)
+            case .failure(let refusal):
+                _ = self.refuse(refusal)
+                return
+            }
         }
     }
 
@@ -189,6 +351,10 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         self.state.withLock { $0.stopping = true }
         self.condition.broadcast()
         self.condition.unlock()
+        if self.settings.mode == .sync {
+            _ = self.refuse(LedgerError(code: .unavailable, message: "replication stopped: this node is stepping down"))
+            self.publisher.withLock { $0 }?.close()
+        }
     }
 
     /// Waits until every queued commit is published (async), or `timeout` passes; true if none is left.
@@ -203,10 +369,14 @@ public final class StreamReplicator: ReplicationSink, Sendable {
     }
 
     private func refuse(_ refusal: LedgerError) -> LedgerError {
-        let first = self.state.withLock { state -> Bool in
+        let (first, pending) = self.state.withLock { state -> (Bool, [Pending]) in
             defer { if state.refusal == nil { state.refusal = refusal } }
-            return state.refusal == nil
+            let pending = state.inFlight + state.backlog
+            state.inFlight.removeAll()
+            state.backlog.removeAll()
+            return (state.refusal == nil, pending)
         }
+        for commit in pending { commit.done(refusal) }
         if first {
             self.condition.lock()
             self.condition.broadcast()
@@ -251,10 +421,13 @@ public final class StreamReplicator: ReplicationSink, Sendable {
 
     /// Publishes one commit, retrying (same message id: the stream deduplicates) until it is stored, the stream
     /// refuses it for good, or the deadline passes.
-    private func publish(_ write: ReplicatedWrite, expecting expected: UInt64, deadlineMillis: Int64) -> Result<
-        UInt64, LedgerError
-    > {
-        let body = write.encoded()
+    private func publish(
+        _ write: ReplicatedWrite,
+        body: [UInt8]? = nil,
+        expecting expected: UInt64,
+        deadlineMillis: Int64
+    ) -> Result<UInt64, LedgerError> {
+        let body = body ?? write.encoded()
         let started = ContinuousClock.now
         let deadline = deadlineMillis == .max ? nil : started + .milliseconds(deadlineMillis)
         var lastError = ""

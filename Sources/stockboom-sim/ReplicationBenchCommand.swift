@@ -24,6 +24,13 @@ struct ReplicationBenchCommand: AsyncParsableCommand {
     @Option(help: "The follower-lag run's rate (events per second) and length (seconds).") var lagRate = 10_000
     @Option var lagSeconds = 10
     @Option(help: "Stream replicas.") var replicas = 3
+    @Option(help: "Which runs, comma-separated: local, sync, async.") var modes = "local,sync,async"
+    @Option(help: "sync: commits in flight to the stream at once.") var inFlight = ReplicationSettings(
+        servers: [],
+        mode: .sync,
+        node: "",
+        advertiseURL: ""
+    ).commitsInFlight
 
     func run() async throws {
         let corpus = try Corpus(path: self.corpus, limit: self.events)
@@ -36,7 +43,7 @@ struct ReplicationBenchCommand: AsyncParsableCommand {
         let run = UInt64(wallClockMicros())
         var publishTimes: [Double] = []
 
-        for mode in ["local", "sync", "async"] {
+        for mode in self.modes.split(separator: ",").map(String.init) {
             var settings = ReplicationSettings(
                 servers: servers,
                 mode: mode == "async" ? .async : .sync,
@@ -44,6 +51,7 @@ struct ReplicationBenchCommand: AsyncParsableCommand {
                 advertiseURL: ""
             )
             settings.replicas = self.replicas
+            settings.commitsInFlight = self.inFlight
             settings.maxBytes = 512 << 20  // seven streams within the servers' file store
             var which = 0
             /// A log (and for sync/async a fresh stream and its replicator) for one workload.

@@ -9,10 +9,30 @@ final class CapturingSink: ReplicationSink {
     let writes = Mutex<[ReplicatedWrite]>([])
     let refuse: @Sendable (ReplicatedWrite) -> Bool
     init(refuse: @escaping @Sendable (ReplicatedWrite) -> Bool = { _ in false }) { self.refuse = refuse }
-    func replicate(_ write: ReplicatedWrite) -> LedgerError? {
-        if self.refuse(write) { return LedgerError(code: .unavailable, message: "refused by the test") }
+    let writesInFlightMax = 1
+    func replicate(_ write: ReplicatedWrite, done: @escaping @Sendable (LedgerError?) -> Void) {
+        if self.refuse(write) { return done(LedgerError(code: .unavailable, message: "refused by the test")) }
         self.writes.withLock { $0.append(write) }
-        return nil
+        done(nil)
+    }
+}
+
+/// A sink that answers nothing until the test says so: commits pile up in flight, as with a stream's round trip.
+final class HoldingSink: ReplicationSink {
+    let held = Mutex<[(write: ReplicatedWrite, done: @Sendable (LedgerError?) -> Void)]>([])
+    let writesInFlightMax: Int
+    init(inFlight: Int) { self.writesInFlightMax = inFlight }
+    func replicate(_ write: ReplicatedWrite, done: @escaping @Sendable (LedgerError?) -> Void) {
+        self.held.withLock { $0.append((write, done)) }
+    }
+    var count: Int { self.held.withLock { $0.count } }
+    /// Answers the oldest held commits (nil: replicated), in order.
+    func answer(_ count: Int, _ refusal: LedgerError? = nil) {
+        let taken = self.held.withLock { held in
+            defer { held.removeFirst(min(count, held.count)) }
+            return Array(held.prefix(count))
+        }
+        for entry in taken { entry.done(refusal) }
     }
 }
 
@@ -122,6 +142,69 @@ final class CapturingSink: ReplicationSink {
         let offset = try await log.append(Array("two".utf8))
         #expect(offset == 1, "the refused commit left no trace")
         #expect(try log.read(from: 0).map { String(decoding: $0.payload, as: UTF8.self) } == ["one", "two"])
+        log.close()
+        #expect(try LogVerifier.verify(directory: directory.path).isValid)
+    }
+
+    /// Several commits in flight: none is visible or answered before the sink answers it; they become visible in
+    /// order; a refusal cuts the refused commit and every later one back together, and the log goes on from the
+    /// last replicated commit with a chain that verifies.
+    @Test func commitsInFlightBecomeVisibleInOrderAndARefusalCutsTheRestBack() async throws {
+        let directory = TemporaryDirectory("inflight")
+        let log = try EventLog(directory: directory.path, configuration: smallSegments(dictionary: false))
+        let sink = HoldingSink(inFlight: 4)
+        log.replicate(to: sink)
+        final class Results: Sendable { let map = Mutex<[Int: Result<UInt64, LedgerError>]>([:]) }
+        let box = Results()
+        let appenders = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for appender in 0..<6 {
+                    group.addTask {
+                        let result: Result<UInt64, LedgerError>
+                        do {
+                            result = .success(try await log.append(Array("append \(appender)".utf8)))
+                        } catch let error as LedgerError {
+                            result = .failure(error)
+                        } catch {
+                            result = .failure(LedgerError(code: .io, message: "\(error)"))
+                        }
+                        box.map.withLock { $0[appender] = result }
+                    }
+                    // One commit each: the next appender comes once the writer holds this one in flight.
+                    while sink.count < min(appender + 1, 4) { await Task.yield() }
+                }
+            }
+        }
+        while sink.count < 4 { try await Task.sleep(for: .milliseconds(1)) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sink.count == 4, "no fifth commit while four are in flight")
+        #expect(log.nextOffset == 0 && box.map.withLock { $0.isEmpty }, "nothing visible or answered before the sink")
+        let held = sink.held.withLock { $0.map(\.write) }
+        #expect(held.map(\.firstOffset) == [0, 1, 2, 3])
+        for (previous, next) in zip(held, held.dropFirst()) {
+            #expect(next.previousHashHex == previous.lastHashHex, "each commit in flight chains on the one before")
+        }
+        sink.answer(2)
+        while log.nextOffset < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(try log.read(from: 0).count == 2)
+        // The third is refused: it and the fourth (and the ones that came after) fail, and are cut back.
+        sink.answer(1, LedgerError(code: .unavailable, message: "quorum lost"))
+        while sink.count > 0 || box.map.withLock({ $0.count }) < 6 {
+            sink.answer(sink.count, LedgerError(code: .unavailable, message: "quorum lost"))
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        await appenders.value
+        let outcomes = box.map.withLock { $0 }
+        #expect(outcomes.values.filter { (try? $0.get()) != nil }.count == 2)
+        #expect(outcomes.values.compactMap { try? $0.get() }.sorted() == [0, 1])
+        #expect(log.nextOffset == 2)
+        // The log goes on from the last replicated commit.
+        let next = Task { try await log.append(Array("after".utf8)) }
+        while sink.count < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(sink.held.withLock { $0[0].write.firstOffset } == 2)
+        sink.answer(1)
+        #expect(try await next.value == 2)
+        #expect(try log.read(from: 0).count == 3)
         log.close()
         #expect(try LogVerifier.verify(directory: directory.path).isValid)
     }

@@ -182,7 +182,7 @@ extension ReplicationSuites {
             old.replicate(to: nil)
             old.close()
             // The old node's next publish (as its writer would hand it over): the stream refuses it.
-            let refused = stale.replicate(
+            let refused = stale.replicateAndWait(
                 ReplicatedWrite(
                     segmentBase: 0,
                     position: 64,

@@ -8,6 +8,11 @@ import Synchronization
 /// writes it, syncs per the durability policy, publishes the new committed end to readers, and resumes
 /// the appenders with their offsets.
 ///
+/// A primary's log hands each commit to its replication sink right after writing it (the fdatasync runs while
+/// the commit travels) and goes on with the next group: up to `writesInFlightMax` commits are written but not
+/// yet visible. Each becomes visible, and its appenders are answered, in order, once the sink says it is
+/// replicated; a refused commit and every later one are cut back from the segment together.
+///
 /// `@unchecked Sendable`: the queue fields are only touched with `condition` locked; the segment, encoder,
 /// compressor and history fields are only touched by the writer thread (and by `stop` after the thread ended).
 final class LogWriter: @unchecked Sendable {
@@ -55,6 +60,31 @@ final class LogWriter: @unchecked Sendable {
     private var groupDictionaryFrame: [UInt8] = []
     /// Where each commit goes before it is visible (a primary's replicator); nil for a log of its own.
     private let sink = Mutex<(any ReplicationSink)?>(nil)
+    /// Commits written and handed to the sink, not yet answered by it: invisible, their appenders waiting.
+    private var inFlight: [InFlight] = []
+    /// The sink's answers by a commit's first offset (nil: replicated), guarded by `condition`.
+    private var answers: [UInt64: LedgerError?] = [:]
+    /// Set when a commit in flight was refused: it and every later one are cut back to `mark` once all are answered.
+    private var cutBack: (mark: Mark, error: LedgerError)?
+
+    /// The open segment's committed state at one commit boundary.
+    private struct Mark {
+        var size: UInt64
+        var nextOffset: UInt64
+        var lastHash: [UInt8]
+        var maxTimestamp: Int64
+        var indexCount: Int
+        var lastIndexedPosition: UInt64?
+        var dictionaryPosition: UInt32
+    }
+
+    private struct InFlight {
+        let requests: [Request]
+        let firstOffset: UInt64
+        /// Before the commit (to cut back to) and after it (to publish).
+        let before: Mark
+        let after: Mark
+    }
 
     init(
         directory: String,
@@ -149,12 +179,14 @@ final class LogWriter: @unchecked Sendable {
 
     private func run() {
         while true {
+            self.settle()
             let (requests, mode, syncDue) = self.takeWork()
             if !requests.isEmpty {
                 if mode == .crash {
                     let closed = LedgerError(code: .closed, message: "the log was abandoned", path: self.directory)
                     for request in requests { request.resume(returning: .failure(closed)) }
                 } else if let write = requests[0].replicated {
+                    self.settleAll()
                     self.copy(write, for: requests[0])
                 } else {
                     self.commit(requests)
@@ -163,6 +195,17 @@ final class LogWriter: @unchecked Sendable {
             }
             if syncDue { self.syncIfNeeded(force: true) }
             if let mode {
+                if mode == .clean && !self.inFlight.isEmpty {
+                    self.settleAll()
+                    continue
+                }
+                if mode == .crash {
+                    let closed = LedgerError(code: .closed, message: "the log was abandoned", path: self.directory)
+                    for entry in self.inFlight {
+                        for request in entry.requests { request.resume(returning: .failure(closed)) }
+                    }
+                    self.inFlight.removeAll()
+                }
                 self.finish(mode)
                 return
             }
@@ -174,7 +217,11 @@ final class LogWriter: @unchecked Sendable {
     private func takeWork() -> ([Request], StopMode?, Bool) {
         self.condition.lock()
         defer { self.condition.unlock() }
-        while self.queueHead == self.queue.count && self.stopping == nil {
+        let inFlightMax = self.inFlight.isEmpty ? Int.max : (self.sink.withLock { $0?.writesInFlightMax } ?? 1)
+        // New work waits while the sink holds its most commits, or while refused commits wait to be cut back.
+        let canTake = { self.queueHead < self.queue.count && self.inFlight.count < inFlightMax && self.cutBack == nil }
+        let answered = { self.inFlight.first.map { self.answers[$0.firstOffset] != nil } ?? false }
+        while !canTake() && !answered() && self.stopping == nil {
             if case .interval(let milliseconds) = self.configuration.durability, self.unsyncedBytes > 0 {
                 let deadline = Date(timeIntervalSinceNow: Double(milliseconds) / 1000)
                 if !self.condition.wait(until: deadline) { return ([], nil, true) }
@@ -182,6 +229,7 @@ final class LogWriter: @unchecked Sendable {
                 self.condition.wait()
             }
         }
+        guard canTake() else { return ([], self.stopping, false) }
         self.linger()
         var taken: [Request] = []
         var bytes = 0
@@ -222,20 +270,29 @@ final class LogWriter: @unchecked Sendable {
 
     private func commit(_ requests: [Request]) {
         let now = self.configuration.clock()
+        let incoming = requests.reduce(0) { $0 + $1.batch.encodedBytesMax }
+        // A segment rolls with nothing in flight: a cut back never reaches into a sealed segment.
+        if !self.inFlight.isEmpty && self.rollDue(now: now, incomingBytes: incoming) { self.settleAll() }
         do {
-            let incoming = requests.reduce(0) { $0 + $1.batch.encodedBytesMax }
             try self.rollIfNeeded(now: now, incomingBytes: incoming)
         } catch {
             self.fail(requests, error: error)
             return
         }
-        let saved = (size: self.active.size, hash: self.active.lastHash, dictionary: self.active.dictionaryPosition)
+        let before = self.mark()
         do {
             try self.writeDictionaryIfDue(now: now)
-            var offset = try self.writeRecords(requests, now: now)
+            let sink = self.sink.withLock { $0 }
+            var offset = try self.writeRecords(requests, now: now, sink: sink)
             self.condition.lock()
             self.lastCommitAppends = requests.count
             self.condition.unlock()
+            if sink != nil {
+                self.inFlight.append(
+                    InFlight(requests: requests, firstOffset: offset, before: before, after: self.mark())
+                )
+                return
+            }
             for request in requests {
                 request.resume(
                     returning: .success(AppendResult(firstOffset: offset, count: request.batch.count))
@@ -243,31 +300,104 @@ final class LogWriter: @unchecked Sendable {
                 offset += UInt64(request.batch.count)
             }
         } catch {
-            // Cut the file back to its committed size and forget a dictionary frame written in this group.
-            do {
-                try self.active.handle.truncate(to: saved.size)
-            } catch {
-                self.poison(
-                    LedgerError(
-                        code: .io,
-                        message: "could not cut back a failed write: \(error.message)",
-                        path: self.active.path
-                    )
-                )
-            }
-            self.active.size = saved.size
-            self.active.lastHash = saved.hash
-            if self.active.dictionaryPosition != saved.dictionary {
-                self.active.dictionaryPosition = saved.dictionary
-                self.compressor.setDictionary([])
-            }
-            self.unsyncedBytes = 0
+            self.cut(to: before)
             self.fail(requests, error: error)
         }
     }
 
+    private func mark() -> Mark {
+        Mark(
+            size: self.active.size,
+            nextOffset: self.active.nextOffset,
+            lastHash: self.active.lastHash,
+            maxTimestamp: self.active.maxTimestamp,
+            indexCount: self.active.index.count,
+            lastIndexedPosition: self.active.lastIndexedPosition,
+            dictionaryPosition: self.active.dictionaryPosition
+        )
+    }
+
+    /// Cuts the open segment back to `mark` (a failed or refused write) and forgets a dictionary frame written
+    /// after it.
+    private func cut(to mark: Mark) {
+        do {
+            try self.active.handle.truncate(to: mark.size)
+        } catch {
+            self.poison(
+                LedgerError(
+                    code: .io,
+                    message: "could not cut back a failed write: \(error.message)",
+                    path: self.active.path
+                )
+            )
+        }
+        self.active.size = mark.size
+        self.active.nextOffset = mark.nextOffset
+        self.active.lastHash = mark.lastHash
+        self.active.maxTimestamp = mark.maxTimestamp
+        self.active.index = self.active.index.prefix(mark.indexCount)
+        self.active.lastIndexedPosition = mark.lastIndexedPosition
+        if self.active.dictionaryPosition != mark.dictionaryPosition {
+            self.active.dictionaryPosition = mark.dictionaryPosition
+            self.compressor.setDictionary([])
+        }
+        self.unsyncedBytes = 0
+    }
+
+    /// Called by the sink, on any thread, once per commit.
+    private func answer(_ firstOffset: UInt64, _ refusal: LedgerError?) {
+        self.condition.lock()
+        self.answers[firstOffset] = .some(refusal)
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    /// Makes visible, in order, the commits in flight the sink has answered, and answers their appenders; fails
+    /// a refused one and every later one, and cuts them back once the last of them is answered.
+    private func settle() {
+        guard !self.inFlight.isEmpty else { return }
+        self.condition.lock()
+        var settled: [LedgerError?] = []
+        while settled.count < self.inFlight.count,
+            let answer = self.answers.removeValue(forKey: self.inFlight[settled.count].firstOffset)
+        {
+            settled.append(answer)
+        }
+        self.condition.unlock()
+        for answer in settled {
+            let entry = self.inFlight.removeFirst()
+            if let error = self.cutBack?.error ?? answer ?? self.currentFailure() {
+                if self.cutBack == nil { self.cutBack = (entry.before, error) }
+                self.fail(entry.requests, error: error)
+                continue
+            }
+            self.publishActive(entry.after)
+            var offset = entry.firstOffset
+            for request in entry.requests {
+                request.resume(returning: .success(AppendResult(firstOffset: offset, count: request.batch.count)))
+                offset += UInt64(request.batch.count)
+            }
+        }
+        if self.inFlight.isEmpty, let cutBack = self.cutBack {
+            self.cut(to: cutBack.mark)
+            self.cutBack = nil
+        }
+    }
+
+    /// Waits until the sink has answered every commit in flight, and settles them.
+    private func settleAll() {
+        while !self.inFlight.isEmpty {
+            self.condition.lock()
+            while self.answers[self.inFlight[0].firstOffset] == nil { self.condition.wait() }
+            self.condition.unlock()
+            self.settle()
+        }
+    }
+
     /// Encodes, writes and syncs one frame; updates the catalog. Returns the first offset.
-    private func writeRecords(_ requests: [Request], now: Int64) throws(LedgerError) -> UInt64 {
+    private func writeRecords(_ requests: [Request], now: Int64, sink: (any ReplicationSink)?) throws(LedgerError)
+        -> UInt64
+    {
         self.encoder.reset()
         for request in requests {
             let batch = request.batch
@@ -294,14 +424,9 @@ final class LogWriter: @unchecked Sendable {
         let position = self.active.size
         try self.active.handle.write(frame, at: position)
         self.unsyncedBytes += UInt64(frame.count)
-        self.syncIfNeeded(force: false)
-        self.statistics.recordCommit(
-            appends: requests.count,
-            records: Int(self.encoder.recordCount),
-            bytes: frame.count
-        )
-        if let failure = self.currentFailure() { throw failure }
-        if let sink = self.sink.withLock({ $0 }) {
+        if let sink {
+            // The commit travels to the stream while this thread syncs it locally; it is visible and answered
+            // only when both are done (`settle`).
             let dictionary = self.groupDictionaryFrame
             let start = position - UInt64(dictionary.count)
             let write = ReplicatedWrite(
@@ -314,10 +439,17 @@ final class LogWriter: @unchecked Sendable {
                 nextOffset: baseOffset + UInt64(self.encoder.recordCount),
                 lastHash: hash
             )
-            if let refused = sink.replicate(write) { throw refused }
+            sink.replicate(write) { [weak self] refusal in self?.answer(baseOffset, refusal) }
         }
+        self.syncIfNeeded(force: false)
+        self.statistics.recordCommit(
+            appends: requests.count,
+            records: Int(self.encoder.recordCount),
+            bytes: frame.count
+        )
+        if let failure = self.currentFailure() { throw failure }
 
-        // Durable (per policy): make it visible.
+        // Durable (per policy): make it visible — once replicated, with a sink.
         let maxBefore = self.active.maxTimestamp
         self.active.size += UInt64(frame.count)
         self.active.nextOffset += UInt64(self.encoder.recordCount)
@@ -333,7 +465,7 @@ final class LogWriter: @unchecked Sendable {
             )
             self.active.lastIndexedPosition = position
         }
-        self.publishActive()
+        if sink == nil { self.publishActive(self.mark()) }
         if self.configuration.dictionaryEnabled {
             self.history.append(contentsOf: self.encoder.records)
             if self.history.count > 2 * LZ4Codec.dictionaryBytesMax {
@@ -343,18 +475,20 @@ final class LogWriter: @unchecked Sendable {
         return baseOffset
     }
 
-    private func publishActive() {
+    /// Makes the open segment visible to readers up to `mark`.
+    private func publishActive(_ mark: Mark) {
         let active = self.active
+        let index = active.index.prefix(mark.indexCount)
         self.catalog.withLock { catalog in
             let last = catalog.segments.count - 1
             precondition(catalog.segments[last].baseOffset == active.baseOffset)
-            catalog.segments[last].committedBytes = active.size
-            catalog.segments[last].nextOffset = active.nextOffset
-            catalog.segments[last].maxTimestamp = active.maxTimestamp
-            catalog.segments[last].index = active.index
-            catalog.lastHash = active.lastHash
+            catalog.segments[last].committedBytes = mark.size
+            catalog.segments[last].nextOffset = mark.nextOffset
+            catalog.segments[last].maxTimestamp = mark.maxTimestamp
+            catalog.segments[last].index = index
+            catalog.lastHash = mark.lastHash
         }
-        self.commits.publish(nextOffset: active.nextOffset)
+        self.commits.publish(nextOffset: mark.nextOffset)
     }
 
     /// Writes a dictionary frame (the most recent records, `dictionaryBytes` of them) when the open segment has none.
@@ -382,12 +516,16 @@ final class LogWriter: @unchecked Sendable {
         self.compressor.setDictionary(dictionary)
     }
 
-    private func rollIfNeeded(now: Int64, incomingBytes: Int) throws(LedgerError) {
-        guard self.active.nextOffset > self.active.baseOffset else { return }
+    private func rollDue(now: Int64, incomingBytes: Int) -> Bool {
+        guard self.active.nextOffset > self.active.baseOffset else { return false }
         let tooBig =
             self.active.size + UInt64(incomingBytes + Layout.batchHeaderBytes) > self.configuration.segmentBytesMax
         let tooOld = now - self.active.createdAtMicros >= self.configuration.segmentAgeMaxMicros
-        guard tooBig || tooOld else { return }
+        return tooBig || tooOld
+    }
+
+    private func rollIfNeeded(now: Int64, incomingBytes: Int) throws(LedgerError) {
+        guard self.rollDue(now: now, incomingBytes: incomingBytes) else { return }
         try self.roll(
             to: SegmentHeader(
                 baseOffset: self.active.nextOffset,
@@ -536,7 +674,7 @@ final class LogWriter: @unchecked Sendable {
             records: Int(write.nextOffset - write.firstOffset),
             bytes: write.frames.count
         )
-        self.publishActive()
+        self.publishActive(self.mark())
     }
 
     private typealias CheckedFrames = (

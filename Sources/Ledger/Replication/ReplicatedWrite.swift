@@ -1,3 +1,5 @@
+import Foundation
+
 /// What one group commit wrote to the open segment, exactly as it lies on disk, so that a follower can write the
 /// same bytes at the same position and keep a byte-identical log (FORMAT.md §8).
 ///
@@ -119,13 +121,36 @@ public struct ReplicatedWrite: Sendable, Equatable {
 
 /// Where a primary's log hands each group commit before it is visible or acknowledged (the replicator).
 public protocol ReplicationSink: AnyObject, Sendable {
-    /// Called on the log's writer thread after the group's frames are written and synced locally, before readers
-    /// see them and before any appender is answered.
+    /// Called on the log's writer thread right after a group's frames are written, before their local
+    /// `fdatasync` (which runs while the write travels); returns at once.
     ///
-    /// - Returns: nil when the write is replicated (or, in `async` mode, queued for replication); otherwise the
-    ///   reason it could not be (code `.unavailable`): the frames are then cut back from the segment, the group's
-    ///   appends fail with that error, and the log stays writable.
-    func replicate(_ write: ReplicatedWrite) -> LedgerError?
+    /// `done` must be called exactly once per write, on any thread: with nil when the write is replicated (or, in
+    /// `async` mode, queued for replication), otherwise with the reason it cannot be (code `.unavailable`). Until
+    /// then the write is neither visible nor acknowledged. A refused write and every write handed over after it
+    /// are cut back from the segment, their appends fail with the reason, and the log stays writable.
+    func replicate(_ write: ReplicatedWrite, done: @escaping @Sendable (LedgerError?) -> Void)
+
+    /// How many writes may wait for `done` at once; the writer takes no new group while that many do.
+    var writesInFlightMax: Int { get }
+}
+
+private final class SinkAnswer: @unchecked Sendable {
+    // @unchecked: written once before `signal`, read after `wait`.
+    var refusal: LedgerError?
+    let signal = DispatchSemaphore(value: 0)
+}
+
+extension ReplicationSink {
+    /// Hands `write` over and blocks until it is answered (tools and tests; the log's writer never waits so).
+    public func replicateAndWait(_ write: ReplicatedWrite) -> LedgerError? {
+        let answer = SinkAnswer()
+        self.replicate(write) { refusal in
+            answer.refusal = refusal
+            answer.signal.signal()
+        }
+        answer.signal.wait()
+        return answer.refusal
+    }
 }
 
 extension ReplicatedWrite {

@@ -15,6 +15,16 @@ struct SegmentIndex: Sendable, Equatable {
 
     var count: Int { self.positions.count }
 
+    /// The first `count` entries (the index as it was when it had that many).
+    func prefix(_ count: Int) -> SegmentIndex {
+        guard count < self.count else { return self }
+        return SegmentIndex(
+            relativeOffsets: Array(self.relativeOffsets.prefix(count)),
+            positions: Array(self.positions.prefix(count)),
+            maxTimestampsBefore: Array(self.maxTimestampsBefore.prefix(count))
+        )
+    }
+
     mutating func add(relativeOffset: UInt32, position: UInt32, maxTimestampBefore: Int64) {
         precondition(self.positions.last.map { position > $0 } ?? true, "index positions must increase")
         precondition(self.relativeOffsets.last.map { relativeOffset >= $0 } ?? true, "index offsets must not decrease")
