@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "ReplicationTests",
             dependencies: [
-                "Replication", "Ledger", "Engine", "Runtime", "Storage", "TestSupport",
+                "Replication", "Ledger", "Engine", "Runtime", "Storage", "TestSupport", "Simulation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

@@ -10,7 +10,9 @@ import Synchronization
 ///
 /// A replicated installation has several nodes: `baseURL` may list them comma-separated. Calls go to the node that
 /// answered last; one that does not answer, or answers 503 (a follower, or a primary stepping down), is passed
-/// over for the next, so the worker finds the current primary. Every call is idempotent (outcomes are keyed by
+/// over for the next, so the worker finds the current primary. When none takes it — a failover: the old primary
+/// is gone and no follower holds the lease yet, about the lease's length — the call keeps looking for up to
+/// `failoverWait` before it fails (and its job is retried later). Every call is idempotent (outcomes are keyed by
 /// order, fill and notification ids), so trying it on another node is safe.
 public struct EngineClient: Sendable {
     /// Every node's URL, in the order given.
@@ -18,6 +20,8 @@ public struct EngineClient: Sendable {
     let token: String
     let http: HTTPClient
     private let preferred = Preferred()
+    /// How long a call looks for a primary when no node takes it (several nodes only).
+    public var failoverWait: Duration = .seconds(10)
 
     private final class Preferred: Sendable {
         let index = Mutex(0)
@@ -165,9 +169,22 @@ public struct EngineClient: Sendable {
 
     /// Sends `request` (its URL is a path) to the preferred node, then to the others in turn.
     private func call<T: Decodable>(_ request: HTTPClientRequest) async throws -> T {
+        var failures: [String] = []
+        let deadline = ContinuousClock.now + self.failoverWait
+        while true {
+            if let answer: T = try await self.round(request, failures: &failures) { return answer }
+            guard self.baseURLs.count > 1, ContinuousClock.now < deadline else {
+                throw Failure(description: failures.joined(separator: "; "))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// One try on every node, the preferred first; nil when none took the call (the reasons in `failures`).
+    private func round<T: Decodable>(_ request: HTTPClientRequest, failures: inout [String]) async throws -> T? {
         let path = request.url
         let first = self.preferred.index.withLock { $0 }
-        var failures: [String] = []
+        failures = []
         for attempt in 0..<self.baseURLs.count {
             let index = (first + attempt) % self.baseURLs.count
             var request = request
@@ -194,6 +211,6 @@ public struct EngineClient: Sendable {
             if index != first { self.preferred.index.withLock { $0 = index } }
             return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
         }
-        throw Failure(description: failures.joined(separator: "; "))
+        return nil
     }
 }

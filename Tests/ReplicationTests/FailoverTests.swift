@@ -5,25 +5,36 @@ import Ledger
 import NIOCore
 import NIOHTTP1
 import Runtime
+import Simulation
 import Storage
 import Synchronization
 import TestSupport
 import Testing
 
-/// A `stockboom serve --replication` process of the test's own.
+/// A `stockboom serve --replication` process of the test's own (or, with `command`, another `stockboom` program).
 final class ServeNode: @unchecked Sendable {
     let name: String
     let port: Int
     let directory: String
     let environment: [String: String]
+    let extra: [String]
+    let command: [String]?
     private(set) var process: Process?
     let output = OutputFile()
 
-    init(name: String, directory: String, environment: [String: String]) {
+    init(
+        name: String,
+        directory: String,
+        environment: [String: String],
+        extra: [String] = [],
+        command: [String]? = nil
+    ) {
         self.name = name
         self.port = freeLoopbackPort()
         self.directory = directory
         self.environment = environment
+        self.extra = extra
+        self.command = command
     }
 
     var url: String { "http://127.0.0.1:\(self.port)" }
@@ -31,7 +42,9 @@ final class ServeNode: @unchecked Sendable {
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-        process.arguments = ["serve", "--dir", self.directory, "--port", String(self.port), "--node", self.name]
+        process.arguments =
+            (self.command ?? ["serve", "--dir", self.directory, "--port", String(self.port), "--node", self.name])
+            + self.extra
         process.environment = self.environment
         process.standardOutput = self.output.handle
         process.standardError = self.output.handle
@@ -121,13 +134,13 @@ extension ReplicationSuites {
 
         /// A log that lists the test's stocks (the market-data import, before any node opens it), copied to every
         /// node's directory — what `backup restore` gives a joining follower.
-        private func seed(_ directories: [String]) async throws {
+        private func seed(_ directories: [String], at time: Int64 = wallClockMicros()) async throws {
             let log = try EventLog(directory: directories[0])
             let runtime = try EngineRuntime(log: log, engine: Engine())
             for code in Self.stocks {
                 _ = try await runtime.execute(
                     .listStock(code: StockCode(code)!, name: "종목 \(code)", market: "KOSPI", previousClose: 50_000),
-                    context: CommandContext(time: wallClockMicros(), correlationID: "seed")
+                    context: CommandContext(time: time, correlationID: "seed")
                 )
             }
             await runtime.close()
@@ -158,7 +171,7 @@ extension ReplicationSuites {
         }
 
         /// Registers a user with a simulated account on `node`; returns token and account.
-        private func customer(on node: ServeNode) async throws -> (token: String, account: String) {
+        private func customer(on node: ServeNode, kis: KIS? = nil) async throws -> (token: String, account: String) {
             let registered = await self.caller.call(
                 .POST,
                 node.url + "/api/auth/register",
@@ -169,7 +182,9 @@ extension ReplicationSuites {
                 .POST,
                 node.url + "/api/broker-accounts",
                 token: token,
-                json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":1000000000}"#
+                json: kis.map {
+                    #"{"broker":"KIS_PAPER","accountNumber":"50123456-01","appKey":"\#($0.key)","appSecret":"\#($0.secret)"}"#
+                } ?? #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":1000000000}"#
             )
             return (token, try #require(opened.body["id"] as? String, "\(opened)"))
         }
@@ -188,13 +203,39 @@ extension ReplicationSuites {
             let account: String
         }
 
-        private func pair(_ name: String, redisDatabase: Int) async throws -> Pair {
+        /// A broker for the nodes and the worker: the strict KIS fake on a loopback port, and the session's clock
+        /// every process shares (the fake's day and trading hours).
+        struct KIS {
+            let port: Int
+            let key: String
+            let secret: String
+            static let session = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 10)
+            let clock = [
+                "--clock-start", "2025-01-06T10:00:00+09:00", "--clock-origin",
+                String(format: "%.6f", Double(wallClockMicros()) / 1e6),
+            ]
+        }
+
+        private func pair(_ name: String, redisDatabase: Int, kis: KIS? = nil) async throws -> Pair {
             let cluster = try NATSCluster()
             let root = TemporaryDirectory(name)
-            try await self.seed([root.file("a"), root.file("b")])
-            let environment = try self.environment(cluster, database: "stockboom_\(name)", redisDatabase: redisDatabase)
-            let a = ServeNode(name: "a", directory: root.file("a"), environment: environment)
-            let b = ServeNode(name: "b", directory: root.file("b"), environment: environment)
+            try await self.seed(
+                [root.file("a"), root.file("b")],
+                at: kis == nil ? wallClockMicros() : KIS.session - 3_600_000_000
+            )
+            var environment = try self.environment(
+                cluster,
+                database: "stockboom_\(name)",
+                redisDatabase: redisDatabase
+            )
+            if let kis { environment["KIS_BASE_URL"] = "http://127.0.0.1:\(kis.port)" }
+            // The queues of an earlier run (jobs for orders of a database since recreated) must not reach this one.
+            let redisURL = try #require(environment["REDIS_URL"])
+            let endpoint = try #require(RedisEndpoint(url: redisURL))
+            _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
+            let extra = kis?.clock ?? []
+            let a = ServeNode(name: "a", directory: root.file("a"), environment: environment, extra: extra)
+            let b = ServeNode(name: "b", directory: root.file("b"), environment: environment, extra: extra)
             try a.start()
             try await self.caller.waitFor(60, "a primary (\(a.output.text.suffix(600)))") {
                 await self.caller.role(a) == "primary"
@@ -203,7 +244,7 @@ extension ReplicationSuites {
             try await self.caller.waitFor(60, "b following") {
                 await self.caller.replication(b)?["primary"] as? String == a.url
             }
-            let (token, account) = try await self.customer(on: a)
+            let (token, account) = try await self.customer(on: a, kis: kis)
             return Pair(cluster: cluster, root: root, a: a, b: b, token: token, account: account)
         }
 
@@ -309,6 +350,111 @@ extension ReplicationSuites {
                 )
             }
             #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
+        }
+
+        /// Orders to a KIS account across a failover: the worker is given both nodes and follows the primary, the
+        /// new primary's dispatcher resumes from its checkpoint, and the broker (the strict KIS fake) receives every
+        /// acknowledged order exactly once — none lost in the failover, none sent twice by the two nodes.
+        @Test func ordersReachTheBrokerOnceEachAcrossAFailover() async throws {
+            let mock = KISFake(now: KIS.session)
+            mock.state.withLock {
+                $0.rateLimit = 1_000
+                $0.bucket.tokens = 1_000
+            }
+            let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
+            try await LoopbackServer.with(mock.router()) { port in
+                let kis = KIS(port: port, key: key, secret: secret)
+                let pair = try await self.pair("broker", redisDatabase: 26, kis: kis)
+                let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
+                try FileManager.default.createDirectory(atPath: root.file("worker"), withIntermediateDirectories: true)
+                let worker = ServeNode(
+                    name: "worker",
+                    directory: root.file("worker"),
+                    environment: a.environment,
+                    extra: kis.clock,
+                    command: [
+                        "worker", "--dir", root.file("worker"), "--server", "\(a.url),\(b.url)", "--poll-seconds",
+                        "0.3",
+                        "--reconcile-seconds", "100000",
+                    ]
+                )
+                try worker.start()
+                defer { worker.signal(SIGKILL) }
+                // The worker's start-up reconciliation adopts the broker's cash.
+                try await self.caller.waitFor(60, "cash adopted (\(worker.output.text.suffix(800)))") {
+                    let portfolio = await self.caller.call(
+                        .GET,
+                        a.url + "/api/portfolio?brokerAccountId=\(account)",
+                        token: token
+                    )
+                    return ((portfolio.body["items"] as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
+                }
+
+                // Forty limit buys, each retried on either node under its idempotency key; the primary is killed
+                // after the tenth, with the first ones still on their way to the broker.
+                var acknowledged: [String] = []
+                var preferred = 0  // like any client: the node that answered last first
+                for index in 0..<40 {
+                    if index == 10 { a.signal(SIGKILL) }
+                    var attempt = 0
+                    while true {
+                        let node = (attempt + preferred) % 2 == 0 ? a : b
+                        let answer = await self.caller.call(
+                            .POST,
+                            node.url + "/api/orders",
+                            token: token,
+                            json:
+                                #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":\#(50_000 - index * 50)}"#,
+                            key: "broker-\(index)"
+                        )
+                        if answer.status == 201 || answer.status == 200, let id = answer.body["id"] as? String {
+                            acknowledged.append(id)
+                            preferred = node === a ? 0 : 1
+                            break
+                        }
+                        attempt += 1
+                        #expect(attempt < 600, "order \(index) could not be placed: \(answer)")
+                        if attempt >= 600 { return }
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                #expect(await self.caller.role(b) == "primary")
+                try a.start()  // it rejoins as a follower
+
+                // Every acknowledged order reaches the broker: the engine records its broker order number.
+                var numbers: [String: String] = [:]
+                var statuses: [String: String] = [:]
+                do {
+                    try await self.caller.waitFor(90, "every order at the broker") {
+                        for id in acknowledged where numbers[id] == nil {
+                            let shown = await self.caller.call(.GET, b.url + "/api/orders/\(id)", token: token)
+                            statuses[id] = shown.body["status"] as? String ?? "\(shown.status)"
+                            if let number = shown.body["brokerOrderNumber"] as? String { numbers[id] = number }
+                        }
+                        return numbers.count == acknowledged.count
+                    }
+                } catch {
+                    Issue.record(
+                        "\(error): orders without a broker number by status \(Dictionary(grouping: statuses.filter { numbers[$0.key] == nil }.values, by: { $0 }).mapValues(\.count)); worker: \(worker.output.text.suffix(3000))"
+                    )
+                    return
+                }
+                let brokerOrders = mock.state.withLock { $0.orders.filter { $0.original.isEmpty } }
+                #expect(Set(acknowledged).count == 40, "one order per idempotency key")
+                #expect(brokerOrders.count == 40, "the broker took \(brokerOrders.count) orders for 40")
+                #expect(
+                    Set(brokerOrders.map(\.number)) == Set(numbers.values),
+                    "each broker order is one engine order's"
+                )
+                #expect(Set(numbers.values).count == 40, "no two engine orders hold one broker order")
+                try await self.caller.waitFor(60, "same head") {
+                    let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
+                    return ha != nil && ha == hb
+                }
+                worker.signal(SIGTERM)
+                a.signal(SIGTERM)
+                b.signal(SIGTERM)
+            }
         }
 
         @Test func aPausedPrimaryIsFencedWhenItWakesAndAFollowerResumesAfterAKill() async throws {

@@ -8,7 +8,9 @@ import Ledger
 ///
 /// Refusing is the default, so that a write route added later cannot slip through a follower; the routes listed in
 /// `local` write nothing to the log (sessions and credentials live in PostgreSQL, shared by every node; a backtest
-/// writes a log of its own) and are served everywhere.
+/// writes a log of its own) and are served everywhere. The worker's `/internal` routes are refused whatever the
+/// method: the worker decides on what it reads there (is this order still PENDING?), so it reads the primary,
+/// never a follower a few commits behind.
 struct ReadOnlyNodeMiddleware: RouterMiddleware {
     typealias Context = APIContext
     let refusal: @Sendable () -> LedgerError?
@@ -21,7 +23,9 @@ struct ReadOnlyNodeMiddleware: RouterMiddleware {
         async throws -> Response
     {
         let safe = request.method == .get || request.method == .head || request.method == .options
-        if !safe, !Self.local.contains(request.uri.path), let refusal = self.refusal() {
+        let path = request.uri.path
+        let internalRead = path.hasPrefix("/internal/") && context.isInternalClient  // others get its 404
+        if (!safe && !Self.local.contains(path)) || internalRead, let refusal = self.refusal() {
             throw refusal
         }
         return try await next(request, context)
