@@ -154,6 +154,12 @@ struct ServeCommand: AsyncParsableCommand {
             settings.replicas = replicas
         }
         if let bytes = environment["STOCKBOOM_STREAM_MAX_BYTES"].flatMap(Int64.init) { settings.maxBytes = bytes }
+        if let wait = environment["STOCKBOOM_QUORUM_WAIT_MS"] {
+            guard let millis = Int64(wait), (500...600_000).contains(millis) else {
+                throw ValidationError("STOCKBOOM_QUORUM_WAIT_MS must be 500...600000 ms; got '\(wait)'")
+            }
+            settings.quorumWaitMillis = millis
+        }
         return settings
     }
 }

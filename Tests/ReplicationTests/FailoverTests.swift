@@ -78,9 +78,14 @@ final class Shared<Value: Sendable>: Sendable {
 struct Caller {
     let http = HTTPClient.shared
 
-    func call(_ method: HTTPMethod, _ url: String, token: String? = nil, json: String? = nil, key: String? = nil)
-        async -> (status: Int, body: [String: Any])
-    {
+    func call(
+        _ method: HTTPMethod,
+        _ url: String,
+        token: String? = nil,
+        json: String? = nil,
+        key: String? = nil,
+        timeout: Int64 = 3
+    ) async -> (status: Int, body: [String: Any]) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
@@ -90,7 +95,7 @@ struct Caller {
             request.body = .bytes(ByteBuffer(string: json))
         }
         do {
-            let response = try await self.http.execute(request, timeout: .seconds(3))
+            let response = try await self.http.execute(request, timeout: .seconds(timeout))
             let body = try await response.body.collect(upTo: 8 << 20)
             let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
             return (Int(response.status.code), object ?? [:])
@@ -166,7 +171,7 @@ extension ReplicationSuites {
                 "STOCKBOOM_WORKER_TOKEN": String(repeating: "c3", count: 24), "BCRYPT_COST": "4",
                 "NATS_URL": cluster.urls.joined(separator: ","), "STOCKBOOM_REPLICATION": "sync",
                 "STOCKBOOM_LEASE_MS": "1500", "STOCKBOOM_ORDER_RATE": "100000",
-                "STOCKBOOM_STREAM_MAX_BYTES": String(256 << 20),
+                "STOCKBOOM_STREAM_MAX_BYTES": String(256 << 20), "STOCKBOOM_QUORUM_WAIT_MS": "5000",
             ]
         }
 
@@ -455,6 +460,79 @@ extension ReplicationSuites {
                 a.signal(SIGTERM)
                 b.signal(SIGTERM)
             }
+        }
+
+        /// Two of the three NATS nodes lost: the primary can neither replicate nor renew its lease, so writes answer
+        /// 503 with the reason on both nodes while reads go on; when the nodes return, a primary is elected again,
+        /// the write retried under its idempotency key is recorded once, and nothing acknowledged before is lost.
+        @Test func writesAnswer503WithoutQuorumAndResumeWhenItReturns() async throws {
+            let pair = try await self.pair("quorum", redisDatabase: 27)
+            let (cluster, a, b, token, account) = (pair.cluster, pair.a, pair.b, pair.token, pair.account)
+            let first = await self.caller.call(
+                .POST,
+                a.url + "/api/orders",
+                token: token,
+                json: Self.order(account, 1),
+                key: "before"
+            )
+            let firstID = try #require(first.body["id"] as? String, "\(first)")
+            cluster.kill(1)
+            cluster.kill(2)
+            let reasons = [
+                "replication quorum lost", "stepping down", "stepped down", "no primary holds the lease",
+                "send writes to the primary",
+            ]
+            for node in [a, b, a] {
+                let refused = await self.caller.call(
+                    .POST,
+                    node.url + "/api/orders",
+                    token: token,
+                    json: Self.order(account, 2),
+                    key: "during",
+                    timeout: 30
+                )
+                let detail = refused.body["detail"] as? String ?? ""
+                print("quorum lost: \(node.name) answered a write \(refused.status) \(detail)")
+                #expect(refused.status == 503, "\(node.name): \(refused)")
+                #expect(reasons.contains { detail.contains($0) }, "\(node.name): \(detail)")
+            }
+            for node in [a, b] {
+                #expect(
+                    await self.caller.call(.GET, node.url + "/api/orders/\(firstID)", token: token).status == 200,
+                    "reads go on without quorum (\(node.name))"
+                )
+            }
+            try cluster.start(1)
+            try cluster.start(2)
+            // Retried under its key on whichever node takes it: recorded once.
+            var retried: String?
+            try await self.caller.waitFor(90, "a primary again (\(a.output.text.suffix(800)))") {
+                for node in [a, b] {
+                    let answer = await self.caller.call(
+                        .POST,
+                        node.url + "/api/orders",
+                        token: token,
+                        json: Self.order(account, 2),
+                        key: "during"
+                    )
+                    if answer.status == 201 || answer.status == 200 {
+                        retried = answer.body["id"] as? String
+                        return true
+                    }
+                }
+                return false
+            }
+            let primary = await self.caller.role(a) == "primary" ? a : b
+            let listed = await self.caller.call(.GET, primary.url + "/api/orders?limit=100", token: token)
+            let ids = (listed.body["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(Set(ids) == Set([firstID, try #require(retried)]), "\(ids)")
+            #expect(ids.count == 2, "the order retried under its key is recorded once: \(ids)")
+            try await self.caller.waitFor(60, "same head") {
+                let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
+                return ha != nil && ha == hb
+            }
+            a.signal(SIGTERM)
+            b.signal(SIGTERM)
         }
 
         @Test func aPausedPrimaryIsFencedWhenItWakesAndAFollowerResumesAfterAKill() async throws {
