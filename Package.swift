@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "ReplicationTests",
             dependencies: [
-                "Replication", "Ledger", "Engine", "Runtime", "Storage", "TestSupport", "Simulation",
+                "Replication", "Ledger", "Engine", "Runtime", "Storage", "TestSupport", "Simulation", "Projections",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
