@@ -46,6 +46,8 @@ public final class ReplicatedNode: Sendable {
         self.directory = directory
         var options = serve
         options.stopOnSignals = false
+        // One feed (one Redis subscription on a thread of its own) for every serve side this node starts.
+        if options.liveFeed == nil { options.liveFeed = options.redis.map { LiveEventFeed(endpoint: $0) } }
         self.serveOptions = options
         self.engine = engine
         self.logger = logger

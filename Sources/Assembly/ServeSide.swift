@@ -39,6 +39,9 @@ public struct ServeOptions: Sendable {
     public var projections = true
     /// The node's replication for `/health` and the metrics (a replicated node); nil otherwise.
     public var replication: (@Sendable () -> ReplicationReport)?
+    /// The live event feed to use (a replicated node keeps one for every serve side it starts: the feed's thread
+    /// lives as long as the process); nil: a new one when `redis` is set.
+    public var liveFeed: LiveEventFeed?
     /// Called with the read models' status after each pass of the projections.
     public var onProjectionPass: (@Sendable ([ProjectionStatus]) -> Void)?
     /// SIGTERM and SIGINT start the graceful shutdown (`serve`); off for an embedded system (the demo).
@@ -152,7 +155,7 @@ public final class ServeSide: Sendable {
                 candleCacheCapacity: options.candleCache
             )
             gateway.workerToken = options.workerToken
-            gateway.liveFeed = options.redis.map { LiveEventFeed(endpoint: $0) }
+            gateway.liveFeed = options.liveFeed ?? options.redis.map { LiveEventFeed(endpoint: $0) }
             services = gateway
         } else {
             logger.warning("DATABASE_URL is not set: serving /health and /metrics only, no /api")

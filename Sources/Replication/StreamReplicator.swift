@@ -36,6 +36,8 @@ public struct ReplicationSettings: Sendable {
     /// `sync`: how many commits may travel to the stream at once. The writer goes on with the next group while
     /// earlier ones wait for the stream's acknowledgement; appenders are answered in order.
     public var commitsInFlight = 4
+    /// Keep every publish's round trip for `takePublishTimes` (the benchmarks); off in service.
+    public var recordPublishTimes = false
 
     public init(servers: [String], mode: ReplicationMode, node: String, advertiseURL: String) {
         self.servers = servers
@@ -183,6 +185,11 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         }
     }
 
+    private func record(_ nanos: UInt64) {
+        guard self.settings.recordPublishTimes else { return }
+        self.publishNanos.withLock { times in if times.count < 1 << 20 { times.append(nanos) } }
+    }
+
     private static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
@@ -285,7 +292,7 @@ public final class StreamReplicator: ReplicationSink, Sendable {
         }
         if let acknowledged {
             let nanos = UInt64(Self.seconds(ContinuousClock.now - acknowledged.sentAt) * 1e9)
-            self.publishNanos.withLock { times in if times.count < 1 << 20 { times.append(nanos) } }
+            self.record(nanos)
             acknowledged.done(nil)
         }
         if recover { self.startRecovery() }
@@ -457,7 +464,7 @@ public final class StreamReplicator: ReplicationSink, Sendable {
                     }
                 }
                 let nanos = UInt64(Self.seconds(ContinuousClock.now - attempt) * 1e9)
-                self.publishNanos.withLock { times in if times.count < 1 << 20 { times.append(nanos) } }
+                self.record(nanos)
                 return .success(sequence)
             } catch {
                 if error.isWrongLastSequence {

@@ -52,6 +52,7 @@ struct ReplicationBenchCommand: AsyncParsableCommand {
             )
             settings.replicas = self.replicas
             settings.commitsInFlight = self.inFlight
+            settings.recordPublishTimes = true
             settings.maxBytes = 512 << 20  // seven streams within the servers' file store
             var which = 0
             /// A log (and for sync/async a fresh stream and its replicator) for one workload.

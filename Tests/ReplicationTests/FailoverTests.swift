@@ -645,8 +645,35 @@ extension ReplicationSuites {
                 let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
                 return await self.caller.role(a) == "follower" && ha != nil && ha == hb
             }
+
+            // A third node joins as runbook 13 says: a backup of a running node, restored log-only, then the stream.
+            let backup = try await runStockboom([
+                "backup", "create", "--dir", root.file("b"), "--to", root.file("backups"),
+            ])
+            #expect(backup.0 == 0, "\(backup)")
+            let restore = try await runStockboom(
+                ["backup", "restore", "--from", root.file("backups"), "--to", root.file("c"), "--log-only"]
+            )
+            #expect(restore.0 == 0, "\(restore)")
+            for index in 25..<30 {
+                _ = await self.caller.call(
+                    .POST,
+                    b.url + "/api/orders",
+                    token: token,
+                    json: Self.order(account, index),
+                    key: "k\(index)"
+                )
+            }
+            let c = ServeNode(name: "c", directory: root.file("c"), environment: b.environment)
+            try c.start()
+            try await self.caller.waitFor(60, "c joined (\(c.output.text.suffix(800)))") {
+                let (hc, hb) = (await self.caller.head(c), await self.caller.head(b))
+                return await self.caller.role(c) == "follower" && hc != nil && hc == hb
+            }
+            c.signal(SIGTERM)
             a.signal(SIGTERM)
             b.signal(SIGTERM)
+            #expect(try LogVerifier.verify(directory: root.file("c")).isValid)
             for name in try FileManager.default.contentsOfDirectory(atPath: root.file("b")) where name.hasSuffix(".log")
             {
                 #expect(
