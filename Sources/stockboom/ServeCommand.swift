@@ -27,7 +27,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL for the read models and health (default $DATABASE_URL).") var databaseURL: String?
     @Option(help: "Redis for health and queue metrics (default $REDIS_URL).") var redisURL: String?
     @OptionGroup var session: SessionClockOptions
-    @Option(help: "PostgreSQL connections for API queries.") var databaseConnections = 4
+    @Option(
+        help:
+            "PostgreSQL connections for API queries (default: DATABASE_URL's connection_limit, else 4)."
+    ) var databaseConnections: Int?
     @Option(help: "Open HTTP connections at most (live streams included); more are closed as they open.")
     var maxConnections = 1_024
     @Option(
@@ -56,8 +59,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
         options.maxConnections = self.maxConnections
         options.candleCache = self.candleCache
-        options.databaseConnections = self.databaseConnections
         options.databaseURL = self.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        var limit: Int?
+        if let url = options.databaseURL {
+            do { limit = try PostgresURL.split(url).connectionLimit } catch { throw ValidationError(error.message) }
+        }
+        options.databaseConnections = self.databaseConnections ?? limit ?? 4
+        guard (1...1_000).contains(options.databaseConnections) else {
+            throw ValidationError("--database-connections must be 1...1000")
+        }
         options.redis = try (self.redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }).map { text in
             guard let endpoint = RedisEndpoint(url: text) else {
                 throw ValidationError("REDIS_URL must look like redis://host:port[/db]")

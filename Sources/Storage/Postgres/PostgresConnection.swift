@@ -36,8 +36,10 @@ public struct PostgresRows: Sendable {
 public final class PostgresConnection: Sendable {
     private let connection: Mutex<OpaquePointer>
 
-    /// Connects with a libpq connection string or URL (`postgresql://user@host:port/db`).
+    /// Connects with a libpq connection string or URL (`postgresql://user@host:port/db`; a `connection_limit`
+    /// parameter is the pool's business, not libpq's: see `PostgresURL`).
     public init(url: String) throws(PostgresError) {
+        let url = try PostgresURL.split(url).url
         guard let raw = PQconnectdb(url) else {
             throw PostgresError(sqlState: nil, message: "libpq could not allocate a connection")
         }
