@@ -177,7 +177,7 @@ let package = Package(
         // The operations files (docker/, .env.example) against real validators, and the commands' log lines.
         .testTarget(
             name: "OperationsTests",
-            dependencies: ["Projections", "Storage", "TestSupport"],
+            dependencies: ["Projections", "Storage", "TestSupport", "Assembly"],
             exclude: ["validate_operations.py"]
         ),
         .testTarget(

@@ -7,6 +7,12 @@ import Logging
 public enum CommandMain {
     public static func run(_ root: any ParsableCommand.Type) async {
         LoggingSystem.bootstrap { JSONLineLogHandler(label: $0) }
+        do {
+            try SecretFiles.load()
+        } catch {
+            Log.command.error("\(error)")
+            Foundation.exit(78)  // EX_CONFIG
+        }
         let command: any ParsableCommand
         do {
             command = try root.parseAsRoot(nil)
