@@ -120,6 +120,9 @@ public final class JobDispatcher: @unchecked Sendable {
     private let clock: @Sendable () -> Int64
     /// Whether catching up publishes to `eventsChannel` (not while rebuilding history).
     private var publishes = true
+    /// Whether catching up puts stranded jobs back in `wait` (a rebuild: the guide's `DEL "bull:<queue>:wait"`
+    /// leaves the records of the jobs it dropped, which a plain add takes for existing jobs).
+    private var rebuilding = false
     /// Events the last `catchUp` went through (it stops at `maxEvents`).
     private var lastPassEvents: UInt64 = 0
 
@@ -202,7 +205,7 @@ public final class JobDispatcher: @unchecked Sendable {
         if let failure { throw failure }
         jobs = JobDerivation.analysisBatches(jobs)
         // Jobs first, then the checkpoint: a crash between the two re-derives jobs that then already exist.
-        let added = try self.store.add(jobs, now: self.clock() / 1_000)
+        let added = try self.store.add(jobs, now: self.clock() / 1_000, requeueStranded: self.rebuilding)
         // Live subscribers get each event once per pass (a pass repeated after a crash publishes again:
         // subscribers deduplicate by offset). A rebuild replays history without publishing it.
         if !messages.isEmpty { _ = try self.store.redis.pipeline(messages) }
@@ -214,7 +217,11 @@ public final class JobDispatcher: @unchecked Sendable {
     @discardableResult
     public func rebuild() throws -> Int {
         self.publishes = false
-        defer { self.publishes = true }
+        self.rebuilding = true
+        defer {
+            self.publishes = true
+            self.rebuilding = false
+        }
         _ = try self.store.redis.command(["DEL", Self.checkpointKey])
         var added = 0
         while true {

@@ -93,6 +93,24 @@ public struct JobQueueStore: Sendable {
         """
     )
 
+    /// KEYS: job, wait, active, delayed; ARGV: id, data, maxAttempts, now. As `addScript`, and a job whose record
+    /// is there, unfinished, but in no list (stranded by the guide's `DEL "bull:<queue>:wait"`) is put back in
+    /// `wait`. For `stockboom queues rebuild`, which only adds jobs the engine's state says are still pending.
+    static let addOrRequeueScript = LuaScript(
+        """
+        if redis.call('EXISTS', KEYS[1]) == 1 then
+            if redis.call('HEXISTS', KEYS[1], 'finishedOn') == 1 then return 0 end
+            if redis.call('LPOS', KEYS[2], ARGV[1]) or redis.call('LPOS', KEYS[3], ARGV[1])
+                or redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 0 end
+            redis.call('LPUSH', KEYS[2], ARGV[1])
+            return 1
+        end
+        redis.call('HSET', KEYS[1], 'data', ARGV[2], 'attemptsMade', '0', 'maxAttempts', ARGV[3], 'timestamp', ARGV[4])
+        redis.call('LPUSH', KEYS[2], ARGV[1])
+        return 1
+        """
+    )
+
     /// KEYS: wait, active; ARGV: prefix, max, lockMs, token, now, firstID (already moved by BLMOVE, or '').
     static let reserveScript = LuaScript(
         """
@@ -229,16 +247,26 @@ public struct JobQueueStore: Sendable {
 
     // MARK: Operations
 
-    /// Adds jobs (one round trip); returns how many were new.
+    /// Adds jobs (one round trip); returns how many were new. `requeueStranded`: also put back in `wait` an
+    /// unfinished job whose record exists in no list (counted as added).
     @discardableResult
-    public func add(_ jobs: [Job], now: Int64) throws(RedisError) -> Int {
+    public func add(_ jobs: [Job], now: Int64, requeueStranded: Bool = false) throws(RedisError) -> Int {
         guard !jobs.isEmpty else { return 0 }
         let commands: [[[UInt8]]] = jobs.map { job in
-            Self.eval(
-                Self.addScript,
-                keys: [Self.key(job.queue, job.id), Self.key(job.queue, "wait")],
-                arguments: [job.id, job.data, String(job.maxAttempts), String(now)]
-            )
+            requeueStranded
+                ? Self.eval(
+                    Self.addOrRequeueScript,
+                    keys: [
+                        Self.key(job.queue, job.id), Self.key(job.queue, "wait"), Self.key(job.queue, "active"),
+                        Self.key(job.queue, "delayed"),
+                    ],
+                    arguments: [job.id, job.data, String(job.maxAttempts), String(now)]
+                )
+                : Self.eval(
+                    Self.addScript,
+                    keys: [Self.key(job.queue, job.id), Self.key(job.queue, "wait")],
+                    arguments: [job.id, job.data, String(job.maxAttempts), String(now)]
+                )
         }
         var added = 0
         for reply in try self.scripts(commands) {
@@ -456,8 +484,8 @@ public struct JobQueueStore: Sendable {
     }
 
     static let allScripts = [
-        addScript, reserveScript, completeScript, failScript, postponeScript, promoteScript, stalledScript,
-        retryFailedScript, extendScript,
+        addScript, addOrRequeueScript, reserveScript, completeScript, failScript, postponeScript, promoteScript,
+        stalledScript, retryFailedScript, extendScript,
     ]
     static let scriptsBySHA: [[UInt8]: [UInt8]] = Dictionary(
         uniqueKeysWithValues: allScripts.map { ($0.sha, Array($0.text.utf8)) }
@@ -475,7 +503,9 @@ public struct JobQueueStore: Sendable {
             missing.map { index in
                 var command = commands[index]
                 command[0] = Array("EVAL".utf8)
-                command[1] = Self.scriptsBySHA[command[1]] ?? []
+                // A script missing from `allScripts` answers an error instead of silently doing nothing.
+                command[1] =
+                    Self.scriptsBySHA[command[1]] ?? Array("return redis.error_reply('script not in allScripts')".utf8)
                 return command
             }
         )

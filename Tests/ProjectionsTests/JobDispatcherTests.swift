@@ -275,6 +275,21 @@ import Testing
         _ = try store.redis.command(["FLUSHDB"])
         #expect(try dispatcher.rebuild() == 1, "the PENDING order's job alone")
         #expect(try analysisStarts().isEmpty, "a bar older than the last analysed one is not analysed late")
+        // The guide's `DEL "bull:trade-execution:wait"` drops the list but leaves the job's record: a rebuild puts
+        // the job back (a plain add took the record for a job still queued), once.
+        func waiting() throws -> [String] {
+            guard case .array(let ids) = try store.redis.command(["LRANGE", "bull:trade-execution:wait", "0", "-1"])
+            else { return [] }
+            return ids.compactMap(\.text)
+        }
+        let queued = try waiting()
+        #expect(queued.count == 1)
+        _ = try store.redis.command(["DEL", "bull:trade-execution:wait"])
+        #expect(try dispatcher.catchUp() == 0 && waiting().isEmpty, "following the log does not bring it back")
+        #expect(try dispatcher.rebuild() == 1)
+        #expect(try waiting() == queued)
+        #expect(try dispatcher.rebuild() == 0, "a job already waiting is not queued twice")
+        #expect(try waiting() == queued)
         #expect(try EngineState(snapshot: runtime.state.snapshot()) == runtime.state, "the marker survives a snapshot")
         await runtime.close()
         log.close()
