@@ -348,7 +348,7 @@ final class LogWriter: @unchecked Sendable {
     private func answer(_ firstOffset: UInt64, _ refusal: LedgerError?) {
         self.condition.lock()
         self.answers[firstOffset] = .some(refusal)
-        self.condition.signal()
+        self.condition.broadcast()  // not `signal`: `stop` may be waiting on the same condition
         self.condition.unlock()
     }
 
