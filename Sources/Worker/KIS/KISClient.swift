@@ -96,13 +96,39 @@ public actor KISClient {
                 httpStatus: status
             )
         }
-        let seconds =
-            Int64(json["expires_in"] as? String ?? "") ?? (json["expires_in"] as? NSNumber)?.int64Value ?? 86_400
-        let token = KISToken(accessToken: access, issuedAt: now, expiresAt: now + seconds * 1_000_000)
+        let token = KISToken(accessToken: access, issuedAt: now, expiresAt: Self.tokenExpiry(json, now: now))
         self.token = token
         try await self.tokenStore?.save(token)
         await self.onTokenIssued?(token)
         return token
+    }
+
+    /// When a token from `/oauth2/tokenP` expires (µs). KIS re-serves the same token for six hours with its first
+    /// expiry, so `access_token_token_expired` ("YYYY-MM-DD HH:MM:SS", KST) is read first; `expires_in` (seconds)
+    /// when that is absent or not believable. Values a broker answer cannot mean — in the past, more than 90 days
+    /// ahead, overflowing — are not used; without either, KIS's documented 24 hours.
+    static func tokenExpiry(_ json: [String: Any], now: Int64) -> Int64 {
+        let longest: Int64 = 90 * 86_400
+        if let text = json["access_token_token_expired"] as? String, let expiry = Self.kstTime(text),
+            expiry > now, (expiry - now) / 1_000_000 <= longest
+        {
+            return expiry
+        }
+        let seconds =
+            Int64(json["expires_in"] as? String ?? "") ?? (json["expires_in"] as? NSNumber)?.int64Value ?? 86_400
+        return now + ((1...longest).contains(seconds) ? seconds : 86_400) * 1_000_000
+    }
+
+    /// "YYYY-MM-DD HH:MM:SS" in KST as µs since the epoch, or nil.
+    static func kstTime(_ text: String) -> Int64? {
+        let parts = text.split(separator: " ")
+        guard text.utf8.count == 19, parts.count == 2 else { return nil }
+        let date = parts[0].split(separator: "-")
+        let time = parts[1].split(separator: ":").compactMap { Int64($0) }
+        guard date.count == 3, time.count == 3, let day = KST.day(yyyymmdd: date.joined()),
+            (0..<24).contains(time[0]), (0..<60).contains(time[1]), (0..<60).contains(time[2])
+        else { return nil }
+        return KST.instant(day: day, hour: time[0], minute: time[1]) + time[2] * 1_000_000
     }
 
     // MARK: Market data
