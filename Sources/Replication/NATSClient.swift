@@ -227,17 +227,30 @@ public final class NATSClient: @unchecked Sendable {
         expectedLastSequence: UInt64?,
         waitMillis: Int64? = nil
     ) throws(NATSError) -> (sequence: UInt64, duplicate: Bool) {
-        let (message, published) = try publication(
-            subject: subject,
-            body: body,
-            waitMillis: waitMillis ?? self.waitMillis,
-            expectedLastSequence: expectedLastSequence
-        )
+        var message: OpaquePointer?
+        var status = body.withUnsafeBytes { raw in
+            natsMsg_Create(
+                &message,
+                subject,
+                nil,
+                raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                Int32(raw.count)
+            )
+        }
+        guard status == NATS_OK, let message else { throw .from(status, "natsMsg_Create") }
         defer { natsMsg_Destroy(message) }
-        var options = published
+        var options = jsPubOptions()
+        jsPubOptions_Init(&options)
+        options.MaxWait = waitMillis ?? self.waitMillis
+        if let expectedLastSequence {
+            // 0 means "not set" to the client: a stream that must still be empty is expected to hold no message on
+            // its one subject instead.
+            if expectedLastSequence == 0 { options.ExpectNoMessage = true }
+            options.ExpectLastSeq = expectedLastSequence
+        }
         var ack: UnsafeMutablePointer<jsPubAck>?
         var errorCode = jsErrCode(rawValue: 0)
-        let status = messageID.withCString { id in
+        status = messageID.withCString { id in
             options.MsgId = id
             return js_PublishMsg(&ack, self.jetStream, message, &options, &errorCode)
         }
@@ -364,16 +377,24 @@ public final class NATSClient: @unchecked Sendable {
         public func publish(subject: String, body: [UInt8], messageID: String, expectedLastSequence: UInt64)
             throws(NATSError)
         {
-            let (created, published) = try publication(
-                subject: subject,
-                body: body,
-                waitMillis: self.waitMillis,
-                expectedLastSequence: expectedLastSequence
-            )
-            var message: OpaquePointer? = created
-            var options = published
+            var message: OpaquePointer?
+            var status = body.withUnsafeBytes { raw in
+                natsMsg_Create(
+                    &message,
+                    subject,
+                    nil,
+                    raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                    Int32(raw.count)
+                )
+            }
+            guard status == NATS_OK, message != nil else { throw .from(status, "natsMsg_Create") }
             defer { natsMsg_Destroy(message) }  // a no-op once the library took it
-            let status = messageID.withCString { id in
+            var options = jsPubOptions()
+            jsPubOptions_Init(&options)
+            options.MaxWait = self.waitMillis
+            if expectedLastSequence == 0 { options.ExpectNoMessage = true }
+            options.ExpectLastSeq = expectedLastSequence
+            status = messageID.withCString { id in
                 options.MsgId = id
                 return js_PublishMsgAsync(self.jetStream, &message, &options)
             }
@@ -480,26 +501,4 @@ public final class NATSClient: @unchecked Sendable {
             guard status == NATS_OK else { throw .from(status, "deleting key \(key)") }
         }
     }
-}
-
-/// A message for `subject` holding `body`, and the options every publish sets: how long to wait for the answer and
-/// the last sequence the stream must have. Destroy the message (`natsMsg_Destroy`) unless the library took it.
-private func publication(subject: String, body: [UInt8], waitMillis: Int64, expectedLastSequence: UInt64?)
-    throws(NATSError) -> (OpaquePointer, jsPubOptions)
-{
-    var message: OpaquePointer?
-    let status = body.withUnsafeBytes { raw in
-        natsMsg_Create(&message, subject, nil, raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count))
-    }
-    guard status == NATS_OK, let message else { throw .from(status, "natsMsg_Create") }
-    var options = jsPubOptions()
-    jsPubOptions_Init(&options)
-    options.MaxWait = waitMillis
-    if let expectedLastSequence {
-        // 0 means "not set" to the client: a stream that must still be empty is expected to hold no message on its
-        // one subject instead.
-        if expectedLastSequence == 0 { options.ExpectNoMessage = true }
-        options.ExpectLastSeq = expectedLastSequence
-    }
-    return (message, options)
 }
