@@ -518,6 +518,11 @@ extension ReplicationSuites {
                 key: "before"
             )
             let firstID = try #require(first.body["id"] as? String, "\(first)")
+            // The follower applies what the stream stored; it cannot fetch once quorum is gone, so it must
+            // hold the order before the nodes die for its read to be a fair question.
+            try await self.caller.waitFor(30, "b holds the first order") {
+                await self.caller.call(.GET, b.url + "/api/orders/\(firstID)", token: token).status == 200
+            }
             cluster.kill(1)
             cluster.kill(2)
             let reasons = [
