@@ -59,6 +59,7 @@ let package = Package(
             ]
         ),
         // Read models: PostgreSQL schema (migrations), the projection runner, one file per read model, read queries.
+        .target(name: "Telemetry", dependencies: [.product(name: "Prometheus", package: "swift-prometheus")]),
         .target(name: "Projections", dependencies: ["Storage", "Runtime", "Engine", "Ledger"]),
         // Jobs: queue names, the BullMQ-layout store in Redis, job derivation and the dispatcher, and the
         // wire contract between the worker and the engine's internal routes.
@@ -70,7 +71,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger",
+                "Projections", "Jobs", "Storage", "Runtime", "Engine", "Ledger", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,8 +88,9 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Jobs", "Storage", "Engine", "Ledger",
+                "Jobs", "Storage", "Engine", "Ledger", "Telemetry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -124,7 +126,7 @@ let package = Package(
             name: "stockboom-sim",
             dependencies: [
                 "Assembly", "Simulation", "Ledger", "Engine", "Runtime", "Storage", "Projections", "Jobs", "Gateway",
-                "Worker", "Replication",
+                "Worker", "Replication", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -177,7 +179,7 @@ let package = Package(
         // The operations files (docker/, .env.example) against real validators, and the commands' log lines.
         .testTarget(
             name: "OperationsTests",
-            dependencies: ["Projections", "Storage", "TestSupport", "Assembly"],
+            dependencies: ["Projections", "Storage", "TestSupport", "Assembly", "Worker", "Jobs"],
             exclude: ["validate_operations.py"]
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import Ledger
 public import Logging
 import ServiceLifecycle
 public import Storage
+import Synchronization
 import UnixSignals
 public import Worker
 
@@ -41,6 +42,12 @@ public struct WorkerOptions: Sendable {
     public var collectGroup = 25
     public var watchEvery = 1
     public var logger = Logger(label: "worker")
+    /// The worker's HTTP port for `/metrics` and `/health` (nil: none; 0: any free port, see `WorkerSide.httpPort`).
+    public var httpPort: Int?
+    public var httpHost = "127.0.0.1"
+    /// A consumer thread whose turn is older than this is hung (`/health` answers 503). A turn is one
+    /// reservation (a second while the queue is empty) and the jobs it took.
+    public var stallSeconds = 300.0
 
     public init(serverURL: String, token: String, redis: RedisEndpoint) {
         self.serverURL = serverURL
@@ -133,7 +140,14 @@ public enum WorkerQueues {
                     "SMTP_HOST is not set: notifications are recorded as failed (no channel)"
                 )
             }
-            return (NotificationHandler(engine: context.engine, mailer: mailer, webhook: context.options.webhook), [])
+            return (
+                NotificationHandler(
+                    engine: context.engine,
+                    mailer: mailer,
+                    webhook: context.options.webhook,
+                    metrics: context.metrics
+                ), []
+            )
         }
     }
 }
@@ -144,6 +158,7 @@ struct WorkerContext: Sendable {
     let engine: EngineClient
     let report: @Sendable (String) -> Void
     let directory: BrokerDirectory?
+    let metrics: WorkerMetrics
 
     func brokers() throws -> BrokerDirectory {
         guard let directory else {
@@ -160,12 +175,24 @@ struct WorkerContext: Sendable {
 /// in one `ServiceGroup`. Graceful shutdown stops the schedules, then every consumer finishes the jobs it holds.
 public final class WorkerSide: Sendable {
     public let consumers: [QueueConsumers]
+    public let metrics: WorkerMetrics
+    /// The port `/metrics` and `/health` listen on (nil: no HTTP port).
+    public let httpPort: Int?
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
     private let logger: Logger
 
-    private init(consumers: [QueueConsumers], group: ServiceGroup, running: Task<Void, any Error>, logger: Logger) {
+    private init(
+        consumers: [QueueConsumers],
+        metrics: WorkerMetrics,
+        httpPort: Int?,
+        group: ServiceGroup,
+        running: Task<Void, any Error>,
+        logger: Logger
+    ) {
         self.consumers = consumers
+        self.metrics = metrics
+        self.httpPort = httpPort
         self.group = group
         self.running = running
         self.logger = logger
@@ -176,6 +203,7 @@ public final class WorkerSide: Sendable {
         let logger = options.logger
         let engine = EngineClient(baseURL: options.serverURL, token: options.token)
         let report: @Sendable (String) -> Void = { logger.error("\($0)") }
+        let metrics = WorkerMetrics()
         let queues = QueueName.allCases.filter { (options.concurrency[$0] ?? 0) > 0 }
         var directory: BrokerDirectory?
         if queues.contains(where: WorkerQueues.needsBroker), let databaseURL = options.databaseURL,
@@ -189,10 +217,17 @@ public final class WorkerSide: Sendable {
                 baseURL: options.kisBaseURL,
                 engine: engine,
                 clock: options.clock,
-                requestsPerSecond: options.kisRequestsPerSecond
+                requestsPerSecond: options.kisRequestsPerSecond,
+                observer: metrics
             )
         }
-        let context = WorkerContext(options: options, engine: engine, report: report, directory: directory)
+        let context = WorkerContext(
+            options: options,
+            engine: engine,
+            report: report,
+            directory: directory,
+            metrics: metrics
+        )
         var consumers: [QueueConsumers] = []
         var feeders: [any Service] = []
         for queue in queues {
@@ -204,7 +239,8 @@ public final class WorkerSide: Sendable {
                     concurrency: options.concurrency[queue] ?? 1,
                     handler: handler,
                     lockMs: options.lockMs,
-                    report: report
+                    report: report,
+                    observe: { metrics.job($0, $1, duration: $2) }
                 )
             )
             feeders += services
@@ -214,15 +250,42 @@ public final class WorkerSide: Sendable {
         for case let reconciliation as ReconciliationService in feeders {
             await reconciliation.reconcile()
         }
+        // The HTTP port (metrics, health) first in the group, so it is the last to stop.
+        let listening = BoundPort()
+        let http: [any Service] =
+            options.httpPort.map {
+                [
+                    WorkerHTTP.application(
+                        consumers: consumers,
+                        metrics: metrics,
+                        options: options,
+                        port: $0,
+                        listening: listening
+                    )
+                ]
+            } ?? []
         // Reverse order on shutdown: the schedules stop first, then the consumers finish what they hold.
         let group = ServiceGroup(
             configuration: .init(
-                services: [ConsumersService(consumers: consumers, logger: logger)] + feeders,
+                services: http + [ConsumersService(consumers: consumers, logger: logger)] + feeders,
                 gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [],
                 logger: logger
             )
         )
-        let running = Task { try await group.run() }
+        let ended = Mutex<String?>(nil)
+        let running = Task {
+            do { try await group.run() } catch {
+                ended.withLock { $0 = "\(error)" }
+                throw error
+            }
+        }
+        // A port that cannot be bound is a start-up error, not a worker that runs unseen.
+        while options.httpPort != nil, listening.port.withLock({ $0 }) == nil {
+            if let error = ended.withLock({ $0 }) {
+                throw AssemblyError("the worker's HTTP port \(options.httpHost):\(options.httpPort ?? 0): \(error)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         logger.info(
             "worker running",
             metadata: [
@@ -232,7 +295,14 @@ public final class WorkerSide: Sendable {
                 ),
             ]
         )
-        return WorkerSide(consumers: consumers, group: group, running: running, logger: logger)
+        return WorkerSide(
+            consumers: consumers,
+            metrics: metrics,
+            httpPort: listening.port.withLock { $0 },
+            group: group,
+            running: running,
+            logger: logger
+        )
     }
 
     /// Jobs finished (completed or failed for good) since start, over every queue.

@@ -5,6 +5,7 @@ import Projections
 public import Prometheus
 import Storage
 import Synchronization
+import Telemetry
 
 /// The Prometheus metrics of `GET /metrics`: the operator guide's names plus the log's and the
 /// projections' own.
@@ -24,9 +25,7 @@ public final class GatewayMetrics: Sendable {
     ]
 
     /// A metric's name and its `# HELP` line.
-    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
-    }
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor { .named(name, help) }
 
     public init() {
         // `stockboom_build_info{version="…"} 1`: which build answers, for dashboards and upgrades.
@@ -50,15 +49,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Refreshes every scrape-time gauge. Blocking: call through `blocking {}`.
     public func refresh(_ dependencies: GatewayDependencies) {
-        self.registry.makeGauge(
-            descriptor: Self.descriptor(
-                "process_cpu_usage_percent",
-                "CPU used by this process since the last scrape, percent of one core."
-            )
-        ).set(self.usage.cpuPercent())
-        self.registry.makeGauge(
-            descriptor: Self.descriptor("process_memory_usage_bytes", "Resident memory of this process.")
-        ).set(self.usage.residentBytes())
+        self.registry.recordProcessUsage(self.usage)
         let log = dependencies.log
         let values = log.statistics
         let previous = self.lastLog.withLock { last -> LogStatistics.Values in

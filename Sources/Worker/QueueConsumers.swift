@@ -52,6 +52,12 @@ public final class QueueConsumers: @unchecked Sendable {
     public var finishedCount: Int { self.finished.load(ordering: .relaxed) }
     private let finished = Atomic<Int>(0)
     private var threads: [Thread] = []
+    /// Told of every job's turn: its queue, what became of it and how long the batch that held it took.
+    let observe: (@Sendable (QueueName, JobOutcome, Duration) -> Void)?
+    /// When each thread's current turn began (ms since the epoch), by thread name: a consumer's turn is one
+    /// reservation (at most a second while the queue is empty) and the jobs it took; a turn much older than
+    /// that is a hung thread (`stalled`).
+    private let turns = Mutex<[String: Int64]>([:])
 
     public init(
         endpoint: RedisEndpoint,
@@ -61,7 +67,8 @@ public final class QueueConsumers: @unchecked Sendable {
         handler: any JobHandler,
         lockMs: Int = 60_000,
         backoffMs: Int = 1_000,
-        report: @escaping @Sendable (String) -> Void = { _ in }
+        report: @escaping @Sendable (String) -> Void = { _ in },
+        observe: (@Sendable (QueueName, JobOutcome, Duration) -> Void)? = nil
     ) {
         precondition(concurrency > 0 && batch > 0)
         self.endpoint = endpoint
@@ -72,16 +79,19 @@ public final class QueueConsumers: @unchecked Sendable {
         self.lockMs = lockMs
         self.backoffMs = backoffMs
         self.report = report
+        self.observe = observe
     }
 
     public func start() {
         for number in 0..<self.concurrency {
-            let thread = Thread { [self] in self.consume() }
-            thread.name = "\(self.queue.rawValue)-\(number)"
+            let name = "\(self.queue.rawValue)-\(number)"
+            let thread = Thread { [self] in self.consume(name) }
+            thread.name = name
             self.threads.append(thread)
         }
-        let maintenance = Thread { [self] in self.maintain() }
-        maintenance.name = "\(self.queue.rawValue)-maintenance"
+        let maintenanceName = "\(self.queue.rawValue)-maintenance"
+        let maintenance = Thread { [self] in self.maintain(maintenanceName) }
+        maintenance.name = maintenanceName
         self.threads.append(maintenance)
         self.running.store(self.threads.count, ordering: .sequentiallyConsistent)
         for thread in self.threads { thread.start() }
@@ -100,13 +110,29 @@ public final class QueueConsumers: @unchecked Sendable {
         return store
     }
 
-    static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
+    public static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
-    private func consume() {
-        defer { self.running.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+    /// Threads whose current turn began more than `limitMs` ago, with the turn's age in ms (oldest first).
+    public func stalled(limitMs: Int64, now: Int64 = QueueConsumers.nowMillis()) -> [(thread: String, ageMs: Int64)] {
+        self.turns.withLock { turns in
+            turns.compactMap { name, began in now - began > limitMs ? (name, now - began) : nil }
+        }.sorted { $0.ageMs > $1.ageMs }
+    }
+
+    /// Marks the start of a thread's turn (nil: the thread ended).
+    private func turn(_ name: String, _ began: Int64?) {
+        self.turns.withLock { $0[name] = began }
+    }
+
+    private func consume(_ name: String) {
+        defer {
+            self.turn(name, nil)
+            self.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        }
         let store = self.store()
         var pause: UInt32 = 100_000
         while !self.stopping.load(ordering: .sequentiallyConsistent) {
+            self.turn(name, Self.nowMillis())
             let jobs: [Job]
             do {
                 jobs = try store.reserve(
@@ -127,6 +153,7 @@ public final class QueueConsumers: @unchecked Sendable {
             // While the handlers run, this thread keeps their locks alive (a third of the lock time apart), and
             // says so once a minute when they take that long (a handler waiting on something that never comes).
             let started = Date()
+            let clockStarted = ContinuousClock.now
             var minutesReported = 0
             let outcomes = Self.run(jobs, self.handler, every: Double(self.lockMs) / 3_000) {
                 for job in jobs { _ = try? store.extendLock(job) }
@@ -138,6 +165,7 @@ public final class QueueConsumers: @unchecked Sendable {
                     )
                 }
             }
+            let took = ContinuousClock.now - clockStarted
             var completed: [String] = []
             for (job, outcome) in zip(jobs, outcomes) {
                 do {
@@ -146,9 +174,11 @@ public final class QueueConsumers: @unchecked Sendable {
                         completed.append(job.id)
                     case .success(.later(let seconds)):
                         try store.postpone(job, until: Self.nowMillis() + Int64(seconds * 1_000))
+                        self.observe?(self.queue, .postponed, took)
                     case .failure(let error):
                         let result = try store.fail(job, error: String(describing: error), now: Self.nowMillis())
                         if result == .failed { self.finished.wrappingAdd(1, ordering: .relaxed) }
+                        self.observe?(self.queue, result == .failed ? .failed : .retried, took)
                         self.report(
                             "\(self.queue.rawValue) job \(job.id) attempt \(job.attemptsMade + 1)/\(job.maxAttempts) failed (\(result.rawValue)): \(error)"
                         )
@@ -169,6 +199,7 @@ public final class QueueConsumers: @unchecked Sendable {
                         now: Self.nowMillis()
                     )
                     self.finished.wrappingAdd(done, ordering: .relaxed)
+                    for _ in completed { self.observe?(self.queue, .completed, took) }
                 } catch {
                     self.report(
                         "\(self.queue.rawValue): could not mark \(completed.count) jobs done (\(error)); they will run again"
@@ -178,10 +209,14 @@ public final class QueueConsumers: @unchecked Sendable {
         }
     }
 
-    private func maintain() {
-        defer { self.running.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+    private func maintain(_ name: String) {
+        defer {
+            self.turn(name, nil)
+            self.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        }
         let store = self.store()
         while !self.stopping.load(ordering: .sequentiallyConsistent) {
+            self.turn(name, Self.nowMillis())
             do {
                 let (_, requeued) = try store.maintain(self.queue, now: Self.nowMillis())
                 if requeued > 0 {

@@ -9,6 +9,7 @@ import Runtime
 import Simulation
 import Storage
 import Synchronization
+import Telemetry
 
 /// `stockboom-sim bench log`: the log's figures and its peers', measured in one run on one corpus.
 struct LogBenchCommand: AsyncParsableCommand {

@@ -45,6 +45,15 @@ struct WorkerCommand: AsyncParsableCommand {
         help:
             "Minutes a watched stock nobody trades by strategy waits between collections (KIS pages hold 30 minutes; 1: every schedule). Strategy stocks are collected every schedule."
     ) var watchEvery = 1
+    @Option(
+        help:
+            "The worker's HTTP port for /metrics and /health (default $STOCKBOOM_WORKER_PORT, else 3005; 0: any free port)."
+    ) var httpPort: Int?
+    @Option(help: "The address the HTTP port binds (default $STOCKBOOM_WORKER_HOST, else 127.0.0.1).") var httpHost:
+        String?
+    @Flag(help: "No HTTP port (no /metrics, no /health).") var noHTTP = false
+    @Option(help: "Seconds a consumer's turn may take before /health calls the worker hung (answers 503).")
+    var stallSeconds = 300.0
     @OptionGroup var session: SessionClockOptions
 
     /// `KIS_REQUESTS_PER_SECOND`: the per-app-key request rate, when KIS grants other than its default.
@@ -102,6 +111,20 @@ struct WorkerCommand: AsyncParsableCommand {
         options.collectGroup = self.collectGroup
         options.watchEvery = self.watchEvery
         options.logger = Log.worker
+        if !self.noHTTP {
+            let text = environment["STOCKBOOM_WORKER_PORT"].flatMap { $0.isEmpty ? nil : $0 }
+            guard let port = self.httpPort ?? (text.map { Int($0) } ?? 3005), (0...65535).contains(port) else {
+                throw ValidationError("STOCKBOOM_WORKER_PORT must be a port number (0…65535)")
+            }
+            options.httpPort = port
+            options.httpHost =
+                self.httpHost ?? environment["STOCKBOOM_WORKER_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? "127.0.0.1"
+        }
+        guard self.stallSeconds >= 1, self.stallSeconds <= 86_400 else {
+            throw ValidationError("--stall-seconds must be between 1 and 86400")
+        }
+        options.stallSeconds = self.stallSeconds
         let worker = try await WorkerSide.start(options: options, stopOnSignals: true)
         try await worker.wait()
         Log.worker.info("worker stopped cleanly", metadata: ["jobsFinished": "\(worker.finishedCount)"])

@@ -13,6 +13,7 @@ public actor BrokerDirectory {
     private let engine: EngineClient
     private let clock: @Sendable () -> Int64
     private let requestsPerSecond: Double?
+    private let observer: (any KISObserver)?
     private var clients: [String: KISClient] = [:]
 
     /// - Parameters:
@@ -24,9 +25,11 @@ public actor BrokerDirectory {
         baseURL: String?,
         engine: EngineClient,
         clock: @escaping @Sendable () -> Int64,
-        requestsPerSecond: Double? = nil
+        requestsPerSecond: Double? = nil,
+        observer: (any KISObserver)? = nil
     ) {
         self.requestsPerSecond = requestsPerSecond
+        self.observer = observer
         self.database = DatabasePool(url: databaseURL, size: 2)
         self.box = box
         self.baseURL = baseURL
@@ -57,7 +60,8 @@ public actor BrokerDirectory {
             onTokenIssued: { token in
                 _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt))
             },
-            requestsPerSecond: self.requestsPerSecond
+            requestsPerSecond: self.requestsPerSecond,
+            observer: self.observer
         )
         self.clients[account] = client
         return client

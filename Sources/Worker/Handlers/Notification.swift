@@ -13,9 +13,17 @@ public struct NotificationHandler: JobHandler {
     let mailer: SMTPMailer?
     let webhook: String?
     let http: HTTPClient
+    let metrics: WorkerMetrics?
 
-    public init(engine: EngineClient, mailer: SMTPMailer?, webhook: String?, http: HTTPClient = .shared) {
+    public init(
+        engine: EngineClient,
+        mailer: SMTPMailer?,
+        webhook: String?,
+        http: HTTPClient = .shared,
+        metrics: WorkerMetrics? = nil
+    ) {
         self.engine = engine
+        self.metrics = metrics
         self.mailer = mailer
         self.webhook = webhook
         self.http = http
@@ -45,13 +53,18 @@ public struct NotificationHandler: JobHandler {
         var details: [String] = []
         do {
             if let mailer = self.mailer {
-                details.append(
-                    try await mailer.send(
-                        to: email,
-                        subject: "[StockBoom] \(data.title)",
-                        body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"
+                do {
+                    details.append(
+                        try await mailer.send(
+                            to: email,
+                            subject: "[StockBoom] \(data.title)",
+                            body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"
+                        )
                     )
-                )
+                } catch {
+                    self.metrics?.smtpFailure(permanent: (error as? SMTPError)?.permanent ?? false)
+                    throw error
+                }
                 channels.append("email")
             }
             if let webhook = self.webhook {

@@ -25,6 +25,8 @@ public actor KISClient {
     private var bucketAt: ContinuousClock.Instant
     private let tokenStore: (any KISTokenStore)?
     private let onTokenIssued: (@Sendable (KISToken) async -> Void)?
+    /// Told of every HTTP exchange and every KIS error answer (the worker's metrics).
+    private let observer: (any KISObserver)?
     /// How long a request may take.
     public var timeout: TimeAmount = .seconds(10)
     /// Send a `hashkey` header (from `POST /uapi/hashkey`) with each order POST. KIS documents it as optional
@@ -43,7 +45,8 @@ public actor KISClient {
         clock: @escaping @Sendable () -> Int64,
         tokenStore: (any KISTokenStore)? = nil,
         onTokenIssued: (@Sendable (KISToken) async -> Void)? = nil,
-        requestsPerSecond: Double? = nil
+        requestsPerSecond: Double? = nil,
+        observer: (any KISObserver)? = nil
     ) {
         self.requestsPerSecond = requestsPerSecond ?? environment.requestsPerSecond
         self.environment = environment
@@ -55,6 +58,7 @@ public actor KISClient {
         self.bucketAt = .now
         self.tokenStore = tokenStore
         self.onTokenIssued = onTokenIssued
+        self.observer = observer
     }
 
     /// The token in use now (nil before the first call).
@@ -89,6 +93,7 @@ public actor KISClient {
             let message =
                 json["error_description"] as? String ?? json["msg1"] as? String
                 ?? "token request answered HTTP \(status)"
+            self.observer?.kisError(code: code)
             throw KISError(
                 kind: KISError.classify(code: code, message: message),
                 code: code,
@@ -464,6 +469,7 @@ public actor KISClient {
                 message: message,
                 httpStatus: status
             )
+            self.observer?.kisError(code: code)
             switch error.kind {
             case .rateLimited where rateRetries < 3:
                 rateRetries += 1
@@ -480,12 +486,20 @@ public actor KISClient {
     }
 
     private func send(_ request: HTTPClientRequest) async throws -> (Int, [String: Any], HTTPHeaders) {
+        let started = ContinuousClock.now
+        var status: Int?
+        defer {
+            let path = request.url.dropFirst(self.baseURL.count).prefix { $0 != "?" }
+            self.observer?.kisRequest(path: String(path), status: status, duration: ContinuousClock.now - started)
+        }
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
             response = try await self.http.execute(request, timeout: self.timeout)
+            status = Int(response.status.code)
             bytes = try await response.body.collect(upTo: 8 << 20)
         } catch {
+            self.observer?.kisError(code: "")
             throw KISError(
                 kind: .transport,
                 code: "",
@@ -494,6 +508,7 @@ public actor KISClient {
         }
         let json = bytes.withUnsafeReadableBytes { try? KISJSON.parse($0) } as? [String: Any]
         guard let json else {
+            self.observer?.kisError(code: "")
             throw KISError(
                 kind: .transport,
                 code: "",

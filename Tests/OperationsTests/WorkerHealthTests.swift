@@ -1,0 +1,122 @@
+import Assembly
+import Foundation
+import Jobs
+import Storage
+import TestSupport
+import Testing
+import Worker
+
+/// The worker's own HTTP port: `/health` tells a hung worker from a healthy one, and `/metrics` counts its jobs.
+@Suite(.serialized) struct WorkerHealthTests {
+    /// A port that takes connections into its backlog and never answers: an engine that hangs.
+    final class BlackHole {
+        let descriptor: Int32
+        let port: Int
+
+        init() throws {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0, listen(descriptor, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            self.descriptor = descriptor
+            self.port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        /// Closing the listener resets the connections it never accepted: the hung call fails at once.
+        func close() { _ = Glibc.close(self.descriptor) }
+    }
+
+    static func get(_ url: String) async throws -> (status: Int, body: String) {
+        let output = OutputFile()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-sS", "-m", "5", "-w", "\n%{http_code}", url]
+        process.standardOutput = output.handle
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try await blocking { process.waitUntilExit() }
+        let text = output.text
+        let status = Int(text.split(separator: "\n").last ?? "") ?? 0
+        return (status, String(text.dropLast(String(status).count + 1)))
+    }
+
+    @Test func aHungConsumerMakesHealthAnswer503UntilItTurnsAgain() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "run the tests with `make test`")
+        var redis = try #require(RedisEndpoint(url: url))
+        redis.database = 28
+        let store = JobQueueStore(redis: RedisClient(endpoint: redis))
+        _ = try store.redis.command(["FLUSHDB"])
+        let engine = try BlackHole()
+        var options = WorkerOptions(serverURL: "http://127.0.0.1:\(engine.port)", token: "t", redis: redis)
+        options.concurrency = [.dataAnalysis: 1]
+        options.httpPort = 0
+        options.stallSeconds = 1
+        let worker = try await WorkerSide.start(options: options)
+        let base = "http://127.0.0.1:\(try #require(worker.httpPort))"
+
+        // Idle: the consumer turns every second (an empty reservation), well within the limit.
+        try await Task.sleep(for: .seconds(2))
+        let idle = try await Self.get(base + "/health")
+        #expect(idle.status == 200, "\(idle)")
+        #expect(idle.body.contains(#""status":"ok""#), "\(idle.body)")
+
+        // A job whose engine call never answers: the consumer's turn grows past the limit.
+        _ = try store.add(
+            [Job(queue: .dataAnalysis, id: "1", data: #"{"stock":"005930","start":1764979200000000}"#, maxAttempts: 3)],
+            now: 0
+        )
+        var hung = (status: 0, body: "")
+        for _ in 0..<100 {
+            hung = try await Self.get(base + "/health")
+            if hung.status == 503 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(hung.status == 503, "\(hung)")
+        #expect(hung.body.contains(#""status":"hung""#) && hung.body.contains("data-analysis-0"), "\(hung.body)")
+        let stalledScrape = try await Self.get(base + "/metrics")
+        #expect(stalledScrape.body.contains("stockboom_worker_stalled_consumers 1"), "\(stalledScrape.body)")
+
+        // The engine goes away: the call fails, the attempt is recorded, the consumer turns again.
+        engine.close()
+        var recovered = (status: 0, body: "")
+        for _ in 0..<300 {
+            recovered = try await Self.get(base + "/health")
+            if recovered.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(recovered.status == 200, "\(recovered)")
+        let scrape = try await Self.get(base + "/metrics")
+        #expect(
+            scrape.body.contains(#"stockboom_worker_jobs_total{queue="data-analysis",outcome="retried"} 1"#),
+            "\(scrape.body)"
+        )
+        #expect(scrape.body.contains("stockboom_worker_stalled_consumers 0"), "\(scrape.body)")
+        #expect(scrape.body.contains("process_memory_usage_bytes"), "\(scrape.body)")
+        #expect(scrape.body.contains("stockboom_worker_job_duration_seconds_bucket"), "\(scrape.body)")
+        await worker.stop()
+    }
+
+    @Test func aPortThatCannotBeBoundIsAStartUpError() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["REDIS_URL"], "run the tests with `make test`")
+        var redis = try #require(RedisEndpoint(url: url))
+        redis.database = 28
+        _ = try RedisClient(endpoint: redis).command(["FLUSHDB"])
+        let taken = try BlackHole()
+        defer { taken.close() }
+        var options = WorkerOptions(serverURL: "http://127.0.0.1:1", token: "t", redis: redis)
+        options.concurrency = [.dataAnalysis: 1]
+        options.httpPort = taken.port
+        await #expect(throws: AssemblyError.self) { _ = try await WorkerSide.start(options: options) }
+    }
+}
