@@ -141,7 +141,7 @@ public final class GatewayMetrics: Sendable {
         }
         if let url = dependencies.boundedDatabaseURL, let connection = try? PostgresConnection(url: url) {
             if let rows = try? connection.query(
-                "SELECT count(*) FILTER (WHERE state = 'active'), current_setting('max_connections')::int - count(*) FROM pg_stat_activity"
+                "SELECT count(*) FILTER (WHERE state = 'active'), current_setting('max_connections')::int - count(*), current_setting('max_connections') FROM pg_stat_activity"
             ).rows.first {
                 self.registry.makeGauge(
                     descriptor: Self.descriptor(
@@ -155,6 +155,12 @@ public final class GatewayMetrics: Sendable {
                         "PostgreSQL connections left before max_connections."
                     )
                 ).set(Double(rows[1] ?? "0") ?? 0)
+                self.registry.makeGauge(
+                    descriptor: Self.descriptor(
+                        "postgres_connections_max",
+                        "PostgreSQL max_connections (DatabaseConnectionsHigh: active above 80 % of it)."
+                    )
+                ).set(Double(rows[2] ?? "0") ?? 0)
             }
             if let statuses = try? ProjectionStatus.read(connection, head: head) {
                 for status in statuses {

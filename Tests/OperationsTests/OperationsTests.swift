@@ -77,11 +77,46 @@ import Testing
         #expect(!scrape.isEmpty, "the server never answered /metrics")
         let metrics = directory.path + "/metrics.txt"
         try scrape.write(toFile: metrics, atomically: true, encoding: .utf8)
+
+        // The worker's port too: the worker's rules and panels use its metrics.
+        let workerPort = freeLoopbackPort()
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+        worker.arguments = [
+            "worker", "--dir", directory.path + "/log", "--server", "http://127.0.0.1:\(port)", "--concurrency",
+            "data-analysis=1", "--http-port", String(workerPort),
+        ]
+        worker.environment = try Self.environment()
+        worker.standardOutput = FileHandle.nullDevice
+        worker.standardError = FileHandle.nullDevice
+        try worker.run()
+        defer {
+            if worker.isRunning {
+                kill(worker.processIdentifier, SIGKILL)
+                worker.waitUntilExit()
+            }
+        }
+        var workerScrape = ""
+        for _ in 0..<200 {
+            let (status, body) = try await Self.run(
+                "/usr/bin/curl",
+                ["-fsS", "-m", "5", "http://127.0.0.1:\(workerPort)/metrics"]
+            )
+            if status == 0, body.contains("stockboom_worker_jobs_total") {
+                workerScrape = body
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(!workerScrape.isEmpty, "the worker never answered /metrics")
+        let workerMetrics = directory.path + "/worker-metrics.txt"
+        try workerScrape.write(toFile: workerMetrics, atomically: true, encoding: .utf8)
+        kill(worker.processIdentifier, SIGTERM)
         let (status, report) = try await Self.run(
             "/usr/bin/env",
             [
                 "python3", Self.repositoryRoot + "/Tests/OperationsTests/validate_operations.py", Self.repositoryRoot,
-                metrics,
+                metrics, workerMetrics,
             ],
             environment: ProcessInfo.processInfo.environment
         )

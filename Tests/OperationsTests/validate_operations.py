@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Validates the operations files of the repository (docker/, .env.example) against real validators.
 
-    validate_operations.py REPO_ROOT METRICS_FILE
+    validate_operations.py REPO_ROOT METRICS_FILE [WORKER_METRICS_FILE]
 
-METRICS_FILE is a /metrics scrape of a running `stockboom serve`: every metric the alert rules and the Grafana
-dashboard use must be served (or come from an exporter of docker-compose.yml). Prints one line per check and
+METRICS_FILE is a /metrics scrape of a running `stockboom serve`, WORKER_METRICS_FILE one of `stockboom worker`'s
+port: every metric the alert rules and the Grafana dashboard use must be served (or come from an exporter of
+docker-compose.yml). Prints one line per check and
 exits 1 if any failed.
 """
 import json
@@ -18,6 +19,7 @@ import tempfile
 import yaml
 
 root, metrics_file = sys.argv[1], sys.argv[2]
+metrics_files = sys.argv[2:]
 failures = []
 
 
@@ -40,13 +42,13 @@ code, output = run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec
 check(code == 0, "docker-compose.yml follows the compose specification schema" + ("" if code == 0 else ": " + output))
 compose = yaml.safe_load(open(compose_path))
 services = compose.get("services", {})
-for name in ["postgres", "redis", "api", "worker", "prometheus", "grafana"]:
+for name in ["postgres", "redis", "api", "worker", "prometheus", "grafana", "alertmanager"]:
     check(name in services, f"compose has the guide's service {name}")
     check("healthcheck" in services.get(name, {}), f"service {name} has a healthcheck")
 check(services["api"].get("ports") == ["3001:3001"], "api publishes 3001 as the guide says")
 check(services["grafana"].get("ports") == ["3004:3000"], "grafana publishes 3004 as the guide says")
 # Issue 17, finding 3: Redis had no password and both data stores were published on every interface.
-for name in ["postgres", "redis"]:
+for name in ["postgres", "redis", "prometheus", "alertmanager"]:
     ports = services[name].get("ports", [])
     check(bool(ports) and all(str(p).startswith("127.0.0.1:") for p in ports), f"{name} is published on the host's loopback only ({ports})")
 check("--requirepass" in services["redis"].get("command", []), "redis requires a password (--requirepass)")
@@ -97,13 +99,46 @@ finally:
 prometheus = yaml.safe_load(open(os.path.join(docker, "prometheus", "prometheus.yml")))
 jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
 check(jobs.get("api", {}).get("static_configs", [{}])[0].get("targets") == ["api:3001"], "Prometheus scrapes api:3001/metrics")
+check(jobs.get("worker", {}).get("static_configs", [{}])[0].get("targets") == ["worker:3005"], "Prometheus scrapes the worker's port (worker:3005)")
+worker_environment = services["worker"].get("environment", {})
+check(str(worker_environment.get("STOCKBOOM_WORKER_PORT")) == "3005", "the worker listens on 3005 in compose")
+check("3005/health" in " ".join(services["worker"]["healthcheck"]["test"]), "the worker's health check asks its /health (hung, not only Redis down)")
+managers = [t for m in prometheus.get("alerting", {}).get("alertmanagers", []) for c in m.get("static_configs", []) for t in c.get("targets", [])]
+check(managers == ["alertmanager:9093"], f"Prometheus sends alerts to the compose Alertmanager ({managers})")
+
+# --- Alertmanager: the template renders and amtool accepts it -----------------------------------------------
+staging = tempfile.mkdtemp()
+try:
+    rendered = os.path.join(staging, "alertmanager.yml")
+    sample = dict(os.environ, SMTP_HOST="smtp.example.com", SMTP_PORT="587", ALERT_EMAIL_TO="ops@example.com", SMTP_PASS="it's $ecret")
+    bare = {k: v for k, v in sample.items() if k != "SMTP_HOST"}
+    result = subprocess.run(["sh", os.path.join(docker, "alertmanager", "render.sh"), os.path.join(docker, "alertmanager", "alertmanager.yml"), rendered], env=bare, capture_output=True, text=True)
+    check(result.returncode == 78 and "SMTP_HOST" in result.stderr, "render.sh refuses to render without SMTP_HOST (exit 78, says why)")
+    result = subprocess.run(["sh", os.path.join(docker, "alertmanager", "render.sh"), os.path.join(docker, "alertmanager", "alertmanager.yml"), rendered], env=sample, capture_output=True, text=True)
+    check(result.returncode == 0, "render.sh renders the Alertmanager template" + ("" if result.returncode == 0 else ": " + result.stderr))
+    code, output = run(["amtool", "check-config", rendered])
+    check(code == 0, "amtool check-config alertmanager.yml (rendered)" + ("" if code == 0 else ": " + output))
+    manager = yaml.safe_load(open(rendered))
+    check(manager["global"]["smtp_auth_password"] == "it's $ecret", "a password with a quote and a dollar survives rendering")
+    emails = [e for r in manager["receivers"] for e in r.get("email_configs", [])]
+    check(len(emails) > 0 and all(e.get("send_resolved") for e in emails), "alerts go by e-mail, resolved notices too")
+finally:
+    shutil.rmtree(staging)
 for job, target in [("postgres", "postgres-exporter"), ("redis", "redis-exporter"), ("node", "node-exporter")]:
     host = jobs[job]["static_configs"][0]["targets"][0].split(":")[0]
     check(host in services, f"scrape job {job} targets {host}, a service of the compose file")
 rules = yaml.safe_load(open(os.path.join(docker, "prometheus", "alerts.yml")))
 alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["rules"]}
-for name in ["HighAPILatency", "HighQueueSize", "LowDatabaseConnections", "ProjectionLagHigh", "LogFsyncSlow", "LogDiskAlmostFull"]:
+for name in ["HighAPILatency", "HighQueueSize", "LowDatabaseConnections", "ProjectionLagHigh", "LogFsyncSlow", "LogDiskAlmostFull",
+             "APILatencyAboveTarget", "DatabaseConnectionsHigh", "RedisClientsHigh", "ProcessCPUHigh", "ProcessMemoryHigh",
+             "WorkerDown", "WorkerHung"]:
     check(name in alerts, f"alert rule {name}")
+# Every alert rule has a promtool case that expects it to fire.
+tests = yaml.safe_load(open(os.path.join(docker, "prometheus", "alerts_test.yml")))
+fired = {case["alertname"] for group in tests["tests"] for case in group.get("alert_rule_test", []) if case.get("exp_alerts")}
+for name in alerts:
+    check(name in fired, f"alerts_test.yml has a case in which {name} fires")
+thresholds = [rule for group in rules["groups"] if group["name"] == "stockboom-thresholds" for rule in group["rules"]]
 
 runbook = open(os.path.join(root, "docs", "runbook.md")).read()
 anchors = {re.sub(r"[^a-z0-9 -]", "", heading.lower()).strip().replace(" ", "-") for heading in re.findall(r"^## (.+)$", runbook, re.M)}
@@ -133,6 +168,17 @@ for panel in panels:
     targets = panel.get("targets", [])
     check(len(targets) > 0 and all(t.get("expr") and t.get("refId") for t in targets), f"panel '{panel.get('title')}' has queries")
     expressions += [t["expr"] for t in targets]
+# Each threshold rule of the guide has a panel that draws the same metric with a threshold at the rule's limit.
+for rule in thresholds:
+    limit = re.search(r">=?\s*([0-9.e]+)\s*$", rule["expr"])
+    metrics = set(re.findall(r"[a-z_]+_(?:bucket|percent|bytes|clients|active|consumers|total)\b", rule["expr"]))
+    if not limit or not metrics:
+        continue  # WorkerDown: `up`, no panel of its own
+    value = float(limit.group(1))
+    drawn = [panel for panel in panels if any(m in t.get("expr", "") for t in panel.get("targets", []) for m in metrics)
+             and any(step.get("value") is not None and abs(float(step["value"]) - value) <= max(1e-9, value * 1e-9)
+                     for step in panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", []))]
+    check(len(drawn) > 0, f"a Grafana panel draws {rule['alert']}'s {sorted(metrics)} with a threshold at {value:g}")
 for topic, metric in [("request latency", "http_request_duration_seconds_bucket"), ("queue sizes", "bullmq_queue_waiting_count"),
                       ("projection lag", "stockboom_projection_lag_events"), ("append rate", "stockboom_log_records_total"),
                       ("fsync latency", "stockboom_log_fsync_seconds_max"), ("orders by status", "stockboom_orders")]:
@@ -140,14 +186,15 @@ for topic, metric in [("request latency", "http_request_duration_seconds_bucket"
 
 # --- every metric used is served ---------------------------------------------------------------------------
 served = set()
-for line in open(metrics_file):
-    if line and not line.startswith("#"):
-        served.add(re.split(r"[{\s]", line, 1)[0])
+for path in metrics_files:
+    for line in open(path):
+        if line and not line.startswith("#"):
+            served.add(re.split(r"[{\s]", line, 1)[0])
 check(len(served) > 10, f"the /metrics scrape has {len(served)} series names")
 functions = {"histogram_quantile", "sum", "by", "rate", "max", "min", "avg", "le", "irate", "increase", "count", "without", "on", "and", "or", "unless", "humanize"}
 used = set()
 for expression in expressions + [rule["expr"] for rule in alerts.values()]:
-    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", "", expression)
+    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"|\b\d+(\.\d+)?(e\d+)?\b", "", expression)
     for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped):
         if name not in functions and not re.fullmatch(r"\d+", name):
             used.add(name)
@@ -159,7 +206,7 @@ check(len(replicated_only) >= 5, f"GatewayMetrics.swift registers the replicatio
 for name in sorted(used):
     if name == "up":
         continue  # Prometheus's own series for every scrape job
-    by_labels = name in {"projection", "queue", "route", "status", "state", "le", "instance"}
+    by_labels = name in {"projection", "queue", "route", "status", "state", "le", "instance", "job", "path", "code", "outcome"}
     check(by_labels or name in served or name in replicated_only, f"metric {name} is served by /metrics")
 
 # --- .env.example lists every variable -------------------------------------------------------------------

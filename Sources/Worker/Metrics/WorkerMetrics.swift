@@ -48,6 +48,9 @@ public final class WorkerMetrics: Sendable, KISObserver {
             for outcome in JobOutcome.allCases { _ = self.jobs(queue, outcome) }
         }
         for kind in ["temporary", "permanent"] { _ = self.smtpFailures(kind) }
+        // The KIS series exist before the first call (an account's first token request is its first call).
+        _ = self.kisDuration("/oauth2/tokenP")
+        _ = self.kisErrors("transport")
         self.setStalledConsumers(0)
     }
 
@@ -66,11 +69,7 @@ public final class WorkerMetrics: Sendable, KISObserver {
 
     public func kisRequest(path: String, status: Int?, duration: Duration) {
         let path = Self.knownPath(path)
-        self.registry.makeDurationHistogram(
-            descriptor: .named("kis_request_duration_seconds", "KIS REST calls by path: how long each took."),
-            labels: [("path", path)],
-            buckets: Self.kisBuckets
-        ).record(duration)
+        self.kisDuration(path).record(duration)
         self.registry.makeCounter(
             descriptor: .named("kis_requests_total", "KIS REST calls by path and HTTP status (none: no answer)."),
             labels: [
@@ -80,10 +79,7 @@ public final class WorkerMetrics: Sendable, KISObserver {
     }
 
     public func kisError(code: String) {
-        self.registry.makeCounter(
-            descriptor: .named("kis_errors_total", "KIS error answers by msg_cd (transport: no KIS answer)."),
-            labels: [("code", Self.knownCode(code))]
-        ).increment()
+        self.kisErrors(Self.knownCode(code)).increment()
     }
 
     /// An e-mail the SMTP server refused for good (5xx) or for now (4xx, or no connection).
@@ -110,6 +106,21 @@ public final class WorkerMetrics: Sendable, KISObserver {
         self.registry.makeCounter(
             descriptor: .named("stockboom_worker_jobs_total", "Job turns by queue and outcome."),
             labels: [("queue", queue.rawValue), ("outcome", outcome.rawValue)]
+        )
+    }
+
+    private func kisDuration(_ path: String) -> DurationHistogram {
+        self.registry.makeDurationHistogram(
+            descriptor: .named("kis_request_duration_seconds", "KIS REST calls by path: how long each took."),
+            labels: [("path", path)],
+            buckets: Self.kisBuckets
+        )
+    }
+
+    private func kisErrors(_ code: String) -> Counter {
+        self.registry.makeCounter(
+            descriptor: .named("kis_errors_total", "KIS error answers by msg_cd (transport: no KIS answer)."),
+            labels: [("code", code)]
         )
     }
 
