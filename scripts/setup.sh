@@ -2,7 +2,7 @@
 # Installs what StockBoom needs, only when some of it is missing (quiet otherwise).
 #   scripts/setup.sh           the build and the demo: C libraries, PostgreSQL, Redis, the SMTP sink (aiosmtpd)
 #   scripts/setup.sh --bench   and the benchmarks' tools and peers (wrk, lz4, bc)
-#   scripts/setup.sh --test    and the test suite's real parts and reference tools (Chromium, Prometheus,
+#   scripts/setup.sh --test    and the test suite's real parts and reference tools (Chromium, Prometheus, Alertmanager,
 #                              TA-Lib, schemathesis, websocket-client, check-jsonschema)
 set -euo pipefail
 mode="${1:-demo}"
@@ -10,7 +10,7 @@ packages=(liblz4-dev libhiredis-dev libpq-dev libnats-dev pkg-config postgresql 
 case "$mode" in
     demo) ;;
     --bench) packages+=(lz4 bc wrk nats-server) ;;
-    --test) packages+=(lz4 bc wrk chromium prometheus nats-server) ;;
+    --test) packages+=(lz4 bc wrk chromium prometheus prometheus-alertmanager nats-server) ;;
     *) echo "usage: scripts/setup.sh [--bench|--test]" >&2; exit 2 ;;
 esac
 missing=()
