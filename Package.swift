@@ -90,6 +90,7 @@ let package = Package(
             dependencies: [
                 "Jobs", "Storage", "Engine", "Ledger", "Telemetry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

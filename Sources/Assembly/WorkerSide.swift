@@ -218,7 +218,8 @@ public final class WorkerSide: Sendable {
                 engine: engine,
                 clock: options.clock,
                 requestsPerSecond: options.kisRequestsPerSecond,
-                observer: metrics
+                observer: metrics,
+                redis: options.redis
             )
         }
         let context = WorkerContext(

@@ -14,7 +14,11 @@ public actor BrokerDirectory {
     private let clock: @Sendable () -> Int64
     private let requestsPerSecond: Double?
     private let observer: (any KISObserver)?
+    /// Redis, where the app keys' rate budgets are shared with every other process (nil: this process only).
+    private let redis: RedisEndpoint?
     private var clients: [String: KISClient] = [:]
+    /// One budget per app key, whichever accounts use it.
+    private var budgets: [String: any KISRateBudget] = [:]
 
     /// - Parameters:
     ///   - baseURL: overrides both KIS hosts (`KIS_BASE_URL`: a mock in tests, a proxy in production).
@@ -26,8 +30,10 @@ public actor BrokerDirectory {
         engine: EngineClient,
         clock: @escaping @Sendable () -> Int64,
         requestsPerSecond: Double? = nil,
-        observer: (any KISObserver)? = nil
+        observer: (any KISObserver)? = nil,
+        redis: RedisEndpoint? = nil
     ) {
+        self.redis = redis
         self.requestsPerSecond = requestsPerSecond
         self.observer = observer
         self.database = DatabasePool(url: databaseURL, size: 2)
@@ -47,6 +53,12 @@ public actor BrokerDirectory {
             throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)")
         }
         let engine = self.engine
+        let rate = self.requestsPerSecond ?? kind.requestsPerSecond
+        let budget =
+            self.budgets[credentials.appKey]
+            ?? self.redis.map { RedisRateBudget(appKey: credentials.appKey, rate: rate, redis: $0) }
+            ?? LocalRateBudget(rate: rate)
+        self.budgets[credentials.appKey] = budget
         let client = KISClient(
             environment: kind,
             credentials: KISCredentials(
@@ -61,6 +73,7 @@ public actor BrokerDirectory {
                 _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt))
             },
             requestsPerSecond: self.requestsPerSecond,
+            rateBudget: budget,
             observer: self.observer
         )
         self.clients[account] = client

@@ -10,8 +10,10 @@ import NIOHTTP1
 /// * **Token**: issued by `POST /oauth2/tokenP`, kept until 10 minutes before it expires (~24 h), never
 ///   re-requested within a minute of the last request (KIS allows one a minute and answers `EGW00133`).
 ///   `tokenStore` persists it so a restarted worker does not ask again; `onTokenIssued` reports each new one.
-/// * **Rate limit**: a token bucket at the environment's rate (19/s real, 2/s paper) in front of every call;
-///   `EGW00201` answers are retried after a pause, as are expired tokens (once, after re-issue).
+/// * **Rate limit**: every call draws on the app key's `KISRateBudget` at the environment's rate (19/s real,
+///   2/s paper) — shared through Redis by every process using the key (`RedisRateBudget`). An `EGW00201`
+///   answer pauses the whole budget (1 s, then 2 s, then 4 s, with jitter) before the call is retried; an
+///   expired token is re-issued once.
 /// * **Errors** are `KISError` with a `Kind`: business refusals map to the operator guide's reasons.
 public actor KISClient {
     public let environment: KISEnvironment
@@ -21,8 +23,7 @@ public actor KISClient {
     private let clock: @Sendable () -> Int64
     private var token: KISToken?
     private var lastIssueRequest: Int64?
-    private var bucketTokens: Double
-    private var bucketAt: ContinuousClock.Instant
+    private let budget: any KISRateBudget
     private let tokenStore: (any KISTokenStore)?
     private let onTokenIssued: (@Sendable (KISToken) async -> Void)?
     /// Told of every HTTP exchange and every KIS error answer (the worker's metrics).
@@ -34,6 +35,9 @@ public actor KISClient {
     public var useHashkey = false
     /// Requests a second this client allows itself (KIS's per-key limit: 19 real, 2 paper by default).
     public let requestsPerSecond: Double
+    /// The first pause after an `EGW00201` (doubling for each further one in a row; three retries).
+    public var rateLimitBackoff = 1.0
+    public func setRateLimitBackoff(_ seconds: Double) { self.rateLimitBackoff = seconds }
 
     public func setUseHashkey(_ value: Bool) { self.useHashkey = value }
 
@@ -46,16 +50,16 @@ public actor KISClient {
         tokenStore: (any KISTokenStore)? = nil,
         onTokenIssued: (@Sendable (KISToken) async -> Void)? = nil,
         requestsPerSecond: Double? = nil,
+        rateBudget: (any KISRateBudget)? = nil,
         observer: (any KISObserver)? = nil
     ) {
         self.requestsPerSecond = requestsPerSecond ?? environment.requestsPerSecond
+        self.budget = rateBudget ?? LocalRateBudget(rate: requestsPerSecond ?? environment.requestsPerSecond)
         self.environment = environment
         self.baseURL = baseURL ?? environment.defaultBaseURL
         self.credentials = credentials
         self.http = http
         self.clock = clock
-        self.bucketTokens = 1
-        self.bucketAt = .now
         self.tokenStore = tokenStore
         self.onTokenIssued = onTokenIssued
         self.observer = observer
@@ -472,8 +476,12 @@ public actor KISClient {
             self.observer?.kisError(code: code)
             switch error.kind {
             case .rateLimited where rateRetries < 3:
+                // Something else spent the key's allowance (another process on the key, KIS's own count): the
+                // whole budget waits, longer each time, with jitter so that waiting processes do not return
+                // together.
                 rateRetries += 1
-                try await Task.sleep(nanoseconds: 200_000_000)
+                let pause = self.rateLimitBackoff * Double(1 << (rateRetries - 1)) * Double.random(in: 1...1.25)
+                await self.budget.pause(seconds: pause)
             case .tokenExpired where !tokenRetried, .invalidToken where !tokenRetried:
                 tokenRetried = true
                 self.token = nil
@@ -519,37 +527,22 @@ public actor KISClient {
         return (Int(response.status.code), json, response.headers)
     }
 
-    private func takeRateToken() async {
-        let rate = self.requestsPerSecond
-        while true {
-            // Wall time, not `clock` (which may be a simulated session's): the limit is KIS's, in real seconds.
-            let now = ContinuousClock.now
-            let elapsed = self.bucketAt.duration(to: now)
-            // Capacity 1: requests are spaced 1/rate apart, so any window of a second holds at most `rate` of them.
-            self.bucketTokens = min(
-                1,
-                self.bucketTokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-                    * rate
-            )
-            self.bucketAt = now
-            if self.bucketTokens >= 1 {
-                self.bucketTokens -= 1
-                return
-            }
-            let waitMicros = (1 - self.bucketTokens) / rate * 1e6
-            try? await Task.sleep(nanoseconds: UInt64(max(waitMicros, 1_000) * 1_000))
-        }
-    }
+    private func takeRateToken() async { await self.budget.take() }
 
+    /// The `output` of an order, revise or cancel answer. KIS's samples show its keys in capitals (`ODNO`) and in
+    /// lower case (`odno`): either is read.
     static func ack(_ json: [String: Any]) throws -> KISOrderAck {
-        guard let output = json["output"] as? [String: Any], let number = output["ODNO"] as? String, !number.isEmpty
-        else {
-            throw Self.malformed("the order answer has no ODNO")
+        guard let output = json["output"] as? [String: Any] else {
+            throw Self.malformed("the order answer has no output")
         }
+        func field(_ name: String) -> String? {
+            (output[name] ?? output[name.lowercased()]) as? String
+        }
+        guard let number = field("ODNO"), !number.isEmpty else { throw Self.malformed("the order answer has no ODNO") }
         return KISOrderAck(
-            organization: output["KRX_FWDG_ORD_ORGNO"] as? String ?? "",
+            organization: field("KRX_FWDG_ORD_ORGNO") ?? "",
             orderNumber: number,
-            time: output["ORD_TMD"] as? String ?? ""
+            time: field("ORD_TMD") ?? ""
         )
     }
 
