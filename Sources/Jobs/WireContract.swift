@@ -12,7 +12,8 @@ public enum WireCommand: Codable, Sendable, Equatable {
     /// The order (SUBMITTED) is sent to the broker again: its last send (`lastSend`, the order's `updatedAt`
     /// as the worker saw it) was not taken. Refused (409) if another worker sent it again meanwhile.
     case resending(order: String, lastSend: Int64? = nil)
-    case accepted(order: String, brokerOrderNumber: String)
+    /// `organization`: the answer's `KRX_FWDG_ORD_ORGNO`, which a cancel or revision of the order names.
+    case accepted(order: String, brokerOrderNumber: String, organization: String? = nil)
     /// Still resting at the broker when its day ended: expired (unfilled quantity released).
     case expired(order: String)
     case brokerRejected(order: String, reason: String, message: String)
@@ -124,7 +125,8 @@ public enum WireCommand: Codable, Sendable, Equatable {
         switch self {
         case .submitted(let id): return .recordSubmitted(try order(id))
         case .resending(let id, let lastSend): return .recordResending(try order(id), lastSend: lastSend)
-        case .accepted(let id, let number): return .recordAccepted(try order(id), brokerOrderNumber: number)
+        case .accepted(let id, let number, let organization):
+            return .recordAccepted(try order(id), brokerOrderNumber: number, organization: organization ?? "")
         case .expired(let id): return .recordExpired(try order(id))
         case .brokerRejected(let id, let text, let message):
             return .recordBrokerRejected(try order(id), reason: try reason(text), message: message)
@@ -258,6 +260,8 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
     public var filledQuantity: Int64
     public var filledNotional: Int64
     public var brokerOrderNumber: String
+    /// `KRX_FWDG_ORD_ORGNO` of the broker's answer to the order (empty when not known).
+    public var brokerOrganization: String
     public var cancelRequested: Bool
     public var createdAt: Int64
     /// The last change; for a SUBMITTED order, its latest send to the broker.
@@ -282,6 +286,7 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
         self.filledQuantity = order.filledQuantity
         self.filledNotional = order.filledNotional
         self.brokerOrderNumber = order.brokerOrderNumber
+        self.brokerOrganization = order.brokerOrganization
         self.cancelRequested = order.cancelRequested
         self.createdAt = order.createdAt
         self.updatedAt = order.updatedAt

@@ -421,12 +421,18 @@ public final class KISFake: Sendable {
             buy ? "40600000" : "40610000",
             buy ? "모의투자 매수주문이 완료 되었습니다." : "모의투자 매도주문이 완료 되었습니다.",
             [
-                "output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": order.number, "ORD_TMD": time]
+                "output": ["KRX_FWDG_ORD_ORGNO": Self.forwardingOrganization, "ODNO": order.number, "ORD_TMD": time]
             ]
         )
     }
 
+    /// The organization an order's answer names (`KRX_FWDG_ORD_ORGNO`), which a revise or cancel must name; the
+    /// day's list shows the ordering branch instead (`ord_gno_brno`), a different number, as at KIS.
+    public static let forwardingOrganization = "91252"
+    public static let orderingBranch = "06010"
+
     public func cancel(_ json: [String: String]) -> Response {
+        if let refused = self.wrongOrganization(json) { return refused }
         if json["RVSE_CNCL_DVSN_CD"] == "01" { return self.revise(json) }
         return self.state.withLock { state -> Response in
             guard let index = state.orders.firstIndex(where: { $0.number == json["ORGN_ODNO"] }),
@@ -450,9 +456,27 @@ public final class KISFake: Sendable {
             return Self.ok(
                 "40630000",
                 "모의투자 취소주문이 완료 되었습니다.",
-                ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": cancel.number, "ORD_TMD": cancel.time]]
+                [
+                    "output": [
+                        "KRX_FWDG_ORD_ORGNO": Self.forwardingOrganization, "ODNO": cancel.number,
+                        "ORD_TMD": cancel.time,
+                    ]
+                ]
             )
         }
+    }
+
+    /// A revise or cancel that does not name the order's `KRX_FWDG_ORD_ORGNO`: refused, and recorded as a
+    /// protocol violation (the client sent the list's branch, or nothing).
+    func wrongOrganization(_ json: [String: String]) -> Response? {
+        let named = json["KRX_FWDG_ORD_ORGNO"] ?? ""
+        guard named != Self.forwardingOrganization else { return nil }
+        self.state.withLock {
+            $0.violations.append(
+                "order-rvsecncl: KRX_FWDG_ORD_ORGNO '\(named)' is not the order's (\(Self.forwardingOrganization))"
+            )
+        }
+        return Self.refusal("40320000", "모의투자 주문조직번호가 올바르지 않습니다.")
     }
 
     /// A revision: the original is closed (its remainder moves), a child order carries the new price.
@@ -481,7 +505,11 @@ public final class KISFake: Sendable {
             return Self.ok(
                 "40620000",
                 "모의투자 정정주문이 완료 되었습니다.",
-                ["output": ["KRX_FWDG_ORD_ORGNO": "00950", "ODNO": child.number, "ORD_TMD": child.time]]
+                [
+                    "output": [
+                        "KRX_FWDG_ORD_ORGNO": Self.forwardingOrganization, "ODNO": child.number, "ORD_TMD": child.time,
+                    ]
+                ]
             )
         }
     }
@@ -493,7 +521,8 @@ public final class KISFake: Sendable {
             let more = !state.hideReports && start + page.count < state.orders.count
             let rows = page.map { order -> [String: String] in
                 [
-                    "odno": order.number, "orgn_odno": order.original, "ord_gno_brno": "00950", "pdno": order.stock,
+                    "odno": order.number, "orgn_odno": order.original, "ord_gno_brno": Self.orderingBranch,
+                    "pdno": order.stock,
                     "sll_buy_dvsn_cd": order.side,
                     "ord_qty": String(order.quantity), "ord_unpr": String(order.price),
                     "tot_ccld_qty": String(order.filled),

@@ -73,6 +73,33 @@ import Testing
         #expect(decoded.schemaVersion == 2, "applications see the current shape")
     }
 
+    /// An `OrderAccepted` of schema v1 (before the broker's organization was kept) decodes with none.
+    @Test func orderAcceptedV1IsUpcast() throws {
+        var writer = BinaryWriter()
+        writer.byte(EventCodec.marker)
+        writer.byte(1)
+        writer.byte(8)
+        writer.byte(1)  // type OrderAccepted, schema version 1
+        writer.varint(0)
+        writer.string("")
+        writer.varint(42)
+        writer.string("0000117057")
+        let decoded = try EventCodec.decode(writer.bytes, offset: 0, timestamp: 0)
+        #expect(
+            decoded.event
+                == .orderAccepted(
+                    OrderAccepted(order: OrderID(value: 42), brokerOrderNumber: "0000117057", brokerOrganization: "")
+                )
+        )
+        #expect(decoded.schemaVersion == 2)
+        // v2 round-trips the organization.
+        let current = DomainEvent.orderAccepted(
+            OrderAccepted(order: OrderID(value: 42), brokerOrderNumber: "0000117057", brokerOrganization: "91252")
+        )
+        let bytes = EventCodec.encode(EventEnvelope(timestamp: 0, event: current))
+        #expect(try EventCodec.decode(bytes, offset: 0, timestamp: 0).event == current)
+    }
+
     @Test func unknownVersionsAndTypesAreRefusedClearly() throws {
         var future = EventCodec.encode(EventEnvelope(timestamp: 0, event: sampleEvents()[0]))
         future[3] = 9

@@ -89,8 +89,8 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         return .eraseUser(UserID(value: UInt64(bitPattern: i())))
     case .recordResending(let id, _):
         return .recordResending(id, lastSend: i())
-    case .recordAccepted(let id, _):
-        return .recordAccepted(id, brokerOrderNumber: t())
+    case .recordAccepted(let id, _, _):
+        return .recordAccepted(id, brokerOrderNumber: t(), organization: r.chance(2) ? t() : "")
     case .recordBrokerRejected(let id, let reason, _):
         return .recordBrokerRejected(id, reason: reason, message: t())
     case .recordFill(let id, let quantity, let price, let fillID):

@@ -113,7 +113,7 @@ import Testing
                 quantity: 10,
                 price: 55_000
             )
-            #expect(filled.orderNumber.count == 10 && filled.organization == "00950")
+            #expect(filled.orderNumber.count == 10 && filled.organization == KISFake.forwardingOrganization)
             mock.state.withLock { $0.fillImmediately = false }
             let resting = try await client.placeOrder(
                 side: .buy,
@@ -122,6 +122,12 @@ import Testing
                 quantity: 5,
                 price: 54_000
             )
+            // The day's list's branch is not the organization a cancel names: refused, the order still rests.
+            await #expect(throws: KISError.self) {
+                _ = try await client.cancelOrder(organization: KISFake.orderingBranch, orderNumber: resting.orderNumber)
+            }
+            #expect(mock.state.withLock { $0.violations.count } == 1)
+            mock.state.withLock { $0.violations = [] }
             let cancel = try await client.cancelOrder(
                 organization: resting.organization,
                 orderNumber: resting.orderNumber

@@ -52,8 +52,9 @@ public enum Bounds {
             break
         case .recordResending(_, let lastSend):
             if let lastSend { try Self.range(lastSend, Self.instants, "last send") }
-        case .recordAccepted(_, let number):
+        case .recordAccepted(_, let number, let organization):
             try Self.identifier(number, "broker order number", maxBytes: 32)
+            if !organization.isEmpty { try Self.identifier(organization, "broker organization", maxBytes: 16) }
         case .recordBrokerRejected(let id, let reason, let message):
             return .recordBrokerRejected(id, reason: reason, message: Self.safeText(message, maxBytes: 1_024))
         case .recordFill(_, let quantity, let price, let fillID):

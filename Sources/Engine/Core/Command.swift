@@ -58,7 +58,7 @@ public enum Command: Sendable, Hashable {
     /// `updatedAt` the sender saw), refused when the order was sent again since: two workers that both judged
     /// the same send lost do not both send again.
     case recordResending(OrderID, lastSend: Int64? = nil)
-    case recordAccepted(OrderID, brokerOrderNumber: String)
+    case recordAccepted(OrderID, brokerOrderNumber: String, organization: String = "")
     /// The broker's day is over and the order still rests there unfilled (day orders end with the session).
     case recordExpired(OrderID)
     case recordBrokerRejected(OrderID, reason: RejectionReason, message: String)

@@ -89,7 +89,7 @@ public struct Engine: Sendable {
                 )
             }
             return Decision(events: [.orderSubmitted(OrderReference(order: id))], order: id)
-        case .recordAccepted(let id, let number):
+        case .recordAccepted(let id, let number, let organization):
             guard !number.isEmpty else { throw .invalid("a broker order number is required") }
             // One broker order is one of ours: two workers looking for twins (same stock, side, quantity and
             // price) at once must not both take the same one. The one refused looks again.
@@ -101,7 +101,7 @@ public struct Engine: Sendable {
                 state,
                 id,
                 .accept,
-                .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number))
+                .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number, brokerOrganization: organization))
             )
         case .recordExpired(let id):
             return try self.transition(state, id, .expire, .orderExpired(OrderReference(order: id)))

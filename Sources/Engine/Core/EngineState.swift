@@ -119,6 +119,7 @@ public struct EngineState: Sendable, Hashable {
         case .orderAccepted(let e):
             self.orders[e.order]?.status = .accepted
             self.orders[e.order]?.brokerOrderNumber = e.brokerOrderNumber
+            self.orders[e.order]?.brokerOrganization = e.brokerOrganization
             self.orders[e.order]?.updatedAt = time
             if let order = self.orders[e.order] { self.indexBrokerOrder(order) }
         case .orderPartiallyFilled(let fill), .orderFilled(let fill):

@@ -123,9 +123,12 @@ public struct OrderReference: Sendable, Hashable {
 public struct OrderAccepted: Sendable, Hashable {
     public var order: OrderID
     public var brokerOrderNumber: String
-    public init(order: OrderID, brokerOrderNumber: String) {
+    /// `KRX_FWDG_ORD_ORGNO` of the order's answer (empty: not known, e.g. adopted from the day's list; v2).
+    public var brokerOrganization: String
+    public init(order: OrderID, brokerOrderNumber: String, brokerOrganization: String = "") {
         self.order = order
         self.brokerOrderNumber = brokerOrderNumber
+        self.brokerOrganization = brokerOrganization
     }
 }
 
@@ -445,7 +448,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 5, name: "OrderRequested", version: 2),
         EventType(id: 6, name: "OrderRejected", version: 1),
         EventType(id: 7, name: "OrderSubmitted", version: 1),
-        EventType(id: 8, name: "OrderAccepted", version: 1),
+        EventType(id: 8, name: "OrderAccepted", version: 2),
         EventType(id: 9, name: "OrderPartiallyFilled", version: 1),
         EventType(id: 10, name: "OrderFilled", version: 1),
         EventType(id: 11, name: "OrderCancelRequested", version: 1),

@@ -3,12 +3,13 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 3 (v2 had no analysed-bar marker per
+/// encode to the same bytes, and so have the same digest. Version 4 (v3 had no broker organization per order,
+/// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 3
+    public static let snapshotVersion: UInt32 = 4
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...3
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...4
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -143,6 +144,7 @@ extension EngineState {
         w.signed(o.tax)
         w.signed(o.reservedCash)
         w.string(o.brokerOrderNumber)
+        w.string(o.brokerOrganization)  // v4
         w.byte(o.rejectedBy?.rawValue ?? 0)
         w.string(o.failureReason?.rawValue ?? "")
         w.string(o.failureMessage)
@@ -184,7 +186,7 @@ extension EngineState {
             state.accounts[account.id] = account
         }
         for _ in 0..<(try Self.count(&r)) {
-            let order = try Self.decodeOrder(&r)
+            let order = try Self.decodeOrder(&r, version: version)
             state.orders[order.id] = order
             state.indexBrokerOrder(order)
         }
@@ -316,7 +318,7 @@ extension EngineState {
         return a
     }
 
-    private static func decodeOrder(_ r: inout BinaryReader) throws(EngineError) -> Order {
+    private static func decodeOrder(_ r: inout BinaryReader, version: UInt64) throws(EngineError) -> Order {
         let id = OrderID(value: try r.varint())
         let account = AccountID(value: try r.varint())
         let code = try r.varint()
@@ -350,6 +352,7 @@ extension EngineState {
         o.tax = try r.signed()
         o.reservedCash = try r.signed()
         o.brokerOrderNumber = try r.string()
+        o.brokerOrganization = version >= 4 ? try r.string() : ""
         o.rejectedBy = RejectedBy(rawValue: try r.byte())
         let reason = try r.string()
         o.failureReason = reason.isEmpty ? nil : RejectionReason(rawValue: reason)

@@ -74,6 +74,7 @@ public enum EventCodec {
         case .orderAccepted(let e):
             writer.varint(e.order.value)
             writer.string(e.brokerOrderNumber)
+            writer.string(e.brokerOrganization)
         case .orderPartiallyFilled(let e), .orderFilled(let e):
             writer.varint(e.order.value)
             writer.signed(e.quantity)
@@ -303,8 +304,13 @@ public enum EventCodec {
             )
         case 7: return .orderSubmitted(OrderReference(order: OrderID(value: try r.varint())))
         case 8:
+            // v1 had no organization.
             return .orderAccepted(
-                OrderAccepted(order: OrderID(value: try r.varint()), brokerOrderNumber: try r.string())
+                OrderAccepted(
+                    order: OrderID(value: try r.varint()),
+                    brokerOrderNumber: try r.string(),
+                    brokerOrganization: version >= 2 ? try r.string() : ""
+                )
             )
         case 9, 10:
             let fill = OrderFill(

@@ -256,6 +256,7 @@ extension DomainEvent {
         case .orderAccepted(let e):
             o.field("order", e.order.description)
             o.field("brokerOrderNumber", e.brokerOrderNumber)
+            o.field("brokerOrganization", e.brokerOrganization)
         case .orderPartiallyFilled(let e), .orderFilled(let e):
             o.field("order", e.order.description)
             o.field("quantity", e.quantity)

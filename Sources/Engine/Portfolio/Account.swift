@@ -76,6 +76,8 @@ public struct Order: Sendable, Hashable {
     /// Cash still reserved by this order (buys only).
     public var reservedCash: Int64 = 0
     public var brokerOrderNumber: String = ""
+    /// The organization KIS answered the order with (`KRX_FWDG_ORD_ORGNO`): a cancel or revision names it.
+    public var brokerOrganization: String = ""
     public var rejectedBy: RejectedBy?
     public var failureReason: RejectionReason?
     public var failureMessage: String = ""

@@ -105,7 +105,9 @@ public struct TradeExecutionHandler: JobHandler {
                 case "SUBMITTED":
                     let (match, newer) = try await self.findAtBroker(fresh, client)
                     if let match {
-                        try await self.engine.record(.accepted(order: id, brokerOrderNumber: match.orderNumber))
+                        try await self.engine.record(
+                            .accepted(order: id, brokerOrderNumber: match.orderNumber, organization: nil)
+                        )
                         return .later(seconds: self.pollSeconds)
                     }
                     if self.dayIsOver(fresh) {
@@ -201,7 +203,13 @@ public struct TradeExecutionHandler: JobHandler {
         // Refused (409) if a twin in another worker process adopted this broker order from the list before this
         // answer was recorded: the order stays SUBMITTED, and the next look finds the twin's own send or proves
         // it lost and sends again.
-        try await self.engine.record(.accepted(order: view.id, brokerOrderNumber: ack.orderNumber))
+        try await self.engine.record(
+            .accepted(
+                order: view.id,
+                brokerOrderNumber: ack.orderNumber,
+                organization: ack.organization.isEmpty ? nil : ack.organization
+            )
+        )
         return .later(seconds: self.pollSeconds)
     }
 
@@ -247,7 +255,10 @@ public struct TradeExecutionHandler: JobHandler {
         guard var (row, cancelled) = try await look() else { return view }
         if view.status == "CANCEL_REQUESTED", !cancelled, row.remainingQuantity > 0 {
             do {
-                _ = try await client.cancelOrder(organization: row.organization, orderNumber: row.orderNumber)
+                // The organization the order's own answer gave (KRX_FWDG_ORD_ORGNO); the day's list only has the
+                // ordering branch (ord_gno_brno), used for an order adopted from the list.
+                let organization = view.brokerOrganization.isEmpty ? row.organization : view.brokerOrganization
+                _ = try await client.cancelOrder(organization: organization, orderNumber: row.orderNumber)
             } catch let error as KISError where error.kind != .transport && error.kind != .rateLimited {
                 // "Nothing left to cancel": the fills read next say why.
             }

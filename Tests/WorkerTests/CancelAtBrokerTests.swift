@@ -1,0 +1,61 @@
+import Engine
+import Foundation
+import Jobs
+import Simulation
+import Synchronization
+import Testing
+import Worker
+
+/// A cancel names the organization the order's own answer gave (`KRX_FWDG_ORD_ORGNO`, stored with the order by
+/// `OrderAccepted`), not the day's list's ordering branch (`ord_gno_brno`): the strict fake refuses the latter,
+/// as KIS's samples show the two differ.
+@Suite struct CancelAtBrokerTests {
+    @Test func aRestingOrderIsCancelledUnderItsForwardingOrganization() async throws {
+        let (rig, sink) = try await WorkerEndToEndTests.rig("cancelorg", redisDatabase: 29)
+        defer { sink.killed() }
+        let mock = KISFake(now: WorkerEndToEndTests.session)
+        mock.state.withLock {
+            $0.rateLimit = 200
+            $0.bucket.tokens = 200
+            $0.fillImmediately = false
+        }
+        try await withServer(mock.router()) { kis in
+            let serve = try await WorkerEndToEndTests.serve(rig)
+            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
+            let engine = EngineClient(baseURL: rig.url, token: workerToken)
+            let handler = TradeExecutionHandler(
+                engine: engine,
+                brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
+                pollSeconds: 0.1,
+                clock: { mock.now }
+            )
+            let order = try await WorkerEndToEndTests.buy(
+                rig,
+                token,
+                account,
+                count: 1,
+                stock: "005930",
+                quantity: 3,
+                price: 54_000
+            )[0]
+            let job = Job(queue: .tradeExecution, id: "cancel-\(order)", data: #"{"order":"\#(order)"}"#)
+            #expect(try await handler.handle(job) == .later(seconds: 0.1), "resting at the broker")
+            let accepted = try await engine.order(order)
+            #expect(accepted.brokerOrganization == KISFake.forwardingOrganization, "stored from the answer")
+            let listed = try await WorkerEndToEndTests.call(rig, "GET", "/api/orders/\(order)/audit", token: token).1
+            #expect("\(listed)".contains(KISFake.forwardingOrganization), "OrderAccepted carries it in the log")
+
+            let cancelled = try await WorkerEndToEndTests.call(rig, "POST", "/api/orders/\(order)/cancel", token: token)
+            #expect(cancelled.0 == 200, "\(cancelled)")
+            var status = ""
+            for _ in 0..<20 where status != "CANCELLED" {
+                _ = try await handler.handle(job)
+                status = try await engine.order(order).status
+            }
+            #expect(status == "CANCELLED")
+            #expect(mock.state.withLock { $0.violations } == [], "the cancel named the order's organization")
+            #expect(mock.state.withLock { $0.orders.contains { $0.original == accepted.brokerOrderNumber } })
+            #expect(await serve.stop() == 0)
+        }
+    }
+}
