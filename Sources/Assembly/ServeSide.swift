@@ -25,6 +25,7 @@ public struct ServeOptions: Sendable {
     public var gateway: GatewayConfiguration?
     /// The bearer token of the worker for `/internal/*`.
     public var workerToken: String?
+    public var previousWorkerToken: String?
     public var internalNetworks: InternalNetworks?
     public var databaseConnections = 4
     public var maxConnections = 1_024
@@ -155,6 +156,7 @@ public final class ServeSide: Sendable {
                 candleCacheCapacity: options.candleCache
             )
             gateway.workerToken = options.workerToken
+            gateway.previousWorkerToken = options.previousWorkerToken
             gateway.liveFeed = options.liveFeed ?? options.redis.map { LiveEventFeed(endpoint: $0) }
             services = gateway
         } else {

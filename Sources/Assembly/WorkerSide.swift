@@ -23,6 +23,8 @@ public struct WorkerOptions: Sendable {
     /// the broker).
     public var databaseURL: String?
     public var secretsKey: [UInt8]?
+    /// The key before a rotation (`STOCKBOOM_SECRETS_KEY_PREVIOUS`).
+    public var previousSecretsKey: [UInt8]?
     /// KIS base URL (nil: each account's real or paper host).
     public var kisBaseURL: String?
     public var kisRequestsPerSecond: Double?
@@ -213,7 +215,7 @@ public final class WorkerSide: Sendable {
             // a simulated session the broker's minute is the session's. (Request rates stay on the wall clock.)
             directory = BrokerDirectory(
                 databaseURL: databaseURL,
-                box: SecretBox(key: key),
+                box: SecretBox(key: key, previous: options.previousSecretsKey),
                 baseURL: options.kisBaseURL,
                 engine: engine,
                 clock: options.clock,

@@ -14,8 +14,35 @@ struct DatabaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "PostgreSQL schema and retention.",
-        subcommands: [MigrateCommand.self, CleanupCommand.self]
+        subcommands: [MigrateCommand.self, CleanupCommand.self, ResealSecretsCommand.self]
     )
+}
+
+/// Key rotation: every sealed broker credential and token moved under `STOCKBOOM_SECRETS_KEY`.
+struct ResealSecretsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reseal-secrets",
+        abstract:
+            "Seal every stored KIS credential and token under STOCKBOOM_SECRETS_KEY, opening those sealed under STOCKBOOM_SECRETS_KEY_PREVIOUS (one transaction; docs/runbook.md 16)."
+    )
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let key = environment["STOCKBOOM_SECRETS_KEY"].flatMap(SecretBox.parseKey) else {
+            throw ValidationError("STOCKBOOM_SECRETS_KEY must be set to the new key (32 bytes, hex or base64)")
+        }
+        var previous: [UInt8]?
+        if let text = environment["STOCKBOOM_SECRETS_KEY_PREVIOUS"], !text.isEmpty {
+            guard let parsed = SecretBox.parseKey(text) else {
+                throw ValidationError("STOCKBOOM_SECRETS_KEY_PREVIOUS must be the old key (32 bytes, hex or base64)")
+            }
+            previous = parsed
+        }
+        let connection = try PostgresConnection(url: try self.database.url())
+        let report = try connection.reseal(SecretBox(key: key, previous: previous))
+        print("re-sealed \(report.resealed) secret(s) under the current key; \(report.current) already were")
+    }
 }
 
 struct MigrateCommand: ParsableCommand {

@@ -97,6 +97,9 @@ struct ServeCommand: AsyncParsableCommand {
             for warning in warnings { Log.serve.warning("\(warning)") }
             options.gateway = configuration
             options.workerToken = try WorkerToken.establish(environment: environment, logDirectory: self.log.path)
+            options.previousWorkerToken = environment["STOCKBOOM_WORKER_TOKEN_PREVIOUS"].flatMap {
+                $0.isEmpty ? nil : $0
+            }
         }
         if let settings = replication {
             let node = ReplicatedNode(

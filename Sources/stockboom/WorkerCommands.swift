@@ -95,6 +95,12 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             options.databaseURL = databaseURL
             options.secretsKey = key
+            if let text = environment["STOCKBOOM_SECRETS_KEY_PREVIOUS"], !text.isEmpty {
+                guard let previous = SecretBox.parseKey(text) else {
+                    throw ValidationError("STOCKBOOM_SECRETS_KEY_PREVIOUS must be a 32-byte key (hex or base64)")
+                }
+                options.previousSecretsKey = previous
+            }
         }
         options.kisBaseURL = environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         options.kisRequestsPerSecond = try Self.requestsPerSecond(environment)

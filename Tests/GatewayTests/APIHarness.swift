@@ -46,6 +46,7 @@ final class APIHarness: @unchecked Sendable {
         candleCacheCapacity: Int = 512,
         liveFeed: LiveEventFeed? = nil,
         workerToken: String? = nil,
+        previousWorkerToken: String? = nil,
         internalNetworks: InternalNetworks = .default,
         configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws {
@@ -78,6 +79,7 @@ final class APIHarness: @unchecked Sendable {
         )
         services.liveFeed = liveFeed
         services.workerToken = workerToken
+        services.previousWorkerToken = previousWorkerToken
         self.services = services
         self.routes = Gateway.routes(dependencies: dependencies, metrics: GatewayMetrics(), services: self.services)
         let context = CommandContext(time: Self.sessionTime - 3_600_000_000)

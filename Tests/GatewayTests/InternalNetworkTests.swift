@@ -68,6 +68,30 @@ import Testing
         await harness.close()
     }
 
+    /// Rotating the worker token: during the window the old and the new are both accepted, anything else is not;
+    /// afterwards only the new one.
+    @Test func theWorkerTokenRotatesWithoutRefusingEitherWorker() async throws {
+        let new = "worker-token-after-the-rotation"
+        let during = try await APIHarness("internal_rotation", workerToken: new, previousWorkerToken: Self.token)
+        try await during.app.test(.live) { client async throws in
+            #expect(try await client.call(.get, "/internal/stocks", token: Self.token).status == 200, "old")
+            #expect(try await client.call(.get, "/internal/stocks", token: new).status == 200, "new")
+            // (A NUL cannot be sent: HTTPField turns it into a space and trims it before it leaves the client.)
+            for wrong in [
+                "", "x", Self.token + new, String(Self.token.dropLast()), Self.token + " x", new.uppercased(),
+            ] {
+                #expect(try await client.call(.get, "/internal/stocks", token: wrong).status == 401, "\(wrong)")
+            }
+        }
+        await during.close()
+        let after = try await APIHarness("internal_rotated", workerToken: new)
+        try await after.app.test(.live) { client async throws in
+            #expect(try await client.call(.get, "/internal/stocks", token: Self.token).status == 401, "old: no more")
+            #expect(try await client.call(.get, "/internal/stocks", token: new).status == 200)
+        }
+        await after.close()
+    }
+
     @Test func outsideTheNetworksOnlyLivenessAndPublicRoutesAnswer() async throws {
         let harness = try await APIHarness(
             "internal_public",

@@ -36,7 +36,11 @@ struct SessionToken: Sendable {
 /// bcrypt hash lives in PostgreSQL's `user_credentials`, a table that is not a projection (rebuilds do
 /// not touch it; back it up with `pg_dump`).
 public final class AuthService: Sendable {
+    /// The signing key and, during a rotation, the previous one (verification only), each under its key id.
     private let keys: JWTKeyCollection
+    /// `kid` of the signing key, and of the previous key (nil: none).
+    let currentKeyID: String
+    let previousKeyID: String?
     let configuration: GatewayConfiguration
     /// A hash of nothing in particular, verified against when an e-mail address is unknown (same timing).
     let decoyHash: String
@@ -45,7 +49,23 @@ public final class AuthService: Sendable {
         self.configuration = configuration
         self.decoyHash = Bcrypt.hash(randomBytes(16).map { String($0) }.joined(), cost: configuration.bcryptCost)
         self.keys = JWTKeyCollection()
-        await self.keys.add(hmac: HMACKey(from: configuration.jwtSecret), digestAlgorithm: .sha256)
+        self.currentKeyID = Self.keyID(configuration.jwtSecret)
+        self.previousKeyID = configuration.previousJWTSecret.map(Self.keyID)
+        await self.keys.add(
+            hmac: HMACKey(from: configuration.jwtSecret),
+            digestAlgorithm: .sha256,
+            kid: JWKIdentifier(string: self.currentKeyID)
+        )
+        if let previous = configuration.previousJWTSecret, let id = self.previousKeyID {
+            await self.keys.add(hmac: HMACKey(from: previous), digestAlgorithm: .sha256, kid: JWKIdentifier(string: id))
+        }
+    }
+
+    /// A key's id in the tokens' `kid`: 16 hex digits of SHA-256 over a label and the key (names the key without
+    /// revealing anything of it).
+    static func keyID(_ secret: String) -> String {
+        SHA256.hash(data: Data(("stockboom-jwt-kid:" + secret).utf8)).prefix(8).map { String(format: "%02x", $0) }
+            .joined()
     }
 
     /// A signed token for `user` at session epoch `epoch`, valid for the configured lifetime.
@@ -58,18 +78,20 @@ public final class AuthService: Sendable {
             ins: self.configuration.installationID,
             ver: epoch
         )
-        return (try await self.keys.sign(claims), expires)
+        return (try await self.keys.sign(claims, kid: JWKIdentifier(string: self.currentKeyID)), expires)
     }
 
-    /// The user and epoch of a valid token; nil otherwise. Valid: header `{"alg":"HS256"}` exactly (no `none`,
-    /// no other algorithm, no key id to choose another key), signed with this installation's secret, issued by
+    /// The user and epoch of a valid token; nil otherwise. Valid: header `{"alg":"HS256"}` (no `none`, no other
+    /// algorithm) with a `kid` naming the signing key or, during a rotation, the previous one — or no `kid`
+    /// (tokens issued before key ids), then the signing key only; signed with that key, issued by
     /// this installation, not issued in the future, unexpired, and living no longer than the configured
     /// lifetime (a token claiming ten years is refused even with a good signature). The epoch is checked
     /// against the user's current one by the caller (`SessionEpochs`).
     func session(fromToken token: String, now: Date = Date()) async -> SessionToken? {
-        guard Self.headerIsPinned(token), let claims = try? await self.keys.verify(token, as: SessionClaims.self) else {
-            return nil
-        }
+        guard let keyID = Self.pinnedKeyID(token),
+            keyID == nil || keyID == self.currentKeyID || (self.previousKeyID != nil && keyID == self.previousKeyID),
+            let claims = try? await self.keys.verify(token, as: SessionClaims.self)
+        else { return nil }
         let lifetime = claims.exp.value.timeIntervalSince(claims.iat.value)
         guard claims.ins == self.configuration.installationID, claims.iat.value <= now.addingTimeInterval(60),
             lifetime <= TimeInterval(self.configuration.tokenLifetimeSeconds) + 1, let user = UserID(claims.sub.value)
@@ -77,13 +99,21 @@ public final class AuthService: Sendable {
         return SessionToken(user: user, epoch: claims.ver)
     }
 
-    /// The token's header names HS256 and nothing that could choose another key or algorithm.
-    static func headerIsPinned(_ token: String) -> Bool {
+    /// The token's header names HS256 and nothing else that could choose an algorithm or a key source: nil when
+    /// it is not so; `.some(nil)` without a `kid`; `.some(kid)` with one (checked against the configured keys by
+    /// the caller: an unknown `kid` must not fall back on the default key).
+    static func pinnedKeyID(_ token: String) -> String?? {
         guard let dot = token.firstIndex(of: "."), let data = base64URLDecode(token[..<dot]),
             let header = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return false }
-        guard header["alg"] as? String == "HS256" else { return false }
-        return Set(header.keys).isSubset(of: ["alg", "typ"]) && (header["typ"].map { $0 as? String == "JWT" } ?? true)
+        else { return nil }
+        guard header["alg"] as? String == "HS256", Set(header.keys).isSubset(of: ["alg", "typ", "kid"]),
+            header["typ"].map({ $0 as? String == "JWT" }) ?? true
+        else { return nil }
+        guard let kid = header["kid"] else { return .some(nil) }
+        guard let text = kid as? String, text.utf8.count == 16,
+            text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        else { return nil }
+        return .some(text)
     }
 
     static func base64URLDecode(_ text: Substring) -> Data? {

@@ -4,14 +4,19 @@ import Storage
 
 /// Settings of the API, read from the environment by `stockboom serve` (see README "Configuration").
 public struct GatewayConfiguration: Sendable {
-    /// HMAC-SHA256 key for the JWT bearer tokens (`JWT_SECRET`).
+    /// HMAC-SHA256 key for the JWT bearer tokens (`JWT_SECRET`): signs every new token.
     public var jwtSecret: String
+    /// The key before the last rotation (`JWT_SECRET_PREVIOUS`): tokens it signed stay valid until they expire,
+    /// nothing new is signed with it. Unset it once a token lifetime has passed since the rotation.
+    public var previousJWTSecret: String?
     /// How long a token issued at login stays valid.
     public var tokenLifetimeSeconds: Int64 = 12 * 3600
     /// bcrypt cost (work factor 2^cost); 12 in production, lower only in tests.
     public var bcryptCost: UInt8 = 12
     /// 32-byte key that seals broker app keys and secrets at rest (`STOCKBOOM_SECRETS_KEY`, base64 or hex).
     public var secretsKey: [UInt8]
+    /// The key before a rotation (`STOCKBOOM_SECRETS_KEY_PREVIOUS`): opens what is not yet re-sealed.
+    public var previousSecretsKey: [UInt8]?
     /// Largest accepted request body.
     public var bodyLimitBytes = 64 << 10
     /// Order placements per user: sustained rate and burst (token bucket); beyond them, 429.
@@ -95,6 +100,27 @@ public struct GatewayConfiguration: Sendable {
             )
         }
         var configuration = GatewayConfiguration(jwtSecret: secret, secretsKey: key)
+        if let text = environment["STOCKBOOM_SECRETS_KEY_PREVIOUS"], !text.isEmpty {
+            guard let previous = parseKey(text), previous != key else {
+                throw Refusal(
+                    description:
+                        "STOCKBOOM_SECRETS_KEY_PREVIOUS must be the old 32-byte key (64 hex digits or base64), not the current one"
+                )
+            }
+            configuration.previousSecretsKey = previous
+        }
+        if let previous = environment["JWT_SECRET_PREVIOUS"], !previous.isEmpty {
+            guard previous.utf8.count >= 32 || !production else {
+                throw Refusal(description: "JWT_SECRET_PREVIOUS must be at least 32 characters in production")
+            }
+            guard previous != secret else {
+                throw Refusal(
+                    description:
+                        "JWT_SECRET_PREVIOUS is the same as JWT_SECRET: set JWT_SECRET to the new key and JWT_SECRET_PREVIOUS to the old one"
+                )
+            }
+            configuration.previousJWTSecret = previous
+        }
         if let cost = environment["BCRYPT_COST"].flatMap(UInt8.init) {
             guard (4...31).contains(cost), cost >= 10 || !production else {
                 throw Refusal(description: "BCRYPT_COST must be 10...31 in production (4...31 elsewhere)")

@@ -139,6 +139,13 @@ enum OpenAPIDocument {
                         "token": string(), "tokenType": string(), "expiresAt": string(format: "date-time"),
                         "user": ref("User"),
                     ]),
+                    "ReplaceCredentials": object(
+                        [
+                            "appKey": string(pattern: "^[!-~]{1,512}$"),
+                            "appSecret": string(pattern: "^[!-~]{1,512}$"),
+                        ],
+                        required: ["appKey", "appSecret"]
+                    ).merging(["additionalProperties": false]) { $1 },
                     "CreateAccount": [
                         "oneOf": [
                             object(
@@ -502,6 +509,16 @@ enum OpenAPIDocument {
                         responses: ["201": json(ref("Account"), "Created")],
                         errors: [422]
                     ),
+                ],
+                "/api/broker-accounts/{id}/credentials": [
+                    "put": operation(
+                        "Replace a KIS account's app key and secret (sealed; the old key's token is dropped)",
+                        tag: "accounts",
+                        parameters: [path("id", string())],
+                        body: ref("ReplaceCredentials"),
+                        responses: ["200": json(ref("Account"))],
+                        errors: [400, 404, 409, 422]
+                    )
                 ],
                 "/api/broker-accounts/{id}": [
                     "get": operation(

@@ -14,6 +14,51 @@ struct AccountsController {
         routes.add(.post, "/api/broker-accounts", self.open)
         routes.add(.get, "/api/broker-accounts/{id}", self.show)
         routes.add(.delete, "/api/broker-accounts/{id}", self.close)
+        routes.add(.put, "/api/broker-accounts/{id}/credentials", self.replaceCredentials)
+    }
+
+    /// `PUT /api/broker-accounts/{id}/credentials`: a new KIS app key and secret for an open KIS account (the
+    /// portal reissued them, or the old ones leaked). Sealed like the first ones; the token of the old key is
+    /// dropped with them (one transaction), and the worker opens the new ones at the account's next call
+    /// (`BrokerDirectory` notices the change). Orders, positions and history stay with the account.
+    @Sendable func replaceCredentials(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
+        let body = try await APIJSON.decode(
+            ReplaceCredentialsRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["appKey", "appSecret"]
+        )
+        guard account.broker.needsToken else { throw problem(422, "a SIMULATED account has no KIS credentials") }
+        guard account.closedAt == nil else { throw problem(409, "the account is closed") }
+        for (name, value) in [("appKey", body.appKey), ("appSecret", body.appSecret)] {
+            guard !value.isEmpty, value.utf8.count <= 512,
+                value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
+            else {
+                throw problem(422, "\(name) must be 1 to 512 printable ASCII characters without spaces")
+            }
+        }
+        let id = account.id.description
+        let (key, secret) = (try services.secrets.seal(body.appKey), try services.secrets.seal(body.appSecret))
+        let replaced = try await services.database.run { db -> Bool in
+            try db.execute("BEGIN")
+            do {
+                let rows = try db.query(
+                    "UPDATE broker_credentials SET sealed_app_key = $2, sealed_app_secret = $3 WHERE broker_account_id = $1 AND user_id = $4 RETURNING 1",
+                    [id, key, secret, user.description]
+                ).rows
+                _ = try db.query("DELETE FROM broker_tokens WHERE broker_account_id = $1", [id])
+                try db.execute(rows.isEmpty ? "ROLLBACK" : "COMMIT")
+                return !rows.isEmpty
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+        }
+        // An account opened without credentials (before they were required) has no row to replace.
+        guard replaced else { throw problem(409, "the account has no stored KIS credentials to replace") }
+        return try APIJSON.response(AccountBody(account, hasCredentials: true))
     }
 
     /// `GET /api/broker-accounts`
@@ -151,6 +196,11 @@ extension GatewayAPI {
 }
 
 // MARK: - Bodies
+
+struct ReplaceCredentialsRequest: Decodable {
+    var appKey: String
+    var appSecret: String
+}
 
 struct CreateAccountRequest: Decodable {
     /// `SIMULATED`, `KIS_PAPER` or `KIS_REAL`.

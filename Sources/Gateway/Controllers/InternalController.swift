@@ -372,8 +372,11 @@ extension GatewayAPI {
                 "internal endpoints take the worker token (STOCKBOOM_WORKER_TOKEN or <log dir>/worker.token)"
             )
         }
-        // Compare digests: constant time whatever the lengths.
-        guard SHA256.hash(data: Data(header.dropFirst(7).utf8)) == SHA256.hash(data: Data(expected.utf8)) else {
+        // Compare digests: constant time whatever the lengths (both compared, whichever matches).
+        let given = SHA256.hash(data: Data(header.dropFirst(7).utf8))
+        let current = given == SHA256.hash(data: Data(expected.utf8))
+        let previous = services.previousWorkerToken.map { given == SHA256.hash(data: Data($0.utf8)) } ?? false
+        guard current || previous else {
             throw problem(401, "the worker token is not this server's")
         }
     }

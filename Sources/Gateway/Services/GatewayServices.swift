@@ -25,6 +25,9 @@ public struct GatewayServices: Sendable {
     public var liveFeed: LiveEventFeed?
     /// The bearer token of `stockboom worker` for `/internal/*`; nil disables those routes (401).
     public var workerToken: String?
+    /// During a rotation (`STOCKBOOM_WORKER_TOKEN_PREVIOUS`): the old token, still accepted until the workers
+    /// run with the new one.
+    public var previousWorkerToken: String?
     let rateLimiter: RateLimiter
     let abuse: AbuseLimits
     let backtests = BacktestStore()
@@ -43,7 +46,7 @@ public struct GatewayServices: Sendable {
         self.database = database
         self.auth = auth
         self.sessions = SessionEpochs(database: database)
-        self.secrets = SecretBox(key: auth.configuration.secretsKey)
+        self.secrets = SecretBox(key: auth.configuration.secretsKey, previous: auth.configuration.previousSecretsKey)
         self.clock = clock
         self.rateLimiter = RateLimiter(rate: auth.configuration.ordersPerSecond, burst: auth.configuration.orderBurst)
         self.abuse = AbuseLimits(signUpsPerHour: auth.configuration.signUpsPerHour)

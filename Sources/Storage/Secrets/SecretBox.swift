@@ -4,16 +4,33 @@ import Foundation
 /// Seals broker app keys and secrets with AES-256-GCM under `STOCKBOOM_SECRETS_KEY`. The sealed form
 /// (`v1:` + base64 of nonce‖ciphertext‖tag) is what PostgreSQL stores; the clear text is never logged,
 /// never appended to the event log and never returned by the API. The gateway seals, the worker opens.
+///
+/// Rotation (`STOCKBOOM_SECRETS_KEY_PREVIOUS`): while a previous key is given, what does not open under the key
+/// opens under it; sealing always uses the key. `reseal` moves every stored secret to the key.
 public struct SecretBox: Sendable {
     private let key: SymmetricKey
+    private let previous: SymmetricKey?
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }
 
-    public init(key: [UInt8]) {
-        precondition(key.count == 32)
+    public init(key: [UInt8], previous: [UInt8]? = nil) {
+        precondition(key.count == 32 && (previous?.count ?? 32) == 32)
         self.key = SymmetricKey(data: key)
+        self.previous = previous.map { SymmetricKey(data: $0) }
+    }
+
+    /// Which key opens a sealed secret: the current one, the previous one, or neither (nil).
+    public enum Opener: Sendable { case current, previous }
+
+    public func opener(_ sealed: String) -> Opener? {
+        guard sealed.hasPrefix("v1:"), let data = Data(base64Encoded: String(sealed.dropFirst(3))),
+            let box = try? AES.GCM.SealedBox(combined: data)
+        else { return nil }
+        if (try? AES.GCM.open(box, using: self.key)) != nil { return .current }
+        if let previous = self.previous, (try? AES.GCM.open(box, using: previous)) != nil { return .previous }
+        return nil
     }
 
     public func seal(_ text: String) throws -> String {
@@ -30,6 +47,9 @@ public struct SecretBox: Sendable {
         do {
             return String(decoding: try AES.GCM.open(box, using: self.key), as: UTF8.self)
         } catch {
+            if let previous = self.previous, let clear = try? AES.GCM.open(box, using: previous) {
+                return String(decoding: clear, as: UTF8.self)
+            }
             throw Failure(
                 description:
                     "a sealed secret does not open with this STOCKBOOM_SECRETS_KEY (was it sealed under another key?)"
@@ -61,7 +81,62 @@ public struct BrokerCredentials: Sendable {
     public var accountNumber: String
 }
 
+/// What `reseal` did.
+public struct ResealReport: Sendable, Equatable {
+    /// Secrets sealed again under the current key, and those already under it.
+    public var resealed = 0
+    public var current = 0
+}
+
 extension PostgresConnection {
+    /// The sealed columns: table, key column, sealed columns.
+    static let sealedColumns: [(table: String, key: String, columns: [String])] = [
+        ("broker_credentials", "broker_account_id", ["sealed_app_key", "sealed_app_secret", "sealed_account_number"]),
+        ("broker_tokens", "broker_account_id", ["sealed_token"]),
+    ]
+
+    /// Seals every stored secret (broker credentials and tokens) under `box`'s key, opening those sealed under its
+    /// previous key: one transaction, all or nothing. A secret that opens under neither key stops it, naming
+    /// the row, and nothing is changed. Running it again finds everything current (idempotent).
+    public func reseal(_ box: SecretBox) throws -> ResealReport {
+        var report = ResealReport()
+        try self.execute("BEGIN")
+        do {
+            for (table, key, columns) in Self.sealedColumns {
+                let rows = try self.query(
+                    "SELECT \(key), \(columns.joined(separator: ", ")) FROM \(table) ORDER BY 1 FOR UPDATE"
+                ).rows
+                for row in rows {
+                    let id = row[0] ?? ""
+                    var updated: [String] = []
+                    for (index, column) in columns.enumerated() {
+                        let sealed = row[index + 1] ?? ""
+                        switch box.opener(sealed) {
+                        case .current:
+                            report.current += 1
+                            updated.append(sealed)
+                        case .previous:
+                            report.resealed += 1
+                            updated.append(try box.seal(try box.open(sealed)))
+                        case nil:
+                            throw SecretBox.Failure(
+                                description:
+                                    "\(table).\(column) of \(id) opens under neither STOCKBOOM_SECRETS_KEY nor STOCKBOOM_SECRETS_KEY_PREVIOUS: nothing was changed"
+                            )
+                        }
+                    }
+                    let assignments = columns.enumerated().map { "\($1) = $\($0 + 2)" }.joined(separator: ", ")
+                    _ = try self.query("UPDATE \(table) SET \(assignments) WHERE \(key) = $1", [id] + updated)
+                }
+            }
+            try self.execute("COMMIT")
+        } catch {
+            try? self.execute("ROLLBACK")
+            throw error
+        }
+        return report
+    }
+
     /// Opens the sealed credentials of one broker account; nil when none are stored.
     public func brokerCredentials(account: String, box: SecretBox) throws -> BrokerCredentials? {
         guard

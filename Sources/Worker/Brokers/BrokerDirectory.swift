@@ -16,7 +16,17 @@ public actor BrokerDirectory {
     private let observer: (any KISObserver)?
     /// Redis, where the app keys' rate budgets are shared with every other process (nil: this process only).
     private let redis: RedisEndpoint?
-    private var clients: [String: KISClient] = [:]
+    private var clients: [String: Entry] = [:]
+    /// A client, the sealed credentials it was made from, and when they were last compared with the stored ones.
+    struct Entry {
+        var client: KISClient
+        var sealed: [String]
+        var checked: ContinuousClock.Instant
+    }
+    /// How often an account's stored credentials are compared with its client's: a replacement through
+    /// `PUT /api/broker-accounts/{id}/credentials` reaches the worker within this long.
+    public var credentialsRecheck: Duration = .seconds(30)
+    public func setCredentialsRecheck(_ interval: Duration) { self.credentialsRecheck = interval }
     /// One budget per app key, whichever accounts use it.
     private var budgets: [String: any KISRateBudget] = [:]
 
@@ -44,10 +54,22 @@ public actor BrokerDirectory {
     }
 
     public func client(account: String, broker: String) async throws -> KISClient {
-        if let client = self.clients[account] { return client }
+        let now = ContinuousClock.now
+        if let entry = self.clients[account], now - entry.checked < self.credentialsRecheck { return entry.client }
         let kind: KISEnvironment = broker == BrokerKind.kisReal.description ? .real : .paper
         let box = self.box
         let database = self.database
+        let sealed = try await database.run { db in
+            try db.query(
+                "SELECT sealed_app_key, sealed_app_secret, sealed_account_number FROM broker_credentials WHERE broker_account_id = $1",
+                [account]
+            ).rows.first?.map { $0 ?? "" } ?? []
+        }
+        if var entry = self.clients[account], entry.sealed == sealed {
+            entry.checked = now
+            self.clients[account] = entry
+            return entry.client
+        }
         let credentials = try await database.run { try $0.brokerCredentials(account: account, box: box) }
         guard let credentials else {
             throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)")
@@ -76,7 +98,7 @@ public actor BrokerDirectory {
             rateBudget: budget,
             observer: self.observer
         )
-        self.clients[account] = client
+        self.clients[account] = Entry(client: client, sealed: sealed, checked: now)
         return client
     }
 }
