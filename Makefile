@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo demo-serve test bench-day bench-backup bench-log bench-engine bench-projections bench-gateway bench-queue bench-replication bench-failover services-start services-stop build
+.PHONY: demo demo-serve test test-docker bench-day bench-backup bench-log bench-engine bench-projections bench-gateway bench-queue bench-replication bench-failover services-start services-stop build
 
 demo:
 	scripts/demo.sh
@@ -10,6 +10,11 @@ demo-serve:
 
 test:
 	scripts/test.sh
+
+# The compose stack started for real: a trading session through it and the runbook's marked blocks run as
+# written (root, Docker; minutes; not part of `make test`). RELIABILITY.md quotes a run.
+test-docker:
+	scripts/test-docker.sh
 
 bench-day:
 	scripts/bench-day.sh

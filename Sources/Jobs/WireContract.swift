@@ -39,6 +39,9 @@ public enum WireCommand: Codable, Sendable, Equatable {
     case deposit(account: String, amount: Int64, expectedCash: Int64? = nil)
     /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
     case placeOrder(account: String, stock: String, side: String, quantity: Int64, clientOrderID: String)
+    /// A KRX listing (`stockboom stocks import`): listed, or its name and market updated; the same again is a
+    /// no-op.
+    case listStock(stock: String, name: String, market: String, previousClose: Int64)
     case signal(account: String, stock: String, strategy: String, side: String, reason: String)
     /// One bar's indicator values by name (`IndicatorSet.columns`).
     case indicators(stock: String, timeframe: String, start: Int64, values: [String: Double])
@@ -159,6 +162,11 @@ public enum WireCommand: Codable, Sendable, Equatable {
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
         case .deposit(let id, let amount, let expectedCash):
             return .depositCash(account: try account(id), amount: amount, expectedCash: expectedCash)
+        case .listStock(let stock, let name, let market, let previousClose):
+            guard ["KOSPI", "KOSDAQ", "KONEX"].contains(market) else {
+                throw Invalid(description: "market must be KOSPI, KOSDAQ or KONEX; got '\(market)'")
+            }
+            return .listStock(code: try stockCode(stock), name: name, market: market, previousClose: previousClose)
         case .placeOrder(let id, let stock, let sideText, let quantity, let clientOrderID):
             let code = try stockCode(stock)
             let side = try orderSide(sideText)

@@ -15,7 +15,10 @@ struct StockBoom: AsyncParsableCommand {
             CommandGroup(name: "Run the system", subcommands: [ServeCommand.self, WorkerCommand.self]),
             CommandGroup(
                 name: "Operate it",
-                subcommands: [QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BackupCommand.self]
+                subcommands: [
+                    QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BackupCommand.self,
+                    StocksCommand.self,
+                ]
             ),
             CommandGroup(name: "The event log", subcommands: [LogCommand.self, ReplayCommand.self]),
             CommandGroup(name: "Research", subcommands: [BacktestCommand.self, IndicatorsCommand.self]),

@@ -76,10 +76,26 @@ dockerfile = open(os.path.join(docker, "Dockerfile")).read()
 stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile, re.M)
 check(len(stages) >= 2, f"Dockerfile is multi-stage ({len(stages)} stages)")
 check("swift build -c release" in dockerfile, "Dockerfile builds the release binary")
-check(re.search(r"^COPY --from=build .*stockboom", dockerfile, re.M) is not None, "the runtime stage copies only the binary from the build stage")
-check(not stages[-1][0].startswith("swift"), "the runtime stage is not the Swift toolchain image")
-for library in ["liblz4", "libhiredis", "libpq5"]:
-    check(library in dockerfile.split("AS runtime")[-1], f"the runtime stage installs {library}")
+arguments = dict(re.findall(r"^ARG\s+([A-Z_]+)=(\S+)", dockerfile, re.M))
+check(arguments.get("SWIFT_IMAGE", "").startswith("swift:") and arguments.get("RUNTIME_IMAGE", "").startswith("debian:"),
+      f"the base images are build arguments, the official ones by default ({arguments})")
+check(arguments.get("BINARY_IMAGE") == "build" and re.search(r"^FROM \$\{BINARY_IMAGE\} AS binary", dockerfile, re.M) is not None,
+      "the binary comes from the build stage by default (BINARY_IMAGE=build)")
+check(re.search(r"^COPY --from=binary /out/stockboom ", dockerfile, re.M) is not None, "the runtime stage copies only the binary (and its runtime libraries)")
+check(stages[-1][0] == "${RUNTIME_IMAGE}", "the runtime stage is not the Swift toolchain image")
+runtime = dockerfile.split("AS runtime")[-1]
+packages = open(os.path.join(docker, "runtime-packages.txt")).read() if "runtime-packages.txt" in runtime else runtime
+for library in ["liblz4", "libhiredis", "libpq5", "libnats"]:
+    check(library in packages, f"the runtime stage installs {library}")
+check("# syntax=" not in dockerfile, "no syntax directive (BuildKit would fetch a frontend image from a registry)")
+command = services["postgres"].get("command", [])
+check("shared_preload_libraries=pg_stat_statements" in command, "PostgreSQL loads pg_stat_statements (the guide's slow-query SQL)")
+check(any("CREATE EXTENSION IF NOT EXISTS pg_stat_statements" in open(os.path.join(docker, "postgres", "init", name)).read()
+          for name in os.listdir(os.path.join(docker, "postgres", "init"))), "the extension is created on first start")
+check(services["redis-exporter"].get("environment", {}).get("REDIS_PASSWORD") == "${REDIS_PASSWORD}", "the Redis exporter has the password")
+for name, service in services.items():
+    image = service.get("image", "")
+    check(image.startswith("${") and ":-" in image, f"service {name}'s image is a variable with the official default ({image})")
 
 # --- Prometheus: promtool on the configuration, the rules and the rules' unit tests --------------------------
 staging = tempfile.mkdtemp()

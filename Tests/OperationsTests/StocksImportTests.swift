@@ -1,0 +1,80 @@
+import Foundation
+import Storage
+import TestSupport
+import Testing
+
+/// `stockboom stocks import`: the KRX listing into a running engine through its internal route. A file with any
+/// bad row imports nothing and names the rows; the same file twice lists each stock once.
+@Suite(.serialized) struct StocksImportTests {
+    @Test func aListingIsImportedOnceAndABadFileNotAtAll() async throws {
+        let directory = TemporaryDirectory("stocks-import")
+        let port = freeLoopbackPort()
+        var environment = try OperationsTests.environment()
+        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase(
+            "sb_test_stocks_import",
+            serverURL: try #require(environment["DATABASE_URL"])
+        )
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+        server.arguments = ["serve", "--dir", directory.file("log"), "--port", String(port)]
+        server.environment = environment
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        let url = "http://127.0.0.1:\(port)"
+        var up = false
+        for _ in 0..<200 where !up {
+            up = (try? await OperationsTests.run("/usr/bin/curl", ["-fsS", "-m", "2", url + "/health"]).0) == 0
+            if !up { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(up)
+        environment["STOCKBOOM_SERVER_URL"] = url
+        func importing(_ csv: String) async throws -> (Int32, String) {
+            let file = directory.file("listing-\(UUID().uuidString).csv")
+            try csv.write(toFile: file, atomically: true, encoding: .utf8)
+            let (status, output, errors) = try await runStockboom(
+                ["stocks", "import", "--dir", directory.file("log"), file],
+                environment: environment
+            )
+            return (status, output + errors)
+        }
+        func listed() async throws -> String {
+            try await runStockboom(["log", "dump", "--dir", directory.file("log")], environment: environment).1
+        }
+
+        let hostile = """
+            code,name,market,previousClose
+            005930,삼성전자,KOSPI,55000
+            00066,short code,KOSPI,180000
+            035420,"NAVER\u{0007}",KOSPI,200000
+            035720,카카오,NASDAQ,40000
+            051910,LG화학,KOSPI,99999999999999999999
+            068270,셀트리온,KOSPI,-5
+            207940,"\u{202E}reversed",KOSPI,800000
+            373220,LG에너지솔루션,KOSPI
+            """
+        let (refused, report) = try await importing(hostile)
+        #expect(refused != 0, "\(report)")
+        for line in [3, 4, 5, 6, 7, 8, 9] { #expect(report.contains("line \(line):"), "line \(line): \(report)") }
+        #expect(!report.contains("line 2:"), "the good row is not reported: \(report)")
+        #expect(!(try await listed()).contains("005930"), "a file with a bad row imports nothing")
+
+        let good = "code,name,market,previousClose\n005930,삼성전자,KOSPI,55000\n\"000660\",\"SK하이닉스, 보통주\",KOSPI,180000\n"
+        let first = try await importing(good)
+        #expect(first.0 == 0 && first.1.contains("2 stock(s) imported"), "\(first)")
+        let again = try await importing(good)
+        #expect(again.0 == 0, "\(again)")
+        let stocks = try await listed()
+        #expect(stocks.contains("005930") && stocks.contains("SK하이닉스, 보통주"), "\(stocks)")
+        #expect(stocks.components(separatedBy: "StockListed").count - 1 == 2, "each listed once: \(stocks.suffix(800))")
+
+        // Without the worker token: refused by the gateway.
+        environment["STOCKBOOM_WORKER_TOKEN"] = "not-the-token"
+        let foreign = try await importing("005380,현대차,KOSPI,250000\n")
+        #expect(foreign.0 != 0, "\(foreign)")
+    }
+}
