@@ -110,7 +110,9 @@ import Testing
         ] {
             #expect(FileManager.default.fileExists(atPath: directory.path + path), "\(path)")
         }
-        let attributes = try FileManager.default.attributesOfItem(atPath: directory.path + "/etc/stockboom/stockboom.env")
+        let attributes = try FileManager.default.attributesOfItem(
+            atPath: directory.path + "/etc/stockboom/stockboom.env"
+        )
         #expect((attributes[.posixPermissions] as? Int) == 0o600, "the env file holds secrets")
     }
 }
