@@ -10,6 +10,7 @@ import ServiceLifecycle
 public import Storage
 import Synchronization
 import UnixSignals
+import Worker
 
 /// What the serve side is built from. `stockboom serve` fills it from its flags and the environment; the demo
 /// and the benchmarks from their own worlds.
@@ -28,6 +29,9 @@ public struct ServeOptions: Sendable {
     public var previousWorkerToken: String?
     public var internalNetworks: InternalNetworks?
     public var databaseConnections = 4
+    /// KIS for `POST /api/trades/test`'s round trip (`KIS_BASE_URL`, `KIS_REQUESTS_PER_SECOND`).
+    public var kisBaseURL: String?
+    public var kisRequestsPerSecond: Double?
     public var maxConnections = 1_024
     public var candleCache = 512
     /// The engine's time source for commands, µs since the epoch.
@@ -158,6 +162,26 @@ public final class ServeSide: Sendable {
             gateway.workerToken = options.workerToken
             gateway.previousWorkerToken = options.previousWorkerToken
             gateway.liveFeed = options.liveFeed ?? options.redis.map { LiveEventFeed(endpoint: $0) }
+            let clock = options.clock
+            let brokers = BrokerDirectory(
+                databaseURL: databaseURL,
+                box: SecretBox(key: configuration.secretsKey, previous: configuration.previousSecretsKey),
+                baseURL: options.kisBaseURL,
+                engine: nil,
+                clock: clock,
+                requestsPerSecond: options.kisRequestsPerSecond,
+                redis: options.redis,
+                recordToken: { account, token in
+                    guard let id = AccountID(account) else { return }
+                    _ = try? await runtime.execute(
+                        .issueToken(account: id, expiresAt: token.expiresAt),
+                        context: CommandContext(time: clock(), correlationID: "trades-test")
+                    )
+                }
+            )
+            gateway.brokerProbe = { account, broker, stock in
+                await BrokerProbe.run(brokers, account: account, broker: broker, stock: stock)
+            }
             services = gateway
         } else {
             logger.warning("DATABASE_URL is not set: serving /health and /metrics only, no /api")

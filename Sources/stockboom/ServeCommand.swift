@@ -97,6 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
             for warning in warnings { Log.serve.warning("\(warning)") }
             options.gateway = configuration
             options.workerToken = try WorkerToken.establish(environment: environment, logDirectory: self.log.path)
+            options.kisBaseURL = environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            options.kisRequestsPerSecond = try WorkerCommand.requestsPerSecond(environment)
             options.previousWorkerToken = environment["STOCKBOOM_WORKER_TOKEN_PREVIOUS"].flatMap {
                 $0.isEmpty ? nil : $0
             }

@@ -95,6 +95,20 @@ struct TradesController {
                         ? "app key and secret are stored (sealed)" : "no app key and secret stored for this account"
                 )
             )
+            // The guide's "KIS API integration test": really ask KIS, step by step.
+            if let probe = services.brokerProbe {
+                for check in await probe(account.id.description, account.broker.description, info.code.description) {
+                    checks.append(CheckBody(name: "kis." + check.name, ok: check.ok, detail: check.detail))
+                }
+            } else {
+                checks.append(
+                    CheckBody(
+                        name: "kis",
+                        ok: false,
+                        detail: "this server cannot reach KIS (no secrets key to open the credentials)"
+                    )
+                )
+            }
         } else {
             checks.append(CheckBody(name: "broker", ok: true, detail: "the simulated exchange needs no token"))
         }
@@ -154,6 +168,18 @@ struct TradeBody: Codable {
 struct TradeTestRequest: Decodable {
     var brokerAccountId: String
     var stockId: String
+}
+
+/// One step of a broker round trip (`GatewayServices.brokerProbe`).
+public struct BrokerCheck: Sendable {
+    public var name: String
+    public var ok: Bool
+    public var detail: String
+    public init(name: String, ok: Bool, detail: String) {
+        self.name = name
+        self.ok = ok
+        self.detail = detail
+    }
 }
 
 struct CheckBody: Codable {

@@ -28,6 +28,9 @@ public struct GatewayServices: Sendable {
     /// During a rotation (`STOCKBOOM_WORKER_TOKEN_PREVIOUS`): the old token, still accepted until the workers
     /// run with the new one.
     public var previousWorkerToken: String?
+    /// A real round trip to the broker for `POST /api/trades/test` (account id, broker, stock code): token, a
+    /// read-only balance inquiry, a quote. Set by `serve` when it can open the sealed credentials.
+    public var brokerProbe: (@Sendable (String, String, String) async -> [BrokerCheck])?
     let rateLimiter: RateLimiter
     let abuse: AbuseLimits
     let backtests = BacktestStore()

@@ -10,7 +10,9 @@ public actor BrokerDirectory {
     private let database: DatabasePool
     private let box: SecretBox
     private let baseURL: String?
-    private let engine: EngineClient
+    private let engine: EngineClient?
+    /// Records a token KIS issued (the worker: through the engine's internal route; `serve`: in its own engine).
+    private let recordToken: (@Sendable (String, KISToken) async -> Void)?
     private let clock: @Sendable () -> Int64
     private let requestsPerSecond: Double?
     private let observer: (any KISObserver)?
@@ -37,13 +39,15 @@ public actor BrokerDirectory {
         databaseURL: String,
         box: SecretBox,
         baseURL: String?,
-        engine: EngineClient,
+        engine: EngineClient?,
         clock: @escaping @Sendable () -> Int64,
         requestsPerSecond: Double? = nil,
         observer: (any KISObserver)? = nil,
-        redis: RedisEndpoint? = nil
+        redis: RedisEndpoint? = nil,
+        recordToken: (@Sendable (String, KISToken) async -> Void)? = nil
     ) {
         self.redis = redis
+        self.recordToken = recordToken
         self.requestsPerSecond = requestsPerSecond
         self.observer = observer
         self.database = DatabasePool(url: databaseURL, size: 2)
@@ -74,7 +78,7 @@ public actor BrokerDirectory {
         guard let credentials else {
             throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)")
         }
-        let engine = self.engine
+        let (engine, recordToken) = (self.engine, self.recordToken)
         let rate = self.requestsPerSecond ?? kind.requestsPerSecond
         let budget =
             self.budgets[credentials.appKey]
@@ -92,7 +96,11 @@ public actor BrokerDirectory {
             clock: self.clock,
             tokenStore: PostgresTokenStore(account: account, database: database, box: box),
             onTokenIssued: { token in
-                _ = try? await engine.record(.tokenIssued(account: account, expiresAt: token.expiresAt))
+                if let recordToken {
+                    await recordToken(account, token)
+                } else {
+                    _ = try? await engine?.record(.tokenIssued(account: account, expiresAt: token.expiresAt))
+                }
             },
             requestsPerSecond: self.requestsPerSecond,
             rateBudget: budget,

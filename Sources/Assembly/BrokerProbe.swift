@@ -1,0 +1,79 @@
+import Engine
+import Foundation
+import Gateway
+import Worker
+
+/// `POST /api/trades/test` for a KIS account, for real (the operator guide's "KIS API integration test"): the
+/// account's token (the stored one, or a new one from KIS), then a read-only balance inquiry, then a quote of
+/// the stock — each step with its time and what KIS answered; a failed step skips the rest. The same client the
+/// worker uses (sealed credentials, the app key's shared rate budget, token sealed into `broker_tokens`).
+enum BrokerProbe {
+    static func run(_ directory: BrokerDirectory, account: String, broker: String, stock: String) async
+        -> [BrokerCheck]
+    {
+        var checks: [BrokerCheck] = []
+        func step(_ name: String, _ body: () async throws -> String) async -> Bool {
+            let started = ContinuousClock.now
+            do {
+                let detail = try await body()
+                checks.append(
+                    BrokerCheck(name: name, ok: true, detail: "\(detail) (\(Self.millis(since: started)) ms)")
+                )
+                return true
+            } catch {
+                checks.append(
+                    BrokerCheck(name: name, ok: false, detail: "\(error) (\(Self.millis(since: started)) ms)")
+                )
+                return false
+            }
+        }
+        var client: KISClient?
+        guard
+            await step(
+                "credentials",
+                {
+                    client = try await directory.client(account: account, broker: broker)
+                    return "app key and secret open under this server's key"
+                }
+            ), let client
+        else { return checks }
+        let steps: [(String, () async throws -> String)] = [
+            (
+                "token",
+                {
+                    let token = try await client.validToken()
+                    return "access token valid until \(ISOTime.utc(token.expiresAt))"
+                }
+            ),
+            (
+                "balance",
+                {
+                    let balance = try await client.balance()
+                    return "inquire-balance answered: deposit \(balance.cash) KRW, \(balance.holdings.count) holding(s)"
+                }
+            ),
+            (
+                "quote",
+                {
+                    let quote = try await client.quote(stock)
+                    return "inquire-price answered: \(stock) at \(quote.price) KRW"
+                }
+            ),
+        ]
+        for (name, body) in steps {
+            guard await step(name, body) else {
+                let skipped = steps.drop { $0.0 != name }.dropFirst().map(\.0)
+                for later in skipped {
+                    checks.append(BrokerCheck(name: later, ok: false, detail: "skipped: \(name) failed"))
+                }
+                break
+            }
+        }
+        return checks
+    }
+
+    static func millis(since start: ContinuousClock.Instant) -> Int64 {
+        let elapsed = ContinuousClock.now - start
+        return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+    }
+}
