@@ -275,6 +275,10 @@ public enum Migrator {
                 )
                 applied.append(migration.version)
             }
+            // The database's own settings are not in a plain pg_dump: a dump restored into a new database has the
+            // tables and migration 2's view but not its search path, and the guide's index SQL would read the
+            // catalog's view again. Asserted at every migrate, so `db migrate` after a restore puts it back.
+            try connection.execute(Self.databaseSettings)
             // pg_stat_statements backs the guide's slow-query SQL; it needs the server's preload setting, so it is optional.
             try connection.execute("SAVEPOINT statements")
             do {
@@ -291,6 +295,13 @@ public enum Migrator {
         }
         return applied
     }
+
+    /// Settings of the database itself (`ALTER DATABASE … SET`), which pg_dump does not carry.
+    static let databaseSettings = """
+        DO $$ BEGIN
+            EXECUTE format('ALTER DATABASE %I SET search_path TO "$user", public, pg_catalog', current_database());
+        END $$;
+        """
 
     /// FNV-1a 64 of the SQL text: detects edits to released migrations (not a security boundary).
     static func checksum(_ text: String) -> String { String(fnv1a64(text), radix: 16) }
