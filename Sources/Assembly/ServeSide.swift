@@ -1,6 +1,8 @@
 import Engine
 public import Gateway
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Jobs
 public import Ledger
 public import Logging
@@ -28,6 +30,10 @@ public struct ServeOptions: Sendable {
     public var workerToken: String?
     public var previousWorkerToken: String?
     public var internalNetworks: InternalNetworks?
+    /// `STOCKBOOM_METRICS_TOKEN`: `/metrics` for a bearer of it from anywhere.
+    public var metricsToken: String?
+    /// `serve` terminates TLS itself (reloaded on SIGHUP); nil: plain HTTP (behind a reverse proxy).
+    public var tls: TLSCertificates?
     public var databaseConnections = 4
     /// KIS for `POST /api/trades/test`'s round trip (`KIS_BASE_URL`, `KIS_REQUESTS_PER_SECOND`).
     public var kisBaseURL: String?
@@ -142,6 +148,7 @@ public final class ServeSide: Sendable {
             ordersByStatus: { runtime.committed.state.ordersByStatus(everyStatus: true) }
         )
         if let networks = options.internalNetworks { dependencies.internalNetworks = networks }
+        dependencies.metricsToken = options.metricsToken
         dependencies.replication = options.replication
         var services: GatewayServices?
         var pool: DatabasePool?
@@ -192,8 +199,9 @@ public final class ServeSide: Sendable {
             router: Gateway.router(dependencies: dependencies, metrics: GatewayMetrics(), services: services),
             // A connection that sends no complete request head, or sits idle between requests, for 60 s is closed
             // (slow or abandoned sockets are not held for ever); a response in progress — a live stream — is not.
-            server: .http1(
-                configuration: .init(additionalChannelHandlers: [limiter.handler()], idleTimeout: .seconds(60))
+            server: try Self.server(
+                .http1(configuration: .init(additionalChannelHandlers: [limiter.handler()], idleTimeout: .seconds(60))),
+                tls: options.tls
             ),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: options.serverName),
             services: services.map { [$0.candles] } ?? [],
@@ -270,6 +278,14 @@ public final class ServeSide: Sendable {
 }
 
 /// Why the system could not be assembled.
+extension ServeSide {
+    /// Plain HTTP, or TLS around it when `serve` has its own certificate.
+    static func server(_ base: HTTPServerBuilder, tls: TLSCertificates?) throws -> HTTPServerBuilder {
+        guard let tls else { return base }
+        return try .tls(base, tlsConfiguration: tls.configuration)
+    }
+}
+
 public struct AssemblyError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }

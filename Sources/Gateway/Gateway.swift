@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 public import Hummingbird
 import Ledger
@@ -17,6 +18,13 @@ public enum Gateway {
         services: GatewayServices? = nil
     ) -> Router<APIContext> {
         Self.routes(dependencies: dependencies, metrics: metrics, services: services).router
+    }
+
+    /// `Authorization: Bearer <STOCKBOOM_METRICS_TOKEN>`, compared by digest (constant time whatever the lengths).
+    static func carriesMetricsToken(_ request: Request, _ token: String?) -> Bool {
+        guard let token, !token.isEmpty, let header = request.headers[.authorization], header.hasPrefix("Bearer ")
+        else { return false }
+        return SHA256.hash(data: Data(header.dropFirst(7).utf8)) == SHA256.hash(data: Data(token.utf8))
     }
 
     /// The router and the table of (method, path) it serves.
@@ -39,8 +47,10 @@ public enum Gateway {
                 status: report.ready ? .ok : .serviceUnavailable
             )
         }
-        routes.add(.get, "/metrics") { _, context -> Response in
-            guard context.isInternalClient else { throw problem(404, "no route GET /metrics") }
+        routes.add(.get, "/metrics") { request, context -> Response in
+            guard context.isInternalClient || Self.carriesMetricsToken(request, dependencies.metricsToken) else {
+                throw problem(404, "no route GET /metrics")
+            }
             try await blocking { metrics.refresh(dependencies) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

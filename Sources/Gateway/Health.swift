@@ -14,6 +14,9 @@ public struct GatewayDependencies: Sendable {
     public var ordersByStatus: (@Sendable () -> [String: Int])?
     /// Who reaches `/internal/*`, `/metrics` and the detailed `/health` (`STOCKBOOM_INTERNAL_NETWORKS`).
     public var internalNetworks = InternalNetworks.default
+    /// `STOCKBOOM_METRICS_TOKEN`: a Prometheus outside the internal networks (or behind a proxy) scrapes
+    /// `/metrics` with `Authorization: Bearer <token>`; nil: internal clients only.
+    public var metricsToken: String?
     /// This node's part in replication (`/health` "replication", `stockboom_replication_*`); nil when the log is
     /// not replicated.
     public var replication: (@Sendable () -> ReplicationReport)?

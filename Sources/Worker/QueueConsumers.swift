@@ -225,7 +225,11 @@ public final class QueueConsumers: @unchecked Sendable {
             } catch {
                 // Reported by the consumers; keep trying.
             }
-            for _ in 0..<10 where !self.stopping.load(ordering: .sequentiallyConsistent) { usleep(100_000) }
+            // Waiting between passes is not a stall: the turn starts again after each nap.
+            for _ in 0..<10 where !self.stopping.load(ordering: .sequentiallyConsistent) {
+                usleep(100_000)
+                self.turn(name, Self.nowMillis())
+            }
         }
     }
 

@@ -84,6 +84,24 @@ struct ServeCommand: AsyncParsableCommand {
         }
         options.clock = try self.session.clock()
         options.logger = Log.serve
+        options.metricsToken = environment["STOCKBOOM_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let certificate = environment["STOCKBOOM_TLS_CERT"].flatMap { $0.isEmpty ? nil : $0 }
+        let key = environment["STOCKBOOM_TLS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        var reloading: Task<Void, Never>?
+        switch (certificate, key) {
+        case (nil, nil): break
+        case (let certificate?, let key?):
+            do {
+                let tls = try TLSCertificates(certificatePath: certificate, keyPath: key)
+                options.tls = tls
+                reloading = tls.reloadOnHangUp(logger: Log.serve)
+            } catch {
+                throw ValidationError("STOCKBOOM_TLS_CERT/STOCKBOOM_TLS_KEY: \(error)")
+            }
+        default:
+            throw ValidationError("set both STOCKBOOM_TLS_CERT and STOCKBOOM_TLS_KEY (PEM files), or neither")
+        }
+        defer { reloading?.cancel() }
         try FileManager.default.createDirectory(atPath: self.log.path, withIntermediateDirectories: true)
         let replication = try self.replicationSettings(environment, port: options.port)
         if options.databaseURL != nil {

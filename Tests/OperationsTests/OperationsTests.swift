@@ -50,7 +50,13 @@ import Testing
         let server = Process()
         server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
         server.arguments = ["serve", "--dir", directory.path + "/log", "--port", String(port)]
-        server.environment = try Self.environment()
+        // A database of its own: a shared one may hold read models of another log (serve then says so).
+        var environment = try Self.environment()
+        environment["DATABASE_URL"] = try PostgresConnection.recreateDatabase(
+            "sb_test_operations",
+            serverURL: try #require(environment["DATABASE_URL"])
+        )
+        server.environment = environment
         let logLines = OutputFile()
         server.standardOutput = FileHandle.nullDevice
         server.standardError = logLines.handle

@@ -61,12 +61,12 @@ import Worker
         var options = WorkerOptions(serverURL: "http://127.0.0.1:\(engine.port)", token: "t", redis: redis)
         options.concurrency = [.dataAnalysis: 1]
         options.httpPort = 0
-        options.stallSeconds = 1
+        options.stallSeconds = 3  // an idle consumer's turn is a reservation of at most a second
         let worker = try await WorkerSide.start(options: options)
         let base = "http://127.0.0.1:\(try #require(worker.httpPort))"
 
         // Idle: the consumer turns every second (an empty reservation), well within the limit.
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(4))
         let idle = try await Self.get(base + "/health")
         #expect(idle.status == 200, "\(idle)")
         #expect(idle.body.contains(#""status":"ok""#), "\(idle.body)")

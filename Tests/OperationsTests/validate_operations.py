@@ -233,8 +233,9 @@ for directory, _, files in os.walk(os.path.join(root, "Sources")):
     for name in files:
         if name.endswith(".swift"):
             read |= set(re.findall(r'environment\??\["([A-Z_][A-Z0-9_]*)"\]', open(os.path.join(directory, name)).read()))
-for script in os.listdir(os.path.join(root, "scripts")):
-    read |= set(re.findall(r"\$\{(SB_[A-Z_]+)", open(os.path.join(root, "scripts", script)).read()))
+for directory, _, files in os.walk(os.path.join(root, "scripts")):
+    for script in files:
+        read |= set(re.findall(r"\$\{(SB_[A-Z_]+)", open(os.path.join(directory, script)).read()))
 read.discard("SWIFT_BACKTRACE")
 for variable in sorted(read | compose_variables):
     check(variable in listed, f".env.example lists {variable}")

@@ -8,7 +8,7 @@ public enum SecretFiles {
     /// The variables that may come from a file.
     public static let names = [
         "JWT_SECRET", "JWT_SECRET_PREVIOUS", "STOCKBOOM_SECRETS_KEY", "STOCKBOOM_SECRETS_KEY_PREVIOUS",
-        "STOCKBOOM_WORKER_TOKEN", "STOCKBOOM_WORKER_TOKEN_PREVIOUS", "DATABASE_URL",
+        "STOCKBOOM_WORKER_TOKEN", "STOCKBOOM_WORKER_TOKEN_PREVIOUS", "STOCKBOOM_METRICS_TOKEN", "DATABASE_URL",
         "REDIS_URL", "SMTP_PASS", "KIS_APP_KEY", "KIS_APP_SECRET", "NOTIFY_WEBHOOK_URL",
     ]
     static let bytesMax = 64 << 10
