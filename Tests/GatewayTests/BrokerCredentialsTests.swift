@@ -84,7 +84,7 @@ import Testing
                     "/api/broker-accounts/\(simulated)/credentials",
                     token: alice.token,
                     json: ["appKey": "k", "appSecret": "s"]
-                ).status == 422
+                ).status == 409
             )
         }
         await harness.close()

@@ -193,7 +193,12 @@ enum OpenAPIDocument {
                         [
                             "brokerAccountId": string(), "stockId": stockID, "side": string(values: ["BUY", "SELL"]),
                             "type": nullable(string(values: ["LIMIT", "MARKET"])),
-                            "quantity": integer, "price": nullable(integer),
+                            // The engine's bounds (Bounds.maxQuantity, maxPrice): beyond them 422, not an order.
+                            "quantity": ["type": "integer", "format": "int64", "minimum": 1, "maximum": 10_000_000],
+                            "price": [
+                                "type": "integer", "format": "int64", "minimum": 0, "maximum": 100_000_000,
+                                "nullable": true,
+                            ],
                         ],
                         required: ["brokerAccountId", "stockId", "side", "quantity"]
                     ),

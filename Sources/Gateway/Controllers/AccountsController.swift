@@ -30,7 +30,8 @@ struct AccountsController {
             context: context,
             allowedKeys: ["appKey", "appSecret"]
         )
-        guard account.broker.needsToken else { throw problem(422, "a SIMULATED account has no KIS credentials") }
+        // The account's state, not the body, is what refuses: 409.
+        guard account.broker.needsToken else { throw problem(409, "a SIMULATED account has no KIS credentials") }
         guard account.closedAt == nil else { throw problem(409, "the account is closed") }
         for (name, value) in [("appKey", body.appKey), ("appSecret", body.appSecret)] {
             guard !value.isEmpty, value.utf8.count <= 512,
