@@ -5,6 +5,7 @@ public import Jobs
 import NIOCore
 import NIOHTTP1
 import Storage
+import Synchronization
 
 /// trade-execution: takes an order at a KIS account from PENDING to a final state.
 ///
@@ -149,6 +150,16 @@ public struct TradeExecutionHandler: JobHandler {
 
     private func submit(_ view: WorkerOrderView, _ client: KISClient) async throws -> JobResult {
         let ack: KISOrderAck
+        // The send as the engine has it (SUBMITTED or resending just recorded): the absence proof of another
+        // worker counts from it, so the request must leave soon after. A wait before it (the key's rate budget,
+        // a back-off after EGW00201, a stalled process) longer than `sendFenceMicros` re-marks the send first —
+        // refused if another worker took the order over meanwhile, and then this one does not send.
+        let fence = SendFence(
+            order: view.id,
+            sent: try await self.engine.order(view.id).updatedAt,
+            engine: self.engine,
+            clock: self.clock
+        )
         do {
             var waited = 0.0
             while true {
@@ -158,7 +169,8 @@ public struct TradeExecutionHandler: JobHandler {
                         stock: view.stock,
                         type: view.type == "MARKET" ? .market : .limit,
                         quantity: view.quantity,
-                        price: view.price
+                        price: view.price,
+                        beforeSend: { try await fence.check() }
                     )
                     break
                 } catch let error as KISError
@@ -172,6 +184,8 @@ public struct TradeExecutionHandler: JobHandler {
                     waited += pause
                 }
             }
+        } catch is SendFence.TakenOver {
+            return .later(seconds: 0)  // another worker sends it now: look again, never send twice
         } catch let error as KISError {
             switch error.kind {
             case .rejected(let reason):
@@ -220,6 +234,9 @@ public struct TradeExecutionHandler: JobHandler {
     /// worker in another process, whose turns this one does not see — can be overtaken by an order placed
     /// sooner, for as long as the client waits for an answer (`KISClient.timeout`, 10 s).
     static let absenceProofSeconds: Int64 = 12
+    /// How long after the recorded send a request may still leave without re-marking it (well inside the
+    /// absence proof's slack: 12 s less the client's 10 s wait for an answer).
+    static let sendFenceMicros: Int64 = 1_500_000
     /// Seconds an order refused at KIS's gateway (rate limit, token requested too recently) is sent again
     /// within one attempt before the attempt gives up.
     static let refusedSendPatience = 65.0
@@ -308,5 +325,32 @@ actor AccountTurns {
             }
         }
         return try await body()
+    }
+}
+
+/// The send of one order as the engine records it: re-marked (`resending` with the time last recorded) when the
+/// request is about to leave later than `TradeExecutionHandler.sendFenceMicros` after it.
+final class SendFence: Sendable {
+    struct TakenOver: Error {}
+    let order: String
+    let engine: EngineClient
+    let clock: @Sendable () -> Int64
+    private let sent: Mutex<Int64>
+
+    init(order: String, sent: Int64, engine: EngineClient, clock: @escaping @Sendable () -> Int64) {
+        self.order = order
+        self.sent = Mutex(sent)
+        self.engine = engine
+        self.clock = clock
+    }
+
+    func check() async throws {
+        let sent = self.sent.withLock { $0 }
+        guard self.clock() - sent > TradeExecutionHandler.sendFenceMicros else { return }
+        guard try await self.engine.record(.resending(order: self.order, lastSend: sent)).appended else {
+            throw TakenOver()
+        }
+        let now = try await self.engine.order(self.order).updatedAt
+        self.sent.withLock { $0 = now }
     }
 }

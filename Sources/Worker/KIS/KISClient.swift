@@ -246,10 +246,16 @@ public actor KISClient {
 
     // MARK: Trading
 
-    /// `order-cash`: a limit (`00`) or market (`01`) order. Market orders send price 0.
-    public func placeOrder(side: OrderSide, stock: String, type: OrderType, quantity: Int64, price: Int64) async throws
-        -> KISOrderAck
-    {
+    /// `order-cash`: a limit (`00`) or market (`01`) order. Market orders send price 0. `beforeSend` runs right
+    /// before each attempt's request leaves (see `TradeExecutionHandler`'s send fence); throwing stops it unsent.
+    public func placeOrder(
+        side: OrderSide,
+        stock: String,
+        type: OrderType,
+        quantity: Int64,
+        price: Int64,
+        beforeSend: (@Sendable () async throws -> Void)? = nil
+    ) async throws -> KISOrderAck {
         let body = [
             "CANO": self.credentials.accountNumber, "ACNT_PRDT_CD": self.credentials.productCode, "PDNO": stock,
             "ORD_DVSN": type == .market ? "01" : "00", "ORD_QTY": String(quantity),
@@ -257,7 +263,14 @@ public actor KISClient {
             "EXCG_ID_DVSN_CD": "KRX",
         ]
         let trID = self.environment.trID(side == .buy ? "TTTC0012U" : "TTTC0011U")
-        return try Self.ack(try await self.post("/uapi/domestic-stock/v1/trading/order-cash", trID: trID, body: body))
+        return try Self.ack(
+            try await self.post(
+                "/uapi/domestic-stock/v1/trading/order-cash",
+                trID: trID,
+                body: body,
+                beforeSend: beforeSend
+            )
+        )
     }
 
     /// `order-rvsecncl` with `RVSE_CNCL_DVSN_CD 01`: a new limit price for all that remains (KIS answers with a
@@ -406,11 +419,23 @@ public actor KISClient {
         )
     }
 
-    private func post(_ path: String, trID: String, body: [String: String]) async throws -> [String: Any] {
+    private func post(
+        _ path: String,
+        trID: String,
+        body: [String: String],
+        beforeSend: (@Sendable () async throws -> Void)? = nil
+    ) async throws -> [String: Any] {
         let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
         let hash = self.useHashkey ? try await self.hashkey(data) : nil
-        return try await self.authorized(path, method: .POST, trID: trID, body: data, continuation: nil, hashkey: hash)
-            .json
+        return try await self.authorized(
+            path,
+            method: .POST,
+            trID: trID,
+            body: data,
+            continuation: nil,
+            hashkey: hash,
+            beforeSend: beforeSend
+        ).json
     }
 
     /// `POST /uapi/hashkey`: the `HASH` of exactly the body about to be sent.
@@ -442,7 +467,8 @@ public actor KISClient {
         trID: String,
         body: Data?,
         continuation: String?,
-        hashkey: String? = nil
+        hashkey: String? = nil,
+        beforeSend: (@Sendable () async throws -> Void)? = nil
     ) async throws -> (json: [String: Any], headers: HTTPHeaders) {
         var rateRetries = 0
         var tokenRetried = false
@@ -460,6 +486,9 @@ public actor KISClient {
             if let continuation { request.headers.add(name: "tr_cont", value: continuation) }
             if let hashkey { request.headers.add(name: "hashkey", value: hashkey) }
             if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            // The last word before the request leaves (after waiting for the budget, a token, a back-off): an order's
+            // sender re-marks its send here, or stops if another worker took the order over meanwhile.
+            try await beforeSend?()
             let (status, json, headers) = try await self.send(request)
             let resultCode = json["rt_cd"] as? String
             if status == 200, resultCode == "0" { return (json, headers) }
