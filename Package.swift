@@ -123,6 +123,7 @@ let package = Package(
             dependencies: [
                 "Assembly", "Ledger", "Engine", "Runtime", "Storage", "Projections", "Jobs", "Gateway", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

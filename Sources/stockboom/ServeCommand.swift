@@ -9,6 +9,7 @@ import Logging
 import Replication
 import Runtime
 import Storage
+import UnixSignals
 
 /// `stockboom serve`: the engine, the PostgreSQL projections and the HTTP gateway in one process.
 ///
@@ -89,7 +90,13 @@ struct ServeCommand: AsyncParsableCommand {
         let key = environment["STOCKBOOM_TLS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         var reloading: Task<Void, Never>?
         switch (certificate, key) {
-        case (nil, nil): break
+        case (nil, nil):
+            // SIGHUP's default action ends the process: an operator's `kill -HUP` (runbook 17) must not.
+            reloading = Task {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    Log.serve.info("SIGHUP: no TLS certificate to reload (STOCKBOOM_TLS_CERT is not set)")
+                }
+            }
         case (let certificate?, let key?):
             do {
                 let tls = try TLSCertificates(certificatePath: certificate, keyPath: key)

@@ -125,6 +125,40 @@ import Testing
         #expect(try await get("/metrics") == "200", "the host itself still reads it")
     }
 
+    /// Without TLS a SIGHUP (the runbook's renewal step, sent by habit) is logged, not the end of the process.
+    @Test func aHangUpWithoutTLSDoesNotStopServe() async throws {
+        let directory = TemporaryDirectory("hup")
+        var environment = try OperationsTests.environment()
+        environment["DATABASE_URL"] = nil
+        let port = freeLoopbackPort()
+        let output = OutputFile()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+        server.arguments = ["serve", "--dir", directory.file("log"), "--port", String(port)]
+        server.environment = environment
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = output.handle
+        try server.run()
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        var up = false
+        for _ in 0..<200 where !up {
+            up =
+                (try? await OperationsTests.run(
+                    "/usr/bin/curl",
+                    ["-fsS", "-m", "2", "http://127.0.0.1:\(port)/health"]
+                ).0) == 0
+            if !up { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(up)
+        kill(server.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(server.isRunning, "\(output.text.suffix(400))")
+        #expect(output.text.contains("no TLS certificate to reload"), "\(output.text.suffix(400))")
+    }
+
     @Test func aKeyThatIsNotTheCertificatesStopsTheStart() async throws {
         let directory = TemporaryDirectory("tls-mismatch")
         let first = try await Self.certificate(directory, name: "first")
