@@ -124,14 +124,22 @@ public struct JobQueueStore: Sendable {
         end
         local out = {}
         for _, id in ipairs(ids) do
-            redis.call('SET', ARGV[1] .. id .. ':lock', ARGV[4], 'PX', ARGV[3])
-            redis.call('HSET', ARGV[1] .. id, 'processedOn', ARGV[5])
-            local fields = redis.call('HMGET', ARGV[1] .. id, 'data', 'attemptsMade', 'maxAttempts', 'lastError')
-            table.insert(out, id)
-            table.insert(out, fields[1] or '')
-            table.insert(out, fields[2] or '0')
-            table.insert(out, fields[3] or '1')
-            table.insert(out, fields[4] or '')
+            if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+                -- An id without its record (the database was flushed between BLMOVE and here, or the record was
+                -- deleted by hand): nothing to run. Dropped, and no record created — writing `processedOn` here
+                -- made a data-less record that the handler failed for good and that kept the dispatcher's
+                -- re-derived job (same id) from being added again.
+                redis.call('LREM', KEYS[2], -1, id)
+            else
+                redis.call('SET', ARGV[1] .. id .. ':lock', ARGV[4], 'PX', ARGV[3])
+                redis.call('HSET', ARGV[1] .. id, 'processedOn', ARGV[5])
+                local fields = redis.call('HMGET', ARGV[1] .. id, 'data', 'attemptsMade', 'maxAttempts', 'lastError')
+                table.insert(out, id)
+                table.insert(out, fields[1] or '')
+                table.insert(out, fields[2] or '0')
+                table.insert(out, fields[3] or '1')
+                table.insert(out, fields[4] or '')
+            end
         end
         return out
         """

@@ -28,6 +28,28 @@ import Testing
         return length
     }
 
+    /// An id in `wait` without its record (a FLUSHDB between the consumer's BLMOVE and its reservation, or a
+    /// hand-deleted record) is dropped, not handed out as a data-less job — and leaves no record behind that
+    /// would keep the real job, derived again under the same id, from being added.
+    @Test func anIdWithoutItsRecordIsDroppedAndTheJobCanBeAddedAgain() throws {
+        let store = try Self.store(database: 11)
+        _ = try store.redis.command(["LPUSH", "bull:trade-execution:wait", "503"])
+        let ghost = try store.reserve(.tradeExecution, max: 1, waitSeconds: 0.1, now: 1, token: "t1")
+        #expect(ghost.isEmpty, "\(ghost)")
+        #expect(
+            try store.counts(.tradeExecution) == QueueCounts(wait: 0, active: 0, delayed: 0, completed: 0, failed: 0)
+        )
+        guard case .integer(let exists) = try store.redis.command(["EXISTS", "bull:trade-execution:503"]) else {
+            Issue.record("EXISTS did not answer an integer")
+            return
+        }
+        #expect(exists == 0, "no record made for it")
+        let job = Job(queue: .tradeExecution, id: "503", data: #"{"order":"ord-0000000043"}"#)
+        #expect(try store.add([job], now: 2) == 1, "the re-derived job is added")
+        let real = try store.reserve(.tradeExecution, max: 1, waitSeconds: 0.1, now: 3, token: "t2")
+        #expect(real.map(\.data) == [#"{"order":"ord-0000000043"}"#] && real.first?.maxAttempts == 5)
+    }
+
     @Test func addIsIdempotentAndJobsRunInOrder() throws {
         let store = try Self.store(database: 11)
         let jobs = (1...5).map { Job(queue: .tradeExecution, id: String($0 * 10), data: "{\"n\":\($0)}") }
