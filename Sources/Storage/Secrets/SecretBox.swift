@@ -79,6 +79,14 @@ public struct BrokerCredentials: Sendable {
     public var appKey: String
     public var appSecret: String
     public var accountNumber: String
+
+    /// Opens `sealedBrokerCredentials`' row (app key, app secret, account number).
+    public init(sealed: [String], box: SecretBox) throws {
+        guard sealed.count == 3 else { throw SecretBox.Failure(description: "a broker credentials row has 3 columns") }
+        self.appKey = try box.open(sealed[0])
+        self.appSecret = try box.open(sealed[1])
+        self.accountNumber = try box.open(sealed[2])
+    }
 }
 
 /// What `reseal` did.
@@ -137,19 +145,20 @@ extension PostgresConnection {
         return report
     }
 
-    /// Opens the sealed credentials of one broker account; nil when none are stored.
-    public func brokerCredentials(account: String, box: SecretBox) throws -> BrokerCredentials? {
+    /// The sealed credentials of one broker account as stored (app key, app secret, account number); nil when
+    /// none are stored.
+    public func sealedBrokerCredentials(account: String) throws -> [String]? {
         guard
             let row = try self.query(
                 "SELECT sealed_app_key, sealed_app_secret, sealed_account_number FROM broker_credentials WHERE broker_account_id = $1",
                 [account]
-            ).rows.first,
-            let key = row[0], let secret = row[1], let number = row[2]
+            ).rows.first
         else { return nil }
-        return BrokerCredentials(
-            appKey: try box.open(key),
-            appSecret: try box.open(secret),
-            accountNumber: try box.open(number)
-        )
+        return row.map { $0 ?? "" }
+    }
+
+    /// Opens the sealed credentials of one broker account; nil when none are stored.
+    public func brokerCredentials(account: String, box: SecretBox) throws -> BrokerCredentials? {
+        try self.sealedBrokerCredentials(account: account).map { try BrokerCredentials(sealed: $0, box: box) }
     }
 }

@@ -63,21 +63,17 @@ public actor BrokerDirectory {
         let kind: KISEnvironment = broker == BrokerKind.kisReal.description ? .real : .paper
         let box = self.box
         let database = self.database
-        let sealed = try await database.run { db in
-            try db.query(
-                "SELECT sealed_app_key, sealed_app_secret, sealed_account_number FROM broker_credentials WHERE broker_account_id = $1",
-                [account]
-            ).rows.first?.map { $0 ?? "" } ?? []
+        // One query: compared with the client's, and opened only when they changed.
+        let stored = try await database.run { try $0.sealedBrokerCredentials(account: account) }
+        guard let sealed = stored else {
+            throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)")
         }
         if var entry = self.clients[account], entry.sealed == sealed {
             entry.checked = now
             self.clients[account] = entry
             return entry.client
         }
-        let credentials = try await database.run { try $0.brokerCredentials(account: account, box: box) }
-        guard let credentials else {
-            throw JobFailure.permanent(.tokenExpired, "no KIS credentials are stored for \(account)")
-        }
+        let credentials = try BrokerCredentials(sealed: sealed, box: box)
         let (engine, recordToken) = (self.engine, self.recordToken)
         let rate = self.requestsPerSecond ?? kind.requestsPerSecond
         let budget =
