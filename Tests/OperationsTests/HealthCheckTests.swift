@@ -9,14 +9,7 @@ import Testing
     static func serve(_ directory: TemporaryDirectory, port: Int, databaseURL: String) throws -> Process {
         var environment = try OperationsTests.environment()
         environment["DATABASE_URL"] = databaseURL
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-        server.arguments = ["serve", "--dir", directory.file("log-\(port)"), "--port", String(port)]
-        server.environment = environment
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        return server
+        return try OperationsTests.startServe(log: directory.file("log-\(port)"), port: port, environment: environment)
     }
 
     /// Runs scripts/healthcheck.sh against `port`: (exit status, output, whether it restarted).
@@ -35,15 +28,7 @@ import Testing
     }
 
     static func waitForHealth(_ port: Int, status wanted: String) async throws -> Bool {
-        for _ in 0..<200 {
-            let (_, body) = try await OperationsTests.run(
-                "/usr/bin/curl",
-                ["-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/health"]
-            )
-            if body == wanted { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
+        try await OperationsTests.waitFor("http://127.0.0.1:\(port)/health", status: wanted)
     }
 
     @Test func theApiIsRestartedOnlyWhenARestartCanHelp() async throws {

@@ -22,6 +22,34 @@ import Testing
             .deletingLastPathComponent().path
     }
 
+    /// `stockboom serve --dir log --port port` with `environment`; its standard error into `stderr` (dropped when
+    /// nil). The caller stops it.
+    static func startServe(log: String, port: Int, environment: [String: String], stderr: OutputFile? = nil) throws
+        -> Process
+    {
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+        server.arguments = ["serve", "--dir", log, "--port", String(port)]
+        server.environment = environment
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = stderr?.handle ?? FileHandle.nullDevice
+        try server.run()
+        return server
+    }
+
+    /// Asks `url` (curl with `extra` arguments) every 100 ms for up to 20 s until it answers HTTP `status`.
+    static func waitFor(_ url: String, status: String = "200", curl extra: [String] = []) async throws -> Bool {
+        for _ in 0..<200 {
+            let (_, code) = try await Self.run(
+                "/usr/bin/curl",
+                ["-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}"] + extra + [url]
+            )
+            if code == status { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
     /// Runs a program to its end: (status, standard output and error together).
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (
         Int32, String

@@ -16,14 +16,7 @@ import Testing
         environment["STOCKBOOM_SECRETS_KEY"] = Self.secretsKey
         environment["JWT_SECRET"] = String(repeating: "jwt-secret-", count: 4)
         environment["BCRYPT_COST"] = "4"
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-        server.arguments = ["serve", "--dir", log, "--port", String(port)]
-        server.environment = environment
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        return server
+        return try OperationsTests.startServe(log: log, port: port, environment: environment)
     }
 
     static func curl(_ arguments: [String]) async throws -> (status: Int, body: String) {
@@ -36,11 +29,8 @@ import Testing
     }
 
     static func waitUp(_ port: Int) async throws {
-        for _ in 0..<200 {
-            if try await Self.curl(["http://127.0.0.1:\(port)/health"]).status == 200 { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("serve on \(port) never answered 200")
+        let up = try await OperationsTests.waitFor("http://127.0.0.1:\(port)/health")
+        #expect(up, "serve on \(port) never answered 200")
     }
 
     static func shell(_ command: String) async throws -> (Int32, String) {

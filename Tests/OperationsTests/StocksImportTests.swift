@@ -14,24 +14,13 @@ import Testing
             "sb_test_stocks_import",
             serverURL: try #require(environment["DATABASE_URL"])
         )
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-        server.arguments = ["serve", "--dir", directory.file("log"), "--port", String(port)]
-        server.environment = environment
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try OperationsTests.startServe(log: directory.file("log"), port: port, environment: environment)
         defer {
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
         }
         let url = "http://127.0.0.1:\(port)"
-        var up = false
-        for _ in 0..<200 where !up {
-            up = (try? await OperationsTests.run("/usr/bin/curl", ["-fsS", "-m", "2", url + "/health"]).0) == 0
-            if !up { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(up)
+        #expect(try await OperationsTests.waitFor(url + "/health"))
         environment["STOCKBOOM_SERVER_URL"] = url
         func importing(_ csv: String) async throws -> (Int32, String) {
             let file = directory.file("listing-\(UUID().uuidString).csv")

@@ -46,13 +46,12 @@ import Testing
         environment["STOCKBOOM_METRICS_TOKEN"] = "metrics-token-for-the-outside-prometheus"
         let port = freeLoopbackPort()
         let output = OutputFile()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-        server.arguments = ["serve", "--dir", directory.file("log"), "--port", String(port)]
-        server.environment = environment
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = output.handle
-        try server.run()
+        let server = try OperationsTests.startServe(
+            log: directory.file("log"),
+            port: port,
+            environment: environment,
+            stderr: output
+        )
         defer {
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
@@ -70,18 +69,11 @@ import Testing
                     + [bundle] + extra + [https + path]
             ).1
         }
-        var health = ""
-        for _ in 0..<200 where health != "200" {
-            health = try await OperationsTests.run(
-                "/usr/bin/curl",
-                [
-                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", first.cert, "--resolve",
-                    "localhost:\(port):127.0.0.1", https + "/health",
-                ]
-            ).1
-            if health != "200" { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(health == "200", "TLS with the first certificate: \(output.text.suffix(600))")
+        let up = try await OperationsTests.waitFor(
+            https + "/health",
+            curl: ["--cacert", first.cert, "--resolve", "localhost:\(port):127.0.0.1"]
+        )
+        #expect(up, "TLS with the first certificate: \(output.text.suffix(600))")
         #expect(try await Self.servedSubject(port).contains("CN = first"))
         let plain = try await OperationsTests.run(
             "/usr/bin/curl",
@@ -132,27 +124,17 @@ import Testing
         environment["DATABASE_URL"] = nil
         let port = freeLoopbackPort()
         let output = OutputFile()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: try stockboomExecutable())
-        server.arguments = ["serve", "--dir", directory.file("log"), "--port", String(port)]
-        server.environment = environment
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = output.handle
-        try server.run()
+        let server = try OperationsTests.startServe(
+            log: directory.file("log"),
+            port: port,
+            environment: environment,
+            stderr: output
+        )
         defer {
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
         }
-        var up = false
-        for _ in 0..<200 where !up {
-            up =
-                (try? await OperationsTests.run(
-                    "/usr/bin/curl",
-                    ["-fsS", "-m", "2", "http://127.0.0.1:\(port)/health"]
-                ).0) == 0
-            if !up { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(up)
+        #expect(try await OperationsTests.waitFor("http://127.0.0.1:\(port)/health"))
         kill(server.processIdentifier, SIGHUP)
         try await Task.sleep(for: .milliseconds(500))
         #expect(server.isRunning, "\(output.text.suffix(400))")
