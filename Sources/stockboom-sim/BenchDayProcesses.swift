@@ -366,7 +366,7 @@ struct DayProcesses {
                 "worker", "--dir", directory, "--server", api.baseURL, "--watch", "all", "--collect-seconds",
                 String(format: "%.6f", collectSeconds),
                 "--poll-seconds", "0.2", "--reconcile-seconds", "100000", "--concurrency", command.concurrency,
-                "--http-port", "0",
+                "--no-http",
                 "--collect-group", String(command.collectGroup),
                 "--watch-every", String(command.watchEvery),
             ] + (command.faultEvery > 0 ? ["--lock-ms", "5000"] : []) + clockArguments,

@@ -422,7 +422,7 @@ extension ReplicationSuites {
                     command: [
                         "worker", "--dir", root.file("worker"), "--server", "\(a.url),\(b.url)", "--poll-seconds",
                         "0.3",
-                        "--reconcile-seconds", "100000", "--http-port", "0",
+                        "--reconcile-seconds", "100000", "--no-http",
                     ]
                 )
                 try worker.start()

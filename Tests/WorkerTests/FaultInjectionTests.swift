@@ -85,7 +85,7 @@ import Worker
                 try stockboomExecutable(),
                 [
                     "worker", "--dir", self.logDirectory, "--server", self.rig.url, "--poll-seconds", "0.3",
-                    "--lock-ms", "3000", "--reconcile-seconds", "3", "--http-port", "0",
+                    "--lock-ms", "3000", "--reconcile-seconds", "3", "--no-http",
                     "--collect-seconds", "0.5", "--concurrency",
                     "trade-execution=4,notification=2,data-collection=2,data-analysis=2",
                 ] + self.clockArguments,

@@ -143,7 +143,7 @@ final class Child: @unchecked Sendable {
         let clock = extra.contains("--clock-start") ? [] : ["--clock-start", "2025-01-06T10:00:00+09:00"]
         return try Child(
             try stockboomExecutable(),
-            ["worker", "--dir", rig.directory.path, "--server", rig.url, "--poll-seconds", "0.3", "--http-port", "0"]
+            ["worker", "--dir", rig.directory.path, "--server", rig.url, "--poll-seconds", "0.3", "--no-http"]
                 + clock + extra,
             environment: environment,
             output: rig.directory.path + "/worker-\(UUID().uuidString.prefix(4)).log"
