@@ -229,9 +229,13 @@ public final class ReplicatedNode: Sendable {
 
     private func startServe(log: EventLog, runtime: EngineRuntime, primary: Bool) async throws -> ServeSide {
         var options = self.serveOptions
-        if !primary {
+        if primary {
+            // The primary projects into the database every node shares (the next primary resumes from there).
+            options.readModelsURL = nil
+        } else {
             options.dispatcher = .off
-            options.projections = false
+            // A follower projects only into read models of its own.
+            options.projections = options.readModelsURL != nil
         }
         options.replication = { [self] in self.report }
         let serve = try await ServeSide.start(log: log, runtime: runtime, options: options)

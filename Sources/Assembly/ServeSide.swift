@@ -46,8 +46,13 @@ public struct ServeOptions: Sendable {
     /// whose driver hands a minute's bars over before their jobs exist).
     public var dispatcher = DispatcherMode.live
     /// Whether this process projects the log into PostgreSQL (a replicated installation's followers do not: the
-    /// primary projects into the database all nodes share, and the next primary resumes from its checkpoints).
+    /// primary projects into the database all nodes share, and the next primary resumes from its checkpoints;
+    /// unless the follower has read models of its own, `readModelsURL`).
     public var projections = true
+    /// PostgreSQL for read models of this process's own (a follower's: `--read-database`): the projections
+    /// write there, and the API's read-model queries read there; logins, sessions, credentials and person keys
+    /// stay in `databaseURL`. nil: the read models are in `databaseURL`.
+    public var readModelsURL: String?
     /// The node's replication for `/health` and the metrics (a replicated node); nil otherwise.
     public var replication: (@Sendable () -> ReplicationReport)?
     /// The live event feed to use (a replicated node keeps one for every serve side it starts: the feed's thread
@@ -81,7 +86,7 @@ public final class ServeSide: Sendable {
     public let baseURL: String
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
-    private let pool: DatabasePool?
+    private let pools: [DatabasePool]
 
     private init(
         log: EventLog,
@@ -92,7 +97,7 @@ public final class ServeSide: Sendable {
         baseURL: String,
         group: ServiceGroup,
         running: Task<Void, any Error>,
-        pool: DatabasePool?
+        pools: [DatabasePool]
     ) {
         self.log = log
         self.runtime = runtime
@@ -102,7 +107,7 @@ public final class ServeSide: Sendable {
         self.baseURL = baseURL
         self.group = group
         self.running = running
-        self.pool = pool
+        self.pools = pools
     }
 
     /// Starts every part and returns once the gateway listens.
@@ -111,7 +116,16 @@ public final class ServeSide: Sendable {
         var parts: [any Service] = []
         var runner: ProjectionRunner?
         if let databaseURL = options.databaseURL, options.projections {
-            let projections = try ProjectionRunner(log: log, connect: { try PostgresConnection(url: databaseURL) })
+            let target = options.readModelsURL ?? databaseURL
+            let projections = try ProjectionRunner(
+                log: log,
+                models: ProjectionRunner.standardModels(
+                    personKeys: options.readModelsURL.map { _ in
+                        PersonKeySource(connect: { try PostgresConnection(url: databaseURL) })
+                    }
+                ),
+                connect: { try PostgresConnection(url: target) }
+            )
             runner = projections
             let onPass = options.onProjectionPass
             parts.append(
@@ -147,21 +161,24 @@ public final class ServeSide: Sendable {
             redis: options.redis,
             ordersByStatus: { runtime.committed.state.ordersByStatus(everyStatus: true) }
         )
+        dependencies.readModelsURL = options.readModelsURL
         if let networks = options.internalNetworks { dependencies.internalNetworks = networks }
         dependencies.metricsToken = options.metricsToken
         dependencies.replication = options.replication
         var services: GatewayServices?
-        var pool: DatabasePool?
+        var pools: [DatabasePool] = []
         if let databaseURL = options.databaseURL {
             guard let configuration = options.gateway else {
                 throw AssemblyError("a database needs a gateway configuration (secrets)")
             }
             let database = DatabasePool(url: databaseURL, size: options.databaseConnections)
-            pool = database
+            let readModels = options.readModelsURL.map { DatabasePool(url: $0, size: options.databaseConnections) }
+            pools = [database] + (readModels.map { [$0] } ?? [])
             var gateway = GatewayServices(
                 dependencies: dependencies,
                 runtime: runtime,
                 database: database,
+                readModels: readModels,
                 auth: await AuthService(configuration: configuration),
                 clock: options.clock,
                 candleCacheCapacity: options.candleCache
@@ -250,13 +267,13 @@ public final class ServeSide: Sendable {
             baseURL: baseURL,
             group: group,
             running: running,
-            pool: pool
+            pools: pools
         )
     }
 
-    /// Waits until the system stops (a signal, or `stop()`), then releases the database pool.
+    /// Waits until the system stops (a signal, or `stop()`), then releases the database pools.
     public func wait() async throws {
-        defer { self.pool?.stop() }
+        defer { for pool in self.pools { pool.stop() } }
         try await self.running.value
     }
 
@@ -264,7 +281,7 @@ public final class ServeSide: Sendable {
     public func stop() async {
         await self.group.triggerGracefulShutdown()
         _ = try? await self.running.value
-        self.pool?.stop()
+        for pool in self.pools { pool.stop() }
     }
 
     /// Derives the jobs of everything committed so far (a `stepped` dispatcher).

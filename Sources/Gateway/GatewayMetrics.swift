@@ -162,7 +162,11 @@ public final class GatewayMetrics: Sendable {
                     )
                 ).set(Double(rows[2] ?? "0") ?? 0)
             }
-            if let statuses = try? ProjectionStatus.read(connection, head: head) {
+            // A follower's own read models are in a database of their own.
+            let readModels =
+                dependencies.readModelsURL == nil
+                ? connection : dependencies.boundedReadModelsURL.flatMap { try? PostgresConnection(url: $0) }
+            if let readModels, let statuses = try? ProjectionStatus.read(readModels, head: head) {
                 for status in statuses {
                     self.registry.makeGauge(
                         descriptor: Self.descriptor(

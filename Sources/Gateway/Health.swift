@@ -9,6 +9,9 @@ import Synchronization
 public struct GatewayDependencies: Sendable {
     public var log: EventLog
     public var databaseURL: String?
+    /// PostgreSQL holding the read models when it is not `databaseURL` (a follower's own read models); nil: the
+    /// read models are in `databaseURL`.
+    public var readModelsURL: String?
     public var redis: RedisEndpoint?
     /// Orders by status in the engine's committed state (`stockboom_orders{status}`); nil without an engine.
     public var ordersByStatus: (@Sendable () -> [String: Int])?
@@ -34,8 +37,12 @@ public struct GatewayDependencies: Sendable {
     }
 
     /// The database URL with a 2-second connect timeout, so a dead server cannot hang a health check.
-    var boundedDatabaseURL: String? {
-        self.databaseURL.map { $0 + ($0.contains("?") ? "&" : "?") + "connect_timeout=2" }
+    var boundedDatabaseURL: String? { self.databaseURL.map(Self.bounded) }
+    /// Where the projections' checkpoints are, with the same timeout.
+    var boundedReadModelsURL: String? { (self.readModelsURL ?? self.databaseURL).map(Self.bounded) }
+
+    private static func bounded(_ url: String) -> String {
+        url + (url.contains("?") ? "&" : "?") + "connect_timeout=2"
     }
 }
 
@@ -167,16 +174,22 @@ public struct HealthReport: Sendable {
                 "the log's file system is full (\(report.logDisk?.availableBytes ?? 0) bytes available): appends are refused until space is freed"
         }
         if let url = dependencies.boundedDatabaseURL {
-            do {
-                let connection = try PostgresConnection(url: url)
-                report.projections = try ProjectionStatus.read(connection, head: report.logHead)
-                report.postgres = Part(ok: true, error: nil)
-            } catch {
-                // No checkpoints table yet is still a reachable server.
-                if error.sqlState == "42P01" {
-                    report.postgres = Part(ok: true, error: nil)
-                } else {
-                    report.postgres = Part(ok: false, error: error.description)
+            // The read models' database first when it is another one (a follower's own read models).
+            var urls = [url]
+            if let readModels = dependencies.boundedReadModelsURL, readModels != url { urls.insert(readModels, at: 0) }
+            for (index, url) in urls.enumerated() {
+                do {
+                    let connection = try PostgresConnection(url: url)
+                    if index == 0 { report.projections = try ProjectionStatus.read(connection, head: report.logHead) }
+                    report.postgres = report.postgres ?? Part(ok: true, error: nil)
+                } catch {
+                    // No checkpoints table yet is still a reachable server.
+                    if error.sqlState != "42P01" {
+                        let which = urls.count > 1 && index == 0 ? "read models: " : ""
+                        report.postgres = Part(ok: false, error: which + error.description)
+                        break
+                    }
+                    report.postgres = report.postgres ?? Part(ok: true, error: nil)
                 }
             }
         }

@@ -100,11 +100,19 @@ struct ProjectionsCommand: ParsableCommand {
     )
 }
 
+/// The read models in `$DATABASE_URL`, or a follower's own in `$STOCKBOOM_READ_DATABASE_URL` when it is set (the
+/// person keys are still read from `$DATABASE_URL`).
 func openRunner(_ log: LogDirectoryOptions, _ database: DatabaseOptions) throws -> ProjectionRunner {
     let url = try database.url()
+    let readModels = ProcessInfo.processInfo.environment["STOCKBOOM_READ_DATABASE_URL"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
     return try ProjectionRunner(
         log: try EventLog(directory: log.path, readOnly: true),
-        connect: { try PostgresConnection(url: url) }
+        models: ProjectionRunner.standardModels(
+            personKeys: readModels.map { _ in PersonKeySource(connect: { try PostgresConnection(url: url) }) }
+        ),
+        connect: { try PostgresConnection(url: readModels ?? url) }
     )
 }
 

@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The URL clients reach this node's API at (default $STOCKBOOM_ADVERTISE_URL, else http://host:port).")
     var advertiseURL: String?
     @Option(help: "The leadership lease's time in ms (default $STOCKBOOM_LEASE_MS, else 2000).") var leaseMs: Int64?
+    @Option(
+        help:
+            "A follower's own read models: PostgreSQL it projects its log into and answers read queries from (default $STOCKBOOM_READ_DATABASE_URL; needs --replication)."
+    ) var readDatabase: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -111,6 +115,16 @@ struct ServeCommand: AsyncParsableCommand {
         defer { reloading?.cancel() }
         try FileManager.default.createDirectory(atPath: self.log.path, withIntermediateDirectories: true)
         let replication = try self.replicationSettings(environment, port: options.port)
+        options.readModelsURL =
+            self.readDatabase
+            ?? environment["STOCKBOOM_READ_DATABASE_URL"].flatMap {
+                $0.isEmpty ? nil : $0
+            }
+        if options.readModelsURL != nil, replication == nil || options.databaseURL == nil {
+            throw ValidationError(
+                "--read-database (STOCKBOOM_READ_DATABASE_URL) is a follower's own read models: it needs --replication and DATABASE_URL"
+            )
+        }
         if options.databaseURL != nil {
             var (configuration, warnings) = try GatewayConfiguration.fromEnvironment(environment)
             // Sessions name their installation; the nodes of a replicated one share it, so a session survives a

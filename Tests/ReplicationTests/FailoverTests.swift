@@ -201,7 +201,10 @@ extension ReplicationSuites {
 
         /// Every read-model table of `databaseURL` equals, row for row, the same table projected from the log at
         /// `directory` into a fresh database.
-        private func expectReadModelsEqualARebuild(of directory: String, databaseURL: String) throws {
+        /// `keysURL`: where the person keys are when `databaseURL` holds a follower's own read models.
+        private func expectReadModelsEqualARebuild(of directory: String, databaseURL: String, keysURL: String? = nil)
+            throws
+        {
             let server = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"])
             let fresh = try PostgresConnection.recreateDatabase("stockboom_failover_rebuild", serverURL: server)
             let log = try EventLog(directory: directory, readOnly: true)
@@ -210,7 +213,8 @@ extension ReplicationSuites {
             let live = try PostgresConnection(url: databaseURL)
             // The per-person keys are not a projection (erasing one shreds what the log sealed with it): as a
             // restore does, the rebuild gets them from the installation's database.
-            for key in try live.query("SELECT row_to_json(k)::text FROM person_keys k").rows {
+            let keys = try keysURL.map { try PostgresConnection(url: $0) } ?? live
+            for key in try keys.query("SELECT row_to_json(k)::text FROM person_keys k").rows {
                 _ = try runner.database.query(
                     "INSERT INTO person_keys SELECT * FROM json_populate_record(NULL::person_keys, $1::json)",
                     [key[0]]
@@ -253,7 +257,10 @@ extension ReplicationSuites {
             ]
         }
 
-        private func pair(_ name: String, redisDatabase: Int, kis: KIS? = nil) async throws -> Pair {
+        /// `aReads`: `a` gets read models of its own (`--read-database`), projected while it follows.
+        private func pair(_ name: String, redisDatabase: Int, kis: KIS? = nil, aReads: String? = nil) async throws
+            -> Pair
+        {
             let cluster = try NATSCluster()
             let root = TemporaryDirectory(name)
             try await self.seed(
@@ -271,7 +278,12 @@ extension ReplicationSuites {
             let endpoint = try #require(RedisEndpoint(url: redisURL))
             _ = try RedisClient(endpoint: endpoint).command(["FLUSHDB"])
             let extra = kis?.clock ?? []
-            let a = ServeNode(name: "a", directory: root.file("a"), environment: environment, extra: extra)
+            let a = ServeNode(
+                name: "a",
+                directory: root.file("a"),
+                environment: environment,
+                extra: extra + (aReads.map { ["--read-database", $0] } ?? [])
+            )
             let b = ServeNode(name: "b", directory: root.file("b"), environment: environment, extra: extra)
             try a.start()
             try await self.caller.waitFor(60, "a primary (\(a.output.text.suffix(600)))") {
@@ -583,7 +595,10 @@ extension ReplicationSuites {
         }
 
         @Test func aPausedPrimaryIsFencedWhenItWakesAndAFollowerResumesAfterAKill() async throws {
-            let pair = try await self.pair("fence", redisDatabase: 24)
+            // a follows with read models of its own once it is deposed (issue test 5: a follower's projections).
+            let server = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"])
+            let reads = try PostgresConnection.recreateDatabase("stockboom_fence_reads_a", serverURL: server)
+            let pair = try await self.pair("fence", redisDatabase: 24, aReads: reads)
             let (root, a, b, token, account) = (pair.root, pair.a, pair.b, pair.token, pair.account)
             #expect(
                 await self.caller.call(
@@ -650,6 +665,24 @@ extension ReplicationSuites {
                 let (ha, hb) = (await self.caller.head(a), await self.caller.head(b))
                 return await self.caller.role(a) == "follower" && ha != nil && ha == hb
             }
+            // The follower's own read models caught up too, equal a rebuild, and answer its read API.
+            let head = try #require(await self.caller.replication(a)?["head"] as? [String: Any])["offset"] as? Int
+            try await self.caller.waitFor(60, "a's own read models at the head") {
+                let projections =
+                    await self.caller.call(.GET, a.url + "/health").body["projections"] as? [[String: Any]]
+                return projections?.count == 3 && projections!.allSatisfy { $0["offset"] as? Int == head }
+            }
+            let shared = try #require(a.environment["DATABASE_URL"])
+            try self.expectReadModelsEqualARebuild(of: root.file("a"), databaseURL: reads, keysURL: shared)
+            let own = try PostgresConnection(url: reads)
+            // The address is resolved with the installation's person keys, not shown erased.
+            #expect(try own.query("SELECT email FROM users").rows.map { $0[0] } == ["failover@example.com"])
+            let trades = await self.caller.call(.GET, a.url + "/api/trades?limit=100", token: token)
+            let listed = trades.body["count"] as? Int
+            #expect(
+                trades.status == 200 && listed == 22,
+                "a's trades from its own read models: \(trades.status) \(listed ?? -1)"
+            )
 
             // A third node joins as runbook 13 says: a backup of a running node, restored log-only, then the stream.
             let backup = try await runStockboom([
@@ -688,6 +721,17 @@ extension ReplicationSuites {
             }
             #expect(try LogVerifier.verify(directory: root.file("a")).isValid)
             #expect(try LogVerifier.verify(directory: root.file("b")).isValid)
+
+            // The operator's rebuild of a follower's own read models (runbook 13): STOCKBOOM_READ_DATABASE_URL names
+            // them, the person keys still come from DATABASE_URL.
+            _ = try own.query("UPDATE users SET email = 'stale'")
+            let rebuilt = try await runStockboom(
+                ["projections", "rebuild", "trading", "--dir", root.file("a"), "--keep-everything"],
+                environment: ["DATABASE_URL": shared, "STOCKBOOM_READ_DATABASE_URL": reads]
+            )
+            #expect(rebuilt.0 == 0, "\(rebuilt)")
+            #expect(try own.query("SELECT email FROM users").rows.map { $0[0] } == ["failover@example.com"])
+            #expect(try PostgresConnection(url: shared).query("SELECT email FROM users").rows.count == 1)
         }
 
         /// The failover time, kill after kill: SIGKILL the primary, measure until the other node accepts an order (a

@@ -217,7 +217,7 @@ extension GatewayAPI {
         to: Int64?,
         limit: Int
     ) async throws -> [Candle] {
-        try await services.database.run { db in
+        try await services.readModels.run { db in
             try ReadQueries.candles(stock: stock, timeframe: timeframe, from: from, to: to, limit: limit, db)
         }
     }

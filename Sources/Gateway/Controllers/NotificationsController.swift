@@ -25,7 +25,7 @@ struct NotificationsController {
             unread = text
         }
         let unreadFilter = unread
-        let rows = try await services.database.run { db in
+        let rows = try await services.readModels.run { db in
             try ReadQueries.notifications(user: user.description, limit: unreadFilter == nil ? limit : 10_000, db)
         }
         // The engine's state is authoritative for "read" (the read model may lag a moment behind).

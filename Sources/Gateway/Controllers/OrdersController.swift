@@ -161,7 +161,7 @@ extension GatewayAPI {
     /// The order's events from the log with the frame checks. Offsets come from the `order_events` read
     /// model up to its checkpoint, and from a scan of the log after it (events not projected yet).
     static func audit(_ order: Order, services: GatewayServices) async throws -> AuditBody {
-        let (known, checkpoint) = try await services.database.run { db -> ([UInt64], UInt64) in
+        let (known, checkpoint) = try await services.readModels.run { db -> ([UInt64], UInt64) in
             (
                 try ReadQueries.orderEventOffsets(order: order.id.description, db),
                 try ReadQueries.checkpoint("trading", db)

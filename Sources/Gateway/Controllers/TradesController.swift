@@ -30,7 +30,7 @@ struct TradesController {
             status = text.uppercased()
         }
         let filter = status
-        let rows = try await services.database.run { db in
+        let rows = try await services.readModels.run { db in
             try ReadQueries.trades(user: user.description, status: filter, limit: limit, db)
         }
         let trades = rows.map { row in

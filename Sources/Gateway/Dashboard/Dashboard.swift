@@ -176,7 +176,7 @@ enum Dashboard {
                 return try QueueName.allCases.map { ($0, try store.counts($0)) }
             }
         }
-        let (timeline, notifications, checkpoints) = try await services.database.run {
+        let (timeline, notifications, checkpoints) = try await services.readModels.run {
             db -> ([String: [(String, String)]], [ReadQueries.NotificationRow], [(name: String, offset: UInt64)]) in
             var timeline: [String: [(String, String)]] = [:]
             for event in try ReadQueries.orderEvents(orders: ids, db) {

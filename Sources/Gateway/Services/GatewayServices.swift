@@ -12,6 +12,8 @@ public struct GatewayServices: Sendable {
     public var dependencies: GatewayDependencies
     public var runtime: EngineRuntime
     public var database: DatabasePool
+    /// Where the read models are queried: `database`, or a follower's own read models.
+    public var readModels: DatabasePool
     public var auth: AuthService
     /// Each user's session epoch (logout and password changes end every earlier token).
     public let sessions: SessionEpochs
@@ -39,12 +41,14 @@ public struct GatewayServices: Sendable {
         dependencies: GatewayDependencies,
         runtime: EngineRuntime,
         database: DatabasePool,
+        readModels: DatabasePool? = nil,
         auth: AuthService,
         clock: @escaping @Sendable () -> Int64 = { wallClockMicros() },
         candleCacheCapacity: Int = 512
     ) {
         self.dependencies = dependencies
-        self.candles = CandleCache(log: dependencies.log, database: database, capacity: candleCacheCapacity)
+        self.readModels = readModels ?? database
+        self.candles = CandleCache(log: dependencies.log, database: self.readModels, capacity: candleCacheCapacity)
         self.runtime = runtime
         self.database = database
         self.auth = auth

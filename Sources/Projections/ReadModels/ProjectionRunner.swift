@@ -86,8 +86,9 @@ public final class ProjectionRunner: @unchecked Sendable {
     /// Called after each committed batch with the model's name and its new checkpoint (metrics, benchmarks).
     public var onCommit: (@Sendable (String, UInt64) -> Void)?
 
-    public static func standardModels() -> [any ReadModel] {
-        [MarketReadModel(), TradingReadModel(), NotificationsReadModel()]
+    /// - Parameter personKeys: where the person keys are when the read models are in a database of their own.
+    public static func standardModels(personKeys: PersonKeySource? = nil) -> [any ReadModel] {
+        [MarketReadModel(), TradingReadModel(personKeys: personKeys), NotificationsReadModel()]
     }
 
     /// - Parameter connect: opens a connection (called again after a connection is lost).

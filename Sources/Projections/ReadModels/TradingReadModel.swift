@@ -17,8 +17,13 @@ public struct TradingReadModel: ReadModel {
     private var positions: [PositionKey: UInt64] = [:]
     private var accountCreated: [AccountID: Int64] = [:]
     private var events = CopyRows()
+    /// The installation's person keys when this model writes to a database of its own; nil: the keys are read
+    /// with the connection the model writes with.
+    private let personKeys: PersonKeySource?
 
-    public init() {}
+    public init(personKeys: PersonKeySource? = nil) {
+        self.personKeys = personKeys
+    }
 
     public mutating func prepare(log: EventLog, upTo offset: UInt64) throws {
         self.state = try engineState(log: log, upTo: offset)
@@ -62,7 +67,9 @@ public struct TradingReadModel: ReadModel {
     public mutating func flush(into connection: PostgresConnection) throws {
         var userRows = CopyRows()
         // Addresses are sealed in the log; shown while the person's key exists, "(erased)" after.
-        let contacts = try PersonalData.resolve(self.users.keys.map { self.state.users[$0] ?? "" }, connection)
+        let references = self.users.keys.map { self.state.users[$0] ?? "" }
+        let contacts =
+            try self.personKeys?.resolve(references) ?? PersonalData.resolve(references, connection)
         for (user, (offset, time)) in self.users {
             userRows.append([
                 user.description, contacts[self.state.users[user] ?? ""] ?? PersonalData.erased, sqlTime(time),

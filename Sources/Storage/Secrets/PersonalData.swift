@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Personal data in the log, erasable (crypto-shredding): an e-mail address enters the log only sealed
 /// (AES-256-GCM, `SecretBox`) under a key of that person's own, kept outside the log in PostgreSQL's
@@ -92,6 +93,33 @@ public enum PersonalData {
         } catch {
             try? connection.execute("ROLLBACK")
             throw error
+        }
+    }
+}
+
+/// Where the person keys are read from when the read models live in a database of their own (a follower's own
+/// read models): the installation's database, on a connection of its own, opened when first needed and again
+/// after a failure. Without one a read model resolves addresses on the connection it writes with.
+public final class PersonKeySource: Sendable {
+    private let connect: @Sendable () throws -> PostgresConnection
+    private let connection = Mutex<PostgresConnection?>(nil)
+
+    public init(connect: @escaping @Sendable () throws -> PostgresConnection) {
+        self.connect = connect
+    }
+
+    /// `PersonalData.resolve` against the installation's database.
+    public func resolve(_ references: [String]) throws -> [String: String] {
+        guard !references.isEmpty else { return [:] }
+        return try self.connection.withLock { connection in
+            do {
+                let open = try connection ?? self.connect()
+                connection = open
+                return try PersonalData.resolve(references, open)
+            } catch {
+                connection = nil
+                throw error
+            }
         }
     }
 }
