@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+import Synchronization
 import TestSupport
 import Testing
 
@@ -27,6 +28,32 @@ import Testing
                 #expect(error.message.contains("connection_limit"))
             }
         }
+    }
+
+    /// The server's notices reach the connection's handler (by default the process's JSON log), never libpq's
+    /// raw `WARNING:  …` on standard error.
+    @Test func serverNoticesReachTheHandler() throws {
+        let server = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"], "run the tests with `make test`")
+        let seen = Mutex<[PostgresNotice]>([])
+        let connection = try PostgresConnection(url: server) { notice in seen.withLock { $0.append(notice) } }
+        try connection.execute("COMMIT")  // outside a transaction: a warning, not an error
+        try connection.execute("SET client_min_messages TO notice")
+        try connection.execute("DROP TABLE IF EXISTS sb_no_such_table_\(getpid())")
+        let notices = seen.withLock { $0 }
+        #expect(notices.count == 2, "\(notices)")
+        #expect(
+            notices.first
+                == PostgresNotice(
+                    severity: "WARNING",
+                    sqlState: "25P01",
+                    message: "there is no transaction in progress"
+                )
+        )
+        #expect(notices.last?.severity == "NOTICE" && notices.last?.sqlState == "00000")
+        // A hostile message (control characters, markup) is data to the handler, and the default logs it.
+        try connection.query("DO $$ BEGIN RAISE WARNING '%', E'line\\nbreak \\u0007 <b>'; END $$")
+        #expect(seen.withLock { $0.last?.message } == "line\nbreak \u{7} <b>")
+        PostgresNotice.log(seen.withLock { $0.last! })
     }
 
     @Test func theGuidesURLConnects() async throws {

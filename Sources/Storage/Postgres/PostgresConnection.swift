@@ -1,4 +1,5 @@
 internal import CLibPQ
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -21,6 +22,55 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// A notice or warning the server sent on a connection (`WARNING: there is no transaction in progress`, a
+/// `NOTICE` of a DDL statement): not an error, but not to be lost or printed raw on standard error either.
+public struct PostgresNotice: Sendable, Equatable {
+    /// `WARNING`, `NOTICE`, `INFO`, `LOG` or `DEBUG` (not localized).
+    public var severity: String
+    public var sqlState: String?
+    public var message: String
+
+    public init(severity: String, sqlState: String?, message: String) {
+        self.severity = severity
+        self.sqlState = sqlState
+        self.message = message
+    }
+
+    /// The default: a line of the process's log (JSON in the command-line programs), at the notice's level.
+    public static let log: @Sendable (PostgresNotice) -> Void = { notice in
+        var metadata: Logger.Metadata = ["severity": .string(notice.severity)]
+        if let state = notice.sqlState { metadata["sqlstate"] = .string(state) }
+        let level: Logger.Level =
+            switch notice.severity {
+            case "WARNING": .warning
+            case "NOTICE": .notice
+            case "INFO", "LOG": .info
+            default: .debug
+            }
+        PostgresNotice.logger.log(level: level, "PostgreSQL: \(notice.message)", metadata: metadata)
+    }
+    private static let logger = Logger(label: "postgres")
+}
+
+/// Holds a connection's notice handler for libpq's receiver (a C function, reached through its `arg`).
+private final class NoticeSink: Sendable {
+    let handle: @Sendable (PostgresNotice) -> Void
+    init(_ handle: @escaping @Sendable (PostgresNotice) -> Void) { self.handle = handle }
+
+    static let receiver: PQnoticeReceiver = { argument, result in
+        guard let argument, let result else { return }
+        func field(_ code: Character) -> String? {
+            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+        }
+        let notice = PostgresNotice(
+            severity: field("V") ?? field("S") ?? "NOTICE",
+            sqlState: field("C"),
+            message: field("M") ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters()
+        )
+        Unmanaged<NoticeSink>.fromOpaque(argument).takeUnretainedValue().handle(notice)
+    }
+}
+
 /// The rows of a query, as text (libpq's text format), NULL as nil.
 public struct PostgresRows: Sendable {
     public let columns: [String]
@@ -35,10 +85,14 @@ public struct PostgresRows: Sendable {
 /// serialised on it. Values always travel as parameters (`PQexecParams`): no SQL is ever built from values.
 public final class PostgresConnection: Sendable {
     private let connection: Mutex<OpaquePointer>
+    private let notices: NoticeSink
 
     /// Connects with a libpq connection string or URL (`postgresql://user@host:port/db`; a `connection_limit`
     /// parameter is the pool's business, not libpq's: see `PostgresURL`).
-    public init(url: String) throws(PostgresError) {
+    /// - Parameter notices: what happens to the server's notices and warnings (by default, log lines).
+    public init(url: String, notices: @escaping @Sendable (PostgresNotice) -> Void = PostgresNotice.log)
+        throws(PostgresError)
+    {
         let url = try PostgresURL.split(url).url
         guard let raw = PQconnectdb(url) else {
             throw PostgresError(sqlState: nil, message: "libpq could not allocate a connection")
@@ -48,6 +102,10 @@ public final class PostgresConnection: Sendable {
             PQfinish(raw)
             throw PostgresError(sqlState: nil, message: message)
         }
+        let sink = NoticeSink(notices)
+        // The sink outlives the receiver: PQfinish runs in deinit, before the stored properties are released.
+        PQsetNoticeReceiver(raw, NoticeSink.receiver, Unmanaged.passUnretained(sink).toOpaque())
+        self.notices = sink
         self.connection = Mutex(raw)
     }
 
