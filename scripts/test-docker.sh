@@ -61,7 +61,7 @@ services=(postgres redis api worker prometheus alertmanager postgres-exporter re
 cleanup() {
     local status=$?
     if [ "${KEEP_STACK:-0}" != 1 ]; then
-        docker compose -f docker/docker-compose.yml --env-file .env.production down -v --remove-orphans >/dev/null 2>&1 || true
+        docker compose -f docker/docker-compose.yml --env-file .env.production --profile replicated down -v --remove-orphans >/dev/null 2>&1 || true
         rm -f .env.production
         rm -rf backups
     fi
@@ -115,6 +115,17 @@ import json, sys
 print(", ".join((o["id"] + " " + o["status"] + " " + (o.get("failureReason") or "")).strip() for o in json.load(sys.stdin)["items"]))')"
 log "trading: 3 orders placed for $account: $summary (KRX hours: 09:00-15:30 KST on trading days)"
 
+# What the runbook's examples name: a second person (erased in section 9) and a KIS account of the first
+# (its app key replaced in section 16). Creating a KIS account does not call KIS.
+person="$(curl -fsS -X POST "$api/api/auth/register" -H 'Content-Type: application/json' \
+    -d '{"email":"erase-me@example.com","password":"another long password"}' | json "['token']")"
+person_id="$(curl -fsS "$api/api/auth/me" -H "Authorization: Bearer $person" | json "['id']")"
+kis_account="$(curl -fsS -X POST "$api/api/broker-accounts" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"broker":"KIS_PAPER","accountNumber":"50123456-01","appKey":"docker-test-key","appSecret":"docker-test-secret"}' | json "['id']")"
+[ "$person_id" = user-0000000002 ] && [ "$kis_account" = acc-0000000002 ] \
+    || fail "the runbook's example ids are user-0000000002 and acc-0000000002; this stack made $person_id and $kis_account"
+log "runbook's examples: $person_id (erase-me@example.com), KIS account $kis_account"
+
 # --- Prometheus scrapes every target, alerts go to Alertmanager ------------------------------------------------
 for _ in $(seq 1 60); do
     targets="$(curl -fsS 'http://127.0.0.1:9090/api/v1/targets?state=active' || true)"
@@ -126,10 +137,15 @@ done
 log "prometheus: api, worker, postgres, redis, node scraped (up); alertmanagers: $(curl -fsS http://127.0.0.1:9090/api/v1/alertmanagers | json "['data']['activeAlertmanagers'].__len__()")"
 
 # --- the runbook's command blocks, verbatim ----------------------------------------------------------------
-python3 - "$root/docs/runbook.md" >"$work/runbook-blocks.sh" <<'PY'
-import re, shlex, sys
-text = open(sys.argv[1]).read()
-for note, fence, block in re.findall(r"<!-- docker-test(?: ([^>]*))? -->\s*\n```(sh|sql)\n(.*?)```", text, re.S):
+# Three kinds of marked block: `docker-test` (the single-node stack, in the file's order), then
+# `docker-test-replicated-setup` (going replicated) and `docker-test-replicated` (the replicated profile).
+extract() {
+    python3 - "$root/docs/runbook.md" "$1" <<'PY'
+import re, sys
+text, kind = open(sys.argv[1]).read(), sys.argv[2]
+for marker, note, fence, block in re.findall(r"<!-- (docker-test(?:-replicated(?:-setup)?)?)(?: ([^>]*))? -->\s*\n```(sh|sql)\n(.*?)```", text, re.S):
+    if marker != kind:
+        continue
     print(f"# --- block: {note.strip() or 'runbook'}")
     if fence == "sql":
         # The block's first line names how to run it (`-- dc exec postgres psql …`): the statements go to its input.
@@ -138,21 +154,53 @@ for note, fence, block in re.findall(r"<!-- docker-test(?: ([^>]*))? -->\s*\n```
     else:
         print(block.rstrip("\n"))
 PY
-blocks="$(grep -c '^# --- block' "$work/runbook-blocks.sh")"
-[ "$blocks" -gt 0 ] || fail "docs/runbook.md marks no block with <!-- docker-test -->"
-log "runbook: $blocks marked blocks"
+}
+# Each block runs with a fresh session of the test's user (a rotation of the JWT key ends the older ones).
+signin() {
+    curl -fsS -X POST "$api/api/auth/login" -H 'Content-Type: application/json' \
+        -d '{"email":"docker-test@example.com","password":"correct horse battery"}' | json "['token']"
+}
 status=0
-while IFS= read -r -d $'\x1e' block; do
-    [ -n "${block//[$'\n ']/}" ] || continue
-    title="$(printf '%s\n' "$block" | head -1)"
-    log "${title#\# --- }"
-    if TOKEN="$token" bash -c "source '$work/runbook-env.sh'"$'\n'"set -eo pipefail"$'\n'"$(printf '%s\n' "$block" | tail -n +2)" >"$work/block.log" 2>&1 </dev/null; then
-        sed 's/^/    | /' "$work/block.log" | tail -n 12
-    else
-        sed 's/^/    | /' "$work/block.log" | tail -n 30
-        log "FAILED: ${title#\# --- block: }"
-        status=1
-    fi
-done < <(awk '/^# --- block/ && NR > 1 { printf "\x1e" } { print } END { printf "\x1e" }' "$work/runbook-blocks.sh")
+run_blocks() {
+    local kind="$1" file="$work/runbook-$1.sh" count
+    extract "$kind" >"$file"
+    count="$(grep -c '^# --- block' "$file" || true)"
+    [ "$count" -gt 0 ] || fail "docs/runbook.md marks no block with <!-- $kind -->"
+    log "runbook: $count blocks marked $kind"
+    blocks=$((blocks + count))
+    while IFS= read -r -d $'\x1e' block; do
+        [ -n "${block//[$'\n ']/}" ] || continue
+        title="$(printf '%s\n' "$block" | head -1)"
+        log "${title#\# --- }"
+        if TOKEN="$(signin)" NEW_APP_KEY="docker-test-key-2" NEW_APP_SECRET="docker-test-secret-2" \
+            bash -c "source '$work/runbook-env.sh'"$'\n'"set -eo pipefail"$'\n'"$(printf '%s\n' "$block" | tail -n +2)" >"$work/block.log" 2>&1 </dev/null; then
+            sed 's/^/    | /' "$work/block.log" | tail -n 12
+        else
+            sed 's/^/    | /' "$work/block.log" | tail -n 30
+            log "FAILED: ${title#\# --- block: }"
+            status=1
+        fi
+    done < <(awk '/^# --- block/ && NR > 1 { printf "\x1e" } { print } END { printf "\x1e" }' "$file")
+}
+blocks=0
+run_blocks docker-test
 [ "$status" = 0 ] || fail "a runbook block failed"
-log "ok: the stack ran a trading session and every marked runbook block in $(( $(date +%s) - started )) s"
+
+# What the blocks did, checked: the person is erased, the account's new key is sealed under the rotated key.
+erased="$(dc exec -T postgres psql -U postgres -d stockboom -Atc "SELECT email FROM users WHERE id = '$person_id'")"
+[ "$erased" = "(erased)" ] || fail "section 9 did not erase $person_id: users.email is '$erased'"
+log "checked: $person_id reads (erased); the rotations left the api and the worker healthy"
+
+# --- the replicated profile: three NATS nodes, api and api-2 ------------------------------------------------
+run_blocks docker-test-replicated-setup
+[ "$status" = 0 ] || fail "going replicated failed"
+run_blocks docker-test-replicated
+[ "$status" = 0 ] || fail "a replicated runbook block failed"
+for _ in $(seq 1 30); do
+    heads="$(for p in 3001 3002; do curl -sS "http://127.0.0.1:$p/health" | json "['replication']['head']"; done | sort -u | wc -l)"
+    [ "$heads" = 1 ] && break
+    sleep 1
+done
+[ "$heads" = 1 ] || fail "api and api-2 report different heads"
+log "replicated: api and api-2 at the same head"
+log "ok: the stack ran a trading session and every marked runbook block ($blocks) in $(( $(date +%s) - started )) s"

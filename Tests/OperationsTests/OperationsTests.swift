@@ -251,6 +251,43 @@ import Testing
 
     /// The cron scripts of the guide's schedule run against a real log and database: daily backups with
     /// retention (each one verified), the read-model cleanup.
+    /// `scripts/env-file.sh`, the runbook's way to edit the deployment's secrets file (rotations, replication):
+    /// values kept byte for byte, the file 0600, hostile names and multi-line values refused with the file
+    /// unchanged.
+    @Test func theEnvFileScriptEditsInPlaceAndRefusesWhatItCannotWrite() async throws {
+        let directory = TemporaryDirectory("env-file")
+        let file = directory.path + "/.env.production"
+        let original = "A=1\nJWT_SECRET=abc+/=def==\nB=two words\n"
+        try original.write(toFile: file, atomically: true, encoding: .utf8)
+        let script = Self.repositoryRoot + "/scripts/env-file.sh"
+        let environment = ["ENV_FILE": file, "PATH": "/usr/bin:/bin"]
+        func env(_ arguments: String...) async throws -> (Int32, String) {
+            try await Self.run("/bin/bash", [script] + arguments, environment: environment)
+        }
+        #expect(try await env("get", "JWT_SECRET") == (0, "abc+/=def==\n"))
+        #expect(try await env("set", "JWT_SECRET_PREVIOUS", "abc+/=def==").0 == 0)
+        #expect(try await env("set", "JWT_SECRET", "new $key `x` 'q'").0 == 0)
+        #expect(try await env("unset", "A").0 == 0)
+        let edited = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(edited == "B=two words\nJWT_SECRET_PREVIOUS=abc+/=def==\nJWT_SECRET=new $key `x` 'q'\n")
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        for bad in [
+            ["get", "NOPE"], ["set", "A;rm -rf /", "1"], ["set", "B", "one\ntwo"], ["set", "B", "cr\r"],
+            ["set", "", "x"], ["drop", "B"], ["set", "B"],
+        ] {
+            let (status, output) = try await Self.run("/bin/bash", [script] + bad, environment: environment)
+            #expect(status != 0 && !output.isEmpty, "\(bad): \(status) \(output)")
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == edited, "a refused edit changes nothing")
+        let missing = try await Self.run(
+            "/bin/bash",
+            [script, "get", "A"],
+            environment: ["ENV_FILE": directory.path + "/none", "PATH": "/usr/bin:/bin"]
+        )
+        #expect(missing.0 == 1 && missing.1.contains("does not exist"))
+    }
+
     @Test func theCronScriptsBackUpWithRetentionAndCleanUp() async throws {
         let directory = TemporaryDirectory("cron")
         let log = directory.path + "/log"
