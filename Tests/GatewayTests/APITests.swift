@@ -641,6 +641,94 @@ import Testing
         reopened.close()
     }
 
+    @Test func theKillSwitchStopsStrategiesCancelsOrdersAndHaltsOnlyTheOwnersAccount() async throws {
+        let harness = try await APIHarness("kill")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let bob = try await client.register("bob@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let bobs = try await client.simulatedAccount(bob.token)
+            for stock in ["005930", "000660"] {
+                let enabled = try await client.call(
+                    .post,
+                    "/api/strategies",
+                    token: alice.token,
+                    json: ["brokerAccountId": account, "stockId": stock, "strategy": "ma-cross"]
+                )
+                #expect(enabled.status < 300, "\(enabled.text)")
+            }
+            var orders: [String] = []
+            for (index, owner) in [(alice.token, account), (alice.token, account), (bob.token, bobs)].enumerated() {
+                let placed = try await client.call(
+                    .post,
+                    "/api/orders",
+                    token: owner.0,
+                    json: [
+                        "brokerAccountId": owner.1, "stockId": "005930", "side": "BUY", "quantity": 1,
+                        "price": 55_000 + index * 100,
+                    ]
+                )
+                orders.append(placed.json["id"] as? String ?? "")
+            }
+            // Hostile and careless presses change nothing: another user's account, no confirmation, bad bodies.
+            let path = "/api/broker-accounts/\(account)/kill-switch"
+            #expect(try await client.call(.post, path, token: bob.token, json: ["confirm": true]).status == 404)
+            #expect(try await client.call(.post, path, json: ["confirm": true]).status == 401)
+            for body in [
+                #"{}"#, #"{"confirm":false}"#, #"{"confirm":"yes"}"#, #"{"confirm":true,"also":1}"#,
+                #"{"confirm":9223372036854775808}"#, "not json\u{0}",
+            ] {
+                let reply = try await client.call(.post, path, token: alice.token, raw: body)
+                #expect((400..<500).contains(reply.status), "\(body): \(reply.status) \(reply.text)")
+            }
+            // The dashboard's form: a cross-site post (no CSRF token, a forged one) or another user's account.
+            let csrf = String(repeating: "c", count: 40)
+            for (cookie, form) in [
+                ("sb_csrf=\(csrf)", "account=\(account)&confirm=yes"),
+                ("sb_csrf=\(csrf)", "csrf=\(String(repeating: "d", count: 40))&account=\(account)&confirm=yes"),
+                ("sb_csrf=\(csrf)", "csrf=\(csrf)&account=\(bobs)&confirm=yes"),
+                ("sb_csrf=\(csrf)", "csrf=\(csrf)&account=\(account)&confirm=no"),
+                ("sb_csrf=\(csrf)", "csrf=\(csrf)&account=%00\(account)&confirm=yes"),
+            ] {
+                let reply = try await client.call(
+                    .post,
+                    "/kill-switch",
+                    token: alice.token,
+                    raw: form,
+                    headers: ["content-type": "application/x-www-form-urlencoded", "cookie": cookie]
+                )
+                #expect([403, 404, 422].contains(reply.status), "\(form): \(reply.status) \(reply.text)")
+            }
+            #expect(harness.runtime.state.accounts.values.allSatisfy { $0.haltReason == nil })
+
+            let pressed = try await client.call(.post, path, token: alice.token, json: ["confirm": true])
+            #expect(pressed.status == 200, "\(pressed.text)")
+            #expect(
+                (pressed.json["strategiesDisabled"] as? [String])?.sorted() == ["ma-cross@000660", "ma-cross@005930"]
+            )
+            #expect((pressed.json["ordersCancelled"] as? [String])?.sorted() == Array(orders.prefix(2)).sorted())
+            #expect((pressed.json["haltedReason"] as? String)?.contains("kill switch pressed by \(alice.user)") == true)
+            let state = harness.runtime.state
+            #expect(state.accounts.values.first { $0.id.description == account }?.strategies.isEmpty == true)
+            // Bob's account, order and strategies are untouched.
+            #expect(state.accounts.values.first { $0.id.description == bobs }?.haltReason == nil)
+            let bobsOrder = try await client.call(.get, "/api/orders/\(orders[2])", token: bob.token)
+            #expect(bobsOrder.json["status"] as? String == "PENDING", "\(bobsOrder.text)")
+            // Halted: a new order is refused in words; a second press adds nothing.
+            let after = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
+            #expect(after.json["status"] as? String == "REJECTED", "\(after.text)")
+            let head = harness.runtime.committed.nextOffset
+            let again = try await client.call(.post, path, token: alice.token, json: ["confirm": true])
+            #expect(again.status == 200 && (again.json["ordersCancelled"] as? [String])?.isEmpty == true)
+            #expect(harness.runtime.committed.nextOffset == head, "a second press records nothing")
+        }
+    }
+
     @Test func liveStreamCarriesOnlyTheUsersEventsAndResumes() async throws {
         let harness = try await APIHarness("stream")
         try await harness.app.test(.live) { client in

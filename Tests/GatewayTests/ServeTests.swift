@@ -334,14 +334,16 @@ final class Server: @unchecked Sendable {
         )
         #expect(created == 201, "\(account)")
 
-        func browse(_ password: String) async throws -> [String: Any] {
+        func browse(_ password: String, kill: String? = nil) async throws -> [String: Any] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3",
-                URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/sign_in.py")
-                    .path, server.url, "browser@example.com", password,
-            ]
+            process.arguments =
+                [
+                    "python3",
+                    URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+                        "Browser/sign_in.py"
+                    ).path, server.url, "browser@example.com", password,
+                ] + (kill.map { [$0] } ?? [])
             let output = OutputFile()
             process.standardOutput = output.handle
             process.standardError = output.handle
@@ -367,6 +369,18 @@ final class Server: @unchecked Sendable {
             (page["system"] as? String)?.contains("trade-execution") == true,
             "queue sizes in the system panel: \(page)"
         )
+        // The kill switch, pressed as a person would: not sent until the box is ticked, then the account halted.
+        let accountID = try #require(
+            ((try? JSONSerialization.jsonObject(with: Data(account.utf8))) as? [String: Any])?["id"] as? String
+        )
+        let killed = try #require(
+            try await browse("a long browser password", kill: accountID)["kill"] as? [String: Any]
+        )
+        #expect(killed["button"] as? Bool == true, "\(killed)")
+        #expect(killed["stayedWithoutConfirm"] as? Bool == true, "an unticked box sends nothing: \(killed)")
+        #expect(killed["haltedWithoutConfirm"] as? Bool == false, "\(killed)")
+        #expect((killed["halted"] as? String)?.contains("kill switch pressed by") == true, "\(killed)")
+        #expect(killed["buttonAfter"] as? Bool == false, "a halted account shows its reason, not the switch")
         let refused = try await browse("not the password")
         #expect(refused["portfolio"] is NSNull, "a wrong password shows no portfolio: \(refused)")
         #expect(refused["signinAgain"] as? Bool == true, "but the form again: \(refused)")

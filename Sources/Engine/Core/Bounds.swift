@@ -47,7 +47,7 @@ public enum Bounds {
                 try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64)
             }
         case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken,
-            .closeAccount,
+            .closeAccount, .killSwitch,
             .markNotificationRead, .eraseUser:
             break
         case .recordResending(_, let lastSend):

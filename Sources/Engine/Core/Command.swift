@@ -80,6 +80,11 @@ public enum Command: Sendable, Hashable {
     case recordNotificationFailed(NotificationID, channel: String, detail: String)
     case markNotificationRead(NotificationID, user: UserID)
     case haltAccount(AccountID, reason: String)
+    /// The owner's kill switch: in one decision every strategy of the account is disabled, every working order
+    /// that can be cancelled is (a PENDING one at once, one at the broker by a cancel request), and the account
+    /// is halted, so nothing new is sent. An order in flight to the broker (SUBMITTED, RESENDING) cannot be
+    /// cancelled before the broker answers: pressing the switch again then cancels it.
+    case killSwitch(AccountID, user: UserID)
     /// The owner closes an account: refused while it has working orders or holds shares.
     case closeAccount(AccountID, user: UserID)
     /// Erases a person (their key outside the log is destroyed by the caller): refused while they have an open

@@ -265,6 +265,34 @@ public struct Engine: Sendable {
                 offset: 0
             )
             return Decision(events: events)
+        case .killSwitch(let account, let user):
+            guard let existing = state.accounts[account], existing.user == user else {
+                throw .notFound("account \(account) does not exist")
+            }
+            var events: [DomainEvent] = existing.strategies.keys.sorted().compactMap { key in
+                existing.strategies[key].map {
+                    .strategyDisabled(StrategyDisabled(account: account, stock: $0.stock, strategy: $0.strategy))
+                }
+            }
+            for order in state.orders.values.filter({ $0.account == account }).sorted(by: { $0.id < $1.id }) {
+                switch order.status {
+                case .pending, .accepted, .partiallyFilled:
+                    events += try self.decide(state, .cancelOrder(order.id), context: context).events
+                default: continue  // ended, a cancel already requested, or in flight to the broker
+                }
+            }
+            if existing.haltReason == nil {
+                events.append(.accountHalted(AccountHalted(account: account, reason: "kill switch pressed by \(user)")))
+                events += self.notification(
+                    state,
+                    user: user,
+                    kind: "ACCOUNT_HALTED",
+                    title: "긴급 정지",
+                    message: "계좌 \(existing.maskedAccountNumber): 모든 전략을 끄고 미체결 주문을 취소했습니다.",
+                    offset: 0
+                )
+            }
+            return Decision(events: events)
         case .eraseUser(let user):
             guard let contact = state.users[user] else { throw .notFound("user \(user) does not exist") }
             if contact.isEmpty { return Decision(events: []) }  // erased already

@@ -139,6 +139,19 @@ enum OpenAPIDocument {
                         "token": string(), "tokenType": string(), "expiresAt": string(format: "date-time"),
                         "user": ref("User"),
                     ]),
+                    "KillSwitch": object(["confirm": ["type": "boolean", "enum": [true]]]).merging([
+                        "additionalProperties": false
+                    ]) { $1 },
+                    "KillSwitchResult": object(
+                        [
+                            "account": string(),
+                            "haltedReason": nullable(string()),
+                            "strategiesDisabled": ["type": "array", "items": string()],
+                            "ordersCancelled": ["type": "array", "items": string()],
+                            "cancelsRequested": ["type": "array", "items": string()],
+                            "inFlight": ["type": "array", "items": string()],
+                        ]
+                    ),
                     "ReplaceCredentials": object(
                         [
                             "appKey": string(pattern: "^[!-~]{1,512}$"),
@@ -446,6 +459,17 @@ enum OpenAPIDocument {
                         "responses": ["303": ["description": "Signed out"], "403": problemResponse],
                     ] as [String: Any]
                 ],
+                "/kill-switch": [
+                    "post": [
+                        "summary": "Dashboard kill switch (form: csrf, account, confirm=yes; the session cookie)",
+                        "tags": ["dashboard"],
+                        "security": [[String: Any]](),
+                        "responses": [
+                            "303": ["description": "Halted; back to the dashboard"], "401": problemResponse,
+                            "403": problemResponse, "404": problemResponse, "422": problemResponse,
+                        ],
+                    ] as [String: Any]
+                ],
                 "/api/auth/register": [
                     "post": operation(
                         "Register; answers with a session token",
@@ -514,6 +538,16 @@ enum OpenAPIDocument {
                         responses: ["201": json(ref("Account"), "Created")],
                         errors: [422]
                     ),
+                ],
+                "/api/broker-accounts/{id}/kill-switch": [
+                    "post": operation(
+                        "The account's kill switch: every strategy off, working orders cancelled, the account halted",
+                        tag: "accounts",
+                        parameters: [path("id", string())],
+                        body: ref("KillSwitch"),
+                        responses: ["200": json(ref("KillSwitchResult"))],
+                        errors: [400, 404, 422]
+                    )
                 ],
                 "/api/broker-accounts/{id}/credentials": [
                     "put": operation(

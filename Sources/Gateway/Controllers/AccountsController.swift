@@ -15,6 +15,40 @@ struct AccountsController {
         routes.add(.get, "/api/broker-accounts/{id}", self.show)
         routes.add(.delete, "/api/broker-accounts/{id}", self.close)
         routes.add(.put, "/api/broker-accounts/{id}/credentials", self.replaceCredentials)
+        routes.add(.post, "/api/broker-accounts/{id}/kill-switch", self.killSwitch)
+    }
+
+    /// `POST /api/broker-accounts/{id}/kill-switch` with `{"confirm": true}`: every strategy of the account off,
+    /// every working order cancelled, the account halted — one engine decision, recorded in the log. Answers
+    /// what it did, and the orders still in flight to the broker (press again once the broker has answered).
+    @Sendable func killSwitch(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
+        let body = try await APIJSON.decode(
+            KillSwitchRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["confirm"]
+        )
+        guard body.confirm else { throw problem(422, "confirm must be true: the kill switch halts the account") }
+        let execution = try await services.runtime.execute(
+            .killSwitch(account.id, user: user),
+            context: services.context("kill-switch")
+        )
+        var result = KillSwitchBody(account: account.id.description)
+        for event in execution.decision.events {
+            switch event {
+            case .strategyDisabled(let e): result.strategiesDisabled.append(e.strategy + "@" + e.stock.description)
+            case .orderCancelled(let e): result.ordersCancelled.append(e.order.description)
+            case .orderCancelRequested(let e): result.cancelsRequested.append(e.order.description)
+            default: break
+            }
+        }
+        let state = services.runtime.state
+        result.haltedReason = state.accounts[account.id]?.haltReason
+        result.inFlight = state.orders.values.filter { $0.account == account.id && $0.status == .submitted }
+            .map(\.id.description).sorted()
+        return try APIJSON.response(result)
     }
 
     /// `PUT /api/broker-accounts/{id}/credentials`: a new KIS app key and secret for an open KIS account (the
@@ -197,6 +231,25 @@ extension GatewayAPI {
 }
 
 // MARK: - Bodies
+
+struct KillSwitchRequest: Decodable {
+    var confirm: Bool
+}
+
+struct KillSwitchBody: Codable {
+    var account: String
+    var haltedReason: String?
+    /// "strategy@stock" of every strategy switched off.
+    var strategiesDisabled: [String] = []
+    /// Orders cancelled at once (never sent).
+    var ordersCancelled: [String] = []
+    /// Orders at the broker whose cancel is now requested (the worker sends it).
+    var cancelsRequested: [String] = []
+    /// Orders in flight to the broker: they cannot be cancelled before it answers; press the switch again.
+    var inFlight: [String] = []
+
+    init(account: String) { self.account = account }
+}
 
 struct ReplaceCredentialsRequest: Decodable {
     var appKey: String

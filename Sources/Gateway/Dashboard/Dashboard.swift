@@ -66,6 +66,23 @@ enum Dashboard {
                 return response
             }
         }
+        // The dashboard's kill switch (the API's is POST /api/broker-accounts/{id}/kill-switch).
+        routes.add(.post, "/kill-switch") { request, context -> Response in
+            let buffer = try await request.body.collect(upTo: 8 << 10)
+            try CSRFMiddleware.checkOrigin(request)
+            let form = Self.parseForm(String(buffer: buffer))
+            try CSRFMiddleware.checkToken(request, given: form["csrf"])
+            let user = try context.requireUser()
+            guard form["confirm"] == "yes" else { throw problem(422, "tick the confirmation box first") }
+            let account = try GatewayAPI.ownAccount(form["account"] ?? "", user: user, state: services.runtime.state)
+            _ = try await services.runtime.execute(
+                .killSwitch(account.id, user: user),
+                context: services.context("kill-switch")
+            )
+            var response = Response(status: .seeOther)
+            response.headers[.location] = "/#portfolio"
+            return response
+        }
         routes.add(.post, "/logout") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)
             try CSRFMiddleware.checkOrigin(request)
@@ -212,6 +229,13 @@ enum Dashboard {
                 "<h3>\(account.id) · \(account.broker) \(Self.escape(account.maskedAccountNumber))</h3><table><tr><th>Cash</th><th>Reserved</th><th>Market value</th><th>Equity</th><th>P&amp;L</th></tr>"
             html +=
                 "<tr><td>\(Self.won(view.cash))</td><td>\(Self.won(view.reservedCash))</td><td>\(Self.won(view.marketValue))</td><td>\(Self.won(view.equity))</td><td class=\"\(profit >= 0 ? "up" : "down")\">\(Self.won(profit))</td></tr></table>"
+            // The kill switch: a checked box, then one click (no script: the page's policy allows none).
+            if let reason = account.haltReason {
+                html += "<p class=\"halted\" id=\"halted-\(account.id)\">거래 중지 (halted): \(Self.escape(reason))</p>"
+            } else {
+                html +=
+                    "<form class=\"inline\" method=\"post\" action=\"/kill-switch\"><input type=\"hidden\" name=\"csrf\" value=\"\(csrf)\"><input type=\"hidden\" name=\"account\" value=\"\(account.id)\"><label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> 확인</label> <button id=\"kill-\(account.id)\">긴급 정지 · kill switch (전략 끄기, 미체결 취소, 계좌 중지)</button></form>"
+            }
             if !view.holdings.isEmpty {
                 html += "<table><tr><th>Stock</th><th>Qty</th><th>Avg</th><th>Last</th><th>Unrealized</th></tr>"
                 for holding in view.holdings {

@@ -2,14 +2,17 @@
 """Signs in to the dashboard with headless Chromium (Debian's) over the DevTools protocol, like a person:
 open /, fill the form, press the button, and print what the browser then shows as JSON:
 {"signin": bool, "title": str, "portfolio": str|null, "sections": [ids], "chart": bool}.
+With ACCOUNT, it then presses that account's kill switch as a person would: first without ticking the
+confirmation box (the browser must refuse to send the form), then ticked, and reports what the page shows.
 
-Usage: sign_in.py BASE_URL EMAIL PASSWORD
+Usage: sign_in.py BASE_URL EMAIL PASSWORD [ACCOUNT]
 Needs: chromium (Debian), websocket-client (PyPI; installed by scripts/setup.sh).
 """
 import json, os, shutil, subprocess, sys, tempfile, time, urllib.request
 import websocket
 
 base, email, password = sys.argv[1], sys.argv[2], sys.argv[3]
+account = sys.argv[4] if len(sys.argv) > 4 else None
 profile = tempfile.mkdtemp(prefix="sb-chromium-")
 browser = subprocess.Popen(
     [shutil.which("chromium") or "/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
@@ -65,7 +68,26 @@ try:
     deadline = time.time() + 10
     while time.time() < deadline and not evaluate("document.querySelector('#portfolio, #signin') !== null"):
         time.sleep(0.1)
+    kill = {}
+    if account:
+        button = f"document.querySelector('#kill-{account}')"
+        kill["button"] = evaluate(f"{button} !== null")
+        # Unticked: the form's `required` box stops the submission; the page stays, nothing is halted.
+        evaluate("window.__stayed = true")  # a navigation (a sent form) would start a new window object
+        evaluate(f"{button}.click()")
+        time.sleep(1)
+        kill["stayedWithoutConfirm"] = evaluate("window.__stayed === true")
+        kill["haltedWithoutConfirm"] = evaluate(f"document.querySelector('#halted-{account}') !== null")
+        evaluate(f"{button}.form.querySelector('input[name=confirm]').checked = true")
+        evaluate(f"{button}.click()")
+        wait_for_load()
+        deadline = time.time() + 10
+        while time.time() < deadline and not evaluate(f"document.querySelector('#halted-{account}') !== null"):
+            time.sleep(0.1)
+        kill["halted"] = evaluate(f"document.querySelector('#halted-{account}') && document.querySelector('#halted-{account}').innerText")
+        kill["buttonAfter"] = evaluate(f"{button} !== null")
     print(json.dumps({
+        "kill": kill,
         "signin": signin,
         "signinAgain": evaluate("document.querySelector('#signin') !== null"),
         "title": evaluate("document.title"),
