@@ -155,10 +155,25 @@ for marker, note, fence, block in re.findall(r"<!-- (docker-test(?:-replicated(?
         print(block.rstrip("\n"))
 PY
 }
+# A procedure starts on a running stack: the block before may have restarted the worker (its port opens a
+# moment after the container starts).
+worker_ready() {
+    for _ in $(seq 1 60); do
+        dc exec -T worker curl -s -o /dev/null -m 5 http://127.0.0.1:3005/health </dev/null >/dev/null 2>&1 && return
+        sleep 1
+    done
+    fail "the worker does not answer on :3005 before a runbook block"
+}
 # Each block runs with a fresh session of the test's user (a rotation of the JWT key ends the older ones).
 signin() {
-    curl -fsS -X POST "$api/api/auth/login" -H 'Content-Type: application/json' \
-        -d '{"email":"docker-test@example.com","password":"correct horse battery"}' | json "['token']"
+    local answer
+    for _ in $(seq 1 60); do  # the block before may have restarted the api
+        answer="$(curl -fsS -X POST "$api/api/auth/login" -H 'Content-Type: application/json' \
+            -d '{"email":"docker-test@example.com","password":"correct horse battery"}' 2>/dev/null)" \
+            && { printf '%s' "$answer" | json "['token']"; return; }
+        sleep 1
+    done
+    fail "cannot sign in before a runbook block"
 }
 status=0
 run_blocks() {
@@ -172,6 +187,7 @@ run_blocks() {
         [ -n "${block//[$'\n ']/}" ] || continue
         title="$(printf '%s\n' "$block" | head -1)"
         log "${title#\# --- }"
+        worker_ready
         if TOKEN="$(signin)" NEW_APP_KEY="docker-test-key-2" NEW_APP_SECRET="docker-test-secret-2" \
             bash -c "source '$work/runbook-env.sh'"$'\n'"set -eo pipefail"$'\n'"$(printf '%s\n' "$block" | tail -n +2)" >"$work/block.log" 2>&1 </dev/null; then
             sed 's/^/    | /' "$work/block.log" | tail -n 12
@@ -187,7 +203,7 @@ run_blocks docker-test
 [ "$status" = 0 ] || fail "a runbook block failed"
 
 # What the blocks did, checked: the person is erased, the account's new key is sealed under the rotated key.
-erased="$(dc exec -T postgres psql -U postgres -d stockboom -Atc "SELECT email FROM users WHERE id = '$person_id'")"
+erased="$(echo "SELECT email FROM users WHERE id = '$person_id'" | dc exec -T postgres psql -U postgres -d stockboom -At)"
 [ "$erased" = "(erased)" ] || fail "section 9 did not erase $person_id: users.email is '$erased'"
 log "checked: $person_id reads (erased); the rotations left the api and the worker healthy"
 
