@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Gateway
+import Jobs
 import Worker
 
 /// `POST /api/trades/test` for a KIS account, for real (the operator guide's "KIS API integration test"): the
@@ -8,6 +9,24 @@ import Worker
 /// the stock — each step with its time and what KIS answered; a failed step skips the rest. The same client the
 /// worker uses (sealed credentials, the app key's shared rate budget, token sealed into `broker_tokens`).
 enum BrokerProbe {
+    /// The worker's reconciliation of one account, asked now (resuming a halted account): the token, the
+    /// broker's balance, and `Reconciler.differences` against the engine's books.
+    static func agreement(_ directory: BrokerDirectory, account: WorkerAccountView) async -> BrokerAgreement {
+        do {
+            let client = try await directory.client(account: account.id, broker: account.broker)
+            _ = try await client.validToken()
+            let balance = try await client.balance()
+            let differences = Reconciler.differences(account, balance)
+            guard differences.isEmpty else { return .differs(differences) }
+            let shares = balance.holdings.filter { $0.quantity != 0 }.count
+            return .agrees(
+                "reconciled: the broker holds \(balance.cash) KRW (the engine \(account.cash)) and \(shares) holding(s), as the engine"
+            )
+        } catch {
+            return .unknown("\(error)")
+        }
+    }
+
     static func run(_ directory: BrokerDirectory, account: String, broker: String, stock: String) async
         -> [BrokerCheck]
     {

@@ -206,6 +206,7 @@ public final class ServeSide: Sendable {
             gateway.brokerProbe = { account, broker, stock in
                 await BrokerProbe.run(brokers, account: account, broker: broker, stock: stock)
             }
+            gateway.brokerAgreement = { account in await BrokerProbe.agreement(brokers, account: account) }
             services = gateway
         } else {
             logger.warning("DATABASE_URL is not set: serving /health and /metrics only, no /api")

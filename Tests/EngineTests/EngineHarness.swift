@@ -210,5 +210,8 @@ func sampleEvents() -> [DomainEvent] {
         .accountHalted(AccountHalted(account: account, reason: "reconciliation mismatch")),
         .brokerAccountClosed(AccountReference(account: account)),
         .userErased(UserReference(user: UserID(value: 1))),
+        .accountResumed(
+            AccountResumed(account: account, by: UserID(value: 1), agreement: "reconciled: 한글 \u{202E} \"q\"")
+        ),
     ]
 }

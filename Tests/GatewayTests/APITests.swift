@@ -726,6 +726,29 @@ import Testing
             let again = try await client.call(.post, path, token: alice.token, json: ["confirm": true])
             #expect(again.status == 200 && (again.json["ordersCancelled"] as? [String])?.isEmpty == true)
             #expect(harness.runtime.committed.nextOffset == head, "a second press records nothing")
+
+            // Resuming: the owner only, confirmed; a simulated account's books are the engine's, so it agrees.
+            let resume = "/api/broker-accounts/\(account)/resume"
+            #expect(try await client.call(.post, resume, token: bob.token, json: ["confirm": true]).status == 404)
+            #expect(try await client.call(.post, resume, token: alice.token, json: ["confirm": false]).status == 422)
+            let resumed = try await client.call(.post, resume, token: alice.token, json: ["confirm": true])
+            #expect(resumed.status == 200 && resumed.json["haltedReason"] == nil, "\(resumed.text)")
+            let again2 = try await client.call(.post, resume, token: alice.token, json: ["confirm": true])
+            #expect(again2.status == 409, "not halted any more: \(again2.text)")
+            let trading = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
+            #expect(trading.json["status"] as? String == "PENDING", "takes orders again: \(trading.text)")
+            // Halted with that order working: a resume waits for it to end.
+            _ = try await harness.runtime.execute(
+                .haltAccount(AccountID(account)!, reason: "test"),
+                context: CommandContext(time: harness.clock.read())
+            )
+            let waiting = try await client.call(.post, resume, token: alice.token, json: ["confirm": true])
+            #expect(waiting.status == 409 && waiting.detail.contains("orders still working"), "\(waiting.text)")
         }
     }
 

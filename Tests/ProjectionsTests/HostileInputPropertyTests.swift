@@ -87,6 +87,8 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
             ? .eraseUser(UserID(value: r.chance(2) ? UInt64(bitPattern: i()) : UInt64(r.below(4) + 1))) : command
     case .eraseUser:
         return .eraseUser(UserID(value: UInt64(bitPattern: i())))
+    case .resumeAccount(let account, let user, _):
+        return .resumeAccount(account, user: which == 0 ? UserID(value: UInt64(bitPattern: i())) : user, agreement: t())
     case .killSwitch(let account, let user):
         // Another user's (or no user's) id: refused as not found, the owner's account untouched.
         return .killSwitch(account, user: which == 0 ? user : UserID(value: UInt64(bitPattern: i())))

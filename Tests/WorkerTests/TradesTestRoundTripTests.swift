@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Simulation
 import Synchronization
+import TestSupport
 import Testing
 
 /// `POST /api/trades/test` for a KIS account asks KIS for real, through `serve` and the strict KIS fake: the
@@ -62,6 +63,30 @@ import Testing
             )
             #expect(status2.0 == 200)
 
+            // A halted KIS account resumes only on a reconciliation that agrees, asked of the broker now.
+            func post(_ path: String) async throws -> (Int, [String: Any]) {
+                try await WorkerEndToEndTests.call(
+                    rig,
+                    "POST",
+                    "/api/broker-accounts/\(account)/\(path)",
+                    token: token,
+                    json: #"{"confirm":true}"#
+                )
+            }
+            #expect(try await post("resume").0 == 409, "not halted")
+            #expect(try await post("kill-switch").0 == 200)
+            mock.state.withLock { $0.holdings = ["005930": 10] }
+            let differs = try await post("resume")
+            #expect(differs.0 == 409, "\(differs)")
+            #expect("\(differs.1["detail"] ?? "")".contains("005930: the broker holds 10 shares, the engine 0"))
+            mock.state.withLock { $0.holdings = [:] }
+            let resumed = try await post("resume")
+            #expect(resumed.0 == 200 && resumed.1["haltedReason"] == nil, "\(resumed)")
+            let dump = try await runStockboom(["log", "dump", "--dir", rig.directory.path])
+            let line = dump.1.split(separator: "\n").last { $0.contains("AccountResumed") }.map(String.init) ?? ""
+            #expect(line.contains("reconciled: the broker holds 12345000 KRW"), "\(line)")
+            #expect(line.contains("user-0000000001"), "who resumed it: \(line)")
+
             // The portal revoked the secret: the stored token still stands, the balance inquiry is refused
             // with KIS's code, and the quote is not tried.
             mock.state.withLock { $0.appSecret = "revoked" }
@@ -82,6 +107,10 @@ import Testing
             let quote = "\(after["kis.quote"]?["detail"] ?? "")"
             #expect(refusal.contains("EGW00103"), "KIS's answer: \(after)")
             #expect(quote.contains("skipped"), "\(after)")
+            // The broker cannot be asked: a halted account stays halted (503), nothing is recorded.
+            #expect(try await post("kill-switch").0 == 200)
+            let unknown = try await post("resume")
+            #expect(unknown.0 == 503 && "\(unknown.1["detail"] ?? "")".contains("EGW00103"), "\(unknown)")
             #expect(await serve.stop() == 0)
         }
     }

@@ -102,6 +102,8 @@ public enum Bounds {
             return .recordNotificationFailed(id, channel: channel, detail: Self.safeText(detail, maxBytes: 1_024))
         case .haltAccount(let account, let reason):
             return .haltAccount(account, reason: Self.safeText(reason, maxBytes: 512))
+        case .resumeAccount(let account, let user, let agreement):
+            return .resumeAccount(account, user: user, agreement: Self.safeText(agreement, maxBytes: 512))
         }
         return command
     }

@@ -85,6 +85,9 @@ public enum Command: Sendable, Hashable {
     /// is halted, so nothing new is sent. An order in flight to the broker (SUBMITTED, RESENDING) cannot be
     /// cancelled before the broker answers: pressing the switch again then cancels it.
     case killSwitch(AccountID, user: UserID)
+    /// The owner resumes a halted account; `agreement` is what showed its books agree with the broker's (the
+    /// caller's reconciliation). Refused for a closed account; a repeat records nothing.
+    case resumeAccount(AccountID, user: UserID, agreement: String)
     /// The owner closes an account: refused while it has working orders or holds shares.
     case closeAccount(AccountID, user: UserID)
     /// Erases a person (their key outside the log is destroyed by the caller): refused while they have an open

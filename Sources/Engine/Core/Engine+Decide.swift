@@ -293,6 +293,24 @@ public struct Engine: Sendable {
                 )
             }
             return Decision(events: events)
+        case .resumeAccount(let account, let user, let agreement):
+            guard let existing = state.accounts[account], existing.user == user else {
+                throw .notFound("account \(account) does not exist")
+            }
+            guard existing.closedAt == nil else { throw .conflict("account \(account) is closed") }
+            guard existing.haltReason != nil else { return Decision(events: []) }
+            var events: [DomainEvent] = [
+                .accountResumed(AccountResumed(account: account, by: user, agreement: agreement))
+            ]
+            events += self.notification(
+                state,
+                user: user,
+                kind: "ACCOUNT_RESUMED",
+                title: "계좌 거래 재개",
+                message: "계좌 \(existing.maskedAccountNumber): 거래를 다시 시작합니다 (\(agreement)).",
+                offset: 0
+            )
+            return Decision(events: events)
         case .eraseUser(let user):
             guard let contact = state.users[user] else { throw .notFound("user \(user) does not exist") }
             if contact.isEmpty { return Decision(events: []) }  // erased already

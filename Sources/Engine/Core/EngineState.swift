@@ -172,6 +172,8 @@ public struct EngineState: Sendable, Hashable {
             self.accounts[e.account]?.closedAt = envelope.timestamp
         case .userErased(let e):
             if self.users[e.user] != nil { self.users[e.user] = "" }
+        case .accountResumed(let e):
+            self.accounts[e.account]?.haltReason = nil
         }
     }
 

@@ -13,6 +13,7 @@ public enum EventOwnership {
         case .strategyDisabled(let e): return account(e.account)
         case .signalGenerated(let e): return account(e.account)
         case .accountHalted(let e): return account(e.account)
+        case .accountResumed(let e): return account(e.account)
         case .brokerAccountClosed(let e): return account(e.account)
         case .userErased(let e): return e.user
         case .notificationCreated(let e): return e.user

@@ -346,6 +346,20 @@ public struct AccountHalted: Sendable, Hashable {
     }
 }
 
+/// A halted account takes orders again: `by` is who resumed it (its owner), `agreement` what showed the
+/// engine's books agree with the broker's (a reconciliation for a KIS account; the engine's own books for a
+/// simulated one).
+public struct AccountResumed: Sendable, Hashable {
+    public var account: AccountID
+    public var by: UserID
+    public var agreement: String
+    public init(account: AccountID, by: UserID, agreement: String) {
+        self.account = account
+        self.by = by
+        self.agreement = agreement
+    }
+}
+
 /// Everything that can happen, as one closed set.
 public enum DomainEvent: Sendable, Hashable {
     case stockListed(StockListed)
@@ -380,6 +394,7 @@ public enum DomainEvent: Sendable, Hashable {
     /// A person was erased (PIPA art. 36, GDPR art. 17): their key is destroyed outside the log, so the sealed
     /// address their `UserRegistered` carries can no longer be read; the state forgets it too.
     case userErased(UserReference)
+    case accountResumed(AccountResumed)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -400,6 +415,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .strategyDisabled(let event): "account-\(event.account.value)"
         case .signalGenerated(let event): "account-\(event.account.value)"
         case .accountHalted(let event): "account-\(event.account.value)"
+        case .accountResumed(let event): "account-\(event.account.value)"
         case .brokerAccountClosed(let event): "account-\(event.account.value)"
         case .userErased(let event): "user-\(event.user.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
@@ -471,6 +487,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 28, name: "BrokerAccountClosed", version: 1),
         EventType(id: 29, name: "IndicatorsComputed", version: 1),
         EventType(id: 30, name: "UserErased", version: 1),
+        EventType(id: 31, name: "AccountResumed", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -516,6 +533,7 @@ public struct EventType: Sendable, Hashable {
         case .brokerAccountClosed: index = 28
         case .indicatorsComputed: index = 29
         case .userErased: index = 30
+        case .accountResumed: index = 31
         }
         self = Self.all[index - 1]
     }

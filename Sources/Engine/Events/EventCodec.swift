@@ -156,6 +156,10 @@ public enum EventCodec {
             writer.varint(e.account.value)
         case .userErased(let e):
             writer.varint(e.user.value)
+        case .accountResumed(let e):
+            writer.varint(e.account.value)
+            writer.varint(e.by.value)
+            writer.string(e.agreement)
         }
     }
 
@@ -445,6 +449,14 @@ public enum EventCodec {
             return .brokerAccountClosed(AccountReference(account: AccountID(value: try r.varint())))
         case 30:
             return .userErased(UserReference(user: UserID(value: try r.varint())))
+        case 31:
+            return .accountResumed(
+                AccountResumed(
+                    account: AccountID(value: try r.varint()),
+                    by: UserID(value: try r.varint()),
+                    agreement: try r.string()
+                )
+            )
         default:
             throw .undecodable("unknown event type id \(typeID)")
         }

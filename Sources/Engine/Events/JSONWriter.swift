@@ -336,6 +336,10 @@ extension DomainEvent {
             o.field("account", e.account.description)
         case .userErased(let e):
             o.field("user", e.user.description)
+        case .accountResumed(let e):
+            o.field("account", e.account.description)
+            o.field("by", e.by.description)
+            o.field("agreement", e.agreement)
         }
         return o.finish()
     }

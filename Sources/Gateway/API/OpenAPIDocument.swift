@@ -549,6 +549,16 @@ enum OpenAPIDocument {
                         errors: [400, 404, 422]
                     )
                 ],
+                "/api/broker-accounts/{id}/resume": [
+                    "post": operation(
+                        "Resume a halted account once its books agree with the broker's (a KIS account is reconciled now)",
+                        tag: "accounts",
+                        parameters: [path("id", string())],
+                        body: ref("KillSwitch"),
+                        responses: ["200": json(ref("Account"))],
+                        errors: [400, 404, 409, 422, 503]
+                    )
+                ],
                 "/api/broker-accounts/{id}/credentials": [
                     "put": operation(
                         "Replace a KIS account's app key and secret (sealed; the old key's token is dropped)",

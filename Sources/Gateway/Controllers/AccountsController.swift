@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Hummingbird
+import Jobs
 import Projections
 import Runtime
 import Storage
@@ -16,6 +17,54 @@ struct AccountsController {
         routes.add(.delete, "/api/broker-accounts/{id}", self.close)
         routes.add(.put, "/api/broker-accounts/{id}/credentials", self.replaceCredentials)
         routes.add(.post, "/api/broker-accounts/{id}/kill-switch", self.killSwitch)
+        routes.add(.post, "/api/broker-accounts/{id}/resume", self.resume)
+    }
+
+    /// `POST /api/broker-accounts/{id}/resume` with `{"confirm": true}`: a halted account takes orders again once
+    /// its books agree with the broker's — for a KIS account a reconciliation asked now (no working order, the
+    /// broker's cash not below the engine's, the same shares), for a simulated one the engine's own books. Recorded
+    /// as `AccountResumed` with who resumed it and what agreed; a disagreement answers 409 naming the differences.
+    @Sendable func resume(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let state = services.runtime.state
+        let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: state)
+        let body = try await APIJSON.decode(
+            KillSwitchRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["confirm"]
+        )
+        guard body.confirm else { throw problem(422, "confirm must be true") }
+        guard account.haltReason != nil else { throw problem(409, "the account is not halted") }
+        let working = state.orders.values.filter { $0.account == account.id && !$0.status.isTerminal }
+            .map(\.id.description).sorted()
+        guard working.isEmpty else {
+            throw problem(
+                409,
+                "orders still working (\(working.prefix(10).joined(separator: ", "))): resume once they have ended"
+            )
+        }
+        let agreement: String
+        if account.broker.needsToken {
+            guard let ask = services.brokerAgreement else {
+                throw problem(503, "this server cannot reach the broker to reconcile the account")
+            }
+            switch await ask(WorkerAccountView(account, workingOrders: 0)) {
+            case .agrees(let text): agreement = text
+            case .differs(let differences):
+                throw problem(409, "the books differ from the broker's: " + differences.joined(separator: "; "))
+            case .unknown(let reason): throw problem(503, "the broker could not be asked: \(reason)")
+            }
+        } else {
+            agreement = "simulated account: the engine's books are the broker's"
+        }
+        _ = try await services.runtime.execute(
+            .resumeAccount(account.id, user: user, agreement: agreement),
+            context: services.context("resume")
+        )
+        let sealed = try await GatewayAPI.hasCredentials(account.id, services)
+        let resumed = services.runtime.state.accounts[account.id] ?? account
+        return try APIJSON.response(AccountBody(resumed, hasCredentials: sealed))
     }
 
     /// `POST /api/broker-accounts/{id}/kill-switch` with `{"confirm": true}`: every strategy of the account off,
@@ -195,10 +244,7 @@ struct AccountsController {
     @Sendable func show(_ request: Request, context: APIContext) async throws -> Response {
         let user = try context.requireUser()
         let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
-        let sealed = try await services.database.run { db in
-            try !db.query("SELECT 1 FROM broker_credentials WHERE broker_account_id = $1", [account.id.description])
-                .rows.isEmpty
-        }
+        let sealed = try await GatewayAPI.hasCredentials(account.id, services)
         return try APIJSON.response(AccountBody(account, hasCredentials: sealed))
     }
 
@@ -228,6 +274,13 @@ extension GatewayAPI {
         return account
     }
 
+    /// Whether sealed KIS credentials are stored for the account.
+    static func hasCredentials(_ account: AccountID, _ services: GatewayServices) async throws -> Bool {
+        try await services.database.run { db in
+            try !db.query("SELECT 1 FROM broker_credentials WHERE broker_account_id = $1", [account.description])
+                .rows.isEmpty
+        }
+    }
 }
 
 // MARK: - Bodies

@@ -81,12 +81,7 @@ struct TradesController {
                         : "no valid KIS access token: the worker issues one (GET /api/market-data/kis/token-status)"
                 )
             )
-            let sealed = try await services.database.run { db in
-                try !db.query(
-                    "SELECT 1 FROM broker_credentials WHERE broker_account_id = $1",
-                    [account.id.description]
-                ).rows.isEmpty
-            }
+            let sealed = try await GatewayAPI.hasCredentials(account.id, services)
             checks.append(
                 CheckBody(
                     name: "credentials",

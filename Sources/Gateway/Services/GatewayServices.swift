@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+public import Jobs
 public import Ledger
 import Projections
 public import Runtime
@@ -33,6 +34,9 @@ public struct GatewayServices: Sendable {
     /// A real round trip to the broker for `POST /api/trades/test` (account id, broker, stock code): token, a
     /// read-only balance inquiry, a quote. Set by `serve` when it can open the sealed credentials.
     public var brokerProbe: (@Sendable (String, String, String) async -> [BrokerCheck])?
+    /// A reconciliation of one KIS account asked now (the worker's comparison: the broker's balance against the
+    /// engine's books), for resuming a halted account. Set by `serve` when it can open the sealed credentials.
+    public var brokerAgreement: (@Sendable (WorkerAccountView) async -> BrokerAgreement)?
     let rateLimiter: RateLimiter
     let abuse: AbuseLimits
     let backtests = BacktestStore()
@@ -64,6 +68,16 @@ public struct GatewayServices: Sendable {
     func context(_ correlation: String) -> CommandContext {
         CommandContext(time: self.clock(), correlationID: correlation)
     }
+}
+
+/// What a reconciliation asked for a resume found.
+public enum BrokerAgreement: Sendable, Equatable {
+    /// The books agree; what showed it.
+    case agrees(String)
+    /// What differs.
+    case differs([String])
+    /// The broker could not be asked (no credentials, unreachable, an error).
+    case unknown(String)
 }
 
 /// A token bucket per key (user): `rate` tokens a second, at most `burst` saved up.

@@ -52,6 +52,7 @@ public struct TradingReadModel: ReadModel {
         case .brokerTokenIssued(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .brokerTokenExpired(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .accountHalted(let e): self.accounts[e.account] = (offset, event.timestamp)
+        case .accountResumed(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .brokerAccountClosed(let e): self.accounts[e.account] = (offset, event.timestamp)
         default: break
         }

@@ -1,5 +1,5 @@
 import Foundation
-import Jobs
+public import Jobs
 import Projections
 
 /// Compares each KIS account's broker-side state with the engine's, at worker start-up and then every
@@ -47,6 +47,24 @@ public struct Reconciler: Sendable {
         return lines
     }
 
+    /// What differs between the engine's books of an account with no working order and the broker's: less cash
+    /// at the broker, or other share counts. (More cash at the broker is a deposit to adopt, not a difference.)
+    public static func differences(_ account: WorkerAccountView, _ balance: KISBalance) -> [String] {
+        var problems: [String] = []
+        if balance.cash < account.cash {
+            problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
+        }
+        var broker: [String: Int64] = [:]
+        for holding in balance.holdings where holding.quantity != 0 { broker[holding.stock] = holding.quantity }
+        for code in Set(broker.keys).union(account.positions.keys).sorted()
+        where broker[code] ?? 0 != account.positions[code] ?? 0 {
+            problems.append(
+                "\(code): the broker holds \(broker[code] ?? 0) shares, the engine \(account.positions[code] ?? 0)"
+            )
+        }
+        return problems
+    }
+
     func reconcile(_ account: WorkerAccountView) async throws -> String {
         let client = try await self.brokers.client(account: account.id, broker: account.broker)
         _ = try await client.validToken()  // a new one is reported by the directory's client
@@ -64,19 +82,8 @@ public struct Reconciler: Sendable {
                     ? "adopted cash \(balance.cash - account.cash)"
                     : "cash moved meanwhile (\(deposit.error ?? "")); the next pass compares again"
             )
-        } else if balance.cash < account.cash, account.workingOrders == 0 {
-            problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
         }
-        if account.workingOrders == 0 {
-            var broker: [String: Int64] = [:]
-            for holding in balance.holdings where holding.quantity != 0 { broker[holding.stock] = holding.quantity }
-            for code in Set(broker.keys).union(account.positions.keys).sorted()
-            where broker[code] ?? 0 != account.positions[code] ?? 0 {
-                problems.append(
-                    "\(code): the broker holds \(broker[code] ?? 0) shares, the engine \(account.positions[code] ?? 0)"
-                )
-            }
-        }
+        if account.workingOrders == 0 { problems = Self.differences(account, balance) }
         if !problems.isEmpty {
             let reason = "reconciliation mismatch: " + problems.joined(separator: "; ")
             // The halt notifies the owner (once, however many reconcilers see it).
