@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Gateway
 import Jobs
+import Synchronization
 import Worker
 
 /// `POST /api/trades/test` for a KIS account, for real (the operator guide's "KIS API integration test"): the
@@ -10,8 +11,30 @@ import Worker
 /// worker uses (sealed credentials, the app key's shared rate budget, token sealed into `broker_tokens`).
 enum BrokerProbe {
     /// The worker's reconciliation of one account, asked now (resuming a halted account): the token, the
-    /// broker's balance, and `Reconciler.differences` against the engine's books.
-    static func agreement(_ directory: BrokerDirectory, account: WorkerAccountView) async -> BrokerAgreement {
+    /// broker's balance, and `Reconciler.differences` against the engine's books — unknown if KIS has not answered
+    /// within `seconds` (the person waiting is told so; the account stays halted).
+    static func agreement(_ directory: BrokerDirectory, account: WorkerAccountView, within seconds: Int = 5) async
+        -> BrokerAgreement
+    {
+        let answer = Mutex<CheckedContinuation<BrokerAgreement, Never>?>(nil)
+        return await withCheckedContinuation { continuation in
+            answer.withLock { $0 = continuation }
+            let finish: @Sendable (BrokerAgreement) -> Void = { result in
+                answer.withLock { pending in
+                    pending?.resume(returning: result)
+                    pending = nil
+                }
+            }
+            let asking = Task { finish(await Self.ask(directory, account: account)) }
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                asking.cancel()
+                finish(.unknown("KIS did not answer within \(seconds) s"))
+            }
+        }
+    }
+
+    private static func ask(_ directory: BrokerDirectory, account: WorkerAccountView) async -> BrokerAgreement {
         do {
             let client = try await directory.client(account: account.id, broker: account.broker)
             _ = try await client.validToken()

@@ -82,6 +82,7 @@ enum GatewayAPI {
         // One controller per resource (Sources/Gateway/Controllers), each registering its named endpoints.
         AuthController(services: services).register(routes)
         AccountsController(services: services).register(routes)
+        OperatorController(services: services).register(routes)
         OrdersController(services: services).register(routes)
         PortfolioController(services: services).register(routes)
         MarketDataController(services: services).register(routes)

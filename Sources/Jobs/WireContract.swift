@@ -46,6 +46,9 @@ public enum WireCommand: Codable, Sendable, Equatable {
     /// One bar's indicator values by name (`IndicatorSet.columns`).
     case indicators(stock: String, timeframe: String, start: Int64, values: [String: Double])
     case notify(user: String, kind: String, title: String, message: String)
+    /// `stockboom users operator grant|revoke`: the operator role, from the engine's host only (the worker token).
+    case grantOperator(user: String, by: String)
+    case revokeOperator(user: String, by: String)
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
@@ -83,6 +86,12 @@ public enum WireCommand: Codable, Sendable, Equatable {
         func order(_ text: String) throws -> OrderID {
             guard let id = OrderID(text) else {
                 throw Invalid(description: "order must be an order id like ord-0000000001; got '\(text)'")
+            }
+            return id
+        }
+        func user(_ text: String) throws -> UserID {
+            guard let id = UserID(text) else {
+                throw Invalid(description: "user must be a user id like user-0000000001; got '\(text)'")
             }
             return id
         }
@@ -160,6 +169,8 @@ public enum WireCommand: Codable, Sendable, Equatable {
         case .notificationFailed(let id, let channel, let detail):
             return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
+        case .grantOperator(let id, let by): return .grantOperator(try user(id), by: by)
+        case .revokeOperator(let id, let by): return .revokeOperator(try user(id), by: by)
         case .deposit(let id, let amount, let expectedCash):
             return .depositCash(account: try account(id), amount: amount, expectedCash: expectedCash)
         case .listStock(let stock, let name, let market, let previousClose):
@@ -196,11 +207,8 @@ public enum WireCommand: Codable, Sendable, Equatable {
             return .recordSignal(
                 SignalGenerated(account: try account(id), stock: code, strategy: strategy, side: side, reason: reason)
             )
-        case .notify(let user, let kind, let title, let message):
-            guard let id = UserID(user) else {
-                throw Invalid(description: "user must be a user id like user-0000000001; got '\(user)'")
-            }
-            return .notify(user: id, kind: kind, title: title, message: message)
+        case .notify(let id, let kind, let title, let message):
+            return .notify(user: try user(id), kind: kind, title: title, message: message)
         }
     }
 }

@@ -17,7 +17,7 @@ struct StockBoom: AsyncParsableCommand {
                 name: "Operate it",
                 subcommands: [
                     QueuesCommand.self, DatabaseCommand.self, ProjectionsCommand.self, BackupCommand.self,
-                    StocksCommand.self,
+                    StocksCommand.self, UsersCommand.self,
                 ]
             ),
             CommandGroup(name: "The event log", subcommands: [LogCommand.self, ReplayCommand.self]),

@@ -210,6 +210,10 @@ func sampleEvents() -> [DomainEvent] {
         .accountHalted(AccountHalted(account: account, reason: "reconciliation mismatch")),
         .brokerAccountClosed(AccountReference(account: account)),
         .userErased(UserReference(user: UserID(value: 1))),
+        .operatorGranted(OperatorRole(user: UserID(value: 1), by: "cli:root@host")),
+        .operatorRevoked(OperatorRole(user: UserID(value: 1), by: "cli:\u{0}")),
+        .tradingHalted(TradingHalt(by: UserID(value: 1), reason: "시장 급변 \u{202E}")),
+        .tradingResumed(TradingHalt(by: UserID(value: 1), reason: "")),
         .accountResumed(
             AccountResumed(account: account, by: UserID(value: 1), agreement: "reconciled: 한글 \u{202E} \"q\"")
         ),

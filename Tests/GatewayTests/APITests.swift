@@ -752,6 +752,110 @@ import Testing
         }
     }
 
+    @Test func operatorsSeeEveryAccountHaltAndResumeAndStopAllTradingOnTheRecord() async throws {
+        let harness = try await APIHarness("operator")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let oscar = try await client.register("oscar@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let context = CommandContext(time: harness.clock.read())
+            // Until the role is given (the command line's way), the operator routes do not exist for anyone.
+            for token in [alice.token, oscar.token] {
+                #expect(try await client.call(.get, "/api/operator/accounts", token: token).status == 404)
+                #expect(
+                    try await client.call(.post, "/api/operator/trading/halt", token: token, json: ["reason": "x"])
+                        .status == 404
+                )
+            }
+            _ = try await harness.runtime.execute(.grantOperator(UserID(oscar.user)!, by: "test"), context: context)
+            let listed = try await client.call(.get, "/api/operator/accounts", token: oscar.token)
+            #expect(listed.status == 200 && listed.items.count == 1, "\(listed.text)")
+            #expect(try await client.call(.get, "/api/operator/accounts", token: alice.token).status == 404)
+
+            // Halting someone's account: a reason the owner reads; hostile reasons refused.
+            let halt = "/api/operator/accounts/\(account)/halt"
+            for bad in ["", String(repeating: "가", count: 201), "a\u{0}b", "line\nbreak", "\u{202E}reversed"] {
+                let reply = try await client.call(.post, halt, token: oscar.token, json: ["reason": bad])
+                #expect(reply.status == 422, "\(bad.debugDescription): \(reply.status)")
+            }
+            #expect(
+                try await client.call(
+                    .post,
+                    "/api/operator/accounts/acc-9999999999/halt",
+                    token: oscar.token,
+                    json: [
+                        "reason": "x"
+                    ]
+                ).status == 404
+            )
+            let halted = try await client.call(.post, halt, token: oscar.token, json: ["reason": "<b>점검</b> \"q\""])
+            #expect(halted.status == 200, "\(halted.text)")
+            let reason = halted.json["haltedReason"] as? String ?? ""
+            #expect(reason == "halted by operator \(oscar.user): <b>점검</b> \"q\"", "\(reason)")
+            let refused = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
+            #expect(refused.json["status"] as? String == "REJECTED")
+            // Resumed on the owner's behalf: recorded with the operator's id.
+            let resumed = try await client.call(
+                .post,
+                "/api/operator/accounts/\(account)/resume",
+                token: oscar.token,
+                json: ["confirm": true]
+            )
+            #expect(resumed.status == 200 && resumed.json["haltedReason"] == nil, "\(resumed.text)")
+            #expect(harness.runtime.state.accounts.values.allSatisfy { $0.haltReason == nil })
+
+            // The global kill switch: every account refuses new orders until an operator resumes trading.
+            let stop = try await client.call(
+                .post,
+                "/api/operator/trading/halt",
+                token: oscar.token,
+                json: ["reason": "시장 급변"]
+            )
+            #expect((stop.json["halted"] as? String)?.contains("시장 급변 (\(oscar.user))") == true, "\(stop.text)")
+            let blocked = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
+            #expect(blocked.json["status"] as? String == "REJECTED", "\(blocked.text)")
+            #expect("\(blocked.json["failureMessage"] ?? blocked.text)".contains("every account"), "\(blocked.text)")
+            let go = try await client.call(
+                .post,
+                "/api/operator/trading/resume",
+                token: oscar.token,
+                json: ["reason": "정상화"]
+            )
+            #expect(go.status == 200 && go.json["halted"] == nil, "\(go.text)")
+            let trading = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
+            )
+            #expect(trading.json["status"] as? String == "PENDING", "\(trading.text)")
+            // A revoked operator is a trader again.
+            _ = try await harness.runtime.execute(.revokeOperator(UserID(oscar.user)!, by: "test"), context: context)
+            #expect(try await client.call(.get, "/api/operator/accounts", token: oscar.token).status == 404)
+            _ = try await harness.runtime.execute(.grantOperator(UserID(oscar.user)!, by: "test"), context: context)
+            _ = try await client.call(.post, "/api/operator/trading/halt", token: oscar.token, json: ["reason": "밤"])
+        }
+        // The role and the halt live in the log and the snapshot (v5): a restart keeps both.
+        await harness.close()
+        let reopened = try EventLog(directory: harness.directory.path)
+        let runtime = try EngineRuntime(log: reopened, engine: Engine())
+        #expect(runtime.state.operators.count == 1)
+        #expect(runtime.state.tradingHalt?.contains("밤") == true)
+        #expect(runtime.recovery.snapshotOffset != nil, "recovered from the snapshot written at close")
+        await runtime.close()
+        reopened.close()
+    }
+
     @Test func liveStreamCarriesOnlyTheUsersEventsAndResumes() async throws {
         let harness = try await APIHarness("stream")
         try await harness.app.test(.live) { client in

@@ -61,9 +61,38 @@ import Testing
         #expect(stocks.contains("005930") && stocks.contains("SK하이닉스, 보통주"), "\(stocks)")
         #expect(stocks.components(separatedBy: "StockListed").count - 1 == 2, "each listed once: \(stocks.suffix(800))")
 
+        // The operator role, from the command line with the worker token (the API cannot give it).
+        let registered = try await OperationsTests.run(
+            "/usr/bin/curl",
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", url + "/api/auth/register", "-H",
+                "Content-Type: application/json", "-d",
+                #"{"email":"oscar@example.com","password":"an operator's password"}"#,
+            ]
+        )
+        #expect(registered.1 == "201", "\(registered)")
+        func role(_ arguments: [String]) async throws -> (Int32, String) {
+            let (status, output, errors) = try await runStockboom(
+                ["users", "operator"] + arguments + ["--dir", directory.file("log")],
+                environment: environment
+            )
+            return (status, output + errors)
+        }
+        let granted = try await role(["grant", "user-0000000001"])
+        #expect(granted.0 == 0 && granted.1.contains("operator role granted (by cli:"), "\(granted)")
+        for bad in [["grant", "user-0000000099"], ["grant", "usr-1\u{0}"], ["promote", "user-0000000001"]] {
+            let refused = try await role(bad)
+            #expect(refused.0 != 0 && !refused.1.isEmpty, "\(bad): \(refused)")
+        }
+        #expect((try await listed()).components(separatedBy: "OperatorGranted").count - 1 == 1)
+        let revoked = try await role(["revoke", "user-0000000001"])
+        #expect(revoked.0 == 0, "\(revoked)")
+        #expect((try await listed()).contains("OperatorRevoked"))
+
         // Without the worker token: refused by the gateway.
         environment["STOCKBOOM_WORKER_TOKEN"] = "not-the-token"
         let foreign = try await importing("005380,현대차,KOSPI,250000\n")
         #expect(foreign.0 != 0, "\(foreign)")
+        #expect((try await role(["grant", "user-0000000001"])).0 != 0, "nor is the role given without it")
     }
 }

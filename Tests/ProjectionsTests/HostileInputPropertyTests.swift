@@ -89,6 +89,14 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         return .eraseUser(UserID(value: UInt64(bitPattern: i())))
     case .resumeAccount(let account, let user, _):
         return .resumeAccount(account, user: which == 0 ? UserID(value: UInt64(bitPattern: i())) : user, agreement: t())
+    case .grantOperator(let user, _):
+        return .grantOperator(which == 0 ? UserID(value: UInt64(bitPattern: i())) : user, by: t())
+    case .revokeOperator(let user, _):
+        return .revokeOperator(user, by: t())
+    case .haltTrading(let by, _):
+        return .haltTrading(by: which == 0 ? UserID(value: UInt64(bitPattern: i())) : by, reason: t())
+    case .resumeTrading(let by, _):
+        return .resumeTrading(by: by, reason: t())
     case .killSwitch(let account, let user):
         // Another user's (or no user's) id: refused as not found, the owner's account untouched.
         return .killSwitch(account, user: which == 0 ? user : UserID(value: UInt64(bitPattern: i())))

@@ -88,6 +88,12 @@ public enum Command: Sendable, Hashable {
     /// The owner resumes a halted account; `agreement` is what showed its books agree with the broker's (the
     /// caller's reconciliation). Refused for a closed account; a repeat records nothing.
     case resumeAccount(AccountID, user: UserID, agreement: String)
+    /// The operator role, given or taken by the command line on the engine's host (`by`: who ran it).
+    case grantOperator(UserID, by: String)
+    case revokeOperator(UserID, by: String)
+    /// The global kill switch, an operator's: every account refuses new orders until it is resumed.
+    case haltTrading(by: UserID, reason: String)
+    case resumeTrading(by: UserID, reason: String)
     /// The owner closes an account: refused while it has working orders or holds shares.
     case closeAccount(AccountID, user: UserID)
     /// Erases a person (their key outside the log is destroyed by the caller): refused while they have an open

@@ -293,8 +293,25 @@ public struct Engine: Sendable {
                 )
             }
             return Decision(events: events)
+        case .grantOperator(let user, let by):
+            guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }
+            if state.operators.contains(user) { return Decision(events: []) }
+            return Decision(events: [.operatorGranted(OperatorRole(user: user, by: by))])
+        case .revokeOperator(let user, let by):
+            guard state.operators.contains(user) else { return Decision(events: []) }
+            return Decision(events: [.operatorRevoked(OperatorRole(user: user, by: by))])
+        case .haltTrading(let by, let reason):
+            guard state.operators.contains(by) else { throw .notFound("\(by) is not an operator") }
+            if state.tradingHalt != nil { return Decision(events: []) }
+            return Decision(events: [.tradingHalted(TradingHalt(by: by, reason: reason))])
+        case .resumeTrading(let by, let reason):
+            guard state.operators.contains(by) else { throw .notFound("\(by) is not an operator") }
+            guard state.tradingHalt != nil else { return Decision(events: []) }
+            return Decision(events: [.tradingResumed(TradingHalt(by: by, reason: reason))])
         case .resumeAccount(let account, let user, let agreement):
-            guard let existing = state.accounts[account], existing.user == user else {
+            // The owner, or an operator on the owner's behalf.
+            guard let existing = state.accounts[account], existing.user == user || state.operators.contains(user)
+            else {
                 throw .notFound("account \(account) does not exist")
             }
             guard existing.closedAt == nil else { throw .conflict("account \(account) is closed") }
@@ -304,7 +321,7 @@ public struct Engine: Sendable {
             ]
             events += self.notification(
                 state,
-                user: user,
+                user: existing.user,
                 kind: "ACCOUNT_RESUMED",
                 title: "계좌 거래 재개",
                 message: "계좌 \(existing.maskedAccountNumber): 거래를 다시 시작합니다 (\(agreement)).",

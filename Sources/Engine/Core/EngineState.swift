@@ -40,6 +40,10 @@ public struct EngineState: Sendable, Hashable {
     public var eventCount: UInt64 = 0
     /// Client order ids already used, per account (idempotent order placement).
     public var clientOrderIDs: [AccountID: [String: OrderID]] = [:]
+    /// Users with the operator role (`OperatorGranted`, from the command line only).
+    public var operators: Set<UserID> = []
+    /// Set while an operator has halted trading for every account (the reason and who).
+    public var tradingHalt: String?
     /// Which of our orders holds each broker order number, per account and KST day of the order: a broker
     /// order belongs to at most one of ours (`recordAccepted` refuses a second), and numbers of other days
     /// are not confused with today's. Derived from `orders`; a snapshot rebuilds it instead of storing it.
@@ -174,6 +178,10 @@ public struct EngineState: Sendable, Hashable {
             if self.users[e.user] != nil { self.users[e.user] = "" }
         case .accountResumed(let e):
             self.accounts[e.account]?.haltReason = nil
+        case .operatorGranted(let e): self.operators.insert(e.user)
+        case .operatorRevoked(let e): self.operators.remove(e.user)
+        case .tradingHalted(let e): self.tradingHalt = "\(e.reason) (\(e.by))"
+        case .tradingResumed: self.tradingHalt = nil
         }
     }
 

@@ -360,6 +360,27 @@ public struct AccountResumed: Sendable, Hashable {
     }
 }
 
+/// A user given (or relieved of) the operator role: by the command line on the engine's host
+/// (`stockboom users operator`), never through the API. `by` names who ran it there.
+public struct OperatorRole: Sendable, Hashable {
+    public var user: UserID
+    public var by: String
+    public init(user: UserID, by: String) {
+        self.user = user
+        self.by = by
+    }
+}
+
+/// Trading halted (or resumed) for every account at once by an operator: the global kill switch.
+public struct TradingHalt: Sendable, Hashable {
+    public var by: UserID
+    public var reason: String
+    public init(by: UserID, reason: String) {
+        self.by = by
+        self.reason = reason
+    }
+}
+
 /// Everything that can happen, as one closed set.
 public enum DomainEvent: Sendable, Hashable {
     case stockListed(StockListed)
@@ -395,6 +416,10 @@ public enum DomainEvent: Sendable, Hashable {
     /// address their `UserRegistered` carries can no longer be read; the state forgets it too.
     case userErased(UserReference)
     case accountResumed(AccountResumed)
+    case operatorGranted(OperatorRole)
+    case operatorRevoked(OperatorRole)
+    case tradingHalted(TradingHalt)
+    case tradingResumed(TradingHalt)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -416,6 +441,8 @@ public enum DomainEvent: Sendable, Hashable {
         case .signalGenerated(let event): "account-\(event.account.value)"
         case .accountHalted(let event): "account-\(event.account.value)"
         case .accountResumed(let event): "account-\(event.account.value)"
+        case .operatorGranted(let event), .operatorRevoked(let event): "user-\(event.user.value)"
+        case .tradingHalted, .tradingResumed: "system"
         case .brokerAccountClosed(let event): "account-\(event.account.value)"
         case .userErased(let event): "user-\(event.user.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
@@ -488,6 +515,10 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 29, name: "IndicatorsComputed", version: 1),
         EventType(id: 30, name: "UserErased", version: 1),
         EventType(id: 31, name: "AccountResumed", version: 1),
+        EventType(id: 32, name: "OperatorGranted", version: 1),
+        EventType(id: 33, name: "OperatorRevoked", version: 1),
+        EventType(id: 34, name: "TradingHalted", version: 1),
+        EventType(id: 35, name: "TradingResumed", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -534,6 +565,10 @@ public struct EventType: Sendable, Hashable {
         case .indicatorsComputed: index = 29
         case .userErased: index = 30
         case .accountResumed: index = 31
+        case .operatorGranted: index = 32
+        case .operatorRevoked: index = 33
+        case .tradingHalted: index = 34
+        case .tradingResumed: index = 35
         }
         self = Self.all[index - 1]
     }

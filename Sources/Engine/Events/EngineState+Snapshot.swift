@@ -3,13 +3,14 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 4 (v3 had no broker organization per order,
+/// encode to the same bytes, and so have the same digest. Version 5 (v4 had no operators and no global trading
+/// halt, v3 no broker organization per order,
 /// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 4
+    public static let snapshotVersion: UInt32 = 5
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...4
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...5
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -55,6 +56,10 @@ extension EngineState {
                 w.varint(ids[key]!.value)
             }
         }
+        w.varint(UInt64(self.operators.count))
+        for user in self.operators.sorted(by: { $0.value < $1.value }) { w.varint(user.value) }
+        w.byte(self.tradingHalt == nil ? 0 : 1)
+        w.string(self.tradingHalt ?? "")
         return w.bytes
     }
 
@@ -202,6 +207,12 @@ extension EngineState {
             var ids: [String: OrderID] = [:]
             for _ in 0..<(try Self.count(&r)) { ids[try r.string()] = OrderID(value: try r.varint()) }
             state.clientOrderIDs[account] = ids
+        }
+        if version >= 5 {
+            for _ in 0..<(try Self.count(&r)) { state.operators.insert(UserID(value: try r.varint())) }
+            let halted = try r.byte()
+            let reason = try r.string()
+            state.tradingHalt = halted == 1 ? reason : nil
         }
         guard r.isAtEnd else { throw .undecodable("engine snapshot has trailing bytes") }
         return state

@@ -160,6 +160,12 @@ public enum EventCodec {
             writer.varint(e.account.value)
             writer.varint(e.by.value)
             writer.string(e.agreement)
+        case .operatorGranted(let e), .operatorRevoked(let e):
+            writer.varint(e.user.value)
+            writer.string(e.by)
+        case .tradingHalted(let e), .tradingResumed(let e):
+            writer.varint(e.by.value)
+            writer.string(e.reason)
         }
     }
 
@@ -457,6 +463,12 @@ public enum EventCodec {
                     agreement: try r.string()
                 )
             )
+        case 32, 33:
+            let role = OperatorRole(user: UserID(value: try r.varint()), by: try r.string())
+            return typeID == 32 ? .operatorGranted(role) : .operatorRevoked(role)
+        case 34, 35:
+            let halt = TradingHalt(by: UserID(value: try r.varint()), reason: try r.string())
+            return typeID == 34 ? .tradingHalted(halt) : .tradingResumed(halt)
         default:
             throw .undecodable("unknown event type id \(typeID)")
         }

@@ -340,6 +340,12 @@ extension DomainEvent {
             o.field("account", e.account.description)
             o.field("by", e.by.description)
             o.field("agreement", e.agreement)
+        case .operatorGranted(let e), .operatorRevoked(let e):
+            o.field("user", e.user.description)
+            o.field("by", e.by)
+        case .tradingHalted(let e), .tradingResumed(let e):
+            o.field("by", e.by.description)
+            o.field("reason", e.reason)
         }
         return o.finish()
     }

@@ -62,6 +62,7 @@ extension Engine {
     func riskCheck(_ state: EngineState, account: Account, stock: StockInfo, order: OrderRequested, time: Int64) -> (
         RejectionReason, String
     )? {
+        if let halt = state.tradingHalt { return (.accountHalted, "trading is halted for every account: \(halt)") }
         if let halt = account.haltReason { return (.accountHalted, "trading is halted for this account: \(halt)") }
         if account.broker.needsToken {
             guard let expiry = account.tokenExpiresAt, expiry > time else {

@@ -142,6 +142,10 @@ enum OpenAPIDocument {
                     "KillSwitch": object(["confirm": ["type": "boolean", "enum": [true]]]).merging([
                         "additionalProperties": false
                     ]) { $1 },
+                    "Reason": object(["reason": string(pattern: "^[^\\u0000-\\u001f\\u007f-\\u009f\\u202e]{1,200}$")])
+                        .merging(["additionalProperties": false]) { $1 },
+                    "Trading": object(["halted": nullable(string())]),
+                    "OperatorAccount": object(["account": ref("Account"), "user": string(), "workingOrders": integer]),
                     "KillSwitchResult": object(
                         [
                             "account": string(),
@@ -546,6 +550,64 @@ enum OpenAPIDocument {
                         parameters: [path("id", string())],
                         body: ref("KillSwitch"),
                         responses: ["200": json(ref("KillSwitchResult"))],
+                        errors: [400, 404, 422]
+                    )
+                ],
+                "/api/operator/accounts": [
+                    "get": operation(
+                        "Operators: every open account, read-only (404 for anyone without the operator role)",
+                        tag: "operator",
+                        responses: [
+                            "200": json(
+                                object(["items": ["type": "array", "items": ref("OperatorAccount")], "count": integer])
+                            )
+                        ],
+                        errors: [404]
+                    )
+                ],
+                "/api/operator/accounts/{id}/halt": [
+                    "post": operation(
+                        "Operators: halt any account, with a reason its owner is shown",
+                        tag: "operator",
+                        parameters: [path("id", string())],
+                        body: ref("Reason"),
+                        responses: ["200": json(ref("Account"))],
+                        errors: [400, 404, 422]
+                    )
+                ],
+                "/api/operator/accounts/{id}/resume": [
+                    "post": operation(
+                        "Operators: resume any halted account (a reconciliation that agrees, as the owner's resume)",
+                        tag: "operator",
+                        parameters: [path("id", string())],
+                        body: ref("KillSwitch"),
+                        responses: ["200": json(ref("Account"))],
+                        errors: [400, 404, 409, 422, 503]
+                    )
+                ],
+                "/api/operator/trading": [
+                    "get": operation(
+                        "Operators: whether trading is halted for every account",
+                        tag: "operator",
+                        responses: ["200": json(ref("Trading"))],
+                        errors: [404]
+                    )
+                ],
+                "/api/operator/trading/halt": [
+                    "post": operation(
+                        "Operators: the global kill switch (every account refuses new orders)",
+                        tag: "operator",
+                        body: ref("Reason"),
+                        responses: ["200": json(ref("Trading"))],
+                        errors: [400, 404, 422]
+                    )
+                ],
+                "/api/operator/trading/resume": [
+                    "post": operation(
+                        "Operators: end the global halt",
+                        tag: "operator",
+                        body: ref("Reason"),
+                        responses: ["200": json(ref("Trading"))],
                         errors: [400, 404, 422]
                     )
                 ],

@@ -35,35 +35,8 @@ struct AccountsController {
             allowedKeys: ["confirm"]
         )
         guard body.confirm else { throw problem(422, "confirm must be true") }
-        guard account.haltReason != nil else { throw problem(409, "the account is not halted") }
-        let working = state.orders.values.filter { $0.account == account.id && !$0.status.isTerminal }
-            .map(\.id.description).sorted()
-        guard working.isEmpty else {
-            throw problem(
-                409,
-                "orders still working (\(working.prefix(10).joined(separator: ", "))): resume once they have ended"
-            )
-        }
-        let agreement: String
-        if account.broker.needsToken {
-            guard let ask = services.brokerAgreement else {
-                throw problem(503, "this server cannot reach the broker to reconcile the account")
-            }
-            switch await ask(WorkerAccountView(account, workingOrders: 0)) {
-            case .agrees(let text): agreement = text
-            case .differs(let differences):
-                throw problem(409, "the books differ from the broker's: " + differences.joined(separator: "; "))
-            case .unknown(let reason): throw problem(503, "the broker could not be asked: \(reason)")
-            }
-        } else {
-            agreement = "simulated account: the engine's books are the broker's"
-        }
-        _ = try await services.runtime.execute(
-            .resumeAccount(account.id, user: user, agreement: agreement),
-            context: services.context("resume")
-        )
+        let resumed = try await GatewayAPI.resume(account, by: user, services: services)
         let sealed = try await GatewayAPI.hasCredentials(account.id, services)
-        let resumed = services.runtime.state.accounts[account.id] ?? account
         return try APIJSON.response(AccountBody(resumed, hasCredentials: sealed))
     }
 
@@ -272,6 +245,40 @@ extension GatewayAPI {
             throw problem(404, "no broker account \(text)")
         }
         return account
+    }
+
+    /// Resumes a halted account for its owner or an operator (`by`): refused while an order still works; a KIS
+    /// account is reconciled with the broker now and resumes only if the books agree.
+    static func resume(_ account: Account, by: UserID, services: GatewayServices) async throws -> Account {
+        let state = services.runtime.state
+        guard account.haltReason != nil else { throw problem(409, "the account is not halted") }
+        let working = state.orders.values.filter { $0.account == account.id && !$0.status.isTerminal }
+            .map(\.id.description).sorted()
+        guard working.isEmpty else {
+            throw problem(
+                409,
+                "orders still working (\(working.prefix(10).joined(separator: ", "))): resume once they have ended"
+            )
+        }
+        let agreement: String
+        if account.broker.needsToken {
+            guard let ask = services.brokerAgreement else {
+                throw problem(503, "this server cannot reach the broker to reconcile the account")
+            }
+            switch await ask(WorkerAccountView(account, workingOrders: 0)) {
+            case .agrees(let text): agreement = text
+            case .differs(let differences):
+                throw problem(409, "the books differ from the broker's: " + differences.joined(separator: "; "))
+            case .unknown(let reason): throw problem(503, "the broker could not be asked: \(reason)")
+            }
+        } else {
+            agreement = "simulated account: the engine's books are the broker's"
+        }
+        _ = try await services.runtime.execute(
+            .resumeAccount(account.id, user: by, agreement: agreement),
+            context: services.context("resume")
+        )
+        return services.runtime.state.accounts[account.id] ?? account
     }
 
     /// Whether sealed KIS credentials are stored for the account.

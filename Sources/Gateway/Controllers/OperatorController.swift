@@ -1,0 +1,148 @@
+import Engine
+import Foundation
+import Hummingbird
+import Runtime
+import Storage
+
+/// The operator's routes (`/api/operator/…`), for users with the operator role (given by `stockboom users operator
+/// grant` on the engine's host, never through the API): every account read-only, halting and resuming any account,
+/// and the global trading halt. Everyone else gets 404, as for an id that is not theirs. Each action is an
+/// engine command recorded in the log with the operator's id.
+struct OperatorController {
+    let services: GatewayServices
+
+    func register(_ routes: RouteTable) {
+        routes.add(.get, "/api/operator/accounts", self.accounts)
+        routes.add(.post, "/api/operator/accounts/{id}/halt", self.halt)
+        routes.add(.post, "/api/operator/accounts/{id}/resume", self.resume)
+        routes.add(.get, "/api/operator/trading", self.trading)
+        routes.add(.post, "/api/operator/trading/halt", self.haltTrading)
+        routes.add(.post, "/api/operator/trading/resume", self.resumeTrading)
+    }
+
+    /// The signed-in user, if an operator; 404 otherwise (the routes do not exist for anyone else).
+    private func requireOperator(_ context: APIContext) throws -> UserID {
+        let user = try context.requireUser()
+        guard services.runtime.state.operators.contains(user) else { throw problem(404, "not found") }
+        return user
+    }
+
+    private func anyAccount(_ text: String) throws -> Account {
+        guard let id = AccountID(text), let account = services.runtime.state.accounts[id], account.closedAt == nil
+        else {
+            throw problem(404, "no broker account \(text)")
+        }
+        return account
+    }
+
+    /// A reason an operator gives: 1 to 200 characters, no control characters (it is shown to the account's owner).
+    private func reason(_ request: Request, _ context: APIContext) async throws -> String {
+        let body = try await APIJSON.decode(
+            ReasonRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["reason"]
+        )
+        let reason = body.reason
+        guard (1...200).contains(reason.unicodeScalars.count),
+            !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.value == 0x202E })
+        else {
+            throw problem(422, "reason must be 1 to 200 characters without control characters")
+        }
+        return reason
+    }
+
+    /// `GET /api/operator/accounts`: every open account, read-only (owner, broker, cash, halt).
+    @Sendable func accounts(_ request: Request, context: APIContext) async throws -> Response {
+        _ = try self.requireOperator(context)
+        let state = services.runtime.state
+        let sealed = try await services.database.run { db in
+            Set(try db.query("SELECT broker_account_id FROM broker_credentials").rows.compactMap { $0[0] })
+        }
+        let open = state.accounts.values.filter { $0.closedAt == nil }.sorted { $0.id < $1.id }
+        let items = open.map { account -> OperatorAccountBody in
+            OperatorAccountBody(
+                account: AccountBody(account, hasCredentials: sealed.contains(account.id.description)),
+                user: account.user.description,
+                workingOrders: state.orders.values.filter { $0.account == account.id && !$0.status.isTerminal }.count
+            )
+        }
+        return try APIJSON.response(ListBody(items))
+    }
+
+    /// `POST /api/operator/accounts/{id}/halt` with `{"reason": …}`.
+    @Sendable func halt(_ request: Request, context: APIContext) async throws -> Response {
+        let by = try self.requireOperator(context)
+        let account = try self.anyAccount(context.parameter("id"))
+        let reason = try await self.reason(request, context)
+        _ = try await services.runtime.execute(
+            .haltAccount(account.id, reason: "halted by operator \(by): \(reason)"),
+            context: services.context("operator")
+        )
+        let halted = services.runtime.state.accounts[account.id] ?? account
+        return try APIJSON.response(
+            AccountBody(halted, hasCredentials: try await GatewayAPI.hasCredentials(account.id, services))
+        )
+    }
+
+    /// `POST /api/operator/accounts/{id}/resume` with `{"confirm": true}`: as the owner's resume (a reconciliation
+    /// that agrees), recorded with the operator's id.
+    @Sendable func resume(_ request: Request, context: APIContext) async throws -> Response {
+        let by = try self.requireOperator(context)
+        let account = try self.anyAccount(context.parameter("id"))
+        let body = try await APIJSON.decode(
+            KillSwitchRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["confirm"]
+        )
+        guard body.confirm else { throw problem(422, "confirm must be true") }
+        let resumed = try await GatewayAPI.resume(account, by: by, services: services)
+        return try APIJSON.response(
+            AccountBody(resumed, hasCredentials: try await GatewayAPI.hasCredentials(account.id, services))
+        )
+    }
+
+    /// `GET /api/operator/trading`: whether trading is halted for every account, and why.
+    @Sendable func trading(_ request: Request, context: APIContext) async throws -> Response {
+        _ = try self.requireOperator(context)
+        return try APIJSON.response(TradingBody(halted: services.runtime.state.tradingHalt))
+    }
+
+    /// `POST /api/operator/trading/halt` with `{"reason": …}`: the global kill switch (every new order refused).
+    @Sendable func haltTrading(_ request: Request, context: APIContext) async throws -> Response {
+        let by = try self.requireOperator(context)
+        let reason = try await self.reason(request, context)
+        _ = try await services.runtime.execute(
+            .haltTrading(by: by, reason: reason),
+            context: services.context("operator")
+        )
+        return try APIJSON.response(TradingBody(halted: services.runtime.state.tradingHalt))
+    }
+
+    /// `POST /api/operator/trading/resume` with `{"reason": …}`.
+    @Sendable func resumeTrading(_ request: Request, context: APIContext) async throws -> Response {
+        let by = try self.requireOperator(context)
+        let reason = try await self.reason(request, context)
+        _ = try await services.runtime.execute(
+            .resumeTrading(by: by, reason: reason),
+            context: services.context("operator")
+        )
+        return try APIJSON.response(TradingBody(halted: services.runtime.state.tradingHalt))
+    }
+}
+
+struct ReasonRequest: Decodable {
+    var reason: String
+}
+
+struct TradingBody: Codable {
+    /// The reason and the operator, while trading is halted for every account; nil otherwise.
+    var halted: String?
+}
+
+struct OperatorAccountBody: Codable {
+    var account: AccountBody
+    var user: String
+    var workingOrders: Int
+}
