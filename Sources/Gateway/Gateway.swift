@@ -1,4 +1,5 @@
 import Crypto
+import Engine
 import Foundation
 public import Hummingbird
 import Ledger
@@ -93,6 +94,17 @@ enum GatewayAPI {
         StreamController(services: services).register(routes)
         InternalController(services: services).register(routes)
         Dashboard.register(routes, services)
+        // The build, for clients and operators (also in /health and stockboom_build_info).
+        routes.add(.get, "/api/version") { _, _ -> Response in
+            try APIJSON.response(
+                VersionBody(
+                    version: BuildInfo.version,
+                    swift: BuildInfo.compiler,
+                    eventTypes: EventType.all.count,
+                    snapshotVersion: Int(EngineState.snapshotVersion)
+                )
+            )
+        }
         routes.add(.get, "/openapi.json") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"

@@ -839,6 +839,32 @@ import Testing
                 json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 1, "price": 55_000]
             )
             #expect(trading.json["status"] as? String == "PENDING", "\(trading.text)")
+            // The guide's manual re-order: a REJECTED order placed again for its owner, once; others refused.
+            let rejected = try #require(refused.json["id"] as? String)
+            #expect(
+                try await client.call(.post, "/api/operator/orders/\(rejected)/resubmit", token: alice.token).status
+                    == 404
+            )
+            let reordered = try await client.call(
+                .post,
+                "/api/operator/orders/\(rejected)/resubmit",
+                token: oscar.token
+            )
+            #expect(reordered.status == 201 && reordered.json["status"] as? String == "PENDING", "\(reordered.text)")
+            #expect(reordered.json["id"] as? String != rejected)
+            let twice = try await client.call(.post, "/api/operator/orders/\(rejected)/resubmit", token: oscar.token)
+            #expect(twice.status == 200 && twice.json["id"] as? String == reordered.json["id"] as? String)
+            let working = try #require(reordered.json["id"] as? String)
+            let notFailed = try await client.call(.post, "/api/operator/orders/\(working)/resubmit", token: oscar.token)
+            #expect(notFailed.status == 409, "\(notFailed.text)")
+            for bad in ["ord-9999999999", "ord-%00", "x"] {
+                let reply = try await client.call(.post, "/api/operator/orders/\(bad)/resubmit", token: oscar.token)
+                #expect(reply.status == 404, "\(bad): \(reply.status)")
+            }
+            let mine = try await client.call(.get, "/api/orders/\(working)", token: alice.token)
+            #expect(mine.status == 200, "the re-order is the owner's: \(mine.text)")
+            let version = try await client.call(.get, "/api/version")
+            #expect(version.status == 200 && version.json["snapshotVersion"] as? Int == 5, "\(version.text)")
             // A revoked operator is a trader again.
             _ = try await harness.runtime.execute(.revokeOperator(UserID(oscar.user)!, by: "test"), context: context)
             #expect(try await client.call(.get, "/api/operator/accounts", token: oscar.token).status == 404)

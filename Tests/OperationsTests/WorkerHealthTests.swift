@@ -102,7 +102,13 @@ import Worker
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(recovered.status == 200, "\(recovered)")
-        let scrape = try await Self.get(base + "/metrics")
+        // The gauge follows (each scrape counts anew; under a loaded machine an idle turn can itself run past the
+        // 3-s limit for a moment, so the scrape is retried until it shows none stalled).
+        var scrape = try await Self.get(base + "/metrics")
+        for _ in 0..<100 where !scrape.body.contains("stockboom_worker_stalled_consumers 0") {
+            try await Task.sleep(for: .milliseconds(300))
+            scrape = try await Self.get(base + "/metrics")
+        }
         #expect(
             scrape.body.contains(#"stockboom_worker_jobs_total{queue="data-analysis",outcome="retried"} 1"#),
             "\(scrape.body)"

@@ -483,7 +483,7 @@ public struct EventType: Sendable, Hashable {
     public let name: String
     public let version: UInt8
 
-    static let all: [EventType] = [
+    public static let all: [EventType] = [
         EventType(id: 1, name: "StockListed", version: 1),
         EventType(id: 2, name: "UserRegistered", version: 1),
         EventType(id: 3, name: "BrokerAccountRegistered", version: 1),

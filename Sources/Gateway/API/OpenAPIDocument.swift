@@ -585,6 +585,33 @@ enum OpenAPIDocument {
                         errors: [400, 404, 409, 422, 503]
                     )
                 ],
+                "/api/operator/orders/{id}/resubmit": [
+                    "post": operation(
+                        "Operators: place a REJECTED or FAILED order again for its owner (the guide's manual re-order), once",
+                        tag: "operator",
+                        parameters: [path("id", string())],
+                        responses: [
+                            "201": json(ref("Order"), "Placed again"), "200": json(ref("Order"), "Placed before"),
+                        ],
+                        errors: [404, 409]
+                    )
+                ],
+                "/api/version": [
+                    "get": operation(
+                        "The build: version, Swift, event types, engine snapshot version",
+                        tag: "system",
+                        responses: [
+                            "200": json(
+                                object([
+                                    "version": string(), "swift": string(), "eventTypes": integer,
+                                    "snapshotVersion": integer,
+                                ])
+                            )
+                        ],
+                        errors: [],
+                        secured: false
+                    )
+                ],
                 "/api/operator/trading": [
                     "get": operation(
                         "Operators: whether trading is halted for every account",

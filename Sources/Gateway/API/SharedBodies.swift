@@ -4,6 +4,13 @@ import Foundation
 // Request and response bodies of the API. Field names are the operator guide's (camelCase in JSON,
 // `brokerAccountId`, `stockId`); money and prices are integer KRW; times are ISO 8601 UTC.
 
+struct VersionBody: Codable {
+    var version: String
+    var swift: String
+    var eventTypes: Int
+    var snapshotVersion: Int
+}
+
 struct ListBody<Item: Codable>: Codable {
     var items: [Item]
     var count: Int

@@ -18,6 +18,43 @@ struct OperatorController {
         routes.add(.get, "/api/operator/trading", self.trading)
         routes.add(.post, "/api/operator/trading/halt", self.haltTrading)
         routes.add(.post, "/api/operator/trading/resume", self.resumeTrading)
+        routes.add(.post, "/api/operator/orders/{id}/resubmit", self.resubmit)
+    }
+
+    /// `POST /api/operator/orders/{id}/resubmit`: the operator guide's manual re-order (재주문) — a REJECTED or FAILED
+    /// order placed again with the same terms for its owner, risk-checked as any order, once: the client order id
+    /// `reorder:<id>` makes a second resubmit answer the first re-order. The events carry the operator's id as
+    /// their correlation.
+    @Sendable func resubmit(_ request: Request, context: APIContext) async throws -> Response {
+        let by = try self.requireOperator(context)
+        let state = services.runtime.state
+        let text = context.parameter("id")
+        guard let id = OrderID(text), let order = state.orders[id] else { throw problem(404, "no order \(text)") }
+        guard order.status == .rejected || order.status == .failed else {
+            throw problem(409, "only a REJECTED or FAILED order is placed again; \(id) is \(order.status)")
+        }
+        let execution = try await services.runtime.execute(
+            .placeOrder(
+                PlaceOrder(
+                    account: order.account,
+                    stock: order.stock,
+                    side: order.side,
+                    type: order.type,
+                    quantity: order.quantity,
+                    price: order.price,
+                    source: order.source,
+                    clientOrderID: "reorder:\(id)"
+                )
+            ),
+            context: services.context("operator:\(by)")
+        )
+        guard let placed = execution.decision.order.flatMap({ services.runtime.state.orders[$0] }) else {
+            throw problem(409, "the order was not placed again")
+        }
+        return try APIJSON.response(
+            OrderBody(placed),
+            status: execution.decision.events.isEmpty ? .ok : .created
+        )
     }
 
     /// The signed-in user, if an operator; 404 otherwise (the routes do not exist for anyone else).
