@@ -18,7 +18,7 @@ import Testing
     /// Routes a stranger may call: signing up and signing in, and the KIS token status the operator guide
     /// curls without a token (incident 2; it reports counts only, nothing of any user).
     static let publicRoutes: Set<String> = [
-        "POST /api/auth/register", "POST /api/auth/login", "GET /api/market-data/kis/token-status",
+        "POST /api/auth/register", "POST /api/auth/login", "GET /api/market-data/kis/token-status", "GET /api/version",
     ]
 
     static func base64URL(_ data: Data) -> String {
