@@ -28,13 +28,7 @@ struct AccountsController {
         let user = try context.requireUser()
         let state = services.runtime.state
         let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: state)
-        let body = try await APIJSON.decode(
-            KillSwitchRequest.self,
-            from: request,
-            context: context,
-            allowedKeys: ["confirm"]
-        )
-        guard body.confirm else { throw problem(422, "confirm must be true") }
+        try await GatewayAPI.requireConfirmation(request, context, "a resume lifts the halt")
         let resumed = try await GatewayAPI.resume(account, by: user, services: services)
         let sealed = try await GatewayAPI.hasCredentials(account.id, services)
         return try APIJSON.response(AccountBody(resumed, hasCredentials: sealed))
@@ -46,13 +40,7 @@ struct AccountsController {
     @Sendable func killSwitch(_ request: Request, context: APIContext) async throws -> Response {
         let user = try context.requireUser()
         let account = try GatewayAPI.ownAccount(context.parameter("id"), user: user, state: services.runtime.state)
-        let body = try await APIJSON.decode(
-            KillSwitchRequest.self,
-            from: request,
-            context: context,
-            allowedKeys: ["confirm"]
-        )
-        guard body.confirm else { throw problem(422, "confirm must be true: the kill switch halts the account") }
+        try await GatewayAPI.requireConfirmation(request, context, "the kill switch halts the account")
         let execution = try await services.runtime.execute(
             .killSwitch(account.id, user: user),
             context: services.context("kill-switch")
@@ -279,6 +267,18 @@ extension GatewayAPI {
             context: services.context("resume")
         )
         return services.runtime.state.accounts[account.id] ?? account
+    }
+
+    /// A body of exactly `{"confirm": true}` (the kill switch, a resume): anything else is 4xx, `false` a 422 that
+    /// says what the action does.
+    static func requireConfirmation(_ request: Request, _ context: APIContext, _ what: String) async throws {
+        let body = try await APIJSON.decode(
+            KillSwitchRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["confirm"]
+        )
+        guard body.confirm else { throw problem(422, "confirm must be true: \(what)") }
     }
 
     /// Whether sealed KIS credentials are stored for the account.

@@ -127,13 +127,7 @@ struct OperatorController {
     @Sendable func resume(_ request: Request, context: APIContext) async throws -> Response {
         let by = try self.requireOperator(context)
         let account = try self.anyAccount(context.parameter("id"))
-        let body = try await APIJSON.decode(
-            KillSwitchRequest.self,
-            from: request,
-            context: context,
-            allowedKeys: ["confirm"]
-        )
-        guard body.confirm else { throw problem(422, "confirm must be true") }
+        try await GatewayAPI.requireConfirmation(request, context, "a resume lifts the halt")
         let resumed = try await GatewayAPI.resume(account, by: by, services: services)
         return try APIJSON.response(
             AccountBody(resumed, hasCredentials: try await GatewayAPI.hasCredentials(account.id, services))
