@@ -774,7 +774,11 @@ import Testing
 
             // Halting someone's account: a reason the owner reads; hostile reasons refused.
             let halt = "/api/operator/accounts/\(account)/halt"
-            for bad in ["", String(repeating: "가", count: 201), "a\u{0}b", "line\nbreak", "\u{202E}reversed"] {
+            for bad in [
+                "", String(repeating: "가", count: 201), "a\u{0}b", "line\nbreak", "\u{202E}reversed",
+                "para\u{2028}graph",
+                "\u{2066}isolate", "bom\u{FEFF}",
+            ] {
                 let reply = try await client.call(.post, halt, token: oscar.token, json: ["reason": bad])
                 #expect(reply.status == 422, "\(bad.debugDescription): \(reply.status)")
             }
@@ -787,6 +791,18 @@ import Testing
                         "reason": "x"
                     ]
                 ).status == 404
+            )
+            // The longest reason (200 Hangul syllables, 600 bytes) reaches the owner whole.
+            let long = String(repeating: "가", count: 200)
+            let longHalt = try await client.call(.post, halt, token: oscar.token, json: ["reason": long])
+            #expect((longHalt.json["haltedReason"] as? String)?.hasSuffix(": " + long) == true, "\(longHalt.text)")
+            _ = try await client.call(
+                .post,
+                "/api/operator/accounts/\(account)/resume",
+                token: oscar.token,
+                json: [
+                    "confirm": true
+                ]
             )
             let halted = try await client.call(.post, halt, token: oscar.token, json: ["reason": "<b>점검</b> \"q\""])
             #expect(halted.status == 200, "\(halted.text)")

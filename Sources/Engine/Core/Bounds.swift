@@ -101,15 +101,15 @@ public enum Bounds {
             try Self.identifier(channel, "channel", maxBytes: 32)
             return .recordNotificationFailed(id, channel: channel, detail: Self.safeText(detail, maxBytes: 1_024))
         case .haltAccount(let account, let reason):
-            return .haltAccount(account, reason: Self.safeText(reason, maxBytes: 512))
+            return .haltAccount(account, reason: Self.safeText(reason, maxBytes: 1_024))
         case .grantOperator(let user, let by):
             return .grantOperator(user, by: Self.safeText(by, maxBytes: 128))
         case .revokeOperator(let user, let by):
             return .revokeOperator(user, by: Self.safeText(by, maxBytes: 128))
         case .haltTrading(let by, let reason):
-            return .haltTrading(by: by, reason: Self.safeText(reason, maxBytes: 512))
+            return .haltTrading(by: by, reason: Self.safeText(reason, maxBytes: 1_024))
         case .resumeTrading(let by, let reason):
-            return .resumeTrading(by: by, reason: Self.safeText(reason, maxBytes: 512))
+            return .resumeTrading(by: by, reason: Self.safeText(reason, maxBytes: 1_024))
         case .resumeAccount(let account, let user, let agreement):
             return .resumeAccount(account, user: user, agreement: Self.safeText(agreement, maxBytes: 512))
         }

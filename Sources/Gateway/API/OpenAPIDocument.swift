@@ -142,8 +142,13 @@ enum OpenAPIDocument {
                     "KillSwitch": object(["confirm": ["type": "boolean", "enum": [true]]]).merging([
                         "additionalProperties": false
                     ]) { $1 },
-                    "Reason": object(["reason": string(pattern: "^[^\\u0000-\\u001f\\u007f-\\u009f\\u202e]{1,200}$")])
-                        .merging(["additionalProperties": false]) { $1 },
+                    "Reason": object([
+                        "reason": string(
+                            pattern:
+                                "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]{1,200}$"
+                        )
+                    ])
+                    .merging(["additionalProperties": false]) { $1 },
                     "Trading": object(["halted": nullable(string())]),
                     "OperatorAccount": object(["account": ref("Account"), "user": string(), "workingOrders": integer]),
                     "KillSwitchResult": object(

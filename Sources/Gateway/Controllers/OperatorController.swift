@@ -72,7 +72,8 @@ struct OperatorController {
         return account
     }
 
-    /// A reason an operator gives: 1 to 200 characters, no control characters (it is shown to the account's owner).
+    /// A reason an operator gives: 1 to 200 characters, none of the characters the engine refuses in identifiers
+    /// (`Bounds.isUnsafe`: control, line separators, direction overrides), since the account's owner reads it.
     private func reason(_ request: Request, _ context: APIContext) async throws -> String {
         let body = try await APIJSON.decode(
             ReasonRequest.self,
@@ -82,9 +83,9 @@ struct OperatorController {
         )
         let reason = body.reason
         guard (1...200).contains(reason.unicodeScalars.count),
-            !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.value == 0x202E })
+            !Bounds.containsUnsafe(reason)
         else {
-            throw problem(422, "reason must be 1 to 200 characters without control characters")
+            throw problem(422, "reason must be 1 to 200 characters without control or direction-override characters")
         }
         return reason
     }
