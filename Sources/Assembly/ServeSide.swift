@@ -116,15 +116,10 @@ public final class ServeSide: Sendable {
         var parts: [any Service] = []
         var runner: ProjectionRunner?
         if let databaseURL = options.databaseURL, options.projections {
-            let target = options.readModelsURL ?? databaseURL
             let projections = try ProjectionRunner(
                 log: log,
-                models: ProjectionRunner.standardModels(
-                    personKeys: options.readModelsURL.map { _ in
-                        PersonKeySource(connect: { try PostgresConnection(url: databaseURL) })
-                    }
-                ),
-                connect: { try PostgresConnection(url: target) }
+                databaseURL: databaseURL,
+                readModelsURL: options.readModelsURL
             )
             runner = projections
             let onPass = options.onProjectionPass

@@ -174,23 +174,19 @@ public struct HealthReport: Sendable {
                 "the log's file system is full (\(report.logDisk?.availableBytes ?? 0) bytes available): appends are refused until space is freed"
         }
         if let url = dependencies.boundedDatabaseURL {
-            // The read models' database first when it is another one (a follower's own read models).
-            var urls = [url]
-            if let readModels = dependencies.boundedReadModelsURL, readModels != url { urls.insert(readModels, at: 0) }
-            for (index, url) in urls.enumerated() {
-                do {
-                    let connection = try PostgresConnection(url: url)
-                    if index == 0 { report.projections = try ProjectionStatus.read(connection, head: report.logHead) }
-                    report.postgres = report.postgres ?? Part(ok: true, error: nil)
-                } catch {
-                    // No checkpoints table yet is still a reachable server.
-                    if error.sqlState != "42P01" {
-                        let which = urls.count > 1 && index == 0 ? "read models: " : ""
-                        report.postgres = Part(ok: false, error: which + error.description)
-                        break
-                    }
-                    report.postgres = report.postgres ?? Part(ok: true, error: nil)
-                }
+            do {
+                let connection = try PostgresConnection(url: url)
+                // A follower's own read models keep their checkpoints in their own database.
+                let readModels = dependencies.boundedReadModelsURL ?? url
+                let checkpoints = readModels == url ? connection : try PostgresConnection(url: readModels)
+                report.projections = try ProjectionStatus.read(checkpoints, head: report.logHead)
+                report.postgres = Part(ok: true, error: nil)
+            } catch {
+                // No checkpoints table yet is still a reachable server.
+                report.postgres = Part(
+                    ok: error.sqlState == "42P01",
+                    error: error.sqlState == "42P01" ? nil : error.description
+                )
             }
         }
         if let endpoint = dependencies.redis {

@@ -109,10 +109,8 @@ func openRunner(_ log: LogDirectoryOptions, _ database: DatabaseOptions) throws 
     }
     return try ProjectionRunner(
         log: try EventLog(directory: log.path, readOnly: true),
-        models: ProjectionRunner.standardModels(
-            personKeys: readModels.map { _ in PersonKeySource(connect: { try PostgresConnection(url: url) }) }
-        ),
-        connect: { try PostgresConnection(url: readModels ?? url) }
+        databaseURL: url,
+        readModelsURL: readModels
     )
 }
 

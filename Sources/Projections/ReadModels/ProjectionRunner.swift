@@ -111,6 +111,20 @@ public final class ProjectionRunner: @unchecked Sendable {
         }
     }
 
+    /// The standard read models in `readModelsURL` (a follower's own) or else `databaseURL`; the person keys always
+    /// from `databaseURL`, the installation's database.
+    public convenience init(log: EventLog, databaseURL: String, readModelsURL: String?) throws {
+        try self.init(
+            log: log,
+            models: Self.standardModels(
+                personKeys: readModelsURL.map { _ in
+                    PersonKeySource(connect: { try PostgresConnection(url: databaseURL) })
+                }
+            ),
+            connect: { try PostgresConnection(url: readModelsURL ?? databaseURL) }
+        )
+    }
+
     public var names: [String] { self.models.map(\.name) }
 
     /// Candle rows the market model has written (inserted or updated) since this runner started.
