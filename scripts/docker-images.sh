@@ -43,6 +43,7 @@ service node-exporter "prometheus-node-exporter" /usr/bin/prometheus-node-export
 service nats "nats-server" /usr/sbin/nats-server
 
 # stockboom: the release binary built here, with the Swift runtime libraries it links.
+scripts/assets.sh >&2
 echo "docker-images: stockboom (swift build -c release)" >&2
 swift build -c release --product stockboom >&2
 binary="$(swift build -c release --show-bin-path)/stockboom"

@@ -2,7 +2,7 @@
 # Installs what StockBoom needs, only when some of it is missing (quiet otherwise).
 #   scripts/setup.sh           the build and the demo: C libraries, PostgreSQL, Redis, the SMTP sink (aiosmtpd)
 #   scripts/setup.sh --bench   and the benchmarks' tools and peers (wrk, lz4, bc)
-#   scripts/setup.sh --test    and the test suite's real parts and reference tools (Chromium, Prometheus, Alertmanager,
+#   scripts/setup.sh --test    and the test suite's real parts and reference tools (Chromium, Korean fonts for its screenshots, Prometheus, Alertmanager,
 #                              TA-Lib, schemathesis, websocket-client, check-jsonschema)
 set -euo pipefail
 mode="${1:-demo}"
@@ -10,7 +10,7 @@ packages=(liblz4-dev libhiredis-dev libpq-dev libnats-dev pkg-config postgresql 
 case "$mode" in
     demo) ;;
     --bench) packages+=(lz4 bc wrk nats-server) ;;
-    --test) packages+=(lz4 bc wrk chromium prometheus prometheus-alertmanager nats-server) ;;
+    --test) packages+=(lz4 bc wrk chromium fonts-noto-cjk prometheus prometheus-alertmanager nats-server) ;;
     *) echo "usage: scripts/setup.sh [--bench|--test]" >&2; exit 2 ;;
 esac
 missing=()
@@ -30,6 +30,8 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
     python3 -c "import aiosmtpd" || { echo "setup: aiosmtpd could not be installed" >&2; exit 1; }
 fi
+# The dashboard's chart and /docs' Swagger UI: front-end files from PyPI wheels into .assets/ (scripts/assets.sh).
+scripts/assets.sh
 if [ "$mode" = --test ]; then
     # TA-Lib (PyPI) is the independent reference the indicator tests compare against; its wheel ships the C library.
     if ! python3 -c "import talib" >/dev/null 2>&1; then

@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 public import Gateway
 import Hummingbird
 import HummingbirdCore
@@ -40,6 +41,8 @@ public struct ServeOptions: Sendable {
     public var kisRequestsPerSecond: Double?
     public var maxConnections = 1_024
     public var candleCache = 512
+    /// The front-end files (`STOCKBOOM_ASSETS_DIR`; default: `.assets` of the checkout the program was built in).
+    public var assetsDirectory: String? = ServeOptions.defaultAssetsDirectory()
     /// The engine's time source for commands, µs since the epoch.
     public var clock: @Sendable () -> Int64 = { wallClockMicros() }
     /// `live`: the dispatcher follows the log on its own; `stepped`: the owner calls `dispatch()` (the demo,
@@ -160,6 +163,7 @@ public final class ServeSide: Sendable {
         if let networks = options.internalNetworks { dependencies.internalNetworks = networks }
         dependencies.metricsToken = options.metricsToken
         dependencies.replication = options.replication
+        dependencies.assetsDirectory = options.assetsDirectory
         var services: GatewayServices?
         var pools: [DatabasePool] = []
         if let databaseURL = options.databaseURL {
@@ -302,4 +306,21 @@ extension ServeSide {
 public struct AssemblyError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+extension ServeOptions {
+    /// `.assets` (scripts/assets.sh) in the first folder above the program that has one: a checkout's
+    /// `.build/<config>/stockboom` finds the checkout's. Images set `STOCKBOOM_ASSETS_DIR` instead.
+    public static func defaultAssetsDirectory() -> String? {
+        var folder = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        for _ in 0..<6 {
+            let candidate = folder.appendingPathComponent(".assets")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("vendor").path) {
+                return candidate.path
+            }
+            folder.deleteLastPathComponent()
+        }
+        return nil
+    }
 }

@@ -36,6 +36,17 @@ public enum Gateway {
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(ProblemDetailsMiddleware())
+        if let assets = dependencies.assetsDirectory {
+            // Third-party front-end files (the chart, Swagger UI), public like any page's script; no listing.
+            // Inside the problem-details middleware: it serves what the routes answer 404 to.
+            router.middlewares.add(
+                FileMiddleware(
+                    assets + "/vendor",
+                    urlBasePath: "/assets/vendor",
+                    cacheControl: .init([(MediaType(type: .any), [.maxAge(3_600)])])
+                )
+            )
+        }
         router.middlewares.add(InternalClientMiddleware(networks: dependencies.internalNetworks))
         let routes = RouteTable(router: router)
         router.middlewares.add(MethodNotAllowedMiddleware(routes: routes))

@@ -23,6 +23,9 @@ public struct GatewayDependencies: Sendable {
     /// This node's part in replication (`/health` "replication", `stockboom_replication_*`); nil when the log is
     /// not replicated.
     public var replication: (@Sendable () -> ReplicationReport)?
+    /// The front-end files `scripts/assets.sh` installs (`STOCKBOOM_ASSETS_DIR`): its `vendor/` is served at
+    /// `/assets/vendor/`. nil: the pages work without the chart and Swagger UI, and say so.
+    public var assetsDirectory: String?
 
     public init(
         log: EventLog,

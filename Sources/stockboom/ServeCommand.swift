@@ -64,6 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
         options.maxConnections = self.maxConnections
         options.candleCache = self.candleCache
+        if let assets = environment["STOCKBOOM_ASSETS_DIR"], !assets.isEmpty { options.assetsDirectory = assets }
         options.databaseURL = self.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         var limit: Int?
         if let url = options.databaseURL {

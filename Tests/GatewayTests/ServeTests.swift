@@ -10,18 +10,25 @@ import Testing
 @testable import Ledger
 @testable import Projections
 
-/// `curl` against the running server (a POST when `json` is given): (status, body). curl runs off the
+/// `curl` against the running server (a POST when `json` or `body` is given): (status, body). curl runs off the
 /// cooperative pool, so waiting for it never holds a thread the in-process servers of other tests need.
-func http(_ url: String, json: String? = nil, token: String? = nil) async throws -> (Int, String) {
-    try await blocking { try curl(url, json: json, token: token) }
+func http(
+    _ url: String,
+    json: String? = nil,
+    body: String? = nil,
+    contentType: String = "text/plain",
+    token: String? = nil
+) async throws -> (Int, String) {
+    let content = json.map { ("application/json", $0) } ?? body.map { (contentType, $0) }
+    return try await blocking { try curl(url, content: content, token: token) }
 }
 
-private func curl(_ url: String, json: String?, token: String?) throws -> (Int, String) {
+private func curl(_ url: String, content: (type: String, body: String)?, token: String?) throws -> (Int, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
     process.arguments =
         ["-s", "-m", "10", "-w", "\n%{http_code}"]
-        + (json.map { ["-H", "Content-Type: application/json", "-d", $0] } ?? [])
+        + (content.map { ["-H", "Content-Type: \($0.type)", "--data-binary", $0.body] } ?? [])
         + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []) + [url]
     let output = OutputFile()
     process.standardOutput = output.handle
@@ -361,14 +368,12 @@ final class Server: @unchecked Sendable {
         #expect(portfolio.contains("7,654,321"), "the deposited cash is on the page: \(portfolio)")
         #expect(portfolio.contains("******5678"), "the account, masked: \(portfolio)")
         #expect(
-            page["sections"] as? [String] == ["portfolio", "orders", "chart", "notifications", "system"],
-            "\(page)"
+            page["sections"] as? [String] == ["portfolio", "trade", "orders", "chart", "strategies", "notifications"],
+            "a trader's page; the system panel is an operator's: \(page)"
         )
         #expect(page["cookieVisibleToScript"] as? Bool == false, "the session cookie is HttpOnly")
-        #expect(
-            (page["system"] as? String)?.contains("trade-execution") == true,
-            "queue sizes in the system panel: \(page)"
-        )
+        #expect(page["system"] is NSNull, "\(page)")
+        #expect(page["lang"] as? String == "ko", "Korean first: \(page)")
         // The kill switch, pressed as a person would: not sent until the box is ticked, then the account halted.
         let accountID = try #require(
             ((try? JSONSerialization.jsonObject(with: Data(account.utf8))) as? [String: Any])?["id"] as? String
@@ -384,6 +389,133 @@ final class Server: @unchecked Sendable {
         let refused = try await browse("not the password")
         #expect(refused["portfolio"] is NSNull, "a wrong password shows no portfolio: \(refused)")
         #expect(refused["signinAgain"] as? Bool == true, "but the form again: \(refused)")
+        let (exit, log) = await server.stop()
+        #expect(exit == 0, "\(log.suffix(2000))")
+    }
+}
+
+extension BrowserTests {
+    /// The dashboard as a trader and an operator use it (`Browser/dashboard.py`, headless Chromium): live over
+    /// SSE without a reload, the chart with candles, volume and the fill as a marker, an order the engine refuses
+    /// shown in words and one it takes, its fill arriving live, a cancel, a strategy on and off, the operator's
+    /// halt of all trading, the order's lifecycle page with the chain check, /docs, and English on request.
+    /// Every user-supplied string (a stock name, a notification, a client order id, a halt reason) carries
+    /// markup and must show as text. `STOCKBOOM_SCREENSHOTS=DIR` keeps the screenshots (docs/screenshots).
+    @Test func aTraderAndAnOperatorUseTheLiveDashboard() async throws {
+        var environment = try ServeTests.servicesWithFreshDatabase("browser_live")
+        environment["BCRYPT_COST"] = "4"
+        let worker = "browser-worker-token-0123456789abcdef"
+        environment["STOCKBOOM_WORKER_TOKEN"] = worker
+        let directory = TemporaryDirectory("browser-live")
+        let server = try await Server(
+            directory: directory.path,
+            environment: environment,
+            arguments: ["--clock-start", "2025-01-06T10:00:00+09:00"]
+        )
+        func object(_ text: String) -> [String: Any] {
+            ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:]
+        }
+        let (registered, session) = try await http(
+            server.url + "/api/auth/register",
+            json: #"{"email":"trader@example.com","password":"a long browser password"}"#
+        )
+        #expect(registered == 201, "\(session)")
+        let token = object(session)["token"] as? String ?? ""
+        let (_, me) = try await http(server.url + "/api/auth/me", token: token)
+        let user = try #require(object(me)["id"] as? String)
+        let (_, account) = try await http(
+            server.url + "/api/broker-accounts",
+            json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":10000000}"#,
+            token: token
+        )
+        let accountID = try #require(object(account)["id"] as? String, "\(account)")
+        // As the worker and the operator's CLI would: a stock whose name carries markup, the operator role, and a
+        // notification made of markup.
+        let commands = """
+            {"commands":[{"listStock":{"stock":"005930","name":"삼성<b>전자</b>&<i>","market":"KOSPI","previousClose":70000}},
+            {"grantOperator":{"user":"\(user)","by":"browser-test"}},
+            {"notify":{"user":"\(user)","kind":"SYSTEM","title":"<script>alert(1)</script>","message":"\\"><img src=x onerror=alert(2)>"}}]}
+            """
+        let (recorded, results) = try await http(server.url + "/internal/commands", json: commands, token: worker)
+        #expect(recorded == 200 && !results.contains("422"), "\(results)")
+        // Two hours of one-minute bars before 10:00 KST (µs since the epoch), as the collector posts them.
+        var bars = ""
+        var price: Int64 = 70_000
+        let start: Int64 = 1_736_125_200_000_000
+        for minute in -120..<0 {
+            let close = price + [-200, -100, 0, 100, 200][(minute + 1_000) % 5]
+            bars +=
+                "005930,1m,\(start + Int64(minute) * 60_000_000),\(price),\(max(price, close) + 100),\(min(price, close) - 100),\(close),\(1_000 + (minute + 200) * 37)\n"
+            price = close
+        }
+        let (candled, candleAnswer) = try await http(
+            server.url + "/internal/candles",
+            body: bars,
+            contentType: "text/csv",
+            token: worker
+        )
+        #expect(candled == 200, "\(candleAnswer)")
+        let keep = ProcessInfo.processInfo.environment["STOCKBOOM_SCREENSHOTS"]
+        let shots = TemporaryDirectory("browser-shots")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3",
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/dashboard.py")
+                .path, server.url, "trader@example.com", "a long browser password", accountID, worker, "005930",
+            keep ?? shots.path,
+        ]
+        let output = OutputFile()
+        process.standardOutput = output.handle
+        process.standardError = output.handle
+        try process.run()
+        let text = try await blocking {
+            process.waitUntilExit()
+            return output.text
+        }
+        #expect(process.terminationStatus == 0, "\(text)")
+        let report = object(text)
+        #expect(report["lang"] as? String == "ko", "\(text)")
+        #expect(report["stream"] as? String == "open", "the page subscribed to /api/stream: \(text)")
+        #expect(report["candles"] as? Int == 120, "\(text)")
+        #expect((report["chartCanvas"] as? Int ?? 0) > 0, "the chart library drew: \(text)")
+        #expect((report["rulesOffTick"] as? String)?.contains("✗") == true, "the tick rule before sending: \(text)")
+        #expect((report["refusal"] as? String)?.contains("not on the 100 KRW tick") == true, "\(text)")
+        let placed = try #require(report["placed"] as? String, "\(text)")
+        #expect(report["inTable"] as? Bool == true, "\(text)")
+        #expect(report["fillRecorded"] as? Int == 200, "\(text)")
+        #expect(report["filledLive"] as? Bool == true, "the fill arrived without a reload: \(text)")
+        #expect(report["markers"] as? Int == 1, "the fill is a marker on the chart: \(text)")
+        #expect((report["portfolioAfterFill"] as? String)?.contains("70,009원") == true, "avg price with fee: \(text)")
+        #expect(report["cancelled"] as? String == "CANCELLED", "\(text)")
+        #expect((report["strategyOn"] as? String)?.contains("fast=3,slow=7,quantity=2") == true, "\(text)")
+        #expect(report["strategyOff"] as? Bool == true, "\(text)")
+        #expect((report["system"] as? String)?.contains("trade-execution") == true, "the operator's panel: \(text)")
+        #expect((report["tradingHalted"] as? String)?.contains("점검 <b>중</b>") == true, "as text: \(text)")
+        #expect(report["haltMarkup"] as? Bool == false, "\(text)")
+        #expect(report["tradingResumed"] as? Bool == true, "\(text)")
+        #expect(report["stayed"] as? Bool == true, "all of it without a reload or a navigation: \(text)")
+        #expect(report["escaped"] as? Int == 0, "no markup from user strings became elements: \(text)")
+        #expect((report["notifications"] as? String)?.contains("<script>alert(1)</script>") == true, "\(text)")
+        #expect((report["orders"] as? String)?.contains("삼성<b>전자</b>&<i>") == true, "\(text)")
+        let lifecycle = try #require(report["orderPage"] as? [String: Any], "\(text)")
+        #expect(
+            lifecycle["events"] as? [String] == ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"],
+            "\(text)"
+        )
+        let offsets = lifecycle["offsets"] as? [Int] ?? []
+        #expect(offsets.count == 4 && offsets == offsets.sorted(), "\(text)")
+        #expect(lifecycle["verified"] as? Bool == true, "\(text)")
+        #expect((report["otherOrder"] as? String)?.contains("no order") == true, "\(text)")
+        #expect((report["docsOperations"] as? Int ?? 0) >= 50, "Swagger UI shows the operations: \(text)")
+        #expect(report["english"] as? String == "en Portfolio", "\(text)")
+        for name in ["dashboard.png", "order.png", "docs.png"] {
+            let data = FileManager.default.contents(atPath: (keep ?? shots.path) + "/" + name) ?? Data()
+            #expect(data.count > 10_000 && data.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(name): \(data.count) bytes")
+        }
+        // The order the script placed is the trader's; the audit API agrees with the page.
+        let (audited, audit) = try await http(server.url + "/api/orders/\(placed)/audit", token: token)
+        #expect(audited == 200 && audit.contains("OrderFilled"), "\(audit)")
         let (exit, log) = await server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
     }

@@ -3,8 +3,9 @@
 /// Unified KOSPI/KOSDAQ/KONEX table in force since 2023-01-25 (KRX market rules, §6.4 of the project's KIS/KRX notes).
 /// Prices are integer KRW.
 public enum KRXPriceRules {
-    /// Upper bounds (exclusive) of each price band and the tick inside it.
-    private static let bands: [(below: Int64, tick: Int64)] = [
+    /// Upper bounds (exclusive) of each price band and the tick inside it; at and above the last bound the
+    /// tick is `topTick`. Public so that the API can show the rule before an order is sent (the quote's `ticks`).
+    public static let bands: [(below: Int64, tick: Int64)] = [
         (2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500),
     ]
 
@@ -12,8 +13,11 @@ public enum KRXPriceRules {
     public static func tickSize(at price: Int64) -> Int64 {
         precondition(price > 0, "prices are positive")
         for band in Self.bands where price < band.below { return band.tick }
-        return 1_000
+        return Self.topTick
     }
+
+    /// The tick from the last band's bound upwards.
+    public static let topTick: Int64 = 1_000
 
     /// True when `price` lies on the tick grid of its own band.
     public static func isOnTick(_ price: Int64) -> Bool {

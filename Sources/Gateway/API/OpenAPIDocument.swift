@@ -309,9 +309,14 @@ enum OpenAPIDocument {
                             "stockId": string(), "price": integer, "basePrice": integer, "change": integer,
                             "changePercent": number, "lowerLimit": integer, "upperLimit": integer,
                             "asOf": nullable(string()),
+                            "ticks": [
+                                "type": "array",
+                                "items": object(["below": integer, "tick": integer], required: ["tick"]),
+                            ],
                         ],
                         required: [
                             "stockId", "price", "basePrice", "change", "changePercent", "lowerLimit", "upperLimit",
+                            "ticks",
                         ]
                     ),
                     "TokenStatus": object(
@@ -467,6 +472,60 @@ enum OpenAPIDocument {
                         "security": [[String: Any]](),
                         "responses": ["303": ["description": "Signed out"], "403": problemResponse],
                     ] as [String: Any]
+                ],
+                "/orders/{id}": [
+                    "get": [
+                        "summary":
+                            "An order's lifecycle page (HTML): its events from the log with offsets and the chain attestation",
+                        "tags": ["dashboard"], "security": [[String: Any]](),
+                        "parameters": [path("id", string())],
+                        "responses": [
+                            "200": ["description": "HTML page", "content": ["text/html": ["schema": string()]]],
+                            "303": ["description": "Not signed in: to the sign-in page"], "404": problemResponse,
+                        ],
+                    ] as [String: Any]
+                ],
+                "/docs": [
+                    "get": operation(
+                        "This document in Swagger UI (HTML)",
+                        tag: "dashboard",
+                        responses: [
+                            "200": ["description": "HTML page", "content": ["text/html": ["schema": string()]]]
+                        ],
+                        errors: [],
+                        secured: false
+                    )
+                ],
+                "/assets/dashboard.js": [
+                    "get": operation(
+                        "The dashboard's script",
+                        tag: "dashboard",
+                        responses: [
+                            "200": ["description": "JavaScript", "content": ["text/javascript": ["schema": string()]]]
+                        ],
+                        errors: [],
+                        secured: false
+                    )
+                ],
+                "/assets/docs.js": [
+                    "get": operation(
+                        "The script that starts Swagger UI on /docs",
+                        tag: "dashboard",
+                        responses: [
+                            "200": ["description": "JavaScript", "content": ["text/javascript": ["schema": string()]]]
+                        ],
+                        errors: [],
+                        secured: false
+                    )
+                ],
+                "/assets/dashboard.css": [
+                    "get": operation(
+                        "The pages' style sheet",
+                        tag: "dashboard",
+                        responses: ["200": ["description": "CSS", "content": ["text/css": ["schema": string()]]]],
+                        errors: [],
+                        secured: false
+                    )
                 ],
                 "/kill-switch": [
                     "post": [

@@ -124,7 +124,9 @@ struct MarketDataController {
                     ? 0 : (Double(change) / Double(data.basePrice) * 10_000).rounded() / 100,
                 lowerLimit: band.lowerBound,
                 upperLimit: band.upperBound,
-                asOf: data.currentDay == .min ? nil : KST.yyyymmdd(day: data.currentDay)
+                asOf: data.currentDay == .min ? nil : KST.yyyymmdd(day: data.currentDay),
+                ticks: KRXPriceRules.bands.map { TickBody(below: $0.below, tick: $0.tick) }
+                    + [TickBody(below: nil, tick: KRXPriceRules.topTick)]
             )
         )
     }
@@ -272,6 +274,13 @@ struct QuoteBody: Codable {
     var lowerLimit: Int64
     var upperLimit: Int64
     var asOf: String?
+    /// KRX's tick table: the tick of prices below `below` (and above the previous band); the last has no bound.
+    var ticks: [TickBody]
+}
+
+struct TickBody: Codable {
+    var below: Int64?
+    var tick: Int64
 }
 
 struct TokenStatusBody: Codable {

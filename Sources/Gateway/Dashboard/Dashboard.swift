@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Jobs
 import Ledger
@@ -7,35 +8,93 @@ import Projections
 import Runtime
 import Storage
 
-/// The dashboard at `/`: one server-rendered page (no JavaScript needed) with the portfolio, open and
-/// past orders with their lifecycle timeline, a candle chart with a moving average (SVG drawn here),
-/// notifications and a system panel. Sign-in posts a form and keeps the JWT in an HttpOnly cookie.
+/// The dashboard at `/`: server-rendered pages (Mustache templates, Korean first) that a small script of ours
+/// keeps live from `/api/stream`, with the chart drawn by TradingView's Lightweight Charts (installed from PyPI
+/// by `scripts/assets.sh`, served from `/assets/vendor/`). Sign-in posts a form and keeps the JWT in an
+/// HttpOnly cookie; every state change the script makes repeats the CSRF token in `X-CSRF-Token`.
+/// `/orders/{id}` is an order's lifecycle from the log with the chain attestation; `/docs` is Swagger UI.
 enum Dashboard {
     static func register(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.get, "/") { request, context -> Response in
-            // The CSRF token the page's forms repeat (a new browser gets one with its first page).
-            let existing = AuthMiddleware.cookie(request, CSRFMiddleware.cookie).flatMap {
-                $0.utf8.count >= 32 && $0.allSatisfy(\.isHexDigit) ? $0 : nil
-            }
-            let csrf = existing ?? CSRFMiddleware.newToken()
+            let (csrf, fresh) = Self.csrfToken(request)
+            let words = Words(language: Language.of(request))
             var response: Response
             if let user = context.user, let email = try await GatewayAPI.email(of: user, services: services) {
+                let page = Int(request.uri.queryParameters.get("page") ?? "") ?? 1
                 response = Self.html(
                     try await Self.page(
                         user: user,
                         email: email,
                         stock: request.uri.queryParameters.get("stock"),
+                        page: page,
                         csrf: csrf,
+                        words: words,
                         services: services
                     )
                 )
             } else {
                 response = Self.html(
-                    Self.signInPage(error: request.uri.queryParameters.get("error") != nil, csrf: csrf)
+                    Templates.render(
+                        SignInView(
+                            words: words,
+                            csrf: csrf,
+                            error: request.uri.queryParameters.get("error") != nil
+                        ),
+                        "signIn"
+                    )
                 )
             }
-            if existing == nil { response.headers[.setCookie] = CSRFMiddleware.setCookie(csrf) }
+            Self.setCookies(&response, request: request, csrf: fresh ? csrf : nil)
             return response
+        }
+        routes.add(.get, "/orders/{id}") { request, context -> Response in
+            guard let user = context.user, let email = try await GatewayAPI.email(of: user, services: services) else {
+                var response = Response(status: .seeOther)
+                response.headers[.location] = "/"
+                return response
+            }
+            let (csrf, fresh) = Self.csrfToken(request)
+            let order = try GatewayAPI.ownOrder(context.parameter("id"), user: user, state: services.runtime.state)
+            let audit = try await GatewayAPI.audit(order, services: services)
+            let words = Words(language: Language.of(request))
+            var response = Self.html(
+                Templates.render(
+                    OrderPageView(
+                        order: order,
+                        audit: audit,
+                        email: email,
+                        csrf: csrf,
+                        words: words,
+                        services: services
+                    ),
+                    "orderPage"
+                )
+            )
+            Self.setCookies(&response, request: request, csrf: fresh ? csrf : nil)
+            return response
+        }
+        routes.add(.get, "/docs") { request, context -> Response in
+            let (csrf, fresh) = Self.csrfToken(request)
+            var response = Self.html(
+                Templates.render(
+                    SignInView(words: Words(language: Language.of(request)), csrf: csrf, error: false),
+                    "docs"
+                )
+            )
+            Self.setCookies(&response, request: request, csrf: fresh ? csrf : nil)
+            return response
+        }
+        for (path, type, body) in [
+            ("/assets/dashboard.js", "text/javascript; charset=utf-8", Scripts.dashboard),
+            ("/assets/docs.js", "text/javascript; charset=utf-8", Scripts.docs),
+            ("/assets/dashboard.css", "text/css; charset=utf-8", Scripts.style),
+        ] {
+            routes.add(.get, path) { _, _ -> Response in
+                var headers = HTTPFields()
+                headers[.contentType] = type
+                headers[.cacheControl] = "no-cache"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+            }
         }
         routes.add(.post, "/login") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)
@@ -96,6 +155,20 @@ enum Dashboard {
         }
     }
 
+    /// The CSRF token the page's forms and script repeat, and whether it is new (a new browser gets one with
+    /// its first page).
+    static func csrfToken(_ request: Request) -> (String, Bool) {
+        let existing = AuthMiddleware.cookie(request, CSRFMiddleware.cookie).flatMap {
+            $0.utf8.count >= 32 && $0.allSatisfy(\.isHexDigit) ? $0 : nil
+        }
+        return (existing ?? CSRFMiddleware.newToken(), existing == nil)
+    }
+
+    static func setCookies(_ response: inout Response, request: Request, csrf: String?) {
+        let cookies = [csrf.map(CSRFMiddleware.setCookie), Language.cookie(request)].compactMap { $0 }
+        for cookie in cookies { response.headers.append(HTTPField(name: .setCookie, value: cookie)) }
+    }
+
     /// `HH:MM:SS` in KST.
     static func kstTime(_ micros: Int64) -> String {
         let text = KST.hhmmss(micros)
@@ -109,28 +182,14 @@ enum Dashboard {
         return String(format: "%02d-%02d ", date.month, date.day) + "\(time.prefix(2)):\(time.dropFirst(2).prefix(2))"
     }
 
+    /// A page: scripts and styles from this origin only (the chart and Swagger UI are served from here too).
     static func html(_ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
         headers[.contentSecurityPolicy] =
-            "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 
     static func parseForm(_ text: String) -> [String: String] {
@@ -143,189 +202,21 @@ enum Dashboard {
         }
         return fields
     }
+}
 
-    static func won(_ value: Int64) -> String {
-        let digits = String(abs(value))
-        var grouped = ""
-        for (index, character) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { grouped += "," }
-            grouped.append(character)
-        }
-        return (value < 0 ? "-" : "") + grouped
-    }
+/// The sign-in page and `/docs`: the header without a user.
+struct SignInView {
+    var lang, otherLanguage, title, csrf: String
+    var t: [String: String]
+    var error: Bool
+    var email: String? = nil
 
-    static let style = """
-        body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}header{background:#14213d;color:#fff;padding:12px 24px;display:flex;justify-content:space-between;align-items:center}
-        main{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px;padding:16px}section{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 3px #0002}
-        table{border-collapse:collapse;width:100%;font-size:14px}td,th{padding:4px 6px;border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}
-        .up{color:#c62828}.down{color:#1565c0}.tl{font-size:12px;color:#555}form.inline{display:inline}button{cursor:pointer}
-        """
-
-    static func signInPage(error: Bool, csrf: String) -> String {
-        """
-        <!doctype html><html lang="ko"><head><meta charset="utf-8"><title>StockBoom — sign in</title><style>\(Self.style)</style></head>
-        <body><header><strong>StockBoom</strong></header><main><section id="signin"><h1>Sign in</h1>
-        \(error ? "<p role=\"alert\" class=\"up\">The e-mail address or the password is wrong.</p>" : "")
-        <form method="post" action="/login"><input type="hidden" name="csrf" value="\(csrf)"><p><label>E-mail <input name="email" type="email" required autocomplete="username"></label></p>
-        <p><label>Password <input name="password" type="password" required autocomplete="current-password"></label></p><p><button type="submit" id="signin-button">Sign in</button></p></form>
-        <p class="tl">No account yet? <code>POST /api/auth/register</code> (see <a href="/openapi.json">/openapi.json</a>).</p></section></main></body></html>
-        """
-    }
-
-    static func page(user: UserID, email: String, stock requested: String?, csrf: String, services: GatewayServices)
-        async throws -> String
-    {
-        let state = services.runtime.state
-        let accounts = state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }
-        let accountIDs = Set(accounts.map(\.id))
-        let orders = state.orders.values.filter { accountIDs.contains($0.account) }.sorted { $0.id > $1.id }
-        let recent = Array(orders.prefix(20))
-        let stock =
-            requested.flatMap { StockCode($0) }.flatMap { state.stocks[$0] != nil ? $0 : nil }
-            ?? recent.first?.stock ?? state.stocks.keys.sorted().first
-        let ids = recent.map(\.id.description)
-        let userID = user.description
-        // Queue sizes straight from Redis (hiredis blocks: on a thread of its own); nil when Redis is away.
-        var queues: [(QueueName, QueueCounts)]?
-        if let endpoint = services.dependencies.redis {
-            queues = try? await blocking {
-                let store = JobQueueStore(redis: RedisClient(endpoint: endpoint, timeoutSeconds: 1))
-                return try QueueName.allCases.map { ($0, try store.counts($0)) }
-            }
-        }
-        let (timeline, notifications, checkpoints) = try await services.readModels.run {
-            db -> ([String: [(String, String)]], [ReadQueries.NotificationRow], [(name: String, offset: UInt64)]) in
-            var timeline: [String: [(String, String)]] = [:]
-            for event in try ReadQueries.orderEvents(orders: ids, db) {
-                timeline[event.order, default: []].append((event.type, Self.kstTime(event.at)))
-            }
-            let notifications = try ReadQueries.notifications(user: userID, limit: 10, db)
-            let checkpoints = try ReadQueries.checkpoints(db)
-            return (timeline, notifications, checkpoints)
-        }
-        var candles: [Candle] = []
-        if let stock {
-            candles = try await GatewayAPI.candles(
-                services,
-                stock: stock,
-                timeframe: .minute1,
-                from: nil,
-                to: nil,
-                limit: 120
-            )
-        }
-        let head = services.log.nextOffset
-
-        var html = """
-            <!doctype html><html lang="ko"><head><meta charset="utf-8"><title>StockBoom — \(Self.escape(email))</title><style>\(Self.style)</style></head><body>
-            <header><strong>StockBoom</strong><span>\(Self.escape(email)) <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="\(csrf)"><button>Sign out</button></form></span></header><main>
-            <section id="portfolio"><h2>Portfolio</h2>
-            """
-        if accounts.isEmpty { html += "<p>No broker accounts yet (<code>POST /api/broker-accounts</code>).</p>" }
-        for account in accounts {
-            guard let view = state.portfolio(account.id) else { continue }
-            let profit = view.realizedProfit + view.unrealizedProfit
-            html +=
-                "<h3>\(account.id) · \(account.broker) \(Self.escape(account.maskedAccountNumber))</h3><table><tr><th>Cash</th><th>Reserved</th><th>Market value</th><th>Equity</th><th>P&amp;L</th></tr>"
-            html +=
-                "<tr><td>\(Self.won(view.cash))</td><td>\(Self.won(view.reservedCash))</td><td>\(Self.won(view.marketValue))</td><td>\(Self.won(view.equity))</td><td class=\"\(profit >= 0 ? "up" : "down")\">\(Self.won(profit))</td></tr></table>"
-            // The kill switch: a checked box, then one click (no script: the page's policy allows none).
-            if let reason = account.haltReason {
-                html += "<p class=\"halted\" id=\"halted-\(account.id)\">거래 중지 (halted): \(Self.escape(reason))</p>"
-            } else {
-                html +=
-                    "<form class=\"inline\" method=\"post\" action=\"/kill-switch\"><input type=\"hidden\" name=\"csrf\" value=\"\(csrf)\"><input type=\"hidden\" name=\"account\" value=\"\(account.id)\"><label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> 확인</label> <button id=\"kill-\(account.id)\">긴급 정지 · kill switch (전략 끄기, 미체결 취소, 계좌 중지)</button></form>"
-            }
-            if !view.holdings.isEmpty {
-                html += "<table><tr><th>Stock</th><th>Qty</th><th>Avg</th><th>Last</th><th>Unrealized</th></tr>"
-                for holding in view.holdings {
-                    html +=
-                        "<tr><td>\(holding.stock) \(Self.escape(state.stocks[holding.stock]?.name ?? ""))</td><td>\(holding.quantity)</td><td>\(Self.won(holding.averagePrice))</td><td>\(Self.won(holding.lastPrice))</td><td class=\"\(holding.unrealizedProfit >= 0 ? "up" : "down")\">\(Self.won(holding.unrealizedProfit))</td></tr>"
-                }
-                html += "</table>"
-            }
-        }
-        html += "</section><section id=\"orders\"><h2>Orders</h2>"
-        let open = recent.filter { !$0.status.isTerminal }
-        let past = recent.filter { $0.status.isTerminal }
-        for (title, list) in [("Open", open), ("Past", past)] {
-            html += "<h3>\(title)</h3>"
-            if list.isEmpty {
-                html += "<p class=\"tl\">none</p>"
-                continue
-            }
-            html += "<table><tr><th>Order</th><th>Stock</th><th>Side</th><th>Qty</th><th>Price</th><th>Status</th></tr>"
-            for order in list {
-                html +=
-                    "<tr><td>\(order.id)</td><td>\(order.stock)</td><td>\(order.side)</td><td>\(order.filledQuantity)/\(order.quantity)</td><td>\(Self.won(order.price))</td><td>\(order.status)\(order.failureReason.map { " (\($0.rawValue))" } ?? "")</td></tr>"
-                let steps = timeline[order.id.description] ?? []
-                if !steps.isEmpty {
-                    html +=
-                        "<tr><td colspan=\"6\" class=\"tl\">"
-                        + steps.map { "\($0.1) \(Self.escape($0.0))" }.joined(separator: " → ") + "</td></tr>"
-                }
-            }
-            html += "</table>"
-        }
-        html +=
-            "</section><section id=\"chart\"><h2>\(stock.map { "\($0) \(Self.escape(state.stocks[$0]?.name ?? ""))" } ?? "Chart") · 1m</h2>\(Self.chart(candles))</section>"
-        html += "<section id=\"notifications\"><h2>Notifications</h2>"
-        if notifications.isEmpty { html += "<p class=\"tl\">none</p>" }
-        html +=
-            "<ul>"
-            + notifications.map { row in
-                "<li\(row.isRead ? "" : " style=\"font-weight:600\"")>\(Self.escape(Self.kstDayTime(row.createdAt))) \(Self.escape(row.title)): \(Self.escape(row.message))</li>"
-            }.joined() + "</ul></section>"
-        html += "<section id=\"system\"><h2>System</h2><table><tr><th>Log head</th><td>\(head)</td></tr>"
-        for (name, offset) in checkpoints {
-            html +=
-                "<tr><th>Projection \(Self.escape(name))</th><td>lag \(head > offset ? head - offset : 0) events</td></tr>"
-        }
-        if let queues {
-            for (queue, counts) in queues {
-                html +=
-                    "<tr><th>Queue \(queue.rawValue)</th><td>wait \(counts.wait) · active \(counts.active) · delayed \(counts.delayed) · failed \(counts.failed)</td></tr>"
-            }
-        } else {
-            html += "<tr><th>Queues</th><td>Redis not configured or unreachable</td></tr>"
-        }
-        html += "</table></section></main></body></html>"
-        return html
-    }
-
-    /// Candlesticks with a 20-period simple moving average, as inline SVG.
-    static func chart(_ candles: [Candle]) -> String {
-        guard candles.count >= 2, let low = candles.map(\.low).min(), let high = candles.map(\.high).max(), high > low
-        else {
-            return "<p class=\"tl\">No candles yet.</p>"
-        }
-        let width = 600.0
-        let height = 240.0
-        let pad = 8.0
-        let step = (width - 2 * pad) / Double(candles.count)
-        func y(_ price: Int64) -> Double { pad + (Double(high - price) / Double(high - low)) * (height - 2 * pad) }
-        var svg =
-            "<svg role=\"img\" aria-label=\"candle chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
-        var sma = SimpleMovingAverage(period: 20)
-        var points: [String] = []
-        for (index, candle) in candles.enumerated() {
-            let x = pad + step * (Double(index) + 0.5)
-            let color = candle.close >= candle.open ? "#c62828" : "#1565c0"
-            svg +=
-                "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"\(y(candle.high))\" y2=\"\(y(candle.low))\" stroke=\"\(color)\"/>"
-            let top = y(max(candle.open, candle.close))
-            let bottom = y(min(candle.open, candle.close))
-            svg +=
-                "<rect x=\"\(x - step * 0.35)\" y=\"\(top)\" width=\"\(step * 0.7)\" height=\"\(max(1, bottom - top))\" fill=\"\(color)\"/>"
-            sma.update(Double(candle.close))
-            if let value = sma.value {
-                points.append("\(x),\(pad + (Double(high) - value) / Double(high - low) * (height - 2 * pad))")
-            }
-        }
-        if points.count > 1 {
-            svg +=
-                "<polyline fill=\"none\" stroke=\"#f9a825\" stroke-width=\"1.5\" points=\"\(points.joined(separator: " "))\"><title>SMA 20</title></polyline>"
-        }
-        return svg + "</svg><p class=\"tl\">low \(Self.won(low)) · high \(Self.won(high)) · SMA 20 in yellow</p>"
+    init(words: Words, csrf: String, error: Bool) {
+        self.lang = words.language.rawValue
+        self.otherLanguage = words.language.other.rawValue
+        self.title = words["signIn"]
+        self.csrf = csrf
+        self.t = words.table
+        self.error = error
     }
 }

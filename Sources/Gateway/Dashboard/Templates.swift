@@ -1,0 +1,140 @@
+import Mustache
+
+/// The pages' Mustache templates. `{{value}}` escapes (`& < > " '`), so every user-supplied string a page shows
+/// (e-mails, names, client order ids, strategy parameters, notification texts, reasons) is text, never markup;
+/// no template uses the unescaped `{{{…}}}`. The dashboard's live sections are partials, so a page and its
+/// refresh render the same markup.
+enum Templates {
+    static let library: MustacheLibrary = {
+        var library = MustacheLibrary()
+        for (name, text) in Self.sources {
+            do { try library.register(text, named: name) } catch {
+                preconditionFailure("template \(name) does not parse: \(error)")
+            }
+        }
+        return library
+    }()
+
+    static func render(_ object: Any, _ name: String) -> String {
+        guard let text = Self.library.render(object, withTemplate: name) else {
+            preconditionFailure("no template \(name)")
+        }
+        return text
+    }
+
+    static let sources: [String: String] = [
+        "head": """
+        <!doctype html><html lang="{{lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>StockBoom — {{title}}</title><link rel="stylesheet" href="/assets/dashboard.css"><meta name="csrf-token" content="{{csrf}}">
+        """,
+        "header": """
+        <header><a class="brand" href="/">StockBoom</a><nav><a href="/docs">{{t.docs}}</a> <a href="?lang={{otherLanguage}}" id="language">{{t.otherLanguage}}</a>
+        {{#email}}<span id="live" class="live" data-offline="{{t.offline}}">●</span> <span>{{email}}</span> <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button>{{t.signOut}}</button></form>{{/email}}</nav></header>
+        """,
+        "signIn": """
+        {{> head}}</head><body>{{> header}}<main class="narrow"><section id="signin"><h1>{{t.signIn}}</h1>
+        {{#error}}<p role="alert" class="error">{{t.wrongPassword}}</p>{{/error}}
+        <form method="post" action="/login"><input type="hidden" name="csrf" value="{{csrf}}"><p><label>{{t.email}} <input name="email" type="email" required autocomplete="username"></label></p>
+        <p><label>{{t.password}} <input name="password" type="password" required autocomplete="current-password"></label></p><p><button type="submit" id="signin-button">{{t.signIn}}</button></p></form>
+        <p class="tl">{{t.noAccountYet}} <code>POST /api/auth/register</code> (<a href="/docs">{{t.docs}}</a>)</p></section></main></body></html>
+        """,
+        "dashboard": """
+        {{> head}}<script src="/assets/vendor/lightweight-charts.js" defer></script><script src="/assets/dashboard.js" defer></script></head>
+        <body data-stock="{{stock}}" data-event-types="{{eventTypes}}" data-lang="{{lang}}">{{> header}}<main>
+        <section id="portfolio" data-live>{{> portfolio}}</section>
+        <section id="trade">{{> trade}}</section>
+        <section id="orders" data-live>{{> orders}}</section>
+        <section id="chart" class="wide">{{> chart}}</section>
+        <section id="strategies">{{> strategies}}</section>
+        <section id="notifications" data-live>{{> notifications}}</section>
+        {{#system}}<section id="system" data-live>{{> system}}</section>{{/system}}
+        </main></body></html>
+        """,
+        "portfolio": """
+        <h2>{{t.portfolio}}</h2>{{^accounts}}<p>{{t.noAccounts}} (<code>POST /api/broker-accounts</code>)</p>{{/accounts}}
+        {{#accounts}}<div class="account" id="account-{{id}}"><h3>{{id}} · {{broker}} {{number}}</h3>
+        <div class="scroll"><table class="figures"><tr><th>{{t.cash}}</th><th>{{t.reserved}}</th><th>{{t.marketValue}}</th><th>{{t.equity}}</th><th>{{t.profit}}</th></tr>
+        <tr><td>{{cash}}</td><td>{{reserved}}</td><td>{{marketValue}}</td><td>{{equity}}</td><td class="{{profitClass}}">{{profit}}</td></tr></table></div>
+        {{#haltReason}}<p class="halted" id="halted-{{id}}">{{t.halted}}: {{haltReason}}</p><button class="js" data-resume="{{id}}">{{t.resume}}</button>{{/haltReason}}
+        {{^haltReason}}<form class="inline kill" method="post" action="/kill-switch"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="account" value="{{id}}"><label><input type="checkbox" name="confirm" value="yes" required> {{t.confirm}}</label> <button id="kill-{{id}}" class="danger">{{t.killSwitch}}</button></form>{{/haltReason}}
+        {{^empty(holdings)}}<div class="scroll"><table><tr><th>{{t.stock}}</th><th>{{t.quantity}}</th><th>{{t.average}}</th><th>{{t.last}}</th><th>{{t.unrealized}}</th></tr>
+        {{#holdings}}<tr><td><a href="?stock={{code}}">{{code}}</a> {{name}}</td><td>{{quantity}}</td><td>{{average}}</td><td>{{last}}</td><td class="{{profitClass}}">{{unrealized}}</td></tr>{{/holdings}}</table></div>{{/empty(holdings)}}
+        </div>{{/accounts}}
+        """,
+        "trade": """
+        <h2>{{t.trade}}</h2><noscript><p class="tl">JavaScript: POST /api/orders</p></noscript>
+        <form id="order-form" autocomplete="off"><div class="grid">
+        <label>{{t.account}} <select name="brokerAccountId" required>{{#accounts}}<option value="{{id}}">{{id}} {{number}}</option>{{/accounts}}</select></label>
+        <label>{{t.stock}} <input name="stockId" value="{{stock}}" required pattern="[0-9]{6}" maxlength="6" inputmode="numeric"></label>
+        <label>{{t.side}} <select name="side"><option value="BUY">{{t.buy}}</option><option value="SELL">{{t.sell}}</option></select></label>
+        <label>{{t.orderType}} <select name="type"><option value="LIMIT">{{t.limit}}</option><option value="MARKET">{{t.market}}</option></select></label>
+        <label>{{t.quantity}} <input name="quantity" type="number" min="1" step="1" value="1" required></label>
+        <label>{{t.price}} <input name="price" type="number" min="1" step="1"></label></div>
+        <p id="order-rules" class="tl" data-tick="{{t.tickRule}}" data-band="{{t.band}}"></p>
+        <p><button id="order-send" type="submit">{{t.send}}</button></p><p id="order-result" role="status"></p></form>
+        """,
+        "orders": """
+        <h2>{{t.orders}}</h2><h3>{{t.open}}</h3>{{^open}}<p class="tl">{{t.none}}</p>{{/open}}
+        {{^empty(open)}}<div class="scroll"><table id="open-orders">{{> orderHead}}{{#open}}{{> orderRow}}{{/open}}</table></div>{{/empty(open)}}
+        <h3>{{t.past}} <span class="tl">{{pastRange}}</span></h3>{{^past}}<p class="tl">{{t.none}}</p>{{/past}}
+        {{^empty(past)}}<div class="scroll"><table id="past-orders">{{> orderHead}}{{#past}}{{> orderRow}}{{/past}}</table></div>{{/empty(past)}}
+        <p class="pager">{{#newerPage}}<a href="?page={{newerPage}}#orders">{{t.newer}}</a>{{/newerPage}} {{#olderPage}}<a href="?page={{olderPage}}#orders" id="older">{{t.older}}</a>{{/olderPage}}</p>
+        """,
+        "orderHead": """
+        <tr><th>{{t.order}}</th><th>{{t.time}}</th><th>{{t.stock}}</th><th>{{t.side}}</th><th>{{t.quantity}}</th><th>{{t.price}}</th><th>{{t.status}}</th><th></th></tr>
+        """,
+        "orderRow": """
+        <tr id="order-{{id}}" data-status="{{statusName}}"><td><a href="/orders/{{id}}">{{id}}</a>{{#clientOrderID}}<br><span class="tl">{{clientOrderID}}</span>{{/clientOrderID}}</td><td>{{time}}</td><td>{{stock}} {{stockName}}</td><td class="{{sideClass}}">{{side}}</td><td>{{filled}}</td><td>{{price}}</td><td>{{status}}{{#failure}} <span class="tl">({{failure}})</span>{{/failure}}</td>
+        <td>{{#cancellable}}<button class="js" data-cancel="{{id}}">{{t.cancel}}</button>{{/cancellable}}</td></tr>{{#timeline}}<tr class="tl"><td colspan="8">{{timeline}}</td></tr>{{/timeline}}
+        """,
+        "chart": """
+        <h2>{{t.chart}} <span id="chart-title">{{stock}} {{stockName}}</span></h2>
+        <div class="controls"><span>{{t.timeframe}}:</span>{{#timeframes}} <button class="js tf" data-timeframe="{{.}}">{{.}}</button>{{/timeframes}}
+        <span>{{t.indicators}}:</span>{{#indicators}} <label><input type="checkbox" class="indicator" value="{{name}}"{{#on}} checked{{/on}}> {{name}}</label>{{/indicators}}</div>
+        <div id="chart-box" data-missing="{{t.noChartLibrary}}" data-fills="{{t.fills}}" data-buy="{{t.buy}}" data-sell="{{t.sell}}"></div><p id="chart-status" class="tl"></p>
+        """,
+        "strategies": """
+        <h2>{{t.strategies}}</h2><div id="strategies-live" data-live>{{^strategies}}<p class="tl">{{t.noStrategies}}</p>{{/strategies}}
+        {{^empty(strategies)}}<div class="scroll"><table id="strategy-list"><tr><th>{{t.account}}</th><th>{{t.stock}}</th><th>{{t.strategy}}</th><th>{{t.parameters}}</th><th></th></tr>
+        {{#strategies}}<tr><td>{{account}}</td><td>{{stock}}</td><td>{{strategy}}</td><td><code>{{parameters}}</code></td><td><button class="js" data-disable-account="{{account}}" data-disable-stock="{{stock}}" data-disable-strategy="{{strategy}}">{{t.disable}}</button></td></tr>{{/strategies}}</table></div>{{/empty(strategies)}}</div>
+        <form id="strategy-form" class="grid"><label>{{t.account}} <select name="brokerAccountId">{{#accounts}}<option value="{{id}}">{{id}}</option>{{/accounts}}</select></label>
+        <label>{{t.stock}} <input name="stockId" value="{{stock}}" pattern="[0-9]{6}" maxlength="6" required></label>
+        <label>{{t.strategy}} <select name="strategy">{{#strategyNames}}<option>{{.}}</option>{{/strategyNames}}</select></label>
+        <label>{{t.parameters}} <input name="parameters" placeholder="fast=5,slow=20,quantity=1" maxlength="200"></label>
+        <button type="submit" id="strategy-enable">{{t.enable}}</button></form><p id="strategy-result" role="status"></p>
+        """,
+        "notifications": """
+        <h2>{{t.notifications}}</h2>{{^notifications}}<p class="tl">{{t.none}}</p>{{/notifications}}
+        <ul id="notification-list">{{#notifications}}<li{{^read}} class="unread"{{/read}}><span class="tl">{{time}}</span> <strong>{{title}}</strong> {{message}}</li>{{/notifications}}</ul>
+        """,
+        "system": """
+        {{#system}}<h2>{{t.system}} · {{t.operator}}</h2><div class="scroll"><table><tr><th>{{t.logHead}}</th><td>{{head}}</td></tr>
+        {{#projections}}<tr><th>{{t.projection}} {{name}}</th><td>{{t.lag}} {{lag}} {{t.events}}</td></tr>{{/projections}}
+        {{#queues}}<tr><th>{{t.queue}} {{name}}</th><td>wait {{wait}} · active {{active}} · delayed {{delayed}} · failed {{failed}}</td></tr>{{/queues}}
+        {{^queues}}<tr><th>{{t.queue}}</th><td>{{t.queuesAway}}</td></tr>{{/queues}}</table></div>
+        <p id="trading-state" class="{{#tradingHalt}}halted{{/tradingHalt}}">{{#tradingHalt}}{{t.tradingHalted}}: {{tradingHalt}} <button class="js" data-trading="resume">{{t.resumeAll}}</button>{{/tradingHalt}}{{^tradingHalt}}{{t.tradingOn}} <button class="js danger" data-trading="halt">{{t.haltAll}}</button>{{/tradingHalt}}</p>
+        <h3>{{t.allAccounts}}</h3><div class="scroll"><table id="operator-accounts"><tr><th>{{t.account}}</th><th>{{t.owner}}</th><th>{{t.working}}</th><th>{{t.status}}</th><th></th></tr>
+        {{#allAccounts}}<tr><td>{{id}} {{broker}}</td><td><code>{{user}}</code></td><td>{{working}}</td><td>{{#haltReason}}<span class="halted">{{t.halted}}: {{haltReason}}</span>{{/haltReason}}</td>
+        <td>{{#haltReason}}<button class="js" data-operator-resume="{{id}}">{{t.resume}}</button>{{/haltReason}}{{^haltReason}}<button class="js danger" data-operator-halt="{{id}}">{{t.halt}}</button>{{/haltReason}}</td></tr>{{/allAccounts}}</table></div>{{/system}}
+        """,
+        "orderPage": """
+        {{> head}}</head><body>{{> header}}<main class="narrow"><section id="lifecycle"><p><a href="/">{{t.back}}</a></p>
+        <h1>{{t.lifecycle}} · {{order.id}}</h1><div class="scroll"><table class="facts">
+        <tr><th>{{t.stock}}</th><td>{{order.stock}} {{order.stockName}}</td><th>{{t.side}}</th><td class="{{order.sideClass}}">{{order.side}}</td></tr>
+        <tr><th>{{t.quantity}}</th><td>{{order.filled}}</td><th>{{t.price}}</th><td>{{order.price}}</td></tr>
+        <tr><th>{{t.status}}</th><td id="order-status">{{order.status}}{{#order.failure}} ({{order.failure}}){{/order.failure}}</td><th>{{t.source}}</th><td>{{source}}</td></tr>
+        <tr><th>{{t.fee}}</th><td>{{commission}}</td><th>{{t.tax}}</th><td>{{tax}}</td></tr>
+        {{#brokerNumber}}<tr><th>{{t.brokerNumber}}</th><td colspan="3">{{brokerNumber}}</td></tr>{{/brokerNumber}}</table></div>
+        {{#verified}}<p id="verification" class="ok">✓ {{t.verified}} ({{framesChecked}} {{t.framesChecked}})</p>{{/verified}}
+        {{^verified}}<div id="verification" class="error"><p>✗ {{t.notVerified}}</p><ul>{{#problems}}<li>{{.}}</li>{{/problems}}</ul></div>{{/verified}}
+        <p class="tl">{{method}}</p>
+        <ol id="events" class="events">{{#events}}<li data-offset="{{offset}}"><div><strong>{{label}}</strong> <code>{{type}}</code> <span class="tl">{{time}}</span></div>
+        <div class="tl">{{t.offset}} {{offset}} · {{t.segment}} {{segment}} · {{t.frameHash}} <code title="{{frameHash}}">{{shortHash}}</code> · {{t.chained}} {{chained}}</div>
+        <details><summary>{{t.payload}}</summary><pre>{{payload}}</pre></details></li>{{/events}}</ol></section></main></body></html>
+        """,
+        "docs": """
+        {{> head}}<link rel="stylesheet" href="/assets/vendor/swagger-ui/swagger-ui.css"><script src="/assets/vendor/swagger-ui/swagger-ui-bundle.js" defer></script><script src="/assets/docs.js" defer></script></head>
+        <body>{{> header}}<div id="swagger" data-missing="{{t.noChartLibrary}}"></div><noscript><p><a href="/openapi.json">/openapi.json</a></p></noscript></body></html>
+        """,
+    ]
+}
