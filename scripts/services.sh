@@ -85,7 +85,7 @@ redis_start() {
         echo "services: port $redis_port is already used by another Redis (not this project's); set SB_REDIS_PORT to another port" >&2
         exit 1
     fi
-    redis-server --port "$redis_port" --bind 127.0.0.1 --requirepass "$REDISCLI_AUTH" --databases 32 --dir "$base/redis" --daemonize yes \
+    redis-server --port "$redis_port" --bind 127.0.0.1 --requirepass "$REDISCLI_AUTH" --databases 64 --dir "$base/redis" --daemonize yes \
         --pidfile "$base/redis/redis.pid" --logfile "$base/redis/redis.log" --save "" --appendonly no >/dev/null
     for _ in $(seq 1 50); do
         redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return

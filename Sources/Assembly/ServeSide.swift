@@ -41,6 +41,8 @@ public struct ServeOptions: Sendable {
     public var kisRequestsPerSecond: Double?
     public var maxConnections = 1_024
     public var candleCache = 512
+    /// The queue board's port (`--board-port`, `STOCKBOOM_BOARD_PORT`; the guide's 3003); nil: no board.
+    public var boardPort: Int?
     /// The front-end files (`STOCKBOOM_ASSETS_DIR`; default: `.assets` of the checkout the program was built in).
     public var assetsDirectory: String? = ServeOptions.defaultAssetsDirectory()
     /// The engine's time source for commands, µs since the epoch.
@@ -231,6 +233,27 @@ public final class ServeSide: Sendable {
         )
         // Shut down in reverse order: the gateway first, then the dispatcher and the projections.
         parts.append(app)
+        if let boardPort = options.boardPort, let services {
+            // The queue board on a port of its own (operators only); a port it cannot take stops `serve`, as the
+            // gateway's does.
+            parts.append(
+                Application(
+                    router: QueueBoard.router(dependencies: dependencies, services: services),
+                    server: try Self.server(.http1(configuration: .init(idleTimeout: .seconds(60))), tls: options.tls),
+                    configuration: .init(
+                        address: .hostname(options.host, port: boardPort),
+                        serverName: options.serverName
+                    ),
+                    onServerRunning: { channel in
+                        logger.info(
+                            "queue board listening",
+                            metadata: ["address": "\(options.host):\(channel.localAddress?.port ?? boardPort)"]
+                        )
+                    },
+                    logger: logger
+                )
+            )
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: parts,

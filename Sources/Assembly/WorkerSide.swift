@@ -36,6 +36,8 @@ public struct WorkerOptions: Sendable {
     public var clockSpeed = 1.0
     public var pollSeconds = 2.0
     public var lockMs = 60_000
+    /// A failed job's first retry waits this long (ms); each later one twice as long (`--backoff-ms`).
+    public var backoffMs = 1_000
     /// Seconds between reconciliations of the KIS accounts (one also runs at start-up); nil: none.
     public var reconcileSeconds: Double? = 300
     /// Seconds between data-collection schedules; 0: none.
@@ -242,6 +244,7 @@ public final class WorkerSide: Sendable {
                     concurrency: options.concurrency[queue] ?? 1,
                     handler: handler,
                     lockMs: options.lockMs,
+                    backoffMs: options.backoffMs,
                     report: report,
                     observe: { metrics.job($0, $1, duration: $2) }
                 )

@@ -111,9 +111,17 @@ public struct JobQueueStore: Sendable {
         """
     )
 
-    /// KEYS: wait, active; ARGV: prefix, max, lockMs, token, now, firstID (already moved by BLMOVE, or '').
+    /// KEYS: wait, active, meta; ARGV: prefix, max, lockMs, token, now, firstID (already moved by BLMOVE, or '').
+    /// A paused queue (`meta` has `paused`) hands out nothing: the job BLMOVE took goes back where it was.
     static let reserveScript = LuaScript(
         """
+        if redis.call('HEXISTS', KEYS[3], 'paused') == 1 then
+            if ARGV[6] ~= '' then
+                redis.call('LREM', KEYS[2], -1, ARGV[6])
+                redis.call('RPUSH', KEYS[1], ARGV[6])
+            end
+            return {}
+        end
         local ids = {}
         if ARGV[6] ~= '' then table.insert(ids, ARGV[6]) end
         local max = tonumber(ARGV[2])
@@ -291,6 +299,11 @@ public struct JobQueueStore: Sendable {
     {
         var first = ""
         if waitSeconds > 0 {
+            // Paused by an operator (the board): nothing is taken; the caller comes back after a nap.
+            if try self.isPaused(queue) {
+                usleep(UInt32(min(waitSeconds, 1) * 1_000_000))
+                return []
+            }
             let reply = try self.redis.command(bytes: [
                 Array("BLMOVE".utf8), Self.key(queue, "wait"), Self.key(queue, "active"), Array("RIGHT".utf8),
                 Array("LEFT".utf8), Array(String(waitSeconds).utf8),
@@ -304,7 +317,7 @@ public struct JobQueueStore: Sendable {
         let reply = try self.script(
             Self.eval(
                 Self.reserveScript,
-                keys: [Self.key(queue, "wait"), Self.key(queue, "active")],
+                keys: [Self.key(queue, "wait"), Self.key(queue, "active"), Self.key(queue, Self.metaSuffix)],
                 arguments: ["bull:\(queue.rawValue):", String(max), String(self.lockMs), token, String(now), first]
             )
         )
@@ -491,10 +504,11 @@ public struct JobQueueStore: Sendable {
         [Array("EVALSHA".utf8), script.sha, Array(String(keys.count).utf8)] + keys + arguments.map { Array($0.utf8) }
     }
 
-    static let allScripts = [
-        addScript, addOrRequeueScript, reserveScript, completeScript, failScript, postponeScript, promoteScript,
-        stalledScript, retryFailedScript, extendScript,
-    ]
+    static let allScripts =
+        [
+            addScript, addOrRequeueScript, reserveScript, completeScript, failScript, postponeScript, promoteScript,
+            stalledScript, retryFailedScript, extendScript,
+        ] + boardScripts
     static let scriptsBySHA: [[UInt8]: [UInt8]] = Dictionary(
         uniqueKeysWithValues: allScripts.map { ($0.sha, Array($0.text.utf8)) }
     )

@@ -58,6 +58,9 @@ public final class QueueConsumers: @unchecked Sendable {
     /// reservation (at most a second while the queue is empty) and the jobs it took; a turn much older than
     /// that is a hung thread (`stalled`).
     private let turns = Mutex<[String: Int64]>([:])
+    /// Who this process is on the queue board: `host:pid`. Each reservation's lock value starts with it (so the
+    /// board shows which worker holds a job), and the maintenance thread's heartbeat carries it.
+    public static let identity = "\(ProcessInfo.processInfo.hostName):\(getpid())"
 
     public init(
         endpoint: RedisEndpoint,
@@ -140,7 +143,7 @@ public final class QueueConsumers: @unchecked Sendable {
                     max: self.batch,
                     waitSeconds: 1,
                     now: Self.nowMillis(),
-                    token: UUID().uuidString
+                    token: "\(Self.identity)/\(name)#\(UUID().uuidString)"
                 )
                 pause = 100_000
             } catch {
@@ -215,9 +218,11 @@ public final class QueueConsumers: @unchecked Sendable {
             self.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
         }
         let store = self.store()
+        let started = Self.nowMillis()
         while !self.stopping.load(ordering: .sequentiallyConsistent) {
             self.turn(name, Self.nowMillis())
             do {
+                try store.heartbeat(worker: Self.identity, queue: self.queue, startedAt: started, now: Self.nowMillis())
                 let (_, requeued) = try store.maintain(self.queue, now: Self.nowMillis())
                 if requeued > 0 {
                     self.report("\(self.queue.rawValue): \(requeued) job(s) of a stopped worker returned to wait")

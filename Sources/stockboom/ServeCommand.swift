@@ -39,6 +39,10 @@ struct ServeCommand: AsyncParsableCommand {
             "Newest candles kept in memory per stock and timeframe (48 bytes each); older ranges come from PostgreSQL."
     ) var candleCache = 512
     @Option(
+        help:
+            "The queue board's port, operators only (the guide's 3003; default $STOCKBOOM_BOARD_PORT; unset: no board)."
+    ) var boardPort: Int?
+    @Option(
         help: ArgumentHelp(
             "Replicate the log over NATS JetStream: sync (acknowledge after the stream's quorum) or async (default $STOCKBOOM_REPLICATION; unset: a single node).",
             valueName: "sync|async"
@@ -64,6 +68,12 @@ struct ServeCommand: AsyncParsableCommand {
         guard self.candleCache > 0 else { throw ValidationError("--candle-cache must be positive") }
         options.maxConnections = self.maxConnections
         options.candleCache = self.candleCache
+        options.boardPort = self.boardPort ?? environment["STOCKBOOM_BOARD_PORT"].flatMap { Int($0) }
+        if let board = options.boardPort {
+            guard (1...65_535).contains(board), board != options.port else {
+                throw ValidationError("--board-port must be 1...65535 and not the gateway's port")
+            }
+        }
         if let assets = environment["STOCKBOOM_ASSETS_DIR"], !assets.isEmpty { options.assetsDirectory = assets }
         options.databaseURL = self.databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         var limit: Int?

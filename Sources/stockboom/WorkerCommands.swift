@@ -29,6 +29,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between looks at a resting order.") var pollSeconds = 2.0
     @Option(help: "Milliseconds a reserved job stays locked; a worker dead longer than this has its jobs run again.")
     var lockMs = 60_000
+    @Option(help: "Milliseconds before a failed job's first retry; each later retry waits twice as long.")
+    var backoffMs = 1_000
     @Option(help: "Seconds between reconciliations of the KIS accounts (one also runs at start-up).")
     var reconcileSeconds = 300.0
     @Option(
@@ -111,6 +113,10 @@ struct WorkerCommand: AsyncParsableCommand {
         options.clockSpeed = self.session.clockStart == nil ? 1 : self.session.clockSpeed
         options.pollSeconds = self.pollSeconds
         options.lockMs = self.lockMs
+        guard (1...3_600_000).contains(self.backoffMs) else {
+            throw ValidationError("--backoff-ms must be 1...3600000")
+        }
+        options.backoffMs = self.backoffMs
         options.reconcileSeconds = self.reconcileSeconds
         options.collectSeconds = self.collectSeconds
         options.watch = self.watch.split(separator: ",").map { String($0) }

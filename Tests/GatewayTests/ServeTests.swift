@@ -521,6 +521,104 @@ extension BrowserTests {
     }
 }
 
+extension BrowserTests {
+    /// The queue board on its own port, used by an operator in Chromium (`Browser/board.py`): a notification job
+    /// whose webhook is down fails for good and shows its error; with the webhook back, retry completes it; a
+    /// paused queue holds a new job until resumed; a job made of markup shows as text and is removed; a trader
+    /// finds nothing; a forged form is refused. A real `stockboom worker` consumes the queue (its own Redis
+    /// database, so no other test's jobs reach it). Every action is in serve's log with the operator's id.
+    @Test func anOperatorRetriesAFailedJobOnTheQueueBoard() async throws {
+        var environment = try ServeTests.servicesWithFreshDatabase("board")
+        environment["BCRYPT_COST"] = "4"
+        let worker = "board-worker-token-0123456789abcdef0"
+        environment["STOCKBOOM_WORKER_TOKEN"] = worker
+        var redis = try #require(RedisEndpoint(url: environment["REDIS_URL"] ?? ""))
+        redis.database = 40
+        environment["REDIS_URL"] = (environment["REDIS_URL"] ?? "") + "/40"
+        let store = JobQueueStore(redis: RedisClient(endpoint: redis))
+        _ = try store.redis.command(["FLUSHDB"])
+        // Junk as a broken producer could leave it: an id and data of markup, in a queue no consumer here takes.
+        try store.add(
+            [Job(queue: .dataAnalysis, id: #"<b>evil</b>"'"#, data: #"{"x":"<script>alert(1)</script>"}"#)],
+            now: 1
+        )
+        let directory = TemporaryDirectory("board")
+        let boardPort = freePort()
+        let server = try await Server(
+            directory: directory.path,
+            environment: environment,
+            arguments: ["--board-port", String(boardPort)]
+        )
+        let webhookPort = freePort()
+        let consumer = Process()
+        consumer.executableURL = URL(fileURLWithPath: try stockboomExecutable())
+        consumer.arguments = [
+            "worker", "--dir", directory.path, "--server", server.url, "--concurrency", "notification=1",
+            "--backoff-ms", "50", "--no-http",
+        ]
+        consumer.environment = environment.merging([
+            "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:\(webhookPort)/hook", "SWIFT_BACKTRACE": "enable=no",
+            "PATH": "/usr/bin:/bin",
+        ]) { $1 }
+        let consumerOutput = OutputFile()
+        consumer.standardOutput = consumerOutput.handle
+        consumer.standardError = consumerOutput.handle
+        try consumer.run()
+        defer { if consumer.isRunning { consumer.terminate() } }
+        let keep = ProcessInfo.processInfo.environment["STOCKBOOM_SCREENSHOTS"]
+        let shots = TemporaryDirectory("board-shots")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3",
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/board.py").path,
+            server.url, "http://127.0.0.1:\(boardPort)", worker, String(webhookPort), keep ?? shots.path,
+        ]
+        let output = OutputFile()
+        process.standardOutput = output.handle
+        process.standardError = output.handle
+        try process.run()
+        let text = try await blocking {
+            process.waitUntilExit()
+            return output.text
+        }
+        #expect(process.terminationStatus == 0, "\(text)\nworker: \(consumerOutput.text.suffix(2000))")
+        let report = ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:]
+        #expect((report["trader"] as? String)?.contains("Not Found") == true, "a trader finds nothing: \(text)")
+        #expect(report["signedIn"] as? Bool == true, "\(text)")
+        let job = try #require(report["failedJob"] as? String, "\(text)")
+        #expect(!job.isEmpty, "\(text)")
+        #expect((report["failedError"] as? String ?? "").count > 5, "the job's last error is shown: \(text)")
+        #expect(report["failedAttempts"] as? String == "5/5", "\(text)")
+        #expect(report["retriedCompleted"] as? Bool == true, "\(text)")
+        #expect(report["webhookTitles"] as? [String] == ["first"], "the retry delivered it: \(text)")
+        #expect(report["paused"] as? Bool == true, "\(text)")
+        #expect(report["waitingWhilePaused"] as? Int == 1, "a paused queue hands out nothing: \(text)")
+        #expect(report["webhookWhilePaused"] as? Int == 1, "\(text)")
+        #expect(report["webhookAfterResume"] as? [String] == ["first", "second"], "\(text)")
+        #expect(report["completedCount"] as? String == "2", "\(text)")
+        #expect((report["workers"] as? String)?.contains("notification") == true, "the heartbeat: \(text)")
+        #expect((report["junkShown"] as? String)?.contains("<b>evil</b>") == true, "\(text)")
+        #expect(report["markupElements"] as? Int == 0, "markup in job ids and data stays text: \(text)")
+        #expect(report["junkAfterRemove"] as? Int == 0, "\(text)")
+        #expect(report["forged"] as? Int == 403, "\(text)")
+        #expect(try store.counts(.dataAnalysis).wait == 0, "the removal reached Redis")
+        consumer.terminate()
+        consumer.waitUntilExit()
+        let (exit, log) = await server.stop()
+        #expect(exit == 0, "\(log.suffix(2000))")
+        // The operator's actions, with the operator's id, in serve's log.
+        for action in ["job retry", "queue pause", "queue resume", "job remove"] {
+            #expect(
+                log.split(separator: "\n").contains {
+                    $0.contains("queue board: \(action)") && $0.contains("user-0000000001")
+                },
+                "\(action) is logged with the operator: \(log.suffix(3000))"
+            )
+        }
+    }
+}
+
 /// Finding 8 of the hostile-input review: slow sockets were held for ever and nothing capped connections.
 @Suite(.serialized) struct ConnectionLimitTests {
     /// A TCP connection to 127.0.0.1:`port` with a 2-s receive timeout; -1 when it cannot connect.

@@ -15,6 +15,7 @@ import Storage
 /// `/orders/{id}` is an order's lifecycle from the log with the chain attestation; `/docs` is Swagger UI.
 enum Dashboard {
     static func register(_ routes: RouteTable, _ services: GatewayServices) {
+        Self.registerSession(routes, services)
         routes.add(.get, "/") { request, context -> Response in
             let (csrf, fresh) = Self.csrfToken(request)
             let words = Words(language: Language.of(request))
@@ -96,6 +97,27 @@ enum Dashboard {
                 return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
             }
         }
+        // The dashboard's kill switch (the API's is POST /api/broker-accounts/{id}/kill-switch).
+        routes.add(.post, "/kill-switch") { request, context -> Response in
+            let buffer = try await request.body.collect(upTo: 8 << 10)
+            try CSRFMiddleware.checkOrigin(request)
+            let form = Self.parseForm(String(buffer: buffer))
+            try CSRFMiddleware.checkToken(request, given: form["csrf"])
+            let user = try context.requireUser()
+            guard form["confirm"] == "yes" else { throw problem(422, "tick the confirmation box first") }
+            let account = try GatewayAPI.ownAccount(form["account"] ?? "", user: user, state: services.runtime.state)
+            _ = try await services.runtime.execute(
+                .killSwitch(account.id, user: user),
+                context: services.context("kill-switch")
+            )
+            var response = Response(status: .seeOther)
+            response.headers[.location] = "/#portfolio"
+            return response
+        }
+    }
+
+    /// Sign-in and sign-out by form (the dashboard's and the queue board's).
+    static func registerSession(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.post, "/login") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)
             let form = Self.parseForm(String(buffer: buffer))
@@ -124,23 +146,6 @@ enum Dashboard {
                 response.headers[.location] = "/?error=1"
                 return response
             }
-        }
-        // The dashboard's kill switch (the API's is POST /api/broker-accounts/{id}/kill-switch).
-        routes.add(.post, "/kill-switch") { request, context -> Response in
-            let buffer = try await request.body.collect(upTo: 8 << 10)
-            try CSRFMiddleware.checkOrigin(request)
-            let form = Self.parseForm(String(buffer: buffer))
-            try CSRFMiddleware.checkToken(request, given: form["csrf"])
-            let user = try context.requireUser()
-            guard form["confirm"] == "yes" else { throw problem(422, "tick the confirmation box first") }
-            let account = try GatewayAPI.ownAccount(form["account"] ?? "", user: user, state: services.runtime.state)
-            _ = try await services.runtime.execute(
-                .killSwitch(account.id, user: user),
-                context: services.context("kill-switch")
-            )
-            var response = Response(status: .seeOther)
-            response.headers[.location] = "/#portfolio"
-            return response
         }
         routes.add(.post, "/logout") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)

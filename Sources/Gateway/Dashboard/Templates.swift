@@ -132,6 +132,22 @@ enum Templates {
         <div class="tl">{{t.offset}} {{offset}} · {{t.segment}} {{segment}} · {{t.frameHash}} <code title="{{frameHash}}">{{shortHash}}</code> · {{t.chained}} {{chained}}</div>
         <details><summary>{{t.payload}}</summary><pre>{{payload}}</pre></details></li>{{/events}}</ol></section></main></body></html>
         """,
+        "board": """
+        {{> head}}</head><body><header><a class="brand" href="/">StockBoom · {{t.board}}</a><nav><a href="?lang={{otherLanguage}}&queue={{queue}}&state={{state}}">{{t.otherLanguage}}</a> <span>{{email}}</span> <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button>{{t.signOut}}</button></form></nav></header>
+        <main class="narrow">{{#redisError}}<p class="error" role="alert">Redis: {{redisError}}</p>{{/redisError}}
+        <section id="queues"><h2>{{t.queues}}</h2><div class="scroll"><table><tr><th>{{t.queue}}</th>{{#first(queues)}}{{#states}}<th>{{state}}</th>{{/states}}{{/first(queues)}}<th></th></tr>
+        {{#queues}}<tr id="queue-{{name}}"><td>{{name}}{{#paused}} <span class="halted" id="paused-{{name}}">{{t.paused}}</span>{{/paused}}</td>{{#states}}<td><a href="?queue={{queue}}&state={{state}}" class="{{#selected}}on{{/selected}}" data-count="{{state}}">{{count}}</a></td>{{/states}}
+        <td><form class="inline" method="post" action="/queues/action"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="queue" value="{{name}}"><input type="hidden" name="state" value="{{state}}">{{#paused}}<button name="action" value="resume">{{t.resumeQueue}}</button>{{/paused}}{{^paused}}<button name="action" value="pause">{{t.pauseQueue}}</button>{{/paused}} <button name="action" value="retry-failed" id="retry-failed-{{name}}">{{t.retryFailed}}</button> <button name="action" value="clean-completed">{{t.cleanCompleted}}</button></form></td></tr>{{/queues}}</table></div></section>
+        <section id="jobs"><h2>{{queue}} · {{state}} <span class="tl">{{range}}</span></h2>{{^jobs}}<p class="tl">{{t.none}}</p>{{/jobs}}
+        {{^empty(jobs)}}<div class="scroll"><table id="job-list"><tr><th>id</th><th>{{t.attempts}}</th><th>{{t.added}}</th><th>{{t.processed}}</th><th>{{t.finishedAt}}</th><th>{{t.holder}}</th><th></th></tr>
+        {{#jobs}}<tr id="job-{{id}}"><td><code>{{id}}</code></td><td>{{attempts}}</td><td>{{added}}</td><td>{{processed}}</td><td>{{finished}}{{#due}}{{t.due}} {{due}}{{/due}}</td><td>{{holder}}</td>
+        <td><form class="inline" method="post" action="/jobs/action"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="queue" value="{{queue}}"><input type="hidden" name="state" value="{{state}}"><input type="hidden" name="id" value="{{id}}">{{#canRetry}}<button name="action" value="retry" class="retry">{{t.retry}}</button>{{/canRetry}}{{#canPromote}}<button name="action" value="promote" class="promote">{{t.promote}}</button>{{/canPromote}}{{#canRemove}} <button name="action" value="remove" class="danger remove">{{t.remove}}</button>{{/canRemove}}</form></td></tr>
+        <tr class="tl"><td colspan="7">{{#error}}<div class="error job-error">{{error}}</div>{{/error}}<details><summary>data</summary><pre>{{data}}</pre></details></td></tr>{{/jobs}}</table></div>{{/empty(jobs)}}
+        <p class="pager">{{#newer}}<a href="?queue={{queue}}&state={{state}}&offset={{newer}}">{{t.newer}}</a>{{/newer}} {{#older}}<a href="?queue={{queue}}&state={{state}}&offset={{older}}">{{t.older}}</a>{{/older}}</p></section>
+        <section id="workers"><h2>{{t.workers}}</h2>{{^workers}}<p class="tl">{{t.none}}</p>{{/workers}}{{^empty(workers)}}<div class="scroll"><table><tr><th>{{t.worker}}</th><th>{{t.queue}}</th><th>{{t.startedAt}}</th><th>{{t.seenAt}}</th><th></th></tr>
+        {{#workers}}<tr><td><code>{{worker}}</code></td><td>{{queue}}</td><td>{{started}}</td><td>{{seen}}</td><td class="{{#alive}}ok{{/alive}}{{^alive}}error{{/alive}}">{{#alive}}{{t.alive}}{{/alive}}{{^alive}}{{t.gone}}{{/alive}}</td></tr>{{/workers}}</table></div>{{/empty(workers)}}</section>
+        </main></body></html>
+        """,
         "docs": """
         {{> head}}<link rel="stylesheet" href="/assets/vendor/swagger-ui/swagger-ui.css"><script src="/assets/vendor/swagger-ui/swagger-ui-bundle.js" defer></script><script src="/assets/docs.js" defer></script></head>
         <body>{{> header}}<div id="swagger" data-missing="{{t.noChartLibrary}}"></div><noscript><p><a href="/openapi.json">/openapi.json</a></p></noscript></body></html>

@@ -73,6 +73,14 @@ struct Words: Sendable {
         ("notVerified", "검증 실패", "Not verified"), ("framesChecked", "검사한 프레임", "frames checked"),
         ("back", "← 대시보드", "← Dashboard"), ("filled", "체결", "filled"), ("fee", "수수료", "Fee"), ("tax", "세금", "Tax"),
         ("brokerNumber", "증권사 주문번호", "Broker order no."), ("source", "출처", "Source"), ("payload", "내용", "Payload"),
+        ("board", "작업 큐 보드", "Queue board"), ("queues", "큐", "Queues"), ("paused", "일시정지", "paused"),
+        ("pauseQueue", "일시정지", "Pause"), ("resumeQueue", "재개", "Resume"),
+        ("retryFailed", "실패 전부 재시도", "Retry all failed"),
+        ("cleanCompleted", "완료 정리", "Clean completed"), ("attempts", "시도", "Attempts"), ("added", "추가", "Added"),
+        ("processed", "처리 시작", "Processed"), ("finishedAt", "종료", "Finished"), ("holder", "작업자", "Held by"),
+        ("due", "예정", "due"), ("retry", "재시도", "Retry"), ("promote", "지금 실행", "Promote"), ("remove", "삭제", "Remove"),
+        ("workers", "워커", "Workers"), ("worker", "워커", "Worker"), ("startedAt", "시작", "Started"),
+        ("seenAt", "마지막 신호", "Last seen"), ("alive", "동작 중", "alive"), ("gone", "응답 없음", "gone"),
         ("tickRule", "호가단위", "tick"), ("band", "가격제한", "band"), ("won", "원", " KRW"),
     ]
 

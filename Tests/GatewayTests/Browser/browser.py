@@ -106,7 +106,7 @@ class Browser:
             document.querySelector('#signin-button').click();
         }})()""")
         self.wait_for_load()
-        self.until("document.querySelector('#portfolio, #signin') !== null", 10)
+        self.until("document.querySelector('#portfolio, #signin, #queues, pre') !== null", 10)
 
     def close(self):
         self.process.terminate()
