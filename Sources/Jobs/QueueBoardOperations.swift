@@ -27,6 +27,13 @@ public struct WorkerBeat: Sendable, Equatable {
     public var queue: String
     public var startedAt: Int64
     public var seenAt: Int64
+
+    public init(worker: String, queue: String, startedAt: Int64, seenAt: Int64) {
+        self.worker = worker
+        self.queue = queue
+        self.startedAt = startedAt
+        self.seenAt = seenAt
+    }
 }
 
 /// What the queue board does to jobs and queues (operators' actions; each is one Lua script, atomic in Redis).

@@ -48,6 +48,7 @@ final class APIHarness: @unchecked Sendable {
         workerToken: String? = nil,
         previousWorkerToken: String? = nil,
         internalNetworks: InternalNetworks = .default,
+        assetsDirectory: String? = nil,
         configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -69,6 +70,7 @@ final class APIHarness: @unchecked Sendable {
         let clock = self.clock
         var dependencies = GatewayDependencies(log: self.log, databaseURL: url, redis: nil)
         dependencies.internalNetworks = internalNetworks
+        dependencies.assetsDirectory = assetsDirectory
         var services = GatewayServices(
             dependencies: dependencies,
             runtime: self.runtime,

@@ -1078,6 +1078,74 @@ import Testing
     }
 }
 
+/// The pages (dashboard, order page, /docs, the vendored files) with hostile requests.
+@Suite struct PageTests {
+    @Test func pagesShowOnlyTheirOwnersDataAndTakeHostileParameters() async throws {
+        let assets = TemporaryDirectory("assets")
+        try FileManager.default.createDirectory(atPath: assets.path + "/vendor", withIntermediateDirectories: true)
+        try "window.Vendored = 1;".write(toFile: assets.path + "/vendor/lib.js", atomically: true, encoding: .utf8)
+        try "not for the web".write(toFile: assets.path + "/secret.txt", atomically: true, encoding: .utf8)
+        let harness = try await APIHarness("pages", assetsDirectory: assets.path)
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let bob = try await client.register("bob@example.com")
+            let bobAccount = try await client.simulatedAccount(bob.token)
+            let placed = try await client.call(
+                .post,
+                "/api/orders",
+                token: bob.token,
+                json: [
+                    "brokerAccountId": bobAccount, "stockId": "005930", "side": "BUY", "type": "LIMIT", "quantity": 1,
+                    "price": 70_000,
+                ]
+            )
+            let order = try #require(placed.json["id"] as? String, "\(placed.text)")
+            // Bob's order page is Bob's: Alice gets 404, nobody signed in is sent to the sign-in page.
+            let own = try await client.call(.get, "/orders/\(order)", token: bob.token)
+            #expect(own.status == 200 && own.text.contains("OrderRequested"), "\(own.text.prefix(300))")
+            #expect(own.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+            #expect(try await client.call(.get, "/orders/\(order)", token: alice.token).status == 404)
+            let anonymous = try await client.call(.get, "/orders/\(order)")
+            #expect(anonymous.status == 303 && anonymous.headers[.location] == "/", "\(anonymous.status)")
+            for id in ["ord-0", "%3Cscript%3E", "ord-99999999999999999999999", "..%2F..%2Fetc%2Fpasswd"] {
+                let reply = try await client.call(.get, "/orders/\(id)", token: bob.token)
+                #expect(reply.status == 404 || reply.status == 400, "\(id): \(reply.status)")
+            }
+            // Hostile query parameters render the page (Korean unless `en` exactly), never a 5xx.
+            for query in [
+                "page=99999999999999999999999", "page=-7", "page=%00", "lang=%3Cscript%3E", "lang=EN",
+                "stock=%3Cimg%20src%3Dx%3E", "stock=005930%00", "page=2&stock=000000",
+            ] {
+                let reply = try await client.call(.get, "/?\(query)", token: alice.token)
+                #expect(reply.status == 200, "\(query): \(reply.status)")
+                #expect(reply.text.contains(#"<html lang="ko">"#), "\(query)")
+                #expect(!reply.text.contains("<img src=x>") && !reply.text.contains("<script>"), "\(query)")
+                #expect(reply.headers[.setCookie]?.contains("sb_lang") != true, "\(query): no language remembered")
+            }
+            let english = try await client.call(.get, "/?lang=en", token: alice.token)
+            #expect(english.text.contains(#"<html lang="en">"#) && english.text.contains("Portfolio"))
+            #expect(english.headers[values: .setCookie].contains { $0.hasPrefix("sb_lang=en;") })
+            // Bob's order is not on Alice's page.
+            #expect(!(try await client.call(.get, "/", token: alice.token)).text.contains(order))
+            // The vendored files: served; nothing outside their folder, however the path is spelled.
+            let vendored = try await client.call(.get, "/assets/vendor/lib.js")
+            #expect(vendored.status == 200 && vendored.text == "window.Vendored = 1;")
+            for path in [
+                "/assets/vendor/../secret.txt", "/assets/vendor/%2e%2e/secret.txt", "/assets/vendor/..%2fsecret.txt",
+                "/assets/vendor/%2e%2e%2fsecret.txt", "/assets/secret.txt", "/assets/vendor/",
+            ] {
+                let reply = try await client.call(.get, path)
+                #expect(reply.status != 200 && !reply.text.contains("not for the web"), "\(path): \(reply.status)")
+            }
+            let docs = try await client.call(.get, "/docs")
+            #expect(docs.status == 200 && docs.text.contains("/assets/vendor/swagger-ui/swagger-ui-bundle.js"))
+            let script = try await client.call(.get, "/assets/dashboard.js")
+            #expect(script.status == 200 && script.headers[.contentType]?.hasPrefix("text/javascript") == true)
+        }
+        await harness.close()
+    }
+}
+
 @Suite struct OpenAPITests {
     @Test func theDocumentDescribesExactlyTheRoutes() async throws {
         let harness = try await APIHarness("openapi")

@@ -100,6 +100,67 @@ import Testing
         #expect(try store.job(.notification, id: "7")?["attemptsMade"] == "0")
     }
 
+    /// The queue board's actions on a real Redis: each moves only a job in the state it names, a held job is
+    /// not removed from under its worker, and a paused queue hands out nothing (the job BLMOVE took goes back).
+    @Test func theBoardsActionsMoveOnlyWhatTheyName() throws {
+        let store = try Self.store(database: 41)
+        try store.add((1...4).map { Job(queue: .notification, id: "n\($0)", data: #"{"n":"<b>\#($0)</b>"}"#) }, now: 5)
+        // n1 held by a worker, n2 failed for good, n3 delayed, n4 waiting.
+        let held = try #require(
+            try store.reserve(.notification, max: 1, waitSeconds: 0.1, now: 10, token: "w:1/x#a").first
+        )
+        #expect(held.id == "n1")
+        var failing = try #require(
+            try store.reserve(.notification, max: 1, waitSeconds: 0.1, now: 11, token: "t").first
+        )
+        failing.maxAttempts = 1
+        _ = try store.redis.command(["HSET", "bull:notification:n2", "maxAttempts", "1"])
+        #expect(try store.fail(failing, error: "webhook <i>503</i>", now: 12) == .failed)
+        let delaying = try #require(
+            try store.reserve(.notification, max: 1, waitSeconds: 0.1, now: 13, token: "u").first
+        )
+        #expect(try store.fail(delaying, error: "later", now: 14) == .delayed)
+
+        let failed = try store.jobs(.notification, state: .failed, offset: 0, limit: 10)
+        #expect(failed.total == 1 && failed.jobs.first?.failedReason == "webhook <i>503</i>")
+        #expect(failed.jobs.first?.data == #"{"n":"<b>2</b>"}"#, "\(failed)")
+        let active = try store.jobs(.notification, state: .active, offset: 0, limit: 10)
+        #expect(active.jobs.first?.holder == "w:1/x#a" && active.jobs.first?.processedOn == 10, "\(active)")
+        #expect(try store.jobs(.notification, state: .delayed, offset: 0, limit: 10).jobs.first?.dueAt == 1_014)
+
+        #expect(try store.retry(.notification, id: "n4") == false, "waiting, not failed")
+        #expect(try store.promote(.notification, id: "n2") == false, "failed, not delayed")
+        #expect(try store.remove(.notification, id: "n1") == .heldByAWorker)
+        #expect(try store.remove(.notification, id: "nope") == .notFound)
+        #expect(try store.retry(.notification, id: "n2"))
+        #expect(try store.job(.notification, id: "n2")?["attemptsMade"] == "0")
+        #expect(try store.promote(.notification, id: "n3"))
+        #expect(try store.remove(.notification, id: "n4") == .removed)
+        #expect(try store.job(.notification, id: "n4") == nil, "the record went with it")
+        #expect(try store.counts(.notification) == QueueCounts(wait: 2, active: 1, delayed: 0, completed: 0, failed: 0))
+
+        // Paused: nothing is handed out, and what waits stays in its order.
+        try store.pause(.notification)
+        #expect(try store.isPaused(.notification))
+        #expect(try store.reserve(.notification, max: 5, waitSeconds: 0.1, now: 20, token: "p").isEmpty)
+        #expect(try store.counts(.notification).wait == 2)
+        try store.resume(.notification)
+        let after = try store.reserve(.notification, max: 5, waitSeconds: 0.1, now: 21, token: "r")
+        #expect(after.map(\.id) == ["n2", "n3"], "\(after)")
+        #expect(try store.complete(.notification, ids: ["n2", "n3"], token: "r", now: 22) == 2)
+        #expect(try store.cleanCompleted(.notification) == 2)
+        #expect(try store.job(.notification, id: "n2") == nil)
+        #expect(try store.counts(.notification).completed == 0)
+
+        try store.heartbeat(worker: "host:7", queue: .notification, startedAt: 100, now: 200)
+        try store.heartbeat(worker: "old:1", queue: .notification, startedAt: 1, now: 2)
+        #expect(
+            try store.workers(now: 300, forgetAfterMs: 250)
+                == [WorkerBeat(worker: "host:7", queue: "notification", startedAt: 100, seenAt: 200)],
+            "a heartbeat older than the limit is forgotten"
+        )
+    }
+
     @Test func aJobWhoseWorkerDiedReturnsToWaitAfterTwoChecks() throws {
         let store = try Self.store(database: 13)
         try store.add([Job(queue: .dataCollection, id: "c1", data: "{}")], now: 0)
