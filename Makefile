@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo demo-serve test test-docker bench-day bench-backup bench-log bench-engine bench-projections bench-gateway bench-queue bench-replication bench-failover services-start services-stop build
+.PHONY: demo demo-serve test test-docker bench-day bench-backup bench-log bench-engine bench-projections bench-gateway bench-dashboard bench-queue bench-replication bench-failover services-start services-stop build
 
 demo:
 	scripts/demo.sh
@@ -41,6 +41,10 @@ bench-queue:
 
 bench-gateway:
 	scripts/bench-gateway.sh
+
+# The dashboard's first paint with the demo's day loaded, in headless Chromium (BENCHMARKS.md).
+bench-dashboard:
+	scripts/bench-dashboard.sh
 
 bench-log:
 	scripts/bench-log.sh

@@ -24,6 +24,7 @@ step engine scripts/bench-engine.sh --stocks 40 --export-stocks 10
 step queue scripts/bench-queue.sh 2000
 step replication env EVENTS=20000 scripts/bench-replication.sh --single-events 2000 --latency-samples 200 --lag-rate 1000 --lag-seconds 2
 step gateway env STOCKS=20 scripts/bench-gateway.sh 2 4
+step dashboard env STOCKS=20 scripts/bench-dashboard.sh 2
 step day scripts/bench-day.sh --stocks 40 --accounts 4 --speed 2000 --out "$RESULTS/day"
 step day-in-process scripts/bench-day.sh --in-process --stocks 30 --accounts 3 --out "$RESULTS/day"
 # A benchmark that only measured refusals would still "run": the gateway's requests must all have succeeded.

@@ -1100,6 +1100,23 @@ import Testing
                 ]
             )
             let order = try #require(placed.json["id"] as? String, "\(placed.text)")
+            // A client order id (Idempotency-Key) made of markup is text on both pages.
+            let marked = try await client.call(
+                .post,
+                "/api/orders",
+                token: bob.token,
+                json: [
+                    "brokerAccountId": bobAccount, "stockId": "005930", "side": "BUY", "type": "LIMIT", "quantity": 1,
+                    "price": 70_100,
+                ],
+                headers: ["Idempotency-Key": #"<img/src=x/onerror=alert(1)>"'"#]
+            )
+            let markedID = try #require(marked.json["id"] as? String, "\(marked.text)")
+            for page in ["/", "/orders/\(markedID)"] {
+                let reply = try await client.call(.get, page, token: bob.token)
+                #expect(reply.status == 200 && !reply.text.contains("<img/src=x"), "\(page)")
+                #expect(reply.text.contains("&lt;img/src=x/onerror=alert(1)&gt;&quot;&#39;"), "\(page)")
+            }
             // Bob's order page is Bob's: Alice gets 404, nobody signed in is sent to the sign-in page.
             let own = try await client.call(.get, "/orders/\(order)", token: bob.token)
             #expect(own.status == 200 && own.text.contains("OrderRequested"), "\(own.text.prefix(300))")

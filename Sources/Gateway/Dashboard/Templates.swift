@@ -43,7 +43,7 @@ enum Templates {
         <body data-stock="{{stock}}" data-event-types="{{eventTypes}}" data-lang="{{lang}}">{{> header}}<main>
         <section id="portfolio" data-live>{{> portfolio}}</section>
         <section id="trade">{{> trade}}</section>
-        <section id="orders" data-live>{{> orders}}</section>
+        <section id="orders" class="wide" data-live>{{> orders}}</section>
         <section id="chart" class="wide">{{> chart}}</section>
         <section id="strategies">{{> strategies}}</section>
         <section id="notifications" data-live>{{> notifications}}</section>
@@ -124,7 +124,8 @@ enum Templates {
         <tr><th>{{t.quantity}}</th><td>{{order.filled}}</td><th>{{t.price}}</th><td>{{order.price}}</td></tr>
         <tr><th>{{t.status}}</th><td id="order-status">{{order.status}}{{#order.failure}} ({{order.failure}}){{/order.failure}}</td><th>{{t.source}}</th><td>{{source}}</td></tr>
         <tr><th>{{t.fee}}</th><td>{{commission}}</td><th>{{t.tax}}</th><td>{{tax}}</td></tr>
-        {{#brokerNumber}}<tr><th>{{t.brokerNumber}}</th><td colspan="3">{{brokerNumber}}</td></tr>{{/brokerNumber}}</table></div>
+        {{#brokerNumber}}<tr><th>{{t.brokerNumber}}</th><td colspan="3">{{brokerNumber}}</td></tr>{{/brokerNumber}}
+        {{#order.clientOrderID}}<tr><th>{{t.clientOrderId}}</th><td colspan="3"><code>{{order.clientOrderID}}</code></td></tr>{{/order.clientOrderID}}</table></div>
         {{#verified}}<p id="verification" class="ok">✓ {{t.verified}} ({{framesChecked}} {{t.framesChecked}})</p>{{/verified}}
         {{^verified}}<div id="verification" class="error"><p>✗ {{t.notVerified}}</p><ul>{{#problems}}<li>{{.}}</li>{{/problems}}</ul></div>{{/verified}}
         <p class="tl">{{method}}</p>

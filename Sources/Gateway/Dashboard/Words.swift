@@ -72,7 +72,7 @@ struct Words: Sendable {
         ),
         ("notVerified", "검증 실패", "Not verified"), ("framesChecked", "검사한 프레임", "frames checked"),
         ("back", "← 대시보드", "← Dashboard"), ("filled", "체결", "filled"), ("fee", "수수료", "Fee"), ("tax", "세금", "Tax"),
-        ("brokerNumber", "증권사 주문번호", "Broker order no."), ("source", "출처", "Source"), ("payload", "내용", "Payload"),
+        ("brokerNumber", "증권사 주문번호", "Broker order no."), ("clientOrderId", "고객 주문 키", "Client order id"), ("source", "출처", "Source"), ("payload", "내용", "Payload"),
         ("board", "작업 큐 보드", "Queue board"), ("queues", "큐", "Queues"), ("paused", "일시정지", "paused"),
         ("pauseQueue", "일시정지", "Pause"), ("resumeQueue", "재개", "Resume"),
         ("retryFailed", "실패 전부 재시도", "Retry all failed"),
