@@ -1142,6 +1142,9 @@ import Testing
             let english = try await client.call(.get, "/?lang=en", token: alice.token)
             #expect(english.text.contains(#"<html lang="en">"#) && english.text.contains("Portfolio"))
             #expect(english.headers[values: .setCookie].contains { $0.hasPrefix("sb_lang=en;") })
+            // An account's read-only view is an operator's: Alice gets 404 for Bob's, and for her own.
+            #expect(try await client.call(.get, "/operator/accounts/\(bobAccount)", token: alice.token).status == 404)
+            #expect(try await client.call(.get, "/operator/accounts/\(bobAccount)").status == 404)
             // Bob's order is not on Alice's page.
             #expect(!(try await client.call(.get, "/", token: alice.token)).text.contains(order))
             // The vendored files: served; nothing outside their folder, however the path is spelled.

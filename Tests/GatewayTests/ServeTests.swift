@@ -498,6 +498,10 @@ extension BrowserTests {
         #expect(report["escaped"] as? Int == 0, "no markup from user strings became elements: \(text)")
         #expect((report["notifications"] as? String)?.contains("<script>alert(1)</script>") == true, "\(text)")
         #expect((report["orders"] as? String)?.contains("삼성<b>전자</b>&<i>") == true, "\(text)")
+        let readOnly = try #require(report["operatorView"] as? [String: Any], "\(text)")
+        #expect((readOnly["heading"] as? String)?.contains(accountID) == true, "\(text)")
+        #expect((readOnly["portfolio"] as? String)?.contains("70,009원") == true, "\(text)")
+        #expect(readOnly["controls"] as? Int == 0, "an operator's view of an account is read-only: \(text)")
         let lifecycle = try #require(report["orderPage"] as? [String: Any], "\(text)")
         #expect(
             lifecycle["events"] as? [String] == ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"],

@@ -485,6 +485,17 @@ enum OpenAPIDocument {
                         ],
                     ] as [String: Any]
                 ],
+                "/operator/accounts/{id}": [
+                    "get": [
+                        "summary": "An operator's read-only view of any account (HTML): portfolio, orders, strategies",
+                        "tags": ["dashboard"], "security": [[String: Any]](),
+                        "parameters": [path("id", string())],
+                        "responses": [
+                            "200": ["description": "HTML page", "content": ["text/html": ["schema": string()]]],
+                            "404": problemResponse,
+                        ],
+                    ] as [String: Any]
+                ],
                 "/docs": [
                     "get": operation(
                         "This document in Swagger UI (HTML)",

@@ -158,6 +158,12 @@ extension GatewayAPI {
         return order
     }
 
+    /// Any order (an operator's read-only view).
+    static func anyOrder(_ text: String, state: EngineState) throws -> Order {
+        guard let id = OrderID(text), let order = state.orders[id] else { throw problem(404, "no order \(text)") }
+        return order
+    }
+
     /// The order's events from the log with the frame checks. Offsets come from the `order_events` read
     /// model up to its checkpoint, and from a scan of the log after it (events not projected yet).
     static func audit(_ order: Order, services: GatewayServices) async throws -> AuditBody {

@@ -55,7 +55,12 @@ enum Dashboard {
                 return response
             }
             let (csrf, fresh) = Self.csrfToken(request)
-            let order = try GatewayAPI.ownOrder(context.parameter("id"), user: user, state: services.runtime.state)
+            // The owner's, or any order for an operator (who views every account read-only).
+            let state = services.runtime.state
+            let order =
+                state.operators.contains(user)
+                ? try GatewayAPI.anyOrder(context.parameter("id"), state: state)
+                : try GatewayAPI.ownOrder(context.parameter("id"), user: user, state: state)
             let audit = try await GatewayAPI.audit(order, services: services)
             let words = Words(language: Language.of(request))
             var response = Self.html(
@@ -69,6 +74,30 @@ enum Dashboard {
                         services: services
                     ),
                     "orderPage"
+                )
+            )
+            Self.setCookies(&response, request: request, csrf: fresh ? csrf : nil)
+            return response
+        }
+        routes.add(.get, "/operator/accounts/{id}") { request, context -> Response in
+            let state = services.runtime.state
+            guard let user = context.user, state.operators.contains(user),
+                let email = try await GatewayAPI.email(of: user, services: services)
+            else { throw problem(404, "not found") }
+            guard let id = AccountID(context.parameter("id")), let account = state.accounts[id] else {
+                throw problem(404, "no account \(context.parameter("id"))")
+            }
+            let (csrf, fresh) = Self.csrfToken(request)
+            var response = Self.html(
+                try await Self.page(
+                    user: user,
+                    email: email,
+                    stock: nil,
+                    page: Int(request.uri.queryParameters.get("page") ?? "") ?? 1,
+                    csrf: csrf,
+                    words: Words(language: Language.of(request)),
+                    services: services,
+                    only: account
                 )
             )
             Self.setCookies(&response, request: request, csrf: fresh ? csrf : nil)

@@ -66,6 +66,8 @@ struct DashboardView {
     var strategyNames = StrategyFactory.names
     var notifications: [NotificationView]
     var system: SystemView?
+    /// An operator's read-only view of another's account: its heading; nil on one's own dashboard.
+    var readOnly: String?
 }
 
 extension Dashboard {
@@ -73,6 +75,8 @@ extension Dashboard {
 
     /// The dashboard of `user`: the whole page, or (for the live refresh) the same page that the script
     /// takes the `data-live` sections from.
+    /// `only`: an operator's read-only view of that account (`/operator/accounts/{id}`): its portfolio, orders and
+    /// strategies without a control, and without the viewer's own sections.
     static func page(
         user: UserID,
         email: String,
@@ -80,10 +84,13 @@ extension Dashboard {
         page requestedPage: Int,
         csrf: String,
         words: Words,
-        services: GatewayServices
+        services: GatewayServices,
+        only: Account? = nil
     ) async throws -> String {
         let state = services.runtime.state
-        let accounts = state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }
+        let accounts =
+            only.map { [$0] }
+            ?? state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }
         let accountIDs = Set(accounts.map(\.id))
         let orders = state.orders.values.filter { accountIDs.contains($0.account) }.sorted { $0.id > $1.id }
         let working = orders.filter { !$0.status.isTerminal }
@@ -96,7 +103,7 @@ extension Dashboard {
             requested.flatMap { StockCode($0) }.flatMap { state.stocks[$0] != nil ? $0 : nil }
             ?? open.first?.stock ?? past.first?.stock ?? state.stocks.keys.sorted().first
         let ids = (open + past).map(\.id.description)
-        let isOperator = state.operators.contains(user)
+        let isOperator = state.operators.contains(user) && only == nil
         var queues: [(QueueName, QueueCounts)]?
         if isOperator, let endpoint = services.dependencies.redis {
             // hiredis blocks: on a thread of its own; nil when Redis is away.
@@ -114,7 +121,7 @@ extension Dashboard {
             }
             return (
                 timeline,
-                try ReadQueries.notifications(user: userID, limit: 10, db),
+                only == nil ? try ReadQueries.notifications(user: userID, limit: 10, db) : [],
                 isOperator ? try ReadQueries.checkpoints(db) : []
             )
         }
@@ -184,9 +191,10 @@ extension Dashboard {
             notifications: notifications.map {
                 .init(time: Self.kstDayTime($0.createdAt), title: $0.title, message: $0.message, read: $0.isRead)
             },
-            system: system
+            system: system,
+            readOnly: only.map { "\($0.id) · \(words["owner"]) \($0.user)" }
         )
-        return Templates.render(view, "dashboard")
+        return Templates.render(view, only == nil ? "dashboard" : "accountView")
     }
 
     typealias OrderView = DashboardView.OrderView

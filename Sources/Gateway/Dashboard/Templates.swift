@@ -50,13 +50,18 @@ enum Templates {
         {{#system}}<section id="system" data-live>{{> system}}</section>{{/system}}
         </main></body></html>
         """,
+        "accountView": """
+        {{> head}}</head><body>{{> header}}<main><section id="read-only" class="wide"><p><a href="/">{{t.back}}</a></p><h1>{{t.operator}} · {{t.readOnlyView}}: {{readOnly}}</h1></section>
+        <section id="portfolio">{{> portfolio}}</section><section id="strategies">{{> strategies}}</section>
+        <section id="orders" class="wide">{{> orders}}</section></main></body></html>
+        """,
         "portfolio": """
         <h2>{{t.portfolio}}</h2>{{^accounts}}<p>{{t.noAccounts}} (<code>POST /api/broker-accounts</code>)</p>{{/accounts}}
         {{#accounts}}<div class="account" id="account-{{id}}"><h3>{{id}} · {{broker}} {{number}}</h3>
         <div class="scroll"><table class="figures"><tr><th>{{t.cash}}</th><th>{{t.reserved}}</th><th>{{t.marketValue}}</th><th>{{t.equity}}</th><th>{{t.profit}}</th></tr>
         <tr><td>{{cash}}</td><td>{{reserved}}</td><td>{{marketValue}}</td><td>{{equity}}</td><td class="{{profitClass}}">{{profit}}</td></tr></table></div>
-        {{#haltReason}}<p class="halted" id="halted-{{id}}">{{t.halted}}: {{haltReason}}</p><button class="js" data-resume="{{id}}">{{t.resume}}</button>{{/haltReason}}
-        {{^haltReason}}<form class="inline kill" method="post" action="/kill-switch"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="account" value="{{id}}"><label><input type="checkbox" name="confirm" value="yes" required> {{t.confirm}}</label> <button id="kill-{{id}}" class="danger">{{t.killSwitch}}</button></form>{{/haltReason}}
+        {{#haltReason}}<p class="halted" id="halted-{{id}}">{{t.halted}}: {{haltReason}}</p>{{^readOnly}}<button class="js" data-resume="{{id}}">{{t.resume}}</button>{{/readOnly}}{{/haltReason}}
+        {{^readOnly}}{{^haltReason}}<form class="inline kill" method="post" action="/kill-switch"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="account" value="{{id}}"><label><input type="checkbox" name="confirm" value="yes" required> {{t.confirm}}</label> <button id="kill-{{id}}" class="danger">{{t.killSwitch}}</button></form>{{/haltReason}}{{/readOnly}}
         {{^empty(holdings)}}<div class="scroll"><table><tr><th>{{t.stock}}</th><th>{{t.quantity}}</th><th>{{t.average}}</th><th>{{t.last}}</th><th>{{t.unrealized}}</th></tr>
         {{#holdings}}<tr><td><a href="?stock={{code}}">{{code}}</a> {{name}}</td><td>{{quantity}}</td><td>{{average}}</td><td>{{last}}</td><td class="{{profitClass}}">{{unrealized}}</td></tr>{{/holdings}}</table></div>{{/empty(holdings)}}
         </div>{{/accounts}}
@@ -85,7 +90,7 @@ enum Templates {
         """,
         "orderRow": """
         <tr id="order-{{id}}" data-status="{{statusName}}"><td><a href="/orders/{{id}}">{{id}}</a>{{#clientOrderID}}<br><span class="tl">{{clientOrderID}}</span>{{/clientOrderID}}</td><td>{{time}}</td><td>{{stock}} {{stockName}}</td><td class="{{sideClass}}">{{side}}</td><td>{{filled}}</td><td>{{price}}</td><td>{{status}}{{#failure}} <span class="tl">({{failure}})</span>{{/failure}}</td>
-        <td>{{#cancellable}}<button class="js" data-cancel="{{id}}">{{t.cancel}}</button>{{/cancellable}}</td></tr>{{#timeline}}<tr class="tl"><td colspan="8">{{timeline}}</td></tr>{{/timeline}}
+        <td>{{^readOnly}}{{#cancellable}}<button class="js" data-cancel="{{id}}">{{t.cancel}}</button>{{/cancellable}}{{/readOnly}}</td></tr>{{#timeline}}<tr class="tl"><td colspan="8">{{timeline}}</td></tr>{{/timeline}}
         """,
         "chart": """
         <h2>{{t.chart}} <span id="chart-title">{{stock}} {{stockName}}</span></h2>
@@ -96,12 +101,12 @@ enum Templates {
         "strategies": """
         <h2>{{t.strategies}}</h2><div id="strategies-live" data-live>{{^strategies}}<p class="tl">{{t.noStrategies}}</p>{{/strategies}}
         {{^empty(strategies)}}<div class="scroll"><table id="strategy-list"><tr><th>{{t.account}}</th><th>{{t.stock}}</th><th>{{t.strategy}}</th><th>{{t.parameters}}</th><th></th></tr>
-        {{#strategies}}<tr><td>{{account}}</td><td>{{stock}}</td><td>{{strategy}}</td><td><code>{{parameters}}</code></td><td><button class="js" data-disable-account="{{account}}" data-disable-stock="{{stock}}" data-disable-strategy="{{strategy}}">{{t.disable}}</button></td></tr>{{/strategies}}</table></div>{{/empty(strategies)}}</div>
-        <form id="strategy-form" class="grid"><label>{{t.account}} <select name="brokerAccountId">{{#accounts}}<option value="{{id}}">{{id}}</option>{{/accounts}}</select></label>
+        {{#strategies}}<tr><td>{{account}}</td><td>{{stock}}</td><td>{{strategy}}</td><td><code>{{parameters}}</code></td><td>{{^readOnly}}<button class="js" data-disable-account="{{account}}" data-disable-stock="{{stock}}" data-disable-strategy="{{strategy}}">{{t.disable}}</button>{{/readOnly}}</td></tr>{{/strategies}}</table></div>{{/empty(strategies)}}</div>
+        {{^readOnly}}<form id="strategy-form" class="grid"><label>{{t.account}} <select name="brokerAccountId">{{#accounts}}<option value="{{id}}">{{id}}</option>{{/accounts}}</select></label>
         <label>{{t.stock}} <input name="stockId" value="{{stock}}" pattern="[0-9]{6}" maxlength="6" required></label>
         <label>{{t.strategy}} <select name="strategy">{{#strategyNames}}<option>{{.}}</option>{{/strategyNames}}</select></label>
         <label>{{t.parameters}} <input name="parameters" placeholder="fast=5,slow=20,quantity=1" maxlength="200"></label>
-        <button type="submit" id="strategy-enable">{{t.enable}}</button></form><p id="strategy-result" role="status"></p>
+        <button type="submit" id="strategy-enable">{{t.enable}}</button></form><p id="strategy-result" role="status"></p>{{/readOnly}}
         """,
         "notifications": """
         <h2>{{t.notifications}}</h2>{{^notifications}}<p class="tl">{{t.none}}</p>{{/notifications}}
@@ -114,7 +119,7 @@ enum Templates {
         {{^queues}}<tr><th>{{t.queue}}</th><td>{{t.queuesAway}}</td></tr>{{/queues}}</table></div>
         <p id="trading-state" class="{{#tradingHalt}}halted{{/tradingHalt}}">{{#tradingHalt}}{{t.tradingHalted}}: {{tradingHalt}} <button class="js" data-trading="resume">{{t.resumeAll}}</button>{{/tradingHalt}}{{^tradingHalt}}{{t.tradingOn}} <button class="js danger" data-trading="halt">{{t.haltAll}}</button>{{/tradingHalt}}</p>
         <h3>{{t.allAccounts}}</h3><div class="scroll"><table id="operator-accounts"><tr><th>{{t.account}}</th><th>{{t.owner}}</th><th>{{t.working}}</th><th>{{t.status}}</th><th></th></tr>
-        {{#allAccounts}}<tr><td>{{id}} {{broker}}</td><td><code>{{user}}</code></td><td>{{working}}</td><td>{{#haltReason}}<span class="halted">{{t.halted}}: {{haltReason}}</span>{{/haltReason}}</td>
+        {{#allAccounts}}<tr><td><a href="/operator/accounts/{{id}}">{{id}}</a> {{broker}}</td><td><code>{{user}}</code></td><td>{{working}}</td><td>{{#haltReason}}<span class="halted">{{t.halted}}: {{haltReason}}</span>{{/haltReason}}</td>
         <td>{{#haltReason}}<button class="js" data-operator-resume="{{id}}">{{t.resume}}</button>{{/haltReason}}{{^haltReason}}<button class="js danger" data-operator-halt="{{id}}">{{t.halt}}</button>{{/haltReason}}</td></tr>{{/allAccounts}}</table></div>{{/system}}
         """,
         "orderPage": """

@@ -95,6 +95,14 @@ try:
         time.sleep(0.5)
         browser.screenshot(os.path.join(shots, "dashboard.png"))
 
+    # The operator's read-only view of the account: the same figures, no control.
+    browser.navigate(f"{base}/operator/accounts/{account}")
+    report["operatorView"] = {
+        "heading": js("document.querySelector('#read-only h1') && document.querySelector('#read-only h1').textContent"),
+        "portfolio": js("document.getElementById('portfolio') && document.getElementById('portfolio').innerText"),
+        "controls": js("document.querySelectorAll('form.kill, button[data-cancel], button[data-resume], button[data-disable-strategy], #strategy-form, #order-form').length"),
+    }
+
     # The order's page: its events from the log, with offsets and the chain check.
     browser.navigate(f"{base}/orders/{order}")
     report["orderPage"] = {
