@@ -316,6 +316,32 @@ final class Server: @unchecked Sendable {
 
 /// The dashboard in a real browser.
 @Suite struct BrowserTests {
+    /// Runs `Browser/<name>` with python3 (off the cooperative pool): its exit status, its output, and the JSON
+    /// object it printed (its report; empty when it printed none).
+    static func script(_ name: String, _ arguments: [String]) async throws -> (
+        status: Int32, text: String, report: [String: Any]
+    ) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments =
+            [
+                "python3",
+                URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/\(name)")
+                    .path,
+            ]
+            + arguments
+        let output = OutputFile()
+        process.standardOutput = output.handle
+        process.standardError = output.handle
+        try process.run()
+        let text = try await blocking {
+            process.waitUntilExit()
+            return output.text
+        }
+        let report = ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:]
+        return (process.terminationStatus, text, report)
+    }
+
     /// Headless Chromium (Debian) signs in through the form at / and must then show the portfolio; a wrong
     /// password must not. Driven over the DevTools protocol by `Browser/sign_in.py`.
     @Test func aBrowserSignsInAndSeesThePortfolio() async throws {
@@ -342,25 +368,12 @@ final class Server: @unchecked Sendable {
         #expect(created == 201, "\(account)")
 
         func browse(_ password: String, kill: String? = nil) async throws -> [String: Any] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments =
-                [
-                    "python3",
-                    URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-                        "Browser/sign_in.py"
-                    ).path, server.url, "browser@example.com", password,
-                ] + (kill.map { [$0] } ?? [])
-            let output = OutputFile()
-            process.standardOutput = output.handle
-            process.standardError = output.handle
-            try process.run()
-            let text = try await blocking {
-                process.waitUntilExit()
-                return output.text
-            }
-            #expect(process.terminationStatus == 0, "\(text)")
-            return ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? ["output": text]
+            let (status, text, report) = try await Self.script(
+                "sign_in.py",
+                [server.url, "browser@example.com", password] + (kill.map { [$0] } ?? [])
+            )
+            #expect(status == 0, "\(text)")
+            return report.isEmpty ? ["output": text] : report
         }
 
         let page = try await browse("a long browser password")
@@ -457,24 +470,14 @@ extension BrowserTests {
         #expect(candled == 200, "\(candleAnswer)")
         let keep = ProcessInfo.processInfo.environment["STOCKBOOM_SCREENSHOTS"]
         let shots = TemporaryDirectory("browser-shots")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3",
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/dashboard.py")
-                .path, server.url, "trader@example.com", "a long browser password", accountID, worker, "005930",
-            keep ?? shots.path,
-        ]
-        let output = OutputFile()
-        process.standardOutput = output.handle
-        process.standardError = output.handle
-        try process.run()
-        let text = try await blocking {
-            process.waitUntilExit()
-            return output.text
-        }
-        #expect(process.terminationStatus == 0, "\(text)")
-        let report = object(text)
+        let (status, text, report) = try await Self.script(
+            "dashboard.py",
+            [
+                server.url, "trader@example.com", "a long browser password", accountID, worker, "005930",
+                keep ?? shots.path,
+            ]
+        )
+        #expect(status == 0, "\(text)")
         #expect(report["lang"] as? String == "ko", "\(text)")
         #expect(report["stream"] as? String == "open", "the page subscribed to /api/stream: \(text)")
         #expect(report["candles"] as? Int == 120, "\(text)")
@@ -571,23 +574,11 @@ extension BrowserTests {
         defer { if consumer.isRunning { consumer.terminate() } }
         let keep = ProcessInfo.processInfo.environment["STOCKBOOM_SCREENSHOTS"]
         let shots = TemporaryDirectory("board-shots")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3",
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/board.py").path,
-            server.url, "http://127.0.0.1:\(boardPort)", worker, String(webhookPort), keep ?? shots.path,
-        ]
-        let output = OutputFile()
-        process.standardOutput = output.handle
-        process.standardError = output.handle
-        try process.run()
-        let text = try await blocking {
-            process.waitUntilExit()
-            return output.text
-        }
-        #expect(process.terminationStatus == 0, "\(text)\nworker: \(consumerOutput.text.suffix(2000))")
-        let report = ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:]
+        let (status, text, report) = try await Self.script(
+            "board.py",
+            [server.url, "http://127.0.0.1:\(boardPort)", worker, String(webhookPort), keep ?? shots.path]
+        )
+        #expect(status == 0, "\(text)\nworker: \(consumerOutput.text.suffix(2000))")
         #expect((report["trader"] as? String)?.contains("Not Found") == true, "a trader finds nothing: \(text)")
         #expect(report["signedIn"] as? Bool == true, "\(text)")
         let job = try #require(report["failedJob"] as? String, "\(text)")
