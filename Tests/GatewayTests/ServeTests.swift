@@ -399,6 +399,7 @@ final class Server: @unchecked Sendable {
         #expect(killed["haltedWithoutConfirm"] as? Bool == false, "\(killed)")
         #expect((killed["halted"] as? String)?.contains("kill switch pressed by") == true, "\(killed)")
         #expect(killed["buttonAfter"] as? Bool == false, "a halted account shows its reason, not the switch")
+        #expect(killed["resumed"] as? Bool == true, "resumed from the page, the switch is back: \(killed)")
         let refused = try await browse("not the password")
         #expect(refused["portfolio"] is NSNull, "a wrong password shows no portfolio: \(refused)")
         #expect(refused["signinAgain"] as? Bool == true, "but the form again: \(refused)")
@@ -505,6 +506,9 @@ extension BrowserTests {
         #expect((readOnly["heading"] as? String)?.contains(accountID) == true, "\(text)")
         #expect((readOnly["portfolio"] as? String)?.contains("70,009원") == true, "\(text)")
         #expect(readOnly["controls"] as? Int == 0, "an operator's view of an account is read-only: \(text)")
+        let rejected = try #require((readOnly["resubmittable"] as? [String])?.first, "the REJECTED order: \(text)")
+        let resubmitted = try #require(report["resubmitted"] as? String, "\(text)")
+        #expect(resubmitted != rejected && report["resubmittedShown"] as? Bool == true, "\(text)")
         let lifecycle = try #require(report["orderPage"] as? [String: Any], "\(text)")
         #expect(
             lifecycle["events"] as? [String] == ["OrderRequested", "OrderSubmitted", "OrderAccepted", "OrderFilled"],

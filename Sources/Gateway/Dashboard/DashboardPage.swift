@@ -20,6 +20,8 @@ struct DashboardView {
         var id, time, stock, stockName, side, sideClass, filled, price, status, statusName: String
         var clientOrderID, failure, timeline: String?
         var cancellable: Bool
+        /// An operator's view: a REJECTED or FAILED order can be placed again for its owner (재주문).
+        var resubmittable = false
     }
     struct IndicatorChoice {
         var name: String
@@ -128,7 +130,9 @@ extension Dashboard {
         let head = services.log.nextOffset
         func orderView(_ order: Order) -> OrderView {
             let steps = timeline[order.id.description] ?? []
-            return Self.orderView(order, state: state, words: words, timeline: steps.joined(separator: " → "))
+            var view = Self.orderView(order, state: state, words: words, timeline: steps.joined(separator: " → "))
+            view.resubmittable = only != nil && (order.status == .rejected || order.status == .failed)
+            return view
         }
         var system: DashboardView.SystemView?
         if isOperator {

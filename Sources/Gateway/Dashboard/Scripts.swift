@@ -264,7 +264,7 @@ enum Scripts {
 
           // Buttons in the live sections (delegated: the sections are replaced on refresh).
           document.addEventListener("click", async (event) => {
-            const button = event.target.closest("button[data-cancel], button[data-resume], button[data-disable-strategy], button[data-operator-halt], button[data-operator-resume], button[data-trading]");
+            const button = event.target.closest("button[data-cancel], button[data-resume], button[data-disable-strategy], button[data-operator-halt], button[data-operator-resume], button[data-trading], button[data-resubmit]");
             if (!button) return;
             const result = document.getElementById("order-result");
             const data = button.dataset;
@@ -284,6 +284,11 @@ enum Scripts {
               } else if (data.operatorResume) {
                 if (!confirm(words("이 계좌의 거래를 재개할까요?", "Resume this account?"))) return;
                 await api("POST", `/api/operator/accounts/${encodeURIComponent(data.operatorResume)}/resume`, { confirm: true });
+              } else if (data.resubmit) {
+                if (!confirm(words("이 주문을 소유자 대신 다시 낼까요?", "Place this order again for its owner?"))) return;
+                const order = await api("POST", `/api/operator/orders/${encodeURIComponent(data.resubmit)}/resubmit`);
+                say(result, `${words("재주문", "Placed again")}: ${order.id} (${order.status})`, order.status !== "REJECTED");
+                if (result) result.dataset.order = order.id;
               } else if (data.trading === "halt") {
                 const reason = prompt(words("전체 거래 중지 사유", "Why halt all trading?"));
                 if (!reason) return;

@@ -51,9 +51,9 @@ enum Templates {
         </main></body></html>
         """,
         "accountView": """
-        {{> head}}</head><body>{{> header}}<main><section id="read-only" class="wide"><p><a href="/">{{t.back}}</a></p><h1>{{t.operator}} · {{t.readOnlyView}}: {{readOnly}}</h1></section>
-        <section id="portfolio">{{> portfolio}}</section><section id="strategies">{{> strategies}}</section>
-        <section id="orders" class="wide">{{> orders}}</section></main></body></html>
+        {{> head}}<script src="/assets/dashboard.js" defer></script></head><body data-lang="{{lang}}">{{> header}}<main><section id="read-only" class="wide"><p><a href="/">{{t.back}}</a></p><h1>{{t.operator}} · {{t.readOnlyView}}: {{readOnly}}</h1></section>
+        <section id="portfolio" data-live>{{> portfolio}}</section><section id="strategies">{{> strategies}}</section>
+        <section id="orders" class="wide" data-live>{{> orders}}</section><p id="order-result" role="status"></p></main></body></html>
         """,
         "portfolio": """
         <h2>{{t.portfolio}}</h2>{{^accounts}}<p>{{t.noAccounts}} (<code>POST /api/broker-accounts</code>)</p>{{/accounts}}
@@ -90,7 +90,7 @@ enum Templates {
         """,
         "orderRow": """
         <tr id="order-{{id}}" data-status="{{statusName}}"><td><a href="/orders/{{id}}">{{id}}</a>{{#clientOrderID}}<br><span class="tl">{{clientOrderID}}</span>{{/clientOrderID}}</td><td>{{time}}</td><td>{{stock}} {{stockName}}</td><td class="{{sideClass}}">{{side}}</td><td>{{filled}}</td><td>{{price}}</td><td>{{status}}{{#failure}} <span class="tl">({{failure}})</span>{{/failure}}</td>
-        <td>{{^readOnly}}{{#cancellable}}<button class="js" data-cancel="{{id}}">{{t.cancel}}</button>{{/cancellable}}{{/readOnly}}</td></tr>{{#timeline}}<tr class="tl"><td colspan="8">{{timeline}}</td></tr>{{/timeline}}
+        <td>{{^readOnly}}{{#cancellable}}<button class="js" data-cancel="{{id}}">{{t.cancel}}</button>{{/cancellable}}{{/readOnly}}{{#resubmittable}}<button class="js" data-resubmit="{{id}}">{{t.resubmit}}</button>{{/resubmittable}}</td></tr>{{#timeline}}<tr class="tl"><td colspan="8">{{timeline}}</td></tr>{{/timeline}}
         """,
         "chart": """
         <h2>{{t.chart}} <span id="chart-title">{{stock}} {{stockName}}</span></h2>

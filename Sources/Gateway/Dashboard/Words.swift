@@ -75,6 +75,7 @@ struct Words: Sendable {
         ("brokerNumber", "증권사 주문번호", "Broker order no."), ("clientOrderId", "고객 주문 키", "Client order id"),
         ("source", "출처", "Source"), ("payload", "내용", "Payload"),
         ("board", "작업 큐 보드", "Queue board"), ("readOnlyView", "계좌 보기 (읽기 전용)", "account, read-only"),
+        ("resubmit", "재주문", "Place again"),
         ("queues", "큐", "Queues"), ("paused", "일시정지", "paused"),
         ("pauseQueue", "일시정지", "Pause"), ("resumeQueue", "재개", "Resume"),
         ("retryFailed", "실패 전부 재시도", "Retry all failed"),

@@ -101,7 +101,16 @@ try:
         "heading": js("document.querySelector('#read-only h1') && document.querySelector('#read-only h1').textContent"),
         "portfolio": js("document.getElementById('portfolio') && document.getElementById('portfolio').innerText"),
         "controls": js("document.querySelectorAll('form.kill, button[data-cancel], button[data-resume], button[data-disable-strategy], #strategy-form, #order-form').length"),
+        "resubmittable": js("[...document.querySelectorAll('button[data-resubmit]')].map(b => b.dataset.resubmit)"),
     }
+    # The guide's manual re-order of the REJECTED order, from the operator's view (a confirm, then the new order).
+    rejected = report["operatorView"]["resubmittable"][0] if report["operatorView"]["resubmittable"] else None
+    if rejected:
+        browser.dialog_answer = ""
+        browser.until("document.body.dataset.ready === '1'")
+        js(f"document.querySelector('button[data-resubmit=\"{rejected}\"]').click()")
+        report["resubmitted"] = browser.until("document.getElementById('order-result').dataset.order")
+        report["resubmittedShown"] = browser.until(f"document.querySelector('#order-{report['resubmitted']}') !== null")
 
     # The order's page: its events from the log, with offsets and the chain check.
     browser.navigate(f"{base}/orders/{order}")

@@ -3,7 +3,8 @@
 open /, fill the form, press the button, and print what the browser then shows as JSON:
 {"signin": bool, "title": str, "portfolio": str|null, "sections": [ids], "chart": bool}.
 With ACCOUNT, it then presses that account's kill switch as a person would: first without ticking the
-confirmation box (the browser must refuse to send the form), then ticked, and reports what the page shows.
+confirmation box (the browser must refuse to send the form), then ticked, reports what the page shows, and
+resumes the account with its button (answering the confirm).
 
 Usage: sign_in.py BASE_URL EMAIL PASSWORD [ACCOUNT]
 Needs: chromium (Debian), websocket-client (PyPI; installed by scripts/setup.sh).
@@ -38,6 +39,11 @@ try:
             time.sleep(0.1)
         kill["halted"] = evaluate(f"document.querySelector('#halted-{account}') && document.querySelector('#halted-{account}').innerText")
         kill["buttonAfter"] = evaluate(f"{button} !== null")
+        # Resume from the page: a confirm, the reconciliation (a simulated account agrees), the switch is back.
+        browser.until("document.body.dataset.ready === '1'")
+        evaluate(f"document.querySelector('button[data-resume=\"{account}\"]').click()")
+        kill["resumed"] = browser.until(f"document.querySelector('#halted-{account}') === null && {button} !== null")
+        kill["dialogs"] = browser.dialogs
     print(json.dumps({
         "kill": kill,
         "signin": signin,
