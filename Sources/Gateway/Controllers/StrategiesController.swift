@@ -19,19 +19,24 @@ struct StrategiesController {
     @Sendable func list(_ request: Request, context: APIContext) async throws -> Response {
         let user = try context.requireUser()
         let items = services.runtime.read { state -> [StrategyBody] in
-            state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id }.flatMap {
-                account in
-                account.strategies.values.sorted { ($0.stock, $0.strategy) < ($1.stock, $1.strategy) }.map {
-                    StrategyBody(
-                        brokerAccountId: account.id.description,
-                        stockId: $0.stock.description,
-                        strategy: $0.strategy,
-                        parameters: $0.parameters
-                    )
-                }
-            }
+            Self.bodies(state.accounts.values.filter { $0.user == user && $0.closedAt == nil }.sorted { $0.id < $1.id })
         }
         return try APIJSON.response(ListBody(items))
+    }
+
+    /// The strategies of `accounts`, in order: by account as given, then stock and name (the API's list and the
+    /// dashboard's).
+    static func bodies(_ accounts: [Account]) -> [StrategyBody] {
+        accounts.flatMap { account in
+            account.strategies.values.sorted { ($0.stock, $0.strategy) < ($1.stock, $1.strategy) }.map {
+                StrategyBody(
+                    brokerAccountId: account.id.description,
+                    stockId: $0.stock.description,
+                    strategy: $0.strategy,
+                    parameters: $0.parameters
+                )
+            }
+        }
     }
 
     /// `POST /api/strategies`

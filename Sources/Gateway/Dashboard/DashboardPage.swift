@@ -182,15 +182,13 @@ extension Dashboard {
             indicators: ["sma_5", "sma_20", "sma_60", "ema_12", "ema_26", "bb_20_2"].map {
                 .init(name: $0, on: $0 == "sma_20")
             },
-            strategies: accounts.flatMap { account in
-                account.strategies.values.sorted { ($0.stock, $0.strategy) < ($1.stock, $1.strategy) }.map {
-                    StrategyView(
-                        account: account.id.description,
-                        stock: $0.stock.description,
-                        strategy: $0.strategy,
-                        parameters: $0.parameters
-                    )
-                }
+            strategies: StrategiesController.bodies(accounts).map {
+                StrategyView(
+                    account: $0.brokerAccountId,
+                    stock: $0.stockId,
+                    strategy: $0.strategy,
+                    parameters: $0.parameters
+                )
             },
             notifications: notifications.map {
                 .init(time: Self.kstDayTime($0.createdAt), title: $0.title, message: $0.message, read: $0.isRead)
