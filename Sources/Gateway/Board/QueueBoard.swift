@@ -125,7 +125,7 @@ public enum QueueBoard {
     ) {
         let buffer = try await request.body.collect(upTo: 8 << 10)
         try CSRFMiddleware.checkOrigin(request)
-        let form = Dashboard.parseForm(String(buffer: buffer))
+        let form = try Dashboard.parseForm(String(buffer: buffer))
         try CSRFMiddleware.checkToken(request, given: form["csrf"])
         let user = try context.requireUser()
         guard services.runtime.state.operators.contains(user) else { throw problem(404, "not found") }

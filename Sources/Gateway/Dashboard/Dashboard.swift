@@ -130,7 +130,7 @@ enum Dashboard {
         routes.add(.post, "/kill-switch") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)
             try CSRFMiddleware.checkOrigin(request)
-            let form = Self.parseForm(String(buffer: buffer))
+            let form = try Self.parseForm(String(buffer: buffer))
             try CSRFMiddleware.checkToken(request, given: form["csrf"])
             let user = try context.requireUser()
             guard form["confirm"] == "yes" else { throw problem(422, "tick the confirmation box first") }
@@ -149,7 +149,7 @@ enum Dashboard {
     static func registerSession(_ routes: RouteTable, _ services: GatewayServices) {
         routes.add(.post, "/login") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)
-            let form = Self.parseForm(String(buffer: buffer))
+            let form = try Self.parseForm(String(buffer: buffer))
             // A cross-site form must not sign the browser into another account (login CSRF).
             try CSRFMiddleware.checkOrigin(request)
             try CSRFMiddleware.checkToken(request, given: form["csrf"])
@@ -179,7 +179,7 @@ enum Dashboard {
         routes.add(.post, "/logout") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 10)
             try CSRFMiddleware.checkOrigin(request)
-            try CSRFMiddleware.checkToken(request, given: Self.parseForm(String(buffer: buffer))["csrf"])
+            try CSRFMiddleware.checkToken(request, given: try Self.parseForm(String(buffer: buffer))["csrf"])
             // The token ends here, not only the cookie: a copy of it (another tab, a stolen cookie) stops working.
             if let user = context.user { try await services.sessions.revoke(user) }
             var response = Response(status: .seeOther)
@@ -226,15 +226,13 @@ enum Dashboard {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    static func parseForm(_ text: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            if parts.count == 2 { fields[parts[0]] = parts[1] }
+    /// A form body (`application/x-www-form-urlencoded`, Hummingbird's decoder) as its fields; 400 when it is not
+    /// one (nested keys such as `a[b]` included: no form of ours has them).
+    static func parseForm(_ text: String) throws -> [String: String] {
+        if text.isEmpty { return [:] }
+        do { return try URLEncodedFormDecoder().decode([String: String].self, from: text) } catch {
+            throw problem(400, "the form's body is not a flat application/x-www-form-urlencoded form")
         }
-        return fields
     }
 }
 
