@@ -102,6 +102,7 @@ enum GatewayAPI {
         NotificationsController(services: services).register(routes)
         BacktestsController(services: services).register(routes)
         StrategiesController(services: services).register(routes)
+        TriggersController(services: services).register(routes)
         StreamController(services: services).register(routes)
         InternalController(services: services).register(routes)
         Dashboard.register(routes, services)

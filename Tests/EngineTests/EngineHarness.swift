@@ -217,5 +217,31 @@ func sampleEvents() -> [DomainEvent] {
         .accountResumed(
             AccountResumed(account: account, by: UserID(value: 1), agreement: "reconciled: 한글 \u{202E} \"q\"")
         ),
+        .triggerArmed(
+            TriggerArmed(
+                trigger: TriggerID(value: 3),
+                request: ArmTrigger(
+                    account: account,
+                    stock: StockCode("005930")!,
+                    side: .sell,
+                    kind: .trailingStop,
+                    quantity: 10,
+                    trailBasisPoints: 250,
+                    limitPrice: 69_900,
+                    group: "bracket:ord-1 \u{202E}"
+                ),
+                water: 71_000
+            )
+        ),
+        .triggerFired(
+            TriggerFired(
+                trigger: TriggerID(value: 3),
+                order: OrderID(value: 9),
+                barStart: 1_736_121_600_000_000,
+                level: 69_200,
+                observed: 69_100
+            )
+        ),
+        .triggerCancelled(TriggerCancelled(trigger: TriggerID(value: 4), reason: "one-cancels-the-other: trg-3")),
     ]
 }

@@ -880,7 +880,7 @@ import Testing
             let mine = try await client.call(.get, "/api/orders/\(working)", token: alice.token)
             #expect(mine.status == 200, "the re-order is the owner's: \(mine.text)")
             let version = try await client.call(.get, "/api/version")
-            #expect(version.status == 200 && version.json["snapshotVersion"] as? Int == 5, "\(version.text)")
+            #expect(version.status == 200 && version.json["snapshotVersion"] as? Int == 6, "\(version.text)")
             // A revoked operator is a trader again.
             _ = try await harness.runtime.execute(.revokeOperator(UserID(oscar.user)!, by: "test"), context: context)
             #expect(try await client.call(.get, "/api/operator/accounts", token: oscar.token).status == 404)
@@ -1075,6 +1075,105 @@ import Testing
         )
         #expect(status != 0)
         #expect((output + errors).contains("JWT_SECRET"), "\(output)\(errors)")
+    }
+}
+
+/// Protective orders through the API: armed, listed and cancelled by their owner only; hostile values refused in
+/// words; a bar that crosses the level places the exit, which is an order of the owner's (`source: TRIGGER`).
+@Suite struct TriggerAPITests {
+    @Test func triggersAreTheirOwnersAndFireOnTheBarThatCrossesThem() async throws {
+        let harness = try await APIHarness("triggers")
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let bob = try await client.register("bob@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            let bought = try await client.call(
+                .post,
+                "/api/orders",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 10, "price": 55_000]
+            )
+            let order = try #require(OrderID(bought.json["id"] as? String ?? ""), "\(bought.text)")
+            let context = CommandContext(time: APIHarness.sessionTime + 1_000_000)
+            _ = try await harness.runtime.execute(.recordSubmitted(order), context: context)
+            _ = try await harness.runtime.execute(
+                .recordAccepted(order, brokerOrderNumber: "0000117058"),
+                context: context
+            )
+            _ = try await harness.runtime.execute(
+                .recordFill(order, quantity: 10, price: 55_000, fillID: "F1"),
+                context: context
+            )
+            let stop: [String: Any] = [
+                "brokerAccountId": account, "stockId": "005930", "kind": "STOP_LOSS", "quantity": 10,
+                "triggerPrice": 54_000, "group": "b1",
+            ]
+            // Refused in words, nothing armed: more than held, off the tick, a trail out of range, hostile values.
+            var hostile: [[String: Any]] = []
+            for (key, value) in [
+                ("quantity", 11 as Any), ("triggerPrice", 54_010), ("kind", "DROP TABLE"), ("side", "SHORT"),
+                ("quantity", Int64.max), ("triggerPrice", Int64.min), ("group", "b\u{0}1"), ("limitPrice", -50),
+                ("stockId", "<script>"), ("brokerAccountId", "acc-0000000099"), ("extra", 1),
+            ] {
+                var body = stop
+                body[key] = value
+                hostile.append(body)
+            }
+            hostile.append([
+                "brokerAccountId": account, "stockId": "005930", "kind": "TRAILING_STOP", "quantity": 1,
+                "trailPercent": 1e300,
+            ])
+            hostile.append([
+                "brokerAccountId": account, "stockId": "005930", "kind": "TRAILING_STOP", "quantity": 1,
+                "trailPercent": 0.01,
+            ])
+            for body in hostile {
+                let reply = try await client.call(.post, "/api/triggers", token: alice.token, json: body)
+                #expect((400..<500).contains(reply.status), "\(body): \(reply.status) \(reply.text)")
+                #expect(reply.json["detail"] is String, "\(reply.text)")
+            }
+            #expect((try await client.call(.get, "/api/triggers", token: alice.token)).json["count"] as? Int == 0)
+            // Bob cannot arm on Alice's account.
+            #expect(try await client.call(.post, "/api/triggers", token: bob.token, json: stop).status == 404)
+            let armed = try await client.call(.post, "/api/triggers", token: alice.token, json: stop)
+            #expect(armed.status == 201 && armed.json["level"] as? Int == 54_000, "\(armed.text)")
+            let id = try #require(armed.json["id"] as? String)
+            var target = stop
+            target["kind"] = "TAKE_PROFIT"
+            target["triggerPrice"] = 60_000
+            let targetID = try #require(
+                (try await client.call(.post, "/api/triggers", token: alice.token, json: target)).json["id"] as? String
+            )
+            #expect((try await client.call(.get, "/api/triggers", token: bob.token)).json["count"] as? Int == 0)
+            #expect(try await client.call(.post, "/api/triggers/\(id)/cancel", token: bob.token).status == 404)
+            #expect(try await client.call(.post, "/api/triggers/trg-0/cancel", token: alice.token).status == 404)
+            // A bar through the stop: the exit is placed, the target cancelled with it.
+            let bar = Candle(
+                stock: APIHarness.samsung,
+                timeframe: .minute1,
+                start: APIHarness.sessionTime + 120_000_000,
+                open: 54_500,
+                high: 54_600,
+                low: 53_900,
+                close: 54_000,
+                volume: 100
+            )
+            _ = try await harness.runtime.execute(
+                .ingestCandle(bar),
+                context: CommandContext(time: bar.start + 60_000_000)
+            )
+            let list = try await client.call(.get, "/api/triggers", token: alice.token)
+            let items = try #require(list.json["items"] as? [[String: Any]])
+            let fired = try #require(items.first { $0["id"] as? String == id })
+            #expect(fired["status"] as? String == "FIRED", "\(list.text)")
+            #expect(items.first { $0["id"] as? String == targetID }?["status"] as? String == "CANCELLED")
+            let exit = try #require(fired["order"] as? String)
+            let shown = try await client.call(.get, "/api/orders/\(exit)", token: alice.token)
+            #expect(shown.json["source"] as? String == "TRIGGER" && shown.json["side"] as? String == "SELL")
+            #expect(try await client.call(.get, "/api/orders/\(exit)", token: bob.token).status == 404)
+            #expect(try await client.call(.post, "/api/triggers/\(id)/cancel", token: alice.token).status == 409)
+        }
+        await harness.close()
     }
 }
 

@@ -45,7 +45,8 @@ services = compose.get("services", {})
 for name in ["postgres", "redis", "api", "worker", "prometheus", "grafana", "alertmanager"]:
     check(name in services, f"compose has the guide's service {name}")
     check("healthcheck" in services.get(name, {}), f"service {name} has a healthcheck")
-check(services["api"].get("ports") == ["3001:3001"], "api publishes 3001 as the guide says")
+check(services["api"].get("ports") == ["3001:3001", "3003:3003"], "api publishes 3001 and the queue board's 3003 as the guide says")
+check(services["api"].get("environment", {}).get("STOCKBOOM_BOARD_PORT") == "3003", "the api serves the queue board on 3003")
 check(services["grafana"].get("ports") == ["3004:3000"], "grafana publishes 3004 as the guide says")
 # Issue 17, finding 3: Redis had no password and both data stores were published on every interface.
 for name in ["postgres", "redis", "prometheus", "alertmanager"]:

@@ -93,6 +93,19 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         return .grantOperator(which == 0 ? UserID(value: UInt64(bitPattern: i())) : user, by: t())
     case .revokeOperator(let user, _):
         return .revokeOperator(user, by: t())
+    case .armTrigger(var request):
+        switch which {
+        case 0: request.quantity = i()
+        case 1: request.triggerPrice = i()
+        case 2: request.trailBasisPoints = i()
+        default:
+            request.limitPrice = i()
+            request.group = t()
+        }
+        return .armTrigger(request)
+    case .cancelTrigger(let id, let user):
+        // Another user's (or no user's) id: refused as not found.
+        return .cancelTrigger(id, user: which == 0 ? user : UserID(value: UInt64(bitPattern: i())))
     case .haltTrading(let by, _):
         return .haltTrading(by: which == 0 ? UserID(value: UInt64(bitPattern: i())) : by, reason: t())
     case .resumeTrading(let by, _):

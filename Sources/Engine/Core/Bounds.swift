@@ -46,6 +46,15 @@ public enum Bounds {
             if !request.clientOrderID.isEmpty {
                 try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64)
             }
+        case .armTrigger(let request):
+            guard (1...Self.maxQuantity).contains(request.quantity) else {
+                throw .invalid("quantity must be 1 to \(Self.maxQuantity) shares; got \(request.quantity)")
+            }
+            try Self.range(request.triggerPrice, 0...Self.maxPrice, "triggerPrice")
+            try Self.range(request.limitPrice, 0...Self.maxPrice, "limitPrice")
+            try Self.range(request.trailBasisPoints, 0...5_000, "trail (basis points)")
+            if !request.group.isEmpty { try Self.identifier(request.group, "group", maxBytes: 64) }
+        case .cancelTrigger: break
         case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken,
             .closeAccount, .killSwitch,
             .markNotificationRead, .eraseUser:

@@ -93,6 +93,10 @@ public enum Command: Sendable, Hashable {
     case revokeOperator(UserID, by: String)
     /// The global kill switch, an operator's: every account refuses new orders until it is resumed.
     case haltTrading(by: UserID, reason: String)
+    /// A protective order the engine watches (stop-loss, take-profit, trailing stop).
+    case armTrigger(ArmTrigger)
+    /// Its owner cancels an armed trigger.
+    case cancelTrigger(TriggerID, user: UserID)
     case resumeTrading(by: UserID, reason: String)
     /// The owner closes an account: refused while it has working orders or holds shares.
     case closeAccount(AccountID, user: UserID)

@@ -161,7 +161,15 @@ public struct Engine: Sendable {
             guard let index = state.stocks.index(forKey: candle.stock) else {
                 throw .notFound("stock \(candle.stock) is not listed")
             }
-            return Decision(events: try state.stocks.values[index].marketData.ingest(candle).map { .candleClosed($0) })
+            let closed: [DomainEvent] = try state.stocks.values[index].marketData.ingest(candle).map {
+                .candleClosed($0)
+            }
+            // A new 1-minute bar checks the stock's armed triggers (none: nothing more is done per candle); a bar
+            // seen before closes nothing and checks nothing.
+            guard candle.timeframe == .minute1, !closed.isEmpty, state.armedTriggers[candle.stock] != nil else {
+                return Decision(events: closed)
+            }
+            return Decision(events: closed + (try self.fireTriggers(state, candle, closed: closed, context: context)))
         case .issueToken(let account, let expiresAt):
             guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
             guard expiresAt > context.time else { throw .invalid("a token must expire in the future") }
@@ -281,6 +289,13 @@ public struct Engine: Sendable {
                 default: continue  // ended, a cancel already requested, or in flight to the broker
                 }
             }
+            for id in state.triggers.keys.sorted() {
+                guard let trigger = state.triggers[id], trigger.request.account == account, trigger.status == .armed
+                else { continue }
+                events.append(
+                    .triggerCancelled(TriggerCancelled(trigger: id, reason: "kill switch pressed by \(user)"))
+                )
+            }
             if existing.haltReason == nil {
                 events.append(.accountHalted(AccountHalted(account: account, reason: "kill switch pressed by \(user)")))
                 events += self.notification(
@@ -293,6 +308,14 @@ public struct Engine: Sendable {
                 )
             }
             return Decision(events: events)
+        case .armTrigger(let request):
+            return try self.decideArm(state, request)
+        case .cancelTrigger(let id, let user):
+            guard let trigger = state.triggers[id], state.accounts[trigger.request.account]?.user == user else {
+                throw .notFound("trigger \(id) does not exist")
+            }
+            guard trigger.status == .armed else { throw .conflict("trigger \(id) is \(trigger.status)") }
+            return Decision(events: [.triggerCancelled(TriggerCancelled(trigger: id, reason: "cancelled by \(user)"))])
         case .grantOperator(let user, let by):
             guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }
             if state.operators.contains(user) { return Decision(events: []) }

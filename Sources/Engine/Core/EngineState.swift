@@ -44,6 +44,12 @@ public struct EngineState: Sendable, Hashable {
     public var operators: Set<UserID> = []
     /// Set while an operator has halted trading for every account (the reason and who).
     public var tradingHalt: String?
+    /// Protective orders the engine watches (`TriggerArmed`), armed or ended.
+    public var triggers: [TriggerID: Trigger] = [:]
+    public var nextTrigger: UInt64 = 1
+    /// The armed triggers of each stock: what a closed bar of that stock is checked against. Derived from
+    /// `triggers`; a snapshot rebuilds it.
+    public var armedTriggers: [StockCode: [TriggerID]] = [:]
     /// Which of our orders holds each broker order number, per account and KST day of the order: a broker
     /// order belongs to at most one of ours (`recordAccepted` refuses a second), and numbers of other days
     /// are not confused with today's. Derived from `orders`; a snapshot rebuilds it instead of storing it.
@@ -144,6 +150,10 @@ public struct EngineState: Sendable, Hashable {
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
             Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
+            // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
+            if candle.timeframe == .minute1, let armed = self.armedTriggers[candle.stock] {
+                for id in armed { Self.modify(&self.triggers, id) { $0.water = $0.water(after: candle) } }
+            }
         case .indicatorsComputed(let e) where e.timeframe == .minute1:
             self.analysed(e.stock, e.start)
         case .indicatorComputed(let e) where e.timeframe == .minute1:
@@ -182,7 +192,30 @@ public struct EngineState: Sendable, Hashable {
         case .operatorRevoked(let e): self.operators.remove(e.user)
         case .tradingHalted(let e): self.tradingHalt = "\(e.reason) (\(e.by))"
         case .tradingResumed: self.tradingHalt = nil
+        case .triggerArmed(let e):
+            var trigger = Trigger(id: e.trigger, request: e.request, water: e.water)
+            trigger.armedAt = time
+            self.triggers[e.trigger] = trigger
+            self.armedTriggers[e.request.stock, default: []].append(e.trigger)
+            self.nextTrigger = max(self.nextTrigger, e.trigger.value + 1)
+        case .triggerFired(let e):
+            self.endTrigger(e.trigger) {
+                $0.status = .fired
+                $0.order = e.order
+            }
+        case .triggerCancelled(let e):
+            self.endTrigger(e.trigger) {
+                $0.status = .cancelled
+                $0.reason = e.reason
+            }
         }
+    }
+
+    private mutating func endTrigger(_ id: TriggerID, _ body: (inout Trigger) -> Void) {
+        guard let stock = self.triggers[id]?.request.stock else { return }
+        Self.modify(&self.triggers, id, body)
+        self.armedTriggers[stock]?.removeAll { $0 == id }
+        if self.armedTriggers[stock]?.isEmpty == true { self.armedTriggers[stock] = nil }
     }
 
     /// Whether `user` exists and has not been erased.

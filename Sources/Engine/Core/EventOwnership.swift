@@ -2,6 +2,12 @@
 public enum EventOwnership {
     public static func owner(of event: DomainEvent, state: EngineState) -> UserID? {
         func account(_ id: AccountID) -> UserID? { state.accounts[id]?.user }
+        switch event {
+        case .triggerArmed(let e): return account(e.request.account)
+        case .triggerFired(let e): return state.triggers[e.trigger].flatMap { account($0.request.account) }
+        case .triggerCancelled(let e): return state.triggers[e.trigger].flatMap { account($0.request.account) }
+        default: break
+        }
         if let order = event.orderID { return state.orders[order].flatMap { account($0.account) } }
         switch event {
         case .userRegistered(let e): return e.user

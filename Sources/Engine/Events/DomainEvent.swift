@@ -420,6 +420,9 @@ public enum DomainEvent: Sendable, Hashable {
     case operatorRevoked(OperatorRole)
     case tradingHalted(TradingHalt)
     case tradingResumed(TradingHalt)
+    case triggerArmed(TriggerArmed)
+    case triggerFired(TriggerFired)
+    case triggerCancelled(TriggerCancelled)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -443,6 +446,9 @@ public enum DomainEvent: Sendable, Hashable {
         case .accountResumed(let event): "account-\(event.account.value)"
         case .operatorGranted(let event), .operatorRevoked(let event): "user-\(event.user.value)"
         case .tradingHalted, .tradingResumed: "system"
+        case .triggerArmed(let event): "trigger-\(event.trigger.value)"
+        case .triggerFired(let event): "trigger-\(event.trigger.value)"
+        case .triggerCancelled(let event): "trigger-\(event.trigger.value)"
         case .brokerAccountClosed(let event): "account-\(event.account.value)"
         case .userErased(let event): "user-\(event.user.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
@@ -468,6 +474,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .orderRejected(let event): event.order
         case .orderSubmitted(let event), .orderCancelRequested(let event), .orderExpired(let event): event.order
         case .orderAccepted(let event): event.order
+        case .triggerFired(let event): event.order
         case .orderPartiallyFilled(let event), .orderFilled(let event): event.order
         case .orderCancelled(let event): event.order
         case .orderFailed(let event): event.order
@@ -519,6 +526,9 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 33, name: "OperatorRevoked", version: 1),
         EventType(id: 34, name: "TradingHalted", version: 1),
         EventType(id: 35, name: "TradingResumed", version: 1),
+        EventType(id: 36, name: "TriggerArmed", version: 1),
+        EventType(id: 37, name: "TriggerFired", version: 1),
+        EventType(id: 38, name: "TriggerCancelled", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -569,6 +579,9 @@ public struct EventType: Sendable, Hashable {
         case .operatorRevoked: index = 33
         case .tradingHalted: index = 34
         case .tradingResumed: index = 35
+        case .triggerArmed: index = 36
+        case .triggerFired: index = 37
+        case .triggerCancelled: index = 38
         }
         self = Self.all[index - 1]
     }

@@ -3,14 +3,14 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 5 (v4 had no operators and no global trading
-/// halt, v3 no broker organization per order,
+/// encode to the same bytes, and so have the same digest. Version 6 (v5 had no triggers, v4 no operators and no
+/// global trading halt, v3 no broker organization per order,
 /// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 5
+    public static let snapshotVersion: UInt32 = 6
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...5
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...6
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -60,6 +60,26 @@ extension EngineState {
         for user in self.operators.sorted(by: { $0.value < $1.value }) { w.varint(user.value) }
         w.byte(self.tradingHalt == nil ? 0 : 1)
         w.string(self.tradingHalt ?? "")
+        w.varint(self.nextTrigger)
+        w.varint(UInt64(self.triggers.count))
+        for id in self.triggers.keys.sorted() {
+            let t = self.triggers[id]!  // key from the dictionary
+            w.varint(id.value)
+            w.varint(t.request.account.value)
+            w.varint(UInt64(t.request.stock.value))
+            w.byte(t.request.side.rawValue)
+            w.byte(t.request.kind.rawValue)
+            w.signed(t.request.quantity)
+            w.signed(t.request.triggerPrice)
+            w.signed(t.request.trailBasisPoints)
+            w.signed(t.request.limitPrice)
+            w.string(t.request.group)
+            w.signed(t.water)
+            w.byte(t.status.rawValue)
+            w.varint(t.order.map { $0.value + 1 } ?? 0)
+            w.string(t.reason)
+            w.signed(t.armedAt)
+        }
         return w.bytes
     }
 
@@ -213,6 +233,39 @@ extension EngineState {
             let halted = try r.byte()
             let reason = try r.string()
             state.tradingHalt = halted == 1 ? reason : nil
+        }
+        if version >= 6 {
+            state.nextTrigger = try r.varint()
+            for _ in 0..<(try Self.count(&r)) {
+                let id = TriggerID(value: try r.varint())
+                let account = AccountID(value: try r.varint())
+                let code = try r.varint()
+                guard code < 1_000_000 else { throw .undecodable("stock code out of range in snapshot") }
+                guard let side = OrderSide(rawValue: try r.byte()), let kind = TriggerKind(rawValue: try r.byte())
+                else { throw .undecodable("trigger side or kind out of range in snapshot") }
+                let request = ArmTrigger(
+                    account: account,
+                    stock: StockCode(value: UInt32(code)),
+                    side: side,
+                    kind: kind,
+                    quantity: try r.signed(),
+                    triggerPrice: try r.signed(),
+                    trailBasisPoints: try r.signed(),
+                    limitPrice: try r.signed(),
+                    group: try r.string()
+                )
+                var trigger = Trigger(id: id, request: request, water: try r.signed())
+                guard let status = TriggerStatus(rawValue: try r.byte()) else {
+                    throw .undecodable("trigger status out of range in snapshot")
+                }
+                trigger.status = status
+                let order = try r.varint()
+                trigger.order = order == 0 ? nil : OrderID(value: order - 1)
+                trigger.reason = try r.string()
+                trigger.armedAt = try r.signed()
+                state.triggers[id] = trigger
+                if status == .armed { state.armedTriggers[request.stock, default: []].append(id) }
+            }
         }
         guard r.isAtEnd else { throw .undecodable("engine snapshot has trailing bytes") }
         return state

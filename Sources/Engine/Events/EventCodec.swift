@@ -166,6 +166,27 @@ public enum EventCodec {
         case .tradingHalted(let e), .tradingResumed(let e):
             writer.varint(e.by.value)
             writer.string(e.reason)
+        case .triggerArmed(let e):
+            writer.varint(e.trigger.value)
+            writer.varint(e.request.account.value)
+            writer.varint(UInt64(e.request.stock.value))
+            writer.byte(e.request.side.rawValue)
+            writer.byte(e.request.kind.rawValue)
+            writer.signed(e.request.quantity)
+            writer.signed(e.request.triggerPrice)
+            writer.signed(e.request.trailBasisPoints)
+            writer.signed(e.request.limitPrice)
+            writer.string(e.request.group)
+            writer.signed(e.water)
+        case .triggerFired(let e):
+            writer.varint(e.trigger.value)
+            writer.varint(e.order.value)
+            writer.signed(e.barStart)
+            writer.signed(e.level)
+            writer.signed(e.observed)
+        case .triggerCancelled(let e):
+            writer.varint(e.trigger.value)
+            writer.string(e.reason)
         }
     }
 
@@ -469,6 +490,38 @@ public enum EventCodec {
         case 34, 35:
             let halt = TradingHalt(by: UserID(value: try r.varint()), reason: try r.string())
             return typeID == 34 ? .tradingHalted(halt) : .tradingResumed(halt)
+        case 36:
+            let trigger = TriggerID(value: try r.varint())
+            let account = AccountID(value: try r.varint())
+            let stock = try Self.stock(&r)
+            let side = try Self.enumeration(&r, OrderSide.self)
+            let kind = try Self.enumeration(&r, TriggerKind.self)
+            let request = ArmTrigger(
+                account: account,
+                stock: stock,
+                side: side,
+                kind: kind,
+                quantity: try r.signed(),
+                triggerPrice: try r.signed(),
+                trailBasisPoints: try r.signed(),
+                limitPrice: try r.signed(),
+                group: try r.string()
+            )
+            return .triggerArmed(TriggerArmed(trigger: trigger, request: request, water: try r.signed()))
+        case 37:
+            return .triggerFired(
+                TriggerFired(
+                    trigger: TriggerID(value: try r.varint()),
+                    order: OrderID(value: try r.varint()),
+                    barStart: try r.signed(),
+                    level: try r.signed(),
+                    observed: try r.signed()
+                )
+            )
+        case 38:
+            return .triggerCancelled(
+                TriggerCancelled(trigger: TriggerID(value: try r.varint()), reason: try r.string())
+            )
         default:
             throw .undecodable("unknown event type id \(typeID)")
         }

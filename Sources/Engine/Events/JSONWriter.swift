@@ -346,6 +346,27 @@ extension DomainEvent {
         case .tradingHalted(let e), .tradingResumed(let e):
             o.field("by", e.by.description)
             o.field("reason", e.reason)
+        case .triggerArmed(let e):
+            o.field("trigger", e.trigger.description)
+            o.field("account", e.request.account.description)
+            o.field("stock", e.request.stock.description)
+            o.field("side", e.request.side.description)
+            o.field("kind", e.request.kind.description)
+            o.field("quantity", e.request.quantity)
+            o.field("triggerPrice", e.request.triggerPrice)
+            o.field("trailBasisPoints", e.request.trailBasisPoints)
+            o.field("limitPrice", e.request.limitPrice)
+            o.field("group", e.request.group)
+            o.field("water", e.water)
+        case .triggerFired(let e):
+            o.field("trigger", e.trigger.description)
+            o.field("order", e.order.description)
+            o.field("barStart", ISOTime.utc(e.barStart))
+            o.field("level", e.level)
+            o.field("observed", e.observed)
+        case .triggerCancelled(let e):
+            o.field("trigger", e.trigger.description)
+            o.field("reason", e.reason)
         }
         return o.finish()
     }

@@ -30,7 +30,15 @@ public enum OrderType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
 public enum OrderSource: UInt8, Sendable, Hashable, CustomStringConvertible {
     case user = 1
     case strategy = 2
-    public var description: String { self == .user ? "USER" : "STRATEGY" }
+    /// The exit of a stop-loss, take-profit or trailing stop the engine watched (`TriggerFired`).
+    case trigger = 3
+    public var description: String {
+        switch self {
+        case .user: "USER"
+        case .strategy: "STRATEGY"
+        case .trigger: "TRIGGER"
+        }
+    }
 }
 
 /// The states of DESIGN.md's order table. `trades.status` shows the latest.

@@ -378,6 +378,31 @@ enum OpenAPIDocument {
                         "brokerAccountId": string(), "stockId": stockID, "strategy": string(), "parameters": string(),
                     ]),
                     "StrategyList": list("Strategy"),
+                    "TriggerRequest": object(
+                        [
+                            "brokerAccountId": string(), "stockId": stockID,
+                            "side": nullable(string(values: ["BUY", "SELL"])),
+                            "kind": string(values: ["STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP"]),
+                            "quantity": integer, "triggerPrice": nullable(integer),
+                            "trailPercent": nullable(number), "limitPrice": nullable(integer),
+                            "group": nullable(string()),
+                        ],
+                        required: ["brokerAccountId", "stockId", "kind", "quantity"]
+                    ).merging(["additionalProperties": false]) { $1 },
+                    "Trigger": object(
+                        [
+                            "id": string(), "brokerAccountId": string(), "stockId": stockID, "side": string(),
+                            "kind": string(), "quantity": integer, "triggerPrice": integer, "trailPercent": number,
+                            "level": integer, "limitPrice": integer, "group": string(), "status": string(),
+                            "order": nullable(string()), "reason": nullable(string()),
+                            "armedAt": string(format: "date-time"),
+                        ],
+                        required: [
+                            "id", "brokerAccountId", "stockId", "side", "kind", "quantity", "triggerPrice",
+                            "trailPercent", "level", "limitPrice", "group", "status", "armedAt",
+                        ]
+                    ),
+                    "TriggerList": list("Trigger"),
                     "BacktestRequest": object(
                         [
                             "stockId": stockID, "strategy": string(values: ["ma-cross", "rsi-reversion"]),
@@ -1008,6 +1033,31 @@ enum OpenAPIDocument {
                         body: ref("StrategyRequest"),
                         responses: ["204": ["description": "Disabled"]],
                         errors: [404, 422]
+                    )
+                ],
+                "/api/triggers": [
+                    "post": operation(
+                        "Arm a stop-loss, take-profit or trailing stop the engine watches",
+                        tag: "triggers",
+                        body: ref("TriggerRequest"),
+                        responses: ["201": json(ref("Trigger"), "Armed")],
+                        errors: [400, 404, 409, 422]
+                    ),
+                    "get": operation(
+                        "Your triggers, newest first",
+                        tag: "triggers",
+                        parameters: [query("limit", integer, "At most this many (default 100, max 1000)")],
+                        responses: ["200": json(ref("TriggerList"))],
+                        errors: [400]
+                    ),
+                ],
+                "/api/triggers/{id}/cancel": [
+                    "post": operation(
+                        "Cancel an armed trigger",
+                        tag: "triggers",
+                        parameters: [path("id", string())],
+                        responses: ["200": json(ref("Trigger"))],
+                        errors: [404, 409]
                     )
                 ],
                 "/internal/commands": [

@@ -1,0 +1,304 @@
+import Foundation
+
+/// A protective order the engine holds and watches: stop-loss, take-profit, trailing stop. KIS's domestic REST
+/// orders have no native stop, so the engine watches the 1-minute bars it records and, when a bar crosses the
+/// trigger's level, places the exit as an ordinary market or limit order (risk-checked as any order: a refusal
+/// — market closed, account halted, no shares — is the exit's `OrderRejected` with its reason, never silence).
+/// The decision is made in the pure core from recorded events only, so a replay fires the same exits at the
+/// same offsets, and a backtest runs the same code.
+///
+/// Levels, for a SELL trigger protecting a long position (a BUY trigger mirrors them):
+/// * stop-loss fires when a bar's low reaches `triggerPrice`;
+/// * take-profit fires when a bar's high reaches `triggerPrice`;
+/// * trailing stop fires when a bar's low reaches `water × (1 − trail)` rounded down to the tick, where `water`
+///   is the highest high of the bars *before* the one being checked (the last close when armed): a bar that
+///   raises the high-water mark and falls back within itself does not fire on the level it just raised, because
+///   the order of prices inside a bar is unknown (no look-ahead).
+///
+/// Triggers sharing a non-empty `group` on the same account and stock are one-cancels-the-other: the first to
+/// fire cancels the rest (a bracket's stop and target).
+public struct TriggerID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let value: UInt64
+    public init(value: UInt64) { self.value = value }
+    public var description: String { String(format: "trg-%010llu", self.value) }
+
+    /// `trg-0000000001`.
+    public init?(_ text: String) {
+        guard text.hasPrefix("trg-"), text.count == 14, let value = UInt64(text.dropFirst(4)), value > 0 else {
+            return nil
+        }
+        self.value = value
+    }
+
+    public static func < (a: TriggerID, b: TriggerID) -> Bool { a.value < b.value }
+}
+
+public enum TriggerKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case stopLoss = 1
+    case takeProfit = 2
+    case trailingStop = 3
+
+    public var description: String {
+        switch self {
+        case .stopLoss: "STOP_LOSS"
+        case .takeProfit: "TAKE_PROFIT"
+        case .trailingStop: "TRAILING_STOP"
+        }
+    }
+
+    public init?(text: String) {
+        guard let kind = Self.allCases.first(where: { $0.description == text.uppercased() }) else { return nil }
+        self = kind
+    }
+}
+
+public enum TriggerStatus: UInt8, Sendable, Hashable, CustomStringConvertible {
+    case armed = 1
+    case fired = 2
+    case cancelled = 3
+
+    public var description: String {
+        switch self {
+        case .armed: "ARMED"
+        case .fired: "FIRED"
+        case .cancelled: "CANCELLED"
+        }
+    }
+}
+
+/// What a person asks for: the command's payload.
+public struct ArmTrigger: Sendable, Hashable {
+    public var account: AccountID
+    public var stock: StockCode
+    public var side: OrderSide
+    public var kind: TriggerKind
+    public var quantity: Int64
+    /// The level of a stop-loss or take-profit (KRW, on the tick); 0 for a trailing stop.
+    public var triggerPrice: Int64
+    /// A trailing stop's distance in basis points (250 = 2.5 %); 0 otherwise.
+    public var trailBasisPoints: Int64
+    /// The exit's limit price; 0: a market exit.
+    public var limitPrice: Int64
+    /// One-cancels-the-other group ("" for none).
+    public var group: String
+
+    public init(
+        account: AccountID,
+        stock: StockCode,
+        side: OrderSide = .sell,
+        kind: TriggerKind,
+        quantity: Int64,
+        triggerPrice: Int64 = 0,
+        trailBasisPoints: Int64 = 0,
+        limitPrice: Int64 = 0,
+        group: String = ""
+    ) {
+        self.account = account
+        self.stock = stock
+        self.side = side
+        self.kind = kind
+        self.quantity = quantity
+        self.triggerPrice = triggerPrice
+        self.trailBasisPoints = trailBasisPoints
+        self.limitPrice = limitPrice
+        self.group = group
+    }
+}
+
+/// `TriggerArmed`: the trigger as armed, with the price its trailing mark starts from.
+public struct TriggerArmed: Sendable, Hashable {
+    public var trigger: TriggerID
+    public var request: ArmTrigger
+    /// The last close when armed: a trailing stop's first high-water (low-water for a buy) mark.
+    public var water: Int64
+
+    public init(trigger: TriggerID, request: ArmTrigger, water: Int64) {
+        self.trigger = trigger
+        self.request = request
+        self.water = water
+    }
+}
+
+/// `TriggerFired`: the bar that crossed the level, and the exit order it placed (requested or rejected next).
+public struct TriggerFired: Sendable, Hashable {
+    public var trigger: TriggerID
+    public var order: OrderID
+    public var barStart: Int64
+    /// The level crossed and the bar's price that crossed it (its low, or its high).
+    public var level: Int64
+    public var observed: Int64
+
+    public init(trigger: TriggerID, order: OrderID, barStart: Int64, level: Int64, observed: Int64) {
+        self.trigger = trigger
+        self.order = order
+        self.barStart = barStart
+        self.level = level
+        self.observed = observed
+    }
+}
+
+/// `TriggerCancelled`: by its owner, by the kill switch, or by a sibling's firing (one-cancels-the-other).
+public struct TriggerCancelled: Sendable, Hashable {
+    public var trigger: TriggerID
+    public var reason: String
+
+    public init(trigger: TriggerID, reason: String) {
+        self.trigger = trigger
+        self.reason = reason
+    }
+}
+
+/// A trigger in the state.
+public struct Trigger: Sendable, Hashable {
+    public var id: TriggerID
+    public var request: ArmTrigger
+    /// The trailing mark: the highest high (a sell) or lowest low (a buy) of the bars seen since arming.
+    public var water: Int64
+    public var status: TriggerStatus = .armed
+    /// The exit it placed, once fired.
+    public var order: OrderID?
+    public var reason: String = ""
+    public var armedAt: Int64 = 0
+
+    public init(id: TriggerID, request: ArmTrigger, water: Int64) {
+        self.id = id
+        self.request = request
+        self.water = water
+    }
+
+    /// The price that fires it on the next bar.
+    public var level: Int64 {
+        let r = self.request
+        guard r.kind == .trailingStop else { return r.triggerPrice }
+        if r.side == .sell {
+            let raw = max(1, self.water * (10_000 - r.trailBasisPoints) / 10_000)
+            return max(1, raw - raw % KRXPriceRules.tickSize(at: raw))
+        }
+        let raw = max(1, (self.water * (10_000 + r.trailBasisPoints) + 9_999) / 10_000)
+        let tick = KRXPriceRules.tickSize(at: raw)
+        return raw % tick == 0 ? raw : raw + tick - raw % tick
+    }
+
+    /// The bar's price that reaches the level (its low or its high), or nil when the bar does not.
+    public func crossing(_ bar: Candle) -> Int64? {
+        let level = self.level
+        switch (self.request.kind, self.request.side) {
+        case (.stopLoss, .sell), (.trailingStop, .sell), (.takeProfit, .buy):
+            return bar.low <= level ? bar.low : nil
+        case (.takeProfit, .sell), (.stopLoss, .buy), (.trailingStop, .buy):
+            return bar.high >= level ? bar.high : nil
+        }
+    }
+
+    /// The trailing mark after `bar` (unchanged for fixed levels).
+    func water(after bar: Candle) -> Int64 {
+        guard self.request.kind == .trailingStop else { return self.water }
+        return self.request.side == .sell ? max(self.water, bar.high) : min(self.water, bar.low)
+    }
+}
+
+extension Engine {
+    /// `armTrigger`: a listed stock, an open account of the requester's, a sell no larger than the position, the
+    /// level on the tick and inside today's band (a trailing stop: 0.1 %–50 %), the exit's limit on the tick.
+    func decideArm(_ state: EngineState, _ request: ArmTrigger) throws(EngineError) -> Decision {
+        guard let account = state.accounts[request.account], account.closedAt == nil else {
+            throw .notFound("account \(request.account) does not exist")
+        }
+        guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
+        if request.side == .sell {
+            let held = account.positions[request.stock]?.quantity ?? 0
+            guard request.quantity <= held else {
+                throw .invalid("a sell trigger protects shares held: \(request.quantity) asked, \(held) held")
+            }
+        }
+        switch request.kind {
+        case .stopLoss, .takeProfit:
+            guard KRXPriceRules.isOnTick(request.triggerPrice) else {
+                throw .invalid("triggerPrice \(request.triggerPrice) KRW is not on its tick")
+            }
+            guard request.trailBasisPoints == 0 else { throw .invalid("only a trailing stop has a trail") }
+        case .trailingStop:
+            guard (10...5_000).contains(request.trailBasisPoints) else {
+                throw .invalid("a trailing stop's trail is 0.1 % to 50 % (10 to 5,000 basis points)")
+            }
+            guard request.triggerPrice == 0 else { throw .invalid("a trailing stop's level follows the price") }
+        }
+        if request.limitPrice != 0, !KRXPriceRules.isOnTick(request.limitPrice) {
+            throw .invalid("limitPrice \(request.limitPrice) KRW is not on its tick")
+        }
+        let water = stock.marketData.lastClose > 0 ? stock.marketData.lastClose : stock.marketData.basePrice
+        let id = TriggerID(value: state.nextTrigger)
+        return Decision(
+            events: [.triggerArmed(TriggerArmed(trigger: id, request: request, water: water))],
+            created: id.value
+        )
+    }
+
+    /// The triggers `bar` (a closed 1-minute bar) fires, in id order, each followed by its exit's decision and
+    /// the cancellation of its one-cancels-the-other siblings. `closed` are the bar's own events (applied first).
+    func fireTriggers(_ state: EngineState, _ bar: Candle, closed: [DomainEvent], context: CommandContext)
+        throws(EngineError) -> [DomainEvent]
+    {
+        guard bar.timeframe == .minute1, let armed = state.armedTriggers[bar.stock], !armed.isEmpty else { return [] }
+        // A copy of the state with what this decision has produced so far, made only when something fires (the
+        // exit's id, reservation and risk check must see the exits before it).
+        var scratch: EngineState?
+        var events: [DomainEvent] = []
+        func apply(_ produced: [DomainEvent]) {
+            for event in produced { scratch?.apply(EventEnvelope(timestamp: context.time, event: event)) }
+        }
+        for id in armed.sorted() {
+            guard let trigger = (scratch ?? state).triggers[id], trigger.status == .armed,
+                let observed = trigger.crossing(bar)
+            else { continue }
+            if scratch == nil {
+                scratch = state
+                apply(closed)
+            }
+            guard let current = scratch else { continue }
+            let r = trigger.request
+            let placed = try self.decidePlace(
+                current,
+                PlaceOrder(
+                    account: r.account,
+                    stock: r.stock,
+                    side: r.side,
+                    type: r.limitPrice > 0 ? .limit : .market,
+                    quantity: r.quantity,
+                    price: r.limitPrice,
+                    source: .trigger,
+                    clientOrderID: "trigger:\(id)"
+                ),
+                context: context
+            )
+            guard let order = placed.order else { continue }
+            var batch: [DomainEvent] = [
+                .triggerFired(
+                    TriggerFired(
+                        trigger: id,
+                        order: order,
+                        barStart: bar.start,
+                        level: trigger.level,
+                        observed: observed
+                    )
+                )
+            ]
+            batch += placed.events
+            if !r.group.isEmpty {
+                for sibling in (current.armedTriggers[bar.stock] ?? []).sorted() where sibling != id {
+                    guard let other = current.triggers[sibling], other.request.account == r.account,
+                        other.request.group == r.group, other.status == .armed
+                    else { continue }
+                    batch.append(
+                        .triggerCancelled(
+                            TriggerCancelled(trigger: sibling, reason: "one-cancels-the-other: \(id) fired")
+                        )
+                    )
+                }
+            }
+            apply(batch)
+            events += batch
+        }
+        return events
+    }
+}

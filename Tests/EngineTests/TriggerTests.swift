@@ -1,0 +1,203 @@
+import Testing
+
+@testable import Engine
+
+/// Protective orders the engine watches: each fires on the bar that crosses its level, in the pure core, and a
+/// replay (or a snapshot) fires the same exits.
+@Suite struct TriggerTests {
+    /// 10 shares of Samsung bought at 71,000: the position the triggers protect.
+    static func holding() throws -> (World, AccountID) {
+        var (world, account) = try World.standard()
+        let (order, _) = try world.place(account, .buy, 10, at: 71_000)
+        try world.accept(order)
+        try world.run(.recordFill(order, quantity: 10, price: 71_000, fillID: "F1"))
+        return (world, account)
+    }
+
+    /// The 1-minute bar `minute` minutes after 10:00 KST, ingested when it has closed.
+    @discardableResult
+    static func bar(_ world: inout World, _ minute: Int64, high: Int64, low: Int64, close: Int64? = nil) throws
+        -> [String]
+    {
+        let start = world.now + minute * 60_000_000
+        let candle = Candle(
+            stock: World.samsung,
+            timeframe: .minute1,
+            start: start,
+            open: low,
+            high: high,
+            low: low,
+            close: close ?? low,
+            volume: 1_000
+        )
+        return try world.run(.ingestCandle(candle), at: start + 60_000_000).events.map(\.typeName)
+    }
+
+    static func arm(_ world: inout World, _ request: ArmTrigger) throws -> TriggerID {
+        TriggerID(value: try world.run(.armTrigger(request)).created!)
+    }
+
+    @Test func aStopLossFiresOnTheBarThatCrossesAndSellsAtMarket() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
+        )
+        #expect(try Self.bar(&world, 1, high: 71_200, low: 69_100) == ["CandleClosed"], "above the level: nothing")
+        let fired = try Self.bar(&world, 2, high: 69_500, low: 68_900)
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested"], "\(fired)")
+        let trigger = try #require(world.state.triggers[stop])
+        #expect(trigger.status == .fired)
+        let exit = world.order(try #require(trigger.order))
+        #expect(exit.side == .sell && exit.type == .market && exit.quantity == 10 && exit.source == .trigger)
+        #expect(exit.clientOrderID == "trigger:\(stop)")
+        #expect(world.state.armedTriggers[World.samsung] == nil)
+        #expect(try Self.bar(&world, 3, high: 68_000, low: 60_000) == ["CandleClosed"], "fired once")
+        #expect(world.replayed().digest == world.state.digest, "a replay fires the same exit at the same offset")
+    }
+
+    @Test func aTakeProfitCancelsItsStopOneCancelsTheOther() throws {
+        var (world, account) = try Self.holding()
+        let target = try Self.arm(
+            &world,
+            ArmTrigger(
+                account: account,
+                stock: World.samsung,
+                kind: .takeProfit,
+                quantity: 10,
+                triggerPrice: 73_000,
+                group: "bracket-1"
+            )
+        )
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(
+                account: account,
+                stock: World.samsung,
+                kind: .stopLoss,
+                quantity: 10,
+                triggerPrice: 69_000,
+                limitPrice: 68_900,
+                group: "bracket-1"
+            )
+        )
+        let fired = try Self.bar(&world, 1, high: 73_100, low: 71_000)
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested", "TriggerCancelled"], "\(fired)")
+        #expect(world.state.triggers[target]?.status == .fired)
+        #expect(world.state.triggers[stop]?.status == .cancelled)
+        #expect(world.state.triggers[stop]?.reason == "one-cancels-the-other: \(target) fired")
+        #expect(try Self.bar(&world, 2, high: 70_000, low: 60_000) == ["CandleClosed"], "the stop went with it")
+        #expect(world.replayed().digest == world.state.digest)
+    }
+
+    /// The trailing mark is the highest high of the bars before the one checked: a bar that lifts it and falls
+    /// back inside itself does not fire on the level it just lifted (the order of prices in a bar is unknown).
+    @Test func aTrailingStopFollowsTheHighWithoutLookingAhead() throws {
+        var (world, account) = try Self.holding()
+        let trail = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .trailingStop, quantity: 10, trailBasisPoints: 200)
+        )
+        // From the last close, 71,000: 2 % below is 69,580, on the 100-won tick 69,500.
+        #expect(world.state.triggers[trail]?.level == 69_500)
+        #expect(try Self.bar(&world, 1, high: 75_000, low: 69_600) == ["CandleClosed"], "no look-ahead")
+        #expect(world.state.triggers[trail]?.water == 75_000)
+        #expect(world.state.triggers[trail]?.level == 73_500)
+        #expect(try Self.bar(&world, 2, high: 74_000, low: 73_600) == ["CandleClosed"])
+        let fired = try Self.bar(&world, 3, high: 73_900, low: 73_400)
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested"], "\(fired)")
+        guard case .triggerFired(let event) = world.events.first(where: { $0.event.typeName == "TriggerFired" })?.event
+        else {
+            Issue.record("no TriggerFired")
+            return
+        }
+        #expect(event.level == 73_500 && event.observed == 73_400)
+        // The same state from its snapshot: the marks and the armed index come back.
+        #expect(try EngineState(snapshot: world.state.snapshot()).digest == world.state.digest)
+        #expect(world.replayed().digest == world.state.digest)
+    }
+
+    /// A trigger whose exit cannot be sent is not dropped: the exit is recorded as refused, with the reason.
+    @Test func anExitTheAccountCannotSendIsRecordedRefused() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
+        )
+        try world.run(.haltAccount(account, reason: "reconciliation: shares differ"))
+        let fired = try Self.bar(&world, 1, high: 69_500, low: 68_000)
+        #expect(fired.prefix(3) == ["CandleClosed", "TriggerFired", "OrderRejected"], "\(fired)")
+        let exit = world.order(try #require(world.state.triggers[stop]?.order))
+        #expect(exit.status == .rejected && exit.failureReason == .accountHalted, "\(exit)")
+    }
+
+    @Test func theKillSwitchAndTheOwnerCancelTriggersAndNoOneElseCan() throws {
+        var (world, account) = try Self.holding()
+        let first = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 5, triggerPrice: 69_000)
+        )
+        let second = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .takeProfit, quantity: 5, triggerPrice: 75_000)
+        )
+        #expect(throws: EngineError.self) { try world.run(.cancelTrigger(first, user: UserID(value: 99))) }
+        try world.run(.cancelTrigger(first, user: UserID(value: 1)))
+        #expect(world.state.triggers[first]?.status == .cancelled)
+        #expect(throws: EngineError.self) { try world.run(.cancelTrigger(first, user: UserID(value: 1))) }
+        let killed = try world.run(.killSwitch(account, user: UserID(value: 1))).events.map(\.typeName)
+        #expect(killed.contains("TriggerCancelled"), "\(killed)")
+        #expect(world.state.triggers[second]?.status == .cancelled)
+        #expect(try Self.bar(&world, 1, high: 80_000, low: 60_000) == ["CandleClosed"])
+    }
+
+    @Test func armingRefusesWhatCannotProtectAPosition() throws {
+        var (world, account) = try Self.holding()
+        let refused: [ArmTrigger] = [
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 11, triggerPrice: 69_000),
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 1, triggerPrice: 69_010),
+            ArmTrigger(account: account, stock: World.samsung, kind: .trailingStop, quantity: 1, trailBasisPoints: 5),
+            ArmTrigger(
+                account: account,
+                stock: World.samsung,
+                kind: .trailingStop,
+                quantity: 1,
+                trailBasisPoints: 9_000
+            ),
+            ArmTrigger(
+                account: account,
+                stock: World.samsung,
+                kind: .stopLoss,
+                quantity: 1,
+                triggerPrice: 69_000,
+                limitPrice: 68_999
+            ),
+            ArmTrigger(account: account, stock: World.hynix, kind: .stopLoss, quantity: 1, triggerPrice: 120_000),
+            ArmTrigger(
+                account: AccountID(value: 77),
+                stock: World.samsung,
+                kind: .stopLoss,
+                quantity: 1,
+                triggerPrice: 69_000
+            ),
+        ]
+        for request in refused {
+            #expect(throws: EngineError.self, "\(request)") { try world.run(.armTrigger(request)) }
+        }
+        #expect(world.state.triggers.isEmpty)
+        // Overflowing values never reach `decide`.
+        #expect(throws: EngineError.self) {
+            try Bounds.admit(
+                .armTrigger(
+                    ArmTrigger(
+                        account: account,
+                        stock: World.samsung,
+                        kind: .stopLoss,
+                        quantity: 1,
+                        triggerPrice: .max
+                    )
+                )
+            )
+        }
+    }
+}
