@@ -123,7 +123,10 @@ public struct JobQueueStore: Sendable {
             return {}
         end
         local ids = {}
-        if ARGV[6] ~= '' then table.insert(ids, ARGV[6]) end
+        -- The job BLMOVE took, unless the stalled check returned it to `wait` in between (a consumer paused for
+        -- two checks between its BLMOVE and this script, as a loaded machine can): it is handed out from `wait`
+        -- again, once, not here as well.
+        if ARGV[6] ~= '' and redis.call('LPOS', KEYS[2], ARGV[6]) then table.insert(ids, ARGV[6]) end
         local max = tonumber(ARGV[2])
         while #ids < max do
             local id = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])

@@ -1,10 +1,10 @@
 import Foundation
-import Jobs
 import Runtime
 import Simulation
 import Storage
 import Testing
 
+@testable import Jobs
 @testable import Projections
 
 /// The queues against a real Redis (a database of their own, flushed first).
@@ -159,6 +159,38 @@ import Testing
                 == [WorkerBeat(worker: "host:7", queue: "notification", startedAt: 100, seenAt: 200)],
             "a heartbeat older than the limit is forgotten"
         )
+    }
+
+    /// A consumer paused between its BLMOVE and the reservation for two stalled checks (a loaded machine): the
+    /// check returns the job to `wait`, and the late reservation must not hand it out as well — the job runs once
+    /// per attempt (seen as 6/5 attempts on the queue board under a full test run).
+    @Test func aJobTheStalledCheckTookBackIsNotHandedOutTwice() throws {
+        let store = try Self.store(database: 42)
+        try store.add([Job(queue: .notification, id: "s1", data: "{}")], now: 0)
+        // As BLMOVE leaves it: in `active`, no lock yet.
+        _ = try store.redis.command(["LMOVE", "bull:notification:wait", "bull:notification:active", "RIGHT", "LEFT"])
+        #expect(try store.maintain(.notification, now: 1).requeued == 0, "a suspect after one check")
+        #expect(try store.maintain(.notification, now: 2).requeued == 1, "returned to wait after two")
+        // The paused consumer's reservation arrives now, naming the job it moved.
+        let late = try store.script(
+            JobQueueStore.eval(
+                JobQueueStore.reserveScript,
+                keys: [
+                    JobQueueStore.key(.notification, "wait"), JobQueueStore.key(.notification, "active"),
+                    JobQueueStore.key(.notification, "meta"),
+                ],
+                arguments: ["bull:notification:", "1", "30000", "late", "3", "s1"]
+            )
+        )
+        // It takes the job from `wait` (where the check put it), once: no copy is left there to run a second time.
+        guard case .array(let fields) = late else {
+            Issue.record("the reservation answered \(late)")
+            return
+        }
+        #expect(fields.first?.text == "s1" && fields.count == 5, "\(late)")
+        let again = try store.reserve(.notification, max: 5, waitSeconds: 0.1, now: 4, token: "next")
+        #expect(again.isEmpty, "handed out twice: \(again.map(\.id))")
+        #expect(try store.counts(.notification) == QueueCounts(wait: 0, active: 1, delayed: 0, completed: 0, failed: 0))
     }
 
     @Test func aJobWhoseWorkerDiedReturnsToWaitAfterTwoChecks() throws {
