@@ -383,9 +383,17 @@ enum OpenAPIDocument {
                             "brokerAccountId": string(), "stockId": stockID,
                             "side": nullable(string(values: ["BUY", "SELL"])),
                             "kind": string(values: ["STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP"]),
-                            "quantity": integer, "triggerPrice": nullable(integer),
-                            "trailPercent": nullable(number), "limitPrice": nullable(integer),
-                            "group": nullable(string()),
+                            "quantity": ["type": "integer", "format": "int64", "minimum": 1, "maximum": 10_000_000],
+                            "triggerPrice": [
+                                "type": "integer", "format": "int64", "minimum": 0, "maximum": 100_000_000,
+                                "nullable": true,
+                            ],
+                            "trailPercent": ["type": "number", "minimum": 0.1, "maximum": 50, "nullable": true],
+                            "limitPrice": [
+                                "type": "integer", "format": "int64", "minimum": 0, "maximum": 100_000_000,
+                                "nullable": true,
+                            ],
+                            "group": nullable(string("One-cancels-the-other group", pattern: "^[!-~]{1,64}$")),
                         ],
                         required: ["brokerAccountId", "stockId", "kind", "quantity"]
                     ).merging(["additionalProperties": false]) { $1 },
@@ -1046,7 +1054,7 @@ enum OpenAPIDocument {
                     "get": operation(
                         "Your triggers, newest first",
                         tag: "triggers",
-                        parameters: [query("limit", integer, "At most this many (default 100, max 1000)")],
+                        parameters: [query("limit", limit(1000), "At most this many (1…1000, default 100)")],
                         responses: ["200": json(ref("TriggerList"))],
                         errors: [400]
                     ),
