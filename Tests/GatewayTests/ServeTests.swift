@@ -492,6 +492,13 @@ extension BrowserTests {
         #expect(report["markers"] as? Int == 1, "the fill is a marker on the chart: \(text)")
         #expect((report["portfolioAfterFill"] as? String)?.contains("70,009원") == true, "avg price with fee: \(text)")
         #expect(report["cancelled"] as? String == "CANCELLED", "\(text)")
+        // Protective orders from the page: refused in words, armed, cancelled; a trailing stop fired live by a bar.
+        #expect((report["triggerRefused"] as? String)?.contains("held") == true, "\(text)")
+        #expect(report["stopArmed"] as? Bool == true && report["stopCancelled"] as? Bool == true, "\(text)")
+        #expect(report["trailLevel"] as? String == "68,600원", "2 % under the last close 70,000, on the tick: \(text)")
+        #expect(report["barRecorded"] as? Int == 200, "\(text)")
+        let exitOrder = try #require(report["trailFired"] as? String, "the trailing stop fired: \(text)")
+        #expect(exitOrder.hasPrefix("ord-") && report["exitShown"] as? Bool == true, "its exit in the table: \(text)")
         #expect((report["strategyOn"] as? String)?.contains("fast=3,slow=7,quantity=2") == true, "\(text)")
         #expect(report["strategyOff"] as? Bool == true, "\(text)")
         #expect((report["system"] as? String)?.contains("trade-execution") == true, "the operator's panel: \(text)")

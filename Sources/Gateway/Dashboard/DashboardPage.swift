@@ -28,6 +28,11 @@ struct DashboardView {
         var on: Bool
     }
     struct StrategyView { var account, stock, strategy, parameters: String }
+    struct TriggerView {
+        var id, stock, stockName, kind, side, quantity, level, status, statusName: String
+        var order, reason: String?
+        var cancellable: Bool
+    }
     struct NotificationView {
         var time, title, message: String
         var read: Bool
@@ -65,6 +70,8 @@ struct DashboardView {
     var timeframes = Timeframe.allCases.map(\.description)
     var indicators: [IndicatorChoice]
     var strategies: [StrategyView]
+    var triggers: [TriggerView]
+    var triggerKinds = TriggerKind.allCases.map(\.description)
     var strategyNames = StrategyFactory.names
     var notifications: [NotificationView]
     var system: SystemView?
@@ -190,6 +197,8 @@ extension Dashboard {
                     parameters: $0.parameters
                 )
             },
+            triggers: state.triggers.values.filter { accountIDs.contains($0.request.account) }.sorted { $0.id > $1.id }
+                .prefix(20).map { Self.triggerView($0, state: state, words: words) },
             notifications: notifications.map {
                 .init(time: Self.kstDayTime($0.createdAt), title: $0.title, message: $0.message, read: $0.isRead)
             },
@@ -200,6 +209,37 @@ extension Dashboard {
     }
 
     typealias OrderView = DashboardView.OrderView
+
+    static func triggerView(_ trigger: Trigger, state: EngineState, words: Words) -> DashboardView.TriggerView {
+        let r = trigger.request
+        let kind: String
+        switch r.kind {
+        case .stopLoss: kind = words["stopLoss"]
+        case .takeProfit: kind = words["takeProfit"]
+        case .trailingStop: kind = "\(words["trailingStop"]) \(Double(r.trailBasisPoints) / 100)%"
+        }
+        let status: String
+        switch trigger.status {
+        case .armed: status = words["armed"]
+        case .fired: status = words["fired"]
+        case .cancelled: status = words["cancelledTrigger"]
+        }
+        return .init(
+            id: trigger.id.description,
+            stock: r.stock.description,
+            stockName: state.stocks[r.stock]?.name ?? "",
+            kind: kind + (r.group.isEmpty ? "" : " · \(r.group)"),
+            side: words.side(r.side),
+            quantity: Words.grouped(r.quantity),
+            level: words.won(trigger.level)
+                + (r.limitPrice > 0 ? " → \(words["limit"]) \(words.won(r.limitPrice))" : ""),
+            status: status,
+            statusName: trigger.status.description,
+            order: trigger.order?.description,
+            reason: trigger.reason.isEmpty ? nil : trigger.reason,
+            cancellable: trigger.status == .armed
+        )
+    }
     typealias StrategyView = DashboardView.StrategyView
 
     static func accountView(_ account: Account, state: EngineState, words: Words) -> DashboardView.AccountView {

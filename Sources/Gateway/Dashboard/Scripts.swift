@@ -244,6 +244,29 @@ enum Scripts {
           }
 
           // Strategies: enable with parameters, disable from the list.
+          // Protective orders: armed from their form; numbers left empty are not sent.
+          document.addEventListener("submit", async (event) => {
+            const triggerForm = event.target;
+            if (triggerForm.id !== "trigger-form") return;
+            event.preventDefault();
+            const result = document.getElementById("trigger-result");
+            const payload = {
+              brokerAccountId: triggerForm.brokerAccountId.value,
+              stockId: triggerForm.stockId.value,
+              kind: triggerForm.kind.value,
+              quantity: Number(triggerForm.quantity.value),
+            };
+            for (const name of ["triggerPrice", "trailPercent", "limitPrice"]) {
+              if (triggerForm[name].value !== "") payload[name] = Number(triggerForm[name].value);
+            }
+            try {
+              const trigger = await api("POST", "/api/triggers", payload);
+              say(result, `${trigger.id} · ${won(trigger.level)}`, true);
+              result.dataset.trigger = trigger.id;
+              schedule();
+            } catch (error) { say(result, error.message, false); }
+          });
+
           // (Delegated: the form is in a live section, replaced on refresh.)
           document.addEventListener("submit", async (event) => {
             const strategyForm = event.target;
@@ -264,7 +287,7 @@ enum Scripts {
 
           // Buttons in the live sections (delegated: the sections are replaced on refresh).
           document.addEventListener("click", async (event) => {
-            const button = event.target.closest("button[data-cancel], button[data-resume], button[data-disable-strategy], button[data-operator-halt], button[data-operator-resume], button[data-trading], button[data-resubmit]");
+            const button = event.target.closest("button[data-cancel], button[data-resume], button[data-disable-strategy], button[data-operator-halt], button[data-operator-resume], button[data-trading], button[data-resubmit], button[data-cancel-trigger]");
             if (!button) return;
             const result = document.getElementById("order-result");
             const data = button.dataset;
@@ -284,6 +307,8 @@ enum Scripts {
               } else if (data.operatorResume) {
                 if (!confirm(words("이 계좌의 거래를 재개할까요?", "Resume this account?"))) return;
                 await api("POST", `/api/operator/accounts/${encodeURIComponent(data.operatorResume)}/resume`, { confirm: true });
+              } else if (data.cancelTrigger) {
+                await api("POST", `/api/triggers/${encodeURIComponent(data.cancelTrigger)}/cancel`);
               } else if (data.resubmit) {
                 if (!confirm(words("이 주문을 소유자 대신 다시 낼까요?", "Place this order again for its owner?"))) return;
                 const order = await api("POST", `/api/operator/orders/${encodeURIComponent(data.resubmit)}/resubmit`);

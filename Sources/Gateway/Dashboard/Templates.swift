@@ -77,6 +77,17 @@ enum Templates {
         <label>{{t.price}} <input name="price" type="number" min="1" step="1"></label></div>
         <p id="order-rules" class="tl" data-tick="{{t.tickRule}}" data-band="{{t.band}}"></p>
         <p><button id="order-send" type="submit">{{t.send}}</button></p><p id="order-result" role="status"></p></form>
+        <h3>{{t.triggers}}</h3><form id="trigger-form" class="grid" autocomplete="off">
+        <label>{{t.account}} <select name="brokerAccountId">{{#accounts}}<option value="{{id}}">{{id}}</option>{{/accounts}}</select></label>
+        <label>{{t.stock}} <input name="stockId" value="{{stock}}" pattern="[0-9]{6}" maxlength="6" required></label>
+        <label>{{t.kind}} <select name="kind">{{#triggerKinds}}<option value="{{.}}">{{.}}</option>{{/triggerKinds}}</select></label>
+        <label>{{t.quantity}} <input name="quantity" type="number" min="1" step="1" value="1" required></label>
+        <label>{{t.triggerLevel}} <input name="triggerPrice" type="number" min="1" step="1"></label>
+        <label>{{t.trailPercent}} <input name="trailPercent" type="number" min="0.1" max="50" step="0.1"></label>
+        <label>{{t.exitLimit}} <input name="limitPrice" type="number" min="1" step="1"></label>
+        <button type="submit" id="trigger-arm">{{t.arm}}</button></form><p id="trigger-result" role="status"></p>
+        <div id="triggers-live" data-live>{{^triggers}}<p class="tl">{{t.noTriggers}}</p>{{/triggers}}{{^empty(triggers)}}<div class="scroll"><table id="trigger-list"><tr><th>id</th><th>{{t.stock}}</th><th>{{t.kind}}</th><th>{{t.side}}</th><th>{{t.quantity}}</th><th>{{t.triggerLevel}}</th><th>{{t.status}}</th><th></th></tr>
+        {{#triggers}}<tr id="trigger-{{id}}" data-status="{{statusName}}"><td>{{id}}</td><td>{{stock}} {{stockName}}</td><td>{{kind}}</td><td>{{side}}</td><td>{{quantity}}</td><td>{{level}}</td><td>{{status}}{{#order}} → <a href="/orders/{{order}}">{{order}}</a>{{/order}}{{#reason}} <span class="tl">{{reason}}</span>{{/reason}}</td><td>{{#cancellable}}<button class="js" data-cancel-trigger="{{id}}">{{t.cancel}}</button>{{/cancellable}}</td></tr>{{/triggers}}</table></div>{{/empty(triggers)}}</div>
         """,
         "orders": """
         <h2>{{t.orders}}</h2><h3>{{t.open}}</h3>{{^open}}<p class="tl">{{t.none}}</p>{{/open}}

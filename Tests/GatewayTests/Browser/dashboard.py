@@ -58,6 +58,33 @@ try:
     report["markers"] = int(browser.until("Number(document.body.dataset.markers || 0)") or 0)
     report["portfolioAfterFill"] = js("document.getElementById('portfolio').innerText")
 
+    # Protective orders on the 3 shares: a stop-loss armed and cancelled, then a 2 % trailing stop that a
+    # collected bar through its level fires live, placing its exit.
+    def arm(kind, **fields):
+        js(f"""(() => {{ const f = document.getElementById('trigger-form'); f.stockId.value = {json.dumps(stock)};
+            f.kind.value = {json.dumps(kind)}; f.quantity.value = '3';
+            for (const name of ['triggerPrice', 'trailPercent', 'limitPrice']) f[name].value = '';
+            for (const [name, value] of Object.entries({json.dumps(fields)})) f[name].value = String(value);
+            delete document.getElementById('trigger-result').dataset.trigger;
+            document.getElementById('trigger-arm').click(); }})()""")
+        return browser.until("document.getElementById('trigger-result').dataset.trigger")
+    js("""(() => { const f = document.getElementById('trigger-form'); f.kind.value = 'STOP_LOSS';
+        f.quantity.value = '99'; f.triggerPrice.value = '65000'; f.trailPercent.value = ''; f.limitPrice.value = '';
+        document.getElementById('trigger-arm').click(); })()""")
+    report["triggerRefused"] = browser.until("document.querySelector('#trigger-result.error') && document.getElementById('trigger-result').textContent")
+    stop_id = arm("STOP_LOSS", triggerPrice=65000)
+    report["stopArmed"] = browser.until(f"(document.querySelector('#trigger-{stop_id}') || {{dataset: {{}}}}).dataset.status === 'ARMED'")
+    js(f"document.querySelector('button[data-cancel-trigger=\"{stop_id}\"]').click()")
+    report["stopCancelled"] = browser.until(f"(document.querySelector('#trigger-{stop_id}') || {{dataset: {{}}}}).dataset.status === 'CANCELLED'")
+    trail_id = arm("TRAILING_STOP", trailPercent=2)
+    report["trailLevel"] = browser.until(f"document.querySelector('#trigger-{trail_id}') && document.querySelector('#trigger-{trail_id}').children[5].textContent")
+    # The next minute's bar, as the collector posts it, falls through the level.
+    status, _ = request(base, "POST", "/internal/candles", text=f"{stock},1m,1736125200000000,70000,70000,60000,60000,5000\n", token=worker)
+    report["barRecorded"] = status
+    report["trailFired"] = browser.until(f"(document.querySelector('#trigger-{trail_id}') || {{dataset: {{}}}}).dataset.status === 'FIRED' && document.querySelector('#trigger-{trail_id} a').textContent")
+    if report["trailFired"]:
+        report["exitShown"] = browser.until(f"document.querySelector('#order-{report['trailFired']}') !== null")
+
     # A second order, cancelled from its row.
     js("(() => { const f = document.getElementById('order-form'); f.quantity.value = '1'; f.price.value = '69000'; })()")
     js("document.getElementById('order-send').click()")
