@@ -200,4 +200,59 @@ import Testing
             )
         }
     }
+
+    /// A bracket: the entry with its stop and target, watched once the entry fills (for what it filled), one
+    /// cancelling the other; an entry that ends unfilled takes its exits with it.
+    @Test func aBracketsExitsWaitForTheEntryThenCancelEachOther() throws {
+        var (world, account) = try World.standard()
+        var entry = PlaceOrder(account: account, stock: World.samsung, side: .buy, quantity: 10, price: 71_000)
+        entry.bracket = [
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000),
+            ArmTrigger(account: account, stock: World.samsung, kind: .takeProfit, quantity: 10, triggerPrice: 75_000),
+        ]
+        let placed = try world.run(.placeOrder(entry))
+        #expect(placed.events.map(\.typeName) == ["OrderRequested", "TriggerArmed", "TriggerArmed"])
+        let order = try #require(placed.order)
+        let exits = world.state.triggers.keys.sorted()
+        #expect(exits.count == 2 && exits.allSatisfy { world.state.triggers[$0]?.active == false })
+        #expect(world.state.triggers[exits[0]]?.request.group == "bracket:\(order)")
+        // Not watched before the entry fills: a bar through the stop does nothing.
+        #expect(try Self.bar(&world, 1, high: 71_000, low: 68_000) == ["CandleClosed"])
+        try world.accept(order)
+        try world.run(.recordFill(order, quantity: 6, price: 71_000, fillID: "F1"))
+        #expect(world.state.waitingTriggers[order] != nil, "partly filled: still waiting")
+        try world.run(.cancelOrder(order))
+        try world.run(.recordCancelled(order))
+        // The entry ended with 6 shares: its exits are watched for those 6.
+        #expect(exits.allSatisfy { world.state.triggers[$0]?.active == true })
+        #expect(world.state.triggers[exits[0]]?.request.quantity == 6)
+        let fired = try Self.bar(&world, 2, high: 70_000, low: 68_900)
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested", "TriggerCancelled"], "\(fired)")
+        let exit = world.order(try #require(world.state.triggers[exits[0]]?.order))
+        #expect(exit.quantity == 6 && exit.side == .sell)
+        #expect(world.state.triggers[exits[1]]?.status == .cancelled)
+        #expect(world.replayed().digest == world.state.digest)
+        #expect(try EngineState(snapshot: world.state.snapshot()).digest == world.state.digest)
+
+        // An entry cancelled before any fill: its exits are cancelled with it, never watched.
+        var second = PlaceOrder(account: account, stock: World.samsung, side: .buy, quantity: 5, price: 70_000)
+        second.bracket = [
+            ArmTrigger(account: account, stock: World.samsung, kind: .trailingStop, quantity: 5, trailBasisPoints: 300)
+        ]
+        let other = try #require(try world.run(.placeOrder(second)).order)
+        let trailing = try #require(world.state.triggers.keys.max())
+        try world.run(.cancelOrder(other))
+        #expect(
+            world.state.triggers[trailing]?.status == .cancelled,
+            "\(String(describing: world.state.triggers[trailing]))"
+        )
+        #expect(world.state.triggers[trailing]?.reason == "entry \(other) ended unfilled")
+        #expect(world.replayed().digest == world.state.digest)
+        // A bracket whose level is off the tick refuses the whole order.
+        var bad = PlaceOrder(account: account, stock: World.samsung, side: .buy, quantity: 1, price: 70_000)
+        bad.bracket = [
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 1, triggerPrice: 69_001)
+        ]
+        #expect(throws: EngineError.self) { try world.run(.placeOrder(bad)) }
+    }
 }

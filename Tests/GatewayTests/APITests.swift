@@ -1172,6 +1172,34 @@ import Testing
             #expect(shown.json["source"] as? String == "TRIGGER" && shown.json["side"] as? String == "SELL")
             #expect(try await client.call(.get, "/api/orders/\(exit)", token: bob.token).status == 404)
             #expect(try await client.call(.post, "/api/triggers/\(id)/cancel", token: alice.token).status == 409)
+            // A bracket: the order with its exits, waiting for its fill; a bad bracket refuses the whole order.
+            var entry: [String: Any] = [
+                "brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 2, "price": 55_000,
+            ]
+            for bad in [[:], ["trailPercent": 1e9], ["stopLossPrice": 53_001], ["stopLossPrice": -5]]
+                as [[String: Any]]
+            {
+                entry["bracket"] = bad
+                let reply = try await client.call(.post, "/api/orders", token: alice.token, json: entry)
+                #expect((400..<500).contains(reply.status), "\(bad): \(reply.status) \(reply.text)")
+            }
+            let before = (try await client.call(.get, "/api/orders", token: alice.token)).json["count"] as? Int
+            entry["bracket"] = ["stopLossPrice": 53_000, "takeProfitPrice": 58_000]
+            let bracketed = try await client.call(.post, "/api/orders", token: alice.token, json: entry)
+            #expect(bracketed.status == 201, "\(bracketed.text)")
+            #expect(
+                (try await client.call(.get, "/api/orders", token: alice.token)).json["count"] as? Int == (before ?? 0)
+                    + 1
+            )
+            let exits =
+                ((try await client.call(.get, "/api/triggers", token: alice.token)).json["items"] as? [[String: Any]]
+                ?? [])
+                .filter { $0["entry"] as? String == bracketed.json["id"] as? String }
+            #expect(
+                exits.count == 2
+                    && exits.allSatisfy { $0["watching"] as? Bool == false && $0["status"] as? String == "ARMED" },
+                "\(exits)"
+            )
         }
         await harness.close()
     }

@@ -46,6 +46,12 @@ public enum Bounds {
             if !request.clientOrderID.isEmpty {
                 try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64)
             }
+            guard request.bracket.count <= 3 else { throw .invalid("a bracket has at most 3 exits") }
+            for exit in request.bracket {
+                try Self.range(exit.triggerPrice, 0...Self.maxPrice, "bracket triggerPrice")
+                try Self.range(exit.limitPrice, 0...Self.maxPrice, "bracket limitPrice")
+                try Self.range(exit.trailBasisPoints, 0...5_000, "bracket trail (basis points)")
+            }
         case .armTrigger(let request):
             guard (1...Self.maxQuantity).contains(request.quantity) else {
                 throw .invalid("quantity must be 1 to \(Self.maxQuantity) shares; got \(request.quantity)")

@@ -10,6 +10,9 @@ public struct PlaceOrder: Sendable, Hashable {
     public var source: OrderSource
     /// Idempotency: the same id for the same account places the order once.
     public var clientOrderID: String
+    /// Exits armed with the order, watched once it fills (a bracket: stop and target, one-cancels-the-other).
+    /// Their account, stock, side, quantity, entry and group are the order's: only kind and levels are read.
+    public var bracket: [ArmTrigger] = []
 
     public init(
         account: AccountID,

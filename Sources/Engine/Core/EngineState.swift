@@ -50,6 +50,8 @@ public struct EngineState: Sendable, Hashable {
     /// The armed triggers of each stock: what a closed bar of that stock is checked against. Derived from
     /// `triggers`; a snapshot rebuilds it.
     public var armedTriggers: [StockCode: [TriggerID]] = [:]
+    /// Brackets' exits waiting for their entry order to fill. Derived from `triggers`; a snapshot rebuilds it.
+    public var waitingTriggers: [OrderID: [TriggerID]] = [:]
     /// Which of our orders holds each broker order number, per account and KST day of the order: a broker
     /// order belongs to at most one of ours (`recordAccepted` refuses a second), and numbers of other days
     /// are not confused with today's. Derived from `orders`; a snapshot rebuilds it instead of storing it.
@@ -195,9 +197,15 @@ public struct EngineState: Sendable, Hashable {
         case .triggerArmed(let e):
             var trigger = Trigger(id: e.trigger, request: e.request, water: e.water)
             trigger.armedAt = time
-            self.triggers[e.trigger] = trigger
-            self.armedTriggers[e.request.stock, default: []].append(e.trigger)
             self.nextTrigger = max(self.nextTrigger, e.trigger.value + 1)
+            if let entry = e.request.entry {
+                trigger.active = false
+                self.triggers[e.trigger] = trigger
+                self.waitingTriggers[entry, default: []].append(e.trigger)
+            } else {
+                self.triggers[e.trigger] = trigger
+                self.armedTriggers[e.request.stock, default: []].append(e.trigger)
+            }
         case .triggerFired(let e):
             self.endTrigger(e.trigger) {
                 $0.status = .fired
@@ -212,10 +220,37 @@ public struct EngineState: Sendable, Hashable {
     }
 
     private mutating func endTrigger(_ id: TriggerID, _ body: (inout Trigger) -> Void) {
-        guard let stock = self.triggers[id]?.request.stock else { return }
+        guard let trigger = self.triggers[id] else { return }
         Self.modify(&self.triggers, id, body)
+        let stock = trigger.request.stock
         self.armedTriggers[stock]?.removeAll { $0 == id }
         if self.armedTriggers[stock]?.isEmpty == true { self.armedTriggers[stock] = nil }
+        if let entry = trigger.request.entry {
+            self.waitingTriggers[entry]?.removeAll { $0 == id }
+            if self.waitingTriggers[entry]?.isEmpty == true { self.waitingTriggers[entry] = nil }
+        }
+    }
+
+    /// A bracket's entry has ended (filled, or cancelled/expired/failed/rejected): its exits are watched from now
+    /// for the shares it filled, from its average price, or — nothing filled — cancelled. Derived in `apply`
+    /// from the entry's own events, so a replay does the same.
+    private mutating func entryEnded(_ order: Order) {
+        guard let waiting = self.waitingTriggers.removeValue(forKey: order.id) else { return }
+        for id in waiting {
+            if order.filledQuantity > 0 {
+                Self.modify(&self.triggers, id) {
+                    $0.active = true
+                    $0.request.quantity = order.filledQuantity
+                    $0.water = order.filledNotional / order.filledQuantity
+                }
+                self.armedTriggers[order.stock, default: []].append(id)
+            } else {
+                Self.modify(&self.triggers, id) {
+                    $0.status = .cancelled
+                    $0.reason = "entry \(order.id) ended unfilled"
+                }
+            }
+        }
     }
 
     /// Whether `user` exists and has not been erased.
@@ -309,6 +344,7 @@ public struct EngineState: Sendable, Hashable {
             updated = order
         }
         guard let order = updated else { return }
+        defer { if order.status == .filled, self.waitingTriggers[order.id] != nil { self.entryEnded(order) } }
         let notional = fill.quantity.saturatingMultiply(fill.price)
         Self.modify(&self.accounts, order.account) { account in
             account.commissionPaid = account.commissionPaid.saturatingAdd(fill.commission)
@@ -353,6 +389,7 @@ public struct EngineState: Sendable, Hashable {
             finished = order
         }
         guard let order = finished else { return }
+        if self.waitingTriggers[order.id] != nil { self.entryEnded(order) }
         Self.modify(&self.accounts, order.account) { account in
             if order.side == .buy {
                 account.reservedCash = account.reservedCash.saturatingSubtract(released)

@@ -79,6 +79,8 @@ extension EngineState {
             w.varint(t.order.map { $0.value + 1 } ?? 0)
             w.string(t.reason)
             w.signed(t.armedAt)
+            w.varint(t.request.entry.map { $0.value + 1 } ?? 0)
+            w.byte(t.active ? 1 : 0)
         }
         return w.bytes
     }
@@ -263,8 +265,17 @@ extension EngineState {
                 trigger.order = order == 0 ? nil : OrderID(value: order - 1)
                 trigger.reason = try r.string()
                 trigger.armedAt = try r.signed()
+                let entry = try r.varint()
+                trigger.request.entry = entry == 0 ? nil : OrderID(value: entry - 1)
+                trigger.active = try r.byte() == 1
                 state.triggers[id] = trigger
-                if status == .armed { state.armedTriggers[request.stock, default: []].append(id) }
+                if status == .armed {
+                    if trigger.active {
+                        state.armedTriggers[request.stock, default: []].append(id)
+                    } else if let entry = trigger.request.entry {
+                        state.waitingTriggers[entry, default: []].append(id)
+                    }
+                }
             }
         }
         guard r.isAtEnd else { throw .undecodable("engine snapshot has trailing bytes") }

@@ -178,6 +178,7 @@ public enum EventCodec {
             writer.signed(e.request.limitPrice)
             writer.string(e.request.group)
             writer.signed(e.water)
+            writer.varint(e.request.entry.map { $0.value + 1 } ?? 0)
         case .triggerFired(let e):
             writer.varint(e.trigger.value)
             writer.varint(e.order.value)
@@ -507,7 +508,11 @@ public enum EventCodec {
                 limitPrice: try r.signed(),
                 group: try r.string()
             )
-            return .triggerArmed(TriggerArmed(trigger: trigger, request: request, water: try r.signed()))
+            let water = try r.signed()
+            let entry = try r.varint()
+            var withEntry = request
+            withEntry.entry = entry == 0 ? nil : OrderID(value: entry - 1)
+            return .triggerArmed(TriggerArmed(trigger: trigger, request: withEntry, water: water))
         case 37:
             return .triggerFired(
                 TriggerFired(

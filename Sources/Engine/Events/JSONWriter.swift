@@ -358,6 +358,7 @@ extension DomainEvent {
             o.field("limitPrice", e.request.limitPrice)
             o.field("group", e.request.group)
             o.field("water", e.water)
+            if let entry = e.request.entry { o.field("entry", entry.description) } else { o.null("entry") }
         case .triggerFired(let e):
             o.field("trigger", e.trigger.description)
             o.field("order", e.order.description)

@@ -56,7 +56,25 @@ extension Engine {
             )
             return Decision(events: events, order: id)
         }
-        return Decision(events: [.orderRequested(requested)], order: id)
+        var events: [DomainEvent] = [.orderRequested(requested)]
+        if !request.bracket.isEmpty {
+            // The exits, checked against the state with the order in it (the entry they wait for).
+            var scratch = state
+            scratch.apply(EventEnvelope(timestamp: context.time, event: events[0]))
+            for exit in request.bracket.prefix(3) {
+                var arm = exit
+                arm.account = request.account
+                arm.stock = request.stock
+                arm.side = request.side == .buy ? .sell : .buy
+                arm.quantity = request.quantity
+                arm.entry = id
+                arm.group = "bracket:\(id)"
+                let armed = try self.decideArm(scratch, arm).events
+                for event in armed { scratch.apply(EventEnvelope(timestamp: context.time, event: event)) }
+                events += armed
+            }
+        }
+        return Decision(events: events, order: id)
     }
 
     func riskCheck(_ state: EngineState, account: Account, stock: StockInfo, order: OrderRequested, time: Int64) -> (

@@ -81,6 +81,9 @@ public struct ArmTrigger: Sendable, Hashable {
     public var limitPrice: Int64
     /// One-cancels-the-other group ("" for none).
     public var group: String
+    /// A bracket's exit: watched only once this entry order has filled (for the quantity it filled); cancelled
+    /// if it ends unfilled. nil: watched from the start.
+    public var entry: OrderID?
 
     public init(
         account: AccountID,
@@ -91,7 +94,8 @@ public struct ArmTrigger: Sendable, Hashable {
         triggerPrice: Int64 = 0,
         trailBasisPoints: Int64 = 0,
         limitPrice: Int64 = 0,
-        group: String = ""
+        group: String = "",
+        entry: OrderID? = nil
     ) {
         self.account = account
         self.stock = stock
@@ -102,6 +106,7 @@ public struct ArmTrigger: Sendable, Hashable {
         self.trailBasisPoints = trailBasisPoints
         self.limitPrice = limitPrice
         self.group = group
+        self.entry = entry
     }
 }
 
@@ -159,6 +164,8 @@ public struct Trigger: Sendable, Hashable {
     public var order: OrderID?
     public var reason: String = ""
     public var armedAt: Int64 = 0
+    /// Watched now: false while a bracket's entry has not filled.
+    public var active = true
 
     public init(id: TriggerID, request: ArmTrigger, water: Int64) {
         self.id = id
@@ -205,7 +212,15 @@ extension Engine {
             throw .notFound("account \(request.account) does not exist")
         }
         guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
-        if request.side == .sell {
+        if let entry = request.entry {
+            // A bracket's exit: the opposite side of an entry of the same account and stock, still working.
+            guard let order = state.orders[entry], order.account == request.account, order.stock == request.stock,
+                order.side != request.side, !order.status.isTerminal
+            else { throw .invalid("a bracket's exit needs a working entry on the other side: \(entry)") }
+            guard request.quantity == order.quantity else {
+                throw .invalid("a bracket's exit covers its entry's \(order.quantity) shares")
+            }
+        } else if request.side == .sell {
             let held = account.positions[request.stock]?.quantity ?? 0
             guard request.quantity <= held else {
                 throw .invalid("a sell trigger protects shares held: \(request.quantity) asked, \(held) held")

@@ -221,6 +221,18 @@ enum OpenAPIDocument {
                                 "type": "integer", "format": "int64", "minimum": 0, "maximum": 100_000_000,
                                 "nullable": true,
                             ],
+                            "bracket": object(
+                                [
+                                    "stopLossPrice": [
+                                        "type": "integer", "format": "int64", "minimum": 1, "maximum": 100_000_000,
+                                    ],
+                                    "takeProfitPrice": [
+                                        "type": "integer", "format": "int64", "minimum": 1, "maximum": 100_000_000,
+                                    ],
+                                    "trailPercent": ["type": "number", "minimum": 0.1, "maximum": 50],
+                                ],
+                                required: []
+                            ).merging(["nullable": true, "minProperties": 1]) { $1 },
                         ],
                         required: ["brokerAccountId", "stockId", "side", "quantity"]
                     ),
@@ -403,11 +415,11 @@ enum OpenAPIDocument {
                             "kind": string(), "quantity": integer, "triggerPrice": integer, "trailPercent": number,
                             "level": integer, "limitPrice": integer, "group": string(), "status": string(),
                             "order": nullable(string()), "reason": nullable(string()),
-                            "armedAt": string(format: "date-time"),
+                            "armedAt": string(format: "date-time"), "entry": nullable(string()), "watching": boolean,
                         ],
                         required: [
                             "id", "brokerAccountId", "stockId", "side", "kind", "quantity", "triggerPrice",
-                            "trailPercent", "level", "limitPrice", "group", "status", "armedAt",
+                            "trailPercent", "level", "limitPrice", "group", "status", "armedAt", "watching",
                         ]
                     ),
                     "TriggerList": list("Trigger"),

@@ -55,7 +55,7 @@ struct OrdersController {
             }
             clientOrderID = key
         }
-        let command = PlaceOrder(
+        var command = PlaceOrder(
             account: account.id,
             stock: stock,
             side: side,
@@ -65,6 +65,7 @@ struct OrdersController {
             source: .user,
             clientOrderID: clientOrderID
         )
+        if let bracket = body.bracket { command.bracket = try bracket.exits(for: command) }
         let execution = try await services.runtime.execute(
             .placeOrder(command),
             context: services.context("api-order")
@@ -266,6 +267,42 @@ struct PlaceOrderRequest: Decodable {
     var quantity: Int64
     /// Required for limit orders, on the stock's tick; ignored for market orders.
     var price: Int64?
+    /// Exits armed with the order and watched once it fills (one-cancels-the-other).
+    var bracket: BracketRequest?
+}
+
+/// A bracket's exits: any of a stop, a target and a trailing stop (each a market exit).
+struct BracketRequest: Decodable {
+    var stopLossPrice: Int64?
+    var takeProfitPrice: Int64?
+    var trailPercent: Double?
+
+    /// As the engine's exits (their account, stock, side and quantity are the order's).
+    func exits(for order: PlaceOrder) throws -> [ArmTrigger] {
+        var exits: [ArmTrigger] = []
+        func exit(_ kind: TriggerKind, price: Int64 = 0, trail: Int64 = 0) -> ArmTrigger {
+            ArmTrigger(
+                account: order.account,
+                stock: order.stock,
+                kind: kind,
+                quantity: order.quantity,
+                triggerPrice: price,
+                trailBasisPoints: trail
+            )
+        }
+        if let price = self.stopLossPrice { exits.append(exit(.stopLoss, price: price)) }
+        if let price = self.takeProfitPrice { exits.append(exit(.takeProfit, price: price)) }
+        if let percent = self.trailPercent {
+            guard percent.isFinite, (0.1...50).contains(percent) else {
+                throw problem(422, "bracket.trailPercent must be 0.1 to 50")
+            }
+            exits.append(exit(.trailingStop, trail: Int64((percent * 100).rounded())))
+        }
+        guard !exits.isEmpty else {
+            throw problem(422, "a bracket needs stopLossPrice, takeProfitPrice or trailPercent")
+        }
+        return exits
+    }
 }
 
 struct OrderBody: Codable {

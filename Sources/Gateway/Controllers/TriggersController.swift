@@ -127,6 +127,9 @@ struct TriggerBody: Codable {
     var order: String?
     var reason: String?
     var armedAt: String
+    /// A bracket's entry order; `watching` is false until it has filled.
+    var entry: String?
+    var watching: Bool
 
     init(_ trigger: Trigger) {
         self.id = trigger.id.description
@@ -144,5 +147,7 @@ struct TriggerBody: Codable {
         self.order = trigger.order?.description
         self.reason = trigger.reason.isEmpty ? nil : trigger.reason
         self.armedAt = ISOTime.utc(trigger.armedAt)
+        self.entry = trigger.request.entry?.description
+        self.watching = trigger.status == .armed && trigger.active
     }
 }
