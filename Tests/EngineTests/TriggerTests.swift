@@ -255,4 +255,38 @@ import Testing
         ]
         #expect(throws: EngineError.self) { try world.run(.placeOrder(bad)) }
     }
+
+    /// Two triggers on one bar: the second is judged by its level before the bar, even though the first one's
+    /// firing made the decision apply the bar (and move trailing marks) first.
+    @Test func aSecondTriggerOnTheSameBarIsJudgedByItsLevelBeforeTheBar() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 5, triggerPrice: 69_000)
+        )
+        let trail = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .trailingStop, quantity: 5, trailBasisPoints: 200)
+        )
+        // Level 69,500 from 71,000. The bar lifts the high to 80,000 (a level of 78,400) and its low, 68,900, is
+        // under the stop and the trailing level alike: both fire — the trailing one at its level before the bar.
+        let fired = try Self.bar(&world, 1, high: 80_000, low: 68_900)
+        #expect(fired.filter { $0 == "TriggerFired" }.count == 2, "\(fired)")
+        // A bar whose low is above the old trailing level but below the lifted one must not fire it.
+        var (other, second) = try Self.holding()
+        _ = try Self.arm(
+            &other,
+            ArmTrigger(account: second, stock: World.samsung, kind: .stopLoss, quantity: 5, triggerPrice: 70_000)
+        )
+        let trailing = try Self.arm(
+            &other,
+            ArmTrigger(account: second, stock: World.samsung, kind: .trailingStop, quantity: 5, trailBasisPoints: 200)
+        )
+        let once = try Self.bar(&other, 1, high: 80_000, low: 69_900)
+        #expect(once.filter { $0 == "TriggerFired" }.count == 1, "only the stop: \(once)")
+        #expect(other.state.triggers[trailing]?.status == .armed)
+        #expect(other.state.triggers[trailing]?.water == 80_000, "its mark moves after the bar")
+        #expect(world.state.triggers[stop]?.status == .fired && world.state.triggers[trail]?.status == .fired)
+        #expect(other.replayed().digest == other.state.digest)
+    }
 }

@@ -65,21 +65,12 @@ extension EngineState {
         for id in self.triggers.keys.sorted() {
             let t = self.triggers[id]!  // key from the dictionary
             w.varint(id.value)
-            w.varint(t.request.account.value)
-            w.varint(UInt64(t.request.stock.value))
-            w.byte(t.request.side.rawValue)
-            w.byte(t.request.kind.rawValue)
-            w.signed(t.request.quantity)
-            w.signed(t.request.triggerPrice)
-            w.signed(t.request.trailBasisPoints)
-            w.signed(t.request.limitPrice)
-            w.string(t.request.group)
+            t.request.encode(into: &w)
             w.signed(t.water)
             w.byte(t.status.rawValue)
             w.varint(t.order.map { $0.value + 1 } ?? 0)
             w.string(t.reason)
             w.signed(t.armedAt)
-            w.varint(t.request.entry.map { $0.value + 1 } ?? 0)
             w.byte(t.active ? 1 : 0)
         }
         return w.bytes
@@ -240,22 +231,7 @@ extension EngineState {
             state.nextTrigger = try r.varint()
             for _ in 0..<(try Self.count(&r)) {
                 let id = TriggerID(value: try r.varint())
-                let account = AccountID(value: try r.varint())
-                let code = try r.varint()
-                guard code < 1_000_000 else { throw .undecodable("stock code out of range in snapshot") }
-                guard let side = OrderSide(rawValue: try r.byte()), let kind = TriggerKind(rawValue: try r.byte())
-                else { throw .undecodable("trigger side or kind out of range in snapshot") }
-                let request = ArmTrigger(
-                    account: account,
-                    stock: StockCode(value: UInt32(code)),
-                    side: side,
-                    kind: kind,
-                    quantity: try r.signed(),
-                    triggerPrice: try r.signed(),
-                    trailBasisPoints: try r.signed(),
-                    limitPrice: try r.signed(),
-                    group: try r.string()
-                )
+                let request = try ArmTrigger.decode(&r)
                 var trigger = Trigger(id: id, request: request, water: try r.signed())
                 guard let status = TriggerStatus(rawValue: try r.byte()) else {
                     throw .undecodable("trigger status out of range in snapshot")
@@ -265,8 +241,6 @@ extension EngineState {
                 trigger.order = order == 0 ? nil : OrderID(value: order - 1)
                 trigger.reason = try r.string()
                 trigger.armedAt = try r.signed()
-                let entry = try r.varint()
-                trigger.request.entry = entry == 0 ? nil : OrderID(value: entry - 1)
                 trigger.active = try r.byte() == 1
                 state.triggers[id] = trigger
                 if status == .armed {

@@ -168,17 +168,8 @@ public enum EventCodec {
             writer.string(e.reason)
         case .triggerArmed(let e):
             writer.varint(e.trigger.value)
-            writer.varint(e.request.account.value)
-            writer.varint(UInt64(e.request.stock.value))
-            writer.byte(e.request.side.rawValue)
-            writer.byte(e.request.kind.rawValue)
-            writer.signed(e.request.quantity)
-            writer.signed(e.request.triggerPrice)
-            writer.signed(e.request.trailBasisPoints)
-            writer.signed(e.request.limitPrice)
-            writer.string(e.request.group)
+            e.request.encode(into: &writer)
             writer.signed(e.water)
-            writer.varint(e.request.entry.map { $0.value + 1 } ?? 0)
         case .triggerFired(let e):
             writer.varint(e.trigger.value)
             writer.varint(e.order.value)
@@ -271,13 +262,13 @@ public enum EventCodec {
         return try result.get()
     }
 
-    private static func stock(_ reader: inout BinaryReader) throws(EngineError) -> StockCode {
+    static func stock(_ reader: inout BinaryReader) throws(EngineError) -> StockCode {
         let value = try reader.varint()
         guard value < 1_000_000 else { throw .undecodable("stock code \(value) has more than six digits") }
         return StockCode(value: UInt32(value))
     }
 
-    private static func enumeration<T: RawRepresentable>(_ reader: inout BinaryReader, _ type: T.Type)
+    static func enumeration<T: RawRepresentable>(_ reader: inout BinaryReader, _ type: T.Type)
         throws(EngineError) -> T where T.RawValue == UInt8
     {
         let raw = try reader.byte()
@@ -493,26 +484,8 @@ public enum EventCodec {
             return typeID == 34 ? .tradingHalted(halt) : .tradingResumed(halt)
         case 36:
             let trigger = TriggerID(value: try r.varint())
-            let account = AccountID(value: try r.varint())
-            let stock = try Self.stock(&r)
-            let side = try Self.enumeration(&r, OrderSide.self)
-            let kind = try Self.enumeration(&r, TriggerKind.self)
-            let request = ArmTrigger(
-                account: account,
-                stock: stock,
-                side: side,
-                kind: kind,
-                quantity: try r.signed(),
-                triggerPrice: try r.signed(),
-                trailBasisPoints: try r.signed(),
-                limitPrice: try r.signed(),
-                group: try r.string()
-            )
-            let water = try r.signed()
-            let entry = try r.varint()
-            var withEntry = request
-            withEntry.entry = entry == 0 ? nil : OrderID(value: entry - 1)
-            return .triggerArmed(TriggerArmed(trigger: trigger, request: withEntry, water: water))
+            let request = try ArmTrigger.decode(&r)
+            return .triggerArmed(TriggerArmed(trigger: trigger, request: request, water: try r.signed()))
         case 37:
             return .triggerFired(
                 TriggerFired(

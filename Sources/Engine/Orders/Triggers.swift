@@ -110,6 +110,43 @@ public struct ArmTrigger: Sendable, Hashable {
     }
 }
 
+extension ArmTrigger {
+    /// The binary form, shared by `TriggerArmed` in the log and the snapshot's triggers.
+    func encode(into writer: inout BinaryWriter) {
+        writer.varint(self.account.value)
+        writer.varint(UInt64(self.stock.value))
+        writer.byte(self.side.rawValue)
+        writer.byte(self.kind.rawValue)
+        writer.signed(self.quantity)
+        writer.signed(self.triggerPrice)
+        writer.signed(self.trailBasisPoints)
+        writer.signed(self.limitPrice)
+        writer.string(self.group)
+        writer.varint(self.entry.map { $0.value + 1 } ?? 0)
+    }
+
+    static func decode(_ reader: inout BinaryReader) throws(EngineError) -> ArmTrigger {
+        let account = AccountID(value: try reader.varint())
+        let stock = try EventCodec.stock(&reader)
+        let side = try EventCodec.enumeration(&reader, OrderSide.self)
+        let kind = try EventCodec.enumeration(&reader, TriggerKind.self)
+        var request = ArmTrigger(
+            account: account,
+            stock: stock,
+            side: side,
+            kind: kind,
+            quantity: try reader.signed(),
+            triggerPrice: try reader.signed(),
+            trailBasisPoints: try reader.signed(),
+            limitPrice: try reader.signed(),
+            group: try reader.string()
+        )
+        let entry = try reader.varint()
+        request.entry = entry == 0 ? nil : OrderID(value: entry - 1)
+        return request
+    }
+}
+
 /// `TriggerArmed`: the trigger as armed, with the price its trailing mark starts from.
 public struct TriggerArmed: Sendable, Hashable {
     public var trigger: TriggerID
@@ -263,7 +300,9 @@ extension Engine {
             for event in produced { scratch?.apply(EventEnvelope(timestamp: context.time, event: event)) }
         }
         for id in armed.sorted() {
-            guard let trigger = (scratch ?? state).triggers[id], trigger.status == .armed,
+            // Levels as they stood before this bar (the scratch copy has already moved trailing marks with it);
+            // the status as this decision has left it (a sibling that fired may have cancelled it).
+            guard let trigger = state.triggers[id], (scratch ?? state).triggers[id]?.status == .armed,
                 let observed = trigger.crossing(bar)
             else { continue }
             if scratch == nil {
