@@ -111,7 +111,9 @@ extension JobQueueStore {
         if state == .delayed {
             var index = 0
             while index + 1 < items.count {
-                ids.append((items[index].text ?? "", items[index + 1].text.flatMap { Double($0) }.map { Int64($0) }))
+                // A score is any double (a hand-made `inf`, 1e300): only a plausible time is shown, never trapped on.
+                let score = items[index + 1].text.flatMap { Double($0) }
+                ids.append((items[index].text ?? "", score.flatMap { Self.plausibleTime($0) }))
                 index += 2
             }
         } else {
@@ -243,6 +245,7 @@ extension JobQueueStore {
         while index + 1 < items.count {
             let field = items[index].text ?? ""
             let times = (items[index + 1].text ?? "").split(separator: " ").compactMap { Int64($0) }
+                .filter { Self.plausibleTime(Double($0)) != nil }
             index += 2
             guard let slash = field.lastIndex(of: "/"), times.count == 2 else { continue }
             if now - times[1] > forgetAfterMs {
@@ -260,6 +263,13 @@ extension JobQueueStore {
         }
         if !stale.isEmpty { _ = try self.redis.command(bytes: [Array("HDEL".utf8), Self.workersKey] + stale) }
         return beats.sorted { ($0.worker, $0.queue) < ($1.worker, $1.queue) }
+    }
+
+    /// Milliseconds between 1970 and 9999, or nil: what a hand-edited or forged Redis value is checked against
+    /// before any arithmetic on it.
+    static func plausibleTime(_ milliseconds: Double) -> Int64? {
+        guard milliseconds.isFinite, (0...253_402_300_800_000).contains(milliseconds) else { return nil }
+        return Int64(milliseconds)
     }
 
     private func boardScript(_ script: LuaScript, keys: [[UInt8]], id: String) throws(RedisError) -> Int64 {

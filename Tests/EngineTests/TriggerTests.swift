@@ -289,4 +289,22 @@ import Testing
         #expect(world.state.triggers[stop]?.status == .fired && world.state.triggers[trail]?.status == .fired)
         #expect(other.replayed().digest == other.state.digest)
     }
+
+    /// A trailing mark beyond the engine's bounds (a close from a log older than `Bounds`) gives a level within
+    /// them instead of overflowing.
+    @Test func aTrailingLevelFromAnOutOfBoundsMarkDoesNotOverflow() {
+        let request = ArmTrigger(
+            account: AccountID(value: 1),
+            stock: World.samsung,
+            side: .buy,
+            kind: .trailingStop,
+            quantity: 1,
+            trailBasisPoints: 5_000
+        )
+        #expect(Trigger(id: TriggerID(value: 1), request: request, water: .max).level > 0)
+        var sell = request
+        sell.side = .sell
+        #expect(Trigger(id: TriggerID(value: 1), request: sell, water: .max).level <= Bounds.maxPrice)
+        #expect(Trigger(id: TriggerID(value: 1), request: sell, water: .min).level == 1)
+    }
 }

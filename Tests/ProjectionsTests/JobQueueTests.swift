@@ -154,6 +154,12 @@ import Testing
 
         try store.heartbeat(worker: "host:7", queue: .notification, startedAt: 100, now: 200)
         try store.heartbeat(worker: "old:1", queue: .notification, startedAt: 1, now: 2)
+        // Forged values (a hand-edited Redis): shown without a time, dropped, never trapped on.
+        _ = try store.redis.command(["ZADD", "bull:notification:delayed", "inf", "f1", "1e300", "f2", "-5", "f3"])
+        let forged = try store.jobs(.notification, state: .delayed, offset: 0, limit: 10)
+        #expect(forged.jobs.count == 3 && forged.jobs.allSatisfy { $0.dueAt == nil }, "\(forged)")
+        _ = try store.redis.command(["HSET", "stockboom:workers", "x:1/notification", "0 -9223372036854775808"])
+        _ = try store.redis.command(["HSET", "stockboom:workers", "y:1/notification", "9223372036854775807 1"])
         #expect(
             try store.workers(now: 300, forgetAfterMs: 250)
                 == [WorkerBeat(worker: "host:7", queue: "notification", startedAt: 100, seenAt: 200)],

@@ -214,11 +214,13 @@ public struct Trigger: Sendable, Hashable {
     public var level: Int64 {
         let r = self.request
         guard r.kind == .trailingStop else { return r.triggerPrice }
+        // Held within the engine's bounds (as `priceLimits` is): a log older than `Bounds` may hold any close.
+        let water = min(max(self.water, 1), Bounds.maxPrice)
         if r.side == .sell {
-            let raw = max(1, self.water * (10_000 - r.trailBasisPoints) / 10_000)
+            let raw = max(1, water * (10_000 - r.trailBasisPoints) / 10_000)
             return max(1, raw - raw % KRXPriceRules.tickSize(at: raw))
         }
-        let raw = max(1, (self.water * (10_000 + r.trailBasisPoints) + 9_999) / 10_000)
+        let raw = max(1, (water * (10_000 + r.trailBasisPoints) + 9_999) / 10_000)
         let tick = KRXPriceRules.tickSize(at: raw)
         return raw % tick == 0 ? raw : raw + tick - raw % tick
     }
