@@ -43,6 +43,27 @@ public enum WireCommand: Codable, Sendable, Equatable {
     /// no-op.
     case listStock(stock: String, name: String, market: String, previousClose: Int64)
     case signal(account: String, stock: String, strategy: String, side: String, reason: String)
+    /// A strategy's order (`OrderIntent` resolved): market (`price` 0) or limit, with a bracket's levels, the
+    /// strategy and the bar it decided on — the engine records `SignalGenerated` with the order, or
+    /// `SignalSkipped` when the bar is older than its stale-bar limit. `clientOrderID`: its idempotency key.
+    case strategyOrder(
+        account: String,
+        stock: String,
+        side: String,
+        quantity: Int64,
+        price: Int64,
+        clientOrderID: String,
+        strategy: String,
+        reason: String,
+        barStart: Int64,
+        stopLossPrice: Int64? = nil,
+        takeProfitPrice: Int64? = nil,
+        trailBasisPoints: Int64? = nil
+    )
+    /// A strategy's intent that placed nothing (`SignalSkipped`).
+    case skipped(account: String, stock: String, strategy: String, side: String, reason: String)
+    /// A strategy cancels one of its working orders (one its view listed).
+    case cancelOrder(order: String)
     /// One bar's indicator values by name (`IndicatorSet.columns`).
     case indicators(stock: String, timeframe: String, start: Int64, values: [String: Double])
     case notify(user: String, kind: String, title: String, message: String)
@@ -207,6 +228,59 @@ public enum WireCommand: Codable, Sendable, Equatable {
             return .recordSignal(
                 SignalGenerated(account: try account(id), stock: code, strategy: strategy, side: side, reason: reason)
             )
+        case .strategyOrder(
+            let id,
+            let stock,
+            let sideText,
+            let quantity,
+            let price,
+            let clientOrderID,
+            let strategy,
+            let reason,
+            let barStart,
+            let stopLoss,
+            let takeProfit,
+            let trail
+        ):
+            let code = try stockCode(stock)
+            let account = try account(id)
+            var request = PlaceOrder(
+                account: account,
+                stock: code,
+                side: try orderSide(sideText),
+                type: price == 0 ? .market : .limit,
+                quantity: quantity,
+                price: price,
+                source: .strategy,
+                clientOrderID: clientOrderID
+            )
+            func exit(_ kind: TriggerKind, price: Int64 = 0, trail: Int64 = 0) -> ArmTrigger {
+                ArmTrigger(
+                    account: account,
+                    stock: code,
+                    kind: kind,
+                    quantity: quantity,
+                    triggerPrice: price,
+                    trailBasisPoints: trail
+                )
+            }
+            if let stopLoss { request.bracket.append(exit(.stopLoss, price: stopLoss)) }
+            if let takeProfit { request.bracket.append(exit(.takeProfit, price: takeProfit)) }
+            if let trail { request.bracket.append(exit(.trailingStop, trail: trail)) }
+            request.signal = StrategySignal(strategy: strategy, reason: reason, barStart: barStart, timeframe: .minute1)
+            return .placeOrder(request)
+        case .skipped(let id, let stock, let strategy, let sideText, let reason):
+            return .recordSkipped(
+                SignalGenerated(
+                    account: try account(id),
+                    stock: try stockCode(stock),
+                    strategy: strategy,
+                    side: try orderSide(sideText),
+                    reason: reason
+                )
+            )
+        case .cancelOrder(let id):
+            return .cancelOrder(try order(id))
         case .notify(let id, let kind, let title, let message):
             return .notify(user: try user(id), kind: kind, title: title, message: message)
         }
@@ -374,23 +448,94 @@ public struct WorkerStrategyView: Codable, Sendable, Equatable {
     public var parameters: String
     /// Shares held now (sellable).
     public var position: Int64
+    /// The rest of the strategy's context (`Holding`); absent from views of engines before it.
+    public var quantity: Int64?
+    public var averagePrice: Int64?
+    public var cash: Int64?
+    public var equity: Int64?
+    public var workingOrders: [WorkerWorkingOrder]?
 
-    public init(account: String, stock: String, strategy: String, parameters: String, position: Int64) {
+    public init(
+        account: String,
+        stock: String,
+        strategy: String,
+        parameters: String,
+        position: Int64,
+        holding: Holding? = nil
+    ) {
         self.account = account
         self.stock = stock
         self.strategy = strategy
         self.parameters = parameters
         self.position = position
+        if let holding {
+            self.quantity = holding.quantity
+            self.averagePrice = holding.averagePrice
+            self.cash = holding.cash
+            self.equity = holding.equity
+            self.workingOrders = holding.workingOrders.map {
+                WorkerWorkingOrder(
+                    id: $0.id.description,
+                    side: $0.side.description,
+                    type: $0.type.description,
+                    price: $0.price,
+                    remaining: $0.remaining
+                )
+            }
+        }
+    }
+
+    /// What the strategy's context reads of its account (orders it cannot parse are left out).
+    public var holding: Holding {
+        var holding = Holding()
+        holding.sellable = self.position
+        holding.quantity = self.quantity ?? self.position
+        holding.averagePrice = self.averagePrice ?? 0
+        holding.cash = self.cash ?? 0
+        holding.equity = self.equity ?? 0
+        holding.workingOrders = (self.workingOrders ?? []).compactMap { order in
+            guard let id = OrderID(order.id), let side = OrderSide(text: order.side),
+                let type = OrderType(text: order.type)
+            else { return nil }
+            return WorkingOrder(id: id, side: side, type: type, price: order.price, remaining: order.remaining)
+        }
+        return holding
     }
 
     /// The view as `JSONEncoder` with sorted keys writes it, written by hand (every data-analysis job asks).
     public var json: String {
         var object = JSONObjectWriter()
         object.field("account", self.account)
+        if let averagePrice { object.field("averagePrice", averagePrice) }
+        if let cash { object.field("cash", cash) }
+        if let equity { object.field("equity", equity) }
         object.field("parameters", self.parameters)
         object.field("position", self.position)
+        if let quantity { object.field("quantity", quantity) }
         object.field("stock", self.stock)
         object.field("strategy", self.strategy)
+        if let workingOrders {
+            object.raw("workingOrders", "[" + workingOrders.map(\.json).joined(separator: ",") + "]")
+        }
+        return object.finish()
+    }
+}
+
+/// One of `WorkerStrategyView.workingOrders`.
+public struct WorkerWorkingOrder: Codable, Sendable, Equatable {
+    public var id: String
+    public var side: String
+    public var type: String
+    public var price: Int64
+    public var remaining: Int64
+
+    var json: String {
+        var object = JSONObjectWriter()
+        object.field("id", self.id)
+        object.field("price", self.price)
+        object.field("remaining", self.remaining)
+        object.field("side", self.side)
+        object.field("type", self.type)
         return object.finish()
     }
 }

@@ -33,6 +33,11 @@ struct EngineBenchCommand: AsyncParsableCommand {
     @Option(help: "Also write the first N stocks' bars as CSV for the NautilusTrader peer.") var exportBars: String?
     @Option(help: "Stocks to export for the peer.") var exportStocks = 525
     @Option(help: "Seed of the generated day.") var seed: UInt64 = 7
+    @Option(
+        help:
+            "The ma-cross strategy's parameters; stop/target/trail (basis points) give every entry a bracket the engine watches."
+    )
+    var parameters = "fast=5,slow=20,quantity=10"
     @Flag var json = false
 
     func run() async throws {
@@ -129,7 +134,7 @@ struct EngineBenchCommand: AsyncParsableCommand {
         var backtester = try Backtester(
             stocks: listings,
             strategy: "ma-cross",
-            parameters: "fast=5,slow=20,quantity=10",
+            parameters: self.parameters,
             initialCash: 50_000_000_000,
             calendar: calendar,
             exchange: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1),

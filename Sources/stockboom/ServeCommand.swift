@@ -43,6 +43,10 @@ struct ServeCommand: AsyncParsableCommand {
             "The queue board's port, operators only (the guide's 3003; default $STOCKBOOM_BOARD_PORT; unset: no board)."
     ) var boardPort: Int?
     @Option(
+        help:
+            "The stale-bar guard: a strategy's order is placed only on a bar that closed at most this many session seconds before (default $STOCKBOOM_MAX_BAR_AGE, else two bar intervals; with --clock-speed, two bar intervals of wall time); older bars record SignalSkipped."
+    ) var maxBarAge: Double?
+    @Option(
         help: ArgumentHelp(
             "Replicate the log over NATS JetStream: sync (acknowledge after the stream's quorum) or async (default $STOCKBOOM_REPLICATION; unset: a single node).",
             valueName: "sync|async"
@@ -57,6 +61,29 @@ struct ServeCommand: AsyncParsableCommand {
         help:
             "A follower's own read models: PostgreSQL it projects its log into and answers read queries from (default $STOCKBOOM_READ_DATABASE_URL; needs --replication)."
     ) var readDatabase: String?
+
+    /// The engine with the KRX calendar and the stale-bar limit (`--max-bar-age`).
+    func engine() throws -> Engine {
+        let configured =
+            try self.maxBarAge
+            ?? ProcessInfo.processInfo.environment["STOCKBOOM_MAX_BAR_AGE"].flatMap { text -> Double? in
+                guard !text.isEmpty else { return nil }
+                guard let value = Double(text) else {
+                    throw ValidationError("STOCKBOOM_MAX_BAR_AGE must be seconds, got '\(text)'")
+                }
+                return value
+            }
+        if let configured {
+            guard configured.isFinite, configured > 0, configured <= 86_400 * 366 else {
+                throw ValidationError("--max-bar-age must be 0 to 366 days of seconds")
+            }
+            return Engine(calendar: try loadCalendar(), maxBarAge: Int64(configured * 1e6))
+        }
+        let speed = self.session.clockStart == nil ? 1 : self.session.clockSpeed
+        // An accelerated session: two one-minute bars of wall time (the worker's pace is the wall clock's).
+        let age = speed > 1 ? Int64((120 * speed).rounded()) * 1_000_000 : nil
+        return Engine(calendar: try loadCalendar(), maxBarAge: age)
+    }
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -158,7 +185,7 @@ struct ServeCommand: AsyncParsableCommand {
                 settings: settings,
                 directory: self.log.path,
                 serve: options,
-                engine: Engine(calendar: try loadCalendar()),
+                engine: try self.engine(),
                 logger: Log.serve
             )
             Log.serve.info(
@@ -173,7 +200,7 @@ struct ServeCommand: AsyncParsableCommand {
             return
         }
         let eventLog = try EventLog(directory: self.log.path)
-        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
+        let runtime = try EngineRuntime(log: eventLog, engine: try self.engine())
         Log.serve.info(
             "engine recovered",
             metadata: [

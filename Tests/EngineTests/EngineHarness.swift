@@ -172,6 +172,9 @@ func sampleEvents() -> [DomainEvent] {
         .signalGenerated(
             SignalGenerated(account: account, stock: stock, strategy: "ma-cross", side: .sell, reason: "cross")
         ),
+        .signalSkipped(
+            SignalGenerated(account: account, stock: stock, strategy: "rule:dip", side: .buy, reason: "stale bar")
+        ),
         .indicatorsComputed(
             IndicatorsComputed(
                 stock: stock,

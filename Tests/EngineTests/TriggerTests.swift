@@ -56,6 +56,23 @@ import Testing
         #expect(world.replayed().digest == world.state.digest, "a replay fires the same exit at the same offset")
     }
 
+    @Test func sellingThePositionEndsItsProtectiveSells() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
+        )
+        let (sell, _) = try world.place(account, .sell, 10, at: 71_500)
+        try world.accept(sell)
+        #expect(try world.run(.recordFill(sell, quantity: 4, price: 71_500, fillID: "S1")).events.count == 1)
+        #expect(world.state.triggers[stop]?.status == .armed, "6 shares are still held")
+        let filled = try world.run(.recordFill(sell, quantity: 6, price: 71_500, fillID: "S2")).events.map(\.typeName)
+        #expect(filled.prefix(2) == ["OrderFilled", "TriggerCancelled"], "\(filled)")
+        #expect(world.state.triggers[stop]?.reason == "position closed by order \(sell)")
+        #expect(try Self.bar(&world, 1, high: 69_000, low: 60_000) == ["CandleClosed"], "nothing left to fire")
+        #expect(world.replayed().digest == world.state.digest)
+    }
+
     @Test func aTakeProfitCancelsItsStopOneCancelsTheOther() throws {
         var (world, account) = try Self.holding()
         let target = try Self.arm(

@@ -74,6 +74,15 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         case 0: order.quantity = i()
         case 1: order.price = i()
         case 2: order.clientOrderID = t()
+        case 3 where r.chance(2):
+            // A strategy's order: its bar at any instant (the stale-bar guard's arithmetic), any text.
+            order.signal = StrategySignal(
+                strategy: r.chance(2) ? "ma-cross" : t(),
+                reason: t(),
+                barStart: i(),
+                timeframe: r.chance(2) ? .minute1 : .day1
+            )
+            order.source = .strategy
         default:
             order.quantity = i()
             order.price = i()
@@ -152,9 +161,9 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         )
     case .disableStrategy(let account, let stock, _):
         return .disableStrategy(account: account, stock: stock, strategy: t())
-    case .recordSignal(var signal):
+    case .recordSignal(var signal), .recordSkipped(var signal):
         if which == 0 { signal.strategy = t() } else { signal.reason = t() }
-        return .recordSignal(signal)
+        return r.chance(2) ? .recordSkipped(signal) : .recordSignal(signal)
     case .recordIndicators(var values):
         if !values.isEmpty { values[0].name = t() }
         return .recordIndicators(values)

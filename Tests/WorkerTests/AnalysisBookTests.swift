@@ -42,10 +42,10 @@ import Worker
     )
 
     /// What the backtester does: one `IndicatorSet` and one strategy fed every bar in order.
-    static func reference(_ bars: [Candle], position: Int64 = 0) -> [(indicators: [Double?], signal: StrategySignal?)] {
+    static func reference(_ bars: [Candle]) -> [(indicators: [Double?], intents: [StrategyIntent])] {
         var set = IndicatorSet()
-        var strategy = try! StrategyFactory.make(name: "ma-cross", parameters: "fast=3,slow=8")
-        return bars.map { (set.update($0), strategy.onBar($0, position: position)) }
+        var runner = StrategyRunner(try! StrategyFactory.make(name: "ma-cross", parameters: "fast=3,slow=8"))
+        return bars.map { (set.update($0), runner.step($0, holding: Holding())) }
     }
 
     @Test func barByBarEqualsTheWholeHistoryRecomputed() async throws {
@@ -60,8 +60,8 @@ import Worker
             for (name, value) in zip(IndicatorSet.columns, reference[index].indicators) {
                 #expect(step.indicators[name] == value.flatMap { $0.isFinite ? $0 : nil }, "\(name) at minute \(index)")
             }
-            #expect(step.signals.map(\.1) == (reference[index].signal.map { [$0] } ?? []), "signal at minute \(index)")
-            signals += step.signals.count
+            #expect(step.decisions.flatMap(\.2) == reference[index].intents, "intents at minute \(index)")
+            signals += step.decisions.count
         }
         #expect(signals >= 2, "the day's prices cross their averages (else this test shows nothing)")
     }
@@ -104,7 +104,7 @@ import Worker
         // Enabled at minute 70: it decides as if it had seen the whole day.
         for index in 70..<bars.count {
             let step = try #require(try await book.advance(bars[index], strategies: [Self.maCross]))
-            #expect(step.signals.map(\.1) == (reference[index].signal.map { [$0] } ?? []), "signal at minute \(index)")
+            #expect(step.decisions.flatMap(\.2) == reference[index].intents, "intents at minute \(index)")
         }
         // Other parameters are another strategy: it starts from the kept bars, not from the old one's state.
         let slower = WorkerStrategyView(

@@ -31,11 +31,14 @@ public struct BacktestReport: Sendable {
 
 /// Replays historical candles through the live engine, its risk checks and the simulated exchange.
 ///
-/// Per bar: signals of the previous bar become orders at the session open (or at the bar's start for
-/// intraday bars) and go through `decide` like anyone's; the exchange fills working orders against the
-/// bar; the bar is ingested as `CandleClosed`; day orders expire at the close; the strategy sees the bar
-/// and may signal. Every event is recorded (`EventRecorder`) so each backtest is an auditable log.
-/// Sketch: ~5 events per traded bar, ~1–2 per quiet bar; no per-bar allocation besides the events.
+/// Per bar: the intents the strategy returned on the previous bar become orders at the session open (or at the
+/// bar's start for intraday bars) and go through `decide` like anyone's — with the `SignalGenerated` the engine
+/// records, or a `SignalSkipped` (a stale bar, a size under one share); the exchange fills working orders
+/// against the bar (at its open for a market order: never at the close the strategy saw); the bar is ingested
+/// as `CandleClosed`, which fires the engine's armed triggers (their exits go to the exchange for the next bar);
+/// day orders expire at the close; the strategy's context takes the bar in and the strategy returns its intents.
+/// Many stocks share one account's cash. Every event is recorded (`EventRecorder`) so each backtest is an
+/// auditable log. Sketch: ~5 events per traded bar, ~1–2 per quiet bar; no per-bar allocation besides the events.
 public struct Backtester: Sendable {
     public let engine: Engine
     public private(set) var state: EngineState
@@ -46,15 +49,26 @@ public struct Backtester: Sendable {
     // Per-stock state in dense arrays (one dictionary lookup per bar, for the index).
     private var index: [StockCode: Int] = [:]
     private var codes: [StockCode] = []
-    private var strategies: [any Strategy] = []
-    private var pending: [StrategySignal?] = []
+    private var runners: [StrategyRunner] = []
+    /// The intents of each stock's previous bar and that bar, placed at the next bar.
+    private var pending: [[StrategyIntent]] = []
+    private var pendingBar: [Candle?] = []
     private var lastClose: [Int64] = []
-    /// Shares held and sellable, refreshed from the state only when order events touch the stock.
-    private var held: [(quantity: Int64, sellable: Int64)] = []
+    /// What each stock's strategy sees of the account, refreshed from the state only when order events touch it.
+    private var holdings: [Holding] = []
+    /// Orders each stock's strategy placed that may still be working.
+    private var working: [[OrderID]] = []
     private var tripStartProfit: [Int64?] = []
+    /// The account's cash (reserved included, and what a new buy may use) and its holdings at the last closes:
+    /// equity, kept per bar.
+    private var totalCash: Int64 = 0
+    private var availableCash: Int64 = 0
+    private var marketValue: Int64 = 0
     private var currentDay: Int64 = .min
 
-    /// Sets up a fresh world: the stocks, one user, one simulated account with `initialCash`.
+    /// Sets up a fresh world: the stocks, one user, one simulated account with `initialCash`. `make` builds each
+    /// stock's strategy (a Swift strategy of the caller's); nil: `StrategyFactory` by `strategy` and `parameters`,
+    /// enabled on the account as a person enables one.
     public init(
         stocks: [(code: StockCode, name: String, previousClose: Int64)],
         strategy: String,
@@ -63,9 +77,11 @@ public struct Backtester: Sendable {
         calendar: TradingCalendar,
         exchange: SimulatedExchange.Configuration,
         fees: FeeSchedule = FeeSchedule(),
-        startTime: Int64
+        startTime: Int64,
+        maxBarAge: Int64? = nil,
+        make: (@Sendable () -> any Strategy)? = nil
     ) throws(EngineError) {
-        self.engine = Engine(calendar: calendar)
+        self.engine = Engine(calendar: calendar, maxBarAge: maxBarAge)
         self.state = EngineState(fees: fees)
         self.exchange = SimulatedExchange(configuration: exchange)
         self.recorder = EventRecorder(nextOffset: 0)
@@ -79,10 +95,18 @@ public struct Backtester: Sendable {
             )
             self.index[stock.code] = self.codes.count
             self.codes.append(stock.code)
-            self.strategies.append(try StrategyFactory.make(name: strategy, parameters: parameters))
-            self.pending.append(nil)
+            let made: any Strategy
+            if let make {
+                made = make()
+            } else {
+                made = try StrategyFactory.make(name: strategy, parameters: parameters)
+            }
+            self.runners.append(StrategyRunner(made))
+            self.pending.append([])
+            self.pendingBar.append(nil)
             self.lastClose.append(stock.previousClose)
-            self.held.append((0, 0))
+            self.holdings.append(Holding())
+            self.working.append([])
             self.tripStartProfit.append(nil)
         }
         try self.execute(.registerUser(email: "backtest@stockboom.local"), context)
@@ -96,19 +120,22 @@ public struct Backtester: Sendable {
             context
         )
         try self.execute(.depositCash(account: self.account, amount: initialCash), context)
-        for stock in stocks {
+        for stock in stocks where make == nil {
             try self.execute(
                 .enableStrategy(account: self.account, stock: stock.code, strategy: strategy, parameters: parameters),
                 context
             )
         }
         self.report.initialEquity = initialCash
+        self.refreshAll()
     }
 
-    /// Decides, records and applies one command.
+    /// Decides, records and applies one command; sends the orders it created that wait for the broker (a
+    /// strategy's, a fired trigger's exit) to the exchange.
     @discardableResult
     mutating func execute(_ command: Command, _ context: CommandContext) throws(EngineError) -> Decision {
         let decision = try self.engine.decide(self.state, command, context: context)
+        var requested: [OrderID] = []
         for event in decision.events {
             let envelope = EventEnvelope(
                 timestamp: context.time,
@@ -118,8 +145,10 @@ public struct Backtester: Sendable {
             )
             self.recorder.record(envelope)
             self.state.apply(envelope)
+            if case .orderRequested(let e) = event { requested.append(e.order) }
         }
         self.report.events += UInt64(decision.events.count)
+        for id in requested { try self.submit(id, context) }
         return decision
     }
 
@@ -145,9 +174,10 @@ public struct Backtester: Sendable {
             ? KST.instant(day: day, hour: 0) + self.engine.calendar.openMinute(day: day) * KST.minuteMicros
             : bar.start
         var ordersChanged = false
-        if let signal = self.pending[slot] {
-            self.pending[slot] = nil
-            try self.placeOrder(signal, stock: bar.stock, time: orderTime)
+        if !self.pending[slot].isEmpty, let decided = self.pendingBar[slot] {
+            let intents = self.pending[slot]
+            self.pending[slot] = []
+            for intent in intents { try self.act(on: intent, decided: decided, slot: slot, time: orderTime) }
             ordersChanged = true
         }
         for fill in self.exchange.onCandle(bar) {
@@ -162,53 +192,73 @@ public struct Backtester: Sendable {
             bar.timeframe == .day1
             ? self.engine.calendar.close(ofDayContaining: orderTime)
             : bar.start + bar.timeframe.minutes * KST.minuteMicros
-        try self.execute(.ingestCandle(bar), CommandContext(time: closeTime, correlationID: "market-data"))
+        let ingested = try self.execute(
+            .ingestCandle(bar),
+            CommandContext(time: closeTime, correlationID: "market-data")
+        )
+        if ingested.events.count > 1 { ordersChanged = true }  // a trigger fired
+        self.marketValue = self.marketValue.saturatingAdd(
+            self.holdings[slot].quantity.saturatingMultiply(bar.close - self.lastClose[slot])
+        )
         self.lastClose[slot] = bar.close
-        if ordersChanged { self.refreshHolding(slot) }
-        if let signal = self.strategies[slot].onBar(bar, position: self.held[slot].sellable) {
-            let event = SignalGenerated(
-                account: self.account,
-                stock: bar.stock,
-                strategy: self.strategies[slot].name,
-                side: signal.side,
-                reason: signal.reason
-            )
-            try self.execute(.recordSignal(event), CommandContext(time: closeTime, correlationID: "strategy"))
-            self.pending[slot] = signal
+        if ordersChanged { self.refresh(slot) }  // a bar's orders and fills are of its stock only
+        let intents = self.runners[slot].step(bar, holding: self.holding(slot))
+        if !intents.isEmpty {
+            self.pending[slot] = intents
+            self.pendingBar[slot] = bar
         }
         if bar.timeframe == .day1 { try self.closeSession(day: day) }
     }
 
-    /// Rereads one stock's position from the state and counts round trips (flat → holding → flat).
-    private mutating func refreshHolding(_ slot: Int) {
-        guard let account = self.state.accounts[self.account] else { return }
-        let position = account.positions[self.codes[slot]]
-        self.held[slot] = (position?.quantity ?? 0, position?.sellable ?? 0)
-        let holding = self.held[slot].quantity > 0
-        if holding, self.tripStartProfit[slot] == nil {
-            self.tripStartProfit[slot] = account.realizedProfit
-        } else if !holding, let start = self.tripStartProfit[slot] {
-            self.tripStartProfit[slot] = nil
-            self.report.roundTrips += 1
-            if account.realizedProfit > start { self.report.winningTrips += 1 }
+    /// One intent of the bar `decided`, acted on at `time`.
+    private mutating func act(on intent: StrategyIntent, decided: Candle, slot: Int, time: Int64) throws(EngineError) {
+        let context = CommandContext(time: time, correlationID: "strategy")
+        let stock = self.codes[slot]
+        switch intent {
+        case .order(let order):
+            let holding = self.holding(slot)
+            switch order.order(account: self.account, stock: stock, holding: holding, close: self.lastClose[slot]) {
+            case .failure(let skip):
+                let event = SignalGenerated(
+                    account: self.account,
+                    stock: stock,
+                    strategy: self.runners[slot].name,
+                    side: order.side,
+                    reason: "\(order.reason); skipped: \(skip)"
+                )
+                try self.execute(.recordSkipped(event), context)
+            case .success(var request):
+                request.signal = StrategySignal(
+                    strategy: self.runners[slot].name,
+                    reason: order.reason,
+                    barStart: decided.start,
+                    timeframe: decided.timeframe
+                )
+                if let id = try self.execute(.placeOrder(request), context).order { self.working[slot].append(id) }
+            }
+        case .cancel(let id, _):
+            if self.working[slot].contains(id) { try self.cancel(id, context) }
+        case .cancelAll:
+            for id in self.working[slot] { try self.cancel(id, context) }
         }
     }
 
-    private mutating func placeOrder(_ signal: StrategySignal, stock: StockCode, time: Int64) throws(EngineError) {
-        let context = CommandContext(time: time, correlationID: "strategy")
-        let request = PlaceOrder(
-            account: self.account,
-            stock: stock,
-            side: signal.side,
-            type: .market,
-            quantity: signal.quantity,
-            price: 0,
-            source: .strategy
-        )
-        let decision = try self.execute(.placeOrder(request), context)
-        guard let id = decision.order, let order = self.state.orders[id], order.status == .pending else { return }
+    private mutating func cancel(_ id: OrderID, _ context: CommandContext) throws(EngineError) {
+        guard let order = self.state.orders[id], !order.status.isTerminal, order.status != .cancelRequested else {
+            return
+        }
+        try self.execute(.cancelOrder(id), context)
+        guard self.state.orders[id]?.status == .cancelRequested else { return }
+        // Refused: filled meanwhile; the cancel request stays until the fill ends the order.
+        guard (try? self.exchange.cancel(order.brokerOrderNumber)) != nil else { return }
+        try self.execute(.recordCancelled(id), context)
+    }
+
+    /// Sends a PENDING order to the simulated exchange and records its answer.
+    private mutating func submit(_ id: OrderID, _ context: CommandContext) throws(EngineError) {
+        guard let order = self.state.orders[id], order.status == .pending else { return }
         do {
-            let number = try self.exchange.submit(BrokerOrderRequest(order), at: time)
+            let number = try self.exchange.submit(BrokerOrderRequest(order), at: context.time)
             try self.execute(.recordSubmitted(id), context)
             try self.execute(.recordAccepted(id, brokerOrderNumber: number), context)
         } catch let error as BrokerError {
@@ -221,6 +271,47 @@ public struct Backtester: Sendable {
         }
     }
 
+    /// What the strategy of `slot` sees: its stock's holding with the account's cash and equity now.
+    private func holding(_ slot: Int) -> Holding {
+        var holding = self.holdings[slot]
+        holding.cash = self.availableCash
+        holding.equity = self.totalCash.saturatingAdd(self.marketValue)
+        return holding
+    }
+
+    /// Rereads one stock's holding and working orders and the account's cash from the state, keeps the
+    /// holdings' value, and counts round trips (flat → holding → flat).
+    private mutating func refresh(_ slot: Int) {
+        guard let account = self.state.accounts[self.account] else { return }
+        self.totalCash = account.cash
+        self.availableCash = account.availableCash
+        let position = account.positions[self.codes[slot]]
+        let quantity = position?.quantity ?? 0
+        self.marketValue = self.marketValue.saturatingAdd(
+            (quantity - self.holdings[slot].quantity).saturatingMultiply(self.lastClose[slot])
+        )
+        self.holdings[slot].quantity = quantity
+        self.holdings[slot].sellable = position?.sellable ?? 0
+        self.holdings[slot].averagePrice = position?.averagePrice ?? 0
+        if !self.working[slot].isEmpty {
+            self.working[slot].removeAll { self.state.orders[$0]?.status.isTerminal ?? true }
+        }
+        if !self.working[slot].isEmpty || !self.holdings[slot].workingOrders.isEmpty {
+            self.holdings[slot].workingOrders = self.working[slot].compactMap {
+                self.state.orders[$0].map(WorkingOrder.init)
+            }
+        }
+        if quantity > 0, self.tripStartProfit[slot] == nil {
+            self.tripStartProfit[slot] = account.realizedProfit
+        } else if quantity == 0, let start = self.tripStartProfit[slot] {
+            self.tripStartProfit[slot] = nil
+            self.report.roundTrips += 1
+            if account.realizedProfit > start { self.report.winningTrips += 1 }
+        }
+    }
+
+    private mutating func refreshAll() { for slot in self.codes.indices { self.refresh(slot) } }
+
     private mutating func closeSession(day: Int64) throws(EngineError) {
         let close = KST.instant(
             day: day,
@@ -229,7 +320,7 @@ public struct Backtester: Sendable {
         )
         _ = self.exchange.expire(at: close)
         let expired = try self.execute(.expireDayOrders, CommandContext(time: close, correlationID: "session-close"))
-        if !expired.events.isEmpty { for slot in self.codes.indices { self.refreshHolding(slot) } }
+        if !expired.events.isEmpty { self.refreshAll() }
         self.report.equityCurve.append((day, self.equity()))
     }
 

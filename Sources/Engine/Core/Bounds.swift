@@ -46,12 +46,16 @@ public enum Bounds {
             if !request.clientOrderID.isEmpty {
                 try Self.identifier(request.clientOrderID, "clientOrderId", maxBytes: 64)
             }
-            guard request.bracket.count <= 3 else { throw .invalid("a bracket has at most 3 exits") }
-            for exit in request.bracket {
-                try Self.range(exit.triggerPrice, 0...Self.maxPrice, "bracket triggerPrice")
-                try Self.range(exit.limitPrice, 0...Self.maxPrice, "bracket limitPrice")
-                try Self.range(exit.trailBasisPoints, 0...5_000, "bracket trail (basis points)")
+            if var signal = request.signal {
+                try Self.identifier(signal.strategy, "strategy", maxBytes: 64)
+                try Self.range(signal.barStart, Self.instants, "signal bar start")
+                signal.reason = Self.safeText(signal.reason, maxBytes: 512)
+                var request = request
+                request.signal = signal
+                try Self.bracket(request.bracket)
+                return .placeOrder(request)
             }
+            try Self.bracket(request.bracket)
         case .armTrigger(let request):
             guard (1...Self.maxQuantity).contains(request.quantity) else {
                 throw .invalid("quantity must be 1 to \(Self.maxQuantity) shares; got \(request.quantity)")
@@ -92,9 +96,10 @@ public enum Bounds {
             if !parameters.isEmpty { try Self.identifier(parameters, "strategy parameters", maxBytes: 1_024) }
         case .disableStrategy(_, _, let strategy):
             try Self.identifier(strategy, "strategy", maxBytes: 64)
-        case .recordSignal(var signal):
+        case .recordSignal(var signal), .recordSkipped(var signal):
             try Self.identifier(signal.strategy, "strategy", maxBytes: 64)
             signal.reason = Self.safeText(signal.reason, maxBytes: 512)
+            if case .recordSkipped = command { return .recordSkipped(signal) }
             return .recordSignal(signal)
         case .recordIndicators(let values):
             for value in values {
@@ -132,6 +137,15 @@ public enum Bounds {
     }
 
     /// `value` within `range`, or `.invalid` naming the field and the range.
+    private static func bracket(_ exits: [ArmTrigger]) throws(EngineError) {
+        guard exits.count <= 3 else { throw .invalid("a bracket has at most 3 exits") }
+        for exit in exits {
+            try Self.range(exit.triggerPrice, 0...Self.maxPrice, "bracket triggerPrice")
+            try Self.range(exit.limitPrice, 0...Self.maxPrice, "bracket limitPrice")
+            try Self.range(exit.trailBasisPoints, 0...5_000, "bracket trail (basis points)")
+        }
+    }
+
     public static func range(_ value: Int64, _ range: ClosedRange<Int64>, _ field: String) throws(EngineError) {
         guard range.contains(value) else {
             throw .invalid("\(field) \(value) is outside \(range.lowerBound)...\(range.upperBound)")

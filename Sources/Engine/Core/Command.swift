@@ -13,6 +13,10 @@ public struct PlaceOrder: Sendable, Hashable {
     /// Exits armed with the order, watched once it fills (a bracket: stop and target, one-cancels-the-other).
     /// Their account, stock, side, quantity, entry and group are the order's: only kind and levels are read.
     public var bracket: [ArmTrigger] = []
+    /// A strategy's order: the engine records its `SignalGenerated` with it, or — when the bar it was decided on
+    /// is older than the stale-bar limit (`Engine.maxBarAge`) as the order is decided — a `SignalSkipped` instead
+    /// of the order.
+    public var signal: StrategySignal?
 
     public init(
         account: AccountID,
@@ -33,6 +37,25 @@ public struct PlaceOrder: Sendable, Hashable {
         self.source = source
         self.clientOrderID = clientOrderID
     }
+}
+
+/// Which strategy asked for an order, why, and on which bar.
+public struct StrategySignal: Sendable, Hashable {
+    public var strategy: String
+    public var reason: String
+    /// The bar the strategy decided on.
+    public var barStart: Int64
+    public var timeframe: Timeframe
+
+    public init(strategy: String, reason: String, barStart: Int64, timeframe: Timeframe) {
+        self.strategy = strategy
+        self.reason = reason
+        self.barStart = barStart
+        self.timeframe = timeframe
+    }
+
+    /// When the bar closed.
+    public var barEnd: Int64 { self.barStart.saturatingAdd(self.timeframe.minutes * KST.minuteMicros) }
 }
 
 /// Everything the engine can be asked to do. Commands from outside (people, the gateway) and reports from
@@ -76,6 +99,8 @@ public enum Command: Sendable, Hashable {
     case enableStrategy(account: AccountID, stock: StockCode, strategy: String, parameters: String)
     case disableStrategy(account: AccountID, stock: StockCode, strategy: String)
     case recordSignal(SignalGenerated)
+    /// A strategy's intent that placed nothing (a size under one share, nothing to sell): `SignalSkipped`.
+    case recordSkipped(SignalGenerated)
     /// Indicator values of one bar, computed outside the engine by its own `IndicatorSet` (data-analysis).
     case recordIndicators([IndicatorComputed])
     case notify(user: UserID, kind: String, title: String, message: String)

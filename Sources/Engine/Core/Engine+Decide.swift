@@ -2,9 +2,14 @@
 /// events into state. No clock, randomness or I/O inside: replaying the log reproduces the state exactly.
 public struct Engine: Sendable {
     public var calendar: TradingCalendar
+    /// The stale-bar guard: a strategy's order is decided only if its bar closed at most this long (µs) before
+    /// the decision; an older bar records `SignalSkipped`. nil: two intervals of the bar's timeframe (a daily
+    /// bar: until the close of the next trading session).
+    public var maxBarAge: Int64?
 
-    public init(calendar: TradingCalendar = TradingCalendar()) {
+    public init(calendar: TradingCalendar = TradingCalendar(), maxBarAge: Int64? = nil) {
         self.calendar = calendar
+        self.maxBarAge = maxBarAge
     }
 
     /// Decides what a command does in `state`.
@@ -62,7 +67,8 @@ public struct Engine: Sendable {
             }
             return Decision(events: [.cashDeposited(CashDeposited(account: account, amount: amount))])
         case .placeOrder(let request):
-            return try self.decidePlace(state, request, context: context)
+            guard let signal = request.signal else { return try self.decidePlace(state, request, context: context) }
+            return try self.decideSignal(state, request, signal, context: context)
         case .cancelOrder(let id):
             let order = try Self.order(state, id)
             switch order.status {
@@ -228,6 +234,11 @@ public struct Engine: Sendable {
                 throw .notFound("account \(signal.account) does not exist")
             }
             return Decision(events: [.signalGenerated(signal)])
+        case .recordSkipped(let signal):
+            guard state.accounts[signal.account] != nil else {
+                throw .notFound("account \(signal.account) does not exist")
+            }
+            return Decision(events: [.signalSkipped(signal)])
         case .notify(let user, let kind, let title, let message):
             guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }
             let id = NotificationID(value: state.nextNotification)

@@ -160,7 +160,7 @@ public struct EngineState: Sendable, Hashable {
             self.analysed(e.stock, e.start)
         case .indicatorComputed(let e) where e.timeframe == .minute1:
             self.analysed(e.stock, e.start)
-        case .indicatorComputed, .indicatorsComputed, .signalGenerated:
+        case .indicatorComputed, .indicatorsComputed, .signalGenerated, .signalSkipped:
             break
         case .notificationCreated(let e):
             self.notifications[e.notification] = NotificationState(user: e.user, kind: e.kind)

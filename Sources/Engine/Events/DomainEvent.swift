@@ -401,6 +401,9 @@ public enum DomainEvent: Sendable, Hashable {
     case indicatorComputed(IndicatorComputed)
     case indicatorsComputed(IndicatorsComputed)
     case signalGenerated(SignalGenerated)
+    /// A strategy's intent that placed nothing: its bar too old when the decision was taken (the stale-bar
+    /// guard), or a size under one share, or nothing to sell. Same fields as `SignalGenerated`.
+    case signalSkipped(SignalGenerated)
     case notificationCreated(NotificationCreated)
     case notificationSent(NotificationDelivery)
     case notificationFailed(NotificationDelivery)
@@ -441,7 +444,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .brokerTokenExpired(let event): "account-\(event.account.value)"
         case .strategyEnabled(let event): "account-\(event.account.value)"
         case .strategyDisabled(let event): "account-\(event.account.value)"
-        case .signalGenerated(let event): "account-\(event.account.value)"
+        case .signalGenerated(let event), .signalSkipped(let event): "account-\(event.account.value)"
         case .accountHalted(let event): "account-\(event.account.value)"
         case .accountResumed(let event): "account-\(event.account.value)"
         case .operatorGranted(let event), .operatorRevoked(let event): "user-\(event.user.value)"
@@ -529,6 +532,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 36, name: "TriggerArmed", version: 1),
         EventType(id: 37, name: "TriggerFired", version: 1),
         EventType(id: 38, name: "TriggerCancelled", version: 1),
+        EventType(id: 39, name: "SignalSkipped", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -582,6 +586,7 @@ public struct EventType: Sendable, Hashable {
         case .triggerArmed: index = 36
         case .triggerFired: index = 37
         case .triggerCancelled: index = 38
+        case .signalSkipped: index = 39
         }
         self = Self.all[index - 1]
     }

@@ -113,7 +113,7 @@ public enum EventCodec {
                 writer.string(value.name)
                 writer.fixed64(value.valueBits)
             }
-        case .signalGenerated(let e):
+        case .signalGenerated(let e), .signalSkipped(let e):
             writer.varint(e.account.value)
             writer.varint(UInt64(e.stock.value))
             writer.string(e.strategy)
@@ -402,16 +402,15 @@ public enum EventCodec {
             return .indicatorsComputed(
                 IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values)
             )
-        case 17:
-            return .signalGenerated(
-                SignalGenerated(
-                    account: AccountID(value: try r.varint()),
-                    stock: try Self.stock(&r),
-                    strategy: try r.string(),
-                    side: try Self.enumeration(&r, OrderSide.self),
-                    reason: try r.string()
-                )
+        case 17, 39:
+            let signal = SignalGenerated(
+                account: AccountID(value: try r.varint()),
+                stock: try Self.stock(&r),
+                strategy: try r.string(),
+                side: try Self.enumeration(&r, OrderSide.self),
+                reason: try r.string()
             )
+            return typeID == 17 ? .signalGenerated(signal) : .signalSkipped(signal)
         case 18:
             return .notificationCreated(
                 NotificationCreated(

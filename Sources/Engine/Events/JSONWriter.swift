@@ -293,7 +293,7 @@ extension DomainEvent {
             var values = JSONObjectWriter()
             for value in e.values { values.field(value.name, value.value) }
             o.raw("values", values.finish())
-        case .signalGenerated(let e):
+        case .signalGenerated(let e), .signalSkipped(let e):
             o.field("account", e.account.description)
             o.field("stock", e.stock.description)
             o.field("strategy", e.strategy)

@@ -1,4 +1,49 @@
 extension Engine {
+    /// A strategy's order: `SignalGenerated` and the order's events, or `SignalSkipped` if its bar is stale.
+    /// The same request again (its client order id) adds nothing, as for any order.
+    func decideSignal(_ state: EngineState, _ request: PlaceOrder, _ signal: StrategySignal, context: CommandContext)
+        throws(EngineError) -> Decision
+    {
+        if !request.clientOrderID.isEmpty, let existing = state.clientOrderIDs[request.account]?[request.clientOrderID]
+        {
+            return Decision(events: [], order: existing)
+        }
+        guard state.accounts[request.account] != nil else {
+            throw .notFound("account \(request.account) does not exist")
+        }
+        var event = SignalGenerated(
+            account: request.account,
+            stock: request.stock,
+            strategy: signal.strategy,
+            side: request.side,
+            reason: signal.reason
+        )
+        if let age = self.staleness(of: signal, at: context.time) {
+            event.reason = Bounds.safeText(
+                "\(signal.reason); skipped: the \(signal.timeframe) bar of \(ISOTime.kst(signal.barStart)) is \(age)",
+                maxBytes: 512
+            )
+            return Decision(events: [.signalSkipped(event)])
+        }
+        var decision = try self.decidePlace(state, request, context: context)
+        decision.events.insert(.signalGenerated(event), at: 0)
+        return decision
+    }
+
+    /// Why a signal's bar is too old at `time` (nil: fresh enough). See `maxBarAge`.
+    func staleness(of signal: StrategySignal, at time: Int64) -> String? {
+        let age = time.saturatingSubtract(signal.barEnd)
+        if let limit = self.maxBarAge {
+            return age > limit ? "\(age / 1_000_000) s old (limit \(limit / 1_000_000) s)" : nil
+        }
+        if signal.timeframe == .day1 {
+            let next = self.calendar.nextTradingDay(after: KST.day(signal.barStart))
+            return KST.day(time) > next ? "older than the next trading session (\(KST.yyyymmdd(day: next)))" : nil
+        }
+        let limit = 2 * signal.timeframe.minutes * KST.minuteMicros
+        return age > limit ? "\(age / 1_000_000) s old (limit: two bars, \(limit / 1_000_000) s)" : nil
+    }
+
     /// Pre-trade risk checks, in this order (the first failure is the reason recorded):
     /// halted account, broker token expired, market closed, price off tick, price outside the daily band,
     /// daily order limit, insufficient cash (buys: price × quantity + commission against cash not already
@@ -159,8 +204,23 @@ extension Engine {
             tax: order.side == .sell ? state.fees.sellTax(notional) : 0,
             fillID: fillID
         )
+        // A sell that leaves no shares ends the position's protective sells: nothing is left for them to sell
+        // (they would fire into a refusal). A bracket's exits still waiting for their entry are not touched.
+        var closing: [DomainEvent] = []
+        if order.side == .sell, let armed = state.armedTriggers[order.stock],
+            state.accounts[order.account]?.positions[order.stock]?.quantity == quantity
+        {
+            for trigger in armed.sorted() {
+                guard let watched = state.triggers[trigger], watched.request.account == order.account,
+                    watched.request.side == .sell, watched.status == .armed
+                else { continue }
+                closing.append(
+                    .triggerCancelled(TriggerCancelled(trigger: trigger, reason: "position closed by order \(id)"))
+                )
+            }
+        }
         if quantity == order.remainingQuantity {
-            var events: [DomainEvent] = [.orderFilled(fill)]
+            var events: [DomainEvent] = [.orderFilled(fill)] + closing
             let average = (order.filledNotional + notional) / order.quantity
             events += self.notification(
                 state,
@@ -172,6 +232,6 @@ extension Engine {
             )
             return Decision(events: events, order: id)
         }
-        return Decision(events: [.orderPartiallyFilled(fill)], order: id)
+        return Decision(events: [.orderPartiallyFilled(fill)] + closing, order: id)
     }
 }

@@ -160,16 +160,29 @@ struct InternalController {
         try GatewayAPI.requireWorker(request, context, services)
         let only = try request.uri.queryParameters.get("stockId").map(Parse.stock)
         let strategies = services.runtime.read { state -> [WorkerStrategyView] in
-            state.accounts.values.filter { $0.closedAt == nil }.sorted { $0.id < $1.id }.flatMap { account in
+            let accounts = state.accounts.values.filter { $0.closedAt == nil && !$0.strategies.isEmpty }
+            // The working orders of accounts running strategies, in one pass over the orders.
+            var working: [AccountID: [StockCode: [WorkingOrder]]] = [:]
+            if !accounts.isEmpty {
+                let running = Set(accounts.map(\.id))
+                for order in state.orders.values where !order.status.isTerminal && running.contains(order.account) {
+                    working[order.account, default: [:]][order.stock, default: []].append(WorkingOrder(order))
+                }
+            }
+            let lastClose = { (code: StockCode) in state.stocks[code]?.marketData.lastClose ?? 0 }
+            return accounts.sorted { $0.id < $1.id }.flatMap { account in
                 account.strategies.values.filter { only == nil || $0.stock == only }.sorted {
                     ($0.stock, $0.strategy) < ($1.stock, $1.strategy)
                 }.map {
-                    WorkerStrategyView(
+                    var holding = Holding(account, stock: $0.stock, lastClose: lastClose)
+                    holding.workingOrders = (working[account.id]?[$0.stock] ?? []).sorted { $0.id < $1.id }
+                    return WorkerStrategyView(
                         account: account.id.description,
                         stock: $0.stock.description,
                         strategy: $0.strategy,
                         parameters: $0.parameters,
-                        position: account.positions[$0.stock].map { $0.quantity - $0.reservedForSale } ?? 0
+                        position: holding.sellable,
+                        holding: holding
                     )
                 }
             }

@@ -69,7 +69,7 @@ public struct DataAnalysisHandler: JobHandler {
         guard !bars.isEmpty else { return .done }
         let enabled = Dictionary(grouping: try await self.engine.strategies(), by: \.stock)
         var indicators: [WireCommand] = []
-        var signals: [(key: String, view: WorkerStrategyView, signal: StrategySignal)] = []
+        var decisions: [WireCommand] = []
         for bar in bars {
             guard let strategies = enabled[bar.stock], !strategies.isEmpty, let offset = bar.offset else { continue }
             let step: AnalysisBook.Step
@@ -90,14 +90,21 @@ public struct DataAnalysisHandler: JobHandler {
                     .indicators(stock: bar.stock, timeframe: "1m", start: bar.start, values: step.indicators)
                 )
             }
-            for (view, signal) in step.signals {
-                signals.append(("signal-\(offset)-\(view.account)-\(view.strategy)", view, signal))
+            for (view, name, intents) in step.decisions {
+                decisions += Self.commands(intents, of: view, strategy: name, bar: step.bar, key: "signal-\(offset)")
             }
         }
-        // What the strategies decided first (orders, then their signals), the indicators last: a bar's indicators
-        // mark it analysed (`StockInfo.lastAnalysedMinute`, never handed to data-analysis again), so they are
-        // written only once its decisions are in the log.
-        if !signals.isEmpty { try await self.place(signals) }
+        // What the strategies decided first (orders with their signals, skips, cancels), the indicators last: a
+        // bar's indicators mark it analysed (`StockInfo.lastAnalysedMinute`, never handed to data-analysis again),
+        // so they are written only once its decisions are in the log.
+        if !decisions.isEmpty {
+            for result in try await self.engine.send(decisions, correlation: "strategy")
+            where result.status != 200 && result.status != 409 {
+                throw EngineClient.Failure(
+                    description: "the engine refused a strategy's decision: \(result.status) \(result.error ?? "")"
+                )
+            }
+        }
         // Indicators in requests of 100 (~40 kB of JSON; the gateway takes up to 64 KiB).
         for chunk in stride(from: 0, to: indicators.count, by: 100) {
             for result in try await self.engine.send(
@@ -113,47 +120,69 @@ public struct DataAnalysisHandler: JobHandler {
         return .done
     }
 
-    /// Places the signals' orders (each keyed by its bar, so placed once) and records a signal with each order
-    /// it placed.
-    private func place(_ signals: [(key: String, view: WorkerStrategyView, signal: StrategySignal)]) async throws {
-        let orders: [WireCommand] = signals.map {
-            .placeOrder(
-                account: $0.view.account,
-                stock: $0.view.stock,
-                side: $0.signal.side.description,
-                quantity: $0.signal.quantity,
-                clientOrderID: String($0.key.prefix(64))
-            )
-        }
-        let placed = try await self.engine.send(orders, correlation: "strategy")
-        // A signal is recorded with the order it placed (an order placed before — the same key — records none).
-        var recorded: [WireCommand] = []
-        for (signal, result) in zip(signals, placed) {
-            guard result.status == 200 else {
-                throw EngineClient.Failure(
-                    description: "the strategy's order was refused: \(result.status) \(result.error ?? "")"
-                )
-            }
-            if !result.offsets.isEmpty {
-                recorded.append(
-                    .signal(
-                        account: signal.view.account,
-                        stock: signal.view.stock,
-                        strategy: signal.view.strategy,
-                        side: signal.signal.side.description,
-                        reason: signal.signal.reason
+    /// A strategy's intents on `bar` as engine commands: orders sized from the view's holding (keyed by the bar,
+    /// the account, the strategy and the intent's place, so a bar analysed twice places each once; the engine
+    /// records the signal with the order or skips a stale bar), skips, cancels of orders the view listed.
+    static func commands(
+        _ intents: [StrategyIntent],
+        of view: WorkerStrategyView,
+        strategy: String,
+        bar: Candle,
+        key: String
+    )
+        -> [WireCommand]
+    {
+        guard let account = AccountID(view.account) else { return [] }
+        let holding = view.holding
+        var commands: [WireCommand] = []
+        for (position, intent) in intents.enumerated() {
+            switch intent {
+            case .order(let order):
+                switch order.order(account: account, stock: bar.stock, holding: holding, close: bar.close) {
+                case .failure(let skip):
+                    commands.append(
+                        .skipped(
+                            account: view.account,
+                            stock: view.stock,
+                            strategy: strategy,
+                            side: order.side.description,
+                            reason: "\(order.reason); skipped: \(skip)"
+                        )
                     )
-                )
+                case .success(let request):
+                    func level(_ kind: TriggerKind) -> Int64? {
+                        request.bracket.first { $0.kind == kind }.map {
+                            kind == .trailingStop ? $0.trailBasisPoints : $0.triggerPrice
+                        }
+                    }
+                    let suffix = position == 0 ? "" : "-\(position)"
+                    commands.append(
+                        .strategyOrder(
+                            account: view.account,
+                            stock: view.stock,
+                            side: order.side.description,
+                            quantity: request.quantity,
+                            price: request.price,
+                            clientOrderID: String("\(key)-\(view.account)-\(strategy)".prefix(64 - suffix.count))
+                                + suffix,
+                            strategy: strategy,
+                            reason: order.reason,
+                            barStart: bar.start,
+                            stopLossPrice: level(.stopLoss),
+                            takeProfitPrice: level(.takeProfit),
+                            trailBasisPoints: level(.trailingStop)
+                        )
+                    )
+                }
+            case .cancel(let id, _):
+                if holding.workingOrders.contains(where: { $0.id == id }) {
+                    commands.append(.cancelOrder(order: id.description))
+                }
+            case .cancelAll:
+                commands += holding.workingOrders.map { .cancelOrder(order: $0.id.description) }
             }
         }
-        if !recorded.isEmpty {
-            for result in try await self.engine.send(recorded, correlation: "strategy")
-            where result.status != 200 && result.status != 409 {
-                throw EngineClient.Failure(
-                    description: "the engine refused a signal: \(result.status) \(result.error ?? "")"
-                )
-            }
-        }
+        return commands
     }
 }
 
@@ -166,15 +195,17 @@ public actor AnalysisBook {
     /// What one bar gave: the indicators' values (finite ones, by `IndicatorSet.columns` name) and the
     /// signals of the strategies it was run for.
     public struct Step: Sendable {
+        public var bar: Candle
         public var indicators: [String: Double]
-        public var signals: [(WorkerStrategyView, StrategySignal)]
+        /// Each strategy run for the bar: its view, its name and its intents (the bars with none left out).
+        public var decisions: [(WorkerStrategyView, String, [StrategyIntent])]
     }
 
     private struct Series {
         var bars: [Candle]
         var indicators = IndicatorSet()
         /// Keyed by account, strategy and parameters: a strategy enabled again with other parameters starts anew.
-        var strategies: [String: any Strategy] = [:]
+        var strategies: [String: StrategyRunner] = [:]
     }
 
     private var series: [String: Series] = [:]
@@ -220,23 +251,25 @@ public actor AnalysisBook {
         for (name, value) in zip(IndicatorSet.columns, series.indicators.update(bar)) {
             if let value, value.isFinite { indicators[name] = value }
         }
-        var running: [String: any Strategy] = [:]
-        var signals: [(WorkerStrategyView, StrategySignal)] = []
+        var running: [String: StrategyRunner] = [:]
+        var decisions: [(WorkerStrategyView, String, [StrategyIntent])] = []
         for view in strategies {
             let key = "\(view.account)|\(view.strategy)|\(view.parameters)"
-            var strategy: any Strategy
+            var runner: StrategyRunner
             if let kept = series.strategies[key] {
-                strategy = kept
+                runner = kept
             } else {
-                strategy = try StrategyFactory.make(name: view.strategy, parameters: view.parameters)
-                for old in series.bars { _ = strategy.onBar(old, position: view.position) }
+                // Warmed up on the kept bars as if flat: what it would have asked then is not acted on now.
+                runner = StrategyRunner(try StrategyFactory.make(name: view.strategy, parameters: view.parameters))
+                for old in series.bars { _ = runner.step(old, holding: Holding()) }
             }
-            if let signal = strategy.onBar(bar, position: view.position) { signals.append((view, signal)) }
-            running[key] = strategy
+            let intents = runner.step(bar, holding: view.holding)
+            if !intents.isEmpty { decisions.append((view, runner.name, intents)) }
+            running[key] = runner
         }
         series.strategies = running  // strategies no longer enabled are dropped
         series.bars.append(bar)
         if series.bars.count > capacity { series.bars.removeFirst(series.bars.count - capacity) }
-        return Step(indicators: indicators, signals: signals)
+        return Step(bar: bar, indicators: indicators, decisions: decisions)
     }
 }
