@@ -454,6 +454,8 @@ public struct WorkerStrategyView: Codable, Sendable, Equatable {
     public var cash: Int64?
     public var equity: Int64?
     public var workingOrders: [WorkerWorkingOrder]?
+    /// A `rule:<name>` strategy's rule set (the version `parameters` names).
+    public var rules: String?
 
     public init(
         account: String,
@@ -514,6 +516,7 @@ public struct WorkerStrategyView: Codable, Sendable, Equatable {
         if let quantity { object.field("quantity", quantity) }
         object.field("stock", self.stock)
         object.field("strategy", self.strategy)
+        if let rules { object.field("rules", rules) }
         if let workingOrders {
             object.raw("workingOrders", "[" + workingOrders.map(\.json).joined(separator: ",") + "]")
         }

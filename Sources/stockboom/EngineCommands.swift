@@ -53,7 +53,9 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "Daily bars (KRX daily layout: date,open,high,low,close,volume,…).") var data: String?
     @Option(help: "Or: an engine log whose CandleClosed events to replay (all stocks).") var fromLog: String?
     @Option(help: "With --from-log: the candle timeframe to use (1m, 5m, 15m, 1h, 1d).") var timeframe = "1m"
-    @Option(help: "ma-cross or rsi-reversion.") var strategy: String
+    @Option(help: "ma-cross or rsi-reversion (or, with --rules, the rule strategy's name).") var strategy: String?
+    @Option(help: "A rule set file (strategies as data; `stockboom rules check` explains a mistake) to run instead.")
+    var rules: String?
     @Option(help: "Strategy parameters, e.g. fast=5,slow=20,quantity=10.") var params = ""
     @Option(help: "Starting cash in KRW.") var cash: Int64 = 100_000_000
     @Option(help: "First date to use (YYYYMMDD).") var from: String?
@@ -79,6 +81,19 @@ struct BacktestCommand: AsyncParsableCommand {
         guard Timeframe(text: self.timeframe) != nil else {
             throw ValidationError("--timeframe must be one of 1m, 5m, 15m, 1h, 1d")
         }
+        guard self.strategy != nil || self.rules != nil else {
+            throw ValidationError("give --strategy ma-cross|rsi-reversion, or --rules FILE")
+        }
+    }
+
+    /// The strategy's name and, with --rules, how to make it.
+    func chosenStrategy() throws -> (String, (@Sendable () -> any Strategy)?) {
+        guard let path = self.rules else { return (self.strategy!, nil) }  // validate() guarantees one
+        let source = try RulesCommand.read(path)
+        let rules = try RulesCommand.parse(source, path: path)
+        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent.lowercased()
+        let name = self.strategy ?? "rule:" + String(stem.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(40))
+        return (name, { RuleStrategy(name: name, rules: rules) })
     }
 
     func run() async throws {
@@ -97,7 +112,10 @@ struct BacktestCommand: AsyncParsableCommand {
             file.bars.removeAll { KST.day($0.start) > day }
         }
         guard let first = file.bars.first else { throw CommandFailure("no bars in the chosen range") }
-        let directory = self.dir ?? "var/backtests/\(self.strategy)-\(file.stock)-\(Int(Date().timeIntervalSince1970))"
+        let (strategy, make) = try self.chosenStrategy()
+        let directory =
+            self.dir
+            ?? "var/backtests/\(strategy.replacingOccurrences(of: ":", with: "-"))-\(file.stock)-\(Int(Date().timeIntervalSince1970))"
         if FileManager.default.fileExists(atPath: directory),
             !((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty
         {
@@ -119,7 +137,7 @@ struct BacktestCommand: AsyncParsableCommand {
         do {
             backtester = try Backtester(
                 stocks: listings.values.sorted { $0.code < $1.code },
-                strategy: self.strategy,
+                strategy: strategy,
                 parameters: self.params,
                 initialCash: self.cash,
                 calendar: calendar,
@@ -132,7 +150,8 @@ struct BacktestCommand: AsyncParsableCommand {
                     commissionPartsPerBillion: self.commissionPpb,
                     sellTaxPartsPerBillion: self.sellTaxPpb
                 ),
-                startTime: first.start - KST.dayMicros
+                startTime: first.start - KST.dayMicros,
+                make: make
             )
             for bar in file.bars {
                 try backtester.process(bar)
@@ -319,5 +338,44 @@ struct ReplayCommand: ParsableCommand {
             print("note: \(report.foreignRecords) records are not engine events and were not applied")
         }
         print("state digest \(state.digest)")
+    }
+}
+
+/// `stockboom rules check FILE`: strategies as data, checked before they are stored or run.
+struct RulesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Rule sets (strategies as data): check one; store versions with POST /api/strategies/rules.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Parse a rule set: what it reads and does, or its mistake with line and column (exit 1)."
+        )
+        @Argument(help: "The rule set file.") var file: String
+
+        func run() throws {
+            let rules = try RulesCommand.parse(try RulesCommand.read(self.file), path: self.file)
+            print("indicators: \(rules.indicators.map(\.description).joined(separator: ", "))")
+            print("exit rule: \(rules.exit == nil ? "none (exits by stop/target/trail only)" : "yes")")
+            let exits = rules.exits
+            for (name, bp) in [("stop", exits.stopLoss), ("target", exits.takeProfit), ("trail", exits.trail)] {
+                if let bp { print("\(name): \(Double(bp) / 100)%") }
+            }
+            print("size: \(rules.sizing)")
+        }
+    }
+
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read \(path)") }
+        guard data.count <= RuleSet.maxBytes, let text = String(data: data, encoding: .utf8) else {
+            throw CommandFailure("\(path): a rule set is UTF-8 text of at most \(RuleSet.maxBytes) bytes")
+        }
+        return text
+    }
+
+    static func parse(_ source: String, path: String) throws -> RuleSet {
+        do { return try RuleSet(parsing: source) } catch { throw CommandFailure("\(path): \(error)") }
     }
 }

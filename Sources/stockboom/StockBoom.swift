@@ -21,7 +21,10 @@ struct StockBoom: AsyncParsableCommand {
                 ]
             ),
             CommandGroup(name: "The event log", subcommands: [LogCommand.self, ReplayCommand.self]),
-            CommandGroup(name: "Research", subcommands: [BacktestCommand.self, IndicatorsCommand.self]),
+            CommandGroup(
+                name: "Research",
+                subcommands: [BacktestCommand.self, RulesCommand.self, IndicatorsCommand.self]
+            ),
         ]
     )
 

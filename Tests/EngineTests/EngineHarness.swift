@@ -172,6 +172,9 @@ func sampleEvents() -> [DomainEvent] {
         .signalGenerated(
             SignalGenerated(account: account, stock: stock, strategy: "ma-cross", side: .sell, reason: "cross")
         ),
+        .strategyDefined(
+            StrategyDefined(user: UserID(value: 1), name: "dip", version: 1, source: "entry: rsi_14 < 30\nstop: 3%")
+        ),
         .signalSkipped(
             SignalGenerated(account: account, stock: stock, strategy: "rule:dip", side: .buy, reason: "stale bar")
         ),

@@ -1315,3 +1315,130 @@ import Testing
         await harness.close()
     }
 }
+
+/// Strategies as data over the API: checked with the place of a mistake, stored as versions of their owner,
+/// enabled as `rule:<name>` pinned to a version, and backtested.
+@Suite struct RuleSetAPITests {
+    static let dip = "entry: close crosses_above sma_5\nexit: close crosses_below sma_5\nstop: 3%\nsize: 10 shares"
+
+    @Test func ruleSetsAreCheckedVersionedEnabledAndBacktested() async throws {
+        let harness = try await APIHarness("rules")
+        try await harness.ingestCandles(60)
+        try harness.project()
+        try await harness.app.test(.router) { client in
+            let alice = try await client.register("alice@example.com")
+            let bob = try await client.register("bob@example.com")
+            let account = try await client.simulatedAccount(alice.token)
+            // Checked without storing: what it reads, or its mistake where it is.
+            let check = try await client.call(
+                .post,
+                "/api/strategies/rules/check",
+                token: alice.token,
+                json: ["source": Self.dip]
+            )
+            #expect(
+                check.status == 200 && check.json["indicators"] as? [String] == ["close", "sma_5"],
+                "\(check.text)"
+            )
+            #expect(check.json["stopLossPercent"] as? Double == 3)
+            let wrong = try await client.call(
+                .post,
+                "/api/strategies/rules/check",
+                token: alice.token,
+                json: ["source": "entry: close > smaa_5"]
+            )
+            #expect(wrong.status == 422)
+            #expect((wrong.json["detail"] as? String)?.contains("line 1, column 16: unknown indicator") == true)
+            // Hostile bodies: a clear 4xx, nothing stored.
+            for body: [String: Any] in [
+                ["name": "Dip", "source": Self.dip], ["name": "d\u{0}p", "source": Self.dip],
+                ["name": String(repeating: "a", count: 41), "source": Self.dip], ["name": "dip", "source": "entry:"],
+                ["name": "dip", "source": String(repeating: "#", count: 5_000)], ["name": "dip"],
+                ["name": "dip", "source": Self.dip, "owner": "usr-0000000002"], ["name": 5, "source": Self.dip],
+                ["name": "dip", "source": "entry: close > 1\u{202E}"],
+            ] {
+                let reply = try await client.call(.post, "/api/strategies/rules", token: alice.token, json: body)
+                #expect((400..<500).contains(reply.status) && reply.json["detail"] is String, "\(body): \(reply.text)")
+            }
+            #expect(try await client.call(.get, "/api/strategies/rules", token: alice.token).json["count"] as? Int == 0)
+            // Versions: a new source is the next version; the same again stores nothing.
+            let first = try await client.call(
+                .post,
+                "/api/strategies/rules",
+                token: alice.token,
+                json: ["name": "dip", "source": Self.dip]
+            )
+            #expect(first.status == 201 && first.json["version"] as? Int == 1, "\(first.text)")
+            #expect(first.json["strategy"] as? String == "rule:dip")
+            let again = try await client.call(
+                .post,
+                "/api/strategies/rules",
+                token: alice.token,
+                json: ["name": "dip", "source": Self.dip]
+            )
+            #expect(again.status == 200 && again.json["version"] as? Int == 1)
+            let second = try await client.call(
+                .post,
+                "/api/strategies/rules",
+                token: alice.token,
+                json: ["name": "dip", "source": Self.dip.replacingOccurrences(of: "3%", with: "4%")]
+            )
+            #expect(second.status == 201 && second.json["version"] as? Int == 2)
+            let listed = try await client.call(.get, "/api/strategies/rules", token: alice.token)
+            let sets = listed.json["items"] as? [[String: Any]] ?? []
+            #expect(sets.count == 1 && (sets.first?["versions"] as? [[String: Any]])?.count == 2, "\(listed.text)")
+            #expect(try await client.call(.get, "/api/strategies/rules", token: bob.token).json["count"] as? Int == 0)
+            // Enabled as rule:dip, pinned to the newest version unless one is named.
+            let enabled = try await client.call(
+                .post,
+                "/api/strategies",
+                token: alice.token,
+                json: ["brokerAccountId": account, "stockId": "005930", "strategy": "rule:dip"]
+            )
+            #expect(enabled.status == 201 && enabled.json["parameters"] as? String == "version=2", "\(enabled.text)")
+            for (strategy, parameters, status) in [
+                ("rule:dip", "version=3", 404), ("rule:dip", "fast=5", 422), ("rule:nope", "", 404),
+                ("rule:../x", "", 422),
+            ] {
+                let reply = try await client.call(
+                    .post,
+                    "/api/strategies",
+                    token: alice.token,
+                    json: [
+                        "brokerAccountId": account, "stockId": "005930", "strategy": strategy, "parameters": parameters,
+                    ]
+                )
+                #expect(reply.status == status, "\(strategy) \(parameters): \(reply.text)")
+            }
+            // Bob cannot run Alice's rule set: on his own account it is not found.
+            let bobAccount = try await client.simulatedAccount(bob.token)
+            let borrowed = try await client.call(
+                .post,
+                "/api/strategies",
+                token: bob.token,
+                json: ["brokerAccountId": bobAccount, "stockId": "005930", "strategy": "rule:dip"]
+            )
+            #expect(borrowed.status == 404, "\(borrowed.text)")
+            // Backtested on the candles, version 1 and the newest; Bob's try finds nothing.
+            for parameters in ["version=1", ""] {
+                let backtest = try await client.call(
+                    .post,
+                    "/api/backtests",
+                    token: alice.token,
+                    json: ["stockId": "005930", "strategy": "rule:dip", "parameters": parameters, "timeframe": "1m"]
+                )
+                #expect(backtest.status == 201 && backtest.json["status"] as? String == "COMPLETED", "\(backtest.text)")
+                let report = backtest.json["report"] as? [String: Any]
+                #expect(report?["bars"] as? Int == 60 && (report?["fills"] as? Int ?? 0) > 0, "\(backtest.text)")
+            }
+            let bobs = try await client.call(
+                .post,
+                "/api/backtests",
+                token: bob.token,
+                json: ["stockId": "005930", "strategy": "rule:dip", "timeframe": "1m"]
+            )
+            #expect(bobs.status == 404)
+        }
+        await harness.close()
+    }
+}

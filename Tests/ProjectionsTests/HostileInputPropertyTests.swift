@@ -161,7 +161,24 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         )
     case .disableStrategy(let account, let stock, _):
         return .disableStrategy(account: account, stock: stock, strategy: t())
+    case .defineStrategy(let user, let name, let source):
+        switch which {
+        case 0: return .defineStrategy(user: user, name: t(), source: source)
+        case 1: return .defineStrategy(user: user, name: name, source: t())
+        default:
+            // A rule set that parses around a hostile number or name.
+            return .defineStrategy(user: user, name: name, source: "entry: close > \(i())\nsize: \(i()) shares")
+        }
     case .recordSignal(var signal), .recordSkipped(var signal):
+        if r.chance(3) {
+            // The generator makes no rule sets: a signal's turn stores one, hostile in one of its parts.
+            let rules = Command.defineStrategy(
+                user: UserID(value: UInt64(r.below(3) + 1)),
+                name: "dip",
+                source: "entry: rsi_14 < 30"
+            )
+            return mutate(rules, &r)
+        }
         if which == 0 { signal.strategy = t() } else { signal.reason = t() }
         return r.chance(2) ? .recordSkipped(signal) : .recordSignal(signal)
     case .recordIndicators(var values):

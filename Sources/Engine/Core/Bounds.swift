@@ -96,6 +96,11 @@ public enum Bounds {
             if !parameters.isEmpty { try Self.identifier(parameters, "strategy parameters", maxBytes: 1_024) }
         case .disableStrategy(_, _, let strategy):
             try Self.identifier(strategy, "strategy", maxBytes: 64)
+        case .defineStrategy(_, let name, let source):
+            try StrategyFactory.checkRuleName(name)
+            guard source.utf8.count <= RuleSet.maxBytes else {
+                throw .invalid("a rule set is at most \(RuleSet.maxBytes) bytes")
+            }
         case .recordSignal(var signal), .recordSkipped(var signal):
             try Self.identifier(signal.strategy, "strategy", maxBytes: 64)
             signal.reason = Self.safeText(signal.reason, maxBytes: 512)

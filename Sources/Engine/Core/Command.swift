@@ -101,6 +101,9 @@ public enum Command: Sendable, Hashable {
     case recordSignal(SignalGenerated)
     /// A strategy's intent that placed nothing (a size under one share, nothing to sell): `SignalSkipped`.
     case recordSkipped(SignalGenerated)
+    /// A person's rule set stored under `name` as its next version (`StrategyDefined`); the same source as the
+    /// newest version adds nothing. Enabled as the strategy `rule:<name>`.
+    case defineStrategy(user: UserID, name: String, source: String)
     /// Indicator values of one bar, computed outside the engine by its own `IndicatorSet` (data-analysis).
     case recordIndicators([IndicatorComputed])
     case notify(user: UserID, kind: String, title: String, message: String)

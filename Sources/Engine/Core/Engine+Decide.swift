@@ -183,10 +183,25 @@ public struct Engine: Sendable {
         case .expireToken(let account):
             guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
             return Decision(events: [.brokerTokenExpired(AccountReference(account: account))])
-        case .enableStrategy(let account, let stock, let strategy, let parameters):
-            guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
+        case .enableStrategy(let account, let stock, let strategy, var parameters):
+            guard let owner = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
             guard state.stocks[stock] != nil else { throw .notFound("stock \(stock) is not listed") }
-            _ = try StrategyFactory.make(name: strategy, parameters: parameters)
+            if let name = StrategyFactory.ruleName(strategy) {
+                // A rule set of the account's owner, pinned to a version (the newest unless one is named).
+                let versions = state.ruleSets[owner.user]?[name] ?? []
+                guard !versions.isEmpty else { throw .notFound("\(owner.user) has no rule set named '\(name)'") }
+                let asked = try StrategyFactory.parse(parameters)
+                guard asked.keys.allSatisfy({ $0 == "version" }) else {
+                    throw .invalid("a rule strategy takes only version=N")
+                }
+                let version = asked["version"] ?? Int64(versions.count)
+                guard (1...Int64(versions.count)).contains(version) else {
+                    throw .notFound("'\(name)' has versions 1 to \(versions.count); \(version) asked")
+                }
+                parameters = "version=\(version)"
+            } else {
+                _ = try StrategyFactory.make(name: strategy, parameters: parameters)
+            }
             return Decision(events: [
                 .strategyEnabled(
                     StrategyEnabled(account: account, stock: stock, strategy: strategy, parameters: parameters)
@@ -234,6 +249,16 @@ public struct Engine: Sendable {
                 throw .notFound("account \(signal.account) does not exist")
             }
             return Decision(events: [.signalGenerated(signal)])
+        case .defineStrategy(let user, let name, let source):
+            guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }
+            do { _ = try RuleSet(parsing: source) } catch { throw .invalid("\(error)") }
+            let versions = state.ruleSets[user]?[name] ?? []
+            if versions.last == source { return Decision(events: [], created: UInt64(versions.count)) }
+            let version = UInt64(versions.count) + 1
+            return Decision(
+                events: [.strategyDefined(StrategyDefined(user: user, name: name, version: version, source: source))],
+                created: version
+            )
         case .recordSkipped(let signal):
             guard state.accounts[signal.account] != nil else {
                 throw .notFound("account \(signal.account) does not exist")

@@ -46,6 +46,8 @@ public struct EngineState: Sendable, Hashable {
     public var tradingHalt: String?
     /// Protective orders the engine watches (`TriggerArmed`), armed or ended.
     public var triggers: [TriggerID: Trigger] = [:]
+    /// Each person's rule sets by name: every version's source, oldest first (version n at n − 1).
+    public var ruleSets: [UserID: [String: [String]]] = [:]
     public var nextTrigger: UInt64 = 1
     /// The armed triggers of each stock: what a closed bar of that stock is checked against. Derived from
     /// `triggers`; a snapshot rebuilds it.
@@ -194,6 +196,12 @@ public struct EngineState: Sendable, Hashable {
         case .operatorRevoked(let e): self.operators.remove(e.user)
         case .tradingHalted(let e): self.tradingHalt = "\(e.reason) (\(e.by))"
         case .tradingResumed: self.tradingHalt = nil
+        case .strategyDefined(let e):
+            if UInt64(self.ruleSets[e.user]?[e.name]?.count ?? 0) + 1 == e.version {
+                self.ruleSets[e.user, default: [:]][e.name, default: []].append(e.source)
+            } else {
+                self.anomalies += 1  // a version out of order: not applied
+            }
         case .triggerArmed(let e):
             var trigger = Trigger(id: e.trigger, request: e.request, water: e.water)
             trigger.armedAt = time

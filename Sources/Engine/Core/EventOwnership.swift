@@ -17,6 +17,7 @@ public enum EventOwnership {
         case .brokerTokenExpired(let e): return account(e.account)
         case .strategyEnabled(let e): return account(e.account)
         case .strategyDisabled(let e): return account(e.account)
+        case .strategyDefined(let e): return e.user
         case .signalGenerated(let e), .signalSkipped(let e): return account(e.account)
         case .accountHalted(let e): return account(e.account)
         case .accountResumed(let e): return account(e.account)

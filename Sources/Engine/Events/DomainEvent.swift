@@ -231,6 +231,20 @@ public struct IndicatorValue: Sendable, Hashable {
     }
 }
 
+/// A person's rule set (`RuleSet`) stored under a name of theirs, as its next version: strategies as data.
+public struct StrategyDefined: Sendable, Hashable {
+    public var user: UserID
+    public var name: String
+    public var version: UInt64
+    public var source: String
+    public init(user: UserID, name: String, version: UInt64, source: String) {
+        self.user = user
+        self.name = name
+        self.version = version
+        self.source = source
+    }
+}
+
 public struct SignalGenerated: Sendable, Hashable {
     public var account: AccountID
     public var stock: StockCode
@@ -404,6 +418,7 @@ public enum DomainEvent: Sendable, Hashable {
     /// A strategy's intent that placed nothing: its bar too old when the decision was taken (the stale-bar
     /// guard), or a size under one share, or nothing to sell. Same fields as `SignalGenerated`.
     case signalSkipped(SignalGenerated)
+    case strategyDefined(StrategyDefined)
     case notificationCreated(NotificationCreated)
     case notificationSent(NotificationDelivery)
     case notificationFailed(NotificationDelivery)
@@ -445,6 +460,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .strategyEnabled(let event): "account-\(event.account.value)"
         case .strategyDisabled(let event): "account-\(event.account.value)"
         case .signalGenerated(let event), .signalSkipped(let event): "account-\(event.account.value)"
+        case .strategyDefined(let event): "user-\(event.user.value)"
         case .accountHalted(let event): "account-\(event.account.value)"
         case .accountResumed(let event): "account-\(event.account.value)"
         case .operatorGranted(let event), .operatorRevoked(let event): "user-\(event.user.value)"
@@ -533,6 +549,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 37, name: "TriggerFired", version: 1),
         EventType(id: 38, name: "TriggerCancelled", version: 1),
         EventType(id: 39, name: "SignalSkipped", version: 1),
+        EventType(id: 40, name: "StrategyDefined", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -587,6 +604,7 @@ public struct EventType: Sendable, Hashable {
         case .triggerFired: index = 37
         case .triggerCancelled: index = 38
         case .signalSkipped: index = 39
+        case .strategyDefined: index = 40
         }
         self = Self.all[index - 1]
     }

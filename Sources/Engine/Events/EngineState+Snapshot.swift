@@ -3,14 +3,14 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 6 (v5 had no triggers, v4 no operators and no
+/// encode to the same bytes, and so have the same digest. Version 7 (v6 had no rule sets, v5 no triggers, v4 no operators and no
 /// global trading halt, v3 no broker organization per order,
 /// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 6
+    public static let snapshotVersion: UInt32 = 7
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...6
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...7
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -72,6 +72,17 @@ extension EngineState {
             w.string(t.reason)
             w.signed(t.armedAt)
             w.byte(t.active ? 1 : 0)
+        }
+        w.varint(UInt64(self.ruleSets.count))
+        for user in self.ruleSets.keys.sorted(by: { $0.value < $1.value }) {
+            let sets = self.ruleSets[user]!  // key from the dictionary
+            w.varint(user.value)
+            w.varint(UInt64(sets.count))
+            for name in sets.keys.sorted() {
+                w.string(name)
+                w.varint(UInt64(sets[name]!.count))
+                for source in sets[name]! { w.string(source) }
+            }
         }
         return w.bytes
     }
@@ -250,6 +261,19 @@ extension EngineState {
                         state.waitingTriggers[entry, default: []].append(id)
                     }
                 }
+            }
+        }
+        if version >= 7 {
+            for _ in 0..<(try Self.count(&r)) {
+                let user = UserID(value: try r.varint())
+                var sets: [String: [String]] = [:]
+                for _ in 0..<(try Self.count(&r)) {
+                    let name = try r.string()
+                    var sources: [String] = []
+                    for _ in 0..<(try Self.count(&r)) { sources.append(try r.string()) }
+                    sets[name] = sources
+                }
+                state.ruleSets[user] = sets
             }
         }
         guard r.isAtEnd else { throw .undecodable("engine snapshot has trailing bytes") }

@@ -113,6 +113,11 @@ public enum EventCodec {
                 writer.string(value.name)
                 writer.fixed64(value.valueBits)
             }
+        case .strategyDefined(let e):
+            writer.varint(e.user.value)
+            writer.string(e.name)
+            writer.varint(e.version)
+            writer.string(e.source)
         case .signalGenerated(let e), .signalSkipped(let e):
             writer.varint(e.account.value)
             writer.varint(UInt64(e.stock.value))
@@ -401,6 +406,15 @@ public enum EventCodec {
             }
             return .indicatorsComputed(
                 IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values)
+            )
+        case 40:
+            return .strategyDefined(
+                StrategyDefined(
+                    user: UserID(value: try r.varint()),
+                    name: try r.string(),
+                    version: try r.varint(),
+                    source: try r.string()
+                )
             )
         case 17, 39:
             let signal = SignalGenerated(

@@ -293,6 +293,11 @@ extension DomainEvent {
             var values = JSONObjectWriter()
             for value in e.values { values.field(value.name, value.value) }
             o.raw("values", values.finish())
+        case .strategyDefined(let e):
+            o.field("user", e.user.description)
+            o.field("name", e.name)
+            o.field("version", Int64(e.version))
+            o.field("source", e.source)
         case .signalGenerated(let e), .signalSkipped(let e):
             o.field("account", e.account.description)
             o.field("stock", e.stock.description)

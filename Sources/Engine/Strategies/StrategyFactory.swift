@@ -2,7 +2,16 @@
 public enum StrategyFactory {
     public static let names = ["ma-cross", "rsi-reversion"]
 
-    public static func make(name: String, parameters: String) throws(EngineError) -> any Strategy {
+    /// `rules`: the source of a `rule:<name>` strategy's version (the engine's `ruleSets`).
+    public static func make(name: String, parameters: String, rules: String? = nil) throws(EngineError)
+        -> any Strategy
+    {
+        if Self.ruleName(name) != nil {
+            guard let rules else { throw .invalid("\(name) needs its rule set") }
+            do { return RuleStrategy(name: name, rules: try RuleSet(parsing: rules)) } catch {
+                throw .invalid("\(name): \(error)")
+            }
+        }
         let values = try Self.parse(parameters)
         switch name {
         case "ma-cross": return try MovingAverageCross(parameters: values)
@@ -11,7 +20,20 @@ public enum StrategyFactory {
         }
     }
 
-    static func parse(_ text: String) throws(EngineError) -> [String: Int64] {
+    /// The rule set's name of a `rule:<name>` strategy; nil for a built-in one.
+    public static func ruleName(_ strategy: String) -> String? {
+        strategy.hasPrefix("rule:") ? String(strategy.dropFirst(5)) : nil
+    }
+
+    /// A rule set's name: 1–40 of a–z, 0–9 and '-', starting with a letter or digit.
+    public static func checkRuleName(_ name: String) throws(EngineError) {
+        let allowed = name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }
+        guard (1...40).contains(name.utf8.count), allowed, name.utf8.first != 45 else {
+            throw .invalid("a rule set's name is 1 to 40 of a-z, 0-9 and '-', not starting with '-'; got '\(name)'")
+        }
+    }
+
+    public static func parse(_ text: String) throws(EngineError) -> [String: Int64] {
         var values: [String: Int64] = [:]
         for pair in text.split(separator: ",") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1)

@@ -381,8 +381,15 @@ enum OpenAPIDocument {
                     "StrategyRequest": object(
                         [
                             "brokerAccountId": string(), "stockId": stockID,
-                            "strategy": string(values: ["ma-cross", "rsi-reversion"]),
-                            "parameters": nullable(string("key=value pairs: fast=5,slow=20,quantity=10")),
+                            "strategy": [
+                                "type": "string", "pattern": "^(ma-cross|rsi-reversion|rule:[a-z0-9][a-z0-9-]{0,39})$",
+                                "description": "ma-cross, rsi-reversion, or rule:<name> (one of your rule sets)",
+                            ],
+                            "parameters": nullable(
+                                string(
+                                    "key=value pairs: fast=5,slow=20,quantity=10 (percent=10, stop=300, target=600, trail=200 in basis points); a rule strategy: version=N"
+                                )
+                            ),
                         ],
                         required: ["brokerAccountId", "stockId", "strategy"]
                     ).merging(["additionalProperties": false]) { $1 },
@@ -390,6 +397,38 @@ enum OpenAPIDocument {
                         "brokerAccountId": string(), "stockId": stockID, "strategy": string(), "parameters": string(),
                     ]),
                     "StrategyList": list("Strategy"),
+                    "RuleSetRequest": object(
+                        [
+                            "name": [
+                                "type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$", "minLength": 1,
+                                "maxLength": 40,
+                            ],
+                            "source": [
+                                "type": "string", "maxLength": 4_096,
+                                "description": "The rule set (README: Strategies as data)",
+                            ],
+                        ],
+                        required: ["name", "source"]
+                    ).merging(["additionalProperties": false]) { $1 },
+                    "RuleSourceRequest": object(
+                        ["source": ["type": "string", "maxLength": 4_096]],
+                        required: ["source"]
+                    ).merging(["additionalProperties": false]) { $1 },
+                    "RuleCheck": object([
+                        "name": nullable(string()), "strategy": nullable(string()), "version": nullable(integer),
+                        "indicators": ["type": "array", "items": string()], "hasExitRule": ["type": "boolean"],
+                        "stopLossPercent": nullable(["type": "number"]),
+                        "takeProfitPercent": nullable(["type": "number"]),
+                        "trailPercent": nullable(["type": "number"]), "size": string(),
+                    ]),
+                    "RuleSet": object([
+                        "name": string(), "strategy": string(), "version": integer,
+                        "versions": [
+                            "type": "array",
+                            "items": object(["version": integer, "source": string()]),
+                        ],
+                    ]),
+                    "RuleSetList": list("RuleSet"),
                     "TriggerRequest": object(
                         [
                             "brokerAccountId": string(), "stockId": stockID,
@@ -425,8 +464,14 @@ enum OpenAPIDocument {
                     "TriggerList": list("Trigger"),
                     "BacktestRequest": object(
                         [
-                            "stockId": stockID, "strategy": string(values: ["ma-cross", "rsi-reversion"]),
-                            "parameters": nullable(string("key=value pairs: fast=5,slow=20,quantity=10")),
+                            "stockId": stockID,
+                            "strategy": [
+                                "type": "string", "pattern": "^(ma-cross|rsi-reversion|rule:[a-z0-9][a-z0-9-]{0,39})$",
+                                "description": "ma-cross, rsi-reversion, or rule:<name> (one of your rule sets)",
+                            ],
+                            "parameters": nullable(
+                                string("key=value pairs: fast=5,slow=20,quantity=10; a rule strategy: version=N")
+                            ),
                             "timeframe": nullable(timeframe), "from": nullable(time), "to": nullable(time),
                             "initialCash": nullable(integer),
                         ],
@@ -1045,6 +1090,33 @@ enum OpenAPIDocument {
                         responses: ["201": json(ref("Strategy"), "Enabled")],
                         errors: [404, 409, 422]
                     ),
+                ],
+                "/api/strategies/rules": [
+                    "get": operation(
+                        "Your rule sets (strategies as data), every version",
+                        tag: "strategies",
+                        responses: ["200": json(ref("RuleSetList"))],
+                        errors: []
+                    ),
+                    "post": operation(
+                        "Store a rule set as the next version of one of yours (enable it as rule:<name>)",
+                        tag: "strategies",
+                        body: ref("RuleSetRequest"),
+                        responses: [
+                            "201": json(ref("RuleCheck"), "Stored as a new version"),
+                            "200": json(ref("RuleCheck"), "The same as the newest version: nothing stored"),
+                        ],
+                        errors: [409, 422]
+                    ),
+                ],
+                "/api/strategies/rules/check": [
+                    "post": operation(
+                        "Check a rule set without storing it (a mistake: 422 with its line and column)",
+                        tag: "strategies",
+                        body: ref("RuleSourceRequest"),
+                        responses: ["200": json(ref("RuleCheck"))],
+                        errors: [422]
+                    )
                 ],
                 "/api/strategies/disable": [
                     "post": operation(

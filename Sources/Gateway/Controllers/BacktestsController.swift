@@ -25,14 +25,32 @@ struct BacktestsController {
         let user = try context.requireUser()
         let body = try await APIJSON.decode(BacktestRequest.self, from: request, context: context)
         let info = try GatewayAPI.listedStock(body.stockId, state: services.runtime.state)
-        guard StrategyFactory.names.contains(body.strategy) else {
-            throw problem(
-                422,
-                "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")); got '\(body.strategy)'"
-            )
-        }
-        do { _ = try StrategyFactory.make(name: body.strategy, parameters: body.parameters ?? "") } catch {
-            throw problem(422, "parameters: \(error.message)")
+        // A rule strategy: one of the user's rule sets, the version `parameters` names (default: the newest).
+        var make: (@Sendable () -> any Strategy)?
+        if let name = StrategyFactory.ruleName(body.strategy) {
+            let versions = services.runtime.read { $0.ruleSets[user]?[name] } ?? []
+            guard !versions.isEmpty else { throw problem(404, "you have no rule set named '\(name)'") }
+            let asked = try? StrategyFactory.parse(body.parameters ?? "")
+            guard let asked, asked.keys.allSatisfy({ $0 == "version" }) else {
+                throw problem(422, "parameters: a rule strategy takes only version=N")
+            }
+            let version = asked["version"] ?? Int64(versions.count)
+            guard (1...Int64(versions.count)).contains(version) else {
+                throw problem(404, "'\(name)' has versions 1 to \(versions.count)")
+            }
+            let rules = try StrategiesController.parse(versions[Int(version - 1)])
+            let strategy = body.strategy
+            make = { RuleStrategy(name: strategy, rules: rules) }
+        } else {
+            guard StrategyFactory.names.contains(body.strategy) else {
+                throw problem(
+                    422,
+                    "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")) or rule:<name>; got '\(body.strategy)'"
+                )
+            }
+            do { _ = try StrategyFactory.make(name: body.strategy, parameters: body.parameters ?? "") } catch {
+                throw problem(422, "parameters: \(error.message)")
+            }
         }
         let timeframe = try Parse.timeframe(body.timeframe ?? "1d")
         let from = try body.from.map { try Parse.time($0, name: "from") }
@@ -59,6 +77,7 @@ struct BacktestsController {
             keep: services.auth.configuration.backtestsPerUser
         )
         let calendar = services.runtime.engine.calendar
+        let made = make
         let fees = services.runtime.state.fees
         let outcome: Result<BacktestReport, EngineError> = try await blocking {
             Result { () throws(EngineError) -> BacktestReport in
@@ -70,7 +89,8 @@ struct BacktestsController {
                     calendar: calendar,
                     exchange: .init(fillTimeframe: timeframe),
                     fees: fees,
-                    startTime: candles[0].start - KST.dayMicros
+                    startTime: candles[0].start - KST.dayMicros,
+                    make: made
                 )
                 for candle in candles {
                     try backtester.process(candle)

@@ -176,7 +176,7 @@ struct InternalController {
                 }.map {
                     var holding = Holding(account, stock: $0.stock, lastClose: lastClose)
                     holding.workingOrders = (working[account.id]?[$0.stock] ?? []).sorted { $0.id < $1.id }
-                    return WorkerStrategyView(
+                    var view = WorkerStrategyView(
                         account: account.id.description,
                         stock: $0.stock.description,
                         strategy: $0.strategy,
@@ -184,6 +184,14 @@ struct InternalController {
                         position: holding.sellable,
                         holding: holding
                     )
+                    if let name = StrategyFactory.ruleName($0.strategy),
+                        let version = (try? StrategyFactory.parse($0.parameters))?["version"],
+                        let versions = state.ruleSets[account.user]?[name],
+                        (1...Int64(versions.count)).contains(version)
+                    {
+                        view.rules = versions[Int(version - 1)]
+                    }
+                    return view
                 }
             }
         }

@@ -13,6 +13,78 @@ struct StrategiesController {
         routes.add(.get, "/api/strategies", self.list)
         routes.add(.post, "/api/strategies", self.enable)
         routes.add(.post, "/api/strategies/disable", self.disable)
+        routes.add(.get, "/api/strategies/rules", self.ruleSets)
+        routes.add(.post, "/api/strategies/rules", self.define)
+        routes.add(.post, "/api/strategies/rules/check", self.check)
+    }
+
+    /// Rule sets a person may keep, and versions of each.
+    static let maxRuleSets = 50
+    static let maxVersions = 200
+
+    /// `GET /api/strategies/rules`: the user's rule sets, every version.
+    @Sendable func ruleSets(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let items = services.runtime.read { state -> [RuleSetBody] in
+            (state.ruleSets[user] ?? [:]).sorted { $0.key < $1.key }.map { name, sources in
+                RuleSetBody(
+                    name: name,
+                    strategy: "rule:" + name,
+                    version: sources.count,
+                    versions: sources.enumerated().map { RuleSetVersion(version: $0.offset + 1, source: $0.element) }
+                )
+            }
+        }
+        return try APIJSON.response(ListBody(items))
+    }
+
+    /// The parsed rule set, or 422 naming the line and column of the mistake.
+    static func parse(_ source: String) throws -> RuleSet {
+        do { return try RuleSet(parsing: source) } catch { throw problem(422, "source: \(error)") }
+    }
+
+    /// `POST /api/strategies/rules/check`: parses without storing.
+    @Sendable func check(_ request: Request, context: APIContext) async throws -> Response {
+        _ = try context.requireUser()
+        let body = try await APIJSON.decode(
+            RuleSourceRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["source"]
+        )
+        let rules = try Self.parse(body.source)
+        return try APIJSON.response(RuleCheckBody(rules))
+    }
+
+    /// `POST /api/strategies/rules`: stores the source as the next version of the user's rule set `name`.
+    @Sendable func define(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let body = try await APIJSON.decode(
+            RuleSetRequest.self,
+            from: request,
+            context: context,
+            allowedKeys: ["name", "source"]
+        )
+        do { try StrategyFactory.checkRuleName(body.name) } catch { throw problem(422, "name: \(error.message)") }
+        let rules = try Self.parse(body.source)
+        let (names, versions) = services.runtime.read { state in
+            (state.ruleSets[user]?.count ?? 0, state.ruleSets[user]?[body.name]?.count)
+        }
+        guard versions != nil || names < Self.maxRuleSets else {
+            throw problem(409, "at most \(Self.maxRuleSets) rule sets per person; reuse a name for a new version")
+        }
+        guard (versions ?? 0) < Self.maxVersions else {
+            throw problem(409, "'\(body.name)' has \(Self.maxVersions) versions, the most kept; choose another name")
+        }
+        let decision = try await services.runtime.execute(
+            .defineStrategy(user: user, name: body.name, source: body.source),
+            context: services.context("api-rules")
+        ).decision
+        var check = RuleCheckBody(rules)
+        check.name = body.name
+        check.strategy = "rule:" + body.name
+        check.version = Int(decision.created ?? 0)
+        return try APIJSON.response(check, status: decision.events.isEmpty ? .ok : .created)
     }
 
     /// `GET /api/strategies`
@@ -49,15 +121,22 @@ struct StrategiesController {
             allowedKeys: ["brokerAccountId", "stockId", "strategy", "parameters"]
         )
         let (account, stock) = try GatewayAPI.strategyTarget(body, user: user, services: services)
-        guard StrategyFactory.names.contains(body.strategy) else {
-            throw problem(
-                422,
-                "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")); got '\(body.strategy)'"
-            )
-        }
         let parameters = body.parameters ?? ""
-        do { _ = try StrategyFactory.make(name: body.strategy, parameters: parameters) } catch {
-            throw problem(422, "parameters: \(error.message)")
+        if let name = StrategyFactory.ruleName(body.strategy) {
+            do { try StrategyFactory.checkRuleName(name) } catch { throw problem(422, "strategy: \(error.message)") }
+            guard
+                parameters.isEmpty || parameters.range(of: #"^version=[0-9]{1,6}$"#, options: .regularExpression) != nil
+            else { throw problem(422, "parameters: a rule strategy takes only version=N") }
+        } else {
+            guard StrategyFactory.names.contains(body.strategy) else {
+                throw problem(
+                    422,
+                    "strategy must be one of \(StrategyFactory.names.joined(separator: ", ")) or rule:<name>; got '\(body.strategy)'"
+                )
+            }
+            do { _ = try StrategyFactory.make(name: body.strategy, parameters: parameters) } catch {
+                throw problem(422, "parameters: \(error.message)")
+            }
         }
         // A cap per user: each strategy is work on every bar of its stock for the worker.
         let cap = services.auth.configuration.strategiesPerUser
@@ -74,12 +153,16 @@ struct StrategiesController {
             .enableStrategy(account: account, stock: stock, strategy: body.strategy, parameters: parameters),
             context: services.context("api-strategy")
         )
+        // As recorded: a rule strategy pinned to the version the engine chose.
+        let recorded = services.runtime.read { state in
+            state.accounts[account]?.strategies[body.strategy + "@" + stock.description]?.parameters
+        }
         return try APIJSON.response(
             StrategyBody(
                 brokerAccountId: account.description,
                 stockId: stock.description,
                 strategy: body.strategy,
-                parameters: parameters
+                parameters: recorded ?? parameters
             ),
             status: .created
         )
@@ -109,6 +192,49 @@ struct StrategyBody: Codable {
     var stockId: String
     var strategy: String
     var parameters: String
+}
+
+struct RuleSetRequest: Codable {
+    var name: String
+    var source: String
+}
+
+struct RuleSourceRequest: Codable {
+    var source: String
+}
+
+struct RuleSetVersion: Codable {
+    var version: Int
+    var source: String
+}
+
+struct RuleSetBody: Codable {
+    var name: String
+    var strategy: String
+    var version: Int
+    var versions: [RuleSetVersion]
+}
+
+/// What a rule set says, as checked: the indicators it reads, its exits and its size.
+struct RuleCheckBody: Codable {
+    var name: String?
+    var strategy: String?
+    var version: Int?
+    var indicators: [String]
+    var hasExitRule: Bool
+    var stopLossPercent: Double?
+    var takeProfitPercent: Double?
+    var trailPercent: Double?
+    var size: String
+
+    init(_ rules: RuleSet) {
+        self.indicators = rules.indicators.map(\.description)
+        self.hasExitRule = rules.exit != nil
+        self.stopLossPercent = rules.exits.stopLoss.map { Double($0) / 100 }
+        self.takeProfitPercent = rules.exits.takeProfit.map { Double($0) / 100 }
+        self.trailPercent = rules.exits.trail.map { Double($0) / 100 }
+        self.size = rules.sizing.description
+    }
 }
 
 struct StrategyRequest: Codable {

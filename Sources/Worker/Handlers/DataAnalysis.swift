@@ -260,7 +260,9 @@ public actor AnalysisBook {
                 runner = kept
             } else {
                 // Warmed up on the kept bars as if flat: what it would have asked then is not acted on now.
-                runner = StrategyRunner(try StrategyFactory.make(name: view.strategy, parameters: view.parameters))
+                runner = StrategyRunner(
+                    try StrategyFactory.make(name: view.strategy, parameters: view.parameters, rules: view.rules)
+                )
                 for old in series.bars { _ = runner.step(old, holding: Holding()) }
             }
             let intents = runner.step(bar, holding: view.holding)
