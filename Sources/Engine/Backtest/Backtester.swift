@@ -196,7 +196,11 @@ public struct Backtester: Sendable {
             .ingestCandle(bar),
             CommandContext(time: closeTime, correlationID: "market-data")
         )
-        if ingested.events.count > 1 { ordersChanged = true }  // a trigger fired
+        if ingested.events.count > 1,
+            ingested.events.contains(where: { if case .triggerFired = $0 { true } else { false } })
+        {
+            ordersChanged = true
+        }
         self.marketValue = self.marketValue.saturatingAdd(
             self.holdings[slot].quantity.saturatingMultiply(bar.close - self.lastClose[slot])
         )

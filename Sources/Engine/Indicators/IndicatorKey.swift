@@ -106,107 +106,75 @@ public struct IndicatorKey: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One indicator's running state: O(1) work per bar (O(N) for `highest_N` / `lowest_N`).
+/// One indicator's running state: O(1) work per bar (O(N) for `highest_N` / `lowest_N`). One optional field
+/// per kind rather than an enum with payloads: each is updated in place (`x?.update`), never copied per bar,
+/// and the value is kept, so reading it costs nothing.
 struct IndicatorCalculator: Sendable {
-    private enum State: Sendable {
-        case field
-        case sma(SimpleMovingAverage)
-        case ema(ExponentialMovingAverage)
-        case rsi(RelativeStrengthIndex)
-        case atr(AverageTrueRange)
-        case extreme(RollingSum)
-        case macd(MACD)
-        case bollinger(BollingerBands)
-        case stochastic(Stochastic)
-    }
-
     let kind: IndicatorKey.Kind
-    private var state: State
-    private var last: Candle?
+    private var sma: SimpleMovingAverage?
+    private var ema: ExponentialMovingAverage?
+    private var rsi: RelativeStrengthIndex?
+    private var atr: AverageTrueRange?
+    private var extreme: RollingSum?
+    private var macd: MACD?
+    private var bollinger: BollingerBands?
+    private var stochastic: Stochastic?
+    /// nil during warm-up (and before the first bar).
+    private(set) var value: Double?
 
     init(_ key: IndicatorKey) {
         self.kind = key.kind
         let p = key.parameters
         switch key.kind {
-        case .open, .high, .low, .close, .volume: self.state = .field
-        case .sma: self.state = .sma(SimpleMovingAverage(period: p[0]))
-        case .ema: self.state = .ema(ExponentialMovingAverage(period: p[0]))
-        case .rsi: self.state = .rsi(RelativeStrengthIndex(period: p[0]))
-        case .atr: self.state = .atr(AverageTrueRange(period: p[0]))
-        case .highest, .lowest: self.state = .extreme(RollingSum(period: p[0]))
-        case .macd, .macdSignal, .macdHist: self.state = .macd(MACD(fast: p[0], slow: p[1], signal: p[2]))
-        case .bbUpper, .bbMiddle, .bbLower:
-            self.state = .bollinger(BollingerBands(period: p[0], deviations: Double(p[1])))
-        case .stochK, .stochD: self.state = .stochastic(Stochastic(kPeriod: p[0], slowing: p[1], dPeriod: 3))
+        case .open, .high, .low, .close, .volume: break
+        case .sma: self.sma = SimpleMovingAverage(period: p[0])
+        case .ema: self.ema = ExponentialMovingAverage(period: p[0])
+        case .rsi: self.rsi = RelativeStrengthIndex(period: p[0])
+        case .atr: self.atr = AverageTrueRange(period: p[0])
+        case .highest, .lowest: self.extreme = RollingSum(period: p[0])
+        case .macd, .macdSignal, .macdHist: self.macd = MACD(fast: p[0], slow: p[1], signal: p[2])
+        case .bbUpper, .bbMiddle, .bbLower: self.bollinger = BollingerBands(period: p[0], deviations: Double(p[1]))
+        case .stochK, .stochD: self.stochastic = Stochastic(kPeriod: p[0], slowing: p[1], dPeriod: 3)
         }
     }
 
     mutating func update(_ bar: Candle) {
-        self.last = bar
         let close = Double(bar.close)
-        // Each case first takes the state out (`.field`), so its copy is the windows' only owner and is
-        // updated in place rather than copied per bar.
-        switch self.state {
-        case .field: break
-        case .sma(var x):
-            self.state = .field
-            x.update(close)
-            self.state = .sma(x)
-        case .ema(var x):
-            self.state = .field
-            x.update(close)
-            self.state = .ema(x)
-        case .rsi(var x):
-            self.state = .field
-            x.update(close)
-            self.state = .rsi(x)
-        case .atr(var x):
-            self.state = .field
-            x.update(high: Double(bar.high), low: Double(bar.low), close: close)
-            self.state = .atr(x)
-        case .extreme(var x):
-            self.state = .field
-            x.push(Double(self.kind == .highest ? bar.high : bar.low))
-            self.state = .extreme(x)
-        case .macd(var x):
-            self.state = .field
-            x.update(close)
-            self.state = .macd(x)
-        case .bollinger(var x):
-            self.state = .field
-            x.update(close)
-            self.state = .bollinger(x)
-        case .stochastic(var x):
-            self.state = .field
-            x.update(high: Double(bar.high), low: Double(bar.low), close: close)
-            self.state = .stochastic(x)
-        }
-    }
-
-    /// nil during warm-up (and before the first bar).
-    var value: Double? {
-        switch self.state {
-        case .field:
-            guard let bar = self.last else { return nil }
-            switch self.kind {
-            case .open: return Double(bar.open)
-            case .high: return Double(bar.high)
-            case .low: return Double(bar.low)
-            case .volume: return Double(bar.volume)
-            default: return Double(bar.close)
-            }
-        case .sma(let x): return x.value
-        case .ema(let x): return x.value
-        case .rsi(let x): return x.value
-        case .atr(let x): return x.value
-        case .extreme(let x):
-            guard x.isFull else { return nil }
-            return self.kind == .highest ? x.maximum : x.minimum
-        case .macd(let x):
-            return self.kind == .macd ? x.line : self.kind == .macdSignal ? x.signalLine : x.histogram
-        case .bollinger(let x):
-            return self.kind == .bbUpper ? x.upper : self.kind == .bbMiddle ? x.middle : x.lower
-        case .stochastic(let x): return self.kind == .stochK ? x.k : x.d
+        switch self.kind {
+        case .open: self.value = Double(bar.open)
+        case .high: self.value = Double(bar.high)
+        case .low: self.value = Double(bar.low)
+        case .close: self.value = close
+        case .volume: self.value = Double(bar.volume)
+        case .sma:
+            self.sma?.update(close)
+            self.value = self.sma?.value
+        case .ema:
+            self.ema?.update(close)
+            self.value = self.ema?.value
+        case .rsi:
+            self.rsi?.update(close)
+            self.value = self.rsi?.value
+        case .atr:
+            self.atr?.update(high: Double(bar.high), low: Double(bar.low), close: close)
+            self.value = self.atr?.value
+        case .highest, .lowest:
+            self.extreme?.push(Double(self.kind == .highest ? bar.high : bar.low))
+            guard let window = self.extreme, window.isFull else { return }
+            self.value = self.kind == .highest ? window.maximum : window.minimum
+        case .macd, .macdSignal, .macdHist:
+            self.macd?.update(close)
+            self.value =
+                self.kind == .macd
+                ? self.macd?.line : self.kind == .macdSignal ? self.macd?.signalLine : self.macd?.histogram
+        case .bbUpper, .bbMiddle, .bbLower:
+            self.bollinger?.update(close)
+            self.value =
+                self.kind == .bbUpper
+                ? self.bollinger?.upper : self.kind == .bbMiddle ? self.bollinger?.middle : self.bollinger?.lower
+        case .stochK, .stochD:
+            self.stochastic?.update(high: Double(bar.high), low: Double(bar.low), close: close)
+            self.value = self.kind == .stochK ? self.stochastic?.k : self.stochastic?.d
         }
     }
 }

@@ -8,9 +8,6 @@ extension Engine {
         {
             return Decision(events: [], order: existing)
         }
-        guard state.accounts[request.account] != nil else {
-            throw .notFound("account \(request.account) does not exist")
-        }
         var event = SignalGenerated(
             account: request.account,
             stock: request.stock,
@@ -19,6 +16,10 @@ extension Engine {
             reason: signal.reason
         )
         if let age = self.staleness(of: signal, at: context.time) {
+            // (a fresh one is checked by `decidePlace`)
+            guard state.accounts[request.account] != nil else {
+                throw .notFound("account \(request.account) does not exist")
+            }
             event.reason = Bounds.safeText(
                 "\(signal.reason); skipped: the \(signal.timeframe) bar of \(ISOTime.kst(signal.barStart)) is \(age)",
                 maxBytes: 512
@@ -102,22 +103,16 @@ extension Engine {
             return Decision(events: events, order: id)
         }
         var events: [DomainEvent] = [.orderRequested(requested)]
-        if !request.bracket.isEmpty {
-            // The exits, checked against the state with the order in it (the entry they wait for).
-            var scratch = state
-            scratch.apply(EventEnvelope(timestamp: context.time, event: events[0]))
-            for exit in request.bracket.prefix(3) {
-                var arm = exit
-                arm.account = request.account
-                arm.stock = request.stock
-                arm.side = request.side == .buy ? .sell : .buy
-                arm.quantity = request.quantity
-                arm.entry = id
-                arm.group = "bracket:\(id)"
-                let armed = try self.decideArm(scratch, arm).events
-                for event in armed { scratch.apply(EventEnvelope(timestamp: context.time, event: event)) }
-                events += armed
-            }
+        // The exits, checked against the order they wait for (decided here, not in `state` yet).
+        for (index, exit) in request.bracket.prefix(3).enumerated() {
+            var arm = exit
+            arm.account = request.account
+            arm.stock = request.stock
+            arm.side = request.side == .buy ? .sell : .buy
+            arm.quantity = request.quantity
+            arm.entry = id
+            arm.group = "bracket:\(id)"
+            events += try self.decideArm(state, arm, requested: requested, armedBefore: UInt64(index)).events
         }
         return Decision(events: events, order: id)
     }

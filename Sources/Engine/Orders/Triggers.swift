@@ -246,15 +246,33 @@ public struct Trigger: Sendable, Hashable {
 extension Engine {
     /// `armTrigger`: a listed stock, an open account of the requester's, a sell no larger than the position, the
     /// level on the tick and inside today's band (a trailing stop: 0.1 %–50 %), the exit's limit on the tick.
-    func decideArm(_ state: EngineState, _ request: ArmTrigger) throws(EngineError) -> Decision {
+    ///
+    /// `requested`: a bracket's entry decided in the same decision (not in `state` yet), and `armedBefore` the
+    /// exits armed with it so far (their ids follow). Checked against it rather than a copy of the state with it
+    /// applied: a copy of a day's state per bracket is what made a bracket backtest quadratic.
+    func decideArm(
+        _ state: EngineState,
+        _ request: ArmTrigger,
+        requested: OrderRequested? = nil,
+        armedBefore: UInt64 = 0
+    )
+        throws(EngineError) -> Decision
+    {
         guard let account = state.accounts[request.account], account.closedAt == nil else {
             throw .notFound("account \(request.account) does not exist")
         }
         guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
         if let entry = request.entry {
             // A bracket's exit: the opposite side of an entry of the same account and stock, still working.
-            guard let order = state.orders[entry], order.account == request.account, order.stock == request.stock,
-                order.side != request.side, !order.status.isTerminal
+            typealias Entry = (account: AccountID, stock: StockCode, side: OrderSide, quantity: Int64, working: Bool)
+            let decided: Entry? = requested.flatMap {
+                $0.order == entry ? ($0.account, $0.stock, $0.side, $0.quantity, true) : nil
+            }
+            let order: Entry? =
+                decided
+                ?? state.orders[entry].map { ($0.account, $0.stock, $0.side, $0.quantity, !$0.status.isTerminal) }
+            guard let order, order.account == request.account, order.stock == request.stock,
+                order.side != request.side, order.working
             else { throw .invalid("a bracket's exit needs a working entry on the other side: \(entry)") }
             guard request.quantity == order.quantity else {
                 throw .invalid("a bracket's exit covers its entry's \(order.quantity) shares")
@@ -281,7 +299,7 @@ extension Engine {
             throw .invalid("limitPrice \(request.limitPrice) KRW is not on its tick")
         }
         let water = stock.marketData.lastClose > 0 ? stock.marketData.lastClose : stock.marketData.basePrice
-        let id = TriggerID(value: state.nextTrigger)
+        let id = TriggerID(value: state.nextTrigger + armedBefore)
         return Decision(
             events: [.triggerArmed(TriggerArmed(trigger: id, request: request, water: water))],
             created: id.value
@@ -294,24 +312,29 @@ extension Engine {
         throws(EngineError) -> [DomainEvent]
     {
         guard bar.timeframe == .minute1, let armed = state.armedTriggers[bar.stock], !armed.isEmpty else { return [] }
-        // A copy of the state with what this decision has produced so far, made only when something fires (the
-        // exit's id, reservation and risk check must see the exits before it).
+        // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing
+        // this decision produced can change its checks (ids, reservations, the band). Otherwise on a copy with the
+        // bar and the exits before it applied — made only then: a copy per fired trigger was quadratic in a day.
         var scratch: EngineState?
+        var ended: Set<TriggerID> = []
         var events: [DomainEvent] = []
-        func apply(_ produced: [DomainEvent]) {
-            for event in produced { scratch?.apply(EventEnvelope(timestamp: context.time, event: event)) }
-        }
+        let opensSession = state.stocks[bar.stock]?.marketData.currentDay != KST.day(bar.start)
         for id in armed.sorted() {
-            // Levels as they stood before this bar (the scratch copy has already moved trailing marks with it);
-            // the status as this decision has left it (a sibling that fired may have cancelled it).
-            guard let trigger = state.triggers[id], (scratch ?? state).triggers[id]?.status == .armed,
-                let observed = trigger.crossing(bar)
-            else { continue }
-            if scratch == nil {
-                scratch = state
-                apply(closed)
+            // Levels as they stood before this bar; not fired or cancelled earlier in this decision.
+            guard !ended.contains(id), let trigger = state.triggers[id], let observed = trigger.crossing(bar) else {
+                continue
             }
-            guard let current = scratch else { continue }
+            let current: EngineState
+            if events.isEmpty && !opensSession {
+                current = state
+            } else {
+                if scratch == nil {
+                    var copy = state
+                    for event in closed + events { copy.apply(EventEnvelope(timestamp: context.time, event: event)) }
+                    scratch = copy
+                }
+                current = scratch!  // set just above
+            }
             let r = trigger.request
             let placed = try self.decidePlace(
                 current,
@@ -340,11 +363,13 @@ extension Engine {
                 )
             ]
             batch += placed.events
+            ended.insert(id)
             if !r.group.isEmpty {
-                for sibling in (current.armedTriggers[bar.stock] ?? []).sorted() where sibling != id {
-                    guard let other = current.triggers[sibling], other.request.account == r.account,
-                        other.request.group == r.group, other.status == .armed
+                for sibling in armed.sorted() where sibling != id && !ended.contains(sibling) {
+                    guard let other = state.triggers[sibling], other.request.account == r.account,
+                        other.request.group == r.group
                     else { continue }
+                    ended.insert(sibling)
                     batch.append(
                         .triggerCancelled(
                             TriggerCancelled(trigger: sibling, reason: "one-cancels-the-other: \(id) fired")
@@ -352,7 +377,7 @@ extension Engine {
                     )
                 }
             }
-            apply(batch)
+            for event in batch { scratch?.apply(EventEnvelope(timestamp: context.time, event: event)) }
             events += batch
         }
         return events
