@@ -96,7 +96,8 @@ struct BacktestCommand: AsyncParsableCommand {
         return (name, { RuleStrategy(name: name, rules: rules) })
     }
 
-    func run() async throws {
+    /// The bars asked for (--data or --from-log, within --from/--to), in time order.
+    func loadRange() throws -> DailyBarsCSV {
         var file: DailyBarsCSV
         if let path = self.fromLog {
             file = try self.barsFromLog(path)
@@ -111,7 +112,51 @@ struct BacktestCommand: AsyncParsableCommand {
             guard let day = KST.day(yyyymmdd: to) else { throw ValidationError("--to must be YYYYMMDD") }
             file.bars.removeAll { KST.day($0.start) > day }
         }
-        guard let first = file.bars.first else { throw CommandFailure("no bars in the chosen range") }
+        guard !file.bars.isEmpty else { throw CommandFailure("no bars in the chosen range") }
+        return file
+    }
+
+    /// CSV history: its dates are the trading days (KRX traded on Saturdays until 1998). A log's candles: the
+    /// holiday calendar, since a log may hold only part of a year.
+    func calendar(for file: DailyBarsCSV) throws -> TradingCalendar {
+        var calendar = try loadCalendar()
+        if self.fromLog == nil { calendar.tradingDays = file.tradingDays }
+        return calendar
+    }
+
+    /// A backtest of `bars`' stocks (listed at their first open) with these options.
+    func backtester(
+        strategy: String,
+        parameters: String,
+        bars: [Candle],
+        name: String,
+        calendar: TradingCalendar,
+        make: (@Sendable () -> any Strategy)?
+    ) throws(EngineError) -> Backtester {
+        var listings: [StockCode: (code: StockCode, name: String, previousClose: Int64)] = [:]
+        for bar in bars where listings[bar.stock] == nil {
+            listings[bar.stock] = (bar.stock, name.isEmpty ? bar.stock.description : name, bar.open)
+        }
+        guard let first = bars.first else { throw .invalid("no bars") }
+        return try Backtester(
+            stocks: listings.values.sorted { $0.code < $1.code },
+            strategy: strategy,
+            parameters: parameters,
+            initialCash: self.cash,
+            calendar: calendar,
+            exchange: .init(
+                participationPercent: self.participation,
+                slippageTicks: self.slippage,
+                fillTimeframe: first.timeframe
+            ),
+            fees: FeeSchedule(commissionPartsPerBillion: self.commissionPpb, sellTaxPartsPerBillion: self.sellTaxPpb),
+            startTime: first.start - KST.dayMicros,
+            make: make
+        )
+    }
+
+    func run() async throws {
+        let file = try self.loadRange()
         let (strategy, make) = try self.chosenStrategy()
         let directory =
             self.dir
@@ -124,33 +169,16 @@ struct BacktestCommand: AsyncParsableCommand {
         var configuration = LogConfiguration()
         configuration.durability = .none  // regenerable: synced once at close
         let log = try EventLog(directory: directory, configuration: configuration)
-        // CSV history: its dates are the trading days (KRX traded on Saturdays until 1998). A log's candles:
-        // the holiday calendar, since a log may hold only part of a year.
-        var calendar = try loadCalendar()
-        if self.fromLog == nil { calendar.tradingDays = file.tradingDays }
+        let calendar = try self.calendar(for: file)
         let started = monotonicNanos()
         var backtester: Backtester
-        var listings: [StockCode: (code: StockCode, name: String, previousClose: Int64)] = [:]
-        for bar in file.bars where listings[bar.stock] == nil {
-            listings[bar.stock] = (bar.stock, file.name.isEmpty ? bar.stock.description : file.name, bar.open)
-        }
         do {
-            backtester = try Backtester(
-                stocks: listings.values.sorted { $0.code < $1.code },
+            backtester = try self.backtester(
                 strategy: strategy,
                 parameters: self.params,
-                initialCash: self.cash,
+                bars: file.bars,
+                name: file.name,
                 calendar: calendar,
-                exchange: .init(
-                    participationPercent: self.participation,
-                    slippageTicks: self.slippage,
-                    fillTimeframe: first.timeframe
-                ),
-                fees: FeeSchedule(
-                    commissionPartsPerBillion: self.commissionPpb,
-                    sellTaxPartsPerBillion: self.sellTaxPpb
-                ),
-                startTime: first.start - KST.dayMicros,
                 make: make
             )
             for bar in file.bars {
@@ -377,5 +405,136 @@ struct RulesCommand: ParsableCommand {
 
     static func parse(_ source: String, path: String) throws -> RuleSet {
         do { return try RuleSet(parsing: source) } catch { throw CommandFailure("\(path): \(error)") }
+    }
+}
+
+/// `stockboom search`: a parameter grid, or walk-forward windows, of backtests on both cores.
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract:
+            "Backtest every point of a parameter grid (or walk forward: choose in-sample, test out-of-sample), each run its own log; print the table and the best."
+    )
+
+    @OptionGroup var backtest: BacktestCommand
+    @Option(
+        help:
+            "The grid: name=v1,v2,… or name=from..to[:step], axes separated by ';' (e.g. 'fast=3,5,8;slow=20..60:10')."
+    )
+    var grid: String
+    @Option(help: "Rank runs by sharpe, return or drawdown.") var metric = "sharpe"
+    @Option(
+        help: "Walk forward: IN,OUT trading days (choose on IN days, test the best on the OUT days after; step OUT)."
+    )
+    var walkForward: String?
+    @Option(help: "Backtests at a time (default: the machine's cores).") var workers: Int?
+
+    func run() async throws {
+        guard let metric = SearchMetric(rawValue: self.metric) else {
+            throw ValidationError("--metric must be sharpe, return or drawdown")
+        }
+        let grid: ParameterGrid
+        do { grid = try ParameterGrid(parsing: self.grid) } catch { throw ValidationError("--grid: \(error.message)") }
+        let options = self.backtest
+        let file = try options.loadRange()
+        let calendar = try options.calendar(for: file)
+        guard options.rules == nil else {
+            throw ValidationError("a grid varies ma-cross's or rsi-reversion's parameters; a rule set has none")
+        }
+        let (strategy, make) = try options.chosenStrategy()
+        let points = grid.points(base: options.params)
+        // Every point is checked before any run (a bad value fails the search at once, not at run 57).
+        for point in points {
+            do { _ = try StrategyFactory.make(name: strategy, parameters: point) } catch {
+                throw ValidationError("grid point \(point): \(error.message)")
+            }
+        }
+        let directory =
+            options.dir
+            ?? "var/searches/\(strategy.replacingOccurrences(of: ":", with: "-"))-\(Int(Date().timeIntervalSince1970))"
+        let workers = max(1, self.workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        let name = file.name
+        let build: ParameterSearch.Make = { (parameters, bars) throws(EngineError) in
+            try options.backtester(
+                strategy: strategy,
+                parameters: parameters,
+                bars: bars,
+                name: name,
+                calendar: calendar,
+                make: make
+            )
+        }
+        let started = monotonicNanos()
+        if let text = self.walkForward {
+            let parts = text.split(separator: ",").compactMap { Int($0) }
+            guard parts.count == 2, parts.allSatisfy({ (1...10_000).contains($0) }) else {
+                throw ValidationError("--walk-forward must be IN,OUT days, e.g. 120,20")
+            }
+            let windows = try await ParameterSearch.walkForward(
+                points: points,
+                bars: file.bars,
+                inDays: parts[0],
+                outDays: parts[1],
+                metric: metric,
+                make: build,
+                directory: directory,
+                concurrency: workers
+            )
+            let seconds = Double(monotonicNanos() - started) / 1e9
+            print(
+                "walk-forward \(strategy): \(windows.count) windows × \(points.count) points, \(workers) workers, \(String(format: "%.1f", seconds)) s; logs under \(directory)"
+            )
+            print(
+                "in-sample               out-of-sample           best parameters              in \(metric)   out return %  out drawdown %"
+            )
+            var compounded = 1.0
+            for window in windows {
+                let out = window.outOfSampleRun.report
+                compounded *= 1 + out.returnPercent / 100
+                print(
+                    "\(KST.yyyymmdd(day: window.inSample.lowerBound))–\(KST.yyyymmdd(day: window.inSample.upperBound))  \(KST.yyyymmdd(day: window.outOfSample.lowerBound))–\(KST.yyyymmdd(day: window.outOfSample.upperBound))  \(window.best.parameters.padding(toLength: 28, withPad: " ", startingAt: 0))  \(String(format: "%8.2f", metric.score(window.best.report)))  \(String(format: "%12.2f", out.returnPercent))  \(String(format: "%14.2f", out.maxDrawdownPercent))"
+                )
+            }
+            print("out-of-sample, compounded over the windows: \(String(format: "%.2f", (compounded - 1) * 100))%")
+            return
+        }
+        let runs = try await ParameterSearch.grid(
+            points: points,
+            bars: file.bars,
+            make: build,
+            directory: directory,
+            concurrency: workers
+        )
+        let seconds = Double(monotonicNanos() - started) / 1e9
+        let ranked = runs.sorted { metric.score($0.report) > metric.score($1.report) }
+        if options.json {
+            print(
+                Format.json([
+                    "strategy": strategy, "points": runs.count, "workers": workers, "seconds": seconds,
+                    "metric": metric.rawValue, "directory": directory,
+                    "runs": ranked.map { run -> [String: Any] in
+                        [
+                            "parameters": run.parameters, "returnPercent": run.report.returnPercent,
+                            "maxDrawdownPercent": run.report.maxDrawdownPercent, "sharpeRatio": run.report.sharpeRatio,
+                            "roundTrips": run.report.roundTrips, "winRatePercent": run.report.winRatePercent,
+                            "fills": run.report.fills, "log": run.directory ?? "", "stateDigest": run.digest,
+                        ]
+                    },
+                ])
+            )
+            return
+        }
+        let bars = runs.reduce(0) { $0 + $1.report.bars }
+        print(
+            "search \(strategy): \(runs.count) points × \(file.bars.count) bars, \(workers) workers: \(String(format: "%.1f", seconds)) s (\(Format.number(Double(bars) / max(seconds, 1e-9))) bars/s); logs under \(directory)"
+        )
+        print("rank  parameters                      return %  drawdown %  sharpe  trips  win %  log")
+        for (rank, run) in ranked.prefix(20).enumerated() {
+            let r = run.report
+            print(
+                "\(String(format: "%4d", rank + 1))  \(run.parameters.padding(toLength: 30, withPad: " ", startingAt: 0))  \(String(format: "%8.2f", r.returnPercent))  \(String(format: "%10.2f", r.maxDrawdownPercent))  \(String(format: "%6.2f", r.sharpeRatio))  \(String(format: "%5d", r.roundTrips))  \(String(format: "%5.1f", r.winRatePercent))  \(run.directory ?? "")"
+            )
+        }
+        if let best = ranked.first { print("best by \(metric.rawValue): \(best.parameters)") }
     }
 }

@@ -23,7 +23,7 @@ struct StockBoom: AsyncParsableCommand {
             CommandGroup(name: "The event log", subcommands: [LogCommand.self, ReplayCommand.self]),
             CommandGroup(
                 name: "Research",
-                subcommands: [BacktestCommand.self, RulesCommand.self, IndicatorsCommand.self]
+                subcommands: [BacktestCommand.self, SearchCommand.self, RulesCommand.self, IndicatorsCommand.self]
             ),
         ]
     )

@@ -75,6 +75,61 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         #expect(verifyStatus == 0)
     }
 
+    @Test func aGridSearchRunsEveryPointAsItsOwnBacktestOnBothCores() async throws {
+        let directory = TemporaryDirectory("search")
+        try FileManager.default.removeItem(atPath: directory.path)
+        let (status, output, errors) = try await runStockboom([
+            "search", "--data", Self.samsung, "--strategy", "ma-cross", "--params", "quantity=10",
+            "--grid", "fast=3,5;slow=20..40:10", "--from", "20180504", "--dir", directory.path, "--workers", "2",
+            "--json",
+        ])
+        try #require(status == 0, "\(errors)")
+        let result = try jsonLine(output.trimmingCharacters(in: .whitespacesAndNewlines))
+        let runs = try #require(result["runs"] as? [[String: Any]])
+        #expect(runs.count == 6 && result["workers"] as? Int == 2)
+        let sharpes = runs.compactMap { $0["sharpeRatio"] as? Double }
+        #expect(sharpes == sharpes.sorted(by: >), "ranked best first")
+        #expect(Set(runs.compactMap { $0["parameters"] as? String }).count == 6)
+        // Each run is an auditable backtest: its own log, the same state as the same backtest run alone.
+        let best = runs[0]
+        let alone = TemporaryDirectory("bt")
+        try FileManager.default.removeItem(atPath: alone.path)
+        let (soloStatus, solo, soloErrors) = try await runStockboom([
+            "backtest", "--data", Self.samsung, "--strategy", "ma-cross", "--params",
+            try #require(best["parameters"] as? String), "--from", "20180504", "--dir", alone.path, "--json",
+        ])
+        try #require(soloStatus == 0, "\(soloErrors)")
+        #expect(try jsonLine(solo)["stateDigest"] as? String == best["stateDigest"] as? String)
+        let log = try #require(best["log"] as? String)
+        let (replayStatus, replay, _) = try await runStockboom(["replay", "--dir", log, "--no-snapshots", "--json"])
+        #expect(replayStatus == 0)
+        let replayed = try jsonLine(replay)["stateDigest"] as? String
+        #expect(replayed == best["stateDigest"] as? String)
+        // Walk-forward: choose on 250 days, test on the 60 after, step 60.
+        let walk = TemporaryDirectory("walk")
+        try FileManager.default.removeItem(atPath: walk.path)
+        let (walkStatus, table, walkErrors) = try await runStockboom([
+            "search", "--data", Self.samsung, "--strategy", "ma-cross", "--grid", "fast=3,5;slow=20,30",
+            "--walk-forward", "250,60", "--from", "20180504", "--dir", walk.path,
+        ])
+        try #require(walkStatus == 0, "\(walkErrors)")
+        let windows = table.split(separator: "\n").filter { $0.first?.isNumber == true }
+        #expect(windows.count >= 3, "\(table)")
+        #expect(table.contains("out-of-sample, compounded over the windows"))
+        #expect(FileManager.default.fileExists(atPath: walk.path + "/window-1/out-of-sample"))
+        // Mistakes before any run.
+        for arguments in [
+            ["--grid", "fast=3,x"], ["--grid", "fast=1..99999999"], ["--grid", "fast=3;fast=4"],
+            ["--grid", "fast=30;slow=20"], ["--grid", "fast=3", "--walk-forward", "5"],
+            ["--grid", "fast=3", "--metric", "luck"],
+        ] {
+            let (bad, _, message) = try await runStockboom(
+                ["search", "--data", Self.samsung, "--strategy", "ma-cross"] + arguments
+            )
+            #expect(bad != 0 && !message.isEmpty, "\(arguments)")
+        }
+    }
+
     @Test func replayTravelsInTime() async throws {
         let directory = TemporaryDirectory("bt")
         try FileManager.default.removeItem(atPath: directory.path)
