@@ -2,6 +2,7 @@ import ArgumentParser
 import Assembly
 import Engine
 import Foundation
+import Gateway
 import Jobs
 import Ledger
 import Runtime
@@ -70,6 +71,11 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "Sell-side transaction tax in parts per billion (default: 2026's 0.20% = 2000000).") var sellTaxPpb:
         Int64 = FeeSchedule().sellTaxPartsPerBillion
     @Flag(help: "Print the report as JSON.") var json = false
+    @Option(
+        help:
+            "Also write a report a person reads to this directory: report.html (equity against buy-and-hold, drawdown, trades on the price chart, monthly returns, trade list) and report.json."
+    )
+    var report: String?
 
     func validate() throws {
         guard self.commissionPpb >= 0, self.sellTaxPpb >= 0 else {
@@ -201,7 +207,32 @@ struct BacktestCommand: AsyncParsableCommand {
         var curve = "date,equity\n"
         for point in report.equityCurve { curve += "\(KST.yyyymmdd(day: point.day)),\(point.equity)\n" }
         try curve.write(toFile: directory + "/equity.csv", atomically: true, encoding: .utf8)
+        if let folder = self.report {
+            try Self.writeReport(BacktestDocument(report: report, state: backtester.state, bars: file.bars), to: folder)
+        }
         printReport(report, directory: directory, seconds: seconds, json: self.json, digest: backtester.state.digest)
+    }
+
+    /// report.html and report.json, with the page's script, style and (when installed) chart library beside them.
+    static func writeReport(_ document: BacktestDocument, to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        func write(_ text: String, _ name: String) throws {
+            try text.write(toFile: folder + "/" + name, atomically: true, encoding: .utf8)
+        }
+        try write(BacktestReportPage.html(document, assets: .beside), "report.html")
+        try write(BacktestReportPage.json(document), "report.json")
+        try write(BacktestReportPage.script, "report.js")
+        try write(BacktestReportPage.style, "report.css")
+        let assets =
+            ProcessInfo.processInfo.environment["STOCKBOOM_ASSETS_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ServeOptions.defaultAssetsDirectory()
+        let library = folder + "/lightweight-charts.js"
+        if let assets, FileManager.default.fileExists(atPath: assets + "/vendor/lightweight-charts.js") {
+            try? FileManager.default.removeItem(atPath: library)
+            try FileManager.default.copyItem(atPath: assets + "/vendor/lightweight-charts.js", toPath: library)
+        } else {
+            printError("report: the chart library is not installed (scripts/assets.sh): the page shows its tables only")
+        }
     }
 }
 

@@ -1430,6 +1430,15 @@ import Testing
                 #expect(backtest.status == 201 && backtest.json["status"] as? String == "COMPLETED", "\(backtest.text)")
                 let report = backtest.json["report"] as? [String: Any]
                 #expect(report?["bars"] as? Int == 60 && (report?["fills"] as? Int ?? 0) > 0, "\(backtest.text)")
+                // The report page's data: the trades drawn on the minute bars, against buy-and-hold.
+                let id = try #require(backtest.json["id"] as? String)
+                let document = try await client.call(.get, "/api/backtests/\(id)/report", token: alice.token)
+                #expect(document.status == 200, "\(document.text)")
+                let traded = (document.json["trades"] as? [Any])?.count ?? 0
+                #expect(traded > 0 && traded <= report?["fills"] as? Int ?? 0, "a filled order per trade")
+                #expect(((document.json["chart"] as? [String: Any])?["bars"] as? [Any])?.count == 60)
+                #expect((document.json["buyAndHold"] as? [Any])?.count == (document.json["equity"] as? [Any])?.count)
+                #expect(try await client.call(.get, "/api/backtests/\(id)/report", token: bob.token).status == 404)
             }
             let bobs = try await client.call(
                 .post,

@@ -342,6 +342,44 @@ final class Server: @unchecked Sendable {
         return (process.terminationStatus, text, report)
     }
 
+    /// `stockboom backtest --report DIR` writes a page a person opens from the file: Chromium draws its three
+    /// charts (equity against buy-and-hold, drawdown, the trades on the prices) and its tables match the JSON.
+    @Test func aBacktestReportOpensAndDrawsItsCharts() async throws {
+        let folder = TemporaryDirectory("report")
+        let data = folder.file("bars.csv")
+        try GeneratedDailyBars.csv(code: "005930", name: "생성된주식", seed: 3).write(
+            toFile: data,
+            atomically: true,
+            encoding: .utf8
+        )
+        let (status, output, errors) = try await runStockboom([
+            "backtest", "--data", data, "--strategy", "rsi-reversion", "--params", "percent=20", "--from", "20150105",
+            "--dir", folder.file("log"), "--report", folder.file("report"), "--json",
+        ])
+        try #require(status == 0, "\(errors)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: folder.file("report/report.json")))
+            )
+                as? [String: Any]
+        )
+        let trades = try #require(document["trades"] as? [[String: Any]])
+        #expect(!trades.isEmpty && (summary["fills"] as? Int ?? 0) >= trades.count, "filled orders listed")
+        #expect((document["equity"] as? [Any])?.count == (document["buyAndHold"] as? [Any])?.count)
+        let keep = ProcessInfo.processInfo.environment["STOCKBOOM_SCREENSHOTS"]
+        let (shown, text, report) = try await Self.script(
+            "report.py",
+            [folder.file("report/report.html"), (keep ?? folder.path) + "/backtest-report.png"]
+        )
+        #expect(shown == 0, "\(text)")
+        #expect(report["charts"] as? Int == 3 && (report["scriptErrors"] as? [Any])?.isEmpty == true, "\(text)")
+        #expect(report["tradeRows"] as? Int == trades.count, "every trade listed")
+        #expect(report["monthCells"] as? Int == (document["monthly"] as? [Any])?.count, "a cell per month")
+        #expect((report["monthlyRows"] as? Int ?? 0) >= 10, "a row per year")
+        #expect((report["chartBars"] as? Int ?? 0) > 100 && report["lang"] as? String == "ko")
+    }
+
     /// Headless Chromium (Debian) signs in through the form at / and must then show the portfolio; a wrong
     /// password must not. Driven over the DevTools protocol by `Browser/sign_in.py`.
     @Test func aBrowserSignsInAndSeesThePortfolio() async throws {

@@ -19,6 +19,9 @@ public struct BacktestReport: Sendable {
     public var sharpeRatio: Double = 0
     /// Equity (KRW) at each session close: (KST day, equity).
     public var equityCurve: [(day: Int64, equity: Int64)] = []
+    /// Buy-and-hold of the same stocks at each session close: the initial cash split equally, each share bought
+    /// at its stock's first open (cash not yet invested counts as cash).
+    public var buyAndHoldCurve: [(day: Int64, equity: Int64)] = []
 
     public var profit: Int64 { self.finalEquity - self.initialEquity }
     public var returnPercent: Double {
@@ -54,6 +57,8 @@ public struct Backtester: Sendable {
     private var pending: [[StrategyIntent]] = []
     private var pendingBar: [Candle?] = []
     private var lastClose: [Int64] = []
+    /// Each stock's first open (buy-and-hold's price), 0 before its first bar.
+    private var firstOpen: [Int64] = []
     /// What each stock's strategy sees of the account, refreshed from the state only when order events touch it.
     private var holdings: [Holding] = []
     /// Orders each stock's strategy placed that may still be working.
@@ -105,6 +110,7 @@ public struct Backtester: Sendable {
             self.pending.append([])
             self.pendingBar.append(nil)
             self.lastClose.append(stock.previousClose)
+            self.firstOpen.append(0)
             self.holdings.append(Holding())
             self.working.append([])
             self.tripStartProfit.append(nil)
@@ -169,6 +175,7 @@ public struct Backtester: Sendable {
         }
         self.currentDay = day
         self.report.bars += 1
+        if self.firstOpen[slot] == 0 { self.firstOpen[slot] = bar.open }
         let orderTime =
             bar.timeframe == .day1
             ? KST.instant(day: day, hour: 0) + self.engine.calendar.openMinute(day: day) * KST.minuteMicros
@@ -326,6 +333,26 @@ public struct Backtester: Sendable {
         let expired = try self.execute(.expireDayOrders, CommandContext(time: close, correlationID: "session-close"))
         if !expired.events.isEmpty { self.refreshAll() }
         self.report.equityCurve.append((day, self.equity()))
+        self.report.buyAndHoldCurve.append((day, self.buyAndHold()))
+    }
+
+    /// The initial cash split equally over the stocks, each part in shares at its stock's first open.
+    public func buyAndHold() -> Int64 {
+        guard !self.codes.isEmpty else { return self.report.initialEquity }
+        let part = self.report.initialEquity / Int64(self.codes.count)
+        var value = self.report.initialEquity - part * Int64(self.codes.count)
+        for slot in self.codes.indices {
+            let price = self.firstOpen[slot]
+            guard price > 0 else {
+                value = value.saturatingAdd(part)
+                continue
+            }
+            let shares = part / price
+            value = value.saturatingAdd(part - shares * price).saturatingAdd(
+                shares.saturatingMultiply(self.lastClose[slot])
+            )
+        }
+        return value
     }
 
     /// Cash plus holdings at the last closes.

@@ -608,6 +608,29 @@ enum OpenAPIDocument {
                         secured: false
                     )
                 ],
+                "/assets/report.js": [
+                    "get": operation(
+                        "The script that draws a backtest report's charts",
+                        tag: "dashboard",
+                        responses: [
+                            "200": ["description": "JavaScript", "content": ["text/javascript": ["schema": string()]]]
+                        ],
+                        errors: [],
+                        secured: false
+                    )
+                ],
+                "/backtests/{id}": [
+                    "get": [
+                        "summary":
+                            "A backtest's report (HTML): equity against buy-and-hold, drawdown, trades on the price chart, monthly returns, the trade list",
+                        "tags": ["dashboard"], "security": [[String: Any]](),
+                        "parameters": [path("id", string())],
+                        "responses": [
+                            "200": ["description": "HTML page", "content": ["text/html": ["schema": string()]]],
+                            "303": ["description": "Not signed in: to the sign-in page"], "404": problemResponse,
+                        ],
+                    ] as [String: Any]
+                ],
                 "/assets/docs.js": [
                     "get": operation(
                         "The script that starts Swagger UI on /docs",
@@ -1040,6 +1063,15 @@ enum OpenAPIDocument {
                         responses: ["201": json(ref("Backtest"), "Done")],
                         errors: [404, 422]
                     ),
+                ],
+                "/api/backtests/{id}/report": [
+                    "get": operation(
+                        "The data behind a backtest's report page: equity, buy-and-hold, drawdown, monthly returns, trades, the chart's bars",
+                        tag: "backtests",
+                        parameters: [path("id", string())],
+                        responses: ["200": json(["type": "object"])],
+                        errors: [404, 409]
+                    )
                 ],
                 "/api/backtests/{id}": [
                     "get": operation(

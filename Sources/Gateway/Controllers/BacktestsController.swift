@@ -18,6 +18,7 @@ struct BacktestsController {
         routes.add(.post, "/api/backtests", self.run)
         routes.add(.get, "/api/backtests", self.list)
         routes.add(.get, "/api/backtests/{id}", self.show)
+        routes.add(.get, "/api/backtests/{id}/report", self.document)
     }
 
     /// `POST /api/backtests`
@@ -79,8 +80,8 @@ struct BacktestsController {
         let calendar = services.runtime.engine.calendar
         let made = make
         let fees = services.runtime.state.fees
-        let outcome: Result<BacktestReport, EngineError> = try await blocking {
-            Result { () throws(EngineError) -> BacktestReport in
+        let outcome: Result<(BacktestReport, BacktestDocument), EngineError> = try await blocking {
+            Result { () throws(EngineError) -> (BacktestReport, BacktestDocument) in
                 var backtester = try Backtester(
                     stocks: [(info.code, info.name, candles[0].open)],
                     strategy: body.strategy,
@@ -96,13 +97,15 @@ struct BacktestsController {
                     try backtester.process(candle)
                     if backtester.pendingRecordBytes >= 1 << 20 { _ = backtester.takeRecords() }
                 }
-                return try backtester.finish()
+                let report = try backtester.finish()
+                return (report, BacktestDocument(report: report, state: backtester.state, bars: candles))
             }
         }
         switch outcome {
-        case .success(let report):
+        case .success(let (report, document)):
             services.backtests.update(entry.id) {
                 $0.status = "COMPLETED"
+                $0.document = document
                 $0.report = BacktestReportBody(
                     bars: report.bars,
                     events: report.events,
@@ -139,6 +142,16 @@ struct BacktestsController {
     @Sendable func list(_ request: Request, context: APIContext) async throws -> Response {
         let user = try context.requireUser()
         return try APIJSON.response(ListBody(services.backtests.list(user: user).map(GatewayAPI.backtestBody)))
+    }
+
+    /// `GET /api/backtests/{id}/report`: the report page's data (equity, buy-and-hold, drawdown, monthly
+    /// returns, trades, the chart's bars).
+    @Sendable func document(_ request: Request, context: APIContext) async throws -> Response {
+        let user = try context.requireUser()
+        let id = context.parameter("id")
+        guard let entry = services.backtests.get(id, user: user) else { throw problem(404, "no backtest \(id)") }
+        guard let document = entry.document else { throw problem(409, "backtest \(id) is \(entry.status)") }
+        return APIJSON.response(bytes: ByteBuffer(string: BacktestReportPage.json(document)))
     }
 
     /// `GET /api/backtests/{id}`

@@ -103,6 +103,25 @@ enum Dashboard {
             Self.setCookies(&response, request: request, csrf: fresh ? csrf : nil)
             return response
         }
+        // A backtest's report page (its owner's, by the session cookie).
+        routes.add(.get, "/backtests/{id}") { request, context -> Response in
+            guard let user = context.user else {
+                var response = Response(status: .seeOther)
+                response.headers[.location] = "/"
+                return response
+            }
+            let id = context.parameter("id")
+            guard let entry = services.backtests.get(id, user: user), let document = entry.document else {
+                throw problem(404, "no backtest \(id)")
+            }
+            var response = Self.html(
+                BacktestReportPage.html(document, assets: .gateway, words: Words(language: Language.of(request)))
+            )
+            if let cookie = Language.cookie(request) {
+                response.headers.append(HTTPField(name: .setCookie, value: cookie))
+            }
+            return response
+        }
         routes.add(.get, "/docs") { request, context -> Response in
             let (csrf, fresh) = Self.csrfToken(request)
             var response = Self.html(
@@ -117,6 +136,7 @@ enum Dashboard {
         for (path, type, body) in [
             ("/assets/dashboard.js", "text/javascript; charset=utf-8", Scripts.dashboard),
             ("/assets/docs.js", "text/javascript; charset=utf-8", Scripts.docs),
+            ("/assets/report.js", "text/javascript; charset=utf-8", Scripts.report),
             ("/assets/dashboard.css", "text/css; charset=utf-8", Scripts.style),
         ] {
             routes.add(.get, path) { _, _ -> Response in

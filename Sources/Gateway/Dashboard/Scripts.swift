@@ -337,6 +337,58 @@ enum Scripts {
         })();
         """#
 
+    /// A backtest report's charts (`BacktestReportPage`): its data from the page's `#report-data` attribute.
+    static let report = #"""
+        "use strict";
+        (function () {
+          const holder = document.getElementById("report-data");
+          if (!holder) return;
+          const data = JSON.parse(holder.dataset.json);
+          const charts = window.LightweightCharts;
+          if (!charts) { document.getElementById("charts-missing").hidden = false; return; }
+          function chart(id, height) {
+            const element = document.getElementById(id);
+            return charts.createChart(element, { height: height, layout: { fontFamily: "system-ui, sans-serif" },
+              timeScale: { timeVisible: true }, rightPriceScale: { borderVisible: false } });
+          }
+          const equity = chart("equity-chart", 300);
+          equity.addLineSeries({ color: "#1565c0", lineWidth: 2, title: "strategy" }).setData(data.equity);
+          equity.addLineSeries({ color: "#9e9e9e", lineWidth: 1, title: "buy & hold" }).setData(data.buyAndHold);
+          equity.timeScale().fitContent();
+          const drawdown = chart("drawdown-chart", 160);
+          drawdown.addAreaSeries({ lineColor: "#c62828", topColor: "rgba(198,40,40,0.05)",
+            bottomColor: "rgba(198,40,40,0.4)" }).setData(data.drawdown);
+          drawdown.timeScale().fitContent();
+          const bars = data.chart.bars;
+          if (bars.length) {
+            const price = chart("price-chart", 360);
+            const candles = price.addCandlestickSeries({ upColor: "#d32f2f", downColor: "#1565c0", borderVisible: false,
+              wickUpColor: "#d32f2f", wickDownColor: "#1565c0" });
+            candles.setData(bars);
+            // Each trade on the bar it happened in (the newest bar at or before it).
+            const times = bars.map(b => b.time);
+            function barAt(t) {
+              let lo = 0, hi = times.length - 1;
+              if (t < times[0]) return null;
+              while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (times[mid] <= t) lo = mid; else hi = mid - 1; }
+              return times[lo];
+            }
+            const markers = [];
+            for (const trade of data.trades) {
+              if (trade.stock !== data.chart.stock) continue;
+              const time = barAt(trade.chartTime);
+              if (time === null) continue;
+              const buy = trade.side === "BUY";
+              markers.push({ time: time, position: buy ? "belowBar" : "aboveBar", color: buy ? "#d32f2f" : "#1565c0",
+                shape: buy ? "arrowUp" : "arrowDown", text: (buy ? "B " : "S ") + trade.quantity });
+            }
+            markers.sort((a, b) => a.time - b.time);
+            candles.setMarkers(markers);
+            price.timeScale().fitContent();
+          }
+        })();
+        """#
+
     static let docs = #"""
         (() => {
           "use strict";

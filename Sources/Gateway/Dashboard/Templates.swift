@@ -23,6 +23,22 @@ enum Templates {
     }
 
     static let sources: [String: String] = [
+        "backtestReport": """
+        <!doctype html><html lang="{{lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>StockBoom — {{title}}</title><link rel="stylesheet" href="{{assets.style}}">
+        <script src="{{assets.chart}}" defer></script><script src="{{assets.script}}" defer></script></head>
+        <body><main><section id="summary" class="wide"><h1>{{t.backtestReport}} · {{strategy}}</h1>
+        <table class="figures">{{#figures}}<tr><th>{{name}}</th><td>{{value}}</td></tr>{{/figures}}</table>
+        <div id="report-data" hidden data-json="{{json}}"></div><p id="charts-missing" hidden>{{t.noChartLibrary}}</p></section>
+        <section class="wide"><h2>{{t.equityCurve}}</h2><div id="equity-chart" class="chart"></div></section>
+        <section class="wide"><h2>{{t.drawdown}}</h2><div id="drawdown-chart" class="chart small"></div></section>
+        <section class="wide"><h2>{{t.priceChart}} · {{chartStock}}</h2><div id="price-chart" class="chart"></div></section>
+        <section class="wide"><h2>{{t.monthlyReturns}}</h2><table id="monthly"><tr><th></th>{{#months}}<th>{{.}}</th>{{/months}}</tr>
+        {{#years}}<tr><th>{{year}}</th>{{#cells}}<td class="{{#negative}}down{{/negative}}">{{value}}</td>{{/cells}}</tr>{{/years}}</table></section>
+        <section class="wide"><h2>{{t.tradeList}}</h2><table id="trades"><tr><th>{{t.time}}</th><th>{{t.stock}}</th><th>{{t.side}}</th><th>{{t.quantity}}</th><th>{{t.price}}</th><th>{{t.source}}</th></tr>
+        {{#trades}}<tr><td>{{time}}</td><td>{{stock}}</td><td>{{side}}</td><td>{{quantity}}</td><td>{{price}}</td><td>{{source}}</td></tr>{{/trades}}</table></section>
+        </main></body></html>
+        """,
         "head": """
         <!doctype html><html lang="{{lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
         <title>StockBoom — {{title}}</title><link rel="stylesheet" href="/assets/dashboard.css"><meta name="csrf-token" content="{{csrf}}">

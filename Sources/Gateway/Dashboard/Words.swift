@@ -92,6 +92,12 @@ struct Words: Sendable {
         ("workers", "워커", "Workers"), ("worker", "워커", "Worker"), ("startedAt", "시작", "Started"),
         ("seenAt", "마지막 신호", "Last seen"), ("alive", "동작 중", "alive"), ("gone", "응답 없음", "gone"),
         ("tickRule", "호가단위", "tick"), ("band", "가격제한", "band"), ("won", "원", " KRW"),
+        ("backtestReport", "백테스트 보고서", "Backtest report"), ("returnLabel", "수익률", "Return"),
+        ("buyAndHold", "단순 보유 (같은 종목)", "Buy and hold (same stocks)"), ("maxDrawdown", "최대 낙폭", "Max drawdown"),
+        ("roundTrips", "왕복 거래", "Round trips"), ("winRate", "승률", "Win rate"), ("fees", "수수료 + 세금", "Fees + tax"),
+        ("bars", "봉 수", "Bars"), ("equityCurve", "자산 곡선 (전략 · 단순 보유)", "Equity (strategy, buy and hold)"),
+        ("drawdown", "낙폭", "Drawdown"), ("priceChart", "가격과 거래", "Price and trades"),
+        ("monthlyReturns", "월별 수익률", "Monthly returns"), ("month", "월", "Month"), ("tradeList", "거래 목록", "Trades"),
     ]
 
     /// `key → text` in this language.

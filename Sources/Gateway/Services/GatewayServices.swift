@@ -115,6 +115,8 @@ final class BacktestStore: Sendable {
         var request: BacktestRequest
         var status: String
         var report: BacktestReportBody?
+        /// What the report page draws (`GET /api/backtests/{id}/report`, `/backtests/{id}`).
+        var document: BacktestDocument?
         var error: String?
         var createdAt: Int64
     }
