@@ -69,6 +69,9 @@ public final class KISFake: Sendable {
         public var hideReports = false
         /// Minute bars are served only up to `now` minus this many minutes (a feed running late).
         public var feedLagMinutes: Int64 = 0
+        /// The first this many rows of each daily-bar page are broken (a high under its low, a negative or
+        /// unreadable price): what a client must skip, never record.
+        public var brokenDailyRows = 0
         /// Requests refused for being off the documented protocol (`KISProtocol`), path and reason.
         public var violations: [String] = []
     }
@@ -306,6 +309,56 @@ public final class KISFake: Sendable {
                     minute -= 1
                 }
                 return Self.ok("MCA00000", "정상처리 되었습니다.", ["output1": ["stck_prpr": String(price)], "output2": rows])
+            }
+        }
+        // Daily bars (FHKST03010100): weekdays from FID_INPUT_DATE_1 to FID_INPUT_DATE_2 (not after today), at most
+        // 100 rows, newest first (kis-and-krx.md §3.3); a deterministic path per stock and day.
+        router.get("/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["FHKST03010100"]) { return refused }
+            let code = Self.query(request, "FID_INPUT_ISCD")
+            guard let from = KST.day(yyyymmdd: Self.query(request, "FID_INPUT_DATE_1")),
+                let to = KST.day(yyyymmdd: Self.query(request, "FID_INPUT_DATE_2")), from <= to,
+                ["D", "W", "M", "Y"].contains(Self.query(request, "FID_PERIOD_DIV_CODE")),
+                ["0", "1"].contains(Self.query(request, "FID_ORG_ADJ_PRC"))
+            else { return Self.refusal("OPSQ0002", "입력 값이 올바르지 않습니다.") }
+            return self.state.withLock { state -> Response in
+                guard let base = state.basePrices[code] else {
+                    return Self.ok(
+                        "MCA00000",
+                        "정상처리 되었습니다.",
+                        ["output1": ["stck_prpr": "0"], "output2": [[String: String]]()]
+                    )
+                }
+                var rows: [[String: String]] = []
+                var day = min(to, KST.day(state.now))
+                while day >= from, rows.count < 100 {
+                    defer { day -= 1 }
+                    guard KST.weekday(day: day) < 5 else { continue }
+                    let tick = Self.tick(base)
+                    let close = base + (day * 37 % 21 - 10) * tick
+                    var row = [
+                        "stck_bsop_date": KST.yyyymmdd(day: day), "stck_clpr": String(close),
+                        "stck_oprc": String(close - tick), "stck_hgpr": String(close + tick),
+                        "stck_lwpr": String(close - 2 * tick), "acml_vol": String(100_000 + day % 1_000),
+                        "acml_tr_pbmn": "0", "flng_cls_code": "00", "prtt_rate": "0.00", "mod_yn": "N",
+                    ]
+                    if rows.count < state.brokenDailyRows {
+                        switch rows.count % 3 {
+                        case 0: row["stck_hgpr"] = String(close - 5 * tick)
+                        case 1: row["stck_clpr"] = "-" + String(close)
+                        default: row["stck_oprc"] = "１２３"
+                        }
+                    }
+                    rows.append(row)
+                }
+                return Self.ok(
+                    "MCA00000",
+                    "정상처리 되었습니다.",
+                    [
+                        "output1": ["stck_prpr": String(state.prices[code] ?? base), "stck_shrn_iscd": code],
+                        "output2": rows,
+                    ]
+                )
             }
         }
         router.post("/uapi/hashkey") { request, _ -> Response in

@@ -23,7 +23,10 @@ struct StockBoom: AsyncParsableCommand {
             CommandGroup(name: "The event log", subcommands: [LogCommand.self, ReplayCommand.self]),
             CommandGroup(
                 name: "Research",
-                subcommands: [BacktestCommand.self, SearchCommand.self, RulesCommand.self, IndicatorsCommand.self]
+                subcommands: [
+                    DataCommand.self, BacktestCommand.self, SearchCommand.self, RulesCommand.self,
+                    IndicatorsCommand.self,
+                ]
             ),
         ]
     )

@@ -1,0 +1,190 @@
+import ArgumentParser
+import Assembly
+import Engine
+import Foundation
+import Ledger
+import Projections
+import Runtime
+import Worker
+
+/// `stockboom data import`: history to test on, from KIS into a log of its own (and, asked, a database's
+/// `candles`).
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "History to backtest on: import daily and today's minute bars from KIS.",
+        subcommands: [DataImportCommand.self]
+    )
+}
+
+struct DataImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract:
+            "Fetch daily bars (and today's minute bars) from KIS into a history log, paged and rate limited; run again to resume where it stopped."
+    )
+
+    @Option(help: "Stock codes, comma-separated (e.g. 005930,000660).") var stocks: String
+    @Option(help: "First day (YYYYMMDD).") var from: String
+    @Option(help: "Last day (YYYYMMDD; default: today).") var to: String?
+    @Flag(help: "Also today's one-minute bars (KIS serves the current day's only).") var minutes = false
+    @Option(help: "The history log (never the live one: serve owns that).") var log = "var/history"
+    @Option(help: "paper (2 requests/s) or real (19/s) KIS; the base URL is $KIS_BASE_URL when set.") var kis = "paper"
+    @Option(help: "Requests per second at most (default: the environment's).") var requestsPerSecond: Double?
+    @Flag(
+        help:
+            "Then project the history log into $DATABASE_URL's read models (its candles table): give a database of its own, not the live one."
+    )
+    var project = false
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let kind = KISEnvironment(rawValue: self.kis) else {
+            throw ValidationError("--kis must be paper or real")
+        }
+        guard let key = environment["KIS_APP_KEY"], !key.isEmpty, let secret = environment["KIS_APP_SECRET"],
+            !secret.isEmpty
+        else { throw ValidationError("set KIS_APP_KEY and KIS_APP_SECRET (the app's credentials)") }
+        let codes = try self.stocks.split(separator: ",").map { text -> StockCode in
+            guard let code = StockCode(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("'\(text)' is not a six-digit stock code")
+            }
+            return code
+        }
+        guard !codes.isEmpty, codes.count <= 5_000 else { throw ValidationError("give 1 to 5,000 stock codes") }
+        let today = KST.day(wallClockMicros())
+        guard let first = KST.day(yyyymmdd: self.from) else { throw ValidationError("--from must be YYYYMMDD") }
+        let last =
+            try self.to.map { text -> Int64 in
+                guard let day = KST.day(yyyymmdd: text) else { throw ValidationError("--to must be YYYYMMDD") }
+                return day
+            } ?? today
+        guard first <= last, first >= KST.day(year: 2000, month: 1, day: 1) else {
+            throw ValidationError("--from must be a day from 2000 on, not after --to")
+        }
+        if let rate = self.requestsPerSecond, !(rate > 0 && rate <= 100) {
+            throw ValidationError("--requests-per-second must be in (0, 100]")
+        }
+        let client = KISClient(
+            environment: kind,
+            credentials: KISCredentials(appKey: key, appSecret: secret, accountNumber: "00000000-01"),
+            baseURL: environment["KIS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
+            clock: { wallClockMicros() },
+            requestsPerSecond: self.requestsPerSecond
+        )
+        let eventLog = try EventLog(directory: self.log)
+        let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
+        var totals = (bars: 0, skipped: 0, requests: 0)
+        do {
+            for code in codes {
+                // Resumable: a stock goes on from the day after its newest daily bar in the log.
+                let have = runtime.state.stocks[code]?.marketData.currentDay
+                var start = max(first, (have ?? .min) == .min ? first : have! + 1)
+                var imported = 0
+                var skipped = 0
+                while start <= last {
+                    // Windows of 140 calendar days: ≤ 100 trading days, one KIS page.
+                    let end = min(last, start + 139)
+                    let bars = try await client.dailyBars(
+                        code.description,
+                        from: KST.yyyymmdd(day: start),
+                        to: KST.yyyymmdd(day: end)
+                    )
+                    totals.requests += 1
+                    let (done, bad) = try await Self.record(
+                        bars.map { bar in
+                            Candle(
+                                stock: code,
+                                timeframe: .day1,
+                                start: KST.instant(day: KST.day(yyyymmdd: bar.date) ?? 0, hour: 0),
+                                open: bar.open,
+                                high: bar.high,
+                                low: bar.low,
+                                close: bar.close,
+                                volume: bar.volume
+                            )
+                        },
+                        runtime: runtime
+                    )
+                    imported += done
+                    skipped += bad
+                    start = end + 1
+                }
+                if self.minutes {
+                    let bars = try await client.minuteBars(code.description, until: "153000")
+                    let (done, bad) = try await Self.record(
+                        bars.compactMap { bar in
+                            guard let day = KST.day(yyyymmdd: bar.date), let hour = Int64(bar.time.prefix(2)),
+                                let minute = Int64(bar.time.dropFirst(2).prefix(2))
+                            else { return nil }
+                            return Candle(
+                                stock: code,
+                                timeframe: .minute1,
+                                start: KST.instant(day: day, hour: hour, minute: minute),
+                                open: bar.open,
+                                high: bar.high,
+                                low: bar.low,
+                                close: bar.close,
+                                volume: bar.volume
+                            )
+                        },
+                        runtime: runtime
+                    )
+                    imported += done
+                    skipped += bad
+                }
+                totals.bars += imported
+                totals.skipped += skipped
+                writeLine(
+                    "\(code): \(imported) bars recorded\(skipped > 0 ? ", \(skipped) refused (not a valid bar)" : "")\(have.map { $0 == .min ? "" : " (resumed after \(KST.yyyymmdd(day: $0)))" } ?? "")"
+                )
+            }
+        } catch {
+            await runtime.close()
+            eventLog.close()
+            throw CommandFailure("import stopped (run it again to resume): \(error)")
+        }
+        await runtime.close()
+        eventLog.close()
+        writeLine("imported \(totals.bars) bars of \(codes.count) stocks into \(self.log); \(totals.skipped) refused")
+        if self.project {
+            var options = LogDirectoryOptions()
+            options.dir = self.log
+            let runner = try openRunner(options, self.database)
+            let applied = try runner.catchUp(batchEvents: 10_000)
+            writeLine("projected \(applied) events into the database's read models")
+        }
+    }
+
+    /// Lists the stock if new (at its first bar's open), then records the bars in order; a bar the engine
+    /// refuses as invalid (a broken row) is counted and skipped, one already recorded adds nothing.
+    static func record(_ candles: [Candle], runtime: EngineRuntime) async throws -> (recorded: Int, refused: Int) {
+        guard let firstBar = candles.first else { return (0, 0) }
+        let context = CommandContext(time: wallClockMicros(), correlationID: "data-import")
+        if runtime.state.stocks[firstBar.stock] == nil {
+            let opening = candles.first { (try? $0.validate()) != nil }
+            guard let opening else { return (0, candles.count) }
+            _ = try await runtime.execute(
+                .listStock(
+                    code: firstBar.stock,
+                    name: firstBar.stock.description,
+                    market: "KRX",
+                    previousClose: min(max(opening.open, 1), Bounds.maxPrice)
+                ),
+                context: context
+            )
+        }
+        var recorded = 0
+        var refused = 0
+        for result in await runtime.execute(all: candles.map { .ingestCandle($0) }, context: context) {
+            switch result {
+            case .success(let execution): if !execution.offsets.isEmpty { recorded += 1 }
+            case .failure(let error as EngineError) where error.code == .invalid: refused += 1
+            case .failure(let error as EngineError) where error.code == .conflict: continue  // an older session
+            case .failure(let error): throw error
+            }
+        }
+        return (recorded, refused)
+    }
+}
