@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Peer for `stockboom bench engine`: NautilusTrader backtesting a moving-average crossover on the same bars.
 
-    nautilus_crossover.py BARS.csv        # CSV written by `stockboom bench engine --export-bars BARS.csv`
+    nautilus_crossover.py BARS.csv [--bracket]   # CSV written by `stockboom-sim bench engine|strategy --export-bars`
+
+With --bracket: NautilusTrader's EMACrossBracket example (entries with a stop-loss and a take-profit bracket,
+ATR-distanced), the peer of `bench strategy`'s single-stock bracket backtest.
 
 Uses NautilusTrader's own example strategy (EMACross, fast 5 / slow 20, trade size 10) on one equity
 instrument per stock, 1-minute bars, a cash account. Only `engine.run()` is timed (data loading and
@@ -19,6 +22,7 @@ from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.examples.strategies.ema_cross import EMACross, EMACrossConfig
+from nautilus_trader.examples.strategies.ema_cross_bracket import EMACrossBracket, EMACrossBracketConfig
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.enums import AccountType, OmsType
@@ -27,6 +31,7 @@ from nautilus_trader.model.objects import Money
 from nautilus_trader.persistence.wranglers import BarDataWrangler
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
+bracket = "--bracket" in sys.argv[2:]
 started = time.perf_counter()
 rows = defaultdict(list)
 with open(sys.argv[1], newline="") as handle:
@@ -49,14 +54,19 @@ for stock, series in rows.items():
     bars = BarDataWrangler(bar_type, instrument).process(frame)
     bars_total += len(bars)
     engine.add_data(bars)
-    engine.add_strategy(EMACross(EMACrossConfig(instrument_id=instrument.id, bar_type=bar_type,
-                                                trade_size=Decimal(10), fast_ema_period=5, slow_ema_period=20)))
+    if bracket:
+        engine.add_strategy(EMACrossBracket(EMACrossBracketConfig(
+            instrument_id=instrument.id, bar_type=bar_type, trade_size=Decimal(10), fast_ema_period=5,
+            slow_ema_period=20, bracket_distance_atr=3.0)))
+    else:
+        engine.add_strategy(EMACross(EMACrossConfig(instrument_id=instrument.id, bar_type=bar_type,
+                                                    trade_size=Decimal(10), fast_ema_period=5, slow_ema_period=20)))
 loaded = time.perf_counter()
 engine.run()
 finished = time.perf_counter()
 fills = len(engine.trader.generate_fills_report())
 print(json.dumps({
-    "peer": "NautilusTrader", "bars": bars_total, "instruments": len(rows), "fills": fills,
+    "peer": "NautilusTrader", "strategy": "EMACrossBracket" if bracket else "EMACross", "bars": bars_total, "instruments": len(rows), "fills": fills,
     "loadSeconds": round(loaded - started, 3), "runSeconds": round(finished - loaded, 3),
     "barsPerSecond": round(bars_total / (finished - loaded)),
 }))

@@ -15,7 +15,7 @@ struct BenchCommand: AsyncParsableCommand {
             "The benchmarks of BENCHMARKS.md (scripts/bench-*.sh run them on release builds and throwaway servers).",
         subcommands: [
             CorpusCommand.self, LogBenchCommand.self, EngineBenchCommand.self, ProjectionBenchCommand.self,
-            QueueBenchCommand.self, BenchDayCommand.self, ReplicationBenchCommand.self,
+            QueueBenchCommand.self, BenchDayCommand.self, ReplicationBenchCommand.self, StrategyBenchCommand.self,
         ]
     )
 }

@@ -93,17 +93,8 @@ struct DataImportCommand: AsyncParsableCommand {
                     )
                     totals.requests += 1
                     let (done, bad) = try await Self.record(
-                        bars.map { bar in
-                            Candle(
-                                stock: code,
-                                timeframe: .day1,
-                                start: KST.instant(day: KST.day(yyyymmdd: bar.date) ?? 0, hour: 0),
-                                open: bar.open,
-                                high: bar.high,
-                                low: bar.low,
-                                close: bar.close,
-                                volume: bar.volume
-                            )
+                        bars.map {
+                            Self.candle(code, .day1, KST.instant(day: KST.day(yyyymmdd: $0.date) ?? 0, hour: 0), $0)
                         },
                         runtime: runtime
                     )
@@ -118,16 +109,7 @@ struct DataImportCommand: AsyncParsableCommand {
                             guard let day = KST.day(yyyymmdd: bar.date), let hour = Int64(bar.time.prefix(2)),
                                 let minute = Int64(bar.time.dropFirst(2).prefix(2))
                             else { return nil }
-                            return Candle(
-                                stock: code,
-                                timeframe: .minute1,
-                                start: KST.instant(day: day, hour: hour, minute: minute),
-                                open: bar.open,
-                                high: bar.high,
-                                low: bar.low,
-                                close: bar.close,
-                                volume: bar.volume
-                            )
+                            return Self.candle(code, .minute1, KST.instant(day: day, hour: hour, minute: minute), bar)
                         },
                         runtime: runtime
                     )
@@ -155,6 +137,20 @@ struct DataImportCommand: AsyncParsableCommand {
             let applied = try runner.catchUp(batchEvents: 10_000)
             writeLine("projected \(applied) events into the database's read models")
         }
+    }
+
+    /// A KIS bar (daily or minute: the same prices and volume) as a candle starting at `start`.
+    static func candle(_ code: StockCode, _ timeframe: Timeframe, _ start: Int64, _ bar: some KISBarPrices) -> Candle {
+        Candle(
+            stock: code,
+            timeframe: timeframe,
+            start: start,
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+            volume: bar.volume
+        )
     }
 
     /// Lists the stock if new (at its first bar's open), then records the bars in order; a bar the engine
@@ -188,3 +184,15 @@ struct DataImportCommand: AsyncParsableCommand {
         return (recorded, refused)
     }
 }
+
+/// What a KIS daily and minute bar share.
+protocol KISBarPrices {
+    var open: Int64 { get }
+    var high: Int64 { get }
+    var low: Int64 { get }
+    var close: Int64 { get }
+    var volume: Int64 { get }
+}
+
+extension KISDailyBar: KISBarPrices {}
+extension KISMinuteBar: KISBarPrices {}

@@ -188,16 +188,8 @@ public struct Engine: Sendable {
             guard state.stocks[stock] != nil else { throw .notFound("stock \(stock) is not listed") }
             if let name = StrategyFactory.ruleName(strategy) {
                 // A rule set of the account's owner, pinned to a version (the newest unless one is named).
-                let versions = state.ruleSets[owner.user]?[name] ?? []
-                guard !versions.isEmpty else { throw .notFound("\(owner.user) has no rule set named '\(name)'") }
-                let asked = try StrategyFactory.parse(parameters)
-                guard asked.keys.allSatisfy({ $0 == "version" }) else {
-                    throw .invalid("a rule strategy takes only version=N")
-                }
-                let version = asked["version"] ?? Int64(versions.count)
-                guard (1...Int64(versions.count)).contains(version) else {
-                    throw .notFound("'\(name)' has versions 1 to \(versions.count); \(version) asked")
-                }
+                let version = try StrategyFactory.ruleSet(name, of: owner.user, parameters: parameters, in: state)
+                    .version
                 parameters = "version=\(version)"
             } else {
                 _ = try StrategyFactory.make(name: strategy, parameters: parameters)

@@ -175,7 +175,8 @@ public indirect enum RuleExpression: Sendable, Hashable {
     case crosses(above: Bool, RuleExpression, RuleExpression, memory: Int)
 
     public enum HoldingField: String, Sendable, Hashable, CaseIterable {
-        case avgPrice = "avg_price", quantity, cash, equity
+        case avgPrice = "avg_price"
+        case quantity, cash, equity
     }
 }
 

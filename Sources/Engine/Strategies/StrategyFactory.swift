@@ -25,6 +25,22 @@ public enum StrategyFactory {
         strategy.hasPrefix("rule:") ? String(strategy.dropFirst(5)) : nil
     }
 
+    /// The version of `user`'s rule set `name` that `parameters` (`version=N`, or nothing: the newest) names, and
+    /// its source: what enabling it pins, what the worker and a backtest run.
+    public static func ruleSet(_ name: String, of user: UserID, parameters: String, in state: EngineState)
+        throws(EngineError) -> (version: Int64, source: String)
+    {
+        let versions = state.ruleSets[user]?[name] ?? []
+        guard !versions.isEmpty else { throw .notFound("\(user) has no rule set named '\(name)'") }
+        let asked = try Self.parse(parameters)
+        guard asked.keys.allSatisfy({ $0 == "version" }) else { throw .invalid("a rule strategy takes only version=N") }
+        let version = asked["version"] ?? Int64(versions.count)
+        guard (1...Int64(versions.count)).contains(version) else {
+            throw .notFound("'\(name)' has versions 1 to \(versions.count); \(version) asked")
+        }
+        return (version, versions[Int(version - 1)])
+    }
+
     /// A rule set's name: 1–40 of a–z, 0–9 and '-', starting with a letter or digit.
     public static func checkRuleName(_ name: String) throws(EngineError) {
         let allowed = name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }

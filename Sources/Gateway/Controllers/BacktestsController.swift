@@ -29,17 +29,10 @@ struct BacktestsController {
         // A rule strategy: one of the user's rule sets, the version `parameters` names (default: the newest).
         var make: (@Sendable () -> any Strategy)?
         if let name = StrategyFactory.ruleName(body.strategy) {
-            let versions = services.runtime.read { $0.ruleSets[user]?[name] } ?? []
-            guard !versions.isEmpty else { throw problem(404, "you have no rule set named '\(name)'") }
-            let asked = try? StrategyFactory.parse(body.parameters ?? "")
-            guard let asked, asked.keys.allSatisfy({ $0 == "version" }) else {
-                throw problem(422, "parameters: a rule strategy takes only version=N")
+            let chosen = try services.runtime.read { state in
+                try StrategyFactory.ruleSet(name, of: user, parameters: body.parameters ?? "", in: state)
             }
-            let version = asked["version"] ?? Int64(versions.count)
-            guard (1...Int64(versions.count)).contains(version) else {
-                throw problem(404, "'\(name)' has versions 1 to \(versions.count)")
-            }
-            let rules = try StrategiesController.parse(versions[Int(version - 1)])
+            let rules = try StrategiesController.parse(chosen.source)
             let strategy = body.strategy
             make = { RuleStrategy(name: strategy, rules: rules) }
         } else {

@@ -184,12 +184,13 @@ struct InternalController {
                         position: holding.sellable,
                         holding: holding
                     )
-                    if let name = StrategyFactory.ruleName($0.strategy),
-                        let version = (try? StrategyFactory.parse($0.parameters))?["version"],
-                        let versions = state.ruleSets[account.user]?[name],
-                        (1...Int64(versions.count)).contains(version)
-                    {
-                        view.rules = versions[Int(version - 1)]
+                    if let name = StrategyFactory.ruleName($0.strategy) {
+                        view.rules = try? StrategyFactory.ruleSet(
+                            name,
+                            of: account.user,
+                            parameters: $0.parameters,
+                            in: state
+                        ).source
                     }
                     return view
                 }
