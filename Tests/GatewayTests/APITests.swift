@@ -880,7 +880,10 @@ import Testing
             let mine = try await client.call(.get, "/api/orders/\(working)", token: alice.token)
             #expect(mine.status == 200, "the re-order is the owner's: \(mine.text)")
             let version = try await client.call(.get, "/api/version")
-            #expect(version.status == 200 && version.json["snapshotVersion"] as? Int == Int(EngineState.snapshotVersion), "\(version.text)")
+            #expect(
+                version.status == 200 && version.json["snapshotVersion"] as? Int == Int(EngineState.snapshotVersion),
+                "\(version.text)"
+            )
             // A revoked operator is a trader again.
             _ = try await harness.runtime.execute(.revokeOperator(UserID(oscar.user)!, by: "test"), context: context)
             #expect(try await client.call(.get, "/api/operator/accounts", token: oscar.token).status == 404)
