@@ -11,16 +11,23 @@ import Synchronization
 final class FailureThrottle: Sendable {
     private let entries = Mutex([String: (failures: Int, until: Double)]())
     let free: Int
+    /// Seconds on the gateway's clock (`GatewayServices.clock`: the wall clock, or a test's).
+    let clock: @Sendable () -> Double
     static let longestWait = 900.0
 
-    init(free: Int) { self.free = free }
-
-    /// Seconds to wait before `key` may try again, or nil.
-    func wait(_ key: String, now: Double = ProcessInfo.processInfo.systemUptime) -> Double? {
-        self.entries.withLock { entries in entries[key].flatMap { $0.until > now ? $0.until - now : nil } }
+    init(free: Int, clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }) {
+        self.free = free
+        self.clock = clock
     }
 
-    func failed(_ key: String, now: Double = ProcessInfo.processInfo.systemUptime) {
+    /// Seconds to wait before `key` may try again, or nil.
+    func wait(_ key: String, now: Double? = nil) -> Double? {
+        let now = now ?? self.clock()
+        return self.entries.withLock { entries in entries[key].flatMap { $0.until > now ? $0.until - now : nil } }
+    }
+
+    func failed(_ key: String, now: Double? = nil) {
+        let now = now ?? self.clock()
         self.entries.withLock { entries in
             var entry = entries[key] ?? (0, 0)
             entry.failures += 1
@@ -38,13 +45,17 @@ final class FailureThrottle: Sendable {
 /// The gateway's abuse limits (README "Abuse limits").
 struct AbuseLimits: Sendable {
     /// Wrong passwords per account address before back-off.
-    let accounts = FailureThrottle(free: 5)
+    let accounts: FailureThrottle
     /// Wrong passwords per client IP (any account) before back-off.
-    let addresses = FailureThrottle(free: 20)
+    let addresses: FailureThrottle
     /// Sign-ups per client IP.
     let signUps: RateLimiter
 
-    init(signUpsPerHour: Double) {
+    /// `clock`: seconds; the back-offs are measured on it (the gateway's clock, so a test's is deterministic
+    /// however loaded the machine: a 1-s back-off measured on the wall clock expired before a slow next request).
+    init(signUpsPerHour: Double, clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }) {
+        self.accounts = FailureThrottle(free: 5, clock: clock)
+        self.addresses = FailureThrottle(free: 20, clock: clock)
         self.signUps = RateLimiter(rate: signUpsPerHour / 3_600, burst: max(1, min(signUpsPerHour, 20)))
     }
 

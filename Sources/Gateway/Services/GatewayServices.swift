@@ -60,7 +60,7 @@ public struct GatewayServices: Sendable {
         self.secrets = SecretBox(key: auth.configuration.secretsKey, previous: auth.configuration.previousSecretsKey)
         self.clock = clock
         self.rateLimiter = RateLimiter(rate: auth.configuration.ordersPerSecond, burst: auth.configuration.orderBurst)
-        self.abuse = AbuseLimits(signUpsPerHour: auth.configuration.signUpsPerHour)
+        self.abuse = AbuseLimits(signUpsPerHour: auth.configuration.signUpsPerHour) { Double(clock()) / 1e6 }
     }
 
     var log: EventLog { self.dependencies.log }
