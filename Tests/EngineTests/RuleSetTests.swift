@@ -59,6 +59,8 @@ import Testing
             ("entry: " + String(repeating: "-", count: 40) + "close", "nested too deeply"),
             ("entry: " + (1...33).map { "sma_\($0 + 1)" }.joined(separator: " + "), "at most 32 different indicators"),
             (String(repeating: "#", count: 5_000), "at most 4096 bytes"),
+            ("entry: " + String(repeating: "close + ", count: 300) + "1 > 0", "at most 256 operators"),
+            ("entry: " + String(repeating: "1+1>0 and ", count: 150) + "close > 1", "at most 256 operators"),
         ]
         for (source, message) in cases {
             do {

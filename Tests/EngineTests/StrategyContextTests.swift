@@ -185,6 +185,22 @@ import Testing
         world.engine.maxBarAge = 10 * minute
         #expect(try place(world.now - 9 * minute, client: "g").first == "SignalGenerated")
         #expect(try place(world.now - 12 * minute, client: "h") == ["SignalSkipped"])
+        // A stale order for a stock the engine does not list is refused, not recorded as skipped.
+        var unknown = PlaceOrder(
+            account: account,
+            stock: StockCode("999999")!,
+            side: .buy,
+            type: .market,
+            quantity: 1,
+            price: 0
+        )
+        unknown.signal = StrategySignal(
+            strategy: "ma-cross",
+            reason: "x",
+            barStart: world.now - 61 * minute,
+            timeframe: .minute1
+        )
+        #expect(throws: EngineError.self) { try world.run(.placeOrder(unknown)) }
         // Instants at Int64's edges are refused before any arithmetic.
         for edge in [Int64.max, .min] {
             #expect(throws: EngineError.self) { try place(edge, client: "i") }

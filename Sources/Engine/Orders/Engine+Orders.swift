@@ -20,6 +20,7 @@ extension Engine {
             guard state.accounts[request.account] != nil else {
                 throw .notFound("account \(request.account) does not exist")
             }
+            guard state.stocks[request.stock] != nil else { throw .notFound("stock \(request.stock) is not listed") }
             event.reason = Bounds.safeText(
                 "\(signal.reason); skipped: the \(signal.timeframe) bar of \(ISOTime.kst(signal.barStart)) is \(age)",
                 maxBytes: 512

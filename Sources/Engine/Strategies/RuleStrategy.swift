@@ -203,6 +203,9 @@ struct RuleParser {
     private(set) var indicators: [IndicatorKey]
     private(set) var memories: Int
     private var depth = 0
+    /// Operators so far: a chain like `close + close + …` nests no parentheses but still builds a tree as deep as
+    /// it is long, which evaluation, hashing and release walk recursively.
+    private var operators = 0
 
     init(text: Substring, line: Int, column: Int, indicators: [IndicatorKey], memories: Int) {
         self.characters = Array(text)
@@ -254,6 +257,11 @@ struct RuleParser {
         return true
     }
 
+    private mutating func counted() throws(RuleError) {
+        self.operators += 1
+        guard self.operators <= 256 else { throw self.error("expression too long (at most 256 operators)") }
+    }
+
     private mutating func nested() throws(RuleError) {
         self.depth += 1
         guard self.depth <= 32 else { throw self.error("expression nested too deeply (at most 32 levels)") }
@@ -263,6 +271,7 @@ struct RuleParser {
         var left = try self.parseAnd(&memory)
         while self.peekWord() == "or" {
             self.position += 2
+            try self.counted()
             left = .binary(.or, left, try self.parseAnd(&memory))
         }
         return left
@@ -272,6 +281,7 @@ struct RuleParser {
         var left = try self.parseNot(&memory)
         while self.peekWord() == "and" {
             self.position += 3
+            try self.counted()
             left = .binary(.and, left, try self.parseNot(&memory))
         }
         return left
@@ -307,9 +317,11 @@ struct RuleParser {
         var left = try self.parseProduct(&memory)
         while true {
             if self.take("+") {
+                try self.counted()
                 left = .binary(.add, left, try self.parseProduct(&memory))
             } else if self.peekSymbol("-") {
                 self.position += 1
+                try self.counted()
                 left = .binary(.subtract, left, try self.parseProduct(&memory))
             } else {
                 return left
@@ -326,8 +338,10 @@ struct RuleParser {
         var left = try self.parseUnary(&memory)
         while true {
             if self.take("*") {
+                try self.counted()
                 left = .binary(.multiply, left, try self.parseUnary(&memory))
             } else if self.take("/") {
+                try self.counted()
                 left = .binary(.divide, left, try self.parseUnary(&memory))
             } else {
                 return left
