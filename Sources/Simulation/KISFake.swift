@@ -25,7 +25,18 @@ public final class KISFake: Sendable {
     }
 
     public struct State: Sendable {
-        public var now: Int64
+        /// The fake's clock (µs): fixed unless `runClock()` made it follow the wall clock from then on.
+        public var now: Int64 {
+            get {
+                self.clockBase
+                    + (self.clockRunningSince.map { Int64((Date().timeIntervalSince1970 - $0) * 1e6 * self.clockSpeed) }
+                        ?? 0)
+            }
+            set { self.clockBase += newValue - self.now }
+        }
+        var clockBase: Int64
+        var clockRunningSince: Double?
+        var clockSpeed = 1.0
         public var appKey = "PSmockappkey00000000000000000000000"
         public var appSecret = String(repeating: "s", count: 180)
         public var paper = true
@@ -81,12 +92,22 @@ public final class KISFake: Sendable {
     public let strictness: KISProtocol.Strictness
 
     public init(now: Int64, strictness: KISProtocol.Strictness = .strict) {
-        self.state = Mutex(State(now: now))
+        self.state = Mutex(State(clockBase: now))
         self.strictness = strictness
     }
 
     public var now: Int64 { self.state.withLock { $0.now } }
     public func advance(seconds: Int64) { self.state.withLock { $0.now += seconds * 1_000_000 } }
+    /// From now on the fake's clock runs with the wall clock, as a session clock (`--clock-start`) of the
+    /// processes under test does: an order placed a minute into the test is placed a minute after the start
+    /// at the broker too. `speed`: as `--clock-speed`.
+    public func runClock(speed: Double = 1) {
+        self.state.withLock {
+            guard $0.clockRunningSince == nil else { return }
+            $0.clockRunningSince = Date().timeIntervalSince1970
+            $0.clockSpeed = speed
+        }
+    }
 
     public static func answer(
         _ status: HTTPResponse.Status,

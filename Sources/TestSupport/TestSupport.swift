@@ -1,5 +1,6 @@
 public import Foundation
 import Storage
+import Synchronization
 
 /// Helpers shared by the test targets (postgres-nio's `_ConnectionPoolTestUtils` pattern). Not shipped.
 
@@ -214,25 +215,43 @@ public struct ChildExitedEarly: Error, CustomStringConvertible {
     public var description: String { "the child exited by itself (status \(self.status)) before it was killed" }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on now: the kernel picks it (bind to port 0), the socket is
-/// closed, the port is returned. Better than a random pick inside the ephemeral range, where outgoing
-/// connections and other servers' port-0 binds live.
+/// A loopback TCP port nothing listens on, for a server a test starts. Chosen below the kernel's ephemeral range
+/// (`ip_local_port_range`), so that no outgoing connection of a parallel test can be holding it, and never the same
+/// port twice in one test process, so that two servers started at once by parallel tests cannot be handed the same
+/// one (a CI run once had an SMTP sink answer Prometheus on Alertmanager's port). Checked by binding it.
 public func freeLoopbackPort() -> Int {
+    let low = 10_000
+    let high = ephemeralPortRangeStart - 1
+    for _ in 0..<1_000 {
+        let candidate = Int.random(in: low...high)
+        let fresh = handedOutPorts.withLock { $0.insert(candidate).inserted }
+        if fresh && loopbackPortBinds(candidate) { return candidate }
+    }
+    preconditionFailure("no free loopback port between \(low) and \(high)")
+}
+
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// The first port the kernel hands to outgoing connections (`/proc/sys/net/ipv4/ip_local_port_range`).
+private let ephemeralPortRangeStart: Int = {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let start = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32_768
+    return max(start, 20_000)
+}()
+
+private func loopbackPortBinds(_ port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return Int.random(in: 20_000...29_999) }
+    guard descriptor >= 0 else { return false }
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+    return withUnsafePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
         }
     }
-    guard bound else { return Int.random(in: 20_000...29_999) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// A PostgreSQL server of the test's own (initdb on a free port), so that it can be SIGKILLed.

@@ -340,7 +340,11 @@ import Worker
                 case .brokerServerError: mock.state.withLock { $0.crashNext = 3 }
                 case .brokerGarbled: mock.state.withLock { $0.garbleNext = 3 }
                 case .brokerRateLimit: mock.state.withLock { $0.refuseNext = 6 }
-                case .tokenExpiry: mock.state.withLock { $0.token?.expiresAt = $0.now }
+                case .tokenExpiry:
+                    mock.state.withLock {
+                        let now = $0.now
+                        $0.token?.expiresAt = now
+                    }
                 case .reportLag:
                     mock.state.withLock { $0.hideReports = true }
                     try await Task.sleep(for: .seconds(2))

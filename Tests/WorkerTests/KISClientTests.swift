@@ -94,7 +94,10 @@ import Testing
             }
             // A day later the token has expired on the server: EGW00123, re-issue once, and the call succeeds.
             mock.advance(seconds: 86_400 - 300)
-            mock.state.withLock { $0.token?.expiresAt = $0.now - 1 }
+            mock.state.withLock {
+                let now = $0.now
+                $0.token?.expiresAt = now - 1
+            }
             let quote = try await client.quote("005930")
             #expect(quote.price == 55_000 && quote.upperLimit == 71_500 && quote.lowerLimit == 38_500)
             #expect(mock.state.withLock { $0.tokensIssued } == 2)

@@ -268,13 +268,16 @@ final class Child: @unchecked Sendable {
         return ids
     }
 
-    static func waitFor(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
+    /// Whether `condition` came true within `seconds`; an issue is recorded when it did not.
+    @discardableResult
+    static func waitFor(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if try await condition() { return }
+            if try await condition() { return true }
             try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("timed out after \(seconds) s waiting for \(what)")
+        return false
     }
 
     static func mails(_ rig: Rig) -> [String] {
@@ -305,6 +308,7 @@ final class Child: @unchecked Sendable {
         }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
+            mock.runClock()  // the broker's clock runs from the session's start, as serve's does
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
             // Reconciliation issues the token and adopts the broker's cash (100,000,000 KRW in the mock).
@@ -474,6 +478,7 @@ final class Child: @unchecked Sendable {
         }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
+            mock.runClock()  // the broker's clock runs from the session's start, as serve's does
             let (token, account) = try await Self.trader(rig, mock)
             let first = try Self.worker(
                 rig,
@@ -500,8 +505,13 @@ final class Child: @unchecked Sendable {
             // The market comes to all six while no worker runs.
             for order in mock.state.withLock({ $0.orders }) { mock.fill(order.number, quantity: 2, price: 55_000) }
             let second = try Self.worker(rig, kis: kis, extra: ["--lock-ms", "1500"])
-            try await Self.waitFor(80, "all six filled") {
+            let filled = try await Self.waitFor(80, "all six filled") {
                 try await Self.orders(rig, token, ids + slow).allSatisfy { $0["status"] as? String == "FILLED" }
+            }
+            if !filled {
+                print(
+                    "the killed worker said:\n\(first.log.suffix(6_000))\nthe second one:\n\(second.log.suffix(12_000))"
+                )
             }
             #expect(!second.log.contains("failed (failed)"), "no job used up its attempts: \(second.log.suffix(2000))")
             #expect(mock.state.withLock { $0.orders.count } == 6, "no order was sent twice")
@@ -538,6 +548,7 @@ final class Child: @unchecked Sendable {
         }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
+            mock.runClock()  // the broker's clock runs from the session's start, as serve's does
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
             try await Self.waitForAdoptedCash(rig, token, account)
@@ -820,6 +831,7 @@ final class Child: @unchecked Sendable {
         }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
+            mock.runClock()  // the broker's clock runs from the session's start, as serve's does
             let (token, account) = try await Self.trader(rig, mock)
             let worker = try Self.worker(rig, kis: kis)
             try await Self.waitFor(60, "the account halted") {
@@ -849,6 +861,7 @@ final class Child: @unchecked Sendable {
         let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { _ in
             let serve = try await Self.serve(rig)
+            mock.runClock()  // the broker's clock runs from the session's start, as serve's does
             let (token, account) = try await Self.trader(rig, mock)
             // No worker runs: the order is refused by risk (no broker token yet), and its ORDER_REJECTED
             // notification becomes a pending notification job.
