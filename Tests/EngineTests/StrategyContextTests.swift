@@ -118,8 +118,14 @@ import Testing
             .buy(.shares(10), exits: ExitPlan(stopLoss: 300, takeProfit: 600, trail: 200), reason: "")
         ).get()
         #expect(bracket.bracket.map(\.kind) == [.stopLoss, .takeProfit, .trailingStop])
-        #expect(bracket.bracket[0].triggerPrice == 68_000, "70,150 × 0.97 = 68,045.5 → down to the tick")
-        #expect(bracket.bracket[1].triggerPrice == 74_400, "70,150 × 1.06 = 74,359 → up to the tick")
+        // Distances from the fill, not levels from this bar's close: the engine sets them when the entry fills.
+        #expect(bracket.bracket.map(\.offsetBasisPoints) == [300, 600, 0])
+        #expect(bracket.bracket.map(\.triggerPrice) == [0, 0, 0])
+        #expect(
+            bracket.bracket[0].level(fromFill: 70_150) == 68_000,
+            "70,150 × 0.97 = 68,045.5 → down to the tick"
+        )
+        #expect(bracket.bracket[1].level(fromFill: 70_150) == 74_400, "70,150 × 1.06 = 74,359 → up to the tick")
         #expect(bracket.bracket[2].trailBasisPoints == 200)
         // Hostile sizes: nothing traps, nothing leaves the engine's bounds.
         holding.equity = .max

@@ -273,6 +273,85 @@ import Testing
         #expect(throws: EngineError.self) { try world.run(.placeOrder(bad)) }
     }
 
+    /// A bracket's stop and target as distances from the fill: their levels are set from the entry's average
+    /// fill price when it fills — not from the price asked — on their ticks, and a replay or a snapshot has them.
+    @Test func exitsPlacedFromTheFillTakeTheirLevelsFromTheAverageFillPrice() throws {
+        var (world, account) = try World.standard()
+        var entry = PlaceOrder(account: account, stock: World.samsung, side: .buy, quantity: 10, price: 72_000)
+        entry.bracket = [
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, offsetBasisPoints: 300),
+            ArmTrigger(account: account, stock: World.samsung, kind: .takeProfit, quantity: 10, offsetBasisPoints: 600),
+        ]
+        let order = try #require(try world.run(.placeOrder(entry)).order)
+        let exits = world.state.triggers.keys.sorted()
+        #expect(exits.allSatisfy { world.state.triggers[$0]?.request.triggerPrice == 0 }, "no level before the fill")
+        try world.accept(order)
+        // Filled lower than asked, in two slices: average (4 × 70,000 + 6 × 71,000) / 10 = 70,600.
+        try world.run(.recordFill(order, quantity: 4, price: 70_000, fillID: "F1"))
+        try world.run(.recordFill(order, quantity: 6, price: 71_000, fillID: "F2"))
+        // 70,600 × 0.97 = 68,482 → down to its 100-KRW tick; × 1.06 = 74,836 → up.
+        #expect(world.state.triggers[exits[0]]?.level == 68_400)
+        #expect(world.state.triggers[exits[1]]?.level == 74_900)
+        #expect(world.replayed().digest == world.state.digest)
+        #expect(try EngineState(snapshot: world.state.snapshot()).digest == world.state.digest)
+        // 68,500 does not reach the stop; 68,400 does.
+        #expect(try Self.bar(&world, 1, high: 70_000, low: 68_500) == ["CandleClosed"])
+        let fired = try Self.bar(&world, 2, high: 69_000, low: 68_400)
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested", "TriggerCancelled"], "\(fired)")
+
+        // Refused: a distance on a trigger that is not a bracket's exit, out of range, or with a price as well.
+        var (holder, owner) = try Self.holding()
+        for bad in [
+            ArmTrigger(account: owner, stock: World.samsung, kind: .stopLoss, quantity: 10, offsetBasisPoints: 300),
+            ArmTrigger(account: owner, stock: World.samsung, kind: .trailingStop, quantity: 10, trailBasisPoints: 300),
+        ].enumerated() {
+            var request = bad.element
+            if bad.offset == 1 { request.offsetBasisPoints = 300 }
+            #expect(throws: EngineError.self) { try holder.run(.armTrigger(request)) }
+        }
+        for exit in [
+            ArmTrigger(account: owner, stock: World.samsung, kind: .stopLoss, quantity: 1, offsetBasisPoints: 10_000),
+            ArmTrigger(account: owner, stock: World.samsung, kind: .stopLoss, quantity: 1, offsetBasisPoints: -5),
+            ArmTrigger(
+                account: owner,
+                stock: World.samsung,
+                kind: .takeProfit,
+                quantity: 1,
+                triggerPrice: 75_000,
+                offsetBasisPoints: 500
+            ),
+        ] {
+            var order = PlaceOrder(account: owner, stock: World.samsung, side: .buy, quantity: 1, price: 70_000)
+            order.bracket = [exit]
+            #expect(throws: EngineError.self) { try holder.run(.placeOrder(order)) }
+        }
+    }
+
+    /// A `TriggerArmed` of schema v1 (before distances from the fill) decodes with none.
+    @Test func triggerArmedV1DecodesWithoutAnOffset() throws {
+        let request = ArmTrigger(
+            account: AccountID(value: 3),
+            stock: World.samsung,
+            kind: .stopLoss,
+            quantity: 10,
+            triggerPrice: 69_000
+        )
+        let current = DomainEvent.triggerArmed(
+            TriggerArmed(trigger: TriggerID(value: 7), request: request, water: 71_000)
+        )
+        var bytes = EventCodec.encode(EventEnvelope(timestamp: 0, event: current))
+        // v1: the same fields without the offset (a zigzag varint 0, one byte, just before `water`).
+        var water = BinaryWriter()
+        water.signed(71_000)
+        let offsetAt = bytes.count - water.bytes.count - 1
+        #expect(bytes[offsetAt] == 0)
+        bytes.remove(at: offsetAt)
+        bytes[3] = 1  // the schema version byte
+        let decoded = try EventCodec.decode(bytes, offset: 0, timestamp: 0)
+        #expect(decoded.event == current)
+        #expect(decoded.schemaVersion == 2)
+    }
+
     /// Two triggers on one bar: the second is judged by its level before the bar, even though the first one's
     /// firing made the decision apply the bar (and move trailing marks) first.
     @Test func aSecondTriggerOnTheSameBarIsJudgedByItsLevelBeforeTheBar() throws {

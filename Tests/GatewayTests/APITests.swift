@@ -1179,9 +1179,11 @@ import Testing
             var entry: [String: Any] = [
                 "brokerAccountId": account, "stockId": "005930", "side": "BUY", "quantity": 2, "price": 55_000,
             ]
-            for bad in [[:], ["trailPercent": 1e9], ["stopLossPrice": 53_001], ["stopLossPrice": -5]]
-                as [[String: Any]]
-            {
+            for bad in [
+                [:], ["trailPercent": 1e9], ["stopLossPrice": 53_001], ["stopLossPrice": -5], ["stopLossPercent": 0],
+                ["takeProfitPercent": 100], ["stopLossPercent": Double.greatestFiniteMagnitude],
+                ["stopLossPrice": 53_000, "stopLossPercent": 3],
+            ] as [[String: Any]] {
                 entry["bracket"] = bad
                 let reply = try await client.call(.post, "/api/orders", token: alice.token, json: entry)
                 #expect((400..<500).contains(reply.status), "\(bad): \(reply.status) \(reply.text)")
@@ -1203,6 +1205,16 @@ import Testing
                     && exits.allSatisfy { $0["watching"] as? Bool == false && $0["status"] as? String == "ARMED" },
                 "\(exits)"
             )
+            // Percentages from the fill: no level until the entry fills.
+            entry["bracket"] = ["stopLossPercent": 3, "takeProfitPercent": 6.5]
+            let fromFill = try await client.call(.post, "/api/orders", token: alice.token, json: entry)
+            #expect(fromFill.status == 201, "\(fromFill.text)")
+            let offsets =
+                ((try await client.call(.get, "/api/triggers", token: alice.token)).json["items"] as? [[String: Any]]
+                ?? [])
+                .filter { $0["entry"] as? String == fromFill.json["id"] as? String }
+            #expect(offsets.compactMap { $0["offsetPercent"] as? Double }.sorted() == [3, 6.5], "\(offsets)")
+            #expect(offsets.allSatisfy { $0["triggerPrice"] as? Int == 0 }, "\(offsets)")
         }
         await harness.close()
     }

@@ -103,10 +103,11 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
     case .revokeOperator(let user, _):
         return .revokeOperator(user, by: t())
     case .armTrigger(var request):
-        switch which {
+        switch r.below(5) {
         case 0: request.quantity = i()
         case 1: request.triggerPrice = i()
         case 2: request.trailBasisPoints = i()
+        case 3: request.offsetBasisPoints = i()
         default:
             request.limitPrice = i()
             request.group = t()

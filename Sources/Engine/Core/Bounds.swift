@@ -63,6 +63,7 @@ public enum Bounds {
             try Self.range(request.triggerPrice, 0...Self.maxPrice, "triggerPrice")
             try Self.range(request.limitPrice, 0...Self.maxPrice, "limitPrice")
             try Self.range(request.trailBasisPoints, 0...5_000, "trail (basis points)")
+            try Self.range(request.offsetBasisPoints, 0...9_999, "offset from the fill (basis points)")
             if !request.group.isEmpty { try Self.identifier(request.group, "group", maxBytes: 64) }
         case .cancelTrigger: break
         case .cancelOrder, .recordSubmitted, .recordExpired, .recordCancelled, .expireDayOrders, .expireToken,
@@ -148,6 +149,7 @@ public enum Bounds {
             try Self.range(exit.triggerPrice, 0...Self.maxPrice, "bracket triggerPrice")
             try Self.range(exit.limitPrice, 0...Self.maxPrice, "bracket limitPrice")
             try Self.range(exit.trailBasisPoints, 0...5_000, "bracket trail (basis points)")
+            try Self.range(exit.offsetBasisPoints, 0...9_999, "bracket offset from the fill (basis points)")
         }
     }
 

@@ -240,7 +240,8 @@ public struct EngineState: Sendable, Hashable {
     }
 
     /// A bracket's entry has ended (filled, or cancelled/expired/failed/rejected): its exits are watched from now
-    /// for the shares it filled, from its average price, or — nothing filled — cancelled. Derived in `apply`
+    /// for the shares it filled, from its average price (a trailing mark, and the level of an exit placed as a
+    /// distance from the fill), or — nothing filled — cancelled. Derived in `apply`
     /// from the entry's own events, so a replay does the same.
     private mutating func entryEnded(_ order: Order) {
         guard let waiting = self.waitingTriggers.removeValue(forKey: order.id) else { return }
@@ -250,6 +251,9 @@ public struct EngineState: Sendable, Hashable {
                     $0.active = true
                     $0.request.quantity = order.filledQuantity
                     $0.water = order.filledNotional / order.filledQuantity
+                    if $0.request.offsetBasisPoints != 0 {
+                        $0.request.triggerPrice = $0.request.level(fromFill: $0.water)
+                    }
                 }
                 self.armedTriggers[order.stock, default: []].append(id)
             } else {

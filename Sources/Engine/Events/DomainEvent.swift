@@ -545,7 +545,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 33, name: "OperatorRevoked", version: 1),
         EventType(id: 34, name: "TradingHalted", version: 1),
         EventType(id: 35, name: "TradingResumed", version: 1),
-        EventType(id: 36, name: "TriggerArmed", version: 1),
+        EventType(id: 36, name: "TriggerArmed", version: 2),  // v2: offsetBasisPoints
         EventType(id: 37, name: "TriggerFired", version: 1),
         EventType(id: 38, name: "TriggerCancelled", version: 1),
         EventType(id: 39, name: "SignalSkipped", version: 1),

@@ -3,14 +3,14 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 7 (v6 had no rule sets, v5 no triggers, v4 no operators and no
+/// encode to the same bytes, and so have the same digest. Version 8 (v7 had no trigger offsets, v6 no rule sets, v5 no triggers, v4 no operators and no
 /// global trading halt, v3 no broker organization per order,
 /// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 7
+    public static let snapshotVersion: UInt32 = 8
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...7
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...8
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -242,7 +242,7 @@ extension EngineState {
             state.nextTrigger = try r.varint()
             for _ in 0..<(try Self.count(&r)) {
                 let id = TriggerID(value: try r.varint())
-                let request = try ArmTrigger.decode(&r)
+                let request = try ArmTrigger.decode(&r, withOffset: version >= 8)
                 var trigger = Trigger(id: id, request: request, water: try r.signed())
                 guard let status = TriggerStatus(rawValue: try r.byte()) else {
                     throw .undecodable("trigger status out of range in snapshot")

@@ -497,7 +497,7 @@ public enum EventCodec {
             return typeID == 34 ? .tradingHalted(halt) : .tradingResumed(halt)
         case 36:
             let trigger = TriggerID(value: try r.varint())
-            let request = try ArmTrigger.decode(&r)
+            let request = try ArmTrigger.decode(&r, withOffset: version >= 2)
             return .triggerArmed(TriggerArmed(trigger: trigger, request: request, water: try r.signed()))
         case 37:
             return .triggerFired(

@@ -360,6 +360,7 @@ extension DomainEvent {
             o.field("quantity", e.request.quantity)
             o.field("triggerPrice", e.request.triggerPrice)
             o.field("trailBasisPoints", e.request.trailBasisPoints)
+            o.field("offsetBasisPoints", e.request.offsetBasisPoints)
             o.field("limitPrice", e.request.limitPrice)
             o.field("group", e.request.group)
             o.field("water", e.water)

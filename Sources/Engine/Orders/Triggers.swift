@@ -84,6 +84,11 @@ public struct ArmTrigger: Sendable, Hashable {
     /// A bracket's exit: watched only once this entry order has filled (for the quantity it filled); cancelled
     /// if it ends unfilled. nil: watched from the start.
     public var entry: OrderID?
+    /// A bracket's stop-loss or take-profit placed as a distance from the entry's average fill price, in basis
+    /// points (300 = 3 %), instead of a price: `triggerPrice` is 0 until the entry fills and is then set from
+    /// the fill (a sell's stop below it rounded down to its tick, a sell's target above it rounded up; a buy's
+    /// mirrored). 0: `triggerPrice` as given.
+    public var offsetBasisPoints: Int64
 
     public init(
         account: AccountID,
@@ -95,7 +100,8 @@ public struct ArmTrigger: Sendable, Hashable {
         trailBasisPoints: Int64 = 0,
         limitPrice: Int64 = 0,
         group: String = "",
-        entry: OrderID? = nil
+        entry: OrderID? = nil,
+        offsetBasisPoints: Int64 = 0
     ) {
         self.account = account
         self.stock = stock
@@ -107,6 +113,17 @@ public struct ArmTrigger: Sendable, Hashable {
         self.limitPrice = limitPrice
         self.group = group
         self.entry = entry
+        self.offsetBasisPoints = offsetBasisPoints
+    }
+
+    /// The level an offset exit takes once its entry filled at `price` on average.
+    func level(fromFill price: Int64) -> Int64 {
+        let price = max(1, min(price, Bounds.maxPrice))
+        let bp = min(max(self.offsetBasisPoints, 1), 9_999)  // as decideArm admits: positive, within Int64
+        // A stop below the fill for a sell exit, above it for a buy exit; a target the other way.
+        let below = (self.kind == .stopLoss) == (self.side == .sell)
+        let raw = below ? price * (10_000 - bp) / 10_000 : (price * (10_000 + bp) + 9_999) / 10_000
+        return OrderIntent.onTick(raw, up: !below)
     }
 }
 
@@ -123,9 +140,11 @@ extension ArmTrigger {
         writer.signed(self.limitPrice)
         writer.string(self.group)
         writer.varint(self.entry.map { $0.value + 1 } ?? 0)
+        writer.signed(self.offsetBasisPoints)
     }
 
-    static func decode(_ reader: inout BinaryReader) throws(EngineError) -> ArmTrigger {
+    /// `withOffset`: the form written since `TriggerArmed` v2 and snapshot v8 (older ones have no offset).
+    static func decode(_ reader: inout BinaryReader, withOffset: Bool) throws(EngineError) -> ArmTrigger {
         let account = AccountID(value: try reader.varint())
         let stock = try EventCodec.stock(&reader)
         let side = try EventCodec.enumeration(&reader, OrderSide.self)
@@ -143,6 +162,7 @@ extension ArmTrigger {
         )
         let entry = try reader.varint()
         request.entry = entry == 0 ? nil : OrderID(value: entry - 1)
+        if withOffset { request.offsetBasisPoints = try reader.signed() }
         return request
     }
 }
@@ -284,12 +304,20 @@ extension Engine {
             }
         }
         switch request.kind {
+        case .stopLoss where request.offsetBasisPoints != 0, .takeProfit where request.offsetBasisPoints != 0:
+            guard request.entry != nil else { throw .invalid("only a bracket's exit is placed from its entry's fill") }
+            guard (1...9_999).contains(request.offsetBasisPoints) else {
+                throw .invalid("an exit's distance from the fill is 0.01 % to 99.99 % (1 to 9,999 basis points)")
+            }
+            guard request.triggerPrice == 0 else { throw .invalid("an exit placed from the fill has no triggerPrice") }
+            guard request.trailBasisPoints == 0 else { throw .invalid("only a trailing stop has a trail") }
         case .stopLoss, .takeProfit:
             guard KRXPriceRules.isOnTick(request.triggerPrice) else {
                 throw .invalid("triggerPrice \(request.triggerPrice) KRW is not on its tick")
             }
             guard request.trailBasisPoints == 0 else { throw .invalid("only a trailing stop has a trail") }
         case .trailingStop:
+            guard request.offsetBasisPoints == 0 else { throw .invalid("a trailing stop's distance is its trail") }
             guard (10...5_000).contains(request.trailBasisPoints) else {
                 throw .invalid("a trailing stop's trail is 0.1 % to 50 % (10 to 5,000 basis points)")
             }

@@ -18,8 +18,9 @@ public enum OrderSizing: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Exits armed with an entry (a bracket): distances from the entry's reference price in basis points
-/// (300 = 3 %), each optional; the engine watches them once the entry fills, one cancelling the others.
+/// Exits armed with an entry (a bracket): distances from the entry's average fill price in basis points
+/// (300 = 3 %), each optional; the engine sets their levels and watches them once the entry fills, one
+/// cancelling the others.
 public struct ExitPlan: Sendable, Hashable {
     public var stopLoss: Int64?
     public var takeProfit: Int64?
@@ -91,7 +92,7 @@ extension OrderIntent {
     /// The order this intent places for `account` on `stock` given `holding` and the bar's close: shares from the
     /// sizing at the reference price (the limit, else the close), a limit price moved onto its tick (a buy's down,
     /// a sell's up: never a worse price than asked), a sell held to the sellable shares (no short selling), and
-    /// the exits as the bracket's levels from the reference price (a stop rounded down to its tick, a target up).
+    /// the exits as the bracket's distances (their levels set from the entry's fill price when it fills).
     /// Or why it places nothing (no shares to sell, a size under one share).
     public func order(account: AccountID, stock: StockCode, holding: Holding, close: Int64) -> Result<
         PlaceOrder, SkipReason
@@ -127,27 +128,20 @@ extension OrderIntent {
             source: .strategy
         )
         if let exits = self.exits, self.side == .buy {
-            func exit(_ kind: TriggerKind, price: Int64 = 0, trail: Int64 = 0) -> ArmTrigger {
+            func exit(_ kind: TriggerKind, offset: Int64 = 0, trail: Int64 = 0) -> ArmTrigger {
                 ArmTrigger(
                     account: account,
                     stock: stock,
                     kind: kind,
                     quantity: quantity,
-                    triggerPrice: price,
-                    trailBasisPoints: trail
+                    trailBasisPoints: trail,
+                    offsetBasisPoints: offset
                 )
             }
-            // Distances held to 0.01–99.99 % (a Swift strategy may ask anything; rules are checked when written):
-            // the levels stay positive and within Int64 whatever was asked.
+            // Distances held to 0.01–99.99 % (a Swift strategy may ask anything; rules are checked when written).
             func held(_ bp: Int64) -> Int64 { min(max(bp, 1), 9_999) }
-            if let bp = exits.stopLoss {
-                let level = reference * (10_000 - held(bp)) / 10_000  // ≤ 10^8 × 2·10^4: no overflow
-                request.bracket.append(exit(.stopLoss, price: Self.onTick(level, up: false)))
-            }
-            if let bp = exits.takeProfit {
-                let level = reference * (10_000 + held(bp)) / 10_000
-                request.bracket.append(exit(.takeProfit, price: Self.onTick(level, up: true)))
-            }
+            if let bp = exits.stopLoss { request.bracket.append(exit(.stopLoss, offset: held(bp))) }
+            if let bp = exits.takeProfit { request.bracket.append(exit(.takeProfit, offset: held(bp))) }
             if let bp = exits.trail { request.bracket.append(exit(.trailingStop, trail: min(max(bp, 10), 5_000))) }
         }
         return .success(request)

@@ -230,6 +230,8 @@ enum OpenAPIDocument {
                                         "type": "integer", "format": "int64", "minimum": 1, "maximum": 100_000_000,
                                     ],
                                     "trailPercent": ["type": "number", "minimum": 0.1, "maximum": 50],
+                                    "stopLossPercent": ["type": "number", "minimum": 0.01, "maximum": 99.99],
+                                    "takeProfitPercent": ["type": "number", "minimum": 0.01, "maximum": 99.99],
                                 ],
                                 required: []
                             ).merging(["nullable": true, "minProperties": 1]) { $1 },
@@ -452,6 +454,7 @@ enum OpenAPIDocument {
                         [
                             "id": string(), "brokerAccountId": string(), "stockId": stockID, "side": string(),
                             "kind": string(), "quantity": integer, "triggerPrice": integer, "trailPercent": number,
+                            "offsetPercent": nullable(["type": "number"]),
                             "level": integer, "limitPrice": integer, "group": string(), "status": string(),
                             "order": nullable(string()), "reason": nullable(string()),
                             "armedAt": string(format: "date-time"), "entry": nullable(string()), "watching": boolean,

@@ -271,27 +271,44 @@ struct PlaceOrderRequest: Decodable {
     var bracket: BracketRequest?
 }
 
-/// A bracket's exits: any of a stop, a target and a trailing stop (each a market exit).
+/// A bracket's exits: any of a stop, a target and a trailing stop (each a market exit). A stop or a target is a
+/// price, or a percentage from the entry's average fill price (its level is set when the entry fills).
 struct BracketRequest: Decodable {
     var stopLossPrice: Int64?
     var takeProfitPrice: Int64?
     var trailPercent: Double?
+    var stopLossPercent: Double?
+    var takeProfitPercent: Double?
 
     /// As the engine's exits (their account, stock, side and quantity are the order's).
     func exits(for order: PlaceOrder) throws -> [ArmTrigger] {
         var exits: [ArmTrigger] = []
-        func exit(_ kind: TriggerKind, price: Int64 = 0, trail: Int64 = 0) -> ArmTrigger {
+        func exit(_ kind: TriggerKind, price: Int64 = 0, trail: Int64 = 0, offset: Int64 = 0) -> ArmTrigger {
             ArmTrigger(
                 account: order.account,
                 stock: order.stock,
                 kind: kind,
                 quantity: order.quantity,
                 triggerPrice: price,
-                trailBasisPoints: trail
+                trailBasisPoints: trail,
+                offsetBasisPoints: offset
             )
         }
-        if let price = self.stopLossPrice { exits.append(exit(.stopLoss, price: price)) }
-        if let price = self.takeProfitPrice { exits.append(exit(.takeProfit, price: price)) }
+        func fixedOrFromFill(_ kind: TriggerKind, _ name: String, price: Int64?, percent: Double?) throws {
+            switch (price, percent) {
+            case (nil, nil): return
+            case (let price?, nil): exits.append(exit(kind, price: price))
+            case (nil, let percent?):
+                guard percent.isFinite, (0.01...99.99).contains(percent) else {
+                    throw problem(422, "bracket.\(name)Percent must be 0.01 to 99.99")
+                }
+                exits.append(exit(kind, offset: Int64((percent * 100).rounded())))
+            case (.some, .some):
+                throw problem(422, "bracket.\(name)Price and bracket.\(name)Percent: one or the other")
+            }
+        }
+        try fixedOrFromFill(.stopLoss, "stopLoss", price: self.stopLossPrice, percent: self.stopLossPercent)
+        try fixedOrFromFill(.takeProfit, "takeProfit", price: self.takeProfitPrice, percent: self.takeProfitPercent)
         if let percent = self.trailPercent {
             guard percent.isFinite, (0.1...50).contains(percent) else {
                 throw problem(422, "bracket.trailPercent must be 0.1 to 50")
@@ -299,7 +316,7 @@ struct BracketRequest: Decodable {
             exits.append(exit(.trailingStop, trail: Int64((percent * 100).rounded())))
         }
         guard !exits.isEmpty else {
-            throw problem(422, "a bracket needs stopLossPrice, takeProfitPrice or trailPercent")
+            throw problem(422, "a bracket needs a stop-loss, a take-profit or a trailPercent")
         }
         return exits
     }

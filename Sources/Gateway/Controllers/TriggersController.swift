@@ -119,6 +119,8 @@ struct TriggerBody: Codable {
     var quantity: Int64
     var triggerPrice: Int64
     var trailPercent: Double
+    /// A bracket's exit placed as a distance from its entry's fill (its level is set when the entry fills).
+    var offsetPercent: Double?
     /// The level that fires it on the next bar (a trailing stop's moves with the price).
     var level: Int64
     var limitPrice: Int64
@@ -140,6 +142,8 @@ struct TriggerBody: Codable {
         self.quantity = trigger.request.quantity
         self.triggerPrice = trigger.request.triggerPrice
         self.trailPercent = Double(trigger.request.trailBasisPoints) / 100
+        self.offsetPercent =
+            trigger.request.offsetBasisPoints == 0 ? nil : Double(trigger.request.offsetBasisPoints) / 100
         self.level = trigger.level
         self.limitPrice = trigger.request.limitPrice
         self.group = trigger.request.group

@@ -231,7 +231,9 @@ extension Dashboard {
             kind: kind + (r.group.isEmpty ? "" : " · \(r.group)"),
             side: words.side(r.side),
             quantity: Words.grouped(r.quantity),
-            level: words.won(trigger.level)
+            level: (r.offsetBasisPoints != 0 && r.triggerPrice == 0
+                ? "\((r.kind == .stopLoss) == (r.side == .sell) ? "−" : "+")\(Double(r.offsetBasisPoints) / 100)% \(words["fromFill"])"
+                : words.won(trigger.level))
                 + (r.limitPrice > 0 ? " → \(words["limit"]) \(words.won(r.limitPrice))" : ""),
             status: status,
             statusName: trigger.status.description,

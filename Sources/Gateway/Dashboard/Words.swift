@@ -76,7 +76,7 @@ struct Words: Sendable {
         ("source", "출처", "Source"), ("payload", "내용", "Payload"),
         ("board", "작업 큐 보드", "Queue board"), ("triggers", "보호 주문 (손절 · 익절 · 추적)", "Protective orders"),
         ("stopLoss", "손절", "Stop-loss"), ("takeProfit", "익절", "Take-profit"),
-        ("trailingStop", "추적 손절", "Trailing stop"),
+        ("trailingStop", "추적 손절", "Trailing stop"), ("fromFill", "체결가 대비", "from the fill"),
         ("armed", "감시 중", "armed"), ("fired", "발동", "fired"), ("cancelledTrigger", "취소", "cancelled"),
         ("triggerLevel", "발동 가격", "Level"), ("trailPercent", "추적 폭 %", "Trail %"),
         ("exitLimit", "청산 지정가 (비우면 시장가)", "Exit limit (empty: market)"),
