@@ -293,4 +293,62 @@ import Testing
         #expect(fired == exits.count && cancelled >= fired, "one fired, its sibling cancelled")
         #expect(state.eventCount == backtester.recorder.nextOffset, "every decision recorded for its log")
     }
+    /// A daily backtest's brackets fire on its daily bars (days without minutes): the exit is placed at the next
+    /// session's open, as the strategy's orders decided on a daily bar are, and fills at that day's open; the
+    /// stop's level is the entry's average fill price less the distance.
+    @Test func aDailyBacktestsBracketsFireOnItsDailyBars() throws {
+        let calendar = TradingCalendar(holidays: [KST.day(year: 2025, month: 1, day: 1)])
+        var random = SeededRandom(seed: 9)
+        var day = calendar.nextTradingDay(after: KST.day(year: 2024, month: 12, day: 31))
+        var price: Int64 = 70_000
+        var bars: [Candle] = []
+        for _ in 0..<250 {
+            let open = price
+            price = max(10_000, price + (Int64(random.next() % 41) - 20) * 100)
+            bars.append(
+                Candle(
+                    stock: World.samsung,
+                    timeframe: .day1,
+                    start: KST.instant(day: day, hour: 0),
+                    open: open,
+                    high: max(open, price) + 500,
+                    low: min(open, price) - 500,
+                    close: price,
+                    volume: 1_000_000
+                )
+            )
+            day = calendar.nextTradingDay(after: day)
+        }
+        var backtester = try Backtester(
+            stocks: [(World.samsung, "삼성전자", 70_000)],
+            strategy: "ma-cross",
+            parameters: "fast=3,slow=8,percent=20,stop=300,target=500",
+            initialCash: 100_000_000,
+            calendar: calendar,
+            exchange: .init(participationPercent: 100, slippageTicks: 0, fillTimeframe: .day1),
+            startTime: bars[0].start
+        )
+        for bar in bars { try backtester.process(bar) }
+        _ = try backtester.finish()
+        let state = backtester.state
+        let fired = state.triggers.values.filter { $0.status == .fired }
+        #expect(
+            fired.count >= 3,
+            "\(fired.count) exits fired on daily bars; triggers \(state.triggers.values.map { "\($0.status) \($0.active) \($0.level) \($0.reason)" }); orders \(state.ordersByStatus())"
+        )
+        let opens = Dictionary(uniqueKeysWithValues: bars.map { (KST.day($0.start), $0.open) })
+        for trigger in fired {
+            let exit = try #require(trigger.order.flatMap { state.orders[$0] })
+            let entry = try #require(trigger.request.entry.flatMap { state.orders[$0] })
+            #expect(trigger.request.triggerPrice == trigger.request.level(fromFill: entry.averageFillPrice))
+            guard exit.status == .filled else {
+                // Only the last bar's exit meets a closed market.
+                #expect(KST.day(exit.createdAt) > KST.day(bars.last!.start) || exit.failureReason == .marketClosed)
+                continue
+            }
+            #expect(exit.averageFillPrice == opens[KST.day(exit.createdAt)], "filled at the next session's open")
+            #expect(KST.day(exit.createdAt) > KST.day(trigger.armedAt), "not on the bar that armed it")
+        }
+        #expect(state.eventCount == backtester.recorder.nextOffset)
+    }
 }

@@ -327,6 +327,37 @@ import Testing
         }
     }
 
+    /// Triggers watch the finest bars a stock has that day: a daily bar beside the day's minutes does not judge
+    /// again what the minutes judged; a daily bar of a day without minutes (a daily backtest's) does.
+    @Test func aDailyBarFiresOnlyOnADayWithoutMinutes() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
+        )
+        #expect(try Self.bar(&world, 1, high: 71_000, low: 70_000) == ["CandleClosed"])
+        func daily(_ day: Int64, low: Int64, at time: Int64) throws -> [String] {
+            let candle = Candle(
+                stock: World.samsung,
+                timeframe: .day1,
+                start: KST.instant(day: day, hour: 0),
+                open: 71_000,
+                high: 71_500,
+                low: low,
+                close: 70_500,
+                volume: 1_000_000
+            )
+            return try world.run(.ingestCandle(candle), at: time).events.map(\.typeName)
+        }
+        let today = KST.day(world.now)
+        #expect(try daily(today, low: 68_000, at: world.now + 3 * 3_600_000_000) == ["CandleClosed"])
+        #expect(world.state.triggers[stop]?.status == .armed)
+        let next = KST.day(year: 2025, month: 1, day: 6)  // a Monday
+        let fired = try daily(next, low: 68_500, at: KST.instant(day: next, hour: 9, minute: 30))
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested"], "\(fired)")
+        #expect(world.replayed().digest == world.state.digest)
+    }
+
     /// A `TriggerArmed` of schema v1 (before distances from the fill) decodes with none.
     @Test func triggerArmedV1DecodesWithoutAnOffset() throws {
         let request = ArmTrigger(

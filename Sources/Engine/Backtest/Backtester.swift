@@ -70,6 +70,10 @@ public struct Backtester: Sendable {
     private var availableCash: Int64 = 0
     private var marketValue: Int64 = 0
     private var currentDay: Int64 = .min
+    /// Each stock's last daily bar, recorded at the next session's open rather than at its own close: the
+    /// triggers it fires place their exits then, into an open market, as the strategies' orders decided on it
+    /// are placed (nil: none waiting).
+    private var unrecordedDay: [Candle?] = []
 
     /// Sets up a fresh world: the stocks, one user, one simulated account with `initialCash`. `make` builds each
     /// stock's strategy (a Swift strategy of the caller's); nil: `StrategyFactory` by `strategy` and `parameters`,
@@ -109,6 +113,7 @@ public struct Backtester: Sendable {
             self.runners.append(StrategyRunner(made))
             self.pending.append([])
             self.pendingBar.append(nil)
+            self.unrecordedDay.append(nil)
             self.lastClose.append(stock.previousClose)
             self.firstOpen.append(0)
             self.holdings.append(Holding())
@@ -181,6 +186,10 @@ public struct Backtester: Sendable {
             ? KST.instant(day: day, hour: 0) + self.engine.calendar.openMinute(day: day) * KST.minuteMicros
             : bar.start
         var ordersChanged = false
+        if let previous = self.unrecordedDay[slot] {
+            self.unrecordedDay[slot] = nil
+            ordersChanged = try self.record(previous, at: orderTime)
+        }
         if !self.pending[slot].isEmpty, let decided = self.pendingBar[slot] {
             let intents = self.pending[slot]
             self.pending[slot] = []
@@ -195,17 +204,9 @@ public struct Backtester: Sendable {
             self.report.fills += 1
             ordersChanged = true
         }
-        let closeTime =
-            bar.timeframe == .day1
-            ? self.engine.calendar.close(ofDayContaining: orderTime)
-            : bar.start + bar.timeframe.minutes * KST.minuteMicros
-        let ingested = try self.execute(
-            .ingestCandle(bar),
-            CommandContext(time: closeTime, correlationID: "market-data")
-        )
-        if ingested.events.count > 1,
-            ingested.events.contains(where: { if case .triggerFired = $0 { true } else { false } })
-        {
+        if bar.timeframe == .day1 {
+            self.unrecordedDay[slot] = bar
+        } else if try self.record(bar, at: bar.start + bar.timeframe.minutes * KST.minuteMicros) {
             ordersChanged = true
         }
         self.marketValue = self.marketValue.saturatingAdd(
@@ -219,6 +220,13 @@ public struct Backtester: Sendable {
             self.pendingBar[slot] = bar
         }
         if bar.timeframe == .day1 { try self.closeSession(day: day) }
+    }
+
+    /// Records `bar` at `time`; whether it fired triggers (their exits are then sent).
+    private mutating func record(_ bar: Candle, at time: Int64) throws(EngineError) -> Bool {
+        let ingested = try self.execute(.ingestCandle(bar), CommandContext(time: time, correlationID: "market-data"))
+        return ingested.events.count > 1
+            && ingested.events.contains(where: { if case .triggerFired = $0 { true } else { false } })
     }
 
     /// One intent of the bar `decided`, acted on at `time`.
@@ -367,6 +375,13 @@ public struct Backtester: Sendable {
     public mutating func finish() throws(EngineError) -> BacktestReport {
         if self.currentDay != .min, self.report.equityCurve.last?.day != self.currentDay {
             try self.closeSession(day: self.currentDay)
+        }
+        // The last daily bars, recorded at their close: the log holds every bar (what they fire now is refused
+        // in a closed market, as it would be).
+        for slot in self.codes.indices {
+            guard let bar = self.unrecordedDay[slot] else { continue }
+            self.unrecordedDay[slot] = nil
+            _ = try self.record(bar, at: self.engine.calendar.close(ofDayContaining: bar.start))
         }
         let account = self.state.accounts[self.account]
         self.report.finalEquity = self.equity()

@@ -153,11 +153,13 @@ public struct EngineState: Sendable, Hashable {
         case .orderExpired(let e):
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
-            Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
             // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
-            if candle.timeframe == .minute1, let armed = self.armedTriggers[candle.stock] {
+            if let armed = self.armedTriggers[candle.stock],
+                self.stocks[candle.stock]?.marketData.watchesTriggers(candle) == true
+            {
                 for id in armed { Self.modify(&self.triggers, id) { $0.water = $0.water(after: candle) } }
             }
+            Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
         case .indicatorsComputed(let e) where e.timeframe == .minute1:
             self.analysed(e.stock, e.start)
         case .indicatorComputed(let e) where e.timeframe == .minute1:

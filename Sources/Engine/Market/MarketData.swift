@@ -93,6 +93,15 @@ public struct StockMarketData: Sendable, Hashable {
     }
     static let sessionCloseMinute: Int64 = 15 * 60 + 30
 
+    /// Whether `bar` is one that armed triggers watch: the finest bars the stock has that day — every 1-minute
+    /// bar, or a bar of a longer timeframe (a daily backtest's) on a day with no 1-minute bar. A roll-up, or a
+    /// daily bar beside the day's minutes, would judge again, without the order of prices inside the day, what
+    /// the minutes already judged. Asked before `bar` is applied.
+    public func watchesTriggers(_ bar: Candle) -> Bool {
+        guard bar.timeframe != .minute1 else { return true }
+        return KST.day(bar.start) != self.currentDay || self.minutesSeen.allSatisfy { $0 == 0 }
+    }
+
     init(code: StockCode, basePrice: Int64) {
         self.code = code
         self.basePrice = basePrice

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A protective order the engine holds and watches: stop-loss, take-profit, trailing stop. KIS's domestic REST
-/// orders have no native stop, so the engine watches the 1-minute bars it records and, when a bar crosses the
+/// orders have no native stop, so the engine watches the 1-minute bars it records (a daily backtest's daily bars,
+/// on days without minutes) and, when a bar crosses the
 /// trigger's level, places the exit as an ordinary market or limit order (risk-checked as any order: a refusal
 /// — market closed, account halted, no shares — is the exit's `OrderRejected` with its reason, never silence).
 /// The decision is made in the pure core from recorded events only, so a replay fires the same exits at the
@@ -334,12 +335,14 @@ extension Engine {
         )
     }
 
-    /// The triggers `bar` (a closed 1-minute bar) fires, in id order, each followed by its exit's decision and
+    /// The triggers `bar` (a closed bar they watch: `StockMarketData.watchesTriggers`) fires, in id order, each followed by its exit's decision and
     /// the cancellation of its one-cancels-the-other siblings. `closed` are the bar's own events (applied first).
     func fireTriggers(_ state: EngineState, _ bar: Candle, closed: [DomainEvent], context: CommandContext)
         throws(EngineError) -> [DomainEvent]
     {
-        guard bar.timeframe == .minute1, let armed = state.armedTriggers[bar.stock], !armed.isEmpty else { return [] }
+        guard let armed = state.armedTriggers[bar.stock], !armed.isEmpty,
+            state.stocks[bar.stock]?.marketData.watchesTriggers(bar) == true
+        else { return [] }
         // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing
         // this decision produced can change its checks (ids, reservations, the band). Otherwise on a copy with the
         // bar and the exits before it applied — made only then: a copy per fired trigger was quadratic in a day.
