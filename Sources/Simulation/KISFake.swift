@@ -83,6 +83,10 @@ public final class KISFake: Sendable {
         /// The first this many rows of each daily-bar page are broken (a high under its low, a negative or
         /// unreadable price): what a client must skip, never record.
         public var brokenDailyRows = 0
+        /// How many past days' minute bars `inquire-time-dailychartprice` keeps (KIS: about a year), and the days
+        /// (YYYYMMDD) whose 10:00 row it serves broken (a high under its low).
+        public var minuteHistoryDays: Int64 = 370
+        public var brokenMinuteDays: Set<String> = []
         /// Requests refused for being off the documented protocol (`KISProtocol`), path and reason.
         public var violations: [String] = []
     }
@@ -326,6 +330,47 @@ public final class KISFake: Sendable {
                         "stck_cntg_hour": String(format: "%02lld%02lld00", minute / 60, minute % 60),
                         "stck_prpr": String(bar.close), "stck_oprc": String(bar.open), "stck_hgpr": String(bar.high),
                         "stck_lwpr": String(bar.low), "cntg_vol": String(bar.volume), "acml_tr_pbmn": "0",
+                    ])
+                    minute -= 1
+                }
+                return Self.ok("MCA00000", "정상처리 되었습니다.", ["output1": ["stck_prpr": String(price)], "output2": rows])
+            }
+        }
+        // Past days' minute bars (FHKST03010230, real host only): up to 120 rows of `FID_INPUT_DATE_1` ending at
+        // `FID_INPUT_HOUR_1`, newest first (kis-and-krx.md §3.2); days older than `minuteHistoryDays` (KIS keeps
+        // about a year) and weekends have none. The same deterministic path as today's bars, around the day's close.
+        router.get("/uapi/domestic-stock/v1/quotations/inquire-time-dailychartprice") { request, _ -> Response in
+            if let refused = self.gate(request, trID: ["FHKST03010230"]) { return refused }
+            let code = Self.query(request, "FID_INPUT_ISCD")
+            let hour = Self.query(request, "FID_INPUT_HOUR_1")
+            guard let day = KST.day(yyyymmdd: Self.query(request, "FID_INPUT_DATE_1")), hour.count == 6,
+                let asked = Int64(hour.prefix(2)).flatMap({ h in Int64(hour.dropFirst(2).prefix(2)).map { h * 60 + $0 }
+                    })
+            else { return Self.refusal("OPSQ0002", "입력 값이 올바르지 않습니다.") }
+            return self.state.withLock { state -> Response in
+                let today = KST.day(state.now)
+                guard let base = state.basePrices[code], day <= today, day > today - state.minuteHistoryDays,
+                    KST.weekday(day: day) < 5
+                else {
+                    return Self.ok(
+                        "MCA00000",
+                        "정상처리 되었습니다.",
+                        ["output1": [String: String](), "output2": [[String: String]]()]
+                    )
+                }
+                let price = base + (day * 37 % 21 - 10) * Self.tick(base)
+                let nowMinute = day == today ? KST.timeOfDay(state.now) / 60_000_000 : 24 * 60
+                var rows: [[String: String]] = []
+                var minute = min(asked, nowMinute, 15 * 60 + 30)
+                while minute >= 9 * 60, rows.count < 120 {
+                    let bar = Self.bar(price: price, minute: minute)
+                    let broken = minute == 10 * 60 && state.brokenMinuteDays.contains(KST.yyyymmdd(day: day))
+                    rows.append([
+                        "stck_bsop_date": KST.yyyymmdd(day: day),
+                        "stck_cntg_hour": String(format: "%02lld%02lld00", minute / 60, minute % 60),
+                        "stck_prpr": String(bar.close), "stck_oprc": String(bar.open),
+                        "stck_hgpr": broken ? "1" : String(bar.high), "stck_lwpr": String(bar.low),
+                        "cntg_vol": String(bar.volume), "acml_tr_pbmn": "0",
                     ])
                     minute -= 1
                 }

@@ -20,6 +20,10 @@ public enum KISProtocol {
         "/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice": [
             "FID_ETC_CLS_CODE", "FID_COND_MRKT_DIV_CODE", "FID_INPUT_ISCD", "FID_INPUT_HOUR_1", "FID_PW_DATA_INCU_YN",
         ],
+        "/uapi/domestic-stock/v1/quotations/inquire-time-dailychartprice": [
+            "FID_COND_MRKT_DIV_CODE", "FID_INPUT_ISCD", "FID_INPUT_DATE_1", "FID_INPUT_HOUR_1", "FID_PW_DATA_INCU_YN",
+            "FID_FAKE_TICK_INCU_YN",
+        ],
         "/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice": [
             "FID_COND_MRKT_DIV_CODE", "FID_INPUT_ISCD", "FID_INPUT_DATE_1", "FID_INPUT_DATE_2", "FID_PERIOD_DIV_CODE",
             "FID_ORG_ADJ_PRC",
@@ -40,6 +44,9 @@ public enum KISProtocol {
             "FNCG_AMT_AUTO_RDPT_YN", "PRCS_DVSN", "CTX_AREA_FK100", "CTX_AREA_NK100",
         ],
     ]
+
+    /// Endpoints KIS offers on the real host only ("모의투자 미지원").
+    static let realOnly: Set<String> = ["/uapi/domestic-stock/v1/quotations/inquire-time-dailychartprice"]
 
     /// Endpoints paged with `tr_cont` and the `CTX_AREA_*` keys (chart TRs move a cursor instead).
     static let paged: Set<String> = [
@@ -70,6 +77,7 @@ public enum KISProtocol {
         for field in Self.required[path] ?? [] where upper[field] == nil {
             return "field \(field) is missing"
         }
+        if paper, Self.realOnly.contains(path) { return "\(path) is not offered on the paper host (real only)" }
         if let venue = upper["EXCG_ID_DVSN_CD"], !venue.isEmpty {
             guard ["KRX", "NXT", "SOR", "ALL"].contains(venue) else { return "EXCG_ID_DVSN_CD \(venue) is unknown" }
             if paper, venue != "KRX" && venue != "ALL" { return "paper trading is KRX only, not \(venue)" }

@@ -12,7 +12,7 @@ import Worker
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "History to backtest on: import daily and today's minute bars from KIS.",
+        abstract: "History to backtest on: import daily and minute bars from KIS.",
         subcommands: [DataImportCommand.self]
     )
 }
@@ -21,13 +21,17 @@ struct DataImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract:
-            "Fetch daily bars (and today's minute bars) from KIS into a history log, paged and rate limited; run again to resume where it stopped."
+            "Fetch daily bars (and minute bars) from KIS into a history log, paged and rate limited; run again to resume where it stopped."
     )
 
     @Option(help: "Stock codes, comma-separated (e.g. 005930,000660).") var stocks: String
     @Option(help: "First day (YYYYMMDD).") var from: String
     @Option(help: "Last day (YYYYMMDD; default: today).") var to: String?
-    @Flag(help: "Also today's one-minute bars (KIS serves the current day's only).") var minutes = false
+    @Flag(
+        help:
+            "One-minute bars too: on real KIS every day of the range KIS still keeps (about a year; older days as daily bars), on paper KIS today's only."
+    )
+    var minutes = false
     @Option(help: "The history log (never the live one: serve owns that).") var log = "var/history"
     @Option(help: "paper (2 requests/s) or real (19/s) KIS; the base URL is $KIS_BASE_URL when set.") var kis = "paper"
     @Option(help: "Requests per second at most (default: the environment's).") var requestsPerSecond: Double?
@@ -78,11 +82,26 @@ struct DataImportCommand: AsyncParsableCommand {
         var totals = (bars: 0, skipped: 0, requests: 0)
         do {
             for code in codes {
-                // Resumable: a stock goes on from the day after its newest daily bar in the log.
+                // Resumable: a stock goes on from the day after its newest bar in the log (of minutes: that day
+                // again — it may have stopped inside it; the minutes recorded add nothing twice).
                 let have = runtime.state.stocks[code]?.marketData.currentDay
-                var start = max(first, (have ?? .min) == .min ? first : have! + 1)
+                let pastMinutes = self.minutes && kind == .real
+                var start = max(first, (have ?? .min) == .min ? first : have! + (pastMinutes ? 0 : 1))
                 var imported = 0
                 var skipped = 0
+                if pastMinutes {
+                    let (done, bad, requests) = try await Self.importMinutes(
+                        code,
+                        from: start,
+                        to: last,
+                        client: client,
+                        runtime: runtime
+                    )
+                    imported += done
+                    skipped += bad
+                    totals.requests += requests
+                    start = last + 1  // the daily loop below has nothing left
+                }
                 while start <= last {
                     // Windows of 140 calendar days: ≤ 100 trading days, one KIS page.
                     let end = min(last, start + 139)
@@ -102,17 +121,9 @@ struct DataImportCommand: AsyncParsableCommand {
                     skipped += bad
                     start = end + 1
                 }
-                if self.minutes {
+                if self.minutes && !pastMinutes {
                     let bars = try await client.minuteBars(code.description, until: "153000")
-                    let (done, bad) = try await Self.record(
-                        bars.compactMap { bar in
-                            guard let day = KST.day(yyyymmdd: bar.date), let hour = Int64(bar.time.prefix(2)),
-                                let minute = Int64(bar.time.dropFirst(2).prefix(2))
-                            else { return nil }
-                            return Self.candle(code, .minute1, KST.instant(day: day, hour: hour, minute: minute), bar)
-                        },
-                        runtime: runtime
-                    )
+                    let (done, bad) = try await Self.record(Self.minuteCandles(code, bars), runtime: runtime)
                     imported += done
                     skipped += bad
                 }
@@ -136,6 +147,69 @@ struct DataImportCommand: AsyncParsableCommand {
             let runner = try openRunner(options, self.database)
             let applied = try runner.catchUp(batchEvents: 10_000)
             writeLine("projected \(applied) events into the database's read models")
+        }
+    }
+
+    /// One stock's days from `from` to `to` on real KIS: the trading days and their daily bars first (pages of
+    /// 140 calendar days), then the oldest day KIS still keeps minutes of (a binary search, one short request a
+    /// probe: KIS keeps about a year, so the days with minutes are the newest ones), then the days before it as
+    /// daily bars and the days from it as minute bars (each day's daily bar is their roll-up; a day that
+    /// answers no minutes is recorded as its daily bar). Returns (recorded, refused, requests).
+    static func importMinutes(
+        _ code: StockCode,
+        from: Int64,
+        to: Int64,
+        client: KISClient,
+        runtime: EngineRuntime
+    ) async throws -> (Int, Int, Int) {
+        var daily: [KISDailyBar] = []
+        var requests = 0
+        var start = from
+        while start <= to {
+            let end = min(to, start + 139)
+            daily += try await client.dailyBars(
+                code.description,
+                from: KST.yyyymmdd(day: start),
+                to: KST.yyyymmdd(day: end)
+            )
+            requests += 1
+            start = end + 1
+        }
+        var low = 0
+        var high = daily.count
+        while low < high {
+            let middle = (low + high) / 2
+            requests += 1
+            if try await client.pastMinuteBars(code.description, day: daily[middle].date, until: "090000").isEmpty {
+                low = middle + 1
+            } else {
+                high = middle
+            }
+        }
+        func dayCandle(_ bar: KISDailyBar) -> Candle {
+            Self.candle(code, .day1, KST.instant(day: KST.day(yyyymmdd: bar.date) ?? 0, hour: 0), bar)
+        }
+        var (recorded, refused) = try await Self.record(daily[..<low].map(dayCandle), runtime: runtime)
+        for bar in daily[low...] {
+            let minutes = try await client.pastMinuteBars(code.description, day: bar.date)
+            requests += (minutes.count + 119) / 120
+            let (done, bad) = try await Self.record(
+                minutes.isEmpty ? [dayCandle(bar)] : Self.minuteCandles(code, minutes),
+                runtime: runtime
+            )
+            recorded += done
+            refused += bad
+        }
+        return (recorded, refused, requests)
+    }
+
+    /// KIS minute bars as 1-minute candles (a row whose date or time does not read is left out).
+    static func minuteCandles(_ code: StockCode, _ bars: [KISMinuteBar]) -> [Candle] {
+        bars.compactMap { bar in
+            guard let day = KST.day(yyyymmdd: bar.date), let hour = Int64(bar.time.prefix(2)),
+                let minute = Int64(bar.time.dropFirst(2).prefix(2))
+            else { return nil }
+            return Self.candle(code, .minute1, KST.instant(day: day, hour: hour, minute: minute), bar)
         }
     }
 

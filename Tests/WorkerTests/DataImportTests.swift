@@ -6,6 +6,7 @@ import Storage
 import Synchronization
 import TestSupport
 import Testing
+import Worker
 
 /// `stockboom data import` against the strict KIS fake: paged and rate limited, resumable, broken rows refused
 /// (never recorded, never a trap), the history usable by a backtest and projected into a database's candles.
@@ -85,5 +86,72 @@ import Testing
                 #expect(bad != 0 && !message.isEmpty, "\(arguments)")
             }
         }
+    }
+    /// `--minutes` on real KIS: every day KIS still keeps minutes of as 1-minute bars (`inquire-time-dailychartprice`,
+    /// 120 a page; the day's daily bar is their roll-up), the days before that as daily bars; resumed inside the
+    /// last day without doubling a minute; broken minute rows refused. A paper client never asks for them.
+    @Test func pastMinuteBarsAreImportedFromRealKISOnly() async throws {
+        let today = KST.instant(day: KST.day(yyyymmdd: "20250701")!, hour: 16)
+        let mock = KISFake(now: today)
+        mock.state.withLock {
+            $0.paper = false
+            $0.minuteHistoryDays = 30  // minutes kept from 2025-06-02 on
+            $0.rateLimit = 50
+        }
+        let folder = TemporaryDirectory("minutes")
+        try await withServer(mock.router()) { port in
+            let (key, secret) = mock.state.withLock { ($0.appKey, $0.appSecret) }
+            let environment = [
+                "KIS_APP_KEY": key, "KIS_APP_SECRET": secret, "KIS_BASE_URL": "http://127.0.0.1:\(port)",
+            ]
+            func importing(_ log: String) async throws -> String {
+                mock.state.withLock { $0.now += 61_000_000 }  // one token a minute
+                let (status, output, errors) = try await runStockboom(
+                    [
+                        "data", "import", "--stocks", "005930", "--from", "20250501", "--to", "20250630", "--minutes",
+                        "--kis", "real", "--log", log,
+                    ],
+                    environment: environment
+                )
+                #expect(status == 0, "\(errors)")
+                return output
+            }
+            let daily = Self.weekdays("20250501", "20250601")
+            let minuteDays = Self.weekdays("20250602", "20250630")
+            let minutes = minuteDays * 391  // the fake serves every minute from 09:00 to 15:30
+            let first = try await importing(folder.file("log"))
+            #expect(first.contains("005930: \(daily + minutes) bars recorded"), "\(first)")
+            let pages = mock.state.withLock { $0.requests.filter { $0.trID == "FHKST03010230" }.count }
+            #expect(pages <= minuteDays * 4 + 8, "4 pages a day (391 minutes, 120 a page) and a few probes: \(pages)")
+            let again = try await importing(folder.file("log"))
+            #expect(again.contains("005930: 0 bars recorded (resumed after 20250630)"), "\(again)")
+            #expect(mock.state.withLock { $0.violations }.isEmpty)
+            // What the log holds: the minutes and their daily roll-ups, one daily bar a day.
+            let log = try EventLog(directory: folder.file("log"), readOnly: true)
+            var counts: [Timeframe: Int] = [:]
+            try log.scan(from: 0) { view in
+                if let envelope = try? EventCodec.decode(view.payload, offset: view.offset, timestamp: view.timestamp),
+                    case .candleClosed(let candle) = envelope.event
+                {
+                    counts[candle.timeframe, default: 0] += 1
+                }
+                return .continue
+            }
+            log.close()
+            #expect(counts[.minute1] == minutes, "\(counts)")
+            #expect(counts[.day1] == daily + minuteDays, "\(counts)")
+            // Broken rows are refused, never recorded.
+            mock.state.withLock { $0.brokenMinuteDays = ["20250610", "20250611"] }
+            let broken = try await importing(folder.file("broken"))
+            #expect(broken.contains("005930: \(daily + minutes - 2) bars recorded, 2 refused"), "\(broken)")
+        }
+        // The real host's only: a paper client refuses to ask.
+        let paper = KISClient(
+            environment: .paper,
+            credentials: KISCredentials(appKey: "k", appSecret: "s", accountNumber: "00000000-01"),
+            baseURL: "http://127.0.0.1:9",
+            clock: { wallClockMicros() }
+        )
+        await #expect(throws: KISError.self) { try await paper.pastMinuteBars("005930", day: "20250630") }
     }
 }

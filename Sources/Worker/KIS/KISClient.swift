@@ -173,17 +173,59 @@ public actor KISClient {
     /// Today's minute bars up to `until` (HHMMSS), oldest first: pages of 30 (newest first on the wire), walking
     /// back one minute before the oldest row until 09:00 or `since` (HHMMSS, inclusive).
     public func minuteBars(_ code: String, until: String, since: String = "090000") async throws -> [KISMinuteBar] {
+        try await self.walkMinutes(
+            path: "/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice",
+            trID: "FHKST03010200",
+            page: 30,
+            until: until,
+            since: since
+        ) { cursor in
+            [
+                ("FID_ETC_CLS_CODE", ""), ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code),
+                ("FID_INPUT_HOUR_1", cursor), ("FID_PW_DATA_INCU_YN", "N"),
+            ]
+        }
+    }
+
+    /// A past day's (YYYYMMDD) minute bars up to `until` (HHMMSS), oldest first: `inquire-time-dailychartprice`
+    /// (FHKST03010230), pages of 120 walking back as `minuteBars` does. KIS offers it on the real host only and
+    /// keeps about a year: an older day has no rows. Refused here on a paper client (`.failed`).
+    public func pastMinuteBars(_ code: String, day: String, until: String = "153000") async throws -> [KISMinuteBar] {
+        guard self.environment == .real else {
+            throw KISError(
+                kind: .failed,
+                code: "",
+                message: "past days' minute bars (FHKST03010230) are offered on KIS's real host only"
+            )
+        }
+        return try await self.walkMinutes(
+            path: "/uapi/domestic-stock/v1/quotations/inquire-time-dailychartprice",
+            trID: "FHKST03010230",
+            page: 120,
+            until: until,
+            since: "090000"
+        ) { cursor in
+            [
+                ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code), ("FID_INPUT_DATE_1", day),
+                ("FID_INPUT_HOUR_1", cursor), ("FID_PW_DATA_INCU_YN", "N"), ("FID_FAKE_TICK_INCU_YN", ""),
+            ]
+        }.filter { $0.date == day }  // only the day asked (a holiday may answer with the last trading day)
+    }
+
+    /// Minute pages newest first, walked back one minute before each page's oldest row until `since` or a short
+    /// page; rows keyed by time (a repeated row counts once), oldest first.
+    private func walkMinutes(
+        path: String,
+        trID: String,
+        page: Int,
+        until: String,
+        since: String,
+        query: (String) -> [(String, String)]
+    ) async throws -> [KISMinuteBar] {
         var bars: [String: KISMinuteBar] = [:]
         var cursor = until
         while cursor >= since {
-            let json = try await self.get(
-                "/uapi/domestic-stock/v1/quotations/inquire-time-itemchartprice",
-                trID: "FHKST03010200",
-                query: [
-                    ("FID_ETC_CLS_CODE", ""), ("FID_COND_MRKT_DIV_CODE", "J"), ("FID_INPUT_ISCD", code),
-                    ("FID_INPUT_HOUR_1", cursor), ("FID_PW_DATA_INCU_YN", "N"),
-                ]
-            ).json
+            let json = try await self.get(path, trID: trID, query: query(cursor)).json
             let rows = json["output2"] as? [[String: Any]] ?? []
             var oldest: String?
             for row in rows {
@@ -200,7 +242,7 @@ public actor KISClient {
                 )
                 oldest = min(oldest ?? time, time)
             }
-            guard let oldest, rows.count >= 30 else { break }
+            guard let oldest, rows.count >= page else { break }
             guard let previous = Self.minuteBefore(oldest) else { break }
             cursor = previous
         }
