@@ -383,13 +383,15 @@ public final class StreamReplicator: ReplicationSink, Sendable {
             state.backlog.removeAll()
             return (state.refusal == nil, pending)
         }
-        for commit in pending { commit.done(refusal) }
+        // The loss is reported before the commits waiting on it are answered: whoever hears a refusal finds the
+        // node's loss already known (a test read it between the two once).
         if first {
             self.condition.lock()
             self.condition.broadcast()
             self.condition.unlock()
             self.onLost(refusal.message)
         }
+        for commit in pending { commit.done(refusal) }
         return refusal
     }
 

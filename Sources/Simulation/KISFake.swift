@@ -343,10 +343,11 @@ public final class KISFake: Sendable {
             if let refused = self.gate(request, trID: ["FHKST03010230"]) { return refused }
             let code = Self.query(request, "FID_INPUT_ISCD")
             let hour = Self.query(request, "FID_INPUT_HOUR_1")
+            let (hours, minutes) = (Int64(hour.prefix(2)), Int64(hour.dropFirst(2).prefix(2)))
             guard let day = KST.day(yyyymmdd: Self.query(request, "FID_INPUT_DATE_1")), hour.count == 6,
-                let asked = Int64(hour.prefix(2)).flatMap({ h in Int64(hour.dropFirst(2).prefix(2)).map { h * 60 + $0 }
-                    })
+                let hours, let minutes
             else { return Self.refusal("OPSQ0002", "입력 값이 올바르지 않습니다.") }
+            let asked = hours * 60 + minutes
             return self.state.withLock { state -> Response in
                 let today = KST.day(state.now)
                 guard let base = state.basePrices[code], day <= today, day > today - state.minuteHistoryDays,
