@@ -539,6 +539,16 @@ extension BrowserTests {
         #expect(exitOrder.hasPrefix("ord-") && report["exitShown"] as? Bool == true, "its exit in the table: \(text)")
         #expect((report["strategyOn"] as? String)?.contains("fast=3,slow=7,quantity=2") == true, "\(text)")
         #expect(report["strategyOff"] as? Bool == true, "\(text)")
+        // The rule-set editor: a mistake named with its place, which is selected; checked; saved; enabled.
+        let mistake = try #require(report["ruleMistake"] as? String, "\(text)")
+        #expect(mistake.contains("line 3"), "\(text)")
+        let place = report["ruleMistakeAt"] as? [Any]
+        #expect((place?.first as? Int ?? 0) > 30, "the caret on line 3: \(text)")
+        #expect((report["ruleChecked"] as? String)?.contains("rsi_14") == true, "\(text)")
+        #expect((report["ruleSaved"] as? String)?.contains("rule:dip v1") == true, "\(text)")
+        #expect((report["ruleListed"] as? String)?.contains("v1") == true, "\(text)")
+        #expect((report["ruleEnabled"] as? String)?.contains("version=1") == true, "pinned to its version: \(text)")
+        #expect((report["ruleLoaded"] as? String)?.contains("target: 6%") == true, "\(text)")
         #expect((report["system"] as? String)?.contains("trade-execution") == true, "the operator's panel: \(text)")
         #expect((report["tradingHalted"] as? String)?.contains("점검 <b>중</b>") == true, "as text: \(text)")
         #expect(report["haltMarkup"] as? Bool == false, "\(text)")

@@ -28,6 +28,8 @@ struct DashboardView {
         var on: Bool
     }
     struct StrategyView { var account, stock, strategy, parameters: String }
+    /// A rule set of the person's: its newest version (the editor loads its source from the API).
+    struct RuleSetView { var name, strategy, version: String }
     struct TriggerView {
         var id, stock, stockName, kind, side, quantity, level, status, statusName: String
         var order, reason: String?
@@ -73,6 +75,7 @@ struct DashboardView {
     var triggers: [TriggerView]
     var triggerKinds = TriggerKind.allCases.map(\.description)
     var strategyNames = StrategyFactory.names
+    var ruleSets: [RuleSetView] = []
     var notifications: [NotificationView]
     var system: SystemView?
     /// An operator's read-only view of another's account: its heading; nil on one's own dashboard.
@@ -170,7 +173,9 @@ extension Dashboard {
             )
         }
         let first = (pageNumber - 1) * Self.pageSize
-        let view = DashboardView(
+        // The viewer's own rule sets (none in an operator's read-only view of another's account).
+        let ruleSets = only == nil ? (state.ruleSets[user] ?? [:]).sorted { $0.key < $1.key } : []
+        var view = DashboardView(
             lang: words.language.rawValue,
             otherLanguage: words.language.other.rawValue,
             title: email,
@@ -205,6 +210,8 @@ extension Dashboard {
             system: system,
             readOnly: only.map { "\($0.id) · \(words["owner"]) \($0.user)" }
         )
+        view.ruleSets = ruleSets.map { .init(name: $0.key, strategy: "rule:" + $0.key, version: "v\($0.value.count)") }
+        view.strategyNames += ruleSets.map { "rule:" + $0.key }
         return Templates.render(view, only == nil ? "dashboard" : "accountView")
     }
 

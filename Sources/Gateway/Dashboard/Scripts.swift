@@ -285,6 +285,61 @@ enum Scripts {
             } catch (error) { say(result, error.message, false); }
           });
 
+          // Rule sets: checked (nothing stored) or saved as the next version; a mistake's line and column select
+          // the place in the editor. Editing loads a rule set's newest source from the API.
+          const rulesForm = document.getElementById("rules-form");
+          if (rulesForm) {
+            const rulesResult = document.getElementById("rules-result");
+            const showMistake = (error) => {
+              say(rulesResult, error.message, false);
+              const place = /line (\d+), column (\d+)/.exec(error.message);
+              if (!place) return;
+              const lines = rulesForm.source.value.split("\n");
+              const line = Math.min(Number(place[1]), lines.length) - 1;
+              let at = lines.slice(0, line).reduce((sum, text) => sum + text.length + 1, 0) + Number(place[2]) - 1;
+              at = Math.max(0, Math.min(at, rulesForm.source.value.length));
+              rulesForm.source.focus();
+              rulesForm.source.setSelectionRange(at, Math.min(at + 1, rulesForm.source.value.length));
+            };
+            const summary = (checked) => [
+              checked.strategy ? `${checked.strategy} v${checked.version}` : words("문제 없음", "No mistake"),
+              `${words("지표", "indicators")}: ${checked.indicators.join(", ") || "-"}`,
+              `${words("크기", "size")}: ${checked.size}`,
+              ...[["stopLossPercent", words("손절", "stop")], ["takeProfitPercent", words("익절", "target")], ["trailPercent", words("추적", "trail")]]
+                .filter(([key]) => checked[key] != null).map(([key, label]) => `${label} ${checked[key]}%`),
+            ].join(" · ");
+            document.getElementById("rules-check").addEventListener("click", async () => {
+              try {
+                say(rulesResult, summary(await api("POST", "/api/strategies/rules/check", { source: rulesForm.source.value })), true);
+              } catch (error) { showMistake(error); }
+            });
+            rulesForm.addEventListener("submit", async (event) => {
+              event.preventDefault();
+              try {
+                const saved = await api("POST", "/api/strategies/rules", { name: rulesForm.name.value, source: rulesForm.source.value });
+                say(rulesResult, summary(saved), true);
+                const choices = document.querySelector('#strategy-form select[name="strategy"]');
+                if (choices && ![...choices.options].some((option) => option.value === saved.strategy)) {
+                  choices.add(new Option(saved.strategy, saved.strategy));
+                }
+                schedule();
+              } catch (error) { showMistake(error); }
+            });
+            document.addEventListener("click", async (event) => {
+              const button = event.target.closest("button[data-edit-rules]");
+              if (!button) return;
+              try {
+                const list = await api("GET", "/api/strategies/rules");
+                const found = (list.items || []).find((item) => item.name === button.dataset.editRules);
+                if (!found) return;
+                rulesForm.name.value = found.name;
+                rulesForm.source.value = found.versions[found.versions.length - 1].source;
+                say(rulesResult, `${found.strategy} v${found.version}`, true);
+                rulesForm.source.focus();
+              } catch (error) { say(rulesResult, error.message, false); }
+            });
+          }
+
           // Buttons in the live sections (delegated: the sections are replaced on refresh).
           document.addEventListener("click", async (event) => {
             const button = event.target.closest("button[data-cancel], button[data-resume], button[data-disable-strategy], button[data-operator-halt], button[data-operator-resume], button[data-trading], button[data-resubmit], button[data-cancel-trigger]");
@@ -411,6 +466,8 @@ enum Scripts {
         button{cursor:pointer;border:1px solid #c5cad3;background:#fff;border-radius:4px;padding:3px 8px}button.danger{border-color:#c62828;color:#c62828}button.on{background:#14213d;color:#fff}
         .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:8px;align-items:end}.grid label{display:flex;flex-direction:column;gap:2px;font-size:12px;color:#555}
         input,select{padding:4px;border:1px solid #c5cad3;border-radius:4px;font:inherit}.controls{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin-bottom:6px}
+        #rules-form label{display:flex;flex-direction:column;gap:2px;font-size:12px;color:#555;margin:4px 0}#rules-form input{max-width:260px}
+        textarea{width:100%;padding:6px;border:1px solid #c5cad3;border-radius:4px;font:13px/1.5 ui-monospace,"Noto Sans Mono CJK KR",monospace;resize:vertical}
         #chart-box{height:400px;width:100%}.live{color:#999}.live.on{color:#4caf50}li.unread{font-weight:600}.pager{display:flex;gap:12px}
         .events{list-style:none;padding:0}.events li{border-left:3px solid #14213d;padding:4px 10px;margin:6px 0}pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:6px}
         .facts th{text-align:left}#verification.ok{background:#e8f5e9;padding:6px 10px;border-radius:4px}

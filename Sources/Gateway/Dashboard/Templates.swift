@@ -133,7 +133,14 @@ enum Templates {
         <label>{{t.stock}} <input name="stockId" value="{{stock}}" pattern="[0-9]{6}" maxlength="6" required></label>
         <label>{{t.strategy}} <select name="strategy">{{#strategyNames}}<option>{{.}}</option>{{/strategyNames}}</select></label>
         <label>{{t.parameters}} <input name="parameters" placeholder="fast=5,slow=20,quantity=1" maxlength="200"></label>
-        <button type="submit" id="strategy-enable">{{t.enable}}</button></form><p id="strategy-result" role="status"></p>{{/readOnly}}
+        <button type="submit" id="strategy-enable">{{t.enable}}</button></form><p id="strategy-result" role="status"></p>
+        <h3>{{t.ruleSets}}</h3><div id="rulesets-live" data-live>{{^ruleSets}}<p class="tl">{{t.noRuleSets}}</p>{{/ruleSets}}
+        {{^empty(ruleSets)}}<div class="scroll"><table id="ruleset-list"><tr><th>{{t.strategy}}</th><th>{{t.version}}</th><th></th></tr>
+        {{#ruleSets}}<tr id="ruleset-{{name}}"><td><code>{{strategy}}</code></td><td>{{version}}</td><td><button class="js" data-edit-rules="{{name}}">{{t.edit}}</button></td></tr>{{/ruleSets}}</table></div>{{/empty(ruleSets)}}</div>
+        <form id="rules-form" autocomplete="off"><label>{{t.ruleName}} <input name="name" required pattern="[a-z0-9][a-z0-9\\-]{0,39}" maxlength="40" placeholder="dip"></label>
+        <label class="wide">{{t.ruleSource}} <textarea name="source" rows="7" maxlength="4096" spellcheck="false" required placeholder="entry: rsi_14 < 30 and close > sma_200&#10;exit: rsi_14 > 70&#10;stop: 3%&#10;target: 6%&#10;size: 10% equity"></textarea></label>
+        <p><button type="button" id="rules-check">{{t.check}}</button> <button type="submit" id="rules-save">{{t.saveVersion}}</button></p></form>
+        <p id="rules-result" role="status"></p>{{/readOnly}}
         """,
         "notifications": """
         <h2>{{t.notifications}}</h2>{{^notifications}}<p class="tl">{{t.none}}</p>{{/notifications}}

@@ -55,6 +55,9 @@ struct Words: Sendable {
             "The chart library is not installed (scripts/assets.sh)."
         ),
         ("strategies", "전략", "Strategies"), ("strategy", "전략", "Strategy"), ("parameters", "매개변수", "Parameters"),
+        ("ruleSets", "규칙 전략", "Rule sets"), ("noRuleSets", "규칙 전략이 없습니다", "No rule set yet"),
+        ("ruleName", "이름", "Name"), ("ruleSource", "규칙", "Rules"), ("version", "버전", "Version"),
+        ("edit", "편집", "Edit"), ("check", "검사", "Check"), ("saveVersion", "새 버전 저장", "Save as a new version"),
         ("enable", "켜기", "Enable"), ("disable", "끄기", "Disable"), ("noStrategies", "켜진 전략이 없습니다", "No strategy is on"),
         ("notifications", "알림", "Notifications"), ("system", "시스템", "System"), ("logHead", "로그 헤드", "Log head"),
         ("projection", "프로젝션", "Projection"), ("lag", "지연", "lag"), ("events", "이벤트", "events"),

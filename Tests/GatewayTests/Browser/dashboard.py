@@ -3,7 +3,7 @@
 
 The person signs in and (without reloading the page) sees the chart, sends an order the engine refuses and one it
 takes, watches it fill live (the fill is recorded the way the worker records one, through /internal/commands),
-cancels a second order, turns a strategy on and off, opens the order's lifecycle page and /docs, and, as an
+cancels a second order, turns a strategy on and off, writes a rule set in the editor and enables it, opens the order's lifecycle page and /docs, and, as an
 operator, halts and resumes all trading. With SHOTS, screenshots of the dashboard, the order page and /docs.
 
 Usage: dashboard.py BASE EMAIL PASSWORD ACCOUNT WORKER_TOKEN STOCK [SHOTS_DIR]
@@ -101,6 +101,27 @@ try:
     report["strategyOn"] = browser.until("document.querySelector('#strategy-list') && document.querySelector('#strategy-list').innerText")
     js("document.querySelector('button[data-disable-strategy]').click()")
     report["strategyOff"] = browser.until("document.querySelector('#strategy-list') === null")
+
+    # A rule set written in the editor: a mistake's place selected, checked, saved, listed, chosen and enabled.
+    js("""(() => { const f = document.getElementById('rules-form'); f.name.value = 'dip';
+        f.source.value = 'entry: rsi_14 < 30\\nstop: 3%\\nsize: 10 shares!'; document.getElementById('rules-check').click(); })()""")
+    report["ruleMistake"] = browser.until("document.querySelector('#rules-result.error') && document.getElementById('rules-result').textContent")
+    report["ruleMistakeAt"] = js("(() => { const t = document.querySelector('#rules-form textarea'); return [t.selectionStart, t.value.slice(t.selectionStart, t.selectionStart + 1)]; })()")
+    js("""(() => { const f = document.getElementById('rules-form');
+        f.source.value = 'entry: rsi_14 < 30 and close > sma_20\\nstop: 3%\\ntarget: 6%\\nsize: 10 shares';
+        document.getElementById('rules-check').click(); })()""")
+    report["ruleChecked"] = browser.until("document.querySelector('#rules-result.ok') && document.getElementById('rules-result').textContent")
+    js("document.getElementById('rules-save').click()")
+    report["ruleSaved"] = browser.until("document.getElementById('rules-result').textContent.includes('v1') && document.getElementById('rules-result').textContent")
+    report["ruleListed"] = browser.until("document.querySelector('#ruleset-dip') && document.querySelector('#ruleset-dip').innerText")
+    js(f"""(() => {{ const f = document.getElementById('strategy-form'); f.stockId.value = {json.dumps(stock)};
+        f.strategy.value = 'rule:dip'; f.parameters.value = ''; document.getElementById('strategy-enable').click(); }})()""")
+    report["ruleEnabled"] = browser.until("document.querySelector('#strategy-list') && document.querySelector('#strategy-list').innerText.includes('rule:dip') && document.querySelector('#strategy-list').innerText")
+    js("document.getElementById('rules-form').source.value = ''")
+    js("document.querySelector('button[data-edit-rules=dip]').click()")
+    report["ruleLoaded"] = browser.until("document.getElementById('rules-form').source.value")
+    js("document.querySelector('button[data-disable-strategy]').click()")
+    browser.until("document.querySelector('#strategy-list') === null")
 
     # The operator's panel: halt all trading (a prompt for the reason), then resume (a confirm).
     report["system"] = js("document.getElementById('system') && document.getElementById('system').innerText")
