@@ -94,12 +94,32 @@ struct BacktestCommand: AsyncParsableCommand {
 
     /// The strategy's name and, with --rules, how to make it.
     func chosenStrategy() throws -> (String, (@Sendable () -> any Strategy)?) {
-        guard let path = self.rules else { return (self.strategy!, nil) }  // validate() guarantees one
+        guard let (name, template) = try self.ruleTemplate() else { return (self.strategy!, nil) }  // validate(): one
+        return (name, try self.ruleStrategy(template, name: name, parameters: self.params))
+    }
+
+    /// The rule set of `--rules` as a template (its `{placeholders}` filled from parameters) and the strategy's
+    /// name; nil without `--rules`.
+    func ruleTemplate() throws -> (String, RuleTemplate)? {
+        guard let path = self.rules else { return nil }
         let source = try RulesCommand.read(path)
-        let rules = try RulesCommand.parse(source, path: path)
+        let template: RuleTemplate
+        do { template = try RuleTemplate(source) } catch { throw CommandFailure("\(path): \(error)") }
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent.lowercased()
         let name = self.strategy ?? "rule:" + String(stem.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(40))
-        return (name, { RuleStrategy(name: name, rules: rules) })
+        return (name, template)
+    }
+
+    /// The rule strategy of `template` with `parameters` in its placeholders, checked.
+    func ruleStrategy(_ template: RuleTemplate, name: String, parameters: String) throws -> @Sendable () -> any Strategy
+    {
+        let path = self.rules ?? "rules"
+        let source: String
+        do { source = try template.filled(template.placeholders.isEmpty ? "" : parameters) } catch {
+            throw CommandFailure("\(path): \(error)")
+        }
+        let rules = try RulesCommand.parse(source, path: path)
+        return { RuleStrategy(name: name, rules: rules) }
     }
 
     /// The bars asked for (--data or --from-log, within --from/--to), in time order.
@@ -469,17 +489,29 @@ struct SearchCommand: AsyncParsableCommand {
         let options = self.backtest
         let file = try options.loadRange()
         let calendar = try options.calendar(for: file)
-        guard options.rules == nil else {
-            throw ValidationError("a grid varies ma-cross's or rsi-reversion's parameters; a rule set has none")
+        let template = try options.ruleTemplate()
+        if let (_, rules) = template, rules.placeholders.isEmpty {
+            throw ValidationError(
+                "a grid varies a rule set's {placeholders}; this one has none (e.g. rsi_{n} < {level})"
+            )
         }
-        let (strategy, make) = try options.chosenStrategy()
+        let strategy = template?.0 ?? options.strategy!  // validate() guarantees one
         let points = grid.points(base: options.params)
-        // Every point is checked before any run (a bad value fails the search at once, not at run 57).
+        // Every point is checked before any run (a bad value fails the search at once, not at run 57); a rule set's
+        // point is its own rule set, parsed here once.
+        var rulePoints: [String: @Sendable () -> any Strategy] = [:]
         for point in points {
+            if let (name, rules) = template {
+                do { rulePoints[point] = try options.ruleStrategy(rules, name: name, parameters: point) } catch {
+                    throw ValidationError("grid point \(point): \(error)")
+                }
+                continue
+            }
             do { _ = try StrategyFactory.make(name: strategy, parameters: point) } catch {
                 throw ValidationError("grid point \(point): \(error.message)")
             }
         }
+        let made = rulePoints
         let directory =
             options.dir
             ?? "var/searches/\(strategy.replacingOccurrences(of: ":", with: "-"))-\(Int(Date().timeIntervalSince1970))"
@@ -492,7 +524,7 @@ struct SearchCommand: AsyncParsableCommand {
                 bars: bars,
                 name: name,
                 calendar: calendar,
-                make: make
+                make: made[parameters]
             )
         }
         let started = monotonicNanos()

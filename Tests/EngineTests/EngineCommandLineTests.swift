@@ -130,6 +130,67 @@ func jsonLine(_ text: String) throws -> [String: Any] {
         }
     }
 
+    /// A rule set with `{placeholders}` searched over a grid: each point is its own rule set (the same as the
+    /// filled rule set backtested alone); a placeholder without a value, an axis naming none, a value that
+    /// makes the rules wrong are refused before any run.
+    @Test func aRuleSetTemplateIsSearchedOverAGrid() async throws {
+        let folder = TemporaryDirectory("rule-search")
+        let template = folder.file("dip.rules")
+        try "entry: rsi_{n} < {level}\nexit: rsi_{n} > 70\nstop: 5%\nsize: 10 shares\n".write(
+            toFile: template,
+            atomically: true,
+            encoding: .utf8
+        )
+        let (status, output, errors) = try await runStockboom([
+            "search", "--data", Self.samsung, "--rules", template, "--grid", "n=7,14;level=25..35:10", "--from",
+            "20180504", "--dir", folder.file("runs"), "--json",
+        ])
+        try #require(status == 0, "\(errors)")
+        let runs = try #require(
+            try jsonLine(output.trimmingCharacters(in: .whitespacesAndNewlines))["runs"] as? [[String: Any]]
+        )
+        #expect(runs.count == 4)
+        #expect(
+            Set(runs.compactMap { $0["parameters"] as? String }) == [
+                "n=7,level=25", "n=7,level=35", "n=14,level=25", "n=14,level=35",
+            ]
+        )
+        let point = try #require(runs.first { $0["parameters"] as? String == "n=14,level=35" })
+        let filled = folder.file("filled.rules")
+        try "entry: rsi_14 < 35\nexit: rsi_14 > 70\nstop: 5%\nsize: 10 shares\n".write(
+            toFile: filled,
+            atomically: true,
+            encoding: .utf8
+        )
+        let (soloStatus, solo, soloErrors) = try await runStockboom([
+            "backtest", "--data", Self.samsung, "--rules", filled, "--strategy", "rule:dip", "--from", "20180504",
+            "--dir", folder.file("solo"), "--json",
+        ])
+        try #require(soloStatus == 0, "\(soloErrors)")
+        #expect(try jsonLine(solo)["stateDigest"] as? String == point["stateDigest"] as? String)
+        // `--params` fills a template for one backtest too.
+        let (paramStatus, param, paramErrors) = try await runStockboom([
+            "backtest", "--data", Self.samsung, "--rules", template, "--strategy", "rule:dip", "--params",
+            "n=14,level=35", "--from", "20180504", "--dir", folder.file("param"), "--json",
+        ])
+        try #require(paramStatus == 0, "\(paramErrors)")
+        #expect(try jsonLine(param)["stateDigest"] as? String == point["stateDigest"] as? String)
+        for (grid, said) in [
+            ("n=7", "placeholder {level} has no value"), ("n=7;level=30;x=1", "no placeholder {x}"),
+            ("n=1;level=30", "rsi"),
+        ] {
+            let (bad, _, message) = try await runStockboom([
+                "search", "--data", Self.samsung, "--rules", template, "--grid", grid, "--dir", folder.file("bad"),
+            ])
+            #expect(bad != 0 && message.contains(said), "\(grid): \(message)")
+        }
+        try "entry: rsi_{n < 30\n".write(toFile: template, atomically: true, encoding: .utf8)
+        let (broken, _, brokenMessage) = try await runStockboom([
+            "search", "--data", Self.samsung, "--rules", template, "--grid", "n=7", "--dir", folder.file("bad"),
+        ])
+        #expect(broken != 0 && brokenMessage.contains("line 1, column"), "\(brokenMessage)")
+    }
+
     @Test func replayTravelsInTime() async throws {
         let directory = TemporaryDirectory("bt")
         try FileManager.default.removeItem(atPath: directory.path)

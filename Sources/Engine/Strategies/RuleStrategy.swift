@@ -1,3 +1,5 @@
+import Foundation
+
 /// Strategies as data: a small rule format a person writes and the engine checks, with no code run.
 ///
 /// ```
@@ -158,7 +160,65 @@ public struct RuleError: Error, Sendable, Hashable, CustomStringConvertible {
     public var line: Int
     public var column: Int
     public var message: String
-    public var description: String { "line \(self.line), column \(self.column): \(self.message)" }
+    /// `line 0`: a mistake of the whole (a template's parameters), not of a place in the text.
+    public var description: String {
+        self.line == 0 ? self.message : "line \(self.line), column \(self.column): \(self.message)"
+    }
+}
+
+/// A rule set with placeholders for a parameter search: `{name}` stands for a whole number the grid (or
+/// `--params`) gives, e.g. `entry: rsi_{n} < {level}` with `n=7,14;level=20..40:5`. Only the command line's
+/// search and backtest fill them in; what is stored and enabled is always a plain rule set.
+public struct RuleTemplate: Sendable, Hashable {
+    public var source: String
+    /// The placeholders' names, in order of first appearance.
+    public var placeholders: [String]
+
+    public init(_ source: String) throws(RuleError) {
+        self.source = source
+        var names: [String] = []
+        for (index, line) in source.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var rest = line[...]
+            while let open = rest.firstIndex(of: "{") {
+                let column = line.distance(from: line.startIndex, to: open) + 1
+                guard let close = rest[open...].firstIndex(of: "}") else {
+                    throw RuleError(line: index + 1, column: column, message: "'{' without its '}'")
+                }
+                let name = String(rest[rest.index(after: open)..<close])
+                guard !name.isEmpty, name.count <= 40, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "_") })
+                else {
+                    throw RuleError(line: index + 1, column: column, message: "'{\(name)}' is not a placeholder name")
+                }
+                if !names.contains(name) { names.append(name) }
+                rest = rest[rest.index(after: close)...]
+            }
+        }
+        self.placeholders = names
+    }
+
+    /// The rule set with every placeholder replaced by its value in `parameters` (`name=value,…`); refused when
+    /// a placeholder has no value, a value is not a whole number, or a parameter names no placeholder.
+    public func filled(_ parameters: String) throws(RuleError) -> String {
+        var values: [String: Int64] = [:]
+        for pair in parameters.split(separator: ",") where !pair.allSatisfy(\.isWhitespace) {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let value = Int64(parts[1]) else {
+                throw RuleError(line: 0, column: 0, message: "parameter '\(pair)' is not name=whole number")
+            }
+            guard self.placeholders.contains(parts[0]) else {
+                throw RuleError(line: 0, column: 0, message: "the rule set has no placeholder {\(parts[0])}")
+            }
+            values[parts[0]] = value
+        }
+        var text = self.source
+        for name in self.placeholders {
+            guard let value = values[name] else {
+                throw RuleError(line: 0, column: 0, message: "placeholder {\(name)} has no value")
+            }
+            text = text.replacingOccurrences(of: "{\(name)}", with: String(value))
+        }
+        return text
+    }
 }
 
 /// A parsed expression. Values are `Double`; comparisons and logic are 1 or 0; nil is "not known yet" (an
