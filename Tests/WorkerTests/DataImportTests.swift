@@ -95,7 +95,7 @@ import Worker
         let mock = KISFake(now: today)
         mock.state.withLock {
             $0.paper = false
-            $0.minuteHistoryDays = 30  // minutes kept from 2025-06-02 on
+            $0.minuteHistoryDays = 10  // minutes kept from 2025-06-23 on
             $0.rateLimit = 50
         }
         let folder = TemporaryDirectory("minutes")
@@ -108,7 +108,7 @@ import Worker
                 mock.state.withLock { $0.now += 61_000_000 }  // one token a minute
                 let (status, output, errors) = try await runStockboom(
                     [
-                        "data", "import", "--stocks", "005930", "--from", "20250501", "--to", "20250630", "--minutes",
+                        "data", "import", "--stocks", "005930", "--from", "20250601", "--to", "20250630", "--minutes",
                         "--kis", "real", "--log", log,
                     ],
                     environment: environment
@@ -116,8 +116,8 @@ import Worker
                 #expect(status == 0, "\(errors)")
                 return output
             }
-            let daily = Self.weekdays("20250501", "20250601")
-            let minuteDays = Self.weekdays("20250602", "20250630")
+            let daily = Self.weekdays("20250601", "20250622")
+            let minuteDays = Self.weekdays("20250623", "20250630")
             let minutes = minuteDays * 391  // the fake serves every minute from 09:00 to 15:30
             let first = try await importing(folder.file("log"))
             #expect(first.contains("005930: \(daily + minutes) bars recorded"), "\(first)")
@@ -141,7 +141,7 @@ import Worker
             #expect(counts[.minute1] == minutes, "\(counts)")
             #expect(counts[.day1] == daily + minuteDays, "\(counts)")
             // Broken rows are refused, never recorded.
-            mock.state.withLock { $0.brokenMinuteDays = ["20250610", "20250611"] }
+            mock.state.withLock { $0.brokenMinuteDays = ["20250624", "20250625"] }
             let broken = try await importing(folder.file("broken"))
             #expect(broken.contains("005930: \(daily + minutes - 2) bars recorded, 2 refused"), "\(broken)")
         }

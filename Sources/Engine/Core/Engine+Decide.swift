@@ -155,12 +155,11 @@ public struct Engine: Sendable {
             return decision
         case .expireDayOrders:
             let close = self.calendar.close(ofDayContaining: context.time)
-            let expiring = state.orders.values
-                .filter {
-                    ($0.status == .accepted || $0.status == .partiallyFilled) && $0.createdAt < close
-                        && !$0.cancelRequested
-                }
-                .map(\.id).sorted()
+            let expiring = state.workingOrders.filter { id in
+                guard let order = state.orders[id] else { return false }
+                return (order.status == .accepted || order.status == .partiallyFilled) && order.createdAt < close
+                    && !order.cancelRequested
+            }.sorted()
             return Decision(events: expiring.map { .orderExpired(OrderReference(order: $0)) })
         case .ingestCandle(let candle):
             // Through the index: borrows the stored StockInfo instead of copying it (retains) once per candle.

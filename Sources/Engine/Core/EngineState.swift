@@ -58,6 +58,9 @@ public struct EngineState: Sendable, Hashable {
     /// order belongs to at most one of ours (`recordAccepted` refuses a second), and numbers of other days
     /// are not confused with today's. Derived from `orders`; a snapshot rebuilds it instead of storing it.
     public var brokerOrders: [AccountID: [BrokerOrderKey: OrderID]] = [:]
+    /// The orders not ended yet: what the session's close expires (a scan of every order each day made a long
+    /// backtest quadratic). Derived from `orders`; a snapshot rebuilds it.
+    public var workingOrders: Set<OrderID> = []
     /// Trading costs. Part of the state (and of its digest): a replay must use the same schedule.
     public var fees: FeeSchedule
 
@@ -70,6 +73,12 @@ public struct EngineState: Sendable, Hashable {
     public mutating func apply(_ envelope: EventEnvelope) {
         self.eventCount += 1
         let time = envelope.timestamp
+        defer {
+            // An order event leaves its order working or ended: the index follows.
+            if let id = envelope.event.orderID, let status = self.orders[id]?.status {
+                if status.isTerminal { self.workingOrders.remove(id) } else { self.workingOrders.insert(id) }
+            }
+        }
         switch envelope.event {
         case .stockListed(let e):
             self.stocks[e.stock] = StockInfo(

@@ -218,6 +218,7 @@ extension EngineState {
             let order = try Self.decodeOrder(&r, version: version)
             state.orders[order.id] = order
             state.indexBrokerOrder(order)
+            if !order.status.isTerminal { state.workingOrders.insert(order.id) }
         }
         for _ in 0..<(try Self.count(&r)) {
             let id = NotificationID(value: try r.varint())
