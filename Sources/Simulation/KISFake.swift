@@ -208,6 +208,11 @@ public final class KISFake: Sendable {
             else { return Self.gatewayError("EGW00121", "유효하지 않은 token 입니다.") }
             guard state.now < token.expiresAt else { return Self.gatewayError("EGW00123", "기간이 만료된 token 입니다.") }
             guard expected.contains(trID) else { return Self.gatewayError("EGW02006", "모의투자 TR 이 아닙니다. (\(trID))") }
+            if state.paper, KISProtocol.realOnly.contains(request.uri.path) {
+                // What the paper host answers a real-only TR (kis-and-krx.md §7.2); a client must not ask.
+                state.violations.append("\(request.uri.path): real only, asked of the paper host")
+                return Self.gatewayError("EGW02006", "모의투자 TR 이 아닙니다. (\(trID))")
+            }
             if self.strictness == .strict,
                 let violation = KISProtocol.violation(
                     path: request.uri.path,

@@ -46,7 +46,7 @@ public enum KISProtocol {
     ]
 
     /// Endpoints KIS offers on the real host only ("모의투자 미지원").
-    static let realOnly: Set<String> = ["/uapi/domestic-stock/v1/quotations/inquire-time-dailychartprice"]
+    public static let realOnly: Set<String> = ["/uapi/domestic-stock/v1/quotations/inquire-time-dailychartprice"]
 
     /// Endpoints paged with `tr_cont` and the `CTX_AREA_*` keys (chart TRs move a cursor instead).
     static let paged: Set<String> = [
@@ -77,7 +77,6 @@ public enum KISProtocol {
         for field in Self.required[path] ?? [] where upper[field] == nil {
             return "field \(field) is missing"
         }
-        if paper, Self.realOnly.contains(path) { return "\(path) is not offered on the paper host (real only)" }
         if let venue = upper["EXCG_ID_DVSN_CD"], !venue.isEmpty {
             guard ["KRX", "NXT", "SOR", "ALL"].contains(venue) else { return "EXCG_ID_DVSN_CD \(venue) is unknown" }
             if paper, venue != "KRX" && venue != "ALL" { return "paper trading is KRX only, not \(venue)" }

@@ -144,6 +144,19 @@ import Worker
             mock.state.withLock { $0.brokenMinuteDays = ["20250624", "20250625"] }
             let broken = try await importing(folder.file("broken"))
             #expect(broken.contains("005930: \(daily + minutes - 2) bars recorded, 2 refused"), "\(broken)")
+            // The paper host answers the real-only TR as KIS does (EGW02006), and counts it as a mistake.
+            mock.state.withLock {
+                $0.paper = true
+                $0.now += 61_000_000
+            }
+            let asking = KISClient(
+                environment: .real,
+                credentials: KISCredentials(appKey: key, appSecret: secret, accountNumber: "00000000-01"),
+                baseURL: "http://127.0.0.1:\(port)",
+                clock: { mock.now }
+            )
+            await #expect(throws: KISError.self) { try await asking.pastMinuteBars("005930", day: "20250630") }
+            #expect(mock.state.withLock { $0.violations }.count == 1)
         }
         // The real host's only: a paper client refuses to ask.
         let paper = KISClient(
