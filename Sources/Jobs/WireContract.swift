@@ -58,7 +58,9 @@ public enum WireCommand: Codable, Sendable, Equatable {
         barStart: Int64,
         stopLossPrice: Int64? = nil,
         takeProfitPrice: Int64? = nil,
-        trailBasisPoints: Int64? = nil
+        trailBasisPoints: Int64? = nil,
+        stopLossBasisPoints: Int64? = nil,
+        takeProfitBasisPoints: Int64? = nil
     )
     /// A strategy's intent that placed nothing (`SignalSkipped`).
     case skipped(account: String, stock: String, strategy: String, side: String, reason: String)
@@ -240,7 +242,9 @@ public enum WireCommand: Codable, Sendable, Equatable {
             let barStart,
             let stopLoss,
             let takeProfit,
-            let trail
+            let trail,
+            let stopLossDistance,
+            let takeProfitDistance
         ):
             let code = try stockCode(stock)
             let account = try account(id)
@@ -254,18 +258,28 @@ public enum WireCommand: Codable, Sendable, Equatable {
                 source: .strategy,
                 clientOrderID: clientOrderID
             )
-            func exit(_ kind: TriggerKind, price: Int64 = 0, trail: Int64 = 0) -> ArmTrigger {
+            func exit(_ kind: TriggerKind, price: Int64 = 0, trail: Int64 = 0, offset: Int64 = 0) -> ArmTrigger {
                 ArmTrigger(
                     account: account,
                     stock: code,
                     kind: kind,
                     quantity: quantity,
                     triggerPrice: price,
-                    trailBasisPoints: trail
+                    trailBasisPoints: trail,
+                    offsetBasisPoints: offset
                 )
             }
-            if let stopLoss { request.bracket.append(exit(.stopLoss, price: stopLoss)) }
-            if let takeProfit { request.bracket.append(exit(.takeProfit, price: takeProfit)) }
+            // A stop or target as a price, or as a distance from the entry's fill (the engine sets its level then).
+            if let stopLossDistance {
+                request.bracket.append(exit(.stopLoss, offset: stopLossDistance))
+            } else if let stopLoss {
+                request.bracket.append(exit(.stopLoss, price: stopLoss))
+            }
+            if let takeProfitDistance {
+                request.bracket.append(exit(.takeProfit, offset: takeProfitDistance))
+            } else if let takeProfit {
+                request.bracket.append(exit(.takeProfit, price: takeProfit))
+            }
             if let trail { request.bracket.append(exit(.trailingStop, trail: trail)) }
             request.signal = StrategySignal(strategy: strategy, reason: reason, barStart: barStart, timeframe: .minute1)
             return .placeOrder(request)

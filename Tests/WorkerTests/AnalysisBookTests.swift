@@ -7,7 +7,8 @@ import Simulation
 import Storage
 import TestSupport
 import Testing
-import Worker
+
+@testable import Worker
 
 /// data-analysis advances each stock's indicators and strategies a bar at a time between jobs; a bar that does
 /// not follow the kept ones is refused, and the stock is rebuilt from its history.
@@ -127,5 +128,57 @@ import Worker
             try await book.advance(more[100], strategies: [slower]) == nil,
             "a refused bar left nothing kept for the stock"
         )
+    }
+    /// A strategy's bracket crosses the wire as the engine needs it: the stop and target as distances from the
+    /// entry's fill, the trail in basis points; the engine takes the order with its three exits (a stop sent as
+    /// a price of 0 once made every such order a 422, and the job fail).
+    @Test func aStrategysBracketReachesTheEngineAsDistancesFromTheFill() throws {
+        var holding = Holding()
+        holding.cash = 10_000_000
+        holding.equity = 10_000_000
+        let view = WorkerStrategyView(
+            account: "acc-0000000001",
+            stock: "005930",
+            strategy: "ma-cross",
+            parameters: "fast=3,slow=8,quantity=5,stop=300,target=600,trail=200",
+            position: 0,
+            holding: holding
+        )
+        let bar = Self.day(1)[0]
+        let intent = StrategyIntent.buy(
+            .shares(5),
+            exits: ExitPlan(stopLoss: 300, takeProfit: 600, trail: 200),
+            reason: "crossed"
+        )
+        let wire = DataAnalysisHandler.commands([intent], of: view, strategy: "ma-cross", bar: bar, key: "k")
+        let sent = try JSONDecoder().decode(WireCommand.self, from: JSONEncoder().encode(try #require(wire.first)))
+        guard case .placeOrder(let order) = try sent.command() else {
+            Issue.record("\(sent)")
+            return
+        }
+        #expect(order.bracket.map(\.kind) == [.stopLoss, .takeProfit, .trailingStop])
+        #expect(order.bracket.map(\.offsetBasisPoints) == [300, 600, 0])
+        #expect(order.bracket.map(\.trailBasisPoints) == [0, 0, 200])
+        // The engine takes it, exits and all.
+        let engine = Engine(calendar: TradingCalendar())
+        var state = EngineState()
+        let context = CommandContext(time: bar.start + KST.minuteMicros, correlationID: "test")
+        for command: Command in [
+            .listStock(code: bar.stock, name: "삼성전자", market: "KOSPI", previousClose: 70_000),
+            .registerUser(email: "t@example.com"),
+            .registerAccount(
+                user: UserID(value: 1),
+                broker: .simulated,
+                accountNumber: "5012345601",
+                dailyOrderLimit: 100
+            ),
+            .depositCash(account: AccountID(value: 1), amount: 10_000_000),
+            .placeOrder(order),
+        ] {
+            for event in try engine.decide(state, command, context: context).events {
+                state.apply(EventEnvelope(timestamp: context.time, event: event))
+            }
+        }
+        #expect(state.triggers.count == 3 && state.orders.count == 1, "\(state.triggers)")
     }
 }

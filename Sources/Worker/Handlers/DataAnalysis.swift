@@ -150,10 +150,17 @@ public struct DataAnalysisHandler: JobHandler {
                         )
                     )
                 case .success(let request):
+                    func exit(_ kind: TriggerKind) -> ArmTrigger? { request.bracket.first { $0.kind == kind } }
+                    // A fixed level as a price; a distance from the fill as basis points (its level is the engine's
+                    // to set when the entry fills).
                     func level(_ kind: TriggerKind) -> Int64? {
-                        request.bracket.first { $0.kind == kind }.map {
-                            kind == .trailingStop ? $0.trailBasisPoints : $0.triggerPrice
+                        exit(kind).flatMap {
+                            kind == .trailingStop
+                                ? $0.trailBasisPoints : $0.offsetBasisPoints == 0 ? $0.triggerPrice : nil
                         }
+                    }
+                    func distance(_ kind: TriggerKind) -> Int64? {
+                        exit(kind).flatMap { $0.offsetBasisPoints == 0 ? nil : $0.offsetBasisPoints }
                     }
                     let suffix = position == 0 ? "" : "-\(position)"
                     commands.append(
@@ -170,7 +177,9 @@ public struct DataAnalysisHandler: JobHandler {
                             barStart: bar.start,
                             stopLossPrice: level(.stopLoss),
                             takeProfitPrice: level(.takeProfit),
-                            trailBasisPoints: level(.trailingStop)
+                            trailBasisPoints: level(.trailingStop),
+                            stopLossBasisPoints: distance(.stopLoss),
+                            takeProfitBasisPoints: distance(.takeProfit)
                         )
                     )
                 }
