@@ -228,6 +228,29 @@ import Worker
                 kis: kis,
                 workers: workerCount
             )
+            // A watchdog: a run still going long after its budget (seen once: 12 minutes, the processes' logs
+            // saying jobs went back to wait every second) prints the processes' last lines and SIGKILLs them, so
+            // whatever waits on them ends and the test fails with what they said, instead of hanging CI.
+            let finished = Mutex(false)
+            defer { finished.withLock { $0 = true } }
+            let budget = max(600, seconds * 6)
+            let logs = rig.directory.path
+            Thread.detachNewThread {
+                let deadline = Date().addingTimeInterval(budget)
+                while Date() < deadline {
+                    if finished.withLock({ $0 }) { return }
+                    usleep(500_000)
+                }
+                let files = ((try? FileManager.default.contentsOfDirectory(atPath: logs)) ?? []).filter {
+                    $0.hasSuffix(".log")
+                }.sorted()
+                for file in files {
+                    let text = (try? String(contentsOfFile: logs + "/" + file, encoding: .utf8)) ?? ""
+                    print("fault test watchdog (\(Int(budget)) s): \(file):\n\(text.suffix(3_000))")
+                }
+                _ = try? PrivatePostgres.shell("pkill -9 -f -- '--dir \(logDirectory)'")
+                _ = try? postgres.kill9()
+            }
             try await cluster.startServe()
             let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
             for stock in Self.stocks {
