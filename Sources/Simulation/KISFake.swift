@@ -87,6 +87,8 @@ public final class KISFake: Sendable {
         /// (YYYYMMDD) whose 10:00 row it serves broken (a high under its low).
         public var minuteHistoryDays: Int64 = 370
         public var brokenMinuteDays: Set<String> = []
+        /// Stocks whose quote says KRX halted trading (`temp_stop_yn: Y`).
+        public var haltedStocks: Set<String> = []
         /// Requests refused for being off the documented protocol (`KISProtocol`), path and reason.
         public var violations: [String] = []
     }
@@ -310,7 +312,8 @@ public final class KISFake: Sendable {
                             "stck_llam": String(lower),
                             "stck_oprc": String(base), "stck_hgpr": String(max(base, price)),
                             "stck_lwpr": String(min(base, price)), "acml_vol": "123456",
-                            "temp_stop_yn": "N", "stck_shrn_iscd": code, "aspr_unit": String(Self.tick(price)),
+                            "temp_stop_yn": state.haltedStocks.contains(code) ? "Y" : "N", "stck_shrn_iscd": code,
+                            "aspr_unit": String(Self.tick(price)),
                         ]
                     ]
                 )

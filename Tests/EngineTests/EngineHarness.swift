@@ -219,6 +219,9 @@ func sampleEvents() -> [DomainEvent] {
         .operatorGranted(OperatorRole(user: UserID(value: 1), by: "cli:root@host")),
         .operatorRevoked(OperatorRole(user: UserID(value: 1), by: "cli:\u{0}")),
         .tradingHalted(TradingHalt(by: UserID(value: 1), reason: "시장 급변 \u{202E}")),
+        .stockStatusChanged(
+            StockStatusChanged(stock: World.samsung, halted: true, reason: "거래정지 (KIS temp_stop_yn=Y)")
+        ),
         .tradingResumed(TradingHalt(by: UserID(value: 1), reason: "")),
         .accountResumed(
             AccountResumed(account: account, by: UserID(value: 1), agreement: "reconciled: 한글 \u{202E} \"q\"")

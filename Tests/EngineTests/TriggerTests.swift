@@ -358,6 +358,34 @@ import Testing
         #expect(world.replayed().digest == world.state.digest)
     }
 
+    /// KRX halts trading in a stock: an order for it is refused with STOCK_HALTED (any other stock trades); its
+    /// triggers wait through bars that cross them; once trading resumes, the next crossing bar fires the exit.
+    /// The same status again records nothing; replay and snapshot agree.
+    @Test func aHaltedStockTakesNoOrderAndItsTriggersWait() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
+        )
+        let halted = try world.run(.setStockStatus(stock: World.samsung, halted: true, reason: "거래정지"))
+        #expect(halted.events.map(\.typeName) == ["StockStatusChanged"])
+        #expect(try world.run(.setStockStatus(stock: World.samsung, halted: true, reason: "거래정지")).events.isEmpty)
+        let (refused, _) = try world.place(account, .buy, 1, at: 70_000)
+        #expect(world.order(refused).status == .rejected && world.order(refused).failureReason == .stockHalted)
+        let (other, _) = try world.place(account, .buy, 1, at: 128_500, stock: World.hynix)
+        #expect(world.order(other).status != .rejected, "another stock trades")
+        #expect(try Self.bar(&world, 1, high: 70_000, low: 68_000) == ["CandleClosed"], "the halt holds the exit")
+        #expect(world.state.triggers[stop]?.status == .armed)
+        #expect(try EngineState(snapshot: world.state.snapshot()) == world.state, "the halt is in the snapshot")
+        try world.run(.setStockStatus(stock: World.samsung, halted: false, reason: ""))
+        let fired = try Self.bar(&world, 2, high: 69_500, low: 68_500)
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested"], "\(fired)")
+        #expect(world.replayed().digest == world.state.digest)
+        #expect(throws: EngineError.self) {
+            try world.run(.setStockStatus(stock: StockCode("999999")!, halted: true, reason: "x"))
+        }
+    }
+
     /// A `TriggerArmed` of schema v1 (before distances from the fill) decodes with none.
     @Test func triggerArmedV1DecodesWithoutAnOffset() throws {
         let request = ArmTrigger(

@@ -672,7 +672,7 @@ final class Child: @unchecked Sendable {
         }
         try await withServer(mock.router()) { kis in
             let serve = try await Self.serve(rig)
-            let (token, _) = try await Self.trader(rig, mock)
+            let (token, account) = try await Self.trader(rig, mock)
             let options = [
                 "--watch", "005930", "--collect-seconds", "0.5", "--concurrency",
                 "data-collection=2,trade-execution=1,notification=1",
@@ -686,8 +686,19 @@ final class Child: @unchecked Sendable {
                 )
                 return (body["candles"] as? [[String: Any]] ?? []).compactMap { $0["timestamp"] as? String }
             }
+            // KRX has halted 005930 (its quote says so): the worker tells the engine, which then takes no order for it.
+            mock.state.withLock { $0.haltedStocks = ["005930"] }
             let first = try Self.worker(rig, kis: kis, extra: options + ["--clock-start", "2025-01-06T10:15:30+09:00"])
             try await Self.waitFor(60, "09:00…10:14 collected") { try await candles().count == 75 }
+            let (placed, order) = try await Self.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#
+            )
+            #expect(placed == 201 && order["status"] as? String == "REJECTED", "\(order)")
+            #expect(order["failureReason"] as? String == "STOCK_HALTED", "\(order)")
             #expect(await first.stop() == 0)
             // Five minutes later a new worker resumes after the engine's last minute.
             mock.advance(seconds: 300)

@@ -353,6 +353,12 @@ public struct Engine: Sendable {
         case .revokeOperator(let user, let by):
             guard state.operators.contains(user) else { return Decision(events: []) }
             return Decision(events: [.operatorRevoked(OperatorRole(user: user, by: by))])
+        case .setStockStatus(let code, let halted, let reason):
+            guard let stock = state.stocks[code] else { throw .notFound("stock \(code) is not listed") }
+            let text = halted ? (reason.isEmpty ? "trading halted" : reason) : ""
+            guard stock.halt != (halted ? text : nil) else { return Decision(events: []) }
+            return Decision(events: [.stockStatusChanged(StockStatusChanged(stock: code, halted: halted, reason: text))]
+            )
         case .haltTrading(let by, let reason):
             guard state.operators.contains(by) else { throw .notFound("\(by) is not an operator") }
             if state.tradingHalt != nil { return Decision(events: []) }

@@ -8,6 +8,8 @@ public struct StockInfo: Sendable, Hashable {
     /// on. The dispatcher hands no older bar to data-analysis again (after a Redis flush or a queue rebuild,
     /// which derive jobs from offset 0): strategies never trade on a bar that was already analysed.
     public var lastAnalysedMinute: Int64?
+    /// Why KRX halted trading in the stock (`StockStatusChanged`); nil while it trades.
+    public var halt: String?
 }
 
 /// A notification's delivery state.
@@ -206,6 +208,8 @@ public struct EngineState: Sendable, Hashable {
         case .operatorGranted(let e): self.operators.insert(e.user)
         case .operatorRevoked(let e): self.operators.remove(e.user)
         case .tradingHalted(let e): self.tradingHalt = "\(e.reason) (\(e.by))"
+        case .stockStatusChanged(let e):
+            Self.modify(&self.stocks, e.stock) { $0.halt = e.halted ? e.reason : nil }
         case .tradingResumed: self.tradingHalt = nil
         case .strategyDefined(let e):
             if UInt64(self.ruleSets[e.user]?[e.name]?.count ?? 0) + 1 == e.version {

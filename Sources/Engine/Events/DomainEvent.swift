@@ -395,6 +395,20 @@ public struct TradingHalt: Sendable, Hashable {
     }
 }
 
+/// `StockStatusChanged`: KRX halted trading in a stock (a `거래정지`, as KIS's quote shows it), or resumed it.
+/// While halted, the engine takes no order for the stock and its triggers wait.
+public struct StockStatusChanged: Sendable, Hashable {
+    public var stock: StockCode
+    public var halted: Bool
+    /// Why (as the data said it); "" when resumed.
+    public var reason: String
+    public init(stock: StockCode, halted: Bool, reason: String) {
+        self.stock = stock
+        self.halted = halted
+        self.reason = reason
+    }
+}
+
 /// Everything that can happen, as one closed set.
 public enum DomainEvent: Sendable, Hashable {
     case stockListed(StockListed)
@@ -441,6 +455,7 @@ public enum DomainEvent: Sendable, Hashable {
     case triggerArmed(TriggerArmed)
     case triggerFired(TriggerFired)
     case triggerCancelled(TriggerCancelled)
+    case stockStatusChanged(StockStatusChanged)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -468,6 +483,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .triggerArmed(let event): "trigger-\(event.trigger.value)"
         case .triggerFired(let event): "trigger-\(event.trigger.value)"
         case .triggerCancelled(let event): "trigger-\(event.trigger.value)"
+        case .stockStatusChanged(let event): "stock-\(event.stock)"
         case .brokerAccountClosed(let event): "account-\(event.account.value)"
         case .userErased(let event): "user-\(event.user.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
@@ -550,6 +566,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 38, name: "TriggerCancelled", version: 1),
         EventType(id: 39, name: "SignalSkipped", version: 1),
         EventType(id: 40, name: "StrategyDefined", version: 1),
+        EventType(id: 41, name: "StockStatusChanged", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -605,6 +622,7 @@ public struct EventType: Sendable, Hashable {
         case .triggerCancelled: index = 38
         case .signalSkipped: index = 39
         case .strategyDefined: index = 40
+        case .stockStatusChanged: index = 41
         }
         self = Self.all[index - 1]
     }

@@ -3,7 +3,7 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 8 (v7 had no trigger offsets, v6 no rule sets, v5 no triggers, v4 no operators and no
+/// encode to the same bytes, and so have the same digest. Version 8 (v7 had no trigger offsets and no stock halts, v6 no rule sets, v5 no triggers, v4 no operators and no
 /// global trading halt, v3 no broker organization per order,
 /// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
@@ -120,6 +120,8 @@ extension EngineState {
             }
         }
         w.signed(s.lastAnalysedMinute ?? .min)
+        w.byte(s.halt == nil ? 0 : 1)
+        w.string(s.halt ?? "")
     }
 
     private static func encode(_ a: Account, _ w: inout BinaryWriter) {
@@ -326,13 +328,19 @@ extension EngineState {
             }
         }
         let analysed = version >= 3 ? try r.signed() : .min
-        return StockInfo(
+        var stock = StockInfo(
             code: m.code,
             name: name,
             market: market,
             marketData: m,
             lastAnalysedMinute: analysed == .min ? nil : analysed
         )
+        if version >= 8 {
+            let halted = try r.byte()
+            let reason = try r.string()
+            stock.halt = halted == 1 ? reason : nil
+        }
+        return stock
     }
 
     private static func slot(_ r: inout BinaryReader) throws(EngineError) -> Int {

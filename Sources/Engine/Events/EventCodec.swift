@@ -113,6 +113,10 @@ public enum EventCodec {
                 writer.string(value.name)
                 writer.fixed64(value.valueBits)
             }
+        case .stockStatusChanged(let e):
+            writer.varint(UInt64(e.stock.value))
+            writer.byte(e.halted ? 1 : 0)
+            writer.string(e.reason)
         case .strategyDefined(let e):
             writer.varint(e.user.value)
             writer.string(e.name)
@@ -406,6 +410,10 @@ public enum EventCodec {
             }
             return .indicatorsComputed(
                 IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values)
+            )
+        case 41:
+            return .stockStatusChanged(
+                StockStatusChanged(stock: try Self.stock(&r), halted: try r.byte() == 1, reason: try r.string())
             )
         case 40:
             return .strategyDefined(

@@ -293,6 +293,10 @@ extension DomainEvent {
             var values = JSONObjectWriter()
             for value in e.values { values.field(value.name, value.value) }
             o.raw("values", values.finish())
+        case .stockStatusChanged(let e):
+            o.field("stock", e.stock.description)
+            o.field("halted", e.halted)
+            o.field("reason", e.reason)
         case .strategyDefined(let e):
             o.field("user", e.user.description)
             o.field("name", e.name)

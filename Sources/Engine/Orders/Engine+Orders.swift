@@ -123,6 +123,7 @@ extension Engine {
     )? {
         if let halt = state.tradingHalt { return (.accountHalted, "trading is halted for every account: \(halt)") }
         if let halt = account.haltReason { return (.accountHalted, "trading is halted for this account: \(halt)") }
+        if let halt = stock.halt { return (.stockHalted, "KRX has halted trading in \(stock.code): \(halt)") }
         if account.broker.needsToken {
             guard let expiry = account.tokenExpiresAt, expiry > time else {
                 return (.tokenExpired, "the broker access token has expired; renew it before trading")

@@ -94,6 +94,8 @@ public enum RejectionReason: String, Sendable, Hashable, CaseIterable {
     case priceNotOnTick = "PRICE_NOT_ON_TICK"
     case dailyLimitExceeded = "DAILY_LIMIT_EXCEEDED"
     case accountHalted = "ACCOUNT_HALTED"
+    /// KRX halted trading in the stock (`StockStatusChanged`).
+    case stockHalted = "STOCK_HALTED"
     case unknownStock = "UNKNOWN_STOCK"
     case brokerRejected = "BROKER_REJECTED"
     case brokerUnreachable = "BROKER_UNREACHABLE"

@@ -340,8 +340,9 @@ extension Engine {
     func fireTriggers(_ state: EngineState, _ bar: Candle, closed: [DomainEvent], context: CommandContext)
         throws(EngineError) -> [DomainEvent]
     {
+        // A stock KRX halted takes no order: its triggers wait, and the first bar after the halt that crosses fires.
         guard let armed = state.armedTriggers[bar.stock], !armed.isEmpty,
-            state.stocks[bar.stock]?.marketData.watchesTriggers(bar) == true
+            let stock = state.stocks[bar.stock], stock.halt == nil, stock.marketData.watchesTriggers(bar)
         else { return [] }
         // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing
         // this decision produced can change its checks (ids, reservations, the band). Otherwise on a copy with the

@@ -50,6 +50,8 @@ public struct DataCollectionHandler: JobHandler {
         /// The quote for the cache, when it was due.
         var quote: String?
         var stock: String
+        /// Whether KRX halts trading in it, as the quote said (nil: no quote fetched).
+        var halted: Bool? = nil
     }
 
     public func handle(_ job: Job) async throws -> JobResult {
@@ -122,6 +124,24 @@ public struct DataCollectionHandler: JobHandler {
                 )
             }
         }
+        // What the quotes said of halts: the engine records a change only (its orders and triggers heed it).
+        let statuses: [WireCommand] = fetched.compactMap { fetched in
+            fetched.halted.map {
+                .stockStatus(
+                    stock: fetched.stock,
+                    halted: $0,
+                    reason: $0 ? "KRX trading halt (KIS temp_stop_yn=Y)" : ""
+                )
+            }
+        }
+        if !statuses.isEmpty {
+            for result in try await self.engine.send(statuses, correlation: "data-collection")
+            where result.status != 200 && result.status != 409 {
+                throw EngineClient.Failure(
+                    description: "the engine refused a stock's status: \(result.status) \(result.error ?? "")"
+                )
+            }
+        }
         let sets = fetched.compactMap { fetched in
             fetched.quote.map { ["SET", "cache:stock:\(fetched.stock)", $0, "EX", String(ttl)].map { Array($0.utf8) } }
         }
@@ -177,7 +197,7 @@ public struct DataCollectionHandler: JobHandler {
         cached.field("volume", quote.volume)
         cached.field("halted", quote.halted)
         cached.field("at", ISOTime.utc(minute))
-        return Fetched(candles: candles, quote: cached.finish(), stock: stock.stock)
+        return Fetched(candles: candles, quote: cached.finish(), stock: stock.stock, halted: quote.halted)
     }
 
 }
