@@ -165,8 +165,8 @@ public struct EngineState: Sendable, Hashable {
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
             // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
-            if let armed = self.armedTriggers[candle.stock],
-                self.stocks[candle.stock]?.marketData.watchesTriggers(candle) == true
+            if let armed = self.armedTriggers[candle.stock], let index = self.stocks.index(forKey: candle.stock),
+                self.stocks.values[index].marketData.watchesTriggers(candle)
             {
                 for id in armed { Self.modify(&self.triggers, id) { $0.water = $0.water(after: candle) } }
             }

@@ -341,8 +341,10 @@ extension Engine {
         throws(EngineError) -> [DomainEvent]
     {
         // A stock KRX halted takes no order: its triggers wait, and the first bar after the halt that crosses fires.
+        // (Through the index: reading the stored StockInfo in place, not a copy of it and its bars per bar.)
         guard let armed = state.armedTriggers[bar.stock], !armed.isEmpty,
-            let stock = state.stocks[bar.stock], stock.halt == nil, stock.marketData.watchesTriggers(bar)
+            let index = state.stocks.index(forKey: bar.stock), state.stocks.values[index].halt == nil,
+            state.stocks.values[index].marketData.watchesTriggers(bar)
         else { return [] }
         // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing
         // this decision produced can change its checks (ids, reservations, the band). Otherwise on a copy with the
@@ -350,7 +352,7 @@ extension Engine {
         var scratch: EngineState?
         var ended: Set<TriggerID> = []
         var events: [DomainEvent] = []
-        let opensSession = state.stocks[bar.stock]?.marketData.currentDay != KST.day(bar.start)
+        let opensSession = state.stocks.values[index].marketData.currentDay != KST.day(bar.start)
         for id in armed.sorted() {
             // Levels as they stood before this bar; not fired or cancelled earlier in this decision.
             guard !ended.contains(id), let trigger = state.triggers[id], let observed = trigger.crossing(bar) else {
