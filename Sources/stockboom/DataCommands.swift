@@ -79,7 +79,7 @@ struct DataImportCommand: AsyncParsableCommand {
         )
         let eventLog = try EventLog(directory: self.log)
         let runtime = try EngineRuntime(log: eventLog, engine: Engine(calendar: try loadCalendar()))
-        var totals = (bars: 0, skipped: 0, requests: 0)
+        var totals = (bars: 0, skipped: 0)
         do {
             for code in codes {
                 // Resumable: a stock goes on from the day after its newest bar in the log (of minutes: that day
@@ -90,7 +90,7 @@ struct DataImportCommand: AsyncParsableCommand {
                 var imported = 0
                 var skipped = 0
                 if pastMinutes {
-                    let (done, bad, requests) = try await Self.importMinutes(
+                    let (done, bad) = try await Self.importMinutes(
                         code,
                         from: start,
                         to: last,
@@ -99,7 +99,6 @@ struct DataImportCommand: AsyncParsableCommand {
                     )
                     imported += done
                     skipped += bad
-                    totals.requests += requests
                     start = last + 1  // the daily loop below has nothing left
                 }
                 while start <= last {
@@ -110,20 +109,14 @@ struct DataImportCommand: AsyncParsableCommand {
                         from: KST.yyyymmdd(day: start),
                         to: KST.yyyymmdd(day: end)
                     )
-                    totals.requests += 1
-                    let (done, bad) = try await Self.record(
-                        bars.map {
-                            Self.candle(code, .day1, KST.instant(day: KST.day(yyyymmdd: $0.date) ?? 0, hour: 0), $0)
-                        },
-                        runtime: runtime
-                    )
+                    let (done, bad) = try await Self.record(bars.map { $0.candle(code) }, runtime: runtime)
                     imported += done
                     skipped += bad
                     start = end + 1
                 }
                 if self.minutes && !pastMinutes {
                     let bars = try await client.minuteBars(code.description, until: "153000")
-                    let (done, bad) = try await Self.record(Self.minuteCandles(code, bars), runtime: runtime)
+                    let (done, bad) = try await Self.record(bars.map { $0.candle(code) }, runtime: runtime)
                     imported += done
                     skipped += bad
                 }
@@ -154,16 +147,15 @@ struct DataImportCommand: AsyncParsableCommand {
     /// 140 calendar days), then the oldest day KIS still keeps minutes of (a binary search, one short request a
     /// probe: KIS keeps about a year, so the days with minutes are the newest ones), then the days before it as
     /// daily bars and the days from it as minute bars (each day's daily bar is their roll-up; a day that
-    /// answers no minutes is recorded as its daily bar). Returns (recorded, refused, requests).
+    /// answers no minutes is recorded as its daily bar). Returns (recorded, refused).
     static func importMinutes(
         _ code: StockCode,
         from: Int64,
         to: Int64,
         client: KISClient,
         runtime: EngineRuntime
-    ) async throws -> (Int, Int, Int) {
+    ) async throws -> (Int, Int) {
         var daily: [KISDailyBar] = []
-        var requests = 0
         var start = from
         while start <= to {
             let end = min(to, start + 139)
@@ -172,69 +164,42 @@ struct DataImportCommand: AsyncParsableCommand {
                 from: KST.yyyymmdd(day: start),
                 to: KST.yyyymmdd(day: end)
             )
-            requests += 1
             start = end + 1
         }
         var low = 0
         var high = daily.count
         while low < high {
             let middle = (low + high) / 2
-            requests += 1
             if try await client.pastMinuteBars(code.description, day: daily[middle].date, until: "090000").isEmpty {
                 low = middle + 1
             } else {
                 high = middle
             }
         }
-        func dayCandle(_ bar: KISDailyBar) -> Candle {
-            Self.candle(code, .day1, KST.instant(day: KST.day(yyyymmdd: bar.date) ?? 0, hour: 0), bar)
-        }
-        var (recorded, refused) = try await Self.record(daily[..<low].map(dayCandle), runtime: runtime)
+        var (recorded, refused) = try await Self.record(daily[..<low].map { $0.candle(code) }, runtime: runtime)
         for bar in daily[low...] {
             let minutes = try await client.pastMinuteBars(code.description, day: bar.date)
-            requests += (minutes.count + 119) / 120
             let (done, bad) = try await Self.record(
-                minutes.isEmpty ? [dayCandle(bar)] : Self.minuteCandles(code, minutes),
+                minutes.isEmpty ? [bar.candle(code)] : minutes.map { $0.candle(code) },
                 runtime: runtime
             )
             recorded += done
             refused += bad
         }
-        return (recorded, refused, requests)
+        return (recorded, refused)
     }
 
-    /// KIS minute bars as 1-minute candles (a row whose date or time does not read is left out).
-    static func minuteCandles(_ code: StockCode, _ bars: [KISMinuteBar]) -> [Candle] {
-        bars.compactMap { bar in
-            guard let day = KST.day(yyyymmdd: bar.date), let hour = Int64(bar.time.prefix(2)),
-                let minute = Int64(bar.time.dropFirst(2).prefix(2))
-            else { return nil }
-            return Self.candle(code, .minute1, KST.instant(day: day, hour: hour, minute: minute), bar)
-        }
-    }
-
-    /// A KIS bar (daily or minute: the same prices and volume) as a candle starting at `start`.
-    static func candle(_ code: StockCode, _ timeframe: Timeframe, _ start: Int64, _ bar: some KISBarPrices) -> Candle {
-        Candle(
-            stock: code,
-            timeframe: timeframe,
-            start: start,
-            open: bar.open,
-            high: bar.high,
-            low: bar.low,
-            close: bar.close,
-            volume: bar.volume
-        )
-    }
-
-    /// Lists the stock if new (at its first bar's open), then records the bars in order; a bar the engine
-    /// refuses as invalid (a broken row) is counted and skipped, one already recorded adds nothing.
-    static func record(_ candles: [Candle], runtime: EngineRuntime) async throws -> (recorded: Int, refused: Int) {
-        guard let firstBar = candles.first else { return (0, 0) }
+    /// Lists the stock if new (at its first bar's open), then records the bars in order; a row that is no bar
+    /// (nil: its date or time does not read) or that the engine refuses as invalid is counted and skipped, one
+    /// already recorded adds nothing.
+    static func record(_ rows: [Candle?], runtime: EngineRuntime) async throws -> (recorded: Int, refused: Int) {
+        let candles = rows.compactMap { $0 }
+        let unreadable = rows.count - candles.count
+        guard let firstBar = candles.first else { return (0, unreadable) }
         let context = CommandContext(time: wallClockMicros(), correlationID: "data-import")
         if runtime.state.stocks[firstBar.stock] == nil {
             let opening = candles.first { (try? $0.validate()) != nil }
-            guard let opening else { return (0, candles.count) }
+            guard let opening else { return (0, rows.count) }
             _ = try await runtime.execute(
                 .listStock(
                     code: firstBar.stock,
@@ -246,7 +211,7 @@ struct DataImportCommand: AsyncParsableCommand {
             )
         }
         var recorded = 0
-        var refused = 0
+        var refused = unreadable
         for result in await runtime.execute(all: candles.map { .ingestCandle($0) }, context: context) {
             switch result {
             case .success(let execution): if !execution.offsets.isEmpty { recorded += 1 }
@@ -258,15 +223,3 @@ struct DataImportCommand: AsyncParsableCommand {
         return (recorded, refused)
     }
 }
-
-/// What a KIS daily and minute bar share.
-protocol KISBarPrices {
-    var open: Int64 { get }
-    var high: Int64 { get }
-    var low: Int64 { get }
-    var close: Int64 { get }
-    var volume: Int64 { get }
-}
-
-extension KISDailyBar: KISBarPrices {}
-extension KISMinuteBar: KISBarPrices {}

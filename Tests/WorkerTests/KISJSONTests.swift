@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Jobs
 import Runtime
@@ -157,5 +158,28 @@ import Testing
             }
         }
         return false
+    }
+}
+
+/// KIS bars as candles (the one conversion the collector and the history import share): a row whose date or
+/// time does not read is no candle, never a bar at the epoch or at a made-up minute.
+@Suite struct KISBarCandleTests {
+    @Test func rowsThatDoNotReadAreNoCandle() throws {
+        let code = try #require(StockCode("005930"))
+        func minute(_ date: String, _ time: String) -> KISMinuteBar {
+            KISMinuteBar(date: date, time: time, open: 100, high: 110, low: 90, close: 105, volume: 7)
+        }
+        let good = try #require(minute("20250106", "091500").candle(code))
+        #expect(good.start == KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 9, minute: 15))
+        #expect(good.timeframe == .minute1 && good.close == 105 && good.volume == 7)
+        for (date, time) in [
+            ("", "091500"), ("2025016", "091500"), ("20251345", "091500"), ("20250106", "0915"),
+            ("20250106", "9x1500"), ("20250106", "\u{0}\u{0}1500"), ("٢٠٢٥٠١٠٦", "091500"),
+        ] {
+            #expect(minute(date, time).candle(code) == nil, "\(date) \(time)")
+        }
+        let day = KISDailyBar(date: "20250106", open: 1, high: 2, low: 1, close: 2, volume: 3)
+        #expect(day.candle(code)?.start == KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 0))
+        #expect(KISDailyBar(date: "-20250106", open: 1, high: 2, low: 1, close: 2, volume: 3).candle(code) == nil)
     }
 }

@@ -169,14 +169,9 @@ public struct Engine: Sendable {
             let closed: [DomainEvent] = try state.stocks.values[index].marketData.ingest(candle).map {
                 .candleClosed($0)
             }
-            // A new bar the triggers watch (a 1-minute bar; a daily bar of a day without minutes) checks the
-            // stock's armed triggers (none: nothing more is done per candle); a bar seen before closes nothing and
-            // checks nothing.
-            guard !closed.isEmpty, state.armedTriggers[candle.stock] != nil,
-                state.stocks.values[index].marketData.watchesTriggers(candle)
-            else {
-                return Decision(events: closed)
-            }
+            // A new bar checks the stock's armed triggers (`fireTriggers` says which bars they watch; no trigger:
+            // nothing more is done per candle); a bar seen before closes nothing and checks nothing.
+            guard !closed.isEmpty, state.armedTriggers[candle.stock] != nil else { return Decision(events: closed) }
             return Decision(events: closed + (try self.fireTriggers(state, candle, closed: closed, context: context)))
         case .issueToken(let account, let expiresAt):
             guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }

@@ -170,22 +170,8 @@ public struct DataCollectionHandler: JobHandler {
         guard let code = StockCode(stock.stock) else {
             throw EngineClient.Failure(description: "'\(stock.stock)' is not a stock code")
         }
-        let candles: [Candle] = bars.compactMap { bar in
-            guard bar.date == KST.yyyymmdd(day: day), let hour = Int64(bar.time.prefix(2)),
-                let minute = Int64(bar.time.dropFirst(2).prefix(2))
-            else { return nil }
-            let start = KST.instant(day: day, hour: hour, minute: minute)
-            return Candle(
-                stock: code,
-                timeframe: .minute1,
-                start: start,
-                open: bar.open,
-                high: bar.high,
-                low: bar.low,
-                close: bar.close,
-                volume: bar.volume
-            )
-        }
+        let today = KST.yyyymmdd(day: day)
+        let candles = bars.compactMap { $0.date == today ? $0.candle(code) : nil }
         guard fetchQuote else { return Fetched(candles: candles, quote: nil, stock: stock.stock) }
         let quote = try await client.quote(stock.stock)
         var cached = JSONObjectWriter()

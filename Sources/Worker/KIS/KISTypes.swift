@@ -216,3 +216,39 @@ public struct KISBalance: Sendable, Equatable {
     /// `dnca_tot_amt`.
     public var cash: Int64
 }
+
+extension KISMinuteBar {
+    /// The bar as a 1-minute candle of `code` starting at its date and time (KST); nil when either does not read.
+    public func candle(_ code: StockCode) -> Candle? {
+        guard let day = KST.day(yyyymmdd: self.date), self.time.count == 6, let hour = Int64(self.time.prefix(2)),
+            let minute = Int64(self.time.dropFirst(2).prefix(2))
+        else { return nil }
+        return Candle(
+            stock: code,
+            timeframe: .minute1,
+            start: KST.instant(day: day, hour: hour, minute: minute),
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume
+        )
+    }
+}
+
+extension KISDailyBar {
+    /// The bar as a daily candle of `code` (starting at its KST midnight); nil when its date does not read.
+    public func candle(_ code: StockCode) -> Candle? {
+        guard let day = KST.day(yyyymmdd: self.date) else { return nil }
+        return Candle(
+            stock: code,
+            timeframe: .day1,
+            start: KST.instant(day: day, hour: 0),
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume
+        )
+    }
+}
