@@ -322,15 +322,40 @@ public final class PrivatePostgres: @unchecked Sendable {
 
     public static func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-    /// `system(3)`: fork, exec `sh -c`, waitpid. (Foundation's `Process.waitUntilExit` never returned here once
-    /// `pg_ctl start` had left the postmaster running in the background.)
+    /// `sh -c command`, waited for; the child inherits standard input, output and error only.
+    ///
+    /// Not `system(3)`: that hands every open descriptor of this process to the child, and a daemon it leaves
+    /// running (`pg_ctl start`'s postmaster) keeps them for its life. Among them are the sockets by which
+    /// Foundation's `Process` learns that its other children exited — one held open makes that child's
+    /// `waitUntilExit` wait forever, beside a zombie (the fault test's 12-minute hang: a `curl` never reaped).
     public static func shell(_ command: String) throws {
-        let status = system(command)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        _ = addCloseFrom(&actions, 3)
+        let words: [String] = ["/bin/sh", "-c", command]
+        let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, arguments, environ)
+        guard spawned == 0 else {
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [NSLocalizedDescriptionKey: "spawn failed (\(spawned)): \(command)"]
+            )
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         guard status == 0 else {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "failed (\(status)): \(command)"])
         }
     }
 }
+
+/// glibc ≥ 2.34's `posix_spawn_file_actions_addclosefrom_np`, which its headers show only to `_GNU_SOURCE`
+/// builds (Swift's Glibc module is not one).
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func addCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
 
 /// Waits for a child process on a thread of its own: such waits have no bound, so they stay off the
 /// bounded `BlockingPool` the code under test uses.

@@ -53,7 +53,7 @@ func taLibReference(csvPath: String) async throws -> [[Double]] {
     process.standardOutput = output.handle
     process.standardError = errors.handle
     try process.run()
-    let (data, problem) = try await blocking {  // python's run, waited for off the cooperative pool
+    let (data, problem) = try await onOwnThread {  // python's run, waited for off the cooperative pool
         process.waitUntilExit()
         return (Data(output.text.utf8), errors.text)
     }

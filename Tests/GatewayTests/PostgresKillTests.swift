@@ -13,7 +13,7 @@ import Testing
     /// reads from PostgreSQL answer 503 and /health names postgres; after PostgreSQL's crash recovery the read
     /// models catch up from their checkpoints with every acknowledged write exactly once.
     @Test func aKilledPostgreSQLLosesNothingAndTheReadModelsCatchUp() async throws {
-        let postgres = try await blocking { try PrivatePostgres() }  // initdb, waited for off the cooperative pool
+        let postgres = try await onOwnThread { try PrivatePostgres() }  // initdb, waited for off the cooperative pool
         var environment = try ServeTests.services()
         environment["DATABASE_URL"] = postgres.url
         environment["JWT_SECRET"] = "a fixed secret of more than thirty-two characters"
@@ -38,7 +38,7 @@ import Testing
         }
         for number in 0..<5 { #expect(try await open(number) == 201) }
 
-        try await blocking { try postgres.kill9() }
+        try await onOwnThread { try postgres.kill9() }
         for number in 5..<10 {
             #expect(try await open(number) == 201, "writes go on without PostgreSQL: they are in the log")
         }
@@ -49,7 +49,7 @@ import Testing
             "a read from PostgreSQL answers 503 while it is down"
         )
 
-        try await blocking { try postgres.start() }  // crash recovery
+        try await onOwnThread { try postgres.start() }  // crash recovery
         var rows = -1
         for _ in 0..<300 {
             if let connection = try? PostgresConnection(url: postgres.url),

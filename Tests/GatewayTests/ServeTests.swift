@@ -20,7 +20,7 @@ func http(
     token: String? = nil
 ) async throws -> (Int, String) {
     let content = json.map { ("application/json", $0) } ?? body.map { (contentType, $0) }
-    return try await blocking { try curl(url, content: content, token: token) }
+    return try await onOwnThread { try curl(url, content: content, token: token) }
 }
 
 private func curl(_ url: String, content: (type: String, body: String)?, token: String?) throws -> (Int, String) {
@@ -72,7 +72,7 @@ final class Server: @unchecked Sendable {
     func stop() async -> (Int32, String) {
         kill(self.process.processIdentifier, SIGTERM)
         return
-            (try? await blocking {
+            (try? await onOwnThread {
                 self.process.waitUntilExit()
                 return (self.process.terminationStatus, self.output.text)
             }) ?? (-1, "")
@@ -167,7 +167,7 @@ final class Server: @unchecked Sendable {
         let (exit, log) = await server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
         #expect(Date().timeIntervalSince(started) < 10, "SIGTERM must not wait for an open stream")
-        try await blocking { client.waitUntilExit() }
+        try await onOwnThread { client.waitUntilExit() }
         let received = output.text
         #expect(received.contains("event: UserRegistered"), "\(received)")
     }
@@ -304,7 +304,7 @@ final class Server: @unchecked Sendable {
         process.standardOutput = output.handle
         process.standardError = output.handle
         try process.run()
-        let text = try await blocking {  // minutes of schemathesis, waited for off the cooperative pool
+        let text = try await onOwnThread {  // minutes of schemathesis, waited for off the cooperative pool
             process.waitUntilExit()
             return output.text
         }
@@ -334,7 +334,7 @@ final class Server: @unchecked Sendable {
         process.standardOutput = output.handle
         process.standardError = output.handle
         try process.run()
-        let text = try await blocking {
+        let text = try await onOwnThread {
             process.waitUntilExit()
             return output.text
         }

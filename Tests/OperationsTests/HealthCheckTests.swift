@@ -45,12 +45,12 @@ import Testing
         #expect(ok.0 == 0 && !ok.2, "\(ok)")
 
         // PostgreSQL goes away under a running api: it answers 503 naming it; a restart cannot fix that.
-        let postgres = try await blocking { try PrivatePostgres() }  // initdb and start, off the cooperative pool
+        let postgres = try await onOwnThread { try PrivatePostgres() }  // initdb and start, off the cooperative pool
         let orphanPort = freeLoopbackPort()
         let orphan = try Self.serve(directory, port: orphanPort, databaseURL: postgres.url)
         defer { kill(orphan.processIdentifier, SIGKILL) }
         #expect(try await Self.waitForHealth(orphanPort, status: "200"))
-        try await blocking { try postgres.kill9() }
+        try await onOwnThread { try postgres.kill9() }
         #expect(try await Self.waitForHealth(orphanPort, status: "503"))
         let down = try await Self.check(directory, port: orphanPort)
         #expect(down.0 == 1 && !down.2, "\(down)")

@@ -54,7 +54,7 @@ import Testing
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (
         Int32, String
     ) {
-        try await blocking { try Self.runWaiting(executable, arguments, environment: environment) }
+        try await onOwnThread { try Self.runWaiting(executable, arguments, environment: environment) }
     }
 
     private static func runWaiting(_ executable: String, _ arguments: [String], environment: [String: String]?) throws
@@ -162,7 +162,7 @@ import Testing
 
         // The server's own log lines: JSON objects with a level, so `grep ERROR` finds errors.
         kill(server.processIdentifier, SIGTERM)
-        try await blocking { server.waitUntilExit() }
+        try await onOwnThread { server.waitUntilExit() }
         #expect(server.terminationStatus == 0)
         let lines = logLines.text.split(separator: "\n")
         #expect(lines.count >= 3, "recovered, listening, stopped")

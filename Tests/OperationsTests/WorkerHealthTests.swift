@@ -47,7 +47,7 @@ import Worker
         process.standardOutput = output.handle
         process.standardError = FileHandle.nullDevice
         try process.run()
-        try await blocking { process.waitUntilExit() }
+        try await onOwnThread { process.waitUntilExit() }
         let text = output.text
         let status = Int(text.split(separator: "\n").last ?? "") ?? 0
         return (status, String(text.dropLast(String(status).count + 1)))

@@ -141,7 +141,7 @@ import Worker
         let workerCount = max(1, Int(environment["STOCKBOOM_FAULT_WORKERS"] ?? "") ?? 2)
         // Everything that blocks (initdb, pg_ctl, waiting for a process, libpq, hiredis) runs on a thread of its
         // own: a blocked cooperative thread would starve the in-process servers of the tests running beside.
-        let postgres = try await blocking { try PrivatePostgres() }
+        let postgres = try await onOwnThread { try PrivatePostgres() }
         let scratch = TemporaryDirectory("faults")
         let redisPort = freeLoopbackPort()
         let redis = Mutex(try await WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path))
@@ -322,11 +322,11 @@ import Worker
                 injected[fault, default: 0] += 1
                 switch fault {
                 case .killServe:
-                    _ = try await blocking { cluster.serve?.killed() }
+                    _ = try await onOwnThread { cluster.serve?.killed() }
                     try await cluster.startServe()
                 case .killWorker:
                     let index = Int.random(in: cluster.workers.indices, using: &random)
-                    _ = try await blocking { cluster.workers[index]?.killed() }
+                    _ = try await onOwnThread { cluster.workers[index]?.killed() }
                     try await Task.sleep(for: .milliseconds(Int.random(in: 100...1_500, using: &random)))
                     try cluster.startWorker(index)
                 case .stallWorker:
@@ -339,22 +339,22 @@ import Worker
                     try await Task.sleep(for: .milliseconds(Int.random(in: 5_500...7_500, using: &random)))
                     kill(frozen.process.processIdentifier, SIGCONT)
                 case .killPostgres:
-                    try await blocking { try postgres.kill9() }
+                    try await onOwnThread { try postgres.kill9() }
                     try await Task.sleep(for: .seconds(1))
-                    try await blocking { try postgres.start() }
+                    try await onOwnThread { try postgres.start() }
                 case .killRedis:
-                    _ = try await blocking { redis.withLock { $0.killed() } }
+                    _ = try await onOwnThread { redis.withLock { $0.killed() } }
                     try await Task.sleep(for: .seconds(1))
                     let restarted = try await WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path)
                     redis.withLock { $0 = restarted }
                 case .flushRedis:
-                    _ = try? await blocking {
+                    _ = try? await onOwnThread {
                         try RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int32(redisPort))).command([
                             "FLUSHALL"
                         ])
                     }
                 case .terminateBackends:
-                    _ = try await blocking {
+                    _ = try await onOwnThread {
                         try PostgresConnection(url: postgres.url).query(
                             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
                         )
@@ -377,7 +377,7 @@ import Worker
                         injected[fault, default: 1] -= 1
                         continue
                     }
-                    let ballast = try await blocking { disk.fill("ballast", bytes: Int.max) }
+                    let ballast = try await onOwnThread { disk.fill("ballast", bytes: Int.max) }
                     try await Task.sleep(for: .seconds(2))
                     try FileManager.default.removeItem(atPath: ballast)
                 case .lateCandles:

@@ -29,7 +29,7 @@ import Testing
             environment: ProcessInfo.processInfo.environment,
             output: directory + "/smtp-\(port).log"
         )
-        try await blocking {  // python's start-up is waited for off the cooperative pool
+        try await onOwnThread {  // python's start-up is waited for off the cooperative pool
             for _ in 0..<100 {
                 let probe = Process()
                 probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -57,7 +57,7 @@ import Testing
         ]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
-        try await blocking { openssl.waitUntilExit() }
+        try await onOwnThread { openssl.waitUntilExit() }
         try #require(openssl.terminationStatus == 0)
         let (server, port) = try await Self.sink(directory.path, tls: (cert, key))
         defer { server.killed() }

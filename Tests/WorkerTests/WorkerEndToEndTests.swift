@@ -35,7 +35,7 @@ final class Child: @unchecked Sendable {
     @discardableResult
     func stop(signal: Int32 = SIGTERM) async -> Int32 {
         kill(self.process.processIdentifier, signal)
-        return (try? await blocking { self.waitForExit() }) ?? -1
+        return (try? await onOwnThread { self.waitForExit() }) ?? -1
     }
 
     /// SIGKILL and the (immediate) reaping, for `defer` blocks, which cannot await.
@@ -160,7 +160,7 @@ final class Child: @unchecked Sendable {
         json: String? = nil,
         headers: [String] = []
     ) async throws -> (Int, [String: Any]) {
-        let (status, text) = try await blocking {
+        let (status, text) = try await onOwnThread {
             try Self.curl(rig, method, path, token: token, json: json, headers: headers)
         }
         return (status, ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:])
@@ -176,7 +176,7 @@ final class Child: @unchecked Sendable {
     ) throws -> (Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        var arguments = ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"]
+        var arguments = ["-s", "-m", "30", "-X", method, "-w", "\n%{http_code}"]
         if let json { arguments += ["-H", "Content-Type: application/json", "-d", json] }
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
         for header in headers { arguments += ["-H", header] }
@@ -411,7 +411,7 @@ final class Child: @unchecked Sendable {
         let output = OutputFile()
         dump.standardOutput = output.handle
         try dump.run()
-        let text = try await blocking {
+        let text = try await onOwnThread {
             dump.waitUntilExit()
             return Data(output.text.utf8)
         }
