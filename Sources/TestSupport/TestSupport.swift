@@ -335,7 +335,7 @@ public final class PrivatePostgres: @unchecked Sendable {
         _ = addCloseFrom(&actions, 3)
         let words: [String] = ["/bin/sh", "-c", command]
         let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        defer { arguments.forEach { free($0) } }
+        defer { for argument in arguments { free(argument) } }
         var pid = pid_t()
         let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, arguments, environ)
         guard spawned == 0 else {
