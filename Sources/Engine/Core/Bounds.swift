@@ -166,6 +166,7 @@ public enum Bounds {
     public static func identifier(_ text: String, _ field: String, maxBytes: Int) throws(EngineError) {
         guard !text.isEmpty else { throw .invalid("\(field) must not be empty") }
         guard text.utf8.count <= maxBytes else { throw .invalid("\(field) must be at most \(maxBytes) bytes of UTF-8") }
+        if Self.isPrintableASCII(text) { return }
         if let (position, scalar) = text.unicodeScalars.enumerated().first(where: { Self.isUnsafe($0.element) }) {
             throw .invalid(
                 "\(field) must not contain control or direction-override characters (U+\(Self.hex(scalar)) at position \(position))"
@@ -177,11 +178,12 @@ public enum Bounds {
     /// replaced by U+FFFD, cut to `maxBytes` on a character boundary. Never refused: a broker's message about a
     /// fill that happened must not stop the fill being recorded.
     public static func safeText(_ text: String, maxBytes: Int) -> String {
+        if text.utf8.count <= maxBytes && Self.isPrintableASCII(text) { return text }
         var scalars = String.UnicodeScalarView()
         var bytes = 0
         for scalar in text.unicodeScalars {
             let safe = Self.isUnsafe(scalar) ? "\u{FFFD}" : scalar
-            bytes += String(safe).utf8.count
+            bytes += UTF8.width(safe)
             if bytes > maxBytes { break }
             scalars.append(safe)
         }
@@ -198,7 +200,13 @@ public enum Bounds {
         }
     }
 
-    public static func containsUnsafe(_ text: String) -> Bool { text.unicodeScalars.contains(where: Self.isUnsafe) }
+    public static func containsUnsafe(_ text: String) -> Bool {
+        !Self.isPrintableASCII(text) && text.unicodeScalars.contains(where: Self.isUnsafe)
+    }
+
+    /// Every byte printable ASCII (U+0020…U+007E): no scalar of it is unsafe — the common case, checked on the
+    /// bytes before the scalar-by-scalar look.
+    static func isPrintableASCII(_ text: String) -> Bool { text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } }
 
     static func hex(_ scalar: Unicode.Scalar) -> String {
         let digits = String(scalar.value, radix: 16, uppercase: true)

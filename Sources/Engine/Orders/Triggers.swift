@@ -21,7 +21,10 @@ import Foundation
 public struct TriggerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let value: UInt64
     public init(value: UInt64) { self.value = value }
-    public var description: String { String(format: "trg-%010llu", self.value) }
+    public var description: String {
+        let digits = String(self.value)
+        return "trg-" + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+    }
 
     /// `trg-0000000001`.
     public init?(_ text: String) {
