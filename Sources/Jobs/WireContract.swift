@@ -35,9 +35,10 @@ public enum WireCommand: Codable, Sendable, Equatable {
     case notificationSent(notification: String, channel: String, detail: String)
     case notificationFailed(notification: String, channel: String, detail: String)
     case halt(account: String, reason: String)
-    /// KRX halted trading in a stock, or resumed it, as KIS's quote showed (`temp_stop_yn`); nothing is recorded
-    /// when the engine already knows.
-    case stockStatus(stock: String, halted: Bool, reason: String)
+    /// KRX halted trading in a stock (`temp_stop_yn`), interrupted it for volatility (`vi_cls_code`), or resumed
+    /// it, as KIS's quote showed; nothing is recorded when the engine already knows. (`volatilityInterruption`
+    /// absent: a worker from before VIs were read — its `halted` alone.)
+    case stockStatus(stock: String, halted: Bool, reason: String, volatilityInterruption: Bool? = nil)
     /// With `expectedCash` (the engine's cash the amount was computed from), refused (409) if it moved since.
     case deposit(account: String, amount: Int64, expectedCash: Int64? = nil)
     /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
@@ -195,8 +196,10 @@ public enum WireCommand: Codable, Sendable, Equatable {
         case .notificationFailed(let id, let channel, let detail):
             return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
-        case .stockStatus(let stock, let halted, let reason):
-            return .setStockStatus(stock: try stockCode(stock), halted: halted, reason: reason)
+        case .stockStatus(let stock, let halted, let reason, let interruption):
+            let status: StockTradingStatus =
+                halted ? .halted : interruption == true ? .volatilityInterruption : .trading
+            return .setStockStatus(stock: try stockCode(stock), status: status, reason: reason)
         case .grantOperator(let id, let by): return .grantOperator(try user(id), by: by)
         case .revokeOperator(let id, let by): return .revokeOperator(try user(id), by: by)
         case .deposit(let id, let amount, let expectedCash):

@@ -89,6 +89,8 @@ public final class KISFake: Sendable {
         public var brokenMinuteDays: Set<String> = []
         /// Stocks whose quote says KRX halted trading (`temp_stop_yn: Y`).
         public var haltedStocks: Set<String> = []
+        /// Stocks in a volatility interruption, with the `vi_cls_code` their quote shows (others show `N`).
+        public var interruptedStocks: [String: String] = [:]
         /// Requests refused for being off the documented protocol (`KISProtocol`), path and reason.
         public var violations: [String] = []
     }
@@ -314,6 +316,7 @@ public final class KISFake: Sendable {
                             "stck_lwpr": String(min(base, price)), "acml_vol": "123456",
                             "temp_stop_yn": state.haltedStocks.contains(code) ? "Y" : "N", "stck_shrn_iscd": code,
                             "aspr_unit": String(Self.tick(price)),
+                            "vi_cls_code": state.interruptedStocks[code] ?? "N",
                         ]
                     ]
                 )

@@ -225,6 +225,7 @@ public final class SimulatedKIS: Sendable {
                 output.field("stck_lwpr", String(min(base, price)))
                 output.field("acml_vol", String(self.lastBar(stock, now: now)?.volume ?? 0))
                 output.field("temp_stop_yn", "N")
+                output.field("vi_cls_code", "N")
                 output.field("stck_shrn_iscd", code)
                 output.field("aspr_unit", String(KRXPriceRules.tickSize(at: price)))
                 json.raw("output", output.finish())

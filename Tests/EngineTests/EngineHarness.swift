@@ -220,7 +220,10 @@ func sampleEvents() -> [DomainEvent] {
         .operatorRevoked(OperatorRole(user: UserID(value: 1), by: "cli:\u{0}")),
         .tradingHalted(TradingHalt(by: UserID(value: 1), reason: "시장 급변 \u{202E}")),
         .stockStatusChanged(
-            StockStatusChanged(stock: World.samsung, halted: true, reason: "거래정지 (KIS temp_stop_yn=Y)")
+            StockStatusChanged(stock: World.samsung, status: .halted, reason: "거래정지 (KIS temp_stop_yn=Y)")
+        ),
+        .stockStatusChanged(
+            StockStatusChanged(stock: World.hynix, status: .volatilityInterruption, reason: "VI \u{202E}")
         ),
         .tradingResumed(TradingHalt(by: UserID(value: 1), reason: "")),
         .accountResumed(

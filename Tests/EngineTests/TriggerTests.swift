@@ -367,9 +367,9 @@ import Testing
             &world,
             ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
         )
-        let halted = try world.run(.setStockStatus(stock: World.samsung, halted: true, reason: "거래정지"))
+        let halted = try world.run(.setStockStatus(stock: World.samsung, status: .halted, reason: "거래정지"))
         #expect(halted.events.map(\.typeName) == ["StockStatusChanged"])
-        #expect(try world.run(.setStockStatus(stock: World.samsung, halted: true, reason: "거래정지")).events.isEmpty)
+        #expect(try world.run(.setStockStatus(stock: World.samsung, status: .halted, reason: "거래정지")).events.isEmpty)
         let (refused, _) = try world.place(account, .buy, 1, at: 70_000)
         #expect(world.order(refused).status == .rejected && world.order(refused).failureReason == .stockHalted)
         let (other, _) = try world.place(account, .buy, 1, at: 128_500, stock: World.hynix)
@@ -377,13 +377,65 @@ import Testing
         #expect(try Self.bar(&world, 1, high: 70_000, low: 68_000) == ["CandleClosed"], "the halt holds the exit")
         #expect(world.state.triggers[stop]?.status == .armed)
         #expect(try EngineState(snapshot: world.state.snapshot()) == world.state, "the halt is in the snapshot")
-        try world.run(.setStockStatus(stock: World.samsung, halted: false, reason: ""))
+        try world.run(.setStockStatus(stock: World.samsung, status: .trading, reason: ""))
         let fired = try Self.bar(&world, 2, high: 69_500, low: 68_500)
         #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested"], "\(fired)")
         #expect(world.replayed().digest == world.state.digest)
         #expect(throws: EngineError.self) {
-            try world.run(.setStockStatus(stock: StockCode("999999")!, halted: true, reason: "x"))
+            try world.run(.setStockStatus(stock: StockCode("999999")!, status: .halted, reason: "x"))
         }
+    }
+
+    /// A volatility interruption (VI): orders are still taken (KRX collects them for its single-price auction), the
+    /// stock's triggers wait through crossing bars and fire on the first crossing bar after it; a halt replaces
+    /// a VI and trading replaces both. The status is in the snapshot; a status byte no engine writes is refused.
+    @Test func aVolatilityInterruptionHoldsTriggersButTakesOrders() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
+        )
+        let vi = try world.run(.setStockStatus(stock: World.samsung, status: .volatilityInterruption, reason: "VI 1"))
+        #expect(
+            vi.events == [
+                .stockStatusChanged(
+                    StockStatusChanged(stock: World.samsung, status: .volatilityInterruption, reason: "VI 1")
+                )
+            ]
+        )
+        #expect(world.state.stocks[World.samsung]?.tradingStatus == .volatilityInterruption)
+        #expect(
+            try world.run(.setStockStatus(stock: World.samsung, status: .volatilityInterruption, reason: "VI 1"))
+                .events.isEmpty
+        )
+        let (taken, _) = try world.place(account, .buy, 1, at: 70_000)
+        #expect(world.order(taken).status != .rejected, "a VI takes orders: \(world.order(taken))")
+        #expect(try Self.bar(&world, 1, high: 70_000, low: 68_000) == ["CandleClosed"], "the VI holds the exit")
+        #expect(world.state.triggers[stop]?.status == .armed)
+        #expect(try EngineState(snapshot: world.state.snapshot()) == world.state, "the VI is in the snapshot")
+        // A halt during the VI replaces it; the stock then takes no order.
+        try world.run(.setStockStatus(stock: World.samsung, status: .halted, reason: "거래정지"))
+        #expect(world.state.stocks[World.samsung]?.interruption == nil)
+        #expect(world.state.stocks[World.samsung]?.halt == "거래정지")
+        try world.run(.setStockStatus(stock: World.samsung, status: .trading, reason: "ignored"))
+        #expect(world.state.stocks[World.samsung]?.tradingStatus == .trading)
+        let fired = try Self.bar(&world, 2, high: 69_500, low: 68_500)
+        #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested"], "\(fired)")
+        #expect(world.replayed().digest == world.state.digest)
+        // Type 41 with a status byte of 3: undecodable, not read as "trading". (The record ends with the status
+        // and the empty reason's length.)
+        var record = EventCodec.encode(
+            EventEnvelope(
+                timestamp: 1,
+                event: .stockStatusChanged(
+                    StockStatusChanged(stock: World.samsung, status: .volatilityInterruption, reason: "")
+                )
+            )
+        )
+        #expect(Array(record.suffix(2)) == [2, 0])
+        #expect(try EventCodec.decode(record, timestamp: 1).event.typeName == "StockStatusChanged")
+        record[record.count - 2] = 3
+        #expect(throws: EngineError.self) { try EventCodec.decode(record, timestamp: 1) }
     }
 
     /// A `TriggerArmed` of schema v1 (before distances from the fill) decodes with none.

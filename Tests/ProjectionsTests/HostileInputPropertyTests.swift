@@ -116,9 +116,10 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
     case .cancelTrigger(let id, let user):
         // Another user's (or no user's) id: refused as not found.
         return .cancelTrigger(id, user: which == 0 ? user : UserID(value: UInt64(bitPattern: i())))
-    case .setStockStatus(let stock, let halted, _):
+    case .setStockStatus(let stock, let status, _):
         // A stock nobody listed, or a reason made of control characters and markup.
-        return .setStockStatus(stock: which == 0 ? StockCode("999999")! : stock, halted: !halted, reason: t())
+        let other = StockTradingStatus(rawValue: (status.rawValue + 1) % 3)!
+        return .setStockStatus(stock: which == 0 ? StockCode("999999")! : stock, status: other, reason: t())
     case .haltTrading(let by, _):
         return .haltTrading(by: which == 0 ? UserID(value: UInt64(bitPattern: i())) : by, reason: t())
     case .resumeTrading(let by, _):
@@ -224,9 +225,11 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
         var (mutated, refused, recorded) = (0, 0, 0)
         for index in 0..<commands {
             var (command, context) = generator.next(state: runtime.state)
-            // Now and then KRX halts a stock or resumes it (orders for it are then refused, its triggers wait).
+            // Now and then KRX halts a stock, interrupts it (VI) or resumes it (orders for a halted one are
+            // refused; the triggers of either wait).
             if index > 40, index % 37 == 0, let stock = runtime.state.stocks.keys.sorted().first {
-                command = .setStockStatus(stock: stock, halted: index % 74 == 0, reason: "거래정지")
+                let status = StockTradingStatus(rawValue: UInt8(index / 37 % 3))!
+                command = .setStockStatus(stock: stock, status: status, reason: "거래정지")
             }
             // Half of the commands after set-up carry a hostile value; the rest keep the state interesting.
             if index > 40, random.chance(2) {

@@ -102,6 +102,15 @@ import Testing
             #expect(quote.price == 55_000 && quote.upperLimit == 71_500 && quote.lowerLimit == 38_500)
             #expect(mock.state.withLock { $0.tokensIssued } == 2)
             #expect(issued.count == 2)
+            #expect(quote.status.status == .trading && quote.volatilityInterruption == nil, "vi_cls_code N")
+            // What the quote says of VIs and halts (a halt wins over a VI); a code of spaces is no VI.
+            mock.state.withLock { $0.interruptedStocks = ["005930": "2", "000660": "  "] }
+            let interrupted = try await client.quote("005930")
+            #expect(interrupted.status.status == .volatilityInterruption, "\(interrupted)")
+            #expect(interrupted.status.reason == "KRX VI (KIS vi_cls_code=2)")
+            #expect(try await client.quote("000660").status.status == .trading)
+            mock.state.withLock { $0.haltedStocks = ["005930"] }
+            #expect(try await client.quote("005930").status.status == .halted)
         }
     }
 

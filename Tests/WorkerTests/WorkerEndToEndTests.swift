@@ -700,14 +700,36 @@ final class Child: @unchecked Sendable {
             #expect(placed == 201 && order["status"] as? String == "REJECTED", "\(order)")
             #expect(order["failureReason"] as? String == "STOCK_HALTED", "\(order)")
             #expect(await first.stop() == 0)
-            // Five minutes later a new worker resumes after the engine's last minute.
+            // Five minutes later a new worker resumes after the engine's last minute. The halt is over and a
+            // volatility interruption holds the stock (its quote, fetched again: the cached one is dropped).
             mock.advance(seconds: 300)
+            mock.state.withLock {
+                $0.haltedStocks = []
+                $0.interruptedStocks = ["005930": "1"]
+            }
+            var cache = try #require(RedisEndpoint(url: rig.environment["REDIS_URL"]!))
+            cache.database = 1
+            _ = try RedisClient(endpoint: cache).command(["DEL", "cache:stock:005930"])
             let second = try Self.worker(
                 rig,
                 kis: kis,
                 extra: options + ["--clock-start", "2025-01-06T10:20:30+09:00"]
             )
             try await Self.waitFor(60, "09:00…10:19 collected") { try await candles().count == 80 }
+            try await Self.waitFor(30, "the VI recorded") {
+                try await Self.call(rig, "GET", "/api/market-data/stocks/005930", token: token).1["tradingStatus"]
+                    as? String == "VI"
+            }
+            let (_, stock) = try await Self.call(rig, "GET", "/api/market-data/stocks/005930", token: token)
+            #expect(stock["statusReason"] as? String == "KRX VI (KIS vi_cls_code=1)", "\(stock)")
+            let (_, during) = try await Self.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":1,"price":55000}"#
+            )
+            #expect(during["failureReason"] as? String != "STOCK_HALTED", "a VI takes orders: \(during)")
             let times = try await candles()
             #expect(Set(times).count == times.count, "no duplicates")
             #expect(

@@ -132,8 +132,8 @@ public enum Bounds {
             return .grantOperator(user, by: Self.safeText(by, maxBytes: 128))
         case .revokeOperator(let user, let by):
             return .revokeOperator(user, by: Self.safeText(by, maxBytes: 128))
-        case .setStockStatus(let stock, let halted, let reason):
-            return .setStockStatus(stock: stock, halted: halted, reason: Self.safeText(reason, maxBytes: 200))
+        case .setStockStatus(let stock, let status, let reason):
+            return .setStockStatus(stock: stock, status: status, reason: Self.safeText(reason, maxBytes: 200))
         case .haltTrading(let by, let reason):
             return .haltTrading(by: by, reason: Self.safeText(reason, maxBytes: 1_024))
         case .resumeTrading(let by, let reason):

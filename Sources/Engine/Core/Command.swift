@@ -124,8 +124,9 @@ public enum Command: Sendable, Hashable {
     case revokeOperator(UserID, by: String)
     /// The global kill switch, an operator's: every account refuses new orders until it is resumed.
     case haltTrading(by: UserID, reason: String)
-    /// KRX halted trading in a stock, or resumed it (the worker, from KIS's quote): no events when unchanged.
-    case setStockStatus(stock: StockCode, halted: Bool, reason: String)
+    /// KRX halted or interrupted (VI) trading in a stock, or resumed it (the worker, from KIS's quote): no
+    /// events when unchanged.
+    case setStockStatus(stock: StockCode, status: StockTradingStatus, reason: String)
     /// A protective order the engine watches (stop-loss, take-profit, trailing stop).
     case armTrigger(ArmTrigger)
     /// Its owner cancels an armed trigger.

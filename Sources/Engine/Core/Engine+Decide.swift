@@ -348,11 +348,18 @@ public struct Engine: Sendable {
         case .revokeOperator(let user, let by):
             guard state.operators.contains(user) else { return Decision(events: []) }
             return Decision(events: [.operatorRevoked(OperatorRole(user: user, by: by))])
-        case .setStockStatus(let code, let halted, let reason):
+        case .setStockStatus(let code, let status, let reason):
             guard let stock = state.stocks[code] else { throw .notFound("stock \(code) is not listed") }
-            let text = halted ? (reason.isEmpty ? "trading halted" : reason) : ""
-            guard stock.halt != (halted ? text : nil) else { return Decision(events: []) }
-            return Decision(events: [.stockStatusChanged(StockStatusChanged(stock: code, halted: halted, reason: text))]
+            let text =
+                switch status {
+                case .trading: ""
+                case .halted: reason.isEmpty ? "trading halted" : reason
+                case .volatilityInterruption: reason.isEmpty ? "volatility interruption" : reason
+                }
+            guard stock.tradingStatus != status || (stock.halt ?? stock.interruption ?? "") != text else {
+                return Decision(events: [])
+            }
+            return Decision(events: [.stockStatusChanged(StockStatusChanged(stock: code, status: status, reason: text))]
             )
         case .haltTrading(let by, let reason):
             guard state.operators.contains(by) else { throw .notFound("\(by) is not an operator") }

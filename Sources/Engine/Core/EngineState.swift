@@ -10,6 +10,14 @@ public struct StockInfo: Sendable, Hashable {
     public var lastAnalysedMinute: Int64?
     /// Why KRX halted trading in the stock (`StockStatusChanged`); nil while it trades.
     public var halt: String?
+    /// Why KRX interrupted continuous trading in the stock for volatility (a VI's single-price auction); nil
+    /// otherwise. Orders are taken; triggers wait.
+    public var interruption: String?
+
+    /// The status `StockStatusChanged` last recorded.
+    public var tradingStatus: StockTradingStatus {
+        self.halt != nil ? .halted : self.interruption != nil ? .volatilityInterruption : .trading
+    }
 }
 
 /// A notification's delivery state.
@@ -209,7 +217,10 @@ public struct EngineState: Sendable, Hashable {
         case .operatorRevoked(let e): self.operators.remove(e.user)
         case .tradingHalted(let e): self.tradingHalt = "\(e.reason) (\(e.by))"
         case .stockStatusChanged(let e):
-            Self.modify(&self.stocks, e.stock) { $0.halt = e.halted ? e.reason : nil }
+            Self.modify(&self.stocks, e.stock) {
+                $0.halt = e.status == .halted ? e.reason : nil
+                $0.interruption = e.status == .volatilityInterruption ? e.reason : nil
+            }
         case .tradingResumed: self.tradingHalt = nil
         case .strategyDefined(let e):
             if UInt64(self.ruleSets[e.user]?[e.name]?.count ?? 0) + 1 == e.version {

@@ -395,16 +395,38 @@ public struct TradingHalt: Sendable, Hashable {
     }
 }
 
-/// `StockStatusChanged`: KRX halted trading in a stock (a `거래정지`, as KIS's quote shows it), or resumed it.
-/// While halted, the engine takes no order for the stock and its triggers wait.
+/// How KRX trades a stock, as KIS's quote shows it.
+public enum StockTradingStatus: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Continuous trading.
+    case trading = 0
+    /// A trading halt (`거래정지`, `temp_stop_yn = Y`): KRX takes no order.
+    case halted = 1
+    /// A volatility interruption (VI, `vi_cls_code` other than `N`): about two minutes of single-price auction.
+    /// KRX takes orders into the auction; the engine's triggers wait for continuous trading (an exit sent into
+    /// the auction would fill at a price nobody can bound).
+    case volatilityInterruption = 2
+
+    public var description: String {
+        switch self {
+        case .trading: "TRADING"
+        case .halted: "HALTED"
+        case .volatilityInterruption: "VI"
+        }
+    }
+}
+
+/// `StockStatusChanged`: KRX halted trading in a stock (a `거래정지`), interrupted it for volatility (VI), or
+/// resumed it, as KIS's quote shows it. While halted the engine takes no order for the stock; while halted or
+/// interrupted its triggers wait.
 public struct StockStatusChanged: Sendable, Hashable {
     public var stock: StockCode
-    public var halted: Bool
-    /// Why (as the data said it); "" when resumed.
+    public var status: StockTradingStatus
+    /// Why (as the data said it); "" when trading resumed.
     public var reason: String
-    public init(stock: StockCode, halted: Bool, reason: String) {
+    public var halted: Bool { self.status == .halted }
+    public init(stock: StockCode, status: StockTradingStatus, reason: String) {
         self.stock = stock
-        self.halted = halted
+        self.status = status
         self.reason = reason
     }
 }

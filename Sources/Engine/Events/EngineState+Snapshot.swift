@@ -120,8 +120,8 @@ extension EngineState {
             }
         }
         w.signed(s.lastAnalysedMinute ?? .min)
-        w.byte(s.halt == nil ? 0 : 1)
-        w.string(s.halt ?? "")
+        w.byte(s.tradingStatus.rawValue)
+        w.string(s.halt ?? s.interruption ?? "")
     }
 
     private static func encode(_ a: Account, _ w: inout BinaryWriter) {
@@ -336,9 +336,13 @@ extension EngineState {
             lastAnalysedMinute: analysed == .min ? nil : analysed
         )
         if version >= 8 {
-            let halted = try r.byte()
+            let byte = try r.byte()
             let reason = try r.string()
-            stock.halt = halted == 1 ? reason : nil
+            guard let status = StockTradingStatus(rawValue: byte) else {
+                throw .undecodable("stock \(code) has status \(byte) in the snapshot")
+            }
+            stock.halt = status == .halted ? reason : nil
+            stock.interruption = status == .volatilityInterruption ? reason : nil
         }
         return stock
     }

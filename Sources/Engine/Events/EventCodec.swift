@@ -115,7 +115,7 @@ public enum EventCodec {
             }
         case .stockStatusChanged(let e):
             writer.varint(UInt64(e.stock.value))
-            writer.byte(e.halted ? 1 : 0)
+            writer.byte(e.status.rawValue)
             writer.string(e.reason)
         case .strategyDefined(let e):
             writer.varint(e.user.value)
@@ -412,9 +412,12 @@ public enum EventCodec {
                 IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values)
             )
         case 41:
-            return .stockStatusChanged(
-                StockStatusChanged(stock: try Self.stock(&r), halted: try r.byte() == 1, reason: try r.string())
-            )
+            let stock = try Self.stock(&r)
+            let byte = try r.byte()
+            guard let status = StockTradingStatus(rawValue: byte) else {
+                throw .undecodable("stock status \(byte) is not one of 0 (trading), 1 (halted), 2 (VI)")
+            }
+            return .stockStatusChanged(StockStatusChanged(stock: stock, status: status, reason: try r.string()))
         case 40:
             return .strategyDefined(
                 StrategyDefined(

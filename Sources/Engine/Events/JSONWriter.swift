@@ -295,6 +295,7 @@ extension DomainEvent {
             o.raw("values", values.finish())
         case .stockStatusChanged(let e):
             o.field("stock", e.stock.description)
+            o.field("status", e.status.description)
             o.field("halted", e.halted)
             o.field("reason", e.reason)
         case .strategyDefined(let e):

@@ -343,10 +343,12 @@ extension Engine {
     func fireTriggers(_ state: EngineState, _ bar: Candle, closed: [DomainEvent], context: CommandContext)
         throws(EngineError) -> [DomainEvent]
     {
-        // A stock KRX halted takes no order: its triggers wait, and the first bar after the halt that crosses fires.
+        // A stock KRX halted takes no order, one in a volatility interruption trades in a single-price auction:
+        // its triggers wait, and the first bar after the halt or the VI that crosses fires.
         // (Through the index: reading the stored StockInfo in place, not a copy of it and its bars per bar.)
         guard let armed = state.armedTriggers[bar.stock], !armed.isEmpty,
             let index = state.stocks.index(forKey: bar.stock), state.stocks.values[index].halt == nil,
+            state.stocks.values[index].interruption == nil,
             state.stocks.values[index].marketData.watchesTriggers(bar)
         else { return [] }
         // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Jobs
 
@@ -296,6 +297,11 @@ enum OpenAPIDocument {
                     "Stock": object([
                         "id": string(), "name": string(), "market": string(), "lastPrice": integer,
                         "basePrice": integer, "lowerLimit": integer, "upperLimit": integer,
+                        "tradingStatus": string(
+                            "KRX's trading of the stock as KIS's quote last showed: VI is a volatility interruption's single-price auction (orders are taken, triggers wait); HALTED takes no order",
+                            values: StockTradingStatus.allCases.map(\.description)
+                        ),
+                        "statusReason": string("Why, as the data said it; empty while trading"),
                     ]),
                     "StockList": list("Stock"),
                     "Candles": object([

@@ -177,7 +177,9 @@ extension GatewayAPI {
             lastPrice: info.marketData.lastClose,
             basePrice: info.marketData.basePrice,
             lowerLimit: band.lowerBound,
-            upperLimit: band.upperBound
+            upperLimit: band.upperBound,
+            tradingStatus: info.tradingStatus.description,
+            statusReason: info.halt ?? info.interruption ?? ""
         )
     }
 
@@ -236,6 +238,9 @@ struct StockBody: Codable {
     var basePrice: Int64
     var lowerLimit: Int64
     var upperLimit: Int64
+    /// `TRADING`, `HALTED` or `VI` (`StockTradingStatus`).
+    var tradingStatus: String
+    var statusReason: String
 }
 
 struct CandleBody: Codable {

@@ -50,8 +50,8 @@ public struct DataCollectionHandler: JobHandler {
         /// The quote for the cache, when it was due.
         var quote: String?
         var stock: String
-        /// Whether KRX halts trading in it, as the quote said (nil: no quote fetched).
-        var halted: Bool? = nil
+        /// How KRX trades it, as the quote said (nil: no quote fetched).
+        var status: (status: StockTradingStatus, reason: String)? = nil
     }
 
     public func handle(_ job: Job) async throws -> JobResult {
@@ -124,13 +124,14 @@ public struct DataCollectionHandler: JobHandler {
                 )
             }
         }
-        // What the quotes said of halts: the engine records a change only (its orders and triggers heed it).
+        // What the quotes said of halts and VIs: the engine records a change only (its orders and triggers heed it).
         let statuses: [WireCommand] = fetched.compactMap { fetched in
-            fetched.halted.map {
+            fetched.status.map {
                 .stockStatus(
                     stock: fetched.stock,
-                    halted: $0,
-                    reason: $0 ? "KRX trading halt (KIS temp_stop_yn=Y)" : ""
+                    halted: $0.status == .halted,
+                    reason: $0.reason,
+                    volatilityInterruption: $0.status == .volatilityInterruption
                 )
             }
         }
@@ -182,8 +183,9 @@ public struct DataCollectionHandler: JobHandler {
         cached.field("lowerLimit", quote.lowerLimit)
         cached.field("volume", quote.volume)
         cached.field("halted", quote.halted)
+        cached.field("status", quote.status.status.description)
         cached.field("at", ISOTime.utc(minute))
-        return Fetched(candles: candles, quote: cached.finish(), stock: stock.stock, halted: quote.halted)
+        return Fetched(candles: candles, quote: cached.finish(), stock: stock.stock, status: quote.status)
     }
 
 }

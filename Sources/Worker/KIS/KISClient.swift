@@ -166,7 +166,11 @@ public actor KISClient {
             high: Self.int(output["stck_hgpr"]),
             low: Self.int(output["stck_lwpr"]),
             volume: Self.int(output["acml_vol"]),
-            halted: (output["temp_stop_yn"] as? String) == "Y"
+            halted: (output["temp_stop_yn"] as? String) == "Y",
+            volatilityInterruption: (output["vi_cls_code"] as? String).flatMap { code in
+                let code = code.trimmingCharacters(in: .whitespaces)
+                return ["", "N", "0"].contains(code) ? nil : String(code.prefix(8))
+            }
         )
     }
 

@@ -149,6 +149,19 @@ public struct KISQuote: Sendable, Equatable {
     public var low: Int64
     public var volume: Int64
     public var halted: Bool
+    /// `vi_cls_code` while a volatility interruption (VI) holds the stock in a single-price auction; nil when
+    /// the field is absent, empty or `N` (kis-and-krx.md §6.7: the code's values are not documented; anything
+    /// else is taken as a VI and recorded as it was sent).
+    public var volatilityInterruption: String? = nil
+
+    /// What the quote says of the stock's trading: a halt before a VI.
+    public var status: (status: StockTradingStatus, reason: String) {
+        if self.halted { return (.halted, "KRX trading halt (KIS temp_stop_yn=Y)") }
+        if let code = self.volatilityInterruption {
+            return (.volatilityInterruption, "KRX VI (KIS vi_cls_code=\(code))")
+        }
+        return (.trading, "")
+    }
 }
 
 /// One minute bar (`inquire-time-itemchartprice` output2 row).
