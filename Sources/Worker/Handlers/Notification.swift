@@ -6,8 +6,9 @@ import NIOCore
 import NIOHTTP1
 import Storage
 
-/// notification: e-mail through SMTP (and an optional webhook), then `NotificationSent`. A permanent SMTP
-/// refusal (5xx) or the last attempt records `NotificationFailed`.
+/// notification: e-mail through SMTP and an optional webhook, then `NotificationSent` once either delivered. When
+/// neither did, a permanent refusal of each (SMTP 5xx, a webhook's 4xx) or the last attempt records
+/// `NotificationFailed`; otherwise the job is retried.
 public struct NotificationHandler: JobHandler {
     let engine: EngineClient
     let mailer: SMTPMailer?
@@ -49,48 +50,48 @@ public struct NotificationHandler: JobHandler {
             )
             return .done
         }
-        var channels: [String] = []
-        var details: [String] = []
-        do {
-            if let mailer = self.mailer {
-                do {
-                    details.append(
-                        try await mailer.send(
-                            to: email,
-                            subject: "[StockBoom] \(data.title)",
-                            body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"
-                        )
-                    )
-                } catch {
-                    self.metrics?.smtpFailure(permanent: (error as? SMTPError)?.permanent ?? false)
-                    throw error
-                }
-                channels.append("email")
+        // Every configured channel is tried. One that delivered is enough: the notification is sent (the
+        // other's failure in its detail), and never retried — a retry would tell the person twice. Only when
+        // none delivered is the job retried, or failed for good once every failure is permanent or the
+        // attempts are used up.
+        var delivered: [(channel: String, detail: String)] = []
+        var failures: [DeliveryFailure] = []
+        if let mailer = self.mailer {
+            do {
+                let detail = try await mailer.send(
+                    to: email,
+                    subject: "[StockBoom] \(data.title)",
+                    body: "\(data.title)\n\n\(data.message)\n\n— StockBoom (\(data.kind))"
+                )
+                delivered.append(("email", detail))
+            } catch {
+                let permanent = (error as? SMTPError)?.permanent ?? false
+                self.metrics?.smtpFailure(permanent: permanent)
+                failures.append(DeliveryFailure(channel: "email", message: "\(error)", permanent: permanent))
             }
-            if let webhook = self.webhook {
+        }
+        if let webhook = self.webhook {
+            do {
                 var request = HTTPClientRequest(url: webhook)
                 request.method = .POST
                 request.headers.add(name: "content-type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(data)))
                 let response = try await self.http.execute(request, timeout: .seconds(10))
-                guard (200..<300).contains(Int(response.status.code)) else {
-                    throw SMTPError(code: 0, message: "webhook answered HTTP \(response.status.code)")
+                let code = Int(response.status.code)
+                if (200..<300).contains(code) {
+                    delivered.append(("webhook", "webhook \(code)"))
+                } else {
+                    // A 4xx other than a timeout or a rate limit will answer the same again.
+                    let permanent = (400..<500).contains(code) && code != 408 && code != 429
+                    failures.append(
+                        DeliveryFailure(channel: "webhook", message: "answered HTTP \(code)", permanent: permanent)
+                    )
                 }
-                details.append("webhook \(response.status.code)")
-                channels.append("webhook")
+            } catch {
+                failures.append(DeliveryFailure(channel: "webhook", message: "\(error)", permanent: false))
             }
-        } catch let error as SMTPError where error.permanent || job.attemptsMade + 1 >= job.maxAttempts {
-            try await self.engine.record(
-                .notificationFailed(
-                    notification: data.notification,
-                    channel: channels.first ?? "email",
-                    detail: error.description
-                )
-            )
-            if error.permanent { return .done }
-            throw error
         }
-        guard !channels.isEmpty else {
+        if delivered.isEmpty && failures.isEmpty {
             try await self.engine.record(
                 .notificationFailed(
                     notification: data.notification,
@@ -100,13 +101,42 @@ public struct NotificationHandler: JobHandler {
             )
             return .done
         }
-        try await self.engine.record(
-            .notificationSent(
-                notification: data.notification,
-                channel: channels.joined(separator: "+"),
-                detail: details.joined(separator: "; ")
+        guard delivered.isEmpty else {
+            try await self.engine.record(
+                .notificationSent(
+                    notification: data.notification,
+                    channel: delivered.map(\.channel).joined(separator: "+"),
+                    detail: (delivered.map(\.detail) + failures.map(\.description)).joined(separator: "; ")
+                )
             )
-        )
-        return .done
+            return .done
+        }
+        let failure = DeliveryFailures(failures: failures)
+        if failure.permanent || job.attemptsMade + 1 >= job.maxAttempts {
+            try await self.engine.record(
+                .notificationFailed(
+                    notification: data.notification,
+                    channel: failures.map(\.channel).joined(separator: "+"),
+                    detail: failure.description
+                )
+            )
+            if failure.permanent { return .done }
+        }
+        throw failure
     }
+}
+
+/// One channel's failure to deliver a notification (its description names the channel).
+struct DeliveryFailure: Sendable, CustomStringConvertible {
+    var channel: String
+    var message: String
+    var permanent: Bool
+    var description: String { "\(self.channel): \(self.message)" }
+}
+
+/// Every configured channel failed: permanent when each failure is.
+struct DeliveryFailures: Error, Sendable, CustomStringConvertible {
+    var failures: [DeliveryFailure]
+    var permanent: Bool { self.failures.allSatisfy(\.permanent) }
+    var description: String { self.failures.map(\.description).joined(separator: "; ") }
 }
