@@ -127,6 +127,39 @@ import Testing
         #expect(try Self.run("entry: close > 1", closes: [100], holding: waiting) == [[]])
     }
 
+    /// The caps are the engine's (one command at a time: no two definitions pass with one place left): 50 names
+    /// a person, 200 versions a name; at a cap the same source again is still the unchanged answer, not a refusal,
+    /// and another person has caps of their own.
+    @Test func ruleSetCapsAreDecidedByTheEngine() throws {
+        var (world, _) = try World.standard()
+        let user = UserID(value: 1)
+        for index in 0..<RuleSet.maxPerUser {
+            try world.run(.defineStrategy(user: user, name: "r\(index)", source: "entry: close > \(index + 1)"))
+        }
+        do {
+            try world.run(.defineStrategy(user: user, name: "one-more", source: "entry: close > 1"))
+            Issue.record("a 51st rule set was taken")
+        } catch { #expect(error.code == .conflict, "\(error)") }
+        // A new version of a kept name is not a new rule set.
+        #expect(try world.run(.defineStrategy(user: user, name: "r0", source: "entry: close > 2")).created == 2)
+        for version in 3...RuleSet.maxVersions {
+            try world.run(.defineStrategy(user: user, name: "r0", source: "entry: close > \(version)"))
+        }
+        #expect(world.state.ruleSets[user]?["r0"]?.count == RuleSet.maxVersions)
+        do {
+            try world.run(.defineStrategy(user: user, name: "r0", source: "entry: close > 999999"))
+            Issue.record("a 201st version was taken")
+        } catch { #expect(error.code == .conflict, "\(error)") }
+        let same = try world.run(
+            .defineStrategy(user: user, name: "r0", source: "entry: close > \(RuleSet.maxVersions)")
+        )
+        #expect(same.events.isEmpty && same.created == UInt64(RuleSet.maxVersions), "unchanged")
+        try world.run(.registerUser(email: "other@example.com"))
+        #expect(
+            try world.run(.defineStrategy(user: UserID(value: 2), name: "r0", source: "entry: close > 1")).created == 1
+        )
+    }
+
     @Test func ruleSetsAreVersionedEventsOfTheirOwner() throws {
         var (world, account) = try World.standard()
         let user = UserID(value: 1)

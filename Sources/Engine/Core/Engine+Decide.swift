@@ -243,6 +243,12 @@ public struct Engine: Sendable {
             do { _ = try RuleSet(parsing: source) } catch { throw .invalid("\(error)") }
             let versions = state.ruleSets[user]?[name] ?? []
             if versions.last == source { return Decision(events: [], created: UInt64(versions.count)) }
+            guard !versions.isEmpty || (state.ruleSets[user]?.count ?? 0) < RuleSet.maxPerUser else {
+                throw .conflict("at most \(RuleSet.maxPerUser) rule sets per person; reuse a name for a new version")
+            }
+            guard versions.count < RuleSet.maxVersions else {
+                throw .conflict("'\(name)' has \(RuleSet.maxVersions) versions, the most kept; choose another name")
+            }
             let version = UInt64(versions.count) + 1
             return Decision(
                 events: [.strategyDefined(StrategyDefined(user: user, name: name, version: version, source: source))],

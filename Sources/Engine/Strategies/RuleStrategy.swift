@@ -31,6 +31,10 @@ public struct RuleSet: Sendable, Hashable {
     public var memories: Int
     /// Sources are at most this long.
     public static let maxBytes = 4_096
+    /// Rule sets (names) a person keeps, and versions of one name: checked by the engine, which decides one
+    /// command at a time, so two definitions at once cannot both pass a cap with one place left.
+    public static let maxPerUser = 50
+    public static let maxVersions = 200
 
     /// Parses and checks `source`.
     public init(parsing source: String) throws(RuleError) {

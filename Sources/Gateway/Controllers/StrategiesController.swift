@@ -18,10 +18,6 @@ struct StrategiesController {
         routes.add(.post, "/api/strategies/rules/check", self.check)
     }
 
-    /// Rule sets a person may keep, and versions of each.
-    static let maxRuleSets = 50
-    static let maxVersions = 200
-
     /// `GET /api/strategies/rules`: the user's rule sets, every version.
     @Sendable func ruleSets(_ request: Request, context: APIContext) async throws -> Response {
         let user = try context.requireUser()
@@ -67,15 +63,7 @@ struct StrategiesController {
         )
         do { try StrategyFactory.checkRuleName(body.name) } catch { throw problem(422, "name: \(error.message)") }
         let rules = try Self.parse(body.source)
-        let (names, versions) = services.runtime.read { state in
-            (state.ruleSets[user]?.count ?? 0, state.ruleSets[user]?[body.name]?.count)
-        }
-        guard versions != nil || names < Self.maxRuleSets else {
-            throw problem(409, "at most \(Self.maxRuleSets) rule sets per person; reuse a name for a new version")
-        }
-        guard (versions ?? 0) < Self.maxVersions else {
-            throw problem(409, "'\(body.name)' has \(Self.maxVersions) versions, the most kept; choose another name")
-        }
+        // The caps (RuleSet.maxPerUser, .maxVersions) are the engine's: 409 from its decision.
         let decision = try await services.runtime.execute(
             .defineStrategy(user: user, name: body.name, source: body.source),
             context: services.context("api-rules")
