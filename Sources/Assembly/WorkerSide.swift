@@ -113,7 +113,15 @@ public enum WorkerQueues {
                 )
                 services.append(CollectionScheduleService(schedule: schedule, options: options))
             }
-            return (DataCollectionHandler(engine: context.engine, brokers: brokers, redis: options.redis), services)
+            return (
+                DataCollectionHandler(
+                    engine: context.engine,
+                    brokers: brokers,
+                    redis: options.redis,
+                    clock: options.clock
+                ),
+                services
+            )
         case .tradeExecution:
             let brokers = try context.brokers()
             let options = context.options

@@ -39,6 +39,8 @@ public enum WireCommand: Codable, Sendable, Equatable {
     /// it, as KIS's quote showed; nothing is recorded when the engine already knows. (`volatilityInterruption`
     /// absent: a worker from before VIs were read — its `halted` alone.)
     case stockStatus(stock: String, halted: Bool, reason: String, volatilityInterruption: Bool? = nil)
+    /// A stock's price from KIS's quote at `at` (µs, the worker's session clock), for the triggers armed on it.
+    case quote(stock: String, price: Int64, at: Int64)
     /// With `expectedCash` (the engine's cash the amount was computed from), refused (409) if it moved since.
     case deposit(account: String, amount: Int64, expectedCash: Int64? = nil)
     /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
@@ -196,6 +198,8 @@ public enum WireCommand: Codable, Sendable, Equatable {
         case .notificationFailed(let id, let channel, let detail):
             return .recordNotificationFailed(try notification(id), channel: channel, detail: detail)
         case .halt(let id, let text): return .haltAccount(try account(id), reason: text)
+        case .quote(let stock, let price, let at):
+            return .recordQuote(stock: try stockCode(stock), price: price, at: at)
         case .stockStatus(let stock, let halted, let reason, let interruption):
             let status: StockTradingStatus =
                 halted ? .halted : interruption == true ? .volatilityInterruption : .trading
@@ -442,19 +446,24 @@ public struct WorkerStockView: Codable, Sendable, Equatable {
     public var stock: String
     /// Start of the latest one-minute candle of the current day (µs), nil before any: collection resumes after it.
     public var lastMinuteStart: Int64?
-    /// KIS accounts with a strategy enabled on the stock (their broker can fetch its data).
+    /// KIS accounts with a strategy enabled or a trigger armed on the stock (their broker can fetch its data;
+    /// the stock is collected every minute).
     public var strategyAccounts: [String]
+    /// Triggers armed on the stock (nil: none): its quote is fetched every collection and recorded for them.
+    public var armedTriggers: Int?
 
-    public init(stock: String, lastMinuteStart: Int64?, strategyAccounts: [String]) {
+    public init(stock: String, lastMinuteStart: Int64?, strategyAccounts: [String], armedTriggers: Int? = nil) {
         self.stock = stock
         self.lastMinuteStart = lastMinuteStart
         self.strategyAccounts = strategyAccounts
+        self.armedTriggers = armedTriggers
     }
 
     /// The view as `JSONEncoder` with sorted keys writes it, written by hand: the gateway answers a
     /// data-collection group (and the schedule, every stock) each collection.
     public var json: String {
         var object = JSONObjectWriter()
+        if let armedTriggers = self.armedTriggers { object.field("armedTriggers", armedTriggers) }
         if let lastMinuteStart = self.lastMinuteStart { object.field("lastMinuteStart", lastMinuteStart) }
         object.field("stock", self.stock)
         object.field("strategyAccounts", self.strategyAccounts)

@@ -438,6 +438,90 @@ import Testing
         #expect(throws: EngineError.self) { try EventCodec.decode(record, timestamp: 1) }
     }
 
+    /// A bar that ended before the trigger was armed (a backlog arriving late; a stock nobody collected until the
+    /// trigger) fires nothing and moves no trailing mark: it says nothing of prices since. The next bar does.
+    @Test func barsThatEndedBeforeTheTriggerWasArmedFireNothing() throws {
+        var (world, account) = try Self.holding()
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 5, triggerPrice: 69_000)
+        )
+        let trail = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .trailingStop, quantity: 5, trailBasisPoints: 500)
+        )
+        let water = world.state.triggers[trail]?.water
+        #expect(try Self.bar(&world, -30, high: 80_000, low: 60_000) == ["CandleClosed"], "09:30, late")
+        #expect(world.state.triggers[stop]?.status == .armed && world.state.triggers[trail]?.water == water)
+        // (The late 09:30 bar's roll-ups close with this one.)
+        let fired = try Self.bar(&world, 1, high: 69_500, low: 68_900)
+        #expect(fired.filter { $0 != "CandleClosed" } == ["TriggerFired", "OrderRequested"], "\(fired)")
+        #expect(world.state.triggers[stop]?.status == .fired)
+        #expect(world.replayed().digest == world.state.digest)
+    }
+
+    /// A quote between bars (`recordQuote`) is checked as a point: a stop below it fires on the quote, not a minute
+    /// later on the bar. A quote is recorded only while it can fire something — triggers armed, bars of its day
+    /// seen, newer than the newest bar's minute, before the closing auction — and moves a trailing mark as a bar
+    /// does. Replay gives the same state.
+    @Test func aQuoteBetweenBarsFiresAStopAndIsRecordedOnlyWhenItCan() throws {
+        var (world, account) = try Self.holding()
+        func quote(_ price: Int64, after minute: Int64, seconds: Int64 = 20) throws -> [String] {
+            let at = world.now + minute * 60_000_000 + seconds * 1_000_000
+            return try world.run(.recordQuote(stock: World.samsung, price: price, at: at), at: at).events.map(
+                \.typeName
+            )
+        }
+        #expect(try Self.bar(&world, 1, high: 71_200, low: 70_100) == ["CandleClosed"])
+        #expect(try quote(70_000, after: 2).isEmpty, "no trigger armed: nothing recorded")
+        let trail = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .trailingStop, quantity: 5, trailBasisPoints: 500)
+        )
+        let stop = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 5, triggerPrice: 69_000)
+        )
+        #expect(try quote(69_500, after: 1, seconds: 30).isEmpty, "inside the newest bar's minute: nothing new")
+        #expect(try quote(74_000, after: 2) == ["QuoteRecorded"], "above the stop: recorded, nothing fires")
+        #expect(world.state.triggers[trail]?.water == 74_000, "the trailing mark follows the quote")
+        let fired = try quote(68_900, after: 2, seconds: 40)
+        // 68,900 is under the stop (69,000) and under the trailing level the quote raised (74,000 − 5 % = 70,300).
+        #expect(
+            fired == ["QuoteRecorded", "TriggerFired", "OrderRequested", "TriggerFired", "OrderRequested"],
+            "\(fired)"
+        )
+        #expect(world.state.triggers[stop]?.status == .fired && world.state.triggers[trail]?.status == .fired)
+        guard case .triggerFired(let event) = world.events.last(where: { $0.event.typeName == "TriggerFired" })?.event
+        else {
+            Issue.record("no TriggerFired")
+            return
+        }
+        #expect(event.observed == 68_900 && event.barStart == world.now + 2 * 60_000_000 + 40_000_000)
+        // The closing auction, and a day without bars yet: nothing.
+        let closing = KST.instant(day: KST.day(world.now), hour: 15, minute: 25)
+        #expect(
+            try world.run(.recordQuote(stock: World.samsung, price: 60_000, at: closing), at: closing).events.isEmpty
+        )
+        let tomorrow = KST.instant(day: KST.day(world.now) + 3, hour: 9, minute: 5)  // Monday
+        #expect(
+            try world.run(.recordQuote(stock: World.samsung, price: 60_000, at: tomorrow), at: tomorrow).events
+                .isEmpty
+        )
+        // Hostile: an unlisted stock, a price beyond the bounds, a time ahead of the engine's clock.
+        #expect(throws: EngineError.self) {
+            try world.run(.recordQuote(stock: StockCode("999999")!, price: 70_000, at: world.now))
+        }
+        #expect(throws: EngineError.self) {
+            try world.run(.recordQuote(stock: World.samsung, price: .max, at: world.now))
+        }
+        #expect(throws: EngineError.self) {
+            try world.run(.recordQuote(stock: World.samsung, price: 70_000, at: world.now + 3_600_000_000))
+        }
+        #expect(world.replayed().digest == world.state.digest)
+        #expect(try EngineState(snapshot: world.state.snapshot()) == world.state)
+    }
+
     /// A `TriggerArmed` of schema v1 (before distances from the fill) decodes with none.
     @Test func triggerArmedV1DecodesWithoutAnOffset() throws {
         let request = ArmTrigger(

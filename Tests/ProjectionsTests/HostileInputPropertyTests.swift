@@ -116,6 +116,13 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
     case .cancelTrigger(let id, let user):
         // Another user's (or no user's) id: refused as not found.
         return .cancelTrigger(id, user: which == 0 ? user : UserID(value: UInt64(bitPattern: i())))
+    case .recordQuote(let stock, let price, let at):
+        // A stock nobody listed, a price past the bounds or negative, a time far out.
+        switch which {
+        case 0: return .recordQuote(stock: StockCode("999999")!, price: price, at: at)
+        case 1: return .recordQuote(stock: stock, price: i(), at: at)
+        default: return .recordQuote(stock: stock, price: price, at: i())
+        }
     case .setStockStatus(let stock, let status, _):
         // A stock nobody listed, or a reason made of control characters and markup.
         let other = StockTradingStatus(rawValue: (status.rawValue + 1) % 3)!
@@ -230,6 +237,13 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
             if index > 40, index % 37 == 0, let stock = runtime.state.stocks.keys.sorted().first {
                 let status = StockTradingStatus(rawValue: UInt8(index / 37 % 3))!
                 command = .setStockStatus(stock: stock, status: status, reason: "거래정지")
+            }
+            // Now and then a quote 3 % under a stock's last close, between its bars (stops may fire on it).
+            if index > 40, index % 11 == 0,
+                let stock = runtime.state.armedTriggers.keys.sorted().first ?? runtime.state.stocks.keys.sorted().last,
+                let close = runtime.state.stocks[stock]?.marketData.lastClose, close > 0
+            {
+                command = .recordQuote(stock: stock, price: max(1, close * 97 / 100), at: context.time)
             }
             // Half of the commands after set-up carry a hostile value; the rest keep the state interesting.
             if index > 40, random.chance(2) {

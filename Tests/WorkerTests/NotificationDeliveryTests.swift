@@ -11,7 +11,7 @@ import Testing
 /// refusal named as the webhook's (not as SMTP's) in the recorded detail, and no retry tells the person twice.
 @Suite struct NotificationDeliveryTests {
     @Test func aRefusingWebhookDoesNotStopTheEmailNorSendItTwice() async throws {
-        let (base, sink) = try await WorkerEndToEndTests.rig("delivery", redisDatabase: 23)
+        let (base, sink) = try await WorkerEndToEndTests.rig("delivery", redisDatabase: 33)
         defer { _ = sink.killed() }
         let hits = Mutex(0)
         let router = Router()

@@ -132,6 +132,9 @@ public enum Bounds {
             return .grantOperator(user, by: Self.safeText(by, maxBytes: 128))
         case .revokeOperator(let user, let by):
             return .revokeOperator(user, by: Self.safeText(by, maxBytes: 128))
+        case .recordQuote(_, let price, let at):
+            try Self.range(price, 1...Self.maxPrice, "quote price")
+            try Self.range(at, Self.instants, "quote time")
         case .setStockStatus(let stock, let status, let reason):
             return .setStockStatus(stock: stock, status: status, reason: Self.safeText(reason, maxBytes: 200))
         case .haltTrading(let by, let reason):

@@ -127,6 +127,10 @@ public enum Command: Sendable, Hashable {
     /// KRX halted or interrupted (VI) trading in a stock, or resumed it (the worker, from KIS's quote): no
     /// events when unchanged.
     case setStockStatus(stock: StockCode, status: StockTradingStatus, reason: String)
+    /// A stock's price from KIS's quote at `at` (the worker, for stocks with armed triggers): recorded and checked
+    /// against the triggers only while it adds something — armed triggers, continuous trading (09:00–15:20 KST of
+    /// a session the stock has bars of), newer than the stock's last bar.
+    case recordQuote(stock: StockCode, price: Int64, at: Int64)
     /// A protective order the engine watches (stop-loss, take-profit, trailing stop).
     case armTrigger(ArmTrigger)
     /// Its owner cancels an armed trigger.

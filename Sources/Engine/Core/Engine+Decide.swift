@@ -173,6 +173,25 @@ public struct Engine: Sendable {
             // nothing more is done per candle); a bar seen before closes nothing and checks nothing.
             guard !closed.isEmpty, state.armedTriggers[candle.stock] != nil else { return Decision(events: closed) }
             return Decision(events: closed + (try self.fireTriggers(state, candle, closed: closed, context: context)))
+        case .recordQuote(let code, let price, let at):
+            guard let index = state.stocks.index(forKey: code) else { throw .notFound("stock \(code) is not listed") }
+            guard at <= context.time + KST.minuteMicros else {
+                throw .invalid("a quote of \(ISOTime.utc(at)) is ahead of the engine's clock")
+            }
+            // Only what can fire an exit is worth a record: armed triggers, a stock trading continuously today
+            // (bars of the day seen, before the closing auction), and news after the newest bar's minute.
+            let data = state.stocks.values[index].marketData
+            let day = KST.day(at)
+            guard state.armedTriggers[code]?.isEmpty == false, data.currentDay == day,
+                at < KST.instant(day: day, hour: 15, minute: 20),
+                at >= (data.lastMinuteStart ?? .max) + KST.minuteMicros
+            else { return Decision(events: []) }
+            let quote = QuoteRecorded(stock: code, price: price, at: at)
+            let recorded: [DomainEvent] = [.quoteRecorded(quote)]
+            return Decision(
+                events: recorded
+                    + (try self.fireTriggers(state, quote.point, closed: recorded, context: context, quote: true))
+            )
         case .issueToken(let account, let expiresAt):
             guard state.accounts[account] != nil else { throw .notFound("account \(account) does not exist") }
             guard expiresAt > context.time else { throw .invalid("a token must expire in the future") }

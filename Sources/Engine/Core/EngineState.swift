@@ -176,7 +176,9 @@ public struct EngineState: Sendable, Hashable {
             if let armed = self.armedTriggers[candle.stock], let index = self.stocks.index(forKey: candle.stock),
                 self.stocks.values[index].marketData.watchesTriggers(candle)
             {
-                for id in armed { Self.modify(&self.triggers, id) { $0.water = $0.water(after: candle) } }
+                for id in armed {
+                    Self.modify(&self.triggers, id) { if $0.sees(candle) { $0.water = $0.water(after: candle) } }
+                }
             }
             Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
         case .indicatorsComputed(let e) where e.timeframe == .minute1:
@@ -185,6 +187,16 @@ public struct EngineState: Sendable, Hashable {
             self.analysed(e.stock, e.start)
         case .indicatorComputed, .indicatorsComputed, .signalGenerated, .signalSkipped:
             break
+        case .quoteRecorded(let e):
+            // As after a bar: trailing marks move once the quote was checked.
+            if let armed = self.armedTriggers[e.stock] {
+                let point = e.point
+                for id in armed {
+                    Self.modify(&self.triggers, id) {
+                        if $0.sees(point, quote: true) { $0.water = $0.water(after: point) }
+                    }
+                }
+            }
         case .notificationCreated(let e):
             self.notifications[e.notification] = NotificationState(user: e.user, kind: e.kind)
             self.nextNotification = max(self.nextNotification, e.notification.value + 1)

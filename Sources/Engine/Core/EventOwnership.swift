@@ -22,7 +22,7 @@ public enum EventOwnership {
         case .accountHalted(let e): return account(e.account)
         case .accountResumed(let e): return account(e.account)
         case .operatorGranted(let e), .operatorRevoked(let e): return e.user
-        case .tradingHalted, .tradingResumed, .stockStatusChanged: return nil
+        case .tradingHalted, .tradingResumed, .stockStatusChanged, .quoteRecorded: return nil
         case .brokerAccountClosed(let e): return account(e.account)
         case .userErased(let e): return e.user
         case .notificationCreated(let e): return e.user

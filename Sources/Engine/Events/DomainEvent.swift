@@ -431,6 +431,35 @@ public struct StockStatusChanged: Sendable, Hashable {
     }
 }
 
+/// `QuoteRecorded`: a stock's price as KIS's quote showed it at `at`, between its one-minute bars — recorded only
+/// for a stock with armed triggers, which check it as they check a bar (a point: open, high, low and close the
+/// price), so an exit need not wait for the minute's bar.
+public struct QuoteRecorded: Sendable, Hashable {
+    public var stock: StockCode
+    public var price: Int64
+    /// When the quote was taken (µs, the worker's session clock).
+    public var at: Int64
+    public init(stock: StockCode, price: Int64, at: Int64) {
+        self.stock = stock
+        self.price = price
+        self.at = at
+    }
+
+    /// The quote as the bar the triggers check.
+    public var point: Candle {
+        Candle(
+            stock: self.stock,
+            timeframe: .minute1,
+            start: self.at,
+            open: self.price,
+            high: self.price,
+            low: self.price,
+            close: self.price,
+            volume: 0
+        )
+    }
+}
+
 /// Everything that can happen, as one closed set.
 public enum DomainEvent: Sendable, Hashable {
     case stockListed(StockListed)
@@ -478,6 +507,7 @@ public enum DomainEvent: Sendable, Hashable {
     case triggerFired(TriggerFired)
     case triggerCancelled(TriggerCancelled)
     case stockStatusChanged(StockStatusChanged)
+    case quoteRecorded(QuoteRecorded)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -506,6 +536,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .triggerFired(let event): "trigger-\(event.trigger.value)"
         case .triggerCancelled(let event): "trigger-\(event.trigger.value)"
         case .stockStatusChanged(let event): "stock-\(event.stock)"
+        case .quoteRecorded(let event): "stock-\(event.stock)"
         case .brokerAccountClosed(let event): "account-\(event.account.value)"
         case .userErased(let event): "user-\(event.user.value)"
         case .orderRequested(let event): "order-\(event.order.value)"
@@ -589,6 +620,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 39, name: "SignalSkipped", version: 1),
         EventType(id: 40, name: "StrategyDefined", version: 1),
         EventType(id: 41, name: "StockStatusChanged", version: 1),
+        EventType(id: 42, name: "QuoteRecorded", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -645,6 +677,7 @@ public struct EventType: Sendable, Hashable {
         case .signalSkipped: index = 39
         case .strategyDefined: index = 40
         case .stockStatusChanged: index = 41
+        case .quoteRecorded: index = 42
         }
         self = Self.all[index - 1]
     }

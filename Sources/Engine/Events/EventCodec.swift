@@ -113,6 +113,10 @@ public enum EventCodec {
                 writer.string(value.name)
                 writer.fixed64(value.valueBits)
             }
+        case .quoteRecorded(let e):
+            writer.varint(UInt64(e.stock.value))
+            writer.signed(e.price)
+            writer.signed(e.at)
         case .stockStatusChanged(let e):
             writer.varint(UInt64(e.stock.value))
             writer.byte(e.status.rawValue)
@@ -411,6 +415,8 @@ public enum EventCodec {
             return .indicatorsComputed(
                 IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values)
             )
+        case 42:
+            return .quoteRecorded(QuoteRecorded(stock: try Self.stock(&r), price: try r.signed(), at: try r.signed()))
         case 41:
             let stock = try Self.stock(&r)
             let byte = try r.byte()

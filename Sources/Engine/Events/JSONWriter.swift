@@ -293,6 +293,10 @@ extension DomainEvent {
             var values = JSONObjectWriter()
             for value in e.values { values.field(value.name, value.value) }
             o.raw("values", values.finish())
+        case .quoteRecorded(let e):
+            o.field("stock", e.stock.description)
+            o.field("price", e.price)
+            o.field("at", ISOTime.utc(e.at))
         case .stockStatusChanged(let e):
             o.field("stock", e.stock.description)
             o.field("status", e.status.description)

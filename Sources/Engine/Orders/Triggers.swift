@@ -260,6 +260,12 @@ public struct Trigger: Sendable, Hashable {
         }
     }
 
+    /// Whether `bar` tells it anything: a bar that ended by the time it was armed (a backlog arriving late, a
+    /// stock nobody collected before the trigger) says nothing of prices since; a quote must be taken after.
+    func sees(_ bar: Candle, quote: Bool = false) -> Bool {
+        (quote ? bar.start : bar.start + bar.timeframe.minutes * KST.minuteMicros) > self.armedAt
+    }
+
     /// The trailing mark after `bar` (unchanged for fixed levels).
     func water(after bar: Candle) -> Int64 {
         guard self.request.kind == .trailingStop else { return self.water }
@@ -340,7 +346,14 @@ extension Engine {
 
     /// The triggers `bar` (a closed bar they watch: `StockMarketData.watchesTriggers`) fires, in id order, each followed by its exit's decision and
     /// the cancellation of its one-cancels-the-other siblings. `closed` are the bar's own events (applied first).
-    func fireTriggers(_ state: EngineState, _ bar: Candle, closed: [DomainEvent], context: CommandContext)
+    /// `quote`: `bar` is a recorded quote's point (`QuoteRecorded.point`), checked whatever bars the stock has.
+    func fireTriggers(
+        _ state: EngineState,
+        _ bar: Candle,
+        closed: [DomainEvent],
+        context: CommandContext,
+        quote: Bool = false
+    )
         throws(EngineError) -> [DomainEvent]
     {
         // A stock KRX halted takes no order, one in a volatility interruption trades in a single-price auction:
@@ -349,7 +362,7 @@ extension Engine {
         guard let armed = state.armedTriggers[bar.stock], !armed.isEmpty,
             let index = state.stocks.index(forKey: bar.stock), state.stocks.values[index].halt == nil,
             state.stocks.values[index].interruption == nil,
-            state.stocks.values[index].marketData.watchesTriggers(bar)
+            quote || state.stocks.values[index].marketData.watchesTriggers(bar)
         else { return [] }
         // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing
         // this decision produced can change its checks (ids, reservations, the band). Otherwise on a copy with the
@@ -360,7 +373,9 @@ extension Engine {
         let opensSession = state.stocks.values[index].marketData.currentDay != KST.day(bar.start)
         for id in armed.sorted() {
             // Levels as they stood before this bar; not fired or cancelled earlier in this decision.
-            guard !ended.contains(id), let trigger = state.triggers[id], let observed = trigger.crossing(bar) else {
+            guard !ended.contains(id), let trigger = state.triggers[id], trigger.sees(bar, quote: quote),
+                let observed = trigger.crossing(bar)
+            else {
                 continue
             }
             let current: EngineState

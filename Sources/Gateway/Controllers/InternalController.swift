@@ -142,11 +142,25 @@ struct InternalController {
                     watchers[strategy.stock, default: []].append(account.id.description)
                 }
             }
+            // A stock with a trigger armed on a KIS account is collected like a strategy's: an exit fires on the
+            // bars (and quotes) the worker brings, so they must come every minute, not when a watch falls due.
+            for (stock, ids) in state.armedTriggers where !ids.isEmpty {
+                for id in ids {
+                    guard let account = state.triggers[id].flatMap({ state.accounts[$0.request.account] }),
+                        account.broker == .kisPaper || account.broker == .kisReal, account.closedAt == nil
+                    else { continue }
+                    if !(watchers[stock]?.contains(account.id.description) ?? false) {
+                        watchers[stock, default: []].append(account.id.description)
+                    }
+                }
+            }
             return state.stocks.values.filter { only?.contains($0.code) ?? true }.sorted { $0.code < $1.code }.map {
-                WorkerStockView(
+                let armed = state.armedTriggers[$0.code]?.count ?? 0
+                return WorkerStockView(
                     stock: $0.code.description,
                     lastMinuteStart: $0.marketData.lastMinuteStart,
-                    strategyAccounts: (watchers[$0.code] ?? []).sorted()
+                    strategyAccounts: (watchers[$0.code] ?? []).sorted(),
+                    armedTriggers: armed > 0 ? armed : nil
                 )
             }
         }

@@ -1,6 +1,7 @@
 public import Engine
 import Foundation
 public import Jobs
+public import Ledger
 public import Storage
 import Synchronization
 
@@ -21,14 +22,23 @@ public struct DataCollectionHandler: JobHandler {
     let ttl: Int
     /// Stocks of a group fetched at the same time.
     let parallel: Int
+    /// The session clock (µs): when a quote for triggers was taken.
+    let clock: @Sendable () -> Int64
 
-    public init(engine: EngineClient, brokers: BrokerDirectory, redis: RedisEndpoint, ttl: Int = 120, parallel: Int = 8)
-    {
+    public init(
+        engine: EngineClient,
+        brokers: BrokerDirectory,
+        redis: RedisEndpoint,
+        ttl: Int = 120,
+        parallel: Int = 8,
+        clock: @escaping @Sendable () -> Int64 = { wallClockMicros() }
+    ) {
         self.engine = engine
         self.brokers = brokers
         self.redis = redis
         self.ttl = ttl
         self.parallel = max(1, parallel)
+        self.clock = clock
     }
 
     struct Stock: Codable, Sendable {
@@ -37,6 +47,8 @@ public struct DataCollectionHandler: JobHandler {
         var broker: String
         /// µs: the start of the engine's last one-minute bar of the day when the job was made (nil: none).
         var last: Int64?
+        /// Triggers are armed on it: its quote is fetched every time and recorded for them (nil in older jobs).
+        var triggers: Bool? = nil
     }
 
     struct Data: Codable {
@@ -50,6 +62,8 @@ public struct DataCollectionHandler: JobHandler {
         /// The quote for the cache, when it was due.
         var quote: String?
         var stock: String
+        /// The quote's price and when it was taken, for the stock's triggers (nil: none armed, or no quote).
+        var triggerQuote: (price: Int64, at: Int64)? = nil
         /// How KRX trades it, as the quote said (nil: no quote fetched).
         var status: (status: StockTradingStatus, reason: String)? = nil
     }
@@ -77,6 +91,7 @@ public struct DataCollectionHandler: JobHandler {
         }
         let quoteDue = Set(
             zip(data.stocks, remaining).compactMap { stock, reply -> String? in
+                if stock.triggers == true { return stock.stock }
                 if case .integer(let seconds) = reply, seconds * 2 > ttl { return nil }
                 return stock.stock
             }
@@ -135,6 +150,19 @@ public struct DataCollectionHandler: JobHandler {
                 )
             }
         }
+        // The quotes of stocks with triggers, after their bars: the engine checks each against the triggers
+        // (and records it only while it can fire one).
+        let quotes: [WireCommand] = fetched.compactMap { fetched in
+            fetched.triggerQuote.map { .quote(stock: fetched.stock, price: $0.price, at: $0.at) }
+        }
+        if !quotes.isEmpty {
+            for result in try await self.engine.send(quotes, correlation: "data-collection")
+            where result.status != 200 && result.status != 409 {
+                throw EngineClient.Failure(
+                    description: "the engine refused a quote: \(result.status) \(result.error ?? "")"
+                )
+            }
+        }
         if !statuses.isEmpty {
             for result in try await self.engine.send(statuses, correlation: "data-collection")
             where result.status != 200 && result.status != 409 {
@@ -175,6 +203,7 @@ public struct DataCollectionHandler: JobHandler {
         let candles = bars.compactMap { $0.date == today ? $0.candle(code) : nil }
         guard fetchQuote else { return Fetched(candles: candles, quote: nil, stock: stock.stock) }
         let quote = try await client.quote(stock.stock)
+        let taken = self.clock()
         var cached = JSONObjectWriter()
         cached.field("stock", quote.code)
         cached.field("price", quote.price)
@@ -185,7 +214,13 @@ public struct DataCollectionHandler: JobHandler {
         cached.field("halted", quote.halted)
         cached.field("status", quote.status.status.description)
         cached.field("at", ISOTime.utc(minute))
-        return Fetched(candles: candles, quote: cached.finish(), stock: stock.stock, status: quote.status)
+        return Fetched(
+            candles: candles,
+            quote: cached.finish(),
+            stock: stock.stock,
+            triggerQuote: stock.triggers == true ? (quote.price, taken) : nil,
+            status: quote.status
+        )
     }
 
 }
@@ -285,7 +320,8 @@ public struct CollectionSchedule: Sendable {
                         stock: stock.stock,
                         account: account,
                         broker: brokers[account]!,
-                        last: stock.lastMinuteStart
+                        last: stock.lastMinuteStart,
+                        triggers: (stock.armedTriggers ?? 0) > 0 ? true : nil
                     )
                 )
                 continue

@@ -1,0 +1,100 @@
+import Engine
+import Foundation
+import Ledger
+import Simulation
+import Synchronization
+import TestSupport
+import Testing
+
+/// A stop-loss armed by hand, live: the stock has no strategy and nobody watches it, yet the worker collects it
+/// every minute because a trigger is armed on it, fetches its quote each time, and the quote — 51,000 while the
+/// broker's minute bars run late — fires the stop before any bar could. The exit reaches the broker.
+@Suite struct TriggerLiveTests {
+    @Test func aQuoteFiresAHandArmedStopOnAStockNobodyWatches() async throws {
+        let (rig, sink) = try await WorkerEndToEndTests.rig("trigger_live", redisDatabase: 34)
+        defer { sink.killed() }
+        let mock = KISFake(now: WorkerEndToEndTests.session)
+        mock.state.withLock {
+            $0.rateLimit = 20
+            $0.bucket.tokens = 20
+        }
+        try await withServer(mock.router()) { kis in
+            let serve = try await WorkerEndToEndTests.serve(rig)
+            mock.runClock()
+            let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
+            let worker = try WorkerEndToEndTests.worker(
+                rig,
+                kis: kis,
+                extra: ["--reconcile-seconds", "1", "--collect-seconds", "0.5"]
+            )
+            try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
+            let (placed, order) = try await WorkerEndToEndTests.call(
+                rig,
+                "POST",
+                "/api/orders",
+                token: token,
+                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#
+            )
+            #expect(placed == 201, "\(order)")
+            let id = order["id"] as? String ?? ""
+            try await WorkerEndToEndTests.waitFor(60, "the entry filled") {
+                try await WorkerEndToEndTests.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"]
+                    as? String == "FILLED"
+            }
+            let (armed, trigger) = try await WorkerEndToEndTests.call(
+                rig,
+                "POST",
+                "/api/triggers",
+                token: token,
+                json:
+                    #"{"brokerAccountId":"\#(account)","stockId":"005930","kind":"STOP_LOSS","quantity":10,"triggerPrice":52000}"#
+            )
+            #expect(armed == 201, "\(trigger)")
+            let triggerID = try #require(trigger["id"] as? String)
+            // The quote falls under the stop while the minute bars run five minutes late: only the quote can tell.
+            mock.state.withLock {
+                $0.feedLagMinutes = 5
+                $0.prices["005930"] = 51_000
+            }
+            func current() async throws -> [String: Any] {
+                let items =
+                    try await WorkerEndToEndTests.call(rig, "GET", "/api/triggers", token: token).1["items"]
+                    as? [[String: Any]] ?? []
+                return items.first { $0["id"] as? String == triggerID } ?? [:]
+            }
+            try await WorkerEndToEndTests.waitFor(60, "the stop fired") {
+                try await current()["status"] as? String == "FIRED"
+            }
+            let exit = try #require(try await current()["order"] as? String)
+            try await WorkerEndToEndTests.waitFor(60, "the exit filled at the broker") {
+                try await WorkerEndToEndTests.call(rig, "GET", "/api/orders/\(exit)", token: token).1["status"]
+                    as? String == "FILLED"
+            }
+            #expect(mock.state.withLock { $0.orders.filter { $0.side == "01" }.count } == 1, "one exit sent")
+            // The log: the quote recorded, the trigger fired on it (at the quote's time, not a minute's start).
+            let log = try EventLog(directory: rig.directory.path, readOnly: true)
+            defer { log.close() }
+            var quoteAt: Int64?
+            var firedAt: Int64?
+            var bars = 0
+            for record in try log.read(from: 0, maxRecords: .max) {
+                switch try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event {
+                case .quoteRecorded(let quote) where quote.price == 51_000: quoteAt = quoteAt ?? quote.at
+                case .triggerFired(let fired): firedAt = fired.barStart
+                case .candleClosed(let bar) where bar.stock.description == "005930" && bar.timeframe == .minute1:
+                    bars += 1
+                default: break
+                }
+            }
+            #expect(
+                quoteAt != nil && firedAt == quoteAt,
+                "fired on the quote: \(String(describing: quoteAt)), \(String(describing: firedAt))"
+            )
+            #expect(bars > 0, "the stock nobody watches was collected for its trigger")
+            #expect((quoteAt ?? 0) % KST.minuteMicros != 0, "a quote's time, not a bar's start")
+            #expect(mock.state.withLock { $0.violations } == [])
+            #expect(await worker.stop() == 0)
+            #expect(await serve.stop() == 0)
+        }
+    }
+}
