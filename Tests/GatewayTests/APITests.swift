@@ -1148,6 +1148,19 @@ import Testing
                 (try await client.call(.post, "/api/triggers", token: alice.token, json: target)).json["id"] as? String
             )
             #expect((try await client.call(.get, "/api/triggers", token: bob.token)).json["count"] as? Int == 0)
+            // A VI on the stock: its status in the API, and the dashboard says why the triggers wait.
+            let sessionContext = CommandContext(time: APIHarness.sessionTime + 60_000_000)
+            for status in [StockTradingStatus.volatilityInterruption, .trading] {
+                _ = try await harness.runtime.execute(
+                    .setStockStatus(stock: APIHarness.samsung, status: status, reason: "KRX VI (KIS vi_cls_code=1)"),
+                    context: sessionContext
+                )
+                let stock = try await client.call(.get, "/api/market-data/stocks/005930", token: alice.token)
+                #expect(stock.json["tradingStatus"] as? String == status.description, "\(stock.text)")
+                let page = try await client.call(.get, "/", token: alice.token).text
+                let waiting = page.contains("waiting: a VI holds the stock") || page.contains("(VI) 발동 중: 대기")
+                #expect(waiting == (status == .volatilityInterruption), "\(status)")
+            }
             #expect(try await client.call(.post, "/api/triggers/\(id)/cancel", token: bob.token).status == 404)
             #expect(try await client.call(.post, "/api/triggers/trg-0/cancel", token: alice.token).status == 404)
             // A bar through the stop: the exit is placed, the target cancelled with it.

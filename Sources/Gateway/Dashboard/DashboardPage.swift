@@ -245,9 +245,18 @@ extension Dashboard {
             status: status,
             statusName: trigger.status.description,
             order: trigger.order?.description,
-            reason: trigger.reason.isEmpty ? nil : trigger.reason,
+            reason: trigger.reason.isEmpty ? Self.waiting(trigger, state: state, words: words) : trigger.reason,
             cancellable: trigger.status == .armed
         )
+    }
+    /// Why an armed trigger is not watching now: KRX halted its stock, or a VI holds it in an auction.
+    static func waiting(_ trigger: Trigger, state: EngineState, words: Words) -> String? {
+        guard trigger.status == .armed, let stock = state.stocks[trigger.request.stock] else { return nil }
+        switch stock.tradingStatus {
+        case .trading: return nil
+        case .halted: return words["waitsHalt"]
+        case .volatilityInterruption: return words["waitsVI"]
+        }
     }
     typealias StrategyView = DashboardView.StrategyView
 

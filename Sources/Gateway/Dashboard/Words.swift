@@ -80,6 +80,8 @@ struct Words: Sendable {
         ("board", "작업 큐 보드", "Queue board"), ("triggers", "보호 주문 (손절 · 익절 · 추적)", "Protective orders"),
         ("stopLoss", "손절", "Stop-loss"), ("takeProfit", "익절", "Take-profit"),
         ("trailingStop", "추적 손절", "Trailing stop"), ("fromFill", "체결가 대비", "from the fill"),
+        ("waitsVI", "변동성완화장치(VI) 발동 중: 대기", "waiting: a VI holds the stock"),
+        ("waitsHalt", "거래정지 중: 대기", "waiting: trading halted"),
         ("armed", "감시 중", "armed"), ("fired", "발동", "fired"), ("cancelledTrigger", "취소", "cancelled"),
         ("triggerLevel", "발동 가격", "Level"), ("trailPercent", "추적 폭 %", "Trail %"),
         ("exitLimit", "청산 지정가 (비우면 시장가)", "Exit limit (empty: market)"),
