@@ -74,24 +74,27 @@ import Testing
             // The log: the quote recorded, the trigger fired on it (at the quote's time, not a minute's start).
             let log = try EventLog(directory: rig.directory.path, readOnly: true)
             defer { log.close() }
-            var quoteAt: Int64?
+            var quotes: Set<Int64> = []
             var firedAt: Int64?
             var bars = 0
             for record in try log.read(from: 0, maxRecords: .max) {
                 switch try EventCodec.decode(record.payload, offset: record.offset, timestamp: record.timestamp).event {
-                case .quoteRecorded(let quote) where quote.price == 51_000: quoteAt = quoteAt ?? quote.at
+                case .quoteRecorded(let quote) where quote.price == 51_000: quotes.insert(quote.at)
                 case .triggerFired(let fired): firedAt = fired.barStart
                 case .candleClosed(let bar) where bar.stock.description == "005930" && bar.timeframe == .minute1:
                     bars += 1
                 default: break
                 }
             }
+            // (Not necessarily the first such quote: the worker's session clock started after serve's, so a quote
+            // taken just after the arming can carry an earlier time than the trigger's, and a trigger sees only
+            // what came after it.)
             #expect(
-                quoteAt != nil && firedAt == quoteAt,
-                "fired on the quote: \(String(describing: quoteAt)), \(String(describing: firedAt))"
+                firedAt.map { quotes.contains($0) } == true,
+                "fired on a quote: \(quotes.sorted()), \(String(describing: firedAt))"
             )
             #expect(bars > 0, "the stock nobody watches was collected for its trigger")
-            #expect((quoteAt ?? 0) % KST.minuteMicros != 0, "a quote's time, not a bar's start")
+            #expect((firedAt ?? 0) % KST.minuteMicros != 0, "a quote's time, not a bar's start")
             #expect(mock.state.withLock { $0.violations } == [])
             #expect(await worker.stop() == 0)
             #expect(await serve.stop() == 0)

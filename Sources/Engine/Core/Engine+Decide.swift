@@ -332,7 +332,7 @@ public struct Engine: Sendable {
                     .strategyDisabled(StrategyDisabled(account: account, stock: $0.stock, strategy: $0.strategy))
                 }
             }
-            for order in state.orders.values.filter({ $0.account == account }).sorted(by: { $0.id < $1.id }) {
+            for order in state.working.filter({ $0.account == account }).sorted(by: { $0.id < $1.id }) {
                 switch order.status {
                 case .pending, .accepted, .partiallyFilled:
                     events += try self.decide(state, .cancelOrder(order.id), context: context).events
@@ -430,7 +430,7 @@ public struct Engine: Sendable {
                 throw .notFound("account \(account) does not exist")
             }
             if existing.closedAt != nil { return Decision(events: []) }
-            if let working = state.orders.values.first(where: { $0.account == account && !$0.status.isTerminal }) {
+            if let working = state.working.filter({ $0.account == account }).min(by: { $0.id < $1.id }) {
                 throw .conflict(
                     "account \(account) has a working order (\(working.id), \(working.status)); cancel it first"
                 )

@@ -71,6 +71,9 @@ public struct EngineState: Sendable, Hashable {
     /// The orders not ended yet: what the session's close expires (a scan of every order each day made a long
     /// backtest quadratic). Derived from `orders`; a snapshot rebuilds it.
     public var workingOrders: Set<OrderID> = []
+
+    /// The orders still working (not terminal), through `workingOrders`: not a pass over every order ever held.
+    public var working: [Order] { self.workingOrders.compactMap { self.orders[$0] } }
     /// Trading costs. Part of the state (and of its digest): a replay must use the same schedule.
     public var fees: FeeSchedule
 

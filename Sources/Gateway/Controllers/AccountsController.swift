@@ -56,7 +56,7 @@ struct AccountsController {
         }
         let state = services.runtime.state
         result.haltedReason = state.accounts[account.id]?.haltReason
-        result.inFlight = state.orders.values.filter { $0.account == account.id && $0.status == .submitted }
+        result.inFlight = state.working.filter { $0.account == account.id && $0.status == .submitted }
             .map(\.id.description).sorted()
         return try APIJSON.response(result)
     }
@@ -240,7 +240,7 @@ extension GatewayAPI {
     static func resume(_ account: Account, by: UserID, services: GatewayServices) async throws -> Account {
         let state = services.runtime.state
         guard account.haltReason != nil else { throw problem(409, "the account is not halted") }
-        let working = state.orders.values.filter { $0.account == account.id && !$0.status.isTerminal }
+        let working = state.working.filter { $0.account == account.id }
             .map(\.id.description).sorted()
         guard working.isEmpty else {
             throw problem(

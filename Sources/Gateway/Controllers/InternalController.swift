@@ -114,9 +114,7 @@ struct InternalController {
         try GatewayAPI.requireWorker(request, context, services)
         let accounts = services.runtime.read { state -> [WorkerAccountView] in
             var working: [AccountID: Int] = [:]
-            for order in state.orders.values where !order.status.isTerminal {
-                working[order.account, default: 0] += 1
-            }
+            for order in state.working { working[order.account, default: 0] += 1 }
             return state.accounts.values
                 .filter { ($0.broker == .kisPaper || $0.broker == .kisReal) && $0.closedAt == nil }
                 .sorted { $0.id < $1.id }
@@ -175,11 +173,12 @@ struct InternalController {
         let only = try request.uri.queryParameters.get("stockId").map(Parse.stock)
         let strategies = services.runtime.read { state -> [WorkerStrategyView] in
             let accounts = state.accounts.values.filter { $0.closedAt == nil && !$0.strategies.isEmpty }
-            // The working orders of accounts running strategies, in one pass over the orders.
+            // The working orders of accounts running strategies, through the engine's index of working orders
+            // (not a pass over every order the log ever held).
             var working: [AccountID: [StockCode: [WorkingOrder]]] = [:]
             if !accounts.isEmpty {
                 let running = Set(accounts.map(\.id))
-                for order in state.orders.values where !order.status.isTerminal && running.contains(order.account) {
+                for order in state.working where running.contains(order.account) {
                     working[order.account, default: [:]][order.stock, default: []].append(WorkingOrder(order))
                 }
             }

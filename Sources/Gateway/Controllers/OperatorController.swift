@@ -98,11 +98,13 @@ struct OperatorController {
             Set(try db.query("SELECT broker_account_id FROM broker_credentials").rows.compactMap { $0[0] })
         }
         let open = state.accounts.values.filter { $0.closedAt == nil }.sorted { $0.id < $1.id }
+        var working: [AccountID: Int] = [:]
+        for order in state.working { working[order.account, default: 0] += 1 }
         let items = open.map { account -> OperatorAccountBody in
             OperatorAccountBody(
                 account: AccountBody(account, hasCredentials: sealed.contains(account.id.description)),
                 user: account.user.description,
-                workingOrders: state.orders.values.filter { $0.account == account.id && !$0.status.isTerminal }.count
+                workingOrders: working[account.id] ?? 0
             )
         }
         return try APIJSON.response(ListBody(items))
