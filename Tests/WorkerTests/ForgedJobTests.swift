@@ -17,31 +17,8 @@ import Testing
         let (rig, sink) = try await WorkerEndToEndTests.rig("forged", redisDatabase: 22)
         defer { _ = sink.killed() }
         let serve = try await WorkerEndToEndTests.serve(rig)
-        let (status, session) = try await WorkerEndToEndTests.call(
-            rig,
-            "POST",
-            "/api/auth/register",
-            json: #"{"email":"owner@example.com","password":"a long owner password"}"#
-        )
-        #expect(status == 201, "\(session)")
-        let token = try #require(session["token"] as? String)
-        let (_, account) = try await WorkerEndToEndTests.call(
-            rig,
-            "POST",
-            "/api/broker-accounts",
-            token: token,
-            json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":10000000}"#
-        )
-        let accountID = try #require(account["id"] as? String)
         // Outside the day's band: refused by the risk check, and the owner is to be told (ORDER_REJECTED).
-        let (placed, order) = try await WorkerEndToEndTests.call(
-            rig,
-            "POST",
-            "/api/orders",
-            token: token,
-            json: #"{"brokerAccountId":"\#(accountID)","stockId":"005930","side":"BUY","quantity":1,"price":100000}"#
-        )
-        #expect(placed == 201 && order["status"] as? String == "REJECTED", "\(order)")
+        _ = try await WorkerEndToEndTests.ownerWithARejectedOrder(rig)
 
         // The dispatcher has queued the real job (its id is the notification's offset). Someone with Redis access
         // rewrites it, and adds one of their own.

@@ -20,41 +20,9 @@ import Testing
             return Response(status: .notFound)
         }
         try await withServer(router) { port in
-            var environment = base.environment
-            environment["NOTIFY_WEBHOOK_URL"] = "http://127.0.0.1:\(port)/hook"
-            let rig = WorkerEndToEndTests.Rig(
-                directory: base.directory,
-                environment: environment,
-                port: base.port,
-                mail: base.mail
-            )
+            let rig = base.with(["NOTIFY_WEBHOOK_URL": "http://127.0.0.1:\(port)/hook"])
             let serve = try await WorkerEndToEndTests.serve(rig)
-            let (status, session) = try await WorkerEndToEndTests.call(
-                rig,
-                "POST",
-                "/api/auth/register",
-                json: #"{"email":"owner@example.com","password":"a long owner password"}"#
-            )
-            #expect(status == 201, "\(session)")
-            let token = try #require(session["token"] as? String)
-            let (_, account) = try await WorkerEndToEndTests.call(
-                rig,
-                "POST",
-                "/api/broker-accounts",
-                token: token,
-                json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":10000000}"#
-            )
-            let accountID = try #require(account["id"] as? String)
-            // Outside the day's band: refused, and the owner is to be told (ORDER_REJECTED).
-            let (placed, order) = try await WorkerEndToEndTests.call(
-                rig,
-                "POST",
-                "/api/orders",
-                token: token,
-                json:
-                    #"{"brokerAccountId":"\#(accountID)","stockId":"005930","side":"BUY","quantity":1,"price":100000}"#
-            )
-            #expect(placed == 201 && order["status"] as? String == "REJECTED", "\(order)")
+            _ = try await WorkerEndToEndTests.ownerWithARejectedOrder(rig)
             let worker = try WorkerEndToEndTests.worker(rig, kis: freeLoopbackPort())
             try await WorkerEndToEndTests.waitFor(60, "the owner's e-mail") {
                 WorkerEndToEndTests.mails(rig).contains { $0.contains("To: <owner@example.com>") }
@@ -85,7 +53,9 @@ import Testing
             }
             #expect(sent.channel == "email", "\(sent)")
             #expect(sent.detail.contains("webhook: answered HTTP 404") && !sent.detail.contains("SMTP:"), "\(sent)")
-            #expect(hits.withLock { $0 } == 1, "the webhook asked once")
+            // Once, unless the sink (loaded by the tests beside this one) failed the first e-mail: with no channel
+            // delivered, the attempt is retried whole.
+            #expect((1...3).contains(hits.withLock { $0 }), "the webhook asked")
             let mails = WorkerEndToEndTests.mails(rig).filter { $0.contains("To: <owner@example.com>") }
             #expect(mails.count == 1, "told once")
             #expect(await worker.stop() == 0)

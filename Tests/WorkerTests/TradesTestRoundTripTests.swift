@@ -19,14 +19,7 @@ import Testing
             $0.cash = 12_345_000
         }
         try await withServer(mock.router()) { kis in
-            var environment = base.environment
-            environment["KIS_BASE_URL"] = "http://127.0.0.1:\(kis)"
-            let rig = WorkerEndToEndTests.Rig(
-                directory: base.directory,
-                environment: environment,
-                port: base.port,
-                mail: base.mail
-            )
+            let rig = base.with(["KIS_BASE_URL": "http://127.0.0.1:\(kis)"])
             let serve = try await WorkerEndToEndTests.serve(rig)
             let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
             let body = #"{"brokerAccountId":"\#(account)","stockId":"005930"}"#

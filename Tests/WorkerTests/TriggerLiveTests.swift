@@ -28,19 +28,7 @@ import Testing
                 extra: ["--reconcile-seconds", "1", "--collect-seconds", "0.5"]
             )
             try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
-            let (placed, order) = try await WorkerEndToEndTests.call(
-                rig,
-                "POST",
-                "/api/orders",
-                token: token,
-                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#
-            )
-            #expect(placed == 201, "\(order)")
-            let id = order["id"] as? String ?? ""
-            try await WorkerEndToEndTests.waitFor(60, "the entry filled") {
-                try await WorkerEndToEndTests.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"]
-                    as? String == "FILLED"
-            }
+            try await WorkerEndToEndTests.bought(rig, token, account)
             let (armed, trigger) = try await WorkerEndToEndTests.call(
                 rig,
                 "POST",

@@ -65,6 +65,65 @@ final class Child: @unchecked Sendable {
         let port: Int
         let mail: String
         var url: String { "http://127.0.0.1:\(self.port)" }
+
+        /// The same rig with more environment for the processes it starts.
+        func with(_ extra: [String: String]) -> Rig {
+            Rig(
+                directory: self.directory,
+                environment: self.environment.merging(extra) { $1 },
+                port: self.port,
+                mail: self.mail
+            )
+        }
+    }
+
+    /// Registers owner@example.com with a simulated account and places an order outside the day's band: refused
+    /// by the risk check, so the owner is to be told (ORDER_REJECTED). Returns the owner's token.
+    static func ownerWithARejectedOrder(_ rig: Rig) async throws -> String {
+        let (status, session) = try await Self.call(
+            rig,
+            "POST",
+            "/api/auth/register",
+            json: #"{"email":"owner@example.com","password":"a long owner password"}"#
+        )
+        #expect(status == 201, "\(session)")
+        let token = try #require(session["token"] as? String)
+        let (_, account) = try await Self.call(
+            rig,
+            "POST",
+            "/api/broker-accounts",
+            token: token,
+            json: #"{"broker":"SIMULATED","accountNumber":"5012345678","initialCash":10000000}"#
+        )
+        let accountID = try #require(account["id"] as? String)
+        let (placed, order) = try await Self.call(
+            rig,
+            "POST",
+            "/api/orders",
+            token: token,
+            json: #"{"brokerAccountId":"\#(accountID)","stockId":"005930","side":"BUY","quantity":1,"price":100000}"#
+        )
+        #expect(placed == 201 && order["status"] as? String == "REJECTED", "\(order)")
+        return token
+    }
+
+    /// Buys `quantity` 005930 at 55,000 on `account` through the broker; returns the order id once it filled.
+    @discardableResult
+    static func bought(_ rig: Rig, _ token: String, _ account: String, quantity: Int = 10) async throws -> String {
+        let (placed, order) = try await Self.call(
+            rig,
+            "POST",
+            "/api/orders",
+            token: token,
+            json:
+                #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":\#(quantity),"price":55000}"#
+        )
+        #expect(placed == 201, "\(order)")
+        let id = order["id"] as? String ?? ""
+        try await Self.waitFor(60, "the order filled through the broker") {
+            try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String == "FILLED"
+        }
+        return id
     }
 
     /// A log with two listed stocks, a fresh database, a flushed Redis database, an SMTP sink.
@@ -313,18 +372,7 @@ final class Child: @unchecked Sendable {
             let worker = try Self.worker(rig, kis: kis, extra: ["--reconcile-seconds", "1"])
             // Reconciliation issues the token and adopts the broker's cash (100,000,000 KRW in the mock).
             try await Self.waitForAdoptedCash(rig, token, account)
-            let (placed, order) = try await Self.call(
-                rig,
-                "POST",
-                "/api/orders",
-                token: token,
-                json: #"{"brokerAccountId":"\#(account)","stockId":"005930","side":"BUY","quantity":10,"price":55000}"#
-            )
-            #expect(placed == 201, "\(order)")
-            let id = order["id"] as? String ?? ""
-            try await Self.waitFor(60, "the order filled through the broker") {
-                try await Self.call(rig, "GET", "/api/orders/\(id)", token: token).1["status"] as? String == "FILLED"
-            }
+            let id = try await Self.bought(rig, token, account)
             let (_, filled) = try await Self.call(rig, "GET", "/api/orders/\(id)", token: token)
             #expect(filled["filledQuantity"] as? Int == 10 && filled["averageFillPrice"] as? Int == 55_000)
             #expect(mock.state.withLock { $0.orders.count } == 1, "sent once")
