@@ -17,6 +17,25 @@ public final class GatewayMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let usage = ProcessUsage()
     private let lastLog = Mutex(LogStatistics.Values())
+    /// The scrape's own connections, kept from one scrape to the next (a connection per scrape was a PostgreSQL
+    /// backend started and ended every 15 s, counted in the very gauge it reads); dropped after an error, made
+    /// again on the next scrape. Scrapes take turns on them.
+    private let held = Mutex(HeldConnections())
+
+    struct HeldConnections: ~Copyable {
+        var postgres: (url: String, connection: PostgresConnection)?
+        var readModels: (url: String, connection: PostgresConnection)?
+        var redis: RedisConnection?
+
+        /// The held connection to `url` in `slot`, made when there is none (or it was to another URL).
+        static func connection(_ slot: inout (url: String, connection: PostgresConnection)?, _ url: String)
+            -> PostgresConnection?
+        {
+            if let held = slot, held.url == url { return held.connection }
+            slot = (try? PostgresConnection(url: url)).map { (url, $0) }
+            return slot?.connection
+        }
+    }
     /// Queue names of the operator guide (BullMQ key layout `bull:<queue>:<state>`): every `QueueName`.
     public static let queues = QueueName.allCases.map(\.rawValue)
     static let requestBuckets: [Duration] = [
@@ -139,10 +158,26 @@ public final class GatewayMetrics: Sendable {
                 ).set(Double(count))
             }
         }
-        if let url = dependencies.boundedDatabaseURL, let connection = try? PostgresConnection(url: url) {
-            if let rows = try? connection.query(
-                "SELECT count(*) FILTER (WHERE state = 'active'), current_setting('max_connections')::int - count(*), current_setting('max_connections') FROM pg_stat_activity"
-            ).rows.first {
+        self.held.withLock { held in self.refreshConnected(dependencies, head: head, held: &held) }
+    }
+
+    /// The gauges read through the scrape's held connections.
+    private func refreshConnected(_ dependencies: GatewayDependencies, head: UInt64, held: inout HeldConnections) {
+        let countsSQL =
+            "SELECT count(*) FILTER (WHERE state = 'active'), current_setting('max_connections')::int - count(*), current_setting('max_connections') FROM pg_stat_activity"
+        if let url = dependencies.boundedDatabaseURL,
+            var connection = HeldConnections.connection(&held.postgres, url)
+        {
+            var counts = try? connection.query(countsSQL)
+            if counts == nil {  // the held connection was lost (a restart, an idle timeout): once more, afresh
+                held.postgres = nil
+                if let fresh = HeldConnections.connection(&held.postgres, url) {
+                    connection = fresh
+                    counts = try? fresh.query(countsSQL)
+                }
+                if counts == nil { held.postgres = nil }
+            }
+            if let rows = counts?.rows.first {
                 self.registry.makeGauge(
                     descriptor: Self.descriptor(
                         "postgres_connections_active",
@@ -165,8 +200,11 @@ public final class GatewayMetrics: Sendable {
             // A follower's own read models are in a database of their own.
             let readModels =
                 dependencies.readModelsURL == nil
-                ? connection : dependencies.boundedReadModelsURL.flatMap { try? PostgresConnection(url: $0) }
-            if let readModels, let statuses = try? ProjectionStatus.read(readModels, head: head) {
+                ? connection
+                : dependencies.boundedReadModelsURL.flatMap { HeldConnections.connection(&held.readModels, $0) }
+            let statuses = readModels.flatMap { try? ProjectionStatus.read($0, head: head) }
+            if readModels != nil, statuses == nil, dependencies.readModelsURL != nil { held.readModels = nil }
+            if let statuses {
                 for status in statuses {
                     self.registry.makeGauge(
                         descriptor: Self.descriptor(
@@ -186,8 +224,16 @@ public final class GatewayMetrics: Sendable {
                 }
             }
         }
-        if let endpoint = dependencies.redis, let redis = try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2) {
-            if case .string(let bytes) = (try? redis.command(["INFO", "clients"])) ?? .null {
+        if let endpoint = dependencies.redis,
+            var redis = held.redis ?? (try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2))
+        {
+            var info = try? redis.command(["INFO", "clients"])
+            if info == nil, held.redis != nil, let fresh = try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2) {
+                redis = fresh  // the held one was lost: once more, afresh
+                info = try? fresh.command(["INFO", "clients"])
+            }
+            held.redis = info == nil ? nil : redis  // kept while it answers
+            if case .string(let bytes) = info ?? .null {
                 let text = String(decoding: bytes, as: UTF8.self)
                 if let line = text.split(whereSeparator: \.isNewline).first(where: {
                     $0.hasPrefix("connected_clients:")

@@ -40,6 +40,35 @@ import Testing
         }
     }
 
+    /// The scrape keeps its PostgreSQL connection from one scrape to the next (one backend, the same pid), instead
+    /// of starting and ending a backend per scrape; a connection terminated under it is replaced on the next one.
+    @Test func metricsScrapesReuseTheirConnection() async throws {
+        let harness = try await APIHarness("metrics_held", workerToken: Self.token)
+        let url = harness.databaseURL
+        try await harness.app.test(.live) { client in
+            let observer = try PostgresConnection(url: url)
+            func scrapers() throws -> [String] {
+                try observer.query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%FROM projection_checkpoints ORDER BY name%'"
+                ).rows.compactMap { $0[0] }
+            }
+            #expect(try await client.call(.get, "/metrics").status == 200)
+            let first = try scrapers()
+            #expect(first.count == 1, "one connection kept after the scrape: \(first)")
+            for _ in 0..<3 { #expect(try await client.call(.get, "/metrics").status == 200) }
+            #expect(try scrapers() == first, "the same backend")
+            _ = try observer.query("SELECT pg_terminate_backend(\(first.first ?? "0"))")
+            let scrape = try await client.call(.get, "/metrics")
+            #expect(
+                scrape.status == 200 && scrape.text.contains("postgres_connections_active"),
+                "\(scrape.text.prefix(200))"
+            )
+            let replaced = try scrapers()
+            #expect(replaced.count == 1 && replaced != first, "a new connection: \(replaced)")
+        }
+        await harness.close()
+    }
+
     @Test func loopbackIsInternalButNotThroughAProxy() async throws {
         let harness = try await APIHarness("internal_default", workerToken: Self.token)
         try await harness.app.test(.live) { client in
