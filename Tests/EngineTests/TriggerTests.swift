@@ -353,8 +353,20 @@ import Testing
         #expect(try daily(today, low: 68_000, at: world.now + 3 * 3_600_000_000) == ["CandleClosed"])
         #expect(world.state.triggers[stop]?.status == .armed)
         let next = KST.day(year: 2025, month: 1, day: 6)  // a Monday
+        // A stop far below stays armed through the next day's daily bar: a quote that day, a day of daily bars
+        // only, has no last minute to be newer than — nothing recorded (and no arithmetic on the missing minute).
+        let far = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 1, triggerPrice: 40_000)
+        )
         let fired = try daily(next, low: 68_500, at: KST.instant(day: next, hour: 9, minute: 30))
         #expect(fired == ["CandleClosed", "TriggerFired", "OrderRequested"], "\(fired)")
+        #expect(world.state.triggers[far]?.status == .armed && world.state.armedTriggers[World.samsung] == [far])
+        let quoteTime = KST.instant(day: next, hour: 10)
+        #expect(
+            try world.run(.recordQuote(stock: World.samsung, price: 39_000, at: quoteTime), at: quoteTime).events
+                .isEmpty
+        )
         #expect(world.replayed().digest == world.state.digest)
     }
 

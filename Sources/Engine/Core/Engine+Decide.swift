@@ -182,9 +182,10 @@ public struct Engine: Sendable {
             // (bars of the day seen, before the closing auction), and news after the newest bar's minute.
             let data = state.stocks.values[index].marketData
             let day = KST.day(at)
+            // (A day of longer bars only has no last minute: no quote is taken then.)
             guard state.armedTriggers[code]?.isEmpty == false, data.currentDay == day,
-                at < KST.instant(day: day, hour: 15, minute: 20),
-                at >= (data.lastMinuteStart ?? .max) + KST.minuteMicros
+                at < KST.instant(day: day, hour: 15, minute: 20), let last = data.lastMinuteStart,
+                at >= last + KST.minuteMicros
             else { return Decision(events: []) }
             let quote = QuoteRecorded(stock: code, price: price, at: at)
             let recorded: [DomainEvent] = [.quoteRecorded(quote)]

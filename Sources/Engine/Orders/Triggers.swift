@@ -263,7 +263,7 @@ public struct Trigger: Sendable, Hashable {
     /// Whether `bar` tells it anything: a bar that ended by the time it was armed (a backlog arriving late, a
     /// stock nobody collected before the trigger) says nothing of prices since; a quote must be taken after.
     func sees(_ bar: Candle, quote: Bool = false) -> Bool {
-        (quote ? bar.start : bar.start + bar.timeframe.minutes * KST.minuteMicros) > self.armedAt
+        (quote ? bar.start : bar.start.saturatingAdd(bar.timeframe.minutes * KST.minuteMicros)) > self.armedAt
     }
 
     /// The trailing mark after `bar` (unchanged for fixed levels).
