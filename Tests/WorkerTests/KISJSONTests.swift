@@ -181,5 +181,24 @@ import Testing
         let day = KISDailyBar(date: "20250106", open: 1, high: 2, low: 1, close: 2, volume: 3)
         #expect(day.candle(code)?.start == KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 0))
         #expect(KISDailyBar(date: "-20250106", open: 1, high: 2, low: 1, close: 2, volume: 3).candle(code) == nil)
+        // A row the engine would refuse is no candle either: dropped where it enters, not refused mid-job.
+        for (open, high, low, close, volume) in [
+            (100, 90, 110, 105, 7), (0, 110, 0, 105, 7), (-5, 110, -9, 105, 7), (100, 110, 90, 105, -1),
+            (100, Bounds.maxPrice + 1, 90, 105, 7), (100, 110, 90, 105, Bounds.maxVolume + 1),
+            (.max, .max, .max, .max, 1),
+        ] as [(Int64, Int64, Int64, Int64, Int64)] {
+            let bar = KISMinuteBar(
+                date: "20250106",
+                time: "091500",
+                open: open,
+                high: high,
+                low: low,
+                close: close,
+                volume: volume
+            )
+            #expect(bar.candle(code) == nil, "\(bar)")
+            let daily = KISDailyBar(date: "20250106", open: open, high: high, low: low, close: close, volume: volume)
+            #expect(daily.candle(code) == nil, "\(daily)")
+        }
     }
 }

@@ -153,7 +153,12 @@ public struct DataCollectionHandler: JobHandler {
         // The quotes of stocks with triggers, after their bars: the engine checks each against the triggers
         // (and records it only while it can fire one).
         let quotes: [WireCommand] = fetched.compactMap { fetched in
-            fetched.triggerQuote.map { .quote(stock: fetched.stock, price: $0.price, at: $0.at) }
+            // (A price no stock can have — a broken answer — is not sent: the engine would refuse it, failing the
+            // job for the stocks beside it.)
+            fetched.triggerQuote.flatMap {
+                (1...Bounds.maxPrice).contains($0.price)
+                    ? .quote(stock: fetched.stock, price: $0.price, at: $0.at) : nil
+            }
         }
         if !quotes.isEmpty {
             for result in try await self.engine.send(quotes, correlation: "data-collection")

@@ -231,7 +231,8 @@ public struct KISBalance: Sendable, Equatable {
 }
 
 extension KISMinuteBar {
-    /// The bar as a 1-minute candle of `code` starting at its date and time (KST); nil when either does not read.
+    /// The bar as a 1-minute candle of `code` starting at its date and time (KST); nil when either does not read
+    /// or the engine would refuse the bar (`admissible`).
     public func candle(_ code: StockCode) -> Candle? {
         guard let day = KST.day(yyyymmdd: self.date), self.time.count == 6, let hour = Int64(self.time.prefix(2)),
             let minute = Int64(self.time.dropFirst(2).prefix(2))
@@ -245,12 +246,13 @@ extension KISMinuteBar {
             low: self.low,
             close: self.close,
             volume: self.volume
-        )
+        ).admissible
     }
 }
 
 extension KISDailyBar {
-    /// The bar as a daily candle of `code` (starting at its KST midnight); nil when its date does not read.
+    /// The bar as a daily candle of `code` (starting at its KST midnight); nil when its date does not read or the
+    /// engine would refuse the bar (`admissible`).
     public func candle(_ code: StockCode) -> Candle? {
         guard let day = KST.day(yyyymmdd: self.date) else { return nil }
         return Candle(
@@ -262,6 +264,16 @@ extension KISDailyBar {
             low: self.low,
             close: self.close,
             volume: self.volume
-        )
+        ).admissible
+    }
+}
+
+extension Candle {
+    /// The candle if the engine would take it (`Bounds` and `validate`: prices and volume in range, high and low
+    /// around open and close, a minute's start); nil otherwise — a broken row of a broker's answer is dropped
+    /// where it enters, not refused by the engine in the middle of a job about other stocks' bars.
+    var admissible: Candle? {
+        guard (try? Bounds.admit(.ingestCandle(self))) != nil, (try? self.validate()) != nil else { return nil }
+        return self
     }
 }
