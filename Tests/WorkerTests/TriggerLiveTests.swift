@@ -22,10 +22,13 @@ import Testing
             let serve = try await WorkerEndToEndTests.serve(rig)
             mock.runClock()
             let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
+            // The worker's session clock set to serve's (the fake broker's follows serve's): a quote carries the
+            // time serve's clock would give it, not one a process start late.
+            let now = mock.state.withLock { $0.now }
             let worker = try WorkerEndToEndTests.worker(
                 rig,
                 kis: kis,
-                extra: ["--reconcile-seconds", "1", "--collect-seconds", "0.5"]
+                extra: ["--reconcile-seconds", "1", "--collect-seconds", "0.5", "--clock-start", ISOTime.kst(now)]
             )
             try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
             try await WorkerEndToEndTests.bought(rig, token, account)
@@ -50,7 +53,7 @@ import Testing
                     as? [[String: Any]] ?? []
                 return items.first { $0["id"] as? String == triggerID } ?? [:]
             }
-            try await WorkerEndToEndTests.waitFor(60, "the stop fired") {
+            try await WorkerEndToEndTests.waitFor(120, "the stop fired") {
                 try await current()["status"] as? String == "FIRED"
             }
             let exit = try #require(try await current()["order"] as? String)
@@ -74,9 +77,9 @@ import Testing
                 default: break
                 }
             }
-            // (Not necessarily the first such quote: the worker's session clock started after serve's, so a quote
-            // taken just after the arming can carry an earlier time than the trigger's, and a trigger sees only
-            // what came after it.)
+            // (Not necessarily the first such quote: the clocks agree to the second only, so a quote taken just
+            // after the arming can carry an earlier time than the trigger's, and a trigger sees only what came
+            // after it.)
             #expect(
                 firedAt.map { quotes.contains($0) } == true,
                 "fired on a quote: \(quotes.sorted()), \(String(describing: firedAt))"
