@@ -42,17 +42,28 @@ import Testing
             )
             #expect(armed == 201, "\(trigger)")
             let triggerID = try #require(trigger["id"] as? String)
-            // The quote falls under the stop while the minute bars run five minutes late: only the quote can tell.
-            mock.state.withLock {
-                $0.feedLagMinutes = 5
-                $0.prices["005930"] = 51_000
-            }
             func current() async throws -> [String: Any] {
                 let items =
                     try await WorkerEndToEndTests.call(rig, "GET", "/api/triggers", token: token).1["items"]
                     as? [[String: Any]] ?? []
                 return items.first { $0["id"] as? String == triggerID } ?? [:]
             }
+            // The quote falls under the stop while the minute bars run five minutes late: only the quote can tell.
+            // At first a VI holds the stock, shown by the same quote: the status is recorded before the quote, so
+            // the stop waits; it fires at the next minute's collection, which finds the VI over.
+            mock.state.withLock {
+                $0.feedLagMinutes = 5
+                $0.interruptedStocks = ["005930": "1"]
+                $0.prices["005930"] = 51_000
+            }
+            try await WorkerEndToEndTests.waitFor(60, "the VI recorded") {
+                try await WorkerEndToEndTests.call(rig, "GET", "/api/market-data/stocks/005930", token: token).1[
+                    "tradingStatus"
+                ] as? String == "VI"
+            }
+            try await Task.sleep(for: .seconds(1))  // the rest of that request: the quote after the status
+            #expect(try await current()["status"] as? String == "ARMED", "a VI holds the stop")
+            mock.state.withLock { $0.interruptedStocks = [:] }
             try await WorkerEndToEndTests.waitFor(120, "the stop fired") {
                 try await current()["status"] as? String == "FIRED"
             }

@@ -139,7 +139,9 @@ public struct DataCollectionHandler: JobHandler {
                 )
             }
         }
-        // What the quotes said of halts and VIs: the engine records a change only (its orders and triggers heed it).
+        // What the quotes said of halts and VIs (the engine records a change only; its orders and triggers heed it),
+        // then the quotes of stocks with triggers, checked against them (recorded only while one could fire) —
+        // in that order, in one request: a quote taken in a VI must find the VI already recorded.
         let statuses: [WireCommand] = fetched.compactMap { fetched in
             fetched.status.map {
                 .stockStatus(
@@ -150,8 +152,6 @@ public struct DataCollectionHandler: JobHandler {
                 )
             }
         }
-        // The quotes of stocks with triggers, after their bars: the engine checks each against the triggers
-        // (and records it only while it can fire one).
         let quotes: [WireCommand] = fetched.compactMap { fetched in
             // (A price no stock can have — a broken answer — is not sent: the engine would refuse it, failing the
             // job for the stocks beside it.)
@@ -160,19 +160,11 @@ public struct DataCollectionHandler: JobHandler {
                     ? .quote(stock: fetched.stock, price: $0.price, at: $0.at) : nil
             }
         }
-        if !quotes.isEmpty {
-            for result in try await self.engine.send(quotes, correlation: "data-collection")
+        if !statuses.isEmpty || !quotes.isEmpty {
+            for result in try await self.engine.send(statuses + quotes, correlation: "data-collection")
             where result.status != 200 && result.status != 409 {
                 throw EngineClient.Failure(
-                    description: "the engine refused a quote: \(result.status) \(result.error ?? "")"
-                )
-            }
-        }
-        if !statuses.isEmpty {
-            for result in try await self.engine.send(statuses, correlation: "data-collection")
-            where result.status != 200 && result.status != 409 {
-                throw EngineClient.Failure(
-                    description: "the engine refused a stock's status: \(result.status) \(result.error ?? "")"
+                    description: "the engine refused a stock's status or quote: \(result.status) \(result.error ?? "")"
                 )
             }
         }
