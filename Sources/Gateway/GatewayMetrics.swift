@@ -23,17 +23,25 @@ public final class GatewayMetrics: Sendable {
     private let held = Mutex(HeldConnections())
 
     struct HeldConnections: ~Copyable {
-        var postgres: (url: String, connection: PostgresConnection)?
-        var readModels: (url: String, connection: PostgresConnection)?
+        var postgres: PostgresConnection?
+        var readModels: PostgresConnection?
         var redis: RedisConnection?
 
-        /// The held connection to `url` in `slot`, made when there is none (or it was to another URL).
-        static func connection(_ slot: inout (url: String, connection: PostgresConnection)?, _ url: String)
-            -> PostgresConnection?
-        {
-            if let held = slot, held.url == url { return held.connection }
-            slot = (try? PostgresConnection(url: url)).map { (url, $0) }
-            return slot?.connection
+        /// `body` on the connection held in `slot` (made when there is none), and once more on a fresh one when
+        /// that fails (the held one lost: a restart, an idle timeout). The connection that answered is kept;
+        /// none is kept when neither did.
+        static func reusing<Connection, Result>(
+            _ slot: inout Connection?,
+            _ make: () -> Connection?,
+            _ body: (Connection) -> Result?
+        ) -> Result? {
+            if let held = slot, let result = body(held) { return result }
+            slot = make()
+            guard let fresh = slot, let result = body(fresh) else {
+                slot = nil
+                return nil
+            }
+            return result
         }
     }
     /// Queue names of the operator guide (BullMQ key layout `bull:<queue>:<state>`): every `QueueName`.
@@ -165,18 +173,12 @@ public final class GatewayMetrics: Sendable {
     private func refreshConnected(_ dependencies: GatewayDependencies, head: UInt64, held: inout HeldConnections) {
         let countsSQL =
             "SELECT count(*) FILTER (WHERE state = 'active'), current_setting('max_connections')::int - count(*), current_setting('max_connections') FROM pg_stat_activity"
-        if let url = dependencies.boundedDatabaseURL,
-            var connection = HeldConnections.connection(&held.postgres, url)
-        {
-            var counts = try? connection.query(countsSQL)
-            if counts == nil {  // the held connection was lost (a restart, an idle timeout): once more, afresh
-                held.postgres = nil
-                if let fresh = HeldConnections.connection(&held.postgres, url) {
-                    connection = fresh
-                    counts = try? fresh.query(countsSQL)
-                }
-                if counts == nil { held.postgres = nil }
-            }
+        if let url = dependencies.boundedDatabaseURL {
+            let counts = HeldConnections.reusing(
+                &held.postgres,
+                { try? PostgresConnection(url: url) },
+                { try? $0.query(countsSQL) }
+            )
             if let rows = counts?.rows.first {
                 self.registry.makeGauge(
                     descriptor: Self.descriptor(
@@ -198,12 +200,16 @@ public final class GatewayMetrics: Sendable {
                 ).set(Double(rows[2] ?? "0") ?? 0)
             }
             // A follower's own read models are in a database of their own.
-            let readModels =
+            let statuses =
                 dependencies.readModelsURL == nil
-                ? connection
-                : dependencies.boundedReadModelsURL.flatMap { HeldConnections.connection(&held.readModels, $0) }
-            let statuses = readModels.flatMap { try? ProjectionStatus.read($0, head: head) }
-            if readModels != nil, statuses == nil, dependencies.readModelsURL != nil { held.readModels = nil }
+                ? held.postgres.flatMap { try? ProjectionStatus.read($0, head: head) }
+                : dependencies.boundedReadModelsURL.flatMap { url in
+                    HeldConnections.reusing(
+                        &held.readModels,
+                        { try? PostgresConnection(url: url) },
+                        { try? ProjectionStatus.read($0, head: head) }
+                    )
+                }
             if let statuses {
                 for status in statuses {
                     self.registry.makeGauge(
@@ -225,15 +231,13 @@ public final class GatewayMetrics: Sendable {
             }
         }
         if let endpoint = dependencies.redis,
-            var redis = held.redis ?? (try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2))
+            let info = HeldConnections.reusing(
+                &held.redis,
+                { try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2) },
+                { try? $0.command(["INFO", "clients"]) }
+            ), let redis = held.redis
         {
-            var info = try? redis.command(["INFO", "clients"])
-            if info == nil, held.redis != nil, let fresh = try? RedisConnection(endpoint: endpoint, timeoutSeconds: 2) {
-                redis = fresh  // the held one was lost: once more, afresh
-                info = try? fresh.command(["INFO", "clients"])
-            }
-            held.redis = info == nil ? nil : redis  // kept while it answers
-            if case .string(let bytes) = info ?? .null {
+            if case .string(let bytes) = info {
                 let text = String(decoding: bytes, as: UTF8.self)
                 if let line = text.split(whereSeparator: \.isNewline).first(where: {
                     $0.hasPrefix("connected_clients:")

@@ -190,7 +190,7 @@ struct DataImportCommand: AsyncParsableCommand {
     }
 
     /// Lists the stock if new (at its first bar's open), then records the bars in order; a row that is no bar
-    /// (nil: its date or time does not read) or that the engine refuses as invalid is counted and skipped, one
+    /// (nil: it does not read, or the engine would refuse it — `Candle.admissible`) is counted and skipped, one
     /// already recorded adds nothing.
     static func record(_ rows: [Candle?], runtime: EngineRuntime) async throws -> (recorded: Int, refused: Int) {
         let candles = rows.compactMap { $0 }
@@ -198,14 +198,12 @@ struct DataImportCommand: AsyncParsableCommand {
         guard let firstBar = candles.first else { return (0, unreadable) }
         let context = CommandContext(time: wallClockMicros(), correlationID: "data-import")
         if runtime.state.stocks[firstBar.stock] == nil {
-            let opening = candles.first { (try? $0.validate()) != nil }
-            guard let opening else { return (0, rows.count) }
             _ = try await runtime.execute(
                 .listStock(
                     code: firstBar.stock,
                     name: firstBar.stock.description,
                     market: "KRX",
-                    previousClose: min(max(opening.open, 1), Bounds.maxPrice)
+                    previousClose: firstBar.open
                 ),
                 context: context
             )

@@ -427,8 +427,8 @@ import Testing
         #expect(try EngineState(snapshot: world.state.snapshot()) == world.state, "the VI is in the snapshot")
         // A halt during the VI replaces it; the stock then takes no order.
         try world.run(.setStockStatus(stock: World.samsung, status: .halted, reason: "거래정지"))
-        #expect(world.state.stocks[World.samsung]?.interruption == nil)
-        #expect(world.state.stocks[World.samsung]?.halt == "거래정지")
+        #expect(world.state.stocks[World.samsung]?.tradingStatus == .halted)
+        #expect(world.state.stocks[World.samsung]?.statusReason == "거래정지")
         try world.run(.setStockStatus(stock: World.samsung, status: .trading, reason: "ignored"))
         #expect(world.state.stocks[World.samsung]?.tradingStatus == .trading)
         let fired = try Self.bar(&world, 2, high: 69_500, low: 68_500)

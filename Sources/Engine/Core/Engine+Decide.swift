@@ -382,7 +382,7 @@ public struct Engine: Sendable {
                 case .halted: reason.isEmpty ? "trading halted" : reason
                 case .volatilityInterruption: reason.isEmpty ? "volatility interruption" : reason
                 }
-            guard stock.tradingStatus != status || (stock.halt ?? stock.interruption ?? "") != text else {
+            guard stock.tradingStatus != status || stock.statusReason != text else {
                 return Decision(events: [])
             }
             return Decision(events: [.stockStatusChanged(StockStatusChanged(stock: code, status: status, reason: text))]

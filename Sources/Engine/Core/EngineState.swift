@@ -8,16 +8,11 @@ public struct StockInfo: Sendable, Hashable {
     /// on. The dispatcher hands no older bar to data-analysis again (after a Redis flush or a queue rebuild,
     /// which derive jobs from offset 0): strategies never trade on a bar that was already analysed.
     public var lastAnalysedMinute: Int64?
-    /// Why KRX halted trading in the stock (`StockStatusChanged`); nil while it trades.
-    public var halt: String?
-    /// Why KRX interrupted continuous trading in the stock for volatility (a VI's single-price auction); nil
-    /// otherwise. Orders are taken; triggers wait.
-    public var interruption: String?
-
-    /// The status `StockStatusChanged` last recorded.
-    public var tradingStatus: StockTradingStatus {
-        self.halt != nil ? .halted : self.interruption != nil ? .volatilityInterruption : .trading
-    }
+    /// How KRX trades the stock, as `StockStatusChanged` last recorded it: halted, no order is taken; halted or
+    /// in a volatility interruption, its triggers wait.
+    public var tradingStatus: StockTradingStatus = .trading
+    /// Why (as the data said it); "" while it trades.
+    public var statusReason = ""
 }
 
 /// A notification's delivery state.
@@ -83,6 +78,14 @@ public struct EngineState: Sendable, Hashable {
 
     /// Applies one event. Total: every event of a valid log applies; a broker report that cannot apply to
     /// its order was recorded as `AnomalyRecorded` instead, by `decide`.
+    /// Moves the trailing marks of the armed triggers of `bar`'s stock that see it (`Trigger.sees`).
+    private mutating func moveTrailingMarks(after bar: Candle, quote: Bool = false) {
+        guard let armed = self.armedTriggers[bar.stock] else { return }
+        for id in armed {
+            Self.modify(&self.triggers, id) { if $0.sees(bar, quote: quote) { $0.water = $0.water(after: bar) } }
+        }
+    }
+
     public mutating func apply(_ envelope: EventEnvelope) {
         self.eventCount += 1
         let time = envelope.timestamp
@@ -176,12 +179,10 @@ public struct EngineState: Sendable, Hashable {
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
             // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
-            if let armed = self.armedTriggers[candle.stock], let index = self.stocks.index(forKey: candle.stock),
+            if self.armedTriggers[candle.stock] != nil, let index = self.stocks.index(forKey: candle.stock),
                 self.stocks.values[index].marketData.watchesTriggers(candle)
             {
-                for id in armed {
-                    Self.modify(&self.triggers, id) { if $0.sees(candle) { $0.water = $0.water(after: candle) } }
-                }
+                self.moveTrailingMarks(after: candle)
             }
             Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
         case .indicatorsComputed(let e) where e.timeframe == .minute1:
@@ -191,15 +192,7 @@ public struct EngineState: Sendable, Hashable {
         case .indicatorComputed, .indicatorsComputed, .signalGenerated, .signalSkipped:
             break
         case .quoteRecorded(let e):
-            // As after a bar: trailing marks move once the quote was checked.
-            if let armed = self.armedTriggers[e.stock] {
-                let point = e.point
-                for id in armed {
-                    Self.modify(&self.triggers, id) {
-                        if $0.sees(point, quote: true) { $0.water = $0.water(after: point) }
-                    }
-                }
-            }
+            self.moveTrailingMarks(after: e.point, quote: true)  // as after a bar, once the quote was checked
         case .notificationCreated(let e):
             self.notifications[e.notification] = NotificationState(user: e.user, kind: e.kind)
             self.nextNotification = max(self.nextNotification, e.notification.value + 1)
@@ -233,8 +226,8 @@ public struct EngineState: Sendable, Hashable {
         case .tradingHalted(let e): self.tradingHalt = "\(e.reason) (\(e.by))"
         case .stockStatusChanged(let e):
             Self.modify(&self.stocks, e.stock) {
-                $0.halt = e.status == .halted ? e.reason : nil
-                $0.interruption = e.status == .volatilityInterruption ? e.reason : nil
+                $0.tradingStatus = e.status
+                $0.statusReason = e.reason
             }
         case .tradingResumed: self.tradingHalt = nil
         case .strategyDefined(let e):

@@ -34,11 +34,14 @@ public protocol EngineIdentifier: Sendable, Hashable, Comparable, CustomStringCo
     init(value: UInt64)
 }
 
+/// `prefix` and `value` in at least ten digits (`ord-0000000042`): how every engine id is printed.
+func zeroPadded(_ value: UInt64, prefix: String) -> String {
+    let digits = String(value)
+    return prefix + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+}
+
 extension EngineIdentifier {
-    public var description: String {
-        let digits = String(self.value)
-        return Self.prefix + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
-    }
+    public var description: String { zeroPadded(self.value, prefix: Self.prefix) }
 
     /// Parses the printed form (`ord-0000000042`) or the bare number.
     public init?(_ text: some StringProtocol) {

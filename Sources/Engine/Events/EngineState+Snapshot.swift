@@ -121,7 +121,7 @@ extension EngineState {
         }
         w.signed(s.lastAnalysedMinute ?? .min)
         w.byte(s.tradingStatus.rawValue)
-        w.string(s.halt ?? s.interruption ?? "")
+        w.string(s.statusReason)
     }
 
     private static func encode(_ a: Account, _ w: inout BinaryWriter) {
@@ -341,8 +341,8 @@ extension EngineState {
             guard let status = StockTradingStatus(rawValue: byte) else {
                 throw .undecodable("stock \(code) has status \(byte) in the snapshot")
             }
-            stock.halt = status == .halted ? reason : nil
-            stock.interruption = status == .volatilityInterruption ? reason : nil
+            stock.tradingStatus = status
+            stock.statusReason = reason
         }
         return stock
     }

@@ -123,7 +123,9 @@ extension Engine {
     )? {
         if let halt = state.tradingHalt { return (.accountHalted, "trading is halted for every account: \(halt)") }
         if let halt = account.haltReason { return (.accountHalted, "trading is halted for this account: \(halt)") }
-        if let halt = stock.halt { return (.stockHalted, "KRX has halted trading in \(stock.code): \(halt)") }
+        if stock.tradingStatus == .halted {
+            return (.stockHalted, "KRX has halted trading in \(stock.code): \(stock.statusReason)")
+        }
         if account.broker.needsToken {
             guard let expiry = account.tokenExpiresAt, expiry > time else {
                 return (.tokenExpired, "the broker access token has expired; renew it before trading")

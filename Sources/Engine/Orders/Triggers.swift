@@ -21,10 +21,7 @@ import Foundation
 public struct TriggerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let value: UInt64
     public init(value: UInt64) { self.value = value }
-    public var description: String {
-        let digits = String(self.value)
-        return "trg-" + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
-    }
+    public var description: String { zeroPadded(self.value, prefix: "trg-") }
 
     /// `trg-0000000001`.
     public init?(_ text: String) {
@@ -358,19 +355,18 @@ extension Engine {
     {
         // A stock KRX halted takes no order, one in a volatility interruption trades in a single-price auction:
         // its triggers wait, and the first bar after the halt or the VI that crosses fires.
-        // (Through the index: reading the stored StockInfo in place, not a copy of it and its bars per bar.)
         guard let armed = state.armedTriggers[bar.stock], !armed.isEmpty,
-            let index = state.stocks.index(forKey: bar.stock), state.stocks.values[index].halt == nil,
-            state.stocks.values[index].interruption == nil,
-            quote || state.stocks.values[index].marketData.watchesTriggers(bar)
+            let index = state.stocks.index(forKey: bar.stock)
         else { return [] }
+        let stock = state.stocks.values[index]  // one read of the stock, not one per field
+        guard stock.tradingStatus == .trading, quote || stock.marketData.watchesTriggers(bar) else { return [] }
         // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing
         // this decision produced can change its checks (ids, reservations, the band). Otherwise on a copy with the
         // bar and the exits before it applied — made only then: a copy per fired trigger was quadratic in a day.
         var scratch: EngineState?
         var ended: Set<TriggerID> = []
         var events: [DomainEvent] = []
-        let opensSession = state.stocks.values[index].marketData.currentDay != KST.day(bar.start)
+        let opensSession = stock.marketData.currentDay != KST.day(bar.start)
         for id in armed.sorted() {
             // Levels as they stood before this bar; not fired or cancelled earlier in this decision.
             guard !ended.contains(id), let trigger = state.triggers[id], trigger.sees(bar, quote: quote),

@@ -133,23 +133,23 @@ struct InternalController {
             return Set(try codes.map { try Parse.stock(String($0)) })
         }
         let stocks = services.runtime.read { state -> [WorkerStockView] in
-            var watchers: [StockCode: [String]] = [:]
-            for account in state.accounts.values
-            where (account.broker == .kisPaper || account.broker == .kisReal) && account.closedAt == nil {
+            func collects(_ account: Account) -> Bool {
+                (account.broker == .kisPaper || account.broker == .kisReal) && account.closedAt == nil
+            }
+            var watchers: [StockCode: Set<String>] = [:]
+            for account in state.accounts.values where collects(account) {
                 for strategy in account.strategies.values {
-                    watchers[strategy.stock, default: []].append(account.id.description)
+                    watchers[strategy.stock, default: []].insert(account.id.description)
                 }
             }
             // A stock with a trigger armed on a KIS account is collected like a strategy's: an exit fires on the
             // bars (and quotes) the worker brings, so they must come every minute, not when a watch falls due.
-            for (stock, ids) in state.armedTriggers where !ids.isEmpty {
+            for (stock, ids) in state.armedTriggers {
                 for id in ids {
                     guard let account = state.triggers[id].flatMap({ state.accounts[$0.request.account] }),
-                        account.broker == .kisPaper || account.broker == .kisReal, account.closedAt == nil
+                        collects(account)
                     else { continue }
-                    if !(watchers[stock]?.contains(account.id.description) ?? false) {
-                        watchers[stock, default: []].append(account.id.description)
-                    }
+                    watchers[stock, default: []].insert(account.id.description)
                 }
             }
             return state.stocks.values.filter { only?.contains($0.code) ?? true }.sorted { $0.code < $1.code }.map {

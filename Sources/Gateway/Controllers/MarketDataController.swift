@@ -179,7 +179,7 @@ extension GatewayAPI {
             lowerLimit: band.lowerBound,
             upperLimit: band.upperBound,
             tradingStatus: info.tradingStatus.description,
-            statusReason: info.halt ?? info.interruption ?? ""
+            statusReason: info.statusReason
         )
     }
 
