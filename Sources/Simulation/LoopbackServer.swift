@@ -17,7 +17,7 @@ public enum LoopbackServer {
                 port.withLock { $0 = channel.localAddress?.port }
             }
         )
-        let server = Task { try await app.run() }
+        let server = Task(executorPreference: DedicatedExecutor.servers) { try await app.run() }
         defer { server.cancel() }
         for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(nanoseconds: 10_000_000) }
         guard let bound = port.withLock({ $0 }) else { throw NotStarted() }

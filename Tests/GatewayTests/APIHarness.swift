@@ -121,6 +121,12 @@ final class APIHarness: @unchecked Sendable {
 
     var app: some ApplicationProtocol { Application(router: self.routes.router) }
 
+    /// The app served on a loopback port for `body`, on threads of its own as `serve` has in its own process
+    /// (`DedicatedExecutor`): a request never waits for another suite's computation.
+    func live<Value: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+        try await withTaskExecutorPreference(DedicatedExecutor.servers) { try await self.app.test(.live, body) }
+    }
+
     func close() async {
         self.pool.stop()
         await self.runtime.close()

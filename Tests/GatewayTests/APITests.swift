@@ -903,7 +903,7 @@ import Testing
 
     @Test func liveStreamCarriesOnlyTheUsersEventsAndResumes() async throws {
         let harness = try await APIHarness("stream")
-        try await harness.app.test(.live) { client in
+        try await harness.live { client in
             let alice = try await client.register("alice@example.com")
             let bob = try await client.register("bob@example.com")
             let account = try await client.simulatedAccount(alice.token)
@@ -950,7 +950,7 @@ import Testing
         let channel = "stockboom:events:test-\(UUID().uuidString)"
         let feed = LiveEventFeed(endpoint: endpoint, channel: channel)
         let harness = try await APIHarness("stream_pubsub", liveFeed: feed)
-        try await harness.app.test(.live) { client in
+        try await harness.live { client in
             let alice = try await client.register("alice@example.com")
             for _ in 0..<50 where !feed.isConnected { try await Task.sleep(for: .milliseconds(100)) }
             let port = try #require(client.port)

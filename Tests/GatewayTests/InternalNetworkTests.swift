@@ -45,7 +45,7 @@ import Testing
     @Test func metricsScrapesReuseTheirConnection() async throws {
         let harness = try await APIHarness("metrics_held", workerToken: Self.token)
         let url = harness.databaseURL
-        try await harness.app.test(.live) { client in
+        try await harness.live { client in
             let observer = try PostgresConnection(url: url)
             func scrapers() throws -> [String] {
                 try observer.query(
@@ -71,7 +71,7 @@ import Testing
 
     @Test func loopbackIsInternalButNotThroughAProxy() async throws {
         let harness = try await APIHarness("internal_default", workerToken: Self.token)
-        try await harness.app.test(.live) { client in
+        try await harness.live { client in
             #expect(try await client.call(.get, "/metrics").status == 200)
             let health = try await client.call(.get, "/health")
             #expect(
@@ -102,7 +102,7 @@ import Testing
     @Test func theWorkerTokenRotatesWithoutRefusingEitherWorker() async throws {
         let new = "worker-token-after-the-rotation"
         let during = try await APIHarness("internal_rotation", workerToken: new, previousWorkerToken: Self.token)
-        try await during.app.test(.live) { client async throws in
+        try await during.live { client async throws in
             #expect(try await client.call(.get, "/internal/stocks", token: Self.token).status == 200, "old")
             #expect(try await client.call(.get, "/internal/stocks", token: new).status == 200, "new")
             // (A NUL cannot be sent: HTTPField turns it into a space and trims it before it leaves the client.)
@@ -114,7 +114,7 @@ import Testing
         }
         await during.close()
         let after = try await APIHarness("internal_rotated", workerToken: new)
-        try await after.app.test(.live) { client async throws in
+        try await after.live { client async throws in
             #expect(try await client.call(.get, "/internal/stocks", token: Self.token).status == 401, "old: no more")
             #expect(try await client.call(.get, "/internal/stocks", token: new).status == 200)
         }
@@ -127,7 +127,7 @@ import Testing
             workerToken: Self.token,
             internalNetworks: InternalNetworks("10.0.0.0/8")!
         )
-        try await harness.app.test(.live) { client in
+        try await harness.live { client in
             let alice = try await client.register("public@example.com")
             #expect(try await client.call(.get, "/metrics").status == 404)
             let health = try await client.call(.get, "/health")

@@ -1,0 +1,52 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Simulation
+import Synchronization
+import Testing
+
+/// A fake served inside the test process answers on threads of its own (`DedicatedExecutor`): the stop of
+/// 2026-12-07 lost two CI runs to a KIS fake that took over 10 s to issue a token while other suites held
+/// both threads of the cooperative pool.
+@Suite struct LoopbackServerTests {
+    @Test func aFakeAnswersWhileEveryCooperativeThreadIsBusy() async throws {
+        let answered = Flag()
+        let onServersExecutor = Flag()
+        let router = Router()
+        router.get("ping") { _, _ in
+            let own = withUnsafeCurrentTask { $0?.unownedTaskExecutor }
+            if own == DedicatedExecutor.servers.asUnownedTaskExecutor() { onServersExecutor.raise() }
+            answered.raise()
+            return "pong"
+        }
+        try await LoopbackServer.with(router) { port in
+            // Sent on NIO's threads; the answer needs the server's handler to run somewhere.
+            let response = HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/ping")
+            // Twice as many spinners as the cooperative pool has threads: each computes without suspending
+            // until the answer exists (or 30 s pass), as a long test or a CPU-bound projection would.
+            let spinners = 2 * ProcessInfo.processInfo.activeProcessorCount
+            let endedByAnswer = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<spinners {
+                    group.addTask {
+                        let deadline = ContinuousClock.now + .seconds(30)
+                        while !answered.isRaised {
+                            if ContinuousClock.now > deadline { return false }
+                        }
+                        return true
+                    }
+                }
+                return await group.reduce(true) { $0 && $1 }
+            }
+            #expect(endedByAnswer, "the handler waited for the cooperative pool")
+            let body = try await response.get().body.map { String(buffer: $0) }
+            #expect(body == "pong")
+            #expect(onServersExecutor.isRaised)
+        }
+    }
+}
+
+private final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func raise() { self.value.store(true, ordering: .releasing) }
+    var isRaised: Bool { self.value.load(ordering: .acquiring) }
+}
