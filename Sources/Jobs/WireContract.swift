@@ -68,8 +68,9 @@ public enum WireCommand: Codable, Sendable, Equatable {
         stopLossBasisPoints: Int64? = nil,
         takeProfitBasisPoints: Int64? = nil
     )
-    /// A strategy's intent that placed nothing (`SignalSkipped`).
-    case skipped(account: String, stock: String, strategy: String, side: String, reason: String)
+    /// A strategy's intent that placed nothing (`SignalSkipped`). `key`, as a strategy order's client order id:
+    /// the same intent sent again (a retried job) records nothing more.
+    case skipped(account: String, stock: String, strategy: String, side: String, reason: String, key: String? = nil)
     /// A strategy cancels one of its working orders (one its view listed).
     case cancelOrder(order: String)
     /// One bar's indicator values by name (`IndicatorSet.columns`).
@@ -295,14 +296,15 @@ public enum WireCommand: Codable, Sendable, Equatable {
             if let trail { request.bracket.append(exit(.trailingStop, trail: trail)) }
             request.signal = StrategySignal(strategy: strategy, reason: reason, barStart: barStart, timeframe: .minute1)
             return .placeOrder(request)
-        case .skipped(let id, let stock, let strategy, let sideText, let reason):
+        case .skipped(let id, let stock, let strategy, let sideText, let reason, let key):
             return .recordSkipped(
                 SignalGenerated(
                     account: try account(id),
                     stock: try stockCode(stock),
                     strategy: strategy,
                     side: try orderSide(sideText),
-                    reason: reason
+                    reason: reason,
+                    key: key ?? ""
                 )
             )
         case .cancelOrder(let id):

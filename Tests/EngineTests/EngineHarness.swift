@@ -176,7 +176,14 @@ func sampleEvents() -> [DomainEvent] {
             StrategyDefined(user: UserID(value: 1), name: "dip", version: 1, source: "entry: rsi_14 < 30\nstop: 3%")
         ),
         .signalSkipped(
-            SignalGenerated(account: account, stock: stock, strategy: "rule:dip", side: .buy, reason: "stale bar")
+            SignalGenerated(
+                account: account,
+                stock: stock,
+                strategy: "rule:dip",
+                side: .buy,
+                reason: "stale bar",
+                key: "signal-812-acc-0000000007-rule:dip"
+            )
         ),
         .indicatorsComputed(
             IndicatorsComputed(

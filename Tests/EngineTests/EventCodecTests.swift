@@ -100,6 +100,41 @@ import Testing
         #expect(try EventCodec.decode(bytes, offset: 0, timestamp: 0).event == current)
     }
 
+    /// A `SignalSkipped` of schema v1 (before skips had a key) decodes with none; v2 keeps it, and the key is
+    /// in the JSON form only when there is one.
+    @Test func signalSkippedV1IsUpcast() throws {
+        var writer = BinaryWriter()
+        writer.byte(EventCodec.marker)
+        writer.byte(1)
+        writer.byte(39)
+        writer.byte(1)  // type SignalSkipped, schema version 1
+        writer.varint(0)
+        writer.string("")
+        writer.varint(7)
+        writer.varint(5930)
+        writer.string("ma-cross")
+        writer.byte(OrderSide.buy.rawValue)
+        writer.string("stale")
+        let old = SignalGenerated(
+            account: AccountID(value: 7),
+            stock: StockCode("005930")!,
+            strategy: "ma-cross",
+            side: .buy,
+            reason: "stale"
+        )
+        let decoded = try EventCodec.decode(writer.bytes, offset: 0, timestamp: 0)
+        #expect(decoded.event == .signalSkipped(old) && decoded.schemaVersion == 2)
+        #expect(!DomainEvent.signalSkipped(old).payloadJSON().contains("key"))
+        var keyed = old
+        keyed.key = "signal-3-acc-0000000007-ma-cross"
+        let bytes = EventCodec.encode(EventEnvelope(timestamp: 0, event: .signalSkipped(keyed)))
+        #expect(try EventCodec.decode(bytes, offset: 0, timestamp: 0).event == .signalSkipped(keyed))
+        #expect(DomainEvent.signalSkipped(keyed).payloadJSON().contains(#""key":"signal-3-acc-0000000007-ma-cross""#))
+        // A SignalGenerated carries no key (its order's client order id is the order's).
+        let generated = EventCodec.encode(EventEnvelope(timestamp: 0, event: .signalGenerated(keyed)))
+        #expect(try EventCodec.decode(generated, offset: 0, timestamp: 0).event == .signalGenerated(old))
+    }
+
     @Test func unknownVersionsAndTypesAreRefusedClearly() throws {
         var future = EventCodec.encode(EventEnvelope(timestamp: 0, event: sampleEvents()[0]))
         future[3] = 9

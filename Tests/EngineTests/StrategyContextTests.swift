@@ -181,6 +181,31 @@ import Testing
         }
         #expect(event.reason.contains("crossed; skipped: the 1m bar of") && event.reason.contains("limit: two bars"))
         #expect(world.state.clientOrderIDs[account]?["c"] == nil, "no order")
+        #expect(event.key == "c")
+        // The same request again (a retried job) records nothing more; another key does.
+        #expect(try place(world.now - 3 * minute - 1, client: "c").isEmpty, "skipped once")
+        // So does a skip the worker records itself (a size under one share), by its key.
+        let own = SignalGenerated(
+            account: account,
+            stock: World.samsung,
+            strategy: "ma-cross",
+            side: .buy,
+            reason: "under one share",
+            key: "signal-9-c"
+        )
+        #expect(try world.run(.recordSkipped(own)).events.map(\.typeName) == ["SignalSkipped"])
+        #expect(try world.run(.recordSkipped(own)).events.isEmpty)
+        var keyless = own
+        keyless.key = ""
+        #expect(try world.run(.recordSkipped(keyless)).events.count == 1, "without a key, as a backtest records")
+        #expect(try world.run(.recordSkipped(keyless)).events.count == 1)
+        // The keys are state: a replay and a snapshot keep them.
+        #expect(world.replayed() == world.state)
+        let restored = try EngineState(snapshot: world.state.snapshot())
+        #expect(restored == world.state && restored.skippedSignals[account] == ["c", "signal-9-c"])
+        var reread = world
+        reread.state = restored
+        #expect(try reread.run(.recordSkipped(own)).events.isEmpty, "a restored engine skips once too")
         // A worker back after an hour: every queued bar is skipped.
         #expect(try place(world.now - 61 * minute, client: "d") == ["SignalSkipped"])
         // Daily bars: yesterday's bar (2025-01-02) today is fresh; the day before it is not.

@@ -191,7 +191,11 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
             )
             return mutate(rules, &r)
         }
-        if which == 0 { signal.strategy = t() } else { signal.reason = t() }
+        switch which {
+        case 0: signal.strategy = t()
+        case 1: signal.key = t()
+        default: signal.reason = t()
+        }
         return r.chance(2) ? .recordSkipped(signal) : .recordSignal(signal)
     case .recordIndicators(var values):
         if !values.isEmpty { values[0].name = t() }

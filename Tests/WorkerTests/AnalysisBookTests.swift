@@ -181,4 +181,59 @@ import Testing
         }
         #expect(state.triggers.count == 3 && state.orders.count == 1, "\(state.triggers)")
     }
+
+    /// A data-analysis job retried after its commands landed sends them again: its orders were placed once (by
+    /// their client order ids) but each skip was recorded again — a stale bar's, and one the worker sized to
+    /// nothing. Both now carry the intent's key, and the engine records a key once.
+    @Test func aRetriedJobRecordsItsSkipsOnce() throws {
+        var holding = Holding()
+        holding.cash = 10_000_000
+        holding.equity = 10_000_000
+        let view = WorkerStrategyView(
+            account: "acc-0000000001",
+            stock: "005930",
+            strategy: "ma-cross",
+            parameters: "fast=3,slow=8,quantity=5",
+            position: 0,
+            holding: holding
+        )
+        let bar = Self.day(1)[0]
+        let intents: [StrategyIntent] = [
+            .buy(.shares(5), reason: "crossed up"),  // an order, on a bar that is stale when it arrives
+            .sell(reason: "crossed down"),  // nothing held: skipped by the worker
+        ]
+        let wire = DataAnalysisHandler.commands(intents, of: view, strategy: "ma-cross", bar: bar, key: "signal-7")
+        let commands = try wire.map {
+            try JSONDecoder().decode(WireCommand.self, from: JSONEncoder().encode($0)).command()
+        }
+        let engine = Engine(calendar: TradingCalendar())
+        var state = EngineState()
+        var recorded: [String] = []
+        func run(_ command: Command, at time: Int64) throws {
+            let context = CommandContext(time: time, correlationID: "test")
+            for event in try engine.decide(state, command, context: context).events {
+                state.apply(EventEnvelope(timestamp: context.time, event: event))
+                recorded.append(event.typeName)
+            }
+        }
+        for command: Command in [
+            .listStock(code: bar.stock, name: "삼성전자", market: "KOSPI", previousClose: 70_000),
+            .registerUser(email: "t@example.com"),
+            .registerAccount(
+                user: UserID(value: 1),
+                broker: .simulated,
+                accountNumber: "5012345601",
+                dailyOrderLimit: 100
+            ),
+        ] {
+            try run(command, at: bar.start)
+        }
+        recorded = []
+        let late = bar.start + 30 * KST.minuteMicros  // the worker was down half an hour
+        for _ in 0..<3 {
+            for command in commands { try run(command, at: late) }
+        }
+        #expect(recorded == ["SignalSkipped", "SignalSkipped"], "three attempts, each skip once: \(recorded)")
+        #expect(state.skippedSignals[AccountID(value: 1)]?.count == 2)
+    }
 }

@@ -104,6 +104,7 @@ public enum Bounds {
             }
         case .recordSignal(var signal), .recordSkipped(var signal):
             try Self.identifier(signal.strategy, "strategy", maxBytes: 64)
+            if !signal.key.isEmpty { try Self.identifier(signal.key, "signal key", maxBytes: 64) }
             signal.reason = Self.safeText(signal.reason, maxBytes: 512)
             if case .recordSkipped = command { return .recordSkipped(signal) }
             return .recordSignal(signal)

@@ -278,6 +278,7 @@ public struct Engine: Sendable {
             guard state.accounts[signal.account] != nil else {
                 throw .notFound("account \(signal.account) does not exist")
             }
+            if state.hasSkipped(signal.key, of: signal.account) { return Decision(events: []) }
             return Decision(events: [.signalSkipped(signal)])
         case .notify(let user, let kind, let title, let message):
             guard state.isActiveUser(user) else { throw .notFound("user \(user) does not exist") }

@@ -45,6 +45,8 @@ public struct EngineState: Sendable, Hashable {
     public var eventCount: UInt64 = 0
     /// Client order ids already used, per account (idempotent order placement).
     public var clientOrderIDs: [AccountID: [String: OrderID]] = [:]
+    /// Keys of the requests recorded as `SignalSkipped`, per account: the same request again adds nothing.
+    public var skippedSignals: [AccountID: Set<String>] = [:]
     /// Users with the operator role (`OperatorGranted`, from the command line only).
     public var operators: Set<UserID> = []
     /// Set while an operator has halted trading for every account (the reason and who).
@@ -189,6 +191,8 @@ public struct EngineState: Sendable, Hashable {
             self.analysed(e.stock, e.start)
         case .indicatorComputed(let e) where e.timeframe == .minute1:
             self.analysed(e.stock, e.start)
+        case .signalSkipped(let e) where !e.key.isEmpty:
+            self.skippedSignals[e.account, default: []].insert(e.key)
         case .indicatorComputed, .indicatorsComputed, .signalGenerated, .signalSkipped:
             break
         case .quoteRecorded(let e):
@@ -301,6 +305,11 @@ public struct EngineState: Sendable, Hashable {
 
     /// Whether `user` exists and has not been erased.
     public func isActiveUser(_ user: UserID) -> Bool { !(self.users[user] ?? "").isEmpty }
+
+    /// Whether a request with this key (non-empty) was already recorded as `SignalSkipped` for the account.
+    func hasSkipped(_ key: String, of account: AccountID) -> Bool {
+        !key.isEmpty && self.skippedSignals[account]?.contains(key) == true
+    }
 
     /// Mutates a stored value in place with one hash lookup (no copy: an `Account` copy would copy its
     /// positions on write, the measured hot spot of replay).

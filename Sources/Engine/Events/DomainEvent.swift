@@ -251,12 +251,23 @@ public struct SignalGenerated: Sendable, Hashable {
     public var strategy: String
     public var side: OrderSide
     public var reason: String
-    public init(account: AccountID, stock: StockCode, strategy: String, side: OrderSide, reason: String) {
+    /// `SignalSkipped` only (schema v2): the key of the request skipped — a strategy order's client order id —
+    /// so that the same request again (a retried job) records nothing more. Empty: none (v1, a backtest).
+    public var key: String
+    public init(
+        account: AccountID,
+        stock: StockCode,
+        strategy: String,
+        side: OrderSide,
+        reason: String,
+        key: String = ""
+    ) {
         self.account = account
         self.stock = stock
         self.strategy = strategy
         self.side = side
         self.reason = reason
+        self.key = key
     }
 }
 
@@ -617,7 +628,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 36, name: "TriggerArmed", version: 2),  // v2: offsetBasisPoints
         EventType(id: 37, name: "TriggerFired", version: 1),
         EventType(id: 38, name: "TriggerCancelled", version: 1),
-        EventType(id: 39, name: "SignalSkipped", version: 1),
+        EventType(id: 39, name: "SignalSkipped", version: 2),
         EventType(id: 40, name: "StrategyDefined", version: 1),
         EventType(id: 41, name: "StockStatusChanged", version: 1),
         EventType(id: 42, name: "QuoteRecorded", version: 1),

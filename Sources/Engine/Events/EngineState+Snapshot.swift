@@ -3,14 +3,14 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 8 (v7 had no trigger offsets and no stock halts, v6 no rule sets, v5 no triggers, v4 no operators and no
+/// encode to the same bytes, and so have the same digest. Version 9 (v8 had no keys of skipped signals, v7 had no trigger offsets and no stock halts, v6 no rule sets, v5 no triggers, v4 no operators and no
 /// global trading halt, v3 no broker organization per order,
 /// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 8
+    public static let snapshotVersion: UInt32 = 9
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...8
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...9
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -83,6 +83,13 @@ extension EngineState {
                 w.varint(UInt64(sets[name]!.count))
                 for source in sets[name]! { w.string(source) }
             }
+        }
+        w.varint(UInt64(self.skippedSignals.count))
+        for account in self.skippedSignals.keys.sorted() {
+            let keys = self.skippedSignals[account]!.sorted()  // key from the dictionary
+            w.varint(account.value)
+            w.varint(UInt64(keys.count))
+            for key in keys { w.string(key) }
         }
         return w.bytes
     }
@@ -277,6 +284,14 @@ extension EngineState {
                     sets[name] = sources
                 }
                 state.ruleSets[user] = sets
+            }
+        }
+        if version >= 9 {
+            for _ in 0..<(try Self.count(&r)) {
+                let account = AccountID(value: try r.varint())
+                var keys: Set<String> = []
+                for _ in 0..<(try Self.count(&r)) { keys.insert(try r.string()) }
+                state.skippedSignals[account] = keys
             }
         }
         guard r.isAtEnd else { throw .undecodable("engine snapshot has trailing bytes") }

@@ -132,6 +132,7 @@ public enum EventCodec {
             writer.string(e.strategy)
             writer.byte(e.side.rawValue)
             writer.string(e.reason)
+            if case .signalSkipped = envelope.event { writer.string(e.key) }
         case .notificationCreated(let e):
             writer.varint(e.notification.value)
             writer.varint(e.user.value)
@@ -439,7 +440,8 @@ public enum EventCodec {
                 stock: try Self.stock(&r),
                 strategy: try r.string(),
                 side: try Self.enumeration(&r, OrderSide.self),
-                reason: try r.string()
+                reason: try r.string(),
+                key: typeID == 39 && version >= 2 ? try r.string() : ""
             )
             return typeID == 17 ? .signalGenerated(signal) : .signalSkipped(signal)
         case 18:

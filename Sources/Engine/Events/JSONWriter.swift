@@ -313,6 +313,7 @@ extension DomainEvent {
             o.field("strategy", e.strategy)
             o.field("side", e.side.description)
             o.field("reason", e.reason)
+            if case .signalSkipped = self, !e.key.isEmpty { o.field("key", e.key) }
         case .notificationCreated(let e):
             o.field("notification", e.notification.description)
             o.field("user", e.user.description)

@@ -16,6 +16,7 @@ extension Engine {
             reason: signal.reason
         )
         if let age = self.staleness(of: signal, at: context.time) {
+            if state.hasSkipped(request.clientOrderID, of: request.account) { return Decision(events: []) }
             // (a fresh one is checked by `decidePlace`)
             guard state.accounts[request.account] != nil else {
                 throw .notFound("account \(request.account) does not exist")
@@ -25,6 +26,7 @@ extension Engine {
                 "\(signal.reason); skipped: the \(signal.timeframe) bar of \(ISOTime.kst(signal.barStart)) is \(age)",
                 maxBytes: 512
             )
+            event.key = request.clientOrderID
             return Decision(events: [.signalSkipped(event)])
         }
         var decision = try self.decidePlace(state, request, context: context)

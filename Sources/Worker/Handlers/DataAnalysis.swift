@@ -136,6 +136,9 @@ public struct DataAnalysisHandler: JobHandler {
         let holding = view.holding
         var commands: [WireCommand] = []
         for (position, intent) in intents.enumerated() {
+            // The intent's key, the same in every attempt of the job: an order's client order id, a skip's key.
+            let suffix = position == 0 ? "" : "-\(position)"
+            let intentKey = String("\(key)-\(view.account)-\(strategy)".prefix(64 - suffix.count)) + suffix
             switch intent {
             case .order(let order):
                 switch order.order(account: account, stock: bar.stock, holding: holding, close: bar.close) {
@@ -146,7 +149,8 @@ public struct DataAnalysisHandler: JobHandler {
                             stock: view.stock,
                             strategy: strategy,
                             side: order.side.description,
-                            reason: "\(order.reason); skipped: \(skip)"
+                            reason: "\(order.reason); skipped: \(skip)",
+                            key: intentKey
                         )
                     )
                 case .success(let request):
@@ -162,7 +166,6 @@ public struct DataAnalysisHandler: JobHandler {
                     func distance(_ kind: TriggerKind) -> Int64? {
                         exit(kind).flatMap { $0.offsetBasisPoints == 0 ? nil : $0.offsetBasisPoints }
                     }
-                    let suffix = position == 0 ? "" : "-\(position)"
                     commands.append(
                         .strategyOrder(
                             account: view.account,
@@ -170,8 +173,7 @@ public struct DataAnalysisHandler: JobHandler {
                             side: order.side.description,
                             quantity: request.quantity,
                             price: request.price,
-                            clientOrderID: String("\(key)-\(view.account)-\(strategy)".prefix(64 - suffix.count))
-                                + suffix,
+                            clientOrderID: intentKey,
                             strategy: strategy,
                             reason: order.reason,
                             barStart: bar.start,
