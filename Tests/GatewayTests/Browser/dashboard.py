@@ -9,6 +9,7 @@ operator, halts and resumes all trading. With SHOTS, screenshots of the dashboar
 Usage: dashboard.py BASE EMAIL PASSWORD ACCOUNT WORKER_TOKEN STOCK [SHOTS_DIR]
 """
 import json, os, sys, time
+from datetime import datetime
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from browser import Browser, request
 
@@ -78,8 +79,15 @@ try:
     report["stopCancelled"] = browser.until(f"(document.querySelector('#trigger-{stop_id}') || {{dataset: {{}}}}).dataset.status === 'CANCELLED'")
     trail_id = arm("TRAILING_STOP", trailPercent=2)
     report["trailLevel"] = browser.until(f"document.querySelector('#trigger-{trail_id}') && document.querySelector('#trigger-{trail_id}').children[5].textContent")
-    # The next minute's bar, as the collector posts it, falls through the level.
-    status, _ = request(base, "POST", "/internal/candles", text=f"{stock},1m,1736125200000000,70000,70000,60000,60000,5000\n", token=worker)
+    # The bar of the minute the trail was armed in, as the collector posts it once that minute ends, falls
+    # through the level. (A trigger sees only bars that end after it was armed; the server's clock runs from
+    # 10:00 KST at real speed, so on a slow run that minute is past 10:00: read it from the trigger.)
+    _, session = request(base, "POST", "/api/auth/login", {"email": email, "password": password})
+    _, triggers = request(base, "GET", "/api/triggers", token=session["token"])
+    armed_at = next(t["armedAt"] for t in triggers["items"] if t["id"] == trail_id)
+    minute = int(datetime.fromisoformat(armed_at).timestamp()) // 60 * 60 * 1_000_000
+    report["trailArmedAt"] = armed_at
+    status, _ = request(base, "POST", "/internal/candles", text=f"{stock},1m,{minute},70000,70000,60000,60000,5000\n", token=worker)
     report["barRecorded"] = status
     report["trailFired"] = browser.until(f"(document.querySelector('#trigger-{trail_id}') || {{dataset: {{}}}}).dataset.status === 'FIRED' && document.querySelector('#trigger-{trail_id} a').textContent")
     if report["trailFired"]:
