@@ -130,7 +130,8 @@ public enum WorkerQueues {
                 brokers: brokers,
                 pollSeconds: options.pollSeconds,
                 clock: options.clock,
-                calendar: options.calendar
+                calendar: options.calendar,
+                clockSpeed: options.clockSpeed
             )
             let services: [any Service] =
                 options.reconcileSeconds.map {

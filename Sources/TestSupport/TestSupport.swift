@@ -16,7 +16,11 @@ public final class TemporaryDirectory: @unchecked Sendable {
         self.path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: self.path) }
+    /// Kept when `STOCKBOOM_KEEP_TEMP` is set (to read a failed run's logs afterwards).
+    deinit {
+        guard ProcessInfo.processInfo.environment["STOCKBOOM_KEEP_TEMP"] == nil else { return }
+        try? FileManager.default.removeItem(atPath: self.path)
+    }
 
     public func file(_ name: String) -> String { self.path + "/" + name }
 

@@ -578,7 +578,7 @@ import Worker
             for order in brokerOrders {
                 #expect(
                     numbers[order.number]?.count == 1,
-                    "broker order \(order.number) belongs to \(numbers[order.number] ?? []) (none: sent twice or adopted by none)"
+                    "broker order \(order.number) (\(order)) belongs to \(numbers[order.number] ?? []) (none: sent twice or adopted by none); logs in \(rig.directory.path)"
                 )
             }
             #expect(

@@ -8,7 +8,8 @@ import Storage
 import Synchronization
 import TestSupport
 import Testing
-import Worker
+
+@testable import Worker
 
 /// Two worker processes at once on one account: a job taken over from a worker that stalled past its lock
 /// while the stalled one goes on, or twin orders (same stock, side, quantity, price) handled in two processes.
@@ -159,5 +160,18 @@ import Worker
             #expect(try await engine.order(lostID).brokerOrderNumber == resent.first?.number)
             #expect(await serve.stop() == 0)
         }
+    }
+
+    /// The absence proof's slack is the client's wall-clock wait seen on the session clock. At `--clock-speed
+    /// 30` it was 12 session seconds, 0.4 wall seconds: a send stopped between its fence and its request (the
+    /// fault suite's frozen worker, 5.5–7.5 s) could be "proven" not taken, sent again by the other worker, and
+    /// sent by the thawed one too — the one path found to the broker order no engine order held that 2 of 12
+    /// runs of the fault suite showed on 2026-12-07.
+    @Test func theAbsenceProofSpansTheClientsWaitOnTheSessionClock() {
+        #expect(TradeExecutionHandler.absenceProofMicros(clockSpeed: 1) == 12_000_000, "a real session: 12 s")
+        #expect(TradeExecutionHandler.absenceProofMicros(clockSpeed: 30) == 302_000_000, "2 s + 10 wall s at 30×")
+        #expect(TradeExecutionHandler.absenceProofMicros(clockSpeed: 0.5) == 12_000_000, "never less than 12 s")
+        #expect(TradeExecutionHandler.absenceProofMicros(clockSpeed: .infinity) == 1_000_002_000_000)
+        #expect(TradeExecutionHandler.absenceProofMicros(clockSpeed: .nan) == 12_000_000)
     }
 }

@@ -34,24 +34,30 @@ public struct TradeExecutionHandler: JobHandler {
     let pollSeconds: Double
     let clock: @Sendable () -> Int64
     let calendar: TradingCalendar
+    /// Session µs by which a broker order must follow our last send to prove that send was not taken
+    /// (`absenceProofMicros(clockSpeed:)`).
+    let absenceProof: Int64
     /// Sends and adoptions, one at a time per account (in this process).
     let turns = AccountTurns()
 
     /// - Parameters:
     ///   - clock: now, in µs (the session clock of a simulated session): when an order's day is over.
     ///   - calendar: the KRX calendar (each day's close).
+    ///   - clockSpeed: session seconds per wall second of `clock` (a simulated session's `--clock-speed`).
     public init(
         engine: EngineClient,
         brokers: BrokerDirectory,
         pollSeconds: Double = 2,
         clock: @escaping @Sendable () -> Int64,
-        calendar: TradingCalendar = TradingCalendar()
+        calendar: TradingCalendar = TradingCalendar(),
+        clockSpeed: Double = 1
     ) {
         self.engine = engine
         self.brokers = brokers
         self.pollSeconds = pollSeconds
         self.clock = clock
         self.calendar = calendar
+        self.absenceProof = Self.absenceProofMicros(clockSpeed: clockSpeed)
     }
 
     /// Minutes after the close from which the broker's order list of that day is taken as final.
@@ -234,6 +240,15 @@ public struct TradeExecutionHandler: JobHandler {
     /// worker in another process, whose turns this one does not see — can be overtaken by an order placed
     /// sooner, for as long as the client waits for an answer (`KISClient.timeout`, 10 s).
     static let absenceProofSeconds: Int64 = 12
+
+    /// `absenceProofSeconds` in session µs. The client's wait is wall time: on a session clock running
+    /// `clockSpeed` times faster it spans that many times more session seconds (at 30×, 300 s), or a send
+    /// held up for half a wall second — a process stopped between its fence and its request — would already
+    /// be "proven" not taken, and sent twice.
+    static func absenceProofMicros(clockSpeed: Double) -> Int64 {
+        let waitSeconds = Double(Self.absenceProofSeconds - 2) * max(1, min(clockSpeed, 100_000))
+        return Int64((2 + waitSeconds) * 1_000_000)
+    }
     /// How long after the recorded send a request may still leave without re-marking it (well inside the
     /// absence proof's slack: 12 s less the client's 10 s wait for an answer).
     static let sendFenceMicros: Int64 = 1_500_000
@@ -243,14 +258,15 @@ public struct TradeExecutionHandler: JobHandler {
 
     /// The broker's order for a SUBMITTED one (same stock, side, quantity and price, placed at or after it),
     /// and whether the list holds an order placed well after the order's last send (`updatedAt` plus
-    /// `absenceProofSeconds`), which makes an absence proof that the send was not taken.
+    /// `absenceProof`), which makes an absence proof that the send was not taken.
     private func findAtBroker(_ view: WorkerOrderView, _ client: KISClient) async throws -> (
         KISDailyOrder?, newer: Bool
     ) {
         let side = view.side == "SELL" ? "01" : "02"
         // A minute of slack: the broker's clock and ours need not agree to the second.
         let since = KST.hhmmss(view.createdAt - 60_000_000)  // orders are placed in session hours: no midnight to cross
-        let lastSend = KST.hhmmss(view.updatedAt + Self.absenceProofSeconds * 1_000_000)
+        let proofEnd = view.updatedAt.saturatingAdd(self.absenceProof)
+        let lastSend = KST.hhmmss(proofEnd)
         let taken = Set(view.otherBrokerOrderNumbers)
         let orders = try await client.dailyOrders(day: Self.day(view))
         let match = orders.first {
@@ -258,7 +274,8 @@ public struct TradeExecutionHandler: JobHandler {
                 && $0.sideCode == side && $0.quantity == view.quantity
                 && (view.type == "MARKET" || $0.price == view.price) && $0.time >= since
         }
-        return (match, orders.contains { $0.time > lastSend })
+        // (A proof that would end on a later day cannot be had from this day's list.)
+        return (match, KST.day(proofEnd) == KST.day(view.updatedAt) && orders.contains { $0.time > lastSend })
     }
 
     /// Records what the broker did since the last look (sending a requested cancel first); returns the order
