@@ -16,9 +16,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
         self.path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Kept when `STOCKBOOM_KEEP_TEMP` is set (to read a failed run's logs afterwards).
+    /// Kept when `STOCKBOOM_KEEP_TEMP=1` (to read a failed run's logs afterwards).
     deinit {
-        guard ProcessInfo.processInfo.environment["STOCKBOOM_KEEP_TEMP"] == nil else { return }
+        guard ProcessInfo.processInfo.environment["STOCKBOOM_KEEP_TEMP"] != "1" else { return }
         try? FileManager.default.removeItem(atPath: self.path)
     }
 
