@@ -46,13 +46,7 @@ import Testing
 
     /// An `OrderRequested` written by schema v1 (before order types and sources existed) still decodes.
     @Test func orderRequestedV1IsUpcast() throws {
-        var writer = BinaryWriter()
-        writer.byte(EventCodec.marker)
-        writer.byte(1)
-        writer.byte(5)
-        writer.byte(1)  // type OrderRequested, schema version 1
-        writer.varint(0)
-        writer.string("")
+        var writer = Self.envelope(type: 5, schemaVersion: 1)  // OrderRequested v1
         writer.varint(17)
         writer.varint(2)
         writer.varint(5930)
@@ -75,13 +69,7 @@ import Testing
 
     /// An `OrderAccepted` of schema v1 (before the broker's organization was kept) decodes with none.
     @Test func orderAcceptedV1IsUpcast() throws {
-        var writer = BinaryWriter()
-        writer.byte(EventCodec.marker)
-        writer.byte(1)
-        writer.byte(8)
-        writer.byte(1)  // type OrderAccepted, schema version 1
-        writer.varint(0)
-        writer.string("")
+        var writer = Self.envelope(type: 8, schemaVersion: 1)  // OrderAccepted v1
         writer.varint(42)
         writer.string("0000117057")
         let decoded = try EventCodec.decode(writer.bytes, offset: 0, timestamp: 0)
@@ -103,13 +91,7 @@ import Testing
     /// A `SignalSkipped` of schema v1 (before skips had a key) decodes with none; v2 keeps it, and the key is
     /// in the JSON form only when there is one.
     @Test func signalSkippedV1IsUpcast() throws {
-        var writer = BinaryWriter()
-        writer.byte(EventCodec.marker)
-        writer.byte(1)
-        writer.byte(39)
-        writer.byte(1)  // type SignalSkipped, schema version 1
-        writer.varint(0)
-        writer.string("")
+        var writer = Self.envelope(type: 39, schemaVersion: 1)  // SignalSkipped v1
         writer.varint(7)
         writer.varint(5930)
         writer.string("ma-cross")
@@ -173,5 +155,18 @@ import Testing
     @Test func candlesEncodeCompactly() {
         let candle = sampleEvents()[15]
         #expect(EventCodec.encode(EventEnvelope(timestamp: 0, event: candle)).count < 32)
+    }
+
+    /// An event envelope's header as schema `schemaVersion` of type `type` wrote it (no causation, no
+    /// correlation id); the payload follows.
+    static func envelope(type: UInt8, schemaVersion: UInt8) -> BinaryWriter {
+        var writer = BinaryWriter()
+        writer.byte(EventCodec.marker)
+        writer.byte(1)
+        writer.byte(type)
+        writer.byte(schemaVersion)
+        writer.varint(0)
+        writer.string("")
+        return writer
     }
 }

@@ -133,17 +133,7 @@ import Testing
     /// entry's fill, the trail in basis points; the engine takes the order with its three exits (a stop sent as
     /// a price of 0 once made every such order a 422, and the job fail).
     @Test func aStrategysBracketReachesTheEngineAsDistancesFromTheFill() throws {
-        var holding = Holding()
-        holding.cash = 10_000_000
-        holding.equity = 10_000_000
-        let view = WorkerStrategyView(
-            account: "acc-0000000001",
-            stock: "005930",
-            strategy: "ma-cross",
-            parameters: "fast=3,slow=8,quantity=5,stop=300,target=600,trail=200",
-            position: 0,
-            holding: holding
-        )
+        let view = Self.view("fast=3,slow=8,quantity=5,stop=300,target=600,trail=200")
         let bar = Self.day(1)[0]
         let intent = StrategyIntent.buy(
             .shares(5),
@@ -160,43 +150,18 @@ import Testing
         #expect(order.bracket.map(\.offsetBasisPoints) == [300, 600, 0])
         #expect(order.bracket.map(\.trailBasisPoints) == [0, 0, 200])
         // The engine takes it, exits and all.
-        let engine = Engine(calendar: TradingCalendar())
-        var state = EngineState()
-        let context = CommandContext(time: bar.start + KST.minuteMicros, correlationID: "test")
-        for command: Command in [
-            .listStock(code: bar.stock, name: "삼성전자", market: "KOSPI", previousClose: 70_000),
-            .registerUser(email: "t@example.com"),
-            .registerAccount(
-                user: UserID(value: 1),
-                broker: .simulated,
-                accountNumber: "5012345601",
-                dailyOrderLimit: 100
-            ),
-            .depositCash(account: AccountID(value: 1), amount: 10_000_000),
-            .placeOrder(order),
-        ] {
-            for event in try engine.decide(state, command, context: context).events {
-                state.apply(EventEnvelope(timestamp: context.time, event: event))
-            }
+        var engine = try OneAccountEngine(bar)
+        for command: Command in [.depositCash(account: AccountID(value: 1), amount: 10_000_000), .placeOrder(order)] {
+            try engine.run(command, at: bar.start + KST.minuteMicros)
         }
-        #expect(state.triggers.count == 3 && state.orders.count == 1, "\(state.triggers)")
+        #expect(engine.state.triggers.count == 3 && engine.state.orders.count == 1, "\(engine.state.triggers)")
     }
 
     /// A data-analysis job retried after its commands landed sends them again: its orders were placed once (by
     /// their client order ids) but each skip was recorded again — a stale bar's, and one the worker sized to
     /// nothing. Both now carry the intent's key, and the engine records a key once.
     @Test func aRetriedJobRecordsItsSkipsOnce() throws {
-        var holding = Holding()
-        holding.cash = 10_000_000
-        holding.equity = 10_000_000
-        let view = WorkerStrategyView(
-            account: "acc-0000000001",
-            stock: "005930",
-            strategy: "ma-cross",
-            parameters: "fast=3,slow=8,quantity=5",
-            position: 0,
-            holding: holding
-        )
+        let view = Self.view("fast=3,slow=8,quantity=5")
         let bar = Self.day(1)[0]
         let intents: [StrategyIntent] = [
             .buy(.shares(5), reason: "crossed up"),  // an order, on a bar that is stale when it arrives
@@ -206,16 +171,40 @@ import Testing
         let commands = try wire.map {
             try JSONDecoder().decode(WireCommand.self, from: JSONEncoder().encode($0)).command()
         }
-        let engine = Engine(calendar: TradingCalendar())
-        var state = EngineState()
-        var recorded: [String] = []
-        func run(_ command: Command, at time: Int64) throws {
-            let context = CommandContext(time: time, correlationID: "test")
-            for event in try engine.decide(state, command, context: context).events {
-                state.apply(EventEnvelope(timestamp: context.time, event: event))
-                recorded.append(event.typeName)
-            }
+        var engine = try OneAccountEngine(bar)
+        let late = bar.start + 30 * KST.minuteMicros  // the worker was down half an hour
+        for _ in 0..<3 {
+            for command in commands { try engine.run(command, at: late) }
         }
+        let recorded = engine.recorded
+        #expect(recorded == ["SignalSkipped", "SignalSkipped"], "three attempts, each skip once: \(recorded)")
+        #expect(engine.state.skippedSignals[AccountID(value: 1)]?.count == 2)
+    }
+
+    /// A strategy's view of account 1 on 005930 with 10,000,000 KRW and nothing held.
+    static func view(_ parameters: String) -> WorkerStrategyView {
+        var holding = Holding()
+        holding.cash = 10_000_000
+        holding.equity = 10_000_000
+        return WorkerStrategyView(
+            account: "acc-0000000001",
+            stock: "005930",
+            strategy: "ma-cross",
+            parameters: parameters,
+            position: 0,
+            holding: holding
+        )
+    }
+}
+
+/// The engine's decisions applied in place: `bar`'s stock listed, one user and its simulated account 1.
+struct OneAccountEngine {
+    let engine = Engine(calendar: TradingCalendar())
+    var state = EngineState()
+    /// Type names of the events recorded after the set-up.
+    var recorded: [String] = []
+
+    init(_ bar: Candle) throws {
         for command: Command in [
             .listStock(code: bar.stock, name: "삼성전자", market: "KOSPI", previousClose: 70_000),
             .registerUser(email: "t@example.com"),
@@ -226,14 +215,16 @@ import Testing
                 dailyOrderLimit: 100
             ),
         ] {
-            try run(command, at: bar.start)
+            try self.run(command, at: bar.start)
         }
-        recorded = []
-        let late = bar.start + 30 * KST.minuteMicros  // the worker was down half an hour
-        for _ in 0..<3 {
-            for command in commands { try run(command, at: late) }
+        self.recorded = []
+    }
+
+    mutating func run(_ command: Command, at time: Int64) throws {
+        let context = CommandContext(time: time, correlationID: "test")
+        for event in try self.engine.decide(self.state, command, context: context).events {
+            self.state.apply(EventEnvelope(timestamp: context.time, event: event))
+            self.recorded.append(event.typeName)
         }
-        #expect(recorded == ["SignalSkipped", "SignalSkipped"], "three attempts, each skip once: \(recorded)")
-        #expect(state.skippedSignals[AccountID(value: 1)]?.count == 2)
     }
 }
