@@ -78,8 +78,6 @@ public struct EngineState: Sendable, Hashable {
         self.fees = fees
     }
 
-    /// Applies one event. Total: every event of a valid log applies; a broker report that cannot apply to
-    /// its order was recorded as `AnomalyRecorded` instead, by `decide`.
     /// Moves the trailing marks of the armed triggers of `bar`'s stock that see it (`Trigger.sees`).
     private mutating func moveTrailingMarks(after bar: Candle, quote: Bool = false) {
         guard let armed = self.armedTriggers[bar.stock] else { return }
@@ -88,6 +86,8 @@ public struct EngineState: Sendable, Hashable {
         }
     }
 
+    /// Applies one event. Total: every event of a valid log applies; a broker report that cannot apply to
+    /// its order was recorded as `AnomalyRecorded` instead, by `decide`.
     public mutating func apply(_ envelope: EventEnvelope) {
         self.eventCount += 1
         let time = envelope.timestamp
