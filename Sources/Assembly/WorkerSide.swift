@@ -118,7 +118,8 @@ public enum WorkerQueues {
                     engine: context.engine,
                     brokers: brokers,
                     redis: options.redis,
-                    clock: options.clock
+                    clock: options.clock,
+                    report: context.report
                 ),
                 services
             )

@@ -11,37 +11,7 @@ import Testing
 /// broker's minute bars run late — fires the stop before any bar could. The exit reaches the broker.
 @Suite struct TriggerLiveTests {
     @Test func aQuoteFiresAHandArmedStopOnAStockNobodyWatches() async throws {
-        let (rig, sink) = try await WorkerEndToEndTests.rig("trigger_live", redisDatabase: 34)
-        defer { sink.killed() }
-        let mock = KISFake(now: WorkerEndToEndTests.session)
-        mock.state.withLock {
-            $0.rateLimit = 20
-            $0.bucket.tokens = 20
-        }
-        try await withServer(mock.router()) { kis in
-            let serve = try await WorkerEndToEndTests.serve(rig)
-            mock.runClock()
-            let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
-            // The worker's session clock set to serve's (the fake broker's follows serve's): a quote carries the
-            // time serve's clock would give it, not one a process start late.
-            let now = mock.state.withLock { $0.now }
-            let worker = try WorkerEndToEndTests.worker(
-                rig,
-                kis: kis,
-                extra: ["--reconcile-seconds", "1", "--collect-seconds", "0.5", "--clock-start", ISOTime.kst(now)]
-            )
-            try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
-            try await WorkerEndToEndTests.bought(rig, token, account)
-            let (armed, trigger) = try await WorkerEndToEndTests.call(
-                rig,
-                "POST",
-                "/api/triggers",
-                token: token,
-                json:
-                    #"{"brokerAccountId":"\#(account)","stockId":"005930","kind":"STOP_LOSS","quantity":10,"triggerPrice":52000}"#
-            )
-            #expect(armed == 201, "\(trigger)")
-            let triggerID = try #require(trigger["id"] as? String)
+        try await Self.withArmedStop("trigger_live", redisDatabase: 34) { rig, mock, _, token, triggerID in
             func current() async throws -> [String: Any] {
                 let items =
                     try await WorkerEndToEndTests.call(rig, "GET", "/api/triggers", token: token).1["items"]
@@ -98,6 +68,72 @@ import Testing
             #expect(bars > 0, "the stock nobody watches was collected for its trigger")
             #expect((firedAt ?? 0) % KST.minuteMicros != 0, "a quote's time, not a bar's start")
             #expect(mock.state.withLock { $0.violations } == [])
+        }
+    }
+
+    /// A worker whose clock runs ahead of the engine's sends quotes the engine refuses ("ahead of the engine's
+    /// clock"). That is told in the worker's log; the collection itself does not fail (it did: the whole group
+    /// fetched again each minute, its cached prices left to expire).
+    @Test func aQuoteTheEngineRefusesDoesNotFailTheCollection() async throws {
+        let tenMinutes: Int64 = 10 * 60_000_000
+        try await Self.withArmedStop("trigger_ahead", redisDatabase: 35, workerAhead: tenMinutes) {
+            _,
+            _,
+            worker,
+            _,
+            _ in
+            try await WorkerEndToEndTests.waitFor(60, "a refused quote told") {
+                worker.log.contains("the engine refused a trigger quote")
+            }
+            try await Task.sleep(for: .seconds(2))  // another collection or two
+            let failed = worker.log.split(separator: "\n").filter {
+                $0.contains("data-collection job") && $0.contains("failed")
+            }
+            #expect(failed.isEmpty, "\(failed.prefix(3))")
+        }
+    }
+
+    /// serve, the KIS fake (its clock following serve's) and a worker collecting every half second, its session
+    /// clock `workerAhead` µs past serve's; a trader who bought 10 × 005930 through the broker and armed a
+    /// stop-loss at 52,000 on it, on a stock no strategy runs on. `body` gets the rig, the fake, the worker, the
+    /// trader's token and the trigger's id; both processes are stopped after it.
+    static func withArmedStop(
+        _ tag: String,
+        redisDatabase: Int,
+        workerAhead: Int64 = 0,
+        _ body: @Sendable (WorkerEndToEndTests.Rig, KISFake, Child, String, String) async throws -> Void
+    ) async throws {
+        let (rig, sink) = try await WorkerEndToEndTests.rig(tag, redisDatabase: redisDatabase)
+        defer { sink.killed() }
+        let mock = KISFake(now: WorkerEndToEndTests.session)
+        mock.state.withLock {
+            $0.rateLimit = 20
+            $0.bucket.tokens = 20
+        }
+        try await withServer(mock.router()) { kis in
+            let serve = try await WorkerEndToEndTests.serve(rig)
+            mock.runClock()
+            let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
+            // The worker's session clock set to serve's (the fake broker's follows serve's), plus `workerAhead`: a
+            // quote carries the time serve's clock would give it, not one a process start late.
+            let now = mock.state.withLock { $0.now } + workerAhead
+            let worker = try WorkerEndToEndTests.worker(
+                rig,
+                kis: kis,
+                extra: ["--reconcile-seconds", "1", "--collect-seconds", "0.5", "--clock-start", ISOTime.kst(now)]
+            )
+            try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account)
+            try await WorkerEndToEndTests.bought(rig, token, account)
+            let (armed, trigger) = try await WorkerEndToEndTests.call(
+                rig,
+                "POST",
+                "/api/triggers",
+                token: token,
+                json:
+                    #"{"brokerAccountId":"\#(account)","stockId":"005930","kind":"STOP_LOSS","quantity":10,"triggerPrice":52000}"#
+            )
+            #expect(armed == 201, "\(trigger)")
+            try await body(rig, mock, worker, token, try #require(trigger["id"] as? String))
             #expect(await worker.stop() == 0)
             #expect(await serve.stop() == 0)
         }

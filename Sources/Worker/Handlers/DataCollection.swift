@@ -24,6 +24,8 @@ public struct DataCollectionHandler: JobHandler {
     let parallel: Int
     /// The session clock (µs): when a quote for triggers was taken.
     let clock: @Sendable () -> Int64
+    /// Where a trigger quote the engine refused is told (the worker's log).
+    let report: @Sendable (String) -> Void
 
     public init(
         engine: EngineClient,
@@ -31,8 +33,10 @@ public struct DataCollectionHandler: JobHandler {
         redis: RedisEndpoint,
         ttl: Int = 120,
         parallel: Int = 8,
-        clock: @escaping @Sendable () -> Int64 = { wallClockMicros() }
+        clock: @escaping @Sendable () -> Int64 = { wallClockMicros() },
+        report: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.report = report
         self.engine = engine
         self.brokers = brokers
         self.redis = redis
@@ -161,11 +165,17 @@ public struct DataCollectionHandler: JobHandler {
             }
         }
         if !statuses.isEmpty || !quotes.isEmpty {
-            for result in try await self.engine.send(statuses + quotes, correlation: "data-collection")
-            where result.status != 200 && result.status != 409 {
-                throw EngineClient.Failure(
-                    description: "the engine refused a stock's status or quote: \(result.status) \(result.error ?? "")"
-                )
+            let results = try await self.engine.send(statuses + quotes, correlation: "data-collection")
+            for (index, result) in results.enumerated() where result.status != 200 && result.status != 409 {
+                let text = "\(result.status) \(result.error ?? "")"
+                // A quote is news for the triggers only (the next bar tells them as much): one the engine refuses
+                // — a clock ahead of the engine's — is told, and the collection goes on; failing the job would
+                // fetch the whole group again each minute and leave its cached prices to expire.
+                guard index < statuses.count else {
+                    self.report("data-collection: the engine refused a trigger quote: \(text)")
+                    continue
+                }
+                throw EngineClient.Failure(description: "the engine refused a stock's status: \(text)")
             }
         }
         let sets = fetched.compactMap { fetched in
