@@ -1,5 +1,6 @@
 # Sourced by scripts/bench-*.sh: the build they run and the servers they use.
 #   STOCKBOOM_BUILD=release (default) | debug   which build of stockboom and stockboom-sim runs
+#   STOCKBOOM_SWIFT_FLAGS="-Xswiftc …"           extra flags of that build (`make test`'s -enable-testing)
 #   RESULTS=DIR                                  where result files go (default benchmarks/results)
 #   DATABASE_URL and REDIS_URL already set       those servers are used (and left alone), as `make test` does
 build="${STOCKBOOM_BUILD:-release}"
@@ -9,8 +10,10 @@ sb=".build/$build/stockboom"
 sim=".build/$build/stockboom-sim"
 
 bench_build() {  # both programs: the benchmarks are in stockboom-sim, the processes they start are stockboom
-    swift build -c "$build" --product stockboom >/dev/null
-    swift build -c "$build" --product stockboom-sim >/dev/null
+    # shellcheck disable=SC2086 # the flags are words
+    swift build -c "$build" ${STOCKBOOM_SWIFT_FLAGS:-} --product stockboom >/dev/null
+    # shellcheck disable=SC2086
+    swift build -c "$build" ${STOCKBOOM_SWIFT_FLAGS:-} --product stockboom-sim >/dev/null
 }
 
 # Throwaway PostgreSQL/Redis unless the caller gave servers; `bench_services stop` also stops them on exit

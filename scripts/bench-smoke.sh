@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs every benchmark script (`make bench-*`) at a tiny size on the debug build, with results in
+# Runs every benchmark script (`make bench-*`) at a tiny size on the debug build (STOCKBOOM_BUILD: another; `make
+# test` passes its own build and its flags in STOCKBOOM_SWIFT_FLAGS), with results in
 # var/bench-smoke instead of benchmarks/results: it checks that each still runs end to end, not its figures.
 # Uses the servers of DATABASE_URL/REDIS_URL when set (as `make test` does), else throwaway ones.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export STOCKBOOM_BUILD=debug RESULTS=var/bench-smoke PEERS=0
+export STOCKBOOM_BUILD="${STOCKBOOM_BUILD:-debug}" RESULTS=var/bench-smoke PEERS=0
 mkdir -p "$RESULTS"
 step() {  # name, command...
     local name="$1"; shift
