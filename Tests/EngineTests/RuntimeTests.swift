@@ -112,6 +112,45 @@ import Testing
         #expect(try self.digest(directory.path, snapshots: false).0 == state.digest)
     }
 
+    /// A search run appends its records a megabyte at a time with one append in flight while the next is decided:
+    /// its log still holds every record, in order — replaying it gives the run's state.
+    @Test func aSearchRunsLogReplaysToItsState() async throws {
+        var bars: [Candle] = []
+        let first = KST.day(StrategyContextTests.open)
+        var day = first
+        while bars.count < 40 * 381 {  // ~35,000 records, two megabytes and more: appends in flight
+            defer { day += 1 }
+            guard KST.weekday(day: day) < 5 else { continue }
+            bars += StrategyContextTests.walk(381, seed: UInt64(day)).map {
+                var bar = $0
+                bar.start += (day - first) * KST.dayMicros
+                return bar
+            }
+        }
+        let directory = TemporaryDirectory("search-run")
+        let run = try await ParameterSearch.run(
+            parameters: "fast=3,slow=8,percent=20,stop=50,target=80",
+            bars: bars,
+            make: { (parameters, bars) throws(EngineError) in
+                try Backtester(
+                    stocks: [(StockCode("005930")!, "삼성전자", bars[0].open)],
+                    strategy: "ma-cross",
+                    parameters: parameters,
+                    initialCash: 100_000_000,
+                    calendar: TradingCalendar(holidays: [KST.day(year: 2025, month: 1, day: 1)]),
+                    exchange: .init(participationPercent: 100, slippageTicks: 1),
+                    startTime: bars[0].start - KST.dayMicros
+                )
+            },
+            directory: directory.path + "/run"
+        )
+        #expect(run.report.events > 30_000 && run.report.fills > 100, "\(run.report.events) events")
+        let log = try EventLog(directory: directory.path + "/run", readOnly: true)
+        defer { log.close() }
+        #expect(log.nextOffset == run.report.events, "every record the run decided")
+        #expect(try self.digest(directory.path + "/run", snapshots: false).0 == run.digest)
+    }
+
     /// A child runs the runtime under load and is SIGKILLed at random moments. After each kill: every
     /// acknowledged command's events are in the log, and the snapshot + tail state equals the replay from 0.
     @Test func acknowledgedCommandsSurviveSIGKILL() async throws {

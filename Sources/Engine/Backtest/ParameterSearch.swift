@@ -138,15 +138,23 @@ public enum ParameterSearch {
         var configuration = LogConfiguration()
         configuration.durability = .none  // regenerable
         let log = try directory.map { try EventLog(directory: $0, configuration: configuration) }
+        // One append in flight while the next megabyte is decided: the log's work (compression, checksums, the
+        // chain, the write) overlaps the backtest's on the other core; appends stay in order (each waits for the
+        // one before it).
+        var appending: Task<Void, any Error>?
         for bar in bars {
             try backtester.process(bar)
             if backtester.pendingRecordBytes >= 1 << 20 {
                 let batch = backtester.takeRecords()
-                if let log { _ = try await log.append(batch) }
+                if let log {
+                    try await appending?.value
+                    appending = Task { _ = try await log.append(batch) }
+                }
             }
         }
         let report = try backtester.finish()
         let rest = backtester.takeRecords()
+        try await appending?.value
         if let log {
             if !rest.isEmpty { _ = try await log.append(rest) }
             log.close()

@@ -166,13 +166,16 @@ public struct Engine: Sendable {
             guard let index = state.stocks.index(forKey: candle.stock) else {
                 throw .notFound("stock \(candle.stock) is not listed")
             }
-            let closed: [DomainEvent] = try state.stocks.values[index].marketData.ingest(candle).map {
-                .candleClosed($0)
-            }
+            let candles = try state.stocks.values[index].marketData.ingest(candle)
+            var closed: [DomainEvent] = []
+            closed.reserveCapacity(candles.count + 3)  // room for a fired trigger's first events
+            for candle in candles { closed.append(.candleClosed(candle)) }
             // A new bar checks the stock's armed triggers (`fireTriggers` says which bars they watch; no trigger:
             // nothing more is done per candle); a bar seen before closes nothing and checks nothing.
             guard !closed.isEmpty, state.armedTriggers[candle.stock] != nil else { return Decision(events: closed) }
-            return Decision(events: closed + (try self.fireTriggers(state, candle, closed: closed, context: context)))
+            let fired = try self.fireTriggers(state, candle, closed: closed, context: context)
+            if !fired.isEmpty { closed += fired }
+            return Decision(events: closed)
         case .recordQuote(let code, let price, let at):
             guard let index = state.stocks.index(forKey: code) else { throw .notFound("stock \(code) is not listed") }
             guard at <= context.time + KST.minuteMicros else {

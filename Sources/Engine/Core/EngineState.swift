@@ -81,6 +81,10 @@ public struct EngineState: Sendable, Hashable {
     /// Moves the trailing marks of the armed triggers of `bar`'s stock that see it (`Trigger.sees`).
     private mutating func moveTrailingMarks(after bar: Candle, quote: Bool = false) {
         guard let armed = self.armedTriggers[bar.stock] else { return }
+        self.moveTrailingMarks(armed, after: bar, quote: quote)
+    }
+
+    private mutating func moveTrailingMarks(_ armed: [TriggerID], after bar: Candle, quote: Bool = false) {
         for id in armed {
             Self.modify(&self.triggers, id) { if $0.sees(bar, quote: quote) { $0.water = $0.water(after: bar) } }
         }
@@ -181,12 +185,14 @@ public struct EngineState: Sendable, Hashable {
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
             // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
-            if self.armedTriggers[candle.stock] != nil, let index = self.stocks.index(forKey: candle.stock),
+            // One lookup of the stock for both (the triggers are another table: the index stays valid).
+            guard let index = self.stocks.index(forKey: candle.stock) else { break }
+            if let armed = self.armedTriggers[candle.stock],
                 self.stocks.values[index].marketData.watchesTriggers(candle)
             {
-                self.moveTrailingMarks(after: candle)
+                self.moveTrailingMarks(armed, after: candle)
             }
-            Self.modify(&self.stocks, candle.stock) { $0.marketData.apply(candle) }
+            self.stocks.values[index].marketData.apply(candle)
         case .indicatorsComputed(let e) where e.timeframe == .minute1:
             self.analysed(e.stock, e.start)
         case .indicatorComputed(let e) where e.timeframe == .minute1:

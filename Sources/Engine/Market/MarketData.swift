@@ -110,8 +110,13 @@ public struct StockMarketData: Sendable, Hashable {
 
     static func bucketStart(_ minuteStart: Int64, _ timeframe: Timeframe) -> Int64 {
         let day = KST.day(minuteStart)
+        return Self.bucketStart(day: day, minute: KST.timeOfDay(minuteStart) / KST.minuteMicros, timeframe)
+    }
+
+    /// The same from a minute's KST day and minute of the day, worked out once per candle by the callers that
+    /// place it in every roll-up.
+    static func bucketStart(day: Int64, minute: Int64, _ timeframe: Timeframe) -> Int64 {
         if timeframe == .day1 { return KST.instant(day: day, hour: 0) }
-        let minute = KST.timeOfDay(minuteStart) / KST.minuteMicros
         let sinceOpen = minute - 9 * 60
         let bucket =
             sinceOpen >= 0
@@ -141,15 +146,17 @@ public struct StockMarketData: Sendable, Hashable {
             }
             return [candle]
         }
-        let minuteOfDay = Int(KST.timeOfDay(candle.start) / KST.minuteMicros)
+        let minute = (candle.start + KST.offsetMicros - day * KST.dayMicros) / KST.minuteMicros
+        let minuteOfDay = Int(minute)
         if day == self.currentDay, self.minutesSeen.count == 24,
             self.minutesSeen[minuteOfDay / 64] & (1 << UInt64(minuteOfDay % 64)) != 0
         {
             return []
         }
         var output: [Candle] = []
+        output.reserveCapacity(2 * Self.rollups.count + 1)  // one allocation, not one per growth
         for timeframe in Self.rollups {
-            let start = Self.bucketStart(candle.start, timeframe)
+            let start = Self.bucketStart(day: day, minute: minute, timeframe)
             if let open = self.open[Int(timeframe.rawValue) - 1], open.start < start {
                 output.append(open.candle(self.code, timeframe))  // a later bucket began: the open one is complete
             } else if self.placement(start, timeframe) == .closedBucket,
@@ -162,7 +169,7 @@ public struct StockMarketData: Sendable, Hashable {
         }
         output.append(candle)
         for timeframe in Self.rollups {
-            let start = Self.bucketStart(candle.start, timeframe)
+            let start = Self.bucketStart(day: day, minute: minute, timeframe)
             var aggregate: Aggregate
             switch self.placement(start, timeframe) {
             case .openBucket:
@@ -173,7 +180,6 @@ public struct StockMarketData: Sendable, Hashable {
             case .newBucket:
                 aggregate = Aggregate(start: start, minute: candle)
             }
-            let minute = KST.timeOfDay(candle.start) / KST.minuteMicros
             let lastMinuteOfBucket =
                 timeframe == .day1
                 ? minute >= Self.sessionCloseMinute
@@ -209,13 +215,14 @@ public struct StockMarketData: Sendable, Hashable {
             }
             return
         }
+        let minute = (candle.start + KST.offsetMicros - day * KST.dayMicros) / KST.minuteMicros
         if day == self.currentDay {
-            let minuteOfDay = Int(KST.timeOfDay(candle.start) / KST.minuteMicros)
+            let minuteOfDay = Int(minute)
             self.minutesSeen[minuteOfDay / 64] |= 1 << UInt64(minuteOfDay % 64)
         }
         for timeframe in Self.rollups {
             let key = Int(timeframe.rawValue) - 1
-            let start = Self.bucketStart(candle.start, timeframe)
+            let start = Self.bucketStart(day: day, minute: minute, timeframe)
             switch self.placement(start, timeframe) {
             case .openBucket: self.open[key]!.absorb(candle)  // placement checked it exists
             case .closedBucket: self.lastClosed[key]!.absorb(candle)  // likewise
