@@ -299,7 +299,8 @@ final class Child: @unchecked Sendable {
     }
 
     /// Waits until reconciliation adopted the mock broker's 100,000,000 KRW into the account.
-    static func waitForAdoptedCash(_ rig: Rig, _ token: String, _ account: String) async throws {
+    @discardableResult
+    static func waitForAdoptedCash(_ rig: Rig, _ token: String, _ account: String) async throws -> Bool {
         try await Self.waitFor(60, "cash adopted") {
             ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"]
                 as? [[String: Any]])?.first?["cash"] as? Int) == 100_000_000
