@@ -128,20 +128,22 @@ import Testing
             }
         }
         let directory = TemporaryDirectory("search-run")
+        let make: ParameterSearch.Make = { (parameters, bars) throws(EngineError) in
+            try Backtester(
+                stocks: [(StockCode("005930")!, "삼성전자", bars[0].open)],
+                strategy: "ma-cross",
+                parameters: parameters,
+                initialCash: 100_000_000,
+                calendar: TradingCalendar(holidays: [KST.day(year: 2025, month: 1, day: 1)]),
+                exchange: .init(participationPercent: 100, slippageTicks: 1),
+                startTime: bars[0].start - KST.dayMicros
+            )
+        }
+        let parameters = "fast=3,slow=8,percent=20,stop=50,target=80"
         let run = try await ParameterSearch.run(
-            parameters: "fast=3,slow=8,percent=20,stop=50,target=80",
+            parameters: parameters,
             bars: bars,
-            make: { (parameters, bars) throws(EngineError) in
-                try Backtester(
-                    stocks: [(StockCode("005930")!, "삼성전자", bars[0].open)],
-                    strategy: "ma-cross",
-                    parameters: parameters,
-                    initialCash: 100_000_000,
-                    calendar: TradingCalendar(holidays: [KST.day(year: 2025, month: 1, day: 1)]),
-                    exchange: .init(participationPercent: 100, slippageTicks: 1),
-                    startTime: bars[0].start - KST.dayMicros
-                )
-            },
+            make: make,
             directory: directory.path + "/run"
         )
         #expect(run.report.events > 30_000 && run.report.fills > 100, "\(run.report.events) events")
@@ -149,6 +151,22 @@ import Testing
         defer { log.close() }
         #expect(log.nextOffset == run.report.events, "every record the run decided")
         #expect(try self.digest(directory.path + "/run", snapshots: false).0 == run.digest)
+        // A bar the backtest refuses after megabytes were appended: the run fails; its log was shut down cleanly
+        // and holds what was appended before the refusal.
+        var foreign = bars[bars.count - 1]
+        foreign.stock = StockCode("000660")!
+        await #expect(throws: EngineError.self) {
+            try await ParameterSearch.run(
+                parameters: parameters,
+                bars: bars + [foreign],
+                make: make,
+                directory: directory.path + "/failed"
+            )
+        }
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/failed/CLEAN"), "closed, not abandoned")
+        let failed = try EventLog(directory: directory.path + "/failed")
+        defer { failed.close() }
+        #expect(failed.nextOffset > 10_000 && failed.nextOffset < run.report.events, "\(failed.nextOffset)")
     }
 
     /// A child runs the runtime under load and is SIGKILLed at random moments. After each kill: every

@@ -142,23 +142,31 @@ public enum ParameterSearch {
         // chain, the write) overlaps the backtest's on the other core; appends stay in order (each waits for the
         // one before it).
         var appending: Task<Void, any Error>?
-        for bar in bars {
-            try backtester.process(bar)
-            if backtester.pendingRecordBytes >= 1 << 20 {
-                let batch = backtester.takeRecords()
-                if let log {
-                    try await appending?.value
-                    appending = Task { _ = try await log.append(batch) }
+        let report: BacktestReport
+        do {
+            for bar in bars {
+                try backtester.process(bar)
+                if backtester.pendingRecordBytes >= 1 << 20 {
+                    let batch = backtester.takeRecords()
+                    if let log {
+                        try await appending?.value
+                        appending = Task { _ = try await log.append(batch) }
+                    }
                 }
             }
+            report = try backtester.finish()
+            let rest = backtester.takeRecords()
+            try await appending?.value
+            if let log, !rest.isEmpty { _ = try await log.append(rest) }
+        } catch {
+            // A bar refused or the log failing: the append in flight ends and the log is closed before this
+            // throws (the log's deinit would close it too, whenever the task let go of it): once `run` has
+            // returned or thrown, nothing writes to `directory` any more — a caller may remove it.
+            _ = try? await appending?.value
+            log?.close()
+            throw error
         }
-        let report = try backtester.finish()
-        let rest = backtester.takeRecords()
-        try await appending?.value
-        if let log {
-            if !rest.isEmpty { _ = try await log.append(rest) }
-            log.close()
-        }
+        log?.close()
         return SearchRun(parameters: parameters, report: report, directory: directory, digest: backtester.state.digest)
     }
 
