@@ -25,6 +25,9 @@ public struct StockCode: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     public static func < (left: StockCode, right: StockCode) -> Bool { left.value < right.value }
+
+    /// As `EngineIdentifier`'s: the integer's one-shot hash for dictionaries and sets.
+    public func _rawHashValue(seed: Int) -> Int { self.value._rawHashValue(seed: seed) }
 }
 
 /// Declares an identifier type: an integer assigned by the engine, printed with a prefix.
@@ -52,6 +55,11 @@ extension EngineIdentifier {
     }
 
     public static func < (left: Self, right: Self) -> Bool { left.value < right.value }
+
+    /// The hash dictionaries and sets use: the integer's own one-shot hash (same seed, same SipHash) instead of
+    /// a `Hasher` built, fed and finalised per lookup — the state's tables are looked up several times per
+    /// event, and that setup was most of their cost. Equal ids hash equally, as `hash(into:)` requires.
+    public func _rawHashValue(seed: Int) -> Int { self.value._rawHashValue(seed: seed) }
 }
 
 /// An order, assigned in sequence by the engine.
