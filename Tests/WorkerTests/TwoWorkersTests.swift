@@ -93,6 +93,14 @@ import Testing
                 let view = try await engine.order(id)
                 #expect(view.status == "ACCEPTED" || view.status == "SUBMITTED", "\(id) \(view.status)")
             }
+            // 1b. More cash at the broker while those orders work — as a sale KIS filled that the log has not heard
+            //     of yet shows: not a deposit (it would count the sale twice once its fill is recorded, then halt
+            //     the account for the engine's surplus; seen in loaded fault-suite runs). It waits for the fills.
+            mock.state.withLock { $0.cash += 300_000 }
+            let waiting = await firstReconciler.reconcileAll()
+            #expect(try await engine.accounts().first { $0.id == account }?.cash == 105_000_000, "\(waiting)")
+            #expect(waiting.contains { $0.contains("waits for the working orders' fills") }, "\(waiting)")
+            mock.state.withLock { $0.cash -= 300_000 }
 
             // 2. Twins whose sends KIS took but whose answers were lost, looked up in two processes at once: each
             //    adopts a broker order of its own (the one refused looks again and finds its twin's).

@@ -8,7 +8,8 @@ import Projections
 /// * No token, or one about to expire → issue (reported as `BrokerTokenIssued`, expiry only).
 /// * Cash: the broker's settled cash (D+2, `prvs_rcdl_excc_amt`, else the deposit) above the engine's is
 ///   adopted as a deposit — against the engine's cash it was compared with, so a reconciler in another
-///   worker process that compared the same balance does not deposit it again. Below it, or shares that
+///   worker process that compared the same balance does not deposit it again — when no order of the account
+///   works, before and after the broker's answer (a fill the log has not heard of yet also moves it). Below it, or shares that
 ///   differ, with no order still working to explain it, is a mismatch that cannot be resolved here: the
 ///   account is halted (`AccountHalted`, so risk checks refuse its orders) and its owner is notified, once
 ///   however many reconcilers see it. With orders working, differences wait for their fills.
@@ -71,7 +72,17 @@ public struct Reconciler: Sendable {
         let balance = try await client.balance()
         var problems: [String] = []
         var actions: [String] = []
-        if balance.cash > account.cash {
+        // More cash at the broker is a deposit only when no order works, seen again after the broker answered: a
+        // sale KIS filled that the log has not heard of yet also shows as more cash there, and adopting it would
+        // count the sale twice once its fill is recorded (and then halt the account for the engine's surplus).
+        let settled =
+            balance.cash > account.cash && account.workingOrders == 0
+            ? try await self.engine.accounts().first { $0.id == account.id } : nil
+        if balance.cash > account.cash, settled?.workingOrders != 0 {
+            actions.append("\(balance.cash - account.cash) KRW more at the broker waits for the working orders' fills")
+        } else if balance.cash > account.cash, settled?.cash != account.cash {
+            actions.append("cash moved while the broker answered; the next pass compares again")
+        } else if balance.cash > account.cash {
             // Against the cash compared: another worker's reconciler may have adopted the difference meanwhile.
             let deposit = try await self.engine.record(
                 .deposit(account: account.id, amount: balance.cash - account.cash, expectedCash: account.cash),
