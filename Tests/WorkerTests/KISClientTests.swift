@@ -36,6 +36,20 @@ import Testing
 
     /// The strict fake is wired to its protocol check: a request without `custtype` is refused and recorded,
     /// the same request with it is answered (so the client's passing tests mean it follows the protocol).
+    /// A broker's number fields read as whole KRW or shares; what is not a number in Int64's range reads as 0 —
+    /// never a trap (NaN and 1e30 once trapped in the conversion from Double).
+    @Test(
+        arguments: [
+            ("1500", 1500), (" 1500 ", 1500), ("1500.9", 1500), ("-3.5", -3), ("1e3", 1000), ("nan", 0), ("NaN", 0),
+            ("inf", 0), ("-inf", 0), ("1e30", 0), ("-1e300", 0), ("9223372036854775807", Int64.max),
+            ("9.3e18", 0), ("", 0), ("x", 0), ("\u{0}1", 0),
+        ] as [(String, Int64)]
+    )
+    func brokerNumbersNeverTrap(text: String, expected: Int64) {
+        #expect(KISClient.int(text) == expected)
+        #expect(KISClient.int(NSNumber(value: 42)) == 42 && KISClient.int(nil) == 0)
+    }
+
     @Test func theStrictFakeRefusesARequestOffTheProtocol() async throws {
         let mock = KISFake(now: Self.session)
         try await withServer(mock.router()) { port in

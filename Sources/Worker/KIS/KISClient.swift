@@ -625,7 +625,8 @@ public actor KISClient {
         guard let text = value as? String else { return (value as? NSNumber)?.int64Value ?? 0 }
         if let plain = Int64(text) { return plain }  // the usual case, without Foundation's trimming (a hot path)
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        return Int64(trimmed) ?? Int64(Double(trimmed) ?? 0)
+        // `Int64(_: Double)` traps on NaN and beyond Int64's range ("1e30" from a broker would stop the worker).
+        return Int64(trimmed) ?? Double(trimmed).flatMap { Int64(exactly: $0.rounded(.towardZero)) } ?? 0
     }
 
     static func malformed(_ message: String) -> KISError { KISError(kind: .transport, code: "", message: message) }
