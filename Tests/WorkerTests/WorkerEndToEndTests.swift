@@ -299,14 +299,18 @@ final class Child: @unchecked Sendable {
     }
 
     /// Waits until reconciliation adopted the mock broker's 100,000,000 KRW into the account.
-    /// The mock's 100,000,000 KRW adopted. At least: the mock charges no fees, so once a strategy has traded the
-    /// engine's cash is below the broker's by the fees, and an idle pass adopts that too (a loaded run's
-    /// portfolio read model had already moved past the round figure when the wait first saw it).
+    /// The mock's 100,000,000 KRW adopted. `orMore`: at least that — with strategies trading from the start (the
+    /// fault suite) the mock, which charges no fees, ends a trade with more cash than the engine by the fees, an
+    /// idle pass adopts that too, and a loaded run's read model had moved past the round figure when first seen.
     @discardableResult
-    static func waitForAdoptedCash(_ rig: Rig, _ token: String, _ account: String) async throws -> Bool {
+    static func waitForAdoptedCash(_ rig: Rig, _ token: String, _ account: String, orMore: Bool = false)
+        async throws -> Bool
+    {
         try await Self.waitFor(60, "cash adopted") {
-            ((try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"]
-                as? [[String: Any]])?.first?["cash"] as? Int ?? 0) >= 100_000_000
+            let cash =
+                (try await Self.call(rig, "GET", "/api/portfolio?brokerAccountId=\(account)", token: token).1["items"]
+                as? [[String: Any]])?.first?["cash"] as? Int
+            return orMore ? (cash ?? 0) >= 100_000_000 : cash == 100_000_000
         }
     }
 
