@@ -23,17 +23,18 @@ export DATABASE_URL REDIS_URL
 swift format lint --strict -r -p Sources Tests Package.swift
 config="${STOCKBOOM_TEST_CONFIG:-release}"
 case "$config" in
-    release) flags=(-c release -Xswiftc -enable-testing) ;;
-    debug) flags=(-c debug) ;;
+    release) testing=(-Xswiftc -enable-testing) ;;
+    debug) testing=() ;;
     *) echo "STOCKBOOM_TEST_CONFIG must be release or debug, not '$config'" >&2; exit 2 ;;
 esac
+flags=(-c "$config" "${testing[@]}")
 swift build "${flags[@]}" --build-tests
 # The replication suites run on their own after the rest: each starts three nats-servers and `serve`
 # processes, which on two cores slows the timing-bound tests beside them (login back-off, fault sessions).
 SWIFT_BACKTRACE=enable=no swift test --skip-build "${flags[@]}" --disable-xctest --skip ReplicationSuites
 SWIFT_BACKTRACE=enable=no swift test --skip-build "${flags[@]}" --disable-xctest --filter ReplicationSuites
 # Every `make bench-*` at a tiny size on the build above, so that no benchmark rots unseen (figures: none).
-STOCKBOOM_BUILD="$config" STOCKBOOM_SWIFT_FLAGS="${flags[*]:2}" scripts/bench-smoke.sh
+STOCKBOOM_BUILD="$config" STOCKBOOM_SWIFT_FLAGS="${testing[*]}" scripts/bench-smoke.sh
 # The log's batch decoder under libFuzzer + ASan for a bounded time (longer on demand: scripts/fuzz.sh 3600).
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 # Release builds hit compiler bugs debug builds do not (SWIFT-NOTES P5); the benchmarks use them.

@@ -113,6 +113,11 @@ public struct StockMarketData: Sendable, Hashable {
         return Self.bucketStart(day: day, minute: KST.timeOfDay(minuteStart) / KST.minuteMicros, timeframe)
     }
 
+    /// `KST.timeOfDay(start) / KST.minuteMicros` for a `start` on KST `day` (known already: no second division).
+    static func minuteOfDay(_ start: Int64, day: Int64) -> Int64 {
+        (start + KST.offsetMicros - day * KST.dayMicros) / KST.minuteMicros
+    }
+
     /// The same from a minute's KST day and minute of the day, worked out once per candle by the callers that
     /// place it in every roll-up.
     static func bucketStart(day: Int64, minute: Int64, _ timeframe: Timeframe) -> Int64 {
@@ -146,7 +151,7 @@ public struct StockMarketData: Sendable, Hashable {
             }
             return [candle]
         }
-        let minute = (candle.start + KST.offsetMicros - day * KST.dayMicros) / KST.minuteMicros
+        let minute = Self.minuteOfDay(candle.start, day: day)
         let minuteOfDay = Int(minute)
         if day == self.currentDay, self.minutesSeen.count == 24,
             self.minutesSeen[minuteOfDay / 64] & (1 << UInt64(minuteOfDay % 64)) != 0
@@ -215,7 +220,7 @@ public struct StockMarketData: Sendable, Hashable {
             }
             return
         }
-        let minute = (candle.start + KST.offsetMicros - day * KST.dayMicros) / KST.minuteMicros
+        let minute = Self.minuteOfDay(candle.start, day: day)
         if day == self.currentDay {
             let minuteOfDay = Int(minute)
             self.minutesSeen[minuteOfDay / 64] |= 1 << UInt64(minuteOfDay % 64)
