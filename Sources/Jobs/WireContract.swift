@@ -384,6 +384,10 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
     public var createdAt: Int64
     /// The last change; for a SUBMITTED order, its latest send to the broker.
     public var updatedAt: Int64
+    /// The correlation id of the order's latest send mark (SUBMITTED, or a send again): a worker that marked a
+    /// send with its own id and lost the answer knows the mark for its own, and that it never sent it. (nil from a
+    /// gateway older than the field.)
+    public var sendMark: String?
     public var fillIDs: [String]
     /// Broker order numbers the account's other orders hold on this order's KST day (a SUBMITTED order is matched
     /// only to a broker order none of them holds; KIS numbers orders per day).
@@ -408,6 +412,7 @@ public struct WorkerOrderView: Codable, Sendable, Equatable {
         self.cancelRequested = order.cancelRequested
         self.createdAt = order.createdAt
         self.updatedAt = order.updatedAt
+        self.sendMark = order.sendMark
         self.fillIDs = order.fillIDs.sorted()
     }
 }

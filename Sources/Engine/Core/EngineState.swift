@@ -161,6 +161,7 @@ public struct EngineState: Sendable, Hashable {
         case .orderSubmitted(let e):
             self.orders[e.order]?.status = .submitted
             self.orders[e.order]?.updatedAt = time
+            self.orders[e.order]?.sendMark = envelope.correlationID
         case .orderAccepted(let e):
             self.orders[e.order]?.status = .accepted
             self.orders[e.order]?.brokerOrderNumber = e.brokerOrderNumber

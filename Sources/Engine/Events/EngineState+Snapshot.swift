@@ -3,14 +3,14 @@ import Ledger
 /// The canonical binary form of the whole state: the snapshot format, and (hashed) the state digest.
 ///
 /// Canonical means every dictionary and set is written in sorted key order, so two equal states always
-/// encode to the same bytes, and so have the same digest. Version 9 (v8 had no keys of skipped signals, v7 had no trigger offsets and no stock halts, v6 no rule sets, v5 no triggers, v4 no operators and no
+/// encode to the same bytes, and so have the same digest. Version 10 (v9 had no send marks of orders, v8 had no keys of skipped signals, v7 had no trigger offsets and no stock halts, v6 no rule sets, v5 no triggers, v4 no operators and no
 /// global trading halt, v3 no broker organization per order,
 /// v2 no analysed-bar marker per
 /// stock, v1 no account closing time either; both still decode); `stateVersion` in the snapshot header.
 extension EngineState {
-    public static let snapshotVersion: UInt32 = 9
+    public static let snapshotVersion: UInt32 = 10
     /// Versions `init(snapshot:)` reads.
-    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...9
+    public static let readableSnapshotVersions: ClosedRange<UInt32> = 1...10
 
     /// SHA-256 of the canonical encoding: equal digests ⇔ equal states (to SHA-256's strength).
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
@@ -191,6 +191,7 @@ extension EngineState {
         w.byte(o.cancelRequested ? 1 : 0)
         w.varint(UInt64(o.fillIDs.count))
         for id in o.fillIDs.sorted() { w.string(id) }
+        w.string(o.sendMark)  // v10
     }
 
     /// Rebuilds a state from `snapshot()` bytes.
@@ -462,6 +463,7 @@ extension EngineState {
         o.updatedAt = try r.signed()
         o.cancelRequested = try r.byte() == 1
         for _ in 0..<(try Self.count(&r)) { o.fillIDs.insert(try r.string()) }
+        o.sendMark = version >= 10 ? try r.string() : ""
         return o
     }
 }

@@ -87,6 +87,10 @@ public struct Order: Sendable, Hashable {
     public var fillIDs: Set<String> = []
     /// A cancel was requested: the broker may still fill part before it confirms the cancellation.
     public var cancelRequested = false
+    /// The correlation id of the event that last marked a send (`OrderSubmitted`), "" before one: a worker marks
+    /// each send with an id of its own, so when the answer to that mark is lost (a node died after appending it)
+    /// it can tell its own mark — whose send it never made — from another worker's.
+    public var sendMark: String = ""
 
     public var remainingQuantity: Int64 { self.quantity - self.filledQuantity }
     /// Average fill price, truncated (0 before the first fill).

@@ -16,7 +16,10 @@ import Synchronization
 ///   before sending again: a broker order that matches is adopted, never doubled. Not found is *unknown*
 ///   (the list may lag) until the list shows an order placed well after our last send; only then is the
 ///   order sent again (recording the new send first). An unknown order stays SUBMITTED, never assumed
-///   cancelled.
+///   cancelled. Each send is marked with an id of this process (the mark's correlation id, `SendMarks`): a
+///   SUBMITTED order whose mark this process recorded and never sent — the answer to the mark was lost, as
+///   when the primary that appended it died before answering — is sent without waiting for a proof, since
+///   no other worker can have sent under that mark.
 /// * Workers in several processes (or a job taken over from a worker that stalled past its lock) are fenced
 ///   by the engine, not by the per-process turns: a send follows only a SUBMITTED (or send again, against the
 ///   last send seen) that this attempt appended, so an order cancelled or taken meanwhile is not sent; and a
@@ -39,6 +42,8 @@ public struct TradeExecutionHandler: JobHandler {
     let absenceProof: Int64
     /// Sends and adoptions, one at a time per account (in this process).
     let turns = AccountTurns()
+    /// The send marks this process recorded and has not sent.
+    let marks = SendMarks()
 
     /// - Parameters:
     ///   - clock: now, in µs (the session clock of a simulated session): when an order's day is over.
@@ -91,6 +96,7 @@ public struct TradeExecutionHandler: JobHandler {
             }
             return .done
         }
+        if view.status != "PENDING" && view.status != "SUBMITTED" { self.marks.forget(view.id) }
         switch view.status {
         case "FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED":
             return .done
@@ -105,9 +111,16 @@ public struct TradeExecutionHandler: JobHandler {
                 case "PENDING":
                     // Only the attempt whose SUBMITTED is in the log sends: if the order moved on meanwhile (the
                     // user cancelled it, or another worker process took it), recording adds nothing; look again.
-                    guard try await self.engine.record(.submitted(order: id)).appended else {
+                    // Not appended: another worker's mark, or this one's whose first answer was lost and which a
+                    // retry on another node found already so — the next look tells them apart by the mark.
+                    let mark = self.marks.make(for: id)
+                    guard try await self.engine.record(.submitted(order: id), correlation: mark).appended else {
                         return .later(seconds: 0)
                     }
+                    return try await self.submit(fresh, client)
+                case "SUBMITTED" where self.marks.isUnsent(fresh.sendMark, of: id):
+                    // Marked by this process, which never sent it (no other can have sent under this mark). The
+                    // fence re-marks the send first if the mark is older than a send may follow it.
                     return try await self.submit(fresh, client)
                 case "SUBMITTED":
                     let (match, newer) = try await self.findAtBroker(fresh, client)
@@ -134,9 +147,13 @@ public struct TradeExecutionHandler: JobHandler {
                     guard newer else { return .later(seconds: self.pollSeconds) }
                     // The list holds orders sent after ours, and not ours: it was not taken. Mark the new
                     // send first (its time is what the next look must be newer than), then send.
-                    guard try await self.engine.record(.resending(order: id, lastSend: fresh.updatedAt)).appended else {
-                        return .later(seconds: 0)
-                    }
+                    let mark = self.marks.make(for: id)
+                    guard
+                        try await self.engine.record(
+                            .resending(order: id, lastSend: fresh.updatedAt),
+                            correlation: mark
+                        ).appended
+                    else { return .later(seconds: 0) }
                     return try await self.submit(fresh, client)
                 default:
                     return .later(seconds: 0)  // moved on meanwhile
@@ -164,6 +181,7 @@ public struct TradeExecutionHandler: JobHandler {
             order: view.id,
             sent: try await self.engine.order(view.id).updatedAt,
             engine: self.engine,
+            marks: self.marks,
             clock: self.clock
         )
         do {
@@ -351,23 +369,54 @@ final class SendFence: Sendable {
     struct TakenOver: Error {}
     let order: String
     let engine: EngineClient
+    let marks: SendMarks
     let clock: @Sendable () -> Int64
     private let sent: Mutex<Int64>
 
-    init(order: String, sent: Int64, engine: EngineClient, clock: @escaping @Sendable () -> Int64) {
+    init(order: String, sent: Int64, engine: EngineClient, marks: SendMarks, clock: @escaping @Sendable () -> Int64) {
         self.order = order
         self.sent = Mutex(sent)
         self.engine = engine
+        self.marks = marks
         self.clock = clock
     }
 
+    /// Called right before the request leaves: from here on the order's marks are no longer unsent.
     func check() async throws {
         let sent = self.sent.withLock { $0 }
-        guard self.clock() - sent > TradeExecutionHandler.sendFenceMicros else { return }
-        guard try await self.engine.record(.resending(order: self.order, lastSend: sent)).appended else {
-            throw TakenOver()
+        if self.clock() - sent > TradeExecutionHandler.sendFenceMicros {
+            let mark = self.marks.make(for: self.order)
+            guard
+                try await self.engine.record(.resending(order: self.order, lastSend: sent), correlation: mark).appended
+            else { throw TakenOver() }
+            let now = try await self.engine.order(self.order).updatedAt
+            self.sent.withLock { $0 = now }
         }
-        let now = try await self.engine.order(self.order).updatedAt
-        self.sent.withLock { $0 = now }
+        self.marks.sending(self.order)
     }
+}
+
+/// Send marks — the correlation ids a worker records an order's SUBMITTED (or send again) under — that this
+/// process recorded, or tried to, and has not sent. A mark is this process's own: finding an order SUBMITTED
+/// under one of them proves the send it marks was never made, by anyone.
+final class SendMarks: Sendable {
+    private let unsent = Mutex<[String: Set<String>]>([:])
+
+    /// A new mark for a send of `order` ("send-" and 16 random hex digits: a valid correlation id).
+    func make(for order: String) -> String {
+        let mark = "send-" + String(UInt64.random(in: .min ... .max) | 1 << 63, radix: 16)
+        self.unsent.withLock { _ = $0[order, default: []].insert(mark) }
+        return mark
+    }
+
+    func isUnsent(_ mark: String?, of order: String) -> Bool {
+        guard let mark else { return false }
+        return self.unsent.withLock { $0[order]?.contains(mark) ?? false }
+    }
+
+    /// The request for `order` is about to leave: none of its marks is unsent any longer.
+    func sending(_ order: String) { self.unsent.withLock { _ = $0.removeValue(forKey: order) } }
+
+    /// `order` is past its sends (accepted, or final).
+    func forget(_ order: String) { self.sending(order) }
 }
