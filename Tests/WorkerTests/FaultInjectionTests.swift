@@ -245,7 +245,9 @@ import Worker
                     print("fault test (\(why)): \(file):\n\(text.suffix(3_000))")
                 }
             }
-            Thread.detachNewThread {
+            // `postgres` held weakly: a strong capture kept the server past the test (this thread sleeps in
+            // half-second steps), and when the test process exited first its deinit — `pg_ctl stop` — never ran.
+            Thread.detachNewThread { [weak postgres] in
                 let deadline = Date().addingTimeInterval(budget)
                 while Date() < deadline {
                     if finished.withLock({ $0 }) { return }
@@ -253,7 +255,7 @@ import Worker
                 }
                 printTails("watchdog, \(Int(budget)) s")
                 _ = try? PrivatePostgres.shell("pkill -9 -f -- '--dir \(logDirectory)'")
-                _ = try? postgres.kill9()
+                _ = try? postgres?.kill9()
             }
             try await cluster.startServe()
             let (token, account) = try await WorkerEndToEndTests.trader(rig, mock)
