@@ -42,7 +42,14 @@ import Worker
                 let answer = try await HTTPClient.shared.execute(outbound, timeout: .seconds(30))
                 let bytes = try await answer.body.collect(upTo: 16 << 20)
                 let isMark = String(buffer: body).contains(#"{"submitted":"#)
-                if isMark, answer.status == .ok, self.lose.withLock({ $0 > 0 ? ($0 -= 1, true).1 : false }) {
+                let loseThis =
+                    isMark && answer.status == .ok
+                    && self.lose.withLock { left in
+                        guard left > 0 else { return false }
+                        left -= 1
+                        return true
+                    }
+                if loseThis {
                     self.lost.withLock { $0 += 1 }
                     return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "down")))
                 }
@@ -71,7 +78,9 @@ import Worker
             let serve = try await WorkerEndToEndTests.serve(rig)
             let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
             let engine = EngineClient(baseURL: rig.url, token: workerToken)
-            let brokerOrders: @Sendable () -> Int = { mock.state.withLock { $0.orders.filter { $0.original.isEmpty }.count } }
+            let brokerOrders: @Sendable () -> Int = {
+                mock.state.withLock { $0.orders.filter { $0.original.isEmpty }.count }
+            }
             @Sendable func job(_ order: String) -> Job {
                 Job(queue: .tradeExecution, id: "lostmark-\(order)", data: #"{"order":"\#(order)"}"#)
             }

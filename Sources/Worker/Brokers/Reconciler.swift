@@ -75,26 +75,32 @@ public struct Reconciler: Sendable {
         // More cash at the broker is a deposit only when no order works, seen again after the broker answered: a
         // sale KIS filled that the log has not heard of yet also shows as more cash there, and adopting it would
         // count the sale twice once its fill is recorded (and then halt the account for the engine's surplus).
-        let settled =
-            balance.cash > account.cash && account.workingOrders == 0
-            ? try await self.engine.accounts().first { $0.id == account.id } : nil
-        if balance.cash > account.cash, settled?.workingOrders != 0 {
-            actions.append("\(balance.cash - account.cash) KRW more at the broker waits for the working orders' fills")
-        } else if balance.cash > account.cash, settled?.cash != account.cash {
-            actions.append("cash moved while the broker answered; the next pass compares again")
-        } else if balance.cash > account.cash {
-            // Against the cash compared: another worker's reconciler may have adopted the difference meanwhile.
-            let deposit = try await self.engine.record(
-                .deposit(account: account.id, amount: balance.cash - account.cash, expectedCash: account.cash),
-                correlation: "reconcile"
-            )
-            actions.append(
-                deposit.appended
-                    ? "adopted cash \(balance.cash - account.cash)"
-                    : "cash moved meanwhile (\(deposit.error ?? "")); the next pass compares again"
-            )
+        if balance.cash > account.cash {
+            // (Overflows only against an engine cash below zero; then it is no deposit either.)
+            let (surplus, overflow) = balance.cash.subtractingReportingOverflow(account.cash)
+            let settled =
+                account.workingOrders == 0 && !overflow
+                ? try await self.engine.accounts().first { $0.id == account.id } : nil
+            if overflow {
+                problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
+            } else if settled?.workingOrders != 0 {
+                actions.append("\(surplus) KRW more at the broker waits for the working orders' fills")
+            } else if settled?.cash != account.cash {
+                actions.append("cash moved while the broker answered; the next pass compares again")
+            } else {
+                // Against the cash compared: another worker's reconciler may have adopted the difference meanwhile.
+                let deposit = try await self.engine.record(
+                    .deposit(account: account.id, amount: surplus, expectedCash: account.cash),
+                    correlation: "reconcile"
+                )
+                actions.append(
+                    deposit.appended
+                        ? "adopted cash \(surplus)"
+                        : "cash moved meanwhile (\(deposit.error ?? "")); the next pass compares again"
+                )
+            }
         }
-        if account.workingOrders == 0 { problems = Self.differences(account, balance) }
+        if account.workingOrders == 0 { problems += Self.differences(account, balance) }
         if !problems.isEmpty {
             let reason = "reconciliation mismatch: " + problems.joined(separator: "; ")
             // The halt notifies the owner (once, however many reconcilers see it).
