@@ -195,6 +195,7 @@ public final class WorkerSide: Sendable {
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
     private let logger: Logger
+    private let signals: StartUpSignals?
 
     private init(
         consumers: [QueueConsumers],
@@ -202,7 +203,8 @@ public final class WorkerSide: Sendable {
         httpPort: Int?,
         group: ServiceGroup,
         running: Task<Void, any Error>,
-        logger: Logger
+        logger: Logger,
+        signals: StartUpSignals?
     ) {
         self.consumers = consumers
         self.metrics = metrics
@@ -210,11 +212,15 @@ public final class WorkerSide: Sendable {
         self.group = group
         self.running = running
         self.logger = logger
+        self.signals = signals
     }
 
     /// - Parameter stopOnSignals: SIGTERM and SIGINT start the graceful shutdown (`stockboom worker`).
     public static func start(options: WorkerOptions, stopOnSignals: Bool = false) async throws -> WorkerSide {
         let logger = options.logger
+        // SIGTERM before the group below listens for it (during the start-up reconciliation, which waits on the
+        // broker) would kill the worker mid-request: it is taken from the start, and handed to the group.
+        let signals = stopOnSignals ? await StartUpSignals.start([.sigterm, .sigint]) : nil
         let engine = EngineClient(baseURL: options.serverURL, token: options.token)
         let report: @Sendable (String) -> Void = { logger.error("\($0)") }
         let metrics = WorkerMetrics()
@@ -263,7 +269,7 @@ public final class WorkerSide: Sendable {
         }
         // Reconciliation's start-up pass runs before any consumer or schedule: orders and strategies meet accounts
         // whose token, cash and shares agree with the broker.
-        for case let reconciliation as ReconciliationService in feeders {
+        for case let reconciliation as ReconciliationService in feeders where signals?.requested != true {
             await reconciliation.reconcile()
         }
         // The HTTP port (metrics, health) first in the group, so it is the last to stop.
@@ -288,6 +294,7 @@ public final class WorkerSide: Sendable {
                 logger: logger
             )
         )
+        signals?.forward(to: group)
         let ended = Mutex<String?>(nil)
         let running = Task {
             do { try await group.run() } catch {
@@ -317,7 +324,8 @@ public final class WorkerSide: Sendable {
             httpPort: listening.port.withLock { $0 },
             group: group,
             running: running,
-            logger: logger
+            logger: logger,
+            signals: signals
         )
     }
 
@@ -399,5 +407,51 @@ struct ReconciliationService: Service {
             guard !Task.isShuttingDownGracefully else { return }
             await self.reconcile()
         }
+    }
+}
+
+/// Termination signals taken from a process's start, before its `ServiceGroup` exists: one that comes early is
+/// remembered and starts the group's graceful shutdown once it is handed the group (the group also listens itself
+/// once it runs; a second request changes nothing).
+final class StartUpSignals: Sendable {
+    private struct State {
+        var requested = false
+        var group: ServiceGroup?
+    }
+    private let state = Mutex(State())
+    private let listener = Mutex<Task<Void, Never>?>(nil)
+
+    private init() {}
+
+    static func start(_ signals: [UnixSignal]) async -> StartUpSignals {
+        let taken = StartUpSignals()
+        let sequence = await UnixSignalsSequence(trapping: signals)
+        taken.listener.withLock {
+            $0 = Task { [weak taken] in
+                for await _ in sequence { taken?.request() }
+            }
+        }
+        return taken
+    }
+
+    deinit { self.listener.withLock { $0?.cancel() } }
+
+    /// Whether a signal came.
+    var requested: Bool { self.state.withLock { $0.requested } }
+
+    private func request() {
+        let group = self.state.withLock { state -> ServiceGroup? in
+            state.requested = true
+            return state.group
+        }
+        if let group { Task { await group.triggerGracefulShutdown() } }
+    }
+
+    func forward(to group: ServiceGroup) {
+        let requested = self.state.withLock { state -> Bool in
+            state.group = group
+            return state.requested
+        }
+        if requested { Task { await group.triggerGracefulShutdown() } }
     }
 }
