@@ -78,6 +78,9 @@ public final class KISFake: Sendable {
         public var lostAnswerSeconds = 15.0
         /// The day's order list answers without rows (a report that lags behind the orders).
         public var hideReports = false
+        /// Fields of the day's order list replaced for an order number: a broker reporting nonsense (figures that
+        /// overflow, a fill without a price).
+        public var reportOverrides: [String: [String: String]] = [:]
         /// Minute bars are served only up to `now` minus this many minutes (a feed running late).
         public var feedLagMinutes: Int64 = 0
         /// The first this many rows of each daily-bar page are broken (a high under its low, a negative or
@@ -660,7 +663,7 @@ public final class KISFake: Sendable {
                     "avg_prvs": order.filled > 0 ? String(order.fillValue / order.filled) : "0",
                     "rmn_qty": String(order.cancelled ? 0 : order.quantity - order.filled),
                     "cncl_yn": order.cancelled ? "Y" : "N", "rjct_qty": "0", "ord_tmd": order.time,
-                ]
+                ].merging(state.reportOverrides[order.number] ?? [:]) { $1 }
             }
             let next =
                 more

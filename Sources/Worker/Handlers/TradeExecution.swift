@@ -324,8 +324,17 @@ public struct TradeExecutionHandler: JobHandler {
     {
         if row.filledQuantity > view.filledQuantity {
             let quantity = row.filledQuantity - view.filledQuantity
-            // The broker reports the average over all fills; this slice's price is what the new total adds.
-            let price = max(1, (row.averagePrice * row.filledQuantity - view.filledNotional) / quantity)
+            // The broker reports the average over all fills; this slice's price is what the new total adds. Its
+            // figures are input: a total beyond Int64 (or no average for a fill) is refused — the attempt fails and
+            // is retried — rather than trapping the worker or booking a fill at a made-up price.
+            let (total, overflow) = row.averagePrice.multipliedReportingOverflow(by: row.filledQuantity)
+            let (added, underflow) = total.subtractingReportingOverflow(view.filledNotional)
+            guard row.averagePrice > 0, !overflow, !underflow else {
+                throw KISClient.malformed(
+                    "the broker reports order \(row.orderNumber) filled \(row.filledQuantity) at an average of \(row.averagePrice) KRW: out of range, not recorded"
+                )
+            }
+            let price = max(1, added / quantity)
             try await self.engine.record(
                 .fill(
                     order: view.id,
