@@ -243,6 +243,39 @@ private let ephemeralPortRangeStart: Int = {
     return max(start, 20_000)
 }()
 
+/// A loopback port that takes connections into its backlog and never answers: a peer that hangs (an engine, a
+/// broker). Closing it resets the connections it never accepted, so a call hung on it fails at once.
+public final class SilentListener: Sendable {
+    public let port: Int
+    private let descriptor: Int32
+
+    public init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && listen(descriptor, 16) == 0
+                    && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard descriptor >= 0, listening else { throw POSIXError(.EADDRINUSE) }
+        self.descriptor = descriptor
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether a connection waits in the backlog: someone is calling (and waiting for an answer).
+    public var isCalled: Bool {
+        var entry = pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1
+    }
+
+    public func close() { _ = Glibc.close(self.descriptor) }
+}
+
 private func loopbackPortBinds(_ port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { return false }

@@ -8,35 +8,6 @@ import Worker
 
 /// The worker's own HTTP port: `/health` tells a hung worker from a healthy one, and `/metrics` counts its jobs.
 @Suite(.serialized) struct WorkerHealthTests {
-    /// A port that takes connections into its backlog and never answers: an engine that hangs.
-    final class BlackHole {
-        let descriptor: Int32
-        let port: Int
-
-        init() throws {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0, listen(descriptor, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            self.descriptor = descriptor
-            self.port = Int(UInt16(bigEndian: address.sin_port))
-        }
-
-        /// Closing the listener resets the connections it never accepted: the hung call fails at once.
-        func close() { _ = Glibc.close(self.descriptor) }
-    }
-
     static func get(_ url: String) async throws -> (status: Int, body: String) {
         let output = OutputFile()
         let process = Process()
@@ -59,7 +30,7 @@ import Worker
         redis.database = 28
         let store = JobQueueStore(redis: RedisClient(endpoint: redis))
         _ = try store.redis.command(["FLUSHDB"])
-        let engine = try BlackHole()
+        let engine = try SilentListener()
         var options = WorkerOptions(serverURL: "http://127.0.0.1:\(engine.port)", token: "t", redis: redis)
         options.concurrency = [.dataAnalysis: 1]
         options.httpPort = 0
@@ -126,7 +97,7 @@ import Worker
         var redis = try #require(RedisEndpoint(url: url))
         redis.database = 28
         _ = try RedisClient(endpoint: redis).command(["FLUSHDB"])
-        let taken = try BlackHole()
+        let taken = try SilentListener()
         defer { taken.close() }
         var options = WorkerOptions(serverURL: "http://127.0.0.1:1", token: "t", redis: redis)
         options.concurrency = [.dataAnalysis: 1]

@@ -14,36 +14,12 @@ import Worker
 /// once the broker reports sense again, the fill is recorded at its price.
 @Suite struct BrokerReportTests {
     @Test func nonsenseFillFiguresAreRefusedNotTrappedOrBooked() async throws {
-        let (rig, sink) = try await WorkerEndToEndTests.rig("brokerreport", redisDatabase: 38)
-        defer { sink.killed() }
-        let mock = KISFake(now: WorkerEndToEndTests.session)
-        mock.state.withLock {
-            $0.rateLimit = 200
-            $0.bucket.tokens = 200
-            $0.fillImmediately = false
-        }
-        try await withServer(mock.router()) { kis in
-            let serve = try await WorkerEndToEndTests.serve(rig)
-            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
-            let engine = EngineClient(baseURL: rig.url, token: workerToken)
-            let handler = TradeExecutionHandler(
-                engine: engine,
-                brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
-                pollSeconds: 0.1,
-                clock: { WorkerEndToEndTests.session }
-            )
-            let order = try await WorkerEndToEndTests.buy(
-                rig,
-                token,
-                account,
-                count: 1,
-                stock: "005930",
-                quantity: 5,
-                price: 54_000
-            )[0]
-            let job = Job(queue: .tradeExecution, id: "brokerreport", data: #"{"order":"\#(order)"}"#)
+        try await BrokerRig.with("brokerreport", redisDatabase: 38) { broker in
+            let handler = try broker.handler()
+            let order = try await broker.buy("005930", quantity: 5, price: 54_000)
+            let job = BrokerRig.job(order)
             #expect(try await handler.handle(job) == .later(seconds: 0.1))
-            let number = try await engine.order(order).brokerOrderNumber
+            let number = try await broker.engine.order(order).brokerOrderNumber
             #expect(!number.isEmpty)
 
             for (filled, average) in [
@@ -53,26 +29,27 @@ import Worker
                 ("3", "-54000"),
                 ("2", "nan"),  // reads 0
             ] {
-                mock.state.withLock { $0.reportOverrides[number] = ["tot_ccld_qty": filled, "avg_prvs": average] }
+                broker.mock.state.withLock {
+                    $0.reportOverrides[number] = ["tot_ccld_qty": filled, "avg_prvs": average]
+                }
                 await #expect(throws: KISError.self, "\(filled) at \(average)") { try await handler.handle(job) }
-                let unchanged = try await engine.order(order)
+                let unchanged = try await broker.engine.order(order)
                 #expect(unchanged.status == "ACCEPTED" && unchanged.filledQuantity == 0, "\(filled) at \(average)")
             }
             // A filled quantity below what the engine holds (here the most negative Int64) adds nothing.
-            mock.state.withLock {
+            broker.mock.state.withLock {
                 $0.reportOverrides[number] = ["tot_ccld_qty": "-9223372036854775808", "avg_prvs": "54000"]
             }
             #expect(try await handler.handle(job) == .later(seconds: 0.1))
-            #expect(try await engine.order(order).filledQuantity == 0)
+            #expect(try await broker.engine.order(order).filledQuantity == 0)
 
             // Sense again: two shares at 54,000, recorded once at their price.
-            mock.state.withLock { $0.reportOverrides = [:] }
-            mock.fill(number, quantity: 2, price: 54_000)
+            broker.mock.state.withLock { $0.reportOverrides = [:] }
+            broker.mock.fill(number, quantity: 2, price: 54_000)
             #expect(try await handler.handle(job) == .later(seconds: 0.1))
-            let filled = try await engine.order(order)
+            let filled = try await broker.engine.order(order)
             #expect(filled.status == "PARTIALLY_FILLED" && filled.filledQuantity == 2, "\(filled.status)")
             #expect(filled.filledNotional == 108_000)
-            #expect(await serve.stop() == 0)
         }
     }
 }

@@ -11,34 +11,11 @@ import Worker
 /// as KIS's samples show the two differ.
 @Suite struct CancelAtBrokerTests {
     @Test func aRestingOrderIsCancelledUnderItsForwardingOrganization() async throws {
-        let (rig, sink) = try await WorkerEndToEndTests.rig("cancelorg", redisDatabase: 29)
-        defer { sink.killed() }
-        let mock = KISFake(now: WorkerEndToEndTests.session)
-        mock.state.withLock {
-            $0.rateLimit = 200
-            $0.bucket.tokens = 200
-            $0.fillImmediately = false
-        }
-        try await withServer(mock.router()) { kis in
-            let serve = try await WorkerEndToEndTests.serve(rig)
-            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
-            let engine = EngineClient(baseURL: rig.url, token: workerToken)
-            let handler = TradeExecutionHandler(
-                engine: engine,
-                brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
-                pollSeconds: 0.1,
-                clock: { mock.now }
-            )
-            let order = try await WorkerEndToEndTests.buy(
-                rig,
-                token,
-                account,
-                count: 1,
-                stock: "005930",
-                quantity: 3,
-                price: 54_000
-            )[0]
-            let job = Job(queue: .tradeExecution, id: "cancel-\(order)", data: #"{"order":"\#(order)"}"#)
+        try await BrokerRig.with("cancelorg", redisDatabase: 29) { broker in
+            let (rig, mock, engine, token) = (broker.rig, broker.mock, broker.engine, broker.token)
+            let handler = try broker.handler(clock: { mock.now })
+            let order = try await broker.buy("005930", quantity: 3, price: 54_000)
+            let job = BrokerRig.job(order)
             #expect(try await handler.handle(job) == .later(seconds: 0.1), "resting at the broker")
             let accepted = try await engine.order(order)
             #expect(accepted.brokerOrganization == KISFake.forwardingOrganization, "stored from the answer")
@@ -55,7 +32,6 @@ import Worker
             #expect(status == "CANCELLED")
             #expect(mock.state.withLock { $0.violations } == [], "the cancel named the order's organization")
             #expect(mock.state.withLock { $0.orders.contains { $0.original == accepted.brokerOrderNumber } })
-            #expect(await serve.stop() == 0)
         }
     }
 }

@@ -17,28 +17,13 @@ import Worker
 /// no order after them to prove the send lost, and their jobs polling on past midnight.)
 @Suite struct DayEndTests {
     @Test func aFinishedDayEndsItsOrdersInsteadOfPollingForever() async throws {
-        let (rig, sink) = try await WorkerEndToEndTests.rig("dayend", redisDatabase: 19)  // a Redis database of its own
-        defer { sink.killed() }
-        let mock = KISFake(now: WorkerEndToEndTests.session)
-        mock.state.withLock {
-            $0.rateLimit = 200
-            $0.bucket.tokens = 200
-            $0.fillImmediately = false
-        }
-        try await withServer(mock.router()) { kis in
-            let serve = try await WorkerEndToEndTests.serve(rig)
-            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
-            let engine = EngineClient(baseURL: rig.url, token: workerToken)
-            let now = Mutex(KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 15, minute: 0))
-            let handler = TradeExecutionHandler(
-                engine: engine,
-                brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
-                pollSeconds: 0.1,
-                clock: { now.withLock { $0 } }
+        try await BrokerRig.with("dayend", redisDatabase: 19) { broker in
+            let (rig, mock, engine, token, account) = (
+                broker.rig, broker.mock, broker.engine, broker.token, broker.account
             )
-            func job(_ order: String) -> Job {
-                Job(queue: .tradeExecution, id: "dayend-\(order)", data: #"{"order":"\#(order)"}"#)
-            }
+            let now = Mutex(KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 15, minute: 0))
+            let handler = try broker.handler(clock: { now.withLock { $0 } })
+            func job(_ order: String) -> Job { BrokerRig.job(order) }
 
             // A limit buy under the market rests at the broker; a third of it fills.
             let resting = try await WorkerEndToEndTests.buy(
@@ -94,7 +79,6 @@ import Worker
                 token: token
             ).1
             #expect(brokerAccount["reservedCash"] as? Int == 0, "\(brokerAccount)")
-            #expect(await serve.stop() == 0)
         }
     }
 }

@@ -66,107 +66,53 @@ import Worker
     }
 
     @Test func anOrderWhoseMarkLostItsAnswerIsSentOnceAndNotLeftSubmitted() async throws {
-        let (rig, sink) = try await WorkerEndToEndTests.rig("lostmark", redisDatabase: 36)
-        defer { sink.killed() }
-        let mock = KISFake(now: WorkerEndToEndTests.session)
-        mock.state.withLock {
-            $0.rateLimit = 200
-            $0.bucket.tokens = 200
-            $0.fillImmediately = false
-        }
-        try await withServer(mock.router()) { kis in
-            let serve = try await WorkerEndToEndTests.serve(rig)
-            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
-            let engine = EngineClient(baseURL: rig.url, token: workerToken)
-            let brokerOrders: @Sendable () -> Int = {
-                mock.state.withLock { $0.orders.filter { $0.original.isEmpty }.count }
-            }
-            @Sendable func job(_ order: String) -> Job {
-                Job(queue: .tradeExecution, id: "lostmark-\(order)", data: #"{"order":"\#(order)"}"#)
-            }
-            let proxy = LosingProxy(target: rig.url, lose: 2)
+        try await BrokerRig.with("lostmark", redisDatabase: 36) { broker in
+            let engine = broker.engine
+            let proxy = LosingProxy(target: broker.rig.url, lose: 2)
             try await withServer(proxy.router()) { port in
                 let viaProxy = "http://127.0.0.1:\(port)"
                 // 1. One node, which appends the mark and does not answer: the attempt fails (its job is retried).
-                let alone = TradeExecutionHandler(
-                    engine: EngineClient(baseURL: viaProxy, token: workerToken),
-                    brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
-                    pollSeconds: 0.1,
-                    clock: { WorkerEndToEndTests.session }
-                )
-                let first = try await WorkerEndToEndTests.buy(
-                    rig,
-                    token,
-                    account,
-                    count: 1,
-                    stock: "005930",
-                    quantity: 1,
-                    price: 54_000
-                )[0]
-                await #expect(throws: (any Error).self) { try await alone.handle(job(first)) }
+                let alone = try broker.handler(engine: EngineClient(baseURL: viaProxy, token: broker.workerToken))
+                let first = try await broker.buy("005930", quantity: 1, price: 54_000)
+                await #expect(throws: (any Error).self) { try await alone.handle(BrokerRig.job(first)) }
                 #expect(proxy.lost.withLock { $0 } == 1)
                 #expect(try await engine.order(first).status == "SUBMITTED", "the mark was appended")
-                #expect(brokerOrders() == 0, "and nothing sent")
+                #expect(broker.brokerOrders == 0, "and nothing sent")
                 // The retry sees its own mark: it sends now instead of waiting all day for a proof.
-                #expect(try await alone.handle(job(first)) == .later(seconds: 0.1))
+                #expect(try await alone.handle(BrokerRig.job(first)) == .later(seconds: 0.1))
                 let sent = try await engine.order(first)
                 #expect(sent.status == "ACCEPTED" && !sent.brokerOrderNumber.isEmpty, "\(sent.status)")
-                #expect(brokerOrders() == 1)
+                #expect(broker.brokerOrders == 1)
 
                 // 2. Two nodes: the first appends and does not answer, the worker's retry on the second finds the
                 // order already SUBMITTED (409). The next look knows the mark for its own.
-                let pair = TradeExecutionHandler(
-                    engine: EngineClient(baseURL: viaProxy + "," + rig.url, token: workerToken),
-                    brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
-                    pollSeconds: 0.1,
-                    clock: { WorkerEndToEndTests.session }
+                let pair = try broker.handler(
+                    engine: EngineClient(baseURL: viaProxy + "," + broker.rig.url, token: broker.workerToken)
                 )
-                let second = try await WorkerEndToEndTests.buy(
-                    rig,
-                    token,
-                    account,
-                    count: 1,
-                    stock: "000660",
-                    quantity: 2,
-                    price: 180_000
-                )[0]
-                #expect(try await pair.handle(job(second)) == .later(seconds: 0))
+                let second = try await broker.buy("000660", quantity: 2, price: 180_000)
+                #expect(try await pair.handle(BrokerRig.job(second)) == .later(seconds: 0))
                 #expect(proxy.lost.withLock { $0 } == 2)
                 #expect(try await engine.order(second).status == "SUBMITTED")
-                #expect(brokerOrders() == 1)
-                #expect(try await pair.handle(job(second)) == .later(seconds: 0.1))
+                #expect(broker.brokerOrders == 1)
+                #expect(try await pair.handle(BrokerRig.job(second)) == .later(seconds: 0.1))
                 #expect(try await engine.order(second).status == "ACCEPTED")
-                #expect(brokerOrders() == 2)
+                #expect(broker.brokerOrders == 2)
 
                 // 3. Another worker process (its own marks) finds the first handler's unsent mark: not its own, so
                 // unknown — it neither sends nor adopts (nothing at the broker matches), and waits for a proof.
-                let third = try await WorkerEndToEndTests.buy(
-                    rig,
-                    token,
-                    account,
-                    count: 1,
-                    stock: "005930",
-                    quantity: 3,
-                    price: 53_900
-                )[0]
+                let third = try await broker.buy("005930", quantity: 3, price: 53_900)
                 proxy.lose.withLock { $0 = 1 }
-                await #expect(throws: (any Error).self) { try await alone.handle(job(third)) }
-                let other = TradeExecutionHandler(
-                    engine: engine,
-                    brokers: try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken),
-                    pollSeconds: 0.1,
-                    clock: { WorkerEndToEndTests.session }
-                )
-                #expect(try await other.handle(job(third)) == .later(seconds: 0.1))
+                await #expect(throws: (any Error).self) { try await alone.handle(BrokerRig.job(third)) }
+                let other = try broker.handler()
+                #expect(try await other.handle(BrokerRig.job(third)) == .later(seconds: 0.1))
                 #expect(try await engine.order(third).status == "SUBMITTED")
-                #expect(brokerOrders() == 2, "another process does not send on a mark it did not make")
+                #expect(broker.brokerOrders == 2, "another process does not send on a mark it did not make")
                 // A mark's sender never sends twice: once sent, the same order's mark is no longer unsent.
-                #expect(try await alone.handle(job(third)) == .later(seconds: 0.1))
+                #expect(try await alone.handle(BrokerRig.job(third)) == .later(seconds: 0.1))
                 #expect(try await engine.order(third).status == "ACCEPTED")
-                #expect(try await alone.handle(job(third)) == .later(seconds: 0.1))
-                #expect(brokerOrders() == 3, "each order once at the broker")
+                #expect(try await alone.handle(BrokerRig.job(third)) == .later(seconds: 0.1))
+                #expect(broker.brokerOrders == 3, "each order once at the broker")
             }
-            #expect(await serve.stop() == 0)
         }
     }
 }

@@ -20,22 +20,15 @@ import Testing
 /// real `serve`, PostgreSQL (credentials, tokens) and the mock KIS.
 @Suite struct TwoWorkersTests {
     @Test func twoWorkerProcessesNeverSendOrAdoptAnOrderTwice() async throws {
-        let (rig, sink) = try await WorkerEndToEndTests.rig("two", redisDatabase: 18)  // a Redis database of its own
-        defer { sink.killed() }
-        let mock = KISFake(now: WorkerEndToEndTests.session)
-        mock.state.withLock {
-            $0.rateLimit = 200
-            $0.bucket.tokens = 200
-            $0.fillImmediately = false
-            $0.orderDelay = 0.2
-        }
-        try await withServer(mock.router()) { kis in
-            // The session clock at 20x: the broker's list can then hold orders placed well after a send (see
-            // `absenceProofSeconds`) without waiting for them in real time.
-            let serve = try await WorkerEndToEndTests.serve(rig, extra: ["--clock-speed", "20"])
-            // A worker process issues the KIS token (kept sealed in PostgreSQL, shared by every process) and adopts the cash.
-            let (token, account, workerToken) = try await WorkerEndToEndTests.reconciledTrader(rig, mock, kis: kis)
-            let engine = EngineClient(baseURL: rig.url, token: workerToken)
+        // The session clock at 20x: the broker's list can then hold orders placed well after a send (see
+        // `absenceProofSeconds`) without waiting for them in real time. A worker process has issued the KIS token
+        // (kept sealed in PostgreSQL, shared by every process) and adopted the cash.
+        try await BrokerRig.with("two", redisDatabase: 18, serveArguments: ["--clock-speed", "20"], orderDelay: 0.2) {
+            broker in
+            let (rig, mock, kis, token, account, workerToken) = (
+                broker.rig, broker.mock, broker.kis, broker.token, broker.account, broker.workerToken
+            )
+            let engine = broker.engine
             func process() throws -> (TradeExecutionHandler, Reconciler) {
                 let brokers = try WorkerEndToEndTests.brokers(rig, kis: kis, workerToken: workerToken)
                 let engine = EngineClient(baseURL: rig.url, token: workerToken)
@@ -166,7 +159,6 @@ import Testing
             let resent = brokerOrders("005930").filter { $0.quantity == 7 }
             #expect(resent.count == 1, "sent again once, not by both: \(resent.map(\.number))")
             #expect(try await engine.order(lostID).brokerOrderNumber == resent.first?.number)
-            #expect(await serve.stop() == 0)
         }
     }
 
