@@ -43,6 +43,9 @@ public enum WireCommand: Codable, Sendable, Equatable {
     case quote(stock: String, price: Int64, at: Int64)
     /// With `expectedCash` (the engine's cash the amount was computed from), refused (409) if it moved since.
     case deposit(account: String, amount: Int64, expectedCash: Int64? = nil)
+    /// A small signed move of the cash that is no deposit: reconciliation following the broker's rounding of fees.
+    /// Refused (409) unless the cash is still `expectedCash`.
+    case adjustCash(account: String, amount: Int64, expectedCash: Int64, reason: String)
     /// A strategy's order: a market order with `clientOrderID` as its idempotency key.
     case placeOrder(account: String, stock: String, side: String, quantity: Int64, clientOrderID: String)
     /// A KRX listing (`stockboom stocks import`): listed, or its name and market updated; the same again is a
@@ -209,6 +212,8 @@ public enum WireCommand: Codable, Sendable, Equatable {
         case .revokeOperator(let id, let by): return .revokeOperator(try user(id), by: by)
         case .deposit(let id, let amount, let expectedCash):
             return .depositCash(account: try account(id), amount: amount, expectedCash: expectedCash)
+        case .adjustCash(let id, let amount, let expectedCash, let reason):
+            return .adjustCash(account: try account(id), amount: amount, expectedCash: expectedCash, reason: reason)
         case .listStock(let stock, let name, let market, let previousClose):
             guard ["KOSPI", "KOSDAQ", "KONEX"].contains(market) else {
                 throw Invalid(description: "market must be KOSPI, KOSDAQ or KONEX; got '\(market)'")

@@ -233,6 +233,7 @@ func sampleEvents() -> [DomainEvent] {
             StockStatusChanged(stock: World.hynix, status: .volatilityInterruption, reason: "VI \u{202E}")
         ),
         .quoteRecorded(QuoteRecorded(stock: World.samsung, price: 69_900, at: 1_736_132_400_000_000)),
+        .cashAdjusted(CashAdjusted(account: account, amount: -3, reason: "fee rounding at the broker: 3 KRW less")),
         .tradingResumed(TradingHalt(by: UserID(value: 1), reason: "")),
         .accountResumed(
             AccountResumed(account: account, by: UserID(value: 1), agreement: "reconciled: 한글 \u{202E} \"q\"")

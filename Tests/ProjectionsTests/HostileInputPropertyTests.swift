@@ -63,6 +63,13 @@ func mutate(_ command: Command, _ r: inout SeededRandom) -> Command {
             dailyOrderLimit: which == 1 ? i() : limit,
             initialCash: which >= 2 ? i() : cash
         )
+    case .adjustCash(let account, let amount, let expected, let reason):
+        return .adjustCash(
+            account: account,
+            amount: which < 2 ? i() : amount,
+            expectedCash: which == 2 ? i() : expected,
+            reason: which == 3 ? t() : reason
+        )
     case .depositCash(let account, let amount, let expected):
         return .depositCash(
             account: account,

@@ -57,12 +57,22 @@ struct BrokerRig: Sendable {
         }
     }
 
+    /// A broker directory of its own, as a worker process has.
+    func brokers() throws -> BrokerDirectory {
+        try WorkerEndToEndTests.brokers(self.rig, kis: self.kis, workerToken: self.workerToken)
+    }
+
+    /// The account as reconciliation sees it now.
+    func accountView() async throws -> WorkerAccountView? {
+        try await self.engine.accounts().first { $0.id == self.account }
+    }
+
     /// A trade-execution handler with turns and a broker directory of its own, as a worker process has, reaching
     /// the engine through `engine` (nil: the rig's); on `clock` (nil: the session's fixed minute).
     func handler(engine: EngineClient? = nil, clock: (@Sendable () -> Int64)? = nil) throws -> TradeExecutionHandler {
         TradeExecutionHandler(
             engine: engine ?? self.engine,
-            brokers: try WorkerEndToEndTests.brokers(self.rig, kis: self.kis, workerToken: self.workerToken),
+            brokers: try self.brokers(),
             pollSeconds: 0.1,
             clock: clock ?? { WorkerEndToEndTests.session }
         )

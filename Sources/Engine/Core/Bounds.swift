@@ -38,6 +38,15 @@ public enum Bounds {
         case .depositCash(_, let amount, let expected):
             try Self.range(amount, 1...Self.maxAmount, "deposit")
             if let expected { try Self.range(expected, -Self.maxAmount...Self.maxAmount, "expected cash") }
+        case .adjustCash(let account, let amount, let expected, let reason):
+            try Self.range(amount, -Self.maxAmount...Self.maxAmount, "adjustment")
+            try Self.range(expected, -Self.maxAmount...Self.maxAmount, "expected cash")
+            return .adjustCash(
+                account: account,
+                amount: amount,
+                expectedCash: expected,
+                reason: Self.safeText(reason, maxBytes: 500)
+            )
         case .placeOrder(let request):
             guard (1...Self.maxQuantity).contains(request.quantity) else {
                 throw .invalid("quantity must be 1 to \(Self.maxQuantity) shares; got \(request.quantity)")

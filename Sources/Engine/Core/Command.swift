@@ -75,6 +75,9 @@ public enum Command: Sendable, Hashable {
     /// With `expectedCash`, refused unless the account's cash is still that (reconciliation adopting the
     /// broker's cash: two reconcilers comparing the same balance must not both deposit the difference).
     case depositCash(account: AccountID, amount: Int64, expectedCash: Int64? = nil)
+    /// The cash moved by a small signed `amount` that is no deposit (reconciliation following the broker's rounding
+    /// of fees), refused unless the cash is still `expectedCash`.
+    case adjustCash(account: AccountID, amount: Int64, expectedCash: Int64, reason: String)
     case placeOrder(PlaceOrder)
     case cancelOrder(OrderID)
     case recordSubmitted(OrderID)

@@ -66,6 +66,23 @@ public struct Engine: Sendable {
                 )
             }
             return Decision(events: [.cashDeposited(CashDeposited(account: account, amount: amount))])
+        case .adjustCash(let account, let amount, let expectedCash, let reason):
+            guard let existing = state.accounts[account] else { throw .notFound("account \(account) does not exist") }
+            guard existing.closedAt == nil else { throw .conflict("account \(account) is closed") }
+            guard amount != 0 else { throw .invalid("an adjustment of 0 KRW changes nothing") }
+            guard expectedCash == existing.cash else {
+                throw .conflict(
+                    "account \(account) holds \(existing.cash) KRW, not the \(expectedCash) the adjustment was computed from"
+                )
+            }
+            // (An older log's cash may be anything: the sum is checked, not trusted.)
+            let (after, overflow) = existing.cash.addingReportingOverflow(amount)
+            guard !overflow, (0...Bounds.maxAmount).contains(after) else {
+                throw .invalid("account \(account) would hold \(after) KRW after this adjustment")
+            }
+            return Decision(events: [
+                .cashAdjusted(CashAdjusted(account: account, amount: amount, reason: reason))
+            ])
         case .placeOrder(let request):
             guard let signal = request.signal else { return try self.decidePlace(state, request, context: context) }
             return try self.decideSignal(state, request, signal, context: context)

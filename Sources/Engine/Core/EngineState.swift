@@ -123,6 +123,8 @@ public struct EngineState: Sendable, Hashable {
             self.nextAccount = max(self.nextAccount, e.account.value + 1)
         case .cashDeposited(let e):
             Self.modify(&self.accounts, e.account) { $0.cash = $0.cash.saturatingAdd(e.amount) }
+        case .cashAdjusted(let e):
+            Self.modify(&self.accounts, e.account) { $0.cash = $0.cash.saturatingAdd(e.amount) }
         case .orderRequested(let e):
             self.applyRequested(e, time: time)
         case .orderRejected(let e):

@@ -13,6 +13,7 @@ public enum EventOwnership {
         case .userRegistered(let e): return e.user
         case .brokerAccountRegistered(let e): return e.user
         case .cashDeposited(let e): return account(e.account)
+        case .cashAdjusted(let e): return account(e.account)
         case .brokerTokenIssued(let e): return account(e.account)
         case .brokerTokenExpired(let e): return account(e.account)
         case .strategyEnabled(let e): return account(e.account)

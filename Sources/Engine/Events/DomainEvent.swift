@@ -56,6 +56,19 @@ public struct CashDeposited: Sendable, Hashable {
     }
 }
 
+/// The account's cash set to the broker's by a small difference that is no deposit or withdrawal: the broker's
+/// rounding of commission and tax differing from the engine's (`amount` is signed), with why.
+public struct CashAdjusted: Sendable, Hashable {
+    public var account: AccountID
+    public var amount: Int64
+    public var reason: String
+    public init(account: AccountID, amount: Int64, reason: String) {
+        self.account = account
+        self.amount = amount
+        self.reason = reason
+    }
+}
+
 /// Schema v2 (v1 had no `type` and `source`: it was limit-only and user-only).
 public struct OrderRequested: Sendable, Hashable {
     public var order: OrderID
@@ -519,6 +532,7 @@ public enum DomainEvent: Sendable, Hashable {
     case triggerCancelled(TriggerCancelled)
     case stockStatusChanged(StockStatusChanged)
     case quoteRecorded(QuoteRecorded)
+    case cashAdjusted(CashAdjusted)
 
     /// The event's type name, as stored in audits and dumps.
     public var typeName: String { EventType(self).name }
@@ -533,6 +547,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .userRegistered(let event): "user-\(event.user.value)"
         case .brokerAccountRegistered(let event): "account-\(event.account.value)"
         case .cashDeposited(let event): "account-\(event.account.value)"
+        case .cashAdjusted(let event): "account-\(event.account.value)"
         case .brokerTokenIssued(let event): "account-\(event.account.value)"
         case .brokerTokenExpired(let event): "account-\(event.account.value)"
         case .strategyEnabled(let event): "account-\(event.account.value)"
@@ -632,6 +647,7 @@ public struct EventType: Sendable, Hashable {
         EventType(id: 40, name: "StrategyDefined", version: 1),
         EventType(id: 41, name: "StockStatusChanged", version: 1),
         EventType(id: 42, name: "QuoteRecorded", version: 1),
+        EventType(id: 43, name: "CashAdjusted", version: 1),
     ]
 
     private init(id: UInt8, name: String, version: UInt8) {
@@ -689,6 +705,7 @@ public struct EventType: Sendable, Hashable {
         case .strategyDefined: index = 40
         case .stockStatusChanged: index = 41
         case .quoteRecorded: index = 42
+        case .cashAdjusted: index = 43
         }
         self = Self.all[index - 1]
     }

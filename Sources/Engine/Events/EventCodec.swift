@@ -56,6 +56,10 @@ public enum EventCodec {
         case .cashDeposited(let e):
             writer.varint(e.account.value)
             writer.signed(e.amount)
+        case .cashAdjusted(let e):
+            writer.varint(e.account.value)
+            writer.signed(e.amount)
+            writer.string(e.reason)
         case .orderRequested(let e):
             Self.encodeRequest(e, into: &writer)
         case .orderRejected(let e):
@@ -415,6 +419,10 @@ public enum EventCodec {
             }
             return .indicatorsComputed(
                 IndicatorsComputed(stock: stock, timeframe: timeframe, start: start, values: values)
+            )
+        case 43:
+            return .cashAdjusted(
+                CashAdjusted(account: AccountID(value: try r.varint()), amount: try r.signed(), reason: try r.string())
             )
         case 42:
             return .quoteRecorded(QuoteRecorded(stock: try Self.stock(&r), price: try r.signed(), at: try r.signed()))

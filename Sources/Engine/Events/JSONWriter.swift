@@ -235,6 +235,10 @@ extension DomainEvent {
         case .cashDeposited(let e):
             o.field("account", e.account.description)
             o.field("amount", e.amount)
+        case .cashAdjusted(let e):
+            o.field("account", e.account.description)
+            o.field("amount", e.amount)
+            o.field("reason", e.reason)
         case .orderRequested(let e):
             o.field("order", e.order.description)
             o.field("account", e.account.description)

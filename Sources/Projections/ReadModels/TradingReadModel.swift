@@ -49,6 +49,7 @@ public struct TradingReadModel: ReadModel {
             self.accounts[e.account] = (offset, event.timestamp)
             self.accountCreated[e.account] = event.timestamp
         case .cashDeposited(let e): self.accounts[e.account] = (offset, event.timestamp)
+        case .cashAdjusted(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .brokerTokenIssued(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .brokerTokenExpired(let e): self.accounts[e.account] = (offset, event.timestamp)
         case .accountHalted(let e): self.accounts[e.account] = (offset, event.timestamp)

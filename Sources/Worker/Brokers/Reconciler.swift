@@ -13,12 +13,19 @@ import Projections
 ///   differ, with no order still working to explain it, is a mismatch that cannot be resolved here: the
 ///   account is halted (`AccountHalted`, so risk checks refuse its orders) and its owner is notified, once
 ///   however many reconcilers see it. With orders working, differences wait for their fills.
+/// * A cash difference of at most `roundingTolerance` KRW either way, no order working, is the broker's rounding of
+///   commission and tax (KIS truncates them per execution or per day, the engine per recorded fill): the engine
+///   follows it (`CashAdjusted`, with the reason) instead of halting the account or recording a deposit.
 /// * A missing report (KIS unreachable, an error) changes nothing: unknown is never "flat".
 /// * Fills of known orders the log lacks are adopted by the trade-execution jobs' polls.
 public struct Reconciler: Sendable {
     let engine: EngineClient
     let brokers: BrokerDirectory
     let report: @Sendable (String) -> Void
+
+    /// KRW of difference taken for the broker's rounding of fees (see above): 1 KRW per fee truncated differently,
+    /// a day of hundreds of fills, and far below any deposit or any amount a mismatch is made of.
+    public static let roundingTolerance: Int64 = 1_000
 
     public init(engine: EngineClient, brokers: BrokerDirectory, report: @escaping @Sendable (String) -> Void) {
         self.engine = engine
@@ -75,32 +82,51 @@ public struct Reconciler: Sendable {
         // More cash at the broker is a deposit only when no order works, seen again after the broker answered: a
         // sale KIS filled that the log has not heard of yet also shows as more cash there, and adopting it would
         // count the sale twice once its fill is recorded (and then halt the account for the engine's surplus).
-        if balance.cash > account.cash {
-            // (Overflows only against an engine cash below zero; then it is no deposit either.)
-            let (surplus, overflow) = balance.cash.subtractingReportingOverflow(account.cash)
+        // A difference within `roundingTolerance` either way is the broker's rounding of fees, followed as such.
+        var compared = balance
+        if balance.cash != account.cash {
+            // (Overflows only against an engine cash far below zero; then it is neither deposit nor rounding.)
+            let (difference, overflow) = balance.cash.subtractingReportingOverflow(account.cash)
+            let rounding = !overflow && difference.magnitude <= UInt64(Self.roundingTolerance)
             let settled =
-                account.workingOrders == 0 && !overflow
+                account.workingOrders == 0 && !overflow && (difference > 0 || rounding)
                 ? try await self.engine.accounts().first { $0.id == account.id } : nil
             if overflow {
                 problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
+            } else if difference < 0 && !rounding {
+                // Less at the broker: a mismatch once no order explains it (`differences` below).
             } else if settled?.workingOrders != 0 {
-                actions.append("\(surplus) KRW more at the broker waits for the working orders' fills")
+                if difference > 0 {
+                    actions.append("\(difference) KRW more at the broker waits for the working orders' fills")
+                } else {
+                    compared.cash = account.cash  // rounding: followed once no order works, never a mismatch
+                }
             } else if settled?.cash != account.cash {
                 actions.append("cash moved while the broker answered; the next pass compares again")
+                compared.cash = account.cash  // compared again next pass, not a mismatch now
             } else {
-                // Against the cash compared: another worker's reconciler may have adopted the difference meanwhile.
-                let deposit = try await self.engine.record(
-                    .deposit(account: account.id, amount: surplus, expectedCash: account.cash),
+                // Against the cash compared: another worker's reconciler may have moved it meanwhile.
+                let more = difference > 0 ? "more" : "less"
+                let recorded = try await self.engine.record(
+                    rounding
+                        ? .adjustCash(
+                            account: account.id,
+                            amount: difference,
+                            expectedCash: account.cash,
+                            reason: "fee rounding at the broker: \(difference.magnitude) KRW \(more) than the engine's"
+                        )
+                        : .deposit(account: account.id, amount: difference, expectedCash: account.cash),
                     correlation: "reconcile"
                 )
                 actions.append(
-                    deposit.appended
-                        ? "adopted cash \(surplus)"
-                        : "cash moved meanwhile (\(deposit.error ?? "")); the next pass compares again"
+                    !recorded.appended
+                        ? "cash moved meanwhile (\(recorded.error ?? "")); the next pass compares again"
+                        : rounding ? "followed the broker's rounding by \(difference)" : "adopted cash \(difference)"
                 )
+                compared.cash = account.cash  // followed, or compared again next pass
             }
         }
-        if account.workingOrders == 0 { problems += Self.differences(account, balance) }
+        if account.workingOrders == 0 { problems += Self.differences(account, compared) }
         if !problems.isEmpty {
             let reason = "reconciliation mismatch: " + problems.joined(separator: "; ")
             // The halt notifies the owner (once, however many reconcilers see it).
