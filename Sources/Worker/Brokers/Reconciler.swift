@@ -56,10 +56,12 @@ public struct Reconciler: Sendable {
     }
 
     /// What differs between the engine's books of an account with no working order and the broker's: less cash
-    /// at the broker, or other share counts. (More cash at the broker is a deposit to adopt, not a difference.)
+    /// at the broker (beyond `roundingTolerance`), or other share counts. (More cash at the broker is a deposit to
+    /// adopt, not a difference.) Also what an owner's resume asks.
     public static func differences(_ account: WorkerAccountView, _ balance: KISBalance) -> [String] {
         var problems: [String] = []
-        if balance.cash < account.cash {
+        let (short, overflow) = account.cash.subtractingReportingOverflow(balance.cash)
+        if overflow || short > Self.roundingTolerance {  // (a few won are the broker's rounding of fees)
             problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
         }
         var broker: [String: Int64] = [:]
@@ -83,7 +85,6 @@ public struct Reconciler: Sendable {
         // sale KIS filled that the log has not heard of yet also shows as more cash there, and adopting it would
         // count the sale twice once its fill is recorded (and then halt the account for the engine's surplus).
         // A difference within `roundingTolerance` either way is the broker's rounding of fees, followed as such.
-        var compared = balance
         if balance.cash != account.cash {
             // (Overflows only against an engine cash far below zero; then it is neither deposit nor rounding.)
             let (difference, overflow) = balance.cash.subtractingReportingOverflow(account.cash)
@@ -91,19 +92,16 @@ public struct Reconciler: Sendable {
             let settled =
                 account.workingOrders == 0 && !overflow && (difference > 0 || rounding)
                 ? try await self.engine.accounts().first { $0.id == account.id } : nil
-            if overflow {
-                problems.append("the broker holds \(balance.cash) KRW, the engine \(account.cash)")
-            } else if difference < 0 && !rounding {
-                // Less at the broker: a mismatch once no order explains it (`differences` below).
+            if overflow || (difference < 0 && !rounding) {
+                // Less at the broker (or a figure out of all range): a mismatch once no order explains it
+                // (`differences` below).
             } else if settled?.workingOrders != 0 {
+                // (Rounding below the engine's cash waits too: `differences` does not count it.)
                 if difference > 0 {
                     actions.append("\(difference) KRW more at the broker waits for the working orders' fills")
-                } else {
-                    compared.cash = account.cash  // rounding: followed once no order works, never a mismatch
                 }
             } else if settled?.cash != account.cash {
                 actions.append("cash moved while the broker answered; the next pass compares again")
-                compared.cash = account.cash  // compared again next pass, not a mismatch now
             } else {
                 // Against the cash compared: another worker's reconciler may have moved it meanwhile.
                 let more = difference > 0 ? "more" : "less"
@@ -123,10 +121,9 @@ public struct Reconciler: Sendable {
                         ? "cash moved meanwhile (\(recorded.error ?? "")); the next pass compares again"
                         : rounding ? "followed the broker's rounding by \(difference)" : "adopted cash \(difference)"
                 )
-                compared.cash = account.cash  // followed, or compared again next pass
             }
         }
-        if account.workingOrders == 0 { problems += Self.differences(account, compared) }
+        if account.workingOrders == 0 { problems += Self.differences(account, balance) }
         if !problems.isEmpty {
             let reason = "reconciliation mismatch: " + problems.joined(separator: "; ")
             // The halt notifies the owner (once, however many reconcilers see it).
