@@ -547,7 +547,7 @@ public final class KISFake: Sendable {
         if state.fillImmediately, buy ? limit >= price : limit <= price {
             order.filled = quantity
             order.fillValue = quantity * price
-            state.cash += buy ? -quantity * price : quantity * price
+            state.cash += Self.cashChange(buy: buy, notional: quantity * price)
             state.holdings[code, default: 0] += buy ? quantity : -quantity
         }
         state.orders.append(order)
@@ -701,6 +701,14 @@ public final class KISFake: Sendable {
         }
     }
 
+    /// What a fill does to the deposit: KIS deducts its commission (0.0140527 % non-face-to-face) on both sides and
+    /// the transaction tax on sales, each truncated to the won, per execution (the project's notes §6.6).
+    static func cashChange(buy: Bool, notional: Int64) -> Int64 {
+        let fees = FeeSchedule()
+        return buy
+            ? -(notional + fees.commission(notional)) : notional - fees.commission(notional) - fees.sellTax(notional)
+    }
+
     /// Fills a resting order (the market moved to it).
     public func fill(_ number: String, quantity: Int64, price: Int64) {
         self.state.withLock { state in
@@ -708,7 +716,7 @@ public final class KISFake: Sendable {
             state.orders[index].filled += quantity
             state.orders[index].fillValue += quantity * price
             let buy = state.orders[index].side == "02"
-            state.cash += buy ? -quantity * price : quantity * price
+            state.cash += Self.cashChange(buy: buy, notional: quantity * price)
             state.holdings[state.orders[index].stock, default: 0] += buy ? quantity : -quantity
         }
     }

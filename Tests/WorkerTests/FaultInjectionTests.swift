@@ -272,7 +272,7 @@ import Worker
             }
             for index in cluster.workers.indices { try cluster.startWorker(index) }
             // (Seen twice in full runs, never alone: no cash adopted in 60 s and few broker orders all run long.)
-            if !(try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account, orMore: true)) {
+            if !(try await WorkerEndToEndTests.waitForAdoptedCash(rig, token, account, trading: true)) {
                 printTails("no cash adopted in 60 s")
             }
 
