@@ -6,7 +6,9 @@
 #   scripts/services.sh status   say what runs
 #   scripts/services.sh env      print `export DATABASE_URL=… REDIS_URL=… SMTP_HOST=… SMTP_PORT=…` for eval
 #
-# Ports: SB_PG_PORT (default 55432), SB_REDIS_PORT (default 56379), SB_SMTP_PORT (default 52525). The SMTP
+# Ports: SB_PG_PORT (default 25432), SB_REDIS_PORT (default 26379), SB_SMTP_PORT (default 22525) — below the
+# kernel's ephemeral range (32768–60999 here): the old defaults (55432, …) lay inside it, and an outgoing
+# connection of any program that happened to get local port 55432 made PostgreSQL's start fail. The SMTP
 # sink (aiosmtpd from PyPI) keeps every message it receives since it started as a file in var/services/mail/new/
 # (a start empties it: a benchmark day adds ~3,000 files, and a Maildir of 170,000 made every delivery slower). Data lives under var/services/
 # (PostgreSQL's unix socket too), unless the project path is not traversable by the `postgres` user,
@@ -14,9 +16,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 base="$root/var/services"
-pg_port="${SB_PG_PORT:-55432}"
-redis_port="${SB_REDIS_PORT:-56379}"
-smtp_port="${SB_SMTP_PORT:-52525}"
+pg_port="${SB_PG_PORT:-25432}"
+redis_port="${SB_REDIS_PORT:-26379}"
+smtp_port="${SB_SMTP_PORT:-22525}"
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 mkdir -p "$base"
 
