@@ -90,12 +90,22 @@ public struct CommandGenerator: Sendable {
         case 56..<84:
             return (.ingestCandle(self.candle(state)), context)
         case 84..<88:
-            return (
-                .depositCash(
-                    account: AccountID(value: UInt64(self.next(self.accountCount)) + 1),
-                    amount: Int64(self.next(5_000_000) + 1)
-                ), context
-            )
+            let account = AccountID(value: UInt64(self.next(self.accountCount)) + 1)
+            let amount = Int64(self.next(5_000_000) + 1)
+            // One in eight: reconciliation following the broker's rounding instead (a few won either way, against
+            // the cash now), from the same draws.
+            if amount % 8 == 0, let cash = state.accounts[account]?.cash {
+                let won = amount / 8 % 1_001 - 500
+                return (
+                    .adjustCash(
+                        account: account,
+                        amount: won == 0 ? 1 : won,
+                        expectedCash: cash,
+                        reason: "fee rounding at the broker"
+                    ), context
+                )
+            }
+            return (.depositCash(account: account, amount: amount), context)
         case 88..<91:
             let account = AccountID(value: UInt64(self.next(self.accountCount)) + 1)
             return self.next(4) == 0
