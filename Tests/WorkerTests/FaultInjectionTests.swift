@@ -145,6 +145,7 @@ import Worker
         let scratch = TemporaryDirectory("faults")
         let redisPort = freeLoopbackPort()
         let redis = Mutex(try await WorkerEndToEndTests.privateRedis(port: redisPort, directory: scratch.path))
+        defer { _ = redis.withLock { $0.killed() } }  // before anything that can throw: a failed set-up leaked it
         let disk = SmallFileSystem.available ? try SmallFileSystem(megabytes: 64, "faults-log") : nil
         let logDirectory = disk.map { $0.path + "/eventlog" } ?? scratch.path + "/eventlog"
         let mail = scratch.path + "/mail"
@@ -161,10 +162,7 @@ import Worker
             environment: environment,
             output: scratch.path + "/smtp.log"
         )
-        defer {
-            sink.killed()
-            _ = redis.withLock { $0.killed() }
-        }
+        defer { sink.killed() }
         // The session clock: 08:59 KST at `origin`, 30 session seconds per second, the same for serve, the
         // worker (across restarts) and the mock broker.
         let start = KST.instant(day: KST.day(yyyymmdd: "20250106")!, hour: 8, minute: 59)

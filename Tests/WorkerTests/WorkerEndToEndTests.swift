@@ -831,11 +831,9 @@ final class Child: @unchecked Sendable {
         let redisPort = freeLoopbackPort()
         let scratch = TemporaryDirectory("redis")
         let redis = Mutex(try await Self.privateRedis(port: redisPort, directory: scratch.path))
+        defer { _ = redis.withLock { $0.killed() } }  // before anything that can throw: a failed set-up leaked it
         let (rig, sink) = try await Self.rig("restart", redisDatabase: 0, redisURL: "redis://127.0.0.1:\(redisPort)/0")
-        defer {
-            sink.killed()
-            _ = redis.withLock { $0.killed() }
-        }
+        defer { sink.killed() }
         let mock = KISFake(now: Self.session)
         mock.state.withLock {
             $0.rateLimit = 50
