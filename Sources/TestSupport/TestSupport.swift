@@ -262,7 +262,10 @@ public final class SilentListener: Sendable {
                     && getsockname(descriptor, $0, &length) == 0
             }
         }
-        guard descriptor >= 0, listening else { throw POSIXError(.EADDRINUSE) }
+        guard descriptor >= 0, listening else {
+            if descriptor >= 0 { _ = Glibc.close(descriptor) }
+            throw POSIXError(.EADDRINUSE)
+        }
         self.descriptor = descriptor
         self.port = Int(UInt16(bigEndian: address.sin_port))
     }

@@ -89,12 +89,14 @@ public struct Reconciler: Sendable {
             // (Overflows only against an engine cash far below zero; then it is neither deposit nor rounding.)
             let (difference, overflow) = balance.cash.subtractingReportingOverflow(account.cash)
             let rounding = !overflow && difference.magnitude <= UInt64(Self.roundingTolerance)
+            // Less at the broker beyond rounding (or a figure out of all range): a mismatch once no order explains
+            // it (`differences` below); nothing to record here.
+            let mismatch = overflow || (difference < 0 && !rounding)
             let settled =
-                account.workingOrders == 0 && !overflow && (difference > 0 || rounding)
+                account.workingOrders == 0 && !mismatch
                 ? try await self.engine.accounts().first { $0.id == account.id } : nil
-            if overflow || (difference < 0 && !rounding) {
-                // Less at the broker (or a figure out of all range): a mismatch once no order explains it
-                // (`differences` below).
+            if mismatch {
+                // (`differences` below)
             } else if settled?.workingOrders != 0 {
                 // (Rounding below the engine's cash waits too: `differences` does not count it.)
                 if difference > 0 {
