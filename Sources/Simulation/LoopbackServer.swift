@@ -1,26 +1,52 @@
 public import Hummingbird
+import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// Serves a router (a fake broker) on a free loopback port for as long as `body` runs.
 public enum LoopbackServer {
     public struct NotStarted: Error {}
 
+    /// How long a graceful shutdown may take (connections finishing their request) before the server's task is
+    /// cancelled.
+    static let shutdownGrace: Duration = .seconds(10)
+
     public static func with<T: Sendable>(
         _ router: Router<BasicRequestContext>,
         _ body: @Sendable (_ port: Int) async throws -> T
     ) async throws -> T {
         let port = Mutex<Int?>(nil)
+        let logger = Logger(label: "loopback-server")
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in
                 port.withLock { $0 = channel.localAddress?.port }
-            }
+            },
+            logger: logger
         )
-        let server = Task(executorPreference: DedicatedExecutor.servers) { try await app.run() }
-        defer { server.cancel() }
-        for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(nanoseconds: 10_000_000) }
-        guard let bound = port.withLock({ $0 }) else { throw NotStarted() }
-        return try await body(bound)
+        // Stopped by a graceful shutdown, not by cancelling its task: cancelling a task that runs with an executor
+        // preference while its connections' task group ran cancellation handlers once deadlocked in the concurrency
+        // runtime (RELIABILITY.md). Cancellation stays the fallback after `shutdownGrace`.
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger)
+        )
+        let server = Task(executorPreference: DedicatedExecutor.servers) { try await group.run() }
+        let result: Result<T, any Error>
+        do {
+            for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(nanoseconds: 10_000_000) }
+            guard let bound = port.withLock({ $0 }) else { throw NotStarted() }
+            result = .success(try await body(bound))
+        } catch {
+            result = .failure(error)
+        }
+        await group.triggerGracefulShutdown()
+        let stopped = Task {
+            guard (try? await Task.sleep(for: Self.shutdownGrace)) != nil else { return }
+            server.cancel()
+        }
+        _ = await server.result
+        stopped.cancel()
+        return try result.get()
     }
 }

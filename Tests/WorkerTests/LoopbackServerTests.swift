@@ -1,8 +1,10 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import NIOHTTP1
 import Simulation
 import Synchronization
+import TestSupport
 import Testing
 
 /// A fake served inside the test process answers on threads of its own (`DedicatedExecutor`): the stop of
@@ -42,6 +44,31 @@ import Testing
             #expect(body == "pong")
             #expect(onServersExecutor.isRaised)
         }
+    }
+
+    /// The server stops by a graceful shutdown, not by the cancellation that once deadlocked (RELIABILITY.md): a
+    /// client's pooled keep-alive connection is closed, `with` returns well before the fallback's grace, the port
+    /// refuses afterwards, and an error of the body comes out as it was thrown.
+    @Test func itStopsGracefullyWithAKeepAliveConnectionOpen() async throws {
+        struct Failed: Error {}
+        let router = Router()
+        router.get("ping") { _, _ in "pong" }
+        let started = ContinuousClock.now
+        let served = Mutex(0)
+        do {
+            try await LoopbackServer.with(router) { port in
+                served.withLock { $0 = port }
+                #expect(loopbackPortAccepts(port))
+                for _ in 0..<3 {  // one pooled connection, kept alive between the requests
+                    let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/ping").get()
+                    #expect(response.status == .ok)
+                }
+                throw Failed()
+            }
+            Issue.record("the body's error was lost")
+        } catch is Failed {}
+        #expect(ContinuousClock.now - started < .seconds(5), "the shutdown waited for the fallback")
+        #expect(!loopbackPortAccepts(served.withLock { $0 }), "the server still listens")
     }
 }
 
