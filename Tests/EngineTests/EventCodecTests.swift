@@ -5,6 +5,7 @@ import Storage
 import Testing
 
 @testable import Engine
+@testable import Ledger
 
 @Suite struct EventCodecTests {
     @Test func everyEventTypeRoundTrips() throws {
@@ -24,6 +25,32 @@ import Testing
             expected.offset = UInt64(index)
             #expect(decoded == expected, "\(event.typeName)")
         }
+    }
+
+    /// The recorder encodes on a fixed scratch buffer and falls back to the growing writer for a long event: both
+    /// ways give exactly `EventCodec.encode`'s bytes, stamped with the envelope's time.
+    @Test func theRecorderWritesTheCodecsBytesShortAndLong() throws {
+        var envelopes = sampleEvents().enumerated().map { index, event in
+            EventEnvelope(timestamp: 1_000 + Int64(index), correlationID: "req-\(index)", event: event)
+        }
+        // Over the scratch's 512 bytes: a broker's rejection with a long message and a long correlation id.
+        let long = String(repeating: "가", count: 300)
+        envelopes.append(
+            EventEnvelope(
+                timestamp: 9_999,
+                correlationID: String(repeating: "c", count: 200),
+                event: .orderRejected(
+                    OrderRejected(order: OrderID(value: 7), rejectedBy: .broker, reason: .brokerRejected, message: long)
+                )
+            )
+        )
+        #expect(EventCodec.encode(envelopes.last!).count > EventRecorder.scratchBytes)
+        var recorder = EventRecorder(nextOffset: 40)
+        for (index, envelope) in envelopes.enumerated() { #expect(recorder.record(envelope) == 40 + UInt64(index)) }
+        let batch = recorder.take()
+        #expect(batch.lengths.map(Int.init) == envelopes.map { EventCodec.encode($0).count })
+        #expect(batch.bytes == envelopes.flatMap { EventCodec.encode($0) })
+        #expect(batch.timestamps == envelopes.map(\.timestamp))
     }
 
     @Test func jsonIsValidAndReadable() throws {

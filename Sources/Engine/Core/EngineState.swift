@@ -190,8 +190,9 @@ public struct EngineState: Sendable, Hashable {
             // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
             // One lookup of the stock for both (the triggers are another table: the index stays valid).
             guard let index = self.stocks.index(forKey: candle.stock) else { break }
+            // (A one-minute bar is always watched: no copy of the stock out of the table to ask.)
             if let armed = self.armedTriggers[candle.stock],
-                self.stocks.values[index].marketData.watchesTriggers(candle)
+                candle.timeframe == .minute1 || self.stocks.values[index].marketData.watchesTriggers(candle)
             {
                 self.moveTrailingMarks(armed, after: candle)
             }

@@ -1,5 +1,20 @@
-/// Appends compact binary values: LEB128 varints, zig-zag signed varints, length-prefixed UTF-8 strings.
-public struct BinaryWriter: Sendable {
+/// What the binary encodings write to: LEB128 varints, zig-zag signed varints, length-prefixed UTF-8 strings.
+/// `BinaryWriter` grows an array; `ScratchWriter` fills a fixed buffer (the event recorder's hot path).
+public protocol ByteWriter {
+    mutating func byte(_ value: UInt8)
+    mutating func varint(_ value: UInt64)
+    mutating func string(_ value: String)
+    mutating func fixed64(_ value: UInt64)
+}
+
+extension ByteWriter {
+    @inline(__always) public mutating func signed(_ value: Int64) {
+        self.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+}
+
+/// Appends compact binary values to an array that grows as needed.
+public struct BinaryWriter: ByteWriter, Sendable {
     public var bytes: [UInt8]
 
     public init(capacity: Int = 64) {
@@ -31,10 +46,6 @@ public struct BinaryWriter: Sendable {
         withUnsafeBytes(of: &buffer) { self.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
     }
 
-    @inline(__always) public mutating func signed(_ value: Int64) {
-        self.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
-    }
-
     public mutating func string(_ value: String) {
         var value = value
         value.withUTF8 { utf8 in
@@ -45,6 +56,74 @@ public struct BinaryWriter: Sendable {
 
     public mutating func fixed64(_ value: UInt64) {
         withUnsafeBytes(of: value.littleEndian) { self.bytes.append(contentsOf: $0) }
+    }
+}
+
+/// Writes into a fixed buffer without growing it, checking room once per value: an event encodes with no
+/// array bookkeeping per byte (each append's uniqueness and capacity checks were a fifth of a backtest's
+/// recording). A value that does not fit sets `overflowed` and is dropped; the caller then encodes again with
+/// a `BinaryWriter` (an event with long texts).
+public struct ScratchWriter: ByteWriter {
+    let base: UnsafeMutablePointer<UInt8>
+    let capacity: Int
+    public private(set) var count = 0
+    public private(set) var overflowed = false
+
+    public init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        self.base = buffer.baseAddress!
+        self.capacity = buffer.count
+    }
+
+    /// The bytes written so far.
+    public var written: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: self.base, count: self.count) }
+
+    @inline(__always) public mutating func byte(_ value: UInt8) {
+        guard self.count < self.capacity else {
+            self.overflowed = true
+            return
+        }
+        self.base[self.count] = value
+        self.count += 1
+    }
+
+    @inline(__always) public mutating func varint(_ value: UInt64) {
+        guard self.count + 10 <= self.capacity else {
+            self.overflowed = true
+            return
+        }
+        var value = value
+        var index = self.count
+        while value >= 0x80 {
+            self.base[index] = UInt8(truncatingIfNeeded: value) | 0x80
+            value >>= 7
+            index += 1
+        }
+        self.base[index] = UInt8(value)
+        self.count = index + 1
+    }
+
+    public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            self.varint(UInt64(utf8.count))
+            guard self.count + utf8.count <= self.capacity else {
+                self.overflowed = true
+                return
+            }
+            if let source = utf8.baseAddress { (self.base + self.count).update(from: source, count: utf8.count) }
+            self.count += utf8.count
+        }
+    }
+
+    public mutating func fixed64(_ value: UInt64) {
+        guard self.count + 8 <= self.capacity else {
+            self.overflowed = true
+            return
+        }
+        withUnsafeBytes(of: value.littleEndian) {
+            UnsafeMutableRawPointer(self.base + self.count).copyMemory(from: $0.baseAddress!, byteCount: 8)
+        }
+        self.count += 8
     }
 }
 

@@ -30,7 +30,7 @@ public enum EventCodec {
         return writer.bytes
     }
 
-    public static func encode(_ envelope: EventEnvelope, into writer: inout BinaryWriter) {
+    public static func encode(_ envelope: EventEnvelope, into writer: inout some ByteWriter) {
         let type = EventType(envelope.event)
         writer.byte(Self.marker)
         writer.byte(Self.envelopeVersion)
@@ -200,7 +200,7 @@ public enum EventCodec {
         }
     }
 
-    private static func encodeRequest(_ e: OrderRequested, into writer: inout BinaryWriter) {
+    private static func encodeRequest(_ e: OrderRequested, into writer: inout some ByteWriter) {
         writer.varint(e.order.value)
         writer.varint(e.account.value)
         writer.varint(UInt64(e.stock.value))

@@ -13,13 +13,26 @@ public struct EventRecorder: Sendable {
     /// Records an event; returns its offset.
     @discardableResult
     public mutating func record(_ envelope: EventEnvelope) -> UInt64 {
-        self.writer.bytes.removeAll(keepingCapacity: true)
-        EventCodec.encode(envelope, into: &self.writer)
-        // The raw-bytes overload: the generic Collection one is not specialised across modules.
-        self.writer.bytes.withUnsafeBytes { self.batch.append(bytes: $0, timestamp: envelope.timestamp) }
         defer { self.nextOffset += 1 }
+        // Encoded on the stack, appended once (raw bytes: the generic Collection overload is not specialised
+        // across modules); an event too long for the scratch (long texts) takes the growing writer.
+        let done = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.scratchBytes) { buffer in
+            var scratch = ScratchWriter(buffer)
+            EventCodec.encode(envelope, into: &scratch)
+            guard !scratch.overflowed else { return false }
+            self.batch.append(bytes: scratch.written, timestamp: envelope.timestamp)
+            return true
+        }
+        if !done {
+            self.writer.bytes.removeAll(keepingCapacity: true)
+            EventCodec.encode(envelope, into: &self.writer)
+            self.writer.bytes.withUnsafeBytes { self.batch.append(bytes: $0, timestamp: envelope.timestamp) }
+        }
         return self.nextOffset
     }
+
+    /// Room for an event on the stack: every event without long texts.
+    static let scratchBytes = 512
 
     /// Hands over the records collected so far and starts a new batch.
     public mutating func take() -> AppendBatch {

@@ -130,7 +130,7 @@ public struct ArmTrigger: Sendable, Hashable {
 
 extension ArmTrigger {
     /// The binary form, shared by `TriggerArmed` in the log and the snapshot's triggers.
-    func encode(into writer: inout BinaryWriter) {
+    func encode(into writer: inout some ByteWriter) {
         writer.varint(self.account.value)
         writer.varint(UInt64(self.stock.value))
         writer.byte(self.side.rawValue)
