@@ -78,7 +78,13 @@ public struct TradeExecutionHandler: JobHandler {
 
     public func handle(_ job: Job) async throws -> JobResult {
         do {
-            return try await self.run(job)
+            let result = try await self.run(job)
+            // An order whose job is done is past its sends, however it ended (FAILED at the day's end, a broker
+            // account gone): a mark of this process that was never appended would otherwise be held for good.
+            if result == .done, let order = try? JSONDecoder().decode(Data.self, from: Foundation.Data(job.data.utf8)) {
+                self.marks.forget(order.order)
+            }
+            return result
         } catch let error as KISError where error.kind == .tokenIssueTooSoon {
             return .later(seconds: 15)  // a token was just requested (by another worker?): waiting is not a failure
         }
@@ -428,4 +434,7 @@ final class SendMarks: Sendable {
 
     /// `order` is past its sends (accepted, or final).
     func forget(_ order: String) { self.sending(order) }
+
+    /// Orders with marks held.
+    var count: Int { self.unsent.withLock { $0.count } }
 }
