@@ -233,6 +233,92 @@ func minute(
             try world.run(.ingestCandle(minute(self.day, 9, 0, stock: StockCode("999999")!)))
         }
     }
+
+    /// A backtest takes a bar of a stock without armed triggers through `Engine.closedCandles` (in place) instead
+    /// of `decide`: over thousands of random bars — minutes in and out of order, duplicates, roll-up bars given
+    /// directly, sessions moving on, earlier sessions, malformed and out-of-bounds bars, an unlisted stock — both
+    /// decide the same candles or refuse with the same error, and leave the state as it was; with a trigger armed
+    /// the in-place way declines (nil) and `decide` takes the bar.
+    @Test func theInPlaceBarDecidesWhatDecideDoes() throws {
+        var (world, account) = try World.standard()
+        var seed: UInt64 = 22
+        func draw(_ bound: UInt64) -> Int64 { Int64(splitMix(&seed) % bound) }
+        var day = self.day
+        var compared = (candles: 0, refusals: 0)
+        for step in 0..<6_000 {
+            if draw(400) == 0 { day += 1 + draw(2) }  // a later session (weekends included: minutes still roll up)
+            let stock = draw(50) == 0 ? StockCode("999999")! : (draw(2) == 0 ? World.samsung : World.hynix)
+            let timeframes: [Timeframe] = [.minute1, .minute1, .minute1, .minute1, .minute5, .hour1, .day1]
+            let timeframe = timeframes[Int(draw(UInt64(timeframes.count)))]
+            let sessionDay = draw(100) == 0 ? day - 1 : day
+            let start =
+                timeframe == .day1
+                ? KST.instant(day: sessionDay, hour: 0)
+                : KST.instant(day: sessionDay, hour: 9) + draw(400) * KST.minuteMicros
+            let open = 50_000 + draw(2_000) * 10
+            var bar = Candle(
+                stock: stock,
+                timeframe: timeframe,
+                start: start,
+                open: open,
+                high: open + draw(50) * 10,
+                low: open - draw(50) * 10,
+                close: open,
+                volume: draw(10_000)
+            )
+            switch draw(60) {
+            case 0: bar.high = bar.low - 10  // malformed
+            case 1: bar.close = Bounds.maxPrice + 1  // out of bounds
+            case 2: bar.start = 0
+            default: break
+            }
+            let before = world.state
+            let decided: Result<[DomainEvent], EngineError>
+            do {
+                decided = .success(
+                    try world.engine.decide(
+                        world.state,
+                        .ingestCandle(bar),
+                        context: CommandContext(time: world.now, correlationID: "test")
+                    ).events
+                )
+            } catch {
+                decided = .failure(error)
+            }
+            let inPlace: Result<[DomainEvent], EngineError>
+            var declined = false
+            do throws(EngineError) {
+                let candles = try world.engine.closedCandles(&world.state, bar)
+                declined = candles == nil
+                inPlace = .success((candles ?? []).map { .candleClosed($0) })
+            } catch {
+                inPlace = .failure(error)
+            }
+            #expect(!declined, "no trigger is armed")
+            #expect(world.state == before, "step \(step): the in-place decision changed the state")
+            #expect(inPlace == decided, "step \(step): \(bar)")
+            if case .success(let events) = decided {
+                compared.candles += events.count
+                _ = try? world.run(.ingestCandle(bar))
+            } else {
+                compared.refusals += 1
+            }
+        }
+        #expect(compared.candles > 5_000 && compared.refusals > 200, "\(compared)")
+
+        // A stop armed on a holding: the in-place way declines, `decide` fires it.
+        let (order, _) = try world.place(account, .buy, 10, at: 71_000)
+        try world.accept(order)
+        try world.run(.recordFill(order, quantity: 10, price: 71_000, fillID: "F1"))
+        try world.run(
+            .armTrigger(
+                ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
+            )
+        )
+        let next = minute(day + 1, 10, 0, o: 68_000, h: 68_100, l: 67_900, c: 68_000)
+        #expect(try world.engine.closedCandles(&world.state, next) == nil)
+        #expect(try world.engine.closedCandles(&world.state, minute(day + 1, 10, 0, stock: World.hynix)) != nil)
+    }
 }
 
 @Suite struct SimulatedExchangeTests {

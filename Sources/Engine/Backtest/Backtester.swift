@@ -224,6 +224,20 @@ public struct Backtester: Sendable {
 
     /// Records `bar` at `time`; whether it fired triggers (their exits are then sent).
     private mutating func record(_ bar: Candle, at time: Int64) throws(EngineError) -> Bool {
+        // Most bars: no trigger armed on the stock, the decision is the candles the bar closes — taken in place.
+        if let candles = try self.engine.closedCandles(&self.state, bar) {
+            for candle in candles {
+                let envelope = EventEnvelope(
+                    timestamp: time,
+                    correlationID: "market-data",
+                    event: .candleClosed(candle)
+                )
+                self.recorder.record(envelope)
+                self.state.apply(envelope)
+            }
+            self.report.events += UInt64(candles.count)
+            return false
+        }
         let ingested = try self.execute(.ingestCandle(bar), CommandContext(time: time, correlationID: "market-data"))
         return ingested.events.count > 1
             && ingested.events.contains(where: { if case .triggerFired = $0 { true } else { false } })

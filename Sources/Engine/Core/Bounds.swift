@@ -22,6 +22,16 @@ public enum Bounds {
 
     /// Refuses anything outside the bounds and makes free text safe (see `safeText`). Deterministic: the same
     /// command gives the same admitted command, so replaying decisions is unchanged.
+    /// A candle's instants, prices and volume inside the bounds (`ingestCandle`'s admission).
+    static func admit(_ candle: Candle) throws(EngineError) {
+        try Self.range(candle.start, Self.instants, "candle start")
+        try Self.range(candle.open, 1...Self.maxPrice, "candle open")
+        try Self.range(candle.high, 1...Self.maxPrice, "candle high")
+        try Self.range(candle.low, 1...Self.maxPrice, "candle low")
+        try Self.range(candle.close, 1...Self.maxPrice, "candle close")
+        try Self.range(candle.volume, 0...Self.maxVolume, "candle volume")
+    }
+
     public static func admit(_ command: Command) throws(EngineError) -> Command {
         switch command {
         case .listStock(_, let name, let market, let previousClose):
@@ -93,12 +103,7 @@ public enum Bounds {
         case .recordFailed(let id, let reason, let message):
             return .recordFailed(id, reason: reason, message: Self.safeText(message, maxBytes: 1_024))
         case .ingestCandle(let candle):
-            try Self.range(candle.start, Self.instants, "candle start")
-            try Self.range(candle.open, 1...Self.maxPrice, "candle open")
-            try Self.range(candle.high, 1...Self.maxPrice, "candle high")
-            try Self.range(candle.low, 1...Self.maxPrice, "candle low")
-            try Self.range(candle.close, 1...Self.maxPrice, "candle close")
-            try Self.range(candle.volume, 0...Self.maxVolume, "candle volume")
+            try Self.admit(candle)
         case .issueToken(_, let expiresAt):
             try Self.range(expiresAt, Self.instants, "token expiry")
         case .enableStrategy(_, _, let strategy, let parameters):

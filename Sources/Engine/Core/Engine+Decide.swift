@@ -12,6 +12,32 @@ public struct Engine: Sendable {
         self.maxBarAge = maxBarAge
     }
 
+    /// What `decide(.ingestCandle(candle))` decides when no trigger is armed on the stock — the candles the bar
+    /// closes, in order (none for a duplicate) — for a caller that owns `state` and applies them next (a
+    /// backtest): the same admission and the same `StockMarketData.ingest`, but the stock's market data is read
+    /// where the table stores it (an `inout` access) rather than copied out of it with its arrays' retains, as
+    /// `decide`'s read of a dictionary value does. nil while triggers are armed: `decide` takes the bar then (it
+    /// may fire them). `state` is not changed.
+    public func closedCandles(_ state: inout EngineState, _ candle: Candle) throws(EngineError) -> [Candle]? {
+        guard state.armedTriggers[candle.stock] == nil else { return nil }
+        try Bounds.admit(candle)
+        guard let index = state.stocks.index(forKey: candle.stock) else { throw Self.notListed(candle.stock) }
+        return try Self.inPlace(&state.stocks.values[index].marketData) { data throws(EngineError) in
+            try data.ingest(candle)
+        }
+    }
+
+    private static func notListed(_ stock: StockCode) -> EngineError { .notFound("stock \(stock) is not listed") }
+
+    /// Runs `body` on `value` through a modify access: a read that does not copy the value out (the accessor a
+    /// dictionary's `get` would use does).
+    @inline(__always)
+    private static func inPlace<T, R>(_ value: inout T, _ body: (inout T) throws(EngineError) -> R)
+        throws(EngineError) -> R
+    {
+        try body(&value)
+    }
+
     /// Decides what a command does in `state`.
     ///
     /// - Returns: the events to append in order. A refusal the operator must see (a risk check) is an event
@@ -179,10 +205,7 @@ public struct Engine: Sendable {
             }.sorted()
             return Decision(events: expiring.map { .orderExpired(OrderReference(order: $0)) })
         case .ingestCandle(let candle):
-            // Through the index: borrows the stored StockInfo instead of copying it (retains) once per candle.
-            guard let index = state.stocks.index(forKey: candle.stock) else {
-                throw .notFound("stock \(candle.stock) is not listed")
-            }
+            guard let index = state.stocks.index(forKey: candle.stock) else { throw Self.notListed(candle.stock) }
             let candles = try state.stocks.values[index].marketData.ingest(candle)
             var closed: [DomainEvent] = []
             closed.reserveCapacity(candles.count + 3)  // room for a fired trigger's first events
