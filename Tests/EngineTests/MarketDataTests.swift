@@ -238,7 +238,8 @@ func minute(
     /// of `decide`: over thousands of random bars — minutes in and out of order, duplicates, roll-up bars given
     /// directly, sessions moving on, earlier sessions, malformed and out-of-bounds bars, an unlisted stock — both
     /// decide the same candles or refuse with the same error, and leave the state as it was; with a trigger armed
-    /// the in-place way declines (nil) and `decide` takes the bar.
+    /// the in-place way decides a bar that does not cross it the same way too, and declines (nil) one that does:
+    /// `decide` takes that bar and fires the trigger.
     @Test func theInPlaceBarDecidesWhatDecideDoes() throws {
         var (world, account) = try World.standard()
         var seed: UInt64 = 22
@@ -306,18 +307,33 @@ func minute(
         }
         #expect(compared.candles > 5_000 && compared.refusals > 200, "\(compared)")
 
-        // A stop armed on a holding: the in-place way declines, `decide` fires it.
+        // A stop armed on a holding (the next session's minutes): bars above its level are decided the same way
+        // in place; the bar that reaches it is declined, and `decide` fires the stop on it.
+        day += 1
         let (order, _) = try world.place(account, .buy, 10, at: 71_000)
         try world.accept(order)
         try world.run(.recordFill(order, quantity: 10, price: 71_000, fillID: "F1"))
         try world.run(
             .armTrigger(
                 ArmTrigger(account: account, stock: World.samsung, kind: .stopLoss, quantity: 10, triggerPrice: 69_000)
-            )
+            ),
+            at: KST.instant(day: day, hour: 9)
         )
-        let next = minute(day + 1, 10, 0, o: 68_000, h: 68_100, l: 67_900, c: 68_000)
-        #expect(try world.engine.closedCandles(&world.state, next) == nil)
-        #expect(try world.engine.closedCandles(&world.state, minute(day + 1, 10, 0, stock: World.hynix)) != nil)
+        for minuteOfSession in Int64(1)..<200 {
+            let open = 69_100 + draw(100) * 10
+            let bar = minute(day, 9, minuteOfSession, o: open, h: open + 100, l: open - draw(10) * 10, c: open)
+            let decided = try world.engine.decide(
+                world.state,
+                .ingestCandle(bar),
+                context: CommandContext(time: world.now, correlationID: "test")
+            ).events
+            #expect(try world.engine.closedCandles(&world.state, bar)?.map { DomainEvent.candleClosed($0) } == decided)
+            try world.run(.ingestCandle(bar))
+        }
+        let crossing = minute(day, 13, 0, o: 69_000, h: 69_100, l: 68_900, c: 69_000)
+        #expect(try world.engine.closedCandles(&world.state, crossing) == nil)
+        #expect(try world.run(.ingestCandle(crossing)).events.map(\.typeName).contains("TriggerFired"))
+        #expect(try world.engine.closedCandles(&world.state, minute(day, 13, 1, stock: World.hynix)) != nil)
     }
 }
 

@@ -12,14 +12,18 @@ public struct Engine: Sendable {
         self.maxBarAge = maxBarAge
     }
 
-    /// What `decide(.ingestCandle(candle))` decides when no trigger is armed on the stock — the candles the bar
-    /// closes, in order (none for a duplicate) — for a caller that owns `state` and applies them next (a
-    /// backtest): the same admission and the same `StockMarketData.ingest`, but the stock's market data is read
-    /// where the table stores it (an `inout` access) rather than copied out of it with its arrays' retains, as
-    /// `decide`'s read of a dictionary value does. nil while triggers are armed: `decide` takes the bar then (it
-    /// may fire them). `state` is not changed.
+    /// What `decide(.ingestCandle(candle))` decides when no trigger armed on the stock crosses on the bar — the
+    /// candles the bar closes, in order (none for a duplicate) — for a caller that owns `state` and applies them
+    /// next (a backtest): the same admission and the same `StockMarketData.ingest`, but the stock's market data is
+    /// read where the table stores it (an `inout` access) rather than copied out of it with its arrays' retains,
+    /// as `decide`'s read of a dictionary value does. nil when an armed trigger sees the bar cross its level (the
+    /// first test `fireTriggers` makes): `decide` takes the bar then, and fires it. `state` is not changed.
     public func closedCandles(_ state: inout EngineState, _ candle: Candle) throws(EngineError) -> [Candle]? {
-        guard state.armedTriggers[candle.stock] == nil else { return nil }
+        if let armed = state.armedTriggers[candle.stock],
+            armed.contains(where: { state.triggers[$0].map { $0.sees(candle) && $0.crossing(candle) != nil } ?? false })
+        {
+            return nil
+        }
         try Bounds.admit(candle)
         guard let index = state.stocks.index(forKey: candle.stock) else { throw Self.notListed(candle.stock) }
         return try Self.inPlace(&state.stocks.values[index].marketData) { data throws(EngineError) in
