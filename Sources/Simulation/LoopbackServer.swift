@@ -7,9 +7,9 @@ import Synchronization
 public enum LoopbackServer {
     public struct NotStarted: Error {}
 
-    /// How long a graceful shutdown may take (connections finishing their request) before the server's task is
-    /// cancelled.
-    static let shutdownGrace: Duration = .seconds(10)
+    /// How long `with` waits for the graceful shutdown (connections finishing their request) before it returns
+    /// without it.
+    public static let shutdownGrace: Duration = .seconds(5)
 
     public static func with<T: Sendable>(
         _ router: Router<BasicRequestContext>,
@@ -25,9 +25,9 @@ public enum LoopbackServer {
             },
             logger: logger
         )
-        // Stopped by a graceful shutdown, not by cancelling its task: cancelling a task that runs with an executor
+        // Stopped by a graceful shutdown, never by cancelling its task: cancelling a task that runs with an executor
         // preference while its connections' task group ran cancellation handlers once deadlocked in the concurrency
-        // runtime (RELIABILITY.md). Cancellation stays the fallback after `shutdownGrace`.
+        // runtime (RELIABILITY.md).
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger)
         )
@@ -41,12 +41,28 @@ public enum LoopbackServer {
             result = .failure(error)
         }
         await group.triggerGracefulShutdown()
-        let stopped = Task {
-            guard (try? await Task.sleep(for: Self.shutdownGrace)) != nil else { return }
-            server.cancel()
+        // A request still running after `shutdownGrace` (a handler delaying its answer to a client the test has
+        // killed) is left to finish by itself, and the server's shutdown with it; `with` returns.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waiting = ResumeOnce(continuation)
+            Task {
+                _ = await server.result
+                waiting.resume()
+            }
+            Task {
+                try? await Task.sleep(for: Self.shutdownGrace)
+                waiting.resume()
+            }
         }
-        _ = await server.result
-        stopped.cancel()
         return try result.get()
     }
+}
+
+/// A continuation the first of several callers resumes.
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
+
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
+
+    func resume() { self.continuation.withLock { $0.take() }?.resume() }
 }

@@ -48,8 +48,9 @@ import Testing
     }
 
     /// The server stops by a graceful shutdown, not by the cancellation that once deadlocked (RELIABILITY.md): a
-    /// client's pooled keep-alive connection is closed, `with` returns from the body's end before the fallback's
-    /// 10 s grace would cancel, the port refuses afterwards, and an error of the body comes out as it was thrown.
+    /// client's pooled keep-alive connection is closed, `with` returns from the body's end once the server stopped
+    /// (before the grace after which it would stop waiting), the port refuses afterwards, and an error of the body
+    /// comes out as it was thrown.
     @Test func itStopsGracefullyWithAKeepAliveConnectionOpen() async throws {
         struct Failed: Error {}
         let router = Router()
@@ -70,7 +71,7 @@ import Testing
             Issue.record("the body's error was lost")
         } catch is Failed {}
         let stopping = ContinuousClock.now - bodyEnded.withLock { $0 }
-        #expect(stopping < .seconds(10), "the shutdown took \(stopping): it waited for the fallback")
+        #expect(stopping < LoopbackServer.shutdownGrace, "the shutdown took \(stopping): it did not finish")
         #expect(!loopbackPortAccepts(served.withLock { $0 }), "the server still listens")
     }
 }
