@@ -162,7 +162,11 @@ final class Server: @unchecked Sendable {
         let output = OutputFile()
         client.standardOutput = output.handle
         try client.run()
-        try await Task.sleep(for: .milliseconds(500))
+        // The stream is open once its first event arrived (a fixed wait lost the race under a full CI run).
+        let opened = ContinuousClock.now + .seconds(30)
+        while !output.text.contains("event: UserRegistered"), ContinuousClock.now < opened {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let started = Date()
         let (exit, log) = await server.stop()
         #expect(exit == 0, "\(log.suffix(2000))")
