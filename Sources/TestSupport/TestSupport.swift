@@ -280,22 +280,15 @@ public final class SilentListener: Sendable {
 }
 
 /// Whether something accepts TCP connections on a loopback port now (a refused connect answers at once).
-public func loopbackPortAccepts(_ port: Int) -> Bool {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return false }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-        }
-    }
-}
+public func loopbackPortAccepts(_ port: Int) -> Bool { withLoopbackSocket(port, connect) }
 
-private func loopbackPortBinds(_ port: Int) -> Bool {
+private func loopbackPortBinds(_ port: Int) -> Bool { withLoopbackSocket(port, bind) }
+
+/// `call` (connect or bind) on a fresh TCP socket with 127.0.0.1:`port`; whether it succeeded. The socket is closed.
+private func withLoopbackSocket(
+    _ port: Int,
+    _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32
+) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { return false }
     defer { close(descriptor) }
@@ -305,7 +298,7 @@ private func loopbackPortBinds(_ port: Int) -> Bool {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     return withUnsafePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            call(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
         }
     }
 }
