@@ -26,6 +26,7 @@ struct StrategyBenchCommand: AsyncParsableCommand {
     @Option(help: "Also write the single stock's bars as CSV for the NautilusTrader peer (--bracket).")
     var exportBars: String?
     @Flag(help: "The single-stock run only (no grid).") var singleOnly = false
+    @Option(help: "Runs of the single-stock backtest (the median is printed when more than one).") var rounds = 1
 
     func run() async throws {
         try? FileManager.default.removeItem(atPath: self.dir)
@@ -63,28 +64,42 @@ struct StrategyBenchCommand: AsyncParsableCommand {
         let single = bars
         if let path = self.exportBars { try GeneratedDay.export(single, stocks: [code], to: path) }
         let parameters = self.parameters
-        let started = monotonicNanos()
-        let run = try await ParameterSearch.run(
-            parameters: parameters,
-            bars: single,
-            make: { (parameters, bars) throws(EngineError) in
-                try Backtester(
-                    stocks: [(code, "삼성전자", bars[0].open)],
-                    strategy: "ma-cross",
-                    parameters: parameters,
-                    initialCash: 1_000_000_000,
-                    calendar: calendar,
-                    exchange: .init(participationPercent: 100, slippageTicks: 1),
-                    startTime: bars[0].start - KST.dayMicros
-                )
-            },
-            directory: self.dir + "/single"
-        )
-        let seconds = Double(monotonicNanos() - started) / 1e9
-        let exits = run.report.ordersByStatus.values.reduce(0, +)
-        print(
-            "single stock, ma-cross with a bracket (\(parameters)), \(single.count) one-minute bars over \(self.days) sessions, log written: \(Format.number(Double(single.count) / seconds)) bars/s (\(String(format: "%.3f", seconds)) s; \(run.report.events) events, \(run.report.fills) fills, \(exits) orders)"
-        )
+        // Several rounds on the same bars (a fresh log each): this machine's figures swing from run to run, so
+        // the median is the figure and the spread is printed beside it.
+        var rates: [Double] = []
+        for round in 1...max(1, self.rounds) {
+            let started = monotonicNanos()
+            let run = try await ParameterSearch.run(
+                parameters: parameters,
+                bars: single,
+                make: { (parameters, bars) throws(EngineError) in
+                    try Backtester(
+                        stocks: [(code, "삼성전자", bars[0].open)],
+                        strategy: "ma-cross",
+                        parameters: parameters,
+                        initialCash: 1_000_000_000,
+                        calendar: calendar,
+                        exchange: .init(participationPercent: 100, slippageTicks: 1),
+                        startTime: bars[0].start - KST.dayMicros
+                    )
+                },
+                directory: self.dir + "/single"
+            )
+            let seconds = Double(monotonicNanos() - started) / 1e9
+            let rate = Double(single.count) / seconds
+            rates.append(rate)
+            let exits = run.report.ordersByStatus.values.reduce(0, +)
+            let label = self.rounds > 1 ? " [round \(round)]" : ""
+            print(
+                "single stock, ma-cross with a bracket (\(parameters)), \(single.count) one-minute bars over \(self.days) sessions, log written: \(Format.number(rate)) bars/s (\(String(format: "%.3f", seconds)) s; \(run.report.events) events, \(run.report.fills) fills, \(exits) orders)\(label)"
+            )
+        }
+        if rates.count > 1 {
+            let sorted = rates.sorted()
+            print(
+                "single stock, \(rates.count) rounds: median \(Format.number(sorted[sorted.count / 2])) bars/s (\(Format.number(sorted[0]))–\(Format.number(sorted[sorted.count - 1])))"
+            )
+        }
         guard !self.singleOnly else { return }
         // 2. The grid over the generated day, on 1 and 2 workers.
         let (listings, day1) = GeneratedDay.make(

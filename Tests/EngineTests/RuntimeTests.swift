@@ -46,6 +46,15 @@ import Testing
         #expect(live.orders.values.contains { $0.status == .filled })
         #expect(live.orders.values.contains { $0.status == .rejected && $0.rejectedBy == .risk })
         #expect(live.orders.values.contains { $0.status == .partiallyFilled || $0.status == .cancelled })
+        // The indexes `apply` keeps event by event are the ones a snapshot rebuilds from the orders and triggers
+        // (the digest covers only what a snapshot stores).
+        let rebuilt = try EngineState(snapshot: live.snapshot())
+        let working = Set(live.orders.values.filter { !$0.status.isTerminal }.map(\.id))
+        #expect(live.workingOrders.symmetricDifference(working).isEmpty, "the working index differs from the orders")
+        #expect(rebuilt.workingOrders == working)
+        #expect(live.brokerOrders == rebuilt.brokerOrders)
+        #expect(live.armedTriggers.mapValues(Set.init) == rebuilt.armedTriggers.mapValues(Set.init))
+        #expect(live.waitingTriggers.mapValues(Set.init) == rebuilt.waitingTriggers.mapValues(Set.init))
         await runtime.close()
         log.close()
         let (fromZero, zeroReport) = try self.digest(directory.path, snapshots: false)

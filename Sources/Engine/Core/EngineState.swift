@@ -95,12 +95,6 @@ public struct EngineState: Sendable, Hashable {
     public mutating func apply(_ envelope: EventEnvelope) {
         self.eventCount += 1
         let time = envelope.timestamp
-        defer {
-            // An order event leaves its order working or ended: the index follows.
-            if let id = envelope.event.orderID, let status = self.orders[id]?.status {
-                if status.isTerminal { self.workingOrders.remove(id) } else { self.workingOrders.insert(id) }
-            }
-        }
         switch envelope.event {
         case .stockListed(let e):
             self.stocks[e.stock] = StockInfo(
@@ -148,6 +142,7 @@ public struct EngineState: Sendable, Hashable {
                 order.failureReason = e.reason
                 order.failureMessage = e.message
                 self.orders[e.order] = order
+                self.workingOrders.remove(e.order)
                 self.nextOrder = max(self.nextOrder, e.order.value + 1)
                 if !request.clientOrderID.isEmpty {
                     self.clientOrderIDs[request.account, default: [:]][request.clientOrderID] = e.order
@@ -161,21 +156,28 @@ public struct EngineState: Sendable, Hashable {
                 order.failureMessage = e.message
             }
         case .orderSubmitted(let e):
-            self.orders[e.order]?.status = .submitted
-            self.orders[e.order]?.updatedAt = time
-            self.orders[e.order]?.sendMark = envelope.correlationID
+            self.changeOrder(e.order) {
+                $0.status = .submitted
+                $0.updatedAt = time
+                $0.sendMark = envelope.correlationID
+            }
         case .orderAccepted(let e):
-            self.orders[e.order]?.status = .accepted
-            self.orders[e.order]?.brokerOrderNumber = e.brokerOrderNumber
-            self.orders[e.order]?.brokerOrganization = e.brokerOrganization
-            self.orders[e.order]?.updatedAt = time
-            if let order = self.orders[e.order] { self.indexBrokerOrder(order) }
+            let held = self.changeOrder(e.order) { order -> (account: AccountID, key: BrokerOrderKey) in
+                order.status = .accepted
+                order.brokerOrderNumber = e.brokerOrderNumber
+                order.brokerOrganization = e.brokerOrganization
+                order.updatedAt = time
+                return (order.account, BrokerOrderKey(order))
+            }
+            if let held { self.indexBrokerOrder(held.account, held.key, e.order) }
         case .orderPartiallyFilled(let fill), .orderFilled(let fill):
             self.applyFill(fill, time: time)
         case .orderCancelRequested(let e):
-            self.orders[e.order]?.status = .cancelRequested
-            self.orders[e.order]?.cancelRequested = true
-            self.orders[e.order]?.updatedAt = time
+            self.changeOrder(e.order) {
+                $0.status = .cancelRequested
+                $0.cancelRequested = true
+                $0.updatedAt = time
+            }
         case .orderCancelled(let e):
             self.finish(e.order, time: time) { $0.status = .cancelled }
         case .orderFailed(let e):
@@ -321,6 +323,20 @@ public struct EngineState: Sendable, Hashable {
         !key.isEmpty && self.skippedSignals[account]?.contains(key) == true
     }
 
+    /// Changes one order in place (one lookup) and keeps `workingOrders` in step with its status: every change
+    /// of an order's status goes through here (or adds or replaces the order whole, and sets the index then).
+    @discardableResult
+    private mutating func changeOrder<Result>(_ id: OrderID, _ body: (inout Order) -> Result) -> Result? {
+        guard let index = self.orders.index(forKey: id) else { return nil }
+        let wasTerminal = self.orders.values[index].status.isTerminal
+        let result = body(&self.orders.values[index])
+        let isTerminal = self.orders.values[index].status.isTerminal
+        if isTerminal != wasTerminal {
+            if isTerminal { self.workingOrders.remove(id) } else { self.workingOrders.insert(id) }
+        }
+        return result
+    }
+
     /// Mutates a stored value in place with one hash lookup (no copy: an `Account` copy would copy its
     /// positions on write, the measured hot spot of replay).
     @inline(__always)
@@ -353,6 +369,7 @@ public struct EngineState: Sendable, Hashable {
         }
         let reserved = order.reservedCash
         self.orders[e.order] = order
+        self.workingOrders.insert(e.order)
         let day = KST.day(time)
         Self.modify(&self.accounts, e.account) { account in
             if account.orderDay != day {
@@ -387,7 +404,7 @@ public struct EngineState: Sendable, Hashable {
         let fees = self.fees
         var updated: Order?
         var release: Int64 = 0
-        Self.modify(&self.orders, fill.order) { order in
+        self.changeOrder(fill.order) { order in
             order.filledQuantity = order.filledQuantity.saturatingAdd(fill.quantity)
             order.filledNotional = order.filledNotional.saturatingAdd(fill.quantity.saturatingMultiply(fill.price))
             order.commission = order.commission.saturatingAdd(fill.commission)
@@ -444,7 +461,7 @@ public struct EngineState: Sendable, Hashable {
     private mutating func finish(_ id: OrderID, time: Int64, _ change: (inout Order) -> Void) {
         var finished: Order?
         var released: Int64 = 0
-        Self.modify(&self.orders, id) { order in
+        self.changeOrder(id) { order in
             change(&order)
             order.updatedAt = time
             if order.side == .buy {
@@ -502,8 +519,12 @@ extension EngineState {
     }
 
     mutating func indexBrokerOrder(_ order: Order) {
-        guard !order.brokerOrderNumber.isEmpty else { return }
-        self.brokerOrders[order.account, default: [:]][BrokerOrderKey(order)] = order.id
+        self.indexBrokerOrder(order.account, BrokerOrderKey(order), order.id)
+    }
+
+    mutating func indexBrokerOrder(_ account: AccountID, _ key: BrokerOrderKey, _ id: OrderID) {
+        guard !key.number.isEmpty else { return }
+        self.brokerOrders[account, default: [:]][key] = id
     }
 
     /// The broker order numbers that orders of `order`'s account other than it hold on its day.

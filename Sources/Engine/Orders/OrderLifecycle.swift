@@ -7,7 +7,11 @@ public enum OrderTransition: Sendable, Hashable, CaseIterable {
     case submit, accept, brokerReject, partialFill, fill, requestCancel, cancel, fail, expire
 
     /// The states from which the transition is legal.
-    public var from: Set<OrderStatus> {
+    public var from: Set<OrderStatus> { Set(self.allowed) }
+
+    /// `from` as a constant list: `isLegal` runs for every order event, and a set literal is built (allocated and
+    /// hashed) on each use.
+    private var allowed: [OrderStatus] {
         switch self {
         case .submit: [.pending]
         case .accept: [.submitted]
@@ -36,7 +40,7 @@ public enum OrderTransition: Sendable, Hashable, CaseIterable {
         }
     }
 
-    public func isLegal(from status: OrderStatus) -> Bool { self.from.contains(status) }
+    public func isLegal(from status: OrderStatus) -> Bool { self.allowed.contains(status) }
 
     /// Legality for a particular order: a cancellation confirmed after a partial fill is legal when a cancel
     /// had been requested (CANCEL_REQUESTED → PARTIALLY_FILLED → CANCELLED).
