@@ -430,4 +430,25 @@ func minute(
         #expect(throws: BrokerError.self) { _ = try exchange.cancel(number) }
         #expect(exchange.balance(account: AccountID(value: 1)).positions[World.samsung] == 100)
     }
+
+    /// Only the exact number it gave out names an order: another spelling of the same integer, an overflowing
+    /// one, control characters or non-ASCII digits find nothing and change nothing.
+    @Test func onlyTheExactOrderNumberFindsTheOrder() throws {
+        var exchange = SimulatedExchange()
+        let number = try exchange.submit(
+            self.request(.buy, .limit, 10, 71_000),
+            at: KST.instant(day: self.day, hour: 9)
+        )
+        #expect(number == "0000000001")
+        let forged = [
+            "1", "01", "00000000001", "000000001", "", " 0000000001", "0000000001\n", "0000000001\u{0}", "+000000001",
+            "-000000001", "０００００００００１", "99999999999999999999", "18446744073709551617", "0000000002",
+        ]
+        for text in forged {
+            #expect(throws: BrokerError.self, "\(text.debugDescription)") { _ = try exchange.status(text) }
+            #expect(throws: BrokerError.self, "\(text.debugDescription)") { _ = try exchange.cancel(text) }
+        }
+        #expect(try exchange.status(number).state == .working)
+        #expect(try exchange.cancel(number) == 10)
+    }
 }

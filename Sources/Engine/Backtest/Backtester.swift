@@ -156,7 +156,8 @@ public struct Backtester: Sendable {
             )
             self.recorder.record(envelope)
             self.state.apply(envelope)
-            if case .orderRequested(let e) = event { requested.append(e.order) }
+            // Asked of the envelope (the event moved into it): a binding of the request would copy it.
+            if case .orderRequested = envelope.event, let id = envelope.event.orderID { requested.append(id) }
         }
         self.report.events += UInt64(decision.events.count)
         for id in requested { try self.submit(id, context) }

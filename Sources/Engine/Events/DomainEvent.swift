@@ -660,7 +660,9 @@ public struct EventType: Sendable, Hashable {
         id >= 1 && Int(id) <= Self.all.count ? Self.all[Int(id) - 1] : nil
     }
 
-    init(_ event: DomainEvent) {
+    /// Borrowed: an initializer takes its arguments owned, and the encoder, which has the event borrowed, paid
+    /// a copy of it (its strings retained and released) per event for the type alone.
+    init(_ event: borrowing DomainEvent) {
         let index: Int
         switch event {
         case .stockListed: index = 1

@@ -33,8 +33,10 @@ public struct SimulatedExchange: Sendable {
     }
 
     public let configuration: Configuration
-    private var orders: [String: WorkingOrder] = [:]
-    private var working: [StockCode: [String]] = [:]
+    /// By the number's integer (the numbers are ten digits this exchange gives out in sequence): a backtest
+    /// submits an order every few bars, and a string key was hashed byte by byte on each lookup.
+    private var orders: [UInt64: WorkingOrder] = [:]
+    private var working: [StockCode: [UInt64]] = [:]
     private var nextNumber: UInt64 = 1
     /// Orders still working, across all stocks.
     private var workingCount = 0
@@ -53,26 +55,27 @@ public struct SimulatedExchange: Sendable {
         if request.type == .limit, !KRXPriceRules.isOnTick(request.price) {
             throw BrokerError(kind: .rejected, reason: .priceNotOnTick, message: "주식주문호가단위 오류입니다.")
         }
-        let digits = String(self.nextNumber)
+        let key = self.nextNumber
+        let digits = String(key)
         let number = String(repeating: "0", count: max(0, 10 - digits.count)) + digits
         self.nextNumber += 1
-        self.orders[number] = WorkingOrder(request: request, number: number, submittedAt: time)
-        self.working[request.stock, default: []].append(number)
+        self.orders[key] = WorkingOrder(request: request, number: number, submittedAt: time)
+        self.working[request.stock, default: []].append(key)
         self.workingCount += 1
         return number
     }
 
     /// Cancels the unfilled rest of an order; returns the cancelled quantity.
     public mutating func cancel(_ number: String) throws(BrokerError) -> Int64 {
-        guard var order = self.orders[number] else {
+        guard case (let key, var order)? = self.lookUp(number) else {
             throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문번호가 없습니다: \(number)")
         }
         guard order.state == .working else {
             throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "정정/취소할 수량이 없습니다.")
         }
         order.state = .cancelled
-        self.orders[number] = order
-        self.working[order.request.stock]?.removeAll { $0 == number }
+        self.orders[key] = order
+        self.working[order.request.stock]?.removeAll { $0 == key }
         self.workingCount -= 1
         return order.request.quantity - order.filled
     }
@@ -87,42 +90,58 @@ public struct SimulatedExchange: Sendable {
         else { return [] }
         var capacity = candle.volume * self.configuration.participationPercent / 100
         var fills: [BrokerFill] = []
-        var stillWorking: [String] = []
-        for number in numbers {
-            guard var order = self.orders[number], order.state == .working else { continue }
-            defer { self.orders[number] = order }
-            let eligible =
-                candle.start >= order.submittedAt
-                || (candle.timeframe == .day1 && KST.day(candle.start) == KST.day(order.submittedAt))
-            guard eligible, capacity > 0, let price = self.fillPrice(order.request, candle) else {
-                stillWorking.append(number)
+        var stillWorking: [UInt64] = []
+        for key in numbers {
+            // Changed where the table stores it (a copy out and back would copy its fills on append).
+            guard let index = self.orders.index(forKey: key), self.orders.values[index].state == .working else {
                 continue
             }
-            let quantity = min(order.request.quantity - order.filled, capacity)
-            capacity -= quantity
-            order.filled += quantity
-            let fill = BrokerFill(
-                brokerOrderNumber: number,
-                order: order.request.order,
-                quantity: quantity,
-                price: price,
-                fillID: "\(number)-\(order.fills.count + 1)",
-                time: candle.start
-            )
-            order.fills.append(fill)
-            fills.append(fill)
-            let signed = order.request.side == .buy ? quantity : -quantity
-            self.holdings[order.request.account, default: [:]][order.request.stock, default: 0] += signed
-            self.cash[order.request.account, default: 0] -= signed * price
-            if order.filled == order.request.quantity {
-                order.state = .filled
-                self.workingCount -= 1
-            } else {
-                stillWorking.append(number)
+            let request = self.orders.values[index].request
+            let eligible =
+                candle.start >= self.orders.values[index].submittedAt
+                || (candle.timeframe == .day1
+                    && KST.day(candle.start) == KST.day(self.orders.values[index].submittedAt))
+            guard eligible, capacity > 0, let price = self.fillPrice(request, candle) else {
+                stillWorking.append(key)
+                continue
             }
+            let (fill, done) = Self.fill(&self.orders.values[index], upTo: capacity, at: price, time: candle.start)
+            capacity -= fill.quantity
+            fills.append(fill)
+            let signed = request.side == .buy ? fill.quantity : -fill.quantity
+            self.holdings[request.account, default: [:]][request.stock, default: 0] += signed
+            self.cash[request.account, default: 0] -= signed * price
+            if done { self.workingCount -= 1 } else { stillWorking.append(key) }
         }
         self.working[candle.stock] = stillWorking
         return fills
+    }
+
+    /// Fills what `order` still wants, up to `capacity`, at `price`; whether that filled it.
+    private static func fill(_ order: inout WorkingOrder, upTo capacity: Int64, at price: Int64, time: Int64)
+        -> (BrokerFill, Bool)
+    {
+        let quantity = min(order.request.quantity - order.filled, capacity)
+        order.filled += quantity
+        let fill = BrokerFill(
+            brokerOrderNumber: order.number,
+            order: order.request.order,
+            quantity: quantity,
+            price: price,
+            fillID: "\(order.number)-\(order.fills.count + 1)",
+            time: time
+        )
+        order.fills.append(fill)
+        if order.filled == order.request.quantity { order.state = .filled }
+        return (fill, order.state == .filled)
+    }
+
+    /// The order with broker order number `number` exactly (`0000000042`, not `42`), and its table key.
+    private func lookUp(_ number: String) -> (key: UInt64, order: WorkingOrder)? {
+        guard (1...19).contains(number.utf8.count), number.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            let key = UInt64(number), let order = self.orders[key], order.number == number
+        else { return nil }
+        return (key, order)
     }
 
     /// The fill price for an order against a candle, or nil if the candle does not reach it.
@@ -149,13 +168,13 @@ public struct SimulatedExchange: Sendable {
     public mutating func expire(at time: Int64) -> [String] {
         var expired: [String] = []
         for (stock, numbers) in self.working {
-            var kept: [String] = []
+            var kept: [UInt64] = []
             for number in numbers {
                 guard var order = self.orders[number] else { continue }
                 if order.state == .working && order.submittedAt < time {
                     order.state = .expired
                     self.orders[number] = order
-                    expired.append(number)
+                    expired.append(order.number)
                     self.workingCount -= 1
                 } else if order.state == .working {
                     kept.append(number)
@@ -167,7 +186,7 @@ public struct SimulatedExchange: Sendable {
     }
 
     public func status(_ number: String) throws(BrokerError) -> BrokerOrderStatus {
-        guard let order = self.orders[number] else {
+        guard let order = self.lookUp(number)?.order else {
             throw BrokerError(kind: .rejected, reason: .brokerRejected, message: "주문번호가 없습니다: \(number)")
         }
         return BrokerOrderStatus(
