@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import Engine
@@ -609,5 +610,72 @@ import Testing
         sell.side = .sell
         #expect(Trigger(id: TriggerID(value: 1), request: sell, water: .max).level <= Bounds.maxPrice)
         #expect(Trigger(id: TriggerID(value: 1), request: sell, water: .min).level == 1)
+    }
+
+    /// An exit fired by a bar that opens a session is placed on the state after that bar (its session, its band);
+    /// `Engine.placing` gives it without moving the trailing marks (a copy of the trigger table each time): in
+    /// everything else it is the bar applied whole — at every session open of a bracket backtest with overnight
+    /// gaps, exits armed.
+    @Test func anExitAtASessionsOpenIsPlacedOnTheStateAfterTheBar() throws {
+        let code = World.samsung
+        var random = SeededRandom(seed: 23)
+        var price: Int64 = 70_000
+        var bars: [Candle] = []
+        var day = KST.day(year: 2025, month: 1, day: 6)
+        while bars.count < 381 * 15 {
+            defer { day += 1 }
+            guard KST.weekday(day: day) < 5 else { continue }
+            price = max(10_000, price + (Int64(random.next() % 7) - 3) * 700)  // the night's gap
+            price -= price % KRXPriceRules.tickSize(at: price)
+            for minute in 0..<Int64(381) {
+                let open = price
+                price = max(10_000, price + (Int64(random.next() % 9) - 4) * 50)
+                price -= price % KRXPriceRules.tickSize(at: price)
+                bars.append(
+                    Candle(
+                        stock: code,
+                        timeframe: .minute1,
+                        start: KST.instant(day: day, hour: 9) + minute * KST.minuteMicros,
+                        open: open,
+                        high: max(open, price) + 50,
+                        low: min(open, price) - 50,
+                        close: price,
+                        volume: 10_000
+                    )
+                )
+            }
+        }
+        var backtester = try Backtester(
+            stocks: [(code, "삼성전자", 70_000)],
+            strategy: "ma-cross",
+            parameters: "fast=3,slow=8,percent=20,stop=50,trail=60",
+            initialCash: 100_000_000,
+            calendar: TradingCalendar(holidays: []),
+            exchange: .init(participationPercent: 100, slippageTicks: 0),
+            startTime: bars[0].start - KST.dayMicros
+        )
+        var opening = 0
+        var armed = 0
+        var marksMoved = 0
+        for bar in bars {
+            let state = backtester.state
+            if let data = state.stocks[code]?.marketData, data.currentDay != KST.day(bar.start) {
+                opening += 1
+                if state.armedTriggers[code]?.isEmpty == false { armed += 1 }
+                let time = bar.start + KST.minuteMicros
+                let closed = try data.ingest(bar).map { DomainEvent.candleClosed($0) }
+                let placing = Engine.placing(state, after: closed, at: time)
+                var whole = state
+                for event in closed { whole.apply(EventEnvelope(timestamp: time, event: event)) }
+                if whole.triggers != placing.triggers { marksMoved += 1 }
+                whole.triggers = placing.triggers
+                whole.eventCount = placing.eventCount
+                #expect(whole == placing, "the session of \(KST.yyyymmdd(day: KST.day(bar.start)))")
+            }
+            try backtester.process(bar)
+        }
+        #expect(opening == 15)
+        #expect(armed >= 3, "exits armed overnight")
+        #expect(marksMoved >= 1, "the bar moves trailing marks the placing view leaves")
     }
 }

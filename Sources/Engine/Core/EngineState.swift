@@ -198,7 +198,7 @@ public struct EngineState: Sendable, Hashable {
             {
                 self.moveTrailingMarks(armed, after: candle)
             }
-            self.stocks.values[index].marketData.apply(candle)
+            self.stocks.values[index].marketData.apply(candle)  // as `applyMarketData`, with the index at hand
         case .indicatorsComputed(let e) where e.timeframe == .minute1:
             self.analysed(e.stock, e.start)
         case .indicatorComputed(let e) where e.timeframe == .minute1:
@@ -275,6 +275,12 @@ public struct EngineState: Sendable, Hashable {
                 $0.reason = e.reason
             }
         }
+    }
+
+    /// What a `CandleClosed` changes besides the trailing marks: its stock's market data.
+    mutating func applyMarketData(_ candle: Candle) {
+        guard let index = self.stocks.index(forKey: candle.stock) else { return }
+        self.stocks.values[index].marketData.apply(candle)
     }
 
     private mutating func endTrigger(_ id: TriggerID, _ body: (inout Trigger) -> Void) {

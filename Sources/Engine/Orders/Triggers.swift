@@ -366,8 +366,11 @@ extension Engine {
         guard stock.tradingStatus == .trading, quote || stock.marketData.watchesTriggers(bar) else { return [] }
         // The exit is decided on `state` itself when it is the bar's first and the bar opens no session: nothing
         // this decision produced can change its checks (ids, reservations, the band). Otherwise on a copy with the
-        // bar and the exits before it applied — made only then: a copy per fired trigger was quadratic in a day.
+        // bar and the exits before it applied — made only then (a copy per fired trigger was quadratic in a day),
+        // and brought up to date only when an exit is decided on it: each event applied to a copy of the state
+        // copies the tables it changes (the orders, the triggers) whole.
         var scratch: EngineState?
+        var applied = 0  // `events` applied to `scratch`
         var ended: Set<TriggerID> = []
         var events: [DomainEvent] = []
         let opensSession = stock.marketData.currentDay != KST.day(bar.start)
@@ -378,20 +381,16 @@ extension Engine {
             else {
                 continue
             }
-            let current: EngineState
-            if events.isEmpty && !opensSession {
-                current = state
-            } else {
-                if scratch == nil {
-                    var copy = state
-                    for event in closed + events { copy.apply(EventEnvelope(timestamp: context.time, event: event)) }
-                    scratch = copy
+            if !events.isEmpty || opensSession {
+                if scratch == nil { scratch = Self.placing(state, after: closed, at: context.time) }
+                while applied < events.count {
+                    scratch?.apply(EventEnvelope(timestamp: context.time, event: events[applied]))
+                    applied += 1
                 }
-                current = scratch!  // set just above
             }
             let r = trigger.request
             let placed = try self.decidePlace(
-                current,
+                scratch ?? state,
                 PlaceOrder(
                     account: r.account,
                     stock: r.stock,
@@ -431,9 +430,24 @@ extension Engine {
                     )
                 }
             }
-            for event in batch { scratch?.apply(EventEnvelope(timestamp: context.time, event: event)) }
             events += batch
         }
         return events
+    }
+
+    /// `state` as placing an exit sees it after the bar's own records (`closed`): a candle changes what placing
+    /// reads only through its stock's market data (the session, the band, the last close) — the trailing marks
+    /// it moves are the triggers' business, and moving them here copied the whole trigger table on every bar that
+    /// opened a session; a quote changes nothing placing reads. Anything else is applied whole.
+    static func placing(_ state: EngineState, after closed: [DomainEvent], at time: Int64) -> EngineState {
+        var copy = state
+        for event in closed {
+            switch event {
+            case .candleClosed(let candle): copy.applyMarketData(candle)
+            case .quoteRecorded: break
+            default: copy.apply(EventEnvelope(timestamp: time, event: event))
+            }
+        }
+        return copy
     }
 }
