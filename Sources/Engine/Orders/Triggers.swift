@@ -33,9 +33,8 @@ public struct TriggerID: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public static func < (a: TriggerID, b: TriggerID) -> Bool { a.value < b.value }
 
-    /// As `EngineIdentifier`'s: the integer's one-shot hash (every bar of a stock with armed triggers looks
-    /// each of them up).
-    public func _rawHashValue(seed: Int) -> Int { self.value._rawHashValue(seed: seed) }
+    /// As `EngineIdentifier`'s: `integerHash` (every bar of a stock with armed triggers looks each of them up).
+    public func _rawHashValue(seed: Int) -> Int { integerHash(self.value, seed: seed) }
 }
 
 public enum TriggerKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
