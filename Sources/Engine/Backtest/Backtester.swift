@@ -74,6 +74,8 @@ public struct Backtester: Sendable {
     /// triggers it fires place their exits then, into an open market, as the strategies' orders decided on it
     /// are placed (nil: none waiting).
     private var unrecordedDay: [Candle?] = []
+    /// The candles the bar being recorded closes (one buffer for every bar).
+    private var closed: [Candle] = []
 
     /// Sets up a fresh world: the stocks, one user, one simulated account with `initialCash`. `make` builds each
     /// stock's strategy (a Swift strategy of the caller's); nil: `StrategyFactory` by `strategy` and `parameters`,
@@ -226,8 +228,9 @@ public struct Backtester: Sendable {
     /// Records `bar` at `time`; whether it fired triggers (their exits are then sent).
     private mutating func record(_ bar: Candle, at time: Int64) throws(EngineError) -> Bool {
         // Most bars: no trigger armed on the stock, the decision is the candles the bar closes — taken in place.
-        if let candles = try self.engine.closedCandles(&self.state, bar) {
-            for candle in candles {
+        self.closed.removeAll(keepingCapacity: true)
+        if try self.engine.closedCandles(&self.state, bar, into: &self.closed) {
+            for candle in self.closed {
                 let envelope = EventEnvelope(
                     timestamp: time,
                     correlationID: "market-data",
@@ -236,7 +239,7 @@ public struct Backtester: Sendable {
                 self.recorder.record(envelope)
                 self.state.apply(envelope)
             }
-            self.report.events += UInt64(candles.count)
+            self.report.events += UInt64(self.closed.count)
             return false
         }
         let ingested = try self.execute(.ingestCandle(bar), CommandContext(time: time, correlationID: "market-data"))

@@ -19,16 +19,26 @@ public struct Engine: Sendable {
     /// as `decide`'s read of a dictionary value does. nil when an armed trigger sees the bar cross its level (the
     /// first test `fireTriggers` makes): `decide` takes the bar then, and fires it. `state` is not changed.
     public func closedCandles(_ state: inout EngineState, _ candle: Candle) throws(EngineError) -> [Candle]? {
+        var candles: [Candle] = []
+        return try self.closedCandles(&state, candle, into: &candles) ? candles : nil
+    }
+
+    /// `closedCandles` appending to `output` (a backtest reuses one buffer: no allocation per bar); false where
+    /// that returns nil.
+    public func closedCandles(_ state: inout EngineState, _ candle: Candle, into output: inout [Candle])
+        throws(EngineError) -> Bool
+    {
         if let armed = state.armedTriggers[candle.stock],
             armed.contains(where: { state.triggers[$0].map { $0.sees(candle) && $0.crossing(candle) != nil } ?? false })
         {
-            return nil
+            return false
         }
         try Bounds.admit(candle)
         guard let index = state.stocks.index(forKey: candle.stock) else { throw Self.notListed(candle.stock) }
-        return try Self.inPlace(&state.stocks.values[index].marketData) { data throws(EngineError) in
-            try data.ingest(candle)
+        try Self.inPlace(&state.stocks.values[index].marketData) { data throws(EngineError) in
+            try data.ingest(candle, into: &output)
         }
+        return true
     }
 
     private static func notListed(_ stock: StockCode) -> EngineError { .notFound("stock \(stock) is not listed") }

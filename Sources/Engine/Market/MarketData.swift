@@ -133,6 +133,13 @@ public struct StockMarketData: Sendable, Hashable {
     /// What ingesting `candle` produces: the candles to record, in order (closed roll-ups first), or nothing
     /// for a duplicate. Does not change the state: `apply` does, from the recorded events.
     func ingest(_ candle: Candle) throws(EngineError) -> [Candle] {
+        var output: [Candle] = []
+        try self.ingest(candle, into: &output)
+        return output
+    }
+
+    /// `ingest` appending to `output` (a caller deciding bar after bar reuses one buffer: no allocation per bar).
+    func ingest(_ candle: Candle, into output: inout [Candle]) throws(EngineError) {
         try candle.validate()
         let day = KST.day(candle.start)
         if self.currentDay != .min && day < self.currentDay {
@@ -142,41 +149,40 @@ public struct StockMarketData: Sendable, Hashable {
         }
         guard candle.timeframe == .minute1 else {
             if let last = self.lastDirectStart[Int(candle.timeframe.rawValue) - 1] {
-                if candle.start == last { return [] }
+                if candle.start == last { return }
                 if candle.start < last {
                     throw .conflict(
                         "\(candle.timeframe) candle \(candle.stock) at \(ISOTime.kst(candle.start)) arrived after a later one"
                     )
                 }
             }
-            return [candle]
+            output.append(candle)
+            return
         }
         let minute = Self.minuteOfDay(candle.start, day: day)
         let minuteOfDay = Int(minute)
         if day == self.currentDay, self.minutesSeen.count == 24,
             self.minutesSeen[minuteOfDay / 64] & (1 << UInt64(minuteOfDay % 64)) != 0
         {
-            return []
+            return
         }
-        var output: [Candle] = []
-        output.reserveCapacity(2 * Self.rollups.count + 1)  // one allocation, not one per growth
-        for timeframe in Self.rollups {
+        output.reserveCapacity(output.count + 2 * Self.rollups.count + 1)  // one allocation, not one per growth
+        // One pass over the roll-ups: what closes before the minute is recorded at once, what the minute
+        // completes after it (each bucket's start and placement worked out once).
+        var completed = InlineArray<4, Candle?>(repeating: nil)  // one per roll-up
+        assert(Self.rollups.count == completed.count)
+        for (slot, timeframe) in Self.rollups.enumerated() {
             let start = Self.bucketStart(day: day, minute: minute, timeframe)
+            let placement = self.placement(start, timeframe)
             if let open = self.open[Int(timeframe.rawValue) - 1], open.start < start {
                 output.append(open.candle(self.code, timeframe))  // a later bucket began: the open one is complete
-            } else if self.placement(start, timeframe) == .closedBucket,
-                let closed = self.lastClosed[Int(timeframe.rawValue) - 1]
-            {
+            } else if placement == .closedBucket, let closed = self.lastClosed[Int(timeframe.rawValue) - 1] {
                 var revised = closed  // a late minute of a bucket already closed: re-emit it, merged
                 revised.absorb(candle)
                 output.append(revised.candle(self.code, timeframe))
             }
-        }
-        output.append(candle)
-        for timeframe in Self.rollups {
-            let start = Self.bucketStart(day: day, minute: minute, timeframe)
             var aggregate: Aggregate
-            switch self.placement(start, timeframe) {
+            switch placement {
             case .openBucket:
                 aggregate = self.open[Int(timeframe.rawValue) - 1]!  // placement checked it exists
                 aggregate.absorb(candle)
@@ -190,9 +196,10 @@ public struct StockMarketData: Sendable, Hashable {
                 ? minute >= Self.sessionCloseMinute
                 : (KST.timeOfDay(start) / KST.minuteMicros + timeframe.minutes - 1 == minute)
                     || minute >= Self.sessionCloseMinute
-            if lastMinuteOfBucket { output.append(aggregate.candle(self.code, timeframe)) }
+            if lastMinuteOfBucket { completed[slot] = aggregate.candle(self.code, timeframe) }
         }
-        return output
+        output.append(candle)
+        for slot in completed.indices { if let candle = completed[slot] { output.append(candle) } }
     }
 
     /// Applies a recorded candle (of any timeframe).
