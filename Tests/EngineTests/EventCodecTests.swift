@@ -51,6 +51,15 @@ import Testing
         #expect(batch.lengths.map(Int.init) == envelopes.map { EventCodec.encode($0).count })
         #expect(batch.bytes == envelopes.flatMap { EventCodec.encode($0) })
         #expect(batch.timestamps == envelopes.map(\.timestamp))
+        // A written batch handed back: the next records fill it from empty, and the taken one is not touched.
+        let second = envelopes.prefix(3)
+        for envelope in second { recorder.record(envelope) }
+        let taken = recorder.take(reusing: batch)
+        #expect(taken.bytes == second.flatMap { EventCodec.encode($0) } && taken.count == 3)
+        #expect(recorder.batch.isEmpty && recorder.batch.bytes.isEmpty && recorder.batch.timestamps.isEmpty)
+        recorder.record(envelopes[0])
+        #expect(recorder.take().bytes == EventCodec.encode(envelopes[0]))
+        #expect(batch.count == envelopes.count, "the batch handed back is the caller's copy: unchanged")
     }
 
     @Test func jsonIsValidAndReadable() throws {

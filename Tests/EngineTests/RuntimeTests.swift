@@ -121,13 +121,14 @@ import Testing
         #expect(try self.digest(directory.path, snapshots: false).0 == state.digest)
     }
 
-    /// A search run appends its records a megabyte at a time with one append in flight while the next is decided:
-    /// its log still holds every record, in order — replaying it gives the run's state.
+    /// A search run appends its records a megabyte at a time with one append in flight while the next is decided,
+    /// each written batch handed back for the records after the next: its log still holds every record, once and
+    /// in order — replaying it gives the run's state.
     @Test func aSearchRunsLogReplaysToItsState() async throws {
         var bars: [Candle] = []
         let first = KST.day(StrategyContextTests.open)
         var day = first
-        while bars.count < 40 * 381 {  // ~35,000 records, two megabytes and more: appends in flight
+        while bars.count < 100 * 381 {  // ~85,000 records, five megabytes: appends in flight, batches reused
             defer { day += 1 }
             guard KST.weekday(day: day) < 5 else { continue }
             bars += StrategyContextTests.walk(381, seed: UInt64(day)).map {
@@ -155,7 +156,7 @@ import Testing
             make: make,
             directory: directory.path + "/run"
         )
-        #expect(run.report.events > 30_000 && run.report.fills > 100, "\(run.report.events) events")
+        #expect(run.report.events > 80_000 && run.report.fills > 100, "\(run.report.events) events")
         let log = try EventLog(directory: directory.path + "/run", readOnly: true)
         defer { log.close() }
         #expect(log.nextOffset == run.report.events, "every record the run decided")

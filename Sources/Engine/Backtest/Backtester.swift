@@ -167,7 +167,10 @@ public struct Backtester: Sendable {
     }
 
     /// Records that have not been handed to a log yet.
-    public mutating func takeRecords() -> AppendBatch { self.recorder.take() }
+    /// `spare`: a batch already written, whose room the next records take (`EventRecorder.take`).
+    public mutating func takeRecords(reusing spare: AppendBatch? = nil) -> AppendBatch {
+        self.recorder.take(reusing: spare)
+    }
 
     /// Payload bytes recorded and not taken yet (hand them to the log before a frame's budget is reached).
     public var pendingRecordBytes: Int { self.recorder.batch.byteCount + self.recorder.batch.count * 16 }

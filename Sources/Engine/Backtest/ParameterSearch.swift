@@ -140,23 +140,30 @@ public enum ParameterSearch {
         let log = try directory.map { try EventLog(directory: $0, configuration: configuration) }
         // One append in flight while the next megabyte is decided: the log's work (compression, checksums, the
         // chain, the write) overlaps the backtest's on the other core; appends stay in order (each waits for the
-        // one before it).
-        var appending: Task<Void, any Error>?
+        // one before it), and each hands its batch back for the records after the next to fill.
+        var appending: Task<AppendBatch, any Error>?
+        var spare: AppendBatch?
         let report: BacktestReport
         do {
             for bar in bars {
                 try backtester.process(bar)
                 if backtester.pendingRecordBytes >= 1 << 20 {
-                    let batch = backtester.takeRecords()
+                    if let written = try await appending?.value { spare = written }
+                    let batch = backtester.takeRecords(reusing: spare)
+                    spare = nil
                     if let log {
-                        try await appending?.value
-                        appending = Task { _ = try await log.append(batch) }
+                        appending = Task {
+                            _ = try await log.append(batch)
+                            return batch
+                        }
+                    } else {
+                        spare = batch  // discarded: its room kept
                     }
                 }
             }
             report = try backtester.finish()
             let rest = backtester.takeRecords()
-            try await appending?.value
+            _ = try await appending?.value
             if let log, !rest.isEmpty { _ = try await log.append(rest) }
         } catch {
             // A bar refused or the log failing: the append in flight ends and the log is closed before this
