@@ -1,4 +1,4 @@
-import Engine
+public import Engine
 import Foundation
 
 /// Daily bars of a made-up stock in the layout of KRX daily files (`date,open,high,low,close,volume,ticker,
@@ -61,5 +61,54 @@ public enum GeneratedDailyBars {
         let u = Double.random(in: Double.ulpOfOne..<1, using: &random)
         let v = Double.random(in: 0..<1, using: &random)
         return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+    }
+}
+
+/// One-minute bars of a made-up stock: 381 a weekday session (09:00–15:20) from `day`, a walk of up to ±3 ticks
+/// a minute on the KRX tick grid, and a night's gap of up to ±`gapTicks` ticks before each session after the
+/// first (none: 0). Deterministic for a seed; what the strategy benchmark and the trigger tests trade on.
+public enum GeneratedMinuteBars {
+    public static func walk(
+        stock: StockCode,
+        sessions: Int,
+        from day: Int64,
+        price start: Int64 = 70_000,
+        seed: UInt64,
+        gapTicks: Int64 = 0
+    ) -> [Candle] {
+        var state = seed
+        var price = start
+        var bars: [Candle] = []
+        bars.reserveCapacity(sessions * 381)
+        var day = day
+        while bars.count < sessions * 381 {
+            defer { day += 1 }
+            guard KST.weekday(day: day) < 5 else { continue }
+            if gapTicks > 0, !bars.isEmpty {
+                let gap = Int64(splitMix(&state) % UInt64(2 * gapTicks + 1)) - gapTicks
+                price = max(1_000, price + gap * KRXPriceRules.tickSize(at: price))
+                price -= price % KRXPriceRules.tickSize(at: price)
+            }
+            for minute in 0..<Int64(381) {
+                let tick = KRXPriceRules.tickSize(at: price)
+                let open = price
+                var close = max(1_000, open + (Int64(splitMix(&state) % 7) - 3) * tick)
+                close -= close % KRXPriceRules.tickSize(at: close)
+                bars.append(
+                    Candle(
+                        stock: stock,
+                        timeframe: .minute1,
+                        start: KST.instant(day: day, hour: 9) + minute * KST.minuteMicros,
+                        open: open,
+                        high: max(open, close) + tick,
+                        low: min(open, close) - tick,
+                        close: close,
+                        volume: 10_000 + Int64(splitMix(&state) % 50_000)
+                    )
+                )
+                price = close
+            }
+        }
+        return bars
     }
 }

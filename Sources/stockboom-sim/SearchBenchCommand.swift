@@ -33,35 +33,13 @@ struct StrategyBenchCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: self.dir, withIntermediateDirectories: true)
         let calendar = TradingCalendar(holidays: [KST.day(year: 2025, month: 1, day: 1)])
         // 1. One stock, `days` sessions of minute bars (weekdays from 2025-01-03), a tick-grid walk.
-        var state = self.seed
-        var price: Int64 = 70_000
-        var bars: [Candle] = []
-        var day = KST.day(year: 2025, month: 1, day: 3)
         let code = StockCode("005930")!
-        while bars.count < self.days * 381 {
-            defer { day += 1 }
-            guard KST.weekday(day: day) < 5 else { continue }
-            for minute in 0..<Int64(381) {
-                let tick = KRXPriceRules.tickSize(at: price)
-                let open = price
-                var close = max(1_000, open + (Int64(splitMix(&state) % 7) - 3) * tick)
-                close -= close % KRXPriceRules.tickSize(at: close)
-                bars.append(
-                    Candle(
-                        stock: code,
-                        timeframe: .minute1,
-                        start: KST.instant(day: day, hour: 9) + minute * KST.minuteMicros,
-                        open: open,
-                        high: max(open, close) + tick,
-                        low: min(open, close) - tick,
-                        close: close,
-                        volume: 10_000 + Int64(splitMix(&state) % 50_000)
-                    )
-                )
-                price = close
-            }
-        }
-        let single = bars
+        let single = GeneratedMinuteBars.walk(
+            stock: code,
+            sessions: self.days,
+            from: KST.day(year: 2025, month: 1, day: 3),
+            seed: self.seed
+        )
         if let path = self.exportBars { try GeneratedDay.export(single, stocks: [code], to: path) }
         let parameters = self.parameters
         // Several rounds on the same bars (a fresh log each): this machine's figures swing from run to run, so

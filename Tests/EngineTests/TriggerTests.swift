@@ -1,3 +1,4 @@
+import Simulation
 import TestSupport
 import Testing
 
@@ -618,37 +619,17 @@ import Testing
     /// gaps, exits armed.
     @Test func anExitAtASessionsOpenIsPlacedOnTheStateAfterTheBar() throws {
         let code = World.samsung
-        var random = SeededRandom(seed: 23)
-        var price: Int64 = 70_000
-        var bars: [Candle] = []
-        var day = KST.day(year: 2025, month: 1, day: 6)
-        while bars.count < 381 * 15 {
-            defer { day += 1 }
-            guard KST.weekday(day: day) < 5 else { continue }
-            price = max(10_000, price + (Int64(random.next() % 7) - 3) * 700)  // the night's gap
-            price -= price % KRXPriceRules.tickSize(at: price)
-            for minute in 0..<Int64(381) {
-                let open = price
-                price = max(10_000, price + (Int64(random.next() % 9) - 4) * 50)
-                price -= price % KRXPriceRules.tickSize(at: price)
-                bars.append(
-                    Candle(
-                        stock: code,
-                        timeframe: .minute1,
-                        start: KST.instant(day: day, hour: 9) + minute * KST.minuteMicros,
-                        open: open,
-                        high: max(open, price) + 50,
-                        low: min(open, price) - 50,
-                        close: price,
-                        volume: 10_000
-                    )
-                )
-            }
-        }
+        let bars = GeneratedMinuteBars.walk(
+            stock: code,
+            sessions: 15,
+            from: KST.day(year: 2025, month: 1, day: 6),
+            seed: 23,
+            gapTicks: 30
+        )
         var backtester = try Backtester(
             stocks: [(code, "삼성전자", 70_000)],
             strategy: "ma-cross",
-            parameters: "fast=3,slow=8,percent=20,stop=50,trail=60",
+            parameters: "fast=3,slow=8,percent=20,stop=200,trail=300",
             initialCash: 100_000_000,
             calendar: TradingCalendar(holidays: []),
             exchange: .init(participationPercent: 100, slippageTicks: 0),
