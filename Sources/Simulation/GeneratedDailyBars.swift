@@ -76,10 +76,12 @@ public enum GeneratedMinuteBars {
         seed: UInt64,
         gapTicks: Int64 = 0
     ) -> [Candle] {
+        guard sessions > 0 else { return [] }
+        let gapTicks = min(max(gapTicks, 0), 10_000)  // no overflow in the draw below
         var state = seed
-        var price = start
+        var price = min(max(start, 1_000), Bounds.maxPrice)
         var bars: [Candle] = []
-        bars.reserveCapacity(sessions * 381)
+        bars.reserveCapacity(min(sessions, 100_000) * 381)
         var day = day
         while bars.count < sessions * 381 {
             defer { day += 1 }

@@ -28,6 +28,11 @@ struct StrategyBenchCommand: AsyncParsableCommand {
     @Flag(help: "The single-stock run only (no grid).") var singleOnly = false
     @Option(help: "Runs of the single-stock backtest (the median is printed when more than one).") var rounds = 1
 
+    func validate() throws {
+        guard (1...100_000).contains(self.days) else { throw ValidationError("--days must be 1 to 100,000 sessions") }
+        guard (1...1_000).contains(self.rounds) else { throw ValidationError("--rounds must be 1 to 1,000") }
+    }
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: self.dir)
         try FileManager.default.createDirectory(atPath: self.dir, withIntermediateDirectories: true)

@@ -613,6 +613,16 @@ import Testing
         #expect(Trigger(id: TriggerID(value: 1), request: sell, water: .min).level == 1)
     }
 
+    /// The walk the tests and the benchmark trade on takes any counts: none, or a gap that would overflow a draw.
+    @Test func theMinuteWalkTakesAnyCounts() {
+        let day = KST.day(year: 2025, month: 1, day: 6)
+        #expect(GeneratedMinuteBars.walk(stock: World.samsung, sessions: 0, from: day, seed: 1).isEmpty)
+        #expect(GeneratedMinuteBars.walk(stock: World.samsung, sessions: -5, from: day, seed: 1).isEmpty)
+        let wild = GeneratedMinuteBars.walk(stock: World.samsung, sessions: 3, from: day, seed: 1, gapTicks: .max)
+        #expect(wild.count == 3 * 381)
+        #expect(wild.allSatisfy { (try? $0.validate()) != nil && $0.low >= 1 })
+    }
+
     /// An exit fired by a bar that opens a session is placed on the state after that bar (its session, its band);
     /// `Engine.placing` gives it without moving the trailing marks (a copy of the trigger table each time): in
     /// everything else it is the bar applied whole — at every session open of a bracket backtest with overnight

@@ -138,9 +138,8 @@ public struct SimulatedExchange: Sendable {
 
     /// The order with broker order number `number` exactly (`0000000042`, not `42`), and its table key.
     private func lookUp(_ number: String) -> (key: UInt64, order: WorkingOrder)? {
-        guard (1...19).contains(number.utf8.count), number.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-            let key = UInt64(number), let order = self.orders[key], order.number == number
-        else { return nil }
+        // Another spelling of the integer (`42`, `+0000000042`) parses to the key but is not the number.
+        guard let key = UInt64(number), let order = self.orders[key], order.number == number else { return nil }
         return (key, order)
     }
 
