@@ -124,38 +124,29 @@ struct EngineBenchCommand: AsyncParsableCommand {
         day: Int64,
         name: String
     ) async throws -> (BacktestReport, Double, String, String) {
-        var configuration = LogConfiguration()
-        configuration.durability = .none
         let path = "\(self.dir)/\(name)"
-        let log = try EventLog(directory: path, configuration: configuration)
         // 2025-01-03 with New Year's Day as the holiday: a regular 09:00 session (not the year's first, 10:00).
         let calendar = TradingCalendar(holidays: [KST.day(year: 2025, month: 1, day: 1)])
         let started = monotonicNanos()
-        var backtester = try Backtester(
-            stocks: listings,
-            strategy: "ma-cross",
+        // As a search run: the log written beside the backtest (`ParameterSearch.run`).
+        let run = try await ParameterSearch.run(
             parameters: self.parameters,
-            initialCash: 50_000_000_000,
-            calendar: calendar,
-            exchange: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1),
-            startTime: KST.instant(day: day, hour: 8, minute: 50)
+            bars: bars,
+            make: { (parameters, _) throws(EngineError) in
+                try Backtester(
+                    stocks: listings,
+                    strategy: "ma-cross",
+                    parameters: parameters,
+                    initialCash: 50_000_000_000,
+                    calendar: calendar,
+                    exchange: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1),
+                    startTime: KST.instant(day: day, hour: 8, minute: 50)
+                )
+            },
+            directory: path
         )
-        var pending: Task<AppendResult, any Error>?
-        for bar in bars {
-            try backtester.process(bar)
-            if backtester.pendingRecordBytes >= 1 << 20 {
-                let batch = backtester.takeRecords()
-                _ = try await pending?.value
-                pending = Task { try await log.append(batch) }
-            }
-        }
-        let report = try backtester.finish()
-        _ = try await pending?.value
-        let rest = backtester.takeRecords()
-        if !rest.isEmpty { _ = try await log.append(rest) }
         let seconds = Double(monotonicNanos() - started) / 1e9
-        log.close()
-        return (report, seconds, path, backtester.state.digest)
+        return (run.report, seconds, path, run.digest)
     }
 }
 

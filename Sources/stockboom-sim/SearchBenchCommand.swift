@@ -51,6 +51,7 @@ struct StrategyBenchCommand: AsyncParsableCommand {
         // the median is the figure and the spread is printed beside it.
         var rates: [Double] = []
         for round in 1...max(1, self.rounds) {
+            try? FileManager.default.removeItem(atPath: self.dir + "/single")  // a fresh log each round
             let started = monotonicNanos()
             let run = try await ParameterSearch.run(
                 parameters: parameters,

@@ -209,14 +209,15 @@ struct BacktestCommand: AsyncParsableCommand {
             )
             for bar in file.bars {
                 try backtester.process(bar)
-                if backtester.pendingRecordBytes >= 1 << 20 { _ = try await log.append(backtester.takeRecords()) }
+                if backtester.pendingEvents >= Backtester.batchEvents {
+                    for batch in backtester.takeRecords() { _ = try await log.append(batch) }
+                }
             }
         } catch let error as EngineError {
             throw CommandFailure(error.message)
         }
         let report = try backtester.finish()
-        let remaining = backtester.takeRecords()
-        if !remaining.isEmpty { _ = try await log.append(remaining) }
+        for batch in backtester.takeRecords() { _ = try await log.append(batch) }
         let seconds = Double(monotonicNanos() - started) / 1e9
         try SnapshotStore(logDirectory: directory).write(
             offset: log.nextOffset,

@@ -316,7 +316,7 @@ import Testing
         let fired = state.triggers.values.filter { $0.status == .fired }.count
         let cancelled = state.triggers.values.filter { $0.status == .cancelled }.count
         #expect(fired == exits.count && cancelled >= fired, "one fired, its sibling cancelled")
-        #expect(state.eventCount == backtester.recorder.nextOffset, "every decision recorded for its log")
+        #expect(state.eventCount == backtester.recordedEvents, "every decision recorded for its log")
     }
     /// A daily backtest's brackets fire on its daily bars (days without minutes): the exit is placed at the next
     /// session's open, as the strategy's orders decided on a daily bar are, and fills at that day's open; the
@@ -374,6 +374,6 @@ import Testing
             #expect(exit.averageFillPrice == opens[KST.day(exit.createdAt)], "filled at the next session's open")
             #expect(KST.day(exit.createdAt) > KST.day(trigger.armedAt), "not on the bar that armed it")
         }
-        #expect(state.eventCount == backtester.recorder.nextOffset)
+        #expect(state.eventCount == backtester.recordedEvents)
     }
 }

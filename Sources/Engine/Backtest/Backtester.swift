@@ -46,7 +46,14 @@ public struct Backtester: Sendable {
     public let engine: Engine
     public private(set) var state: EngineState
     public private(set) var exchange: SimulatedExchange
-    public private(set) var recorder: EventRecorder
+    /// Encodes what `takeRecords` hands out.
+    private var recorder: EventRecorder
+    /// The events decided and not handed over yet, in order. Encoded when they are taken — here (`takeRecords`),
+    /// or by the caller on another core (`takeEvents`): encoding is about a tenth of a backtest's work, and a
+    /// search run's log works on the other core anyway.
+    private var unrecorded: [EventEnvelope] = []
+    /// Events recorded so far (the offset the next one will have in the backtest's own log).
+    public private(set) var recordedEvents: UInt64 = 0
     public private(set) var report: BacktestReport
     public let account: AccountID
     // Per-stock state in dense arrays (one dictionary lookup per bar, for the index).
@@ -97,6 +104,7 @@ public struct Backtester: Sendable {
         self.exchange = SimulatedExchange(configuration: exchange)
         self.recorder = EventRecorder(nextOffset: 0)
         self.report = BacktestReport(strategy: strategy)
+        self.unrecorded.reserveCapacity(Self.batchEvents + 64)  // a bar's events may go past the mark
         self.account = AccountID(value: 1)
         let context = CommandContext(time: startTime, correlationID: "backtest")
         for stock in stocks {
@@ -156,24 +164,42 @@ public struct Backtester: Sendable {
                 correlationID: context.correlationID,
                 event: event
             )
-            self.recorder.record(envelope)
             self.state.apply(envelope)
             // Asked of the envelope (the event moved into it): a binding of the request would copy it.
             if case .orderRequested = envelope.event, let id = envelope.event.orderID { requested.append(id) }
+            self.record(envelope)
         }
         self.report.events += UInt64(decision.events.count)
         for id in requested { try self.submit(id, context) }
         return decision
     }
 
-    /// Records that have not been handed to a log yet.
-    /// `spare`: a batch already written, whose room the next records take (`EventRecorder.take`).
-    public mutating func takeRecords(reusing spare: AppendBatch? = nil) -> AppendBatch {
-        self.recorder.take(reusing: spare)
+    private mutating func record(_ envelope: consuming EventEnvelope) {
+        self.unrecorded.append(envelope)
+        self.recordedEvents += 1
     }
 
-    /// Payload bytes recorded and not taken yet (hand them to the log before a frame's budget is reached).
-    public var pendingRecordBytes: Int { self.recorder.batch.byteCount + self.recorder.batch.count * 16 }
+    /// Records that have not been handed to a log yet, encoded: batches of about a megabyte (`EventRecorder.split`).
+    public mutating func takeRecords() -> [AppendBatch] {
+        defer { self.unrecorded.removeAll(keepingCapacity: true) }
+        return self.recorder.split(self.unrecorded)
+    }
+
+    /// The events not handed to a log yet, to encode elsewhere (`EventRecorder.record` in order; the first has
+    /// offset `recordedEvents` minus their count). `spare`: events handed over before and done with, whose
+    /// room the next ones take. Not to be mixed with `takeRecords` in one backtest (each keeps its own offsets).
+    public mutating func takeEvents(reusing spare: consuming [EventEnvelope]? = nil) -> [EventEnvelope] {
+        var next = (consume spare) ?? []  // owned: emptied in place, not copied (a borrowed array would be)
+        next.removeAll(keepingCapacity: true)
+        swap(&next, &self.unrecorded)
+        return next
+    }
+
+    /// Events recorded and not taken yet: hand them over every `batchEvents` or so.
+    public var pendingEvents: Int { self.unrecorded.count }
+    /// How many events to hand over at a time: ~4,000 events are a quarter of a megabyte of log records (and
+    /// 0.7 MB held here), and one event is at most a few kilobytes (`Bounds`).
+    public static let batchEvents = 4_096
 
     /// Processes one bar (bars must come in time order).
     public mutating func process(_ bar: Candle) throws(EngineError) {
@@ -239,8 +265,8 @@ public struct Backtester: Sendable {
                     correlationID: "market-data",
                     event: .candleClosed(candle)
                 )
-                self.recorder.record(envelope)
                 self.state.apply(envelope)
+                self.record(envelope)
             }
             self.report.events += UInt64(self.closed.count)
             return false

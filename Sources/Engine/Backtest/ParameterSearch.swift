@@ -138,33 +138,34 @@ public enum ParameterSearch {
         var configuration = LogConfiguration()
         configuration.durability = .none  // regenerable
         let log = try directory.map { try EventLog(directory: $0, configuration: configuration) }
-        // One append in flight while the next megabyte is decided: the log's work (compression, checksums, the
-        // chain, the write) overlaps the backtest's on the other core; appends stay in order (each waits for the
-        // one before it), and each hands its batch back for the records after the next to fill.
-        var appending: Task<AppendBatch, any Error>?
-        var spare: AppendBatch?
+        // The events of one batch encoded and appended on the other core while the next batch is decided: the
+        // records' encoding and the log's work (compression, checksums, the chain, the write) overlap the
+        // backtest's. Batches stay in order (each waits for the one before it) and hand back their room.
+        var appending: Task<(events: [EventEnvelope], recorder: EventRecorder), any Error>?
+        var encoder: EventRecorder? = EventRecorder(nextOffset: 0)  // in the task in flight, when one is
+        var spare: [EventEnvelope]?
+        func hand() async throws {
+            let events = backtester.takeEvents(reusing: spare.take())
+            if let task = appending.take() { (spare, encoder) = try await task.value }
+            guard let log, let recorder = encoder.take() else {
+                spare = events  // discarded, not encoded: its room kept
+                return
+            }
+            appending = Task { [recorder] in
+                var recorder = recorder
+                try await recorder.record(events) { _ = try await log.append($0) }
+                return (events, recorder)
+            }
+        }
         let report: BacktestReport
         do {
             for bar in bars {
                 try backtester.process(bar)
-                if backtester.pendingRecordBytes >= 1 << 20 {
-                    if let written = try await appending?.value { spare = written }
-                    let batch = backtester.takeRecords(reusing: spare)
-                    spare = nil
-                    if let log {
-                        appending = Task {
-                            _ = try await log.append(batch)
-                            return batch
-                        }
-                    } else {
-                        spare = batch  // discarded: its room kept
-                    }
-                }
+                if backtester.pendingEvents >= Backtester.batchEvents { try await hand() }
             }
             report = try backtester.finish()
-            let rest = backtester.takeRecords()
+            try await hand()
             _ = try await appending?.value
-            if let log, !rest.isEmpty { _ = try await log.append(rest) }
         } catch {
             // A bar refused or the log failing: the append in flight ends and the log is closed before this
             // throws (the log's deinit would close it too, whenever the task let go of it): once `run` has

@@ -31,19 +31,49 @@ public struct EventRecorder: Sendable {
         return self.nextOffset
     }
 
+    /// Records `envelopes` in order and hands them over in batches of about a megabyte each — what one append
+    /// to a log may take (`LogConfiguration.batchBytesMax` is 4 MiB; an event is at most a few kilobytes).
+    /// `appendingTo`: each batch as it fills; its room is used again for the next one once it returns.
+    public mutating func record(
+        _ envelopes: [EventEnvelope],
+        appendingTo append: (AppendBatch) async throws -> Void
+    ) async rethrows {
+        var spare: AppendBatch?
+        for envelope in envelopes {
+            self.record(envelope)
+            if self.batch.byteCount >= Self.batchBytes {
+                let full = self.take(reusing: spare.take())
+                try await append(full)
+                spare = full
+            }
+        }
+        if !self.batch.isEmpty { try await append(self.take(reusing: spare.take())) }
+    }
+
+    /// `record(_:appendingTo:)` collecting the batches.
+    public mutating func split(_ envelopes: [EventEnvelope]) -> [AppendBatch] {
+        var batches: [AppendBatch] = []
+        for envelope in envelopes {
+            self.record(envelope)
+            if self.batch.byteCount >= Self.batchBytes { batches.append(self.take()) }
+        }
+        if !self.batch.isEmpty { batches.append(self.take()) }
+        return batches
+    }
+
+    /// The size at which `record(_:appendingTo:)` and `split` hand a batch over.
+    public static let batchBytes = 1 << 20
+
     /// Room for an event on the stack: every event without long texts.
     static let scratchBytes = 512
 
     /// Hands over the records collected so far and starts a new batch — in `spare` (emptied, its room kept) when
     /// given: a batch the log has written, handed back so that every megabyte does not come from fresh pages.
-    public mutating func take(reusing spare: AppendBatch? = nil) -> AppendBatch {
-        let taken = self.batch
-        if var spare {
-            spare.removeAll()
-            self.batch = spare
-        } else {
-            self.batch = AppendBatch(capacityBytes: 1 << 20)
-        }
-        return taken
+    public mutating func take(reusing spare: consuming AppendBatch? = nil) -> AppendBatch {
+        // Owned and moved: a borrowed batch bound to a variable would be shared, and emptying it would copy it.
+        var next = (consume spare) ?? AppendBatch(capacityBytes: 1 << 20)
+        next.removeAll()
+        swap(&next, &self.batch)
+        return next
     }
 }

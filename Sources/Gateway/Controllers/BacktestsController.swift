@@ -88,7 +88,7 @@ struct BacktestsController {
                 )
                 for candle in candles {
                     try backtester.process(candle)
-                    if backtester.pendingRecordBytes >= 1 << 20 { _ = backtester.takeRecords() }
+                    if backtester.pendingEvents >= Backtester.batchEvents { _ = backtester.takeEvents() }
                 }
                 let report = try backtester.finish()
                 return (report, BacktestDocument(report: report, state: backtester.state, bars: candles))
