@@ -232,3 +232,16 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
         #expect(world.order(order).filledQuantity == 0)
     }
 }
+
+/// Ids print as their prefix and at least ten digits, and read back: every width, both ends of `UInt64`.
+@Test func idsPrintZeroPaddedAndReadBack() {
+    let values: [UInt64] = [0, 1, 9, 10, 42, 999_999_999, 1_000_000_000, 9_999_999_999, 10_000_000_000, .max - 1, .max]
+    for value in values {
+        let digits = String(value)
+        let expected = String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+        #expect(OrderID(value: value).description == "ord-" + expected)
+        #expect(TriggerID(value: value).description == "trg-" + expected)
+        if digits.count <= 19 { #expect(OrderID(OrderID(value: value).description)?.value == value) }  // as parsed
+        #expect(zeroPadded(value, prefix: "") == expected && zeroPadded(value, prefix: "한글-") == "한글-" + expected)
+    }
+}

@@ -529,10 +529,10 @@ public struct Engine: Sendable {
     func notification(_ state: EngineState, order: Order?, kind: String, title: String, message: String, offset: UInt64)
         -> [DomainEvent]
     {
-        guard let order, let account = state.accounts[order.account] else { return [] }
+        guard let order, let account = state.accounts.index(forKey: order.account) else { return [] }
         return self.notification(
             state,
-            user: account.user,
+            user: state.accounts.values[account].user,
             kind: kind,
             title: title,
             message: "\(order.stock) \(order.side) \(order.quantity)주: \(message)",

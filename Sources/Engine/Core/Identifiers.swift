@@ -55,8 +55,27 @@ public protocol EngineIdentifier: Sendable, Hashable, Comparable, CustomStringCo
 
 /// `prefix` and `value` in at least ten digits (`ord-0000000042`): how every engine id is printed.
 func zeroPadded(_ value: UInt64, prefix: String) -> String {
-    let digits = String(value)
-    return prefix + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
+    // Written once into the string's own storage (ids are printed for every order, fill and trigger): the
+    // prefix, then at least ten digits (a value of more digits is printed whole).
+    var digits = 1
+    var rest = value / 10
+    while rest > 0 {
+        digits += 1
+        rest /= 10
+    }
+    let width = max(10, digits)
+    var prefix = prefix
+    return prefix.withUTF8 { head in
+        String(unsafeUninitializedCapacity: head.count + width) { buffer in
+            _ = buffer.initialize(fromContentsOf: head)
+            var remaining = value
+            for position in stride(from: head.count + width - 1, through: head.count, by: -1) {
+                buffer[position] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+            }
+            return head.count + width
+        }
+    }
 }
 
 extension EngineIdentifier {

@@ -55,11 +55,17 @@ extension Engine {
     func decidePlace(_ state: EngineState, _ request: PlaceOrder, context: CommandContext) throws(EngineError)
         -> Decision
     {
-        guard let account = state.accounts[request.account] else {
+        // The account and the stock read where their tables hold them (by index, borrowed): a copy out of a
+        // table retains every array and string inside, for each order placed.
+        guard let account = state.accounts.index(forKey: request.account) else {
             throw .notFound("account \(request.account) does not exist")
         }
-        guard account.closedAt == nil else { throw .conflict("account \(request.account) is closed") }
-        guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
+        guard state.accounts.values[account].closedAt == nil else {
+            throw .conflict("account \(request.account) is closed")
+        }
+        guard let stock = state.stocks.index(forKey: request.stock) else {
+            throw .notFound("stock \(request.stock) is not listed")
+        }
         // The quantity's range (1…10,000,000 shares) and the price's are checked once, by `Bounds.admit`.
         if request.type == .limit {
             guard request.price > 0 else { throw .invalid("a limit order needs a positive price") }
@@ -69,7 +75,7 @@ extension Engine {
             return Decision(events: [], order: existing)  // the same request again: already placed
         }
         let id = OrderID(value: state.nextOrder)
-        let band = stock.marketData.priceLimits
+        let band = state.stocks.values[stock].marketData.priceLimits
         // Market buys reserve cash at the upper limit (what KIS does); market sells need no price.
         let price = request.type == .limit ? request.price : (request.side == .buy ? band.upperBound : 0)
         let requested = OrderRequested(
@@ -85,8 +91,8 @@ extension Engine {
         )
         if let (reason, message) = self.riskCheck(
             state,
-            account: account,
-            stock: stock,
+            account: state.accounts.values[account],
+            stock: state.stocks.values[stock],
             order: requested,
             time: context.time
         ) {
@@ -97,7 +103,7 @@ extension Engine {
             ]
             events += self.notification(
                 state,
-                user: account.user,
+                user: state.accounts.values[account].user,
                 kind: "ORDER_REJECTED",
                 title: "주문 거부",
                 message: "\(request.stock) \(request.side) \(request.quantity)주: \(message) (\(reason.rawValue))",
@@ -207,21 +213,23 @@ extension Engine {
         )
         // A sell that leaves no shares ends the position's protective sells: nothing is left for them to sell
         // (they would fire into a refusal). A bracket's exits still waiting for their entry are not touched.
-        var closing: [DomainEvent] = []
+        var events: [DomainEvent] = []
+        events.reserveCapacity(4)  // the fill, its notification, a closed position's two exits
+        events.append(quantity == order.remainingQuantity ? .orderFilled(fill) : .orderPartiallyFilled(fill))
         if order.side == .sell, let armed = state.armedTriggers[order.stock],
-            state.accounts[order.account]?.positions[order.stock]?.quantity == quantity
+            let account = state.accounts.index(forKey: order.account),
+            state.accounts.values[account].positions[order.stock]?.quantity == quantity
         {
             for trigger in armed.sorted() {
                 guard let watched = state.triggers[trigger], watched.request.account == order.account,
                     watched.request.side == .sell, watched.status == .armed
                 else { continue }
-                closing.append(
+                events.append(
                     .triggerCancelled(TriggerCancelled(trigger: trigger, reason: "position closed by order \(id)"))
                 )
             }
         }
         if quantity == order.remainingQuantity {
-            var events: [DomainEvent] = [.orderFilled(fill)] + closing
             let average = (order.filledNotional + notional) / order.quantity
             events += self.notification(
                 state,
@@ -233,6 +241,6 @@ extension Engine {
             )
             return Decision(events: events, order: id)
         }
-        return Decision(events: [.orderPartiallyFilled(fill)] + closing, order: id)
+        return Decision(events: events, order: id)
     }
 }
