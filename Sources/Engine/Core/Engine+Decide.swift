@@ -28,10 +28,16 @@ public struct Engine: Sendable {
     public func closedCandles(_ state: inout EngineState, _ candle: Candle, into output: inout [Candle])
         throws(EngineError) -> Bool
     {
-        if let armed = state.armedTriggers[candle.stock],
-            armed.contains(where: { state.triggers[$0].map { $0.sees(candle) && $0.crossing(candle) != nil } ?? false })
-        {
-            return false
+        if let armed = state.armedTriggers[candle.stock] {
+            for id in armed {
+                // Read in place (the triggers are borrowed through a modify access, not copied out with their
+                // strings): only asked, never changed.
+                guard let index = state.triggers.index(forKey: id) else { continue }
+                let fires = try Self.inPlace(&state.triggers.values[index]) { trigger throws(EngineError) in
+                    trigger.sees(candle) && trigger.crossing(candle) != nil
+                }
+                if fires { return false }
+            }
         }
         try Bounds.admit(candle)
         guard let index = state.stocks.index(forKey: candle.stock) else { throw Self.notListed(candle.stock) }
@@ -161,8 +167,7 @@ public struct Engine: Sendable {
                 throw .conflict("broker order \(number) is already order \(holder)'s")
             }
             return try self.transition(
-                state,
-                id,
+                order,
                 .accept,
                 .orderAccepted(OrderAccepted(order: id, brokerOrderNumber: number, brokerOrganization: organization))
             )
@@ -513,10 +518,16 @@ public struct Engine: Sendable {
     private func transition(_ state: EngineState, _ id: OrderID, _ transition: OrderTransition, _ event: DomainEvent)
         throws(EngineError) -> Decision
     {
-        let order = try Self.order(state, id)
-        if transition.isLegal(for: order) { return Decision(events: [event], order: id) }
-        if order.status == transition.to { return Decision(events: [], order: id) }
-        throw .conflict("order \(id) is \(order.status): \(transition) is not a legal transition from it")
+        try self.transition(Self.order(state, id), transition, event)
+    }
+
+    /// `transition` of an order already looked up.
+    private func transition(_ order: borrowing Order, _ transition: OrderTransition, _ event: DomainEvent)
+        throws(EngineError) -> Decision
+    {
+        if transition.isLegal(for: order) { return Decision(events: [event], order: order.id) }
+        if order.status == transition.to { return Decision(events: [], order: order.id) }
+        throw .conflict("order \(order.id) is \(order.status): \(transition) is not a legal transition from it")
     }
 
     /// Keeps the last four characters of an account number.
@@ -529,10 +540,10 @@ public struct Engine: Sendable {
     func notification(_ state: EngineState, order: Order?, kind: String, title: String, message: String, offset: UInt64)
         -> [DomainEvent]
     {
-        guard let order, let account = state.accounts.index(forKey: order.account) else { return [] }
+        guard let order, let account = state.accounts[order.account] else { return [] }
         return self.notification(
             state,
-            user: state.accounts.values[account].user,
+            user: account.user,
             kind: kind,
             title: title,
             message: "\(order.stock) \(order.side) \(order.quantity)주: \(message)",

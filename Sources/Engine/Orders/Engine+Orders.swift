@@ -55,17 +55,11 @@ extension Engine {
     func decidePlace(_ state: EngineState, _ request: PlaceOrder, context: CommandContext) throws(EngineError)
         -> Decision
     {
-        // The account and the stock read where their tables hold them (by index, borrowed): a copy out of a
-        // table retains every array and string inside, for each order placed.
-        guard let account = state.accounts.index(forKey: request.account) else {
+        guard let account = state.accounts[request.account] else {
             throw .notFound("account \(request.account) does not exist")
         }
-        guard state.accounts.values[account].closedAt == nil else {
-            throw .conflict("account \(request.account) is closed")
-        }
-        guard let stock = state.stocks.index(forKey: request.stock) else {
-            throw .notFound("stock \(request.stock) is not listed")
-        }
+        guard account.closedAt == nil else { throw .conflict("account \(request.account) is closed") }
+        guard let stock = state.stocks[request.stock] else { throw .notFound("stock \(request.stock) is not listed") }
         // The quantity's range (1…10,000,000 shares) and the price's are checked once, by `Bounds.admit`.
         if request.type == .limit {
             guard request.price > 0 else { throw .invalid("a limit order needs a positive price") }
@@ -75,7 +69,7 @@ extension Engine {
             return Decision(events: [], order: existing)  // the same request again: already placed
         }
         let id = OrderID(value: state.nextOrder)
-        let band = state.stocks.values[stock].marketData.priceLimits
+        let band = stock.marketData.priceLimits
         // Market buys reserve cash at the upper limit (what KIS does); market sells need no price.
         let price = request.type == .limit ? request.price : (request.side == .buy ? band.upperBound : 0)
         let requested = OrderRequested(
@@ -91,8 +85,8 @@ extension Engine {
         )
         if let (reason, message) = self.riskCheck(
             state,
-            account: state.accounts.values[account],
-            stock: state.stocks.values[stock],
+            account: account,
+            stock: stock,
             order: requested,
             time: context.time
         ) {
@@ -103,7 +97,7 @@ extension Engine {
             ]
             events += self.notification(
                 state,
-                user: state.accounts.values[account].user,
+                user: account.user,
                 kind: "ORDER_REJECTED",
                 title: "주문 거부",
                 message: "\(request.stock) \(request.side) \(request.quantity)주: \(message) (\(reason.rawValue))",
@@ -217,8 +211,7 @@ extension Engine {
         events.reserveCapacity(4)  // the fill, its notification, a closed position's two exits
         events.append(quantity == order.remainingQuantity ? .orderFilled(fill) : .orderPartiallyFilled(fill))
         if order.side == .sell, let armed = state.armedTriggers[order.stock],
-            let account = state.accounts.index(forKey: order.account),
-            state.accounts.values[account].positions[order.stock]?.quantity == quantity
+            state.accounts[order.account]?.positions[order.stock]?.quantity == quantity
         {
             for trigger in armed.sorted() {
                 guard let watched = state.triggers[trigger], watched.request.account == order.account,
