@@ -408,7 +408,9 @@ public struct EngineState: Sendable, Hashable {
 
     private mutating func applyFill(_ fill: OrderFill, time: Int64) {
         let fees = self.fees
-        var updated: Order?
+        // What the account's change needs of the order (a copy of the order whole would retain its strings and
+        // fill ids for every fill).
+        var updated: (account: AccountID, stock: StockCode, side: OrderSide, filled: Bool)?
         var release: Int64 = 0
         self.changeOrder(fill.order) { order in
             order.filledQuantity = order.filledQuantity.saturatingAdd(fill.quantity)
@@ -429,10 +431,14 @@ public struct EngineState: Sendable, Hashable {
                     )
                 order.reservedCash = order.reservedCash.saturatingSubtract(release)
             }
-            updated = order
+            updated = (order.account, order.stock, order.side, order.status == .filled)
         }
         guard let order = updated else { return }
-        defer { if order.status == .filled, self.waitingTriggers[order.id] != nil { self.entryEnded(order) } }
+        defer {
+            if order.filled, self.waitingTriggers[fill.order] != nil, let entry = self.orders[fill.order] {
+                self.entryEnded(entry)
+            }
+        }
         let notional = fill.quantity.saturatingMultiply(fill.price)
         Self.modify(&self.accounts, order.account) { account in
             account.commissionPaid = account.commissionPaid.saturatingAdd(fill.commission)
