@@ -39,8 +39,8 @@ public struct EventRecorder: Sendable {
         appendingTo append: (AppendBatch) async throws -> Void
     ) async rethrows {
         var spare: AppendBatch?
-        for envelope in envelopes {
-            self.record(envelope)
+        for index in envelopes.indices {
+            self.record(envelopes[index])  // borrowed from the array: a loop's binding would copy each event
             if self.batch.byteCount >= Self.batchBytes {
                 let full = self.take(reusing: spare.take())
                 try await append(full)
@@ -53,8 +53,8 @@ public struct EventRecorder: Sendable {
     /// `record(_:appendingTo:)` collecting the batches.
     public mutating func split(_ envelopes: [EventEnvelope]) -> [AppendBatch] {
         var batches: [AppendBatch] = []
-        for envelope in envelopes {
-            self.record(envelope)
+        for index in envelopes.indices {
+            self.record(envelopes[index])
             if self.batch.byteCount >= Self.batchBytes { batches.append(self.take()) }
         }
         if !self.batch.isEmpty { batches.append(self.take()) }
