@@ -209,7 +209,7 @@ struct BacktestCommand: AsyncParsableCommand {
             )
             for bar in file.bars {
                 try backtester.process(bar)
-                if backtester.pendingEvents >= Backtester.batchEvents {
+                if backtester.batchIsDue {
                     for batch in backtester.takeRecords() { _ = try await log.append(batch) }
                 }
             }

@@ -48,10 +48,19 @@ public struct Backtester: Sendable {
     public private(set) var exchange: SimulatedExchange
     /// Encodes what `takeRecords` hands out.
     private var recorder: EventRecorder
-    /// The events decided and not handed over yet, in order. Encoded when they are taken — here (`takeRecords`),
-    /// or by the caller on another core (`takeEvents`): encoding is about a tenth of a backtest's work, and a
-    /// search run's log works on the other core anyway.
+    /// The events decided and not handed over yet, in order, while `defersEncoding`.
     private var unrecorded: [EventEnvelope] = []
+    /// Whether events are kept unencoded until they are taken (the default): by `takeEvents`, for the caller to
+    /// encode on another core — encoding is about a tenth of a backtest's work, worth moving when a core is idle
+    /// (one search run) — or by `takeRecords`, encoded then. Set to false, each event is encoded as it is recorded
+    /// (the ones kept so far first): when every core runs a backtest, the copies deferring costs are not worth it.
+    public var defersEncoding = true {
+        didSet {
+            guard !self.defersEncoding else { return }
+            for index in self.unrecorded.indices { self.recorder.record(self.unrecorded[index]) }
+            self.unrecorded.removeAll(keepingCapacity: true)
+        }
+    }
     /// Events recorded so far (the offset the next one will have in the backtest's own log).
     public private(set) var recordedEvents: UInt64 = 0
     public private(set) var report: BacktestReport
@@ -175,31 +184,39 @@ public struct Backtester: Sendable {
     }
 
     private mutating func record(_ envelope: consuming EventEnvelope) {
-        self.unrecorded.append(envelope)
+        if self.defersEncoding {
+            self.unrecorded.append(envelope)
+        } else {
+            self.recorder.record(envelope)
+        }
         self.recordedEvents += 1
     }
 
     /// Records that have not been handed to a log yet, encoded: batches of about a megabyte (`EventRecorder.split`).
     public mutating func takeRecords() -> [AppendBatch] {
         defer { self.unrecorded.removeAll(keepingCapacity: true) }
-        return self.recorder.split(self.unrecorded)
+        return self.recorder.split(self.unrecorded)  // after what the recorder holds already
     }
 
     /// The events not handed to a log yet, to encode elsewhere (`EventRecorder.record` in order; the first has
     /// offset `recordedEvents` minus their count). `spare`: events handed over before and done with, whose
     /// room the next ones take. Not to be mixed with `takeRecords` in one backtest (each keeps its own offsets).
     public mutating func takeEvents(reusing spare: consuming [EventEnvelope]? = nil) -> [EventEnvelope] {
+        // Events encoded meanwhile (deferring turned off, then on) come first: `takeRecords` must take them.
+        precondition(self.recorder.batch.isEmpty, "events encoded before these are still to be taken")
         var next = (consume spare) ?? []  // owned: emptied in place, not copied (a borrowed array would be)
         next.removeAll(keepingCapacity: true)
         swap(&next, &self.unrecorded)
         return next
     }
 
-    /// Events recorded and not taken yet: hand them over every `batchEvents` or so.
-    public var pendingEvents: Int { self.unrecorded.count }
-    /// How many events to hand over at a time: ~4,000 events are a quarter of a megabyte of log records (and
-    /// 0.7 MB held here), and one event is at most a few kilobytes (`Bounds`).
-    public static let batchEvents = 4_096
+    /// Whether the events recorded and not taken yet are due to be handed over: 4,096 unencoded ones (a quarter
+    /// of a megabyte of log records, 0.7 MB held here), or a megabyte encoded. One event is at most a few
+    /// kilobytes (`Bounds`); a log frame takes 4 MiB.
+    public var batchIsDue: Bool {
+        self.unrecorded.count >= Self.batchEvents || self.recorder.batch.byteCount >= EventRecorder.batchBytes
+    }
+    static let batchEvents = 4_096
 
     /// Processes one bar (bars must come in time order).
     public mutating func process(_ bar: Candle) throws(EngineError) {

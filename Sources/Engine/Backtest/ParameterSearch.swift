@@ -1,3 +1,4 @@
+import Foundation
 import Ledger
 
 /// A grid of integer strategy parameters: `fast=3,5,8;slow=20,30` is 6 points, every combination, in order
@@ -119,7 +120,14 @@ public enum ParameterSearch {
                     let path = directory.map {
                         "\($0)/run-\(String(repeating: "0", count: max(0, 4 - number.count)))\(number)"
                     }
-                    return (index, try await Self.run(parameters: parameters, bars: bars, make: make, directory: path))
+                    let run = try await Self.run(
+                        parameters: parameters,
+                        bars: bars,
+                        make: make,
+                        directory: path,
+                        encodeBeside: concurrency < ProcessInfo.processInfo.activeProcessorCount
+                    )
+                    return (index, run)
                 }
             }
             for _ in 0..<max(1, concurrency) { start() }
@@ -131,20 +139,38 @@ public enum ParameterSearch {
         }
     }
 
-    /// One backtest, its records appended to a fresh log in `directory` (none: discarded).
-    public static func run(parameters: String, bars: [Candle], make: Make, directory: String?) async throws -> SearchRun
-    {
+    /// One backtest, its records appended to a fresh log in `directory` (none: discarded). `encodeBeside`: the
+    /// events are encoded on another core, with the log's work (worth it while a core is idle; a grid running a
+    /// backtest on every core passes false).
+    public static func run(
+        parameters: String,
+        bars: [Candle],
+        make: Make,
+        directory: String?,
+        encodeBeside: Bool = true
+    ) async throws -> SearchRun {
         var backtester = try make(parameters, bars)
+        backtester.defersEncoding = encodeBeside
         var configuration = LogConfiguration()
         configuration.durability = .none  // regenerable
         let log = try directory.map { try EventLog(directory: $0, configuration: configuration) }
-        // The events of one batch encoded and appended on the other core while the next batch is decided: the
-        // records' encoding and the log's work (compression, checksums, the chain, the write) overlap the
-        // backtest's. Batches stay in order (each waits for the one before it) and hand back their room.
-        var appending: Task<(events: [EventEnvelope], recorder: EventRecorder), any Error>?
+        // Batches go to the log in order, one in flight while the next is decided: the log's work (compression,
+        // checksums, the chain, the write) — with `encodeBeside` the encoding too — overlaps the backtest's on
+        // another core. Each waits for the one before it; the events' room is handed back for the next batch.
+        var appending: Task<(events: [EventEnvelope], encoder: EventRecorder?), any Error>?
         var encoder: EventRecorder? = EventRecorder(nextOffset: 0)  // in the task in flight, when one is
         var spare: [EventEnvelope]?
         func hand() async throws {
+            guard encodeBeside else {
+                let batches = backtester.takeRecords()
+                _ = try await appending.take()?.value
+                guard let log else { return }  // discarded
+                appending = Task {
+                    for batch in batches { _ = try await log.append(batch) }
+                    return ([], nil)
+                }
+                return
+            }
             let events = backtester.takeEvents(reusing: spare.take())
             if let task = appending.take() { (spare, encoder) = try await task.value }
             guard let log, let recorder = encoder.take() else {
@@ -161,7 +187,7 @@ public enum ParameterSearch {
         do {
             for bar in bars {
                 try backtester.process(bar)
-                if backtester.pendingEvents >= Backtester.batchEvents { try await hand() }
+                if backtester.batchIsDue { try await hand() }
             }
             report = try backtester.finish()
             try await hand()

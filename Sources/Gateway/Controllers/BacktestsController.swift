@@ -88,7 +88,7 @@ struct BacktestsController {
                 )
                 for candle in candles {
                     try backtester.process(candle)
-                    if backtester.pendingEvents >= Backtester.batchEvents { _ = backtester.takeEvents() }
+                    if backtester.batchIsDue { _ = backtester.takeEvents() }  // no log kept: dropped unencoded
                 }
                 let report = try backtester.finish()
                 return (report, BacktestDocument(report: report, state: backtester.state, bars: candles))
