@@ -99,6 +99,57 @@ import Testing
         #expect(appender.nextOffset == UInt64(envelopes.count) && appender.batch.isEmpty)
     }
 
+    /// A backtest's log is the same however its events are taken: unencoded for another core (`takeEvents`),
+    /// encoded as they are recorded, or deferring switched off halfway (what was kept is encoded first) — the
+    /// same records in the same order, and `batchIsDue` before a batch outgrows a frame.
+    @Test func aBacktestsRecordsAreTheSameDeferredOrNot() async throws {
+        let code = World.samsung
+        let bars = GeneratedMinuteBars.walk(
+            stock: code,
+            sessions: 12,
+            from: KST.day(year: 2025, month: 1, day: 6),
+            seed: 5
+        )
+        func backtest(switchOffAt: Int?) throws -> (bytes: [UInt8], count: Int, largest: Int) {
+            var backtester = try Backtester(
+                stocks: [(code, "삼성전자", 70_000)],
+                strategy: "ma-cross",
+                parameters: "fast=3,slow=8,percent=20,stop=200,target=300",
+                initialCash: 100_000_000,
+                calendar: TradingCalendar(holidays: []),
+                exchange: .init(participationPercent: 100, slippageTicks: 0),
+                startTime: bars[0].start - KST.dayMicros
+            )
+            var batches: [AppendBatch] = []
+            var encoder = EventRecorder(nextOffset: 0)
+            for (index, bar) in bars.enumerated() {
+                if index == switchOffAt { backtester.defersEncoding = false }
+                try backtester.process(bar)
+                if backtester.batchIsDue {
+                    if backtester.defersEncoding {
+                        batches += encoder.split(backtester.takeEvents())
+                    } else {
+                        batches += backtester.takeRecords()
+                    }
+                }
+            }
+            _ = try backtester.finish()
+            batches += backtester.defersEncoding ? encoder.split(backtester.takeEvents()) : backtester.takeRecords()
+            #expect(UInt64(batches.reduce(0) { $0 + $1.count }) == backtester.recordedEvents)
+            #expect(backtester.recordedEvents == backtester.state.eventCount)
+            return (batches.flatMap(\.bytes), batches.reduce(0) { $0 + $1.count }, batches.map(\.byteCount).max() ?? 0)
+        }
+        let deferred = try backtest(switchOffAt: nil)
+        #expect(deferred.count > 8_000, "\(deferred.count) events: more than one hand-over")
+        for switchOff in [0, bars.count / 2] {
+            let other = try backtest(switchOffAt: switchOff)
+            #expect(other.count == deferred.count)
+            let same = other.bytes == deferred.bytes
+            #expect(same, "deferring switched off at bar \(switchOff): the same records")
+            #expect(other.largest < 2 * EventRecorder.batchBytes)
+        }
+    }
+
     @Test func jsonIsValidAndReadable() throws {
         for event in sampleEvents() {
             let text = EventEnvelope(offset: 5, timestamp: 1_735_776_000_000_000, correlationID: "c", event: event)
