@@ -133,15 +133,7 @@ struct EngineBenchCommand: AsyncParsableCommand {
             parameters: self.parameters,
             bars: bars,
             make: { (parameters, _) throws(EngineError) in
-                try Backtester(
-                    stocks: listings,
-                    strategy: "ma-cross",
-                    parameters: parameters,
-                    initialCash: 50_000_000_000,
-                    calendar: calendar,
-                    exchange: .init(participationPercent: 10, slippageTicks: 1, fillTimeframe: .minute1),
-                    startTime: KST.instant(day: day, hour: 8, minute: 50)
-                )
+                try GeneratedDay.backtester(listings: listings, parameters: parameters, day: day, calendar: calendar)
             },
             directory: path
         )
@@ -152,6 +144,25 @@ struct EngineBenchCommand: AsyncParsableCommand {
 
 /// A deterministic KRX day of one-minute bars, shaped like the benchmark corpus's candles (`BenchmarkCorpus`).
 enum GeneratedDay {
+    /// The benchmarks' backtest of a generated day: ma-cross on every stock, one account with 50 billion KRW,
+    /// fills of 10 % of a bar's volume one tick off, the account set up at 08:50 KST.
+    static func backtester(
+        listings: [(code: StockCode, name: String, previousClose: Int64)],
+        parameters: String,
+        day: Int64,
+        calendar: TradingCalendar
+    ) throws(EngineError) -> Backtester {
+        try Backtester(
+            stocks: listings,
+            strategy: "ma-cross",
+            parameters: parameters,
+            initialCash: 50_000_000_000,
+            calendar: calendar,
+            exchange: .init(participationPercent: 10, slippageTicks: 1),
+            startTime: KST.instant(day: day, hour: 8, minute: 50)
+        )
+    }
+
     static func make(stocks: Int, day: Int64, seed: UInt64) -> (
         [(code: StockCode, name: String, previousClose: Int64)], [Candle]
     ) {

@@ -100,14 +100,11 @@ struct StrategyBenchCommand: AsyncParsableCommand {
                 points: points,
                 bars: day1,
                 make: { (parameters, bars) throws(EngineError) in
-                    try Backtester(
-                        stocks: listings,
-                        strategy: "ma-cross",
+                    try GeneratedDay.backtester(
+                        listings: listings,
                         parameters: parameters,
-                        initialCash: 50_000_000_000,
-                        calendar: calendar,
-                        exchange: .init(participationPercent: 10, slippageTicks: 1),
-                        startTime: KST.instant(day: KST.day(bars[0].start), hour: 8, minute: 50)
+                        day: KST.day(bars[0].start),
+                        calendar: calendar
                     )
                 },
                 directory: directory,
