@@ -200,9 +200,8 @@ public struct Backtester: Sendable {
 
     /// The events not handed to a log yet, to encode elsewhere (`EventRecorder.record` in order; the first has
     /// offset `recordedEvents` minus their count). `spare`: events handed over before and done with, whose
-    /// room the next ones take. Not to be mixed with `takeRecords` in one backtest (each keeps its own offsets).
+    /// room the next ones take. Events already encoded (deferring was off) must be taken by `takeRecords` first.
     public mutating func takeEvents(reusing spare: consuming [EventEnvelope]? = nil) -> [EventEnvelope] {
-        // Events encoded meanwhile (deferring turned off, then on) come first: `takeRecords` must take them.
         precondition(self.recorder.batch.isEmpty, "events encoded before these are still to be taken")
         var next = (consume spare) ?? []  // owned: emptied in place, not copied (a borrowed array would be)
         next.removeAll(keepingCapacity: true)
