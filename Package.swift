@@ -49,7 +49,10 @@ let package = Package(
         // The trading domain: pure, deterministic, no I/O (no threads, no files: the compiler checks it).
         .target(name: "Engine", dependencies: ["Ledger"]),
         // The engine at run time: the single writer's thread, the log it appends to, snapshots.
-        .target(name: "Runtime", dependencies: ["Engine", "Ledger"]),
+        .target(
+            name: "Runtime",
+            dependencies: ["Engine", "Ledger", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         // Storage clients: libpq and hiredis wrappers, the connection pool, the blocking pool, sealed secrets.
         .target(
             name: "Storage",
@@ -151,7 +154,7 @@ let package = Package(
         .target(
             name: "Simulation",
             dependencies: [
-                "Engine", "Ledger",
+                "Engine", "Ledger", "Runtime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

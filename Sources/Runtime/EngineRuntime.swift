@@ -12,7 +12,7 @@ public struct Execution: Sendable {
 
 /// The live engine: the deterministic core wired to the log.
 ///
-/// Single writer: commands are queued to one task, which takes up to `batchCommandsMax` of them, decides
+/// Single writer: commands are queued to one task on a thread of its own, which takes up to `batchCommandsMax` of them, decides
 /// each against a working copy of the state (so later commands in the batch see earlier ones), appends all
 /// their events in one durable group commit, and only then publishes the new state and answers the
 /// callers. If the append fails, the working copy is dropped and every command of the batch fails: no
@@ -55,6 +55,9 @@ public final class EngineRuntime: Sendable {
     }
     private let wake: AsyncStream<Void>.Continuation
     private let consumer = Mutex<Task<Void, Never>?>(nil)
+    /// The writer's thread: the consumer task runs there, so a command waits for the kernel's scheduler, not
+    /// for the cooperative pool (two threads here) to be free of other work.
+    private let writerThread = DedicatedExecutor(threads: 1)
     /// True while a periodic snapshot is being written on its own thread.
     private let snapshotting = Mutex(false)
     /// Serializes snapshot writes (periodic, `close`, and callers of `writeSnapshot`).
@@ -81,7 +84,7 @@ public final class EngineRuntime: Sendable {
         let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = wake
         // The task holds the runtime until `close()` ends the wake-up stream.
-        let task = Task { await self.consume(signals) }
+        let task = Task(executorPreference: self.writerThread) { await self.consume(signals) }
         self.consumer.withLock { $0 = task }
     }
 
@@ -253,6 +256,7 @@ public final class EngineRuntime: Sendable {
         self.wake.yield()
         self.wake.finish()
         await self.consumer.withLock { $0 }?.value
+        await self.writerThread.shutdown()
         while self.snapshotting.withLock({ $0 }) { try? await Task.sleep(nanoseconds: 5_000_000) }
         try? self.writeSnapshot()
     }

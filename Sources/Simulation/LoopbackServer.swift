@@ -1,5 +1,6 @@
 public import Hummingbird
 import Logging
+import Runtime
 import ServiceLifecycle
 import Synchronization
 

@@ -415,3 +415,11 @@ public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T)
         }.start()
     }
 }
+
+/// A flag one task raises and others read, without a lock (a spinner reads it in a loop).
+public final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    public init() {}
+    public func raise() { self.value.store(true, ordering: .releasing) }
+    public var isRaised: Bool { self.value.load(ordering: .acquiring) }
+}

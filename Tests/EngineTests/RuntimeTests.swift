@@ -77,6 +77,45 @@ import Testing
         reopenedLog.close()
     }
 
+    /// The single writer runs on a thread of its own: a command from a caller off the cooperative pool (a request on
+    /// the server's threads) is decided, made durable and answered while every cooperative thread computes without
+    /// suspending — as in `serve` under load or a full test run, where registering a user once waited 20 s behind
+    /// other suites' work and the live client gave up.
+    @Test func theWriterAnswersWhileEveryCooperativeThreadIsBusy() async throws {
+        let directory = TemporaryDirectory("runtime-writer")
+        let log = try EventLog(directory: directory.path)
+        let runtime = try EngineRuntime(log: log, engine: Engine())
+        let answered = Flag()
+        let caller = DedicatedExecutor(threads: 1)
+        let command = Task(executorPreference: caller) {
+            defer { answered.raise() }
+            return try await runtime.execute(
+                .listStock(code: StockCode("005930")!, name: "삼성전자", market: "KOSPI", previousClose: 71_000),
+                context: CommandContext(time: KST.instant(day: KST.day(year: 2025, month: 3, day: 4), hour: 10))
+            )
+        }
+        // Twice as many spinners as the pool has threads, each until the answer exists or 30 s pass.
+        let spinners = 2 * ProcessInfo.processInfo.activeProcessorCount
+        let endedByAnswer = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<spinners {
+                group.addTask {
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while !answered.isRaised {
+                        if ContinuousClock.now > deadline { return false }
+                    }
+                    return true
+                }
+            }
+            return await group.reduce(true) { $0 && $1 }
+        }
+        #expect(endedByAnswer, "the command waited for the cooperative pool")
+        let execution = try await command.value
+        #expect(execution.offsets == [0] && log.nextOffset == 1)
+        await runtime.close()
+        await caller.shutdown()
+        log.close()
+    }
+
     @Test func concurrentCommandsAreSerialisedWithoutLostUpdates() async throws {
         let directory = TemporaryDirectory("runtime")
         let log = try EventLog(directory: directory.path)

@@ -146,6 +146,15 @@ struct Reply {
     var detail: String { self.json["detail"] as? String ?? "" }
 }
 
+/// A request that failed (a read timeout of the live client, most often), named with how long it waited: a test
+/// that fails under a loaded run says which of its requests went unanswered.
+struct CallFailed: Error, CustomStringConvertible {
+    let request: String
+    let after: Duration
+    let error: any Error
+    var description: String { "\(self.request) failed after \(self.after): \(self.error)" }
+}
+
 extension TestClientProtocol {
     func call(
         _ method: HTTPRequest.Method,
@@ -166,8 +175,13 @@ extension TestClientProtocol {
             body = ByteBuffer(string: raw)
         }
         for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
-        return try await self.execute(uri: uri, method: method, headers: headers, body: body) { response in
-            Reply(status: Int(response.status.code), headers: response.headers, text: String(buffer: response.body))
+        let started = ContinuousClock.now
+        do {
+            return try await self.execute(uri: uri, method: method, headers: headers, body: body) { response in
+                Reply(status: Int(response.status.code), headers: response.headers, text: String(buffer: response.body))
+            }
+        } catch {
+            throw CallFailed(request: "\(method) \(uri)", after: ContinuousClock.now - started, error: error)
         }
     }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import NIOHTTP1
+import Runtime
 import Simulation
 import Synchronization
 import TestSupport
@@ -74,10 +75,4 @@ import Testing
         while loopbackPortAccepts(port), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!loopbackPortAccepts(port), "the server still listens a minute after the body's end")
     }
-}
-
-private final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func raise() { self.value.store(true, ordering: .releasing) }
-    var isRaised: Bool { self.value.load(ordering: .acquiring) }
 }

@@ -6,6 +6,10 @@ import NIOPosix
 /// as long. In its own process a server has that pool to itself; these threads give it the same footing: the
 /// kernel shares the cores between them and the rest, and a request waits milliseconds, not another test.
 ///
+/// The engine's single writer runs on one of these too (a thread per runtime, `EngineRuntime`): its decisions and
+/// group commits wait for the kernel, not for whatever else holds the cooperative pool — HTTP handlers encoding
+/// JSON in `serve`, a backtest, another test's computation.
+///
 /// A task runs here when it is started with `Task(executorPreference:)` or inside
 /// `withTaskExecutorPreference`; its child tasks follow (Hummingbird's connections are child tasks).
 public final class DedicatedExecutor: TaskExecutor {
@@ -18,6 +22,9 @@ public final class DedicatedExecutor: TaskExecutor {
         self.pool = NIOThreadPool(numberOfThreads: threads)
         self.pool.start()
     }
+
+    /// Stops the threads once the work queued so far has run. Nothing may be enqueued afterwards.
+    public func shutdown() async { try? await self.pool.shutdownGracefully() }
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
