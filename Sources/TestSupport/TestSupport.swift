@@ -423,3 +423,22 @@ public final class Flag: Sendable {
     public func raise() { self.value.store(true, ordering: .releasing) }
     public var isRaised: Bool { self.value.load(ordering: .acquiring) }
 }
+
+/// Holds every thread of the cooperative pool: twice as many tasks as it has threads, each computing without
+/// suspending until `flag` is raised or `atMost` passes. True when the flag ended them all — what a test of
+/// work that must go on beside a busy pool (a server's handler, the engine's writer) expects.
+public func spinEveryCooperativeThread(until flag: Flag, atMost: Duration = .seconds(30)) async -> Bool {
+    let spinners = 2 * ProcessInfo.processInfo.activeProcessorCount
+    return await withTaskGroup(of: Bool.self) { group in
+        for _ in 0..<spinners {
+            group.addTask {
+                let deadline = ContinuousClock.now + atMost
+                while !flag.isRaised {
+                    if ContinuousClock.now > deadline { return false }
+                }
+                return true
+            }
+        }
+        return await group.reduce(true) { $0 && $1 }
+    }
+}

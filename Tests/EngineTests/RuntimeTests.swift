@@ -94,20 +94,7 @@ import Testing
                 context: CommandContext(time: KST.instant(day: KST.day(year: 2025, month: 3, day: 4), hour: 10))
             )
         }
-        // Twice as many spinners as the pool has threads, each until the answer exists or 30 s pass.
-        let spinners = 2 * ProcessInfo.processInfo.activeProcessorCount
-        let endedByAnswer = await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<spinners {
-                group.addTask {
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while !answered.isRaised {
-                        if ContinuousClock.now > deadline { return false }
-                    }
-                    return true
-                }
-            }
-            return await group.reduce(true) { $0 && $1 }
-        }
+        let endedByAnswer = await spinEveryCooperativeThread(until: answered)
         #expect(endedByAnswer, "the command waited for the cooperative pool")
         let execution = try await command.value
         #expect(execution.offsets == [0] && log.nextOffset == 1)

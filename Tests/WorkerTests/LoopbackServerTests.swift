@@ -26,21 +26,8 @@ import Testing
         try await LoopbackServer.with(router) { port in
             // Sent on NIO's threads; the answer needs the server's handler to run somewhere.
             let response = HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/ping")
-            // Twice as many spinners as the cooperative pool has threads: each computes without suspending
-            // until the answer exists (or 30 s pass), as a long test or a CPU-bound projection would.
-            let spinners = 2 * ProcessInfo.processInfo.activeProcessorCount
-            let endedByAnswer = await withTaskGroup(of: Bool.self) { group in
-                for _ in 0..<spinners {
-                    group.addTask {
-                        let deadline = ContinuousClock.now + .seconds(30)
-                        while !answered.isRaised {
-                            if ContinuousClock.now > deadline { return false }
-                        }
-                        return true
-                    }
-                }
-                return await group.reduce(true) { $0 && $1 }
-            }
+            // The cooperative pool held, as a long test or a CPU-bound projection would, until the answer exists.
+            let endedByAnswer = await spinEveryCooperativeThread(until: answered)
             #expect(endedByAnswer, "the handler waited for the cooperative pool")
             let body = try await response.get().body.map { String(buffer: $0) }
             #expect(body == "pong")
