@@ -26,6 +26,10 @@ public final class DedicatedExecutor: TaskExecutor {
     /// Stops the threads once the work queued so far has run. Nothing may be enqueued afterwards.
     public func shutdown() async { try? await self.pool.shutdownGracefully() }
 
+    /// An executor let go without `shutdown` (a runtime whose recovery threw) stops its threads too: they hold
+    /// the pool, not this object, and would otherwise wait for work for the rest of the process.
+    deinit { self.pool.shutdownGracefully { _ in } }
+
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = self.asUnownedTaskExecutor()

@@ -12,9 +12,9 @@ public struct Execution: Sendable {
 
 /// The live engine: the deterministic core wired to the log.
 ///
-/// Single writer: commands are queued to one task on a thread of its own, which takes up to `batchCommandsMax` of them, decides
-/// each against a working copy of the state (so later commands in the batch see earlier ones), appends all
-/// their events in one durable group commit, and only then publishes the new state and answers the
+/// Single writer: commands are queued to one task on a thread of its own, which takes up to `batchCommandsMax`
+/// of them, decides each against a working copy of the state (so later commands in the batch see earlier ones),
+/// appends all their events in one durable group commit, and only then publishes the new state and answers the
 /// callers. If the append fails, the working copy is dropped and every command of the batch fails: no
 /// caller is told yes about events that are not durable.
 ///

@@ -103,6 +103,24 @@ import Testing
         log.close()
     }
 
+    /// A log the engine cannot read (a record with the engine's marker and an unknown type: a forged or damaged
+    /// file) refuses to open a runtime with a clear error — and the writer's thread, started with the runtime,
+    /// goes with it: no trap, no thread left behind, and the log opens again once the record is gone.
+    @Test func aLogTheEngineCannotReadRefusesTheRuntimeAndLeavesNoThread() async throws {
+        let directory = TemporaryDirectory("runtime-unreadable")
+        let log = try EventLog(directory: directory.path)
+        _ = try await log.append([EventCodec.marker, 0xFF, 0xFF, 0x00, 0x01, 0x0A, 0x1B])
+        func threads() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count }
+        let before = try threads()
+        for _ in 0..<200 {
+            #expect(throws: EngineError.self) { _ = try EngineRuntime(log: log, engine: Engine()) }
+        }
+        // Other suites start and end threads meanwhile; a thread per refused runtime would be 200 more.
+        let grown = try threads() - before
+        #expect(grown < 100, "\(grown) more threads after 200 refused runtimes")
+        log.close()
+    }
+
     @Test func concurrentCommandsAreSerialisedWithoutLostUpdates() async throws {
         let directory = TemporaryDirectory("runtime")
         let log = try EventLog(directory: directory.path)
