@@ -192,6 +192,24 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
         #expect(world.state.brokerOrders[account]?.count == 3)
     }
 
+    /// A state whose texts outgrow the snapshot's first buffer (orders refused with the longest broker message
+    /// there is) is written again into a larger one: whole, and a state rebuilds from it.
+    @Test func aSnapshotLongerThanItsEstimateIsWrittenWhole() throws {
+        var (world, account) = try World.standard(cash: 1_000_000_000)
+        let message = String(repeating: "거부", count: 200)  // 1,200 bytes: cut to 1,023 by `Bounds`
+        for _ in 0..<90 {
+            let (order, _) = try world.place(account, .buy, 1, at: 71_000)
+            try world.run(.recordSubmitted(order))
+            try world.run(.recordBrokerRejected(order, reason: .brokerRejected, message: message))
+        }
+        let bytes = world.state.snapshot()
+        #expect(bytes.count > world.state.snapshotEstimate, "the first buffer was too small")
+        let rebuilt = try EngineState(snapshot: bytes)
+        #expect(rebuilt == world.state)
+        #expect(rebuilt.snapshot() == bytes)
+        #expect(rebuilt.orders.values.allSatisfy { $0.failureMessage.utf8.count == 1_023 })
+    }
+
     /// A send again of a SUBMITTED order (the broker's list proved the last one was not taken) records
     /// `OrderSubmitted` once more, moving `updatedAt` to the new send; any other status refuses it.
     @Test func resendingMarksTheNewSendOfASubmittedOrderOnly() throws {

@@ -177,9 +177,14 @@ public enum ParameterSearch {
                 spare = events  // discarded, not encoded: its room kept
                 return
             }
+            // Handed over whole, so the task owns the only reference: it empties the batch after encoding it
+            // (releasing thousands of events) there, not on the backtest's core when the room is reused.
+            let handoff = Handoff(consume events)
             appending = Task { [recorder] in
                 var recorder = recorder
+                var events = handoff.take()
                 try await recorder.record(events) { _ = try await log.append($0) }
+                events.removeAll(keepingCapacity: true)
                 return (events, recorder)
             }
         }
@@ -191,7 +196,6 @@ public enum ParameterSearch {
             }
             report = try backtester.finish()
             try await hand()
-            _ = try await appending?.value
         } catch {
             // A bar refused or the log failing: the append in flight ends and the log is closed before this
             // throws (the log's deinit would close it too, whenever the task let go of it): once `run` has
@@ -200,8 +204,16 @@ public enum ParameterSearch {
             log?.close()
             throw error
         }
-        log?.close()
-        return SearchRun(parameters: parameters, report: report, directory: directory, digest: backtester.state.digest)
+        // The last batch is written and the log closed on another core while the final state's digest is worked
+        // out here (milliseconds each: the state holds every order of the run). Ended either way before this
+        // returns or throws, as above.
+        let closing = Task { [appending] in
+            defer { log?.close() }
+            _ = try await appending?.value
+        }
+        let digest = backtester.state.digest
+        try await closing.value
+        return SearchRun(parameters: parameters, report: report, directory: directory, digest: digest)
     }
 
     /// One walk-forward window: the grid on `inSample` days, the best point on the `outOfSample` days after.
@@ -256,5 +268,19 @@ public enum ParameterSearch {
             start += outDays
         }
         return windows
+    }
+}
+
+/// A value passed to one task, which takes it out: the only reference is then the task's (a capture would keep
+/// one of its own, so changing the value there would copy it).
+private final class Handoff<Value>: @unchecked Sendable {
+    private var value: Value?
+
+    init(_ value: consuming Value) { self.value = value }
+
+    /// Called once, by the one task it was made for.
+    func take() -> Value {
+        guard let value = self.value.take() else { preconditionFailure("handed over twice") }
+        return value
     }
 }

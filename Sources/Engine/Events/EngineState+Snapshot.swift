@@ -16,7 +16,36 @@ extension EngineState {
     public var digest: String { Digest.sha256Hex(self.snapshot()) }
 
     public func snapshot() -> [UInt8] {
-        var w = BinaryWriter(capacity: 1 << 16)
+        // Written into one buffer with no array bookkeeping per value (`ScratchWriter`: per-value appends were
+        // most of a long backtest's digest), sized from the tables; a state whose texts outgrow the estimate is
+        // written again into a buffer four times as large. Pages of the estimate never written are never touched.
+        var capacity = self.snapshotEstimate
+        while true {
+            var fits = false
+            let bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                var writer = ScratchWriter(buffer)
+                self.encodeSnapshot(into: &writer)
+                fits = !writer.overflowed
+                count = fits ? writer.count : 0
+            }
+            if fits { return bytes }
+            capacity *= 4
+        }
+    }
+
+    /// Bytes the snapshot likely takes: generous per entry (a few hundred bytes an order or trigger), far less
+    /// than a state holding long texts everywhere would need.
+    var snapshotEstimate: Int {
+        var estimate = 1 << 14
+        estimate += self.stocks.count * 1_024 + self.users.count * 512 + self.accounts.count * 4_096
+        estimate += self.orders.count * 384 + self.triggers.count * 256 + self.notifications.count * 48
+        estimate += self.clientOrderIDs.values.reduce(0) { $0 + $1.count * 96 }
+        estimate += self.skippedSignals.values.reduce(0) { $0 + $1.count * 96 }
+        estimate += self.ruleSets.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count * 4_096 } }
+        return estimate
+    }
+
+    private func encodeSnapshot(into w: inout some ByteWriter) {
         w.varint(UInt64(Self.snapshotVersion))
         w.signed(self.fees.commissionPartsPerBillion)
         w.signed(self.fees.sellTaxPartsPerBillion)
@@ -91,10 +120,9 @@ extension EngineState {
             w.varint(UInt64(keys.count))
             for key in keys { w.string(key) }
         }
-        return w.bytes
     }
 
-    private static func encode(_ s: StockInfo, _ w: inout BinaryWriter) {
+    private static func encode(_ s: StockInfo, _ w: inout some ByteWriter) {
         w.varint(UInt64(s.code.value))
         w.string(s.name)
         w.string(s.market)
@@ -131,7 +159,7 @@ extension EngineState {
         w.string(s.statusReason)
     }
 
-    private static func encode(_ a: Account, _ w: inout BinaryWriter) {
+    private static func encode(_ a: Account, _ w: inout some ByteWriter) {
         w.varint(a.id.value)
         w.varint(a.user.value)
         w.byte(a.broker.rawValue)
@@ -165,7 +193,7 @@ extension EngineState {
         }
     }
 
-    private static func encode(_ o: Order, _ w: inout BinaryWriter) {
+    private static func encode(_ o: Order, _ w: inout some ByteWriter) {
         w.varint(o.id.value)
         w.varint(o.account.value)
         w.varint(UInt64(o.stock.value))
@@ -190,7 +218,11 @@ extension EngineState {
         w.signed(o.updatedAt)
         w.byte(o.cancelRequested ? 1 : 0)
         w.varint(UInt64(o.fillIDs.count))
-        for id in o.fillIDs.sorted() { w.string(id) }
+        if o.fillIDs.count == 1, let only = o.fillIDs.first {
+            w.string(only)  // most orders: one fill, nothing to sort
+        } else {
+            for id in o.fillIDs.sorted() { w.string(id) }
+        }
         w.string(o.sendMark)  // v10
     }
 
