@@ -68,6 +68,8 @@ public struct Backtester: Sendable {
     // Per-stock state in dense arrays (one dictionary lookup per bar, for the index).
     private var index: [StockCode: Int] = [:]
     private var codes: [StockCode] = []
+    /// The slot of the last bar's stock.
+    private var lastSlot = 0
     private var runners: [StrategyRunner] = []
     /// The intents of each stock's previous bar and that bar, placed at the next bar.
     private var pending: [[StrategyIntent]] = []
@@ -219,8 +221,16 @@ public struct Backtester: Sendable {
 
     /// Processes one bar (bars must come in time order).
     public mutating func process(_ bar: Candle) throws(EngineError) {
-        guard let slot = self.index[bar.stock] else {
-            throw .notFound("stock \(bar.stock) is not part of this backtest")
+        // A run of one stock's bars (a single-stock backtest: all of them) finds its slot without a lookup.
+        let slot: Int
+        if self.lastSlot < self.codes.count, self.codes[self.lastSlot] == bar.stock {
+            slot = self.lastSlot
+        } else {
+            guard let found = self.index[bar.stock] else {
+                throw .notFound("stock \(bar.stock) is not part of this backtest")
+            }
+            slot = found
+            self.lastSlot = found
         }
         let day = KST.day(bar.start)
         if bar.timeframe != .day1, self.currentDay != .min, day > self.currentDay {
@@ -275,14 +285,9 @@ public struct Backtester: Sendable {
         // Most bars: no trigger armed on the stock, the decision is the candles the bar closes — taken in place.
         self.closed.removeAll(keepingCapacity: true)
         if try self.engine.closedCandles(&self.state, bar, into: &self.closed) {
+            self.state.applyCandlesClosed(self.closed)  // as `apply` of each envelope, with one lookup of the stock
             for candle in self.closed {
-                let envelope = EventEnvelope(
-                    timestamp: time,
-                    correlationID: "market-data",
-                    event: .candleClosed(candle)
-                )
-                self.state.apply(envelope)
-                self.record(envelope)
+                self.record(EventEnvelope(timestamp: time, correlationID: "market-data", event: .candleClosed(candle)))
             }
             self.report.events += UInt64(self.closed.count)
             return false

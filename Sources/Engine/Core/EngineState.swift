@@ -189,16 +189,7 @@ public struct EngineState: Sendable, Hashable {
         case .orderExpired(let e):
             self.finish(e.order, time: time) { $0.status = .expired }
         case .candleClosed(let candle):
-            // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
-            // One lookup of the stock for both (the triggers are another table: the index stays valid).
-            guard let index = self.stocks.index(forKey: candle.stock) else { break }
-            // (A one-minute bar is always watched: no copy of the stock out of the table to ask.)
-            if let armed = self.armedTriggers[candle.stock],
-                candle.timeframe == .minute1 || self.stocks.values[index].marketData.watchesTriggers(candle)
-            {
-                self.moveTrailingMarks(armed, after: candle)
-            }
-            self.stocks.values[index].marketData.apply(candle)  // as `applyMarketData`, with the index at hand
+            self.closeCandles(CollectionOfOne(candle))
         case .indicatorsComputed(let e) where e.timeframe == .minute1:
             self.analysed(e.stock, e.start)
         case .indicatorComputed(let e) where e.timeframe == .minute1:
@@ -274,6 +265,30 @@ public struct EngineState: Sendable, Hashable {
                 $0.status = .cancelled
                 $0.reason = e.reason
             }
+        }
+    }
+
+    /// Applies `CandleClosed` events of one stock in order, as `apply` does each: for a caller holding the
+    /// candles rather than their envelopes (a backtest's bar closes one to five of its stock's at once).
+    public mutating func applyCandlesClosed(_ candles: [Candle]) {
+        self.eventCount += UInt64(candles.count)
+        self.closeCandles(candles)
+    }
+
+    /// What `CandleClosed` events of one stock change: the trailing marks of its armed triggers, then its market
+    /// data — with one lookup of each table for all of them (the triggers are another table: the index stays
+    /// valid; moving marks arms or ends none).
+    private mutating func closeCandles(_ candles: some Collection<Candle>) {
+        guard let stock = candles.first?.stock, let index = self.stocks.index(forKey: stock) else { return }
+        let armed = self.armedTriggers[stock]
+        for candle in candles {
+            assert(candle.stock == stock, "candles of one stock")
+            // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
+            // (A one-minute bar is always watched: no copy of the stock out of the table to ask.)
+            if let armed, candle.timeframe == .minute1 || self.stocks.values[index].marketData.watchesTriggers(candle) {
+                self.moveTrailingMarks(armed, after: candle)
+            }
+            self.stocks.values[index].marketData.apply(candle)  // as `applyMarketData`, with the index at hand
         }
     }
 
