@@ -210,6 +210,24 @@ struct TransitionCase: CustomTestStringConvertible, Sendable {
         #expect(rebuilt.orders.values.allSatisfy { $0.failureMessage.utf8.count == 1_023 })
     }
 
+    /// The snapshot walks its tables in key order: ids with few gaps placed by number, anything else (a forged
+    /// log's far-apart ids, text keys) sorted — the same order either way.
+    @Test func theSnapshotWalksEveryTableInKeyOrder() {
+        var random = SystemRandomNumberGenerator()
+        let dense = (1...600).filter { _ in Int.random(in: 0..<10, using: &random) > 0 }.map {
+            OrderID(value: UInt64($0))
+        }
+        let sparse = [1, 7, 1 << 40, UInt64.max, 3].map { OrderID(value: $0) }
+        for ids in [dense, sparse, [], [OrderID(value: 42)]] {
+            let table = Dictionary(uniqueKeysWithValues: ids.shuffled().map { ($0, $0.value) })
+            let walked = EngineState.byKey(table, number: \.value).map { table.keys[$0] }
+            #expect(walked == ids.sorted())
+            #expect(EngineState.byKey(table).map { table.keys[$0] } == ids.sorted())
+        }
+        let texts = Dictionary(uniqueKeysWithValues: ["trigger:10", "trigger:9", "a", ""].map { ($0, 1) })
+        #expect(EngineState.byKey(texts).map { texts.keys[$0] } == ["", "a", "trigger:10", "trigger:9"])
+    }
+
     /// A send again of a SUBMITTED order (the broker's list proved the last one was not taken) records
     /// `OrderSubmitted` once more, moving `updatedAt` to the new send; any other status refuses it.
     @Test func resendingMarksTheNewSendOfASubmittedOrderOnly() throws {

@@ -173,10 +173,15 @@ public enum Bounds {
         }
     }
 
+    @inline(__always)
     public static func range(_ value: Int64, _ range: ClosedRange<Int64>, _ field: String) throws(EngineError) {
-        guard range.contains(value) else {
-            throw .invalid("\(field) \(value) is outside \(range.lowerBound)...\(range.upperBound)")
-        }
+        // Inlined: a candle's six checks are on every bar's path; the message is built only for a refusal.
+        guard range.contains(value) else { throw Self.outside(value, range, field) }
+    }
+
+    @inline(never)
+    private static func outside(_ value: Int64, _ range: ClosedRange<Int64>, _ field: String) -> EngineError {
+        .invalid("\(field) \(value) is outside \(range.lowerBound)...\(range.upperBound)")
     }
 
     /// A name, address or id: non-empty, at most `maxBytes` of UTF-8, and no character that is not text (see
@@ -224,7 +229,14 @@ public enum Bounds {
 
     /// Every byte printable ASCII (U+0020…U+007E): no scalar of it is unsafe — the common case, checked on the
     /// bytes before the scalar-by-scalar look.
-    static func isPrintableASCII(_ text: String) -> Bool { text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } }
+    static func isPrintableASCII(_ text: String) -> Bool {
+        // On the contiguous bytes where the string has them (a native string always does): the iterator's
+        // per-byte bookkeeping was most of the check.
+        let checked = text.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+        }
+        return checked ?? text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    }
 
     static func hex(_ scalar: Unicode.Scalar) -> String {
         let digits = String(scalar.value, radix: 16, uppercase: true)

@@ -65,10 +65,10 @@ extension EngineState {
         w.varint(UInt64(self.accounts.count))
         for id in self.accounts.keys.sorted() { Self.encode(self.accounts[id]!, &w) }
         w.varint(UInt64(self.orders.count))
-        for id in self.orders.keys.sorted() { Self.encode(self.orders[id]!, &w) }
+        for index in Self.byKey(self.orders, number: \.value) { Self.encode(self.orders.values[index], &w) }
         w.varint(UInt64(self.notifications.count))
-        for id in self.notifications.keys.sorted() {
-            let n = self.notifications[id]!
+        for index in Self.byKey(self.notifications, number: \.value) {
+            let (id, n) = self.notifications[index]
             w.varint(id.value)
             w.varint(n.user.value)
             w.string(n.kind)
@@ -80,9 +80,9 @@ extension EngineState {
             let ids = self.clientOrderIDs[account]!
             w.varint(account.value)
             w.varint(UInt64(ids.count))
-            for key in ids.keys.sorted() {
-                w.string(key)
-                w.varint(ids[key]!.value)
+            for index in Self.byKey(ids) {
+                w.string(ids.keys[index])
+                w.varint(ids.values[index].value)
             }
         }
         w.varint(UInt64(self.operators.count))
@@ -91,9 +91,9 @@ extension EngineState {
         w.string(self.tradingHalt ?? "")
         w.varint(self.nextTrigger)
         w.varint(UInt64(self.triggers.count))
-        for id in self.triggers.keys.sorted() {
-            let t = self.triggers[id]!  // key from the dictionary
-            w.varint(id.value)
+        for index in Self.byKey(self.triggers, number: \.value) {
+            let t = self.triggers.values[index]
+            w.varint(self.triggers.keys[index].value)
             t.request.encode(into: &w)
             w.signed(t.water)
             w.byte(t.status.rawValue)
@@ -120,6 +120,41 @@ extension EngineState {
             w.varint(UInt64(keys.count))
             for key in keys { w.string(key) }
         }
+    }
+
+    /// The positions of `table`'s entries in ascending key order: the canonical walk, without a lookup by key
+    /// per entry (the large tables — orders, triggers, notifications — were a share of a long run's digest).
+    /// `number`: the integer of ids handed out by a counter, in the keys' order; when they span at most twice
+    /// their count (a run with few gaps, as the engine hands them out) they are placed by it in one pass, no sort.
+    static func byKey<Key: Comparable, Value>(_ table: [Key: Value], number: ((Key) -> UInt64)? = nil)
+        -> [Dictionary<Key, Value>.Index]
+    {
+        if let number, !table.isEmpty {
+            var low = UInt64.max
+            var high = UInt64.min
+            for key in table.keys {
+                low = min(low, number(key))
+                high = max(high, number(key))
+            }
+            if high - low < 2 * UInt64(table.count) {
+                var slots = [Dictionary<Key, Value>.Index?](repeating: nil, count: Int(high - low) + 1)
+                var index = table.startIndex
+                while index != table.endIndex {
+                    slots[Int(number(table.keys[index]) - low)] = index
+                    table.formIndex(after: &index)
+                }
+                return slots.compactMap { $0 }
+            }
+        }
+        var entries: [(key: Key, index: Dictionary<Key, Value>.Index)] = []
+        entries.reserveCapacity(table.count)
+        var index = table.startIndex
+        while index != table.endIndex {
+            entries.append((table.keys[index], index))
+            table.formIndex(after: &index)
+        }
+        entries.sort { $0.key < $1.key }
+        return entries.map(\.index)
     }
 
     private static func encode(_ s: StockInfo, _ w: inout some ByteWriter) {
