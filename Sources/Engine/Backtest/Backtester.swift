@@ -71,6 +71,8 @@ public struct Backtester: Sendable {
     /// The slot of the last bar's stock.
     private var lastSlot = 0
     private var runners: [StrategyRunner] = []
+    /// Each runner's strategy name (asked of the runner, it was copied whole out of the array for every order).
+    private var strategyNames: [String] = []
     /// The intents of each stock's previous bar and that bar, placed at the next bar.
     private var pending: [[StrategyIntent]] = []
     private var pendingBar: [Candle?] = []
@@ -132,6 +134,7 @@ public struct Backtester: Sendable {
                 made = try StrategyFactory.make(name: strategy, parameters: parameters)
             }
             self.runners.append(StrategyRunner(made))
+            self.strategyNames.append(made.name)
             self.pending.append([])
             self.pendingBar.append(nil)
             self.unrecordedDay.append(nil)
@@ -309,14 +312,14 @@ public struct Backtester: Sendable {
                 let event = SignalGenerated(
                     account: self.account,
                     stock: stock,
-                    strategy: self.runners[slot].name,
+                    strategy: self.strategyNames[slot],
                     side: order.side,
                     reason: "\(order.reason); skipped: \(skip)"
                 )
                 try self.execute(.recordSkipped(event), context)
             case .success(var request):
                 request.signal = StrategySignal(
-                    strategy: self.runners[slot].name,
+                    strategy: self.strategyNames[slot],
                     reason: order.reason,
                     barStart: decided.start,
                     timeframe: decided.timeframe
