@@ -136,6 +136,35 @@ import Testing
         #expect(world.replayed().digest == world.state.digest)
     }
 
+    /// Candles applied together (a backtest's bar and its roll-ups) change the state as their envelopes applied
+    /// one by one do — also when they mix stocks or name one not listed: each candle moves its own stock's
+    /// market data and trailing marks, never the first one's.
+    @Test func candlesAppliedTogetherEqualTheirEventsAppliedOneByOne() throws {
+        var (world, account) = try Self.holding()
+        let trail = try Self.arm(
+            &world,
+            ArmTrigger(account: account, stock: World.samsung, kind: .trailingStop, quantity: 10, trailBasisPoints: 200)
+        )
+        let day = KST.day(world.now)
+        let candles = [
+            minute(day, 10, 30, h: 75_000, stock: World.samsung),
+            minute(day, 10, 30, o: 128_500, h: 131_000, l: 128_000, c: 130_000, stock: World.hynix),
+            minute(day, 10, 31, h: 76_000, stock: World.samsung),
+            minute(day, 10, 31, stock: StockCode("999999")!),
+            minute(day, 10, 31, o: 130_000, h: 130_500, l: 129_000, c: 129_500, stock: World.hynix),
+        ]
+        var oneByOne = world.state
+        for candle in candles {
+            oneByOne.apply(EventEnvelope(timestamp: world.now, correlationID: "t", event: .candleClosed(candle)))
+        }
+        var together = world.state
+        together.applyCandlesClosed(candles)
+        #expect(together == oneByOne)
+        #expect(together.triggers[trail]?.water == 76_000, "Samsung's highs moved its mark")
+        #expect(together.stocks[World.hynix]?.marketData.lastClose == 129_500)
+        #expect(together.stocks[World.samsung]?.marketData.lastClose == 71_100, "not Hynix's close")
+    }
+
     /// A trigger whose exit cannot be sent is not dropped: the exit is recorded as refused, with the reason.
     @Test func anExitTheAccountCannotSendIsRecordedRefused() throws {
         var (world, account) = try Self.holding()

@@ -268,24 +268,28 @@ public struct EngineState: Sendable, Hashable {
         }
     }
 
-    /// Applies `CandleClosed` events of one stock in order, as `apply` does each: for a caller holding the
-    /// candles rather than their envelopes (a backtest's bar closes one to five of its stock's at once).
+    /// Applies `CandleClosed` events in order, as `apply` does each: for a caller holding the candles rather than
+    /// their envelopes (a backtest's bar closes one to five of its stock's at once).
     public mutating func applyCandlesClosed(_ candles: [Candle]) {
         self.eventCount += UInt64(candles.count)
         self.closeCandles(candles)
     }
 
-    /// What `CandleClosed` events of one stock change: the trailing marks of its armed triggers, then its market
-    /// data — with one lookup of each table for all of them (the triggers are another table: the index stays
-    /// valid; moving marks arms or ends none).
+    /// What `CandleClosed` events change: the trailing marks of their stock's armed triggers, then its market
+    /// data — with one lookup of each table per run of one stock's candles (the triggers are another table: the
+    /// index stays valid; moving marks arms or ends none). A candle of a stock not listed changes nothing.
     private mutating func closeCandles(_ candles: some Collection<Candle>) {
-        guard let stock = candles.first?.stock, let index = self.stocks.index(forKey: stock) else { return }
-        let armed = self.armedTriggers[stock]
+        var current: (stock: StockCode, index: Dictionary<StockCode, StockInfo>.Index?, armed: [TriggerID]?)?
         for candle in candles {
-            assert(candle.stock == stock, "candles of one stock")
+            if current?.stock != candle.stock {
+                current = (candle.stock, self.stocks.index(forKey: candle.stock), self.armedTriggers[candle.stock])
+            }
+            guard let index = current?.index else { continue }
             // Trailing marks move after the bar was checked (`Engine.fireTriggers` saw the marks before it).
             // (A one-minute bar is always watched: no copy of the stock out of the table to ask.)
-            if let armed, candle.timeframe == .minute1 || self.stocks.values[index].marketData.watchesTriggers(candle) {
+            if let armed = current?.armed,
+                candle.timeframe == .minute1 || self.stocks.values[index].marketData.watchesTriggers(candle)
+            {
                 self.moveTrailingMarks(armed, after: candle)
             }
             self.stocks.values[index].marketData.apply(candle)  // as `applyMarketData`, with the index at hand
